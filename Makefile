@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` (portal on SQLite with demo data) and `make test`.
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null)
+PORT ?= 8000
+
+.PHONY: install run test lint migrate seed worker beat bench clean
+
+$(VENV)/.installed: pyproject.toml uv.lock
+	@if [ -z "$(UV)" ]; then python3 -m pip install --quiet uv; fi
+	uv sync --frozen --python python3
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py migrate --no-input
+	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py seed_demo
+	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+
+test: lint
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+worker: install
+	$(VENV)/bin/celery -A config worker --loglevel=INFO
+
+beat: install
+	$(VENV)/bin/celery -A config beat --loglevel=INFO
+
+clean:
+	rm -rf $(VENV) db.sqlite3 test-artifacts

@@ -1,0 +1,21 @@
+class BillingError(Exception):
+    """A refusal by a service; its message is written to be shown to a person as it is."""
+
+
+class PaymentMethodRequired(BillingError):
+    pass
+
+
+class InvalidPlanChange(BillingError):
+    pass
+
+
+class UsageImportError(BillingError):
+    """A usage file was refused whole; `errors` lists every bad line with its reason."""
+
+    def __init__(self, errors):
+        self.errors = list(errors)
+        super().__init__(
+            f"The usage file was not imported: {len(self.errors)} bad line(s). "
+            + " ".join(self.errors)
+        )

@@ -1,0 +1,549 @@
+"""Workspaces, plans, subscriptions, usage and Free-plan locks (SPEC P, U, T, F).
+
+Subscriptions are date ranges: every question the month close asks (how many paid days, was any
+day a trial day, was the month billed by a final invoice) is answered from `started_on`,
+`paid_from` and `ended_on` alone, so running the billing clock once or day by day gives the same
+result.
+"""
+
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django_countries.fields import CountryField
+from simple_history.models import HistoricalRecords
+
+
+class Interval(models.TextChoices):
+    MONTHLY = "monthly", "Monthly"
+    ANNUAL = "annual", "Annual"
+
+
+class Plan(models.Model):
+    """A price list entry (P1, P2): editable by finance, seeded by a data migration."""
+
+    class Code(models.TextChoices):
+        FREE = "free", "Free"
+        TEAM = "team", "Team"
+
+    code = models.CharField(max_length=20, choices=Code.choices, unique=True)
+    name = models.CharField(max_length=100)
+    monthly_price = models.DecimalField(max_digits=10, decimal_places=2)
+    annual_price = models.DecimalField(max_digits=10, decimal_places=2)
+    included_mtus = models.PositiveIntegerField(help_text="Monthly tracked users included a month.")
+    overage_rate = models.DecimalField(
+        max_digits=10, decimal_places=4, help_text="Price per MTU above the included amount."
+    )
+    bills_overage = models.BooleanField(default=False)
+    seats = models.PositiveIntegerField(null=True, blank=True)
+    warehouse_syncs_per_day = models.PositiveIntegerField(null=True, blank=True)
+    trial_days = models.PositiveIntegerField(default=0)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["monthly_price"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(monthly_price__gte=0) & Q(annual_price__gte=0) & Q(overage_rate__gte=0),
+                name="plan_prices_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Lock(models.TextChoices):
+    UNLOCKED = "unlocked", "Unlocked"
+    LOCKED = "locked", "Locked (data still flows)"
+    LOCKED_DATA_STOPPED = "locked_data_stopped", "Locked, data stopped"
+
+
+LOCK_SEVERITY = {Lock.UNLOCKED: 0, Lock.LOCKED: 1, Lock.LOCKED_DATA_STOPPED: 2}
+
+
+class WorkspaceQuerySet(models.QuerySet):
+    def with_current_subscription(self):
+        current = Subscription.objects.filter(workspace=models.OuterRef("pk"), ended_on=None)
+        return self.annotate(
+            current_plan=models.Subquery(current.values("plan__code")[:1]),
+            current_interval=models.Subquery(current.values("interval")[:1]),
+            current_trial_end=models.Subquery(current.values("trial_end")[:1]),
+            current_trial_outcome=models.Subquery(current.values("trial_outcome")[:1]),
+        )
+
+
+class Workspace(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    # X1: tax follows the business location, never the billing address.
+    business_country = CountryField()
+    business_region = models.CharField(
+        max_length=10, blank=True, help_text="US state code (e.g. CA) where the business is."
+    )
+    billing_email = models.EmailField()
+    created_on = models.DateField()
+    # Only what is needed to show which card is on file: never a card number.
+    payment_method_added_on = models.DateField(null=True, blank=True)
+    card_brand = models.CharField(max_length=20, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    lock = models.CharField(max_length=20, choices=Lock.choices, default=Lock.UNLOCKED)
+    lock_changed_on = models.DateField(null=True, blank=True)
+    lock_cause = models.CharField(max_length=300, blank=True)
+    # Read by the ingestion pipeline: false only while locked with data stopped (F2).
+    data_flow = models.BooleanField(default=True)
+    startup_member = models.BooleanField(default=False)
+
+    objects = WorkspaceQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("change_plan_workspace", "Can move a workspace between Free and Team"),
+            ("unlock_workspace", "Can unlock a workspace by hand"),
+            ("import_usage", "Can import usage files"),
+        ]
+        indexes = [
+            models.Index(fields=["lock"]),
+            models.Index(fields=["business_country", "business_region"]),
+            models.Index(fields=["billing_email"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(lock__in=Lock.values), name="workspace_lock_valid"),
+            models.CheckConstraint(
+                condition=Q(data_flow=True, lock__in=[Lock.UNLOCKED, Lock.LOCKED])
+                | Q(data_flow=False, lock=Lock.LOCKED_DATA_STOPPED),
+                name="workspace_data_flow_follows_lock",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.slug})"
+
+    @property
+    def has_payment_method(self):
+        return self.payment_method_added_on is not None
+
+    def payment_method_on(self, day: date) -> bool:
+        """T4: whether a payment method was on file on `day`."""
+        return self.payment_method_added_on is not None and self.payment_method_added_on <= day
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def current(self):
+        return self.filter(ended_on=None)
+
+    def overlapping(self, start: date, end: date):
+        """Subscriptions that existed on some day in [start, end)."""
+        return self.filter(started_on__lt=end).filter(Q(ended_on=None) | Q(ended_on__gt=start))
+
+    def paid_overlapping(self, start: date, end: date):
+        """Team subscriptions with at least one paid day in [start, end)."""
+        still_paid = Q(ended_on=None) | (Q(ended_on__gt=F("paid_from")) & Q(ended_on__gt=start))
+        return self.filter(still_paid, plan__code=Plan.Code.TEAM, paid_from__lt=end)
+
+
+class Subscription(models.Model):
+    """One stretch of one plan for one workspace (P3); past ones are kept as history.
+
+    Team days from `started_on` to `paid_from` are trial days, days from `paid_from` to
+    `ended_on` (exclusive) are paid days. Annual subscriptions also carry the current term.
+    """
+
+    class TrialOutcome(models.TextChoices):
+        NONE = "", "No trial"
+        RUNNING = "running", "Running"
+        CONVERTED = "converted", "Converted to paid"
+        REVERTED = "reverted", "Ended without payment method"
+        CANCELLED = "cancelled", "Cancelled during trial"
+
+    class EndReason(models.TextChoices):
+        NONE = "", "—"
+        CANCELLED = "cancelled", "Cancelled or downgraded"
+        UPGRADED = "upgraded", "Moved to Team"
+        TRIAL_ENDED = "trial_ended", "Trial ended without payment method"
+        INTERVAL_CHANGED = "interval_changed", "Billing interval changed"
+        TERM_ENDED = "term_ended", "Annual term ended"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
+    interval = models.CharField(max_length=10, choices=Interval.choices, default=Interval.MONTHLY)
+    started_on = models.DateField()
+    ended_on = models.DateField(null=True, blank=True, help_text="First day no longer on it.")
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    trial_end = models.DateField(null=True, blank=True, help_text="T3: the first paid day.")
+    trial_outcome = models.CharField(max_length=10, choices=TrialOutcome.choices, blank=True)
+    paid_from = models.DateField(null=True, blank=True, help_text="First paid day (Team only).")
+    term_start = models.DateField(null=True, blank=True)
+    term_end = models.DateField(null=True, blank=True, help_text="Annual: end of current term.")
+    cancel_at_term_end = models.BooleanField(default=False)
+    switch_to_monthly_at_term_end = models.BooleanField(default=False)
+    trial_reminder_sent_on = models.DateField(null=True, blank=True)
+
+    objects = SubscriptionQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-started_on", "-id"]
+        indexes = [
+            models.Index(
+                fields=["trial_end"],
+                condition=Q(trial_outcome="running"),
+                name="sub_running_trials",
+            ),
+            models.Index(
+                fields=["term_end"],
+                condition=Q(ended_on=None, interval="annual"),
+                name="sub_annual_terms",
+            ),
+            models.Index(fields=["workspace", "started_on"]),
+            models.Index(fields=["paid_from", "ended_on"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace"], condition=Q(ended_on=None), name="one_current_subscription"
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_on=None) | Q(ended_on__gte=F("started_on")),
+                name="subscription_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(trial_end=None, trial_outcome="")
+                | (Q(trial_end__isnull=False) & ~Q(trial_outcome="")),
+                name="subscription_trial_end_with_outcome",
+            ),
+            models.CheckConstraint(
+                condition=Q(interval__in=Interval.values), name="subscription_interval_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace.slug}: {self.plan.code}/{self.interval} from {self.started_on}"
+
+    @property
+    def is_team(self):
+        return self.plan.code == Plan.Code.TEAM
+
+    def trialing_on(self, day: date) -> bool:
+        return (
+            self.trial_end is not None
+            and self.started_on <= day < self.trial_end
+            and (self.ended_on is None or day < self.ended_on)
+        )
+
+
+class Usage(models.Model):
+    """U1: monthly tracked users per workspace and calendar month; a new report replaces it."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="usage")
+    month = models.DateField(help_text="The 1st of the month.")
+    mtus = models.PositiveBigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-month"]
+        verbose_name_plural = "usage"
+        indexes = [models.Index(fields=["month", "workspace"])]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "month"], name="one_usage_per_month"),
+            models.CheckConstraint(condition=Q(month__day=1), name="usage_month_is_first_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace.slug} {self.month:%Y-%m}: {self.mtus:,} MTUs"
+
+
+class Strike(models.Model):
+    """F1: a month in which a workspace on Free went over its MTU allowance."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="strikes")
+    month = models.DateField()
+    mtus = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["-month"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "month"], name="one_strike_per_month"),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace.slug} {self.month:%Y-%m}"
+
+
+class LockEvent(models.Model):
+    """F6: every lock and unlock, with its cause, who (for a manual one) and why."""
+
+    class Cause(models.TextChoices):
+        FREE_LIMIT = "free_limit", "Over the Free limit at month close"
+        UNDER_LIMIT = "under_limit", "Within the Free limit at month close"
+        MOVED_TO_TEAM = "moved_to_team", "Moved to Team"
+        MANUAL = "manual", "Unlocked by support"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="lock_events")
+    on = models.DateField()
+    month = models.DateField(null=True, blank=True, help_text="The closed month, for F2/F3.")
+    from_lock = models.CharField(max_length=20, choices=Lock.choices)
+    to_lock = models.CharField(max_length=20, choices=Lock.choices)
+    cause = models.CharField(max_length=20, choices=Cause.choices)
+    reason = models.TextField(blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-on", "-id"]
+        constraints = [
+            # A month close locks or unlocks a workspace at most once for that month.
+            models.UniqueConstraint(
+                fields=["workspace", "month"],
+                condition=Q(month__isnull=False),
+                name="one_lock_change_per_closed_month",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.workspace.slug}: {self.from_lock} → {self.to_lock} on {self.on}"
+
+
+class MonthClose(models.Model):
+    """A billing month's close (M1, F1–F3); once finished, closing again is a no-op (I4)."""
+
+    month = models.DateField(unique=True)
+    closed_on = models.DateField(help_text="The billing clock's date when it ran.")
+    finished = models.BooleanField(default=False)
+    strikes = models.PositiveIntegerField(default=0)
+    invoices = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m}"
+
+
+class OutboundEmail(models.Model):
+    """One email per (kind, object, recipient): a retried task finds the row and sends nothing."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    kind = models.CharField(max_length=50)
+    object_key = models.CharField(max_length=100, help_text="What the email is about, e.g. sub:12.")
+    to = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "object_key", "to"], name="one_email_per_kind_object_recipient"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "sent", "failed"]), name="email_status_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} to {self.to} ({self.status})"
+
+
+class InvoiceSequence(models.Model):
+    """I1: the last invoice number given in a year; its row lock keeps numbers gapless."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.year}: {self.last_number}"
+
+
+class InvoiceQuerySet(models.QuerySet):
+    def issued_between(self, start: date, end: date):
+        return self.filter(issue_date__gte=start, issue_date__lt=end)
+
+
+class Invoice(models.Model):
+    """I1–I3: issued once (a constraint), never edited or deleted; finance may void it."""
+
+    class Kind(models.TextChoices):
+        MONTHLY = "monthly", "Monthly"
+        ANNUAL = "annual", "Annual"
+        FINAL = "final", "Final"
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", "Issued"
+        PAID = "paid", "Paid"
+        VOID = "void", "Void"
+
+    number = models.CharField(max_length=20, unique=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="invoices"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    period_start = models.DateField()
+    period_end = models.DateField(help_text="Exclusive.")
+    issue_date = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ISSUED)
+    currency = models.CharField(max_length=3, default="USD")
+    subtotal = models.DecimalField(max_digits=12, decimal_places=2)
+    discount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    credits = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    tax = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    total = models.DecimalField(max_digits=12, decimal_places=2)
+    # What the invoice was issued under, kept as it was (I1).
+    plan_code = models.CharField(max_length=20)
+    interval = models.CharField(max_length=10, choices=Interval.choices)
+    tax_country = models.CharField(max_length=2, blank=True)
+    tax_region = models.CharField(max_length=10, blank=True)
+    tax_rate = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
+    tax_note = models.CharField(max_length=300, blank=True)
+    overage_mtus = models.PositiveBigIntegerField(default=0, help_text="MTUs billed as overage.")
+    void_reason = models.TextField(blank=True)
+    voided_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = InvoiceQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-issue_date", "-number"]
+        permissions = [
+            ("void_invoice", "Can void an invoice"),
+            ("export_invoice", "Can export invoices and see finance reports"),
+        ]
+        indexes = [
+            models.Index(fields=["issue_date", "id"]),
+            models.Index(fields=["workspace", "issue_date"]),
+        ]
+        constraints = [
+            # I4: a second invoice for the same subscription, kind and period cannot exist.
+            models.UniqueConstraint(
+                fields=["subscription", "kind", "period_start"], name="one_invoice_per_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(total=F("subtotal") - F("discount") - F("credits") + F("tax")),
+                name="invoice_total_adds_up",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    total__gte=0, subtotal__gte=0, discount__gte=0, credits__gte=0, tax__gte=0
+                ),
+                name="invoice_amounts_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(period_end__gt=F("period_start")), name="invoice_period_not_empty"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["monthly", "annual", "final"]), name="invoice_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["issued", "paid", "void"]), name="invoice_status_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return self.number
+
+
+class InvoiceLine(models.Model):
+    class Kind(models.TextChoices):
+        BASE = "base", "Base"
+        OVERAGE = "overage", "Overage"
+        DISCOUNT = "discount", "Discount"
+        CREDIT = "credit", "Credit"
+        TAX = "tax", "Tax"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    description = models.CharField(max_length=200)
+    quantity = models.BigIntegerField(null=True, blank=True)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["invoice", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="one_line_per_position"),
+        ]
+
+    def __str__(self):
+        return f"{self.description}: {self.amount}"
+
+
+class CreditNote(models.Model):
+    """K3: requested by support with a reason, approved by finance, never above what is left."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    reason = models.TextField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_on = models.DateField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_on = models.DateField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-requested_on", "-id"]
+        permissions = [("approve_creditnote", "Can approve or reject credit notes")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),
+        ]
+
+    def __str__(self):
+        return f"Credit note {self.pk} on {self.invoice.number}"
+
+
+class TaxRate(models.Model):
+    """X2: in force from `valid_from` until the same jurisdiction's next rate starts."""
+
+    country = CountryField()
+    region = models.CharField(max_length=10, blank=True)
+    rate = models.DecimalField(max_digits=6, decimal_places=3, help_text="Percent, e.g. 7.250.")
+    name = models.CharField(max_length=100, help_text="E.g. 'CA sales tax', 'VAT'.")
+    valid_from = models.DateField()
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["country", "region", "-valid_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["country", "region", "valid_from"], name="one_rate_per_jurisdiction_day"
+            ),
+            models.CheckConstraint(
+                condition=Q(rate__gte=0, rate__lte=100), name="tax_rate_is_percent"
+            ),
+        ]
+
+    def __str__(self):
+        where = f"{self.country}-{self.region}" if self.region else str(self.country)
+        return f"{where} {self.rate}% from {self.valid_from}"

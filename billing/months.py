@@ -1,0 +1,49 @@
+"""Calendar arithmetic for billing months and annual terms (all dates are UTC calendar dates)."""
+
+from calendar import monthrange
+from datetime import date, timedelta
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def next_month(day: date) -> date:
+    """The 1st of the month after `day`'s month."""
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def add_months(day: date, months: int) -> date:
+    """The 1st of the month `months` after `day`'s month (negative goes back)."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def days_in_month(month: date) -> int:
+    return monthrange(month.year, month.month)[1]
+
+
+def add_year(day: date) -> date:
+    """The same date a year later; 29 February runs to 1 March so a term is never short."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return date(day.year + 1, 3, 1)
+
+
+def overlap_days(start: date, end: date | None, window_start: date, window_end: date) -> int:
+    """Days of [start, end) inside [window_start, window_end); `end=None` is open-ended."""
+    lo = max(start, window_start)
+    hi = window_end if end is None else min(end, window_end)
+    return max((hi - lo).days, 0)
+
+
+def parse_month(text: str) -> date:
+    """`YYYY-MM` → the 1st of that month; ValueError with a readable message otherwise."""
+    try:
+        year, month = text.strip().split("-")
+        if len(year) != 4 or len(month) != 2:
+            raise ValueError
+        return date(int(year), int(month), 1)
+    except ValueError:
+        raise ValueError(f"“{text}” is not a month in the form YYYY-MM") from None

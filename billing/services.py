@@ -1,0 +1,651 @@
+"""Every write with a billing rule: workspaces, plan changes, usage, locks, the billing clock.
+
+Services take the date they act on (`as_of`) and never read the clock. They lock the
+workspace row first, so two agents acting on one workspace at once take turns.
+"""
+
+import logging
+from collections import Counter
+from datetime import date, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email, validate_slug
+from django.db import transaction
+from django.db.models import Count, Min
+from django_countries import countries
+
+from billing import invoicing
+from billing.emails import queue_email
+from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired, UsageImportError
+from billing.models import (
+    LOCK_SEVERITY,
+    Interval,
+    Lock,
+    LockEvent,
+    MonthClose,
+    Plan,
+    Strike,
+    Subscription,
+    Usage,
+    Workspace,
+)
+from billing.months import add_months, add_year, month_start, next_month, parse_month
+from billing.tax import set_tax_rate
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "add_payment_method",
+    "change_interval",
+    "change_to_free",
+    "change_to_team",
+    "close_month",
+    "create_workspace",
+    "import_usage",
+    "preview_invoice",
+    "record_usage",
+    "run_billing",
+    "set_tax_rate",
+    "unlock_workspace",
+]
+
+# F2: the strikes of the closed month and the five before it decide the lock level.
+STRIKE_WINDOW_MONTHS = 6
+# T6: the reminder goes out this many days before the trial's end date.
+TRIAL_REMINDER_DAYS = 3
+
+
+def _plan(code: str) -> Plan:
+    return Plan.objects.get(code=code)
+
+
+def _locked(workspace: Workspace) -> Workspace:
+    """The workspace re-read under a row lock: the start of every write to one workspace."""
+    return Workspace.objects.select_for_update().get(pk=workspace.pk)
+
+
+def _current(workspace: Workspace) -> Subscription:
+    return workspace.subscriptions.select_related("plan").get(ended_on=None)
+
+
+def _check_interval(interval: str):
+    if interval not in Interval.values:
+        raise BillingError(f"“{interval}” is not a billing interval: use monthly or annual.")
+
+
+def _save_with_reason(instance, reason: str, by=None, fields=None):
+    """Save and let the audit history record why (and who, outside a request)."""
+    instance._change_reason = reason
+    if by is not None:
+        instance._history_user = by
+    instance.save(update_fields=fields)
+
+
+# --- Workspaces and plan changes (T1–T5, K1, K2, K4, F4) -------------------------------------
+
+
+@transaction.atomic
+def create_workspace(
+    name: str,
+    *,
+    slug: str,
+    business_country: str,
+    business_region: str = "",
+    billing_email: str,
+    has_payment_method: bool = False,
+    plan: str = "free",
+    interval: str = "monthly",
+    as_of: date,
+) -> Workspace:
+    """A new workspace on Free, or signed up straight into Team (T1: trial; T2: no card
+    needed for a sign-up)."""
+    problems = []
+    if not name.strip():
+        problems.append("The workspace needs a name.")
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        problems.append(f"“{slug}” is not a valid slug (letters, digits, - and _ only).")
+    if Workspace.objects.filter(slug=slug).exists():
+        problems.append(f"The slug “{slug}” is already used by another workspace.")
+    country = business_country.upper()
+    if country not in countries:
+        problems.append(f"“{business_country}” is not an ISO 3166-1 country code.")
+    if country == "US" and not business_region:
+        problems.append("A US business needs its state (e.g. CA): sales tax depends on it.")
+    try:
+        validate_email(billing_email)
+    except ValidationError:
+        problems.append(f"“{billing_email}” is not a valid billing email address.")
+    if plan not in Plan.Code.values:
+        problems.append(f"“{plan}” is not a plan: use free or team.")
+    if interval not in Interval.values:
+        problems.append(f"“{interval}” is not a billing interval: use monthly or annual.")
+    if problems:
+        raise BillingError(" ".join(problems))
+
+    workspace = Workspace(
+        name=name.strip(),
+        slug=slug,
+        business_country=country,
+        business_region=business_region.upper(),
+        billing_email=billing_email,
+        created_on=as_of,
+        payment_method_added_on=as_of if has_payment_method else None,
+    )
+    _save_with_reason(workspace, "Created")
+    if plan == Plan.Code.TEAM:
+        _start_team(workspace, interval=interval, as_of=as_of)
+    else:
+        Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=as_of)
+    return workspace
+
+
+@transaction.atomic
+def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", last4: str = ""):
+    """Record that a card is on file from `as_of` (T2, T4). Only its brand and last four
+    digits are kept, for display."""
+    workspace = _locked(workspace)
+    if last4 and not (len(last4) == 4 and last4.isdigit()):
+        raise BillingError("The last four digits of the card must be four digits.")
+    workspace.payment_method_added_on = as_of
+    workspace.card_brand, workspace.card_last4 = brand, last4
+    _save_with_reason(workspace, "Payment method added")
+    return workspace
+
+
+def _start_team(workspace: Workspace, *, interval: str, as_of: date) -> Subscription:
+    """T1, T3: a 14-day trial for a workspace that never had Team, else paid from `as_of`."""
+    team = _plan("team")
+    had_team = workspace.subscriptions.filter(plan=team).exists()
+    if not had_team and team.trial_days:
+        trial_end = as_of + timedelta(days=team.trial_days)
+        return Subscription.objects.create(
+            workspace=workspace,
+            plan=team,
+            interval=interval,
+            started_on=as_of,
+            trial_end=trial_end,
+            trial_outcome=Subscription.TrialOutcome.RUNNING,
+            paid_from=trial_end,
+        )
+    sub = Subscription.objects.create(
+        workspace=workspace, plan=team, interval=interval, started_on=as_of, paid_from=as_of
+    )
+    if interval == Interval.ANNUAL:
+        _start_term(sub, as_of)
+    return sub
+
+
+def _start_term(sub: Subscription, day: date):
+    """K2: an annual term of a year from `day`, prepaid by an invoice dated `day`."""
+    sub.term_start, sub.term_end = day, add_year(day)
+    sub.save(update_fields=["term_start", "term_end"])
+    invoicing.issue([invoicing.annual_draft(sub, day)])
+
+
+def _end(sub: Subscription, day: date, reason: str):
+    sub.ended_on, sub.end_reason = day, reason
+    sub.save(update_fields=["ended_on", "end_reason", "trial_outcome"])
+
+
+def _start_free(workspace: Workspace, day: date):
+    Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=day)
+
+
+@transaction.atomic
+def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: date):
+    """Upgrade from Free (T1 trial or paid, T2 card needed, F4 unlock at once)."""
+    _check_interval(interval)
+    workspace = _locked(workspace)
+    _advance_workspace(workspace, as_of)
+    current = _current(workspace)
+    if current.is_team:
+        if current.interval == Interval.ANNUAL and current.cancel_at_term_end:
+            current.cancel_at_term_end = False
+            _save_with_reason(current, "Cancellation withdrawn: the annual term will renew")
+            return current
+        raise InvalidPlanChange(
+            f"{workspace.name} is already on Team ({current.interval}). To change how often it "
+            "is billed, change the billing interval instead."
+        )
+    if not workspace.payment_method_on(as_of):
+        raise PaymentMethodRequired(
+            "A payment method is needed to move from Free to Team. Add one first."
+        )
+    _end(current, as_of, Subscription.EndReason.UPGRADED)
+    sub = _start_team(workspace, interval=interval, as_of=as_of)
+    if workspace.lock != Lock.UNLOCKED:
+        _set_lock(workspace, Lock.UNLOCKED, cause=LockEvent.Cause.MOVED_TO_TEAM, as_of=as_of)
+    return sub
+
+
+@transaction.atomic
+def change_to_free(workspace: Workspace, *, as_of: date):
+    """Cancel or downgrade. T5: during the trial, never charged. K1: monthly ends at once with
+    a final invoice. K2: annual runs to the end of its term, no refund."""
+    workspace = _locked(workspace)
+    _advance_workspace(workspace, as_of)
+    current = _current(workspace)
+    if not current.is_team:
+        raise InvalidPlanChange(f"{workspace.name} is already on Free.")
+    if current.trialing_on(as_of):
+        current.trial_outcome = Subscription.TrialOutcome.CANCELLED
+        _end(current, as_of, Subscription.EndReason.CANCELLED)
+        _start_free(workspace, as_of)
+    elif current.interval == Interval.ANNUAL:
+        if current.cancel_at_term_end:
+            raise InvalidPlanChange(
+                f"{workspace.name}'s annual term is already set to end on {current.term_end}."
+            )
+        current.cancel_at_term_end = True
+        _save_with_reason(current, f"Cancelled: moves to Free on {current.term_end}")
+    else:
+        _end(current, as_of, Subscription.EndReason.CANCELLED)
+        _issue_final_invoice(current, as_of)
+        _start_free(workspace, as_of)
+    return _current(workspace)
+
+
+def _issue_final_invoice(sub: Subscription, day: date):
+    draft = invoicing.final_draft(sub, day)
+    if draft:
+        invoicing.issue([draft])
+
+
+@transaction.atomic
+def change_interval(workspace: Workspace, *, interval: str, as_of: date):
+    """K4: monthly → annual at once (final invoice, new term); annual → monthly at the term's
+    end; during a trial only the interval the trial continues with."""
+    _check_interval(interval)
+    workspace = _locked(workspace)
+    _advance_workspace(workspace, as_of)
+    current = _current(workspace)
+    if not current.is_team:
+        raise InvalidPlanChange("Only a Team subscription has a billing interval to change.")
+    if current.trialing_on(as_of):
+        current.interval = interval
+        _save_with_reason(current, f"Trial will continue as {interval}")
+        return current
+    if current.interval == interval:
+        if current.switch_to_monthly_at_term_end:
+            current.switch_to_monthly_at_term_end = False
+            _save_with_reason(current, "Stays annual at the end of the term")
+            return current
+        raise InvalidPlanChange(f"{workspace.name} is already billed {interval}.")
+    if interval == Interval.MONTHLY:
+        current.switch_to_monthly_at_term_end = True
+        _save_with_reason(current, f"Moves to monthly billing on {current.term_end}")
+        return current
+    _end(current, as_of, Subscription.EndReason.INTERVAL_CHANGED)
+    _issue_final_invoice(current, as_of)
+    sub = Subscription.objects.create(
+        workspace=workspace,
+        plan=current.plan,
+        interval=interval,
+        started_on=as_of,
+        paid_from=as_of,
+    )
+    _start_term(sub, as_of)
+    return sub
+
+
+# --- Events of the billing clock for one subscription (T4, K2) -------------------------------
+
+
+def _end_trial(workspace: Workspace, sub: Subscription):
+    """T4: on the end date, paid Team with a card on file that day, else Free that day."""
+    day = sub.trial_end
+    if workspace.payment_method_on(day):
+        sub.trial_outcome = Subscription.TrialOutcome.CONVERTED
+        sub.save(update_fields=["trial_outcome"])
+        if sub.interval == Interval.ANNUAL:
+            _start_term(sub, day)
+        _email(workspace, "trial_converted", f"sub:{sub.pk}", {"subscription": sub})
+    else:
+        sub.trial_outcome = Subscription.TrialOutcome.REVERTED
+        _end(sub, day, Subscription.EndReason.TRIAL_ENDED)
+        _start_free(workspace, day)
+        _email(workspace, "trial_ended", f"sub:{sub.pk}", {"subscription": sub})
+
+
+def _end_term(workspace: Workspace, sub: Subscription):
+    """K2, K4: at the term's end, Free if cancelled, monthly if asked, else renew."""
+    day = sub.term_end
+    if sub.cancel_at_term_end:
+        _end(sub, day, Subscription.EndReason.CANCELLED)
+        _start_free(workspace, day)
+    elif sub.switch_to_monthly_at_term_end:
+        _end(sub, day, Subscription.EndReason.INTERVAL_CHANGED)
+        Subscription.objects.create(
+            workspace=workspace,
+            plan=sub.plan,
+            interval=Interval.MONTHLY,
+            started_on=day,
+            paid_from=day,
+        )
+    else:
+        _start_term(sub, day)
+
+
+def _due_event(workspace: Workspace, as_of: date):
+    """The earliest trial end or term end of the workspace on or before `as_of`."""
+    sub = workspace.subscriptions.select_related("plan").filter(ended_on=None).first()
+    if sub is None:
+        return None
+    if sub.trial_outcome == Subscription.TrialOutcome.RUNNING and sub.trial_end <= as_of:
+        return sub.trial_end, _end_trial, sub
+    if sub.interval == Interval.ANNUAL and sub.term_end and sub.term_end <= as_of:
+        return sub.term_end, _end_term, sub
+    return None
+
+
+def _advance_workspace(workspace: Workspace, as_of: date):
+    """Apply the workspace's due trial and term ends before acting on `as_of`, so a change
+    made before the daily run still sees the state the rules say it is in."""
+    while event := _due_event(workspace, as_of):
+        _, handler, sub = event
+        handler(workspace, sub)
+
+
+# --- Usage (U1, U2) --------------------------------------------------------------------------
+
+
+def _check_usage(month: date, mtus) -> list[str]:
+    problems = []
+    if not isinstance(month, date) or month.day != 1:
+        problems.append(f"the month must be the 1st of a month, not {month}")
+    if isinstance(mtus, bool) or not isinstance(mtus, int) or mtus < 0:
+        problems.append(f"MTUs must be a whole number of at least 0, not {mtus!r}")
+    return problems
+
+
+@transaction.atomic
+def record_usage(workspace: Workspace, *, month: date, mtus: int) -> Usage:
+    """U1: the month's figure; a later report for the same month replaces it."""
+    problems = _check_usage(month, mtus)
+    if problems:
+        raise BillingError(f"Usage for {workspace.slug} was not recorded: " + "; ".join(problems))
+    usage, _ = Usage.objects.update_or_create(
+        workspace=workspace, month=month, defaults={"mtus": mtus}
+    )
+    return usage
+
+
+@transaction.atomic
+def import_usage(rows) -> dict:
+    """U2: import `(line_number, {"workspace", "month", "mtus"})` rows all or nothing.
+
+    Every bad line is named with its reason; a good file returns how many figures it
+    created and replaced (U1).
+    """
+    rows = list(rows)
+    slugs = {str(row.get("workspace") or "").strip() for _, row in rows}
+    ids = dict(Workspace.objects.filter(slug__in=slugs).values_list("slug", "id"))
+    errors, parsed, seen = [], {}, {}
+    for line, row in rows:
+        slug = str(row.get("workspace") or "").strip()
+        problems = []
+        if slug not in ids:
+            problems.append(f"unknown workspace “{slug}”" if slug else "the workspace is missing")
+        month = None
+        try:
+            month = parse_month(str(row.get("month") or ""))
+        except ValueError as exc:
+            problems.append(str(exc))
+        raw = str(row.get("mtus") or "").strip()
+        if not raw.isdigit():
+            problems.append(f"MTUs must be a whole number of at least 0, not “{raw}”")
+        if not problems:
+            key = (slug, month)
+            if key in seen:
+                problems.append(f"{slug} {month:%Y-%m} is also on line {seen[key]}")
+            seen[key] = line
+        if problems:
+            errors.append(f"Line {line}: " + "; ".join(problems) + ".")
+        else:
+            parsed[(ids[slug], month)] = int(raw)
+    if errors:
+        raise UsageImportError(errors)
+    if not parsed:
+        raise BillingError("The usage file has no rows to import.")
+
+    existing = {
+        (ws_id, month)
+        for ws_id, month in Usage.objects.filter(
+            workspace_id__in={ws_id for ws_id, _ in parsed},
+            month__in={month for _, month in parsed},
+        ).values_list("workspace_id", "month")
+    }
+    Usage.objects.bulk_create(
+        [
+            Usage(workspace_id=ws_id, month=month, mtus=mtus)
+            for (ws_id, month), mtus in parsed.items()
+        ],
+        update_conflicts=True,
+        unique_fields=["workspace", "month"],
+        update_fields=["mtus", "updated_at"],
+        batch_size=2000,
+    )
+    replaced = len(existing & parsed.keys())
+    return {"created": len(parsed) - replaced, "replaced": replaced}
+
+
+# --- Locks (F1–F6) ---------------------------------------------------------------------------
+
+
+def _set_lock(workspace, to_lock, *, cause, as_of, month=None, by=None, reason=""):
+    """F6: change the lock level, record the cause and email the workspace."""
+    from_lock = workspace.lock
+    workspace.lock = to_lock
+    workspace.data_flow = to_lock != Lock.LOCKED_DATA_STOPPED
+    workspace.lock_changed_on = as_of
+    workspace.lock_cause = reason or LockEvent.Cause(cause).label
+    _save_with_reason(
+        workspace,
+        f"{Lock(from_lock).label} → {Lock(to_lock).label}: {workspace.lock_cause}",
+        by=by,
+        fields=["lock", "data_flow", "lock_changed_on", "lock_cause"],
+    )
+    event = LockEvent.objects.create(
+        workspace=workspace,
+        on=as_of,
+        month=month,
+        from_lock=from_lock,
+        to_lock=to_lock,
+        cause=cause,
+        reason=reason,
+        by=by,
+    )
+    template = "unlocked" if to_lock == Lock.UNLOCKED else "locked"
+    _email(workspace, template, f"lock:{event.pk}", {"event": event})
+    return event
+
+
+@transaction.atomic
+def unlock_workspace(workspace: Workspace, *, by, reason: str, as_of: date):
+    """F5: support unlocks by hand; the reason is kept. Strikes stay counted (F2)."""
+    if not reason or not reason.strip():
+        raise BillingError("Say why the workspace is being unlocked: the reason is kept.")
+    workspace = _locked(workspace)
+    if workspace.lock == Lock.UNLOCKED:
+        raise BillingError(f"{workspace.name} is not locked.")
+    return _set_lock(
+        workspace,
+        Lock.UNLOCKED,
+        cause=LockEvent.Cause.MANUAL,
+        as_of=as_of,
+        by=by,
+        reason=reason.strip(),
+    )
+
+
+def _record_strikes(month: date) -> int:
+    """F1: a strike for each workspace on Free every day of `month` it existed, over its
+    allowance. Set-based: one query finds them, one insert writes them."""
+    end = next_month(month)
+    free = _plan("free")
+    on_team = Subscription.objects.overlapping(month, end).filter(plan__code=Plan.Code.TEAM)
+    over = (
+        Usage.objects.filter(
+            month=month, mtus__gt=free.included_mtus, workspace__created_on__lt=end
+        )
+        .exclude(workspace_id__in=on_team.values("workspace_id"))
+        .values_list("workspace_id", "mtus")
+    )
+    strikes = [
+        Strike(workspace_id=ws_id, month=month, mtus=mtus) for ws_id, mtus in over.iterator()
+    ]
+    Strike.objects.bulk_create(strikes, ignore_conflicts=True, batch_size=5000)
+    return len(strikes)
+
+
+def _apply_lock_rules(month: date, as_of: date) -> Counter:
+    """F2, F3 at the close of `month`: lock from the six-month strike count, unlock a `locked`
+    workspace without a strike; a lock never goes down otherwise."""
+    counts = Counter()
+    window = (
+        Strike.objects.filter(
+            month__gte=add_months(month, 1 - STRIKE_WINDOW_MONTHS), month__lte=month
+        )
+        .values("workspace_id")
+        .annotate(n=Count("id"))
+    )
+    struck = Strike.objects.filter(month=month).values("workspace_id")
+    targets = {
+        row["workspace_id"]: Lock.LOCKED if row["n"] == 1 else Lock.LOCKED_DATA_STOPPED
+        for row in window.filter(workspace_id__in=struck)
+    }
+    to_raise = [
+        ws
+        for ws in Workspace.objects.filter(pk__in=targets.keys()).only(
+            "id", "lock", "name", "slug", "billing_email"
+        )
+        if LOCK_SEVERITY[targets[ws.pk]] > LOCK_SEVERITY[ws.lock]
+    ]
+    for ws in to_raise:
+        _set_lock(ws, targets[ws.pk], cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
+        counts[f"locked:{targets[ws.pk]}"] += 1
+    to_unlock = Workspace.objects.filter(lock=Lock.LOCKED).exclude(pk__in=struck)
+    for ws in to_unlock.only("id", "lock", "name", "slug", "billing_email"):
+        _set_lock(ws, Lock.UNLOCKED, cause=LockEvent.Cause.UNDER_LIMIT, as_of=as_of, month=month)
+        counts["unlocked"] += 1
+    return counts
+
+
+# --- The month close and the billing clock (M1, F1–F3, I4, T4, T6, K2) ----------------------
+
+
+def close_month(month: date, *, as_of: date) -> Counter:
+    """Close `month` once: strikes and locks (F1–F3), then its invoices (M1–M3, K2), all in
+    one transaction. A second close, or a concurrent one, finds it closed and does nothing."""
+    counts = Counter()
+    MonthClose.objects.get_or_create(month=month, defaults={"closed_on": as_of})
+    with transaction.atomic():
+        # The close row's lock makes a second worker wait, then find the month finished.
+        close = MonthClose.objects.select_for_update().get(month=month)
+        if close.finished:
+            return counts
+        counts["strikes"] = _record_strikes(month)
+        counts.update(_apply_lock_rules(month, as_of))
+        counts["invoices"] = len(invoicing.issue(invoicing.month_close_drafts(month)))
+        close.closed_on, close.finished = as_of, True
+        close.strikes, close.invoices = counts["strikes"], counts["invoices"]
+        close.save()
+    return counts
+
+
+def _next_month_to_close(as_of: date) -> date | None:
+    finished = MonthClose.objects.filter(finished=True)
+    last = finished.order_by("-month").values_list("month", flat=True).first()
+    if last is not None:
+        month = next_month(last)
+    else:
+        first_day = Workspace.objects.aggregate(first=Min("created_on"))["first"]
+        if first_day is None:
+            return None
+        month = month_start(first_day)
+    return month if next_month(month) <= as_of else None
+
+
+def _next_subscription_event(as_of: date):
+    trial = (
+        Subscription.objects.filter(
+            trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lte=as_of
+        )
+        .order_by("trial_end", "id")
+        .values_list("trial_end", "workspace_id")
+        .first()
+    )
+    term = (
+        Subscription.objects.filter(ended_on=None, interval=Interval.ANNUAL, term_end__lte=as_of)
+        .order_by("term_end", "id")
+        .values_list("term_end", "workspace_id")
+        .first()
+    )
+    events = [e for e in (trial, term) if e]
+    return min(events) if events else None
+
+
+def run_billing(*, as_of: date) -> dict:
+    """The daily cycle: every due month close, trial end (T4) and term end (K2) in date order,
+    then trial reminders (T6). One call at the end gives what one call a day gives."""
+    counts = Counter()
+    while True:
+        close = _next_month_to_close(as_of)
+        event = _next_subscription_event(as_of)
+        close_day = next_month(close) if close else None
+        if close_day and (event is None or close_day <= event[0]):
+            counts["months_closed"] += 1
+            counts.update(close_month(close, as_of=as_of))
+            continue
+        if event is None:
+            break
+        with transaction.atomic():
+            workspace = _locked(Workspace(pk=event[1]))
+            _advance_workspace(workspace, event[0])
+        counts["subscription_events"] += 1
+    counts["trial_reminders"] = send_trial_reminders(as_of=as_of)
+    return dict(counts)
+
+
+def send_trial_reminders(*, as_of: date) -> int:
+    """T6: three days before the end date, once, to a workspace without a payment method; a
+    reminder not sent by the end date is never sent."""
+    due = Subscription.objects.filter(
+        trial_outcome=Subscription.TrialOutcome.RUNNING,
+        ended_on=None,
+        trial_reminder_sent_on=None,
+        trial_end__gt=as_of,
+        trial_end__lte=as_of + timedelta(days=TRIAL_REMINDER_DAYS),
+        workspace__payment_method_added_on=None,
+    ).select_related("workspace")
+    sent = 0
+    for sub in due:
+        with transaction.atomic():
+            claimed = Subscription.objects.filter(pk=sub.pk, trial_reminder_sent_on=None).update(
+                trial_reminder_sent_on=as_of
+            )
+            if claimed:
+                _email(sub.workspace, "trial_reminder", f"sub:{sub.pk}", {"subscription": sub})
+                sent += 1
+    return sent
+
+
+def preview_invoice(workspace: Workspace, *, month: date, as_of: date):
+    """The invoice the close of `month` would issue for the workspace if nothing changed
+    before it, from what is recorded when asked (`as_of`, e.g. usage so far); nothing is
+    written. None when the close would issue none."""
+    drafts = invoicing.month_close_drafts(month_start(month), workspace_ids=[workspace.pk])
+    previews = invoicing.preview(drafts)
+    return previews[-1] if previews else None
+
+
+def _email(workspace: Workspace, template: str, object_key: str, context: dict):
+    queue_email(
+        kind=template,
+        object_key=object_key,
+        to=workspace.billing_email,
+        template=template,
+        context={"workspace": workspace, **context},
+    )
