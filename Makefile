@@ -15,7 +15,7 @@ install: $(VENV)/.installed
 
 run: install
 	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py migrate --no-input
-	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py seed_demo
+	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true EMAIL_URL=dummymail:// $(PY) manage.py seed_demo
 	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 lint: install

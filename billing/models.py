@@ -7,6 +7,7 @@ result.
 """
 
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -437,8 +438,15 @@ class Invoice(models.Model):
             models.UniqueConstraint(
                 fields=["subscription", "kind", "period_start"], name="one_invoice_per_period"
             ),
+            # I2. Within a tenth of a cent because SQLite (the laptop default) compares
+            # decimals as floats; on PostgreSQL the numerics are exact anyway.
             models.CheckConstraint(
-                condition=Q(total=F("subtotal") - F("discount") - F("credits") + F("tax")),
+                condition=Q(
+                    total__range=(
+                        F("subtotal") - F("discount") - F("credits") + F("tax") - Decimal("0.001"),
+                        F("subtotal") - F("discount") - F("credits") + F("tax") + Decimal("0.001"),
+                    )
+                ),
                 name="invoice_total_adds_up",
             ),
             models.CheckConstraint(

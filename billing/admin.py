@@ -1,0 +1,507 @@
+"""The support console (R1) and the read-only money rows. Actions and pages call services;
+a refusal comes back as an error message that says why."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from simple_history.admin import SimpleHistoryAdmin
+
+from billing import selectors, services
+from billing.errors import BillingError
+from billing.forms import (
+    ChangeIntervalForm,
+    ChangePlanForm,
+    PaymentMethodForm,
+    RecordUsageForm,
+    UnlockForm,
+    UsageImportForm,
+    usage_rows,
+)
+from billing.models import (
+    Invoice,
+    InvoiceLine,
+    LockEvent,
+    MonthClose,
+    OutboundEmail,
+    Plan,
+    Strike,
+    Subscription,
+    TaxRate,
+    Usage,
+    Workspace,
+)
+from billing.months import month_start
+
+
+def _current_subscriptions(**filters):
+    return Subscription.objects.filter(workspace=OuterRef("pk"), ended_on=None, **filters)
+
+
+class PlanFilter(admin.SimpleListFilter):
+    title = "plan"
+    parameter_name = "plan"
+
+    def lookups(self, request, model_admin):
+        return Plan.Code.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Plan.Code.values:
+            return queryset.filter(Exists(_current_subscriptions(plan__code=self.value())))
+        return queryset
+
+
+class IntervalFilter(admin.SimpleListFilter):
+    title = "Team interval"
+    parameter_name = "interval"
+
+    def lookups(self, request, model_admin):
+        return [("monthly", "Monthly"), ("annual", "Annual")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("monthly", "annual"):
+            return queryset.filter(
+                Exists(_current_subscriptions(plan__code="team", interval=self.value()))
+            )
+        return queryset
+
+
+class TrialingFilter(admin.SimpleListFilter):
+    title = "trialing"
+    parameter_name = "trialing"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "In a Team trial"), ("no", "Not trialing")]
+
+    def queryset(self, request, queryset):
+        trialing = Exists(_current_subscriptions(trial_outcome=Subscription.TrialOutcome.RUNNING))
+        if self.value() == "yes":
+            return queryset.filter(trialing)
+        if self.value() == "no":
+            return queryset.exclude(trialing)
+        return queryset
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    extra = 0
+    can_delete = False
+    fields = [
+        "plan",
+        "interval",
+        "started_on",
+        "ended_on",
+        "end_reason",
+        "trial_end",
+        "trial_outcome",
+        "paid_from",
+        "term_end",
+        "cancel_at_term_end",
+    ]
+    readonly_fields = fields
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+def _today():
+    return timezone.now().date()
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "name",
+        "slug",
+        "plan_display",
+        "trial_end_display",
+        "lock",
+        "business_country",
+        "business_region",
+        "billing_email",
+        "startup_member",
+    ]
+    list_filter = [
+        PlanFilter,
+        IntervalFilter,
+        TrialingFilter,
+        "lock",
+        "business_country",
+        "startup_member",
+    ]
+    search_fields = ["name", "slug", "billing_email"]
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = [
+        "created_on",
+        "lock",
+        "lock_changed_on",
+        "lock_cause",
+        "data_flow",
+        "startup_member",
+        "payment_method_added_on",
+        "card_brand",
+        "card_last4",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "billing_email", "created_on"]}),
+        ("Business location (decides tax)", {"fields": ["business_country", "business_region"]}),
+        ("Payment method", {"fields": ["payment_method_added_on", "card_brand", "card_last4"]}),
+        (
+            "Lock",
+            {"fields": ["lock", "lock_changed_on", "lock_cause", "data_flow", "startup_member"]},
+        ),
+    ]
+    inlines = [SubscriptionInline]
+    change_form_template = "admin/billing/workspace/change_form.html"
+    history_list_display = ["lock", "payment_method_added_on"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_current_subscription()
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "slug"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj._change_reason = "Edited in the admin: " + ", ".join(form.changed_data)
+            super().save_model(request, obj, form, change)
+            return
+        # A workspace is born through the service so it gets its Free subscription.
+        created = services.create_workspace(
+            obj.name,
+            slug=obj.slug,
+            business_country=str(obj.business_country),
+            business_region=obj.business_region,
+            billing_email=obj.billing_email,
+            as_of=_today(),
+        )
+        obj.pk, obj.created_on = created.pk, created.created_on
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except BillingError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect(request.path)
+
+    @admin.display(description="Plan", ordering="current_plan")
+    def plan_display(self, obj):
+        if obj.current_plan == Plan.Code.TEAM:
+            return f"Team ({obj.current_interval})"
+        return "Free"
+
+    @admin.display(description="Trial ends", ordering="current_trial_end")
+    def trial_end_display(self, obj):
+        if obj.current_trial_outcome == Subscription.TrialOutcome.RUNNING:
+            return obj.current_trial_end
+        return "—"
+
+    # --- the status panel and the action pages ---
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        workspace = self.get_object(request, object_id)
+        if workspace is not None:
+            today = _today()
+            usage = selectors.recent_usage(workspace, as_of=today)
+            peak = max([mtus for _, mtus in usage] + [1])
+            extra_context = {
+                **(extra_context or {}),
+                "status": selectors.workspace_status(workspace, as_of=today),
+                "usage_bars": [(m, mtus, round(100 * mtus / peak)) for m, mtus in usage],
+                "strikes": workspace.strikes.all()[:12],
+                "lock_events": workspace.lock_events.select_related("by")[:10],
+                "invoices": workspace.invoices.all()[:12],
+                "preview": services.preview_invoice(
+                    workspace, month=month_start(today), as_of=today
+                ),
+                "actions": self._workspace_actions(request, workspace),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _workspace_actions(self, request, workspace):
+        allowed = {
+            "plan": request.user.has_perm("billing.change_plan_workspace"),
+            "interval": request.user.has_perm("billing.change_plan_workspace"),
+            "payment-method": request.user.has_perm("billing.change_workspace"),
+            "usage": request.user.has_perm("billing.add_usage"),
+            "unlock": request.user.has_perm("billing.unlock_workspace")
+            and workspace.lock != "unlocked",
+        }
+        labels = {
+            "plan": "Change plan",
+            "interval": "Change billing interval",
+            "payment-method": "Add payment method",
+            "usage": "Record usage",
+            "unlock": "Unlock",
+        }
+        return [
+            (labels[name], reverse("admin:billing_workspace_action", args=[workspace.pk, name]))
+            for name, ok in allowed.items()
+            if ok
+        ]
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/do/<str:action>/",
+                self.admin_site.admin_view(self.action_view),
+                name="billing_workspace_action",
+            ),
+            *super().get_urls(),
+        ]
+
+    ACTIONS = {
+        # name: (form, permission, title)
+        "plan": (ChangePlanForm, "billing.change_plan_workspace", "Change plan"),
+        "interval": (
+            ChangeIntervalForm,
+            "billing.change_plan_workspace",
+            "Change billing interval",
+        ),
+        "payment-method": (PaymentMethodForm, "billing.change_workspace", "Add payment method"),
+        "usage": (RecordUsageForm, "billing.add_usage", "Record usage"),
+        "unlock": (UnlockForm, "billing.unlock_workspace", "Unlock workspace"),
+    }
+
+    def action_view(self, request, pk, action):
+        if action not in self.ACTIONS:
+            raise PermissionDenied
+        form_class, permission, title = self.ACTIONS[action]
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        workspace = get_object_or_404(Workspace, pk=pk)
+        form = form_class(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                message = self._perform(request, workspace, action, form.cleaned_data)
+            except BillingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.log_change(request, workspace, message)
+                self.message_user(request, message, messages.SUCCESS)
+                return redirect("admin:billing_workspace_change", workspace.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{title}: {workspace.name}",
+            "workspace": workspace,
+            "form": form,
+            "opts": self.model._meta,
+            "status": selectors.workspace_status(workspace, as_of=_today()),
+        }
+        return TemplateResponse(request, "admin/billing/workspace/action.html", context)
+
+    def _perform(self, request, workspace, action, data):
+        today = _today()
+        if action == "plan":
+            if data["plan"] == "free":
+                services.change_to_free(workspace, as_of=today)
+                return f"{workspace.name} cancelled or downgraded to Free."
+            interval = data["plan"].split(":")[1]
+            services.change_to_team(workspace, interval=interval, as_of=today)
+            return f"{workspace.name} moved to Team ({interval})."
+        if action == "interval":
+            services.change_interval(workspace, interval=data["interval"], as_of=today)
+            return f"{workspace.name}'s billing interval set to {data['interval']}."
+        if action == "payment-method":
+            services.add_payment_method(
+                workspace, as_of=today, brand=data["brand"], last4=data["last4"]
+            )
+            return f"Payment method recorded for {workspace.name}."
+        if action == "usage":
+            services.record_usage(workspace, month=data["month"], mtus=data["mtus"])
+            return f"{data['mtus']:,} MTUs recorded for {workspace.name}, {data['month']:%Y-%m}."
+        services.unlock_workspace(workspace, by=request.user, reason=data["reason"], as_of=today)
+        return f"{workspace.name} unlocked: {data['reason']}"
+
+
+@admin.register(Usage)
+class UsageAdmin(SimpleHistoryAdmin):
+    list_display = ["workspace", "month", "mtus", "updated_at"]
+    list_select_related = ["workspace"]
+    list_filter = ["month"]
+    search_fields = ["workspace__slug", "workspace__name"]
+    autocomplete_fields = ["workspace"]
+    date_hierarchy = "month"
+    show_full_result_count = False
+    change_list_template = "admin/billing/usage/change_list.html"
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path(
+                "import/", self.admin_site.admin_view(self.import_view), name="billing_usage_import"
+            ),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        """U2: the whole file or nothing; every bad line named."""
+        if not request.user.has_perm("billing.import_usage"):
+            raise PermissionDenied
+        form = UsageImportForm(request.POST or None, request.FILES or None)
+        errors = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = services.import_usage(usage_rows(form.cleaned_data["file"]))
+            except ValueError as exc:
+                errors = [str(exc)]
+            except BillingError as exc:
+                errors = getattr(exc, "errors", [str(exc)])
+            else:
+                self.message_user(
+                    request,
+                    f"Usage imported: {result['created']} new figure(s), "
+                    f"{result['replaced']} replaced.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:billing_usage_changelist")
+            self.message_user(
+                request,
+                "Nothing was imported: fix the lines below and upload again.",
+                messages.ERROR,
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Import usage",
+            "form": form,
+            "errors": errors,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/usage/import.html", context)
+
+
+@admin.register(Plan)
+class PlanAdmin(SimpleHistoryAdmin):
+    list_display = [
+        "name",
+        "code",
+        "monthly_price",
+        "annual_price",
+        "included_mtus",
+        "overage_rate",
+    ]
+    readonly_fields = ["code"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by services: never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "workspace",
+        "plan",
+        "interval",
+        "started_on",
+        "ended_on",
+        "trial_end",
+        "trial_outcome",
+        "term_end",
+    ]
+    list_select_related = ["workspace", "plan"]
+    list_filter = ["plan", "interval", "trial_outcome", "end_reason"]
+    search_fields = ["workspace__slug", "workspace__name"]
+    show_full_result_count = False
+
+
+@admin.register(Strike)
+class StrikeAdmin(ReadOnlyAdmin):
+    list_display = ["workspace", "month", "mtus"]
+    list_select_related = ["workspace"]
+    list_filter = ["month"]
+    search_fields = ["workspace__slug"]
+
+
+@admin.register(LockEvent)
+class LockEventAdmin(ReadOnlyAdmin):
+    list_display = ["workspace", "on", "from_lock", "to_lock", "cause", "reason", "by"]
+    list_select_related = ["workspace", "by"]
+    list_filter = ["cause", "to_lock", "on"]
+    search_fields = ["workspace__slug", "reason"]
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    extra = 0
+    can_delete = False
+    fields = ["position", "kind", "description", "quantity", "amount"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = [
+        "number",
+        "workspace",
+        "kind",
+        "issue_date",
+        "period_start",
+        "period_end",
+        "status",
+        "total",
+    ]
+    list_select_related = ["workspace"]
+    list_filter = ["kind", "status", "issue_date"]
+    search_fields = ["number", "workspace__slug", "workspace__name"]
+    date_hierarchy = "issue_date"
+    inlines = [InvoiceLineInline]
+    show_full_result_count = False
+
+
+@admin.register(MonthClose)
+class MonthCloseAdmin(ReadOnlyAdmin):
+    list_display = ["month", "finished", "closed_on", "strikes", "invoices", "updated_at"]
+
+
+@admin.register(TaxRate)
+class TaxRateAdmin(SimpleHistoryAdmin):
+    list_display = ["country", "region", "rate", "name", "valid_from"]
+    list_filter = ["country"]
+    search_fields = ["region", "name"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(ReadOnlyAdmin):
+    list_display = ["kind", "to", "subject", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["to", "subject", "object_key"]
