@@ -7,11 +7,12 @@ workspace row first, so two agents acting on one workspace at once take turns.
 import logging
 from collections import Counter
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Sum
 from django_countries import countries
 
 from billing import invoicing
@@ -19,7 +20,9 @@ from billing.emails import queue_email
 from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired, UsageImportError
 from billing.models import (
     LOCK_SEVERITY,
+    CreditNote,
     Interval,
+    Invoice,
     Lock,
     LockEvent,
     MonthClose,
@@ -41,12 +44,16 @@ __all__ = [
     "change_to_team",
     "close_month",
     "create_workspace",
+    "decide_credit_note",
     "import_usage",
     "preview_invoice",
     "record_usage",
+    "refundable_amount",
+    "request_credit_note",
     "run_billing",
     "set_tax_rate",
     "unlock_workspace",
+    "void_invoice",
 ]
 
 # F2: the strikes of the closed month and the five before it decide the lock level.
@@ -639,6 +646,84 @@ def preview_invoice(workspace: Workspace, *, month: date, as_of: date):
     drafts = invoicing.month_close_drafts(month_start(month), workspace_ids=[workspace.pk])
     previews = invoicing.preview(drafts)
     return previews[-1] if previews else None
+
+
+# --- Invoices after issue (I3, K3) ------------------------------------------------------------
+
+
+def _locked_invoice(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_for_update().get(pk=invoice.pk)
+
+
+@transaction.atomic
+def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
+    """I3: an issued invoice is never edited or deleted; finance may void it, with a reason."""
+    if not reason or not reason.strip():
+        raise BillingError("Say why the invoice is voided: the reason is kept.")
+    invoice = _locked_invoice(invoice)
+    if invoice.status == Invoice.Status.VOID:
+        raise BillingError(f"{invoice.number} is already void.")
+    invoice.status, invoice.voided_on, invoice.void_reason = (
+        Invoice.Status.VOID,
+        as_of,
+        reason.strip(),
+    )
+    _save_with_reason(invoice, f"Voided: {reason.strip()}", by=by)
+    return invoice
+
+
+def refundable_amount(invoice: Invoice) -> Decimal:
+    """K3: what is left unrefunded on the invoice (approved credit notes taken off)."""
+    approved = invoice.credit_notes.filter(status=CreditNote.Status.APPROVED).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return invoice.total - (approved or Decimal("0.00"))
+
+
+def _check_refund(invoice: Invoice, amount: Decimal):
+    if invoice.status == Invoice.Status.VOID:
+        raise BillingError(f"{invoice.number} is void: there is nothing to refund.")
+    left = refundable_amount(invoice)
+    if amount > left:
+        raise BillingError(
+            f"A credit note on {invoice.number} can be at most {left} (what is left unrefunded), "
+            f"not {amount}."
+        )
+
+
+@transaction.atomic
+def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: date) -> CreditNote:
+    """K3: support asks for a refund with a reason; finance decides."""
+    try:
+        amount = Decimal(str(amount))
+    except ArithmeticError:
+        raise BillingError(f"“{amount}” is not an amount of money.") from None
+    if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise BillingError("A credit note is a positive amount in dollars and cents.")
+    if not reason or not reason.strip():
+        raise BillingError("Say why the refund is requested: finance sees the reason.")
+    invoice = _locked_invoice(invoice)
+    _check_refund(invoice, amount)
+    note = CreditNote(
+        invoice=invoice, amount=amount, reason=reason.strip(), requested_by=by, requested_on=as_of
+    )
+    _save_with_reason(note, "Requested", by=by)
+    return note
+
+
+@transaction.atomic
+def decide_credit_note(note: CreditNote, *, by, approve: bool, as_of: date, note_text: str = ""):
+    """K3: finance approves (never above what is left unrefunded) or rejects a request."""
+    invoice = _locked_invoice(note.invoice)  # serialises approvals on one invoice
+    note = CreditNote.objects.select_for_update().get(pk=note.pk)
+    if note.status != CreditNote.Status.REQUESTED:
+        raise BillingError(f"This credit note was already {note.status}.")
+    if approve:
+        _check_refund(invoice, note.amount)
+    note.status = CreditNote.Status.APPROVED if approve else CreditNote.Status.REJECTED
+    note.decided_by, note.decided_on, note.decision_note = by, as_of, note_text
+    _save_with_reason(note, f"{note.status.capitalize()} {note_text}".strip(), by=by)
+    return note
 
 
 def _email(workspace: Workspace, template: str, object_key: str, context: dict):

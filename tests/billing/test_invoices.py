@@ -1,0 +1,352 @@
+"""M1–M3, K1–K4, I1–I4: what each invoice bills, when, and exactly once."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from billing import services
+from billing.errors import BillingError
+from billing.models import Invoice
+from billing.months import next_month
+
+from .factories import workspace
+
+
+def paid_monthly(as_of, **kwargs):
+    """A workspace that had Team before, so its move to Team starts paid at once (T1)."""
+    ws = workspace(as_of=as_of, card=True, **kwargs)
+    services.change_to_team(ws, as_of=as_of)
+    services.change_to_free(ws, as_of=as_of)  # a zero-day trial: no trial day at all
+    services.change_to_team(ws, as_of=as_of)
+    return ws
+
+
+def invoices(**filters):
+    return list(Invoice.objects.filter(**filters).order_by("issue_date", "id"))
+
+
+def totals(**filters):
+    return [(i.kind, i.issue_date, i.total) for i in invoices(**filters)]
+
+
+def test_m1_close_issues_one_invoice_dated_the_1st_whenever_it_runs(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 3, 17))  # late: closes January and February
+    assert totals(workspace=ws) == [
+        ("monthly", date(2026, 2, 1), D("120.00")),
+        ("monthly", date(2026, 3, 1), D("120.00")),
+    ]
+    jan = invoices(workspace=ws)[0]
+    assert (jan.period_start, jan.period_end) == (date(2026, 1, 1), date(2026, 2, 1))
+
+
+def test_m1_zero_invoice_is_still_issued(db):
+    from billing.hooks import Adjustment, NoAdjustments, register_invoice_adjustments
+    from billing.pricing import Discount
+
+    class FullDiscount(NoAdjustments):
+        def adjustments_for(self, drafts):
+            return {
+                d.workspace_id: Adjustment(Discount("100% off", percent=D(100))) for d in drafts
+            }
+
+    ws = paid_monthly(date(2026, 1, 1))
+    register_invoice_adjustments(FullDiscount())
+    try:
+        services.run_billing(as_of=date(2026, 2, 1))
+    finally:
+        register_invoice_adjustments(NoAdjustments())
+    invoice = Invoice.objects.get(workspace=ws, issue_date=date(2026, 2, 1))
+    assert (invoice.subtotal, invoice.discount, invoice.total) == (
+        D("120.00"),
+        D("120.00"),
+        D("0.00"),
+    )
+
+
+@pytest.mark.parametrize(
+    "start, paid_days, amount",
+    [
+        (date(2026, 2, 15), 14, D("60.00")),  # 28-day February: 120 × 14/28
+        (date(2028, 2, 15), 15, D("62.07")),  # 29-day February: 120 × 15/29 = 62.068…
+        (date(2026, 4, 21), 10, D("40.00")),  # 30-day April
+        (date(2026, 1, 24), 8, D("30.97")),  # 31-day January: 30.967… rounds half up
+        (date(2026, 3, 31), 1, D("3.87")),  # last day of a month: 120/31 = 3.870…
+    ],
+)
+def test_m2_prorated_base_for_each_month_length(db, start, paid_days, amount):
+    ws = paid_monthly(start)
+    services.run_billing(as_of=next_month(start))
+    first = invoices(workspace=ws)[0]
+    base = first.lines.get(kind="base")
+    assert (base.quantity, base.amount) == (paid_days, amount)
+
+
+def test_m2_a_full_month_is_exactly_the_list_price_in_every_month_length(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 6, 1))
+    assert {i.total for i in invoices(workspace=ws)} == {D("120.00")}
+
+
+def test_m3_overage_above_10000_at_a_cent(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=10_001)
+    services.record_usage(ws, month=date(2026, 2, 1), mtus=10_000)
+    services.run_billing(as_of=date(2026, 3, 1))
+    assert [i.total for i in invoices(workspace=ws)] == [D("120.01"), D("120.00")]
+
+
+def test_m3_no_overage_in_a_month_with_a_trial_day(db):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, as_of=date(2026, 1, 18))  # trial ends 2026-02-01
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=90_000)
+    services.record_usage(ws, month=date(2026, 2, 1), mtus=90_000)
+    services.run_billing(as_of=date(2026, 3, 1))
+    # January: trial only, no paid day, no invoice. February: full month + overage.
+    assert totals(workspace=ws) == [("monthly", date(2026, 3, 1), D("920.00"))]
+
+
+def test_m3_trial_ending_on_the_last_day_of_a_month(db):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, as_of=date(2026, 1, 17))  # end date 2026-01-31
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=20_000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert totals(workspace=ws) == [("monthly", date(2026, 2, 1), D("3.87"))]
+
+
+def test_k1_cancel_mid_month_final_invoice_with_overage_so_far(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 3, 1), mtus=11_000)
+    services.change_to_free(ws, as_of=date(2026, 3, 11))
+    services.run_billing(as_of=date(2026, 5, 1))
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    assert (final.issue_date, final.period_start, final.period_end) == (
+        date(2026, 3, 11),
+        date(2026, 3, 1),
+        date(2026, 3, 11),
+    )
+    assert final.total == D("38.71") + D("10.00")  # 120 × 10/31 = 38.709…
+    assert not Invoice.objects.filter(workspace=ws, issue_date=date(2026, 4, 1)).exists()
+
+
+def test_k1_cancel_on_the_1st_issues_no_final_invoice(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.change_to_free(ws, as_of=date(2026, 3, 1))
+    services.run_billing(as_of=date(2026, 4, 1))
+    assert [i.kind for i in invoices(workspace=ws)] == ["monthly", "monthly"]  # Jan, Feb
+    assert not Invoice.objects.filter(kind="final").exists()
+
+
+def test_k1_return_in_the_same_month_bills_only_new_days_and_unbilled_overage(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 3, 1), mtus=12_000)
+    services.change_to_free(ws, as_of=date(2026, 3, 11))  # final: 10 days + 2,000 MTUs
+    services.record_usage(ws, month=date(2026, 3, 1), mtus=15_000)
+    services.change_to_team(ws, as_of=date(2026, 3, 22))  # paid at once: 10 days
+    services.run_billing(as_of=date(2026, 4, 1))
+    final, march = invoices(workspace=ws, period_start__gte=date(2026, 3, 1))
+    assert (final.kind, final.overage_mtus, final.total) == ("final", 2_000, D("58.71"))
+    assert (march.kind, march.period_start, march.overage_mtus) == (
+        "monthly",
+        date(2026, 3, 22),
+        3_000,
+    )
+    assert march.total == D("38.71") + D("30.00")
+
+
+def test_k2_annual_invoice_on_first_paid_day_and_overage_only_months(db):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, interval="annual", as_of=date(2026, 1, 10))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=50_000)  # trial month: none
+    services.record_usage(ws, month=date(2026, 2, 1), mtus=9_000)  # no overage: nothing
+    services.record_usage(ws, month=date(2026, 3, 1), mtus=10_500)
+    services.run_billing(as_of=date(2026, 4, 1))
+    assert totals(workspace=ws) == [
+        ("annual", date(2026, 1, 24), D("1440.00")),
+        ("monthly", date(2026, 4, 1), D("5.00")),
+    ]
+    assert Invoice.objects.get(kind="annual").period_end == date(2027, 1, 24)
+
+
+def test_k2_cancelled_annual_runs_to_term_end_then_free_and_crosses_a_year(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.change_interval(ws, interval="annual", as_of=date(2026, 1, 1))
+    services.change_to_free(ws, as_of=date(2026, 6, 1))
+    services.record_usage(ws, month=date(2026, 12, 1), mtus=10_100)
+    services.run_billing(as_of=date(2027, 3, 1))
+    kinds = totals(workspace=ws)
+    assert kinds[0] == ("annual", date(2026, 1, 1), D("1440.00"))
+    assert ("monthly", date(2027, 1, 1), D("1.00")) in kinds
+    assert [k for k in kinds if k[0] == "annual"] == [kinds[0]]  # no renewal
+    assert ws.subscriptions.get(ended_on=None).plan.code == "free"
+
+
+def test_k2_annual_renews_at_term_end(db):
+    ws = workspace(as_of=date(2025, 3, 1), card=True)
+    services.change_to_team(ws, interval="annual", as_of=date(2025, 3, 1))
+    services.run_billing(as_of=date(2026, 3, 20))
+    annual = invoices(workspace=ws, kind="annual")
+    assert [(i.issue_date, i.number) for i in annual] == [
+        (date(2025, 3, 15), "INV-2025-000001"),
+        (date(2026, 3, 15), "INV-2026-000001"),
+    ]
+
+
+def test_k4_monthly_to_annual_final_invoice_then_new_term(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.change_interval(ws, interval="annual", as_of=date(2026, 2, 15))
+    services.run_billing(as_of=date(2026, 3, 1))
+    assert totals(workspace=ws) == [
+        ("monthly", date(2026, 2, 1), D("120.00")),
+        ("final", date(2026, 2, 15), D("60.00")),
+        ("annual", date(2026, 2, 15), D("1440.00")),
+    ]
+
+
+def test_k4_annual_to_monthly_at_the_end_of_the_term(db):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, interval="annual", as_of=date(2026, 1, 1))  # trial first
+    services.run_billing(as_of=date(2026, 1, 15))
+    services.change_interval(ws, interval="monthly", as_of=date(2026, 2, 1))
+    services.run_billing(as_of=date(2027, 3, 1))
+    kinds = totals(workspace=ws)
+    assert kinds[0] == ("annual", date(2026, 1, 15), D("1440.00"))
+    assert ("monthly", date(2027, 2, 1), D("65.81")) in kinds  # Jan 15..31 2027: 120 × 17/31
+
+
+def test_k4_change_during_a_trial_only_sets_the_interval(db):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, as_of=date(2026, 1, 1))
+    services.change_interval(ws, interval="annual", as_of=date(2026, 1, 5))
+    assert not Invoice.objects.exists()
+    services.run_billing(as_of=date(2026, 1, 15))
+    assert totals(workspace=ws) == [("annual", date(2026, 1, 15), D("1440.00"))]
+
+
+def test_i1_numbers_are_sequential_per_year_without_gaps(db):
+    for _ in range(3):
+        paid_monthly(date(2026, 11, 1))
+    services.run_billing(as_of=date(2027, 2, 1))
+    numbers = [i.number for i in Invoice.objects.order_by("number")]
+    assert numbers == ["INV-2026-000001", "INV-2026-000002", "INV-2026-000003"] + [
+        f"INV-2027-{n:06d}" for n in range(1, 7)
+    ]
+
+
+def test_i1_lines_add_up_to_the_total_and_plan_is_kept(db):
+    ws = paid_monthly(date(2026, 1, 1), business_country="US", business_region="CA")
+    services.set_tax_rate(
+        "US", region="CA", rate="7.25", name="CA sales tax", valid_from=date(2025, 1, 1)
+    )
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=12_345)
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    assert sum(line.amount for line in invoice.lines.all()) == invoice.total
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (D("143.45"), D("10.40"), D("153.85"))
+    assert (invoice.plan_code, invoice.interval, invoice.tax_country, invoice.tax_region) == (
+        "team",
+        "monthly",
+        "US",
+        "CA",
+    )
+
+
+def test_i2_total_never_below_zero_constraint(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invoice.objects.filter(workspace=ws).update(discount=D("200.00"), total=D("-80.00"))
+
+
+def test_i4_closing_twice_issues_each_invoice_once(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 2))
+    from billing import invoicing
+
+    with transaction.atomic():
+        assert invoicing.issue(invoicing.month_close_drafts(date(2026, 1, 1))) == []
+    assert Invoice.objects.filter(workspace=ws).count() == 1
+
+
+def test_i4_database_refuses_a_second_invoice_for_the_same_period(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    invoice.pk, invoice.number = None, "INV-2026-999999"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        invoice.save()
+
+
+def test_preview_invoice_shows_what_the_close_would_issue_without_writing(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=12_500)
+    preview = services.preview_invoice(ws, month=date(2026, 1, 1), as_of=date(2026, 1, 20))
+    assert (preview.total, preview.issue_date, preview.kind) == (
+        D("145.00"),
+        date(2026, 2, 1),
+        "monthly",
+    )
+    assert [line.amount for line in preview.lines] == [D("120.00"), D("25.00")]
+    assert not Invoice.objects.exists()
+
+
+def test_i3_finance_voids_with_a_reason_and_the_invoice_is_otherwise_untouched(db, finance):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    with pytest.raises(BillingError, match="Say why"):
+        services.void_invoice(invoice, by=finance, reason="", as_of=date(2026, 2, 3))
+    services.void_invoice(invoice, by=finance, reason="Duplicate account", as_of=date(2026, 2, 3))
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.total, invoice.void_reason) == (
+        "void",
+        D("120.00"),
+        "Duplicate account",
+    )
+    record = invoice.history.first()
+    assert (record.history_user, record.history_change_reason) == (
+        finance,
+        "Voided: Duplicate account",
+    )
+    with pytest.raises(BillingError, match="already void"):
+        services.void_invoice(invoice, by=finance, reason="again", as_of=date(2026, 2, 3))
+
+
+def test_k3_credit_note_requested_by_support_approved_by_finance_never_above_what_is_left(
+    db, support, finance
+):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    first = services.request_credit_note(
+        invoice, by=support, amount="100.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    second = services.request_credit_note(
+        invoice, by=support, amount="30.00", reason="Goodwill", as_of=date(2026, 2, 2)
+    )
+    with pytest.raises(BillingError, match="at most 120.00"):
+        services.request_credit_note(
+            invoice, by=support, amount="120.01", reason="x", as_of=date(2026, 2, 2)
+        )
+    services.decide_credit_note(first, by=finance, approve=True, as_of=date(2026, 2, 3))
+    assert services.refundable_amount(invoice) == D("20.00")
+    with pytest.raises(BillingError, match="at most 20.00"):
+        services.decide_credit_note(second, by=finance, approve=True, as_of=date(2026, 2, 3))
+    services.decide_credit_note(
+        second, by=finance, approve=False, as_of=date(2026, 2, 3), note_text="Too much"
+    )
+    second.refresh_from_db()
+    assert second.status == "rejected"
+    with pytest.raises(BillingError, match="already approved"):
+        services.decide_credit_note(first, by=finance, approve=True, as_of=date(2026, 2, 4))
+
+
+def test_k3_refunds_are_not_automatic(db):
+    ws = paid_monthly(date(2026, 1, 1))
+    services.change_interval(ws, interval="annual", as_of=date(2026, 1, 1))
+    services.change_to_free(ws, as_of=date(2026, 1, 2))
+    assert not Invoice.objects.filter(workspace=ws).exclude(kind="annual").exists()
+    assert not ws.invoices.get().credit_notes.exists()

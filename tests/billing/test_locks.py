@@ -1,0 +1,165 @@
+"""F1–F6: strikes for going over the Free limit, and the locks they set."""
+
+from datetime import date
+
+import pytest
+from django.core import mail
+
+from billing import services
+from billing.errors import BillingError
+from billing.models import LockEvent, Strike
+
+from .factories import workspace
+
+
+def usage(ws, month, mtus):
+    services.record_usage(ws, month=month, mtus=mtus)
+
+
+def lock_of(ws):
+    ws.refresh_from_db()
+    return ws.lock
+
+
+def test_f1_strike_for_a_free_month_over_1000_mtus(db):
+    ws = workspace(as_of=date(2026, 1, 1))
+    usage(ws, date(2026, 1, 1), 1001)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert list(Strike.objects.values_list("workspace", "month")) == [(ws.pk, date(2026, 1, 1))]
+
+
+def test_f1_exactly_1000_mtus_is_no_strike(db):
+    ws = workspace(as_of=date(2026, 1, 1))
+    usage(ws, date(2026, 1, 1), 1000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert not Strike.objects.exists()
+
+
+def test_f1_no_strike_for_a_month_with_a_trial_or_team_day(db):
+    trial = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(trial, as_of=date(2026, 1, 31))  # one trial day in January
+    usage(trial, date(2026, 1, 1), 5000)
+    was_team = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(was_team, as_of=date(2026, 1, 1))
+    services.change_to_free(was_team, as_of=date(2026, 1, 2))
+    usage(was_team, date(2026, 1, 1), 5000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert not Strike.objects.exists()
+
+
+def test_f1_a_workspace_created_mid_month_is_judged_on_the_days_it_existed(db):
+    ws = workspace(as_of=date(2026, 1, 20))
+    usage(ws, date(2026, 1, 1), 1500)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert Strike.objects.filter(workspace=ws).exists()
+    assert lock_of(ws) == "locked"
+
+
+def test_f2_one_strike_locks_two_in_six_months_stop_data(db):
+    ws = workspace(as_of=date(2026, 1, 1))
+    usage(ws, date(2026, 1, 1), 2000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert lock_of(ws) == "locked" and ws.data_flow
+    usage(ws, date(2026, 2, 1), 100)
+    usage(ws, date(2026, 3, 1), 2000)
+    services.run_billing(as_of=date(2026, 4, 1))
+    assert lock_of(ws) == "locked_data_stopped" and not ws.data_flow
+
+
+def test_f2_six_month_window_edges(db):
+    ws = workspace(as_of=date(2026, 1, 1))
+    usage(ws, date(2026, 1, 1), 2000)  # M-5 for June: still counted
+    usage(ws, date(2026, 6, 1), 2000)
+    services.run_billing(as_of=date(2026, 7, 1))
+    assert lock_of(ws) == "locked_data_stopped"
+
+    other = workspace(as_of=date(2026, 1, 1))
+    usage(other, date(2026, 1, 1), 2000)  # M-6 for July: out of the window
+    usage(other, date(2026, 7, 1), 2000)
+    services.run_billing(as_of=date(2026, 8, 1))
+    assert lock_of(other) == "locked"
+
+
+def test_f2_strikes_stay_counted_after_a_manual_unlock(db, support):
+    ws = workspace(as_of=date(2026, 1, 1))
+    usage(ws, date(2026, 1, 1), 2000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    services.unlock_workspace(ws, by=support, reason="Goodwill", as_of=date(2026, 2, 2))
+    usage(ws, date(2026, 2, 1), 2000)
+    services.run_billing(as_of=date(2026, 3, 1))
+    assert lock_of(ws) == "locked_data_stopped"
+
+
+def test_f3_a_month_without_strike_unlocks_locked_but_not_data_stopped(db):
+    locked = workspace(as_of=date(2026, 1, 1))
+    stopped = workspace(as_of=date(2026, 1, 1))
+    usage(locked, date(2026, 1, 1), 2000)
+    usage(stopped, date(2025, 12, 1), 2000)
+    usage(stopped, date(2026, 1, 1), 2000)
+    stopped.created_on = date(2025, 12, 1)
+    stopped.save()
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert (lock_of(locked), lock_of(stopped)) == ("locked", "locked_data_stopped")
+    services.run_billing(as_of=date(2026, 3, 1))
+    assert (lock_of(locked), lock_of(stopped)) == ("unlocked", "locked_data_stopped")
+
+
+def test_f3_lock_never_goes_down_at_close_with_a_strike(db, support):
+    ws = workspace(as_of=date(2025, 10, 1))
+    for month in (date(2025, 10, 1), date(2025, 11, 1)):
+        usage(ws, month, 2000)
+    services.run_billing(as_of=date(2025, 12, 1))
+    assert lock_of(ws) == "locked_data_stopped"
+    # Later, the window holds only one strike: the level stays, it is never lowered by F2.
+    usage(ws, date(2026, 5, 1), 2000)
+    services.run_billing(as_of=date(2026, 6, 1))
+    assert lock_of(ws) == "locked_data_stopped"
+
+
+def test_f4_moving_to_team_unlocks_at_once_at_either_level(db):
+    ws = workspace(as_of=date(2025, 12, 1), card=True)
+    usage(ws, date(2025, 12, 1), 2000)
+    usage(ws, date(2026, 1, 1), 2000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert lock_of(ws) == "locked_data_stopped"
+    services.change_to_team(ws, as_of=date(2026, 2, 5))
+    assert lock_of(ws) == "unlocked" and ws.data_flow
+    assert LockEvent.objects.filter(workspace=ws).first().cause == "moved_to_team"
+
+
+def test_f5_support_unlocks_by_hand_with_a_reason_that_is_kept(db, support):
+    ws = workspace(as_of=date(2026, 1, 1))
+    usage(ws, date(2026, 1, 1), 2000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    with pytest.raises(BillingError, match="Say why"):
+        services.unlock_workspace(ws, by=support, reason="  ", as_of=date(2026, 2, 2))
+    services.unlock_workspace(
+        ws, by=support, reason="Pipeline bug double-counted", as_of=date(2026, 2, 2)
+    )
+    event = LockEvent.objects.filter(workspace=ws).first()
+    assert (event.cause, event.reason, event.by) == (
+        "manual",
+        "Pipeline bug double-counted",
+        support,
+    )
+    assert lock_of(ws) == "unlocked"
+    assert ws.history.first().history_change_reason.endswith("Pipeline bug double-counted")
+    with pytest.raises(BillingError, match="is not locked"):
+        services.unlock_workspace(ws, by=support, reason="again", as_of=date(2026, 2, 3))
+
+
+def test_f6_each_lock_and_unlock_sends_one_email_and_records_its_cause(
+    db, django_capture_on_commit_callbacks
+):
+    ws = workspace(as_of=date(2026, 1, 1))
+    usage(ws, date(2026, 1, 1), 2000)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 2, 1))
+        services.run_billing(as_of=date(2026, 2, 1))  # closing twice sends nothing more
+        services.run_billing(as_of=date(2026, 3, 1))
+    causes = list(LockEvent.objects.order_by("on").values_list("to_lock", "cause", "month"))
+    assert causes == [
+        ("locked", "free_limit", date(2026, 1, 1)),
+        ("unlocked", "under_limit", date(2026, 2, 1)),
+    ]
+    assert [m.subject for m in mail.outbox] == [f"{ws.name} is locked", f"{ws.name} is unlocked"]

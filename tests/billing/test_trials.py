@@ -1,0 +1,165 @@
+"""T1–T6 and P3: the Team trial."""
+
+from datetime import date
+
+import pytest
+from django.core import mail
+
+from billing import services
+from billing.errors import PaymentMethodRequired
+from billing.models import Invoice, Subscription
+from billing.selectors import workspace_status
+
+from .factories import workspace
+
+
+def test_t1_first_move_to_team_gets_a_14_day_trial(db):
+    ws = workspace(card=True)
+    services.change_to_team(ws, as_of=date(2026, 1, 10))
+    status = workspace_status(ws, as_of=date(2026, 1, 10))
+    assert status["plan"] == "team" and status["trialing"]
+    assert status["trial_end"] == date(2026, 1, 24)
+
+
+def test_t1_a_workspace_that_had_team_starts_paid_at_once(db):
+    ws = workspace(card=True)
+    services.change_to_team(ws, as_of=date(2026, 1, 10))
+    services.change_to_free(ws, as_of=date(2026, 1, 12))
+    services.change_to_team(ws, as_of=date(2026, 2, 3))
+    status = workspace_status(ws, as_of=date(2026, 2, 3))
+    assert status["plan"] == "team" and not status["trialing"]
+    assert ws.subscriptions.get(ended_on=None).paid_from == date(2026, 2, 3)
+
+
+def test_t2_free_to_team_needs_a_payment_method(db):
+    ws = workspace(card=False)
+    with pytest.raises(PaymentMethodRequired, match="A payment method is needed"):
+        services.change_to_team(ws, as_of=date(2026, 1, 10))
+    assert workspace_status(ws, as_of=date(2026, 1, 10))["plan"] == "free"
+    assert ws.subscriptions.count() == 1
+
+
+def test_t2_signing_up_straight_into_team_needs_no_card(db):
+    ws = workspace(plan="team", card=False, as_of=date(2026, 3, 1))
+    status = workspace_status(ws, as_of=date(2026, 3, 1))
+    assert status["plan"] == "team" and status["trialing"]
+
+
+def test_t3_trial_covers_d_to_d_plus_13_and_d_plus_14_is_first_paid_day(db):
+    ws = workspace(plan="team", card=True, as_of=date(2026, 1, 10))
+    assert workspace_status(ws, as_of=date(2026, 1, 23))["trialing"]
+    services.run_billing(as_of=date(2026, 1, 24))
+    status = workspace_status(ws, as_of=date(2026, 1, 24))
+    assert status["plan"] == "team" and not status["trialing"]
+
+
+def test_t4_trial_with_card_continues_as_paid_team(db):
+    ws = workspace(plan="team", card=True, as_of=date(2026, 1, 10))
+    counts = services.run_billing(as_of=date(2026, 1, 24))
+    sub = ws.subscriptions.get(ended_on=None)
+    assert sub.trial_outcome == Subscription.TrialOutcome.CONVERTED
+    assert counts["subscription_events"] == 1
+
+
+def test_t4_trial_without_card_reverts_to_free_on_the_end_date(
+    db, django_capture_on_commit_callbacks
+):
+    ws = workspace(plan="team", card=False, as_of=date(2026, 1, 10))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 2, 20))
+    assert workspace_status(ws, as_of=date(2026, 1, 23))["plan"] == "team"
+    assert workspace_status(ws, as_of=date(2026, 1, 24))["plan"] == "free"
+    assert not Invoice.objects.exists()
+    assert [m.subject for m in mail.outbox if "ended" in m.subject] == [
+        f"Your Team trial for {ws.name} has ended"
+    ]
+
+
+def test_t4_card_is_judged_as_it_was_on_the_end_date(db):
+    ws = workspace(plan="team", card=False, as_of=date(2026, 1, 10))
+    services.add_payment_method(ws, as_of=date(2026, 1, 25))  # a day late
+    services.run_billing(as_of=date(2026, 1, 26))
+    assert workspace_status(ws, as_of=date(2026, 1, 26))["plan"] == "free"
+
+
+def test_t4_card_added_on_the_end_date_counts(db):
+    ws = workspace(plan="team", card=False, as_of=date(2026, 1, 10))
+    services.add_payment_method(ws, as_of=date(2026, 1, 24))
+    services.run_billing(as_of=date(2026, 1, 24))
+    assert workspace_status(ws, as_of=date(2026, 1, 24))["plan"] == "team"
+
+
+def test_t4_annual_trial_issues_the_annual_invoice_on_the_end_date(db):
+    ws = workspace(plan="team", interval="annual", card=True, as_of=date(2026, 1, 10))
+    services.run_billing(as_of=date(2026, 1, 24))
+    invoice = Invoice.objects.get(workspace=ws)
+    assert (invoice.kind, invoice.issue_date, invoice.total) == ("annual", date(2026, 1, 24), 1440)
+
+
+def test_t5_cancelling_during_the_trial_is_never_charged(db):
+    ws = workspace(plan="team", card=True, as_of=date(2026, 1, 10))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=50_000)
+    services.change_to_free(ws, as_of=date(2026, 1, 20))
+    services.run_billing(as_of=date(2026, 3, 1))
+    assert not Invoice.objects.exists()
+    assert workspace_status(ws, as_of=date(2026, 1, 20))["plan"] == "free"
+
+
+def test_t5_cancelling_on_the_last_trial_day_is_not_charged(db):
+    ws = workspace(plan="team", card=True, as_of=date(2026, 1, 10))
+    services.change_to_free(ws, as_of=date(2026, 1, 23))
+    services.run_billing(as_of=date(2026, 3, 1))
+    assert not Invoice.objects.exists()
+
+
+def _reminders():
+    return [m for m in mail.outbox if "ends on" in m.subject]
+
+
+def test_t6_reminder_three_days_before_the_end_date_once(db, django_capture_on_commit_callbacks):
+    ws = workspace(plan="team", card=False, as_of=date(2026, 1, 10))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 1, 20))
+    assert _reminders() == []
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 1, 21))
+        services.run_billing(as_of=date(2026, 1, 21))
+        services.run_billing(as_of=date(2026, 1, 22))
+    assert len(_reminders()) == 1
+    assert _reminders()[0].to == [ws.billing_email]
+    assert "January 24" in _reminders()[0].body
+
+
+def test_t6_no_reminder_when_a_card_is_on_file(db, django_capture_on_commit_callbacks):
+    workspace(plan="team", card=True, as_of=date(2026, 1, 10))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 1, 21))
+    assert _reminders() == []
+
+
+def test_t6_a_reminder_not_sent_by_the_end_date_is_never_sent(
+    db, django_capture_on_commit_callbacks
+):
+    workspace(plan="team", card=False, as_of=date(2026, 1, 10))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 1, 24))
+    assert _reminders() == []
+
+
+def test_p3_one_current_subscription_and_history_kept(db):
+    ws = workspace(card=True, as_of=date(2026, 1, 1))
+    services.change_to_team(ws, as_of=date(2026, 1, 10))
+    services.change_to_free(ws, as_of=date(2026, 2, 10))
+    services.change_to_team(ws, as_of=date(2026, 3, 1))
+    subs = list(ws.subscriptions.order_by("started_on", "id"))
+    assert [s.plan.code for s in subs] == ["free", "team", "free", "team"]
+    assert [s.ended_on is None for s in subs] == [False, False, False, True]
+
+
+def test_p3_database_refuses_a_second_current_subscription(db):
+    from django.db import IntegrityError, transaction
+
+    ws = workspace()
+    sub = ws.subscriptions.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Subscription.objects.create(workspace=ws, plan=sub.plan, started_on=date(2026, 2, 1))
