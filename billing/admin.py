@@ -15,13 +15,16 @@ from billing.errors import BillingError
 from billing.forms import (
     ChangeIntervalForm,
     ChangePlanForm,
+    CreditNoteRequestForm,
     PaymentMethodForm,
     RecordUsageForm,
     UnlockForm,
     UsageImportForm,
+    VoidInvoiceForm,
     usage_rows,
 )
 from billing.models import (
+    CreditNote,
     Invoice,
     InvoiceLine,
     LockEvent,
@@ -465,8 +468,32 @@ class InvoiceLineInline(admin.TabularInline):
         return False
 
 
+class CreditNoteInline(admin.TabularInline):
+    model = CreditNote
+    extra = 0
+    can_delete = False
+    fields = [
+        "amount",
+        "reason",
+        "status",
+        "requested_by",
+        "requested_on",
+        "decided_by",
+        "decided_on",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnlyAdmin):
+    """I3: read-only for everyone; finance voids with a reason, support asks for a refund."""
+
     list_display = [
         "number",
         "workspace",
@@ -481,8 +508,120 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "status", "issue_date"]
     search_fields = ["number", "workspace__slug", "workspace__name"]
     date_hierarchy = "issue_date"
-    inlines = [InvoiceLineInline]
+    inlines = [InvoiceLineInline, CreditNoteInline]
     show_full_result_count = False
+    change_form_template = "admin/billing/invoice/change_form.html"
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/void/",
+                self.admin_site.admin_view(self.void_view),
+                name="billing_invoice_void",
+            ),
+            path(
+                "<int:pk>/credit-note/",
+                self.admin_site.admin_view(self.credit_note_view),
+                name="billing_invoice_credit_note",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _form_page(self, request, invoice, form, title, permission, perform):
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        if request.method == "POST" and form.is_valid():
+            try:
+                message = perform(form.cleaned_data)
+            except BillingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.log_change(request, invoice, message)
+                self.message_user(request, message, messages.SUCCESS)
+                return redirect("admin:billing_invoice_change", invoice.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{title}: {invoice.number}",
+            "invoice": invoice,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/invoice/action.html", context)
+
+    def void_view(self, request, pk):
+        invoice = get_object_or_404(Invoice, pk=pk)
+
+        def perform(data):
+            services.void_invoice(invoice, by=request.user, reason=data["reason"], as_of=_today())
+            return f"{invoice.number} voided: {data['reason']}"
+
+        form = VoidInvoiceForm(request.POST or None)
+        return self._form_page(
+            request, invoice, form, "Void invoice", "billing.void_invoice", perform
+        )
+
+    def credit_note_view(self, request, pk):
+        invoice = get_object_or_404(Invoice, pk=pk)
+
+        def perform(data):
+            services.request_credit_note(
+                invoice,
+                by=request.user,
+                amount=data["amount"],
+                reason=data["reason"],
+                as_of=_today(),
+            )
+            return (
+                f"Credit note of {data['amount']} on {invoice.number} requested; finance decides."
+            )
+
+        form = CreditNoteRequestForm(request.POST or None)
+        return self._form_page(
+            request, invoice, form, "Request a credit note", "billing.add_creditnote", perform
+        )
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(ReadOnlyAdmin):
+    """K3: finance approves or rejects what support requested."""
+
+    list_display = [
+        "invoice",
+        "amount",
+        "status",
+        "reason",
+        "requested_by",
+        "requested_on",
+        "decided_by",
+    ]
+    list_select_related = ["invoice", "requested_by", "decided_by"]
+    list_filter = ["status", "requested_on"]
+    search_fields = ["invoice__number", "reason"]
+    actions = ["approve", "reject"]
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("billing.approve_creditnote")
+
+    def _decide(self, request, queryset, approve):
+        done = 0
+        for note in queryset:
+            try:
+                services.decide_credit_note(note, by=request.user, approve=approve, as_of=_today())
+            except BillingError as exc:
+                self.message_user(request, f"{note.invoice.number}: {exc}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            verb = "approved" if approve else "rejected"
+            self.message_user(request, f"{done} credit note(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Approve selected credit notes", permissions=["approve"])
+    def approve(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description="Reject selected credit notes", permissions=["approve"])
+    def reject(self, request, queryset):
+        self._decide(request, queryset, approve=False)
 
 
 @admin.register(MonthClose)

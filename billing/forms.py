@@ -1,5 +1,6 @@
 import csv
 import io
+from decimal import Decimal
 
 from django import forms
 
@@ -75,3 +76,14 @@ def usage_rows(text: str):
             "The header must be workspace,month,mtus; missing: " + ", ".join(sorted(missing))
         )
     return [(reader.line_num, row) for row in reader]
+
+
+class VoidInvoiceForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept on the invoice."
+    )
+
+
+class CreditNoteRequestForm(forms.Form):
+    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=2)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Finance sees it.")

@@ -1,0 +1,184 @@
+"""R1, R3 in the admin: support's console calls the services and shows their refusals;
+reviewers only read; finance voids and approves. Requests go through the real groups."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from billing import services
+from billing.models import CreditNote, Invoice, Usage
+
+from .factories import workspace
+
+
+@pytest.fixture
+def today():
+    return timezone.now().date()
+
+
+def action_url(ws, name):
+    return reverse("admin:billing_workspace_action", args=[ws.pk, name])
+
+
+def messages_of(response):
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def test_r1_support_upgrade_refused_without_card_says_why(client, support, today):
+    ws = workspace(as_of=today)
+    client.force_login(support)
+    response = client.post(action_url(ws, "plan"), {"plan": "team:monthly"}, follow=True)
+    assert "A payment method is needed to move from Free to Team. Add one first." in messages_of(
+        response
+    )
+    assert ws.subscriptions.get(ended_on=None).plan.code == "free"
+
+
+def test_r1_support_adds_card_then_upgrades_and_status_panel_shows_it(client, support, today):
+    ws = workspace(as_of=today)
+    client.force_login(support)
+    client.post(action_url(ws, "payment-method"), {"brand": "Visa", "last4": "4242"})
+    response = client.post(action_url(ws, "plan"), {"plan": "team:monthly"}, follow=True)
+    assert f"{ws.name} moved to Team (monthly)." in messages_of(response)
+    page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
+    assert "Team (monthly)" in page and "•••• 4242" in page and "Trial ends" in page
+    history = ws.history.first()
+    assert (
+        history.history_user == support and history.history_change_reason == "Payment method added"
+    )
+
+
+def test_r1_support_bad_card_digits_get_a_form_error(client, support, today):
+    ws = workspace(as_of=today)
+    client.force_login(support)
+    response = client.post(action_url(ws, "payment-method"), {"last4": "42a"})
+    assert "Enter the last four digits only" in response.content.decode()
+    ws.refresh_from_db()
+    assert not ws.has_payment_method
+
+
+def test_r1_support_records_usage_and_unlocks_with_reason(client, support, today):
+    ws = workspace(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=5000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    client.force_login(support)
+    client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": "700"})
+    assert Usage.objects.get(workspace=ws, month=date(2026, 2, 1)).mtus == 700
+    response = client.post(action_url(ws, "unlock"), {"reason": ""})
+    assert "This field is required." in response.content.decode()
+    response = client.post(
+        action_url(ws, "unlock"), {"reason": "Bot traffic, refunded"}, follow=True
+    )
+    ws.refresh_from_db()
+    assert ws.lock == "unlocked" and ws.lock_cause == "Bot traffic, refunded"
+    assert f"{ws.name} unlocked: Bot traffic, refunded" in messages_of(response)
+
+
+def test_r2_reviewer_reads_workspaces_but_cannot_act(client, reviewer, today):
+    ws = workspace(as_of=today, card=True)
+    client.force_login(reviewer)
+    assert client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).status_code == 200
+    for name, data in [
+        ("plan", {"plan": "team:monthly"}),
+        ("usage", {"month": "2026-01", "mtus": "1"}),
+    ]:
+        assert client.post(action_url(ws, name), data).status_code == 403
+    response = client.post(
+        reverse("admin:billing_workspace_change", args=[ws.pk]),
+        {
+            "name": "Renamed",
+            "slug": ws.slug,
+            "billing_email": ws.billing_email,
+            "business_country": "DE",
+        },
+    )
+    assert response.status_code == 403
+    assert ws.subscriptions.get(ended_on=None).plan.code == "free"
+
+
+def test_u2_admin_import_refuses_a_bad_file_whole_and_names_lines(client, support):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    workspace(slug="alpha")
+    client.force_login(support)
+    bad = SimpleUploadedFile("u.csv", b"workspace,month,mtus\nalpha,2026-01,10\nnope,2026-01,3\n")
+    response = client.post(reverse("admin:billing_usage_import"), {"file": bad})
+    page = response.content.decode()
+    assert "Line 3: unknown workspace “nope”." in page
+    assert not Usage.objects.exists()
+    good = SimpleUploadedFile("u.csv", b"workspace,month,mtus\nalpha,2026-01,10\n")
+    response = client.post(reverse("admin:billing_usage_import"), {"file": good}, follow=True)
+    assert "Usage imported: 1 new figure(s), 0 replaced." in messages_of(response)
+
+
+def test_workspace_list_query_count_does_not_grow_with_the_page(client, support):
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_changelist")
+
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    for _ in range(3):
+        workspace(plan="team", card=True)
+    few = queries()
+    for _ in range(30):
+        workspace()
+    assert queries() == few
+    filtered = client.get(
+        url, {"plan": "team", "trialing": "yes", "lock": "unlocked", "q": "Workspace"}
+    )
+    assert filtered.status_code == 200 and filtered.context["cl"].result_count == 3
+
+
+def test_i3_finance_voids_through_the_admin_support_cannot(client, support, finance):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, interval="annual", as_of=date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 1, 15))
+    invoice = Invoice.objects.get()
+    url = reverse("admin:billing_invoice_void", args=[invoice.pk])
+    client.force_login(support)
+    assert client.post(url, {"reason": "x"}).status_code == 403
+    client.force_login(finance)
+    client.post(url, {"reason": "Customer never activated"})
+    invoice.refresh_from_db()
+    assert invoice.status == "void"
+    change = client.post(reverse("admin:billing_invoice_change", args=[invoice.pk]), {})
+    assert change.status_code == 403  # never edited
+    assert (
+        client.post(reverse("admin:billing_invoice_delete", args=[invoice.pk])).status_code == 403
+    )
+
+
+def test_k3_support_requests_and_finance_approves_in_the_admin(client, support, finance):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, interval="annual", as_of=date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 1, 15))
+    invoice = Invoice.objects.get()
+    client.force_login(support)
+    response = client.post(
+        reverse("admin:billing_invoice_credit_note", args=[invoice.pk]),
+        {"amount": "1500.00", "reason": "Too much"},
+        follow=True,
+    )
+    assert "at most 1440.00" in " ".join(messages_of(response))
+    client.post(
+        reverse("admin:billing_invoice_credit_note", args=[invoice.pk]),
+        {"amount": "440.00", "reason": "Seat count wrong"},
+    )
+    note = CreditNote.objects.get()
+    changelist = reverse("admin:billing_creditnote_changelist")
+    client.post(changelist, {"action": "approve", "_selected_action": [note.pk]})
+    note.refresh_from_db()
+    assert note.status == "requested"  # support cannot approve
+    client.force_login(finance)
+    client.post(changelist, {"action": "approve", "_selected_action": [note.pk]})
+    note.refresh_from_db()
+    assert (note.status, note.decided_by) == ("approved", finance)
+    assert services.refundable_amount(invoice) == D("1000.00")
