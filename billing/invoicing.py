@@ -133,7 +133,7 @@ def _unbilled_overage(workspace_ids, month: date, plan_by_ws: dict) -> dict[int,
     return result
 
 
-def month_close_drafts(month: date, workspace_ids=None) -> list[InvoiceDraft]:
+def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) -> list[InvoiceDraft]:
     """M1–M3, K1's return and K2's overage: the invoices the close of `month` issues.
 
     One invoice per paid monthly Team subscription of the month that was not ended by a final
@@ -145,6 +145,9 @@ def month_close_drafts(month: date, workspace_ids=None) -> list[InvoiceDraft]:
     subs = Subscription.objects.paid_overlapping(month, end).select_related("workspace", "plan")
     if workspace_ids is not None:
         subs = subs.filter(workspace_id__in=workspace_ids)
+    if workspace_range is not None:
+        first, last = workspace_range
+        subs = subs.filter(workspace_id__gte=first, workspace_id__lte=last)
     by_workspace = defaultdict(list)
     for sub in subs.order_by("workspace_id", "paid_from"):
         ended_inside_month = sub.ended_on is not None and sub.ended_on < end

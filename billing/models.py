@@ -313,10 +313,16 @@ class LockEvent(models.Model):
 
 
 class MonthClose(models.Model):
-    """A billing month's close (M1, F1–F3); once finished, closing again is a no-op (I4)."""
+    """A billing month's close (M1, F1–F3); once finished, closing again is a no-op (I4).
+
+    Its steps are each recorded when done, so a close interrupted anywhere resumes where it
+    stopped: the locks, then the plan of invoice chunks, then each chunk.
+    """
 
     month = models.DateField(unique=True)
     closed_on = models.DateField(help_text="The billing clock's date when it ran.")
+    locks_done = models.BooleanField(default=False)
+    chunks_planned = models.BooleanField(default=False)
     finished = models.BooleanField(default=False)
     strikes = models.PositiveIntegerField(default=0)
     invoices = models.PositiveIntegerField(default=0)
@@ -327,6 +333,28 @@ class MonthClose(models.Model):
 
     def __str__(self):
         return f"{self.month:%Y-%m}"
+
+
+class MonthCloseChunk(models.Model):
+    """The invoices of one range of workspaces in a month close: issued in one transaction,
+    then marked done, so a redelivered or late chunk task does nothing."""
+
+    close = models.ForeignKey(MonthClose, on_delete=models.CASCADE, related_name="chunks")
+    first_workspace_id = models.BigIntegerField()
+    last_workspace_id = models.BigIntegerField()
+    done = models.BooleanField(default=False)
+    invoices = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["close", "first_workspace_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["close", "first_workspace_id"], name="one_chunk_per_range_start"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.close} workspaces {self.first_workspace_id}–{self.last_workspace_id}"
 
 
 class OutboundEmail(models.Model):

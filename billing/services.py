@@ -26,6 +26,7 @@ from billing.models import (
     Lock,
     LockEvent,
     MonthClose,
+    MonthCloseChunk,
     Plan,
     Strike,
     Subscription,
@@ -42,9 +43,11 @@ __all__ = [
     "change_interval",
     "change_to_free",
     "change_to_team",
+    "bill_chunk",
     "close_month",
     "create_workspace",
     "decide_credit_note",
+    "finish_close_if_complete",
     "import_usage",
     "preview_invoice",
     "record_usage",
@@ -543,23 +546,93 @@ def _apply_lock_rules(month: date, as_of: date) -> Counter:
 # --- The month close and the billing clock (M1, F1–F3, I4, T4, T6, K2) ----------------------
 
 
-def close_month(month: date, *, as_of: date) -> Counter:
-    """Close `month` once: strikes and locks (F1–F3), then its invoices (M1–M3, K2), all in
-    one transaction. A second close, or a concurrent one, finds it closed and does nothing."""
+# Workspaces per invoice chunk: large enough to amortise a chunk's fixed queries, small enough
+# that its transaction is short and several workers share a month.
+CLOSE_CHUNK_SIZE = 2_000
+
+
+def close_month(month: date, *, as_of: date, dispatch=None, chunk_size=CLOSE_CHUNK_SIZE) -> Counter:
+    """Close `month` once: strikes and locks (F1–F3), then its invoices (M1–M3, K2) in chunks.
+
+    Each step is recorded when done, so a close interrupted anywhere resumes where it stopped
+    and a second or concurrent close repeats nothing (I4). With `dispatch`, the pending chunk
+    ids are handed to it (Celery workers) and the close finishes with its last chunk; without,
+    they run here.
+    """
     counts = Counter()
-    MonthClose.objects.get_or_create(month=month, defaults={"closed_on": as_of})
+    close, _ = MonthClose.objects.get_or_create(month=month, defaults={"closed_on": as_of})
+    if close.finished:
+        return counts
     with transaction.atomic():
-        # The close row's lock makes a second worker wait, then find the month finished.
-        close = MonthClose.objects.select_for_update().get(month=month)
-        if close.finished:
-            return counts
-        counts["strikes"] = _record_strikes(month)
-        counts.update(_apply_lock_rules(month, as_of))
-        counts["invoices"] = len(invoicing.issue(invoicing.month_close_drafts(month)))
-        close.closed_on, close.finished = as_of, True
-        close.strikes, close.invoices = counts["strikes"], counts["invoices"]
+        close = MonthClose.objects.select_for_update().get(pk=close.pk)
+        if not close.locks_done:
+            close.strikes = counts["strikes"] = _record_strikes(month)
+            counts.update(_apply_lock_rules(month, as_of))
+            close.locks_done, close.closed_on = True, as_of
+        if not close.chunks_planned:
+            _plan_chunks(close, chunk_size)
+            close.chunks_planned = True
         close.save()
+    pending = list(close.chunks.filter(done=False).values_list("pk", flat=True))
+    if dispatch is not None and pending:
+        dispatch(pending)
+        counts["chunks_dispatched"] = len(pending)
+        return counts
+    for chunk_id in pending:
+        counts["invoices"] += bill_chunk(chunk_id)
+    finish_close_if_complete(close.pk)
     return counts
+
+
+def _plan_chunks(close: MonthClose, chunk_size: int):
+    """Split the workspaces with paid Team days in the month into ranges of `chunk_size`."""
+    ids = list(
+        Subscription.objects.paid_overlapping(close.month, next_month(close.month))
+        .order_by("workspace_id")
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    )
+    MonthCloseChunk.objects.bulk_create(
+        MonthCloseChunk(
+            close=close,
+            first_workspace_id=ids[start],
+            last_workspace_id=ids[min(start + chunk_size, len(ids)) - 1],
+        )
+        for start in range(0, len(ids), chunk_size)
+    )
+
+
+def bill_chunk(chunk_id: int) -> int:
+    """Issue one chunk's invoices and mark it done, in one transaction; a chunk already done
+    (a redelivered task) or gone issues nothing. Returns how many invoices it issued."""
+    with transaction.atomic():
+        chunk = (
+            MonthCloseChunk.objects.select_for_update()
+            .select_related("close")
+            .filter(pk=chunk_id)
+            .first()
+        )
+        if chunk is None or chunk.done:
+            return 0
+        drafts = invoicing.month_close_drafts(
+            chunk.close.month, workspace_range=(chunk.first_workspace_id, chunk.last_workspace_id)
+        )
+        chunk.invoices = len(invoicing.issue(drafts))
+        chunk.done = True
+        chunk.save(update_fields=["invoices", "done"])
+        return chunk.invoices
+
+
+def finish_close_if_complete(close_id: int) -> MonthClose | None:
+    """Mark the close finished once its last chunk is done; the close when this call did."""
+    with transaction.atomic():
+        close = MonthClose.objects.select_for_update().get(pk=close_id)
+        if close.finished or not close.chunks_planned or close.chunks.filter(done=False).exists():
+            return None
+        close.invoices = close.chunks.aggregate(n=Sum("invoices"))["n"] or 0
+        close.finished = True
+        close.save(update_fields=["invoices", "finished", "updated_at"])
+        return close
 
 
 def _next_month_to_close(as_of: date) -> date | None:
@@ -594,17 +667,25 @@ def _next_subscription_event(as_of: date):
     return min(events) if events else None
 
 
-def run_billing(*, as_of: date) -> dict:
+def run_billing(*, as_of: date, dispatch=None) -> dict:
     """The daily cycle: every due month close, trial end (T4) and term end (K2) in date order,
-    then trial reminders (T6). One call at the end gives what one call a day gives."""
+    then trial reminders (T6). One call at the end gives what one call a day gives.
+
+    With `dispatch` (the Celery path) a month close's chunks go to workers and the cycle stops
+    there; the close's last chunk starts the cycle again to go on from it.
+    """
     counts = Counter()
     while True:
         close = _next_month_to_close(as_of)
         event = _next_subscription_event(as_of)
         close_day = next_month(close) if close else None
         if close_day and (event is None or close_day <= event[0]):
+            result = close_month(close, as_of=as_of, dispatch=dispatch)
+            counts.update(result)
+            if result["chunks_dispatched"]:
+                counts["waiting_for_close"] = 1
+                return dict(counts)
             counts["months_closed"] += 1
-            counts.update(close_month(close, as_of=as_of))
             continue
         if event is None:
             break
