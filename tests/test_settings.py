@@ -1,0 +1,150 @@
+"""config/settings.py read from the environment: each case loads it in a fresh interpreter."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.services import clean_env
+
+REPO = Path(__file__).resolve().parent.parent
+MARKER = "SETTINGS-RESULT "
+
+
+def load_settings(report: str = "{}", *, before: str = "", **variables: str):
+    """Run django.setup() on config.settings in a new interpreter with only `variables` set.
+
+    `before` is code run after setup; `report` an expression printed back as JSON. Both see
+    `settings` and `celery_app`.
+    """
+    script = (
+        "import json\n"
+        "import django\n"
+        "django.setup()\n"
+        "from django.conf import settings\n"
+        "from config import celery_app\n"
+        f"{before}\n"
+        f"print({MARKER!r} + json.dumps({report}, default=str))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=clean_env(DJANGO_SETTINGS_MODULE="config.settings", **variables),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def reported(result) -> dict:
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith(MARKER)]
+    assert lines, result.stdout + result.stderr
+    return json.loads(lines[-1].removeprefix(MARKER))
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        pytest.param({"DEBUG": "false"}, id="debug-false"),
+        pytest.param({}, id="debug-unset"),
+        pytest.param({"DEBUG": "false", "SECRET_KEY": ""}, id="secret-key-empty"),
+    ],
+)
+def test_production_settings_refuse_to_start_without_secret_key(variables):
+    result = load_settings(**variables)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_debug_settings_load_without_secret_key():
+    settings = reported(
+        load_settings('{"debug": settings.DEBUG, "key": settings.SECRET_KEY}', DEBUG="true")
+    )
+
+    assert settings["debug"] is True
+    assert settings["key"]
+
+
+def test_production_settings_load_with_a_secret_key():
+    settings = reported(
+        load_settings(
+            '{"debug": settings.DEBUG, "key": settings.SECRET_KEY}',
+            DEBUG="false",
+            SECRET_KEY="k" * 10 + "a-long-random-production-secret-key-for-this-test",
+        )
+    )
+
+    assert settings["debug"] is False
+    assert settings["key"].startswith("kkkkkkkkkka-long")
+
+
+DATABASE_REPORT = (
+    '{key: settings.DATABASES["default"].get(key) for key in '
+    '("ENGINE", "NAME", "HOST", "PORT", "USER", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS")}'
+)
+
+
+def test_without_database_url_the_default_is_a_local_sqlite_file():
+    db = reported(load_settings(DATABASE_REPORT, DEBUG="true"))
+
+    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert Path(db["NAME"]) == REPO / "db.sqlite3"
+
+
+def test_database_url_selects_postgresql():
+    db = reported(
+        load_settings(
+            DATABASE_REPORT,
+            DEBUG="true",
+            DATABASE_URL="postgres://billing:pw@db.internal:6543/backoffice",
+        )
+    )
+
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["NAME"], db["HOST"], db["PORT"], db["USER"]) == (
+        "backoffice",
+        "db.internal",
+        6543,
+        "billing",
+    )
+    # Persistent connections, checked before reuse, on PostgreSQL only.
+    assert db["CONN_MAX_AGE"] == 60
+    assert db["CONN_HEALTH_CHECKS"] is True
+
+
+def test_database_url_selects_another_sqlite_file(tmp_path):
+    path = tmp_path / "other.sqlite3"
+    db = reported(load_settings(DATABASE_REPORT, DEBUG="true", DATABASE_URL=f"sqlite:///{path}"))
+
+    assert db["ENGINE"] == "django.db.backends.sqlite3"
+    assert Path(db["NAME"]) == path
+
+
+def test_celery_task_always_eager_runs_tasks_in_process_without_a_broker():
+    # Nothing listens on port 1: a task sent to the broker would fail to connect.
+    result = load_settings(
+        '{"eager": celery_app.conf.task_always_eager, "type": type(sent).__name__,'
+        ' "value": sent.get(timeout=5)}',
+        before='from billing.tasks import ping\nsent = ping.delay("hello")',
+        DEBUG="true",
+        CELERY_TASK_ALWAYS_EAGER="true",
+        CELERY_BROKER_URL="redis://127.0.0.1:1/0",
+    )
+
+    assert reported(result) == {"eager": True, "type": "EagerResult", "value": "hello"}
+
+
+def test_celery_tasks_go_to_the_broker_by_default():
+    conf = reported(
+        load_settings(
+            '{"eager": celery_app.conf.task_always_eager, "broker": celery_app.conf.broker_url}',
+            DEBUG="true",
+        )
+    )
+
+    assert conf == {"eager": False, "broker": "redis://127.0.0.1:6379/0"}
