@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import F, Sum
+from django.db import connection, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
 
 from billing.hooks import DraftInvoice, invoice_adjustments
 from billing.models import (
@@ -91,10 +92,21 @@ def _overage_charge(plan: Plan, mtus: int, month: date) -> Charge:
     )
 
 
-def _trial_workspaces(workspace_ids, start: date, end: date) -> set[int]:
+def _workspace_scope(workspace_ids=None, workspace_range=None) -> Q:
+    """Which workspaces a query covers: a month close chunk's id range (cheap for the planner
+    and the driver alike) or a list of ids."""
+    if workspace_range is not None:
+        first, last = workspace_range
+        return Q(workspace_id__gte=first, workspace_id__lte=last)
+    if workspace_ids is not None:
+        return Q(workspace_id__in=workspace_ids)
+    return Q()
+
+
+def _trial_workspaces(scope: Q, start: date, end: date) -> set[int]:
     """M3: workspaces that had at least one trial day in [start, end)."""
     trials = Subscription.objects.filter(
-        workspace_id__in=workspace_ids, trial_end__gt=start, started_on__lt=end
+        scope, trial_end__gt=start, started_on__lt=end
     ).values_list("workspace_id", "started_on", "trial_end", "ended_on")
     return {
         ws_id
@@ -103,17 +115,13 @@ def _trial_workspaces(workspace_ids, start: date, end: date) -> set[int]:
     }
 
 
-def _unbilled_overage(workspace_ids, month: date, plan_by_ws: dict) -> dict[int, int]:
+def _unbilled_overage(scope: Q, month: date, plan_by_ws: dict) -> dict[int, int]:
     """M3 and K1: overage MTUs of `month` not already billed by a final invoice."""
     end = next_month(month)
-    usage = dict(
-        Usage.objects.filter(workspace_id__in=workspace_ids, month=month).values_list(
-            "workspace_id", "mtus"
-        )
-    )
+    usage = dict(Usage.objects.filter(scope, month=month).values_list("workspace_id", "mtus"))
     billed = dict(
         Invoice.objects.filter(
-            workspace_id__in=workspace_ids,
+            scope,
             kind=Invoice.Kind.FINAL,
             period_start__gte=month,
             period_start__lt=end,
@@ -122,7 +130,7 @@ def _unbilled_overage(workspace_ids, month: date, plan_by_ws: dict) -> dict[int,
         .annotate(billed=Sum("overage_mtus"))
         .values_list("workspace_id", "billed")
     )
-    trials = _trial_workspaces(workspace_ids, month, end)
+    trials = _trial_workspaces(scope, month, end)
     result = {}
     for ws_id, plan in plan_by_ws.items():
         if ws_id in trials or not plan.bills_overage:
@@ -142,21 +150,21 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
     invoice of its latest subscription of the month, once.
     """
     end = next_month(month)
-    subs = Subscription.objects.paid_overlapping(month, end).select_related("workspace", "plan")
-    if workspace_ids is not None:
-        subs = subs.filter(workspace_id__in=workspace_ids)
-    if workspace_range is not None:
-        first, last = workspace_range
-        subs = subs.filter(workspace_id__gte=first, workspace_id__lte=last)
+    scope = _workspace_scope(workspace_ids, workspace_range)
+    plans = {plan.pk: plan for plan in Plan.objects.all()}
+    subs = (
+        Subscription.objects.paid_overlapping(month, end).filter(scope).select_related("workspace")
+    )
     by_workspace = defaultdict(list)
     for sub in subs.order_by("workspace_id", "paid_from"):
+        sub.plan = plans[sub.plan_id]
         ended_inside_month = sub.ended_on is not None and sub.ended_on < end
         if sub.interval == Interval.MONTHLY and ended_inside_month:
             continue  # K1: its final invoice billed these days
         by_workspace[sub.workspace_id].append(sub)
 
     plan_by_ws = {ws_id: subs_[-1].plan for ws_id, subs_ in by_workspace.items()}
-    overage = _unbilled_overage(list(by_workspace), month, plan_by_ws)
+    overage = _unbilled_overage(scope, month, plan_by_ws)
     drafts = []
     for ws_id, ws_subs in by_workspace.items():
         for sub in ws_subs:
@@ -190,7 +198,8 @@ def final_draft(sub: Subscription, day: date) -> InvoiceDraft | None:
     paid_days = overlap_days(sub.paid_from, day, month, day)
     if paid_days == 0:
         return None
-    over = _unbilled_overage([sub.workspace_id], month, {sub.workspace_id: sub.plan})
+    scope = Q(workspace_id=sub.workspace_id)
+    over = _unbilled_overage(scope, month, {sub.workspace_id: sub.plan})
     charges = [_base_charge(sub.plan, paid_days, month)]
     if over[sub.workspace_id]:
         charges.append(_overage_charge(sub.plan, over[sub.workspace_id], month))
@@ -290,9 +299,10 @@ def issue(drafts: list[InvoiceDraft], tax_table: TaxTable | None = None) -> list
     if not drafts:
         return []
     assert transaction.get_connection().in_atomic_block, "issue() must run in a transaction"
+    workspace_ids = [d.subscription.workspace_id for d in drafts]
     existing = set(
         Invoice.objects.filter(
-            subscription_id__in={d.subscription.pk for d in drafts},
+            _workspace_scope(workspace_range=(min(workspace_ids), max(workspace_ids))),
             kind__in={d.kind for d in drafts},
             period_start__in={d.period_start for d in drafts},
         ).values_list("subscription_id", "kind", "period_start")
@@ -316,21 +326,50 @@ def issue(drafts: list[InvoiceDraft], tax_table: TaxTable | None = None) -> list
         number = f"INV-{year}-{next_number[year]:06d}"
         next_number[year] += 1
         invoices.append(_invoice(draft, amounts, tax, number))
-    Invoice.objects.bulk_create(invoices)
-    InvoiceLine.objects.bulk_create(
-        InvoiceLine(
-            invoice=invoice,
-            position=position,
-            kind=line.kind,
-            description=line.description,
-            quantity=line.quantity,
-            amount=line.amount,
+    if connection.vendor == "postgresql":
+        _copy_invoices(invoices, [amounts.lines for _, amounts, _ in priced])
+    else:
+        Invoice.objects.bulk_create(invoices)
+        InvoiceLine.objects.bulk_create(
+            InvoiceLine(invoice=invoice, position=p, kind=k, description=d, quantity=q, amount=a)
+            for invoice, (_, amounts, _) in zip(invoices, priced, strict=True)
+            for p, k, d, q, a in _numbered(amounts.lines)
         )
-        for invoice, (_, amounts, _) in zip(invoices, priced, strict=True)
-        for position, line in enumerate(amounts.lines, start=1)
-    )
     invoice_adjustments().record_applied(invoices)
     return invoices
+
+
+def _numbered(lines):
+    return [
+        (p, line.kind, line.description, line.quantity, line.amount)
+        for p, line in enumerate(lines, 1)
+    ]
+
+
+def _copy_invoices(invoices: list[Invoice], lines_per_invoice: list[list]):
+    """PostgreSQL: write with COPY, about ten times faster than bulk_create for a month close
+    (RECIPES: 120k rows/s against 18k), with ids taken from the table's sequence first."""
+    quote = connection.ops.quote_name
+    now = timezone.now()
+    fields = list(Invoice._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select nextval(pg_get_serial_sequence(%s, 'id')) from generate_series(1, %s)",
+            [Invoice._meta.db_table, len(invoices)],
+        )
+        for invoice, (pk,) in zip(invoices, cursor.fetchall(), strict=True):
+            invoice.pk, invoice.created_at = pk, now
+        columns = ", ".join(quote(f.column) for f in fields)
+        with cursor.copy(f"COPY {quote(Invoice._meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for invoice in invoices:
+                copy.write_row([getattr(invoice, f.attname) for f in fields])
+        line_columns = "invoice_id, position, kind, description, quantity, amount"
+        with cursor.copy(
+            f"COPY {quote(InvoiceLine._meta.db_table)} ({line_columns}) FROM STDIN"
+        ) as copy:
+            for invoice, lines in zip(invoices, lines_per_invoice, strict=True):
+                for row in _numbered(lines):
+                    copy.write_row((invoice.pk, *row))
 
 
 def _invoice(draft: InvoiceDraft, amounts: PricedInvoice, tax, number: str) -> Invoice:
