@@ -54,7 +54,8 @@ def reset_billing_tables():
             "billing_invoicesequence, billing_monthclosechunk, billing_monthclose, "
             "billing_lockevent, billing_strike, billing_outboundemail, billing_usage, "
             "billing_historicalusage, billing_subscription, billing_historicalsubscription, "
-            "billing_historicalworkspace, billing_workspace, billing_taxrate restart identity cascade"
+            "billing_historicalworkspace, billing_workspace, billing_taxrate "
+            "restart identity cascade"
         )
 
 
