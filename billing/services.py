@@ -5,7 +5,7 @@ workspace row first, so two agents acting on one workspace at once take turns.
 """
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -14,9 +14,10 @@ from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 from django.db.models import Count, Min, Sum
 from django_countries import countries
+from simple_history.utils import bulk_update_with_history
 
 from billing import invoicing
-from billing.emails import queue_email
+from billing.emails import EmailSpec, queue_email, queue_emails
 from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired, UsageImportError
 from billing.models import (
     LOCK_SEVERITY,
@@ -444,32 +445,57 @@ def import_usage(rows) -> dict:
 # --- Locks (F1–F6) ---------------------------------------------------------------------------
 
 
-def _set_lock(workspace, to_lock, *, cause, as_of, month=None, by=None, reason=""):
-    """F6: change the lock level, record the cause and email the workspace."""
-    from_lock = workspace.lock
-    workspace.lock = to_lock
-    workspace.data_flow = to_lock != Lock.LOCKED_DATA_STOPPED
-    workspace.lock_changed_on = as_of
-    workspace.lock_cause = reason or LockEvent.Cause(cause).label
-    _save_with_reason(
-        workspace,
-        f"{Lock(from_lock).label} → {Lock(to_lock).label}: {workspace.lock_cause}",
-        by=by,
-        fields=["lock", "data_flow", "lock_changed_on", "lock_cause"],
+def _set_lock(workspace, to_lock, *, cause, as_of, by=None, reason=""):
+    """F6 for one workspace: see `_change_locks`."""
+    return _change_locks([workspace], to_lock, cause=cause, as_of=as_of, by=by, reason=reason)[0]
+
+
+def _change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, reason=""):
+    """F6: move `workspaces` to `to_lock`, record each change with its cause, email each.
+
+    Set-based, because a month close can lock thousands at once: one UPDATE, bulk lock events,
+    bulk history rows and bulk outbox rows.
+    """
+    if not workspaces:
+        return []
+    cause_text = reason or LockEvent.Cause(cause).label
+    events = [
+        LockEvent(
+            workspace=ws,
+            on=as_of,
+            month=month,
+            from_lock=ws.lock,
+            to_lock=to_lock,
+            cause=cause,
+            reason=reason,
+            by=by,
+        )
+        for ws in workspaces
+    ]
+    for ws in workspaces:
+        ws.lock, ws.data_flow = to_lock, to_lock != Lock.LOCKED_DATA_STOPPED
+        ws.lock_changed_on, ws.lock_cause = as_of, cause_text
+    bulk_update_with_history(
+        workspaces,
+        Workspace,
+        ["lock", "data_flow", "lock_changed_on", "lock_cause"],
+        batch_size=2_000,
+        default_user=by,
+        default_change_reason=f"{Lock(to_lock).label}: {cause_text}",
     )
-    event = LockEvent.objects.create(
-        workspace=workspace,
-        on=as_of,
-        month=month,
-        from_lock=from_lock,
-        to_lock=to_lock,
-        cause=cause,
-        reason=reason,
-        by=by,
-    )
+    LockEvent.objects.bulk_create(events, batch_size=2_000)
     template = "unlocked" if to_lock == Lock.UNLOCKED else "locked"
-    _email(workspace, template, f"lock:{event.pk}", {"event": event})
-    return event
+    queue_emails(
+        EmailSpec(
+            kind=template,
+            object_key=f"lock:{event.pk}",
+            to=event.workspace.billing_email,
+            template=template,
+            context={"workspace": event.workspace, "event": event},
+        )
+        for event in events
+    )
+    return events
 
 
 @transaction.atomic
@@ -526,20 +552,22 @@ def _apply_lock_rules(month: date, as_of: date) -> Counter:
         row["workspace_id"]: Lock.LOCKED if row["n"] == 1 else Lock.LOCKED_DATA_STOPPED
         for row in window.filter(workspace_id__in=struck)
     }
-    to_raise = [
-        ws
-        for ws in Workspace.objects.filter(pk__in=targets.keys()).only(
-            "id", "lock", "name", "slug", "billing_email"
-        )
-        if LOCK_SEVERITY[targets[ws.pk]] > LOCK_SEVERITY[ws.lock]
-    ]
-    for ws in to_raise:
-        _set_lock(ws, targets[ws.pk], cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
-        counts[f"locked:{targets[ws.pk]}"] += 1
-    to_unlock = Workspace.objects.filter(lock=Lock.LOCKED).exclude(pk__in=struck)
-    for ws in to_unlock.only("id", "lock", "name", "slug", "billing_email"):
-        _set_lock(ws, Lock.UNLOCKED, cause=LockEvent.Cause.UNDER_LIMIT, as_of=as_of, month=month)
-        counts["unlocked"] += 1
+    # Full rows: the history records copy every field.
+    to_raise = defaultdict(list)
+    for ws in Workspace.objects.filter(pk__in=struck).order_by("pk"):
+        if LOCK_SEVERITY[targets[ws.pk]] > LOCK_SEVERITY[ws.lock]:
+            to_raise[targets[ws.pk]].append(ws)
+    for level, workspaces in sorted(to_raise.items()):
+        _change_locks(workspaces, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
+        counts[f"locked:{level}"] = len(workspaces)
+    to_unlock = list(
+        Workspace.objects.filter(lock=Lock.LOCKED).exclude(pk__in=struck).order_by("pk")
+    )
+    _change_locks(
+        to_unlock, Lock.UNLOCKED, cause=LockEvent.Cause.UNDER_LIMIT, as_of=as_of, month=month
+    )
+    if to_unlock:
+        counts["unlocked"] = len(to_unlock)
     return counts
 
 

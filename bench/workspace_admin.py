@@ -1,0 +1,87 @@
+"""Benchmark: the support console and the Free-plan lock evaluation at scale (issue: workspaces).
+
+100,000 workspaces (70 % Free, 30 % Team) with six months of usage (600,000 rows) on
+PostgreSQL. Prints the server time (median of 7) and query count of the workspace list page and
+of filtered and searched pages, at two page sizes, and the time of one month's lock evaluation.
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/workspace_admin.py
+"""
+
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dataset import build_workspaces, reset_billing_tables, setup_django, timed  # noqa: E402
+
+MONTHS = [f"2026-{m:02d}-01" for m in range(1, 7)]
+
+
+def page_timings(client, url, params):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    times = []
+    for _ in range(7):
+        with CaptureQueriesContext(connection) as ctx:
+            start = time.perf_counter()
+            response = client.get(url, params)
+            times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, response.status_code
+    return statistics.median(times), len(ctx.captured_queries)
+
+
+def main():
+    setup_django()
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+    from django.test.utils import override_settings
+    from django.urls import reverse
+
+    from billing import services
+    from billing.admin import WorkspaceAdmin
+    from billing.roles import SUPPORT
+
+    timed("reset", reset_billing_tables)
+    timed("build 100,000 workspaces and 600,000 usage rows", build_workspaces,
+          team=30_000, free=70_000, months=MONTHS, month_of_team="2026-01-01")
+    user, _ = User.objects.get_or_create(username="bench-support", defaults={"is_staff": True})
+    user.groups.set([Group.objects.get(name=SUPPORT)])
+    client = Client()
+    client.force_login(user)
+    url = reverse("admin:billing_workspace_changelist")
+    pages = [
+        ("list", {}),
+        ("filtered: Team, monthly, unlocked, US", {"plan": "team", "interval": "monthly",
+                                                   "lock": "unlocked", "business_country": "US"}),
+        ("filtered: trialing", {"trialing": "yes"}),
+        ("search by slug fragment", {"q": "ws-4242"}),
+        ("sorted by plan, page 50", {"o": "3", "p": "50"}),
+    ]
+    with override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False):
+        for per_page in (50, 200):
+            WorkspaceAdmin.list_per_page = per_page
+            for label, params in pages:
+                ms, queries = page_timings(client, url, params)
+                print(f"workspace list, {per_page}/page, {label}: {ms:.0f} ms, {queries} queries")
+
+    from django.db import transaction
+
+    from billing.services import _apply_lock_rules, _record_strikes
+
+    for month in (date(2026, 1, 1), date(2026, 2, 1)):
+        start = time.perf_counter()
+        with transaction.atomic():
+            strikes = _record_strikes(month)
+            changes = _apply_lock_rules(month, as_of=date(month.year, month.month + 1, 1))
+        elapsed = time.perf_counter() - start
+        print(f"lock evaluation for {month:%Y-%m}: {elapsed:.2f} s "
+              f"({strikes:,} strikes, lock changes {dict(changes)})")
+    del services
+
+
+if __name__ == "__main__":
+    main()
