@@ -1,10 +1,11 @@
-"""How an invoice asks for discounts and credits without billing importing `coupons`.
+"""Extension points that let `coupons` and `startups` take part in billing without billing
+importing them (DESIGN "Layout": layers point startups → coupons → billing).
 
-`coupons` registers an implementation in its AppConfig.ready(); until then (or in a project
-without it) every invoice gets no discount and no credit. The calls are batched so a month
-close asks once per chunk, not once per workspace.
+Both are registered from an AppConfig.ready(); until then every invoice gets no discount and
+no credit, and the billing clock has no extra daily steps.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -17,36 +18,61 @@ class DraftInvoice:
     """What the adjustments need to know about an invoice about to be issued."""
 
     workspace_id: int
-    kind: str
-    interval: str
+    kind: str  # monthly, annual, final
+    interval: str  # the subscription's: monthly or annual
     issue_date: date
     period_start: date
 
 
 @dataclass(frozen=True)
 class Adjustment:
+    """The discount for one invoice and the credit balance its workspace may draw on.
+
+    `reference` is the implementation's own (e.g. the redemption); it comes back with the
+    issued invoice in `record_applied`.
+    """
+
     discount: Discount | None = None
     credit_available: Decimal = ZERO
+    reference: object = None
 
 
 class NoAdjustments:
-    def adjustments_for(self, drafts: list[DraftInvoice]) -> dict[int, Adjustment]:
-        return {}
+    def adjustments_for(self, drafts: list[DraftInvoice]) -> list[Adjustment | None]:
+        """One entry per draft, in order: a month close asks once per chunk.
 
-    def record_applied(self, invoices) -> None:
-        """Called in the issuing transaction with the saved invoices (ledger draws etc.)."""
+        Drafts of one workspace in a batch share its credit balance: billing lets the later
+        ones draw only what the earlier ones left.
+        """
+        return [None] * len(drafts)
+
+    def record_applied(self, applied: list[tuple[object, Adjustment]]) -> None:
+        """Called in the issuing transaction with each saved invoice and its adjustment (the
+        invoice's `discount` and `credits` say what was used: write the ledger here)."""
 
     def credit_balance(self, workspace_id: int, as_of: date) -> Decimal:
         return ZERO
 
 
-_registered = NoAdjustments()
+_adjustments = NoAdjustments()
+_daily_steps: list[Callable[[date], dict]] = []
 
 
 def register_invoice_adjustments(implementation) -> None:
-    global _registered
-    _registered = implementation
+    global _adjustments
+    _adjustments = implementation
 
 
 def invoice_adjustments():
-    return _registered
+    return _adjustments
+
+
+def register_daily_step(step: Callable[[date], dict]) -> None:
+    """Add `step(as_of) -> counts` to the billing clock, run after the day's month closes and
+    subscription events (coupon expiries, startup-program anniversaries)."""
+    if step not in _daily_steps:
+        _daily_steps.append(step)
+
+
+def daily_steps() -> list[Callable[[date], dict]]:
+    return list(_daily_steps)

@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from billing.hooks import DraftInvoice, invoice_adjustments
+from billing.hooks import Adjustment, DraftInvoice, invoice_adjustments
 from billing.models import (
     Interval,
     Invoice,
@@ -230,6 +230,7 @@ def annual_draft(sub: Subscription, term_start: date) -> InvoiceDraft:
 
 
 def _price(drafts: list[InvoiceDraft], tax_table: TaxTable):
+    """Price each draft with its discount, credit and tax: (draft, amounts, tax, adjustment)."""
     adjustments = invoice_adjustments().adjustments_for(
         [
             DraftInvoice(
@@ -242,17 +243,20 @@ def _price(drafts: list[InvoiceDraft], tax_table: TaxTable):
             for d in drafts
         ]
     )
-    for draft in drafts:
-        adjustment = adjustments.get(draft.subscription.workspace_id)
+    credit_used = defaultdict(Decimal)  # drafts of one workspace share its balance
+    for draft, adjustment in zip(drafts, adjustments, strict=True):
+        adjustment = adjustment or Adjustment()
+        workspace_id = draft.subscription.workspace_id
         tax = tax_table.decide(draft.subscription.workspace, draft.issue_date)
         priced = price_invoice(
             draft.charges,
-            discount=adjustment.discount if adjustment else None,
-            credit_available=adjustment.credit_available if adjustment else Decimal("0.00"),
+            discount=adjustment.discount,
+            credit_available=adjustment.credit_available - credit_used[workspace_id],
             tax_rate=tax.rate,
             tax_description=tax.name,
         )
-        yield draft, priced, tax
+        credit_used[workspace_id] += priced.credits
+        yield draft, priced, tax, adjustment
 
 
 def preview(drafts: list[InvoiceDraft]) -> list[InvoicePreview]:
@@ -278,7 +282,7 @@ def preview(drafts: list[InvoiceDraft]) -> list[InvoicePreview]:
             interval=draft.subscription.interval,
             lines=priced.lines,
         )
-        for draft, priced, tax in _price(drafts, TaxTable())
+        for draft, priced, tax, _ in _price(drafts, TaxTable())
     ]
 
 
@@ -321,21 +325,23 @@ def issue(drafts: list[InvoiceDraft], tax_table: TaxTable | None = None) -> list
         next_number[year] = _reserve_numbers(year, count)
 
     invoices = []
-    for draft, amounts, tax in priced:
+    for draft, amounts, tax, _ in priced:
         year = draft.issue_date.year
         number = f"INV-{year}-{next_number[year]:06d}"
         next_number[year] += 1
         invoices.append(_invoice(draft, amounts, tax, number))
     if connection.vendor == "postgresql":
-        _copy_invoices(invoices, [amounts.lines for _, amounts, _ in priced])
+        _copy_invoices(invoices, [amounts.lines for _, amounts, _, _ in priced])
     else:
         Invoice.objects.bulk_create(invoices)
         InvoiceLine.objects.bulk_create(
             InvoiceLine(invoice=invoice, position=p, kind=k, description=d, quantity=q, amount=a)
-            for invoice, (_, amounts, _) in zip(invoices, priced, strict=True)
+            for invoice, (_, amounts, _, _) in zip(invoices, priced, strict=True)
             for p, k, d, q, a in _numbered(amounts.lines)
         )
-    invoice_adjustments().record_applied(invoices)
+    invoice_adjustments().record_applied(
+        [(invoice, adjustment) for invoice, (*_, adjustment) in zip(invoices, priced, strict=True)]
+    )
     return invoices
 
 

@@ -19,6 +19,7 @@ from simple_history.utils import bulk_update_with_history
 from billing import invoicing
 from billing.emails import EmailSpec, queue_email, queue_emails
 from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired, UsageImportError
+from billing.hooks import daily_steps
 from billing.models import (
     LOCK_SEVERITY,
     CreditNote,
@@ -721,6 +722,8 @@ def run_billing(*, as_of: date, dispatch=None) -> dict:
             workspace = _locked(Workspace(pk=event[1]))
             _advance_workspace(workspace, event[0])
         counts["subscription_events"] += 1
+    for step in daily_steps():
+        counts.update(step(as_of))
     counts["trial_reminders"] = send_trial_reminders(as_of=as_of)
     return dict(counts)
 

@@ -1,0 +1,114 @@
+"""Each staff role signs in through the real login page and sees its own admin sections; support
+works a workspace from its change page. Users join the real groups of
+billing/migrations/0003_role_groups.py.
+
+Transactional tests flush the database afterwards; `serialized_rollback` restores the groups the
+migration created before each test, so the groups are there for every role.
+"""
+
+from datetime import date
+
+import pytest
+from django.contrib.auth.models import Group, User
+from playwright.sync_api import Page, expect
+
+from billing import services
+from billing.roles import FINANCE, STARTUP_REVIEWERS, SUPPORT
+
+PASSWORD = "pass-for-tests"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+# role -> (model links it sees on the index, links it must not see). Link texts are the models'
+# verbose_name_plural as the admin index renders them.
+SECTIONS = {
+    SUPPORT: (
+        ["Workspaces", "Usage", "Invoices", "Lock events", "Outbound emails"],
+        ["Tax rates", "Month closes"],
+    ),
+    FINANCE: (
+        ["Tax rates", "Invoices", "Month closes", "Workspaces", "Lock events"],
+        ["Outbound emails"],
+    ),
+    STARTUP_REVIEWERS: (
+        ["Workspaces", "Usage", "Plans", "Subscriptions"],
+        ["Invoices", "Tax rates", "Month closes", "Lock events", "Outbound emails"],
+    ),
+}
+SLUGS = {SUPPORT: "support", FINANCE: "finance", STARTUP_REVIEWERS: "startup-reviewers"}
+
+
+def make_staff(role):
+    user = User.objects.create_user(
+        username=SLUGS[role].replace("-", "_"), password=PASSWORD, is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def sign_in(page: Page, live_server, user):
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    # Django 5.2 logs out through a form: "Log out" is a button.
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+@pytest.mark.parametrize("role", list(SECTIONS), ids=list(SLUGS.values()))
+def test_each_role_sees_its_own_admin_sections(role, page: Page, live_server, screenshot_path):
+    user = make_staff(role)
+    sign_in(page, live_server, user)
+
+    expect(page).to_have_url(f"{live_server.url}/admin/")
+    content = page.locator("#content-main")
+    visible, hidden = SECTIONS[role]
+    for name in visible:
+        expect(content.get_by_role("link", name=name, exact=True)).to_be_visible()
+    for name in hidden:
+        expect(content.get_by_role("link", name=name, exact=True)).to_have_count(0)
+
+    add_workspace = content.locator("tr.model-workspace").get_by_role("link", name="Add")
+    # Only Support holds add_workspace.
+    expect(add_workspace).to_have_count(1 if role == SUPPORT else 0)
+
+    page.screenshot(path=screenshot_path(f"{SLUGS[role]}-admin-index"), full_page=True)
+
+
+def test_support_adds_a_card_and_moves_a_workspace_to_team(
+    page: Page, live_server, screenshot_path
+):
+    workspace = services.create_workspace(
+        "Acme",
+        slug="acme",
+        business_country="DE",
+        billing_email="a@example.com",
+        as_of=date(2026, 1, 1),
+    )
+    services.record_usage(workspace, month=date(2026, 1, 1), mtus=500)
+    sign_in(page, live_server, make_staff(SUPPORT))
+
+    page.goto(f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/")
+    status = page.get_by_label("Workspace status")
+    expect(status).to_be_visible()
+    expect(status).to_contain_text("Free")
+    expect(status).to_contain_text("None on file")
+
+    page.get_by_role("link", name="Add payment method").click()
+    page.get_by_label("Last four digits").fill("4242")
+    page.get_by_role("button", name="Add payment method").click()
+    expect(page.locator("ul.messagelist li.success")).to_have_text(
+        "Payment method recorded for Acme."
+    )
+    expect(status).to_contain_text("•••• 4242")
+
+    page.get_by_role("link", name="Change plan").click()
+    page.get_by_label("Team, billed monthly").check()
+    page.get_by_role("button", name="Change plan").click()
+    expect(page.locator("ul.messagelist li.success")).to_have_text("Acme moved to Team (monthly).")
+    expect(status).to_contain_text("Team (monthly)")
+
+    page.screenshot(path=screenshot_path("support-workspace-team-monthly"), full_page=True)
