@@ -1,0 +1,48 @@
+"""Demo data for the laptop portal: one login per role and every app's demo rows.
+
+Lives in the top app of the layers (startups → coupons → billing) so it may call each app's
+`demo` module in order; the billing clock then bills the demo months, so discounts and
+credits show on the invoices. Idempotent: data is made once; each run prints fresh passwords
+(random, so none is kept in the repository).
+"""
+
+import secrets
+
+from django.contrib.auth.models import Group, User
+from django.core.management.base import BaseCommand
+from django.utils import timezone
+
+from billing import demo as billing_demo
+from billing import services
+from billing.roles import FINANCE, STARTUP_REVIEWERS, SUPPORT
+
+LOGINS = [("support", SUPPORT), ("reviewer", STARTUP_REVIEWERS), ("finance", FINANCE)]
+
+
+class Command(BaseCommand):
+    help = "Create demo data (once) and print one login per role."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--workspaces", type=int, default=300)
+
+    def handle(self, *args, workspaces, **options):
+        today = timezone.now().date()
+        if billing_demo.create_world(today=today, count=workspaces):
+            self.stdout.write(f"Created {workspaces} demo workspaces with six months of usage.")
+        else:
+            self.stdout.write("Demo data exists already; running the billing clock only.")
+        counts = services.run_billing(as_of=today)
+        self.stdout.write(f"Billing clock run to {today}: {counts}")
+        self._print_logins()
+
+    def _print_logins(self):
+        self.stdout.write(self.style.SUCCESS("\nDemo logins (passwords are new on every run):"))
+        for username, group_name in LOGINS:
+            password = secrets.token_urlsafe(12)
+            user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+            user.is_staff = True
+            user.set_password(password)
+            user.save()
+            user.groups.set([Group.objects.get(name=group_name)])
+            self.stdout.write(f"  {group_name:<18} {username:<10} {password}")
+        self.stdout.write("Open http://127.0.0.1:8000/admin/ and sign in with one of them.\n")
