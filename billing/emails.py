@@ -103,7 +103,11 @@ def enqueue_sending(email_ids: list[int]):
 
 
 def send_queued_email(email_id: int) -> bool:
-    """Send one outbox row unless it was sent already; True when this call sent it."""
+    """Send one outbox row unless it was sent already; True when this call sent it.
+
+    A transport error is recorded on the row (committed) and raised again for the task's
+    retry; the row stays pending.
+    """
     with transaction.atomic():
         email = OutboundEmail.objects.select_for_update().filter(pk=email_id).first()
         if email is None or email.status == OutboundEmail.Status.SENT:
@@ -116,12 +120,15 @@ def send_queued_email(email_id: int) -> bool:
             message.attach_alternative(email.body_html, "text/html")
         try:
             message.send()
-        except Exception as exc:  # a transport error: keep the row pending for a retry
-            email.last_error = str(exc)[:2000]
+        except Exception as exc:  # any transport error: keep the row pending for a retry
+            email.last_error = f"{type(exc).__name__}: {exc}"[:2000]
             email.save(update_fields=["attempts", "last_error"])
-            raise
-        email.status = OutboundEmail.Status.SENT
-        email.sent_at = timezone.now()
-        email.last_error = ""
-        email.save(update_fields=["attempts", "status", "sent_at", "last_error"])
-        return True
+            failure = exc
+        else:
+            email.status = OutboundEmail.Status.SENT
+            email.sent_at = timezone.now()
+            email.last_error = ""
+            email.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+            return True
+    logger.warning("email %s not sent: %s", email_id, failure)
+    raise failure

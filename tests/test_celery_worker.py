@@ -36,7 +36,7 @@ def celery_command() -> list[str]:
 
 
 @contextmanager
-def running_worker(*, queue: str, broker: str, backend: str, log: Path):
+def running_worker(*, queue: str, broker: str, backend: str, log: Path, **extra_env: str):
     """A real worker consuming only `queue`; stopped (killed if need be) on the way out.
 
     It runs config.settings, not config.test_settings: the test settings force eager tasks,
@@ -52,6 +52,7 @@ def running_worker(*, queue: str, broker: str, backend: str, log: Path):
     )
     if os.environ.get("DATABASE_URL"):
         env["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    env.update(extra_env)
     command = [
         *celery_command(),
         "-A",
