@@ -237,7 +237,8 @@ class WorkspaceAdmin(SimpleHistoryAdmin):
     def _workspace_actions(self, request, workspace):
         allowed = {
             "plan": request.user.has_perm("billing.change_plan_workspace"),
-            "interval": request.user.has_perm("billing.change_plan_workspace"),
+            "interval": request.user.has_perm("billing.change_plan_workspace")
+            and workspace.current_plan == Plan.Code.TEAM,
             "payment-method": request.user.has_perm("billing.change_workspace"),
             "usage": request.user.has_perm("billing.add_usage"),
             "unlock": request.user.has_perm("billing.unlock_workspace")

@@ -70,7 +70,7 @@ def _connection_outside_the_loop(alias):
 
 
 @pytest.fixture(scope="session")
-def live_server(live_server_media_url, live_server):
+def live_server(live_server):
     yield live_server
     # The server answers each browser connection in a daemon thread that waits on keep-alive
     # and that stopping the server does not join. On SQLite in memory those threads share the
@@ -87,21 +87,6 @@ def live_server(live_server_media_url, live_server):
 def browser(live_server, browser):
     """The browser, set up after (so closed before) the live server it talks to."""
     return browser
-
-
-@pytest.fixture(scope="session")
-def live_server_media_url():
-    """config/settings.py sets MEDIA_URL = None (private media is never served by URL). Django's
-    live server wraps every request in a media-files handler built from MEDIA_URL, and
-    urlparse(None) yields bytes, so each request would fail with a TypeError (500). Give the live
-    server a URL no page uses while it starts; nothing in the app links to media."""
-    from django.conf import settings
-
-    original = settings.MEDIA_URL
-    if not original:
-        settings.MEDIA_URL = "/__private-media-never-served__/"
-    yield
-    settings.MEDIA_URL = original
 
 
 @pytest.fixture

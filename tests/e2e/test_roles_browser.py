@@ -91,7 +91,8 @@ def test_support_adds_a_card_and_moves_a_workspace_to_team(
     services.record_usage(workspace, month=date(2026, 1, 1), mtus=500)
     sign_in(page, live_server, make_staff(SUPPORT))
 
-    page.goto(f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/")
+    change_page = f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/"
+    page.goto(change_page)
     status = page.get_by_label("Workspace status")
     expect(status).to_be_visible()
     expect(status).to_contain_text("Free")
@@ -100,6 +101,7 @@ def test_support_adds_a_card_and_moves_a_workspace_to_team(
     page.get_by_role("link", name="Add payment method").click()
     page.get_by_label("Last four digits").fill("4242")
     page.get_by_role("button", name="Add payment method").click()
+    expect(page).to_have_url(change_page)
     expect(page.locator("ul.messagelist li.success")).to_have_text(
         "Payment method recorded for Acme."
     )
@@ -108,6 +110,7 @@ def test_support_adds_a_card_and_moves_a_workspace_to_team(
     page.get_by_role("link", name="Change plan").click()
     page.get_by_label("Team, billed monthly").check()
     page.get_by_role("button", name="Change plan").click()
+    expect(page).to_have_url(change_page)
     expect(page.locator("ul.messagelist li.success")).to_have_text("Acme moved to Team (monthly).")
     expect(status).to_contain_text("Team (monthly)")
 

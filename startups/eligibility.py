@@ -1,0 +1,110 @@
+"""S2: the five eligibility checks, each a pass or fail with a reason a reviewer can read."""
+
+import re
+from dataclasses import asdict, dataclass
+from datetime import date
+from decimal import Decimal
+
+from django_countries import countries
+
+from startups.models import EligibleTerritory, StartupApplication
+
+FUNDING_LIMIT = Decimal("5000000.00")
+LEGAL_SUFFIXES = re.compile(r"\b(inc|llc|ltd|gmbh|sas|sa|bv|co|corp|corporation|limited)\b")
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    passed: bool
+    reason: str
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def company_key(name: str) -> str:
+    """E5 compares companies by name without case, punctuation or legal suffix."""
+    words = re.sub(r"[^a-z0-9 ]", " ", name.lower())
+    return " ".join(LEGAL_SUFFIXES.sub(" ", words).split())
+
+
+def two_years_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 2)
+    except ValueError:  # 29 February
+        return date(day.year - 2, 2, 28)
+
+
+def _money(amount: Decimal) -> str:
+    return f"${amount:,.2f}"
+
+
+def check_incorporation(incorporated: date, applied: date) -> Check:
+    """E1: incorporated less than two years before the application date."""
+    limit = two_years_before(applied)
+    if incorporated > limit:
+        return Check(
+            "E1",
+            True,
+            f"Incorporated {incorporated}, less than two years before the "
+            f"application date {applied}",
+        )
+    return Check(
+        "E1",
+        False,
+        f"Incorporated {incorporated}, two years or more before the application date {applied}",
+    )
+
+
+def check_funding(total_funding: Decimal) -> Check:
+    """E2: total funding raised at most $5,000,000.00."""
+    if total_funding <= FUNDING_LIMIT:
+        return Check(
+            "E2", True, f"Raised {_money(total_funding)}, within the {_money(FUNDING_LIMIT)} limit"
+        )
+    return Check(
+        "E2", False, f"Raised {_money(total_funding)}, more than the {_money(FUNDING_LIMIT)} limit"
+    )
+
+
+def check_territory(country: str) -> Check:
+    """E3: the country is an eligible territory (a list staff can edit)."""
+    name = dict(countries).get(str(country), str(country))
+    if EligibleTerritory.objects.filter(country=country, active=True).exists():
+        return Check("E3", True, f"{name} is an eligible territory")
+    return Check("E3", False, f"{name} is not an eligible territory")
+
+
+def check_no_prior_discount(workspace, received_any) -> Check:
+    """E4: the workspace never received any coupon or credit. `received_any(workspace)` is
+    asked of the coupons app."""
+    if workspace is None:
+        return Check("E4", False, "No workspace linked yet: link the applicant's workspace")
+    if received_any(workspace):
+        return Check("E4", False, f"Workspace {workspace.slug} has received a coupon or credit")
+    return Check("E4", True, f"Workspace {workspace.slug} never received a coupon or credit")
+
+
+def check_no_other_open_application(application: StartupApplication) -> Check:
+    """E5: no other open application for the same workspace or company."""
+    others = StartupApplication.objects.open().exclude(pk=application.pk)
+    same_company = others.filter(company_key=company_key(application.company_name))
+    if same_company.exists():
+        other = same_company.first()
+        return Check("E5", False, f"Application #{other.pk} for {other.company_name} is still open")
+    if application.workspace_id and others.filter(workspace_id=application.workspace_id).exists():
+        other = others.filter(workspace_id=application.workspace_id).first()
+        return Check("E5", False, f"Application #{other.pk} for the same workspace is still open")
+    return Check("E5", True, "No other open application for this company or workspace")
+
+
+def evaluate(application: StartupApplication, received_any) -> list[Check]:
+    """Every check, in order, for the application as it stands."""
+    return [
+        check_incorporation(application.incorporation_date, application.submitted_on),
+        check_funding(application.total_funding),
+        check_territory(application.country),
+        check_no_prior_discount(application.workspace, received_any),
+        check_no_other_open_application(application),
+    ]

@@ -1,0 +1,85 @@
+from datetime import date
+from decimal import Decimal
+
+from django import forms
+from django_countries import countries
+from django_countries.fields import LazyTypedChoiceField
+
+from billing.models import Workspace
+from startups.services import ABSURD_FUNDING
+
+
+class ApplicationForm(forms.Form):
+    """S1, the public form. `nickname` is a honeypot: hidden from people, filled by bots."""
+
+    company_name = forms.CharField(max_length=200)
+    website = forms.URLField(max_length=300, assume_scheme="https")
+    contact_name = forms.CharField(max_length=200)
+    contact_email = forms.EmailField(max_length=254)
+    incorporation_date = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), help_text="As on your incorporation papers."
+    )
+    total_funding = forms.DecimalField(
+        min_value=Decimal("0"),
+        max_value=ABSURD_FUNDING - 1,
+        max_digits=14,
+        decimal_places=2,
+        label="Total funding raised (USD)",
+    )
+    country = LazyTypedChoiceField(choices=countries)
+    workspace = forms.SlugField(
+        required=False,
+        max_length=100,
+        label="Existing workspace (slug)",
+        help_text="If you already use the product: the name in your workspace's address.",
+    )
+    partner_name = forms.CharField(
+        required=False, max_length=200, label="Accelerator or VC partner"
+    )
+    nickname = forms.CharField(
+        required=False,
+        label="Leave this empty",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
+    )
+
+    def __init__(self, *args, today: date, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.today = today
+
+    def clean_incorporation_date(self):
+        day = self.cleaned_data["incorporation_date"]
+        if day > self.today:
+            raise forms.ValidationError("The incorporation date cannot be in the future.")
+        if day.year < 1900:
+            raise forms.ValidationError("Check the incorporation date: the year looks wrong.")
+        return day
+
+    def clean_workspace(self):
+        slug = self.cleaned_data["workspace"]
+        if not slug:
+            return None
+        workspace = Workspace.objects.filter(slug=slug).first()
+        if workspace is None:
+            raise forms.ValidationError(
+                "No workspace has that slug. Leave it empty if you are not a customer yet."
+            )
+        return workspace
+
+    @property
+    def is_bot(self):
+        return bool(self.data.get("nickname"))
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), help_text="Sent to the applicant."
+    )
+
+
+class ApproveForm(forms.Form):
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    override_reason = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Only when a check fails, and only if you may override: say why.",
+    )

@@ -1,0 +1,213 @@
+"""The startup program (SPEC S, CR3): applications, their eligibility checks, the review
+workflow, partner deals and the year-two renewal reviews."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django_countries.fields import CountryField
+from simple_history.models import HistoricalRecords
+
+
+class EligibleTerritory(models.Model):
+    """E3: where the program is open; data, editable by staff (seeded by a migration)."""
+
+    country = CountryField(unique=True)
+    active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["country"]
+        verbose_name_plural = "eligible territories"
+
+    def __str__(self):
+        return self.country.name
+
+
+class ApplicationQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status__in=StartupApplication.OPEN_STATUSES)
+
+
+class StartupApplication(models.Model):
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        IN_REVIEW = "in_review", "In review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Source(models.TextChoices):
+        PUBLIC_FORM = "public_form", "Public form"
+        STAFF = "staff", "Entered by staff"
+
+    OPEN_STATUSES = (Status.SUBMITTED, Status.IN_REVIEW)
+
+    company_name = models.CharField(max_length=200)
+    # E5 compares companies by this: lower case, no punctuation or legal suffix.
+    company_key = models.CharField(max_length=200, db_index=True, editable=False)
+    website = models.URLField(max_length=300)
+    contact_name = models.CharField(max_length=200)
+    contact_email = models.EmailField()
+    workspace = models.ForeignKey(
+        "billing.Workspace",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="startup_applications",
+    )
+    incorporation_date = models.DateField()
+    total_funding = models.DecimalField(max_digits=14, decimal_places=2, help_text="USD")
+    country = CountryField()
+    partner_name = models.CharField(
+        max_length=200, blank=True, help_text="Accelerator or VC partner, as the applicant gave it."
+    )
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.PUBLIC_FORM)
+    submitted_on = models.DateField(db_index=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.SUBMITTED, db_index=True
+    )
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The checks as last evaluated (S2): [{"id": "E1", "passed": true, "reason": "..."}, ...].
+    checks = models.JSONField(default=list)
+    failing_checks = models.CharField(
+        max_length=30, blank=True, db_index=True, help_text="E.g. 'E1 E4'; empty when all pass."
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_on = models.DateField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    rejection_reason = models.TextField(blank=True)
+    override_reason = models.TextField(blank=True)
+
+    objects = ApplicationQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-submitted_on", "-id"]
+        permissions = [
+            ("review_application", "Can review, approve and reject startup applications"),
+            ("override_eligibility", "Can approve an application whose checks fail, with a reason"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "-submitted_on", "-id"], name="startup_queue_idx"),
+            models.Index(fields=["country", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["submitted", "in_review", "approved", "rejected", "withdrawn"]
+                ),
+                name="application_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(total_funding__gte=0), name="funding_not_negative"),
+            # S3: an approval always has its workspace; a decision has who and when.
+            models.CheckConstraint(
+                condition=~Q(status="approved") | Q(workspace__isnull=False),
+                name="approved_application_has_workspace",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["approved", "rejected"])
+                | Q(decided_on__isnull=False, decided_by__isnull=False),
+                name="decision_has_who_and_when",
+            ),
+            # S3/S4: a workspace is accepted into the program once.
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=Q(status="approved"),
+                name="one_approval_per_workspace",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.company_name} ({self.get_status_display()})"
+
+    @property
+    def is_open(self):
+        return self.status in self.OPEN_STATUSES
+
+
+class RenewalReview(models.Model):
+    """CR3: at a member's anniversary, a reviewer confirms E2 and E3 to grant year two."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CONFIRMED = "confirmed", "Confirmed: year two granted"
+        DECLINED = "declined", "Declined"
+
+    application = models.ForeignKey(
+        StartupApplication, on_delete=models.PROTECT, related_name="renewals"
+    )
+    year = models.PositiveSmallIntegerField(default=2)
+    due_on = models.DateField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    total_funding = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    country = CountryField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["due_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "year"], name="one_renewal_per_year"),
+            # CR3: never more than two years.
+            models.CheckConstraint(condition=Q(year=2), name="renewal_only_for_year_two"),
+        ]
+
+    def __str__(self):
+        return f"Year {self.year} review of {self.application.company_name}"
+
+
+class PartnerDeal(models.Model):
+    """S6: an offer from a partner company in the catalogue."""
+
+    company = models.CharField(max_length=200)
+    title = models.CharField(max_length=200)
+    description = models.TextField()
+    active = models.BooleanField(default=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["company", "title"]
+
+    def __str__(self):
+        return f"{self.company}: {self.title}"
+
+
+class DealRequest(models.Model):
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        FULFILLED = "fulfilled", "Fulfilled"
+        DECLINED = "declined", "Declined"
+
+    application = models.ForeignKey(
+        StartupApplication, on_delete=models.PROTECT, related_name="deal_requests"
+    )
+    deal = models.ForeignKey(PartnerDeal, on_delete=models.PROTECT, related_name="requests")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_on = models.DateField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-requested_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "deal"], name="one_request_per_deal"),
+        ]
+
+    def __str__(self):
+        return f"{self.deal} for {self.application.company_name}"

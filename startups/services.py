@@ -1,0 +1,243 @@
+"""The startup program's writes (SPEC S1–S6, CR3). Every transition is a service; each locks
+the application row first, so a double click or a retried task decides nothing twice."""
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import transaction
+from django_countries import countries
+
+from billing.emails import queue_email
+from billing.errors import BillingError
+from startups import eligibility
+from startups.models import DealRequest, PartnerDeal, StartupApplication
+
+Status = StartupApplication.Status
+# Funding above this is a typing mistake, not a startup (public form sanity bound).
+ABSURD_FUNDING = Decimal("1000000000000")
+
+
+class ApplicationError(BillingError):
+    pass
+
+
+def received_any_coupon_or_credit(workspace) -> bool:
+    """E4, asked of the coupons app (startups may import coupons)."""
+    from coupons.selectors import ever_received_coupon_or_credit
+
+    return ever_received_coupon_or_credit(workspace)
+
+
+def _save(application, reason, by=None, fields=None):
+    application._change_reason = reason
+    if by is not None:
+        application._history_user = by
+    application.save(update_fields=fields)
+
+
+def _locked(application) -> StartupApplication:
+    return StartupApplication.objects.select_for_update().get(pk=application.pk)
+
+
+def refresh_checks(application: StartupApplication) -> list[eligibility.Check]:
+    """S2: evaluate the checks again (when a reviewer opens it) and store them."""
+    checks = eligibility.evaluate(application, received_any_coupon_or_credit)
+    application.checks = [check.as_dict() for check in checks]
+    application.failing_checks = " ".join(c.id for c in checks if not c.passed)
+    return checks
+
+
+def _validate(
+    *,
+    company_name,
+    website,
+    contact_name,
+    contact_email,
+    incorporation_date,
+    total_funding,
+    country,
+    as_of,
+) -> list[str]:
+    problems = []
+    for label, value, limit in [
+        ("company name", company_name, 200),
+        ("contact name", contact_name, 200),
+    ]:
+        if not value or not value.strip():
+            problems.append(f"The {label} is required.")
+        elif len(value) > limit:
+            problems.append(f"The {label} is longer than {limit} characters.")
+    try:
+        URLValidator(schemes=["http", "https"])(website)
+    except ValidationError:
+        problems.append(f"“{website}” is not a website address (https://…).")
+    try:
+        validate_email(contact_email)
+    except ValidationError:
+        problems.append(f"“{contact_email}” is not an email address.")
+    if not isinstance(incorporation_date, date):
+        problems.append("The incorporation date is required.")
+    elif incorporation_date > as_of:
+        problems.append(f"The incorporation date {incorporation_date} is in the future.")
+    try:
+        funding = Decimal(str(total_funding))
+        if funding < 0 or funding >= ABSURD_FUNDING or funding != funding.quantize(Decimal("0.01")):
+            raise InvalidOperation
+    except (InvalidOperation, ValueError):
+        problems.append(f"Total funding must be an amount in US dollars, not “{total_funding}”.")
+    if str(country) not in countries:
+        problems.append(f"“{country}” is not a country.")
+    return problems
+
+
+@transaction.atomic
+def submit_application(
+    company_name: str,
+    *,
+    website: str,
+    contact_name: str,
+    contact_email: str,
+    incorporation_date: date,
+    total_funding,
+    country: str,
+    workspace=None,
+    partner=None,
+    partner_name: str = "",
+    as_of: date,
+    source: str = StartupApplication.Source.PUBLIC_FORM,
+    by=None,
+) -> StartupApplication:
+    """S1: an application from the public form or entered by staff; its checks are stored
+    (S2) and the contact gets a confirmation email."""
+    problems = _validate(
+        company_name=company_name,
+        website=website,
+        contact_name=contact_name,
+        contact_email=contact_email,
+        incorporation_date=incorporation_date,
+        total_funding=total_funding,
+        country=country,
+        as_of=as_of,
+    )
+    if problems:
+        raise ApplicationError(" ".join(problems))
+    application = StartupApplication(
+        company_name=company_name.strip(),
+        company_key=eligibility.company_key(company_name),
+        website=website,
+        contact_name=contact_name.strip(),
+        contact_email=contact_email,
+        workspace=workspace,
+        incorporation_date=incorporation_date,
+        total_funding=Decimal(str(total_funding)),
+        country=str(country).upper(),
+        partner_name=(partner_name or (str(partner) if partner else "")).strip(),
+        source=source,
+        submitted_on=as_of,
+    )
+    refresh_checks(application)
+    _save(application, "Submitted", by=by)
+    queue_email(
+        kind="startup_application_received",
+        object_key=f"application:{application.pk}",
+        to=application.contact_email,
+        template="startup_application_received",
+        context={"application": application},
+    )
+    return application
+
+
+def _require_open(application, action):
+    if not application.is_open:
+        decided = f" on {application.decided_on}" if application.decided_on else ""
+        raise ApplicationError(
+            f"Application #{application.pk} is already {application.get_status_display().lower()}"
+            f"{decided}: it cannot be {action}."
+        )
+
+
+@transaction.atomic
+def assign_application(application, *, reviewer, by, as_of: date) -> StartupApplication:
+    application = _locked(application)
+    _require_open(application, "assigned")
+    application.assigned_to = reviewer
+    _save(application, f"Assigned to {reviewer} on {as_of}", by=by)
+    return application
+
+
+@transaction.atomic
+def start_review(application, *, by, as_of: date) -> StartupApplication:
+    """S3: submitted → in review (taken by the reviewer if nobody has it)."""
+    application = _locked(application)
+    if application.status != Status.SUBMITTED:
+        raise ApplicationError(
+            f"Application #{application.pk} is {application.get_status_display().lower()}, "
+            "not submitted: only a submitted application goes into review."
+        )
+    application.status = Status.IN_REVIEW
+    application.assigned_to = application.assigned_to or by
+    refresh_checks(application)
+    _save(application, f"In review from {as_of}", by=by)
+    return application
+
+
+@transaction.atomic
+def withdraw_application(application, *, by, as_of: date, reason: str = "") -> StartupApplication:
+    """S3: withdrawn at any open state."""
+    application = _locked(application)
+    _require_open(application, "withdrawn")
+    application.status = Status.WITHDRAWN
+    application.decision_note = reason
+    _save(application, f"Withdrawn on {as_of}. {reason}".strip(), by=by)
+    return application
+
+
+@transaction.atomic
+def reject_application(application, *, by, reason: str, as_of: date) -> StartupApplication:
+    """S3, S5: a reason is required; one rejection email."""
+    if not reason or not reason.strip():
+        raise ApplicationError("A rejection needs a reason: it is sent to the applicant.")
+    application = _locked(application)
+    _require_open(application, "rejected")
+    application.status = Status.REJECTED
+    application.rejection_reason = reason.strip()
+    application.decided_by, application.decided_on = by, as_of
+    _save(application, f"Rejected: {reason.strip()}", by=by)
+    queue_email(
+        kind="startup_application_rejected",
+        object_key=f"application:{application.pk}",
+        to=application.contact_email,
+        template="startup_application_rejected",
+        context={"application": application},
+    )
+    return application
+
+
+@transaction.atomic
+def request_deal(application, *, deal: PartnerDeal, as_of: date) -> DealRequest:
+    """S6: an accepted startup asks for a partner deal, once per deal."""
+    if application.status != Status.APPROVED:
+        raise ApplicationError("Only startups accepted into the program can request partner deals.")
+    if not deal.active:
+        raise ApplicationError(f"The deal “{deal}” is no longer offered.")
+    request, created = DealRequest.objects.get_or_create(
+        application=application, deal=deal, defaults={"requested_on": as_of}
+    )
+    if not created:
+        raise ApplicationError(f"{application.company_name} already requested “{deal}”.")
+    return request
+
+
+@transaction.atomic
+def decide_deal_request(request: DealRequest, *, by, fulfil: bool, as_of: date, note: str = ""):
+    """S6: staff mark a request fulfilled or declined, once."""
+    request = DealRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != DealRequest.Status.REQUESTED:
+        raise ApplicationError(f"This request was already {request.get_status_display().lower()}.")
+    request.status = DealRequest.Status.FULFILLED if fulfil else DealRequest.Status.DECLINED
+    request.decided_by, request.decided_on, request.note = by, as_of, note
+    request._change_reason = f"{request.get_status_display()} {note}".strip()
+    request.save()
+    return request

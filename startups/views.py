@@ -1,0 +1,88 @@
+"""The public application form (no login) and the reviewer queue (staff)."""
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.core.cache import cache
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from startups import services
+from startups.filters import ApplicationFilter
+from startups.forms import ApplicationForm
+from startups.models import StartupApplication
+
+RATE_WINDOW_SECONDS = 3600
+
+
+def _client_address(request) -> str:
+    # Behind the proxy the first X-Forwarded-For hop is the client; REMOTE_ADDR otherwise.
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    return forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR", "unknown")
+
+
+def _over_rate_limit(request) -> bool:
+    key = f"startup-apply:{_client_address(request)}"
+    cache.add(key, 0, RATE_WINDOW_SECONDS)
+    return cache.incr(key) > settings.PUBLIC_FORM_RATE_LIMIT
+
+
+@require_http_methods(["GET", "POST"])
+def apply(request):
+    """S1: the public application form."""
+    today = timezone.now().date()
+    form = ApplicationForm(request.POST or None, today=today)
+    if request.method == "POST":
+        if _over_rate_limit(request):
+            return render(request, "startups/rate_limited.html", status=429)
+        if form.is_bot:
+            return redirect("startups:thanks")  # tell a bot nothing
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.submit_application(
+                    data["company_name"],
+                    website=data["website"],
+                    contact_name=data["contact_name"],
+                    contact_email=data["contact_email"],
+                    incorporation_date=data["incorporation_date"],
+                    total_funding=data["total_funding"],
+                    country=data["country"],
+                    workspace=data["workspace"],
+                    partner_name=data["partner_name"],
+                    as_of=today,
+                )
+            except services.ApplicationError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("startups:thanks")
+    return render(request, "startups/apply.html", {"form": form})
+
+
+def thanks(request):
+    return render(request, "startups/thanks.html")
+
+
+@staff_member_required
+@permission_required("startups.view_startupapplication", raise_exception=True)
+def queue(request):
+    """The reviewer queue: filtered, sorted, paginated; the checklist in each row."""
+    applications = StartupApplication.objects.select_related("assigned_to", "workspace")
+    filtered = ApplicationFilter(
+        request.GET or None, queryset=applications.order_by("-submitted_on", "-id")
+    )
+    if not request.GET:
+        filtered = ApplicationFilter(
+            {"status": [StartupApplication.Status.SUBMITTED, StartupApplication.Status.IN_REVIEW]},
+            queryset=applications.order_by("-submitted_on", "-id"),
+        )
+    page = Paginator(filtered.qs, 50, allow_empty_first_page=True).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "startups/queue.html",
+        {"filter": filtered, "page": page, "query": query.urlencode(), "title": "Review queue"},
+    )
