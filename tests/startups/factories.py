@@ -1,0 +1,21 @@
+from datetime import date
+from decimal import Decimal
+
+from startups import services
+
+_counter = iter(range(1, 10_000_000))
+
+
+def application(*, as_of=date(2026, 1, 20), **overrides):
+    n = next(_counter)
+    values = {
+        "website": f"https://startup{n}.example.com",
+        "contact_name": f"Founder {n}",
+        "contact_email": f"founder{n}@startup{n}.example.com",
+        "incorporation_date": date(2025, 6, 1),
+        "total_funding": Decimal("1500000.00"),
+        "country": "DE",
+    }
+    values.update(overrides)
+    name = values.pop("company_name", f"Startup {n}")
+    return services.submit_application(name, as_of=as_of, **values)

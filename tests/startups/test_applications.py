@@ -1,0 +1,125 @@
+"""S1–S3, S5, E1–E3, E5: submission, the checks with their reasons, the review workflow."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+
+from startups import services
+from startups.eligibility import check_funding, check_incorporation, company_key
+from startups.models import EligibleTerritory, StartupApplication
+
+from .factories import application
+
+Status = StartupApplication.Status
+
+
+def test_s1_submission_stores_the_checks_and_sends_a_confirmation(
+    db, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        app = application(company_name="Nimbus Labs")
+    assert app.status == Status.SUBMITTED and app.submitted_on == date(2026, 1, 20)
+    assert [c["id"] for c in app.checks] == ["E1", "E2", "E3", "E4", "E5"]
+    assert [m.subject for m in mail.outbox] == [
+        "We received the Startup Program application for Nimbus Labs"
+    ]
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("incorporation_date", date(2026, 2, 1), "is in the future"),
+        ("total_funding", "-5", "Total funding must be an amount"),
+        ("total_funding", "1e15", "Total funding must be an amount"),
+        ("country", "XX", "“XX” is not a country"),
+        ("website", "javascript:alert(1)", "is not a website address"),
+        ("contact_email", "not-an-email", "is not an email address"),
+    ],
+)
+def test_s1_bad_input_is_refused_with_a_reason_and_saves_nothing(db, field, value, message):
+    with pytest.raises(services.ApplicationError, match=message):
+        application(**{field: value})
+    assert not StartupApplication.objects.exists()
+
+
+def test_e1_exactly_two_years_before_the_application_date_fails():
+    applied = date(2026, 1, 20)
+    assert check_incorporation(date(2024, 1, 21), applied).passed
+    exactly = check_incorporation(date(2024, 1, 20), applied)
+    assert not exactly.passed
+    assert exactly.reason == (
+        "Incorporated 2024-01-20, two years or more before the application date 2026-01-20"
+    )
+    assert check_incorporation(date(2023, 12, 31), applied).reason.startswith(
+        "Incorporated 2023-12-31, two years or more"
+    )
+
+
+def test_e2_exactly_five_million_passes_a_cent_more_fails():
+    assert check_funding(Decimal("5000000.00")).passed
+    over = check_funding(Decimal("5000000.01"))
+    assert not over.passed
+    assert over.reason == "Raised $5,000,000.01, more than the $5,000,000.00 limit"
+
+
+def test_e3_excluded_countries_and_the_list_is_editable_data(db):
+    assert not application(country="RU").checks[2]["passed"]
+    assert application(country="FR").checks[2] == {
+        "id": "E3",
+        "passed": True,
+        "reason": "France is an eligible territory",
+    }
+    EligibleTerritory.objects.filter(country="FR").update(active=False)
+    assert application(country="FR").checks[2]["passed"] is False
+
+
+def test_e5_another_open_application_for_the_same_company_fails(db, reviewer):
+    first = application(company_name="Acme Robotics, Inc.")
+    second = application(company_name="ACME robotics")
+    assert company_key("Acme Robotics, Inc.") == company_key("ACME robotics") == "acme robotics"
+    assert second.failing_checks == "E4 E5"
+    assert f"Application #{first.pk}" in second.checks[4]["reason"]
+    services.withdraw_application(first, by=reviewer, as_of=date(2026, 1, 21))
+    assert "E5" in application(company_name="Acme Robotics").failing_checks  # two still open
+    services.reject_application(second, by=reviewer, reason="duplicate", as_of=date(2026, 1, 21))
+
+
+def test_s3_review_workflow_and_decided_applications_stay_decided(db, reviewer):
+    app = application()
+    app = services.start_review(app, by=reviewer, as_of=date(2026, 1, 21))
+    assert (app.status, app.assigned_to) == (Status.IN_REVIEW, reviewer)
+    with pytest.raises(services.ApplicationError, match="only a submitted application"):
+        services.start_review(app, by=reviewer, as_of=date(2026, 1, 21))
+    services.reject_application(app, by=reviewer, reason="Raised too much", as_of=date(2026, 1, 22))
+    for action in (
+        lambda: services.reject_application(
+            app, by=reviewer, reason="again", as_of=date(2026, 1, 23)
+        ),
+        lambda: services.withdraw_application(app, by=reviewer, as_of=date(2026, 1, 23)),
+    ):
+        with pytest.raises(services.ApplicationError, match="is already rejected on 2026-01-22"):
+            action()
+
+
+def test_s5_rejection_needs_a_reason_and_sends_one_email(
+    db, reviewer, django_capture_on_commit_callbacks
+):
+    app = application(company_name="Zed Analytics")
+    with pytest.raises(services.ApplicationError, match="needs a reason"):
+        services.reject_application(app, by=reviewer, reason=" ", as_of=date(2026, 1, 22))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reject_application(
+            app, by=reviewer, reason="Founded in 2019.", as_of=date(2026, 1, 22)
+        )
+    assert len(mail.outbox) == 1
+    assert "Founded in 2019." in mail.outbox[0].body
+    app.refresh_from_db()
+    assert (app.status, app.decided_by, app.decided_on) == (
+        Status.REJECTED,
+        reviewer,
+        date(2026, 1, 22),
+    )
+    assert app.history.first().history_change_reason == "Rejected: Founded in 2019."

@@ -1,0 +1,90 @@
+"""S1 through the public page: no login, CSRF, per-field errors, honeypot, rate limit,
+everything rendered escaped."""
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from startups.models import StartupApplication
+
+GOOD = {
+    "company_name": "Lumen Data",
+    "website": "https://lumen.example.com",
+    "contact_name": "Ada",
+    "contact_email": "ada@lumen.example.com",
+    "incorporation_date": "2025-05-01",
+    "total_funding": "250000",
+    "country": "NL",
+    "workspace": "",
+    "partner_name": "",
+    "nickname": "",
+}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit():
+    cache.clear()
+
+
+def test_s1_public_form_needs_no_login_and_confirms(client, db):
+    assert client.get(reverse("startups:apply")).status_code == 200
+    response = client.post(reverse("startups:apply"), GOOD, follow=True)
+    assert "your application is in" in response.content.decode()
+    assert StartupApplication.objects.get().source == "public_form"
+
+
+def test_s1_public_form_enforces_csrf(db):
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post(reverse("startups:apply"), GOOD).status_code == 403
+    assert not StartupApplication.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"company_name": ""}, "company_name", "This field is required."),
+        ({"incorporation_date": "2099-01-01"}, "incorporation_date", "cannot be in the future"),
+        ({"total_funding": "-1"}, "total_funding", "greater than or equal to 0"),
+        ({"total_funding": "99999999999999"}, "total_funding", "Ensure"),
+        ({"country": "ZZ"}, "country", "Select a valid choice"),
+        ({"company_name": "x" * 201}, "company_name", "at most 200 characters"),
+        ({"workspace": "no-such-workspace"}, "workspace", "No workspace has that slug"),
+        ({"contact_email": "ada"}, "contact_email", "Enter a valid email address."),
+    ],
+)
+def test_s1_public_form_bad_inputs_get_clear_errors(client, db, changes, field, message):
+    response = client.post(reverse("startups:apply"), {**GOOD, **changes})
+    assert response.status_code == 200
+    assert message in " ".join(response.context["form"].errors[field])
+    assert not StartupApplication.objects.exists()
+
+
+def test_s1_script_tags_are_stored_as_text_and_rendered_escaped(client, db, reviewer):
+    evil = "<script>alert('x')</script> Labs"
+    client.post(reverse("startups:apply"), {**GOOD, "company_name": evil})
+    assert StartupApplication.objects.get().company_name == evil
+    client.force_login(reviewer)
+    page = client.get(reverse("startups:queue")).content.decode()
+    assert "<script>alert(" not in page and "&lt;script&gt;alert(" in page
+
+
+def test_s1_honeypot_filled_looks_accepted_but_saves_nothing(client, db):
+    response = client.post(reverse("startups:apply"), {**GOOD, "nickname": "bot"}, follow=True)
+    assert "your application is in" in response.content.decode()
+    assert not StartupApplication.objects.exists()
+
+
+def test_s1_rate_limit_per_address(client, db, settings):
+    settings.PUBLIC_FORM_RATE_LIMIT = 2
+    for n in range(2):
+        client.post(
+            reverse("startups:apply"), {**GOOD, "company_name": f"Co {n}"}, REMOTE_ADDR="10.1.1.1"
+        )
+    blocked = client.post(reverse("startups:apply"), GOOD, REMOTE_ADDR="10.1.1.1")
+    assert blocked.status_code == 429
+    other = client.post(
+        reverse("startups:apply"), {**GOOD, "company_name": "Other"}, REMOTE_ADDR="10.1.1.2"
+    )
+    assert other.status_code == 302
+    assert StartupApplication.objects.count() == 3
