@@ -1,0 +1,65 @@
+"""The reviewer queue (R2): filters, sort, pagination, checklist in the row, no query per row,
+reviewers only."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from startups import services
+
+from .factories import application
+
+
+def _queue(client, **params):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse("startups:queue"), params)
+    assert response.status_code == 200
+    return response, len(ctx.captured_queries)
+
+
+def test_r2_queue_filters_sorts_and_shows_the_checklist(client, db, reviewer):
+    rich = application(company_name="Rich Co", total_funding=Decimal("9000000"), country="DE")
+    application(company_name="Poor Co", country="DE")
+    application(company_name="Russian Co", country="RU")
+    services.start_review(rich, by=reviewer, as_of=date(2026, 1, 21))
+    client.force_login(reviewer)
+
+    response, _ = _queue(client, failing="E2")
+    assert [a.company_name for a in response.context["page"]] == ["Rich Co"]
+    page = response.content.decode()
+    assert (
+        'class="check fail" title="Raised $9,000,000.00, more than the $5,000,000.00 limit">E2'
+        in page
+    )
+
+    response, _ = _queue(client, status="in_review", assigned_to=reviewer.pk)
+    assert [a.company_name for a in response.context["page"]] == ["Rich Co"]
+    response, _ = _queue(client, country="RU")
+    assert [a.company_name for a in response.context["page"]] == ["Russian Co"]
+    response, _ = _queue(client, order="-funding", status=["submitted", "in_review"])
+    assert response.context["page"][0].company_name == "Rich Co"
+    response, _ = _queue(client, submitted_after="2026-01-21")
+    assert list(response.context["page"]) == []
+
+
+def test_r2_queue_query_count_does_not_grow_with_rows(client, db, reviewer):
+    client.force_login(reviewer)
+    application()
+    _, few = _queue(client)
+    for _ in range(30):
+        application(country="FR")
+    response, many = _queue(client)
+    assert many == few
+    assert response.context["page"].paginator.count == 31
+
+
+def test_r2_queue_is_for_reviewers_not_finance_or_the_public(client, db, finance):
+    assert client.get(reverse("startups:queue")).status_code == 302  # to the login page
+    client.force_login(finance)
+    assert client.get(reverse("startups:queue")).status_code == 200  # finance may view
+    finance.groups.clear()
+    finance.user_permissions.clear()
+    assert client.get(reverse("startups:queue")).status_code == 403
