@@ -2,7 +2,8 @@
 startup program). Prints server time (median of 7) and query count for the default queue and
 for filtered and sorted pages.
 
-    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/review_queue.py
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench \
+        .venv/bin/python bench/review_queue.py
 """
 
 import statistics

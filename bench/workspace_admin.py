@@ -4,7 +4,8 @@
 PostgreSQL. Prints the server time (median of 7) and query count of the workspace list page and
 of filtered and searched pages, at two page sizes, and the time of one month's lock evaluation.
 
-    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench .venv/bin/python bench/workspace_admin.py
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench \
+        .venv/bin/python bench/workspace_admin.py
 """
 
 import statistics
@@ -15,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import build_workspaces, reset_billing_tables, setup_django, timed  # noqa: E402
+from dataset import build_workspaces, reset_billing_tables, setup_django, timed
 
 MONTHS = [f"2026-{m:02d}-01" for m in range(1, 7)]
 
@@ -46,8 +47,14 @@ def main():
     from billing.roles import SUPPORT
 
     timed("reset", reset_billing_tables)
-    timed("build 100,000 workspaces and 600,000 usage rows", build_workspaces,
-          team=30_000, free=70_000, months=MONTHS, month_of_team="2026-01-01")
+    timed(
+        "build 100,000 workspaces and 600,000 usage rows",
+        build_workspaces,
+        team=30_000,
+        free=70_000,
+        months=MONTHS,
+        month_of_team="2026-01-01",
+    )
     user, _ = User.objects.get_or_create(username="bench-support", defaults={"is_staff": True})
     user.groups.set([Group.objects.get(name=SUPPORT)])
     client = Client()
@@ -55,8 +62,10 @@ def main():
     url = reverse("admin:billing_workspace_changelist")
     pages = [
         ("list", {}),
-        ("filtered: Team, monthly, unlocked, US", {"plan": "team", "interval": "monthly",
-                                                   "lock": "unlocked", "business_country": "US"}),
+        (
+            "filtered: Team, monthly, unlocked, US",
+            {"plan": "team", "interval": "monthly", "lock": "unlocked", "business_country": "US"},
+        ),
         ("filtered: trialing", {"trialing": "yes"}),
         ("search by slug fragment", {"q": "ws-4242"}),
         ("sorted by plan, page 50", {"o": "3", "p": "50"}),
@@ -78,8 +87,10 @@ def main():
             strikes = _record_strikes(month)
             changes = _apply_lock_rules(month, as_of=date(month.year, month.month + 1, 1))
         elapsed = time.perf_counter() - start
-        print(f"lock evaluation for {month:%Y-%m}: {elapsed:.2f} s "
-              f"({strikes:,} strikes, lock changes {dict(changes)})")
+        print(
+            f"lock evaluation for {month:%Y-%m}: {elapsed:.2f} s "
+            f"({strikes:,} strikes, lock changes {dict(changes)})"
+        )
     del services
 
 
