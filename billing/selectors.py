@@ -5,6 +5,7 @@ from datetime import date
 from billing.hooks import invoice_adjustments
 from billing.models import Lock, Usage, Workspace
 from billing.months import add_months, month_start
+from billing.pricing import round_cents
 
 
 def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
@@ -30,7 +31,7 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
         "locked": workspace.lock != Lock.UNLOCKED,
         "startup_member": workspace.startup_member,
         "has_payment_method": workspace.payment_method_on(as_of),
-        "credit_balance": invoice_adjustments().credit_balance(workspace.pk, as_of),
+        "credit_balance": round_cents(invoice_adjustments().credit_balance(workspace.pk, as_of)),
     }
 
 

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
     path("startups/", include("startups.urls")),
+    path("partners/", include("coupons.urls")),
 ]

@@ -13,7 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from billing.errors import BillingError
 from startups import services
-from startups.forms import ApproveForm, RejectForm
+from startups.forms import ApproveForm, RejectForm, RenewalForm
 from startups.models import (
     DealRequest,
     EligibleTerritory,
@@ -96,7 +96,7 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
         if obj is None:
             return []
         # The applicant's answers stay as sent; only the workspace link may be added.
-        editable = ["workspace"] if obj.is_open else []
+        editable = ["workspace", "partner"] if obj.is_open else []
         return [f for f in self.fields if f not in editable] + self.decided_fields
 
     def get_fields(self, request, obj=None):
@@ -124,6 +124,7 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
             country=data["country"],
             workspace=data["workspace"],
             partner_name=data["partner_name"],
+            partner=data["partner"],
             as_of=_today(),
             source=StartupApplication.Source.STAFF,
             by=request.user,
@@ -340,13 +341,79 @@ class DealRequestAdmin(SimpleHistoryAdmin):
 
 @admin.register(RenewalReview)
 class RenewalReviewAdmin(SimpleHistoryAdmin):
+    """CR3: confirm E2/E3 with the startup's current figures to grant year two."""
+
     list_display = ["application", "year", "due_on", "status", "decided_by", "decided_on"]
     list_select_related = ["application", "decided_by"]
     list_filter = ["status", "due_on"]
-    readonly_fields = ["application", "year", "due_on", "status", "decided_by", "decided_on"]
+    readonly_fields = [
+        "application",
+        "year",
+        "due_on",
+        "status",
+        "decided_by",
+        "decided_on",
+        "total_funding",
+        "country",
+        "note",
+    ]
+    change_form_template = "admin/startups/renewalreview/change_form.html"
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="startups_renewal_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, pk):
+        if not request.user.has_perm(REVIEW):
+            raise PermissionDenied
+        review = get_object_or_404(RenewalReview.objects.select_related("application"), pk=pk)
+        form = RenewalForm(
+            request.POST or None,
+            initial={
+                "total_funding": review.application.total_funding,
+                "country": review.application.country,
+            },
+        )
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                if data["decision"] == "confirm":
+                    services.confirm_renewal(
+                        review,
+                        by=request.user,
+                        total_funding=data["total_funding"],
+                        country=data["country"],
+                        as_of=_today(),
+                    )
+                    message = f"Year two granted to {review.application.company_name}."
+                else:
+                    services.decline_renewal(
+                        review, by=request.user, note=data["note"], as_of=_today()
+                    )
+                    message = f"Year two declined for {review.application.company_name}."
+            except BillingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.log_change(request, review, message)
+                self.message_user(request, message, messages.SUCCESS)
+                return redirect("admin:startups_renewalreview_change", review.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Year two for {review.application.company_name}",
+            "review": review,
+            "form": form,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/startups/renewalreview/decide.html", context)

@@ -83,3 +83,21 @@ class ApproveForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Only when a check fails, and only if you may override: say why.",
     )
+
+
+class RenewalForm(forms.Form):
+    """CR3: the startup's figures today, checked again against E2 and E3."""
+
+    decision = forms.ChoiceField(
+        choices=[("confirm", "Confirm: grant year two"), ("decline", "Decline")],
+        widget=forms.RadioSelect,
+    )
+    total_funding = forms.DecimalField(min_value=Decimal("0"), max_digits=14, decimal_places=2)
+    country = LazyTypedChoiceField(choices=countries)
+    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("decision") == "decline" and not data.get("note", "").strip():
+            self.add_error("note", "Say why year two is declined.")
+        return data

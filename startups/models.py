@@ -62,6 +62,14 @@ class StartupApplication(models.Model):
     partner_name = models.CharField(
         max_length=200, blank=True, help_text="Accelerator or VC partner, as the applicant gave it."
     )
+    # C7: a reviewer links the partner; its coupon and credit amount then apply on approval.
+    partner = models.ForeignKey(
+        "coupons.AcceleratorPartner",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="startup_applications",
+    )
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.PUBLIC_FORM)
     submitted_on = models.DateField(db_index=True)
     status = models.CharField(

@@ -11,8 +11,12 @@ from django_countries import countries
 
 from billing.emails import queue_email
 from billing.errors import BillingError
+from billing.months import add_year
+from coupons.models import Coupon
+from coupons.selectors import ever_received_coupon_or_credit
+from coupons.services import grant_credits, redeem_coupon
 from startups import eligibility
-from startups.models import DealRequest, PartnerDeal, StartupApplication
+from startups.models import DealRequest, PartnerDeal, RenewalReview, StartupApplication
 
 Status = StartupApplication.Status
 # Funding above this is a typing mistake, not a startup (public form sanity bound).
@@ -23,10 +27,11 @@ class ApplicationError(BillingError):
     pass
 
 
-def received_any_coupon_or_credit(workspace) -> bool:
-    """E4, asked of the coupons app (startups may import coupons)."""
-    from coupons.selectors import ever_received_coupon_or_credit
+STARTUP_COUPON = "STARTUP"
 
+
+def received_any_coupon_or_credit(workspace) -> bool:
+    """E4, asked of the coupons app."""
     return ever_received_coupon_or_credit(workspace)
 
 
@@ -133,7 +138,8 @@ def submit_application(
         incorporation_date=incorporation_date,
         total_funding=Decimal(str(total_funding)),
         country=str(country).upper(),
-        partner_name=(partner_name or (str(partner) if partner else "")).strip(),
+        partner=partner,
+        partner_name=(partner_name or (partner.name if partner else "")).strip(),
         source=source,
         submitted_on=as_of,
     )
@@ -213,6 +219,154 @@ def reject_application(application, *, by, reason: str, as_of: date) -> StartupA
         context={"application": application},
     )
     return application
+
+
+def _startup_coupon_code(partner) -> str:
+    """C7: an active partner's own startup-program coupon, else the seeded STARTUP."""
+    if partner is None or partner.status != partner.Status.ACTIVE:
+        return STARTUP_COUPON
+    own = partner.coupons.filter(kind=Coupon.Kind.STARTUP_PROGRAM, active=True).first()
+    return own.code if own else STARTUP_COUPON
+
+
+@transaction.atomic
+def approve_application(
+    application, *, by, note: str = "", override_reason: str = "", as_of: date
+) -> StartupApplication:
+    """S3, S4: approve in one transaction — the startup-program coupon is redeemed for the
+    workspace with its year-one credit grant, the workspace becomes a program member and one
+    acceptance email goes out after commit. Every check must pass, or a user allowed to
+    override gives a reason; an override of E4 also lifts the coupon's refusal (C2)."""
+    application = _locked(application)
+    _require_open(application, "approved")
+    if application.workspace_id is None:
+        raise ApplicationError(
+            "Link the applicant's workspace before approving: the credit is granted to a workspace."
+        )
+    failing = [check for check in refresh_checks(application) if not check.passed]
+    override_reason = override_reason.strip()
+    if failing:
+        summary = "; ".join(f"{check.id}: {check.reason}" for check in failing)
+        if not override_reason:
+            raise ApplicationError(
+                f"Approval needs every check to pass ({summary}), or an override reason."
+            )
+        if by is None or not by.has_perm("startups.override_eligibility"):
+            raise ApplicationError(f"Checks fail ({summary}) and you may not override them.")
+    e4_overridden = any(check.id == "E4" for check in failing)
+    workspace = application.workspace
+    redemption = redeem_coupon(
+        workspace,
+        _startup_coupon_code(application.partner),
+        by=by,
+        as_of=as_of,
+        override_reason=override_reason if e4_overridden else "",
+        partner=application.partner,
+        reason=f"Startup program application #{application.pk} approved",
+    )
+    grant = redemption.credit_grants.get(year=1)
+    workspace.startup_member = True
+    workspace._change_reason = f"Startup program member (application #{application.pk})"
+    workspace.save(update_fields=["startup_member"])
+
+    application.status = Status.APPROVED
+    application.decided_by, application.decided_on = by, as_of
+    application.decision_note, application.override_reason = note.strip(), override_reason
+    _save(
+        application,
+        f"Approved. {note}".strip() + (f" Override: {override_reason}" if failing else ""),
+        by=by,
+    )
+    queue_email(
+        kind="startup_application_accepted",
+        object_key=f"application:{application.pk}",
+        to=application.contact_email,
+        template="startup_application_accepted",
+        context={
+            "application": application,
+            "grant": grant,
+            "deals": list(PartnerDeal.objects.filter(active=True)),
+        },
+    )
+    return application
+
+
+# --- CR3: year two ---------------------------------------------------------------------------
+
+
+def open_renewal_reviews(as_of: date) -> dict:
+    """CR3, a daily step of the billing clock: at each member's first anniversary a renewal
+    review joins the queue (once)."""
+    due = StartupApplication.objects.filter(
+        status=Status.APPROVED, decided_on__lte=_a_year_before(as_of)
+    ).exclude(renewals__year=2)
+    reviews = [
+        RenewalReview(application=application, year=2, due_on=add_year(application.decided_on))
+        for application in due.only("pk", "decided_on")
+    ]
+    RenewalReview.objects.bulk_create(reviews, ignore_conflicts=True)
+    return {"renewal_reviews_opened": len(reviews)} if reviews else {}
+
+
+def _a_year_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return date(day.year - 1, 2, 28)
+
+
+@transaction.atomic
+def confirm_renewal(review, *, by, total_funding, country: str, as_of: date) -> RenewalReview:
+    """CR3: the reviewer confirms E2 and E3 with the startup's current figures; year two's
+    grant follows (of the partner's amount where there is one). Never a third year."""
+    review = (
+        RenewalReview.objects.select_for_update().select_related("application").get(pk=review.pk)
+    )
+    if review.status != RenewalReview.Status.PENDING:
+        raise ApplicationError(f"This renewal was already {review.get_status_display().lower()}.")
+    funding = eligibility.check_funding(Decimal(str(total_funding)))
+    territory = eligibility.check_territory(country)
+    failing = [check for check in (funding, territory) if not check.passed]
+    if failing:
+        raise ApplicationError(
+            "Year two needs E2 and E3 to pass: " + "; ".join(c.reason for c in failing) + "."
+        )
+    application = review.application
+    grant_credits(
+        application.workspace,
+        amount=credit_amount_for_year_two(application),
+        as_of=as_of,
+        year=2,
+        by=by,
+        valid_from=review.due_on,
+        partner=application.partner,
+        reason=f"Startup program year two (application #{application.pk})",
+    )
+    review.status = RenewalReview.Status.CONFIRMED
+    review.total_funding, review.country = Decimal(str(total_funding)), country
+    review.decided_by, review.decided_on = by, as_of
+    review._change_reason = "Confirmed: E2 and E3 pass"
+    review.save()
+    return review
+
+
+def credit_amount_for_year_two(application) -> Decimal:
+    """The year-one grant's amount: the program's (or the partner's) yearly credit."""
+    return application.workspace.credit_grants.get(year=1).amount
+
+
+@transaction.atomic
+def decline_renewal(review, *, by, note: str, as_of: date) -> RenewalReview:
+    if not note.strip():
+        raise ApplicationError("Say why year two is declined.")
+    review = RenewalReview.objects.select_for_update().get(pk=review.pk)
+    if review.status != RenewalReview.Status.PENDING:
+        raise ApplicationError(f"This renewal was already {review.get_status_display().lower()}.")
+    review.status = RenewalReview.Status.DECLINED
+    review.decided_by, review.decided_on, review.note = by, as_of, note.strip()
+    review._change_reason = f"Declined: {note.strip()}"
+    review.save()
+    return review
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 """The public application form (no login) and the reviewer queue (staff)."""
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.core.cache import cache
@@ -17,14 +18,9 @@ from startups.models import StartupApplication
 RATE_WINDOW_SECONDS = 3600
 
 
-def _client_address(request) -> str:
-    # Behind the proxy the first X-Forwarded-For hop is the client; REMOTE_ADDR otherwise.
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return forwarded.split(",")[0].strip() or request.META.get("REMOTE_ADDR", "unknown")
-
-
 def _over_rate_limit(request) -> bool:
-    key = f"startup-apply:{_client_address(request)}"
+    # The connection's address: X-Forwarded-For is the client's to write, so it cannot count.
+    key = f"startup-apply:{request.META.get('REMOTE_ADDR', 'unknown')}"
     cache.add(key, 0, RATE_WINDOW_SECONDS)
     return cache.incr(key) > settings.PUBLIC_FORM_RATE_LIMIT
 
@@ -81,8 +77,11 @@ def queue(request):
     page = Paginator(filtered.qs, 50, allow_empty_first_page=True).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    return render(
-        request,
-        "startups/queue.html",
-        {"filter": filtered, "page": page, "query": query.urlencode(), "title": "Review queue"},
-    )
+    context = {
+        **admin.site.each_context(request),
+        "filter": filtered,
+        "page": page,
+        "query": query.urlencode(),
+        "title": "Review queue",
+    }
+    return render(request, "startups/queue.html", context)

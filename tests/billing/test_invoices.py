@@ -43,7 +43,12 @@ def test_m1_close_issues_one_invoice_dated_the_1st_whenever_it_runs(db):
 
 
 def test_m1_zero_invoice_is_still_issued(db):
-    from billing.hooks import Adjustment, NoAdjustments, register_invoice_adjustments
+    from billing.hooks import (
+        Adjustment,
+        NoAdjustments,
+        invoice_adjustments,
+        register_invoice_adjustments,
+    )
     from billing.pricing import Discount
 
     class FullDiscount(NoAdjustments):
@@ -51,11 +56,12 @@ def test_m1_zero_invoice_is_still_issued(db):
             return [Adjustment(Discount("100% off", percent=D(100))) for _ in drafts]
 
     ws = paid_monthly(date(2026, 1, 1))
+    registered = invoice_adjustments()
     register_invoice_adjustments(FullDiscount())
     try:
         services.run_billing(as_of=date(2026, 2, 1))
     finally:
-        register_invoice_adjustments(NoAdjustments())
+        register_invoice_adjustments(registered)
     invoice = Invoice.objects.get(workspace=ws, issue_date=date(2026, 2, 1))
     assert (invoice.subtotal, invoice.discount, invoice.total) == (
         D("120.00"),

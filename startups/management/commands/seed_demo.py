@@ -15,6 +15,8 @@ from django.utils import timezone
 from billing import demo as billing_demo
 from billing import services
 from billing.roles import FINANCE, STARTUP_REVIEWERS, SUPPORT
+from coupons import demo as coupons_demo
+from startups import demo as startups_demo
 
 LOGINS = [("support", SUPPORT), ("reviewer", STARTUP_REVIEWERS), ("finance", FINANCE)]
 
@@ -31,6 +33,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Created {workspaces} demo workspaces with six months of usage.")
         else:
             self.stdout.write("Demo data exists already; running the billing clock only.")
+        coupons_demo.seed(today=today)
+        startups_demo.seed(today=today)
         counts = services.run_billing(as_of=today)
         self.stdout.write(f"Billing clock run to {today}: {counts}")
         self._print_logins()

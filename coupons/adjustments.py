@@ -1,0 +1,321 @@
+"""The coupons' side of billing's invoice hook (`billing.hooks`): the discount of each invoice
+about to be issued (C4, C5) and the startup credit it may draw on (CR2), then, in the issuing
+transaction, which redemption each invoice used and the ledger draws (CR2).
+
+Batch-shaped: a month close asks for a chunk of 2,000 drafts at once, and the answer costs three
+queries (the workspaces' redemptions, the coupons, their grants) however many drafts there are.
+
+Which discount an invoice gets depends only on the redemptions and the invoice's dates, never on
+whether the billing clock has ended a coupon yet: a coupon that ran out before the invoice's
+date has its follow-up taken into account even when the clock has not written it (it is written
+when an invoice uses it, or by the clock's daily step, with the same date). So running the clock
+once at the end gives the invoices that running it daily gives.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from simple_history.utils import bulk_update_with_history
+
+from billing.hooks import Adjustment, DraftInvoice
+from billing.models import Interval, Invoice
+from billing.months import month_start
+from billing.pricing import ZERO, Discount
+from coupons import selectors
+from coupons.errors import CouponError
+from coupons.models import Coupon, CreditGrant, CreditLedgerEntry, DiscountApplication, Redemption
+from coupons.services import advance_redemptions
+
+# CR2: credits go to invoices of a monthly Team subscription only, of these kinds.
+CREDIT_KINDS = (Invoice.Kind.MONTHLY, Invoice.Kind.FINAL)
+
+
+@dataclass(frozen=True)
+class DiscountTerm:
+    """A discount redemption as the invoice rules see it; `redemption_id` is None for a
+    follow-up that the billing clock has not written yet."""
+
+    workspace_id: int
+    coupon: Coupon
+    redeemed_on: date
+    redemption_id: int | None
+    runs_out_on: date | None
+    removed_on: date | None = None
+    # Whether running out still has to apply the follow-up (an ended one had it decided).
+    follow_up_pending: bool = True
+
+    @property
+    def started_month(self) -> date:
+        return month_start(self.redeemed_on)
+
+    def applies_to(self, draft: DraftInvoice) -> bool:
+        """C5 for one invoice: `once` → the first invoice issued on or after the redemption
+        date; `repeating` N → invoices for the N billing months from the redemption's month;
+        `forever` → every billing month from it, until removed. Only the intervals the coupon
+        covers; a removed discount is not on invoices issued from its removal on."""
+        coupon = self.coupon
+        if not coupon.covers(draft.interval):
+            return False
+        if self.removed_on is not None and draft.issue_date >= self.removed_on:
+            return False
+        billing_month = month_start(draft.period_start)
+        if coupon.duration == Coupon.Duration.ONCE:
+            return self.runs_out_on is None and draft.issue_date >= self.redeemed_on
+        if coupon.duration == Coupon.Duration.REPEATING:
+            return self.started_month <= billing_month < self.runs_out_on
+        return billing_month >= self.started_month
+
+    def discount(self) -> Discount:
+        coupon = self.coupon
+        description = f"Coupon {coupon.code}: {coupon.value_display}"
+        if coupon.percent_off is not None:
+            return Discount(description, percent=coupon.percent_off)
+        return Discount(description, amount=coupon.amount_off)
+
+
+@dataclass(frozen=True)
+class DiscountReference:
+    """What `record_applied` needs to know about the discount an invoice got."""
+
+    workspace_id: int
+    coupon_id: int
+    redemption_id: int | None
+    once: bool
+
+
+def discount_terms(
+    redemptions: list[Redemption], coupons: dict[int, Coupon], issue_date: date, used: dict
+) -> list[DiscountTerm]:
+    """The workspace's discounts as of an invoice dated `issue_date`: its redemptions, plus the
+    follow-ups of those that ran out by then which the clock has not written yet (C5). `used`
+    maps a `once` coupon used earlier in this batch to that invoice's date."""
+    received = {r.coupon_id for r in redemptions}
+    terms = []
+    for r in redemptions:
+        coupon = coupons[r.coupon_id]
+        if coupon.is_credit:
+            continue
+        terms.append(
+            DiscountTerm(
+                workspace_id=r.workspace_id,
+                coupon=coupon,
+                redeemed_on=r.redeemed_on,
+                redemption_id=r.pk,
+                runs_out_on=r.runs_out_on or used.get(r.coupon_id),
+                removed_on=r.ended_on if r.status == Redemption.Status.REMOVED else None,
+                follow_up_pending=r.status == Redemption.Status.ACTIVE,
+            )
+        )
+    index = 0
+    while index < len(terms):
+        term = terms[index]
+        index += 1
+        ran_out = term.runs_out_on
+        if not term.follow_up_pending or ran_out is None or ran_out > issue_date:
+            continue
+        follow = coupons.get(term.coupon.follow_up_id)
+        if follow is None or not follow.active or follow.pk in received:
+            continue
+        received.add(follow.pk)
+        terms.append(
+            DiscountTerm(
+                workspace_id=term.workspace_id,
+                coupon=follow,
+                redeemed_on=ran_out,
+                redemption_id=None,
+                runs_out_on=used.get(follow.pk) or follow.runs_out_on(ran_out),
+            )
+        )
+    return terms
+
+
+def discount_for(terms: list[DiscountTerm], draft: DraftInvoice) -> DiscountTerm | None:
+    """C2: one discount at a time; should two ever overlap, the earlier redemption wins."""
+    applicable = [t for t in terms if t.applies_to(draft)]
+    if not applicable:
+        return None
+    return min(applicable, key=lambda t: (t.redeemed_on, t.redemption_id or 0))
+
+
+def _takes_credit(draft: DraftInvoice) -> bool:
+    """CR2: every invoice of a monthly Team subscription, never an annual term's."""
+    return draft.interval == Interval.MONTHLY and draft.kind in CREDIT_KINDS
+
+
+def _locking(queryset):
+    """Inside the issuing transaction, lock what the invoices will consume (a `once` coupon,
+    credit balances) so a concurrent issue for the same workspace waits; a preview (outside
+    a transaction) only reads."""
+    if transaction.get_connection().in_atomic_block:
+        return queryset.select_for_update()
+    return queryset
+
+
+class CouponAdjustments:
+    """Registered with `billing.hooks.register_invoice_adjustments` in `CouponsConfig.ready`."""
+
+    def adjustments_for(self, drafts: list[DraftInvoice]) -> list[Adjustment | None]:
+        if not drafts:
+            return []
+        workspace_ids = sorted({d.workspace_id for d in drafts})
+        redemptions = defaultdict(list)
+        rows = Redemption.objects.filter(workspace_id__in=workspace_ids).order_by(
+            "workspace_id", "redeemed_on", "id"
+        )
+        for r in _locking(rows):
+            redemptions[r.workspace_id].append(r)
+        coupons = Coupon.objects.in_bulk() if redemptions else {}
+        grants = self._grants([d for d in drafts if _takes_credit(d)])
+
+        used = defaultdict(dict)  # workspace → {once coupon id: date of the invoice it went to}
+        result = []
+        for draft in drafts:
+            ws = draft.workspace_id
+            term = None
+            if redemptions[ws]:
+                terms = discount_terms(redemptions[ws], coupons, draft.issue_date, used[ws])
+                term = discount_for(terms, draft)
+            credit = ZERO
+            if _takes_credit(draft):
+                credit = sum(
+                    (g.remaining for g in grants[ws] if g.valid_on(draft.issue_date)), ZERO
+                )
+            if term is None and not credit:
+                result.append(None)
+                continue
+            once = term is not None and term.coupon.duration == Coupon.Duration.ONCE
+            if once:
+                used[ws][term.coupon.pk] = draft.issue_date
+            result.append(
+                Adjustment(
+                    discount=term.discount() if term else None,
+                    credit_available=credit,
+                    reference=DiscountReference(ws, term.coupon.pk, term.redemption_id, once)
+                    if term
+                    else None,
+                )
+            )
+        return result
+
+    def _grants(self, drafts: list[DraftInvoice]) -> dict[int, list[CreditGrant]]:
+        by_workspace = defaultdict(list)
+        if not drafts:
+            return by_workspace
+        days = [d.issue_date for d in drafts]
+        rows = CreditGrant.objects.filter(
+            workspace_id__in={d.workspace_id for d in drafts},
+            remaining__gt=0,
+            valid_from__lte=max(days),
+            valid_until__gt=min(days),
+        ).order_by("workspace_id", "valid_until", "id")
+        for grant in _locking(rows):
+            by_workspace[grant.workspace_id].append(grant)
+        return by_workspace
+
+    def record_applied(self, applied: list[tuple[Invoice, Adjustment]]) -> None:
+        """In the issuing transaction: which redemption each discounted invoice used (a `once`
+        coupon is then used up) and the ledger draws for the credits each invoice took."""
+        discounted = [
+            (invoice, adjustment.reference)
+            for invoice, adjustment in applied
+            if isinstance(adjustment.reference, DiscountReference) and invoice.discount > 0
+        ]
+        self._record_discounts(discounted)
+        draw_credits([invoice for invoice, _ in applied if invoice.credits > 0])
+
+    def _record_discounts(self, discounted):
+        if not discounted:
+            return
+        written = [(i, ref) for i, ref in discounted if ref.redemption_id is not None]
+        DiscountApplication.objects.bulk_create(
+            [
+                DiscountApplication(invoice=i, redemption_id=ref.redemption_id, amount=i.discount)
+                for i, ref in written
+            ],
+            batch_size=2_000,
+        )
+        _use_up([(i, ref.redemption_id) for i, ref in written if ref.once])
+        # Rare: a follow-up the clock has not written yet (it ran late). Write it as the clock
+        # would have, dated the day its predecessor ran out, then record its use.
+        pending = [(i, ref) for i, ref in discounted if ref.redemption_id is None]
+        for invoice, ref in sorted(pending, key=lambda p: (p[0].issue_date, p[0].pk)):
+            advance_redemptions(as_of=invoice.issue_date, workspace_ids=[ref.workspace_id])
+            redemption = Redemption.objects.get(
+                workspace_id=ref.workspace_id, coupon_id=ref.coupon_id
+            )
+            DiscountApplication.objects.create(
+                invoice=invoice, redemption=redemption, amount=invoice.discount
+            )
+            if ref.once:
+                _use_up([(invoice, redemption.pk)])
+
+    def credit_balance(self, workspace_id: int, as_of: date) -> Decimal:
+        return selectors.credit_balance(workspace_id, as_of)
+
+
+def _use_up(uses: list[tuple[Invoice, int]]):
+    """C5: a `once` coupon runs out on the date of the invoice it went to."""
+    if not uses:
+        return
+    redemptions = Redemption.objects.in_bulk([redemption_id for _, redemption_id in uses])
+    changed = []
+    for invoice, redemption_id in uses:
+        redemption = redemptions[redemption_id]
+        if redemption.runs_out_on is None:
+            redemption.runs_out_on = invoice.issue_date
+            redemption._change_reason = f"Used on invoice {invoice.number}"
+            changed.append(redemption)
+    bulk_update_with_history(changed, Redemption, ["runs_out_on"], batch_size=2_000)
+
+
+def draw_credits(invoices: list[Invoice]):
+    """CR2: each invoice's credits are drawn from the workspace's grants valid on its issue
+    date, earliest-expiring first; one ledger entry per grant drawn. The grants are locked, and
+    a balance never goes below zero (a constraint too): an invoice that would need more than
+    is left is refused, and its issuing transaction with it."""
+    if not invoices:
+        return
+    days = [i.issue_date for i in invoices]
+    grants = defaultdict(list)
+    for grant in (
+        CreditGrant.objects.select_for_update()
+        .filter(
+            workspace_id__in={i.workspace_id for i in invoices},
+            remaining__gt=0,
+            valid_from__lte=max(days),
+            valid_until__gt=min(days),
+        )
+        .order_by("workspace_id", "valid_until", "id")
+    ):
+        grants[grant.workspace_id].append(grant)
+    entries, touched = [], {}
+    for invoice in sorted(invoices, key=lambda i: (i.issue_date, i.pk)):
+        need = invoice.credits
+        for grant in grants[invoice.workspace_id]:
+            if need <= 0:
+                break
+            if not grant.valid_on(invoice.issue_date) or grant.remaining <= 0:
+                continue
+            take = min(need, grant.remaining)
+            grant.remaining -= take
+            need -= take
+            touched[grant.pk] = grant
+            entries.append(
+                CreditLedgerEntry(
+                    grant=grant,
+                    invoice=invoice,
+                    kind=CreditLedgerEntry.Kind.DRAW,
+                    amount=-take,
+                    on=invoice.issue_date,
+                )
+            )
+        if need > 0:
+            raise CouponError(
+                f"Invoice {invoice.number} takes {invoice.credits} of startup credit but only "
+                f"{invoice.credits - need} is left on the workspace's grants: not issued."
+            )
+    CreditLedgerEntry.objects.bulk_create(entries, batch_size=2_000)
+    CreditGrant.objects.bulk_update(list(touched.values()), ["remaining"], batch_size=2_000)

@@ -1,0 +1,483 @@
+"""Coupons, redemptions, accelerator partners, non-profit proofs and startup credits
+(SPEC C1–C8, CR1–CR3).
+
+Every rule that can be a database constraint is one: a coupon's shape (C1), one redemption per
+workspace and coupon (C2), a grant per program year (CR1, CR3), a balance that never goes below
+zero and ledger entries whose sign follows their kind (CR2). Services keep the rest.
+"""
+
+import secrets
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from simple_history.models import HistoricalRecords
+
+from billing.months import add_months, month_start
+
+
+class AcceleratorPartner(models.Model):
+    """C7: a program that applied through the public form and is reviewed by staff. An active
+    partner may have its own coupon (`coupons`) and its own startup-program credit amount."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        ACTIVE = "active", "Active"
+        INACTIVE = "inactive", "Inactive"
+
+    name = models.CharField(max_length=200)
+    website = models.URLField(max_length=300, blank=True)
+    contact_name = models.CharField(max_length=200)
+    contact_email = models.EmailField()
+    description = models.TextField(blank=True, help_text="The program, as the applicant gave it.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPLIED)
+    credit_amount = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Yearly startup-program credit for its startups, instead of the STARTUP "
+        "coupon's (C7, CR1). Empty: the STARTUP coupon's amount.",
+    )
+    applied_on = models.DateField()
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_on = models.DateField(null=True, blank=True)
+    review_note = models.TextField(blank=True)
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("review_acceleratorpartner", "Can approve, decline or deactivate accelerator partners")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["applied", "active", "inactive"]),
+                name="partner_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_amount__isnull=True) | Q(credit_amount__gt=0),
+                name="partner_credit_amount_positive",
+                violation_error_message="The partner's credit amount must be more than 0.",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Coupon(models.Model):
+    """C1: a unique code, a kind, exactly one of percent off, amount off or (startup program
+    only) a yearly credit, a duration, optional redeem-by date and maximum, the intervals it
+    applies to, an optional partner and an optional follow-up coupon."""
+
+    class Kind(models.TextChoices):
+        STARTUP_PROGRAM = "startup_program", "Startup program"
+        NONPROFIT = "nonprofit", "Non-profit"
+        ACCELERATOR = "accelerator", "Accelerator"
+        PROMOTION = "promotion", "Promotion"
+
+    class Duration(models.TextChoices):
+        ONCE = "once", "Once"
+        REPEATING = "repeating", "Repeating"
+        FOREVER = "forever", "Forever"
+
+    code = models.CharField(max_length=40, unique=True, help_text="Upper case, e.g. SPRING25.")
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    percent_off = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    amount_off = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    credit_amount = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Startup program only: the credit granted for each program year.",
+    )
+    duration = models.CharField(max_length=10, choices=Duration.choices, default=Duration.ONCE)
+    duration_months = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Repeating only: how many billing months."
+    )
+    redeem_by = models.DateField(
+        null=True, blank=True, help_text="The last day it can be applied (included)."
+    )
+    max_redemptions = models.PositiveIntegerField(null=True, blank=True)
+    # Redemptions counted against the maximum: moved with F() + 1 under the coupon's row lock.
+    # Follow-up redemptions by the system are not counted (C5: the maximum does not apply).
+    times_redeemed = models.PositiveIntegerField(default=0, editable=False)
+    applies_monthly = models.BooleanField(default=True, help_text="Applies to monthly bills.")
+    applies_annual = models.BooleanField(default=True, help_text="Applies to annual bills.")
+    partner = models.ForeignKey(
+        AcceleratorPartner,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="coupons",
+    )
+    follow_up = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="follows",
+        help_text="Applied by the system when this one runs out (C5).",
+    )
+    active = models.BooleanField(default=True)
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    kind__in=["startup_program", "nonprofit", "accelerator", "promotion"],
+                    duration__in=["once", "repeating", "forever"],
+                ),
+                name="coupon_kind_and_duration_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    percent_off__isnull=False, amount_off__isnull=True, credit_amount__isnull=True
+                )
+                | Q(percent_off__isnull=True, amount_off__isnull=False, credit_amount__isnull=True)
+                | Q(percent_off__isnull=True, amount_off__isnull=True, credit_amount__isnull=False),
+                name="coupon_exactly_one_value",
+            ),
+            models.CheckConstraint(
+                condition=Q(percent_off__isnull=True) | Q(percent_off__gt=0, percent_off__lte=100),
+                name="coupon_percent_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_off__isnull=True) | Q(amount_off__gt=0),
+                name="coupon_amount_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(credit_amount__isnull=True)
+                | Q(credit_amount__gt=0, kind="startup_program"),
+                name="coupon_credit_only_startup_program",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    duration="repeating", duration_months__isnull=False, duration_months__gte=1
+                )
+                | (~Q(duration="repeating") & Q(duration_months__isnull=True)),
+                name="coupon_months_only_for_repeating",
+            ),
+            models.CheckConstraint(
+                condition=Q(applies_monthly=True) | Q(applies_annual=True),
+                name="coupon_applies_to_an_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_redemptions__isnull=True)
+                | Q(times_redeemed__lte=F("max_redemptions")),
+                name="coupon_redemptions_within_maximum",
+            ),
+        ]
+
+    def __str__(self):
+        return self.code
+
+    @property
+    def is_credit(self) -> bool:
+        """Credit coupons grant startup credit; they are not discounts (C2)."""
+        return self.credit_amount is not None
+
+    def covers(self, interval: str) -> bool:
+        return self.applies_annual if interval == "annual" else self.applies_monthly
+
+    @property
+    def intervals(self) -> tuple[str, ...]:
+        return tuple(
+            name
+            for name, on in (("monthly", self.applies_monthly), ("annual", self.applies_annual))
+            if on
+        )
+
+    def runs_out_on(self, redeemed_on):
+        """C5: a repeating coupon runs out on the 1st of the month after its N billing months;
+        a `once` coupon when an invoice uses it (not known yet); a forever coupon never."""
+        if self.duration == self.Duration.REPEATING:
+            return add_months(month_start(redeemed_on), self.duration_months)
+        return None
+
+    @property
+    def value_display(self) -> str:
+        if self.percent_off is not None:
+            return f"{self.percent_off.normalize():f}% off"
+        if self.amount_off is not None:
+            return f"${self.amount_off} off"
+        return f"${self.credit_amount} credit a year"
+
+    @property
+    def duration_display(self) -> str:
+        if self.duration == self.Duration.REPEATING:
+            return f"{self.duration_months} month{'s' if self.duration_months != 1 else ''}"
+        return self.get_duration_display()
+
+
+class Redemption(models.Model):
+    """C2, C5: a coupon given to a workspace, once ever (a unique constraint).
+
+    A discount applies from `started_month` (the month of `redeemed_on`) until it runs out
+    (`runs_out_on`: the month after a repeating coupon's last one, or the issue date of the
+    invoice a `once` coupon went to) or is removed. The billing clock then ends it and applies
+    the coupon's follow-up, dated the day it ran out.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        ENDED = "ended", "Ran out"
+        REMOVED = "removed", "Removed"
+
+    workspace = models.ForeignKey(
+        "billing.Workspace", on_delete=models.PROTECT, related_name="coupon_redemptions"
+    )
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
+    redeemed_on = models.DateField()
+    started_month = models.DateField(help_text="The first billing month it applies to.")
+    runs_out_on = models.DateField(
+        null=True, blank=True, help_text="First day it no longer applies (empty: not known yet)."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    ended_on = models.DateField(null=True, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when applied by the system.",
+    )
+    reason = models.TextField(blank=True)
+    is_follow_up = models.BooleanField(default=False)
+    follows = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    override_reason = models.TextField(
+        blank=True, help_text="S3: why the startup-program refusal (E4) was overridden."
+    )
+    partner = models.ForeignKey(
+        AcceleratorPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+
+    class Meta:
+        ordering = ["-redeemed_on", "-id"]
+        permissions = [("remove_discount", "Can remove a workspace's active discount")]
+        indexes = [models.Index(fields=["status", "runs_out_on"])]
+        constraints = [
+            # C2: a workspace receives each coupon once, ever.
+            models.UniqueConstraint(
+                fields=["workspace", "coupon"], name="one_redemption_per_workspace_and_coupon"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="active", ended_on__isnull=True)
+                | Q(status__in=["ended", "removed"], ended_on__isnull=False),
+                name="redemption_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(started_month__day=1), name="redemption_started_month_is_first"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_follow_up=False, follows__isnull=True)
+                | Q(is_follow_up=True, follows__isnull=False),
+                name="redemption_follow_up_names_predecessor",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.coupon.code} for {self.workspace.slug}"
+
+
+class DiscountApplication(models.Model):
+    """Which invoice got which redemption's discount, and how much (C4, C5). Written in the
+    invoice's issuing transaction; never changed, so it needs no history of its own."""
+
+    invoice = models.OneToOneField(
+        "billing.Invoice", on_delete=models.PROTECT, related_name="coupon_discount"
+    )
+    redemption = models.ForeignKey(
+        Redemption, on_delete=models.PROTECT, related_name="applications"
+    )
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="discount_applied_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.redemption.coupon.code} on invoice {self.invoice_id}: {self.amount}"
+
+
+def proof_upload_to(instance, filename: str) -> str:
+    """A random name (nothing of the uploader's file name reaches the disk) with the
+    extension of the content's real type."""
+    extension = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}.get(
+        instance.content_type, ""
+    )
+    return str(PurePosixPath("nonprofit-proofs") / f"{secrets.token_hex(16)}{extension}")
+
+
+class NonprofitProof(models.Model):
+    """C6: a document proving non-profit status, reviewed by support. Kept in private storage
+    and served only through a permission-checked view."""
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    workspace = models.ForeignKey(
+        "billing.Workspace", on_delete=models.PROTECT, related_name="nonprofit_proofs"
+    )
+    document = models.FileField(upload_to=proof_upload_to, max_length=200)
+    content_type = models.CharField(max_length=50, editable=False)
+    original_name = models.CharField(max_length=255, blank=True)
+    size = models.PositiveIntegerField(default=0)
+    submitted_on = models.DateField()
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_on = models.DateField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+
+    class Meta:
+        ordering = ["-submitted_on", "-id"]
+        verbose_name = "non-profit proof"
+        permissions = [
+            ("review_nonprofitproof", "Can approve or reject proofs of non-profit status")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["submitted", "approved", "rejected"]),
+                name="nonprofit_proof_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected") | ~Q(reason=""),
+                name="nonprofit_proof_rejection_has_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Non-profit proof {self.pk} for {self.workspace.slug}"
+
+
+class CreditGrant(models.Model):
+    """CR1: startup credit for one program year, valid from `valid_from` up to, not including,
+    `valid_until`. `remaining` is the sum of its ledger entries, kept on the row so the balance
+    check is a constraint and a month close reads balances in one query."""
+
+    workspace = models.ForeignKey(
+        "billing.Workspace", on_delete=models.PROTECT, related_name="credit_grants"
+    )
+    year = models.PositiveSmallIntegerField(help_text="Program year: 1 or 2 (CR3).")
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    remaining = models.DecimalField(max_digits=12, decimal_places=2)
+    valid_from = models.DateField()
+    valid_until = models.DateField(help_text="Exclusive: the same date a year later.")
+    redemption = models.ForeignKey(
+        Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_grants"
+    )
+    partner = models.ForeignKey(
+        AcceleratorPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lapsed_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # The ledger is the history of `remaining`: recording it here too would double every draw.
+    history = HistoricalRecords(
+        excluded_fields=["remaining"], history_change_reason_field=models.TextField(null=True)
+    )
+
+    class Meta:
+        ordering = ["-valid_from", "-id"]
+        indexes = [models.Index(fields=["workspace", "valid_until"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "year"], name="one_grant_per_program_year"
+            ),
+            models.CheckConstraint(condition=Q(year__in=[1, 2]), name="grant_year_one_or_two"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="grant_amount_positive"),
+            # CR2: a balance never goes below zero (nor above what was granted).
+            models.CheckConstraint(
+                condition=Q(remaining__gte=0, remaining__lte=F("amount")),
+                name="grant_balance_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__gt=F("valid_from")), name="grant_validity_not_empty"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Year {self.year} credit for {self.workspace.slug}: {self.amount}"
+
+    def valid_on(self, day) -> bool:
+        return self.valid_from <= day < self.valid_until
+
+
+class CreditLedgerEntry(models.Model):
+    """CR2, CR3: every movement of a grant's balance. The grant's balance is the sum of its
+    entries: the grant itself (+), draws by invoices (−) and the lapse at the year's end (−).
+    Rows are only ever added."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", "Granted"
+        DRAW = "draw", "Drawn by an invoice"
+        LAPSE = "lapse", "Lapsed at the year's end"
+
+    grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="entries")
+    invoice = models.ForeignKey(
+        "billing.Invoice",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="credit_draws",
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["grant", "on", "id"]
+        verbose_name_plural = "credit ledger entries"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="grant", amount__gt=0, invoice__isnull=True)
+                | Q(kind="draw", amount__lt=0, invoice__isnull=False)
+                | Q(kind="lapse", amount__lt=0, invoice__isnull=True),
+                name="ledger_entry_sign_follows_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["grant", "invoice"],
+                condition=Q(invoice__isnull=False),
+                name="one_draw_per_grant_and_invoice",
+            ),
+            models.UniqueConstraint(
+                fields=["grant", "kind"],
+                condition=Q(kind__in=["grant", "lapse"]),
+                name="one_grant_and_one_lapse_entry",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.amount} on {self.on}"

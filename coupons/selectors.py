@@ -1,0 +1,71 @@
+"""Reads about coupons and credits that services, pages and the startup program share."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Q, Sum
+
+from billing.pricing import ZERO
+from coupons.models import Coupon, CreditGrant, Redemption
+
+
+def ever_received_coupon_or_credit(workspace) -> bool:
+    """E4 (asked by the startup program) and C2's startup-program refusal: any coupon ever
+    redeemed for the workspace, or any credit granted to it, whatever became of it since."""
+    return (
+        Redemption.objects.filter(workspace_id=workspace.pk).exists()
+        or CreditGrant.objects.filter(workspace_id=workspace.pk).exists()
+    )
+
+
+def active_discount(workspace, *, as_of: date) -> Redemption | None:
+    """C2: the workspace's discount that is still running on `as_of` (credit coupons are not
+    discounts), or None. A `once` coupon not yet used on an invoice is still running."""
+    return (
+        Redemption.objects.select_related("coupon")
+        .filter(
+            workspace_id=workspace.pk,
+            status=Redemption.Status.ACTIVE,
+            coupon__credit_amount__isnull=True,
+            redeemed_on__lte=as_of,
+        )
+        .filter(Q(runs_out_on__isnull=True) | Q(runs_out_on__gt=as_of))
+        .order_by("redeemed_on", "id")
+        .first()
+    )
+
+
+def valid_grants(workspace_ids, day: date):
+    """CR2: the grants valid on `day` (from its first day up to, not including, its end)."""
+    return CreditGrant.objects.filter(
+        workspace_id__in=workspace_ids, valid_from__lte=day, valid_until__gt=day
+    )
+
+
+def credit_balance(workspace_id: int, as_of: date) -> Decimal:
+    """The startup credit left on the grants valid on `as_of` (`workspace_status`)."""
+    total = valid_grants([workspace_id], as_of).aggregate(total=Sum("remaining"))["total"]
+    return total if total is not None else ZERO
+
+
+def coupon_status(coupon: Coupon, *, as_of: date) -> str:
+    """What staff see in the coupon list: why it can or cannot be applied today."""
+    if not coupon.active:
+        return "Inactive"
+    if coupon.redeem_by is not None and as_of > coupon.redeem_by:
+        return "Expired"
+    if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
+        return "Used up"
+    return "Active"
+
+
+def redemption_summary(redemption: Redemption) -> str:
+    """A line for the workspace page: what it is, since when, until when."""
+    coupon = redemption.coupon
+    text = f"{coupon.code}: {coupon.value_display}, {coupon.duration_display.lower()}"
+    text += f", from {redemption.redeemed_on}"
+    if redemption.status != Redemption.Status.ACTIVE:
+        text += f" ({redemption.get_status_display().lower()} {redemption.ended_on})"
+    elif redemption.runs_out_on:
+        text += f" until {redemption.runs_out_on}"
+    return text

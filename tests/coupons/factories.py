@@ -1,0 +1,66 @@
+"""Builders for coupon tests: through the services, as staff would."""
+
+from datetime import date
+
+from django.core.files.base import ContentFile
+
+from billing import services as billing
+from billing.models import Invoice
+from coupons import services
+from tests.billing.factories import workspace
+
+PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
+
+_codes = iter(range(1, 10_000_000))
+# Oregon has no sales tax: totals below are before tax unless a test sets a rate (X3).
+UNTAXED = {"business_country": "US", "business_region": "OR"}
+
+
+def paid_monthly(as_of=date(2026, 1, 1), **kwargs):
+    """A workspace on paid monthly Team from `as_of` (it had Team before: no trial, T1)."""
+    ws = workspace(as_of=as_of, card=True, **{**UNTAXED, **kwargs})
+    billing.change_to_team(ws, as_of=as_of)
+    billing.change_to_free(ws, as_of=as_of)
+    billing.change_to_team(ws, as_of=as_of)
+    return ws
+
+
+def paid_annual(as_of=date(2026, 1, 1), **kwargs):
+    ws = workspace(as_of=as_of, card=True, **{**UNTAXED, **kwargs})
+    billing.change_to_team(ws, as_of=as_of)
+    billing.change_to_free(ws, as_of=as_of)
+    billing.change_to_team(ws, interval="annual", as_of=as_of)
+    return ws
+
+
+def free_workspace(as_of=date(2026, 1, 1), **kwargs):
+    return workspace(as_of=as_of, **{**UNTAXED, **kwargs})
+
+
+def coupon(**kwargs):
+    values = {"code": f"PROMO{next(_codes)}", "name": "Promotion", "kind": "promotion"}
+    values.update(kwargs)
+    if not any(k in values for k in ("percent_off", "amount_off", "credit_amount")):
+        values["percent_off"] = "10"
+    return services.create_coupon(
+        values.pop("code"), values.pop("name"), values.pop("kind"), **values
+    )
+
+
+def approved_proof(ws, support, as_of=date(2026, 1, 1), apply_discount=False):
+    proof = services.submit_nonprofit_proof(
+        ws, document=ContentFile(PDF, name="status.pdf"), by=support, as_of=as_of
+    )
+    services.approve_nonprofit_proof(proof, by=support, as_of=as_of, apply_discount=apply_discount)
+    return proof
+
+
+def invoices(ws):
+    return list(Invoice.objects.filter(workspace=ws).order_by("issue_date", "id"))
+
+
+def bills(ws):
+    """(issue date, subtotal, discount, credits, total) of each invoice, in issue order."""
+    return [(i.issue_date, i.subtotal, i.discount, i.credits, i.total) for i in invoices(ws)]

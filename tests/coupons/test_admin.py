@@ -1,0 +1,322 @@
+"""R1–R3 in the coupon admin, through the test client with the real groups: support applies
+coupons (the service's refusal is shown) and reviews proofs, reviewers review partners,
+finance reads; redeemed coupons keep their discount and nothing is deleted."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.models import OutboundEmail
+from coupons import services
+from coupons.documents import MAX_DOCUMENT_BYTES
+from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
+
+from .factories import PDF, coupon, paid_monthly
+
+
+@pytest.fixture
+def today():
+    return timezone.now().date()
+
+
+def messages_of(response):
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def apply_url(ws=None):
+    url = reverse("admin:coupons_redemption_apply")
+    return f"{url}?workspace={ws.pk}" if ws else url
+
+
+def test_r1_support_applies_a_coupon_from_the_workspace_page(client, support, today):
+    ws = paid_monthly(as_of=today, name="Acme Analytics")
+    promo = coupon(code="WELCOME", percent_off="20")
+    client.force_login(support)
+    page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
+    assert apply_url(ws) in page.replace("&amp;", "&")
+
+    form_page = client.get(apply_url(ws))
+    assert form_page.status_code == 200
+    assert "data-ajax--url" in form_page.content.decode()  # the workspace autocomplete
+
+    response = client.post(
+        apply_url(ws), {"workspace": ws.pk, "coupon": "WELCOME", "reason": "Ticket 42"}, follow=True
+    )
+    assert "WELCOME applied to Acme Analytics." in messages_of(response)
+    redemption = Redemption.objects.get(workspace=ws, coupon=promo)
+    assert (redemption.by, redemption.reason, redemption.redeemed_on) == (
+        support,
+        "Ticket 42",
+        today,
+    )
+    page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
+    assert "Coupons received" in page and "WELCOME" in page and "Remove discount" in page
+
+    again = client.post(apply_url(ws), {"workspace": ws.pk, "coupon": "WELCOME"})
+    assert again.status_code == 200
+    assert any("already received the coupon WELCOME" in m for m in messages_of(again))
+
+
+def test_r1_workspace_autocomplete_for_the_apply_page(client, support, today):
+    paid_monthly(as_of=today, name="Zebra Games")
+    client.force_login(support)
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": "coupons",
+            "model_name": "redemption",
+            "field_name": "workspace",
+            "term": "zeb",
+        },
+    )
+    assert [r["text"] for r in response.json()["results"]][0].startswith("Zebra Games")
+
+
+def test_r1_support_removes_a_discount_with_a_reason(client, support, today):
+    ws = paid_monthly(as_of=today)
+    redemption = services.redeem_coupon(
+        ws, coupon(duration="forever").code, by=support, as_of=today
+    )
+    client.force_login(support)
+    url = reverse("admin:coupons_redemption_remove", args=[redemption.pk])
+    assert "This field is required." in client.post(url, {"reason": ""}).content.decode()
+    client.post(url, {"reason": "Customer churned"})
+    redemption.refresh_from_db()
+    assert (redemption.status, redemption.reason) == ("removed", "Customer churned")
+
+
+def test_r2_r3_reviewers_and_finance_cannot_apply_coupons(client, reviewer, finance, today):
+    ws = paid_monthly(as_of=today)
+    coupon(code="NOPE")
+    for user in (reviewer, finance):
+        client.force_login(user)
+        assert client.get(apply_url(ws)).status_code == 403
+        assert client.post(apply_url(ws), {"workspace": ws.pk, "coupon": "NOPE"}).status_code == 403
+        assert client.get(reverse("admin:coupons_coupon_changelist")).status_code == 200
+        assert client.get(reverse("admin:coupons_creditgrant_changelist")).status_code == 200
+        assert client.get(reverse("admin:coupons_coupon_add")).status_code == 403
+    assert not Redemption.objects.exists()
+
+
+def test_c1_coupon_list_shows_used_remaining_and_status(client, finance, today):
+    promo = coupon(code="LIMITED", max_redemptions=3)
+    coupon(code="OLD", redeem_by=date(2020, 1, 1))
+    for _ in range(2):
+        services.redeem_coupon(paid_monthly(as_of=today), promo.code, by=None, as_of=today)
+    client.force_login(finance)
+    response = client.get(reverse("admin:coupons_coupon_changelist"))
+    rows = {
+        obj.code: (obj.redeemed_count, response.context["cl"].model_admin.remaining(obj))
+        for obj in response.context["cl"].result_list
+    }
+    assert rows["LIMITED"] == (2, 1)
+    page = response.content.decode()
+    assert "Expired" in page and "no limit" in page
+
+
+def test_c1_support_creates_a_coupon_and_sees_every_problem(client, support):
+    client.force_login(support)
+    url = reverse("admin:coupons_coupon_add")
+    bad = client.post(
+        url,
+        {
+            "code": "HALF",
+            "name": "Half off",
+            "kind": "promotion",
+            "percent_off": "50",
+            "amount_off": "10",
+            "duration": "repeating",
+            "applies_monthly": "on",
+        },
+    )
+    page = bad.content.decode()
+    assert "exactly one of percent off, amount off" in page
+    assert "needs its number of months" in page
+    response = client.post(
+        url,
+        {
+            "code": "half",
+            "name": "Half off",
+            "kind": "promotion",
+            "percent_off": "50",
+            "duration": "repeating",
+            "duration_months": "2",
+            "applies_monthly": "on",
+            "active": "on",
+        },
+    )
+    assert response.status_code == 302
+    created = Coupon.objects.get(code="HALF")
+    assert (created.percent_off, created.duration_months) == (D("50.00"), 2)
+    assert created.history.first().history_user == support
+
+
+def test_c2_a_redeemed_coupon_keeps_its_discount_and_is_never_deleted(client, support, today):
+    promo = coupon(code="FIXED", percent_off="10")
+    fresh = coupon(code="FRESH", percent_off="10")
+    services.redeem_coupon(paid_monthly(as_of=today), "FIXED", by=None, as_of=today)
+    client.force_login(support)
+    change = reverse("admin:coupons_coupon_change", args=[promo.pk])
+    response = client.get(change)
+    assert "percent_off" not in response.context["adminform"].form.fields
+    client.post(change, {"name": "Renamed", "percent_off": "90", "active": "on"})
+    promo.refresh_from_db()
+    assert (promo.name, promo.percent_off) == ("Renamed", D("10.00"))
+    assert client.get(reverse("admin:coupons_coupon_delete", args=[promo.pk])).status_code == 403
+    # Not redeemed yet: its discount can still change.
+    fresh_change = reverse("admin:coupons_coupon_change", args=[fresh.pk])
+    assert "percent_off" in client.get(fresh_change).context["adminform"].form.fields
+
+
+def upload(client, ws, content, name="proof.pdf"):
+    return client.post(
+        reverse("admin:coupons_nonprofitproof_add"),
+        {"workspace": ws.pk, "document": SimpleUploadedFile(name, content)},
+    )
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"<!doctype html><h1>Totally a PDF</h1>", "not a PDF, PNG or JPEG"),
+        (b"%PDF-" + b"0" * MAX_DOCUMENT_BYTES, "at most 10 MB is accepted"),
+    ],
+    ids=["html-renamed-pdf", "oversize"],
+)
+def test_c6_admin_upload_bad_input_is_a_form_error(client, support, today, content, problem):
+    ws = paid_monthly(as_of=today)
+    client.force_login(support)
+    response = upload(client, ws, content)
+    assert response.status_code == 200
+    assert problem in response.content.decode()
+    assert not NonprofitProof.objects.exists()
+
+
+def test_c6_admin_empty_upload_is_refused(client, support, today):
+    ws = paid_monthly(as_of=today)
+    client.force_login(support)
+    response = upload(client, ws, b"")
+    assert "The submitted file is empty." in response.content.decode()
+    assert not NonprofitProof.objects.exists()
+
+
+def test_c6_support_uploads_downloads_and_approves_finance_cannot_see(
+    client, support, finance, today
+):
+    ws = paid_monthly(as_of=today)
+    client.force_login(support)
+    assert upload(client, ws, PDF, name="letter.pdf").status_code == 302
+    proof = NonprofitProof.objects.get()
+    download = client.get(reverse("admin:coupons_nonprofitproof_document", args=[proof.pk]))
+    assert download.status_code == 200
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert download["X-Content-Type-Options"] == "nosniff"
+    assert download["Content-Type"] == "application/pdf"
+    assert b"".join(download.streaming_content) == PDF
+
+    changelist = reverse("admin:coupons_nonprofitproof_changelist")
+    response = client.post(
+        changelist, {"action": "approve_and_apply", "_selected_action": [proof.pk]}, follow=True
+    )
+    assert f"{ws.name}: approved; NONPROFIT applied." in messages_of(response)
+    assert Redemption.objects.get(workspace=ws).coupon.code == "NONPROFIT"
+
+    client.force_login(finance)
+    url = reverse("admin:coupons_nonprofitproof_document", args=[proof.pk])
+    assert client.get(url).status_code == 403
+    assert client.get(changelist).status_code == 403
+
+
+def test_c6_support_rejects_a_proof_with_a_reason(client, support, today):
+    ws = paid_monthly(as_of=today)
+    proof = services.submit_nonprofit_proof(
+        ws, document=SimpleUploadedFile("p.pdf", PDF), by=support, as_of=today
+    )
+    client.force_login(support)
+    changelist = reverse("admin:coupons_nonprofitproof_changelist")
+    asked = client.post(changelist, {"action": "reject", "_selected_action": [proof.pk]})
+    assert asked.status_code == 200 and "Kept in the history." in asked.content.decode()
+    client.post(
+        changelist,
+        {"action": "reject", "_selected_action": [proof.pk], "reason": "Letter is a draft"},
+    )
+    proof.refresh_from_db()
+    assert (proof.status, proof.reason, proof.reviewed_by) == (
+        "rejected",
+        "Letter is a draft",
+        support,
+    )
+
+
+def test_c7_reviewer_approves_a_partner_with_its_own_credit_support_cannot(
+    client, reviewer, support, today
+):
+    partner = services.apply_as_partner(
+        "Launchpad", contact_name="Lee", contact_email="lee@example.com", as_of=today
+    )
+    changelist = reverse("admin:coupons_acceleratorpartner_changelist")
+    client.force_login(support)
+    assert client.get(changelist).status_code == 403
+    client.force_login(reviewer)
+    asked = client.post(changelist, {"action": "approve", "_selected_action": [partner.pk]})
+    assert "credit_amount" in asked.content.decode()
+    response = client.post(
+        changelist,
+        {
+            "action": "approve",
+            "_selected_action": [partner.pk],
+            "apply": "yes",
+            "credit_amount": "40000.00",
+            "note": "Strong cohort",
+        },
+        follow=True,
+    )
+    assert "Launchpad is an active partner." in messages_of(response)
+    partner.refresh_from_db()
+    assert (partner.status, partner.credit_amount, partner.reviewed_by) == (
+        "active",
+        D("40000.00"),
+        reviewer,
+    )
+    email = OutboundEmail.objects.get(kind="partner_approved")
+    assert email.to == "lee@example.com" and "Launchpad" in email.subject
+
+
+def test_c7_reviewer_declines_an_application_with_a_reason(client, reviewer, today):
+    partner = services.apply_as_partner(
+        "Spam Capital", contact_name="S", contact_email="s@example.com", as_of=today
+    )
+    client.force_login(reviewer)
+    changelist = reverse("admin:coupons_acceleratorpartner_changelist")
+    client.post(
+        changelist,
+        {"action": "decline", "_selected_action": [partner.pk], "reason": "Not an accelerator"},
+    )
+    partner.refresh_from_db()
+    assert (partner.status, partner.review_note) == (
+        AcceleratorPartner.Status.INACTIVE,
+        "Not an accelerator",
+    )
+
+
+@pytest.mark.django_db
+def test_r1_r2_r3_groups_hold_exactly_the_coupon_grants_and_nobody_deletes():
+    import importlib
+
+    from django.contrib.auth.models import Group
+
+    from billing.roles import ROLES
+
+    grants = importlib.import_module("coupons.migrations.0003_role_groups").GRANTS
+    for role in ROLES:
+        held = set(
+            Group.objects.get(name=role)
+            .permissions.filter(content_type__app_label="coupons")
+            .values_list("codename", flat=True)
+        )
+        assert held == set(grants[role]), role
+        assert not any(codename.startswith("delete_") for codename in held)

@@ -1,0 +1,222 @@
+"""C4, C5, C6 on real invoices: the discount step of the pricing core, through billing's hook,
+with the billing clock doing the expiries and follow-ups."""
+
+from datetime import date, timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from billing import services as billing
+from coupons import services
+from coupons.models import DiscountApplication, Redemption
+
+from .factories import approved_proof, bills, coupon, paid_monthly
+
+
+def redeem(ws, promo, day, by=None):
+    return services.redeem_coupon(ws, promo.code, by=by, as_of=day)
+
+
+def discounts(ws):
+    return [(issued, discount) for issued, _, discount, _, _ in bills(ws)]
+
+
+def test_c4_percent_coupon_follows_a_varying_bill(db):
+    ws = paid_monthly()
+    redeem(ws, coupon(percent_off="20", duration="forever"), date(2026, 1, 1))
+    for month, mtus in [(1, 10_000), (2, 15_000), (3, 12_345)]:
+        billing.record_usage(ws, month=date(2026, month, 1), mtus=mtus)
+    billing.run_billing(as_of=date(2026, 4, 1))
+    assert bills(ws) == [
+        (date(2026, 2, 1), D("120.00"), D("24.00"), D("0.00"), D("96.00")),
+        (date(2026, 3, 1), D("170.00"), D("34.00"), D("0.00"), D("136.00")),
+        # 143.45 × 20% = 28.69: the coupon's dollar value follows the bill.
+        (date(2026, 4, 1), D("143.45"), D("28.69"), D("0.00"), D("114.76")),
+    ]
+    line = ws.invoices.order_by("issue_date").first().lines.get(kind="discount")
+    assert (line.amount, line.description) == (D("-24.00"), line.description)
+    assert "20% off" in line.description
+
+
+def test_c4_percent_rounds_half_up_per_invoice(db):
+    ws = paid_monthly(as_of=date(2026, 1, 24))  # 8 of 31 days: 30.97
+    redeem(ws, coupon(percent_off="12.5", duration="forever"), date(2026, 1, 24))
+    billing.run_billing(as_of=date(2026, 2, 1))
+    # 30.97 × 12.5% = 3.87125 → 3.87
+    assert bills(ws) == [(date(2026, 2, 1), D("30.97"), D("3.87"), D("0.00"), D("27.10"))]
+
+
+def test_c4_amount_larger_than_the_bill_takes_it_to_zero_and_it_is_still_issued(db):
+    ws = paid_monthly()
+    redeem(ws, coupon(amount_off="500.00"), date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 3, 1))
+    assert bills(ws) == [
+        (date(2026, 2, 1), D("120.00"), D("120.00"), D("0.00"), D("0.00")),
+        (date(2026, 3, 1), D("120.00"), D("0.00"), D("0.00"), D("120.00")),  # once: used up
+    ]
+    assert DiscountApplication.objects.get().amount == D("120.00")
+
+
+def test_c5_once_applies_to_the_first_invoice_issued_on_or_after_redemption(db):
+    ws = paid_monthly()
+    billing.run_billing(as_of=date(2026, 2, 1))  # January's invoice is out before it
+    redemption = redeem(ws, coupon(amount_off="30.00"), date(2026, 2, 1))
+    billing.run_billing(as_of=date(2026, 4, 1))
+    assert discounts(ws) == [
+        (date(2026, 2, 1), D("0.00")),  # issued before the redemption ran
+        (date(2026, 3, 1), D("30.00")),
+        (date(2026, 4, 1), D("0.00")),
+    ]
+    redemption.refresh_from_db()
+    assert (redemption.status, redemption.runs_out_on, redemption.ended_on) == (
+        Redemption.Status.ENDED,
+        date(2026, 3, 1),
+        date(2026, 3, 1),
+    )
+
+
+def test_c5_once_redeemed_mid_month_goes_to_that_months_invoice(db):
+    ws = paid_monthly()
+    redeem(ws, coupon(amount_off="30.00"), date(2026, 1, 15))
+    billing.run_billing(as_of=date(2026, 3, 1))
+    assert discounts(ws) == [(date(2026, 2, 1), D("30.00")), (date(2026, 3, 1), D("0.00"))]
+
+
+def test_c5_repeating_applies_to_n_billing_months(db):
+    ws = paid_monthly()
+    redemption = redeem(
+        ws, coupon(percent_off="50", duration="repeating", duration_months=3), date(2026, 1, 20)
+    )
+    billing.run_billing(as_of=date(2026, 6, 1))
+    assert [d for _, d in discounts(ws)] == [D("60.00")] * 3 + [D("0.00")] * 2
+    redemption.refresh_from_db()
+    assert (redemption.status, redemption.ended_on) == ("ended", date(2026, 4, 1))
+    assert "ran out on 2026-04-01" in ws.history.first().history_change_reason
+
+
+def test_c5_repeating_across_a_cancellation(db):
+    ws = paid_monthly()
+    redeem(
+        ws, coupon(amount_off="20.00", duration="repeating", duration_months=3), date(2026, 1, 5)
+    )
+    billing.change_to_free(ws, as_of=date(2026, 2, 15))  # final invoice, still in the window
+    billing.change_to_team(ws, as_of=date(2026, 3, 10))  # back within the window
+    billing.change_to_free(ws, as_of=date(2026, 4, 1))
+    billing.change_to_team(ws, as_of=date(2026, 4, 11))  # back after the window
+    billing.run_billing(as_of=date(2026, 5, 1))
+    assert [
+        (i.kind, i.issue_date, i.subtotal, i.discount) for i in ws.invoices.order_by("issue_date")
+    ] == [
+        ("monthly", date(2026, 2, 1), D("120.00"), D("20.00")),  # January
+        ("final", date(2026, 2, 15), D("60.00"), D("20.00")),  # February 1–14
+        ("monthly", date(2026, 4, 1), D("85.16"), D("20.00")),  # March 10–31: 22/31 days
+        ("monthly", date(2026, 5, 1), D("80.00"), D("0.00")),  # April 11–30: normal rate
+    ]
+
+
+def test_c5_forever_until_removed(db, support):
+    ws = paid_monthly()
+    redeem(ws, coupon(amount_off="15.00", duration="forever"), date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 3, 1))
+    services.remove_discount(
+        ws, by=support, reason="Contract renegotiated", as_of=date(2026, 3, 10)
+    )
+    billing.run_billing(as_of=date(2026, 5, 1))
+    assert [d for _, d in discounts(ws)] == [D("15.00"), D("15.00"), D("0.00"), D("0.00")]
+    redemption = Redemption.objects.get(workspace=ws)
+    assert (redemption.status, redemption.ended_on, redemption.reason) == (
+        "removed",
+        date(2026, 3, 10),
+        "Contract renegotiated",
+    )
+    assert redemption.history.first().history_user == support
+
+
+def test_c5_only_the_intervals_the_coupon_covers(db):
+    annual = paid_monthly()
+    billing.change_to_free(annual, as_of=date(2026, 1, 1))
+    redeem(annual, coupon(percent_off="10", duration="forever"), date(2026, 1, 1))
+    billing.change_to_team(annual, interval="annual", as_of=date(2026, 1, 1))
+    monthly = paid_monthly()
+    billing.change_to_free(monthly, as_of=date(2026, 1, 1))
+    redeem(monthly, coupon(percent_off="10", intervals=["annual"]), date(2026, 1, 1))  # on Free
+    billing.change_to_team(monthly, as_of=date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 3, 1))
+    annual_invoice = annual.invoices.get(kind="annual")
+    assert (annual_invoice.subtotal, annual_invoice.discount) == (D("1440.00"), D("144.00"))
+    assert [d for _, d in discounts(monthly)] == [D("0.00"), D("0.00")]
+
+
+@pytest.mark.parametrize("clock", ["daily", "once at the end"])
+def test_c5_follow_up_chain_applied_at_once_by_the_system(db, clock):
+    last = coupon(code="THANKS", amount_off="10.00", duration="forever")
+    middle = coupon(code="STEP", percent_off="25", duration="repeating", duration_months=1)
+    first = coupon(code="INTRO", percent_off="50", duration="repeating", duration_months=2)
+    services.update_coupon(middle, by=None, follow_up=last)
+    services.update_coupon(first, by=None, follow_up=middle)
+    # The follow-ups' own limits do not apply to a follow-up (C5).
+    services.update_coupon(
+        middle, by=None, active=True, max_redemptions=1, redeem_by=date(2026, 1, 1)
+    )
+    services.redeem_coupon(
+        paid_monthly(as_of=date(2025, 12, 1)), middle.code, by=None, as_of=date(2025, 12, 1)
+    )
+    ws = paid_monthly()
+    redeem(ws, first, date(2026, 1, 5))
+    if clock == "daily":
+        day = date(2026, 1, 6)
+        while day <= date(2026, 6, 1):
+            billing.run_billing(as_of=day)
+            day += timedelta(days=1)
+    else:
+        billing.run_billing(as_of=date(2026, 6, 1))
+    assert [d for _, d in discounts(ws)] == [
+        D("60.00"),  # January, INTRO
+        D("60.00"),  # February, INTRO
+        D("30.00"),  # March, STEP
+        D("10.00"),  # April, THANKS
+        D("10.00"),  # May, THANKS
+    ]
+    chain = list(Redemption.objects.filter(workspace=ws).order_by("redeemed_on"))
+    assert [(r.coupon.code, r.redeemed_on, r.status, r.by, r.is_follow_up) for r in chain] == [
+        ("INTRO", date(2026, 1, 5), "ended", None, False),
+        ("STEP", date(2026, 3, 1), "ended", None, True),
+        ("THANKS", date(2026, 4, 1), "active", None, True),
+    ]
+    assert chain[2].follows == chain[1] and chain[1].follows == chain[0]
+    notes = [h.history_change_reason for h in ws.history.all()]
+    assert any("follow-up STEP (25% off) applied by the system" in n for n in notes)
+    assert any("follow-up THANKS ($10.00 off) applied by the system" in n for n in notes)
+
+
+def test_c5_a_follow_up_is_never_redeemed_twice_by_one_workspace(db):
+    after = coupon(code="LOYAL", amount_off="5.00", duration="forever")
+    first = coupon(percent_off="50", duration="repeating", duration_months=1, follow_up=after)
+    ws = paid_monthly()
+    redeem(ws, after, date(2026, 1, 1))
+    services.remove_discount(
+        ws, by=None, reason="Replaced by the intro offer", as_of=date(2026, 1, 1)
+    )
+    redeem(ws, first, date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 3, 1))
+    assert [d for _, d in discounts(ws)] == [D("60.00"), D("0.00")]
+    assert Redemption.objects.filter(workspace=ws, coupon=after).count() == 1
+    assert "follow-up LOYAL not applied: received before" in (
+        ws.history.first().history_change_reason
+    )
+
+
+def test_c6_nonprofit_discount_only_after_support_approves_the_proof(db, support):
+    ws = paid_monthly()
+    refused = pytest.raises(Exception)
+    with refused:
+        services.redeem_coupon(ws, "NONPROFIT", by=support, as_of=date(2026, 1, 1))
+    assert "no approved proof of non-profit status" in str(refused.excinfo.value)
+    approved_proof(ws, support, as_of=date(2026, 1, 1), apply_discount=True)
+    billing.record_usage(ws, month=date(2026, 2, 1), mtus=12_500)
+    billing.run_billing(as_of=date(2026, 3, 1))
+    assert bills(ws) == [
+        (date(2026, 2, 1), D("120.00"), D("120.00"), D("0.00"), D("0.00")),
+        (date(2026, 3, 1), D("145.00"), D("120.00"), D("0.00"), D("25.00")),
+    ]
+    assert Redemption.objects.get(workspace=ws).by == support

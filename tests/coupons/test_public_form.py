@@ -1,0 +1,79 @@
+"""C7: the public application form of accelerator programs: no login, CSRF, per-field errors,
+a honeypot and a per-address rate limit."""
+
+from django.test import Client
+from django.urls import reverse
+
+from coupons.models import AcceleratorPartner
+
+GOOD = {
+    "name": "Seedbed Accelerator",
+    "website": "https://seedbed.example.com",
+    "contact_name": "Mira Chen",
+    "contact_email": "mira@seedbed.example.com",
+    "description": "Twelve startups a cohort.",
+    "fax": "",
+}
+URL = "/partners/apply/"
+
+
+def test_c7_form_opens_without_login_with_csrf_and_a_hidden_honeypot(client):
+    assert reverse("coupons:partner_apply") == URL
+    response = client.get(URL)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'name="csrfmiddlewaretoken"' in page
+    assert 'class="honeypot"' in page and 'name="fax"' in page
+
+
+def test_c7_application_is_stored_for_review(client, db):
+    response = client.post(URL, GOOD)
+    assert response.status_code == 302 and response.url == "/partners/apply/thanks/"
+    partner = AcceleratorPartner.objects.get()
+    assert (partner.name, partner.status, partner.contact_email) == (
+        "Seedbed Accelerator",
+        "applied",
+        "mira@seedbed.example.com",
+    )
+
+
+def test_c7_bad_input_gets_clear_errors_next_to_each_field(client, db):
+    response = client.post(URL, {**GOOD, "name": "", "contact_email": "mira@", "website": "x y"})
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert form.errors["name"] == ["This field is required."]
+    assert form.errors["contact_email"] == ["Enter a valid email address."]
+    assert form.errors["website"] == ["Enter a valid URL."]
+    assert 'id="id_name-errors"' in response.content.decode()
+    assert not AcceleratorPartner.objects.exists()
+
+
+def test_c7_a_program_that_applied_already_is_told_so(client, db):
+    client.post(URL, GOOD)
+    response = client.post(URL, {**GOOD, "name": "seedbed accelerator"})
+    assert "has applied already or is a partner" in response.content.decode()
+    assert AcceleratorPartner.objects.count() == 1
+
+
+def test_c7_honeypot_filled_in_creates_nothing_and_says_nothing(client, db):
+    response = client.post(URL, {**GOOD, "fax": "+1 555 0100"})
+    assert response.status_code == 302 and response.url == "/partners/apply/thanks/"
+    assert not AcceleratorPartner.objects.exists()
+
+
+def test_c7_rate_limit_per_address(client, db, settings):
+    settings.PUBLIC_FORM_RATE_LIMIT = 2
+    for n in range(2):
+        client.post(URL, {**GOOD, "name": f"Program {n}"}, REMOTE_ADDR="203.0.113.7")
+    refused = client.post(URL, {**GOOD, "name": "Program 3"}, REMOTE_ADDR="203.0.113.7")
+    assert refused.status_code == 429
+    assert "try again later" in refused.content.decode()
+    other = client.post(URL, {**GOOD, "name": "Program 4"}, REMOTE_ADDR="198.51.100.9")
+    assert other.status_code == 302
+    assert AcceleratorPartner.objects.count() == 3
+
+
+def test_c7_post_without_csrf_token_is_refused(db):
+    response = Client(enforce_csrf_checks=True).post(URL, GOOD)
+    assert response.status_code == 403
+    assert not AcceleratorPartner.objects.exists()

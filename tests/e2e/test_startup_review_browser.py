@@ -1,0 +1,69 @@
+"""A reviewer works the startup queue in Chromium: opens the queue, approves an application,
+and the applicant's workspace then shows the program badge (S3, S4, R2)."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from billing import services as billing
+from billing.roles import STARTUP_REVIEWERS
+from startups import services
+
+from .test_roles_browser import PASSWORD, sign_in
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def test_s4_reviewer_approves_from_the_queue_and_the_workspace_shows_the_badge(
+    page: Page, live_server, screenshot_path
+):
+    today = timezone.now().date()
+    workspace = billing.create_workspace(
+        "Nimbus",
+        slug="nimbus",
+        business_country="DE",
+        billing_email="ops@nimbus.example",
+        as_of=date(2026, 1, 1),
+    )
+    services.submit_application(
+        "Nimbus Labs",
+        website="https://nimbus.example",
+        contact_name="Ada",
+        contact_email="ada@nimbus.example",
+        incorporation_date=date(2025, 9, 1),
+        total_funding=Decimal("800000"),
+        country="DE",
+        workspace=workspace,
+        as_of=today,
+    )
+    reviewer = User.objects.create_user(username="rita", password=PASSWORD, is_staff=True)
+    reviewer.groups.add(Group.objects.get(name=STARTUP_REVIEWERS))
+    sign_in(page, live_server, reviewer)
+
+    page.goto(f"{live_server.url}/startups/queue/")
+    row = page.locator("#result_list tbody tr").filter(has_text="Nimbus Labs")
+    expect(row).to_be_visible()
+    expect(row.locator(".check.pass")).to_have_count(5)
+    page.screenshot(path=screenshot_path("reviewer-queue"), full_page=True)
+
+    row.get_by_role("link", name="Nimbus Labs").click()
+    expect(page.get_by_label("Eligibility checks")).to_contain_text("E4 passes")
+    page.get_by_role("link", name="Approve").click()
+    page.get_by_label("Note").fill("Strong team")
+    page.get_by_role("button", name="Approve: Nimbus Labs").click()
+    expect(page.locator("ul.messagelist li.success")).to_have_text(
+        "Nimbus Labs is accepted into the Startup Program."
+    )
+
+    page.goto(f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/")
+    status = page.get_by_label("Workspace status")
+    expect(status.locator(".program-badge")).to_have_text("Startup program")
+    expect(status).to_contain_text("$25000.00")
+    page.screenshot(path=screenshot_path("reviewer-workspace-program-badge"), full_page=True)
