@@ -14,7 +14,7 @@ class EligibleTerritory(models.Model):
     country = CountryField(unique=True)
     active = models.BooleanField(default=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["country"]
@@ -92,7 +92,7 @@ class StartupApplication(models.Model):
     override_reason = models.TextField(blank=True)
 
     objects = ApplicationQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["-submitted_on", "-id"]
@@ -160,7 +160,7 @@ class RenewalReview(models.Model):
     decided_on = models.DateField(null=True, blank=True)
     note = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["due_on"]
@@ -182,7 +182,7 @@ class PartnerDeal(models.Model):
     description = models.TextField()
     active = models.BooleanField(default=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["company", "title"]
@@ -209,7 +209,7 @@ class DealRequest(models.Model):
     decided_on = models.DateField(null=True, blank=True)
     note = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["-requested_on"]

@@ -123,3 +123,11 @@ def test_s5_rejection_needs_a_reason_and_sends_one_email(
         date(2026, 1, 22),
     )
     assert app.history.first().history_change_reason == "Rejected: Founded in 2019."
+
+
+def test_r4_a_long_reason_is_kept_whole_in_the_history(db, reviewer):
+    reason = "The founders told us in a call that " + "x" * 400
+    app = services.reject_application(
+        application(), by=reviewer, reason=reason, as_of=date(2026, 1, 22)
+    )
+    assert app.history.first().history_change_reason == f"Rejected: {reason}"
