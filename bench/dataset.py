@@ -110,3 +110,45 @@ def build_workspaces(*, team: int, free: int, months: list[str], month_of_team: 
     from billing.services import set_tax_rate
 
     set_tax_rate("US", region="CA", rate="7.25", name="CA sales tax", valid_from=date(2020, 1, 1))
+
+
+def add_discounts_and_credits(*, discount_every: int = 5, credit_every: int = 20, since: str):
+    """A 20 % coupon (forever) on one workspace in `discount_every` and a $25,000.00 credit
+    grant on one in `credit_every` (the coupons issue's mix: 20 % and 5 %), from `since`."""
+    from datetime import date
+
+    from django.db import connection
+
+    from coupons.services import create_coupon
+
+    coupon = create_coupon(
+        "BENCH20", name="Bench 20 % off", kind="promotion", percent_off=20, duration="forever"
+    )
+    start = date.fromisoformat(since)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            insert into coupons_redemption (workspace_id, coupon_id, redeemed_on, started_month,
+                runs_out_on, status, ended_on, reason, is_follow_up, override_reason, created_at)
+            select w.id, %s, %s, date_trunc('month', %s::date), null, 'active', null, 'bench',
+                false, '', now()
+            from billing_workspace w where w.id %% %s = 0
+            """,
+            [coupon.pk, start, start, discount_every],
+        )
+        cursor.execute(
+            """
+            insert into coupons_creditgrant (workspace_id, year, amount, remaining, valid_from,
+                valid_until, created_at)
+            select w.id, 1, 25000, 25000, %s, %s::date + interval '1 year', now()
+            from billing_workspace w where w.id %% %s = 1
+            """,
+            [start, start, credit_every],
+        )
+        cursor.execute(
+            """
+            insert into coupons_creditledgerentry (grant_id, kind, amount, "on", created_at)
+            select g.id, 'grant', g.amount, g.valid_from, now() from coupons_creditgrant g
+            """
+        )
+        cursor.execute("analyze")
