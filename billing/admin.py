@@ -1,17 +1,21 @@
 """The support console (R1) and the read-only money rows. Actions and pages call services;
 a refusal comes back as an error message that says why."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing import selectors, services
 from billing.errors import BillingError
+from billing.exemptions import check_document
 from billing.forms import (
     ChangeIntervalForm,
     ChangePlanForm,
@@ -33,11 +37,13 @@ from billing.models import (
     Plan,
     Strike,
     Subscription,
+    TaxExemption,
     TaxRate,
     Usage,
     Workspace,
 )
 from billing.months import month_start
+from billing.tax import US_STATES
 
 
 def _current_subscriptions(**filters):
@@ -645,3 +651,179 @@ class OutboundEmailAdmin(ReadOnlyAdmin):
     list_display = ["kind", "to", "subject", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["kind", "status"]
     search_fields = ["to", "subject", "object_key"]
+
+
+# --- Tax exemption certificates (X4, X5, R3) ---------------------------------------------------
+
+
+class TaxExemptionForm(forms.ModelForm):
+    """The upload: the document is checked by its content before the service stores it."""
+
+    class Meta:
+        model = TaxExemption
+        fields = ["workspace", "region", "reason", "document", "valid_from", "valid_to"]
+        help_texts = {"document": "PDF, PNG or JPEG, at most 10 MB."}
+
+    def clean_region(self):
+        region = self.cleaned_data["region"].strip().upper()
+        if region not in US_STATES:
+            raise forms.ValidationError(f"“{region}” is not a US state code (e.g. NH).")
+        return region
+
+    def clean_document(self):
+        document = self.cleaned_data.get("document")
+        try:
+            check_document(document)
+        except BillingError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return document
+
+
+class RejectExemptionForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Kept on the certificate and in its history.",
+    )
+
+
+@admin.register(TaxExemption)
+class TaxExemptionAdmin(SimpleHistoryAdmin):
+    """X4: support and finance upload certificates; finance reviews them through the actions.
+    Nothing is edited by hand: a wrong certificate is rejected and a new one submitted."""
+
+    form = TaxExemptionForm
+    list_display = [
+        "number",
+        "workspace",
+        "region",
+        "reason",
+        "status",
+        "valid_from",
+        "valid_to",
+        "submitted_on",
+        "decided_on",
+        "document_link",
+    ]
+    list_select_related = ["workspace"]
+    list_filter = ["status", "reason", "region"]
+    search_fields = ["workspace__slug", "workspace__name", "=region"]
+    autocomplete_fields = ["workspace"]
+    actions = ["start_review", "approve", "reject"]
+    show_full_result_count = False
+    add_fields = ["workspace", "region", "reason", "document", "valid_from", "valid_to"]
+    view_fields = [
+        "workspace",
+        "region",
+        "reason",
+        "document_link",
+        "content_type",
+        "valid_from",
+        "valid_to",
+        "status",
+        "submitted_on",
+        "review_started_on",
+        "reviewed_by",
+        "decided_on",
+        "rejection_reason",
+    ]
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.view_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.view_fields
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("billing.review_taxexemption")
+
+    @admin.display(description="Certificate", ordering="pk")
+    def number(self, obj):
+        return f"#{obj.pk}"
+
+    @admin.display(description="Document")
+    def document_link(self, obj):
+        if not obj.pk or not obj.document:
+            return "—"
+        url = reverse("finance:certificate-document", args=[obj.pk])
+        return format_html('<a href="{}">Download</a>', url)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        created = services.submit_exemption(
+            data["workspace"],
+            region=data["region"],
+            reason=data["reason"],
+            document=data["document"],
+            valid_from=data["valid_from"],
+            valid_to=data["valid_to"],
+            as_of=_today(),
+            by=request.user,
+        )
+        obj.pk, obj.document, obj.status = created.pk, created.document, created.status
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except BillingError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect(request.path)
+
+    def _review(self, request, queryset, decide, done_message):
+        done = 0
+        for certificate in queryset.select_related("workspace"):
+            try:
+                decide(certificate)
+            except BillingError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{done} certificate(s) {done_message}.", messages.SUCCESS)
+
+    @admin.action(description="Start review of selected certificates", permissions=["review"])
+    def start_review(self, request, queryset):
+        self._review(
+            request,
+            queryset,
+            lambda c: services.start_exemption_review(c, by=request.user, as_of=_today()),
+            "taken into review",
+        )
+
+    @admin.action(description="Approve selected certificates", permissions=["review"])
+    def approve(self, request, queryset):
+        self._review(
+            request,
+            queryset,
+            lambda c: services.approve_exemption(c, by=request.user, as_of=_today()),
+            "approved",
+        )
+
+    @admin.action(description="Reject selected certificates (asks why)", permissions=["review"])
+    def reject(self, request, queryset):
+        form = RejectExemptionForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            self._review(
+                request,
+                queryset,
+                lambda c: services.reject_exemption(
+                    c, by=request.user, reason=reason, as_of=_today()
+                ),
+                "rejected",
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reject certificates",
+            "certificates": queryset.select_related("workspace"),
+            "form": form,
+            "opts": self.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/billing/taxexemption/reject.html", context)

@@ -1,14 +1,17 @@
-"""Billing's part of the demo data: tax rates and a few hundred workspaces in every state,
-built through the services over the last six months (used by `manage.py seed_demo`)."""
+"""Billing's part of the demo data: a few hundred workspaces, built through the services over
+the last six months, and tax exemption certificates in every US state (used by
+`manage.py seed_demo`). Tax rates come from the data migration 0006_seed_tax_rates."""
 
 import random
 from datetime import date, timedelta
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 
 from billing import services
-from billing.models import Workspace
+from billing.models import TaxExemption, Workspace
 from billing.months import add_months, month_start, next_month
+from billing.tax import US_STATES
 
 COUNTRIES = [
     ("US", "CA"),
@@ -21,17 +24,6 @@ COUNTRIES = [
     ("IN", ""),
     ("BR", ""),
     ("CA", "ON"),
-]
-TAX_RATES = [
-    ("US", "CA", "7.25", "California sales tax"),
-    ("US", "NY", "4.00", "New York sales tax"),
-    ("US", "TX", "6.25", "Texas sales tax"),
-    ("DE", "", "19.00", "VAT"),
-    ("GB", "", "20.00", "VAT"),
-    ("FR", "", "20.00", "VAT"),
-    ("AU", "", "10.00", "GST"),
-    ("IN", "", "18.00", "GST"),
-    ("CA", "ON", "13.00", "HST"),
 ]
 WORDS = [
     "Acme",
@@ -60,8 +52,6 @@ def create_world(*, today: date, count: int = 300) -> bool:
         return False
     rng = random.Random(2026)
     start = add_months(month_start(today), -6)
-    for country, region, rate, name in TAX_RATES:
-        services.set_tax_rate(country, region=region, rate=rate, name=name, valid_from=start)
     kinds = (
         ["free"] * 40
         + ["free_over"] * 12
@@ -75,6 +65,7 @@ def create_world(*, today: date, count: int = 300) -> bool:
     with transaction.atomic():
         for n in range(count):
             _create_workspace(rng, n, rng.choice(kinds), start, today)
+        _create_certificates(rng, start, today)
     return True
 
 
@@ -122,3 +113,129 @@ def _usage(rng, ws, kind, created, today):
             mtus = rng.randrange(4_000, 16_000)
         services.record_usage(ws, month=month, mtus=mtus)
         month = next_month(month)
+
+
+# --- Tax exemption certificates (X4, X5) ------------------------------------------------------
+
+REVIEW_OUTCOMES = ["approved"] * 6 + ["in_review", "submitted", "rejected"]
+
+
+def certificate_pdf(*lines: str) -> bytes:
+    """A one-page PDF showing `lines`: a real document for the demo and the tests (X5)."""
+
+    def escape(text):
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    shown = " ".join(f"({escape(line)}) Tj T*" for line in lines)
+    content = f"BT /F1 14 Tf 18 TL 72 720 Td {shown} ET".encode("latin-1", "replace")
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(content), content),
+    ]
+    pdf = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(pdf))
+        pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(pdf)
+    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(pdf)
+
+
+def _submit_certificate(ws, region, reason, submitted_on, outcome, decided_on):
+    document = ContentFile(
+        certificate_pdf(
+            f"{region} sales tax exemption certificate",
+            f"Holder: {ws.name}",
+            f"Reason: {reason}",
+        ),
+        name="certificate.pdf",
+    )
+    certificate = services.submit_exemption(
+        ws,
+        region=region,
+        reason=reason,
+        document=document,
+        valid_from=submitted_on - timedelta(days=30),
+        as_of=submitted_on,
+    )
+    if outcome in ("in_review", "approved", "rejected"):
+        services.start_exemption_review(certificate, by=None, as_of=submitted_on)
+    if outcome == "approved":
+        services.approve_exemption(certificate, by=None, as_of=decided_on)
+    elif outcome == "rejected":
+        services.reject_exemption(
+            certificate,
+            by=None,
+            reason="The certificate is not signed by the purchaser.",
+            as_of=decided_on,
+        )
+    return certificate
+
+
+def _paid_team_workspace(slug, name, region, start, today):
+    ws = services.create_workspace(
+        name,
+        slug=slug,
+        business_country="US",
+        business_region=region,
+        billing_email=f"billing+{slug}@example.com",
+        has_payment_method=True,
+        as_of=start,
+    )
+    services.change_to_team(ws, as_of=start)
+    month = start
+    while month <= today:
+        services.record_usage(ws, month=month, mtus=12_000)
+        month = next_month(month)
+    return ws
+
+
+def _create_certificates(rng, start, today):
+    """Two workspaces whose invoices show why tax was still charged (the plans and billing
+    FAQ's two cases), and a certificate for every state, held by the US demo workspaces (a
+    workspace may hold certificates for other states), in every review status."""
+    # Case 1: in review while the first invoices were issued, approved later: the early
+    # invoices are taxed with "still in review on …", the later ones exempt.
+    ws = _paid_team_workspace("demo-tax-in-review", "Harbor Food Bank", "TX", start, today)
+    _submit_certificate(
+        ws,
+        "TX",
+        TaxExemption.Reason.NONPROFIT,
+        start + timedelta(days=3),
+        "approved",
+        add_months(today, -2) + timedelta(days=2),
+    )
+    # Case 2: the certificate covers another state than the business location.
+    ws = _paid_team_workspace("demo-tax-other-state", "Green Mountain Co-op", "VT", start, today)
+    _submit_certificate(
+        ws,
+        "NH",
+        TaxExemption.Reason.RESALE,
+        start + timedelta(days=3),
+        "approved",
+        start + timedelta(days=5),
+    )
+
+    holders = list(
+        Workspace.objects.filter(slug__startswith="demo-", business_country="US").order_by("pk")
+    )
+    for n, region in enumerate(sorted(US_STATES)):
+        submitted = start + timedelta(days=rng.randrange(0, 60))
+        _submit_certificate(
+            holders[n % len(holders)],
+            region,
+            rng.choice(TaxExemption.Reason.values),
+            submitted,
+            rng.choice(REVIEW_OUTCOMES),
+            submitted + timedelta(days=rng.randrange(1, 20)),
+        )

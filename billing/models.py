@@ -41,7 +41,7 @@ class Plan(models.Model):
     warehouse_syncs_per_day = models.PositiveIntegerField(null=True, blank=True)
     trial_days = models.PositiveIntegerField(default=0)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["monthly_price"]
@@ -92,13 +92,13 @@ class Workspace(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     lock = models.CharField(max_length=20, choices=Lock.choices, default=Lock.UNLOCKED)
     lock_changed_on = models.DateField(null=True, blank=True)
-    lock_cause = models.CharField(max_length=300, blank=True)
+    lock_cause = models.TextField(blank=True)
     # Read by the ingestion pipeline: false only while locked with data stopped (F2).
     data_flow = models.BooleanField(default=True)
     startup_member = models.BooleanField(default=False)
 
     objects = WorkspaceQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["name"]
@@ -185,7 +185,7 @@ class Subscription(models.Model):
     trial_reminder_sent_on = models.DateField(null=True, blank=True)
 
     objects = SubscriptionQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["-started_on", "-id"]
@@ -244,7 +244,7 @@ class Usage(models.Model):
     mtus = models.PositiveBigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["-month"]
@@ -449,7 +449,7 @@ class Invoice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = InvoiceQuerySet.as_manager()
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["-issue_date", "-number"]
@@ -545,7 +545,7 @@ class CreditNote(models.Model):
     decided_on = models.DateField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["-requested_on", "-id"]
@@ -567,7 +567,7 @@ class TaxRate(models.Model):
     name = models.CharField(max_length=100, help_text="E.g. 'CA sales tax', 'VAT'.")
     valid_from = models.DateField()
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
     class Meta:
         ordering = ["country", "region", "-valid_from"]
@@ -583,3 +583,87 @@ class TaxRate(models.Model):
     def __str__(self):
         where = f"{self.country}-{self.region}" if self.region else str(self.country)
         return f"{where} {self.rate}% from {self.valid_from}"
+
+
+def exemption_document_path(instance, filename):
+    """X5: a random stored name under the private media root; the uploader's file name never
+    reaches the disk (the extension follows the detected content, not the name)."""
+    from uuid import uuid4
+
+    extension = TaxExemption.EXTENSIONS.get(instance.content_type, "")
+    return f"tax-exemptions/{uuid4().hex}{extension}"
+
+
+class TaxExemption(models.Model):
+    """X4, X5: a workspace's sales-tax exemption certificate for one US state, reviewed by
+    finance. A workspace may hold certificates for states other than its own; only an approved
+    one for the invoice's state, approved by and valid on the issue date, waives the tax."""
+
+    class Reason(models.TextChoices):
+        NONPROFIT = "nonprofit", "Non-profit"
+        GOVERNMENT = "government", "Government"
+        RESALE = "resale", "Resale"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        SUBMITTED = "submitted", "Submitted"
+        IN_REVIEW = "in_review", "In review"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.PROTECT, related_name="tax_exemptions"
+    )
+    region = models.CharField(max_length=10, help_text="The US state it covers (e.g. NH).")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    document = models.FileField(upload_to=exemption_document_path, max_length=200)
+    content_type = models.CharField(
+        max_length=50, editable=False, help_text="Detected from the document's content."
+    )
+    valid_from = models.DateField()
+    valid_to = models.DateField(null=True, blank=True, help_text="Last valid day; empty: open.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED)
+    submitted_on = models.DateField()
+    review_started_on = models.DateField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_on = models.DateField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+
+    class Meta:
+        ordering = ["-submitted_on", "-id"]
+        permissions = [("review_taxexemption", "Can review tax exemption certificates")]
+        indexes = [models.Index(fields=["workspace", "region"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["submitted", "in_review", "approved", "rejected"]),
+                name="tax_exemption_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(reason__in=["nonprofit", "government", "resale", "other"]),
+                name="tax_exemption_reason_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to=None) | Q(valid_to__gte=F("valid_from")),
+                name="tax_exemption_valid_to_after_from",
+                violation_error_message="A certificate cannot end before it starts.",
+            ),
+            # A decision has a date; an open certificate has none.
+            models.CheckConstraint(
+                condition=Q(status__in=["submitted", "in_review"], decided_on=None)
+                | Q(status__in=["approved", "rejected"], decided_on__isnull=False),
+                name="tax_exemption_decided_on_with_decision",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rejected", rejection_reason=""),
+                name="tax_exemption_rejection_has_reason",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Certificate #{self.pk} ({self.region}, {self.get_reason_display().lower()})"

@@ -4,7 +4,6 @@ Services take the date they act on (`as_of`) and never read the clock. They lock
 workspace row first, so two agents acting on one workspace at once take turns.
 """
 
-import logging
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,6 +18,12 @@ from simple_history.utils import bulk_update_with_history
 from billing import invoicing
 from billing.emails import EmailSpec, queue_email, queue_emails
 from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired, UsageImportError
+from billing.exemptions import (
+    approve_exemption,
+    reject_exemption,
+    start_exemption_review,
+    submit_exemption,
+)
 from billing.hooks import daily_steps
 from billing.models import (
     LOCK_SEVERITY,
@@ -38,10 +43,9 @@ from billing.models import (
 from billing.months import add_months, add_year, month_start, next_month, parse_month
 from billing.tax import set_tax_rate
 
-logger = logging.getLogger(__name__)
-
 __all__ = [
     "add_payment_method",
+    "approve_exemption",
     "change_interval",
     "change_to_free",
     "change_to_team",
@@ -54,9 +58,12 @@ __all__ = [
     "preview_invoice",
     "record_usage",
     "refundable_amount",
+    "reject_exemption",
     "request_credit_note",
     "run_billing",
     "set_tax_rate",
+    "start_exemption_review",
+    "submit_exemption",
     "unlock_workspace",
     "void_invoice",
 ]

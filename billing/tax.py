@@ -1,7 +1,8 @@
-"""Tax rates by jurisdiction and date (SPEC X1–X3).
+"""Tax rates by jurisdiction and date, and exemption certificates (SPEC X1–X4).
 
-A `TaxTable` loads every rate once (the table is small: a few hundred rows) so a month close
-resolves thousands of invoices without a query each.
+A `TaxTable` loads every rate once (the table is small: a few hundred rows), and the exemption
+certificates once on first need, so a month close resolves thousands of invoices without a
+query each.
 """
 
 from bisect import bisect_right
@@ -13,7 +14,26 @@ from decimal import Decimal
 from django.db import transaction
 
 from billing.errors import BillingError
-from billing.models import TaxRate, Workspace
+from billing.models import TaxExemption, TaxRate, Workspace
+
+# The notes on an invoice's `tax_note` that say tax was waived start with this (reports and
+# the finance filters find exempt invoices by it).
+EXEMPT_NOTE_PREFIX = "exempt: "
+NOTE_MAX_LENGTH = 300
+
+US_STATES = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
+    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan", "MN": "Minnesota",
+    "MS": "Mississippi", "MO": "Missouri", "MT": "Montana", "NE": "Nebraska", "NV": "Nevada",
+    "NH": "New Hampshire", "NJ": "New Jersey", "NM": "New Mexico", "NY": "New York",
+    "NC": "North Carolina", "ND": "North Dakota", "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon",
+    "PA": "Pennsylvania", "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota",
+    "TN": "Tennessee", "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia",
+    "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -24,6 +44,54 @@ class TaxDecision:
     name: str = "Tax"
     note: str = ""
 
+    @property
+    def exempt(self) -> bool:
+        return self.note.startswith(EXEMPT_NOTE_PREFIX)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """What the tax decision needs of a `TaxExemption`, with its state on any past day."""
+
+    pk: int
+    region: str
+    reason: str
+    status: str
+    submitted_on: date
+    review_started_on: date | None
+    decided_on: date | None
+    valid_from: date
+    valid_to: date | None
+
+    def status_on(self, day: date) -> str | None:
+        """The review status the certificate had on `day`; None before it was submitted."""
+        if day < self.submitted_on:
+            return None
+        if self.decided_on is not None and self.decided_on <= day:
+            return self.status
+        if self.review_started_on is not None and self.review_started_on <= day:
+            return TaxExemption.Status.IN_REVIEW
+        return TaxExemption.Status.SUBMITTED
+
+    def valid_on(self, day: date) -> bool:
+        """X4: from its first day through its last, both included."""
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+    def validity(self) -> str:
+        if self.valid_to is None:
+            return f"valid from {self.valid_from}"
+        return f"valid {self.valid_from} to {self.valid_to}"
+
+
+def _jurisdiction_label(country: str, region: str) -> str:
+    if country == "US":
+        return region or "US"
+    return f"{country}-{region}" if region else country
+
+
+def _shorten(note: str) -> str:
+    return note if len(note) <= NOTE_MAX_LENGTH else note[: NOTE_MAX_LENGTH - 1] + "…"
+
 
 class TaxTable:
     def __init__(self):
@@ -32,17 +100,40 @@ class TaxTable:
             self._rates[(str(rate.country), rate.region)].append(
                 (rate.valid_from, rate.rate, rate.name)
             )
+        self._certificates = None  # workspace id → [Certificate], loaded on first need
 
     def _in_force(self, country: str, region: str, day: date):
         rates = self._rates.get((country, region), [])
         index = bisect_right([valid_from for valid_from, _, _ in rates], day)
         return rates[index - 1] if index else None
 
+    def _certificates_of(self, workspace_id: int) -> list[Certificate]:
+        if self._certificates is None:
+            # One query for the whole table's life: a month close chunk prices 2,000 invoices.
+            self._certificates = defaultdict(list)
+            rows = TaxExemption.objects.order_by("pk").values_list(
+                "workspace_id",
+                "pk",
+                "region",
+                "reason",
+                "status",
+                "submitted_on",
+                "review_started_on",
+                "decided_on",
+                "valid_from",
+                "valid_to",
+            )
+            for workspace_id_, *fields in rows:
+                self._certificates[workspace_id_].append(Certificate(*fields))
+        return self._certificates.get(workspace_id, [])
+
     def decide(self, workspace: Workspace, day: date) -> TaxDecision:
         """X1, X2: the rate of the business location in force on `day`; none → no tax.
 
         A region's own rate wins; a country-wide rate (VAT, GST) applies where the region has
-        none.
+        none. X4: where a rate applies, an approved certificate for the invoice's state,
+        approved on or before `day` and valid on it, waives the tax; the note says why the tax
+        was waived, or why a certificate the workspace holds did not waive it.
         """
         country, region = str(workspace.business_country), workspace.business_region
         found = self._in_force(country, region, day) if region else None
@@ -51,7 +142,33 @@ class TaxTable:
         if found is None:
             return TaxDecision(country, region, None)
         _, rate, name = found
-        return TaxDecision(country, region, rate, name)
+        waiver, notes = self._exemption(workspace.pk, country, region, day)
+        if waiver is not None:
+            note = f"{EXEMPT_NOTE_PREFIX}certificate #{waiver.pk} ({waiver.reason})"
+            return TaxDecision(country, region, Decimal("0.000"), name, note)
+        return TaxDecision(country, region, rate, name, _shorten("; ".join(notes)))
+
+    def _exemption(self, workspace_id: int, country: str, region: str, day: date):
+        """X4: (the certificate that waives the tax or None, notes on the others)."""
+        notes = []
+        here = _jurisdiction_label(country, region)
+        for cert in self._certificates_of(workspace_id):
+            status = cert.status_on(day)
+            if status is None:
+                continue  # submitted after the issue date: it did not exist yet
+            if country != "US" or cert.region != region:
+                if status != TaxExemption.Status.REJECTED:
+                    notes.append(f"certificate #{cert.pk} covers {cert.region}, not {here}")
+                continue
+            if status == TaxExemption.Status.APPROVED:
+                if cert.valid_on(day):
+                    return cert, []
+                notes.append(f"certificate #{cert.pk} {cert.validity()}, not on {day}")
+            elif status == TaxExemption.Status.REJECTED:
+                notes.append(f"certificate #{cert.pk} rejected on {cert.decided_on}")
+            else:
+                notes.append(f"certificate #{cert.pk} still in review on {day}")
+        return None, notes
 
 
 @transaction.atomic

@@ -11,7 +11,9 @@ def workspace(*, as_of=date(2026, 1, 1), plan="free", card=False, interval="mont
     n = next(_counter)
     defaults = {
         "slug": f"ws-{n}",
-        "business_country": "DE",
+        # Oregon has no sales tax: invoices untaxed unless a test sets a taxed location.
+        "business_country": "US",
+        "business_region": "OR",
         "billing_email": f"billing{n}@example.com",
     }
     defaults.update(kwargs)

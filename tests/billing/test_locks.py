@@ -163,3 +163,12 @@ def test_f6_each_lock_and_unlock_sends_one_email_and_records_its_cause(
         ("unlocked", "under_limit", date(2026, 2, 1)),
     ]
     assert [m.subject for m in mail.outbox] == [f"{ws.name} is locked", f"{ws.name} is unlocked"]
+
+
+def test_r4_a_long_unlock_reason_is_kept_whole(db, support):
+    ws = workspace(as_of=date(2026, 1, 1))
+    usage(ws, date(2026, 1, 1), 2000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    reason = "Customer explained on a long call that " + "their import replayed events " * 12
+    services.unlock_workspace(ws, by=support, reason=reason, as_of=date(2026, 2, 2))
+    assert ws.history.first().history_change_reason.endswith(reason.strip())

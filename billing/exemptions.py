@@ -1,0 +1,184 @@
+"""Tax exemption certificates (SPEC X4, X5): upload, review by finance, decision.
+
+submitted → in review → approved | rejected, and a decision may come straight from submitted.
+Whether a certificate waives an invoice's tax is decided when the invoice is issued
+(`billing.tax.TaxTable`), from the dates recorded here.
+"""
+
+from datetime import date
+
+from django.db import transaction
+
+from billing.errors import BillingError
+from billing.models import TaxExemption, Workspace
+from billing.tax import US_STATES
+
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "approve_exemption",
+    "check_document",
+    "reject_exemption",
+    "start_exemption_review",
+    "submit_exemption",
+]
+
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+# X5: what the first bytes of an accepted document are; the file name and the browser's
+# content type are the uploader's word and are not trusted.
+SIGNATURES = [
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+]
+
+Status = TaxExemption.Status
+
+
+class InvalidDocument(BillingError):
+    pass
+
+
+def check_document(document) -> str:
+    """X5: the content type of a certificate document (PDF, PNG or JPEG by its content, at most
+    10 MB, not empty); refuses anything else with a message for the uploader."""
+    if document is None:
+        raise InvalidDocument("Attach the certificate: a PDF, PNG or JPEG file.")
+    size = document.size
+    if not size:
+        raise InvalidDocument("The certificate file is empty.")
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidDocument(
+            f"The certificate file is {size / 1024 / 1024:.1f} MB; the limit is 10 MB."
+        )
+    document.seek(0)
+    head = document.read(16)
+    document.seek(0)
+    for signature, content_type in SIGNATURES:
+        if head.startswith(signature):
+            return content_type
+    raise InvalidDocument(
+        "The certificate must be a PDF, PNG or JPEG document; this file's content is none of "
+        "those, whatever its name says."
+    )
+
+
+def _save(certificate: TaxExemption, reason: str, by=None):
+    """Save and let the audit history record why and who (R4); the full rejection reason is
+    on the certificate, the history keeps what fits its 100 characters."""
+    certificate._change_reason = reason if len(reason) <= 100 else reason[:99] + "…"
+    if by is not None:
+        certificate._history_user = by
+    certificate.save()
+
+
+def _locked(certificate: TaxExemption) -> TaxExemption:
+    return TaxExemption.objects.select_for_update().get(pk=certificate.pk)
+
+
+def _check_open(certificate: TaxExemption, as_of: date):
+    if certificate.status in (Status.APPROVED, Status.REJECTED):
+        raise BillingError(
+            f"Certificate #{certificate.pk} was already {certificate.status} on "
+            f"{certificate.decided_on}; a decision is final."
+        )
+    if as_of < certificate.submitted_on:
+        raise BillingError(
+            f"Certificate #{certificate.pk} was submitted on {certificate.submitted_on}; it "
+            f"cannot be reviewed on {as_of}, before that."
+        )
+
+
+@transaction.atomic
+def submit_exemption(
+    workspace: Workspace,
+    *,
+    region: str,
+    reason: str,
+    document,
+    valid_from: date,
+    valid_to: date | None = None,
+    as_of: date,
+    by=None,
+) -> TaxExemption:
+    """X4, X5: a certificate for one US state, waiting for finance's review. The document is
+    checked by content and stored under a random name in private storage."""
+    region = (region or "").strip().upper()
+    problems = []
+    if region not in US_STATES:
+        problems.append(f"“{region}” is not a US state code (e.g. NH).")
+    if reason not in TaxExemption.Reason.values:
+        problems.append(
+            f"“{reason}” is not an exemption reason: use "
+            + ", ".join(TaxExemption.Reason.values)
+            + "."
+        )
+    if valid_to is not None and valid_to < valid_from:
+        problems.append(f"The certificate cannot end ({valid_to}) before it starts ({valid_from}).")
+    if problems:
+        raise BillingError(" ".join(problems))
+    content_type = check_document(document)
+    certificate = TaxExemption(
+        workspace=workspace,
+        region=region,
+        reason=reason,
+        content_type=content_type,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        submitted_on=as_of,
+    )
+    # The stored name comes from exemption_document_path: random, never the uploader's.
+    certificate.document.save("certificate", document, save=False)
+    try:
+        _save(certificate, f"Submitted for {region} ({reason})", by=by)
+    except Exception:
+        certificate.document.delete(save=False)
+        raise
+    return certificate
+
+
+@transaction.atomic
+def start_exemption_review(certificate: TaxExemption, *, by, as_of: date) -> TaxExemption:
+    """X4: finance takes a submitted certificate into review."""
+    certificate = _locked(certificate)
+    _check_open(certificate, as_of)
+    if certificate.status == Status.IN_REVIEW:
+        raise BillingError(
+            f"Certificate #{certificate.pk} is already in review since "
+            f"{certificate.review_started_on}."
+        )
+    certificate.status, certificate.review_started_on = Status.IN_REVIEW, as_of
+    _save(certificate, "Review started", by=by)
+    return certificate
+
+
+@transaction.atomic
+def approve_exemption(certificate: TaxExemption, *, by, as_of: date) -> TaxExemption:
+    """X4: approve, from submitted or in review. Invoices issued from `as_of` on, for the
+    certificate's state and within its validity, carry no tax."""
+    certificate = _locked(certificate)
+    _check_open(certificate, as_of)
+    certificate.status, certificate.decided_on, certificate.reviewed_by = (
+        Status.APPROVED,
+        as_of,
+        by,
+    )
+    _save(certificate, "Approved", by=by)
+    return certificate
+
+
+@transaction.atomic
+def reject_exemption(certificate: TaxExemption, *, by, reason: str, as_of: date) -> TaxExemption:
+    """X4: reject, from submitted or in review, with a reason that is kept."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise BillingError("Say why the certificate is rejected: the reason is kept.")
+    certificate = _locked(certificate)
+    _check_open(certificate, as_of)
+    certificate.status, certificate.decided_on, certificate.reviewed_by = (
+        Status.REJECTED,
+        as_of,
+        by,
+    )
+    certificate.rejection_reason = reason
+    _save(certificate, f"Rejected: {reason}", by=by)
+    return certificate

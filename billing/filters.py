@@ -1,0 +1,99 @@
+"""Filters of the finance pages (R3), shared by the invoice list, its CSV export and
+`manage.py export_invoices`, so the export of a filtered list is exactly that list."""
+
+import django_filters
+from django import forms
+from django.db.models import Q
+from django_countries import countries
+
+from billing.models import Invoice, Plan
+from billing.months import next_month, parse_month
+from billing.tax import EXEMPT_NOTE_PREFIX
+
+
+class MonthField(forms.CharField):
+    """`YYYY-MM` (what a browser's month input sends) → the 1st of that month."""
+
+    widget = forms.TextInput(attrs={"type": "month", "placeholder": "YYYY-MM", "size": 8})
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return None
+        try:
+            return parse_month(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+
+class MonthFilter(django_filters.Filter):
+    field_class = MonthField
+
+
+class MonthRangeForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("issued_from"), data.get("issued_to")
+        if start and end and end < start:
+            raise forms.ValidationError(
+                f"The range ends ({end:%Y-%m}) before it starts ({start:%Y-%m})."
+            )
+        return data
+
+
+class IssueMonthFilter(django_filters.FilterSet):
+    """Invoices by issue month, both ends included."""
+
+    issued_from = MonthFilter(label="Issued from", method="filter_issued_from")
+    issued_to = MonthFilter(label="Issued to", method="filter_issued_to")
+
+    class Meta:
+        model = Invoice
+        fields = []
+        form = MonthRangeForm
+
+    def filter_issued_from(self, queryset, name, month):
+        return queryset.filter(issue_date__gte=month)
+
+    def filter_issued_to(self, queryset, name, month):
+        return queryset.filter(issue_date__lt=next_month(month))
+
+
+def _country_choices():
+    return [(code, f"{code} — {name}") for code, name in countries]
+
+
+class InvoiceFilter(IssueMonthFilter):
+    TAXED, EXEMPT, UNTAXED = "taxed", "exempt", "untaxed"
+    TAX_CHOICES = [
+        (TAXED, "Taxed"),
+        (EXEMPT, "Exempt (certificate)"),
+        (UNTAXED, "No tax (no rate, or nothing to tax)"),
+    ]
+
+    status = django_filters.ChoiceFilter(choices=Invoice.Status.choices)
+    kind = django_filters.ChoiceFilter(choices=Invoice.Kind.choices)
+    plan = django_filters.ChoiceFilter(
+        field_name="plan_code", choices=Plan.Code.choices, label="Plan"
+    )
+    country = django_filters.ChoiceFilter(
+        field_name="tax_country", choices=_country_choices, label="Tax country"
+    )
+    region = django_filters.CharFilter(
+        field_name="tax_region", method="filter_region", label="Tax region (state)"
+    )
+    tax = django_filters.ChoiceFilter(choices=TAX_CHOICES, method="filter_tax", label="Tax")
+
+    class Meta(IssueMonthFilter.Meta):
+        pass
+
+    def filter_region(self, queryset, name, value):
+        return queryset.filter(tax_region=value.strip().upper())
+
+    def filter_tax(self, queryset, name, value):
+        exempt = Q(tax_note__startswith=EXEMPT_NOTE_PREFIX)
+        if value == self.TAXED:
+            return queryset.filter(tax__gt=0)
+        if value == self.EXEMPT:
+            return queryset.filter(exempt)
+        return queryset.filter(tax=0).exclude(exempt)

@@ -1,0 +1,191 @@
+"""Finance pages outside the admin (R3) and the certificate download (X5).
+
+Thin: the filters, the CSV writer and the reports do the work. Every page needs a signed-in
+active staff member holding the page's permission: anyone else signed in gets 403, anyone
+signed out the login page.
+"""
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from billing import reports
+from billing.csv_export import InvoiceCsv
+from billing.filters import InvoiceFilter, IssueMonthFilter
+from billing.models import Invoice, TaxExemption
+from billing.months import add_months, month_start, parse_month
+from billing.pricing import round_cents
+
+FINANCE_PERMISSION = "billing.export_invoice"
+PAGE_SIZE = 50
+REPORT_MONTHS = 12
+
+
+def staff_permission_required(permission: str):
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def guarded(request, *args, **kwargs):
+            user = request.user
+            if not (user.is_active and user.is_staff and user.has_perm(permission)):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return guarded
+
+    return decorator
+
+
+finance_required = staff_permission_required(FINANCE_PERMISSION)
+
+
+def _page(request, template: str, title: str, **context):
+    return render(
+        request,
+        template,
+        {**admin.site.each_context(request), "title": title, **context},
+    )
+
+
+def _query(request, *, drop=("page",)) -> str:
+    return urlencode([(k, v) for k, v in request.GET.items() if k not in drop and v])
+
+
+@finance_required
+def invoice_list(request):
+    invoice_filter = InvoiceFilter(
+        request.GET or None, queryset=Invoice.objects.select_related("workspace")
+    )
+    invoices = invoice_filter.qs
+    if invoice_filter.is_bound and not invoice_filter.is_valid():
+        invoices = invoices.none()
+    page = Paginator(invoices, PAGE_SIZE).get_page(request.GET.get("page"))
+    return _page(
+        request,
+        "finance/invoice_list.html",
+        "Invoices",
+        filter=invoice_filter,
+        page=page,
+        query=_query(request),
+    )
+
+
+@finance_required
+def invoice_export(request):
+    """The filtered list as CSV, streamed: constant memory however many invoices match."""
+    invoice_filter = InvoiceFilter(request.GET or None, queryset=Invoice.objects.all())
+    if invoice_filter.is_bound and not invoice_filter.is_valid():
+        problems = "; ".join(
+            f"{name}: {' '.join(errors)}" for name, errors in invoice_filter.errors.items()
+        )
+        return HttpResponseBadRequest(f"Nothing exported: {problems}", content_type="text/plain")
+    response = StreamingHttpResponse(
+        iter(InvoiceCsv(invoice_filter.qs)), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{_export_name(invoice_filter)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _export_name(invoice_filter) -> str:
+    data = invoice_filter.form.cleaned_data if invoice_filter.is_bound else {}
+    start, end = data.get("issued_from"), data.get("issued_to")
+    months = "_".join(f"{m:%Y-%m}" for m in (start, end) if m)
+    return f"invoices_{months}.csv" if months else "invoices.csv"
+
+
+def _month_range(request, today):
+    """The months the request asks for: by default the twelve months up to this month, or up
+    to the month asked for when only the end is given."""
+    data = request.GET.copy()
+    if not data.get("issued_to"):
+        data["issued_to"] = f"{today:%Y-%m}"
+    if not data.get("issued_from"):
+        try:
+            end = parse_month(data["issued_to"])
+        except ValueError:
+            end = month_start(today)  # the filter reports the bad month
+        data["issued_from"] = f"{add_months(end, 1 - REPORT_MONTHS):%Y-%m}"
+    month_filter = IssueMonthFilter(data, queryset=Invoice.objects.all())
+    cleaned = month_filter.form.cleaned_data if month_filter.is_valid() else {}
+    last = cleaned.get("issued_to") or month_start(today)
+    first = cleaned.get("issued_from") or add_months(last, 1 - REPORT_MONTHS)
+    return month_filter, first, last
+
+
+@finance_required
+def tax_report(request):
+    today = timezone.now().date()
+    month_filter, first, last = _month_range(request, today)
+    rows = reports.tax_report(month_filter.qs) if month_filter.is_valid() else []
+    return _page(
+        request,
+        "finance/tax_report.html",
+        "Tax report",
+        filter=month_filter,
+        rows=rows,
+        totals=reports.totals(rows, ["invoices", "taxable", "tax_total", "exempt"]),
+        first=first,
+        last=last,
+    )
+
+
+@finance_required
+def revenue(request):
+    today = timezone.now().date()
+    month_filter, first, last = _month_range(request, today)
+    series, months = [], []
+    if month_filter.is_valid():
+        series, months = reports.revenue_by_month(month_filter.qs, first=first, last=last)
+    peak = max((m.total for m in months), default=0) or 1
+    bars = [
+        {
+            "month": m.month,
+            "total": m.total,
+            "amounts": [m.amounts.get(label, reports.ZERO) for label in series],
+            "segments": [
+                (index, label, m.amounts[label], round_cents(100 * m.amounts[label] / peak))
+                for index, label in enumerate(series)
+                if m.amounts.get(label)
+            ],
+        }
+        for m in months
+    ]
+    return _page(
+        request,
+        "finance/revenue.html",
+        "Invoiced revenue by month and plan",
+        filter=month_filter,
+        series=list(enumerate(series)),
+        bars=bars,
+        grand_total=sum((m.total for m in months), 0),
+    )
+
+
+@staff_permission_required("billing.view_taxexemption")
+def certificate_document(request, pk: int):
+    """X5: the document to staff who may see certificates, as a download the browser must not
+    sniff or render inline."""
+    certificate = get_object_or_404(TaxExemption, pk=pk)
+    try:
+        document = certificate.document.open("rb")
+    except FileNotFoundError:
+        raise Http404("The certificate's document is missing from storage.") from None
+    extension = TaxExemption.EXTENSIONS.get(certificate.content_type, "")
+    response = FileResponse(
+        document,
+        as_attachment=True,
+        filename=f"certificate-{certificate.pk}{extension}",
+        content_type=certificate.content_type or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response

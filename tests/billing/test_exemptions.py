@@ -1,0 +1,560 @@
+"""X4, X5: exemption certificates — upload checked by content, review by finance, and the
+tax decision at issue time with a note that says why tax was charged or waived (the plans and
+billing FAQ: "still in review while the invoice was issued", "covers a different state")."""
+
+from datetime import date
+from decimal import Decimal as D
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from billing import services
+from billing.demo import certificate_pdf
+from billing.errors import BillingError
+from billing.models import Invoice, TaxExemption, Workspace
+from billing.roles import SUPPORT
+from billing.tax import TaxTable
+
+from .factories import workspace
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(32)
+HTML = b"<!doctype html><html><script>alert(document.cookie)</script></html>"
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    settings.MEDIA_ROOT = settings.PRIVATE_MEDIA_ROOT = tmp_path / "private-media"
+    return settings.MEDIA_ROOT
+
+
+def pdf(name="certificate.pdf"):
+    return ContentFile(certificate_pdf("Exemption certificate"), name=name)
+
+
+def paid_monthly(as_of, region, **kwargs):
+    ws = workspace(as_of=as_of, card=True, business_country="US", business_region=region, **kwargs)
+    services.change_to_team(ws, as_of=as_of)
+    services.change_to_free(ws, as_of=as_of)
+    services.change_to_team(ws, as_of=as_of)
+    return ws
+
+
+def certificate(ws, region, *, on, valid_from=date(2025, 1, 1), valid_to=None, reason="nonprofit"):
+    return services.submit_exemption(
+        ws,
+        region=region,
+        reason=reason,
+        document=pdf(),
+        valid_from=valid_from,
+        valid_to=valid_to,
+        as_of=on,
+    )
+
+
+def invoice_on(ws, day):
+    return Invoice.objects.get(workspace=ws, issue_date=day)
+
+
+# --- X4: the tax decision at issue time ---------------------------------------------------------
+
+
+def test_x4_approved_certificate_for_the_invoice_state_waives_the_tax_with_a_note(db, finance):
+    ws = paid_monthly(date(2026, 1, 1), "CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 20))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = invoice_on(ws, date(2026, 2, 1))
+    assert (invoice.tax, invoice.total, invoice.tax_rate) == (D("0.00"), D("120.00"), D("0.000"))
+    assert invoice.tax_note == f"exempt: certificate #{cert.pk} (nonprofit)"
+    assert not invoice.lines.filter(kind="tax").exists()
+
+
+def test_x4_certificate_in_review_at_issue_time_is_taxed_with_a_note(db, finance):
+    """FAQ: "The exemption certificate was still in review while the invoice was issued"."""
+    ws = paid_monthly(date(2026, 1, 1), "CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 10))
+    services.start_exemption_review(cert, by=finance, as_of=date(2026, 1, 15))
+    # Approved on February 2nd; January's close runs late, on the 3rd: its invoice is dated
+    # February 1st, when the certificate was still in review, so tax is charged.
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 2, 2))
+    services.run_billing(as_of=date(2026, 3, 1))
+    january = invoice_on(ws, date(2026, 2, 1))
+    assert (january.tax, january.total) == (D("8.70"), D("128.70"))
+    assert january.tax_note == f"certificate #{cert.pk} still in review on 2026-02-01"
+    february = invoice_on(ws, date(2026, 3, 1))
+    assert (february.tax, february.tax_note) == (
+        D("0.00"),
+        f"exempt: certificate #{cert.pk} (nonprofit)",
+    )
+
+
+def test_x4_submitted_certificate_not_yet_reviewed_is_taxed_with_a_note(db):
+    ws = paid_monthly(date(2026, 1, 1), "NY")
+    cert = certificate(ws, "NY", on=date(2026, 1, 28))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = invoice_on(ws, date(2026, 2, 1))
+    assert invoice.tax == D("4.80")
+    assert invoice.tax_note == f"certificate #{cert.pk} still in review on 2026-02-01"
+
+
+def test_x4_certificate_for_another_state_is_taxed_with_a_note(db, finance):
+    """FAQ: "The exemption certificate covers a state that is different" from the business's."""
+    ws = paid_monthly(date(2026, 1, 1), "VT")
+    cert = certificate(ws, "NH", on=date(2026, 1, 5), reason="resale")
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 6))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = invoice_on(ws, date(2026, 2, 1))
+    assert (invoice.tax, invoice.tax_region) == (D("7.20"), "VT")  # 6 % of 120.00
+    assert invoice.tax_note == f"certificate #{cert.pk} covers NH, not VT"
+
+
+def test_x4_a_workspace_may_hold_certificates_for_other_states_too(db, finance):
+    ws = paid_monthly(date(2026, 1, 1), "TX")
+    other = certificate(ws, "NH", on=date(2026, 1, 2))
+    own = certificate(ws, "TX", on=date(2026, 1, 3))
+    for cert in (other, own):
+        services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 4))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = invoice_on(ws, date(2026, 2, 1))
+    assert (invoice.tax, invoice.tax_note) == (
+        D("0.00"),
+        f"exempt: certificate #{own.pk} (nonprofit)",
+    )
+
+
+def test_x4_approved_on_the_issue_date_waives_and_a_day_later_does_not(db, finance):
+    on_time = paid_monthly(date(2026, 1, 1), "CA")
+    late = paid_monthly(date(2026, 1, 1), "CA")
+    services.approve_exemption(
+        certificate(on_time, "CA", on=date(2026, 1, 20)), by=finance, as_of=date(2026, 2, 1)
+    )
+    late_cert = certificate(late, "CA", on=date(2026, 1, 20))
+    services.approve_exemption(late_cert, by=finance, as_of=date(2026, 2, 2))
+    services.run_billing(as_of=date(2026, 2, 5))
+    assert invoice_on(on_time, date(2026, 2, 1)).tax == D("0.00")
+    late_invoice = invoice_on(late, date(2026, 2, 1))
+    assert late_invoice.tax == D("8.70")
+    assert late_invoice.tax_note == f"certificate #{late_cert.pk} still in review on 2026-02-01"
+
+
+@pytest.mark.parametrize(
+    "valid_from, valid_to, waived",
+    [
+        (date(2026, 2, 1), None, True),  # first day included
+        (date(2025, 2, 1), date(2026, 2, 1), True),  # last day included
+        (date(2025, 2, 1), date(2026, 1, 31), False),  # ended the day before
+        (date(2026, 2, 2), None, False),  # starts the day after
+    ],
+)
+def test_x4_validity_runs_from_its_first_day_through_its_last(
+    db, finance, valid_from, valid_to, waived
+):
+    ws = paid_monthly(date(2026, 1, 1), "CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5), valid_from=valid_from, valid_to=valid_to)
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 6))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = invoice_on(ws, date(2026, 2, 1))
+    assert (invoice.tax == 0) is waived
+    if not waived:
+        validity = f"valid {valid_from} to {valid_to}" if valid_to else f"valid from {valid_from}"
+        assert invoice.tax_note == f"certificate #{cert.pk} {validity}, not on 2026-02-01"
+
+
+def test_x4_rejected_certificate_does_not_waive(db, finance):
+    ws = paid_monthly(date(2026, 1, 1), "CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    services.reject_exemption(cert, by=finance, reason="Unsigned", as_of=date(2026, 1, 9))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = invoice_on(ws, date(2026, 2, 1))
+    assert invoice.tax == D("8.70")
+    assert invoice.tax_note == f"certificate #{cert.pk} rejected on 2026-01-09"
+
+
+def test_x4_a_certificate_submitted_after_the_issue_date_is_not_mentioned(db):
+    ws = paid_monthly(date(2026, 1, 1), "CA")
+    certificate(ws, "CA", on=date(2026, 2, 2))
+    services.run_billing(as_of=date(2026, 2, 3))
+    assert invoice_on(ws, date(2026, 2, 1)).tax_note == ""
+
+
+def test_x4_no_rate_no_note_a_certificate_has_nothing_to_waive(db, finance):
+    ws = paid_monthly(date(2026, 1, 1), "NH")  # no sales tax in New Hampshire
+    services.approve_exemption(
+        certificate(ws, "NH", on=date(2026, 1, 2)), by=finance, as_of=date(2026, 1, 3)
+    )
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = invoice_on(ws, date(2026, 2, 1))
+    assert (invoice.tax, invoice.tax_rate, invoice.tax_note) == (D("0.00"), None, "")
+
+
+def test_x4_preview_shows_the_decision_too(db, finance):
+    ws = paid_monthly(date(2026, 1, 1), "CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    preview = services.preview_invoice(ws, month=date(2026, 1, 1), as_of=date(2026, 1, 10))
+    assert preview.tax_note == f"certificate #{cert.pk} still in review on 2026-02-01"
+
+
+def test_x4_exemptions_are_loaded_once_per_tax_table_not_per_invoice(db, finance):
+    workspaces = []
+    for n in range(12):
+        ws = workspace(business_country="US", business_region="CA")
+        services.approve_exemption(
+            certificate(ws, "CA" if n % 2 else "NV", on=date(2026, 1, 2)),
+            by=finance,
+            as_of=date(2026, 1, 3),
+        )
+        workspaces.append(Workspace.objects.get(pk=ws.pk))
+    with CaptureQueriesContext(connection) as queries:
+        table = TaxTable()
+        decisions = [table.decide(ws, date(2026, 2, 1)) for ws in workspaces]
+    assert len(queries) == 2  # the rates, then the certificates
+    assert sum(d.exempt for d in decisions) == 6
+
+
+# --- X4: review ---------------------------------------------------------------------------------
+
+
+def test_x4_review_submitted_then_in_review_then_approved(db, finance):
+    ws = workspace(business_country="US", business_region="CA")
+    cert = certificate(ws, "ca", on=date(2026, 1, 5))
+    assert (cert.status, cert.region, cert.submitted_on) == ("submitted", "CA", date(2026, 1, 5))
+    cert = services.start_exemption_review(cert, by=finance, as_of=date(2026, 1, 6))
+    assert (cert.status, cert.review_started_on) == ("in_review", date(2026, 1, 6))
+    with pytest.raises(BillingError, match="already in review"):
+        services.start_exemption_review(cert, by=finance, as_of=date(2026, 1, 7))
+    cert = services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 8))
+    assert (cert.status, cert.decided_on, cert.reviewed_by) == (
+        "approved",
+        date(2026, 1, 8),
+        finance,
+    )
+
+
+def test_x4_a_decision_may_come_straight_from_submitted(db, finance):
+    ws = workspace(business_country="US", business_region="CA")
+    approved = services.approve_exemption(
+        certificate(ws, "CA", on=date(2026, 1, 5)), by=finance, as_of=date(2026, 1, 5)
+    )
+    rejected = services.reject_exemption(
+        certificate(ws, "TX", on=date(2026, 1, 5)),
+        by=finance,
+        reason="Expired form",
+        as_of=date(2026, 1, 6),
+    )
+    assert (approved.status, approved.review_started_on) == ("approved", None)
+    assert (rejected.status, rejected.rejection_reason) == ("rejected", "Expired form")
+
+
+def test_x4_a_decided_certificate_cannot_be_decided_again(db, finance):
+    ws = workspace(business_country="US", business_region="CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 6))
+    for decide in (
+        lambda: services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 7)),
+        lambda: services.reject_exemption(cert, by=finance, reason="x", as_of=date(2026, 1, 7)),
+        lambda: services.start_exemption_review(cert, by=finance, as_of=date(2026, 1, 7)),
+    ):
+        with pytest.raises(BillingError, match="already approved on 2026-01-06"):
+            decide()
+    cert.refresh_from_db()
+    assert (cert.status, cert.decided_on) == ("approved", date(2026, 1, 6))
+
+
+def test_x4_rejection_needs_a_reason_and_no_decision_before_submission(db, finance):
+    ws = workspace(business_country="US", business_region="CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    with pytest.raises(BillingError, match="Say why"):
+        services.reject_exemption(cert, by=finance, reason="  ", as_of=date(2026, 1, 6))
+    with pytest.raises(BillingError, match="before that"):
+        services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 4))
+    cert.refresh_from_db()
+    assert cert.status == "submitted"
+
+
+def test_x4_every_change_is_kept_with_who_and_why(db, support, finance):
+    """R4: a certificate's history says who, when and why."""
+    ws = workspace(business_country="US", business_region="CA")
+    cert = services.submit_exemption(
+        ws,
+        region="CA",
+        reason="government",
+        document=pdf(),
+        valid_from=date(2026, 1, 1),
+        as_of=date(2026, 1, 5),
+        by=support,
+    )
+    services.start_exemption_review(cert, by=finance, as_of=date(2026, 1, 6))
+    services.reject_exemption(cert, by=finance, reason="Wrong entity name", as_of=date(2026, 1, 7))
+    history = [
+        (h.status, h.history_user, h.history_change_reason)
+        for h in cert.history.order_by("history_date", "history_id")
+    ]
+    assert history == [
+        ("submitted", support, "Submitted for CA (government)"),
+        ("in_review", finance, "Review started"),
+        ("rejected", finance, "Rejected: Wrong entity name"),
+    ]
+
+
+# --- X5: the document -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, content_type, extension",
+    [
+        (certificate_pdf("x"), "application/pdf", ".pdf"),
+        (PNG, "image/png", ".png"),
+        (JPEG, "image/jpeg", ".jpg"),
+    ],
+)
+def test_x5_pdf_png_and_jpeg_are_accepted_by_content_and_stored_privately(
+    db, private_media, content, content_type, extension
+):
+    ws = workspace(business_country="US", business_region="CA")
+    cert = services.submit_exemption(
+        ws,
+        region="CA",
+        reason="nonprofit",
+        document=ContentFile(content, name="My Scan (final).bin"),
+        valid_from=date(2026, 1, 1),
+        as_of=date(2026, 1, 5),
+    )
+    stored = Path(cert.document.path)
+    assert cert.content_type == content_type
+    assert stored.read_bytes() == content
+    assert stored.is_relative_to(private_media)
+    assert not stored.is_relative_to(settings.STATIC_ROOT)
+    # A random name: nothing of the uploader's file name reaches the disk.
+    assert "Scan" not in cert.document.name and stored.suffix == extension
+    assert len(stored.stem) == 32
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("certificate.pdf", HTML, "must be a PDF, PNG or JPEG"),  # HTML renamed .pdf
+        ("certificate.pdf", b"", "empty"),
+        ("huge.pdf", b"%PDF-" + bytes(10 * 1024 * 1024), "limit is 10 MB"),
+        ("certificate.png", b"GIF89a" + bytes(20), "must be a PDF, PNG or JPEG"),
+    ],
+    ids=["html-renamed-pdf", "empty", "over-10-mb", "gif"],
+)
+def test_x5_other_uploads_are_refused_and_nothing_is_stored(
+    db, private_media, name, content, message
+):
+    ws = workspace(business_country="US", business_region="CA")
+    with pytest.raises(BillingError, match=message):
+        services.submit_exemption(
+            ws,
+            region="CA",
+            reason="nonprofit",
+            document=ContentFile(content, name=name),
+            valid_from=date(2026, 1, 1),
+            as_of=date(2026, 1, 5),
+        )
+    assert not TaxExemption.objects.exists()
+    assert not any(private_media.rglob("*.*")) if private_media.exists() else True
+
+
+def test_x5_exactly_10_mb_is_accepted(db):
+    ws = workspace(business_country="US", business_region="CA")
+    content = b"%PDF-" + bytes(10 * 1024 * 1024 - 5)
+    cert = services.submit_exemption(
+        ws,
+        region="CA",
+        reason="nonprofit",
+        document=ContentFile(content, name="big.pdf"),
+        valid_from=date(2026, 1, 1),
+        as_of=date(2026, 1, 5),
+    )
+    assert cert.document.size == 10 * 1024 * 1024
+
+
+def test_x4_submission_names_every_problem(db):
+    ws = workspace(business_country="US", business_region="CA")
+    with pytest.raises(BillingError) as refused:
+        services.submit_exemption(
+            ws,
+            region="ZZ",
+            reason="charity",
+            document=pdf(),
+            valid_from=date(2026, 3, 1),
+            valid_to=date(2026, 2, 1),
+            as_of=date(2026, 1, 5),
+        )
+    message = str(refused.value)
+    assert "“ZZ” is not a US state code" in message
+    assert "“charity” is not an exemption reason" in message
+    assert "cannot end (2026-02-01) before it starts (2026-03-01)" in message
+
+
+# --- X5: the download ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def non_staff(db):
+    user = User.objects.create_user(username="outsider", password="pass-for-tests")
+    user.groups.add(Group.objects.get(name=SUPPORT))
+    return user
+
+
+@pytest.mark.parametrize(
+    "who, expected",
+    [
+        ("support", 200),
+        ("finance", 200),
+        ("reviewer", 403),
+        ("non_staff", 403),
+        ("anonymous", "login"),
+    ],
+)
+def test_x5_document_is_served_only_to_staff_with_the_permission(
+    db, client, request, who, expected
+):
+    ws = workspace(business_country="US", business_region="CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    if who != "anonymous":
+        client.force_login(request.getfixturevalue(who))
+    url = reverse("finance:certificate-document", args=[cert.pk])
+    response = client.get(url)
+    if expected == "login":
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("admin:login"))
+    else:
+        assert response.status_code == expected
+
+
+def test_x5_document_is_an_attachment_the_browser_must_not_sniff(db, client, finance):
+    ws = workspace(business_country="US", business_region="CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    client.force_login(finance)
+    response = client.get(reverse("finance:certificate-document", args=[cert.pk]))
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == f'attachment; filename="certificate-{cert.pk}.pdf"'
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content) == cert.document.open("rb").read()
+
+
+# --- X4, X5 in the admin ------------------------------------------------------------------------
+
+
+def messages_of(response):
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def test_x5_support_uploads_a_certificate_in_the_admin(db, client, support):
+    ws = workspace(business_country="US", business_region="CA")
+    client.force_login(support)
+    response = client.post(
+        reverse("admin:billing_taxexemption_add"),
+        {
+            "workspace": ws.pk,
+            "region": "ca",
+            "reason": "nonprofit",
+            "document": pdf("scan.pdf"),
+            "valid_from": "2026-01-01",
+            "valid_to": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    cert = TaxExemption.objects.get()
+    assert (cert.workspace, cert.region, cert.status) == (ws, "CA", "submitted")
+    assert cert.history.get().history_user == support
+    # Support may not review it.
+    response = client.post(
+        reverse("admin:billing_taxexemption_changelist"),
+        {"action": "approve", "_selected_action": [cert.pk]},
+    )
+    cert.refresh_from_db()
+    assert cert.status == "submitted"
+
+
+def test_x5_the_admin_upload_refuses_html_renamed_pdf(db, client, support):
+    ws = workspace(business_country="US", business_region="CA")
+    client.force_login(support)
+    response = client.post(
+        reverse("admin:billing_taxexemption_add"),
+        {
+            "workspace": ws.pk,
+            "region": "CA",
+            "reason": "nonprofit",
+            "document": ContentFile(HTML, name="certificate.pdf"),
+            "valid_from": "2026-01-01",
+        },
+    )
+    assert response.status_code == 200
+    assert "must be a PDF, PNG or JPEG" in response.content.decode()
+    assert not TaxExemption.objects.exists()
+
+
+def test_x4_finance_reviews_and_approves_in_the_admin(db, client, finance):
+    ws = workspace(business_country="US", business_region="CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    client.force_login(finance)
+    changelist = reverse("admin:billing_taxexemption_changelist")
+    page = client.get(changelist).content.decode()
+    assert reverse("finance:certificate-document", args=[cert.pk]) in page
+    response = client.post(
+        changelist, {"action": "start_review", "_selected_action": [cert.pk]}, follow=True
+    )
+    assert "1 certificate(s) taken into review." in messages_of(response)
+    response = client.post(
+        changelist, {"action": "approve", "_selected_action": [cert.pk]}, follow=True
+    )
+    assert "1 certificate(s) approved." in messages_of(response)
+    cert.refresh_from_db()
+    assert (cert.status, cert.reviewed_by) == ("approved", finance)
+    response = client.post(
+        changelist, {"action": "approve", "_selected_action": [cert.pk]}, follow=True
+    )
+    assert any("a decision is final" in m for m in messages_of(response))
+
+
+def test_x4_finance_rejects_with_a_reason_in_the_admin(db, client, finance):
+    ws = workspace(business_country="US", business_region="CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    client.force_login(finance)
+    changelist = reverse("admin:billing_taxexemption_changelist")
+    asked = client.post(changelist, {"action": "reject", "_selected_action": [cert.pk]})
+    assert asked.status_code == 200 and "Reject certificates" in asked.content.decode()
+    cert.refresh_from_db()
+    assert cert.status == "submitted"
+    response = client.post(
+        changelist,
+        {
+            "action": "reject",
+            "_selected_action": [cert.pk],
+            "apply": "yes",
+            "reason": "Signed by someone else",
+        },
+        follow=True,
+    )
+    assert "1 certificate(s) rejected." in messages_of(response)
+    cert.refresh_from_db()
+    assert (cert.status, cert.rejection_reason) == ("rejected", "Signed by someone else")
+
+
+def test_x5_certificate_page_is_read_only_and_links_to_the_download(db, client, finance):
+    ws = workspace(business_country="US", business_region="CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    client.force_login(finance)
+    page = client.get(reverse("admin:billing_taxexemption_change", args=[cert.pk]))
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert reverse("finance:certificate-document", args=[cert.pk]) in body
+    assert 'name="region"' not in body  # nothing is edited by hand: review goes by the actions
+    assert cert.document.name not in body  # the stored path is not shown
+
+
+@pytest.mark.parametrize("who, expected", [("support", 200), ("finance", 200), ("reviewer", 403)])
+def test_x5_certificate_admin_pages_by_role(db, client, request, who, expected):
+    client.force_login(request.getfixturevalue(who))
+    response = client.get(reverse("admin:billing_taxexemption_changelist"))
+    assert response.status_code == expected

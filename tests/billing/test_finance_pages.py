@@ -1,0 +1,262 @@
+"""R3, I, X: the finance pages outside the admin — invoice list with filters, tax report per
+jurisdiction, revenue chart — for staff holding the finance permission only."""
+
+import re
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from billing import reports, services
+from billing.demo import certificate_pdf
+from billing.models import Invoice
+from billing.roles import FINANCE
+
+from .factories import workspace
+
+PAGES = ["finance:invoices", "finance:invoices-export", "finance:tax-report", "finance:revenue"]
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "private-media"
+
+
+def paid_monthly(as_of, country="US", region="CA", **kwargs):
+    ws = workspace(
+        as_of=as_of, card=True, business_country=country, business_region=region, **kwargs
+    )
+    services.change_to_team(ws, as_of=as_of)
+    services.change_to_free(ws, as_of=as_of)
+    services.change_to_team(ws, as_of=as_of)
+    return ws
+
+
+@pytest.fixture
+def world(db, finance):
+    """January and February 2026: taxed (CA), exempt (TX, approved certificate), untaxed (DE,
+    OR), a final invoice, an annual one and a void one."""
+    ca = paid_monthly(date(2026, 1, 1), slug="ca-co")
+    tx = paid_monthly(date(2026, 1, 1), region="TX", slug="tx-nonprofit")
+    cert = services.submit_exemption(
+        tx,
+        region="TX",
+        reason="nonprofit",
+        document=ContentFile(certificate_pdf("TX"), name="c.pdf"),
+        valid_from=date(2025, 1, 1),
+        as_of=date(2026, 1, 2),
+    )
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 3))
+    de = paid_monthly(date(2026, 1, 1), country="DE", region="", slug="de-gmbh")
+    oregon = paid_monthly(date(2026, 1, 1), region="OR", slug="or-llc")
+    annual = workspace(as_of=date(2026, 1, 1), card=True, slug="annual-inc")
+    services.change_to_team(annual, interval="annual", as_of=date(2026, 1, 1))  # trial first
+    services.record_usage(ca, month=date(2026, 1, 1), mtus=12_000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    services.change_to_free(oregon, as_of=date(2026, 2, 11))  # final invoice dated 02-11
+    services.run_billing(as_of=date(2026, 3, 1))
+    void = Invoice.objects.get(workspace=de, issue_date=date(2026, 3, 1))
+    services.void_invoice(void, by=finance, reason="Duplicate", as_of=date(2026, 3, 2))
+    return {"ca": ca, "tx": tx, "de": de, "or": oregon, "annual": annual, "cert": cert}
+
+
+def numbers_on_page(response):
+    return re.findall(r"INV-\d{4}-\d{6}", response.content.decode())
+
+
+# --- who may open them ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def finance_non_staff(db):
+    user = User.objects.create_user(username="finance_not_staff", password="pass-for-tests")
+    user.groups.add(Group.objects.get(name=FINANCE))
+    return user
+
+
+# Not named "page": that is pytest-playwright's fixture, and would make this a browser test.
+@pytest.mark.parametrize("url_name", PAGES)
+@pytest.mark.parametrize(
+    "who, expected",
+    [
+        ("finance", 200),
+        ("support", 403),
+        ("reviewer", 403),
+        ("finance_non_staff", 403),
+        ("anonymous", "login"),
+    ],
+)
+def test_r3_finance_pages_are_for_finance_staff_only(db, client, request, url_name, who, expected):
+    if who != "anonymous":
+        client.force_login(request.getfixturevalue(who))
+    response = client.get(reverse(url_name))
+    if expected == "login":
+        assert response.status_code == 302
+        login, _, query = response.url.partition("?")
+        assert login == reverse("admin:login") and "next=" in query
+    else:
+        assert response.status_code == expected
+
+
+# --- the invoice list -----------------------------------------------------------------------
+
+
+def test_r3_invoice_list_shows_every_invoice_newest_first(client, finance, world):
+    client.force_login(finance)
+    response = client.get(reverse("finance:invoices"))
+    expected = list(
+        Invoice.objects.order_by("-issue_date", "-number").values_list("number", flat=True)
+    )
+    assert numbers_on_page(response) == expected
+    assert f"{len(expected)} invoices." in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"issued_from": "2026-03"}, lambda qs: qs.filter(issue_date__gte=date(2026, 3, 1))),
+        (
+            {"issued_from": "2026-02", "issued_to": "2026-02"},
+            lambda qs: qs.filter(issue_date__gte=date(2026, 2, 1), issue_date__lt=date(2026, 3, 1)),
+        ),
+        ({"status": "void"}, lambda qs: qs.filter(status="void")),
+        ({"kind": "final"}, lambda qs: qs.filter(kind="final")),
+        ({"plan": "team"}, lambda qs: qs),
+        ({"plan": "free"}, lambda qs: qs.none()),
+        ({"country": "DE"}, lambda qs: qs.filter(tax_country="DE")),
+        ({"country": "US", "region": "tx"}, lambda qs: qs.filter(tax_region="TX")),
+        ({"tax": "taxed"}, lambda qs: qs.filter(tax__gt=0)),
+        ({"tax": "exempt"}, lambda qs: qs.filter(workspace__slug="tx-nonprofit")),
+        (
+            {"tax": "untaxed"},
+            lambda qs: qs.filter(tax=0).exclude(workspace__slug="tx-nonprofit"),
+        ),
+    ],
+    ids=lambda value: (
+        "&".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else ""
+    ),
+)
+def test_r3_invoice_list_filters(client, finance, world, params, expected):
+    client.force_login(finance)
+    response = client.get(reverse("finance:invoices"), params)
+    wanted = expected(Invoice.objects.order_by("-issue_date", "-number"))
+    assert numbers_on_page(response) == list(wanted.values_list("number", flat=True))
+
+
+def test_r3_invoice_list_refuses_a_bad_month_and_says_why(client, finance, world):
+    client.force_login(finance)
+    response = client.get(reverse("finance:invoices"), {"issued_from": "March"})
+    assert "“March” is not a month in the form YYYY-MM" in response.content.decode()
+    assert numbers_on_page(response) == []
+    response = client.get(
+        reverse("finance:invoices"), {"issued_from": "2026-03", "issued_to": "2026-01"}
+    )
+    assert "The range ends (2026-01) before it starts (2026-03)." in response.content.decode()
+
+
+def test_r3_invoice_list_runs_no_query_per_row(client, finance, world):
+    client.force_login(finance)
+    url = reverse("finance:invoices")
+    client.get(url)  # warm the session and permission caches
+    with CaptureQueriesContext(connection) as few:
+        client.get(url, {"issued_from": "2026-03"})
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(url)
+    assert (
+        len(numbers_on_page(page))
+        > 2 * Invoice.objects.filter(issue_date__gte=date(2026, 3, 1)).count()
+    )
+    assert len(many) == len(few)
+
+
+def test_r3_invoice_list_is_paginated_and_keeps_the_filters(client, finance, world, monkeypatch):
+    monkeypatch.setattr("billing.views.PAGE_SIZE", 3)
+    client.force_login(finance)
+    response = client.get(reverse("finance:invoices"), {"kind": "monthly"})
+    body = response.content.decode()
+    monthly = Invoice.objects.filter(kind="monthly").order_by("-issue_date", "-number")
+    assert numbers_on_page(response) == list(monthly.values_list("number", flat=True)[:3])
+    assert "?kind=monthly&amp;page=2" in body
+    assert f'href="{reverse("finance:invoices-export")}?kind=monthly"' in body
+    second = client.get(reverse("finance:invoices"), {"kind": "monthly", "page": 2})
+    assert numbers_on_page(second) == list(monthly.values_list("number", flat=True)[3:6])
+
+
+# --- the tax report -------------------------------------------------------------------------
+
+
+def test_x4_tax_report_per_month_and_jurisdiction(client, finance, world):
+    rows = {
+        (row["month"], row["jurisdiction"]): (
+            row["invoices"],
+            row["taxable"],
+            row["tax_total"],
+            row["exempt"],
+        )
+        for row in reports.tax_report(Invoice.objects.all())
+    }
+    feb, mar = date(2026, 2, 1), date(2026, 3, 1)
+    # January's close: CA 120.00 + 20.00 overage at 7.25 %; TX exempt; DE VAT 19 %; OR untaxed.
+    assert rows[(feb, "US-CA")] == (1, D("140.00"), D("10.15"), D("0.00"))
+    assert rows[(feb, "US-TX")] == (1, D("0.00"), D("0.00"), D("120.00"))
+    assert rows[(feb, "DE")] == (1, D("120.00"), D("22.80"), D("0.00"))
+    assert rows[(feb, "US-OR")] == (2, D("0.00"), D("0.00"), D("0.00"))  # monthly + final
+    assert rows[(mar, "US-CA")] == (1, D("120.00"), D("8.70"), D("0.00"))
+    assert (mar, "DE") not in rows  # its only invoice is void
+
+    client.force_login(finance)
+    page = client.get(
+        reverse("finance:tax-report"), {"issued_from": "2026-02", "issued_to": "2026-03"}
+    ).content.decode()
+    assert re.search(
+        r"2026-02</td>\s*<td>US-TX</td>\s*<td[^>]*>1</td>\s*<td[^>]*>0.00</td>"
+        r"\s*<td[^>]*>0.00</td>\s*<td[^>]*>120.00</td>",
+        page,
+    )
+    assert "Total, 2026-02 to 2026-03" in page
+
+
+def test_r3_tax_report_defaults_to_twelve_months(client, finance, world):
+    client.force_login(finance)
+    response = client.get(reverse("finance:tax-report"))
+    assert response.status_code == 200
+    first, last = response.context["first"], response.context["last"]
+    assert (last.day, (last.year - first.year) * 12 + last.month - first.month) == (1, 11)
+    response = client.get(reverse("finance:tax-report"), {"issued_to": "2026-02"})
+    assert (response.context["first"], response.context["last"]) == (
+        date(2025, 3, 1),
+        date(2026, 2, 1),
+    )
+    months = {row["month"] for row in response.context["rows"]}
+    assert months == {date(2026, 1, 1), date(2026, 2, 1)}  # not March
+
+
+# --- the revenue chart ----------------------------------------------------------------------
+
+
+def test_r3_revenue_by_month_and_plan(client, finance, world):
+    series, months = reports.revenue_by_month(
+        Invoice.objects.all(), first=date(2025, 12, 1), last=date(2026, 3, 1)
+    )
+    assert series == ["Team (annual)", "Team (monthly)"]
+    by_month = {m.month: m.amounts for m in months}
+    assert list(by_month) == [date(2025, 12, 1)] + [date(2026, m, 1) for m in (1, 2, 3)]
+    assert by_month[date(2025, 12, 1)] == {}  # a month without invoices is still shown
+    assert by_month[date(2026, 1, 1)] == {"Team (annual)": D("1440.00")}  # trial ended 01-15
+    # Issued in February: CA 140.00 + TX 120.00 + DE 120.00 + OR 120.00, and OR's final
+    # invoice for February 1–10: 120 × 10/28 = 42.86
+    assert by_month[date(2026, 2, 1)] == {"Team (monthly)": D("542.86")}
+    assert by_month[date(2026, 3, 1)] == {
+        "Team (monthly)": D("240.00"),  # CA, TX (DE's is void, OR left)
+    }
+
+    client.force_login(finance)
+    page = client.get(
+        reverse("finance:revenue"), {"issued_from": "2026-01", "issued_to": "2026-03"}
+    ).content.decode()
+    assert "Team (monthly)" in page and "542.86" in page and 'class="revenue-bar"' in page

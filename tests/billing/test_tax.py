@@ -1,0 +1,168 @@
+"""X1–X3: tax follows the business location; rates are dated, editable data seeded by a
+migration; tax is computed on the amount after discounts and credits."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+
+from billing import services
+from billing.errors import BillingError
+from billing.hooks import (
+    Adjustment,
+    NoAdjustments,
+    invoice_adjustments,
+    register_invoice_adjustments,
+)
+from billing.models import Invoice, TaxRate, Workspace
+from billing.pricing import Discount
+from billing.tax import US_STATES, TaxTable
+
+from .factories import workspace
+
+NO_SALES_TAX = {"AK", "DE", "MT", "NH", "OR"}
+
+
+def paid_monthly(as_of, **kwargs):
+    """A workspace on paid monthly Team from `as_of` (a zero-day trial first, so no trial day)."""
+    ws = workspace(as_of=as_of, card=True, **kwargs)
+    services.change_to_team(ws, as_of=as_of)
+    services.change_to_free(ws, as_of=as_of)
+    services.change_to_team(ws, as_of=as_of)
+    return ws
+
+
+def decide(country, region, day):
+    return TaxTable().decide(Workspace(business_country=country, business_region=region), day)
+
+
+def test_x1_tax_follows_the_business_location_not_the_billing_address(db):
+    # Billed at a California address, but the business is in Texas: Texas sales tax.
+    ws = paid_monthly(
+        date(2026, 1, 1),
+        business_country="US",
+        business_region="TX",
+        billing_email="accounts-payable@ca-office.example.com",
+    )
+    services.run_billing(as_of=date(2026, 2, 1))
+    january = Invoice.objects.get(workspace=ws)
+    assert (january.tax_country, january.tax_region, january.tax_rate) == ("US", "TX", D("6.250"))
+    assert (january.subtotal, january.tax, january.total) == (D("120.00"), D("7.50"), D("127.50"))
+
+    # The business moves to California: invoices from then on follow it; issued ones keep theirs.
+    Workspace.objects.filter(pk=ws.pk).update(business_region="CA")
+    services.run_billing(as_of=date(2026, 3, 1))
+    february = Invoice.objects.get(workspace=ws, issue_date=date(2026, 3, 1))
+    assert (february.tax_region, february.tax_rate, february.tax) == ("CA", D("7.250"), D("8.70"))
+    january.refresh_from_db()
+    assert (january.tax_region, january.tax) == ("TX", D("7.50"))
+
+
+def test_x2_seeded_rates_cover_every_state_with_a_sales_tax(db):
+    seeded = set(TaxRate.objects.filter(country="US").values_list("region", flat=True))
+    assert seeded == set(US_STATES) - NO_SALES_TAX
+    on = date(2026, 6, 1)
+    assert decide("US", "CA", on).rate == D("7.250")
+    assert decide("US", "NY", on).rate == D("4.000")
+    assert decide("US", "TX", on).rate == D("6.250")
+    assert decide("US", "MN", on).rate == D("6.875")
+    for state in NO_SALES_TAX:
+        assert decide("US", state, on).rate is None, state
+    assert (decide("GB", "", on).rate, decide("GB", "", on).name) == (D("20.000"), "VAT")
+    assert (decide("AU", "", on).rate, decide("AU", "", on).name) == (D("10.000"), "GST")
+    assert decide("NZ", "", on).rate == D("15.000")
+    assert decide("IN", "", on).rate == D("18.000")
+    assert decide("BR", "", on).rate is None  # no rate → no tax
+
+
+def test_x2_a_rate_is_in_force_from_its_start_until_the_next_one_starts(db):
+    assert decide("US", "LA", date(2024, 12, 31)).rate == D("4.450")
+    assert decide("US", "LA", date(2025, 1, 1)).rate == D("5.000")
+    assert [decide("US", "NM", day).rate for day in (date(2022, 6, 30), date(2022, 7, 1))] == [
+        D("5.125"),
+        D("5.000"),
+    ]
+    assert decide("US", "NM", date(2023, 7, 1)).rate == D("4.875")
+    # Ireland's temporary VAT cut, September 2020 to February 2021.
+    assert [decide("IE", "", date(y, m, 1)).rate for y, m in [(2020, 8), (2020, 9), (2021, 3)]] == [
+        D("23.000"),
+        D("21.000"),
+        D("23.000"),
+    ]
+    assert decide("US", "CA", date(2019, 12, 31)).rate is None  # before any rate
+
+
+def test_x2_a_region_rate_wins_over_the_country_rate(db):
+    on = date(2026, 1, 1)
+    assert (decide("CA", "ON", on).rate, decide("CA", "ON", on).name) == (D("13.000"), "HST")
+    assert (decide("CA", "QC", on).rate, decide("CA", "QC", on).name) == (D("5.000"), "GST")
+    assert decide("CA", "NS", date(2025, 3, 31)).rate == D("15.000")
+    assert decide("CA", "NS", date(2025, 4, 1)).rate == D("14.000")
+
+
+def test_x2_no_rate_means_no_tax(db):
+    ws = paid_monthly(date(2026, 1, 1), business_country="US", business_region="OR")
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    assert (invoice.tax, invoice.total, invoice.tax_rate, invoice.tax_note) == (
+        D("0.00"),
+        D("120.00"),
+        None,
+        "",
+    )
+    assert not invoice.lines.filter(kind="tax").exists()
+
+
+def test_x2_rates_are_editable_data_a_new_rate_starts_on_its_day(db):
+    ws = paid_monthly(date(2026, 1, 1), business_country="US", business_region="TX")
+    services.set_tax_rate(
+        "US", region="tx", rate="7", name="TX sales tax", valid_from=date(2026, 3, 1)
+    )
+    # Set twice on the same day: the second replaces the first.
+    services.set_tax_rate(
+        "US", region="TX", rate="6.5", name="TX sales tax", valid_from=date(2026, 3, 1)
+    )
+    services.run_billing(as_of=date(2026, 4, 1))
+    assert list(
+        Invoice.objects.filter(workspace=ws).order_by("issue_date").values_list("issue_date", "tax")
+    ) == [
+        (date(2026, 2, 1), D("7.50")),  # 6.25 % of 120.00
+        (date(2026, 3, 1), D("7.80")),  # 6.50 % from March 1st, the issue date
+        (date(2026, 4, 1), D("7.80")),
+    ]
+    assert (
+        TaxRate.objects.filter(country="US", region="TX", valid_from=date(2026, 3, 1)).count() == 1
+    )
+    history = TaxRate.objects.get(country="US", region="CA").history.earliest()
+    assert history.history_change_reason.startswith("Seeded")
+
+
+@pytest.mark.parametrize("rate", ["-1", "100.5"])
+def test_x2_a_rate_is_a_percentage(db, rate):
+    with pytest.raises(BillingError, match="between 0 and 100"):
+        services.set_tax_rate("US", region="TX", rate=rate, name="TX", valid_from=date(2026, 1, 1))
+
+
+def test_x3_tax_on_the_amount_after_discounts_and_credits_rounded_per_invoice(db):
+    class TenPercentAndCredit(NoAdjustments):
+        def adjustments_for(self, drafts):
+            return [Adjustment(Discount("10% off", percent=D(10)), D("30.00")) for _ in drafts]
+
+    ws = paid_monthly(date(2026, 1, 1), business_country="US", business_region="CA")
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=12_500)
+    previous = invoice_adjustments()
+    register_invoice_adjustments(TenPercentAndCredit())
+    try:
+        services.run_billing(as_of=date(2026, 2, 1))
+    finally:
+        register_invoice_adjustments(previous)
+    invoice = Invoice.objects.get(workspace=ws)
+    # 145.00 − 14.50 − 30.00 = 100.50; 7.25 % of it = 7.28625 → 7.29
+    assert (invoice.subtotal, invoice.discount, invoice.credits, invoice.tax, invoice.total) == (
+        D("145.00"),
+        D("14.50"),
+        D("30.00"),
+        D("7.29"),
+        D("107.79"),
+    )
+    assert sum(line.amount for line in invoice.lines.all()) == invoice.total
