@@ -9,6 +9,7 @@ admin.site.index_title = "Workspaces, invoices, coupons and the startup program"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("finance/credits/", include("coupons.finance_urls")),
     path("finance/", include("billing.urls")),
     path("startups/", include("startups.urls")),
     path("partners/", include("coupons.urls")),

@@ -1,13 +1,19 @@
 """The public application form of accelerator programs (C7): no login, CSRF-protected, with
-per-field errors, a honeypot and a per-address rate limit. Staff review in the admin."""
+per-field errors, a honeypot and a per-address rate limit. Staff review in the admin. And the
+finance report on startup credits."""
+
+from decimal import Decimal
 
 from django.conf import settings
+from django.contrib import admin
 from django.core.cache import cache
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from coupons import services
+from billing.months import add_months, month_start, next_month
+from billing.views import finance_required
+from coupons import reports, services
 from coupons.errors import CouponError
 from coupons.forms import PartnerApplicationForm
 
@@ -55,3 +61,27 @@ def apply(request):
 
 def thanks(request):
     return render(request, "coupons/partner_thanks.html")
+
+
+@finance_required
+def credit_liability(request):
+    """Finance: startup credit granted, used, lapsed and outstanding (CR1–CR3)."""
+    today = timezone.now().date()
+    start = add_months(month_start(today), -11)
+    movements = reports.credit_movements(start=start, end=next_month(today))
+    totals = {
+        key: sum((row[key] for row in movements), Decimal("0.00"))
+        for key in ("granted", "drawn", "lapsed")
+    }
+    return render(
+        request,
+        "coupons/credit_liability.html",
+        {
+            **admin.site.each_context(request),
+            "title": "Startup credits",
+            "movements": movements,
+            "totals": totals,
+            "liability": reports.outstanding(as_of=today),
+            "today": today,
+        },
+    )
