@@ -162,3 +162,16 @@ def test_groups_hold_exactly_the_migrations_billing_grants():
             .values_list("codename", flat=True)
         )
         assert granted == {codename for g in grants for codename in g.get(role, [])}, role
+
+
+@pytest.mark.django_db
+def test_admin_index_links_each_role_to_its_work_pages(client, support, reviewer, finance):
+    finance_link, queue_link = reverse("finance:invoices"), reverse("startups:queue")
+    expected = {support: (False, True), reviewer: (False, True), finance: (True, True)}
+    for user, (sees_finance, sees_queue) in expected.items():
+        client.force_login(user)
+        page = client.get(reverse("admin:index")).content.decode()
+        assert (f'href="{finance_link}"' in page, f'href="{queue_link}"' in page) == (
+            sees_finance,
+            sees_queue,
+        ), user
