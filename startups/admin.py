@@ -13,7 +13,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from billing.errors import BillingError
 from startups import services
-from startups.forms import ApproveForm, RejectForm, RenewalForm
+from startups.forms import ApproveForm, AssignForm, RejectForm, RenewalForm
 from startups.models import (
     DealRequest,
     EligibleTerritory,
@@ -63,7 +63,7 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ["workspace"]
     date_hierarchy = "submitted_on"
     show_full_result_count = False
-    actions = ["bulk_approve", "bulk_reject"]
+    actions = ["assign_to_me", "bulk_approve", "bulk_reject"]
     change_form_template = "admin/startups/startupapplication/change_form.html"
     fields = [
         "company_name",
@@ -180,9 +180,9 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
         if not request.user.has_perm(REVIEW):
             raise PermissionDenied
         application = get_object_or_404(StartupApplication, pk=pk)
-        forms = {"approve": ApproveForm, "reject": RejectForm}
+        forms = {"approve": ApproveForm, "reject": RejectForm, "assign": AssignForm}
         form = forms[action](request.POST or None) if action in forms else None
-        if action not in ("approve", "reject", "withdraw", "review"):
+        if action not in ("approve", "reject", "withdraw", "review", "assign"):
             raise PermissionDenied
         if request.method == "POST" and (form is None or form.is_valid()):
             try:
@@ -210,6 +210,11 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
         if action == "review":
             services.start_review(application, by=request.user, as_of=today)
             return f"Application #{application.pk} is in review, assigned to you."
+        if action == "assign":
+            services.assign_application(
+                application, reviewer=data["reviewer"], by=request.user, as_of=today
+            )
+            return f"Application #{application.pk} assigned to {data['reviewer']}."
         if action == "withdraw":
             services.withdraw_application(application, by=request.user, as_of=today)
             return f"Application #{application.pk} withdrawn."
@@ -273,6 +278,22 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
             request, "admin/startups/startupapplication/bulk_confirm.html", context
         )
 
+    @admin.action(description="Assign selected applications to me", permissions=["review"])
+    def assign_to_me(self, request, queryset):
+        assigned = 0
+        for application in queryset:
+            try:
+                services.assign_application(
+                    application, reviewer=request.user, by=request.user, as_of=_today()
+                )
+                assigned += 1
+            except BillingError as exc:
+                self.message_user(request, f"#{application.pk}: {exc}", messages.ERROR)
+        if assigned:
+            self.message_user(
+                request, f"{assigned} application(s) assigned to you.", messages.SUCCESS
+            )
+
     @admin.action(description="Approve selected applications…", permissions=["review"])
     def bulk_approve(self, request, queryset):
         return self._bulk(request, queryset, "approve", "Approve these applications?")
@@ -305,11 +326,41 @@ class DealRequestAdmin(SimpleHistoryAdmin):
     list_display = ["deal", "application", "status", "requested_on", "decided_by", "decided_on"]
     list_select_related = ["deal", "application", "decided_by"]
     list_filter = ["status", "deal"]
-    readonly_fields = ["application", "deal", "status", "requested_on", "decided_by", "decided_on"]
     actions = ["fulfil", "decline"]
 
-    def has_add_permission(self, request):
-        return False
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["application", "deal", "status", "requested_on", "decided_by", "decided_on", "note"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:  # an accepted startup asked staff for a deal (S6)
+            return ["application", "deal"]
+        return super().get_fields(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "application":
+            kwargs["queryset"] = StartupApplication.objects.filter(
+                status=StartupApplication.Status.APPROVED
+            )
+        if db_field.name == "deal":
+            kwargs["queryset"] = PartnerDeal.objects.filter(active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        created = services.request_deal(
+            form.cleaned_data["application"], deal=form.cleaned_data["deal"], as_of=_today()
+        )
+        obj.pk = created.pk
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except BillingError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect(request.path)
 
     def has_delete_permission(self, request, obj=None):
         return False

@@ -2,10 +2,12 @@ from datetime import date
 from decimal import Decimal
 
 from django import forms
+from django.contrib.auth.models import User
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
 
 from billing.models import Workspace
+from billing.roles import STARTUP_REVIEWERS
 from startups.services import ABSURD_FUNDING
 
 
@@ -68,6 +70,15 @@ class ApplicationForm(forms.Form):
     @property
     def is_bot(self):
         return bool(self.data.get("nickname"))
+
+
+class AssignForm(forms.Form):
+    reviewer = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True, groups__name=STARTUP_REVIEWERS).order_by(
+            "username"
+        ),
+        help_text="A member of the Startup reviewers group.",
+    )
 
 
 class RejectForm(forms.Form):

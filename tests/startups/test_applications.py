@@ -131,3 +131,26 @@ def test_r4_a_long_reason_is_kept_whole_in_the_history(db, reviewer):
         application(), by=reviewer, reason=reason, as_of=date(2026, 1, 22)
     )
     assert app.history.first().history_change_reason == f"Rejected: {reason}"
+
+
+def test_s2_checks_are_recomputed_when_the_reviewer_opens_the_application(
+    client, db, reviewer, support
+):
+    from django.urls import reverse
+
+    from coupons.services import create_coupon, redeem_coupon
+    from tests.billing.factories import workspace
+
+    ws = workspace(as_of=date(2026, 1, 2), slug="orbit")
+    app = application(workspace=ws)
+    assert app.failing_checks == ""
+    create_coupon("SPRING", name="Spring", kind="promotion", percent_off=Decimal(5))
+    redeem_coupon(ws, "SPRING", by=support, as_of=date(2026, 1, 25))
+    client.force_login(reviewer)
+    page = client.get(
+        reverse("admin:startups_startupapplication_change", args=[app.pk])
+    ).content.decode()
+    assert "E4 fails</strong>: Workspace orbit has received a coupon or credit" in page
+    assert "E1 passes</strong>: Incorporated 2025-06-01, less than two years" in page
+    app.refresh_from_db()
+    assert app.failing_checks == "E4"

@@ -1,0 +1,46 @@
+"""P1, P2: the plans are data seeded by a migration, editable by finance only."""
+
+from decimal import Decimal as D
+
+from django.urls import reverse
+
+from billing.models import Plan
+
+
+def test_p1_free_plan_seeded(db):
+    free = Plan.objects.get(code="free")
+    assert (free.monthly_price, free.included_mtus, free.bills_overage) == (D("0.00"), 1000, False)
+
+
+def test_p2_team_plan_seeded_with_its_figures(db):
+    team = Plan.objects.get(code="team")
+    assert (team.monthly_price, team.annual_price) == (D("120.00"), D("1440.00"))
+    assert (team.included_mtus, team.overage_rate, team.bills_overage) == (
+        10_000,
+        D("0.0100"),
+        True,
+    )
+    assert (team.seats, team.warehouse_syncs_per_day, team.trial_days) == (10, 2, 14)
+
+
+def test_p2_finance_edits_the_price_list_support_only_reads(client, db, finance, support):
+    team = Plan.objects.get(code="team")
+    url = reverse("admin:billing_plan_change", args=[team.pk])
+    form = {
+        "name": "Team",
+        "monthly_price": "125.00",
+        "annual_price": "1500.00",
+        "included_mtus": "10000",
+        "overage_rate": "0.01",
+        "bills_overage": "on",
+        "seats": "10",
+        "warehouse_syncs_per_day": "2",
+        "trial_days": "14",
+    }
+    client.force_login(support)
+    assert client.post(url, form).status_code == 403
+    client.force_login(finance)
+    assert client.post(url, form).status_code == 302
+    team.refresh_from_db()
+    assert team.monthly_price == D("125.00")
+    assert team.history.first().history_user == finance

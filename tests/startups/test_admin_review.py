@@ -1,0 +1,95 @@
+"""S3, S6 in the admin with the real groups: assign, bulk decisions behind a confirmation
+page, deal requests entered by staff; support may only look."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Group, User
+from django.urls import reverse
+
+from billing.roles import STARTUP_REVIEWERS
+from startups.models import DealRequest, PartnerDeal, StartupApplication
+from tests.billing.factories import workspace
+
+from .factories import application
+
+CHANGELIST = "admin:startups_startupapplication_changelist"
+
+
+def test_s3_reviewer_assigns_an_application_to_a_colleague(client, db, reviewer):
+    colleague = User.objects.create_user("casey", is_staff=True)
+    colleague.groups.add(Group.objects.get(name=STARTUP_REVIEWERS))
+    app = application()
+    client.force_login(reviewer)
+    url = reverse("admin:startups_application_action", args=[app.pk, "assign"])
+    client.post(url, {"reviewer": colleague.pk})
+    app.refresh_from_db()
+    assert app.assigned_to == colleague
+    client.post(reverse(CHANGELIST), {"action": "assign_to_me", ACTION_CHECKBOX_NAME: [app.pk]})
+    app.refresh_from_db()
+    assert app.assigned_to == reviewer
+
+
+def test_s3_bulk_approve_asks_for_confirmation_then_decides_each_one(
+    client, db, reviewer, django_capture_on_commit_callbacks
+):
+    good = application(workspace=workspace(as_of=date(2026, 1, 2)))
+    failing = application(workspace=workspace(as_of=date(2026, 1, 2)), total_funding=Decimal("9e6"))
+    client.force_login(reviewer)
+    selected = {"action": "bulk_approve", ACTION_CHECKBOX_NAME: [good.pk, failing.pk]}
+    confirm_page = client.post(reverse(CHANGELIST), selected)
+    assert confirm_page.status_code == 200
+    assert "Approve these applications?" in confirm_page.content.decode()
+    assert StartupApplication.objects.filter(status="approved").count() == 0  # nothing yet
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse(CHANGELIST), {**selected, "confirm": "yes"}, follow=True)
+    messages = [str(m) for m in response.context["messages"]]
+    assert "1 application(s) approved." in messages
+    assert any(m.startswith(f"#{failing.pk} ") and "E2" in m for m in messages)
+    good.refresh_from_db()
+    failing.refresh_from_db()
+    assert (good.status, failing.status) == ("approved", "submitted")
+
+
+def test_s5_bulk_reject_needs_its_reason(client, db, reviewer):
+    app = application()
+    client.force_login(reviewer)
+    selected = {"action": "bulk_reject", ACTION_CHECKBOX_NAME: [app.pk], "confirm": "yes"}
+    page = client.post(reverse(CHANGELIST), {**selected, "reason": ""})
+    assert "This field is required." in page.content.decode()
+    client.post(reverse(CHANGELIST), {**selected, "reason": "Over the funding limit"})
+    app.refresh_from_db()
+    assert (app.status, app.rejection_reason) == ("rejected", "Over the funding limit")
+
+
+def test_s6_staff_enter_a_deal_request_for_an_accepted_startup(client, db, reviewer):
+    from startups import services
+
+    deal = PartnerDeal.objects.create(company="MailRocket", title="50% off", description="…")
+    app = services.approve_application(
+        application(workspace=workspace(as_of=date(2026, 1, 2))),
+        by=reviewer,
+        as_of=date(2026, 1, 21),
+    )
+    client.force_login(reviewer)
+    add = reverse("admin:startups_dealrequest_add")
+    client.post(add, {"application": app.pk, "deal": deal.pk})
+    assert DealRequest.objects.get().requested_on
+    again = client.post(add, {"application": app.pk, "deal": deal.pk})
+    assert "already exists" in again.content.decode()  # the constraint, as a form error
+    assert DealRequest.objects.count() == 1
+
+
+def test_r2_support_reads_applications_but_cannot_decide(client, db, support):
+    app = application()
+    client.force_login(support)
+    assert (
+        client.get(reverse("admin:startups_startupapplication_change", args=[app.pk])).status_code
+        == 200
+    )
+    url = reverse("admin:startups_application_action", args=[app.pk, "reject"])
+    assert client.post(url, {"reason": "no"}).status_code == 403
+    app.refresh_from_db()
+    assert app.status == "submitted"
