@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing import selectors, services
+from billing.admin_pages import service_form_page
 from billing.errors import BillingError
 from billing.exemptions import check_document
 from billing.forms import (
@@ -293,25 +294,17 @@ class WorkspaceAdmin(SimpleHistoryAdmin):
         if not request.user.has_perm(permission):
             raise PermissionDenied
         workspace = get_object_or_404(Workspace, pk=pk)
-        form = form_class(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                message = self._perform(request, workspace, action, form.cleaned_data)
-            except BillingError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.log_change(request, workspace, message)
-                self.message_user(request, message, messages.SUCCESS)
-                return redirect("admin:billing_workspace_change", workspace.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{title}: {workspace.name}",
-            "workspace": workspace,
-            "form": form,
-            "opts": self.model._meta,
-            "status": selectors.workspace_status(workspace, as_of=_today()),
-        }
-        return TemplateResponse(request, "admin/billing/workspace/action.html", context)
+        return service_form_page(
+            self,
+            request,
+            workspace,
+            form=form_class(request.POST or None),
+            perform=lambda data: self._perform(request, workspace, action, data),
+            template="admin/billing/workspace/action.html",
+            title=f"{title}: {workspace.name}",
+            workspace=workspace,
+            status=selectors.workspace_status(workspace, as_of=_today()),
+        )
 
     def _perform(self, request, workspace, action, data):
         today = _today()
@@ -537,23 +530,16 @@ class InvoiceAdmin(ReadOnlyAdmin):
     def _form_page(self, request, invoice, form, title, permission, perform):
         if not request.user.has_perm(permission):
             raise PermissionDenied
-        if request.method == "POST" and form.is_valid():
-            try:
-                message = perform(form.cleaned_data)
-            except BillingError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.log_change(request, invoice, message)
-                self.message_user(request, message, messages.SUCCESS)
-                return redirect("admin:billing_invoice_change", invoice.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{title}: {invoice.number}",
-            "invoice": invoice,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/billing/invoice/action.html", context)
+        return service_form_page(
+            self,
+            request,
+            invoice,
+            form=form,
+            perform=perform,
+            template="admin/billing/invoice/action.html",
+            title=f"{title}: {invoice.number}",
+            invoice=invoice,
+        )
 
     def void_view(self, request, pk):
         invoice = get_object_or_404(Invoice, pk=pk)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from billing.admin_pages import service_form_page
 from billing.errors import BillingError
 from startups import services
 from startups.forms import ApproveForm, AssignForm, RejectForm, RenewalForm
@@ -184,26 +185,17 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
         form = forms[action](request.POST or None) if action in forms else None
         if action not in ("approve", "reject", "withdraw", "review", "assign"):
             raise PermissionDenied
-        if request.method == "POST" and (form is None or form.is_valid()):
-            try:
-                message = self._perform(
-                    request, application, action, form.cleaned_data if form else {}
-                )
-            except BillingError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.log_change(request, application, message)
-                self.message_user(request, message, messages.SUCCESS)
-                return redirect("admin:startups_startupapplication_change", application.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{action.capitalize()}: {application.company_name}",
-            "application": application,
-            "checks": application.checks,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/startups/startupapplication/action.html", context)
+        return service_form_page(
+            self,
+            request,
+            application,
+            form=form,
+            perform=lambda data: self._perform(request, application, action, data),
+            template="admin/startups/startupapplication/action.html",
+            title=f"{action.capitalize()}: {application.company_name}",
+            application=application,
+            checks=application.checks,
+        )
 
     def _perform(self, request, application, action, data):
         today = _today()
@@ -437,34 +429,28 @@ class RenewalReviewAdmin(SimpleHistoryAdmin):
                 "country": review.application.country,
             },
         )
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                if data["decision"] == "confirm":
-                    services.confirm_renewal(
-                        review,
-                        by=request.user,
-                        total_funding=data["total_funding"],
-                        country=data["country"],
-                        as_of=_today(),
-                    )
-                    message = f"Year two granted to {review.application.company_name}."
-                else:
-                    services.decline_renewal(
-                        review, by=request.user, note=data["note"], as_of=_today()
-                    )
-                    message = f"Year two declined for {review.application.company_name}."
-            except BillingError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.log_change(request, review, message)
-                self.message_user(request, message, messages.SUCCESS)
-                return redirect("admin:startups_renewalreview_change", review.pk)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Year two for {review.application.company_name}",
-            "review": review,
-            "form": form,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/startups/renewalreview/decide.html", context)
+
+        def perform(data):
+            company = review.application.company_name
+            if data["decision"] == "confirm":
+                services.confirm_renewal(
+                    review,
+                    by=request.user,
+                    total_funding=data["total_funding"],
+                    country=data["country"],
+                    as_of=_today(),
+                )
+                return f"Year two granted to {company}."
+            services.decline_renewal(review, by=request.user, note=data["note"], as_of=_today())
+            return f"Year two declined for {company}."
+
+        return service_form_page(
+            self,
+            request,
+            review,
+            form=form,
+            perform=perform,
+            template="admin/startups/renewalreview/decide.html",
+            title=f"Year two for {review.application.company_name}",
+            review=review,
+        )

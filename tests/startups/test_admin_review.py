@@ -93,3 +93,28 @@ def test_r2_support_reads_applications_but_cannot_decide(client, db, support):
     assert client.post(url, {"reason": "no"}).status_code == 403
     app.refresh_from_db()
     assert app.status == "submitted"
+
+
+def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer):
+    from billing import services as billing
+    from coupons.models import CreditGrant
+    from startups import services
+    from startups.models import RenewalReview
+
+    app = services.approve_application(
+        application(workspace=workspace(as_of=date(2026, 1, 2))),
+        by=reviewer,
+        as_of=date(2026, 1, 21),
+    )
+    billing.run_billing(as_of=date(2027, 1, 21))
+    review = RenewalReview.objects.get()
+    client.force_login(reviewer)
+    url = reverse("admin:startups_renewal_decide", args=[review.pk])
+    refused = client.post(
+        url, {"decision": "confirm", "total_funding": "8000000", "country": "DE"}, follow=True
+    )
+    assert any("more than the $5,000,000.00 limit" in str(m) for m in refused.context["messages"])
+    client.post(url, {"decision": "confirm", "total_funding": "2000000", "country": "DE"})
+    assert CreditGrant.objects.get(workspace=app.workspace, year=2).amount == Decimal("25000.00")
+    review.refresh_from_db()
+    assert (review.status, review.decided_by) == ("confirmed", reviewer)
