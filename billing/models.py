@@ -138,8 +138,10 @@ class SubscriptionQuerySet(models.QuerySet):
         return self.filter(ended_on=None)
 
     def overlapping(self, start: date, end: date):
-        """Subscriptions that existed on some day in [start, end)."""
-        return self.filter(started_on__lt=end).filter(Q(ended_on=None) | Q(ended_on__gt=start))
+        """Subscriptions that existed on some day in [start, end) (one that ended the day it
+        started existed on none)."""
+        lasted = Q(ended_on__gt=start) & Q(ended_on__gt=F("started_on"))
+        return self.filter(Q(ended_on=None) | lasted, started_on__lt=end)
 
     def paid_overlapping(self, start: date, end: date):
         """Team subscriptions with at least one paid day in [start, end)."""

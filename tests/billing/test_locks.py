@@ -172,3 +172,12 @@ def test_r4_a_long_unlock_reason_is_kept_whole(db, support):
     reason = "Customer explained on a long call that " + "their import replayed events " * 12
     services.unlock_workspace(ws, by=support, reason=reason, as_of=date(2026, 2, 2))
     assert ws.history.first().history_change_reason.endswith(reason.strip())
+
+
+def test_f1_a_team_subscription_ended_the_day_it_started_is_no_team_day(db):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, as_of=date(2026, 1, 10))
+    services.change_to_free(ws, as_of=date(2026, 1, 10))  # cancelled the same day: no Team day
+    usage(ws, date(2026, 1, 1), 1500)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert Strike.objects.filter(workspace=ws, month=date(2026, 1, 1)).exists()
