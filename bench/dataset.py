@@ -119,8 +119,10 @@ def add_discounts_and_credits(*, discount_every: int = 5, credit_every: int = 20
 
     from django.db import connection
 
+    from coupons.models import Coupon
     from coupons.services import create_coupon
 
+    Coupon.objects.filter(code="BENCH20").delete()  # left by an earlier run (its uses are gone)
     coupon = create_coupon(
         "BENCH20", name="Bench 20 % off", kind="promotion", percent_off=20, duration="forever"
     )
