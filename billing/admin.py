@@ -3,20 +3,26 @@ a refusal comes back as an error message that says why."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
+from billing import admin_toolkit as toolkit
 from billing import selectors, services
-from billing.admin_pages import service_form_page
+from billing.admin_toolkit import (
+    OptionalReasonForm,
+    ReadOnlyInline,
+    ReasonForm,
+    ServiceAdmin,
+    confirm_and_run,
+    run_for_each,
+    service_form_page,
+)
+from billing.documents import clean_document
 from billing.errors import BillingError
-from billing.exemptions import check_document
 from billing.forms import (
     ChangeIntervalForm,
     ChangePlanForm,
@@ -95,10 +101,8 @@ class TrialingFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SubscriptionInline(admin.TabularInline):
+class SubscriptionInline(ReadOnlyInline):
     model = Subscription
-    extra = 0
-    can_delete = False
     fields = [
         "plan",
         "interval",
@@ -111,22 +115,10 @@ class SubscriptionInline(admin.TabularInline):
         "term_end",
         "cancel_at_term_end",
     ]
-    readonly_fields = fields
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-def _today():
-    return timezone.now().date()
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(SimpleHistoryAdmin):
+class WorkspaceAdmin(ServiceAdmin):
     list_display = [
         "name",
         "slug",
@@ -172,6 +164,7 @@ class WorkspaceAdmin(SimpleHistoryAdmin):
     inlines = [SubscriptionInline]
     change_form_template = "admin/billing/workspace/change_form.html"
     history_list_display = ["lock", "payment_method_added_on"]
+    reason_on_change = True
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_current_subscription()
@@ -181,31 +174,27 @@ class WorkspaceAdmin(SimpleHistoryAdmin):
             return self.readonly_fields
         return [*self.readonly_fields, "slug"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            obj._change_reason = "Edited in the admin: " + ", ".join(form.changed_data)
-            super().save_model(request, obj, form, change)
-            return
+    def create(self, request, data):
         # A workspace is born through the service so it gets its Free subscription.
-        created = services.create_workspace(
-            obj.name,
-            slug=obj.slug,
-            business_country=str(obj.business_country),
-            business_region=obj.business_region,
-            billing_email=obj.billing_email,
-            as_of=_today(),
+        return services.create_workspace(
+            data["name"],
+            slug=data["slug"],
+            business_country=str(data["business_country"]),
+            business_region=data["business_region"],
+            billing_email=data["billing_email"],
+            as_of=toolkit.today(),
         )
-        obj.pk, obj.created_on = created.pk, created.created_on
 
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except BillingError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return redirect(request.path)
+    def update(self, request, workspace, data, changed):
+        services.update_workspace(
+            workspace,
+            by=request.user,
+            reason=data["change_reason"],
+            name=data["name"],
+            business_country=str(data["business_country"]),
+            business_region=data["business_region"],
+            billing_email=data["billing_email"],
+        )
 
     @admin.display(description="Plan", ordering="current_plan")
     def plan_display(self, obj):
@@ -224,13 +213,20 @@ class WorkspaceAdmin(SimpleHistoryAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         workspace = self.get_object(request, object_id)
         if workspace is not None:
-            today = _today()
+            today = toolkit.today()
             usage = selectors.recent_usage(workspace, as_of=today)
             peak = max([mtus for _, mtus in usage] + [1])
+            status = selectors.workspace_status(workspace, as_of=today)
+            # P1: the Free allowance is configurable; bars above it are drawn as over.
+            allowance = Plan.objects.get(code=Plan.Code.FREE).included_mtus
+            over_on_free = status["plan"] == Plan.Code.FREE
             extra_context = {
                 **(extra_context or {}),
-                "status": selectors.workspace_status(workspace, as_of=today),
-                "usage_bars": [(m, mtus, round(100 * mtus / peak)) for m, mtus in usage],
+                "status": status,
+                "usage_bars": [
+                    (m, mtus, round(100 * mtus / peak), over_on_free and mtus > allowance)
+                    for m, mtus in usage
+                ],
                 "strikes": workspace.strikes.all()[:12],
                 "lock_events": workspace.lock_events.select_related("by")[:10],
                 "invoices": workspace.invoices.all()[:12],
@@ -303,21 +299,23 @@ class WorkspaceAdmin(SimpleHistoryAdmin):
             template="admin/billing/workspace/action.html",
             title=f"{title}: {workspace.name}",
             workspace=workspace,
-            status=selectors.workspace_status(workspace, as_of=_today()),
+            status=selectors.workspace_status(workspace, as_of=toolkit.today()),
         )
 
     def _perform(self, request, workspace, action, data):
-        today = _today()
+        today, by, reason = toolkit.today(), request.user, data.get("reason", "")
         if action == "plan":
             if data["plan"] == "free":
-                services.change_to_free(workspace, as_of=today)
-                return f"{workspace.name} cancelled or downgraded to Free."
+                services.change_to_free(workspace, as_of=today, by=by, reason=reason)
+                return f"{workspace.name} cancelled or downgraded to Free: {reason}"
             interval = data["plan"].split(":")[1]
-            services.change_to_team(workspace, interval=interval, as_of=today)
-            return f"{workspace.name} moved to Team ({interval})."
+            services.change_to_team(workspace, interval=interval, as_of=today, by=by, reason=reason)
+            return f"{workspace.name} moved to Team ({interval}): {reason}"
         if action == "interval":
-            services.change_interval(workspace, interval=data["interval"], as_of=today)
-            return f"{workspace.name}'s billing interval set to {data['interval']}."
+            services.change_interval(
+                workspace, interval=data["interval"], as_of=today, by=by, reason=reason
+            )
+            return f"{workspace.name}'s billing interval set to {data['interval']}: {reason}"
         if action == "payment-method":
             services.add_payment_method(
                 workspace, as_of=today, brand=data["brand"], last4=data["last4"]
@@ -326,12 +324,15 @@ class WorkspaceAdmin(SimpleHistoryAdmin):
         if action == "usage":
             services.record_usage(workspace, month=data["month"], mtus=data["mtus"])
             return f"{data['mtus']:,} MTUs recorded for {workspace.name}, {data['month']:%Y-%m}."
-        services.unlock_workspace(workspace, by=request.user, reason=data["reason"], as_of=today)
-        return f"{workspace.name} unlocked: {data['reason']}"
+        services.unlock_workspace(workspace, by=by, reason=reason, as_of=today)
+        return f"{workspace.name} unlocked: {reason}"
 
 
 @admin.register(Usage)
-class UsageAdmin(SimpleHistoryAdmin):
+class UsageAdmin(ServiceAdmin):
+    """U1, U2: figures are recorded from the workspace page or imported from a file, both
+    through the service; this list only shows them."""
+
     list_display = ["workspace", "month", "mtus", "updated_at"]
     list_select_related = ["workspace"]
     list_filter = ["month"]
@@ -340,9 +341,6 @@ class UsageAdmin(SimpleHistoryAdmin):
     date_hierarchy = "month"
     show_full_result_count = False
     change_list_template = "admin/billing/usage/change_list.html"
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -389,7 +387,9 @@ class UsageAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(SimpleHistoryAdmin):
+class PlanAdmin(ServiceAdmin):
+    """P1, P2: the plans' prices and allowances, edited by finance through `update_plan`."""
+
     list_display = [
         "name",
         "code",
@@ -399,29 +399,19 @@ class PlanAdmin(SimpleHistoryAdmin):
         "overage_rate",
     ]
     readonly_fields = ["code"]
+    reason_on_change = True
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by services: never added, edited or deleted by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def update(self, request, plan, data, changed):
+        services.update_plan(
+            plan,
+            by=request.user,
+            reason=data["change_reason"],
+            **{field: data[field] for field in changed if field in services.PLAN_TERMS},
+        )
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ReadOnlyAdmin):
+class SubscriptionAdmin(ServiceAdmin):
     list_display = [
         "workspace",
         "plan",
@@ -439,7 +429,7 @@ class SubscriptionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Strike)
-class StrikeAdmin(ReadOnlyAdmin):
+class StrikeAdmin(ServiceAdmin):
     list_display = ["workspace", "month", "mtus"]
     list_select_related = ["workspace"]
     list_filter = ["month"]
@@ -447,31 +437,20 @@ class StrikeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LockEvent)
-class LockEventAdmin(ReadOnlyAdmin):
+class LockEventAdmin(ServiceAdmin):
     list_display = ["workspace", "on", "from_lock", "to_lock", "cause", "reason", "by"]
     list_select_related = ["workspace", "by"]
     list_filter = ["cause", "to_lock", "on"]
     search_fields = ["workspace__slug", "reason"]
 
 
-class InvoiceLineInline(admin.TabularInline):
+class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
-    extra = 0
-    can_delete = False
     fields = ["position", "kind", "description", "quantity", "amount"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
-class CreditNoteInline(admin.TabularInline):
+class CreditNoteInline(ReadOnlyInline):
     model = CreditNote
-    extra = 0
-    can_delete = False
     fields = [
         "amount",
         "reason",
@@ -481,17 +460,10 @@ class CreditNoteInline(admin.TabularInline):
         "decided_by",
         "decided_on",
     ]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyAdmin):
+class InvoiceAdmin(ServiceAdmin):
     """I3: read-only for everyone; finance voids with a reason, support asks for a refund."""
 
     list_display = [
@@ -545,7 +517,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
         invoice = get_object_or_404(Invoice, pk=pk)
 
         def perform(data):
-            services.void_invoice(invoice, by=request.user, reason=data["reason"], as_of=_today())
+            services.void_invoice(
+                invoice, by=request.user, reason=data["reason"], as_of=toolkit.today()
+            )
             return f"{invoice.number} voided: {data['reason']}"
 
         form = VoidInvoiceForm(request.POST or None)
@@ -562,7 +536,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
                 by=request.user,
                 amount=data["amount"],
                 reason=data["reason"],
-                as_of=_today(),
+                as_of=toolkit.today(),
             )
             return (
                 f"Credit note of {data['amount']} on {invoice.number} requested; finance decides."
@@ -575,7 +549,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(ReadOnlyAdmin):
+class CreditNoteAdmin(ServiceAdmin):
     """K3: finance approves or rejects what support requested."""
 
     list_display = [
@@ -596,44 +570,60 @@ class CreditNoteAdmin(ReadOnlyAdmin):
         return request.user.has_perm("billing.approve_creditnote")
 
     def _decide(self, request, queryset, approve):
-        done = 0
-        for note in queryset:
-            try:
-                services.decide_credit_note(note, by=request.user, approve=approve, as_of=_today())
-            except BillingError as exc:
-                self.message_user(request, f"{note.invoice.number}: {exc}", messages.ERROR)
-            else:
-                done += 1
-        if done:
-            verb = "approved" if approve else "rejected"
-            self.message_user(request, f"{done} credit note(s) {verb}.", messages.SUCCESS)
+        verb = "approve" if approve else "reject"
+        return confirm_and_run(
+            self,
+            request,
+            queryset.select_related("invoice"),
+            lambda note, data: services.decide_credit_note(
+                note,
+                by=request.user,
+                approve=approve,
+                as_of=toolkit.today(),
+                note_text=data["reason"],
+            ),
+            title=f"{verb.capitalize()} credit notes",
+            done=f"credit note(s) {verb}d",
+            form_class=OptionalReasonForm if approve else ReasonForm,
+            describe=lambda note: f"{note.invoice.number}: {note.amount} — {note.reason}",
+        )
 
-    @admin.action(description="Approve selected credit notes", permissions=["approve"])
+    @admin.action(description="Approve selected credit notes…", permissions=["approve"])
     def approve(self, request, queryset):
-        self._decide(request, queryset, approve=True)
+        return self._decide(request, queryset, approve=True)
 
-    @admin.action(description="Reject selected credit notes", permissions=["approve"])
+    @admin.action(description="Reject selected credit notes…", permissions=["approve"])
     def reject(self, request, queryset):
-        self._decide(request, queryset, approve=False)
+        return self._decide(request, queryset, approve=False)
 
 
 @admin.register(MonthClose)
-class MonthCloseAdmin(ReadOnlyAdmin):
+class MonthCloseAdmin(ServiceAdmin):
     list_display = ["month", "finished", "closed_on", "strikes", "invoices", "updated_at"]
 
 
 @admin.register(TaxRate)
-class TaxRateAdmin(SimpleHistoryAdmin):
+class TaxRateAdmin(ServiceAdmin):
+    """X2: a rate is a dated fact: a new rate from a date replaces the old one from then on
+    (`set_tax_rate`); a rate in force is never edited in place."""
+
     list_display = ["country", "region", "rate", "name", "valid_from"]
     list_filter = ["country"]
     search_fields = ["region", "name"]
+    fields = ["country", "region", "rate", "name", "valid_from"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def create(self, request, data):
+        return services.set_tax_rate(
+            str(data["country"]),
+            region=data["region"].strip().upper(),
+            rate=data["rate"],
+            name=data["name"],
+            valid_from=data["valid_from"],
+        )
 
 
 @admin.register(OutboundEmail)
-class OutboundEmailAdmin(ReadOnlyAdmin):
+class OutboundEmailAdmin(ServiceAdmin):
     list_display = ["kind", "to", "subject", "status", "attempts", "created_at", "sent_at"]
     list_filter = ["kind", "status"]
     search_fields = ["to", "subject", "object_key"]
@@ -657,23 +647,11 @@ class TaxExemptionForm(forms.ModelForm):
         return region
 
     def clean_document(self):
-        document = self.cleaned_data.get("document")
-        try:
-            check_document(document)
-        except BillingError as exc:
-            raise forms.ValidationError(str(exc)) from None
-        return document
-
-
-class RejectExemptionForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Kept on the certificate and in its history.",
-    )
+        return clean_document(self.cleaned_data.get("document"), what="certificate")
 
 
 @admin.register(TaxExemption)
-class TaxExemptionAdmin(SimpleHistoryAdmin):
+class TaxExemptionAdmin(ServiceAdmin):
     """X4: support and finance upload certificates; finance reviews them through the actions.
     Nothing is edited by hand: a wrong certificate is rejected and a new one submitted."""
 
@@ -719,12 +697,6 @@ class TaxExemptionAdmin(SimpleHistoryAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.view_fields
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_review_permission(self, request):
         return request.user.has_perm("billing.review_taxexemption")
 
@@ -739,77 +711,57 @@ class TaxExemptionAdmin(SimpleHistoryAdmin):
         url = reverse("finance:certificate-document", args=[obj.pk])
         return format_html('<a href="{}">Download</a>', url)
 
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        created = services.submit_exemption(
+    def create(self, request, data):
+        return services.submit_exemption(
             data["workspace"],
             region=data["region"],
             reason=data["reason"],
             document=data["document"],
             valid_from=data["valid_from"],
             valid_to=data["valid_to"],
-            as_of=_today(),
+            as_of=toolkit.today(),
             by=request.user,
         )
-        obj.pk, obj.document, obj.status = created.pk, created.document, created.status
 
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except BillingError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return redirect(request.path)
-
-    def _review(self, request, queryset, decide, done_message):
-        done = 0
-        for certificate in queryset.select_related("workspace"):
-            try:
-                decide(certificate)
-            except BillingError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{done} certificate(s) {done_message}.", messages.SUCCESS)
+    def _describe(self, certificate):
+        status = certificate.get_status_display().lower()
+        return f"#{certificate.pk} {certificate.workspace.name}, {certificate.region} ({status})"
 
     @admin.action(description="Start review of selected certificates", permissions=["review"])
     def start_review(self, request, queryset):
-        self._review(
+        run_for_each(
+            self,
             request,
-            queryset,
-            lambda c: services.start_exemption_review(c, by=request.user, as_of=_today()),
-            "taken into review",
+            queryset.select_related("workspace"),
+            lambda c: services.start_exemption_review(c, by=request.user, as_of=toolkit.today()),
+            done="certificate(s) taken into review",
         )
 
-    @admin.action(description="Approve selected certificates", permissions=["review"])
+    @admin.action(description="Approve selected certificates…", permissions=["review"])
     def approve(self, request, queryset):
-        self._review(
+        return confirm_and_run(
+            self,
             request,
-            queryset,
-            lambda c: services.approve_exemption(c, by=request.user, as_of=_today()),
-            "approved",
+            queryset.select_related("workspace"),
+            lambda c, data: services.approve_exemption(c, by=request.user, as_of=toolkit.today()),
+            title="Approve certificates",
+            done="certificate(s) approved",
+            form_class=None,
+            intro="Approved certificates waive the sales tax of invoices issued from today in "
+            "their state, while they are valid (X4).",
+            describe=self._describe,
         )
 
-    @admin.action(description="Reject selected certificates (asks why)", permissions=["review"])
+    @admin.action(description="Reject selected certificates…", permissions=["review"])
     def reject(self, request, queryset):
-        form = RejectExemptionForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            self._review(
-                request,
-                queryset,
-                lambda c: services.reject_exemption(
-                    c, by=request.user, reason=reason, as_of=_today()
-                ),
-                "rejected",
-            )
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Reject certificates",
-            "certificates": queryset.select_related("workspace"),
-            "form": form,
-            "opts": self.model._meta,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/billing/taxexemption/reject.html", context)
+        return confirm_and_run(
+            self,
+            request,
+            queryset.select_related("workspace"),
+            lambda c, data: services.reject_exemption(
+                c, by=request.user, reason=data["reason"], as_of=toolkit.today()
+            ),
+            title="Reject certificates",
+            done="certificate(s) rejected",
+            describe=self._describe,
+        )

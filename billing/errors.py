@@ -10,6 +10,11 @@ class InvalidPlanChange(BillingError):
     pass
 
 
+class InvalidDocument(BillingError):
+    """X5, C6: an upload that is not a PDF, PNG or JPEG by its content, is empty or is over
+    10 MB (`billing.documents.document_type`)."""
+
+
 class UsageImportError(BillingError):
     """A usage file was refused whole; `errors` lists every bad line with its reason."""
 

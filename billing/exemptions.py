@@ -9,66 +9,20 @@ from datetime import date
 
 from django.db import transaction
 
+from billing.audit import save_with_reason
+from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError
 from billing.models import TaxExemption, Workspace
 from billing.tax import US_STATES
 
 __all__ = [
-    "MAX_DOCUMENT_BYTES",
     "approve_exemption",
-    "check_document",
     "reject_exemption",
     "start_exemption_review",
     "submit_exemption",
 ]
 
-MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
-# X5: what the first bytes of an accepted document are; the file name and the browser's
-# content type are the uploader's word and are not trusted.
-SIGNATURES = [
-    (b"%PDF-", "application/pdf"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-]
-
 Status = TaxExemption.Status
-
-
-class InvalidDocument(BillingError):
-    pass
-
-
-def check_document(document) -> str:
-    """X5: the content type of a certificate document (PDF, PNG or JPEG by its content, at most
-    10 MB, not empty); refuses anything else with a message for the uploader."""
-    if document is None:
-        raise InvalidDocument("Attach the certificate: a PDF, PNG or JPEG file.")
-    size = document.size
-    if not size:
-        raise InvalidDocument("The certificate file is empty.")
-    if size > MAX_DOCUMENT_BYTES:
-        raise InvalidDocument(
-            f"The certificate file is {size / 1024 / 1024:.1f} MB; the limit is 10 MB."
-        )
-    document.seek(0)
-    head = document.read(16)
-    document.seek(0)
-    for signature, content_type in SIGNATURES:
-        if head.startswith(signature):
-            return content_type
-    raise InvalidDocument(
-        "The certificate must be a PDF, PNG or JPEG document; this file's content is none of "
-        "those, whatever its name says."
-    )
-
-
-def _save(certificate: TaxExemption, reason: str, by=None):
-    """Save and let the audit history record why and who (R4); the full rejection reason is
-    on the certificate, the history keeps what fits its 100 characters."""
-    certificate._change_reason = reason if len(reason) <= 100 else reason[:99] + "…"
-    if by is not None:
-        certificate._history_user = by
-    certificate.save()
 
 
 def _locked(certificate: TaxExemption) -> TaxExemption:
@@ -88,7 +42,6 @@ def _check_open(certificate: TaxExemption, as_of: date):
         )
 
 
-@transaction.atomic
 def submit_exemption(
     workspace: Workspace,
     *,
@@ -101,7 +54,8 @@ def submit_exemption(
     by=None,
 ) -> TaxExemption:
     """X4, X5: a certificate for one US state, waiting for finance's review. The document is
-    checked by content and stored under a random name in private storage."""
+    checked by content and stored under a random name in private storage (transactional: the
+    file goes again if the row is not committed)."""
     region = (region or "").strip().upper()
     problems = []
     if region not in US_STATES:
@@ -116,7 +70,7 @@ def submit_exemption(
         problems.append(f"The certificate cannot end ({valid_to}) before it starts ({valid_from}).")
     if problems:
         raise BillingError(" ".join(problems))
-    content_type = check_document(document)
+    content_type = document_type(document, what="certificate")
     certificate = TaxExemption(
         workspace=workspace,
         region=region,
@@ -126,13 +80,9 @@ def submit_exemption(
         valid_to=valid_to,
         submitted_on=as_of,
     )
-    # The stored name comes from exemption_document_path: random, never the uploader's.
-    certificate.document.save("certificate", document, save=False)
-    try:
-        _save(certificate, f"Submitted for {region} ({reason})", by=by)
-    except Exception:
-        certificate.document.delete(save=False)
-        raise
+    # Stored under a random name (never the uploader's), and removed if the row is not saved.
+    with stored_until_rollback(certificate.document, document):
+        save_with_reason(certificate, f"Submitted for {region} ({reason})", by=by)
     return certificate
 
 
@@ -147,7 +97,7 @@ def start_exemption_review(certificate: TaxExemption, *, by, as_of: date) -> Tax
             f"{certificate.review_started_on}."
         )
     certificate.status, certificate.review_started_on = Status.IN_REVIEW, as_of
-    _save(certificate, "Review started", by=by)
+    save_with_reason(certificate, "Review started", by=by)
     return certificate
 
 
@@ -162,7 +112,7 @@ def approve_exemption(certificate: TaxExemption, *, by, as_of: date) -> TaxExemp
         as_of,
         by,
     )
-    _save(certificate, "Approved", by=by)
+    save_with_reason(certificate, "Approved", by=by)
     return certificate
 
 
@@ -180,5 +130,5 @@ def reject_exemption(certificate: TaxExemption, *, by, reason: str, as_of: date)
         by,
     )
     certificate.rejection_reason = reason
-    _save(certificate, f"Rejected: {reason}", by=by)
+    save_with_reason(certificate, f"Rejected: {reason}", by=by)
     return certificate

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django import forms
 
+from billing.admin_toolkit import ReasonField
 from billing.models import Interval
 from billing.months import parse_month
 
@@ -17,10 +18,12 @@ class ChangePlanForm(forms.Form):
         ("free", "Free (cancel or downgrade)"),
     ]
     plan = forms.ChoiceField(choices=PLAN_CHOICES, widget=forms.RadioSelect)
+    reason = ReasonField()
 
 
 class ChangeIntervalForm(forms.Form):
     interval = forms.ChoiceField(choices=Interval.choices, widget=forms.RadioSelect)
+    reason = ReasonField()
 
 
 class PaymentMethodForm(forms.Form):
@@ -34,10 +37,7 @@ class PaymentMethodForm(forms.Form):
 
 
 class UnlockForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Kept in the workspace's history and shown to other agents.",
-    )
+    reason = ReasonField(help_text="Kept in the workspace's history and shown to other agents.")
 
 
 class RecordUsageForm(forms.Form):
@@ -79,11 +79,9 @@ def usage_rows(text: str):
 
 
 class VoidInvoiceForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), help_text="Kept on the invoice."
-    )
+    reason = ReasonField(help_text="Kept on the invoice.")
 
 
 class CreditNoteRequestForm(forms.Form):
     amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=2)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Finance sees it.")
+    reason = ReasonField(help_text="Finance sees it.")

@@ -15,6 +15,8 @@ from django.db.models import F, Q
 from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
+from billing.documents import EXTENSIONS, PrivateUploadTo
+
 
 class Interval(models.TextChoices):
     MONTHLY = "monthly", "Monthly"
@@ -594,13 +596,9 @@ class TaxRate(models.Model):
         return f"{where} {self.rate}% from {self.valid_from}"
 
 
-def exemption_document_path(instance, filename):
-    """X5: a random stored name under the private media root; the uploader's file name never
-    reaches the disk (the extension follows the detected content, not the name)."""
-    from uuid import uuid4
-
-    extension = TaxExemption.EXTENSIONS.get(instance.content_type, "")
-    return f"tax-exemptions/{uuid4().hex}{extension}"
+# X5: a random stored name under the private media root (billing.documents). Migration 0005
+# names it by this path.
+exemption_document_path = PrivateUploadTo("tax-exemptions")
 
 
 class TaxExemption(models.Model):
@@ -620,7 +618,7 @@ class TaxExemption(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
 
-    EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+    EXTENSIONS = EXTENSIONS
 
     workspace = models.ForeignKey(
         Workspace, on_delete=models.PROTECT, related_name="tax_exemptions"

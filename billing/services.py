@@ -16,6 +16,7 @@ from django_countries import countries
 from simple_history.utils import bulk_update_with_history
 
 from billing import invoicing
+from billing.audit import records_why, require_reason, save_with_reason
 from billing.emails import EmailSpec, queue_email, queue_emails
 from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired, UsageImportError
 from billing.exemptions import (
@@ -41,9 +42,11 @@ from billing.models import (
     Workspace,
 )
 from billing.months import add_months, add_year, month_start, next_month, parse_month
-from billing.tax import set_tax_rate
+from billing.plans import PLAN_TERMS, update_plan
+from billing.tax import US_STATES, set_tax_rate
 
 __all__ = [
+    "PLAN_TERMS",
     "add_payment_method",
     "approve_exemption",
     "change_interval",
@@ -65,6 +68,8 @@ __all__ = [
     "start_exemption_review",
     "submit_exemption",
     "unlock_workspace",
+    "update_plan",
+    "update_workspace",
     "void_invoice",
 ]
 
@@ -92,15 +97,29 @@ def _check_interval(interval: str):
         raise BillingError(f"“{interval}” is not a billing interval: use monthly or annual.")
 
 
-def _save_with_reason(instance, reason: str, by=None, fields=None):
-    """Save and let the audit history record why (and who, outside a request)."""
-    instance._change_reason = reason
-    if by is not None:
-        instance._history_user = by
-    instance.save(update_fields=fields)
-
-
 # --- Workspaces and plan changes (T1–T5, K1, K2, K4, F4) -------------------------------------
+
+
+def _detail_problems(*, name, business_country, business_region, billing_email) -> list[str]:
+    """What is wrong with a workspace's details (X1: a US business needs its state)."""
+    problems = []
+    if not name.strip():
+        problems.append("The workspace needs a name.")
+    country = business_country.upper()
+    if country not in countries:
+        problems.append(f"“{business_country}” is not an ISO 3166-1 country code.")
+    region = business_region.upper()
+    if country == "US" and region not in US_STATES:
+        problems.append(
+            f"“{business_region}” is not a US state code (e.g. CA): sales tax depends on it."
+            if region
+            else "A US business needs its state (e.g. CA): sales tax depends on it."
+        )
+    try:
+        validate_email(billing_email)
+    except ValidationError:
+        problems.append(f"“{billing_email}” is not a valid billing email address.")
+    return problems
 
 
 @transaction.atomic
@@ -118,30 +137,25 @@ def create_workspace(
 ) -> Workspace:
     """A new workspace on Free, or signed up straight into Team (T1: trial; T2: no card
     needed for a sign-up)."""
-    problems = []
-    if not name.strip():
-        problems.append("The workspace needs a name.")
+    problems = _detail_problems(
+        name=name,
+        business_country=business_country,
+        business_region=business_region,
+        billing_email=billing_email,
+    )
     try:
         validate_slug(slug)
     except ValidationError:
         problems.append(f"“{slug}” is not a valid slug (letters, digits, - and _ only).")
     if Workspace.objects.filter(slug=slug).exists():
         problems.append(f"The slug “{slug}” is already used by another workspace.")
-    country = business_country.upper()
-    if country not in countries:
-        problems.append(f"“{business_country}” is not an ISO 3166-1 country code.")
-    if country == "US" and not business_region:
-        problems.append("A US business needs its state (e.g. CA): sales tax depends on it.")
-    try:
-        validate_email(billing_email)
-    except ValidationError:
-        problems.append(f"“{billing_email}” is not a valid billing email address.")
     if plan not in Plan.Code.values:
         problems.append(f"“{plan}” is not a plan: use free or team.")
     if interval not in Interval.values:
         problems.append(f"“{interval}” is not a billing interval: use monthly or annual.")
     if problems:
         raise BillingError(" ".join(problems))
+    country = business_country.upper()
 
     workspace = Workspace(
         name=name.strip(),
@@ -152,11 +166,42 @@ def create_workspace(
         created_on=as_of,
         payment_method_added_on=as_of if has_payment_method else None,
     )
-    _save_with_reason(workspace, "Created")
+    save_with_reason(workspace, "Created")
     if plan == Plan.Code.TEAM:
         _start_team(workspace, interval=interval, as_of=as_of)
     else:
         Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=as_of)
+    return workspace
+
+
+@transaction.atomic
+def update_workspace(
+    workspace: Workspace,
+    *,
+    by,
+    reason: str,
+    name: str,
+    business_country: str,
+    business_region: str = "",
+    billing_email: str,
+) -> Workspace:
+    """Edit a workspace's name, business location (X1: it decides tax) and billing email, with
+    the checks `create_workspace` applies and the why kept (R4)."""
+    require_reason(reason, "Say why the workspace's details change: the reason is kept.")
+    problems = _detail_problems(
+        name=name,
+        business_country=business_country,
+        business_region=business_region,
+        billing_email=billing_email,
+    )
+    if problems:
+        raise BillingError(" ".join(problems))
+    workspace = _locked(workspace)
+    workspace.name = name.strip()
+    workspace.business_country = business_country.upper()
+    workspace.business_region = business_region.upper()
+    workspace.billing_email = billing_email
+    save_with_reason(workspace, f"Details edited: {reason.strip()}", by=by)
     return workspace
 
 
@@ -169,7 +214,7 @@ def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", la
         raise BillingError("The last four digits of the card must be four digits.")
     workspace.payment_method_added_on = as_of
     workspace.card_brand, workspace.card_last4 = brand, last4
-    _save_with_reason(workspace, "Payment method added")
+    save_with_reason(workspace, "Payment method added")
     return workspace
 
 
@@ -212,6 +257,7 @@ def _start_free(workspace: Workspace, day: date):
     Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=day)
 
 
+@records_why("Moved to Team")
 @transaction.atomic
 def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: date):
     """Upgrade from Free (T1 trial or paid, T2 card needed, F4 unlock at once)."""
@@ -222,7 +268,7 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
     if current.is_team:
         if current.interval == Interval.ANNUAL and current.cancel_at_term_end:
             current.cancel_at_term_end = False
-            _save_with_reason(current, "Cancellation withdrawn: the annual term will renew")
+            save_with_reason(current, "Cancellation withdrawn: the annual term will renew")
             return current
         raise InvalidPlanChange(
             f"{workspace.name} is already on Team ({current.interval}). To change how often it "
@@ -239,6 +285,7 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
     return sub
 
 
+@records_why("Cancelled or moved to Free")
 @transaction.atomic
 def change_to_free(workspace: Workspace, *, as_of: date):
     """Cancel or downgrade. T5: during the trial, never charged. K1: monthly ends at once with
@@ -258,7 +305,7 @@ def change_to_free(workspace: Workspace, *, as_of: date):
                 f"{workspace.name}'s annual term is already set to end on {current.term_end}."
             )
         current.cancel_at_term_end = True
-        _save_with_reason(current, f"Cancelled: moves to Free on {current.term_end}")
+        save_with_reason(current, f"Cancelled: moves to Free on {current.term_end}")
     else:
         _end(current, as_of, Subscription.EndReason.CANCELLED)
         _issue_final_invoice(current, as_of)
@@ -272,6 +319,7 @@ def _issue_final_invoice(sub: Subscription, day: date):
         invoicing.issue([draft])
 
 
+@records_why("Billing interval changed")
 @transaction.atomic
 def change_interval(workspace: Workspace, *, interval: str, as_of: date):
     """K4: monthly → annual at once (final invoice, new term); annual → monthly at the term's
@@ -284,17 +332,17 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
         raise InvalidPlanChange("Only a Team subscription has a billing interval to change.")
     if current.trialing_on(as_of):
         current.interval = interval
-        _save_with_reason(current, f"Trial will continue as {interval}")
+        save_with_reason(current, f"Trial will continue as {interval}")
         return current
     if current.interval == interval:
         if current.switch_to_monthly_at_term_end:
             current.switch_to_monthly_at_term_end = False
-            _save_with_reason(current, "Stays annual at the end of the term")
+            save_with_reason(current, "Stays annual at the end of the term")
             return current
         raise InvalidPlanChange(f"{workspace.name} is already billed {interval}.")
     if interval == Interval.MONTHLY:
         current.switch_to_monthly_at_term_end = True
-        _save_with_reason(current, f"Moves to monthly billing on {current.term_end}")
+        save_with_reason(current, f"Moves to monthly billing on {current.term_end}")
         return current
     _end(current, as_of, Subscription.EndReason.INTERVAL_CHANGED)
     _issue_final_invoice(current, as_of)
@@ -509,8 +557,7 @@ def _change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, rea
 @transaction.atomic
 def unlock_workspace(workspace: Workspace, *, by, reason: str, as_of: date):
     """F5: support unlocks by hand; the reason is kept. Strikes stay counted (F2)."""
-    if not reason or not reason.strip():
-        raise BillingError("Say why the workspace is being unlocked: the reason is kept.")
+    require_reason(reason, "Say why the workspace is being unlocked: the reason is kept.")
     workspace = _locked(workspace)
     if workspace.lock == Lock.UNLOCKED:
         raise BillingError(f"{workspace.name} is not locked.")
@@ -777,8 +824,7 @@ def _locked_invoice(invoice: Invoice) -> Invoice:
 @transaction.atomic
 def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
     """I3: an issued invoice is never edited or deleted; finance may void it, with a reason."""
-    if not reason or not reason.strip():
-        raise BillingError("Say why the invoice is voided: the reason is kept.")
+    require_reason(reason, "Say why the invoice is voided: the reason is kept.")
     invoice = _locked_invoice(invoice)
     if invoice.status == Invoice.Status.VOID:
         raise BillingError(f"{invoice.number} is already void.")
@@ -787,7 +833,7 @@ def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
         as_of,
         reason.strip(),
     )
-    _save_with_reason(invoice, f"Voided: {reason.strip()}", by=by)
+    save_with_reason(invoice, f"Voided: {reason.strip()}", by=by)
     return invoice
 
 
@@ -819,14 +865,13 @@ def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: dat
         raise BillingError(f"“{amount}” is not an amount of money.") from None
     if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
         raise BillingError("A credit note is a positive amount in dollars and cents.")
-    if not reason or not reason.strip():
-        raise BillingError("Say why the refund is requested: finance sees the reason.")
+    require_reason(reason, "Say why the refund is requested: finance sees the reason.")
     invoice = _locked_invoice(invoice)
     _check_refund(invoice, amount)
     note = CreditNote(
         invoice=invoice, amount=amount, reason=reason.strip(), requested_by=by, requested_on=as_of
     )
-    _save_with_reason(note, "Requested", by=by)
+    save_with_reason(note, "Requested", by=by)
     return note
 
 
@@ -841,7 +886,7 @@ def decide_credit_note(note: CreditNote, *, by, approve: bool, as_of: date, note
         _check_refund(invoice, note.amount)
     note.status = CreditNote.Status.APPROVED if approve else CreditNote.Status.REJECTED
     note.decided_by, note.decided_on, note.decision_note = by, as_of, note_text
-    _save_with_reason(note, f"{note.status.capitalize()} {note_text}".strip(), by=by)
+    save_with_reason(note, f"{note.status.capitalize()} {note_text}".strip(), by=by)
     return note
 
 

@@ -12,12 +12,13 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from billing import reports
 from billing.csv_export import InvoiceCsv
+from billing.documents import EXTENSIONS, document_response
 from billing.filters import InvoiceFilter, IssueMonthFilter
 from billing.models import Invoice, TaxExemption
 from billing.months import add_months, month_start, parse_month
@@ -174,18 +175,8 @@ def certificate_document(request, pk: int):
     """X5: the document to staff who may see certificates, as a download the browser must not
     sniff or render inline."""
     certificate = get_object_or_404(TaxExemption, pk=pk)
-    try:
-        document = certificate.document.open("rb")
-    except FileNotFoundError:
-        raise Http404("The certificate's document is missing from storage.") from None
-    extension = TaxExemption.EXTENSIONS.get(certificate.content_type, "")
-    response = FileResponse(
-        document,
-        as_attachment=True,
-        filename=f"certificate-{certificate.pk}{extension}",
-        content_type=certificate.content_type or "application/octet-stream",
+    return document_response(
+        certificate.document,
+        content_type=certificate.content_type,
+        filename=f"certificate-{certificate.pk}{EXTENSIONS.get(certificate.content_type, '')}",
     )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response

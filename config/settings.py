@@ -4,6 +4,7 @@ Every variable is listed in README.md. With no environment at all the portal run
 SQLite file with Celery tasks executed eagerly, so no broker is needed.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_countries",
     "simple_history",
+    "axes",
     "billing.apps.BillingConfig",
     "coupons.apps.CouponsConfig",
     "startups.apps.StartupsConfig",
@@ -54,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Records request.user on every history row (SPEC R4: who changed what).
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Turns a sign-in refused by the throttle into the lockout page (SPEC R6). Keep it last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -90,6 +94,28 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+
+# Sign-in throttling (SPEC R6), by django-axes: the first backend refuses a locked-out client
+# before ModelBackend checks the password. 5 failures for one username or one client address
+# (either one locks) within 15 minutes lock sign-in for 15 minutes. Attempts and sign-ins are
+# kept as AccessAttempt/AccessLog rows (axes' database handler), and each failure and lockout
+# is logged as a warning by the "axes" logger.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success does not wipe the failures: with one valid account an attacker could otherwise
+# reset the address's count (and with it other usernames' rows from that address) at will.
+AXES_RESET_ON_SUCCESS = False
+# Any attempt while locked out (even with the right password) starts the 15 minutes again, so
+# the lockout page's "try again in 15 minutes" is always true and a guesser never gets a gap.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+# The same client address as the public-form rate limiter (behind TRUSTED_PROXY_COUNT proxies).
+AXES_CLIENT_IP_CALLABLE = "billing.ratelimit.client_address"
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -160,5 +186,29 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 
-# Startup-program public forms: submissions allowed per client address per hour.
+# The shared cache: rate limits must hold across processes, so production uses Redis
+# (CACHE_URL=redis://127.0.0.1:6379/1). Redis URLs always go to Django's own Redis backend,
+# whatever django-environ would pick when django-redis happens to be installed.
+_cache = env.cache_url(
+    "CACHE_URL",
+    default="locmemcache://",
+    backend=(
+        "django.core.cache.backends.redis.RedisCache"
+        if env.str("CACHE_URL", default="").startswith("redis")
+        else None
+    ),
+)
+# django-environ spells Django's own options from the query string (?key_prefix=staging) in
+# lower case for the Redis backend, where Django would silently ignore them.
+_CACHE_OPTIONS = ("TIMEOUT", "KEY_PREFIX", "VERSION", "KEY_FUNCTION")
+CACHES = {
+    "default": {(k.upper() if k.upper() in _CACHE_OPTIONS else k): v for k, v in _cache.items()}
+}
+
+# Proxies in front of the portal that append to X-Forwarded-For (0: clients connect directly).
+# The client address is then the Nth entry from the right (billing/ratelimit.py).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Public forms (startup program, partner programs): accepted submissions per client address
+# per hour (SPEC R7).
 PUBLIC_FORM_RATE_LIMIT = env.int("PUBLIC_FORM_RATE_LIMIT", default=5)

@@ -2,20 +2,22 @@
 for finance (R3). Pages and actions call the services; a refusal comes back as a message that
 says why. Money rows are never deleted, and a redeemed coupon's discount cannot change."""
 
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
-from simple_history.admin import SimpleHistoryAdmin
 
+from billing import admin_toolkit as toolkit
 from billing.admin import WorkspaceAdmin
-from billing.errors import BillingError
+from billing.admin_toolkit import (
+    ReadOnlyInline,
+    ReasonForm,
+    ServiceAdmin,
+    confirm_and_run,
+    service_form_page,
+)
 from billing.models import Workspace
 from coupons import selectors, services
 from coupons.forms import (
@@ -23,7 +25,6 @@ from coupons.forms import (
     CouponForm,
     NonprofitProofForm,
     PartnerApprovalForm,
-    ReasonForm,
 )
 from coupons.models import (
     AcceleratorPartner,
@@ -35,106 +36,13 @@ from coupons.models import (
     Redemption,
 )
 
-
-def _today():
-    return timezone.now().date()
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by services: never added, edited or deleted by hand."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-def _form_page(model_admin, request, *, title, form, back_url, perform, context=None):
-    """A page with one form whose valid POST calls `perform(data)` (a service). Success goes
-    back with a message; a refusal stays on the page with the service's reason."""
-    if request.method == "POST" and form.is_valid():
-        try:
-            message, obj = perform(form.cleaned_data)
-        except BillingError as exc:
-            model_admin.message_user(request, str(exc), messages.ERROR)
-        else:
-            if obj is not None:
-                model_admin.log_change(request, obj, message)
-            model_admin.message_user(request, message, messages.SUCCESS)
-            return redirect(back_url)
-    return TemplateResponse(
-        request,
-        "admin/coupons/action.html",
-        {
-            **model_admin.admin_site.each_context(request),
-            "title": title,
-            "form": form,
-            "media": model_admin.media + form.media,
-            "opts": model_admin.model._meta,
-            "back_url": back_url,
-            **(context or {}),
-        },
-    )
-
-
-def _reason_action(model_admin, request, queryset, *, title, perform):
-    """An admin action that asks for a reason first (R4: kept in the history), then calls
-    `perform(obj, reason)` for each selected row and reports each refusal."""
-    form = ReasonForm(request.POST if "reason" in request.POST else None)
-    if form.is_valid():
-        done = 0
-        for obj in queryset:
-            try:
-                perform(obj, form.cleaned_data["reason"])
-            except BillingError as exc:
-                model_admin.message_user(request, f"{obj}: {exc}", messages.ERROR)
-            else:
-                model_admin.log_change(request, obj, f"{title}: {form.cleaned_data['reason']}")
-                done += 1
-        if done:
-            model_admin.message_user(request, f"{title}: {done} done.", messages.SUCCESS)
-        return None
-    return TemplateResponse(
-        request,
-        "admin/coupons/reason.html",
-        {
-            **model_admin.admin_site.each_context(request),
-            "title": title,
-            "form": form,
-            "objects": queryset,
-            "action": request.POST.get("action"),
-            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "opts": model_admin.model._meta,
-        },
-    )
-
-
 # --- Coupons (C1, C2) -----------------------------------------------------------------------
 
 
 @admin.register(Coupon)
-class CouponAdmin(SimpleHistoryAdmin):
+class CouponAdmin(ServiceAdmin):
     form = CouponForm
+    reason_on_change = True
     list_display = [
         "code",
         "name",
@@ -178,17 +86,16 @@ class CouponAdmin(SimpleHistoryAdmin):
             ]
         return ["code", "times_redeemed"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def update(self, request, coupon, data, changed):
+        services.update_coupon(
+            coupon,
+            by=request.user,
+            reason=data["change_reason"],
+            **{name: data[name] for name in changed if name in CouponForm.Meta.fields},
+        )
 
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        if change:
-            services.update_coupon(
-                obj, by=request.user, reason="Edited in the admin", **form.changes(data)
-            )
-            return
-        created = services.create_coupon(
+    def create(self, request, data):
+        return services.create_coupon(
             data["code"],
             data["name"],
             data["kind"],
@@ -205,14 +112,6 @@ class CouponAdmin(SimpleHistoryAdmin):
             active=data["active"],
             by=request.user,
         )
-        obj.pk, obj.code = created.pk, created.code
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except BillingError as exc:  # a race the form's checks could not see
-            self.message_user(request, str(exc), messages.ERROR)
-            return redirect(request.path)
 
     @admin.display(description="Value")
     def value(self, obj):
@@ -238,14 +137,14 @@ class CouponAdmin(SimpleHistoryAdmin):
 
     @admin.display(description="Status")
     def status(self, obj):
-        return selectors.coupon_status(obj, as_of=_today())
+        return selectors.coupon_status(obj, as_of=toolkit.today())
 
 
 # --- Redemptions (C2, C5) -------------------------------------------------------------------
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class RedemptionAdmin(ServiceAdmin):
     list_display = [
         "workspace",
         "coupon",
@@ -276,7 +175,6 @@ class RedemptionAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
         "override_reason",
         "partner",
     ]
-    readonly_fields = fields
 
     def get_urls(self):
         return [
@@ -313,7 +211,7 @@ class RedemptionAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
                 workspace,
                 data["coupon"].code,
                 by=request.user,
-                as_of=_today(),
+                as_of=toolkit.today(),
                 reason=data["reason"],
             )
             return f"{redemption.coupon.code} applied to {workspace.name}.", redemption
@@ -324,8 +222,14 @@ class RedemptionAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
             if back and str(back).isdigit()
             else reverse("admin:coupons_redemption_changelist")
         )
-        return _form_page(
-            self, request, title="Apply a coupon", form=form, back_url=back_url, perform=perform
+        return service_form_page(
+            self,
+            request,
+            None,
+            title="Apply a coupon",
+            form=form,
+            back_url=back_url,
+            perform=perform,
         )
 
     def remove_view(self, request, pk):
@@ -337,23 +241,24 @@ class RedemptionAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
 
         def perform(data):
             removed = services.remove_discount(
-                workspace, by=request.user, reason=data["reason"], as_of=_today()
+                workspace, by=request.user, reason=data["reason"], as_of=toolkit.today()
             )
             return f"{removed.coupon.code} removed from {workspace.name}.", removed
 
-        return _form_page(
+        return service_form_page(
             self,
             request,
+            redemption,
             title=f"Remove the discount of {workspace.name}",
             form=ReasonForm(request.POST or None),
             back_url=reverse("admin:billing_workspace_change", args=[workspace.pk]),
             perform=perform,
-            context={"intro": selectors.redemption_summary(redemption)},
+            intro=selectors.redemption_summary(redemption),
         )
 
 
 @admin.register(DiscountApplication)
-class DiscountApplicationAdmin(ReadOnlyAdmin):
+class DiscountApplicationAdmin(ServiceAdmin):
     list_display = ["invoice", "redemption", "amount", "created_at"]
     list_select_related = ["invoice", "redemption__coupon", "redemption__workspace"]
     search_fields = ["invoice__number", "redemption__coupon__code", "redemption__workspace__slug"]
@@ -365,12 +270,10 @@ class DiscountApplicationAdmin(ReadOnlyAdmin):
 class LedgerInline(ReadOnlyInline):
     model = CreditLedgerEntry
     fields = ["on", "kind", "amount", "invoice"]
-    readonly_fields = fields
-    show_change_link = False
 
 
 @admin.register(CreditGrant)
-class CreditGrantAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
+class CreditGrantAdmin(ServiceAdmin):
     list_display = [
         "workspace",
         "year",
@@ -396,12 +299,11 @@ class CreditGrantAdmin(ReadOnlyAdmin, SimpleHistoryAdmin):
         "partner",
         "granted_by",
     ]
-    readonly_fields = fields
     inlines = [LedgerInline]
 
 
 @admin.register(CreditLedgerEntry)
-class CreditLedgerEntryAdmin(ReadOnlyAdmin):
+class CreditLedgerEntryAdmin(ServiceAdmin):
     list_display = ["grant", "on", "kind", "amount", "invoice"]
     list_filter = ["kind", "on"]
     list_select_related = ["grant__workspace", "invoice"]
@@ -414,12 +316,15 @@ class CreditLedgerEntryAdmin(ReadOnlyAdmin):
 class PartnerCouponInline(ReadOnlyInline):
     model = Coupon
     fields = ["code", "name", "kind", "active"]
-    readonly_fields = fields
+    show_change_link = True
     verbose_name_plural = "the partner's coupons"
 
 
 @admin.register(AcceleratorPartner)
-class AcceleratorPartnerAdmin(SimpleHistoryAdmin):
+class AcceleratorPartnerAdmin(ServiceAdmin):
+    """C7: programs apply through the public form; reviewers approve, decline, deactivate and
+    correct them through the services."""
+
     list_display = [
         "name",
         "status",
@@ -433,97 +338,67 @@ class AcceleratorPartnerAdmin(SimpleHistoryAdmin):
     search_fields = ["name", "contact_name", "contact_email"]
     readonly_fields = ["status", "applied_on", "reviewed_by", "reviewed_on", "review_note"]
     fields = [
-        "name",
-        "website",
-        "contact_name",
-        "contact_email",
-        "description",
+        *services.PARTNER_DETAILS,
         "credit_amount",
         *readonly_fields,
     ]
     inlines = [PartnerCouponInline]
     actions = ["approve", "decline", "deactivate"]
-
-    def has_add_permission(self, request):
-        return False  # programs apply through the public form
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    reason_on_change = True
 
     def has_review_permission(self, request):
         return request.user.has_perm("coupons.review_acceleratorpartner")
 
-    def save_model(self, request, obj, form, change):
-        obj._change_reason = "Edited in the admin: " + ", ".join(form.changed_data)
-        super().save_model(request, obj, form, change)
+    def update(self, request, partner, data, changed):
+        services.update_partner(
+            partner,
+            by=request.user,
+            reason=data["change_reason"],
+            **{name: data[name] for name in changed if name in self.fields},
+        )
 
-    @admin.action(description="Approve as active partners", permissions=["review"])
+    @admin.action(description="Approve as active partners…", permissions=["review"])
     def approve(self, request, queryset):
-        if queryset.count() == 1:  # one partner: ask for its credit amount and a note
-            return self._approve_page(request, queryset.get())
-        for partner in queryset:
-            try:
-                services.approve_partner(partner, by=request.user, as_of=_today())
-            except BillingError as exc:
-                self.message_user(request, f"{partner}: {exc}", messages.ERROR)
-            else:
-                self.log_change(request, partner, "Approved")
-                self.message_user(request, f"{partner} is an active partner.", messages.SUCCESS)
-
-    def _approve_page(self, request, partner):
-        form = PartnerApprovalForm(request.POST if "note" in request.POST else None)
-        if form.is_valid():
-            try:
-                services.approve_partner(
-                    partner,
-                    by=request.user,
-                    as_of=_today(),
-                    credit_amount=form.cleaned_data["credit_amount"],
-                    note=form.cleaned_data["note"],
-                )
-            except BillingError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-            else:
-                self.log_change(request, partner, "Approved")
-                self.message_user(request, f"{partner} is an active partner.", messages.SUCCESS)
-            return None
-        return TemplateResponse(
+        return confirm_and_run(
+            self,
             request,
-            "admin/coupons/reason.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": f"Approve {partner}",
-                "form": form,
-                "objects": [partner],
-                "action": "approve",
-                "selected": [partner.pk],
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-                "opts": self.model._meta,
-            },
+            queryset,
+            lambda partner, data: services.approve_partner(
+                partner,
+                by=request.user,
+                as_of=toolkit.today(),
+                credit_amount=data["credit_amount"],
+                note=data["note"],
+            ),
+            title="Approve partners",
+            done="partner(s) approved",
+            form_class=PartnerApprovalForm,
         )
 
-    @admin.action(description="Decline selected applications", permissions=["review"])
+    @admin.action(description="Decline selected applications…", permissions=["review"])
     def decline(self, request, queryset):
-        return _reason_action(
+        return confirm_and_run(
             self,
             request,
             queryset,
-            title="Decline",
-            perform=lambda p, reason: services.decline_partner(
-                p, by=request.user, reason=reason, as_of=_today()
+            lambda partner, data: services.decline_partner(
+                partner, by=request.user, reason=data["reason"], as_of=toolkit.today()
             ),
+            title="Decline partner applications",
+            done="application(s) declined",
         )
 
-    @admin.action(description="Deactivate selected partners", permissions=["review"])
+    @admin.action(description="Deactivate selected partners…", permissions=["review"])
     def deactivate(self, request, queryset):
-        return _reason_action(
+        return confirm_and_run(
             self,
             request,
             queryset,
-            title="Deactivate",
-            perform=lambda p, reason: services.deactivate_partner(
-                p, by=request.user, reason=reason, as_of=_today()
+            lambda partner, data: services.deactivate_partner(
+                partner, by=request.user, reason=data["reason"], as_of=toolkit.today()
             ),
+            title="Deactivate partners",
+            done="partner(s) deactivated",
         )
 
 
@@ -531,7 +406,7 @@ class AcceleratorPartnerAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(NonprofitProof)
-class NonprofitProofAdmin(SimpleHistoryAdmin):
+class NonprofitProofAdmin(ServiceAdmin):
     list_display = [
         "workspace",
         "submitted_on",
@@ -571,97 +446,58 @@ class NonprofitProofAdmin(SimpleHistoryAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.change_readonly
 
-    def has_change_permission(self, request, obj=None):
-        return False  # decided through the actions, never edited
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_review_permission(self, request):
         return request.user.has_perm("coupons.review_nonprofitproof")
 
-    def save_model(self, request, obj, form, change):
-        proof = services.submit_nonprofit_proof(
-            form.cleaned_data["workspace"],
-            document=form.cleaned_data["document"],
-            by=request.user,
-            as_of=_today(),
+    def create(self, request, data):
+        return services.submit_nonprofit_proof(
+            data["workspace"], document=data["document"], by=request.user, as_of=toolkit.today()
         )
-        obj.pk = proof.pk
-
-    def save_related(self, request, form, formsets, change):
-        pass  # the service saved everything
 
     @admin.display(description="Document")
     def download(self, obj):
-        url = reverse("admin:coupons_nonprofitproof_document", args=[obj.pk])
+        url = reverse("coupons:proof-document", args=[obj.pk])
         return format_html(
             '<a href="{}">Download ({}, {} bytes)</a>', url, obj.content_type, obj.size
         )
 
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/document/",
-                self.admin_site.admin_view(self.document_view),
-                name="coupons_nonprofitproof_document",
-            ),
-            *super().get_urls(),
-        ]
-
-    def document_view(self, request, pk):
-        """C6 (as X5): the document only for staff allowed to see proofs, as a download that
-        a browser will not run as a page."""
-        if not request.user.has_perm("coupons.view_nonprofitproof"):
-            raise PermissionDenied
-        proof = get_object_or_404(NonprofitProof, pk=pk)
-        try:
-            handle = proof.document.open("rb")
-        except FileNotFoundError:
-            raise Http404("The document file is missing.") from None
-        extension = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=f"nonprofit-proof-{proof.pk}.{extension.get(proof.content_type, 'bin')}",
-            content_type=proof.content_type,
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        response["Cache-Control"] = "private, no-store"
-        return response
-
     def _approve(self, request, queryset, apply_discount):
-        for proof in queryset.select_related("workspace"):
-            try:
-                services.approve_nonprofit_proof(
-                    proof, by=request.user, as_of=_today(), apply_discount=apply_discount
-                )
-            except BillingError as exc:
-                self.message_user(request, f"{proof.workspace.name}: {exc}", messages.ERROR)
-            else:
-                done = "approved; NONPROFIT applied" if apply_discount else "approved"
-                self.log_change(request, proof, done)
-                self.message_user(request, f"{proof.workspace.name}: {done}.", messages.SUCCESS)
-
-    @admin.action(description="Approve and apply the non-profit discount", permissions=["review"])
-    def approve_and_apply(self, request, queryset):
-        self._approve(request, queryset, apply_discount=True)
-
-    @admin.action(description="Approve only (apply the discount later)", permissions=["review"])
-    def approve_only(self, request, queryset):
-        self._approve(request, queryset, apply_discount=False)
-
-    @admin.action(description="Reject selected proofs", permissions=["review"])
-    def reject(self, request, queryset):
-        return _reason_action(
+        return confirm_and_run(
             self,
             request,
-            queryset,
-            title="Reject",
-            perform=lambda proof, reason: services.reject_nonprofit_proof(
-                proof, by=request.user, reason=reason, as_of=_today()
+            queryset.select_related("workspace"),
+            lambda proof, data: services.approve_nonprofit_proof(
+                proof, by=request.user, as_of=toolkit.today(), apply_discount=apply_discount
             ),
+            title="Approve and apply NONPROFIT" if apply_discount else "Approve proofs",
+            done="proof(s) approved" + ("; NONPROFIT applied" if apply_discount else ""),
+            form_class=None,
+            intro="NONPROFIT takes $120.00 off each monthly Team bill, forever (C6)."
+            if apply_discount
+            else "",
+            describe=lambda proof: f"{proof.workspace.name}: {proof.original_name}",
+        )
+
+    @admin.action(description="Approve and apply the non-profit discount…", permissions=["review"])
+    def approve_and_apply(self, request, queryset):
+        return self._approve(request, queryset, apply_discount=True)
+
+    @admin.action(description="Approve only (apply the discount later)…", permissions=["review"])
+    def approve_only(self, request, queryset):
+        return self._approve(request, queryset, apply_discount=False)
+
+    @admin.action(description="Reject selected proofs…", permissions=["review"])
+    def reject(self, request, queryset):
+        return confirm_and_run(
+            self,
+            request,
+            queryset.select_related("workspace"),
+            lambda proof, data: services.reject_nonprofit_proof(
+                proof, by=request.user, reason=data["reason"], as_of=toolkit.today()
+            ),
+            title="Reject proofs",
+            done="proof(s) rejected",
+            describe=lambda proof: f"{proof.workspace.name}: {proof.original_name}",
         )
 
 
@@ -672,14 +508,14 @@ class RedemptionInline(ReadOnlyInline):
     model = Redemption
     fk_name = "workspace"
     fields = ["coupon", "redeemed_on", "status", "runs_out_on", "ended_on", "by", "is_follow_up"]
-    readonly_fields = fields
+    show_change_link = True
     verbose_name_plural = "coupons received"
 
 
 class CreditGrantInline(ReadOnlyInline):
     model = CreditGrant
     fields = ["year", "amount", "remaining", "valid_from", "valid_until", "lapsed_on"]
-    readonly_fields = fields
+    show_change_link = True
     verbose_name_plural = "startup credit grants"
 
 
@@ -694,7 +530,7 @@ class CouponWorkspaceAdmin(WorkspaceAdmin):
         if request.user.has_perm("coupons.add_redemption"):
             url = reverse("admin:coupons_redemption_apply") + f"?workspace={workspace.pk}"
             actions.append(("Apply coupon", url))
-        current = selectors.active_discount(workspace, as_of=_today())
+        current = selectors.active_discount(workspace, as_of=toolkit.today())
         if current is not None and request.user.has_perm("coupons.remove_discount"):
             actions.append(
                 ("Remove discount", reverse("admin:coupons_redemption_remove", args=[current.pk]))

@@ -23,7 +23,3 @@ class CouponRefused(CouponError):
     def __init__(self, reason: str, message: str):
         self.reason = reason
         super().__init__(message)
-
-
-class DocumentRejected(CouponError):
-    """An upload that is not a real PDF, PNG or JPEG document of an acceptable size."""

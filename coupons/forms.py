@@ -8,13 +8,11 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 
+from billing.admin_toolkit import ReasonField
+from billing.documents import clean_document
 from billing.models import Workspace
 from coupons import services
-from coupons.documents import document_type
-from coupons.errors import DocumentRejected
 from coupons.models import Coupon, NonprofitProof, Redemption
-
-VALUE_FIELDS = ["percent_off", "amount_off", "credit_amount"]
 
 
 class CouponForm(forms.ModelForm):
@@ -84,7 +82,11 @@ class CouponForm(forms.ModelForm):
         ]
 
     def changes(self, data) -> dict:
-        return {name: data[name] for name in self.changed_data if name in data}
+        return {
+            name: data[name]
+            for name in self.changed_data
+            if name in data and name in CouponForm.Meta.fields
+        }
 
 
 class ApplyCouponForm(forms.Form):
@@ -92,11 +94,7 @@ class ApplyCouponForm(forms.Form):
 
     workspace = forms.ModelChoiceField(Workspace.objects.all())
     coupon = forms.ModelChoiceField(Coupon.objects.order_by("code"), to_field_name="code")
-    reason = forms.CharField(
-        required=False,
-        max_length=500,
-        help_text="Why it is applied (kept in the history), e.g. the ticket number.",
-    )
+    reason = ReasonField(help_text="Why it is applied (kept in the history), e.g. the ticket.")
 
     def __init__(self, *args, admin_site=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -108,12 +106,6 @@ class ApplyCouponForm(forms.Form):
         self.fields["coupon"].label_from_instance = lambda c: (
             f"{c.code} — {c.name} ({c.value_display}, {c.duration_display.lower()})"
         )
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), max_length=2_000, help_text="Kept in the history."
-    )
 
 
 class PartnerApprovalForm(forms.Form):
@@ -128,14 +120,6 @@ class PartnerApprovalForm(forms.Form):
     note = forms.CharField(required=False, max_length=500)
 
 
-def _checked_document(upload):
-    try:
-        document_type(upload)
-    except DocumentRejected as exc:
-        raise forms.ValidationError(str(exc)) from None
-    return upload
-
-
 class NonprofitProofForm(forms.ModelForm):
     """C6: support uploads the proof a customer sent; it is judged by its content."""
 
@@ -144,7 +128,7 @@ class NonprofitProofForm(forms.ModelForm):
         fields = ["workspace", "document"]
 
     def clean_document(self):
-        return _checked_document(self.cleaned_data.get("document"))
+        return clean_document(self.cleaned_data.get("document"), what="proof")
 
 
 class PartnerApplicationForm(forms.Form):

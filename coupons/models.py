@@ -6,14 +6,12 @@ workspace and coupon (C2), a grant per program year (CR1, CR3), a balance that n
 zero and ledger entries whose sign follows their kind (CR2). Services keep the rest.
 """
 
-import secrets
-from pathlib import PurePosixPath
-
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
+from billing.documents import PrivateUploadTo
 from billing.months import add_months, month_start
 
 
@@ -319,13 +317,9 @@ class DiscountApplication(models.Model):
         return f"{self.redemption.coupon.code} on invoice {self.invoice_id}: {self.amount}"
 
 
-def proof_upload_to(instance, filename: str) -> str:
-    """A random name (nothing of the uploader's file name reaches the disk) with the
-    extension of the content's real type."""
-    extension = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}.get(
-        instance.content_type, ""
-    )
-    return str(PurePosixPath("nonprofit-proofs") / f"{secrets.token_hex(16)}{extension}")
+# C6: a random stored name under the private media root (billing.documents). Migration 0001
+# names it by this path.
+proof_upload_to = PrivateUploadTo("nonprofit-proofs")
 
 
 class NonprofitProof(models.Model):

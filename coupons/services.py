@@ -17,10 +17,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from simple_history.utils import bulk_update_with_history
 
+from billing.audit import require_reason, save_with_reason
+from billing.documents import document_type, stored_until_rollback
 from billing.emails import queue_email
 from billing.models import Plan, Subscription, Workspace
 from billing.months import add_year, month_start
-from coupons.documents import document_type
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import (
     AcceleratorPartner,
@@ -34,6 +35,7 @@ from coupons.selectors import active_discount
 
 __all__ = [
     "advance_redemptions",
+    "update_partner",
     "apply_as_partner",
     "approve_nonprofit_proof",
     "approve_partner",
@@ -59,14 +61,6 @@ _WORKSPACE = Workspace._meta.concrete_fields
 PROGRAM_YEARS = (1, 2)
 
 
-def _save_with_reason(instance, reason: str, by=None, fields=None):
-    """Save and let the audit history record why (and who, outside a request)."""
-    instance._change_reason = reason
-    if by is not None:
-        instance._history_user = by
-    instance.save(update_fields=fields)
-
-
 def _note_on_workspaces(notes: list[tuple[int, str]], by=None):
     """R4: a line in each workspace's own history (no field changes), so its history page says
     what happened to its coupons and credits."""
@@ -77,8 +71,7 @@ def _note_on_workspaces(notes: list[tuple[int, str]], by=None):
     for ws_id, reason in notes:
         # A copy per note: one workspace may get several lines, each with its own reason.
         row = Workspace(**{f.attname: getattr(current[ws_id], f.attname) for f in _WORKSPACE})
-        # Billing's history keeps at most 100 characters of a reason.
-        row._change_reason = reason if len(reason) <= 100 else reason[:99] + "…"
+        row._change_reason = reason
         rows.append(row)
     bulk_update_with_history(rows, Workspace, [], default_user=by)
 
@@ -295,7 +288,7 @@ def create_coupon(
     if problems:
         raise CouponError(" ".join(problems))
     coupon = Coupon(**values)
-    _save_with_reason(coupon, "Created", by=by)
+    save_with_reason(coupon, "Created", by=by)
     return coupon
 
 
@@ -368,7 +361,7 @@ def update_coupon(coupon: Coupon, *, by, reason: str = "", **changes) -> Coupon:
     for field, value in changed.items():
         setattr(coupon, field, value)
     text = "Changed " + ", ".join(sorted(changed))
-    _save_with_reason(coupon, f"{text}: {reason.strip()}" if reason.strip() else text, by=by)
+    save_with_reason(coupon, f"{text}: {reason.strip()}" if reason.strip() else text, by=by)
     return coupon
 
 
@@ -516,7 +509,7 @@ def redeem_coupon(
         note += f"; E4 overridden: {override_reason.strip()}"
     try:
         with transaction.atomic():
-            _save_with_reason(redemption, reason.strip() or note, by=by)
+            save_with_reason(redemption, reason.strip() or note, by=by)
     except IntegrityError:  # a concurrent redemption of the same coupon for the same workspace
         raise CouponRefused(
             CouponRefused.ALREADY_RECEIVED,
@@ -543,8 +536,9 @@ def redeem_coupon(
 def remove_discount(workspace: Workspace, *, by, reason: str, as_of: date) -> Redemption:
     """C5 `forever … until removed` (any discount, really): invoices issued from `as_of` on
     are billed at the normal rate. No follow-up: it did not run out."""
-    if not reason or not reason.strip():
-        raise CouponError("Say why the discount is removed: the reason is kept.")
+    require_reason(
+        reason, "Say why the discount is removed: the reason is kept.", error=CouponError
+    )
     workspace = _locked_workspace(workspace)
     advance_redemptions(as_of=as_of, workspace_ids=[workspace.pk])
     current = active_discount(workspace, as_of=as_of)
@@ -553,7 +547,7 @@ def remove_discount(workspace: Workspace, *, by, reason: str, as_of: date) -> Re
     current = Redemption.objects.select_for_update().get(pk=current.pk)
     current.status, current.ended_on = Redemption.Status.REMOVED, as_of
     current.reason = reason.strip()
-    _save_with_reason(current, f"Removed: {reason.strip()}", by=by)
+    save_with_reason(current, f"Removed: {reason.strip()}", by=by)
     _note_on_workspaces(
         [(workspace.pk, f"Discount {current.coupon.code} removed: {reason.strip()}")], by=by
     )
@@ -583,7 +577,7 @@ def advance_redemptions(*, as_of: date, workspace_ids=None) -> Counter:
 def _run_out(redemption: Redemption, coupon: Coupon) -> Counter:
     day = redemption.runs_out_on
     redemption.status, redemption.ended_on = Redemption.Status.ENDED, day
-    _save_with_reason(redemption, f"Ran out on {day}")
+    save_with_reason(redemption, f"Ran out on {day}")
     counts = Counter(coupons_ran_out=1)
     note = f"Coupon {coupon.code} ran out on {day}"
     back = ": back to the normal rate"
@@ -607,7 +601,7 @@ def _run_out(redemption: Redemption, coupon: Coupon) -> Counter:
                 is_follow_up=True,
                 follows=redemption,
             )
-            _save_with_reason(follow_up, f"Applied by the system as the follow-up of {coupon.code}")
+            save_with_reason(follow_up, f"Applied by the system as the follow-up of {coupon.code}")
             note += f"; follow-up {follow.code} ({follow.value_display}) applied by the system"
             counts["follow_ups_applied"] += 1
     else:
@@ -648,7 +642,7 @@ def _grant(workspace, *, amount, year, valid_from, by, redemption=None, partner=
         granted_by=by,
     )
     text = f"Year {year} startup credit of {amount}, valid {valid_from} to {grant.valid_until}"
-    _save_with_reason(grant, reason or text, by=by)
+    save_with_reason(grant, reason or text, by=by)
     CreditLedgerEntry.objects.create(
         grant=grant, kind=CreditLedgerEntry.Kind.GRANT, amount=amount, on=valid_from
     )
@@ -736,11 +730,11 @@ def run_coupon_clock(as_of: date) -> dict:
 # --- Non-profit proofs (C6) -----------------------------------------------------------------
 
 
-@transaction.atomic
 def submit_nonprofit_proof(workspace: Workspace, *, document, by, as_of: date) -> NonprofitProof:
     """C6: a proof document (PDF, PNG or JPEG by its content, not empty, at most 10 MB) is
-    stored privately under a random name, for support to review."""
-    content_type = document_type(document)
+    stored privately under a random name, for support to review (transactional: the file goes
+    again if the row is not committed)."""
+    content_type = document_type(document, what="proof")
     proof = NonprofitProof(
         workspace=workspace,
         content_type=content_type,
@@ -749,8 +743,8 @@ def submit_nonprofit_proof(workspace: Workspace, *, document, by, as_of: date) -
         submitted_on=as_of,
         submitted_by=by,
     )
-    proof.document.save("proof", document, save=False)
-    _save_with_reason(proof, "Submitted", by=by)
+    with stored_until_rollback(proof.document, document):
+        save_with_reason(proof, "Submitted", by=by)
     return proof
 
 
@@ -772,7 +766,7 @@ def approve_nonprofit_proof(
     refusal says why (approve without the discount to apply it later)."""
     proof = _locked_proof(proof)
     proof.status, proof.reviewed_by, proof.reviewed_on = NonprofitProof.Status.APPROVED, by, as_of
-    _save_with_reason(proof, "Approved", by=by)
+    save_with_reason(proof, "Approved", by=by)
     if not apply_discount:
         return None
     try:
@@ -794,12 +788,11 @@ def approve_nonprofit_proof(
 @transaction.atomic
 def reject_nonprofit_proof(proof: NonprofitProof, *, by, reason: str, as_of: date):
     """C6: support rejects a proof, with a reason that is kept."""
-    if not reason or not reason.strip():
-        raise CouponError("Say why the proof is rejected: the reason is kept.")
+    require_reason(reason, "Say why the proof is rejected: the reason is kept.", error=CouponError)
     proof = _locked_proof(proof)
     proof.status, proof.reviewed_by, proof.reviewed_on = NonprofitProof.Status.REJECTED, by, as_of
     proof.reason = reason.strip()
-    _save_with_reason(proof, f"Rejected: {reason.strip()}", by=by)
+    save_with_reason(proof, f"Rejected: {reason.strip()}", by=by)
     return proof
 
 
@@ -852,7 +845,7 @@ def apply_as_partner(
         description=(description or "").strip(),
         applied_on=as_of,
     )
-    _save_with_reason(partner, "Applied through the public form")
+    save_with_reason(partner, "Applied through the public form")
     return partner
 
 
@@ -879,7 +872,7 @@ def approve_partner(
     partner.reviewed_by, partner.reviewed_on, partner.review_note = by, as_of, note.strip()
     if amount is not None:
         partner.credit_amount = amount
-    _save_with_reason(partner, f"Approved {note.strip()}".strip(), by=by)
+    save_with_reason(partner, f"Approved {note.strip()}".strip(), by=by)
     queue_email(
         kind="partner_approved",
         object_key=f"partner:{partner.pk}:{as_of}",
@@ -893,8 +886,9 @@ def approve_partner(
 @transaction.atomic
 def decline_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: date):
     """C7: an application is declined (the program becomes inactive), with a reason."""
-    if not reason or not reason.strip():
-        raise CouponError("Say why the application is declined: the reason is kept.")
+    require_reason(
+        reason, "Say why the application is declined: the reason is kept.", error=CouponError
+    )
     partner = _locked_partner(partner)
     if partner.status != AcceleratorPartner.Status.APPLIED:
         raise CouponError(
@@ -902,7 +896,7 @@ def decline_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: date
         )
     partner.status = AcceleratorPartner.Status.INACTIVE
     partner.reviewed_by, partner.reviewed_on, partner.review_note = by, as_of, reason.strip()
-    _save_with_reason(partner, f"Declined: {reason.strip()}", by=by)
+    save_with_reason(partner, f"Declined: {reason.strip()}", by=by)
     queue_email(
         kind="partner_declined",
         object_key=f"partner:{partner.pk}",
@@ -917,15 +911,60 @@ def decline_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: date
 def deactivate_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: date):
     """C7: an active partner becomes inactive; its coupons are switched off with it, and its
     credit amount no longer applies to new grants."""
-    if not reason or not reason.strip():
-        raise CouponError("Say why the partner is deactivated: the reason is kept.")
+    require_reason(
+        reason, "Say why the partner is deactivated: the reason is kept.", error=CouponError
+    )
     partner = _locked_partner(partner)
     if partner.status != AcceleratorPartner.Status.ACTIVE:
         raise CouponError(f"{partner.name} is not an active partner.")
     partner.status = AcceleratorPartner.Status.INACTIVE
     partner.reviewed_by, partner.reviewed_on, partner.review_note = by, as_of, reason.strip()
-    _save_with_reason(partner, f"Deactivated: {reason.strip()}", by=by)
+    save_with_reason(partner, f"Deactivated: {reason.strip()}", by=by)
     for coupon in partner.coupons.filter(active=True):
         coupon.active = False
-        _save_with_reason(coupon, f"Partner {partner.name} deactivated", by=by)
+        save_with_reason(coupon, f"Partner {partner.name} deactivated", by=by)
+    return partner
+
+
+PARTNER_DETAILS = ("name", "website", "contact_name", "contact_email", "description")
+
+
+@transaction.atomic
+def update_partner(partner: AcceleratorPartner, *, by, reason: str, **changes):
+    """C7: staff correct a program's details or set its own startup credit amount (money: the
+    why is required and kept)."""
+    require_reason(
+        reason, "Say why the partner's details change: the reason is kept.", error=CouponError
+    )
+    unknown = set(changes) - {*PARTNER_DETAILS, "credit_amount"}
+    if unknown:
+        raise CouponError(f"These are not partner details: {', '.join(sorted(unknown))}.")
+    partner = _locked_partner(partner)
+    problems = []
+    for field in ("name", "contact_name"):
+        if field in changes:
+            changes[field] = (changes[field] or "").strip()
+            if not changes[field]:
+                problems.append(f"The {field.replace('_', ' ')} is required.")
+    if "contact_email" in changes:
+        try:
+            validate_email(changes["contact_email"])
+        except ValidationError:
+            problems.append(f"“{changes['contact_email']}” is not an email address.")
+    if changes.get("website"):
+        try:
+            URLValidator(schemes=["http", "https"])(changes["website"])
+        except ValidationError:
+            problems.append(f"“{changes['website']}” is not a website address (https://…).")
+    if "credit_amount" in changes and changes["credit_amount"] is not None:
+        amount = _money(changes["credit_amount"], "credit amount", problems)
+        if amount is not None and amount <= 0:
+            problems.append(f"The partner's credit amount must be more than 0, not {amount}.")
+        changes["credit_amount"] = amount
+    if problems:
+        raise CouponError(" ".join(problems))
+    for field, value in changes.items():
+        setattr(partner, field, value)
+    text = "Changed " + ", ".join(sorted(changes))
+    save_with_reason(partner, f"{text}: {reason.strip()}", by=by)
     return partner

@@ -4,40 +4,29 @@ finance report on startup credits."""
 
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib import admin
-from django.core.cache import cache
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from billing import ratelimit
+from billing.documents import EXTENSIONS, document_response
 from billing.months import add_months, month_start, next_month
-from billing.views import finance_required
+from billing.views import finance_required, staff_permission_required
 from coupons import reports, services
 from coupons.errors import CouponError
 from coupons.forms import PartnerApplicationForm
+from coupons.models import NonprofitProof
 
-RATE_WINDOW_SECONDS = 3600
-
-
-def _over_rate_limit(request) -> bool:
-    """Submissions per client address per hour (settings.PUBLIC_FORM_RATE_LIMIT). The address
-    is the connection's: a forwarded-for header is the client's to invent."""
-    key = f"partner-apply:{request.META.get('REMOTE_ADDR', 'unknown')}"
-    cache.add(key, 0, RATE_WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, RATE_WINDOW_SECONDS)
-        count = 1
-    return count > settings.PUBLIC_FORM_RATE_LIMIT
+# Accepted applications per client address per hour (billing.ratelimit, SPEC R7).
+RATE_LIMITED_FORM = "partner-apply"
 
 
 @require_http_methods(["GET", "POST"])
 def apply(request):
     form = PartnerApplicationForm(request.POST or None)
     if request.method == "POST":
-        if _over_rate_limit(request):
+        if ratelimit.limit_reached(request, RATE_LIMITED_FORM):
             return render(request, "coupons/partner_rate_limited.html", status=429)
         if form.is_bot:
             return redirect("coupons:partner_thanks")  # tell a bot nothing
@@ -55,6 +44,7 @@ def apply(request):
             except CouponError as exc:
                 form.add_error(None, str(exc))
             else:
+                ratelimit.count_submission(request, RATE_LIMITED_FORM)
                 return redirect("coupons:partner_thanks")
     return render(request, "coupons/partner_apply.html", {"form": form})
 
@@ -84,4 +74,16 @@ def credit_liability(request):
             "liability": reports.outstanding(as_of=today),
             "today": today,
         },
+    )
+
+
+@staff_permission_required("coupons.view_nonprofitproof")
+def proof_document(request, pk: int):
+    """C6 (as X5): a non-profit proof to staff who may see proofs, as a download the browser
+    must not sniff or render inline."""
+    proof = get_object_or_404(NonprofitProof, pk=pk)
+    return document_response(
+        proof.document,
+        content_type=proof.content_type,
+        filename=f"nonprofit-proof-{proof.pk}{EXTENSIONS.get(proof.content_type, '')}",
     )

@@ -1,18 +1,14 @@
 """The reviewers' console (R2): applications with their checklist, review pages and bulk
 decisions, territories, partner deals and requests, renewal reviews. Pages call services."""
 
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html_join
-from simple_history.admin import SimpleHistoryAdmin
 
-from billing.admin_pages import service_form_page
-from billing.errors import BillingError
+from billing import admin_toolkit as toolkit
+from billing.admin_toolkit import ServiceAdmin, confirm_and_run, run_for_each, service_form_page
 from startups import services
 from startups.forms import ApproveForm, AssignForm, RejectForm, RenewalForm
 from startups.models import (
@@ -26,10 +22,6 @@ from startups.models import (
 REVIEW = "startups.review_application"
 
 
-def _today():
-    return timezone.now().date()
-
-
 def checklist(application) -> str:
     return format_html_join(
         " ",
@@ -39,7 +31,7 @@ def checklist(application) -> str:
 
 
 @admin.register(StartupApplication)
-class StartupApplicationAdmin(SimpleHistoryAdmin):
+class StartupApplicationAdmin(ServiceAdmin):
     list_display = [
         "id",
         "company_name",
@@ -61,7 +53,7 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
         ("assigned_to", admin.RelatedOnlyFieldListFilter),
     ]
     search_fields = ["company_name", "contact_email", "website", "workspace__slug"]
-    autocomplete_fields = ["workspace"]
+    autocomplete_fields = ["workspace", "partner"]
     date_hierarchy = "submitted_on"
     show_full_result_count = False
     actions = ["assign_to_me", "bulk_approve", "bulk_reject"]
@@ -75,6 +67,7 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
         "incorporation_date",
         "total_funding",
         "country",
+        "partner",
         "partner_name",
     ]
     decided_fields = [
@@ -103,19 +96,10 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
     def get_fields(self, request, obj=None):
         return self.fields if obj is None else self.fields + self.decided_fields
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        """Staff entry goes through the service (S1), so checks and email happen as for the
-        public form; linking a workspace re-evaluates the checks."""
-        if change:
-            services.refresh_checks(obj)
-            obj._change_reason = "Edited in the admin: " + ", ".join(form.changed_data)
-            obj.save()
-            return
-        data = form.cleaned_data
-        created = services.submit_application(
+    def create(self, request, data):
+        """S1: staff entry goes through the service, so checks and email happen as for the
+        public form."""
+        return services.submit_application(
             data["company_name"],
             website=data["website"],
             contact_name=data["contact_name"],
@@ -126,18 +110,20 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
             workspace=data["workspace"],
             partner_name=data["partner_name"],
             partner=data["partner"],
-            as_of=_today(),
+            as_of=toolkit.today(),
             source=StartupApplication.Source.STAFF,
             by=request.user,
         )
-        obj.pk = created.pk
 
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except BillingError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return redirect(request.path)
+    def update(self, request, application, data, changed):
+        """Only the workspace and partner links change on an open application."""
+        services.link_application(
+            application,
+            by=request.user,
+            workspace=data.get("workspace", application.workspace),
+            partner=data.get("partner", application.partner),
+            as_of=toolkit.today(),
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         application = self.get_object(request, object_id)
@@ -198,7 +184,7 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
         )
 
     def _perform(self, request, application, action, data):
-        today = _today()
+        today = toolkit.today()
         if action == "review":
             services.start_review(application, by=request.user, as_of=today)
             return f"Application #{application.pk} is in review, assigned to you."
@@ -229,106 +215,101 @@ class StartupApplicationAdmin(SimpleHistoryAdmin):
     def has_review_permission(self, request):
         return request.user.has_perm(REVIEW)
 
-    def _bulk(self, request, queryset, action, title):
-        form = (
-            RejectForm(request.POST)
-            if action == "reject" and "confirm" in request.POST
-            else (RejectForm() if action == "reject" else None)
-        )
-        if "confirm" in request.POST and (form is None or form.is_valid()):
-            done, refused = 0, []
-            for application in queryset:
-                try:
-                    self._perform(
-                        request,
-                        application,
-                        action,
-                        {
-                            "reason": form.cleaned_data["reason"] if form else "",
-                            "note": "",
-                            "override_reason": "",
-                        },
-                    )
-                    done += 1
-                except BillingError as exc:
-                    refused.append(f"#{application.pk} {application.company_name}: {exc}")
-            if done:
-                self.message_user(request, f"{done} application(s) {action}d.", messages.SUCCESS)
-            for line in refused:
-                self.message_user(request, line, messages.ERROR)
-            return None
-        context = {
-            **self.admin_site.each_context(request),
-            "title": title,
-            "applications": queryset.select_related("workspace"),
-            "action": f"bulk_{action}",
-            "form": form,
-            "opts": self.model._meta,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(
-            request, "admin/startups/startupapplication/bulk_confirm.html", context
-        )
+    def _describe(self, application):
+        failing = f"; failing: {application.failing_checks}" if application.failing_checks else ""
+        status = application.get_status_display().lower()
+        return f"#{application.pk} {application.company_name} ({status}{failing})"
 
     @admin.action(description="Assign selected applications to me", permissions=["review"])
     def assign_to_me(self, request, queryset):
-        assigned = 0
-        for application in queryset:
-            try:
-                services.assign_application(
-                    application, reviewer=request.user, by=request.user, as_of=_today()
-                )
-                assigned += 1
-            except BillingError as exc:
-                self.message_user(request, f"#{application.pk}: {exc}", messages.ERROR)
-        if assigned:
-            self.message_user(
-                request, f"{assigned} application(s) assigned to you.", messages.SUCCESS
-            )
+        run_for_each(
+            self,
+            request,
+            queryset,
+            lambda application: services.assign_application(
+                application, reviewer=request.user, by=request.user, as_of=toolkit.today()
+            ),
+            done="application(s) assigned to you",
+        )
 
     @admin.action(description="Approve selected applications…", permissions=["review"])
     def bulk_approve(self, request, queryset):
-        return self._bulk(request, queryset, "approve", "Approve these applications?")
+        return confirm_and_run(
+            self,
+            request,
+            queryset.select_related("workspace"),
+            lambda application, data: self._perform(
+                request, application, "approve", {"note": "", "override_reason": ""}
+            ),
+            title="Approve applications",
+            done="application(s) approved",
+            form_class=None,
+            intro="Each approval redeems the startup-program coupon, grants year one's credit "
+            "and emails the applicant. An application with a failing check is refused: open "
+            "it to approve with an override reason.",
+            describe=self._describe,
+        )
 
     @admin.action(description="Reject selected applications…", permissions=["review"])
     def bulk_reject(self, request, queryset):
-        return self._bulk(request, queryset, "reject", "Reject these applications?")
+        return confirm_and_run(
+            self,
+            request,
+            queryset,
+            lambda application, data: self._perform(request, application, "reject", data),
+            title="Reject applications",
+            done="application(s) rejected",
+            form_class=RejectForm,
+            intro="Each applicant gets one email with the reason.",
+            describe=self._describe,
+        )
 
 
 @admin.register(EligibleTerritory)
-class EligibleTerritoryAdmin(SimpleHistoryAdmin):
+class EligibleTerritoryAdmin(ServiceAdmin):
+    """E3: the countries the program is open in."""
+
     list_display = ["country", "active"]
     list_filter = ["active"]
     list_editable = ["active"]
     search_fields = ["country"]
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def create(self, request, data):
+        return services.set_territory(data["country"], active=data["active"], by=request.user)
+
+    def update(self, request, territory, data, changed):
+        services.set_territory(territory.country, active=data["active"], by=request.user)
 
 
 @admin.register(PartnerDeal)
-class PartnerDealAdmin(SimpleHistoryAdmin):
+class PartnerDealAdmin(ServiceAdmin):
+    """S6: the catalogue of partner offers."""
+
     list_display = ["company", "title", "active"]
     list_filter = ["active"]
     search_fields = ["company", "title"]
+    fields = ["company", "title", "description", "active"]
+
+    def create(self, request, data):
+        return services.save_partner_deal(None, by=request.user, **data)
+
+    def update(self, request, deal, data, changed):
+        services.save_partner_deal(deal, by=request.user, **data)
 
 
 @admin.register(DealRequest)
-class DealRequestAdmin(SimpleHistoryAdmin):
+class DealRequestAdmin(ServiceAdmin):
+    """S6: an accepted startup asked staff for a deal; staff fulfil or decline it."""
+
     list_display = ["deal", "application", "status", "requested_on", "decided_by", "decided_on"]
     list_select_related = ["deal", "application", "decided_by"]
     list_filter = ["status", "deal"]
     actions = ["fulfil", "decline"]
 
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return []
-        return ["application", "deal", "status", "requested_on", "decided_by", "decided_on", "note"]
-
     def get_fields(self, request, obj=None):
-        if obj is None:  # an accepted startup asked staff for a deal (S6)
+        if obj is None:
             return ["application", "deal"]
-        return super().get_fields(request, obj)
+        return ["application", "deal", "status", "requested_on", "decided_by", "decided_on", "note"]
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "application":
@@ -339,39 +320,22 @@ class DealRequestAdmin(SimpleHistoryAdmin):
             kwargs["queryset"] = PartnerDeal.objects.filter(active=True)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def save_model(self, request, obj, form, change):
-        if change:
-            return super().save_model(request, obj, form, change)
-        created = services.request_deal(
-            form.cleaned_data["application"], deal=form.cleaned_data["deal"], as_of=_today()
-        )
-        obj.pk = created.pk
-
-    def add_view(self, request, form_url="", extra_context=None):
-        try:
-            return super().add_view(request, form_url, extra_context)
-        except BillingError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return redirect(request.path)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    def create(self, request, data):
+        return services.request_deal(data["application"], deal=data["deal"], as_of=toolkit.today())
 
     def has_decide_permission(self, request):
         return request.user.has_perm("startups.change_dealrequest")
 
     def _decide(self, request, queryset, fulfil):
-        for deal_request in queryset:
-            try:
-                services.decide_deal_request(
-                    deal_request, by=request.user, fulfil=fulfil, as_of=_today()
-                )
-            except BillingError as exc:
-                self.message_user(request, f"{deal_request}: {exc}", messages.ERROR)
-            else:
-                self.message_user(
-                    request, f"{deal_request}: {'fulfilled' if fulfil else 'declined'}."
-                )
+        run_for_each(
+            self,
+            request,
+            queryset.select_related("deal", "application"),
+            lambda deal_request: services.decide_deal_request(
+                deal_request, by=request.user, fulfil=fulfil, as_of=toolkit.today()
+            ),
+            done="request(s) " + ("fulfilled" if fulfil else "declined"),
+        )
 
     @admin.action(description="Mark fulfilled", permissions=["decide"])
     def fulfil(self, request, queryset):
@@ -383,7 +347,7 @@ class DealRequestAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(RenewalReview)
-class RenewalReviewAdmin(SimpleHistoryAdmin):
+class RenewalReviewAdmin(ServiceAdmin):
     """CR3: confirm E2/E3 with the startup's current figures to grant year two."""
 
     list_display = ["application", "year", "due_on", "status", "decided_by", "decided_on"]
@@ -401,12 +365,6 @@ class RenewalReviewAdmin(SimpleHistoryAdmin):
         "note",
     ]
     change_form_template = "admin/startups/renewalreview/change_form.html"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_urls(self):
         return [
@@ -438,10 +396,12 @@ class RenewalReviewAdmin(SimpleHistoryAdmin):
                     by=request.user,
                     total_funding=data["total_funding"],
                     country=data["country"],
-                    as_of=_today(),
+                    as_of=toolkit.today(),
                 )
                 return f"Year two granted to {company}."
-            services.decline_renewal(review, by=request.user, note=data["note"], as_of=_today())
+            services.decline_renewal(
+                review, by=request.user, note=data["note"], as_of=toolkit.today()
+            )
             return f"Year two declined for {company}."
 
         return service_form_page(

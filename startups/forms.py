@@ -6,6 +6,7 @@ from django.contrib.auth.models import User
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
 
+from billing.admin_toolkit import ReasonField
 from billing.models import Workspace
 from billing.roles import STARTUP_REVIEWERS
 from startups.services import ABSURD_FUNDING
@@ -82,9 +83,7 @@ class AssignForm(forms.Form):
 
 
 class RejectForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}), help_text="Sent to the applicant."
-    )
+    reason = ReasonField(help_text="Sent to the applicant.")
 
 
 class ApproveForm(forms.Form):

@@ -9,6 +9,7 @@ from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 from django_countries import countries
 
+from billing.audit import require_reason, save_with_reason, with_reason
 from billing.emails import queue_email
 from billing.errors import BillingError
 from billing.months import add_year
@@ -16,7 +17,13 @@ from coupons.models import Coupon
 from coupons.selectors import ever_received_coupon_or_credit
 from coupons.services import grant_credits, redeem_coupon
 from startups import eligibility
-from startups.models import DealRequest, PartnerDeal, RenewalReview, StartupApplication
+from startups.models import (
+    DealRequest,
+    EligibleTerritory,
+    PartnerDeal,
+    RenewalReview,
+    StartupApplication,
+)
 
 Status = StartupApplication.Status
 # Funding above this is a typing mistake, not a startup (public form sanity bound).
@@ -33,13 +40,6 @@ STARTUP_COUPON = "STARTUP"
 def received_any_coupon_or_credit(workspace) -> bool:
     """E4, asked of the coupons app."""
     return ever_received_coupon_or_credit(workspace)
-
-
-def _save(application, reason, by=None, fields=None):
-    application._change_reason = reason
-    if by is not None:
-        application._history_user = by
-    application.save(update_fields=fields)
 
 
 def _locked(application) -> StartupApplication:
@@ -144,7 +144,7 @@ def submit_application(
         submitted_on=as_of,
     )
     refresh_checks(application)
-    _save(application, "Submitted", by=by)
+    save_with_reason(application, "Submitted", by=by)
     queue_email(
         kind="startup_application_received",
         object_key=f"application:{application.pk}",
@@ -169,7 +169,7 @@ def assign_application(application, *, reviewer, by, as_of: date) -> StartupAppl
     application = _locked(application)
     _require_open(application, "assigned")
     application.assigned_to = reviewer
-    _save(application, f"Assigned to {reviewer} on {as_of}", by=by)
+    save_with_reason(application, f"Assigned to {reviewer} on {as_of}", by=by)
     return application
 
 
@@ -185,7 +185,7 @@ def start_review(application, *, by, as_of: date) -> StartupApplication:
     application.status = Status.IN_REVIEW
     application.assigned_to = application.assigned_to or by
     refresh_checks(application)
-    _save(application, f"In review from {as_of}", by=by)
+    save_with_reason(application, f"In review from {as_of}", by=by)
     return application
 
 
@@ -196,21 +196,22 @@ def withdraw_application(application, *, by, as_of: date, reason: str = "") -> S
     _require_open(application, "withdrawn")
     application.status = Status.WITHDRAWN
     application.decision_note = reason
-    _save(application, f"Withdrawn on {as_of}. {reason}".strip(), by=by)
+    save_with_reason(application, f"Withdrawn on {as_of}. {reason}".strip(), by=by)
     return application
 
 
 @transaction.atomic
 def reject_application(application, *, by, reason: str, as_of: date) -> StartupApplication:
     """S3, S5: a reason is required; one rejection email."""
-    if not reason or not reason.strip():
-        raise ApplicationError("A rejection needs a reason: it is sent to the applicant.")
+    require_reason(
+        reason, "A rejection needs a reason: it is sent to the applicant.", error=ApplicationError
+    )
     application = _locked(application)
     _require_open(application, "rejected")
     application.status = Status.REJECTED
     application.rejection_reason = reason.strip()
     application.decided_by, application.decided_on = by, as_of
-    _save(application, f"Rejected: {reason.strip()}", by=by)
+    save_with_reason(application, f"Rejected: {reason.strip()}", by=by)
     queue_email(
         kind="startup_application_rejected",
         object_key=f"application:{application.pk}",
@@ -266,13 +267,17 @@ def approve_application(
     )
     grant = redemption.credit_grants.get(year=1)
     workspace.startup_member = True
-    workspace._change_reason = f"Startup program member (application #{application.pk})"
-    workspace.save(update_fields=["startup_member"])
+    save_with_reason(
+        workspace,
+        f"Startup program member (application #{application.pk})",
+        by=by,
+        fields=["startup_member"],
+    )
 
     application.status = Status.APPROVED
     application.decided_by, application.decided_on = by, as_of
     application.decision_note, application.override_reason = note.strip(), override_reason
-    _save(
+    save_with_reason(
         application,
         f"Approved. {note}".strip() + (f" Override: {override_reason}" if failing else ""),
         by=by,
@@ -345,8 +350,7 @@ def confirm_renewal(review, *, by, total_funding, country: str, as_of: date) -> 
     review.status = RenewalReview.Status.CONFIRMED
     review.total_funding, review.country = Decimal(str(total_funding)), country
     review.decided_by, review.decided_on = by, as_of
-    review._change_reason = "Confirmed: E2 and E3 pass"
-    review.save()
+    save_with_reason(review, "Confirmed: E2 and E3 pass", by=by)
     return review
 
 
@@ -364,8 +368,7 @@ def decline_renewal(review, *, by, note: str, as_of: date) -> RenewalReview:
         raise ApplicationError(f"This renewal was already {review.get_status_display().lower()}.")
     review.status = RenewalReview.Status.DECLINED
     review.decided_by, review.decided_on, review.note = by, as_of, note.strip()
-    review._change_reason = f"Declined: {note.strip()}"
-    review.save()
+    save_with_reason(review, f"Declined: {note.strip()}", by=by)
     return review
 
 
@@ -392,6 +395,63 @@ def decide_deal_request(request: DealRequest, *, by, fulfil: bool, as_of: date, 
         raise ApplicationError(f"This request was already {request.get_status_display().lower()}.")
     request.status = DealRequest.Status.FULFILLED if fulfil else DealRequest.Status.DECLINED
     request.decided_by, request.decided_on, request.note = by, as_of, note
-    request._change_reason = f"{request.get_status_display()} {note}".strip()
-    request.save()
+    save_with_reason(request, f"{request.get_status_display()} {note}".strip(), by=by)
     return request
+
+
+@transaction.atomic
+def link_application(application, *, by, workspace, partner, as_of: date) -> StartupApplication:
+    """S1, C7: a reviewer links an open application to its workspace and its accelerator or
+    VC partner; the checks are evaluated again (S2: E4 and E5 depend on the workspace)."""
+    application = _locked(application)
+    _require_open(application, "link")
+    changes = []
+    if workspace != application.workspace:
+        application.workspace = workspace
+        changes.append(f"workspace {workspace.slug if workspace else 'none'}")
+    if partner != application.partner:
+        application.partner = partner
+        if partner is not None:
+            application.partner_name = partner.name
+        changes.append(f"partner {partner.name if partner else 'none'}")
+    if not changes:
+        return application
+    refresh_checks(application)
+    save_with_reason(application, "Linked: " + ", ".join(changes), by=by)
+    return application
+
+
+@transaction.atomic
+def set_territory(country: str, *, active: bool, by, reason: str = "") -> EligibleTerritory:
+    """E3: open or close the program in a country (configurable list)."""
+    if str(country).upper() not in countries:
+        raise ApplicationError(f"“{country}” is not an ISO 3166-1 country code.")
+    territory, _ = EligibleTerritory.objects.select_for_update().get_or_create(
+        country=str(country).upper(), defaults={"active": active}
+    )
+    territory.active = bool(active)
+    text = "Program open" if territory.active else "Program closed"
+    save_with_reason(territory, with_reason(text, reason), by=by)
+    return territory
+
+
+@transaction.atomic
+def save_partner_deal(
+    deal: PartnerDeal | None, *, by, company: str, title: str, description: str, active: bool
+) -> PartnerDeal:
+    """S6: add an offer to the partner-deal catalogue, or edit one."""
+    company, title = (company or "").strip(), (title or "").strip()
+    problems = [
+        f"The {label} is required."
+        for label, v in (("company", company), ("title", title))
+        if not v
+    ]
+    if problems:
+        raise ApplicationError(" ".join(problems))
+    if deal is None:
+        deal = PartnerDeal()
+    else:
+        deal = PartnerDeal.objects.select_for_update().get(pk=deal.pk)
+    deal.company, deal.title, deal.description, deal.active = company, title, description, active
+    save_with_reason(deal, "Catalogue entry saved", by=by)
+    return deal

@@ -1,28 +1,21 @@
 """The public application form (no login) and the reviewer queue (staff)."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
-from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
+from billing import ratelimit
 from startups import services
 from startups.filters import ApplicationFilter
 from startups.forms import ApplicationForm
 from startups.models import StartupApplication
 
-RATE_WINDOW_SECONDS = 3600
-
-
-def _over_rate_limit(request) -> bool:
-    # The connection's address: X-Forwarded-For is the client's to write, so it cannot count.
-    key = f"startup-apply:{request.META.get('REMOTE_ADDR', 'unknown')}"
-    cache.add(key, 0, RATE_WINDOW_SECONDS)
-    return cache.incr(key) > settings.PUBLIC_FORM_RATE_LIMIT
+# Accepted applications per client address per hour (billing.ratelimit, SPEC R7).
+RATE_LIMITED_FORM = "startup-apply"
 
 
 @require_http_methods(["GET", "POST"])
@@ -31,7 +24,7 @@ def apply(request):
     today = timezone.now().date()
     form = ApplicationForm(request.POST or None, today=today)
     if request.method == "POST":
-        if _over_rate_limit(request):
+        if ratelimit.limit_reached(request, RATE_LIMITED_FORM):
             return render(request, "startups/rate_limited.html", status=429)
         if form.is_bot:
             return redirect("startups:thanks")  # tell a bot nothing
@@ -53,6 +46,7 @@ def apply(request):
             except services.ApplicationError as exc:
                 form.add_error(None, str(exc))
             else:
+                ratelimit.count_submission(request, RATE_LIMITED_FORM)
                 return redirect("startups:thanks")
     return render(request, "startups/apply.html", {"form": form})
 

@@ -32,7 +32,11 @@ def messages_of(response):
 def test_r1_support_upgrade_refused_without_card_says_why(client, support, today):
     ws = workspace(as_of=today)
     client.force_login(support)
-    response = client.post(action_url(ws, "plan"), {"plan": "team:monthly"}, follow=True)
+    response = client.post(
+        action_url(ws, "plan"),
+        {"plan": "team:monthly", "reason": "Customer asked, ticket 12"},
+        follow=True,
+    )
     assert "A payment method is needed to move from Free to Team. Add one first." in messages_of(
         response
     )
@@ -43,8 +47,12 @@ def test_r1_support_adds_card_then_upgrades_and_status_panel_shows_it(client, su
     ws = workspace(as_of=today)
     client.force_login(support)
     client.post(action_url(ws, "payment-method"), {"brand": "Visa", "last4": "4242"})
-    response = client.post(action_url(ws, "plan"), {"plan": "team:monthly"}, follow=True)
-    assert f"{ws.name} moved to Team (monthly)." in messages_of(response)
+    response = client.post(
+        action_url(ws, "plan"),
+        {"plan": "team:monthly", "reason": "Customer asked, ticket 12"},
+        follow=True,
+    )
+    assert f"{ws.name} moved to Team (monthly): Customer asked, ticket 12" in messages_of(response)
     page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
     assert "Team (monthly)" in page and "•••• 4242" in page and "Trial ends" in page
     history = ws.history.first()
@@ -70,7 +78,7 @@ def test_r1_support_records_usage_and_unlocks_with_reason(client, support, today
     client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": "700"})
     assert Usage.objects.get(workspace=ws, month=date(2026, 2, 1)).mtus == 700
     response = client.post(action_url(ws, "unlock"), {"reason": ""})
-    assert "This field is required." in response.content.decode()
+    assert "Say why: the reason is kept in the history." in response.content.decode()
     response = client.post(
         action_url(ws, "unlock"), {"reason": "Bot traffic, refunded"}, follow=True
     )
@@ -178,7 +186,11 @@ def test_k3_support_requests_and_finance_approves_in_the_admin(client, support, 
     note.refresh_from_db()
     assert note.status == "requested"  # support cannot approve
     client.force_login(finance)
-    client.post(changelist, {"action": "approve", "_selected_action": [note.pk]})
+    page = client.post(changelist, {"action": "approve", "_selected_action": [note.pk]})
+    assert "Yes, approve credit notes" in page.content.decode()  # a confirmation first
+    note.refresh_from_db()
+    assert note.status == "requested"
+    client.post(changelist, {"action": "approve", "_selected_action": [note.pk], "confirm": "yes"})
     note.refresh_from_db()
     assert (note.status, note.decided_by) == ("approved", finance)
     assert services.refundable_amount(invoice) == D("1000.00")

@@ -341,7 +341,7 @@ def test_x5_pdf_png_and_jpeg_are_accepted_by_content_and_stored_privately(
     [
         ("certificate.pdf", HTML, "must be a PDF, PNG or JPEG"),  # HTML renamed .pdf
         ("certificate.pdf", b"", "empty"),
-        ("huge.pdf", b"%PDF-" + bytes(10 * 1024 * 1024), "limit is 10 MB"),
+        ("huge.pdf", b"%PDF-" + bytes(10 * 1024 * 1024), "at most 10 MB"),
         ("certificate.png", b"GIF89a" + bytes(20), "must be a PDF, PNG or JPEG"),
     ],
     ids=["html-renamed-pdf", "empty", "over-10-mb", "gif"],
@@ -505,14 +505,20 @@ def test_x4_finance_reviews_and_approves_in_the_admin(db, client, finance):
         changelist, {"action": "start_review", "_selected_action": [cert.pk]}, follow=True
     )
     assert "1 certificate(s) taken into review." in messages_of(response)
+    asked = client.post(changelist, {"action": "approve", "_selected_action": [cert.pk]})
+    assert "Yes, approve certificates" in asked.content.decode()
     response = client.post(
-        changelist, {"action": "approve", "_selected_action": [cert.pk]}, follow=True
+        changelist,
+        {"action": "approve", "_selected_action": [cert.pk], "confirm": "yes"},
+        follow=True,
     )
     assert "1 certificate(s) approved." in messages_of(response)
     cert.refresh_from_db()
     assert (cert.status, cert.reviewed_by) == ("approved", finance)
     response = client.post(
-        changelist, {"action": "approve", "_selected_action": [cert.pk]}, follow=True
+        changelist,
+        {"action": "approve", "_selected_action": [cert.pk], "confirm": "yes"},
+        follow=True,
     )
     assert any("a decision is final" in m for m in messages_of(response))
 
@@ -531,7 +537,7 @@ def test_x4_finance_rejects_with_a_reason_in_the_admin(db, client, finance):
         {
             "action": "reject",
             "_selected_action": [cert.pk],
-            "apply": "yes",
+            "confirm": "yes",
             "reason": "Signed by someone else",
         },
         follow=True,

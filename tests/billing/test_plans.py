@@ -2,9 +2,12 @@
 
 from decimal import Decimal as D
 
+import pytest
 from django.urls import reverse
 
+from billing.errors import BillingError
 from billing.models import Plan
+from billing.services import update_plan
 
 
 def test_p1_free_plan_seeded(db):
@@ -36,11 +39,32 @@ def test_p2_finance_edits_the_price_list_support_only_reads(client, db, finance,
         "seats": "10",
         "warehouse_syncs_per_day": "2",
         "trial_days": "14",
+        "change_reason": "Price review for 2027",
     }
     client.force_login(support)
     assert client.post(url, form).status_code == 403
     client.force_login(finance)
+    # R4: the why is asked for and an empty one refused.
+    refused = client.post(url, {**form, "change_reason": "  "})
+    assert refused.status_code == 200
+    assert "Say why: the reason is kept in the history." in refused.content.decode()
+    team.refresh_from_db()
+    assert team.monthly_price == D("120.00")
     assert client.post(url, form).status_code == 302
     team.refresh_from_db()
     assert team.monthly_price == D("125.00")
-    assert team.history.first().history_user == finance
+    latest = team.history.first()
+    assert latest.history_user == finance
+    assert latest.history_change_reason == "Terms changed: Price review for 2027"
+
+
+def test_p1_plan_terms_have_bounds_and_free_stays_free(db, finance):
+    team, free = Plan.objects.get(code="team"), Plan.objects.get(code="free")
+    with pytest.raises(BillingError, match="between 0 and 100,000"):
+        update_plan(team, by=finance, reason="typo", monthly_price=D("1200000"))
+    with pytest.raises(BillingError, match="Free plan costs nothing"):
+        update_plan(free, by=finance, reason="test", monthly_price=D("5.00"))
+    with pytest.raises(BillingError, match="Say why"):
+        update_plan(team, by=finance, reason="", included_mtus=20_000)
+    team.refresh_from_db()
+    assert (team.monthly_price, team.included_mtus) == (D("120.00"), 10_000)

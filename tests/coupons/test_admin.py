@@ -10,9 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.documents import MAX_DOCUMENT_BYTES
 from billing.models import OutboundEmail
 from coupons import services
-from coupons.documents import MAX_DOCUMENT_BYTES
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
 
 from .factories import PDF, coupon, paid_monthly
@@ -56,7 +56,9 @@ def test_r1_support_applies_a_coupon_from_the_workspace_page(client, support, to
     page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
     assert "Coupons received" in page and "WELCOME" in page and "Remove discount" in page
 
-    again = client.post(apply_url(ws), {"workspace": ws.pk, "coupon": "WELCOME"})
+    no_reason = client.post(apply_url(ws), {"workspace": ws.pk, "coupon": "WELCOME"})
+    assert "Say why: the reason is kept in the history." in no_reason.content.decode()  # R4
+    again = client.post(apply_url(ws), {"workspace": ws.pk, "coupon": "WELCOME", "reason": "x"})
     assert again.status_code == 200
     assert any("already received the coupon WELCOME" in m for m in messages_of(again))
 
@@ -83,7 +85,8 @@ def test_r1_support_removes_a_discount_with_a_reason(client, support, today):
     )
     client.force_login(support)
     url = reverse("admin:coupons_redemption_remove", args=[redemption.pk])
-    assert "This field is required." in client.post(url, {"reason": ""}).content.decode()
+    refused = client.post(url, {"reason": ""}).content.decode()
+    assert "Say why: the reason is kept in the history." in refused
     client.post(url, {"reason": "Customer churned"})
     redemption.refresh_from_db()
     assert (redemption.status, redemption.reason) == ("removed", "Customer churned")
@@ -165,7 +168,14 @@ def test_c2_a_redeemed_coupon_keeps_its_discount_and_is_never_deleted(client, su
     assert "percent_off" not in response.context["adminform"].form.fields
     client.post(change, {"name": "Renamed", "percent_off": "90", "active": "on"})
     promo.refresh_from_db()
+    assert promo.name == "Promotion"  # R4: no reason, no change
+    client.post(
+        change,
+        {"name": "Renamed", "percent_off": "90", "active": "on", "change_reason": "Rebrand"},
+    )
+    promo.refresh_from_db()
     assert (promo.name, promo.percent_off) == ("Renamed", D("10.00"))
+    assert promo.history.first().history_change_reason == "Changed name: Rebrand"
     assert client.get(reverse("admin:coupons_coupon_delete", args=[promo.pk])).status_code == 403
     # Not redeemed yet: its discount can still change.
     fresh_change = reverse("admin:coupons_coupon_change", args=[fresh.pk])
@@ -182,7 +192,7 @@ def upload(client, ws, content, name="proof.pdf"):
 @pytest.mark.parametrize(
     "content, problem",
     [
-        (b"<!doctype html><h1>Totally a PDF</h1>", "not a PDF, PNG or JPEG"),
+        (b"<!doctype html><h1>Totally a PDF</h1>", "must be a PDF, PNG or JPEG"),
         (b"%PDF-" + b"0" * MAX_DOCUMENT_BYTES, "at most 10 MB is accepted"),
     ],
     ids=["html-renamed-pdf", "oversize"],
@@ -211,7 +221,7 @@ def test_c6_support_uploads_downloads_and_approves_finance_cannot_see(
     client.force_login(support)
     assert upload(client, ws, PDF, name="letter.pdf").status_code == 302
     proof = NonprofitProof.objects.get()
-    download = client.get(reverse("admin:coupons_nonprofitproof_document", args=[proof.pk]))
+    download = client.get(reverse("coupons:proof-document", args=[proof.pk]))
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith("attachment;")
     assert download["X-Content-Type-Options"] == "nosniff"
@@ -219,14 +229,18 @@ def test_c6_support_uploads_downloads_and_approves_finance_cannot_see(
     assert b"".join(download.streaming_content) == PDF
 
     changelist = reverse("admin:coupons_nonprofitproof_changelist")
+    asked = client.post(changelist, {"action": "approve_and_apply", "_selected_action": [proof.pk]})
+    assert "NONPROFIT takes $120.00 off" in asked.content.decode()
     response = client.post(
-        changelist, {"action": "approve_and_apply", "_selected_action": [proof.pk]}, follow=True
+        changelist,
+        {"action": "approve_and_apply", "_selected_action": [proof.pk], "confirm": "yes"},
+        follow=True,
     )
-    assert f"{ws.name}: approved; NONPROFIT applied." in messages_of(response)
+    assert "1 proof(s) approved; NONPROFIT applied." in messages_of(response)
     assert Redemption.objects.get(workspace=ws).coupon.code == "NONPROFIT"
 
     client.force_login(finance)
-    url = reverse("admin:coupons_nonprofitproof_document", args=[proof.pk])
+    url = reverse("coupons:proof-document", args=[proof.pk])
     assert client.get(url).status_code == 403
     assert client.get(changelist).status_code == 403
 
@@ -239,10 +253,15 @@ def test_c6_support_rejects_a_proof_with_a_reason(client, support, today):
     client.force_login(support)
     changelist = reverse("admin:coupons_nonprofitproof_changelist")
     asked = client.post(changelist, {"action": "reject", "_selected_action": [proof.pk]})
-    assert asked.status_code == 200 and "Kept in the history." in asked.content.decode()
+    assert asked.status_code == 200 and "Kept in the history" in asked.content.decode()
     client.post(
         changelist,
-        {"action": "reject", "_selected_action": [proof.pk], "reason": "Letter is a draft"},
+        {
+            "action": "reject",
+            "_selected_action": [proof.pk],
+            "reason": "Letter is a draft",
+            "confirm": "yes",
+        },
     )
     proof.refresh_from_db()
     assert (proof.status, proof.reason, proof.reviewed_by) == (
@@ -269,13 +288,13 @@ def test_c7_reviewer_approves_a_partner_with_its_own_credit_support_cannot(
         {
             "action": "approve",
             "_selected_action": [partner.pk],
-            "apply": "yes",
+            "confirm": "yes",
             "credit_amount": "40000.00",
             "note": "Strong cohort",
         },
         follow=True,
     )
-    assert "Launchpad is an active partner." in messages_of(response)
+    assert "1 partner(s) approved." in messages_of(response)
     partner.refresh_from_db()
     assert (partner.status, partner.credit_amount, partner.reviewed_by) == (
         "active",
@@ -294,7 +313,12 @@ def test_c7_reviewer_declines_an_application_with_a_reason(client, reviewer, tod
     changelist = reverse("admin:coupons_acceleratorpartner_changelist")
     client.post(
         changelist,
-        {"action": "decline", "_selected_action": [partner.pk], "reason": "Not an accelerator"},
+        {
+            "action": "decline",
+            "_selected_action": [partner.pk],
+            "reason": "Not an accelerator",
+            "confirm": "yes",
+        },
     )
     partner.refresh_from_db()
     assert (partner.status, partner.review_note) == (

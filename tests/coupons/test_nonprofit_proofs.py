@@ -5,9 +5,10 @@ from datetime import date
 import pytest
 from django.core.files.base import ContentFile
 
+from billing.documents import MAX_DOCUMENT_BYTES
+from billing.errors import InvalidDocument
 from coupons import services
-from coupons.documents import MAX_DOCUMENT_BYTES
-from coupons.errors import CouponError, CouponRefused, DocumentRejected
+from coupons.errors import CouponError, CouponRefused
 from coupons.models import NonprofitProof, Redemption
 
 from .factories import JPEG, PDF, PNG, coupon, paid_monthly
@@ -24,15 +25,15 @@ def submit(ws, content, name="proof.pdf", by=None):
 @pytest.mark.parametrize(
     "content, name, problem",
     [
-        (b"<html><script>alert(1)</script></html>", "proof.pdf", "not a PDF, PNG or JPEG"),
-        (b"", "proof.pdf", "The document is empty"),
+        (b"<html><script>alert(1)</script></html>", "proof.pdf", "must be a PDF, PNG or JPEG"),
+        (b"", "proof.pdf", "The proof file is empty"),
         (b"%PDF-" + b"0" * MAX_DOCUMENT_BYTES, "big.pdf", "at most 10 MB is accepted"),
-        (b"GIF89a" + b"\x00" * 20, "logo.png", "not a PDF, PNG or JPEG"),
+        (b"GIF89a" + b"\x00" * 20, "logo.png", "must be a PDF, PNG or JPEG"),
     ],
     ids=["html-renamed-pdf", "empty", "oversize", "gif-renamed-png"],
 )
 def test_c6_upload_refused_by_content(db, content, name, problem):
-    with pytest.raises(DocumentRejected, match=problem):
+    with pytest.raises(InvalidDocument, match=problem):
         submit(paid_monthly(), content, name)
     assert not NonprofitProof.objects.exists()
 

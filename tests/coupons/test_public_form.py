@@ -1,6 +1,8 @@
 """C7: the public application form of accelerator programs: no login, CSRF, per-field errors,
 a honeypot and a per-address rate limit."""
 
+import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -15,6 +17,11 @@ GOOD = {
     "fax": "",
 }
 URL = "/partners/apply/"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limit():
+    cache.clear()
 
 
 def test_c7_form_opens_without_login_with_csrf_and_a_hidden_honeypot(client):

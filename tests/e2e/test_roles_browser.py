@@ -109,9 +109,13 @@ def test_support_adds_a_card_and_moves_a_workspace_to_team(
 
     page.get_by_role("link", name="Change plan").click()
     page.get_by_label("Team, billed monthly").check()
+    expect(page.get_by_label("Reason")).to_have_attribute("required", "")  # R4: the why
+    page.get_by_label("Reason").fill("Customer asked in ticket 481")
     page.get_by_role("button", name="Change plan").click()
     expect(page).to_have_url(change_page)
-    expect(page.locator("ul.messagelist li.success")).to_have_text("Acme moved to Team (monthly).")
+    expect(page.locator("ul.messagelist li.success")).to_have_text(
+        "Acme moved to Team (monthly): Customer asked in ticket 481"
+    )
     expect(status).to_contain_text("Team (monthly)")
 
     page.screenshot(path=screenshot_path("support-workspace-team-monthly"), full_page=True)

@@ -40,7 +40,7 @@ def test_s3_bulk_approve_asks_for_confirmation_then_decides_each_one(
     selected = {"action": "bulk_approve", ACTION_CHECKBOX_NAME: [good.pk, failing.pk]}
     confirm_page = client.post(reverse(CHANGELIST), selected)
     assert confirm_page.status_code == 200
-    assert "Approve these applications?" in confirm_page.content.decode()
+    assert "Yes, approve applications" in confirm_page.content.decode()
     assert StartupApplication.objects.filter(status="approved").count() == 0  # nothing yet
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -58,7 +58,7 @@ def test_s5_bulk_reject_needs_its_reason(client, db, reviewer):
     client.force_login(reviewer)
     selected = {"action": "bulk_reject", ACTION_CHECKBOX_NAME: [app.pk], "confirm": "yes"}
     page = client.post(reverse(CHANGELIST), {**selected, "reason": ""})
-    assert "This field is required." in page.content.decode()
+    assert "Say why: the reason is kept in the history." in page.content.decode()
     client.post(reverse(CHANGELIST), {**selected, "reason": "Over the funding limit"})
     app.refresh_from_db()
     assert (app.status, app.rejection_reason) == ("rejected", "Over the funding limit")
@@ -77,8 +77,9 @@ def test_s6_staff_enter_a_deal_request_for_an_accepted_startup(client, db, revie
     add = reverse("admin:startups_dealrequest_add")
     client.post(add, {"application": app.pk, "deal": deal.pk})
     assert DealRequest.objects.get().requested_on
-    again = client.post(add, {"application": app.pk, "deal": deal.pk})
-    assert "already exists" in again.content.decode()  # the constraint, as a form error
+    again = client.post(add, {"application": app.pk, "deal": deal.pk}, follow=True)
+    messages = [str(m) for m in again.context["messages"]]
+    assert f"{app.company_name} already requested “{deal}”." in messages  # the service says
     assert DealRequest.objects.count() == 1
 
 

@@ -1,0 +1,325 @@
+"""The admin toolkit all three apps' admins share (DESIGN "What all three apps share"; SPEC R4,
+R5). Every change goes through a service:
+
+- `ServiceAdmin` is the base of every ModelAdmin: its history pages are read-only for everyone,
+  its add and change forms save through the admin's `create`/`update` (which call services) or
+  are not offered, and nothing is deleted.
+- `confirm_and_run` is the one confirmation page of bulk actions: it lists the selected rows,
+  asks for a reason where the action changes money, plan, lock or coupon state, then runs the
+  service once per row and reports each refusal (`run_for_each`).
+- `service_form_page` is the one page of single-object actions: a form whose valid POST calls a
+  service; a refusal comes back on the same page.
+- `today()` is the admin edge's date, passed down as `as_of`.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.forms.models import construct_instance
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import capfirst
+from simple_history.admin import SimpleHistoryAdmin
+
+from billing.errors import BillingError
+
+REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket number."
+
+
+def today():
+    """The date the admin acts on: today in UTC. Tests pin it by patching this function."""
+    return timezone.now().date()
+
+
+class ReasonField(forms.CharField):
+    """R4: the why of a change; an empty or blank reason is refused."""
+
+    def __init__(self, *, required=True, help_text=REASON_HELP, **kwargs):
+        super().__init__(
+            required=required,
+            max_length=2_000,
+            widget=forms.Textarea(attrs={"rows": 3}),
+            help_text=help_text,
+            error_messages={"required": "Say why: the reason is kept in the history."},
+            **kwargs,
+        )
+
+
+class ReasonForm(forms.Form):
+    reason = ReasonField()
+
+
+class OptionalReasonForm(forms.Form):
+    reason = ReasonField(required=False, help_text="Optional; kept in the history.")
+
+
+class CheckedByService:
+    """A ModelForm mixin for admin forms whose save calls a service: the service checks the
+    rules and says what is wrong in words a person reads; the model's constraints and unique
+    checks would say it again in the database's words, or refuse what the service allows (a
+    tax rate replacing one that starts the same day)."""
+
+    def _post_clean(self):
+        opts = self._meta
+        self.instance = construct_instance(self, self.instance, opts.fields, opts.exclude)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on their parent's page; services write them."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields or ()
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ServiceAdmin(SimpleHistoryAdmin):
+    """R5: a ModelAdmin that writes only through services.
+
+    A subclass that lets staff add rows defines `create(request, data)` (returns the new
+    object), one that lets them edit defines `update(request, obj, data, changed)`; without
+    them the add or change form is not offered, whatever the user's permissions. With
+    `reason_on_change`, the change form asks why (R4) and hands it to `update` as
+    `data["change_reason"]`. History pages list and show old versions; none can be restored.
+    """
+
+    reason_on_change = False
+    create = None
+    update = None
+
+    # --- permissions: no service, no form ---
+
+    def has_add_permission(self, request, *args):
+        return self.create is not None and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return self.update is not None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # money and audit rows are never deleted by hand
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    # --- the change form asks why ---
+
+    def _asks_reason(self, request, obj):
+        if not self.reason_on_change or obj is None:
+            return False
+        return self.has_change_permission(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = kwargs.get("form", self.form)
+        extra = (
+            {"change_reason": ReasonField(label="Reason")}
+            if self._asks_reason(request, obj)
+            else {}
+        )
+        kwargs["form"] = type(base.__name__, (CheckedByService, base), extra)
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if self._asks_reason(request, obj):
+            fieldsets = [*fieldsets, ("Why", {"fields": ["change_reason"]})]
+        return fieldsets
+
+    # --- saving goes through the services ---
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # The service reads the row afresh: the form's instance already holds the edits.
+            current = type(obj)._default_manager.get(pk=obj.pk)
+            self.update(request, current, form.cleaned_data, form.changed_data)
+            return
+        created = self.create(request, form.cleaned_data)
+        obj.pk = created.pk
+
+    def save_related(self, request, form, formsets, change):
+        """The service saved everything; inlines are read-only, so their formsets write
+        nothing (saved uncommitted only so the change message can list them)."""
+        for formset in formsets:
+            formset.save(commit=False)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except BillingError as exc:  # the service refused: nothing was saved
+            self.message_user(request, str(exc), messages.ERROR)
+            return redirect(request.get_full_path())
+
+    # --- history pages are read-only ---
+
+    def history_view(self, request, object_id, extra_context=None):
+        if not hasattr(self.model._meta, "simple_history_manager_attribute"):
+            # A row without dated history: Django's own page lists the admin log.
+            return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        """R5: an old version is shown, never saved back: no revert, a POST is refused."""
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        opts = self.model._meta
+        history = getattr(self.model, getattr(opts, "simple_history_manager_attribute", ""), None)
+        if history is None:
+            raise Http404("This kind of row keeps no dated history.")
+        record = get_object_or_404(
+            history.select_related("history_user"),
+            **{opts.pk.attname: object_id, "history_id": version_id},
+        )
+        if not self.has_view_history_or_change_history_permission(request, record.instance):
+            raise PermissionDenied
+        rows = [
+            (capfirst(field.verbose_name), _display(record, field))
+            for field in opts.concrete_fields
+            if hasattr(record, field.attname)  # some fields are kept out of the history
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{capfirst(opts.verbose_name)} as it was on "
+            f"{record.history_date:%Y-%m-%d %H:%M} UTC",
+            "opts": opts,
+            "record": record,
+            "rows": rows,
+            "object_id": object_id,
+            "history_url": reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_history", args=[object_id]
+            ),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/toolkit/history_version.html", context)
+
+
+def _display(record, field):
+    if field.choices:
+        return getattr(record, f"get_{field.name}_display")()
+    if field.is_relation:
+        return getattr(record, field.attname)
+    value = getattr(record, field.attname)
+    return "—" if value in (None, "") else value
+
+
+# --- actions ---------------------------------------------------------------------------------
+
+
+def run_for_each(model_admin, request, objects, perform, *, done, log=None, describe=str):
+    """Call `perform(obj)` (a service) for each object in its own transaction; report each
+    refusal with the object's name and count the rest. Each success is written to the object's
+    admin log as `log` (or `done`). Returns how many succeeded."""
+    succeeded = 0
+    for obj in objects:
+        try:
+            with transaction.atomic():
+                perform(obj)
+        except BillingError as exc:
+            model_admin.message_user(request, f"{describe(obj)}: {exc}", messages.ERROR)
+        else:
+            model_admin.log_change(request, obj, capfirst(log or done))
+            succeeded += 1
+    if succeeded:
+        model_admin.message_user(request, f"{succeeded} {done}.", messages.SUCCESS)
+    return succeeded
+
+
+def confirm_and_run(
+    model_admin,
+    request,
+    queryset,
+    perform,
+    *,
+    title,
+    done,
+    form_class=ReasonForm,
+    intro="",
+    describe=str,
+):
+    """An admin action behind one confirmation page. The page lists the selected rows (with
+    `describe(obj)`) and `form_class`'s fields (a required reason by default; None for none);
+    confirmed and valid, `perform(obj, data)` runs for each row as `run_for_each` does."""
+    confirmed = request.POST.get("confirm") == "yes"
+    form = form_class(request.POST if confirmed else None) if form_class else None
+    if confirmed and (form is None or form.is_valid()):
+        data = form.cleaned_data if form else {}
+        reason = data.get("reason", "")
+        run_for_each(
+            model_admin,
+            request,
+            queryset,
+            lambda obj: perform(obj, data),
+            done=done,
+            log=f"{title}: {reason}" if reason else title,
+            describe=describe,
+        )
+        return None
+    opts = model_admin.model._meta
+    return TemplateResponse(
+        request,
+        "admin/toolkit/confirm.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "objects": [(obj.pk, describe(obj)) for obj in queryset],
+            "form": form,
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "opts": opts,
+            "media": model_admin.media + (form.media if form else forms.Media()),
+        },
+    )
+
+
+def service_form_page(
+    model_admin, request, obj, *, form, perform, title, template=None, back_url=None, **context
+):
+    """Show `form`; on a valid POST call `perform(cleaned_data)` (a service), which returns the
+    message, or `(message, object)` when the object to log is not `obj`. A refusal (any
+    BillingError) comes back as an error on the same page, input kept; success is written to
+    the object's admin log and goes back to `back_url` (default: `obj`'s change page).
+    `form=None` is a bare confirmation."""
+    if back_url is None:
+        opts = obj._meta
+        back_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    if request.method == "POST" and (form is None or form.is_valid()):
+        try:
+            with transaction.atomic():
+                result = perform(form.cleaned_data if form is not None else {})
+        except BillingError as exc:
+            model_admin.message_user(request, str(exc), messages.ERROR)
+        else:
+            message, logged = result if isinstance(result, tuple) else (result, obj)
+            if logged is not None:
+                model_admin.log_change(request, logged, message)
+            model_admin.message_user(request, message, messages.SUCCESS)
+            return redirect(back_url)
+    return TemplateResponse(
+        request,
+        template or "admin/toolkit/action.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "opts": model_admin.model._meta,
+            "object": obj,
+            "back_url": back_url,
+            "media": model_admin.media + (form.media if form is not None else forms.Media()),
+            **context,
+        },
+    )

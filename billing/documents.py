@@ -1,0 +1,160 @@
+"""Private documents (SPEC X5, C6), shared by every app that takes an uploaded document:
+exemption certificates here, non-profit proofs in `coupons`.
+
+- the content check: PDF, PNG or JPEG by the file's first bytes (the name and the browser's
+  declared type are the uploader's word and are not trusted), not empty, at most 10 MB;
+- storage under a random name in the private storage (`settings.PRIVATE_MEDIA_ROOT`, which no
+  URL serves), with the file removed again when the transaction that stored it rolls back;
+- the download: a response for a permission-checked view that a browser will not sniff or run
+  as a page.
+"""
+
+import secrets
+from contextlib import contextmanager
+
+from django import forms
+from django.db import transaction
+from django.http import FileResponse, Http404
+from django.utils.deconstruct import deconstructible
+
+from billing.errors import InvalidDocument
+
+__all__ = [
+    "EXTENSIONS",
+    "MAX_DOCUMENT_BYTES",
+    "SIGNATURES",
+    "InvalidDocument",
+    "PrivateUploadTo",
+    "clean_document",
+    "document_response",
+    "document_type",
+    "stored_until_rollback",
+]
+
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+# The first bytes of each accepted format and the content type it is stored and served with.
+SIGNATURES = [
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+]
+EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+
+
+# --- The content check ------------------------------------------------------------------------
+
+
+def document_type(upload, *, what: str = "document") -> str:
+    """The content type of `upload` (a Django `File`) judged by its first bytes, or
+    `InvalidDocument` with a message for the person uploading it, naming `what` was expected
+    (e.g. "certificate", "proof")."""
+    if upload is None:
+        raise InvalidDocument(f"Attach the {what}: a PDF, PNG or JPEG file of at most 10 MB.")
+    size = upload.size
+    if not size:
+        raise InvalidDocument(f"The {what} file is empty: attach a PDF, PNG or JPEG file.")
+    if size > MAX_DOCUMENT_BYTES:
+        raise InvalidDocument(
+            f"The {what} file is {size:,} bytes: at most 10 MB is accepted "
+            f"({MAX_DOCUMENT_BYTES:,} bytes)."
+        )
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    for signature, content_type in SIGNATURES:
+        if head.startswith(signature):
+            return content_type
+    raise InvalidDocument(
+        f"The {what} must be a PDF, PNG or JPEG file, judged by its content: this file is none "
+        "of those, whatever its name says."
+    )
+
+
+def clean_document(upload, *, what: str = "document"):
+    """The content check for a form's `clean_<field>`: the upload, or a `ValidationError` with
+    the same message the service would give."""
+    try:
+        document_type(upload, what=what)
+    except InvalidDocument as exc:
+        raise forms.ValidationError(str(exc)) from None
+    return upload
+
+
+# --- Storage --------------------------------------------------------------------------------------
+
+
+@deconstructible(path="billing.documents.PrivateUploadTo")
+class PrivateUploadTo:
+    """A FileField's `upload_to`: a random name under `folder` in the private storage, with the
+    extension of the content type on the instance (`content_type`, set from `document_type`).
+    Nothing of the uploader's file name reaches the disk."""
+
+    def __init__(self, folder: str):
+        self.folder = folder.strip("/")
+
+    def __call__(self, instance, filename: str) -> str:
+        extension = EXTENSIONS.get(getattr(instance, "content_type", ""), "")
+        return f"{self.folder}/{secrets.token_hex(16)}{extension}"
+
+    def __eq__(self, other):
+        return isinstance(other, PrivateUploadTo) and other.folder == self.folder
+
+    def __hash__(self):
+        return hash(self.folder)
+
+
+@contextmanager
+def stored_until_rollback(field_file, upload, *, using=None):
+    """Store `upload` in `field_file` (a FileField of an unsaved instance; the name comes from
+    its `upload_to`) and run the block in a transaction (a savepoint inside another). If that
+    transaction rolls back — an exception in the block, or a commit that fails — the stored file
+    is deleted again, so no document is left in storage without its row.
+
+    Django has no rollback hook: a rollback of an enclosing transaction after the block has
+    completed is not seen here."""
+    field_file.save("document", upload, save=False)
+    try:
+        with transaction.atomic(using=using):
+            yield field_file
+    except BaseException:
+        field_file.delete(save=False)
+        raise
+
+
+# --- The download ---------------------------------------------------------------------------------
+
+# Types a browser may show in the page (an <iframe> or <img>) when asked for a preview.
+INLINE_TYPES = frozenset(EXTENSIONS)
+
+
+def document_response(
+    file_field, *, content_type: str, filename: str, inline: bool = False
+) -> FileResponse:
+    """The stored document for a view that has checked the permission already.
+
+    A download (`Content-Disposition: attachment`) by default; `inline=True` lets a page of
+    this site show a PDF, PNG or JPEG in an <iframe> or <img> (anything else is still a
+    download). Either way the browser must not sniff the type, the document runs in a CSP
+    sandbox with nothing allowed, and no cache keeps it. Http404 when the file is missing."""
+    if not file_field:
+        raise Http404("The document is missing from storage.")
+    try:
+        handle = file_field.open("rb")
+    except FileNotFoundError:
+        raise Http404("The document is missing from storage.") from None
+    inline = inline and content_type in INLINE_TYPES
+    response = FileResponse(
+        handle,
+        as_attachment=not inline,
+        filename=filename,
+        content_type=content_type or "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    if inline:
+        # Shown in a page of this site only: not framed by another site.
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox; frame-ancestors 'self'"
+        response["X-Frame-Options"] = "SAMEORIGIN"
+    else:
+        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

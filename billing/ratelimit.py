@@ -1,0 +1,83 @@
+"""Who the client is, and the one rate limit for public forms (SPEC R6, R7).
+
+`client_address(request)` is the address of the client as the trusted proxies saw it: the
+sign-in throttle (django-axes, `AXES_CLIENT_IP_CALLABLE`) and the public-form limit use it, so
+both agree on who is knocking.
+
+The public-form limit counts ACCEPTED submissions per client address per hour in the default
+cache (Redis in production, so every server process shares the count):
+
+    if ratelimit.limit_reached(request, "startup-apply"):
+        return render(request, "startups/rate_limited.html", status=429)
+    ...  # validate, call the service
+    ratelimit.count_submission(request, "startup-apply")  # only once it was accepted
+
+A refused or invalid form costs nothing, so a visitor fixing typos is never locked out.
+"""
+
+import ipaddress
+
+from django.conf import settings
+from django.core.cache import cache
+
+WINDOW_SECONDS = 3600
+
+
+def _ip(value: str | None) -> str | None:
+    """The address in canonical form, or None when `value` is not an IP address."""
+    try:
+        return str(ipaddress.ip_address((value or "").strip()))
+    except ValueError:
+        return None
+
+
+def client_address(request) -> str | None:
+    """The client's IP address behind `settings.TRUSTED_PROXY_COUNT` proxies, or None.
+
+    With no trusted proxy it is the connection's address (REMOTE_ADDR): X-Forwarded-For is then
+    the client's own to write. Behind N proxies, each of which appends the address it got the
+    request from, the client is the Nth entry from the right; anything further left came from
+    the client and is ignored. A header with fewer entries than that, or whose entry is not an
+    IP address, falls back to REMOTE_ADDR.
+    """
+    remote = _ip(request.META.get("REMOTE_ADDR"))
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return remote
+    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    forwarded = header.split(",") if header.strip() else []
+    if len(forwarded) < proxies:
+        return remote
+    return _ip(forwarded[-proxies]) or remote
+
+
+def _key(request, form_name: str) -> str:
+    return f"public-form:{form_name}:{client_address(request) or 'unknown'}"
+
+
+def submissions(request, form_name: str) -> int:
+    """Accepted submissions of `form_name` from this client in the current window."""
+    return cache.get(_key(request, form_name)) or 0
+
+
+def limit_reached(request, form_name: str) -> bool:
+    """True when this client may not submit `form_name` again in this hour."""
+    return submissions(request, form_name) >= settings.PUBLIC_FORM_RATE_LIMIT
+
+
+def count_submission(request, form_name: str) -> int:
+    """Count one accepted submission; returns the count in the window so far.
+
+    `cache.add` (SET NX with expiry on Redis) opens the window; `cache.incr` (INCR, which
+    keeps the expiry) counts in it. Both are atomic in Redis, so concurrent processes never
+    lose a count.
+    """
+    key = _key(request, form_name)
+    if cache.add(key, 1, WINDOW_SECONDS):
+        return 1
+    try:
+        return cache.incr(key)
+    except ValueError:  # the window ended between add and incr: this one opens the next
+        if cache.add(key, 1, WINDOW_SECONDS):
+            return 1
+        return cache.incr(key)

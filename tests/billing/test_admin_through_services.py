@@ -1,0 +1,194 @@
+"""R4, R5 in the admin's own forms: each saves through its service, with the why required."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import reverse
+
+from billing import admin_toolkit
+from billing.models import Plan, TaxRate, Usage, Workspace
+from billing.services import update_workspace
+from tests.billing.factories import workspace
+
+TODAY = date(2026, 3, 10)
+
+
+@pytest.fixture(autouse=True)
+def pinned_today(monkeypatch):
+    """The admin acts on a fixed day, not the wall clock."""
+    monkeypatch.setattr(admin_toolkit, "today", lambda: TODAY)
+
+
+def change_form(ws, **changes):
+    """The workspace page's fields, and its read-only inlines' empty management forms."""
+    inlines = {
+        f"{prefix}-{name}": "0"
+        for prefix in ("subscriptions", "coupon_redemptions", "credit_grants")
+        for name in ("TOTAL_FORMS", "INITIAL_FORMS")
+    }
+    return {
+        **inlines,
+        "name": ws.name,
+        "billing_email": ws.billing_email,
+        "business_country": str(ws.business_country),
+        "business_region": ws.business_region,
+        **changes,
+    }
+
+
+def test_x1_admin_refuses_a_us_workspace_without_its_state(client, support):
+    ws = workspace(business_country="US", business_region="CA")
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_change", args=[ws.pk])
+    response = client.post(
+        url, change_form(ws, business_region="", change_reason="Moved"), follow=True
+    )
+    messages = [str(m) for m in response.context["messages"]]
+    assert "A US business needs its state (e.g. CA): sales tax depends on it." in messages
+    ws.refresh_from_db()
+    assert ws.business_region == "CA"
+    client.post(url, change_form(ws, business_region="ZZ", change_reason="Moved"))
+    ws.refresh_from_db()
+    assert ws.business_region == "CA"  # not a state either
+
+
+def test_x1_r4_admin_edit_goes_through_the_service_and_keeps_why(client, support):
+    ws = workspace(business_country="US", business_region="CA")
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_change", args=[ws.pk])
+    refused = client.post(url, change_form(ws, business_region="NY", change_reason=" "))
+    assert "Say why: the reason is kept in the history." in refused.content.decode()
+    ws.refresh_from_db()
+    assert ws.business_region == "CA"
+    assert client.post(url, change_form(ws, business_region="NY", change_reason="HQ moved"))
+    ws.refresh_from_db()
+    latest = ws.history.first()
+    assert (ws.business_region, latest.history_user, latest.history_change_reason) == (
+        "NY",
+        support,
+        "Details edited: HQ moved",
+    )
+
+
+def test_x1_the_service_applies_create_workspaces_checks(db, support):
+    ws = workspace()
+    with pytest.raises(Exception, match="not a valid billing email"):
+        update_workspace(
+            ws,
+            by=support,
+            reason="x",
+            name="A",
+            business_country="DE",
+            billing_email="nope",
+        )
+    assert Workspace.objects.get(pk=ws.pk).business_country == "US"
+
+
+def test_r4_plan_change_needs_a_reason_and_keeps_it(client, support):
+    ws = workspace(card=True)
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_action", args=[ws.pk, "plan"])
+    refused = client.post(url, {"plan": "team:monthly", "reason": ""})
+    assert "Say why: the reason is kept in the history." in refused.content.decode()
+    assert ws.subscriptions.get(ended_on=None).plan.code == "free"
+    client.post(url, {"plan": "team:monthly", "reason": "Upgrade asked in ticket 7"})
+    current = ws.subscriptions.get(ended_on=None)
+    assert current.plan.code == "team" and current.started_on == TODAY
+    created = current.history.earliest("history_date")
+    assert created.history_change_reason == "Moved to Team: Upgrade asked in ticket 7"
+    assert created.history_user == support
+
+
+def test_r5_usage_is_not_added_or_edited_in_the_admin_only_recorded(client, support):
+    ws = workspace()
+    client.force_login(support)
+    assert client.get(reverse("admin:billing_usage_add")).status_code == 403
+    client.post(
+        reverse("admin:billing_workspace_action", args=[ws.pk, "usage"]),
+        {"month": "2026-02", "mtus": "1200"},
+    )
+    usage = Usage.objects.get(workspace=ws)
+    response = client.post(
+        reverse("admin:billing_usage_change", args=[usage.pk]),
+        {"workspace": ws.pk, "month": "2026-02-01", "mtus": "5"},
+    )
+    assert response.status_code == 403
+    usage.refresh_from_db()
+    assert usage.mtus == 1200
+
+
+def test_p1_the_usage_chart_marks_what_is_over_the_configured_free_allowance(client, support):
+    ws = workspace()
+    Plan.objects.filter(code="free").update(included_mtus=2_000)
+    client.force_login(support)
+    for month, mtus in (("2026-02", "1500"), ("2026-03", "2500")):
+        client.post(
+            reverse("admin:billing_workspace_action", args=[ws.pk, "usage"]),
+            {"month": month, "mtus": mtus},
+        )
+    page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk]))
+    bars = {m.strftime("%Y-%m"): over for m, _, _, over in page.context["usage_bars"]}
+    assert (bars["2026-02"], bars["2026-03"]) == (False, True)
+
+
+def test_x2_tax_rates_are_added_through_set_tax_rate_never_edited(client, finance):
+    client.force_login(finance)
+    response = client.post(
+        reverse("admin:billing_taxrate_add"),
+        {
+            "country": "US",
+            "region": "or",
+            "rate": "150",
+            "name": "Typo",
+            "valid_from": "2026-04-01",
+        },
+        follow=True,
+    )
+    assert "A tax rate is a percentage between 0 and 100, not 150." in [
+        str(m) for m in response.context["messages"]
+    ]
+    assert not TaxRate.objects.filter(region="OR").exists()
+    client.post(
+        reverse("admin:billing_taxrate_add"),
+        {"country": "US", "region": "or", "rate": "1.5", "name": "OR", "valid_from": "2026-04-01"},
+    )
+    rate = TaxRate.objects.get(region="OR")
+    assert rate.rate == D("1.5")
+    edit = client.post(
+        reverse("admin:billing_taxrate_change", args=[rate.pk]),
+        {"country": "US", "region": "OR", "rate": "0", "name": "OR", "valid_from": "2026-04-01"},
+    )
+    assert edit.status_code == 403
+
+
+def test_r5_certificate_and_proof_history_pages_show_a_version(client, finance, support):
+    from billing.services import submit_exemption
+    from coupons.services import submit_nonprofit_proof
+    from tests.coupons.factories import PDF
+
+    ws = workspace(business_country="US", business_region="CA")
+    cert = submit_exemption(
+        ws,
+        region="CA",
+        reason="nonprofit",
+        document=ContentFile(PDF, name="c.pdf"),
+        valid_from=date(2026, 1, 1),
+        as_of=TODAY,
+    )
+    proof = submit_nonprofit_proof(
+        ws, document=ContentFile(PDF, name="p.pdf"), by=support, as_of=TODAY
+    )
+    client.force_login(finance)
+    record = cert.history.get()
+    page = client.get(
+        reverse("admin:billing_taxexemption_simple_history", args=[cert.pk, record.history_id])
+    )
+    assert page.status_code == 200 and "history is never restored" in page.content.decode()
+    client.force_login(support)
+    record = proof.history.get()
+    page = client.get(
+        reverse("admin:coupons_nonprofitproof_simple_history", args=[proof.pk, record.history_id])
+    )
+    assert page.status_code == 200

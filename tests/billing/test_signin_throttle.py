@@ -1,0 +1,179 @@
+"""R6: staff sign-in is throttled. After 5 failed attempts for one username or from one client
+address within 15 minutes, sign-in is refused for 15 minutes with a message, and the lockout
+is logged (django-axes, configured in config/settings.py).
+
+Sign-ins go through the real admin login page, so axes sees the request like in production.
+"Fifteen minutes later" is made by moving the recorded attempts back in time.
+"""
+
+import logging
+from datetime import timedelta
+
+from axes.models import AccessAttempt, AccessLog
+from django.contrib.auth import SESSION_KEY
+from django.urls import reverse
+
+from tests.test_settings import load_settings, reported
+
+PASSWORD = "pass-for-tests"
+ADDRESS = "203.0.113.5"
+
+
+def sign_in(client, username, password, *, address=ADDRESS, **extra):
+    return client.post(
+        reverse("admin:login"),
+        {"username": username, "password": password, "next": "/admin/"},
+        REMOTE_ADDR=address,
+        **extra,
+    )
+
+
+def signed_in(client, response) -> bool:
+    return response.status_code == 302 and SESSION_KEY in client.session
+
+
+def locked_out(response) -> bool:
+    page = response.content.decode()
+    return (
+        response.status_code == 429
+        and "Too many failed sign-ins" in page
+        and "Try again in 15 minutes" in page
+    )
+
+
+def fail(client, username, times, *, address=ADDRESS, **extra):
+    return [sign_in(client, username, "wrong", address=address, **extra) for _ in range(times)]
+
+
+def move_attempts_back(minutes, seconds=0):
+    for attempt in AccessAttempt.objects.all():
+        attempt.attempt_time -= timedelta(minutes=minutes, seconds=seconds)
+        attempt.save(update_fields=["attempt_time"])
+
+
+def test_r6_production_settings_throttle_sign_in():
+    config = reported(
+        load_settings(
+            '{"backends": settings.AUTHENTICATION_BACKENDS, "last": settings.MIDDLEWARE[-1],'
+            ' "apps": "axes" in settings.INSTALLED_APPS, "enabled": settings.AXES_ENABLED,'
+            ' "limit": settings.AXES_FAILURE_LIMIT,'
+            ' "cooloff": settings.AXES_COOLOFF_TIME.total_seconds(),'
+            ' "by": settings.AXES_LOCKOUT_PARAMETERS, "ip": settings.AXES_CLIENT_IP_CALLABLE,'
+            ' "template": settings.AXES_LOCKOUT_TEMPLATE}',
+            DEBUG="false",
+            SECRET_KEY="a-long-random-production-secret-key-for-this-settings-test",
+        )
+    )
+
+    assert config == {
+        "backends": [
+            "axes.backends.AxesStandaloneBackend",
+            "django.contrib.auth.backends.ModelBackend",
+        ],
+        "last": "axes.middleware.AxesMiddleware",
+        "apps": True,
+        "enabled": True,
+        "limit": 5,
+        "cooloff": 900.0,
+        "by": ["username", "ip_address"],
+        "ip": "billing.ratelimit.client_address",
+        "template": "registration/lockout.html",
+    }
+
+
+def test_r6_four_failures_then_the_right_password_signs_in(client, support):
+    for response in fail(client, support.username, 4):
+        assert response.status_code == 200
+        assert "Please enter the correct username and password" in response.content.decode()
+
+    response = sign_in(client, support.username, PASSWORD)
+
+    assert signed_in(client, response)
+    assert AccessLog.objects.filter(username=support.username, ip_address=ADDRESS).exists()
+
+
+def test_r6_five_wrong_passwords_lock_the_username_and_the_lockout_is_logged(
+    client, support, caplog
+):
+    caplog.set_level(logging.WARNING, logger="axes")
+    *first, fifth = fail(client, support.username, 5)
+
+    assert all(response.status_code == 200 for response in first)
+    assert locked_out(fifth)
+    page = fifth.content.decode()
+    assert "5 wrong attempts" in page and "Sign-in locked" in page
+
+    # The right password is refused too, with the same message.
+    right = sign_in(client, support.username, PASSWORD)
+    assert locked_out(right)
+    assert SESSION_KEY not in client.session
+
+    attempt = AccessAttempt.objects.get(username=support.username)
+    assert (attempt.ip_address, attempt.failures_since_start) == (ADDRESS, 6)
+    assert not AccessLog.objects.exists()
+    lockouts = [r for r in caplog.records if "Locking out" in r.getMessage()]
+    assert lockouts and all(r.levelno == logging.WARNING for r in lockouts)
+
+
+def test_r6_a_locked_username_is_refused_from_any_address(client, support):
+    fail(client, support.username, 5, address="203.0.113.5")
+
+    assert locked_out(sign_in(client, support.username, PASSWORD, address="198.51.100.9"))
+
+
+def test_r6_five_failures_from_one_address_lock_it_for_every_username(client, support, finance):
+    responses = [sign_in(client, f"guess-{n}", "wrong", address="203.0.113.66") for n in range(5)]
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 200, 429]
+    assert locked_out(responses[-1])
+    # A real user from that address is refused as well...
+    assert locked_out(sign_in(client, support.username, PASSWORD, address="203.0.113.66"))
+    # ...while the same user elsewhere, and other users, are not affected.
+    assert signed_in(client, sign_in(client, finance.username, PASSWORD, address="198.51.100.9"))
+
+
+def test_r6_sign_in_works_again_after_15_minutes(client, support):
+    fail(client, support.username, 5)
+
+    move_attempts_back(minutes=14)
+    assert locked_out(sign_in(client, support.username, PASSWORD))
+
+    # That attempt started the 15 minutes again; once they are over the right password works.
+    move_attempts_back(minutes=15, seconds=1)
+    response = sign_in(client, support.username, PASSWORD)
+
+    assert signed_in(client, response)
+    assert response.url == "/admin/"
+
+
+def test_r6_failures_older_than_15_minutes_do_not_count(client, support):
+    fail(client, support.username, 4)
+    move_attempts_back(minutes=15, seconds=1)
+
+    assert sign_in(client, support.username, "wrong").status_code == 200
+    assert signed_in(client, sign_in(client, support.username, PASSWORD))
+
+
+def test_r6_behind_a_proxy_the_forwarded_client_address_is_throttled(client, support, settings):
+    # The throttle and the public-form limit share billing.ratelimit.client_address.
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = "10.0.0.2"
+    for n in range(5):
+        sign_in(
+            client,
+            f"guess-{n}",
+            "wrong",
+            address=proxy,
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 198.51.100.70",  # left entries are invented
+        )
+
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"198.51.100.70"}
+    locked = sign_in(
+        client, support.username, PASSWORD, address=proxy, HTTP_X_FORWARDED_FOR="198.51.100.70"
+    )
+    assert locked_out(locked)
+    # Another client behind the same proxy signs in.
+    other = sign_in(
+        client, support.username, PASSWORD, address=proxy, HTTP_X_FORWARDED_FOR="198.51.100.71"
+    )
+    assert signed_in(client, other)
