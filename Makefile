@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null)
 PORT ?= 8000
 
-.PHONY: install run test lint migrate seed worker beat bench clean
+.PHONY: install run serve test lint migrate seed worker beat bench clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@if [ -z "$(UV)" ]; then python3 -m pip install --quiet uv; fi
@@ -17,6 +17,13 @@ run: install
 	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py migrate --no-input
 	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true EMAIL_URL=dummymail:// $(PY) manage.py seed_demo
 	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+# Production settings (DEBUG=false: SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL from the
+# environment or .env; run `manage.py migrate` first). gunicorn on GUNICORN_BIND (default
+# 127.0.0.1:8000), configured by deploy/gunicorn.conf.py; static files served by WhiteNoise.
+serve: install
+	DEBUG=false $(PY) manage.py collectstatic --no-input --verbosity 0
+	DEBUG=false exec $(VENV)/bin/gunicorn --config deploy/gunicorn.conf.py config.wsgi
 
 lint: install
 	$(VENV)/bin/ruff check .

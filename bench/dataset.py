@@ -54,7 +54,8 @@ def reset_billing_tables():
             "billing_invoicesequence, billing_monthclosechunk, billing_monthclose, "
             "billing_lockevent, billing_strike, billing_outboundemail, billing_usage, "
             "billing_historicalusage, billing_subscription, billing_historicalsubscription, "
-            "billing_historicalworkspace, billing_workspace, billing_taxrate "
+            "billing_historicalworkspace, billing_paymentmethod, billing_setasideinvoice, "
+            "billing_billingclock, billing_workspace, billing_taxrate "
             "restart identity cascade"
         )
 
@@ -79,6 +80,15 @@ def build_workspaces(*, team: int, free: int, months: list[str], month_of_team: 
             from generate_series(1, %s) as i
             """,
             [month_of_team, month_of_team, total],
+        )
+        cursor.execute(
+            """
+            insert into billing_paymentmethod (workspace_id, brand, last4, added_on)
+            select w.id, w.card_brand, w.card_last4, w.payment_method_added_on
+            from billing_workspace w
+            where w.payment_method_added_on is not null
+              and not exists (select 1 from billing_paymentmethod pm where pm.workspace_id = w.id)
+            """
         )
         cursor.execute(
             """

@@ -2,13 +2,16 @@
 a refusal comes back as an error message that says why."""
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from billing import admin_toolkit as toolkit
 from billing import selectors, services
@@ -22,6 +25,7 @@ from billing.admin_toolkit import (
     service_form_page,
 )
 from billing.documents import clean_document
+from billing.emails import resend_email, stuck_emails
 from billing.errors import BillingError
 from billing.forms import (
     ChangeIntervalForm,
@@ -35,13 +39,16 @@ from billing.forms import (
     usage_rows,
 )
 from billing.models import (
+    BillingClock,
     CreditNote,
     Invoice,
     InvoiceLine,
     LockEvent,
     MonthClose,
     OutboundEmail,
+    PaymentMethod,
     Plan,
+    SetAsideInvoice,
     Strike,
     Subscription,
     TaxExemption,
@@ -99,6 +106,14 @@ class TrialingFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.exclude(trialing)
         return queryset
+
+
+class PaymentMethodInline(ReadOnlyInline):
+    """D3: every card on file and the days it was, newest first."""
+
+    model = PaymentMethod
+    fields = ["brand", "last4", "added_on", "removed_on"]
+    verbose_name_plural = "payment methods (dated history)"
 
 
 class SubscriptionInline(ReadOnlyInline):
@@ -161,7 +176,7 @@ class WorkspaceAdmin(ServiceAdmin):
             {"fields": ["lock", "lock_changed_on", "lock_cause", "data_flow", "startup_member"]},
         ),
     ]
-    inlines = [SubscriptionInline]
+    inlines = [SubscriptionInline, PaymentMethodInline]
     change_form_template = "admin/billing/workspace/change_form.html"
     history_list_display = ["lock", "payment_method_added_on"]
     reason_on_change = True
@@ -597,9 +612,42 @@ class CreditNoteAdmin(ServiceAdmin):
         return self._decide(request, queryset, approve=False)
 
 
+class SetAsideInline(ReadOnlyInline):
+    """I6: the workspaces this close could not bill, with why; the clock tries each again."""
+
+    model = SetAsideInvoice
+    fields = ["workspace", "error", "first_seen_on", "resolved_on"]
+    verbose_name_plural = "workspaces set aside (not billed yet)"
+
+
 @admin.register(MonthClose)
 class MonthCloseAdmin(ServiceAdmin):
-    list_display = ["month", "finished", "closed_on", "strikes", "invoices", "updated_at"]
+    list_display = [
+        "month",
+        "finished",
+        "closed_on",
+        "strikes",
+        "invoices",
+        "waiting",
+        "updated_at",
+    ]
+    inlines = [SetAsideInline]
+
+    def get_queryset(self, request):
+        unresolved = Count("set_aside", filter=Q(set_aside__resolved_on=None))
+        return super().get_queryset(request).annotate(waiting_count=unresolved)
+
+    @admin.display(description="Set aside", ordering="waiting_count")
+    def waiting(self, obj):
+        return obj.waiting_count or "—"
+
+
+@admin.register(BillingClock)
+class BillingClockAdmin(ServiceAdmin):
+    """D1, D2: the last day the billing clock processed; changes dated on or before it are
+    refused."""
+
+    list_display = ["last_processed_day", "updated_at"]
 
 
 @admin.register(TaxRate)
@@ -622,11 +670,65 @@ class TaxRateAdmin(ServiceAdmin):
         )
 
 
+class DeliveryFilter(admin.SimpleListFilter):
+    """The emails that need a person: failed after their last retry, or stuck pending."""
+
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        stuck = f"Stuck (pending, untouched for {settings.EMAIL_STUCK_AFTER_MINUTES} min)"
+        return [("attention", "Failed or stuck"), ("failed", "Failed"), ("stuck", stuck)]
+
+    def queryset(self, request, queryset):
+        failed = queryset.filter(status=OutboundEmail.Status.FAILED)
+        stuck = stuck_emails(timezone.now(), queryset)
+        return {"attention": failed | stuck, "failed": failed, "stuck": stuck}.get(
+            self.value(), queryset
+        )
+
+
 @admin.register(OutboundEmail)
 class OutboundEmailAdmin(ServiceAdmin):
-    list_display = ["kind", "to", "subject", "status", "attempts", "created_at", "sent_at"]
-    list_filter = ["kind", "status"]
+    """The outbox: every promised email has left, or shows here as failed or stuck with its
+    error; support and finance resend it (never one already sent)."""
+
+    list_display = [
+        "kind",
+        "to",
+        "subject",
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+        "error",
+    ]
+    list_filter = [DeliveryFilter, "kind", "status"]
     search_fields = ["to", "subject", "object_key"]
+    actions = ["resend"]
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("billing.resend_outboundemail")
+
+    @admin.display(description="Last error")
+    def error(self, email):
+        return Truncator(email.last_error).chars(80) or "—"
+
+    @admin.action(description="Resend selected emails…", permissions=["resend"])
+    def resend(self, request, queryset):
+        return confirm_and_run(
+            self,
+            request,
+            queryset,
+            lambda email, data: resend_email(email, by=request.user),
+            title="Resend emails",
+            done="email(s) sent again",
+            form_class=None,
+            intro="Each email goes once: one already sent is refused.",
+            describe=lambda email: (
+                f"“{email.subject}” to {email.to} ({email.get_status_display().lower()})"
+            ),
+        )
 
 
 # --- Tax exemption certificates (X4, X5, R3) ---------------------------------------------------

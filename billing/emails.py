@@ -3,28 +3,56 @@
 Services call `queue_email`; the row is written in the service's transaction and the send task
 is enqueued only when that transaction commits, so a rolled-back change sends nothing and a
 retried task finds the row already sent (STYLE: PostHog's pattern).
+
+Every promised email leaves or shows as failed:
+- the send task retries a transport error with backoff; its last retry marks the row failed
+  with the error, and an error no retry can cure fails it at once;
+- a row left pending (the broker was down when the change committed, a worker was lost) is
+  found by the beat's sweep once no sender has touched it for EMAIL_STUCK_AFTER_MINUTES,
+  claimed so two sweeps never hand it on twice, and sent again (`resend_stuck_emails`);
+- staff see failed and stuck rows in the admin and resend them (`resend_email`).
+Whoever sends, a row is sent under its row lock and only while pending: never twice.
 """
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from smtplib import SMTPException
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
+from django.db.models import Q
+from django.template import Context
+from django.template.loader import get_template
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from billing.errors import BillingError
 from billing.models import OutboundEmail
 
 logger = logging.getLogger(__name__)
 
+# Errors a later attempt may cure: the mail server down, refused or slow (SMTPException is an
+# OSError too; named for the reader). Anything else (a malformed message) fails the row at once.
+TRANSIENT_ERRORS = (SMTPException, OSError)
+
+SUBJECT_MAX = OutboundEmail._meta.get_field("subject").max_length
+
+
+def _render_text(name: str, context: dict) -> str:
+    """Plain text is not HTML: autoescape off, so "Ben & Jerry's" stays itself instead of
+    becoming "Ben &amp; Jerry&#x27;s"."""
+    return get_template(name).template.render(Context(context, autoescape=False))
+
 
 def render_email(template: str, context: dict) -> tuple[str, str, str]:
-    """`emails/<template>_subject.txt`, `_body.txt` and `_body.html` → subject, text, html."""
-    subject = render_to_string(f"emails/{template}_subject.txt", context).strip()
-    text = render_to_string(f"emails/{template}_body.txt", context)
-    html = render_to_string(f"emails/{template}_body.html", context)
-    return " ".join(subject.split()), text, html
+    """`emails/<template>_subject.txt`, `_body.txt` and `_body.html` → subject, text, html.
+    Only the HTML body is escaped."""
+    subject = _render_text(f"emails/{template}_subject.txt", context)
+    text = _render_text(f"emails/{template}_body.txt", context)
+    html = get_template(f"emails/{template}_body.html").render(context)
+    return " ".join(subject.split())[:SUBJECT_MAX], text, html
 
 
 @dataclass(frozen=True)
@@ -38,6 +66,8 @@ class EmailSpec:
 
 # Emails per send task: one task per email would cost a broker round trip each (RECIPES).
 SEND_BATCH = 100
+# Stuck rows the sweep hands on per run; the next run takes the rest.
+SWEEP_LIMIT = 1_000
 
 
 def queue_email(*, kind: str, object_key: str, to: str, template: str, context: dict):
@@ -87,48 +117,141 @@ def queue_emails(specs) -> int:
             status=OutboundEmail.Status.PENDING,
         ).values_list("pk", flat=True)
     )
-
-    def enqueue():
-        for start in range(0, len(new_ids), SEND_BATCH):
-            enqueue_sending(new_ids[start : start + SEND_BATCH])
-
-    transaction.on_commit(enqueue)
+    transaction.on_commit(lambda: _enqueue_in_batches(new_ids))
     return len(new_ids)
 
 
+def _enqueue_in_batches(email_ids: list[int]):
+    for start in range(0, len(email_ids), SEND_BATCH):
+        enqueue_sending(email_ids[start : start + SEND_BATCH])
+
+
 def enqueue_sending(email_ids: list[int]):
+    """Hand rows to the send task. The change that queued them has committed and must not fail
+    because the broker is down: the rows stay pending and the sweep sends them later."""
     from billing.tasks import send_emails
 
-    send_emails.delay(email_ids)
+    try:
+        send_emails.delay(email_ids)
+    except BrokerUnavailable as exc:
+        logger.warning(
+            "emails %s left pending for the sweep: broker unavailable: %s", email_ids, exc
+        )
 
 
-def send_queued_email(email_id: int) -> bool:
-    """Send one outbox row unless it was sent already; True when this call sent it.
+def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
+    """Send one outbox row if it is pending; True when this call sent it.
 
-    A transport error is recorded on the row (committed) and raised again for the task's
-    retry; the row stays pending.
+    A transport error is recorded on the row (committed) and raised again for the task's retry;
+    the row stays pending, or is marked failed when this was the `last_try`. An error no retry
+    can cure marks it failed at once. A sent or failed row is left alone (a resend puts a
+    failed one back to pending first).
     """
     with transaction.atomic():
         email = OutboundEmail.objects.select_for_update().filter(pk=email_id).first()
-        if email is None or email.status == OutboundEmail.Status.SENT:
+        if email is None or email.status != OutboundEmail.Status.PENDING:
             return False
         email.attempts += 1
+        email.claimed_at = timezone.now()
         message = EmailMultiAlternatives(
             email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to]
         )
         if email.body_html:
             message.attach_alternative(email.body_html, "text/html")
+        failure = None
         try:
             message.send()
-        except Exception as exc:  # any transport error: keep the row pending for a retry
-            email.last_error = f"{type(exc).__name__}: {exc}"[:2000]
-            email.save(update_fields=["attempts", "last_error"])
+        except TRANSIENT_ERRORS as exc:
             failure = exc
+        except Exception as exc:  # permanent: retrying would only fail again
+            _fail(email, exc)
+            logger.error("email %s failed and will not be retried: %s", email_id, email.last_error)
+            return False
         else:
             email.status = OutboundEmail.Status.SENT
             email.sent_at = timezone.now()
             email.last_error = ""
-            email.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+            email.save(update_fields=["attempts", "claimed_at", "status", "sent_at", "last_error"])
             return True
+        if last_try:
+            _fail(email, failure)
+            logger.error(
+                "email %s failed after %s attempts: %s", email_id, email.attempts, email.last_error
+            )
+            return False
+        email.last_error = _describe(failure)
+        email.save(update_fields=["attempts", "claimed_at", "last_error"])
     logger.warning("email %s not sent: %s", email_id, failure)
     raise failure
+
+
+def send_queued_emails(email_ids, *, last_try: bool = False) -> int:
+    """`send_queued_email` for each id; one row's transport error does not hold back the
+    others. Raises the first such error at the end, for the task's retry, unless `last_try`."""
+    sent, failure = 0, None
+    for email_id in email_ids:
+        try:
+            sent += send_queued_email(email_id, last_try=last_try)
+        except TRANSIENT_ERRORS as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return sent
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _fail(email: OutboundEmail, exc: Exception):
+    email.status = OutboundEmail.Status.FAILED
+    email.last_error = _describe(exc)
+    email.save(update_fields=["attempts", "claimed_at", "status", "last_error"])
+
+
+# --- Failed and stuck emails --------------------------------------------------------------------
+
+
+def stuck_emails(now: datetime, emails=None):
+    """Pending rows no sender has touched for EMAIL_STUCK_AFTER_MINUTES (`emails`: a queryset
+    to narrow, default all). A send task between its retries touches its rows more often than
+    that, so a row found here has no task coming for it."""
+    cutoff = now - timedelta(minutes=settings.EMAIL_STUCK_AFTER_MINUTES)
+    emails = OutboundEmail.objects.all() if emails is None else emails
+    return emails.filter(status=OutboundEmail.Status.PENDING, created_at__lt=cutoff).filter(
+        Q(claimed_at=None) | Q(claimed_at__lt=cutoff)
+    )
+
+
+def resend_stuck_emails(*, now: datetime) -> int:
+    """The sweep: claim each stuck row and hand it to the send task; returns how many.
+
+    A row is claimed by stamping `claimed_at` only while it is still stuck, and handed on only
+    when this call's stamp took (healthchecks' claim), so two sweeps never enqueue one row
+    twice; a claim whose enqueue is lost expires, and a later sweep takes the row again."""
+    claimed = []
+    candidates = stuck_emails(now).order_by("created_at", "pk").values_list("pk", flat=True)
+    for email_id in candidates[:SWEEP_LIMIT]:
+        if stuck_emails(now).filter(pk=email_id).update(claimed_at=now):
+            claimed.append(email_id)
+    if claimed:
+        logger.info("sweep: %s stuck email(s) sent again", len(claimed))
+    _enqueue_in_batches(claimed)
+    return len(claimed)
+
+
+@transaction.atomic
+def resend_email(email: OutboundEmail, *, by) -> OutboundEmail:
+    """Staff send again an email that failed or is stuck, after commit. One already sent is
+    refused: an email goes once per (kind, object, recipient)."""
+    email = OutboundEmail.objects.select_for_update().get(pk=email.pk)
+    if email.status == OutboundEmail.Status.SENT:
+        raise BillingError(
+            f"This email was sent on {email.sent_at:%Y-%m-%d %H:%M} UTC: it is not sent twice."
+        )
+    email.status = OutboundEmail.Status.PENDING
+    email.claimed_at = timezone.now()  # the sweep leaves it to this resend
+    email.save(update_fields=["status", "claimed_at"])
+    logger.info("email %s (%s to %s) resent by %s", email.pk, email.kind, email.to, by)
+    transaction.on_commit(lambda: enqueue_sending([email.pk]))
+    return email

@@ -24,3 +24,7 @@ class UsageImportError(BillingError):
             f"The usage file was not imported: {len(self.errors)} bad line(s). "
             + " ".join(self.errors)
         )
+
+
+class DayAlreadyProcessed(BillingError):
+    """D2: a change dated on or before the last day the billing clock processed."""

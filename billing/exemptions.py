@@ -10,6 +10,7 @@ from datetime import date
 from django.db import transaction
 
 from billing.audit import save_with_reason
+from billing.clock import refuse_processed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError
 from billing.models import TaxExemption, Workspace
@@ -105,6 +106,7 @@ def start_exemption_review(certificate: TaxExemption, *, by, as_of: date) -> Tax
 def approve_exemption(certificate: TaxExemption, *, by, as_of: date) -> TaxExemption:
     """X4: approve, from submitted or in review. Invoices issued from `as_of` on, for the
     certificate's state and within its validity, carry no tax."""
+    refuse_processed(as_of, "A certificate decision")
     certificate = _locked(certificate)
     _check_open(certificate, as_of)
     certificate.status, certificate.decided_on, certificate.reviewed_by = (
@@ -119,6 +121,7 @@ def approve_exemption(certificate: TaxExemption, *, by, as_of: date) -> TaxExemp
 @transaction.atomic
 def reject_exemption(certificate: TaxExemption, *, by, reason: str, as_of: date) -> TaxExemption:
     """X4: reject, from submitted or in review, with a reason that is kept."""
+    refuse_processed(as_of, "A certificate decision")
     reason = (reason or "").strip()
     if not reason:
         raise BillingError("Say why the certificate is rejected: the reason is kept.")

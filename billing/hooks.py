@@ -53,6 +53,10 @@ class NoAdjustments:
     def credit_balance(self, workspace_id: int, as_of: date) -> Decimal:
         return ZERO
 
+    def program_member(self, workspace_id: int, as_of: date) -> bool:
+        """S4: whether the workspace is a startup-program member on `as_of`."""
+        return False
+
 
 _adjustments = NoAdjustments()
 _daily_steps: list[Callable[[date], dict]] = []

@@ -14,6 +14,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from billing.errors import BillingError
 from billing.hooks import Adjustment, DraftInvoice, invoice_adjustments
 from billing.models import (
     Interval,
@@ -27,6 +28,9 @@ from billing.models import (
 from billing.months import add_year, days_in_month, month_start, next_month, overlap_days
 from billing.pricing import Charge, PricedInvoice, overage_amount, price_invoice, prorated_base
 from billing.tax import TaxTable
+
+# The largest amount an invoice's money columns hold (12 digits, 2 of them cents).
+MAX_INVOICE_AMOUNT = Decimal("9999999999.99")
 
 
 @dataclass
@@ -229,32 +233,78 @@ def annual_draft(sub: Subscription, term_start: date) -> InvoiceDraft:
     )
 
 
-def _price(drafts: list[InvoiceDraft], tax_table: TaxTable):
-    """Price each draft with its discount, credit and tax: (draft, amounts, tax, adjustment)."""
-    adjustments = invoice_adjustments().adjustments_for(
-        [
-            DraftInvoice(
-                workspace_id=d.subscription.workspace_id,
-                kind=d.kind,
-                interval=d.subscription.interval,
-                issue_date=d.issue_date,
-                period_start=d.period_start,
-            )
-            for d in drafts
-        ]
+def _draft_invoice(d: InvoiceDraft) -> DraftInvoice:
+    return DraftInvoice(
+        workspace_id=d.subscription.workspace_id,
+        kind=d.kind,
+        interval=d.subscription.interval,
+        issue_date=d.issue_date,
+        period_start=d.period_start,
     )
+
+
+def _adjustments(drafts: list[InvoiceDraft], set_aside) -> list:
+    """The adjustments of `drafts` in one batch; when that fails and failures are set aside
+    (I6), workspace by workspace, so one bad workspace costs only its own invoices."""
+    hook = invoice_adjustments()
+    try:
+        with transaction.atomic():
+            return hook.adjustments_for([_draft_invoice(d) for d in drafts])
+    except Exception:
+        if set_aside is None:
+            raise
+    by_workspace = defaultdict(list)
+    for index, draft in enumerate(drafts):
+        by_workspace[draft.subscription.workspace_id].append(index)
+    adjustments = [None] * len(drafts)
+    for indexes in by_workspace.values():
+        try:
+            with transaction.atomic():
+                found = hook.adjustments_for([_draft_invoice(drafts[i]) for i in indexes])
+        except Exception as exc:
+            found = [exc] * len(indexes)
+        for index, adjustment in zip(indexes, found, strict=True):
+            adjustments[index] = adjustment
+    return adjustments
+
+
+def _check_fits(amounts: PricedInvoice):
+    """I6: an amount beyond what an invoice row holds would fail the whole write."""
+    for label in ("subtotal", "discount", "credits", "tax", "total"):
+        value = getattr(amounts, label)
+        if abs(value) > MAX_INVOICE_AMOUNT:
+            raise BillingError(
+                f"the invoice's {label} of ${value:,} is beyond what an invoice can hold "
+                f"(${MAX_INVOICE_AMOUNT:,}); check the usage reported for the month"
+            )
+
+
+def _price(drafts: list[InvoiceDraft], tax_table: TaxTable, set_aside=None):
+    """Price each draft with its discount, credit and tax: (draft, amounts, tax, adjustment).
+    With `set_aside(draft, error)`, a draft that cannot be priced is handed to it and left out
+    (I6); without, the error propagates."""
+    adjustments = _adjustments(drafts, set_aside)
     credit_used = defaultdict(Decimal)  # drafts of one workspace share its balance
     for draft, adjustment in zip(drafts, adjustments, strict=True):
-        adjustment = adjustment or Adjustment()
         workspace_id = draft.subscription.workspace_id
-        tax = tax_table.decide(draft.subscription.workspace, draft.issue_date)
-        priced = price_invoice(
-            draft.charges,
-            discount=adjustment.discount,
-            credit_available=adjustment.credit_available - credit_used[workspace_id],
-            tax_rate=tax.rate,
-            tax_description=tax.name,
-        )
+        try:
+            if isinstance(adjustment, Exception):
+                raise adjustment
+            adjustment = adjustment or Adjustment()
+            tax = tax_table.decide(draft.subscription.workspace, draft.issue_date)
+            priced = price_invoice(
+                draft.charges,
+                discount=adjustment.discount,
+                credit_available=adjustment.credit_available - credit_used[workspace_id],
+                tax_rate=tax.rate,
+                tax_description=tax.name,
+            )
+            _check_fits(priced)
+        except Exception as exc:
+            if set_aside is None:
+                raise
+            set_aside(draft, exc)
+            continue
         credit_used[workspace_id] += priced.credits
         yield draft, priced, tax, adjustment
 
@@ -295,8 +345,12 @@ def _reserve_numbers(year: int, count: int) -> int:
     return last - count + 1
 
 
-def issue(drafts: list[InvoiceDraft], tax_table: TaxTable | None = None) -> list[Invoice]:
+def issue(
+    drafts: list[InvoiceDraft], tax_table: TaxTable | None = None, set_aside=None
+) -> list[Invoice]:
     """I1, I4: write the invoices of `drafts` that do not exist yet, numbered in issue order.
+    I6: with `set_aside(draft, error)`, a draft that cannot be made is handed to it and every
+    other is issued.
 
     Callers hold the workspaces' row locks, so no other transaction is issuing the same ones.
     """
@@ -317,7 +371,10 @@ def issue(drafts: list[InvoiceDraft], tax_table: TaxTable | None = None) -> list
     )
     if not drafts:
         return []
-    priced = list(_price(drafts, tax_table or TaxTable()))
+    priced = list(_price(drafts, tax_table or TaxTable(), set_aside))
+    if not priced:
+        return []
+    drafts = [draft for draft, *_ in priced]
 
     next_number = {}
     for year in sorted({d.issue_date.year for d in drafts}):

@@ -131,8 +131,49 @@ class Workspace(models.Model):
         return self.payment_method_added_on is not None
 
     def payment_method_on(self, day: date) -> bool:
-        """T4: whether a payment method was on file on `day`."""
-        return self.payment_method_added_on is not None and self.payment_method_added_on <= day
+        """T4, D3: whether a payment method was on file on `day`, from the dated history (the
+        card fields above only say which card is on file now)."""
+        return self.payment_methods.on(day).exists()
+
+
+class PaymentMethodQuerySet(models.QuerySet):
+    def on(self, day: date):
+        """The card on file on `day`: added on or before it and not removed by then (a card
+        replaced on `day` is removed that day and its successor added that day)."""
+        return self.filter(added_on__lte=day).filter(Q(removed_on=None) | Q(removed_on__gt=day))
+
+
+class PaymentMethod(models.Model):
+    """D3: a card on file from `added_on` until `removed_on` (exclusive). Replacing a card ends
+    the old row and starts a new one, so what was on file on any past day stays known (T4)."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.PROTECT, related_name="payment_methods"
+    )
+    brand = models.CharField(max_length=20, blank=True)
+    last4 = models.CharField(max_length=4, blank=True)
+    added_on = models.DateField()
+    removed_on = models.DateField(null=True, blank=True)
+
+    objects = PaymentMethodQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-added_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=Q(removed_on=None),
+                name="one_card_on_file_per_workspace",
+            ),
+            models.CheckConstraint(
+                condition=Q(removed_on=None) | Q(removed_on__gte=F("added_on")),
+                name="payment_method_removed_after_added",
+            ),
+        ]
+
+    def __str__(self):
+        card = f"{self.brand} •••• {self.last4}".strip() if self.last4 else "card"
+        return f"{card} from {self.added_on}"
 
 
 class SubscriptionQuerySet(models.QuerySet):
@@ -287,6 +328,7 @@ class LockEvent(models.Model):
         FREE_LIMIT = "free_limit", "Over the Free limit at month close"
         UNDER_LIMIT = "under_limit", "Within the Free limit at month close"
         MOVED_TO_TEAM = "moved_to_team", "Moved to Team"
+        TRIAL_NOT_PAID = "trial_not_paid", "Trial ended before paying"
         MANUAL = "manual", "Unlocked by support"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="lock_events")
@@ -316,6 +358,20 @@ class LockEvent(models.Model):
         return f"{self.workspace.slug}: {self.from_lock} → {self.to_lock} on {self.on}"
 
 
+class BillingClock(models.Model):
+    """D1, D2: the last day the billing clock has processed (one row). Changes dated on or
+    before it are refused; `run_billing` goes on from the day after."""
+
+    last_processed_day = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="one_billing_clock")]
+
+    def __str__(self):
+        return f"processed through {self.last_processed_day or 'no day yet'}"
+
+
 class MonthClose(models.Model):
     """A billing month's close (M1, F1–F3); once finished, closing again is a no-op (I4).
 
@@ -337,6 +393,26 @@ class MonthClose(models.Model):
 
     def __str__(self):
         return f"{self.month:%Y-%m}"
+
+
+class SetAsideInvoice(models.Model):
+    """I6: a workspace whose invoice the close could not make, with the error; every other
+    invoice was issued. A later run of the clock tries it again until it is billed."""
+
+    close = models.ForeignKey(MonthClose, on_delete=models.CASCADE, related_name="set_aside")
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    error = models.TextField()
+    first_seen_on = models.DateField()
+    resolved_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["close", "workspace_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["close", "workspace"], name="set_aside_once_per_close")
+        ]
+
+    def __str__(self):
+        return f"{self.workspace_id} in {self.close}: {self.error[:60]}"
 
 
 class MonthCloseChunk(models.Model):
@@ -362,7 +438,11 @@ class MonthCloseChunk(models.Model):
 
 
 class OutboundEmail(models.Model):
-    """One email per (kind, object, recipient): a retried task finds the row and sends nothing."""
+    """One email per (kind, object, recipient): a retried task finds the row and sends nothing.
+
+    Every promised email leaves or shows as failed: the send task's last retry marks a row
+    failed with its error; a row left pending (the broker was down at commit, a worker was lost)
+    is claimed and sent again by the sweep (`billing.emails.resend_stuck_emails`)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -380,9 +460,21 @@ class OutboundEmail(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a sender last took it: a send attempt, the sweep or a resend.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [("resend_outboundemail", "Can resend an email that failed or is stuck")]
+        indexes = [
+            # The sweep's and the admin filter's search for stuck rows reads pending rows only.
+            models.Index(
+                fields=["created_at"], condition=Q(status="pending"), name="email_pending_idx"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "object_key", "to"], name="one_email_per_kind_object_recipient"

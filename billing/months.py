@@ -38,12 +38,28 @@ def overlap_days(start: date, end: date | None, window_start: date, window_end: 
     return max((hi - lo).days, 0)
 
 
+# I6: the months and days a person or a file may name; anything outside is a typo.
+EARLIEST_MONTH = date(2000, 1, 1)
+LATEST_MONTH = date(2099, 12, 1)
+
+
 def parse_month(text: str) -> date:
-    """`YYYY-MM` → the 1st of that month; ValueError with a readable message otherwise."""
+    """`YYYY-MM` → the 1st of that month; ValueError with a readable message otherwise,
+    including a month outside 2000-01 … 2099-12 (I6)."""
     try:
         year, month = text.strip().split("-")
         if len(year) != 4 or len(month) != 2:
             raise ValueError
-        return date(int(year), int(month), 1)
+        first = date(int(year), int(month), 1)
     except ValueError:
         raise ValueError(f"“{text}” is not a month in the form YYYY-MM") from None
+    if not EARLIEST_MONTH <= first <= LATEST_MONTH:
+        raise ValueError(f"“{text}” is outside the months this system bills (2000-01 to 2099-12)")
+    return first
+
+
+def check_day(day: date, what: str = "The date") -> date:
+    """I6: a day a person or a file sent must fall in 2000 … 2099."""
+    if not EARLIEST_MONTH <= day <= date(LATEST_MONTH.year, 12, 31):
+        raise ValueError(f"{what} {day} is outside the years this system bills (2000 to 2099)")
+    return day

@@ -1,24 +1,40 @@
 """Reads shared by pages, exports and other tools."""
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
+from django.db.models import Max, Min
+
+from billing import models
 from billing.hooks import invoice_adjustments
-from billing.models import Lock, Usage, Workspace
+from billing.models import (
+    Lock,
+    LockEvent,
+    MonthClose,
+    OutboundEmail,
+    PaymentMethod,
+    Subscription,
+    Usage,
+    Workspace,
+)
 from billing.months import add_months, month_start
 from billing.pricing import round_cents
 
 
 def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
-    """What the workspace is on, on `as_of`: plan, interval, trial, lock, data flow, program
-    membership and startup credit left (DESIGN "Contracts")."""
+    """D3: what the workspace was on, on `as_of`, read from the dated history in the database
+    (whatever copy of the workspace the caller holds): plan, interval, trial, lock, data flow,
+    payment method, program membership and startup credit left (DESIGN "Contracts")."""
     sub = (
-        workspace.subscriptions.select_related("plan")
-        .filter(started_on__lte=as_of)
+        Subscription.objects.select_related("plan")
+        .filter(workspace_id=workspace.pk, started_on__lte=as_of)
         .exclude(ended_on__lte=as_of)
         .order_by("-started_on", "-id")
         .first()
     )
     trialing = bool(sub and sub.trialing_on(as_of))
+    lock = lock_on(workspace.pk, as_of)
+    adjustments = invoice_adjustments()
     return {
         "plan": sub.plan.code if sub else "free",
         "interval": sub.interval if sub else "monthly",
@@ -26,13 +42,30 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
         "trial_end": sub.trial_end if trialing else None,
         "term_end": sub.term_end if sub else None,
         "cancel_at_term_end": bool(sub and sub.cancel_at_term_end),
-        "lock": workspace.lock,
-        "data_flow": workspace.data_flow,
-        "locked": workspace.lock != Lock.UNLOCKED,
-        "startup_member": workspace.startup_member,
-        "has_payment_method": workspace.payment_method_on(as_of),
-        "credit_balance": round_cents(invoice_adjustments().credit_balance(workspace.pk, as_of)),
+        "lock": lock,
+        "data_flow": lock != Lock.LOCKED_DATA_STOPPED,
+        "locked": lock != Lock.UNLOCKED,
+        "startup_member": adjustments.program_member(workspace.pk, as_of),
+        "has_payment_method": PaymentMethod.objects.on(as_of)
+        .filter(workspace_id=workspace.pk)
+        .exists(),
+        "credit_balance": round_cents(adjustments.credit_balance(workspace.pk, as_of)),
     }
+
+
+def lock_on(workspace_id: int, day: date) -> str:
+    """D3: the lock level on `day`: the last lock change recorded on or before it (F6). A
+    workspace whose lock was never changed through the rules reads its row."""
+    events = LockEvent.objects.filter(workspace_id=workspace_id)
+    last = events.filter(on__lte=day).order_by("-on", "-id").values_list("to_lock", flat=True)
+    if last:
+        return last[0]
+    if events.exists():
+        return Lock.UNLOCKED  # every change came later: unlocked until the first one
+    row = Workspace.objects.filter(pk=workspace_id).values("lock", "lock_changed_on").first()
+    if row and (row["lock_changed_on"] is None or row["lock_changed_on"] <= day):
+        return row["lock"]
+    return Lock.UNLOCKED
 
 
 def recent_usage(workspace: Workspace, *, as_of: date, months: int = 6) -> list[tuple[date, int]]:
@@ -44,3 +77,113 @@ def recent_usage(workspace: Workspace, *, as_of: date, months: int = 6) -> list[
         )
     )
     return [(m, reported.get(m, 0)) for m in (add_months(first, i) for i in range(months))]
+
+
+# --- Is the billing machinery keeping up? (`check_billing`, the admin index) ---------------
+
+# The beat starts the daily cycle shortly after midnight UTC (CELERY_BEAT_SCHEDULE); until
+# this long after midnight, the day before yesterday is the last one it must have processed.
+CLOCK_RUN_GRACE = timedelta(hours=3)
+EMAIL_STUCK_AFTER = timedelta(hours=1)
+
+
+def clock_due_day(now: datetime) -> date:
+    """The last day the daily billing run should have processed by `now` (UTC)."""
+    return (now - CLOCK_RUN_GRACE).date() - timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class BillingHealth:
+    due_day: date  # the last day the clock should have processed
+    has_clock_record: bool  # False until BillingClock exists: month closes are all there is
+    last_processed_day: date | None
+    last_closed_month: date | None
+    month_due: date | None  # the latest month whose close was due by `due_day`, if any
+    clock_ran: bool
+    unfinished_closes: tuple[date, ...] = ()
+    set_aside: int = 0  # workspaces a close could not bill (I6), not yet billed
+    failed_emails: int = 0
+    stuck_emails: int = 0  # pending for longer than EMAIL_STUCK_AFTER
+
+    @property
+    def problems(self) -> list[str]:
+        """What needs someone's attention, one sentence each; empty when all is well."""
+        problems = []
+        if not self.clock_ran:
+            if self.has_clock_record:
+                problems.append(
+                    f"The billing clock has not processed {self.due_day}: the last day it "
+                    f"processed is {self.last_processed_day or 'none yet'}."
+                )
+            else:
+                problems.append(
+                    f"The close of {self.month_due:%Y-%m} has not finished (due by "
+                    f"{self.due_day}): the last month closed is "
+                    f"{f'{self.last_closed_month:%Y-%m}' if self.last_closed_month else 'none'}."
+                )
+        if self.unfinished_closes:
+            months = ", ".join(f"{m:%Y-%m}" for m in self.unfinished_closes)
+            problems.append(f"Month close started and not finished: {months}.")
+        if self.set_aside:
+            problems.append(f"{self.set_aside} workspace(s) set aside by a month close (I6).")
+        if self.failed_emails:
+            problems.append(f"{self.failed_emails} email(s) failed.")
+        if self.stuck_emails:
+            problems.append(
+                f"{self.stuck_emails} email(s) pending for more than "
+                f"{EMAIL_STUCK_AFTER.total_seconds() / 3600:g} hour(s)."
+            )
+        return problems
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.problems)
+
+
+def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
+    """Whether the daily run processed `due_day`, closes left unfinished, set-aside
+    workspaces, and failed or stuck emails (pending since before `now - EMAIL_STUCK_AFTER`).
+
+    BillingClock (the clock's last processed day, D1) and SetAsideInvoice (I6) are read with
+    getattr: they arrive with the clock's own change, and until then the month closes are the
+    only record of the clock. Without a clock record, "ran" means the latest month due by
+    `due_day` is closed (a daily run that closes nothing leaves no trace to check).
+    """
+    closes = MonthClose.objects.order_by("-month")
+    last_closed_month = closes.filter(finished=True).values_list("month", flat=True).first()
+    unfinished = tuple(closes.filter(finished=False).values_list("month", flat=True))
+
+    month_due = add_months(month_start(due_day), -1)
+    first_day = Workspace.objects.aggregate(first=Min("created_on"))["first"]
+    if first_day is None or month_start(first_day) > month_due:
+        month_due = None  # no month had ended with a workspace in it
+
+    clock = getattr(models, "BillingClock", None)
+    last_processed_day = None
+    if clock is not None:
+        last_processed_day = clock.objects.aggregate(day=Max("last_processed_day"))["day"]
+        clock_ran = last_processed_day is not None and last_processed_day >= due_day
+        clock_ran = clock_ran or (first_day is None or first_day > due_day)
+    else:
+        clock_ran = month_due is None or (
+            last_closed_month is not None and last_closed_month >= month_due
+        )
+
+    set_aside_model = getattr(models, "SetAsideInvoice", None)
+    set_aside = set_aside_model.objects.filter(resolved_on=None).count() if set_aside_model else 0
+
+    emails = OutboundEmail.objects
+    return BillingHealth(
+        due_day=due_day,
+        has_clock_record=clock is not None,
+        last_processed_day=last_processed_day,
+        last_closed_month=last_closed_month,
+        month_due=month_due,
+        clock_ran=clock_ran,
+        unfinished_closes=unfinished,
+        set_aside=set_aside,
+        failed_emails=emails.filter(status=OutboundEmail.Status.FAILED).count(),
+        stuck_emails=emails.filter(
+            status=OutboundEmail.Status.PENDING, created_at__lt=now - EMAIL_STUCK_AFTER
+        ).count(),
+    )

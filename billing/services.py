@@ -4,6 +4,7 @@ Services take the date they act on (`as_of`) and never read the clock. They lock
 workspace row first, so two agents acting on one workspace at once take turns.
 """
 
+import logging
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -11,12 +12,13 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
-from django.db.models import Count, Min, Sum
+from django.db.models import Count, Exists, F, Min, OuterRef, Sum
 from django_countries import countries
 from simple_history.utils import bulk_update_with_history
 
 from billing import invoicing
 from billing.audit import records_why, require_reason, save_with_reason
+from billing.clock import last_processed_day, mark_processed, refuse_processed
 from billing.emails import EmailSpec, queue_email, queue_emails
 from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired, UsageImportError
 from billing.exemptions import (
@@ -35,19 +37,30 @@ from billing.models import (
     LockEvent,
     MonthClose,
     MonthCloseChunk,
+    PaymentMethod,
     Plan,
+    SetAsideInvoice,
     Strike,
     Subscription,
     Usage,
     Workspace,
 )
-from billing.months import add_months, add_year, month_start, next_month, parse_month
+from billing.months import (
+    EARLIEST_MONTH,
+    LATEST_MONTH,
+    add_months,
+    add_year,
+    month_start,
+    next_month,
+    parse_month,
+)
 from billing.plans import PLAN_TERMS, update_plan
 from billing.tax import US_STATES, set_tax_rate
 
 __all__ = [
     "PLAN_TERMS",
     "add_payment_method",
+    "remove_payment_method",
     "approve_exemption",
     "change_interval",
     "change_to_free",
@@ -72,6 +85,8 @@ __all__ = [
     "update_workspace",
     "void_invoice",
 ]
+
+logger = logging.getLogger(__name__)
 
 # F2: the strikes of the closed month and the five before it decide the lock level.
 STRIKE_WINDOW_MONTHS = 6
@@ -155,6 +170,7 @@ def create_workspace(
         problems.append(f"“{interval}” is not a billing interval: use monthly or annual.")
     if problems:
         raise BillingError(" ".join(problems))
+    refuse_processed(as_of, "A sign-up")
     country = business_country.upper()
 
     workspace = Workspace(
@@ -167,6 +183,8 @@ def create_workspace(
         payment_method_added_on=as_of if has_payment_method else None,
     )
     save_with_reason(workspace, "Created")
+    if has_payment_method:
+        PaymentMethod.objects.create(workspace=workspace, added_on=as_of)
     if plan == Plan.Code.TEAM:
         _start_team(workspace, interval=interval, as_of=as_of)
     else:
@@ -207,15 +225,44 @@ def update_workspace(
 
 @transaction.atomic
 def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", last4: str = ""):
-    """Record that a card is on file from `as_of` (T2, T4). Only its brand and last four
-    digits are kept, for display."""
+    """Record that a card is on file from `as_of` (T2, T4), replacing the one on file. Kept as
+    dated history (D3); only its brand and last four digits are kept, for display."""
+    refuse_processed(as_of, "A payment method change")
     workspace = _locked(workspace)
     if last4 and not (len(last4) == 4 and last4.isdigit()):
         raise BillingError("The last four digits of the card must be four digits.")
+    _end_card(workspace, as_of)
+    PaymentMethod.objects.create(workspace=workspace, brand=brand, last4=last4, added_on=as_of)
     workspace.payment_method_added_on = as_of
     workspace.card_brand, workspace.card_last4 = brand, last4
     save_with_reason(workspace, "Payment method added")
     return workspace
+
+
+@transaction.atomic
+def remove_payment_method(workspace: Workspace, *, as_of: date):
+    """The card on file is removed from `as_of` on (D3): T4 then sees none on later days."""
+    refuse_processed(as_of, "A payment method change")
+    workspace = _locked(workspace)
+    if not _end_card(workspace, as_of):
+        raise BillingError(f"{workspace.name} has no payment method on file.")
+    workspace.payment_method_added_on = None
+    workspace.card_brand = workspace.card_last4 = ""
+    save_with_reason(workspace, "Payment method removed")
+    return workspace
+
+
+def _end_card(workspace: Workspace, day: date) -> bool:
+    """End the card on file on `day`; a card added that same day never was on file."""
+    current = workspace.payment_methods.filter(removed_on=None).first()
+    if current is None:
+        return False
+    if current.added_on >= day:
+        current.delete()  # replaced the day it was added: the day sees only the new one
+    else:
+        current.removed_on = day
+        current.save(update_fields=["removed_on"])
+    return True
 
 
 def _start_team(workspace: Workspace, *, interval: str, as_of: date) -> Subscription:
@@ -262,8 +309,9 @@ def _start_free(workspace: Workspace, day: date):
 def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: date):
     """Upgrade from Free (T1 trial or paid, T2 card needed, F4 unlock at once)."""
     _check_interval(interval)
+    refuse_processed(as_of, "A plan change")
     workspace = _locked(workspace)
-    _advance_workspace(workspace, as_of)
+    _advance_workspace(workspace, as_of - timedelta(days=1))
     current = _current(workspace)
     if current.is_team:
         if current.interval == Interval.ANNUAL and current.cancel_at_term_end:
@@ -290,8 +338,9 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
 def change_to_free(workspace: Workspace, *, as_of: date):
     """Cancel or downgrade. T5: during the trial, never charged. K1: monthly ends at once with
     a final invoice. K2: annual runs to the end of its term, no refund."""
+    refuse_processed(as_of, "A plan change")
     workspace = _locked(workspace)
-    _advance_workspace(workspace, as_of)
+    _advance_workspace(workspace, as_of - timedelta(days=1))
     current = _current(workspace)
     if not current.is_team:
         raise InvalidPlanChange(f"{workspace.name} is already on Free.")
@@ -299,6 +348,7 @@ def change_to_free(workspace: Workspace, *, as_of: date):
         current.trial_outcome = Subscription.TrialOutcome.CANCELLED
         _end(current, as_of, Subscription.EndReason.CANCELLED)
         _start_free(workspace, as_of)
+        _restore_lifted_lock(workspace, current, as_of)
     elif current.interval == Interval.ANNUAL:
         if current.cancel_at_term_end:
             raise InvalidPlanChange(
@@ -325,8 +375,9 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
     """K4: monthly → annual at once (final invoice, new term); annual → monthly at the term's
     end; during a trial only the interval the trial continues with."""
     _check_interval(interval)
+    refuse_processed(as_of, "An interval change")
     workspace = _locked(workspace)
-    _advance_workspace(workspace, as_of)
+    _advance_workspace(workspace, as_of - timedelta(days=1))
     current = _current(workspace)
     if not current.is_team:
         raise InvalidPlanChange("Only a Team subscription has a billing interval to change.")
@@ -374,6 +425,20 @@ def _end_trial(workspace: Workspace, sub: Subscription):
         _end(sub, day, Subscription.EndReason.TRIAL_ENDED)
         _start_free(workspace, day)
         _email(workspace, "trial_ended", f"sub:{sub.pk}", {"subscription": sub})
+        _restore_lifted_lock(workspace, sub, day)
+
+
+def _restore_lifted_lock(workspace: Workspace, sub: Subscription, day: date):
+    """F7: a trial that ends without paying (T5 cancel or downgrade, T4 without a card) puts
+    back the lock its upgrade lifted (F4), with its email; unless the lock changed since."""
+    lifted = (
+        workspace.lock_events.filter(cause=LockEvent.Cause.MOVED_TO_TEAM, on=sub.started_on)
+        .order_by("-id")
+        .first()
+    )
+    if lifted is None or workspace.lock_events.filter(pk__gt=lifted.pk).exists():
+        return
+    _set_lock(workspace, lifted.from_lock, cause=LockEvent.Cause.TRIAL_NOT_PAID, as_of=day)
 
 
 def _end_term(workspace: Workspace, sub: Subscription):
@@ -408,8 +473,9 @@ def _due_event(workspace: Workspace, as_of: date):
 
 
 def _advance_workspace(workspace: Workspace, as_of: date):
-    """Apply the workspace's due trial and term ends before acting on `as_of`, so a change
-    made before the daily run still sees the state the rules say it is in."""
+    """Apply the workspace's trial and term ends dated up to `as_of`. A change dated D applies
+    those before D first (the clock may not have caught up yet); those dated D itself come
+    after every change of that day, when the clock processes D (D1)."""
     while event := _due_event(workspace, as_of):
         _, handler, sub = event
         handler(workspace, sub)
@@ -418,18 +484,40 @@ def _advance_workspace(workspace: Workspace, as_of: date):
 # --- Usage (U1, U2) --------------------------------------------------------------------------
 
 
+# I6: more than this for one month is a typo, refused before it can stop a month close.
+MAX_MTUS = 10_000_000_000
+
+
+def _mtus_problem(mtus) -> str | None:
+    if isinstance(mtus, bool) or not isinstance(mtus, int) or mtus < 0:
+        return f"MTUs must be a whole number of at least 0, not {mtus!r}"
+    if mtus > MAX_MTUS:
+        return f"{mtus:,} MTUs is more than the {MAX_MTUS:,} a month can report (a typo?)"
+    return None
+
+
+def _closed_months(months) -> set[date]:
+    """D2: the months whose close has run: their usage is billed and cannot change."""
+    return set(MonthClose.objects.filter(month__in=months).values_list("month", flat=True))
+
+
 def _check_usage(month: date, mtus) -> list[str]:
     problems = []
     if not isinstance(month, date) or month.day != 1:
         problems.append(f"the month must be the 1st of a month, not {month}")
-    if isinstance(mtus, bool) or not isinstance(mtus, int) or mtus < 0:
-        problems.append(f"MTUs must be a whole number of at least 0, not {mtus!r}")
+    elif not EARLIEST_MONTH <= month <= LATEST_MONTH:
+        problems.append(f"{month:%Y-%m} is not a month this system bills")
+    elif _closed_months([month]):
+        problems.append(f"{month:%Y-%m} is closed: its invoices are issued")
+    if problem := _mtus_problem(mtus):
+        problems.append(problem)
     return problems
 
 
 @transaction.atomic
 def record_usage(workspace: Workspace, *, month: date, mtus: int) -> Usage:
-    """U1: the month's figure; a later report for the same month replaces it."""
+    """U1: the month's figure; a later report for the same month replaces it. I6: at most
+    MAX_MTUS; D2: not for a month whose close has run."""
     problems = _check_usage(month, mtus)
     if problems:
         raise BillingError(f"Usage for {workspace.slug} was not recorded: " + "; ".join(problems))
@@ -437,6 +525,10 @@ def record_usage(workspace: Workspace, *, month: date, mtus: int) -> Usage:
         workspace=workspace, month=month, defaults={"mtus": mtus}
     )
     return usage
+
+
+def _line_number(error: str) -> int:
+    return int(error.split(":")[0].removeprefix("Line "))
 
 
 @transaction.atomic
@@ -449,7 +541,7 @@ def import_usage(rows) -> dict:
     rows = list(rows)
     slugs = {str(row.get("workspace") or "").strip() for _, row in rows}
     ids = dict(Workspace.objects.filter(slug__in=slugs).values_list("slug", "id"))
-    errors, parsed, seen = [], {}, {}
+    errors, parsed, seen, lines = [], {}, {}, {}
     for line, row in rows:
         slug = str(row.get("workspace") or "").strip()
         problems = []
@@ -463,6 +555,10 @@ def import_usage(rows) -> dict:
         raw = str(row.get("mtus") or "").strip()
         if not raw.isdigit():
             problems.append(f"MTUs must be a whole number of at least 0, not “{raw}”")
+        elif problem := _mtus_problem(int(raw)):
+            problems.append(problem)
+        if month is not None and not EARLIEST_MONTH <= month <= LATEST_MONTH:
+            problems.append(f"{month:%Y-%m} is not a month this system bills")
         if not problems:
             key = (slug, month)
             if key in seen:
@@ -472,8 +568,13 @@ def import_usage(rows) -> dict:
             errors.append(f"Line {line}: " + "; ".join(problems) + ".")
         else:
             parsed[(ids[slug], month)] = int(raw)
+            lines[(ids[slug], month)] = line
+    closed = _closed_months({month for _, month in parsed})
+    for (_, month), line in lines.items():
+        if month in closed:
+            errors.append(f"Line {line}: {month:%Y-%m} is closed: its invoices are issued.")
     if errors:
-        raise UsageImportError(errors)
+        raise UsageImportError(sorted(errors, key=_line_number))
     if not parsed:
         raise BillingError("The usage file has no rows to import.")
 
@@ -558,6 +659,7 @@ def _change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, rea
 def unlock_workspace(workspace: Workspace, *, by, reason: str, as_of: date):
     """F5: support unlocks by hand; the reason is kept. Strikes stay counted (F2)."""
     require_reason(reason, "Say why the workspace is being unlocked: the reason is kept.")
+    refuse_processed(as_of, "An unlock")
     workspace = _locked(workspace)
     if workspace.lock == Lock.UNLOCKED:
         raise BillingError(f"{workspace.name} is not locked.")
@@ -687,7 +789,9 @@ def _plan_chunks(close: MonthClose, chunk_size: int):
 
 def bill_chunk(chunk_id: int) -> int:
     """Issue one chunk's invoices and mark it done, in one transaction; a chunk already done
-    (a redelivered task) or gone issues nothing. Returns how many invoices it issued."""
+    (a redelivered task) or gone issues nothing. A workspace whose invoice cannot be made is
+    set aside with its error (I6) and every other invoice is issued. Returns how many invoices
+    it issued."""
     with transaction.atomic():
         chunk = (
             MonthCloseChunk.objects.select_for_update()
@@ -697,13 +801,61 @@ def bill_chunk(chunk_id: int) -> int:
         )
         if chunk is None or chunk.done:
             return 0
-        drafts = invoicing.month_close_drafts(
-            chunk.close.month, workspace_range=(chunk.first_workspace_id, chunk.last_workspace_id)
+        issued, problems = _issue_setting_aside(
+            invoicing.month_close_drafts(
+                chunk.close.month,
+                workspace_range=(chunk.first_workspace_id, chunk.last_workspace_id),
+            )
         )
-        chunk.invoices = len(invoicing.issue(drafts))
+        _set_aside(chunk.close, problems, on=chunk.close.closed_on)
+        chunk.invoices = len(issued)
         chunk.done = True
         chunk.save(update_fields=["invoices", "done"])
         return chunk.invoices
+
+
+def _issue_setting_aside(drafts) -> tuple[list[Invoice], dict[int, str]]:
+    """I6: issue what can be issued; the rest comes back as {workspace id: error}."""
+    problems = {}
+
+    def set_aside(draft, exc):
+        error = str(exc) if isinstance(exc, BillingError) else f"{type(exc).__name__}: {exc}"
+        problems.setdefault(draft.subscription.workspace_id, error)
+
+    return invoicing.issue(drafts, set_aside=set_aside), problems
+
+
+def _set_aside(close: MonthClose, problems: dict[int, str], *, on: date):
+    for workspace_id, error in problems.items():
+        logger.warning("month close %s: workspace %s set aside: %s", close, workspace_id, error)
+        SetAsideInvoice.objects.update_or_create(
+            close=close,
+            workspace_id=workspace_id,
+            defaults={"error": error, "resolved_on": None},
+            create_defaults={"error": error, "first_seen_on": on},
+        )
+
+
+def retry_set_aside(*, as_of: date) -> Counter:
+    """I6: try again each workspace a close set aside; once its cause is fixed its invoice is
+    issued (I4: never a second one) and the entry is resolved."""
+    counts = Counter()
+    for entry in SetAsideInvoice.objects.filter(resolved_on=None).select_related("close"):
+        with transaction.atomic():
+            _locked(Workspace(pk=entry.workspace_id))
+            issued, problems = _issue_setting_aside(
+                invoicing.month_close_drafts(entry.close.month, workspace_ids=[entry.workspace_id])
+            )
+            if problems:
+                _set_aside(entry.close, problems, on=as_of)
+                continue
+            entry.resolved_on = as_of
+            entry.save(update_fields=["resolved_on"])
+            MonthClose.objects.filter(pk=entry.close_id).update(
+                invoices=F("invoices") + len(issued)
+            )
+            counts["set_aside_billed"] += len(issued)
+    return counts
 
 
 def finish_close_if_complete(close_id: int) -> MonthClose | None:
@@ -750,49 +902,69 @@ def _next_subscription_event(as_of: date):
     return min(events) if events else None
 
 
-def run_billing(*, as_of: date, dispatch=None) -> dict:
-    """The daily cycle: every due month close, trial end (T4) and term end (K2) in date order,
-    then trial reminders (T6). One call at the end gives what one call a day gives.
+def _first_day_to_process() -> date | None:
+    last = last_processed_day()
+    if last is not None:
+        return last + timedelta(days=1)
+    return Workspace.objects.aggregate(first=Min("created_on"))["first"]
 
-    With `dispatch` (the Celery path) a month close's chunks go to workers and the cycle stops
-    there; the close's last chunk starts the cycle again to go on from it.
+
+def run_billing(*, as_of: date, dispatch=None) -> dict:
+    """D1, D4: process every day from the day after the last processed one through `as_of`,
+    each in turn and whole: the month closes due that day (M1, F1–F3), the trial ends (T4) and
+    term ends (K2) dated that day, the daily steps of the apps above (coupon expiries, credit
+    lapses, renewal reviews) and the trial reminders (T6). Each day is recorded when done, so
+    one call over a range does what one call a day does, and a day already processed is a no-op.
+
+    With `dispatch` (the Celery path) a month close's chunks go to workers and the run stops
+    there, before recording that day; the close's last chunk starts the run again.
     """
     counts = Counter()
-    while True:
-        close = _next_month_to_close(as_of)
-        event = _next_subscription_event(as_of)
-        close_day = next_month(close) if close else None
-        if close_day and (event is None or close_day <= event[0]):
-            result = close_month(close, as_of=as_of, dispatch=dispatch)
-            counts.update(result)
-            if result["chunks_dispatched"]:
-                counts["waiting_for_close"] = 1
-                return dict(counts)
-            counts["months_closed"] += 1
-            continue
-        if event is None:
-            break
+    day = _first_day_to_process()
+    while day is not None and day <= as_of:
+        counts.update(_process_day(day, dispatch))
+        if counts["waiting_for_close"]:
+            return dict(counts)
+        mark_processed(day)
+        day += timedelta(days=1)
+    counts.update(retry_set_aside(as_of=as_of))
+    return {key: value for key, value in counts.items() if value}
+
+
+def _process_day(day: date, dispatch) -> Counter:
+    counts = Counter()
+    while month := _next_month_to_close(day):
+        result = close_month(month, as_of=day, dispatch=dispatch)
+        counts.update(result)
+        if result["chunks_dispatched"]:
+            counts["waiting_for_close"] = 1
+            return counts
+        counts["months_closed"] += 1
+    while event := _next_subscription_event(day):
         with transaction.atomic():
             workspace = _locked(Workspace(pk=event[1]))
             _advance_workspace(workspace, event[0])
         counts["subscription_events"] += 1
     for step in daily_steps():
-        counts.update(step(as_of))
-    counts["trial_reminders"] = send_trial_reminders(as_of=as_of)
-    return dict(counts)
+        counts.update(step(day))
+    counts["trial_reminders"] += send_trial_reminders(as_of=day)
+    return counts
 
 
 def send_trial_reminders(*, as_of: date) -> int:
     """T6: three days before the end date, once, to a workspace without a payment method; a
     reminder not sent by the end date is never sent."""
-    due = Subscription.objects.filter(
-        trial_outcome=Subscription.TrialOutcome.RUNNING,
-        ended_on=None,
-        trial_reminder_sent_on=None,
-        trial_end__gt=as_of,
-        trial_end__lte=as_of + timedelta(days=TRIAL_REMINDER_DAYS),
-        workspace__payment_method_added_on=None,
-    ).select_related("workspace")
+    due = (
+        Subscription.objects.filter(
+            trial_outcome=Subscription.TrialOutcome.RUNNING,
+            ended_on=None,
+            trial_reminder_sent_on=None,
+            trial_end__gt=as_of,
+            trial_end__lte=as_of + timedelta(days=TRIAL_REMINDER_DAYS),
+        )
+        .exclude(Exists(PaymentMethod.objects.on(as_of).filter(workspace=OuterRef("workspace"))))
+        .select_related("workspace")
+    )
     sent = 0
     for sub in due:
         with transaction.atomic():

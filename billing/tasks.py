@@ -1,40 +1,58 @@
 """Celery entry points: load ids, call a service, own the retry policy. No rules here."""
 
 import logging
-from smtplib import SMTPException
 
 from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
+from billing.emails import TRANSIENT_ERRORS
 from billing.models import MonthCloseChunk
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(
-    autoretry_for=(SMTPException, ConnectionError, TimeoutError),
+    bind=True,
+    autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=True,
     retry_backoff_max=600,
     max_retries=8,
 )
-def send_emails(email_ids):
-    from billing.emails import send_queued_email
+def send_emails(self, email_ids):
+    """Send outbox rows; a transport error retries with backoff, and the last retry marks what
+    still fails as failed, with its error, for staff to see and resend."""
+    from billing.emails import send_queued_emails
 
-    return sum(send_queued_email(email_id) for email_id in email_ids)
+    return send_queued_emails(email_ids, last_try=self.request.retries >= self.max_retries)
+
+
+@shared_task
+def sweep_stuck_emails():
+    """The beat's sweep of the outbox: rows left pending (the broker was down at commit, a
+    worker was lost) are claimed and sent again. Now is read here, at the edge."""
+    from billing.emails import resend_stuck_emails
+
+    return resend_stuck_emails(now=timezone.now())
 
 
 @shared_task
 def run_daily_billing(as_of=None):
-    """The beat's daily cycle at 02:00 UTC: the billing clock's edge, where today is read.
+    """The beat's daily cycle, shortly after midnight UTC: the billing clock's edge, where
+    today is read. It processes through yesterday, the last day that has ended (D1); a day
+    that has not ended is refused.
 
     A month close fans out into chunk tasks; the last chunk calls this again to go on.
     """
-    from datetime import date
+    from datetime import date, timedelta
 
     from billing.services import run_billing
 
-    day = date.fromisoformat(as_of) if as_of else timezone.now().date()
+    today = timezone.now().date()
+    day = date.fromisoformat(as_of) if as_of else today - timedelta(days=1)
+    if day >= today:
+        logger.error("billing cycle for %s refused: the day has not ended (D1)", day)
+        return {"refused": 1}
     eager = run_daily_billing.app.conf.task_always_eager
     counts = run_billing(as_of=day, dispatch=None if eager else dispatch_close_chunks)
     logger.info("billing cycle for %s: %s", day, counts)

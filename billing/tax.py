@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
+from billing.clock import refuse_processed
 from billing.errors import BillingError
 from billing.models import TaxExemption, TaxRate, Workspace
 
@@ -175,6 +176,7 @@ class TaxTable:
 def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from: date) -> TaxRate:
     """X2: a rate in force from `valid_from` until the jurisdiction's next one (replacing one
     that starts the same day). `rate` is in percent."""
+    refuse_processed(valid_from, "A tax rate's start")
     rate = Decimal(str(rate))
     if not Decimal(0) <= rate <= Decimal(100):
         raise BillingError(f"A tax rate is a percentage between 0 and 100, not {rate}.")

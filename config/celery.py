@@ -4,8 +4,11 @@ import os
 
 from celery import Celery
 
+from config.logs import connect_task_logging
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("backoffice")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+connect_task_logging()

@@ -11,6 +11,8 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from config.logs import LOG_FORMATS, logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -47,7 +49,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # One log line per request, with its id (config/logs.py): first, so everything counts.
+    "config.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS and JavaScript) from the app itself, before sessions.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -132,7 +138,9 @@ MEDIA_ROOT = PRIVATE_MEDIA_ROOT
 MEDIA_URL = "/private-media-not-served/"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Hashed, compressed copies made by collectstatic, served by WhiteNoise with a one-year
+    # immutable Cache-Control (with DEBUG, files come straight from the apps, unhashed).
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
@@ -147,6 +155,9 @@ CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A load balancer probes the backend over plain HTTP without X-Forwarded-Proto; a redirect to
+# HTTPS would read as "down". /healthz carries no data and sets no cookie.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -171,20 +182,30 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=300)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=360)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Workers log through LOGGING below (JSON in production) instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
+    # D1: shortly after midnight UTC, for the day that has just ended.
     "daily-billing-cycle": {
         "task": "billing.tasks.run_daily_billing",
-        "schedule": crontab(hour=2, minute=0),
+        "schedule": crontab(hour=0, minute=15),
+    },
+    # The outbox's sweep: emails left pending (broker down at commit) are sent again.
+    "sweep-stuck-emails": {
+        "task": "billing.tasks.sweep_stuck_emails",
+        "schedule": crontab(minute="*/5"),
     },
 }
+# An email pending this long with no send attempt is stuck: the sweep sends it again and the
+# admin lists it. Longer than the send task's longest wait between retries (10 minutes).
+EMAIL_STUCK_AFTER_MINUTES = env.int("EMAIL_STUCK_AFTER_MINUTES", default=15)
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# One line per record on stderr: JSON in production (LOG_FORMAT=json), plain text on a laptop.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text").lower()
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}.")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
 
 # The shared cache: rate limits must hold across processes, so production uses Redis
 # (CACHE_URL=redis://127.0.0.1:6379/1). Redis URLs always go to Django's own Redis backend,

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from billing.health import healthz
+
 admin.site.site_header = "Billing back office"
 admin.site.site_title = "Billing back office"
 admin.site.index_title = "Workspaces, invoices, coupons and the startup program"
@@ -9,6 +11,8 @@ admin.site.index_title = "Workspaces, invoices, coupons and the startup program"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    # For the load balancer: no login, no data (billing/health.py).
+    path("healthz", healthz, name="healthz"),
     path("finance/credits/", include("coupons.finance_urls")),
     path("finance/", include("billing.urls")),
     path("startups/", include("startups.urls")),

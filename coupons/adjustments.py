@@ -255,6 +255,9 @@ class CouponAdjustments:
     def credit_balance(self, workspace_id: int, as_of: date) -> Decimal:
         return selectors.credit_balance(workspace_id, as_of)
 
+    def program_member(self, workspace_id: int, as_of: date) -> bool:
+        return selectors.program_member(workspace_id, as_of)
+
 
 def _use_up(uses: list[tuple[Invoice, int]]):
     """C5: a `once` coupon runs out on the date of the invoice it went to."""

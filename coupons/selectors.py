@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.db.models import Q, Sum
 
 from billing.pricing import ZERO
-from coupons.models import Coupon, CreditGrant, Redemption
+from coupons.models import Coupon, CreditGrant, CreditLedgerEntry, Redemption
 
 
 def ever_received_coupon_or_credit(workspace) -> bool:
@@ -43,9 +43,18 @@ def valid_grants(workspace_ids, day: date):
 
 
 def credit_balance(workspace_id: int, as_of: date) -> Decimal:
-    """The startup credit left on the grants valid on `as_of` (`workspace_status`)."""
-    total = valid_grants([workspace_id], as_of).aggregate(total=Sum("remaining"))["total"]
+    """D3: the startup credit left on `as_of` on the grants valid that day, from the ledger as
+    it stood then (draws and lapses after `as_of` not yet counted)."""
+    total = CreditLedgerEntry.objects.filter(
+        grant__in=valid_grants([workspace_id], as_of), on__lte=as_of
+    ).aggregate(total=Sum("amount"))["total"]
     return total if total is not None else ZERO
+
+
+def program_member(workspace_id: int, as_of: date) -> bool:
+    """S4, D3: a workspace is a startup-program member on the days one of its grants is
+    valid (CR1, CR3), and no longer after."""
+    return valid_grants([workspace_id], as_of).exists()
 
 
 def coupon_status(coupon: Coupon, *, as_of: date) -> str:

@@ -10,7 +10,7 @@ from django.utils.html import format_html_join
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ServiceAdmin, confirm_and_run, run_for_each, service_form_page
 from startups import services
-from startups.forms import ApproveForm, AssignForm, RejectForm, RenewalForm
+from startups.forms import ApproveForm, AssignForm, BulkApproveForm, RejectForm, RenewalForm
 from startups.models import (
     DealRequest,
     EligibleTerritory,
@@ -181,6 +181,9 @@ class StartupApplicationAdmin(ServiceAdmin):
             title=f"{action.capitalize()}: {application.company_name}",
             application=application,
             checks=application.checks,
+            credits_warning=services.credits_scope_warning(application, toolkit.today())
+            if action == "approve"
+            else "",
         )
 
     def _perform(self, request, application, action, data):
@@ -206,6 +209,7 @@ class StartupApplicationAdmin(ServiceAdmin):
             by=request.user,
             note=data["note"],
             override_reason=data["override_reason"],
+            credits_scope_confirmed=data.get("credits_scope_confirmed", False),
             as_of=today,
         )
         return f"{application.company_name} is accepted into the Startup Program."
@@ -239,11 +243,11 @@ class StartupApplicationAdmin(ServiceAdmin):
             request,
             queryset.select_related("workspace"),
             lambda application, data: self._perform(
-                request, application, "approve", {"note": "", "override_reason": ""}
+                request, application, "approve", {"note": "", "override_reason": "", **data}
             ),
             title="Approve applications",
             done="application(s) approved",
-            form_class=None,
+            form_class=BulkApproveForm,
             intro="Each approval redeems the startup-program coupon, grants year one's credit "
             "and emails the applicant. An application with a failing check is refused: open "
             "it to approve with an override reason.",

@@ -93,6 +93,7 @@ def _application(rng, n, company, today, reviewer, candidates, deals):
             by=reviewer,
             as_of=submitted + timedelta(days=2),
             override_reason="Demo: accepted despite a failing check" if app.failing_checks else "",
+            credits_scope_confirmed=True,  # S7: the demo reviewer has read the warning
         )
         for deal in rng.sample(deals, 2):
             request = services.request_deal(app, deal=deal, as_of=submitted + timedelta(days=3))
@@ -132,5 +133,5 @@ def _anniversary_members(today, reviewer):
             workspace=ws,
             as_of=joined,
         )
-        services.approve_application(app, by=reviewer, as_of=joined)
+        services.approve_application(app, by=reviewer, as_of=joined, credits_scope_confirmed=True)
         billing.change_to_team(ws, as_of=joined)

@@ -93,6 +93,21 @@ class ApproveForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Only when a check fails, and only if you may override: say why.",
     )
+    credits_scope_confirmed = forms.BooleanField(
+        required=False,
+        label="Approve although credits do not reach this workspace's invoices yet",
+        help_text="S7: needed when the workspace is on Free or annual Team (credits apply to "
+        "monthly Team invoices only).",
+    )
+
+
+class BulkApproveForm(forms.Form):
+    credits_scope_confirmed = forms.BooleanField(
+        required=False,
+        label="Approve those on Free or annual Team too",
+        help_text="S7: their credits apply to monthly Team invoices only (CR2); without this "
+        "box they are refused and reported.",
+    )
 
 
 class RenewalForm(forms.Form):

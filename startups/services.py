@@ -1,19 +1,24 @@
 """The startup program's writes (SPEC S1–S6, CR3). Every transition is a service; each locks
 the application row first, so a double click or a retried task decides nothing twice."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django_countries import countries
+from simple_history.utils import bulk_update_with_history
 
 from billing.audit import require_reason, save_with_reason, with_reason
+from billing.clock import refuse_processed
 from billing.emails import queue_email
 from billing.errors import BillingError
+from billing.models import Workspace
 from billing.months import add_year
-from coupons.models import Coupon
+from billing.selectors import workspace_status
+from coupons.models import Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit
 from coupons.services import grant_credits, redeem_coupon
 from startups import eligibility
@@ -203,6 +208,7 @@ def withdraw_application(application, *, by, as_of: date, reason: str = "") -> S
 @transaction.atomic
 def reject_application(application, *, by, reason: str, as_of: date) -> StartupApplication:
     """S3, S5: a reason is required; one rejection email."""
+    refuse_processed(as_of, "An application decision")
     require_reason(
         reason, "A rejection needs a reason: it is sent to the applicant.", error=ApplicationError
     )
@@ -222,6 +228,24 @@ def reject_application(application, *, by, reason: str, as_of: date) -> StartupA
     return application
 
 
+def credits_scope_warning(application, as_of: date) -> str:
+    """S7: what the reviewer must know before approving a workspace whose invoices the credits
+    will not reach now (CR2: monthly Team invoices only); empty when there is nothing."""
+    if application.workspace_id is None:
+        return ""
+    status = workspace_status(application.workspace, as_of=as_of)
+    if status["plan"] == "free":
+        where = "is on Free"
+    elif status["interval"] == "annual":
+        where = "is on annual Team"
+    else:
+        return ""
+    return (
+        f"{application.workspace.name} {where}: startup credits apply to monthly Team "
+        "invoices only (CR2), so none are used until it moves to monthly Team."
+    )
+
+
 def _startup_coupon_code(partner) -> str:
     """C7: an active partner's own startup-program coupon, else the seeded STARTUP."""
     if partner is None or partner.status != partner.Status.ACTIVE:
@@ -232,12 +256,21 @@ def _startup_coupon_code(partner) -> str:
 
 @transaction.atomic
 def approve_application(
-    application, *, by, note: str = "", override_reason: str = "", as_of: date
+    application,
+    *,
+    by,
+    note: str = "",
+    override_reason: str = "",
+    credits_scope_confirmed: bool = False,
+    as_of: date,
 ) -> StartupApplication:
     """S3, S4: approve in one transaction — the startup-program coupon is redeemed for the
     workspace with its year-one credit grant, the workspace becomes a program member and one
     acceptance email goes out after commit. Every check must pass, or a user allowed to
-    override gives a reason; an override of E4 also lifts the coupon's refusal (C2)."""
+    override gives a reason; an override of E4 also lifts the coupon's refusal (C2). S7: a
+    workspace on annual Team or on Free needs `credits_scope_confirmed`, since credits apply
+    to monthly Team invoices only (CR2)."""
+    refuse_processed(as_of, "An application decision")
     application = _locked(application)
     _require_open(application, "approved")
     if application.workspace_id is None:
@@ -254,6 +287,8 @@ def approve_application(
             )
         if by is None or not by.has_perm("startups.override_eligibility"):
             raise ApplicationError(f"Checks fail ({summary}) and you may not override them.")
+    if not credits_scope_confirmed and (warning := credits_scope_warning(application, as_of)):
+        raise ApplicationError(warning + " Confirm to approve anyway.")
     e4_overridden = any(check.id == "E4" for check in failing)
     workspace = application.workspace
     redemption = redeem_coupon(
@@ -299,11 +334,16 @@ def approve_application(
 # --- CR3: year two ---------------------------------------------------------------------------
 
 
+# CR3: the renewal review opens this many days before the first anniversary.
+RENEWAL_NOTICE_DAYS = 30
+
+
 def open_renewal_reviews(as_of: date) -> dict:
-    """CR3, a daily step of the billing clock: at each member's first anniversary a renewal
-    review joins the queue (once)."""
+    """CR3, a daily step of the billing clock: 30 days before each member's first anniversary
+    a renewal review joins the queue (once), due on the anniversary."""
     due = StartupApplication.objects.filter(
-        status=Status.APPROVED, decided_on__lte=_a_year_before(as_of)
+        status=Status.APPROVED,
+        decided_on__lte=_a_year_before(as_of + timedelta(days=RENEWAL_NOTICE_DAYS)),
     ).exclude(renewals__year=2)
     reviews = [
         RenewalReview(application=application, year=2, due_on=add_year(application.decided_on))
@@ -311,6 +351,34 @@ def open_renewal_reviews(as_of: date) -> dict:
     ]
     RenewalReview.objects.bulk_create(reviews, ignore_conflicts=True)
     return {"renewal_reviews_opened": len(reviews)} if reviews else {}
+
+
+def update_memberships(as_of: date) -> dict:
+    """S4, a daily step of the billing clock: the workspace's program badge follows its grants:
+    on while one is valid (CR1, CR3), off the day the last one ends. Set-based."""
+    valid = CreditGrant.objects.filter(
+        workspace=OuterRef("pk"), valid_from__lte=as_of, valid_until__gt=as_of
+    )
+    changes = {}
+    for member, workspaces in (
+        (False, Workspace.objects.filter(startup_member=True).exclude(Exists(valid))),
+        (True, Workspace.objects.filter(startup_member=False).filter(Exists(valid))),
+    ):
+        rows = list(workspaces)
+        for workspace in rows:
+            workspace.startup_member = member
+        bulk_update_with_history(
+            rows,
+            Workspace,
+            ["startup_member"],
+            batch_size=2_000,
+            default_change_reason=(
+                "Startup program credit valid" if member else "Startup program ended (S4)"
+            ),
+        )
+        if rows:
+            changes["members_joined" if member else "members_left"] = len(rows)
+    return changes
 
 
 def _a_year_before(day: date) -> date:
@@ -324,6 +392,7 @@ def _a_year_before(day: date) -> date:
 def confirm_renewal(review, *, by, total_funding, country: str, as_of: date) -> RenewalReview:
     """CR3: the reviewer confirms E2 and E3 with the startup's current figures; year two's
     grant follows (of the partner's amount where there is one). Never a third year."""
+    refuse_processed(as_of, "A renewal decision")
     review = (
         RenewalReview.objects.select_for_update().select_related("application").get(pk=review.pk)
     )
@@ -343,7 +412,10 @@ def confirm_renewal(review, *, by, total_funding, country: str, as_of: date) -> 
         as_of=as_of,
         year=2,
         by=by,
-        valid_from=review.due_on,
+        # CR3: from the later of the anniversary and the confirmation, to the second
+        # anniversary; invoices issued before the confirmation are not credited again.
+        valid_from=max(review.due_on, as_of),
+        valid_until=add_year(review.due_on),
         partner=application.partner,
         reason=f"Startup program year two (application #{application.pk})",
     )
@@ -361,6 +433,7 @@ def credit_amount_for_year_two(application) -> Decimal:
 
 @transaction.atomic
 def decline_renewal(review, *, by, note: str, as_of: date) -> RenewalReview:
+    refuse_processed(as_of, "A renewal decision")
     if not note.strip():
         raise ApplicationError("Say why year two is declined.")
     review = RenewalReview.objects.select_for_update().get(pk=review.pk)

@@ -135,7 +135,7 @@ def test_a_real_worker_runs_a_task_sent_through_redis(tmp_path):
     assert f"Task billing.tasks.ping[{sent.id}] succeeded" in log.read_text()
 
 
-def test_beat_runs_the_daily_billing_cycle_at_two_utc():
+def test_d1_beat_runs_the_daily_billing_cycle_after_midnight_utc():
     entries = [
         entry
         for entry in settings.CELERY_BEAT_SCHEDULE.values()
@@ -145,7 +145,7 @@ def test_beat_runs_the_daily_billing_cycle_at_two_utc():
     assert len(entries) == 1
     schedule = entries[0]["schedule"]
     assert isinstance(schedule, crontab)
-    assert (schedule.hour, schedule.minute) == ({2}, {0})
+    assert (schedule.hour, schedule.minute) == ({0}, {15})
     assert schedule.day_of_week == set(range(7))
     assert schedule.day_of_month == set(range(1, 32))
     assert schedule.month_of_year == set(range(1, 13))

@@ -1,5 +1,6 @@
 """Who may open which admin page: the three staff roles with the real groups of
-billing/migrations/0003_role_groups.py, plus an anonymous visitor and a non-staff user.
+billing/migrations/0003_role_groups.py (and the later grant migrations), plus an anonymous
+visitor and a non-staff user.
 
 The expectations below are derived from that migration's GRANTS (quoted next to each page).
 Django's admin answers 403 for a page of a model the user holds no fitting permission on, and
@@ -84,7 +85,8 @@ ALLOWED = {
         "subscription-changelist",  # view_subscription
         "lockevent-changelist",  # view_lockevent
         "monthclose-changelist",  # view_monthclose
-        # Not: workspace-add, usage-import, outbound emails, any workspace action.
+        "outboundemail-changelist",  # view_outboundemail (0012: failed and stuck emails)
+        # Not: workspace-add, usage-import, any workspace action.
     },
 }
 
@@ -153,7 +155,11 @@ def test_groups_hold_exactly_the_migrations_billing_grants():
     """The matrix above is derived from these grants: if they change, revisit it."""
     grants = [
         importlib.import_module(f"billing.migrations.{name}").GRANTS
-        for name in ("0003_role_groups", "0007_tax_exemption_role_grants")
+        for name in (
+            "0003_role_groups",
+            "0007_tax_exemption_role_grants",
+            "0012_outbox_resend_role_grants",
+        )
     ]
     for role in ROLES:
         granted = set(

@@ -25,7 +25,7 @@ def change_form(ws, **changes):
     """The workspace page's fields, and its read-only inlines' empty management forms."""
     inlines = {
         f"{prefix}-{name}": "0"
-        for prefix in ("subscriptions", "coupon_redemptions", "credit_grants")
+        for prefix in ("subscriptions", "payment_methods", "coupon_redemptions", "credit_grants")
         for name in ("TOTAL_FORMS", "INITIAL_FORMS")
     }
     return {

@@ -1,16 +1,28 @@
-"""The outbox: one email per (kind, object, recipient), sent after commit, never twice."""
+"""The outbox: one email per (kind, object, recipient), sent after commit, never twice; every
+promised email leaves or shows as failed (issue 11), and plain text is not HTML-escaped."""
 
-from datetime import date
+from datetime import date, timedelta
+from smtplib import SMTPServerDisconnected
+from urllib.parse import urlencode
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from billing.emails import queue_email, send_queued_email
+from billing import emails, services
+from billing.emails import queue_email, resend_email, resend_stuck_emails, send_queued_email
+from billing.errors import BillingError
 from billing.models import OutboundEmail
 from billing.tasks import send_emails
+from config import celery_app
+from tests.services import requires_postgres
 
 from .factories import workspace
+from .test_concurrency import run_together
 
 
 def _queue(ws):
@@ -73,3 +85,254 @@ def test_a_transport_error_keeps_the_email_pending_for_the_retry(db, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     assert send_queued_email(email.pk) is True
     assert len(mail.outbox) == 1
+
+
+# --- Every promised email leaves or shows as failed --------------------------------------------
+
+
+class MailServerDown(BaseEmailBackend):
+    """A mail server that drops every connection, as one that is down does."""
+
+    def send_messages(self, messages):
+        raise SMTPServerDisconnected("Connection unexpectedly closed")
+
+
+class MailServerDownFor(BaseEmailBackend):
+    """Drops the messages to `down@…` recipients, delivers the rest (to `mail.outbox`)."""
+
+    def send_messages(self, messages):
+        if any(to.startswith("down@") for message in messages for to in message.to):
+            raise SMTPServerDisconnected("Connection unexpectedly closed")
+        mail.outbox.extend(messages)
+        return len(messages)
+
+
+class MalformedMessage(BaseEmailBackend):
+    def send_messages(self, messages):
+        raise ValueError("Header values can't contain newlines")
+
+
+def broker_down(*args, **kwargs):
+    raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+def minutes_later(minutes):
+    return timezone.now() + timedelta(minutes=minutes)
+
+
+@pytest.fixture
+def retries_run_inline(monkeypatch):
+    """Eager tasks run a retry at once instead of raising it (as a worker would, after its
+    backoff), so a test sees the whole chain of tries."""
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", False)
+
+
+def test_a_send_that_fails_its_last_retry_is_marked_failed_with_its_error(
+    db, settings, retries_run_inline, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.MailServerDown"
+    ws = workspace(as_of=date(2026, 1, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        email = _queue(ws)  # eager tasks: the first try and its eight retries run here
+    email.refresh_from_db()
+    assert (email.status, email.attempts) == ("failed", 9)
+    assert email.last_error == "SMTPServerDisconnected: Connection unexpectedly closed"
+    assert mail.outbox == []
+    assert send_queued_email(email.pk) is False  # a late redelivery leaves it failed
+
+
+def test_an_error_no_retry_can_cure_fails_the_email_at_once(db, settings):
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.MalformedMessage"
+    email = _queue(workspace(as_of=date(2026, 1, 1)))
+    send_emails.apply(args=[[email.pk]])
+    email.refresh_from_db()
+    assert (email.status, email.attempts) == ("failed", 1)
+    assert email.last_error == "ValueError: Header values can't contain newlines"
+
+
+def test_one_failing_email_neither_holds_back_nor_repeats_the_others_of_its_batch(
+    db, settings, retries_run_inline
+):
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.MailServerDownFor"
+    down = _queue(workspace(as_of=date(2026, 1, 1), billing_email="down@example.com"))
+    up = _queue(workspace(as_of=date(2026, 1, 1), billing_email="up@example.com"))
+    send_emails.apply(args=[[down.pk, up.pk]])  # nine tries of the batch
+    down.refresh_from_db()
+    up.refresh_from_db()
+    assert [m.to for m in mail.outbox] == [["up@example.com"]]
+    assert (up.status, up.attempts, down.status, down.attempts) == ("sent", 1, "failed", 9)
+
+
+def test_f6_lock_emails_left_pending_by_a_broker_outage_leave_once_with_the_sweep(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
+    ws = workspace(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=2_000)
+    with monkeypatch.context() as outage, django_capture_on_commit_callbacks(execute=True):
+        outage.setattr(send_emails, "delay", broker_down)
+        services.run_billing(as_of=date(2026, 2, 1))  # the lock commits; its email cannot go
+    email = OutboundEmail.objects.get(kind="locked")
+    assert (email.status, email.attempts, mail.outbox) == ("pending", 0, [])
+
+    assert resend_stuck_emails(now=minutes_later(5)) == 0  # not stuck yet
+    assert resend_stuck_emails(now=minutes_later(16)) == 1
+    assert resend_stuck_emails(now=minutes_later(40)) == 0
+    send_emails.apply(args=[[email.pk]])  # the original message, delivered late
+    assert [m.subject for m in mail.outbox] == [f"{ws.name} is locked"]
+    email.refresh_from_db()
+    assert (email.status, email.attempts) == ("sent", 1)
+
+
+def test_two_sweeps_hand_a_stuck_email_on_once_and_a_lost_claim_expires(db, monkeypatch):
+    handed_on = []
+    monkeypatch.setattr(emails, "enqueue_sending", handed_on.append)  # the send is lost
+    email = _queue(workspace(as_of=date(2026, 1, 1)))
+    now = minutes_later(16)
+    assert resend_stuck_emails(now=now) + resend_stuck_emails(now=now) == 1
+    assert handed_on == [[email.pk]]
+    assert resend_stuck_emails(now=now + timedelta(minutes=10)) == 0  # the claim still holds
+    assert resend_stuck_emails(now=now + timedelta(minutes=16)) == 1  # … and then expires
+    assert handed_on == [[email.pk], [email.pk]]
+
+
+@requires_postgres  # SQLite serialises writers: the race cannot happen there
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_sweeps_at_once_on_postgresql_hand_each_stuck_email_on_once(monkeypatch):
+    handed_on = []
+    monkeypatch.setattr(emails, "enqueue_sending", handed_on.extend)
+    ws = workspace(as_of=date(2026, 1, 1))
+    OutboundEmail.objects.bulk_create(
+        OutboundEmail(kind="trial_ended", object_key=f"sub:{n}", to=ws.billing_email, subject="x")
+        for n in range(60)
+    )
+    now = minutes_later(16)
+    sweep = lambda: resend_stuck_emails(now=now)  # noqa: E731
+    run_together(sweep, sweep, sweep)
+    assert sorted(handed_on) == sorted(OutboundEmail.objects.values_list("pk", flat=True))
+
+
+def test_staff_resend_a_failed_email_once_and_never_one_already_sent(
+    db, settings, retries_run_inline, support, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.MailServerDown"
+    with django_capture_on_commit_callbacks(execute=True):
+        email = _queue(workspace(as_of=date(2026, 1, 1)))
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"  # fixed
+    with django_capture_on_commit_callbacks(execute=True):
+        resend_email(email, by=support)
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.last_error) == ("sent", 10, "")
+    with pytest.raises(BillingError, match="it is not sent twice"):
+        resend_email(email, by=support)
+    assert len(mail.outbox) == 1
+
+
+def test_plain_text_subjects_and_bodies_carry_no_html_escapes(
+    db, django_capture_on_commit_callbacks
+):
+    ws = workspace(as_of=date(2026, 1, 1), name="Ben & Jerry's <Ice>", card=True)
+    services.change_to_team(ws, as_of=date(2026, 1, 1))
+    services.remove_payment_method(ws, as_of=date(2026, 1, 2))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 1, 15))  # the trial ends without a card (T4)
+    reminder, ended = mail.outbox  # T6, then T4
+    assert reminder.subject == "Your Team trial for Ben & Jerry's <Ice> ends on January 15"
+    assert ended.subject == "Your Team trial for Ben & Jerry's <Ice> has ended"
+    assert "The Team trial of Ben & Jerry's <Ice> ended on" in ended.body
+    for sent in (reminder, ended):
+        assert "&amp;" not in sent.subject + sent.body and "&#x27;" not in sent.body
+        html = sent.alternatives[0][0]  # HTML stays escaped
+        assert "Ben &amp; Jerry&#x27;s &lt;Ice&gt;" in html and "<Ice>" not in html
+
+
+# --- The outbox in the admin ------------------------------------------------------------------
+
+
+def changelist(**query):
+    url = reverse("admin:billing_outboundemail_changelist")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
+def test_staff_find_failed_and_stuck_emails_in_the_admin(db, client, settings, finance):
+    ws = workspace(as_of=date(2026, 1, 1))
+    stuck = _queue(ws)
+    OutboundEmail.objects.filter(pk=stuck.pk).update(
+        created_at=minutes_later(-20), claimed_at=minutes_later(-16)
+    )
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.MalformedMessage"
+    failed = emails.queue_email(
+        kind="trial_reminder",
+        object_key="sub:1",
+        to="f@example.com",
+        template="trial_ended",
+        context={"workspace": ws, "subscription": ws.subscriptions.get()},
+    )
+    send_emails.apply(args=[[failed.pk]])
+    fresh = emails.queue_email(
+        kind="trial_converted",
+        object_key="sub:1",
+        to="n@example.com",
+        template="trial_ended",
+        context={"workspace": ws, "subscription": ws.subscriptions.get()},
+    )
+    client.force_login(finance)
+
+    def listed(**query):
+        page = client.get(changelist(**query))
+        assert page.status_code == 200
+        return {e.pk for e in page.context["cl"].result_list}
+
+    assert listed() == {stuck.pk, failed.pk, fresh.pk}
+    assert listed(delivery="stuck") == {stuck.pk}
+    assert listed(delivery="failed") == {failed.pk}
+    assert listed(delivery="attention") == {stuck.pk, failed.pk}
+    assert "ValueError: Header values" in client.get(changelist(delivery="failed")).content.decode()
+
+
+def test_support_resends_from_the_admin_after_a_confirmation(
+    db, client, support, django_capture_on_commit_callbacks
+):
+    ws = workspace(as_of=date(2026, 1, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        sent = _queue(ws)
+    sent.refresh_from_db()
+    stuck = emails.queue_email(
+        kind="trial_converted",
+        object_key="sub:1",
+        to="n@example.com",
+        template="trial_ended",
+        context={"workspace": ws, "subscription": ws.subscriptions.get()},
+    )
+    client.force_login(support)
+    selected = {"action": "resend", "_selected_action": [sent.pk, stuck.pk]}
+    page = client.post(changelist(), selected)
+    assert "Yes, resend emails" in page.content.decode() and len(mail.outbox) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(changelist(), {**selected, "confirm": "yes"}, follow=True)
+    notes = [str(m) for m in page.context["messages"]]
+    assert notes == [
+        f"“{sent.subject}” to {sent.to} (sent): This email was sent on "
+        f"{sent.sent_at:%Y-%m-%d %H:%M} UTC: it is not sent twice.",
+        "1 email(s) sent again.",
+    ]
+    assert [m.to for m in mail.outbox] == [[sent.to], ["n@example.com"]]
+
+
+def test_a_reviewer_sees_no_outbox_and_cannot_resend(db, client, reviewer):
+    email = _queue(workspace(as_of=date(2026, 1, 1)))
+    client.force_login(reviewer)
+    response = client.post(changelist(), {"action": "resend", "_selected_action": [email.pk]})
+    assert response.status_code == 403
+    email.refresh_from_db()
+    assert email.claimed_at is None
+
+
+def test_the_sweep_runs_on_the_beat_and_waits_out_the_send_retries(settings):
+    [entry] = [
+        e
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "billing.tasks.sweep_stuck_emails"
+    ]
+    assert entry["schedule"].minute == set(range(0, 60, 5))
+    # A row between two retries of its send task is not stuck: the longest wait is shorter.
+    assert send_emails.retry_backoff_max < settings.EMAIL_STUCK_AFTER_MINUTES * 60

@@ -70,12 +70,11 @@ def test_f2_six_month_window_edges(db):
     ws = workspace(as_of=date(2026, 1, 1))
     usage(ws, date(2026, 1, 1), 2000)  # M-5 for June: still counted
     usage(ws, date(2026, 6, 1), 2000)
-    services.run_billing(as_of=date(2026, 7, 1))
-    assert lock_of(ws) == "locked_data_stopped"
-
     other = workspace(as_of=date(2026, 1, 1))
     usage(other, date(2026, 1, 1), 2000)  # M-6 for July: out of the window
     usage(other, date(2026, 7, 1), 2000)
+    services.run_billing(as_of=date(2026, 7, 1))
+    assert lock_of(ws) == "locked_data_stopped"
     services.run_billing(as_of=date(2026, 8, 1))
     assert lock_of(other) == "locked"
 

@@ -140,10 +140,22 @@ def test_t6_no_reminder_when_a_card_is_on_file(db, django_capture_on_commit_call
 def test_t6_a_reminder_not_sent_by_the_end_date_is_never_sent(
     db, django_capture_on_commit_callbacks
 ):
+    # A card on file through the reminder days, removed on the end date: no reminder then.
+    ws = workspace(plan="team", card=True, as_of=date(2026, 1, 10))
+    services.remove_payment_method(ws, as_of=date(2026, 1, 24))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 1, 30))
+    assert _reminders() == []
+
+
+def test_t6_d4_a_catch_up_sends_the_reminder_its_day_would_have(
+    db, django_capture_on_commit_callbacks
+):
     workspace(plan="team", card=False, as_of=date(2026, 1, 10))
     with django_capture_on_commit_callbacks(execute=True):
         services.run_billing(as_of=date(2026, 1, 24))
-    assert _reminders() == []
+        services.run_billing(as_of=date(2026, 1, 30))
+    assert len(_reminders()) == 1
 
 
 def test_p3_one_current_subscription_and_history_kept(db):

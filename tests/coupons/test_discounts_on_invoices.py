@@ -60,7 +60,7 @@ def test_c4_amount_larger_than_the_bill_takes_it_to_zero_and_it_is_still_issued(
 def test_c5_once_applies_to_the_first_invoice_issued_on_or_after_redemption(db):
     ws = paid_monthly()
     billing.run_billing(as_of=date(2026, 2, 1))  # January's invoice is out before it
-    redemption = redeem(ws, coupon(amount_off="30.00"), date(2026, 2, 1))
+    redemption = redeem(ws, coupon(amount_off="30.00"), date(2026, 2, 2))
     billing.run_billing(as_of=date(2026, 4, 1))
     assert discounts(ws) == [
         (date(2026, 2, 1), D("0.00")),  # issued before the redemption ran

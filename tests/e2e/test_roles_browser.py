@@ -30,8 +30,9 @@ SECTIONS = {
         ["Tax rates", "Month closes"],
     ),
     FINANCE: (
-        ["Tax rates", "Invoices", "Month closes", "Workspaces", "Lock events"],
-        ["Outbound emails"],
+        # Finance sees the outbox to resend what failed (the email loop of issue 11).
+        ["Tax rates", "Invoices", "Month closes", "Workspaces", "Lock events", "Outbound emails"],
+        ["Partner deals", "Eligible territories"],
     ),
     STARTUP_REVIEWERS: (
         ["Workspaces", "Usage", "Plans", "Subscriptions"],

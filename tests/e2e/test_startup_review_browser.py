@@ -57,6 +57,9 @@ def test_s4_reviewer_approves_from_the_queue_and_the_workspace_shows_the_badge(
     expect(page.get_by_label("Eligibility checks")).to_contain_text("E4 passes")
     page.get_by_role("link", name="Approve").click()
     page.get_by_label("Note").fill("Strong team")
+    # S7: the workspace is on Free, so the page warns and asks for a confirmation.
+    expect(page.locator("p.errornote")).to_contain_text("monthly Team invoices only")
+    page.get_by_label("Approve although credits do not reach").check()
     page.get_by_role("button", name="Approve: Nimbus Labs").click()
     expect(page.locator("ul.messagelist li.success")).to_have_text(
         "Nimbus Labs is accepted into the Startup Program."

@@ -44,7 +44,11 @@ def test_s3_bulk_approve_asks_for_confirmation_then_decides_each_one(
     assert StartupApplication.objects.filter(status="approved").count() == 0  # nothing yet
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse(CHANGELIST), {**selected, "confirm": "yes"}, follow=True)
+        response = client.post(
+            reverse(CHANGELIST),
+            {**selected, "confirm": "yes", "credits_scope_confirmed": "on"},
+            follow=True,
+        )
     messages = [str(m) for m in response.context["messages"]]
     assert "1 application(s) approved." in messages
     assert any(m.startswith(f"#{failing.pk} ") and "E2" in m for m in messages)
@@ -72,6 +76,7 @@ def test_s6_staff_enter_a_deal_request_for_an_accepted_startup(client, db, revie
         application(workspace=workspace(as_of=date(2026, 1, 2))),
         by=reviewer,
         as_of=date(2026, 1, 21),
+        credits_scope_confirmed=True,
     )
     client.force_login(reviewer)
     add = reverse("admin:startups_dealrequest_add")
@@ -96,7 +101,8 @@ def test_r2_support_reads_applications_but_cannot_decide(client, db, support):
     assert app.status == "submitted"
 
 
-def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer):
+def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer, monkeypatch):
+    from billing import admin_toolkit
     from billing import services as billing
     from coupons.models import CreditGrant
     from startups import services
@@ -106,8 +112,10 @@ def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer)
         application(workspace=workspace(as_of=date(2026, 1, 2))),
         by=reviewer,
         as_of=date(2026, 1, 21),
+        credits_scope_confirmed=True,
     )
     billing.run_billing(as_of=date(2027, 1, 21))
+    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2027, 1, 22))
     review = RenewalReview.objects.get()
     client.force_login(reviewer)
     url = reverse("admin:startups_renewal_decide", args=[review.pk])

@@ -37,7 +37,9 @@ def test_s4_approval_redeems_startup_grants_credit_marks_member_and_emails_once(
     PartnerDeal.objects.create(company="WarehouseCo", title="6 months free", description="…")
     app = application(workspace=ws, company_name="Nimbus")
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_application(app, by=reviewer, note="Great fit", as_of=DAY)
+        services.approve_application(
+            app, by=reviewer, note="Great fit", as_of=DAY, credits_scope_confirmed=True
+        )
     app.refresh_from_db()
     assert (app.status, app.decided_by, app.decided_on) == (Status.APPROVED, reviewer, DAY)
     assert Redemption.objects.get(workspace=ws).coupon.code == "STARTUP"
@@ -60,9 +62,11 @@ def test_s3_second_approval_is_refused_and_changes_nothing(
 ):
     app = application(workspace=ws)
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_application(app, by=reviewer, as_of=DAY)
+        services.approve_application(app, by=reviewer, as_of=DAY, credits_scope_confirmed=True)
         with pytest.raises(services.ApplicationError, match="is already approved on 2026-01-20"):
-            services.approve_application(app, by=reviewer, as_of=date(2026, 1, 21))
+            services.approve_application(
+                app, by=reviewer, as_of=date(2026, 1, 21), credits_scope_confirmed=True
+            )
     assert Redemption.objects.count() == 1 and CreditGrant.objects.count() == 1
     assert len(accepted_emails()) == 1
 
@@ -74,7 +78,9 @@ def test_s4_email_once_even_when_the_send_task_is_retried(
     from billing.tasks import send_emails
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.approve_application(application(workspace=ws), by=reviewer, as_of=DAY)
+        services.approve_application(
+            application(workspace=ws), by=reviewer, as_of=DAY, credits_scope_confirmed=True
+        )
     email = OutboundEmail.objects.get(kind="startup_application_accepted")
     send_emails.apply(args=[[email.pk]])
     send_emails.apply(args=[[email.pk]])
@@ -84,7 +90,7 @@ def test_s4_email_once_even_when_the_send_task_is_retried(
 def test_s3_approval_needs_a_linked_workspace(db, reviewer):
     app = application()
     with pytest.raises(services.ApplicationError, match="Link the applicant's workspace"):
-        services.approve_application(app, by=reviewer, as_of=DAY)
+        services.approve_application(app, by=reviewer, as_of=DAY, credits_scope_confirmed=True)
     app.refresh_from_db()
     assert app.status == Status.SUBMITTED
 
@@ -94,12 +100,20 @@ def test_s3_failing_check_needs_an_override_reason_from_a_user_allowed_to(ws, re
     with pytest.raises(
         services.ApplicationError, match=r"E2: Raised \$7,000,000.00.*override reason"
     ):
-        services.approve_application(app, by=reviewer, as_of=DAY)
+        services.approve_application(app, by=reviewer, as_of=DAY, credits_scope_confirmed=True)
     support.user_permissions.add(Permission.objects.get(codename="review_application"))
     with pytest.raises(services.ApplicationError, match="you may not override"):
-        services.approve_application(app, by=support, override_reason="VC", as_of=DAY)
+        services.approve_application(
+            app, by=support, override_reason="VC", as_of=DAY, credits_scope_confirmed=True
+        )
     assert not Redemption.objects.exists()
-    services.approve_application(app, by=reviewer, override_reason="Funding is a grant", as_of=DAY)
+    services.approve_application(
+        app,
+        by=reviewer,
+        override_reason="Funding is a grant",
+        as_of=DAY,
+        credits_scope_confirmed=True,
+    )
     app.refresh_from_db()
     assert (app.status, app.override_reason) == (Status.APPROVED, "Funding is a grant")
 
@@ -113,7 +127,11 @@ def test_e4_a_workspace_that_had_a_coupon_fails_and_override_lifts_the_coupon_re
     assert app.failing_checks == "E4"
     assert app.checks[3]["reason"] == "Workspace nimbus has received a coupon or credit"
     services.approve_application(
-        app, by=reviewer, override_reason="Promo was our mistake", as_of=DAY
+        app,
+        by=reviewer,
+        override_reason="Promo was our mistake",
+        as_of=DAY,
+        credits_scope_confirmed=True,
     )
     redemption = Redemption.objects.get(workspace=ws, coupon__code="STARTUP")
     assert redemption.override_reason == "Promo was our mistake"
@@ -130,7 +148,7 @@ def test_c7_partner_credit_amount_and_coupon_apply_on_approval(ws, reviewer):
     )
     app = application(workspace=ws, partner=partner)
     assert app.partner_name == "Seedcamp"
-    services.approve_application(app, by=reviewer, as_of=DAY)
+    services.approve_application(app, by=reviewer, as_of=DAY, credits_scope_confirmed=True)
     assert CreditGrant.objects.get(workspace=ws).amount == Decimal("50000.00")
 
 
@@ -140,7 +158,7 @@ def test_s4_a_refused_redemption_leaves_nothing_half_done(ws, reviewer):
     Coupon.objects.filter(code="STARTUP").update(active=False)
     app = application(workspace=ws)
     with pytest.raises(Exception, match="inactive|not active"):
-        services.approve_application(app, by=reviewer, as_of=DAY)
+        services.approve_application(app, by=reviewer, as_of=DAY, credits_scope_confirmed=True)
     app.refresh_from_db()
     ws.refresh_from_db()
     assert app.status == Status.SUBMITTED and not ws.startup_member
@@ -152,7 +170,9 @@ def test_s6_accepted_startups_request_deals_and_staff_decide_once(ws, reviewer):
     pending = application()
     with pytest.raises(services.ApplicationError, match="Only startups accepted"):
         services.request_deal(pending, deal=deal, as_of=DAY)
-    app = services.approve_application(application(workspace=ws), by=reviewer, as_of=DAY)
+    app = services.approve_application(
+        application(workspace=ws), by=reviewer, as_of=DAY, credits_scope_confirmed=True
+    )
     request = services.request_deal(app, deal=deal, as_of=DAY)
     with pytest.raises(services.ApplicationError, match="already requested"):
         services.request_deal(app, deal=deal, as_of=DAY)
@@ -164,13 +184,13 @@ def test_s6_accepted_startups_request_deals_and_staff_decide_once(ws, reviewer):
 
 def test_cr3_anniversary_opens_a_review_and_confirming_grants_year_two_never_three(ws, reviewer):
     app = application(workspace=ws)
-    services.approve_application(app, by=reviewer, as_of=DAY)
-    billing.run_billing(as_of=date(2027, 1, 19))
+    services.approve_application(app, by=reviewer, as_of=DAY, credits_scope_confirmed=True)
+    billing.run_billing(as_of=date(2026, 12, 20))
     assert not RenewalReview.objects.exists()
-    billing.run_billing(as_of=date(2027, 1, 20))
-    billing.run_billing(as_of=date(2027, 1, 21))
+    billing.run_billing(as_of=date(2026, 12, 21))  # 30 days before the anniversary (CR3)
     review = RenewalReview.objects.get()
     assert (review.year, review.due_on) == (2, date(2027, 1, 20))
+    billing.run_billing(as_of=date(2027, 1, 21))
     with pytest.raises(services.ApplicationError, match="more than the"):
         services.confirm_renewal(
             review, by=reviewer, total_funding="6000000", country="DE", as_of=date(2027, 1, 22)
@@ -179,17 +199,20 @@ def test_cr3_anniversary_opens_a_review_and_confirming_grants_year_two_never_thr
         review, by=reviewer, total_funding="3000000", country="DE", as_of=date(2027, 1, 22)
     )
     year_two = CreditGrant.objects.get(workspace=ws, year=2)
-    assert (year_two.valid_from, year_two.valid_until) == (date(2027, 1, 20), date(2028, 1, 20))
+    # Confirmed two days late: valid from the confirmation to the second anniversary.
+    assert (year_two.valid_from, year_two.valid_until) == (date(2027, 1, 22), date(2028, 1, 20))
     billing.run_billing(as_of=date(2028, 1, 25))
     assert RenewalReview.objects.count() == 1  # never a third year
     with pytest.raises(services.ApplicationError, match="already confirmed"):
         services.confirm_renewal(
-            review, by=reviewer, total_funding="1", country="DE", as_of=date(2028, 1, 25)
+            review, by=reviewer, total_funding="1", country="DE", as_of=date(2028, 1, 26)
         )
 
 
 def test_cr3_year_two_needs_e3_too(ws, reviewer):
-    services.approve_application(application(workspace=ws), by=reviewer, as_of=DAY)
+    services.approve_application(
+        application(workspace=ws), by=reviewer, as_of=DAY, credits_scope_confirmed=True
+    )
     billing.run_billing(as_of=date(2027, 1, 20))
     review = RenewalReview.objects.get()
     with pytest.raises(services.ApplicationError, match="is not an eligible territory"):

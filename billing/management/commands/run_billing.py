@@ -1,26 +1,44 @@
-from datetime import date
+from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from billing.months import check_day
 from billing.services import run_billing
 
 
 class Command(BaseCommand):
-    help = "Run the billing clock up to a day: month closes, trial ends, renewals, reminders."
+    help = (
+        "Run the billing clock through a day that has ended (default: yesterday, UTC): month "
+        "closes, trial ends, renewals, reminders. A day already processed is a no-op."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--as-of", help="The billing clock's date, YYYY-MM-DD (default: today, UTC)."
+            "--as-of", help="The last day to process, YYYY-MM-DD (default: yesterday, UTC)."
+        )
+        parser.add_argument(
+            "--allow-future",
+            action="store_true",
+            help="Process days that have not ended yet (a demo or a copy of the data only).",
         )
 
-    def handle(self, *args, as_of=None, **options):
+    def handle(self, *args, as_of=None, allow_future=False, **options):
+        today = timezone.now().date()
         try:
-            day = date.fromisoformat(as_of) if as_of else timezone.now().date()
-        except ValueError:
+            day = check_day(date.fromisoformat(as_of), "--as-of") if as_of else None
+        except ValueError as exc:
+            if "outside" in str(exc):
+                raise CommandError(str(exc)) from None
             raise CommandError(f"--as-of must be a date as YYYY-MM-DD, not “{as_of}”.") from None
+        day = day or today - timedelta(days=1)
+        if day >= today and not allow_future:
+            raise CommandError(
+                f"{day} has not ended yet (today is {today} UTC): the clock processes a day once "
+                "it is over (D1). Pass --allow-future only on a demo or a copy of the data."
+            )
         counts = run_billing(as_of=day)
         summary = ", ".join(f"{key}: {value}" for key, value in sorted(counts.items()))
         self.stdout.write(
-            self.style.SUCCESS(f"Billing run as of {day}: {summary or 'nothing due'}")
+            self.style.SUCCESS(f"Billing run through {day}: {summary or 'nothing due'}")
         )

@@ -7,6 +7,7 @@ credits show on the invoices. Idempotent: data is made once; each run prints fre
 """
 
 import secrets
+from datetime import timedelta
 
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
@@ -35,8 +36,10 @@ class Command(BaseCommand):
             self.stdout.write("Demo data exists already; running the billing clock only.")
         coupons_demo.seed(today=today)
         startups_demo.seed(today=today)
-        counts = services.run_billing(as_of=today)
-        self.stdout.write(f"Billing clock run to {today}: {counts}")
+        # D1: the clock processes the days that have ended; staff act today.
+        yesterday = today - timedelta(days=1)
+        counts = services.run_billing(as_of=yesterday)
+        self.stdout.write(f"Billing clock run through {yesterday}: {counts}")
         self._print_logins()
 
     def _print_logins(self):

@@ -1,0 +1,105 @@
+"""`/healthz` for the load balancer: does this web process reach the database and the broker?
+
+No login, no data: the answer names the checks and says "ok" or "failing", nothing more (the
+reason goes to the log). Both checks run at once in threads and the answer is given within
+DEADLINE_SECONDS whatever hangs: libpq cannot time a connection out in less than two seconds,
+so waiting on the database in the request thread could not keep that promise.
+
+With CELERY_TASK_ALWAYS_EAGER (a laptop) tasks never touch the broker, so it is not checked.
+"""
+
+import logging
+import threading
+from concurrent.futures import Future, wait
+
+import redis
+from django.conf import settings
+from django.db import connections
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+logger = logging.getLogger(__name__)
+
+DEADLINE_SECONDS = 0.8  # leaves room for the rest of the request within the second
+BROKER_TIMEOUT_SECONDS = 0.5
+
+
+def check_database():
+    """SELECT 1 on a connection of this thread's own, closed again (never kept open)."""
+    connection = connections["default"]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    finally:
+        connection.close()
+
+
+def check_broker():
+    """PING the Redis broker with a short timeout."""
+    client = redis.Redis.from_url(
+        settings.CELERY_BROKER_URL,
+        socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
+        socket_timeout=BROKER_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), 0),  # one try: the deadline is short
+    )
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def run_checks() -> dict[str, bool]:
+    """{check name: answered} for every check, within DEADLINE_SECONDS."""
+    checks = {"database": check_database}
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        checks["broker"] = check_broker
+    futures = {name: _in_background(check, name) for name, check in checks.items()}
+    wait(futures.values(), timeout=DEADLINE_SECONDS)
+    results = {}
+    for name, future in futures.items():
+        if not future.done():
+            logger.warning("health check %s: no answer within %s s", name, DEADLINE_SECONDS)
+            results[name] = False
+        elif future.exception() is not None:
+            exc = future.exception()
+            logger.warning("health check %s failed: %s: %s", name, type(exc).__name__, exc)
+            results[name] = False
+        else:
+            results[name] = True
+    return results
+
+
+def _in_background(check, name) -> Future:
+    """Run `check` in a daemon thread: one that hangs past the deadline is left to its own
+    timeout and never holds up the answer or the process's exit."""
+    future = Future()
+
+    def run():
+        try:
+            check()
+        except Exception as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(True)
+
+    threading.Thread(target=run, name=f"healthz-{name}", daemon=True).start()
+    return future
+
+
+@never_cache
+@require_safe
+def healthz(request):
+    """200 when every check answers; 503 naming the ones that did not."""
+    results = run_checks()
+    failing = [name for name, ok in results.items() if not ok]
+    body = {
+        "status": "unavailable" if failing else "ok",
+        "checks": {name: "ok" if ok else "failing" for name, ok in results.items()},
+    }
+    if failing:
+        body["failing"] = failing
+    return JsonResponse(body, status=503 if failing else 200)

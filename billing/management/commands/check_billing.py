@@ -1,0 +1,38 @@
+"""For the person on call (and cron or a monitor): is the billing machinery keeping up?"""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from billing.selectors import billing_health, clock_due_day
+
+
+class Command(BaseCommand):
+    help = (
+        "Say whether yesterday's billing run happened, whether a month close is unfinished or "
+        "has set-aside workspaces, and how many emails failed or are stuck. Exits 1 when "
+        "something needs attention, 0 otherwise."
+    )
+
+    def handle(self, *args, **options):
+        now = timezone.now()
+        health = billing_health(due_day=clock_due_day(now), now=now)
+        if health.has_clock_record:
+            clock = f"last processed day {health.last_processed_day or 'none'}"
+        else:
+            closed = health.last_closed_month
+            clock = f"last month closed {f'{closed:%Y-%m}' if closed else 'none'}"
+        self.stdout.write(
+            f"Billing clock: {'OK' if health.clock_ran else 'BEHIND'} "
+            f"(should have processed {health.due_day}; {clock})"
+        )
+        unfinished = ", ".join(f"{m:%Y-%m}" for m in health.unfinished_closes) or "none"
+        self.stdout.write(f"Unfinished month closes: {unfinished}")
+        self.stdout.write(f"Set-aside workspaces: {health.set_aside}")
+        self.stdout.write(
+            f"Emails failed: {health.failed_emails}; pending over an hour: {health.stuck_emails}"
+        )
+        if health.needs_attention:
+            raise CommandError(
+                "Needs attention:\n" + "\n".join(f"- {p}" for p in health.problems), returncode=1
+            )
+        self.stdout.write(self.style.SUCCESS("Billing is up to date."))

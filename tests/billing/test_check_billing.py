@@ -1,0 +1,190 @@
+"""`check_billing` and the finance panel on the admin index: for the person on call, whether
+the daily billing run happened, a month close is unfinished or set workspaces aside, and how
+many emails failed or are stuck; exit code 1 when something needs attention."""
+
+from datetime import date, timedelta
+from io import StringIO
+from itertools import count
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from billing import models, services
+from billing.models import MonthClose, OutboundEmail
+
+from .factories import workspace
+
+HAS_CLOCK = hasattr(models, "BillingClock")
+HAS_SET_ASIDE = hasattr(models, "SetAsideInvoice")
+
+
+def check_billing():
+    """(exit code, everything printed)."""
+    out = StringIO()
+    try:
+        call_command("check_billing", stdout=out)
+    except CommandError as exc:
+        return exc.returncode, f"{out.getvalue()}{exc}"
+    return 0, out.getvalue()
+
+
+def today():
+    return timezone.now().date()
+
+
+@pytest.fixture
+def workspace_since_two_months_ago(db):
+    return workspace(as_of=today() - timedelta(days=70))
+
+
+@pytest.fixture
+def without_clock_record(monkeypatch):
+    """As before BillingClock: the month closes are the clock's only record."""
+    monkeypatch.delattr(models, "BillingClock", raising=False)
+
+
+_emails = count(1)
+
+
+def email(status, *, age=timedelta(0)):
+    row = OutboundEmail.objects.create(
+        kind="test", object_key=f"t:{next(_emails)}", to="a@example.com", subject="s", body_text="b"
+    )
+    OutboundEmail.objects.filter(pk=row.pk).update(status=status, created_at=timezone.now() - age)
+
+
+def test_all_clear_on_a_fresh_install(db):
+    code, out = check_billing()
+
+    assert code == 0
+    assert "Billing is up to date." in out
+
+
+def test_all_clear_once_the_clock_ran_through_yesterday(workspace_since_two_months_ago):
+    services.run_billing(as_of=today() - timedelta(days=1))
+
+    code, out = check_billing()
+
+    assert code == 0, out
+    assert "Billing clock: OK" in out
+    assert "Billing is up to date." in out
+
+
+@pytest.mark.skipif(not HAS_CLOCK, reason="the clock's record arrives with BillingClock")
+def test_a_clock_that_did_not_run_yesterday_needs_attention(workspace_since_two_months_ago):
+    two_days_ago = today() - timedelta(days=2)
+    services.run_billing(as_of=two_days_ago - timedelta(days=1))
+
+    code, out = check_billing()
+
+    assert code == 1
+    assert "Billing clock: BEHIND" in out
+    assert "The billing clock has not processed" in out
+    assert str(two_days_ago - timedelta(days=1)) in out  # the last day it did process
+
+
+def test_without_a_clock_record_a_month_left_unclosed_needs_attention(
+    workspace_since_two_months_ago, without_clock_record
+):
+    code, out = check_billing()
+
+    assert code == 1
+    assert "Billing clock: BEHIND" in out
+    assert "has not finished (due by" in out
+    assert "the last month closed is none" in out
+
+
+def test_without_a_clock_record_closed_months_are_all_clear(
+    workspace_since_two_months_ago, without_clock_record
+):
+    services.run_billing(as_of=today() - timedelta(days=1))
+
+    code, out = check_billing()
+
+    assert code == 0, out
+    assert "last month closed" in out
+
+
+def test_an_unfinished_month_close_needs_attention(db):
+    MonthClose.objects.create(month=date(2026, 3, 1), closed_on=date(2026, 4, 1), locks_done=True)
+
+    code, out = check_billing()
+
+    assert code == 1
+    assert "Unfinished month closes: 2026-03" in out
+    assert "Month close started and not finished: 2026-03." in out
+
+
+def test_failed_emails_and_emails_pending_over_an_hour_need_attention(db):
+    email("failed")
+    email("failed", age=timedelta(days=3))
+    email("pending", age=timedelta(hours=2))
+    email("pending", age=timedelta(minutes=10))  # on its way: not stuck
+    email("sent", age=timedelta(days=1))
+
+    code, out = check_billing()
+
+    assert code == 1
+    assert "Emails failed: 2; pending over an hour: 1" in out
+    assert "2 email(s) failed." in out
+    assert "1 email(s) pending for more than 1 hour(s)." in out
+
+
+def test_an_email_pending_for_minutes_is_not_stuck(db):
+    email("pending", age=timedelta(minutes=10))
+
+    code, out = check_billing()
+
+    assert code == 0, out
+
+
+@pytest.mark.skipif(not HAS_SET_ASIDE, reason="set-aside rows arrive with I6's SetAsideInvoice")
+def test_i6_a_workspace_set_aside_by_a_close_needs_attention(workspace_since_two_months_ago):
+    close = MonthClose.objects.create(
+        month=date(2026, 3, 1), closed_on=date(2026, 4, 1), finished=True
+    )
+    models.SetAsideInvoice.objects.create(
+        close=close,
+        workspace=workspace_since_two_months_ago,
+        error="amount too large",
+        first_seen_on=date(2026, 4, 1),
+    )
+
+    code, out = check_billing()
+
+    assert code == 1
+    assert "Set-aside workspaces: 1" in out
+    assert "1 workspace(s) set aside by a month close (I6)." in out
+
+
+def test_finance_sees_the_billing_panel_on_the_admin_index(client, finance):
+    MonthClose.objects.create(month=date(2026, 3, 1), closed_on=date(2026, 4, 1))
+    email("failed")
+    client.force_login(finance)
+
+    page = client.get("/admin/").content.decode()
+
+    assert 'id="billing-health"' in page
+    assert "Billing run: needs attention" in page
+    assert "<strong>2026-03</strong>" in page
+    assert "Emails failed</th><td><strong>1</strong>" in page
+
+
+def test_the_panel_links_to_the_unfinished_closes(client, finance):
+    MonthClose.objects.create(month=date(2026, 3, 1), closed_on=date(2026, 4, 1))
+    MonthClose.objects.create(month=date(2026, 2, 1), closed_on=date(2026, 3, 1), finished=True)
+    client.force_login(finance)
+
+    page = client.get("/admin/billing/monthclose/?finished__exact=0")
+
+    assert page.status_code == 200
+    assert page.context["cl"].result_count == 1
+
+
+def test_support_does_not_see_the_billing_panel(client, support):
+    client.force_login(support)
+
+    page = client.get("/admin/").content.decode()
+
+    assert 'id="billing-health"' not in page

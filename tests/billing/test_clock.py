@@ -1,0 +1,198 @@
+"""D1–D3 and I6: the billing clock processes whole days once they have ended, refuses changes
+dated on a day it has processed, reads the past from dated history, and one bad figure cannot
+stop a month close."""
+
+from datetime import date, timedelta
+from decimal import Decimal as D
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from billing import services
+from billing.clock import last_processed_day
+from billing.errors import BillingError, DayAlreadyProcessed, UsageImportError
+from billing.models import Invoice, MonthClose, SetAsideInvoice, Subscription, Usage
+from billing.months import parse_month
+from billing.selectors import workspace_status
+from coupons import services as coupons
+from tests.billing.factories import workspace
+from tests.coupons.factories import coupon, paid_monthly
+
+
+def test_d1_run_billing_defaults_to_yesterday_and_refuses_a_day_not_ended(db):
+    workspace(as_of=date(2026, 1, 1))
+    today = timezone.now().date()
+    out = StringIO()
+    call_command("run_billing", stdout=out)
+    assert f"Billing run through {today - timedelta(days=1)}" in out.getvalue()
+    assert last_processed_day() == today - timedelta(days=1)
+    with pytest.raises(CommandError, match="has not ended yet"):
+        call_command("run_billing", "--as-of", today.isoformat())
+    call_command("run_billing", "--as-of", today.isoformat(), "--allow-future", stdout=out)
+    assert last_processed_day() == today
+
+
+def test_i6_run_billing_refuses_a_day_outside_sane_years(db):
+    with pytest.raises(CommandError, match="outside the years"):
+        call_command("run_billing", "--as-of", "9999-12-31", "--allow-future")
+    assert not Invoice.objects.exists()
+
+
+def test_d1_a_day_already_processed_is_a_no_op(db):
+    ws = workspace(as_of=date(2026, 1, 1), plan="team", card=True)
+    first = services.run_billing(as_of=date(2026, 2, 1))
+    assert first["months_closed"] == 1 and last_processed_day() == date(2026, 2, 1)
+    assert services.run_billing(as_of=date(2026, 2, 1)) == {}
+    assert services.run_billing(as_of=date(2026, 1, 20)) == {}
+    assert Invoice.objects.filter(workspace=ws).count() == 1
+
+
+def test_d2_changes_dated_on_a_processed_day_are_refused_naming_it(db, support):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.run_billing(as_of=date(2026, 1, 31))
+    message = "has already processed every day through 2026-01-31. Date it 2026-02-01 or later."
+    attempts = [
+        lambda: services.change_to_team(ws, as_of=date(2026, 1, 31)),
+        lambda: services.add_payment_method(ws, as_of=date(2026, 1, 15), last4="4242"),
+        lambda: services.remove_payment_method(ws, as_of=date(2026, 1, 2)),
+        lambda: coupons.redeem_coupon(ws, coupon().code, by=support, as_of=date(2026, 1, 31)),
+        lambda: services.set_tax_rate(
+            "US", region="OR", rate="1", name="OR", valid_from=date(2026, 1, 1)
+        ),
+        lambda: services.create_workspace(
+            "Late",
+            slug="late",
+            business_country="DE",
+            billing_email="late@example.com",
+            as_of=date(2026, 1, 10),
+        ),
+    ]
+    for attempt in attempts:
+        with pytest.raises(DayAlreadyProcessed, match=message):
+            attempt()
+    services.change_to_team(ws, as_of=date(2026, 2, 1))  # the next day is open
+    assert ws.subscriptions.get(ended_on=None).started_on == date(2026, 2, 1)
+
+
+def test_d2_usage_for_a_closed_month_is_refused_naming_the_lines(db):
+    ws = workspace(as_of=date(2026, 1, 1), slug="alpha")
+    services.run_billing(as_of=date(2026, 2, 1))
+    with pytest.raises(BillingError, match="2026-01 is closed: its invoices are issued"):
+        services.record_usage(ws, month=date(2026, 1, 1), mtus=5)
+    rows = [(2, {"workspace": "alpha", "month": "2026-02", "mtus": "5"})]
+    rows.append((3, {"workspace": "alpha", "month": "2026-01", "mtus": "5"}))
+    with pytest.raises(UsageImportError) as refused:
+        services.import_usage(rows)
+    assert refused.value.errors == ["Line 3: 2026-01 is closed: its invoices are issued."]
+    assert not Usage.objects.exists()
+
+
+@pytest.mark.parametrize("daily", [True, False])
+def test_d1_t4_a_card_added_on_the_trial_end_date_converts_daily_and_caught_up(db, daily):
+    ws = workspace(as_of=date(2026, 1, 1), plan="team")
+    day = date(2026, 1, 1)
+    while day <= date(2026, 1, 20):
+        if day == date(2026, 1, 15):  # the end date: T3's D+14
+            services.add_payment_method(ws, as_of=day, last4="4242")
+        if daily:
+            services.run_billing(as_of=day)
+        day += timedelta(days=1)
+    services.run_billing(as_of=date(2026, 1, 20))
+    sub = Subscription.objects.get(workspace=ws, plan__code="team")
+    assert sub.trial_outcome == "converted"
+
+
+def test_d3_t4_a_card_replaced_after_the_end_date_still_converts(db):
+    ws = workspace(as_of=date(2026, 1, 1), plan="team", card=True)
+    services.add_payment_method(ws, as_of=date(2026, 1, 20), brand="Visa", last4="1111")
+    services.run_billing(as_of=date(2026, 1, 31))
+    sub = Subscription.objects.get(workspace=ws, plan__code="team")
+    assert sub.trial_outcome == "converted"
+    cards = list(ws.payment_methods.order_by("added_on").values_list("added_on", "removed_on"))
+    assert cards == [(date(2026, 1, 1), date(2026, 1, 20)), (date(2026, 1, 20), None)]
+
+
+@pytest.mark.parametrize("daily", [True, False])
+def test_d1_c5_a_once_coupon_redeemed_on_the_first_lands_on_that_days_invoice(db, support, daily):
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    code = coupon(percent_off="50", duration="once").code
+    if daily:
+        services.run_billing(as_of=date(2026, 1, 31))
+    coupons.redeem_coupon(ws, code, by=support, as_of=date(2026, 2, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    january = Invoice.objects.get(workspace=ws, issue_date=date(2026, 2, 1))
+    assert (january.subtotal, january.discount, january.total) == (
+        D("120.00"),
+        D("60.00"),
+        D("60.00"),
+    )
+
+
+def test_d3_status_as_of_past_days_is_read_from_history_not_the_callers_copy(db, support):
+    ws = workspace(as_of=date(2026, 1, 1))
+    stale = workspace_status(ws, as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=3_000)
+    services.record_usage(ws, month=date(2026, 2, 1), mtus=3_000)
+    services.run_billing(as_of=date(2026, 3, 1))
+    services.unlock_workspace(ws, by=support, reason="Goodwill", as_of=date(2026, 3, 5))
+    services.add_payment_method(ws, as_of=date(2026, 3, 6), last4="4242")
+    # `ws` is the copy loaded before the clock ran: it still says unlocked.
+    assert ws.lock == "unlocked" and stale["lock"] == "unlocked"
+    expected = {
+        date(2026, 1, 31): ("unlocked", True, False),
+        date(2026, 2, 1): ("locked", True, False),
+        date(2026, 3, 1): ("locked_data_stopped", False, False),
+        date(2026, 3, 4): ("locked_data_stopped", False, False),
+        date(2026, 3, 5): ("unlocked", True, False),
+        date(2026, 3, 6): ("unlocked", True, True),
+    }
+    for day, (lock, data_flow, card) in expected.items():
+        status = workspace_status(ws, as_of=day)
+        assert (status["lock"], status["data_flow"], status["has_payment_method"]) == (
+            lock,
+            data_flow,
+            card,
+        ), day
+
+
+def test_i6_usage_above_ten_billion_mtus_is_refused_at_input(db):
+    ws = workspace(as_of=date(2026, 1, 1), slug="big")
+    with pytest.raises(BillingError, match="more than the 10,000,000,000"):
+        services.record_usage(ws, month=date(2026, 1, 1), mtus=10_000_000_001)
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=10_000_000_000)
+    rows = [(2, {"workspace": "big", "month": "2026-02", "mtus": str(2**64)})]
+    with pytest.raises(UsageImportError, match="Line 2: .* more than the 10,000,000,000"):
+        services.import_usage(rows)
+
+
+@pytest.mark.parametrize("text", ["9999-12", "0001-01", "1999-12", "2100-01"])
+def test_i6_months_outside_sane_years_are_refused(text):
+    with pytest.raises(ValueError, match="outside the months this system bills"):
+        parse_month(text)
+
+
+def test_i6_a_close_sets_aside_what_it_cannot_bill_and_bills_it_once_fixed(db):
+    good = paid_monthly(as_of=date(2026, 1, 1), slug="good")
+    bad = paid_monthly(as_of=date(2026, 1, 1), slug="bad")
+    # A figure from before input was bounded: its overage is beyond what an invoice holds.
+    Usage.objects.create(workspace=bad, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 1))
+    close = MonthClose.objects.get(month=date(2026, 1, 1))
+    assert close.finished
+    assert Invoice.objects.get(workspace=good).total == D("120.00")
+    assert not Invoice.objects.filter(workspace=bad).exists()
+    entry = SetAsideInvoice.objects.get(close=close, workspace=bad)
+    assert "beyond what an invoice can hold" in entry.error and entry.resolved_on is None
+    services.run_billing(as_of=date(2026, 2, 2))  # still wrong: still set aside
+    assert SetAsideInvoice.objects.get(pk=entry.pk).resolved_on is None
+
+    Usage.objects.filter(workspace=bad).update(mtus=12_000)  # the figure corrected
+    services.run_billing(as_of=date(2026, 2, 3))
+    entry.refresh_from_db()
+    assert entry.resolved_on == date(2026, 2, 3)
+    invoice = Invoice.objects.get(workspace=bad)
+    assert (invoice.issue_date, invoice.total) == (date(2026, 2, 1), D("140.00"))
+    services.run_billing(as_of=date(2026, 2, 4))
+    assert Invoice.objects.filter(workspace=bad).count() == 1  # I4

@@ -1,0 +1,71 @@
+"""S4 (membership follows the grants), S7 (approval of a workspace credits cannot reach) and
+the amended CR3 (renewal 30 days ahead; a late confirmation credits nothing issued before)."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+
+from billing import services as billing
+from billing.models import Invoice, Workspace
+from billing.selectors import workspace_status
+from coupons.models import CreditGrant
+from startups import services
+from startups.models import RenewalReview
+from tests.billing.factories import workspace
+from tests.coupons.factories import paid_annual, paid_monthly
+from tests.startups.factories import application
+
+DAY = date(2026, 1, 21)
+
+
+def test_s7_approving_a_free_or_annual_workspace_needs_a_confirmation(db, reviewer):
+    for ws, where in ((workspace(as_of=date(2026, 1, 2)), "on Free"), (paid_annual(), "annual")):
+        app = application(workspace=ws)
+        with pytest.raises(services.ApplicationError, match=f"{where}.*monthly Team invoices"):
+            services.approve_application(app, by=reviewer, as_of=DAY)
+        app.refresh_from_db()
+        assert app.status == "submitted" and not CreditGrant.objects.filter(workspace=ws)
+        services.approve_application(app, by=reviewer, as_of=DAY, credits_scope_confirmed=True)
+        assert CreditGrant.objects.get(workspace=ws).amount == D("25000.00")
+    monthly = paid_monthly()
+    services.approve_application(application(workspace=monthly), by=reviewer, as_of=DAY)
+
+
+def test_cr3_the_renewal_review_opens_thirty_days_before_the_anniversary(db, reviewer):
+    app = services.approve_application(
+        application(workspace=paid_monthly()), by=reviewer, as_of=DAY
+    )
+    assert services.open_renewal_reviews(date(2026, 12, 21)) == {}
+    assert services.open_renewal_reviews(date(2026, 12, 22)) == {"renewal_reviews_opened": 1}
+    review = RenewalReview.objects.get(application=app)
+    assert (review.year, review.due_on) == (2, date(2027, 1, 21))
+    assert services.open_renewal_reviews(date(2026, 12, 23)) == {}  # once
+
+
+def test_cr3_s4_a_late_confirmation_credits_only_from_its_day(db, reviewer):
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    for month in range(1, 13):
+        billing.record_usage(ws, month=date(2026, month, 1), mtus=10_000)
+    services.approve_application(application(workspace=ws), by=reviewer, as_of=DAY)
+    billing.run_billing(as_of=date(2027, 2, 5))
+    review = RenewalReview.objects.get()
+    ws.refresh_from_db()
+    # S4: the year-one grant ended on 2027-01-21 and no year two yet: not a member.
+    assert not ws.startup_member
+    assert not workspace_status(ws, as_of=date(2027, 2, 5))["startup_member"]
+    assert workspace_status(ws, as_of=date(2027, 1, 20))["startup_member"]
+
+    services.confirm_renewal(
+        review, by=reviewer, total_funding=D("2000000"), country="DE", as_of=date(2027, 2, 6)
+    )
+    grant = CreditGrant.objects.get(workspace=ws, year=2)
+    assert (grant.valid_from, grant.valid_until) == (date(2027, 2, 6), date(2028, 1, 21))
+    # The invoice issued on 2027-02-01 (between the anniversary and the confirmation) is not
+    # credited again.
+    february_first = Invoice.objects.get(workspace=ws, issue_date=date(2027, 2, 1))
+    assert (february_first.credits, february_first.total) == (D("0.00"), D("120.00"))
+    billing.run_billing(as_of=date(2027, 3, 1))
+    march_first = Invoice.objects.get(workspace=ws, issue_date=date(2027, 3, 1))
+    assert (march_first.credits, march_first.total) == (D("120.00"), D("0.00"))
+    assert Workspace.objects.get(pk=ws.pk).startup_member  # S4: member again
