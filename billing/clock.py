@@ -26,4 +26,5 @@ def refuse_processed(day: date, what: str) -> None:
 
 
 def mark_processed(day: date) -> None:
-    BillingClock.objects.update_or_create(pk=1, defaults={"last_processed_day": day})
+    if not BillingClock.objects.filter(pk=1).update(last_processed_day=day):
+        BillingClock.objects.create(pk=1, last_processed_day=day)

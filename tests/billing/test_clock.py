@@ -196,3 +196,25 @@ def test_i6_a_close_sets_aside_what_it_cannot_bill_and_bills_it_once_fixed(db):
     assert (invoice.issue_date, invoice.total) == (date(2026, 2, 1), D("140.00"))
     services.run_billing(as_of=date(2026, 2, 4))
     assert Invoice.objects.filter(workspace=bad).count() == 1  # I4
+
+
+@pytest.mark.postgres
+def test_i6_one_unbillable_workspace_among_thousands_on_postgresql(db):
+    """The PostgreSQL close (COPY writes) with one figure no invoice can hold: the other 1,999
+    invoices are issued, the one is set aside, and billed once corrected."""
+    from bench.dataset import build_workspaces
+    from tests.services import require_postgres
+
+    require_postgres()
+    build_workspaces(team=2_000, free=0, months=["2026-01-01"], month_of_team="2026-01-01")
+    bad = Usage.objects.filter(month=date(2026, 1, 1)).order_by("workspace_id")[1_000]
+    Usage.objects.filter(pk=bad.pk).update(mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 1))
+    january = Invoice.objects.filter(issue_date=date(2026, 2, 1))
+    assert january.count() == 1_999
+    entry = SetAsideInvoice.objects.get()
+    assert entry.workspace_id == bad.workspace_id and "beyond what an invoice" in entry.error
+    Usage.objects.filter(pk=bad.pk).update(mtus=12_000)
+    services.run_billing(as_of=date(2026, 2, 2))
+    assert january.count() == 2_000
+    assert len(set(january.values_list("number", flat=True))) == 2_000
