@@ -15,7 +15,8 @@ install: $(VENV)/.installed
 
 run: install
 	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py migrate --no-input
-	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true EMAIL_URL=dummymail:// $(PY) manage.py seed_demo
+	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true EMAIL_URL=dummymail:// LOG_LEVEL=WARNING \
+		$(PY) manage.py seed_demo --url http://127.0.0.1:$(PORT)/admin/
 	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # Production settings (DEBUG=false: SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL from the

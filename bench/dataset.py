@@ -62,11 +62,14 @@ def reset_billing_tables():
 
 def build_workspaces(*, team: int, free: int, months: list[str], month_of_team: str):
     """`team` workspaces on paid monthly Team since `month_of_team`, `free` on Free, each with
-    usage for every month in `months` (YYYY-MM-01). 30 % of all are in California (taxed)."""
+    usage for every month in `months` (YYYY-MM-01). 30 % of all are in California (taxed).
+    Workspaces already in the table are left alone (the new ones are told apart by id)."""
     from django.db import connection
 
     total = team + free
     with connection.cursor() as cursor:
+        cursor.execute("select coalesce(max(id), 0) from billing_workspace")
+        (base,) = cursor.fetchone()
         cursor.execute(
             """
             insert into billing_workspace (name, slug, business_country, business_region,
@@ -81,6 +84,9 @@ def build_workspaces(*, team: int, free: int, months: list[str], month_of_team: 
             """,
             [month_of_team, month_of_team, total],
         )
+        # The first `team` of the new ids are on Team (ids need not start after `base`).
+        cursor.execute("select min(id) from billing_workspace where id > %s", [base])
+        last_team = cursor.fetchone()[0] + team - 1
         cursor.execute(
             """
             insert into billing_paymentmethod (workspace_id, brand, last4, added_on)
@@ -99,8 +105,9 @@ def build_workspaces(*, team: int, free: int, months: list[str], month_of_team: 
                    case when p.code = 'team' then %s::date end, null, null, false, false, null
             from billing_workspace w
             join billing_plan p on p.code = case when w.id <= %s then 'team' else 'free' end
+            where w.id > %s
             """,
-            [month_of_team, month_of_team, team],
+            [month_of_team, month_of_team, last_team, base],
         )
         for month in months:
             cursor.execute(
@@ -111,8 +118,9 @@ def build_workspaces(*, team: int, free: int, months: list[str], month_of_team: 
                             else (w.id * 7919) %% 1100 end,
                        now()
                 from billing_workspace w
+                where w.id > %s
                 """,
-                [month, team],
+                [month, last_team, base],
             )
         cursor.execute("analyze")
     from datetime import date
@@ -164,3 +172,37 @@ def add_discounts_and_credits(*, discount_every: int = 5, credit_every: int = 20
             """
         )
         cursor.execute("analyze")
+
+
+def peak_memory(fn, *args, **kwargs):
+    """Run `fn` and return (its result, seconds, peak RSS during the call in MB, the process's
+    RSS before it in MB). Linux: the high-water mark is reset first (/proc/self/clear_refs)."""
+    import gc
+
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_mb("VmRSS")
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    elapsed = time.perf_counter() - start
+    return result, elapsed, _status_mb("VmHWM"), before
+
+
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def exponent(sizes: list[int], values: list[float]) -> list[str]:
+    """How `values` grow with `sizes`, step by step: log(v2/v1) / log(n2/n1) (1.0 is linear)."""
+    import math
+
+    return [
+        f"{n1:,}→{n2:,}: {math.log(v2 / v1) / math.log(n2 / n1):.2f}"
+        for (n1, v1), (n2, v2) in zip(
+            zip(sizes, values, strict=True), zip(sizes[1:], values[1:], strict=True), strict=False
+        )
+        if v1 > 0 and v2 > 0
+    ]

@@ -1,13 +1,22 @@
-"""Benchmark: close one month for 100,000 Team workspaces on PostgreSQL (issue: invoices).
+"""Benchmark: close one month on PostgreSQL against its floor in the same run (issue 12).
 
-Prints invoices per second in process and with one and two Celery workers (end to end, from
-dispatch to the close marked finished), the ratio to a raw INSERT … SELECT of the same rows,
-SQL queries per chunk at two chunk sizes, and each worker's peak memory.
+For N Team workspaces (February usage; a 20 % coupon on 20 %, credits on 5 %, tax on 30 %) and
+N/2 Free ones (≈ 9 % over the limit: strikes, locks and lock emails), prints
+
+- the close in one process: time, invoices per second, rows written, peak memory (the RSS
+  high-water mark during the close, and the process's size before it);
+- the floor: INSERT … SELECT of exactly the rows the close wrote, into empty tables with the
+  same indexes and check constraints, timed in the same run; and the ratio;
+- SQL queries for one chunk at two chunk sizes (they do not depend on the chunk's size);
+- with --workers: the close on 1 and 2 Celery workers, end to end (needs Redis);
+- with --scale 10000,100000,1000000: the close and its floor at each size of N and how time and
+  memory grow from size to size (the exponent: 1.0 is linear).
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench \\
-    BENCH_BROKER_URL=redis://127.0.0.1:6379/2 .venv/bin/python bench/month_close.py [N]
+        .venv/bin/python bench/month_close.py [--team 100000] [--scale 10000,100000] [--workers]
 """
 
+import argparse
 import os
 import subprocess
 import sys
@@ -18,63 +27,175 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
 os.environ["CELERY_BROKER_URL"] = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/2")
+# Tasks enqueued by the close (lock emails) go to a queue of their own, emptied at the end.
+QUEUE = f"bench-month-close-{os.getpid()}"
+os.environ["CELERY_TASK_DEFAULT_QUEUE"] = QUEUE
 
-from dataset import (
+from dataset import (  # noqa: E402 (after the Celery settings above)
     ROOT,
     add_discounts_and_credits,
     build_workspaces,
+    exponent,
+    peak_memory,
     reset_billing_tables,
     setup_django,
     timed,
 )
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
 JANUARY, FEBRUARY, MARCH = date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)
+
+# What a close of February writes: each table and which of its rows (after `fresh_month`).
+WRITTEN = [
+    ("billing_invoice", ""),
+    ("billing_invoiceline", ""),
+    ("coupons_discountapplication", ""),
+    ("coupons_creditledgerentry", "where kind = 'draw'"),
+    ("billing_strike", "where month = '2026-02-01'"),
+    ("billing_lockevent", "where month = '2026-02-01'"),
+    ("billing_outboundemail", ""),
+    ("billing_historicalworkspace", ""),
+    ("billing_monthclosechunk", ""),
+]
+
+
+def build(team: int, free: int):
+    timed("reset", reset_billing_tables)
+    timed(
+        f"build {team:,} Team and {free:,} Free workspaces with February usage",
+        build_workspaces,
+        team=team,
+        free=free,
+        months=["2026-02-01"],
+        month_of_team="2026-01-01",
+    )
+    timed(
+        "a 20 % coupon on 20 % of them, credits on 5 %",
+        add_discounts_and_credits,
+        since="2026-01-15",
+    )
 
 
 def fresh_month():
-    """Forget February's close and invoices, keep the workspaces."""
+    """Forget February's close and all it wrote; keep the workspaces, usage, coupons, grants."""
     from django.db import connection
+
+    from billing.models import MonthClose
 
     with connection.cursor() as cursor:
         cursor.execute(
             "truncate billing_invoiceline, billing_invoice, billing_invoicesequence, "
-            "billing_monthclosechunk, billing_monthclose restart identity cascade"
+            "billing_monthclosechunk, billing_monthclose, billing_strike, billing_lockevent, "
+            "billing_outboundemail, billing_historicalworkspace, billing_setasideinvoice "
+            "restart identity cascade"
         )
         # The credit draws went with the invoices (cascade): give the grants their balance back.
         cursor.execute("update coupons_creditgrant set remaining = amount")
-    from billing.models import MonthClose
-
+        cursor.execute(
+            "update billing_workspace set lock = 'unlocked', data_flow = true, "
+            "lock_changed_on = null, lock_cause = '' where lock <> 'unlocked'"
+        )
+        cursor.execute("vacuum analyze")
     MonthClose.objects.create(
         month=JANUARY, closed_on=FEBRUARY, locks_done=True, chunks_planned=True, finished=True
     )
 
 
-def raw_insert_select():
-    """The floor: the same number of invoice rows from one INSERT … SELECT."""
+def rows_written() -> dict[str, int]:
     from django.db import connection
 
+    counts = {}
     with connection.cursor() as cursor:
-        cursor.execute("create temp table raw_invoice (like billing_invoice including defaults)")
+        for table, where in WRITTEN:
+            cursor.execute(f"select count(*) from {table} {where}")
+            counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+def floor(with_keys: bool = False) -> float:
+    """INSERT … SELECT of exactly the rows the close wrote into empty copies of their tables
+    (same columns, indexes, defaults and check constraints), committed: the database's own
+    cost of writing them, without any rule. `with_keys`: the copies also have the tables'
+    foreign keys (checked at commit, as the close's are)."""
+    from django.db import connection, transaction
+
+    elapsed = 0.0
+    written = {table for table, _ in WRITTEN}
+    with connection.cursor() as cursor:
+        for table, _ in WRITTEN:
+            cursor.execute(f"drop table if exists bench_floor_{table} cascade")
+            cursor.execute(f"create table bench_floor_{table} (like {table} including all)")
+        for table, _ in WRITTEN if with_keys else []:
+            cursor.execute(
+                "select pg_get_constraintdef(oid) from pg_constraint "
+                "where conrelid = %s::regclass and contype = 'f'",
+                [table],
+            )
+            for (definition,) in cursor.fetchall():
+                for other in written:  # keys between written tables point at the copies
+                    definition = definition.replace(
+                        f"REFERENCES {other}(", f"REFERENCES bench_floor_{other}("
+                    )
+                cursor.execute(f"alter table bench_floor_{table} add {definition}")
+        cursor.execute("checkpoint")
+    for table, where in WRITTEN:
         start = time.perf_counter()
-        cursor.execute(
-            """
-            insert into raw_invoice (id, number, workspace_id, subscription_id, kind,
-                period_start, period_end, issue_date, status, currency, subtotal, discount,
-                credits, tax, total, plan_code, interval, tax_country, tax_region, tax_note,
-                overage_mtus, void_reason, created_at)
-            select s.id, 'INV-2026-' || lpad(s.id::text, 6, '0'), s.workspace_id, s.id,
-                'monthly', %s, %s, %s, 'issued', 'USD', 120 + u.mtus * 0.01, 0, 0, 0,
-                120 + u.mtus * 0.01, 'team', 'monthly', 'DE', '', '', u.mtus, '', now()
-            from billing_subscription s join billing_usage u
-              on u.workspace_id = s.workspace_id and u.month = %s
-            where s.paid_from is not null
-            """,
-            [FEBRUARY, MARCH, MARCH, FEBRUARY],
-        )
-        elapsed = time.perf_counter() - start
-        cursor.execute("drop table raw_invoice")
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"insert into bench_floor_{table} select * from {table} {where}")
+        elapsed += time.perf_counter() - start
+    with connection.cursor() as cursor:
+        for table, _ in WRITTEN:
+            cursor.execute(f"drop table bench_floor_{table} cascade")
     return elapsed
+
+
+def close_in_process(threads: int):
+    from django.db import connection
+
+    from billing import services
+
+    with connection.cursor() as cursor:
+        cursor.execute("checkpoint")
+    return peak_memory(services.close_month, FEBRUARY, as_of=MARCH, threads=threads)
+
+
+def measure(team: int, threads: int = 1) -> dict:
+    """The close of N Team and N/2 Free workspaces and its floor, as printed lines."""
+    from billing.models import Invoice
+
+    fresh_month()
+    counts, elapsed, peak, before = close_in_process(threads)
+    written = rows_written()
+    total_rows = sum(written.values())
+    floor_time = floor()
+    keyed_floor = floor(with_keys=True)
+    invoices = Invoice.objects.count()
+    how = "one process" if threads == 1 else f"one process, {threads} threads"
+    print(
+        f"close of {team:,} Team + {team // 2:,} Free workspaces in {how}: {elapsed:.2f} s, "
+        f"{invoices:,} invoices ({invoices / elapsed:,.0f}/s), {counts.get('strikes', 0):,} "
+        f"strikes, {sum(v for k, v in counts.items() if k.startswith('locked')):,} locks; "
+        f"{total_rows:,} rows written"
+    )
+    print("  rows: " + ", ".join(f"{table} {count:,}" for table, count in written.items() if count))
+    print(
+        f"  floor (INSERT … SELECT of the same {total_rows:,} rows into tables with the same "
+        f"indexes): {floor_time:.2f} s; ratio {elapsed / floor_time:.1f}×"
+    )
+    print(
+        f"  the same with the tables' foreign keys too (checked at commit, as the close's): "
+        f"{keyed_floor:.2f} s; ratio {elapsed / keyed_floor:.1f}×"
+    )
+    print(
+        f"  peak memory: {peak:.0f} MB RSS during the close "
+        f"({peak - before:+.0f} MB over the {before:.0f} MB before it)"
+    )
+    return {
+        "time": elapsed,
+        "floor": floor_time,
+        "keyed_floor": keyed_floor,
+        "peak": peak,
+        "growth": max(peak - before, 1),
+    }
 
 
 def queries_per_chunk(chunk_size):
@@ -88,8 +209,11 @@ def queries_per_chunk(chunk_size):
     services.close_month(FEBRUARY, as_of=MARCH, dispatch=lambda ids: None, chunk_size=chunk_size)
     chunk = MonthCloseChunk.objects.order_by("pk").first()
     with CaptureQueriesContext(connection) as ctx:
+        start = time.perf_counter()
         services.bill_chunk(chunk.pk)
-    return len(ctx.captured_queries)
+        elapsed = time.perf_counter() - start
+    database = sum(float(q["time"]) for q in ctx.captured_queries)
+    return len(ctx.captured_queries), elapsed, database
 
 
 def start_workers(count, queue):
@@ -97,6 +221,7 @@ def start_workers(count, queue):
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": os.environ["DATABASE_URL"],
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
     }
     return [
         subprocess.Popen(
@@ -136,7 +261,7 @@ def close_with_workers(count):
     from billing.models import MonthClose
     from config.celery import app
 
-    queue = f"bench-close-{os.getpid()}-{count}"
+    queue = f"{QUEUE}-workers-{count}"
     app.conf.task_default_queue = queue
     fresh_month()
     workers = start_workers(count, queue)
@@ -154,61 +279,83 @@ def close_with_workers(count):
             worker.terminate()
         for worker in workers:
             worker.wait(30)
+        app.conf.task_default_queue = QUEUE
     return elapsed, baseline, peaks
 
 
+def empty_queues():
+    import redis
+
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    for key in client.scan_iter(f"{QUEUE}*"):
+        client.delete(key)
+
+
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--team", type=int, default=100_000, help="Team workspaces (and half as many Free)"
+    )
+    parser.add_argument(
+        "--scale", default="", help="sizes of N for the scaling run, e.g. 10000,100000"
+    )
+    parser.add_argument(
+        "--workers", action="store_true", help="also close on 1 and 2 Celery workers"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=2, help="also close on this many threads (1: skip)"
+    )
+    args = parser.parse_args()
     setup_django()
-    from billing import services
-    from billing.models import Invoice
+    try:
+        build(args.team, args.team // 2)
+        measure(args.team)
+        if args.threads > 1:
+            measure(args.team, threads=args.threads)
+        for size in (500, 2000):
+            queries, elapsed, database = queries_per_chunk(size)
+            print(
+                f"one chunk of {size:,} workspaces: {queries} queries, {elapsed * 1000:.0f} ms "
+                f"({database * 1000:.0f} ms in the database)"
+            )
+        if args.workers:
+            from billing.models import Invoice
 
-    timed("reset", reset_billing_tables)
-    timed(
-        f"build {N:,} Team workspaces with February usage",
-        build_workspaces,
-        team=N,
-        free=0,
-        months=["2026-02-01"],
-        month_of_team="2026-01-01",
-    )
-    timed(
-        "a 20 % coupon on 20 % of them, credits on 5 %",
-        add_discounts_and_credits,
-        since="2026-01-15",
-    )
-
-    raw = raw_insert_select()
-    print(f"raw INSERT … SELECT of {N:,} invoice rows: {raw:.2f} s ({N / raw:,.0f} rows/s)")
-
-    fresh_month()
-    _, in_process = timed(
-        "close in one process (no Celery)", services.close_month, FEBRUARY, as_of=MARCH
-    )
-    issued = Invoice.objects.count()
-    print(
-        f"  {issued:,} invoices, {issued / in_process:,.0f} invoices/s; "
-        f"{Invoice.objects.filter(discount__gt=0).count():,} discounted, "
-        f"{Invoice.objects.filter(credits__gt=0).count():,} with credits, "
-        f"{Invoice.objects.filter(tax__gt=0).count():,} taxed"
-    )
-
-    for size in (500, 2000):
-        print(f"queries for one chunk of {size:,} workspaces: {queries_per_chunk(size)}")
-
-    results = {}
-    for count in (1, 2):
-        elapsed, baseline, peaks = close_with_workers(count)
-        results[count] = elapsed
-        issued = Invoice.objects.count()
-        growth = ", ".join(
-            f"{p:.0f} MB (idle {b:.0f} MB)" for b, p in zip(baseline, peaks, strict=True)
-        )
-        print(
-            f"close with {count} Celery worker(s), end to end: {elapsed:.2f} s, "
-            f"{issued:,} invoices, {issued / elapsed:,.0f} invoices/s; "
-            f"{elapsed / raw:.1f}× the raw INSERT … SELECT; peak memory per worker: {growth}"
-        )
-    print(f"speed-up from one worker to two: {results[1] / results[2]:.2f}×")
+            results = {}
+            for count in (1, 2):
+                elapsed, baseline, peaks = close_with_workers(count)
+                results[count] = elapsed
+                issued = Invoice.objects.count()
+                growth = ", ".join(
+                    f"{p:.0f} MB (idle {b:.0f} MB)" for b, p in zip(baseline, peaks, strict=True)
+                )
+                print(
+                    f"close with {count} Celery worker(s), end to end: {elapsed:.2f} s, "
+                    f"{issued / elapsed:,.0f} invoices/s; peak memory per worker: {growth}"
+                )
+            print(f"speed-up from one worker to two: {results[1] / results[2]:.2f}×")
+        sizes = [int(size) for size in args.scale.split(",") if size]
+        if sizes:
+            results = []
+            for size in sizes:
+                print(f"\n--- scaling: N = {size:,}")
+                build(size, size // 2)
+                results.append(measure(size, threads=args.threads))
+            print(f"\nscaling (N Team + N/2 Free workspaces, {args.threads} thread(s)):")
+            for size, result in zip(sizes, results, strict=True):
+                time_, floor_ = result["time"], result["floor"]
+                print(
+                    f"  N = {size:>9,}: close {time_:7.2f} s, floor {floor_:6.2f} s, "
+                    f"ratio {time_ / floor_:4.1f}×, peak {result['peak']:5.0f} MB "
+                    f"({result['growth']:+.0f} MB)"
+                )
+            print("  time exponent:   " + "; ".join(exponent(sizes, [r["time"] for r in results])))
+            print("  floor exponent:  " + "; ".join(exponent(sizes, [r["floor"] for r in results])))
+            print(
+                "  memory exponent: " + "; ".join(exponent(sizes, [r["growth"] for r in results]))
+            )
+    finally:
+        empty_queues()
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django_countries import countries
 
 from billing import admin_toolkit as toolkit
-from billing import selectors, services
+from billing import selectors, services, usage_import
 from billing.admin_toolkit import (
     OptionalReasonForm,
     ReadOnlyInline,
@@ -24,7 +25,7 @@ from billing.admin_toolkit import (
     run_for_each,
     service_form_page,
 )
-from billing.documents import clean_document
+from billing.documents import clean_document, preview
 from billing.emails import resend_email, stuck_emails
 from billing.errors import BillingError
 from billing.forms import (
@@ -36,8 +37,8 @@ from billing.forms import (
     UnlockForm,
     UsageImportForm,
     VoidInvoiceForm,
-    usage_rows,
 )
+from billing.invoice_documents import credit_note_number
 from billing.models import (
     BillingClock,
     CreditNote,
@@ -54,10 +55,31 @@ from billing.models import (
     TaxExemption,
     TaxRate,
     Usage,
+    UsageImportJob,
     Workspace,
 )
 from billing.months import month_start
 from billing.tax import US_STATES
+from billing.templatetags.money import (
+    count,
+    day,
+    email_kind,
+    money,
+    month,
+    period,
+    period_short,
+    rate,
+)
+from billing.workspace_pages import ClosedFilter, ClosureAndForecastPages
+
+
+def badge(text, tone=""):
+    """A status as a coloured label (billing/static/billing/backoffice.css): good, waiting,
+    bad or quiet; the word is always written."""
+    return format_html('<span class="badge {}">{}</span>', tone, text)
+
+
+LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
 
 
 def _current_subscriptions(**filters):
@@ -108,6 +130,23 @@ class TrialingFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CountryInUseFilter(admin.SimpleListFilter):
+    """The business countries workspaces are in, by name (not the world's 250)."""
+
+    title = "business country"
+    parameter_name = "business_country"
+
+    def lookups(self, request, model_admin):
+        codes = Workspace.objects.order_by().values_list("business_country", flat=True)
+        return sorted(
+            ((code, countries.name(code)) for code in set(codes.distinct())),
+            key=lambda choice: choice[1],
+        )
+
+    def queryset(self, request, queryset):
+        return queryset.filter(business_country=self.value()) if self.value() else queryset
+
+
 class PaymentMethodInline(ReadOnlyInline):
     """D3: every card on file and the days it was, newest first."""
 
@@ -133,24 +172,23 @@ class SubscriptionInline(ReadOnlyInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(ServiceAdmin):
+class WorkspaceAdmin(ClosureAndForecastPages, ServiceAdmin):
+    # Fits 1366 px beside the filters: the billing email is found by the search box.
     list_display = [
-        "name",
-        "slug",
+        "name_and_slug",
         "plan_display",
         "trial_end_display",
-        "lock",
-        "business_country",
-        "business_region",
-        "billing_email",
-        "startup_member",
+        "lock_display",
+        "location",
+        "program_member",
     ]
     list_filter = [
         PlanFilter,
         IntervalFilter,
         TrialingFilter,
+        ClosedFilter,
         "lock",
-        "business_country",
+        CountryInUseFilter,
         "startup_member",
     ]
     search_fields = ["name", "slug", "billing_email"]
@@ -178,7 +216,7 @@ class WorkspaceAdmin(ServiceAdmin):
     ]
     inlines = [SubscriptionInline, PaymentMethodInline]
     change_form_template = "admin/billing/workspace/change_form.html"
-    history_list_display = ["lock", "payment_method_added_on"]
+    history_list_display = ["lock_display", "payment_method_added_on"]
     reason_on_change = True
 
     def get_queryset(self, request):
@@ -222,6 +260,25 @@ class WorkspaceAdmin(ServiceAdmin):
         if obj.current_trial_outcome == Subscription.TrialOutcome.RUNNING:
             return obj.current_trial_end
         return "—"
+
+    @admin.display(description="Workspace", ordering="name")
+    def name_and_slug(self, obj):
+        return format_html('{}<br><span class="quiet-text">{}</span>', obj.name, obj.slug)
+
+    @admin.display(description="Program", boolean=True, ordering="startup_member")
+    def program_member(self, obj):
+        return obj.startup_member
+
+    @admin.display(description="Lock", ordering="lock")
+    def lock_display(self, obj):
+        return badge(obj.get_lock_display(), LOCK_TONES.get(obj.lock, ""))
+
+    @admin.display(description="Location", ordering="business_country")
+    def location(self, obj):
+        """X1: the business location that decides tax, e.g. US-CA."""
+        code = obj.business_country.code
+        where = f"{code}-{obj.business_region}" if obj.business_region else code
+        return format_html('<span title="{}">{}</span>', obj.business_country.name, where)
 
     # --- the status panel and the action pages ---
 
@@ -269,11 +326,12 @@ class WorkspaceAdmin(ServiceAdmin):
             "usage": "Record usage",
             "unlock": "Unlock",
         }
-        return [
+        actions = [
             (labels[name], reverse("admin:billing_workspace_action", args=[workspace.pk, name]))
             for name, ok in allowed.items()
             if ok
         ]
+        return self.closure_actions(request, workspace, actions)  # W1, FC1
 
     def get_urls(self):
         return [
@@ -305,6 +363,11 @@ class WorkspaceAdmin(ServiceAdmin):
         if not request.user.has_perm(permission):
             raise PermissionDenied
         workspace = get_object_or_404(Workspace, pk=pk)
+        closed = ""
+        if action == "unlock" and workspace.lock == "unlocked":
+            closed = f"{workspace.name} is not locked: there is nothing to unlock."
+        if workspace.closed_on is not None:  # W1: nothing but reopening
+            closed = f"{workspace.name} was closed on {workspace.closed_on}: reopen it first."
         return service_form_page(
             self,
             request,
@@ -313,6 +376,7 @@ class WorkspaceAdmin(ServiceAdmin):
             perform=lambda data: self._perform(request, workspace, action, data),
             template="admin/billing/workspace/action.html",
             title=f"{title}: {workspace.name}",
+            closed=closed,
             workspace=workspace,
             status=selectors.workspace_status(workspace, as_of=toolkit.today()),
         )
@@ -348,7 +412,7 @@ class UsageAdmin(ServiceAdmin):
     """U1, U2: figures are recorded from the workspace page or imported from a file, both
     through the service; this list only shows them."""
 
-    list_display = ["workspace", "month", "mtus", "updated_at"]
+    list_display = ["workspace", "month_display", "mtus_display", "updated_at"]
     list_select_related = ["workspace"]
     list_filter = ["month"]
     search_fields = ["workspace__slug", "workspace__name"]
@@ -357,23 +421,41 @@ class UsageAdmin(ServiceAdmin):
     show_full_result_count = False
     change_list_template = "admin/billing/usage/change_list.html"
 
+    @admin.display(description="Month", ordering="month")
+    def month_display(self, obj):
+        return month(obj.month)
+
+    @admin.display(description="MTUs", ordering="mtus")
+    def mtus_display(self, obj):
+        return count(obj.mtus)
+
     def get_urls(self):
         return [
             path(
                 "import/", self.admin_site.admin_view(self.import_view), name="billing_usage_import"
             ),
+            path(
+                "import/<int:job_id>/",
+                self.admin_site.admin_view(self.import_job_view),
+                name="billing_usage_import_job",
+            ),
             *super().get_urls(),
         ]
 
     def import_view(self, request):
-        """U2: the whole file or nothing; every bad line named."""
+        """U2: the whole file or nothing; every bad line named. The upload is streamed; a large
+        one is imported by a worker and the page follows it."""
         if not request.user.has_perm("billing.import_usage"):
             raise PermissionDenied
         form = UsageImportForm(request.POST or None, request.FILES or None)
         errors = []
         if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > usage_import.INLINE_MAX_BYTES:
+                job = usage_import.start_import_job(upload, by=request.user)
+                return redirect("admin:billing_usage_import_job", job.pk)
             try:
-                result = services.import_usage(usage_rows(form.cleaned_data["file"]))
+                result = services.import_usage(upload)
             except ValueError as exc:
                 errors = [str(exc)]
             except BillingError as exc:
@@ -400,6 +482,21 @@ class UsageAdmin(ServiceAdmin):
         }
         return TemplateResponse(request, "admin/billing/usage/import.html", context)
 
+    def import_job_view(self, request, job_id):
+        """A large file's import on a worker: queued, running (how far), then its result or
+        every bad line. The page reloads itself until the job is finished."""
+        if not request.user.has_perm("billing.import_usage"):
+            raise PermissionDenied
+        job = get_object_or_404(UsageImportJob, pk=job_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Import usage: {job.file_name}",
+            "job": job,
+            "progress": None if job.finished else usage_import.job_progress(job),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/billing/usage/import_job.html", context)
+
 
 @admin.register(Plan)
 class PlanAdmin(ServiceAdmin):
@@ -408,13 +505,29 @@ class PlanAdmin(ServiceAdmin):
     list_display = [
         "name",
         "code",
-        "monthly_price",
-        "annual_price",
-        "included_mtus",
-        "overage_rate",
+        "monthly_price_display",
+        "annual_price_display",
+        "included_mtus_display",
+        "overage_rate_display",
     ]
     readonly_fields = ["code"]
     reason_on_change = True
+
+    @admin.display(description="Monthly price", ordering="monthly_price")
+    def monthly_price_display(self, obj):
+        return money(obj.monthly_price)
+
+    @admin.display(description="Annual price", ordering="annual_price")
+    def annual_price_display(self, obj):
+        return money(obj.annual_price)
+
+    @admin.display(description="MTUs included a month", ordering="included_mtus")
+    def included_mtus_display(self, obj):
+        return count(obj.included_mtus)
+
+    @admin.display(description="Overage per MTU", ordering="overage_rate")
+    def overage_rate_display(self, obj):
+        return f"${obj.overage_rate.normalize():f}" if obj.bills_overage else "none"
 
     def update(self, request, plan, data, changed):
         services.update_plan(
@@ -445,10 +558,18 @@ class SubscriptionAdmin(ServiceAdmin):
 
 @admin.register(Strike)
 class StrikeAdmin(ServiceAdmin):
-    list_display = ["workspace", "month", "mtus"]
+    list_display = ["workspace", "month_display", "mtus_display"]
     list_select_related = ["workspace"]
     list_filter = ["month"]
     search_fields = ["workspace__slug"]
+
+    @admin.display(description="Month over the Free limit", ordering="month")
+    def month_display(self, obj):
+        return month(obj.month)
+
+    @admin.display(description="MTUs", ordering="mtus")
+    def mtus_display(self, obj):
+        return count(obj.mtus)
 
 
 @admin.register(LockEvent)
@@ -461,43 +582,149 @@ class LockEventAdmin(ServiceAdmin):
 
 class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
-    fields = ["position", "kind", "description", "quantity", "amount"]
+    fields = ["position", "kind", "description", "quantity_display", "amount_display"]
+
+    @admin.display(description="Quantity")
+    def quantity_display(self, line):
+        return count(line.quantity) if line.quantity is not None else ""
+
+    @admin.display(description="Amount")
+    def amount_display(self, line):
+        return money(line.amount)
 
 
-class CreditNoteInline(ReadOnlyInline):
-    model = CreditNote
-    fields = [
-        "amount",
-        "reason",
-        "status",
-        "requested_by",
-        "requested_on",
-        "decided_by",
-        "decided_on",
-    ]
+INVOICE_TONES = {"issued": "waiting", "paid": "good", "void": "quiet"}
+CREDIT_NOTE_TONES = {"requested": "waiting", "approved": "good", "rejected": "bad"}
 
 
 @admin.register(Invoice)
 class InvoiceAdmin(ServiceAdmin):
-    """I3: read-only for everyone; finance voids with a reason, support asks for a refund."""
+    """I3: read-only for everyone; finance voids with a reason, support asks for a refund. The
+    page shows what is refunded, pending and left (K3) and links the documents (I5)."""
 
+    # Fits 1366 px beside the filters, Status and Total included.
     list_display = [
         "number",
-        "workspace",
+        "workspace_name",
         "kind",
-        "issue_date",
-        "period_start",
-        "period_end",
-        "status",
-        "total",
+        "period_in_list",
+        "issued",
+        "status_display",
+        "total_display",
     ]
     list_select_related = ["workspace"]
-    list_filter = ["kind", "status", "issue_date"]
+    list_filter = ["status", "kind", "issue_date"]
     search_fields = ["number", "workspace__slug", "workspace__name"]
     date_hierarchy = "issue_date"
-    inlines = [InvoiceLineInline, CreditNoteInline]
+    inlines = [InvoiceLineInline]
     show_full_result_count = False
     change_form_template = "admin/billing/invoice/change_form.html"
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "workspace",
+                    "kind",
+                    "status_display",
+                    "issue_date",
+                    "period_display",
+                ]
+            },
+        ),
+        (
+            "Amounts",
+            {
+                "fields": [
+                    "subtotal_display",
+                    "discount_display",
+                    "credits_display",
+                    "tax_display",
+                    "total_display",
+                ]
+            },
+        ),
+        ("Tax", {"fields": ["jurisdiction", "rate_display", "tax_note"]}),
+        ("As issued", {"fields": ["plan_display", "overage_display"]}),
+    ]
+    void_fieldset = ("Void", {"fields": ["voided_on", "void_reason"]})
+    readonly_fields = [
+        name for _, options in fieldsets for name in options["fields"] if name.endswith("display")
+    ] + ["jurisdiction"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and obj.status == Invoice.Status.VOID:
+            return [*self.fieldsets, self.void_fieldset]
+        return self.fieldsets
+
+    @admin.display(description="Workspace", ordering="workspace__name")
+    def workspace_name(self, obj):
+        return obj.workspace.name
+
+    @admin.display(description="Period", ordering="period_start")
+    def period_display(self, obj):
+        return period(obj)
+
+    @admin.display(description="Period", ordering="period_start")
+    def period_in_list(self, obj):
+        return period_short(obj)
+
+    @admin.display(description="Issued", ordering="issue_date")
+    def issued(self, obj):
+        return day(obj.issue_date)
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj):
+        return badge(obj.get_status_display(), INVOICE_TONES.get(obj.status, ""))
+
+    @admin.display(description="Total", ordering="total")
+    def total_display(self, obj):
+        return money(obj.total, obj.currency)
+
+    @admin.display(description="Subtotal")
+    def subtotal_display(self, obj):
+        return money(obj.subtotal, obj.currency)
+
+    @admin.display(description="Discount")
+    def discount_display(self, obj):
+        return money(obj.discount, obj.currency)
+
+    @admin.display(description="Startup credit")
+    def credits_display(self, obj):
+        return money(obj.credits, obj.currency)
+
+    @admin.display(description="Tax")
+    def tax_display(self, obj):
+        return money(obj.tax, obj.currency)
+
+    @admin.display(description="Jurisdiction")
+    def jurisdiction(self, obj):
+        if not obj.tax_country:
+            return "—"
+        return f"{obj.tax_country}-{obj.tax_region}" if obj.tax_region else obj.tax_country
+
+    @admin.display(description="Tax rate")
+    def rate_display(self, obj):
+        return rate(obj.tax_rate) if obj.tax_rate is not None else "no rate (no tax)"
+
+    @admin.display(description="Plan")
+    def plan_display(self, obj):
+        return f"{obj.plan_code.capitalize()}, billed {obj.get_interval_display().lower()}"
+
+    @admin.display(description="MTUs billed as overage")
+    def overage_display(self, obj):
+        return count(obj.overage_mtus)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invoice = self.get_object(request, object_id)
+        if invoice is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "refunds": selectors.refund_summary(invoice),
+                "can_decide": request.user.has_perm("billing.approve_creditnote"),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_urls(self):
         return [
@@ -514,7 +741,7 @@ class InvoiceAdmin(ServiceAdmin):
             *super().get_urls(),
         ]
 
-    def _form_page(self, request, invoice, form, title, permission, perform):
+    def _form_page(self, request, invoice, form, title, permission, perform, **context):
         if not request.user.has_perm(permission):
             raise PermissionDenied
         return service_form_page(
@@ -526,10 +753,11 @@ class InvoiceAdmin(ServiceAdmin):
             template="admin/billing/invoice/action.html",
             title=f"{title}: {invoice.number}",
             invoice=invoice,
+            **context,
         )
 
     def void_view(self, request, pk):
-        invoice = get_object_or_404(Invoice, pk=pk)
+        invoice = get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
 
         def perform(data):
             services.void_invoice(
@@ -537,13 +765,28 @@ class InvoiceAdmin(ServiceAdmin):
             )
             return f"{invoice.number} voided: {data['reason']}"
 
+        closed = ""
+        if invoice.status == Invoice.Status.VOID:
+            closed = f"{invoice.number} is already void (since {invoice.voided_on}): "
+            closed += invoice.void_reason or "no reason recorded."
         form = VoidInvoiceForm(request.POST or None)
         return self._form_page(
-            request, invoice, form, "Void invoice", "billing.void_invoice", perform
+            request,
+            invoice,
+            form,
+            "Void invoice",
+            "billing.void_invoice",
+            perform,
+            closed=closed,
+            intro="A void invoice is kept, marked void; nothing is due on it. This cannot be "
+            "undone.",
         )
 
     def credit_note_view(self, request, pk):
-        invoice = get_object_or_404(Invoice, pk=pk)
+        """K3: support asks for a refund; the page shows what is refunded, what is already
+        requested and what is left, so a request that can never be approved is not filed."""
+        invoice = get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
+        refunds = selectors.refund_summary(invoice)
 
         def perform(data):
             services.request_credit_note(
@@ -554,35 +797,145 @@ class InvoiceAdmin(ServiceAdmin):
                 as_of=toolkit.today(),
             )
             return (
-                f"Credit note of {data['amount']} on {invoice.number} requested; finance decides."
+                f"Credit note of {money(data['amount'])} on {invoice.number} requested; "
+                "finance decides."
             )
 
+        closed = ""
+        if invoice.status == Invoice.Status.VOID:
+            closed = f"{invoice.number} is void: there is nothing to refund."
+        elif refunds.left <= 0:
+            closed = f"{invoice.number} is refunded in full ({money(refunds.refunded)})."
         form = CreditNoteRequestForm(request.POST or None)
         return self._form_page(
-            request, invoice, form, "Request a credit note", "billing.add_creditnote", perform
+            request,
+            invoice,
+            form,
+            "Request a credit note",
+            "billing.add_creditnote",
+            perform,
+            closed=closed,
+            refunds=refunds,
         )
 
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ServiceAdmin):
-    """K3: finance approves or rejects what support requested."""
+    """K3: finance approves or rejects what support requested, from the credit note's page
+    (the invoice's figures beside the buttons) or in bulk from the list."""
 
     list_display = [
         "invoice",
-        "amount",
-        "status",
+        "workspace_name",
+        "amount_display",
+        "status_display",
         "reason",
         "requested_by",
         "requested_on",
         "decided_by",
     ]
-    list_select_related = ["invoice", "requested_by", "decided_by"]
+    list_select_related = ["invoice__workspace", "requested_by", "decided_by"]
     list_filter = ["status", "requested_on"]
     search_fields = ["invoice__number", "reason"]
     actions = ["approve", "reject"]
+    change_form_template = "admin/billing/creditnote/change_form.html"
+    fields = [
+        "invoice",
+        "amount_display",
+        "status_display",
+        "reason",
+        "requested_by",
+        "requested_on",
+        "decided_by",
+        "decided_on",
+        "decision_note",
+    ]
+    readonly_fields = ["amount_display", "status_display"]
 
     def has_approve_permission(self, request):
         return request.user.has_perm("billing.approve_creditnote")
+
+    @admin.display(description="Workspace", ordering="invoice__workspace__name")
+    def workspace_name(self, note):
+        return note.invoice.workspace.name
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, note):
+        return money(note.amount)
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, note):
+        return badge(note.get_status_display(), CREDIT_NOTE_TONES.get(note.status, ""))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        note = self.get_object(request, object_id)
+        if note is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "invoice": note.invoice,
+                "refunds": selectors.refund_summary(note.invoice),
+                "can_decide": self.has_approve_permission(request),
+                "document_number": credit_note_number(note),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/decide/<str:decision>/",
+                self.admin_site.admin_view(self.decide_view),
+                name="billing_creditnote_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, pk, decision):
+        """K3: one credit note, decided on a page that shows the invoice's refunded, pending
+        and left amounts; approving moves money, so the page is a confirmation."""
+        if decision not in ("approve", "reject") or not self.has_approve_permission(request):
+            raise PermissionDenied
+        note = get_object_or_404(
+            CreditNote.objects.select_related("invoice__workspace", "decided_by"), pk=pk
+        )
+        approve = decision == "approve"
+        invoice = note.invoice
+
+        def perform(data):
+            services.decide_credit_note(
+                note,
+                by=request.user,
+                approve=approve,
+                as_of=toolkit.today(),
+                note_text=data["reason"],
+            )
+            if approve:
+                return f"Credit note of {money(note.amount)} on {invoice.number} approved."
+            return f"Credit note of {money(note.amount)} on {invoice.number} rejected."
+
+        closed = ""
+        if note.status != CreditNote.Status.REQUESTED:
+            closed = (
+                f"This credit note was already {note.get_status_display().lower()} on "
+                f"{note.decided_on}"
+                + (f" by {note.decided_by}" if note.decided_by else "")
+                + ": a decision is final."
+            )
+        form_class = OptionalReasonForm if approve else ReasonForm
+        verb = "Approve" if approve else "Reject"
+        return service_form_page(
+            self,
+            request,
+            note,
+            form=form_class(request.POST or None),
+            perform=perform,
+            template="admin/billing/creditnote/decide.html",
+            title=f"{verb} the credit note of {money(note.amount)} on {invoice.number}",
+            submit_label=f"Yes, {verb.lower()} {money(note.amount)}",
+            closed=closed,
+            note=note,
+            invoice=invoice,
+            refunds=selectors.refund_summary(invoice),
+        )
 
     def _decide(self, request, queryset, approve):
         verb = "approve" if approve else "reject"
@@ -600,7 +953,7 @@ class CreditNoteAdmin(ServiceAdmin):
             title=f"{verb.capitalize()} credit notes",
             done=f"credit note(s) {verb}d",
             form_class=OptionalReasonForm if approve else ReasonForm,
-            describe=lambda note: f"{note.invoice.number}: {note.amount} — {note.reason}",
+            describe=lambda note: f"{note.invoice.number}: {money(note.amount)} — {note.reason}",
         )
 
     @admin.action(description="Approve selected credit notes…", permissions=["approve"])
@@ -655,10 +1008,14 @@ class TaxRateAdmin(ServiceAdmin):
     """X2: a rate is a dated fact: a new rate from a date replaces the old one from then on
     (`set_tax_rate`); a rate in force is never edited in place."""
 
-    list_display = ["country", "region", "rate", "name", "valid_from"]
+    list_display = ["country", "region", "rate_display", "name", "valid_from"]
     list_filter = ["country"]
     search_fields = ["region", "name"]
     fields = ["country", "region", "rate", "name", "valid_from"]
+
+    @admin.display(description="Rate", ordering="rate")
+    def rate_display(self, obj):
+        return rate(obj.rate)
 
     def create(self, request, data):
         return services.set_tax_rate(
@@ -668,6 +1025,18 @@ class TaxRateAdmin(ServiceAdmin):
             name=data["name"],
             valid_from=data["valid_from"],
         )
+
+
+class EmailKindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        kinds = OutboundEmail.objects.order_by("kind").values_list("kind", flat=True).distinct()
+        return [(kind, email_kind(kind)) for kind in kinds]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
 
 
 class DeliveryFilter(admin.SimpleListFilter):
@@ -694,7 +1063,7 @@ class OutboundEmailAdmin(ServiceAdmin):
     error; support and finance resend it (never one already sent)."""
 
     list_display = [
-        "kind",
+        "kind_display",
         "to",
         "subject",
         "status",
@@ -703,12 +1072,16 @@ class OutboundEmailAdmin(ServiceAdmin):
         "sent_at",
         "error",
     ]
-    list_filter = [DeliveryFilter, "kind", "status"]
+    list_filter = [DeliveryFilter, EmailKindFilter, "status"]
     search_fields = ["to", "subject", "object_key"]
     actions = ["resend"]
 
     def has_resend_permission(self, request):
         return request.user.has_perm("billing.resend_outboundemail")
+
+    @admin.display(description="Kind", ordering="kind")
+    def kind_display(self, email):
+        return email_kind(email.kind)
 
     @admin.display(description="Last error")
     def error(self, email):
@@ -752,18 +1125,28 @@ class TaxExemptionForm(forms.ModelForm):
         return clean_document(self.cleaned_data.get("document"), what="certificate")
 
 
+CERTIFICATE_TONES = {
+    "submitted": "waiting",
+    "in_review": "waiting",
+    "approved": "good",
+    "rejected": "bad",
+}
+
+
 @admin.register(TaxExemption)
 class TaxExemptionAdmin(ServiceAdmin):
-    """X4: support and finance upload certificates; finance reviews them through the actions.
-    Nothing is edited by hand: a wrong certificate is rejected and a new one submitted."""
+    """X4: support and finance upload certificates; finance reviews each on its page, with the
+    document shown beside the decision buttons (or in bulk from the list). Nothing is edited by
+    hand: a wrong certificate is rejected and a new one submitted."""
 
     form = TaxExemptionForm
+    change_form_template = "admin/billing/taxexemption/change_form.html"
     list_display = [
         "number",
         "workspace",
         "region",
         "reason",
-        "status",
+        "status_display",
         "valid_from",
         "valid_to",
         "submitted_on",
@@ -805,6 +1188,108 @@ class TaxExemptionAdmin(ServiceAdmin):
     @admin.display(description="Certificate", ordering="pk")
     def number(self, obj):
         return f"#{obj.pk}"
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj):
+        return badge(obj.get_status_display(), CERTIFICATE_TONES.get(obj.status, ""))
+
+    # --- the review page: the document and the decision buttons ---
+
+    DECISIONS = {"review": "Start review", "approve": "Approve", "reject": "Reject"}
+
+    def _decisions(self, request, certificate):
+        if not self.has_review_permission(request) or certificate.status in (
+            TaxExemption.Status.APPROVED,
+            TaxExemption.Status.REJECTED,
+        ):
+            return []
+        names = ["approve", "reject"]
+        if certificate.status == TaxExemption.Status.SUBMITTED:
+            names.insert(0, "review")
+        return [
+            (
+                self.DECISIONS[name],
+                reverse("admin:billing_taxexemption_decide", args=[certificate.pk, name]),
+                name,
+            )
+            for name in names
+        ]
+
+    def _preview(self, certificate):
+        url = reverse("finance:certificate-document", args=[certificate.pk])
+        return preview(url, certificate.content_type)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        certificate = self.get_object(request, object_id)
+        if certificate is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "decisions": self._decisions(request, certificate),
+                "document": self._preview(certificate),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/decide/<str:decision>/",
+                self.admin_site.admin_view(self.decide_view),
+                name="billing_taxexemption_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, pk, decision):
+        """X4: finance takes one certificate into review, approves or rejects it (with a
+        reason), on a page that shows the document again."""
+        if decision not in self.DECISIONS or not self.has_review_permission(request):
+            raise PermissionDenied
+        certificate = get_object_or_404(
+            TaxExemption.objects.select_related("workspace", "reviewed_by"), pk=pk
+        )
+        today, by, name = toolkit.today(), request.user, f"Certificate #{certificate.pk}"
+
+        def perform(data):
+            if decision == "review":
+                services.start_exemption_review(certificate, by=by, as_of=today)
+                return f"{name} is in review."
+            if decision == "approve":
+                services.approve_exemption(certificate, by=by, as_of=today)
+                return f"{name} approved: {certificate.region} invoices of {ws} carry no tax."
+            services.reject_exemption(certificate, by=by, reason=data["reason"], as_of=today)
+            return f"{name} rejected: {data['reason']}"
+
+        ws = certificate.workspace.name
+        closed = ""
+        if certificate.status in (TaxExemption.Status.APPROVED, TaxExemption.Status.REJECTED):
+            closed = (
+                f"{name} was already {certificate.get_status_display().lower()} on "
+                f"{certificate.decided_on}: a decision is final."
+            )
+        elif decision == "review" and certificate.status == TaxExemption.Status.IN_REVIEW:
+            closed = f"{name} is already in review since {certificate.review_started_on}."
+        intros = {
+            "review": "Taking the certificate into review tells the customer's agents that "
+            "finance is on it; it changes no invoice.",
+            "approve": f"From today, invoices of {ws} for {certificate.region} carry no sales "
+            "tax while the certificate is valid. Invoices already issued do not change.",
+            "reject": "Invoices go on carrying sales tax. The reason is kept with the certificate.",
+        }
+        label = self.DECISIONS[decision]
+        return service_form_page(
+            self,
+            request,
+            certificate,
+            form=ReasonForm(request.POST or None) if decision == "reject" else None,
+            perform=perform,
+            template="admin/billing/taxexemption/decide.html",
+            title=f"{label}: certificate #{certificate.pk} of {ws}",
+            submit_label=f"Yes, {label.lower()}",
+            closed=closed,
+            intro=intros[decision],
+            certificate=certificate,
+            document=self._preview(certificate),
+        )
 
     @admin.display(description="Document")
     def document_link(self, obj):
@@ -850,7 +1335,7 @@ class TaxExemptionAdmin(ServiceAdmin):
             done="certificate(s) approved",
             form_class=None,
             intro="Approved certificates waive the sales tax of invoices issued from today in "
-            "their state, while they are valid (X4).",
+            "their state, while they are valid.",
             describe=self._describe,
         )
 

@@ -15,6 +15,7 @@ R5). Every change goes through a service:
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import label_for_field
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.forms.models import construct_instance
@@ -76,6 +77,13 @@ class ReadOnlyInline(admin.TabularInline):
     can_delete = False
     show_change_link = False
 
+    def __init__(self, parent_model, admin_site):
+        super().__init__(parent_model, admin_site)
+        if not self.show_change_link:
+            # Each row's str() above its cells says again what the cells say
+            # (backoffice.css hides it); a row with a change link keeps its link.
+            self.classes = [*(self.classes or []), "readonly-rows"]
+
     def get_readonly_fields(self, request, obj=None):
         return self.fields or ()
 
@@ -102,6 +110,8 @@ class ServiceAdmin(SimpleHistoryAdmin):
     reason_on_change = False
     create = None
     update = None
+    # simple_history's list, with the columns' labels instead of their field names.
+    object_history_list_template = "admin/toolkit/history_list.html"
 
     # --- permissions: no service, no form ---
 
@@ -170,6 +180,11 @@ class ServiceAdmin(SimpleHistoryAdmin):
         if not hasattr(self.model._meta, "simple_history_manager_attribute"):
             # A row without dated history: Django's own page lists the admin log.
             return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
+        columns = [
+            (name, capfirst(label_for_field(name, self.model, self)))
+            for name in self.get_history_list_display(request)
+        ]
+        extra_context = {"history_columns": columns, **(extra_context or {})}
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
@@ -287,17 +302,32 @@ def confirm_and_run(
 
 
 def service_form_page(
-    model_admin, request, obj, *, form, perform, title, template=None, back_url=None, **context
+    model_admin,
+    request,
+    obj,
+    *,
+    form,
+    perform,
+    title,
+    template=None,
+    back_url=None,
+    closed="",
+    **context,
 ):
     """Show `form`; on a valid POST call `perform(cleaned_data)` (a service), which returns the
     message, or `(message, object)` when the object to log is not `obj`. A refusal (any
     BillingError) comes back as an error on the same page, input kept; success is written to
     the object's admin log and goes back to `back_url` (default: `obj`'s change page).
-    `form=None` is a bare confirmation."""
+    `form=None` is a bare confirmation.
+
+    `closed` says why the object's state rules the action out (a void invoice, a decided
+    application): the page says so instead of offering a form, and a POST runs nothing."""
     if back_url is None:
         opts = obj._meta
         back_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
-    if request.method == "POST" and (form is None or form.is_valid()):
+    if closed:
+        form = None
+    elif request.method == "POST" and (form is None or form.is_valid()):
         try:
             with transaction.atomic():
                 result = perform(form.cleaned_data if form is not None else {})
@@ -319,6 +349,7 @@ def service_form_page(
             "opts": model_admin.model._meta,
             "object": obj,
             "back_url": back_url,
+            "closed": closed,
             "media": model_admin.media + (form.media if form is not None else forms.Media()),
             **context,
         },

@@ -8,7 +8,9 @@ import functools
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.db import connection
 from django.dispatch import receiver
+from django.utils import timezone
 from simple_history.signals import pre_create_historical_record
 
 from billing.errors import BillingError
@@ -73,3 +75,33 @@ def _fill_in_why(sender, history_instance, **kwargs):
         history_instance.history_change_reason = reason
     if by is not None and history_instance.history_user_id is None:
         history_instance.history_user = by
+
+
+def record_history(model, reasons: list[tuple[int, str]], *, by=None, when=None):
+    """R4 for rows changed by set-based SQL (thousands at once, no instance each): a history
+    row per `(pk, reason)`, a copy of the row as it is now with its reason, in one INSERT …
+    SELECT per batch. As `bulk_update_with_history` writes them, without reading any row."""
+    if not reasons:
+        return
+    history = model.history.model
+    quote = connection.ops.quote_name
+    kept = {f.column for f in history._meta.concrete_fields}  # minus any excluded field
+    copied = [quote(f.column) for f in model._meta.concrete_fields if f.column in kept]
+    columns = [*copied, "history_date", "history_change_reason", "history_type", "history_user_id"]
+    when = connection.ops.adapt_datetimefield_value(when or timezone.now())
+    table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
+    with connection.cursor() as cursor:
+        for start in range(0, len(reasons), 2_000):
+            batch = reasons[start : start + 2_000]
+            values = ", ".join(["(CAST(%s AS bigint), CAST(%s AS text), %s)"] * len(batch))
+            cursor.execute(
+                f"insert into {quote(history._meta.db_table)} ({', '.join(columns)}) "
+                f"select {', '.join(f't.{c}' for c in copied)}, %s, v.column2, '~', %s "
+                f"from {table} t join (values {values}) as v on t.{pk} = v.column1 "
+                "order by v.column3",
+                [
+                    when,
+                    getattr(by, "pk", None),
+                    *(value for n, (row, reason) in enumerate(batch) for value in (row, reason, n)),
+                ],
+            )

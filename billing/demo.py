@@ -1,15 +1,17 @@
 """Billing's part of the demo data: a few hundred workspaces, built through the services over
-the last six months, and tax exemption certificates in every US state (used by
-`manage.py seed_demo`). Tax rates come from the data migration 0006_seed_tax_rates."""
+the last six months, tax exemption certificates in every US state, and (once the clock has
+issued invoices) credit notes waiting for finance (used by `manage.py seed_demo`). Tax rates
+come from the data migration 0006_seed_tax_rates."""
 
 import random
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.db import transaction
 
 from billing import services
-from billing.models import TaxExemption, Workspace
+from billing.models import CreditNote, Invoice, TaxExemption, Workspace
 from billing.months import add_months, month_start, next_month
 from billing.tax import US_STATES
 
@@ -239,3 +241,36 @@ def _create_certificates(rng, start, today):
             rng.choice(REVIEW_OUTCOMES),
             submitted + timedelta(days=rng.randrange(1, 20)),
         )
+
+
+# --- Credit notes waiting for finance (K3) ----------------------------------------------------
+
+CREDIT_NOTE_REQUESTS = [
+    (Decimal("20.00"), "Ticket 4812: two days of downtime in the EU region."),
+    (Decimal("45.00"), "Ticket 4877: charged for a month after the customer asked to cancel."),
+    (Decimal("12.50"), "Ticket 4901: overage counted test users; goodwill."),
+    (Decimal("30.00"), "Ticket 4760: duplicate seats during the migration."),
+]
+
+
+def request_credit_notes(*, today: date, support, finance) -> bool:
+    """Refunds support asked for on recent invoices, so finance has decisions waiting today:
+    all but one still requested, one approved (an invoice with a refunded amount and a
+    credit-note document). Once; False when credit notes exist already. Runs after the
+    billing clock, which issues the invoices."""
+    if CreditNote.objects.exists():
+        return False
+    invoices = Invoice.objects.filter(
+        status=Invoice.Status.ISSUED,
+        total__gt=Decimal("100.00"),
+        workspace__slug__startswith="demo-",
+    ).order_by("-issue_date", "number")[: len(CREDIT_NOTE_REQUESTS)]
+    notes = [
+        services.request_credit_note(invoice, by=support, amount=amount, reason=reason, as_of=today)
+        for invoice, (amount, reason) in zip(invoices, CREDIT_NOTE_REQUESTS, strict=False)
+    ]
+    if notes:
+        services.decide_credit_note(
+            notes[-1], by=finance, approve=True, as_of=today, note_text="Refunded to the card."
+        )
+    return bool(notes)

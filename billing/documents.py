@@ -28,6 +28,7 @@ __all__ = [
     "clean_document",
     "document_response",
     "document_type",
+    "preview",
     "stored_until_rollback",
 ]
 
@@ -125,6 +126,16 @@ def stored_until_rollback(field_file, upload, *, using=None):
 
 # Types a browser may show in the page (an <iframe> or <img>) when asked for a preview.
 INLINE_TYPES = frozenset(EXTENSIONS)
+
+
+def preview(url: str, content_type: str) -> dict | None:
+    """What a review page needs to show a stored document in place (the template
+    `admin/toolkit/document_preview.html`): a PDF in a frame, an image as an image; None for
+    anything else. `url` is the permission-checked view; `?preview=1` asks it for inline."""
+    if content_type not in INLINE_TYPES:
+        return None
+    kind = "pdf" if content_type == "application/pdf" else "image"
+    return {"src": f"{url}?preview=1", "download": url, "kind": kind}
 
 
 def document_response(

@@ -12,6 +12,10 @@ Every promised email leaves or shows as failed:
   claimed so two sweeps never hand it on twice, and sent again (`resend_stuck_emails`);
 - staff see failed and stuck rows in the admin and resend them (`resend_email`).
 Whoever sends, a row is sent under its row lock and only while pending: never twice.
+
+Emails queued by the thousand (a month close's lock emails) are rows without a body, rendered
+when they are sent from the context their kind reads back from the row's object key
+(`RENDERED_WHEN_SENT`): queuing them costs an insert, not a template rendering each.
 """
 
 import logging
@@ -29,7 +33,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing.errors import BillingError
-from billing.models import OutboundEmail
+from billing.models import LockEvent, OutboundEmail
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +91,52 @@ def queue_email(*, kind: str, object_key: str, to: str, template: str, context: 
         return None
     transaction.on_commit(lambda: enqueue_sending([email.pk]))
     return email
+
+
+def _lock_email_context(object_key: str) -> dict:
+    event = LockEvent.objects.select_related("workspace").get(
+        pk=int(object_key.removeprefix("lock:"))
+    )
+    return {"workspace": event.workspace, "event": event}
+
+
+# Kinds queued without a body, rendered at sending: kind → the template's context, built from
+# the row's object key. The template is named as the kind.
+RENDERED_WHEN_SENT = {"locked": _lock_email_context, "unlocked": _lock_email_context}
+
+
+def queue_emails_rendered_when_sent(kind: str, keys_and_recipients) -> int:
+    """Queue one email of `kind` (a key of RENDERED_WHEN_SENT) per `(object_key, to)`, to be
+    rendered when it is sent; rows that exist already are left alone. Returns how many new."""
+    assert kind in RENDERED_WHEN_SENT, kind
+    rows = [OutboundEmail(kind=kind, object_key=key, to=to) for key, to in keys_and_recipients]
+    if not rows:
+        return 0
+    before = OutboundEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    OutboundEmail.objects.bulk_create(rows, batch_size=2_000, ignore_conflicts=True)
+    new_ids = list(
+        OutboundEmail.objects.filter(
+            pk__gt=before,
+            kind=kind,
+            object_key__in=[row.object_key for row in rows],
+            status=OutboundEmail.Status.PENDING,
+        ).values_list("pk", flat=True)
+    )
+    transaction.on_commit(lambda: _enqueue_in_batches(new_ids))
+    return len(new_ids)
+
+
+def enqueue_after_commit(email_ids: list[int]):
+    """Hand rows queued by a set-based insert to the send task once the transaction commits."""
+    transaction.on_commit(lambda: _enqueue_in_batches(list(email_ids)))
+
+
+def _render_when_sent(email: OutboundEmail):
+    """Fill in the body of a row queued without one (RENDERED_WHEN_SENT), kept on the row so
+    staff see what was sent."""
+    context = RENDERED_WHEN_SENT[email.kind](email.object_key)
+    email.subject, email.body_text, email.body_html = render_email(email.kind, context)
+    email.save(update_fields=["subject", "body_text", "body_html"])
 
 
 def queue_emails(specs) -> int:
@@ -153,6 +203,13 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
             return False
         email.attempts += 1
         email.claimed_at = timezone.now()
+        if not email.body_text and email.kind in RENDERED_WHEN_SENT:
+            try:
+                _render_when_sent(email)
+            except Exception as exc:  # its object is gone, a template is broken: no retry helps
+                _fail(email, exc)
+                logger.error("email %s could not be rendered: %s", email_id, email.last_error)
+                return False
         message = EmailMultiAlternatives(
             email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to]
         )

@@ -16,15 +16,26 @@ class InvalidDocument(BillingError):
 
 
 class UsageImportError(BillingError):
-    """A usage file was refused whole; `errors` lists every bad line with its reason."""
+    """A usage file was refused whole; `errors` names the bad lines with their reasons and
+    `bad_lines` counts them. When only the first of many are named, the last entry says so."""
 
-    def __init__(self, errors):
+    def __init__(self, errors, *, bad_lines: int | None = None):
         self.errors = list(errors)
+        self.bad_lines = bad_lines if bad_lines is not None else len(self.errors)
+        if self.bad_lines > len(self.errors):
+            self.errors.append(
+                f"… and {self.bad_lines - len(self.errors):,} more bad line(s): only the first "
+                f"{len(self.errors):,} are listed."
+            )
+        shown = self.errors if len(self.errors) <= 20 else [*self.errors[:20], "…"]
         super().__init__(
-            f"The usage file was not imported: {len(self.errors)} bad line(s). "
-            + " ".join(self.errors)
+            f"The usage file was not imported: {self.bad_lines:,} bad line(s). " + " ".join(shown)
         )
 
 
 class DayAlreadyProcessed(BillingError):
     """D2: a change dated on or before the last day the billing clock processed."""
+
+
+class WorkspaceClosed(BillingError):
+    """W1: a change to a closed workspace; only reopening is accepted."""

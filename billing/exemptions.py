@@ -11,6 +11,7 @@ from django.db import transaction
 
 from billing.audit import save_with_reason
 from billing.clock import refuse_processed
+from billing.closures import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError
 from billing.models import TaxExemption, Workspace
@@ -71,6 +72,7 @@ def submit_exemption(
         problems.append(f"The certificate cannot end ({valid_to}) before it starts ({valid_from}).")
     if problems:
         raise BillingError(" ".join(problems))
+    refuse_closed(workspace, "A tax exemption certificate")
     content_type = document_type(document, what="certificate")
     certificate = TaxExemption(
         workspace=workspace,
@@ -109,6 +111,8 @@ def approve_exemption(certificate: TaxExemption, *, by, as_of: date) -> TaxExemp
     refuse_processed(as_of, "A certificate decision")
     certificate = _locked(certificate)
     _check_open(certificate, as_of)
+    # W1: no approval for a closed workspace (a rejection still closes the review).
+    refuse_closed(certificate.workspace, "Approving a certificate")
     certificate.status, certificate.decided_on, certificate.reviewed_by = (
         Status.APPROVED,
         as_of,

@@ -1,5 +1,3 @@
-import csv
-import io
 from decimal import Decimal
 
 from django import forms
@@ -8,7 +6,8 @@ from billing.admin_toolkit import ReasonField
 from billing.models import Interval
 from billing.months import parse_month
 
-MAX_USAGE_FILE_BYTES = 20 * 1024 * 1024
+# Streamed, and imported by a worker above billing.usage_import.INLINE_MAX_BYTES.
+MAX_USAGE_FILE_BYTES = 1024 * 1024 * 1024
 
 
 class ChangePlanForm(forms.Form):
@@ -57,25 +56,14 @@ class UsageImportForm(forms.Form):
     )
 
     def clean_file(self):
+        """The upload itself: the import streams it (a large one on a worker), never reading
+        the whole file into memory here."""
         upload = self.cleaned_data["file"]
         if upload.size > MAX_USAGE_FILE_BYTES:
-            raise forms.ValidationError("The file is larger than 20 MB; split it.")
-        try:
-            text = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise forms.ValidationError("The file is not UTF-8 text; export it as CSV.") from None
-        return text
-
-
-def usage_rows(text: str):
-    """`(line_number, row)` pairs from a usage CSV; the header must name the three columns."""
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"workspace", "month", "mtus"} - set(reader.fieldnames or [])
-    if missing:
-        raise ValueError(
-            "The header must be workspace,month,mtus; missing: " + ", ".join(sorted(missing))
-        )
-    return [(reader.line_num, row) for row in reader]
+            raise forms.ValidationError(
+                f"The file is larger than {MAX_USAGE_FILE_BYTES // 1024**2:,} MB; split it."
+            )
+        return upload
 
 
 class VoidInvoiceForm(forms.Form):
@@ -85,3 +73,47 @@ class VoidInvoiceForm(forms.Form):
 class CreditNoteRequestForm(forms.Form):
     amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=2)
     reason = ReasonField(help_text="Finance sees it.")
+
+
+class CloseWorkspaceForm(forms.Form):
+    reason = ReasonField(
+        help_text="W1: why it is closed, e.g. the customer's deletion request and the ticket. "
+        "Kept in the history."
+    )
+
+
+class ForecastForm(forms.Form):
+    """FC1: how many months, which MTUs to assume and, optionally, a change to compare."""
+
+    CHANGES = [
+        ("", "No change: today's state only"),
+        ("team:monthly", "Team, billed monthly (upgrade or switch)"),
+        ("team:annual", "Team, billed annually (upgrade or switch)"),
+        ("free", "Cancel: move to Free"),
+        ("close", "Close the workspace"),
+    ]
+    months = forms.IntegerField(min_value=1, max_value=12, initial=12, label="Months")
+    mtus = forms.ChoiceField(
+        choices=[
+            ("last", "Last month's"),
+            ("average3", "Average of the last three months"),
+            ("given", "This figure"),
+        ],
+        initial="last",
+        widget=forms.RadioSelect,
+        label="MTUs each month",
+    )
+    given_mtus = forms.IntegerField(
+        min_value=0, max_value=10_000_000_000, required=False, label="MTUs a month (figure)"
+    )
+    change = forms.ChoiceField(choices=CHANGES, required=False, label="Proposed change")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("mtus") == "given" and data.get("given_mtus") is None:
+            self.add_error("given_mtus", "Type the MTUs a month to assume.")
+        return data
+
+    def mtus_assumption(self):
+        data = self.cleaned_data
+        return data["given_mtus"] if data["mtus"] == "given" else data["mtus"]

@@ -1,8 +1,9 @@
 """Extension points that let `coupons` and `startups` take part in billing without billing
 importing them (DESIGN "Layout": layers point startups → coupons → billing).
 
-Both are registered from an AppConfig.ready(); until then every invoice gets no discount and
-no credit, and the billing clock has no extra daily steps.
+All are registered from an AppConfig.ready(); until then every invoice gets no discount and
+no credit, the billing clock has no extra daily steps and closing a workspace ends only its
+subscription.
 """
 
 from collections.abc import Callable
@@ -58,8 +59,24 @@ class NoAdjustments:
         return False
 
 
+@dataclass(frozen=True)
+class ClosureStep:
+    """What an app above billing does when a workspace is closed (W1: the coupons end the
+    active discount and lapse unused credit).
+
+    `describe(workspace, *, as_of, final_invoice)` says, read-only, what closing on `as_of`
+    would do (`final_invoice`: the preview of the final invoice, or None), one sentence each;
+    `apply(workspace, *, as_of, by, reason)` does it in the closure's transaction, after the
+    final invoice, and returns the same sentences for the confirmation email.
+    """
+
+    describe: Callable[..., list[str]]
+    apply: Callable[..., list[str]]
+
+
 _adjustments = NoAdjustments()
 _daily_steps: list[Callable[[date], dict]] = []
+_closure_steps: list[ClosureStep] = []
 
 
 def register_invoice_adjustments(implementation) -> None:
@@ -80,3 +97,13 @@ def register_daily_step(step: Callable[[date], dict]) -> None:
 
 def daily_steps() -> list[Callable[[date], dict]]:
     return list(_daily_steps)
+
+
+def register_closure_step(step: ClosureStep) -> None:
+    """Take part in closing a workspace (W1); registered from an AppConfig.ready()."""
+    if step not in _closure_steps:
+        _closure_steps.append(step)
+
+
+def closure_steps() -> list[ClosureStep]:
+    return list(_closure_steps)

@@ -95,9 +95,12 @@ class Workspace(models.Model):
     lock = models.CharField(max_length=20, choices=Lock.choices, default=Lock.UNLOCKED)
     lock_changed_on = models.DateField(null=True, blank=True)
     lock_cause = models.TextField(blank=True)
-    # Read by the ingestion pipeline: false only while locked with data stopped (F2).
+    # Read by the ingestion pipeline: false while locked with data stopped (F2) or closed (W1).
     data_flow = models.BooleanField(default=True)
     startup_member = models.BooleanField(default=False)
+    # W1: closed since this day, empty while open. The dated record is WorkspaceClosure (D3);
+    # this copy is what the pipeline and the list filter read.
+    closed_on = models.DateField(null=True, blank=True)
 
     objects = WorkspaceQuerySet.as_manager()
     history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
@@ -108,6 +111,7 @@ class Workspace(models.Model):
             ("change_plan_workspace", "Can move a workspace between Free and Team"),
             ("unlock_workspace", "Can unlock a workspace by hand"),
             ("import_usage", "Can import usage files"),
+            ("close_workspace", "Can close and reopen a workspace"),
         ]
         indexes = [
             models.Index(fields=["lock"]),
@@ -117,9 +121,10 @@ class Workspace(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(lock__in=Lock.values), name="workspace_lock_valid"),
             models.CheckConstraint(
-                condition=Q(data_flow=True, lock__in=[Lock.UNLOCKED, Lock.LOCKED])
-                | Q(data_flow=False, lock=Lock.LOCKED_DATA_STOPPED),
-                name="workspace_data_flow_follows_lock",
+                condition=Q(data_flow=True, lock__in=[Lock.UNLOCKED, Lock.LOCKED], closed_on=None)
+                | Q(data_flow=False, lock=Lock.LOCKED_DATA_STOPPED)
+                | Q(data_flow=False, closed_on__isnull=False),
+                name="workspace_data_flow_follows_lock_and_closure",
             ),
         ]
 
@@ -213,6 +218,7 @@ class Subscription(models.Model):
         TRIAL_ENDED = "trial_ended", "Trial ended without payment method"
         INTERVAL_CHANGED = "interval_changed", "Billing interval changed"
         TERM_ENDED = "term_ended", "Annual term ended"
+        CLOSED = "closed", "Workspace closed"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="subscriptions")
     plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="subscriptions")
@@ -284,7 +290,11 @@ class Subscription(models.Model):
 class Usage(models.Model):
     """U1: monthly tracked users per workspace and calendar month; a new report replaces it."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="usage")
+    # No index of its own: the one-usage-per-month constraint leads with it, and every index
+    # costs an import on each row.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.PROTECT, related_name="usage", db_index=False
+    )
     month = models.DateField(help_text="The 1st of the month.")
     mtus = models.PositiveBigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
@@ -302,6 +312,52 @@ class Usage(models.Model):
 
     def __str__(self):
         return f"{self.workspace.slug} {self.month:%Y-%m}: {self.mtus:,} MTUs"
+
+
+class UsageImportJob(models.Model):
+    """U2 for a large file: the admin stores the upload privately and a worker imports it
+    (`billing.usage_import.run_import_job`); the import page follows this row."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Imported"
+        REFUSED = "refused", "Refused, nothing imported"
+        FAILED = "failed", "Failed, nothing imported"
+
+    FINISHED = (Status.DONE, Status.REFUSED, Status.FAILED)
+
+    file = models.FileField(upload_to=PrivateUploadTo("usage-imports"), max_length=200, blank=True)
+    file_name = models.CharField(max_length=255, help_text="As uploaded (stored under another).")
+    size = models.PositiveBigIntegerField(help_text="Bytes.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    figures_created = models.PositiveIntegerField(null=True, blank=True)
+    figures_replaced = models.PositiveIntegerField(null=True, blank=True)
+    bad_lines = models.PositiveIntegerField(default=0)
+    # The refusal: the first bad lines with their reasons (billing.usage_import.MAX_LISTED_LINES).
+    errors = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "refused", "failed"]),
+                name="usage_import_job_status_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Usage import {self.pk} ({self.file_name}, {self.get_status_display().lower()})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in self.FINISHED
 
 
 class Strike(models.Model):
@@ -330,6 +386,7 @@ class LockEvent(models.Model):
         MOVED_TO_TEAM = "moved_to_team", "Moved to Team"
         TRIAL_NOT_PAID = "trial_not_paid", "Trial ended before paying"
         MANUAL = "manual", "Unlocked by support"
+        REOPENED = "reopened", "Workspace reopened by support"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="lock_events")
     on = models.DateField()
@@ -356,6 +413,65 @@ class LockEvent(models.Model):
 
     def __str__(self):
         return f"{self.workspace.slug}: {self.from_lock} → {self.to_lock} on {self.on}"
+
+
+class WorkspaceClosureQuerySet(models.QuerySet):
+    def on(self, day: date):
+        """D3: the closures in force on `day`: closed on or before it, not reopened by then."""
+        return self.filter(closed_on__lte=day).filter(Q(reopened_on=None) | Q(reopened_on__gt=day))
+
+
+class WorkspaceClosure(models.Model):
+    """W1, D3: a workspace closed from `closed_on` until `reopened_on` (exclusive), each with
+    who and why. Its invoices and history are kept; while closed it accepts no change but
+    reopening."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="closures")
+    closed_on = models.DateField()
+    reason = models.TextField()
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    final_invoice = models.ForeignKey(
+        "Invoice",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="K1: the final invoice of the monthly Team subscription the closure ended.",
+    )
+    reopened_on = models.DateField(null=True, blank=True)
+    reopen_reason = models.TextField(blank=True)
+    reopened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = WorkspaceClosureQuerySet.as_manager()
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+
+    class Meta:
+        ordering = ["-closed_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=Q(reopened_on=None),
+                name="one_open_closure_per_workspace",
+            ),
+            models.CheckConstraint(
+                condition=Q(reopened_on=None) | Q(reopened_on__gte=F("closed_on")),
+                name="closure_reopened_after_closed",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="closure_has_reason"),
+            models.CheckConstraint(
+                condition=Q(reopened_on=None) | ~Q(reopen_reason=""),
+                name="reopening_has_reason",
+            ),
+        ]
+
+    def __str__(self):
+        until = f" until {self.reopened_on}" if self.reopened_on else ""
+        return f"{self.workspace.slug} closed on {self.closed_on}{until}"
 
 
 class BillingClock(models.Model):

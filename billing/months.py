@@ -48,7 +48,10 @@ def parse_month(text: str) -> date:
     including a month outside 2000-01 … 2099-12 (I6)."""
     try:
         year, month = text.strip().split("-")
-        if len(year) != 4 or len(month) != 2:
+        # ASCII digits only (int() would also take " 1", "+1" or "0_1"): the usage import's
+        # SQL reads a month the same way.
+        digits = year + month
+        if len(year) != 4 or len(month) != 2 or not (digits.isascii() and digits.isdigit()):
             raise ValueError
         first = date(int(year), int(month), 1)
     except ValueError:

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.db.models import Max, Min
 
@@ -16,6 +17,7 @@ from billing.models import (
     Subscription,
     Usage,
     Workspace,
+    WorkspaceClosure,
 )
 from billing.months import add_months, month_start
 from billing.pricing import round_cents
@@ -24,7 +26,8 @@ from billing.pricing import round_cents
 def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
     """D3: what the workspace was on, on `as_of`, read from the dated history in the database
     (whatever copy of the workspace the caller holds): plan, interval, trial, lock, data flow,
-    payment method, program membership and startup credit left (DESIGN "Contracts")."""
+    payment method, program membership, startup credit left and whether it was closed (W1:
+    a workspace closed on day X has no data flow from X) (DESIGN "Contracts")."""
     sub = (
         Subscription.objects.select_related("plan")
         .filter(workspace_id=workspace.pk, started_on__lte=as_of)
@@ -34,6 +37,7 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
     )
     trialing = bool(sub and sub.trialing_on(as_of))
     lock = lock_on(workspace.pk, as_of)
+    closure = WorkspaceClosure.objects.on(as_of).filter(workspace_id=workspace.pk).first()
     adjustments = invoice_adjustments()
     return {
         "plan": sub.plan.code if sub else "free",
@@ -43,8 +47,10 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
         "term_end": sub.term_end if sub else None,
         "cancel_at_term_end": bool(sub and sub.cancel_at_term_end),
         "lock": lock,
-        "data_flow": lock != Lock.LOCKED_DATA_STOPPED,
+        "data_flow": lock != Lock.LOCKED_DATA_STOPPED and closure is None,
         "locked": lock != Lock.UNLOCKED,
+        "closed": closure is not None,
+        "closed_on": closure.closed_on if closure else None,
         "startup_member": adjustments.program_member(workspace.pk, as_of),
         "has_payment_method": PaymentMethod.objects.on(as_of)
         .filter(workspace_id=workspace.pk)
@@ -186,4 +192,41 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
         stuck_emails=emails.filter(
             status=OutboundEmail.Status.PENDING, created_at__lt=now - EMAIL_STUCK_AFTER
         ).count(),
+    )
+
+
+@dataclass(frozen=True)
+class RefundSummary:
+    """K3 on an invoice page: what was refunded (approved credit notes), what support asked
+    for and finance has not decided yet, and what is left unrefunded."""
+
+    total: Decimal
+    refunded: Decimal
+    pending: Decimal
+    notes: list
+
+    @property
+    def left(self):
+        return self.total - self.refunded
+
+    @property
+    def pending_notes(self):
+        return [note for note in self.notes if note.status == models.CreditNote.Status.REQUESTED]
+
+
+def refund_summary(invoice: models.Invoice) -> RefundSummary:
+    """The invoice's credit notes and their sums, to two places (SQLite sums decimals as
+    floats)."""
+    notes = list(invoice.credit_notes.select_related("requested_by", "decided_by"))
+    cents = Decimal("0.01")
+
+    def total_of(status):
+        amounts = (note.amount for note in notes if note.status == status)
+        return sum(amounts, Decimal("0.00")).quantize(cents)
+
+    return RefundSummary(
+        total=invoice.total,
+        refunded=total_of(models.CreditNote.Status.APPROVED),
+        pending=total_of(models.CreditNote.Status.REQUESTED),
+        notes=notes,
     )

@@ -5,22 +5,25 @@ workspace row first, so two agents acting on one workspace at once take turns.
 """
 
 import logging
+import threading
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, Min, OuterRef, Sum
 from django_countries import countries
 from simple_history.utils import bulk_update_with_history
 
 from billing import invoicing
 from billing.audit import records_why, require_reason, save_with_reason
+from billing.bulk_rows import gc_paused
 from billing.clock import last_processed_day, mark_processed, refuse_processed
-from billing.emails import EmailSpec, queue_email, queue_emails
-from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired, UsageImportError
+from billing.closures import close_workspace, closed_on_day, refuse_closed, reopen_workspace
+from billing.emails import queue_email, queue_emails_rendered_when_sent
+from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired
 from billing.exemptions import (
     approve_exemption,
     reject_exemption,
@@ -28,6 +31,7 @@ from billing.exemptions import (
     submit_exemption,
 )
 from billing.hooks import daily_steps
+from billing.locks import change_locks_in_bulk
 from billing.models import (
     LOCK_SEVERITY,
     CreditNote,
@@ -52,10 +56,11 @@ from billing.months import (
     add_year,
     month_start,
     next_month,
-    parse_month,
 )
 from billing.plans import PLAN_TERMS, update_plan
 from billing.tax import US_STATES, set_tax_rate
+from billing.usage_import import MAX_MTUS, import_usage  # noqa: F401 (MAX_MTUS: I6, for callers)
+from billing.usage_import import mtus_problem as _mtus_problem
 
 __all__ = [
     "PLAN_TERMS",
@@ -67,6 +72,7 @@ __all__ = [
     "change_to_team",
     "bill_chunk",
     "close_month",
+    "close_workspace",
     "create_workspace",
     "decide_credit_note",
     "finish_close_if_complete",
@@ -75,6 +81,7 @@ __all__ = [
     "record_usage",
     "refundable_amount",
     "reject_exemption",
+    "reopen_workspace",
     "request_credit_note",
     "run_billing",
     "set_tax_rate",
@@ -99,8 +106,11 @@ def _plan(code: str) -> Plan:
 
 
 def _locked(workspace: Workspace) -> Workspace:
-    """The workspace re-read under a row lock: the start of every write to one workspace."""
-    return Workspace.objects.select_for_update().get(pk=workspace.pk)
+    """The workspace re-read under a row lock: the start of every write to one workspace.
+    FOR NO KEY UPDATE: writers of one workspace take turns, while rows that merely point at it
+    (a month close's invoices, history) are inserted without waiting (FC1: a forecast's open
+    transaction never holds up a close)."""
+    return Workspace.objects.select_for_update(no_key=True).get(pk=workspace.pk)
 
 
 def _current(workspace: Workspace) -> Subscription:
@@ -215,6 +225,7 @@ def update_workspace(
     if problems:
         raise BillingError(" ".join(problems))
     workspace = _locked(workspace)
+    refuse_closed(workspace, "Editing the details")
     workspace.name = name.strip()
     workspace.business_country = business_country.upper()
     workspace.business_region = business_region.upper()
@@ -229,6 +240,7 @@ def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", la
     dated history (D3); only its brand and last four digits are kept, for display."""
     refuse_processed(as_of, "A payment method change")
     workspace = _locked(workspace)
+    refuse_closed(workspace, "A payment method change")
     if last4 and not (len(last4) == 4 and last4.isdigit()):
         raise BillingError("The last four digits of the card must be four digits.")
     _end_card(workspace, as_of)
@@ -244,6 +256,7 @@ def remove_payment_method(workspace: Workspace, *, as_of: date):
     """The card on file is removed from `as_of` on (D3): T4 then sees none on later days."""
     refuse_processed(as_of, "A payment method change")
     workspace = _locked(workspace)
+    refuse_closed(workspace, "A payment method change")
     if not _end_card(workspace, as_of):
         raise BillingError(f"{workspace.name} has no payment method on file.")
     workspace.payment_method_added_on = None
@@ -311,6 +324,7 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
     _check_interval(interval)
     refuse_processed(as_of, "A plan change")
     workspace = _locked(workspace)
+    refuse_closed(workspace, "A plan change")
     _advance_workspace(workspace, as_of - timedelta(days=1))
     current = _current(workspace)
     if current.is_team:
@@ -340,6 +354,7 @@ def change_to_free(workspace: Workspace, *, as_of: date):
     a final invoice. K2: annual runs to the end of its term, no refund."""
     refuse_processed(as_of, "A plan change")
     workspace = _locked(workspace)
+    refuse_closed(workspace, "A plan change")
     _advance_workspace(workspace, as_of - timedelta(days=1))
     current = _current(workspace)
     if not current.is_team:
@@ -377,6 +392,7 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
     _check_interval(interval)
     refuse_processed(as_of, "An interval change")
     workspace = _locked(workspace)
+    refuse_closed(workspace, "An interval change")
     _advance_workspace(workspace, as_of - timedelta(days=1))
     current = _current(workspace)
     if not current.is_team:
@@ -484,18 +500,6 @@ def _advance_workspace(workspace: Workspace, as_of: date):
 # --- Usage (U1, U2) --------------------------------------------------------------------------
 
 
-# I6: more than this for one month is a typo, refused before it can stop a month close.
-MAX_MTUS = 10_000_000_000
-
-
-def _mtus_problem(mtus) -> str | None:
-    if isinstance(mtus, bool) or not isinstance(mtus, int) or mtus < 0:
-        return f"MTUs must be a whole number of at least 0, not {mtus!r}"
-    if mtus > MAX_MTUS:
-        return f"{mtus:,} MTUs is more than the {MAX_MTUS:,} a month can report (a typo?)"
-    return None
-
-
 def _closed_months(months) -> set[date]:
     """D2: the months whose close has run: their usage is billed and cannot change."""
     return set(MonthClose.objects.filter(month__in=months).values_list("month", flat=True))
@@ -521,82 +525,11 @@ def record_usage(workspace: Workspace, *, month: date, mtus: int) -> Usage:
     problems = _check_usage(month, mtus)
     if problems:
         raise BillingError(f"Usage for {workspace.slug} was not recorded: " + "; ".join(problems))
+    refuse_closed(workspace, "Recording usage")  # W1: its data stopped
     usage, _ = Usage.objects.update_or_create(
         workspace=workspace, month=month, defaults={"mtus": mtus}
     )
     return usage
-
-
-def _line_number(error: str) -> int:
-    return int(error.split(":")[0].removeprefix("Line "))
-
-
-@transaction.atomic
-def import_usage(rows) -> dict:
-    """U2: import `(line_number, {"workspace", "month", "mtus"})` rows all or nothing.
-
-    Every bad line is named with its reason; a good file returns how many figures it
-    created and replaced (U1).
-    """
-    rows = list(rows)
-    slugs = {str(row.get("workspace") or "").strip() for _, row in rows}
-    ids = dict(Workspace.objects.filter(slug__in=slugs).values_list("slug", "id"))
-    errors, parsed, seen, lines = [], {}, {}, {}
-    for line, row in rows:
-        slug = str(row.get("workspace") or "").strip()
-        problems = []
-        if slug not in ids:
-            problems.append(f"unknown workspace “{slug}”" if slug else "the workspace is missing")
-        month = None
-        try:
-            month = parse_month(str(row.get("month") or ""))
-        except ValueError as exc:
-            problems.append(str(exc))
-        raw = str(row.get("mtus") or "").strip()
-        if not raw.isdigit():
-            problems.append(f"MTUs must be a whole number of at least 0, not “{raw}”")
-        elif problem := _mtus_problem(int(raw)):
-            problems.append(problem)
-        if month is not None and not EARLIEST_MONTH <= month <= LATEST_MONTH:
-            problems.append(f"{month:%Y-%m} is not a month this system bills")
-        if not problems:
-            key = (slug, month)
-            if key in seen:
-                problems.append(f"{slug} {month:%Y-%m} is also on line {seen[key]}")
-            seen[key] = line
-        if problems:
-            errors.append(f"Line {line}: " + "; ".join(problems) + ".")
-        else:
-            parsed[(ids[slug], month)] = int(raw)
-            lines[(ids[slug], month)] = line
-    closed = _closed_months({month for _, month in parsed})
-    for (_, month), line in lines.items():
-        if month in closed:
-            errors.append(f"Line {line}: {month:%Y-%m} is closed: its invoices are issued.")
-    if errors:
-        raise UsageImportError(sorted(errors, key=_line_number))
-    if not parsed:
-        raise BillingError("The usage file has no rows to import.")
-
-    existing = {
-        (ws_id, month)
-        for ws_id, month in Usage.objects.filter(
-            workspace_id__in={ws_id for ws_id, _ in parsed},
-            month__in={month for _, month in parsed},
-        ).values_list("workspace_id", "month")
-    }
-    Usage.objects.bulk_create(
-        [
-            Usage(workspace_id=ws_id, month=month, mtus=mtus)
-            for (ws_id, month), mtus in parsed.items()
-        ],
-        update_conflicts=True,
-        unique_fields=["workspace", "month"],
-        update_fields=["mtus", "updated_at"],
-        batch_size=2000,
-    )
-    replaced = len(existing & parsed.keys())
-    return {"created": len(parsed) - replaced, "replaced": replaced}
 
 
 # --- Locks (F1–F6) ---------------------------------------------------------------------------
@@ -608,11 +541,9 @@ def _set_lock(workspace, to_lock, *, cause, as_of, by=None, reason=""):
 
 
 def _change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, reason=""):
-    """F6: move `workspaces` to `to_lock`, record each change with its cause, email each.
-
-    Set-based, because a month close can lock thousands at once: one UPDATE, bulk lock events,
-    bulk history rows and bulk outbox rows.
-    """
+    """F6: move `workspaces` (instances the caller goes on using) to `to_lock`, record each
+    change with its cause, email each. Bulk statements; the month close's many changes go
+    through `billing.locks.change_locks_in_bulk`, which reads no instances."""
     if not workspaces:
         return []
     cause_text = reason or LockEvent.Cause(cause).label
@@ -630,7 +561,9 @@ def _change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, rea
         for ws in workspaces
     ]
     for ws in workspaces:
-        ws.lock, ws.data_flow = to_lock, to_lock != Lock.LOCKED_DATA_STOPPED
+        # W1: a closed workspace's data stays stopped whatever its lock.
+        ws.lock = to_lock
+        ws.data_flow = to_lock != Lock.LOCKED_DATA_STOPPED and ws.closed_on is None
         ws.lock_changed_on, ws.lock_cause = as_of, cause_text
     bulk_update_with_history(
         workspaces,
@@ -642,15 +575,8 @@ def _change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, rea
     )
     LockEvent.objects.bulk_create(events, batch_size=2_000)
     template = "unlocked" if to_lock == Lock.UNLOCKED else "locked"
-    queue_emails(
-        EmailSpec(
-            kind=template,
-            object_key=f"lock:{event.pk}",
-            to=event.workspace.billing_email,
-            template=template,
-            context={"workspace": event.workspace, "event": event},
-        )
-        for event in events
+    queue_emails_rendered_when_sent(
+        template, [(f"lock:{event.pk}", event.workspace.billing_email) for event in events]
     )
     return events
 
@@ -661,6 +587,7 @@ def unlock_workspace(workspace: Workspace, *, by, reason: str, as_of: date):
     require_reason(reason, "Say why the workspace is being unlocked: the reason is kept.")
     refuse_processed(as_of, "An unlock")
     workspace = _locked(workspace)
+    refuse_closed(workspace, "An unlock")
     if workspace.lock == Lock.UNLOCKED:
         raise BillingError(f"{workspace.name} is not locked.")
     return _set_lock(
@@ -675,7 +602,8 @@ def unlock_workspace(workspace: Workspace, *, by, reason: str, as_of: date):
 
 def _record_strikes(month: date) -> int:
     """F1: a strike for each workspace on Free every day of `month` it existed, over its
-    allowance. Set-based: one query finds them, one insert writes them."""
+    allowance; none for a workspace closed at the month's end (W1: its data stopped). Set-based:
+    one query finds them, one insert writes them."""
     end = next_month(month)
     free = _plan("free")
     on_team = Subscription.objects.overlapping(month, end).filter(plan__code=Plan.Code.TEAM)
@@ -684,13 +612,18 @@ def _record_strikes(month: date) -> int:
             month=month, mtus__gt=free.included_mtus, workspace__created_on__lt=end
         )
         .exclude(workspace_id__in=on_team.values("workspace_id"))
+        .exclude(workspace_id__in=closed_on_day(end - timedelta(days=1)))
         .values_list("workspace_id", "mtus")
     )
-    strikes = [
-        Strike(workspace_id=ws_id, month=month, mtus=mtus) for ws_id, mtus in over.iterator()
-    ]
-    Strike.objects.bulk_create(strikes, ignore_conflicts=True, batch_size=5000)
-    return len(strikes)
+    sql, params = over.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"insert into {Strike._meta.db_table} (workspace_id, month, mtus) "
+            f"select over.workspace_id, %s, over.mtus from ({sql}) as over where true "
+            "on conflict do nothing",
+            [month, *params],
+        )
+        return cursor.rowcount
 
 
 def _apply_lock_rules(month: date, as_of: date) -> Counter:
@@ -709,18 +642,26 @@ def _apply_lock_rules(month: date, as_of: date) -> Counter:
         row["workspace_id"]: Lock.LOCKED if row["n"] == 1 else Lock.LOCKED_DATA_STOPPED
         for row in window.filter(workspace_id__in=struck)
     }
-    # Full rows: the history records copy every field.
+    # Set-based (billing.locks): ids and levels only, however many workspaces change.
     to_raise = defaultdict(list)
-    for ws in Workspace.objects.filter(pk__in=struck).order_by("pk"):
-        if LOCK_SEVERITY[targets[ws.pk]] > LOCK_SEVERITY[ws.lock]:
-            to_raise[targets[ws.pk]].append(ws)
-    for level, workspaces in sorted(to_raise.items()):
-        _change_locks(workspaces, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
-        counts[f"locked:{level}"] = len(workspaces)
+    for ws_id, lock in (
+        Workspace.objects.filter(pk__in=struck).order_by("pk").values_list("pk", "lock")
+    ):
+        if LOCK_SEVERITY[targets[ws_id]] > LOCK_SEVERITY[lock]:
+            to_raise[targets[ws_id]].append(ws_id)
+    for level, ids in sorted(to_raise.items()):
+        change_locks_in_bulk(ids, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
+        counts[f"locked:{level}"] = len(ids)
+    # W1: a workspace closed at the month's end keeps its lock until it is reopened.
+    closed = closed_on_day(next_month(month) - timedelta(days=1))
     to_unlock = list(
-        Workspace.objects.filter(lock=Lock.LOCKED).exclude(pk__in=struck).order_by("pk")
+        Workspace.objects.filter(lock=Lock.LOCKED)
+        .exclude(pk__in=struck)
+        .exclude(pk__in=closed)
+        .order_by("pk")
+        .values_list("pk", flat=True)
     )
-    _change_locks(
+    change_locks_in_bulk(
         to_unlock, Lock.UNLOCKED, cause=LockEvent.Cause.UNDER_LIMIT, as_of=as_of, month=month
     )
     if to_unlock:
@@ -736,13 +677,16 @@ def _apply_lock_rules(month: date, as_of: date) -> Counter:
 CLOSE_CHUNK_SIZE = 2_000
 
 
-def close_month(month: date, *, as_of: date, dispatch=None, chunk_size=CLOSE_CHUNK_SIZE) -> Counter:
+def close_month(
+    month: date, *, as_of: date, dispatch=None, chunk_size=CLOSE_CHUNK_SIZE, threads: int = 1
+) -> Counter:
     """Close `month` once: strikes and locks (F1–F3), then its invoices (M1–M3, K2) in chunks.
 
     Each step is recorded when done, so a close interrupted anywhere resumes where it stopped
     and a second or concurrent close repeats nothing (I4). With `dispatch`, the pending chunk
     ids are handed to it (Celery workers) and the close finishes with its last chunk; without,
-    they run here.
+    they run here, on `threads` threads (each with its own database connection: one prices a
+    chunk while another writes, as two workers would).
     """
     counts = Counter()
     close, _ = MonthClose.objects.get_or_create(month=month, defaults={"closed_on": as_of})
@@ -763,10 +707,42 @@ def close_month(month: date, *, as_of: date, dispatch=None, chunk_size=CLOSE_CHU
         dispatch(pending)
         counts["chunks_dispatched"] = len(pending)
         return counts
-    for chunk_id in pending:
-        counts["invoices"] += bill_chunk(chunk_id)
+    if threads > 1 and len(pending) > 1:
+        counts["invoices"] += _bill_chunks_on_threads(pending, threads)
+    else:
+        for chunk_id in pending:
+            counts["invoices"] += bill_chunk(chunk_id)
     finish_close_if_complete(close.pk)
     return counts
+
+
+def _bill_chunks_on_threads(chunk_ids: list[int], threads: int) -> int:
+    """`bill_chunk` for each id on `threads` threads; the first error is raised once all have
+    stopped (chunks already billed stay billed: I4, the close resumes)."""
+    remaining, lock = iter(chunk_ids), threading.Lock()
+    issued, errors = [], []
+
+    def work():
+        try:
+            while True:
+                with lock:
+                    chunk_id = next(remaining, None)
+                if chunk_id is None or errors:
+                    return
+                issued.append(bill_chunk(chunk_id))
+        except BaseException as exc:  # raised in the caller's thread below
+            errors.append(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    workers = [threading.Thread(target=work, name=f"close-{n}") for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[0]
+    return sum(issued)
 
 
 def _plan_chunks(close: MonthClose, chunk_size: int):
@@ -792,7 +768,7 @@ def bill_chunk(chunk_id: int) -> int:
     (a redelivered task) or gone issues nothing. A workspace whose invoice cannot be made is
     set aside with its error (I6) and every other invoice is issued. Returns how many invoices
     it issued."""
-    with transaction.atomic():
+    with transaction.atomic(), gc_paused():
         chunk = (
             MonthCloseChunk.objects.select_for_update()
             .select_related("close")
@@ -921,8 +897,10 @@ def run_billing(*, as_of: date, dispatch=None) -> dict:
     """
     counts = Counter()
     day = _first_day_to_process()
+    first = day
     while day is not None and day <= as_of:
-        counts.update(_process_day(day, dispatch))
+        # A month close falls due on a 1st; the first day looks for any left unfinished.
+        counts.update(_process_day(day, dispatch, closes=day.day == 1 or day == first))
         if counts["waiting_for_close"]:
             return dict(counts)
         mark_processed(day)
@@ -931,9 +909,9 @@ def run_billing(*, as_of: date, dispatch=None) -> dict:
     return {key: value for key, value in counts.items() if value}
 
 
-def _process_day(day: date, dispatch) -> Counter:
+def _process_day(day: date, dispatch, *, closes: bool) -> Counter:
     counts = Counter()
-    while month := _next_month_to_close(day):
+    while closes and (month := _next_month_to_close(day)):
         result = close_month(month, as_of=day, dispatch=dispatch)
         counts.update(result)
         if result["chunks_dispatched"]:
@@ -1014,7 +992,8 @@ def refundable_amount(invoice: Invoice) -> Decimal:
     approved = invoice.credit_notes.filter(status=CreditNote.Status.APPROVED).aggregate(
         total=Sum("amount")
     )["total"]
-    return invoice.total - (approved or Decimal("0.00"))
+    # To the cent: SQLite sums decimals as floats ("100.0000000000000").
+    return (invoice.total - (approved or Decimal("0.00"))).quantize(Decimal("0.01"))
 
 
 def _check_refund(invoice: Invoice, amount: Decimal):
@@ -1023,8 +1002,8 @@ def _check_refund(invoice: Invoice, amount: Decimal):
     left = refundable_amount(invoice)
     if amount > left:
         raise BillingError(
-            f"A credit note on {invoice.number} can be at most {left} (what is left unrefunded), "
-            f"not {amount}."
+            f"A credit note on {invoice.number} can be at most ${left:,.2f} (what is left "
+            f"unrefunded), not ${amount:,.2f}."
         )
 
 

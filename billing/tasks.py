@@ -77,6 +77,16 @@ def bill_month_chunk(chunk_id):
     return issued
 
 
+@shared_task(acks_late=True, soft_time_limit=3_600, time_limit=3_660)
+def import_usage_file(job_id):
+    """U2 for a large upload: import the stored file of a usage import job; the admin page
+    follows the job. A job already finished (a redelivered task) is left alone."""
+    from billing.usage_import import run_import_job
+
+    job = run_import_job(job_id)
+    return job.status if job else None
+
+
 @shared_task
 def ping(value):
     """A no-op round trip, used to check that a worker is alive."""

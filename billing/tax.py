@@ -102,6 +102,9 @@ class TaxTable:
                 (rate.valid_from, rate.rate, rate.name)
             )
         self._certificates = None  # workspace id → [Certificate], loaded on first need
+        # A month close decides thousands of invoices for a handful of jurisdictions and one
+        # day: the decision of a workspace without certificates depends on those alone.
+        self._plain = {}  # (country, region, day) → TaxDecision
 
     def _in_force(self, country: str, region: str, day: date):
         rates = self._rates.get((country, region), [])
@@ -137,23 +140,33 @@ class TaxTable:
         was waived, or why a certificate the workspace holds did not waive it.
         """
         country, region = str(workspace.business_country), workspace.business_region
+        key = (country, region, day)
+        plain = self._plain.get(key)
+        if plain is None:
+            plain = self._plain[key] = self._decide(country, region, day, certificates=[])
+        if plain.rate is None:
+            return plain  # no rate, nothing to waive
+        certificates = self._certificates_of(workspace.pk)
+        return self._decide(country, region, day, certificates) if certificates else plain
+
+    def _decide(self, country: str, region: str, day: date, certificates) -> TaxDecision:
         found = self._in_force(country, region, day) if region else None
         if found is None:
             found = self._in_force(country, "", day)
         if found is None:
             return TaxDecision(country, region, None)
         _, rate, name = found
-        waiver, notes = self._exemption(workspace.pk, country, region, day)
+        waiver, notes = self._exemption(certificates, country, region, day)
         if waiver is not None:
             note = f"{EXEMPT_NOTE_PREFIX}certificate #{waiver.pk} ({waiver.reason})"
             return TaxDecision(country, region, Decimal("0.000"), name, note)
         return TaxDecision(country, region, rate, name, _shorten("; ".join(notes)))
 
-    def _exemption(self, workspace_id: int, country: str, region: str, day: date):
+    def _exemption(self, certificates: list[Certificate], country: str, region: str, day: date):
         """X4: (the certificate that waives the tax or None, notes on the others)."""
         notes = []
         here = _jurisdiction_label(country, region)
-        for cert in self._certificates_of(workspace_id):
+        for cert in certificates:
             status = cert.status_on(day)
             if status is None:
                 continue  # submitted after the issue date: it did not exist yet

@@ -12,15 +12,17 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 
 from billing import reports
 from billing.csv_export import InvoiceCsv
 from billing.documents import EXTENSIONS, document_response
 from billing.filters import InvoiceFilter, IssueMonthFilter
-from billing.models import Invoice, TaxExemption
+from billing.invoice_documents import credit_note_document, invoice_document, render_pdf
+from billing.models import CreditNote, Invoice, TaxExemption
 from billing.months import add_months, month_start, parse_month
 from billing.pricing import round_cents
 
@@ -170,13 +172,80 @@ def revenue(request):
     )
 
 
+def wants_preview(request) -> bool:
+    """`?preview=1`: the document shown inside a page of this site (an <iframe> or <img>)
+    rather than downloaded."""
+    return request.GET.get("preview") == "1"
+
+
 @staff_permission_required("billing.view_taxexemption")
 def certificate_document(request, pk: int):
-    """X5: the document to staff who may see certificates, as a download the browser must not
-    sniff or render inline."""
+    """X5: the document to staff who may see certificates: a download, or with `?preview=1`
+    shown on the certificate's page (PDF, PNG or JPEG only, sandboxed, never sniffed)."""
     certificate = get_object_or_404(TaxExemption, pk=pk)
     return document_response(
         certificate.document,
         content_type=certificate.content_type,
         filename=f"certificate-{certificate.pk}{EXTENSIONS.get(certificate.content_type, '')}",
+        inline=wants_preview(request),
     )
+
+
+# --- Invoice and credit-note documents (I5) -------------------------------------------------
+
+
+def _document_page(request, doc, *, pdf_url: str, back_url: str):
+    return render(
+        request,
+        "billing/document.html",
+        {"doc": doc, "pdf_url": pdf_url, "back_url": back_url},
+    )
+
+
+def _pdf(doc, *, issued) -> HttpResponse:
+    response = HttpResponse(render_pdf(doc, issued=issued), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{doc.filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@staff_permission_required("billing.view_invoice")
+def invoice_page(request, pk: int):
+    """I5: the invoice as a printable page, from its stored row and lines."""
+    invoice = get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
+    return _document_page(
+        request,
+        invoice_document(invoice),
+        pdf_url=reverse("finance:invoice-pdf", args=[pk]),
+        back_url=reverse("admin:billing_invoice_change", args=[pk]),
+    )
+
+
+@staff_permission_required("billing.view_invoice")
+def invoice_pdf(request, pk: int):
+    """I5: the same invoice as a PDF to send the customer."""
+    invoice = get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
+    return _pdf(invoice_document(invoice), issued=invoice.issue_date)
+
+
+def _credit_note(pk: int) -> CreditNote:
+    return get_object_or_404(CreditNote.objects.select_related("invoice__workspace"), pk=pk)
+
+
+@staff_permission_required("billing.view_creditnote")
+def credit_note_page(request, pk: int):
+    """I5: an approved credit note as a printable page."""
+    note = _credit_note(pk)
+    return _document_page(
+        request,
+        credit_note_document(note),
+        pdf_url=reverse("finance:credit-note-pdf", args=[pk]),
+        back_url=reverse("admin:billing_creditnote_change", args=[pk]),
+    )
+
+
+@staff_permission_required("billing.view_creditnote")
+def credit_note_pdf(request, pk: int):
+    """I5: an approved credit note as a PDF."""
+    note = _credit_note(pk)
+    return _pdf(credit_note_document(note), issued=note.decided_on)

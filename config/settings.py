@@ -149,6 +149,12 @@ EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Billing <billing@example.com>")
 
+# The seller on invoice and credit-note documents (SPEC I5); address lines separated by ";".
+SELLER_NAME = env.str("SELLER_NAME", default="Example Analytics, Inc.")
+SELLER_ADDRESS = env.str(
+    "SELLER_ADDRESS", default="548 Market Street; San Francisco, CA 94104; United States"
+)
+
 # Security: strict by default, relaxed only by DEBUG for the laptop.
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG

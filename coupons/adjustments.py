@@ -16,10 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.db import transaction
+from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
+from billing.bulk_rows import id_in, insert_rows, update_column
 from billing.hooks import Adjustment, DraftInvoice
 from billing.models import Interval, Invoice
 from billing.months import month_start
@@ -31,6 +34,32 @@ from coupons.services import advance_redemptions
 
 # CR2: credits go to invoices of a monthly Team subscription only, of these kinds.
 CREDIT_KINDS = (Invoice.Kind.MONTHLY, Invoice.Kind.FINAL)
+
+
+class RedemptionRow(NamedTuple):
+    """A redemption as the invoice rules read it (what `discount_terms` asks of a
+    `Redemption`), read as a row: a month close reads thousands."""
+
+    pk: int
+    workspace_id: int
+    coupon_id: int
+    redeemed_on: date
+    runs_out_on: date | None
+    ended_on: date | None
+    status: str
+
+
+class GrantRow(NamedTuple):
+    """A credit grant's balance and validity, read as a row."""
+
+    pk: int
+    workspace_id: int
+    remaining: Decimal
+    valid_from: date
+    valid_until: date
+
+    def valid_on(self, day) -> bool:
+        return self.valid_from <= day < self.valid_until
 
 
 @dataclass(frozen=True)
@@ -162,13 +191,14 @@ class CouponAdjustments:
             return []
         workspace_ids = sorted({d.workspace_id for d in drafts})
         redemptions = defaultdict(list)
-        rows = Redemption.objects.filter(workspace_id__in=workspace_ids).order_by(
+        rows = Redemption.objects.filter(id_in("workspace_id", workspace_ids)).order_by(
             "workspace_id", "redeemed_on", "id"
         )
-        for r in _locking(rows):
-            redemptions[r.workspace_id].append(r)
+        for row in _locking(rows).values_list(*RedemptionRow._fields):
+            redemptions[row[1]].append(RedemptionRow(*row))
         coupons = Coupon.objects.in_bulk() if redemptions else {}
         grants = self._grants([d for d in drafts if _takes_credit(d)])
+        discounts = {}  # coupon id → its Discount: thousands of invoices share a few coupons
 
         used = defaultdict(dict)  # workspace → {once coupon id: date of the invoice it went to}
         result = []
@@ -189,9 +219,11 @@ class CouponAdjustments:
             once = term is not None and term.coupon.duration == Coupon.Duration.ONCE
             if once:
                 used[ws][term.coupon.pk] = draft.issue_date
+            if term is not None and term.coupon.pk not in discounts:
+                discounts[term.coupon.pk] = term.discount()
             result.append(
                 Adjustment(
-                    discount=term.discount() if term else None,
+                    discount=discounts[term.coupon.pk] if term else None,
                     credit_available=credit,
                     reference=DiscountReference(ws, term.coupon.pk, term.redemption_id, once)
                     if term
@@ -200,24 +232,26 @@ class CouponAdjustments:
             )
         return result
 
-    def _grants(self, drafts: list[DraftInvoice]) -> dict[int, list[CreditGrant]]:
+    def _grants(self, drafts: list[DraftInvoice]) -> dict[int, list[GrantRow]]:
         by_workspace = defaultdict(list)
         if not drafts:
             return by_workspace
         days = [d.issue_date for d in drafts]
         rows = CreditGrant.objects.filter(
-            workspace_id__in={d.workspace_id for d in drafts},
+            id_in("workspace_id", {d.workspace_id for d in drafts}),
             remaining__gt=0,
             valid_from__lte=max(days),
             valid_until__gt=min(days),
         ).order_by("workspace_id", "valid_until", "id")
-        for grant in _locking(rows):
-            by_workspace[grant.workspace_id].append(grant)
+        for row in _locking(rows).values_list(*GrantRow._fields):
+            by_workspace[row[1]].append(GrantRow(*row))
         return by_workspace
 
-    def record_applied(self, applied: list[tuple[Invoice, Adjustment]]) -> None:
+    def record_applied(self, applied: list[tuple[object, Adjustment]]) -> None:
         """In the issuing transaction: which redemption each discounted invoice used (a `once`
-        coupon is then used up) and the ledger draws for the credits each invoice took."""
+        coupon is then used up) and the ledger draws for the credits each invoice took. Each
+        invoice is an `Invoice` or billing's `IssuedInvoice` row (pk, number, workspace_id,
+        issue_date, discount, credits)."""
         discounted = [
             (invoice, adjustment.reference)
             for invoice, adjustment in applied
@@ -230,12 +264,11 @@ class CouponAdjustments:
         if not discounted:
             return
         written = [(i, ref) for i, ref in discounted if ref.redemption_id is not None]
-        DiscountApplication.objects.bulk_create(
-            [
-                DiscountApplication(invoice=i, redemption_id=ref.redemption_id, amount=i.discount)
-                for i, ref in written
-            ],
-            batch_size=2_000,
+        now = timezone.now()
+        insert_rows(
+            DiscountApplication,
+            ("invoice_id", "redemption_id", "amount", "created_at"),
+            ((i.pk, ref.redemption_id, i.discount, now) for i, ref in written),
         )
         _use_up([(i, ref.redemption_id) for i, ref in written if ref.once])
         # Rare: a follow-up the clock has not written yet (it ran late). Write it as the clock
@@ -247,7 +280,7 @@ class CouponAdjustments:
                 workspace_id=ref.workspace_id, coupon_id=ref.coupon_id
             )
             DiscountApplication.objects.create(
-                invoice=invoice, redemption=redemption, amount=invoice.discount
+                invoice_id=invoice.pk, redemption=redemption, amount=invoice.discount
             )
             if ref.once:
                 _use_up([(invoice, redemption.pk)])
@@ -259,7 +292,7 @@ class CouponAdjustments:
         return selectors.program_member(workspace_id, as_of)
 
 
-def _use_up(uses: list[tuple[Invoice, int]]):
+def _use_up(uses: list[tuple[object, int]]):
     """C5: a `once` coupon runs out on the date of the invoice it went to."""
     if not uses:
         return
@@ -274,51 +307,52 @@ def _use_up(uses: list[tuple[Invoice, int]]):
     bulk_update_with_history(changed, Redemption, ["runs_out_on"], batch_size=2_000)
 
 
-def draw_credits(invoices: list[Invoice]):
+def draw_credits(invoices: list):
     """CR2: each invoice's credits are drawn from the workspace's grants valid on its issue
     date, earliest-expiring first; one ledger entry per grant drawn. The grants are locked, and
     a balance never goes below zero (a constraint too): an invoice that would need more than
-    is left is refused, and its issuing transaction with it."""
+    is left is refused, and its issuing transaction with it. Set-based: the grants are read as
+    rows, the draws written in one go and the balances moved in one statement."""
     if not invoices:
         return
     days = [i.issue_date for i in invoices]
     grants = defaultdict(list)
-    for grant in (
+    rows = (
         CreditGrant.objects.select_for_update()
         .filter(
-            workspace_id__in={i.workspace_id for i in invoices},
+            id_in("workspace_id", {i.workspace_id for i in invoices}),
             remaining__gt=0,
             valid_from__lte=max(days),
             valid_until__gt=min(days),
         )
         .order_by("workspace_id", "valid_until", "id")
-    ):
-        grants[grant.workspace_id].append(grant)
-    entries, touched = [], {}
+        .values_list(*GrantRow._fields)
+    )
+    for row in rows:
+        grants[row[1]].append(GrantRow(*row))
+    remaining = {grant.pk: grant.remaining for found in grants.values() for grant in found}
+    entries, touched = [], set()
+    now = timezone.now()
     for invoice in sorted(invoices, key=lambda i: (i.issue_date, i.pk)):
         need = invoice.credits
         for grant in grants[invoice.workspace_id]:
             if need <= 0:
                 break
-            if not grant.valid_on(invoice.issue_date) or grant.remaining <= 0:
+            if not grant.valid_on(invoice.issue_date) or remaining[grant.pk] <= 0:
                 continue
-            take = min(need, grant.remaining)
-            grant.remaining -= take
+            take = min(need, remaining[grant.pk])
+            remaining[grant.pk] -= take
             need -= take
-            touched[grant.pk] = grant
+            touched.add(grant.pk)
             entries.append(
-                CreditLedgerEntry(
-                    grant=grant,
-                    invoice=invoice,
-                    kind=CreditLedgerEntry.Kind.DRAW,
-                    amount=-take,
-                    on=invoice.issue_date,
-                )
+                (grant.pk, invoice.pk, CreditLedgerEntry.Kind.DRAW, -take, invoice.issue_date, now)
             )
         if need > 0:
             raise CouponError(
                 f"Invoice {invoice.number} takes {invoice.credits} of startup credit but only "
                 f"{invoice.credits - need} is left on the workspace's grants: not issued."
             )
-    CreditLedgerEntry.objects.bulk_create(entries, batch_size=2_000)
-    CreditGrant.objects.bulk_update(list(touched.values()), ["remaining"], batch_size=2_000)
+    insert_rows(
+        CreditLedgerEntry, ("grant_id", "invoice_id", "kind", "amount", "on", "created_at"), entries
+    )
+    update_column(CreditGrant, "remaining", {pk: remaining[pk] for pk in touched})

@@ -2,15 +2,19 @@
 for finance (R3). Pages and actions call the services; a refusal comes back as a message that
 says why. Money rows are never deleted, and a redeemed coupon's discount cannot change."""
 
+from datetime import timedelta
+
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.http import urlencode
 
 from billing import admin_toolkit as toolkit
-from billing.admin import WorkspaceAdmin
+from billing.admin import WorkspaceAdmin, badge
 from billing.admin_toolkit import (
     ReadOnlyInline,
     ReasonForm,
@@ -18,16 +22,22 @@ from billing.admin_toolkit import (
     confirm_and_run,
     service_form_page,
 )
+from billing.documents import preview
 from billing.models import Workspace
-from coupons import selectors, services
+from billing.templatetags.money import money, month
+from billing.workspace_pages import FORECAST_REASON
+from coupons import campaigns, selectors, services
 from coupons.forms import (
     ApplyCouponForm,
+    CampaignForm,
+    CouponForecastForm,
     CouponForm,
     NonprofitProofForm,
     PartnerApprovalForm,
 )
 from coupons.models import (
     AcceleratorPartner,
+    Campaign,
     Coupon,
     CreditGrant,
     CreditLedgerEntry,
@@ -143,8 +153,22 @@ class CouponAdmin(ServiceAdmin):
 # --- Redemptions (C2, C5) -------------------------------------------------------------------
 
 
+class RedemptionForm(forms.ModelForm):
+    """The redemption page is read-only: help texts in the readers' words."""
+
+    class Meta:
+        model = Redemption
+        fields = []
+        help_texts = {
+            "override_reason": "Why the reviewer approved the startup program although the "
+            "workspace had received a coupon or credit before.",
+            "runs_out_on": "The first day it no longer applies (empty: not known yet).",
+        }
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ServiceAdmin):
+    form = RedemptionForm
     list_display = [
         "workspace",
         "coupon",
@@ -164,7 +188,7 @@ class RedemptionAdmin(ServiceAdmin):
         "workspace",
         "coupon",
         "redeemed_on",
-        "started_month",
+        "first_month",
         "runs_out_on",
         "status",
         "ended_on",
@@ -174,6 +198,7 @@ class RedemptionAdmin(ServiceAdmin):
         "follows",
         "override_reason",
         "partner",
+        "campaign",  # G3
     ]
 
     def get_urls(self):
@@ -191,6 +216,10 @@ class RedemptionAdmin(ServiceAdmin):
             *super().get_urls(),
         ]
 
+    @admin.display(description="First billing month")
+    def first_month(self, obj):
+        return month(obj.started_month)
+
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
@@ -203,7 +232,12 @@ class RedemptionAdmin(ServiceAdmin):
         if not request.user.has_perm("coupons.add_redemption"):
             raise PermissionDenied
         initial = {"workspace": request.GET.get("workspace")}
-        form = ApplyCouponForm(request.POST or None, initial=initial, admin_site=self.admin_site)
+        form = ApplyCouponForm(
+            request.POST or None,
+            initial=initial,
+            today=toolkit.today(),
+            admin_site=self.admin_site,
+        )
 
         def perform(data):
             workspace = data["workspace"]
@@ -259,9 +293,13 @@ class RedemptionAdmin(ServiceAdmin):
 
 @admin.register(DiscountApplication)
 class DiscountApplicationAdmin(ServiceAdmin):
-    list_display = ["invoice", "redemption", "amount", "created_at"]
+    list_display = ["invoice", "redemption", "amount_display", "created_at"]
     list_select_related = ["invoice", "redemption__coupon", "redemption__workspace"]
     search_fields = ["invoice__number", "redemption__coupon__code", "redemption__workspace__slug"]
+
+    @admin.display(description="Discount", ordering="amount")
+    def amount_display(self, obj):
+        return money(obj.amount)
 
 
 # --- Credits (CR1–CR3) ----------------------------------------------------------------------
@@ -272,15 +310,25 @@ class LedgerInline(ReadOnlyInline):
     fields = ["on", "kind", "amount", "invoice"]
 
 
+class CreditGrantForm(forms.ModelForm):
+    """The grant page is read-only: help texts in the readers' words."""
+
+    class Meta:
+        model = CreditGrant
+        fields = []
+        help_texts = {"year": "Program year: 1 or 2 (a second year after a renewal review)."}
+
+
 @admin.register(CreditGrant)
 class CreditGrantAdmin(ServiceAdmin):
+    form = CreditGrantForm
     list_display = [
         "workspace",
         "year",
-        "amount",
-        "remaining",
+        "amount_display",
+        "remaining_display",
         "valid_from",
-        "valid_until",
+        "last_valid_day",
         "lapsed_on",
         "partner",
     ]
@@ -293,21 +341,38 @@ class CreditGrantAdmin(ServiceAdmin):
         "amount",
         "remaining",
         "valid_from",
-        "valid_until",
+        "last_valid_day",
         "lapsed_on",
         "redemption",
         "partner",
         "granted_by",
     ]
+    readonly_fields = ["last_valid_day"]
     inlines = [LedgerInline]
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj):
+        return money(obj.amount)
+
+    @admin.display(description="Left", ordering="remaining")
+    def remaining_display(self, obj):
+        return money(obj.remaining)
+
+    @admin.display(description="Valid until (last day)", ordering="valid_until")
+    def last_valid_day(self, obj):
+        return obj.valid_until - timedelta(days=1)
 
 
 @admin.register(CreditLedgerEntry)
 class CreditLedgerEntryAdmin(ServiceAdmin):
-    list_display = ["grant", "on", "kind", "amount", "invoice"]
+    list_display = ["grant", "on", "kind", "amount_display", "invoice"]
     list_filter = ["kind", "on"]
     list_select_related = ["grant__workspace", "invoice"]
     search_fields = ["grant__workspace__slug", "invoice__number"]
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_display(self, obj):
+        return money(obj.amount)
 
 
 # --- Accelerator partners (C7) --------------------------------------------------------------
@@ -330,7 +395,7 @@ class AcceleratorPartnerAdmin(ServiceAdmin):
         "status",
         "contact_name",
         "contact_email",
-        "credit_amount",
+        "credit_display",
         "applied_on",
         "reviewed_on",
     ]
@@ -348,6 +413,10 @@ class AcceleratorPartnerAdmin(ServiceAdmin):
 
     def has_review_permission(self, request):
         return request.user.has_perm("coupons.review_acceleratorpartner")
+
+    @admin.display(description="Startup credit a year", ordering="credit_amount")
+    def credit_display(self, obj):
+        return money(obj.credit_amount) if obj.credit_amount is not None else "as STARTUP"
 
     def update(self, request, partner, data, changed):
         services.update_partner(
@@ -405,12 +474,19 @@ class AcceleratorPartnerAdmin(ServiceAdmin):
 # --- Non-profit proofs (C6) -----------------------------------------------------------------
 
 
+PROOF_TONES = {"submitted": "waiting", "approved": "good", "rejected": "bad"}
+
+
 @admin.register(NonprofitProof)
 class NonprofitProofAdmin(ServiceAdmin):
+    """C6: support reviews each proof on its page, with the document shown beside the decision
+    buttons (or in bulk from the list)."""
+
+    change_form_template = "admin/coupons/nonprofitproof/change_form.html"
     list_display = [
         "workspace",
         "submitted_on",
-        "status",
+        "status_display",
         "original_name",
         "size",
         "reviewed_by",
@@ -458,7 +534,96 @@ class NonprofitProofAdmin(ServiceAdmin):
     def download(self, obj):
         url = reverse("coupons:proof-document", args=[obj.pk])
         return format_html(
-            '<a href="{}">Download ({}, {} bytes)</a>', url, obj.content_type, obj.size
+            '<a href="{}">Download ({}, {} bytes)</a>', url, obj.content_type, f"{obj.size:,}"
+        )
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, obj):
+        return badge(obj.get_status_display(), PROOF_TONES.get(obj.status, ""))
+
+    # --- the review page: the document and the decision buttons ---
+
+    DECISIONS = {
+        "approve-and-apply": "Approve and apply NONPROFIT",
+        "approve": "Approve only",
+        "reject": "Reject",
+    }
+
+    def _preview(self, proof):
+        return preview(reverse("coupons:proof-document", args=[proof.pk]), proof.content_type)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        proof = self.get_object(request, object_id)
+        if proof is not None:
+            decisions = []
+            if self.has_review_permission(request) and proof.status == "submitted":
+                decisions = [
+                    (label, reverse("admin:coupons_proof_decide", args=[proof.pk, name]), name)
+                    for name, label in self.DECISIONS.items()
+                ]
+            extra_context = {
+                **(extra_context or {}),
+                "decisions": decisions,
+                "document": self._preview(proof),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/decide/<str:decision>/",
+                self.admin_site.admin_view(self.decide_view),
+                name="coupons_proof_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, pk, decision):
+        """C6: approve (and apply the $120.00 a month discount, which moves money: a
+        confirmation), approve only, or reject with a reason."""
+        if decision not in self.DECISIONS or not self.has_review_permission(request):
+            raise PermissionDenied
+        proof = get_object_or_404(NonprofitProof.objects.select_related("workspace"), pk=pk)
+        workspace, today, by = proof.workspace, toolkit.today(), request.user
+
+        def perform(data):
+            if decision == "reject":
+                services.reject_nonprofit_proof(proof, by=by, reason=data["reason"], as_of=today)
+                return f"The proof of {workspace.name} is rejected: {data['reason']}"
+            apply_discount = decision == "approve-and-apply"
+            services.approve_nonprofit_proof(
+                proof, by=by, as_of=today, apply_discount=apply_discount
+            )
+            if apply_discount:
+                return f"The proof of {workspace.name} is approved and NONPROFIT applied."
+            return f"The proof of {workspace.name} is approved; apply NONPROFIT when it is due."
+
+        closed = ""
+        if proof.status != NonprofitProof.Status.SUBMITTED:
+            closed = (
+                f"This proof was already {proof.get_status_display().lower()} on "
+                f"{proof.reviewed_on}: a decision is final."
+            )
+        intros = {
+            "approve-and-apply": f"NONPROFIT takes $120.00 off each monthly Team bill of "
+            f"{workspace.name}, forever, from this month's bill.",
+            "approve": "The proof is approved; no discount is applied now.",
+            "reject": "The reason is kept with the proof.",
+        }
+        label = self.DECISIONS[decision]
+        return service_form_page(
+            self,
+            request,
+            proof,
+            form=ReasonForm(request.POST or None) if decision == "reject" else None,
+            perform=perform,
+            template="admin/coupons/nonprofitproof/decide.html",
+            title=f"{label}: {workspace.name}",
+            submit_label=f"Yes, {label[0].lower()}{label[1:]}",
+            closed=closed,
+            intro=intros[decision],
+            proof=proof,
+            document=self._preview(proof),
         )
 
     def _approve(self, request, queryset, apply_discount):
@@ -472,7 +637,7 @@ class NonprofitProofAdmin(ServiceAdmin):
             title="Approve and apply NONPROFIT" if apply_discount else "Approve proofs",
             done="proof(s) approved" + ("; NONPROFIT applied" if apply_discount else ""),
             form_class=None,
-            intro="NONPROFIT takes $120.00 off each monthly Team bill, forever (C6)."
+            intro="NONPROFIT takes $120.00 off each monthly Team bill, forever."
             if apply_discount
             else "",
             describe=lambda proof: f"{proof.workspace.name}: {proof.original_name}",
@@ -524,9 +689,13 @@ class CouponWorkspaceAdmin(WorkspaceAdmin):
     grants, and the apply / remove actions (billing itself knows nothing of coupons)."""
 
     inlines = [*WorkspaceAdmin.inlines, RedemptionInline, CreditGrantInline]
+    forecast_form_class = CouponForecastForm  # FC1: a coupon is a proposed change too
+    change_list_template = "admin/coupons/workspace/change_list.html"
 
     def _workspace_actions(self, request, workspace):
         actions = list(super()._workspace_actions(request, workspace))
+        if workspace.closed_on is not None:  # W1: a closed workspace offers only reopening
+            return actions
         if request.user.has_perm("coupons.add_redemption"):
             url = reverse("admin:coupons_redemption_apply") + f"?workspace={workspace.pk}"
             actions.append(("Apply coupon", url))
@@ -537,6 +706,174 @@ class CouponWorkspaceAdmin(WorkspaceAdmin):
             )
         return actions
 
+    def proposed_change(self, request, workspace, data):
+        if data.get("change") == "coupon" and data.get("coupon"):
+            code = data["coupon"].code
+
+            def change(ws, as_of):
+                services.redeem_coupon(
+                    ws, code, by=request.user, as_of=as_of, reason=FORECAST_REASON
+                )
+
+            return f"Apply the coupon {code}", change
+        return super().proposed_change(request, workspace, data)
+
+    # G1: a campaign built on the list's filters (plan, interval, lock, country, program).
+    CAMPAIGN_FILTERS = {
+        "plan": "plan",
+        "interval": "interval",
+        "lock__exact": "lock",
+        "business_country__exact": "country",
+    }
+
+    def changelist_view(self, request, extra_context=None):
+        if request.user.has_perm("coupons.add_campaign"):
+            initial = {
+                field: request.GET[param]
+                for param, field in self.CAMPAIGN_FILTERS.items()
+                if request.GET.get(param)
+            }
+            member = request.GET.get("startup_member__exact")
+            if member in ("0", "1"):
+                initial["startup_member"] = "yes" if member == "1" else "no"
+            if initial.get("interval"):
+                initial["plan"] = "team"
+            extra_context = {
+                **(extra_context or {}),
+                "campaign_url": reverse("admin:coupons_campaign_add") + "?" + urlencode(initial),
+            }
+        return super().changelist_view(request, extra_context)
+
 
 admin.site.unregister(Workspace)
 admin.site.register(Workspace, CouponWorkspaceAdmin)
+
+
+# --- Promotion campaigns (G1–G3) ---------------------------------------------------------------
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ServiceAdmin):
+    """G1: support builds a campaign and sees its reach, a sample and the refusals by reason
+    before launch; G2: launching hands the emails to the workers, the page shows progress; G3:
+    notified, redeemed and the discount given so far."""
+
+    form = CampaignForm
+    list_display = ["name", "coupon", "status", "launched_on", "reached", "redeemed"]
+    list_select_related = ["coupon"]
+    list_filter = ["status", "coupon"]
+    search_fields = ["name", "coupon__code", "subject"]
+    change_form_template = "admin/coupons/campaign/change_form.html"
+    add_fieldsets = [
+        (None, {"fields": ["name", "coupon"]}),
+        ("The email", {"fields": ["subject", "message"]}),
+        (
+            "Audience (workspaces matching every filter given)",
+            {"fields": CampaignForm.AUDIENCE_FIELDS},
+        ),
+    ]
+    view_fields = [
+        "name",
+        "coupon",
+        "subject",
+        "message",
+        "audience_text",
+        "status",
+        "created_by",
+        "launched_on",
+        "launched_by",
+        "launches",
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                reached_count=Count("recipients", distinct=True),
+                redeemed_count=Count("redemptions", distinct=True),
+            )
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.add_fieldsets
+        return [(None, {"fields": self.view_fields})]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.view_fields
+
+    def create(self, request, data):
+        return campaigns.create_campaign(
+            data["name"],
+            data["coupon"].code,
+            data["subject"],
+            data["message"],
+            audience=CampaignForm.audience_from(data),
+            by=request.user,
+        )
+
+    @admin.display(description="Reached", ordering="reached_count")
+    def reached(self, obj):
+        return obj.reached_count
+
+    @admin.display(description="Redeemed", ordering="redeemed_count")
+    def redeemed(self, obj):
+        return obj.redeemed_count
+
+    @admin.display(description="Audience")
+    def audience_text(self, obj):
+        return campaigns.describe_audience(obj.audience)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = self.get_object(request, object_id)
+        if campaign is not None:
+            today = toolkit.today()
+            extra_context = {
+                **(extra_context or {}),
+                "preview": campaigns.audience_preview(campaign, as_of=today),
+                "progress": campaigns.campaign_progress(campaign),
+                "results": campaigns.campaign_results(campaign),
+                "can_launch": request.user.has_perm("coupons.launch_campaign"),
+                "launch_url": reverse("admin:coupons_campaign_launch", args=[campaign.pk]),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/launch/",
+                self.admin_site.admin_view(self.launch_view),
+                name="coupons_campaign_launch",
+            ),
+            *super().get_urls(),
+        ]
+
+    def launch_view(self, request, pk):
+        """G2: a confirmation with the reach; launching again reaches only newcomers and hands
+        on unsent batches."""
+        if not request.user.has_perm("coupons.launch_campaign"):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign.objects.select_related("coupon"), pk=pk)
+        today = toolkit.today()
+
+        def perform(data):
+            added = campaigns.launch_campaign(campaign, by=request.user, as_of=today)
+            return (
+                f"{campaign.name} launched: {added} workspace(s) added; the workers email them "
+                "in batches."
+            )
+
+        return service_form_page(
+            self,
+            request,
+            campaign,
+            form=None,
+            perform=perform,
+            template="admin/coupons/campaign/launch.html",
+            title=f"Launch campaign: {campaign.name}",
+            submit_label="Launch campaign" if campaign.launches == 0 else "Launch again",
+            campaign=campaign,
+            preview=campaigns.audience_preview(campaign, as_of=today),
+            progress=campaigns.campaign_progress(campaign),
+        )

@@ -30,7 +30,7 @@ def seed(*, today: date) -> bool:
     with transaction.atomic():
         partners = _partners(start)
         coupons = _coupons(start, partners)
-        _redemptions(rng, start, coupons, partners)
+        _redemptions(rng, start, today, coupons, partners)
     return True
 
 
@@ -118,7 +118,7 @@ def _coupons(start, partners):
     }
 
 
-def _redemptions(rng, start, coupons, partners):
+def _redemptions(rng, start, today, coupons, partners):
     monthly = list(
         Subscription.objects.filter(
             ended_on=None,
@@ -149,9 +149,10 @@ def _redemptions(rng, start, coupons, partners):
         + ["proof_waiting"]
     )
     for ws, what in zip(workspaces, plan, strict=False):
-        day = max(ws.created_on + timedelta(days=7), start + timedelta(days=10))
+        # Nothing dated after today: a workspace that signed up this week gets it today.
+        day = min(max(ws.created_on + timedelta(days=7), start + timedelta(days=10)), today)
         try:
-            _give(ws, what, day, coupons, partners)
+            _give(ws, what, day, today, coupons, partners)
         except CouponError:
             continue  # the demo keeps the refusal's story: nothing was given
     for ws in annual:
@@ -161,13 +162,14 @@ def _redemptions(rng, start, coupons, partners):
             continue
 
 
-def _give(ws, what, day, coupons, partners):
+def _give(ws, what, day, today, coupons, partners):
     if what in ("nonprofit", "proof_waiting"):
         proof = services.submit_nonprofit_proof(
             ws, document=ContentFile(DEMO_PDF, name="501c3-letter.pdf"), by=None, as_of=day
         )
         if what == "nonprofit":
-            services.approve_nonprofit_proof(proof, by=None, as_of=day + timedelta(days=2))
+            approved_on = min(day + timedelta(days=2), today)
+            services.approve_nonprofit_proof(proof, by=None, as_of=approved_on)
         return
     if what == "startup":
         partner = partners["northstar"] if ws.pk % 2 else None

@@ -7,12 +7,14 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
+from django_countries import countries
 
 from billing.admin_toolkit import ReasonField
 from billing.documents import clean_document
-from billing.models import Workspace
-from coupons import services
-from coupons.models import Coupon, NonprofitProof, Redemption
+from billing.forms import ForecastForm
+from billing.models import Lock, Workspace
+from coupons import selectors, services
+from coupons.models import Campaign, Coupon, NonprofitProof, Redemption
 
 
 class CouponForm(forms.ModelForm):
@@ -38,6 +40,10 @@ class CouponForm(forms.ModelForm):
             "follow_up",
             "active",
         ]
+        help_texts = {
+            "follow_up": "Applied by the system when this one runs out; its redeem-by date "
+            "and maximum do not apply to that.",
+        }
 
     def clean(self):
         data = super().clean()
@@ -90,22 +96,34 @@ class CouponForm(forms.ModelForm):
 
 
 class ApplyCouponForm(forms.Form):
-    """C2: support applies a coupon to a workspace found by name, slug or billing email."""
+    """C2: support applies a coupon to a workspace found by name, slug or billing email. Only
+    coupons that can be applied today are offered; the help text names the others and why."""
 
     workspace = forms.ModelChoiceField(Workspace.objects.all())
-    coupon = forms.ModelChoiceField(Coupon.objects.order_by("code"), to_field_name="code")
+    coupon = forms.ModelChoiceField(Coupon.objects.none(), to_field_name="code")
     reason = ReasonField(help_text="Why it is applied (kept in the history), e.g. the ticket.")
 
-    def __init__(self, *args, admin_site=None, **kwargs):
+    def __init__(self, *args, today, admin_site=None, **kwargs):
         super().__init__(*args, **kwargs)
         workspace = self.fields["workspace"]
         workspace.widget = AutocompleteSelect(
             Redemption._meta.get_field("workspace"), admin_site or admin.site
         )
         workspace.widget.choices = workspace.choices
-        self.fields["coupon"].label_from_instance = lambda c: (
+        coupon = self.fields["coupon"]
+        coupon.queryset = selectors.coupons_on_offer(as_of=today).order_by("code")
+        coupon.label_from_instance = lambda c: (
             f"{c.code} — {c.name} ({c.value_display}, {c.duration_display.lower()})"
         )
+        offered = set(coupon.queryset.values_list("pk", flat=True))
+        left_out = [
+            f"{c.code} ({selectors.coupon_status(c, as_of=today).lower()})"
+            for c in Coupon.objects.exclude(pk__in=offered).order_by("code")
+        ]
+        if left_out:
+            coupon.help_text = "Not offered, as they cannot be applied today: " + ", ".join(
+                left_out
+            )
 
 
 class PartnerApprovalForm(forms.Form):
@@ -114,7 +132,7 @@ class PartnerApprovalForm(forms.Form):
         max_digits=12,
         decimal_places=2,
         min_value=Decimal("0.01"),
-        help_text="Optional: the yearly startup credit for this partner's startups (C7). "
+        help_text="Optional: the yearly startup credit for this partner's startups. "
         "Empty keeps the STARTUP coupon's amount.",
     )
     note = forms.CharField(required=False, max_length=500)
@@ -151,3 +169,92 @@ class PartnerApplicationForm(forms.Form):
     @property
     def is_bot(self) -> bool:
         return bool(self.data.get("fax"))
+
+
+# --- Promotion campaigns (G1) and the forecast's coupon (FC1) ----------------------------------
+
+
+class CampaignForm(forms.ModelForm):
+    """G1: a promotion coupon, the email and the audience's filters (all optional). The
+    service checks them (`coupons.campaigns.create_campaign`)."""
+
+    ANY = [("", "Any")]
+    plan = forms.ChoiceField(choices=ANY + [("free", "Free"), ("team", "Team")], required=False)
+    interval = forms.ChoiceField(
+        choices=ANY + [("monthly", "Monthly"), ("annual", "Annual")],
+        required=False,
+        label="Team interval",
+    )
+    country = forms.ChoiceField(choices=(), required=False, label="Business country")
+    lock = forms.ChoiceField(choices=(), required=False)
+    startup_member = forms.ChoiceField(
+        choices=ANY + [("yes", "Program members"), ("no", "Not members")],
+        required=False,
+        label="Startup program",
+    )
+    created_after = forms.DateField(required=False, help_text="Created after this day.")
+    created_before = forms.DateField(required=False, help_text="Created before this day.")
+    min_mtus = forms.IntegerField(
+        min_value=0, required=False, label="At least MTUs", help_text="In the last closed month."
+    )
+    max_mtus = forms.IntegerField(
+        min_value=0, required=False, label="At most MTUs", help_text="In the last closed month."
+    )
+
+    AUDIENCE_FIELDS = [
+        "plan",
+        "interval",
+        "country",
+        "lock",
+        "startup_member",
+        "created_after",
+        "created_before",
+        "min_mtus",
+        "max_mtus",
+    ]
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "coupon", "subject", "message"]
+        help_texts = {"message": "The email's text; the offer and how to get it follow it."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "coupon" in self.fields:  # not on the (read-only) page of a campaign made already
+            promotions = Coupon.objects.filter(kind=Coupon.Kind.PROMOTION)
+            self.fields["coupon"].queryset = promotions.order_by("code")
+        self.fields["country"].choices = self.ANY + [(code, name) for code, name in countries]
+        self.fields["lock"].choices = self.ANY + list(Lock.choices)
+
+    @classmethod
+    def audience_from(cls, data) -> dict:
+        """The service's `audience` dict from the form's cleaned data."""
+        audience = {
+            name: data[name]
+            for name in cls.AUDIENCE_FIELDS
+            if data.get(name) not in (None, "") and name != "startup_member"
+        }
+        if data.get("startup_member"):
+            audience["startup_member"] = data["startup_member"] == "yes"
+        return audience
+
+
+class CouponForecastForm(ForecastForm):
+    """FC1's form on the workspace page, with the coupons app's proposed change: a coupon."""
+
+    coupon = forms.ModelChoiceField(
+        Coupon.objects.filter(credit_amount__isnull=True).order_by("code"),
+        to_field_name="code",
+        required=False,
+        help_text="For the proposed change “Apply a coupon”.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["change"].choices = [*ForecastForm.CHANGES, ("coupon", "Apply a coupon")]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("change") == "coupon" and not data.get("coupon"):
+            self.add_error("coupon", "Choose the coupon to apply.")
+        return data

@@ -208,8 +208,8 @@ class Coupon(models.Model):
         if self.percent_off is not None:
             return f"{self.percent_off.normalize():f}% off"
         if self.amount_off is not None:
-            return f"${self.amount_off} off"
-        return f"${self.credit_amount} credit a year"
+            return f"${self.amount_off:,} off"
+        return f"${self.credit_amount:,} credit a year"
 
     @property
     def duration_display(self) -> str:
@@ -261,6 +261,14 @@ class Redemption(models.Model):
     )
     partner = models.ForeignKey(
         AcceleratorPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    campaign = models.ForeignKey(
+        "Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="redemptions",
+        help_text="G3: the campaign that notified the workspace of this coupon.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -475,3 +483,82 @@ class CreditLedgerEntry(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.amount} on {self.on}"
+
+
+class Campaign(models.Model):
+    """G1–G3: a promotion coupon announced by email to an audience of workspaces (a filter:
+    see `coupons.campaigns.AUDIENCE_FILTERS`). Staff still apply the coupon (C2); a redemption
+    for a notified workspace is attributed to the campaign."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LAUNCHED = "launched", "Launched"
+
+    name = models.CharField(max_length=200)
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="campaigns")
+    subject = models.CharField(max_length=200)
+    message = models.TextField()
+    audience = models.JSONField(default=dict, blank=True, help_text="The audience's filters.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    launched_on = models.DateField(null=True, blank=True, help_text="The first launch.")
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    launches = models.PositiveIntegerField(default=0)
+
+    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("launch_campaign", "Can launch a promotion campaign")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "launched"]), name="campaign_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft", launched_on=None)
+                | Q(status="launched", launched_on__isnull=False),
+                name="campaign_launched_on_with_launch",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CampaignRecipient(models.Model):
+    """G2: a workspace a campaign reaches, once ever (a constraint): added by a launch, emailed
+    by a worker's batch through the outbox (`email` is set in the batch that queues it)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="recipients")
+    workspace = models.ForeignKey(
+        "billing.Workspace", on_delete=models.PROTECT, related_name="campaign_notices"
+    )
+    added_on = models.DateField(help_text="The day of the launch that reached it.")
+    email = models.OneToOneField(
+        "billing.OutboundEmail",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="campaign_recipient",
+    )
+
+    class Meta:
+        ordering = ["campaign", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "workspace"], name="one_notice_per_campaign_and_workspace"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["campaign", "id"], condition=Q(email=None), name="campaign_unsent_idx"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.campaign} → workspace {self.workspace_id}"

@@ -3,10 +3,10 @@
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 
 from billing.pricing import ZERO
-from coupons.models import Coupon, CreditGrant, CreditLedgerEntry, Redemption
+from coupons.models import CampaignRecipient, Coupon, CreditGrant, CreditLedgerEntry, Redemption
 
 
 def ever_received_coupon_or_credit(workspace) -> bool:
@@ -18,19 +18,43 @@ def ever_received_coupon_or_credit(workspace) -> bool:
     )
 
 
-def active_discount(workspace, *, as_of: date) -> Redemption | None:
-    """C2: the workspace's discount that is still running on `as_of` (credit coupons are not
-    discounts), or None. A `once` coupon not yet used on an invoice is still running."""
+def _running_discounts(workspace_ids, as_of: date):
+    """C2: discounts still running on `as_of` (credit coupons are not discounts); a `once`
+    coupon not yet used on an invoice is still running. Earliest redemption first."""
     return (
         Redemption.objects.select_related("coupon")
         .filter(
-            workspace_id=workspace.pk,
+            workspace_id__in=workspace_ids,
             status=Redemption.Status.ACTIVE,
             coupon__credit_amount__isnull=True,
             redeemed_on__lte=as_of,
         )
         .filter(Q(runs_out_on__isnull=True) | Q(runs_out_on__gt=as_of))
-        .order_by("redeemed_on", "id")
+        .order_by("workspace_id", "redeemed_on", "id")
+    )
+
+
+def active_discount(workspace, *, as_of: date) -> Redemption | None:
+    """C2: the workspace's discount that is still running on `as_of`, or None."""
+    return _running_discounts([workspace.pk], as_of).first()
+
+
+def active_discounts(workspace_ids, *, as_of: date) -> dict[int, Redemption]:
+    """`active_discount` for many workspaces in one query: {workspace id: redemption}."""
+    found = {}
+    for redemption in _running_discounts(workspace_ids, as_of):
+        found.setdefault(redemption.workspace_id, redemption)
+    return found
+
+
+def notifying_campaign_id(workspace, coupon) -> int | None:
+    """G3: the latest campaign that emailed the workspace about `coupon`, if any."""
+    return (
+        CampaignRecipient.objects.filter(
+            workspace_id=workspace.pk, campaign__coupon=coupon, email__isnull=False
+        )
+        .order_by("-added_on", "-id")
+        .values_list("campaign_id", flat=True)
         .first()
     )
 
@@ -66,6 +90,16 @@ def coupon_status(coupon: Coupon, *, as_of: date) -> str:
     if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
         return "Used up"
     return "Active"
+
+
+def coupons_on_offer(*, as_of: date):
+    """The coupons staff can apply on `as_of` (C2): active, not past redeem-by, not used up.
+    The rest are still refused by the service with their reason; the picker leaves them out."""
+    return (
+        Coupon.objects.filter(active=True)
+        .filter(Q(redeem_by=None) | Q(redeem_by__gte=as_of))
+        .filter(Q(max_redemptions=None) | Q(times_redeemed__lt=F("max_redemptions")))
+    )
 
 
 def redemption_summary(redemption: Redemption) -> str:

@@ -5,20 +5,25 @@ workspace lock its row first (as billing's do), so two agents take turns; a coup
 locked while its redemption count is checked and moved, so the last redemption goes to one.
 """
 
+import dataclasses
 import re
 from collections import Counter
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import PurePath
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
-from billing.audit import require_reason, save_with_reason
+from billing.audit import record_history, require_reason, save_with_reason
+from billing.bulk_rows import insert_rows
 from billing.clock import refuse_processed
+from billing.closures import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.emails import queue_email
 from billing.models import Plan, Subscription, Workspace
@@ -32,10 +37,13 @@ from coupons.models import (
     NonprofitProof,
     Redemption,
 )
-from coupons.selectors import active_discount
+from coupons.selectors import active_discount, active_discounts, notifying_campaign_id
 
 __all__ = [
     "advance_redemptions",
+    "campaign_audience",  # noqa: F822 (from coupons.campaigns, see __getattr__)
+    "create_campaign",  # noqa: F822
+    "launch_campaign",  # noqa: F822
     "update_partner",
     "apply_as_partner",
     "approve_nonprofit_proof",
@@ -57,7 +65,6 @@ NONPROFIT_CODE = "NONPROFIT"
 STARTUP_CODE = "STARTUP"
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
 CENT = Decimal("0.01")
-_WORKSPACE = Workspace._meta.concrete_fields
 # CR3: never more than two program years.
 PROGRAM_YEARS = (1, 2)
 
@@ -65,20 +72,12 @@ PROGRAM_YEARS = (1, 2)
 def _note_on_workspaces(notes: list[tuple[int, str]], by=None):
     """R4: a line in each workspace's own history (no field changes), so its history page says
     what happened to its coupons and credits."""
-    if not notes:
-        return
-    current = Workspace.objects.in_bulk([ws_id for ws_id, _ in notes])
-    rows = []
-    for ws_id, reason in notes:
-        # A copy per note: one workspace may get several lines, each with its own reason.
-        row = Workspace(**{f.attname: getattr(current[ws_id], f.attname) for f in _WORKSPACE})
-        row._change_reason = reason
-        rows.append(row)
-    bulk_update_with_history(rows, Workspace, [], default_user=by)
+    record_history(Workspace, notes, by=by)  # set-based: the daily step notes thousands
 
 
 def _locked_workspace(workspace) -> Workspace:
-    return Workspace.objects.select_for_update().get(pk=workspace.pk)
+    # As billing's `_locked`: rows pointing at the workspace are still inserted meanwhile.
+    return Workspace.objects.select_for_update(no_key=True).get(pk=workspace.pk)
 
 
 def _money(value, label: str, problems: list[str]) -> Decimal | None:
@@ -369,22 +368,58 @@ def update_coupon(coupon: Coupon, *, by, reason: str = "", **changes) -> Coupon:
 # --- Redemption (C2, C3, C5, C6) ------------------------------------------------------------
 
 
-def _interval_on(workspace: Workspace, day: date) -> str | None:
-    """The Team interval the workspace is on on `day`, or None when it is not on Team."""
-    sub = (
-        Subscription.objects.filter(workspace=workspace, started_on__lte=day)
+def _team_intervals_on(workspace_ids, day: date) -> dict[int, str]:
+    """The Team interval each workspace is on on `day`; absent when it is not on Team."""
+    subs = (
+        Subscription.objects.filter(workspace_id__in=workspace_ids, started_on__lte=day)
         .exclude(ended_on__lte=day)
-        .select_related("plan")
-        .order_by("-started_on", "-id")
-        .first()
+        .order_by("workspace_id", "-started_on", "-id")
+        .values_list("workspace_id", "plan__code", "interval")
     )
-    if sub is None or sub.plan.code != Plan.Code.TEAM:
-        return None
-    return sub.interval
+    current = {}
+    for workspace_id, plan, interval in subs:
+        current.setdefault(workspace_id, (plan, interval))
+    return {ws: interval for ws, (plan, interval) in current.items() if plan == Plan.Code.TEAM}
 
 
-def _check_redeemable(workspace, coupon: Coupon, *, as_of: date, override_reason: str):
-    """C2's refusals, each with its own message, in the order the rule lists them; then C6."""
+@dataclasses.dataclass
+class RedeemFacts:
+    """What C2's workspace rules read about one workspace on a day: fetched for one by
+    `redeem_coupon`, for a campaign's whole audience at once (G1) by `redeem_facts`."""
+
+    received: list[Redemption] = dataclasses.field(default_factory=list)  # oldest first
+    interval: str | None = None  # the Team interval that day; None when not on Team
+    discount: Redemption | None = None  # the discount running that day
+    approved_proof: bool = False  # C6
+
+
+def redeem_facts(workspace_ids, coupon: Coupon, *, as_of: date) -> dict[int, RedeemFacts]:
+    """C2's facts for many workspaces in a fixed number of queries (three, four for a
+    non-profit coupon), whatever their number."""
+    workspace_ids = list(workspace_ids)
+    facts = {ws: RedeemFacts() for ws in workspace_ids}
+    received = (
+        Redemption.objects.filter(workspace_id__in=workspace_ids)
+        .select_related("coupon")
+        .order_by("workspace_id", "redeemed_on", "id")
+    )
+    for redemption in received:
+        facts[redemption.workspace_id].received.append(redemption)
+    for ws, interval in _team_intervals_on(workspace_ids, as_of).items():
+        facts[ws].interval = interval
+    if not coupon.is_credit:
+        for ws, redemption in active_discounts(workspace_ids, as_of=as_of).items():
+            facts[ws].discount = redemption
+    if coupon.kind == Coupon.Kind.NONPROFIT:
+        for ws in NonprofitProof.objects.filter(
+            workspace_id__in=workspace_ids, status=NonprofitProof.Status.APPROVED
+        ).values_list("workspace_id", flat=True):
+            facts[ws].approved_proof = True
+    return facts
+
+
+def check_coupon(coupon: Coupon, *, as_of: date):
+    """C2's refusals that depend on the coupon alone: inactive, past redeem-by, maximum."""
     code = coupon.code
     if not coupon.active:
         raise CouponRefused(CouponRefused.INACTIVE, f"The coupon {code} is inactive.")
@@ -398,11 +433,19 @@ def _check_redeemable(workspace, coupon: Coupon, *, as_of: date, override_reason
             CouponRefused.MAXIMUM_REACHED,
             f"The coupon {code} has reached its maximum of {coupon.max_redemptions} redemption(s).",
         )
-    received = list(
-        Redemption.objects.filter(workspace=workspace)
-        .select_related("coupon")
-        .order_by("redeemed_on", "id")
-    )
+
+
+def _check_redeemable(
+    workspace, coupon: Coupon, *, as_of: date, override_reason: str, facts: RedeemFacts = None
+):
+    """C2's refusals, each with its own message, in the order the rule lists them; then C6.
+    `facts` (from `redeem_facts`) spares the queries when many workspaces are checked; a
+    dry run is this call with nothing written (G1)."""
+    code = coupon.code
+    check_coupon(coupon, as_of=as_of)
+    if facts is None:
+        facts = redeem_facts([workspace.pk], coupon, as_of=as_of)[workspace.pk]
+    received = facts.received
     same = next((r for r in received if r.coupon_id == coupon.pk), None)
     if same is not None:
         raise CouponRefused(
@@ -418,7 +461,7 @@ def _check_redeemable(workspace, coupon: Coupon, *, as_of: date, override_reason
             f"{first.redeemed_on}): the startup program is only for workspaces that never "
             "received one.",
         )
-    interval = _interval_on(workspace, as_of)
+    interval = facts.interval
     if interval is not None and not coupon.covers(interval):
         covered = " and ".join(coupon.intervals)
         raise CouponRefused(
@@ -427,7 +470,7 @@ def _check_redeemable(workspace, coupon: Coupon, *, as_of: date, override_reason
             f", and the coupon {code} applies to {covered} bills only.",
         )
     if not coupon.is_credit:
-        current = active_discount(workspace, as_of=as_of)
+        current = facts.discount
         if current is not None:
             until = f" until {current.runs_out_on}" if current.runs_out_on else ""
             raise CouponRefused(
@@ -435,18 +478,12 @@ def _check_redeemable(workspace, coupon: Coupon, *, as_of: date, override_reason
                 f"{workspace.name} already has an active discount ({current.coupon.code}, from "
                 f"{current.redeemed_on}{until}): one discount at a time. Remove it first.",
             )
-    if coupon.kind == Coupon.Kind.NONPROFIT and not _has_approved_proof(workspace):
+    if coupon.kind == Coupon.Kind.NONPROFIT and not facts.approved_proof:
         raise CouponRefused(
             CouponRefused.NO_NONPROFIT_PROOF,
             f"{workspace.name} has no approved proof of non-profit status: upload the proof and "
             "have support approve it first.",
         )
-
-
-def _has_approved_proof(workspace) -> bool:
-    return NonprofitProof.objects.filter(
-        workspace=workspace, status=NonprofitProof.Status.APPROVED
-    ).exists()
 
 
 def _credit_amount_for(coupon: Coupon, partner: AcceleratorPartner | None) -> Decimal:
@@ -484,6 +521,7 @@ def redeem_coupon(
     """
     refuse_processed(as_of, "A coupon")
     workspace = _locked_workspace(workspace)
+    refuse_closed(workspace, "A coupon")
     # A coupon that ran out before today has been followed up already (C5) by now.
     advance_redemptions(as_of=as_of, workspace_ids=[workspace.pk])
     text = code.code if isinstance(code, Coupon) else str(code or "").strip().upper()
@@ -504,6 +542,7 @@ def redeem_coupon(
         reason=reason.strip(),
         override_reason=override_reason.strip(),
         partner=partner,
+        campaign_id=notifying_campaign_id(workspace, coupon),  # G3
     )
     who = "the system" if by is None else str(by)
     note = f"Coupon {coupon.code} ({coupon.value_display}) applied by {who}"
@@ -543,6 +582,7 @@ def remove_discount(workspace: Workspace, *, by, reason: str, as_of: date) -> Re
         reason, "Say why the discount is removed: the reason is kept.", error=CouponError
     )
     workspace = _locked_workspace(workspace)
+    refuse_closed(workspace, "Removing a discount")
     advance_redemptions(as_of=as_of, workspace_ids=[workspace.pk])
     current = active_discount(workspace, as_of=as_of)
     if current is None:
@@ -562,6 +602,15 @@ def remove_discount(workspace: Workspace, *, by, reason: str, as_of: date) -> Re
 EXPIRY_BATCH = 2_000
 
 
+class _DueRedemption(NamedTuple):
+    """A redemption that ran out, as the daily step reads it: a row, not an instance."""
+
+    pk: int
+    workspace_id: int
+    coupon_id: int
+    runs_out_on: date
+
+
 def advance_redemptions(*, as_of: date, workspace_ids=None) -> Counter:
     """C5 by the billing clock: end every discount that ran out on or before `as_of` and apply
     its follow-up at once, by the system, dated the day it ran out (so a clock run late gives
@@ -577,21 +626,23 @@ def advance_redemptions(*, as_of: date, workspace_ids=None) -> Counter:
         ).order_by("runs_out_on", "id")
         if workspace_ids is not None:
             due = due.filter(workspace_id__in=workspace_ids)
-        due = list(due.select_for_update()[:EXPIRY_BATCH])
+        due = [
+            _DueRedemption(*row)
+            for row in due.select_for_update()[:EXPIRY_BATCH].values_list(*_DueRedemption._fields)
+        ]
         if not due:
             return counts
         counts.update(_run_out(due))
 
 
 def _run_out(due: list[Redemption]) -> Counter:
-    """End the redemptions in `due` (locked, in the order they ran out), write their
-    follow-ups in one insert and note both on each workspace's history."""
+    """End the redemptions in `due` (locked, in the order they ran out; read as rows) in one
+    UPDATE, write their follow-ups in one insert and note both on each workspace's history."""
     coupons = Coupon.objects.select_related("follow_up").in_bulk({r.coupon_id for r in due})
-    for redemption in due:
-        redemption.status = Redemption.Status.ENDED
-        redemption.ended_on = redemption.runs_out_on
-        redemption._change_reason = f"Ran out on {redemption.runs_out_on}"
-    bulk_update_with_history(due, Redemption, ["status", "ended_on"], batch_size=EXPIRY_BATCH)
+    Redemption.objects.filter(pk__in=[r.pk for r in due]).update(
+        status=Redemption.Status.ENDED, ended_on=F("runs_out_on")
+    )
+    record_history(Redemption, [(r.pk, f"Ran out on {r.runs_out_on}") for r in due])
 
     follow_up_ids = {c.follow_up_id for c in coupons.values() if c.follow_up_id is not None}
     # C5: never twice to one workspace — neither received before nor twice in this batch.
@@ -623,7 +674,7 @@ def _run_out(due: list[Redemption]) -> Counter:
                 runs_out_on=follow.runs_out_on(day),
                 reason=f"Follow-up of {coupon.code}, which ran out on {day}",
                 is_follow_up=True,
-                follows=redemption,
+                follows_id=redemption.pk,
             )
             follow_up._change_reason = f"Applied by the system as the follow-up of {coupon.code}"
             follow_ups.append(follow_up)
@@ -708,6 +759,7 @@ def grant_credits(
     asks)."""
     refuse_processed(as_of, "A credit grant")
     workspace = _locked_workspace(workspace)
+    refuse_closed(workspace, "A credit grant")
     return _grant(
         workspace,
         amount=amount,
@@ -725,37 +777,36 @@ def grant_credits(
 
 def lapse_credit_grants(*, as_of: date) -> int:
     """CR3: at a grant's end (`valid_until`) its unused balance lapses: a ledger entry takes it
-    to zero. Set-based; a grant lapses once."""
+    to zero. Set-based (rows, not instances; one UPDATE per batch); a grant lapses once."""
     with transaction.atomic():
         grants = list(
             CreditGrant.objects.select_for_update()
             .filter(lapsed_on=None, valid_until__lte=as_of)
             .order_by("id")
+            .values_list("pk", "workspace_id", "remaining", "valid_until")
         )
-        entries = [
-            CreditLedgerEntry(
-                grant=grant,
-                kind=CreditLedgerEntry.Kind.LAPSE,
-                amount=-grant.remaining,
-                on=grant.valid_until,
+        lapsing = [(pk, ws, left, until) for pk, ws, left, until in grants if left > 0]
+        now = timezone.now()
+        insert_rows(
+            CreditLedgerEntry,
+            ("grant_id", "kind", "amount", "on", "created_at"),
+            [
+                (pk, CreditLedgerEntry.Kind.LAPSE, -left, until, now)
+                for pk, _, left, until in lapsing
+            ],
+        )
+        ids = [pk for pk, *_ in grants]
+        for start in range(0, len(ids), 2_000):
+            CreditGrant.objects.filter(pk__in=ids[start : start + 2_000]).update(
+                remaining=Decimal("0.00"), lapsed_on=F("valid_until")
             )
-            for grant in grants
-            if grant.remaining > 0
-        ]
-        for grant in grants:
-            grant.remaining, grant.lapsed_on = Decimal("0.00"), grant.valid_until
-        CreditLedgerEntry.objects.bulk_create(entries, batch_size=2_000)
-        bulk_update_with_history(
-            grants,
-            CreditGrant,
-            ["remaining", "lapsed_on"],
-            batch_size=2_000,
-            default_change_reason="Program year ended: unused credit lapsed",
+        record_history(
+            CreditGrant, [(pk, "Program year ended: unused credit lapsed") for pk in ids]
         )
         _note_on_workspaces(
             [
-                (e.grant.workspace_id, f"Unused startup credit of {-e.amount} lapsed on {e.on}")
-                for e in entries
+                (ws, f"Unused startup credit of {left} lapsed on {until}")
+                for _, ws, left, until in lapsing
             ]
         )
     return len(grants)
@@ -777,6 +828,7 @@ def submit_nonprofit_proof(workspace: Workspace, *, document, by, as_of: date) -
     """C6: a proof document (PDF, PNG or JPEG by its content, not empty, at most 10 MB) is
     stored privately under a random name, for support to review (transactional: the file goes
     again if the row is not committed)."""
+    refuse_closed(workspace, "A non-profit proof")
     content_type = document_type(document, what="proof")
     proof = NonprofitProof(
         workspace=workspace,
@@ -808,6 +860,7 @@ def approve_nonprofit_proof(
     discount at once, in the same transaction: if C2 refuses it, nothing is approved and the
     refusal says why (approve without the discount to apply it later)."""
     proof = _locked_proof(proof)
+    refuse_closed(proof.workspace, "Approving a non-profit proof")
     proof.status, proof.reviewed_by, proof.reviewed_on = NonprofitProof.Status.APPROVED, by, as_of
     save_with_reason(proof, "Approved", by=by)
     if not apply_discount:
@@ -1011,3 +1064,16 @@ def update_partner(partner: AcceleratorPartner, *, by, reason: str, **changes):
     text = "Changed " + ", ".join(sorted(changes))
     save_with_reason(partner, f"{text}: {reason.strip()}", by=by)
     return partner
+
+
+# G1–G3 live in `coupons.campaigns`, which runs the rules above; importable from here as well
+# (resolved on first use, since that module imports this one).
+_CAMPAIGN_SERVICES = {"campaign_audience", "create_campaign", "launch_campaign"}
+
+
+def __getattr__(name):
+    if name in _CAMPAIGN_SERVICES:
+        from coupons import campaigns
+
+        return getattr(campaigns, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from billing import ratelimit
 from billing.documents import EXTENSIONS, document_response
 from billing.months import add_months, month_start, next_month
-from billing.views import finance_required, staff_permission_required
+from billing.views import finance_required, staff_permission_required, wants_preview
 from coupons import reports, services
 from coupons.errors import CouponError
 from coupons.forms import PartnerApplicationForm
@@ -79,11 +79,12 @@ def credit_liability(request):
 
 @staff_permission_required("coupons.view_nonprofitproof")
 def proof_document(request, pk: int):
-    """C6 (as X5): a non-profit proof to staff who may see proofs, as a download the browser
-    must not sniff or render inline."""
+    """C6 (as X5): a non-profit proof to staff who may see proofs: a download, or with
+    `?preview=1` shown on the proof's page (sandboxed, never sniffed)."""
     proof = get_object_or_404(NonprofitProof, pk=pk)
     return document_response(
         proof.document,
         content_type=proof.content_type,
         filename=f"nonprofit-proof-{proof.pk}{EXTENSIONS.get(proof.content_type, '')}",
+        inline=wants_preview(request),
     )

@@ -9,6 +9,7 @@ from django.utils.html import format_html_join
 
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ServiceAdmin, confirm_and_run, run_for_each, service_form_page
+from billing.templatetags.money import money
 from startups import services
 from startups.forms import ApproveForm, AssignForm, BulkApproveForm, RejectForm, RenewalForm
 from startups.models import (
@@ -20,6 +21,13 @@ from startups.models import (
 )
 
 REVIEW = "startups.review_application"
+ACTION_TITLES = {
+    "approve": "Approve",
+    "reject": "Reject",
+    "withdraw": "Withdraw",
+    "review": "Start review",
+    "assign": "Assign",
+}
 
 
 def checklist(application) -> str:
@@ -36,7 +44,7 @@ class StartupApplicationAdmin(ServiceAdmin):
         "id",
         "company_name",
         "country",
-        "total_funding",
+        "funding_display",
         "submitted_on",
         "status",
         "checks_display",
@@ -85,6 +93,10 @@ class StartupApplicationAdmin(ServiceAdmin):
     @admin.display(description="Checks")
     def checks_display(self, obj):
         return checklist(obj)
+
+    @admin.display(description="Funding raised", ordering="total_funding")
+    def funding_display(self, obj):
+        return money(obj.total_funding)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -166,11 +178,18 @@ class StartupApplicationAdmin(ServiceAdmin):
     def action_view(self, request, pk, action):
         if not request.user.has_perm(REVIEW):
             raise PermissionDenied
-        application = get_object_or_404(StartupApplication, pk=pk)
-        forms = {"approve": ApproveForm, "reject": RejectForm, "assign": AssignForm}
-        form = forms[action](request.POST or None) if action in forms else None
+        application = get_object_or_404(
+            StartupApplication.objects.select_related("workspace"), pk=pk
+        )
         if action not in ("approve", "reject", "withdraw", "review", "assign"):
             raise PermissionDenied
+        if action == "approve":
+            form = ApproveForm(
+                request.POST or None, application=application, admin_site=self.admin_site
+            )
+        else:
+            forms = {"reject": RejectForm, "assign": AssignForm}
+            form = forms[action](request.POST or None) if action in forms else None
         return service_form_page(
             self,
             request,
@@ -178,13 +197,27 @@ class StartupApplicationAdmin(ServiceAdmin):
             form=form,
             perform=lambda data: self._perform(request, application, action, data),
             template="admin/startups/startupapplication/action.html",
-            title=f"{action.capitalize()}: {application.company_name}",
+            title=f"{ACTION_TITLES[action]}: {application.company_name}",
+            closed=self._closed(application, action),
             application=application,
             checks=application.checks,
             credits_warning=services.credits_scope_warning(application, toolkit.today())
             if action == "approve"
             else "",
         )
+
+    def _closed(self, application, action) -> str:
+        """Why the application's state rules `action` out, for the page to say instead of
+        offering a form (S3: a decision is final)."""
+        if not application.is_open:
+            decided = f" on {application.decided_on}" if application.decided_on else ""
+            status = application.get_status_display().lower()
+            return (
+                f"Application #{application.pk} was already {status}{decided}: a decision is final."
+            )
+        if action == "review" and application.status == StartupApplication.Status.IN_REVIEW:
+            return f"Application #{application.pk} is in review already."
+        return ""
 
     def _perform(self, request, application, action, data):
         today = toolkit.today()
@@ -204,6 +237,15 @@ class StartupApplicationAdmin(ServiceAdmin):
                 application, by=request.user, reason=data["reason"], as_of=today
             )
             return f"Application #{application.pk} rejected; the applicant is told why."
+        if data.get("workspace") and data["workspace"] != application.workspace:
+            # S3: approval needs a linked workspace; the reviewer may link it right here.
+            application = services.link_application(
+                application,
+                by=request.user,
+                workspace=data["workspace"],
+                partner=application.partner,
+                as_of=today,
+            )
         services.approve_application(
             application,
             by=request.user,

@@ -88,15 +88,17 @@ def _application(rng, n, company, today, reviewer, candidates, deals):
     if state == "in_review":
         services.start_review(app, by=reviewer, as_of=submitted + timedelta(days=1))
     elif state == "approved" and app.workspace:
+        # Nothing dated after today: the coupon and grant are dated the approval day.
+        decided = min(submitted + timedelta(days=2), today)
         app = services.approve_application(
             app,
             by=reviewer,
-            as_of=submitted + timedelta(days=2),
+            as_of=decided,
             override_reason="Demo: accepted despite a failing check" if app.failing_checks else "",
             credits_scope_confirmed=True,  # S7: the demo reviewer has read the warning
         )
         for deal in rng.sample(deals, 2):
-            request = services.request_deal(app, deal=deal, as_of=submitted + timedelta(days=3))
+            request = services.request_deal(app, deal=deal, as_of=decided)
             if rng.random() < 0.5:
                 services.decide_deal_request(
                     request, by=reviewer, fulfil=True, as_of=today, note="Code sent by email"

@@ -2,6 +2,8 @@ from datetime import date
 from decimal import Decimal
 
 from django import forms
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth.models import User
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
@@ -9,6 +11,7 @@ from django_countries.fields import LazyTypedChoiceField
 from billing.admin_toolkit import ReasonField
 from billing.models import Workspace
 from billing.roles import STARTUP_REVIEWERS
+from startups.models import StartupApplication
 from startups.services import ABSURD_FUNDING
 
 
@@ -29,7 +32,9 @@ class ApplicationForm(forms.Form):
         decimal_places=2,
         label="Total funding raised (USD)",
     )
-    country = LazyTypedChoiceField(choices=countries)
+    # No country is preselected (the first choice is blank): an applicant who skips the field
+    # is asked for it rather than sent in from Afghanistan.
+    country = forms.ChoiceField(choices=lambda: [("", "Choose your country"), *countries])
     workspace = forms.SlugField(
         required=False,
         max_length=100,
@@ -87,6 +92,16 @@ class RejectForm(forms.Form):
 
 
 class ApproveForm(forms.Form):
+    """S3, S4: the approval, with the workspace the credit goes to (linked here when the
+    applicant did not name it), and S7's confirmation."""
+
+    workspace = forms.ModelChoiceField(
+        Workspace.objects.all(),
+        required=False,
+        label="Workspace",
+        help_text="The workspace that gets the startup credit: search by name, slug or billing "
+        "email.",
+    )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     override_reason = forms.CharField(
         required=False,
@@ -96,17 +111,36 @@ class ApproveForm(forms.Form):
     credits_scope_confirmed = forms.BooleanField(
         required=False,
         label="Approve although credits do not reach this workspace's invoices yet",
-        help_text="S7: needed when the workspace is on Free or annual Team (credits apply to "
-        "monthly Team invoices only).",
+        help_text="Needed when the workspace is on Free or annual Team: credits apply to "
+        "monthly Team invoices only.",
     )
+
+    def __init__(self, *args, application=None, admin_site=None, **kwargs):
+        initial = kwargs.setdefault("initial", {})
+        if application is not None:
+            initial.setdefault("workspace", application.workspace_id)
+        super().__init__(*args, **kwargs)
+        workspace = self.fields["workspace"]
+        workspace.widget = AutocompleteSelect(
+            StartupApplication._meta.get_field("workspace"), admin_site or admin.site
+        )
+        workspace.widget.choices = workspace.choices
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("workspace") and not self.errors:
+            self.add_error(
+                "workspace", "Choose the applicant's workspace: the credit is granted to it."
+            )
+        return data
 
 
 class BulkApproveForm(forms.Form):
     credits_scope_confirmed = forms.BooleanField(
         required=False,
         label="Approve those on Free or annual Team too",
-        help_text="S7: their credits apply to monthly Team invoices only (CR2); without this "
-        "box they are refused and reported.",
+        help_text="Their credits apply to monthly Team invoices only; without this box they "
+        "are refused and reported.",
     )
 
 

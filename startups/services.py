@@ -13,6 +13,7 @@ from simple_history.utils import bulk_update_with_history
 
 from billing.audit import require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
+from billing.closures import closed_on_day, refuse_closed
 from billing.emails import queue_email
 from billing.errors import BillingError
 from billing.models import Workspace
@@ -242,7 +243,7 @@ def credits_scope_warning(application, as_of: date) -> str:
         return ""
     return (
         f"{application.workspace.name} {where}: startup credits apply to monthly Team "
-        "invoices only (CR2), so none are used until it moves to monthly Team."
+        "invoices only, so none are used until it moves to monthly Team."
     )
 
 
@@ -277,6 +278,7 @@ def approve_application(
         raise ApplicationError(
             "Link the applicant's workspace before approving: the credit is granted to a workspace."
         )
+    refuse_closed(application.workspace, "Approving the application")
     failing = [check for check in refresh_checks(application) if not check.passed]
     override_reason = override_reason.strip()
     if failing:
@@ -341,10 +343,14 @@ RENEWAL_NOTICE_DAYS = 30
 def open_renewal_reviews(as_of: date) -> dict:
     """CR3, a daily step of the billing clock: 30 days before each member's first anniversary
     a renewal review joins the queue (once), due on the anniversary."""
-    due = StartupApplication.objects.filter(
-        status=Status.APPROVED,
-        decided_on__lte=_a_year_before(as_of + timedelta(days=RENEWAL_NOTICE_DAYS)),
-    ).exclude(renewals__year=2)
+    due = (
+        StartupApplication.objects.filter(
+            status=Status.APPROVED,
+            decided_on__lte=_a_year_before(as_of + timedelta(days=RENEWAL_NOTICE_DAYS)),
+        )
+        .exclude(renewals__year=2)
+        .exclude(workspace__in=closed_on_day(as_of))  # W1: its credit lapsed at the closure
+    )
     reviews = [
         RenewalReview(application=application, year=2, due_on=add_year(application.decided_on))
         for application in due.only("pk", "decided_on")

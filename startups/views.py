@@ -68,7 +68,12 @@ def queue(request):
             {"status": [StartupApplication.Status.SUBMITTED, StartupApplication.Status.IN_REVIEW]},
             queryset=applications.order_by("-submitted_on", "-id"),
         )
-    page = Paginator(filtered.qs, 50, allow_empty_first_page=True).get_page(request.GET.get("page"))
+    applications = filtered.qs
+    if filtered.is_bound and not filtered.is_valid():
+        applications = applications.none()  # a bad filter is reported, never ignored
+    page = Paginator(applications, 50, allow_empty_first_page=True).get_page(
+        request.GET.get("page")
+    )
     query = request.GET.copy()
     query.pop("page", None)
     context = {

@@ -38,6 +38,12 @@ PAGES = {
     "monthclose-changelist": lambda ws: reverse("admin:billing_monthclose_changelist"),
     "outboundemail-changelist": lambda ws: reverse("admin:billing_outboundemail_changelist"),
     # Credit notes are not registered in the admin yet: no page to check.
+    "workspace-close": lambda ws: reverse("admin:billing_workspace_close", args=[ws.pk]),
+    "workspace-reopen": lambda ws: reverse("admin:billing_workspace_reopen", args=[ws.pk]),
+    "workspace-forecast": lambda ws: reverse("admin:billing_workspace_forecast", args=[ws.pk]),
+    "workspaceclosure-changelist": lambda ws: reverse("admin:billing_workspaceclosure_changelist"),
+    "campaign-changelist": lambda ws: reverse("admin:coupons_campaign_changelist"),
+    "campaign-add": lambda ws: reverse("admin:coupons_campaign_add"),
     **{
         f"workspace-action-{name}": (
             lambda ws, name=name: reverse("admin:billing_workspace_action", args=[ws.pk, name])
@@ -63,6 +69,14 @@ ALLOWED = {
         # change_plan_workspace (plan, interval), change_workspace (payment-method),
         # add_usage (usage), unlock_workspace (unlock: the form opens on an unlocked workspace).
         *(f"workspace-action-{name}" for name in WORKSPACE_ACTIONS),
+        # close_workspace (0015: close, and reopen: the page opens on an open workspace and says
+        # so), view_invoice (the forecast), view_workspaceclosure; coupons 0005: campaigns.
+        "workspace-close",
+        "workspace-reopen",
+        "workspace-forecast",
+        "workspaceclosure-changelist",
+        "campaign-changelist",
+        "campaign-add",
         # Not: taxrate-* (no taxrate perm), monthclose-changelist (no view_monthclose).
     },
     STARTUP_REVIEWERS: {
@@ -72,6 +86,7 @@ ALLOWED = {
         "usage-changelist",  # view_usage
         "plan-changelist",  # view_plan
         "subscription-changelist",  # view_subscription
+        "workspaceclosure-changelist",  # view_workspaceclosure (0015)
     },
     FINANCE: {
         "index",
@@ -86,7 +101,10 @@ ALLOWED = {
         "lockevent-changelist",  # view_lockevent
         "monthclose-changelist",  # view_monthclose
         "outboundemail-changelist",  # view_outboundemail (0012: failed and stuck emails)
-        # Not: workspace-add, usage-import, any workspace action.
+        "workspace-forecast",  # view_workspace and view_invoice (FC1)
+        "workspaceclosure-changelist",  # view_workspaceclosure (0015)
+        "campaign-changelist",  # view_campaign (coupons 0005)
+        # Not: workspace-add, usage-import, any workspace action, closing, adding a campaign.
     },
 }
 
@@ -159,6 +177,7 @@ def test_groups_hold_exactly_the_migrations_billing_grants():
             "0003_role_groups",
             "0007_tax_exemption_role_grants",
             "0012_outbox_resend_role_grants",
+            "0015_closure_role_grants",
         )
     ]
     for role in ROLES:

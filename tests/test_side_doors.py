@@ -22,7 +22,7 @@ from django.urls import reverse
 from billing import services as billing
 from billing.models import CreditNote, Invoice, Plan, TaxExemption, Workspace
 from coupons import services as coupons
-from coupons.models import Redemption
+from coupons.models import NonprofitProof, Redemption
 from startups import services as startups
 from startups.models import PartnerDeal, RenewalReview, StartupApplication
 from tests.billing.factories import workspace
@@ -30,6 +30,8 @@ from tests.coupons.factories import PDF, coupon, paid_monthly
 from tests.startups.factories import application
 
 APPS = ("billing", "coupons", "startups")
+REVIEW_CERT = "billing.review_taxexemption"
+APPROVE_NOTE = "billing.approve_creditnote"
 ROLES = ("support", "reviewer", "finance", "superuser")
 
 
@@ -48,7 +50,7 @@ def fingerprint() -> str:
 def world(db, support, reviewer, finance):
     """One row of every kind: a data-stopped workspace, a paid one with a coupon, invoices, a
     credit note, a certificate, a proof, a partner, an approved application with its grant,
-    renewal review and deal request."""
+    renewal review and deal request, a closed workspace (W1) and a launched campaign (G2)."""
     billing.update_plan(
         Plan.objects.get(code="team"), by=finance, reason="Yearly review", overage_rate="0.01"
     )
@@ -106,11 +108,23 @@ def world(db, support, reviewer, finance):
     startups.decline_renewal(
         RenewalReview.objects.get(), by=reviewer, note="Raised too much", as_of=date(2027, 1, 6)
     )
+    closed = workspace(as_of=date(2026, 3, 3), name="Closed")
+    billing.close_workspace(closed, by=support, reason="Deleted", as_of=date(2026, 3, 3))
+    campaign = coupons.create_campaign(
+        "Spring", coupon(code="SPRING").code, "25% off", "Spring is here.", {}, by=support
+    )
+    coupons.launch_campaign(campaign, by=support, as_of=date(2026, 3, 3))
     stopped.refresh_from_db()
     assert stopped.lock == "locked_data_stopped"
     assert RenewalReview.objects.exists() and CreditNote.objects.exists()
     assert TaxExemption.objects.exists() and PartnerDeal.objects.exists()
-    return {"stopped": stopped, "paid": paid, "invoice": invoice}
+    return {
+        "stopped": stopped,
+        "paid": paid,
+        "invoice": invoice,
+        "closed": closed,
+        "campaign": campaign,
+    }
 
 
 @pytest.fixture
@@ -224,6 +238,7 @@ def test_r5_actions_change_nothing_without_their_right(client, world, user):
 def _action_pages(world):
     """The custom pages that call services: (url, data, the permission they need)."""
     stopped, paid, invoice = world["stopped"], world["paid"], world["invoice"]
+    closed, campaign = world["closed"], world["campaign"]
     open_application = StartupApplication.objects.get(company_name="Still Open")
     redemption = Redemption.objects.filter(workspace=paid).first()
     review = RenewalReview.objects.first()
@@ -231,8 +246,18 @@ def _action_pages(world):
     def ws_action(ws, name):
         return reverse("admin:billing_workspace_action", args=[ws.pk, name])
 
+    def ws_page(ws, name):
+        return reverse(f"admin:billing_workspace_{name}", args=[ws.pk])
+
     def app_action(name):
         return reverse("admin:startups_application_action", args=[open_application.pk, name])
+
+    def decide(prefix, obj, name):
+        return reverse(f"admin:{prefix}_decide", args=[obj.pk, name])
+
+    certificate = TaxExemption.objects.get()
+    proof = NonprofitProof.objects.get()
+    note = CreditNote.objects.get()
 
     return [
         (ws_action(stopped, "unlock"), {"reason": "x"}, "billing.unlock_workspace"),
@@ -264,6 +289,14 @@ def _action_pages(world):
             {"reason": "x"},
             "coupons.remove_discount",
         ),
+        (ws_page(paid, "close"), {"reason": "x"}, "billing.close_workspace"),
+        (ws_page(closed, "reopen"), {"reason": "x"}, "billing.close_workspace"),
+        (ws_page(paid, "forecast"), {"change": "close", "months": "12"}, "billing.view_invoice"),
+        (
+            reverse("admin:coupons_campaign_launch", args=[campaign.pk]),
+            {},
+            "coupons.launch_campaign",
+        ),
         (app_action("review"), {}, "startups.review_application"),
         (app_action("withdraw"), {}, "startups.review_application"),
         (app_action("reject"), {"reason": "x"}, "startups.review_application"),
@@ -272,6 +305,19 @@ def _action_pages(world):
             {"decision": "confirm", "total_funding": "1.00", "country": "DE", "note": "x"},
             "startups.review_application",
         ),
+        # Decisions on the page you read (issue 13).
+        *[
+            (decide("billing_taxexemption", certificate, name), {"reason": "x"}, REVIEW_CERT)
+            for name in ("review", "approve", "reject")
+        ],
+        *[
+            (decide("coupons_proof", proof, name), {"reason": "x"}, "coupons.review_nonprofitproof")
+            for name in ("approve-and-apply", "approve", "reject")
+        ],
+        *[
+            (decide("billing_creditnote", note, name), {"reason": "x"}, APPROVE_NOTE)
+            for name in ("approve", "reject")
+        ],
     ]
 
 
@@ -296,8 +342,11 @@ def test_r5_the_walk_covers_every_model_of_the_three_apps():
                 "InvoiceLine",  # shown inline on its invoice
                 "PaymentMethod",  # inline on its workspace
                 "SetAsideInvoice",  # inline on its month close
+                "UsageImportJob",  # followed on the usage import page only
                 "InvoiceSequence",
                 "MonthCloseChunk",
+                # G2: counted on its campaign's page; written only by the launch's batches.
+                "CampaignRecipient",
             }, f"{model.__name__} has no admin: add it to the walk or say why not"
 
 

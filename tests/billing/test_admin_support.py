@@ -124,6 +124,57 @@ def test_u2_admin_import_refuses_a_bad_file_whole_and_names_lines(client, suppor
     assert "Usage imported: 1 new figure(s), 0 replaced." in messages_of(response)
 
 
+def test_u2_admin_hands_a_large_file_to_a_worker_and_the_page_follows_it(
+    client, support, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from billing import usage_import
+    from billing.models import UsageImportJob
+
+    monkeypatch.setattr(usage_import, "INLINE_MAX_BYTES", 10)  # every upload is "large"
+    workspace(slug="alpha")
+    client.force_login(support)
+    bad = SimpleUploadedFile("big.csv", b"workspace,month,mtus\nalpha,2026-01,1\nnope,2026-01,3\n")
+    with django_capture_on_commit_callbacks(execute=True):  # the worker runs it (eager)
+        response = client.post(reverse("admin:billing_usage_import"), {"file": bad})
+    job = UsageImportJob.objects.get()
+    assert response.url == reverse("admin:billing_usage_import_job", args=[job.pk])
+    page = client.get(response.url).content.decode()
+    assert "Nothing was imported: 1 bad line(s)" in page
+    assert "Line 3: unknown workspace “nope”." in page
+    assert not Usage.objects.exists()
+    assert not job.file  # the stored upload is deleted once imported or refused
+
+    good = SimpleUploadedFile("big.csv", b"workspace,month,mtus\nalpha,2026-01,10\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:billing_usage_import"), {"file": good})
+    page = client.get(response.url).content.decode()
+    assert "Usage imported: 1 new figure(s), 0 replaced." in page
+    assert Usage.objects.get().mtus == 10
+
+
+def test_u2_the_import_job_page_reloads_while_the_job_waits_and_needs_the_permission(
+    client, support, reviewer, monkeypatch
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from billing import usage_import
+    from billing.models import UsageImportJob
+
+    monkeypatch.setattr(usage_import, "INLINE_MAX_BYTES", 10)
+    client.force_login(support)
+    upload = SimpleUploadedFile("big.csv", b"workspace,month,mtus\nalpha,2026-01,1\n")
+    response = client.post(reverse("admin:billing_usage_import"), {"file": upload})
+    job = UsageImportJob.objects.get()  # no commit in this test: the worker never got it
+    assert job.status == "queued"
+    page = client.get(response.url).content.decode()
+    assert 'http-equiv="refresh"' in page and "Waiting for a worker" in page
+    client.force_login(reviewer)
+    assert client.get(response.url).status_code == 403
+    job.file.delete()
+
+
 def test_workspace_list_query_count_does_not_grow_with_the_page(client, support):
     client.force_login(support)
     url = reverse("admin:billing_workspace_changelist")
@@ -175,7 +226,7 @@ def test_k3_support_requests_and_finance_approves_in_the_admin(client, support, 
         {"amount": "1500.00", "reason": "Too much"},
         follow=True,
     )
-    assert "at most 1440.00" in " ".join(messages_of(response))
+    assert "at most $1,440.00" in " ".join(messages_of(response))
     client.post(
         reverse("admin:billing_invoice_credit_note", args=[invoice.pk]),
         {"amount": "440.00", "reason": "Seat count wrong"},

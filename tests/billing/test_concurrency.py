@@ -128,3 +128,18 @@ def test_i4_a_close_interrupted_mid_way_leaves_nothing_half_written_and_resumes(
     assert MonthClose.objects.get().finished
     assert_gapless(2026)
     assert connection.vendor == "postgresql"
+
+
+def test_i1_i4_a_close_on_threads_issues_what_one_thread_issues_gapless():
+    """`close_month(threads=2)`: chunks priced and written on two connections at once give
+    the invoices, numbers and totals of a close on one, each once."""
+    paid_team(9)
+    services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1), chunk_size=2, threads=3)
+    invoices = Invoice.objects.order_by("number")
+    assert invoices.count() == 9
+    assert len({i.workspace_id for i in invoices}) == 9
+    assert {i.total for i in invoices} == {invoices[0].total}
+    assert MonthClose.objects.get().finished and MonthClose.objects.get().invoices == 9
+    assert_gapless(2026)
+    services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1), threads=3)  # again: nothing
+    assert Invoice.objects.count() == 9

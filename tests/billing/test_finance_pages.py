@@ -214,11 +214,11 @@ def test_x4_tax_report_per_month_and_jurisdiction(client, finance, world):
         reverse("finance:tax-report"), {"issued_from": "2026-02", "issued_to": "2026-03"}
     ).content.decode()
     assert re.search(
-        r"2026-02</td>\s*<td>US-TX</td>\s*<td[^>]*>1</td>\s*<td[^>]*>0.00</td>"
-        r"\s*<td[^>]*>0.00</td>\s*<td[^>]*>120.00</td>",
+        r"February 2026</td>\s*<td>US-TX</td>\s*<td[^>]*>1</td>\s*<td[^>]*>\$0.00</td>"
+        r"\s*<td[^>]*>\$0.00</td>\s*<td[^>]*>\$120.00</td>",
         page,
     )
-    assert "Total, 2026-02 to 2026-03" in page
+    assert "Total, February 2026 to March 2026" in page
 
 
 def test_r3_tax_report_defaults_to_twelve_months(client, finance, world):

@@ -4,10 +4,12 @@ from datetime import date
 
 import pytest
 from django.core import mail
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from billing import services
 from billing.errors import BillingError
-from billing.models import LockEvent, Strike
+from billing.models import LockEvent, OutboundEmail, Strike
 
 from .factories import workspace
 
@@ -180,3 +182,57 @@ def test_f1_a_team_subscription_ended_the_day_it_started_is_no_team_day(db):
     usage(ws, date(2026, 1, 1), 1500)
     services.run_billing(as_of=date(2026, 2, 1))
     assert Strike.objects.filter(workspace=ws, month=date(2026, 1, 1)).exists()
+
+
+def _close_queries(count):
+    """The lock step of one close with `count` workspaces to lock and as many to unlock."""
+    with transaction.atomic():  # each count on the same empty database
+        queries = _lock_step_queries(count)
+        transaction.set_rollback(True)
+    return queries
+
+
+def _lock_step_queries(count):
+    over = [workspace(as_of=date(2026, 1, 1)) for _ in range(count)]
+    back = [workspace(as_of=date(2026, 1, 1)) for _ in range(count)]
+    for ws in over:
+        usage(ws, date(2026, 1, 1), 2_000)
+    for ws in back:
+        usage(ws, date(2026, 1, 1), 2_000)
+        usage(ws, date(2026, 2, 1), 10)
+    services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1))
+    for ws in over:
+        usage(ws, date(2026, 2, 1), 2_000)
+    with CaptureQueriesContext(connection) as ctx:
+        services.close_month(date(2026, 2, 1), as_of=date(2026, 3, 1))
+    assert {lock_of(ws) for ws in over} == {"locked_data_stopped"}
+    assert {lock_of(ws) for ws in back} == {"unlocked"}
+    return len(ctx.captured_queries)
+
+
+def test_f2_f3_f6_the_lock_step_costs_the_same_queries_for_3_or_30_workspaces(db):
+    """Set-based (billing.locks): events, the new locks, history and outbox rows in a few
+    statements per batch, whatever the number of workspaces."""
+    assert _close_queries(3) == _close_queries(30)
+
+
+def test_f6_lock_emails_are_rendered_when_sent_not_when_queued(
+    db, django_capture_on_commit_callbacks
+):
+    ws = workspace(as_of=date(2026, 1, 1), name="Ben & Jerry's")
+    usage(ws, date(2026, 1, 1), 2_000)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.run_billing(as_of=date(2026, 2, 1))
+    queued = OutboundEmail.objects.get(kind="locked")
+    assert (queued.subject, queued.body_text, queued.to) == ("", "", ws.billing_email)
+    for callback in callbacks:
+        callback()  # the commit hands the row to the send task (eager here)
+    queued.refresh_from_db()
+    assert queued.status == "sent"
+    assert queued.subject == "Ben & Jerry's is locked"  # kept on the row: staff see what left
+    assert [m.subject for m in mail.outbox] == ["Ben & Jerry's is locked"]
+    assert (
+        "Ben & Jerry's went over the Free plan's 1,000 monthly tracked users" in mail.outbox[0].body
+    )
+    history = ws.history.order_by("-history_id").first()
+    assert history.lock == "locked" and history.history_change_reason.startswith("Locked")

@@ -89,3 +89,111 @@ def test_u2_the_same_workspace_month_twice_in_one_file_is_refused(db, tmp_path):
     path = _write(tmp_path, "workspace,month,mtus\nalpha,2026-01,5\nalpha,2026-01,6\n")
     with pytest.raises(CommandError, match="Line 3: alpha 2026-01 is also on line 2"):
         call_command("import_usage", str(path))
+
+
+def test_u2_a_file_is_read_as_written_bom_crlf_quotes_blank_lines_and_column_order(db, tmp_path):
+    workspace(slug="alpha"), workspace(slug="beta"), workspace(slug="gamma")
+    path = tmp_path / "usage.csv"
+    path.write_bytes(
+        "\ufeffnote,mtus,month,workspace\r\n"
+        'x,"1,200",2026-01,alpha\r\n'  # a quoted figure with a comma is not a whole number
+        "\r\n"  # a blank line: skipped, but counted
+        'y,300,2026-01,"beta"\r\n'
+        "z, 7 ,2026-01, gamma \r\n".encode()
+    )
+    with pytest.raises(UsageImportError) as raised:
+        services.import_usage(path)
+    assert raised.value.errors == [
+        "Line 2: MTUs must be a whole number of at least 0, not “1,200”."
+    ]
+    path.write_bytes(path.read_bytes().replace(b'"1,200"', b"1200"))
+    assert services.import_usage(path) == {"created": 3, "replaced": 0}
+    figures = dict(Usage.objects.values_list("workspace__slug", "mtus"))
+    assert figures == {"alpha": 1200, "beta": 300, "gamma": 7}
+
+
+def test_u2_i6_d2_every_rule_in_one_file_names_each_bad_line(db, tmp_path):
+    services.record_usage(
+        workspace(as_of=date(2026, 1, 1), slug="alpha"), month=date(2026, 1, 1), mtus=1
+    )
+    services.run_billing(as_of=date(2026, 2, 1))  # January is closed
+    path = _write(
+        tmp_path,
+        "workspace,month,mtus\n"
+        "alpha,2026-02,5\n"
+        ",2026-02,5\n"  # 3: no workspace
+        "alpha,2026-2,5\n"  # 4: not YYYY-MM
+        "alpha,1999-12,5\n"  # 5: outside the years billed
+        "alpha,2026-03,10000000001\n"  # 6: above I6's bound
+        "alpha,2026-02,6\n"  # 7: the same month as line 2
+        "alpha,2026-01,5\n"  # 8: a closed month
+        "alpha,2026-04\n"  # 9: a short line
+        "alpha,2026-05,+5\n",  # 10: a sign is not a whole number
+    )
+    with pytest.raises(UsageImportError) as raised:
+        services.import_usage(path)
+    assert raised.value.errors == [
+        "Line 3: the workspace is missing.",
+        "Line 4: “2026-2” is not a month in the form YYYY-MM.",
+        "Line 5: “1999-12” is outside the months this system bills (2000-01 to 2099-12).",
+        "Line 6: 10,000,000,001 MTUs is more than the 10,000,000,000 a month can report (a typo?).",
+        "Line 7: alpha 2026-02 is also on line 2.",
+        "Line 8: 2026-01 is closed: its invoices are issued.",
+        "Line 9: MTUs must be a whole number of at least 0, not “”.",
+        "Line 10: MTUs must be a whole number of at least 0, not “+5”.",
+    ]
+    assert Usage.objects.count() == 1
+
+
+def test_u2_a_file_with_many_bad_lines_names_the_first_thousand_and_counts_the_rest(
+    db, tmp_path, monkeypatch
+):
+    from billing import usage_import
+
+    monkeypatch.setattr(usage_import, "BATCH_ROWS", 100)  # many batches, one answer
+    workspace(slug="alpha")
+    rows = [f"alpha,2026-01,{n}" for n in range(1, 2_501)]  # 2,499 repeat line 2's month
+    path = _write(tmp_path, "workspace,month,mtus\n" + "\n".join(rows) + "\n")
+    with pytest.raises(CommandError) as raised:
+        call_command("import_usage", str(path))
+    message = str(raised.value)
+    assert "2499 bad line(s)" in message
+    assert "Line 3: alpha 2026-01 is also on line 2." in message
+    assert "Line 1002: alpha 2026-01 is also on line 1001." in message
+    assert "Line 1003:" not in message
+    assert "… and 1,499 more bad line(s): only the first 1,000 are listed." in message
+    assert not Usage.objects.exists()
+
+
+def test_u2_rows_across_batches_are_checked_as_one_file(db, monkeypatch):
+    from billing import usage_import
+
+    monkeypatch.setattr(usage_import, "BATCH_ROWS", 2)
+    workspace(slug="alpha"), workspace(slug="beta")
+    rows = [
+        (2, {"workspace": "alpha", "month": "2026-01", "mtus": "1"}),
+        (3, {"workspace": "beta", "month": "2026-01", "mtus": "2"}),
+        (4, {"workspace": "beta", "month": "2026-02", "mtus": 3}),
+        (5, {"workspace": "alpha", "month": "2026-01", "mtus": "4"}),
+    ]
+    with pytest.raises(UsageImportError) as raised:
+        services.import_usage(rows)
+    assert raised.value.errors == ["Line 5: alpha 2026-01 is also on line 2."]
+    assert services.import_usage(rows[:3]) == {"created": 3, "replaced": 0}
+    assert services.import_usage(rows[:1]) == {"created": 0, "replaced": 1}
+
+
+def test_u2_a_file_that_is_not_utf8_names_the_line(db, tmp_path):
+    workspace(slug="alpha")
+    path = tmp_path / "usage.csv"
+    path.write_bytes(b"workspace,month,mtus\nalpha,2026-01,5\nalph\xe9,2026-02,5\n")
+    with pytest.raises(UsageImportError, match="Line 3: the line is not UTF-8 text"):
+        services.import_usage(path)
+    assert not Usage.objects.exists()
+
+
+def test_u2_an_empty_file_or_one_without_rows_is_refused(db, tmp_path):
+    with pytest.raises(ValueError, match="missing: month, mtus, workspace"):
+        services.import_usage(_write(tmp_path, ""))
+    with pytest.raises(BillingError, match="has no rows to import"):
+        services.import_usage(_write(tmp_path, "workspace,month,mtus\n\n"))

@@ -47,4 +47,4 @@ def test_credit_report_page_is_finance_only(client, db, support, finance):
     assert client.get(url).status_code == 403
     client.force_login(finance)
     page = client.get(url).content.decode()
-    assert "of credit still to be drawn (of $25000.00 granted on them)" in page
+    assert "of credit still to be drawn (of $25,000.00 granted on them)" in page

@@ -68,5 +68,5 @@ def test_s4_reviewer_approves_from_the_queue_and_the_workspace_shows_the_badge(
     page.goto(f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/")
     status = page.get_by_label("Workspace status")
     expect(status.locator(".program-badge")).to_have_text("Startup program")
-    expect(status).to_contain_text("$25000.00")
+    expect(status).to_contain_text("$25,000.00")
     page.screenshot(path=screenshot_path("reviewer-workspace-program-badge"), full_page=True)

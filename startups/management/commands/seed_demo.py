@@ -3,7 +3,11 @@
 Lives in the top app of the layers (startups → coupons → billing) so it may call each app's
 `demo` module in order; the billing clock then bills the demo months, so discounts and
 credits show on the invoices. Idempotent: data is made once; each run prints fresh passwords
-(random, so none is kept in the repository).
+(random, so none is kept in the repository) and the address to open (`--url`; `make run`
+passes its PORT).
+
+What the billing clock's tasks log while the demo is built is for a worker's log, not for the
+person waiting for the logins: `make run` runs this command with LOG_LEVEL=WARNING.
 """
 
 import secrets
@@ -27,9 +31,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workspaces", type=int, default=300)
+        parser.add_argument(
+            "--url",
+            default="http://127.0.0.1:8000/admin/",
+            help="The portal's address, printed with the logins.",
+        )
 
-    def handle(self, *args, workspaces, **options):
+    def handle(self, *args, workspaces, url, **options):
         today = timezone.now().date()
+        users = self._staff()
         if billing_demo.create_world(today=today, count=workspaces):
             self.stdout.write(f"Created {workspaces} demo workspaces with six months of usage.")
         else:
@@ -39,17 +49,33 @@ class Command(BaseCommand):
         # D1: the clock processes the days that have ended; staff act today.
         yesterday = today - timedelta(days=1)
         counts = services.run_billing(as_of=yesterday)
-        self.stdout.write(f"Billing clock run through {yesterday}: {counts}")
-        self._print_logins()
+        done = ", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in counts.items() if n)
+        self.stdout.write(
+            f"Billing clock run through {yesterday}" + (f" ({done})." if done else ".")
+        )
+        # K3: refunds support asked for, waiting for finance (after the clock issued invoices).
+        billing_demo.request_credit_notes(
+            today=today, support=users["support"], finance=users["finance"]
+        )
+        self._print_logins(users, url)
 
-    def _print_logins(self):
+    def _staff(self) -> dict:
+        """One staff user per role (made once, their groups set every run)."""
+        users = {}
+        for username, group_name in LOGINS:
+            user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+            user.is_staff = True
+            user.save()
+            user.groups.set([Group.objects.get(name=group_name)])
+            users[username] = user
+        return users
+
+    def _print_logins(self, users, url):
         self.stdout.write(self.style.SUCCESS("\nDemo logins (passwords are new on every run):"))
         for username, group_name in LOGINS:
             password = secrets.token_urlsafe(12)
-            user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
-            user.is_staff = True
+            user = users[username]
             user.set_password(password)
             user.save()
-            user.groups.set([Group.objects.get(name=group_name)])
             self.stdout.write(f"  {group_name:<18} {username:<10} {password}")
-        self.stdout.write("Open http://127.0.0.1:8000/admin/ and sign in with one of them.\n")
+        self.stdout.write(f"Open {url} and sign in with one of them.\n")

@@ -1,0 +1,175 @@
+"""Benchmark: import a usage file on PostgreSQL against its floor in the same run (issue 12).
+
+Builds W workspaces (two thirds on Team) with February's usage, writes a CSV of seven months of
+figures for every workspace (W × 7 lines: six months new, February's replaced), and prints
+
+- `import_usage` of the file, in this process: time, lines per second, peak memory (the RSS
+  high-water mark during the import, and the process's size before it);
+- the floor: `psql \\copy` of the same file into a table of three text columns, timed in the
+  same run; and the ratio. Also, for reference, INSERT … SELECT of the same figures into an
+  empty copy of billing_usage (same indexes): what writing the result alone costs here;
+- with --scale 10000,100000,1000000: a file of one new month for N workspaces at each size,
+  and how time and memory grow (the exponent: 1.0 is linear, 0 is flat).
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench \\
+        .venv/bin/python bench/usage_import.py [--workspaces 150000] [--scale 10000,100000]
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from dataset import (
+    build_workspaces,
+    exponent,
+    peak_memory,
+    reset_billing_tables,
+    setup_django,
+    timed,
+)
+
+MONTHS = ["2025-08", "2025-09", "2025-10", "2025-11", "2025-12", "2026-01", "2026-02"]
+
+
+def build(workspaces: int):
+    timed("reset", reset_billing_tables)
+    team = workspaces * 2 // 3
+    timed(
+        f"build {workspaces:,} workspaces ({team:,} on Team) with February's usage",
+        build_workspaces,
+        team=team,
+        free=workspaces - team,
+        months=["2026-02-01"],
+        month_of_team="2026-01-01",
+    )
+
+
+def write_file(path: Path, workspaces: int, months: list[str]) -> int:
+    """W × months lines, workspace by workspace; figures differ from the ones on file."""
+    lines = 0
+    with path.open("w") as out:
+        out.write("workspace,month,mtus\n")
+        for month in months:
+            out.writelines(
+                f"ws-{i},{month},{(i * 7919 + 13) % 20000}\n" for i in range(1, workspaces + 1)
+            )
+            lines += workspaces
+    return lines
+
+
+def copy_floor(path: Path) -> float:
+    """`psql \\copy` of the file into a plain table (the issue's floor), as psql times it."""
+    script = (
+        "drop table if exists bench_floor_usage_file;\n"
+        "create table bench_floor_usage_file (workspace text, month text, mtus text);\n"
+        "\\timing on\n"
+        f"\\copy bench_floor_usage_file from '{path}' csv header\n"
+        "\\timing off\n"
+        "drop table bench_floor_usage_file;\n"
+    )
+    output = subprocess.run(
+        ["psql", os.environ["DATABASE_URL"], "-q", "-v", "ON_ERROR_STOP=1"],
+        input=script,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PGOPTIONS": "-c client_min_messages=warning"},
+    ).stdout
+    milliseconds = next(line.split()[1] for line in output.splitlines() if line.startswith("Time:"))
+    return float(milliseconds) / 1000
+
+
+def write_floor(months: list[str]) -> float:
+    """INSERT … SELECT of the imported months' figures into an empty copy of billing_usage with
+    its indexes: what writing the result alone costs on this machine."""
+    from django.db import connection, transaction
+
+    firsts = [date.fromisoformat(f"{m}-01") for m in months]
+    with connection.cursor() as cursor:
+        cursor.execute("drop table if exists bench_floor_usage")
+        cursor.execute("create table bench_floor_usage (like billing_usage including all)")
+        cursor.execute("checkpoint")
+    start = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "insert into bench_floor_usage (workspace_id, month, mtus, updated_at) "
+            "select workspace_id, month, mtus, updated_at from billing_usage "
+            "where month = any(%s)",
+            [firsts],
+        )
+    elapsed = time.perf_counter() - start
+    with connection.cursor() as cursor:
+        cursor.execute("drop table bench_floor_usage")
+    return elapsed
+
+
+def measure(path: Path, lines: int, months: list[str]) -> dict:
+    from django.db import connection
+
+    from billing.services import import_usage
+
+    with connection.cursor() as cursor:
+        cursor.execute("checkpoint")
+    result, elapsed, peak, before = peak_memory(import_usage, path)
+    floor = copy_floor(path)
+    written = write_floor(months)
+    size = path.stat().st_size / 1024**2
+    print(
+        f"import_usage of {lines:,} lines ({size:.0f} MB): {elapsed:.2f} s "
+        f"({lines / elapsed:,.0f} lines/s), {result['created']:,} created, "
+        f"{result['replaced']:,} replaced"
+    )
+    print(f"  floor (psql \\copy of the same file): {floor:.2f} s; ratio {elapsed / floor:.1f}×")
+    print(
+        f"  for reference, INSERT … SELECT of the same figures into an empty billing_usage copy "
+        f"(same indexes): {written:.2f} s; ratio {elapsed / written:.1f}×"
+    )
+    print(
+        f"  peak memory: {peak:.0f} MB RSS during the import "
+        f"({peak - before:+.0f} MB over the {before:.0f} MB before it)"
+    )
+    return {"time": elapsed, "floor": floor, "peak": peak, "growth": max(peak - before, 1)}
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workspaces", type=int, default=150_000)
+    parser.add_argument("--scale", default="", help="sizes for the scaling run, e.g. 10000,100000")
+    args = parser.parse_args()
+    setup_django()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "usage.csv"
+        build(args.workspaces)
+        lines = write_file(path, args.workspaces, MONTHS)
+        measure(path, lines, MONTHS)
+        sizes = [int(size) for size in args.scale.split(",") if size]
+        if sizes:
+            results = []
+            for size in sizes:
+                print(f"\n--- scaling: {size:,} workspaces, one new month (2026-03) each")
+                build(size)
+                lines = write_file(path, size, ["2026-03"])
+                results.append(measure(path, lines, ["2026-03"]))
+            print("\nscaling (lines = workspaces):")
+            for size, r in zip(sizes, results, strict=True):
+                print(
+                    f"  {size:>9,} lines: import {r['time']:7.2f} s, floor {r['floor']:6.2f} s, "
+                    f"ratio {r['time'] / r['floor']:4.1f}×, peak {r['peak']:5.0f} MB "
+                    f"({r['growth']:+.0f} MB)"
+                )
+            print("  time exponent:   " + "; ".join(exponent(sizes, [r["time"] for r in results])))
+            print("  floor exponent:  " + "; ".join(exponent(sizes, [r["floor"] for r in results])))
+            print(
+                "  memory exponent: " + "; ".join(exponent(sizes, [r["growth"] for r in results]))
+            )
+
+
+if __name__ == "__main__":
+    main()

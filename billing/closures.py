@@ -1,0 +1,222 @@
+"""Closing and reopening a workspace (SPEC W1), and the one check every other service makes.
+
+Closing is the customer's "delete my workspace": its data stops at once, a monthly Team
+subscription ends with its final invoice (K1), an annual term ends without renewal, refund or
+further overage, a trial ends uncharged, the apps above end the active discount and lapse unused
+credit (`billing.hooks.register_closure_step`), and one email confirms it. From then on every
+service that changes the workspace refuses (`refuse_closed`) until support reopens it, on Free.
+
+`billing.services` re-exports `close_workspace` and `reopen_workspace`; they use its internals
+(imported when called, since services imports this module for `refuse_closed`).
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db import transaction
+
+from billing import invoicing
+from billing.audit import because, require_reason, save_with_reason
+from billing.clock import refuse_processed
+from billing.emails import queue_email
+from billing.errors import BillingError, WorkspaceClosed
+from billing.hooks import closure_steps, invoice_adjustments
+from billing.invoicing import InvoicePreview
+from billing.models import Interval, Lock, LockEvent, Subscription, Workspace, WorkspaceClosure
+from billing.pricing import ZERO
+
+
+def refuse_closed(workspace: Workspace, what: str = "This change") -> None:
+    """W1: a closed workspace accepts no change but reopening. Read from the database, so a
+    stale copy of the workspace cannot slip a change through."""
+    closed_on = (
+        Workspace.objects.filter(pk=workspace.pk).values_list("closed_on", flat=True).first()
+    )
+    if closed_on is not None:
+        raise WorkspaceClosed(
+            f"{what} is refused: {workspace.name} was closed on {closed_on}. A closed workspace "
+            "accepts no change; support can reopen it first."
+        )
+
+
+def closed_on_day(day: date):
+    """D3: the ids of the workspaces that were closed on `day` (a subquery)."""
+    return WorkspaceClosure.objects.on(day).values("workspace_id")
+
+
+# --- What closing would do (the confirmation page) --------------------------------------------
+
+
+@dataclass
+class ClosurePreview:
+    """What `close_workspace` would do on `as_of`, read without writing anything."""
+
+    workspace: Workspace
+    as_of: date
+    plan: str
+    subscription_effect: str
+    final_invoice: InvoicePreview | None = None
+    effects: list[str] = field(default_factory=list)
+
+
+def _subscription_effect(sub: Subscription, final: InvoicePreview | None) -> str:
+    if not sub.is_team:
+        return "It is on Free: there is nothing left to bill."
+    if sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
+        return "The Team trial ends now, uncharged (T5)."
+    if sub.interval == Interval.ANNUAL:
+        return (
+            f"The annual term (to {sub.term_end}) ends now: it is not renewed, not refunded, "
+            "and no further overage is billed."
+        )
+    if final is None:
+        return "Monthly Team ends now; no paid day this month is unbilled, so no final invoice."
+    return (
+        f"Monthly Team ends now with a final invoice of ${final.total:,} dated {final.issue_date}."
+    )
+
+
+def closure_preview(workspace: Workspace, *, as_of: date) -> ClosurePreview:
+    """W1 for the confirmation page: the final invoice (priced as the close would price it:
+    discount, credit, tax), what happens to the term or trial, the discount and the credit.
+    Reads only: no row is written or locked."""
+    sub = workspace.subscriptions.select_related("plan").get(ended_on=None)
+    final = None
+    running_trial = sub.trial_outcome == Subscription.TrialOutcome.RUNNING
+    if sub.is_team and sub.interval == Interval.MONTHLY and not running_trial:
+        draft = invoicing.final_draft(sub, as_of)
+        previews = invoicing.preview([draft]) if draft else []
+        final = previews[0] if previews else None
+    effects = []
+    for step in closure_steps():
+        effects.extend(step.describe(workspace, as_of=as_of, final_invoice=final))
+    plan = f"Team ({sub.interval})" if sub.is_team else "Free"
+    return ClosurePreview(
+        workspace=workspace,
+        as_of=as_of,
+        plan=plan,
+        subscription_effect=_subscription_effect(sub, final),
+        final_invoice=final,
+        effects=effects,
+    )
+
+
+def unused_credit(workspace: Workspace, *, as_of: date, final_invoice=None):
+    """The startup credit that closing on `as_of` lets lapse: what is left after the final
+    invoice's draw (CR2)."""
+    balance = invoice_adjustments().credit_balance(workspace.pk, as_of)
+    drawn = final_invoice.credits if final_invoice is not None else ZERO
+    return max(balance - drawn, ZERO)
+
+
+# --- Closing and reopening ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def close_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> WorkspaceClosure:
+    """W1: close the workspace on `as_of`, with a reason that is kept.
+
+    Data stops at once. Monthly Team ends with its final invoice (K1: the paid days before
+    `as_of` and the overage reported so far, with its discount and credit); an annual term ends
+    unrenewed with no refund and no further overage; a running trial ends uncharged (T5). The
+    workspace is on Free from `as_of`, the apps above end its active discount and lapse its
+    unused credit, and one email confirms the closure. Refused on a day the clock processed
+    (D2) and for a workspace already closed."""
+    from billing import services
+
+    reason = require_reason(reason, "Say why the workspace is closed: the reason is kept.")
+    refuse_processed(as_of, "A closure")
+    workspace = services._locked(workspace)
+    if workspace.closed_on is not None:
+        raise WorkspaceClosed(f"{workspace.name} is already closed (since {workspace.closed_on}).")
+    with because(f"Workspace closed: {reason}", by):
+        services._advance_workspace(workspace, as_of - timedelta(days=1))
+        current = services._current(workspace)
+        if current.started_on > as_of:
+            raise BillingError(
+                f"{workspace.name}'s current subscription starts on {current.started_on}: a "
+                f"closure cannot be dated {as_of}, before it."
+            )
+        final = _end_subscription(workspace, current, as_of)
+        effects = [
+            sentence
+            for step in closure_steps()
+            for sentence in step.apply(workspace, as_of=as_of, by=by, reason=reason)
+        ]
+        closure = WorkspaceClosure(
+            workspace=workspace, closed_on=as_of, reason=reason, closed_by=by, final_invoice=final
+        )
+        save_with_reason(closure, f"Closed: {reason}", by=by)
+        workspace.closed_on, workspace.data_flow = as_of, False
+        save_with_reason(workspace, f"Closed: {reason}", by=by)
+    queue_email(
+        kind="workspace_closed",
+        object_key=f"closure:{closure.pk}",
+        to=workspace.billing_email,
+        template="workspace_closed",
+        context={
+            "workspace": workspace,
+            "closure": closure,
+            "subscription": current,
+            "final_invoice": final,
+            "effects": effects,
+        },
+    )
+    return closure
+
+
+def _end_subscription(workspace: Workspace, sub: Subscription, day: date):
+    """End the current subscription on `day` as W1 says; Free from then on. Returns the final
+    invoice, if one is issued."""
+    from billing import services
+
+    if not sub.is_team:
+        return None
+    final = None
+    if sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
+        # T5: never charged. On its end date too: the day's changes come before T4 (D1).
+        sub.trial_outcome = Subscription.TrialOutcome.CANCELLED
+        services._end(sub, day, Subscription.EndReason.CLOSED)
+    elif sub.interval == Interval.ANNUAL:
+        services._end(sub, day, Subscription.EndReason.CLOSED)
+    else:
+        services._end(sub, day, Subscription.EndReason.CLOSED)
+        draft = invoicing.final_draft(sub, day)
+        issued = invoicing.issue([draft]) if draft else []
+        final = issued[0] if issued else None
+    services._start_free(workspace, day)
+    return final
+
+
+@transaction.atomic
+def reopen_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> WorkspaceClosure:
+    """W1: support reopens a closed workspace, with a reason: on Free (where closing left it),
+    unlocked, data flowing. A later move to Team is paid at once if it ever had Team (T1)."""
+    from billing import services
+
+    reason = require_reason(reason, "Say why the workspace is reopened: the reason is kept.")
+    refuse_processed(as_of, "A reopening")
+    workspace = services._locked(workspace)
+    closure = workspace.closures.filter(reopened_on=None).first()
+    if workspace.closed_on is None or closure is None:
+        raise BillingError(f"{workspace.name} is not closed.")
+    if as_of < closure.closed_on:
+        raise BillingError(
+            f"{workspace.name} was closed on {closure.closed_on}: it cannot be reopened on "
+            f"{as_of}, before that."
+        )
+    closure.reopened_on, closure.reopened_by, closure.reopen_reason = as_of, by, reason
+    save_with_reason(closure, f"Reopened: {reason}", by=by)
+    workspace.closed_on = None
+    workspace.data_flow = workspace.lock != Lock.LOCKED_DATA_STOPPED
+    save_with_reason(workspace, f"Reopened: {reason}", by=by)
+    if workspace.lock != Lock.UNLOCKED:
+        services._set_lock(
+            workspace,
+            Lock.UNLOCKED,
+            cause=LockEvent.Cause.REOPENED,
+            as_of=as_of,
+            by=by,
+            reason=reason,
+        )
+    return closure

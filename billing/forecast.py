@@ -1,0 +1,239 @@
+"""What will this customer pay over the next months? (SPEC FC1)
+
+The forecast runs the real rules, not a copy: inside a transaction that is always rolled back it
+applies the proposed changes through their services, records the assumed usage, then plays the
+billing clock for this one workspace (its trial and term ends, and each month's close of its
+invoices, in the clock's order, D1) and reads the invoices that came out. Nothing survives:
+
+- every row it writes (invoices, lines, redemptions, credit draws, outbox rows, lock events,
+  history) is rolled back with the savepoint, and so are the `on_commit` callbacks that would
+  have sent emails or started tasks (Django drops those of a rolled-back savepoint);
+- its invoices take placeholder numbers (`invoicing.placeholder_numbers`) instead of numbers
+  from the InvoiceSequence row, so the sequence is never read for update, never moves and never
+  gaps; the clock position (BillingClock) and month closes are not touched at all;
+- it never holds a row a month close needs: the only rows it locks or writes are its own
+  workspace's (the services lock a workspace FOR NO KEY UPDATE, so a close inserting that
+  workspace's invoices meanwhile does not wait), it leaves a month whose close is under way to
+  that close, and on PostgreSQL it waits at most LOCK_TIMEOUT_MS for a row the clock holds
+  (then gives up with a message) instead of queueing behind it. What is left: a close that
+  starts on this very workspace during the forecast's fraction of a second may wait for that
+  remainder to draw on the same coupons and credits.
+
+Table ids (PostgreSQL sequences) that its inserts drew are not given back: ids are not numbers
+anyone reads, and a gap in them means nothing.
+"""
+
+from contextlib import contextmanager
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import OperationalError, connection, transaction
+
+from billing import invoicing
+from billing.errors import BillingError
+from billing.invoicing import InvoicePreview
+from billing.models import Invoice, MonthClose, Usage, Workspace
+from billing.months import add_months, month_start, next_month
+from billing.pricing import Line
+
+MAX_MONTHS = 12
+MTU_ASSUMPTIONS = {
+    "last": "last month's MTUs",
+    "average3": "the average of the last three months' MTUs",
+}
+# PostgreSQL: how long the forecast waits for a row someone else holds (a month close working
+# on this workspace) before it gives up rather than wait its turn.
+LOCK_TIMEOUT_MS = 300
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+class _Discard(Exception):
+    """Raised at the end of the sandbox so its transaction always rolls back."""
+
+
+@contextmanager
+def nothing_survives():
+    """Run the block in a transaction (a savepoint inside an outer one) that is rolled back
+    whatever happens; see the module docstring for what that covers."""
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    # SET LOCAL ends with the (sub)transaction: rolled back with it.
+                    cursor.execute(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}")
+            with invoicing.placeholder_numbers():
+                yield
+            raise _Discard
+    except _Discard:
+        pass
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise BillingError(
+                "The billing clock is working on this workspace right now; try the forecast "
+                "again in a minute."
+            ) from None
+        raise
+
+
+def assumed_mtus(workspace: Workspace, *, as_of: date, mtus) -> int:
+    """FC1: the MTUs each forecast month is assumed to report: `"last"` (last month's),
+    `"average3"` (the last three months', rounded half up) or a given whole number."""
+    from billing.services import MAX_MTUS
+
+    if isinstance(mtus, int) and not isinstance(mtus, bool):
+        if not 0 <= mtus <= MAX_MTUS:
+            raise BillingError(f"Assume between 0 and {MAX_MTUS:,} MTUs a month, not {mtus:,}.")
+        return mtus
+    this_month = month_start(as_of)
+    if mtus == "last":
+        months = [add_months(this_month, -1)]
+    elif mtus == "average3":
+        months = [add_months(this_month, -n) for n in (1, 2, 3)]
+    else:
+        raise BillingError(f"“{mtus}” is not an MTU assumption: use last, average3 or a number.")
+    reported = dict(
+        Usage.objects.filter(workspace_id=workspace.pk, month__in=months).values_list(
+            "month", "mtus"
+        )
+    )
+    average = Decimal(sum(reported.get(m, 0) for m in months)) / len(months)
+    return int(average.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _months_to_close(workspace: Workspace, last: date) -> list[date]:
+    """The months whose close is still to come, through `last`: from the month after the
+    last close that has started (or the workspace's first month). A close under way is issuing
+    its invoices itself: the forecast does not write the same ones beside it."""
+    done = MonthClose.objects.order_by("-month").values_list("month", flat=True).first()
+    month = next_month(done) if done else month_start(workspace.created_on)
+    months = []
+    while month <= last:
+        months.append(month)
+        month = next_month(month)
+    return months
+
+
+def _fresh(workspace: Workspace) -> Workspace:
+    """The workspace row as the sandbox sees it now (not locked: the forecast takes as few
+    row locks as it can)."""
+    return Workspace.objects.get(pk=workspace.pk)
+
+
+def _preview(invoice: Invoice, workspace: Workspace) -> InvoicePreview:
+    return InvoicePreview(
+        number="",
+        workspace=workspace,
+        kind=invoice.kind,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        issue_date=invoice.issue_date,
+        status=invoice.status,
+        currency=invoice.currency,
+        subtotal=invoice.subtotal,
+        discount=invoice.discount,
+        credits=invoice.credits,
+        tax=invoice.tax,
+        total=invoice.total,
+        tax_country=invoice.tax_country,
+        tax_region=invoice.tax_region,
+        tax_note=invoice.tax_note,
+        plan_code=invoice.plan_code,
+        interval=invoice.interval,
+        lines=[
+            Line(line.kind, line.description, line.amount, line.quantity)
+            for line in invoice.lines.all()
+        ],
+    )
+
+
+def forecast_invoices(
+    workspace: Workspace, *, as_of: date, months: int = MAX_MONTHS, mtus="last", changes=()
+) -> list[InvoicePreview]:
+    """FC1: the invoices the billing clock would issue for the workspace through the close of
+    the `months`-th month from `as_of`'s month (1–12), oldest first, unsaved (as
+    `preview_invoice`), from today's state or after `changes`: callables `change(workspace,
+    as_of)` that call services (a plan or interval change, a cancellation, a coupon, a closure),
+    applied on `as_of` first; a service's refusal comes back as it is. Each month from `as_of`'s
+    on is assumed to report `assumed_mtus(mtus)` (the current month at least what it reported
+    so far). Nothing it does survives the call (see the module docstring)."""
+    from billing import services
+
+    if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
+        raise BillingError(f"Forecast 1 to {MAX_MONTHS} months, not {months}.")
+    figure = assumed_mtus(workspace, as_of=as_of, mtus=mtus)
+    first = month_start(as_of)
+    last = add_months(first, months - 1)
+    result = []
+    with nothing_survives():
+        existing = set(
+            Invoice.objects.filter(workspace_id=workspace.pk).values_list("pk", flat=True)
+        )
+        for change in changes:
+            change(Workspace.objects.get(pk=workspace.pk), as_of)
+        ws = Workspace.objects.get(pk=workspace.pk)
+        if ws.closed_on is None:  # W1: a closed workspace's data has stopped
+            reported = dict(
+                Usage.objects.filter(workspace=ws, month__gte=first, month__lte=last).values_list(
+                    "month", "mtus"
+                )
+            )
+            # A month whose close has run keeps its usage (D2); the others get the assumption.
+            closed = set(
+                MonthClose.objects.filter(month__gte=first, month__lte=last).values_list(
+                    "month", flat=True
+                )
+            )
+            month = first
+            while month <= last:
+                if month not in closed:
+                    assumed = max(figure, reported.get(month, 0)) if month == first else figure
+                    services.record_usage(ws, month=month, mtus=assumed)
+                month = next_month(month)
+        for month in _months_to_close(ws, last):
+            close_day = next_month(month)
+            # D1: a day's month closes come before its trial and term ends.
+            services._advance_workspace(_fresh(ws), close_day - timedelta(days=1))
+            invoicing.issue(invoicing.month_close_drafts(month, workspace_ids=[ws.pk]))
+        services._advance_workspace(_fresh(ws), next_month(last))
+        issued = (
+            Invoice.objects.filter(workspace_id=ws.pk)
+            .exclude(pk__in=existing)
+            .prefetch_related("lines")
+            .order_by("issue_date", "pk")
+        )
+        result = [_preview(invoice, workspace) for invoice in issued]
+    return result
+
+
+def side_by_side(today: list[InvoicePreview], proposed: list[InvoicePreview] | None = None):
+    """FC1's page: the two forecasts by issue month, each month's invoices and totals, and bar
+    heights (0–100) for the chart. Returns (rows, totals)."""
+    proposed = proposed or []
+    zero = Decimal("0.00")
+    by_month: dict[date, dict] = {}
+    for side, invoices in (("today", today), ("proposed", proposed)):
+        for invoice in invoices:
+            row = by_month.setdefault(
+                month_start(invoice.issue_date),
+                {"today": [], "proposed": [], "today_total": zero, "proposed_total": zero},
+            )
+            row[side].append(invoice)
+            row[f"{side}_total"] += invoice.total
+    peak = max(
+        [r["today_total"] for r in by_month.values()]
+        + [r["proposed_total"] for r in by_month.values()]
+        + [Decimal(1)]
+    )
+    rows = []
+    for month in sorted(by_month):
+        row = by_month[month]
+        row["month"] = month
+        row["today_height"] = round(100 * row["today_total"] / peak)
+        row["proposed_height"] = round(100 * row["proposed_total"] / peak)
+        rows.append(row)
+    totals = {
+        "today": sum((i.total for i in today), zero),
+        "proposed": sum((i.total for i in proposed), zero),
+    }
+    totals["difference"] = totals["proposed"] - totals["today"]
+    return rows, totals

@@ -1,0 +1,260 @@
+"""The documents a customer can be sent (SPEC I5): an invoice or an approved credit note as a
+printable page and as a PDF.
+
+Both are built from the stored rows only — the invoice's own amounts, lines, tax note and
+jurisdiction as issued — so the document says what the invoice says, never a recomputation.
+`invoice_document` / `credit_note_document` gather the figures once; the page's template and
+`render_pdf` only lay them out.
+
+The PDF is drawn by fpdf2 with PDF's built-in Helvetica (no font file to ship or find): text is
+written in the Windows-1252 range, which covers Western European names and the usual
+punctuation; a character outside it is printed as "?" (the printable page shows every name as
+it is).
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from django.conf import settings
+from django.http import Http404
+from django_countries import countries
+from fpdf import FPDF, XPos, YPos
+
+from billing.models import CreditNote, Invoice
+from billing.tax import US_STATES
+from billing.templatetags.money import day, money, period_text, rate
+
+
+@dataclass(frozen=True)
+class DocumentLine:
+    description: str
+    quantity: str
+    amount: str
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str  # "Invoice", "Credit note"
+    number: str
+    filename: str
+    seller_name: str
+    seller_address: list[str]
+    customer_name: str
+    customer_location: str
+    customer_email: str
+    facts: list[tuple[str, str]]  # (label, value): dates, period, plan…
+    lines: list[DocumentLine]
+    totals: list[tuple[str, str]]  # the last one is the amount due / credited
+    tax_note: str
+    banner: str = ""  # e.g. "Void", shown across the document
+    notes: list[str] = field(default_factory=list)
+
+
+def _location(country: str, region: str) -> str:
+    name = countries.name(country) if country else ""
+    if country == "US" and region:
+        return f"{US_STATES.get(region, region)}, {name}"
+    if region:
+        return f"{region}, {name}"
+    return name or "—"
+
+
+def _seller():
+    lines = settings.SELLER_ADDRESS.replace("\n", ";").split(";")
+    address = [line.strip() for line in lines if line.strip()]
+    return settings.SELLER_NAME, address
+
+
+def invoice_document(invoice: Invoice) -> Document:
+    """I5: the invoice as issued, from its row and its lines."""
+    seller_name, seller_address = _seller()
+    currency = invoice.currency
+    plan = invoice.plan_code.capitalize()
+    facts = [
+        ("Invoice number", invoice.number),
+        ("Issue date", day(invoice.issue_date)),
+        ("Period", period_text(invoice.period_start, invoice.period_end)),
+        ("Plan", f"{plan}, billed {invoice.get_interval_display().lower()}"),
+        ("Kind", f"{invoice.get_kind_display()} invoice"),
+    ]
+    if invoice.tax_rate is not None:
+        facts.append(("Tax rate", rate(invoice.tax_rate)))
+    lines = [
+        DocumentLine(
+            line.description,
+            f"{line.quantity:,}" if line.quantity is not None else "",
+            money(line.amount, currency),
+        )
+        for line in invoice.lines.order_by("position")
+    ]
+    totals = [("Subtotal", money(invoice.subtotal, currency))]
+    if invoice.discount:
+        totals.append(("Discount", money(-invoice.discount, currency)))
+    if invoice.credits:
+        totals.append(("Startup program credit", money(-invoice.credits, currency)))
+    totals.append(("Tax", money(invoice.tax, currency)))
+    totals.append((f"Total ({currency})", money(invoice.total, currency)))
+    notes = []
+    if invoice.status == Invoice.Status.VOID:
+        notes.append(f"Voided on {day(invoice.voided_on)}: nothing is due on this invoice.")
+    return Document(
+        title="Invoice",
+        number=invoice.number,
+        filename=f"{invoice.number}.pdf",
+        seller_name=seller_name,
+        seller_address=seller_address,
+        customer_name=invoice.workspace.name,
+        customer_location=_location(invoice.tax_country, invoice.tax_region),
+        customer_email=invoice.workspace.billing_email,
+        facts=facts,
+        lines=lines,
+        totals=totals,
+        tax_note=invoice.tax_note,
+        banner="Void" if invoice.status == Invoice.Status.VOID else "",
+        notes=notes,
+    )
+
+
+def credit_note_number(note: CreditNote) -> str:
+    """A credit note is named after the invoice it credits: INV-2026-000123-CN4."""
+    return f"{note.invoice.number}-CN{note.pk}"
+
+
+def credit_note_document(note: CreditNote) -> Document:
+    """I5: an approved credit note, from its row and the invoice it credits. Only an approved
+    one is a document: a request is not something to send a customer."""
+    if note.status != CreditNote.Status.APPROVED:
+        raise Http404("Only an approved credit note has a document.")
+    invoice = note.invoice
+    seller_name, seller_address = _seller()
+    currency = invoice.currency
+    number = credit_note_number(note)
+    return Document(
+        title="Credit note",
+        number=number,
+        filename=f"{number}.pdf",
+        seller_name=seller_name,
+        seller_address=seller_address,
+        customer_name=invoice.workspace.name,
+        customer_location=_location(invoice.tax_country, invoice.tax_region),
+        customer_email=invoice.workspace.billing_email,
+        facts=[
+            ("Credit note number", number),
+            ("Issue date", day(note.decided_on)),
+            ("Credits invoice", f"{invoice.number} of {day(invoice.issue_date)}"),
+            ("Invoice period", period_text(invoice.period_start, invoice.period_end)),
+            ("Invoice total", money(invoice.total, currency)),
+        ],
+        lines=[
+            DocumentLine(f"Credit on invoice {invoice.number}", "", money(note.amount, currency))
+        ],
+        totals=[(f"Total credited ({currency})", money(note.amount, currency))],
+        tax_note=invoice.tax_note,
+    )
+
+
+# --- The PDF ------------------------------------------------------------------------------------
+
+ENCODING = "windows-1252"
+INK = (17, 24, 39)
+QUIET = (107, 114, 128)
+RULE = (209, 213, 219)
+
+
+def _text(value: str) -> str:
+    """What Helvetica can print: the Windows-1252 range, anything else as "?"."""
+    return str(value).encode(ENCODING, "replace").decode(ENCODING)
+
+
+def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
+    """The document as an A4 PDF. Uncompressed, so every figure can be found by searching the
+    file; `issued` fixes the PDF's creation date (the same bytes for the same row)."""
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.core_fonts_encoding = ENCODING
+    pdf.set_compression(False)
+    pdf.set_auto_page_break(auto=True, margin=18)
+    pdf.set_margins(18, 18, 18)
+    pdf.set_title(_text(f"{doc.title} {doc.number}"))
+    pdf.set_author(_text(doc.seller_name))
+    if issued is not None:
+        pdf.set_creation_date(datetime(issued.year, issued.month, issued.day, tzinfo=UTC))
+    pdf.add_page()
+    width = pdf.epw
+
+    # Seller (left) and title (right).
+    top = pdf.get_y()
+    pdf.set_text_color(*INK)
+    pdf.set_font("helvetica", "B", 12)
+    pdf.cell(width / 2, 6, _text(doc.seller_name), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("helvetica", "", 9)
+    for line in doc.seller_address:
+        pdf.cell(width / 2, 4.5, _text(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    below_seller = pdf.get_y()
+    pdf.set_xy(pdf.l_margin + width / 2, top)
+    pdf.set_font("helvetica", "B", 20)
+    pdf.cell(width / 2, 9, _text(doc.title), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_x(pdf.l_margin + width / 2)
+    pdf.set_font("helvetica", "", 10)
+    pdf.cell(width / 2, 5, _text(doc.number), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if doc.banner:
+        pdf.set_x(pdf.l_margin + width / 2)
+        pdf.set_font("helvetica", "B", 14)
+        pdf.set_text_color(185, 28, 28)
+        pdf.cell(width / 2, 8, _text(doc.banner.upper()), align="R")
+        pdf.set_text_color(*INK)
+    pdf.set_y(max(below_seller, pdf.get_y()) + 8)
+
+    # Customer (left) and the facts (right).
+    top = pdf.get_y()
+    pdf.set_font("helvetica", "", 8)
+    pdf.set_text_color(*QUIET)
+    pdf.cell(width / 2, 4, "BILLED TO", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_text_color(*INK)
+    pdf.set_font("helvetica", "B", 11)
+    pdf.multi_cell(width / 2 - 4, 5.5, _text(doc.customer_name), new_x=XPos.LMARGIN)
+    pdf.set_font("helvetica", "", 9)
+    pdf.cell(width / 2, 4.5, _text(doc.customer_location), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(width / 2, 4.5, _text(doc.customer_email), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    below_customer = pdf.get_y()
+    pdf.set_y(top)
+    for label, value in doc.facts:
+        pdf.set_x(pdf.l_margin + width / 2)
+        pdf.set_text_color(*QUIET)
+        pdf.cell(width / 4 - 6, 5, _text(label))
+        pdf.set_text_color(*INK)
+        pdf.cell(width / 4 + 6, 5, _text(value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_y(max(below_customer, pdf.get_y()) + 8)
+
+    # Every line, then the totals.
+    pdf.set_draw_color(*RULE)
+    columns = (width - 60, 25, 35)
+    pdf.set_font("helvetica", "B", 9)
+    headings = zip(("Description", "Quantity", "Amount"), columns, "LRR", strict=True)
+    for text, column, align in headings:
+        pdf.cell(column, 7, text, border="B", align=align)
+    pdf.ln(7)
+    pdf.set_font("helvetica", "", 9)
+    for line in doc.lines:
+        pdf.cell(columns[0], 7, _text(line.description), border="B")
+        pdf.cell(columns[1], 7, _text(line.quantity), border="B", align="R")
+        pdf.cell(columns[2], 7, _text(line.amount), border="B", align="R")
+        pdf.ln(7)
+    pdf.ln(3)
+    for index, (label, value) in enumerate(doc.totals):
+        last = index == len(doc.totals) - 1
+        pdf.set_font("helvetica", "B" if last else "", 11 if last else 9)
+        pdf.set_x(pdf.l_margin + columns[0] - 20)
+        pdf.cell(columns[1] + 20, 6.5, _text(label), align="R")
+        pdf.cell(columns[2], 6.5, _text(value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    pdf.ln(6)
+    pdf.set_font("helvetica", "", 9)
+    if doc.tax_note:
+        pdf.set_text_color(*QUIET)
+        pdf.cell(0, 5, "TAX NOTE", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_text_color(*INK)
+        pdf.multi_cell(0, 4.5, _text(doc.tax_note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.ln(2)
+    for note in doc.notes:
+        pdf.multi_cell(0, 4.5, _text(note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    return bytes(pdf.output())

@@ -1,0 +1,533 @@
+"""Importing usage (SPEC U1, U2, I6, D2): a whole file or nothing, in memory that does not grow
+with the file.
+
+Every line goes to a staging table first — on PostgreSQL the file's raw lines by COPY, split and
+checked in SQL; on SQLite, and for rows handed over as Python objects, checked in Python in
+batches of BATCH_ROWS — and every rule is checked there: unknown workspace, a month that is not
+YYYY-MM in 2000-01 … 2099-12, MTUs that are not a whole number or above MAX_MTUS, the same
+workspace and month twice, a month whose close has run. Only then, and only when no line is bad,
+the figures go in with one INSERT … ON CONFLICT (a new report replaces the month's figure, U1).
+
+Lines are the file's physical lines and the header is line 1, as `csv.DictReader` counts them.
+A quoted field that spans lines — never a valid slug, month or number — is read as the separate
+(bad) lines it spans. The first MAX_LISTED_LINES bad lines are named, with a count of the rest.
+
+A large file uploaded in the admin is imported by a worker (`start_import_job`), and the page
+follows the job's row and its progress in the cache.
+"""
+
+import codecs
+import csv
+import logging
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import date
+from itertools import islice
+from os import PathLike
+
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.utils import timezone
+
+from billing.errors import BillingError, UsageImportError
+from billing.models import MonthClose, Usage, UsageImportJob, Workspace
+from billing.months import EARLIEST_MONTH, LATEST_MONTH, parse_month
+
+logger = logging.getLogger(__name__)
+
+# I6: more than this for one month is a typo, refused before it can stop a month close.
+MAX_MTUS = 10_000_000_000
+COLUMNS = ("workspace", "month", "mtus")
+# Bad lines named in the refusal; the rest are counted.
+MAX_LISTED_LINES = 1_000
+# Rows checked in Python at once (SQLite, rows given as objects, quoted lines on PostgreSQL).
+BATCH_ROWS = 5_000
+READ_BYTES = 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024
+# Uploads up to this size are imported while the page waits; larger ones go to a worker.
+INLINE_MAX_BYTES = 2 * 1024 * 1024
+PROGRESS_TIMEOUT = 24 * 3600
+# What str.strip() strips, so SQL trims a field exactly as Python does.
+WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+REPLACEMENT = "\ufffd".encode()
+
+STAGED = "usage_import_staged"
+RAW = "usage_import_raw"
+
+Progress = Callable[[str, int], None]
+
+
+def mtus_problem(mtus) -> str | None:
+    """I6: what is wrong with a month's MTU figure, or None."""
+    if isinstance(mtus, bool) or not isinstance(mtus, int) or mtus < 0:
+        return f"MTUs must be a whole number of at least 0, not {mtus!r}"
+    if mtus > MAX_MTUS:
+        return f"{mtus:,} MTUs is more than the {MAX_MTUS:,} a month can report (a typo?)"
+    return None
+
+
+# --- One line's checks (the messages; SQL finds the same lines bad) ---------------------------
+
+
+def _month(text: str) -> tuple[date | None, str | None]:
+    try:
+        return parse_month(text), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _mtus(text: str) -> tuple[int | None, str | None]:
+    if not (text.isascii() and text.isdigit()):
+        return None, f"MTUs must be a whole number of at least 0, not “{text}”"
+    value = int(text)
+    problem = mtus_problem(value)
+    return (None, problem) if problem else (value, None)
+
+
+def _message(line, slug, workspace_id, month_text, month, mtus_text, dup_of, closed) -> str:
+    problems = []
+    if workspace_id is None:
+        problems.append(f"unknown workspace “{slug}”" if slug else "the workspace is missing")
+    month_problem = _month(month_text)[1]
+    if month_problem:
+        problems.append(month_problem)
+    mtus_problem_ = _mtus(mtus_text)[1]
+    if mtus_problem_:
+        problems.append(mtus_problem_)
+    if isinstance(month, str):  # SQLite hands dates back as text
+        month = date.fromisoformat(month)
+    if dup_of:
+        problems.append(f"{slug} {month:%Y-%m} is also on line {dup_of}")
+    if closed:
+        problems.append(f"{month:%Y-%m} is closed: its invoices are issued")
+    return f"Line {line}: " + "; ".join(problems or ["cannot be imported"]) + "."
+
+
+# --- Reading a file ---------------------------------------------------------------------------
+
+
+class _Reader:
+    """A file read as bytes (a text file as UTF-8), counting what was read for the progress."""
+
+    def __init__(self, file):
+        self._file = file
+        self._text = isinstance(file.read(0), str)
+        self.done = 0
+
+    def read(self, size=-1) -> bytes:
+        data = self._file.read(size)
+        if self._text:
+            data = data.encode()
+        self.done += len(data)
+        return data
+
+
+@contextmanager
+def _reading(source):
+    """A `_Reader` of a path or of a binary or text file (an upload), from its start."""
+    if isinstance(source, str | PathLike):
+        try:
+            file = open(source, "rb")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            raise BillingError(f"Cannot read {source}: {exc.strerror or exc}") from None
+        with file:
+            yield _Reader(file)
+        return
+    if hasattr(source, "seek"):
+        with suppress(OSError, ValueError):  # a pipe: read from where it is
+            source.seek(0)
+    yield _Reader(source)
+
+
+def _header(stream) -> tuple[list[str], bytes]:
+    """The header's field names and what was read after its line break."""
+    buffer = b""
+    while True:
+        chunk = stream.read(READ_BYTES)
+        buffer += chunk
+        found = re.search(rb"\r\n|\r|\n", buffer)
+        # A \r last in the buffer may be the first half of \r\n.
+        if found and (found.end() < len(buffer) or found.group() != b"\r" or not chunk):
+            head, rest = buffer[: found.start()], buffer[found.end() :]
+            break
+        if not chunk:
+            head, rest = buffer, b""
+            break
+        if len(buffer) > MAX_HEADER_BYTES:
+            raise ValueError("The first line is not a CSV header (workspace,month,mtus).")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("The file is not UTF-8 text; export it as CSV.") from None
+    fields = next(csv.reader([text]), []) if text else []
+    missing = set(COLUMNS) - set(fields)
+    if missing:
+        raise ValueError(
+            "The header must be workspace,month,mtus; missing: " + ", ".join(sorted(missing))
+        )
+    # csv.DictReader semantics: a name given twice is the last column of that name.
+    return fields, rest
+
+
+def _positions(fields: list[str]) -> tuple[int, int, int]:
+    last = {name: index for index, name in enumerate(fields)}
+    return tuple(last[name] for name in COLUMNS)
+
+
+def _clean_chunks(first: bytes, stream: _Reader, progress: Progress | None) -> Iterator[bytes]:
+    """The bytes after the header with every line break as \\n (csv's \\r\\n, \\r and \\n), NUL
+    replaced, checked to be UTF-8 (a bad byte names its line). Each chunk ends where it
+    happens to; lines may straddle chunks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, held_cr = 2, b""
+    chunk = first
+    while True:
+        if not chunk:
+            chunk = stream.read(READ_BYTES)
+            if not chunk:
+                break
+        data, chunk = held_cr + chunk, b""
+        held_cr = b"\r" if data.endswith(b"\r") else b""
+        if held_cr:
+            data = data[:-1]
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\x00" in data:
+            data = data.replace(b"\x00", REPLACEMENT)
+        try:
+            decoder.decode(data)
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(line + data.count(b"\n", 0, exc.start)) from None
+        line += data.count(b"\n")
+        if progress:
+            progress("reading", stream.done)
+        yield data
+    if held_cr:
+        yield b"\n"
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise _not_utf8(line) from None
+
+
+def _not_utf8(line: int) -> UsageImportError:
+    return UsageImportError(
+        [f"Line {line}: the line is not UTF-8 text; export the file as CSV in UTF-8."]
+    )
+
+
+def _split(text: str) -> list[str]:
+    return text.split(",") if '"' not in text else next(csv.reader([text]), [])
+
+
+def _file_rows(chunks: Iterable[bytes], positions) -> Iterator[tuple[int, str, str, str]]:
+    """`(line, workspace, month, mtus)` texts of each non-empty line, in bounded memory."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, tail = 2, ""
+    ws, mo, mt = positions
+    for chunk in chunks:
+        lines = (tail + decoder.decode(chunk)).split("\n")
+        tail = lines.pop()
+        for text in lines:
+            if text:
+                yield line, *_pick(_split(text), ws, mo, mt)
+            line += 1
+    if tail:
+        yield line, *_pick(_split(tail), ws, mo, mt)
+
+
+def _pick(values: list[str], *positions) -> tuple[str, ...]:
+    return tuple(values[i] if i < len(values) else "" for i in positions)
+
+
+def _given_rows(rows) -> Iterator[tuple[int, str, str, str]]:
+    def text(value) -> str:
+        return "" if value is None else str(value)
+
+    for line, row in rows:
+        yield line, text(row.get("workspace")), text(row.get("month")), text(row.get("mtus"))
+
+
+# --- Staging and checks -----------------------------------------------------------------------
+
+
+def _create_staging(cursor, postgres: bool):
+    cursor.execute(f"drop table if exists {STAGED}")
+    cursor.execute(
+        f"create temp table {STAGED} (line bigint, slug text, workspace_id bigint, "
+        "month_text text, month date, mtus_text text, mtus bigint)"
+        + (" on commit drop" if postgres else "")
+    )
+
+
+def _stage_in_python(cursor, rows, postgres: bool, progress: Progress | None):
+    """Check rows in batches and stage them: slug → id, month and MTUs parsed (None when bad)."""
+    rows = iter(rows)
+    staged = 0
+    while batch := list(islice(rows, BATCH_ROWS)):
+        checked = []
+        slugs = {slug.strip() for _, slug, _, _ in batch}
+        ids = dict(Workspace.objects.filter(slug__in=slugs).values_list("slug", "id"))
+        for line, slug, month_text, mtus_text in batch:
+            slug, mtus_text = slug.strip(), mtus_text.strip()
+            month = _month(month_text)[0]
+            checked.append(
+                (line, slug, ids.get(slug), month_text, month, mtus_text, _mtus(mtus_text)[0])
+            )
+        columns = "line, slug, workspace_id, month_text, month, mtus_text, mtus"
+        if postgres:
+            with cursor.copy(f"COPY {STAGED} ({columns}) FROM STDIN") as copy:
+                for row in checked:
+                    copy.write_row(row)
+        else:
+            cursor.executemany(
+                f"insert into {STAGED} ({columns}) values (%s, %s, %s, %s, %s, %s, %s)",
+                [(*row[:4], row[4] and row[4].isoformat(), *row[5:]) for row in checked],
+            )
+        staged += len(batch)
+        if progress:
+            progress("checking", staged)
+
+
+def _stage_file_postgres(cursor, first: bytes, stream, positions, progress: Progress | None):
+    """COPY the raw lines, then split and check them in SQL; lines with a quote are split by
+    Python's csv (rare: a valid line needs none)."""
+    cursor.execute(f"drop table if exists {RAW}")
+    cursor.execute(
+        f"create temp table {RAW} (line bigint generated always as identity (start with 2), "
+        "raw text) on commit drop"
+    )
+    with cursor.copy(f"COPY {RAW} (raw) FROM STDIN") as copy:
+        for data in _clean_chunks(first, stream, progress):
+            # COPY's text format: a backslash and a tab are escaped; the content stays itself.
+            if b"\\" in data:
+                data = data.replace(b"\\", b"\\\\")
+            if b"\t" in data:
+                data = data.replace(b"\t", b"\\t")
+            copy.write(data)
+    if progress:
+        progress("checking", 0)
+    cursor.execute(f"analyze {RAW}")  # a temporary table has no statistics until asked
+    # Both lookups are hash joins (the planner would sort a million texts for the month's).
+    cursor.execute("set local enable_mergejoin = off")
+    ws, mo, mt = (index + 1 for index in positions)  # split_part counts from 1
+    # `offset 0` keeps the split from being redone for each use of its fields; a month is
+    # looked up among the 1,200 the system bills rather than parsed line by line.
+    cursor.execute(
+        f"""
+        insert into {STAGED} (line, slug, workspace_id, month_text, month, mtus_text, mtus)
+        select f.line, f.slug, w.id, f.month_text, m.month, f.mtus_text,
+            case when f.mtus_text ~ '^[0-9]+$' then
+                case when f.mtus_text::numeric <= %(max_mtus)s then f.mtus_text::bigint end
+            end
+        from (
+            select line,
+                btrim(split_part(raw, ',', {ws}), %(blanks)s) as slug,
+                split_part(raw, ',', {mo}) as month_text,
+                btrim(split_part(raw, ',', {mt}), %(blanks)s) as mtus_text
+            from {RAW}
+            where raw <> '' and raw not like '%%"%%'
+            offset 0
+        ) as f
+        left join billing_workspace w on w.slug = f.slug
+        left join (
+            select to_char(day, 'YYYY-MM') as text, day::date as month
+            from generate_series(%(first)s::date, %(last)s::date, interval '1 month') as day
+        ) as m on m.text = btrim(f.month_text, %(blanks)s)
+        """,
+        {
+            "blanks": WHITESPACE,
+            "max_mtus": MAX_MTUS,
+            "first": EARLIEST_MONTH,
+            "last": LATEST_MONTH,
+        },
+    )
+    cursor.execute("set local enable_mergejoin = on")
+    quoted = connection.connection.cursor(name="usage_import_quoted")
+    try:
+        quoted.execute(f"select line, raw from {RAW} where raw like '%\"%' order by line")
+        rows = (
+            (line, *_pick(_split(raw), *positions))
+            for batch in iter(lambda: quoted.fetchmany(BATCH_ROWS), [])
+            for line, raw in batch
+        )
+        _stage_in_python(cursor, rows, postgres=True, progress=None)
+    finally:
+        quoted.close()
+    cursor.execute(f"drop table {RAW}")
+
+
+def _problems(cursor) -> tuple[list[str], int]:
+    """The first MAX_LISTED_LINES bad lines' messages, and how many lines are bad. A line is
+    bad alone (workspace, month or MTUs), as a repeat of an earlier good line for the same
+    workspace and month, or for a month already closed."""
+    ok = "workspace_id is not null and month is not null and mtus is not null"
+    cursor.execute(
+        f"""
+        with repeated as (
+            select workspace_id, month from {STAGED} where {ok}
+            group by workspace_id, month having count(*) > 1
+        ), repeats as (
+            select line, lag(line) over (partition by workspace_id, month order by line) as dup_of
+            from {STAGED} join repeated using (workspace_id, month)
+            where mtus is not null
+        ), judged as (
+            select s.line, s.slug, s.workspace_id, s.month_text, s.month, s.mtus_text,
+                r.dup_of, ({ok}) as ok
+            from {STAGED} s left join repeats r on r.line = s.line
+        )
+        select line, slug, workspace_id, month_text, month, mtus_text, dup_of,
+            (ok and dup_of is null and month in (select month from {MonthClose._meta.db_table}))
+                as closed,
+            count(*) over ()
+        from judged
+        where not ok or dup_of is not null
+            or month in (select month from {MonthClose._meta.db_table})
+        order by line
+        limit {MAX_LISTED_LINES}
+        """
+    )
+    rows = cursor.fetchall()
+    if not rows:
+        return [], 0
+    return [_message(*row[:8]) for row in rows], rows[0][8]
+
+
+def _upsert(cursor, postgres: bool) -> dict:
+    """U1 in one statement: new figures inserted, reported ones replaced. A figure equal to the
+    one on file is left as it is (a file sent twice writes nothing the second time) and counts
+    as replaced."""
+    table = Usage._meta.db_table
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    insert = f"""
+        insert into {table} (workspace_id, month, mtus, updated_at)
+        select workspace_id, month, mtus, %s from {STAGED} where true
+        on conflict (workspace_id, month) do update
+        set mtus = excluded.mtus, updated_at = excluded.updated_at
+        where {table}.mtus <> excluded.mtus
+    """
+    if postgres:
+        # xmax is 0 on a row this statement inserted, the updater's id on one it replaced.
+        cursor.execute(
+            f"with written as ({insert} returning xmax = 0 as created) "
+            f"select (select count(*) from {STAGED}), count(*) filter (where created) "
+            "from written",
+            [now],
+        )
+        staged, created = cursor.fetchone()
+    else:
+        cursor.execute(
+            f"select count(*), count(u.id) from {STAGED} s left join {table} u "
+            "on u.workspace_id = s.workspace_id and u.month = s.month"
+        )
+        staged, existing = cursor.fetchone()
+        created = staged - existing
+        cursor.execute(insert, [now])
+    return {"created": created, "replaced": staged - created}
+
+
+@transaction.atomic
+def import_usage(source, *, progress: Progress | None = None) -> dict:
+    """U2: import a usage CSV (a path, or a binary or text file: columns workspace,month,mtus
+    with the workspace's slug and the month as YYYY-MM), or `(line_number, {"workspace",
+    "month", "mtus"})` rows, all or nothing. U1: a figure replaces the month's figure. I6, D2:
+    more than MAX_MTUS, a month outside 2000–2099 or a month already closed is a bad line.
+
+    Returns {"created", "replaced"}; refuses with `UsageImportError` naming every bad line (the
+    first MAX_LISTED_LINES of them, and how many more), `ValueError` for a missing header and
+    `BillingError` for a file without rows. `progress(stage, done)` hears how far it got.
+    """
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        if postgres:
+            cursor.execute("set local work_mem = '64MB'")
+        _create_staging(cursor, postgres)
+        if hasattr(source, "read") or isinstance(source, str | PathLike):
+            with _reading(source) as stream:
+                fields, first = _header(stream)
+                positions = _positions(fields)
+                if postgres:
+                    _stage_file_postgres(cursor, first, stream, positions, progress)
+                else:
+                    chunks = _clean_chunks(first, stream, progress)
+                    _stage_in_python(cursor, _file_rows(chunks, positions), False, progress)
+        else:
+            _stage_in_python(cursor, _given_rows(source), postgres, progress)
+
+        errors, bad_lines = _problems(cursor)
+        if bad_lines:
+            raise UsageImportError(errors, bad_lines=bad_lines)
+        cursor.execute(f"select exists (select 1 from {STAGED})")
+        if not cursor.fetchone()[0]:
+            raise BillingError("The usage file has no rows to import.")
+        if progress:
+            progress("writing", 0)
+        result = _upsert(cursor, postgres)
+        cursor.execute(f"drop table {STAGED}")
+    return result
+
+
+# --- A large file on a worker -----------------------------------------------------------------
+
+
+def _progress_key(job_id: int) -> str:
+    return f"usage-import-progress:{job_id}"
+
+
+def job_progress(job: UsageImportJob) -> dict | None:
+    """How far a running job got: {"stage", "done", "percent"} (the worker writes it to the
+    shared cache; None before it starts or with a cache of one process)."""
+    progress = cache.get(_progress_key(job.pk))
+    if progress and progress["stage"] == "reading" and job.size:
+        progress["percent"] = min(100, round(100 * progress["done"] / job.size))
+    return progress
+
+
+@transaction.atomic
+def start_import_job(upload, *, by) -> UsageImportJob:
+    """Store an uploaded usage file privately and have a worker import it (U2 as for any
+    file); the admin page follows the job."""
+    from billing.tasks import import_usage_file
+
+    job = UsageImportJob(file_name=(upload.name or "usage.csv")[-255:], size=upload.size)
+    job.created_by = by
+    job.file.save("usage.csv", upload, save=False)
+    job.save()
+    transaction.on_commit(lambda: import_usage_file.delay(job.pk))
+    return job
+
+
+def run_import_job(job_id: int) -> UsageImportJob | None:
+    """The worker's side: claim the job (a redelivered task for a finished job does nothing),
+    import its file, record the result or every bad line, and delete the stored file."""
+    claimed = UsageImportJob.objects.filter(
+        pk=job_id, status__in=[UsageImportJob.Status.QUEUED, UsageImportJob.Status.RUNNING]
+    ).update(status=UsageImportJob.Status.RUNNING, started_at=timezone.now())
+    if not claimed:
+        return None
+    job = UsageImportJob.objects.get(pk=job_id)
+    key = _progress_key(job.pk)
+
+    def progress(stage: str, done: int):
+        cache.set(key, {"stage": stage, "done": done}, PROGRESS_TIMEOUT)
+
+    try:
+        with job.file.open("rb") as stream:
+            result = import_usage(stream, progress=progress)
+    except UsageImportError as exc:
+        job.status, job.errors, job.bad_lines = job.Status.REFUSED, exc.errors, exc.bad_lines
+    except (BillingError, ValueError) as exc:
+        job.status, job.errors = job.Status.REFUSED, [str(exc)]
+    except Exception as exc:
+        logger.exception("usage import job %s failed", job.pk)
+        job.status, job.errors = job.Status.FAILED, [f"{type(exc).__name__}: {exc}"]
+    else:
+        job.status = job.Status.DONE
+        job.figures_created, job.figures_replaced = result["created"], result["replaced"]
+    job.finished_at = timezone.now()
+    job.file.delete(save=False)
+    job.save()
+    cache.delete(key)
+    return job

@@ -1,0 +1,515 @@
+"""Promotion campaigns (SPEC G1–G3): "customers will be notified directly if they are eligible
+for a special promotion".
+
+A campaign names a promotion coupon, a message and an audience (filters over workspaces). Before
+launch staff see its reach, a sample and the workspaces the coupon would refuse, counted by
+reason: C2's own checks run as a dry run (`coupons.services._check_redeemable` with facts fetched
+for thousands of workspaces at once), never a copy of them. Launching records each workspace
+reached once (a unique constraint) and hands the emails to the workers in batches; each batch
+queues its emails in the outbox under its rows' locks, so a relaunch or a retried task sends
+nobody a second email. Coupons stay staff-applied (C2): a redemption for a notified workspace is
+attributed to the campaign (`redeem_coupon`).
+"""
+
+import logging
+from collections import Counter
+from datetime import date
+
+from django.db import transaction
+from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncMonth
+from django_countries import countries
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from billing.audit import save_with_reason
+from billing.emails import EmailSpec, queue_emails
+from billing.models import (
+    Interval,
+    Lock,
+    LockEvent,
+    MonthClose,
+    OutboundEmail,
+    Plan,
+    Subscription,
+    Usage,
+    Workspace,
+)
+from billing.months import add_months, month_start
+from billing.pricing import ZERO, round_cents
+from coupons.errors import CouponError, CouponRefused
+from coupons.models import (
+    Campaign,
+    CampaignRecipient,
+    Coupon,
+    CreditGrant,
+    DiscountApplication,
+    Redemption,
+)
+from coupons.services import _check_redeemable, check_coupon, redeem_facts
+
+logger = logging.getLogger(__name__)
+
+AUDIENCE_FILTERS = (
+    "plan",
+    "interval",
+    "country",
+    "lock",
+    "startup_member",
+    "created_before",
+    "created_after",
+    "min_mtus",
+    "max_mtus",
+)
+# G1: why the coupon would refuse a workspace, as staff read it (C2's reasons, and W1's).
+WORKSPACE_CLOSED = "workspace_closed"
+REFUSAL_LABELS = {
+    CouponRefused.INACTIVE: "the coupon is inactive",
+    CouponRefused.PAST_REDEEM_BY: "the coupon is past its redeem-by date",
+    CouponRefused.MAXIMUM_REACHED: "the coupon reached its maximum redemptions",
+    CouponRefused.ALREADY_RECEIVED: "already received this coupon",
+    CouponRefused.STARTUP_AFTER_COUPON: "received a coupon before (startup program)",
+    CouponRefused.INTERVAL_NOT_COVERED: "on a Team interval the coupon does not cover",
+    CouponRefused.DISCOUNT_ACTIVE: "a discount is already active",
+    CouponRefused.NO_NONPROFIT_PROOF: "no approved non-profit proof",
+    WORKSPACE_CLOSED: "the workspace is closed",
+}
+# Workspaces checked per round of C2's dry run: the facts cost a fixed number of queries each.
+CHECK_CHUNK = 2_000
+# Emails per worker task (RECIPES: Celery tasks in chunks of 100 run ~20x faster than single).
+CAMPAIGN_BATCH = 500
+SAMPLE_SIZE = 10
+
+
+# --- The audience (G1) ------------------------------------------------------------------------
+
+
+def _day(value, label, problems):
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        problems.append(f"“{value}” is not a date ({label}): use YYYY-MM-DD.")
+        return None
+
+
+def _count(value, label, problems):
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(value, bool) or number < 0 or str(number) != str(value).strip():
+        problems.append(f"{label} must be a whole number of MTUs, at least 0, not “{value}”.")
+        return None
+    return number
+
+
+def clean_audience(audience: dict | None) -> tuple[dict, list[str]]:
+    """The audience's filters, checked and in the form they are stored (dates ISO); empty
+    filters dropped. Returns (filters, problems)."""
+    audience = dict(audience or {})
+    problems = []
+    unknown = set(audience) - set(AUDIENCE_FILTERS)
+    if unknown:
+        problems.append(f"Unknown audience filters: {', '.join(sorted(unknown))}.")
+    clean = {}
+    if plan := audience.get("plan"):
+        if plan not in Plan.Code.values:
+            problems.append(f"“{plan}” is not a plan: use free or team.")
+        clean["plan"] = plan
+    if interval := audience.get("interval"):
+        if interval not in Interval.values:
+            problems.append(f"“{interval}” is not a billing interval: use monthly or annual.")
+        clean["interval"] = interval
+    if country := audience.get("country"):
+        if str(country).upper() not in countries:
+            problems.append(f"“{country}” is not an ISO 3166-1 country code.")
+        clean["country"] = str(country).upper()
+    if lock := audience.get("lock"):
+        if lock not in Lock.values:
+            problems.append(f"“{lock}” is not a lock level: use {', '.join(Lock.values)}.")
+        clean["lock"] = lock
+    member = audience.get("startup_member")
+    if member not in (None, ""):
+        if not isinstance(member, bool):
+            problems.append("Program membership is yes or no.")
+        clean["startup_member"] = bool(member)
+    for key, label in (("created_before", "created before"), ("created_after", "created after")):
+        if (day := _day(audience.get(key), label, problems)) is not None:
+            clean[key] = day
+    for key, label in (("min_mtus", "The least MTUs"), ("max_mtus", "The most MTUs")):
+        if (number := _count(audience.get(key), label, problems)) is not None:
+            clean[key] = number
+    if clean.get("min_mtus", 0) > clean.get("max_mtus", float("inf")):
+        problems.append("The MTU range ends before it starts.")
+    return clean, problems
+
+
+def describe_audience(audience: dict) -> str:
+    """The filters in words, for the campaign page."""
+    if not audience:
+        return "Every workspace (no filter)"
+    words = []
+    if plan := audience.get("plan"):
+        words.append(f"on {plan.capitalize()}")
+    if interval := audience.get("interval"):
+        words.append(f"billed {interval}")
+    if country := audience.get("country"):
+        words.append(f"in {countries.name(country) or country}")
+    if lock := audience.get("lock"):
+        words.append(Lock(lock).label.lower())
+    if "startup_member" in audience:
+        words.append("startup-program members" if audience["startup_member"] else "not members")
+    if after := audience.get("created_after"):
+        words.append(f"created after {after}")
+    if before := audience.get("created_before"):
+        words.append(f"created before {before}")
+    low, high = audience.get("min_mtus"), audience.get("max_mtus")
+    if low is not None or high is not None:
+        span = f"{low or 0:,} to {high:,}" if high is not None else f"at least {low:,}"
+        words.append(f"{span} MTUs in the last closed month")
+    return "Workspaces " + ", ".join(words)
+
+
+def mtu_month(as_of: date) -> date:
+    """The month the MTU filter reads: the last month whose close has finished before
+    `as_of`, or the month before `as_of` when none has."""
+    closed = (
+        MonthClose.objects.filter(finished=True, month__lt=month_start(as_of))
+        .order_by("-month")
+        .values_list("month", flat=True)
+        .first()
+    )
+    return closed or add_months(month_start(as_of), -1)
+
+
+def audience_workspaces(audience: dict, *, as_of: date):
+    """G1: the workspaces that match the filters on `as_of`, read as things stood that day
+    (D3: plan, interval, lock and program membership from the dated history). One query."""
+    workspaces = Workspace.objects.filter(created_on__lte=as_of)
+    current = Subscription.objects.filter(workspace=OuterRef("pk"), started_on__lte=as_of).exclude(
+        ended_on__lte=as_of
+    )
+    if plan := audience.get("plan"):
+        workspaces = workspaces.filter(Exists(current.filter(plan__code=plan)))
+    if interval := audience.get("interval"):
+        team = current.filter(plan__code=Plan.Code.TEAM, interval=interval)
+        workspaces = workspaces.filter(Exists(team))
+    if country := audience.get("country"):
+        workspaces = workspaces.filter(business_country=country)
+    if lock := audience.get("lock"):
+        # `billing.selectors.lock_on`, for a whole set: the last change on or before `as_of`;
+        # unlocked when every change came later; the row's level when none was recorded.
+        events = LockEvent.objects.filter(workspace=OuterRef("pk"))
+        last = events.filter(on__lte=as_of).order_by("-on", "-id").values("to_lock")[:1]
+        never_before = Case(
+            When(Exists(events), then=Value(Lock.UNLOCKED)),
+            default=F("lock"),
+            output_field=CharField(),
+        )
+        workspaces = workspaces.annotate(
+            lock_then=Coalesce(Subquery(last), never_before, output_field=CharField())
+        ).filter(lock_then=lock)
+    if "startup_member" in audience:
+        valid = CreditGrant.objects.filter(
+            workspace=OuterRef("pk"), valid_from__lte=as_of, valid_until__gt=as_of
+        )
+        member = Exists(valid)
+        workspaces = workspaces.filter(member if audience["startup_member"] else ~member)
+    if before := audience.get("created_before"):
+        workspaces = workspaces.filter(created_on__lt=before)
+    if after := audience.get("created_after"):
+        workspaces = workspaces.filter(created_on__gt=after)
+    if "min_mtus" in audience or "max_mtus" in audience:
+        usage = Usage.objects.filter(workspace=OuterRef("pk"), month=mtu_month(as_of))
+        workspaces = workspaces.annotate(
+            month_mtus=Coalesce(Subquery(usage.values("mtus")[:1]), Value(0))
+        )
+        if "min_mtus" in audience:
+            workspaces = workspaces.filter(month_mtus__gte=audience["min_mtus"])
+        if "max_mtus" in audience:
+            workspaces = workspaces.filter(month_mtus__lte=audience["max_mtus"])
+    return workspaces
+
+
+def campaign_audience(campaign: Campaign, as_of: date) -> tuple[list[int], dict[str, int]]:
+    """G1: (the ids of the workspaces the campaign reaches on `as_of`, {refusal reason: how
+    many left out}). A workspace is left out when the coupon would refuse it (C2, checked by
+    `redeem_coupon`'s own rules, nothing written) or it is closed (W1)."""
+    coupon = Coupon.objects.get(pk=campaign.coupon_id)
+    candidates = audience_workspaces(campaign.audience, as_of=as_of).order_by("pk")
+    rows = list(candidates.values_list("pk", "name", "closed_on"))
+    refusals = Counter()
+    open_rows = []
+    for pk, name, closed_on in rows:
+        if closed_on is not None:
+            refusals[WORKSPACE_CLOSED] += 1
+        else:
+            open_rows.append(Workspace(pk=pk, name=name))
+    try:
+        check_coupon(coupon, as_of=as_of)
+    except CouponRefused as exc:
+        refusals[exc.reason] += len(open_rows)
+        return [], dict(refusals)
+    reached = []
+    for start in range(0, len(open_rows), CHECK_CHUNK):
+        chunk = open_rows[start : start + CHECK_CHUNK]
+        facts = redeem_facts([ws.pk for ws in chunk], coupon, as_of=as_of)
+        for workspace in chunk:
+            try:
+                _check_redeemable(
+                    workspace, coupon, as_of=as_of, override_reason="", facts=facts[workspace.pk]
+                )
+            except CouponRefused as exc:
+                refusals[exc.reason] += 1
+            else:
+                reached.append(workspace.pk)
+    return reached, dict(refusals)
+
+
+def audience_preview(campaign: Campaign, *, as_of: date) -> dict:
+    """What staff see before launch: the reach, a sample, and the refusals by reason."""
+    ids, refusals = campaign_audience(campaign, as_of)
+    already = set(campaign.recipients.values_list("workspace_id", flat=True))
+    sample = list(
+        Workspace.objects.filter(pk__in=ids[: SAMPLE_SIZE * 3])
+        .exclude(pk__in=already)
+        .order_by("name")[:SAMPLE_SIZE]
+    )
+    coupon = campaign.coupon
+    left = None
+    if coupon.max_redemptions is not None:
+        left = max(coupon.max_redemptions - coupon.times_redeemed, 0)
+    return {
+        "reach": len(ids),
+        "new": len(set(ids) - already),
+        "sample": sample,
+        "refusals": sorted(
+            ((REFUSAL_LABELS.get(reason, reason), n) for reason, n in refusals.items()),
+            key=lambda item: -item[1],
+        ),
+        "refused": sum(refusals.values()),
+        "redemptions_left": left,
+    }
+
+
+# --- Creating and launching (G1, G2) ---------------------------------------------------------
+
+
+@transaction.atomic
+def create_campaign(name, coupon_code, subject, message, audience=None, by=None) -> Campaign:
+    """G1: a draft campaign for a promotion coupon; every problem with the input named at
+    once. `audience` is a dict of filters (`AUDIENCE_FILTERS`, all optional)."""
+    problems = []
+    name, subject, message = (name or "").strip(), (subject or "").strip(), (message or "").strip()
+    if not name:
+        problems.append("The campaign needs a name.")
+    elif len(name) > 200:
+        problems.append("The name is longer than 200 characters.")
+    if not subject:
+        problems.append("The email needs a subject.")
+    elif len(subject) > 200:
+        problems.append("The subject is longer than 200 characters.")
+    if not message:
+        problems.append("The email needs a message.")
+    code = coupon_code.code if isinstance(coupon_code, Coupon) else str(coupon_code or "")
+    coupon = Coupon.objects.filter(code=code.strip().upper()).first()
+    if coupon is None:
+        problems.append(f"There is no coupon with the code “{code}”.")
+    elif coupon.kind != Coupon.Kind.PROMOTION:
+        problems.append(
+            f"{coupon.code} is a {coupon.get_kind_display().lower()} coupon: a campaign "
+            "announces a promotion coupon."
+        )
+    audience, audience_problems = clean_audience(audience)
+    problems += audience_problems
+    if problems:
+        raise CouponError(" ".join(problems))
+    campaign = Campaign(
+        name=name,
+        coupon=coupon,
+        subject=subject,
+        message=message,
+        audience=audience,
+        created_by=by,
+    )
+    save_with_reason(campaign, "Created", by=by)
+    return campaign
+
+
+@transaction.atomic
+def launch_campaign(campaign: Campaign, by=None, as_of: date = None, *, dispatch=None) -> int:
+    """G2: reach the campaign's audience on `as_of`. Each workspace reached is recorded once
+    per campaign (a unique constraint); the workers email the ones not emailed yet, in
+    batches, after commit. Launching again reaches only workspaces that joined the audience
+    since, and hands on again any batch that was lost: nobody gets a second email. Returns how
+    many workspaces this launch newly reached. `dispatch(campaign_id, ranges)` hands the
+    batches on (default: the Celery task, one message per batch)."""
+    if as_of is None:
+        raise CouponError("A launch needs its date (as_of).")
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    ids, _ = campaign_audience(campaign, as_of)
+    before = campaign.recipients.count()
+    CampaignRecipient.objects.bulk_create(
+        [CampaignRecipient(campaign=campaign, workspace_id=pk, added_on=as_of) for pk in ids],
+        batch_size=2_000,
+        ignore_conflicts=True,
+    )
+    added = campaign.recipients.count() - before
+    first = campaign.status == Campaign.Status.DRAFT
+    campaign.status = Campaign.Status.LAUNCHED
+    campaign.launched_on = campaign.launched_on or as_of
+    campaign.launched_by = campaign.launched_by or by
+    campaign.launches += 1
+    save_with_reason(
+        campaign,
+        f"{'Launched' if first else 'Launched again'} on {as_of}: {added} workspace(s) added",
+        by=by,
+    )
+    unsent = list(
+        campaign.recipients.filter(email=None).order_by("pk").values_list("pk", flat=True)
+    )
+    ranges = [
+        (batch[0], batch[-1])
+        for batch in (
+            unsent[start : start + CAMPAIGN_BATCH]
+            for start in range(0, len(unsent), CAMPAIGN_BATCH)
+        )
+    ]
+    campaign_id, dispatch = campaign.pk, dispatch or dispatch_batches
+    transaction.on_commit(lambda: dispatch(campaign_id, ranges))
+    return added
+
+
+def dispatch_batches(campaign_id: int, ranges):
+    """Hand each batch to a worker. The launch has committed: a broker that is down leaves the
+    batches unsent, shown on the campaign page, and launching again hands them on."""
+    from coupons.tasks import send_campaign_batch
+
+    for first_id, last_id in ranges:
+        try:
+            send_campaign_batch.delay(campaign_id, first_id, last_id)
+        except BrokerUnavailable as exc:
+            logger.warning(
+                "campaign %s batch %s-%s not sent: %s", campaign_id, first_id, last_id, exc
+            )
+            return
+
+
+def notify_batch(campaign_id: int, *, first_id: int, last_id: int) -> int:
+    """G2, a worker's batch: queue the email of each recipient in the id range not emailed yet,
+    in the outbox (sent after commit, once per (kind, object, recipient)), and link it, all in
+    one transaction under the rows' locks: a redelivered or concurrent batch finds nothing left.
+    A fixed number of queries whatever the batch's size. Returns how many it queued."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_related("coupon").filter(pk=campaign_id).first()
+        if campaign is None:
+            return 0
+        recipients = list(
+            CampaignRecipient.objects.select_for_update(of=("self",))
+            .select_related("workspace")
+            .filter(campaign_id=campaign_id, pk__gte=first_id, pk__lte=last_id, email=None)
+            .order_by("pk")
+        )
+        if not recipients:
+            return 0
+        specs = [
+            EmailSpec(
+                kind="campaign",
+                object_key=f"campaign:{campaign.pk}:workspace:{r.workspace_id}",
+                to=r.workspace.billing_email,
+                template="campaign",
+                context={"campaign": campaign, "coupon": campaign.coupon, "workspace": r.workspace},
+            )
+            for r in recipients
+        ]
+        queue_emails(specs)
+        emails = {
+            (key, to): pk
+            for pk, key, to in OutboundEmail.objects.filter(
+                kind="campaign", object_key__in=[s.object_key for s in specs]
+            ).values_list("pk", "object_key", "to")
+        }
+        for recipient, spec in zip(recipients, specs, strict=True):
+            recipient.email_id = emails[(spec.object_key, spec.to)]
+        CampaignRecipient.objects.bulk_update(recipients, ["email"], batch_size=CAMPAIGN_BATCH)
+        return len(recipients)
+
+
+# --- The campaign page (G2, G3) ----------------------------------------------------------------
+
+
+def campaign_progress(campaign: Campaign) -> dict:
+    """G2: how far sending has got: reached, waiting for a worker, queued, sent, failed."""
+    counts = dict(
+        campaign.recipients.values_list("email__status").annotate(n=Count("id")).order_by()
+    )
+    reached = sum(counts.values())
+    sent = counts.get(OutboundEmail.Status.SENT, 0)
+    return {
+        "reached": reached,
+        "waiting": counts.get(None, 0),
+        "pending": counts.get(OutboundEmail.Status.PENDING, 0),
+        "sent": sent,
+        "failed": counts.get(OutboundEmail.Status.FAILED, 0),
+        "percent_sent": round(100 * sent / reached) if reached else 0,
+    }
+
+
+def campaign_results(campaign: Campaign) -> dict:
+    """G3: notified, redeemed and the discount given so far, with a monthly series."""
+    notified = campaign.recipients.exclude(email=None).count()
+    redeemed = Redemption.objects.filter(campaign=campaign).count()
+    applied = DiscountApplication.objects.filter(redemption__campaign=campaign)
+    discount = round_cents(applied.aggregate(total=Sum("amount"))["total"] or ZERO)
+    by_month = {
+        row["month"]: round_cents(row["total"])
+        for row in applied.annotate(month=TruncMonth("invoice__issue_date"))
+        .values("month")
+        .annotate(total=Sum("amount"))
+        .order_by("month")
+    }
+    redemptions_by_month = dict(
+        Redemption.objects.filter(campaign=campaign)
+        .annotate(month=TruncMonth("redeemed_on"))
+        .values("month")
+        .annotate(n=Count("id"))
+        .values_list("month", "n")
+        .order_by("month")
+    )
+    months = sorted(set(by_month) | set(redemptions_by_month))
+    peak = max(list(by_month.values()) + [ZERO]) or 1
+    series = [
+        {
+            "month": month,
+            "discount": by_month.get(month, ZERO),
+            "redemptions": redemptions_by_month.get(month, 0),
+            "height": round(80 * by_month.get(month, ZERO) / peak),
+        }
+        for month in months
+    ]
+    return {
+        "notified": notified,
+        "redeemed": redeemed,
+        "rate": round(100 * redeemed / notified) if notified else 0,
+        "discount": discount,
+        "series": series,
+    }
+
+
+__all__ = [
+    "AUDIENCE_FILTERS",
+    "audience_preview",
+    "audience_workspaces",
+    "campaign_audience",
+    "campaign_progress",
+    "campaign_results",
+    "clean_audience",
+    "create_campaign",
+    "launch_campaign",
+    "notify_batch",
+]

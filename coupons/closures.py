@@ -1,0 +1,95 @@
+"""The coupons' part in closing a workspace (SPEC W1), registered with billing in
+`CouponsConfig.ready` (`billing.hooks.register_closure_step`): the active discount ends and the
+unused startup credit lapses, both dated the closure's day and kept as history (D3)."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+from simple_history.utils import bulk_update_with_history
+
+from billing.hooks import ClosureStep
+from billing.pricing import ZERO, round_cents
+from coupons.models import CreditGrant, CreditLedgerEntry, Redemption
+from coupons.selectors import active_discount, credit_balance
+from coupons.services import _note_on_workspaces, advance_redemptions
+
+
+def _unused(grants) -> Decimal:
+    return sum((g.remaining for g in grants), ZERO)
+
+
+def describe(workspace, *, as_of: date, final_invoice=None) -> list[str]:
+    """What closing on `as_of` would end (read only)."""
+    sentences = []
+    discount = active_discount(workspace, as_of=as_of)
+    if discount is not None:
+        coupon = discount.coupon
+        sentences.append(
+            f"The discount {coupon.code} ({coupon.value_display}, "
+            f"{coupon.duration_display.lower()}) ends"
+            + (" after the final invoice." if final_invoice is not None else ".")
+        )
+    drawn = final_invoice.credits if final_invoice is not None else ZERO
+    left = credit_balance(workspace.pk, as_of) - drawn
+    later = _unused(
+        CreditGrant.objects.filter(workspace=workspace, lapsed_on=None, valid_from__gt=as_of)
+    )
+    unused = round_cents(max(left, ZERO) + later)
+    if unused > 0:
+        sentences.append(f"${unused:,} of unused startup credit lapses (no refund).")
+    return sentences
+
+
+def apply(workspace, *, as_of: date, by, reason: str) -> list[str]:
+    """End the workspace's running discounts and lapse its unused credit on `as_of`, in the
+    closure's transaction (after the final invoice, which used both)."""
+    sentences = []
+    # Coupons that ran out before the closure get their follow-ups first, as the clock would.
+    advance_redemptions(as_of=as_of - timedelta(days=1), workspace_ids=[workspace.pk])
+    running = list(
+        Redemption.objects.select_for_update()
+        .select_related("coupon")
+        .filter(
+            workspace=workspace,
+            status=Redemption.Status.ACTIVE,
+            coupon__credit_amount__isnull=True,
+        )
+        .order_by("id")
+    )
+    notes = []
+    for redemption in running:
+        redemption.status, redemption.ended_on = Redemption.Status.REMOVED, as_of
+        redemption._change_reason = f"Workspace closed: {reason}"
+        used_up = redemption.runs_out_on is not None and redemption.runs_out_on <= as_of
+        if not used_up:
+            coupon = redemption.coupon
+            sentences.append(f"The discount {coupon.code} ({coupon.value_display}) ended.")
+        notes.append((workspace.pk, f"Discount {redemption.coupon.code} ended: workspace closed"))
+    bulk_update_with_history(running, Redemption, ["status", "ended_on"], default_user=by)
+
+    grants = list(
+        CreditGrant.objects.select_for_update()
+        .filter(workspace=workspace, lapsed_on=None)
+        .order_by("id")
+    )
+    entries = [
+        CreditLedgerEntry(
+            grant=grant, kind=CreditLedgerEntry.Kind.LAPSE, amount=-grant.remaining, on=as_of
+        )
+        for grant in grants
+        if grant.remaining > 0
+    ]
+    lapsed = _unused(grants)
+    for grant in grants:
+        grant.remaining, grant.lapsed_on = ZERO, as_of
+        grant._change_reason = f"Workspace closed: unused credit lapsed ({reason})"
+    CreditLedgerEntry.objects.bulk_create(entries)
+    bulk_update_with_history(grants, CreditGrant, ["remaining", "lapsed_on"], default_user=by)
+    if lapsed > 0:
+        sentences.append(f"${lapsed:,} of unused startup credit lapsed.")
+        notes.append((workspace.pk, f"Unused startup credit of {lapsed} lapsed: workspace closed"))
+    _note_on_workspaces(notes, by=by)
+    return sentences
+
+
+CLOSURE_STEP = ClosureStep(describe=describe, apply=apply)

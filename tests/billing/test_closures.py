@@ -1,0 +1,258 @@
+"""W1: closing a workspace when its customer asks to delete it, and reopening it. Figures are
+worked by hand: Team is $120.00 a month with 10,000 MTUs included and $0.01 per MTU above."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.core import mail
+
+from billing import services
+from billing.errors import DayAlreadyProcessed, WorkspaceClosed
+from billing.models import (
+    Invoice,
+    LockEvent,
+    OutboundEmail,
+    Strike,
+    Subscription,
+    Usage,
+    WorkspaceClosure,
+)
+from billing.selectors import workspace_status
+from coupons import services as coupons
+from coupons.models import CreditLedgerEntry, Redemption
+from tests.coupons.factories import coupon, paid_annual, paid_monthly
+
+from .factories import workspace
+
+JAN = date(2026, 1, 1)
+
+
+def totals(ws):
+    return [
+        (i.kind, i.issue_date, i.total)
+        for i in Invoice.objects.filter(workspace=ws).order_by("issue_date", "id")
+    ]
+
+
+def close(ws, support, on, reason="Customer asked to delete it, ticket 77"):
+    return services.close_workspace(ws, by=support, reason=reason, as_of=on)
+
+
+def test_w1_monthly_team_ends_with_a_final_invoice_and_nothing_more(
+    db, support, django_capture_on_commit_callbacks
+):
+    ws = paid_monthly(as_of=JAN)
+    services.record_usage(ws, month=JAN, mtus=12_000)
+    with django_capture_on_commit_callbacks(execute=True):
+        closure = close(ws, support, date(2026, 1, 21))
+    # K1: Jan 1..20 paid: 120 × 20/31 = 77.42; overage (12,000 − 10,000) × 0.01 = 20.00.
+    final = closure.final_invoice
+    assert (final.kind, final.issue_date, final.subtotal, final.total) == (
+        "final",
+        date(2026, 1, 21),
+        D("97.42"),
+        D("97.42"),
+    )
+    assert [line.amount for line in final.lines.order_by("position")] == [D("77.42"), D("20.00")]
+    services.run_billing(as_of=date(2026, 4, 2))
+    assert totals(ws) == [("final", date(2026, 1, 21), D("97.42"))]  # no January or later close
+    current = ws.subscriptions.get(ended_on=None)
+    ended = ws.subscriptions.get(ended_on=date(2026, 1, 21))
+    assert (current.plan.code, ended.end_reason) == ("free", Subscription.EndReason.CLOSED)
+    # One email confirms it, naming the final invoice.
+    closed_mail = [m for m in mail.outbox if m.subject == f"{ws.name} is closed"]
+    assert len(closed_mail) == 1 and final.number in closed_mail[0].body
+    assert "$97.42" in closed_mail[0].body
+
+
+def test_w1_data_stops_at_once_and_status_reads_it_from_the_dated_closure(db, support):
+    ws = paid_monthly(as_of=JAN)
+    close(ws, support, date(2026, 1, 21))
+    ws.refresh_from_db()
+    assert (ws.data_flow, ws.closed_on) == (False, date(2026, 1, 21))
+    before = workspace_status(ws, as_of=date(2026, 1, 20))
+    on_the_day = workspace_status(ws, as_of=date(2026, 1, 21))
+    assert (before["closed"], before["data_flow"], before["plan"]) == (False, True, "team")
+    assert (on_the_day["closed"], on_the_day["data_flow"], on_the_day["plan"]) == (
+        True,
+        False,
+        "free",
+    )
+    assert on_the_day["closed_on"] == date(2026, 1, 21)
+
+
+def test_w1_annual_term_is_not_renewed_and_bills_no_further_overage(db, support):
+    closed, control = paid_annual(as_of=JAN), paid_annual(as_of=JAN)
+    for ws in (closed, control):
+        services.record_usage(ws, month=JAN, mtus=15_000)
+    close(closed, support, date(2026, 1, 21))
+    services.run_billing(as_of=date(2027, 1, 2))
+    # K2: the prepaid $1,440.00, no refund; the control pays January's overage of
+    # (15,000 − 10,000) × 0.01 = 50.00 and renews; the closed one neither.
+    assert totals(closed) == [("annual", JAN, D("1440.00"))]
+    assert totals(control) == [
+        ("annual", JAN, D("1440.00")),
+        ("monthly", date(2026, 2, 1), D("50.00")),
+        ("annual", date(2027, 1, 1), D("1440.00")),
+    ]
+    assert closed.subscriptions.get(ended_on=None).plan.code == "free"
+
+
+@pytest.mark.parametrize("on", [date(2026, 1, 10), date(2026, 1, 15)], ids=["during", "end-date"])
+def test_w1_trial_ends_uncharged(db, support, on):
+    ws = workspace(as_of=JAN, plan="team", card=True)  # trial Jan 1 .. 14, end date Jan 15 (T3)
+    services.record_usage(ws, month=JAN, mtus=30_000)
+    close(ws, support, on)
+    services.run_billing(as_of=date(2026, 3, 2))
+    trial = ws.subscriptions.get(plan__code="team")
+    assert (trial.trial_outcome, trial.ended_on, trial.end_reason) == ("cancelled", on, "closed")
+    assert totals(ws) == []
+
+
+def test_w1_the_active_discount_ends_after_the_final_invoice_used_it(db, support):
+    ws = paid_monthly(as_of=JAN)
+    twenty = coupon(percent_off="20", duration="forever")
+    coupons.redeem_coupon(ws, twenty.code, by=support, as_of=JAN)
+    services.record_usage(ws, month=JAN, mtus=12_000)
+    closure = close(ws, support, date(2026, 1, 21))
+    # 97.42 − 20 % (19.48) = 77.94.
+    assert (closure.final_invoice.discount, closure.final_invoice.total) == (
+        D("19.48"),
+        D("77.94"),
+    )
+    redemption = Redemption.objects.get(workspace=ws)
+    assert (redemption.status, redemption.ended_on) == ("removed", date(2026, 1, 21))
+
+
+def test_w1_unused_credit_lapses_after_the_final_invoice_drew_on_it(db, support):
+    ws = paid_monthly(as_of=JAN)
+    grant = coupons.grant_credits(ws, amount="500.00", as_of=JAN, year=1, by=support)
+    services.record_usage(ws, month=JAN, mtus=12_000)
+    closure = close(ws, support, date(2026, 1, 21))
+    assert (closure.final_invoice.credits, closure.final_invoice.total) == (D("97.42"), D("0.00"))
+    entries = [(e.kind, e.amount, e.on) for e in CreditLedgerEntry.objects.filter(grant=grant)]
+    assert entries == [
+        ("grant", D("500.00"), JAN),
+        ("draw", D("-97.42"), date(2026, 1, 21)),
+        ("lapse", D("-402.58"), date(2026, 1, 21)),
+    ]
+    grant.refresh_from_db()
+    assert (grant.remaining, grant.lapsed_on) == (D("0.00"), date(2026, 1, 21))
+    assert workspace_status(ws, as_of=date(2026, 1, 20))["credit_balance"] == D("500.00")
+    assert workspace_status(ws, as_of=date(2026, 1, 21))["credit_balance"] == D("0.00")
+    assert coupons.lapse_credit_grants(as_of=date(2027, 1, 5)) == 0  # nothing lapses twice
+    assert CreditLedgerEntry.objects.filter(grant=grant, kind="lapse").count() == 1
+
+
+def test_w1_a_closed_workspace_accepts_no_change_but_reopening(db, support):
+    ws = paid_monthly(as_of=JAN)
+    close(ws, support, date(2026, 1, 21))
+    day = date(2026, 1, 22)
+    refused = [
+        lambda: services.change_to_team(ws, as_of=day),
+        lambda: services.change_to_free(ws, as_of=day),
+        lambda: services.change_interval(ws, interval="annual", as_of=day),
+        lambda: services.add_payment_method(ws, as_of=day, last4="4242"),
+        lambda: services.remove_payment_method(ws, as_of=day),
+        lambda: services.record_usage(ws, month=date(2026, 2, 1), mtus=5),
+        lambda: services.update_workspace(
+            ws,
+            by=support,
+            reason="x",
+            name="New",
+            business_country="US",
+            business_region="OR",
+            billing_email="n@example.com",
+        ),
+        lambda: coupons.redeem_coupon(ws, coupon().code, by=support, as_of=day),
+        lambda: coupons.grant_credits(ws, amount="10.00", as_of=day, year=1, by=support),
+        lambda: close(ws, support, day),
+    ]
+    for change in refused:
+        with pytest.raises(WorkspaceClosed, match="closed"):
+            change()
+    with pytest.raises(WorkspaceClosed) as refusal:
+        services.change_to_team(ws, as_of=day)
+    assert str(refusal.value) == (
+        f"A plan change is refused: {ws.name} was closed on 2026-01-21. A closed workspace "
+        "accepts no change; support can reopen it first."
+    )
+
+
+def test_w1_reopening_brings_it_back_on_free_unlocked_without_a_second_trial(db, support):
+    ws = workspace(as_of=JAN, card=True)
+    for month in (JAN, date(2026, 2, 1)):
+        services.record_usage(ws, month=month, mtus=5_000)
+    services.run_billing(as_of=date(2026, 3, 1))  # two strikes: locked, data stopped (F2)
+    services.change_to_team(ws, as_of=date(2026, 3, 2))  # trial: unlocks (F4)
+    close(ws, support, date(2026, 3, 5))
+    ws.refresh_from_db()
+    assert (ws.lock, ws.data_flow) == ("unlocked", False)
+    with pytest.raises(Exception, match="Say why"):
+        services.reopen_workspace(ws, by=support, reason=" ", as_of=date(2026, 3, 9))
+    closure = services.reopen_workspace(
+        ws, by=support, reason="Customer came back, ticket 90", as_of=date(2026, 3, 9)
+    )
+    ws.refresh_from_db()
+    assert (ws.closed_on, ws.data_flow, ws.lock) == (None, True, "unlocked")
+    assert (closure.reopened_on, closure.reopened_by) == (date(2026, 3, 9), support)
+    assert workspace_status(ws, as_of=date(2026, 3, 9))["plan"] == "free"
+    # T1: it had Team (the trial closing cancelled), so Team is paid at once.
+    team = services.change_to_team(ws, as_of=date(2026, 3, 10))
+    assert (team.trial_end, team.paid_from) == (None, date(2026, 3, 10))
+
+
+def test_w1_reopening_unlocks_a_locked_workspace_with_its_email(db, support):
+    ws = workspace(as_of=JAN)
+    for month in (JAN, date(2026, 2, 1)):
+        services.record_usage(ws, month=month, mtus=5_000)
+    services.run_billing(as_of=date(2026, 3, 1))
+    close(ws, support, date(2026, 3, 2))
+    ws.refresh_from_db()
+    assert (ws.lock, ws.data_flow) == ("locked_data_stopped", False)
+    services.reopen_workspace(ws, by=support, reason="Ticket 91", as_of=date(2026, 3, 3))
+    ws.refresh_from_db()
+    assert (ws.lock, ws.data_flow) == ("unlocked", True)
+    event = LockEvent.objects.filter(workspace=ws).order_by("-id").first()
+    assert (event.cause, event.reason, event.by) == ("reopened", "Ticket 91", support)
+    assert OutboundEmail.objects.filter(kind="unlocked", object_key=f"lock:{event.pk}").exists()
+
+
+def test_w1_closed_workspaces_get_no_strike_and_no_lock_change_at_a_close(db, support):
+    ws = workspace(as_of=JAN)
+    services.record_usage(ws, month=JAN, mtus=5_000)
+    services.run_billing(as_of=date(2026, 2, 1))  # one strike: locked (F2)
+    close(ws, support, date(2026, 2, 10))
+    # The pipeline's file still carries it (usage imports are facts, not changes).
+    services.import_usage([(2, {"workspace": ws.slug, "month": "2026-02", "mtus": "7000"})])
+    services.run_billing(as_of=date(2026, 4, 2))
+    assert list(Strike.objects.filter(workspace=ws).values_list("month", flat=True)) == [JAN]
+    assert LockEvent.objects.filter(workspace=ws).count() == 1  # F3 does not unlock it either
+    assert Usage.objects.get(workspace=ws, month=date(2026, 2, 1)).mtus == 7_000
+
+
+def test_w1_d2_a_closure_on_a_processed_day_is_refused(db, support):
+    ws = paid_monthly(as_of=JAN)
+    services.run_billing(as_of=date(2026, 1, 31))
+    with pytest.raises(DayAlreadyProcessed, match="through 2026-01-31"):
+        close(ws, support, date(2026, 1, 31))
+    with pytest.raises(Exception, match="Say why the workspace is closed"):
+        close(ws, support, date(2026, 2, 1), reason="")
+    assert not WorkspaceClosure.objects.exists()
+    with pytest.raises(Exception, match="is not closed"):
+        services.reopen_workspace(ws, by=support, reason="x", as_of=date(2026, 2, 1))
+
+
+def test_w1_closing_then_reopening_keeps_invoices_and_history(db, support):
+    ws = paid_monthly(as_of=JAN)
+    services.run_billing(as_of=date(2026, 2, 1))
+    close(ws, support, date(2026, 2, 11))
+    services.reopen_workspace(ws, by=support, reason="Back", as_of=date(2026, 2, 12))
+    # January's invoice stays; the final for Feb 1..10: 120 × 10/28 = 42.86.
+    assert totals(ws) == [
+        ("monthly", date(2026, 2, 1), D("120.00")),
+        ("final", date(2026, 2, 11), D("42.86")),
+    ]
+    reasons = list(ws.history.values_list("history_change_reason", flat=True)[:2])
+    assert reasons == ["Reopened: Back", "Closed: Customer asked to delete it, ticket 77"]

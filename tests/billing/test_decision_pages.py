@@ -1,0 +1,342 @@
+"""Decide on the page you read (issue 13): finance approves or rejects a certificate on its
+page with the document shown (X4, X5), and a credit note beside the invoice's refunded, pending
+and left amounts (K3); every decision that moves money is confirmed; a page whose object's
+state rules the action out says so instead of offering a form (I3, F5). Through the test
+client, with the real role groups."""
+
+import re
+from datetime import date
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import reverse
+
+from billing import admin_toolkit, services
+from billing.demo import certificate_pdf
+from billing.models import CreditNote, Invoice
+
+from .factories import workspace
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    settings.MEDIA_ROOT = settings.PRIVATE_MEDIA_ROOT = tmp_path / "private-media"
+
+
+@pytest.fixture(autouse=True)
+def today(monkeypatch):
+    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2026, 2, 10))
+    return date(2026, 2, 10)
+
+
+def messages_of(response):
+    return [str(m) for m in response.context["messages"]] if response.context else []
+
+
+def forms_posting(body):
+    return re.findall(r'<form method="post"', body)
+
+
+def certificate(content=None, name="c.pdf"):
+    ws = workspace(name="Harbor Food Bank", business_country="US", business_region="TX")
+    return services.submit_exemption(
+        ws,
+        region="TX",
+        reason="nonprofit",
+        document=ContentFile(content or certificate_pdf("TX exemption"), name=name),
+        valid_from=date(2026, 1, 1),
+        as_of=date(2026, 2, 1),
+    )
+
+
+def decide_url(cert, decision):
+    return reverse("admin:billing_taxexemption_decide", args=[cert.pk, decision])
+
+
+# --- Certificates (X4, X5) ------------------------------------------------------------------
+
+
+def test_x4_x5_the_certificate_page_shows_the_document_and_the_decisions(db, client, finance):
+    cert = certificate()
+    client.force_login(finance)
+    body = client.get(reverse("admin:billing_taxexemption_change", args=[cert.pk])).content
+    body = body.decode()
+    preview = reverse("finance:certificate-document", args=[cert.pk]) + "?preview=1"
+    assert f'<iframe src="{preview}"' in body
+    for decision in ("review", "approve", "reject"):
+        assert decide_url(cert, decision) in body
+    # The preview is the same permission-checked view, shown inline in a sandbox.
+    response = client.get(preview)
+    assert response["Content-Disposition"].startswith("inline;")
+    assert "sandbox" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_x5_an_image_certificate_is_shown_as_an_image(db, client, finance):
+    cert = certificate(PNG, name="scan.png")
+    client.force_login(finance)
+    body = client.get(reverse("admin:billing_taxexemption_change", args=[cert.pk])).content
+    preview = reverse("finance:certificate-document", args=[cert.pk]) + "?preview=1"
+    assert f'<img src="{preview}"'.encode() in body
+
+
+def test_x4_finance_approves_from_the_page_after_a_confirmation(db, client, finance):
+    cert = certificate()
+    client.force_login(finance)
+    asked = client.get(decide_url(cert, "approve")).content.decode()
+    assert "From today, invoices of Harbor Food Bank for TX carry no sales tax" in asked
+    assert 'value="Yes, approve"' in asked
+    assert "<iframe" in asked  # the document again, beside the button
+    cert.refresh_from_db()
+    assert cert.status == "submitted"  # asking changed nothing
+
+    response = client.post(decide_url(cert, "approve"), follow=True)
+    assert f"Certificate #{cert.pk} approved" in messages_of(response)[0]
+    cert.refresh_from_db()
+    assert (cert.status, cert.reviewed_by, cert.decided_on) == (
+        "approved",
+        finance,
+        date(2026, 2, 10),
+    )
+
+
+def test_x4_finance_rejects_from_the_page_with_a_reason(db, client, finance):
+    cert = certificate()
+    client.force_login(finance)
+    refused = client.post(decide_url(cert, "reject"), {"reason": "  "})
+    assert "Say why: the reason is kept in the history." in refused.content.decode()
+    client.post(decide_url(cert, "reject"), {"reason": "Not signed"})
+    cert.refresh_from_db()
+    assert (cert.status, cert.rejection_reason) == ("rejected", "Not signed")
+
+
+def test_x4_a_decided_certificate_page_says_so_and_offers_no_form(db, client, finance):
+    cert = certificate()
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 2, 2))
+    client.force_login(finance)
+    body = client.get(decide_url(cert, "reject")).content.decode()
+    assert f"Certificate #{cert.pk} was already approved on 2026-02-02" in body
+    assert forms_posting(body) == []
+    client.post(decide_url(cert, "reject"), {"reason": "Changed my mind"})
+    cert.refresh_from_db()
+    assert cert.status == "approved"
+    page = client.get(reverse("admin:billing_taxexemption_change", args=[cert.pk]))
+    assert decide_url(cert, "reject") not in page.content.decode()
+
+
+@pytest.mark.parametrize("who", ["support", "reviewer"])
+def test_x4_only_finance_decides(db, client, request, who):
+    cert = certificate()
+    client.force_login(request.getfixturevalue(who))
+    assert client.post(decide_url(cert, "approve")).status_code == 403
+    cert.refresh_from_db()
+    assert cert.status == "submitted"
+    if who == "support":  # may see the certificate, not decide on it
+        page = client.get(reverse("admin:billing_taxexemption_change", args=[cert.pk]))
+        assert decide_url(cert, "approve") not in page.content.decode()
+
+
+# --- Invoices and credit notes (K3, I3) -----------------------------------------------------
+
+
+@pytest.fixture
+def invoice(db):
+    ws = workspace(as_of=date(2026, 1, 1), card=True, name="Acme")
+    services.change_to_team(ws, as_of=date(2026, 1, 1))
+    services.change_to_free(ws, as_of=date(2026, 1, 1))
+    services.change_to_team(ws, as_of=date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    return Invoice.objects.get(workspace=ws)  # $120.00, Oregon: no tax
+
+
+def figures(body):
+    table = re.search(r'<table class="figures".*?</table>', body, re.S).group(0)
+    return re.findall(r'<th scope="row">([^<]+)</th><td>([^<]+)</td>', table)
+
+
+def test_k3_the_invoice_page_shows_refunded_pending_and_left(db, client, support, finance, invoice):
+    approved = services.request_credit_note(
+        invoice, by=support, amount="20.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    services.decide_credit_note(approved, by=finance, approve=True, as_of=date(2026, 2, 3))
+    waiting = services.request_credit_note(
+        invoice, by=support, amount="30.50", reason="Goodwill", as_of=date(2026, 2, 4)
+    )
+    client.force_login(finance)
+    body = client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
+    assert figures(body) == [
+        ("Invoice total", "$120.00"),
+        ("Refunded (approved credit notes)", "$20.00"),
+        ("Requested, waiting for finance", "$30.50"),
+        ("Left to refund", "$100.00"),
+    ]
+    approve = reverse("admin:billing_creditnote_decide", args=[waiting.pk, "approve"])
+    assert approve in body
+    assert reverse("admin:billing_creditnote_decide", args=[approved.pk, "approve"]) not in body
+    assert reverse("finance:credit-note-document", args=[approved.pk]) in body
+
+
+def test_k3_finance_approves_a_credit_note_beside_the_invoice_figures(
+    db, client, support, finance, invoice
+):
+    note = services.request_credit_note(
+        invoice, by=support, amount="45.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    client.force_login(finance)
+    url = reverse("admin:billing_creditnote_decide", args=[note.pk, "approve"])
+    asked = client.get(url).content.decode()
+    assert 'value="Yes, approve $45.00"' in asked
+    assert ("Left to refund", "$120.00") in figures(asked)
+    note.refresh_from_db()
+    assert note.status == "requested"
+    response = client.post(url, {"reason": "Refunded to the card"}, follow=True)
+    assert messages_of(response) == [f"Credit note of $45.00 on {invoice.number} approved."]
+    note.refresh_from_db()
+    assert (note.status, note.decided_by, note.decision_note) == (
+        "approved",
+        finance,
+        "Refunded to the card",
+    )
+    # Decided: its page says so.
+    body = client.get(url).content.decode()
+    assert "This credit note was already approved on 2026-02-10" in body
+    assert forms_posting(body) == []
+
+
+def test_k3_rejecting_a_credit_note_needs_a_reason(db, client, support, finance, invoice):
+    note = services.request_credit_note(
+        invoice, by=support, amount="45.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    client.force_login(finance)
+    url = reverse("admin:billing_creditnote_decide", args=[note.pk, "reject"])
+    client.post(url, {"reason": ""})
+    assert CreditNote.objects.get().status == "requested"
+    client.post(url, {"reason": "Covered by the SLA credit already"})
+    assert CreditNote.objects.get().status == "rejected"
+
+
+def test_k3_support_cannot_decide_a_credit_note(db, client, support, invoice):
+    note = services.request_credit_note(
+        invoice, by=support, amount="45.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    client.force_login(support)
+    url = reverse("admin:billing_creditnote_decide", args=[note.pk, "approve"])
+    assert client.post(url).status_code == 403
+    page = client.get(reverse("admin:billing_creditnote_change", args=[note.pk]))
+    assert url not in page.content.decode()
+
+
+def test_k3_the_request_form_shows_pending_requests_and_refuses_in_dollars_and_cents(
+    db, client, support, finance, invoice
+):
+    first = services.request_credit_note(
+        invoice, by=support, amount="100.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    services.decide_credit_note(first, by=finance, approve=True, as_of=date(2026, 2, 3))
+    services.request_credit_note(
+        invoice, by=support, amount="15.00", reason="Late fix", as_of=date(2026, 2, 4)
+    )
+    client.force_login(support)
+    url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
+    body = client.get(url).content.decode()
+    assert ("Requested, waiting for finance", "$15.00") in figures(body)
+    assert "Late fix" in body and "Waiting for finance" in body
+    response = client.post(url, {"amount": "20.01", "reason": "More"})
+    assert messages_of(response) == [
+        f"A credit note on {invoice.number} can be at most $20.00 (what is left unrefunded), "
+        "not $20.01."
+    ]
+    assert CreditNote.objects.count() == 2
+
+
+def test_k3_a_fully_refunded_invoice_offers_no_request(db, client, support, finance, invoice):
+    note = services.request_credit_note(
+        invoice, by=support, amount="120.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
+    client.force_login(support)
+    body = client.get(reverse("admin:billing_invoice_credit_note", args=[invoice.pk]))
+    body = body.content.decode()
+    assert f"{invoice.number} is refunded in full ($120.00)." in body
+    assert forms_posting(body) == []
+
+
+def test_i3_voiding_a_void_invoice_says_so(db, client, finance, invoice):
+    services.void_invoice(invoice, by=finance, reason="Duplicate", as_of=date(2026, 2, 2))
+    client.force_login(finance)
+    url = reverse("admin:billing_invoice_void", args=[invoice.pk])
+    body = client.get(url).content.decode()
+    assert f"{invoice.number} is already void (since 2026-02-02): Duplicate" in body
+    assert forms_posting(body) == []
+    assert client.post(url, {"reason": "again"}).status_code == 200
+    invoice.refresh_from_db()
+    assert invoice.void_reason == "Duplicate"
+    # And the invoice page offers neither a void nor a credit note.
+    page = client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content
+    assert url.encode() not in page
+    assert reverse("admin:billing_invoice_credit_note", args=[invoice.pk]).encode() not in page
+
+
+def test_f5_unlocking_an_unlocked_workspace_says_so(db, client, support):
+    ws = workspace(name="Calm Co")
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_action", args=[ws.pk, "unlock"])
+    body = client.get(url).content.decode()
+    assert "Calm Co is not locked: there is nothing to unlock." in body
+    assert forms_posting(body) == []
+
+
+# --- Readable lists ---------------------------------------------------------------------------
+
+
+def test_lists_show_money_months_rates_and_labels(db, client, finance, invoice):
+    client.force_login(finance)
+    body = client.get(reverse("admin:billing_invoice_changelist")).content.decode()
+    assert '<td class="field-total_display">$120.00</td>' in body
+    assert '<td class="field-period_in_list">January 2026</td>' in body
+    assert '<td class="field-issued">1 Feb 2026</td>' in body
+    assert '<span class="badge waiting">Issued</span>' in body
+    rates = client.get(reverse("admin:billing_taxrate_changelist") + "?q=CA").content.decode()
+    assert "7.25 %" in rates
+    plans = client.get(reverse("admin:billing_plan_changelist")).content.decode()
+    assert "$1,440.00" in plans and "10,000" in plans
+    usage = client.get(reverse("admin:billing_usage_changelist")).content.decode()
+    assert "Dec." not in usage
+
+
+def test_the_history_list_heads_its_columns_with_labels(db, client, support):
+    ws = workspace(name="Acme")
+    services.add_payment_method(ws, as_of=date(2026, 1, 2), last4="4242")
+    client.force_login(support)
+    body = client.get(reverse("admin:billing_workspace_history", args=[ws.pk])).content.decode()
+    assert '<th scope="col">Payment method added on</th>' in body
+    assert "payment_method_added_on" not in body
+    assert "Historical" not in body
+
+
+def test_an_outbound_email_shows_its_kind_as_a_label(db, client, finance):
+    from billing.emails import queue_email
+
+    ws = workspace(name="Acme")
+    queue_email(
+        kind="unlocked",
+        object_key="test:1",
+        to="a@example.com",
+        template="unlocked",
+        context={"workspace": ws},
+    )
+    client.force_login(finance)
+    body = client.get(reverse("admin:billing_outboundemail_changelist")).content.decode()
+    assert "Workspace unlocked" in body
+
+
+def test_a_forbidden_page_is_the_back_office_s_own_403(db, client, reviewer, invoice):
+    client.force_login(reviewer)
+    response = client.get(reverse("finance:invoice-document", args=[invoice.pk]))
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "You may not open this page" in body
+    assert 'href="/admin/"' in body and "Billing back office" in body
+    assert "Nothing was changed." in body

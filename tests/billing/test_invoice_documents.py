@@ -1,0 +1,171 @@
+"""I5: every invoice and approved credit note has a document a customer can be sent — a
+printable page and a PDF with the seller, the customer (name, business location), number,
+dates, period, every line, the tax note and the total, built from the stored row."""
+
+import re
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import reverse
+
+from billing import services
+from billing.demo import certificate_pdf
+from billing.models import CreditNote, Invoice, Plan
+
+from .factories import workspace
+
+
+@pytest.fixture(autouse=True)
+def private_media(settings, tmp_path):
+    settings.MEDIA_ROOT = settings.PRIVATE_MEDIA_ROOT = tmp_path / "private-media"
+
+
+@pytest.fixture(autouse=True)
+def seller(settings):
+    settings.SELLER_NAME = "Example Analytics, Inc."
+    settings.SELLER_ADDRESS = "548 Market Street; San Francisco, CA 94104"
+
+
+def paid_monthly_in_california(name):
+    day = date(2026, 1, 1)
+    ws = workspace(as_of=day, card=True, name=name, business_country="US", business_region="CA")
+    services.change_to_team(ws, as_of=day)
+    services.change_to_free(ws, as_of=day)  # had Team before: paid at once, no trial
+    services.change_to_team(ws, as_of=day)
+    return ws
+
+
+@pytest.fixture
+def invoice(db):
+    """February's invoice of a Californian workspace whose certificate was still in review:
+    base, overage and tax lines, and a tax note saying why tax was charged (X4)."""
+    ws = paid_monthly_in_california("Ben & Jerry's Analytics")
+    services.submit_exemption(
+        ws,
+        region="CA",
+        reason="resale",
+        document=ContentFile(certificate_pdf("CA resale certificate"), name="c.pdf"),
+        valid_from=date(2026, 1, 1),
+        as_of=date(2026, 1, 20),
+    )
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=180_010_000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    return Invoice.objects.get(workspace=ws)
+
+
+def test_i5_the_invoice_figures_are_the_worked_ones(invoice):
+    # 120.00 base + (180,010,000 − 10,000) × 0.01 overage = 1,800,120.00; CA 7.25 %.
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (
+        D("1800120.00"),
+        D("130508.70"),
+        D("1930628.70"),
+    )
+    assert invoice.tax_note
+
+
+def test_i5_printable_page_shows_seller_customer_every_line_tax_note_and_total(
+    client, finance, invoice
+):
+    client.force_login(finance)
+    response = client.get(reverse("finance:invoice-document", args=[invoice.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Example Analytics, Inc." in body and "548 Market Street" in body
+    assert "Ben &amp; Jerry&#x27;s Analytics" in body
+    assert "California, United States of America" in body
+    assert invoice.number in body
+    assert "1 Feb 2026" in body  # issue date
+    assert "1 – 31 January 2026" in body  # the period, its last day included
+    lines = list(invoice.lines.order_by("position"))
+    assert [line.kind for line in lines] == ["base", "overage", "tax"]
+    table = re.search(r'<table class="lines".*?</table>', body, re.S).group(0)
+    for line in lines:
+        assert line.description in table.replace("&#x27;", "'")
+    assert "$120.00" in table and "$1,800,000.00" in table and "$130,508.70" in table
+    assert "180,000,000" in table  # the overage quantity
+    assert invoice.tax_note in body.replace("&#x27;", "'").replace("&quot;", '"')
+    assert '<tr class="due"><th scope="row">Total (USD)</th><td class="num">$1,930,628.70' in body
+    assert reverse("finance:invoice-pdf", args=[invoice.pk]) in body
+
+
+def test_i5_pdf_starts_with_pdf_and_holds_the_number_lines_and_total(client, support, invoice):
+    client.force_login(support)  # support may view invoices too
+    response = client.get(reverse("finance:invoice-pdf", args=[invoice.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"] == f'attachment; filename="{invoice.number}.pdf"'
+    pdf = response.content
+    assert pdf.startswith(b"%PDF-")
+    assert invoice.number.encode() in pdf
+    assert b"$1,930,628.70" in pdf
+    assert b"$1,800,000.00" in pdf and b"$130,508.70" in pdf
+    assert b"Example Analytics, Inc." in pdf
+    assert b"California, United States of America" in pdf
+    # The same row gives the same bytes (the creation date is the issue date).
+    assert client.get(reverse("finance:invoice-pdf", args=[invoice.pk])).content == pdf
+
+
+def test_i5_the_document_is_the_stored_row_never_recomputed(client, finance, invoice):
+    """A plan's price changed after the invoice was issued: the document still says what the
+    invoice said."""
+    services.update_plan(
+        Plan.objects.get(code="team"), by=finance, reason="New prices", monthly_price="150.00"
+    )
+    client.force_login(finance)
+    body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()
+    assert "$120.00" in body and "$150.00" not in body
+    assert "$1,930,628.70" in body
+
+
+def test_i5_a_void_invoice_document_says_void(client, finance, invoice):
+    services.void_invoice(invoice, by=finance, reason="Wrong customer", as_of=date(2026, 2, 3))
+    client.force_login(finance)
+    body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()
+    assert '<div class="banner">Void</div>' in body
+    assert "Voided on 3 Feb 2026: nothing is due on this invoice." in body
+    pdf = client.get(reverse("finance:invoice-pdf", args=[invoice.pk])).content
+    assert b"VOID" in pdf
+
+
+def test_i5_k3_an_approved_credit_note_has_a_document_a_request_has_none(
+    client, support, finance, invoice
+):
+    note = services.request_credit_note(
+        invoice, by=support, amount="250.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    client.force_login(finance)
+    page = reverse("finance:credit-note-document", args=[note.pk])
+    assert client.get(page).status_code == 404
+    services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
+    body = client.get(page).content.decode()
+    number = f"{invoice.number}-CN{note.pk}"
+    assert number in body and "Credit note" in body
+    assert "$250.00" in body and "$1,930,628.70" in body  # credited, of the invoice's total
+    assert "3 Feb 2026" in body
+    pdf = client.get(reverse("finance:credit-note-pdf", args=[note.pk])).content
+    assert pdf.startswith(b"%PDF-") and number.encode() in pdf and b"$250.00" in pdf
+    assert CreditNote.objects.get().status == "approved"
+
+
+@pytest.mark.parametrize(
+    "who, expected", [("support", 200), ("finance", 200), ("reviewer", 403), (None, 302)]
+)
+def test_i5_documents_only_for_staff_who_may_view_invoices(client, request, invoice, who, expected):
+    if who:
+        client.force_login(request.getfixturevalue(who))
+    for name in ("finance:invoice-document", "finance:invoice-pdf"):
+        assert client.get(reverse(name, args=[invoice.pk])).status_code == expected
+
+
+def test_i5_the_invoice_page_and_the_finance_list_link_the_documents(client, finance, invoice):
+    client.force_login(finance)
+    document = reverse("finance:invoice-document", args=[invoice.pk])
+    pdf = reverse("finance:invoice-pdf", args=[invoice.pk])
+    change = client.get(reverse("admin:billing_invoice_change", args=[invoice.pk]))
+    listing = client.get(reverse("finance:invoices"))
+    for page in (change, listing):
+        body = page.content.decode()
+        assert document in body and pdf in body
+    assert "$1,930,628.70" in listing.content.decode()

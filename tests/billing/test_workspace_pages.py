@@ -1,0 +1,175 @@
+"""W1 and FC1 in the admin, through the test client with the real role groups: support closes
+and reopens from the workspace page after a confirmation that says what will happen; the
+forecast page shows today's state beside a proposed change and writes nothing."""
+
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.apps import apps
+from django.urls import reverse
+
+from billing import admin_toolkit, services
+from billing.models import Invoice, Usage, WorkspaceClosure
+from coupons import services as coupons
+from tests.coupons.factories import coupon, free_workspace, paid_monthly
+
+JAN = date(2026, 1, 1)
+TODAY = date(2026, 1, 21)
+
+
+@pytest.fixture(autouse=True)
+def pinned_today(monkeypatch):
+    monkeypatch.setattr(admin_toolkit, "today", lambda: TODAY)
+
+
+def page(ws, name):
+    return reverse(f"admin:billing_workspace_{name}", args=[ws.pk])
+
+
+def change_page(ws):
+    return reverse("admin:billing_workspace_change", args=[ws.pk])
+
+
+def messages_of(response):
+    return [str(m) for m in response.context["messages"]]
+
+
+@pytest.fixture
+def customer(db, support):
+    ws = paid_monthly(as_of=JAN, name="Acme")
+    coupons.redeem_coupon(
+        ws, coupon(code="TWENTY", percent_off="20", duration="forever").code, by=support, as_of=JAN
+    )
+    coupons.grant_credits(ws, amount="50.00", as_of=JAN, year=1, by=support)
+    services.record_usage(ws, month=JAN, mtus=12_000)
+    return ws
+
+
+def test_w1_the_confirmation_says_what_closing_will_do(client, support, customer):
+    client.force_login(support)
+    body = client.get(page(customer, "close")).content.decode()
+    # K1: 77.42 + 20.00 = 97.42; 20 % off = 19.48; then the $50.00 credit: 27.94.
+    for text in (
+        "Its data stops at once",
+        "Monthly Team ends now with a final invoice of $27.94 dated 2026-01-21.",
+        "The discount TWENTY (20% off, forever) ends after the final invoice.",
+        "One email confirms the closure to",
+        "Team monthly, January 2026: 20 of 31 days",
+        "$-19.48",
+    ):
+        assert text in body, text
+    assert "unused startup credit lapses" not in body  # the final invoice uses all of it
+    assert not WorkspaceClosure.objects.exists()
+
+
+def test_w1_support_closes_with_a_reason_and_then_can_only_reopen(client, support, customer):
+    client.force_login(support)
+    refused = client.post(page(customer, "close"), {"reason": "  "})
+    assert "Say why" in refused.content.decode()
+    assert not WorkspaceClosure.objects.exists()
+
+    response = client.post(page(customer, "close"), {"reason": "Deletion request, ticket 5"})
+    assert response.status_code == 302 and response.url == change_page(customer)
+    closure = WorkspaceClosure.objects.get(workspace=customer)
+    assert (closure.closed_by, closure.reason, closure.final_invoice.total) == (
+        support,
+        "Deletion request, ticket 5",
+        D("27.94"),
+    )
+    workspace_page = client.get(change_page(customer))
+    body = workspace_page.content.decode()
+    assert "Closed on 2026-01-21" in body and "Data <strong>stopped</strong>" in body
+    assert [label for label, _ in workspace_page.context["actions"]] == ["Reopen workspace"]
+    # Every other page of the workspace says so and offers nothing to submit.
+    plan_page = client.get(reverse("admin:billing_workspace_action", args=[customer.pk, "plan"]))
+    assert "was closed on 2026-01-21: reopen it first." in plan_page.content.decode()
+    refused = client.post(
+        reverse("admin:billing_workspace_action", args=[customer.pk, "usage"]),
+        {"month": "2026-01", "mtus": "1"},
+    )
+    assert "reopen it first" in refused.content.decode()
+    assert Usage.objects.get(workspace=customer, month=JAN).mtus == 12_000
+
+    reopened = client.post(page(customer, "reopen"), {"reason": "Came back, ticket 9"}, follow=True)
+    assert "Acme reopened on Free: Came back, ticket 9" in messages_of(reopened)
+    customer.refresh_from_db()
+    assert (customer.closed_on, customer.data_flow) == (None, True)
+
+
+def test_w1_closed_workspaces_are_a_list_filter(client, support, customer):
+    other = paid_monthly(as_of=JAN, name="Other")
+    services.close_workspace(customer, by=support, reason="Gone", as_of=TODAY)
+    client.force_login(support)
+    closed = client.get(reverse("admin:billing_workspace_changelist") + "?closed=yes")
+    open_ = client.get(reverse("admin:billing_workspace_changelist") + "?closed=no")
+    assert [w.name for w in closed.context["cl"].result_list] == ["Acme"]
+    assert [w.name for w in open_.context["cl"].result_list] == [other.name]
+
+
+@pytest.mark.parametrize("role", ["reviewer", "finance"])
+def test_w1_r1_only_support_closes_or_reopens(client, request, role, customer):
+    client.force_login(request.getfixturevalue(role))
+    assert client.post(page(customer, "close"), {"reason": "x"}).status_code == 403
+    assert client.post(page(customer, "reopen"), {"reason": "x"}).status_code == 403
+    assert not WorkspaceClosure.objects.exists()
+
+
+def _rows():
+    return {m._meta.db_table: m._default_manager.count() for m in apps.get_models()}
+
+
+def test_fc1_the_forecast_page_sets_today_beside_a_change_and_writes_nothing(
+    client, finance, customer
+):
+    client.force_login(finance)
+    before = _rows()
+    response = client.get(
+        page(customer, "forecast"),
+        {"months": "3", "mtus": "given", "given_mtus": "13000", "change": "team:annual"},
+    )
+    assert response.status_code == 200
+    totals = response.context["totals"]
+    # Today: 150.00 a month, 20 % off, the $50 credit on the first: 70.00 + 120.00 + 120.00.
+    assert totals["today"] == D("310.00")
+    # Annual from today: final 77.42 + 20.00 = 97.42, −19.48 (20 %), −50.00 credit = 27.94;
+    # the 1,440.00 term (credit is for monthly bills only; TWENTY covers annual: −288.00);
+    # then overage only: 10.00, 30.00, 30.00, each −20 %: 8.00 + 24.00 + 24.00.
+    assert [(i.kind, i.total) for row in response.context["rows"] for i in row["proposed"]] == [
+        ("final", D("27.94")),
+        ("annual", D("1152.00")),
+        ("monthly", D("8.00")),
+        ("monthly", D("24.00")),
+        ("monthly", D("24.00")),
+    ]
+    body = response.content.decode()
+    assert "Team, billed annually (upgrade or switch)" in body and "$1235.94" in body
+    assert _rows() == before
+    assert not Invoice.objects.exists()
+
+
+def test_fc1_a_coupon_and_a_refused_change_on_the_forecast_page(client, support, db):
+    ws = paid_monthly(as_of=JAN, name="Plain")
+    coupon(code="HALF", percent_off="50", duration="once")
+    client.force_login(support)
+    response = client.get(
+        page(ws, "forecast"), {"months": "2", "mtus": "last", "change": "coupon", "coupon": "HALF"}
+    )
+    assert response.context["assumed_mtus"] == 0  # December reported nothing
+    proposed = [i.total for row in response.context["rows"] for i in row["proposed"]]
+    assert proposed == [D("60.00"), D("120.00")]  # once: half of January's 120.00
+    assert not ws.coupon_redemptions.exists()
+
+    free = free_workspace(as_of=JAN, name="Free")
+    refused = client.get(
+        page(free, "forecast"), {"months": "2", "mtus": "last", "change": "team:monthly"}
+    )
+    assert refused.context["change_error"] == (
+        "A payment method is needed to move from Free to Team. Add one first."
+    )
+    assert "is refused: A payment method is needed" in refused.content.decode()
+
+
+def test_fc1_r2_reviewers_cannot_forecast(client, reviewer, customer):
+    client.force_login(reviewer)
+    assert client.get(page(customer, "forecast")).status_code == 403

@@ -1,0 +1,122 @@
+"""G1–G3 in the admin, through the test client with the real role groups: support builds a
+campaign (from the workspace list's filters), sees its reach before launch, launches it, and
+the campaign page shows progress, notified, redeemed and the discount given."""
+
+from datetime import date
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from billing import admin_toolkit
+from coupons import services
+from coupons.campaigns import create_campaign
+from coupons.models import Campaign
+
+from .factories import coupon, paid_annual, paid_monthly
+
+JAN = date(2026, 1, 1)
+TODAY = date(2026, 2, 2)
+
+
+@pytest.fixture(autouse=True)
+def pinned_today(monkeypatch):
+    monkeypatch.setattr(admin_toolkit, "today", lambda: TODAY)
+
+
+@pytest.fixture
+def spring(db):
+    return coupon(code="SPRING25", percent_off="25", duration="repeating", duration_months=3)
+
+
+def test_g1_support_builds_a_campaign_from_the_workspace_lists_filters(client, support, spring):
+    client.force_login(support)
+    listing = client.get(
+        reverse("admin:billing_workspace_changelist"),
+        {"plan": "team", "interval": "monthly", "business_country__exact": "DE"},
+    )
+    url = listing.context["campaign_url"]
+    assert "New campaign from these filters" in listing.content.decode()
+    form = client.get(url).context["adminform"].form
+    assert (form["plan"].value(), form["interval"].value(), form["country"].value()) == (
+        "team",
+        "monthly",
+        "DE",
+    )
+    response = client.post(
+        reverse("admin:coupons_campaign_add"),
+        {
+            "name": "Spring 2026",
+            "coupon": spring.pk,
+            "subject": "25% off Team",
+            "message": "Spring is here.",
+            "plan": "team",
+            "interval": "monthly",
+            "country": "DE",
+            "startup_member": "no",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    campaign = Campaign.objects.get()
+    assert campaign.audience == {
+        "plan": "team",
+        "interval": "monthly",
+        "country": "DE",
+        "startup_member": False,
+    }
+    assert (campaign.created_by, campaign.status) == (support, "draft")
+    assert campaign.history.first().history_user == support
+
+
+def test_g1_g2_g3_the_campaign_page_from_preview_to_results(
+    client, support, spring, django_capture_on_commit_callbacks
+):
+    reached = paid_monthly(as_of=JAN, name="Reached")
+    taken = paid_monthly(as_of=JAN, name="Taken")
+    services.redeem_coupon(taken, coupon(amount_off="5.00").code, by=support, as_of=JAN)
+    campaign = create_campaign("Spring", spring.code, "25% off", "Spring!", {"plan": "team"})
+    client.force_login(support)
+    page = reverse("admin:coupons_campaign_change", args=[campaign.pk])
+
+    body = client.get(page).content.decode()
+    assert "Audience today: 1 workspace(s)" in body
+    assert "a discount is already active: 1" in body
+    assert "Reached" in body
+
+    launch = reverse("admin:coupons_campaign_launch", args=[campaign.pk])
+    assert (
+        "<strong>1</strong> workspace(s) will be emailed now" in client.get(launch).content.decode()
+    )
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(launch, follow=True)
+    assert "Spring launched: 1 workspace(s) added; the workers email them in batches." in [
+        str(m) for m in response.context["messages"]
+    ]
+    assert [m.to[0] for m in mail.outbox] == [reached.billing_email]
+
+    services.redeem_coupon(reached, spring.code, by=support, as_of=TODAY)
+    body = client.get(page).content.decode()
+    assert "1 sent, 0 queued, 0 waiting for a worker, 0 failed" in body
+    results = client.get(page).context["results"]
+    assert (results["notified"], results["redeemed"]) == (1, 1)
+    assert "Launch again" in body
+
+
+def test_g_finance_reads_campaigns_and_cannot_launch_or_build_them(client, finance, spring):
+    paid_annual(as_of=JAN)
+    campaign = create_campaign("Spring", spring.code, "25% off", "Spring!", {})
+    client.force_login(finance)
+    assert (
+        client.get(reverse("admin:coupons_campaign_change", args=[campaign.pk])).status_code == 200
+    )
+    launch = reverse("admin:coupons_campaign_launch", args=[campaign.pk])
+    assert client.post(launch).status_code == 403
+    assert client.get(reverse("admin:coupons_campaign_add")).status_code == 403
+    campaign.refresh_from_db()
+    assert campaign.status == "draft" and not campaign.recipients.exists()
+
+
+def test_g_reviewers_do_not_see_campaigns(client, reviewer, spring):
+    client.force_login(reviewer)
+    assert client.get(reverse("admin:coupons_campaign_changelist")).status_code == 403

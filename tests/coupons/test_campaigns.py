@@ -1,0 +1,246 @@
+"""G1–G3: promotion campaigns. An audience over workspaces, its reach and the refusals by reason
+before launch (C2's own checks, as a dry run); one email per workspace per campaign however
+often it is launched or a batch retried; redemptions attributed to the campaign."""
+
+from datetime import date, timedelta
+from decimal import Decimal as D
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.db.models import Max, Min
+from django.test.utils import CaptureQueriesContext
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from billing import services as billing
+from billing.models import OutboundEmail, Workspace
+from coupons import campaigns, services
+from coupons.campaigns import (
+    audience_workspaces,
+    campaign_audience,
+    campaign_progress,
+    campaign_results,
+    create_campaign,
+    launch_campaign,
+    notify_batch,
+)
+from coupons.errors import CouponError
+from coupons.models import CampaignRecipient, Redemption
+
+from .factories import coupon, free_workspace, paid_annual, paid_monthly
+
+JAN = date(2026, 1, 1)
+LAUNCH = date(2026, 2, 2)
+GERMANY = {"business_country": "DE", "business_region": ""}
+
+
+@pytest.fixture
+def spring(db):
+    return coupon(
+        code="SPRING25", percent_off="25", duration="repeating", duration_months=3,
+        intervals=("monthly",),
+    )  # fmt: skip
+
+
+def campaign_for(promo, audience, by=None):
+    return create_campaign(
+        "Spring 2026",
+        promo.code,
+        "25% off Team for three months",
+        "Spring is here.",
+        audience,
+        by=by,
+    )
+
+
+def test_g1_a_campaign_names_a_promotion_coupon_and_valid_filters(db, support, spring):
+    with pytest.raises(CouponError) as refused:
+        create_campaign(
+            "", "NONPROFIT", "", "", {"plan": "gold", "min_mtus": "-3", "colour": "red"}, by=support
+        )
+    message = str(refused.value)
+    for problem in (
+        "The campaign needs a name.",
+        "The email needs a subject.",
+        "NONPROFIT is a non-profit coupon: a campaign announces a promotion coupon.",
+        "Unknown audience filters: colour.",
+        "“gold” is not a plan",
+        "The least MTUs must be a whole number",
+    ):
+        assert problem in message
+    campaign = campaign_for(spring, {"plan": "team", "country": "de", "startup_member": False})
+    assert campaign.audience == {"plan": "team", "country": "DE", "startup_member": False}
+    assert (campaign.status, campaign.coupon) == ("draft", spring)
+
+
+def test_g1_reach_leaves_out_who_the_coupon_would_refuse_counted_by_reason(db, support, spring):
+    reached = paid_monthly(as_of=JAN, name="Reached", **GERMANY)
+    discounted = paid_monthly(as_of=JAN, name="Discounted", **GERMANY)
+    services.redeem_coupon(discounted, coupon(percent_off="10", duration="forever").code,
+                           by=support, as_of=JAN)  # fmt: skip
+    received = paid_monthly(as_of=JAN, name="Received", **GERMANY)
+    services.redeem_coupon(received, spring.code, by=support, as_of=JAN)
+    services.remove_discount(received, by=support, reason="Ended early", as_of=JAN)
+    paid_annual(as_of=JAN, name="Annual", **GERMANY)  # SPRING25 covers monthly bills only
+    closed = paid_monthly(as_of=JAN, name="Closed", **GERMANY)
+    billing.close_workspace(closed, by=support, reason="Deleted", as_of=date(2026, 1, 20))
+    paid_monthly(as_of=JAN, name="French", business_country="FR", business_region="")
+    free = free_workspace(as_of=JAN, name="Free", **GERMANY)  # not on Team: nothing to refuse
+
+    campaign = campaign_for(spring, {"country": "DE"})
+    ids, refusals = campaign_audience(campaign, LAUNCH)
+    assert ids == [reached.pk, free.pk]
+    assert refusals == {
+        "discount_active": 1,
+        "already_received": 1,
+        "interval_not_covered": 1,
+        "workspace_closed": 1,
+    }
+    preview = campaigns.audience_preview(campaign, as_of=LAUNCH)
+    assert (preview["reach"], preview["refused"], [w.name for w in preview["sample"]]) == (
+        2,
+        4,
+        ["Free", "Reached"],
+    )
+    assert ("a discount is already active", 1) in preview["refusals"]
+
+
+def test_g1_a_coupon_that_refuses_everyone_says_why_once_for_all(db, spring):
+    for _ in range(3):
+        paid_monthly(as_of=JAN)
+    services.update_coupon(spring, by=None, active=False)
+    ids, refusals = campaign_audience(campaign_for(spring, {"plan": "team"}), LAUNCH)
+    assert (ids, refusals) == ([], {"inactive": 3})
+
+
+def test_g1_filters_read_the_workspaces_as_they_stood(db, support):
+    early = free_workspace(as_of=JAN, name="Early")
+    late = free_workspace(as_of=date(2026, 1, 20), name="Late")
+    heavy = free_workspace(as_of=JAN, name="Heavy")
+    member = paid_monthly(as_of=JAN, name="Member")
+    services.grant_credits(member, amount="100.00", as_of=JAN, year=1, by=support)
+    billing.record_usage(heavy, month=JAN, mtus=5_000)
+    billing.record_usage(early, month=JAN, mtus=800)
+    billing.run_billing(as_of=date(2026, 2, 1))  # January closes: Heavy gets a strike, locked
+
+    def names(**audience):
+        return set(audience_workspaces(audience, as_of=LAUNCH).values_list("name", flat=True))
+
+    assert names(plan="free") == {"Early", "Late", "Heavy"}
+    assert names(plan="team", interval="monthly") == {"Member"}
+    assert names(lock="locked") == {"Heavy"}
+    assert names(lock="unlocked") == {"Early", "Late", "Member"}
+    assert names(startup_member=True) == {"Member"}
+    assert names(created_after="2026-01-01") == {"Late"}
+    assert names(created_before="2026-01-20") == {"Early", "Heavy", "Member"}
+    # January is the last closed month: Heavy reported 5,000, Early 800, the others none (0).
+    assert names(min_mtus=1_000) == {"Heavy"}
+    assert names(min_mtus=1, max_mtus=1_000) == {"Early"}
+    assert names(max_mtus=0) == {"Late", "Member"}
+    assert late.pk and heavy.pk
+
+
+def test_g2_one_email_per_workspace_however_often_launched_or_retried(
+    db, support, spring, django_capture_on_commit_callbacks
+):
+    spaces = [paid_monthly(as_of=JAN) for _ in range(3)]
+    campaign = campaign_for(spring, {"plan": "team"}, by=support)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert launch_campaign(campaign, by=support, as_of=LAUNCH) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert launch_campaign(campaign, by=support, as_of=LAUNCH) == 0
+    bounds = CampaignRecipient.objects.aggregate(first=Min("pk"), last=Max("pk"))
+    first, last = bounds["first"], bounds["last"]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notify_batch(campaign.pk, first_id=first, last_id=last) == 0  # a retried batch
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(ws.billing_email for ws in spaces)
+    assert {m.subject for m in mail.outbox} == {"25% off Team for three months"}
+    assert "SPRING25" in mail.outbox[0].body and "Spring is here." in mail.outbox[0].body
+    assert OutboundEmail.objects.filter(kind="campaign", status="sent").count() == 3
+    progress = campaign_progress(campaign)
+    assert (progress["reached"], progress["sent"], progress["waiting"]) == (3, 3, 0)
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.launched_on, campaign.launches) == ("launched", LAUNCH, 2)
+
+    newcomer = paid_monthly(as_of=LAUNCH)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert launch_campaign(campaign, by=support, as_of=LAUNCH + timedelta(days=1)) == 1
+    assert [m.to[0] for m in mail.outbox].count(newcomer.billing_email) == 1
+    assert len(mail.outbox) == 4
+
+
+def test_g2_batches_lost_with_the_broker_are_handed_on_by_the_next_launch(
+    db, spring, monkeypatch, django_capture_on_commit_callbacks
+):
+    for _ in range(4):
+        paid_monthly(as_of=JAN)
+    campaign = campaign_for(spring, {"plan": "team"})
+    monkeypatch.setattr(campaigns, "CAMPAIGN_BATCH", 3)
+    from coupons import tasks
+
+    def down(*args):
+        raise BrokerUnavailable("redis is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tasks.send_campaign_batch, "delay", down)
+        with django_capture_on_commit_callbacks(execute=True):
+            launch_campaign(campaign, as_of=LAUNCH)
+    assert campaign_progress(campaign)["waiting"] == 4
+    with django_capture_on_commit_callbacks(execute=True):
+        assert launch_campaign(campaign, as_of=LAUNCH) == 0
+    progress = campaign_progress(campaign)
+    assert (progress["waiting"], progress["sent"], progress["percent_sent"]) == (0, 4, 100)
+
+
+def _workspaces_created_on(day, count):
+    return [free_workspace(as_of=day) for _ in range(count)]
+
+
+def _launch_queries(count, day, on_commit):
+    """Queries of a launch and of its batch for `count` workspaces created on `day`."""
+    _workspaces_created_on(day, count)
+    promo = coupon(percent_off="10")
+    campaign = campaign_for(promo, {"created_after": (day - timedelta(days=1)).isoformat()})
+    ranges = []
+    with on_commit(execute=True), CaptureQueriesContext(connection) as launch:
+        launch_campaign(campaign, as_of=day, dispatch=lambda _, r: ranges.extend(r))
+    assert len(ranges) == 1
+    with CaptureQueriesContext(connection) as batch:
+        assert notify_batch(campaign.pk, first_id=ranges[0][0], last_id=ranges[0][1]) == count
+    assert campaign.recipients.exclude(email=None).count() == count
+    return len(launch.captured_queries), len(batch.captured_queries)
+
+
+def test_g2_a_launch_and_a_batch_cost_the_same_queries_for_5_or_50_workspaces(
+    db, django_capture_on_commit_callbacks
+):
+    small = _launch_queries(5, date(2026, 1, 10), django_capture_on_commit_callbacks)
+    large = _launch_queries(50, date(2026, 1, 20), django_capture_on_commit_callbacks)
+    assert small == large
+    assert small[1] <= 12
+
+
+def test_g3_a_redemption_for_a_notified_workspace_is_attributed_to_the_campaign(
+    db, support, spring, django_capture_on_commit_callbacks
+):
+    notified = paid_monthly(as_of=JAN, name="Notified")
+    campaign = campaign_for(spring, {"plan": "team"})
+    with django_capture_on_commit_callbacks(execute=True):
+        launch_campaign(campaign, by=support, as_of=LAUNCH)
+    stranger = paid_monthly(as_of=LAUNCH, name="Stranger")  # joined after the launch
+    services.redeem_coupon(notified, spring.code, by=support, as_of=date(2026, 2, 3))
+    services.redeem_coupon(stranger, spring.code, by=support, as_of=date(2026, 2, 3))
+    assert Redemption.objects.get(workspace=notified).campaign == campaign
+    assert Redemption.objects.get(workspace=stranger).campaign is None
+
+    billing.run_billing(as_of=date(2026, 4, 1))
+    results = campaign_results(campaign)
+    # February and March: 25 % of 120.00 = 30.00 each (the stranger's are not counted).
+    assert (results["notified"], results["redeemed"], results["discount"]) == (1, 1, D("60.00"))
+    assert [(p["month"], p["discount"]) for p in results["series"]] == [
+        (date(2026, 2, 1), D("0.00")),  # redeemed in February, billed from March 1
+        (date(2026, 3, 1), D("30.00")),
+        (date(2026, 4, 1), D("30.00")),
+    ]
+    assert Workspace.objects.count() == 2

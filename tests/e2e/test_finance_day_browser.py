@@ -1,0 +1,204 @@
+"""Finance's and support's day in Chromium at 1400 px (issue 13): a certificate approved from
+its page with the document shown, a credit note decided beside the invoice's figures and the
+invoice document opened; the workspace and invoice lists fit the window (no sideways scroll,
+Status and Total in view) and the workspace page's buttons never cover its heading.
+
+Screenshots go to test-artifacts/screenshots/ (see conftest)."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.files.base import ContentFile
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from billing import services
+from billing.demo import certificate_pdf
+from billing.models import Invoice
+from billing.roles import FINANCE, SUPPORT
+from coupons import services as coupons
+
+from .test_roles_browser import make_staff, sign_in
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+WIDE = {"width": 1400, "height": 900}
+
+
+def paid_monthly(name, slug, *, as_of, region="OR"):
+    ws = services.create_workspace(
+        name,
+        slug=slug,
+        business_country="US",
+        business_region=region,
+        billing_email=f"billing@{slug}.example.com",
+        has_payment_method=True,
+        as_of=as_of,
+    )
+    services.change_to_team(ws, as_of=as_of)
+    services.change_to_free(ws, as_of=as_of)  # had Team before: paid at once, no trial
+    services.change_to_team(ws, as_of=as_of)
+    return ws
+
+
+def fits(page: Page) -> bool:
+    return page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
+
+
+def in_view(page: Page, locator) -> bool:
+    box = locator.bounding_box()
+    return box is not None and box["x"] + box["width"] <= page.viewport_size["width"]
+
+
+def test_x4_finance_approves_a_certificate_on_its_page_with_the_document_shown(
+    page: Page, live_server, screenshot_path
+):
+    today = timezone.now().date()
+    ws = paid_monthly("Harbor Food Bank", "harbor-food-bank", as_of=today, region="TX")
+    certificate = services.submit_exemption(
+        ws,
+        region="TX",
+        reason="nonprofit",
+        document=ContentFile(
+            certificate_pdf(
+                "Texas Sales and Use Tax Exemption Certification",
+                "Holder: Harbor Food Bank",
+                "Reason: non-profit organisation",
+            ),
+            name="texas.pdf",
+        ),
+        valid_from=today - timedelta(days=30),
+        as_of=today,
+    )
+    page.set_viewport_size(WIDE)
+    sign_in(page, live_server, make_staff(FINANCE))
+
+    change_page = f"{live_server.url}/admin/billing/taxexemption/{certificate.pk}/change/"
+    with page.expect_response(lambda r: "preview=1" in r.url) as document:
+        page.goto(change_page)
+    assert document.value.status == 200
+    assert document.value.headers["content-type"] == "application/pdf"
+    frame = page.locator('iframe[title="Certificate document"]')
+    expect(frame).to_be_visible()
+    assert frame.bounding_box()["height"] >= 500  # large enough to read
+    page.wait_for_timeout(2500)  # the PDF viewer draws the page
+    # The window as finance sees it (a full-page capture resizes the PDF viewer mid-draw).
+    page.screenshot(path=screenshot_path("finance-certificate-page"))
+
+    page.get_by_role("link", name="Approve", exact=True).click()
+    expect(page.locator("#content")).to_contain_text(
+        "From today, invoices of Harbor Food Bank for TX carry no sales tax"
+    )
+    expect(page.locator('iframe[title="Certificate document"]')).to_be_visible()
+    page.get_by_role("button", name="Yes, approve").click()
+
+    expect(page).to_have_url(change_page)
+    expect(page.locator("ul.messagelist li.success")).to_contain_text(
+        f"Certificate #{certificate.pk} approved"
+    )
+    expect(page.get_by_role("link", name="Approve", exact=True)).to_have_count(0)
+    certificate.refresh_from_db()
+    assert (certificate.status, certificate.decided_on) == ("approved", today)
+    page.screenshot(path=screenshot_path("finance-certificate-approved"), full_page=True)
+
+
+def test_k3_i5_finance_decides_a_credit_note_beside_the_invoice_and_opens_its_document(
+    page: Page, live_server, screenshot_path
+):
+    ws = paid_monthly("Acme Analytics", "acme", as_of=date(2026, 1, 1), region="CA")
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=180_010_000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    support = make_staff(SUPPORT)
+    services.request_credit_note(
+        invoice,
+        by=support,
+        amount=Decimal("1250.00"),
+        reason="Ticket 4812: two days of downtime",
+        as_of=date(2026, 2, 2),
+    )
+    page.set_viewport_size(WIDE)
+    sign_in(page, live_server, make_staff(FINANCE))
+
+    page.goto(f"{live_server.url}/admin/billing/invoice/{invoice.pk}/change/")
+    refunds = page.get_by_label(f"Refunds on {invoice.number}")
+    expect(refunds).to_contain_text("$1,930,628.70")  # the total, readable
+    expect(refunds).to_contain_text("$1,250.00")  # waiting for finance
+    page.screenshot(path=screenshot_path("finance-invoice-page"), full_page=True)
+
+    page.get_by_role("link", name="Approve", exact=True).click()
+    expect(page.get_by_role("button", name="Yes, approve $1,250.00")).to_be_visible()
+    page.get_by_label("Reason").fill("Refunded to the card")
+    page.get_by_role("button", name="Yes, approve $1,250.00").click()
+    expect(page.locator("ul.messagelist li.success")).to_have_text(
+        f"Credit note of $1,250.00 on {invoice.number} approved."
+    )
+    page.goto(f"{live_server.url}/admin/billing/invoice/{invoice.pk}/change/")
+    expect(page.get_by_label(f"Refunds on {invoice.number}")).to_contain_text("$1,929,378.70")
+
+    page.get_by_role("link", name="Invoice document").click()
+    expect(page.locator("h1")).to_have_text("Invoice")
+    expect(page.get_by_label("Totals")).to_contain_text("$1,930,628.70")
+    expect(page.get_by_label("Lines").locator("tbody tr")).to_have_count(3)
+    page.screenshot(path=screenshot_path("finance-invoice-document"), full_page=True)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download PDF").click()
+    assert download.value.suggested_filename == f"{invoice.number}.pdf"
+
+
+def test_lists_fit_1366_to_1440_and_the_workspace_buttons_wrap_under_the_heading(
+    page: Page, live_server, screenshot_path
+):
+    today = timezone.now().date()
+    start = date(2026, 1, 1)
+    for n in range(12):
+        ws = paid_monthly(
+            f"Cyberdyne Systems Analytics International {n + 1}",
+            f"cyberdyne-systems-analytics-international-{n + 1}",
+            as_of=start,
+            region="CA",
+        )
+        services.record_usage(ws, month=start, mtus=1_250_000 + n)
+    services.run_billing(as_of=date(2026, 2, 1))
+    # A workspace with six buttons and History: Team, a card, a running discount.
+    busy = paid_monthly("Umbrella Retail 7", "umbrella-retail-7", as_of=today)
+    coupons.redeem_coupon(
+        busy,
+        coupons.create_coupon("LOYALTY10", "Loyalty", "promotion", percent_off="10").code,
+        by=None,
+        as_of=today,
+    )
+    sign_in(page, live_server, make_staff(SUPPORT))
+
+    for width in (1366, 1400, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        for name in ("workspace", "invoice"):
+            page.goto(f"{live_server.url}/admin/billing/{name}/")
+            assert fits(page), f"the {name} list scrolls sideways at {width} px"
+            columns = ["Lock", "Plan"] if name == "workspace" else ["Status", "Total"]
+            for column in columns:
+                header = page.locator("#result_list thead th").filter(has_text=column).first
+                assert in_view(page, header), f"{column} is out of view at {width} px"
+            if width == 1400:
+                page.screenshot(path=screenshot_path(f"support-{name}-list-1400"), full_page=True)
+
+    page.set_viewport_size(WIDE)
+    page.goto(f"{live_server.url}/admin/billing/workspace/{busy.pk}/change/")
+    buttons = page.locator("#content-main > .object-tools li")
+    assert buttons.count() >= 6
+    heading = page.locator("#content h1").bounding_box()
+    for index in range(buttons.count()):
+        box = buttons.nth(index).bounding_box()
+        overlaps = not (
+            box["y"] >= heading["y"] + heading["height"]
+            or box["y"] + box["height"] <= heading["y"]
+            or box["x"] >= heading["x"] + heading["width"]
+            or box["x"] + box["width"] <= heading["x"]
+        )
+        assert not overlaps, f"button {index} covers the heading"
+    assert fits(page)
+    page.screenshot(path=screenshot_path("support-workspace-buttons"), full_page=True)

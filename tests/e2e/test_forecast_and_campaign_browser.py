@@ -1,0 +1,82 @@
+"""FC1 and G1–G2 in the browser: finance forecasts a workspace beside a proposed change; support
+builds a campaign from the workspace list's filters, sees its reach and launches it."""
+
+from datetime import date
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from billing import admin_toolkit, services
+from billing.roles import FINANCE, SUPPORT
+from tests.coupons.factories import coupon, free_workspace, paid_monthly
+from tests.e2e.test_roles_browser import make_staff, sign_in
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+def test_fc1_finance_forecasts_a_move_to_annual_beside_todays_state(
+    page: Page, live_server, screenshot_path, monkeypatch
+):
+    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2026, 1, 21))
+    workspace = paid_monthly(as_of=date(2026, 1, 1), name="Acme")
+    services.record_usage(workspace, month=date(2026, 1, 1), mtus=12_000)
+    sign_in(page, live_server, make_staff(FINANCE))
+
+    page.goto(f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/")
+    page.get_by_role("link", name="Forecast").click()
+    settings = page.get_by_label("Forecast settings")
+    settings.get_by_role("spinbutton", name="Months").fill("3")
+    settings.get_by_label("This figure").check()
+    settings.get_by_label("MTUs a month (figure)").fill("13000")
+    settings.get_by_label("Proposed change").select_option("team:annual")
+    page.get_by_role("button", name="Forecast").click()
+
+    totals = page.get_by_label("Forecast totals")
+    # Today: (120.00 + 30.00) × 3 = 450.00. Annual: final 97.42 + 1,440.00 + overage 10.00,
+    # 30.00 and 30.00 = 1,607.42.
+    expect(totals).to_contain_text("Today's state$450.00")
+    expect(totals).to_contain_text("$1607.42")
+    expect(totals).to_contain_text("+$1157.42")
+    table = page.get_by_label("Forecast invoices")
+    expect(table).to_contain_text("Annual 2026-01-21")
+    page.screenshot(path=screenshot_path("finance-forecast-annual"), full_page=True)
+    assert not workspace.invoices.exists()
+
+
+def test_g1_g2_support_builds_and_launches_a_campaign_from_the_workspace_list(
+    page: Page, live_server, screenshot_path, monkeypatch
+):
+    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2026, 2, 2))
+    paid_monthly(as_of=date(2026, 1, 1), name="Acme")
+    paid_monthly(as_of=date(2026, 1, 1), name="Globex")
+    free_workspace(as_of=date(2026, 1, 1), name="Initech")
+    coupon(code="SPRING25", percent_off="25", duration="repeating", duration_months=3)
+    sign_in(page, live_server, make_staff(SUPPORT))
+
+    page.goto(f"{live_server.url}/admin/billing/workspace/?plan=team")
+    page.get_by_role("link", name="New campaign from these filters").click()
+    expect(page.get_by_label("Plan")).to_have_value("team")
+    page.get_by_label("Name").fill("Spring 2026")
+    page.get_by_label("Coupon").select_option(label="SPRING25")
+    page.get_by_label("Subject").fill("25% off Team for three months")
+    page.get_by_label("Message").fill("Spring is here.")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.get_by_role("link", name="Spring 2026").click()
+
+    preview = page.get_by_label("Audience preview")
+    expect(preview).to_contain_text("Audience today: 2 workspace(s)")
+    expect(preview).to_contain_text("Acme")
+    page.get_by_role("link", name="Launch", exact=True).click()
+    expect(page.locator("#content")).to_contain_text("2 workspace(s) will be emailed now")
+    page.get_by_role("button", name="Launch campaign").click()
+
+    expect(page.locator("ul.messagelist li.success")).to_contain_text(
+        "Spring 2026 launched: 2 workspace(s) added"
+    )
+    page.goto(page.url)  # the campaign page, after the workers' (eager) batches
+    expect(page.get_by_label("Sending progress")).to_contain_text("2 sent")
+    expect(page.get_by_label("Campaign results")).to_contain_text("Notified2")
+    page.screenshot(path=screenshot_path("support-campaign-launched"), full_page=True)

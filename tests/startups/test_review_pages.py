@@ -1,0 +1,90 @@
+"""S3 on the page you read: the reviewer links the workspace on the approve page; a decided
+application's pages say so instead of offering a form. The queue's date filters are date
+pickers with labels and a bad date is reported; the public form has no preselected country."""
+
+import re
+from datetime import date
+
+from django.urls import reverse
+from django.utils import timezone
+
+from startups import services
+from startups.models import StartupApplication
+from tests.billing.factories import workspace
+
+from .factories import application
+
+
+def action_url(app, action):
+    return reverse("admin:startups_application_action", args=[app.pk, action])
+
+
+def test_s3_the_reviewer_links_the_workspace_on_the_approve_page(client, db, reviewer):
+    today = timezone.now().date()
+    app = application(company_name="Nimbus Labs", as_of=today)
+    ws = workspace(as_of=date(2026, 1, 2), name="Nimbus")
+    client.force_login(reviewer)
+    page = client.get(action_url(app, "approve")).content.decode()
+    assert 'name="workspace"' in page and "data-ajax--url" in page  # the autocomplete
+    refused = client.post(action_url(app, "approve"), {"note": "Strong"})
+    assert "Choose the applicant&#x27;s workspace" in refused.content.decode()
+    client.post(
+        action_url(app, "approve"),
+        {"workspace": ws.pk, "note": "Strong", "credits_scope_confirmed": "on"},
+    )
+    app.refresh_from_db()
+    assert (app.status, app.workspace) == ("approved", ws)
+
+
+def test_s3_a_decided_application_says_so_instead_of_a_form(client, db, reviewer):
+    today = timezone.now().date()
+    app = application(workspace=workspace(as_of=date(2026, 1, 2)), as_of=today)
+    services.approve_application(app, by=reviewer, as_of=today, credits_scope_confirmed=True)
+    client.force_login(reviewer)
+    for action in ("approve", "reject", "withdraw", "review"):
+        body = client.get(action_url(app, action)).content.decode()
+        assert f"Application #{app.pk} was already approved on {today}" in body, action
+        assert re.findall(r'<form method="post"', body) == [], action
+    client.post(action_url(app, "reject"), {"reason": "Oops"})
+    app.refresh_from_db()
+    assert app.status == "approved"
+
+
+def test_r2_queue_dates_are_labelled_date_pickers_and_a_bad_date_is_reported(client, db, reviewer):
+    application(company_name="Early Co", as_of=date(2026, 1, 5))
+    application(company_name="Late Co", as_of=date(2026, 1, 25))
+    client.force_login(reviewer)
+    url = reverse("startups:queue")
+    body = client.get(url).content.decode()
+    assert '<label for="id_submitted_after">Submitted from:</label>' in body
+    assert '<label for="id_submitted_before">Submitted until:</label>' in body
+    assert body.count('<input type="date"') == 2
+    response = client.get(url, {"submitted_after": "2026-01-20", "status": "submitted"})
+    assert [a.company_name for a in response.context["page"]] == ["Late Co"]
+    response = client.get(url, {"submitted_after": "20/01/2026"})
+    body = response.content.decode()
+    assert "Enter a date as YYYY-MM-DD." in body
+    assert "Nothing is listed until the filters below are fixed." in body
+    assert list(response.context["page"]) == []
+
+
+def test_r2_the_queue_links_a_workspace_or_offers_to_link_one(client, db, reviewer):
+    ws = workspace(as_of=date(2026, 1, 2), slug="linked-ws")
+    application(company_name="Linked Co", workspace=ws)
+    lone = application(company_name="Lone Co")
+    client.force_login(reviewer)
+    body = client.get(reverse("startups:queue")).content.decode()
+    assert reverse("admin:billing_workspace_change", args=[ws.pk]) in body
+    change = reverse("admin:startups_startupapplication_change", args=[lone.pk])
+    assert f'<a href="{change}#id_workspace">Link a workspace</a>' in body
+
+
+def test_s1_the_public_form_preselects_no_country(client, db):
+    body = client.get(reverse("startups:apply")).content.decode()
+    select = re.search(r'<select name="country".*?</select>', body, re.S).group(0)
+    first = re.search(r"<option[^>]*>[^<]*</option>", select).group(0)
+    assert first == '<option value="" selected>Choose your country</option>'
+    assert "selected>Afghanistan" not in select
+    response = client.post(reverse("startups:apply"), {"company_name": "X"})
+    assert response.status_code == 200
+    assert not StartupApplication.objects.exists()
