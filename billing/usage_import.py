@@ -86,10 +86,14 @@ def _mtus(text: str) -> tuple[int | None, str | None]:
     return (None, problem) if problem else (value, None)
 
 
-def _message(line, slug, workspace_id, month_text, month, mtus_text, dup_of, closed) -> str:
+def _message(
+    line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text, dup_of, closed
+) -> str:
     problems = []
     if workspace_id is None:
         problems.append(f"unknown workspace “{slug}”" if slug else "the workspace is missing")
+    elif workspace_closed_on is not None:  # W1: its data stopped
+        problems.append(f"{slug} was closed on {workspace_closed_on}: it accepts no usage")
     month_problem = _month(month_text)[1]
     if month_problem:
         problems.append(month_problem)
@@ -257,7 +261,7 @@ def _create_staging(cursor, postgres: bool):
     cursor.execute(f"drop table if exists {STAGED}")
     cursor.execute(
         f"create temp table {STAGED} (line bigint, slug text, workspace_id bigint, "
-        "month_text text, month date, mtus_text text, mtus bigint)"
+        "workspace_closed_on date, month_text text, month date, mtus_text text, mtus bigint)"
         + (" on commit drop" if postgres else "")
     )
 
@@ -269,22 +273,31 @@ def _stage_in_python(cursor, rows, postgres: bool, progress: Progress | None):
     while batch := list(islice(rows, BATCH_ROWS)):
         checked = []
         slugs = {slug.strip() for _, slug, _, _ in batch}
-        ids = dict(Workspace.objects.filter(slug__in=slugs).values_list("slug", "id"))
+        found = {
+            slug: (pk, closed_on)
+            for slug, pk, closed_on in Workspace.objects.filter(slug__in=slugs).values_list(
+                "slug", "pk", "closed_on"
+            )
+        }
         for line, slug, month_text, mtus_text in batch:
             slug, mtus_text = slug.strip(), mtus_text.strip()
+            pk, closed_on = found.get(slug, (None, None))
             month = _month(month_text)[0]
             checked.append(
-                (line, slug, ids.get(slug), month_text, month, mtus_text, _mtus(mtus_text)[0])
+                (line, slug, pk, closed_on, month_text, month, mtus_text, _mtus(mtus_text)[0])
             )
-        columns = "line, slug, workspace_id, month_text, month, mtus_text, mtus"
+        columns = (
+            "line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text, mtus"
+        )
         if postgres:
             with cursor.copy(f"COPY {STAGED} ({columns}) FROM STDIN") as copy:
                 for row in checked:
                     copy.write_row(row)
         else:
+            iso = lambda day: day and day.isoformat()  # noqa: E731 (SQLite stores dates as text)
             cursor.executemany(
-                f"insert into {STAGED} ({columns}) values (%s, %s, %s, %s, %s, %s, %s)",
-                [(*row[:4], row[4] and row[4].isoformat(), *row[5:]) for row in checked],
+                f"insert into {STAGED} ({columns}) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                [(*row[:3], iso(row[3]), row[4], iso(row[5]), *row[6:]) for row in checked],
             )
         staged += len(batch)
         if progress:
@@ -317,8 +330,9 @@ def _stage_file_postgres(cursor, first: bytes, stream, positions, progress: Prog
     # looked up among the 1,200 the system bills rather than parsed line by line.
     cursor.execute(
         f"""
-        insert into {STAGED} (line, slug, workspace_id, month_text, month, mtus_text, mtus)
-        select f.line, f.slug, w.id, f.month_text, m.month, f.mtus_text,
+        insert into {STAGED} (line, slug, workspace_id, workspace_closed_on, month_text, month,
+            mtus_text, mtus)
+        select f.line, f.slug, w.id, w.closed_on, f.month_text, m.month, f.mtus_text,
             case when f.mtus_text ~ '^[0-9]+$' then
                 case when f.mtus_text::numeric <= %(max_mtus)s then f.mtus_text::bigint end
             end
@@ -361,9 +375,12 @@ def _stage_file_postgres(cursor, first: bytes, stream, positions, progress: Prog
 
 def _problems(cursor) -> tuple[list[str], int]:
     """The first MAX_LISTED_LINES bad lines' messages, and how many lines are bad. A line is
-    bad alone (workspace, month or MTUs), as a repeat of an earlier good line for the same
-    workspace and month, or for a month already closed."""
-    ok = "workspace_id is not null and month is not null and mtus is not null"
+    bad alone (workspace unknown or closed, month or MTUs), as a repeat of an earlier good line
+    for the same workspace and month, or for a month already closed."""
+    ok = (
+        "workspace_id is not null and workspace_closed_on is null and month is not null "
+        "and mtus is not null"
+    )
     cursor.execute(
         f"""
         with repeated as (
@@ -372,13 +389,14 @@ def _problems(cursor) -> tuple[list[str], int]:
         ), repeats as (
             select line, lag(line) over (partition by workspace_id, month order by line) as dup_of
             from {STAGED} join repeated using (workspace_id, month)
-            where mtus is not null
+            where mtus is not null and workspace_closed_on is null
         ), judged as (
-            select s.line, s.slug, s.workspace_id, s.month_text, s.month, s.mtus_text,
-                r.dup_of, ({ok}) as ok
+            select s.line, s.slug, s.workspace_id, s.workspace_closed_on, s.month_text, s.month,
+                s.mtus_text, r.dup_of, ({ok}) as ok
             from {STAGED} s left join repeats r on r.line = s.line
         )
-        select line, slug, workspace_id, month_text, month, mtus_text, dup_of,
+        select line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text,
+            dup_of,
             (ok and dup_of is null and month in (select month from {MonthClose._meta.db_table}))
                 as closed,
             count(*) over ()
@@ -392,7 +410,7 @@ def _problems(cursor) -> tuple[list[str], int]:
     rows = cursor.fetchall()
     if not rows:
         return [], 0
-    return [_message(*row[:8]) for row in rows], rows[0][8]
+    return [_message(*row[:9]) for row in rows], rows[0][9]
 
 
 def _upsert(cursor, postgres: bool) -> dict:

@@ -197,3 +197,16 @@ def test_u2_an_empty_file_or_one_without_rows_is_refused(db, tmp_path):
         services.import_usage(_write(tmp_path, ""))
     with pytest.raises(BillingError, match="has no rows to import"):
         services.import_usage(_write(tmp_path, "workspace,month,mtus\n\n"))
+
+
+def test_u2_w1_usage_for_a_closed_workspace_is_a_bad_line(db, support):
+    open_, closed = workspace(slug="open"), workspace(slug="gone")
+    services.close_workspace(closed, by=support, reason="Customer asked", as_of=date(2026, 1, 5))
+    rows = [
+        (2, {"workspace": "open", "month": "2026-01", "mtus": "5"}),
+        (3, {"workspace": "gone", "month": "2026-01", "mtus": "5"}),
+    ]
+    with pytest.raises(UsageImportError) as raised:
+        services.import_usage(rows)
+    assert raised.value.errors == ["Line 3: gone was closed on 2026-01-05: it accepts no usage."]
+    assert not Usage.objects.filter(workspace=open_).exists()
