@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 
 from billing import services
-from billing.errors import DayAlreadyProcessed, WorkspaceClosed
+from billing.errors import DayAlreadyProcessed, UsageImportError, WorkspaceClosed
 from billing.models import (
     Invoice,
     LockEvent,
@@ -223,12 +223,16 @@ def test_w1_closed_workspaces_get_no_strike_and_no_lock_change_at_a_close(db, su
     ws = workspace(as_of=JAN)
     services.record_usage(ws, month=JAN, mtus=5_000)
     services.run_billing(as_of=date(2026, 2, 1))  # one strike: locked (F2)
+    services.record_usage(ws, month=date(2026, 2, 1), mtus=7_000)  # before the closure
     close(ws, support, date(2026, 2, 10))
-    # The pipeline's file still carries it (usage imports are facts, not changes).
-    services.import_usage([(2, {"workspace": ws.slug, "month": "2026-02", "mtus": "7000"})])
+    # Its data stopped: the pipeline's file may not carry it any more.
+    with pytest.raises(UsageImportError, match="closed on 2026-02-10"):
+        services.import_usage([(2, {"workspace": ws.slug, "month": "2026-02", "mtus": "8000"})])
     services.run_billing(as_of=date(2026, 4, 2))
+    # February was over the Free limit, but the workspace was closed at its end: no strike, no
+    # second lock level, and F3 does not unlock it either while it is closed.
     assert list(Strike.objects.filter(workspace=ws).values_list("month", flat=True)) == [JAN]
-    assert LockEvent.objects.filter(workspace=ws).count() == 1  # F3 does not unlock it either
+    assert LockEvent.objects.filter(workspace=ws).count() == 1
     assert Usage.objects.get(workspace=ws, month=date(2026, 2, 1)).mtus == 7_000
 
 
