@@ -105,17 +105,21 @@ def main():
     }
     with override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False, STORAGES=storages):
         for label, params in pages:
-            times = []
+            times, database = [], []
             for _ in range(7):
                 with CaptureQueriesContext(connection) as ctx:
                     start = time.perf_counter()
                     response = client.get(url, params)
                     times.append((time.perf_counter() - start) * 1000)
                 assert response.status_code == 200
+                database.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
             print(
-                f"review queue, {label}: {statistics.median(times):.0f} ms, "
+                f"review queue, {label}: {statistics.median(times):.0f} ms "
+                f"({statistics.median(database):.0f} ms in the database), "
                 f"{len(ctx.captured_queries)} queries"
             )
+            for query in sorted(ctx.captured_queries, key=lambda q: -float(q["time"]))[:2]:
+                print(f"    {float(query['time']) * 1000:.0f} ms: {query['sql'][:160]}")
 
 
 if __name__ == "__main__":

@@ -79,13 +79,13 @@ def main():
 
     from django.db import transaction
 
-    from billing.services import _apply_lock_rules, _record_strikes
+    from billing.locks import apply_lock_rules, record_strikes
 
     for month in (date(2026, 1, 1), date(2026, 2, 1)):
         start = time.perf_counter()
         with transaction.atomic():
-            strikes = _record_strikes(month)
-            changes = _apply_lock_rules(month, as_of=date(month.year, month.month + 1, 1))
+            strikes = record_strikes(month)
+            changes = apply_lock_rules(month, as_of=date(month.year, month.month + 1, 1))
         elapsed = time.perf_counter() - start
         print(
             f"lock evaluation for {month:%Y-%m}: {elapsed:.2f} s "

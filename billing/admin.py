@@ -15,7 +15,7 @@ from django.utils.text import Truncator
 from django_countries import countries
 
 from billing import admin_toolkit as toolkit
-from billing import selectors, services, usage_import
+from billing import selectors, services, tasks, usage_import
 from billing.admin_toolkit import (
     OptionalReasonForm,
     ReadOnlyInline,
@@ -452,7 +452,9 @@ class UsageAdmin(ServiceAdmin):
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             if upload.size > usage_import.INLINE_MAX_BYTES:
-                job = usage_import.start_import_job(upload, by=request.user)
+                job = usage_import.start_import_job(
+                    upload, by=request.user, run_later=tasks.import_usage_file.delay
+                )
                 return redirect("admin:billing_usage_import_job", job.pk)
             try:
                 result = services.import_usage(upload)

@@ -64,10 +64,11 @@ def update_column(model, field: str, values: dict) -> None:
 def id_in(field: str, ids) -> Q:
     """`Q(<field>__in=ids)` for thousands of ids: on PostgreSQL one array parameter, so neither
     the driver nor the server parses thousands of placeholders on every chunk."""
-    ids = list(ids)
     if connection.vendor == "postgresql":
-        return Q(**{f"{field}__in": RawSQL("select unnest(%s::bigint[])", [ids])})
-    return Q(**{f"{field}__in": ids})
+        # An array literal: the driver would otherwise dump the list element by element.
+        literal = "{" + ",".join(map(str, map(int, ids))) + "}"
+        return Q(**{f"{field}__in": RawSQL("select unnest(%s::bigint[])", [literal])})
+    return Q(**{f"{field}__in": list(ids)})
 
 
 @contextmanager

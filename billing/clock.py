@@ -7,21 +7,38 @@ day whose invoices, strikes and locks are already made (D4: daily runs and a cat
 
 from datetime import date, timedelta
 
-from billing.errors import DayAlreadyProcessed
+from billing.errors import ClockBehind, DayAlreadyProcessed
 from billing.models import BillingClock
+from billing.months import next_month
 
 
 def last_processed_day() -> date | None:
     return BillingClock.objects.filter(pk=1).values_list("last_processed_day", flat=True).first()
 
 
-def refuse_processed(day: date, what: str) -> None:
-    """D2: refuse `what`, dated `day`, when the clock has already processed that day."""
+def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> None:
+    """D2: refuse `what`, dated `day`, when the clock has already processed that day.
+
+    D4: also refuse it when a month close the clock has not yet run falls due before `day`
+    (the clock lags by more than a day across a 1st): the change would otherwise act on the
+    state before that close (no lock yet to lift, a once coupon landing on the closing month's
+    invoice), where a daily clock would have closed the month first. `past_a_close` lets a
+    change that only looks forward (a tax rate from a future day) be entered ahead anyway.
+    """
     last = last_processed_day()
-    if last is not None and day <= last:
+    if last is None:
+        return
+    if day <= last:
         raise DayAlreadyProcessed(
             f"{what} dated {day} is refused: the billing clock has already processed every day "
             f"through {last}. Date it {last + timedelta(days=1)} or later."
+        )
+    next_close = next_month(last)
+    if next_close < day and not past_a_close:
+        raise ClockBehind(
+            f"{what} dated {day} must wait: the billing clock has processed every day through "
+            f"{last} and has not yet run the month close due on {next_close}. Run the clock "
+            f"through {day - timedelta(days=1)} first, or date it {next_close} at the latest."
         )
 
 

@@ -6,8 +6,7 @@ further overage, a trial ends uncharged, the apps above end the active discount 
 credit (`billing.hooks.register_closure_step`), and one email confirms it. From then on every
 service that changes the workspace refuses (`refuse_closed`) until support reopens it, on Free.
 
-`billing.services` re-exports `close_workspace` and `reopen_workspace`; they use its internals
-(imported when called, since services imports this module for `refuse_closed`).
+`billing.services` re-exports `close_workspace` and `reopen_workspace`.
 """
 
 from dataclasses import dataclass, field
@@ -22,27 +21,15 @@ from billing.emails import queue_email
 from billing.errors import BillingError, WorkspaceClosed
 from billing.hooks import closure_steps, invoice_adjustments
 from billing.invoicing import InvoicePreview
+from billing.locks import set_lock
 from billing.models import Interval, Lock, LockEvent, Subscription, Workspace, WorkspaceClosure
 from billing.pricing import ZERO
-
-
-def refuse_closed(workspace: Workspace, what: str = "This change") -> None:
-    """W1: a closed workspace accepts no change but reopening. Read from the database, so a
-    stale copy of the workspace cannot slip a change through."""
-    closed_on = (
-        Workspace.objects.filter(pk=workspace.pk).values_list("closed_on", flat=True).first()
-    )
-    if closed_on is not None:
-        raise WorkspaceClosed(
-            f"{what} is refused: {workspace.name} was closed on {closed_on}. A closed workspace "
-            "accepts no change; support can reopen it first."
-        )
-
-
-def closed_on_day(day: date):
-    """D3: the ids of the workspaces that were closed on `day` (a subquery)."""
-    return WorkspaceClosure.objects.on(day).values("workspace_id")
-
+from billing.subscriptions import (
+    advance_workspace,
+    current_subscription,
+    start_free,
+    stop_subscription,
+)
 
 # --- What closing would do (the confirmation page) --------------------------------------------
 
@@ -122,16 +109,15 @@ def close_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> Wo
     workspace is on Free from `as_of`, the apps above end its active discount and lapse its
     unused credit, and one email confirms the closure. Refused on a day the clock processed
     (D2) and for a workspace already closed."""
-    from billing import services
 
     reason = require_reason(reason, "Say why the workspace is closed: the reason is kept.")
     refuse_processed(as_of, "A closure")
-    workspace = services._locked(workspace)
+    workspace = Workspace.objects.for_change(workspace)
     if workspace.closed_on is not None:
         raise WorkspaceClosed(f"{workspace.name} is already closed (since {workspace.closed_on}).")
     with because(f"Workspace closed: {reason}", by):
-        services._advance_workspace(workspace, as_of - timedelta(days=1))
-        current = services._current(workspace)
+        advance_workspace(workspace, as_of - timedelta(days=1))
+        current = current_subscription(workspace)
         if current.started_on > as_of:
             raise BillingError(
                 f"{workspace.name}'s current subscription starts on {current.started_on}: a "
@@ -168,7 +154,6 @@ def close_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> Wo
 def _end_subscription(workspace: Workspace, sub: Subscription, day: date):
     """End the current subscription on `day` as W1 says; Free from then on. Returns the final
     invoice, if one is issued."""
-    from billing import services
 
     if not sub.is_team:
         return None
@@ -176,15 +161,15 @@ def _end_subscription(workspace: Workspace, sub: Subscription, day: date):
     if sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
         # T5: never charged. On its end date too: the day's changes come before T4 (D1).
         sub.trial_outcome = Subscription.TrialOutcome.CANCELLED
-        services._end(sub, day, Subscription.EndReason.CLOSED)
+        stop_subscription(sub, day, Subscription.EndReason.CLOSED)
     elif sub.interval == Interval.ANNUAL:
-        services._end(sub, day, Subscription.EndReason.CLOSED)
+        stop_subscription(sub, day, Subscription.EndReason.CLOSED)
     else:
-        services._end(sub, day, Subscription.EndReason.CLOSED)
+        stop_subscription(sub, day, Subscription.EndReason.CLOSED)
         draft = invoicing.final_draft(sub, day)
         issued = invoicing.issue([draft]) if draft else []
         final = issued[0] if issued else None
-    services._start_free(workspace, day)
+    start_free(workspace, day)
     return final
 
 
@@ -192,11 +177,10 @@ def _end_subscription(workspace: Workspace, sub: Subscription, day: date):
 def reopen_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> WorkspaceClosure:
     """W1: support reopens a closed workspace, with a reason: on Free (where closing left it),
     unlocked, data flowing. A later move to Team is paid at once if it ever had Team (T1)."""
-    from billing import services
 
     reason = require_reason(reason, "Say why the workspace is reopened: the reason is kept.")
     refuse_processed(as_of, "A reopening")
-    workspace = services._locked(workspace)
+    workspace = Workspace.objects.for_change(workspace)
     closure = workspace.closures.filter(reopened_on=None).first()
     if workspace.closed_on is None or closure is None:
         raise BillingError(f"{workspace.name} is not closed.")
@@ -211,7 +195,7 @@ def reopen_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> W
     workspace.data_flow = workspace.lock != Lock.LOCKED_DATA_STOPPED
     save_with_reason(workspace, f"Reopened: {reason}", by=by)
     if workspace.lock != Lock.UNLOCKED:
-        services._set_lock(
+        set_lock(
             workspace,
             Lock.UNLOCKED,
             cause=LockEvent.Cause.REOPENED,

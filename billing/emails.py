@@ -176,13 +176,23 @@ def _enqueue_in_batches(email_ids: list[int]):
         enqueue_sending(email_ids[start : start + SEND_BATCH])
 
 
-def enqueue_sending(email_ids: list[int]):
-    """Hand rows to the send task. The change that queued them has committed and must not fail
-    because the broker is down: the rows stay pending and the sweep sends them later."""
-    from billing.tasks import send_emails
+# Who sends the rows: the send task, registered by the app when it is ready
+# (`BillingConfig.ready`), so that the outbox, called from deep inside services, never reaches
+# up into the task layer.
+_sender = None
 
+
+def hand_sending_to(sender) -> None:
+    """Register the callable that sends a list of outbox ids (the task's `delay`)."""
+    global _sender
+    _sender = sender
+
+
+def enqueue_sending(email_ids: list[int]):
+    """Hand rows to the sender. The change that queued them has committed and must not fail
+    because the broker is down: the rows stay pending and the sweep sends them later."""
     try:
-        send_emails.delay(email_ids)
+        _sender(email_ids)
     except BrokerUnavailable as exc:
         logger.warning(
             "emails %s left pending for the sweep: broker unavailable: %s", email_ids, exc

@@ -37,5 +37,9 @@ class DayAlreadyProcessed(BillingError):
     """D2: a change dated on or before the last day the billing clock processed."""
 
 
+class ClockBehind(BillingError):
+    """D4: a change dated past a month close the billing clock has not yet run."""
+
+
 class WorkspaceClosed(BillingError):
     """W1: a change to a closed workspace; only reopening is accepted."""

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from billing.audit import save_with_reason
 from billing.clock import refuse_processed
-from billing.closures import refuse_closed
+from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError
 from billing.models import TaxExemption, Workspace

@@ -35,6 +35,9 @@ from billing.invoicing import InvoicePreview
 from billing.models import Invoice, MonthClose, Usage, Workspace
 from billing.months import add_months, month_start, next_month
 from billing.pricing import Line
+from billing.subscriptions import advance_workspace
+from billing.usage import record_usage
+from billing.usage_import import MAX_MTUS
 
 MAX_MONTHS = 12
 MTU_ASSUMPTIONS = {
@@ -78,8 +81,6 @@ def nothing_survives():
 def assumed_mtus(workspace: Workspace, *, as_of: date, mtus) -> int:
     """FC1: the MTUs each forecast month is assumed to report: `"last"` (last month's),
     `"average3"` (the last three months', rounded half up) or a given whole number."""
-    from billing.services import MAX_MTUS
-
     if isinstance(mtus, int) and not isinstance(mtus, bool):
         if not 0 <= mtus <= MAX_MTUS:
             raise BillingError(f"Assume between 0 and {MAX_MTUS:,} MTUs a month, not {mtus:,}.")
@@ -156,8 +157,6 @@ def forecast_invoices(
     applied on `as_of` first; a service's refusal comes back as it is. Each month from `as_of`'s
     on is assumed to report `assumed_mtus(mtus)` (the current month at least what it reported
     so far). Nothing it does survives the call (see the module docstring)."""
-    from billing import services
-
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
         raise BillingError(f"Forecast 1 to {MAX_MONTHS} months, not {months}.")
     figure = assumed_mtus(workspace, as_of=as_of, mtus=mtus)
@@ -187,14 +186,14 @@ def forecast_invoices(
             while month <= last:
                 if month not in closed:
                     assumed = max(figure, reported.get(month, 0)) if month == first else figure
-                    services.record_usage(ws, month=month, mtus=assumed)
+                    record_usage(ws, month=month, mtus=assumed)
                 month = next_month(month)
         for month in _months_to_close(ws, last):
             close_day = next_month(month)
             # D1: a day's month closes come before its trial and term ends.
-            services._advance_workspace(_fresh(ws), close_day - timedelta(days=1))
+            advance_workspace(_fresh(ws), close_day - timedelta(days=1))
             invoicing.issue(invoicing.month_close_drafts(month, workspace_ids=[ws.pk]))
-        services._advance_workspace(_fresh(ws), next_month(last))
+        advance_workspace(_fresh(ws), next_month(last))
         issued = (
             Invoice.objects.filter(workspace_id=ws.pk)
             .exclude(pk__in=existing)

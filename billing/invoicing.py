@@ -123,12 +123,18 @@ def _base_charge(plan: Plan, paid_days: int, month: date) -> Charge:
 
 
 def _overage_charge(plan: Plan, mtus: int, month: date) -> Charge:
+    rate = plan.overage_rate
     return Charge(
         "overage",
-        f"Overage, {_month_label(month)}: {mtus:,} MTUs at ${plan.overage_rate}",
-        overage_amount(mtus, plan.overage_rate),
+        f"Overage, {_month_label(month)}: {mtus:,} MTUs at ${_rate_label(rate)}",
+        overage_amount(mtus, rate),
         mtus,
     )
+
+
+@cache
+def _rate_label(rate: Decimal) -> str:
+    return str(rate)
 
 
 def _workspace_scope(workspace_ids=None, workspace_range=None) -> Q:
@@ -207,35 +213,38 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
             "workspace__business_region",
         )
     )
+    monthly, closed = Interval.MONTHLY, Subscription.EndReason.CLOSED
     by_workspace = defaultdict(list)
     for pk, ws_id, plan_id, interval, paid_from, ended_on, end_reason, country, region in rows:
-        sub = BilledSubscription(
-            pk,
-            ws_id,
-            plans[plan_id],
-            interval,
-            paid_from,
-            ended_on,
-            end_reason,
-            BilledWorkspace(ws_id, country, region),
-        )
-        ended_inside_month = sub.ended_on is not None and sub.ended_on < end
-        if sub.interval == Interval.MONTHLY and ended_inside_month:
+        ended_inside_month = ended_on is not None and ended_on < end
+        if interval == monthly and ended_inside_month:
             continue  # K1: its final invoice billed these days
-        if sub.end_reason == Subscription.EndReason.CLOSED and ended_inside_month:
+        if end_reason == closed and ended_inside_month:
             continue  # W1: a term ended by a closure bills no further overage
-        by_workspace[sub.workspace_id].append(sub)
+        by_workspace[ws_id].append(
+            BilledSubscription(
+                pk,
+                ws_id,
+                plans[plan_id],
+                interval,
+                paid_from,
+                ended_on,
+                end_reason,
+                BilledWorkspace(ws_id, country, region),
+            )
+        )
 
     plan_by_ws = {ws_id: subs_[-1].plan for ws_id, subs_ in by_workspace.items()}
     overage = _unbilled_overage(scope, month, plan_by_ws)
     drafts = []
+    kind = Invoice.Kind.MONTHLY
     base_charges = {}  # most subscriptions of a month share one: the full month's
     for ws_id, ws_subs in by_workspace.items():
         for sub in ws_subs:
             charges = []
             paid_days = overlap_days(sub.paid_from, sub.ended_on, month, end)
-            if sub.interval == Interval.MONTHLY:
-                key = (sub.plan.pk, paid_days)
+            if sub.interval == monthly:
+                key = (id(sub.plan), paid_days)  # the plans of `plans`, one instance each
                 if key not in base_charges:
                     base_charges[key] = _base_charge(sub.plan, paid_days, month)
                 charges.append(base_charges[key])
@@ -244,17 +253,9 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
                 charges.append(_overage_charge(sub.plan, over, month))
             if not charges:
                 continue
-            drafts.append(
-                InvoiceDraft(
-                    subscription=sub,
-                    kind=Invoice.Kind.MONTHLY,
-                    period_start=max(sub.paid_from, month),
-                    period_end=min(sub.ended_on or end, end),
-                    issue_date=end,
-                    charges=charges,
-                    overage_mtus=over,
-                )
-            )
+            period_start = sub.paid_from if sub.paid_from > month else month
+            period_end = end if sub.ended_on is None or sub.ended_on > end else sub.ended_on
+            drafts.append(InvoiceDraft(sub, kind, period_start, period_end, end, charges, over))
     return drafts
 
 

@@ -1,21 +1,39 @@
-"""Lock changes by the thousand (SPEC F2, F3, F6): the month close's lock step, in SQL.
+"""Usage locks (SPEC F1–F7): strikes at a month close, the lock rules, support's unlock, and
+every lock change recorded with its cause and emailed (F6).
 
-A month close can lock or unlock many thousands of workspaces at once. Each batch of them costs
-the same five statements however large it is: the lock events (F6: each change with its cause),
-the workspaces' new lock, their history rows (R4), and the outbox rows of the emails, which are
+A month close can lock or unlock many thousands of workspaces at once: `change_locks_in_bulk`
+costs the same five statements per batch however large it is: the lock events, the
+workspaces' new lock, their history rows (R4), and the outbox rows of the emails, which are
 rendered when they are sent (`billing.emails.RENDERED_WHEN_SENT`). No model instance per
-workspace.
+workspace. One workspace's change (an unlock, an upgrade lifting a lock) goes through
+`set_lock`.
 """
 
-from datetime import date
+from collections import Counter, defaultdict
+from datetime import date, timedelta
 
-from django.db import connection
-from django.db.models import Case, Value, When
+from django.db import connection, transaction
+from django.db.models import Case, Count, Value, When
 from django.utils import timezone
+from simple_history.utils import bulk_update_with_history
 
-from billing.audit import record_history
-from billing.emails import enqueue_after_commit
-from billing.models import Lock, LockEvent, OutboundEmail, Workspace
+from billing.audit import record_history, require_reason
+from billing.clock import refuse_processed
+from billing.closed_workspaces import closed_on_day, refuse_closed
+from billing.emails import enqueue_after_commit, queue_emails_rendered_when_sent
+from billing.errors import BillingError
+from billing.models import (
+    LOCK_SEVERITY,
+    Lock,
+    LockEvent,
+    OutboundEmail,
+    Plan,
+    Strike,
+    Subscription,
+    Usage,
+    Workspace,
+)
+from billing.months import add_months, next_month
 
 BATCH = 2_000
 
@@ -81,3 +99,141 @@ def _change_batch(ids, to_lock, cause, cause_text, as_of, month):
             [template, OutboundEmail.Status.PENDING, stamp, *event_ids],
         )
         enqueue_after_commit(sorted(row[0] for row in cursor.fetchall()))
+
+
+# F2: the strikes of the closed month and the five before it decide the lock level.
+STRIKE_WINDOW_MONTHS = 6
+
+
+def set_lock(workspace, to_lock, *, cause, as_of, by=None, reason=""):
+    """F6 for one workspace: see `change_locks`."""
+    return change_locks([workspace], to_lock, cause=cause, as_of=as_of, by=by, reason=reason)[0]
+
+
+def change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, reason=""):
+    """F6: move `workspaces` (instances the caller goes on using) to `to_lock`, record each
+    change with its cause, email each. Bulk statements; the month close's many changes go
+    through `billing.locks.change_locks_in_bulk`, which reads no instances."""
+    if not workspaces:
+        return []
+    cause_text = reason or LockEvent.Cause(cause).label
+    events = [
+        LockEvent(
+            workspace=ws,
+            on=as_of,
+            month=month,
+            from_lock=ws.lock,
+            to_lock=to_lock,
+            cause=cause,
+            reason=reason,
+            by=by,
+        )
+        for ws in workspaces
+    ]
+    for ws in workspaces:
+        # W1: a closed workspace's data stays stopped whatever its lock.
+        ws.lock = to_lock
+        ws.data_flow = to_lock != Lock.LOCKED_DATA_STOPPED and ws.closed_on is None
+        ws.lock_changed_on, ws.lock_cause = as_of, cause_text
+    bulk_update_with_history(
+        workspaces,
+        Workspace,
+        ["lock", "data_flow", "lock_changed_on", "lock_cause"],
+        batch_size=2_000,
+        default_user=by,
+        default_change_reason=f"{Lock(to_lock).label}: {cause_text}",
+    )
+    LockEvent.objects.bulk_create(events, batch_size=2_000)
+    template = "unlocked" if to_lock == Lock.UNLOCKED else "locked"
+    queue_emails_rendered_when_sent(
+        template, [(f"lock:{event.pk}", event.workspace.billing_email) for event in events]
+    )
+    return events
+
+
+@transaction.atomic
+def unlock_workspace(workspace: Workspace, *, by, reason: str, as_of: date):
+    """F5: support unlocks by hand; the reason is kept. Strikes stay counted (F2)."""
+    require_reason(reason, "Say why the workspace is being unlocked: the reason is kept.")
+    refuse_processed(as_of, "An unlock")
+    workspace = Workspace.objects.for_change(workspace)
+    refuse_closed(workspace, "An unlock")
+    if workspace.lock == Lock.UNLOCKED:
+        raise BillingError(f"{workspace.name} is not locked.")
+    return set_lock(
+        workspace,
+        Lock.UNLOCKED,
+        cause=LockEvent.Cause.MANUAL,
+        as_of=as_of,
+        by=by,
+        reason=reason.strip(),
+    )
+
+
+def record_strikes(month: date) -> int:
+    """F1: a strike for each workspace on Free every day of `month` it existed, over its
+    allowance; none for a workspace closed at the month's end (W1: its data stopped). Set-based:
+    one query finds them, one insert writes them."""
+    end = next_month(month)
+    free = Plan.objects.get(code=Plan.Code.FREE)
+    on_team = Subscription.objects.overlapping(month, end).filter(plan__code=Plan.Code.TEAM)
+    over = (
+        Usage.objects.filter(
+            month=month, mtus__gt=free.included_mtus, workspace__created_on__lt=end
+        )
+        .exclude(workspace_id__in=on_team.values("workspace_id"))
+        .exclude(workspace_id__in=closed_on_day(end - timedelta(days=1)))
+        .values_list("workspace_id", "mtus")
+    )
+    sql, params = over.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"insert into {Strike._meta.db_table} (workspace_id, month, mtus) "
+            f"select over.workspace_id, %s, over.mtus from ({sql}) as over where true "
+            "on conflict do nothing",
+            [month, *params],
+        )
+        return cursor.rowcount
+
+
+def apply_lock_rules(month: date, as_of: date) -> Counter:
+    """F2, F3 at the close of `month`: lock from the six-month strike count, unlock a `locked`
+    workspace without a strike; a lock never goes down otherwise."""
+    counts = Counter()
+    window = (
+        Strike.objects.filter(
+            month__gte=add_months(month, 1 - STRIKE_WINDOW_MONTHS), month__lte=month
+        )
+        .values("workspace_id")
+        .annotate(n=Count("id"))
+    )
+    struck = Strike.objects.filter(month=month).values("workspace_id")
+    targets = {
+        row["workspace_id"]: Lock.LOCKED if row["n"] == 1 else Lock.LOCKED_DATA_STOPPED
+        for row in window.filter(workspace_id__in=struck)
+    }
+    # Set-based (billing.locks): ids and levels only, however many workspaces change.
+    to_raise = defaultdict(list)
+    for ws_id, lock in (
+        Workspace.objects.filter(pk__in=struck).order_by("pk").values_list("pk", "lock")
+    ):
+        if LOCK_SEVERITY[targets[ws_id]] > LOCK_SEVERITY[lock]:
+            to_raise[targets[ws_id]].append(ws_id)
+    for level, ids in sorted(to_raise.items()):
+        change_locks_in_bulk(ids, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
+        counts[f"locked:{level}"] = len(ids)
+    # W1: a workspace closed at the month's end keeps its lock until it is reopened.
+    closed = closed_on_day(next_month(month) - timedelta(days=1))
+    to_unlock = list(
+        Workspace.objects.filter(lock=Lock.LOCKED)
+        .exclude(pk__in=struck)
+        .exclude(pk__in=closed)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    change_locks_in_bulk(
+        to_unlock, Lock.UNLOCKED, cause=LockEvent.Cause.UNDER_LIMIT, as_of=as_of, month=month
+    )
+    if to_unlock:
+        counts["unlocked"] = len(to_unlock)
+    return counts

@@ -68,6 +68,13 @@ LOCK_SEVERITY = {Lock.UNLOCKED: 0, Lock.LOCKED: 1, Lock.LOCKED_DATA_STOPPED: 2}
 
 
 class WorkspaceQuerySet(models.QuerySet):
+    def for_change(self, workspace: "Workspace") -> "Workspace":
+        """The workspace re-read under a row lock: the start of every write to one workspace.
+        FOR NO KEY UPDATE: writers of one workspace take turns, while rows that merely point at
+        it (a month close's invoices, history) are inserted without waiting (FC1: a forecast's
+        open transaction never holds up a close)."""
+        return self.select_for_update(no_key=True).get(pk=workspace.pk)
+
     def with_current_subscription(self):
         current = Subscription.objects.filter(workspace=models.OuterRef("pk"), ended_on=None)
         return self.annotate(

@@ -189,7 +189,7 @@ class TaxTable:
 def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from: date) -> TaxRate:
     """X2: a rate in force from `valid_from` until the jurisdiction's next one (replacing one
     that starts the same day). `rate` is in percent."""
-    refuse_processed(valid_from, "A tax rate's start")
+    refuse_processed(valid_from, "A tax rate's start", past_a_close=True)
     rate = Decimal(str(rate))
     if not Decimal(0) <= rate <= Decimal(100):
         raise BillingError(f"A tax rate is a percentage between 0 and 100, not {rate}.")

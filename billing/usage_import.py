@@ -504,16 +504,15 @@ def job_progress(job: UsageImportJob) -> dict | None:
 
 
 @transaction.atomic
-def start_import_job(upload, *, by) -> UsageImportJob:
+def start_import_job(upload, *, by, run_later) -> UsageImportJob:
     """Store an uploaded usage file privately and have a worker import it (U2 as for any
-    file); the admin page follows the job."""
-    from billing.tasks import import_usage_file
-
+    file); the admin page follows the job. `run_later(job_id)` hands the job to the worker
+    (the task's `delay`), once the job is committed."""
     job = UsageImportJob(file_name=(upload.name or "usage.csv")[-255:], size=upload.size)
     job.created_by = by
     job.file.save("usage.csv", upload, save=False)
     job.save()
-    transaction.on_commit(lambda: import_usage_file.delay(job.pk))
+    transaction.on_commit(lambda: run_later(job.pk))
     return job
 
 

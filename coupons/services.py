@@ -23,7 +23,7 @@ from simple_history.utils import bulk_create_with_history
 from billing.audit import record_history, require_reason, save_with_reason
 from billing.bulk_rows import insert_rows
 from billing.clock import refuse_processed
-from billing.closures import refuse_closed
+from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.emails import queue_email
 from billing.models import Plan, Subscription, Workspace

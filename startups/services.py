@@ -13,7 +13,7 @@ from simple_history.utils import bulk_update_with_history
 
 from billing.audit import require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
-from billing.closures import closed_on_day, refuse_closed
+from billing.closed_workspaces import closed_on_day, refuse_closed
 from billing.emails import queue_email
 from billing.errors import BillingError
 from billing.models import Workspace

@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from billing import services
+from billing.errors import ClockBehind
 from billing.models import Invoice, LockEvent, Strike, Subscription, Workspace
 from billing.selectors import workspace_status
 from coupons import services as coupons
@@ -274,25 +275,33 @@ def test_d4_a_year_day_by_day_equals_one_catch_up(
     assert status("no-card", date(2026, 2, 15))["plan"] == "free"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known gap (issue 11): a change entered while the clock lags behind a month close "
-    "sees the state the clock last made: an upgrade dated after an unprocessed close lifts no "
-    "lock (F4), so its F7 restore has nothing to restore, and the lock events differ from the "
-    "daily run's. Fix: bring the clock to the day before inside each dated change.",
-)
-def test_d4_f4_f7_an_upgrade_while_the_clock_lags_a_close(
+def test_d4_f4_f7_a_change_waits_for_a_close_the_lagging_clock_has_not_run(
     db, django_capture_on_commit_callbacks, support
 ):
+    """D4: a change dated past a month close the clock has not yet run is refused (it would
+    act before that close: an upgrade on 10 March with February's close still to come lifts
+    no lock, so F7 has nothing to restore); once the clock has run through the day before,
+    the same change gives the lock events of the daily run."""
     results = []
     for daily in (True, False):
         sid = transaction.savepoint()
         ws = workspace(slug="lagging", as_of=START, card=True)
         for month in (1, 2):
             services.record_usage(ws, month=date(2026, month, 1), mtus=3_000)
+        services.run_billing(as_of=START)  # the clock runs from the first day
         day = START
         while day <= date(2026, 3, 31):
             if day == date(2026, 3, 10):
+                if not daily:
+                    with pytest.raises(ClockBehind) as refused:
+                        services.change_to_team(ws, as_of=day, by=support, reason="Upgrade")
+                    assert str(refused.value) == (
+                        "A plan change dated 2026-03-10 must wait: the billing clock has "
+                        "processed every day through 2026-01-01 and has not yet run the month "
+                        "close due on 2026-02-01. Run the clock through 2026-03-09 first, or "
+                        "date it 2026-02-01 at the latest."
+                    )
+                    services.run_billing(as_of=day - timedelta(days=1))
                 services.change_to_team(ws, as_of=day, by=support, reason="Upgrade")
             if day == date(2026, 3, 15):
                 services.change_to_free(ws, as_of=day, by=support, reason="Changed mind")
@@ -303,3 +312,12 @@ def test_d4_f4_f7_an_upgrade_while_the_clock_lags_a_close(
         results.append(sorted(LockEvent.objects.values_list("on", "to_lock", "cause")))
         transaction.savepoint_rollback(sid)
     assert results[0] == results[1]
+    # 3,000 MTUs on Free in January and February: locked on 1 February, data stopped on
+    # 1 March (F1–F3); the upgrade on 10 March lifts it (F4); back to Free on 15 March, inside
+    # the trial, restores the data stop the upgrade lifted (F7).
+    assert results[0] == [
+        (date(2026, 2, 1), "locked", "free_limit"),
+        (date(2026, 3, 1), "locked_data_stopped", "free_limit"),
+        (date(2026, 3, 10), "unlocked", "moved_to_team"),
+        (date(2026, 3, 15), "locked_data_stopped", "trial_not_paid"),
+    ]

@@ -1,0 +1,26 @@
+"""Which workspaces are closed (SPEC W1): the check every service that changes a workspace makes
+first, and the dated subquery the month close and the daily steps read (D3).
+"""
+
+from datetime import date
+
+from billing.errors import WorkspaceClosed
+from billing.models import Workspace, WorkspaceClosure
+
+
+def refuse_closed(workspace: Workspace, what: str = "This change") -> None:
+    """W1: a closed workspace accepts no change but reopening. Read from the database, so a
+    stale copy of the workspace cannot slip a change through."""
+    closed_on = (
+        Workspace.objects.filter(pk=workspace.pk).values_list("closed_on", flat=True).first()
+    )
+    if closed_on is not None:
+        raise WorkspaceClosed(
+            f"{what} is refused: {workspace.name} was closed on {closed_on}. A closed workspace "
+            "accepts no change; support can reopen it first."
+        )
+
+
+def closed_on_day(day: date):
+    """D3: the ids of the workspaces that were closed on `day` (a subquery)."""
+    return WorkspaceClosure.objects.on(day).values("workspace_id")

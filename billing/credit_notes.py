@@ -1,0 +1,87 @@
+"""Invoices after issue (I3, K3): voiding, and credit notes that support requests and finance
+decides, never refunding more than is left.
+"""
+
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+
+from billing.audit import require_reason, save_with_reason
+from billing.errors import BillingError
+from billing.models import CreditNote, Invoice
+
+
+def _locked_invoice(invoice: Invoice) -> Invoice:
+    return Invoice.objects.select_for_update().get(pk=invoice.pk)
+
+
+@transaction.atomic
+def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
+    """I3: an issued invoice is never edited or deleted; finance may void it, with a reason."""
+    require_reason(reason, "Say why the invoice is voided: the reason is kept.")
+    invoice = _locked_invoice(invoice)
+    if invoice.status == Invoice.Status.VOID:
+        raise BillingError(f"{invoice.number} is already void.")
+    invoice.status, invoice.voided_on, invoice.void_reason = (
+        Invoice.Status.VOID,
+        as_of,
+        reason.strip(),
+    )
+    save_with_reason(invoice, f"Voided: {reason.strip()}", by=by)
+    return invoice
+
+
+def refundable_amount(invoice: Invoice) -> Decimal:
+    """K3: what is left unrefunded on the invoice (approved credit notes taken off)."""
+    approved = invoice.credit_notes.filter(status=CreditNote.Status.APPROVED).aggregate(
+        total=Sum("amount")
+    )["total"]
+    # To the cent: SQLite sums decimals as floats ("100.0000000000000").
+    return (invoice.total - (approved or Decimal("0.00"))).quantize(Decimal("0.01"))
+
+
+def _check_refund(invoice: Invoice, amount: Decimal):
+    if invoice.status == Invoice.Status.VOID:
+        raise BillingError(f"{invoice.number} is void: there is nothing to refund.")
+    left = refundable_amount(invoice)
+    if amount > left:
+        raise BillingError(
+            f"A credit note on {invoice.number} can be at most ${left:,.2f} (what is left "
+            f"unrefunded), not ${amount:,.2f}."
+        )
+
+
+@transaction.atomic
+def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: date) -> CreditNote:
+    """K3: support asks for a refund with a reason; finance decides."""
+    try:
+        amount = Decimal(str(amount))
+    except ArithmeticError:
+        raise BillingError(f"“{amount}” is not an amount of money.") from None
+    if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise BillingError("A credit note is a positive amount in dollars and cents.")
+    require_reason(reason, "Say why the refund is requested: finance sees the reason.")
+    invoice = _locked_invoice(invoice)
+    _check_refund(invoice, amount)
+    note = CreditNote(
+        invoice=invoice, amount=amount, reason=reason.strip(), requested_by=by, requested_on=as_of
+    )
+    save_with_reason(note, "Requested", by=by)
+    return note
+
+
+@transaction.atomic
+def decide_credit_note(note: CreditNote, *, by, approve: bool, as_of: date, note_text: str = ""):
+    """K3: finance approves (never above what is left unrefunded) or rejects a request."""
+    invoice = _locked_invoice(note.invoice)  # serialises approvals on one invoice
+    note = CreditNote.objects.select_for_update().get(pk=note.pk)
+    if note.status != CreditNote.Status.REQUESTED:
+        raise BillingError(f"This credit note was already {note.status}.")
+    if approve:
+        _check_refund(invoice, note.amount)
+    note.status = CreditNote.Status.APPROVED if approve else CreditNote.Status.REJECTED
+    note.decided_by, note.decided_on, note.decision_note = by, as_of, note_text
+    save_with_reason(note, f"{note.status.capitalize()} {note_text}".strip(), by=by)
+    return note

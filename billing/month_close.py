@@ -1,0 +1,211 @@
+"""The month close (M1, F1–F3, I4, I6): strikes and locks, then the invoices in chunks that
+workers share, each chunk once; a workspace that cannot be billed is set aside with its error
+and billed on a later run once fixed.
+"""
+
+import logging
+import threading
+from collections import Counter
+from datetime import date
+
+from django.db import connection, transaction
+from django.db.models import F, Sum
+
+from billing import invoicing
+from billing.bulk_rows import gc_paused
+from billing.errors import BillingError
+from billing.locks import apply_lock_rules, record_strikes
+from billing.models import (
+    Invoice,
+    MonthClose,
+    MonthCloseChunk,
+    SetAsideInvoice,
+    Subscription,
+    Workspace,
+)
+from billing.months import month_start, next_month
+
+logger = logging.getLogger(__name__)
+
+
+# Workspaces per invoice chunk: large enough to amortise a chunk's fixed queries, small enough
+# that its transaction is short and several workers share a month.
+CLOSE_CHUNK_SIZE = 2_000
+
+
+def close_month(
+    month: date, *, as_of: date, dispatch=None, chunk_size=CLOSE_CHUNK_SIZE, threads: int = 1
+) -> Counter:
+    """Close `month` once: strikes and locks (F1–F3), then its invoices (M1–M3, K2) in chunks.
+
+    Each step is recorded when done, so a close interrupted anywhere resumes where it stopped
+    and a second or concurrent close repeats nothing (I4). With `dispatch`, the pending chunk
+    ids are handed to it (Celery workers) and the close finishes with its last chunk; without,
+    they run here, on `threads` threads (each with its own database connection: one prices a
+    chunk while another writes, as two workers would).
+    """
+    counts = Counter()
+    close, _ = MonthClose.objects.get_or_create(month=month, defaults={"closed_on": as_of})
+    if close.finished:
+        return counts
+    with transaction.atomic():
+        close = MonthClose.objects.select_for_update().get(pk=close.pk)
+        if not close.locks_done:
+            close.strikes = counts["strikes"] = record_strikes(month)
+            counts.update(apply_lock_rules(month, as_of))
+            close.locks_done, close.closed_on = True, as_of
+        if not close.chunks_planned:
+            _plan_chunks(close, chunk_size)
+            close.chunks_planned = True
+        close.save()
+    pending = list(close.chunks.filter(done=False).values_list("pk", flat=True))
+    if dispatch is not None and pending:
+        dispatch(pending)
+        counts["chunks_dispatched"] = len(pending)
+        return counts
+    if threads > 1 and len(pending) > 1:
+        counts["invoices"] += _bill_chunks_on_threads(pending, threads)
+    else:
+        for chunk_id in pending:
+            counts["invoices"] += bill_chunk(chunk_id)
+    finish_close_if_complete(close.pk)
+    return counts
+
+
+def _bill_chunks_on_threads(chunk_ids: list[int], threads: int) -> int:
+    """`bill_chunk` for each id on `threads` threads; the first error is raised once all have
+    stopped (chunks already billed stay billed: I4, the close resumes)."""
+    remaining, lock = iter(chunk_ids), threading.Lock()
+    issued, errors = [], []
+
+    def work():
+        try:
+            while True:
+                with lock:
+                    chunk_id = next(remaining, None)
+                if chunk_id is None or errors:
+                    return
+                issued.append(bill_chunk(chunk_id))
+        except BaseException as exc:  # raised in the caller's thread below
+            errors.append(exc)
+        finally:
+            connection.close()  # this thread's own connection
+
+    workers = [threading.Thread(target=work, name=f"close-{n}") for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[0]
+    return sum(issued)
+
+
+def _plan_chunks(close: MonthClose, chunk_size: int):
+    """Split the workspaces with paid Team days in the month into ranges of `chunk_size`."""
+    ids = list(
+        Subscription.objects.paid_overlapping(close.month, next_month(close.month))
+        .order_by("workspace_id")
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    )
+    MonthCloseChunk.objects.bulk_create(
+        MonthCloseChunk(
+            close=close,
+            first_workspace_id=ids[start],
+            last_workspace_id=ids[min(start + chunk_size, len(ids)) - 1],
+        )
+        for start in range(0, len(ids), chunk_size)
+    )
+
+
+def bill_chunk(chunk_id: int) -> int:
+    """Issue one chunk's invoices and mark it done, in one transaction; a chunk already done
+    (a redelivered task) or gone issues nothing. A workspace whose invoice cannot be made is
+    set aside with its error (I6) and every other invoice is issued. Returns how many invoices
+    it issued."""
+    with transaction.atomic(), gc_paused():
+        chunk = (
+            MonthCloseChunk.objects.select_for_update()
+            .select_related("close")
+            .filter(pk=chunk_id)
+            .first()
+        )
+        if chunk is None or chunk.done:
+            return 0
+        issued, problems = _issue_setting_aside(
+            invoicing.month_close_drafts(
+                chunk.close.month,
+                workspace_range=(chunk.first_workspace_id, chunk.last_workspace_id),
+            )
+        )
+        _set_aside(chunk.close, problems, on=chunk.close.closed_on)
+        chunk.invoices = len(issued)
+        chunk.done = True
+        chunk.save(update_fields=["invoices", "done"])
+        return chunk.invoices
+
+
+def _issue_setting_aside(drafts) -> tuple[list[Invoice], dict[int, str]]:
+    """I6: issue what can be issued; the rest comes back as {workspace id: error}."""
+    problems = {}
+
+    def set_aside(draft, exc):
+        error = str(exc) if isinstance(exc, BillingError) else f"{type(exc).__name__}: {exc}"
+        problems.setdefault(draft.subscription.workspace_id, error)
+
+    return invoicing.issue(drafts, set_aside=set_aside), problems
+
+
+def _set_aside(close: MonthClose, problems: dict[int, str], *, on: date):
+    for workspace_id, error in problems.items():
+        logger.warning("month close %s: workspace %s set aside: %s", close, workspace_id, error)
+        SetAsideInvoice.objects.update_or_create(
+            close=close,
+            workspace_id=workspace_id,
+            defaults={"error": error, "resolved_on": None},
+            create_defaults={"error": error, "first_seen_on": on},
+        )
+
+
+def retry_set_aside(*, as_of: date) -> Counter:
+    """I6: try again each workspace a close set aside; once its cause is fixed its invoice is
+    issued (I4: never a second one) and the entry is resolved."""
+    counts = Counter()
+    for entry in SetAsideInvoice.objects.filter(resolved_on=None).select_related("close"):
+        with transaction.atomic():
+            Workspace.objects.for_change(Workspace(pk=entry.workspace_id))
+            issued, problems = _issue_setting_aside(
+                invoicing.month_close_drafts(entry.close.month, workspace_ids=[entry.workspace_id])
+            )
+            if problems:
+                _set_aside(entry.close, problems, on=as_of)
+                continue
+            entry.resolved_on = as_of
+            entry.save(update_fields=["resolved_on"])
+            MonthClose.objects.filter(pk=entry.close_id).update(
+                invoices=F("invoices") + len(issued)
+            )
+            counts["set_aside_billed"] += len(issued)
+    return counts
+
+
+def finish_close_if_complete(close_id: int) -> MonthClose | None:
+    """Mark the close finished once its last chunk is done; the close when this call did."""
+    with transaction.atomic():
+        close = MonthClose.objects.select_for_update().get(pk=close_id)
+        if close.finished or not close.chunks_planned or close.chunks.filter(done=False).exists():
+            return None
+        close.invoices = close.chunks.aggregate(n=Sum("invoices"))["n"] or 0
+        close.finished = True
+        close.save(update_fields=["invoices", "finished", "updated_at"])
+        return close
+
+
+def preview_invoice(workspace: Workspace, *, month: date, as_of: date):
+    """The invoice the close of `month` would issue for the workspace if nothing changed
+    before it, from what is recorded when asked (`as_of`, e.g. usage so far); nothing is
+    written. None when the close would issue none."""
+    drafts = invoicing.month_close_drafts(month_start(month), workspace_ids=[workspace.pk])
+    previews = invoicing.preview(drafts)
+    return previews[-1] if previews else None

@@ -1,0 +1,448 @@
+"""Workspaces and their subscriptions: sign-up, details, payment methods, plan and interval
+changes (T1–T5, K1, K2, K4, F4, F7), and the trial and term ends the billing clock applies to
+one subscription (T4, T6, K2).
+
+Services take the date they act on (`as_of`) and never read the clock. They lock the
+workspace row first (`Workspace.objects.for_change`), so two agents acting on one workspace at
+once take turns.
+"""
+
+from datetime import date, timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email, validate_slug
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django_countries import countries
+
+from billing import invoicing
+from billing.audit import records_why, require_reason, save_with_reason
+from billing.clock import refuse_processed
+from billing.closed_workspaces import refuse_closed
+from billing.emails import queue_email
+from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired
+from billing.locks import set_lock
+from billing.models import Interval, Lock, LockEvent, PaymentMethod, Plan, Subscription, Workspace
+from billing.months import add_year
+from billing.tax import US_STATES
+
+# T6: the reminder goes out this many days before the trial's end date.
+TRIAL_REMINDER_DAYS = 3
+
+
+def _plan(code: str) -> Plan:
+    return Plan.objects.get(code=code)
+
+
+def current_subscription(workspace: Workspace) -> Subscription:
+    return workspace.subscriptions.select_related("plan").get(ended_on=None)
+
+
+def _check_interval(interval: str):
+    if interval not in Interval.values:
+        raise BillingError(f"“{interval}” is not a billing interval: use monthly or annual.")
+
+
+def _detail_problems(*, name, business_country, business_region, billing_email) -> list[str]:
+    """What is wrong with a workspace's details (X1: a US business needs its state)."""
+    problems = []
+    if not name.strip():
+        problems.append("The workspace needs a name.")
+    country = business_country.upper()
+    if country not in countries:
+        problems.append(f"“{business_country}” is not an ISO 3166-1 country code.")
+    region = business_region.upper()
+    if country == "US" and region not in US_STATES:
+        problems.append(
+            f"“{business_region}” is not a US state code (e.g. CA): sales tax depends on it."
+            if region
+            else "A US business needs its state (e.g. CA): sales tax depends on it."
+        )
+    try:
+        validate_email(billing_email)
+    except ValidationError:
+        problems.append(f"“{billing_email}” is not a valid billing email address.")
+    return problems
+
+
+@transaction.atomic
+def create_workspace(
+    name: str,
+    *,
+    slug: str,
+    business_country: str,
+    business_region: str = "",
+    billing_email: str,
+    has_payment_method: bool = False,
+    plan: str = "free",
+    interval: str = "monthly",
+    as_of: date,
+) -> Workspace:
+    """A new workspace on Free, or signed up straight into Team (T1: trial; T2: no card
+    needed for a sign-up)."""
+    problems = _detail_problems(
+        name=name,
+        business_country=business_country,
+        business_region=business_region,
+        billing_email=billing_email,
+    )
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        problems.append(f"“{slug}” is not a valid slug (letters, digits, - and _ only).")
+    if Workspace.objects.filter(slug=slug).exists():
+        problems.append(f"The slug “{slug}” is already used by another workspace.")
+    if plan not in Plan.Code.values:
+        problems.append(f"“{plan}” is not a plan: use free or team.")
+    if interval not in Interval.values:
+        problems.append(f"“{interval}” is not a billing interval: use monthly or annual.")
+    if problems:
+        raise BillingError(" ".join(problems))
+    refuse_processed(as_of, "A sign-up")
+    country = business_country.upper()
+
+    workspace = Workspace(
+        name=name.strip(),
+        slug=slug,
+        business_country=country,
+        business_region=business_region.upper(),
+        billing_email=billing_email,
+        created_on=as_of,
+        payment_method_added_on=as_of if has_payment_method else None,
+    )
+    save_with_reason(workspace, "Created")
+    if has_payment_method:
+        PaymentMethod.objects.create(workspace=workspace, added_on=as_of)
+    if plan == Plan.Code.TEAM:
+        _start_team(workspace, interval=interval, as_of=as_of)
+    else:
+        Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=as_of)
+    return workspace
+
+
+@transaction.atomic
+def update_workspace(
+    workspace: Workspace,
+    *,
+    by,
+    reason: str,
+    name: str,
+    business_country: str,
+    business_region: str = "",
+    billing_email: str,
+) -> Workspace:
+    """Edit a workspace's name, business location (X1: it decides tax) and billing email, with
+    the checks `create_workspace` applies and the why kept (R4)."""
+    require_reason(reason, "Say why the workspace's details change: the reason is kept.")
+    problems = _detail_problems(
+        name=name,
+        business_country=business_country,
+        business_region=business_region,
+        billing_email=billing_email,
+    )
+    if problems:
+        raise BillingError(" ".join(problems))
+    workspace = Workspace.objects.for_change(workspace)
+    refuse_closed(workspace, "Editing the details")
+    workspace.name = name.strip()
+    workspace.business_country = business_country.upper()
+    workspace.business_region = business_region.upper()
+    workspace.billing_email = billing_email
+    save_with_reason(workspace, f"Details edited: {reason.strip()}", by=by)
+    return workspace
+
+
+@transaction.atomic
+def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", last4: str = ""):
+    """Record that a card is on file from `as_of` (T2, T4), replacing the one on file. Kept as
+    dated history (D3); only its brand and last four digits are kept, for display."""
+    refuse_processed(as_of, "A payment method change")
+    workspace = Workspace.objects.for_change(workspace)
+    refuse_closed(workspace, "A payment method change")
+    if last4 and not (len(last4) == 4 and last4.isdigit()):
+        raise BillingError("The last four digits of the card must be four digits.")
+    _end_card(workspace, as_of)
+    PaymentMethod.objects.create(workspace=workspace, brand=brand, last4=last4, added_on=as_of)
+    workspace.payment_method_added_on = as_of
+    workspace.card_brand, workspace.card_last4 = brand, last4
+    save_with_reason(workspace, "Payment method added")
+    return workspace
+
+
+@transaction.atomic
+def remove_payment_method(workspace: Workspace, *, as_of: date):
+    """The card on file is removed from `as_of` on (D3): T4 then sees none on later days."""
+    refuse_processed(as_of, "A payment method change")
+    workspace = Workspace.objects.for_change(workspace)
+    refuse_closed(workspace, "A payment method change")
+    if not _end_card(workspace, as_of):
+        raise BillingError(f"{workspace.name} has no payment method on file.")
+    workspace.payment_method_added_on = None
+    workspace.card_brand = workspace.card_last4 = ""
+    save_with_reason(workspace, "Payment method removed")
+    return workspace
+
+
+def _end_card(workspace: Workspace, day: date) -> bool:
+    """End the card on file on `day`; a card added that same day never was on file."""
+    current = workspace.payment_methods.filter(removed_on=None).first()
+    if current is None:
+        return False
+    if current.added_on >= day:
+        current.delete()  # replaced the day it was added: the day sees only the new one
+    else:
+        current.removed_on = day
+        current.save(update_fields=["removed_on"])
+    return True
+
+
+def _start_team(workspace: Workspace, *, interval: str, as_of: date) -> Subscription:
+    """T1, T3: a 14-day trial for a workspace that never had Team, else paid from `as_of`."""
+    team = _plan("team")
+    had_team = workspace.subscriptions.filter(plan=team).exists()
+    if not had_team and team.trial_days:
+        trial_end = as_of + timedelta(days=team.trial_days)
+        return Subscription.objects.create(
+            workspace=workspace,
+            plan=team,
+            interval=interval,
+            started_on=as_of,
+            trial_end=trial_end,
+            trial_outcome=Subscription.TrialOutcome.RUNNING,
+            paid_from=trial_end,
+        )
+    sub = Subscription.objects.create(
+        workspace=workspace, plan=team, interval=interval, started_on=as_of, paid_from=as_of
+    )
+    if interval == Interval.ANNUAL:
+        _start_term(sub, as_of)
+    return sub
+
+
+def _start_term(sub: Subscription, day: date):
+    """K2: an annual term of a year from `day`, prepaid by an invoice dated `day`."""
+    sub.term_start, sub.term_end = day, add_year(day)
+    sub.save(update_fields=["term_start", "term_end"])
+    invoicing.issue([invoicing.annual_draft(sub, day)])
+
+
+def stop_subscription(sub: Subscription, day: date, reason: str):
+    sub.ended_on, sub.end_reason = day, reason
+    sub.save(update_fields=["ended_on", "end_reason", "trial_outcome"])
+
+
+def start_free(workspace: Workspace, day: date):
+    Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=day)
+
+
+@records_why("Moved to Team")
+@transaction.atomic
+def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: date):
+    """Upgrade from Free (T1 trial or paid, T2 card needed, F4 unlock at once)."""
+    _check_interval(interval)
+    refuse_processed(as_of, "A plan change")
+    workspace = Workspace.objects.for_change(workspace)
+    refuse_closed(workspace, "A plan change")
+    advance_workspace(workspace, as_of - timedelta(days=1))
+    current = current_subscription(workspace)
+    if current.is_team:
+        if current.interval == Interval.ANNUAL and current.cancel_at_term_end:
+            current.cancel_at_term_end = False
+            save_with_reason(current, "Cancellation withdrawn: the annual term will renew")
+            return current
+        raise InvalidPlanChange(
+            f"{workspace.name} is already on Team ({current.interval}). To change how often it "
+            "is billed, change the billing interval instead."
+        )
+    if not workspace.payment_method_on(as_of):
+        raise PaymentMethodRequired(
+            "A payment method is needed to move from Free to Team. Add one first."
+        )
+    stop_subscription(current, as_of, Subscription.EndReason.UPGRADED)
+    sub = _start_team(workspace, interval=interval, as_of=as_of)
+    if workspace.lock != Lock.UNLOCKED:
+        set_lock(workspace, Lock.UNLOCKED, cause=LockEvent.Cause.MOVED_TO_TEAM, as_of=as_of)
+    return sub
+
+
+@records_why("Cancelled or moved to Free")
+@transaction.atomic
+def change_to_free(workspace: Workspace, *, as_of: date):
+    """Cancel or downgrade. T5: during the trial, never charged. K1: monthly ends at once with
+    a final invoice. K2: annual runs to the end of its term, no refund."""
+    refuse_processed(as_of, "A plan change")
+    workspace = Workspace.objects.for_change(workspace)
+    refuse_closed(workspace, "A plan change")
+    advance_workspace(workspace, as_of - timedelta(days=1))
+    current = current_subscription(workspace)
+    if not current.is_team:
+        raise InvalidPlanChange(f"{workspace.name} is already on Free.")
+    if current.trialing_on(as_of):
+        current.trial_outcome = Subscription.TrialOutcome.CANCELLED
+        stop_subscription(current, as_of, Subscription.EndReason.CANCELLED)
+        start_free(workspace, as_of)
+        _restore_lifted_lock(workspace, current, as_of)
+    elif current.interval == Interval.ANNUAL:
+        if current.cancel_at_term_end:
+            raise InvalidPlanChange(
+                f"{workspace.name}'s annual term is already set to end on {current.term_end}."
+            )
+        current.cancel_at_term_end = True
+        save_with_reason(current, f"Cancelled: moves to Free on {current.term_end}")
+    else:
+        stop_subscription(current, as_of, Subscription.EndReason.CANCELLED)
+        _issue_final_invoice(current, as_of)
+        start_free(workspace, as_of)
+    return current_subscription(workspace)
+
+
+def _issue_final_invoice(sub: Subscription, day: date):
+    draft = invoicing.final_draft(sub, day)
+    if draft:
+        invoicing.issue([draft])
+
+
+@records_why("Billing interval changed")
+@transaction.atomic
+def change_interval(workspace: Workspace, *, interval: str, as_of: date):
+    """K4: monthly → annual at once (final invoice, new term); annual → monthly at the term's
+    end; during a trial only the interval the trial continues with."""
+    _check_interval(interval)
+    refuse_processed(as_of, "An interval change")
+    workspace = Workspace.objects.for_change(workspace)
+    refuse_closed(workspace, "An interval change")
+    advance_workspace(workspace, as_of - timedelta(days=1))
+    current = current_subscription(workspace)
+    if not current.is_team:
+        raise InvalidPlanChange("Only a Team subscription has a billing interval to change.")
+    if current.trialing_on(as_of):
+        current.interval = interval
+        save_with_reason(current, f"Trial will continue as {interval}")
+        return current
+    if current.interval == interval:
+        if current.switch_to_monthly_at_term_end:
+            current.switch_to_monthly_at_term_end = False
+            save_with_reason(current, "Stays annual at the end of the term")
+            return current
+        raise InvalidPlanChange(f"{workspace.name} is already billed {interval}.")
+    if interval == Interval.MONTHLY:
+        current.switch_to_monthly_at_term_end = True
+        save_with_reason(current, f"Moves to monthly billing on {current.term_end}")
+        return current
+    stop_subscription(current, as_of, Subscription.EndReason.INTERVAL_CHANGED)
+    _issue_final_invoice(current, as_of)
+    sub = Subscription.objects.create(
+        workspace=workspace,
+        plan=current.plan,
+        interval=interval,
+        started_on=as_of,
+        paid_from=as_of,
+    )
+    _start_term(sub, as_of)
+    return sub
+
+
+def _end_trial(workspace: Workspace, sub: Subscription):
+    """T4: on the end date, paid Team with a card on file that day, else Free that day."""
+    day = sub.trial_end
+    if workspace.payment_method_on(day):
+        sub.trial_outcome = Subscription.TrialOutcome.CONVERTED
+        sub.save(update_fields=["trial_outcome"])
+        if sub.interval == Interval.ANNUAL:
+            _start_term(sub, day)
+        _email(workspace, "trial_converted", f"sub:{sub.pk}", {"subscription": sub})
+    else:
+        sub.trial_outcome = Subscription.TrialOutcome.REVERTED
+        stop_subscription(sub, day, Subscription.EndReason.TRIAL_ENDED)
+        start_free(workspace, day)
+        _email(workspace, "trial_ended", f"sub:{sub.pk}", {"subscription": sub})
+        _restore_lifted_lock(workspace, sub, day)
+
+
+def _restore_lifted_lock(workspace: Workspace, sub: Subscription, day: date):
+    """F7: a trial that ends without paying (T5 cancel or downgrade, T4 without a card) puts
+    back the lock its upgrade lifted (F4), with its email; unless the lock changed since."""
+    lifted = (
+        workspace.lock_events.filter(cause=LockEvent.Cause.MOVED_TO_TEAM, on=sub.started_on)
+        .order_by("-id")
+        .first()
+    )
+    if lifted is None or workspace.lock_events.filter(pk__gt=lifted.pk).exists():
+        return
+    set_lock(workspace, lifted.from_lock, cause=LockEvent.Cause.TRIAL_NOT_PAID, as_of=day)
+
+
+def _end_term(workspace: Workspace, sub: Subscription):
+    """K2, K4: at the term's end, Free if cancelled, monthly if asked, else renew."""
+    day = sub.term_end
+    if sub.cancel_at_term_end:
+        stop_subscription(sub, day, Subscription.EndReason.CANCELLED)
+        start_free(workspace, day)
+    elif sub.switch_to_monthly_at_term_end:
+        stop_subscription(sub, day, Subscription.EndReason.INTERVAL_CHANGED)
+        Subscription.objects.create(
+            workspace=workspace,
+            plan=sub.plan,
+            interval=Interval.MONTHLY,
+            started_on=day,
+            paid_from=day,
+        )
+    else:
+        _start_term(sub, day)
+
+
+def _due_event(workspace: Workspace, as_of: date):
+    """The earliest trial end or term end of the workspace on or before `as_of`."""
+    sub = workspace.subscriptions.select_related("plan").filter(ended_on=None).first()
+    if sub is None:
+        return None
+    if sub.trial_outcome == Subscription.TrialOutcome.RUNNING and sub.trial_end <= as_of:
+        return sub.trial_end, _end_trial, sub
+    if sub.interval == Interval.ANNUAL and sub.term_end and sub.term_end <= as_of:
+        return sub.term_end, _end_term, sub
+    return None
+
+
+def advance_workspace(workspace: Workspace, as_of: date):
+    """Apply the workspace's trial and term ends dated up to `as_of`. A change dated D applies
+    those before D first (the clock may not have caught up yet); those dated D itself come
+    after every change of that day, when the clock processes D (D1)."""
+    while event := _due_event(workspace, as_of):
+        _, handler, sub = event
+        handler(workspace, sub)
+
+
+def send_trial_reminders(*, as_of: date) -> int:
+    """T6: three days before the end date, once, to a workspace without a payment method; a
+    reminder not sent by the end date is never sent."""
+    due = (
+        Subscription.objects.filter(
+            trial_outcome=Subscription.TrialOutcome.RUNNING,
+            ended_on=None,
+            trial_reminder_sent_on=None,
+            trial_end__gt=as_of,
+            trial_end__lte=as_of + timedelta(days=TRIAL_REMINDER_DAYS),
+        )
+        .exclude(Exists(PaymentMethod.objects.on(as_of).filter(workspace=OuterRef("workspace"))))
+        .select_related("workspace")
+    )
+    sent = 0
+    for sub in due:
+        with transaction.atomic():
+            claimed = Subscription.objects.filter(pk=sub.pk, trial_reminder_sent_on=None).update(
+                trial_reminder_sent_on=as_of
+            )
+            if claimed:
+                _email(sub.workspace, "trial_reminder", f"sub:{sub.pk}", {"subscription": sub})
+                sent += 1
+    return sent
+
+
+def _email(workspace: Workspace, template: str, object_key: str, context: dict):
+    queue_email(
+        kind=template,
+        object_key=object_key,
+        to=workspace.billing_email,
+        template=template,
+        context={"workspace": workspace, **context},
+    )

@@ -1,0 +1,45 @@
+"""Usage: one figure per workspace and month (U1), refused for a closed month (D2) or a closed
+workspace (W1), bounded (I6). Files of usage go through `billing.usage_import`.
+"""
+
+from datetime import date
+
+from django.db import transaction
+
+from billing.closed_workspaces import refuse_closed
+from billing.errors import BillingError
+from billing.models import MonthClose, Usage, Workspace
+from billing.months import EARLIEST_MONTH, LATEST_MONTH
+from billing.usage_import import mtus_problem as _mtus_problem
+
+
+def _closed_months(months) -> set[date]:
+    """D2: the months whose close has run: their usage is billed and cannot change."""
+    return set(MonthClose.objects.filter(month__in=months).values_list("month", flat=True))
+
+
+def _check_usage(month: date, mtus) -> list[str]:
+    problems = []
+    if not isinstance(month, date) or month.day != 1:
+        problems.append(f"the month must be the 1st of a month, not {month}")
+    elif not EARLIEST_MONTH <= month <= LATEST_MONTH:
+        problems.append(f"{month:%Y-%m} is not a month this system bills")
+    elif _closed_months([month]):
+        problems.append(f"{month:%Y-%m} is closed: its invoices are issued")
+    if problem := _mtus_problem(mtus):
+        problems.append(problem)
+    return problems
+
+
+@transaction.atomic
+def record_usage(workspace: Workspace, *, month: date, mtus: int) -> Usage:
+    """U1: the month's figure; a later report for the same month replaces it. I6: at most
+    MAX_MTUS; D2: not for a month whose close has run."""
+    problems = _check_usage(month, mtus)
+    if problems:
+        raise BillingError(f"Usage for {workspace.slug} was not recorded: " + "; ".join(problems))
+    refuse_closed(workspace, "Recording usage")  # W1: its data stopped
+    usage, _ = Usage.objects.update_or_create(
+        workspace=workspace, month=month, defaults={"mtus": mtus}
+    )
+    return usage
