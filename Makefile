@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null)
 PORT ?= 8000
 
-.PHONY: install run serve test lint migrate seed worker beat bench clean
+.PHONY: install run serve test test-fast lint migrate seed worker beat bench clean
 
 $(VENV)/.installed: pyproject.toml uv.lock
 	@if [ -z "$(UV)" ]; then python3 -m pip install --quiet uv; fi
@@ -33,6 +33,11 @@ lint: install
 
 test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The local loop: no lint, and the migrated test database kept between runs (--reuse-db; on
+# SQLite in test-artifacts/, see tests/conftest.py). PYTEST_ARGS=--create-db rebuilds it.
+test-fast: install
+	$(VENV)/bin/pytest --reuse-db $(PYTEST_ARGS)
 
 worker: install
 	$(VENV)/bin/celery -A config worker --loglevel=INFO

@@ -12,20 +12,22 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
-from django_countries import countries
 
 from billing import admin_toolkit as toolkit
-from billing import selectors, services, tasks, usage_import
+from billing import search, selectors, services, tasks, usage_import
 from billing.admin_toolkit import (
+    DecisionPages,
     OptionalReasonForm,
     ReadOnlyInline,
     ReasonForm,
     ServiceAdmin,
+    badge,
+    badge_column,
     confirm_and_run,
     run_for_each,
     service_form_page,
 )
-from billing.documents import clean_document, preview
+from billing.documents import clean_document
 from billing.emails import resend_email, stuck_emails
 from billing.errors import BillingError
 from billing.forms import (
@@ -71,13 +73,6 @@ from billing.templatetags.money import (
     rate,
 )
 from billing.workspace_pages import ClosedFilter, ClosureAndForecastPages
-
-
-def badge(text, tone=""):
-    """A status as a coloured label (billing/static/billing/backoffice.css): good, waiting,
-    bad or quiet; the word is always written."""
-    return format_html('<span class="badge {}">{}</span>', tone, text)
-
 
 LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
 
@@ -130,21 +125,9 @@ class TrialingFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CountryInUseFilter(admin.SimpleListFilter):
-    """The business countries workspaces are in, by name (not the world's 250)."""
-
+class BusinessCountryFilter(toolkit.CountryInUseFilter):
     title = "business country"
     parameter_name = "business_country"
-
-    def lookups(self, request, model_admin):
-        codes = Workspace.objects.order_by().values_list("business_country", flat=True)
-        return sorted(
-            ((code, countries.name(code)) for code in set(codes.distinct())),
-            key=lambda choice: choice[1],
-        )
-
-    def queryset(self, request, queryset):
-        return queryset.filter(business_country=self.value()) if self.value() else queryset
 
 
 class PaymentMethodInline(ReadOnlyInline):
@@ -188,7 +171,7 @@ class WorkspaceAdmin(ClosureAndForecastPages, ServiceAdmin):
         TrialingFilter,
         ClosedFilter,
         "lock",
-        CountryInUseFilter,
+        BusinessCountryFilter,
         "startup_member",
     ]
     search_fields = ["name", "slug", "billing_email"]
@@ -271,6 +254,8 @@ class WorkspaceAdmin(ClosureAndForecastPages, ServiceAdmin):
 
     @admin.display(description="Lock", ordering="lock")
     def lock_display(self, obj):
+        if getattr(obj, "closed_on", None) is not None:  # W1: neither used nor billed any more
+            return badge("Closed", "quiet")
         return badge(obj.get_lock_display(), LOCK_TONES.get(obj.lock, ""))
 
     @admin.display(description="Location", ordering="business_country")
@@ -458,8 +443,6 @@ class UsageAdmin(ServiceAdmin):
                 return redirect("admin:billing_usage_import_job", job.pk)
             try:
                 result = services.import_usage(upload)
-            except ValueError as exc:
-                errors = [str(exc)]
             except BillingError as exc:
                 errors = getattr(exc, "errors", [str(exc)])
             else:
@@ -676,9 +659,7 @@ class InvoiceAdmin(ServiceAdmin):
     def issued(self, obj):
         return day(obj.issue_date)
 
-    @admin.display(description="Status", ordering="status")
-    def status_display(self, obj):
-        return badge(obj.get_status_display(), INVOICE_TONES.get(obj.status, ""))
+    status_display = badge_column("status", INVOICE_TONES)
 
     @admin.display(description="Total", ordering="total")
     def total_display(self, obj):
@@ -831,10 +812,9 @@ class CreditNoteAdmin(ServiceAdmin):
         "workspace_name",
         "amount_display",
         "status_display",
-        "reason",
-        "requested_by",
-        "requested_on",
-        "decided_by",
+        "reason_in_list",
+        "requested",
+        "decided",
     ]
     list_select_related = ["invoice__workspace", "requested_by", "decided_by"]
     list_filter = ["status", "requested_on"]
@@ -865,9 +845,27 @@ class CreditNoteAdmin(ServiceAdmin):
     def amount_display(self, note):
         return money(note.amount)
 
-    @admin.display(description="Status", ordering="status")
-    def status_display(self, note):
-        return badge(note.get_status_display(), CREDIT_NOTE_TONES.get(note.status, ""))
+    status_display = badge_column("status", CREDIT_NOTE_TONES)
+
+    # The list fits 1366 px beside the filters: who and when share a column, the reason is cut
+    # (the note's page has it whole).
+    @admin.display(description="Reason")
+    def reason_in_list(self, note):
+        return Truncator(note.reason).chars(70)
+
+    @admin.display(description="Requested", ordering="requested_on")
+    def requested(self, note):
+        return format_html(
+            '{}<br><span class="quiet-text">{}</span>', day(note.requested_on), note.requested_by
+        )
+
+    @admin.display(description="Decided", ordering="decided_on")
+    def decided(self, note):
+        if note.decided_on is None:
+            return "—"
+        return format_html(
+            '{}<br><span class="quiet-text">{}</span>', day(note.decided_on), note.decided_by
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         note = self.get_object(request, object_id)
@@ -978,7 +976,7 @@ class SetAsideInline(ReadOnlyInline):
 @admin.register(MonthClose)
 class MonthCloseAdmin(ServiceAdmin):
     list_display = [
-        "month",
+        "month_display",
         "finished",
         "closed_on",
         "strikes",
@@ -995,6 +993,10 @@ class MonthCloseAdmin(ServiceAdmin):
     @admin.display(description="Set aside", ordering="waiting_count")
     def waiting(self, obj):
         return obj.waiting_count or "—"
+
+    @admin.display(description="Month", ordering="month")
+    def month_display(self, obj):
+        return month(obj.month)
 
 
 @admin.register(BillingClock)
@@ -1014,6 +1016,14 @@ class TaxRateAdmin(ServiceAdmin):
     list_filter = ["country"]
     search_fields = ["region", "name"]
     fields = ["country", "region", "rate", "name", "valid_from"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return self.fields
+        return ["rate_display" if f == "rate" else f for f in self.fields]  # "7.25 %"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
 
     @admin.display(description="Rate", ordering="rate")
     def rate_display(self, obj):
@@ -1136,13 +1146,19 @@ CERTIFICATE_TONES = {
 
 
 @admin.register(TaxExemption)
-class TaxExemptionAdmin(ServiceAdmin):
+class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
     """X4: support and finance upload certificates; finance reviews each on its page, with the
     document shown beside the decision buttons (or in bulk from the list). Nothing is edited by
     hand: a wrong certificate is rejected and a new one submitted."""
 
     form = TaxExemptionForm
-    change_form_template = "admin/billing/taxexemption/change_form.html"
+    change_form_template = "admin/toolkit/decision_change_form.html"
+    decisions = {"review": "Start review", "approve": "Approve", "reject": "Reject"}
+    review_permission = "billing.review_taxexemption"
+    decide_url_name = "billing_taxexemption_decide"
+    decide_template = "admin/billing/taxexemption/decide.html"
+    document_label = "Certificate document"
+    decision_related = ("workspace", "reviewed_by")
     list_display = [
         "number",
         "workspace",
@@ -1184,92 +1200,37 @@ class TaxExemptionAdmin(ServiceAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.view_fields
 
-    def has_review_permission(self, request):
-        return request.user.has_perm("billing.review_taxexemption")
-
     @admin.display(description="Certificate", ordering="pk")
     def number(self, obj):
         return f"#{obj.pk}"
 
-    @admin.display(description="Status", ordering="status")
-    def status_display(self, obj):
-        return badge(obj.get_status_display(), CERTIFICATE_TONES.get(obj.status, ""))
+    status_display = badge_column("status", CERTIFICATE_TONES)
 
-    # --- the review page: the document and the decision buttons ---
+    # --- the review page: the document and the decision buttons (toolkit.DecisionPages) ---
 
-    DECISIONS = {"review": "Start review", "approve": "Approve", "reject": "Reject"}
-
-    def _decisions(self, request, certificate):
-        if not self.has_review_permission(request) or certificate.status in (
-            TaxExemption.Status.APPROVED,
-            TaxExemption.Status.REJECTED,
-        ):
-            return []
-        names = ["approve", "reject"]
-        if certificate.status == TaxExemption.Status.SUBMITTED:
-            names.insert(0, "review")
-        return [
-            (
-                self.DECISIONS[name],
-                reverse("admin:billing_taxexemption_decide", args=[certificate.pk, name]),
-                name,
-            )
-            for name in names
-        ]
-
-    def _preview(self, certificate):
-        url = reverse("finance:certificate-document", args=[certificate.pk])
-        return preview(url, certificate.content_type)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        certificate = self.get_object(request, object_id)
-        if certificate is not None:
-            extra_context = {
-                **(extra_context or {}),
-                "decisions": self._decisions(request, certificate),
-                "document": self._preview(certificate),
-            }
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/decide/<str:decision>/",
-                self.admin_site.admin_view(self.decide_view),
-                name="billing_taxexemption_decide",
-            ),
-            *super().get_urls(),
-        ]
-
-    def decide_view(self, request, pk, decision):
-        """X4: finance takes one certificate into review, approves or rejects it (with a
-        reason), on a page that shows the document again."""
-        if decision not in self.DECISIONS or not self.has_review_permission(request):
-            raise PermissionDenied
-        certificate = get_object_or_404(
-            TaxExemption.objects.select_related("workspace", "reviewed_by"), pk=pk
-        )
-        today, by, name = toolkit.today(), request.user, f"Certificate #{certificate.pk}"
-
-        def perform(data):
-            if decision == "review":
-                services.start_exemption_review(certificate, by=by, as_of=today)
-                return f"{name} is in review."
-            if decision == "approve":
-                services.approve_exemption(certificate, by=by, as_of=today)
-                return f"{name} approved: {certificate.region} invoices of {ws} carry no tax."
-            services.reject_exemption(certificate, by=by, reason=data["reason"], as_of=today)
-            return f"{name} rejected: {data['reason']}"
-
-        ws = certificate.workspace.name
-        closed = ""
+    def open_decisions(self, certificate):
         if certificate.status in (TaxExemption.Status.APPROVED, TaxExemption.Status.REJECTED):
-            closed = (
+            return []
+        if certificate.status == TaxExemption.Status.SUBMITTED:
+            return ["review", "approve", "reject"]
+        return ["approve", "reject"]
+
+    def document_url(self, certificate):
+        return reverse("finance:certificate-document", args=[certificate.pk])
+
+    def decided(self, certificate, decision):
+        name = f"Certificate #{certificate.pk}"
+        if certificate.status in (TaxExemption.Status.APPROVED, TaxExemption.Status.REJECTED):
+            return (
                 f"{name} was already {certificate.get_status_display().lower()} on "
                 f"{certificate.decided_on}: a decision is final."
             )
-        elif decision == "review" and certificate.status == TaxExemption.Status.IN_REVIEW:
-            closed = f"{name} is already in review since {certificate.review_started_on}."
+        if decision == "review" and certificate.status == TaxExemption.Status.IN_REVIEW:
+            return f"{name} is already in review since {certificate.review_started_on}."
+        return ""
+
+    def decision_page(self, certificate, decision):
+        ws = certificate.workspace.name
         intros = {
             "review": "Taking the certificate into review tells the customer's agents that "
             "finance is on it; it changes no invoice.",
@@ -1277,21 +1238,25 @@ class TaxExemptionAdmin(ServiceAdmin):
             "tax while the certificate is valid. Invoices already issued do not change.",
             "reject": "Invoices go on carrying sales tax. The reason is kept with the certificate.",
         }
-        label = self.DECISIONS[decision]
-        return service_form_page(
-            self,
-            request,
-            certificate,
-            form=ReasonForm(request.POST or None) if decision == "reject" else None,
-            perform=perform,
-            template="admin/billing/taxexemption/decide.html",
-            title=f"{label}: certificate #{certificate.pk} of {ws}",
-            submit_label=f"Yes, {label.lower()}",
-            closed=closed,
-            intro=intros[decision],
-            certificate=certificate,
-            document=self._preview(certificate),
-        )
+        return {
+            "title": f"{self.decisions[decision]}: certificate #{certificate.pk} of {ws}",
+            "intro": intros[decision],
+            "certificate": certificate,
+        }
+
+    def decide(self, request, certificate, decision, data):
+        """X4: finance takes one certificate into review, approves or rejects it (with a
+        reason), on a page that shows the document again."""
+        today, by, name = toolkit.today(), request.user, f"Certificate #{certificate.pk}"
+        if decision == "review":
+            services.start_exemption_review(certificate, by=by, as_of=today)
+            return f"{name} is in review."
+        if decision == "approve":
+            services.approve_exemption(certificate, by=by, as_of=today)
+            ws = certificate.workspace.name
+            return f"{name} approved: {certificate.region} invoices of {ws} carry no tax."
+        services.reject_exemption(certificate, by=by, reason=data["reason"], as_of=today)
+        return f"{name} rejected: {data['reason']}"
 
     @admin.display(description="Document")
     def document_link(self, obj):
@@ -1354,3 +1319,45 @@ class TaxExemptionAdmin(ServiceAdmin):
             done="certificate(s) rejected",
             describe=self._describe,
         )
+
+
+# --- What the header's search box finds here (billing/search.py) ------------------------------
+
+
+def _describe_workspace(ws):
+    lock = (
+        badge("Closed", "quiet")
+        if ws.closed_on is not None
+        else badge(ws.get_lock_display(), LOCK_TONES.get(ws.lock, ""))
+    )
+    return f"{ws.name} ({ws.slug})", format_html("{} · {}", ws.billing_email, lock)
+
+
+def _describe_invoice(invoice):
+    detail = format_html(
+        "{} · {} · {} · {}",
+        invoice.workspace.name,
+        period_short(invoice),
+        money(invoice.total, invoice.currency),
+        toolkit.status_badge(invoice, "status", INVOICE_TONES),
+    )
+    return invoice.number, detail
+
+
+search.register(
+    Workspace,
+    label="Workspaces",
+    fields=("slug", "name", "billing_email"),
+    exact=("slug", "billing_email"),
+    order_by=("name", "pk"),
+    describe=_describe_workspace,
+)
+search.register(
+    Invoice,
+    label="Invoices",
+    fields=("number", "workspace__slug"),
+    exact=("number",),
+    order_by=("-issue_date", "-pk"),
+    select_related=("workspace",),
+    describe=_describe_invoice,
+)

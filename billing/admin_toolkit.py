@@ -9,6 +9,8 @@ R5). Every change goes through a service:
   service once per row and reports each refusal (`run_for_each`).
 - `service_form_page` is the one page of single-object actions: a form whose valid POST calls a
   service; a refusal comes back on the same page.
+- `badge`/`badge_column` show a status as a coloured word, the one way lists and pages do.
+- `DecisionPages` decides one row on its own page, its document shown beside the buttons.
 - `today()` is the admin edge's date, passed down as `as_of`.
 """
 
@@ -22,11 +24,14 @@ from django.forms.models import construct_instance
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.text import capfirst
+from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
 
+from billing.documents import preview
 from billing.errors import BillingError
 
 REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket number."
@@ -35,6 +40,51 @@ REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket numb
 def today():
     """The date the admin acts on: today in UTC. Tests pin it by patching this function."""
     return timezone.now().date()
+
+
+class CountryInUseFilter(admin.SimpleListFilter):
+    """A list filter by the countries the rows are in, by name (not the world's 250).
+    `parameter_name` is the model's country field."""
+
+    title = "country"
+    parameter_name = "country"
+
+    def lookups(self, request, model_admin):
+        rows = model_admin.model._default_manager.order_by()
+        codes = rows.values_list(self.parameter_name, flat=True).distinct()
+        return sorted(
+            ((code, countries.name(code)) for code in set(codes) if code),
+            key=lambda choice: choice[1],
+        )
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(**{self.parameter_name: value}) if value else queryset
+
+
+# --- status badges ---------------------------------------------------------------------------
+
+
+def badge(text, tone=""):
+    """A status as a coloured label (billing/static/billing/backoffice.css): good, waiting,
+    bad or quiet; the word is always written."""
+    return format_html('<span class="badge {}">{}</span>', tone, text)
+
+
+def status_badge(obj, field, tones):
+    """`obj`'s `field` choice label as a badge toned by `tones` ({value: "good" | "waiting" |
+    "bad" | "quiet"})."""
+    return badge(getattr(obj, f"get_{field}_display")(), tones.get(getattr(obj, field), ""))
+
+
+def badge_column(field, tones, *, description="Status"):
+    """A list column (and read-only field) showing `status_badge`; sorts by the field."""
+
+    @admin.display(description=description, ordering=field)
+    def column(model_admin, obj):
+        return status_badge(obj, field, tones)
+
+    return column
 
 
 class ReasonField(forms.CharField):
@@ -354,3 +404,91 @@ def service_form_page(
             **context,
         },
     )
+
+
+# --- deciding on the page you read ------------------------------------------------------------
+
+
+class DecisionPages:
+    """A ModelAdmin mixin: a row with a document (a certificate, a proof) decided on its own page.
+
+    Its change page shows the document and one button per decision the row's state allows;
+    each button opens a confirmation page with the document again (and a reason for the
+    decisions in `reasoned`) whose POST calls the service; a decision the row's state rules
+    out says so instead of offering a form.
+
+    A subclass sets `decisions` ({name: button label, in button order}), `review_permission`
+    ("app.codename", also the permission of its bulk actions: `permissions=["review"]`),
+    `decide_url_name`, `decide_template`, `document_label` and `decision_related`, and defines
+    `open_decisions(obj)` (the names allowed now), `decided(obj, decision)` (why the state rules
+    it out, or ""), `decision_page(obj, decision)` (the page's title and intro, and anything its
+    template reads) and `decide(request, obj, decision, data)` (calls the service, returns the
+    message). The row's document is `document_url(obj)` of type `obj.content_type`."""
+
+    decisions: dict[str, str] = {}
+    reasoned = ("reject",)
+    review_permission = ""
+    decide_url_name = ""
+    decide_template = None
+    document_label = "Document"
+    decision_related: tuple[str, ...] = ()
+
+    def has_review_permission(self, request):
+        return request.user.has_perm(self.review_permission)
+
+    def document(self, obj):
+        return preview(self.document_url(obj), obj.content_type)
+
+    def decision_buttons(self, request, obj):
+        """(label, url, tone) for each decision open to this person on this row."""
+        if not self.has_review_permission(request):
+            return []
+        buttons = []
+        for name in self.open_decisions(obj):
+            url = reverse(f"admin:{self.decide_url_name}", args=[obj.pk, name])
+            tone = "decide-approve" if name.startswith("approve") else ""
+            if name == "reject":
+                tone = "decide-reject"
+            buttons.append((self.decisions[name], url, tone))
+        return buttons
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        obj = self.get_object(request, object_id)
+        if obj is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "decisions": self.decision_buttons(request, obj),
+                "document": self.document(obj),
+                "document_label": self.document_label,
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/decide/<str:decision>/",
+                self.admin_site.admin_view(self.decide_view),
+                name=self.decide_url_name,
+            ),
+            *super().get_urls(),
+        ]
+
+    def decide_view(self, request, pk, decision):
+        if decision not in self.decisions or not self.has_review_permission(request):
+            raise PermissionDenied
+        rows = self.model._default_manager.select_related(*self.decision_related)
+        obj = get_object_or_404(rows, pk=pk)
+        label = self.decisions[decision]
+        return service_form_page(
+            self,
+            request,
+            obj,
+            form=ReasonForm(request.POST or None) if decision in self.reasoned else None,
+            perform=lambda data: self.decide(request, obj, decision, data),
+            template=self.decide_template,
+            submit_label=f"Yes, {label[0].lower()}{label[1:]}",
+            closed=self.decided(obj, decision),
+            document=self.document(obj),
+            document_label=self.document_label,
+            **self.decision_page(obj, decision),
+        )

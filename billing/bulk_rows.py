@@ -17,17 +17,42 @@ from django.db.models.expressions import RawSQL
 BATCH = 2_000
 
 
+def copy_rows(cursor, model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
+    """PostgreSQL: COPY `rows` (tuples in the order of `fields`) into `model`'s table, with the
+    columns' types told to the driver first (it then adapts each value without looking its
+    type up: about twice as fast per row)."""
+    quote = connection.ops.quote_name
+    columns = tuple(model._meta.get_field(name).column for name in fields)
+    table = model._meta.db_table
+    names = ", ".join(map(quote, columns))
+    with cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
+        copy.set_types(_column_types(cursor, table, columns))
+        for row in rows:
+            copy.write_row(row)
+
+
+def _column_types(cursor, table: str, columns: tuple[str, ...]) -> list[int]:
+    """The type OIDs of `columns` of `table`, read from the catalogue once per process."""
+    key = (table, columns)
+    if key not in _TYPES:
+        cursor.execute(
+            "select attname, atttypid from pg_attribute where attrelid = %s::regclass "
+            "and attname = any(%s)",
+            [table, list(columns)],
+        )
+        oids = dict(cursor.fetchall())
+        _TYPES[key] = [oids[column] for column in columns]
+    return _TYPES[key]
+
+
+_TYPES: dict[tuple, list[int]] = {}
+
+
 def insert_rows(model, fields: Sequence[str], rows: Iterable[tuple]) -> None:
     """Insert `rows` (tuples in the order of `fields`) into `model`'s table."""
     if connection.vendor == "postgresql":
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(model._meta.get_field(name).column) for name in fields)
-        with (
-            connection.cursor() as cursor,
-            cursor.copy(f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        with connection.cursor() as cursor:
+            copy_rows(cursor, model, fields, rows)
         return
     model.objects.bulk_create(
         (model(**dict(zip(fields, row, strict=True))) for row in rows), batch_size=BATCH

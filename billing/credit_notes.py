@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Sum
 
+from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason
 from billing.errors import BillingError
 from billing.models import CreditNote, Invoice
@@ -56,12 +57,12 @@ def _check_refund(invoice: Invoice, amount: Decimal):
 @transaction.atomic
 def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: date) -> CreditNote:
     """K3: support asks for a refund with a reason; finance decides."""
-    try:
-        amount = Decimal(str(amount))
-    except ArithmeticError:
-        raise BillingError(f"“{amount}” is not an amount of money.") from None
-    if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-        raise BillingError("A credit note is a positive amount in dollars and cents.")
+    problems = []
+    amount = parse_dollars(amount, "credit note's amount", problems, positive=True)
+    if amount is None and not problems:
+        problems.append("A credit note needs an amount.")
+    if problems:
+        raise BillingError(" ".join(problems))
     require_reason(reason, "Say why the refund is requested: finance sees the reason.")
     invoice = _locked_invoice(invoice)
     _check_refund(invoice, amount)

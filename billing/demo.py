@@ -1,7 +1,8 @@
 """Billing's part of the demo data: a few hundred workspaces, built through the services over
-the last six months, tax exemption certificates in every US state, and (once the clock has
-issued invoices) credit notes waiting for finance (used by `manage.py seed_demo`). Tax rates
-come from the data migration 0006_seed_tax_rates."""
+the last six months, tax exemption certificates in every US state, a workspace closed at its
+customer's request (W1) and (once the clock has issued invoices) credit notes waiting for
+finance (used by `manage.py seed_demo`). Tax rates come from the data migration
+0006_seed_tax_rates."""
 
 import random
 from datetime import date, timedelta
@@ -11,7 +12,15 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from billing import services
-from billing.models import CreditNote, Invoice, TaxExemption, Workspace
+from billing.clock import last_processed_day
+from billing.models import (
+    CreditNote,
+    Invoice,
+    Subscription,
+    TaxExemption,
+    Workspace,
+    WorkspaceClosure,
+)
 from billing.months import add_months, month_start, next_month
 from billing.tax import US_STATES
 
@@ -241,6 +250,46 @@ def _create_certificates(rng, start, today):
             rng.choice(REVIEW_OUTCOMES),
             submitted + timedelta(days=rng.randrange(1, 20)),
         )
+
+
+# --- A workspace closed at its customer's request (W1) ------------------------------------------
+
+CLOSURE_REASON = (
+    "Ticket 5120: the customer asked us to delete the workspace (moving to an in-house tool)."
+)
+
+
+def closure_day(today: date) -> date:
+    """The day the demo's closure is dated: the 10th of last month, so the final invoice has
+    paid days to bill (K1) and the clock has billed every month before it (`seed_demo` runs
+    the clock through the day before, closes, then runs it on)."""
+    return add_months(month_start(today), -1) + timedelta(days=9)
+
+
+def close_workspace(*, today: date, support) -> bool:
+    """W1: support closes a monthly Team customer's workspace, with the reason from the
+    ticket; its final invoice bills the paid days of the month and the overage reported so
+    far. Once; False when a closure exists already or the clock is past the closure's day."""
+    day = closure_day(today)
+    if WorkspaceClosure.objects.exists() or (last_processed_day() or date.min) >= day:
+        return False
+    subscription = (
+        Subscription.objects.filter(
+            ended_on=None,
+            plan__code="team",
+            interval="monthly",
+            paid_from__lt=day,
+            workspace__slug__startswith="demo-",
+            workspace__closed_on=None,
+        )
+        .select_related("workspace")
+        .order_by("workspace__slug")
+        .first()
+    )
+    if subscription is None:
+        return False
+    services.close_workspace(subscription.workspace, by=support, reason=CLOSURE_REASON, as_of=day)
+    return True
 
 
 # --- Credit notes waiting for finance (K3) ----------------------------------------------------

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from billing.bulk_rows import copy_rows
 from billing.errors import BillingError
 from billing.hooks import Adjustment, DraftInvoice, invoice_adjustments
 from billing.models import (
@@ -601,10 +602,8 @@ def _other_columns(now) -> tuple[tuple[str, ...], tuple]:
 def _copy_invoices(rows: list[tuple], lines_per_invoice: list[list]) -> IssuedInvoices:
     """PostgreSQL: write with COPY, rows as tuples, ids taken from the table's sequence first
     (RECIPES: COPY 120k rows/s against bulk_create's 18k, and no model instance per row)."""
-    quote = connection.ops.quote_name
     other_names, other_values = _other_columns(timezone.now())
     attnames = ("id", *ISSUED_FIELDS, *other_names)
-    columns = ", ".join(quote(Invoice._meta.get_field(name).column) for name in attnames)
     with connection.cursor() as cursor:
         cursor.execute(
             "select nextval(pg_get_serial_sequence(%s, 'id')) from generate_series(1, %s)",
@@ -612,18 +611,17 @@ def _copy_invoices(rows: list[tuple], lines_per_invoice: list[list]) -> IssuedIn
         )
         ids = [pk for (pk,) in cursor.fetchall()]
         rows = [(pk, *row, *other_values) for pk, row in zip(ids, rows, strict=True)]
-        with cursor.copy(f"COPY {quote(Invoice._meta.db_table)} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        line_columns = "invoice_id, position, kind, description, quantity, amount"
-        with cursor.copy(
-            f"COPY {quote(InvoiceLine._meta.db_table)} ({line_columns}) FROM STDIN"
-        ) as copy:
-            for pk, lines in zip(ids, lines_per_invoice, strict=True):
-                for position, line in enumerate(lines, 1):
-                    copy.write_row(
-                        (pk, position, line.kind, line.description, line.quantity, line.amount)
-                    )
+        copy_rows(cursor, Invoice, attnames, rows)
+        copy_rows(
+            cursor,
+            InvoiceLine,
+            ("invoice_id", "position", "kind", "description", "quantity", "amount"),
+            (
+                (pk, position, line.kind, line.description, line.quantity, line.amount)
+                for pk, lines in zip(ids, lines_per_invoice, strict=True)
+                for position, line in enumerate(lines, 1)
+            ),
+        )
     return IssuedInvoices(attnames, rows)
 
 

@@ -160,15 +160,15 @@ def _header(stream) -> tuple[list[str], bytes]:
             head, rest = buffer, b""
             break
         if len(buffer) > MAX_HEADER_BYTES:
-            raise ValueError("The first line is not a CSV header (workspace,month,mtus).")
+            raise BillingError("The first line is not a CSV header (workspace,month,mtus).")
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ValueError("The file is not UTF-8 text; export it as CSV.") from None
+        raise BillingError("The file is not UTF-8 text; export it as CSV.") from None
     fields = next(csv.reader([text]), []) if text else []
     missing = set(COLUMNS) - set(fields)
     if missing:
-        raise ValueError(
+        raise BillingError(
             "The header must be workspace,month,mtus; missing: " + ", ".join(sorted(missing))
         )
     # csv.DictReader semantics: a name given twice is the last column of that name.
@@ -454,8 +454,8 @@ def import_usage(source, *, progress: Progress | None = None) -> dict:
     more than MAX_MTUS, a month outside 2000–2099 or a month already closed is a bad line.
 
     Returns {"created", "replaced"}; refuses with `UsageImportError` naming every bad line (the
-    first MAX_LISTED_LINES of them, and how many more), `ValueError` for a missing header and
-    `BillingError` for a file without rows. `progress(stage, done)` hears how far it got.
+    first MAX_LISTED_LINES of them, and how many more), with `BillingError` for a missing header
+    or a file without rows. `progress(stage, done)` hears how far it got.
     """
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
@@ -535,7 +535,7 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
             result = import_usage(stream, progress=progress)
     except UsageImportError as exc:
         job.status, job.errors, job.bad_lines = job.Status.REFUSED, exc.errors, exc.bad_lines
-    except (BillingError, ValueError) as exc:
+    except BillingError as exc:
         job.status, job.errors = job.Status.REFUSED, [str(exc)]
     except Exception as exc:
         logger.exception("usage import job %s failed", job.pk)

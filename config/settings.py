@@ -124,6 +124,8 @@ AXES_CLIENT_IP_CALLABLE = "billing.ratelimit.client_address"
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 
 LANGUAGE_CODE = "en-us"
+# Admin dates read "1 Dec 2026", as the templates' `day` filter writes them (config/formats).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from billing.health import healthz
+from billing.search import search_view
 
 admin.site.site_header = "Billing back office"
 admin.site.site_title = "Billing back office"
@@ -10,6 +11,8 @@ admin.site.index_title = "Workspaces, invoices, coupons and the startup program"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # The header's search box (billing/search.py): signed-in staff, results within their role.
+    path("admin/search/", admin.site.admin_view(search_view), name="site-search"),
     path("admin/", admin.site.urls),
     # For the load balancer: no login, no data (billing/health.py).
     path("healthz", healthz, name="healthz"),

@@ -10,19 +10,23 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from billing import admin_toolkit as toolkit
-from billing.admin import WorkspaceAdmin, badge
+from billing import search
+from billing.admin import WorkspaceAdmin
 from billing.admin_toolkit import (
+    DecisionPages,
     ReadOnlyInline,
     ReasonForm,
     ServiceAdmin,
+    badge,
+    badge_column,
     confirm_and_run,
     service_form_page,
 )
-from billing.documents import preview
 from billing.models import Workspace
 from billing.templatetags.money import money, month
 from billing.workspace_pages import FORECAST_REASON
@@ -307,7 +311,11 @@ class DiscountApplicationAdmin(ServiceAdmin):
 
 class LedgerInline(ReadOnlyInline):
     model = CreditLedgerEntry
-    fields = ["on", "kind", "amount", "invoice"]
+    fields = ["on", "kind", "amount_display", "invoice"]
+
+    @admin.display(description="Amount")
+    def amount_display(self, entry):
+        return money(entry.amount)
 
 
 class CreditGrantForm(forms.ModelForm):
@@ -338,8 +346,8 @@ class CreditGrantAdmin(ServiceAdmin):
     fields = [
         "workspace",
         "year",
-        "amount",
-        "remaining",
+        "amount_display",
+        "remaining_display",
         "valid_from",
         "last_valid_day",
         "lapsed_on",
@@ -347,7 +355,7 @@ class CreditGrantAdmin(ServiceAdmin):
         "partner",
         "granted_by",
     ]
-    readonly_fields = ["last_valid_day"]
+    readonly_fields = ["amount_display", "remaining_display", "last_valid_day"]
     inlines = [LedgerInline]
 
     @admin.display(description="Amount", ordering="amount")
@@ -369,6 +377,8 @@ class CreditLedgerEntryAdmin(ServiceAdmin):
     list_filter = ["kind", "on"]
     list_select_related = ["grant__workspace", "invoice"]
     search_fields = ["grant__workspace__slug", "invoice__number"]
+    fields = ["grant", "on", "kind", "amount_display", "invoice"]
+    readonly_fields = ["amount_display"]
 
     @admin.display(description="Amount", ordering="amount")
     def amount_display(self, obj):
@@ -478,11 +488,21 @@ PROOF_TONES = {"submitted": "waiting", "approved": "good", "rejected": "bad"}
 
 
 @admin.register(NonprofitProof)
-class NonprofitProofAdmin(ServiceAdmin):
+class NonprofitProofAdmin(DecisionPages, ServiceAdmin):
     """C6: support reviews each proof on its page, with the document shown beside the decision
     buttons (or in bulk from the list)."""
 
-    change_form_template = "admin/coupons/nonprofitproof/change_form.html"
+    change_form_template = "admin/toolkit/decision_change_form.html"
+    decisions = {
+        "approve-and-apply": "Approve and apply NONPROFIT",
+        "approve": "Approve only",
+        "reject": "Reject",
+    }
+    review_permission = "coupons.review_nonprofitproof"
+    decide_url_name = "coupons_proof_decide"
+    decide_template = "admin/coupons/nonprofitproof/decide.html"
+    document_label = "Proof of non-profit status"
+    decision_related = ("workspace",)
     list_display = [
         "workspace",
         "submitted_on",
@@ -522,9 +542,6 @@ class NonprofitProofAdmin(ServiceAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.change_readonly
 
-    def has_review_permission(self, request):
-        return request.user.has_perm("coupons.review_nonprofitproof")
-
     def create(self, request, data):
         return services.submit_nonprofit_proof(
             data["workspace"], document=data["document"], by=request.user, as_of=toolkit.today()
@@ -537,94 +554,49 @@ class NonprofitProofAdmin(ServiceAdmin):
             '<a href="{}">Download ({}, {} bytes)</a>', url, obj.content_type, f"{obj.size:,}"
         )
 
-    @admin.display(description="Status", ordering="status")
-    def status_display(self, obj):
-        return badge(obj.get_status_display(), PROOF_TONES.get(obj.status, ""))
+    status_display = badge_column("status", PROOF_TONES)
 
-    # --- the review page: the document and the decision buttons ---
+    # --- the review page: the document and the decision buttons (toolkit.DecisionPages) ---
 
-    DECISIONS = {
-        "approve-and-apply": "Approve and apply NONPROFIT",
-        "approve": "Approve only",
-        "reject": "Reject",
-    }
+    def open_decisions(self, proof):
+        return list(self.decisions) if proof.status == NonprofitProof.Status.SUBMITTED else []
 
-    def _preview(self, proof):
-        return preview(reverse("coupons:proof-document", args=[proof.pk]), proof.content_type)
+    def document_url(self, proof):
+        return reverse("coupons:proof-document", args=[proof.pk])
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        proof = self.get_object(request, object_id)
-        if proof is not None:
-            decisions = []
-            if self.has_review_permission(request) and proof.status == "submitted":
-                decisions = [
-                    (label, reverse("admin:coupons_proof_decide", args=[proof.pk, name]), name)
-                    for name, label in self.DECISIONS.items()
-                ]
-            extra_context = {
-                **(extra_context or {}),
-                "decisions": decisions,
-                "document": self._preview(proof),
-            }
-        return super().change_view(request, object_id, form_url, extra_context)
+    def decided(self, proof, decision):
+        if proof.status == NonprofitProof.Status.SUBMITTED:
+            return ""
+        return (
+            f"This proof was already {proof.get_status_display().lower()} on "
+            f"{proof.reviewed_on}: a decision is final."
+        )
 
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/decide/<str:decision>/",
-                self.admin_site.admin_view(self.decide_view),
-                name="coupons_proof_decide",
-            ),
-            *super().get_urls(),
-        ]
-
-    def decide_view(self, request, pk, decision):
-        """C6: approve (and apply the $120.00 a month discount, which moves money: a
-        confirmation), approve only, or reject with a reason."""
-        if decision not in self.DECISIONS or not self.has_review_permission(request):
-            raise PermissionDenied
-        proof = get_object_or_404(NonprofitProof.objects.select_related("workspace"), pk=pk)
-        workspace, today, by = proof.workspace, toolkit.today(), request.user
-
-        def perform(data):
-            if decision == "reject":
-                services.reject_nonprofit_proof(proof, by=by, reason=data["reason"], as_of=today)
-                return f"The proof of {workspace.name} is rejected: {data['reason']}"
-            apply_discount = decision == "approve-and-apply"
-            services.approve_nonprofit_proof(
-                proof, by=by, as_of=today, apply_discount=apply_discount
-            )
-            if apply_discount:
-                return f"The proof of {workspace.name} is approved and NONPROFIT applied."
-            return f"The proof of {workspace.name} is approved; apply NONPROFIT when it is due."
-
-        closed = ""
-        if proof.status != NonprofitProof.Status.SUBMITTED:
-            closed = (
-                f"This proof was already {proof.get_status_display().lower()} on "
-                f"{proof.reviewed_on}: a decision is final."
-            )
+    def decision_page(self, proof, decision):
         intros = {
             "approve-and-apply": f"NONPROFIT takes $120.00 off each monthly Team bill of "
-            f"{workspace.name}, forever, from this month's bill.",
+            f"{proof.workspace.name}, forever, from this month's bill.",
             "approve": "The proof is approved; no discount is applied now.",
             "reject": "The reason is kept with the proof.",
         }
-        label = self.DECISIONS[decision]
-        return service_form_page(
-            self,
-            request,
-            proof,
-            form=ReasonForm(request.POST or None) if decision == "reject" else None,
-            perform=perform,
-            template="admin/coupons/nonprofitproof/decide.html",
-            title=f"{label}: {workspace.name}",
-            submit_label=f"Yes, {label[0].lower()}{label[1:]}",
-            closed=closed,
-            intro=intros[decision],
-            proof=proof,
-            document=self._preview(proof),
-        )
+        return {
+            "title": f"{self.decisions[decision]}: {proof.workspace.name}",
+            "intro": intros[decision],
+            "proof": proof,
+        }
+
+    def decide(self, request, proof, decision, data):
+        """C6: approve (and apply the $120.00 a month discount, which moves money: a
+        confirmation), approve only, or reject with a reason."""
+        workspace, today, by = proof.workspace, toolkit.today(), request.user
+        if decision == "reject":
+            services.reject_nonprofit_proof(proof, by=by, reason=data["reason"], as_of=today)
+            return f"The proof of {workspace.name} is rejected: {data['reason']}"
+        apply_discount = decision == "approve-and-apply"
+        services.approve_nonprofit_proof(proof, by=by, as_of=today, apply_discount=apply_discount)
+        if apply_discount:
+            return f"The proof of {workspace.name} is approved and NONPROFIT applied."
+        return f"The proof of {workspace.name} is approved; apply NONPROFIT when it is due."
 
     def _approve(self, request, queryset, apply_discount):
         return confirm_and_run(
@@ -679,9 +651,21 @@ class RedemptionInline(ReadOnlyInline):
 
 class CreditGrantInline(ReadOnlyInline):
     model = CreditGrant
-    fields = ["year", "amount", "remaining", "valid_from", "valid_until", "lapsed_on"]
+    fields = ["year", "amount_display", "left", "valid_from", "last_valid_day", "lapsed_on"]
     show_change_link = True
     verbose_name_plural = "startup credit grants"
+
+    @admin.display(description="Amount")
+    def amount_display(self, grant):
+        return money(grant.amount)
+
+    @admin.display(description="Left")
+    def left(self, grant):
+        return money(grant.remaining)
+
+    @admin.display(description="Valid until (last day)")
+    def last_valid_day(self, grant):
+        return grant.valid_until - timedelta(days=1)
 
 
 class CouponWorkspaceAdmin(WorkspaceAdmin):
@@ -759,6 +743,7 @@ class CampaignAdmin(ServiceAdmin):
     notified, redeemed and the discount given so far."""
 
     form = CampaignForm
+    reason_on_change = True
     list_display = ["name", "coupon", "status", "launched_on", "reached", "redeemed"]
     list_select_related = ["coupon"]
     list_filter = ["status", "coupon"]
@@ -795,13 +780,41 @@ class CampaignAdmin(ServiceAdmin):
             )
         )
 
+    def has_change_permission(self, request, obj=None):
+        # G2: a launched campaign's emails went out as they were: its page is read-only for
+        # everyone, and a POST to it is refused (`update_campaign` refuses it as well).
+        if obj is not None and obj.status != Campaign.Status.DRAFT:
+            return False
+        return super().has_change_permission(request, obj)
+
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             return self.add_fieldsets
-        return [(None, {"fields": self.view_fields})]
+        if not self.has_change_permission(request, obj):
+            return [(None, {"fields": self.view_fields})]
+        return [
+            *self.add_fieldsets,
+            ("Status", {"fields": ["status", "created_by"]}),
+            ("Why", {"fields": ["change_reason"]}),
+        ]
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else self.view_fields
+        if obj is None:
+            return []
+        if not self.has_change_permission(request, obj):
+            return self.view_fields
+        return ["status", "created_by"]
+
+    def update(self, request, campaign, data, changed):
+        """G1: a draft's details through `update_campaign`, with the reason asked for."""
+        changes = {name: data[name] for name in ("name", "subject", "message") if name in changed}
+        if "coupon" in changed:
+            changes["coupon_code"] = data["coupon"]
+        if set(changed) & set(CampaignForm.AUDIENCE_FIELDS):
+            changes["audience"] = CampaignForm.audience_from(data)
+        campaigns.update_campaign(
+            campaign, by=request.user, reason=data["change_reason"], **changes
+        )
 
     def create(self, request, data):
         return campaigns.create_campaign(
@@ -831,7 +844,13 @@ class CampaignAdmin(ServiceAdmin):
             today = toolkit.today()
             extra_context = {
                 **(extra_context or {}),
-                "preview": campaigns.audience_preview(campaign, as_of=today),
+                "preview": campaigns.cached_audience_preview(
+                    campaign,
+                    as_of=today,
+                    now=timezone.now(),
+                    refresh=request.GET.get("refresh") == "preview",
+                ),
+                "preview_minutes": campaigns.PREVIEW_TIMEOUT // 60,
                 "progress": campaigns.campaign_progress(campaign),
                 "results": campaigns.campaign_results(campaign),
                 "can_launch": request.user.has_perm("coupons.launch_campaign"),
@@ -877,3 +896,26 @@ class CampaignAdmin(ServiceAdmin):
             preview=campaigns.audience_preview(campaign, as_of=today),
             progress=campaigns.campaign_progress(campaign),
         )
+
+
+# --- What the header's search box finds here (billing/search.py) ------------------------------
+
+COUPON_TONES = {"Active": "good", "Inactive": "quiet", "Expired": "quiet", "Used up": "quiet"}
+
+
+def _describe_coupon(coupon):
+    status = selectors.coupon_status(coupon, as_of=toolkit.today())
+    detail = format_html(
+        "{} · {} · {}", coupon.name, coupon.value_display, badge(status, COUPON_TONES.get(status))
+    )
+    return coupon.code, detail
+
+
+search.register(
+    Coupon,
+    label="Coupons",
+    fields=("code", "name"),
+    exact=("code",),
+    order_by=("code",),
+    describe=_describe_coupon,
+)

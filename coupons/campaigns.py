@@ -3,25 +3,31 @@ for a special promotion".
 
 A campaign names a promotion coupon, a message and an audience (filters over workspaces). Before
 launch staff see its reach, a sample and the workspaces the coupon would refuse, counted by
-reason: C2's own checks run as a dry run (`coupons.services._check_redeemable` with facts fetched
+reason: C2's own checks run as a dry run (`coupons.redemptions.check_redeemable` with facts fetched
 for thousands of workspaces at once), never a copy of them. Launching records each workspace
 reached once (a unique constraint) and hands the emails to the workers in batches; each batch
 queues its emails in the outbox under its rows' locks, so a relaunch or a retried task sends
 nobody a second email. Coupons stay staff-applied (C2): a redemption for a notified workspace is
 attributed to the campaign (`redeem_coupon`).
+
+A draft can be edited (`update_campaign`, with a reason); a launched campaign cannot. The
+campaign page's preview is cached (`cached_audience_preview`) under a key that changes with the
+filters and the data. The workers get the batches through `coupons.tasks`, which registers its
+dispatcher: this module never imports the tasks.
 """
 
-import logging
+import hashlib
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
+from typing import NamedTuple
 
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncMonth
 from django_countries import countries
-from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from billing.audit import save_with_reason
+from billing.audit import require_reason, save_with_reason
 from billing.emails import EmailSpec, queue_emails
 from billing.models import (
     Interval,
@@ -43,11 +49,10 @@ from coupons.models import (
     Coupon,
     CreditGrant,
     DiscountApplication,
+    NonprofitProof,
     Redemption,
 )
-from coupons.services import _check_redeemable, check_coupon, redeem_facts
-
-logger = logging.getLogger(__name__)
+from coupons.redemptions import check_coupon, check_redeemable, redeem_facts
 
 AUDIENCE_FILTERS = (
     "plan",
@@ -261,7 +266,7 @@ def campaign_audience(campaign: Campaign, as_of: date) -> tuple[list[int], dict[
         facts = redeem_facts([ws.pk for ws in chunk], coupon, as_of=as_of)
         for workspace in chunk:
             try:
-                _check_redeemable(
+                check_redeemable(
                     workspace, coupon, as_of=as_of, override_reason="", facts=facts[workspace.pk]
                 )
             except CouponRefused as exc:
@@ -271,15 +276,26 @@ def campaign_audience(campaign: Campaign, as_of: date) -> tuple[list[int], dict[
     return reached, dict(refusals)
 
 
+class SampleWorkspace(NamedTuple):
+    """A workspace of the preview's sample: what the page shows and links to."""
+
+    pk: int
+    name: str
+    billing_email: str
+
+
 def audience_preview(campaign: Campaign, *, as_of: date) -> dict:
-    """What staff see before launch: the reach, a sample, and the refusals by reason."""
+    """What staff see before launch: the reach, a sample, and the refusals by reason. Plain
+    values only, so that `cached_audience_preview` can keep it."""
     ids, refusals = campaign_audience(campaign, as_of)
     already = set(campaign.recipients.values_list("workspace_id", flat=True))
-    sample = list(
-        Workspace.objects.filter(pk__in=ids[: SAMPLE_SIZE * 3])
+    sample = [
+        SampleWorkspace(*row)
+        for row in Workspace.objects.filter(pk__in=ids[: SAMPLE_SIZE * 3])
         .exclude(pk__in=already)
-        .order_by("name")[:SAMPLE_SIZE]
-    )
+        .order_by("name")
+        .values_list("pk", "name", "billing_email")[:SAMPLE_SIZE]
+    ]
     coupon = campaign.coupon
     left = None
     if coupon.max_redemptions is not None:
@@ -297,13 +313,72 @@ def audience_preview(campaign: Campaign, *, as_of: date) -> dict:
     }
 
 
-# --- Creating and launching (G1, G2) ---------------------------------------------------------
+# How long the campaign page keeps an audience preview at most. Within it, a change of the
+# campaign (filters, coupon, a launch) or of what the audience reads makes a new key at once.
+PREVIEW_TIMEOUT = 300  # seconds
 
 
-@transaction.atomic
-def create_campaign(name, coupon_code, subject, message, audience=None, by=None) -> Campaign:
-    """G1: a draft campaign for a promotion coupon; every problem with the input named at
-    once. `audience` is a dict of filters (`AUDIENCE_FILTERS`, all optional)."""
+def _latest(model):
+    """The newest history row of `model` (a subquery): it moves with every change kept."""
+    return Subquery(model.history.model.objects.order_by("-history_id").values("history_id")[:1])
+
+
+def preview_key(campaign: Campaign, *, as_of: date) -> str:
+    """The cache key of a campaign's preview on `as_of`, read in one query: the campaign's
+    filters, coupon and launches, the coupon's state, and the newest change of every kind of
+    row the audience reads (workspaces, subscriptions, locks, grants, redemptions, proofs,
+    usage, month closes). Any of them moving gives a new key; the old entry just expires."""
+    latest = {
+        "last_workspace": _latest(Workspace),
+        "last_subscription": _latest(Subscription),
+        "last_usage": _latest(Usage),
+        "last_grant": _latest(CreditGrant),
+        "last_redemption": _latest(Redemption),
+        "last_proof": _latest(NonprofitProof),
+        "last_coupon": _latest(Coupon),
+        "last_lock": Subquery(LockEvent.objects.order_by("-id").values("id")[:1]),
+        "last_closed_month": Subquery(
+            MonthClose.objects.filter(finished=True).order_by("-month").values("month")[:1]
+        ),
+    }
+    stamp = (
+        Campaign.objects.filter(pk=campaign.pk)
+        .annotate(**latest)
+        .values_list(
+            "audience",
+            "coupon_id",
+            "launches",
+            "coupon__active",
+            "coupon__redeem_by",
+            "coupon__max_redemptions",
+            "coupon__times_redeemed",
+            *latest,
+        )
+        .get()
+    )
+    digest = hashlib.sha256(repr((as_of, stamp)).encode()).hexdigest()[:24]
+    return f"campaign-preview:{campaign.pk}:{digest}"
+
+
+def cached_audience_preview(
+    campaign: Campaign, *, as_of: date, now: datetime, refresh: bool = False
+) -> dict:
+    """G1 on the campaign page: `audience_preview`, kept in the cache (settings CACHES: Redis
+    in production) so that a page view over a large base costs one query, not the whole dry
+    run; `computed_at` (`now` when it was computed) is shown beside it. `refresh` recomputes."""
+    key = preview_key(campaign, as_of=as_of)
+    preview = None if refresh else cache.get(key)
+    if preview is None:
+        preview = {**audience_preview(campaign, as_of=as_of), "computed_at": now}
+        cache.set(key, preview, PREVIEW_TIMEOUT)
+    return preview
+
+
+# --- Creating, editing and launching (G1, G2) -------------------------------------------------
+
+
+def _checked_details(name, coupon_code, subject, message, audience) -> dict:
+    """G1: a campaign's details, checked and cleaned; every problem named at once."""
     problems = []
     name, subject, message = (name or "").strip(), (subject or "").strip(), (message or "").strip()
     if not name:
@@ -329,15 +404,60 @@ def create_campaign(name, coupon_code, subject, message, audience=None, by=None)
     problems += audience_problems
     if problems:
         raise CouponError(" ".join(problems))
-    campaign = Campaign(
-        name=name,
-        coupon=coupon,
-        subject=subject,
-        message=message,
-        audience=audience,
-        created_by=by,
-    )
+    return {
+        "name": name,
+        "coupon": coupon,
+        "subject": subject,
+        "message": message,
+        "audience": audience,
+    }
+
+
+@transaction.atomic
+def create_campaign(name, coupon_code, subject, message, audience=None, by=None) -> Campaign:
+    """G1: a draft campaign for a promotion coupon; every problem with the input named at
+    once. `audience` is a dict of filters (`AUDIENCE_FILTERS`, all optional)."""
+    details = _checked_details(name, coupon_code, subject, message, audience)
+    campaign = Campaign(**details, created_by=by)
     save_with_reason(campaign, "Created", by=by)
+    return campaign
+
+
+EDITABLE_DETAILS = ("name", "coupon_code", "subject", "message", "audience")
+
+
+@transaction.atomic
+def update_campaign(campaign: Campaign, *, by, reason: str, **changes) -> Campaign:
+    """G1: change a draft campaign's name, coupon (`coupon_code`: a code or a Coupon), email
+    or audience, with a reason kept in its history (R4); checked as `create_campaign` checks
+    them. Refused once the campaign is launched: its emails went out saying what they said,
+    to the audience it had (G2); a new campaign says something new."""
+    reason = require_reason(
+        reason, "Say why the campaign changes: the reason is kept.", error=CouponError
+    )
+    unknown = set(changes) - set(EDITABLE_DETAILS)
+    if unknown:
+        raise CouponError(f"These are not campaign details: {', '.join(sorted(unknown))}.")
+    campaign = Campaign.objects.select_for_update().select_related("coupon").get(pk=campaign.pk)
+    if campaign.status != Campaign.Status.DRAFT:
+        raise CouponError(
+            f"{campaign.name} was launched on {campaign.launched_on}: a launched campaign "
+            "cannot change (its emails went out as they were). Create a new campaign instead."
+        )
+    current = {
+        "name": campaign.name,
+        "coupon_code": campaign.coupon,
+        "subject": campaign.subject,
+        "message": campaign.message,
+        "audience": campaign.audience,
+    }
+    details = _checked_details(**{**current, **changes})
+    changed = sorted(field for field, value in details.items() if getattr(campaign, field) != value)
+    if not changed:
+        return campaign
+    for field in changed:
+        setattr(campaign, field, details[field])
+    save_with_reason(campaign, f"Changed {', '.join(changed)}: {reason}", by=by)
     return campaign
 
 
@@ -348,9 +468,12 @@ def launch_campaign(campaign: Campaign, by=None, as_of: date = None, *, dispatch
     batches, after commit. Launching again reaches only workspaces that joined the audience
     since, and hands on again any batch that was lost: nobody gets a second email. Returns how
     many workspaces this launch newly reached. `dispatch(campaign_id, ranges)` hands the
-    batches on (default: the Celery task, one message per batch)."""
+    batches on (default: `coupons.tasks.dispatch_campaign_batches`, one message per batch)."""
     if as_of is None:
         raise CouponError("A launch needs its date (as_of).")
+    dispatch = dispatch or _batch_dispatch
+    if dispatch is None:  # before the app registry is ready: nothing could reach the workers
+        raise RuntimeError("No campaign batch dispatch is registered (CouponsConfig.ready).")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     ids, _ = campaign_audience(campaign, as_of)
     before = campaign.recipients.count()
@@ -380,24 +503,20 @@ def launch_campaign(campaign: Campaign, by=None, as_of: date = None, *, dispatch
             for start in range(0, len(unsent), CAMPAIGN_BATCH)
         )
     ]
-    campaign_id, dispatch = campaign.pk, dispatch or dispatch_batches
+    campaign_id = campaign.pk
     transaction.on_commit(lambda: dispatch(campaign_id, ranges))
     return added
 
 
-def dispatch_batches(campaign_id: int, ranges):
-    """Hand each batch to a worker. The launch has committed: a broker that is down leaves the
-    batches unsent, shown on the campaign page, and launching again hands them on."""
-    from coupons.tasks import send_campaign_batch
+# G2: how a launch hands its batches to the workers. The task module (the edge) registers its
+# dispatcher from `CouponsConfig.ready`: this module never imports the tasks, they import it.
+_batch_dispatch = None
 
-    for first_id, last_id in ranges:
-        try:
-            send_campaign_batch.delay(campaign_id, first_id, last_id)
-        except BrokerUnavailable as exc:
-            logger.warning(
-                "campaign %s batch %s-%s not sent: %s", campaign_id, first_id, last_id, exc
-            )
-            return
+
+def register_batch_dispatch(dispatch) -> None:
+    """Set the default `dispatch(campaign_id, ranges)` of `launch_campaign`."""
+    global _batch_dispatch
+    _batch_dispatch = dispatch
 
 
 def notify_batch(campaign_id: int, *, first_id: int, last_id: int) -> int:
@@ -505,6 +624,7 @@ __all__ = [
     "AUDIENCE_FILTERS",
     "audience_preview",
     "audience_workspaces",
+    "cached_audience_preview",
     "campaign_audience",
     "campaign_progress",
     "campaign_results",
@@ -512,4 +632,6 @@ __all__ = [
     "create_campaign",
     "launch_campaign",
     "notify_batch",
+    "register_batch_dispatch",
+    "update_campaign",
 ]

@@ -10,8 +10,9 @@ from simple_history.utils import bulk_update_with_history
 from billing.hooks import ClosureStep
 from billing.pricing import ZERO, round_cents
 from coupons.models import CreditGrant, CreditLedgerEntry, Redemption
+from coupons.redemptions import advance_redemptions
 from coupons.selectors import active_discount, credit_balance
-from coupons.services import _note_on_workspaces, advance_redemptions
+from coupons.workspaces import note_on_workspaces
 
 
 def _unused(grants) -> Decimal:
@@ -88,7 +89,7 @@ def apply(workspace, *, as_of: date, by, reason: str) -> list[str]:
     if lapsed > 0:
         sentences.append(f"${lapsed:,} of unused startup credit lapsed.")
         notes.append((workspace.pk, f"Unused startup credit of {lapsed} lapsed: workspace closed"))
-    _note_on_workspaces(notes, by=by)
+    note_on_workspaces(notes, by=by)
     return sentences
 
 

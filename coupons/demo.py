@@ -1,7 +1,9 @@
 """Coupons' part of the demo data (used by `manage.py seed_demo` after billing's world and
 before the billing clock runs, so the demo invoices show discounts and credits): coupons of
 every kind, partners in every state, redemptions (some already run out, with follow-ups),
-expired and used-up coupons, non-profit proofs and startup credit grants."""
+expired and used-up coupons, non-profit proofs, startup credit grants, and promotion campaigns
+(one launched two months ago, with the workspaces it notified and those that took the offer;
+one draft)."""
 
 import random
 from datetime import date, timedelta
@@ -9,10 +11,12 @@ from decimal import Decimal
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Max, Min
 
 from billing.models import Subscription
 from billing.months import add_months, month_start
 from coupons import services
+from coupons.campaigns import create_campaign, launch_campaign, notify_batch
 from coupons.errors import CouponError
 from coupons.models import Coupon
 
@@ -31,6 +35,7 @@ def seed(*, today: date) -> bool:
         partners = _partners(start)
         coupons = _coupons(start, partners)
         _redemptions(rng, start, today, coupons, partners)
+        _campaigns(today)
     return True
 
 
@@ -176,3 +181,61 @@ def _give(ws, what, day, today, coupons, partners):
         services.redeem_coupon(ws, "STARTUP", by=None, as_of=day, partner=partner)
         return
     services.redeem_coupon(ws, coupons[what].code, by=None, as_of=day, reason="Demo")
+
+
+# --- Promotion campaigns (G1–G3) ---------------------------------------------------------------
+
+CAMPAIGN_MESSAGE = (
+    "Thank you for building with us. For the next three months your Team plan is 20% off: "
+    "reply to this email and support applies it to your workspace."
+)
+
+
+def _campaigns(today):
+    """A campaign to monthly Team customers launched early in the month before last (so the
+    billing clock has billed its discounts since), six of them redeeming the coupon in the
+    days after (support applies it: C2), and a draft campaign to Free workspaces whose preview
+    staff can still change."""
+    comeback = services.create_coupon(
+        "COMEBACK20",
+        "Comeback: 20% off Team for 3 months",
+        "promotion",
+        percent_off="20",
+        duration="repeating",
+        duration_months=3,
+        intervals=["monthly"],
+    )
+    launched_on = min(add_months(month_start(today), -2) + timedelta(days=2), today)
+    campaign = create_campaign(
+        "Team customers: 20% off for three months",
+        comeback.code,
+        "20% off your Team plan for three months",
+        CAMPAIGN_MESSAGE,
+        {"plan": "team", "interval": "monthly"},
+    )
+    # The demo sends the batch itself, at once: no worker may be running yet, and a redemption
+    # is attributed only once the workspace's email is queued (G3).
+    launch_campaign(campaign, by=None, as_of=launched_on, dispatch=lambda *batches: None)
+    bounds = campaign.recipients.aggregate(first=Min("pk"), last=Max("pk"))
+    if bounds["first"] is not None:
+        notify_batch(campaign.pk, first_id=bounds["first"], last_id=bounds["last"])
+    reached = list(campaign.recipients.select_related("workspace").order_by("workspace__slug")[:6])
+    for n, recipient in enumerate(reached):
+        try:
+            services.redeem_coupon(
+                recipient.workspace,
+                comeback.code,
+                by=None,
+                as_of=min(launched_on + timedelta(days=2 + n), today),
+                reason="Replied to the campaign email (demo)",
+            )
+        except CouponError:
+            continue
+    create_campaign(
+        "Free workspaces near the limit: $50 off Team",
+        "WELCOME50",
+        "$50 off your first Team invoice",
+        "Your workspace is close to the Free plan's limit: Team lifts it, and your first "
+        "invoice is $50 less.",
+        {"plan": "free", "min_mtus": 500},
+    )

@@ -225,6 +225,12 @@ class CampaignForm(forms.ModelForm):
             self.fields["coupon"].queryset = promotions.order_by("code")
         self.fields["country"].choices = self.ANY + [(code, name) for code, name in countries]
         self.fields["lock"].choices = self.ANY + list(Lock.choices)
+        if self.instance.pk:  # a draft being edited: its filters fill the audience's fields
+            audience = dict(self.instance.audience or {})
+            if "startup_member" in audience:
+                audience["startup_member"] = "yes" if audience["startup_member"] else "no"
+            for name in self.AUDIENCE_FIELDS:
+                self.initial.setdefault(name, audience.get(name))
 
     @classmethod
     def audience_from(cls, data) -> dict:

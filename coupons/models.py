@@ -13,6 +13,7 @@ from simple_history.models import HistoricalRecords
 
 from billing.documents import PrivateUploadTo
 from billing.months import add_months, month_start
+from billing.templatetags.money import day, money
 
 
 class AcceleratorPartner(models.Model):
@@ -322,7 +323,7 @@ class DiscountApplication(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.redemption.coupon.code} on invoice {self.invoice_id}: {self.amount}"
+        return f"{self.redemption.coupon.code} on invoice {self.invoice_id}: {money(self.amount)}"
 
 
 # C6: a random stored name under the private media root (billing.documents). Migration 0001
@@ -430,7 +431,7 @@ class CreditGrant(models.Model):
         ]
 
     def __str__(self):
-        return f"Year {self.year} credit for {self.workspace.slug}: {self.amount}"
+        return f"Year {self.year} credit for {self.workspace.slug}: {money(self.amount)}"
 
     def valid_on(self, day) -> bool:
         return self.valid_from <= day < self.valid_until
@@ -482,7 +483,7 @@ class CreditLedgerEntry(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} {self.amount} on {self.on}"
+        return f"{self.get_kind_display()} {money(self.amount)} on {day(self.on)}"
 
 
 class Campaign(models.Model):

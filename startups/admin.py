@@ -5,11 +5,18 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from billing import admin_toolkit as toolkit
-from billing.admin_toolkit import ServiceAdmin, confirm_and_run, run_for_each, service_form_page
-from billing.templatetags.money import money
+from billing import search
+from billing.admin_toolkit import (
+    ServiceAdmin,
+    confirm_and_run,
+    run_for_each,
+    service_form_page,
+    status_badge,
+)
+from billing.templatetags.money import day, money
 from startups import services
 from startups.forms import ApproveForm, AssignForm, BulkApproveForm, RejectForm, RenewalForm
 from startups.models import (
@@ -28,6 +35,13 @@ ACTION_TITLES = {
     "review": "Start review",
     "assign": "Assign",
 }
+APPLICATION_TONES = {
+    "submitted": "waiting",
+    "in_review": "waiting",
+    "approved": "good",
+    "rejected": "bad",
+    "withdrawn": "quiet",
+}
 
 
 def checklist(application) -> str:
@@ -40,22 +54,20 @@ def checklist(application) -> str:
 
 @admin.register(StartupApplication)
 class StartupApplicationAdmin(ServiceAdmin):
+    # Fits 1366 px beside the filters: number, country and partner under the company's name.
     list_display = [
-        "id",
-        "company_name",
-        "country",
+        "company",
         "funding_display",
-        "submitted_on",
-        "status",
+        "submitted",
+        "status_and_reviewer",
         "checks_display",
-        "assigned_to",
-        "workspace",
-        "partner_name",
+        "workspace_slug",
     ]
+    list_display_links = ["company"]
     list_select_related = ["assigned_to", "workspace"]
     list_filter = [
         "status",
-        "country",
+        toolkit.CountryInUseFilter,
         "submitted_on",
         "source",
         ("assigned_to", admin.RelatedOnlyFieldListFilter),
@@ -90,23 +102,49 @@ class StartupApplicationAdmin(ServiceAdmin):
         "override_reason",
     ]
 
+    @admin.display(description="Company", ordering="company_name")
+    def company(self, obj):
+        about = f"#{obj.pk} · {obj.country.code}"
+        if obj.partner_name:
+            about += f" · via {obj.partner_name}"
+        return format_html('{}<br><span class="quiet-text">{}</span>', obj.company_name, about)
+
+    @admin.display(description="Submitted", ordering="submitted_on")
+    def submitted(self, obj):
+        return day(obj.submitted_on)
+
+    @admin.display(description="Status", ordering="status")
+    def status_and_reviewer(self, obj):
+        badge = status_badge(obj, "status", APPLICATION_TONES)
+        if obj.assigned_to is None:
+            return badge
+        return format_html('{}<br><span class="quiet-text">{}</span>', badge, obj.assigned_to)
+
+    @admin.display(description="Workspace", ordering="workspace__slug")
+    def workspace_slug(self, obj):
+        return obj.workspace.slug if obj.workspace else "—"
+
     @admin.display(description="Checks")
     def checks_display(self, obj):
         return checklist(obj)
 
-    @admin.display(description="Funding raised", ordering="total_funding")
+    @admin.display(description="Funding", ordering="total_funding")
     def funding_display(self, obj):
         return money(obj.total_funding)
+
+    def _shown_fields(self):
+        # Read, not typed: the funding as people read money ($900,000.00).
+        return ["funding_display" if f == "total_funding" else f for f in self.fields]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
         # The applicant's answers stay as sent; only the workspace link may be added.
         editable = ["workspace", "partner"] if obj.is_open else []
-        return [f for f in self.fields if f not in editable] + self.decided_fields
+        return [f for f in self._shown_fields() if f not in editable] + self.decided_fields
 
     def get_fields(self, request, obj=None):
-        return self.fields if obj is None else self.fields + self.decided_fields
+        return self.fields if obj is None else self._shown_fields() + self.decided_fields
 
     def create(self, request, data):
         """S1: staff entry goes through the service, so checks and email happen as for the
@@ -460,3 +498,26 @@ class RenewalReviewAdmin(ServiceAdmin):
             title=f"Year two for {review.application.company_name}",
             review=review,
         )
+
+
+# --- What the header's search box finds here (billing/search.py) ------------------------------
+
+
+def _describe_application(application):
+    detail = format_html(
+        "{} · submitted {} · {}",
+        application.contact_email,
+        day(application.submitted_on),
+        status_badge(application, "status", APPLICATION_TONES),
+    )
+    return f"{application.company_name} (#{application.pk})", detail
+
+
+search.register(
+    StartupApplication,
+    label="Startup applications",
+    fields=("company_name", "contact_email"),
+    exact=("company_name", "contact_email"),
+    order_by=("-submitted_on", "-pk"),
+    describe=_describe_application,
+)

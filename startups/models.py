@@ -24,22 +24,50 @@ class EligibleTerritory(models.Model):
         return self.country.name
 
 
+# The choices live at module level so the models' constraints can name them (`X.values`);
+# each model also carries its own as `Status` (and `Source`).
+class ApplicationStatus(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class ApplicationSource(models.TextChoices):
+    PUBLIC_FORM = "public_form", "Public form"
+    STAFF = "staff", "Entered by staff"
+
+
+class RenewalStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed: year two granted"
+    DECLINED = "declined", "Declined"
+
+
+class DealRequestStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    FULFILLED = "fulfilled", "Fulfilled"
+    DECLINED = "declined", "Declined"
+
+
+def decided_on_when_decided(status_field: str, undecided: str, name: str):
+    """A decision has its date, and only a decision has one (S6, CR3)."""
+    return models.CheckConstraint(
+        condition=Q(**{status_field: undecided, "decided_on__isnull": True})
+        | (~Q(**{status_field: undecided}) & Q(decided_on__isnull=False)),
+        name=name,
+    )
+
+
 class ApplicationQuerySet(models.QuerySet):
     def open(self):
         return self.filter(status__in=StartupApplication.OPEN_STATUSES)
 
 
 class StartupApplication(models.Model):
-    class Status(models.TextChoices):
-        SUBMITTED = "submitted", "Submitted"
-        IN_REVIEW = "in_review", "In review"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
-        WITHDRAWN = "withdrawn", "Withdrawn"
-
-    class Source(models.TextChoices):
-        PUBLIC_FORM = "public_form", "Public form"
-        STAFF = "staff", "Entered by staff"
+    Status = ApplicationStatus
+    Source = ApplicationSource
 
     OPEN_STATUSES = (Status.SUBMITTED, Status.IN_REVIEW)
 
@@ -106,26 +134,26 @@ class StartupApplication(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    status__in=["submitted", "in_review", "approved", "rejected", "withdrawn"]
-                ),
-                name="application_status_valid",
+                condition=Q(status__in=ApplicationStatus.values), name="application_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(source__in=ApplicationSource.values), name="application_source_valid"
             ),
             models.CheckConstraint(condition=Q(total_funding__gte=0), name="funding_not_negative"),
             # S3: an approval always has its workspace; a decision has who and when.
             models.CheckConstraint(
-                condition=~Q(status="approved") | Q(workspace__isnull=False),
+                condition=~Q(status=ApplicationStatus.APPROVED) | Q(workspace__isnull=False),
                 name="approved_application_has_workspace",
             ),
             models.CheckConstraint(
-                condition=~Q(status__in=["approved", "rejected"])
+                condition=~Q(status__in=[ApplicationStatus.APPROVED, ApplicationStatus.REJECTED])
                 | Q(decided_on__isnull=False, decided_by__isnull=False),
                 name="decision_has_who_and_when",
             ),
             # S3/S4: a workspace is accepted into the program once.
             models.UniqueConstraint(
                 fields=["workspace"],
-                condition=Q(status="approved"),
+                condition=Q(status=ApplicationStatus.APPROVED),
                 name="one_approval_per_workspace",
             ),
         ]
@@ -138,13 +166,23 @@ class StartupApplication(models.Model):
         return self.status in self.OPEN_STATUSES
 
 
-class RenewalReview(models.Model):
+class Decision(models.Model):
+    """What staff decide on a request (CR3's renewal, S6's deal): who, when and why."""
+
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class RenewalReview(Decision):
     """CR3: at a member's anniversary, a reviewer confirms E2 and E3 to grant year two."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        CONFIRMED = "confirmed", "Confirmed: year two granted"
-        DECLINED = "declined", "Declined"
+    Status = RenewalStatus
 
     application = models.ForeignKey(
         StartupApplication, on_delete=models.PROTECT, related_name="renewals"
@@ -154,11 +192,6 @@ class RenewalReview(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     total_funding = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     country = CountryField(blank=True)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    decided_on = models.DateField(null=True, blank=True)
-    note = models.TextField(blank=True)
 
     history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
@@ -168,6 +201,10 @@ class RenewalReview(models.Model):
             models.UniqueConstraint(fields=["application", "year"], name="one_renewal_per_year"),
             # CR3: never more than two years.
             models.CheckConstraint(condition=Q(year=2), name="renewal_only_for_year_two"),
+            models.CheckConstraint(
+                condition=Q(status__in=RenewalStatus.values), name="renewal_status_valid"
+            ),
+            decided_on_when_decided("status", RenewalStatus.PENDING, "renewal_decided_on_date"),
         ]
 
     def __str__(self):
@@ -191,11 +228,10 @@ class PartnerDeal(models.Model):
         return f"{self.company}: {self.title}"
 
 
-class DealRequest(models.Model):
-    class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested"
-        FULFILLED = "fulfilled", "Fulfilled"
-        DECLINED = "declined", "Declined"
+class DealRequest(Decision):
+    """S6: an accepted startup asks for a deal of the catalogue; staff fulfil or decline it."""
+
+    Status = DealRequestStatus
 
     application = models.ForeignKey(
         StartupApplication, on_delete=models.PROTECT, related_name="deal_requests"
@@ -203,11 +239,6 @@ class DealRequest(models.Model):
     deal = models.ForeignKey(PartnerDeal, on_delete=models.PROTECT, related_name="requests")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
     requested_on = models.DateField()
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    decided_on = models.DateField(null=True, blank=True)
-    note = models.TextField(blank=True)
 
     history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
 
@@ -215,6 +246,12 @@ class DealRequest(models.Model):
         ordering = ["-requested_on"]
         constraints = [
             models.UniqueConstraint(fields=["application", "deal"], name="one_request_per_deal"),
+            models.CheckConstraint(
+                condition=Q(status__in=DealRequestStatus.values), name="deal_request_status_valid"
+            ),
+            decided_on_when_decided(
+                "status", DealRequestStatus.REQUESTED, "deal_request_decided_on_date"
+            ),
         ]
 
     def __str__(self):

@@ -2,7 +2,7 @@
 the application row first, so a double click or a retried task decides nothing twice."""
 
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
@@ -11,11 +11,11 @@ from django.db.models import Exists, OuterRef
 from django_countries import countries
 from simple_history.utils import bulk_update_with_history
 
+from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
 from billing.closed_workspaces import closed_on_day, refuse_closed
 from billing.emails import queue_email
-from billing.errors import BillingError
 from billing.models import Workspace
 from billing.months import add_year
 from billing.selectors import workspace_status
@@ -23,6 +23,7 @@ from coupons.models import Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit
 from coupons.services import grant_credits, redeem_coupon
 from startups import eligibility
+from startups.errors import ApplicationError  # importable from here too (views, tests)
 from startups.models import (
     DealRequest,
     EligibleTerritory,
@@ -36,16 +37,8 @@ Status = StartupApplication.Status
 ABSURD_FUNDING = Decimal("1000000000000")
 
 
-class ApplicationError(BillingError):
-    pass
-
-
+# C8: the seeded startup-program coupon, for an application without an active partner's own.
 STARTUP_COUPON = "STARTUP"
-
-
-def received_any_coupon_or_credit(workspace) -> bool:
-    """E4, asked of the coupons app."""
-    return ever_received_coupon_or_credit(workspace)
 
 
 def _locked(application) -> StartupApplication:
@@ -54,7 +47,7 @@ def _locked(application) -> StartupApplication:
 
 def refresh_checks(application: StartupApplication) -> list[eligibility.Check]:
     """S2: evaluate the checks again (when a reviewer opens it) and store them."""
-    checks = eligibility.evaluate(application, received_any_coupon_or_credit)
+    checks = eligibility.evaluate(application, ever_received_coupon_or_credit)  # E4
     application.checks = [check.as_dict() for check in checks]
     application.failing_checks = " ".join(c.id for c in checks if not c.passed)
     return checks
@@ -92,11 +85,8 @@ def _validate(
         problems.append("The incorporation date is required.")
     elif incorporation_date > as_of:
         problems.append(f"The incorporation date {incorporation_date} is in the future.")
-    try:
-        funding = Decimal(str(total_funding))
-        if funding < 0 or funding >= ABSURD_FUNDING or funding != funding.quantize(Decimal("0.01")):
-            raise InvalidOperation
-    except (InvalidOperation, ValueError):
+    funding = parse_dollars(total_funding, "total funding", [])
+    if funding is None or not 0 <= funding < ABSURD_FUNDING:
         problems.append(f"Total funding must be an amount in US dollars, not “{total_funding}”.")
     if str(country) not in countries:
         problems.append(f"“{country}” is not a country.")
@@ -151,14 +141,19 @@ def submit_application(
     )
     refresh_checks(application)
     save_with_reason(application, "Submitted", by=by)
+    _email_applicant(application, "startup_application_received")
+    return application
+
+
+def _email_applicant(application: StartupApplication, kind: str, **context):
+    """S1, S5: the applicant's one email of each kind, sent after commit."""
     queue_email(
-        kind="startup_application_received",
+        kind=kind,
         object_key=f"application:{application.pk}",
         to=application.contact_email,
-        template="startup_application_received",
-        context={"application": application},
+        template=kind,
+        context={"application": application, **context},
     )
-    return application
 
 
 def _require_open(application, action):
@@ -210,22 +205,16 @@ def withdraw_application(application, *, by, as_of: date, reason: str = "") -> S
 def reject_application(application, *, by, reason: str, as_of: date) -> StartupApplication:
     """S3, S5: a reason is required; one rejection email."""
     refuse_processed(as_of, "An application decision")
-    require_reason(
+    reason = require_reason(
         reason, "A rejection needs a reason: it is sent to the applicant.", error=ApplicationError
     )
     application = _locked(application)
     _require_open(application, "rejected")
     application.status = Status.REJECTED
-    application.rejection_reason = reason.strip()
+    application.rejection_reason = reason
     application.decided_by, application.decided_on = by, as_of
-    save_with_reason(application, f"Rejected: {reason.strip()}", by=by)
-    queue_email(
-        kind="startup_application_rejected",
-        object_key=f"application:{application.pk}",
-        to=application.contact_email,
-        template="startup_application_rejected",
-        context={"application": application},
-    )
+    save_with_reason(application, f"Rejected: {reason}", by=by)
+    _email_applicant(application, "startup_application_rejected")
     return application
 
 
@@ -319,16 +308,11 @@ def approve_application(
         f"Approved. {note}".strip() + (f" Override: {override_reason}" if failing else ""),
         by=by,
     )
-    queue_email(
-        kind="startup_application_accepted",
-        object_key=f"application:{application.pk}",
-        to=application.contact_email,
-        template="startup_application_accepted",
-        context={
-            "application": application,
-            "grant": grant,
-            "deals": list(PartnerDeal.objects.filter(active=True)),
-        },
+    _email_applicant(
+        application,
+        "startup_application_accepted",
+        grant=grant,
+        deals=list(PartnerDeal.objects.filter(active=True)),
     )
     return application
 
@@ -388,6 +372,8 @@ def update_memberships(as_of: date) -> dict:
 
 
 def _a_year_before(day: date) -> date:
+    """The last decision day whose anniversary (`add_year`, its leap-day rule) is on or before
+    `day`: 29 February has no match a year before, so 28 February stands in."""
     try:
         return day.replace(year=day.year - 1)
     except ValueError:
@@ -440,14 +426,13 @@ def credit_amount_for_year_two(application) -> Decimal:
 @transaction.atomic
 def decline_renewal(review, *, by, note: str, as_of: date) -> RenewalReview:
     refuse_processed(as_of, "A renewal decision")
-    if not note.strip():
-        raise ApplicationError("Say why year two is declined.")
+    note = require_reason(note, "Say why year two is declined.", error=ApplicationError)
     review = RenewalReview.objects.select_for_update().get(pk=review.pk)
     if review.status != RenewalReview.Status.PENDING:
         raise ApplicationError(f"This renewal was already {review.get_status_display().lower()}.")
     review.status = RenewalReview.Status.DECLINED
-    review.decided_by, review.decided_on, review.note = by, as_of, note.strip()
-    save_with_reason(review, f"Declined: {note.strip()}", by=by)
+    review.decided_by, review.decided_on, review.note = by, as_of, note
+    save_with_reason(review, f"Declined: {note}", by=by)
     return review
 
 

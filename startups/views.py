@@ -11,7 +11,9 @@ from django.utils.html import format_html_join
 from django.views.decorators.http import require_http_methods
 
 from billing import ratelimit
+from billing.admin_toolkit import status_badge
 from startups import services
+from startups.admin import APPLICATION_TONES
 from startups.filters import ApplicationFilter
 from startups.forms import ApplicationForm
 from startups.models import StartupApplication
@@ -81,6 +83,7 @@ def queue(request):
     application_url = reverse("admin:startups_startupapplication_change", args=[0])
     workspace_url = reverse("admin:billing_workspace_change", args=[0])
     for application in page:
+        application.status_badge = status_badge(application, "status", APPLICATION_TONES)
         application.change_url = application_url.replace("/0/", f"/{application.pk}/")
         if application.workspace_id:
             application.workspace_url = workspace_url.replace(

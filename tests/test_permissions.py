@@ -141,7 +141,9 @@ def non_staff(db):
 
 
 @pytest.mark.parametrize(("who", "admin_page", "expected"), list(_cases()))
-def test_admin_page_access(who, admin_page, expected, client, workspace, staff_user, non_staff):
+def test_admin_page_access(
+    who, admin_page, expected, client, workspace, staff_user, non_staff, today
+):
     if who == "non-staff":
         client.force_login(non_staff)
     elif who != "anonymous":

@@ -22,7 +22,7 @@ from django.urls import reverse
 from billing import services as billing
 from billing.models import CreditNote, Invoice, Plan, TaxExemption, Workspace
 from coupons import services as coupons
-from coupons.models import NonprofitProof, Redemption
+from coupons.models import Campaign, NonprofitProof, Redemption
 from startups import services as startups
 from startups.models import PartnerDeal, RenewalReview, StartupApplication
 from tests.billing.factories import workspace
@@ -93,8 +93,13 @@ def world(db, support, reviewer, finance):
     coupons.submit_nonprofit_proof(
         paid, document=ContentFile(PDF, name="p.pdf"), by=support, as_of=date(2026, 1, 9)
     )
-    billing.run_billing(as_of=date(2026, 3, 2))
+    # The renewal decision a year ahead is entered before the clock runs: once it has run, a
+    # change dated past a month close it has not reached waits for it (D4).
     startups.open_renewal_reviews(as_of=date(2027, 1, 6))
+    startups.decline_renewal(
+        RenewalReview.objects.get(), by=reviewer, note="Raised too much", as_of=date(2027, 1, 6)
+    )
+    billing.run_billing(as_of=date(2026, 3, 2))
     invoice = Invoice.objects.filter(workspace=paid).first()
     billing.request_credit_note(
         invoice, by=support, amount=Decimal("1.00"), reason="Goodwill", as_of=date(2026, 3, 2)
@@ -104,9 +109,6 @@ def world(db, support, reviewer, finance):
         by=finance,
         reason="Test",
         as_of=date(2026, 3, 2),
-    )
-    startups.decline_renewal(
-        RenewalReview.objects.get(), by=reviewer, note="Raised too much", as_of=date(2027, 1, 6)
     )
     closed = workspace(as_of=date(2026, 3, 3), name="Closed")
     billing.close_workspace(closed, by=support, reason="Deleted", as_of=date(2026, 3, 3))
@@ -330,6 +332,33 @@ def test_r5_action_pages_refuse_a_role_without_the_right(client, world, user):
         before = fingerprint()
         assert client.post(url, data).status_code == 403, url
         assert fingerprint() == before, url
+
+
+@pytest.mark.parametrize("user", ("support", "superuser"), indirect=True)
+def test_r5_g2_a_launched_campaign_cannot_be_saved_by_its_change_form(client, world, user):
+    """Support edits a draft campaign through `update_campaign`; once launched its emails went
+    out as they were: the change form is read-only and a POST to it, with a reason and new
+    values, is refused and writes nothing."""
+    campaign = Campaign.objects.get(pk=world["campaign"].pk)
+    assert campaign.status == "launched" and user.has_perm("coupons.change_campaign")
+    client.force_login(user)
+    url = _url(Campaign, "change", campaign.pk)
+    assert 'name="_save"' not in client.get(url).content.decode()
+    before = fingerprint()
+    response = client.post(
+        url,
+        {
+            "name": "HACKED",
+            "coupon": campaign.coupon_id,
+            "subject": "HACKED",
+            "message": "HACKED",
+            "plan": "free",
+            "change_reason": "side door",
+            "_save": "Save",
+        },
+    )
+    assert response.status_code == 403
+    assert fingerprint() == before
 
 
 def test_r5_the_walk_covers_every_model_of_the_three_apps():

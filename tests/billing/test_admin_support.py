@@ -4,21 +4,14 @@ reviewers only read; finance voids and approves. Requests go through the real gr
 from datetime import date
 from decimal import Decimal as D
 
-import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from billing import services
 from billing.models import CreditNote, Invoice, Usage
 
 from .factories import workspace
-
-
-@pytest.fixture
-def today():
-    return timezone.now().date()
 
 
 def action_url(ws, name):

@@ -7,7 +7,6 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from billing import admin_toolkit
 from billing.models import Plan, TaxRate, Usage, Workspace
 from billing.services import update_workspace
 from tests.billing.factories import workspace
@@ -16,9 +15,8 @@ TODAY = date(2026, 3, 10)
 
 
 @pytest.fixture(autouse=True)
-def pinned_today(monkeypatch):
-    """The admin acts on a fixed day, not the wall clock."""
-    monkeypatch.setattr(admin_toolkit, "today", lambda: TODAY)
+def today(pin_today):
+    return pin_today(TODAY)  # the admin acts on a fixed day, not the wall clock
 
 
 def change_form(ws, **changes):

@@ -260,3 +260,55 @@ def test_w1_closing_then_reopening_keeps_invoices_and_history(db, support):
     ]
     reasons = list(ws.history.values_list("history_change_reason", flat=True)[:2])
     assert reasons == ["Reopened: Back", "Closed: Customer asked to delete it, ticket 77"]
+
+
+# --- Decisions made on W1 (README "Closing a workspace"; the confirmation page says them) ----
+
+
+def test_w1_a_closed_workspace_sits_on_free_and_keeps_its_lock(db, support):
+    ws = workspace(as_of=JAN)
+    services.record_usage(ws, month=JAN, mtus=5_000)
+    services.run_billing(as_of=date(2026, 2, 1))  # one strike: locked (F2)
+    close(ws, support, date(2026, 2, 10))
+    services.run_billing(as_of=date(2026, 5, 2))  # February–April: no strike, but no F3 either
+    status = workspace_status(ws, as_of=date(2026, 5, 2))
+    assert (status["plan"], status["lock"], status["data_flow"]) == ("free", "locked", False)
+    assert LockEvent.objects.filter(workspace=ws).count() == 1
+    # Only reopening lifts it (support, with a reason).
+    services.reopen_workspace(ws, by=support, reason="Ticket 92", as_of=date(2026, 5, 3))
+    assert workspace_status(ws, as_of=date(2026, 5, 3))["lock"] == "unlocked"
+
+
+def test_w1_closing_during_a_trial_skips_f7(db, support):
+    """F7 restores the lock a trial lifted when the trial ends unpaid; a closure is no such end:
+    the customer left, the data stops anyway, and a lock would only stand in the way of a
+    reopening, which unlocks."""
+    ws = workspace(as_of=JAN, card=True)
+    for month in (JAN, date(2026, 2, 1)):
+        services.record_usage(ws, month=month, mtus=5_000)
+    services.run_billing(as_of=date(2026, 3, 1))  # two strikes: locked, data stopped (F2)
+    services.change_to_team(ws, as_of=date(2026, 3, 2))  # the trial lifts the lock (F4)
+    close(ws, support, date(2026, 3, 5))
+    services.run_billing(as_of=date(2026, 4, 2))  # past the trial's end date (2026-03-16)
+    ws.refresh_from_db()
+    assert (ws.lock, ws.data_flow) == ("unlocked", False)
+    causes = list(LockEvent.objects.filter(workspace=ws).order_by("id").values_list("cause"))
+    assert causes == [("free_limit",), ("free_limit",), ("moved_to_team",)]
+    assert totals(ws) == []  # and the trial ended uncharged (T5)
+
+
+def test_w1_voids_and_credit_notes_stay_allowed_while_closed(db, support, finance):
+    ws = paid_monthly(as_of=JAN)
+    services.run_billing(as_of=date(2026, 2, 1))
+    closure = close(ws, support, date(2026, 2, 11))
+    january = Invoice.objects.get(workspace=ws, kind="monthly")
+    day = date(2026, 2, 12)
+    # Money already billed can still be put right: the closure refuses changes to the account.
+    note = services.request_credit_note(
+        closure.final_invoice, by=support, amount=D("10.00"), reason="Goodwill", as_of=day
+    )
+    services.decide_credit_note(note, by=finance, approve=True, as_of=day)
+    services.void_invoice(january, by=finance, reason="Billed in error", as_of=day)
+    note.refresh_from_db()
+    january.refresh_from_db()
+    assert (note.status, january.status) == ("approved", "void")

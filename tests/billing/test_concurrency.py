@@ -1,17 +1,14 @@
 """I1, I4 on PostgreSQL: concurrent closes and issuing give each invoice once, numbers without
 gaps, and an interrupted close resumes. Each worker is a thread with its own connection."""
 
-import threading
 from datetime import date
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from billing import invoicing, services
 from billing.models import Invoice, MonthClose, MonthCloseChunk
 from tests.services import require_postgres
-
-from .factories import workspace
 
 pytestmark = [
     pytest.mark.postgres,
@@ -24,39 +21,6 @@ def _needs_postgres():
     require_postgres()  # SQLite serialises writers: the race these tests stage cannot happen
 
 
-def paid_team(n, as_of=date(2026, 1, 1)):
-    spaces = []
-    for _ in range(n):
-        ws = workspace(as_of=as_of, card=True)
-        services.change_to_team(ws, as_of=as_of)
-        services.change_to_free(ws, as_of=as_of)
-        services.change_to_team(ws, as_of=as_of)
-        spaces.append(ws)
-    return spaces
-
-
-def run_together(*targets):
-    """Start every target at the same moment in its own thread and connection."""
-    barrier = threading.Barrier(len(targets))
-    errors = []
-
-    def worker(target):
-        try:
-            barrier.wait()
-            target()
-        except Exception as exc:  # reported to the test below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(t,)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert not errors, errors
-
-
 def assert_gapless(year):
     numbers = sorted(
         Invoice.objects.filter(number__startswith=f"INV-{year}-").values_list("number", flat=True)
@@ -64,7 +28,7 @@ def assert_gapless(year):
     assert numbers == [f"INV-{year}-{n:06d}" for n in range(1, len(numbers) + 1)]
 
 
-def test_i4_two_workers_closing_the_same_month_issue_each_invoice_once():
+def test_i4_two_workers_closing_the_same_month_issue_each_invoice_once(paid_team, run_together):
     paid_team(30)
     close = lambda: services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1), chunk_size=7)  # noqa: E731
     run_together(close, close)
@@ -74,7 +38,7 @@ def test_i4_two_workers_closing_the_same_month_issue_each_invoice_once():
     assert_gapless(2026)
 
 
-def test_i4_two_workers_on_the_same_chunks_issue_nothing_twice():
+def test_i4_two_workers_on_the_same_chunks_issue_nothing_twice(paid_team, run_together):
     paid_team(12)
     services.close_month(
         date(2026, 1, 1), as_of=date(2026, 2, 1), dispatch=lambda ids: None, chunk_size=5
@@ -95,7 +59,9 @@ def test_i4_two_workers_on_the_same_chunks_issue_nothing_twice():
     assert_gapless(2026)
 
 
-def test_i1_numbers_stay_gapless_when_final_invoices_are_issued_concurrently():
+def test_i1_numbers_stay_gapless_when_final_invoices_are_issued_concurrently(
+    paid_team, run_together
+):
     spaces = paid_team(8)
     cancel = [lambda ws=ws: services.change_to_free(ws, as_of=date(2026, 1, 20)) for ws in spaces]
     run_together(*cancel)
@@ -103,7 +69,9 @@ def test_i1_numbers_stay_gapless_when_final_invoices_are_issued_concurrently():
     assert_gapless(2026)
 
 
-def test_i4_a_close_interrupted_mid_way_leaves_nothing_half_written_and_resumes(monkeypatch):
+def test_i4_a_close_interrupted_mid_way_leaves_nothing_half_written_and_resumes(
+    monkeypatch, paid_team
+):
     paid_team(9)
     real_issue = invoicing.issue
     calls = {"n": 0}
@@ -130,7 +98,7 @@ def test_i4_a_close_interrupted_mid_way_leaves_nothing_half_written_and_resumes(
     assert connection.vendor == "postgresql"
 
 
-def test_i1_i4_a_close_on_threads_issues_what_one_thread_issues_gapless():
+def test_i1_i4_a_close_on_threads_issues_what_one_thread_issues_gapless(paid_team):
     """`close_month(threads=2)`: chunks priced and written on two connections at once give
     the invoices, numbers and totals of a close on one, each once."""
     paid_team(9)

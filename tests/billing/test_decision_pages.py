@@ -11,7 +11,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from billing import admin_toolkit, services
+from billing import services
 from billing.demo import certificate_pdf
 from billing.models import CreditNote, Invoice
 
@@ -26,9 +26,8 @@ def private_media(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
-def today(monkeypatch):
-    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2026, 2, 10))
-    return date(2026, 2, 10)
+def today(pin_today):
+    return pin_today(date(2026, 2, 10))
 
 
 def messages_of(response):

@@ -22,7 +22,6 @@ from config import celery_app
 from tests.services import requires_postgres
 
 from .factories import workspace
-from .test_concurrency import run_together
 
 
 def _queue(ws):
@@ -197,7 +196,7 @@ def test_two_sweeps_hand_a_stuck_email_on_once_and_a_lost_claim_expires(db, monk
 
 @requires_postgres  # SQLite serialises writers: the race cannot happen there
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_two_sweeps_at_once_on_postgresql_hand_each_stuck_email_on_once(monkeypatch):
+def test_two_sweeps_at_once_on_postgresql_hand_each_stuck_email_on_once(monkeypatch, run_together):
     handed_on = []
     monkeypatch.setattr(emails, "enqueue_sending", handed_on.extend)
     ws = workspace(as_of=date(2026, 1, 1))

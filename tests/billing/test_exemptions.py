@@ -449,7 +449,7 @@ def messages_of(response):
     return [str(m) for m in response.context["messages"]] if response.context else []
 
 
-def test_x5_support_uploads_a_certificate_in_the_admin(db, client, support):
+def test_x5_support_uploads_a_certificate_in_the_admin(db, client, support, today):
     ws = workspace(business_country="US", business_region="CA")
     client.force_login(support)
     response = client.post(
@@ -494,7 +494,7 @@ def test_x5_the_admin_upload_refuses_html_renamed_pdf(db, client, support):
     assert not TaxExemption.objects.exists()
 
 
-def test_x4_finance_reviews_and_approves_in_the_admin(db, client, finance):
+def test_x4_finance_reviews_and_approves_in_the_admin(db, client, finance, today):
     ws = workspace(business_country="US", business_region="CA")
     cert = certificate(ws, "CA", on=date(2026, 1, 5))
     client.force_login(finance)
@@ -523,7 +523,7 @@ def test_x4_finance_reviews_and_approves_in_the_admin(db, client, finance):
     assert any("a decision is final" in m for m in messages_of(response))
 
 
-def test_x4_finance_rejects_with_a_reason_in_the_admin(db, client, finance):
+def test_x4_finance_rejects_with_a_reason_in_the_admin(db, client, finance, today):
     ws = workspace(business_country="US", business_region="CA")
     cert = certificate(ws, "CA", on=date(2026, 1, 5))
     client.force_login(finance)

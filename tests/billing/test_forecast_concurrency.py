@@ -14,8 +14,6 @@ from billing.forecast import forecast_invoices
 from billing.models import Invoice, InvoiceSequence, MonthClose, Workspace
 from tests.services import require_postgres
 
-from .factories import workspace
-
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
@@ -27,17 +25,6 @@ JAN = date(2026, 1, 1)
 @pytest.fixture(autouse=True)
 def _needs_postgres():
     require_postgres()  # SQLite serialises writers: there is no lock to hold or wait for
-
-
-def paid_team(n):
-    spaces = []
-    for _ in range(n):
-        ws = workspace(as_of=JAN, card=True)
-        services.change_to_team(ws, as_of=JAN)
-        services.change_to_free(ws, as_of=JAN)
-        services.change_to_team(ws, as_of=JAN)
-        spaces.append(ws)
-    return spaces
 
 
 def in_thread(target, results, key):
@@ -54,7 +41,7 @@ def in_thread(target, results, key):
     return thread
 
 
-def test_fc1_a_close_runs_to_the_end_while_a_forecast_is_open():
+def test_fc1_a_close_runs_to_the_end_while_a_forecast_is_open(paid_team):
     """The forecast below has issued invoices (a final and an annual one) and is still open when
     the close of January runs for every other workspace: the close numbers its invoices from the
     sequence the forecast never touched, so it does not wait for the forecast to end."""
@@ -98,7 +85,7 @@ def test_fc1_a_close_runs_to_the_end_while_a_forecast_is_open():
     assert len(others) == 5
 
 
-def test_fc1_a_forecast_gives_up_instead_of_queueing_behind_the_clock():
+def test_fc1_a_forecast_gives_up_instead_of_queueing_behind_the_clock(paid_team):
     """The clock holds the workspace's row (as it does while it ends a trial or a term); a
     forecast that needs it waits a moment, then says so, rather than wait its turn."""
     (ws,) = paid_team(1)

@@ -42,13 +42,8 @@ def test_m1_close_issues_one_invoice_dated_the_1st_whenever_it_runs(db):
     assert (jan.period_start, jan.period_end) == (date(2026, 1, 1), date(2026, 2, 1))
 
 
-def test_m1_zero_invoice_is_still_issued(db):
-    from billing.hooks import (
-        Adjustment,
-        NoAdjustments,
-        invoice_adjustments,
-        register_invoice_adjustments,
-    )
+def test_m1_zero_invoice_is_still_issued(db, swap_invoice_adjustments):
+    from billing.hooks import Adjustment, NoAdjustments
     from billing.pricing import Discount
 
     class FullDiscount(NoAdjustments):
@@ -56,12 +51,8 @@ def test_m1_zero_invoice_is_still_issued(db):
             return [Adjustment(Discount("100% off", percent=D(100))) for _ in drafts]
 
     ws = paid_monthly(date(2026, 1, 1))
-    registered = invoice_adjustments()
-    register_invoice_adjustments(FullDiscount())
-    try:
-        services.run_billing(as_of=date(2026, 2, 1))
-    finally:
-        register_invoice_adjustments(registered)
+    swap_invoice_adjustments(FullDiscount())
+    services.run_billing(as_of=date(2026, 2, 1))
     invoice = Invoice.objects.get(workspace=ws, issue_date=date(2026, 2, 1))
     assert (invoice.subtotal, invoice.discount, invoice.total) == (
         D("120.00"),

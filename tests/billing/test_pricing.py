@@ -2,6 +2,7 @@
 
 from decimal import Decimal as D
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -45,10 +46,25 @@ def test_m2_a_full_month_is_exactly_the_list_price(days, price):
     assert prorated_base(price, days, days) == price
 
 
-@given(st.integers(min_value=1, max_value=31))
-def test_m2_proration_rounds_half_up_per_line(paid_days):
-    exact = D(120) * paid_days / 31
-    assert prorated_base(D("120.00"), min(paid_days, 31), 31) == round_cents(exact)
+@pytest.mark.parametrize(
+    "price, paid_days, days_in_month, amount",
+    [
+        ("120.00", 1, 31, "3.87"),  # 3.870…
+        ("120.00", 8, 31, "30.97"),  # 30.967… (M4)
+        ("120.00", 13, 31, "50.32"),  # 50.322… rounds down
+        ("120.00", 17, 31, "65.81"),  # 65.806…
+        ("120.00", 30, 31, "116.13"),  # 116.129…
+        ("120.00", 14, 28, "60.00"),  # exactly half the month
+        ("120.00", 26, 28, "111.43"),  # 111.428…
+        ("120.00", 15, 29, "62.07"),  # 62.068…
+        ("120.00", 10, 30, "40.00"),
+        ("3.50", 1, 28, "0.13"),  # exactly 0.125: half up, where banker's rounding gives 0.12
+        ("0.70", 1, 28, "0.03"),  # exactly 0.025: half up, not 0.02
+        ("120.00", 31, 31, "120.00"),  # a full month is the list price
+    ],
+)
+def test_m2_proration_rounds_half_up_per_line(price, paid_days, days_in_month, amount):
+    assert prorated_base(D(price), paid_days, days_in_month) == D(amount)
 
 
 def test_rounding_is_half_up_not_bankers():

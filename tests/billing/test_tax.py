@@ -8,12 +8,7 @@ import pytest
 
 from billing import services
 from billing.errors import BillingError
-from billing.hooks import (
-    Adjustment,
-    NoAdjustments,
-    invoice_adjustments,
-    register_invoice_adjustments,
-)
+from billing.hooks import Adjustment, NoAdjustments
 from billing.models import Invoice, TaxRate, Workspace
 from billing.pricing import Discount
 from billing.tax import US_STATES, TaxTable
@@ -143,19 +138,17 @@ def test_x2_a_rate_is_a_percentage(db, rate):
         services.set_tax_rate("US", region="TX", rate=rate, name="TX", valid_from=date(2026, 1, 1))
 
 
-def test_x3_tax_on_the_amount_after_discounts_and_credits_rounded_per_invoice(db):
+def test_x3_tax_on_the_amount_after_discounts_and_credits_rounded_per_invoice(
+    db, swap_invoice_adjustments
+):
     class TenPercentAndCredit(NoAdjustments):
         def adjustments_for(self, drafts):
             return [Adjustment(Discount("10% off", percent=D(10)), D("30.00")) for _ in drafts]
 
     ws = paid_monthly(date(2026, 1, 1), business_country="US", business_region="CA")
     services.record_usage(ws, month=date(2026, 1, 1), mtus=12_500)
-    previous = invoice_adjustments()
-    register_invoice_adjustments(TenPercentAndCredit())
-    try:
-        services.run_billing(as_of=date(2026, 2, 1))
-    finally:
-        register_invoice_adjustments(previous)
+    swap_invoice_adjustments(TenPercentAndCredit())
+    services.run_billing(as_of=date(2026, 2, 1))
     invoice = Invoice.objects.get(workspace=ws)
     # 145.00 − 14.50 − 30.00 = 100.50; 7.25 % of it = 7.28625 → 7.29
     assert (invoice.subtotal, invoice.discount, invoice.credits, invoice.tax, invoice.total) == (

@@ -193,7 +193,7 @@ def test_u2_a_file_that_is_not_utf8_names_the_line(db, tmp_path):
 
 
 def test_u2_an_empty_file_or_one_without_rows_is_refused(db, tmp_path):
-    with pytest.raises(ValueError, match="missing: month, mtus, workspace"):
+    with pytest.raises(BillingError, match="missing: month, mtus, workspace"):
         services.import_usage(_write(tmp_path, ""))
     with pytest.raises(BillingError, match="has no rows to import"):
         services.import_usage(_write(tmp_path, "workspace,month,mtus\n\n"))

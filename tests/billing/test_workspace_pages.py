@@ -9,18 +9,19 @@ import pytest
 from django.apps import apps
 from django.urls import reverse
 
-from billing import admin_toolkit, services
+from billing import services
 from billing.models import Invoice, Usage, WorkspaceClosure
 from coupons import services as coupons
-from tests.coupons.factories import coupon, free_workspace, paid_monthly
+from tests.billing.factories import workspace
+from tests.coupons.factories import coupon, free_workspace, paid_annual, paid_monthly
 
 JAN = date(2026, 1, 1)
 TODAY = date(2026, 1, 21)
 
 
 @pytest.fixture(autouse=True)
-def pinned_today(monkeypatch):
-    monkeypatch.setattr(admin_toolkit, "today", lambda: TODAY)
+def today(pin_today):
+    return pin_today(TODAY)  # the admin acts on a fixed day, not the wall clock
 
 
 def page(ws, name):
@@ -61,6 +62,29 @@ def test_w1_the_confirmation_says_what_closing_will_do(client, support, customer
         assert text in body, text
     assert "unused startup credit lapses" not in body  # the final invoice uses all of it
     assert not WorkspaceClosure.objects.exists()
+
+
+def test_w1_the_confirmation_states_the_decisions_made_on_closures(client, support, customer):
+    """README "Closing a workspace": what support must be able to tell the customer."""
+    annual = paid_annual(as_of=JAN, name="Yearly")
+    trial = workspace(as_of=JAN, name="Trying", card=True)
+    services.change_to_team(trial, as_of=date(2026, 1, 15))
+    client.force_login(support)
+    member = client.get(page(customer, "close")).content.decode()
+    for text in (
+        "It sits on Free and keeps its lock (unlocked): month closes no longer strike, lock or "
+        "unlock it.",
+        "No startup-program renewal review opens for it.",
+        "finance can still void them and issue credit notes.",
+    ):
+        assert text in member, text
+    assert "F7 does not apply" not in member
+    assert "it is not renewed, not refunded, and no further overage is billed." in (
+        client.get(page(annual, "close")).content.decode()
+    )
+    assert "a lock the trial lifted is not put back (F7 does not apply)" in (
+        client.get(page(trial, "close")).content.decode()
+    )
 
 
 def test_w1_support_closes_with_a_reason_and_then_can_only_reopen(client, support, customer):

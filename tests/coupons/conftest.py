@@ -1,18 +1,14 @@
 import pytest
 from django.core.cache import cache
 
-from billing.hooks import invoice_adjustments, register_invoice_adjustments
 from coupons.adjustments import CouponAdjustments
 
 
 @pytest.fixture(autouse=True)
-def _coupon_adjustments():
+def _coupon_adjustments(swap_invoice_adjustments):
     """Coupons take part in every invoice here, whatever an earlier test registered in its
-    place (a billing test swaps the hook for its own and back to none)."""
-    before = invoice_adjustments()
-    register_invoice_adjustments(CouponAdjustments())
-    yield
-    register_invoice_adjustments(before)
+    place (a billing test swaps the hook for its own and back)."""
+    swap_invoice_adjustments(CouponAdjustments())
 
 
 @pytest.fixture(autouse=True)

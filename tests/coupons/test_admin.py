@@ -8,7 +8,6 @@ from decimal import Decimal as D
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from django.utils import timezone
 
 from billing.documents import MAX_DOCUMENT_BYTES
 from billing.models import OutboundEmail
@@ -16,11 +15,6 @@ from coupons import services
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
 
 from .factories import PDF, coupon, paid_monthly
-
-
-@pytest.fixture
-def today():
-    return timezone.now().date()
 
 
 def messages_of(response):
@@ -337,7 +331,11 @@ def test_r1_r2_r3_groups_hold_exactly_the_coupon_grants_and_nobody_deletes():
 
     grants = [
         importlib.import_module(f"coupons.migrations.{name}").GRANTS
-        for name in ("0003_role_groups", "0005_campaign_role_grants")
+        for name in (
+            "0003_role_groups",
+            "0005_campaign_role_grants",
+            "0006_support_edits_draft_campaigns",
+        )
     ]
     for role in ROLES:
         held = set(

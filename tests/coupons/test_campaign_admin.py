@@ -2,15 +2,17 @@
 campaign (from the workspace list's filters), sees its reach before launch, launches it, and
 the campaign page shows progress, notified, redeemed and the discount given."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from billing import admin_toolkit
 from coupons import services
-from coupons.campaigns import create_campaign
+from coupons.campaigns import create_campaign, launch_campaign
 from coupons.models import Campaign
 
 from .factories import coupon, paid_annual, paid_monthly
@@ -20,8 +22,8 @@ TODAY = date(2026, 2, 2)
 
 
 @pytest.fixture(autouse=True)
-def pinned_today(monkeypatch):
-    monkeypatch.setattr(admin_toolkit, "today", lambda: TODAY)
+def today(pin_today):
+    return pin_today(TODAY)  # the admin acts on a fixed day, not the wall clock
 
 
 @pytest.fixture
@@ -120,3 +122,90 @@ def test_g_finance_reads_campaigns_and_cannot_launch_or_build_them(client, finan
 def test_g_reviewers_do_not_see_campaigns(client, reviewer, spring):
     client.force_login(reviewer)
     assert client.get(reverse("admin:coupons_campaign_changelist")).status_code == 403
+
+
+def _edit(client, campaign, **changes):
+    """POST the draft's change form: its current values, with `changes`."""
+    page = client.get(reverse("admin:coupons_campaign_change", args=[campaign.pk]))
+    form = page.context["adminform"].form
+    data = {name: form[name].value() for name in form.fields if form[name].value() is not None}
+    return client.post(
+        reverse("admin:coupons_campaign_change", args=[campaign.pk]), {**data, **changes}
+    )
+
+
+def test_g1_support_edits_a_draft_campaign_with_a_reason(client, support, spring):
+    campaign = create_campaign(
+        "Sprng", spring.code, "25% off", "Spring!", {"plan": "team", "startup_member": False}
+    )
+    client.force_login(support)
+    form = (
+        client.get(reverse("admin:coupons_campaign_change", args=[campaign.pk]))
+        .context["adminform"]
+        .form
+    )
+    assert (form["plan"].value(), form["startup_member"].value()) == ("team", "no")
+    refused = _edit(client, campaign, name="Spring", change_reason="")
+    assert refused.status_code == 200  # the form again, asking why
+    assert "Say why: the reason is kept in the history." in refused.content.decode()
+
+    response = _edit(
+        client, campaign, name="Spring", country="DE", startup_member="", change_reason="Typo"
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.audience) == ("Spring", {"plan": "team", "country": "DE"})
+    last = campaign.history.first()
+    assert (last.history_change_reason, last.history_user) == (
+        "Changed audience, name: Typo",
+        support,
+    )
+
+
+def test_g2_a_launched_campaigns_page_is_read_only(
+    client, support, spring, django_capture_on_commit_callbacks
+):
+    paid_monthly(as_of=JAN)
+    campaign = create_campaign("Spring", spring.code, "25% off", "Spring!", {"plan": "team"})
+    with django_capture_on_commit_callbacks(execute=True):
+        launch_campaign(campaign, by=support, as_of=TODAY)
+    client.force_login(support)
+    page = client.get(reverse("admin:coupons_campaign_change", args=[campaign.pk]))
+    body = page.content.decode()
+    assert page.status_code == 200 and 'name="_save"' not in body
+    assert "Launch again" in body
+
+
+def _page_queries(client, campaign):
+    url = reverse("admin:coupons_campaign_change", args=[campaign.pk])
+    with CaptureQueriesContext(connection) as queries:
+        body = client.get(url).content.decode()
+    return body, len(queries.captured_queries)
+
+
+def test_g1_the_campaign_page_does_not_recompute_its_preview_on_every_view(
+    client, support, spring, monkeypatch
+):
+    for _ in range(3):
+        paid_monthly(as_of=JAN)
+    campaign = create_campaign("Spring", spring.code, "25% off", "Spring!", {"plan": "team"})
+    client.force_login(support)
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 2, 2, 9, 30, tzinfo=UTC))
+    body, computing = _page_queries(client, campaign)
+    assert "Audience today: 3 workspace(s)" in body
+    assert "Computed 2026-02-02 09:30 UTC" in body
+    monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 2, 2, 9, 31, tzinfo=UTC))
+    body, cached = _page_queries(client, campaign)
+    assert "Computed 2026-02-02 09:30 UTC" in body and cached < computing
+
+    for _ in range(15):  # a larger base: the first view recomputes, the next reads the cache
+        paid_monthly(as_of=JAN)
+    body, _ = _page_queries(client, campaign)
+    assert "Audience today: 18 workspace(s)" in body and "Computed 2026-02-02 09:31" in body
+    assert _page_queries(client, campaign)[1] == cached
+
+    assert (
+        _edit(client, campaign, interval="annual", change_reason="Annual only").status_code == 302
+    )
+    body, _ = _page_queries(client, campaign)
+    assert "Audience today: 0 workspace(s)" in body

@@ -2,7 +2,7 @@
 before launch (C2's own checks, as a dry run); one email per workspace per campaign however
 often it is launched or a batch retried; redemptions attributed to the campaign."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -244,3 +244,104 @@ def test_g3_a_redemption_for_a_notified_workspace_is_attributed_to_the_campaign(
         (date(2026, 4, 1), D("30.00")),
     ]
     assert Workspace.objects.count() == 2
+
+
+def test_g1_a_draft_campaign_changes_through_its_service_with_a_reason(db, support, spring):
+    campaign = campaign_for(spring, {"plan": "team"}, by=support)
+    summer = coupon(code="SUMMER10", percent_off="10")
+    with pytest.raises(CouponError, match="Say why the campaign changes"):
+        campaigns.update_campaign(campaign, by=support, reason=" ", name="Summer")
+    with pytest.raises(CouponError) as refused:
+        campaigns.update_campaign(
+            campaign,
+            by=support,
+            reason="Ticket 12",
+            name="",
+            coupon_code="NONPROFIT",
+            audience={"plan": "gold"},
+        )
+    for problem in (
+        "The campaign needs a name.",
+        "NONPROFIT is a non-profit coupon: a campaign announces a promotion coupon.",
+        "“gold” is not a plan",
+    ):
+        assert problem in str(refused.value)
+
+    campaigns.update_campaign(
+        campaign,
+        by=support,
+        reason="Ticket 12: summer instead",
+        name=" Summer 2026 ",
+        coupon_code=summer,
+        message="Summer is here.",
+        audience={"plan": "team", "country": "fr"},
+    )
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.coupon, campaign.message, campaign.audience) == (
+        "Summer 2026",
+        summer,
+        "Summer is here.",
+        {"plan": "team", "country": "FR"},
+    )
+    assert campaign.subject == "25% off Team for three months"  # not given: kept
+    last = campaign.history.first()
+    assert last.history_change_reason == (
+        "Changed audience, coupon, message, name: Ticket 12: summer instead"
+    )
+    assert last.history_user == support
+
+
+def test_g1_g2_a_launched_campaign_cannot_change(
+    db, support, spring, django_capture_on_commit_callbacks
+):
+    paid_monthly(as_of=JAN)
+    campaign = campaign_for(spring, {"plan": "team"}, by=support)
+    with django_capture_on_commit_callbacks(execute=True):
+        launch_campaign(campaign, by=support, as_of=LAUNCH)
+    with pytest.raises(CouponError) as refused:
+        campaigns.update_campaign(campaign, by=support, reason="Typo", subject="50% off")
+    assert str(refused.value) == (
+        "Spring 2026 was launched on 2026-02-02: a launched campaign cannot change (its emails "
+        "went out as they were). Create a new campaign instead."
+    )
+    campaign.refresh_from_db()
+    assert campaign.subject == "25% off Team for three months"
+
+
+def _preview(campaign, now):
+    with CaptureQueriesContext(connection) as queries:
+        preview = campaigns.cached_audience_preview(campaign, as_of=LAUNCH, now=now)
+    return preview, len(queries.captured_queries)
+
+
+def test_g1_the_audience_preview_is_cached_until_its_filters_or_the_data_change(
+    db, support, spring
+):
+    """The page's preview costs one query once computed, whatever the base's size; a change of
+    the filters or of the workspaces gives a new key, so it is never stale."""
+    first_seen, later = (
+        datetime(2026, 2, 2, 9, 0, tzinfo=UTC),
+        datetime(2026, 2, 2, 9, 3, tzinfo=UTC),
+    )
+    for _ in range(3):
+        paid_monthly(as_of=JAN, **GERMANY)
+    campaign = campaign_for(spring, {"plan": "team"}, by=support)
+    computed, computing = _preview(campaign, first_seen)
+    assert (computed["reach"], computed["computed_at"]) == (3, first_seen)
+    cached, reading = _preview(campaign, later)
+    assert (cached["reach"], cached["computed_at"], reading) == (3, first_seen, 1)
+    assert computing > reading
+
+    for _ in range(12):  # the data changes: new workspaces join the audience
+        paid_monthly(as_of=JAN, **GERMANY)
+    grown, _ = _preview(campaign, later)
+    assert (grown["reach"], grown["computed_at"]) == (15, later)
+    assert _preview(campaign, later)[1] == 1  # 15 workspaces or 3: one query
+
+    campaigns.update_campaign(
+        campaign, by=support, reason="Free workspaces instead", audience={"plan": "free"}
+    )
+    campaign.refresh_from_db()
+    narrowed, _ = _preview(campaign, later)
+    assert (narrowed["reach"], narrowed["computed_at"]) == (0, later)
+    assert [w.name for w in grown["sample"]] == sorted(w.name for w in grown["sample"])

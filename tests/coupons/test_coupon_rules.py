@@ -232,15 +232,16 @@ def test_c2_a_discount_that_ran_out_no_longer_blocks(db):
 
 def test_c3_nonprofit_and_accelerator_coupons_for_new_and_long_standing_customers(db, support):
     veteran = paid_monthly(as_of=date(2021, 3, 1))
-    billing.run_billing(as_of=date(2021, 6, 1))
+    billing.run_billing(as_of=date(2021, 6, 1))  # three months billed: a long-standing customer
     veteran.refresh_from_db()
-    approved_proof(veteran, support, as_of=DAY)
-    newcomer = free_workspace(as_of=DAY)
+    day = date(2021, 6, 2)  # the day after the clock's last (D4: not past a close it has not run)
+    approved_proof(veteran, support, as_of=day)
+    newcomer = free_workspace(as_of=day)
     accelerator = coupon(kind="accelerator", percent_off="20")
     for ws in (veteran, newcomer):
-        services.redeem_coupon(ws, accelerator.code, by=support, as_of=DAY)
-    services.remove_discount(veteran, by=support, reason="Moving to non-profit", as_of=DAY)
-    redemption = services.redeem_coupon(veteran, "NONPROFIT", by=support, as_of=DAY)
+        services.redeem_coupon(ws, accelerator.code, by=support, as_of=day)
+    services.remove_discount(veteran, by=support, reason="Moving to non-profit", as_of=day)
+    redemption = services.redeem_coupon(veteran, "NONPROFIT", by=support, as_of=day)
     assert redemption.coupon.code == "NONPROFIT"
 
 

@@ -8,17 +8,11 @@ from datetime import timedelta
 import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
-from django.utils import timezone
 
 from coupons import services
 from coupons.models import NonprofitProof, Redemption
 
 from .factories import PDF, PNG, coupon, paid_monthly
-
-
-@pytest.fixture
-def today():
-    return timezone.now().date()
 
 
 @pytest.fixture(autouse=True)

@@ -101,8 +101,7 @@ def test_r2_support_reads_applications_but_cannot_decide(client, db, support):
     assert app.status == "submitted"
 
 
-def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer, monkeypatch):
-    from billing import admin_toolkit
+def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer, pin_today):
     from billing import services as billing
     from coupons.models import CreditGrant
     from startups import services
@@ -115,7 +114,7 @@ def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer,
         credits_scope_confirmed=True,
     )
     billing.run_billing(as_of=date(2027, 1, 21))
-    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2027, 1, 22))
+    pin_today(date(2027, 1, 22))
     review = RenewalReview.objects.get()
     client.force_login(reviewer)
     url = reverse("admin:startups_renewal_decide", args=[review.pk])

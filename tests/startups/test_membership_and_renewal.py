@@ -69,3 +69,13 @@ def test_cr3_s4_a_late_confirmation_credits_only_from_its_day(db, reviewer):
     march_first = Invoice.objects.get(workspace=ws, issue_date=date(2027, 3, 1))
     assert (march_first.credits, march_first.total) == (D("120.00"), D("0.00"))
     assert Workspace.objects.get(pk=ws.pk).startup_member  # S4: member again
+
+
+def test_w1_cr3_no_renewal_review_opens_for_a_closed_workspace(db, reviewer, support):
+    closed, kept = paid_monthly(), paid_monthly()
+    for ws in (closed, kept):
+        services.approve_application(application(workspace=ws), by=reviewer, as_of=DAY)
+    billing.close_workspace(closed, by=support, reason="Deleted, ticket 5", as_of=date(2026, 6, 1))
+    # The closure lapsed its credit: there is no second year to review.
+    assert services.open_renewal_reviews(date(2026, 12, 22)) == {"renewal_reviews_opened": 1}
+    assert list(RenewalReview.objects.values_list("application__workspace", flat=True)) == [kept.pk]

@@ -6,7 +6,6 @@ import re
 from datetime import date
 
 from django.urls import reverse
-from django.utils import timezone
 
 from startups import services
 from startups.models import StartupApplication
@@ -19,8 +18,7 @@ def action_url(app, action):
     return reverse("admin:startups_application_action", args=[app.pk, action])
 
 
-def test_s3_the_reviewer_links_the_workspace_on_the_approve_page(client, db, reviewer):
-    today = timezone.now().date()
+def test_s3_the_reviewer_links_the_workspace_on_the_approve_page(client, db, reviewer, today):
     app = application(company_name="Nimbus Labs", as_of=today)
     ws = workspace(as_of=date(2026, 1, 2), name="Nimbus")
     client.force_login(reviewer)
@@ -36,8 +34,7 @@ def test_s3_the_reviewer_links_the_workspace_on_the_approve_page(client, db, rev
     assert (app.status, app.workspace) == ("approved", ws)
 
 
-def test_s3_a_decided_application_says_so_instead_of_a_form(client, db, reviewer):
-    today = timezone.now().date()
+def test_s3_a_decided_application_says_so_instead_of_a_form(client, db, reviewer, today):
     app = application(workspace=workspace(as_of=date(2026, 1, 2)), as_of=today)
     services.approve_application(app, by=reviewer, as_of=today, credits_scope_confirmed=True)
     client.force_login(reviewer)

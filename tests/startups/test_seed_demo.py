@@ -7,8 +7,9 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from billing.models import CreditNote, TaxExemption
-from coupons.models import CreditGrant, Redemption
+from billing.models import CreditNote, Invoice, TaxExemption, WorkspaceClosure
+from coupons.campaigns import campaign_results
+from coupons.models import Campaign, CreditGrant, Redemption
 from startups.models import DealRequest, StartupApplication
 
 
@@ -40,7 +41,22 @@ def test_seed_demo_prints_the_address_and_leaves_work_for_every_role(db):
         "withdrawn",
     }
 
+    # Support: a workspace closed at its customer's request (W1), with its reason and final
+    # invoice; a launched campaign with what it brought in (G2, G3) and a draft (G1).
+    closure = WorkspaceClosure.objects.select_related("final_invoice").get()
+    assert closure.reason.startswith("Ticket 5120") and closure.closed_on < today
+    assert closure.final_invoice.kind == "final" and closure.final_invoice.total > 0
+    assert closure.closed_by.username == "support"
+    launched = Campaign.objects.get(status="launched")
+    results = campaign_results(launched)
+    assert results["notified"] > 0 and results["redeemed"] > 0 and results["discount"] > 0
+    assert Campaign.objects.filter(status="draft").count() == 1
+    assert not Campaign.objects.filter(launched_on__gt=today).exists()
+    assert not Invoice.objects.filter(issue_date__gt=today).exists()
+    assert not WorkspaceClosure.objects.filter(closed_on__gt=today).exists()
+
     again = StringIO()
     call_command("seed_demo", workspaces=40, stdout=again)  # once: a second run adds nothing
     assert "Demo data exists already" in again.getvalue()
     assert CreditNote.objects.count() == 4
+    assert (WorkspaceClosure.objects.count(), Campaign.objects.count()) == (1, 2)

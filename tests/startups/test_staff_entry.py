@@ -10,7 +10,7 @@ from tests.billing.factories import workspace
 from tests.startups.factories import application
 
 
-def test_s1_c7_staff_enter_an_application_with_its_partner(client, db, reviewer):
+def test_s1_c7_staff_enter_an_application_with_its_partner(client, db, reviewer, today):
     partner = coupons.apply_as_partner(
         "Launchpad", contact_name="Lee", contact_email="lee@example.com", as_of=date(2026, 1, 2)
     )
@@ -41,7 +41,7 @@ def test_s1_c7_staff_enter_an_application_with_its_partner(client, db, reviewer)
 
 
 def test_c7_s2_a_reviewer_links_workspace_and_partner_and_the_checks_follow(
-    client, db, reviewer, support
+    client, db, reviewer, support, today
 ):
     partner = coupons.apply_as_partner(
         "Seedcamp", contact_name="Sam", contact_email="sam@example.com", as_of=date(2026, 1, 2)

@@ -18,8 +18,6 @@ class Command(BaseCommand):
     def handle(self, *args, file: Path, **options):
         try:
             result = import_usage(file)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
         except BillingError as exc:
             lines = getattr(exc, "errors", None)
             if lines:

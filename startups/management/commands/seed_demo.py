@@ -11,6 +11,7 @@ person waiting for the logins: `make run` runs this command with LOG_LEVEL=WARNI
 """
 
 import secrets
+from collections import Counter
 from datetime import timedelta
 
 from django.contrib.auth.models import Group, User
@@ -46,9 +47,15 @@ class Command(BaseCommand):
             self.stdout.write("Demo data exists already; running the billing clock only.")
         coupons_demo.seed(today=today)
         startups_demo.seed(today=today)
+        # W1: a closure dated last month, once the clock has billed the months before it.
+        counts = Counter(
+            services.run_billing(as_of=billing_demo.closure_day(today) - timedelta(days=1))
+        )
+        if billing_demo.close_workspace(today=today, support=users["support"]):
+            self.stdout.write("Closed one workspace at its customer's request, last month.")
         # D1: the clock processes the days that have ended; staff act today.
         yesterday = today - timedelta(days=1)
-        counts = services.run_billing(as_of=yesterday)
+        counts.update(services.run_billing(as_of=yesterday))
         done = ", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in counts.items() if n)
         self.stdout.write(
             f"Billing clock run through {yesterday}" + (f" ({done})." if done else ".")

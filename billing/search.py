@@ -1,0 +1,132 @@
+"""One search box that finds anything a person may open (issue 13): workspaces by slug, name or
+billing email, invoices by number, applications by company, coupons by code.
+
+Each app's admin registers what it makes searchable (`register`), so billing never imports the
+apps above it (DESIGN "Layout"). A search runs one query per kind the person may view (the
+admin's own `has_view_permission`, so a role finds only what its pages would show), at most
+`PER_KIND` rows each: an exact match first, then a prefix, then anything containing the words.
+`icontains`/`istartswith` read the same on SQLite and PostgreSQL.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.contrib import admin
+from django.contrib.admin.exceptions import NotRegistered
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, IntegerField, Q, Value, When
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import urlencode
+
+PER_KIND = 8
+MAX_QUERY = 100
+
+
+@dataclass(frozen=True)
+class SearchKind:
+    """What one model offers the search box.
+
+    `fields` are searched for the words anywhere (`icontains`); a row whose `exact` field
+    equals them comes first, then one whose `fields` start with them. `describe(obj)` gives
+    the result's title and a line under it (safe HTML allowed: a status badge)."""
+
+    model: type
+    label: str
+    fields: tuple[str, ...]
+    describe: Callable[[object], tuple[str, str]]
+    exact: tuple[str, ...] = ()
+    order_by: tuple[str, ...] = ("pk",)
+    select_related: tuple[str, ...] = ()
+
+    def matches(self, words: str):
+        found = Q()
+        for name in self.fields:
+            found |= Q(**{f"{name}__icontains": words})
+        rank = Case(
+            *[When(Q(**{f"{name}__iexact": words}), then=Value(0)) for name in self.exact],
+            *[When(Q(**{f"{name}__istartswith": words}), then=Value(1)) for name in self.fields],
+            default=Value(2),
+            output_field=IntegerField(),
+        )
+        rows = self.model._default_manager.select_related(*self.select_related)
+        return rows.filter(found).annotate(search_rank=rank).order_by("search_rank", *self.order_by)
+
+
+@dataclass
+class Hit:
+    title: str
+    detail: str
+    url: str
+    exact: bool
+
+
+@dataclass
+class Group:
+    label: str
+    hits: list[Hit] = field(default_factory=list)
+    more_url: str = ""  # the admin list filtered by the same words, when there are more
+
+    @property
+    def has_exact(self):
+        return any(hit.exact for hit in self.hits)
+
+
+_KINDS: list[SearchKind] = []
+
+
+def register(model, **options):
+    """Called from an app's admin module, after the model's ModelAdmin is registered."""
+    _KINDS[:] = [kind for kind in _KINDS if kind.model is not model]
+    _KINDS.append(SearchKind(model=model, **options))
+
+
+def visible_kinds(request, admin_site=admin.site):
+    """The kinds whose admin list the person may view (R1–R3): the rest are not searched."""
+    kinds = []
+    for kind in _KINDS:
+        try:
+            model_admin = admin_site.get_model_admin(kind.model)
+        except NotRegistered:
+            continue
+        if model_admin.has_view_permission(request):
+            kinds.append(kind)
+    return kinds
+
+
+def search(request, words: str, admin_site=admin.site) -> list[Group]:
+    """One query per visible kind, `PER_KIND` rows at most; groups with an exact match first."""
+    groups = []
+    for kind in visible_kinds(request, admin_site):
+        rows = list(kind.matches(words)[: PER_KIND + 1])
+        if not rows:
+            continue
+        opts = kind.model._meta
+        group = Group(label=kind.label)
+        for obj in rows[:PER_KIND]:
+            title, detail = kind.describe(obj)
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+            group.hits.append(Hit(title, detail, url, exact=obj.search_rank == 0))
+        if len(rows) > PER_KIND:
+            changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            group.more_url = f"{changelist}?{urlencode({'q': words})}"
+        groups.append(group)
+    groups.sort(key=lambda group: not group.has_exact)  # stable: registration order otherwise
+    return groups
+
+
+def search_view(request):
+    """The results page of the header's search box (admin login required: see config/urls)."""
+    kinds = visible_kinds(request)
+    if not kinds:
+        raise PermissionDenied
+    words = " ".join(request.GET.get("q", "").split())[:MAX_QUERY]
+    groups = search(request, words) if words else []
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Search: {words}" if words else "Search",
+        "words": words,
+        "groups": groups,
+        "searched": ", ".join(kind.label.lower() for kind in kinds),
+    }
+    return TemplateResponse(request, "admin/search.html", context)

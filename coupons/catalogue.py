@@ -1,0 +1,283 @@
+"""The coupon catalogue (SPEC C1, C8): creating and changing coupons, with the checks a form
+runs as a dry run before it calls them. The seeded coupons (C8) come from a data migration."""
+
+import re
+from datetime import date
+
+from django.db import transaction
+
+from billing.amounts import parse_dollars
+from billing.audit import save_with_reason, with_reason
+from coupons.errors import CouponError
+from coupons.models import AcceleratorPartner, Coupon
+
+CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
+
+
+def coupon_by_code(code) -> Coupon | None:
+    """The coupon with this code (typed in any case), or the coupon itself."""
+    if isinstance(code, Coupon):
+        return code
+    return Coupon.objects.filter(code=str(code or "").strip().upper()).first()
+
+
+def _check_values(kind, percent_off, amount_off, credit_amount, problems):
+    before = len(problems)
+    percent = parse_dollars(percent_off, "percent off", problems)
+    amount = parse_dollars(amount_off, "amount off", problems)
+    credit = parse_dollars(credit_amount, "credit amount", problems)
+    given = [v for v in (percent, amount, credit) if v is not None]
+    if len(given) != 1 and len(problems) == before:
+        problems.append(
+            "A coupon has exactly one of percent off, amount off or (startup program only) "
+            "a yearly credit amount."
+        )
+    if percent is not None and not (0 < percent <= 100):
+        problems.append(f"Percent off must be more than 0 and at most 100, not {percent}.")
+    if amount is not None and amount <= 0:
+        problems.append(f"The amount off must be more than 0, not {amount}.")
+    if credit is not None:
+        if kind != Coupon.Kind.STARTUP_PROGRAM:
+            problems.append("Only a startup-program coupon can grant a yearly credit amount.")
+        if credit <= 0:
+            problems.append(f"The credit amount must be more than 0, not {credit}.")
+    return percent, amount, credit
+
+
+def _check_duration(duration, duration_months, problems):
+    if duration not in Coupon.Duration.values:
+        problems.append(f"“{duration}” is not a duration: use once, repeating or forever.")
+        return None
+    if duration == Coupon.Duration.REPEATING:
+        if not isinstance(duration_months, int) or isinstance(duration_months, bool):
+            problems.append("A repeating coupon needs its number of months (1 or more).")
+        elif duration_months < 1:
+            problems.append(f"A repeating coupon runs for 1 month or more, not {duration_months}.")
+        return duration_months
+    if duration_months not in (None, ""):
+        problems.append("Only a repeating coupon has a number of months.")
+    return None
+
+
+def _check_follow_up(coupon: Coupon | None, follow_up, problems) -> Coupon | None:
+    if follow_up in (None, ""):
+        return None
+    target = coupon_by_code(follow_up)
+    if target is None:
+        problems.append(f"There is no coupon “{follow_up}” to follow up with.")
+        return None
+    if target.is_credit or (coupon is not None and coupon.credit_amount is not None):
+        problems.append("Follow-ups are discounts: a credit coupon neither has nor is one.")
+    seen, step = set(), target
+    while step is not None and coupon is not None and coupon.pk is not None:
+        if step.pk == coupon.pk:
+            problems.append(f"{target.code} leads back to {coupon.code}: follow-ups cannot loop.")
+            break
+        if step.pk in seen:
+            break
+        seen.add(step.pk)
+        step = step.follow_up
+    return target
+
+
+def _new_coupon(
+    code,
+    name,
+    kind,
+    *,
+    percent_off,
+    amount_off,
+    credit_amount,
+    duration,
+    duration_months,
+    redeem_by,
+    max_redemptions,
+    intervals,
+    follow_up,
+    partner,
+    active,
+) -> tuple[list[str], dict]:
+    """C1's checks on a new coupon: every problem named, and the cleaned field values."""
+    problems = []
+    code = (code or "").strip().upper()
+    if not CODE_PATTERN.match(code):
+        problems.append(
+            f"“{code}” is not a coupon code: 2 to 40 letters, digits, - or _, starting with a "
+            "letter or digit."
+        )
+    elif Coupon.objects.filter(code=code).exists():
+        problems.append(f"The code {code} is already used by another coupon.")
+    if not name or not name.strip():
+        problems.append("The coupon needs a name.")
+    if kind not in Coupon.Kind.values:
+        problems.append(
+            f"“{kind}” is not a coupon kind: use startup_program, nonprofit, accelerator or "
+            "promotion."
+        )
+    percent, amount, credit = _check_values(kind, percent_off, amount_off, credit_amount, problems)
+    months = _check_duration(duration, duration_months, problems)
+    intervals = set(intervals or ())
+    if not intervals or not intervals <= {"monthly", "annual"}:
+        problems.append("Choose the intervals it applies to: monthly, annual or both.")
+    if max_redemptions is not None and (
+        not isinstance(max_redemptions, int) or max_redemptions < 1
+    ):
+        problems.append(f"The maximum redemptions must be 1 or more, not {max_redemptions}.")
+    follow = _check_follow_up(Coupon(credit_amount=credit), follow_up, problems)
+    if partner is not None and not isinstance(partner, AcceleratorPartner):
+        problems.append("The partner must be an accelerator partner.")
+    values = {
+        "code": code,
+        "name": (name or "").strip(),
+        "kind": kind,
+        "percent_off": percent,
+        "amount_off": amount,
+        "credit_amount": credit,
+        "duration": duration,
+        "duration_months": months,
+        "redeem_by": redeem_by,
+        "max_redemptions": max_redemptions,
+        "applies_monthly": "monthly" in intervals,
+        "applies_annual": "annual" in intervals,
+        "follow_up": follow,
+        "partner": partner,
+        "active": active,
+    }
+    return problems, values
+
+
+def new_coupon_problems(code, name, kind, **fields) -> list[str]:
+    """What `create_coupon` would refuse, without creating anything (for forms)."""
+    return _new_coupon(code, name, kind, **{**_COUPON_DEFAULTS, **fields})[0]
+
+
+_COUPON_DEFAULTS = {
+    "percent_off": None,
+    "amount_off": None,
+    "credit_amount": None,
+    "duration": "once",
+    "duration_months": None,
+    "redeem_by": None,
+    "max_redemptions": None,
+    "intervals": ("monthly", "annual"),
+    "follow_up": None,
+    "partner": None,
+    "active": True,
+}
+
+
+@transaction.atomic
+def create_coupon(
+    code: str,
+    name: str,
+    kind: str,
+    *,
+    percent_off=None,
+    amount_off=None,
+    credit_amount=None,
+    duration: str = "once",
+    duration_months: int | None = None,
+    redeem_by: date | None = None,
+    max_redemptions: int | None = None,
+    intervals=("monthly", "annual"),
+    follow_up=None,
+    partner: AcceleratorPartner | None = None,
+    active: bool = True,
+    by=None,
+) -> Coupon:
+    """C1: a new coupon, every problem with the input named at once. `follow_up` is a coupon
+    or its code. The database constraints hold the same rules (C1) as a last line."""
+    problems, values = _new_coupon(
+        code,
+        name,
+        kind,
+        percent_off=percent_off,
+        amount_off=amount_off,
+        credit_amount=credit_amount,
+        duration=duration,
+        duration_months=duration_months,
+        redeem_by=redeem_by,
+        max_redemptions=max_redemptions,
+        intervals=intervals,
+        follow_up=follow_up,
+        partner=partner,
+        active=active,
+    )
+    if problems:
+        raise CouponError(" ".join(problems))
+    coupon = Coupon(**values)
+    save_with_reason(coupon, "Created", by=by)
+    return coupon
+
+
+# What may change once a coupon has been redeemed: never its discount (what workspaces got).
+EDITABLE_AFTER_REDEMPTION = {"name", "active", "redeem_by", "max_redemptions", "partner"}
+COUPON_EDITABLE = EDITABLE_AFTER_REDEMPTION | {
+    "kind",
+    "percent_off",
+    "amount_off",
+    "credit_amount",
+    "duration",
+    "duration_months",
+    "applies_monthly",
+    "applies_annual",
+    "follow_up",
+}
+
+
+def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
+    """What `update_coupon` would refuse. Once redeemed, a coupon's discount (value, duration,
+    intervals, kind and follow-up) is fixed: workspaces hold what they were given."""
+    unknown = set(changes) - COUPON_EDITABLE
+    if unknown:
+        return [f"These coupon fields cannot be changed: {', '.join(sorted(unknown))}."]
+    changed = {k: v for k, v in changes.items() if getattr(coupon, k) != v}
+    if not changed:
+        return []
+    if coupon.pk and coupon.redemptions.exists():
+        fixed = sorted(set(changed) - EDITABLE_AFTER_REDEMPTION)
+        if fixed:
+            return [
+                f"{coupon.code} has been redeemed: its discount cannot change "
+                f"({', '.join(fixed)}). Create a new coupon instead."
+            ]
+    problems = []
+    merged = {f: changed.get(f, getattr(coupon, f)) for f in COUPON_EDITABLE}
+    if not (merged["name"] or "").strip():
+        problems.append("The coupon needs a name.")
+    _check_values(
+        merged["kind"],
+        merged["percent_off"],
+        merged["amount_off"],
+        merged["credit_amount"],
+        problems,
+    )
+    _check_duration(merged["duration"], merged["duration_months"], problems)
+    if not (merged["applies_monthly"] or merged["applies_annual"]):
+        problems.append("Choose the intervals it applies to: monthly, annual or both.")
+    if "follow_up" in changed:
+        _check_follow_up(coupon, changed["follow_up"], problems)
+    maximum = merged["max_redemptions"]
+    if maximum is not None and maximum < max(coupon.times_redeemed, 1):
+        problems.append(
+            f"{coupon.code} has been redeemed {coupon.times_redeemed} time(s): the maximum "
+            f"cannot be {maximum}."
+        )
+    return problems
+
+
+@transaction.atomic
+def update_coupon(coupon: Coupon, *, by, reason: str = "", **changes) -> Coupon:
+    """Change a coupon (see `coupon_change_problems` for what may change)."""
+    coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
+    problems = coupon_change_problems(coupon, changes)
+    if problems:
+        raise CouponError(" ".join(problems))
+    changed = {k: v for k, v in changes.items() if getattr(coupon, k) != v}
+    if not changed:
+        return coupon
+    for field, value in changed.items():
+        setattr(coupon, field, value)
+    text = "Changed " + ", ".join(sorted(changed))
+    save_with_reason(coupon, with_reason(text, reason), by=by)
+    return coupon

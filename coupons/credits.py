@@ -1,0 +1,158 @@
+"""Startup-program credits (SPEC CR1–CR3): a grant per program year, its ledger, and the lapse
+of what is left unused at the year's end. The invoice draws on them through the coupons' hook
+(`coupons.adjustments`); the startup program asks for the grants."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from billing.amounts import parse_dollars
+from billing.audit import record_history, save_with_reason
+from billing.bulk_rows import insert_rows
+from billing.clock import refuse_processed
+from billing.closed_workspaces import refuse_closed
+from billing.models import Workspace
+from billing.months import add_year
+from coupons.errors import CouponError
+from coupons.models import AcceleratorPartner, Coupon, CreditGrant, CreditLedgerEntry
+from coupons.workspaces import locked_workspace, note_on_workspaces
+
+# CR3: never more than two program years.
+PROGRAM_YEARS = (1, 2)
+
+
+def credit_amount_for(coupon: Coupon, partner: AcceleratorPartner | None) -> Decimal:
+    """C7, CR1: an active partner's own credit amount overrides the coupon's."""
+    if partner is not None:
+        partner = AcceleratorPartner.objects.get(pk=partner.pk)  # its status as of now
+    for source in (partner, coupon.partner):
+        if (
+            source is not None
+            and source.status == AcceleratorPartner.Status.ACTIVE
+            and source.credit_amount
+        ):
+            return source.credit_amount
+    return coupon.credit_amount
+
+
+def add_grant(
+    workspace,
+    *,
+    amount,
+    year,
+    valid_from,
+    by,
+    valid_until=None,
+    redemption=None,
+    partner=None,
+    reason="",
+) -> CreditGrant:
+    """CR1, CR3: the grant for one program year, with its ledger entry and a line in the
+    workspace's history; the caller has locked the workspace (`grant_credits`, a redemption)."""
+    problems = []
+    amount = parse_dollars(amount, "credit grant", problems, positive=True)
+    if year not in PROGRAM_YEARS:
+        problems.append(f"The program runs for two years at most: there is no year {year}.")
+    if problems:
+        raise CouponError(" ".join(problems))
+    existing = {g.year: g for g in CreditGrant.objects.filter(workspace=workspace)}
+    if year in existing:
+        raise CouponError(
+            f"{workspace.name} already has its year-{year} credit grant "
+            f"(from {existing[year].valid_from})."
+        )
+    if year == 2 and 1 not in existing:
+        raise CouponError(f"{workspace.name} has no year-one grant: year two follows year one.")
+    grant = CreditGrant(
+        workspace=workspace,
+        year=year,
+        amount=amount,
+        remaining=amount,
+        valid_from=valid_from,
+        valid_until=valid_until or add_year(valid_from),
+        redemption=redemption,
+        partner=partner,
+        granted_by=by,
+    )
+    text = f"Year {year} startup credit of {amount}, valid {valid_from} to {grant.valid_until}"
+    save_with_reason(grant, reason or text, by=by)
+    CreditLedgerEntry.objects.create(
+        grant=grant, kind=CreditLedgerEntry.Kind.GRANT, amount=amount, on=valid_from
+    )
+    note_on_workspaces([(workspace.pk, text)], by=by)
+    return grant
+
+
+@transaction.atomic
+def grant_credits(
+    workspace: Workspace,
+    *,
+    amount,
+    as_of: date,
+    year: int,
+    by,
+    valid_from: date | None = None,
+    valid_until: date | None = None,
+    partner: AcceleratorPartner | None = None,
+    reason: str = "",
+) -> CreditGrant:
+    """CR1: a credit grant for one program year, valid from `valid_from` (default `as_of`) up
+    to, not including, `valid_until` (default the same date a year later). CR3: at most two
+    years, year two only after year one (the startup program confirms E2 and E3 before it
+    asks)."""
+    refuse_processed(as_of, "A credit grant")
+    workspace = locked_workspace(workspace)
+    refuse_closed(workspace, "A credit grant")
+    return add_grant(
+        workspace,
+        amount=amount,
+        year=year,
+        valid_from=valid_from or as_of,
+        valid_until=valid_until,
+        by=by,
+        partner=partner,
+        redemption=workspace.coupon_redemptions.filter(
+            coupon__kind=Coupon.Kind.STARTUP_PROGRAM
+        ).first(),
+        reason=reason,
+    )
+
+
+def lapse_credit_grants(*, as_of: date) -> int:
+    """CR3: at a grant's end (`valid_until`) its unused balance lapses: a ledger entry takes it
+    to zero. Set-based (rows, not instances; one UPDATE per batch); a grant lapses once."""
+    with transaction.atomic():
+        grants = list(
+            CreditGrant.objects.select_for_update()
+            .filter(lapsed_on=None, valid_until__lte=as_of)
+            .order_by("id")
+            .values_list("pk", "workspace_id", "remaining", "valid_until")
+        )
+        lapsing = [(pk, ws, left, until) for pk, ws, left, until in grants if left > 0]
+        now = timezone.now()
+        insert_rows(
+            CreditLedgerEntry,
+            ("grant_id", "kind", "amount", "on", "created_at"),
+            [
+                (pk, CreditLedgerEntry.Kind.LAPSE, -left, until, now)
+                for pk, _, left, until in lapsing
+            ],
+        )
+        ids = [pk for pk, *_ in grants]
+        for start in range(0, len(ids), 2_000):
+            CreditGrant.objects.filter(pk__in=ids[start : start + 2_000]).update(
+                remaining=Decimal("0.00"), lapsed_on=F("valid_until")
+            )
+        record_history(
+            CreditGrant, [(pk, "Program year ended: unused credit lapsed") for pk in ids]
+        )
+        note_on_workspaces(
+            [
+                (ws, f"Unused startup credit of {left} lapsed on {until}")
+                for _, ws, left, until in lapsing
+            ]
+        )
+    return len(grants)

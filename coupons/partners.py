@@ -1,0 +1,187 @@
+"""Accelerator partners (SPEC C7): programs apply through the public form; staff approve,
+decline or deactivate them and may set their own startup-program credit amount (which the
+credits use instead of the STARTUP coupon's, `coupons.credits.credit_amount_for`)."""
+
+from datetime import date
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import transaction
+
+from billing.amounts import parse_dollars
+from billing.audit import require_reason, save_with_reason
+from billing.emails import queue_email
+from coupons.errors import CouponError
+from coupons.models import AcceleratorPartner
+
+Status = AcceleratorPartner.Status
+
+
+def _contact_problems(*, contact_email: str, website: str) -> list[str]:
+    """C7: the program's contact email, and its website when it gives one."""
+    problems = []
+    try:
+        validate_email(contact_email)
+    except ValidationError:
+        problems.append(f"“{contact_email}” is not an email address.")
+    if website:
+        try:
+            URLValidator(schemes=["http", "https"])(website)
+        except ValidationError:
+            problems.append(f"“{website}” is not a website address (https://…).")
+    return problems
+
+
+@transaction.atomic
+def apply_as_partner(
+    name: str,
+    *,
+    contact_name: str,
+    contact_email: str,
+    website: str = "",
+    description: str = "",
+    as_of: date,
+) -> AcceleratorPartner:
+    """C7: a program applies through the public form; staff review it."""
+    problems = []
+    name, contact_name = (name or "").strip(), (contact_name or "").strip()
+    for label, value, limit in [("program name", name, 200), ("contact name", contact_name, 200)]:
+        if not value:
+            problems.append(f"The {label} is required.")
+        elif len(value) > limit:
+            problems.append(f"The {label} is longer than {limit} characters.")
+    problems += _contact_problems(contact_email=contact_email, website=website)
+    if len(description or "") > 5_000:
+        problems.append("The description is longer than 5,000 characters.")
+    if (
+        name
+        and AcceleratorPartner.objects.filter(name__iexact=name)
+        .exclude(status=Status.INACTIVE)
+        .exists()
+    ):
+        problems.append(f"A program named “{name}” has applied already or is a partner.")
+    if problems:
+        raise CouponError(" ".join(problems))
+    partner = AcceleratorPartner(
+        name=name,
+        website=website,
+        contact_name=contact_name,
+        contact_email=contact_email,
+        description=(description or "").strip(),
+        applied_on=as_of,
+    )
+    save_with_reason(partner, "Applied through the public form")
+    return partner
+
+
+def _locked_partner(partner) -> AcceleratorPartner:
+    return AcceleratorPartner.objects.select_for_update().get(pk=partner.pk)
+
+
+def _decide(partner: AcceleratorPartner, status, text: str, *, by, as_of: date, note: str):
+    """A staff decision on the program: its new status, who decided, when and why."""
+    partner.status = status
+    partner.reviewed_by, partner.reviewed_on, partner.review_note = by, as_of, note
+    save_with_reason(partner, text, by=by)
+
+
+def _email_contact(partner: AcceleratorPartner, kind: str, *, object_key: str):
+    """The program's contact hears of the decision (one email per `object_key`)."""
+    queue_email(
+        kind=kind,
+        object_key=object_key,
+        to=partner.contact_email,
+        template=kind,
+        context={"partner": partner},
+    )
+
+
+@transaction.atomic
+def approve_partner(
+    partner: AcceleratorPartner, *, by, as_of: date, credit_amount=None, note: str = ""
+) -> AcceleratorPartner:
+    """C7: an applied (or inactive) program becomes an active partner; optionally with its own
+    startup-program credit amount. Its contact gets one email."""
+    partner = _locked_partner(partner)
+    if partner.status == Status.ACTIVE:
+        raise CouponError(f"{partner.name} is already an active partner.")
+    problems = []
+    amount = parse_dollars(credit_amount, "partner's credit amount", problems, positive=True)
+    if problems:
+        raise CouponError(" ".join(problems))
+    if amount is not None:
+        partner.credit_amount = amount
+    note = note.strip()
+    _decide(partner, Status.ACTIVE, f"Approved {note}".strip(), by=by, as_of=as_of, note=note)
+    _email_contact(partner, "partner_approved", object_key=f"partner:{partner.pk}:{as_of}")
+    return partner
+
+
+@transaction.atomic
+def decline_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: date):
+    """C7: an application is declined (the program becomes inactive), with a reason."""
+    reason = require_reason(
+        reason, "Say why the application is declined: the reason is kept.", error=CouponError
+    )
+    partner = _locked_partner(partner)
+    if partner.status != Status.APPLIED:
+        raise CouponError(
+            f"{partner.name} is {partner.get_status_display().lower()}, not an open application."
+        )
+    _decide(partner, Status.INACTIVE, f"Declined: {reason}", by=by, as_of=as_of, note=reason)
+    _email_contact(partner, "partner_declined", object_key=f"partner:{partner.pk}")
+    return partner
+
+
+@transaction.atomic
+def deactivate_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: date):
+    """C7: an active partner becomes inactive; its coupons are switched off with it, and its
+    credit amount no longer applies to new grants."""
+    reason = require_reason(
+        reason, "Say why the partner is deactivated: the reason is kept.", error=CouponError
+    )
+    partner = _locked_partner(partner)
+    if partner.status != Status.ACTIVE:
+        raise CouponError(f"{partner.name} is not an active partner.")
+    _decide(partner, Status.INACTIVE, f"Deactivated: {reason}", by=by, as_of=as_of, note=reason)
+    for coupon in partner.coupons.filter(active=True):
+        coupon.active = False
+        save_with_reason(coupon, f"Partner {partner.name} deactivated", by=by)
+    return partner
+
+
+PARTNER_DETAILS = ("name", "website", "contact_name", "contact_email", "description")
+
+
+@transaction.atomic
+def update_partner(partner: AcceleratorPartner, *, by, reason: str, **changes):
+    """C7: staff correct a program's details or set its own startup credit amount (money: the
+    why is required and kept)."""
+    reason = require_reason(
+        reason, "Say why the partner's details change: the reason is kept.", error=CouponError
+    )
+    unknown = set(changes) - {*PARTNER_DETAILS, "credit_amount"}
+    if unknown:
+        raise CouponError(f"These are not partner details: {', '.join(sorted(unknown))}.")
+    partner = _locked_partner(partner)
+    problems = []
+    for field in ("name", "contact_name"):
+        if field in changes:
+            changes[field] = (changes[field] or "").strip()
+            if not changes[field]:
+                problems.append(f"The {field.replace('_', ' ')} is required.")
+    if "contact_email" in changes or changes.get("website"):
+        problems += _contact_problems(
+            contact_email=changes.get("contact_email", partner.contact_email),
+            website=changes.get("website", ""),
+        )
+    if changes.get("credit_amount") is not None:
+        changes["credit_amount"] = parse_dollars(
+            changes["credit_amount"], "partner's credit amount", problems, positive=True
+        )
+    if problems:
+        raise CouponError(" ".join(problems))
+    for field, value in changes.items():
+        setattr(partner, field, value)
+    save_with_reason(partner, "Changed " + ", ".join(sorted(changes)) + f": {reason}", by=by)
+    return partner

@@ -1,0 +1,340 @@
+"""Redeeming coupons (SPEC C2, C3, C5, C6's condition): who may receive which coupon, the one
+discount at a time, removing it, and the daily step that ends the discounts that ran out and
+applies their follow-ups.
+
+A redemption locks the workspace's row first (as billing's writes do), so two agents take
+turns; the coupon's row is locked while its redemption count is checked and moved, so the last
+redemption goes to one."""
+
+import dataclasses
+from collections import Counter
+from datetime import date
+from typing import NamedTuple
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from simple_history.utils import bulk_create_with_history
+
+from billing.audit import record_history, require_reason, save_with_reason
+from billing.clock import refuse_processed
+from billing.closed_workspaces import refuse_closed
+from billing.models import Plan, Subscription, Workspace
+from billing.months import month_start
+from coupons.credits import add_grant, credit_amount_for, lapse_credit_grants
+from coupons.errors import CouponError, CouponRefused
+from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
+from coupons.selectors import active_discount, active_discounts, notifying_campaign_id
+from coupons.workspaces import locked_workspace, note_on_workspaces
+
+
+def _team_intervals_on(workspace_ids, day: date) -> dict[int, str]:
+    """The Team interval each workspace is on on `day`; absent when it is not on Team."""
+    subs = (
+        Subscription.objects.filter(workspace_id__in=workspace_ids, started_on__lte=day)
+        .exclude(ended_on__lte=day)
+        .order_by("workspace_id", "-started_on", "-id")
+        .values_list("workspace_id", "plan__code", "interval")
+    )
+    current = {}
+    for workspace_id, plan, interval in subs:
+        current.setdefault(workspace_id, (plan, interval))
+    return {ws: interval for ws, (plan, interval) in current.items() if plan == Plan.Code.TEAM}
+
+
+@dataclasses.dataclass
+class RedeemFacts:
+    """What C2's workspace rules read about one workspace on a day: fetched for one by
+    `redeem_coupon`, for a campaign's whole audience at once (G1) by `redeem_facts`."""
+
+    received: list[Redemption] = dataclasses.field(default_factory=list)  # oldest first
+    interval: str | None = None  # the Team interval that day; None when not on Team
+    discount: Redemption | None = None  # the discount running that day
+    approved_proof: bool = False  # C6
+
+
+def redeem_facts(workspace_ids, coupon: Coupon, *, as_of: date) -> dict[int, RedeemFacts]:
+    """C2's facts for many workspaces in a fixed number of queries (three, four for a
+    non-profit coupon), whatever their number."""
+    workspace_ids = list(workspace_ids)
+    facts = {ws: RedeemFacts() for ws in workspace_ids}
+    received = (
+        Redemption.objects.filter(workspace_id__in=workspace_ids)
+        .select_related("coupon")
+        .order_by("workspace_id", "redeemed_on", "id")
+    )
+    for redemption in received:
+        facts[redemption.workspace_id].received.append(redemption)
+    for ws, interval in _team_intervals_on(workspace_ids, as_of).items():
+        facts[ws].interval = interval
+    if not coupon.is_credit:
+        for ws, redemption in active_discounts(workspace_ids, as_of=as_of).items():
+            facts[ws].discount = redemption
+    if coupon.kind == Coupon.Kind.NONPROFIT:
+        for ws in NonprofitProof.objects.filter(
+            workspace_id__in=workspace_ids, status=NonprofitProof.Status.APPROVED
+        ).values_list("workspace_id", flat=True):
+            facts[ws].approved_proof = True
+    return facts
+
+
+def check_coupon(coupon: Coupon, *, as_of: date):
+    """C2's refusals that depend on the coupon alone: inactive, past redeem-by, maximum."""
+    code = coupon.code
+    if not coupon.active:
+        raise CouponRefused(CouponRefused.INACTIVE, f"The coupon {code} is inactive.")
+    if coupon.redeem_by is not None and as_of > coupon.redeem_by:
+        raise CouponRefused(
+            CouponRefused.PAST_REDEEM_BY,
+            f"The coupon {code} could be applied until {coupon.redeem_by}; it is past that date.",
+        )
+    if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
+        raise CouponRefused(
+            CouponRefused.MAXIMUM_REACHED,
+            f"The coupon {code} has reached its maximum of {coupon.max_redemptions} redemption(s).",
+        )
+
+
+def check_redeemable(
+    workspace, coupon: Coupon, *, as_of: date, override_reason: str, facts: RedeemFacts = None
+):
+    """C2's refusals, each with its own message, in the order the rule lists them; then C6.
+    `facts` (from `redeem_facts`) spares the queries when many workspaces are checked; a
+    dry run is this call with nothing written (G1)."""
+    code = coupon.code
+    check_coupon(coupon, as_of=as_of)
+    if facts is None:
+        facts = redeem_facts([workspace.pk], coupon, as_of=as_of)[workspace.pk]
+    received = facts.received
+    same = next((r for r in received if r.coupon_id == coupon.pk), None)
+    if same is not None:
+        raise CouponRefused(
+            CouponRefused.ALREADY_RECEIVED,
+            f"{workspace.name} already received the coupon {code} on {same.redeemed_on}: a "
+            "workspace receives each coupon once, ever.",
+        )
+    if coupon.kind == Coupon.Kind.STARTUP_PROGRAM and received and not override_reason.strip():
+        first = received[0]
+        raise CouponRefused(
+            CouponRefused.STARTUP_AFTER_COUPON,
+            f"{workspace.name} already received a coupon ({first.coupon.code} on "
+            f"{first.redeemed_on}): the startup program is only for workspaces that never "
+            "received one.",
+        )
+    interval = facts.interval
+    if interval is not None and not coupon.covers(interval):
+        covered = " and ".join(coupon.intervals)
+        raise CouponRefused(
+            CouponRefused.INTERVAL_NOT_COVERED,
+            f"{workspace.name} is on Team billed {'annually' if interval == 'annual' else interval}"
+            f", and the coupon {code} applies to {covered} bills only.",
+        )
+    if not coupon.is_credit:
+        current = facts.discount
+        if current is not None:
+            until = f" until {current.runs_out_on}" if current.runs_out_on else ""
+            raise CouponRefused(
+                CouponRefused.DISCOUNT_ACTIVE,
+                f"{workspace.name} already has an active discount ({current.coupon.code}, from "
+                f"{current.redeemed_on}{until}): one discount at a time. Remove it first.",
+            )
+    if coupon.kind == Coupon.Kind.NONPROFIT and not facts.approved_proof:
+        raise CouponRefused(
+            CouponRefused.NO_NONPROFIT_PROOF,
+            f"{workspace.name} has no approved proof of non-profit status: upload the proof and "
+            "have support approve it first.",
+        )
+
+
+@transaction.atomic
+def redeem_coupon(
+    workspace: Workspace,
+    code,
+    *,
+    by,
+    as_of: date,
+    override_reason: str = "",
+    partner: AcceleratorPartner | None = None,
+    reason: str = "",
+) -> Redemption:
+    """C2: staff (or the system, `by=None`, on an approval) apply a coupon to a workspace.
+
+    Each refusal names its reason (`CouponRefused.reason` says which). C3: non-profit and
+    accelerator coupons go to new and long-standing customers alike. C6: a non-profit coupon
+    needs an approved proof. A startup-program (credit) coupon makes the year-one credit grant
+    (CR1), of the active `partner`'s amount when it has one (C7); `override_reason` (S3's E4
+    override) lifts the refusal for a workspace that received a coupon before.
+    """
+    refuse_processed(as_of, "A coupon")
+    workspace = locked_workspace(workspace)
+    refuse_closed(workspace, "A coupon")
+    # A coupon that ran out before today has been followed up already (C5) by now.
+    advance_redemptions(as_of=as_of, workspace_ids=[workspace.pk])
+    text = code.code if isinstance(code, Coupon) else str(code or "").strip().upper()
+    coupon = (
+        Coupon.objects.select_for_update(of=("self",)).select_related("partner").filter(code=text)
+    ).first()
+    if coupon is None:
+        raise CouponRefused(CouponRefused.UNKNOWN, f"There is no coupon with the code “{text}”.")
+    check_redeemable(workspace, coupon, as_of=as_of, override_reason=override_reason)
+
+    redemption = Redemption(
+        workspace=workspace,
+        coupon=coupon,
+        redeemed_on=as_of,
+        started_month=month_start(as_of),
+        runs_out_on=coupon.runs_out_on(as_of),
+        by=by,
+        reason=reason.strip(),
+        override_reason=override_reason.strip(),
+        partner=partner,
+        campaign_id=notifying_campaign_id(workspace, coupon),  # G3
+    )
+    who = "the system" if by is None else str(by)
+    note = f"Coupon {coupon.code} ({coupon.value_display}) applied by {who}"
+    if override_reason.strip():
+        note += f"; E4 overridden: {override_reason.strip()}"
+    try:
+        with transaction.atomic():
+            save_with_reason(redemption, reason.strip() or note, by=by)
+    except IntegrityError:  # a concurrent redemption of the same coupon for the same workspace
+        raise CouponRefused(
+            CouponRefused.ALREADY_RECEIVED,
+            f"{workspace.name} already received the coupon {coupon.code}: a workspace receives "
+            "each coupon once, ever.",
+        ) from None
+    # C2: the count moves under the row lock taken above, so the maximum holds under load.
+    Coupon.objects.filter(pk=coupon.pk).update(times_redeemed=F("times_redeemed") + 1)
+    note_on_workspaces([(workspace.pk, note)], by=by)
+    if coupon.is_credit:
+        add_grant(
+            workspace,
+            amount=credit_amount_for(coupon, partner),
+            year=1,
+            valid_from=as_of,
+            by=by,
+            redemption=redemption,
+            partner=partner,
+        )
+    return redemption
+
+
+@transaction.atomic
+def remove_discount(workspace: Workspace, *, by, reason: str, as_of: date) -> Redemption:
+    """C5 `forever … until removed` (any discount, really): invoices issued from `as_of` on
+    are billed at the normal rate. No follow-up: it did not run out."""
+    refuse_processed(as_of, "Removing a discount")
+    reason = require_reason(
+        reason, "Say why the discount is removed: the reason is kept.", error=CouponError
+    )
+    workspace = locked_workspace(workspace)
+    refuse_closed(workspace, "Removing a discount")
+    advance_redemptions(as_of=as_of, workspace_ids=[workspace.pk])
+    current = active_discount(workspace, as_of=as_of)
+    if current is None:
+        raise CouponError(f"{workspace.name} has no active discount to remove.")
+    current = Redemption.objects.select_for_update().get(pk=current.pk)
+    current.status, current.ended_on, current.reason = Redemption.Status.REMOVED, as_of, reason
+    save_with_reason(current, f"Removed: {reason}", by=by)
+    note_on_workspaces([(workspace.pk, f"Discount {current.coupon.code} removed: {reason}")], by=by)
+    return current
+
+
+# Redemptions ended per pass of the daily step: bounds memory and the size of each IN list; the
+# queries of a pass do not depend on how many redemptions it ends.
+EXPIRY_BATCH = 2_000
+
+
+class _DueRedemption(NamedTuple):
+    """A redemption that ran out, as the daily step reads it: a row, not an instance."""
+
+    pk: int
+    workspace_id: int
+    coupon_id: int
+    runs_out_on: date
+
+
+def advance_redemptions(*, as_of: date, workspace_ids=None) -> Counter:
+    """C5 by the billing clock: end every discount that ran out on or before `as_of` and apply
+    its follow-up at once, by the system, dated the day it ran out (so a clock run late gives
+    what a clock run daily gives). The follow-up's redeem-by date and maximum do not apply, but
+    a workspace still never receives it twice. Chains are followed to `as_of`.
+
+    Set-based, like billing's lock changes: a pass costs the same few queries for five
+    redemptions or thousands (the coupons' daily step runs for every workspace at once)."""
+    counts = Counter()
+    while True:
+        due = Redemption.objects.filter(
+            status=Redemption.Status.ACTIVE, runs_out_on__lte=as_of
+        ).order_by("runs_out_on", "id")
+        if workspace_ids is not None:
+            due = due.filter(workspace_id__in=workspace_ids)
+        due = [
+            _DueRedemption(*row)
+            for row in due.select_for_update()[:EXPIRY_BATCH].values_list(*_DueRedemption._fields)
+        ]
+        if not due:
+            return counts
+        counts.update(_run_out(due))
+
+
+def _run_out(due: list[Redemption]) -> Counter:
+    """End the redemptions in `due` (locked, in the order they ran out; read as rows) in one
+    UPDATE, write their follow-ups in one insert and note both on each workspace's history."""
+    coupons = Coupon.objects.select_related("follow_up").in_bulk({r.coupon_id for r in due})
+    Redemption.objects.filter(pk__in=[r.pk for r in due]).update(
+        status=Redemption.Status.ENDED, ended_on=F("runs_out_on")
+    )
+    record_history(Redemption, [(r.pk, f"Ran out on {r.runs_out_on}") for r in due])
+
+    follow_up_ids = {c.follow_up_id for c in coupons.values() if c.follow_up_id is not None}
+    # C5: never twice to one workspace — neither received before nor twice in this batch.
+    taken = set()
+    if follow_up_ids:
+        taken = set(
+            Redemption.objects.filter(
+                workspace_id__in={r.workspace_id for r in due}, coupon_id__in=follow_up_ids
+            ).values_list("workspace_id", "coupon_id")
+        )
+    follow_ups, notes = [], []
+    for redemption in due:
+        coupon, day = coupons[redemption.coupon_id], redemption.runs_out_on
+        note = f"Coupon {coupon.code} ran out on {day}"
+        follow = coupon.follow_up
+        if follow is None:
+            note += ": back to the normal rate"
+        elif (redemption.workspace_id, follow.pk) in taken:
+            note += f"; follow-up {follow.code} not applied: received before"
+        elif not follow.active:
+            note += f"; follow-up {follow.code} not applied: inactive"
+        else:
+            taken.add((redemption.workspace_id, follow.pk))
+            follow_up = Redemption(
+                workspace_id=redemption.workspace_id,
+                coupon=follow,
+                redeemed_on=day,
+                started_month=month_start(day),
+                runs_out_on=follow.runs_out_on(day),
+                reason=f"Follow-up of {coupon.code}, which ran out on {day}",
+                is_follow_up=True,
+                follows_id=redemption.pk,
+            )
+            follow_up._change_reason = f"Applied by the system as the follow-up of {coupon.code}"
+            follow_ups.append(follow_up)
+            note += f"; follow-up {follow.code} ({follow.value_display}) applied by the system"
+        notes.append((redemption.workspace_id, note))
+    # The follow-up's redeem-by date and maximum do not apply (C5): no check, no count.
+    bulk_create_with_history(follow_ups, Redemption, batch_size=EXPIRY_BATCH)
+    note_on_workspaces(notes)
+    counts = Counter(coupons_ran_out=len(due))
+    if follow_ups:
+        counts["follow_ups_applied"] = len(follow_ups)
+    return counts
+
+
+def run_coupon_clock(as_of: date) -> dict:
+    """The coupons' daily step of the billing clock (registered in `CouponsConfig.ready`): C5
+    expiries and follow-ups, then CR3 lapses."""
+    with transaction.atomic():
+        counts = advance_redemptions(as_of=as_of)
+    counts["credit_grants_lapsed"] = lapse_credit_grants(as_of=as_of)
+    return dict(counts)
