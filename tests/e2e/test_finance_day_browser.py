@@ -163,8 +163,8 @@ def test_lists_fit_1366_to_1440_and_the_workspace_buttons_wrap_under_the_heading
             region="CA",
         )
         services.record_usage(ws, month=start, mtus=1_250_000 + n)
-    services.run_billing(as_of=date(2026, 2, 1))
-    # A workspace with six buttons and History: Team, a card, a running discount.
+    # A workspace with six buttons and History: Team, a card, a running discount (entered
+    # before the clock runs: once it has, a change dated past a close it has not run waits, D4).
     busy = paid_monthly("Umbrella Retail 7", "umbrella-retail-7", as_of=today)
     coupons.redeem_coupon(
         busy,
@@ -172,6 +172,7 @@ def test_lists_fit_1366_to_1440_and_the_workspace_buttons_wrap_under_the_heading
         by=None,
         as_of=today,
     )
+    services.run_billing(as_of=date(2026, 2, 1))
     sign_in(page, live_server, make_staff(SUPPORT))
 
     for width in (1366, 1400, 1440):
