@@ -25,8 +25,9 @@ def copy_rows(cursor, model, fields: Sequence[str], rows: Iterable[tuple]) -> No
     columns = tuple(model._meta.get_field(name).column for name in fields)
     table = model._meta.db_table
     names = ", ".join(map(quote, columns))
+    types = _column_types(cursor, table, columns)  # before COPY: no query runs during one
     with cursor.copy(f"COPY {quote(table)} ({names}) FROM STDIN") as copy:
-        copy.set_types(_column_types(cursor, table, columns))
+        copy.set_types(types)
         for row in rows:
             copy.write_row(row)
 
