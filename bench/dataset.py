@@ -206,3 +206,31 @@ def exponent(sizes: list[int], values: list[float]) -> list[str]:
         )
         if v1 > 0 and v2 > 0
     ]
+
+
+def print_scaling(title: str, sizes: list[int], results: list[dict], work: str):
+    """The scaling run's table (`work`'s time against its floor, peak memory and its growth
+    for each size) and the exponents of time, floor and memory from size to size."""
+    print(f"\nscaling ({title}):")
+    for size, result in zip(sizes, results, strict=True):
+        time_, floor_ = result["time"], result["floor"]
+        print(
+            f"  {size:>9,}: {work} {time_:7.2f} s, floor {floor_:6.2f} s, "
+            f"ratio {time_ / floor_:4.1f}×, peak {result['peak']:5.0f} MB "
+            f"({result['growth']:+.0f} MB)"
+        )
+    for label, key in (("time", "time"), ("floor", "floor"), ("memory", "growth")):
+        values = [result[key] for result in results]
+        print(f"  {label + ' exponent:':<17}" + "; ".join(exponent(sizes, values)))
+
+
+def staff_client(username: str, group: str):
+    """A test client signed in as a staff member of one role group (created once)."""
+    from django.contrib.auth.models import Group, User
+    from django.test import Client
+
+    user, _ = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+    user.groups.set([Group.objects.get(name=group)])
+    client = Client()
+    client.force_login(user)
+    return client, user

@@ -35,8 +35,8 @@ from dataset import (  # noqa: E402 (after the Celery settings above)
     ROOT,
     add_discounts_and_credits,
     build_workspaces,
-    exponent,
     peak_memory,
+    print_scaling,
     reset_billing_tables,
     setup_django,
     timed,
@@ -199,21 +199,32 @@ def measure(team: int, threads: int = 1) -> dict:
 
 
 def queries_per_chunk(chunk_size):
+    """One chunk billed alone: its queries, its time, the database's share of it, and how long
+    it holds the invoice-number row (from the statement that reserves its numbers to the
+    commit): the part of a chunk that workers cannot do at the same time."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from billing import services
-    from billing.models import MonthCloseChunk
+    from billing.models import InvoiceSequence, MonthCloseChunk
 
     fresh_month()
     services.close_month(FEBRUARY, as_of=MARCH, dispatch=lambda ids: None, chunk_size=chunk_size)
     chunk = MonthCloseChunk.objects.order_by("pk").first()
-    with CaptureQueriesContext(connection) as ctx:
+    sequence = f'UPDATE "{InvoiceSequence._meta.db_table}"'
+    numbered = []
+
+    def note_numbering(execute, sql, params, many, context):
+        if sql.startswith(sequence):
+            numbered.append(time.perf_counter())
+        return execute(sql, params, many, context)
+
+    with CaptureQueriesContext(connection) as ctx, connection.execute_wrapper(note_numbering):
         start = time.perf_counter()
         services.bill_chunk(chunk.pk)
-        elapsed = time.perf_counter() - start
+        end = time.perf_counter()
     database = sum(float(q["time"]) for q in ctx.captured_queries)
-    return len(ctx.captured_queries), elapsed, database
+    return len(ctx.captured_queries), end - start, database, end - numbered[0]
 
 
 def start_workers(count, queue):
@@ -307,16 +318,20 @@ def main():
     )
     args = parser.parse_args()
     setup_django()
+    from billing.month_close import CLOSE_CHUNK_SIZE
+
     try:
         build(args.team, args.team // 2)
         measure(args.team)
         if args.threads > 1:
             measure(args.team, threads=args.threads)
-        for size in (500, 2000):
-            queries, elapsed, database = queries_per_chunk(size)
+        for size in (500, CLOSE_CHUNK_SIZE):
+            queries, elapsed, database, numbering = queries_per_chunk(size)
             print(
                 f"one chunk of {size:,} workspaces: {queries} queries, {elapsed * 1000:.0f} ms "
-                f"({database * 1000:.0f} ms in the database)"
+                f"({database * 1000:.0f} ms in the database), {size / elapsed:,.0f} invoices/s; "
+                f"holds the invoice-number row {numbering * 1000:.0f} ms "
+                f"(workers together: at most {size / numbering:,.0f} invoices/s)"
             )
         if args.workers:
             from billing.models import Invoice
@@ -341,18 +356,8 @@ def main():
                 print(f"\n--- scaling: N = {size:,}")
                 build(size, size // 2)
                 results.append(measure(size, threads=args.threads))
-            print(f"\nscaling (N Team + N/2 Free workspaces, {args.threads} thread(s)):")
-            for size, result in zip(sizes, results, strict=True):
-                time_, floor_ = result["time"], result["floor"]
-                print(
-                    f"  N = {size:>9,}: close {time_:7.2f} s, floor {floor_:6.2f} s, "
-                    f"ratio {time_ / floor_:4.1f}×, peak {result['peak']:5.0f} MB "
-                    f"({result['growth']:+.0f} MB)"
-                )
-            print("  time exponent:   " + "; ".join(exponent(sizes, [r["time"] for r in results])))
-            print("  floor exponent:  " + "; ".join(exponent(sizes, [r["floor"] for r in results])))
-            print(
-                "  memory exponent: " + "; ".join(exponent(sizes, [r["growth"] for r in results]))
+            print_scaling(
+                f"N Team + N/2 Free workspaces, {args.threads} thread(s)", sizes, results, "close"
             )
     finally:
         empty_queues()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import setup_django, timed
+from dataset import setup_django, staff_client, timed
 
 N = 50_000
 
@@ -64,19 +64,14 @@ def build_applications(decider_id):
 
 def main():
     setup_django()
-    from django.contrib.auth.models import Group, User
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext, override_settings
     from django.urls import reverse
 
     from billing.roles import STARTUP_REVIEWERS
 
-    user, _ = User.objects.get_or_create(username="bench-reviewer", defaults={"is_staff": True})
-    user.groups.set([Group.objects.get(name=STARTUP_REVIEWERS)])
+    client, user = staff_client("bench-reviewer", STARTUP_REVIEWERS)
     timed(f"build {N:,} applications", build_applications, user.pk)
-    client = Client()
-    client.force_login(user)
     url = reverse("startups:queue")
     pages = [
         ("open queue (default)", {}),

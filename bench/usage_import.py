@@ -7,7 +7,8 @@ figures for every workspace (W × 7 lines: six months new, February's replaced),
   high-water mark during the import, and the process's size before it);
 - the floor: `psql \\copy` of the same file into a table of three text columns, timed in the
   same run; and the ratio. Also, for reference, INSERT … SELECT of the same figures into an
-  empty copy of billing_usage (same indexes): what writing the result alone costs here;
+  empty copy of billing_usage (same indexes), without and with its foreign key: what writing
+  the result alone costs here;
 - with --scale 10000,100000,1000000: a file of one new month for N workspaces at each size,
   and how time and memory grow (the exponent: 1.0 is linear, 0 is flat).
 
@@ -28,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dataset import (
     build_workspaces,
-    exponent,
     peak_memory,
+    print_scaling,
     reset_billing_tables,
     setup_django,
     timed,
@@ -86,22 +87,29 @@ def copy_floor(path: Path) -> float:
     return float(milliseconds) / 1000
 
 
-def write_floor(months: list[str]) -> float:
-    """INSERT … SELECT of the imported months' figures into an empty copy of billing_usage with
-    its indexes: what writing the result alone costs on this machine."""
+def write_floor(months: list[str], with_key: bool = False) -> float:
+    """INSERT … SELECT of the imported months' figures, in key order, into an empty copy of
+    billing_usage with its indexes and check constraints: what writing the result alone costs
+    on this machine. `with_key`: the copy also has the table's foreign key to the workspace,
+    checked at commit for each row as the import's is."""
     from django.db import connection, transaction
 
     firsts = [date.fromisoformat(f"{m}-01") for m in months]
     with connection.cursor() as cursor:
         cursor.execute("drop table if exists bench_floor_usage")
         cursor.execute("create table bench_floor_usage (like billing_usage including all)")
+        if with_key:
+            cursor.execute(
+                "alter table bench_floor_usage add foreign key (workspace_id) "
+                "references billing_workspace (id) deferrable initially deferred"
+            )
         cursor.execute("checkpoint")
     start = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "insert into bench_floor_usage (workspace_id, month, mtus, updated_at) "
             "select workspace_id, month, mtus, updated_at from billing_usage "
-            "where month = any(%s)",
+            "where month = any(%s) order by workspace_id, month",
             [firsts],
         )
     elapsed = time.perf_counter() - start
@@ -120,6 +128,7 @@ def measure(path: Path, lines: int, months: list[str]) -> dict:
     result, elapsed, peak, before = peak_memory(import_usage, path)
     floor = copy_floor(path)
     written = write_floor(months)
+    keyed = write_floor(months, with_key=True)
     size = path.stat().st_size / 1024**2
     print(
         f"import_usage of {lines:,} lines ({size:.0f} MB): {elapsed:.2f} s "
@@ -130,6 +139,10 @@ def measure(path: Path, lines: int, months: list[str]) -> dict:
     print(
         f"  for reference, INSERT … SELECT of the same figures into an empty billing_usage copy "
         f"(same indexes): {written:.2f} s; ratio {elapsed / written:.1f}×"
+    )
+    print(
+        f"  the same with the table's foreign key too (checked at commit, as the import's): "
+        f"{keyed:.2f} s; ratio {elapsed / keyed:.1f}×"
     )
     print(
         f"  peak memory: {peak:.0f} MB RSS during the import "
@@ -157,18 +170,7 @@ def main():
                 build(size)
                 lines = write_file(path, size, ["2026-03"])
                 results.append(measure(path, lines, ["2026-03"]))
-            print("\nscaling (lines = workspaces):")
-            for size, r in zip(sizes, results, strict=True):
-                print(
-                    f"  {size:>9,} lines: import {r['time']:7.2f} s, floor {r['floor']:6.2f} s, "
-                    f"ratio {r['time'] / r['floor']:4.1f}×, peak {r['peak']:5.0f} MB "
-                    f"({r['growth']:+.0f} MB)"
-                )
-            print("  time exponent:   " + "; ".join(exponent(sizes, [r["time"] for r in results])))
-            print("  floor exponent:  " + "; ".join(exponent(sizes, [r["floor"] for r in results])))
-            print(
-                "  memory exponent: " + "; ".join(exponent(sizes, [r["growth"] for r in results]))
-            )
+            print_scaling("lines = workspaces", sizes, results, "import")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import build_workspaces, reset_billing_tables, setup_django, timed
+from dataset import build_workspaces, reset_billing_tables, setup_django, staff_client, timed
 
 MONTHS = [f"2026-{m:02d}-01" for m in range(1, 7)]
 
@@ -37,8 +37,6 @@ def page_timings(client, url, params):
 
 def main():
     setup_django()
-    from django.contrib.auth.models import Group, User
-    from django.test import Client
     from django.test.utils import override_settings
     from django.urls import reverse
 
@@ -55,10 +53,7 @@ def main():
         months=MONTHS,
         month_of_team="2026-01-01",
     )
-    user, _ = User.objects.get_or_create(username="bench-support", defaults={"is_staff": True})
-    user.groups.set([Group.objects.get(name=SUPPORT)])
-    client = Client()
-    client.force_login(user)
+    client, _ = staff_client("bench-support", SUPPORT)
     url = reverse("admin:billing_workspace_changelist")
     pages = [
         ("list", {}),
