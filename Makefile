@@ -31,8 +31,13 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
+# pytest-xdist: one worker a core (TEST_WORKERS=0 runs in this process); the browser tests share
+# one worker (their xdist_group, tests/e2e/conftest.py), everything else is shared out test by test.
+TEST_WORKERS ?= auto
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+
 test: lint
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
 
 # The local loop: no lint, and the migrated test database kept between runs (--reuse-db; on
 # SQLite in test-artifacts/, see tests/conftest.py). PYTEST_ARGS=--create-db rebuilds it.

@@ -151,6 +151,7 @@ def import_export(queryset):
     except ImportError:
         return None
 
+    from billing.csv_export import COLUMNS
     from billing.models import Invoice
 
     class InvoiceResource(resources.ModelResource):
@@ -158,24 +159,7 @@ def import_export(queryset):
 
         class Meta:
             model = Invoice
-            fields = (
-                "number",
-                "workspace",
-                "kind",
-                "period_start",
-                "period_end",
-                "issue_date",
-                "status",
-                "currency",
-                "subtotal",
-                "discount",
-                "credits",
-                "tax",
-                "total",
-                "tax_country",
-                "tax_region",
-                "tax_note",
-            )
+            fields = COLUMNS  # the contract's columns, in its order
             export_order = fields
 
     import gc

@@ -6,10 +6,14 @@ R5). Every change goes through a service:
   are not offered, and nothing is deleted.
 - `confirm_and_run` is the one confirmation page of bulk actions: it lists the selected rows,
   asks for a reason where the action changes money, plan, lock or coupon state, then runs the
-  service once per row and reports each refusal (`run_for_each`).
+  service once per row and reports each refusal (`run_for_each`); `with_reason` calls the
+  usual (row, by, reason, as_of) service.
 - `service_form_page` is the one page of single-object actions: a form whose valid POST calls a
   service; a refusal comes back on the same page.
-- `badge`/`badge_column` show a status as a coloured word, the one way lists and pages do.
+- `badge`/`badge_column` show a status as a coloured word, the one way lists and pages do;
+  `money_column`/`shown_column` show a field as people read it (money, a count, a month).
+- `admin_page` renders an extra page of an admin; `ServiceAdmin.pages` routes it.
+- `CountryInUseFilter` and `YesNoFilter` are the list filters more than one list needs.
 - `DecisionPages` decides one row on its own page, its document shown beside the buttons.
 - `today()` is the admin edge's date, passed down as `as_of`.
 """
@@ -33,6 +37,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from billing.documents import preview
 from billing.errors import BillingError
+from billing.templatetags.money import money
 
 REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket number."
 
@@ -62,7 +67,28 @@ class CountryInUseFilter(admin.SimpleListFilter):
         return queryset.filter(**{self.parameter_name: value}) if value else queryset
 
 
-# --- status badges ---------------------------------------------------------------------------
+class YesNoFilter(admin.SimpleListFilter):
+    """A list filter of two choices: the rows that meet `condition()` (a Q or an Exists), or
+    the others. A subclass sets `title`, `parameter_name`, `labels` ("yes" and "no" in the
+    order and words of the list) and `condition`."""
+
+    labels = (("yes", "Yes"), ("no", "No"))
+
+    def condition(self):
+        raise NotImplementedError
+
+    def lookups(self, request, model_admin):
+        return self.labels
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(self.condition())
+        if self.value() == "no":
+            return queryset.exclude(self.condition())
+        return queryset
+
+
+# --- list columns: statuses as badges, money, counts and dates as people read them -----------
 
 
 def badge(text, tone=""):
@@ -85,6 +111,48 @@ def badge_column(field, tones, *, description="Status"):
         return status_badge(obj, field, tones)
 
     return column
+
+
+def money_column(field, *, description, sortable=True):
+    """A list column (and read-only field) showing a sum of money as people read it, in the
+    row's currency where it has one; sorts by the field."""
+
+    @admin.display(description=description, ordering=field if sortable else None)
+    def column(model_admin, obj):
+        return money(getattr(obj, field), getattr(obj, "currency", "USD"))
+
+    return column
+
+
+def shown_column(field, show, *, description, sortable=True):
+    """A list column (and read-only field) showing `show(value)` of `field` (a count, a
+    month); sorts by the field."""
+
+    @admin.display(description=description, ordering=field if sortable else None)
+    def column(model_admin, obj):
+        return show(getattr(obj, field))
+
+    return column
+
+
+def with_note(text, note):
+    """A cell with a quiet line under it (who, when, a slug): lists fit 1366 px that way."""
+    return format_html('{}<br><span class="quiet-text">{}</span>', text, note)
+
+
+def admin_page(model_admin, request, template, *, title, **context):
+    """An extra page of `model_admin` (an import, a forecast, a confirmation): the admin's
+    chrome, its model's breadcrumbs, and `context`."""
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": title,
+            "opts": model_admin.model._meta,
+            **context,
+        },
+    )
 
 
 class ReasonField(forms.CharField):
@@ -155,11 +223,13 @@ class ServiceAdmin(SimpleHistoryAdmin):
     them the add or change form is not offered, whatever the user's permissions. With
     `reason_on_change`, the change form asks why (R4) and hands it to `update` as
     `data["change_reason"]`. History pages list and show old versions; none can be restored.
+    The admin's own pages (`pages`: route, view method, URL name) are routed before Django's.
     """
 
     reason_on_change = False
     create = None
     update = None
+    pages: tuple[tuple[str, str, str], ...] = ()
     # simple_history's list, with the columns' labels instead of their field names.
     object_history_list_template = "admin/toolkit/history_list.html"
 
@@ -176,6 +246,22 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request, obj=None):
         return True
+
+    # --- the admin's own pages (an import, a decision, a forecast) ---
+
+    def get_pages(self):
+        """The admin's own pages; a mixin that brings pages adds its own to `super()`'s."""
+        return list(self.pages)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            *(
+                path(route, view(getattr(self, method)), name=name)
+                for route, method, name in self.get_pages()
+            ),
+            *super().get_urls(),
+        ]
 
     # --- the change form asks why ---
 
@@ -256,20 +342,20 @@ class ServiceAdmin(SimpleHistoryAdmin):
             for field in opts.concrete_fields
             if hasattr(record, field.attname)  # some fields are kept out of the history
         ]
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"{capfirst(opts.verbose_name)} as it was on "
+        return admin_page(
+            self,
+            request,
+            "admin/toolkit/history_version.html",
+            title=f"{capfirst(opts.verbose_name)} as it was on "
             f"{record.history_date:%Y-%m-%d %H:%M} UTC",
-            "opts": opts,
-            "record": record,
-            "rows": rows,
-            "object_id": object_id,
-            "history_url": reverse(
+            record=record,
+            rows=rows,
+            object_id=object_id,
+            history_url=reverse(
                 f"admin:{opts.app_label}_{opts.model_name}_history", args=[object_id]
             ),
             **(extra_context or {}),
-        }
-        return TemplateResponse(request, "admin/toolkit/history_version.html", context)
+        )
 
 
 def _display(record, field):
@@ -303,6 +389,12 @@ def run_for_each(model_admin, request, objects, perform, *, done, log=None, desc
     return succeeded
 
 
+def with_reason(service, request):
+    """`perform` for `confirm_and_run` when the service takes the row, who, why and the date:
+    the shape of every reasoned transition (decline, deactivate, reject)."""
+    return lambda obj, data: service(obj, by=request.user, reason=data["reason"], as_of=today())
+
+
 def confirm_and_run(
     model_admin,
     request,
@@ -333,21 +425,17 @@ def confirm_and_run(
             describe=describe,
         )
         return None
-    opts = model_admin.model._meta
-    return TemplateResponse(
+    return admin_page(
+        model_admin,
         request,
         "admin/toolkit/confirm.html",
-        {
-            **model_admin.admin_site.each_context(request),
-            "title": title,
-            "intro": intro,
-            "objects": [(obj.pk, describe(obj)) for obj in queryset],
-            "form": form,
-            "action": request.POST.get("action", ""),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "opts": opts,
-            "media": model_admin.media + (form.media if form else forms.Media()),
-        },
+        title=title,
+        intro=intro,
+        objects=[(obj.pk, describe(obj)) for obj in queryset],
+        form=form,
+        action=request.POST.get("action", ""),
+        action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+        media=model_admin.media + (form.media if form else forms.Media()),
     )
 
 
@@ -389,20 +477,17 @@ def service_form_page(
                 model_admin.log_change(request, logged, message)
             model_admin.message_user(request, message, messages.SUCCESS)
             return redirect(back_url)
-    return TemplateResponse(
+    return admin_page(
+        model_admin,
         request,
         template or "admin/toolkit/action.html",
-        {
-            **model_admin.admin_site.each_context(request),
-            "title": title,
-            "form": form,
-            "opts": model_admin.model._meta,
-            "object": obj,
-            "back_url": back_url,
-            "closed": closed,
-            "media": model_admin.media + (form.media if form is not None else forms.Media()),
-            **context,
-        },
+        title=title,
+        form=form,
+        object=obj,
+        back_url=back_url,
+        closed=closed,
+        media=model_admin.media + (form.media if form is not None else forms.Media()),
+        **context,
     )
 
 
@@ -423,7 +508,8 @@ class DecisionPages:
     `open_decisions(obj)` (the names allowed now), `decided(obj, decision)` (why the state rules
     it out, or ""), `decision_page(obj, decision)` (the page's title and intro, and anything its
     template reads) and `decide(request, obj, decision, data)` (calls the service, returns the
-    message). The row's document is `document_url(obj)` of type `obj.content_type`."""
+    message). The row's document is `document_url(obj)` of type `obj.content_type`; bulk
+    actions call `decide_selected`, which lists the rows with `describe_row(obj)`."""
 
     decisions: dict[str, str] = {}
     reasoned = ("reject",)
@@ -432,6 +518,7 @@ class DecisionPages:
     decide_template = None
     document_label = "Document"
     decision_related: tuple[str, ...] = ()
+    describe_row = str
 
     def has_review_permission(self, request):
         return request.user.has_perm(self.review_permission)
@@ -463,14 +550,10 @@ class DecisionPages:
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def get_urls(self):
+    def get_pages(self):
         return [
-            path(
-                "<int:pk>/decide/<str:decision>/",
-                self.admin_site.admin_view(self.decide_view),
-                name=self.decide_url_name,
-            ),
-            *super().get_urls(),
+            *super().get_pages(),
+            ("<int:pk>/decide/<str:decision>/", "decide_view", self.decide_url_name),
         ]
 
     def decide_view(self, request, pk, decision):
@@ -491,4 +574,19 @@ class DecisionPages:
             document=self.document(obj),
             document_label=self.document_label,
             **self.decision_page(obj, decision),
+        )
+
+    def decide_selected(self, request, queryset, decision, *, title, done, intro=""):
+        """A bulk action: `decision` for each selected row, behind one confirmation page that
+        lists them (and asks why for the decisions in `reasoned`); `decide` runs per row."""
+        return confirm_and_run(
+            self,
+            request,
+            queryset.select_related(*self.decision_related),
+            lambda obj, data: self.decide(request, obj, decision, data),
+            title=title,
+            done=done,
+            form_class=ReasonForm if decision in self.reasoned else None,
+            intro=intro,
+            describe=self.describe_row,
         )

@@ -215,27 +215,17 @@ def _create_certificates(rng, start, today):
     """Two workspaces whose invoices show why tax was still charged (the plans and billing
     FAQ's two cases), and a certificate for every state, held by the US demo workspaces (a
     workspace may hold certificates for other states), in every review status."""
-    # Case 1: in review while the first invoices were issued, approved later: the early
-    # invoices are taxed with "still in review on …", the later ones exempt.
-    ws = _paid_team_workspace("demo-tax-in-review", "Harbor Food Bank", "TX", start, today)
-    _submit_certificate(
-        ws,
-        "TX",
-        TaxExemption.Reason.NONPROFIT,
-        start + timedelta(days=3),
-        "approved",
-        add_months(today, -2) + timedelta(days=2),
-    )
-    # Case 2: the certificate covers another state than the business location.
-    ws = _paid_team_workspace("demo-tax-other-state", "Green Mountain Co-op", "VT", start, today)
-    _submit_certificate(
-        ws,
-        "NH",
-        TaxExemption.Reason.RESALE,
-        start + timedelta(days=3),
-        "approved",
-        start + timedelta(days=5),
-    )
+    approved_late = add_months(today, -2) + timedelta(days=2)
+    approved_soon = start + timedelta(days=5)
+    for slug, name, located_in, covers, reason, approved_on in [
+        # In review while the first invoices were issued, approved later: the early invoices
+        # are taxed with "still in review on …", the later ones exempt.
+        ("demo-tax-in-review", "Harbor Food Bank", "TX", "TX", "nonprofit", approved_late),
+        # The certificate covers another state than the business location.
+        ("demo-tax-other-state", "Green Mountain Co-op", "VT", "NH", "resale", approved_soon),
+    ]:
+        ws = _paid_team_workspace(slug, name, located_in, start, today)
+        _submit_certificate(ws, covers, reason, start + timedelta(days=3), "approved", approved_on)
 
     holders = list(
         Workspace.objects.filter(slug__startswith="demo-", business_country="US").order_by("pk")

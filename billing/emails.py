@@ -109,21 +109,9 @@ def queue_emails_rendered_when_sent(kind: str, keys_and_recipients) -> int:
     """Queue one email of `kind` (a key of RENDERED_WHEN_SENT) per `(object_key, to)`, to be
     rendered when it is sent; rows that exist already are left alone. Returns how many new."""
     assert kind in RENDERED_WHEN_SENT, kind
-    rows = [OutboundEmail(kind=kind, object_key=key, to=to) for key, to in keys_and_recipients]
-    if not rows:
-        return 0
-    before = OutboundEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    OutboundEmail.objects.bulk_create(rows, batch_size=2_000, ignore_conflicts=True)
-    new_ids = list(
-        OutboundEmail.objects.filter(
-            pk__gt=before,
-            kind=kind,
-            object_key__in=[row.object_key for row in rows],
-            status=OutboundEmail.Status.PENDING,
-        ).values_list("pk", flat=True)
+    return _insert_new(
+        [OutboundEmail(kind=kind, object_key=key, to=to) for key, to in keys_and_recipients]
     )
-    transaction.on_commit(lambda: _enqueue_in_batches(new_ids))
-    return len(new_ids)
 
 
 def enqueue_after_commit(email_ids: list[int]):
@@ -155,6 +143,12 @@ def queue_emails(specs) -> int:
                 body_html=html,
             )
         )
+    return _insert_new(rows)
+
+
+def _insert_new(rows: list[OutboundEmail]) -> int:
+    """Insert the rows that do not exist yet (one per kind, object and recipient) and send
+    those after commit; returns how many are new."""
     if not rows:
         return 0
     before = OutboundEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

@@ -59,15 +59,21 @@ def _location(country: str, region: str) -> str:
     return name or "—"
 
 
-def _seller():
+def _parties(invoice: Invoice) -> dict:
+    """Who a document of `invoice` is from (the settings) and to (its workspace, where it was
+    taxed): the same on an invoice and on its credit notes."""
     lines = settings.SELLER_ADDRESS.replace("\n", ";").split(";")
-    address = [line.strip() for line in lines if line.strip()]
-    return settings.SELLER_NAME, address
+    return {
+        "seller_name": settings.SELLER_NAME,
+        "seller_address": [line.strip() for line in lines if line.strip()],
+        "customer_name": invoice.workspace.name,
+        "customer_location": _location(invoice.tax_country, invoice.tax_region),
+        "customer_email": invoice.workspace.billing_email,
+    }
 
 
 def invoice_document(invoice: Invoice) -> Document:
     """I5: the invoice as issued, from its row and its lines."""
-    seller_name, seller_address = _seller()
     currency = invoice.currency
     plan = invoice.plan_code.capitalize()
     facts = [
@@ -101,11 +107,7 @@ def invoice_document(invoice: Invoice) -> Document:
         title="Invoice",
         number=invoice.number,
         filename=f"{invoice.number}.pdf",
-        seller_name=seller_name,
-        seller_address=seller_address,
-        customer_name=invoice.workspace.name,
-        customer_location=_location(invoice.tax_country, invoice.tax_region),
-        customer_email=invoice.workspace.billing_email,
+        **_parties(invoice),
         facts=facts,
         lines=lines,
         totals=totals,
@@ -126,18 +128,13 @@ def credit_note_document(note: CreditNote) -> Document:
     if note.status != CreditNote.Status.APPROVED:
         raise Http404("Only an approved credit note has a document.")
     invoice = note.invoice
-    seller_name, seller_address = _seller()
     currency = invoice.currency
     number = credit_note_number(note)
     return Document(
         title="Credit note",
         number=number,
         filename=f"{number}.pdf",
-        seller_name=seller_name,
-        seller_address=seller_address,
-        customer_name=invoice.workspace.name,
-        customer_location=_location(invoice.tax_country, invoice.tax_region),
-        customer_email=invoice.workspace.billing_email,
+        **_parties(invoice),
         facts=[
             ("Credit note number", number),
             ("Issue date", day(note.decided_on)),

@@ -17,6 +17,59 @@ from simple_history.models import HistoricalRecords
 
 from billing.documents import EXTENSIONS, PrivateUploadTo
 
+# What every app's models share (DESIGN: what the apps share lives once, in billing).
+
+
+def history_with_reasons(**options) -> HistoricalRecords:
+    """R4: a model's history, each row with who changed it and why. A typed reason can be long,
+    so its column is text (migration 0008)."""
+    return HistoricalRecords(history_change_reason_field=models.TextField(null=True), **options)
+
+
+def acting_user(**options) -> models.ForeignKey:
+    """The user who acted on a row (created, reviewed, decided, closed it), empty when the system
+    did. PROTECT: an account that acted cannot be deleted (deactivate it instead), so who acted
+    stays known; no reverse accessor, as nothing asks a user for the rows they touched."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        **options,
+    )
+
+
+def one_of(choices: type[models.TextChoices], *, field: str = "status", name: str):
+    """STYLE: a choice field is backed by a constraint, so a value written around the model
+    (a bulk update, raw SQL) is refused by the database too."""
+    return models.CheckConstraint(condition=Q(**{f"{field}__in": choices.values}), name=name)
+
+
+def in_force_on(day: date, start: str, end: str) -> Q:
+    """D3: rows of dated history in force on `day`: from `start` (included) until `end`
+    (excluded), an empty `end` being still in force."""
+    return Q(**{f"{start}__lte": day}) & (Q(**{end: None}) | Q(**{f"{end}__gt": day}))
+
+
+def ends_after_start(start: str, end: str, *, name: str, **options) -> models.CheckConstraint:
+    """A dated span never ends before it starts (it may end the day it starts); an empty `end`
+    is still open."""
+    return models.CheckConstraint(
+        condition=Q(**{end: None}) | Q(**{f"{end}__gte": F(start)}), name=name, **options
+    )
+
+
+def dated_decision(
+    *, undecided: str, name: str, status_field: str = "status", date_field: str = "decided_on"
+):
+    """A decision has its date, and only a decision has one (K3, S6, CR3, C6)."""
+    return models.CheckConstraint(
+        condition=Q(**{status_field: undecided, f"{date_field}__isnull": True})
+        | (~Q(**{status_field: undecided}) & Q(**{f"{date_field}__isnull": False})),
+        name=name,
+    )
+
 
 class Interval(models.TextChoices):
     MONTHLY = "monthly", "Monthly"
@@ -43,7 +96,7 @@ class Plan(models.Model):
     warehouse_syncs_per_day = models.PositiveIntegerField(null=True, blank=True)
     trial_days = models.PositiveIntegerField(default=0)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["monthly_price"]
@@ -110,7 +163,7 @@ class Workspace(models.Model):
     closed_on = models.DateField(null=True, blank=True)
 
     objects = WorkspaceQuerySet.as_manager()
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["name"]
@@ -126,7 +179,7 @@ class Workspace(models.Model):
             models.Index(fields=["billing_email"]),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(lock__in=Lock.values), name="workspace_lock_valid"),
+            one_of(Lock, field="lock", name="workspace_lock_valid"),
             models.CheckConstraint(
                 condition=Q(data_flow=True, lock__in=[Lock.UNLOCKED, Lock.LOCKED], closed_on=None)
                 | Q(data_flow=False, lock=Lock.LOCKED_DATA_STOPPED)
@@ -152,7 +205,7 @@ class PaymentMethodQuerySet(models.QuerySet):
     def on(self, day: date):
         """The card on file on `day`: added on or before it and not removed by then (a card
         replaced on `day` is removed that day and its successor added that day)."""
-        return self.filter(added_on__lte=day).filter(Q(removed_on=None) | Q(removed_on__gt=day))
+        return self.filter(in_force_on(day, "added_on", "removed_on"))
 
 
 class PaymentMethod(models.Model):
@@ -177,10 +230,7 @@ class PaymentMethod(models.Model):
                 condition=Q(removed_on=None),
                 name="one_card_on_file_per_workspace",
             ),
-            models.CheckConstraint(
-                condition=Q(removed_on=None) | Q(removed_on__gte=F("added_on")),
-                name="payment_method_removed_after_added",
-            ),
+            ends_after_start("added_on", "removed_on", name="payment_method_removed_after_added"),
         ]
 
     def __str__(self):
@@ -243,7 +293,7 @@ class Subscription(models.Model):
     trial_reminder_sent_on = models.DateField(null=True, blank=True)
 
     objects = SubscriptionQuerySet.as_manager()
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-started_on", "-id"]
@@ -265,18 +315,13 @@ class Subscription(models.Model):
             models.UniqueConstraint(
                 fields=["workspace"], condition=Q(ended_on=None), name="one_current_subscription"
             ),
-            models.CheckConstraint(
-                condition=Q(ended_on=None) | Q(ended_on__gte=F("started_on")),
-                name="subscription_ends_after_start",
-            ),
+            ends_after_start("started_on", "ended_on", name="subscription_ends_after_start"),
             models.CheckConstraint(
                 condition=Q(trial_end=None, trial_outcome="")
                 | (Q(trial_end__isnull=False) & ~Q(trial_outcome="")),
                 name="subscription_trial_end_with_outcome",
             ),
-            models.CheckConstraint(
-                condition=Q(interval__in=Interval.values), name="subscription_interval_valid"
-            ),
+            one_of(Interval, field="interval", name="subscription_interval_valid"),
         ]
 
     def __str__(self):
@@ -306,7 +351,7 @@ class Usage(models.Model):
     mtus = models.PositiveBigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-month"]
@@ -321,16 +366,21 @@ class Usage(models.Model):
         return f"{self.workspace.slug} {self.month:%Y-%m}: {self.mtus:,} MTUs"
 
 
+# The choices of models below live at module level so their constraints can name them
+# (`one_of`); each model also carries its own (`Invoice.Status`, …).
+class UsageImportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Imported"
+    REFUSED = "refused", "Refused, nothing imported"
+    FAILED = "failed", "Failed, nothing imported"
+
+
 class UsageImportJob(models.Model):
     """U2 for a large file: the admin stores the upload privately and a worker imports it
     (`billing.usage_import.run_import_job`); the import page follows this row."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Imported"
-        REFUSED = "refused", "Refused, nothing imported"
-        FAILED = "failed", "Failed, nothing imported"
+    Status = UsageImportStatus
 
     FINISHED = (Status.DONE, Status.REFUSED, Status.FAILED)
 
@@ -338,9 +388,7 @@ class UsageImportJob(models.Model):
     file_name = models.CharField(max_length=255, help_text="As uploaded (stored under another).")
     size = models.PositiveBigIntegerField(help_text="Bytes.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    created_by = acting_user()
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -353,10 +401,7 @@ class UsageImportJob(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["queued", "running", "done", "refused", "failed"]),
-                name="usage_import_job_status_valid",
-            ),
+            one_of(UsageImportStatus, name="usage_import_job_status_valid"),
         ]
 
     def __str__(self):
@@ -402,9 +447,7 @@ class LockEvent(models.Model):
     to_lock = models.CharField(max_length=20, choices=Lock.choices)
     cause = models.CharField(max_length=20, choices=Cause.choices)
     reason = models.TextField(blank=True)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    by = acting_user()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -425,7 +468,7 @@ class LockEvent(models.Model):
 class WorkspaceClosureQuerySet(models.QuerySet):
     def on(self, day: date):
         """D3: the closures in force on `day`: closed on or before it, not reopened by then."""
-        return self.filter(closed_on__lte=day).filter(Q(reopened_on=None) | Q(reopened_on__gt=day))
+        return self.filter(in_force_on(day, "closed_on", "reopened_on"))
 
 
 class WorkspaceClosure(models.Model):
@@ -436,9 +479,7 @@ class WorkspaceClosure(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="closures")
     closed_on = models.DateField()
     reason = models.TextField()
-    closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    closed_by = acting_user()
     final_invoice = models.ForeignKey(
         "Invoice",
         null=True,
@@ -449,13 +490,11 @@ class WorkspaceClosure(models.Model):
     )
     reopened_on = models.DateField(null=True, blank=True)
     reopen_reason = models.TextField(blank=True)
-    reopened_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    reopened_by = acting_user()
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = WorkspaceClosureQuerySet.as_manager()
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-closed_on", "-id"]
@@ -465,10 +504,7 @@ class WorkspaceClosure(models.Model):
                 condition=Q(reopened_on=None),
                 name="one_open_closure_per_workspace",
             ),
-            models.CheckConstraint(
-                condition=Q(reopened_on=None) | Q(reopened_on__gte=F("closed_on")),
-                name="closure_reopened_after_closed",
-            ),
+            ends_after_start("closed_on", "reopened_on", name="closure_reopened_after_closed"),
             models.CheckConstraint(condition=~Q(reason=""), name="closure_has_reason"),
             models.CheckConstraint(
                 condition=Q(reopened_on=None) | ~Q(reopen_reason=""),
@@ -560,6 +596,12 @@ class MonthCloseChunk(models.Model):
         return f"{self.close} workspaces {self.first_workspace_id}–{self.last_workspace_id}"
 
 
+class EmailStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
 class OutboundEmail(models.Model):
     """One email per (kind, object, recipient): a retried task finds the row and sends nothing.
 
@@ -567,10 +609,7 @@ class OutboundEmail(models.Model):
     failed with its error; a row left pending (the broker was down at commit, a worker was lost)
     is claimed and sent again by the sweep (`billing.emails.resend_stuck_emails`)."""
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+    Status = EmailStatus
 
     kind = models.CharField(max_length=50)
     object_key = models.CharField(max_length=100, help_text="What the email is about, e.g. sub:12.")
@@ -602,9 +641,7 @@ class OutboundEmail(models.Model):
             models.UniqueConstraint(
                 fields=["kind", "object_key", "to"], name="one_email_per_kind_object_recipient"
             ),
-            models.CheckConstraint(
-                condition=Q(status__in=["pending", "sent", "failed"]), name="email_status_valid"
-            ),
+            one_of(EmailStatus, name="email_status_valid"),
         ]
 
     def __str__(self):
@@ -626,18 +663,23 @@ class InvoiceQuerySet(models.QuerySet):
         return self.filter(issue_date__gte=start, issue_date__lt=end)
 
 
+class InvoiceKind(models.TextChoices):
+    MONTHLY = "monthly", "Monthly"
+    ANNUAL = "annual", "Annual"
+    FINAL = "final", "Final"
+
+
+class InvoiceStatus(models.TextChoices):
+    ISSUED = "issued", "Issued"
+    PAID = "paid", "Paid"
+    VOID = "void", "Void"
+
+
 class Invoice(models.Model):
     """I1–I3: issued once (a constraint), never edited or deleted; finance may void it."""
 
-    class Kind(models.TextChoices):
-        MONTHLY = "monthly", "Monthly"
-        ANNUAL = "annual", "Annual"
-        FINAL = "final", "Final"
-
-    class Status(models.TextChoices):
-        ISSUED = "issued", "Issued"
-        PAID = "paid", "Paid"
-        VOID = "void", "Void"
+    Kind = InvoiceKind
+    Status = InvoiceStatus
 
     number = models.CharField(max_length=20, unique=True)
     # No index of their own: (workspace, issue_date) and the one-invoice-per-period constraint
@@ -672,7 +714,7 @@ class Invoice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = InvoiceQuerySet.as_manager()
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-issue_date", "-number"]
@@ -709,12 +751,8 @@ class Invoice(models.Model):
             models.CheckConstraint(
                 condition=Q(period_end__gt=F("period_start")), name="invoice_period_not_empty"
             ),
-            models.CheckConstraint(
-                condition=Q(kind__in=["monthly", "annual", "final"]), name="invoice_kind_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(status__in=["issued", "paid", "void"]), name="invoice_status_valid"
-            ),
+            one_of(InvoiceKind, field="kind", name="invoice_kind_valid"),
+            one_of(InvoiceStatus, name="invoice_status_valid"),
         ]
 
     def __str__(self):
@@ -749,13 +787,16 @@ class InvoiceLine(models.Model):
         return f"{self.description}: {self.amount}"
 
 
+class CreditNoteStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
 class CreditNote(models.Model):
     """K3: requested by support with a reason, approved by finance, never above what is left."""
 
-    class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
+    Status = CreditNoteStatus
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
@@ -765,19 +806,21 @@ class CreditNote(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     requested_on = models.DateField()
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    decided_by = acting_user()
     decided_on = models.DateField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-requested_on", "-id"]
         permissions = [("approve_creditnote", "Can approve or reject credit notes")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),
+            one_of(CreditNoteStatus, name="credit_note_status_valid"),
+            dated_decision(
+                undecided=CreditNoteStatus.REQUESTED, name="credit_note_decided_on_with_decision"
+            ),
         ]
 
     def __str__(self):
@@ -793,7 +836,7 @@ class TaxRate(models.Model):
     name = models.CharField(max_length=100, help_text="E.g. 'CA sales tax', 'VAT'.")
     valid_from = models.DateField()
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["country", "region", "-valid_from"]
@@ -816,22 +859,27 @@ class TaxRate(models.Model):
 exemption_document_path = PrivateUploadTo("tax-exemptions")
 
 
+class ExemptionReason(models.TextChoices):
+    NONPROFIT = "nonprofit", "Non-profit"
+    GOVERNMENT = "government", "Government"
+    RESALE = "resale", "Resale"
+    OTHER = "other", "Other"
+
+
+class ExemptionStatus(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
 class TaxExemption(models.Model):
     """X4, X5: a workspace's sales-tax exemption certificate for one US state, reviewed by
     finance. A workspace may hold certificates for states other than its own; only an approved
     one for the invoice's state, approved by and valid on the issue date, waives the tax."""
 
-    class Reason(models.TextChoices):
-        NONPROFIT = "nonprofit", "Non-profit"
-        GOVERNMENT = "government", "Government"
-        RESALE = "resale", "Resale"
-        OTHER = "other", "Other"
-
-    class Status(models.TextChoices):
-        SUBMITTED = "submitted", "Submitted"
-        IN_REVIEW = "in_review", "In review"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
+    Reason = ExemptionReason
+    Status = ExemptionStatus
 
     EXTENSIONS = EXTENSIONS
 
@@ -849,40 +897,39 @@ class TaxExemption(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.SUBMITTED)
     submitted_on = models.DateField()
     review_started_on = models.DateField(null=True, blank=True)
-    reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    reviewed_by = acting_user()
     decided_on = models.DateField(null=True, blank=True)
     rejection_reason = models.TextField(blank=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-submitted_on", "-id"]
         permissions = [("review_taxexemption", "Can review tax exemption certificates")]
         indexes = [models.Index(fields=["workspace", "region"])]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["submitted", "in_review", "approved", "rejected"]),
-                name="tax_exemption_status_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(reason__in=["nonprofit", "government", "resale", "other"]),
-                name="tax_exemption_reason_valid",
-            ),
-            models.CheckConstraint(
-                condition=Q(valid_to=None) | Q(valid_to__gte=F("valid_from")),
+            one_of(ExemptionStatus, name="tax_exemption_status_valid"),
+            one_of(ExemptionReason, field="reason", name="tax_exemption_reason_valid"),
+            ends_after_start(
+                "valid_from",
+                "valid_to",
                 name="tax_exemption_valid_to_after_from",
                 violation_error_message="A certificate cannot end before it starts.",
             ),
             # A decision has a date; an open certificate has none.
             models.CheckConstraint(
-                condition=Q(status__in=["submitted", "in_review"], decided_on=None)
-                | Q(status__in=["approved", "rejected"], decided_on__isnull=False),
+                condition=Q(
+                    status__in=[ExemptionStatus.SUBMITTED, ExemptionStatus.IN_REVIEW],
+                    decided_on=None,
+                )
+                | Q(
+                    status__in=[ExemptionStatus.APPROVED, ExemptionStatus.REJECTED],
+                    decided_on__isnull=False,
+                ),
                 name="tax_exemption_decided_on_with_decision",
             ),
             models.CheckConstraint(
-                condition=~Q(status="rejected", rejection_reason=""),
+                condition=~Q(status=ExemptionStatus.REJECTED, rejection_reason=""),
                 name="tax_exemption_rejection_has_reason",
             ),
         ]

@@ -10,7 +10,7 @@ once take turns.
 from datetime import date, timedelta
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email, validate_slug
+from django.core.validators import validate_slug
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django_countries import countries
@@ -19,6 +19,7 @@ from billing import invoicing
 from billing.audit import records_why, require_reason, save_with_reason
 from billing.clock import refuse_processed
 from billing.closed_workspaces import refuse_closed
+from billing.contact_details import check_email, check_name
 from billing.emails import queue_email
 from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired
 from billing.locks import set_lock
@@ -43,26 +44,28 @@ def _check_interval(interval: str):
         raise BillingError(f"“{interval}” is not a billing interval: use monthly or annual.")
 
 
-def _detail_problems(*, name, business_country, business_region, billing_email) -> list[str]:
-    """What is wrong with a workspace's details (X1: a US business needs its state)."""
-    problems = []
-    if not name.strip():
-        problems.append("The workspace needs a name.")
-    country = business_country.upper()
-    if country not in countries:
+def _workspace_details(
+    problems: list[str], name, business_country, business_region, billing_email
+) -> dict:
+    """A workspace's details as they are kept; what is wrong with them goes to `problems` (X1:
+    a US business needs its state)."""
+    details = {
+        "name": check_name(name, "workspace name", problems, missing="The workspace needs a name."),
+        "business_country": business_country.upper(),
+        "business_region": business_region.upper(),
+        "billing_email": check_email(
+            billing_email, problems, label="a valid billing email address"
+        ),
+    }
+    if details["business_country"] not in countries:
         problems.append(f"“{business_country}” is not an ISO 3166-1 country code.")
-    region = business_region.upper()
-    if country == "US" and region not in US_STATES:
+    elif details["business_country"] == "US" and details["business_region"] not in US_STATES:
         problems.append(
             f"“{business_region}” is not a US state code (e.g. CA): sales tax depends on it."
-            if region
+            if business_region
             else "A US business needs its state (e.g. CA): sales tax depends on it."
         )
-    try:
-        validate_email(billing_email)
-    except ValidationError:
-        problems.append(f"“{billing_email}” is not a valid billing email address.")
-    return problems
+    return details
 
 
 @transaction.atomic
@@ -80,12 +83,8 @@ def create_workspace(
 ) -> Workspace:
     """A new workspace on Free, or signed up straight into Team (T1: trial; T2: no card
     needed for a sign-up)."""
-    problems = _detail_problems(
-        name=name,
-        business_country=business_country,
-        business_region=business_region,
-        billing_email=billing_email,
-    )
+    problems = []
+    details = _workspace_details(problems, name, business_country, business_region, billing_email)
     try:
         validate_slug(slug)
     except ValidationError:
@@ -99,14 +98,9 @@ def create_workspace(
     if problems:
         raise BillingError(" ".join(problems))
     refuse_processed(as_of, "A sign-up")
-    country = business_country.upper()
-
     workspace = Workspace(
-        name=name.strip(),
+        **details,
         slug=slug,
-        business_country=country,
-        business_region=business_region.upper(),
-        billing_email=billing_email,
         created_on=as_of,
         payment_method_added_on=as_of if has_payment_method else None,
     )
@@ -134,20 +128,14 @@ def update_workspace(
     """Edit a workspace's name, business location (X1: it decides tax) and billing email, with
     the checks `create_workspace` applies and the why kept (R4)."""
     require_reason(reason, "Say why the workspace's details change: the reason is kept.")
-    problems = _detail_problems(
-        name=name,
-        business_country=business_country,
-        business_region=business_region,
-        billing_email=billing_email,
-    )
+    problems = []
+    details = _workspace_details(problems, name, business_country, business_region, billing_email)
     if problems:
         raise BillingError(" ".join(problems))
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "Editing the details")
-    workspace.name = name.strip()
-    workspace.business_country = business_country.upper()
-    workspace.business_region = business_region.upper()
-    workspace.billing_email = billing_email
+    for field, value in details.items():
+        setattr(workspace, field, value)
     save_with_reason(workspace, f"Details edited: {reason.strip()}", by=by)
     return workspace
 
@@ -235,16 +223,22 @@ def start_free(workspace: Workspace, day: date):
     Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=day)
 
 
+def _ready_for_change(workspace: Workspace, as_of: date, what: str):
+    """Where every plan or interval change starts (D2, W1): the workspace locked, brought up to
+    the day before `as_of` (trial and term ends applied), and its current subscription."""
+    refuse_processed(as_of, what)
+    workspace = Workspace.objects.for_change(workspace)
+    refuse_closed(workspace, what)
+    advance_workspace(workspace, as_of - timedelta(days=1))
+    return workspace, current_subscription(workspace)
+
+
 @records_why("Moved to Team")
 @transaction.atomic
 def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: date):
     """Upgrade from Free (T1 trial or paid, T2 card needed, F4 unlock at once)."""
     _check_interval(interval)
-    refuse_processed(as_of, "A plan change")
-    workspace = Workspace.objects.for_change(workspace)
-    refuse_closed(workspace, "A plan change")
-    advance_workspace(workspace, as_of - timedelta(days=1))
-    current = current_subscription(workspace)
+    workspace, current = _ready_for_change(workspace, as_of, "A plan change")
     if current.is_team:
         if current.interval == Interval.ANNUAL and current.cancel_at_term_end:
             current.cancel_at_term_end = False
@@ -270,11 +264,7 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
 def change_to_free(workspace: Workspace, *, as_of: date):
     """Cancel or downgrade. T5: during the trial, never charged. K1: monthly ends at once with
     a final invoice. K2: annual runs to the end of its term, no refund."""
-    refuse_processed(as_of, "A plan change")
-    workspace = Workspace.objects.for_change(workspace)
-    refuse_closed(workspace, "A plan change")
-    advance_workspace(workspace, as_of - timedelta(days=1))
-    current = current_subscription(workspace)
+    workspace, current = _ready_for_change(workspace, as_of, "A plan change")
     if not current.is_team:
         raise InvalidPlanChange(f"{workspace.name} is already on Free.")
     if current.trialing_on(as_of):
@@ -308,11 +298,7 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
     """K4: monthly → annual at once (final invoice, new term); annual → monthly at the term's
     end; during a trial only the interval the trial continues with."""
     _check_interval(interval)
-    refuse_processed(as_of, "An interval change")
-    workspace = Workspace.objects.for_change(workspace)
-    refuse_closed(workspace, "An interval change")
-    advance_workspace(workspace, as_of - timedelta(days=1))
-    current = current_subscription(workspace)
+    workspace, current = _ready_for_change(workspace, as_of, "An interval change")
     if not current.is_team:
         raise InvalidPlanChange("Only a Team subscription has a billing interval to change.")
     if current.trialing_on(as_of):

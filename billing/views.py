@@ -1,8 +1,10 @@
-"""Finance pages outside the admin (R3) and the certificate download (X5).
+"""Finance pages outside the admin (R3), the certificate download (X5), and what every app's
+pages outside the admin share: the staff permission check, the private document download, and
+the public form's flow (R7).
 
-Thin: the filters, the CSV writer and the reports do the work. Every page needs a signed-in
-active staff member holding the page's permission: anyone else signed in gets 403, anyone
-signed out the login page.
+Thin: the filters, the CSV writer and the reports do the work. Every staff page needs a
+signed-in active staff member holding the page's permission: anyone else signed in gets 403,
+anyone signed out the login page.
 """
 
 from functools import wraps
@@ -13,13 +15,14 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import reports
+from billing import ratelimit, reports
 from billing.csv_export import InvoiceCsv
 from billing.documents import EXTENSIONS, document_response
+from billing.errors import BillingError
 from billing.filters import InvoiceFilter, IssueMonthFilter
 from billing.invoice_documents import credit_note_document, invoice_document, render_pdf
 from billing.models import CreditNote, Invoice, TaxExemption
@@ -47,6 +50,27 @@ def staff_permission_required(permission: str):
 
 
 finance_required = staff_permission_required(FINANCE_PERMISSION)
+
+
+def public_form(request, form, *, submit, limit: str, template: str, limited_template: str, thanks):
+    """A public form's page (no login): a valid POST calls `submit(cleaned_data)` (a service)
+    and goes to `thanks`; a refusal comes back on the form. A bot is told nothing, and an
+    address over `limit`, its hourly count of accepted submissions (billing.ratelimit, R7),
+    gets `limited_template` with 429."""
+    if request.method == "POST":
+        if ratelimit.limit_reached(request, limit):
+            return render(request, limited_template, status=429)
+        if form.is_bot:
+            return redirect(thanks)  # tell a bot nothing
+        if form.is_valid():
+            try:
+                submit(form.cleaned_data)
+            except BillingError as exc:
+                form.add_error(None, str(exc))
+            else:
+                ratelimit.count_submission(request, limit)
+                return redirect(thanks)
+    return render(request, template, {"form": form})
 
 
 def _page(request, template: str, title: str, **context):
@@ -172,23 +196,27 @@ def revenue(request):
     )
 
 
-def wants_preview(request) -> bool:
-    """`?preview=1`: the document shown inside a page of this site (an <iframe> or <img>)
-    rather than downloaded."""
-    return request.GET.get("preview") == "1"
+def document_view(model, *, permission: str, name: str):
+    """X5: the view of a row's private document to staff holding `permission`: a download
+    named `<name>-<pk>.<ext>`, or with `?preview=1` shown inside the row's page (an <iframe>
+    or <img>; PDF, PNG or JPEG only, sandboxed, never sniffed)."""
+
+    @staff_permission_required(permission)
+    def view(request, pk: int):
+        row = get_object_or_404(model, pk=pk)
+        return document_response(
+            row.document,
+            content_type=row.content_type,
+            filename=f"{name}-{row.pk}{EXTENSIONS.get(row.content_type, '')}",
+            inline=request.GET.get("preview") == "1",
+        )
+
+    return view
 
 
-@staff_permission_required("billing.view_taxexemption")
-def certificate_document(request, pk: int):
-    """X5: the document to staff who may see certificates: a download, or with `?preview=1`
-    shown on the certificate's page (PDF, PNG or JPEG only, sandboxed, never sniffed)."""
-    certificate = get_object_or_404(TaxExemption, pk=pk)
-    return document_response(
-        certificate.document,
-        content_type=certificate.content_type,
-        filename=f"certificate-{certificate.pk}{EXTENSIONS.get(certificate.content_type, '')}",
-        inline=wants_preview(request),
-    )
+certificate_document = document_view(
+    TaxExemption, permission="billing.view_taxexemption", name="certificate"
+)
 
 
 # --- Invoice and credit-note documents (I5) -------------------------------------------------
@@ -209,10 +237,14 @@ def _pdf(doc, *, issued) -> HttpResponse:
     return response
 
 
+def _invoice(pk: int) -> Invoice:
+    return get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
+
+
 @staff_permission_required("billing.view_invoice")
 def invoice_page(request, pk: int):
     """I5: the invoice as a printable page, from its stored row and lines."""
-    invoice = get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
+    invoice = _invoice(pk)
     return _document_page(
         request,
         invoice_document(invoice),
@@ -224,7 +256,7 @@ def invoice_page(request, pk: int):
 @staff_permission_required("billing.view_invoice")
 def invoice_pdf(request, pk: int):
     """I5: the same invoice as a PDF to send the customer."""
-    invoice = get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
+    invoice = _invoice(pk)
     return _pdf(invoice_document(invoice), issued=invoice.issue_date)
 
 

@@ -8,6 +8,7 @@ from django.db import transaction
 
 from billing.amounts import parse_dollars
 from billing.audit import save_with_reason, with_reason
+from billing.contact_details import check_name
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon
 
@@ -107,8 +108,7 @@ def _new_coupon(
         )
     elif Coupon.objects.filter(code=code).exists():
         problems.append(f"The code {code} is already used by another coupon.")
-    if not name or not name.strip():
-        problems.append("The coupon needs a name.")
+    name = check_name(name, "coupon name", problems, missing="The coupon needs a name.")
     if kind not in Coupon.Kind.values:
         problems.append(
             f"“{kind}” is not a coupon kind: use startup_program, nonprofit, accelerator or "
@@ -128,7 +128,7 @@ def _new_coupon(
         problems.append("The partner must be an accelerator partner.")
     values = {
         "code": code,
-        "name": (name or "").strip(),
+        "name": name,
         "kind": kind,
         "percent_off": percent,
         "amount_off": amount,
@@ -210,9 +210,10 @@ def create_coupon(
     return coupon
 
 
-# What may change once a coupon has been redeemed: never its discount (what workspaces got).
-EDITABLE_AFTER_REDEMPTION = {"name", "active", "redeem_by", "max_redemptions", "partner"}
-COUPON_EDITABLE = EDITABLE_AFTER_REDEMPTION | {
+# A coupon's fields as staff set them (`CouponForm` shows these); all but its code may change.
+COUPON_FIELDS = (
+    "code",
+    "name",
     "kind",
     "percent_off",
     "amount_off",
@@ -221,8 +222,15 @@ COUPON_EDITABLE = EDITABLE_AFTER_REDEMPTION | {
     "duration_months",
     "applies_monthly",
     "applies_annual",
+    "redeem_by",
+    "max_redemptions",
+    "partner",
     "follow_up",
-}
+    "active",
+)
+COUPON_EDITABLE = set(COUPON_FIELDS) - {"code"}
+# What may change once a coupon has been redeemed: never its discount (what workspaces got).
+EDITABLE_AFTER_REDEMPTION = {"name", "active", "redeem_by", "max_redemptions", "partner"}
 
 
 def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
@@ -243,8 +251,7 @@ def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
             ]
     problems = []
     merged = {f: changed.get(f, getattr(coupon, f)) for f in COUPON_EDITABLE}
-    if not (merged["name"] or "").strip():
-        problems.append("The coupon needs a name.")
+    check_name(merged["name"], "coupon name", problems, missing="The coupon needs a name.")
     _check_values(
         merged["kind"],
         merged["percent_off"],

@@ -14,6 +14,7 @@ from billing.documents import clean_document
 from billing.forms import ForecastForm
 from billing.models import Lock, Workspace
 from coupons import selectors, services
+from coupons.catalogue import COUPON_FIELDS
 from coupons.models import Campaign, Coupon, NonprofitProof, Redemption
 
 
@@ -23,23 +24,7 @@ class CouponForm(forms.ModelForm):
 
     class Meta:
         model = Coupon
-        fields = [
-            "code",
-            "name",
-            "kind",
-            "percent_off",
-            "amount_off",
-            "credit_amount",
-            "duration",
-            "duration_months",
-            "applies_monthly",
-            "applies_annual",
-            "redeem_by",
-            "max_redemptions",
-            "partner",
-            "follow_up",
-            "active",
-        ]
+        fields = list(COUPON_FIELDS)
         help_texts = {
             "follow_up": "Applied by the system when this one runs out; its redeem-by date "
             "and maximum do not apply to that.",

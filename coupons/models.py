@@ -6,24 +6,64 @@ workspace and coupon (C2), a grant per program year (CR1, CR3), a balance that n
 zero and ledger entries whose sign follows their kind (CR2). Services keep the rest.
 """
 
-from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from simple_history.models import HistoricalRecords
 
 from billing.documents import PrivateUploadTo
+from billing.models import acting_user, dated_decision, history_with_reasons, one_of
 from billing.months import add_months, month_start
 from billing.templatetags.money import day, money
+
+
+# The choices live at module level so the models' constraints can name them (`one_of`); each
+# model also carries its own (`Coupon.Kind`, `Redemption.Status`, …).
+class PartnerStatus(models.TextChoices):
+    APPLIED = "applied", "Applied"
+    ACTIVE = "active", "Active"
+    INACTIVE = "inactive", "Inactive"
+
+
+class CouponKind(models.TextChoices):
+    STARTUP_PROGRAM = "startup_program", "Startup program"
+    NONPROFIT = "nonprofit", "Non-profit"
+    ACCELERATOR = "accelerator", "Accelerator"
+    PROMOTION = "promotion", "Promotion"
+
+
+class CouponDuration(models.TextChoices):
+    ONCE = "once", "Once"
+    REPEATING = "repeating", "Repeating"
+    FOREVER = "forever", "Forever"
+
+
+class RedemptionStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    ENDED = "ended", "Ran out"
+    REMOVED = "removed", "Removed"
+
+
+class ProofStatus(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class LedgerKind(models.TextChoices):
+    GRANT = "grant", "Granted"
+    DRAW = "draw", "Drawn by an invoice"
+    LAPSE = "lapse", "Lapsed at the year's end"
+
+
+class CampaignStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    LAUNCHED = "launched", "Launched"
 
 
 class AcceleratorPartner(models.Model):
     """C7: a program that applied through the public form and is reviewed by staff. An active
     partner may have its own coupon (`coupons`) and its own startup-program credit amount."""
 
-    class Status(models.TextChoices):
-        APPLIED = "applied", "Applied"
-        ACTIVE = "active", "Active"
-        INACTIVE = "inactive", "Inactive"
+    Status = PartnerStatus
 
     name = models.CharField(max_length=200)
     website = models.URLField(max_length=300, blank=True)
@@ -40,13 +80,11 @@ class AcceleratorPartner(models.Model):
         "coupon's (C7, CR1). Empty: the STARTUP coupon's amount.",
     )
     applied_on = models.DateField()
-    reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    reviewed_by = acting_user()
     reviewed_on = models.DateField(null=True, blank=True)
     review_note = models.TextField(blank=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["name"]
@@ -54,10 +92,7 @@ class AcceleratorPartner(models.Model):
             ("review_acceleratorpartner", "Can approve, decline or deactivate accelerator partners")
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["applied", "active", "inactive"]),
-                name="partner_status_valid",
-            ),
+            one_of(PartnerStatus, name="partner_status_valid"),
             models.CheckConstraint(
                 condition=Q(credit_amount__isnull=True) | Q(credit_amount__gt=0),
                 name="partner_credit_amount_positive",
@@ -74,16 +109,8 @@ class Coupon(models.Model):
     only) a yearly credit, a duration, optional redeem-by date and maximum, the intervals it
     applies to, an optional partner and an optional follow-up coupon."""
 
-    class Kind(models.TextChoices):
-        STARTUP_PROGRAM = "startup_program", "Startup program"
-        NONPROFIT = "nonprofit", "Non-profit"
-        ACCELERATOR = "accelerator", "Accelerator"
-        PROMOTION = "promotion", "Promotion"
-
-    class Duration(models.TextChoices):
-        ONCE = "once", "Once"
-        REPEATING = "repeating", "Repeating"
-        FOREVER = "forever", "Forever"
+    Kind = CouponKind
+    Duration = CouponDuration
 
     code = models.CharField(max_length=40, unique=True, help_text="Upper case, e.g. SPRING25.")
     name = models.CharField(max_length=200)
@@ -127,16 +154,13 @@ class Coupon(models.Model):
     )
     active = models.BooleanField(default=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["code"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(
-                    kind__in=["startup_program", "nonprofit", "accelerator", "promotion"],
-                    duration__in=["once", "repeating", "forever"],
-                ),
+                condition=Q(kind__in=CouponKind.values, duration__in=CouponDuration.values),
                 name="coupon_kind_and_duration_valid",
             ),
             models.CheckConstraint(
@@ -157,14 +181,16 @@ class Coupon(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(credit_amount__isnull=True)
-                | Q(credit_amount__gt=0, kind="startup_program"),
+                | Q(credit_amount__gt=0, kind=CouponKind.STARTUP_PROGRAM),
                 name="coupon_credit_only_startup_program",
             ),
             models.CheckConstraint(
                 condition=Q(
-                    duration="repeating", duration_months__isnull=False, duration_months__gte=1
+                    duration=CouponDuration.REPEATING,
+                    duration_months__isnull=False,
+                    duration_months__gte=1,
                 )
-                | (~Q(duration="repeating") & Q(duration_months__isnull=True)),
+                | (~Q(duration=CouponDuration.REPEATING) & Q(duration_months__isnull=True)),
                 name="coupon_months_only_for_repeating",
             ),
             models.CheckConstraint(
@@ -228,10 +254,7 @@ class Redemption(models.Model):
     the coupon's follow-up, dated the day it ran out.
     """
 
-    class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        ENDED = "ended", "Ran out"
-        REMOVED = "removed", "Removed"
+    Status = RedemptionStatus
 
     workspace = models.ForeignKey(
         "billing.Workspace", on_delete=models.PROTECT, related_name="coupon_redemptions"
@@ -244,14 +267,7 @@ class Redemption(models.Model):
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     ended_on = models.DateField(null=True, blank=True)
-    by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        help_text="Empty when applied by the system.",
-    )
+    by = acting_user(help_text="Empty when applied by the system.")
     reason = models.TextField(blank=True)
     is_follow_up = models.BooleanField(default=False)
     follows = models.ForeignKey(
@@ -273,7 +289,7 @@ class Redemption(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-redeemed_on", "-id"]
@@ -285,8 +301,11 @@ class Redemption(models.Model):
                 fields=["workspace", "coupon"], name="one_redemption_per_workspace_and_coupon"
             ),
             models.CheckConstraint(
-                condition=Q(status="active", ended_on__isnull=True)
-                | Q(status__in=["ended", "removed"], ended_on__isnull=False),
+                condition=Q(status=RedemptionStatus.ACTIVE, ended_on__isnull=True)
+                | Q(
+                    status__in=[RedemptionStatus.ENDED, RedemptionStatus.REMOVED],
+                    ended_on__isnull=False,
+                ),
                 name="redemption_status_valid",
             ),
             models.CheckConstraint(
@@ -335,10 +354,7 @@ class NonprofitProof(models.Model):
     """C6: a document proving non-profit status, reviewed by support. Kept in private storage
     and served only through a permission-checked view."""
 
-    class Status(models.TextChoices):
-        SUBMITTED = "submitted", "Submitted"
-        APPROVED = "approved", "Approved"
-        REJECTED = "rejected", "Rejected"
+    Status = ProofStatus
 
     workspace = models.ForeignKey(
         "billing.Workspace", on_delete=models.PROTECT, related_name="nonprofit_proofs"
@@ -348,17 +364,13 @@ class NonprofitProof(models.Model):
     original_name = models.CharField(max_length=255, blank=True)
     size = models.PositiveIntegerField(default=0)
     submitted_on = models.DateField()
-    submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    submitted_by = acting_user()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SUBMITTED)
-    reviewed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    reviewed_by = acting_user()
     reviewed_on = models.DateField(null=True, blank=True)
     reason = models.TextField(blank=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-submitted_on", "-id"]
@@ -367,12 +379,14 @@ class NonprofitProof(models.Model):
             ("review_nonprofitproof", "Can approve or reject proofs of non-profit status")
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=["submitted", "approved", "rejected"]),
-                name="nonprofit_proof_status_valid",
+            one_of(ProofStatus, name="nonprofit_proof_status_valid"),
+            dated_decision(
+                undecided=ProofStatus.SUBMITTED,
+                date_field="reviewed_on",
+                name="nonprofit_proof_reviewed_on_with_review",
             ),
             models.CheckConstraint(
-                condition=~Q(status="rejected") | ~Q(reason=""),
+                condition=~Q(status=ProofStatus.REJECTED) | ~Q(reason=""),
                 name="nonprofit_proof_rejection_has_reason",
             ),
         ]
@@ -400,16 +414,12 @@ class CreditGrant(models.Model):
     partner = models.ForeignKey(
         AcceleratorPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    granted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    granted_by = acting_user()
     lapsed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     # The ledger is the history of `remaining`: recording it here too would double every draw.
-    history = HistoricalRecords(
-        excluded_fields=["remaining"], history_change_reason_field=models.TextField(null=True)
-    )
+    history = history_with_reasons(excluded_fields=["remaining"])
 
     class Meta:
         ordering = ["-valid_from", "-id"]
@@ -442,10 +452,7 @@ class CreditLedgerEntry(models.Model):
     entries: the grant itself (+), draws by invoices (−) and the lapse at the year's end (−).
     Rows are only ever added."""
 
-    class Kind(models.TextChoices):
-        GRANT = "grant", "Granted"
-        DRAW = "draw", "Drawn by an invoice"
-        LAPSE = "lapse", "Lapsed at the year's end"
+    Kind = LedgerKind
 
     grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="entries")
     invoice = models.ForeignKey(
@@ -465,9 +472,9 @@ class CreditLedgerEntry(models.Model):
         verbose_name_plural = "credit ledger entries"
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind="grant", amount__gt=0, invoice__isnull=True)
-                | Q(kind="draw", amount__lt=0, invoice__isnull=False)
-                | Q(kind="lapse", amount__lt=0, invoice__isnull=True),
+                condition=Q(kind=LedgerKind.GRANT, amount__gt=0, invoice__isnull=True)
+                | Q(kind=LedgerKind.DRAW, amount__lt=0, invoice__isnull=False)
+                | Q(kind=LedgerKind.LAPSE, amount__lt=0, invoice__isnull=True),
                 name="ledger_entry_sign_follows_kind",
             ),
             models.UniqueConstraint(
@@ -477,7 +484,7 @@ class CreditLedgerEntry(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["grant", "kind"],
-                condition=Q(kind__in=["grant", "lapse"]),
+                condition=Q(kind__in=[LedgerKind.GRANT, LedgerKind.LAPSE]),
                 name="one_grant_and_one_lapse_entry",
             ),
         ]
@@ -491,9 +498,7 @@ class Campaign(models.Model):
     see `coupons.campaigns.AUDIENCE_FILTERS`). Staff still apply the coupon (C2); a redemption
     for a notified workspace is attributed to the campaign."""
 
-    class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        LAUNCHED = "launched", "Launched"
+    Status = CampaignStatus
 
     name = models.CharField(max_length=200)
     coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="campaigns")
@@ -501,28 +506,22 @@ class Campaign(models.Model):
     message = models.TextField()
     audience = models.JSONField(default=dict, blank=True, help_text="The audience's filters.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    created_by = acting_user()
     created_at = models.DateTimeField(auto_now_add=True)
     launched_on = models.DateField(null=True, blank=True, help_text="The first launch.")
-    launched_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    launched_by = acting_user()
     launches = models.PositiveIntegerField(default=0)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-created_at", "-id"]
         permissions = [("launch_campaign", "Can launch a promotion campaign")]
         constraints = [
+            one_of(CampaignStatus, name="campaign_status_valid"),
             models.CheckConstraint(
-                condition=Q(status__in=["draft", "launched"]), name="campaign_status_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(status="draft", launched_on=None)
-                | Q(status="launched", launched_on__isnull=False),
+                condition=Q(status=CampaignStatus.DRAFT, launched_on=None)
+                | Q(status=CampaignStatus.LAUNCHED, launched_on__isnull=False),
                 name="campaign_launched_on_with_launch",
             ),
         ]

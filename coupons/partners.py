@@ -4,32 +4,16 @@ credits use instead of the STARTUP coupon's, `coupons.credits.credit_amount_for`
 
 from datetime import date
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 
 from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason
+from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner
 
 Status = AcceleratorPartner.Status
-
-
-def _contact_problems(*, contact_email: str, website: str) -> list[str]:
-    """C7: the program's contact email, and its website when it gives one."""
-    problems = []
-    try:
-        validate_email(contact_email)
-    except ValidationError:
-        problems.append(f"“{contact_email}” is not an email address.")
-    if website:
-        try:
-            URLValidator(schemes=["http", "https"])(website)
-        except ValidationError:
-            problems.append(f"“{website}” is not a website address (https://…).")
-    return problems
 
 
 @transaction.atomic
@@ -44,13 +28,11 @@ def apply_as_partner(
 ) -> AcceleratorPartner:
     """C7: a program applies through the public form; staff review it."""
     problems = []
-    name, contact_name = (name or "").strip(), (contact_name or "").strip()
-    for label, value, limit in [("program name", name, 200), ("contact name", contact_name, 200)]:
-        if not value:
-            problems.append(f"The {label} is required.")
-        elif len(value) > limit:
-            problems.append(f"The {label} is longer than {limit} characters.")
-    problems += _contact_problems(contact_email=contact_email, website=website)
+    name = check_name(name, "program name", problems)
+    contact_name = check_name(contact_name, "contact name", problems)
+    check_email(contact_email, problems)
+    if website:  # C7: a program may have none
+        check_website(website, problems)
     if len(description or "") > 5_000:
         problems.append("The description is longer than 5,000 characters.")
     if (
@@ -165,16 +147,13 @@ def update_partner(partner: AcceleratorPartner, *, by, reason: str, **changes):
         raise CouponError(f"These are not partner details: {', '.join(sorted(unknown))}.")
     partner = _locked_partner(partner)
     problems = []
-    for field in ("name", "contact_name"):
+    for field, label in (("name", "name"), ("contact_name", "contact name")):
         if field in changes:
-            changes[field] = (changes[field] or "").strip()
-            if not changes[field]:
-                problems.append(f"The {field.replace('_', ' ')} is required.")
-    if "contact_email" in changes or changes.get("website"):
-        problems += _contact_problems(
-            contact_email=changes.get("contact_email", partner.contact_email),
-            website=changes.get("website", ""),
-        )
+            changes[field] = check_name(changes[field], label, problems)
+    if "contact_email" in changes:
+        check_email(changes["contact_email"], problems)
+    if changes.get("website"):
+        check_website(changes["website"], problems)
     if changes.get("credit_amount") is not None:
         changes["credit_amount"] = parse_dollars(
             changes["credit_amount"], "partner's credit amount", problems, positive=True

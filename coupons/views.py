@@ -5,16 +5,14 @@ finance report on startup credits."""
 from decimal import Decimal
 
 from django.contrib import admin
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
+from django.views.generic import TemplateView
 
-from billing import ratelimit
-from billing.documents import EXTENSIONS, document_response
 from billing.months import add_months, month_start, next_month
-from billing.views import finance_required, staff_permission_required, wants_preview
+from billing.views import document_view, finance_required, public_form
 from coupons import reports, services
-from coupons.errors import CouponError
 from coupons.forms import PartnerApplicationForm
 from coupons.models import NonprofitProof
 
@@ -24,33 +22,28 @@ RATE_LIMITED_FORM = "partner-apply"
 
 @require_http_methods(["GET", "POST"])
 def apply(request):
-    form = PartnerApplicationForm(request.POST or None)
-    if request.method == "POST":
-        if ratelimit.limit_reached(request, RATE_LIMITED_FORM):
-            return render(request, "coupons/partner_rate_limited.html", status=429)
-        if form.is_bot:
-            return redirect("coupons:partner_thanks")  # tell a bot nothing
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                services.apply_as_partner(
-                    data["name"],
-                    website=data["website"],
-                    contact_name=data["contact_name"],
-                    contact_email=data["contact_email"],
-                    description=data["description"],
-                    as_of=timezone.now().date(),
-                )
-            except CouponError as exc:
-                form.add_error(None, str(exc))
-            else:
-                ratelimit.count_submission(request, RATE_LIMITED_FORM)
-                return redirect("coupons:partner_thanks")
-    return render(request, "coupons/partner_apply.html", {"form": form})
+    def submit(data):
+        services.apply_as_partner(
+            data["name"],
+            website=data["website"],
+            contact_name=data["contact_name"],
+            contact_email=data["contact_email"],
+            description=data["description"],
+            as_of=timezone.now().date(),
+        )
+
+    return public_form(
+        request,
+        PartnerApplicationForm(request.POST or None),
+        submit=submit,
+        limit=RATE_LIMITED_FORM,
+        template="coupons/partner_apply.html",
+        limited_template="coupons/partner_rate_limited.html",
+        thanks="coupons:partner_thanks",
+    )
 
 
-def thanks(request):
-    return render(request, "coupons/partner_thanks.html")
+thanks = TemplateView.as_view(template_name="coupons/partner_thanks.html")
 
 
 @finance_required
@@ -77,14 +70,7 @@ def credit_liability(request):
     )
 
 
-@staff_permission_required("coupons.view_nonprofitproof")
-def proof_document(request, pk: int):
-    """C6 (as X5): a non-profit proof to staff who may see proofs: a download, or with
-    `?preview=1` shown on the proof's page (sandboxed, never sniffed)."""
-    proof = get_object_or_404(NonprofitProof, pk=pk)
-    return document_response(
-        proof.document,
-        content_type=proof.content_type,
-        filename=f"nonprofit-proof-{proof.pk}{EXTENSIONS.get(proof.content_type, '')}",
-        inline=wants_preview(request),
-    )
+# C6 (as X5): a non-profit proof to staff who may see proofs.
+proof_document = document_view(
+    NonprofitProof, permission="coupons.view_nonprofitproof", name="nonprofit-proof"
+)

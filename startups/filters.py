@@ -49,6 +49,18 @@ class QuickSelect(forms.Select):
         return format_html('<select name="{}"{}>{}</select>', name, attributes, options)
 
 
+def submitted_bound(lookup_expr, *, label):
+    """One end of the submitted-date range: a date picker with its own label. A date that is
+    not one is reported (the view lists nothing until it is fixed) instead of being ignored."""
+    return django_filters.DateFilter(
+        field_name="submitted_on",
+        lookup_expr=lookup_expr,
+        label=label,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+    )
+
+
 class ApplicationFilter(django_filters.FilterSet):
     """The reviewer queue's filters (issue: status, country, partner, failing check,
     assigned reviewer, submitted date range) and its sort order."""
@@ -68,22 +80,8 @@ class ApplicationFilter(django_filters.FilterSet):
     assigned_to = django_filters.ModelChoiceFilter(
         queryset=get_user_model().objects.filter(is_staff=True), label="Assigned reviewer"
     )
-    # Two date pickers with their own labels; a date that is not one is reported (the view
-    # lists nothing until it is fixed) instead of being ignored.
-    submitted_after = django_filters.DateFilter(
-        field_name="submitted_on",
-        lookup_expr="gte",
-        label="Submitted from",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
-    )
-    submitted_before = django_filters.DateFilter(
-        field_name="submitted_on",
-        lookup_expr="lte",
-        label="Submitted until",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
-    )
+    submitted_after = submitted_bound("gte", label="Submitted from")
+    submitted_before = submitted_bound("lte", label="Submitted until")
     q = django_filters.CharFilter(method="filter_search", label="Company or email")
     order = django_filters.OrderingFilter(
         fields=(

@@ -11,6 +11,7 @@ from django_countries.fields import LazyTypedChoiceField
 from billing.admin_toolkit import ReasonField
 from billing.models import Workspace
 from billing.roles import STARTUP_REVIEWERS
+from startups import services
 from startups.models import StartupApplication
 from startups.services import ABSURD_FUNDING
 
@@ -76,6 +77,23 @@ class ApplicationForm(forms.Form):
     @property
     def is_bot(self):
         return bool(self.data.get("nickname"))
+
+
+def submit_answers(answers, **how):
+    """S1: an application's answers, as the public form and staff entry take them, submitted
+    through the service; `how` says when, from where and by whom."""
+    return services.submit_application(
+        answers["company_name"],
+        website=answers["website"],
+        contact_name=answers["contact_name"],
+        contact_email=answers["contact_email"],
+        incorporation_date=answers["incorporation_date"],
+        total_funding=answers["total_funding"],
+        country=answers["country"],
+        workspace=answers["workspace"],
+        partner_name=answers["partner_name"],
+        **how,
+    )
 
 
 class AssignForm(forms.Form):

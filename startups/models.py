@@ -1,11 +1,11 @@
 """The startup program (SPEC S, CR3): applications, their eligibility checks, the review
 workflow, partner deals and the year-two renewal reviews."""
 
-from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django_countries.fields import CountryField
-from simple_history.models import HistoricalRecords
+
+from billing.models import acting_user, dated_decision, history_with_reasons, one_of
 
 
 class EligibleTerritory(models.Model):
@@ -14,7 +14,7 @@ class EligibleTerritory(models.Model):
     country = CountryField(unique=True)
     active = models.BooleanField(default=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["country"]
@@ -24,7 +24,7 @@ class EligibleTerritory(models.Model):
         return self.country.name
 
 
-# The choices live at module level so the models' constraints can name them (`X.values`);
+# The choices live at module level so the models' constraints can name them (`one_of`);
 # each model also carries its own as `Status` (and `Source`).
 class ApplicationStatus(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"
@@ -49,15 +49,6 @@ class DealRequestStatus(models.TextChoices):
     REQUESTED = "requested", "Requested"
     FULFILLED = "fulfilled", "Fulfilled"
     DECLINED = "declined", "Declined"
-
-
-def decided_on_when_decided(status_field: str, undecided: str, name: str):
-    """A decision has its date, and only a decision has one (S6, CR3)."""
-    return models.CheckConstraint(
-        condition=Q(**{status_field: undecided, "decided_on__isnull": True})
-        | (~Q(**{status_field: undecided}) & Q(decided_on__isnull=False)),
-        name=name,
-    )
 
 
 class ApplicationQuerySet(models.QuerySet):
@@ -103,24 +94,20 @@ class StartupApplication(models.Model):
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.SUBMITTED, db_index=True
     )
-    assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    assigned_to = acting_user()
     # The checks as last evaluated (S2): [{"id": "E1", "passed": true, "reason": "..."}, ...].
     checks = models.JSONField(default=list)
     failing_checks = models.CharField(
         max_length=30, blank=True, db_index=True, help_text="E.g. 'E1 E4'; empty when all pass."
     )
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    decided_by = acting_user()
     decided_on = models.DateField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
     rejection_reason = models.TextField(blank=True)
     override_reason = models.TextField(blank=True)
 
     objects = ApplicationQuerySet.as_manager()
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-submitted_on", "-id"]
@@ -133,12 +120,8 @@ class StartupApplication(models.Model):
             models.Index(fields=["country", "status"]),
         ]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(status__in=ApplicationStatus.values), name="application_status_valid"
-            ),
-            models.CheckConstraint(
-                condition=Q(source__in=ApplicationSource.values), name="application_source_valid"
-            ),
+            one_of(ApplicationStatus, name="application_status_valid"),
+            one_of(ApplicationSource, field="source", name="application_source_valid"),
             models.CheckConstraint(condition=Q(total_funding__gte=0), name="funding_not_negative"),
             # S3: an approval always has its workspace; a decision has who and when.
             models.CheckConstraint(
@@ -169,9 +152,7 @@ class StartupApplication(models.Model):
 class Decision(models.Model):
     """What staff decide on a request (CR3's renewal, S6's deal): who, when and why."""
 
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    decided_by = acting_user()
     decided_on = models.DateField(null=True, blank=True)
     note = models.TextField(blank=True)
 
@@ -193,7 +174,7 @@ class RenewalReview(Decision):
     total_funding = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     country = CountryField(blank=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["due_on"]
@@ -201,10 +182,8 @@ class RenewalReview(Decision):
             models.UniqueConstraint(fields=["application", "year"], name="one_renewal_per_year"),
             # CR3: never more than two years.
             models.CheckConstraint(condition=Q(year=2), name="renewal_only_for_year_two"),
-            models.CheckConstraint(
-                condition=Q(status__in=RenewalStatus.values), name="renewal_status_valid"
-            ),
-            decided_on_when_decided("status", RenewalStatus.PENDING, "renewal_decided_on_date"),
+            one_of(RenewalStatus, name="renewal_status_valid"),
+            dated_decision(undecided=RenewalStatus.PENDING, name="renewal_decided_on_date"),
         ]
 
     def __str__(self):
@@ -219,7 +198,7 @@ class PartnerDeal(models.Model):
     description = models.TextField()
     active = models.BooleanField(default=True)
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["company", "title"]
@@ -240,17 +219,15 @@ class DealRequest(Decision):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
     requested_on = models.DateField()
 
-    history = HistoricalRecords(history_change_reason_field=models.TextField(null=True))
+    history = history_with_reasons()
 
     class Meta:
         ordering = ["-requested_on"]
         constraints = [
             models.UniqueConstraint(fields=["application", "deal"], name="one_request_per_deal"),
-            models.CheckConstraint(
-                condition=Q(status__in=DealRequestStatus.values), name="deal_request_status_valid"
-            ),
-            decided_on_when_decided(
-                "status", DealRequestStatus.REQUESTED, "deal_request_decided_on_date"
+            one_of(DealRequestStatus, name="deal_request_status_valid"),
+            dated_decision(
+                undecided=DealRequestStatus.REQUESTED, name="deal_request_decided_on_date"
             ),
         ]
 

@@ -4,8 +4,6 @@ the application row first, so a double click or a retried task decides nothing t
 from datetime import date, timedelta
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django_countries import countries
@@ -15,6 +13,7 @@ from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
 from billing.closed_workspaces import closed_on_day, refuse_closed
+from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.models import Workspace
 from billing.months import add_year
@@ -65,22 +64,10 @@ def _validate(
     as_of,
 ) -> list[str]:
     problems = []
-    for label, value, limit in [
-        ("company name", company_name, 200),
-        ("contact name", contact_name, 200),
-    ]:
-        if not value or not value.strip():
-            problems.append(f"The {label} is required.")
-        elif len(value) > limit:
-            problems.append(f"The {label} is longer than {limit} characters.")
-    try:
-        URLValidator(schemes=["http", "https"])(website)
-    except ValidationError:
-        problems.append(f"“{website}” is not a website address (https://…).")
-    try:
-        validate_email(contact_email)
-    except ValidationError:
-        problems.append(f"“{contact_email}” is not an email address.")
+    check_name(company_name, "company name", problems)
+    check_name(contact_name, "contact name", problems)
+    check_website(website, problems)
+    check_email(contact_email, problems)
     if not isinstance(incorporation_date, date):
         problems.append("The incorporation date is required.")
     elif incorporation_date > as_of:
@@ -504,12 +491,9 @@ def save_partner_deal(
     deal: PartnerDeal | None, *, by, company: str, title: str, description: str, active: bool
 ) -> PartnerDeal:
     """S6: add an offer to the partner-deal catalogue, or edit one."""
-    company, title = (company or "").strip(), (title or "").strip()
-    problems = [
-        f"The {label} is required."
-        for label, v in (("company", company), ("title", title))
-        if not v
-    ]
+    problems = []
+    company = check_name(company, "company", problems)
+    title = check_name(title, "title", problems)
     if problems:
         raise ApplicationError(" ".join(problems))
     if deal is None:

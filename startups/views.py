@@ -4,18 +4,17 @@ from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
 from django.views.decorators.http import require_http_methods
+from django.views.generic import TemplateView
 
-from billing import ratelimit
 from billing.admin_toolkit import status_badge
-from startups import services
-from startups.admin import APPLICATION_TONES
+from billing.views import public_form
+from startups.admin.applications import APPLICATION_TONES, checklist
 from startups.filters import ApplicationFilter
-from startups.forms import ApplicationForm
+from startups.forms import ApplicationForm, submit_answers
 from startups.models import StartupApplication
 
 # Accepted applications per client address per hour (billing.ratelimit, SPEC R7).
@@ -26,37 +25,18 @@ RATE_LIMITED_FORM = "startup-apply"
 def apply(request):
     """S1: the public application form."""
     today = timezone.now().date()
-    form = ApplicationForm(request.POST or None, today=today)
-    if request.method == "POST":
-        if ratelimit.limit_reached(request, RATE_LIMITED_FORM):
-            return render(request, "startups/rate_limited.html", status=429)
-        if form.is_bot:
-            return redirect("startups:thanks")  # tell a bot nothing
-        if form.is_valid():
-            data = form.cleaned_data
-            try:
-                services.submit_application(
-                    data["company_name"],
-                    website=data["website"],
-                    contact_name=data["contact_name"],
-                    contact_email=data["contact_email"],
-                    incorporation_date=data["incorporation_date"],
-                    total_funding=data["total_funding"],
-                    country=data["country"],
-                    workspace=data["workspace"],
-                    partner_name=data["partner_name"],
-                    as_of=today,
-                )
-            except services.ApplicationError as exc:
-                form.add_error(None, str(exc))
-            else:
-                ratelimit.count_submission(request, RATE_LIMITED_FORM)
-                return redirect("startups:thanks")
-    return render(request, "startups/apply.html", {"form": form})
+    return public_form(
+        request,
+        ApplicationForm(request.POST or None, today=today),
+        submit=lambda answers: submit_answers(answers, as_of=today),
+        limit=RATE_LIMITED_FORM,
+        template="startups/apply.html",
+        limited_template="startups/rate_limited.html",
+        thanks="startups:thanks",
+    )
 
 
-def thanks(request):
-    return render(request, "startups/thanks.html")
+thanks = TemplateView.as_view(template_name="startups/thanks.html")
 
 
 @staff_member_required
@@ -89,14 +69,7 @@ def queue(request):
             application.workspace_url = workspace_url.replace(
                 "/0/", f"/{application.workspace_id}/"
             )
-        application.checklist = format_html_join(
-            "",
-            '<span class="check {}" title="{}">{}</span>',
-            (
-                ("pass" if check["passed"] else "fail", check["reason"], check["id"])
-                for check in application.checks
-            ),
-        )
+        application.checklist = checklist(application)
     query = request.GET.copy()
     query.pop("page", None)
     context = {

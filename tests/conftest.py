@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.db import connections
+from django.core.cache import cache
+from django.db import connections, transaction
 from hypothesis import settings
 
 from billing import admin_toolkit, hooks
@@ -69,6 +70,32 @@ def django_db_setup(django_db_setup, reused_sqlite):
     yield
     if reused_sqlite is not None:
         reused_sqlite.unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache: the public forms' rate limit (R7) and the sign-in
+    throttle count in it. The Redis rate-limit test uses keys of its own."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(scope="module")
+def module_rows(django_db_setup, django_db_blocker):
+    """For a module-scoped fixture that writes rows once for all the module's tests:
+    `with module_rows(): ...` writes them in a transaction that stays open while the module's
+    tests run (each test in a savepoint of it, rolled back after the test) and is rolled back
+    after the last one. Only for rows the tests read, in modules without transactional tests."""
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+    try:
+        yield django_db_blocker.unblock
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
 
 
 @pytest.fixture

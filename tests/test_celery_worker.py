@@ -1,106 +1,15 @@
 """Celery against a real Redis: a worker process runs a task end to end; the schedule and the
 delivery settings the billing cycle relies on are in place."""
 
-import os
-import subprocess
-import sys
-import time
 import uuid
-from contextlib import contextmanager
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import redis
 from celery import Celery
 from celery.schedules import crontab
 from django.conf import settings
 
 from config import celery_app
-from tests.services import clean_env, requires_redis
-
-REPO = Path(__file__).resolve().parent.parent
-START_TIMEOUT = 30
-RESULT_TIMEOUT = 30
-
-
-def result_backend_for(broker_url: str) -> str:
-    """The same Redis server as the broker, the next database number."""
-    parts = urlsplit(broker_url)
-    db = int(parts.path.strip("/") or 0)
-    return urlunsplit(parts._replace(path=f"/{(db + 1) % 16}"))
-
-
-def celery_command() -> list[str]:
-    script = Path(sys.executable).with_name("celery")  # .venv/bin/celery
-    return [str(script)] if script.exists() else [sys.executable, "-m", "celery"]
-
-
-@contextmanager
-def running_worker(*, queue: str, broker: str, backend: str, log: Path, **extra_env: str):
-    """A real worker consuming only `queue`; stopped (killed if need be) on the way out.
-
-    It runs config.settings, not config.test_settings: the test settings force eager tasks,
-    while this worker must take its configuration from the environment as in production.
-    """
-    env = clean_env(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DEBUG="false",
-        SECRET_KEY=f"worker-test-only-{uuid.uuid4().hex}{uuid.uuid4().hex}",
-        CELERY_TASK_ALWAYS_EAGER="false",
-        CELERY_BROKER_URL=broker,
-        CELERY_RESULT_BACKEND=backend,
-    )
-    if os.environ.get("DATABASE_URL"):
-        env["DATABASE_URL"] = os.environ["DATABASE_URL"]
-    env.update(extra_env)
-    command = [
-        *celery_command(),
-        "-A",
-        "config",
-        "worker",
-        "--pool=solo",
-        "--concurrency=1",
-        "-Q",
-        queue,
-        "-n",
-        f"{queue}@%h",
-        "--without-heartbeat",
-        "--without-gossip",
-        "--without-mingle",
-        "--loglevel=INFO",
-    ]
-    with log.open("w") as out:
-        worker = subprocess.Popen(
-            command, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
-        )
-    try:
-        wait_until_ready(worker, log)
-        yield worker
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=15)
-
-
-def wait_until_ready(worker: subprocess.Popen, log: Path):
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if " ready." in log.read_text():
-            return
-        if worker.poll() is not None:
-            raise AssertionError(f"worker exited with {worker.returncode}:\n{log.read_text()}")
-        time.sleep(0.2)
-    raise AssertionError(f"worker not ready after {START_TIMEOUT} s:\n{log.read_text()}")
-
-
-def forget_queue(broker: str, queue: str):
-    """Drop what kombu keeps in Redis for the one-off queue (and its like-named exchange)."""
-    with redis.Redis.from_url(broker) as server:
-        server.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
-        server.zrem("_kombu.binding_deadlines", queue)
+from tests.services import requires_redis
+from tests.workers import RESULT_TIMEOUT, forget_queue, result_backend_for, running_worker
 
 
 @requires_redis

@@ -170,25 +170,37 @@ def test_root_redirects_to_admin(client, support):
     assert client.get("/", follow=True).redirect_chain == [(reverse("admin:index"), 302)]
 
 
+GRANTING_MIGRATIONS = {
+    "billing": (
+        "0003_role_groups",
+        "0007_tax_exemption_role_grants",
+        "0012_outbox_resend_role_grants",
+        "0015_closure_role_grants",
+    ),
+    "coupons": (
+        "0003_role_groups",
+        "0005_campaign_role_grants",
+        "0006_support_edits_draft_campaigns",
+    ),
+}
+
+
 @pytest.mark.django_db
-def test_groups_hold_exactly_the_migrations_billing_grants():
+@pytest.mark.parametrize("app_label", list(GRANTING_MIGRATIONS))
+def test_r1_r2_r3_groups_hold_exactly_the_migrations_grants_and_nobody_deletes(app_label):
     """The matrix above is derived from these grants: if they change, revisit it."""
     grants = [
-        importlib.import_module(f"billing.migrations.{name}").GRANTS
-        for name in (
-            "0003_role_groups",
-            "0007_tax_exemption_role_grants",
-            "0012_outbox_resend_role_grants",
-            "0015_closure_role_grants",
-        )
+        importlib.import_module(f"{app_label}.migrations.{name}").GRANTS
+        for name in GRANTING_MIGRATIONS[app_label]
     ]
     for role in ROLES:
         granted = set(
             Group.objects.get(name=role)
-            .permissions.filter(content_type__app_label="billing")
+            .permissions.filter(content_type__app_label=app_label)
             .values_list("codename", flat=True)
         )
         assert granted == {codename for g in grants for codename in g.get(role, [])}, role
+        assert not any(codename.startswith("delete_") for codename in granted), role
 
 
 @pytest.mark.django_db

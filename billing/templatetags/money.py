@@ -98,46 +98,55 @@ def count(value) -> str:
         return str(value)
 
 
+def _days(start: date, last: date, *, month: str, dash: str) -> str:
+    """The days `start` to `last` (inclusive), naming each month and year once where they are
+    shared: `month` is "%B" (December) or "%b" (Dec); `dash` joins two days of one month."""
+    if (start.year, start.month) == (last.year, last.month):
+        return f"{start.day}{dash}{last.day} {last:{month} %Y}"
+    if start.year == last.year:
+        return f"{start.day} {start:{month}} – {last.day} {last:{month} %Y}"
+    return f"{start.day} {start:{month} %Y} – {last.day} {last:{month} %Y}"
+
+
 def period_text(start: date, end: date) -> str:
     """The days from `start` up to `end` (exclusive), as a reader names them: "1 – 31 December
     2026", "24 January – 28 February 2026", "1 December 2026 – 30 November 2027"."""
     last = end - timedelta(days=1)
     if last <= start:
         return f"{start.day} {start:%B %Y}"
-    if (start.year, start.month) == (last.year, last.month):
-        return f"{start.day} – {last.day} {last:%B %Y}"
-    if start.year == last.year:
-        return f"{start.day} {start:%B} – {last.day} {last:%B %Y}"
-    return f"{start.day} {start:%B %Y} – {last.day} {last:%B %Y}"
+    return _days(start, last, month="%B", dash=" – ")
+
+
+def _period_of(obj) -> tuple[date, date] | None:
+    """An object's `period_start` and `period_end` (exclusive), e.g. an invoice's."""
+    start, end = getattr(obj, "period_start", None), getattr(obj, "period_end", None)
+    if isinstance(start, date) and isinstance(end, date):
+        return start, end
+    return None
 
 
 @register.filter
 def period(obj) -> str:
-    """An object's `period_start` .. `period_end` (exclusive), e.g. an invoice's."""
-    start, end = getattr(obj, "period_start", None), getattr(obj, "period_end", None)
-    if not (isinstance(start, date) and isinstance(end, date)):
-        return EMPTY
-    return period_text(start, end)
+    """An object's period, e.g. an invoice's: "1 – 31 December 2026"."""
+    dates = _period_of(obj)
+    return period_text(*dates) if dates else EMPTY
 
 
 @register.filter
 def period_short(obj) -> str:
     """A period in a list column: a whole calendar month is its name ("January 2026"), a
     whole year "Dec 2026 – Nov 2027", anything else "24–31 Jan 2026"."""
-    start, end = getattr(obj, "period_start", None), getattr(obj, "period_end", None)
-    if not (isinstance(start, date) and isinstance(end, date)):
+    dates = _period_of(obj)
+    if not dates:
         return EMPTY
+    start, end = dates
     last = end - timedelta(days=1)
     months = (end.year - start.year) * 12 + end.month - start.month
     if start.day == 1 and end.day == 1 and months == 1:
         return f"{start:%B %Y}"
     if start.day == 1 and end.day == 1:
         return f"{start:%b %Y} – {last:%b %Y}"
-    if (start.year, start.month) == (last.year, last.month):
-        return f"{start.day}–{last.day} {last:%b %Y}"
-    if start.year == last.year:
-        return f"{start.day} {start:%b} – {last.day} {last:%b %Y}"
-    return f"{start.day} {start:%b %Y} – {last.day} {last:%b %Y}"
+    return _days(start, last, month="%b", dash="–")
 
 
 @register.filter

@@ -2,9 +2,7 @@ from datetime import date
 
 import pytest
 
-from billing import services
-
-from .factories import workspace
+from .factories import paid_monthly
 
 
 @pytest.fixture
@@ -13,13 +11,6 @@ def paid_team():
     (Team, back to Free and Team again the same day: no trial the second time, T1)."""
 
     def make(n, as_of=date(2026, 1, 1)):
-        spaces = []
-        for _ in range(n):
-            ws = workspace(as_of=as_of, card=True)
-            services.change_to_team(ws, as_of=as_of)
-            services.change_to_free(ws, as_of=as_of)
-            services.change_to_team(ws, as_of=as_of)
-            spaces.append(ws)
-        return spaces
+        return [paid_monthly(as_of) for _ in range(n)]
 
     return make

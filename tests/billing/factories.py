@@ -2,7 +2,10 @@
 
 from datetime import date
 
+from django.core.files.base import ContentFile
+
 from billing import services
+from billing.demo import certificate_pdf
 
 _counter = iter(range(1, 10_000_000))
 
@@ -24,4 +27,51 @@ def workspace(*, as_of=date(2026, 1, 1), plan="free", card=False, interval="mont
         plan=plan,
         interval=interval,
         as_of=as_of,
+    )
+
+
+def _paid_team(as_of=date(2026, 1, 1), *, interval="monthly", **kwargs):
+    """A workspace with a card on paid Team from `as_of`: it had Team before (Team, back to Free
+    and Team again the same day), so the second move starts paid, with no trial day (T1)."""
+    ws = workspace(as_of=as_of, card=True, **kwargs)
+    services.change_to_team(ws, as_of=as_of)
+    services.change_to_free(ws, as_of=as_of)
+    services.change_to_team(ws, interval=interval, as_of=as_of)
+    return ws
+
+
+def paid_monthly(as_of=date(2026, 1, 1), **kwargs):
+    """A workspace on paid monthly Team from `as_of` (no trial, T1); `workspace`'s keywords."""
+    return _paid_team(as_of, **kwargs)
+
+
+def paid_annual(as_of=date(2026, 1, 1), **kwargs):
+    """A workspace on paid annual Team from `as_of` (no trial, T1): its annual invoice that day."""
+    return _paid_team(as_of, interval="annual", **kwargs)
+
+
+def certificate(
+    ws,
+    region,
+    *,
+    on,
+    valid_from=date(2025, 1, 1),
+    valid_to=None,
+    reason="nonprofit",
+    document=None,
+    by=None,
+):
+    """An exemption certificate for `region` submitted on `on` (X4, X5); a PDF unless `document`
+    (a ContentFile) says otherwise."""
+    if document is None:
+        document = ContentFile(certificate_pdf("Exemption certificate"), name="c.pdf")
+    return services.submit_exemption(
+        ws,
+        region=region,
+        reason=reason,
+        document=document,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        as_of=on,
+        by=by,
     )

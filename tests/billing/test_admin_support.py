@@ -10,16 +10,13 @@ from django.urls import reverse
 
 from billing import services
 from billing.models import CreditNote, Invoice, Usage
+from tests.admin_pages import action, messages_of
 
 from .factories import workspace
 
 
 def action_url(ws, name):
     return reverse("admin:billing_workspace_action", args=[ws.pk, name])
-
-
-def messages_of(response):
-    return [str(m) for m in response.context["messages"]] if response.context else []
 
 
 def test_r1_support_upgrade_refused_without_card_says_why(client, support, today):
@@ -226,15 +223,15 @@ def test_k3_support_requests_and_finance_approves_in_the_admin(client, support, 
     )
     note = CreditNote.objects.get()
     changelist = reverse("admin:billing_creditnote_changelist")
-    client.post(changelist, {"action": "approve", "_selected_action": [note.pk]})
+    client.post(changelist, action("approve", note))
     note.refresh_from_db()
     assert note.status == "requested"  # support cannot approve
     client.force_login(finance)
-    page = client.post(changelist, {"action": "approve", "_selected_action": [note.pk]})
+    page = client.post(changelist, action("approve", note))
     assert "Yes, approve credit notes" in page.content.decode()  # a confirmation first
     note.refresh_from_db()
     assert note.status == "requested"
-    client.post(changelist, {"action": "approve", "_selected_action": [note.pk], "confirm": "yes"})
+    client.post(changelist, action("approve", note, confirm=True))
     note.refresh_from_db()
     assert (note.status, note.decided_by) == ("approved", finance)
     assert services.refundable_amount(invoice) == D("1000.00")

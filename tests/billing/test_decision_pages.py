@@ -14,6 +14,7 @@ from django.urls import reverse
 from billing import services
 from billing.demo import certificate_pdf
 from billing.models import CreditNote, Invoice
+from tests.admin_pages import messages_of
 
 from .factories import workspace
 
@@ -28,10 +29,6 @@ def private_media(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def today(pin_today):
     return pin_today(date(2026, 2, 10))
-
-
-def messages_of(response):
-    return [str(m) for m in response.context["messages"]] if response.context else []
 
 
 def forms_posting(body):

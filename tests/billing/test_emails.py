@@ -19,16 +19,19 @@ from billing.errors import BillingError
 from billing.models import OutboundEmail
 from billing.tasks import send_emails
 from config import celery_app
+from tests.admin_pages import action
 from tests.services import requires_postgres
 
 from .factories import workspace
 
 
-def _queue(ws):
+def _queue(ws, kind="trial_ended", to=None):
+    """A trial email about the workspace's subscription, queued as `kind` to `to` (default: its
+    billing email)."""
     return queue_email(
-        kind="trial_ended",
+        kind=kind,
         object_key="sub:1",
-        to=ws.billing_email,
+        to=to or ws.billing_email,
         template="trial_ended",
         context={"workspace": ws, "subscription": ws.subscriptions.get()},
     )
@@ -259,21 +262,9 @@ def test_staff_find_failed_and_stuck_emails_in_the_admin(db, client, settings, f
         created_at=minutes_later(-20), claimed_at=minutes_later(-16)
     )
     settings.EMAIL_BACKEND = "tests.billing.test_emails.MalformedMessage"
-    failed = emails.queue_email(
-        kind="trial_reminder",
-        object_key="sub:1",
-        to="f@example.com",
-        template="trial_ended",
-        context={"workspace": ws, "subscription": ws.subscriptions.get()},
-    )
+    failed = _queue(ws, "trial_reminder", to="f@example.com")
     send_emails.apply(args=[[failed.pk]])
-    fresh = emails.queue_email(
-        kind="trial_converted",
-        object_key="sub:1",
-        to="n@example.com",
-        template="trial_ended",
-        context={"workspace": ws, "subscription": ws.subscriptions.get()},
-    )
+    fresh = _queue(ws, "trial_converted", to="n@example.com")
     client.force_login(finance)
 
     def listed(**query):
@@ -295,13 +286,7 @@ def test_support_resends_from_the_admin_after_a_confirmation(
     with django_capture_on_commit_callbacks(execute=True):
         sent = _queue(ws)
     sent.refresh_from_db()
-    stuck = emails.queue_email(
-        kind="trial_converted",
-        object_key="sub:1",
-        to="n@example.com",
-        template="trial_ended",
-        context={"workspace": ws, "subscription": ws.subscriptions.get()},
-    )
+    stuck = _queue(ws, "trial_converted", to="n@example.com")
     client.force_login(support)
     selected = {"action": "resend", "_selected_action": [sent.pk, stuck.pk]}
     page = client.post(changelist(), selected)
@@ -320,7 +305,7 @@ def test_support_resends_from_the_admin_after_a_confirmation(
 def test_a_reviewer_sees_no_outbox_and_cannot_resend(db, client, reviewer):
     email = _queue(workspace(as_of=date(2026, 1, 1)))
     client.force_login(reviewer)
-    response = client.post(changelist(), {"action": "resend", "_selected_action": [email.pk]})
+    response = client.post(changelist(), action("resend", email))
     assert response.status_code == 403
     email.refresh_from_db()
     assert email.claimed_at is None

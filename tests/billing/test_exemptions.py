@@ -20,8 +20,10 @@ from billing.errors import BillingError
 from billing.models import Invoice, TaxExemption, Workspace
 from billing.roles import SUPPORT
 from billing.tax import TaxTable
+from tests.admin_pages import action, messages_of
 
-from .factories import workspace
+from . import factories
+from .factories import certificate, workspace
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(32)
@@ -39,23 +41,7 @@ def pdf(name="certificate.pdf"):
 
 
 def paid_monthly(as_of, region, **kwargs):
-    ws = workspace(as_of=as_of, card=True, business_country="US", business_region=region, **kwargs)
-    services.change_to_team(ws, as_of=as_of)
-    services.change_to_free(ws, as_of=as_of)
-    services.change_to_team(ws, as_of=as_of)
-    return ws
-
-
-def certificate(ws, region, *, on, valid_from=date(2025, 1, 1), valid_to=None, reason="nonprofit"):
-    return services.submit_exemption(
-        ws,
-        region=region,
-        reason=reason,
-        document=pdf(),
-        valid_from=valid_from,
-        valid_to=valid_to,
-        as_of=on,
-    )
+    return factories.paid_monthly(as_of, business_region=region, **kwargs)
 
 
 def invoice_on(ws, day):
@@ -281,14 +267,8 @@ def test_x4_rejection_needs_a_reason_and_no_decision_before_submission(db, finan
 def test_x4_every_change_is_kept_with_who_and_why(db, support, finance):
     """R4: a certificate's history says who, when and why."""
     ws = workspace(business_country="US", business_region="CA")
-    cert = services.submit_exemption(
-        ws,
-        region="CA",
-        reason="government",
-        document=pdf(),
-        valid_from=date(2026, 1, 1),
-        as_of=date(2026, 1, 5),
-        by=support,
+    cert = certificate(
+        ws, "CA", on=date(2026, 1, 5), valid_from=date(2026, 1, 1), reason="government", by=support
     )
     services.start_exemption_review(cert, by=finance, as_of=date(2026, 1, 6))
     services.reject_exemption(cert, by=finance, reason="Wrong entity name", as_of=date(2026, 1, 7))
@@ -318,13 +298,9 @@ def test_x5_pdf_png_and_jpeg_are_accepted_by_content_and_stored_privately(
     db, private_media, content, content_type, extension
 ):
     ws = workspace(business_country="US", business_region="CA")
-    cert = services.submit_exemption(
-        ws,
-        region="CA",
-        reason="nonprofit",
-        document=ContentFile(content, name="My Scan (final).bin"),
-        valid_from=date(2026, 1, 1),
-        as_of=date(2026, 1, 5),
+    document = ContentFile(content, name="My Scan (final).bin")
+    cert = certificate(
+        ws, "CA", on=date(2026, 1, 5), valid_from=date(2026, 1, 1), document=document
     )
     stored = Path(cert.document.path)
     assert cert.content_type == content_type
@@ -351,14 +327,7 @@ def test_x5_other_uploads_are_refused_and_nothing_is_stored(
 ):
     ws = workspace(business_country="US", business_region="CA")
     with pytest.raises(BillingError, match=message):
-        services.submit_exemption(
-            ws,
-            region="CA",
-            reason="nonprofit",
-            document=ContentFile(content, name=name),
-            valid_from=date(2026, 1, 1),
-            as_of=date(2026, 1, 5),
-        )
+        certificate(ws, "CA", on=date(2026, 1, 5), document=ContentFile(content, name=name))
     assert not TaxExemption.objects.exists()
     assert not any(private_media.rglob("*.*")) if private_media.exists() else True
 
@@ -366,28 +335,20 @@ def test_x5_other_uploads_are_refused_and_nothing_is_stored(
 def test_x5_exactly_10_mb_is_accepted(db):
     ws = workspace(business_country="US", business_region="CA")
     content = b"%PDF-" + bytes(10 * 1024 * 1024 - 5)
-    cert = services.submit_exemption(
-        ws,
-        region="CA",
-        reason="nonprofit",
-        document=ContentFile(content, name="big.pdf"),
-        valid_from=date(2026, 1, 1),
-        as_of=date(2026, 1, 5),
-    )
+    cert = certificate(ws, "CA", on=date(2026, 1, 5), document=ContentFile(content, name="big.pdf"))
     assert cert.document.size == 10 * 1024 * 1024
 
 
 def test_x4_submission_names_every_problem(db):
     ws = workspace(business_country="US", business_region="CA")
     with pytest.raises(BillingError) as refused:
-        services.submit_exemption(
+        certificate(
             ws,
-            region="ZZ",
-            reason="charity",
-            document=pdf(),
+            "ZZ",
+            on=date(2026, 1, 5),
             valid_from=date(2026, 3, 1),
             valid_to=date(2026, 2, 1),
-            as_of=date(2026, 1, 5),
+            reason="charity",
         )
     message = str(refused.value)
     assert "“ZZ” is not a US state code" in message
@@ -445,32 +406,32 @@ def test_x5_document_is_an_attachment_the_browser_must_not_sniff(db, client, fin
 # --- X4, X5 in the admin ------------------------------------------------------------------------
 
 
-def messages_of(response):
-    return [str(m) for m in response.context["messages"]] if response.context else []
+def add_in_the_admin(client, ws, document, region="CA"):
+    """Support's upload through the admin's add form: a nonprofit certificate from 2026-01-01."""
+    return client.post(
+        reverse("admin:billing_taxexemption_add"),
+        {
+            "workspace": ws.pk,
+            "region": region,
+            "reason": "nonprofit",
+            "document": document,
+            "valid_from": "2026-01-01",
+            "valid_to": "",
+        },
+    )
 
 
 def test_x5_support_uploads_a_certificate_in_the_admin(db, client, support, today):
     ws = workspace(business_country="US", business_region="CA")
     client.force_login(support)
-    response = client.post(
-        reverse("admin:billing_taxexemption_add"),
-        {
-            "workspace": ws.pk,
-            "region": "ca",
-            "reason": "nonprofit",
-            "document": pdf("scan.pdf"),
-            "valid_from": "2026-01-01",
-            "valid_to": "",
-        },
-    )
+    response = add_in_the_admin(client, ws, pdf("scan.pdf"), region="ca")
     assert response.status_code == 302, response.content.decode()[:2000]
     cert = TaxExemption.objects.get()
     assert (cert.workspace, cert.region, cert.status) == (ws, "CA", "submitted")
     assert cert.history.get().history_user == support
     # Support may not review it.
     response = client.post(
-        reverse("admin:billing_taxexemption_changelist"),
-        {"action": "approve", "_selected_action": [cert.pk]},
+        reverse("admin:billing_taxexemption_changelist"), action("approve", cert)
     )
     cert.refresh_from_db()
     assert cert.status == "submitted"
@@ -479,16 +440,7 @@ def test_x5_support_uploads_a_certificate_in_the_admin(db, client, support, toda
 def test_x5_the_admin_upload_refuses_html_renamed_pdf(db, client, support):
     ws = workspace(business_country="US", business_region="CA")
     client.force_login(support)
-    response = client.post(
-        reverse("admin:billing_taxexemption_add"),
-        {
-            "workspace": ws.pk,
-            "region": "CA",
-            "reason": "nonprofit",
-            "document": ContentFile(HTML, name="certificate.pdf"),
-            "valid_from": "2026-01-01",
-        },
-    )
+    response = add_in_the_admin(client, ws, ContentFile(HTML, name="certificate.pdf"))
     assert response.status_code == 200
     assert "must be a PDF, PNG or JPEG" in response.content.decode()
     assert not TaxExemption.objects.exists()
@@ -501,25 +453,15 @@ def test_x4_finance_reviews_and_approves_in_the_admin(db, client, finance, today
     changelist = reverse("admin:billing_taxexemption_changelist")
     page = client.get(changelist).content.decode()
     assert reverse("finance:certificate-document", args=[cert.pk]) in page
-    response = client.post(
-        changelist, {"action": "start_review", "_selected_action": [cert.pk]}, follow=True
-    )
+    response = client.post(changelist, action("start_review", cert), follow=True)
     assert "1 certificate(s) taken into review." in messages_of(response)
-    asked = client.post(changelist, {"action": "approve", "_selected_action": [cert.pk]})
+    asked = client.post(changelist, action("approve", cert))
     assert "Yes, approve certificates" in asked.content.decode()
-    response = client.post(
-        changelist,
-        {"action": "approve", "_selected_action": [cert.pk], "confirm": "yes"},
-        follow=True,
-    )
+    response = client.post(changelist, action("approve", cert, confirm=True), follow=True)
     assert "1 certificate(s) approved." in messages_of(response)
     cert.refresh_from_db()
     assert (cert.status, cert.reviewed_by) == ("approved", finance)
-    response = client.post(
-        changelist,
-        {"action": "approve", "_selected_action": [cert.pk], "confirm": "yes"},
-        follow=True,
-    )
+    response = client.post(changelist, action("approve", cert, confirm=True), follow=True)
     assert any("a decision is final" in m for m in messages_of(response))
 
 
@@ -528,18 +470,13 @@ def test_x4_finance_rejects_with_a_reason_in_the_admin(db, client, finance, toda
     cert = certificate(ws, "CA", on=date(2026, 1, 5))
     client.force_login(finance)
     changelist = reverse("admin:billing_taxexemption_changelist")
-    asked = client.post(changelist, {"action": "reject", "_selected_action": [cert.pk]})
+    asked = client.post(changelist, action("reject", cert))
     assert asked.status_code == 200 and "Reject certificates" in asked.content.decode()
     cert.refresh_from_db()
     assert cert.status == "submitted"
     response = client.post(
         changelist,
-        {
-            "action": "reject",
-            "_selected_action": [cert.pk],
-            "confirm": "yes",
-            "reason": "Signed by someone else",
-        },
+        action("reject", cert, confirm=True, reason="Signed by someone else"),
         follow=True,
     )
     assert "1 certificate(s) rejected." in messages_of(response)

@@ -20,7 +20,7 @@ from billing.csv_export import InvoiceCsv, neutralise
 from billing.models import Invoice
 from tests.services import require_postgres
 
-from .factories import workspace
+from . import factories
 
 HEADER = (
     "number,workspace,kind,period_start,period_end,issue_date,status,currency,"
@@ -29,11 +29,7 @@ HEADER = (
 
 
 def paid_monthly(as_of, region="CA", **kwargs):
-    ws = workspace(as_of=as_of, card=True, business_country="US", business_region=region, **kwargs)
-    services.change_to_team(ws, as_of=as_of)
-    services.change_to_free(ws, as_of=as_of)
-    services.change_to_team(ws, as_of=as_of)
-    return ws
+    return factories.paid_monthly(as_of, business_region=region, **kwargs)
 
 
 def export(queryset=None) -> str:

@@ -7,17 +7,17 @@ from decimal import Decimal as D
 
 import pytest
 from django.contrib.auth.models import Group, User
-from django.core.files.base import ContentFile
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing import reports, services
-from billing.demo import certificate_pdf
 from billing.models import Invoice
 from billing.roles import FINANCE
 
-from .factories import workspace
+from . import factories
+from .factories import certificate
 
 PAGES = ["finance:invoices", "finance:invoices-export", "finance:tax-report", "finance:revenue"]
 
@@ -28,33 +28,34 @@ def private_media(settings, tmp_path):
 
 
 def paid_monthly(as_of, country="US", region="CA", **kwargs):
-    ws = workspace(
-        as_of=as_of, card=True, business_country=country, business_region=region, **kwargs
-    )
-    services.change_to_team(ws, as_of=as_of)
-    services.change_to_free(ws, as_of=as_of)
-    services.change_to_team(ws, as_of=as_of)
-    return ws
+    return factories.paid_monthly(as_of, business_country=country, business_region=region, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def _world_rows(module_rows, tmp_path_factory):
+    media = tmp_path_factory.mktemp("private-media")
+    with module_rows(), override_settings(MEDIA_ROOT=media, PRIVATE_MEDIA_ROOT=media):
+        return _world()
 
 
 @pytest.fixture
-def world(db, finance):
+def world(db, _world_rows):
     """January and February 2026: taxed (CA), exempt (TX, approved certificate), untaxed (DE,
-    OR), a final invoice, an annual one and a void one."""
+    OR), a final invoice, an annual one and a void one; written once for the module's tests,
+    which only read them (the one test here without `world` only checks who may open a page)."""
+    return _world_rows
+
+
+def _world():
+    finance = User.objects.create_user(username="finance_desk", password="pass-for-tests")
+    finance.groups.add(Group.objects.get(name=FINANCE))
     ca = paid_monthly(date(2026, 1, 1), slug="ca-co")
     tx = paid_monthly(date(2026, 1, 1), region="TX", slug="tx-nonprofit")
-    cert = services.submit_exemption(
-        tx,
-        region="TX",
-        reason="nonprofit",
-        document=ContentFile(certificate_pdf("TX"), name="c.pdf"),
-        valid_from=date(2025, 1, 1),
-        as_of=date(2026, 1, 2),
-    )
+    cert = certificate(tx, "TX", on=date(2026, 1, 2))
     services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 3))
     de = paid_monthly(date(2026, 1, 1), country="DE", region="", slug="de-gmbh")
     oregon = paid_monthly(date(2026, 1, 1), region="OR", slug="or-llc")
-    annual = workspace(as_of=date(2026, 1, 1), card=True, slug="annual-inc")
+    annual = factories.workspace(as_of=date(2026, 1, 1), card=True, slug="annual-inc")
     services.change_to_team(annual, interval="annual", as_of=date(2026, 1, 1))  # trial first
     services.record_usage(ca, month=date(2026, 1, 1), mtus=12_000)
     services.run_billing(as_of=date(2026, 2, 1))

@@ -7,14 +7,12 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
-from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from billing import services
-from billing.demo import certificate_pdf
 from billing.models import CreditNote, Invoice, Plan
 
-from .factories import workspace
+from .factories import certificate, paid_monthly
 
 
 @pytest.fixture(autouse=True)
@@ -28,28 +26,12 @@ def seller(settings):
     settings.SELLER_ADDRESS = "548 Market Street; San Francisco, CA 94104"
 
 
-def paid_monthly_in_california(name):
-    day = date(2026, 1, 1)
-    ws = workspace(as_of=day, card=True, name=name, business_country="US", business_region="CA")
-    services.change_to_team(ws, as_of=day)
-    services.change_to_free(ws, as_of=day)  # had Team before: paid at once, no trial
-    services.change_to_team(ws, as_of=day)
-    return ws
-
-
 @pytest.fixture
 def invoice(db):
     """February's invoice of a Californian workspace whose certificate was still in review:
     base, overage and tax lines, and a tax note saying why tax was charged (X4)."""
-    ws = paid_monthly_in_california("Ben & Jerry's Analytics")
-    services.submit_exemption(
-        ws,
-        region="CA",
-        reason="resale",
-        document=ContentFile(certificate_pdf("CA resale certificate"), name="c.pdf"),
-        valid_from=date(2026, 1, 1),
-        as_of=date(2026, 1, 20),
-    )
+    ws = paid_monthly(name="Ben & Jerry's Analytics", business_region="CA")
+    certificate(ws, "CA", on=date(2026, 1, 20), valid_from=date(2026, 1, 1), reason="resale")
     services.record_usage(ws, month=date(2026, 1, 1), mtus=180_010_000)
     services.run_billing(as_of=date(2026, 2, 1))
     return Invoice.objects.get(workspace=ws)

@@ -11,16 +11,7 @@ from billing.errors import BillingError
 from billing.models import Invoice
 from billing.months import next_month
 
-from .factories import workspace
-
-
-def paid_monthly(as_of, **kwargs):
-    """A workspace that had Team before, so its move to Team starts paid at once (T1)."""
-    ws = workspace(as_of=as_of, card=True, **kwargs)
-    services.change_to_team(ws, as_of=as_of)
-    services.change_to_free(ws, as_of=as_of)  # a zero-day trial: no trial day at all
-    services.change_to_team(ws, as_of=as_of)
-    return ws
+from .factories import paid_monthly, workspace
 
 
 def invoices(**filters):

@@ -16,37 +16,13 @@ from django.urls import reverse
 from billing import ratelimit
 from coupons.models import AcceleratorPartner
 from startups.models import StartupApplication
+from tests.coupons.factories import PARTNER_FORM
 from tests.services import clean_env, require_redis
+from tests.startups.factories import APPLICATION_FORM
 from tests.test_settings import load_settings, reported
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
-
-STARTUP = {
-    "company_name": "Lumen Data",
-    "website": "https://lumen.example.com",
-    "contact_name": "Ada",
-    "contact_email": "ada@lumen.example.com",
-    "incorporation_date": "2025-05-01",
-    "total_funding": "250000",
-    "country": "NL",
-    "workspace": "",
-    "partner_name": "",
-    "nickname": "",
-}
-PARTNER = {
-    "name": "Seedbed Accelerator",
-    "website": "https://seedbed.example.com",
-    "contact_name": "Mira Chen",
-    "contact_email": "mira@seedbed.example.com",
-    "description": "Twelve startups a cohort.",
-    "fax": "",
-}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # the in-process test cache; the Redis test uses keys of its own
 
 
 def request_from(remote_addr="203.0.113.1", forwarded=None):
@@ -132,14 +108,14 @@ def test_r7_the_limit_counts_per_form_and_per_address(settings):
     [
         pytest.param(
             "startups:apply",
-            STARTUP,
+            APPLICATION_FORM,
             {"company_name": "", "total_funding": "-1"},
             StartupApplication,
             id="startup-form",
         ),
         pytest.param(
             "coupons:partner_apply",
-            PARTNER,
+            PARTNER_FORM,
             {"name": "", "contact_email": "mira@"},
             AcceleratorPartner,
             id="partner-form",
@@ -172,12 +148,12 @@ def test_r7_refused_submissions_do_not_count_accepted_ones_do(
 def test_r7_a_duplicate_refused_by_the_service_does_not_count(client, db, settings):
     settings.PUBLIC_FORM_RATE_LIMIT = 2
     url = reverse("coupons:partner_apply")
-    client.post(url, PARTNER)
+    client.post(url, PARTNER_FORM)
     for _ in range(3):  # "has applied already": refused, so not counted
-        assert "has applied already" in client.post(url, PARTNER).content.decode()
+        assert "has applied already" in client.post(url, PARTNER_FORM).content.decode()
 
-    assert client.post(url, {**PARTNER, "name": "Second Program"}).status_code == 302
-    assert client.post(url, {**PARTNER, "name": "Third Program"}).status_code == 429
+    assert client.post(url, {**PARTNER_FORM, "name": "Second Program"}).status_code == 302
+    assert client.post(url, {**PARTNER_FORM, "name": "Third Program"}).status_code == 429
 
 
 def test_r7_behind_a_proxy_the_forwarded_address_is_the_key_and_spoofing_does_not_help(
@@ -191,7 +167,7 @@ def test_r7_behind_a_proxy_the_forwarded_address_is_the_key_and_spoofing_does_no
     for n in range(2):
         response = client.post(
             url,
-            {**STARTUP, "company_name": f"Co {n}"},
+            {**APPLICATION_FORM, "company_name": f"Co {n}"},
             HTTP_X_FORWARDED_FOR="198.51.100.20",
             **proxy,
         )
@@ -199,14 +175,17 @@ def test_r7_behind_a_proxy_the_forwarded_address_is_the_key_and_spoofing_does_no
     # The client writes its own X-Forwarded-For; the proxy appends the real address.
     spoofed = client.post(
         url,
-        {**STARTUP, "company_name": "Spoofed"},
+        {**APPLICATION_FORM, "company_name": "Spoofed"},
         HTTP_X_FORWARDED_FOR="192.0.2.99, 198.51.100.20",
         **proxy,
     )
     assert spoofed.status_code == 429
     # Another client behind the same proxy has its own count.
     other = client.post(
-        url, {**STARTUP, "company_name": "Other"}, HTTP_X_FORWARDED_FOR="198.51.100.21", **proxy
+        url,
+        {**APPLICATION_FORM, "company_name": "Other"},
+        HTTP_X_FORWARDED_FOR="198.51.100.21",
+        **proxy,
     )
     assert other.status_code == 302
     assert StartupApplication.objects.count() == 3
@@ -275,9 +254,13 @@ def test_r7_the_limit_holds_across_processes_on_redis(client, db, settings, redi
     settings.PUBLIC_FORM_RATE_LIMIT = 12
     try:
         # This process sees the other processes' count: the public form refuses the address.
-        refused = client.post(reverse("startups:apply"), STARTUP, REMOTE_ADDR="203.0.113.77")
+        refused = client.post(
+            reverse("startups:apply"), APPLICATION_FORM, REMOTE_ADDR="203.0.113.77"
+        )
         assert refused.status_code == 429
-        accepted = client.post(reverse("startups:apply"), STARTUP, REMOTE_ADDR="203.0.113.78")
+        accepted = client.post(
+            reverse("startups:apply"), APPLICATION_FORM, REMOTE_ADDR="203.0.113.78"
+        )
         assert accepted.status_code == 302
         assert ratelimit.submissions(request_from("203.0.113.78"), form) == 1
     finally:

@@ -18,17 +18,9 @@ from billing.models import Invoice
 from coupons import services as coupons
 from startups import services as startups
 
-from .factories import workspace
+from .factories import paid_monthly, workspace
 
 URL = reverse("site-search")
-
-
-def paid_monthly(as_of=date(2026, 1, 1), **kwargs):
-    ws = workspace(as_of=as_of, card=True, **kwargs)
-    services.change_to_team(ws, as_of=as_of)
-    services.change_to_free(ws, as_of=as_of)  # had Team before: paid, no trial
-    services.change_to_team(ws, as_of=as_of)
-    return ws
 
 
 def application(company_name, ws=None):

@@ -13,18 +13,9 @@ from billing.models import Invoice, TaxRate, Workspace
 from billing.pricing import Discount
 from billing.tax import US_STATES, TaxTable
 
-from .factories import workspace
+from .factories import paid_monthly
 
 NO_SALES_TAX = {"AK", "DE", "MT", "NH", "OR"}
-
-
-def paid_monthly(as_of, **kwargs):
-    """A workspace on paid monthly Team from `as_of` (a zero-day trial first, so no trial day)."""
-    ws = workspace(as_of=as_of, card=True, **kwargs)
-    services.change_to_team(ws, as_of=as_of)
-    services.change_to_free(ws, as_of=as_of)
-    services.change_to_team(ws, as_of=as_of)
-    return ws
 
 
 def decide(country, region, day):

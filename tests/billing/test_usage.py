@@ -35,6 +35,13 @@ def _write(tmp_path, text):
     return path
 
 
+def refusal(path):
+    """What the import command says when it refuses the file at `path` (U2)."""
+    with pytest.raises(CommandError) as raised:
+        call_command("import_usage", str(path))
+    return str(raised.value)
+
+
 def test_u2_good_file_reports_created_and_replaced(db, tmp_path, capsys):
     a, b = workspace(slug="alpha"), workspace(slug="beta")
     services.record_usage(a, month=date(2026, 1, 1), mtus=10)
@@ -59,9 +66,7 @@ def test_u2_any_bad_row_rejects_the_whole_file_naming_every_bad_line(db, tmp_pat
         "alpha,2026-02,-4\n"  # negative
         "alpha,2026-03,2.5\n",  # not an integer
     )
-    with pytest.raises(CommandError) as raised:
-        call_command("import_usage", str(path))
-    message = str(raised.value)
+    message = refusal(path)
     assert "4 bad line(s)" in message
     assert "Line 3: unknown workspace “ghost”" in message
     assert "Line 4: “2026-13” is not a month" in message
@@ -154,9 +159,7 @@ def test_u2_a_file_with_many_bad_lines_names_the_first_thousand_and_counts_the_r
     workspace(slug="alpha")
     rows = [f"alpha,2026-01,{n}" for n in range(1, 2_501)]  # 2,499 repeat line 2's month
     path = _write(tmp_path, "workspace,month,mtus\n" + "\n".join(rows) + "\n")
-    with pytest.raises(CommandError) as raised:
-        call_command("import_usage", str(path))
-    message = str(raised.value)
+    message = refusal(path)
     assert "2499 bad line(s)" in message
     assert "Line 3: alpha 2026-01 is also on line 2." in message
     assert "Line 1002: alpha 2026-01 is also on line 1001." in message

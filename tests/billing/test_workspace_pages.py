@@ -12,6 +12,7 @@ from django.urls import reverse
 from billing import services
 from billing.models import Invoice, Usage, WorkspaceClosure
 from coupons import services as coupons
+from tests.admin_pages import messages_of
 from tests.billing.factories import workspace
 from tests.coupons.factories import coupon, free_workspace, paid_annual, paid_monthly
 
@@ -30,10 +31,6 @@ def page(ws, name):
 
 def change_page(ws):
     return reverse("admin:billing_workspace_change", args=[ws.pk])
-
-
-def messages_of(response):
-    return [str(m) for m in response.context["messages"]]
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from datetime import date
 
 from django.core.files.base import ContentFile
 
-from billing import services as billing
 from billing.models import Invoice
 from coupons import services
+from tests.billing.factories import paid_annual as paid_annual
+from tests.billing.factories import paid_monthly as paid_monthly
 from tests.billing.factories import workspace
 
 PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -14,25 +15,18 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
 
 _codes = iter(range(1, 10_000_000))
+# A good submission of the accelerators' public application form (C7), as posted.
+PARTNER_FORM = {
+    "name": "Seedbed Accelerator",
+    "website": "https://seedbed.example.com",
+    "contact_name": "Mira Chen",
+    "contact_email": "mira@seedbed.example.com",
+    "description": "Twelve startups a cohort.",
+    "fax": "",
+}
 # Oregon has no sales tax: totals below are before tax unless a test sets a rate (X3).
+# paid_monthly and paid_annual (tests/billing/factories.py) are there too, on the same terms.
 UNTAXED = {"business_country": "US", "business_region": "OR"}
-
-
-def paid_monthly(as_of=date(2026, 1, 1), **kwargs):
-    """A workspace on paid monthly Team from `as_of` (it had Team before: no trial, T1)."""
-    ws = workspace(as_of=as_of, card=True, **{**UNTAXED, **kwargs})
-    billing.change_to_team(ws, as_of=as_of)
-    billing.change_to_free(ws, as_of=as_of)
-    billing.change_to_team(ws, as_of=as_of)
-    return ws
-
-
-def paid_annual(as_of=date(2026, 1, 1), **kwargs):
-    ws = workspace(as_of=as_of, card=True, **{**UNTAXED, **kwargs})
-    billing.change_to_team(ws, as_of=as_of)
-    billing.change_to_free(ws, as_of=as_of)
-    billing.change_to_team(ws, interval="annual", as_of=as_of)
-    return ws
 
 
 def free_workspace(as_of=date(2026, 1, 1), **kwargs):

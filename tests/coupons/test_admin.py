@@ -13,12 +13,9 @@ from billing.documents import MAX_DOCUMENT_BYTES
 from billing.models import OutboundEmail
 from coupons import services
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
+from tests.admin_pages import action, messages_of
 
 from .factories import PDF, coupon, paid_monthly
-
-
-def messages_of(response):
-    return [str(m) for m in response.context["messages"]] if response.context else []
 
 
 def apply_url(ws=None):
@@ -223,12 +220,10 @@ def test_c6_support_uploads_downloads_and_approves_finance_cannot_see(
     assert b"".join(download.streaming_content) == PDF
 
     changelist = reverse("admin:coupons_nonprofitproof_changelist")
-    asked = client.post(changelist, {"action": "approve_and_apply", "_selected_action": [proof.pk]})
+    asked = client.post(changelist, action("approve_and_apply", proof))
     assert "NONPROFIT takes $120.00 off" in asked.content.decode()
     response = client.post(
-        changelist,
-        {"action": "approve_and_apply", "_selected_action": [proof.pk], "confirm": "yes"},
-        follow=True,
+        changelist, action("approve_and_apply", proof, confirm=True), follow=True
     )
     assert "1 proof(s) approved; NONPROFIT applied." in messages_of(response)
     assert Redemption.objects.get(workspace=ws).coupon.code == "NONPROFIT"
@@ -246,17 +241,9 @@ def test_c6_support_rejects_a_proof_with_a_reason(client, support, today):
     )
     client.force_login(support)
     changelist = reverse("admin:coupons_nonprofitproof_changelist")
-    asked = client.post(changelist, {"action": "reject", "_selected_action": [proof.pk]})
+    asked = client.post(changelist, action("reject", proof))
     assert asked.status_code == 200 and "Kept in the history" in asked.content.decode()
-    client.post(
-        changelist,
-        {
-            "action": "reject",
-            "_selected_action": [proof.pk],
-            "reason": "Letter is a draft",
-            "confirm": "yes",
-        },
-    )
+    client.post(changelist, action("reject", proof, confirm=True, reason="Letter is a draft"))
     proof.refresh_from_db()
     assert (proof.status, proof.reason, proof.reviewed_by) == (
         "rejected",
@@ -275,17 +262,11 @@ def test_c7_reviewer_approves_a_partner_with_its_own_credit_support_cannot(
     client.force_login(support)
     assert client.get(changelist).status_code == 403
     client.force_login(reviewer)
-    asked = client.post(changelist, {"action": "approve", "_selected_action": [partner.pk]})
+    asked = client.post(changelist, action("approve", partner))
     assert "credit_amount" in asked.content.decode()
     response = client.post(
         changelist,
-        {
-            "action": "approve",
-            "_selected_action": [partner.pk],
-            "confirm": "yes",
-            "credit_amount": "40000.00",
-            "note": "Strong cohort",
-        },
+        action("approve", partner, confirm=True, credit_amount="40000.00", note="Strong cohort"),
         follow=True,
     )
     assert "1 partner(s) approved." in messages_of(response)
@@ -305,43 +286,9 @@ def test_c7_reviewer_declines_an_application_with_a_reason(client, reviewer, tod
     )
     client.force_login(reviewer)
     changelist = reverse("admin:coupons_acceleratorpartner_changelist")
-    client.post(
-        changelist,
-        {
-            "action": "decline",
-            "_selected_action": [partner.pk],
-            "reason": "Not an accelerator",
-            "confirm": "yes",
-        },
-    )
+    client.post(changelist, action("decline", partner, confirm=True, reason="Not an accelerator"))
     partner.refresh_from_db()
     assert (partner.status, partner.review_note) == (
         AcceleratorPartner.Status.INACTIVE,
         "Not an accelerator",
     )
-
-
-@pytest.mark.django_db
-def test_r1_r2_r3_groups_hold_exactly_the_coupon_grants_and_nobody_deletes():
-    import importlib
-
-    from django.contrib.auth.models import Group
-
-    from billing.roles import ROLES
-
-    grants = [
-        importlib.import_module(f"coupons.migrations.{name}").GRANTS
-        for name in (
-            "0003_role_groups",
-            "0005_campaign_role_grants",
-            "0006_support_edits_draft_campaigns",
-        )
-    ]
-    for role in ROLES:
-        held = set(
-            Group.objects.get(name=role)
-            .permissions.filter(content_type__app_label="coupons")
-            .values_list("codename", flat=True)
-        )
-        assert held == {codename for g in grants for codename in g.get(role, [])}, role
-        assert not any(codename.startswith("delete_") for codename in held)

@@ -2,19 +2,15 @@
 PostgreSQL; launched twice, with a batch delivered twice, every workspace gets one email."""
 
 import time
-import uuid
 from datetime import date
 
 import pytest
-from celery import Celery
-from django.conf import settings
-from django.db import connection
 
 from billing.models import OutboundEmail
 from coupons import campaigns
 from coupons.models import CampaignRecipient
 from tests.services import require_postgres, require_redis
-from tests.test_celery_worker import forget_queue, result_backend_for, running_worker
+from tests.workers import worker_on_the_test_database
 
 from .factories import coupon, free_workspace
 
@@ -23,11 +19,6 @@ pytestmark = [
     pytest.mark.redis,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-def _test_database_url():
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 def test_g2_a_campaign_launched_twice_and_retried_emails_each_workspace_once(tmp_path, monkeypatch):
@@ -39,45 +30,22 @@ def test_g2_a_campaign_launched_twice_and_retried_emails_each_workspace_once(tmp
     )
     monkeypatch.setattr(campaigns, "CAMPAIGN_BATCH", 2)  # three batches
 
-    broker = settings.CELERY_BROKER_URL
-    queue = f"test-campaign-{uuid.uuid4().hex}"
-    client = Celery("campaign-test-client", broker=broker, set_as_current=False)
-    client.conf.update(task_always_eager=False, task_serializer="json", accept_content=["json"])
     log = tmp_path / "worker.log"
+    with worker_on_the_test_database("campaign", log) as send:
 
-    def dispatch(campaign_id, ranges):
-        for first_id, last_id in [*ranges, *ranges[:1]]:  # the first batch delivered twice
-            client.send_task(
-                "coupons.tasks.send_campaign_batch",
-                args=[campaign_id, first_id, last_id],
-                queue=queue,
-            )
+        def dispatch(campaign_id, ranges):
+            for first_id, last_id in [*ranges, *ranges[:1]]:  # the first batch delivered twice
+                send("coupons.tasks.send_campaign_batch", campaign_id, first_id, last_id)
 
-    try:
-        with running_worker(
-            queue=queue,
-            broker=broker,
-            backend=result_backend_for(broker),
-            log=log,
-            DATABASE_URL=_test_database_url(),
-            CELERY_TASK_DEFAULT_QUEUE=queue,
-        ):
-            assert (
-                campaigns.launch_campaign(campaign, as_of=date(2026, 2, 2), dispatch=dispatch) == 5
-            )
-            # Launched again at once: nobody new, the unsent batches handed on a second time.
-            assert (
-                campaigns.launch_campaign(campaign, as_of=date(2026, 2, 2), dispatch=dispatch) == 0
-            )
-            deadline = time.monotonic() + 60
-            emails = OutboundEmail.objects.filter(kind="campaign")
-            while emails.filter(status="sent").count() < 5 or emails.count() < 5:
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
-            time.sleep(1)  # let any duplicate delivery finish: it must find nothing to do
-    finally:
-        client.close()
-        forget_queue(broker, queue)
+        assert campaigns.launch_campaign(campaign, as_of=date(2026, 2, 2), dispatch=dispatch) == 5
+        # Launched again at once: nobody new, the unsent batches handed on a second time.
+        assert campaigns.launch_campaign(campaign, as_of=date(2026, 2, 2), dispatch=dispatch) == 0
+        deadline = time.monotonic() + 60
+        emails = OutboundEmail.objects.filter(kind="campaign")
+        while emails.filter(status="sent").count() < 5 or emails.count() < 5:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        time.sleep(1)  # let any duplicate delivery finish: it must find nothing to do
 
     assert sorted(emails.values_list("to", flat=True)) == sorted(w.billing_email for w in spaces)
     assert not CampaignRecipient.objects.filter(email=None).exists()

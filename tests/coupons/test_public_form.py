@@ -1,27 +1,15 @@
 """C7: the public application form of accelerator programs: no login, CSRF, per-field errors,
 a honeypot and a per-address rate limit."""
 
-import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
 from coupons.models import AcceleratorPartner
 
-GOOD = {
-    "name": "Seedbed Accelerator",
-    "website": "https://seedbed.example.com",
-    "contact_name": "Mira Chen",
-    "contact_email": "mira@seedbed.example.com",
-    "description": "Twelve startups a cohort.",
-    "fax": "",
-}
+from .factories import PARTNER_FORM
+
+GOOD = PARTNER_FORM
 URL = "/partners/apply/"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit():
-    cache.clear()
 
 
 def test_c7_form_opens_without_login_with_csrf_and_a_hidden_honeypot(client):

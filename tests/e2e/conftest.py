@@ -2,20 +2,34 @@
 
 `playwright install` cannot download a browser here, so the tests drive /usr/bin/chromium. When
 it is missing they are skipped, unless REQUIRE_SERVICES=true, where a missing browser fails.
+
+Every test here is marked `browser` and runs as a transactional test with `serialized_rollback`
+(the live server's threads see committed rows only; the role groups come back after each flush),
+and all of them share one xdist group: under `make test` (pytest-xdist, `--dist loadgroup`) they
+run in one worker, so one Chromium and one live server serve them all.
 """
 
 import asyncio
 import os
 import threading
+from datetime import date
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
+from billing import admin_toolkit, services
+from tests.billing.factories import paid_monthly
 from tests.services import CHROMIUM, require_chromium
 
 # Playwright's sync API runs an event loop in the test thread; Django refuses ORM calls from a
 # thread with a running loop unless told this is fine (it is: the calls are not async code).
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+# An `expect` waits up to 15 s (Playwright's default: 5 s) for the page to show what it should:
+# under `make test` the browser shares two cores with another pytest worker, and drawing a PDF
+# preview or a long list can take longer than 5 s there. What is expected is unchanged.
+expect.set_options(timeout=15_000)
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -27,8 +41,18 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-REPO_ROOT = Path(__file__).resolve().parents[2]
+E2E = Path(__file__).resolve().parent
+REPO_ROOT = E2E.parents[1]
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-django orders the tests by their django_db mark
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if E2E in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.django_db(transaction=True, serialized_rollback=True))
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +111,17 @@ def live_server(live_server):
 def browser(live_server, browser):
     """The browser, set up after (so closed before) the live server it talks to."""
     return browser
+
+
+@pytest.fixture
+def acme_on_team(monkeypatch):
+    """Acme, on paid monthly Team since 1 January 2026 with 12,000 MTUs reported for January,
+    seen on 21 January: the admin's today is pinned like in the other tests (the live server
+    runs in this process)."""
+    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2026, 1, 21))
+    workspace = paid_monthly(as_of=date(2026, 1, 1), name="Acme")
+    services.record_usage(workspace, month=date(2026, 1, 1), mtus=12_000)
+    return workspace
 
 
 @pytest.fixture

@@ -4,27 +4,16 @@ the closure and offers nothing but reopening."""
 
 from datetime import date
 
-import pytest
 from playwright.sync_api import Page, expect
 
-from billing import admin_toolkit, services
 from billing.roles import SUPPORT
-from tests.coupons.factories import paid_monthly
-from tests.e2e.test_roles_browser import make_staff, sign_in
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+from tests.e2e.staff import expect_done, make_staff, sign_in
 
 
 def test_w1_support_closes_a_workspace_from_its_page(
-    page: Page, live_server, screenshot_path, monkeypatch
+    page: Page, live_server, screenshot_path, acme_on_team
 ):
-    # The live server runs in this process: the admin's date is pinned like in the other tests.
-    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2026, 1, 21))
-    workspace = paid_monthly(as_of=date(2026, 1, 1), name="Acme")
-    services.record_usage(workspace, month=date(2026, 1, 1), mtus=12_000)
+    workspace = acme_on_team
     sign_in(page, live_server, make_staff(SUPPORT))
 
     change_page = f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/"
@@ -43,10 +32,7 @@ def test_w1_support_closes_a_workspace_from_its_page(
     page.get_by_label("Reason").fill("Customer asked to delete it, ticket 311")
     page.get_by_role("button", name="Close workspace").click()
 
-    expect(page).to_have_url(change_page)
-    expect(page.locator("ul.messagelist li.success")).to_have_text(
-        "Acme closed: Customer asked to delete it, ticket 311"
-    )
+    expect_done(page, change_page, "Acme closed: Customer asked to delete it, ticket 311")
     expect(page.get_by_role("status").first).to_contain_text("Closed on 2026-01-21")
     expect(page.get_by_label("Workspace status")).to_contain_text("stopped")
     tools = page.locator(".object-tools")

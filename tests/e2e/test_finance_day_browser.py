@@ -8,7 +8,6 @@ Screenshots go to test-artifacts/screenshots/ (see conftest)."""
 from datetime import date, timedelta
 from decimal import Decimal
 
-import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 from playwright.sync_api import Page, expect
@@ -18,35 +17,9 @@ from billing.demo import certificate_pdf
 from billing.models import Invoice
 from billing.roles import FINANCE, SUPPORT
 from coupons import services as coupons
+from tests.billing.factories import paid_monthly
 
-from .test_roles_browser import make_staff, sign_in
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
-
-WIDE = {"width": 1400, "height": 900}
-
-
-def paid_monthly(name, slug, *, as_of, region="OR"):
-    ws = services.create_workspace(
-        name,
-        slug=slug,
-        business_country="US",
-        business_region=region,
-        billing_email=f"billing@{slug}.example.com",
-        has_payment_method=True,
-        as_of=as_of,
-    )
-    services.change_to_team(ws, as_of=as_of)
-    services.change_to_free(ws, as_of=as_of)  # had Team before: paid at once, no trial
-    services.change_to_team(ws, as_of=as_of)
-    return ws
-
-
-def fits(page: Page) -> bool:
-    return page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
+from .staff import WIDE, fits, make_staff, sign_in
 
 
 def in_view(page: Page, locator) -> bool:
@@ -58,7 +31,7 @@ def test_x4_finance_approves_a_certificate_on_its_page_with_the_document_shown(
     page: Page, live_server, screenshot_path
 ):
     today = timezone.now().date()
-    ws = paid_monthly("Harbor Food Bank", "harbor-food-bank", as_of=today, region="TX")
+    ws = paid_monthly(today, name="Harbor Food Bank", slug="harbor-food-bank", business_region="TX")
     certificate = services.submit_exemption(
         ws,
         region="TX",
@@ -109,17 +82,15 @@ def test_x4_finance_approves_a_certificate_on_its_page_with_the_document_shown(
 def test_k3_i5_finance_decides_a_credit_note_beside_the_invoice_and_opens_its_document(
     page: Page, live_server, screenshot_path
 ):
-    ws = paid_monthly("Acme Analytics", "acme", as_of=date(2026, 1, 1), region="CA")
+    ws = paid_monthly(name="Acme Analytics", slug="acme", business_region="CA")
     services.record_usage(ws, month=date(2026, 1, 1), mtus=180_010_000)
     services.run_billing(as_of=date(2026, 2, 1))
     invoice = Invoice.objects.get(workspace=ws)
     support = make_staff(SUPPORT)
+    why = "Ticket 4812: two days of downtime"
+    amount = Decimal("1250.00")
     services.request_credit_note(
-        invoice,
-        by=support,
-        amount=Decimal("1250.00"),
-        reason="Ticket 4812: two days of downtime",
-        as_of=date(2026, 2, 2),
+        invoice, by=support, amount=amount, reason=why, as_of=date(2026, 2, 2)
     )
     page.set_viewport_size(WIDE)
     sign_in(page, live_server, make_staff(FINANCE))
@@ -157,15 +128,15 @@ def test_lists_fit_1366_to_1440_and_the_workspace_buttons_wrap_under_the_heading
     start = date(2026, 1, 1)
     for n in range(12):
         ws = paid_monthly(
-            f"Cyberdyne Systems Analytics International {n + 1}",
-            f"cyberdyne-systems-analytics-international-{n + 1}",
-            as_of=start,
-            region="CA",
+            start,
+            name=f"Cyberdyne Systems Analytics International {n + 1}",
+            slug=f"cyberdyne-systems-analytics-international-{n + 1}",
+            business_region="CA",
         )
         services.record_usage(ws, month=start, mtus=1_250_000 + n)
     # A workspace with six buttons and History: Team, a card, a running discount (entered
     # before the clock runs: once it has, a change dated past a close it has not run waits, D4).
-    busy = paid_monthly("Umbrella Retail 7", "umbrella-retail-7", as_of=today)
+    busy = paid_monthly(today, name="Umbrella Retail 7", slug="umbrella-retail-7")
     coupons.redeem_coupon(
         busy,
         coupons.create_coupon("LOYALTY10", "Loyalty", "promotion", percent_off="10").code,

@@ -3,26 +3,18 @@ builds a campaign from the workspace list's filters, sees its reach and launches
 
 from datetime import date
 
-import pytest
 from playwright.sync_api import Page, expect
 
-from billing import admin_toolkit, services
+from billing import admin_toolkit
 from billing.roles import FINANCE, SUPPORT
 from tests.coupons.factories import coupon, free_workspace, paid_monthly
-from tests.e2e.test_roles_browser import make_staff, sign_in
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+from tests.e2e.staff import make_staff, sign_in
 
 
 def test_fc1_finance_forecasts_a_move_to_annual_beside_todays_state(
-    page: Page, live_server, screenshot_path, monkeypatch
+    page: Page, live_server, screenshot_path, acme_on_team
 ):
-    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2026, 1, 21))
-    workspace = paid_monthly(as_of=date(2026, 1, 1), name="Acme")
-    services.record_usage(workspace, month=date(2026, 1, 1), mtus=12_000)
+    workspace = acme_on_team
     sign_in(page, live_server, make_staff(FINANCE))
 
     page.goto(f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/")

@@ -1,17 +1,11 @@
 """R6 in the browser: five failed sign-ins through the real login page lock sign-in, and the
 page says what happened and when to try again. The right password is then refused too."""
 
-import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth.models import User
 from playwright.sync_api import Page, expect
 
 PASSWORD = "pass-for-tests"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
 
 
 def try_sign_in(page: Page, live_server, username, password):

@@ -9,18 +9,13 @@ migration created before each test, so the groups are there for every role.
 from datetime import date
 
 import pytest
-from django.contrib.auth.models import Group, User
 from playwright.sync_api import Page, expect
 
 from billing import services
 from billing.roles import FINANCE, STARTUP_REVIEWERS, SUPPORT
+from tests.billing import factories
 
-PASSWORD = "pass-for-tests"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+from .staff import SLUGS, expect_done, make_staff, sign_in
 
 # role -> (model links it sees on the index, links it must not see). Link texts are the models'
 # verbose_name_plural as the admin index renders them.
@@ -39,24 +34,6 @@ SECTIONS = {
         ["Invoices", "Tax rates", "Month closes", "Lock events", "Outbound emails"],
     ),
 }
-SLUGS = {SUPPORT: "support", FINANCE: "finance", STARTUP_REVIEWERS: "startup-reviewers"}
-
-
-def make_staff(role):
-    user = User.objects.create_user(
-        username=SLUGS[role].replace("-", "_"), password=PASSWORD, is_staff=True
-    )
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
-def sign_in(page: Page, live_server, user):
-    page.goto(f"{live_server.url}/admin/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    # Django 5.2 logs out through a form: "Log out" is a button.
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
 @pytest.mark.parametrize("role", list(SECTIONS), ids=list(SLUGS.values()))
@@ -82,12 +59,8 @@ def test_each_role_sees_its_own_admin_sections(role, page: Page, live_server, sc
 def test_support_adds_a_card_and_moves_a_workspace_to_team(
     page: Page, live_server, screenshot_path
 ):
-    workspace = services.create_workspace(
-        "Acme",
-        slug="acme",
-        business_country="DE",
-        billing_email="a@example.com",
-        as_of=date(2026, 1, 1),
+    workspace = factories.workspace(
+        name="Acme", slug="acme", business_country="DE", business_region=""
     )
     services.record_usage(workspace, month=date(2026, 1, 1), mtus=500)
     sign_in(page, live_server, make_staff(SUPPORT))
@@ -102,10 +75,7 @@ def test_support_adds_a_card_and_moves_a_workspace_to_team(
     page.get_by_role("link", name="Add payment method").click()
     page.get_by_label("Last four digits").fill("4242")
     page.get_by_role("button", name="Add payment method").click()
-    expect(page).to_have_url(change_page)
-    expect(page.locator("ul.messagelist li.success")).to_have_text(
-        "Payment method recorded for Acme."
-    )
+    expect_done(page, change_page, "Payment method recorded for Acme.")
     expect(status).to_contain_text("•••• 4242")
 
     page.get_by_role("link", name="Change plan").click()
@@ -113,10 +83,7 @@ def test_support_adds_a_card_and_moves_a_workspace_to_team(
     expect(page.get_by_label("Reason")).to_have_attribute("required", "")  # R4: the why
     page.get_by_label("Reason").fill("Customer asked in ticket 481")
     page.get_by_role("button", name="Change plan").click()
-    expect(page).to_have_url(change_page)
-    expect(page.locator("ul.messagelist li.success")).to_have_text(
-        "Acme moved to Team (monthly): Customer asked in ticket 481"
-    )
+    expect_done(page, change_page, "Acme moved to Team (monthly): Customer asked in ticket 481")
     expect(status).to_contain_text("Team (monthly)")
 
     page.screenshot(path=screenshot_path("support-workspace-team-monthly"), full_page=True)

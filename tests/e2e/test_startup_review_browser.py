@@ -4,33 +4,27 @@ and the applicant's workspace then shows the program badge (S3, S4, R2)."""
 from datetime import date
 from decimal import Decimal
 
-import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from billing import services as billing
 from billing.roles import STARTUP_REVIEWERS
 from startups import services
+from tests.billing import factories
 
-from .test_roles_browser import PASSWORD, sign_in
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-]
+from .staff import PASSWORD, sign_in
 
 
 def test_s4_reviewer_approves_from_the_queue_and_the_workspace_shows_the_badge(
     page: Page, live_server, screenshot_path
 ):
     today = timezone.now().date()
-    workspace = billing.create_workspace(
-        "Nimbus",
+    workspace = factories.workspace(
+        name="Nimbus",
         slug="nimbus",
         business_country="DE",
+        business_region="",
         billing_email="ops@nimbus.example",
-        as_of=date(2026, 1, 1),
     )
     services.submit_application(
         "Nimbus Labs",

@@ -1,14 +1,16 @@
 """DESIGN "Time" (D4): running the billing clock day by day gives what one call at the end gives,
 and both give the invoices written out below with their figures."""
 
-from datetime import date, timedelta
+from datetime import date
+from functools import partial
 
 from django.core import mail
-from django.db import transaction
 
 from billing import services
-from billing.models import Invoice, LockEvent, Strike, Subscription, Workspace
+from billing.models import Invoice, LockEvent, Strike, Workspace
 from tests.billing.factories import workspace
+
+from .clock import daily_and_catch_up, run_days, subscription_rows
 
 START, END = date(2026, 1, 1), date(2026, 5, 3)
 
@@ -106,42 +108,21 @@ def _outcome():
             LockEvent.objects.values_list("workspace__slug", "to_lock", "cause", "month")
         ),
         "strikes": sorted(Strike.objects.values_list("workspace__slug", "month")),
-        "subscriptions": sorted(
-            Subscription.objects.values_list(
-                "workspace__slug",
-                "plan__code",
-                "interval",
-                "started_on",
-                "ended_on",
-                "trial_outcome",
-            ),
-            key=str,
-        ),
+        "subscriptions": subscription_rows(),
         "emails": sorted((m.to[0], m.subject) for m in mail.outbox),
     }
 
 
-def _run(daily: bool, capture):
-    ws = _world()
-    day = START
-    with capture(execute=True):
-        while day <= END:
-            _actions(day, ws)
-            if daily:
-                services.run_billing(as_of=day)
-            day += timedelta(days=1)
-        services.run_billing(as_of=END)
-    return _outcome()
-
-
 def test_day_by_day_equals_one_catch_up_run(db, django_capture_on_commit_callbacks):
-    results = []
-    for daily in (True, False):
-        mail.outbox.clear()
-        sid = transaction.savepoint()
-        results.append(_run(daily, django_capture_on_commit_callbacks))
-        transaction.savepoint_rollback(sid)
-    daily, catch_up = results
+    def run(daily):
+        ws = _world()
+        actions = partial(_actions, ws=ws)
+        run_days(
+            START, END, daily=daily, capture=django_capture_on_commit_callbacks, actions=actions
+        )
+        return _outcome()
+
+    daily, catch_up = daily_and_catch_up(run)
     # Emails of dated events that were already past (T6) are the one expected difference.
     daily_emails = [e for e in daily.pop("emails") if "ends on" not in e[1]]
     assert daily_emails == [e for e in catch_up.pop("emails") if "ends on" not in e[1]]

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from billing import services
 from billing.errors import ClockBehind
-from billing.models import Invoice, LockEvent, Strike, Subscription, Workspace
+from billing.models import Invoice, LockEvent, Strike, Workspace
 from billing.selectors import workspace_status
 from coupons import services as coupons
 from coupons.models import CreditGrant, CreditLedgerEntry
@@ -23,6 +23,8 @@ from startups.models import RenewalReview
 from tests.billing.factories import workspace
 from tests.coupons.factories import PDF, coupon
 from tests.startups.factories import application
+
+from .clock import daily_and_catch_up, run_days, subscription_rows
 
 START, END = date(2026, 1, 1), date(2027, 2, 1)
 
@@ -146,17 +148,7 @@ def _outcome(ws):
             LockEvent.objects.values_list("workspace__slug", "on", "to_lock", "cause")
         ),
         "strikes": sorted(Strike.objects.values_list("workspace__slug", "month")),
-        "subscriptions": sorted(
-            Subscription.objects.values_list(
-                "workspace__slug",
-                "plan__code",
-                "interval",
-                "started_on",
-                "ended_on",
-                "trial_outcome",
-            ),
-            key=str,
-        ),
+        "subscriptions": subscription_rows(),
         "grants": sorted(
             CreditGrant.objects.values_list("workspace__slug", "year", "valid_from", "remaining")
         ),
@@ -173,20 +165,6 @@ def _outcome(ws):
     }
 
 
-def _run(daily, capture, people):
-    ws = _world()
-    state = {}
-    day = START
-    with capture(execute=True):
-        while day <= END:
-            _actions(day, ws, *people, state)
-            if daily:
-                services.run_billing(as_of=day)
-            day += timedelta(days=1)
-        services.run_billing(as_of=END)
-    return _outcome(ws)
-
-
 def _invoices_of(outcome, slug):
     """The workspace's invoices in issue order: kind, issue date, the five amounts."""
     return sorted((row[1:] for row in outcome["invoices"] if row[0] == slug), key=lambda r: r[1])
@@ -195,15 +173,18 @@ def _invoices_of(outcome, slug):
 def test_d4_a_year_day_by_day_equals_one_catch_up(
     db, django_capture_on_commit_callbacks, support, reviewer, finance
 ):
-    results = []
-    for daily in (True, False):
-        mail.outbox.clear()
-        sid = transaction.savepoint()
-        results.append(
-            _run(daily, django_capture_on_commit_callbacks, (support, reviewer, finance))
+    def run(daily):
+        ws, state = _world(), {}
+
+        def actions(day):
+            _actions(day, ws, support, reviewer, finance, state)
+
+        run_days(
+            START, END, daily=daily, capture=django_capture_on_commit_callbacks, actions=actions
         )
-        transaction.savepoint_rollback(sid)
-    daily, catch_up = results
+        return _outcome(ws)
+
+    daily, catch_up = daily_and_catch_up(run)
     for key in daily:
         assert daily[key] == catch_up[key], key
 

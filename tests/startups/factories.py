@@ -5,6 +5,20 @@ from startups import services
 
 _counter = iter(range(1, 10_000_000))
 
+# A good submission of the public application form (S1), as posted.
+APPLICATION_FORM = {
+    "company_name": "Lumen Data",
+    "website": "https://lumen.example.com",
+    "contact_name": "Ada",
+    "contact_email": "ada@lumen.example.com",
+    "incorporation_date": "2025-05-01",
+    "total_funding": "250000",
+    "country": "NL",
+    "workspace": "",
+    "partner_name": "",
+    "nickname": "",
+}
+
 
 def application(*, as_of=date(2026, 1, 20), **overrides):
     n = next(_counter)

@@ -2,29 +2,14 @@
 everything rendered escaped."""
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
 from startups.models import StartupApplication
 
-GOOD = {
-    "company_name": "Lumen Data",
-    "website": "https://lumen.example.com",
-    "contact_name": "Ada",
-    "contact_email": "ada@lumen.example.com",
-    "incorporation_date": "2025-05-01",
-    "total_funding": "250000",
-    "country": "NL",
-    "workspace": "",
-    "partner_name": "",
-    "nickname": "",
-}
+from .factories import APPLICATION_FORM
 
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limit():
-    cache.clear()
+GOOD = APPLICATION_FORM
 
 
 def test_s1_public_form_needs_no_login_and_confirms(client, db):

@@ -1,31 +1,27 @@
-"""The reviewers' console (R2): applications with their checklist, review pages and bulk
-decisions, territories, partner deals and requests, renewal reviews. Pages call services."""
+"""The review workflow (S1–S3, R2): applications with their checklist, the review page and its
+decisions, and bulk decisions behind a confirmation. Pages call services."""
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.urls import reverse
+from django.utils.html import format_html_join
 
 from billing import admin_toolkit as toolkit
-from billing import search
 from billing.admin_toolkit import (
     ServiceAdmin,
     confirm_and_run,
+    money_column,
     run_for_each,
     service_form_page,
+    shown_column,
     status_badge,
+    with_note,
 )
-from billing.templatetags.money import day, money
+from billing.templatetags.money import day
 from startups import services
-from startups.forms import ApproveForm, AssignForm, BulkApproveForm, RejectForm, RenewalForm
-from startups.models import (
-    DealRequest,
-    EligibleTerritory,
-    PartnerDeal,
-    RenewalReview,
-    StartupApplication,
-)
+from startups.forms import ApproveForm, AssignForm, BulkApproveForm, RejectForm, submit_answers
+from startups.models import StartupApplication
 
 REVIEW = "startups.review_application"
 ACTION_TITLES = {
@@ -45,6 +41,7 @@ APPLICATION_TONES = {
 
 
 def checklist(application) -> str:
+    """S2: the application's checks as marks, each with its reason on hover."""
     return format_html_join(
         " ",
         '<span class="check {}" title="{}">{}</span>',
@@ -101,24 +98,23 @@ class StartupApplicationAdmin(ServiceAdmin):
         "rejection_reason",
         "override_reason",
     ]
+    pages = (("<int:pk>/do/<str:action>/", "action_view", "startups_application_action"),)
 
     @admin.display(description="Company", ordering="company_name")
     def company(self, obj):
         about = f"#{obj.pk} · {obj.country.code}"
         if obj.partner_name:
             about += f" · via {obj.partner_name}"
-        return format_html('{}<br><span class="quiet-text">{}</span>', obj.company_name, about)
+        return with_note(obj.company_name, about)
 
-    @admin.display(description="Submitted", ordering="submitted_on")
-    def submitted(self, obj):
-        return day(obj.submitted_on)
+    submitted = shown_column("submitted_on", day, description="Submitted")
 
     @admin.display(description="Status", ordering="status")
     def status_and_reviewer(self, obj):
         badge = status_badge(obj, "status", APPLICATION_TONES)
         if obj.assigned_to is None:
             return badge
-        return format_html('{}<br><span class="quiet-text">{}</span>', badge, obj.assigned_to)
+        return with_note(badge, obj.assigned_to)
 
     @admin.display(description="Workspace", ordering="workspace__slug")
     def workspace_slug(self, obj):
@@ -128,9 +124,7 @@ class StartupApplicationAdmin(ServiceAdmin):
     def checks_display(self, obj):
         return checklist(obj)
 
-    @admin.display(description="Funding", ordering="total_funding")
-    def funding_display(self, obj):
-        return money(obj.total_funding)
+    funding_display = money_column("total_funding", description="Funding")
 
     def _shown_fields(self):
         # Read, not typed: the funding as people read money ($900,000.00).
@@ -149,16 +143,8 @@ class StartupApplicationAdmin(ServiceAdmin):
     def create(self, request, data):
         """S1: staff entry goes through the service, so checks and email happen as for the
         public form."""
-        return services.submit_application(
-            data["company_name"],
-            website=data["website"],
-            contact_name=data["contact_name"],
-            contact_email=data["contact_email"],
-            incorporation_date=data["incorporation_date"],
-            total_funding=data["total_funding"],
-            country=data["country"],
-            workspace=data["workspace"],
-            partner_name=data["partner_name"],
+        return submit_answers(
+            data,
             partner=data["partner"],
             as_of=toolkit.today(),
             source=StartupApplication.Source.STAFF,
@@ -201,16 +187,6 @@ class StartupApplicationAdmin(ServiceAdmin):
                 reverse("admin:startups_application_action", args=[application.pk, name]),
             )
             for name in names
-        ]
-
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/do/<str:action>/",
-                self.admin_site.admin_view(self.action_view),
-                name="startups_application_action",
-            ),
-            *super().get_urls(),
         ]
 
     def action_view(self, request, pk, action):
@@ -347,177 +323,3 @@ class StartupApplicationAdmin(ServiceAdmin):
             intro="Each applicant gets one email with the reason.",
             describe=self._describe,
         )
-
-
-@admin.register(EligibleTerritory)
-class EligibleTerritoryAdmin(ServiceAdmin):
-    """E3: the countries the program is open in."""
-
-    list_display = ["country", "active"]
-    list_filter = ["active"]
-    list_editable = ["active"]
-    search_fields = ["country"]
-
-    def create(self, request, data):
-        return services.set_territory(data["country"], active=data["active"], by=request.user)
-
-    def update(self, request, territory, data, changed):
-        services.set_territory(territory.country, active=data["active"], by=request.user)
-
-
-@admin.register(PartnerDeal)
-class PartnerDealAdmin(ServiceAdmin):
-    """S6: the catalogue of partner offers."""
-
-    list_display = ["company", "title", "active"]
-    list_filter = ["active"]
-    search_fields = ["company", "title"]
-    fields = ["company", "title", "description", "active"]
-
-    def create(self, request, data):
-        return services.save_partner_deal(None, by=request.user, **data)
-
-    def update(self, request, deal, data, changed):
-        services.save_partner_deal(deal, by=request.user, **data)
-
-
-@admin.register(DealRequest)
-class DealRequestAdmin(ServiceAdmin):
-    """S6: an accepted startup asked staff for a deal; staff fulfil or decline it."""
-
-    list_display = ["deal", "application", "status", "requested_on", "decided_by", "decided_on"]
-    list_select_related = ["deal", "application", "decided_by"]
-    list_filter = ["status", "deal"]
-    actions = ["fulfil", "decline"]
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["application", "deal"]
-        return ["application", "deal", "status", "requested_on", "decided_by", "decided_on", "note"]
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if db_field.name == "application":
-            kwargs["queryset"] = StartupApplication.objects.filter(
-                status=StartupApplication.Status.APPROVED
-            )
-        if db_field.name == "deal":
-            kwargs["queryset"] = PartnerDeal.objects.filter(active=True)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def create(self, request, data):
-        return services.request_deal(data["application"], deal=data["deal"], as_of=toolkit.today())
-
-    def has_decide_permission(self, request):
-        return request.user.has_perm("startups.change_dealrequest")
-
-    def _decide(self, request, queryset, fulfil):
-        run_for_each(
-            self,
-            request,
-            queryset.select_related("deal", "application"),
-            lambda deal_request: services.decide_deal_request(
-                deal_request, by=request.user, fulfil=fulfil, as_of=toolkit.today()
-            ),
-            done="request(s) " + ("fulfilled" if fulfil else "declined"),
-        )
-
-    @admin.action(description="Mark fulfilled", permissions=["decide"])
-    def fulfil(self, request, queryset):
-        self._decide(request, queryset, True)
-
-    @admin.action(description="Decline", permissions=["decide"])
-    def decline(self, request, queryset):
-        self._decide(request, queryset, False)
-
-
-@admin.register(RenewalReview)
-class RenewalReviewAdmin(ServiceAdmin):
-    """CR3: confirm E2/E3 with the startup's current figures to grant year two."""
-
-    list_display = ["application", "year", "due_on", "status", "decided_by", "decided_on"]
-    list_select_related = ["application", "decided_by"]
-    list_filter = ["status", "due_on"]
-    readonly_fields = [
-        "application",
-        "year",
-        "due_on",
-        "status",
-        "decided_by",
-        "decided_on",
-        "total_funding",
-        "country",
-        "note",
-    ]
-    change_form_template = "admin/startups/renewalreview/change_form.html"
-
-    def get_urls(self):
-        return [
-            path(
-                "<int:pk>/decide/",
-                self.admin_site.admin_view(self.decide_view),
-                name="startups_renewal_decide",
-            ),
-            *super().get_urls(),
-        ]
-
-    def decide_view(self, request, pk):
-        if not request.user.has_perm(REVIEW):
-            raise PermissionDenied
-        review = get_object_or_404(RenewalReview.objects.select_related("application"), pk=pk)
-        form = RenewalForm(
-            request.POST or None,
-            initial={
-                "total_funding": review.application.total_funding,
-                "country": review.application.country,
-            },
-        )
-
-        def perform(data):
-            company = review.application.company_name
-            if data["decision"] == "confirm":
-                services.confirm_renewal(
-                    review,
-                    by=request.user,
-                    total_funding=data["total_funding"],
-                    country=data["country"],
-                    as_of=toolkit.today(),
-                )
-                return f"Year two granted to {company}."
-            services.decline_renewal(
-                review, by=request.user, note=data["note"], as_of=toolkit.today()
-            )
-            return f"Year two declined for {company}."
-
-        return service_form_page(
-            self,
-            request,
-            review,
-            form=form,
-            perform=perform,
-            template="admin/startups/renewalreview/decide.html",
-            title=f"Year two for {review.application.company_name}",
-            review=review,
-        )
-
-
-# --- What the header's search box finds here (billing/search.py) ------------------------------
-
-
-def _describe_application(application):
-    detail = format_html(
-        "{} · submitted {} · {}",
-        application.contact_email,
-        day(application.submitted_on),
-        status_badge(application, "status", APPLICATION_TONES),
-    )
-    return f"{application.company_name} (#{application.pk})", detail
-
-
-search.register(
-    StartupApplication,
-    label="Startup applications",
-    fields=("company_name", "contact_email"),
-    exact=("company_name", "contact_email"),
-    order_by=("-submitted_on", "-pk"),
-    describe=_describe_application,
-)

@@ -1,0 +1,125 @@
+"""Closing and reopening a workspace from its page (SPEC W1), mixed into `WorkspaceAdmin`, and
+the list of every closure.
+
+Closing shows what will happen before anything does (the final invoice as the close would price
+it, the term or trial, the discount, the credit) and asks why (R4); reopening asks why too.
+"""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+
+from billing import admin_toolkit as toolkit
+from billing import services
+from billing.admin_toolkit import ReasonForm, ServiceAdmin, YesNoFilter
+from billing.closures import closure_preview
+from billing.forms import CloseWorkspaceForm
+from billing.models import Workspace, WorkspaceClosure
+
+CLOSE_PERMISSION = "billing.close_workspace"
+
+
+class ClosedFilter(YesNoFilter):
+    """W1: closed workspaces are a list filter."""
+
+    title = "closed"
+    parameter_name = "closed"
+    labels = (("no", "Open"), ("yes", "Closed"))
+
+    def condition(self):
+        return Q(closed_on__isnull=False)
+
+
+class ClosurePages:
+    """W1's close and reopen pages for `WorkspaceAdmin` (its `workspace_page` draws them)."""
+
+    def get_pages(self):
+        return [
+            *super().get_pages(),
+            ("<int:pk>/close/", "close_view", "billing_workspace_close"),
+            ("<int:pk>/reopen/", "reopen_view", "billing_workspace_reopen"),
+        ]
+
+    def close_actions(self, request, workspace):
+        if not request.user.has_perm(CLOSE_PERMISSION):
+            return []
+        return [("Close workspace", reverse("admin:billing_workspace_close", args=[workspace.pk]))]
+
+    def reopen_actions(self, request, workspace):
+        if not request.user.has_perm(CLOSE_PERMISSION):
+            return []
+        return [
+            ("Reopen workspace", reverse("admin:billing_workspace_reopen", args=[workspace.pk]))
+        ]
+
+    def _closure_workspace(self, request, pk):
+        if not request.user.has_perm(CLOSE_PERMISSION):
+            raise PermissionDenied
+        return get_object_or_404(Workspace, pk=pk)
+
+    def close_view(self, request, pk):
+        """W1: the confirmation page says what will happen, then closes with a reason."""
+        workspace = self._closure_workspace(request, pk)
+        today = toolkit.today()
+        closed = ""
+        if workspace.closed_on is not None:
+            closed = f"{workspace.name} is already closed (since {workspace.closed_on})."
+
+        def perform(data):
+            services.close_workspace(workspace, by=request.user, reason=data["reason"], as_of=today)
+            return f"{workspace.name} closed: {data['reason']}"
+
+        return self.workspace_page(
+            request,
+            workspace,
+            form=CloseWorkspaceForm(request.POST or None),
+            perform=perform,
+            template="admin/billing/workspace/close.html",
+            title=f"Close workspace: {workspace.name}",
+            submit_label="Close workspace",
+            closed=closed,
+            preview=None if closed else closure_preview(workspace, as_of=today),
+        )
+
+    def reopen_view(self, request, pk):
+        """W1: support reopens a closed workspace, with a reason: Free, unlocked."""
+        workspace = self._closure_workspace(request, pk)
+
+        def perform(data):
+            services.reopen_workspace(
+                workspace, by=request.user, reason=data["reason"], as_of=toolkit.today()
+            )
+            return f"{workspace.name} reopened on Free: {data['reason']}"
+
+        return self.workspace_page(
+            request,
+            workspace,
+            form=ReasonForm(request.POST or None),
+            perform=perform,
+            title=f"Reopen workspace: {workspace.name}",
+            submit_label="Reopen workspace",
+            closed="" if workspace.closed_on else f"{workspace.name} is not closed.",
+            intro="It comes back on Free, unlocked, with its data flowing; a move to Team is "
+            "paid at once if it ever had Team (no second trial).",
+        )
+
+
+@admin.register(WorkspaceClosure)
+class WorkspaceClosureAdmin(ServiceAdmin):
+    """W1: every closure and reopening, who and why; written only by the services."""
+
+    list_display = [
+        "workspace",
+        "closed_on",
+        "reason",
+        "closed_by",
+        "final_invoice",
+        "reopened_on",
+        "reopen_reason",
+        "reopened_by",
+    ]
+    list_select_related = ["workspace", "closed_by", "reopened_by", "final_invoice"]
+    list_filter = ["closed_on", "reopened_on"]
+    search_fields = ["workspace__slug", "workspace__name", "reason"]

@@ -1,0 +1,87 @@
+"""The outbox: every promised email has left, or shows here as failed or stuck with its error;
+support and finance resend it (never one already sent)."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.text import Truncator
+
+from billing.admin_toolkit import ServiceAdmin, confirm_and_run, shown_column
+from billing.emails import resend_email, stuck_emails
+from billing.models import OutboundEmail
+from billing.templatetags.money import email_kind
+
+
+class EmailKindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        kinds = OutboundEmail.objects.order_by("kind").values_list("kind", flat=True).distinct()
+        return [(kind, email_kind(kind)) for kind in kinds]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
+class DeliveryFilter(admin.SimpleListFilter):
+    """The emails that need a person: failed after their last retry, or stuck pending."""
+
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        stuck = f"Stuck (pending, untouched for {settings.EMAIL_STUCK_AFTER_MINUTES} min)"
+        return [("attention", "Failed or stuck"), ("failed", "Failed"), ("stuck", stuck)]
+
+    def queryset(self, request, queryset):
+        failed = queryset.filter(status=OutboundEmail.Status.FAILED)
+        stuck = stuck_emails(timezone.now(), queryset)
+        return {"attention": failed | stuck, "failed": failed, "stuck": stuck}.get(
+            self.value(), queryset
+        )
+
+
+@admin.register(OutboundEmail)
+class OutboundEmailAdmin(ServiceAdmin):
+    """The outbox: every promised email has left, or shows here as failed or stuck with its
+    error; support and finance resend it (never one already sent)."""
+
+    list_display = [
+        "kind_display",
+        "to",
+        "subject",
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+        "error",
+    ]
+    list_filter = [DeliveryFilter, EmailKindFilter, "status"]
+    search_fields = ["to", "subject", "object_key"]
+    actions = ["resend"]
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("billing.resend_outboundemail")
+
+    kind_display = shown_column("kind", email_kind, description="Kind")
+
+    @admin.display(description="Last error")
+    def error(self, email):
+        return Truncator(email.last_error).chars(80) or "—"
+
+    @admin.action(description="Resend selected emails…", permissions=["resend"])
+    def resend(self, request, queryset):
+        return confirm_and_run(
+            self,
+            request,
+            queryset,
+            lambda email, data: resend_email(email, by=request.user),
+            title="Resend emails",
+            done="email(s) sent again",
+            form_class=None,
+            intro="Each email goes once: one already sent is refused.",
+            describe=lambda email: (
+                f"“{email.subject}” to {email.to} ({email.get_status_display().lower()})"
+            ),
+        )

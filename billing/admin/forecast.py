@@ -1,0 +1,119 @@
+"""The workspace page's forecast (SPEC FC1), mixed into `WorkspaceAdmin`: it runs
+`billing.forecast.forecast_invoices` for today's state and, side by side, under one proposed
+change; nothing it does is kept."""
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+
+from billing import admin_toolkit as toolkit
+from billing import forecast, selectors, services
+from billing.admin_toolkit import admin_page
+from billing.errors import BillingError
+from billing.forms import ForecastForm
+from billing.models import Plan, Subscription, Workspace
+
+# What a forecast's proposed change is recorded as, inside the transaction it rolls back.
+FORECAST_REASON = "Forecast only (rolled back)"
+
+
+class ForecastPage:
+    """FC1's forecast page for `WorkspaceAdmin`."""
+
+    forecast_form_class = ForecastForm
+
+    def get_pages(self):
+        return [
+            *super().get_pages(),
+            ("<int:pk>/forecast/", "forecast_view", "billing_workspace_forecast"),
+        ]
+
+    @staticmethod
+    def may_forecast(user) -> bool:
+        return user.has_perm("billing.view_workspace") and user.has_perm("billing.view_invoice")
+
+    def forecast_actions(self, request, workspace):
+        if not self.may_forecast(request.user):
+            return []
+        return [("Forecast", reverse("admin:billing_workspace_forecast", args=[workspace.pk]))]
+
+    def proposed_change(self, request, workspace, data):
+        """FC1: the change to compare, as `(label, change(workspace, as_of))` calling its
+        service, or None. Subclasses add their own (the coupons app: a coupon)."""
+        choice = data.get("change") or ""
+        by = request.user
+        if choice in ("team:monthly", "team:annual"):
+            interval = choice.split(":")[1]
+
+            def change(ws, as_of):
+                on_team = Subscription.objects.filter(
+                    workspace=ws, ended_on=None, plan__code=Plan.Code.TEAM
+                ).exists()
+                if on_team:
+                    services.change_interval(
+                        ws, interval=interval, as_of=as_of, by=by, reason=FORECAST_REASON
+                    )
+                else:
+                    services.change_to_team(
+                        ws, interval=interval, as_of=as_of, by=by, reason=FORECAST_REASON
+                    )
+
+        elif choice == "free":
+
+            def change(ws, as_of):
+                services.change_to_free(ws, as_of=as_of, by=by, reason=FORECAST_REASON)
+
+        elif choice == "close":
+
+            def change(ws, as_of):
+                services.close_workspace(ws, by=by, reason=FORECAST_REASON, as_of=as_of)
+
+        else:
+            return None
+        return dict(ForecastForm.CHANGES)[choice], change
+
+    def forecast_view(self, request, pk):
+        """FC1: the next 1–12 months' invoices, today's state beside a proposed change."""
+        if not self.may_forecast(request.user):
+            raise PermissionDenied
+        workspace = get_object_or_404(Workspace, pk=pk)
+        today = toolkit.today()
+        form = self.forecast_form_class(request.GET or {"months": 12, "mtus": "last"})
+        context = {
+            "workspace": workspace,
+            "form": form,
+            "today": today,
+            "status": selectors.workspace_status(workspace, as_of=today),
+        }
+        if form.is_valid():
+            context.update(self._forecast(request, workspace, form, today))
+        return admin_page(
+            self,
+            request,
+            "admin/billing/workspace/forecast.html",
+            title=f"Forecast: {workspace.name}",
+            **context,
+        )
+
+    def _forecast(self, request, workspace, form, today):
+        """The baseline and, when a change is proposed, the forecast under it, row by row."""
+        mtus = form.mtus_assumption()
+        months = form.cleaned_data["months"]
+        context = {}
+        try:
+            context["assumed_mtus"] = forecast.assumed_mtus(workspace, as_of=today, mtus=mtus)
+            baseline = forecast.forecast_invoices(workspace, as_of=today, months=months, mtus=mtus)
+        except BillingError as exc:
+            return {**context, "error": str(exc)}
+        proposed = None
+        change = self.proposed_change(request, workspace, form.cleaned_data)
+        if change is not None:
+            context["change_label"] = change[0]
+            try:
+                proposed = forecast.forecast_invoices(
+                    workspace, as_of=today, months=months, mtus=mtus, changes=[change[1]]
+                )
+            except BillingError as exc:
+                context["change_error"] = str(exc)
+        rows, totals = forecast.side_by_side(baseline, proposed)
+        return {**context, "rows": rows, "totals": totals, "compared": proposed is not None}

@@ -1,0 +1,223 @@
+"""Invoices (I3, I5, K3): read-only for everyone; finance voids with a reason, support asks for a
+refund from the invoice's page."""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+
+from billing import admin_toolkit as toolkit
+from billing import selectors, services
+from billing.admin_toolkit import (
+    ReadOnlyInline,
+    ServiceAdmin,
+    badge_column,
+    money_column,
+    service_form_page,
+    shown_column,
+)
+from billing.forms import CreditNoteRequestForm, VoidInvoiceForm
+from billing.models import Invoice, InvoiceLine
+from billing.templatetags.money import count, day, money, period, period_short, rate
+
+INVOICE_TONES = {"issued": "waiting", "paid": "good", "void": "quiet"}
+
+
+class InvoiceLineInline(ReadOnlyInline):
+    model = InvoiceLine
+    fields = ["position", "kind", "description", "quantity_display", "amount_display"]
+
+    @admin.display(description="Quantity")
+    def quantity_display(self, line):
+        return count(line.quantity) if line.quantity is not None else ""
+
+    amount_display = money_column("amount", description="Amount", sortable=False)
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ServiceAdmin):
+    """I3: read-only for everyone; finance voids with a reason, support asks for a refund. The
+    page shows what is refunded, pending and left (K3) and links the documents (I5)."""
+
+    # Fits 1366 px beside the filters, Status and Total included.
+    list_display = [
+        "number",
+        "workspace_name",
+        "kind",
+        "period_in_list",
+        "issued",
+        "status_display",
+        "total_display",
+    ]
+    list_select_related = ["workspace"]
+    list_filter = ["status", "kind", "issue_date"]
+    search_fields = ["number", "workspace__slug", "workspace__name"]
+    date_hierarchy = "issue_date"
+    inlines = [InvoiceLineInline]
+    show_full_result_count = False
+    change_form_template = "admin/billing/invoice/change_form.html"
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "workspace",
+                    "kind",
+                    "status_display",
+                    "issue_date",
+                    "period_display",
+                ]
+            },
+        ),
+        (
+            "Amounts",
+            {
+                "fields": [
+                    "subtotal_display",
+                    "discount_display",
+                    "credits_display",
+                    "tax_display",
+                    "total_display",
+                ]
+            },
+        ),
+        ("Tax", {"fields": ["jurisdiction", "rate_display", "tax_note"]}),
+        ("As issued", {"fields": ["plan_display", "overage_display"]}),
+    ]
+    void_fieldset = ("Void", {"fields": ["voided_on", "void_reason"]})
+    readonly_fields = [
+        name for _, options in fieldsets for name in options["fields"] if name.endswith("display")
+    ] + ["jurisdiction"]
+    pages = (
+        ("<int:pk>/void/", "void_view", "billing_invoice_void"),
+        ("<int:pk>/credit-note/", "credit_note_view", "billing_invoice_credit_note"),
+    )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is not None and obj.status == Invoice.Status.VOID:
+            return [*self.fieldsets, self.void_fieldset]
+        return self.fieldsets
+
+    @admin.display(description="Workspace", ordering="workspace__name")
+    def workspace_name(self, obj):
+        return obj.workspace.name
+
+    @admin.display(description="Period", ordering="period_start")
+    def period_display(self, obj):
+        return period(obj)
+
+    @admin.display(description="Period", ordering="period_start")
+    def period_in_list(self, obj):
+        return period_short(obj)
+
+    issued = shown_column("issue_date", day, description="Issued")
+    status_display = badge_column("status", INVOICE_TONES)
+    total_display = money_column("total", description="Total")
+    subtotal_display = money_column("subtotal", description="Subtotal", sortable=False)
+    discount_display = money_column("discount", description="Discount", sortable=False)
+    credits_display = money_column("credits", description="Startup credit", sortable=False)
+    tax_display = money_column("tax", description="Tax", sortable=False)
+    overage_display = shown_column(
+        "overage_mtus", count, description="MTUs billed as overage", sortable=False
+    )
+
+    @admin.display(description="Jurisdiction")
+    def jurisdiction(self, obj):
+        if not obj.tax_country:
+            return "—"
+        return f"{obj.tax_country}-{obj.tax_region}" if obj.tax_region else obj.tax_country
+
+    @admin.display(description="Tax rate")
+    def rate_display(self, obj):
+        return rate(obj.tax_rate) if obj.tax_rate is not None else "no rate (no tax)"
+
+    @admin.display(description="Plan")
+    def plan_display(self, obj):
+        return f"{obj.plan_code.capitalize()}, billed {obj.get_interval_display().lower()}"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        invoice = self.get_object(request, object_id)
+        if invoice is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "refunds": selectors.refund_summary(invoice),
+                "can_decide": request.user.has_perm("billing.approve_creditnote"),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _form_page(self, request, invoice, form, title, permission, perform, **context):
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        return service_form_page(
+            self,
+            request,
+            invoice,
+            form=form,
+            perform=perform,
+            template="admin/billing/invoice/action.html",
+            title=f"{title}: {invoice.number}",
+            invoice=invoice,
+            **context,
+        )
+
+    def void_view(self, request, pk):
+        invoice = get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
+
+        def perform(data):
+            services.void_invoice(
+                invoice, by=request.user, reason=data["reason"], as_of=toolkit.today()
+            )
+            return f"{invoice.number} voided: {data['reason']}"
+
+        closed = ""
+        if invoice.status == Invoice.Status.VOID:
+            closed = f"{invoice.number} is already void (since {invoice.voided_on}): "
+            closed += invoice.void_reason or "no reason recorded."
+        form = VoidInvoiceForm(request.POST or None)
+        return self._form_page(
+            request,
+            invoice,
+            form,
+            "Void invoice",
+            "billing.void_invoice",
+            perform,
+            closed=closed,
+            intro="A void invoice is kept, marked void; nothing is due on it. This cannot be "
+            "undone.",
+        )
+
+    def credit_note_view(self, request, pk):
+        """K3: support asks for a refund; the page shows what is refunded, what is already
+        requested and what is left, so a request that can never be approved is not filed."""
+        invoice = get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
+        refunds = selectors.refund_summary(invoice)
+
+        def perform(data):
+            services.request_credit_note(
+                invoice,
+                by=request.user,
+                amount=data["amount"],
+                reason=data["reason"],
+                as_of=toolkit.today(),
+            )
+            return (
+                f"Credit note of {money(data['amount'])} on {invoice.number} requested; "
+                "finance decides."
+            )
+
+        closed = ""
+        if invoice.status == Invoice.Status.VOID:
+            closed = f"{invoice.number} is void: there is nothing to refund."
+        elif refunds.left <= 0:
+            closed = f"{invoice.number} is refunded in full ({money(refunds.refunded)})."
+        form = CreditNoteRequestForm(request.POST or None)
+        return self._form_page(
+            request,
+            invoice,
+            form,
+            "Request a credit note",
+            "billing.add_creditnote",
+            perform,
+            closed=closed,
+            refunds=refunds,
+        )

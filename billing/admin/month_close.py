@@ -1,0 +1,49 @@
+"""The month close's progress (D1, I6) and the billing clock (D1, D2), read-only: the daily run
+writes them."""
+
+from django.contrib import admin
+from django.db.models import Count, Q
+
+from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, shown_column
+from billing.models import BillingClock, MonthClose, SetAsideInvoice
+from billing.templatetags.money import month
+
+
+class SetAsideInline(ReadOnlyInline):
+    """I6: the workspaces this close could not bill, with why; the clock tries each again."""
+
+    model = SetAsideInvoice
+    fields = ["workspace", "error", "first_seen_on", "resolved_on"]
+    verbose_name_plural = "workspaces set aside (not billed yet)"
+
+
+@admin.register(MonthClose)
+class MonthCloseAdmin(ServiceAdmin):
+    list_display = [
+        "month_display",
+        "finished",
+        "closed_on",
+        "strikes",
+        "invoices",
+        "waiting",
+        "updated_at",
+    ]
+    inlines = [SetAsideInline]
+
+    def get_queryset(self, request):
+        unresolved = Count("set_aside", filter=Q(set_aside__resolved_on=None))
+        return super().get_queryset(request).annotate(waiting_count=unresolved)
+
+    @admin.display(description="Set aside", ordering="waiting_count")
+    def waiting(self, obj):
+        return obj.waiting_count or "—"
+
+    month_display = shown_column("month", month, description="Month")
+
+
+@admin.register(BillingClock)
+class BillingClockAdmin(ServiceAdmin):
+    """D1, D2: the last day the billing clock processed; changes dated on or before it are
+    refused."""
+
+    list_display = ["last_processed_day", "updated_at"]

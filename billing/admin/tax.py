@@ -1,0 +1,245 @@
+"""Tax rates (X2) and tax exemption certificates (X4, X5, R3): rates are dated facts set through
+`set_tax_rate`; certificates are uploaded, then reviewed on their own page beside the document."""
+
+from django import forms
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from billing import admin_toolkit as toolkit
+from billing import services
+from billing.admin_toolkit import (
+    DecisionPages,
+    ServiceAdmin,
+    badge_column,
+    run_for_each,
+    shown_column,
+)
+from billing.documents import clean_document
+from billing.models import TaxExemption, TaxRate
+from billing.tax import US_STATES
+from billing.templatetags.money import rate
+
+
+@admin.register(TaxRate)
+class TaxRateAdmin(ServiceAdmin):
+    """X2: a rate is a dated fact: a new rate from a date replaces the old one from then on
+    (`set_tax_rate`); a rate in force is never edited in place."""
+
+    list_display = ["country", "region", "rate_display", "name", "valid_from"]
+    list_filter = ["country"]
+    search_fields = ["region", "name"]
+    fields = ["country", "region", "rate", "name", "valid_from"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return self.fields
+        return ["rate_display" if f == "rate" else f for f in self.fields]  # "7.25 %"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    rate_display = shown_column("rate", rate, description="Rate")
+
+    def create(self, request, data):
+        return services.set_tax_rate(
+            str(data["country"]),
+            region=data["region"].strip().upper(),
+            rate=data["rate"],
+            name=data["name"],
+            valid_from=data["valid_from"],
+        )
+
+
+class TaxExemptionForm(forms.ModelForm):
+    """The upload: the document is checked by its content before the service stores it."""
+
+    class Meta:
+        model = TaxExemption
+        fields = ["workspace", "region", "reason", "document", "valid_from", "valid_to"]
+        help_texts = {"document": "PDF, PNG or JPEG, at most 10 MB."}
+
+    def clean_region(self):
+        region = self.cleaned_data["region"].strip().upper()
+        if region not in US_STATES:
+            raise forms.ValidationError(f"“{region}” is not a US state code (e.g. NH).")
+        return region
+
+    def clean_document(self):
+        return clean_document(self.cleaned_data.get("document"), what="certificate")
+
+
+CERTIFICATE_TONES = {
+    "submitted": "waiting",
+    "in_review": "waiting",
+    "approved": "good",
+    "rejected": "bad",
+}
+
+
+@admin.register(TaxExemption)
+class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
+    """X4: support and finance upload certificates; finance reviews each on its page, with the
+    document shown beside the decision buttons (or in bulk from the list). Nothing is edited by
+    hand: a wrong certificate is rejected and a new one submitted."""
+
+    form = TaxExemptionForm
+    change_form_template = "admin/toolkit/decision_change_form.html"
+    decisions = {"review": "Start review", "approve": "Approve", "reject": "Reject"}
+    review_permission = "billing.review_taxexemption"
+    decide_url_name = "billing_taxexemption_decide"
+    decide_template = "admin/billing/taxexemption/decide.html"
+    document_label = "Certificate document"
+    decision_related = ("workspace", "reviewed_by")
+    list_display = [
+        "number",
+        "workspace",
+        "region",
+        "reason",
+        "status_display",
+        "valid_from",
+        "valid_to",
+        "submitted_on",
+        "decided_on",
+        "document_link",
+    ]
+    list_select_related = ["workspace"]
+    list_filter = ["status", "reason", "region"]
+    search_fields = ["workspace__slug", "workspace__name", "=region"]
+    autocomplete_fields = ["workspace"]
+    actions = ["start_review", "approve", "reject"]
+    show_full_result_count = False
+    add_fields = ["workspace", "region", "reason", "document", "valid_from", "valid_to"]
+    view_fields = [
+        "workspace",
+        "region",
+        "reason",
+        "document_link",
+        "content_type",
+        "valid_from",
+        "valid_to",
+        "status",
+        "submitted_on",
+        "review_started_on",
+        "reviewed_by",
+        "decided_on",
+        "rejection_reason",
+    ]
+
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.view_fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.view_fields
+
+    @admin.display(description="Certificate", ordering="pk")
+    def number(self, obj):
+        return f"#{obj.pk}"
+
+    status_display = badge_column("status", CERTIFICATE_TONES)
+
+    # --- the review page: the document and the decision buttons (toolkit.DecisionPages) ---
+
+    def open_decisions(self, certificate):
+        if certificate.status in (TaxExemption.Status.APPROVED, TaxExemption.Status.REJECTED):
+            return []
+        if certificate.status == TaxExemption.Status.SUBMITTED:
+            return ["review", "approve", "reject"]
+        return ["approve", "reject"]
+
+    def document_url(self, certificate):
+        return reverse("finance:certificate-document", args=[certificate.pk])
+
+    def decided(self, certificate, decision):
+        name = f"Certificate #{certificate.pk}"
+        if certificate.status in (TaxExemption.Status.APPROVED, TaxExemption.Status.REJECTED):
+            return (
+                f"{name} was already {certificate.get_status_display().lower()} on "
+                f"{certificate.decided_on}: a decision is final."
+            )
+        if decision == "review" and certificate.status == TaxExemption.Status.IN_REVIEW:
+            return f"{name} is already in review since {certificate.review_started_on}."
+        return ""
+
+    def decision_page(self, certificate, decision):
+        ws = certificate.workspace.name
+        intros = {
+            "review": "Taking the certificate into review tells the customer's agents that "
+            "finance is on it; it changes no invoice.",
+            "approve": f"From today, invoices of {ws} for {certificate.region} carry no sales "
+            "tax while the certificate is valid. Invoices already issued do not change.",
+            "reject": "Invoices go on carrying sales tax. The reason is kept with the certificate.",
+        }
+        return {
+            "title": f"{self.decisions[decision]}: certificate #{certificate.pk} of {ws}",
+            "intro": intros[decision],
+            "certificate": certificate,
+        }
+
+    def decide(self, request, certificate, decision, data):
+        """X4: finance takes one certificate into review, approves or rejects it (with a
+        reason), on a page that shows the document again."""
+        today, by, name = toolkit.today(), request.user, f"Certificate #{certificate.pk}"
+        if decision == "review":
+            services.start_exemption_review(certificate, by=by, as_of=today)
+            return f"{name} is in review."
+        if decision == "approve":
+            services.approve_exemption(certificate, by=by, as_of=today)
+            ws = certificate.workspace.name
+            return f"{name} approved: {certificate.region} invoices of {ws} carry no tax."
+        services.reject_exemption(certificate, by=by, reason=data["reason"], as_of=today)
+        return f"{name} rejected: {data['reason']}"
+
+    @admin.display(description="Document")
+    def document_link(self, obj):
+        if not obj.pk or not obj.document:
+            return "—"
+        return format_html('<a href="{}">Download</a>', self.document_url(obj))
+
+    def create(self, request, data):
+        return services.submit_exemption(
+            data["workspace"],
+            region=data["region"],
+            reason=data["reason"],
+            document=data["document"],
+            valid_from=data["valid_from"],
+            valid_to=data["valid_to"],
+            as_of=toolkit.today(),
+            by=request.user,
+        )
+
+    def describe_row(self, certificate):
+        status = certificate.get_status_display().lower()
+        return f"#{certificate.pk} {certificate.workspace.name}, {certificate.region} ({status})"
+
+    @admin.action(description="Start review of selected certificates", permissions=["review"])
+    def start_review(self, request, queryset):
+        run_for_each(
+            self,
+            request,
+            queryset.select_related(*self.decision_related),
+            lambda certificate: self.decide(request, certificate, "review", {}),
+            done="certificate(s) taken into review",
+        )
+
+    @admin.action(description="Approve selected certificates…", permissions=["review"])
+    def approve(self, request, queryset):
+        return self.decide_selected(
+            request,
+            queryset,
+            "approve",
+            title="Approve certificates",
+            done="certificate(s) approved",
+            intro="Approved certificates waive the sales tax of invoices issued from today in "
+            "their state, while they are valid.",
+        )
+
+    @admin.action(description="Reject selected certificates…", permissions=["review"])
+    def reject(self, request, queryset):
+        return self.decide_selected(
+            request,
+            queryset,
+            "reject",
+            title="Reject certificates",
+            done="certificate(s) rejected",
+        )

@@ -1,0 +1,91 @@
+"""Usage figures (U1, U2): the list, and the import page that takes a whole file or nothing."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+
+from billing import services, tasks, usage_import
+from billing.admin_toolkit import ServiceAdmin, admin_page, shown_column
+from billing.errors import BillingError
+from billing.forms import UsageImportForm
+from billing.models import Usage, UsageImportJob
+from billing.templatetags.money import count, month
+
+IMPORT_PERMISSION = "billing.import_usage"
+
+
+@admin.register(Usage)
+class UsageAdmin(ServiceAdmin):
+    """U1, U2: figures are recorded from the workspace page or imported from a file, both
+    through the service; this list only shows them."""
+
+    list_display = ["workspace", "month_display", "mtus_display", "updated_at"]
+    list_select_related = ["workspace"]
+    list_filter = ["month"]
+    search_fields = ["workspace__slug", "workspace__name"]
+    autocomplete_fields = ["workspace"]
+    date_hierarchy = "month"
+    show_full_result_count = False
+    change_list_template = "admin/billing/usage/change_list.html"
+    pages = (
+        ("import/", "import_view", "billing_usage_import"),
+        ("import/<int:job_id>/", "import_job_view", "billing_usage_import_job"),
+    )
+
+    month_display = shown_column("month", month, description="Month")
+    mtus_display = shown_column("mtus", count, description="MTUs")
+
+    def import_view(self, request):
+        """U2: the whole file or nothing; every bad line named. The upload is streamed; a large
+        one is imported by a worker and the page follows it."""
+        if not request.user.has_perm(IMPORT_PERMISSION):
+            raise PermissionDenied
+        form = UsageImportForm(request.POST or None, request.FILES or None)
+        errors = []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > usage_import.INLINE_MAX_BYTES:
+                job = usage_import.start_import_job(
+                    upload, by=request.user, run_later=tasks.import_usage_file.delay
+                )
+                return redirect("admin:billing_usage_import_job", job.pk)
+            try:
+                result = services.import_usage(upload)
+            except BillingError as exc:
+                errors = getattr(exc, "errors", [str(exc)])
+            else:
+                self.message_user(
+                    request,
+                    f"Usage imported: {result['created']} new figure(s), "
+                    f"{result['replaced']} replaced.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:billing_usage_changelist")
+            self.message_user(
+                request,
+                "Nothing was imported: fix the lines below and upload again.",
+                messages.ERROR,
+            )
+        return admin_page(
+            self,
+            request,
+            "admin/billing/usage/import.html",
+            title="Import usage",
+            form=form,
+            errors=errors,
+        )
+
+    def import_job_view(self, request, job_id):
+        """A large file's import on a worker: queued, running (how far), then its result or
+        every bad line. The page reloads itself until the job is finished."""
+        if not request.user.has_perm(IMPORT_PERMISSION):
+            raise PermissionDenied
+        job = get_object_or_404(UsageImportJob, pk=job_id)
+        return admin_page(
+            self,
+            request,
+            "admin/billing/usage/import_job.html",
+            title=f"Import usage: {job.file_name}",
+            job=job,
+            progress=None if job.finished else usage_import.job_progress(job),
+        )

@@ -1,0 +1,407 @@
+"""The support console's workspace list and page (R1): filters by plan, interval and trial, the
+status panel, and the pages that change plan, interval, card, usage or lock through services.
+Also the plans (P1, P2) and the subscriptions behind them."""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.html import format_html
+
+from billing import admin_toolkit as toolkit
+from billing import selectors, services
+from billing.admin.closures import ClosedFilter, ClosurePages
+from billing.admin.forecast import ForecastPage
+from billing.admin_toolkit import (
+    ReadOnlyInline,
+    ServiceAdmin,
+    badge,
+    money_column,
+    service_form_page,
+    shown_column,
+    with_note,
+)
+from billing.forms import (
+    ChangeIntervalForm,
+    ChangePlanForm,
+    PaymentMethodForm,
+    RecordUsageForm,
+    UnlockForm,
+)
+from billing.models import PaymentMethod, Plan, Subscription, Workspace
+from billing.months import month_start
+from billing.templatetags.money import count
+
+LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
+
+
+def lock_badge(workspace):
+    """The workspace's lock as a badge; a closed one (W1) is neither used nor billed any more."""
+    if getattr(workspace, "closed_on", None) is not None:
+        return badge("Closed", "quiet")
+    return badge(workspace.get_lock_display(), LOCK_TONES.get(workspace.lock, ""))
+
+
+def _current_subscriptions(**filters):
+    return Subscription.objects.filter(workspace=OuterRef("pk"), ended_on=None, **filters)
+
+
+class PlanFilter(admin.SimpleListFilter):
+    title = "plan"
+    parameter_name = "plan"
+
+    def lookups(self, request, model_admin):
+        return Plan.Code.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Plan.Code.values:
+            return queryset.filter(Exists(_current_subscriptions(plan__code=self.value())))
+        return queryset
+
+
+class IntervalFilter(admin.SimpleListFilter):
+    title = "Team interval"
+    parameter_name = "interval"
+
+    def lookups(self, request, model_admin):
+        return [("monthly", "Monthly"), ("annual", "Annual")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("monthly", "annual"):
+            return queryset.filter(
+                Exists(_current_subscriptions(plan__code="team", interval=self.value()))
+            )
+        return queryset
+
+
+class TrialingFilter(toolkit.YesNoFilter):
+    title = "trialing"
+    parameter_name = "trialing"
+    labels = (("yes", "In a Team trial"), ("no", "Not trialing"))
+
+    def condition(self):
+        return Exists(_current_subscriptions(trial_outcome=Subscription.TrialOutcome.RUNNING))
+
+
+class BusinessCountryFilter(toolkit.CountryInUseFilter):
+    title = "business country"
+    parameter_name = "business_country"
+
+
+class PaymentMethodInline(ReadOnlyInline):
+    """D3: every card on file and the days it was, newest first."""
+
+    model = PaymentMethod
+    fields = ["brand", "last4", "added_on", "removed_on"]
+    verbose_name_plural = "payment methods (dated history)"
+
+
+class SubscriptionInline(ReadOnlyInline):
+    model = Subscription
+    fields = [
+        "plan",
+        "interval",
+        "started_on",
+        "ended_on",
+        "end_reason",
+        "trial_end",
+        "trial_outcome",
+        "paid_from",
+        "term_end",
+        "cancel_at_term_end",
+    ]
+
+
+@admin.register(Workspace)
+class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
+    # Fits 1366 px beside the filters: the billing email is found by the search box.
+    list_display = [
+        "name_and_slug",
+        "plan_display",
+        "trial_end_display",
+        "lock_display",
+        "location",
+        "program_member",
+    ]
+    list_filter = [
+        PlanFilter,
+        IntervalFilter,
+        TrialingFilter,
+        ClosedFilter,
+        "lock",
+        BusinessCountryFilter,
+        "startup_member",
+    ]
+    search_fields = ["name", "slug", "billing_email"]
+    list_per_page = 50
+    show_full_result_count = False
+    readonly_fields = [
+        "created_on",
+        "lock",
+        "lock_changed_on",
+        "lock_cause",
+        "data_flow",
+        "startup_member",
+        "payment_method_added_on",
+        "card_brand",
+        "card_last4",
+    ]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "billing_email", "created_on"]}),
+        ("Business location (decides tax)", {"fields": ["business_country", "business_region"]}),
+        ("Payment method", {"fields": ["payment_method_added_on", "card_brand", "card_last4"]}),
+        (
+            "Lock",
+            {"fields": ["lock", "lock_changed_on", "lock_cause", "data_flow", "startup_member"]},
+        ),
+    ]
+    inlines = [SubscriptionInline, PaymentMethodInline]
+    change_form_template = "admin/billing/workspace/change_form.html"
+    history_list_display = ["lock_display", "payment_method_added_on"]
+    reason_on_change = True
+    pages = (("<int:pk>/do/<str:action>/", "action_view", "billing_workspace_action"),)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_current_subscription()
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "slug"]
+
+    def create(self, request, data):
+        # A workspace is born through the service so it gets its Free subscription.
+        return services.create_workspace(
+            data["name"],
+            slug=data["slug"],
+            business_country=str(data["business_country"]),
+            business_region=data["business_region"],
+            billing_email=data["billing_email"],
+            as_of=toolkit.today(),
+        )
+
+    def update(self, request, workspace, data, changed):
+        services.update_workspace(
+            workspace,
+            by=request.user,
+            reason=data["change_reason"],
+            name=data["name"],
+            business_country=str(data["business_country"]),
+            business_region=data["business_region"],
+            billing_email=data["billing_email"],
+        )
+
+    @admin.display(description="Plan", ordering="current_plan")
+    def plan_display(self, obj):
+        if obj.current_plan == Plan.Code.TEAM:
+            return f"Team ({obj.current_interval})"
+        return "Free"
+
+    @admin.display(description="Trial ends", ordering="current_trial_end")
+    def trial_end_display(self, obj):
+        if obj.current_trial_outcome == Subscription.TrialOutcome.RUNNING:
+            return obj.current_trial_end
+        return "—"
+
+    @admin.display(description="Workspace", ordering="name")
+    def name_and_slug(self, obj):
+        return with_note(obj.name, obj.slug)
+
+    @admin.display(description="Program", boolean=True, ordering="startup_member")
+    def program_member(self, obj):
+        return obj.startup_member
+
+    @admin.display(description="Lock", ordering="lock")
+    def lock_display(self, obj):
+        return lock_badge(obj)
+
+    @admin.display(description="Location", ordering="business_country")
+    def location(self, obj):
+        """X1: the business location that decides tax, e.g. US-CA."""
+        code = obj.business_country.code
+        where = f"{code}-{obj.business_region}" if obj.business_region else code
+        return format_html('<span title="{}">{}</span>', obj.business_country.name, where)
+
+    # --- the status panel and the action pages ---
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        workspace = self.get_object(request, object_id)
+        if workspace is not None:
+            today = toolkit.today()
+            usage = selectors.recent_usage(workspace, as_of=today)
+            peak = max([mtus for _, mtus in usage] + [1])
+            status = selectors.workspace_status(workspace, as_of=today)
+            # P1: the Free allowance is configurable; bars above it are drawn as over.
+            allowance = Plan.objects.get(code=Plan.Code.FREE).included_mtus
+            over_on_free = status["plan"] == Plan.Code.FREE
+            extra_context = {
+                **(extra_context or {}),
+                "status": status,
+                "usage_bars": [
+                    (m, mtus, round(100 * mtus / peak), over_on_free and mtus > allowance)
+                    for m, mtus in usage
+                ],
+                "strikes": workspace.strikes.all()[:12],
+                "lock_events": workspace.lock_events.select_related("by")[:10],
+                "invoices": workspace.invoices.all()[:12],
+                "preview": services.preview_invoice(
+                    workspace, month=month_start(today), as_of=today
+                ),
+                "actions": self._workspace_actions(request, workspace),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _workspace_actions(self, request, workspace):
+        """(label, url) of each page this person may open on this workspace. A closed one
+        accepts no change but reopening (W1), so it offers nothing else."""
+        user = request.user
+        if workspace.closed_on is not None:
+            return self.reopen_actions(request, workspace)
+        allowed = {
+            "plan": user.has_perm("billing.change_plan_workspace"),
+            "interval": user.has_perm("billing.change_plan_workspace")
+            and workspace.current_plan == Plan.Code.TEAM,
+            "payment-method": user.has_perm("billing.change_workspace"),
+            "usage": user.has_perm("billing.add_usage"),
+            "unlock": user.has_perm("billing.unlock_workspace") and workspace.lock != "unlocked",
+        }
+        labels = {
+            "plan": "Change plan",
+            "interval": "Change billing interval",
+            "payment-method": "Add payment method",
+            "usage": "Record usage",
+            "unlock": "Unlock",
+        }
+        return [
+            *(
+                (labels[name], reverse("admin:billing_workspace_action", args=[workspace.pk, name]))
+                for name, ok in allowed.items()
+                if ok
+            ),
+            *self.forecast_actions(request, workspace),  # FC1
+            *self.close_actions(request, workspace),  # W1
+        ]
+
+    ACTIONS = {
+        # name: (form, permission, title)
+        "plan": (ChangePlanForm, "billing.change_plan_workspace", "Change plan"),
+        "interval": (
+            ChangeIntervalForm,
+            "billing.change_plan_workspace",
+            "Change billing interval",
+        ),
+        "payment-method": (PaymentMethodForm, "billing.change_workspace", "Add payment method"),
+        "usage": (RecordUsageForm, "billing.add_usage", "Record usage"),
+        "unlock": (UnlockForm, "billing.unlock_workspace", "Unlock workspace"),
+    }
+
+    def action_view(self, request, pk, action):
+        if action not in self.ACTIONS:
+            raise PermissionDenied
+        form_class, permission, title = self.ACTIONS[action]
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        workspace = get_object_or_404(Workspace, pk=pk)
+        closed = ""
+        if action == "unlock" and workspace.lock == "unlocked":
+            closed = f"{workspace.name} is not locked: there is nothing to unlock."
+        if workspace.closed_on is not None:  # W1: nothing but reopening
+            closed = f"{workspace.name} was closed on {workspace.closed_on}: reopen it first."
+        return self.workspace_page(
+            request,
+            workspace,
+            form=form_class(request.POST or None),
+            perform=lambda data: self._perform(request, workspace, action, data),
+            title=f"{title}: {workspace.name}",
+            closed=closed,
+        )
+
+    def workspace_page(self, request, workspace, *, template=None, **options):
+        """A page acting on one workspace (`toolkit.service_form_page`), its status on top."""
+        return service_form_page(
+            self,
+            request,
+            workspace,
+            template=template or "admin/billing/workspace/action.html",
+            workspace=workspace,
+            status=selectors.workspace_status(workspace, as_of=toolkit.today()),
+            **options,
+        )
+
+    def _perform(self, request, workspace, action, data):
+        today, by, reason = toolkit.today(), request.user, data.get("reason", "")
+        if action == "plan":
+            if data["plan"] == "free":
+                services.change_to_free(workspace, as_of=today, by=by, reason=reason)
+                return f"{workspace.name} cancelled or downgraded to Free: {reason}"
+            interval = data["plan"].split(":")[1]
+            services.change_to_team(workspace, interval=interval, as_of=today, by=by, reason=reason)
+            return f"{workspace.name} moved to Team ({interval}): {reason}"
+        if action == "interval":
+            services.change_interval(
+                workspace, interval=data["interval"], as_of=today, by=by, reason=reason
+            )
+            return f"{workspace.name}'s billing interval set to {data['interval']}: {reason}"
+        if action == "payment-method":
+            services.add_payment_method(
+                workspace, as_of=today, brand=data["brand"], last4=data["last4"]
+            )
+            return f"Payment method recorded for {workspace.name}."
+        if action == "usage":
+            services.record_usage(workspace, month=data["month"], mtus=data["mtus"])
+            return f"{data['mtus']:,} MTUs recorded for {workspace.name}, {data['month']:%Y-%m}."
+        services.unlock_workspace(workspace, by=by, reason=reason, as_of=today)
+        return f"{workspace.name} unlocked: {reason}"
+
+
+@admin.register(Plan)
+class PlanAdmin(ServiceAdmin):
+    """P1, P2: the plans' prices and allowances, edited by finance through `update_plan`."""
+
+    list_display = [
+        "name",
+        "code",
+        "monthly_price_display",
+        "annual_price_display",
+        "included_mtus_display",
+        "overage_rate_display",
+    ]
+    readonly_fields = ["code"]
+    reason_on_change = True
+
+    monthly_price_display = money_column("monthly_price", description="Monthly price")
+    annual_price_display = money_column("annual_price", description="Annual price")
+    included_mtus_display = shown_column(
+        "included_mtus", count, description="MTUs included a month"
+    )
+
+    @admin.display(description="Overage per MTU", ordering="overage_rate")
+    def overage_rate_display(self, obj):
+        return f"${obj.overage_rate.normalize():f}" if obj.bills_overage else "none"
+
+    def update(self, request, plan, data, changed):
+        services.update_plan(
+            plan,
+            by=request.user,
+            reason=data["change_reason"],
+            **{field: data[field] for field in changed if field in services.PLAN_TERMS},
+        )
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ServiceAdmin):
+    list_display = [
+        "workspace",
+        "plan",
+        "interval",
+        "started_on",
+        "ended_on",
+        "trial_end",
+        "trial_outcome",
+        "term_end",
+    ]
+    list_select_related = ["workspace", "plan"]
+    list_filter = ["plan", "interval", "trial_outcome", "end_reason"]
+    search_fields = ["workspace__slug", "workspace__name"]
+    show_full_result_count = False

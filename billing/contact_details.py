@@ -1,0 +1,41 @@
+"""Names, email and website addresses as people type them into services (a workspace's details,
+a coupon, a startup application, an accelerator program's application and edits): one check,
+one set of messages. Like `billing.amounts.parse_dollars`, each check adds what is wrong to the
+caller's `problems`, so a refusal names every problem at once."""
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+
+# The name columns (a workspace's, a coupon's, a company's, a contact's, a program's) hold this.
+NAME_LENGTH = 200
+
+_website = URLValidator(schemes=["http", "https"])
+
+
+def check_name(value, label: str, problems: list[str], *, missing: str = "") -> str:
+    """`value` stripped. An empty one is refused with `missing` (default: "The {label} is
+    required."), one longer than its column too, naming it by `label`."""
+    name = (value or "").strip()
+    if not name:
+        problems.append(missing or f"The {label} is required.")
+    elif len(name) > NAME_LENGTH:
+        problems.append(f"The {label} is longer than {NAME_LENGTH} characters.")
+    return name
+
+
+def check_email(value, problems: list[str], *, label: str = "an email address") -> str:
+    """`value`; when it is not an email address `problems` says it is not `label`."""
+    try:
+        validate_email(value)
+    except ValidationError:
+        problems.append(f"“{value}” is not {label}.")
+    return value
+
+
+def check_website(value, problems: list[str]) -> str:
+    """`value`; when it is not an http(s) address `problems` says so."""
+    try:
+        _website(value)
+    except ValidationError:
+        problems.append(f"“{value}” is not a website address (https://…).")
+    return value

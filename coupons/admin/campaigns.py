@@ -1,0 +1,164 @@
+"""Promotion campaigns (G1–G3): support builds a campaign and sees its reach before launch;
+launching hands the emails to the workers; the page shows progress and results."""
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+
+from billing import admin_toolkit as toolkit
+from billing.admin_toolkit import ServiceAdmin, service_form_page, shown_column
+from billing.templatetags.money import count
+from coupons import campaigns
+from coupons.forms import CampaignForm
+from coupons.models import Campaign
+
+
+@admin.register(Campaign)
+class CampaignAdmin(ServiceAdmin):
+    """G1: support builds a campaign and sees its reach, a sample and the refusals by reason
+    before launch; G2: launching hands the emails to the workers, the page shows progress; G3:
+    notified, redeemed and the discount given so far."""
+
+    form = CampaignForm
+    reason_on_change = True
+    list_display = ["name", "coupon", "status", "launched_on", "reached", "redeemed"]
+    list_select_related = ["coupon"]
+    list_filter = ["status", "coupon"]
+    search_fields = ["name", "coupon__code", "subject"]
+    change_form_template = "admin/coupons/campaign/change_form.html"
+    add_fieldsets = [
+        (None, {"fields": ["name", "coupon"]}),
+        ("The email", {"fields": ["subject", "message"]}),
+        (
+            "Audience (workspaces matching every filter given)",
+            {"fields": CampaignForm.AUDIENCE_FIELDS},
+        ),
+    ]
+    view_fields = [
+        "name",
+        "coupon",
+        "subject",
+        "message",
+        "audience_text",
+        "status",
+        "created_by",
+        "launched_on",
+        "launched_by",
+        "launches",
+    ]
+    pages = (("<int:pk>/launch/", "launch_view", "coupons_campaign_launch"),)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                reached_count=Count("recipients", distinct=True),
+                redeemed_count=Count("redemptions", distinct=True),
+            )
+        )
+
+    def has_change_permission(self, request, obj=None):
+        # G2: a launched campaign's emails went out as they were: its page is read-only for
+        # everyone, and a POST to it is refused (`update_campaign` refuses it as well).
+        if obj is not None and obj.status != Campaign.Status.DRAFT:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return self.add_fieldsets
+        if not self.has_change_permission(request, obj):
+            return [(None, {"fields": self.view_fields})]
+        return [
+            *self.add_fieldsets,
+            ("Status", {"fields": ["status", "created_by"]}),
+            ("Why", {"fields": ["change_reason"]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        if not self.has_change_permission(request, obj):
+            return self.view_fields
+        return ["status", "created_by"]
+
+    def update(self, request, campaign, data, changed):
+        """G1: a draft's details through `update_campaign`, with the reason asked for."""
+        changes = {name: data[name] for name in ("name", "subject", "message") if name in changed}
+        if "coupon" in changed:
+            changes["coupon_code"] = data["coupon"]
+        if set(changed) & set(CampaignForm.AUDIENCE_FIELDS):
+            changes["audience"] = CampaignForm.audience_from(data)
+        campaigns.update_campaign(
+            campaign, by=request.user, reason=data["change_reason"], **changes
+        )
+
+    def create(self, request, data):
+        return campaigns.create_campaign(
+            data["name"],
+            data["coupon"].code,
+            data["subject"],
+            data["message"],
+            audience=CampaignForm.audience_from(data),
+            by=request.user,
+        )
+
+    reached = shown_column("reached_count", count, description="Reached")
+    redeemed = shown_column("redeemed_count", count, description="Redeemed")
+
+    @admin.display(description="Audience")
+    def audience_text(self, obj):
+        return campaigns.describe_audience(obj.audience)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        campaign = self.get_object(request, object_id)
+        if campaign is not None:
+            today = toolkit.today()
+            extra_context = {
+                **(extra_context or {}),
+                "preview": campaigns.cached_audience_preview(
+                    campaign,
+                    as_of=today,
+                    now=timezone.now(),
+                    refresh=request.GET.get("refresh") == "preview",
+                ),
+                "preview_minutes": campaigns.PREVIEW_TIMEOUT // 60,
+                "progress": campaigns.campaign_progress(campaign),
+                "results": campaigns.campaign_results(campaign),
+                "can_launch": request.user.has_perm("coupons.launch_campaign"),
+                "launch_url": reverse("admin:coupons_campaign_launch", args=[campaign.pk]),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def launch_view(self, request, pk):
+        """G2: a confirmation with the reach; launching again reaches only newcomers and hands
+        on unsent batches."""
+        if not request.user.has_perm("coupons.launch_campaign"):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign.objects.select_related("coupon"), pk=pk)
+        today = toolkit.today()
+
+        def perform(data):
+            added = campaigns.launch_campaign(campaign, by=request.user, as_of=today)
+            return (
+                f"{campaign.name} launched: {added} workspace(s) added; the workers email them "
+                "in batches."
+            )
+
+        return service_form_page(
+            self,
+            request,
+            campaign,
+            form=None,
+            perform=perform,
+            template="admin/coupons/campaign/launch.html",
+            title=f"Launch campaign: {campaign.name}",
+            submit_label="Launch campaign" if campaign.launches == 0 else "Launch again",
+            campaign=campaign,
+            preview=campaigns.audience_preview(campaign, as_of=today),
+            progress=campaigns.campaign_progress(campaign),
+        )

@@ -1,0 +1,111 @@
+"""The coupon catalogue (C1, C2) in the support console: coupons are created and edited through
+the services, and a redeemed coupon's discount cannot change."""
+
+from django.contrib import admin
+from django.db.models import Count
+
+from billing import admin_toolkit as toolkit
+from billing.admin_toolkit import ServiceAdmin, shown_column
+from billing.templatetags.money import count
+from coupons import selectors, services
+from coupons.forms import CouponForm
+from coupons.models import Coupon
+
+
+@admin.register(Coupon)
+class CouponAdmin(ServiceAdmin):
+    form = CouponForm
+    reason_on_change = True
+    list_display = [
+        "code",
+        "name",
+        "kind",
+        "value",
+        "duration_text",
+        "intervals_text",
+        "redeemed",
+        "remaining",
+        "status",
+        "redeem_by",
+        "partner",
+    ]
+    list_filter = ["kind", "duration", "active", "partner"]
+    list_select_related = ["partner"]
+    search_fields = ["code", "name"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "kind", "active", "partner"]}),
+        (
+            "Discount or credit (exactly one)",
+            {"fields": ["percent_off", "amount_off", "credit_amount"]},
+        ),
+        ("Duration", {"fields": ["duration", "duration_months", "follow_up"]}),
+        ("Applies to", {"fields": ["applies_monthly", "applies_annual"]}),
+        ("Limits", {"fields": ["redeem_by", "max_redemptions", "times_redeemed"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(redeemed_count=Count("redemptions"))
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ["times_redeemed"]
+        if obj.redemptions.exists():
+            # A redeemed coupon's discount is what workspaces were given: it cannot change.
+            editable = services.EDITABLE_AFTER_REDEMPTION
+            return [
+                f
+                for f in [*CouponForm.Meta.fields, "times_redeemed"]
+                if f not in editable or f == "code"
+            ]
+        return ["code", "times_redeemed"]
+
+    def update(self, request, coupon, data, changed):
+        services.update_coupon(
+            coupon,
+            by=request.user,
+            reason=data["change_reason"],
+            **{name: data[name] for name in changed if name in CouponForm.Meta.fields},
+        )
+
+    def create(self, request, data):
+        return services.create_coupon(
+            data["code"],
+            data["name"],
+            data["kind"],
+            percent_off=data["percent_off"],
+            amount_off=data["amount_off"],
+            credit_amount=data["credit_amount"],
+            duration=data["duration"],
+            duration_months=data["duration_months"],
+            redeem_by=data["redeem_by"],
+            max_redemptions=data["max_redemptions"],
+            intervals=CouponForm.intervals(data),
+            follow_up=data["follow_up"],
+            partner=data["partner"],
+            active=data["active"],
+            by=request.user,
+        )
+
+    @admin.display(description="Value")
+    def value(self, obj):
+        return obj.value_display
+
+    @admin.display(description="Duration", ordering="duration")
+    def duration_text(self, obj):
+        return obj.duration_display
+
+    @admin.display(description="Intervals")
+    def intervals_text(self, obj):
+        return ", ".join(obj.intervals)
+
+    redeemed = shown_column("redeemed_count", count, description="Used")
+
+    @admin.display(description="Remaining")
+    def remaining(self, obj):
+        if obj.max_redemptions is None:
+            return "no limit"
+        return max(obj.max_redemptions - obj.times_redeemed, 0)
+
+    @admin.display(description="Status")
+    def status(self, obj):
+        return selectors.coupon_status(obj, as_of=toolkit.today())

@@ -1,0 +1,79 @@
+"""Startup credit (CR1–CR3), read-only for finance: the grants and their ledger, and the grants
+on the workspace page."""
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin
+
+from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, money_column, shown_column
+from coupons.models import CreditGrant, CreditLedgerEntry
+
+
+def _day_before(day):
+    return day - timedelta(days=1)
+
+
+class GrantColumns:
+    """A grant's amount, what is left, and its last valid day (it is stored exclusive)."""
+
+    terms = ["year", "amount_display", "remaining_display", "valid_from", "last_valid_day"]
+    amount_display = money_column("amount", description="Amount")
+    remaining_display = money_column("remaining", description="Left")
+    last_valid_day = shown_column("valid_until", _day_before, description="Valid until (last day)")
+
+
+class LedgerInline(ReadOnlyInline):
+    model = CreditLedgerEntry
+    fields = ["on", "kind", "amount_display", "invoice"]
+
+    amount_display = money_column("amount", description="Amount", sortable=False)
+
+
+class CreditGrantForm(forms.ModelForm):
+    """The grant page is read-only: help texts in the readers' words."""
+
+    class Meta:
+        model = CreditGrant
+        fields = []
+        help_texts = {"year": "Program year: 1 or 2 (a second year after a renewal review)."}
+
+
+@admin.register(CreditGrant)
+class CreditGrantAdmin(GrantColumns, ServiceAdmin):
+    form = CreditGrantForm
+    list_display = ["workspace", *GrantColumns.terms, "lapsed_on", "partner"]
+    list_filter = ["year", "valid_until"]
+    list_select_related = ["workspace", "partner"]
+    search_fields = ["workspace__slug", "workspace__name"]
+    fields = [
+        "workspace",
+        *GrantColumns.terms,
+        "lapsed_on",
+        "redemption",
+        "partner",
+        "granted_by",
+    ]
+    readonly_fields = ["amount_display", "remaining_display", "last_valid_day"]
+    inlines = [LedgerInline]
+
+
+class CreditGrantInline(GrantColumns, ReadOnlyInline):
+    """The workspace page's startup credit grants."""
+
+    model = CreditGrant
+    fields = [*GrantColumns.terms, "lapsed_on"]
+    show_change_link = True
+    verbose_name_plural = "startup credit grants"
+
+
+@admin.register(CreditLedgerEntry)
+class CreditLedgerEntryAdmin(ServiceAdmin):
+    list_display = ["grant", "on", "kind", "amount_display", "invoice"]
+    list_filter = ["kind", "on"]
+    list_select_related = ["grant__workspace", "invoice"]
+    search_fields = ["grant__workspace__slug", "invoice__number"]
+    fields = ["grant", "on", "kind", "amount_display", "invoice"]
+    readonly_fields = ["amount_display"]
+
+    amount_display = money_column("amount", description="Amount")

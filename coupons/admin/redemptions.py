@@ -1,0 +1,168 @@
+"""Redemptions (C2, C5): support applies a coupon to a workspace or removes its running
+discount, with a reason; the discounts given on each invoice are listed read-only."""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+
+from billing import admin_toolkit as toolkit
+from billing.admin_toolkit import (
+    ReadOnlyInline,
+    ReasonForm,
+    ServiceAdmin,
+    money_column,
+    service_form_page,
+    shown_column,
+)
+from billing.templatetags.money import month
+from coupons import selectors, services
+from coupons.forms import ApplyCouponForm
+from coupons.models import DiscountApplication, Redemption
+
+
+class RedemptionForm(forms.ModelForm):
+    """The redemption page is read-only: help texts in the readers' words."""
+
+    class Meta:
+        model = Redemption
+        fields = []
+        help_texts = {
+            "override_reason": "Why the reviewer approved the startup program although the "
+            "workspace had received a coupon or credit before.",
+            "runs_out_on": "The first day it no longer applies (empty: not known yet).",
+        }
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(ServiceAdmin):
+    form = RedemptionForm
+    list_display = [
+        "workspace",
+        "coupon",
+        "redeemed_on",
+        "status",
+        "runs_out_on",
+        "ended_on",
+        "by",
+        "is_follow_up",
+    ]
+    list_filter = ["status", "is_follow_up", "coupon__kind", "coupon"]
+    list_select_related = ["workspace", "coupon", "by"]
+    search_fields = ["workspace__slug", "workspace__name", "coupon__code"]
+    date_hierarchy = "redeemed_on"
+    change_list_template = "admin/coupons/redemption/change_list.html"
+    fields = [
+        "workspace",
+        "coupon",
+        "redeemed_on",
+        "first_month",
+        "runs_out_on",
+        "status",
+        "ended_on",
+        "by",
+        "reason",
+        "is_follow_up",
+        "follows",
+        "override_reason",
+        "partner",
+        "campaign",  # G3
+    ]
+    pages = (
+        ("apply/", "apply_view", "coupons_redemption_apply"),
+        ("<int:pk>/remove/", "remove_view", "coupons_redemption_remove"),
+    )
+
+    first_month = shown_column(
+        "started_month", month, description="First billing month", sortable=False
+    )
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_apply": request.user.has_perm("coupons.add_redemption"),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def apply_view(self, request):
+        """C2: support applies a coupon; the service's refusal is shown as it is."""
+        if not request.user.has_perm("coupons.add_redemption"):
+            raise PermissionDenied
+        initial = {"workspace": request.GET.get("workspace")}
+        form = ApplyCouponForm(
+            request.POST or None,
+            initial=initial,
+            today=toolkit.today(),
+            admin_site=self.admin_site,
+        )
+
+        def perform(data):
+            workspace = data["workspace"]
+            redemption = services.redeem_coupon(
+                workspace,
+                data["coupon"].code,
+                by=request.user,
+                as_of=toolkit.today(),
+                reason=data["reason"],
+            )
+            return f"{redemption.coupon.code} applied to {workspace.name}.", redemption
+
+        back = request.POST.get("workspace") or request.GET.get("workspace")
+        back_url = (
+            reverse("admin:billing_workspace_change", args=[back])
+            if back and str(back).isdigit()
+            else reverse("admin:coupons_redemption_changelist")
+        )
+        return service_form_page(
+            self,
+            request,
+            None,
+            title="Apply a coupon",
+            form=form,
+            back_url=back_url,
+            perform=perform,
+        )
+
+    def remove_view(self, request, pk):
+        """C5: support removes a workspace's running discount, with a reason."""
+        if not request.user.has_perm("coupons.remove_discount"):
+            raise PermissionDenied
+        redemption = get_object_or_404(Redemption.objects.select_related("workspace"), pk=pk)
+        workspace = redemption.workspace
+
+        def perform(data):
+            removed = services.remove_discount(
+                workspace, by=request.user, reason=data["reason"], as_of=toolkit.today()
+            )
+            return f"{removed.coupon.code} removed from {workspace.name}.", removed
+
+        return service_form_page(
+            self,
+            request,
+            redemption,
+            title=f"Remove the discount of {workspace.name}",
+            form=ReasonForm(request.POST or None),
+            back_url=reverse("admin:billing_workspace_change", args=[workspace.pk]),
+            perform=perform,
+            intro=selectors.redemption_summary(redemption),
+        )
+
+
+class RedemptionInline(ReadOnlyInline):
+    """The workspace page's coupons received."""
+
+    model = Redemption
+    fk_name = "workspace"
+    fields = ["coupon", "redeemed_on", "status", "runs_out_on", "ended_on", "by", "is_follow_up"]
+    show_change_link = True
+    verbose_name_plural = "coupons received"
+
+
+@admin.register(DiscountApplication)
+class DiscountApplicationAdmin(ServiceAdmin):
+    list_display = ["invoice", "redemption", "amount_display", "created_at"]
+    list_select_related = ["invoice", "redemption__coupon", "redemption__workspace"]
+    search_fields = ["invoice__number", "redemption__coupon__code", "redemption__workspace__slug"]
+
+    amount_display = money_column("amount", description="Discount")

@@ -1,0 +1,74 @@
+"""Partner deals (S6): the catalogue of offers, and the requests of accepted startups that staff
+fulfil or decline."""
+
+from django.contrib import admin
+
+from billing import admin_toolkit as toolkit
+from billing.admin_toolkit import ServiceAdmin, run_for_each
+from startups import services
+from startups.models import DealRequest, PartnerDeal, StartupApplication
+
+
+@admin.register(PartnerDeal)
+class PartnerDealAdmin(ServiceAdmin):
+    """S6: the catalogue of partner offers."""
+
+    list_display = ["company", "title", "active"]
+    list_filter = ["active"]
+    search_fields = ["company", "title"]
+    fields = ["company", "title", "description", "active"]
+
+    def create(self, request, data):
+        return services.save_partner_deal(None, by=request.user, **data)
+
+    def update(self, request, deal, data, changed):
+        services.save_partner_deal(deal, by=request.user, **data)
+
+
+@admin.register(DealRequest)
+class DealRequestAdmin(ServiceAdmin):
+    """S6: an accepted startup asked staff for a deal; staff fulfil or decline it."""
+
+    list_display = ["deal", "application", "status", "requested_on", "decided_by", "decided_on"]
+    list_select_related = ["deal", "application", "decided_by"]
+    list_filter = ["status", "deal"]
+    actions = ["fulfil", "decline"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["application", "deal"]
+        return ["application", "deal", "status", "requested_on", "decided_by", "decided_on", "note"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "application":
+            kwargs["queryset"] = StartupApplication.objects.filter(
+                status=StartupApplication.Status.APPROVED
+            )
+        if db_field.name == "deal":
+            kwargs["queryset"] = PartnerDeal.objects.filter(active=True)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def create(self, request, data):
+        return services.request_deal(data["application"], deal=data["deal"], as_of=toolkit.today())
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm("startups.change_dealrequest")
+
+    def _decide(self, request, queryset, fulfil):
+        run_for_each(
+            self,
+            request,
+            queryset.select_related("deal", "application"),
+            lambda deal_request: services.decide_deal_request(
+                deal_request, by=request.user, fulfil=fulfil, as_of=toolkit.today()
+            ),
+            done="request(s) " + ("fulfilled" if fulfil else "declined"),
+        )
+
+    @admin.action(description="Mark fulfilled", permissions=["decide"])
+    def fulfil(self, request, queryset):
+        self._decide(request, queryset, True)
+
+    @admin.action(description="Decline", permissions=["decide"])
+    def decline(self, request, queryset):
+        self._decide(request, queryset, False)

@@ -1,0 +1,41 @@
+"""Staff in the browser tests: users in the real role groups (billing/migrations/0003), signed in
+through the real login page, and what a page says after an action succeeds."""
+
+from django.contrib.auth.models import Group, User
+from playwright.sync_api import Page, expect
+
+from billing.roles import FINANCE, STARTUP_REVIEWERS, SUPPORT
+
+PASSWORD = "pass-for-tests"
+SLUGS = {SUPPORT: "support", FINANCE: "finance", STARTUP_REVIEWERS: "startup-reviewers"}
+
+# Fits the lists' widths are checked at (issue 13).
+WIDE = {"width": 1400, "height": 900}
+
+
+def make_staff(role):
+    user = User.objects.create_user(
+        username=SLUGS[role].replace("-", "_"), password=PASSWORD, is_staff=True
+    )
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def sign_in(page: Page, live_server, user):
+    page.goto(f"{live_server.url}/admin/login/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    # Django 5.2 logs out through a form: "Log out" is a button.
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def expect_done(page: Page, url, message):
+    """Back on `url`, with `message` as the success note."""
+    expect(page).to_have_url(url)
+    expect(page.locator("ul.messagelist li.success")).to_have_text(message)
+
+
+def fits(page: Page) -> bool:
+    """No sideways scroll: the page is no wider than the window."""
+    return page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")

@@ -1,0 +1,46 @@
+"""What the scenario tests share (D4): the same days run twice, once with the billing clock every
+day and once with a single catch-up run at the end, each run rolled back after it."""
+
+from datetime import timedelta
+
+from django.core import mail
+from django.db import transaction
+
+from billing import services
+from billing.models import Subscription
+
+
+def daily_and_catch_up(run):
+    """`run(daily)` with daily=True, then daily=False, each from an empty outbox and rolled back
+    after it; returns the two outcomes."""
+    outcomes = []
+    for daily in (True, False):
+        mail.outbox.clear()
+        sid = transaction.savepoint()
+        outcomes.append(run(daily))
+        transaction.savepoint_rollback(sid)
+    return outcomes
+
+
+def run_days(start, end, *, daily, capture, actions):
+    """`actions(day)` on every day from `start` through `end`, before that day is processed;
+    the clock runs each day when `daily`, and through `end` in any case. `capture` is
+    pytest-django's django_capture_on_commit_callbacks: what is sent on commit is sent."""
+    day = start
+    with capture(execute=True):
+        while day <= end:
+            actions(day)
+            if daily:
+                services.run_billing(as_of=day)
+            day += timedelta(days=1)
+        services.run_billing(as_of=end)
+
+
+def subscription_rows():
+    """Every subscription: workspace, plan, interval, start, end and trial outcome."""
+    return sorted(
+        Subscription.objects.values_list(
+            "workspace__slug", "plan__code", "interval", "started_on", "ended_on", "trial_outcome"
+        ),
+        key=str,
+    )
