@@ -13,7 +13,6 @@ from billing.models import Workspace
 from billing.roles import STARTUP_REVIEWERS
 from startups import services
 from startups.models import StartupApplication
-from startups.services import ABSURD_FUNDING
 
 
 class ApplicationForm(forms.Form):
@@ -28,7 +27,7 @@ class ApplicationForm(forms.Form):
     )
     total_funding = forms.DecimalField(
         min_value=Decimal("0"),
-        max_value=ABSURD_FUNDING - 1,
+        max_value=services.ABSURD_FUNDING - 1,
         max_digits=14,
         decimal_places=2,
         label="Total funding raised (USD)",
