@@ -6,8 +6,9 @@ R5). Every change goes through a service:
   are not offered, and nothing is deleted.
 - `confirm_and_run` is the one confirmation page of bulk actions: it lists the selected rows,
   asks for a reason where the action changes money, plan, lock or coupon state, then runs the
-  service once per row and reports each refusal (`run_for_each`); `with_reason` calls the
-  usual (row, by, reason, as_of) service.
+  service once per row and reports each refusal (`run_for_each`). Admins declare their bulk
+  actions with `bulk_action`, `immediate_action` (nothing to confirm) or `decision_action`;
+  `call_service`/`calls` call the usual (row, by, as_of, form fields) service.
 - `service_form_page` is the one page of single-object actions: a form whose valid POST calls a
   service; a refusal comes back on the same page.
 - `badge`/`badge_column` show a status as a coloured word, the one way lists and pages do;
@@ -389,10 +390,18 @@ def run_for_each(model_admin, request, objects, perform, *, done, log=None, desc
     return succeeded
 
 
-def with_reason(service, request):
-    """`perform` for `confirm_and_run` when the service takes the row, who, why and the date:
-    the shape of every reasoned transition (decline, deactivate, reject)."""
-    return lambda obj, data: service(obj, by=request.user, reason=data["reason"], as_of=today())
+def call_service(service, obj, request, data, *fields):
+    """Call `obj`'s service the usual way: by the person on the page, as of today, with the
+    form's `fields` (the reason among them where the change asks why, R4)."""
+    return service(obj, by=request.user, as_of=today(), **{name: data[name] for name in fields})
+
+
+def calls(service, *fields):
+    """`perform` for `bulk_action`: `call_service` on each selected row, the shape of every
+    reasoned transition (`calls(decline_partner, "reason")`)."""
+    return lambda model_admin, request, obj, data: call_service(
+        service, obj, request, data, *fields
+    )
 
 
 def confirm_and_run(
@@ -437,6 +446,58 @@ def confirm_and_run(
         action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
         media=model_admin.media + (form.media if form else forms.Media()),
     )
+
+
+def bulk_action(
+    description,
+    perform,
+    *,
+    permission,
+    title,
+    done,
+    form_class=ReasonForm,
+    intro="",
+    describe=None,
+    related=(),
+):
+    """An admin action behind `confirm_and_run`'s page, declared as the admin's attribute of the
+    name its `actions` lists: `perform(model_admin, request, obj, data)` runs for each selected
+    row (`related` selected with it), listed on the page with `describe` (by default the
+    admin's `describe_row`, or the row's name)."""
+
+    @admin.action(description=description, permissions=[permission])
+    def action(model_admin, request, queryset):
+        return confirm_and_run(
+            model_admin,
+            request,
+            queryset.select_related(*related) if related else queryset,
+            lambda obj, data: perform(model_admin, request, obj, data),
+            title=title,
+            done=done,
+            form_class=form_class,
+            intro=intro,
+            describe=describe or getattr(model_admin, "describe_row", str),
+        )
+
+    return action
+
+
+def immediate_action(description, perform, *, permission, done, related=()):
+    """An admin action with nothing to confirm (no money moves, no reason to give: take into
+    review, assign, mark fulfilled): `perform(model_admin, request, obj)` runs for each
+    selected row at once, as `run_for_each` does."""
+
+    @admin.action(description=description, permissions=[permission])
+    def action(model_admin, request, queryset):
+        run_for_each(
+            model_admin,
+            request,
+            queryset.select_related(*related) if related else queryset,
+            lambda obj: perform(model_admin, request, obj),
+            done=done,
+        )
+
+    return action
 
 
 def service_form_page(
@@ -504,18 +565,21 @@ class DecisionPages:
 
     A subclass sets `decisions` ({name: button label, in button order}), `review_permission`
     ("app.codename", also the permission of its bulk actions: `permissions=["review"]`),
-    `decide_url_name`, `decide_template`, `document_label` and `decision_related`, and defines
-    `open_decisions(obj)` (the names allowed now), `decided(obj, decision)` (why the state rules
-    it out, or ""), `decision_page(obj, decision)` (the page's title and intro, and anything its
-    template reads) and `decide(request, obj, decision, data)` (calls the service, returns the
+    `decide_url_name`, `decide_template` (which reads the row as `row_name`), `document_label`
+    and `decision_related`, and defines `open_decisions(obj)` (the names allowed now),
+    `decided(obj, decision)` (why the state rules it out, or ""), `decision_subject(obj)` (the
+    pages' title after the decision's label), `decision_intros(obj)` ({name: what the decision
+    will do}) and `decide(request, obj, decision, data)` (calls the service, returns the
     message). The row's document is `document_url(obj)` of type `obj.content_type`; bulk
-    actions call `decide_selected`, which lists the rows with `describe_row(obj)`."""
+    actions (`decision_action`) call `decide_selected`, which lists the rows with
+    `describe_row(obj)`."""
 
     decisions: dict[str, str] = {}
     reasoned = ("reject",)
     review_permission = ""
     decide_url_name = ""
     decide_template = None
+    row_name = "object"
     document_label = "Document"
     decision_related: tuple[str, ...] = ()
     describe_row = str
@@ -573,7 +637,9 @@ class DecisionPages:
             closed=self.decided(obj, decision),
             document=self.document(obj),
             document_label=self.document_label,
-            **self.decision_page(obj, decision),
+            title=f"{label}: {self.decision_subject(obj)}",
+            intro=self.decision_intros(obj)[decision],
+            **{self.row_name: obj},
         )
 
     def decide_selected(self, request, queryset, decision, *, title, done, intro=""):
@@ -590,3 +656,16 @@ class DecisionPages:
             intro=intro,
             describe=self.describe_row,
         )
+
+
+def decision_action(decision, description, *, title, done, intro=""):
+    """A bulk action of a `DecisionPages` admin (its reviewers' permission): `decision` for each
+    selected row, behind one confirmation page (`decide_selected`)."""
+
+    @admin.action(description=description, permissions=["review"])
+    def action(model_admin, request, queryset):
+        return model_admin.decide_selected(
+            request, queryset, decision, title=title, done=done, intro=intro
+        )
+
+    return action

@@ -10,7 +10,7 @@ from django.db.models import Sum
 
 from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason
-from billing.errors import BillingError
+from billing.errors import BillingError, refuse_problems
 from billing.models import CreditNote, Invoice
 
 
@@ -61,8 +61,7 @@ def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: dat
     amount = parse_dollars(amount, "credit note's amount", problems, positive=True)
     if amount is None and not problems:
         problems.append("A credit note needs an amount.")
-    if problems:
-        raise BillingError(" ".join(problems))
+    refuse_problems(problems)
     require_reason(reason, "Say why the refund is requested: finance sees the reason.")
     invoice = _locked_invoice(invoice)
     _check_refund(invoice, amount)

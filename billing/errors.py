@@ -43,3 +43,10 @@ class ClockBehind(BillingError):
 
 class WorkspaceClosed(BillingError):
     """W1: a change to a closed workspace; only reopening is accepted."""
+
+
+def refuse_problems(problems, error=BillingError):
+    """Refuse with every problem of the input named at once (a person mends them in one go),
+    as `error`; nothing to refuse when `problems` is empty."""
+    if problems:
+        raise error(" ".join(problems))

@@ -13,7 +13,7 @@ from billing.audit import save_with_reason
 from billing.clock import refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
-from billing.errors import BillingError
+from billing.errors import BillingError, refuse_problems
 from billing.models import TaxExemption, Workspace
 from billing.tax import US_STATES
 
@@ -70,8 +70,7 @@ def submit_exemption(
         )
     if valid_to is not None and valid_to < valid_from:
         problems.append(f"The certificate cannot end ({valid_to}) before it starts ({valid_from}).")
-    if problems:
-        raise BillingError(" ".join(problems))
+    refuse_problems(problems)
     refuse_closed(workspace, "A tax exemption certificate")
     content_type = document_type(document, what="certificate")
     certificate = TaxExemption(

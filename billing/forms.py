@@ -10,6 +10,25 @@ from billing.months import parse_month
 MAX_USAGE_FILE_BYTES = 1024 * 1024 * 1024
 
 
+class PublicForm(forms.Form):
+    """A form the public fills in without logging in (`billing.views.public_form` serves it).
+    The field named `honeypot` is hidden from people by CSS and filled in by bots; every other
+    field is an answer the service takes, under the same name."""
+
+    honeypot = ""
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.data.get(self.honeypot))
+
+    @classmethod
+    def answer_names(cls) -> list[str]:
+        return [name for name in cls.base_fields if name != cls.honeypot]
+
+    def answers(self) -> dict:
+        return {name: self.cleaned_data[name] for name in self.answer_names()}
+
+
 class ChangePlanForm(forms.Form):
     PLAN_CHOICES = [
         ("team:monthly", "Team, billed monthly"),

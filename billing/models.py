@@ -26,18 +26,19 @@ def history_with_reasons(**options) -> HistoricalRecords:
     return HistoricalRecords(history_change_reason_field=models.TextField(null=True), **options)
 
 
+def optional_link(to, *, related_name: str, **options) -> models.ForeignKey:
+    """A link a row may have or not (a partner, a follow-up, a final invoice, who acted).
+    PROTECT: what a row points at is never deleted from under it."""
+    return models.ForeignKey(
+        to, null=True, blank=True, on_delete=models.PROTECT, related_name=related_name, **options
+    )
+
+
 def acting_user(**options) -> models.ForeignKey:
     """The user who acted on a row (created, reviewed, decided, closed it), empty when the system
     did. PROTECT: an account that acted cannot be deleted (deactivate it instead), so who acted
     stays known; no reverse accessor, as nothing asks a user for the rows they touched."""
-    return models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        **options,
-    )
+    return optional_link(settings.AUTH_USER_MODEL, related_name="+", **options)
 
 
 def one_of(choices: type[models.TextChoices], *, field: str = "status", name: str):
@@ -480,11 +481,8 @@ class WorkspaceClosure(models.Model):
     closed_on = models.DateField()
     reason = models.TextField()
     closed_by = acting_user()
-    final_invoice = models.ForeignKey(
+    final_invoice = optional_link(
         "Invoice",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
         related_name="+",
         help_text="K1: the final invoice of the monthly Team subscription the closure ended.",
     )

@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 
 from billing.audit import require_reason, save_with_reason
-from billing.errors import BillingError
+from billing.errors import BillingError, refuse_problems
 from billing.models import Plan
 
 # What finance may change, with the bounds a typo cannot pass.
@@ -61,7 +61,6 @@ def update_plan(plan: Plan, *, by, reason: str, **terms) -> Plan:
     problems: list[str] = []
     for field, value in terms.items():
         setattr(plan, field, _checked(plan, field, value, problems))
-    if problems:
-        raise BillingError(" ".join(problems))
+    refuse_problems(problems)
     save_with_reason(plan, f"Terms changed: {reason.strip()}", by=by)
     return plan

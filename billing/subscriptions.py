@@ -21,7 +21,12 @@ from billing.clock import refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.contact_details import check_email, check_name
 from billing.emails import queue_email
-from billing.errors import BillingError, InvalidPlanChange, PaymentMethodRequired
+from billing.errors import (
+    BillingError,
+    InvalidPlanChange,
+    PaymentMethodRequired,
+    refuse_problems,
+)
 from billing.locks import set_lock
 from billing.models import Interval, Lock, LockEvent, PaymentMethod, Plan, Subscription, Workspace
 from billing.months import add_year
@@ -95,8 +100,7 @@ def create_workspace(
         problems.append(f"“{plan}” is not a plan: use free or team.")
     if interval not in Interval.values:
         problems.append(f"“{interval}” is not a billing interval: use monthly or annual.")
-    if problems:
-        raise BillingError(" ".join(problems))
+    refuse_problems(problems)
     refuse_processed(as_of, "A sign-up")
     workspace = Workspace(
         **details,
@@ -130,8 +134,7 @@ def update_workspace(
     require_reason(reason, "Say why the workspace's details change: the reason is kept.")
     problems = []
     details = _workspace_details(problems, name, business_country, business_region, billing_email)
-    if problems:
-        raise BillingError(" ".join(problems))
+    refuse_problems(problems)
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "Editing the details")
     for field, value in details.items():

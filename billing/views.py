@@ -53,7 +53,7 @@ finance_required = staff_permission_required(FINANCE_PERMISSION)
 
 
 def public_form(request, form, *, submit, limit: str, template: str, limited_template: str, thanks):
-    """A public form's page (no login): a valid POST calls `submit(cleaned_data)` (a service)
+    """A public form's page (no login): a valid POST calls `submit(form.answers())` (a service)
     and goes to `thanks`; a refusal comes back on the form. A bot is told nothing, and an
     address over `limit`, its hourly count of accepted submissions (billing.ratelimit, R7),
     gets `limited_template` with 429."""
@@ -64,7 +64,7 @@ def public_form(request, form, *, submit, limit: str, template: str, limited_tem
             return redirect(thanks)  # tell a bot nothing
         if form.is_valid():
             try:
-                submit(form.cleaned_data)
+                submit(form.answers())
             except BillingError as exc:
                 form.add_error(None, str(exc))
             else:
@@ -222,62 +222,44 @@ certificate_document = document_view(
 # --- Invoice and credit-note documents (I5) -------------------------------------------------
 
 
-def _document_page(request, doc, *, pdf_url: str, back_url: str):
-    return render(
-        request,
-        "billing/document.html",
-        {"doc": doc, "pdf_url": pdf_url, "back_url": back_url},
-    )
+def printed_document(rows, *, document, issued, pdf_url_name: str):
+    """I5: the page and the PDF views of a stored document (an invoice, a credit note), built
+    from its row by `document(row)` and dated `issued(row)`, to staff who may view the row.
+    The page links the PDF (`pdf_url_name`) and goes back to the row's admin page."""
+    opts = rows.model._meta
+    permission = f"{opts.app_label}.view_{opts.model_name}"
+
+    @staff_permission_required(permission)
+    def page(request, pk: int):
+        row = get_object_or_404(rows, pk=pk)
+        context = {
+            "doc": document(row),
+            "pdf_url": reverse(pdf_url_name, args=[pk]),
+            "back_url": reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[pk]),
+        }
+        return render(request, "billing/document.html", context)
+
+    @staff_permission_required(permission)
+    def pdf(request, pk: int):
+        row = get_object_or_404(rows, pk=pk)
+        doc = document(row)
+        response = HttpResponse(render_pdf(doc, issued=issued(row)), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{doc.filename}"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    return page, pdf
 
 
-def _pdf(doc, *, issued) -> HttpResponse:
-    response = HttpResponse(render_pdf(doc, issued=issued), content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{doc.filename}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
-def _invoice(pk: int) -> Invoice:
-    return get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
-
-
-@staff_permission_required("billing.view_invoice")
-def invoice_page(request, pk: int):
-    """I5: the invoice as a printable page, from its stored row and lines."""
-    invoice = _invoice(pk)
-    return _document_page(
-        request,
-        invoice_document(invoice),
-        pdf_url=reverse("finance:invoice-pdf", args=[pk]),
-        back_url=reverse("admin:billing_invoice_change", args=[pk]),
-    )
-
-
-@staff_permission_required("billing.view_invoice")
-def invoice_pdf(request, pk: int):
-    """I5: the same invoice as a PDF to send the customer."""
-    invoice = _invoice(pk)
-    return _pdf(invoice_document(invoice), issued=invoice.issue_date)
-
-
-def _credit_note(pk: int) -> CreditNote:
-    return get_object_or_404(CreditNote.objects.select_related("invoice__workspace"), pk=pk)
-
-
-@staff_permission_required("billing.view_creditnote")
-def credit_note_page(request, pk: int):
-    """I5: an approved credit note as a printable page."""
-    note = _credit_note(pk)
-    return _document_page(
-        request,
-        credit_note_document(note),
-        pdf_url=reverse("finance:credit-note-pdf", args=[pk]),
-        back_url=reverse("admin:billing_creditnote_change", args=[pk]),
-    )
-
-
-@staff_permission_required("billing.view_creditnote")
-def credit_note_pdf(request, pk: int):
-    """I5: an approved credit note as a PDF."""
-    note = _credit_note(pk)
-    return _pdf(credit_note_document(note), issued=note.decided_on)
+invoice_page, invoice_pdf = printed_document(
+    Invoice.objects.select_related("workspace"),
+    document=invoice_document,
+    issued=lambda invoice: invoice.issue_date,
+    pdf_url_name="finance:invoice-pdf",
+)
+credit_note_page, credit_note_pdf = printed_document(
+    CreditNote.objects.select_related("invoice__workspace"),
+    document=credit_note_document,
+    issued=lambda note: note.decided_on,  # only an approved note is printed
+    pdf_url_name="finance:credit-note-pdf",
+)

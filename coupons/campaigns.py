@@ -29,6 +29,7 @@ from django_countries import countries
 
 from billing.audit import require_reason, save_with_reason
 from billing.emails import EmailSpec, queue_emails
+from billing.errors import refuse_problems
 from billing.models import (
     Interval,
     Lock,
@@ -402,8 +403,7 @@ def _checked_details(name, coupon_code, subject, message, audience) -> dict:
         )
     audience, audience_problems = clean_audience(audience)
     problems += audience_problems
-    if problems:
-        raise CouponError(" ".join(problems))
+    refuse_problems(problems, CouponError)
     return {
         "name": name,
         "coupon": coupon,

@@ -9,6 +9,7 @@ from django.db import transaction
 from billing.amounts import parse_dollars
 from billing.audit import save_with_reason, with_reason
 from billing.contact_details import check_name
+from billing.errors import refuse_problems
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon
 
@@ -203,8 +204,7 @@ def create_coupon(
         partner=partner,
         active=active,
     )
-    if problems:
-        raise CouponError(" ".join(problems))
+    refuse_problems(problems, CouponError)
     coupon = Coupon(**values)
     save_with_reason(coupon, "Created", by=by)
     return coupon
@@ -278,8 +278,7 @@ def update_coupon(coupon: Coupon, *, by, reason: str = "", **changes) -> Coupon:
     """Change a coupon (see `coupon_change_problems` for what may change)."""
     coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
     problems = coupon_change_problems(coupon, changes)
-    if problems:
-        raise CouponError(" ".join(problems))
+    refuse_problems(problems, CouponError)
     changed = {k: v for k, v in changes.items() if getattr(coupon, k) != v}
     if not changed:
         return coupon

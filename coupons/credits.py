@@ -14,6 +14,7 @@ from billing.audit import record_history, save_with_reason
 from billing.bulk_rows import insert_rows
 from billing.clock import refuse_processed
 from billing.closed_workspaces import refuse_closed
+from billing.errors import refuse_problems
 from billing.models import Workspace
 from billing.months import add_year
 from coupons.errors import CouponError
@@ -56,8 +57,7 @@ def add_grant(
     amount = parse_dollars(amount, "credit grant", problems, positive=True)
     if year not in PROGRAM_YEARS:
         problems.append(f"The program runs for two years at most: there is no year {year}.")
-    if problems:
-        raise CouponError(" ".join(problems))
+    refuse_problems(problems, CouponError)
     existing = {g.year: g for g in CreditGrant.objects.filter(workspace=workspace)}
     if year in existing:
         raise CouponError(

@@ -11,7 +11,7 @@ from django_countries import countries
 
 from billing.admin_toolkit import ReasonField
 from billing.documents import clean_document
-from billing.forms import ForecastForm
+from billing.forms import ForecastForm, PublicForm
 from billing.models import Lock, Workspace
 from coupons import selectors, services
 from coupons.catalogue import COUPON_FIELDS
@@ -35,21 +35,7 @@ class CouponForm(forms.ModelForm):
         if self.errors:
             return data
         if self.instance.pk is None:
-            problems = services.new_coupon_problems(
-                data.get("code"),
-                data.get("name"),
-                data.get("kind"),
-                percent_off=data.get("percent_off"),
-                amount_off=data.get("amount_off"),
-                credit_amount=data.get("credit_amount"),
-                duration=data.get("duration"),
-                duration_months=data.get("duration_months"),
-                redeem_by=data.get("redeem_by"),
-                max_redemptions=data.get("max_redemptions"),
-                intervals=self.intervals(data),
-                follow_up=data.get("follow_up"),
-                partner=data.get("partner"),
-            )
+            problems = services.new_coupon_problems(**self.new_coupon(data))
         else:
             problems = services.coupon_change_problems(self.instance, self.changes(data))
         for problem in problems:
@@ -71,6 +57,14 @@ class CouponForm(forms.ModelForm):
             )
             if on
         ]
+
+    @classmethod
+    def new_coupon(cls, data) -> dict:
+        """The form's fields as `create_coupon` takes them (its two interval boxes are one
+        `intervals`): the form's checks and the admin's save ask the service the same thing."""
+        boxes = {"applies_monthly", "applies_annual"}
+        fields = {name: data.get(name) for name in COUPON_FIELDS if name not in boxes}
+        return {**fields, "intervals": cls.intervals(data)}
 
     def changes(self, data) -> dict:
         return {
@@ -134,8 +128,10 @@ class NonprofitProofForm(forms.ModelForm):
         return clean_document(self.cleaned_data.get("document"), what="proof")
 
 
-class PartnerApplicationForm(forms.Form):
+class PartnerApplicationForm(PublicForm):
     """C7: the public application of an accelerator program (no login)."""
+
+    honeypot = "fax"
 
     name = forms.CharField(label="Program name", max_length=200)
     website = forms.URLField(required=False, max_length=300, assume_scheme="https")
@@ -148,12 +144,7 @@ class PartnerApplicationForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 5}),
         help_text="Cohort size, stage of the startups, where you are.",
     )
-    # A honeypot: hidden from people by CSS, filled in by bots.
     fax = forms.CharField(required=False, label="Leave this empty")
-
-    @property
-    def is_bot(self) -> bool:
-        return bool(self.data.get("fax"))
 
 
 # --- Promotion campaigns (G1) and the forecast's coupon (FC1) ----------------------------------

@@ -10,7 +10,13 @@ from django.db import models
 from django.db.models import F, Q
 
 from billing.documents import PrivateUploadTo
-from billing.models import acting_user, dated_decision, history_with_reasons, one_of
+from billing.models import (
+    acting_user,
+    dated_decision,
+    history_with_reasons,
+    one_of,
+    optional_link,
+)
 from billing.months import add_months, month_start
 from billing.templatetags.money import day, money
 
@@ -137,18 +143,9 @@ class Coupon(models.Model):
     times_redeemed = models.PositiveIntegerField(default=0, editable=False)
     applies_monthly = models.BooleanField(default=True, help_text="Applies to monthly bills.")
     applies_annual = models.BooleanField(default=True, help_text="Applies to annual bills.")
-    partner = models.ForeignKey(
-        AcceleratorPartner,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="coupons",
-    )
-    follow_up = models.ForeignKey(
+    partner = optional_link(AcceleratorPartner, related_name="coupons")
+    follow_up = optional_link(
         "self",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
         related_name="follows",
         help_text="Applied by the system when this one runs out (C5).",
     )
@@ -270,20 +267,13 @@ class Redemption(models.Model):
     by = acting_user(help_text="Empty when applied by the system.")
     reason = models.TextField(blank=True)
     is_follow_up = models.BooleanField(default=False)
-    follows = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    follows = optional_link("self", related_name="+")
     override_reason = models.TextField(
         blank=True, help_text="S3: why the startup-program refusal (E4) was overridden."
     )
-    partner = models.ForeignKey(
-        AcceleratorPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    campaign = models.ForeignKey(
+    partner = optional_link(AcceleratorPartner, related_name="+")
+    campaign = optional_link(
         "Campaign",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
         related_name="redemptions",
         help_text="G3: the campaign that notified the workspace of this coupon.",
     )
@@ -408,12 +398,8 @@ class CreditGrant(models.Model):
     remaining = models.DecimalField(max_digits=12, decimal_places=2)
     valid_from = models.DateField()
     valid_until = models.DateField(help_text="Exclusive: the same date a year later.")
-    redemption = models.ForeignKey(
-        Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_grants"
-    )
-    partner = models.ForeignKey(
-        AcceleratorPartner, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    redemption = optional_link(Redemption, related_name="credit_grants")
+    partner = optional_link(AcceleratorPartner, related_name="+")
     granted_by = acting_user()
     lapsed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -455,13 +441,7 @@ class CreditLedgerEntry(models.Model):
     Kind = LedgerKind
 
     grant = models.ForeignKey(CreditGrant, on_delete=models.PROTECT, related_name="entries")
-    invoice = models.ForeignKey(
-        "billing.Invoice",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="credit_draws",
-    )
+    invoice = optional_link("billing.Invoice", related_name="credit_draws")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     on = models.DateField()

@@ -10,6 +10,7 @@ from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
+from billing.errors import refuse_problems
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner
 
@@ -42,8 +43,7 @@ def apply_as_partner(
         .exists()
     ):
         problems.append(f"A program named “{name}” has applied already or is a partner.")
-    if problems:
-        raise CouponError(" ".join(problems))
+    refuse_problems(problems, CouponError)
     partner = AcceleratorPartner(
         name=name,
         website=website,
@@ -89,8 +89,7 @@ def approve_partner(
         raise CouponError(f"{partner.name} is already an active partner.")
     problems = []
     amount = parse_dollars(credit_amount, "partner's credit amount", problems, positive=True)
-    if problems:
-        raise CouponError(" ".join(problems))
+    refuse_problems(problems, CouponError)
     if amount is not None:
         partner.credit_amount = amount
     note = note.strip()
@@ -158,8 +157,7 @@ def update_partner(partner: AcceleratorPartner, *, by, reason: str, **changes):
         changes["credit_amount"] = parse_dollars(
             changes["credit_amount"], "partner's credit amount", problems, positive=True
         )
-    if problems:
-        raise CouponError(" ".join(problems))
+    refuse_problems(problems, CouponError)
     for field, value in changes.items():
         setattr(partner, field, value)
     save_with_reason(partner, "Changed " + ", ".join(sorted(changes)) + f": {reason}", by=by)

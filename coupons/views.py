@@ -22,20 +22,10 @@ RATE_LIMITED_FORM = "partner-apply"
 
 @require_http_methods(["GET", "POST"])
 def apply(request):
-    def submit(data):
-        services.apply_as_partner(
-            data["name"],
-            website=data["website"],
-            contact_name=data["contact_name"],
-            contact_email=data["contact_email"],
-            description=data["description"],
-            as_of=timezone.now().date(),
-        )
-
     return public_form(
         request,
         PartnerApplicationForm(request.POST or None),
-        submit=submit,
+        submit=lambda answers: services.apply_as_partner(**answers, as_of=timezone.now().date()),
         limit=RATE_LIMITED_FORM,
         template="coupons/partner_apply.html",
         limited_template="coupons/partner_rate_limited.html",

@@ -9,14 +9,17 @@ from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
 
 from billing.admin_toolkit import ReasonField
+from billing.forms import PublicForm
 from billing.models import Workspace
 from billing.roles import STARTUP_REVIEWERS
 from startups import services
 from startups.models import StartupApplication
 
 
-class ApplicationForm(forms.Form):
-    """S1, the public form. `nickname` is a honeypot: hidden from people, filled by bots."""
+class ApplicationForm(PublicForm):
+    """S1, the public form. `nickname` is its honeypot."""
+
+    honeypot = "nickname"
 
     company_name = forms.CharField(max_length=200)
     website = forms.URLField(max_length=300, assume_scheme="https")
@@ -73,26 +76,12 @@ class ApplicationForm(forms.Form):
             )
         return workspace
 
-    @property
-    def is_bot(self):
-        return bool(self.data.get("nickname"))
-
 
 def submit_answers(answers, **how):
     """S1: an application's answers, as the public form and staff entry take them, submitted
     through the service; `how` says when, from where and by whom."""
-    return services.submit_application(
-        answers["company_name"],
-        website=answers["website"],
-        contact_name=answers["contact_name"],
-        contact_email=answers["contact_email"],
-        incorporation_date=answers["incorporation_date"],
-        total_funding=answers["total_funding"],
-        country=answers["country"],
-        workspace=answers["workspace"],
-        partner_name=answers["partner_name"],
-        **how,
-    )
+    names = ApplicationForm.answer_names()  # staff entry's form has more fields
+    return services.submit_application(**{name: answers[name] for name in names}, **how)
 
 
 class AssignForm(forms.Form):

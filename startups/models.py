@@ -5,7 +5,13 @@ from django.db import models
 from django.db.models import Q
 from django_countries.fields import CountryField
 
-from billing.models import acting_user, dated_decision, history_with_reasons, one_of
+from billing.models import (
+    acting_user,
+    dated_decision,
+    history_with_reasons,
+    one_of,
+    optional_link,
+)
 
 
 class EligibleTerritory(models.Model):
@@ -68,13 +74,7 @@ class StartupApplication(models.Model):
     website = models.URLField(max_length=300)
     contact_name = models.CharField(max_length=200)
     contact_email = models.EmailField()
-    workspace = models.ForeignKey(
-        "billing.Workspace",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="startup_applications",
-    )
+    workspace = optional_link("billing.Workspace", related_name="startup_applications")
     incorporation_date = models.DateField()
     total_funding = models.DecimalField(max_digits=14, decimal_places=2, help_text="USD")
     country = CountryField()
@@ -82,13 +82,7 @@ class StartupApplication(models.Model):
         max_length=200, blank=True, help_text="Accelerator or VC partner, as the applicant gave it."
     )
     # C7: a reviewer links the partner; its coupon and credit amount then apply on approval.
-    partner = models.ForeignKey(
-        "coupons.AcceleratorPartner",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="startup_applications",
-    )
+    partner = optional_link("coupons.AcceleratorPartner", related_name="startup_applications")
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.PUBLIC_FORM)
     submitted_on = models.DateField(db_index=True)
     status = models.CharField(

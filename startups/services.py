@@ -15,6 +15,7 @@ from billing.clock import refuse_processed
 from billing.closed_workspaces import closed_on_day, refuse_closed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
+from billing.errors import refuse_problems
 from billing.models import Workspace
 from billing.months import add_year
 from billing.selectors import workspace_status
@@ -52,34 +53,6 @@ def refresh_checks(application: StartupApplication) -> list[eligibility.Check]:
     return checks
 
 
-def _validate(
-    *,
-    company_name,
-    website,
-    contact_name,
-    contact_email,
-    incorporation_date,
-    total_funding,
-    country,
-    as_of,
-) -> list[str]:
-    problems = []
-    check_name(company_name, "company name", problems)
-    check_name(contact_name, "contact name", problems)
-    check_website(website, problems)
-    check_email(contact_email, problems)
-    if not isinstance(incorporation_date, date):
-        problems.append("The incorporation date is required.")
-    elif incorporation_date > as_of:
-        problems.append(f"The incorporation date {incorporation_date} is in the future.")
-    funding = parse_dollars(total_funding, "total funding", [])
-    if funding is None or not 0 <= funding < ABSURD_FUNDING:
-        problems.append(f"Total funding must be an amount in US dollars, not “{total_funding}”.")
-    if str(country) not in countries:
-        problems.append(f"“{country}” is not a country.")
-    return problems
-
-
 @transaction.atomic
 def submit_application(
     company_name: str,
@@ -99,18 +72,21 @@ def submit_application(
 ) -> StartupApplication:
     """S1: an application from the public form or entered by staff; its checks are stored
     (S2) and the contact gets a confirmation email."""
-    problems = _validate(
-        company_name=company_name,
-        website=website,
-        contact_name=contact_name,
-        contact_email=contact_email,
-        incorporation_date=incorporation_date,
-        total_funding=total_funding,
-        country=country,
-        as_of=as_of,
-    )
-    if problems:
-        raise ApplicationError(" ".join(problems))
+    problems = []
+    check_name(company_name, "company name", problems)
+    check_name(contact_name, "contact name", problems)
+    check_website(website, problems)
+    check_email(contact_email, problems)
+    if not isinstance(incorporation_date, date):
+        problems.append("The incorporation date is required.")
+    elif incorporation_date > as_of:
+        problems.append(f"The incorporation date {incorporation_date} is in the future.")
+    funding = parse_dollars(total_funding, "total funding", [])
+    if funding is None or not 0 <= funding < ABSURD_FUNDING:
+        problems.append(f"Total funding must be an amount in US dollars, not “{total_funding}”.")
+    if str(country) not in countries:
+        problems.append(f"“{country}” is not a country.")
+    refuse_problems(problems, ApplicationError)
     application = StartupApplication(
         company_name=company_name.strip(),
         company_key=eligibility.company_key(company_name),
@@ -494,8 +470,7 @@ def save_partner_deal(
     problems = []
     company = check_name(company, "company", problems)
     title = check_name(title, "title", problems)
-    if problems:
-        raise ApplicationError(" ".join(problems))
+    refuse_problems(problems, ApplicationError)
     if deal is None:
         deal = PartnerDeal()
     else:

@@ -59,47 +59,51 @@ class ClosurePages:
             raise PermissionDenied
         return get_object_or_404(Workspace, pk=pk)
 
-    def close_view(self, request, pk):
-        """W1: the confirmation page says what will happen, then closes with a reason."""
-        workspace = self._closure_workspace(request, pk)
-        today = toolkit.today()
-        closed = ""
-        if workspace.closed_on is not None:
-            closed = f"{workspace.name} is already closed (since {workspace.closed_on})."
+    def _closure_page(self, request, workspace, service, *, verb, done, form_class, **options):
+        """W1: the page that closes or reopens `workspace`: the change asks why (R4)."""
 
         def perform(data):
-            services.close_workspace(workspace, by=request.user, reason=data["reason"], as_of=today)
-            return f"{workspace.name} closed: {data['reason']}"
+            toolkit.call_service(service, workspace, request, data, "reason")
+            return f"{workspace.name} {done}: {data['reason']}"
 
         return self.workspace_page(
             request,
             workspace,
-            form=CloseWorkspaceForm(request.POST or None),
+            form=form_class(request.POST or None),
             perform=perform,
+            title=f"{verb} workspace: {workspace.name}",
+            submit_label=f"{verb} workspace",
+            **options,
+        )
+
+    def close_view(self, request, pk):
+        """W1: the confirmation page says what will happen, then closes with a reason."""
+        workspace = self._closure_workspace(request, pk)
+        closed = ""
+        if workspace.closed_on is not None:
+            closed = f"{workspace.name} is already closed (since {workspace.closed_on})."
+        return self._closure_page(
+            request,
+            workspace,
+            services.close_workspace,
+            verb="Close",
+            done="closed",
+            form_class=CloseWorkspaceForm,
             template="admin/billing/workspace/close.html",
-            title=f"Close workspace: {workspace.name}",
-            submit_label="Close workspace",
             closed=closed,
-            preview=None if closed else closure_preview(workspace, as_of=today),
+            preview=None if closed else closure_preview(workspace, as_of=toolkit.today()),
         )
 
     def reopen_view(self, request, pk):
         """W1: support reopens a closed workspace, with a reason: Free, unlocked."""
         workspace = self._closure_workspace(request, pk)
-
-        def perform(data):
-            services.reopen_workspace(
-                workspace, by=request.user, reason=data["reason"], as_of=toolkit.today()
-            )
-            return f"{workspace.name} reopened on Free: {data['reason']}"
-
-        return self.workspace_page(
+        return self._closure_page(
             request,
             workspace,
-            form=ReasonForm(request.POST or None),
-            perform=perform,
-            title=f"Reopen workspace: {workspace.name}",
-            submit_label="Reopen workspace",
+            services.reopen_workspace,
+            verb="Reopen",
+            done="reopened on Free",
+            form_class=ReasonForm,
             closed="" if workspace.closed_on else f"{workspace.name} is not closed.",
             intro="It comes back on Free, unlocked, with its data flowing; a move to Team is "
             "paid at once if it ever had Team (no second trial).",

@@ -13,7 +13,7 @@ from billing.admin_toolkit import (
     ReasonForm,
     ServiceAdmin,
     badge_column,
-    confirm_and_run,
+    bulk_action,
     money_column,
     service_form_page,
     with_note,
@@ -23,6 +23,24 @@ from billing.models import CreditNote
 from billing.templatetags.money import day, money
 
 CREDIT_NOTE_TONES = {"requested": "waiting", "approved": "good", "rejected": "bad"}
+
+
+def _bulk_decision(*, approve):
+    """K3 in bulk: one decision for each selected credit note, behind one confirmation page;
+    rejecting asks why."""
+    verb = "approve" if approve else "reject"
+    return bulk_action(
+        f"{verb.capitalize()} selected credit notes…",
+        lambda model_admin, request, note, data: model_admin._decide_one(
+            request, note, approve, data
+        ),
+        permission="approve",
+        title=f"{verb.capitalize()} credit notes",
+        done=f"credit note(s) {verb}d",
+        form_class=OptionalReasonForm if approve else ReasonForm,
+        describe=lambda note: f"{note.invoice.number}: {money(note.amount)} — {note.reason}",
+        related=("invoice",),
+    )
 
 
 @admin.register(CreditNote)
@@ -145,23 +163,5 @@ class CreditNoteAdmin(ServiceAdmin):
             note_text=data["reason"],
         )
 
-    def _decide(self, request, queryset, approve):
-        verb = "approve" if approve else "reject"
-        return confirm_and_run(
-            self,
-            request,
-            queryset.select_related("invoice"),
-            lambda note, data: self._decide_one(request, note, approve, data),
-            title=f"{verb.capitalize()} credit notes",
-            done=f"credit note(s) {verb}d",
-            form_class=OptionalReasonForm if approve else ReasonForm,
-            describe=lambda note: f"{note.invoice.number}: {money(note.amount)} — {note.reason}",
-        )
-
-    @admin.action(description="Approve selected credit notes…", permissions=["approve"])
-    def approve(self, request, queryset):
-        return self._decide(request, queryset, approve=True)
-
-    @admin.action(description="Reject selected credit notes…", permissions=["approve"])
-    def reject(self, request, queryset):
-        return self._decide(request, queryset, approve=False)
+    approve = _bulk_decision(approve=True)
+    reject = _bulk_decision(approve=False)

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from billing.admin_toolkit import ServiceAdmin, confirm_and_run, shown_column
+from billing.admin_toolkit import ServiceAdmin, bulk_action, shown_column
 from billing.emails import resend_email, stuck_emails
 from billing.models import OutboundEmail
 from billing.templatetags.money import email_kind
@@ -70,18 +70,15 @@ class OutboundEmailAdmin(ServiceAdmin):
     def error(self, email):
         return Truncator(email.last_error).chars(80) or "—"
 
-    @admin.action(description="Resend selected emails…", permissions=["resend"])
-    def resend(self, request, queryset):
-        return confirm_and_run(
-            self,
-            request,
-            queryset,
-            lambda email, data: resend_email(email, by=request.user),
-            title="Resend emails",
-            done="email(s) sent again",
-            form_class=None,
-            intro="Each email goes once: one already sent is refused.",
-            describe=lambda email: (
-                f"“{email.subject}” to {email.to} ({email.get_status_display().lower()})"
-            ),
-        )
+    resend = bulk_action(
+        "Resend selected emails…",
+        lambda model_admin, request, email, data: resend_email(email, by=request.user),
+        permission="resend",
+        title="Resend emails",
+        done="email(s) sent again",
+        form_class=None,
+        intro="Each email goes once: one already sent is refused.",
+        describe=lambda email: (
+            f"“{email.subject}” to {email.to} ({email.get_status_display().lower()})"
+        ),
+    )

@@ -164,9 +164,7 @@ class InvoiceAdmin(ServiceAdmin):
         invoice = get_object_or_404(Invoice.objects.select_related("workspace"), pk=pk)
 
         def perform(data):
-            services.void_invoice(
-                invoice, by=request.user, reason=data["reason"], as_of=toolkit.today()
-            )
+            toolkit.call_service(services.void_invoice, invoice, request, data, "reason")
             return f"{invoice.number} voided: {data['reason']}"
 
         closed = ""
@@ -193,12 +191,8 @@ class InvoiceAdmin(ServiceAdmin):
         refunds = selectors.refund_summary(invoice)
 
         def perform(data):
-            services.request_credit_note(
-                invoice,
-                by=request.user,
-                amount=data["amount"],
-                reason=data["reason"],
-                as_of=toolkit.today(),
+            toolkit.call_service(
+                services.request_credit_note, invoice, request, data, "amount", "reason"
             )
             return (
                 f"Credit note of {money(data['amount'])} on {invoice.number} requested; "

@@ -12,7 +12,8 @@ from billing.admin_toolkit import (
     DecisionPages,
     ServiceAdmin,
     badge_column,
-    run_for_each,
+    decision_action,
+    immediate_action,
     shown_column,
 )
 from billing.documents import clean_document
@@ -89,6 +90,7 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
     review_permission = "billing.review_taxexemption"
     decide_url_name = "billing_taxexemption_decide"
     decide_template = "admin/billing/taxexemption/decide.html"
+    row_name = "certificate"
     document_label = "Certificate document"
     decision_related = ("workspace", "reviewed_by")
     list_display = [
@@ -109,7 +111,7 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
     autocomplete_fields = ["workspace"]
     actions = ["start_review", "approve", "reject"]
     show_full_result_count = False
-    add_fields = ["workspace", "region", "reason", "document", "valid_from", "valid_to"]
+    add_fields = TaxExemptionForm.Meta.fields
     view_fields = [
         "workspace",
         "region",
@@ -161,19 +163,17 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
             return f"{name} is already in review since {certificate.review_started_on}."
         return ""
 
-    def decision_page(self, certificate, decision):
+    def decision_subject(self, certificate):
+        return f"certificate #{certificate.pk} of {certificate.workspace.name}"
+
+    def decision_intros(self, certificate):
         ws = certificate.workspace.name
-        intros = {
+        return {
             "review": "Taking the certificate into review tells the customer's agents that "
             "finance is on it; it changes no invoice.",
             "approve": f"From today, invoices of {ws} for {certificate.region} carry no sales "
             "tax while the certificate is valid. Invoices already issued do not change.",
             "reject": "Invoices go on carrying sales tax. The reason is kept with the certificate.",
-        }
-        return {
-            "title": f"{self.decisions[decision]}: certificate #{certificate.pk} of {ws}",
-            "intro": intros[decision],
-            "certificate": certificate,
         }
 
     def decide(self, request, certificate, decision, data):
@@ -197,49 +197,34 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
         return format_html('<a href="{}">Download</a>', self.document_url(obj))
 
     def create(self, request, data):
-        return services.submit_exemption(
-            data["workspace"],
-            region=data["region"],
-            reason=data["reason"],
-            document=data["document"],
-            valid_from=data["valid_from"],
-            valid_to=data["valid_to"],
-            as_of=toolkit.today(),
-            by=request.user,
-        )
+        # The upload form's fields are the service's arguments, one for one.
+        upload = {name: data[name] for name in TaxExemptionForm.Meta.fields}
+        return services.submit_exemption(**upload, as_of=toolkit.today(), by=request.user)
 
     def describe_row(self, certificate):
         status = certificate.get_status_display().lower()
         return f"#{certificate.pk} {certificate.workspace.name}, {certificate.region} ({status})"
 
-    @admin.action(description="Start review of selected certificates", permissions=["review"])
-    def start_review(self, request, queryset):
-        run_for_each(
-            self,
-            request,
-            queryset.select_related(*self.decision_related),
-            lambda certificate: self.decide(request, certificate, "review", {}),
-            done="certificate(s) taken into review",
-        )
-
-    @admin.action(description="Approve selected certificates…", permissions=["review"])
-    def approve(self, request, queryset):
-        return self.decide_selected(
-            request,
-            queryset,
-            "approve",
-            title="Approve certificates",
-            done="certificate(s) approved",
-            intro="Approved certificates waive the sales tax of invoices issued from today in "
-            "their state, while they are valid.",
-        )
-
-    @admin.action(description="Reject selected certificates…", permissions=["review"])
-    def reject(self, request, queryset):
-        return self.decide_selected(
-            request,
-            queryset,
-            "reject",
-            title="Reject certificates",
-            done="certificate(s) rejected",
-        )
+    start_review = immediate_action(
+        "Start review of selected certificates",
+        lambda model_admin, request, certificate: model_admin.decide(
+            request, certificate, "review", {}
+        ),
+        permission="review",
+        done="certificate(s) taken into review",
+        related=decision_related,
+    )
+    approve = decision_action(
+        "approve",
+        "Approve selected certificates…",
+        title="Approve certificates",
+        done="certificate(s) approved",
+        intro="Approved certificates waive the sales tax of invoices issued from today in "
+        "their state, while they are valid.",
+    )
+    reject = decision_action(
+        "reject",
+        "Reject selected certificates…",
+        title="Reject certificates",
+        done="certificate(s) rejected",
+    )

@@ -68,23 +68,7 @@ class CouponAdmin(ServiceAdmin):
         )
 
     def create(self, request, data):
-        return services.create_coupon(
-            data["code"],
-            data["name"],
-            data["kind"],
-            percent_off=data["percent_off"],
-            amount_off=data["amount_off"],
-            credit_amount=data["credit_amount"],
-            duration=data["duration"],
-            duration_months=data["duration_months"],
-            redeem_by=data["redeem_by"],
-            max_redemptions=data["max_redemptions"],
-            intervals=CouponForm.intervals(data),
-            follow_up=data["follow_up"],
-            partner=data["partner"],
-            active=data["active"],
-            by=request.user,
-        )
+        return services.create_coupon(**CouponForm.new_coupon(data), by=request.user)
 
     @admin.display(description="Value")
     def value(self, obj):

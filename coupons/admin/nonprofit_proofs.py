@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from billing import admin_toolkit as toolkit
-from billing.admin_toolkit import DecisionPages, ServiceAdmin, badge_column
+from billing.admin_toolkit import DecisionPages, ServiceAdmin, badge_column, decision_action
 from coupons import services
 from coupons.forms import NonprofitProofForm
 from coupons.models import NonprofitProof
@@ -28,6 +28,7 @@ class NonprofitProofAdmin(DecisionPages, ServiceAdmin):
     review_permission = "coupons.review_nonprofitproof"
     decide_url_name = "coupons_proof_decide"
     decide_template = "admin/coupons/nonprofitproof/decide.html"
+    row_name = "proof"
     document_label = "Proof of non-profit status"
     decision_related = ("workspace",)
     list_display = [
@@ -99,17 +100,15 @@ class NonprofitProofAdmin(DecisionPages, ServiceAdmin):
             f"{proof.reviewed_on}: a decision is final."
         )
 
-    def decision_page(self, proof, decision):
-        intros = {
+    def decision_subject(self, proof):
+        return proof.workspace.name
+
+    def decision_intros(self, proof):
+        return {
             "approve-and-apply": f"NONPROFIT takes $120.00 off each monthly Team bill of "
             f"{proof.workspace.name}, forever, from this month's bill.",
             "approve": "The proof is approved; no discount is applied now.",
             "reject": "The reason is kept with the proof.",
-        }
-        return {
-            "title": f"{self.decisions[decision]}: {proof.workspace.name}",
-            "intro": intros[decision],
-            "proof": proof,
         }
 
     def decide(self, request, proof, decision, data):
@@ -128,25 +127,19 @@ class NonprofitProofAdmin(DecisionPages, ServiceAdmin):
     def describe_row(self, proof):
         return f"{proof.workspace.name}: {proof.original_name}"
 
-    @admin.action(description="Approve and apply the non-profit discount…", permissions=["review"])
-    def approve_and_apply(self, request, queryset):
-        return self.decide_selected(
-            request,
-            queryset,
-            "approve-and-apply",
-            title="Approve and apply NONPROFIT",
-            done="proof(s) approved; NONPROFIT applied",
-            intro="NONPROFIT takes $120.00 off each monthly Team bill, forever.",
-        )
-
-    @admin.action(description="Approve only (apply the discount later)…", permissions=["review"])
-    def approve_only(self, request, queryset):
-        return self.decide_selected(
-            request, queryset, "approve", title="Approve proofs", done="proof(s) approved"
-        )
-
-    @admin.action(description="Reject selected proofs…", permissions=["review"])
-    def reject(self, request, queryset):
-        return self.decide_selected(
-            request, queryset, "reject", title="Reject proofs", done="proof(s) rejected"
-        )
+    approve_and_apply = decision_action(
+        "approve-and-apply",
+        "Approve and apply the non-profit discount…",
+        title="Approve and apply NONPROFIT",
+        done="proof(s) approved; NONPROFIT applied",
+        intro="NONPROFIT takes $120.00 off each monthly Team bill, forever.",
+    )
+    approve_only = decision_action(
+        "approve",
+        "Approve only (apply the discount later)…",
+        title="Approve proofs",
+        done="proof(s) approved",
+    )
+    reject = decision_action(
+        "reject", "Reject selected proofs…", title="Reject proofs", done="proof(s) rejected"
+    )

@@ -3,8 +3,7 @@ reviewers approve, decline, deactivate and correct them through the services."""
 
 from django.contrib import admin
 
-from billing import admin_toolkit as toolkit
-from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, confirm_and_run, with_reason
+from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, bulk_action, calls
 from billing.templatetags.money import money
 from coupons import services
 from coupons.forms import PartnerApprovalForm
@@ -59,42 +58,25 @@ class AcceleratorPartnerAdmin(ServiceAdmin):
             **{name: data[name] for name in changed if name in self.fields},
         )
 
-    @admin.action(description="Approve as active partners…", permissions=["review"])
-    def approve(self, request, queryset):
-        return confirm_and_run(
-            self,
-            request,
-            queryset,
-            lambda partner, data: services.approve_partner(
-                partner,
-                by=request.user,
-                as_of=toolkit.today(),
-                credit_amount=data["credit_amount"],
-                note=data["note"],
-            ),
-            title="Approve partners",
-            done="partner(s) approved",
-            form_class=PartnerApprovalForm,
-        )
-
-    @admin.action(description="Decline selected applications…", permissions=["review"])
-    def decline(self, request, queryset):
-        return confirm_and_run(
-            self,
-            request,
-            queryset,
-            with_reason(services.decline_partner, request),
-            title="Decline partner applications",
-            done="application(s) declined",
-        )
-
-    @admin.action(description="Deactivate selected partners…", permissions=["review"])
-    def deactivate(self, request, queryset):
-        return confirm_and_run(
-            self,
-            request,
-            queryset,
-            with_reason(services.deactivate_partner, request),
-            title="Deactivate partners",
-            done="partner(s) deactivated",
-        )
+    approve = bulk_action(
+        "Approve as active partners…",
+        calls(services.approve_partner, "credit_amount", "note"),
+        permission="review",
+        title="Approve partners",
+        done="partner(s) approved",
+        form_class=PartnerApprovalForm,
+    )
+    decline = bulk_action(
+        "Decline selected applications…",
+        calls(services.decline_partner, "reason"),
+        permission="review",
+        title="Decline partner applications",
+        done="application(s) declined",
+    )
+    deactivate = bulk_action(
+        "Deactivate selected partners…",
+        calls(services.deactivate_partner, "reason"),
+        permission="review",
+        title="Deactivate partners",
+        done="partner(s) deactivated",
+    )

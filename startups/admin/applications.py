@@ -10,9 +10,9 @@ from django.utils.html import format_html_join
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import (
     ServiceAdmin,
-    confirm_and_run,
+    bulk_action,
+    immediate_action,
     money_column,
-    run_for_each,
     service_form_page,
     shown_column,
     status_badge,
@@ -275,51 +275,41 @@ class StartupApplicationAdmin(ServiceAdmin):
     def has_review_permission(self, request):
         return request.user.has_perm(REVIEW)
 
-    def _describe(self, application):
+    def describe_row(self, application):
         failing = f"; failing: {application.failing_checks}" if application.failing_checks else ""
         status = application.get_status_display().lower()
         return f"#{application.pk} {application.company_name} ({status}{failing})"
 
-    @admin.action(description="Assign selected applications to me", permissions=["review"])
-    def assign_to_me(self, request, queryset):
-        run_for_each(
-            self,
-            request,
-            queryset,
-            lambda application: services.assign_application(
-                application, reviewer=request.user, by=request.user, as_of=toolkit.today()
-            ),
-            done="application(s) assigned to you",
-        )
-
-    @admin.action(description="Approve selected applications…", permissions=["review"])
-    def bulk_approve(self, request, queryset):
-        return confirm_and_run(
-            self,
-            request,
-            queryset.select_related("workspace"),
-            lambda application, data: self._perform(
-                request, application, "approve", {"note": "", "override_reason": "", **data}
-            ),
-            title="Approve applications",
-            done="application(s) approved",
-            form_class=BulkApproveForm,
-            intro="Each approval redeems the startup-program coupon, grants year one's credit "
-            "and emails the applicant. An application with a failing check is refused: open "
-            "it to approve with an override reason.",
-            describe=self._describe,
-        )
-
-    @admin.action(description="Reject selected applications…", permissions=["review"])
-    def bulk_reject(self, request, queryset):
-        return confirm_and_run(
-            self,
-            request,
-            queryset,
-            lambda application, data: self._perform(request, application, "reject", data),
-            title="Reject applications",
-            done="application(s) rejected",
-            form_class=RejectForm,
-            intro="Each applicant gets one email with the reason.",
-            describe=self._describe,
-        )
+    assign_to_me = immediate_action(
+        "Assign selected applications to me",
+        lambda model_admin, request, application: services.assign_application(
+            application, reviewer=request.user, by=request.user, as_of=toolkit.today()
+        ),
+        permission="review",
+        done="application(s) assigned to you",
+    )
+    bulk_approve = bulk_action(
+        "Approve selected applications…",
+        lambda model_admin, request, application, data: model_admin._perform(
+            request, application, "approve", {"note": "", "override_reason": "", **data}
+        ),
+        permission="review",
+        title="Approve applications",
+        done="application(s) approved",
+        form_class=BulkApproveForm,
+        intro="Each approval redeems the startup-program coupon, grants year one's credit "
+        "and emails the applicant. An application with a failing check is refused: open "
+        "it to approve with an override reason.",
+        related=("workspace",),
+    )
+    bulk_reject = bulk_action(
+        "Reject selected applications…",
+        lambda model_admin, request, application, data: model_admin._perform(
+            request, application, "reject", data
+        ),
+        permission="review",
+        title="Reject applications",
+        done="application(s) rejected",
+        form_class=RejectForm,
+        intro="Each applicant gets one email with the reason.",
+    )

@@ -4,9 +4,22 @@ fulfil or decline."""
 from django.contrib import admin
 
 from billing import admin_toolkit as toolkit
-from billing.admin_toolkit import ServiceAdmin, run_for_each
+from billing.admin_toolkit import ServiceAdmin, immediate_action
 from startups import services
 from startups.models import DealRequest, PartnerDeal, StartupApplication
+
+
+def _decision(*, fulfil, description):
+    """S6: staff fulfil or decline the selected requests at once: nothing to confirm."""
+    return immediate_action(
+        description,
+        lambda model_admin, request, deal_request: services.decide_deal_request(
+            deal_request, by=request.user, fulfil=fulfil, as_of=toolkit.today()
+        ),
+        permission="decide",
+        done="request(s) " + ("fulfilled" if fulfil else "declined"),
+        related=("deal", "application"),
+    )
 
 
 @admin.register(PartnerDeal)
@@ -54,21 +67,5 @@ class DealRequestAdmin(ServiceAdmin):
     def has_decide_permission(self, request):
         return request.user.has_perm("startups.change_dealrequest")
 
-    def _decide(self, request, queryset, fulfil):
-        run_for_each(
-            self,
-            request,
-            queryset.select_related("deal", "application"),
-            lambda deal_request: services.decide_deal_request(
-                deal_request, by=request.user, fulfil=fulfil, as_of=toolkit.today()
-            ),
-            done="request(s) " + ("fulfilled" if fulfil else "declined"),
-        )
-
-    @admin.action(description="Mark fulfilled", permissions=["decide"])
-    def fulfil(self, request, queryset):
-        self._decide(request, queryset, True)
-
-    @admin.action(description="Decline", permissions=["decide"])
-    def decline(self, request, queryset):
-        self._decide(request, queryset, False)
+    fulfil = _decision(fulfil=True, description="Mark fulfilled")
+    decline = _decision(fulfil=False, description="Decline")

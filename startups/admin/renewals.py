@@ -5,8 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 
-from billing import admin_toolkit as toolkit
-from billing.admin_toolkit import ServiceAdmin, service_form_page
+from billing.admin_toolkit import ServiceAdmin, call_service, service_form_page
 from startups import services
 from startups.admin.applications import REVIEW
 from startups.forms import RenewalForm
@@ -49,17 +48,11 @@ class RenewalReviewAdmin(ServiceAdmin):
         def perform(data):
             company = review.application.company_name
             if data["decision"] == "confirm":
-                services.confirm_renewal(
-                    review,
-                    by=request.user,
-                    total_funding=data["total_funding"],
-                    country=data["country"],
-                    as_of=toolkit.today(),
+                call_service(
+                    services.confirm_renewal, review, request, data, "total_funding", "country"
                 )
                 return f"Year two granted to {company}."
-            services.decline_renewal(
-                review, by=request.user, note=data["note"], as_of=toolkit.today()
-            )
+            call_service(services.decline_renewal, review, request, data, "note")
             return f"Year two declined for {company}."
 
         return service_form_page(

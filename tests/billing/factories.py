@@ -6,6 +6,7 @@ from django.core.files.base import ContentFile
 
 from billing import services
 from billing.demo import certificate_pdf
+from billing.models import Invoice
 
 _counter = iter(range(1, 10_000_000))
 
@@ -75,3 +76,9 @@ def certificate(
         as_of=on,
         by=by,
     )
+
+
+def invoice_totals(ws, issued: date):
+    """(subtotal, discount, total) of the invoice `ws` was issued on `issued`."""
+    invoice = Invoice.objects.get(workspace=ws, issue_date=issued)
+    return invoice.subtotal, invoice.discount, invoice.total
