@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, Value, When
+from django.db.models import Case, Count, Exists, OuterRef, Value, When
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -181,8 +181,9 @@ def record_strikes(month: date) -> int:
         Usage.objects.filter(
             month=month, mtus__gt=free.included_mtus, workspace__created_on__lt=end
         )
-        .exclude(workspace_id__in=on_team.values("workspace_id"))
-        .exclude(workspace_id__in=closed_on_day(end - timedelta(days=1)))
+        # NOT EXISTS, not NOT IN: one anti-join however many are on Team (closed_on_day).
+        .filter(~Exists(on_team.filter(workspace_id=OuterRef("workspace_id"))))
+        .filter(~closed_on_day(end - timedelta(days=1), "workspace_id"))
         .values_list("workspace_id", "mtus")
     )
     sql, params = over.query.sql_with_params()
@@ -223,11 +224,10 @@ def apply_lock_rules(month: date, as_of: date) -> Counter:
         change_locks_in_bulk(ids, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
         counts[f"locked:{level}"] = len(ids)
     # W1: a workspace closed at the month's end keeps its lock until it is reopened.
-    closed = closed_on_day(next_month(month) - timedelta(days=1))
     to_unlock = list(
         Workspace.objects.filter(lock=Lock.LOCKED)
-        .exclude(pk__in=struck)
-        .exclude(pk__in=closed)
+        .filter(~Exists(struck.filter(workspace_id=OuterRef("pk"))))
+        .filter(~closed_on_day(next_month(month) - timedelta(days=1)))
         .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -296,7 +296,7 @@ def open_renewal_reviews(as_of: date) -> dict:
             decided_on__lte=_a_year_before(as_of + timedelta(days=RENEWAL_NOTICE_DAYS)),
         )
         .exclude(renewals__year=2)
-        .exclude(workspace__in=closed_on_day(as_of))  # W1: its credit lapsed at the closure
+        .filter(~closed_on_day(as_of, "workspace"))  # W1: its credit lapsed at the closure
     )
     reviews = [
         RenewalReview(application=application, year=2, due_on=add_year(application.decided_on))
