@@ -104,20 +104,27 @@ def _bill_chunks_on_threads(chunk_ids: list[int], threads: int) -> int:
 
 
 def _plan_chunks(close: MonthClose, chunk_size: int):
-    """Split the workspaces with paid Team days in the month into ranges of `chunk_size`."""
-    ids = list(
+    """Split the workspaces with paid Team days in the month into ranges of `chunk_size`. The
+    database numbers them and hands back each range's first and last id, so planning holds
+    no list of a million ids."""
+    workspace_ids = (
         Subscription.objects.paid_overlapping(close.month, next_month(close.month))
-        .order_by("workspace_id")
+        .order_by()
         .values_list("workspace_id", flat=True)
         .distinct()
     )
-    MonthCloseChunk.objects.bulk_create(
-        MonthCloseChunk(
-            close=close,
-            first_workspace_id=ids[start],
-            last_workspace_id=ids[min(start + chunk_size, len(ids)) - 1],
+    sql, params = workspace_ids.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "select min(workspace_id), max(workspace_id) from ("
+            "select workspace_id, (row_number() over (order by workspace_id) - 1) / %s as chunk "
+            f"from ({sql}) as paid) as numbered group by chunk order by chunk",
+            [chunk_size, *params],
         )
-        for start in range(0, len(ids), chunk_size)
+        ranges = cursor.fetchall()
+    MonthCloseChunk.objects.bulk_create(
+        MonthCloseChunk(close=close, first_workspace_id=first, last_workspace_id=last)
+        for first, last in ranges
     )
 
 
