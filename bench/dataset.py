@@ -130,6 +130,21 @@ def build_workspaces(*, team: int, free: int, months: list[str], month_of_team: 
     set_tax_rate("US", region="CA", rate="7.25", name="CA sales tax", valid_from=date(2020, 1, 1))
 
 
+def fresh_workspaces(*, team: int, free: int, months: list[str], month_of_team: str):
+    """What every bench starts from: the billing tables emptied, then `build_workspaces`, each
+    step's time printed."""
+    timed("reset", reset_billing_tables)
+    usage = f" with {len(months)} month(s) of usage" if months else ""
+    timed(
+        f"build {team:,} Team and {free:,} Free workspaces{usage}",
+        build_workspaces,
+        team=team,
+        free=free,
+        months=months,
+        month_of_team=month_of_team,
+    )
+
+
 def add_discounts_and_credits(*, discount_every: int = 5, credit_every: int = 20, since: str):
     """A 20 % coupon (forever) on one workspace in `discount_every` and a $25,000.00 credit
     grant on one in `credit_every` (the coupons issue's mix: 20 % and 5 %), from `since`."""

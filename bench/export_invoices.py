@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import build_workspaces, reset_billing_tables, setup_django, timed
+from dataset import fresh_workspaces, setup_django, timed
 
 WORKSPACES = int(next((a for a in sys.argv[1:] if a.isdigit()), 100_000))
 MONTHS = 10
@@ -184,15 +184,7 @@ def main():
     from billing.models import Invoice
     from billing.roles import FINANCE
 
-    timed("reset", reset_billing_tables)
-    timed(
-        f"build {WORKSPACES:,} Team workspaces",
-        build_workspaces,
-        team=WORKSPACES,
-        free=0,
-        months=[],
-        month_of_team="2025-01-01",
-    )
+    fresh_workspaces(team=WORKSPACES, free=0, months=[], month_of_team="2025-01-01")
     count, _ = timed(f"build {WORKSPACES * MONTHS:,} invoices (INSERT … SELECT)", build_invoices)
     user, _ = User.objects.get_or_create(username="bench-finance", defaults={"is_staff": True})
     user.groups.set([Group.objects.get(name=FINANCE)])

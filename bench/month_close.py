@@ -34,10 +34,9 @@ os.environ["CELERY_TASK_DEFAULT_QUEUE"] = QUEUE
 from dataset import (  # noqa: E402 (after the Celery settings above)
     ROOT,
     add_discounts_and_credits,
-    build_workspaces,
+    fresh_workspaces,
     peak_memory,
     print_scaling,
-    reset_billing_tables,
     setup_django,
     timed,
 )
@@ -59,15 +58,7 @@ WRITTEN = [
 
 
 def build(team: int, free: int):
-    timed("reset", reset_billing_tables)
-    timed(
-        f"build {team:,} Team and {free:,} Free workspaces with February usage",
-        build_workspaces,
-        team=team,
-        free=free,
-        months=["2026-02-01"],
-        month_of_team="2026-01-01",
-    )
+    fresh_workspaces(team=team, free=free, months=["2026-02-01"], month_of_team="2026-01-01")
     timed(
         "a 20 % coupon on 20 % of them, credits on 5 %",
         add_discounts_and_credits,

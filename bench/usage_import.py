@@ -27,28 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import (
-    build_workspaces,
-    peak_memory,
-    print_scaling,
-    reset_billing_tables,
-    setup_django,
-    timed,
-)
+from dataset import fresh_workspaces, peak_memory, print_scaling, setup_django
 
 MONTHS = ["2025-08", "2025-09", "2025-10", "2025-11", "2025-12", "2026-01", "2026-02"]
 
 
 def build(workspaces: int):
-    timed("reset", reset_billing_tables)
     team = workspaces * 2 // 3
-    timed(
-        f"build {workspaces:,} workspaces ({team:,} on Team) with February's usage",
-        build_workspaces,
-        team=team,
-        free=workspaces - team,
-        months=["2026-02-01"],
-        month_of_team="2026-01-01",
+    fresh_workspaces(
+        team=team, free=workspaces - team, months=["2026-02-01"], month_of_team="2026-01-01"
     )
 
 

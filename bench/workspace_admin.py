@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import build_workspaces, reset_billing_tables, setup_django, staff_client, timed
+from dataset import fresh_workspaces, setup_django, staff_client
 
 MONTHS = [f"2026-{m:02d}-01" for m in range(1, 7)]
 
@@ -44,15 +44,7 @@ def main():
     from billing.admin import WorkspaceAdmin
     from billing.roles import SUPPORT
 
-    timed("reset", reset_billing_tables)
-    timed(
-        "build 100,000 workspaces and 600,000 usage rows",
-        build_workspaces,
-        team=30_000,
-        free=70_000,
-        months=MONTHS,
-        month_of_team="2026-01-01",
-    )
+    fresh_workspaces(team=30_000, free=70_000, months=MONTHS, month_of_team="2026-01-01")
     client, _ = staff_client("bench-support", SUPPORT)
     url = reverse("admin:billing_workspace_changelist")
     pages = [
