@@ -31,10 +31,10 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
-# pytest-xdist: one worker a core (TEST_WORKERS=0 runs in this process); the browser tests share
-# one worker (their xdist_group, tests/e2e/conftest.py), everything else is shared out test by test.
+# pytest-xdist: one worker a core (TEST_WORKERS=0 runs in this process), tests shared out one by
+# one; each worker runs its transactional tests (the browser tests among them) last.
 TEST_WORKERS ?= auto
-XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup)
+XDIST = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
 
 test: lint
 	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)

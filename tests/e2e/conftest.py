@@ -4,9 +4,11 @@
 it is missing they are skipped, unless REQUIRE_SERVICES=true, where a missing browser fails.
 
 Every test here is marked `browser` and runs as a transactional test with `serialized_rollback`
-(the live server's threads see committed rows only; the role groups come back after each flush),
-and all of them share one xdist group: under `make test` (pytest-xdist, `--dist loadgroup`) they
-run in one worker, so one Chromium and one live server serve them all.
+(the live server's threads see committed rows only; the role groups come back after each flush).
+pytest-django runs transactional tests after the others, so under `make test` each xdist worker
+runs its share of these last: a flush at their teardown leaves no later test without the
+migrations' data. (They are not kept to one worker: an xdist group is handed out first, by size,
+and its flushes would empty the database under the worker's other tests.)
 """
 
 import asyncio
@@ -52,7 +54,6 @@ def pytest_collection_modifyitems(items):
         if E2E in item.path.parents:
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.django_db(transaction=True, serialized_rollback=True))
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.fixture(scope="session")
