@@ -7,6 +7,7 @@ signed-in active staff member holding the page's permission: anyone else signed 
 anyone signed out the login page.
 """
 
+from dataclasses import dataclass
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -52,25 +53,35 @@ def staff_permission_required(permission: str):
 finance_required = staff_permission_required(FINANCE_PERMISSION)
 
 
-def public_form(request, form, *, submit, limit: str, template: str, limited_template: str, thanks):
+@dataclass(frozen=True)
+class PublicFormPages:
+    """Where a public form lives: its templates (`<templates>apply.html`, and
+    `<templates>rate_limited.html` for an address over its limit), the URL name of its thank-you
+    page, and the name its accepted submissions are counted under per address per hour (R7)."""
+
+    templates: str
+    thanks: str
+    limit: str
+
+
+def public_form(request, form, pages: PublicFormPages, submit):
     """A public form's page (no login): a valid POST calls `submit(form.answers())` (a service)
-    and goes to `thanks`; a refusal comes back on the form. A bot is told nothing, and an
-    address over `limit`, its hourly count of accepted submissions (billing.ratelimit, R7),
-    gets `limited_template` with 429."""
+    and goes to the thank-you page; a refusal comes back on the form. A bot is told nothing, and
+    an address over the limit (billing.ratelimit, R7) gets the rate-limited page with 429."""
     if request.method == "POST":
-        if ratelimit.limit_reached(request, limit):
-            return render(request, limited_template, status=429)
+        if ratelimit.limit_reached(request, pages.limit):
+            return render(request, f"{pages.templates}rate_limited.html", status=429)
         if form.is_bot:
-            return redirect(thanks)  # tell a bot nothing
+            return redirect(pages.thanks)  # tell a bot nothing
         if form.is_valid():
             try:
                 submit(form.answers())
             except BillingError as exc:
                 form.add_error(None, str(exc))
             else:
-                ratelimit.count_submission(request, limit)
-                return redirect(thanks)
-    return render(request, template, {"form": form})
+                ratelimit.count_submission(request, pages.limit)
+                return redirect(pages.thanks)
+    return render(request, f"{pages.templates}apply.html", {"form": form})
 
 
 def _page(request, template: str, title: str, **context):

@@ -93,11 +93,7 @@ def _coupons(start, partners):
             "VIP100", "One-off VIP credit note", "promotion", amount_off="100.00", max_redemptions=1
         ),
         "annual": create(
-            "ANNUAL10",
-            "10% off the annual plan",
-            "promotion",
-            percent_off="10",
-            intervals=["annual"],
+            "ANNUAL10", "10% off annual plans", "promotion", percent_off="10", intervals=["annual"]
         ),
         "retired": create(
             "RETIRED", "A retired offer", "promotion", percent_off="15", active=False

@@ -11,25 +11,23 @@ from django.views.decorators.http import require_http_methods
 from django.views.generic import TemplateView
 
 from billing.months import add_months, month_start, next_month
-from billing.views import document_view, finance_required, public_form
+from billing.views import PublicFormPages, document_view, finance_required, public_form
 from coupons import reports, services
 from coupons.forms import PartnerApplicationForm
 from coupons.models import NonprofitProof
 
-# Accepted applications per client address per hour (billing.ratelimit, SPEC R7).
-RATE_LIMITED_FORM = "partner-apply"
+PAGES = PublicFormPages(
+    templates="coupons/partner_", thanks="coupons:partner_thanks", limit="partner-apply"
+)
 
 
 @require_http_methods(["GET", "POST"])
 def apply(request):
+    """C7: the accelerators' public application form."""
+    today = timezone.now().date()
+    form = PartnerApplicationForm(request.POST or None)
     return public_form(
-        request,
-        PartnerApplicationForm(request.POST or None),
-        submit=lambda answers: services.apply_as_partner(**answers, as_of=timezone.now().date()),
-        limit=RATE_LIMITED_FORM,
-        template="coupons/partner_apply.html",
-        limited_template="coupons/partner_rate_limited.html",
-        thanks="coupons:partner_thanks",
+        request, form, PAGES, lambda answers: services.apply_as_partner(**answers, as_of=today)
     )
 
 

@@ -11,29 +11,21 @@ from django.views.decorators.http import require_http_methods
 from django.views.generic import TemplateView
 
 from billing.admin_toolkit import status_badge
-from billing.views import public_form
+from billing.views import PublicFormPages, public_form
 from startups.admin.applications import APPLICATION_TONES, checklist
 from startups.filters import ApplicationFilter
 from startups.forms import ApplicationForm, submit_answers
 from startups.models import StartupApplication
 
-# Accepted applications per client address per hour (billing.ratelimit, SPEC R7).
-RATE_LIMITED_FORM = "startup-apply"
+PAGES = PublicFormPages(templates="startups/", thanks="startups:thanks", limit="startup-apply")
 
 
 @require_http_methods(["GET", "POST"])
 def apply(request):
     """S1: the public application form."""
     today = timezone.now().date()
-    return public_form(
-        request,
-        ApplicationForm(request.POST or None, today=today),
-        submit=lambda answers: submit_answers(answers, as_of=today),
-        limit=RATE_LIMITED_FORM,
-        template="startups/apply.html",
-        limited_template="startups/rate_limited.html",
-        thanks="startups:thanks",
-    )
+    form = ApplicationForm(request.POST or None, today=today)
+    return public_form(request, form, PAGES, lambda answers: submit_answers(answers, as_of=today))
 
 
 thanks = TemplateView.as_view(template_name="startups/thanks.html")

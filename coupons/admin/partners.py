@@ -1,6 +1,8 @@
 """Accelerator partners (C7) for startup reviewers: programs apply through the public form;
 reviewers approve, decline, deactivate and correct them through the services."""
 
+from functools import partial
+
 from django.contrib import admin
 
 from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, bulk_action, calls
@@ -8,6 +10,9 @@ from billing.templatetags.money import money
 from coupons import services
 from coupons.forms import PartnerApprovalForm
 from coupons.models import AcceleratorPartner, Coupon
+
+# Every decision on a partner is a startup reviewer's (coupons.review_acceleratorpartner).
+review_action = partial(bulk_action, permission="review")
 
 
 class PartnerCouponInline(ReadOnlyInline):
@@ -58,25 +63,22 @@ class AcceleratorPartnerAdmin(ServiceAdmin):
             **{name: data[name] for name in changed if name in self.fields},
         )
 
-    approve = bulk_action(
+    approve = review_action(
         "Approve as active partners…",
         calls(services.approve_partner, "credit_amount", "note"),
-        permission="review",
         title="Approve partners",
         done="partner(s) approved",
         form_class=PartnerApprovalForm,
     )
-    decline = bulk_action(
+    decline = review_action(
         "Decline selected applications…",
         calls(services.decline_partner, "reason"),
-        permission="review",
         title="Decline partner applications",
         done="application(s) declined",
     )
-    deactivate = bulk_action(
+    deactivate = review_action(
         "Deactivate selected partners…",
         calls(services.deactivate_partner, "reason"),
-        permission="review",
         title="Deactivate partners",
         done="partner(s) deactivated",
     )
