@@ -36,6 +36,16 @@ def expect_done(page: Page, url, message):
     expect(page.locator("ul.messagelist li.success")).to_have_text(message)
 
 
+def click_past_document(page: Page, locator):
+    """Clicks `locator` on a page showing a document preview. Chromium draws a PDF in a viewer
+    of its own process, and a click right after scrolling the page can reach the viewer at its
+    old place instead (seen under load: no click, no POST); two frames after the scroll the
+    page's layout is the one the click is aimed by."""
+    locator.scroll_into_view_if_needed()
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    locator.click()
+
+
 def fits(page: Page) -> bool:
     """No sideways scroll: the page is no wider than the window."""
     return page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
