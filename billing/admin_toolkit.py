@@ -24,7 +24,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import label_for_field
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import models, transaction
 from django.forms.models import construct_instance
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
@@ -233,6 +233,8 @@ class ServiceAdmin(SimpleHistoryAdmin):
     pages: tuple[tuple[str, str, str], ...] = ()
     # simple_history's list, with the columns' labels instead of their field names.
     object_history_list_template = "admin/toolkit/history_list.html"
+    # A website typed without its scheme is read as https, as the public forms read it.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     # --- permissions: no service, no form ---
 

@@ -292,3 +292,27 @@ def test_c7_reviewer_declines_an_application_with_a_reason(client, reviewer, tod
         AcceleratorPartner.Status.INACTIVE,
         "Not an accelerator",
     )
+
+
+def test_c7_a_website_corrected_without_its_scheme_is_kept_as_https(client, reviewer, today):
+    partner = services.apply_as_partner(
+        "Launchpad", contact_name="Lee", contact_email="lee@example.com", as_of=today
+    )
+    client.force_login(reviewer)
+    response = client.post(
+        reverse("admin:coupons_acceleratorpartner_change", args=[partner.pk]),
+        {
+            "name": "Launchpad",
+            "website": "launchpad.example.com",
+            "contact_name": "Lee",
+            "contact_email": "lee@example.com",
+            "description": "",
+            "credit_amount": "",
+            "change_reason": "Their site, from the call",
+            "coupons-TOTAL_FORMS": "0",
+            "coupons-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302
+    partner.refresh_from_db()
+    assert partner.website == "https://launchpad.example.com"
