@@ -19,11 +19,10 @@ from billing.audit import because, require_reason, save_with_reason
 from billing.clock import refuse_processed
 from billing.emails import queue_email
 from billing.errors import BillingError, WorkspaceClosed
-from billing.hooks import closure_steps, invoice_adjustments
+from billing.hooks import closure_steps
 from billing.invoicing import InvoicePreview
 from billing.locks import set_lock
 from billing.models import Interval, Lock, LockEvent, Subscription, Workspace, WorkspaceClosure
-from billing.pricing import ZERO
 from billing.subscriptions import (
     advance_workspace,
     current_subscription,
@@ -86,14 +85,6 @@ def closure_preview(workspace: Workspace, *, as_of: date) -> ClosurePreview:
         final_invoice=final,
         effects=effects,
     )
-
-
-def unused_credit(workspace: Workspace, *, as_of: date, final_invoice=None):
-    """The startup credit that closing on `as_of` lets lapse: what is left after the final
-    invoice's draw (CR2)."""
-    balance = invoice_adjustments().credit_balance(workspace.pk, as_of)
-    drawn = final_invoice.credits if final_invoice is not None else ZERO
-    return max(balance - drawn, ZERO)
 
 
 # --- Closing and reopening ----------------------------------------------------------------------

@@ -40,10 +40,6 @@ from billing.usage import record_usage
 from billing.usage_import import MAX_MTUS
 
 MAX_MONTHS = 12
-MTU_ASSUMPTIONS = {
-    "last": "last month's MTUs",
-    "average3": "the average of the last three months' MTUs",
-}
 # PostgreSQL: how long the forecast waits for a row someone else holds (a month close working
 # on this workspace) before it gives up rather than wait its turn.
 LOCK_TIMEOUT_MS = 300
