@@ -143,7 +143,13 @@ def close_in_process(threads: int):
     from django.db import connection
 
     from billing import services
+    from config.celery import app
 
+    # A worker's connection to the broker is open before any close it runs. Here the close
+    # would open it when it hands its lock emails over: a one-time half second of importing
+    # the Redis client and connecting, whatever the close's size, so it is opened first.
+    with app.producer_or_acquire() as producer:
+        producer.connection.ensure_connection(max_retries=1)
     with connection.cursor() as cursor:
         cursor.execute("checkpoint")
     return peak_memory(services.close_month, FEBRUARY, as_of=MARCH, threads=threads)

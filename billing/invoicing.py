@@ -138,14 +138,14 @@ def _rate_label(rate: Decimal) -> str:
     return str(rate)
 
 
-def _workspace_scope(workspace_ids=None, workspace_range=None) -> Q:
-    """Which workspaces a query covers: a month close chunk's id range (cheap for the planner
-    and the driver alike) or a list of ids."""
+def _workspace_scope(workspace_ids=None, workspace_range=None, field="workspace_id") -> Q:
+    """Which workspaces a query covers (by `field`, the workspace's id): a month close chunk's
+    id range (cheap for the planner and the driver alike) or a list of ids."""
     if workspace_range is not None:
         first, last = workspace_range
-        return Q(workspace_id__gte=first, workspace_id__lte=last)
+        return Q(**{f"{field}__gte": first, f"{field}__lte": last})
     if workspace_ids is not None:
-        return Q(workspace_id__in=workspace_ids)
+        return Q(**{f"{field}__in": workspace_ids})
     return Q()
 
 
@@ -210,13 +210,20 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
             "paid_from",
             "ended_on",
             "end_reason",
-            "workspace__business_country",
-            "workspace__business_region",
         )
     )
+    # The workspaces' locations by a query of their own: joined to the subscriptions, the
+    # planner reads the whole workspace table for each chunk (a range on the subscriptions'
+    # workspace_id does not carry over to the workspace's id), a cost that grows with the base.
+    locations = {
+        ws_id: BilledWorkspace(ws_id, country, region)
+        for ws_id, country, region in Workspace.objects.filter(
+            _workspace_scope(workspace_ids, workspace_range, field="pk")
+        ).values_list("pk", "business_country", "business_region")
+    }
     monthly, closed = Interval.MONTHLY, Subscription.EndReason.CLOSED
     by_workspace = defaultdict(list)
-    for pk, ws_id, plan_id, interval, paid_from, ended_on, end_reason, country, region in rows:
+    for pk, ws_id, plan_id, interval, paid_from, ended_on, end_reason in rows:
         ended_inside_month = ended_on is not None and ended_on < end
         if interval == monthly and ended_inside_month:
             continue  # K1: its final invoice billed these days
@@ -231,7 +238,7 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
                 paid_from,
                 ended_on,
                 end_reason,
-                BilledWorkspace(ws_id, country, region),
+                locations[ws_id],
             )
         )
 
@@ -605,8 +612,11 @@ def _copy_invoices(rows: list[tuple], lines_per_invoice: list[list]) -> IssuedIn
     other_names, other_values = _other_columns(timezone.now())
     attnames = ("id", *ISSUED_FIELDS, *other_names)
     with connection.cursor() as cursor:
+        # The sequence is looked up once, in a subquery: as nextval's argument it would be
+        # looked up for every id (a chunk's 5,000 ids took 15 ms instead of 2).
         cursor.execute(
-            "select nextval(pg_get_serial_sequence(%s, 'id')) from generate_series(1, %s)",
+            "select nextval((select pg_get_serial_sequence(%s, 'id')::regclass)) "
+            "from generate_series(1, %s)",
             [Invoice._meta.db_table, len(rows)],
         )
         ids = [pk for (pk,) in cursor.fetchall()]

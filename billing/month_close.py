@@ -134,8 +134,10 @@ def bill_chunk(chunk_id: int) -> int:
     set aside with its error (I6) and every other invoice is issued. Returns how many invoices
     it issued."""
     with transaction.atomic(), gc_paused():
+        # The chunk's row only: FOR UPDATE of the join would lock the close's row too, and
+        # every chunk would wait for the one before it to commit (workers in single file).
         chunk = (
-            MonthCloseChunk.objects.select_for_update()
+            MonthCloseChunk.objects.select_for_update(of=("self",))
             .select_related("close")
             .filter(pk=chunk_id)
             .first()

@@ -1,6 +1,7 @@
 """I1, I4 on PostgreSQL: concurrent closes and issuing give each invoice once, numbers without
 gaps, and an interrupted close resumes. Each worker is a thread with its own connection."""
 
+import threading
 from datetime import date
 
 import pytest
@@ -111,3 +112,33 @@ def test_i1_i4_a_close_on_threads_issues_what_one_thread_issues_gapless(paid_tea
     assert_gapless(2026)
     services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1), threads=3)  # again: nothing
     assert Invoice.objects.count() == 9
+
+
+def test_i4_workers_bill_two_chunks_of_a_close_at_the_same_time(
+    monkeypatch, paid_team, run_together
+):
+    """Each worker locks its chunk's row only: a worker pricing one chunk does not keep another
+    from starting the next (before, both locked the close's row and worked in single file)."""
+    paid_team(4)
+    services.close_month(
+        date(2026, 1, 1), as_of=date(2026, 2, 1), dispatch=lambda ids: None, chunk_size=2
+    )
+    first, second = MonthCloseChunk.objects.order_by("pk")
+    first_inside, second_inside = threading.Event(), threading.Event()
+    real_drafts = invoicing.month_close_drafts
+
+    def drafts(month, workspace_ids=None, workspace_range=None):
+        if workspace_range[0] == second.first_workspace_id:
+            second_inside.set()
+        else:  # the first chunk, its transaction open, waits for the second to get this far
+            first_inside.set()
+            assert second_inside.wait(10), "the second chunk waited for the first to commit"
+        return real_drafts(month, workspace_ids, workspace_range)
+
+    def second_worker():
+        assert first_inside.wait(10)
+        return services.bill_chunk(second.pk)
+
+    monkeypatch.setattr(invoicing, "month_close_drafts", drafts)
+    assert run_together(lambda: services.bill_chunk(first.pk), second_worker) == [2, 2]
+    assert_gapless(2026)
