@@ -10,13 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import NamedTuple
 
 from billing.pricing import ZERO, Discount
 
 
-@dataclass(frozen=True)
-class DraftInvoice:
-    """What the adjustments need to know about an invoice about to be issued."""
+class DraftInvoice(NamedTuple):
+    """What the adjustments need to know about an invoice about to be issued (a NamedTuple: a
+    month close makes one per invoice)."""
 
     workspace_id: int
     kind: str  # monthly, annual, final

@@ -305,6 +305,9 @@ def annual_draft(sub: Subscription, term_start: date) -> InvoiceDraft:
     )
 
 
+NO_ADJUSTMENT = Adjustment()
+
+
 def _draft_invoice(d: InvoiceDraft) -> DraftInvoice:
     return DraftInvoice(
         workspace_id=d.subscription.workspace_id,
@@ -366,12 +369,15 @@ def _price(drafts: list[InvoiceDraft], tax_table: TaxTable, set_aside=None):
         try:
             if isinstance(adjustment, Exception):
                 raise adjustment
-            adjustment = adjustment or Adjustment()
+            adjustment = adjustment or NO_ADJUSTMENT
+            credit_available = adjustment.credit_available
+            if credit_available:
+                credit_available -= credit_used[workspace_id]
             tax = tax_table.decide(draft.subscription.workspace, draft.issue_date)
             priced = price_invoice(
                 draft.charges,
                 discount=adjustment.discount,
-                credit_available=adjustment.credit_available - credit_used[workspace_id],
+                credit_available=credit_available,
                 tax_rate=tax.rate,
                 tax_description=tax.name,
             )
@@ -381,7 +387,8 @@ def _price(drafts: list[InvoiceDraft], tax_table: TaxTable, set_aside=None):
                 raise
             set_aside(draft, exc)
             continue
-        credit_used[workspace_id] += priced.credits
+        if priced.credits:
+            credit_used[workspace_id] += priced.credits
         yield draft, priced, tax, adjustment
 
 

@@ -7,6 +7,7 @@ X3, I1, I2.
 
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -14,7 +15,9 @@ ZERO = Decimal("0.00")
 
 def round_cents(amount) -> Decimal:
     """The one rounding rule of the project: to the cent, half up."""
-    return Decimal(amount).quantize(CENT, rounding=ROUND_HALF_UP)
+    if not isinstance(amount, Decimal):  # a month close rounds 400,000 Decimals: no copy
+        amount = Decimal(amount)
+    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def prorated_base(price: Decimal, paid_days: int, days_in_month: int) -> Decimal:
@@ -29,8 +32,9 @@ def overage_amount(overage_mtus: int, rate: Decimal) -> Decimal:
     return round_cents(Decimal(max(overage_mtus, 0)) * rate)
 
 
-@dataclass(frozen=True)
-class Charge:
+# Charges and lines are NamedTuples: immutable like a frozen dataclass, and built in a third
+# of the time (a month close of 100,000 workspaces builds 300,000 of them).
+class Charge(NamedTuple):
     kind: str  # "base" or "overage"
     description: str
     amount: Decimal
@@ -51,8 +55,7 @@ class Discount:
         return min(round_cents(self.amount), subtotal)
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     kind: str  # base, overage, discount, credit, tax
     description: str
     amount: Decimal
@@ -83,8 +86,10 @@ def price_invoice(
     before tax, never more than the balance) and tax is charged on the remainder, rounded once
     per invoice (X3). `tax_rate` is in percent.
     """
-    lines = [Line(c.kind, c.description, round_cents(c.amount), c.quantity) for c in charges]
-    subtotal = sum((line.amount for line in lines), ZERO)
+    lines = [
+        Line(kind, text, round_cents(amount), quantity) for kind, text, amount, quantity in charges
+    ]
+    subtotal = sum([line.amount for line in lines], ZERO)
 
     discount_amount = discount.value_on(subtotal) if discount and subtotal > 0 else ZERO
     if discount_amount:

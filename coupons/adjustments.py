@@ -205,13 +205,15 @@ class CouponAdjustments:
         for draft in drafts:
             ws = draft.workspace_id
             term = None
-            if redemptions[ws]:
-                terms = discount_terms(redemptions[ws], coupons, draft.issue_date, used[ws])
+            # `get`, not the defaultdicts' []: most workspaces have neither, and a chunk's
+            # thousands of empty lists would cost more than the lookups.
+            if own := redemptions.get(ws):
+                terms = discount_terms(own, coupons, draft.issue_date, used[ws])
                 term = discount_for(terms, draft)
             credit = ZERO
-            if _takes_credit(draft):
+            if (own_grants := grants.get(ws)) and _takes_credit(draft):
                 credit = sum(
-                    (g.remaining for g in grants[ws] if g.valid_on(draft.issue_date)), ZERO
+                    (g.remaining for g in own_grants if g.valid_on(draft.issue_date)), ZERO
                 )
             if term is None and not credit:
                 result.append(None)
