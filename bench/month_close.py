@@ -8,12 +8,14 @@ N/2 Free ones (≈ 9 % over the limit: strikes, locks and lock emails), prints
 - the floor: INSERT … SELECT of exactly the rows the close wrote, into empty tables with the
   same indexes and check constraints, timed in the same run; and the ratio;
 - SQL queries for one chunk at two chunk sizes (they do not depend on the chunk's size);
+- with --repeat N: each close N times, and the spread of its ratio (this machine's speed varies);
 - with --workers: the close on 1 and 2 Celery workers, end to end (needs Redis);
 - with --scale 10000,100000,1000000: the close and its floor at each size of N and how time and
   memory grow from size to size (the exponent: 1.0 is linear).
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench \\
-        .venv/bin/python bench/month_close.py [--team 100000] [--scale 10000,100000] [--workers]
+        .venv/bin/python bench/month_close.py [--team 100000] [--repeat 5] [--workers] \\
+        [--scale 10000,100000]
 """
 
 import argparse
@@ -21,8 +23,12 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import suppress
 from datetime import date
 from pathlib import Path
+from statistics import median
+
+from kombu.exceptions import OperationalError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
@@ -148,7 +154,8 @@ def close_in_process(threads: int):
     # A worker's connection to the broker is open before any close it runs. Here the close
     # would open it when it hands its lock emails over: a one-time half second of importing
     # the Redis client and connecting, whatever the close's size, so it is opened first.
-    with app.producer_or_acquire() as producer:
+    # Without a broker the close leaves its emails to the sweep, as it would in a worker.
+    with suppress(OperationalError), app.producer_or_acquire() as producer:
         producer.connection.ensure_connection(max_retries=1)
     with connection.cursor() as cursor:
         cursor.execute("checkpoint")
@@ -319,15 +326,29 @@ def main():
     parser.add_argument(
         "--threads", type=int, default=2, help="also close on this many threads (1: skip)"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="close (and measure the floor) this many times each way and print the spread: "
+        "on a shared machine one run's ratio can be a third off",
+    )
     args = parser.parse_args()
     setup_django()
     from billing.month_close import CLOSE_CHUNK_SIZE
 
     try:
         build(args.team, args.team // 2)
-        measure(args.team)
-        if args.threads > 1:
-            measure(args.team, threads=args.threads)
+        for threads in (1, args.threads) if args.threads > 1 else (1,):
+            ratios = sorted(
+                result["time"] / result["floor"]
+                for result in (measure(args.team, threads) for _ in range(args.repeat))
+            )
+            if args.repeat > 1:
+                print(
+                    f"ratio over {args.repeat} closes on {threads} thread(s): "
+                    f"{ratios[0]:.1f}× to {ratios[-1]:.1f}×, median {median(ratios):.1f}×"
+                )
         for size in (500, CLOSE_CHUNK_SIZE):
             queries, elapsed, database, numbering = queries_per_chunk(size)
             print(

@@ -305,6 +305,7 @@ def annual_draft(sub: Subscription, term_start: date) -> InvoiceDraft:
     )
 
 
+# What a draft gets without a discount or credit: one instance for the thousands that do.
 NO_ADJUSTMENT = Adjustment()
 
 
@@ -607,7 +608,8 @@ def issue(
     return issued
 
 
-def _numbered(lines):
+def _numbered(lines) -> list[tuple]:
+    """An invoice's lines as rows of (position from 1, kind, description, quantity, amount)."""
     return [
         (p, line.kind, line.description, line.quantity, line.amount)
         for p, line in enumerate(lines, 1)
@@ -643,9 +645,9 @@ def _copy_lines(ids: list[int], lines_per_invoice: list[list]):
             InvoiceLine,
             ("invoice_id", "position", "kind", "description", "quantity", "amount"),
             (
-                (pk, position, line.kind, line.description, line.quantity, line.amount)
+                (pk, *numbered)
                 for pk, lines in zip(ids, lines_per_invoice, strict=True)
-                for position, line in enumerate(lines, 1)
+                for numbered in _numbered(lines)
             ),
         )
 
