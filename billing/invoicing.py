@@ -198,7 +198,7 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
     end = next_month(month)
     scope = _workspace_scope(workspace_ids, workspace_range)
     plans = {plan.pk: plan for plan in Plan.objects.all()}
-    rows = (
+    rows = list(
         Subscription.objects.paid_overlapping(month, end)
         .filter(scope)
         .order_by("workspace_id", "paid_from")
@@ -215,6 +215,8 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
     # The workspaces' locations by a query of their own: joined to the subscriptions, the
     # planner reads the whole workspace table for each chunk (a range on the subscriptions'
     # workspace_id does not carry over to the workspace's id), a cost that grows with the base.
+    if workspace_ids is None and workspace_range is None:
+        workspace_ids = {row[1] for row in rows}
     locations = {
         ws_id: BilledWorkspace(ws_id, country, region)
         for ws_id, country, region in Workspace.objects.filter(
