@@ -13,6 +13,7 @@ from django.db.models import F, Sum
 
 from billing import invoicing
 from billing.bulk_rows import gc_paused
+from billing.emails import sending_held
 from billing.errors import BillingError
 from billing.locks import apply_lock_rules, record_strikes
 from billing.models import (
@@ -50,27 +51,30 @@ def close_month(
     close, _ = MonthClose.objects.get_or_create(month=month, defaults={"closed_on": as_of})
     if close.finished:
         return counts
-    with transaction.atomic():
-        close = MonthClose.objects.select_for_update().get(pk=close.pk)
-        if not close.locks_done:
-            close.strikes = counts["strikes"] = record_strikes(month)
-            counts.update(apply_lock_rules(month, as_of))
-            close.locks_done, close.closed_on = True, as_of
-        if not close.chunks_planned:
-            _plan_chunks(close, chunk_size)
-            close.chunks_planned = True
-        close.save()
-    pending = list(close.chunks.filter(done=False).values_list("pk", flat=True))
-    if dispatch is not None and pending:
-        dispatch(pending)
-        counts["chunks_dispatched"] = len(pending)
-        return counts
-    if threads > 1 and len(pending) > 1:
-        counts["invoices"] += _bill_chunks_on_threads(pending, threads)
-    else:
-        for chunk_id in pending:
-            counts["invoices"] += bill_chunk(chunk_id)
-    finish_close_if_complete(close.pk)
+    # Its lock emails go to the queue once its chunks are there (a worker takes the chunks
+    # first). Should this process stop before then, the sweep sends them.
+    with sending_held():
+        with transaction.atomic():
+            close = MonthClose.objects.select_for_update().get(pk=close.pk)
+            if not close.locks_done:
+                close.strikes = counts["strikes"] = record_strikes(month)
+                counts.update(apply_lock_rules(month, as_of))
+                close.locks_done, close.closed_on = True, as_of
+            if not close.chunks_planned:
+                _plan_chunks(close, chunk_size)
+                close.chunks_planned = True
+            close.save()
+        pending = list(close.chunks.filter(done=False).values_list("pk", flat=True))
+        if dispatch is not None and pending:
+            dispatch(pending)
+            counts["chunks_dispatched"] = len(pending)
+            return counts
+        if threads > 1 and len(pending) > 1:
+            counts["invoices"] += _bill_chunks_on_threads(pending, threads)
+        else:
+            for chunk_id in pending:
+                counts["invoices"] += bill_chunk(chunk_id)
+        finish_close_if_complete(close.pk)
     return counts
 
 

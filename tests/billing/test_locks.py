@@ -8,11 +8,11 @@ from django.core import mail
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from billing import services
+from billing import emails, services
 from billing.errors import BillingError
 from billing.models import LockEvent, OutboundEmail, Strike
 
-from .factories import workspace
+from .factories import paid_monthly, workspace
 
 
 def usage(ws, month, mtus):
@@ -246,3 +246,21 @@ def test_f6_lock_emails_are_rendered_when_sent_not_when_queued(
     )
     history = ws.history.order_by("-history_id").first()
     assert history.lock == "locked" and history.history_change_reason.startswith("Locked")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_f6_a_close_queues_its_chunks_before_its_lock_emails(monkeypatch):
+    """On the one queue the workers read, a close's chunks come first: its lock emails (4,494
+    at 100,000 workspaces) would otherwise hold the invoices back. The emails follow."""
+    over = workspace(as_of=date(2026, 1, 1))
+    usage(over, date(2026, 1, 1), 2_000)
+    paid_monthly(date(2026, 1, 1))
+    handed = []
+    monkeypatch.setattr(emails, "_sender", lambda ids: handed.append(("emails", len(ids))))
+    services.close_month(
+        date(2026, 1, 1),
+        as_of=date(2026, 2, 1),
+        dispatch=lambda ids: handed.append(("chunks", len(ids))),
+    )
+    assert handed == [("chunks", 1), ("emails", 1)]
+    assert OutboundEmail.objects.get().kind == "locked"
