@@ -279,9 +279,10 @@ def close_with_workers(count):
 
     queue = f"{QUEUE}-workers-{count}"
     app.conf.task_default_queue = queue
-    # The close's lock emails wait in a queue of their own, emptied at the end: on a shared
-    # queue they would come before the chunks (4,494 of them at 100,000 Team workspaces, about
-    # 3.7 ms each on one worker), and this measures the close; the emails follow it (F6).
+    # The close's lock emails wait in a queue of their own, emptied at the end. On the one queue
+    # they come after the chunks, but a worker sending them would share this machine's two
+    # cores with the last chunks (4,494 emails at 100,000 Team workspaces, ≈ 6 ms each), and
+    # this measures the close; the emails follow it (F6).
     hand_sending_to(lambda ids: tasks.send_emails.apply_async((ids,), queue=f"{QUEUE}-emails"))
     fresh_month()
     workers = start_workers(count, queue)
