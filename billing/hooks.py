@@ -49,8 +49,9 @@ class NoAdjustments:
         return [None] * len(drafts)
 
     def record_applied(self, applied: list[tuple[object, Adjustment]]) -> None:
-        """Called in the issuing transaction with each saved invoice and its adjustment (the
-        invoice's `discount` and `credits` say what was used: write the ledger here)."""
+        """Called in the issuing transaction with each saved invoice that was offered a
+        discount or credit, and that adjustment (the invoice's `discount` and `credits` say what
+        was used: write the ledger here)."""
 
     def credit_balance(self, workspace_id: int, as_of: date) -> Decimal:
         return ZERO

@@ -605,6 +605,7 @@ def issue(
         [
             (IssuedInvoice(pk, row[0], row[1], row[6], row[8], row[9]), adjustment)
             for pk, row, (*_, adjustment) in zip(issued.ids, rows, priced, strict=True)
+            if adjustment is not NO_ADJUSTMENT  # most invoices: nothing to record
         ]
     )
     return issued
