@@ -42,9 +42,11 @@ def run_daily_billing(as_of=None):
     today is read. It processes through yesterday, the last day that has ended (D1); a day
     that has not ended is refused.
 
-    A month close fans out into chunk tasks; the last chunk calls this again to go on.
+    A month close fans out into chunk tasks; the chunk that finishes it calls this again to
+    go on to the same day.
     """
     from datetime import date, timedelta
+    from functools import partial
 
     from billing.services import run_billing
 
@@ -54,26 +56,31 @@ def run_daily_billing(as_of=None):
         logger.error("billing cycle for %s refused: the day has not ended (D1)", day)
         return {"refused": 1}
     eager = run_daily_billing.app.conf.task_always_eager
-    counts = run_billing(as_of=day, dispatch=None if eager else dispatch_close_chunks)
+    dispatch = None if eager else partial(dispatch_close_chunks, run_to=day)
+    counts = run_billing(as_of=day, dispatch=dispatch)
     logger.info("billing cycle for %s: %s", day, counts)
     return counts
 
 
-def dispatch_close_chunks(chunk_ids):
+def dispatch_close_chunks(chunk_ids, *, run_to=None):
+    """Queue a close's chunks; `run_to`: the day the billing cycle that dispatched them was
+    asked to reach, where the chunk that finishes the close takes it on to."""
     for chunk_id in chunk_ids:
-        bill_month_chunk.delay(chunk_id)
+        bill_month_chunk.delay(chunk_id, run_to.isoformat() if run_to else None)
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
-def bill_month_chunk(chunk_id):
-    """One chunk of a month close; a redelivered or late chunk is a no-op."""
+def bill_month_chunk(chunk_id, run_to=None):
+    """One chunk of a month close; a redelivered or late chunk is a no-op. The chunk that
+    finishes the close runs the billing cycle on through `run_to` (D1: a catch-up passes
+    every close on its way), or through the close's own day when it was queued without one."""
     from billing.services import bill_chunk, finish_close_if_complete
 
     issued = bill_chunk(chunk_id)
     chunk = MonthCloseChunk.objects.filter(pk=chunk_id).values("close_id").first()
     closed = finish_close_if_complete(chunk["close_id"]) if chunk else None
     if closed is not None:
-        run_daily_billing.delay(closed.closed_on.isoformat())
+        run_daily_billing.delay(run_to or closed.closed_on.isoformat())
     return issued
 
 

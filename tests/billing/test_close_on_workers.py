@@ -9,6 +9,7 @@ from datetime import date
 import pytest
 
 from billing import services
+from billing.clock import last_processed_day
 from billing.models import Invoice, MonthClose, MonthCloseChunk
 from tests.services import require_postgres, require_redis
 from tests.workers import worker_on_the_test_database
@@ -57,3 +58,25 @@ def test_i4_month_close_chunks_run_on_a_real_worker_once_each(tmp_path):
         1,
     ]
     assert MonthClose.objects.get(month=date(2026, 1, 1)).invoices == 5
+
+
+def test_d1_a_catch_up_on_workers_passes_every_close_on_its_way_to_the_day_asked(tmp_path):
+    """The clock two and a half months behind (last processed 2024-01-01, asked 2024-03-15):
+    the closes of January and February each fan out to the worker, and the chunk that
+    finishes each one takes the cycle on to 2024-03-15, not only to the close's own day."""
+    require_postgres()
+    require_redis()
+    paid_monthly(date(2024, 1, 1))
+    services.run_billing(as_of=date(2024, 1, 1))
+
+    log = tmp_path / "worker.log"
+    with worker_on_the_test_database("catch-up", log) as send:
+        send("billing.tasks.run_daily_billing", "2024-03-15")
+        deadline = time.monotonic() + 60
+        while last_processed_day() != date(2024, 3, 15):
+            assert time.monotonic() < deadline, (last_processed_day(), log.read_text())
+            time.sleep(0.2)
+
+    closes = MonthClose.objects.order_by("month").values_list("month", "finished", "invoices")
+    assert list(closes) == [(date(2024, 1, 1), True, 1), (date(2024, 2, 1), True, 1)]
+    assert log.read_text().count("Task billing.tasks.bill_month_chunk[") >= 4  # received, done
