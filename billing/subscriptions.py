@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django_countries import countries
 
 from billing import invoicing
@@ -28,7 +28,16 @@ from billing.errors import (
     refuse_problems,
 )
 from billing.locks import set_lock
-from billing.models import Interval, Lock, LockEvent, PaymentMethod, Plan, Subscription, Workspace
+from billing.models import (
+    Interval,
+    Lock,
+    LockEvent,
+    PaymentMethod,
+    Plan,
+    Subscription,
+    Workspace,
+    in_force_on,
+)
 from billing.months import add_year
 from billing.tax import US_STATES
 
@@ -403,11 +412,15 @@ def advance_workspace(workspace: Workspace, as_of: date):
 
 def send_trial_reminders(*, as_of: date) -> int:
     """T6: three days before the end date, once, to a workspace without a payment method; a
-    reminder not sent by the end date is never sent."""
+    reminder not sent by the end date is never sent.
+
+    D4: the trials running on `as_of`, as things stood then: a trial ended by a change dated
+    after `as_of` (a cancellation, a closure) was entered before a lagging clock reached
+    `as_of`, and its reminder goes as it would have gone on the day."""
     due = (
         Subscription.objects.filter(
-            trial_outcome=Subscription.TrialOutcome.RUNNING,
-            ended_on=None,
+            in_force_on(as_of, "started_on", "ended_on"),
+            ~Q(trial_outcome=Subscription.TrialOutcome.NONE),
             trial_reminder_sent_on=None,
             trial_end__gt=as_of,
             trial_end__lte=as_of + timedelta(days=TRIAL_REMINDER_DAYS),

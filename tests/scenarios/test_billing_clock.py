@@ -4,10 +4,11 @@ and both give the invoices written out below with their figures."""
 from datetime import date
 from functools import partial
 
+import pytest
 from django.core import mail
 
 from billing import services
-from billing.models import Invoice, LockEvent, Strike, Workspace
+from billing.models import Invoice, LockEvent, Strike, Subscription, Workspace
 from tests.billing.factories import workspace
 
 from .clock import daily_and_catch_up, run_days, subscription_rows
@@ -137,3 +138,42 @@ def test_day_by_day_equals_one_catch_up_run(db, django_capture_on_commit_callbac
         "trial-nocard": "locked_data_stopped",
         "upgrader": "unlocked",
     }
+
+
+@pytest.mark.parametrize("ending", ["cancelled", "closed"])
+def test_d4_t6_a_trial_reminder_goes_alike_when_a_later_change_ends_the_trial(
+    db, django_capture_on_commit_callbacks, support, ending
+):
+    """T6, D4: a trial from 1 January ends on the 15th, so its reminder is due on the 12th; the
+    trial is cancelled (or the workspace closed) on the 13th. Day by day the reminder went on
+    the 12th; a catch-up, which sees the change of the 13th already entered when it processes
+    the 12th, sends it too, and the outboxes match."""
+    start, end = date(2026, 1, 1), date(2026, 1, 20)
+
+    def run(daily):
+        ws = workspace(
+            slug="trialist",
+            name="Trialist",
+            billing_email="t@example.com",
+            as_of=start,
+            plan="team",
+        )
+
+        def actions(day):
+            if day == date(2026, 1, 13) and ending == "cancelled":
+                services.change_to_free(ws, as_of=day)
+            elif day == date(2026, 1, 13):
+                services.close_workspace(ws, by=support, reason="Asked to", as_of=day)
+
+        run_days(start, end, daily=daily, capture=django_capture_on_commit_callbacks,
+                 actions=actions)  # fmt: skip
+        reminders = Subscription.objects.values_list("trial_reminder_sent_on", flat=True)
+        return {
+            "emails": sorted((m.to[0], m.subject) for m in mail.outbox),
+            "reminded_on": [day for day in reminders if day],
+            "subscriptions": subscription_rows(),
+        }
+
+    daily, caught_up = daily_and_catch_up(run)
+    assert daily["reminded_on"] == [date(2026, 1, 12)]
+    assert caught_up == daily
