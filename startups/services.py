@@ -54,6 +54,21 @@ def refresh_checks(application: StartupApplication) -> list[eligibility.Check]:
 
 
 @transaction.atomic
+def recheck_application(application: StartupApplication, *, by) -> StartupApplication:
+    """S2: an open application's checks evaluated again when a reviewer opens it (its workspace
+    may have had a coupon since), and stored, with a history row, when they changed."""
+    application = _locked(application)
+    if application.is_open:
+        stored = application.checks, application.failing_checks
+        refresh_checks(application)
+        if (application.checks, application.failing_checks) != stored:
+            save_with_reason(
+                application, "Checks evaluated again", by=by, fields=["checks", "failing_checks"]
+            )
+    return application
+
+
+@transaction.atomic
 def submit_application(
     company_name: str,
     *,

@@ -164,13 +164,14 @@ class StartupApplicationAdmin(ServiceAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         application = self.get_object(request, object_id)
         extra_context = extra_context or {}
-        if application is not None:
-            # S2: recomputed when the reviewer opens it (a workspace may have got a coupon since).
-            if application.is_open:
+        if application is not None and application.is_open:
+            # S2: evaluated again when a reviewer opens it, and stored through the service;
+            # anyone else who may see it sees them evaluated now, and nothing is written.
+            if request.user.has_perm(REVIEW):
+                application = services.recheck_application(application, by=request.user)
+            else:
                 services.refresh_checks(application)
-                StartupApplication.objects.filter(pk=application.pk).update(
-                    checks=application.checks, failing_checks=application.failing_checks
-                )
+        if application is not None:
             extra_context["checks"] = application.checks
             extra_context["review_actions"] = self._review_actions(request, application)
         return super().change_view(request, object_id, form_url, extra_context)

@@ -154,3 +154,40 @@ def test_s2_checks_are_recomputed_when_the_reviewer_opens_the_application(
     assert "E1 passes</strong>: Incorporated 2025-06-01, less than two years" in page
     app.refresh_from_db()
     assert app.failing_checks == "E4"
+    assert app.history.first().history_change_reason == "Checks evaluated again"
+    assert app.history.first().history_user == reviewer
+    versions = app.history.count()
+    client.get(reverse("admin:startups_startupapplication_change", args=[app.pk]))
+    assert app.history.count() == versions  # unchanged checks are not stored again
+
+
+@pytest.mark.parametrize("role", ["support", "finance", "no group"])
+def test_r5_s2_opening_an_application_writes_nothing_for_anyone_but_a_reviewer(
+    client, db, role, support, finance
+):
+    """Support and finance may view applications, a staff user in no group may not: none of
+    them stores the checks by opening the page (GET), though they see them evaluated now."""
+    from django.contrib.auth.models import User
+    from django.urls import reverse
+
+    from coupons.services import create_coupon, redeem_coupon
+    from tests.billing.factories import workspace
+
+    ws = workspace(as_of=date(2026, 1, 2), slug="orbit")
+    app = application(workspace=ws)
+    create_coupon("SPRING", name="Spring", kind="promotion", percent_off=Decimal(5))
+    redeem_coupon(ws, "SPRING", by=support, as_of=date(2026, 1, 25))  # E4 fails from now
+    stored = StartupApplication.objects.values("checks", "failing_checks").get(pk=app.pk)
+    versions = app.history.count()
+    users = {"support": support, "finance": finance}
+    user = users.get(role) or User.objects.create_user("nobody", is_staff=True)
+    client.force_login(user)
+
+    page = client.get(reverse("admin:startups_startupapplication_change", args=[app.pk]))
+
+    if role == "no group":
+        assert page.status_code == 403
+    else:
+        assert "E4 fails</strong>" in page.content.decode()
+    assert StartupApplication.objects.values("checks", "failing_checks").get(pk=app.pk) == stored
+    assert app.history.count() == versions
