@@ -76,7 +76,9 @@ class CouponForm(forms.ModelForm):
 
 class ApplyCouponForm(forms.Form):
     """C2: support applies a coupon to a workspace found by name, slug or billing email. Only
-    coupons that can be applied today are offered; the help text names the others and why."""
+    coupons that can be applied today are offered; the help text names the others and why.
+    Startup-program coupons are never offered: their credit comes with a reviewer's approval of
+    an application whose checks pass (S3, S4), not from this page."""
 
     workspace = forms.ModelChoiceField(Workspace.objects.all())
     coupon = forms.ModelChoiceField(Coupon.objects.none(), to_field_name="code")
@@ -90,19 +92,29 @@ class ApplyCouponForm(forms.Form):
         )
         workspace.widget.choices = workspace.choices
         coupon = self.fields["coupon"]
-        coupon.queryset = selectors.coupons_on_offer(as_of=today).order_by("code")
+        coupon.queryset = (
+            selectors.coupons_on_offer(as_of=today)
+            .exclude(kind=Coupon.Kind.STARTUP_PROGRAM)
+            .order_by("code")
+        )
         coupon.label_from_instance = lambda c: (
             f"{c.code} — {c.name} ({c.value_display}, {c.duration_display.lower()})"
         )
         offered = set(coupon.queryset.values_list("pk", flat=True))
         left_out = [
-            f"{c.code} ({selectors.coupon_status(c, as_of=today).lower()})"
+            f"{c.code} ({self._why_not_offered(c, today)})"
             for c in Coupon.objects.exclude(pk__in=offered).order_by("code")
         ]
         if left_out:
             coupon.help_text = "Not offered, as they cannot be applied today: " + ", ".join(
                 left_out
             )
+
+    @staticmethod
+    def _why_not_offered(coupon: Coupon, today) -> str:
+        if coupon.kind == Coupon.Kind.STARTUP_PROGRAM:
+            return "granted by approving a startup application"
+        return selectors.coupon_status(coupon, as_of=today).lower()
 
 
 class PartnerApprovalForm(forms.Form):

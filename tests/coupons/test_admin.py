@@ -316,3 +316,25 @@ def test_c7_a_website_corrected_without_its_scheme_is_kept_as_https(client, revi
     assert response.status_code == 302
     partner.refresh_from_db()
     assert partner.website == "https://launchpad.example.com"
+
+
+def test_s4_r2_the_apply_page_gives_no_startup_credit_without_an_approved_application(
+    client, support, today
+):
+    """S3, S4: startup credit comes with a reviewer's approval of an application whose checks
+    pass. The apply page offers no startup-program coupon (neither the seeded STARTUP nor one
+    support made with its own amount) and refuses one posted anyway: no redemption, no grant."""
+    from coupons.models import CreditGrant
+
+    ws = paid_monthly(as_of=today, business_country="RU", business_region="")  # E3 fails
+    coupon(code="BIGSTART", kind="startup_program", credit_amount="1000000.00")
+    client.force_login(support)
+    page = client.get(apply_url(ws)).content.decode()
+    assert "STARTUP (granted by approving a startup application)" in page
+    assert 'value="STARTUP"' not in page and 'value="BIGSTART"' not in page
+
+    for code in ("STARTUP", "BIGSTART"):
+        refused = client.post(apply_url(ws), {"workspace": ws.pk, "coupon": code, "reason": "x"})
+        assert "Select a valid choice" in refused.content.decode()
+    assert not Redemption.objects.filter(workspace=ws).exists()
+    assert not CreditGrant.objects.filter(workspace=ws).exists()
