@@ -9,7 +9,7 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
@@ -185,14 +185,28 @@ class TaxTable:
         return None, notes
 
 
+def _percentage(value) -> Decimal:
+    """A tax rate as typed: a percentage from 0 to 100 with at most three decimals (its
+    column's), else refused with what was typed."""
+    try:
+        rate = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        rate = None
+    if rate is None or not rate.is_finite():
+        raise BillingError(f"A tax rate is a percentage between 0 and 100, not “{value}”.")
+    if not Decimal(0) <= rate <= Decimal(100):
+        raise BillingError(f"A tax rate is a percentage between 0 and 100, not {rate}.")
+    if rate != rate.quantize(Decimal("0.001")):
+        raise BillingError(f"A tax rate has at most three decimals (7.250), not “{value}”.")
+    return rate
+
+
 @transaction.atomic
 def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from: date) -> TaxRate:
     """X2: a rate in force from `valid_from` until the jurisdiction's next one (replacing one
     that starts the same day). `rate` is in percent."""
     refuse_processed(valid_from, "A tax rate's start", past_a_close=True)
-    rate = Decimal(str(rate))
-    if not Decimal(0) <= rate <= Decimal(100):
-        raise BillingError(f"A tax rate is a percentage between 0 and 100, not {rate}.")
+    rate = _percentage(rate)
     tax_rate, _ = TaxRate.objects.update_or_create(
         country=country.upper(),
         region=region.upper(),

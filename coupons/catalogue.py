@@ -14,6 +14,10 @@ from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
+# What the coupon's counter column holds (a positive 32-bit integer).
+MAX_REDEMPTIONS = 2_147_483_647
+# A repeating coupon's longest run: a century (its column holds up to 32,767).
+MAX_DURATION_MONTHS = 1_200
 
 
 def coupon_by_code(code) -> Coupon | None:
@@ -26,7 +30,7 @@ def coupon_by_code(code) -> Coupon | None:
 def _check_values(kind, percent_off, amount_off, credit_amount, problems):
     before = len(problems)
     percent = parse_dollars(percent_off, "percent off", problems)
-    amount = parse_dollars(amount_off, "amount off", problems)
+    amount = parse_dollars(amount_off, "amount off", problems, max_digits=10)
     credit = parse_dollars(credit_amount, "credit amount", problems)
     given = [v for v in (percent, amount, credit) if v is not None]
     if len(given) != 1 and len(problems) == before:
@@ -46,6 +50,22 @@ def _check_values(kind, percent_off, amount_off, credit_amount, problems):
     return percent, amount, credit
 
 
+def _check_maximum(maximum, problems, *, coupon: Coupon | None = None):
+    """The maximum redemptions: none, or a whole number from 1 (and from what the coupon was
+    redeemed already) up to what its counter holds."""
+    if maximum is None:
+        return
+    if not isinstance(maximum, int) or isinstance(maximum, bool) or maximum < 1:
+        problems.append(f"The maximum redemptions must be 1 or more, not {maximum}.")
+    elif maximum > MAX_REDEMPTIONS:
+        problems.append(f"The maximum redemptions must be at most {MAX_REDEMPTIONS:,}.")
+    elif coupon is not None and maximum < coupon.times_redeemed:
+        problems.append(
+            f"{coupon.code} has been redeemed {coupon.times_redeemed} time(s): the maximum "
+            f"cannot be {maximum}."
+        )
+
+
 def _check_duration(duration, duration_months, problems):
     if duration not in Coupon.Duration.values:
         problems.append(f"“{duration}” is not a duration: use once, repeating or forever.")
@@ -55,6 +75,8 @@ def _check_duration(duration, duration_months, problems):
             problems.append("A repeating coupon needs its number of months (1 or more).")
         elif duration_months < 1:
             problems.append(f"A repeating coupon runs for 1 month or more, not {duration_months}.")
+        elif duration_months > MAX_DURATION_MONTHS:
+            problems.append(f"A repeating coupon runs for {MAX_DURATION_MONTHS:,} months at most.")
         return duration_months
     if duration_months not in (None, ""):
         problems.append("Only a repeating coupon has a number of months.")
@@ -120,10 +142,7 @@ def _new_coupon(
     intervals = set(intervals or ())
     if not intervals or not intervals <= {"monthly", "annual"}:
         problems.append("Choose the intervals it applies to: monthly, annual or both.")
-    if max_redemptions is not None and (
-        not isinstance(max_redemptions, int) or max_redemptions < 1
-    ):
-        problems.append(f"The maximum redemptions must be 1 or more, not {max_redemptions}.")
+    _check_maximum(max_redemptions, problems)
     follow = _check_follow_up(Coupon(credit_amount=credit), follow_up, problems)
     if partner is not None and not isinstance(partner, AcceleratorPartner):
         problems.append("The partner must be an accelerator partner.")
@@ -264,12 +283,7 @@ def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
         problems.append("Choose the intervals it applies to: monthly, annual or both.")
     if "follow_up" in changed:
         _check_follow_up(coupon, changed["follow_up"], problems)
-    maximum = merged["max_redemptions"]
-    if maximum is not None and maximum < max(coupon.times_redeemed, 1):
-        problems.append(
-            f"{coupon.code} has been redeemed {coupon.times_redeemed} time(s): the maximum "
-            f"cannot be {maximum}."
-        )
+    _check_maximum(merged["max_redemptions"], problems, coupon=coupon)
     return problems
 
 

@@ -96,7 +96,7 @@ def submit_application(
         problems.append("The incorporation date is required.")
     elif incorporation_date > as_of:
         problems.append(f"The incorporation date {incorporation_date} is in the future.")
-    funding = parse_dollars(total_funding, "total funding", [])
+    funding = parse_dollars(total_funding, "total funding", [], max_digits=14)
     if funding is None or not 0 <= funding < ABSURD_FUNDING:
         problems.append(f"Total funding must be an amount in US dollars, not “{total_funding}”.")
     if str(country) not in countries:

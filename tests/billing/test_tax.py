@@ -123,10 +123,23 @@ def test_x2_rates_are_editable_data_a_new_rate_starts_on_its_day(db):
     assert history.history_change_reason.startswith("Seeded")
 
 
-@pytest.mark.parametrize("rate", ["-1", "100.5"])
-def test_x2_a_rate_is_a_percentage(db, rate):
-    with pytest.raises(BillingError, match="between 0 and 100"):
+@pytest.mark.parametrize(
+    "rate, problem",
+    [
+        ("-1", "between 0 and 100, not -1"),
+        ("100.5", "between 0 and 100, not 100.5"),
+        ("NaN", "between 0 and 100, not “NaN”"),
+        ("Infinity", "between 0 and 100, not “Infinity”"),
+        ("", "between 0 and 100, not “”"),
+        ("seven", "between 0 and 100, not “seven”"),
+        ("1e999999", "between 0 and 100"),
+        ("7.2505", "at most three decimals"),
+    ],
+)
+def test_x2_a_rate_is_a_percentage(db, rate, problem):
+    with pytest.raises(BillingError, match=problem):
         services.set_tax_rate("US", region="TX", rate=rate, name="TX", valid_from=date(2026, 1, 1))
+    assert not TaxRate.objects.filter(region="TX", valid_from=date(2026, 1, 1)).exists()
 
 
 def test_x3_tax_on_the_amount_after_discounts_and_credits_rounded_per_invoice(

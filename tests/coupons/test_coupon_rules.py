@@ -50,11 +50,23 @@ def test_c1_a_coupon_has_exactly_one_value_and_names_every_problem(db):
         ({"percent_off": "10", "duration_months": 3}, "Only a repeating coupon has"),
         ({"percent_off": "10", "intervals": ()}, "Choose the intervals"),
         ({"percent_off": "10", "max_redemptions": 0}, "maximum redemptions must be 1 or more"),
+        # Bounds: what the columns hold, refused with a message rather than a crash.
+        ({"amount_off": "100000000.00"}, "amount off must be less than 100,000,000"),
+        ({"amount_off": "1e30"}, "amount off must be less than 100,000,000"),
+        ({"percent_off": "1e30"}, "percent off must be less than"),
+        ({"credit_amount": "1e15", "kind": "startup_program"}, "credit amount must be less than"),
+        ({"percent_off": "10", "max_redemptions": 10**20}, "at most 2,147,483,647"),
+        ({"percent_off": "10", "max_redemptions": True}, "must be 1 or more"),
+        (
+            {"percent_off": "10", "duration": "repeating", "duration_months": 10**12},
+            "1,200 months at most",
+        ),
     ],
 )
 def test_c1_refuses_each_malformed_coupon(db, fields, problem):
+    fields = {"kind": "promotion", **fields}
     with pytest.raises(CouponError, match=problem):
-        services.create_coupon("SPRING", "Spring", "promotion", **fields)
+        services.create_coupon("SPRING", "Spring", **fields)
     assert not Coupon.objects.filter(code="SPRING").exists()
 
 
@@ -105,6 +117,16 @@ def test_c1_follow_up_partner_and_intervals_are_kept(db):
     )
     with pytest.raises(CouponError, match="cannot loop"):
         services.update_coupon(after, by=None, follow_up=first)
+
+
+def test_c1_a_change_keeps_the_maximum_within_what_the_counter_holds(db):
+    promo = coupon(percent_off="10", max_redemptions=5)
+    with pytest.raises(CouponError, match="at most 2,147,483,647"):
+        services.update_coupon(promo, by=None, max_redemptions=10**20)
+    with pytest.raises(CouponError, match="must be 1 or more"):
+        services.update_coupon(promo, by=None, max_redemptions=0)
+    promo.refresh_from_db()
+    assert promo.max_redemptions == 5
 
 
 # --- C8 ----------------------------------------------------------------------------------

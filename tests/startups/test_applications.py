@@ -33,6 +33,8 @@ def test_s1_submission_stores_the_checks_and_sends_a_confirmation(
         ("incorporation_date", date(2026, 2, 1), "is in the future"),
         ("total_funding", "-5", "Total funding must be an amount"),
         ("total_funding", "1e15", "Total funding must be an amount"),
+        ("total_funding", "1e30", "Total funding must be an amount"),  # past Decimal's precision
+        ("total_funding", "NaN", "Total funding must be an amount"),
         ("country", "XX", "“XX” is not a country"),
         ("website", "javascript:alert(1)", "is not a website address"),
         ("contact_email", "not-an-email", "is not an email address"),
