@@ -30,9 +30,11 @@ def _next_month_to_close(as_of: date) -> date | None:
 
 
 def _next_subscription_event(as_of: date):
+    """The earliest trial end or annual term end due by `as_of` among current subscriptions,
+    the ones `advance_workspace` applies them to (an ended one has nothing left to apply)."""
     trial = (
         Subscription.objects.filter(
-            trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lte=as_of
+            ended_on=None, trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lte=as_of
         )
         .order_by("trial_end", "id")
         .values_list("trial_end", "workspace_id")

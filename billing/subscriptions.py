@@ -279,7 +279,8 @@ def change_to_free(workspace: Workspace, *, as_of: date):
     workspace, current = _ready_for_change(workspace, as_of, "A plan change")
     if not current.is_team:
         raise InvalidPlanChange(f"{workspace.name} is already on Free.")
-    if current.trialing_on(as_of):
+    # T5: during the trial, its end date included: a day's changes come before T4 (D1).
+    if current.trial_outcome == Subscription.TrialOutcome.RUNNING:
         current.trial_outcome = Subscription.TrialOutcome.CANCELLED
         stop_subscription(current, as_of, Subscription.EndReason.CANCELLED)
         start_free(workspace, as_of)
@@ -313,7 +314,8 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
     workspace, current = _ready_for_change(workspace, as_of, "An interval change")
     if not current.is_team:
         raise InvalidPlanChange("Only a Team subscription has a billing interval to change.")
-    if current.trialing_on(as_of):
+    # As in `change_to_free`: on the end date too, T4 then goes on with the new interval.
+    if current.trial_outcome == Subscription.TrialOutcome.RUNNING:
         current.interval = interval
         save_with_reason(current, f"Trial will continue as {interval}")
         return current

@@ -1,5 +1,6 @@
 """T1–T6 and P3: the Team trial."""
 
+import signal
 from datetime import date
 
 import pytest
@@ -110,6 +111,61 @@ def test_t5_cancelling_on_the_last_trial_day_is_not_charged(db):
     services.change_to_free(ws, as_of=date(2026, 1, 23))
     services.run_billing(as_of=date(2026, 3, 1))
     assert not Invoice.objects.exists()
+
+
+class ClockHung(Exception):
+    pass
+
+
+def run_billing_within(seconds, as_of):
+    """`run_billing`, failing the test rather than hanging it when the run never returns."""
+
+    def hung(signum, frame):
+        raise ClockHung(f"run_billing(as_of={as_of}) still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        return services.run_billing(as_of=as_of)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_t5_d1_cancelling_on_the_end_date_comes_before_t4_and_is_not_charged(db):
+    """T3: a trial from 10 January ends on the 24th, its first paid day. A cancellation dated
+    the 24th comes before that day's T4 (D1): the trial is cancelled, uncharged (T5), Free from
+    the 24th, and the clock goes on (it used to loop on the ended trial for ever)."""
+    ws = workspace(plan="team", card=True, as_of=date(2026, 1, 10))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=50_000)
+    services.change_to_free(ws, as_of=date(2026, 1, 24))
+    run_billing_within(20, date(2026, 2, 2))
+    assert not Invoice.objects.exists()
+    team = ws.subscriptions.get(plan__code="team")
+    assert (team.ended_on, team.trial_outcome) == (date(2026, 1, 24), "cancelled")
+    assert workspace_status(ws, as_of=date(2026, 1, 24))["plan"] == "free"
+
+
+@pytest.mark.parametrize("card", [True, False])
+def test_t4_k4_an_interval_change_on_the_end_date_is_the_trials_and_t4_follows(db, card):
+    """K4 during the trial, on its end date too: the trial goes on as annual, and the same
+    day's T4 makes it a paid annual term with its 1,440.00 invoice dated the 24th, or, without
+    a card, Free from the 24th."""
+    ws = workspace(plan="team", card=card, as_of=date(2026, 1, 10))
+    services.change_interval(ws, interval="annual", as_of=date(2026, 1, 24))
+    run_billing_within(20, date(2026, 2, 2))
+    issued = list(Invoice.objects.values_list("kind", "issue_date", "total"))
+    team = ws.subscriptions.get(plan__code="team")
+    if card:
+        assert issued == [("annual", date(2026, 1, 24), 1440)]
+        assert (team.interval, team.trial_outcome, team.term_start) == (
+            "annual",
+            "converted",
+            date(2026, 1, 24),
+        )
+    else:
+        assert issued == []
+        assert (team.ended_on, team.trial_outcome) == (date(2026, 1, 24), "reverted")
 
 
 def _reminders():
