@@ -9,6 +9,7 @@ from simple_history.utils import bulk_update_with_history
 
 from billing.hooks import ClosureStep
 from billing.pricing import ZERO, round_cents
+from coupons.credits import lapse_credit_grants
 from coupons.models import CreditGrant, CreditLedgerEntry, Redemption
 from coupons.redemptions import advance_redemptions
 from coupons.selectors import active_discount, credit_balance
@@ -45,8 +46,11 @@ def apply(workspace, *, as_of: date, by, reason: str) -> list[str]:
     """End the workspace's running discounts and lapse its unused credit on `as_of`, in the
     closure's transaction (after the final invoice, which used both)."""
     sentences = []
-    # Coupons that ran out before the closure get their follow-ups first, as the clock would.
-    advance_redemptions(as_of=as_of - timedelta(days=1), workspace_ids=[workspace.pk])
+    # What ended before the closure ends first, as the clock would have ended it (D4): coupons
+    # that ran out get their follow-ups, grants past their year lapse on their own end date.
+    day_before = as_of - timedelta(days=1)
+    advance_redemptions(as_of=day_before, workspace_ids=[workspace.pk])
+    lapse_credit_grants(as_of=day_before, workspace_ids=[workspace.pk])
     running = list(
         Redemption.objects.select_for_update()
         .select_related("coupon")

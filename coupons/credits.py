@@ -121,13 +121,15 @@ def grant_credits(
     )
 
 
-def lapse_credit_grants(*, as_of: date) -> int:
+def lapse_credit_grants(*, as_of: date, workspace_ids=None) -> int:
     """CR3: at a grant's end (`valid_until`) its unused balance lapses: a ledger entry takes it
-    to zero. Set-based (rows, not instances; one UPDATE per batch); a grant lapses once."""
+    to zero. Set-based (rows, not instances; one UPDATE per batch); a grant lapses once. Only
+    the grants of `workspace_ids` when given (a closure catching up first, as the clock would)."""
+    scope = {} if workspace_ids is None else {"workspace_id__in": workspace_ids}
     with transaction.atomic():
         grants = list(
             CreditGrant.objects.select_for_update()
-            .filter(lapsed_on=None, valid_until__lte=as_of)
+            .filter(lapsed_on=None, valid_until__lte=as_of, **scope)
             .order_by("id")
             .values_list("pk", "workspace_id", "remaining", "valid_until")
         )

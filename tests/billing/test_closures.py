@@ -145,6 +145,57 @@ def test_w1_unused_credit_lapses_after_the_final_invoice_drew_on_it(db, support)
     assert CreditLedgerEntry.objects.filter(grant=grant, kind="lapse").count() == 1
 
 
+def test_w1_d4_cr3_a_grant_that_ended_before_the_closure_lapses_on_its_own_end(
+    db, support, django_capture_on_commit_callbacks
+):
+    """CR3, D4: a $500.00 grant valid up to 10 March draws 120.00 on 1 February and 120.00 on
+    1 March: 260.00 is left, and it lapses at the grant's end, on 10 March. The workspace is
+    closed on 20 March. Day by day the clock lapsed it on the 10th, so the closure lapses
+    nothing and its email says nothing of credit; a closure entered while the clock still
+    stands at 1 March lapses the grant on the 10th too, not on the 20th."""
+    from django.db import transaction
+
+    def run(daily):
+        mail.outbox.clear()
+        sid = transaction.savepoint()
+        with django_capture_on_commit_callbacks(execute=True):
+            ws = paid_monthly(as_of=JAN, slug="startup", billing_email="s@example.com")
+            grant = coupons.grant_credits(
+                ws, amount="500.00", as_of=JAN, year=1, by=support, valid_until=date(2026, 3, 10)
+            )
+            services.run_billing(as_of=date(2026, 3, 1))
+            if daily:
+                services.run_billing(as_of=date(2026, 3, 19))
+            close(ws, support, date(2026, 3, 20))
+            services.run_billing(as_of=date(2026, 3, 20))
+        grant.refresh_from_db()
+        outcome = {
+            "ledger": [
+                (e.kind, e.on, e.amount)
+                for e in CreditLedgerEntry.objects.filter(grant=grant).order_by("on", "id")
+            ],
+            "lapsed_on": grant.lapsed_on,
+            "closure_email_tells_of_credit": [
+                "startup credit" in m.body for m in mail.outbox if "closed" in m.subject
+            ],
+        }
+        transaction.savepoint_rollback(sid)
+        return outcome
+
+    daily, caught_up = run(daily=True), run(daily=False)
+    assert daily == {
+        "ledger": [
+            ("grant", JAN, D("500.00")),
+            ("draw", date(2026, 2, 1), D("-120.00")),
+            ("draw", date(2026, 3, 1), D("-120.00")),
+            ("lapse", date(2026, 3, 10), D("-260.00")),
+        ],
+        "lapsed_on": date(2026, 3, 10),
+        "closure_email_tells_of_credit": [False],
+    }
+    assert caught_up == daily
+
+
 def test_w1_a_closed_workspace_accepts_no_change_but_reopening(db, support):
     ws = paid_monthly(as_of=JAN)
     close(ws, support, date(2026, 1, 21))
