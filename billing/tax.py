@@ -12,9 +12,10 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
+from django_countries import countries
 
 from billing.clock import refuse_processed
-from billing.errors import BillingError
+from billing.errors import BillingError, refuse_problems
 from billing.models import TaxExemption, TaxRate, Workspace
 
 # The notes on an invoice's `tax_note` that say tax was waived start with this (reports and
@@ -185,6 +186,28 @@ class TaxTable:
         return None, notes
 
 
+def _jurisdiction(country, region, name) -> tuple[str, str, str]:
+    """Where a rate applies, as workspaces name it (an ISO 3166-1 country; in the US, a state
+    code or none for a country-wide rate), and its name: else refused, every problem named. A
+    rate for a place no workspace can be in would be stored and never charged."""
+    country, region, name = (str(v or "").strip() for v in (country, region, name))
+    country, region = country.upper(), region.upper()
+    problems = []
+    if country not in countries:
+        problems.append(f"“{country}” is not an ISO 3166-1 country code.")
+    elif country == "US" and region and region not in US_STATES:
+        problems.append(f"“{region}” is not a US state code (e.g. CA).")
+    if len(region) > TaxRate._meta.get_field("region").max_length:
+        problems.append(f"“{region}” is too long for a region code.")
+    limit = TaxRate._meta.get_field("name").max_length
+    if not name:
+        problems.append("A tax rate needs a name (e.g. CA sales tax), shown on invoices.")
+    elif len(name) > limit:
+        problems.append(f"A tax rate's name has at most {limit} characters.")
+    refuse_problems(problems)
+    return country, region, name
+
+
 def _percentage(value) -> Decimal:
     """A tax rate as typed: a percentage from 0 to 100 with at most three decimals (its
     column's), else refused with what was typed."""
@@ -206,10 +229,11 @@ def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from:
     """X2: a rate in force from `valid_from` until the jurisdiction's next one (replacing one
     that starts the same day). `rate` is in percent."""
     refuse_processed(valid_from, "A tax rate's start", past_a_close=True)
+    country, region, name = _jurisdiction(country, region, name)
     rate = _percentage(rate)
     tax_rate, _ = TaxRate.objects.update_or_create(
-        country=country.upper(),
-        region=region.upper(),
+        country=country,
+        region=region,
         valid_from=valid_from,
         defaults={"rate": rate, "name": name},
     )

@@ -142,6 +142,37 @@ def test_x2_a_rate_is_a_percentage(db, rate, problem):
     assert not TaxRate.objects.filter(region="TX", valid_from=date(2026, 1, 1)).exists()
 
 
+@pytest.mark.parametrize(
+    "country, region, name, problem",
+    [
+        ("US", "California", "CA sales tax", "“CALIFORNIA” is not a US state code"),
+        ("US", "XX", "Sales tax", "“XX” is not a US state code"),
+        ("ZZ", "", "Sales tax", "“ZZ” is not an ISO 3166-1 country code"),
+        ("US", "CA", "  ", "needs a name"),
+        ("US", "CA", "x" * 101, "at most 100 characters"),
+    ],
+)
+def test_x2_a_rate_for_a_place_no_workspace_can_be_in_is_refused(
+    db, country, region, name, problem
+):
+    """A rate stored for "California" (not CA) would never be charged: CA invoices would go on
+    at the old rate, and a state with no earlier rate untaxed, with no warning."""
+    with pytest.raises(BillingError, match=problem):
+        services.set_tax_rate(
+            country, region=region, rate="8", name=name, valid_from=date(2026, 1, 1)
+        )
+    assert not TaxRate.objects.filter(valid_from=date(2026, 1, 1)).exists()
+
+
+def test_x2_a_rate_is_stored_for_the_codes_as_workspaces_name_them(db):
+    rate = services.set_tax_rate(
+        " us ", region=" ca ", rate="8", name=" CA sales tax ", valid_from=date(2026, 1, 1)
+    )
+    assert (str(rate.country), rate.region, rate.name) == ("US", "CA", "CA sales tax")
+    vat = services.set_tax_rate("DE", rate="19", name="VAT", valid_from=date(2026, 1, 1))
+    assert (str(vat.country), vat.region) == ("DE", "")
+
+
 def test_x3_tax_on_the_amount_after_discounts_and_credits_rounded_per_invoice(
     db, swap_invoice_adjustments
 ):
