@@ -4,11 +4,12 @@ with the file.
 Every line goes to a staging table first — on PostgreSQL the file's raw lines by COPY, split and
 checked in SQL; on SQLite, and for rows handed over as Python objects, checked in Python in
 batches of BATCH_ROWS — and every rule is checked there: unknown workspace, a month that is not
-YYYY-MM in 2000-01 … 2099-12, MTUs that are not a whole number or above MAX_MTUS, the same
-workspace and month twice, a month whose close has run. Only then, and only when no line is bad,
-the figures go in (a new report replaces the month's figure, U1): on PostgreSQL one UPDATE of the
-changed figures and one INSERT of the new ones in key order, with the table held against other
-writers for those two statements; on SQLite one INSERT … ON CONFLICT.
+YYYY-MM in 2000-01 … 2099-12, MTUs that are not a whole number or above MAX_MTUS, more fields
+than the header names (5,900 unquoted would be read as 5), the same workspace and month twice,
+a month whose close has run. Only then, and only when no line is bad, the figures go in (a new
+report replaces the month's figure, U1): on PostgreSQL one UPDATE of the changed figures and one
+INSERT of the new ones in key order, with the table held against other writers for those two
+statements; on SQLite one INSERT … ON CONFLICT.
 
 Lines are the file's physical lines and the header is line 1, as `csv.DictReader` counts them.
 A quoted field that spans lines — never a valid slug, month or number — is read as the separate
@@ -28,6 +29,7 @@ from contextlib import contextmanager, suppress
 from datetime import date
 from itertools import islice
 from os import PathLike
+from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db import connection, transaction
@@ -89,9 +91,23 @@ def _mtus(text: str) -> tuple[int | None, str | None]:
 
 
 def _message(
-    line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text, dup_of, closed
+    line,
+    slug,
+    workspace_id,
+    workspace_closed_on,
+    month_text,
+    month,
+    mtus_text,
+    fields,
+    dup_of,
+    closed,
 ) -> str:
     problems = []
+    if fields is not None:  # "acme,2026-01,5,900": 5,900 MTUs would have been read as 5
+        problems.append(
+            f"{fields} fields where the header names fewer (a number with a thousands "
+            "separator? write it without one)"
+        )
     if workspace_id is None:
         problems.append(f"unknown workspace “{slug}”" if slug else "the workspace is missing")
     elif workspace_closed_on is not None:  # W1: its data stopped
@@ -177,9 +193,18 @@ def _header(stream) -> tuple[list[str], bytes]:
     return fields, rest
 
 
-def _positions(fields: list[str]) -> tuple[int, int, int]:
+class Columns(NamedTuple):
+    """Where the header puts the three fields, and how many fields it names."""
+
+    workspace: int
+    month: int
+    mtus: int
+    width: int
+
+
+def _columns(fields: list[str]) -> Columns:
     last = {name: index for index, name in enumerate(fields)}
-    return tuple(last[name] for name in COLUMNS)
+    return Columns(*(last[name] for name in COLUMNS), width=len(fields))
 
 
 def _clean_chunks(first: bytes, stream: _Reader, progress: Progress | None) -> Iterator[bytes]:
@@ -228,32 +253,36 @@ def _split(text: str) -> list[str]:
     return text.split(",") if '"' not in text else next(csv.reader([text]), [])
 
 
-def _file_rows(chunks: Iterable[bytes], positions) -> Iterator[tuple[int, str, str, str]]:
-    """`(line, workspace, month, mtus)` texts of each non-empty line, in bounded memory."""
+Row = tuple[int, str, str, str, int | None]
+
+
+def _file_rows(chunks: Iterable[bytes], columns: Columns) -> Iterator[Row]:
+    """`(line, workspace, month, mtus, fields)` of each non-empty line, in bounded memory:
+    the three texts, and the line's number of fields when it has more than the header."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line, tail = 2, ""
-    ws, mo, mt = positions
     for chunk in chunks:
         lines = (tail + decoder.decode(chunk)).split("\n")
         tail = lines.pop()
         for text in lines:
             if text:
-                yield line, *_pick(_split(text), ws, mo, mt)
+                yield line, *_pick(_split(text), columns)
             line += 1
     if tail:
-        yield line, *_pick(_split(tail), ws, mo, mt)
+        yield line, *_pick(_split(tail), columns)
 
 
-def _pick(values: list[str], *positions) -> tuple[str, ...]:
-    return tuple(values[i] if i < len(values) else "" for i in positions)
+def _pick(values: list[str], columns: Columns) -> tuple[str, str, str, int | None]:
+    ws, mo, mt = (values[i] if i < len(values) else "" for i in columns[:3])
+    return ws, mo, mt, len(values) if len(values) > columns.width else None
 
 
-def _given_rows(rows) -> Iterator[tuple[int, str, str, str]]:
+def _given_rows(rows) -> Iterator[Row]:
     def text(value) -> str:
         return "" if value is None else str(value)
 
     for line, row in rows:
-        yield line, text(row.get("workspace")), text(row.get("month")), text(row.get("mtus"))
+        yield line, text(row.get("workspace")), text(row.get("month")), text(row.get("mtus")), None
 
 
 # --- Staging and checks -----------------------------------------------------------------------
@@ -263,8 +292,8 @@ def _create_staging(cursor, postgres: bool):
     cursor.execute(f"drop table if exists {STAGED}")
     cursor.execute(
         f"create temp table {STAGED} (line bigint, slug text, workspace_id bigint, "
-        "workspace_closed_on date, month_text text, month date, mtus_text text, mtus bigint)"
-        + (" on commit drop" if postgres else "")
+        "workspace_closed_on date, month_text text, month date, mtus_text text, mtus bigint, "
+        "fields integer)" + (" on commit drop" if postgres else "")
     )
 
 
@@ -274,22 +303,22 @@ def _stage_in_python(cursor, rows, postgres: bool, progress: Progress | None):
     staged = 0
     while batch := list(islice(rows, BATCH_ROWS)):
         checked = []
-        slugs = {slug.strip() for _, slug, _, _ in batch}
+        slugs = {slug.strip() for _, slug, *_ in batch}
         found = {
             slug: (pk, closed_on)
             for slug, pk, closed_on in Workspace.objects.filter(slug__in=slugs).values_list(
                 "slug", "pk", "closed_on"
             )
         }
-        for line, slug, month_text, mtus_text in batch:
+        for line, slug, month_text, mtus_text, fields in batch:
             slug, mtus_text = slug.strip(), mtus_text.strip()
             pk, closed_on = found.get(slug, (None, None))
             month = _month(month_text)[0]
-            checked.append(
-                (line, slug, pk, closed_on, month_text, month, mtus_text, _mtus(mtus_text)[0])
-            )
+            mtus = _mtus(mtus_text)[0]
+            checked.append((line, slug, pk, closed_on, month_text, month, mtus_text, mtus, fields))
         columns = (
-            "line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text, mtus"
+            "line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text, mtus, "
+            "fields"
         )
         if postgres:
             with cursor.copy(f"COPY {STAGED} ({columns}) FROM STDIN") as copy:
@@ -298,7 +327,7 @@ def _stage_in_python(cursor, rows, postgres: bool, progress: Progress | None):
         else:
             iso = lambda day: day and day.isoformat()  # noqa: E731 (SQLite stores dates as text)
             cursor.executemany(
-                f"insert into {STAGED} ({columns}) values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                f"insert into {STAGED} ({columns}) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [(*row[:3], iso(row[3]), row[4], iso(row[5]), *row[6:]) for row in checked],
             )
         staged += len(batch)
@@ -306,7 +335,7 @@ def _stage_in_python(cursor, rows, postgres: bool, progress: Progress | None):
             progress("checking", staged)
 
 
-def _stage_file_postgres(cursor, first: bytes, stream, positions, progress: Progress | None):
+def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progress):
     """COPY the raw lines, then split and check them in SQL; lines with a quote are split by
     Python's csv (rare: a valid line needs none)."""
     cursor.execute(f"drop table if exists {RAW}")
@@ -327,22 +356,24 @@ def _stage_file_postgres(cursor, first: bytes, stream, positions, progress: Prog
     cursor.execute(f"analyze {RAW}")  # a temporary table has no statistics until asked
     # Both lookups are hash joins (the planner would sort a million texts for the month's).
     cursor.execute("set local enable_mergejoin = off")
-    ws, mo, mt = (index + 1 for index in positions)  # split_part counts from 1
+    ws, mo, mt = (index + 1 for index in columns[:3])  # split_part counts from 1
     # `offset 0` keeps the split from being redone for each use of its fields; a month is
     # looked up among the 1,200 the system bills rather than parsed line by line.
     cursor.execute(
         f"""
         insert into {STAGED} (line, slug, workspace_id, workspace_closed_on, month_text, month,
-            mtus_text, mtus)
+            mtus_text, mtus, fields)
         select f.line, f.slug, w.id, w.closed_on, f.month_text, m.month, f.mtus_text,
             case when f.mtus_text ~ '^[0-9]+$' then
                 case when f.mtus_text::numeric <= %(max_mtus)s then f.mtus_text::bigint end
-            end
+            end,
+            nullif(f.fields, least(f.fields, %(width)s))
         from (
             select line,
                 btrim(split_part(raw, ',', {ws}), %(blanks)s) as slug,
                 split_part(raw, ',', {mo}) as month_text,
-                btrim(split_part(raw, ',', {mt}), %(blanks)s) as mtus_text
+                btrim(split_part(raw, ',', {mt}), %(blanks)s) as mtus_text,
+                length(raw) - length(replace(raw, ',', '')) + 1 as fields
             from {RAW}
             where raw <> '' and raw not like '%%"%%'
             offset 0
@@ -356,6 +387,7 @@ def _stage_file_postgres(cursor, first: bytes, stream, positions, progress: Prog
         {
             "blanks": WHITESPACE,
             "max_mtus": MAX_MTUS,
+            "width": columns.width,
             "first": EARLIEST_MONTH,
             "last": LATEST_MONTH,
         },
@@ -365,7 +397,7 @@ def _stage_file_postgres(cursor, first: bytes, stream, positions, progress: Prog
     try:
         quoted.execute(f"select line, raw from {RAW} where raw like '%\"%' order by line")
         rows = (
-            (line, *_pick(_split(raw), *positions))
+            (line, *_pick(_split(raw), columns))
             for batch in iter(lambda: quoted.fetchmany(BATCH_ROWS), [])
             for line, raw in batch
         )
@@ -381,7 +413,7 @@ def _problems(cursor) -> tuple[list[str], int]:
     for the same workspace and month, or for a month already closed."""
     ok = (
         "workspace_id is not null and workspace_closed_on is null and month is not null "
-        "and mtus is not null"
+        "and mtus is not null and fields is null"
     )
     cursor.execute(
         f"""
@@ -391,14 +423,14 @@ def _problems(cursor) -> tuple[list[str], int]:
         ), repeats as (
             select line, lag(line) over (partition by workspace_id, month order by line) as dup_of
             from {STAGED} join repeated using (workspace_id, month)
-            where mtus is not null and workspace_closed_on is null
+            where mtus is not null and workspace_closed_on is null and fields is null
         ), judged as (
             select s.line, s.slug, s.workspace_id, s.workspace_closed_on, s.month_text, s.month,
-                s.mtus_text, r.dup_of, ({ok}) as ok
+                s.mtus_text, s.fields, r.dup_of, ({ok}) as ok
             from {STAGED} s left join repeats r on r.line = s.line
         )
         select line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text,
-            dup_of,
+            fields, dup_of,
             (ok and dup_of is null and month in (select month from {MonthClose._meta.db_table}))
                 as closed,
             count(*) over ()
@@ -412,7 +444,7 @@ def _problems(cursor) -> tuple[list[str], int]:
     rows = cursor.fetchall()
     if not rows:
         return [], 0
-    return [_message(*row[:9]) for row in rows], rows[0][9]
+    return [_message(*row[:10]) for row in rows], rows[0][10]
 
 
 def _upsert(cursor, postgres: bool) -> dict:
@@ -477,12 +509,12 @@ def import_usage(source, *, progress: Progress | None = None) -> dict:
         if hasattr(source, "read") or isinstance(source, str | PathLike):
             with _reading(source) as stream:
                 fields, first = _header(stream)
-                positions = _positions(fields)
+                columns = _columns(fields)
                 if postgres:
-                    _stage_file_postgres(cursor, first, stream, positions, progress)
+                    _stage_file_postgres(cursor, first, stream, columns, progress)
                 else:
                     chunks = _clean_chunks(first, stream, progress)
-                    _stage_in_python(cursor, _file_rows(chunks, positions), False, progress)
+                    _stage_in_python(cursor, _file_rows(chunks, columns), False, progress)
         else:
             _stage_in_python(cursor, _given_rows(source), postgres, progress)
 

@@ -133,7 +133,9 @@ def test_u2_i6_d2_every_rule_in_one_file_names_each_bad_line(db, tmp_path):
         "alpha,2026-02,6\n"  # 7: the same month as line 2
         "alpha,2026-01,5\n"  # 8: a closed month
         "alpha,2026-04\n"  # 9: a short line
-        "alpha,2026-05,+5\n",  # 10: a sign is not a whole number
+        "alpha,2026-05,+5\n"  # 10: a sign is not a whole number
+        "alpha,2026-06,5,900\n"  # 11: 5,900 unquoted: read as 5, it would bill too little
+        'alpha,2026-07,"5",900\n',  # 12: the same, quoted (read by Python's csv)
     )
     with pytest.raises(UsageImportError) as raised:
         services.import_usage(path)
@@ -146,6 +148,10 @@ def test_u2_i6_d2_every_rule_in_one_file_names_each_bad_line(db, tmp_path):
         "Line 8: 2026-01 is closed: its invoices are issued.",
         "Line 9: MTUs must be a whole number of at least 0, not “”.",
         "Line 10: MTUs must be a whole number of at least 0, not “+5”.",
+        "Line 11: 4 fields where the header names fewer (a number with a thousands separator? "
+        "write it without one).",
+        "Line 12: 4 fields where the header names fewer (a number with a thousands separator? "
+        "write it without one).",
     ]
     assert Usage.objects.count() == 1
 
