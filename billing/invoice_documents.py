@@ -59,16 +59,28 @@ def _location(country: str, region: str) -> str:
     return name or "—"
 
 
+def _customer_as_invoiced(invoice: Invoice):
+    """The workspace as it stood when the invoice was issued, from its history (D3): a rename
+    or a new billing email later does not change an issued document. A workspace written
+    without history (by SQL, as the benchmarks' are) is read as it is."""
+    workspace = invoice.workspace
+    try:
+        return workspace.history.as_of(invoice.created_at)
+    except type(workspace).DoesNotExist:
+        return workspace
+
+
 def _parties(invoice: Invoice) -> dict:
-    """Who a document of `invoice` is from (the settings) and to (its workspace, where it was
-    taxed): the same on an invoice and on its credit notes."""
+    """Who a document of `invoice` is from (the settings) and to (its workspace when it was
+    issued, where it was taxed): the same on an invoice and on its credit notes."""
     lines = settings.SELLER_ADDRESS.replace("\n", ";").split(";")
+    customer = _customer_as_invoiced(invoice)
     return {
         "seller_name": settings.SELLER_NAME,
         "seller_address": [line.strip() for line in lines if line.strip()],
-        "customer_name": invoice.workspace.name,
+        "customer_name": customer.name,
         "customer_location": _location(invoice.tax_country, invoice.tax_region),
-        "customer_email": invoice.workspace.billing_email,
+        "customer_email": customer.billing_email,
     }
 
 

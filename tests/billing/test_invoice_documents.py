@@ -101,6 +101,25 @@ def test_i5_the_document_is_the_stored_row_never_recomputed(client, finance, inv
     assert "$1,930,628.70" in body
 
 
+def test_i5_d3_the_document_names_the_customer_as_invoiced(client, finance, support, invoice):
+    """The workspace renamed, with a new billing email, after the invoice was issued: its
+    document still names the customer the invoice was made out to."""
+    ws = invoice.workspace
+    services.update_workspace(
+        ws,
+        by=support,
+        reason="Rebranded",
+        name="New Name Inc",
+        business_country="US",
+        business_region="CA",
+        billing_email="new@example.com",
+    )
+    client.force_login(finance)
+    body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()
+    assert "Ben &amp; Jerry&#x27;s Analytics" in body
+    assert "New Name Inc" not in body and "new@example.com" not in body
+
+
 def test_i5_a_void_invoice_document_says_void(client, finance, invoice):
     services.void_invoice(invoice, by=finance, reason="Wrong customer", as_of=date(2026, 2, 3))
     client.force_login(finance)
