@@ -219,9 +219,13 @@ def redeem_coupon(
 
 
 @transaction.atomic
-def remove_discount(workspace: Workspace, *, by, reason: str, as_of: date) -> Redemption:
+def remove_discount(
+    workspace: Workspace, *, by, reason: str, as_of: date, redemption: Redemption | None = None
+) -> Redemption:
     """C5 `forever … until removed` (any discount, really): invoices issued from `as_of` on
-    are billed at the normal rate. No follow-up: it did not run out."""
+    are billed at the normal rate. No follow-up: it did not run out. `redemption`: the
+    discount the person chose to remove (a page opened earlier); refused, removing nothing,
+    when another one is running now."""
     refuse_processed(as_of, "Removing a discount")
     reason = require_reason(
         reason, "Say why the discount is removed: the reason is kept.", error=CouponError
@@ -232,6 +236,11 @@ def remove_discount(workspace: Workspace, *, by, reason: str, as_of: date) -> Re
     current = active_discount(workspace, as_of=as_of)
     if current is None:
         raise CouponError(f"{workspace.name} has no active discount to remove.")
+    if redemption is not None and redemption.pk != current.pk:
+        raise CouponError(
+            f"{redemption.coupon.code} is no longer {workspace.name}'s running discount "
+            f"({current.coupon.code} is): nothing was removed."
+        )
     current = Redemption.objects.select_for_update().get(pk=current.pk)
     current.status, current.ended_on, current.reason = Redemption.Status.REMOVED, as_of, reason
     save_with_reason(current, f"Removed: {reason}", by=by)

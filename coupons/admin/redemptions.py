@@ -128,12 +128,18 @@ class RedemptionAdmin(ServiceAdmin):
         """C5: support removes a workspace's running discount, with a reason."""
         if not request.user.has_perm("coupons.remove_discount"):
             raise PermissionDenied
-        redemption = get_object_or_404(Redemption.objects.select_related("workspace"), pk=pk)
+        redemption = get_object_or_404(
+            Redemption.objects.select_related("workspace", "coupon"), pk=pk
+        )
         workspace = redemption.workspace
 
         def perform(data):
             removed = services.remove_discount(
-                workspace, by=request.user, reason=data["reason"], as_of=toolkit.today()
+                workspace,
+                by=request.user,
+                reason=data["reason"],
+                as_of=toolkit.today(),
+                redemption=redemption,
             )
             return f"{removed.coupon.code} removed from {workspace.name}.", removed
 

@@ -83,6 +83,29 @@ def test_r1_support_removes_a_discount_with_a_reason(client, support, today):
     assert (redemption.status, redemption.reason) == ("removed", "Customer churned")
 
 
+def test_c5_the_remove_page_of_an_ended_discount_removes_no_other_one(client, support, today):
+    """OLD20's page, opened before it was removed, is posted after NEW10 was applied: the
+    service refuses (another discount runs now) and NEW10 keeps running."""
+    ws = paid_monthly(as_of=date(2026, 1, 1), name="Acme")
+    old = services.redeem_coupon(
+        ws, coupon(code="OLD20", duration="forever").code, by=support, as_of=date(2026, 1, 1)
+    )
+    services.remove_discount(ws, by=support, reason="Ticket 1", as_of=date(2026, 1, 5))
+    new = services.redeem_coupon(
+        ws, coupon(code="NEW10", duration="forever").code, by=support, as_of=date(2026, 1, 6)
+    )
+    client.force_login(support)
+    response = client.post(
+        reverse("admin:coupons_redemption_remove", args=[old.pk]), {"reason": "Ticket 2"}
+    )
+    assert any(
+        "OLD20 is no longer Acme's running discount (NEW10 is): nothing was removed." in m
+        for m in messages_of(response)
+    )
+    new.refresh_from_db()
+    assert new.status == Redemption.Status.ACTIVE
+
+
 def test_r2_r3_reviewers_and_finance_cannot_apply_coupons(client, reviewer, finance, today):
     ws = paid_monthly(as_of=today)
     coupon(code="NOPE")
