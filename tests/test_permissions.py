@@ -176,6 +176,7 @@ GRANTING_MIGRATIONS = {
         "0007_tax_exemption_role_grants",
         "0012_outbox_resend_role_grants",
         "0015_closure_role_grants",
+        "0018_set_aside_role_grants",
     ),
     "coupons": (
         "0003_role_groups",

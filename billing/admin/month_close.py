@@ -16,6 +16,9 @@ class SetAsideInline(ReadOnlyInline):
     fields = ["workspace", "error", "first_seen_on", "resolved_on"]
     verbose_name_plural = "workspaces set aside (not billed yet)"
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("workspace", "close")
+
 
 @admin.register(MonthClose)
 class MonthCloseAdmin(ServiceAdmin):

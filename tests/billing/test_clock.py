@@ -193,6 +193,39 @@ def test_i6_a_close_sets_aside_what_it_cannot_bill_and_bills_it_once_fixed(db):
     assert Invoice.objects.filter(workspace=bad).count() == 1  # I4
 
 
+def test_i6_r3_finance_reads_the_set_aside_workspaces_on_the_close_page(client, finance, db):
+    """I6: what a close could not bill is listed on its page, for finance who reads the
+    close, in a number of queries that does not grow with the rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    close = MonthClose.objects.create(month=date(2026, 1, 1), closed_on=date(2026, 2, 1))
+    url = reverse("admin:billing_monthclose_change", args=[close.pk])
+
+    def set_aside(count):
+        for n in range(SetAsideInvoice.objects.count(), SetAsideInvoice.objects.count() + count):
+            ws = paid_monthly(as_of=date(2026, 1, 1), name=f"Set aside {n}", slug=f"aside-{n}")
+            SetAsideInvoice.objects.create(
+                close=close, workspace=ws, error=f"Error {n}", first_seen_on=date(2026, 2, 1)
+            )
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(url)
+        assert response.status_code == 200
+        return len(captured), response.content.decode()
+
+    client.force_login(finance)
+    set_aside(3)
+    queries()  # the session and the content types, once
+    with_3, body = queries()
+    assert "Set aside 2" in body and "Error 2" in body
+    set_aside(20)
+    with_23, body = queries()
+    assert "Set aside 22" in body and with_23 == with_3
+
+
 @pytest.mark.postgres
 def test_i6_one_unbillable_workspace_among_thousands_on_postgresql(db):
     """The PostgreSQL close (COPY writes) with one figure no invoice can hold: the other 1,999
