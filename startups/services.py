@@ -359,16 +359,24 @@ def _a_year_before(day: date) -> date:
 
 
 @transaction.atomic
-def confirm_renewal(review, *, by, total_funding, country: str, as_of: date) -> RenewalReview:
+def confirm_renewal(
+    review, *, by, total_funding, country: str, as_of: date, note: str = ""
+) -> RenewalReview:
     """CR3: the reviewer confirms E2 and E3 with the startup's current figures; year two's
-    grant follows (of the partner's amount where there is one). Never a third year."""
+    grant follows (of the partner's amount where there is one). Never a third year. `note`:
+    what the reviewer checked, kept with the decision."""
     refuse_processed(as_of, "A renewal decision")
     review = (
         RenewalReview.objects.select_for_update().select_related("application").get(pk=review.pk)
     )
     if review.status != RenewalReview.Status.PENDING:
         raise ApplicationError(f"This renewal was already {review.get_status_display().lower()}.")
-    funding = eligibility.check_funding(Decimal(str(total_funding)))
+    problems = []
+    total_funding = parse_dollars(total_funding, "total funding", problems, max_digits=14)
+    if total_funding is None or total_funding < 0:
+        problems = problems or ["The total funding raised is needed, in US dollars."]
+    refuse_problems(problems, ApplicationError)
+    funding = eligibility.check_funding(total_funding)
     territory = eligibility.check_territory(country)
     failing = [check for check in (funding, territory) if not check.passed]
     if failing:
@@ -390,9 +398,9 @@ def confirm_renewal(review, *, by, total_funding, country: str, as_of: date) -> 
         reason=f"Startup program year two (application #{application.pk})",
     )
     review.status = RenewalReview.Status.CONFIRMED
-    review.total_funding, review.country = Decimal(str(total_funding)), country
-    review.decided_by, review.decided_on = by, as_of
-    save_with_reason(review, "Confirmed: E2 and E3 pass", by=by)
+    review.total_funding, review.country = total_funding, country
+    review.decided_by, review.decided_on, review.note = by, as_of, note.strip()
+    save_with_reason(review, with_reason("Confirmed: E2 and E3 pass", note), by=by)
     return review
 
 

@@ -49,7 +49,13 @@ class RenewalReviewAdmin(ServiceAdmin):
             company = review.application.company_name
             if data["decision"] == "confirm":
                 call_service(
-                    services.confirm_renewal, review, request, data, "total_funding", "country"
+                    services.confirm_renewal,
+                    review,
+                    request,
+                    data,
+                    "total_funding",
+                    "country",
+                    "note",
                 )
                 return f"Year two granted to {company}."
             call_service(services.decline_renewal, review, request, data, "note")

@@ -122,7 +122,11 @@ def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer,
         url, {"decision": "confirm", "total_funding": "8000000", "country": "DE"}, follow=True
     )
     assert any("more than the $5,000,000.00 limit" in str(m) for m in refused.context["messages"])
-    client.post(url, {"decision": "confirm", "total_funding": "2000000", "country": "DE"})
+    note = "Checked the cap table, ticket 88"
+    client.post(
+        url, {"decision": "confirm", "total_funding": "2000000", "country": "DE", "note": note}
+    )
     assert CreditGrant.objects.get(workspace=app.workspace, year=2).amount == Decimal("25000.00")
     review.refresh_from_db()
-    assert (review.status, review.decided_by) == ("confirmed", reviewer)
+    assert (review.status, review.decided_by, review.note) == ("confirmed", reviewer, note)
+    assert review.history.first().history_change_reason == f"Confirmed: E2 and E3 pass: {note}"

@@ -43,6 +43,22 @@ def test_cr3_the_renewal_review_opens_thirty_days_before_the_anniversary(db, rev
     assert services.open_renewal_reviews(date(2026, 12, 23)) == {}  # once
 
 
+@pytest.mark.parametrize("funding", ["abc", "NaN", "1e30", "-1", None])
+def test_cr3_a_confirmation_with_funding_that_is_not_an_amount_is_refused(db, reviewer, funding):
+    app = services.approve_application(
+        application(workspace=paid_monthly()), by=reviewer, as_of=DAY
+    )
+    services.open_renewal_reviews(date(2026, 12, 22))
+    review = RenewalReview.objects.get(application=app)
+    with pytest.raises(services.ApplicationError, match="total funding"):
+        services.confirm_renewal(
+            review, by=reviewer, total_funding=funding, country="DE", as_of=date(2026, 12, 23)
+        )
+    review.refresh_from_db()
+    assert review.status == RenewalReview.Status.PENDING
+    assert not app.workspace.credit_grants.filter(year=2).exists()
+
+
 def test_cr3_s4_a_late_confirmation_credits_only_from_its_day(db, reviewer):
     ws = paid_monthly(as_of=date(2026, 1, 1))
     for month in range(1, 13):
