@@ -54,7 +54,7 @@ def test_w1_the_confirmation_says_what_closing_will_do(client, support, customer
         "The discount TWENTY (20% off, forever) ends after the final invoice.",
         "One email confirms the closure to",
         "Team monthly, January 2026: 20 of 31 days",
-        "$-19.48",
+        "-$19.48",
     ):
         assert text in body, text
     assert "unused startup credit lapses" not in body  # the final invoice uses all of it
@@ -164,7 +164,7 @@ def test_fc1_the_forecast_page_sets_today_beside_a_change_and_writes_nothing(
         ("monthly", D("24.00")),
     ]
     body = response.content.decode()
-    assert "Team, billed annually (upgrade or switch)" in body and "$1235.94" in body
+    assert "Team, billed annually (upgrade or switch)" in body and "$1,235.94" in body
     assert _rows() == before
     assert not Invoice.objects.exists()
 

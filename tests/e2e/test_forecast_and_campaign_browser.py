@@ -30,8 +30,8 @@ def test_fc1_finance_forecasts_a_move_to_annual_beside_todays_state(
     # Today: (120.00 + 30.00) × 3 = 450.00. Annual: final 97.42 + 1,440.00 + overage 10.00,
     # 30.00 and 30.00 = 1,607.42.
     expect(totals).to_contain_text("Today's state$450.00")
-    expect(totals).to_contain_text("$1607.42")
-    expect(totals).to_contain_text("+$1157.42")
+    expect(totals).to_contain_text("$1,607.42")
+    expect(totals).to_contain_text("+$1,157.42")
     table = page.get_by_label("Forecast invoices")
     expect(table).to_contain_text("Annual 2026-01-21")
     page.screenshot(path=screenshot_path("finance-forecast-annual"), full_page=True)

@@ -54,7 +54,7 @@ def test_s4_approval_redeems_startup_grants_credit_marks_member_and_emails_once(
     assert status["startup_member"] and status["credit_balance"] == Decimal("25000.00")
     (email,) = accepted_emails()
     assert email.to == [app.contact_email]
-    assert "25000.00" in email.body and "WarehouseCo: 6 months free" in email.body
+    assert "$25,000.00 in credit" in email.body and "WarehouseCo: 6 months free" in email.body
 
 
 def test_s3_second_approval_is_refused_and_changes_nothing(
