@@ -23,7 +23,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import label_for_field
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.forms.models import construct_instance
 from django.http import Http404, HttpResponseNotAllowed
@@ -189,6 +189,17 @@ class CheckedByService:
         self.instance = construct_instance(self, self.instance, opts.fields, opts.exclude)
 
 
+class RefusedByService:
+    """The form shown again after its service refused the save: bound to what the person
+    typed, with the service's words as its error, so nothing typed is lost."""
+
+    refusal = ""
+
+    def clean(self):
+        super().clean()
+        raise ValidationError(self.refusal)
+
+
 class ReadOnlyInline(admin.TabularInline):
     """Rows shown on their parent's page; services write them."""
 
@@ -280,7 +291,10 @@ class ServiceAdmin(SimpleHistoryAdmin):
             if self._asks_reason(request, obj)
             else {}
         )
-        kwargs["form"] = type(base.__name__, (CheckedByService, base), extra)
+        mixins = (CheckedByService,)
+        if refusal := getattr(request, "service_refusal", ""):
+            mixins, extra = (RefusedByService, *mixins), {**extra, "refusal": refusal}
+        kwargs["form"] = type(base.__name__, (*mixins, base), extra)
         return super().get_form(request, obj, change, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
@@ -309,9 +323,9 @@ class ServiceAdmin(SimpleHistoryAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except BillingError as exc:  # the service refused: nothing was saved
-            self.message_user(request, str(exc), messages.ERROR)
-            return redirect(request.get_full_path())
+        except BillingError as exc:  # the service refused: nothing was saved (rolled back)
+            request.service_refusal = str(exc)
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     # --- history pages are read-only ---
 
