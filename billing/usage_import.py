@@ -335,7 +335,7 @@ def _stage_in_python(cursor, rows, postgres: bool, progress: Progress | None):
             progress("checking", staged)
 
 
-def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progress):
+def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progress: Progress | None):
     """COPY the raw lines, then split and check them in SQL; lines with a quote are split by
     Python's csv (rare: a valid line needs none)."""
     cursor.execute(f"drop table if exists {RAW}")
@@ -367,7 +367,7 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
             case when f.mtus_text ~ '^[0-9]+$' then
                 case when f.mtus_text::numeric <= %(max_mtus)s then f.mtus_text::bigint end
             end,
-            nullif(f.fields, least(f.fields, %(width)s))
+            case when f.fields > %(width)s then f.fields end
         from (
             select line,
                 btrim(split_part(raw, ',', {ws}), %(blanks)s) as slug,
