@@ -3,9 +3,17 @@
 `run_billing` processes whole days, each once that day has ended, and records each day as it
 finishes it; a dated change on or before that day is refused, so nothing can be slipped into a
 day whose invoices, strikes and locks are already made (D4: daily runs and a catch-up agree).
+
+The clock and dated changes take turns on the clock's row. A change reads it with a shared lock
+held to its commit; the clock, before it processes a day, takes the row for itself (waiting for
+the changes in flight, which it then sees) and records the day as being processed, which new
+changes dated on or before it are refused. Without that, a cancellation committed while the
+close of its month was running was billed twice (a final invoice and the month's).
 """
 
 from datetime import date, timedelta
+
+from django.db import connection, transaction
 
 from billing.errors import ClockBehind, DayAlreadyProcessed
 from billing.models import BillingClock
@@ -14,6 +22,27 @@ from billing.months import next_month
 
 def last_processed_day() -> date | None:
     return BillingClock.objects.filter(pk=1).values_list("last_processed_day", flat=True).first()
+
+
+def _clock_shared() -> tuple[date | None, date | None]:
+    """(last processed day, day being processed), the row held against the clock's turn until
+    the caller's transaction ends (PostgreSQL; SQLite has one writer at a time anyway)."""
+    shared = " for share" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"select last_processed_day, processing_day from {BillingClock._meta.db_table} "
+            f"where id = 1{shared}"
+        )
+        row = cursor.fetchone()
+    return row if row else (None, None)
+
+
+def begin_day(day: date) -> None:
+    """The clock's turn: wait for the dated changes in flight, then record `day` as being
+    processed, so a change dated on or before it is refused from now on."""
+    with transaction.atomic():
+        if not BillingClock.objects.select_for_update().filter(pk=1).update(processing_day=day):
+            BillingClock.objects.create(pk=1, processing_day=day)
 
 
 def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> None:
@@ -25,7 +54,12 @@ def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> Non
     invoice), where a daily clock would have closed the month first. `past_a_close` lets a
     change that only looks forward (a tax rate from a future day) be entered ahead anyway.
     """
-    last = last_processed_day()
+    last, processing = _clock_shared()
+    if processing is not None and day <= processing and (last is None or processing > last):
+        raise DayAlreadyProcessed(
+            f"{what} dated {day} is refused: the billing clock is processing {processing} now. "
+            f"Date it {processing + timedelta(days=1)} or later."
+        )
     if last is None:
         return
     if day <= last:

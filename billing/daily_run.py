@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.db.models import Min
 
-from billing.clock import last_processed_day, mark_processed
+from billing.clock import begin_day, last_processed_day, mark_processed
 from billing.hooks import daily_steps
 from billing.models import Interval, MonthClose, Subscription, Workspace
 from billing.month_close import close_month, retry_set_aside
@@ -72,6 +72,7 @@ def run_billing(*, as_of: date, dispatch=None) -> dict:
     first = day
     while day is not None and day <= as_of:
         # A month close falls due on a 1st; the first day looks for any left unfinished.
+        begin_day(day)  # after the changes in flight; changes dated `day` are refused now
         counts.update(_process_day(day, dispatch, closes=day.day == 1 or day == first))
         if counts["waiting_for_close"]:
             return dict(counts)

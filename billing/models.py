@@ -520,6 +520,9 @@ class BillingClock(models.Model):
     before it are refused; `run_billing` goes on from the day after."""
 
     last_processed_day = models.DateField(null=True, blank=True)
+    processing_day = models.DateField(
+        null=True, blank=True, help_text="The day being processed: refused to changes too."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

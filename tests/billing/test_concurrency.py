@@ -3,6 +3,7 @@ gaps, and an interrupted close resumes. Each worker is a thread with its own con
 
 import threading
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -142,3 +143,132 @@ def test_i4_workers_bill_two_chunks_of_a_close_at_the_same_time(
     monkeypatch.setattr(invoicing, "month_close_drafts", drafts)
     assert run_together(lambda: services.bill_chunk(first.pk), second_worker) == [2, 2]
     assert_gapless(2026)
+
+
+# --- D1, D2: the clock and a dated change take turns ------------------------------------------
+
+
+def _another_backend_waits_on_a_lock(timeout=10.0) -> bool:
+    """Whether another connection of this database is seen waiting on a lock (polled)."""
+    import time
+
+    from django.db import connections
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("select pg_stat_clear_snapshot()")  # a fresh view each time
+            cursor.execute(
+                "select count(*) from pg_stat_activity where datname = current_database() "
+                "and wait_event_type = 'Lock' and pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _change_then_clock(change, clock):
+    """`change` in a transaction of its own thread; once it is done but not committed, `clock`
+    in another thread; the change commits once the clock waits on it (or after 10 s). Returns
+    whether the clock was seen waiting; each side's exception is raised."""
+    from django.db import connections, transaction
+
+    outcomes, changed = {}, threading.Event()
+
+    def run_change():
+        try:
+            with transaction.atomic():
+                change()
+                changed.set()
+                outcomes["waited"] = _another_backend_waits_on_a_lock()
+        except Exception as exc:
+            outcomes["change"] = exc
+        finally:
+            changed.set()
+            connections.close_all()
+
+    def run_clock():
+        try:
+            changed.wait(30)
+            clock()
+        except Exception as exc:
+            outcomes["clock"] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run_change), threading.Thread(target=run_clock)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(thread.is_alive() for thread in threads)
+    for side in ("change", "clock"):
+        if side in outcomes:
+            raise outcomes[side]
+    return outcomes.get("waited")
+
+
+def test_m1_i4_d1_a_cancellation_committed_during_its_months_close_is_billed_once():
+    """M1, K1: a monthly workspace cancelled on 31 January gets a final invoice for 1–30
+    January plus the overage, and January's close bills nothing more. The cancellation is
+    accepted (the clock has processed through the 30th) while the clock's run through 1
+    February starts: the clock waits for it, and sees it, before it processes the 31st.
+    Before, the close built its draft from the subscription as it was and billed January a
+    second time (136.13 final and 140.00 monthly)."""
+    from tests.billing.factories import paid_monthly
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=12_000)
+    services.run_billing(as_of=date(2026, 1, 30))
+
+    waited = _change_then_clock(
+        lambda: services.change_to_free(ws, as_of=date(2026, 1, 31)),
+        lambda: services.run_billing(as_of=date(2026, 2, 1)),
+    )
+    assert waited  # the race was staged: the clock waited on the uncommitted change
+    january = Invoice.objects.filter(workspace=ws).values_list("kind", "total")
+    # 120 × 30/31 = 116.13 + 20.00 of overage, once.
+    assert list(january) == [("final", Decimal("136.13"))]
+
+
+def test_f5_f6_d1_an_unlock_committed_while_the_close_unlocks_is_one_change_one_email(support):
+    """F3, F5, F6: a locked workspace with no strike in February is unlocked by February's
+    close or by support, whichever comes first: one unlock event, one email. Support's unlock
+    dated 1 March is accepted (the clock is through 28 February) as the run for 1 March
+    starts; the run waits for it and finds the workspace unlocked already."""
+    from billing.models import LockEvent, OutboundEmail
+    from tests.billing.factories import workspace
+
+    ws = workspace(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=2_000)  # a strike: locked
+    services.run_billing(as_of=date(2026, 2, 1))
+    services.record_usage(ws, month=date(2026, 2, 1), mtus=10)
+    services.run_billing(as_of=date(2026, 2, 28))
+
+    waited = _change_then_clock(
+        lambda: services.unlock_workspace(
+            ws, by=support, reason="Customer called", as_of=date(2026, 3, 1)
+        ),
+        lambda: services.run_billing(as_of=date(2026, 3, 1)),
+    )
+    assert waited
+    unlocks = LockEvent.objects.filter(workspace=ws, to_lock="unlocked")
+    assert list(unlocks.values_list("cause", flat=True)) == ["manual"]
+    assert OutboundEmail.objects.filter(kind="unlocked", to=ws.billing_email).count() == 1
+
+
+def test_d2_a_change_dated_the_day_the_clock_is_processing_is_refused(db):
+    """While the clock processes a day (a close on workers can take minutes), a change dated
+    that day is refused, naming it: the day's invoices may already be made."""
+    from billing.clock import begin_day
+    from billing.errors import DayAlreadyProcessed
+    from tests.billing.factories import paid_monthly
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 1, 31))
+    begin_day(date(2026, 2, 1))
+    with pytest.raises(DayAlreadyProcessed, match="is processing 2026-02-01 now"):
+        services.change_to_free(ws, as_of=date(2026, 2, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    services.change_to_free(ws, as_of=date(2026, 2, 2))
