@@ -361,3 +361,26 @@ def test_s4_r2_the_apply_page_gives_no_startup_credit_without_an_approved_applic
         assert "Select a valid choice" in refused.content.decode()
     assert not Redemption.objects.filter(workspace=ws).exists()
     assert not CreditGrant.objects.filter(workspace=ws).exists()
+
+
+def test_c7_partner_decision_emails_carry_no_workspace_footer(
+    db, support, today, django_capture_on_commit_callbacks
+):
+    """A partner's contact is no workspace's billing contact: the HTML footer that names one
+    is left out, not printed with blanks."""
+    from django.core import mail
+
+    def apply(name):
+        return services.apply_as_partner(
+            name, contact_name="Mira Chen", contact_email="mira@seedbed.example.com", as_of=today
+        )
+
+    approved, declined = apply("Seedbed"), apply("Sprout")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.approve_partner(approved, by=support, as_of=today)
+        services.decline_partner(declined, by=support, reason="Not a fit", as_of=today)
+    assert len(mail.outbox) == 2
+    for sent in mail.outbox:
+        html = sent.alternatives[0][0]
+        assert "billing contact" not in html and "Mira Chen" in html

@@ -55,6 +55,10 @@ def test_s4_approval_redeems_startup_grants_credit_marks_member_and_emails_once(
     (email,) = accepted_emails()
     assert email.to == [app.contact_email]
     assert "$25,000.00 in credit" in email.body and "WarehouseCo: 6 months free" in email.body
+    # CR1: valid up to, not including, a year later (the last day with credit is the 19th).
+    html = email.alternatives[0][0]
+    assert "valid up to, not including, 20 Jan 2027" in html
+    assert "not\nincluding, 20 Jan 2027" in email.body
 
 
 def test_s3_second_approval_is_refused_and_changes_nothing(
