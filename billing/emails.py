@@ -35,7 +35,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing.errors import BillingError
-from billing.models import LockEvent, OutboundEmail
+from billing.models import LockEvent, OutboundEmail, Plan
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,11 @@ def _lock_email_context(object_key: str) -> dict:
     event = LockEvent.objects.select_related("workspace").get(
         pk=int(object_key.removeprefix("lock:"))
     )
-    return {"workspace": event.workspace, "event": event}
+    return {
+        "workspace": event.workspace,
+        "event": event,
+        "free_plan": Plan.objects.get(code="free"),  # the allowance as it stands (P1)
+    }
 
 
 # Kinds queued without a body, rendered at sending: kind → the template's context, built from

@@ -332,6 +332,11 @@ class Subscription(models.Model):
     def is_team(self):
         return self.plan.code == Plan.Code.TEAM
 
+    @property
+    def trial_days(self) -> int | None:
+        """How long this subscription's trial is (T3: 14 days as the plan stood when it began)."""
+        return (self.trial_end - self.started_on).days if self.trial_end else None
+
     def trialing_on(self, day: date) -> bool:
         return (
             self.trial_end is not None

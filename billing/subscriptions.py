@@ -355,7 +355,8 @@ def _end_trial(workspace: Workspace, sub: Subscription):
         sub.trial_outcome = Subscription.TrialOutcome.REVERTED
         stop_subscription(sub, day, Subscription.EndReason.TRIAL_ENDED)
         start_free(workspace, day)
-        _email(workspace, "trial_ended", f"sub:{sub.pk}", {"subscription": sub})
+        context = {"subscription": sub, "free_plan": _plan("free")}
+        _email(workspace, "trial_ended", f"sub:{sub.pk}", context)
         _restore_lifted_lock(workspace, sub, day)
 
 
@@ -430,14 +431,16 @@ def send_trial_reminders(*, as_of: date) -> int:
         .exclude(Exists(PaymentMethod.objects.on(as_of).filter(workspace=OuterRef("workspace"))))
         .select_related("workspace")
     )
-    sent = 0
+    sent, free = 0, None
     for sub in due:
+        free = free or _plan("free")
         with transaction.atomic():
             claimed = Subscription.objects.filter(pk=sub.pk, trial_reminder_sent_on=None).update(
                 trial_reminder_sent_on=as_of
             )
             if claimed:
-                _email(sub.workspace, "trial_reminder", f"sub:{sub.pk}", {"subscription": sub})
+                context = {"subscription": sub, "free_plan": free}
+                _email(sub.workspace, "trial_reminder", f"sub:{sub.pk}", context)
                 sent += 1
     return sent
 

@@ -320,3 +320,31 @@ def test_the_sweep_runs_on_the_beat_and_waits_out_the_send_retries(settings):
     assert entry["schedule"].minute == set(range(0, 60, 5))
     # A row between two retries of its send task is not stuck: the longest wait is shorter.
     assert send_emails.retry_backoff_max < settings.EMAIL_STUCK_AFTER_MINUTES * 60
+
+
+def test_p1_f6_t6_emails_state_the_plans_as_configured(
+    db, finance, django_capture_on_commit_callbacks
+):
+    """P1, P2 are configurable: after finance sets Free to 2,000 MTUs and the trial to 30 days,
+    the lock email names 2,000, and the reminder a 30-day trial and Free's 2,000."""
+    from billing.models import Plan
+
+    services.update_plan(
+        Plan.objects.get(code="free"), by=finance, reason="More generous", included_mtus=2000
+    )
+    services.update_plan(
+        Plan.objects.get(code="team"), by=finance, reason="Longer trial", trial_days=30
+    )
+    locked = workspace(as_of=date(2026, 1, 1), slug="over")
+    services.record_usage(locked, month=date(2026, 1, 1), mtus=2_500)
+    trialing = workspace(as_of=date(2026, 1, 1), slug="trial", plan="team")  # ends 31 January
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 2, 1))
+    by_subject = {m.subject: m for m in mail.outbox}
+    lock = next(m for s, m in by_subject.items() if "locked" in s.lower())
+    reminder = next(m for s, m in by_subject.items() if "ends on" in s)
+    assert "over the Free plan's 2,000 monthly tracked users" in lock.body
+    assert "2,000" in lock.alternatives[0][0] and "1,000" not in lock.alternatives[0][0]
+    assert f"The 30-day Team trial of {trialing.name}" in reminder.body
+    assert "(2,000 MTUs a month)" in reminder.body and "14-day" not in reminder.alternatives[0][0]
