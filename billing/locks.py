@@ -222,7 +222,7 @@ def apply_lock_rules(month: date, as_of: date) -> Counter:
             to_raise[targets[ws_id]].append(ws_id)
     for level, ids in sorted(to_raise.items()):
         change_locks_in_bulk(ids, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
-        counts[f"locked:{level}"] = len(ids)
+        counts[level] = len(ids)  # "locked", "locked_data_stopped"
     # W1: a workspace closed at the month's end keeps its lock until it is reopened.
     to_unlock = list(
         Workspace.objects.filter(lock=Lock.LOCKED)

@@ -69,6 +69,17 @@ def test_f2_one_strike_locks_two_in_six_months_stop_data(db):
     assert lock_of(ws) == "locked_data_stopped" and not ws.data_flow
 
 
+def test_f2_f3_the_clocks_summary_counts_each_lock_level_by_its_name(db):
+    locked, stopped = workspace(as_of=date(2026, 1, 1)), workspace(as_of=date(2026, 1, 1))
+    usage(locked, date(2026, 2, 1), 2000)
+    usage(stopped, date(2026, 1, 1), 2000)
+    usage(stopped, date(2026, 2, 1), 2000)
+    counts = services.run_billing(as_of=date(2026, 3, 1))
+    # January's close locks `stopped`; February's locks `locked` and stops `stopped`'s data.
+    assert counts["locked"] == 2 and counts["locked_data_stopped"] == 1
+    assert not any(":" in key for key in counts)
+
+
 def test_f2_six_month_window_edges(db):
     ws = workspace(as_of=date(2026, 1, 1))
     usage(ws, date(2026, 1, 1), 2000)  # M-5 for June: still counted
