@@ -253,8 +253,14 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
     workspace, current = _ready_for_change(workspace, as_of, "A plan change")
     if current.is_team:
         if current.interval == Interval.ANNUAL and current.cancel_at_term_end:
+            # K4: the interval asked for is kept too; monthly starts when the term ends.
             current.cancel_at_term_end = False
-            save_with_reason(current, "Cancellation withdrawn: the annual term will renew")
+            current.switch_to_monthly_at_term_end = interval == Interval.MONTHLY
+            if current.switch_to_monthly_at_term_end:
+                why = f"Cancellation withdrawn: moves to monthly billing on {current.term_end}"
+            else:
+                why = "Cancellation withdrawn: the annual term will renew"
+            save_with_reason(current, why)
             return current
         raise InvalidPlanChange(
             f"{workspace.name} is already on Team ({current.interval}). To change how often it "

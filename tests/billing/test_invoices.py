@@ -197,6 +197,28 @@ def test_k4_annual_to_monthly_at_the_end_of_the_term(db):
     assert ("monthly", date(2027, 2, 1), D("65.81")) in kinds  # Jan 15..31 2027: 120 × 17/31
 
 
+@pytest.mark.parametrize("interval", ["monthly", "annual"])
+def test_k2_k4_a_cancelled_term_taken_back_keeps_the_interval_asked_for(db, interval):
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, interval="annual", as_of=date(2026, 1, 1))  # trial first
+    services.run_billing(as_of=date(2026, 2, 28))
+    services.change_to_free(ws, as_of=date(2026, 3, 1))
+    services.run_billing(as_of=date(2026, 3, 31))
+    services.change_to_team(ws, interval=interval, as_of=date(2026, 4, 1))  # withdrawn
+    services.run_billing(as_of=date(2027, 2, 1))
+    kinds = [k for k in totals(workspace=ws) if k[0] != "monthly" or k[2]]
+    if interval == "monthly":  # K4 at the term's end: Jan 15..31 2027, 120 × 17/31
+        assert kinds == [
+            ("annual", date(2026, 1, 15), D("1440.00")),
+            ("monthly", date(2027, 2, 1), D("65.81")),
+        ]
+    else:
+        assert kinds == [
+            ("annual", date(2026, 1, 15), D("1440.00")),
+            ("annual", date(2027, 1, 15), D("1440.00")),
+        ]
+
+
 def test_k4_change_during_a_trial_only_sets_the_interval(db):
     ws = workspace(as_of=date(2026, 1, 1), card=True)
     services.change_to_team(ws, as_of=date(2026, 1, 1))
