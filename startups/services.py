@@ -371,6 +371,12 @@ def confirm_renewal(
     )
     if review.status != RenewalReview.Status.PENDING:
         raise ApplicationError(f"This renewal was already {review.get_status_display().lower()}.")
+    year_two_ends = add_year(review.due_on)
+    if as_of >= year_two_ends:
+        raise ApplicationError(
+            f"Year two ended on {year_two_ends}: there is no year left to credit (never a third "
+            "year). Decline this renewal instead."
+        )
     problems = []
     total_funding = parse_dollars(total_funding, "total funding", problems, max_digits=14)
     if total_funding is None or total_funding < 0:
@@ -393,7 +399,7 @@ def confirm_renewal(
         # CR3: from the later of the anniversary and the confirmation, to the second
         # anniversary; invoices issued before the confirmation are not credited again.
         valid_from=max(review.due_on, as_of),
-        valid_until=add_year(review.due_on),
+        valid_until=year_two_ends,
         partner=application.partner,
         reason=f"Startup program year two (application #{application.pk})",
     )

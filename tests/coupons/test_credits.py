@@ -61,6 +61,16 @@ def test_cr1_a_grant_made_on_29_february_runs_to_1_march(db):
     assert grant.valid_until == date(2029, 3, 1)
 
 
+def test_cr1_a_grant_that_would_end_before_it_starts_is_refused_by_name(db):
+    ws = paid_monthly()
+    for until in (date(2026, 3, 1), date(2026, 2, 1)):
+        with pytest.raises(CouponError, match=f"must end after it, not {until}"):
+            services.grant_credits(
+                ws, amount="100.00", as_of=date(2026, 3, 1), year=1, by=None, valid_until=until
+            )
+    assert not CreditGrant.objects.filter(workspace=ws).exists()
+
+
 def test_cr1_at_most_two_program_years_each_once_year_two_after_year_one(db):
     ws = paid_monthly()
     with pytest.raises(CouponError, match="has no year-one grant"):

@@ -95,3 +95,21 @@ def test_w1_cr3_no_renewal_review_opens_for_a_closed_workspace(db, reviewer, sup
     # The closure lapsed its credit: there is no second year to review.
     assert services.open_renewal_reviews(date(2026, 12, 22)) == {"renewal_reviews_opened": 1}
     assert list(RenewalReview.objects.values_list("application__workspace", flat=True)) == [kept.pk]
+
+
+@pytest.mark.parametrize("day", [date(2028, 1, 21), date(2028, 3, 1)])
+def test_cr3_a_renewal_confirmed_once_year_two_would_have_ended_is_refused(db, reviewer, day):
+    app = services.approve_application(
+        application(workspace=paid_monthly()), by=reviewer, as_of=DAY
+    )
+    services.open_renewal_reviews(date(2026, 12, 22))
+    review = RenewalReview.objects.get(application=app)
+    # Year two would run 2027-01-21 .. 2028-01-21 (exclusive): nothing is left to credit.
+    with pytest.raises(services.ApplicationError, match="Year two ended on 2028-01-21"):
+        services.confirm_renewal(
+            review, by=reviewer, total_funding=D("100000"), country="DE", as_of=day
+        )
+    review.refresh_from_db()
+    assert review.status == RenewalReview.Status.PENDING
+    assert not app.workspace.credit_grants.filter(year=2).exists()
+    services.decline_renewal(review, by=reviewer, note="Too late for year two", as_of=day)
