@@ -50,7 +50,8 @@ def _partners(start):
             as_of=start,
         )
         if status == "active":
-            p = services.approve_partner(p, by=None, as_of=start, credit_amount=credit)
+            note = "Larger cohorts, agreed with the program (demo)" if credit else ""
+            p = services.approve_partner(p, by=None, as_of=start, credit_amount=credit, note=note)
         elif status == "inactive":
             p = services.decline_partner(p, by=None, reason="Not a fit (demo)", as_of=start)
         return p

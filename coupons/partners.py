@@ -8,6 +8,7 @@ from django.db import transaction
 
 from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason
+from billing.clock import refuse_processed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
@@ -83,17 +84,22 @@ def approve_partner(
     partner: AcceleratorPartner, *, by, as_of: date, credit_amount=None, note: str = ""
 ) -> AcceleratorPartner:
     """C7: an applied (or inactive) program becomes an active partner; optionally with its own
-    startup-program credit amount. Its contact gets one email."""
+    startup-program credit amount, which is money: then the why is required (R4)."""
+    refuse_processed(as_of, "A partner decision")
     partner = _locked_partner(partner)
     if partner.status == Status.ACTIVE:
         raise CouponError(f"{partner.name} is already an active partner.")
     problems = []
     amount = parse_dollars(credit_amount, "partner's credit amount", problems, positive=True)
     refuse_problems(problems, CouponError)
-    if amount is not None:
-        partner.credit_amount = amount
     note = note.strip()
-    _decide(partner, Status.ACTIVE, f"Approved {note}".strip(), by=by, as_of=as_of, note=note)
+    text = f"Approved {note}".strip()
+    if amount is not None:
+        why = "Say why this partner's startups get their own credit amount: the reason is kept."
+        note = require_reason(note, why, error=CouponError)
+        partner.credit_amount = amount
+        text = f"Approved with a yearly credit of ${amount:,}: {note}"
+    _decide(partner, Status.ACTIVE, text, by=by, as_of=as_of, note=note)
     _email_contact(partner, "partner_approved", object_key=f"partner:{partner.pk}:{as_of}")
     return partner
 
@@ -104,6 +110,7 @@ def decline_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: date
     reason = require_reason(
         reason, "Say why the application is declined: the reason is kept.", error=CouponError
     )
+    refuse_processed(as_of, "A partner decision")
     partner = _locked_partner(partner)
     if partner.status != Status.APPLIED:
         raise CouponError(
@@ -121,6 +128,7 @@ def deactivate_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: d
     reason = require_reason(
         reason, "Say why the partner is deactivated: the reason is kept.", error=CouponError
     )
+    refuse_processed(as_of, "A partner decision")
     partner = _locked_partner(partner)
     if partner.status != Status.ACTIVE:
         raise CouponError(f"{partner.name} is not an active partner.")

@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from billing.documents import MAX_DOCUMENT_BYTES
+from billing.errors import DayAlreadyProcessed
 from billing.models import OutboundEmail
 from coupons import services
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
@@ -301,6 +302,52 @@ def test_c7_reviewer_approves_a_partner_with_its_own_credit_support_cannot(
     )
     email = OutboundEmail.objects.get(kind="partner_approved")
     assert email.to == "lee@example.com" and "Launchpad" in email.subject
+
+
+def test_r4_c7_a_partner_approved_with_its_own_credit_amount_needs_the_why(client, reviewer, today):
+    partner = services.apply_as_partner(
+        "Orbit", contact_name="O", contact_email="o@example.com", as_of=today
+    )
+    client.force_login(reviewer)
+    changelist = reverse("admin:coupons_acceleratorpartner_changelist")
+    refused = client.post(
+        changelist,
+        action("approve", partner, confirm=True, credit_amount="250000.00", note=" "),
+        follow=True,
+    )
+    assert any("Say why this partner" in m for m in messages_of(refused))
+    partner.refresh_from_db()
+    assert (partner.status, partner.credit_amount) == ("applied", None)
+    why = "Board agreed a larger cohort, ticket 12"
+    client.post(
+        changelist, action("approve", partner, confirm=True, credit_amount="250000.00", note=why)
+    )
+    partner.refresh_from_db()
+    assert (partner.status, partner.credit_amount) == ("active", D("250000.00"))
+    assert partner.history.first().history_change_reason == (
+        f"Approved with a yearly credit of $250,000.00: {why}"
+    )
+
+
+def test_d2_c7_a_partner_decision_dated_a_processed_day_is_refused(db, reviewer):
+    from billing import services as billing
+
+    partners = [
+        services.apply_as_partner(
+            name, contact_name="P", contact_email="p@example.com", as_of=date(2026, 1, 2)
+        )
+        for name in ("Dawn", "Dusk")
+    ]
+    paid_monthly(as_of=date(2026, 1, 2))  # the clock runs from the first workspace's day
+    billing.run_billing(as_of=date(2026, 2, 10))
+    day = date(2026, 2, 5)
+    with pytest.raises(DayAlreadyProcessed, match="already processed every day through 2026-02-10"):
+        services.approve_partner(partners[0], by=reviewer, as_of=day)
+    with pytest.raises(DayAlreadyProcessed, match="already processed"):
+        services.decline_partner(partners[1], by=reviewer, reason="No", as_of=day)
+    services.approve_partner(partners[0], by=reviewer, as_of=date(2026, 2, 11))
+    with pytest.raises(DayAlreadyProcessed, match="already processed"):
+        services.deactivate_partner(partners[0], by=reviewer, reason="Closed", as_of=day)
 
 
 def test_c7_reviewer_declines_an_application_with_a_reason(client, reviewer, today):
