@@ -32,6 +32,7 @@ from billing.emails import EmailSpec, queue_emails
 from billing.errors import refuse_problems
 from billing.models import (
     Interval,
+    Invoice,
     Lock,
     LockEvent,
     MonthClose,
@@ -581,9 +582,13 @@ def campaign_progress(campaign: Campaign) -> dict:
 
 def campaign_results(campaign: Campaign) -> dict:
     """G3: notified, redeemed and the discount given so far, with a monthly series."""
-    notified = campaign.recipients.exclude(email=None).count()
+    # Notified: the email went (a failed one may yet be resent). Given: on invoices that
+    # stand (a voided invoice gave nothing).
+    notified = campaign.recipients.filter(email__status=OutboundEmail.Status.SENT).count()
     redeemed = Redemption.objects.filter(campaign=campaign).count()
-    applied = DiscountApplication.objects.filter(redemption__campaign=campaign)
+    applied = DiscountApplication.objects.filter(redemption__campaign=campaign).exclude(
+        invoice__status=Invoice.Status.VOID
+    )
     discount = round_cents(applied.aggregate(total=Sum("amount"))["total"] or ZERO)
     by_month = {
         row["month"]: round_cents(row["total"])

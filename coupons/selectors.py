@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django.db.models import F, Q, Sum
 
+from billing.models import OutboundEmail
 from billing.pricing import ZERO
 from coupons.models import CampaignRecipient, Coupon, CreditGrant, CreditLedgerEntry, Redemption
 
@@ -48,10 +49,12 @@ def active_discounts(workspace_ids, *, as_of: date) -> dict[int, Redemption]:
 
 
 def notifying_campaign_id(workspace, coupon) -> int | None:
-    """G3: the latest campaign that emailed the workspace about `coupon`, if any."""
+    """G3: the latest campaign whose email about `coupon` reached the workspace, if any."""
     return (
         CampaignRecipient.objects.filter(
-            workspace_id=workspace.pk, campaign__coupon=coupon, email__isnull=False
+            workspace_id=workspace.pk,
+            campaign__coupon=coupon,
+            email__status=OutboundEmail.Status.SENT,
         )
         .order_by("-added_on", "-id")
         .values_list("campaign_id", flat=True)

@@ -246,6 +246,36 @@ def test_g3_a_redemption_for_a_notified_workspace_is_attributed_to_the_campaign(
     assert Workspace.objects.count() == 2
 
 
+def test_g3_only_an_email_that_went_notifies_and_a_voided_invoice_gave_no_discount(
+    db, support, finance, spring, django_capture_on_commit_callbacks
+):
+    reached = paid_monthly(as_of=JAN, name="Reached")
+    bounced = paid_monthly(as_of=JAN, name="Bounced")
+    campaign = campaign_for(spring, {"plan": "team"})
+    with django_capture_on_commit_callbacks(execute=True):
+        launch_campaign(campaign, by=support, as_of=LAUNCH)
+    # The mail server refused one address for good: that workspace never heard of it.
+    OutboundEmail.objects.filter(
+        pk=CampaignRecipient.objects.get(workspace=bounced).email_id
+    ).update(status=OutboundEmail.Status.FAILED, last_error="550 mailbox unavailable")
+    for ws in (reached, bounced):
+        services.redeem_coupon(ws, spring.code, by=support, as_of=date(2026, 2, 3))
+    assert Redemption.objects.get(workspace=reached).campaign == campaign
+    assert Redemption.objects.get(workspace=bounced).campaign is None
+    billing.run_billing(as_of=date(2026, 4, 1))
+    results = campaign_results(campaign)
+    # March and April: 25 % of 120.00 = 30.00 each, for the workspace the email reached.
+    assert (results["notified"], results["redeemed"], results["discount"]) == (1, 1, D("60.00"))
+    march = reached.invoices.get(issue_date=date(2026, 3, 1))
+    billing.void_invoice(march, by=finance, reason="Billed in error", as_of=date(2026, 4, 2))
+    results = campaign_results(campaign)
+    assert results["discount"] == D("30.00")
+    assert [(p["month"], p["discount"]) for p in results["series"]][-1] == (
+        date(2026, 4, 1),
+        D("30.00"),
+    )
+
+
 def test_g1_a_draft_campaign_changes_through_its_service_with_a_reason(db, support, spring):
     campaign = campaign_for(spring, {"plan": "team"}, by=support)
     summer = coupon(code="SUMMER10", percent_off="10")
