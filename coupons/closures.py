@@ -47,10 +47,10 @@ def apply(workspace, *, as_of: date, by, reason: str) -> list[str]:
     closure's transaction (after the final invoice, which used both)."""
     sentences = []
     # What ended before the closure ends first, as the clock would have ended it (D4): coupons
-    # that ran out get their follow-ups, grants past their year lapse on their own end date.
-    day_before = as_of - timedelta(days=1)
-    advance_redemptions(as_of=day_before, workspace_ids=[workspace.pk])
-    lapse_credit_grants(as_of=day_before, workspace_ids=[workspace.pk])
+    # that ran out get their follow-ups, grants past their year lapse on their own end date
+    # (one ending on `as_of` was last valid the day before: not the closure's to lapse).
+    advance_redemptions(as_of=as_of - timedelta(days=1), workspace_ids=[workspace.pk])
+    lapse_credit_grants(as_of=as_of, workspace_ids=[workspace.pk])
     running = list(
         Redemption.objects.select_for_update()
         .select_related("coupon")

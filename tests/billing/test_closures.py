@@ -1,7 +1,7 @@
 """W1: closing a workspace when its customer asks to delete it, and reopening it. Figures are
 worked by hand: Team is $120.00 a month with 10,000 MTUs included and $0.01 per MTU above."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -145,14 +145,16 @@ def test_w1_unused_credit_lapses_after_the_final_invoice_drew_on_it(db, support)
     assert CreditLedgerEntry.objects.filter(grant=grant, kind="lapse").count() == 1
 
 
+@pytest.mark.parametrize("closed_on", [date(2026, 3, 20), date(2026, 3, 10)])
 def test_w1_d4_cr3_a_grant_that_ended_before_the_closure_lapses_on_its_own_end(
-    db, support, django_capture_on_commit_callbacks
+    db, support, django_capture_on_commit_callbacks, closed_on
 ):
     """CR3, D4: a $500.00 grant valid up to 10 March draws 120.00 on 1 February and 120.00 on
     1 March: 260.00 is left, and it lapses at the grant's end, on 10 March. The workspace is
     closed on 20 March. Day by day the clock lapsed it on the 10th, so the closure lapses
     nothing and its email says nothing of credit; a closure entered while the clock still
-    stands at 1 March lapses the grant on the 10th too, not on the 20th."""
+    stands at 1 March lapses the grant on the 10th too, not on the 20th. Closed on the 10th
+    itself, the grant's last day was the 9th: it lapses as its year's end, not the closure's."""
     from django.db import transaction
 
     def run(daily):
@@ -165,9 +167,9 @@ def test_w1_d4_cr3_a_grant_that_ended_before_the_closure_lapses_on_its_own_end(
             )
             services.run_billing(as_of=date(2026, 3, 1))
             if daily:
-                services.run_billing(as_of=date(2026, 3, 19))
-            close(ws, support, date(2026, 3, 20))
-            services.run_billing(as_of=date(2026, 3, 20))
+                services.run_billing(as_of=closed_on - timedelta(days=1))
+            close(ws, support, closed_on)
+            services.run_billing(as_of=closed_on)
         grant.refresh_from_db()
         outcome = {
             "ledger": [
@@ -178,6 +180,7 @@ def test_w1_d4_cr3_a_grant_that_ended_before_the_closure_lapses_on_its_own_end(
             "closure_email_tells_of_credit": [
                 "startup credit" in m.body for m in mail.outbox if "closed" in m.subject
             ],
+            "why": grant.history.first().history_change_reason,
         }
         transaction.savepoint_rollback(sid)
         return outcome
@@ -192,6 +195,7 @@ def test_w1_d4_cr3_a_grant_that_ended_before_the_closure_lapses_on_its_own_end(
         ],
         "lapsed_on": date(2026, 3, 10),
         "closure_email_tells_of_credit": [False],
+        "why": "Program year ended: unused credit lapsed",
     }
     assert caught_up == daily
 
