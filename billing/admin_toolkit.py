@@ -22,7 +22,7 @@ R5). Every change goes through a service:
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.utils import label_for_field
+from django.contrib.admin.utils import label_for_field, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.forms.models import construct_instance
@@ -348,10 +348,14 @@ class ServiceAdmin(SimpleHistoryAdmin):
         history = getattr(self.model, getattr(opts, "simple_history_manager_attribute", ""), None)
         if history is None:
             raise Http404("This kind of row keeps no dated history.")
-        record = get_object_or_404(
-            history.select_related("history_user"),
-            **{opts.pk.attname: object_id, "history_id": version_id},
-        )
+        try:  # ids from the address: one that is not a number is no such page
+            keys = {
+                opts.pk.attname: opts.pk.to_python(unquote(object_id)),
+                "history_id": int(version_id),
+            }
+        except (ValidationError, ValueError):
+            raise Http404("No such version.") from None
+        record = get_object_or_404(history.select_related("history_user"), **keys)
         if not self.has_view_history_or_change_history_permission(request, record.instance):
             raise PermissionDenied
         rows = [

@@ -197,6 +197,22 @@ def test_r5_history_pages_are_read_only_for_everyone(client, world, user):
             assert "Revert" not in body and 'type="submit" value="Save' not in body
 
 
+def test_r5_a_history_address_with_an_id_that_is_not_a_number_is_not_found(client, world):
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pass-for-tests"))
+    client.raise_request_exception = False
+    for model, _ in registered():
+        if not hasattr(model._meta, "simple_history_manager_attribute"):
+            continue
+        version = model.history.order_by("history_id").first()
+        for object_id, version_id in [
+            (version.instance.pk, "abc"),
+            ("abc", version.history_id),
+            (version.instance.pk, "9" * 30),
+        ]:
+            url = _url(model, "simple_history", object_id, version_id)
+            assert client.get(url).status_code == 404, url
+
+
 @pytest.mark.parametrize("user", ROLES, indirect=True)
 def test_r5_change_add_and_delete_forms_write_only_through_services(client, world, user):
     client.force_login(user)
