@@ -11,6 +11,8 @@ changes dated on or before it are refused. Without that, a cancellation committe
 close of its month was running was billed twice (a final invoice and the month's).
 """
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, timedelta
 
 from django.db import connection, transaction
@@ -24,10 +26,27 @@ def last_processed_day() -> date | None:
     return BillingClock.objects.filter(pk=1).values_list("last_processed_day", flat=True).first()
 
 
+# Set while a forecast runs (FC1): its changes are rolled back, never committed, so they take
+# no turn with the clock and must not keep it from starting a day.
+_rolled_back = ContextVar("billing_clock_rolled_back", default=False)
+
+
+@contextmanager
+def changes_rolled_back():
+    """The block's dated changes read the clock's row without holding it (see `_clock_shared`);
+    for a transaction that is always rolled back (the forecast's)."""
+    token = _rolled_back.set(True)
+    try:
+        yield
+    finally:
+        _rolled_back.reset(token)
+
+
 def _clock_shared() -> tuple[date | None, date | None]:
     """(last processed day, day being processed), the row held against the clock's turn until
     the caller's transaction ends (PostgreSQL; SQLite has one writer at a time anyway)."""
-    shared = " for share" if connection.vendor == "postgresql" else ""
+    held = connection.vendor == "postgresql" and not _rolled_back.get()
+    shared = " for share" if held else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"select last_processed_day, processing_day from {BillingClock._meta.db_table} "

@@ -10,7 +10,9 @@ invoices, in the clock's order, D1) and reads the invoices that came out. Nothin
   have sent emails or started tasks (Django drops those of a rolled-back savepoint);
 - its invoices take placeholder numbers (`invoicing.placeholder_numbers`) instead of numbers
   from the InvoiceSequence row, so the sequence is never read for update, never moves and never
-  gaps; the clock position (BillingClock) and month closes are not touched at all;
+  gaps; the clock position (BillingClock) and month closes are not touched at all, and the
+  proposed changes read the clock's row without holding it (`clock.changes_rolled_back`), so
+  the clock never waits for a forecast to start its day;
 - it never holds a row a month close needs: the only rows it locks or writes are its own
   workspace's (the services lock a workspace FOR NO KEY UPDATE, so a close inserting that
   workspace's invoices meanwhile does not wait), it leaves a month whose close is under way to
@@ -30,6 +32,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import OperationalError, connection, transaction
 
 from billing import invoicing
+from billing.clock import changes_rolled_back
 from billing.errors import BillingError
 from billing.invoicing import InvoicePreview
 from billing.models import Invoice, MonthClose, Usage, Workspace
@@ -60,7 +63,7 @@ def nothing_survives():
                 with connection.cursor() as cursor:
                     # SET LOCAL ends with the (sub)transaction: rolled back with it.
                     cursor.execute(f"SET LOCAL lock_timeout = {int(LOCK_TIMEOUT_MS)}")
-            with invoicing.placeholder_numbers():
+            with invoicing.placeholder_numbers(), changes_rolled_back():
                 yield
             raise _Discard
     except _Discard:

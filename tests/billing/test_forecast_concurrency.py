@@ -114,3 +114,39 @@ def test_fc1_a_forecast_gives_up_instead_of_queueing_behind_the_clock(paid_team)
         holder.join(30)
     assert waited < 2
     assert forecast_invoices(ws, as_of=date(2026, 1, 20), months=1)  # the row is free again
+
+
+def test_fc1_the_clock_processes_its_days_while_a_forecast_with_a_change_is_open(paid_team):
+    """A proposed change calls its service, which reads the clock's row (D2). Held shared to
+    the forecast's end, that row kept the clock from starting its day, and so its month close,
+    until the forecast was over; a forecast commits nothing and takes no turn with the clock."""
+    forecast_ws, *others = paid_team(3)
+    services.run_billing(as_of=date(2026, 1, 31))
+    inside, release = threading.Event(), threading.Event()
+
+    def to_annual_and_wait(ws, as_of):
+        services.change_interval(ws, interval="annual", as_of=as_of)
+        inside.set()
+        assert release.wait(30)
+
+    results = {}
+    forecasting = in_thread(
+        lambda: forecast_invoices(
+            forecast_ws, as_of=date(2026, 2, 1), months=1, changes=[to_annual_and_wait]
+        ),
+        results,
+        "forecast",
+    )
+    assert inside.wait(30)
+    clock = in_thread(lambda: services.run_billing(as_of=date(2026, 2, 1)), results, "clock")
+    clock.join(20)
+    finished_while_forecast_open = not clock.is_alive() and not release.is_set()
+    release.set()
+    forecasting.join(30)
+    clock.join(30)
+    assert finished_while_forecast_open, "the clock's day waited for the forecast"
+    assert not isinstance(results["clock"], Exception), results["clock"]
+    assert not isinstance(results["forecast"], Exception), results["forecast"]
+    assert MonthClose.objects.get(month=JAN).finished
+    assert Invoice.objects.filter(issue_date=date(2026, 2, 1)).count() == 3
+    assert forecast_ws.subscriptions.get(ended_on=None).interval == "monthly"
