@@ -582,9 +582,13 @@ def campaign_progress(campaign: Campaign) -> dict:
 
 def campaign_results(campaign: Campaign) -> dict:
     """G3: notified, redeemed and the discount given so far, with a monthly series."""
-    # Notified: the email went (a failed one may yet be resent). Given: on invoices that
-    # stand (a voided invoice gave nothing).
-    notified = campaign.recipients.filter(email__status=OutboundEmail.Status.SENT).count()
+    # Notified: the email is out or on its way, not failed (a failed one may yet be resent).
+    # Given: on invoices that stand (a voided invoice gave nothing).
+    notified = (
+        campaign.recipients.exclude(email=None)
+        .exclude(email__status=OutboundEmail.Status.FAILED)
+        .count()
+    )
     redeemed = Redemption.objects.filter(campaign=campaign).count()
     applied = DiscountApplication.objects.filter(redemption__campaign=campaign).exclude(
         invoice__status=Invoice.Status.VOID

@@ -49,13 +49,13 @@ def active_discounts(workspace_ids, *, as_of: date) -> dict[int, Redemption]:
 
 
 def notifying_campaign_id(workspace, coupon) -> int | None:
-    """G3: the latest campaign whose email about `coupon` reached the workspace, if any."""
+    """G3: the latest campaign that emailed the workspace about `coupon`, if any (an email that
+    failed for good told it nothing)."""
     return (
         CampaignRecipient.objects.filter(
-            workspace_id=workspace.pk,
-            campaign__coupon=coupon,
-            email__status=OutboundEmail.Status.SENT,
+            workspace_id=workspace.pk, campaign__coupon=coupon, email__isnull=False
         )
+        .exclude(email__status=OutboundEmail.Status.FAILED)
         .order_by("-added_on", "-id")
         .values_list("campaign_id", flat=True)
         .first()
