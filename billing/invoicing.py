@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import NamedTuple
@@ -25,7 +25,8 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from billing.bulk_rows import copy_rows
-from billing.errors import BillingError
+from billing.clock import last_processed_day
+from billing.errors import BillingError, ClockBehind
 from billing.hooks import Adjustment, DraftInvoice, invoice_adjustments
 from billing.models import (
     Interval,
@@ -516,6 +517,40 @@ class IssuedInvoices(Sequence):
         return f"<IssuedInvoices: {len(self)}>"
 
 
+def _refuse_numbers_ahead_of_the_clock(day: date) -> None:
+    """I1, D4: numbers follow issue dates, daily or catch-up alike. A dated change may issue an
+    invoice while the clock lags (a cancellation's final invoice); it waits when the clock still
+    owes an invoice dated before it: an annual trial's end or an annual term's renewal, which
+    a daily clock would have numbered first. Before the clock's first day nothing is owed
+    (as `clock.refuse_processed` refuses nothing then: history being entered)."""
+    if last_processed_day() is None:
+        return
+    annual = Subscription.objects.filter(ended_on=None, interval=Interval.ANNUAL)
+    owed = [
+        row
+        for row in (
+            annual.filter(trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lt=day)
+            .order_by("trial_end", "id")
+            .values_list("trial_end", "workspace__name")
+            .first(),
+            annual.filter(
+                term_end__lt=day, cancel_at_term_end=False, switch_to_monthly_at_term_end=False
+            )
+            .order_by("term_end", "id")
+            .values_list("term_end", "workspace__name")
+            .first(),
+        )
+        if row
+    ]
+    if owed:
+        due, name = min(owed)
+        raise ClockBehind(
+            f"An invoice dated {day} must wait: the billing clock has yet to bill {name}'s annual "
+            f"Team due on {due}, and invoice numbers follow issue dates. Run the clock through "
+            f"{day - timedelta(days=1)} first."
+        )
+
+
 def issue(
     drafts: list[InvoiceDraft], tax_table: TaxTable | None = None, set_aside=None
 ) -> Sequence[Invoice]:
@@ -543,6 +578,8 @@ def issue(
     )
     if not drafts:
         return []
+    if _placeholder_numbers.get() is None:
+        _refuse_numbers_ahead_of_the_clock(drafts[0].issue_date)
     priced = list(_price(drafts, tax_table or TaxTable(), set_aside))
     if not priced:
         return []

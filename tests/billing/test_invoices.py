@@ -7,7 +7,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from billing import services
-from billing.errors import BillingError
+from billing.errors import BillingError, ClockBehind
 from billing.models import Invoice
 from billing.months import next_month
 
@@ -226,6 +226,25 @@ def test_k4_change_during_a_trial_only_sets_the_interval(db):
     assert not Invoice.objects.exists()
     services.run_billing(as_of=date(2026, 1, 15))
     assert totals(workspace=ws) == [("annual", date(2026, 1, 15), D("1440.00"))]
+
+
+def test_i1_d4_an_invoice_waits_while_the_clock_owes_an_annual_invoice_dated_before_it(db):
+    """Day by day, the trial that ends on 15 January is billed 1,440.00 (K2) before the
+    cancellation of 20 January bills 120 × 19/31 = 73.55 (K1): numbers 1 and 2. A lagging
+    clock must not let the cancellation take number 1."""
+    annual = workspace(as_of=date(2026, 1, 1), plan="team", interval="annual", card=True)
+    monthly = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 1, 1))
+    with pytest.raises(ClockBehind, match="yet to bill .*annual Team due on 2026-01-15"):
+        services.change_to_free(monthly, as_of=date(2026, 1, 20))
+    assert not Invoice.objects.exists()
+    assert monthly.subscriptions.get(ended_on=None).plan.code == "team"
+    services.run_billing(as_of=date(2026, 1, 19))
+    services.change_to_free(monthly, as_of=date(2026, 1, 20))
+    assert [(i.workspace, i.kind, i.issue_date, i.total, i.number) for i in invoices()] == [
+        (annual, "annual", date(2026, 1, 15), D("1440.00"), "INV-2026-000001"),
+        (monthly, "final", date(2026, 1, 20), D("73.55"), "INV-2026-000002"),
+    ]
 
 
 def test_i1_numbers_are_sequential_per_year_without_gaps(db):
