@@ -137,15 +137,21 @@ def update_workspace(
     business_country: str,
     business_region: str = "",
     billing_email: str,
+    as_of: date,
 ) -> Workspace:
     """Edit a workspace's name, business location (X1: it decides tax) and billing email, with
-    the checks `create_workspace` applies and the why kept (R4)."""
+    the checks `create_workspace` applies and the why kept (R4). A new location is a dated
+    change (D2): the invoices the clock issues from `as_of` on are taxed there, and those it
+    still owes for earlier days where the business was then (D4)."""
     require_reason(reason, "Say why the workspace's details change: the reason is kept.")
     problems = []
     details = _workspace_details(problems, name, business_country, business_region, billing_email)
     refuse_problems(problems)
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "Editing the details")
+    location = (str(workspace.business_country), workspace.business_region)
+    if (details["business_country"], details["business_region"]) != location:
+        refuse_processed(as_of, "A change of business location")
     for field, value in details.items():
         setattr(workspace, field, value)
     save_with_reason(workspace, f"Details edited: {reason.strip()}", by=by)

@@ -190,6 +190,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             business_country=str(data["business_country"]),
             business_region=data["business_region"],
             billing_email=data["billing_email"],
+            as_of=toolkit.today(),
         )
 
     @admin.display(description="Plan", ordering="current_plan")

@@ -84,6 +84,7 @@ def test_x1_the_service_applies_create_workspaces_checks(db, support):
             name="A",
             business_country="DE",
             billing_email="nope",
+            as_of=date(2026, 1, 2),
         )
     assert Workspace.objects.get(pk=ws.pk).business_country == "US"
 

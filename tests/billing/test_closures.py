@@ -219,6 +219,7 @@ def test_w1_a_closed_workspace_accepts_no_change_but_reopening(db, support):
             business_country="US",
             business_region="OR",
             billing_email="n@example.com",
+            as_of=day,
         ),
         lambda: coupons.redeem_coupon(ws, coupon().code, by=support, as_of=day),
         lambda: coupons.grant_credits(ws, amount="10.00", as_of=day, year=1, by=support),

@@ -3,7 +3,7 @@ printable page and a PDF with the seller, the customer (name, business location)
 dates, period, every line, the tax note and the total, built from the stored row."""
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -113,6 +113,7 @@ def test_i5_d3_the_document_names_the_customer_as_invoiced(client, finance, supp
         business_country="US",
         business_region="CA",
         billing_email="new@example.com",
+        as_of=invoice.issue_date + timedelta(days=1),
     )
     client.force_login(finance)
     body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from billing import services
-from billing.errors import BillingError
+from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
 from billing.hooks import Adjustment, NoAdjustments
 from billing.models import Invoice, TaxRate, Workspace
 from billing.pricing import Discount
@@ -20,6 +20,53 @@ NO_SALES_TAX = {"AK", "DE", "MT", "NH", "OR"}
 
 def decide(country, region, day):
     return TaxTable().decide(Workspace(business_country=country, business_region=region), day)
+
+
+def test_x1_d2_d4_a_new_business_location_is_a_dated_change(db, support):
+    """California 7.25 %: January's invoice, dated 1 February, is 120.00 + 8.70 = 128.70
+    when the business moves to Oregon on 10 February, whether the clock ran every day or
+    lags; a lagging clock makes the move wait rather than tax January in Oregon."""
+    services.set_tax_rate("US", region="CA", rate="7.25", name="CA", valid_from=date(2026, 1, 1))
+    ws = paid_monthly(date(2026, 1, 1), business_region="CA")
+    services.run_billing(as_of=date(2026, 1, 1))
+
+    def move(day):
+        services.update_workspace(
+            ws,
+            by=support,
+            reason="Moved to Portland",
+            name=ws.name,
+            business_country="US",
+            business_region="OR",
+            billing_email=ws.billing_email,
+            as_of=day,
+        )
+
+    with pytest.raises(ClockBehind, match="A change of business location dated 2026-02-10"):
+        move(date(2026, 2, 10))
+    assert Workspace.objects.get(pk=ws.pk).business_region == "CA"
+    services.run_billing(as_of=date(2026, 2, 9))
+    with pytest.raises(DayAlreadyProcessed, match="through 2026-02-09"):
+        move(date(2026, 2, 9))
+    move(date(2026, 2, 10))
+    january = Invoice.objects.get(workspace=ws)
+    assert (january.issue_date, january.tax_region, january.tax, january.total) == (
+        date(2026, 2, 1),
+        "CA",
+        D("8.70"),
+        D("128.70"),
+    )
+    # Details other than the location are no dated fact: edited whatever the day.
+    services.update_workspace(
+        ws,
+        by=support,
+        reason="Typo",
+        name="Renamed",
+        business_country="US",
+        business_region="OR",
+        billing_email=ws.billing_email,
+        as_of=date(2026, 1, 5),
+    )
 
 
 def test_x1_tax_follows_the_business_location_not_the_billing_address(db):
