@@ -5,17 +5,20 @@ sign-in throttle (django-axes, `AXES_CLIENT_IP_CALLABLE`) and the public-form li
 both agree on who is knocking.
 
 The public-form limit counts ACCEPTED submissions per client address per hour in the default
-cache (Redis in production, so every server process shares the count):
+cache (Redis in production, so every server process shares the count). A submission takes its
+place in the count before it is handled and gives it back unless it is accepted, so requests
+arriving together cannot all pass a check made before any of them was counted:
 
-    if ratelimit.limit_reached(request, "startup-apply"):
+    if not ratelimit.reserve_submission(request, "startup-apply"):
         return render(request, "startups/rate_limited.html", status=429)
     ...  # validate, call the service
-    ratelimit.count_submission(request, "startup-apply")  # only once it was accepted
+    ratelimit.release_submission(request, "startup-apply")  # unless it was accepted
 
 A refused or invalid form costs nothing, so a visitor fixing typos is never locked out.
 """
 
 import ipaddress
+from contextlib import suppress
 
 from django.conf import settings
 from django.core.cache import cache
@@ -63,6 +66,21 @@ def submissions(request, form_name: str) -> int:
 def limit_reached(request, form_name: str) -> bool:
     """True when this client may not submit `form_name` again in this hour."""
     return submissions(request, form_name) >= settings.PUBLIC_FORM_RATE_LIMIT
+
+
+def reserve_submission(request, form_name: str) -> bool:
+    """Take one place in this client's count for `form_name`; False (and nothing taken) when
+    the limit is reached. One atomic increment decides, however many processes ask at once."""
+    if count_submission(request, form_name) <= settings.PUBLIC_FORM_RATE_LIMIT:
+        return True
+    release_submission(request, form_name)
+    return False
+
+
+def release_submission(request, form_name: str) -> None:
+    """Give back a place `reserve_submission` took, for a submission that was not accepted."""
+    with suppress(ValueError):  # the window ended meanwhile: nothing left to give back
+        cache.decr(_key(request, form_name))  # DECR: atomic on Redis, keeps the expiry
 
 
 def count_submission(request, form_name: str) -> int:

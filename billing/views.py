@@ -69,18 +69,23 @@ def public_form(request, form, pages: PublicFormPages, submit):
     and goes to the thank-you page; a refusal comes back on the form. A bot is told nothing, and
     an address over the limit (billing.ratelimit, R7) gets the rate-limited page with 429."""
     if request.method == "POST":
-        if ratelimit.limit_reached(request, pages.limit):
+        if not ratelimit.reserve_submission(request, pages.limit):
             return render(request, f"{pages.templates}rate_limited.html", status=429)
-        if form.is_bot:
-            return redirect(pages.thanks)  # tell a bot nothing
-        if form.is_valid():
-            try:
-                submit(form.answers())
-            except BillingError as exc:
-                form.add_error(None, str(exc))
-            else:
-                ratelimit.count_submission(request, pages.limit)
-                return redirect(pages.thanks)
+        accepted = False
+        try:
+            if form.is_bot:
+                return redirect(pages.thanks)  # tell a bot nothing
+            if form.is_valid():
+                try:
+                    submit(form.answers())
+                except BillingError as exc:
+                    form.add_error(None, str(exc))
+                else:
+                    accepted = True
+                    return redirect(pages.thanks)
+        finally:
+            if not accepted:  # only accepted submissions count (R7)
+                ratelimit.release_submission(request, pages.limit)
     return render(request, f"{pages.templates}apply.html", {"form": form})
 
 

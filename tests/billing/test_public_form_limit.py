@@ -258,3 +258,58 @@ def test_r7_the_limit_holds_across_processes_on_redis(client, db, settings, redi
     finally:
         for address in ("203.0.113.77", "203.0.113.78"):
             cache.delete(f"public-form:{form}:{address}")
+
+
+def test_r7_a_submission_handled_while_another_is_in_its_service_still_counts(
+    db, settings, monkeypatch
+):
+    """Two processes take a submission from one address at the same moment, with a limit of
+    1 an hour: the second request arrives while the first is inside its service. Checked
+    before either was counted, both got in; a place is now taken before the service runs."""
+    from django.test import Client
+
+    from startups import forms as startup_forms
+
+    settings.PUBLIC_FORM_RATE_LIMIT = 1
+    cache.clear()
+    url = reverse("startups:apply")
+    address = {"REMOTE_ADDR": "203.0.113.90"}
+    submit = startup_forms.services.submit_application
+    second = []
+
+    def another_request_arrives(**answers):
+        if not second:
+            second.append(
+                Client().post(url, {**APPLICATION_FORM, "company_name": "Second Co"}, **address)
+            )
+        return submit(**answers)
+
+    monkeypatch.setattr(startup_forms.services, "submit_application", another_request_arrives)
+    first = Client().post(url, {**APPLICATION_FORM, "company_name": "First Co"}, **address)
+    assert (first.status_code, second[0].status_code) == (302, 429)
+    assert list(StartupApplication.objects.values_list("company_name", flat=True)) == ["First Co"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_r7_eight_requests_at_once_from_one_address_get_the_limit_and_no_more(
+    settings, run_together
+):
+    from django.db import connection
+    from django.test import Client
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: one connection per concurrent request")
+    settings.PUBLIC_FORM_RATE_LIMIT = 2
+    cache.clear()
+    url = reverse("startups:apply")
+
+    def post(n):
+        return lambda: (
+            Client()
+            .post(url, {**APPLICATION_FORM, "company_name": f"Co {n}"}, REMOTE_ADDR="203.0.113.91")
+            .status_code
+        )
+
+    statuses = run_together(*(post(n) for n in range(8)))
+    assert sorted(statuses) == [302, 302] + [429] * 6
+    assert StartupApplication.objects.count() == 2
