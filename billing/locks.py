@@ -12,16 +12,14 @@ workspace. One workspace's change (an unlock, an upgrade lifting a lock) goes th
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Case, Count, Exists, OuterRef, Value, When
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from billing.audit import record_history, require_reason
-from billing.clock import refuse_processed
-from billing.closed_workspaces import closed_on_day, refuse_closed
+from billing.audit import record_history
+from billing.closed_workspaces import closed_on_day
 from billing.emails import enqueue_after_commit, queue_emails_rendered_when_sent
-from billing.errors import BillingError
 from billing.models import (
     LOCK_SEVERITY,
     Lock,
@@ -149,25 +147,6 @@ def change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, reas
         template, [(f"lock:{event.pk}", event.workspace.billing_email) for event in events]
     )
     return events
-
-
-@transaction.atomic
-def unlock_workspace(workspace: Workspace, *, by, reason: str, as_of: date):
-    """F5: support unlocks by hand; the reason is kept. Strikes stay counted (F2)."""
-    require_reason(reason, "Say why the workspace is being unlocked: the reason is kept.")
-    refuse_processed(as_of, "An unlock")
-    workspace = Workspace.objects.for_change(workspace)
-    refuse_closed(workspace, "An unlock")
-    if workspace.lock == Lock.UNLOCKED:
-        raise BillingError(f"{workspace.name} is not locked.")
-    return set_lock(
-        workspace,
-        Lock.UNLOCKED,
-        cause=LockEvent.Cause.MANUAL,
-        as_of=as_of,
-        by=by,
-        reason=reason.strip(),
-    )
 
 
 def record_strikes(month: date) -> int:

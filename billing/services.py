@@ -25,7 +25,6 @@ from billing.exemptions import (
     start_exemption_review,
     submit_exemption,
 )
-from billing.locks import unlock_workspace
 from billing.month_close import (
     bill_chunk,
     close_month,
@@ -42,6 +41,7 @@ from billing.subscriptions import (
     create_workspace,
     remove_payment_method,
     send_trial_reminders,
+    unlock_workspace,
     update_workspace,
 )
 from billing.tax import set_tax_rate

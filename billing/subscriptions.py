@@ -251,6 +251,25 @@ def _ready_for_change(workspace: Workspace, as_of: date, what: str):
     return workspace, current_subscription(workspace)
 
 
+@transaction.atomic
+def unlock_workspace(workspace: Workspace, *, by, reason: str, as_of: date):
+    """F5: support unlocks by hand; the reason is kept. Strikes stay counted (F2). D4: as any
+    dated change, after the trial and term ends dated before it (a trial that ended unpaid has
+    put its lock back, F7, whether or not the clock has got there yet)."""
+    require_reason(reason, "Say why the workspace is being unlocked: the reason is kept.")
+    workspace, _ = _ready_for_change(workspace, as_of, "An unlock")
+    if workspace.lock == Lock.UNLOCKED:
+        raise BillingError(f"{workspace.name} is not locked.")
+    return set_lock(
+        workspace,
+        Lock.UNLOCKED,
+        cause=LockEvent.Cause.MANUAL,
+        as_of=as_of,
+        by=by,
+        reason=reason.strip(),
+    )
+
+
 @records_why("Moved to Team")
 @transaction.atomic
 def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: date):

@@ -1,6 +1,6 @@
 """F7: an upgrade that lifted a lock and ends in its trial without paying puts the lock back."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.core import mail
 
@@ -54,3 +54,51 @@ def test_f7_a_trial_that_turns_paid_keeps_the_unlock(db):
     ws.refresh_from_db()
     assert ws.lock == "unlocked"
     assert not ws.lock_events.filter(cause=LockEvent.Cause.TRIAL_NOT_PAID).exists()
+
+
+def test_d4_f5_f7_an_unlock_after_the_trial_put_the_lock_back_alike_daily_or_lagging(
+    db, django_capture_on_commit_callbacks, support
+):
+    """Locked on 1 February (3,000 MTUs on Free in January); the upgrade of the 5th lifts the
+    lock (F4); the card is removed on the 6th, so the trial ends on the 19th unpaid and puts
+    the lock back (F7); support unlocks by hand on the 22nd (F5). With the clock through the
+    5th only, the unlock saw the lock as lifted and was refused "not locked"; the clock then
+    put the lock back and it stayed."""
+    from django.db import transaction
+
+    def run(daily):
+        mail.outbox.clear()
+        sid = transaction.savepoint()
+        ws = workspace(as_of=date(2026, 1, 1), card=True, name="Over", slug="over")
+        services.record_usage(ws, month=date(2026, 1, 1), mtus=3_000)
+        with django_capture_on_commit_callbacks(execute=True):
+            day = date(2026, 1, 1)
+            while day <= date(2026, 2, 28):
+                if day == date(2026, 2, 5):
+                    services.change_to_team(ws, as_of=day)
+                elif day == date(2026, 2, 6):
+                    services.remove_payment_method(ws, as_of=day)
+                elif day == date(2026, 2, 22):
+                    services.unlock_workspace(ws, by=support, reason="Asked", as_of=day)
+                if daily or day <= date(2026, 2, 5):
+                    services.run_billing(as_of=day)
+                day += timedelta(days=1)
+            services.run_billing(as_of=date(2026, 2, 28))
+        ws.refresh_from_db()
+        outcome = {
+            "lock": (ws.lock, ws.data_flow),
+            "events": list(ws.lock_events.order_by("id").values_list("on", "to_lock", "cause")),
+            "emails": sorted(m.subject for m in mail.outbox),  # sent in the clock's order
+        }
+        transaction.savepoint_rollback(sid)
+        return outcome
+
+    daily, lagging = run(daily=True), run(daily=False)
+    assert daily["lock"] == ("unlocked", True)
+    assert daily["events"] == [
+        (date(2026, 2, 1), "locked", "free_limit"),
+        (date(2026, 2, 5), "unlocked", "moved_to_team"),
+        (date(2026, 2, 19), "locked", "trial_not_paid"),
+        (date(2026, 2, 22), "unlocked", "manual"),
+    ]
+    assert lagging == daily
