@@ -19,7 +19,7 @@ from django.db import connection, transaction
 
 from billing.errors import ClockBehind, DayAlreadyProcessed
 from billing.models import BillingClock
-from billing.months import next_month
+from billing.months import month_start, next_month
 
 
 def last_processed_day() -> date | None:
@@ -54,6 +54,16 @@ def _clock_shared() -> tuple[date | None, date | None]:
         )
         row = cursor.fetchone()
     return row if row else (None, None)
+
+
+def first_open_month() -> date | None:
+    """D2 for usage: the earliest month whose close the clock has not reached (processed or
+    being processed: a month closes when the clock processes the 1st after it), or None before
+    the clock's first day. The clock's row is held shared, as for any dated change, so a close
+    starting now waits for the caller's usage and then bills it."""
+    last, processing = _clock_shared()
+    reached = max(day for day in (last, processing) if day) if last or processing else None
+    return month_start(reached) if reached else None
 
 
 def begin_day(day: date) -> None:

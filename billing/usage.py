@@ -6,6 +6,7 @@ from datetime import date
 
 from django.db import transaction
 
+from billing.clock import first_open_month
 from billing.closed_workspaces import refuse_closed
 from billing.errors import BillingError
 from billing.models import MonthClose, Usage, Workspace
@@ -13,9 +14,13 @@ from billing.months import EARLIEST_MONTH, LATEST_MONTH
 from billing.usage_import import mtus_problem as _mtus_problem
 
 
-def _closed_months(months) -> set[date]:
-    """D2: the months whose close has run: their usage is billed and cannot change."""
-    return set(MonthClose.objects.filter(month__in=months).values_list("month", flat=True))
+def _closed(month: date) -> bool:
+    """D2: the month's close has run, or the clock has reached it (then the close is running or
+    about to): its usage is billed and cannot change."""
+    first_open = first_open_month()  # the clock's row held to the commit
+    if first_open is not None and month < first_open:
+        return True
+    return MonthClose.objects.filter(month=month).exists()
 
 
 def _check_usage(month: date, mtus) -> list[str]:
@@ -24,7 +29,7 @@ def _check_usage(month: date, mtus) -> list[str]:
         problems.append(f"the month must be the 1st of a month, not {month}")
     elif not EARLIEST_MONTH <= month <= LATEST_MONTH:
         problems.append(f"{month:%Y-%m} is not a month this system bills")
-    elif _closed_months([month]):
+    elif _closed(month):
         problems.append(f"{month:%Y-%m} is closed: its invoices are issued")
     if problem := _mtus_problem(mtus):
         problems.append(problem)

@@ -35,6 +35,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
+from billing.clock import first_open_month
 from billing.errors import BillingError, UsageImportError
 from billing.models import MonthClose, Usage, UsageImportJob, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, parse_month
@@ -410,7 +411,12 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
 def _problems(cursor) -> tuple[list[str], int]:
     """The first MAX_LISTED_LINES bad lines' messages, and how many lines are bad. A line is
     bad alone (workspace unknown or closed, month or MTUs), as a repeat of an earlier good line
-    for the same workspace and month, or for a month already closed."""
+    for the same workspace and month, or for a month already closed (or whose close the clock
+    has reached: `first_open_month` holds the clock's row to the import's commit)."""
+    closed = (
+        f"(month in (select month from {MonthClose._meta.db_table}) "
+        "or month < coalesce(%(first_open)s, month))"
+    )
     ok = (
         "workspace_id is not null and workspace_closed_on is null and month is not null "
         "and mtus is not null and fields is null"
@@ -431,15 +437,14 @@ def _problems(cursor) -> tuple[list[str], int]:
         )
         select line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text,
             fields, dup_of,
-            (ok and dup_of is null and month in (select month from {MonthClose._meta.db_table}))
-                as closed,
+            (ok and dup_of is null and {closed}) as closed,
             count(*) over ()
         from judged
-        where not ok or dup_of is not null
-            or month in (select month from {MonthClose._meta.db_table})
+        where not ok or dup_of is not null or {closed}
         order by line
         limit {MAX_LISTED_LINES}
-        """
+        """,
+        {"first_open": first_open_month()},
     )
     rows = cursor.fetchall()
     if not rows:

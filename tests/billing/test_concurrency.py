@@ -272,3 +272,22 @@ def test_d2_a_change_dated_the_day_the_clock_is_processing_is_refused(db):
         services.change_to_free(ws, as_of=date(2026, 2, 1))
     services.run_billing(as_of=date(2026, 2, 1))
     services.change_to_free(ws, as_of=date(2026, 2, 2))
+
+
+def test_d2_m3_usage_committed_as_its_months_close_starts_is_billed():
+    """12,000 MTUs for January on file; a report of 15,000 is written, not yet committed, as the
+    clock's run through 1 February starts. The clock waits for it and bills it: 120.00 + 50.00
+    of overage. Before, the close billed 140.00 and the 15,000 then stood for a closed month."""
+    from tests.billing.factories import paid_monthly
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=12_000)
+    services.run_billing(as_of=date(2026, 1, 31))
+
+    waited = _change_then_clock(
+        lambda: services.record_usage(ws, month=date(2026, 1, 1), mtus=15_000),
+        lambda: services.run_billing(as_of=date(2026, 2, 1)),
+    )
+    assert waited
+    january = Invoice.objects.get(workspace=ws, kind="monthly")
+    assert (january.overage_mtus, january.total) == (5_000, Decimal("170.00"))
