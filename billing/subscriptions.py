@@ -327,6 +327,8 @@ def change_to_free(workspace: Workspace, *, as_of: date):
         stop_subscription(current, as_of, Subscription.EndReason.CANCELLED)
         _issue_final_invoice(current, as_of)
         start_free(workspace, as_of)
+        if current.paid_from >= as_of:  # F7: ended before its first paid day, paying nothing
+            _restore_lifted_lock(workspace, current, as_of)
     return current_subscription(workspace)
 
 
@@ -392,8 +394,9 @@ def _end_trial(workspace: Workspace, sub: Subscription):
 
 
 def _restore_lifted_lock(workspace: Workspace, sub: Subscription, day: date):
-    """F7: a trial that ends without paying (T5 cancel or downgrade, T4 without a card) puts
-    back the lock its upgrade lifted (F4), with its email; unless the lock changed since."""
+    """F7: a trial that ends without paying (T5 cancel or downgrade, T4 without a card), or a
+    paid upgrade cancelled before its first paid day, puts back the lock its upgrade lifted
+    (F4), with its email; unless the lock changed since."""
     lifted = (
         workspace.lock_events.filter(cause=LockEvent.Cause.MOVED_TO_TEAM, on=sub.started_on)
         .order_by("-id")

@@ -1,6 +1,7 @@
 """F7: an upgrade that lifted a lock and ends in its trial without paying puts the lock back."""
 
 from datetime import date, timedelta
+from decimal import Decimal as D
 
 from django.core import mail
 
@@ -102,3 +103,33 @@ def test_d4_f5_f7_an_unlock_after_the_trial_put_the_lock_back_alike_daily_or_lag
         (date(2026, 2, 22), "unlocked", "manual"),
     ]
     assert lagging == daily
+
+
+def test_f7_team_free_team_free_the_same_day_keeps_the_data_stop(db):
+    """The second upgrade is paid at once (T1: it had Team) and cancelled the same day: no
+    paid day, no invoice, so it keeps no unlock either."""
+    ws = _data_stopped(card=True)
+    day = date(2026, 3, 10)
+    for change in (services.change_to_team, services.change_to_free) * 2:
+        change(ws, as_of=day)
+    services.run_billing(as_of=date(2026, 4, 1))
+    ws.refresh_from_db()
+    assert not ws.invoices.exists()
+    assert (ws.lock, ws.data_flow) == ("locked_data_stopped", False)
+    assert list(ws.lock_events.filter(on=day).order_by("id").values_list("to_lock", "cause")) == [
+        ("unlocked", "moved_to_team"),
+        ("locked_data_stopped", "trial_not_paid"),
+        ("unlocked", "moved_to_team"),
+        ("locked_data_stopped", "trial_not_paid"),
+    ]
+
+
+def test_f7_a_paid_upgrade_with_a_paid_day_keeps_the_unlock(db):
+    ws = _data_stopped(card=True)
+    services.change_to_team(ws, as_of=date(2026, 3, 10))
+    services.change_to_free(ws, as_of=date(2026, 3, 10))  # the trial: lock back
+    services.change_to_team(ws, as_of=date(2026, 3, 11))  # paid at once
+    services.change_to_free(ws, as_of=date(2026, 3, 12))  # one paid day: 120 × 1/31
+    ws.refresh_from_db()
+    assert (ws.lock, ws.data_flow) == ("unlocked", True)
+    assert [i.total for i in ws.invoices.all()] == [D("3.87")]
