@@ -15,7 +15,7 @@ from billing.views import PublicFormPages, public_form
 from startups.admin.applications import APPLICATION_TONES, checklist
 from startups.filters import ApplicationFilter
 from startups.forms import ApplicationForm, submit_answers
-from startups.models import StartupApplication
+from startups.models import RenewalReview, StartupApplication
 
 PAGES = PublicFormPages(templates="startups/", thanks="startups:thanks", limit="startup-apply")
 
@@ -70,5 +70,32 @@ def queue(request):
         "page": page,
         "query": query.urlencode(),
         "title": "Review queue",
+        **_renewals_due(request.user),
     }
     return render(request, "startups/queue.html", context)
+
+
+RENEWALS_LISTED = 20
+
+
+def _renewals_due(user) -> dict:
+    """CR3: the open year-two reviews, soonest due first, above the applications (the first
+    RENEWALS_LISTED, and how many in all; the renewal reviews' list has the rest)."""
+    if not user.has_perm("startups.view_renewalreview"):
+        return {}
+    pending = RenewalReview.objects.filter(status=RenewalReview.Status.PENDING)
+    renewals = list(
+        pending.select_related("application__workspace").order_by("due_on", "id")[
+            : RENEWALS_LISTED + 1
+        ]
+    )
+    count = len(renewals) if len(renewals) <= RENEWALS_LISTED else pending.count()
+    decide_url = reverse("admin:startups_renewal_decide", args=[0])
+    for review in renewals:
+        review.decide_url = decide_url.replace("/0/", f"/{review.pk}/")
+    return {
+        "renewals": renewals[:RENEWALS_LISTED],
+        "renewals_count": count,
+        "renewals_url": reverse("admin:startups_renewalreview_changelist")
+        + "?status__exact=pending",
+    }

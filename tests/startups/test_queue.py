@@ -77,3 +77,29 @@ def test_r2_the_default_queue_counts_and_pages_without_distinct(client, db, revi
     page = response.content.decode()
     assert '<option value="DE" selected>Germany</option>' in page  # the quick country list
     assert '<option value="FR">France</option>' in page
+
+
+def test_cr3_the_queue_shows_the_renewals_due_with_their_dates_without_a_query_each(
+    client, db, reviewer
+):
+    from startups.models import RenewalReview
+    from tests.coupons.factories import paid_monthly
+
+    client.force_login(reviewer)
+    _, none_due = _queue(client)
+    for day, name in ((date(2026, 3, 2), "Later Co"), (date(2026, 1, 21), "Sooner Co")):
+        app = services.approve_application(
+            application(company_name=name, workspace=paid_monthly()), by=reviewer, as_of=day
+        )
+        services.open_renewal_reviews(date(2027, 2, 15))
+        assert RenewalReview.objects.filter(application=app).exists()
+    response, queries = _queue(client)
+    body = response.content.decode()
+    assert "Year-two renewals due (2)" in body
+    assert body.index("Sooner Co") < body.index("Later Co")  # soonest due first
+    review = RenewalReview.objects.get(application__company_name="Sooner Co")
+    assert reverse("admin:startups_renewal_decide", args=[review.pk]) in body
+    assert "21 Jan 2027" in body or "2027-01-21" in body
+    services.decline_renewal(review, by=reviewer, note="Raised too much", as_of=date(2027, 2, 16))
+    assert "Year-two renewals due (1)" in _queue(client)[0].content.decode()
+    assert queries == none_due  # the section's one query runs with no renewal too
