@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from billing.amounts import parse_dollars
@@ -15,7 +15,7 @@ from billing.bulk_rows import insert_rows
 from billing.clock import refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.errors import refuse_problems
-from billing.models import Workspace
+from billing.models import SetAsideInvoice, Workspace
 from billing.months import add_year
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant, CreditLedgerEntry
@@ -126,12 +126,22 @@ def grant_credits(
 def lapse_credit_grants(*, as_of: date, workspace_ids=None) -> int:
     """CR3: at a grant's end (`valid_until`) its unused balance lapses: a ledger entry takes it
     to zero. Set-based (rows, not instances; one UPDATE per batch); a grant lapses once. Only
-    the grants of `workspace_ids` when given (a closure catching up first, as the clock would)."""
+    the grants of `workspace_ids` when given (a closure catching up first, as the clock would).
+
+    I6, CR2: a grant waits while a close has set aside its workspace's invoice of a month
+    before the grant's end: that invoice, issued late, draws on the balance as it stood on its
+    issue date. The lapse then comes on a later day, dated the grant's end all the same."""
     scope = {} if workspace_ids is None else {"workspace_id__in": workspace_ids}
+    owed = SetAsideInvoice.objects.filter(
+        workspace_id=OuterRef("workspace_id"),
+        resolved_on=None,
+        close__month__lt=OuterRef("valid_until"),
+    )
     with transaction.atomic():
         grants = list(
             CreditGrant.objects.select_for_update()
             .filter(lapsed_on=None, valid_until__lte=as_of, **scope)
+            .exclude(Exists(owed))
             .order_by("id")
             .values_list("pk", "workspace_id", "remaining", "valid_until")
         )

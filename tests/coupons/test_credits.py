@@ -187,3 +187,35 @@ def test_cr2_a_balance_never_goes_below_zero(db):
     invoice.credits = D("0.01")
     with pytest.raises(CouponError, match="only 0.00 is left"):
         draw_credits([invoice])
+
+
+def test_cr2_cr3_i6_a_set_aside_invoice_issued_after_the_grants_end_still_draws_on_it(db):
+    """A $2,000.00 grant valid 2025-02-05 .. 2026-02-05 pays 11 monthly invoices (1 March 2025
+    .. 1 January 2026: 1,320.00). January 2026's invoice, dated 1 February (140.00 with
+    12,000 MTUs), is set aside by its close and issued once its figure is fixed, after the
+    grant's end: the 680.00 left on its issue date pays it, and 540.00 lapses, dated the
+    grant's end. Before, all 680.00 lapsed on the 5th and the invoice took no credit."""
+    from billing.models import Invoice, SetAsideInvoice, Usage
+
+    ws = paid_monthly(as_of=date(2025, 1, 1))
+    grant = services.grant_credits(ws, amount="2000.00", as_of=date(2025, 2, 5), year=1, by=None)
+    # A figure from before input was bounded: the close sets the workspace aside (I6).
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    billing.run_billing(as_of=date(2026, 2, 6))
+    assert SetAsideInvoice.objects.filter(workspace=ws, resolved_on=None).exists()
+    grant.refresh_from_db()
+    # February 2025 .. December 2025 drew 11 × 120.00 = 1,320.00: 680.00 left, not lapsed.
+    assert (grant.remaining, grant.lapsed_on) == (D("680.00"), None)
+    Usage.objects.filter(workspace=ws, month=date(2026, 1, 1)).update(mtus=12_000)
+    billing.run_billing(as_of=date(2026, 2, 8))  # issued at the end of this run
+    billing.run_billing(as_of=date(2026, 2, 9))  # the lapse waited for it
+    january = Invoice.objects.get(workspace=ws, issue_date=date(2026, 2, 1))
+    assert (january.subtotal, january.credits, january.total) == (
+        D("140.00"),
+        D("140.00"),
+        D("0.00"),
+    )
+    grant.refresh_from_db()
+    assert (grant.remaining, grant.lapsed_on) == (D("0.00"), date(2026, 2, 5))
+    lapse = CreditLedgerEntry.objects.get(grant=grant, kind="lapse")
+    assert (lapse.on, lapse.amount) == (date(2026, 2, 5), D("-540.00"))
