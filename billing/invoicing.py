@@ -521,9 +521,11 @@ def _refuse_numbers_ahead_of_the_clock(day: date) -> None:
     """I1, D4: numbers follow issue dates, daily or catch-up alike. A dated change may issue an
     invoice while the clock lags (a cancellation's final invoice); it waits when the clock still
     owes an invoice dated before it: an annual trial's end or an annual term's renewal, which
-    a daily clock would have numbered first. Before the clock's first day nothing is owed
-    (as `clock.refuse_processed` refuses nothing then: history being entered)."""
-    if last_processed_day() is None:
+    a daily clock would have numbered first. Only an invoice dated past the day after the
+    clock's last can be ahead of it (a month close's never is); before the clock's first day
+    nothing is owed (as `clock.refuse_processed` refuses nothing then: history being entered)."""
+    last = last_processed_day()
+    if last is None or day <= last + timedelta(days=1):
         return
     annual = Subscription.objects.filter(ended_on=None, interval=Interval.ANNUAL)
     owed = [
