@@ -290,7 +290,7 @@ def test_r7_a_submission_handled_while_another_is_in_its_service_still_counts(
     assert list(StartupApplication.objects.values_list("company_name", flat=True)) == ["First Co"]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_r7_eight_requests_at_once_from_one_address_get_the_limit_and_no_more(
     settings, run_together
 ):
