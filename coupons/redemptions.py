@@ -8,7 +8,7 @@ redemption goes to one."""
 
 import dataclasses
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
@@ -20,6 +20,7 @@ from billing.clock import refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.models import Plan, Subscription, Workspace
 from billing.months import month_start
+from billing.subscriptions import advance_workspace
 from coupons.credits import add_grant, credit_amount_for, lapse_credit_grants
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
@@ -145,6 +146,14 @@ def check_redeemable(
         )
 
 
+def _catch_up(workspace: Workspace, as_of: date):
+    """D4: what the clock owes the (locked) workspace before `as_of`, as a plan change has it
+    (trial and term ends: an annual invoice may use up a `once` coupon, a trial may have left
+    Team), then every discount that ran out by `as_of` gives way to its follow-up (C5)."""
+    advance_workspace(workspace, as_of - timedelta(days=1))
+    advance_redemptions(as_of=as_of, workspace_ids=[workspace.pk])
+
+
 @transaction.atomic
 def redeem_coupon(
     workspace: Workspace,
@@ -167,8 +176,7 @@ def redeem_coupon(
     refuse_processed(as_of, "A coupon")
     workspace = locked_workspace(workspace)
     refuse_closed(workspace, "A coupon")
-    # A coupon that ran out before today has been followed up already (C5) by now.
-    advance_redemptions(as_of=as_of, workspace_ids=[workspace.pk])
+    _catch_up(workspace, as_of)
     text = code.code if isinstance(code, Coupon) else str(code or "").strip().upper()
     coupon = (
         Coupon.objects.select_for_update(of=("self",)).select_related("partner").filter(code=text)
@@ -232,7 +240,7 @@ def remove_discount(
     )
     workspace = locked_workspace(workspace)
     refuse_closed(workspace, "Removing a discount")
-    advance_redemptions(as_of=as_of, workspace_ids=[workspace.pk])
+    _catch_up(workspace, as_of)
     current = active_discount(workspace, as_of=as_of)
     if current is None:
         raise CouponError(f"{workspace.name} has no active discount to remove.")

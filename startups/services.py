@@ -19,9 +19,11 @@ from billing.errors import refuse_problems
 from billing.models import Workspace
 from billing.months import add_year
 from billing.selectors import workspace_status
+from billing.subscriptions import advance_workspace
 from coupons.models import Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit
 from coupons.services import grant_credits, redeem_coupon
+from coupons.workspaces import locked_workspace
 from startups import eligibility
 from startups.errors import ApplicationError  # importable from here too (views, tests)
 from startups.models import (
@@ -256,6 +258,8 @@ def approve_application(
             )
         if by is None or not by.has_perm("startups.override_eligibility"):
             raise ApplicationError(f"Checks fail ({summary}) and you may not override them.")
+    # D4: S7 judges the workspace as the clock leaves it on `as_of` (a trial may have ended).
+    advance_workspace(locked_workspace(application.workspace), as_of - timedelta(days=1))
     if not credits_scope_confirmed and (warning := credits_scope_warning(application, as_of)):
         raise ApplicationError(warning + " Confirm to approve anyway.")
     e4_overridden = any(check.id == "E4" for check in failing)
