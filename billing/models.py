@@ -88,7 +88,9 @@ class Plan(models.Model):
     name = models.CharField(max_length=100)
     monthly_price = models.DecimalField(max_digits=10, decimal_places=2)
     annual_price = models.DecimalField(max_digits=10, decimal_places=2)
-    included_mtus = models.PositiveIntegerField(help_text="Monthly tracked users included a month.")
+    included_mtus = models.PositiveBigIntegerField(
+        help_text="Monthly tracked users included a month."
+    )
     overage_rate = models.DecimalField(
         max_digits=10, decimal_places=4, help_text="Price per MTU above the included amount."
     )

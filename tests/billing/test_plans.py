@@ -68,3 +68,15 @@ def test_p1_plan_terms_have_bounds_and_free_stays_free(db, finance):
         update_plan(team, by=finance, reason="", included_mtus=20_000)
     team.refresh_from_db()
     assert (team.monthly_price, team.included_mtus) == (D("120.00"), 10_000)
+
+
+def test_p2_an_allowance_up_to_the_bound_is_stored_as_given(db, finance):
+    """The bound is the largest month usage can report (10,000,000,000 MTUs); the column held
+    2,147,483,647 at most on PostgreSQL, and 3,000,000,000 crashed finance's plan page."""
+    team = Plan.objects.get(code="team")
+    for allowance in (3_000_000_000, 10_000_000_000):
+        update_plan(team, by=finance, reason="Enterprise allowance", included_mtus=allowance)
+        team.refresh_from_db()
+        assert team.included_mtus == allowance
+    with pytest.raises(BillingError):
+        update_plan(team, by=finance, reason="Typo", included_mtus=10_000_000_001)
