@@ -34,11 +34,12 @@ from billing.models import (
     LockEvent,
     PaymentMethod,
     Plan,
+    SetAsideInvoice,
     Subscription,
     Workspace,
     in_force_on,
 )
-from billing.months import add_year
+from billing.months import add_year, month_start
 from billing.tax import US_STATES
 
 # T6: the reminder goes out this many days before the trial's end date.
@@ -241,12 +242,28 @@ def start_free(workspace: Workspace, day: date):
     Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=day)
 
 
-def _ready_for_change(workspace: Workspace, as_of: date, what: str):
+def _ready_for_change(workspace: Workspace, as_of: date, what: str, *, bills: bool = True):
     """Where every plan or interval change starts (D2, W1): the workspace locked, brought up to
-    the day before `as_of` (trial and term ends applied), and its current subscription."""
+    the day before `as_of` (trial and term ends applied), and its current subscription.
+
+    `bills` (a change that may issue an invoice): I6, I1, C5: not while a close has set aside
+    the workspace's invoice of an earlier day: issued later, it would come after this one's in
+    number, and a `once` coupon owed to it would go to this one."""
     refuse_processed(as_of, what)
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, what)
+    if bills and (
+        waiting := SetAsideInvoice.objects.filter(
+            workspace=workspace, resolved_on=None, close__month__lt=month_start(as_of)
+        )
+        .select_related("close")
+        .first()
+    ):
+        raise BillingError(
+            f"{what} for {workspace.name} must wait: its invoice for "
+            f"{waiting.close.month:%B %Y} was set aside by the month close ({waiting.error}). "
+            "Once its cause is fixed the clock issues it; then make the change."
+        )
     advance_workspace(workspace, as_of - timedelta(days=1))
     return workspace, current_subscription(workspace)
 
@@ -257,7 +274,7 @@ def unlock_workspace(workspace: Workspace, *, by, reason: str, as_of: date):
     dated change, after the trial and term ends dated before it (a trial that ended unpaid has
     put its lock back, F7, whether or not the clock has got there yet)."""
     require_reason(reason, "Say why the workspace is being unlocked: the reason is kept.")
-    workspace, _ = _ready_for_change(workspace, as_of, "An unlock")
+    workspace, _ = _ready_for_change(workspace, as_of, "An unlock", bills=False)
     if workspace.lock == Lock.UNLOCKED:
         raise BillingError(f"{workspace.name} is not locked.")
     return set_lock(

@@ -220,3 +220,30 @@ def test_c6_nonprofit_discount_only_after_support_approves_the_proof(db, support
         (date(2026, 3, 1), D("145.00"), D("120.00"), D("0.00"), D("25.00")),
     ]
     assert Redemption.objects.get(workspace=ws).by == support
+
+
+def test_i6_i1_c5_a_plan_change_waits_for_the_invoice_a_close_set_aside(db, support):
+    """A 50 % once coupon redeemed on 15 January belongs to January's invoice, dated 1
+    February (140.00 → 70.00). The close sets that invoice aside (a figure from before input
+    was bounded). A cancellation on 10 February would issue its final invoice first: it took
+    the coupon and number 1, and January's came after it. The change now waits."""
+    from billing.errors import BillingError
+    from billing.models import Invoice, SetAsideInvoice, Usage
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    once = coupon(percent_off="50", duration="once")
+    services.redeem_coupon(ws, once.code, by=support, as_of=date(2026, 1, 15), reason="Sorry")
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    billing.run_billing(as_of=date(2026, 2, 9))
+    assert SetAsideInvoice.objects.filter(workspace=ws, resolved_on=None).exists()
+    with pytest.raises(BillingError, match="invoice for January 2026 was set aside"):
+        billing.change_to_free(ws, as_of=date(2026, 2, 10))
+    assert not Invoice.objects.filter(workspace=ws).exists()
+    Usage.objects.filter(workspace=ws).update(mtus=12_000)  # the cause fixed
+    billing.run_billing(as_of=date(2026, 2, 9))  # the clock issues the set-aside invoice
+    billing.change_to_free(ws, as_of=date(2026, 2, 10))
+    issued = Invoice.objects.filter(workspace=ws).order_by("number")
+    assert [(i.issue_date, i.kind, i.discount, i.total) for i in issued] == [
+        (date(2026, 2, 1), "monthly", D("70.00"), D("70.00")),
+        (date(2026, 2, 10), "final", D("0.00"), D("38.57")),  # 120 × 9/28 = 38.571
+    ]
