@@ -14,8 +14,8 @@ from billing.clock import refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError, refuse_problems
-from billing.models import TaxExemption, Workspace
-from billing.tax import US_STATES
+from billing.models import Invoice, TaxExemption, Workspace
+from billing.tax import US_STATES, refuse_taxed_already
 
 __all__ = [
     "approve_exemption",
@@ -112,6 +112,13 @@ def approve_exemption(certificate: TaxExemption, *, by, as_of: date) -> TaxExemp
     _check_open(certificate, as_of)
     # W1: no approval for a closed workspace (a rejection still closes the review).
     refuse_closed(certificate.workspace, "Approving a certificate")
+    refuse_taxed_already(
+        Invoice.objects.filter(
+            workspace_id=certificate.workspace_id, tax_country="US", tax_region=certificate.region
+        ),
+        as_of,
+        "An approval",
+    )
     certificate.status, certificate.decided_on, certificate.reviewed_by = (
         Status.APPROVED,
         as_of,

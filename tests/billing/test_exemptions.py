@@ -17,7 +17,7 @@ from django.urls import reverse
 from billing import services
 from billing.demo import certificate_pdf
 from billing.errors import BillingError
-from billing.models import Invoice, TaxExemption, Workspace
+from billing.models import Invoice, TaxExemption, TaxRate, Workspace
 from billing.roles import SUPPORT
 from billing.tax import TaxTable
 from tests.admin_pages import action, messages_of
@@ -501,3 +501,33 @@ def test_x5_certificate_admin_pages_by_role(db, client, request, who, expected):
     client.force_login(request.getfixturevalue(who))
     response = client.get(reverse("admin:billing_taxexemption_changelist"))
     assert response.status_code == expected
+
+
+def test_x4_x2_d4_a_decision_dated_the_day_of_an_invoice_issued_already_is_refused(db, finance):
+    """California 7.25 %; a certificate submitted on 5 February. On the 15th the workspace is
+    cancelled first: its final invoice (14/28 × 120 = 60.00) is taxed 4.35, the certificate
+    being in review. An approval or a new rate dated the 15th would, in the other order, have
+    changed that invoice's tax; an issued invoice is never edited, so they are dated later."""
+    from .factories import paid_monthly
+
+    ws = paid_monthly(date(2026, 1, 1), business_region="CA")
+    services.run_billing(as_of=date(2026, 2, 1))
+    cert = certificate(ws, "CA", on=date(2026, 2, 5))
+    day = date(2026, 2, 15)
+    services.change_to_free(ws, as_of=day)
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    assert (final.subtotal, final.tax) == (D("60.00"), D("4.35"))
+    dated_later = f"invoice {final.number}, dated 2026-02-15, was issued already.*2026-02-16"
+    with pytest.raises(
+        BillingError, match=f"An approval dated 2026-02-15 is refused: {dated_later}"
+    ):
+        services.approve_exemption(cert, by=finance, as_of=day)
+    with pytest.raises(
+        BillingError, match=f"A tax rate dated 2026-02-15 is refused: {dated_later}"
+    ):
+        services.set_tax_rate("US", region="CA", rate="10", name="CA", valid_from=day)
+    cert.refresh_from_db()
+    assert cert.status != "approved" and not TaxRate.objects.filter(valid_from=day).exists()
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 2, 16))
+    services.set_tax_rate("US", region="CA", rate="10", name="CA", valid_from=date(2026, 2, 16))
+    services.set_tax_rate("US", region="NY", rate="4", name="NY", valid_from=day)  # elsewhere
