@@ -54,7 +54,12 @@ from coupons.models import (
     NonprofitProof,
     Redemption,
 )
-from coupons.redemptions import check_coupon, check_redeemable, redeem_facts
+from coupons.redemptions import (
+    advance_redemptions,
+    check_coupon,
+    check_redeemable,
+    redeem_facts,
+)
 
 AUDIENCE_FILTERS = (
     "plan",
@@ -243,6 +248,19 @@ def audience_workspaces(audience: dict, *, as_of: date):
     return workspaces
 
 
+def _facts_as_redeem_sees_them(workspace_ids: list[int], coupon: Coupon, as_of: date) -> dict:
+    """C2's facts as `redeem_coupon` judges them on `as_of`: after the discounts that ran out
+    by then gave way to their follow-ups (C5; on the 1st the clock has yet to write those due
+    that day). The follow-ups are written in a savepoint rolled back at once: nothing stays."""
+    with transaction.atomic():
+        savepoint = transaction.savepoint()
+        try:
+            advance_redemptions(as_of=as_of, workspace_ids=workspace_ids)
+            return redeem_facts(workspace_ids, coupon, as_of=as_of)
+        finally:
+            transaction.savepoint_rollback(savepoint)
+
+
 def campaign_audience(campaign: Campaign, as_of: date) -> tuple[list[int], dict[str, int]]:
     """G1: (the ids of the workspaces the campaign reaches on `as_of`, {refusal reason: how
     many left out}). A workspace is left out when the coupon would refuse it (C2, checked by
@@ -265,7 +283,7 @@ def campaign_audience(campaign: Campaign, as_of: date) -> tuple[list[int], dict[
     reached = []
     for start in range(0, len(open_rows), CHECK_CHUNK):
         chunk = open_rows[start : start + CHECK_CHUNK]
-        facts = redeem_facts([ws.pk for ws in chunk], coupon, as_of=as_of)
+        facts = _facts_as_redeem_sees_them([ws.pk for ws in chunk], coupon, as_of)
         for workspace in chunk:
             try:
                 check_redeemable(

@@ -24,7 +24,7 @@ from coupons.campaigns import (
     launch_campaign,
     notify_batch,
 )
-from coupons.errors import CouponError
+from coupons.errors import CouponError, CouponRefused
 from coupons.models import CampaignRecipient, Redemption
 
 from .factories import coupon, free_workspace, paid_annual, paid_monthly
@@ -375,3 +375,27 @@ def test_g1_the_audience_preview_is_cached_until_its_filters_or_the_data_change(
     narrowed, _ = _preview(campaign, later)
     assert (narrowed["reach"], narrowed["computed_at"]) == (0, later)
     assert [w.name for w in grown["sample"]] == sorted(w.name for w in grown["sample"])
+
+
+def test_g1_c2_c5_on_the_1st_the_preview_refuses_as_redeem_does_and_writes_nothing(
+    db, support, spring
+):
+    """A 50 % coupon for one month, redeemed on 5 January, runs out on 1 February and gives way
+    to a 10 % forever follow-up (C5), which the clock writes when it processes the 1st. On the
+    1st, `redeem_coupon` writes it first and refuses SPRING25 (one discount at a time): the
+    preview counted the workspace as reached, and the launch emailed it."""
+    ws = paid_monthly(as_of=JAN)
+    follow = coupon(code="LOYAL10", percent_off="10", duration="forever")
+    starter = coupon(
+        code="HALF1", percent_off="50", duration="repeating", duration_months=1, follow_up=follow
+    )
+    services.redeem_coupon(ws, starter.code, by=support, as_of=date(2026, 1, 5))
+    billing.run_billing(as_of=date(2026, 1, 31))  # the nightly run of the 1st, for the 31st
+    campaign = campaign_for(spring, {"plan": "team"})
+    feb_1 = date(2026, 2, 1)
+    assert campaign_audience(campaign, feb_1) == ([], {CouponRefused.DISCOUNT_ACTIVE: 1})
+    assert not Redemption.objects.filter(coupon=follow).exists()  # the preview wrote nothing
+    assert launch_campaign(campaign, by=support, as_of=feb_1) == 0
+    with pytest.raises(CouponRefused) as refused:
+        services.redeem_coupon(ws, spring.code, by=support, as_of=feb_1)
+    assert refused.value.reason == CouponRefused.DISCOUNT_ACTIVE
