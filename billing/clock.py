@@ -61,8 +61,7 @@ def first_open_month() -> date | None:
     being processed: a month closes when the clock processes the 1st after it), or None before
     the clock's first day. The clock's row is held shared, as for any dated change, so a close
     starting now waits for the caller's usage and then bills it."""
-    last, processing = _clock_shared()
-    reached = max(day for day in (last, processing) if day) if last or processing else None
+    reached = max(filter(None, _clock_shared()), default=None)
     return month_start(reached) if reached else None
 
 
