@@ -41,11 +41,9 @@ def in_thread(target, results, key):
     return thread
 
 
-def test_fc1_a_close_runs_to_the_end_while_a_forecast_is_open(paid_team):
-    """The forecast below has issued invoices (a final and an annual one) and is still open when
-    the close of January runs for every other workspace: the close numbers its invoices from the
-    sequence the forecast never touched, so it does not wait for the forecast to end."""
-    forecast_ws, *others = paid_team(6)
+def forecast_held_open(workspace, *, as_of, months, results):
+    """A forecast proposing a move to annual, in a thread, held open inside its change until
+    the returned `release` is set; returns (thread, release) once it is inside."""
     inside, release = threading.Event(), threading.Event()
 
     def to_annual_and_wait(ws, as_of):
@@ -53,15 +51,26 @@ def test_fc1_a_close_runs_to_the_end_while_a_forecast_is_open(paid_team):
         inside.set()
         assert release.wait(30)
 
-    results = {}
     forecasting = in_thread(
         lambda: forecast_invoices(
-            forecast_ws, as_of=date(2026, 1, 20), months=2, changes=[to_annual_and_wait]
+            workspace, as_of=as_of, months=months, changes=[to_annual_and_wait]
         ),
         results,
         "forecast",
     )
     assert inside.wait(30)
+    return forecasting, release
+
+
+def test_fc1_a_close_runs_to_the_end_while_a_forecast_is_open(paid_team):
+    """The forecast below has issued invoices (a final and an annual one) and is still open when
+    the close of January runs for every other workspace: the close numbers its invoices from the
+    sequence the forecast never touched, so it does not wait for the forecast to end."""
+    forecast_ws, *others = paid_team(6)
+    results = {}
+    forecasting, release = forecast_held_open(
+        forecast_ws, as_of=date(2026, 1, 20), months=2, results=results
+    )
     started = time.monotonic()
     closing = in_thread(
         lambda: services.close_month(JAN, as_of=date(2026, 2, 1), chunk_size=2), results, "close"
@@ -122,22 +131,10 @@ def test_fc1_the_clock_processes_its_days_while_a_forecast_with_a_change_is_open
     until the forecast was over; a forecast commits nothing and takes no turn with the clock."""
     forecast_ws, *others = paid_team(3)
     services.run_billing(as_of=date(2026, 1, 31))
-    inside, release = threading.Event(), threading.Event()
-
-    def to_annual_and_wait(ws, as_of):
-        services.change_interval(ws, interval="annual", as_of=as_of)
-        inside.set()
-        assert release.wait(30)
-
     results = {}
-    forecasting = in_thread(
-        lambda: forecast_invoices(
-            forecast_ws, as_of=date(2026, 2, 1), months=1, changes=[to_annual_and_wait]
-        ),
-        results,
-        "forecast",
+    forecasting, release = forecast_held_open(
+        forecast_ws, as_of=date(2026, 2, 1), months=1, results=results
     )
-    assert inside.wait(30)
     clock = in_thread(lambda: services.run_billing(as_of=date(2026, 2, 1)), results, "clock")
     clock.join(20)
     finished_while_forecast_open = not clock.is_alive() and not release.is_set()
