@@ -1,6 +1,7 @@
 """S2: the five eligibility checks, each a pass or fail with a reason a reviewer can read."""
 
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from datetime import date
 from decimal import Decimal
@@ -24,9 +25,12 @@ class Check:
 
 
 def company_key(name: str) -> str:
-    """E5 compares companies by name without case, punctuation or legal suffix."""
-    words = re.sub(r"[^a-z0-9 ]", " ", name.lower())
-    return " ".join(LEGAL_SUFFIXES.sub(" ", words).split())
+    """E5 compares companies by name without case, accents, punctuation or legal suffix, in
+    any script ("Café Labs, Inc." is "cafe labs"; "Яндекс Облако" is "яндекс облако"). A name
+    that is nothing but a suffix keeps it; one with no letter or digit has no key."""
+    folded = unicodedata.normalize("NFKD", name).casefold()
+    words = re.sub(r"[\W_]+", " ", "".join(c for c in folded if not unicodedata.combining(c)))
+    return " ".join(LEGAL_SUFFIXES.sub(" ", words).split()) or " ".join(words.split())
 
 
 def two_years_before(day: date) -> date:
@@ -89,8 +93,9 @@ def check_no_prior_discount(workspace, received_any) -> Check:
 def check_no_other_open_application(application: StartupApplication) -> Check:
     """E5: no other open application for the same workspace or company."""
     others = StartupApplication.objects.open().exclude(pk=application.pk)
-    same_company = others.filter(company_key=company_key(application.company_name))
-    if same_company.exists():
+    key = company_key(application.company_name)
+    same_company = others.filter(company_key=key)
+    if key and same_company.exists():
         other = same_company.first()
         return Check("E5", False, f"Application #{other.pk} for {other.company_name} is still open")
     if application.workspace_id and others.filter(workspace_id=application.workspace_id).exists():

@@ -88,6 +88,26 @@ def test_e5_another_open_application_for_the_same_company_fails(db, reviewer):
     services.reject_application(second, by=reviewer, reason="duplicate", as_of=date(2026, 1, 21))
 
 
+def test_e5_company_names_in_any_script_and_with_accents_are_compared_as_written(db):
+    """Keys were ASCII only: every name in another script had the same empty key (so one open
+    application from "Яндекс Облако" made any "株式会社ミライ" fail E5), and "Café" was not
+    "Cafe" (a second application from the same company passed)."""
+    assert company_key("Café Labs") == company_key("CAFE LABS, Inc.") == "cafe labs"
+    assert company_key("Яндекс Облако") == "яндекс облако"
+    assert company_key("Inc.") == "inc" and company_key("!!!") == ""
+    first = application(company_name="Яндекс Облако")
+    assert "E5" not in application(company_name="株式会社ミライ").failing_checks
+    assert "E5" not in application(company_name="Δέλτα").failing_checks
+    assert (
+        f"Application #{first.pk}" in application(company_name="ЯНДЕКС облако").checks[4]["reason"]
+    )
+    cafe = application(company_name="Café Labs")
+    assert (
+        f"Application #{cafe.pk}" in application(company_name="Cafe Labs, Inc.").checks[4]["reason"]
+    )
+    assert "E5" not in application(company_name="!!!").failing_checks  # no key: no match
+
+
 def test_s3_review_workflow_and_decided_applications_stay_decided(db, reviewer):
     app = application()
     app = services.start_review(app, by=reviewer, as_of=date(2026, 1, 21))
