@@ -97,6 +97,10 @@ class RejectForm(forms.Form):
     reason = ReasonField(help_text="Sent to the applicant.")
 
 
+class WithdrawForm(forms.Form):
+    reason = ReasonField(help_text="Kept in the application's history.")
+
+
 class ApproveForm(forms.Form):
     """S3, S4: the approval, with the workspace the credit goes to (linked here when the
     applicant did not name it), and S7's confirmation."""

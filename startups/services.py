@@ -171,13 +171,17 @@ def start_review(application, *, by, as_of: date) -> StartupApplication:
 
 
 @transaction.atomic
-def withdraw_application(application, *, by, as_of: date, reason: str = "") -> StartupApplication:
-    """S3: withdrawn at any open state."""
+def withdraw_application(application, *, by, as_of: date, reason: str) -> StartupApplication:
+    """S3: withdrawn at any open state; R4: the why is required and kept (the decision is
+    final, and it lets the company's next application pass E5)."""
+    reason = require_reason(
+        reason, "Say why the application is withdrawn: the reason is kept.", error=ApplicationError
+    )
     application = _locked(application)
     _require_open(application, "withdrawn")
     application.status = Status.WITHDRAWN
     application.decision_note = reason
-    save_with_reason(application, f"Withdrawn on {as_of}. {reason}".strip(), by=by)
+    save_with_reason(application, f"Withdrawn on {as_of}: {reason}", by=by)
     return application
 
 

@@ -20,7 +20,14 @@ from billing.admin_toolkit import (
 )
 from billing.templatetags.money import day
 from startups import services
-from startups.forms import ApproveForm, AssignForm, BulkApproveForm, RejectForm, submit_answers
+from startups.forms import (
+    ApproveForm,
+    AssignForm,
+    BulkApproveForm,
+    RejectForm,
+    WithdrawForm,
+    submit_answers,
+)
 from startups.models import StartupApplication
 
 REVIEW = "startups.review_application"
@@ -203,7 +210,7 @@ class StartupApplicationAdmin(ServiceAdmin):
                 request.POST or None, application=application, admin_site=self.admin_site
             )
         else:
-            forms = {"reject": RejectForm, "assign": AssignForm}
+            forms = {"reject": RejectForm, "withdraw": WithdrawForm, "assign": AssignForm}
             form = forms[action](request.POST or None) if action in forms else None
         return service_form_page(
             self,
@@ -245,7 +252,9 @@ class StartupApplicationAdmin(ServiceAdmin):
             )
             return f"Application #{application.pk} assigned to {data['reviewer']}."
         if action == "withdraw":
-            services.withdraw_application(application, by=request.user, as_of=today)
+            services.withdraw_application(
+                application, by=request.user, as_of=today, reason=data["reason"]
+            )
             return f"Application #{application.pk} withdrawn."
         if action == "reject":
             services.reject_application(

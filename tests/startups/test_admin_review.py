@@ -131,3 +131,30 @@ def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer,
     review.refresh_from_db()
     assert (review.status, review.decided_by, review.note) == ("confirmed", reviewer, note)
     assert review.history.first().history_change_reason == f"Confirmed: E2 and E3 pass: {note}"
+
+
+def test_r4_s3_a_withdrawal_asks_why_and_keeps_it(client, db, reviewer, pin_today):
+    import pytest
+
+    from startups import services
+    from startups.errors import ApplicationError
+
+    app = application()
+    with pytest.raises(ApplicationError, match="Say why the application is withdrawn"):
+        services.withdraw_application(app, by=reviewer, as_of=date(2026, 1, 21), reason=" ")
+    pin_today(date(2026, 1, 21))
+    client.force_login(reviewer)
+    url = reverse("admin:startups_application_action", args=[app.pk, "withdraw"])
+    asked = client.post(url, {"reason": " "})
+    assert asked.status_code == 200 and "reason" in asked.context["form"].errors
+    app.refresh_from_db()
+    assert app.status == "submitted"
+    client.post(url, {"reason": "The founder asked: they raised a Series B"})
+    app.refresh_from_db()
+    assert (app.status, app.decision_note) == (
+        "withdrawn",
+        "The founder asked: they raised a Series B",
+    )
+    assert app.history.first().history_change_reason == (
+        "Withdrawn on 2026-01-21: The founder asked: they raised a Series B"
+    )

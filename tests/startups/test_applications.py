@@ -83,7 +83,9 @@ def test_e5_another_open_application_for_the_same_company_fails(db, reviewer):
     assert company_key("Acme Robotics, Inc.") == company_key("ACME robotics") == "acme robotics"
     assert second.failing_checks == "E4 E5"
     assert f"Application #{first.pk}" in second.checks[4]["reason"]
-    services.withdraw_application(first, by=reviewer, as_of=date(2026, 1, 21))
+    services.withdraw_application(
+        first, by=reviewer, as_of=date(2026, 1, 21), reason="Merged into the other application"
+    )
     assert "E5" in application(company_name="Acme Robotics").failing_checks  # two still open
     services.reject_application(second, by=reviewer, reason="duplicate", as_of=date(2026, 1, 21))
 
@@ -119,7 +121,9 @@ def test_s3_review_workflow_and_decided_applications_stay_decided(db, reviewer):
         lambda: services.reject_application(
             app, by=reviewer, reason="again", as_of=date(2026, 1, 23)
         ),
-        lambda: services.withdraw_application(app, by=reviewer, as_of=date(2026, 1, 23)),
+        lambda: services.withdraw_application(
+            app, by=reviewer, as_of=date(2026, 1, 23), reason="Asked by the founder"
+        ),
     ):
         with pytest.raises(services.ApplicationError, match="is already rejected on 2026-01-22"):
             action()
