@@ -332,18 +332,40 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
 
     def _perform(self, request, workspace, action, data):
         today, by, reason = toolkit.today(), request.user, data.get("reason", "")
+        # The message says what the service did, which is not always what was picked: an
+        # annual term runs to its end (K2, K4), a trial only notes its interval.
+        name = workspace.name
+        running = workspace.subscriptions.filter(ended_on=None).values_list("pk", flat=True)
+        before = running.first()
         if action == "plan":
             if data["plan"] == "free":
-                services.change_to_free(workspace, as_of=today, by=by, reason=reason)
-                return f"{workspace.name} cancelled or downgraded to Free: {reason}"
+                sub = services.change_to_free(workspace, as_of=today, by=by, reason=reason)
+                if sub.is_team:
+                    return f"{name}'s annual term ends on {sub.term_end}, then Free: {reason}"
+                return f"{name} cancelled or downgraded to Free: {reason}"
             interval = data["plan"].split(":")[1]
-            services.change_to_team(workspace, interval=interval, as_of=today, by=by, reason=reason)
-            return f"{workspace.name} moved to Team ({interval}): {reason}"
-        if action == "interval":
-            services.change_interval(
-                workspace, interval=data["interval"], as_of=today, by=by, reason=reason
+            sub = services.change_to_team(
+                workspace, interval=interval, as_of=today, by=by, reason=reason
             )
-            return f"{workspace.name}'s billing interval set to {data['interval']}: {reason}"
+            if sub.pk == before:  # an annual term's cancellation withdrawn
+                then = "monthly" if sub.switch_to_monthly_at_term_end else "renewed"
+                return (
+                    f"{name}'s cancellation withdrawn: annual until {sub.term_end}, then {then}: "
+                    f"{reason}"
+                )
+            return f"{name} moved to Team ({interval}): {reason}"
+        if action == "interval":
+            interval = data["interval"]
+            sub = services.change_interval(
+                workspace, interval=interval, as_of=today, by=by, reason=reason
+            )
+            if sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
+                return f"{name}'s trial will continue as {interval} Team: {reason}"
+            if sub.switch_to_monthly_at_term_end:
+                return f"{name} moves to monthly billing on {sub.term_end}: {reason}"
+            if sub.pk == before:  # the move to monthly withdrawn
+                return f"{name} stays on annual billing after {sub.term_end}: {reason}"
+            return f"{name}'s billing interval set to {interval}: {reason}"
         if action == "payment-method":
             services.add_payment_method(
                 workspace, as_of=today, brand=data["brand"], last4=data["last4"]

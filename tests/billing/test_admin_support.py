@@ -235,3 +235,31 @@ def test_k3_support_requests_and_finance_approves_in_the_admin(client, support, 
     note.refresh_from_db()
     assert (note.status, note.decided_by) == ("approved", finance)
     assert services.refundable_amount(invoice) == D("1000.00")
+
+
+def test_k2_k4_the_plan_pages_say_what_happens_to_an_annual_term(client, support, today):
+    """Support reads these messages back to customers: an annual term runs to its end (K2, K4),
+    so "cancelled to Free" or "interval set to monthly" said what had not happened."""
+    from .factories import paid_annual
+
+    ws = paid_annual(as_of=today)
+    end = ws.subscriptions.get(ended_on=None).term_end
+    client.force_login(support)
+
+    def post(name, data):
+        return messages_of(client.post(action_url(ws, name), data, follow=True))
+
+    said = post("plan", {"plan": "free", "reason": "Ticket 1"})
+    assert f"{ws.name}'s annual term ends on {end}, then Free: Ticket 1" in said
+    said = post("plan", {"plan": "team:monthly", "reason": "Ticket 2"})
+    assert f"{ws.name}'s cancellation withdrawn: annual until {end}, then monthly: Ticket 2" in said
+    said = post("interval", {"interval": "annual", "reason": "Ticket 3"})
+    assert f"{ws.name} stays on annual billing after {end}: Ticket 3" in said
+    said = post("interval", {"interval": "monthly", "reason": "Ticket 4"})
+    assert f"{ws.name} moves to monthly billing on {end}: Ticket 4" in said
+    sub = ws.subscriptions.get(ended_on=None)
+    assert (sub.interval, sub.switch_to_monthly_at_term_end, sub.cancel_at_term_end) == (
+        "annual",
+        True,
+        False,
+    )
