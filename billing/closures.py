@@ -19,6 +19,7 @@ from billing.audit import because, require_reason, save_with_reason
 from billing.clock import refuse_processed
 from billing.emails import queue_email
 from billing.errors import BillingError, WorkspaceClosed
+from billing.forecast import nothing_survives
 from billing.hooks import closure_steps
 from billing.invoicing import InvoicePreview
 from billing.locks import set_lock
@@ -65,7 +66,26 @@ def _subscription_effect(sub: Subscription, final: InvoicePreview | None) -> str
 def closure_preview(workspace: Workspace, *, as_of: date) -> ClosurePreview:
     """W1 for the confirmation page: the final invoice (priced as the close would price it:
     discount, credit, tax), what happens to the term or trial, the discount and the credit.
-    Reads only: no row is written or locked."""
+
+    D4: as `close_workspace` does, it first applies the trial and term ends dated before
+    `as_of` that the clock has not reached yet (a trial turned paid, a term renewed with its
+    invoice), and says so. That runs in the forecast's sandbox: nothing it writes survives."""
+    with nothing_survives("the closure's preview"):
+        locked = Workspace.objects.for_change(workspace)
+        before = set(locked.invoices.values_list("pk", flat=True))
+        advance_workspace(locked, as_of - timedelta(days=1))
+        owed = [
+            f"First, the {invoice.get_kind_display().lower()} invoice of ${invoice.total:,} "
+            f"dated {invoice.issue_date} that the billing clock still owes is issued."
+            for invoice in locked.invoices.exclude(pk__in=before).order_by("issue_date", "pk")
+        ]
+        preview = _preview_after_catch_up(locked, as_of)
+    preview.workspace = workspace
+    preview.effects[:0] = owed
+    return preview
+
+
+def _preview_after_catch_up(workspace: Workspace, as_of: date) -> ClosurePreview:
     sub = workspace.subscriptions.select_related("plan").get(ended_on=None)
     final = None
     running_trial = sub.trial_outcome == Subscription.TrialOutcome.RUNNING

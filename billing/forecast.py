@@ -54,9 +54,10 @@ class _Discard(Exception):
 
 
 @contextmanager
-def nothing_survives():
+def nothing_survives(what: str = "the forecast"):
     """Run the block in a transaction (a savepoint inside an outer one) that is rolled back
-    whatever happens; see the module docstring for what that covers."""
+    whatever happens; see the module docstring for what that covers. `what` is named in the
+    refusal when the clock holds the workspace."""
     try:
         with transaction.atomic():
             if connection.vendor == "postgresql":
@@ -71,8 +72,8 @@ def nothing_survives():
     except OperationalError as exc:
         if getattr(exc.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise BillingError(
-                "The billing clock is working on this workspace right now; try the forecast "
-                "again in a minute."
+                f"The billing clock is working on this workspace right now; try {what} again "
+                "in a minute."
             ) from None
         raise
 

@@ -61,6 +61,39 @@ def test_w1_the_confirmation_says_what_closing_will_do(client, support, customer
     assert not WorkspaceClosure.objects.exists()
 
 
+@pytest.mark.parametrize("what", ["trial", "term"])
+def test_w1_d4_the_confirmation_says_what_the_clock_owes_before_closing(
+    client, support, pin_today, what
+):
+    """The clock has processed through 8 February; support closes on the 10th. A trial that
+    ended on the 9th with a card on file turned paid (T4): closing bills its one paid day,
+    120 × 1/28 = 4.29, where the page said "the trial ends now, uncharged". A term that ended
+    on the 9th renewed (K2) with its 1,440.00 invoice, which the page did not mention."""
+    if what == "trial":
+        ws = workspace(as_of=date(2026, 1, 26), card=True, name="Trying")
+        services.change_to_team(ws, as_of=date(2026, 1, 26))  # trial end 2026-02-09
+    else:
+        ws = paid_annual(as_of=date(2025, 2, 9), name="Yearly")  # term to 2026-02-09
+    services.run_billing(as_of=date(2026, 2, 8))
+    pin_today(date(2026, 2, 10))
+    client.force_login(support)
+    body = client.get(page(ws, "close")).content.decode()
+    assert not Invoice.objects.filter(workspace=ws, issue_date=date(2026, 2, 9)).exists()
+    if what == "trial":
+        assert "Monthly Team ends now with a final invoice of $4.29 dated 2026-02-10." in body
+        assert "uncharged" not in body
+    else:
+        assert (
+            "First, the annual invoice of $1,440.00 dated 2026-02-09 that the billing clock "
+            "still owes is issued." in body
+        )
+        assert "The annual term (to 2027-02-09) ends now" in body
+    client.post(page(ws, "close"), {"reason": "Customer asked for deletion, ticket 9"})
+    issued = Invoice.objects.filter(workspace=ws, issue_date__gte=date(2026, 2, 9))
+    expected = [("final", D("4.29"))] if what == "trial" else [("annual", D("1440.00"))]
+    assert list(issued.order_by("issue_date").values_list("kind", "total")) == expected
+
+
 def test_w1_the_confirmation_states_the_decisions_made_on_closures(client, support, customer):
     """README "Closing a workspace": what support must be able to tell the customer."""
     annual = paid_annual(as_of=JAN, name="Yearly")
