@@ -335,8 +335,9 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         # The message says what the service did, which is not always what was picked: an
         # annual term runs to its end (K2, K4), a trial only notes its interval.
         name = workspace.name
-        running = workspace.subscriptions.filter(ended_on=None).values_list("pk", flat=True)
-        before = running.first()
+        if action in ("plan", "interval"):
+            running = workspace.subscriptions.filter(ended_on=None)
+            before = running.values_list("pk", flat=True).first()
         if action == "plan":
             if data["plan"] == "free":
                 sub = services.change_to_free(workspace, as_of=today, by=by, reason=reason)

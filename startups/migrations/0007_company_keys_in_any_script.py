@@ -19,7 +19,8 @@ def company_key(name: str) -> str:
 def recompute(apps, schema_editor):
     StartupApplication = apps.get_model("startups", "StartupApplication")
     changed = []
-    for application in StartupApplication.objects.only("pk", "company_name", "company_key"):
+    rows = StartupApplication.objects.only("pk", "company_name", "company_key")
+    for application in rows.iterator(chunk_size=2_000):
         key = company_key(application.company_name)
         if key != application.company_key:
             application.company_key = key
