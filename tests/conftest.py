@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from celery.result import allow_join_result
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
 from django.db import connections, transaction
@@ -70,6 +71,15 @@ def django_db_setup(django_db_setup, reused_sqlite):
     yield
     if reused_sqlite is not None:
         reused_sqlite.unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _joins_allowed():
+    """Celery marks "inside a task" in one process-wide flag while it runs a task eagerly, and
+    restores what it found; eager tasks run at once in several threads (the concurrency tests)
+    can leave it set, and a later test's `result.get()` was then refused as if inside a task."""
+    with allow_join_result():
+        yield
 
 
 @pytest.fixture(autouse=True)
