@@ -35,7 +35,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing.errors import BillingError
-from billing.models import LockEvent, OutboundEmail, Plan
+from billing.models import LockEvent, OutboundEmail, Plan, Strike
 
 logger = logging.getLogger(__name__)
 
@@ -99,9 +99,16 @@ def _lock_email_context(object_key: str) -> dict:
     event = LockEvent.objects.select_related("workspace").get(
         pk=int(object_key.removeprefix("lock:"))
     )
+    # F1, F6: a lock from the Free limit states the month's figure, a dated fact (the strike),
+    # not the allowance, which finance may have changed before a late email goes out.
+    reported = None
+    if event.month is not None:
+        strikes = Strike.objects.filter(workspace_id=event.workspace_id, month=event.month)
+        reported = strikes.values_list("mtus", flat=True).first()
     return {
         "workspace": event.workspace,
         "event": event,
+        "reported": reported,
         "free_plan": Plan.objects.get(code="free"),  # the allowance as it stands (P1)
     }
 

@@ -344,7 +344,9 @@ def test_p1_f6_t6_emails_state_the_plans_as_configured(
     by_subject = {m.subject: m for m in mail.outbox}
     lock = next(m for s, m in by_subject.items() if "locked" in s.lower())
     reminder = next(m for s, m in by_subject.items() if "ends on" in s)
-    assert "over the Free plan's 2,000 monthly tracked users" in lock.body
+    assert "reported 2,500 monthly tracked users in January 2026, over the Free plan's 2,000." in (
+        lock.body
+    )
     assert "2,000" in lock.alternatives[0][0] and "1,000" not in lock.alternatives[0][0]
     assert f"The 30-day Team trial of {trialing.name}" in reminder.body
     assert "(2,000 MTUs a month)" in reminder.body and "14-day" not in reminder.alternatives[0][0]

@@ -253,10 +253,35 @@ def test_f6_lock_emails_are_rendered_when_sent_not_when_queued(
     assert queued.subject == "Ben & Jerry's is locked"  # kept on the row: staff see what left
     assert [m.subject for m in mail.outbox] == ["Ben & Jerry's is locked"]
     assert (
-        "Ben & Jerry's went over the Free plan's 1,000 monthly tracked users" in mail.outbox[0].body
+        "Ben & Jerry's reported 2,000 monthly tracked users in January 2026, over the Free "
+        "plan's 1,000." in mail.outbox[0].body
     )
     history = ws.history.order_by("-history_id").first()
     assert history.lock == "locked" and history.history_change_reason.startswith("Locked")
+
+
+def test_f1_f6_a_lock_email_sent_late_states_the_months_figure_not_todays_allowance(
+    db, finance, django_capture_on_commit_callbacks
+):
+    """1,500 MTUs in January over a Free allowance of 1,000: locked on 1 February, its email
+    left unsent (the broker down). Finance raises Free to 2,000 before the sweep sends it: the
+    email said the workspace went over 2,000, which 1,500 is not."""
+    from billing.models import Plan
+
+    ws = workspace(as_of=date(2026, 1, 1), name="Late")
+    usage(ws, date(2026, 1, 1), 1_500)
+    with django_capture_on_commit_callbacks(execute=False):
+        services.run_billing(as_of=date(2026, 2, 1))
+    services.update_plan(
+        Plan.objects.get(code="free"), by=finance, reason="More room", included_mtus=2_000
+    )
+    emails.send_queued_email(OutboundEmail.objects.get(kind="locked").pk)  # the sweep's send
+    body = mail.outbox[0].body
+    assert (
+        "Late reported 1,500 monthly tracked users in January 2026, more than the Free plan "
+        "included then." in body
+    )
+    assert "2,000" not in body
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
