@@ -542,7 +542,10 @@ def notify_batch(campaign_id: int, *, first_id: int, last_id: int) -> int:
     """G2, a worker's batch: queue the email of each recipient in the id range not emailed yet,
     in the outbox (sent after commit, once per (kind, object, recipient)), and link it, all in
     one transaction under the rows' locks: a redelivered or concurrent batch finds nothing left.
-    A fixed number of queries whatever the batch's size. Returns how many it queued."""
+    A fixed number of queries whatever the batch's size. Returns how many it queued.
+
+    W1: a workspace closed since the launch (its customer asked to delete it) is no longer
+    reached: its recipient row goes, unemailed, as `campaign_audience` would leave it out now."""
     with transaction.atomic():
         campaign = Campaign.objects.select_related("coupon").filter(pk=campaign_id).first()
         if campaign is None:
@@ -553,6 +556,10 @@ def notify_batch(campaign_id: int, *, first_id: int, last_id: int) -> int:
             .filter(campaign_id=campaign_id, pk__gte=first_id, pk__lte=last_id, email=None)
             .order_by("pk")
         )
+        closed = [r.pk for r in recipients if r.workspace.closed_on is not None]
+        if closed:
+            CampaignRecipient.objects.filter(pk__in=closed).delete()
+            recipients = [r for r in recipients if r.pk not in closed]
         if not recipients:
             return 0
         specs = [

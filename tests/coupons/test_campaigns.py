@@ -193,6 +193,34 @@ def test_g2_batches_lost_with_the_broker_are_handed_on_by_the_next_launch(
     assert (progress["waiting"], progress["sent"], progress["percent_sent"]) == (0, 4, 100)
 
 
+def test_g2_w1_a_batch_handed_on_after_a_closure_leaves_the_closed_workspace_out(
+    db, spring, support, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The launch's batch is lost with the broker; one customer then asks to delete its
+    workspace (W1). The next launch hands the batch on: the closed workspace was emailed the
+    promotion; it is no longer reached."""
+    from coupons import tasks
+
+    keep, gone = paid_monthly(as_of=JAN, name="Keep"), paid_monthly(as_of=JAN, name="Gone")
+    campaign = campaign_for(spring, {"plan": "team"})
+
+    def down(*args):
+        raise BrokerUnavailable("redis is down")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tasks.send_campaign_batch, "delay", down)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert launch_campaign(campaign, by=support, as_of=LAUNCH) == 2
+    billing.close_workspace(gone, by=support, reason="Asked to delete it", as_of=date(2026, 2, 3))
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        launch_campaign(campaign, by=support, as_of=date(2026, 2, 4))
+    assert [m.to for m in mail.outbox if m.subject == campaign.subject] == [[keep.billing_email]]
+    assert list(campaign.recipients.values_list("workspace", flat=True)) == [keep.pk]
+    progress = campaign_progress(campaign)
+    assert (progress["reached"], progress["waiting"], progress["sent"]) == (1, 0, 1)
+
+
 def _workspaces_created_on(day, count):
     return [free_workspace(as_of=day) for _ in range(count)]
 
