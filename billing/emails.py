@@ -105,11 +105,14 @@ def _lock_email_context(object_key: str) -> dict:
     if event.month is not None:
         strikes = Strike.objects.filter(workspace_id=event.workspace_id, month=event.month)
         reported = strikes.values_list("mtus", flat=True).first()
+    free = Plan.objects.get(code="free")  # the allowance as it stands (P1)
     return {
         "workspace": event.workspace,
         "event": event,
         "reported": reported,
-        "free_plan": Plan.objects.get(code="free"),  # the allowance as it stands (P1)
+        # The allowance is named only while the figure is still over it.
+        "still_over": reported is not None and reported > free.included_mtus,
+        "free_plan": free,
     }
 
 
