@@ -104,20 +104,23 @@ LOGIN_URL = "admin:login"
 # Sign-in throttling (SPEC R6), by django-axes: the first backend refuses a locked-out client
 # before ModelBackend checks the password. 5 failures for one username or one client address
 # (either one locks) within 15 minutes lock sign-in for 15 minutes. Attempts and sign-ins are
-# kept as AccessAttempt/AccessLog rows (axes' database handler), and each failure and lockout
-# is logged as a warning by the "axes" logger.
+# kept as AccessAttempt/AccessLog rows (axes' database handler), every failure as an
+# AccessFailureLog row, which the handler counts over the last 15 minutes (billing.signin_throttle),
+# and each failure and lockout is logged as a warning by the "axes" logger.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_HANDLER = "billing.signin_throttle.SlidingWindowHandler"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # A success does not wipe the failures: with one valid account an attacker could otherwise
 # reset the address's count (and with it other usernames' rows from that address) at will.
 AXES_RESET_ON_SUCCESS = False
-# Any attempt while locked out (even with the right password) starts the 15 minutes again, so
-# the lockout page's "try again in 15 minutes" is always true and a guesser never gets a gap.
+# An attempt while locked out (even with the right password) is recorded as a failure, so a
+# guesser who keeps trying stays locked; the lockout page's "try again in 15 minutes" holds.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 # The same client address as the public-form rate limiter (behind TRUSTED_PROXY_COUNT proxies).
 AXES_CLIENT_IP_CALLABLE = "billing.ratelimit.client_address"

@@ -3,14 +3,15 @@ address within 15 minutes, sign-in is refused for 15 minutes with a message, and
 is logged (django-axes, configured in config/settings.py).
 
 Sign-ins go through the real admin login page, so axes sees the request like in production.
-"Fifteen minutes later" is made by moving the recorded attempts back in time.
+"Fifteen minutes later" is made by moving the recorded attempts and failures back in time.
 """
 
 import logging
 from datetime import timedelta
 
-from axes.models import AccessAttempt, AccessLog
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth import SESSION_KEY
+from django.core.management import call_command
 from django.urls import reverse
 
 from tests.test_settings import load_settings, reported
@@ -46,9 +47,10 @@ def fail(client, username, times, *, address=ADDRESS, **extra):
 
 
 def move_attempts_back(minutes, seconds=0):
-    for attempt in AccessAttempt.objects.all():
-        attempt.attempt_time -= timedelta(minutes=minutes, seconds=seconds)
-        attempt.save(update_fields=["attempt_time"])
+    for model in (AccessAttempt, AccessFailureLog):
+        for attempt in model.objects.all():
+            attempt.attempt_time -= timedelta(minutes=minutes, seconds=seconds)
+            attempt.save(update_fields=["attempt_time"])
 
 
 def test_r6_production_settings_throttle_sign_in():
@@ -59,6 +61,7 @@ def test_r6_production_settings_throttle_sign_in():
             ' "limit": settings.AXES_FAILURE_LIMIT,'
             ' "cooloff": settings.AXES_COOLOFF_TIME.total_seconds(),'
             ' "by": settings.AXES_LOCKOUT_PARAMETERS, "ip": settings.AXES_CLIENT_IP_CALLABLE,'
+            ' "handler": settings.AXES_HANDLER, "log": settings.AXES_ENABLE_ACCESS_FAILURE_LOG,'
             ' "template": settings.AXES_LOCKOUT_TEMPLATE}',
             DEBUG="false",
             SECRET_KEY="a-long-random-production-secret-key-for-this-settings-test",
@@ -77,6 +80,8 @@ def test_r6_production_settings_throttle_sign_in():
         "cooloff": 900.0,
         "by": ["username", "ip_address"],
         "ip": "billing.ratelimit.client_address",
+        "handler": "billing.signin_throttle.SlidingWindowHandler",
+        "log": True,
         "template": "registration/lockout.html",
     }
 
@@ -152,6 +157,60 @@ def test_r6_failures_older_than_15_minutes_do_not_count(client, support):
 
     assert sign_in(client, support.username, "wrong").status_code == 200
     assert signed_in(client, sign_in(client, support.username, PASSWORD))
+
+
+def test_r6_five_failures_spread_over_more_than_15_minutes_do_not_lock(client, support):
+    # One failure every 14 minutes: never more than two within any 15 minutes.
+    for _ in range(4):
+        assert sign_in(client, support.username, "wrong").status_code == 200
+        move_attempts_back(minutes=14)
+
+    assert sign_in(client, support.username, "wrong").status_code == 200
+    assert signed_in(client, sign_in(client, support.username, PASSWORD))
+
+
+def test_r6_failures_from_one_address_count_within_15_minutes_only(client, support):
+    for n in range(4):
+        sign_in(client, f"guess-{n}", "wrong", address="203.0.113.66")
+        move_attempts_back(minutes=14)
+
+    assert sign_in(client, "guess-4", "wrong", address="203.0.113.66").status_code == 200
+    assert signed_in(client, sign_in(client, support.username, PASSWORD, address="203.0.113.66"))
+
+
+def test_r6_the_lockout_lasts_15_minutes_after_the_failure_that_set_it(client, support):
+    fail(client, support.username, 4)
+    move_attempts_back(minutes=10)
+    assert locked_out(fail(client, support.username, 1)[0])  # 5 within 10 minutes
+
+    # Six minutes on, the first four failures are 16 minutes old: the lockout still holds.
+    move_attempts_back(minutes=6)
+    assert locked_out(sign_in(client, support.username, PASSWORD))
+
+    move_attempts_back(minutes=15, seconds=1)
+    assert signed_in(client, sign_in(client, support.username, PASSWORD))
+
+
+def test_r6_a_client_that_keeps_guessing_stays_locked(client, support):
+    fail(client, support.username, 5)
+    for _ in range(15):  # a guess every 2 minutes for half an hour: 7 or 8 in any 15
+        move_attempts_back(minutes=2)
+        assert locked_out(sign_in(client, support.username, "wrong"))
+    # Then it waits; 15 minutes after its last guess the right password works again.
+    move_attempts_back(minutes=15, seconds=1)
+    assert signed_in(client, sign_in(client, support.username, PASSWORD))
+
+
+def test_r6_support_can_lift_a_lockout_by_username_or_address(client, support, finance):
+    fail(client, support.username, 5)
+    call_command("axes_reset_username", support.username)
+    assert signed_in(client, sign_in(client, support.username, PASSWORD))
+
+    client.logout()
+    for n in range(5):
+        sign_in(client, f"guess-{n}", "wrong", address="203.0.113.66")
+    call_command("axes_reset_ip", "203.0.113.66")
+    assert signed_in(client, sign_in(client, finance.username, PASSWORD, address="203.0.113.66"))
 
 
 def test_r6_behind_a_proxy_the_forwarded_client_address_is_throttled(client, support, settings):
