@@ -27,6 +27,7 @@ from billing.models import Interval, Lock, LockEvent, Subscription, Workspace, W
 from billing.subscriptions import (
     advance_workspace,
     current_subscription,
+    refuse_set_aside_pending,
     start_free,
     stop_subscription,
 )
@@ -119,13 +120,15 @@ def close_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> Wo
     unrenewed with no refund and no further overage; a running trial ends uncharged (T5). The
     workspace is on Free from `as_of`, the apps above end its active discount and lapse its
     unused credit, and one email confirms the closure. Refused on a day the clock processed
-    (D2) and for a workspace already closed."""
+    (D2), for a workspace already closed, and while an invoice the month close set aside waits
+    (I6: it would come after the final invoice and find its discount and credit gone)."""
 
     reason = require_reason(reason, "Say why the workspace is closed: the reason is kept.")
     refuse_processed(as_of, "A closure")
     workspace = Workspace.objects.for_change(workspace)
     if workspace.closed_on is not None:
         raise WorkspaceClosed(f"{workspace.name} is already closed (since {workspace.closed_on}).")
+    refuse_set_aside_pending(workspace, as_of, "A closure")
     with because(f"Workspace closed: {reason}", by):
         advance_workspace(workspace, as_of - timedelta(days=1))
         current = current_subscription(workspace)

@@ -245,27 +245,34 @@ def start_free(workspace: Workspace, day: date):
 def _ready_for_change(workspace: Workspace, as_of: date, what: str, *, bills: bool = True):
     """Where every plan or interval change starts (D2, W1): the workspace locked, brought up to
     the day before `as_of` (trial and term ends applied), and its current subscription.
-
-    `bills` (a change that may issue an invoice): I6, I1, C5: not while a close has set aside
-    the workspace's invoice of an earlier day: issued later, it would come after this one's in
-    number, and a `once` coupon owed to it would go to this one."""
+    `bills`: the change may issue an invoice (`refuse_set_aside_pending`)."""
     refuse_processed(as_of, what)
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, what)
-    if bills and (
-        waiting := SetAsideInvoice.objects.filter(
+    if bills:
+        refuse_set_aside_pending(workspace, as_of, what)
+    advance_workspace(workspace, as_of - timedelta(days=1))
+    return workspace, current_subscription(workspace)
+
+
+def refuse_set_aside_pending(workspace: Workspace, as_of: date, what: str):
+    """I6, I1, C5: a change that may issue an invoice (or end what an invoice draws on) waits
+    while a close has set aside the workspace's invoice of an earlier month: issued later, it
+    would come after this one's in number, and a `once` coupon or credit owed to it would go
+    to this one or be gone."""
+    waiting = (
+        SetAsideInvoice.objects.filter(
             workspace=workspace, resolved_on=None, close__month__lt=month_start(as_of)
         )
         .select_related("close")
         .first()
-    ):
+    )
+    if waiting:
         raise BillingError(
             f"{what} for {workspace.name} must wait: its invoice for "
             f"{waiting.close.month:%B %Y} was set aside by the month close ({waiting.error}). "
             "Once its cause is fixed the clock issues it; then make the change."
         )
-    advance_workspace(workspace, as_of - timedelta(days=1))
-    return workspace, current_subscription(workspace)
 
 
 @transaction.atomic

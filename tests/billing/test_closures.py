@@ -368,3 +368,35 @@ def test_w1_voids_and_credit_notes_stay_allowed_while_closed(db, support, financ
     note.refresh_from_db()
     january.refresh_from_db()
     assert (note.status, january.status) == ("approved", "void")
+
+
+def test_w1_i6_a_closure_waits_for_the_invoice_a_close_set_aside(db, support):
+    """January's invoice (dated 1 February: 120.00 base, 20.00 overage, 50 % once coupon →
+    70.00) is set aside by the close (a figure from before input was bounded). A closure on
+    10 February would end the discount and issue its final invoice first: the final invoice
+    took the coupon and number 1, and January's, issued after the fix, came second at full
+    price. The closure now waits, naming the invoice; once the clock has issued it the
+    closure goes through."""
+    from billing.errors import BillingError
+    from billing.models import SetAsideInvoice
+
+    ws = paid_monthly(as_of=JAN)
+    once = coupon(percent_off="50", duration="once")
+    coupons.redeem_coupon(ws, once.code, by=support, as_of=date(2026, 1, 15), reason="Sorry")
+    Usage.objects.create(workspace=ws, month=JAN, mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 9))
+    assert SetAsideInvoice.objects.filter(workspace=ws, resolved_on=None).exists()
+
+    with pytest.raises(BillingError, match="invoice for January 2026 was set aside"):
+        close(ws, support, date(2026, 2, 10))
+    assert (totals(ws), WorkspaceClosure.objects.filter(workspace=ws).exists()) == ([], False)
+
+    Usage.objects.filter(workspace=ws).update(mtus=12_000)  # the cause fixed
+    services.run_billing(as_of=date(2026, 2, 9))
+    closure = close(ws, support, date(2026, 2, 10))
+    issued = Invoice.objects.filter(workspace=ws).order_by("number")
+    assert [(i.issue_date, i.kind, i.discount, i.total) for i in issued] == [
+        (date(2026, 2, 1), "monthly", D("70.00"), D("70.00")),
+        (date(2026, 2, 10), "final", D("0.00"), D("38.57")),  # 120 × 9/28 = 38.571
+    ]
+    assert closure.final_invoice == issued[1]
