@@ -40,7 +40,7 @@ from billing.models import (
     in_force_on,
 )
 from billing.months import add_year, month_start
-from billing.tax import US_STATES
+from billing.tax import US_STATES, refuse_taxed_already
 
 # T6: the reminder goes out this many days before the trial's end date.
 TRIAL_REMINDER_DAYS = 3
@@ -143,7 +143,9 @@ def update_workspace(
     """Edit a workspace's name, business location (X1: it decides tax) and billing email, with
     the checks `create_workspace` applies and the why kept (R4). A new location is a dated
     change (D2): the invoices the clock issues from `as_of` on are taxed there, and those it
-    still owes for earlier days where the business was then (D4)."""
+    still owes for earlier days where the business was then (D4): they are issued first (the
+    trial and term ends before `as_of`; a close still owed makes it wait, as does an invoice a
+    close set aside), and an invoice issued already for `as_of` or later refuses it (I3)."""
     require_reason(reason, "Say why the workspace's details change: the reason is kept.")
     problems = []
     details = _workspace_details(problems, name, business_country, business_region, billing_email)
@@ -152,7 +154,11 @@ def update_workspace(
     refuse_closed(workspace, "Editing the details")
     location = (str(workspace.business_country), workspace.business_region)
     if (details["business_country"], details["business_region"]) != location:
-        refuse_processed(as_of, "A change of business location")
+        what = "A change of business location"
+        refuse_processed(as_of, what)
+        refuse_taxed_already(workspace.invoices, as_of, what)
+        refuse_set_aside_pending(workspace, as_of, what)
+        advance_workspace(workspace, as_of - timedelta(days=1))
     for field, value in details.items():
         setattr(workspace, field, value)
     save_with_reason(workspace, f"Details edited: {reason.strip()}", by=by)

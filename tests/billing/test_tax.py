@@ -69,6 +69,77 @@ def test_x1_d2_d4_a_new_business_location_is_a_dated_change(db, support):
     )
 
 
+def move_to_oregon(ws, by, day):
+    services.update_workspace(
+        ws,
+        by=by,
+        reason="Moved to Portland",
+        name=ws.name,
+        business_country="US",
+        business_region="OR",
+        billing_email=ws.billing_email,
+        as_of=day,
+    )
+
+
+def test_x1_d4_an_annual_invoice_a_lagging_clock_owes_is_taxed_where_the_business_was(db, support):
+    """Annual Team in California (7.25 %) from a trial started 1 January: the annual invoice
+    is dated 15 January, 1,440.00 + 104.40 = 1,544.40. With the clock at 1 January, a move to
+    Oregon dated 20 January first issues what the clock owes before that day, as a daily clock
+    had: the catch-up taxed it in Oregon (1,440.00, no tax)."""
+    from .factories import workspace
+
+    ws = workspace(
+        as_of=date(2026, 1, 1), plan="team", interval="annual", card=True, business_region="CA"
+    )
+    services.run_billing(as_of=date(2026, 1, 1))
+    move_to_oregon(ws, support, date(2026, 1, 20))
+    services.run_billing(as_of=date(2026, 1, 25))
+
+    annual = Invoice.objects.get(workspace=ws, kind="annual")
+    assert (annual.issue_date, annual.tax_region, annual.tax, annual.total) == (
+        date(2026, 1, 15),
+        "CA",
+        D("104.40"),
+        D("1544.40"),
+    )
+
+
+def test_x1_d4_a_move_dated_before_an_issued_final_invoice_is_refused(db, support):
+    """Monthly Team in California cancelled on 25 January: its final invoice, 120 × 24/31 =
+    92.90 + 6.74 tax = 99.64, is issued at once. A move to Oregon dated 20 January would have
+    made it 92.90 untaxed had it come first; an issued invoice is never edited (I3), so the
+    move is refused, as a tax rate dated before it is, and accepted from the 26th."""
+    ws = paid_monthly(date(2026, 1, 1), business_region="CA")
+    services.run_billing(as_of=date(2026, 1, 1))
+    services.change_to_free(ws, as_of=date(2026, 1, 25))
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    assert (final.tax_region, final.total) == ("CA", D("99.64"))
+
+    with pytest.raises(BillingError, match=rf"{final.number}, dated 2026-01-25.*2026-01-26"):
+        move_to_oregon(ws, support, date(2026, 1, 20))
+    assert Workspace.objects.get(pk=ws.pk).business_region == "CA"
+    move_to_oregon(ws, support, date(2026, 1, 26))
+
+
+def test_x1_i6_a_move_waits_for_the_invoice_a_close_set_aside(db, support):
+    """January's invoice (dated 1 February, California) is set aside by the close; issued after
+    a move to Oregon on 10 February it would be taxed in Oregon. The move waits for it."""
+    from billing.models import Usage
+
+    ws = paid_monthly(date(2026, 1, 1), business_region="CA")
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 9))
+    with pytest.raises(BillingError, match="invoice for January 2026 was set aside"):
+        move_to_oregon(ws, support, date(2026, 2, 10))
+
+    Usage.objects.filter(workspace=ws).update(mtus=10_000)  # the cause fixed
+    services.run_billing(as_of=date(2026, 2, 9))
+    move_to_oregon(ws, support, date(2026, 2, 10))
+    january = Invoice.objects.get(workspace=ws)
+    assert (january.tax_region, january.total) == ("CA", D("128.70"))
+
+
 def test_x1_tax_follows_the_business_location_not_the_billing_address(db):
     # Billed at a California address, but the business is in Texas: Texas sales tax.
     ws = paid_monthly(
