@@ -27,7 +27,7 @@ from billing.errors import BillingError
 from billing.filters import InvoiceFilter, IssueMonthFilter
 from billing.invoice_documents import credit_note_document, invoice_document, render_pdf
 from billing.models import CreditNote, Invoice, TaxExemption
-from billing.months import add_months, month_start, parse_month
+from billing.months import EARLIEST_MONTH, add_months, month_start, parse_month
 from billing.pricing import round_cents
 
 FINANCE_PERMISSION = "billing.export_invoice"
@@ -146,7 +146,8 @@ def _export_name(invoice_filter) -> str:
 
 def _month_range(request, today):
     """The months the request asks for: by default the twelve months up to this month, or up
-    to the month asked for when only the end is given."""
+    to the month asked for when only the end is given (from the first month the system takes
+    at the earliest)."""
     data = request.GET.copy()
     if not data.get("issued_to"):
         data["issued_to"] = f"{today:%Y-%m}"
@@ -155,7 +156,8 @@ def _month_range(request, today):
             end = parse_month(data["issued_to"])
         except ValueError:
             end = month_start(today)  # the filter reports the bad month
-        data["issued_from"] = f"{add_months(end, 1 - REPORT_MONTHS):%Y-%m}"
+        start = max(add_months(end, 1 - REPORT_MONTHS), EARLIEST_MONTH)
+        data["issued_from"] = f"{start:%Y-%m}"
     month_filter = IssueMonthFilter(data, queryset=Invoice.objects.all())
     cleaned = month_filter.form.cleaned_data if month_filter.is_valid() else {}
     last = cleaned.get("issued_to") or month_start(today)

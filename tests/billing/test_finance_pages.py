@@ -237,6 +237,20 @@ def test_r3_tax_report_defaults_to_twelve_months(client, finance, world):
     assert months == {date(2026, 1, 1), date(2026, 2, 1)}  # not March
 
 
+@pytest.mark.parametrize("name", ["finance:tax-report", "finance:revenue"])
+def test_r3_a_report_ending_in_the_first_months_starts_at_the_first_month(
+    client, finance, world, name
+):
+    """The twelve months up to May 2000 would start in June 1999, before the first month the
+    system takes: the page refused the start nobody gave and showed nothing."""
+    client.force_login(finance)
+    response = client.get(reverse(name), {"issued_to": "2000-05"})
+    month_filter = response.context["filter"]
+    assert month_filter.is_valid(), month_filter.errors
+    months = month_filter.form.cleaned_data
+    assert (months["issued_from"], months["issued_to"]) == (date(2000, 1, 1), date(2000, 5, 1))
+
+
 # --- the revenue chart ----------------------------------------------------------------------
 
 
