@@ -86,6 +86,12 @@ def _month(text: str) -> tuple[date | None, str | None]:
 def _mtus(text: str) -> tuple[int | None, str | None]:
     if not (text.isascii() and text.isdigit()):
         return None, f"MTUs must be a whole number of at least 0, not “{text}”"
+    digits = len(text.lstrip("0"))
+    if digits > len(str(MAX_MTUS)):  # and Python reads no more than 4,300 digits as a number
+        return None, (
+            f"a figure of {digits:,} digits is more than the {MAX_MTUS:,} MTUs a month can "
+            "report (a typo?)"
+        )
     value = int(text)
     problem = mtus_problem(value)
     return (None, problem) if problem else (value, None)

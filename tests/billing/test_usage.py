@@ -239,3 +239,21 @@ def test_d2_usage_for_a_month_the_clock_is_closing_is_refused(db, tmp_path):
         services.import_usage(path)
     assert refused.value.errors == ["Line 3: 2026-01 is closed: its invoices are issued."]
     services.record_usage(ws, month=date(2026, 2, 1), mtus=10)  # February is open
+
+
+HUGE = "9" * 5000  # a pasted run of digits, beyond what Python reads as a number (4,300)
+
+
+def test_u2_i6_a_figure_of_5000_digits_is_a_bad_line_not_a_crash(db, tmp_path):
+    workspace(slug="alpha")
+    path = tmp_path / "usage.csv"
+    path.write_text(f"workspace,month,mtus\nalpha,2026-01,5\nalpha,2026-02,{HUGE}\n")
+    with pytest.raises(UsageImportError) as raised:
+        services.import_usage(path)
+    assert raised.value.errors == [
+        "Line 3: a figure of 5,000 digits is more than the 10,000,000,000 MTUs a month can "
+        "report (a typo?)."
+    ]
+    assert not Usage.objects.exists()
+    with pytest.raises(CommandError, match="Line 3"):
+        call_command("import_usage", str(path))
