@@ -22,8 +22,10 @@ R5). Every change goes through a service:
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import label_for_field, unquote
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.forms.models import construct_instance
 from django.http import Http404, HttpResponseNotAllowed
@@ -227,6 +229,22 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class CheckedChangeList(ChangeList):
+    """A list whose filters from the address are checked before the page is drawn: a value a
+    lookup cannot take (`?month__year=0`) shows the admin's "invalid filter" notice, not a 500.
+    Django checks a lookup's value only when its SQL is built, after the list's own checks."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        queryset = super().get_queryset(request, exclude_parameters)
+        try:
+            queryset.query.get_compiler(queryset.db).as_sql()
+        except EmptyResultSet:
+            pass
+        except (ValueError, OverflowError, TypeError, ValidationError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+        return queryset
+
+
 class ServiceAdmin(SimpleHistoryAdmin):
     """R5: a ModelAdmin that writes only through services.
 
@@ -246,6 +264,9 @@ class ServiceAdmin(SimpleHistoryAdmin):
     object_history_list_template = "admin/toolkit/history_list.html"
     # A website typed without its scheme is read as https, as the public forms read it.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+
+    def get_changelist(self, request, **kwargs):
+        return CheckedChangeList
 
     # --- permissions: no service, no form ---
 
