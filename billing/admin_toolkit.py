@@ -351,6 +351,10 @@ class ServiceAdmin(SimpleHistoryAdmin):
     # --- history pages are read-only ---
 
     def history_view(self, request, object_id, extra_context=None):
+        try:  # an id from the address that is not a number is no such page
+            self.model._meta.pk.to_python(unquote(object_id))
+        except ValidationError:
+            raise Http404("No such row.") from None
         if not hasattr(self.model._meta, "simple_history_manager_attribute"):
             # A row without dated history: Django's own page lists the admin log.
             return admin.ModelAdmin.history_view(self, request, object_id, extra_context)

@@ -45,6 +45,8 @@ class ClosurePreview:
     subscription_effect: str
     final_invoice: InvoicePreview | None = None
     effects: list[str] = field(default_factory=list)
+    # Why the closure would be refused now (I6: its final invoice cannot be made).
+    problem: str = ""
 
 
 def _subscription_effect(sub: Subscription, final: InvoicePreview | None) -> str:
@@ -90,9 +92,13 @@ def _preview_after_catch_up(workspace: Workspace, as_of: date) -> ClosurePreview
     sub = workspace.subscriptions.select_related("plan").get(ended_on=None)
     final = None
     running_trial = sub.trial_outcome == Subscription.TrialOutcome.RUNNING
+    problem = ""
     if sub.is_team and sub.interval == Interval.MONTHLY and not running_trial:
         draft = invoicing.final_draft(sub, as_of)
-        previews = invoicing.preview([draft]) if draft else []
+        try:
+            previews = invoicing.preview([draft]) if draft else []
+        except BillingError as exc:
+            previews, problem = [], f"Its final invoice cannot be made: {exc}."
         final = previews[0] if previews else None
     effects = []
     for step in closure_steps():
@@ -102,9 +108,14 @@ def _preview_after_catch_up(workspace: Workspace, as_of: date) -> ClosurePreview
         workspace=workspace,
         as_of=as_of,
         plan=plan,
-        subscription_effect=_subscription_effect(sub, final),
+        subscription_effect=(
+            "Monthly Team would end now with a final invoice."
+            if problem
+            else _subscription_effect(sub, final)
+        ),
         final_invoice=final,
         effects=effects,
+        problem=problem,
     )
 
 

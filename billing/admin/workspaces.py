@@ -22,6 +22,7 @@ from billing.admin_toolkit import (
     shown_column,
     with_note,
 )
+from billing.errors import BillingError
 from billing.forms import (
     ChangeIntervalForm,
     ChangePlanForm,
@@ -246,12 +247,23 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
                 "strikes": workspace.strikes.all()[:12],
                 "lock_events": workspace.lock_events.select_related("by")[:10],
                 "invoices": workspace.invoices.all()[:12],
-                "preview": services.preview_invoice(
-                    workspace, month=month_start(today), as_of=today
-                ),
+                **self._invoice_preview(workspace, today),
                 "actions": self._workspace_actions(request, workspace),
             }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _invoice_preview(workspace, today) -> dict:
+        """This month's invoice as the close would make it, or why it cannot be made (I6: an
+        amount beyond what an invoice holds): the page support fixes the usage from opens."""
+        try:
+            return {
+                "preview": services.preview_invoice(
+                    workspace, month=month_start(today), as_of=today
+                )
+            }
+        except BillingError as exc:
+            return {"preview": None, "preview_problem": str(exc)}
 
     def _workspace_actions(self, request, workspace):
         """(label, url) of each page this person may open on this workspace. A closed one

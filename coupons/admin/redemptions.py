@@ -35,6 +35,14 @@ class RedemptionForm(forms.ModelForm):
         }
 
 
+def _row_id(text) -> int | None:
+    """A row id given in the address, or None for anything that cannot be one."""
+    text = str(text or "")
+    if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
+        return int(text)
+    return None
+
+
 @admin.register(Redemption)
 class RedemptionAdmin(ServiceAdmin):
     form = RedemptionForm
@@ -89,7 +97,8 @@ class RedemptionAdmin(ServiceAdmin):
         """C2: support applies a coupon; the service's refusal is shown as it is."""
         if not request.user.has_perm("coupons.add_redemption"):
             raise PermissionDenied
-        initial = {"workspace": request.GET.get("workspace")}
+        # The workspace page links here with its id; anything else in the address is ignored.
+        initial = {"workspace": _row_id(request.GET.get("workspace"))}
         form = ApplyCouponForm(
             request.POST or None,
             initial=initial,
@@ -108,10 +117,10 @@ class RedemptionAdmin(ServiceAdmin):
             )
             return f"{redemption.coupon.code} applied to {workspace.name}.", redemption
 
-        back = request.POST.get("workspace") or request.GET.get("workspace")
+        back = _row_id(request.POST.get("workspace") or request.GET.get("workspace"))
         back_url = (
             reverse("admin:billing_workspace_change", args=[back])
-            if back and str(back).isdigit()
+            if back
             else reverse("admin:coupons_redemption_changelist")
         )
         return service_form_page(

@@ -1,0 +1,115 @@
+"""Staff pages answer what a person can send them with a page or a clear refusal, never a 500:
+ids that are not numbers, a NUL character in the address, a workspace whose invoice cannot be
+made. Found by trying the pages as an attacker would (each answered 500 before)."""
+
+from datetime import date
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.urls import reverse
+
+from billing import services
+from billing.models import Plan, WorkspaceClosure
+from tests.coupons.factories import paid_monthly
+
+FEB = date(2026, 2, 1)
+
+
+@pytest.mark.parametrize(
+    "model_url",
+    [
+        "billing/workspace",
+        "billing/invoice",
+        "billing/plan",
+        "billing/taxexemption",
+        "coupons/coupon",
+        "startups/startupapplication",
+    ],
+)
+def test_r5_a_history_list_for_an_id_that_is_not_a_number_is_not_found(client, db, model_url):
+    """/admin/<app>/<model>/abc/history/: simple_history filtered by the raw id (ValueError)."""
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "pw-for-tests"))
+    client.raise_request_exception = False
+    assert client.get(f"/admin/{model_url}/abc/history/").status_code == 404
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "9" * 23])
+def test_c2_the_apply_coupon_page_ignores_a_workspace_in_its_address_that_is_no_id(
+    client, support, today, value
+):
+    """The workspace page links the page as ?workspace=<id>; anything else was put into the
+    form's workspace box unchecked, whose drawing then failed."""
+    client.force_login(support)
+    client.raise_request_exception = False
+    response = client.get(reverse("admin:coupons_redemption_apply"), {"workspace": value})
+    assert response.status_code == 200
+    assert response.context["form"].initial["workspace"] is None
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "/admin/search/?q=a%00b",
+        "/admin/billing/workspace/?business_country=a%00",
+        "/admin/billing/outboundemail/?kind=a%00",
+        "/admin/billing/workspace/?lock__exact=a%00",
+    ],
+)
+def test_r1_r3_a_nul_character_in_the_address_is_refused(client, support, address):
+    """PostgreSQL text cannot hold NUL: the site search, our list filters and Django's own
+    passed it to the database and answered 500 there."""
+    paid_monthly(as_of=date(2026, 1, 1), name="Acme")
+    client.force_login(support)
+    client.raise_request_exception = False
+    response = client.get(address)
+    assert (response.status_code, response.content) == (
+        400,
+        b"The address holds a NUL character (%00), which no field takes.",
+    )
+    if connection.vendor == "postgresql":  # the same address without the NUL still works
+        assert client.get(address.replace("%00", "")).status_code == 200
+
+
+@pytest.fixture
+def too_big_to_invoice(finance):
+    """Team's overage at $2.0000 per MTU (within its bounds) and 10,000,000,000 MTUs for
+    February (the most input takes): February's invoice would be 120.00 + 9,999,990,000 × 2
+    = $19,999,980,120.00, beyond the $9,999,999,999.99 an invoice holds (I6)."""
+    services.update_plan(
+        Plan.objects.get(code="team"), by=finance, reason="Audit", overage_rate="2.0000"
+    )
+    ws = paid_monthly(as_of=date(2026, 1, 1), name="Big")
+    services.record_usage(ws, month=FEB, mtus=10_000_000_000)
+    return ws
+
+
+def test_i6_the_workspace_page_opens_when_this_months_invoice_cannot_be_made(
+    client, support, today, too_big_to_invoice
+):
+    """The page support corrects the usage from computed the month's preview unguarded."""
+    client.force_login(support)
+    response = client.get(reverse("admin:billing_workspace_change", args=[too_big_to_invoice.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "This month's invoice cannot be made: the invoice&#x27;s subtotal of" in page
+    assert "$19,999,980,120.00 is beyond what an invoice can hold" in page
+    assert "for the month. The month close will set it aside (I6)" in page
+
+
+def test_i6_w1_the_close_page_says_why_a_closure_is_refused_for_now(
+    client, support, today, too_big_to_invoice
+):
+    """The final invoice a closure on 10 February would issue has a subtotal of
+    $19,999,980,038.57: the close page answered 500 to GET and POST. It now says why, and
+    the closure is refused with that reason, nothing written."""
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_close", args=[too_big_to_invoice.pk])
+    page = client.get(url).content.decode()
+    assert "Its final invoice cannot be made: the invoice&#x27;s subtotal of" in page
+    assert "$19,999,980,038.57" in page and "Closing is refused until the cause is fixed" in page
+
+    response = client.post(url, {"reason": "Customer asked to delete"})
+    assert response.status_code == 200
+    assert "beyond what an invoice can hold" in response.content.decode()
+    assert not WorkspaceClosure.objects.exists()
