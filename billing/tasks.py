@@ -95,6 +95,15 @@ def import_usage_file(job_id):
 
 
 @shared_task
+def sweep_stuck_import_jobs():
+    """The beat's sweep of usage import jobs whose hand-over to a worker was lost (the broker
+    was down at upload): each is handed over again. Now is read here, at the edge."""
+    from billing.usage_import import hand_over_stuck_jobs
+
+    return hand_over_stuck_jobs(now=timezone.now(), run_later=import_usage_file.delay)
+
+
+@shared_task
 def ping(value):
     """A no-op round trip, used to check that a worker is alive."""
     return value

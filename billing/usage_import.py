@@ -26,7 +26,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import date
+from datetime import date, timedelta
 from itertools import islice
 from os import PathLike
 from typing import NamedTuple
@@ -34,6 +34,7 @@ from typing import NamedTuple
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing.clock import first_open_month
 from billing.errors import BillingError, UsageImportError
@@ -54,6 +55,8 @@ MAX_HEADER_BYTES = 64 * 1024
 # Uploads up to this size are imported while the page waits; larger ones go to a worker.
 INLINE_MAX_BYTES = 2 * 1024 * 1024
 PROGRESS_TIMEOUT = 24 * 3600
+# A job queued this long has no task coming (its hand-over was lost with the broker).
+JOB_STUCK_AFTER = timedelta(minutes=15)
 # What str.strip() strips, so SQL trims a field exactly as Python does.
 WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 REPLACEMENT = "\ufffd".encode()
@@ -563,44 +566,86 @@ def job_progress(job: UsageImportJob) -> dict | None:
 def start_import_job(upload, *, by, run_later) -> UsageImportJob:
     """Store an uploaded usage file privately and have a worker import it (U2 as for any
     file); the admin page follows the job. `run_later(job_id)` hands the job to the worker
-    (the task's `delay`), once the job is committed."""
+    (the task's `delay`), once the job is committed; with the broker down the job waits,
+    queued, for the sweep (`hand_over_stuck_jobs`)."""
     job = UsageImportJob(file_name=(upload.name or "usage.csv")[-255:], size=upload.size)
     job.created_by = by
     job.file.save("usage.csv", upload, save=False)
     job.save()
-    transaction.on_commit(lambda: run_later(job.pk))
+    transaction.on_commit(lambda: _hand_over(job.pk, run_later))
     return job
 
 
+def _hand_over(job_id: int, run_later) -> bool:
+    try:
+        run_later(job_id)
+    except BrokerUnavailable as exc:
+        logger.warning("usage import job %s left queued for the sweep: %s", job_id, exc)
+        return False
+    return True
+
+
+def stuck_jobs(now):
+    """Jobs queued for JOB_STUCK_AFTER with no worker on them: their hand-over was lost."""
+    return UsageImportJob.objects.filter(
+        status=UsageImportJob.Status.QUEUED, created_at__lt=now - JOB_STUCK_AFTER
+    )
+
+
+def hand_over_stuck_jobs(*, now, run_later) -> int:
+    """The sweep: hand each stuck job to a worker again; how many were handed over. A job
+    handed over twice is imported once (`run_import_job` holds its row)."""
+    handed = sum(_hand_over(pk, run_later) for pk in stuck_jobs(now).values_list("pk", flat=True))
+    if handed:
+        logger.info("sweep: %s stuck usage import job(s) handed over again", handed)
+    return handed
+
+
 def run_import_job(job_id: int) -> UsageImportJob | None:
-    """The worker's side: claim the job (a redelivered task for a finished job does nothing),
-    import its file, record the result or every bad line, and delete the stored file."""
-    claimed = UsageImportJob.objects.filter(
-        pk=job_id, status__in=[UsageImportJob.Status.QUEUED, UsageImportJob.Status.RUNNING]
-    ).update(status=UsageImportJob.Status.RUNNING, started_at=timezone.now())
-    if not claimed:
-        return None
-    job = UsageImportJob.objects.get(pk=job_id)
-    key = _progress_key(job.pk)
+    """The worker's side: import the job's file and record the outcome (the figures, or every
+    bad line) in the import's own transaction, then delete the stored file.
+
+    The import and its outcome commit together, so a task delivered again after its worker
+    died (acks_late) finds the job either finished, and does nothing, or with nothing of it
+    written, and imports it; one delivered twice at once waits for the job's row and then
+    finds it finished. Shown as running (and its progress) while it runs."""
+    UsageImportJob.objects.filter(pk=job_id, status=UsageImportJob.Status.QUEUED).update(
+        status=UsageImportJob.Status.RUNNING, started_at=timezone.now()
+    )
+    key = _progress_key(job_id)
 
     def progress(stage: str, done: int):
         cache.set(key, {"stage": stage, "done": done}, PROGRESS_TIMEOUT)
 
-    try:
-        with job.file.open("rb") as stream:
-            result = import_usage(stream, progress=progress)
-    except UsageImportError as exc:
-        job.status, job.errors, job.bad_lines = job.Status.REFUSED, exc.errors, exc.bad_lines
-    except BillingError as exc:
-        job.status, job.errors = job.Status.REFUSED, [str(exc)]
-    except Exception as exc:
-        logger.exception("usage import job %s failed", job.pk)
-        job.status, job.errors = job.Status.FAILED, [f"{type(exc).__name__}: {exc}"]
-    else:
-        job.status = job.Status.DONE
-        job.figures_created, job.figures_replaced = result["created"], result["replaced"]
-    job.finished_at = timezone.now()
-    job.file.delete(save=False)
-    job.save()
+    with transaction.atomic():
+        job = (
+            UsageImportJob.objects.select_for_update()
+            .filter(pk=job_id, status=UsageImportJob.Status.RUNNING)
+            .first()
+        )
+        if job is None:
+            return None
+        try:
+            with job.file.open("rb") as stream:
+                result = import_usage(stream, progress=progress)
+        except UsageImportError as exc:
+            job.status, job.errors, job.bad_lines = job.Status.REFUSED, exc.errors, exc.bad_lines
+        except BillingError as exc:
+            job.status, job.errors = job.Status.REFUSED, [str(exc)]
+        except Exception as exc:
+            logger.exception("usage import job %s failed", job.pk)
+            job.status, job.errors = job.Status.FAILED, [f"{type(exc).__name__}: {exc}"]
+        else:
+            job.status = job.Status.DONE
+            job.figures_created, job.figures_replaced = result["created"], result["replaced"]
+        job.finished_at = timezone.now()
+        job.save()
+        transaction.on_commit(lambda: _forget_file(job))
     cache.delete(key)
     return job
+
+
+def _forget_file(job: UsageImportJob):
+    """Once its outcome is committed, the stored upload goes (the job keeps its name)."""
+    job.file.delete(save=False)
+    UsageImportJob.objects.filter(pk=job.pk).update(file="")

@@ -209,6 +209,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.sweep_stuck_emails",
         "schedule": crontab(minute="*/5"),
     },
+    # Usage import jobs left queued the same way are handed to a worker again.
+    "sweep-stuck-import-jobs": {
+        "task": "billing.tasks.sweep_stuck_import_jobs",
+        "schedule": crontab(minute="*/5"),
+    },
 }
 # An email pending this long with no send attempt is stuck: the sweep sends it again and the
 # admin lists it. Longer than the send task's longest wait between retries (10 minutes).

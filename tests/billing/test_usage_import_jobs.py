@@ -1,0 +1,111 @@
+"""U1, U2 for a large file on a worker (billing.usage_import.run_import_job): the import and
+its outcome commit together, a job delivered twice imports once, and a job whose hand-over to
+the broker was lost is handed over again by the sweep."""
+
+from datetime import date, timedelta
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
+
+from billing import services, tasks, usage_import
+from billing.models import Usage, UsageImportJob
+
+from .factories import workspace
+
+
+class WorkerLost(BaseException):
+    """The worker process dies (killed, out of memory): nothing after this point runs."""
+
+
+def queued_job(content: bytes) -> UsageImportJob:
+    upload = SimpleUploadedFile("big.csv", content)
+    return usage_import.start_import_job(upload, by=None, run_later=lambda job_id: None)
+
+
+def test_u1_u2_a_job_delivered_again_after_its_worker_died_imports_once(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The job imports alpha's January = 1,000; its worker dies before anything more, and the
+    task (acks_late) is delivered again after the pipeline reported the newer running total
+    1,500. The import had committed on its own, the job stayed "running", and the second
+    delivery put 1,000 back: 500 MTUs gone from the bill. Now the import commits with its
+    outcome: had the worker died before, nothing of it would be in."""
+    ws = workspace(slug="alpha", as_of=date(2026, 1, 1))
+    job = queued_job(b"workspace,month,mtus\nalpha,2026-01,1000\n")
+
+    real_import = usage_import.import_usage
+
+    def import_then_die(*args, **kwargs):
+        real_import(*args, **kwargs)
+        raise WorkerLost  # after the import, before the job's outcome is recorded
+
+    monkeypatch.setattr(usage_import, "import_usage", import_then_die)
+    with pytest.raises(WorkerLost):
+        usage_import.run_import_job(job.pk)
+    # Nothing of it committed: the job is still to do, the figure not in.
+    assert not Usage.objects.exists()
+    assert UsageImportJob.objects.get(pk=job.pk).status == "running"
+
+    monkeypatch.setattr(usage_import, "import_usage", real_import)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert usage_import.run_import_job(job.pk).status == "done"  # delivered again
+    assert Usage.objects.get(workspace=ws).mtus == 1000
+
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=1500)  # the newer running total
+    assert usage_import.run_import_job(job.pk) is None  # and once more: finished, left alone
+    assert Usage.objects.get(workspace=ws).mtus == 1500
+    assert not UsageImportJob.objects.get(pk=job.pk).file  # the upload is gone once done
+
+
+def test_u2_i6_a_job_with_a_5000_digit_figure_is_refused_naming_the_line(db):
+    workspace(slug="alpha")
+    job = queued_job(b"workspace,month,mtus\nalpha,2026-01," + b"9" * 5000 + b"\n")
+    job = usage_import.run_import_job(job.pk)
+    assert (job.status, job.bad_lines) == ("refused", 1)
+    assert job.errors[0].startswith("Line 2: a figure of 5,000 digits is more than")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_u2_a_large_upload_with_the_broker_down_waits_for_the_sweep(client, support, monkeypatch):
+    """The job's row committed, then handing it to the broker failed in the commit hook: the
+    page answered 500 and the job stayed queued with no task behind it."""
+    monkeypatch.setattr(usage_import, "INLINE_MAX_BYTES", 10)  # every upload goes to a worker
+
+    def broker_down(*args, **kwargs):
+        raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(tasks.import_usage_file, "delay", broker_down)
+    workspace(slug="alpha")
+    client.force_login(support)
+    upload = SimpleUploadedFile("big.csv", b"workspace,month,mtus\nalpha,2026-01,10\n")
+    response = client.post(reverse("admin:billing_usage_import"), {"file": upload})
+    job = UsageImportJob.objects.get()
+    assert response.url == reverse("admin:billing_usage_import_job", args=[job.pk])
+    assert "Waiting for a worker" in client.get(response.url).content.decode()
+
+    handed = []
+    now = timezone.now()
+    # Not stuck yet: a worker may simply be busy.
+    assert usage_import.hand_over_stuck_jobs(now=now, run_later=handed.append) == 0
+    # Still down a quarter of an hour on: the sweep tries, and leaves it for the next sweep.
+    later = now + timedelta(minutes=16)
+    assert usage_import.hand_over_stuck_jobs(now=later, run_later=broker_down) == 0
+    # Back up: handed over once, and the worker imports it.
+    assert usage_import.hand_over_stuck_jobs(now=later, run_later=handed.append) == 1
+    assert handed == [job.pk]
+    assert usage_import.run_import_job(job.pk).status == "done"
+    assert Usage.objects.get().mtus == 10
+    assert usage_import.hand_over_stuck_jobs(now=later, run_later=handed.append) == 0
+
+
+def test_u2_the_sweep_of_import_jobs_runs_on_the_beat():
+    [entry] = [
+        e
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "billing.tasks.sweep_stuck_import_jobs"
+    ]
+    assert entry["schedule"].minute == set(range(0, 60, 5))
