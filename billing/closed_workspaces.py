@@ -4,10 +4,11 @@ first, and the dated subquery the month close and the daily steps read (D3).
 
 from datetime import date
 
+from django.db import connection
 from django.db.models import Exists, OuterRef
 
 from billing.errors import WorkspaceClosed
-from billing.models import Workspace, WorkspaceClosure
+from billing.models import Usage, Workspace, WorkspaceClosure
 
 
 def refuse_closed(workspace: Workspace, what: str = "This change") -> None:
@@ -21,6 +22,16 @@ def refuse_closed(workspace: Workspace, what: str = "This change") -> None:
             f"{what} is refused: {workspace.name} was closed on {closed_on}. A closed workspace "
             "accepts no change; support can reopen it first."
         )
+
+
+def hold_usage_writers() -> None:
+    """W1: a closure and the writers of usage take turns. On PostgreSQL the closure holds the
+    usage table (SHARE mode) to its commit, before it locks the workspace: an import or a
+    recorded figure either commits first (and the closure bills it) or writes after it and,
+    checking after its own write waited, finds the workspace closed."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"lock table {Usage._meta.db_table} in share mode")
 
 
 def closed_on_day(day: date, workspace: str = "pk") -> Exists:

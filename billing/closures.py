@@ -17,6 +17,7 @@ from django.db import transaction
 from billing import invoicing
 from billing.audit import because, require_reason, save_with_reason
 from billing.clock import refuse_processed
+from billing.closed_workspaces import hold_usage_writers
 from billing.emails import queue_email
 from billing.errors import BillingError, WorkspaceClosed
 from billing.forecast import nothing_survives
@@ -136,6 +137,7 @@ def close_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> Wo
 
     reason = require_reason(reason, "Say why the workspace is closed: the reason is kept.")
     refuse_processed(as_of, "A closure")
+    hold_usage_writers()
     workspace = Workspace.objects.for_change(workspace)
     if workspace.closed_on is not None:
         raise WorkspaceClosed(f"{workspace.name} is already closed (since {workspace.closed_on}).")

@@ -43,8 +43,10 @@ def record_usage(workspace: Workspace, *, month: date, mtus: int) -> Usage:
     problems = _check_usage(month, mtus)
     if problems:
         raise BillingError(f"Usage for {workspace.slug} was not recorded: " + "; ".join(problems))
-    refuse_closed(workspace, "Recording usage")  # W1: its data stopped
     usage, _ = Usage.objects.update_or_create(
         workspace=workspace, month=month, defaults={"mtus": mtus}
     )
+    # W1: its data stopped. Checked after the write, which waited for a closure in progress
+    # (`hold_usage_writers`), so the check sees it; refused, the write is undone.
+    refuse_closed(workspace, "Recording usage")
     return usage

@@ -461,6 +461,29 @@ def _problems(cursor) -> tuple[list[str], int]:
     return [_message(*row[:10]) for row in rows], rows[0][10]
 
 
+def _refuse_closed_meanwhile(cursor):
+    """W1: the lines of workspaces closed since they were checked (a closure that committed
+    while the file was read and checked; a later one waits for the import's write)."""
+    cursor.execute(
+        f"""
+        select s.line, w.slug, w.closed_on, count(*) over ()
+        from {STAGED} s join {Workspace._meta.db_table} w on w.id = s.workspace_id
+        where w.closed_on is not null
+        order by s.line
+        limit {MAX_LISTED_LINES}
+        """
+    )
+    rows = cursor.fetchall()
+    if rows:
+        raise UsageImportError(
+            [
+                f"Line {line}: {slug} was closed on {closed_on}: it accepts no usage."
+                for line, slug, closed_on, _ in rows
+            ],
+            bad_lines=rows[0][3],
+        )
+
+
 def _upsert(cursor, postgres: bool) -> dict:
     """U1: new figures inserted, reported ones replaced. A figure equal to the one on file is
     left as it is (a file sent twice writes nothing the second time) and counts as replaced."""
@@ -469,8 +492,10 @@ def _upsert(cursor, postgres: bool) -> dict:
     same_figure = "u.workspace_id = s.workspace_id and u.month = s.month"
     if postgres:
         # The checks are done; only now is the table held against other writers (a figure
-        # recorded meanwhile would turn an insert below into a duplicate). Readers go on.
+        # recorded meanwhile would turn an insert below into a duplicate) and closures (W1).
+        # Readers go on.
         cursor.execute(f"lock table {table} in share row exclusive mode")
+        _refuse_closed_meanwhile(cursor)
         cursor.execute(
             f"update {table} u set mtus = s.mtus, updated_at = %s from {STAGED} s "
             f"where {same_figure} and u.mtus <> s.mtus",
@@ -487,6 +512,7 @@ def _upsert(cursor, postgres: bool) -> dict:
         created = cursor.rowcount
         cursor.execute(f"select count(*) from {STAGED}")
         return {"created": created, "replaced": cursor.fetchone()[0] - created}
+    _refuse_closed_meanwhile(cursor)
     insert = f"""
         insert into {table} (workspace_id, month, mtus, updated_at)
         select workspace_id, month, mtus, %s from {STAGED} where true
