@@ -36,7 +36,16 @@ def test_f7_team_then_free_the_same_day_keeps_the_data_stop(db, django_capture_o
         "locked_data_stopped",
     )
     assert restored.get_cause_display() == "Trial ended before paying"
-    assert any(m.to == [ws.billing_email] and "locked" in m.subject.lower() for m in mail.outbox)
+    email = [m for m in mail.outbox if m.to == [ws.billing_email] and "locked" in m.subject][-1]
+    # F6, F7: the email says why the lock is back, not that the workspace went over again.
+    text = " ".join(email.body.split())
+    assert "The Team trial of" in text
+    assert "ended on 10 March 2026 before its first paid day" in text
+    assert "lock that moving to Team had lifted is back" in text
+    assert "went over the Free plan's" not in text
+    assert "incoming data has stopped" in text
+    html = email.alternatives[0][0]
+    assert "ended on 10 March 2026 before its first paid day" in " ".join(html.split())
 
 
 def test_f7_a_trial_that_reverts_without_a_card_restores_the_lock(db):
