@@ -27,9 +27,16 @@ WINDOW_SECONDS = 3600
 
 
 def _ip(value: str | None) -> str | None:
-    """The address in canonical form, or None when `value` is not an IP address."""
+    """The address in canonical form, or None when `value` is not an IP address. Some proxies
+    write the port too (`203.0.113.5:41234`, `[2001:db8::1]:41234`): the address is the
+    client's, whatever port it came from."""
+    value = (value or "").strip()
+    if value.startswith("[") and "]" in value:
+        value = value[1 : value.index("]")]
+    elif value.count(":") == 1:
+        value = value.split(":")[0]
     try:
-        return str(ipaddress.ip_address((value or "").strip()))
+        return str(ipaddress.ip_address(value))
     except ValueError:
         return None
 
