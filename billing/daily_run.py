@@ -31,18 +31,19 @@ def _next_month_to_close(as_of: date) -> date | None:
 
 def _next_subscription_event(as_of: date):
     """The earliest trial end or annual term end due by `as_of` among current subscriptions,
-    the ones `advance_workspace` applies them to (an ended one has nothing left to apply)."""
+    the ones `advance_workspace` applies them to (an ended one has nothing left to apply); on
+    one day, workspace by workspace (the order their invoices are numbered in, I1)."""
     trial = (
         Subscription.objects.filter(
             ended_on=None, trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lte=as_of
         )
-        .order_by("trial_end", "id")
+        .order_by("trial_end", "workspace_id")
         .values_list("trial_end", "workspace_id")
         .first()
     )
     term = (
         Subscription.objects.filter(ended_on=None, interval=Interval.ANNUAL, term_end__lte=as_of)
-        .order_by("term_end", "id")
+        .order_by("term_end", "workspace_id")
         .values_list("term_end", "workspace_id")
         .first()
     )

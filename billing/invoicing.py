@@ -442,6 +442,21 @@ def placeholder_numbers():
         _placeholder_numbers.reset(token)
 
 
+# I1, D4: the invoices issued inside `clock_event()` are the billing clock's own (a trial's or
+# a term's end, applied by the clock or ahead of it for a dated change): numbered in the clock's
+# order, not ahead of a change of the same day.
+_clock_event: ContextVar[bool] = ContextVar("clock_event", default=False)
+
+
+@contextmanager
+def clock_event():
+    token = _clock_event.set(True)
+    try:
+        yield
+    finally:
+        _clock_event.reset(token)
+
+
 def _reserve_numbers(year: int, count: int) -> int:
     """I1: the first of `count` consecutive numbers for `year`. The sequence row stays locked
     until the issuing transaction commits, so numbers are gapless even with many workers."""
@@ -517,30 +532,42 @@ class IssuedInvoices(Sequence):
         return f"<IssuedInvoices: {len(self)}>"
 
 
-def _refuse_numbers_ahead_of_the_clock(day: date) -> None:
+def _refuse_numbers_ahead_of_the_clock(day: date, workspace_id: int) -> None:
     """I1, D4: numbers follow issue dates, daily or catch-up alike. A dated change may issue an
-    invoice while the clock lags (a cancellation's final invoice); it waits when the clock still
-    owes an invoice dated before it: an annual trial's end or an annual term's renewal, which
-    a daily clock would have numbered first. Only an invoice dated past the day after the
-    clock's last can be ahead of it (a month close's never is); before the clock's first day
+    invoice while the clock lags (a cancellation's final invoice, or the trial and term ends of
+    its workspace that the clock has not reached); it waits when the clock still owes another
+    workspace's invoice that a daily clock would have numbered first: an annual trial's end or
+    an annual term's renewal dated before it, or, for a trial or term end (`clock_event`), dated
+    the same day for a workspace the clock takes first (it goes by date, then workspace).
+
+    A change dated the day after the clock's last comes before that day's trial and term ends
+    (D1), and a month close's invoices are the clock's own; before the clock's first day
     nothing is owed (as `clock.refuse_processed` refuses nothing then: history being entered)."""
     last = last_processed_day()
-    if last is None or day <= last + timedelta(days=1):
+    event = _clock_event.get()
+    if last is None or day <= last or (day == last + timedelta(days=1) and not event):
         return
+
+    def first(field: str, subscriptions):
+        before = Q(**{f"{field}__lt": day})
+        if event:
+            before |= Q(**{field: day, "workspace_id__lt": workspace_id})
+        return (
+            subscriptions.filter(before)
+            .order_by(field, "workspace_id")
+            .values_list(field, "workspace__name")
+            .first()
+        )
+
     annual = Subscription.objects.filter(ended_on=None, interval=Interval.ANNUAL)
     owed = [
         row
         for row in (
-            annual.filter(trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lt=day)
-            .order_by("trial_end", "id")
-            .values_list("trial_end", "workspace__name")
-            .first(),
-            annual.filter(
-                term_end__lt=day, cancel_at_term_end=False, switch_to_monthly_at_term_end=False
-            )
-            .order_by("term_end", "id")
-            .values_list("term_end", "workspace__name")
-            .first(),
+            first("trial_end", annual.filter(trial_outcome=Subscription.TrialOutcome.RUNNING)),
+            first(
+                "term_end",
+                annual.filter(cancel_at_term_end=False, switch_to_monthly_at_term_end=False),
+            ),
         )
         if row
     ]
@@ -581,7 +608,9 @@ def issue(
     if not drafts:
         return []
     if _placeholder_numbers.get() is None:
-        _refuse_numbers_ahead_of_the_clock(drafts[0].issue_date)
+        _refuse_numbers_ahead_of_the_clock(
+            drafts[0].issue_date, drafts[0].subscription.workspace_id
+        )
     priced = list(_price(drafts, tax_table or TaxTable(), set_aside))
     if not priced:
         return []

@@ -258,7 +258,13 @@ def _ready_for_change(workspace: Workspace, as_of: date, what: str, *, bills: bo
     if bills:
         refuse_set_aside_pending(workspace, as_of, what)
     advance_workspace(workspace, as_of - timedelta(days=1))
-    return workspace, current_subscription(workspace)
+    current = current_subscription(workspace)
+    if current.started_on > as_of:  # entered after a change dated later (D2 allows both)
+        raise BillingError(
+            f"{what} for {workspace.name} cannot be dated {as_of}: its current subscription "
+            f"starts on {current.started_on}, after it."
+        )
+    return workspace, current
 
 
 def refuse_set_aside_pending(workspace: Workspace, as_of: date, what: str):
@@ -474,7 +480,8 @@ def advance_workspace(workspace: Workspace, as_of: date):
     after every change of that day, when the clock processes D (D1)."""
     while event := _due_event(workspace, as_of):
         _, handler, sub = event
-        handler(workspace, sub)
+        with invoicing.clock_event():
+            handler(workspace, sub)
 
 
 def send_trial_reminders(*, as_of: date) -> int:

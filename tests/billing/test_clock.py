@@ -246,3 +246,54 @@ def test_i6_one_unbillable_workspace_among_thousands_on_postgresql(db):
     services.run_billing(as_of=date(2026, 2, 2))
     assert january.count() == 2_000
     assert len(set(january.values_list("number", flat=True))) == 2_000
+
+
+def test_i1_d4_an_annual_invoice_a_change_brings_forward_waits_for_one_the_clock_takes_first(
+    db, support
+):
+    """Two annual trials with a card from 1 January end on the 15th; a daily clock bills them
+    workspace by workspace: "first" INV-2026-000001, "second" INV-2026-000002. With the clock
+    at the 5th, a change to "second" dated the 20th brought its trial's end forward and took
+    000001. It now waits for the clock, which then numbers them as a daily clock does."""
+    from billing.errors import ClockBehind
+    from billing.models import Invoice
+    from tests.billing.factories import workspace
+
+    annual_trial = {"as_of": date(2026, 1, 1), "plan": "team", "interval": "annual", "card": True}
+    first = workspace(slug="first", **annual_trial)
+    second = workspace(slug="second", **annual_trial)
+    assert first.pk < second.pk
+    services.run_billing(as_of=date(2026, 1, 5))
+
+    def change():
+        services.change_interval(
+            second, interval="monthly", as_of=date(2026, 1, 20), by=support, reason="Asked"
+        )
+
+    with pytest.raises(ClockBehind, match="yet to bill .*annual Team due on 2026-01-15"):
+        change()
+    assert not Invoice.objects.exists()
+    services.run_billing(as_of=date(2026, 1, 19))
+    change()
+    assert sorted(Invoice.objects.values_list("workspace__slug", "issue_date", "number")) == [
+        ("first", date(2026, 1, 15), "INV-2026-000001"),
+        ("second", date(2026, 1, 15), "INV-2026-000002"),
+    ]
+
+
+def test_k1_t5_a_change_dated_before_the_current_subscription_starts_is_refused(db, support):
+    """With the clock at 5 January, a move to Team dated the 20th and then a cancellation dated
+    the 10th (D2 allows both) wrote a subscription ending before it started: the database's
+    check refused it (an IntegrityError, a 500). Now refused, saying why."""
+    from billing.errors import BillingError
+    from tests.billing.factories import workspace
+
+    ws = workspace(as_of=date(2026, 1, 1), card=True, slug="early")
+    services.run_billing(as_of=date(2026, 1, 5))
+    services.change_to_team(ws, as_of=date(2026, 1, 20), by=support, reason="Upgrade")
+    with pytest.raises(BillingError, match="cannot be dated 2026-01-10: its current subscription"):
+        services.change_to_free(ws, as_of=date(2026, 1, 10), by=support, reason="Cancel")
+    with pytest.raises(BillingError, match="starts on 2026-01-20, after it"):
+        services.change_interval(
+            ws, interval="annual", as_of=date(2026, 1, 12), by=support, reason="Asked"
+        )
