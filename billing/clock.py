@@ -16,6 +16,7 @@ from contextvars import ContextVar
 from datetime import date, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Q
 
 from billing.errors import ClockBehind, DayAlreadyProcessed
 from billing.models import BillingClock
@@ -65,12 +66,43 @@ def first_open_month() -> date | None:
     return month_start(reached) if reached else None
 
 
-def begin_day(day: date) -> None:
+# The key of the PostgreSQL advisory lock runs hold (any number no other code uses).
+RUN_LOCK_KEY = 0x62696C6C  # "bill"
+
+
+@contextmanager
+def one_run_at_a_time():
+    """D1: billing runs take turns (the beat's daily run, an operator's catch-up, the run a
+    close's last chunk starts). On PostgreSQL a run waits for one in progress, then goes on
+    from the day that one stopped at; SQLite has one writer at a time anyway."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    # Held on a connection of its own: closing it lets go, whatever became of the run's
+    # transaction (a lock kept by a connection left in an aborted one would stop every run).
+    holder = connection.get_new_connection(connection.get_connection_params())
+    try:
+        holder.autocommit = True
+        holder.execute("select pg_advisory_lock(%s)", [RUN_LOCK_KEY])
+        yield
+    finally:
+        holder.close()
+
+
+def begin_day(day: date) -> bool:
     """The clock's turn: wait for the dated changes in flight, then record `day` as being
-    processed, so a change dated on or before it is refused from now on."""
+    processed, so a change dated on or before it is refused from now on. False when another
+    run has processed `day` meanwhile (two runs at once: the beat's and an operator's)."""
     with transaction.atomic():
-        if not BillingClock.objects.select_for_update().filter(pk=1).update(processing_day=day):
+        clock = BillingClock.objects.select_for_update().filter(pk=1).first()
+        if clock is None:
             BillingClock.objects.create(pk=1, processing_day=day)
+            return True
+        if clock.last_processed_day is not None and day <= clock.last_processed_day:
+            return False
+        clock.processing_day = day
+        clock.save(update_fields=["processing_day"])
+        return True
 
 
 def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> None:
@@ -105,5 +137,12 @@ def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> Non
 
 
 def mark_processed(day: date) -> None:
-    if not BillingClock.objects.filter(pk=1).update(last_processed_day=day):
+    """Record `day` as processed; the record only moves forward (a run that finishes after a
+    longer one leaves it where that one put it)."""
+    moved = (
+        BillingClock.objects.filter(pk=1)
+        .filter(Q(last_processed_day=None) | Q(last_processed_day__lt=day))
+        .update(last_processed_day=day)
+    )
+    if not moved and not BillingClock.objects.filter(pk=1).exists():
         BillingClock.objects.create(pk=1, last_processed_day=day)

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.db.models import Min
 
-from billing.clock import begin_day, last_processed_day, mark_processed
+from billing.clock import begin_day, last_processed_day, mark_processed, one_run_at_a_time
 from billing.hooks import daily_steps
 from billing.models import Interval, MonthClose, Subscription, Workspace
 from billing.month_close import close_month, retry_set_aside
@@ -68,18 +68,23 @@ def run_billing(*, as_of: date, dispatch=None) -> dict:
     With `dispatch` (the Celery path) a month close's chunks go to workers and the run stops
     there, before recording that day; the close's last chunk starts the run again.
     """
-    counts = Counter()
-    day = _first_day_to_process()
-    first = day
-    while day is not None and day <= as_of:
-        # A month close falls due on a 1st; the first day looks for any left unfinished.
-        begin_day(day)  # after the changes in flight; changes dated `day` are refused now
-        counts.update(_process_day(day, dispatch, closes=day.day == 1 or day == first))
-        if counts["waiting_for_close"]:
-            return dict(counts)
-        mark_processed(day)
-        day += timedelta(days=1)
-    counts.update(retry_set_aside(as_of=as_of))
+    with one_run_at_a_time():
+        counts = Counter()
+        day = _first_day_to_process()
+        first = day
+        while day is not None and day <= as_of:
+            # A month close falls due on a 1st; the first day looks for any left unfinished.
+            # After the changes in flight; changes dated `day` are refused now. Another run
+            # (without the run lock: SQLite) may have got further: go on from where it stopped.
+            if not begin_day(day):
+                day = _first_day_to_process()
+                continue
+            counts.update(_process_day(day, dispatch, closes=day.day == 1 or day == first))
+            if counts["waiting_for_close"]:
+                return dict(counts)
+            mark_processed(day)
+            day += timedelta(days=1)
+        counts.update(retry_set_aside(as_of=as_of))
     return {key: value for key, value in counts.items() if value}
 
 

@@ -149,10 +149,11 @@ def bill_chunk(chunk_id: int) -> int:
         if chunk is None or chunk.done:
             return 0
         issued, problems = _issue_setting_aside(
+            chunk.close.month,
             invoicing.month_close_drafts(
                 chunk.close.month,
                 workspace_range=(chunk.first_workspace_id, chunk.last_workspace_id),
-            )
+            ),
         )
         _set_aside(chunk.close, problems, on=chunk.close.closed_on)
         chunk.invoices = len(issued)
@@ -161,15 +162,33 @@ def bill_chunk(chunk_id: int) -> int:
         return chunk.invoices
 
 
-def _issue_setting_aside(drafts) -> tuple[list[Invoice], dict[int, str]]:
-    """I6: issue what can be issued; the rest comes back as {workspace id: error}."""
+def _issue_setting_aside(month: date, drafts) -> tuple[list[Invoice], dict[int, str]]:
+    """I6: issue what can be issued; the rest comes back as {workspace id: error}. A workspace
+    whose invoice of an earlier month is still set aside waits too (I1, C5, CR2): issued
+    first, this month's would take the number, the `once` coupon and the credit owed to it."""
     problems = {}
 
     def set_aside(draft, exc):
         error = str(exc) if isinstance(exc, BillingError) else f"{type(exc).__name__}: {exc}"
         problems.setdefault(draft.subscription.workspace_id, error)
 
-    return invoicing.issue(drafts, set_aside=set_aside), problems
+    # Set-aside entries are few: all of the earlier months' open ones, read at once.
+    earlier = {}
+    for workspace_id, earlier_month in SetAsideInvoice.objects.filter(
+        resolved_on=None, close__month__lt=month
+    ).values_list("workspace_id", "close__month"):
+        earlier[workspace_id] = min(earlier_month, earlier.get(workspace_id, earlier_month))
+    ready = []
+    for draft in drafts:
+        workspace_id = draft.subscription.workspace_id
+        if workspace_id in earlier:
+            problems[workspace_id] = (
+                f"waits for its invoice for {earlier[workspace_id]:%B %Y}, set aside by that "
+                "month's close, to be issued first"
+            )
+        else:
+            ready.append(draft)
+    return invoicing.issue(ready, set_aside=set_aside), problems
 
 
 def _set_aside(close: MonthClose, problems: dict[int, str], *, on: date):
@@ -187,11 +206,14 @@ def retry_set_aside(*, as_of: date) -> Counter:
     """I6: try again each workspace a close set aside; once its cause is fixed its invoice is
     issued (I4: never a second one) and the entry is resolved."""
     counts = Counter()
-    for entry in SetAsideInvoice.objects.filter(resolved_on=None).select_related("close"):
+    waiting = SetAsideInvoice.objects.filter(resolved_on=None).select_related("close")
+    # Oldest month first (I1, C5): its invoice comes before a later month's of the workspace.
+    for entry in waiting.order_by("close__month", "workspace_id"):
         with transaction.atomic():
             Workspace.objects.for_change(Workspace(pk=entry.workspace_id))
             issued, problems = _issue_setting_aside(
-                invoicing.month_close_drafts(entry.close.month, workspace_ids=[entry.workspace_id])
+                entry.close.month,
+                invoicing.month_close_drafts(entry.close.month, workspace_ids=[entry.workspace_id]),
             )
             if problems:
                 _set_aside(entry.close, problems, on=as_of)

@@ -219,3 +219,22 @@ def test_cr2_cr3_i6_a_set_aside_invoice_issued_after_the_grants_end_still_draws_
     assert (grant.remaining, grant.lapsed_on) == (D("0.00"), date(2026, 2, 5))
     lapse = CreditLedgerEntry.objects.get(grant=grant, kind="lapse")
     assert (lapse.on, lapse.amount) == (date(2026, 2, 5), D("-540.00"))
+
+
+def test_i6_cr2_a_later_close_waits_for_the_invoice_an_earlier_one_set_aside(db):
+    """A 200.00 grant from 1 January. January's invoice (140.00 once fixed, dated 1 February)
+    is set aside; February's close issued February's (120.00) first, which drew 120.00 and
+    left January 80.00. In issue-date order January draws 140.00 and February 60.00."""
+    from billing.models import Invoice, Usage
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    services.grant_credits(ws, amount="200.00", as_of=date(2026, 1, 1), year=1, by=None)
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    billing.run_billing(as_of=date(2026, 3, 1))
+    Usage.objects.filter(workspace=ws, month=date(2026, 1, 1)).update(mtus=12_000)
+    billing.run_billing(as_of=date(2026, 3, 2))
+    issued = Invoice.objects.filter(workspace=ws).order_by("number")
+    assert [(i.issue_date, i.credits, i.total) for i in issued] == [
+        (date(2026, 2, 1), D("140.00"), D("0.00")),
+        (date(2026, 3, 1), D("60.00"), D("60.00")),
+    ]

@@ -247,3 +247,40 @@ def test_i6_i1_c5_a_plan_change_waits_for_the_invoice_a_close_set_aside(db, supp
         (date(2026, 2, 1), "monthly", D("70.00"), D("70.00")),
         (date(2026, 2, 10), "final", D("0.00"), D("38.57")),  # 120 × 9/28 = 38.571
     ]
+
+
+def test_i6_i1_c5_a_later_close_waits_for_the_invoice_an_earlier_one_set_aside(db, support):
+    """A 50 % once coupon redeemed on 15 January belongs to January's invoice (dated 1
+    February, 140.00 → 70.00). The close sets that invoice aside; February's close (1 March)
+    issued February's invoice anyway: it took the coupon (120.00 → 60.00) and the first
+    number, and January's came after it at full price. February's now waits for January's,
+    the retry goes oldest month first, and both come out as they would have in order."""
+    from billing.models import Invoice, SetAsideInvoice, Usage
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    once = coupon(percent_off="50", duration="once")
+    services.redeem_coupon(ws, once.code, by=support, as_of=date(2026, 1, 15), reason="Sorry")
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    Usage.objects.create(workspace=ws, month=date(2026, 2, 1), mtus=10**13)
+    billing.run_billing(as_of=date(2026, 3, 1))
+    waiting = SetAsideInvoice.objects.filter(workspace=ws, resolved_on=None)
+    assert sorted(waiting.values_list("close__month", flat=True)) == [
+        date(2026, 1, 1),
+        date(2026, 2, 1),
+    ]
+    Usage.objects.filter(workspace=ws, month=date(2026, 2, 1)).update(mtus=11_000)
+    billing.run_billing(as_of=date(2026, 3, 2))  # February's cause is fixed, January's is not
+    assert not Invoice.objects.filter(workspace=ws).exists()
+    assert waiting.get(close__month=date(2026, 2, 1)).error == (
+        "waits for its invoice for January 2026, set aside by that month's close, to be "
+        "issued first"
+    )
+
+    Usage.objects.filter(workspace=ws, month=date(2026, 1, 1)).update(mtus=12_000)
+    billing.run_billing(as_of=date(2026, 3, 3))
+    issued = Invoice.objects.filter(workspace=ws).order_by("number")
+    assert [(i.number, i.issue_date, i.discount, i.total) for i in issued] == [
+        ("INV-2026-000001", date(2026, 2, 1), D("70.00"), D("70.00")),
+        ("INV-2026-000002", date(2026, 3, 1), D("0.00"), D("130.00")),
+    ]
+    assert not waiting.exists()
