@@ -71,8 +71,11 @@ def redeem_facts(workspace_ids, coupon: Coupon, *, as_of: date) -> dict[int, Red
         for ws, redemption in active_discounts(workspace_ids, as_of=as_of).items():
             facts[ws].discount = redemption
     if coupon.kind == Coupon.Kind.NONPROFIT:
+        # D3: approved on or before the day (a proof approved later proves nothing then).
         for ws in NonprofitProof.objects.filter(
-            workspace_id__in=workspace_ids, status=NonprofitProof.Status.APPROVED
+            workspace_id__in=workspace_ids,
+            status=NonprofitProof.Status.APPROVED,
+            reviewed_on__lte=as_of,
         ).values_list("workspace_id", flat=True):
             facts[ws].approved_proof = True
     return facts

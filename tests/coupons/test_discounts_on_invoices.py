@@ -284,3 +284,32 @@ def test_i6_i1_c5_a_later_close_waits_for_the_invoice_an_earlier_one_set_aside(d
         ("INV-2026-000002", date(2026, 3, 1), D("0.00"), D("130.00")),
     ]
     assert not waiting.exists()
+
+
+def test_c6_d3_nonprofit_is_refused_on_a_day_before_its_proof_was_approved(db, support):
+    """A proof submitted on 2 March is approved dated 2 April. NONPROFIT applied dated 5 March
+    was accepted (any approved proof counted, whatever its day) and March's invoice, issued 1
+    April before the approval, came to 0.00. On 5 March no proof was approved: refused."""
+    from django.core.files.base import ContentFile
+
+    from billing.models import Invoice
+    from coupons.errors import CouponRefused
+
+    from .factories import PDF
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 3, 1))
+    proof = services.submit_nonprofit_proof(
+        ws, document=ContentFile(PDF, name="s.pdf"), by=support, as_of=date(2026, 3, 2)
+    )
+    services.approve_nonprofit_proof(
+        proof, by=support, as_of=date(2026, 4, 2), apply_discount=False
+    )
+    with pytest.raises(CouponRefused) as refused:
+        services.redeem_coupon(ws, "NONPROFIT", by=support, as_of=date(2026, 3, 5), reason="x")
+    assert refused.value.reason == CouponRefused.NO_NONPROFIT_PROOF
+    billing.run_billing(as_of=date(2026, 4, 1))
+    march = Invoice.objects.get(workspace=ws, issue_date=date(2026, 4, 1))
+    assert (march.discount, march.total) == (D("0.00"), D("120.00"))
+    # From the approval's day on it applies.
+    services.redeem_coupon(ws, "NONPROFIT", by=support, as_of=date(2026, 4, 2), reason="x")
