@@ -18,8 +18,8 @@ from datetime import date, timedelta
 from django.db import connection, transaction
 from django.db.models import Q
 
-from billing.errors import ClockBehind, DayAlreadyProcessed
-from billing.models import BillingClock
+from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
+from billing.models import BillingClock, Invoice
 from billing.months import month_start, next_month
 
 
@@ -133,6 +133,28 @@ def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> Non
             f"{what} dated {day} must wait: the billing clock has processed every day through "
             f"{last} and has not yet run the month close due on {next_close}. Run the clock "
             f"through {day - timedelta(days=1)} first, or date it {next_close} at the latest."
+        )
+
+
+def refuse_issued_already(invoices, day: date, what: str) -> None:
+    """D4, I3: `what`, dated `day`, would change invoices among `invoices` dated `day` or later
+    that a dated change has issued already (a final or an annual invoice, ahead of the clock):
+    an issued invoice is never edited, so it is refused; the same changes in the other order
+    would have made those invoices its way (taxed, discounted, credited). Dated the day after
+    the last of them, it applies to what follows."""
+    latest = (
+        invoices.filter(issue_date__gte=day)
+        .exclude(status=Invoice.Status.VOID)
+        .order_by("-issue_date", "-id")
+        .values_list("number", "issue_date")
+        .first()
+    )
+    if latest is not None:
+        number, issued_on = latest
+        raise BillingError(
+            f"{what} dated {day} is refused: invoice {number}, dated {issued_on}, was issued "
+            "already as things stood, and an issued invoice is never changed. Date it "
+            f"{issued_on + timedelta(days=1)} or later."
         )
 
 

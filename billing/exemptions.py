@@ -10,12 +10,12 @@ from datetime import date
 from django.db import transaction
 
 from billing.audit import save_with_reason
-from billing.clock import refuse_processed
+from billing.clock import refuse_issued_already, refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError, refuse_problems
 from billing.models import Invoice, TaxExemption, Workspace
-from billing.tax import US_STATES, refuse_taxed_already
+from billing.tax import US_STATES
 
 __all__ = [
     "approve_exemption",
@@ -112,7 +112,7 @@ def approve_exemption(certificate: TaxExemption, *, by, as_of: date) -> TaxExemp
     _check_open(certificate, as_of)
     # W1: no approval for a closed workspace (a rejection still closes the review).
     refuse_closed(certificate.workspace, "Approving a certificate")
-    refuse_taxed_already(
+    refuse_issued_already(
         Invoice.objects.filter(
             workspace_id=certificate.workspace_id, tax_country="US", tax_region=certificate.region
         ),

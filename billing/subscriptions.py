@@ -17,7 +17,7 @@ from django_countries import countries
 
 from billing import invoicing
 from billing.audit import records_why, require_reason, save_with_reason
-from billing.clock import refuse_processed
+from billing.clock import refuse_issued_already, refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.contact_details import check_email, check_name
 from billing.emails import queue_email
@@ -40,7 +40,7 @@ from billing.models import (
     in_force_on,
 )
 from billing.months import add_year, month_start
-from billing.tax import US_STATES, refuse_taxed_already
+from billing.tax import US_STATES
 
 # T6: the reminder goes out this many days before the trial's end date.
 TRIAL_REMINDER_DAYS = 3
@@ -156,7 +156,7 @@ def update_workspace(
     if (details["business_country"], details["business_region"]) != location:
         what = "A change of business location"
         refuse_processed(as_of, what)
-        refuse_taxed_already(workspace.invoices, as_of, what)
+        refuse_issued_already(workspace.invoices, as_of, what)
         refuse_set_aside_pending(workspace, as_of, what)
         advance_workspace(workspace, as_of - timedelta(days=1))
     for field, value in details.items():

@@ -8,13 +8,13 @@ query each.
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 from django_countries import countries
 
-from billing.clock import refuse_processed
+from billing.clock import refuse_issued_already, refuse_processed
 from billing.errors import BillingError, refuse_problems
 from billing.models import Invoice, TaxExemption, TaxRate, Workspace
 
@@ -186,27 +186,6 @@ class TaxTable:
         return None, notes
 
 
-def refuse_taxed_already(invoices, day: date, what: str) -> None:
-    """D4, X2, X4: `what`, dated `day`, would change the tax of invoices dated `day` or later
-    that a dated change has issued already (a final or an annual invoice): an issued invoice is
-    never edited (I3), so it is refused; the same changes in the other order would have taxed
-    them its way. Dated the day after the last of them, it applies to what follows."""
-    latest = (
-        invoices.filter(issue_date__gte=day)
-        .exclude(status=Invoice.Status.VOID)
-        .order_by("-issue_date", "-id")
-        .values_list("number", "issue_date")
-        .first()
-    )
-    if latest is not None:
-        number, issued_on = latest
-        raise BillingError(
-            f"{what} dated {day} is refused: invoice {number}, dated {issued_on}, was issued "
-            f"already and is taxed as things stood. Date it {issued_on + timedelta(days=1)} or "
-            "later."
-        )
-
-
 def _jurisdiction(country, region, name) -> tuple[str, str, str]:
     """Where a rate applies, as workspaces name it (an ISO 3166-1 country; in the US, a state
     code or none for a country-wide rate), and its name: else refused, every problem named. A
@@ -253,7 +232,7 @@ def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from:
     country, region, name = _jurisdiction(country, region, name)
     rate = _percentage(rate)
     invoices = Invoice.objects.filter(tax_country=country)
-    refuse_taxed_already(
+    refuse_issued_already(
         invoices.filter(tax_region=region) if region else invoices, valid_from, "A tax rate"
     )
     tax_rate, _ = TaxRate.objects.update_or_create(

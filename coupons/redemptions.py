@@ -16,7 +16,7 @@ from django.db.models import F
 from simple_history.utils import bulk_create_with_history
 
 from billing.audit import record_history, require_reason, save_with_reason
-from billing.clock import refuse_processed
+from billing.clock import refuse_issued_already, refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.models import Plan, Subscription, Workspace
 from billing.months import month_start
@@ -187,6 +187,12 @@ def redeem_coupon(
     if coupon is None:
         raise CouponRefused(CouponRefused.UNKNOWN, f"There is no coupon with the code “{text}”.")
     check_redeemable(workspace, coupon, as_of=as_of, override_reason=override_reason)
+    # D4, C5, CR2: a final or annual invoice it would have applied to, issued already for this
+    # day or later, went without it.
+    could_take = ["monthly"] if coupon.is_credit else coupon.intervals
+    refuse_issued_already(
+        workspace.invoices.filter(interval__in=could_take), as_of, f"The coupon {coupon.code}"
+    )
 
     redemption = Redemption(
         workspace=workspace,
@@ -247,6 +253,11 @@ def remove_discount(
     current = active_discount(workspace, as_of=as_of)
     if current is None:
         raise CouponError(f"{workspace.name} has no active discount to remove.")
+    refuse_issued_already(  # D4: an invoice issued for this day or later had it
+        workspace.invoices.filter(interval__in=current.coupon.intervals),
+        as_of,
+        "Removing a discount",
+    )
     if redemption is not None and redemption.pk != current.pk:
         raise CouponError(
             f"{redemption.coupon.code} is no longer {workspace.name}'s running discount "

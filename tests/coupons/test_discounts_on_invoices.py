@@ -313,3 +313,35 @@ def test_c6_d3_nonprofit_is_refused_on_a_day_before_its_proof_was_approved(db, s
     assert (march.discount, march.total) == (D("0.00"), D("120.00"))
     # From the approval's day on it applies.
     services.redeem_coupon(ws, "NONPROFIT", by=support, as_of=date(2026, 4, 2), reason="x")
+
+
+def test_d4_c5_a_coupon_dated_the_day_of_an_invoice_issued_already_is_refused(db, support):
+    """Monthly Team cancelled on 10 February: its final invoice (120 × 9/28 = 38.57) is issued
+    at once. A $30.00 once coupon dated the 10th and entered before the cancellation takes
+    that invoice (8.57); entered after it, it went to the next invoice instead, so the order
+    of one day's changes decided the bill. It is now refused, naming the invoice, as is
+    removing a discount the final invoice was billed with."""
+    from billing.errors import BillingError
+    from billing.models import Invoice
+
+    plain = paid_monthly(as_of=date(2026, 1, 1), slug="plain")
+    discounted = paid_monthly(as_of=date(2026, 1, 1), slug="discounted")
+    forever = coupon(percent_off="10", duration="forever")
+    redeem(discounted, forever, date(2026, 1, 5), by=support)
+    billing.run_billing(as_of=date(2026, 2, 9))
+    for ws in (plain, discounted):
+        billing.change_to_free(ws, as_of=date(2026, 2, 10))
+    final = Invoice.objects.get(workspace=plain, kind="final")
+    assert (final.discount, final.total) == (D("0.00"), D("38.57"))
+    discounted_final = Invoice.objects.get(workspace=discounted, kind="final")
+    assert (discounted_final.discount, discounted_final.total) == (D("3.86"), D("34.71"))
+
+    once = coupon(amount_off="30.00", duration="once")
+    with pytest.raises(BillingError, match=rf"{final.number}, dated 2026-02-10, was issued"):
+        redeem(plain, once, date(2026, 2, 10), by=support)
+    assert not Redemption.objects.filter(coupon=once).exists()
+    redeem(plain, once, date(2026, 2, 11), by=support)  # from the next day on
+
+    with pytest.raises(BillingError, match=r"was issued already.*Date it 2026-02-11 or later"):
+        services.remove_discount(discounted, by=support, reason="Ended", as_of=date(2026, 2, 10))
+    assert Redemption.objects.get(coupon=forever).status == Redemption.Status.ACTIVE
