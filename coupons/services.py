@@ -24,7 +24,7 @@ from coupons.catalogue import (
     new_coupon_problems,
     update_coupon,
 )
-from coupons.credits import grant_credits, lapse_credit_grants
+from coupons.credits import credit_amount_for, grant_credits, lapse_credit_grants
 from coupons.nonprofit_proofs import (
     NONPROFIT_CODE,
     approve_nonprofit_proof,
@@ -65,6 +65,7 @@ __all__ = [
     "check_redeemable",
     "coupon_change_problems",
     "create_campaign",
+    "credit_amount_for",
     "create_coupon",
     "deactivate_partner",
     "decline_partner",

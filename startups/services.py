@@ -22,7 +22,7 @@ from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
 from coupons.models import Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit
-from coupons.services import grant_credits, redeem_coupon
+from coupons.services import credit_amount_for, grant_credits, redeem_coupon
 from coupons.workspaces import locked_workspace
 from startups import eligibility
 from startups.errors import ApplicationError  # importable from here too (views, tests)
@@ -419,8 +419,12 @@ def confirm_renewal(
 
 
 def credit_amount_for_year_two(application) -> Decimal:
-    """The year-one grant's amount: the program's (or the partner's) yearly credit."""
-    return application.workspace.credit_grants.get(year=1).amount
+    """CR1, C7: the program's yearly credit, or its partner's while the partner is active (a
+    partner deactivated since year one no longer sets new grants' amount)."""
+    year_one = application.workspace.credit_grants.select_related("redemption__coupon").get(year=1)
+    if year_one.redemption is None:  # granted by hand: the same again
+        return year_one.amount
+    return credit_amount_for(year_one.redemption.coupon, year_one.partner)
 
 
 @transaction.atomic

@@ -113,3 +113,54 @@ def test_cr3_a_renewal_confirmed_once_year_two_would_have_ended_is_refused(db, r
     assert review.status == RenewalReview.Status.PENDING
     assert not app.workspace.credit_grants.filter(year=2).exists()
     services.decline_renewal(review, by=reviewer, note="Too late for year two", as_of=day)
+
+
+def test_c7_cr3_year_two_of_a_partner_deactivated_since_takes_the_programs_amount(
+    db, reviewer, support
+):
+    """A partner with its own $50,000.00 credit: its startup's year one (approved 21 January)
+    is 50,000.00. The partner is deactivated on 1 June, after which its startups get the
+    STARTUP coupon's 25,000.00. Year two, confirmed on 5 January 2027, copied year one's
+    50,000.00; a new grant, it is now 25,000.00. An active partner's stays its own."""
+    from coupons import services as coupons
+    from coupons.models import AcceleratorPartner
+
+    def partner(name):
+        return AcceleratorPartner.objects.create(
+            name=name,
+            contact_name="Mira",
+            contact_email=f"{name.lower()}@example.com",
+            status=AcceleratorPartner.Status.ACTIVE,
+            credit_amount=D("50000.00"),
+            applied_on=date(2025, 1, 1),
+        )
+
+    ended, going = partner("Seedbed"), partner("Sprout")
+    apps = {}
+    for who in (ended, going):
+        ws = paid_monthly()
+        apps[who.name] = application(workspace=ws, partner=who, as_of=date(2026, 1, 10))
+        services.approve_application(apps[who.name], by=reviewer, as_of=date(2026, 1, 21))
+    coupons.deactivate_partner(ended, by=support, reason="Program ended", as_of=date(2026, 6, 1))
+
+    services.open_renewal_reviews(date(2026, 12, 22))
+    for app in apps.values():
+        services.confirm_renewal(
+            RenewalReview.objects.get(application=app),
+            by=reviewer,
+            total_funding=D("1000000"),
+            country="DE",
+            as_of=date(2027, 1, 5),
+        )
+    amounts = {
+        name: list(
+            CreditGrant.objects.filter(workspace=app.workspace)
+            .order_by("year")
+            .values_list("amount", flat=True)
+        )
+        for name, app in apps.items()
+    }
+    assert amounts == {
+        "Seedbed": [D("50000.00"), D("25000.00")],
+        "Sprout": [D("50000.00"), D("50000.00")],
+    }
