@@ -146,7 +146,9 @@ def discount_terms(
         if not term.follow_up_pending or ran_out is None or ran_out > issue_date:
             continue
         follow = coupons.get(term.coupon.follow_up_id)
-        if follow is None or not follow.active or follow.pk in received:
+        if follow is None or not (follow.active and follow.can_follow_up):
+            continue
+        if follow.pk in received:
             continue
         received.add(follow.pk)
         terms.append(

@@ -92,6 +92,11 @@ def _check_follow_up(coupon: Coupon | None, follow_up, problems) -> Coupon | Non
         return None
     if target.is_credit or (coupon is not None and coupon.credit_amount is not None):
         problems.append("Follow-ups are discounts: a credit coupon neither has nor is one.")
+    if target.kind == Coupon.Kind.NONPROFIT:
+        problems.append(
+            f"{target.code} cannot be a follow-up: a non-profit discount goes only with a proof "
+            "support approved (C6), not to whoever a coupon ran out for."
+        )
     seen, step = set(), target
     while step is not None and coupon is not None and coupon.pk is not None:
         if step.pk == coupon.pk:

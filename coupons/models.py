@@ -209,6 +209,12 @@ class Coupon(models.Model):
         """Credit coupons grant startup credit; they are not discounts (C2)."""
         return self.credit_amount is not None
 
+    @property
+    def can_follow_up(self) -> bool:
+        """C5, C6: the system may apply it when another runs out; a non-profit discount goes
+        only with a proof support approved (`catalogue` refuses it as a follow-up)."""
+        return self.kind != self.Kind.NONPROFIT
+
     def covers(self, interval: str) -> bool:
         return self.applies_annual if interval == "annual" else self.applies_monthly
 

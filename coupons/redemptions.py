@@ -337,6 +337,8 @@ def _run_out(due: list[Redemption]) -> Counter:
             note += f"; follow-up {follow.code} not applied: received before"
         elif not follow.active:
             note += f"; follow-up {follow.code} not applied: inactive"
+        elif not follow.can_follow_up:
+            note += f"; follow-up {follow.code} not applied: non-profit discounts need a proof (C6)"
         else:
             taken.add((redemption.workspace_id, follow.pk))
             follow_up = Redemption(

@@ -345,3 +345,32 @@ def test_d4_c5_a_coupon_dated_the_day_of_an_invoice_issued_already_is_refused(db
     with pytest.raises(BillingError, match=r"was issued already.*Date it 2026-02-11 or later"):
         services.remove_discount(discounted, by=support, reason="Ended", as_of=date(2026, 2, 10))
     assert Redemption.objects.get(coupon=forever).status == Redemption.Status.ACTIVE
+
+
+def test_c5_c6_a_non_profit_discount_is_never_a_follow_up(db, support):
+    """INTRO (50 %, one month) with NONPROFIT as its follow-up: when INTRO ran out on 1
+    February the system applied NONPROFIT to a workspace that never proved non-profit status,
+    and February's invoice came to 0.00. The catalogue refuses such a follow-up; one set up
+    before is not applied (C6: that discount goes with a proof support approved)."""
+    from coupons.errors import CouponError
+    from coupons.models import Coupon
+
+    with pytest.raises(CouponError, match="NONPROFIT cannot be a follow-up"):
+        coupon(
+            code="INTRO",
+            percent_off="50",
+            duration="repeating",
+            duration_months=1,
+            follow_up="NONPROFIT",
+        )
+    intro = coupon(code="INTRO", percent_off="50", duration="repeating", duration_months=1)
+    Coupon.objects.filter(pk=intro.pk).update(follow_up=Coupon.objects.get(code="NONPROFIT"))
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    redeem(ws, intro, date(2026, 1, 5), by=support)
+    billing.run_billing(as_of=date(2026, 3, 1))
+    assert [(issued, discount, total) for issued, _, discount, _, total in bills(ws)] == [
+        (date(2026, 2, 1), D("60.00"), D("60.00")),
+        (date(2026, 3, 1), D("0.00"), D("120.00")),
+    ]
+    assert not Redemption.objects.filter(workspace=ws, coupon__code="NONPROFIT").exists()
