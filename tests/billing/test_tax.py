@@ -22,6 +22,19 @@ def decide(country, region, day):
     return TaxTable().decide(Workspace(business_country=country, business_region=region), day)
 
 
+def move_to_oregon(ws, by, day):
+    services.update_workspace(
+        ws,
+        by=by,
+        reason="Moved to Portland",
+        name=ws.name,
+        business_country="US",
+        business_region="OR",
+        billing_email=ws.billing_email,
+        as_of=day,
+    )
+
+
 def test_x1_d2_d4_a_new_business_location_is_a_dated_change(db, support):
     """California 7.25 %: January's invoice, dated 1 February, is 120.00 + 8.70 = 128.70
     when the business moves to Oregon on 10 February, whether the clock ran every day or
@@ -31,16 +44,7 @@ def test_x1_d2_d4_a_new_business_location_is_a_dated_change(db, support):
     services.run_billing(as_of=date(2026, 1, 1))
 
     def move(day):
-        services.update_workspace(
-            ws,
-            by=support,
-            reason="Moved to Portland",
-            name=ws.name,
-            business_country="US",
-            business_region="OR",
-            billing_email=ws.billing_email,
-            as_of=day,
-        )
+        move_to_oregon(ws, support, day)
 
     with pytest.raises(ClockBehind, match="A change of business location dated 2026-02-10"):
         move(date(2026, 2, 10))
@@ -66,19 +70,6 @@ def test_x1_d2_d4_a_new_business_location_is_a_dated_change(db, support):
         business_region="OR",
         billing_email=ws.billing_email,
         as_of=date(2026, 1, 5),
-    )
-
-
-def move_to_oregon(ws, by, day):
-    services.update_workspace(
-        ws,
-        by=by,
-        reason="Moved to Portland",
-        name=ws.name,
-        business_country="US",
-        business_region="OR",
-        billing_email=ws.billing_email,
-        as_of=day,
     )
 
 
