@@ -39,13 +39,12 @@ def test_f7_team_then_free_the_same_day_keeps_the_data_stop(db, django_capture_o
     email = [m for m in mail.outbox if m.to == [ws.billing_email] and "locked" in m.subject][-1]
     # F6, F7: the email says why the lock is back, not that the workspace went over again.
     text = " ".join(email.body.split())
-    assert "The Team trial of" in text
-    assert "ended on 10 March 2026 before its first paid day" in text
+    assert "Team for" in text and "ended on 10 March 2026 before its first paid day" in text
     assert "lock that moving to Team had lifted is back" in text
     assert "went over the Free plan's" not in text
     assert "incoming data has stopped" in text
     html = email.alternatives[0][0]
-    assert "ended on 10 March 2026 before its first paid day" in " ".join(html.split())
+    assert "Team ended on 10 March 2026 before its first paid day" in " ".join(html.split())
 
 
 def test_f7_a_trial_that_reverts_without_a_card_restores_the_lock(db):
@@ -142,3 +141,46 @@ def test_f7_a_paid_upgrade_with_a_paid_day_keeps_the_unlock(db):
     ws.refresh_from_db()
     assert (ws.lock, ws.data_flow) == ("unlocked", True)
     assert [i.total for i in ws.invoices.all()] == [D("3.87")]
+
+
+def test_f3_f6_the_unlock_email_claims_no_month_within_the_limit_that_was_not(
+    db, django_capture_on_commit_callbacks
+):
+    """Locked on 1 February (3,000 MTUs on Free in January); a Team trial from the 10th lifts
+    the lock and, cancelled on the 12th, puts it back. February reports 5,000 MTUs but had
+    Team days, so no strike, and the 1 March close unlocks it (F3). Its email said "it stayed
+    within the Free plan's limit in February 2026", five times over it."""
+    with django_capture_on_commit_callbacks(execute=True):
+        ws = workspace(as_of=date(2026, 1, 1), card=True, name="Overco")
+        services.record_usage(ws, month=date(2026, 1, 1), mtus=3_000)
+        services.run_billing(as_of=date(2026, 2, 1))
+        services.change_to_team(ws, as_of=date(2026, 2, 10))
+        services.change_to_free(ws, as_of=date(2026, 2, 12))
+        services.record_usage(ws, month=date(2026, 2, 1), mtus=5_000)
+        services.run_billing(as_of=date(2026, 3, 1))
+    event = ws.lock_events.latest("id")
+    assert (event.cause, event.to_lock) == (LockEvent.Cause.UNDER_LIMIT, "unlocked")
+    unlock = [m for m in mail.outbox if m.subject == "Overco is unlocked"][-1]
+    text = " ".join(unlock.body.split())
+    assert "Overco is unlocked: February 2026 did not count against the Free plan's limit" in text
+    assert "within" not in text
+
+
+def test_f7_f6_a_lock_put_back_after_a_paid_upgrade_speaks_of_no_trial(
+    db, django_capture_on_commit_callbacks
+):
+    """It had Team before, so its move to Team on 10 March is paid at once (T1); back to Free
+    the same day puts the lock back (F7). The email spoke of "the Team trial"."""
+    with django_capture_on_commit_callbacks(execute=True):
+        ws = workspace(as_of=date(2026, 1, 1), card=True, name="Paidco")
+        services.change_to_team(ws, as_of=date(2026, 1, 1))
+        services.change_to_free(ws, as_of=date(2026, 1, 1))
+        services.record_usage(ws, month=date(2026, 2, 1), mtus=3_000)
+        services.run_billing(as_of=date(2026, 3, 1))
+        assert services.change_to_team(ws, as_of=date(2026, 3, 10)).trial_end is None
+        services.change_to_free(ws, as_of=date(2026, 3, 10))
+    assert ws.lock_events.latest("id").cause == LockEvent.Cause.TRIAL_NOT_PAID
+    email = [m for m in mail.outbox if m.subject == "Paidco is locked"][-1]
+    text = " ".join(email.body.split())
+    assert "Team for Paidco ended on 10 March 2026 before its first paid day" in text
+    assert "trial" not in text
