@@ -12,7 +12,7 @@ from django.views.generic import TemplateView
 
 from billing.admin_toolkit import status_badge
 from billing.views import PublicFormPages, public_form
-from startups.admin.applications import APPLICATION_TONES, checklist
+from startups.admin.applications import APPLICATION_TONES, REVIEW, checklist
 from startups.filters import ApplicationFilter
 from startups.forms import ApplicationForm, submit_answers
 from startups.models import RenewalReview, StartupApplication
@@ -90,9 +90,11 @@ def _renewals_due(user) -> dict:
         ]
     )
     count = len(renewals) if len(renewals) <= RENEWALS_LISTED else pending.count()
-    decide_url = reverse("admin:startups_renewal_decide", args=[0])
-    for review in renewals:
-        review.decide_url = decide_url.replace("/0/", f"/{review.pk}/")
+    # Only a reviewer decides (finance sees the queue, and the reviews' dates).
+    if user.has_perm(REVIEW):
+        decide_url = reverse("admin:startups_renewal_decide", args=[0])
+        for review in renewals:
+            review.decide_url = decide_url.replace("/0/", f"/{review.pk}/")
     return {
         "renewals": renewals[:RENEWALS_LISTED],
         "renewals_count": count,

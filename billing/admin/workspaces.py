@@ -247,6 +247,8 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
                 "strikes": workspace.strikes.all()[:12],
                 "lock_events": workspace.lock_events.select_related("by")[:10],
                 "invoices": workspace.invoices.all()[:12],
+                # R2: a reviewer sees the numbers; only who may open an invoice gets links.
+                "can_view_invoices": request.user.has_perm("billing.view_invoice"),
                 **self._invoice_preview(workspace, today),
                 "actions": self._workspace_actions(request, workspace),
             }
