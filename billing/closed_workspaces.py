@@ -25,13 +25,14 @@ def refuse_closed(workspace: Workspace, what: str = "This change") -> None:
 
 
 def hold_usage_writers() -> None:
-    """W1: a closure and the writers of usage take turns. On PostgreSQL the closure holds the
-    usage table (SHARE mode) to its commit, before it locks the workspace: an import or a
-    recorded figure either commits first (and the closure bills it) or writes after it and,
-    checking after its own write waited, finds the workspace closed."""
+    """W1: a closure and an import of usage take turns. On PostgreSQL the closure takes the
+    usage table in ROW EXCLUSIVE mode (what any write of it takes) before it locks the
+    workspace: it waits for an import that holds the table for its write, and an import
+    waits for it, then finds the workspace closed. Other writers and VACUUM go on beside it;
+    `record_usage` takes turns through the workspace's row instead."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"lock table {Usage._meta.db_table} in share mode")
+            cursor.execute(f"lock table {Usage._meta.db_table} in row exclusive mode")
 
 
 def closed_on_day(day: date, workspace: str = "pk") -> Exists:

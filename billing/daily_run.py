@@ -77,7 +77,7 @@ def run_billing(*, as_of: date, dispatch=None) -> dict:
             # After the changes in flight; changes dated `day` are refused now. Another run
             # (without the run lock: SQLite) may have got further: go on from where it stopped.
             if not begin_day(day):
-                day = _first_day_to_process()
+                day = first = _first_day_to_process()
                 continue
             counts.update(_process_day(day, dispatch, closes=day.day == 1 or day == first))
             if counts["waiting_for_close"]:

@@ -442,7 +442,7 @@ class LockEvent(models.Model):
 
     class Cause(models.TextChoices):
         FREE_LIMIT = "free_limit", "Over the Free limit at month close"
-        UNDER_LIMIT = "under_limit", "Within the Free limit at month close"
+        UNDER_LIMIT = "under_limit", "No strike at month close"
         MOVED_TO_TEAM = "moved_to_team", "Moved to Team"
         TRIAL_NOT_PAID = "trial_not_paid", "Trial ended before paying"
         MANUAL = "manual", "Unlocked by support"

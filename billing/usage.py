@@ -43,10 +43,11 @@ def record_usage(workspace: Workspace, *, month: date, mtus: int) -> Usage:
     problems = _check_usage(month, mtus)
     if problems:
         raise BillingError(f"Usage for {workspace.slug} was not recorded: " + "; ".join(problems))
+    # W1: its data stopped. The workspace's row is held first, so a closure under way (which
+    # holds it) is waited for and seen, and one that comes later waits for this figure.
+    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
+    refuse_closed(workspace, "Recording usage")
     usage, _ = Usage.objects.update_or_create(
         workspace=workspace, month=month, defaults={"mtus": mtus}
     )
-    # W1: its data stopped. Checked after the write, which waited for a closure in progress
-    # (`hold_usage_writers`), so the check sees it; refused, the write is undone.
-    refuse_closed(workspace, "Recording usage")
     return usage

@@ -633,8 +633,8 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
 
     The import and its outcome commit together, so a task delivered again after its worker
     died (acks_late) finds the job either finished, and does nothing, or with nothing of it
-    written, and imports it; one delivered twice at once waits for the job's row and then
-    finds it finished. Shown as running (and its progress) while it runs."""
+    written, and imports it. A copy delivered while another is importing the job (the sweep
+    handed it over again) leaves it to that one. Shown as running, with its progress."""
     UsageImportJob.objects.filter(pk=job_id, status=UsageImportJob.Status.QUEUED).update(
         status=UsageImportJob.Status.RUNNING, started_at=timezone.now()
     )
@@ -645,7 +645,7 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
 
     with transaction.atomic():
         job = (
-            UsageImportJob.objects.select_for_update()
+            UsageImportJob.objects.select_for_update(skip_locked=True)
             .filter(pk=job_id, status=UsageImportJob.Status.RUNNING)
             .first()
         )

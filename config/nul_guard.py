@@ -14,7 +14,11 @@ class NulGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if any("\x00" in key or "\x00" in value for key, value in request.GET.items()):
+        # Every value of each name: a list's filters read them all (`?a=x&a=%00`).
+        if any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
             return HttpResponseBadRequest(
                 "The address holds a NUL character (%00), which no field takes.",
                 content_type="text/plain; charset=utf-8",

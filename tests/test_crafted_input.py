@@ -54,6 +54,7 @@ def test_c2_the_apply_coupon_page_ignores_a_workspace_in_its_address_that_is_no_
         "/admin/billing/workspace/?business_country=a%00",
         "/admin/billing/outboundemail/?kind=a%00",
         "/admin/billing/workspace/?lock__exact=a%00",
+        "/admin/billing/workspace/?lock__exact=a%00&lock__exact=locked",
     ],
 )
 def test_r1_r3_a_nul_character_in_the_address_is_refused(client, support, address):

@@ -160,6 +160,7 @@ def test_f3_f6_the_unlock_email_claims_no_month_within_the_limit_that_was_not(
         services.run_billing(as_of=date(2026, 3, 1))
     event = ws.lock_events.latest("id")
     assert (event.cause, event.to_lock) == (LockEvent.Cause.UNDER_LIMIT, "unlocked")
+    assert event.get_cause_display() == "No strike at month close"  # not "within the limit"
     unlock = [m for m in mail.outbox if m.subject == "Overco is unlocked"][-1]
     text = " ".join(unlock.body.split())
     assert "Overco is unlocked: February 2026 did not count against the Free plan's limit" in text
