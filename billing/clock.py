@@ -142,20 +142,29 @@ def refuse_issued_already(invoices, day: date, what: str) -> None:
     an issued invoice is never edited, so it is refused; the same changes in the other order
     would have made those invoices its way (taxed, discounted, credited). Dated the day after
     the last of them, it applies to what follows."""
-    latest = (
+    latest = latest_issued(invoices, day)
+    if latest is not None:
+        raise BillingError(issued_already(what, day, *latest))
+
+
+def latest_issued(invoices, day: date) -> tuple[str, date] | None:
+    """(number, issue date) of the last invoice among `invoices` dated `day` or later, not
+    void: the one `refuse_issued_already` names."""
+    return (
         invoices.filter(issue_date__gte=day)
         .exclude(status=Invoice.Status.VOID)
         .order_by("-issue_date", "-id")
         .values_list("number", "issue_date")
         .first()
     )
-    if latest is not None:
-        number, issued_on = latest
-        raise BillingError(
-            f"{what} dated {day} is refused: invoice {number}, dated {issued_on}, was issued "
-            "already as things stood, and an issued invoice is never changed. Date it "
-            f"{issued_on + timedelta(days=1)} or later."
-        )
+
+
+def issued_already(what: str, day: date, number: str, issued_on: date) -> str:
+    return (
+        f"{what} dated {day} is refused: invoice {number}, dated {issued_on}, was issued "
+        "already as things stood, and an issued invoice is never changed. Date it "
+        f"{issued_on + timedelta(days=1)} or later."
+    )
 
 
 def mark_processed(day: date) -> None:

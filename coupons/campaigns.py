@@ -83,6 +83,7 @@ REFUSAL_LABELS = {
     CouponRefused.INTERVAL_NOT_COVERED: "on a Team interval the coupon does not cover",
     CouponRefused.DISCOUNT_ACTIVE: "a discount is already active",
     CouponRefused.NO_NONPROFIT_PROOF: "no approved non-profit proof",
+    CouponRefused.INVOICED_ALREADY: "an invoice for today was issued already",
     WORKSPACE_CLOSED: "the workspace is closed",
 }
 # Workspaces checked per round of C2's dry run: the facts cost a fixed number of queries each.

@@ -19,6 +19,8 @@ class CouponRefused(CouponError):
     INTERVAL_NOT_COVERED = "interval_not_covered"
     DISCOUNT_ACTIVE = "discount_active"
     NO_NONPROFIT_PROOF = "no_nonprofit_proof"
+    # D4: an invoice it would have applied to was issued already for its day or later.
+    INVOICED_ALREADY = "invoiced_already"
 
     def __init__(self, reason: str, message: str):
         self.reason = reason

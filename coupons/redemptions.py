@@ -16,9 +16,9 @@ from django.db.models import F
 from simple_history.utils import bulk_create_with_history
 
 from billing.audit import record_history, require_reason, save_with_reason
-from billing.clock import refuse_issued_already, refuse_processed
+from billing.clock import issued_already, refuse_issued_already, refuse_processed
 from billing.closed_workspaces import refuse_closed
-from billing.models import Plan, Subscription, Workspace
+from billing.models import Invoice, Plan, Subscription, Workspace
 from billing.months import month_start
 from billing.subscriptions import advance_workspace
 from coupons.credits import add_grant, credit_amount_for, lapse_credit_grants
@@ -51,10 +51,12 @@ class RedeemFacts:
     interval: str | None = None  # the Team interval that day; None when not on Team
     discount: Redemption | None = None  # the discount running that day
     approved_proof: bool = False  # C6
+    # D4: (number, date) of the last invoice it could apply to issued for the day or later.
+    issued_already: tuple[str, date] | None = None
 
 
 def redeem_facts(workspace_ids, coupon: Coupon, *, as_of: date) -> dict[int, RedeemFacts]:
-    """C2's facts for many workspaces in a fixed number of queries (three, four for a
+    """C2's facts for many workspaces in a fixed number of queries (four, five for a
     non-profit coupon), whatever their number."""
     workspace_ids = list(workspace_ids)
     facts = {ws: RedeemFacts() for ws in workspace_ids}
@@ -78,6 +80,19 @@ def redeem_facts(workspace_ids, coupon: Coupon, *, as_of: date) -> dict[int, Red
             reviewed_on__lte=as_of,
         ).values_list("workspace_id", flat=True):
             facts[ws].approved_proof = True
+    # D4, C5, CR2: a final or annual invoice it could apply to (a credit: monthly Team's
+    # only), issued already for this day or later, went without it. Few such invoices exist.
+    could_take = ["monthly"] if coupon.is_credit else coupon.intervals
+    issued = (
+        Invoice.objects.filter(
+            workspace_id__in=workspace_ids, issue_date__gte=as_of, interval__in=could_take
+        )
+        .exclude(status=Invoice.Status.VOID)
+        .order_by("workspace_id", "issue_date", "id")
+        .values_list("workspace_id", "number", "issue_date")
+    )
+    for ws, number, issued_on in issued:
+        facts[ws].issued_already = (number, issued_on)  # the last one stays
     return facts
 
 
@@ -101,7 +116,8 @@ def check_coupon(coupon: Coupon, *, as_of: date):
 def check_redeemable(
     workspace, coupon: Coupon, *, as_of: date, override_reason: str, facts: RedeemFacts = None
 ):
-    """C2's refusals, each with its own message, in the order the rule lists them; then C6.
+    """C2's refusals, each with its own message, in the order the rule lists them; then C6;
+    then D4's (an invoice it would have gone to was issued already for its day or later).
     `facts` (from `redeem_facts`) spares the queries when many workspaces are checked; a
     dry run is this call with nothing written (G1)."""
     code = coupon.code
@@ -147,6 +163,11 @@ def check_redeemable(
             f"{workspace.name} has no approved proof of non-profit status: upload the proof and "
             "have support approve it first.",
         )
+    if facts.issued_already:
+        raise CouponRefused(
+            CouponRefused.INVOICED_ALREADY,
+            issued_already(f"The coupon {code}", as_of, *facts.issued_already),
+        )
 
 
 def _catch_up(workspace: Workspace, as_of: date):
@@ -187,12 +208,6 @@ def redeem_coupon(
     if coupon is None:
         raise CouponRefused(CouponRefused.UNKNOWN, f"There is no coupon with the code “{text}”.")
     check_redeemable(workspace, coupon, as_of=as_of, override_reason=override_reason)
-    # D4, C5, CR2: a final or annual invoice it would have applied to, issued already for this
-    # day or later, went without it.
-    could_take = ["monthly"] if coupon.is_credit else coupon.intervals
-    refuse_issued_already(
-        workspace.invoices.filter(interval__in=could_take), as_of, f"The coupon {coupon.code}"
-    )
 
     redemption = Redemption(
         workspace=workspace,

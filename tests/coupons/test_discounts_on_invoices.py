@@ -323,6 +323,7 @@ def test_d4_c5_a_coupon_dated_the_day_of_an_invoice_issued_already_is_refused(db
     removing a discount the final invoice was billed with."""
     from billing.errors import BillingError
     from billing.models import Invoice
+    from coupons.errors import CouponRefused
 
     plain = paid_monthly(as_of=date(2026, 1, 1), slug="plain")
     discounted = paid_monthly(as_of=date(2026, 1, 1), slug="discounted")
@@ -337,8 +338,12 @@ def test_d4_c5_a_coupon_dated_the_day_of_an_invoice_issued_already_is_refused(db
     assert (discounted_final.discount, discounted_final.total) == (D("3.86"), D("34.71"))
 
     once = coupon(amount_off="30.00", duration="once")
-    with pytest.raises(BillingError, match=rf"{final.number}, dated 2026-02-10, was issued"):
+    with pytest.raises(CouponRefused, match=rf"{final.number}, dated 2026-02-10, was issued"):
         redeem(plain, once, date(2026, 2, 10), by=support)
+    # The dry run a campaign's audience and the apply page share refuses it the same way.
+    with pytest.raises(CouponRefused) as refused:
+        services.check_redeemable(plain, once, as_of=date(2026, 2, 10), override_reason="")
+    assert refused.value.reason == CouponRefused.INVOICED_ALREADY
     assert not Redemption.objects.filter(coupon=once).exists()
     redeem(plain, once, date(2026, 2, 11), by=support)  # from the next day on
 
