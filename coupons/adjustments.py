@@ -24,8 +24,8 @@ from simple_history.utils import bulk_update_with_history
 
 from billing.bulk_rows import id_in, insert_rows, update_column
 from billing.hooks import Adjustment, DraftInvoice
-from billing.models import Interval, Invoice
-from billing.months import month_start
+from billing.models import Interval, Invoice, SetAsideInvoice
+from billing.months import month_start, next_month
 from billing.pricing import ZERO, Discount
 from coupons import selectors
 from coupons.errors import CouponError
@@ -96,6 +96,15 @@ class DiscountTerm:
         if coupon.duration == Coupon.Duration.REPEATING:
             return self.started_month <= billing_month < self.runs_out_on
         return billing_month >= self.started_month
+
+    def owed_to(self, issue_date: date) -> bool:
+        """C5: a `once` coupon belongs to an invoice dated `issue_date` on or after its day
+        (one a close set aside, issued later than invoices dated after it)."""
+        return (
+            self.coupon.duration == Coupon.Duration.ONCE
+            and self.runs_out_on is None
+            and self.redeemed_on <= issue_date
+        )
 
     def discount(self) -> Discount:
         coupon = self.coupon
@@ -185,6 +194,31 @@ def _locking(queryset):
     return queryset
 
 
+def _set_aside_invoice_dates(redemptions: dict, coupons: dict) -> dict[int, date]:
+    """I6, C5: for each workspace with a `once` coupon not used yet, the issue date of its
+    earliest invoice a close has set aside: that invoice keeps the coupon, though an invoice
+    the clock issues meanwhile (an annual renewal) comes first. One query, and only when such
+    a coupon is among `redemptions`."""
+    waiting_once = [
+        ws
+        for ws, rows in redemptions.items()
+        if any(
+            r.runs_out_on is None and coupons[r.coupon_id].duration == Coupon.Duration.ONCE
+            for r in rows
+        )
+    ]
+    if not waiting_once:
+        return {}
+    owed = {}
+    for ws, month in (
+        SetAsideInvoice.objects.filter(id_in("workspace_id", waiting_once), resolved_on=None)
+        .order_by("close__month")
+        .values_list("workspace_id", "close__month")
+    ):
+        owed.setdefault(ws, next_month(month))  # a close's invoices are dated the next 1st
+    return owed
+
+
 class CouponAdjustments:
     """Registered with `billing.hooks.register_invoice_adjustments` in `CouponsConfig.ready`."""
 
@@ -199,6 +233,7 @@ class CouponAdjustments:
         for row in _locking(rows).values_list(*RedemptionRow._fields):
             redemptions[row[1]].append(RedemptionRow(*row))
         coupons = Coupon.objects.in_bulk() if redemptions else {}
+        owed_first = _set_aside_invoice_dates(redemptions, coupons)
         grants = self._grants([d for d in drafts if _takes_credit(d)])
         discounts = {}  # coupon id → its Discount: thousands of invoices share a few coupons
 
@@ -211,6 +246,8 @@ class CouponAdjustments:
             # thousands of empty lists would cost more than the lookups.
             if own := redemptions.get(ws):
                 terms = discount_terms(own, coupons, draft.issue_date, used[ws])
+                if (owed := owed_first.get(ws)) and owed < draft.issue_date:
+                    terms = [t for t in terms if not t.owed_to(owed)]
                 term = discount_for(terms, draft)
             credit = ZERO
             if (own_grants := grants.get(ws)) and _takes_credit(draft):

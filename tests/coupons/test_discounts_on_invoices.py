@@ -379,3 +379,29 @@ def test_c5_c6_a_non_profit_discount_is_never_a_follow_up(db, support):
         (date(2026, 3, 1), D("0.00"), D("120.00")),
     ]
     assert not Redemption.objects.filter(workspace=ws, coupon__code="NONPROFIT").exists()
+
+
+def test_i6_c5_a_renewal_leaves_the_once_coupon_to_the_invoice_a_close_set_aside(db, support):
+    """Annual Team from 10 February 2025. A 50 % once coupon redeemed on 15 January 2026
+    belongs to the first invoice on or after that day: January's overage invoice, dated 1
+    February (12,000 MTUs once fixed: 20.00 → 10.00). The close sets it aside; the clock
+    renews the term on 10 February meanwhile, and the renewal took the coupon (1,440.00 →
+    720.00). The renewal now leaves it to the set-aside invoice."""
+    from billing.models import Invoice, SetAsideInvoice, Usage
+
+    from .factories import paid_annual
+
+    ws = paid_annual(as_of=date(2025, 2, 10))
+    billing.run_billing(as_of=date(2026, 1, 14))
+    once = coupon(percent_off="50", duration="once")
+    services.redeem_coupon(ws, once.code, by=support, as_of=date(2026, 1, 15), reason="Sorry")
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    billing.run_billing(as_of=date(2026, 2, 10))
+    assert SetAsideInvoice.objects.filter(workspace=ws, resolved_on=None).exists()
+    Usage.objects.filter(workspace=ws, month=date(2026, 1, 1)).update(mtus=12_000)
+    billing.run_billing(as_of=date(2026, 2, 11))
+    issued = Invoice.objects.filter(workspace=ws, issue_date__year=2026).order_by("issue_date")
+    assert [(i.issue_date, i.kind, i.discount, i.total) for i in issued] == [
+        (date(2026, 2, 1), "monthly", D("10.00"), D("10.00")),
+        (date(2026, 2, 10), "annual", D("0.00"), D("1440.00")),
+    ]
