@@ -38,7 +38,7 @@ from billing.invoicing import InvoicePreview
 from billing.models import Invoice, MonthClose, Usage, Workspace
 from billing.months import add_months, month_start, next_month
 from billing.pricing import Line
-from billing.subscriptions import advance_workspace
+from billing.subscriptions import advance_workspace, refuse_set_aside_pending
 from billing.usage import record_usage
 from billing.usage_import import MAX_MTUS
 
@@ -159,6 +159,8 @@ def forecast_invoices(
     so far). Nothing it does survives the call (see the module docstring)."""
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
         raise BillingError(f"Forecast 1 to {MAX_MONTHS} months, not {months}.")
+    # I6: the clock issues nothing more for it until the set-aside invoice is issued.
+    refuse_set_aside_pending(workspace, as_of, "A forecast")
     figure = assumed_mtus(workspace, as_of=as_of, mtus=mtus)
     first = month_start(as_of)
     last = add_months(first, months - 1)

@@ -283,7 +283,7 @@ def refuse_set_aside_pending(workspace: Workspace, as_of: date, what: str):
         raise BillingError(
             f"{what} for {workspace.name} must wait: its invoice for "
             f"{waiting.close.month:%B %Y} was set aside by the month close ({waiting.error}). "
-            "Once its cause is fixed the clock issues it; then make the change."
+            "Once its cause is fixed the clock issues it; then try again."
         )
 
 

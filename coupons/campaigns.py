@@ -83,7 +83,7 @@ REFUSAL_LABELS = {
     CouponRefused.INTERVAL_NOT_COVERED: "on a Team interval the coupon does not cover",
     CouponRefused.DISCOUNT_ACTIVE: "a discount is already active",
     CouponRefused.NO_NONPROFIT_PROOF: "no approved non-profit proof",
-    CouponRefused.INVOICED_ALREADY: "an invoice for today was issued already",
+    CouponRefused.INVOICED_ALREADY: "an invoice dated today or later was issued already",
     WORKSPACE_CLOSED: "the workspace is closed",
 }
 # Workspaces checked per round of C2's dry run: the facts cost a fixed number of queries each.
@@ -348,7 +348,8 @@ def preview_key(campaign: Campaign, *, as_of: date) -> str:
     """The cache key of a campaign's preview on `as_of`, read in one query: the campaign's
     filters, coupon and launches, the coupon's state, and the newest change of every kind of
     row the audience reads (workspaces, subscriptions, locks, grants, redemptions, proofs,
-    usage, month closes). Any of them moving gives a new key; the old entry just expires."""
+    usage, invoices, month closes). Any of them moving gives a new key; the old entry just
+    expires."""
     latest = {
         "last_workspace": _latest(Workspace),
         "last_subscription": _latest(Subscription),
@@ -358,6 +359,10 @@ def preview_key(campaign: Campaign, *, as_of: date) -> str:
         "last_proof": _latest(NonprofitProof),
         "last_coupon": _latest(Coupon),
         "last_lock": Subquery(LockEvent.objects.order_by("-id").values("id")[:1]),
+        # C2's invoiced-already refusal: an invoice issued (written in bulk, no history row)
+        # or voided (kept in its history).
+        "last_invoice": Subquery(Invoice.objects.order_by("-id").values("id")[:1]),
+        "last_invoice_change": _latest(Invoice),
         "last_closed_month": Subquery(
             MonthClose.objects.filter(finished=True).order_by("-month").values("month")[:1]
         ),

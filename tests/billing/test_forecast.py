@@ -233,3 +233,19 @@ def test_fc1_twelve_months_answer_in_under_a_second(db, support):
     forecast = forecast_invoices(ws, as_of=date(2026, 1, 20), months=12)
     assert time.perf_counter() - started < 1.0
     assert len(forecast) == 12
+
+
+def test_fc1_i6_no_forecast_while_a_close_has_set_aside_an_invoice(db):
+    """January's invoice is set aside (a figure no invoice can hold). A forecast on 10
+    February showed February's invoice of 1 March as if nothing waited; the clock issues
+    nothing more for the workspace until January's is issued (and a once coupon would go to
+    January's). The forecast says so, writing nothing."""
+    from billing.models import SetAsideInvoice, Usage
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 9))
+    assert SetAsideInvoice.objects.filter(workspace=ws, resolved_on=None).exists()
+    with pytest.raises(BillingError, match="A forecast for .* must wait: its invoice for Janu"):
+        forecast_invoices(ws, as_of=date(2026, 2, 10), months=1, mtus=12_000)
+    assert not Invoice.objects.filter(workspace=ws).exists()

@@ -427,3 +427,30 @@ def test_g1_c2_c5_on_the_1st_the_preview_refuses_as_redeem_does_and_writes_nothi
     with pytest.raises(CouponRefused) as refused:
         services.redeem_coupon(ws, spring.code, by=support, as_of=feb_1)
     assert refused.value.reason == CouponRefused.DISCOUNT_ACTIVE
+
+
+def test_g1_c2_the_cached_preview_moves_when_an_invoice_is_issued_or_voided(db, support, finance):
+    """A workspace cancelled on 2 February has its final invoice dated that day, so a coupon
+    dated that day is refused ("an invoice dated today or later was issued already"). Once
+    finance voids that invoice the coupon would be accepted, but the cached preview kept the
+    refusal: its key read no invoice."""
+    from billing.models import Invoice
+
+    launch = date(2026, 2, 2)
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 2, 1))
+    promo = coupon(percent_off="25", duration="once", intervals=("monthly",))
+    campaign = campaigns.create_campaign("Spring", promo.code, "25% off", "Hello", {}, by=support)
+    at = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
+    before = campaigns.cached_audience_preview(campaign, as_of=launch, now=at)
+    assert (before["reach"], before["refused"]) == (1, 0)
+
+    billing.change_to_free(ws, as_of=launch, by=support, reason="Customer asked")
+    issued = campaigns.cached_audience_preview(campaign, as_of=launch, now=at)
+    assert (issued["reach"], issued["refused"]) == (0, 1)
+    assert issued["refusals"] == [("an invoice dated today or later was issued already", 1)]
+
+    final = Invoice.objects.get(workspace=ws, kind="final", issue_date=launch)
+    billing.void_invoice(final, by=finance, reason="Issued in error", as_of=launch)
+    voided = campaigns.cached_audience_preview(campaign, as_of=launch, now=at)
+    assert (voided["reach"], voided["refused"]) == (1, 0)
