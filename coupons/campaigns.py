@@ -18,18 +18,33 @@ dispatcher: this module never imports the tasks.
 
 import hashlib
 from collections import Counter
-from datetime import date, datetime
+from contextlib import suppress
+from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Subquery, Sum, Value, When
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, TruncMonth
 from django_countries import countries
 
 from billing.audit import require_reason, save_with_reason
+from billing.bulk_rows import id_in
 from billing.emails import EmailSpec, queue_emails
-from billing.errors import refuse_problems
+from billing.errors import BillingError, refuse_problems
+from billing.invoicing import placeholder_numbers
 from billing.models import (
     Interval,
     Invoice,
@@ -44,6 +59,7 @@ from billing.models import (
 )
 from billing.months import add_months, month_start
 from billing.pricing import ZERO, round_cents
+from billing.subscriptions import advance_workspace
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import (
     Campaign,
@@ -250,16 +266,39 @@ def audience_workspaces(audience: dict, *, as_of: date):
 
 
 def _facts_as_redeem_sees_them(workspace_ids: list[int], coupon: Coupon, as_of: date) -> dict:
-    """C2's facts as `redeem_coupon` judges them on `as_of`: after the discounts that ran out
-    by then gave way to their follow-ups (C5; on the 1st the clock has yet to write those due
-    that day). The follow-ups are written in a savepoint rolled back at once: nothing stays."""
+    """C2's facts as `redeem_coupon` judges them on `as_of`, after what it catches up first:
+    the trial and term ends dated before `as_of` that a lagging clock has not applied (a trial
+    that ended is Free now), then the discounts that ran out by then giving way to their
+    follow-ups (C5; on the 1st the clock has yet to write those due that day). Written in a
+    savepoint rolled back at once (invoices with placeholder numbers): nothing stays."""
     with transaction.atomic():
         savepoint = transaction.savepoint()
         try:
+            with placeholder_numbers():
+                for workspace_id in _owed_subscription_events(workspace_ids, as_of):
+                    # Refused there too (the clock owes a close): its facts stay as stored.
+                    with suppress(BillingError), transaction.atomic():
+                        workspace = Workspace.objects.for_change(Workspace(pk=workspace_id))
+                        advance_workspace(workspace, as_of - timedelta(days=1))
             advance_redemptions(as_of=as_of, workspace_ids=workspace_ids)
             return redeem_facts(workspace_ids, coupon, as_of=as_of)
         finally:
             transaction.savepoint_rollback(savepoint)
+
+
+def _owed_subscription_events(workspace_ids: list[int], as_of: date) -> list[int]:
+    """The workspaces among `workspace_ids` with a trial or term end dated before `as_of` not
+    applied yet: none while the clock keeps up, a few when it lags."""
+    before = as_of - timedelta(days=1)
+    return list(
+        Subscription.objects.filter(id_in("workspace_id", workspace_ids), ended_on=None)
+        .filter(
+            Q(trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lte=before)
+            | Q(interval=Interval.ANNUAL, term_end__lte=before)
+        )
+        .values_list("workspace_id", flat=True)
+        .distinct()
+    )
 
 
 def campaign_audience(campaign: Campaign, as_of: date) -> tuple[list[int], dict[str, int]]:

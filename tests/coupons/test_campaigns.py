@@ -454,3 +454,21 @@ def test_g1_c2_the_cached_preview_moves_when_an_invoice_is_issued_or_voided(db, 
     billing.void_invoice(final, by=finance, reason="Issued in error", as_of=launch)
     voided = campaigns.cached_audience_preview(campaign, as_of=launch, now=at)
     assert (voided["reach"], voided["refused"]) == (1, 0)
+
+
+def test_g1_c2_the_audience_check_sees_a_trial_end_the_clock_has_not_applied(db, support):
+    """A monthly Team trial without a card from 20 January ends on 3 February (back to Free).
+    With the clock at 1 February, a campaign for an annual-only promotion on the 10th counted
+    the workspace as "on a Team interval the coupon does not cover", where redeem_coupon
+    (which applies the trial's end first) accepts it. Nothing of the catch-up stays."""
+    from billing.models import Subscription
+    from tests.billing.factories import workspace
+
+    ws = workspace(as_of=date(2026, 1, 20), plan="team", card=False)
+    billing.run_billing(as_of=date(2026, 2, 1))
+    promo = coupon(percent_off="10", duration="once", intervals=("annual",))
+    campaign = campaigns.create_campaign("Annual", promo.code, "10% off", "Hi", {}, by=support)
+
+    assert campaign_audience(campaign, date(2026, 2, 10)) == ([ws.pk], {})
+    trial = Subscription.objects.get(workspace=ws, ended_on=None)
+    assert (trial.plan.code, trial.trial_outcome) == ("team", "running")  # still as stored
