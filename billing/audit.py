@@ -77,17 +77,27 @@ def _fill_in_why(sender, history_instance, **kwargs):
         history_instance.history_user = by
 
 
-def record_history(model, reasons: list[tuple[int, str]], *, by=None, when=None):
-    """R4 for rows changed by set-based SQL (thousands at once, no instance each): a history
-    row per `(pk, reason)`, a copy of the row as it is now with its reason, in one INSERT …
-    SELECT per batch. As `bulk_update_with_history` writes them, without reading any row."""
-    if not reasons:
-        return
+def _history_columns(model) -> tuple[str, list[str]]:
+    """The history table's name and the model's columns it copies (minus any excluded field)."""
     history = model.history.model
     quote = connection.ops.quote_name
-    kept = {f.column for f in history._meta.concrete_fields}  # minus any excluded field
+    kept = {f.column for f in history._meta.concrete_fields}
     copied = [quote(f.column) for f in model._meta.concrete_fields if f.column in kept]
-    columns = [*copied, "history_date", "history_change_reason", "history_type", "history_user_id"]
+    return quote(history._meta.db_table), copied
+
+
+HISTORY_FIELDS = "history_date, history_change_reason, history_type, history_user_id"
+
+
+def record_history(model, reasons: list[tuple[int, str]], *, by=None, when=None, kind="~"):
+    """R4 for rows changed by set-based SQL (thousands at once, no instance each): a history
+    row per `(pk, reason)`, a copy of the row as it is now with its reason, in one INSERT …
+    SELECT per batch. As `bulk_update_with_history` writes them, without reading any row.
+    `kind` is the history type: '~' changed, '+' created."""
+    if not reasons:
+        return
+    history_table, copied = _history_columns(model)
+    quote = connection.ops.quote_name
     when = connection.ops.adapt_datetimefield_value(when or timezone.now())
     table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
     with connection.cursor() as cursor:
@@ -95,13 +105,26 @@ def record_history(model, reasons: list[tuple[int, str]], *, by=None, when=None)
             batch = reasons[start : start + 2_000]
             values = ", ".join(["(CAST(%s AS bigint), CAST(%s AS text), %s)"] * len(batch))
             cursor.execute(
-                f"insert into {quote(history._meta.db_table)} ({', '.join(columns)}) "
-                f"select {', '.join(f't.{c}' for c in copied)}, %s, v.column2, '~', %s "
+                f"insert into {history_table} ({', '.join(copied)}, {HISTORY_FIELDS}) "
+                f"select {', '.join(f't.{c}' for c in copied)}, %s, v.column2, %s, %s "
                 f"from {table} t join (values {values}) as v on t.{pk} = v.column1 "
                 "order by v.column3",
                 [
                     when,
+                    kind,
                     getattr(by, "pk", None),
                     *(value for n, (row, reason) in enumerate(batch) for value in (row, reason, n)),
                 ],
             )
+
+
+def history_of_rows_sql(model, rows: str) -> str:
+    """R4 for a statement that changes rows set-based and names them: an INSERT … SELECT of a
+    history row for each row of `rows` (a relation with the model's columns, such as a
+    `… returning *` CTE), with four parameters: when, why, the history type ('+' created,
+    '~' changed) and who (a user's id or None)."""
+    history_table, copied = _history_columns(model)
+    return (
+        f"insert into {history_table} ({', '.join(copied)}, {HISTORY_FIELDS}) "
+        f"select {', '.join(copied)}, %s, %s, %s, %s from {rows}"
+    )

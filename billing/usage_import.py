@@ -29,6 +29,7 @@ from contextlib import contextmanager, suppress
 from datetime import date, timedelta
 from itertools import islice
 from os import PathLike
+from pathlib import Path
 from typing import NamedTuple
 
 from django.core.cache import cache
@@ -36,6 +37,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from billing.audit import history_of_rows_sql, record_history
 from billing.clock import first_open_month
 from billing.errors import BillingError, UsageImportError
 from billing.models import MonthClose, Usage, UsageImportJob, Workspace
@@ -484,56 +486,69 @@ def _refuse_closed_meanwhile(cursor):
         )
 
 
-def _upsert(cursor, postgres: bool) -> dict:
+def _upsert(cursor, postgres: bool, why: str, by) -> dict:
     """U1: new figures inserted, reported ones replaced. A figure equal to the one on file is
-    left as it is (a file sent twice writes nothing the second time) and counts as replaced."""
+    left as it is (a file sent twice writes nothing the second time) and counts as replaced.
+    R4: each figure created or changed gets its history row, saying who imported it and why."""
     table = Usage._meta.db_table
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    moment = timezone.now()
+    now = connection.ops.adapt_datetimefield_value(moment)
     same_figure = "u.workspace_id = s.workspace_id and u.month = s.month"
+    update = (
+        f"update {table} as u set mtus = s.mtus, updated_at = %s from {STAGED} s "
+        f"where {same_figure} and u.mtus <> s.mtus"
+    )
+    # New figures in key order: the indexes are filled page by page, not at random.
+    insert = (
+        f"insert into {table} (workspace_id, month, mtus, updated_at) "
+        f"select s.workspace_id, s.month, s.mtus, %s from {STAGED} s "
+        f"where not exists (select 1 from {table} u where {same_figure}) "
+        "order by s.workspace_id, s.month"
+    )
+    by_id = getattr(by, "pk", None)
     if postgres:
         # The checks are done; only now is the table held against other writers (a figure
         # recorded meanwhile would turn an insert below into a duplicate) and closures (W1).
         # Readers go on.
         cursor.execute(f"lock table {table} in share row exclusive mode")
         _refuse_closed_meanwhile(cursor)
+        # Each write hands its rows straight to their history rows: nothing comes back here.
         cursor.execute(
-            f"update {table} u set mtus = s.mtus, updated_at = %s from {STAGED} s "
-            f"where {same_figure} and u.mtus <> s.mtus",
-            [now],
+            f"with changed as ({update} returning u.*) " + history_of_rows_sql(Usage, "changed"),
+            [now, now, why, "~", by_id],
         )
-        # New figures in key order: the indexes are filled page by page, not at random.
         cursor.execute(
-            f"insert into {table} (workspace_id, month, mtus, updated_at) "
-            f"select s.workspace_id, s.month, s.mtus, %s from {STAGED} s "
-            f"where not exists (select from {table} u where {same_figure}) "
-            "order by s.workspace_id, s.month",
-            [now],
+            f"with created as ({insert} returning *) " + history_of_rows_sql(Usage, "created"),
+            [now, now, why, "+", by_id],
         )
         created = cursor.rowcount
-        cursor.execute(f"select count(*) from {STAGED}")
-        return {"created": created, "replaced": cursor.fetchone()[0] - created}
-    _refuse_closed_meanwhile(cursor)
-    insert = f"""
-        insert into {table} (workspace_id, month, mtus, updated_at)
-        select workspace_id, month, mtus, %s from {STAGED} where true
-        on conflict (workspace_id, month) do update
-        set mtus = excluded.mtus, updated_at = excluded.updated_at
-        where {table}.mtus <> excluded.mtus
-    """
-    cursor.execute(
-        f"select count(*), count(u.id) from {STAGED} s left join {table} u on {same_figure}"
-    )
-    staged, existing = cursor.fetchone()
-    cursor.execute(insert, [now])
-    return {"created": staged - existing, "replaced": existing}
+    else:
+        _refuse_closed_meanwhile(cursor)
+        cursor.execute(f"{update} returning id", [now])
+        changed = [(pk, why) for (pk,) in cursor.fetchall()]
+        cursor.execute(f"{insert} returning id", [now])
+        new = [(pk, why) for (pk,) in cursor.fetchall()]
+        record_history(Usage, changed, by=by, when=moment)
+        record_history(Usage, new, by=by, when=moment, kind="+")
+        created = len(new)
+    cursor.execute(f"select count(*) from {STAGED}")
+    return {"created": created, "replaced": cursor.fetchone()[0] - created}
+
+
+def _source_name(source) -> str:
+    """How the history names what was imported: the file's own name, when it has one."""
+    name = source if isinstance(source, str | PathLike) else getattr(source, "name", None)
+    return f"Usage import of {Path(name).name}" if name else "Usage import"
 
 
 @transaction.atomic
-def import_usage(source, *, progress: Progress | None = None) -> dict:
+def import_usage(source, *, progress: Progress | None = None, by=None, reason: str = "") -> dict:
     """U2: import a usage CSV (a path, or a binary or text file: columns workspace,month,mtus
     with the workspace's slug and the month as YYYY-MM), or `(line_number, {"workspace",
     "month", "mtus"})` rows, all or nothing. U1: a figure replaces the month's figure. I6, D2:
     more than MAX_MTUS, a month outside 2000–2099 or a month already closed is a bad line.
+    R4: every figure it creates or changes is kept in the usage's history, by `by`, saying
+    why: `reason`, or the file's name.
 
     Returns {"created", "replaced"}; refuses with `UsageImportError` naming every bad line (the
     first MAX_LISTED_LINES of them, and how many more), with `BillingError` for a missing header
@@ -567,7 +582,7 @@ def import_usage(source, *, progress: Progress | None = None) -> dict:
             raise BillingError("The usage file has no rows to import.")
         if progress:
             progress("writing", 0)
-        result = _upsert(cursor, postgres)
+        result = _upsert(cursor, postgres, reason or _source_name(source), by)
         cursor.execute(f"drop table {STAGED}")
     return result
 
@@ -653,7 +668,12 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
             return None
         try:
             with job.file.open("rb") as stream:
-                result = import_usage(stream, progress=progress)
+                result = import_usage(
+                    stream,
+                    progress=progress,
+                    by=job.created_by,
+                    reason=f"Usage import of {job.file_name} (job {job.pk})",
+                )
         except UsageImportError as exc:
             job.status, job.errors, job.bad_lines = job.Status.REFUSED, exc.errors, exc.bad_lines
         except BillingError as exc:

@@ -50,7 +50,7 @@ class UsageAdmin(ServiceAdmin):
                 )
                 return redirect("admin:billing_usage_import_job", job.pk)
             try:
-                result = services.import_usage(upload)
+                result = services.import_usage(upload, by=request.user)
             except BillingError as exc:
                 errors = getattr(exc, "errors", [str(exc)])
             else:

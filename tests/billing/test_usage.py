@@ -3,7 +3,9 @@
 from datetime import date
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 
 from billing import services
 from billing.errors import BillingError, UsageImportError
@@ -257,3 +259,40 @@ def test_u2_i6_a_figure_of_5000_digits_is_a_bad_line_not_a_crash(db, tmp_path):
     assert not Usage.objects.exists()
     with pytest.raises(CommandError, match="Line 3"):
         call_command("import_usage", str(path))
+
+
+def _history(ws, month):
+    usage = Usage.objects.get(workspace=ws, month=month)
+    return [
+        (h.mtus, h.history_type, h.history_user, h.history_change_reason)
+        for h in usage.history.order_by("history_id")
+    ]
+
+
+def test_r4_an_imported_figure_is_kept_in_the_usage_history_with_who_and_why(
+    client, support, tmp_path
+):
+    """R4: alpha's January was recorded as 10 MTUs; support imports a file saying 1,200 and one
+    with February's 5,000 for beta. The import wrote both by SQL and left no history: the
+    usage's history still said 10, nobody had replaced it, and beta's February had no history
+    at all. Now each figure created or changed gets its row, with who and the file's name; a
+    file sent again changes nothing and adds nothing."""
+    alpha, beta = workspace(slug="alpha"), workspace(slug="beta")
+    services.record_usage(alpha, month=date(2026, 1, 1), mtus=10)
+    client.force_login(support)
+    content = b"workspace,month,mtus\nalpha,2026-01,1200\nbeta,2026-02,5000\n"
+    for _ in range(2):  # the same file twice: the second time writes nothing
+        upload = SimpleUploadedFile("january.csv", content)
+        response = client.post(reverse("admin:billing_usage_import"), {"file": upload})
+        assert response.status_code == 302
+
+    assert _history(alpha, date(2026, 1, 1)) == [
+        (10, "+", None, None),
+        (1200, "~", support, "Usage import of january.csv"),
+    ]
+    assert _history(beta, date(2026, 2, 1)) == [(5000, "+", support, "Usage import of january.csv")]
+
+    path = tmp_path / "march.csv"  # the command: no one signed in, the file's name says why
+    path.write_text("workspace,month,mtus\nbeta,2026-03,7\n")
+    call_command("import_usage", str(path))
+    assert _history(beta, date(2026, 3, 1)) == [(7, "+", None, "Usage import of march.csv")]

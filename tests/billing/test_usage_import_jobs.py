@@ -109,3 +109,15 @@ def test_u2_the_sweep_of_import_jobs_runs_on_the_beat():
         if e["task"] == "billing.tasks.sweep_stuck_import_jobs"
     ]
     assert entry["schedule"].minute == set(range(0, 60, 5))
+
+
+def test_r4_a_job_keeps_who_uploaded_the_file_in_the_usage_history(db, support):
+    """R4: a large file imported by a worker: its figures' history names who uploaded it and
+    the file, as an import while the page waits does."""
+    ws = workspace(slug="alpha", as_of=date(2026, 1, 1))
+    upload = SimpleUploadedFile("big-january.csv", b"workspace,month,mtus\nalpha,2026-01,1000\n")
+    job = usage_import.start_import_job(upload, by=support, run_later=lambda job_id: None)
+    assert usage_import.run_import_job(job.pk).status == "done"
+    (row,) = Usage.objects.get(workspace=ws).history.all()
+    assert (row.mtus, row.history_type, row.history_user) == (1000, "+", support)
+    assert row.history_change_reason == f"Usage import of big-january.csv (job {job.pk})"
