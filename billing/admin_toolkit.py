@@ -232,16 +232,19 @@ class ReadOnlyInline(admin.TabularInline):
 class CheckedChangeList(ChangeList):
     """A list whose filters from the address are checked before the page is drawn: a value a
     lookup cannot take (`?month__year=0`) shows the admin's "invalid filter" notice, not a 500.
-    Django checks a lookup's value only when its SQL is built, after the list's own checks."""
+    Django checks a lookup's value only when its SQL is built, after the list's own checks, and
+    on SQLite an id beyond 64 bits (`?workspace=99999999999999999999999`) only when it runs."""
 
     def get_queryset(self, request, exclude_parameters=None):
         queryset = super().get_queryset(request, exclude_parameters)
         try:
-            queryset.query.get_compiler(queryset.db).as_sql()
+            _, params = queryset.query.get_compiler(queryset.db).as_sql()
         except EmptyResultSet:
-            pass
+            return queryset
         except (ValueError, OverflowError, TypeError, ValidationError) as exc:
             raise IncorrectLookupParameters(exc) from exc
+        if any(isinstance(value, int) and not -(2**63) <= value < 2**63 for value in params):
+            raise IncorrectLookupParameters("a number beyond what the database holds")
         return queryset
 
 

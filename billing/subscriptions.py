@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django_countries import countries
 
 from billing import invoicing
@@ -172,6 +172,7 @@ def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", la
     refuse_processed(as_of, "A payment method change")
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "A payment method change")
+    _refuse_before_card_history(workspace, as_of)
     if last4 and not (len(last4) == 4 and last4.isdigit()):
         raise BillingError("The last four digits of the card must be four digits.")
     _end_card(workspace, as_of)
@@ -188,12 +189,31 @@ def remove_payment_method(workspace: Workspace, *, as_of: date):
     refuse_processed(as_of, "A payment method change")
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "A payment method change")
+    _refuse_before_card_history(workspace, as_of)
     if not _end_card(workspace, as_of):
         raise BillingError(f"{workspace.name} has no payment method on file.")
     workspace.payment_method_added_on = None
     workspace.card_brand = workspace.card_last4 = ""
     save_with_reason(workspace, "Payment method removed")
     return workspace
+
+
+def _refuse_before_card_history(workspace: Workspace, as_of: date):
+    """D3, T4: the card history is a line of dated rows, each change ending the one before.
+    A change dated before the workspace signed up, or before a change already entered for a
+    later day (D2 allows both), would rewrite that line behind the later change and leave a
+    removed card on file: refused, as a plan change dated before its subscription is."""
+    dates = workspace.payment_methods.aggregate(added=Max("added_on"), removed=Max("removed_on"))
+    latest = max(day for day in (workspace.created_on, *dates.values()) if day is not None)
+    if as_of < latest:
+        after = (
+            f"it signed up on {latest}"
+            if latest == workspace.created_on and as_of < workspace.created_on
+            else f"its card history has a change dated {latest}, after it"
+        )
+        raise BillingError(
+            f"A payment method change for {workspace.name} cannot be dated {as_of}: {after}."
+        )
 
 
 def _end_card(workspace: Workspace, day: date) -> bool:

@@ -7,8 +7,8 @@ import pytest
 from django.core import mail
 
 from billing import services
-from billing.errors import PaymentMethodRequired
-from billing.models import Invoice, Subscription
+from billing.errors import BillingError, PaymentMethodRequired
+from billing.models import Invoice, PaymentMethod, Subscription
 from billing.selectors import workspace_status
 
 from .factories import workspace
@@ -231,3 +231,42 @@ def test_p3_database_refuses_a_second_current_subscription(db):
     sub = ws.subscriptions.get()
     with pytest.raises(IntegrityError), transaction.atomic():
         Subscription.objects.create(workspace=ws, plan=sub.plan, started_on=date(2026, 2, 1))
+
+
+def test_t4_d3_a_card_change_dated_before_one_already_entered_is_refused(db):
+    """D3, D4, T4: a trial signed up on 11 February with card A ends on 25 February. Card B is
+    entered for 1 March, then card C for 15 February and a removal for 20 February. The second
+    and third rewrote the card line behind B (B's row deleted, A on file to 1 March), so on
+    25 February A counted as on file, the trial converted and February was billed
+    120 × 4/28 = 17.14 where, in date order, nothing was. A change dated before one already
+    entered is now refused, naming that day; the history stays A then B."""
+    ws = workspace(plan="team", card=True, as_of=date(2026, 2, 11))
+    services.add_payment_method(ws, as_of=date(2026, 3, 1), brand="Visa", last4="1111")
+    with pytest.raises(BillingError, match="has a change dated 2026-03-01, after it"):
+        services.add_payment_method(ws, as_of=date(2026, 2, 15), brand="Visa", last4="2222")
+    with pytest.raises(BillingError, match="has a change dated 2026-03-01, after it"):
+        services.remove_payment_method(ws, as_of=date(2026, 2, 20))
+    assert list(
+        PaymentMethod.objects.filter(workspace=ws)
+        .order_by("added_on")
+        .values_list("added_on", "removed_on", "last4")
+    ) == [(date(2026, 2, 11), date(2026, 3, 1), ""), (date(2026, 3, 1), None, "1111")]
+    # The same day as the latest change is still a change of that day (the later one wins).
+    services.remove_payment_method(ws, as_of=date(2026, 3, 1))
+    assert not workspace_status(ws, as_of=date(2026, 3, 1))["has_payment_method"]
+
+
+def test_d3_a_card_dated_before_the_workspace_signed_up_is_refused(db):
+    """D3: a workspace that signed up on 1 March with a card had no card on 10 February; a card
+    dated then deleted the sign-up card's row and said a card was on file from 10 February."""
+    ws = workspace(card=True, as_of=date(2026, 3, 1))
+    with pytest.raises(
+        BillingError, match="cannot be dated 2026-02-10: it signed up on 2026-03-01"
+    ):
+        services.add_payment_method(ws, as_of=date(2026, 2, 10), brand="Visa", last4="4242")
+    cardless = workspace(slug="cardless", as_of=date(2026, 3, 1))
+    with pytest.raises(BillingError, match="it signed up on 2026-03-01"):
+        services.add_payment_method(cardless, as_of=date(2026, 2, 28))
+    assert list(PaymentMethod.objects.values_list("workspace__slug", "added_on")) == [
+        (ws.slug, date(2026, 3, 1))
+    ]
