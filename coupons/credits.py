@@ -23,19 +23,24 @@ from coupons.workspaces import locked_workspace, note_on_workspaces
 
 # CR3: never more than two program years.
 PROGRAM_YEARS = (1, 2)
+# C8: the seeded startup-program coupon, whose credit applies where no partner's does.
+STARTUP_CODE = "STARTUP"
 
 
 def credit_amount_for(coupon: Coupon, partner: AcceleratorPartner | None) -> Decimal:
-    """C7, CR1: an active partner's own credit amount overrides the coupon's."""
-    if partner is not None:
-        partner = AcceleratorPartner.objects.get(pk=partner.pk)  # its status as of now
-    for source in (partner, coupon.partner):
-        if (
-            source is not None
-            and source.status == AcceleratorPartner.Status.ACTIVE
-            and source.credit_amount
-        ):
+    """C7, CR1: an active partner's own credit amount overrides the coupon's. A partner's own
+    coupon sets the amount only while its partner is active: year two of a partner deactivated
+    since is the STARTUP coupon's, however its own coupon or the partner's row set it."""
+    partners = [
+        AcceleratorPartner.objects.get(pk=source.pk)  # its status as of now
+        for source in (partner, coupon.partner)
+        if source is not None
+    ]
+    for source in partners:
+        if source.status == AcceleratorPartner.Status.ACTIVE and source.credit_amount:
             return source.credit_amount
+    if coupon.partner_id is not None and partners[-1].status != AcceleratorPartner.Status.ACTIVE:
+        return Coupon.objects.get(code=STARTUP_CODE).credit_amount
     return coupon.credit_amount
 
 

@@ -24,7 +24,7 @@ from coupons.catalogue import (
     new_coupon_problems,
     update_coupon,
 )
-from coupons.credits import credit_amount_for, grant_credits, lapse_credit_grants
+from coupons.credits import STARTUP_CODE, credit_amount_for, grant_credits, lapse_credit_grants
 from coupons.nonprofit_proofs import (
     NONPROFIT_CODE,
     approve_nonprofit_proof,
@@ -55,6 +55,7 @@ __all__ = [
     "EDITABLE_AFTER_REDEMPTION",
     "NONPROFIT_CODE",
     "PARTNER_DETAILS",
+    "STARTUP_CODE",
     "RedeemFacts",
     "advance_redemptions",
     "apply_as_partner",

@@ -16,13 +16,13 @@ from billing.closed_workspaces import closed_on_day, refuse_closed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
-from billing.models import Workspace
+from billing.models import Subscription, Workspace
 from billing.months import add_year
 from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
 from coupons.models import Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit
-from coupons.services import credit_amount_for, grant_credits, redeem_coupon
+from coupons.services import STARTUP_CODE, credit_amount_for, grant_credits, redeem_coupon
 from coupons.workspaces import locked_workspace
 from startups import eligibility
 from startups.errors import ApplicationError  # importable from here too (views, tests)
@@ -37,10 +37,6 @@ from startups.models import (
 Status = StartupApplication.Status
 # Funding above this is a typing mistake, not a startup (public form sanity bound).
 ABSURD_FUNDING = Decimal("1000000000000")
-
-
-# C8: the seeded startup-program coupon, for an application without an active partner's own.
-STARTUP_COUPON = "STARTUP"
 
 
 def _locked(application) -> StartupApplication:
@@ -208,8 +204,18 @@ def credits_scope_warning(application, as_of: date) -> str:
     if application.workspace_id is None:
         return ""
     status = workspace_status(application.workspace, as_of=as_of)
+    trial_ends_without_card = (
+        not status["has_payment_method"]
+        and Subscription.objects.filter(
+            workspace_id=application.workspace_id,
+            trial_end=as_of,
+            trial_outcome=Subscription.TrialOutcome.RUNNING,
+        ).exists()
+    )
     if status["plan"] == "free":
         where = "is on Free"
+    elif trial_ends_without_card:  # T4: the clock moves it to Free when it processes today
+        where = "ends its Team trial today with no card on file, so moves to Free"
     elif status["interval"] == "annual":
         where = "is on annual Team"
     else:
@@ -223,9 +229,9 @@ def credits_scope_warning(application, as_of: date) -> str:
 def _startup_coupon_code(partner) -> str:
     """C7: an active partner's own startup-program coupon, else the seeded STARTUP."""
     if partner is None or partner.status != partner.Status.ACTIVE:
-        return STARTUP_COUPON
+        return STARTUP_CODE
     own = partner.coupons.filter(kind=Coupon.Kind.STARTUP_PROGRAM, active=True).first()
-    return own.code if own else STARTUP_COUPON
+    return own.code if own else STARTUP_CODE
 
 
 @transaction.atomic

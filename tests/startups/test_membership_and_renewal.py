@@ -164,3 +164,64 @@ def test_c7_cr3_year_two_of_a_partner_deactivated_since_takes_the_programs_amoun
         "Seedbed": [D("50000.00"), D("25000.00")],
         "Sprout": [D("50000.00"), D("50000.00")],
     }
+
+
+def test_c7_cr3_year_two_after_a_partners_own_coupon_was_switched_off_is_startups(
+    db, reviewer, support
+):
+    """C7: Seedbed's own startup coupon SEEDBED gives 40,000.00 (no amount on the partner's
+    row): its startup approved 21 January gets year one = 40,000.00. Seedbed is deactivated on
+    1 June, its coupon switched off with it. Year two, confirmed 5 January 2027, took the
+    switched-off coupon's 40,000.00; it is the STARTUP coupon's 25,000.00, as for a partner
+    whose row set the amount."""
+    from coupons import services as coupons
+    from coupons.models import AcceleratorPartner
+
+    seedbed = AcceleratorPartner.objects.create(
+        name="Seedbed",
+        contact_name="Mira",
+        contact_email="mira@example.com",
+        status=AcceleratorPartner.Status.ACTIVE,
+        applied_on=date(2025, 1, 1),
+    )
+    coupons.create_coupon(
+        "SEEDBED", "Seedbed startups", "startup_program", credit_amount="40000.00", partner=seedbed
+    )
+    ws = paid_monthly()
+    app = application(workspace=ws, partner=seedbed, as_of=date(2026, 1, 10))
+    services.approve_application(app, by=reviewer, as_of=date(2026, 1, 21))
+    coupons.deactivate_partner(seedbed, by=support, reason="Program ended", as_of=date(2026, 6, 1))
+    services.open_renewal_reviews(date(2026, 12, 22))
+    services.confirm_renewal(
+        RenewalReview.objects.get(application=app),
+        by=reviewer,
+        total_funding=D("1000000"),
+        country="DE",
+        as_of=date(2027, 1, 5),
+    )
+    assert list(
+        CreditGrant.objects.filter(workspace=ws).order_by("year").values_list("amount", flat=True)
+    ) == [D("40000.00"), D("25000.00")]
+
+
+def test_s7_t4_approving_on_the_day_a_cardless_trial_ends_needs_the_confirmation(db, reviewer):
+    """T3, T4: straight into Team without a card on 7 January, the trial's end date is 21
+    January; with no card that day it is on Free from it. Approved on 21 January, before the
+    clock processed the day, it went through without S7's confirmation (approving on the 22nd
+    asked for it). It now asks, and a card on file that day needs none."""
+    ws = workspace(as_of=date(2026, 1, 7), plan="team")
+    app = application(workspace=ws, as_of=date(2026, 1, 20))
+    with pytest.raises(services.ApplicationError, match="no card on file.*monthly Team invoices"):
+        services.approve_application(app, by=reviewer, as_of=date(2026, 1, 21))
+    services.approve_application(
+        app, by=reviewer, as_of=date(2026, 1, 21), credits_scope_confirmed=True
+    )
+    carded = workspace(slug="carded", as_of=date(2026, 1, 7), plan="team")
+    billing.add_payment_method(carded, as_of=date(2026, 1, 21))
+    approved = services.approve_application(
+        application(workspace=carded, as_of=date(2026, 1, 20)), by=reviewer, as_of=date(2026, 1, 21)
+    )
+    assert approved.status == "approved"
+    billing.run_billing(as_of=date(2026, 1, 21))
+    assert workspace_status(ws, as_of=date(2026, 1, 21))["plan"] == "free"
+    assert workspace_status(carded, as_of=date(2026, 1, 21))["plan"] == "team"
