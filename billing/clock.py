@@ -105,6 +105,40 @@ def begin_day(day: date) -> bool:
         return True
 
 
+def date_order_problem(day: date, what: str, *, name, created_on, dated_to) -> str | None:
+    """D3, D4: the dated changes to one workspace go in date order. A change dated before the
+    workspace signed up, or before a change already entered for a later day (both ahead of a
+    lagging clock, which D2 allows), is refused: applied behind that change it would rewrite
+    what it decided (a withdrawn cancellation, a removed card still on file, a location or a
+    discount the later change replaced). `dated_to` is `Workspace.changes_dated_to`."""
+    latest = dated_to or created_on
+    if day >= latest:
+        return None
+    if latest == created_on:
+        return f"{what} for {name} cannot be dated {day}: it signed up on {latest}."
+    return (
+        f"{what} for {name} cannot be dated {day}: a change dated {latest} was entered "
+        "already, and changes to a workspace are entered in date order."
+    )
+
+
+def take_in_date_order(workspace, day: date, what: str) -> None:
+    """Refuse a change out of date order (`date_order_problem`), else record its day.
+    `workspace` is the row the service holds locked (`Workspace.objects.for_change`)."""
+    problem = date_order_problem(
+        day,
+        what,
+        name=workspace.name,
+        created_on=workspace.created_on,
+        dated_to=workspace.changes_dated_to,
+    )
+    if problem:
+        raise BillingError(problem)
+    if day > (workspace.changes_dated_to or workspace.created_on):
+        type(workspace).objects.filter(pk=workspace.pk).update(changes_dated_to=day)
+        workspace.changes_dated_to = day
+
+
 def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> None:
     """D2: refuse `what`, dated `day`, when the clock has already processed that day.
 

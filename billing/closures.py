@@ -16,7 +16,7 @@ from django.db import transaction
 
 from billing import invoicing
 from billing.audit import because, require_reason, save_with_reason
-from billing.clock import refuse_processed
+from billing.clock import refuse_processed, take_in_date_order
 from billing.closed_workspaces import hold_usage_writers
 from billing.emails import queue_email
 from billing.errors import BillingError, WorkspaceClosed
@@ -141,6 +141,7 @@ def close_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> Wo
     workspace = Workspace.objects.for_change(workspace)
     if workspace.closed_on is not None:
         raise WorkspaceClosed(f"{workspace.name} is already closed (since {workspace.closed_on}).")
+    take_in_date_order(workspace, as_of, "A closure")
     refuse_set_aside_pending(workspace, as_of, "A closure")
     with because(f"Workspace closed: {reason}", by):
         advance_workspace(workspace, as_of - timedelta(days=1))
@@ -211,6 +212,7 @@ def reopen_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> W
     closure = workspace.closures.filter(reopened_on=None).first()
     if workspace.closed_on is None or closure is None:
         raise BillingError(f"{workspace.name} is not closed.")
+    take_in_date_order(workspace, as_of, "A reopening")
     if as_of < closure.closed_on:
         raise BillingError(
             f"{workspace.name} was closed on {closure.closed_on}: it cannot be reopened on "

@@ -164,6 +164,9 @@ class Workspace(models.Model):
     # W1: closed since this day, empty while open. The dated record is WorkspaceClosure (D3);
     # this copy is what the pipeline and the list filter read.
     closed_on = models.DateField(null=True, blank=True)
+    # D4: the latest day a dated change to the workspace was entered for (`created_on` until
+    # one is): changes go in date order, so none is dated before it (`clock.take_in_date_order`).
+    changes_dated_to = models.DateField(null=True, blank=True, editable=False)
 
     objects = WorkspaceQuerySet.as_manager()
     history = history_with_reasons()

@@ -12,12 +12,12 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q
 from django_countries import countries
 
 from billing import invoicing
 from billing.audit import records_why, require_reason, save_with_reason
-from billing.clock import refuse_issued_already, refuse_processed
+from billing.clock import refuse_issued_already, refuse_processed, take_in_date_order
 from billing.closed_workspaces import refuse_closed
 from billing.contact_details import check_email, check_name
 from billing.emails import queue_email
@@ -158,6 +158,7 @@ def update_workspace(
         refuse_processed(as_of, what)
         refuse_issued_already(workspace.invoices, as_of, what)
         refuse_set_aside_pending(workspace, as_of, what)
+        take_in_date_order(workspace, as_of, what)
         advance_workspace(workspace, as_of - timedelta(days=1))
     for field, value in details.items():
         setattr(workspace, field, value)
@@ -172,7 +173,7 @@ def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", la
     refuse_processed(as_of, "A payment method change")
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "A payment method change")
-    _refuse_before_card_history(workspace, as_of)
+    take_in_date_order(workspace, as_of, "A payment method change")
     if last4 and not (len(last4) == 4 and last4.isdigit()):
         raise BillingError("The last four digits of the card must be four digits.")
     _end_card(workspace, as_of)
@@ -189,31 +190,13 @@ def remove_payment_method(workspace: Workspace, *, as_of: date):
     refuse_processed(as_of, "A payment method change")
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "A payment method change")
-    _refuse_before_card_history(workspace, as_of)
+    take_in_date_order(workspace, as_of, "A payment method change")
     if not _end_card(workspace, as_of):
         raise BillingError(f"{workspace.name} has no payment method on file.")
     workspace.payment_method_added_on = None
     workspace.card_brand = workspace.card_last4 = ""
     save_with_reason(workspace, "Payment method removed")
     return workspace
-
-
-def _refuse_before_card_history(workspace: Workspace, as_of: date):
-    """D3, T4: the card history is a line of dated rows, each change ending the one before.
-    A change dated before the workspace signed up, or before a change already entered for a
-    later day (D2 allows both), would rewrite that line behind the later change and leave a
-    removed card on file: refused, as a plan change dated before its subscription is."""
-    dates = workspace.payment_methods.aggregate(added=Max("added_on"), removed=Max("removed_on"))
-    latest = max(day for day in (workspace.created_on, *dates.values()) if day is not None)
-    if as_of < latest:
-        after = (
-            f"it signed up on {latest}"
-            if latest == workspace.created_on and as_of < workspace.created_on
-            else f"its card history has a change dated {latest}, after it"
-        )
-        raise BillingError(
-            f"A payment method change for {workspace.name} cannot be dated {as_of}: {after}."
-        )
 
 
 def _end_card(workspace: Workspace, day: date) -> bool:
@@ -275,6 +258,7 @@ def _ready_for_change(workspace: Workspace, as_of: date, what: str, *, bills: bo
     refuse_processed(as_of, what)
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, what)
+    take_in_date_order(workspace, as_of, what)
     if bills:
         refuse_set_aside_pending(workspace, as_of, what)
     advance_workspace(workspace, as_of - timedelta(days=1))

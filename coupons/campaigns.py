@@ -100,6 +100,7 @@ REFUSAL_LABELS = {
     CouponRefused.DISCOUNT_ACTIVE: "a discount is already active",
     CouponRefused.NO_NONPROFIT_PROOF: "no approved non-profit proof",
     CouponRefused.INVOICED_ALREADY: "an invoice dated today or later was issued already",
+    CouponRefused.OUT_OF_DATE_ORDER: "a change dated later was entered already",
     WORKSPACE_CLOSED: "the workspace is closed",
 }
 # Workspaces checked per round of C2's dry run: the facts cost a fixed number of queries each.

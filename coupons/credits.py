@@ -12,7 +12,7 @@ from django.utils import timezone
 from billing.amounts import parse_dollars
 from billing.audit import record_history, save_with_reason
 from billing.bulk_rows import insert_rows
-from billing.clock import refuse_processed
+from billing.clock import refuse_processed, take_in_date_order
 from billing.closed_workspaces import refuse_closed
 from billing.errors import refuse_problems
 from billing.models import SetAsideInvoice, Workspace
@@ -113,6 +113,7 @@ def grant_credits(
     refuse_processed(as_of, "A credit grant")
     workspace = locked_workspace(workspace)
     refuse_closed(workspace, "A credit grant")
+    take_in_date_order(workspace, as_of, "A credit grant")
     return add_grant(
         workspace,
         amount=amount,

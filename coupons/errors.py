@@ -21,6 +21,8 @@ class CouponRefused(CouponError):
     NO_NONPROFIT_PROOF = "no_nonprofit_proof"
     # D4: an invoice it would have applied to was issued already for its day or later.
     INVOICED_ALREADY = "invoiced_already"
+    # D4: a change dated later was entered for the workspace already (or it signed up later).
+    OUT_OF_DATE_ORDER = "out_of_date_order"
 
     def __init__(self, reason: str, message: str):
         self.reason = reason

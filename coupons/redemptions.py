@@ -16,7 +16,13 @@ from django.db.models import F
 from simple_history.utils import bulk_create_with_history
 
 from billing.audit import record_history, require_reason, save_with_reason
-from billing.clock import issued_already, refuse_issued_already, refuse_processed
+from billing.clock import (
+    date_order_problem,
+    issued_already,
+    refuse_issued_already,
+    refuse_processed,
+    take_in_date_order,
+)
 from billing.closed_workspaces import refuse_closed
 from billing.models import Invoice, Plan, Subscription, Workspace
 from billing.months import month_start
@@ -53,13 +59,19 @@ class RedeemFacts:
     approved_proof: bool = False  # C6
     # D4: (number, date) of the last invoice it could apply to issued for the day or later.
     issued_already: tuple[str, date] | None = None
+    # D4: what `clock.date_order_problem` reads: name, created_on, changes_dated_to.
+    dated: dict = dataclasses.field(default_factory=dict)
 
 
 def redeem_facts(workspace_ids, coupon: Coupon, *, as_of: date) -> dict[int, RedeemFacts]:
-    """C2's facts for many workspaces in a fixed number of queries (four, five for a
+    """C2's facts for many workspaces in a fixed number of queries (five, six for a
     non-profit coupon), whatever their number."""
     workspace_ids = list(workspace_ids)
     facts = {ws: RedeemFacts() for ws in workspace_ids}
+    for ws, *dated in Workspace.objects.filter(pk__in=workspace_ids).values_list(
+        "pk", "name", "created_on", "changes_dated_to"
+    ):
+        facts[ws].dated = dict(zip(("name", "created_on", "dated_to"), dated, strict=True))
     received = (
         Redemption.objects.filter(workspace_id__in=workspace_ids)
         .select_related("coupon")
@@ -168,6 +180,8 @@ def check_redeemable(
             CouponRefused.INVOICED_ALREADY,
             issued_already(f"The coupon {code}", as_of, *facts.issued_already),
         )
+    if problem := date_order_problem(as_of, f"The coupon {code}", **facts.dated):
+        raise CouponRefused(CouponRefused.OUT_OF_DATE_ORDER, problem)
 
 
 def _catch_up(workspace: Workspace, as_of: date):
@@ -208,6 +222,7 @@ def redeem_coupon(
     if coupon is None:
         raise CouponRefused(CouponRefused.UNKNOWN, f"There is no coupon with the code “{text}”.")
     check_redeemable(workspace, coupon, as_of=as_of, override_reason=override_reason)
+    take_in_date_order(workspace, as_of, "A coupon")
 
     redemption = Redemption(
         workspace=workspace,
@@ -264,6 +279,7 @@ def remove_discount(
     )
     workspace = locked_workspace(workspace)
     refuse_closed(workspace, "Removing a discount")
+    take_in_date_order(workspace, as_of, "Removing a discount")
     _catch_up(workspace, as_of)
     current = active_discount(workspace, as_of=as_of)
     if current is None:

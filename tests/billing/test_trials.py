@@ -239,12 +239,13 @@ def test_t4_d3_a_card_change_dated_before_one_already_entered_is_refused(db):
     and third rewrote the card line behind B (B's row deleted, A on file to 1 March), so on
     25 February A counted as on file, the trial converted and February was billed
     120 × 4/28 = 17.14 where, in date order, nothing was. A change dated before one already
-    entered is now refused, naming that day; the history stays A then B."""
+    entered is now refused, naming that day (D4: changes to a workspace go in date order); the
+    history stays A then B."""
     ws = workspace(plan="team", card=True, as_of=date(2026, 2, 11))
     services.add_payment_method(ws, as_of=date(2026, 3, 1), brand="Visa", last4="1111")
-    with pytest.raises(BillingError, match="has a change dated 2026-03-01, after it"):
+    with pytest.raises(BillingError, match="a change dated 2026-03-01 was entered already"):
         services.add_payment_method(ws, as_of=date(2026, 2, 15), brand="Visa", last4="2222")
-    with pytest.raises(BillingError, match="has a change dated 2026-03-01, after it"):
+    with pytest.raises(BillingError, match="a change dated 2026-03-01 was entered already"):
         services.remove_payment_method(ws, as_of=date(2026, 2, 20))
     assert list(
         PaymentMethod.objects.filter(workspace=ws)
