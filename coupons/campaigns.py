@@ -245,10 +245,7 @@ def audience_workspaces(audience: dict, *, as_of: date):
             lock_then=Coalesce(Subquery(last), never_before, output_field=CharField())
         ).filter(lock_then=lock)
     if "startup_member" in audience:
-        valid = CreditGrant.objects.filter(
-            workspace=OuterRef("pk"), valid_from__lte=as_of, valid_until__gt=as_of
-        )
-        member = Exists(valid)
+        member = Exists(CreditGrant.objects.valid_on(as_of).filter(workspace=OuterRef("pk")))
         workspaces = workspaces.filter(member if audience["startup_member"] else ~member)
     if before := audience.get("created_before"):
         workspaces = workspaces.filter(created_on__lt=before)

@@ -391,6 +391,13 @@ class NonprofitProof(models.Model):
         return f"Non-profit proof {self.pk} for {self.workspace.slug}"
 
 
+class CreditGrantQuerySet(models.QuerySet):
+    def valid_on(self, day):
+        """CR1, CR3, S4: the grants valid on `day`: from their first day up to, not including,
+        their end, and not lapsed early by a closure (W1: lapsed on the closure's day)."""
+        return self.filter(valid_from__lte=day, valid_until__gt=day).exclude(lapsed_on__lte=day)
+
+
 class CreditGrant(models.Model):
     """CR1: startup credit for one program year, valid from `valid_from` up to, not including,
     `valid_until`. `remaining` is the sum of its ledger entries, kept on the row so the balance
@@ -409,6 +416,8 @@ class CreditGrant(models.Model):
     granted_by = acting_user()
     lapsed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = CreditGrantQuerySet.as_manager()
 
     # The ledger is the history of `remaining`: recording it here too would double every draw.
     history = history_with_reasons(excluded_fields=["remaining"])

@@ -38,7 +38,7 @@ def credit_movements(*, start: date, end: date) -> list[dict]:
 def outstanding(*, as_of: date) -> dict:
     """The liability on `as_of`: credit left that day on the grants valid that day, from the
     ledger as it stood then (so a past date reads as it was, before later draws and lapses)."""
-    valid = CreditGrant.objects.filter(valid_from__lte=as_of, valid_until__gt=as_of)
+    valid = CreditGrant.objects.valid_on(as_of)
     left = CreditLedgerEntry.objects.filter(grant__in=valid, on__lte=as_of).aggregate(
         left=Sum("amount")
     )["left"]

@@ -63,10 +63,8 @@ def notifying_campaign_id(workspace, coupon) -> int | None:
 
 
 def valid_grants(workspace_ids, day: date):
-    """CR2: the grants valid on `day` (from its first day up to, not including, its end)."""
-    return CreditGrant.objects.filter(
-        workspace_id__in=workspace_ids, valid_from__lte=day, valid_until__gt=day
-    )
+    """CR2: the grants valid on `day` (`CreditGrant.objects.valid_on`)."""
+    return CreditGrant.objects.valid_on(day).filter(workspace_id__in=workspace_ids)
 
 
 def credit_balance(workspace_id: int, as_of: date) -> Decimal:

@@ -338,9 +338,7 @@ def open_renewal_reviews(as_of: date) -> dict:
 def update_memberships(as_of: date) -> dict:
     """S4, a daily step of the billing clock: the workspace's program badge follows its grants:
     on while one is valid (CR1, CR3), off the day the last one ends. Set-based."""
-    valid = CreditGrant.objects.filter(
-        workspace=OuterRef("pk"), valid_from__lte=as_of, valid_until__gt=as_of
-    )
+    valid = CreditGrant.objects.valid_on(as_of).filter(workspace=OuterRef("pk"))
     changes = {}
     for member, workspaces in (
         (False, Workspace.objects.filter(startup_member=True).exclude(Exists(valid))),

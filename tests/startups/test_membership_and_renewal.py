@@ -225,3 +225,30 @@ def test_s7_t4_approving_on_the_day_a_cardless_trial_ends_needs_the_confirmation
     billing.run_billing(as_of=date(2026, 1, 21))
     assert workspace_status(ws, as_of=date(2026, 1, 21))["plan"] == "free"
     assert workspace_status(carded, as_of=date(2026, 1, 21))["plan"] == "team"
+
+
+def test_s4_w1_a_workspace_closed_is_no_program_member_from_the_day_its_credit_lapsed(
+    db, support, reviewer
+):
+    """S4, W1: approved on 6 January 2026 (25,000.00, year one to 6 January 2027) and closed on
+    21 January, which lapsed its credit that day. Its status and badge still said "program
+    member" on the 22nd, and after it was reopened on Free on 5 February, until January 2027
+    (and a campaign for members reached it). A grant lapsed by a closure is valid no more."""
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    app = application(as_of=date(2026, 1, 5), workspace=ws)
+    services.approve_application(app, by=reviewer, note="ok", as_of=date(2026, 1, 6))
+    billing.run_billing(as_of=date(2026, 1, 20))
+    assert workspace_status(ws, as_of=date(2026, 1, 20))["startup_member"] is True
+
+    billing.close_workspace(ws, by=support, reason="Deleted, ticket 9", as_of=date(2026, 1, 21))
+    billing.run_billing(as_of=date(2026, 1, 22))
+    after = workspace_status(ws, as_of=date(2026, 1, 22))
+    assert (after["credit_balance"], after["startup_member"]) == (0, False)
+    assert workspace_status(ws, as_of=date(2026, 1, 20))["startup_member"] is True  # D3
+    assert Workspace.objects.get(pk=ws.pk).startup_member is False
+
+    billing.run_billing(as_of=date(2026, 2, 4))
+    billing.reopen_workspace(ws, by=support, reason="Came back", as_of=date(2026, 2, 5))
+    billing.run_billing(as_of=date(2026, 2, 6))
+    assert workspace_status(ws, as_of=date(2026, 2, 6))["startup_member"] is False
+    assert Workspace.objects.get(pk=ws.pk).startup_member is False
