@@ -56,7 +56,9 @@ def _check_refund(invoice: Invoice, amount: Decimal):
 
 @transaction.atomic
 def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: date) -> CreditNote:
-    """K3: support asks for a refund with a reason; finance decides."""
+    """K3: support asks for a refund with a reason; finance decides. The same request again
+    while the first waits (a form posted twice, a browser resubmitting it) is refused: finance
+    would see two asks for one refund, and both may fit what is left."""
     problems = []
     amount = parse_dollars(amount, "credit note's amount", problems, positive=True)
     if amount is None and not problems:
@@ -64,6 +66,15 @@ def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: dat
     refuse_problems(problems)
     require_reason(reason, "Say why the refund is requested: finance sees the reason.")
     invoice = _locked_invoice(invoice)
+    # The invoice's row is held: a second post waits for the first and sees it.
+    same = invoice.credit_notes.filter(
+        status=CreditNote.Status.REQUESTED, amount=amount, reason=reason.strip()
+    ).first()
+    if same is not None:
+        raise BillingError(
+            f"This credit note (${amount:,.2f} on {invoice.number}, for the same reason) was "
+            f"requested on {same.requested_on} already and is waiting for finance."
+        )
     _check_refund(invoice, amount)
     note = CreditNote(
         invoice=invoice, amount=amount, reason=reason.strip(), requested_by=by, requested_on=as_of

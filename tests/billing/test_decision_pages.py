@@ -336,3 +336,21 @@ def test_a_forbidden_page_is_the_back_office_s_own_403(db, client, reviewer, inv
     assert "You may not open this page" in body
     assert 'href="/admin/"' in body and "Billing back office" in body
     assert "Nothing was changed." in body
+
+
+def test_k3_the_same_request_posted_twice_files_one(db, client, support, finance, invoice):
+    """K3: support's request for 50.00 on January's 120.00 posted twice (a double click, a
+    browser resubmitting) filed two; finance saw 100.00 waiting and could approve both, both
+    fitting the 120.00 left: twice the refund asked for. The second is now refused, saying the
+    first waits; another request (another amount or reason) still goes in."""
+    client.force_login(support)
+    url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
+    form = {"amount": "50.00", "reason": "Outage on 12 January, ticket 31"}
+    client.post(url, form)
+    response = client.post(url, form)
+    assert messages_of(response)[-1:] == [
+        f"This credit note ($50.00 on {invoice.number}, for the same reason) was requested on "
+        f"{CreditNote.objects.get().requested_on} already and is waiting for finance."
+    ]
+    client.post(url, {"amount": "10.00", "reason": "Second outage, ticket 40"})
+    assert sorted(CreditNote.objects.values_list("amount", flat=True)) == [10, 50]
