@@ -13,11 +13,23 @@ class SetAsideInline(ReadOnlyInline):
     """I6: the workspaces this close could not bill, with why; the clock tries each again."""
 
     model = SetAsideInvoice
-    fields = ["workspace", "error", "first_seen_on", "resolved_on"]
+    fields = ["workspace", "error", "first_seen_on"]
     verbose_name_plural = "workspaces set aside (not billed yet)"
+    billed = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("workspace", "close")
+        queryset = super().get_queryset(request).select_related("workspace", "close")
+        return queryset.filter(resolved_on__isnull=not self.billed)
+
+
+class BilledSinceInline(SetAsideInline):
+    """I6: those whose invoice a later run issued once the cause was fixed, kept apart: the
+    list above is only what still waits."""
+
+    fields = ["workspace", "error", "first_seen_on", "resolved_on"]
+    verbose_name = "workspace set aside, billed since"
+    verbose_name_plural = "workspaces set aside, billed since"
+    billed = True
 
 
 @admin.register(MonthClose)
@@ -31,7 +43,7 @@ class MonthCloseAdmin(ServiceAdmin):
         "waiting",
         "updated_at",
     ]
-    inlines = [SetAsideInline]
+    inlines = [SetAsideInline, BilledSinceInline]
 
     def get_queryset(self, request):
         unresolved = Count("set_aside", filter=Q(set_aside__resolved_on=None))

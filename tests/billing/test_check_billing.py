@@ -2,18 +2,20 @@
 the daily billing run happened, a month close is unfinished or set workspaces aside, and how
 many emails failed or are stuck; exit code 1 when something needs attention."""
 
+import re
 from datetime import date, timedelta
 from io import StringIO
 from itertools import count
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django.utils import timezone
 
 from billing import models, services
-from billing.models import MonthClose, OutboundEmail
+from billing.models import MonthClose, OutboundEmail, Usage
 
-from .factories import workspace
+from .factories import paid_monthly, workspace
 
 HAS_CLOCK = hasattr(models, "BillingClock")
 HAS_SET_ASIDE = hasattr(models, "SetAsideInvoice")
@@ -188,3 +190,25 @@ def test_support_does_not_see_the_billing_panel(client, support):
     page = client.get("/admin/").content.decode()
 
     assert 'id="billing-health"' not in page
+
+
+def test_i6_the_close_page_lists_as_not_billed_only_what_still_waits(db, client, finance):
+    """I6: January's invoices of two workspaces set aside on 1 February (10^13 MTUs: beyond
+    what an invoice can hold); one figure fixed and billed by the run of 2 February. The page
+    still listed it, with its old error, under "set aside (not billed yet)". Now only the one
+    still waiting is there; the billed one is listed apart, with the day it was billed."""
+    billed, waiting = (paid_monthly(date(2026, 1, 1), slug=slug) for slug in ("billed", "waiting"))
+    for ws in (billed, waiting):
+        Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 1))
+    Usage.objects.filter(workspace=billed).update(mtus=12_000)  # the fix a person makes
+    services.run_billing(as_of=date(2026, 2, 2))
+
+    client.force_login(finance)
+    close = MonthClose.objects.get()
+    page = client.get(reverse("admin:billing_monthclose_change", args=[close.pk]))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.content.decode()))
+    waiting_part, billed_part = text.split("not billed yet", 1)[1].split("billed since", 1)
+    assert "(waiting)" in waiting_part and "(billed)" not in waiting_part
+    assert "(billed)" in billed_part and "2 Feb 2026" in billed_part
+    assert "(waiting)" not in billed_part
