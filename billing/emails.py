@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from smtplib import SMTPException
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
@@ -264,6 +265,10 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
             message.send()
         except TRANSIENT_ERRORS as exc:
             failure = exc
+        except SoftTimeLimitExceeded:
+            # The task's time is up (a mail server that hangs): not the email's fault. Its try
+            # rolls back, the row stays pending for the next send, and the task stops here.
+            raise
         except Exception as exc:  # permanent: retrying would only fail again
             _fail(email, exc)
             logger.error("email %s failed and will not be retried: %s", email_id, email.last_error)

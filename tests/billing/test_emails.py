@@ -350,3 +350,36 @@ def test_p1_f6_t6_emails_state_the_plans_as_configured(
     assert "2,000" in lock.alternatives[0][0] and "1,000" not in lock.alternatives[0][0]
     assert f"The 30-day Team trial of {trialing.name}" in reminder.body
     assert "(2,000 MTUs a month)" in reminder.body and "14-day" not in reminder.alternatives[0][0]
+
+
+class HungMailServer(BaseEmailBackend):
+    """A mail server that accepts the connection and never answers: the task's soft time limit
+    ends the wait (celery raises it in the task)."""
+
+    def send_messages(self, messages):
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        raise SoftTimeLimitExceeded()
+
+
+def test_an_email_cut_short_by_the_tasks_time_limit_stays_pending_for_the_next_send(db, settings):
+    """A mail server that hangs was cut off by the task's soft time limit, and the email was
+    marked failed for good, as a malformed one is, while the task went on into its hard limit.
+    Now the limit stops the task and the email stays pending, sent by the next try; and the
+    SMTP connection has a timeout of its own (EMAIL_TIMEOUT), so a hung server is a transport
+    error retried like any other."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    email = _queue(workspace(as_of=date(2026, 1, 1)))
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.HungMailServer"
+    with pytest.raises(SoftTimeLimitExceeded):
+        emails.send_queued_emails([email.pk])
+    email.refresh_from_db()
+    assert (email.status, email.attempts) == ("pending", 0)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    send_emails.apply(args=[[email.pk]])
+    email.refresh_from_db()
+    assert (email.status, len(mail.outbox)) == ("sent", 1)
+    from django.conf import settings as configured
+
+    assert configured.EMAIL_TIMEOUT == 30
