@@ -21,6 +21,7 @@ from billing.models import (
 )
 from billing.months import add_months, month_start
 from billing.pricing import round_cents
+from billing.usage_import import stuck_jobs
 
 
 def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
@@ -110,6 +111,7 @@ class BillingHealth:
     set_aside: int = 0  # workspaces a close could not bill (I6), not yet billed
     failed_emails: int = 0
     stuck_emails: int = 0  # pending for longer than EMAIL_STUCK_AFTER
+    stuck_import_jobs: int = 0  # usage files no worker is on (`usage_import.stuck_jobs`)
 
     @property
     def problems(self) -> list[str]:
@@ -139,6 +141,12 @@ class BillingHealth:
                 f"{self.stuck_emails} email(s) pending for more than "
                 f"{EMAIL_STUCK_AFTER.total_seconds() / 3600:g} hour(s)."
             )
+        if self.stuck_import_jobs:
+            problems.append(
+                f"{self.stuck_import_jobs} usage import job(s) with no worker on them (queued "
+                "or running too long): the beat's sweep hands them over again; if they stay, "
+                "check the workers."
+            )
         return problems
 
     @property
@@ -148,7 +156,8 @@ class BillingHealth:
 
 def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
     """Whether the daily run processed `due_day`, closes left unfinished, set-aside
-    workspaces, and failed or stuck emails (pending since before `now - EMAIL_STUCK_AFTER`).
+    workspaces, failed or stuck emails (pending since before `now - EMAIL_STUCK_AFTER`) and
+    usage import jobs no worker is on.
 
     BillingClock (the clock's last processed day, D1) and SetAsideInvoice (I6) are read with
     getattr: they arrive with the clock's own change, and until then the month closes are the
@@ -192,6 +201,7 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
         stuck_emails=emails.filter(
             status=OutboundEmail.Status.PENDING, created_at__lt=now - EMAIL_STUCK_AFTER
         ).count(),
+        stuck_import_jobs=stuck_jobs(now).count(),
     )
 
 

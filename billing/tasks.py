@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from billing.emails import TRANSIENT_ERRORS
 from billing.models import MonthCloseChunk
+from billing.usage_import import JOB_TIME_LIMIT
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,11 @@ def bill_month_chunk(chunk_id, run_to=None):
     return issued
 
 
-@shared_task(acks_late=True, soft_time_limit=3_600, time_limit=3_660)
+@shared_task(
+    acks_late=True,
+    soft_time_limit=JOB_TIME_LIMIT.total_seconds() - 60,
+    time_limit=JOB_TIME_LIMIT.total_seconds(),
+)
 def import_usage_file(job_id):
     """U2 for a large upload: import the stored file of a usage import job; the admin page
     follows the job. A job already finished (a redelivered task) is left alone."""

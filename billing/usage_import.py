@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
@@ -59,6 +60,9 @@ INLINE_MAX_BYTES = 2 * 1024 * 1024
 PROGRESS_TIMEOUT = 24 * 3600
 # A job queued this long has no task coming (its hand-over was lost with the broker).
 JOB_STUCK_AFTER = timedelta(minutes=15)
+# A worker is killed this long after it started a job (the task's hard time limit): a job
+# running for longer has no worker left on it (it died, and its message was lost).
+JOB_TIME_LIMIT = timedelta(minutes=61)
 # What str.strip() strips, so SQL trims a field exactly as Python does.
 WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
 REPLACEMENT = "\ufffd".encode()
@@ -627,9 +631,13 @@ def _hand_over(job_id: int, run_later) -> bool:
 
 
 def stuck_jobs(now):
-    """Jobs queued for JOB_STUCK_AFTER with no worker on them: their hand-over was lost."""
+    """Jobs no worker is on: queued for JOB_STUCK_AFTER (their hand-over was lost), or running
+    for longer than a worker may (JOB_TIME_LIMIT: it died and its message was lost). Nothing
+    of either was written (the import commits with its outcome)."""
+    Status = UsageImportJob.Status
     return UsageImportJob.objects.filter(
-        status=UsageImportJob.Status.QUEUED, created_at__lt=now - JOB_STUCK_AFTER
+        Q(status=Status.QUEUED, created_at__lt=now - JOB_STUCK_AFTER)
+        | Q(status=Status.RUNNING, started_at__lt=now - JOB_TIME_LIMIT)
     )
 
 
@@ -650,9 +658,11 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
     died (acks_late) finds the job either finished, and does nothing, or with nothing of it
     written, and imports it. A copy delivered while another is importing the job (the sweep
     handed it over again) leaves it to that one. Shown as running, with its progress."""
-    UsageImportJob.objects.filter(pk=job_id, status=UsageImportJob.Status.QUEUED).update(
-        status=UsageImportJob.Status.RUNNING, started_at=timezone.now()
-    )
+    # A job handed over again after its worker died is started afresh.
+    UsageImportJob.objects.filter(pk=job_id).filter(
+        Q(status=UsageImportJob.Status.QUEUED)
+        | Q(status=UsageImportJob.Status.RUNNING, started_at__lt=timezone.now() - JOB_TIME_LIMIT)
+    ).update(status=UsageImportJob.Status.RUNNING, started_at=timezone.now())
     key = _progress_key(job_id)
 
     def progress(stage: str, done: int):

@@ -141,6 +141,36 @@ def test_an_email_pending_for_minutes_is_not_stuck(db):
     assert code == 0, out
 
 
+def test_u2_usage_import_jobs_no_worker_is_on_need_attention(db):
+    """A large usage file's job queued for three hours (its hand-over lost with the broker) and
+    one running for three (its worker died, its message lost: no worker runs that long) were
+    never reported: "Billing is up to date.", while neither file's figures reach the bills.
+    A job queued or running for minutes is on its way."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from billing import usage_import
+
+    def job(status, age):
+        upload = SimpleUploadedFile("big.csv", b"workspace,month,mtus\n")
+        row = usage_import.start_import_job(upload, by=None, run_later=lambda job_id: None)
+        then = timezone.now() - age
+        models.UsageImportJob.objects.filter(pk=row.pk).update(
+            status=status, created_at=then, started_at=then
+        )
+
+    job("running", timedelta(minutes=30))
+    job("queued", timedelta(minutes=5))
+    assert check_billing()[0] == 0
+    job("queued", timedelta(hours=3))
+    job("running", timedelta(hours=3))
+
+    code, out = check_billing()
+
+    assert code == 1
+    assert "Usage import jobs with no worker on them: 2" in out
+    assert "2 usage import job(s) with no worker on them" in out
+
+
 @pytest.mark.skipif(not HAS_SET_ASIDE, reason="set-aside rows arrive with I6's SetAsideInvoice")
 def test_i6_a_workspace_set_aside_by_a_close_needs_attention(workspace_since_two_months_ago):
     close = MonthClose.objects.create(

@@ -121,3 +121,25 @@ def test_r4_a_job_keeps_who_uploaded_the_file_in_the_usage_history(db, support):
     (row,) = Usage.objects.get(workspace=ws).history.all()
     assert (row.mtus, row.history_type, row.history_user) == (1000, "+", support)
     assert row.history_change_reason == f"Usage import of big-january.csv (job {job.pk})"
+
+
+def test_u2_a_job_whose_worker_died_with_its_message_lost_is_handed_over_and_imported(db):
+    """A job "running" for three hours: its worker died (none runs past the task's time
+    limit) and the broker lost its message. The sweep handed over only queued jobs, so it
+    stayed running forever, its figures never in. It is now handed over and imported."""
+    ws = workspace(slug="alpha", as_of=date(2026, 1, 1))
+    job = queued_job(b"workspace,month,mtus\nalpha,2026-01,10\n")
+    hours_ago = timezone.now() - timedelta(hours=3)
+    UsageImportJob.objects.filter(pk=job.pk).update(
+        status=UsageImportJob.Status.RUNNING, started_at=hours_ago
+    )
+    recent = queued_job(b"workspace,month,mtus\nalpha,2026-02,10\n")
+    UsageImportJob.objects.filter(pk=recent.pk).update(
+        status=UsageImportJob.Status.RUNNING, started_at=timezone.now() - timedelta(minutes=30)
+    )
+    handed = []
+    assert usage_import.hand_over_stuck_jobs(now=timezone.now(), run_later=handed.append) == 1
+    assert handed == [job.pk]  # the one running for half an hour may still be on its way
+    assert usage_import.run_import_job(job.pk).status == "done"
+    assert Usage.objects.get(workspace=ws).mtus == 10
+    assert usage_import.run_import_job(recent.pk) is not None  # its own delivery still works
