@@ -6,9 +6,13 @@ PORT ?= 8000
 
 .PHONY: install run serve test test-fast lint migrate seed worker beat bench clean
 
+# Without uv, pip brings it; a Debian python3 refuses plain pip installs (PEP 668), so then it
+# goes to the user's site, and runs as `python3 -m uv` wherever pip put it.
 $(VENV)/.installed: pyproject.toml uv.lock
-	@if [ -z "$(UV)" ]; then python3 -m pip install --quiet uv; fi
-	uv sync --frozen --python python3
+	@if [ -z "$(UV)" ]; then \
+		python3 -m pip install --quiet uv 2>/dev/null || \
+		python3 -m pip install --quiet --user --break-system-packages uv; fi
+	$(if $(UV),uv,python3 -m uv) sync --frozen --python python3
 	@touch $@
 
 install: $(VENV)/.installed
