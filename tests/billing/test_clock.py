@@ -298,3 +298,12 @@ def test_k1_t5_a_change_dated_before_the_current_subscription_starts_is_refused(
         services.change_interval(
             ws, interval="annual", as_of=date(2026, 1, 12), by=support, reason="Asked"
         )
+
+
+@pytest.mark.parametrize("as_of", ["20260101", "2026-W01-1", "2026-1-1", "2026-01-01T00:00"])
+def test_d1_run_billing_takes_a_day_only_as_yyyy_mm_dd(db, as_of):
+    """`--as-of 2026-W01-1` ran the clock through 2025-12-29 and `20260101` through New Year's
+    Day: any ISO form was read. Only YYYY-MM-DD is, as the option says."""
+    with pytest.raises(CommandError, match="--as-of must be a date as YYYY-MM-DD"):
+        call_command("run_billing", "--as-of", as_of, "--allow-future")
+    assert last_processed_day() is None
