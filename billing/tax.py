@@ -145,8 +145,8 @@ class TaxTable:
         plain = self._plain.get(key)
         if plain is None:
             plain = self._plain[key] = self._decide(country, region, day, certificates=[])
-        if plain.rate is None:
-            return plain  # no rate, nothing to waive
+        if not plain.rate:
+            return plain  # no rate, or a 0 % one (how finance stops a tax): nothing to waive
         certificates = self._certificates_of(workspace.pk)
         return self._decide(country, region, day, certificates) if certificates else plain
 

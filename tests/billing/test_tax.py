@@ -6,14 +6,14 @@ from decimal import Decimal as D
 
 import pytest
 
-from billing import services
+from billing import reports, services
 from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
 from billing.hooks import Adjustment, NoAdjustments
 from billing.models import Invoice, TaxRate, Workspace
 from billing.pricing import Discount
 from billing.tax import US_STATES, TaxTable
 
-from .factories import paid_monthly
+from .factories import certificate, paid_monthly
 
 NO_SALES_TAX = {"AK", "DE", "MT", "NH", "OR"}
 
@@ -303,3 +303,31 @@ def test_x3_tax_on_the_amount_after_discounts_and_credits_rounded_per_invoice(
         D("107.79"),
     )
     assert sum(line.amount for line in invoice.lines.all()) == invoice.total
+
+
+def test_x4_x2_a_zero_rate_has_nothing_to_waive_no_note_and_nothing_exempt_in_the_report(
+    db, finance
+):
+    """X2, X4: Texas repeals its sales tax from 15 January 2026 and finance enters a 0 % rate
+    (a rate is never deleted). January's invoices (120.00, tax 0.00) said "exempt:
+    certificate #1" for a workspace with an approved certificate (the tax report counted
+    120.00 exempt where nothing was taxable) and "certificate #2 still in review", X4's note
+    for tax still charged, where none was. As with no rate: no note, nothing exempt."""
+    services.set_tax_rate(
+        "US", region="TX", rate="0", name="TX sales tax", valid_from=date(2026, 1, 15)
+    )
+    approved = paid_monthly(date(2026, 1, 1), business_region="TX")
+    in_review = paid_monthly(date(2026, 1, 1), business_region="TX")
+    services.approve_exemption(
+        certificate(approved, "TX", on=date(2026, 1, 2)), by=finance, as_of=date(2026, 1, 3)
+    )
+    certificate(in_review, "TX", on=date(2026, 1, 2))
+    services.run_billing(as_of=date(2026, 2, 1))
+
+    for ws in (approved, in_review):
+        invoice = Invoice.objects.get(workspace=ws)
+        assert (invoice.tax, invoice.total) == (D("0.00"), D("120.00"))
+        assert invoice.tax_note == "", invoice.tax_note
+
+    (row,) = reports.tax_report(Invoice.objects.all())
+    assert (row["taxable"], row["tax_total"], row["exempt"]) == (D("0.00"), D("0.00"), D("0.00"))
