@@ -193,20 +193,26 @@ def apply_lock_rules(month: date, as_of: date) -> Counter:
         for row in window.filter(workspace_id__in=struck)
     }
     # Set-based (billing.locks): ids and levels only, however many workspaces change.
+    # W1: a workspace closed when the close runs (at the month's end, or on the close's day
+    # itself: D1, the clock sees that day's changes) keeps its lock until it is reopened, and
+    # is told nothing about its data flowing.
+    open_then = ~closed_on_day(as_of)
     to_raise = defaultdict(list)
     for ws_id, lock in (
-        Workspace.objects.filter(pk__in=struck).order_by("pk").values_list("pk", "lock")
+        Workspace.objects.filter(pk__in=struck)
+        .filter(open_then)
+        .order_by("pk")
+        .values_list("pk", "lock")
     ):
         if LOCK_SEVERITY[targets[ws_id]] > LOCK_SEVERITY[lock]:
             to_raise[targets[ws_id]].append(ws_id)
     for level, ids in sorted(to_raise.items()):
         change_locks_in_bulk(ids, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
         counts[level] = len(ids)  # "locked", "locked_data_stopped"
-    # W1: a workspace closed at the month's end keeps its lock until it is reopened.
     to_unlock = list(
         Workspace.objects.filter(lock=Lock.LOCKED)
         .filter(~Exists(struck.filter(workspace_id=OuterRef("pk"))))
-        .filter(~closed_on_day(next_month(month) - timedelta(days=1)))
+        .filter(open_then)
         .order_by("pk")
         .values_list("pk", flat=True)
     )

@@ -300,3 +300,42 @@ def test_f6_a_close_queues_its_chunks_before_its_lock_emails(monkeypatch):
     )
     assert handed == [("chunks", 1), ("emails", 1)]
     assert OutboundEmail.objects.get().kind == "locked"
+
+
+def test_f6_w1_a_workspace_closed_on_the_closes_day_is_not_told_its_data_flows(
+    db, support, django_capture_on_commit_callbacks
+):
+    """F2, F3, W1: `locked_ws` had 2,000 MTUs in December (locked by the close on 1 January)
+    and none in January; `struck` had 2,000 in January. Both are closed on 1 February, before
+    the clock processes that day (D1: it sees that day's changes): their data stopped and the
+    closure email said so. January's close, run on 1 February, then unlocked `locked_ws` and
+    mailed it "Data flows as usual", and locked `struck` and mailed it "your data still flows
+    in … Moving to the Team plan unlocks": false for a closed workspace. Only a closure dated
+    31 January was left out. Both now keep their lock, told nothing."""
+    locked_ws = workspace(as_of=date(2025, 12, 1))
+    struck = workspace(as_of=date(2025, 12, 1))
+    services.record_usage(locked_ws, month=date(2025, 12, 1), mtus=2000)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 1, 1))
+        services.record_usage(struck, month=date(2026, 1, 1), mtus=2000)
+        for ws in (locked_ws, struck):
+            services.close_workspace(
+                ws, by=support, reason="Deletion asked", as_of=date(2026, 2, 1)
+            )
+    assert {m.subject for m in mail.outbox} >= {
+        f"{locked_ws.name} is closed",
+        f"{struck.name} is closed",
+    }
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 2, 1))
+    told_data_flows = [
+        (m.to[0], m.subject)
+        for m in mail.outbox
+        if "Data flows as usual" in m.body or "your data still flows in" in m.body
+    ]
+    assert told_data_flows == []
+    locked_ws.refresh_from_db()
+    assert locked_ws.lock == "locked"  # kept until reopened, as for a closure on 31 January
+    struck.refresh_from_db()
+    assert struck.lock == "unlocked"
