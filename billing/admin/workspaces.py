@@ -30,7 +30,7 @@ from billing.forms import (
     RecordUsageForm,
     UnlockForm,
 )
-from billing.models import PaymentMethod, Plan, Subscription, Workspace
+from billing.models import MonthClose, PaymentMethod, Plan, Subscription, Workspace
 from billing.months import month_start
 from billing.templatetags.money import count
 
@@ -234,14 +234,26 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             usage = selectors.recent_usage(workspace, as_of=today)
             peak = max([mtus for _, mtus in usage] + [1])
             status = selectors.workspace_status(workspace, as_of=today)
-            # P1: the Free allowance is configurable; bars above it are drawn as over.
+            # F1: a closed month is drawn over the Free limit when it earned a strike (not by
+            # today's plan: Team months never count); a month not closed yet, when it is over
+            # the allowance (P1: configurable) on Free, on its way to one.
             allowance = Plan.objects.get(code=Plan.Code.FREE).included_mtus
-            over_on_free = status["plan"] == Plan.Code.FREE
+            on_free = status["plan"] == Plan.Code.FREE
+            months = [m for m, _ in usage]
+            struck = set(workspace.strikes.filter(month__in=months).values_list("month", flat=True))
+            closed = set(
+                MonthClose.objects.filter(month__in=months).values_list("month", flat=True)
+            )
             extra_context = {
                 **(extra_context or {}),
                 "status": status,
                 "usage_bars": [
-                    (m, mtus, round(100 * mtus / peak), over_on_free and mtus > allowance)
+                    (
+                        m,
+                        mtus,
+                        round(100 * mtus / peak),
+                        m in struck or (m not in closed and on_free and mtus > allowance),
+                    )
                     for m, mtus in usage
                 ],
                 "strikes": workspace.strikes.all()[:12],

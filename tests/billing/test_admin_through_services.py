@@ -8,6 +8,7 @@ from django.core.files.base import ContentFile
 from django.db import models
 from django.urls import reverse
 
+from billing import services
 from billing.models import Plan, TaxRate, Usage, Workspace
 from billing.services import update_workspace
 from tests.billing.factories import workspace
@@ -233,3 +234,33 @@ def test_a_list_filtered_by_an_id_beyond_64_bits_says_so_rather_than_a_500(admin
     url = reverse("admin:billing_lockevent_changelist")
     response = admin_client.get(f"{url}?{query}")
     assert response.status_code in (200, 302), response.status_code
+
+
+def test_f1_the_usage_chart_draws_a_closed_month_over_only_when_it_struck(
+    client, support, pin_today
+):
+    """F1: on paid monthly Team from 1 January with 5,000 MTUs in January to March, then on
+    Free from 1 April (200 MTUs so far). Drawn by today's plan, the three Team months showed
+    as over the Free limit though none counted against it, and a month that struck would
+    not show once on Team. A closed month is over when it struck; the open one, when it is
+    over the allowance on Free."""
+    from tests.billing.factories import paid_monthly
+
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    for month in (date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)):
+        services.record_usage(ws, month=month, mtus=5000)
+    free = workspace(slug="free-one", as_of=date(2026, 1, 1), card=True)
+    services.record_usage(free, month=date(2026, 3, 1), mtus=5000)  # struck at March's close
+    services.change_to_free(ws, as_of=date(2026, 4, 1))
+    services.run_billing(as_of=date(2026, 4, 1))
+    services.change_to_team(free, as_of=date(2026, 4, 2))
+    services.record_usage(ws, month=date(2026, 4, 1), mtus=1500)  # April: on Free, not closed
+    pin_today(date(2026, 4, 10))
+    client.force_login(support)
+
+    def over(workspace_):
+        page = client.get(reverse("admin:billing_workspace_change", args=[workspace_.pk]))
+        return [m.strftime("%Y-%m") for m, _, _, over in page.context["usage_bars"] if over]
+
+    assert over(ws) == ["2026-04"]
+    assert over(free) == ["2026-03"]
