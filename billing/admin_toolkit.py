@@ -14,7 +14,8 @@ R5). Every change goes through a service:
 - `badge`/`badge_column` show a status as a coloured word, the one way lists and pages do;
   `money_column`/`shown_column` show a field as people read it (money, a count, a month).
 - `admin_page` renders an extra page of an admin; `ServiceAdmin.pages` routes it.
-- `CountryInUseFilter` and `YesNoFilter` are the list filters more than one list needs.
+- `CountryInUseFilter`, `MonthListFilter` and `YesNoFilter` are the list filters more than one
+  list needs.
 - `DecisionPages` decides one row on its own page, its document shown beside the buttons.
 - `today()` is the admin edge's date, passed down as `as_of`.
 """
@@ -40,6 +41,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from billing.documents import preview
 from billing.errors import BillingError
+from billing.months import add_months, month_start, parse_month
 from billing.templatetags.money import money
 
 REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket number."
@@ -68,6 +70,28 @@ class CountryInUseFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         return queryset.filter(**{self.parameter_name: value}) if value else queryset
+
+
+class MonthListFilter(admin.SimpleListFilter):
+    """A list filter of a month column (U1, F1: each row is a month, dated its 1st): the last
+    twelve months by name, any other by address (`?month=2025-03`). Django's date filter
+    offers today and the past seven days, which a month's 1st never matches."""
+
+    title = "month"
+    parameter_name = "month"
+
+    def lookups(self, request, model_admin):
+        this = month_start(today())
+        return [(f"{m:%Y-%m}", f"{m:%B %Y}") for m in (add_months(this, -n) for n in range(12))]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            month = parse_month(self.value())
+        except ValueError as exc:
+            raise IncorrectLookupParameters(exc) from exc
+        return queryset.filter(**{self.parameter_name: month})
 
 
 class YesNoFilter(admin.SimpleListFilter):

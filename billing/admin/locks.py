@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from billing.admin_toolkit import ServiceAdmin, shown_column
+from billing.admin_toolkit import MonthListFilter, ServiceAdmin, shown_column
 from billing.models import LockEvent, Strike
 from billing.templatetags.money import count, month
 
@@ -11,7 +11,7 @@ from billing.templatetags.money import count, month
 class StrikeAdmin(ServiceAdmin):
     list_display = ["workspace", "month_display", "mtus_display"]
     list_select_related = ["workspace"]
-    list_filter = ["month"]
+    list_filter = [MonthListFilter]
     search_fields = ["workspace__slug"]
 
     month_display = shown_column("month", month, description="Month over the Free limit")

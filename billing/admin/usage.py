@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 
 from billing import services, tasks, usage_import
-from billing.admin_toolkit import ServiceAdmin, admin_page, shown_column
+from billing.admin_toolkit import MonthListFilter, ServiceAdmin, admin_page, shown_column
 from billing.errors import BillingError
 from billing.forms import UsageImportForm
 from billing.models import Usage, UsageImportJob
@@ -21,7 +21,7 @@ class UsageAdmin(ServiceAdmin):
 
     list_display = ["workspace", "month_display", "mtus_display", "updated_at"]
     list_select_related = ["workspace"]
-    list_filter = ["month"]
+    list_filter = [MonthListFilter]
     search_fields = ["workspace__slug", "workspace__name"]
     autocomplete_fields = ["workspace"]
     date_hierarchy = "month"

@@ -264,3 +264,24 @@ def test_f1_the_usage_chart_draws_a_closed_month_over_only_when_it_struck(
 
     assert over(ws) == ["2026-04"]
     assert over(free) == ["2026-03"]
+
+
+def test_u1_f1_usage_and_strike_lists_filter_by_month_not_by_day(client, support, pin_today):
+    """U1: a usage figure (or a strike) is a month, dated its 1st. The lists' month filter was
+    Django's date filter: on 10 February "Past 7 days" showed no figure (February's 1st is more
+    than seven days back) and "Today" matched only on a 1st. They offer the last twelve months
+    by name; a month by address works too, and a malformed one is an invalid filter."""
+    pin_today(date(2026, 2, 10))
+    ws = workspace(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=900)
+    services.record_usage(ws, month=date(2026, 2, 1), mtus=700)
+    client.force_login(support)
+    for name in ("usage", "strike"):
+        page = client.get(reverse(f"admin:billing_{name}_changelist")).content.decode()
+        filters = page[page.find('id="changelist-filter"') :]
+        assert "Past 7 days" not in filters and ">Today<" not in filters, name
+        assert "February 2026" in filters and "March 2025" in filters, name
+    url = reverse("admin:billing_usage_changelist")
+    page = client.get(url, {"month": "2026-02"})
+    assert [u.mtus for u in page.context["cl"].result_list] == [700]
+    assert client.get(url, {"month": "2026-13"}).status_code == 302  # ?e=1: invalid filter
