@@ -13,7 +13,8 @@ statements; on SQLite one INSERT … ON CONFLICT.
 
 Lines are the file's physical lines and the header is line 1, as `csv.DictReader` counts them.
 A quoted field that spans lines — never a valid slug, month or number — is read as the separate
-(bad) lines it spans. The first MAX_LISTED_LINES bad lines are named, with a count of the rest.
+(bad) lines it spans. The first MAX_LISTED_LINES bad lines are named on a page, with a count of
+the rest; the command names every one.
 
 A large file uploaded in the admin is imported by a worker (`start_import_job`), and the page
 follows the job's row and its progress in the cache.
@@ -423,11 +424,11 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
     cursor.execute(f"drop table {RAW}")
 
 
-def _problems(cursor) -> tuple[list[str], int]:
-    """The first MAX_LISTED_LINES bad lines' messages, and how many lines are bad. A line is
-    bad alone (workspace unknown or closed, month or MTUs), as a repeat of an earlier good line
-    for the same workspace and month, or for a month already closed (or whose close the clock
-    has reached: `first_open_month` holds the clock's row to the import's commit)."""
+def _problems(cursor, listed: int | None) -> tuple[list[str], int]:
+    """The first `listed` bad lines' messages (every one's: None), and how many lines are bad.
+    A line is bad alone (workspace unknown or closed, month or MTUs), as a repeat of an earlier
+    good line for the same workspace and month, or for a month already closed (or whose close
+    the clock has reached: `first_open_month` holds the clock's row to the import's commit)."""
     closed = (
         f"(month in (select month from {MonthClose._meta.db_table}) "
         "or month < coalesce(%(first_open)s, month))"
@@ -457,7 +458,7 @@ def _problems(cursor) -> tuple[list[str], int]:
         from judged
         where not ok or dup_of is not null or {closed}
         order by line
-        limit {MAX_LISTED_LINES}
+        {_limit(listed)}
         """,
         {"first_open": first_open_month()},
     )
@@ -467,7 +468,11 @@ def _problems(cursor) -> tuple[list[str], int]:
     return [_message(*row[:10]) for row in rows], rows[0][10]
 
 
-def _refuse_closed_meanwhile(cursor):
+def _limit(listed: int | None) -> str:
+    return "" if listed is None else f"limit {int(listed)}"
+
+
+def _refuse_closed_meanwhile(cursor, listed: int | None):
     """W1: the lines of workspaces closed since they were checked (a closure that committed
     while the file was read and checked; a later one waits for the import's write)."""
     cursor.execute(
@@ -476,7 +481,7 @@ def _refuse_closed_meanwhile(cursor):
         from {STAGED} s join {Workspace._meta.db_table} w on w.id = s.workspace_id
         where w.closed_on is not null
         order by s.line
-        limit {MAX_LISTED_LINES}
+        {_limit(listed)}
         """
     )
     rows = cursor.fetchall()
@@ -490,7 +495,7 @@ def _refuse_closed_meanwhile(cursor):
         )
 
 
-def _upsert(cursor, postgres: bool, why: str, by) -> dict:
+def _upsert(cursor, postgres: bool, why: str, by, listed: int | None) -> dict:
     """U1: new figures inserted, reported ones replaced. A figure equal to the one on file is
     left as it is (a file sent twice writes nothing the second time) and counts as replaced.
     R4: each figure created or changed gets its history row, saying who imported it and why."""
@@ -515,7 +520,7 @@ def _upsert(cursor, postgres: bool, why: str, by) -> dict:
         # recorded meanwhile would turn an insert below into a duplicate) and closures (W1).
         # Readers go on.
         cursor.execute(f"lock table {table} in share row exclusive mode")
-        _refuse_closed_meanwhile(cursor)
+        _refuse_closed_meanwhile(cursor, listed)
         # Each write hands its rows straight to their history rows: nothing comes back here.
         cursor.execute(
             f"with changed as ({update} returning u.*) " + history_of_rows_sql(Usage, "changed"),
@@ -527,7 +532,7 @@ def _upsert(cursor, postgres: bool, why: str, by) -> dict:
         )
         created = cursor.rowcount
     else:
-        _refuse_closed_meanwhile(cursor)
+        _refuse_closed_meanwhile(cursor, listed)
         cursor.execute(f"{update} returning id", [now])
         changed = [(pk, why) for (pk,) in cursor.fetchall()]
         cursor.execute(f"{insert} returning id", [now])
@@ -546,7 +551,14 @@ def _source_name(source) -> str:
 
 
 @transaction.atomic
-def import_usage(source, *, progress: Progress | None = None, by=None, reason: str = "") -> dict:
+def import_usage(
+    source,
+    *,
+    progress: Progress | None = None,
+    by=None,
+    reason: str = "",
+    listed: int | None = MAX_LISTED_LINES,
+) -> dict:
     """U2: import a usage CSV (a path, or a binary or text file: columns workspace,month,mtus
     with the workspace's slug and the month as YYYY-MM), or `(line_number, {"workspace",
     "month", "mtus"})` rows, all or nothing. U1: a figure replaces the month's figure. I6, D2:
@@ -554,9 +566,10 @@ def import_usage(source, *, progress: Progress | None = None, by=None, reason: s
     R4: every figure it creates or changes is kept in the usage's history, by `by`, saying
     why: `reason`, or the file's name.
 
-    Returns {"created", "replaced"}; refuses with `UsageImportError` naming every bad line (the
-    first MAX_LISTED_LINES of them, and how many more), with `BillingError` for a missing header
-    or a file without rows. `progress(stage, done)` hears how far it got.
+    Returns {"created", "replaced"}; refuses with `UsageImportError` naming the bad lines (the
+    first `listed` of them, and how many more; every one with `listed=None`, as the command
+    does), with `BillingError` for a missing header or a file without rows. `progress(stage,
+    done)` hears how far it got.
     """
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
@@ -578,7 +591,7 @@ def import_usage(source, *, progress: Progress | None = None, by=None, reason: s
             _stage_in_python(cursor, _given_rows(source), postgres, progress)
 
         cursor.execute(f"analyze {STAGED}")  # plans for the checks and the write below
-        errors, bad_lines = _problems(cursor)
+        errors, bad_lines = _problems(cursor, listed)
         if bad_lines:
             raise UsageImportError(errors, bad_lines=bad_lines)
         cursor.execute(f"select exists (select 1 from {STAGED})")
@@ -586,7 +599,7 @@ def import_usage(source, *, progress: Progress | None = None, by=None, reason: s
             raise BillingError("The usage file has no rows to import.")
         if progress:
             progress("writing", 0)
-        result = _upsert(cursor, postgres, reason or _source_name(source), by)
+        result = _upsert(cursor, postgres, reason or _source_name(source), by, listed)
         cursor.execute(f"drop table {STAGED}")
     return result
 

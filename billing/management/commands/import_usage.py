@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, file: Path, **options):
         try:
-            result = import_usage(file)
+            result = import_usage(file, listed=None)  # DESIGN: every bad line named
         except BillingError as exc:
             lines = getattr(exc, "errors", None)
             if lines:
