@@ -74,17 +74,21 @@ def copy_floor(path: Path) -> float:
     return float(milliseconds) / 1000
 
 
-def write_floor(months: list[str], with_key: bool = False) -> float:
+def write_floor(months: list[str], with_key: bool = False, with_history: bool = False) -> float:
     """INSERT … SELECT of the imported months' figures, in key order, into an empty copy of
     billing_usage with its indexes and check constraints: what writing the result alone costs
     on this machine. `with_key`: the copy also has the table's foreign key to the workspace,
-    checked at commit for each row as the import's is."""
+    checked at commit for each row as the import's is. `with_history`: and each row's history
+    row (R4) goes into an empty copy of billing_historicalusage, as the import writes them."""
     from django.db import connection, transaction
 
     firsts = [date.fromisoformat(f"{m}-01") for m in months]
     with connection.cursor() as cursor:
-        cursor.execute("drop table if exists bench_floor_usage")
+        cursor.execute("drop table if exists bench_floor_usage, bench_floor_history")
         cursor.execute("create table bench_floor_usage (like billing_usage including all)")
+        cursor.execute(
+            "create table bench_floor_history (like billing_historicalusage including all)"
+        )
         if with_key:
             cursor.execute(
                 "alter table bench_floor_usage add foreign key (workspace_id) "
@@ -92,16 +96,23 @@ def write_floor(months: list[str], with_key: bool = False) -> float:
             )
         cursor.execute("checkpoint")
     start = time.perf_counter()
+    history = (
+        "insert into bench_floor_history (id, month, mtus, updated_at, workspace_id, "
+        "history_date, history_change_reason, history_type, history_user_id) "
+        "select id, month, mtus, updated_at, workspace_id, now(), 'Usage import', '+', null "
+        "from written"
+    )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "insert into bench_floor_usage (workspace_id, month, mtus, updated_at) "
-            "select workspace_id, month, mtus, updated_at from billing_usage "
-            "where month = any(%s) order by workspace_id, month",
+            "with written as (insert into bench_floor_usage (workspace_id, month, mtus, "
+            "updated_at) select workspace_id, month, mtus, updated_at from billing_usage "
+            "where month = any(%s) order by workspace_id, month returning *) "
+            + (history if with_history else "select count(*) from written"),
             [firsts],
         )
     elapsed = time.perf_counter() - start
     with connection.cursor() as cursor:
-        cursor.execute("drop table bench_floor_usage")
+        cursor.execute("drop table bench_floor_usage, bench_floor_history")
     return elapsed
 
 
@@ -116,6 +127,7 @@ def measure(path: Path, lines: int, months: list[str]) -> dict:
     floor = copy_floor(path)
     written = write_floor(months)
     keyed = write_floor(months, with_key=True)
+    recorded = write_floor(months, with_key=True, with_history=True)
     size = path.stat().st_size / 1024**2
     print(
         f"import_usage of {lines:,} lines ({size:.0f} MB): {elapsed:.2f} s "
@@ -130,6 +142,10 @@ def measure(path: Path, lines: int, months: list[str]) -> dict:
     print(
         f"  the same with the table's foreign key too (checked at commit, as the import's): "
         f"{keyed:.2f} s; ratio {elapsed / keyed:.1f}×"
+    )
+    print(
+        f"  the same with each row's history row too (R4, as the import writes them): "
+        f"{recorded:.2f} s; ratio {elapsed / recorded:.1f}×"
     )
     print(
         f"  peak memory: {peak:.0f} MB RSS during the import "
