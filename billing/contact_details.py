@@ -23,12 +23,21 @@ def check_name(value, label: str, problems: list[str], *, missing: str = "") -> 
     return name
 
 
+# What an email column holds (EmailField's 254, RFC 5321's limit on a path): Django's form and
+# validator take 320.
+EMAIL_MAX_LENGTH = 254
+
+
 def check_email(value, problems: list[str], *, label: str = "an email address") -> str:
-    """`value`; when it is not an email address `problems` says it is not `label`."""
+    """`value`; when it is not an email address, or longer than a column holds, `problems` says
+    it is not `label`."""
     try:
         validate_email(value)
     except ValidationError:
         problems.append(f"“{value}” is not {label}.")
+    else:
+        if len(value) > EMAIL_MAX_LENGTH:
+            problems.append(f"An email address is at most {EMAIL_MAX_LENGTH} characters.")
     return value
 
 

@@ -10,6 +10,7 @@ from django.contrib.admin.widgets import AutocompleteSelect
 from django_countries import countries
 
 from billing.admin_toolkit import ReasonField
+from billing.contact_details import EMAIL_MAX_LENGTH
 from billing.documents import clean_document
 from billing.forms import ForecastForm, PublicForm
 from billing.models import Lock, Workspace
@@ -148,7 +149,7 @@ class PartnerApplicationForm(PublicForm):
     name = forms.CharField(label="Program name", max_length=200)
     website = forms.URLField(required=False, max_length=300, assume_scheme="https")
     contact_name = forms.CharField(label="Your name", max_length=200)
-    contact_email = forms.EmailField(label="Your email")
+    contact_email = forms.EmailField(label="Your email", max_length=EMAIL_MAX_LENGTH)
     description = forms.CharField(
         label="About the program",
         required=False,

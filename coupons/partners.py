@@ -12,6 +12,7 @@ from billing.clock import refuse_processed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
+from billing.turns import take_turns
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner
 
@@ -37,6 +38,8 @@ def apply_as_partner(
         check_website(website, problems)
     if len(description or "") > 5_000:
         problems.append("The description is longer than 5,000 characters.")
+    if name:  # one program per name: a form sent twice at once waits for the first
+        take_turns("partner name", name.casefold())
     if (
         name
         and AcceleratorPartner.objects.filter(name__iexact=name)

@@ -11,7 +11,13 @@ from django_countries import countries
 from startups.models import EligibleTerritory, StartupApplication
 
 FUNDING_LIMIT = Decimal("5000000.00")
-LEGAL_SUFFIXES = re.compile(r"\b(inc|llc|ltd|gmbh|sas|sa|bv|co|corp|corporation|limited)\b")
+# E5: words that only say what kind of company it is, dropped from the end of a name.
+LEGAL_SUFFIXES = frozenset(
+    ("inc", "llc", "ltd", "gmbh", "sas", "sa", "bv", "co", "corp", "corporation", "limited")
+)
+# Marks inside a word ("O'Reilly", "S.A."): dropped, not read as a space between words.
+IN_WORD_MARKS = re.compile(r"[.'’]")
+KEY_LENGTH = 200  # the column's; a name's key can outgrow it ("ß" folds to "ss")
 
 
 @dataclass(frozen=True)
@@ -25,12 +31,16 @@ class Check:
 
 
 def company_key(name: str) -> str:
-    """E5 compares companies by name without case, accents, punctuation or legal suffix, in
-    any script ("Café Labs, Inc." is "cafe labs"; "Яндекс Облако" is "яндекс облако"). A name
-    that is nothing but a suffix keeps it; one with no letter or digit has no key."""
+    """E5 compares companies by name without case, accents, punctuation or a legal suffix at
+    its end, in any script ("Café Labs, Inc." is "cafe labs"; "Acme S.A." is "Acme SA" is
+    "acme"; "Limited Run Games" keeps its first word; "Яндекс Облако" is "яндекс облако"). A
+    name that is nothing but a suffix keeps it; one with no letter or digit has no key."""
     folded = unicodedata.normalize("NFKD", name).casefold()
-    words = re.sub(r"[\W_]+", " ", "".join(c for c in folded if not unicodedata.combining(c)))
-    return " ".join(LEGAL_SUFFIXES.sub(" ", words).split()) or " ".join(words.split())
+    folded = IN_WORD_MARKS.sub("", "".join(c for c in folded if not unicodedata.combining(c)))
+    words = re.sub(r"[\W_]+", " ", folded).split()
+    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
+        words.pop()
+    return " ".join(words)[:KEY_LENGTH]
 
 
 def two_years_before(day: date) -> date:

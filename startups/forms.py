@@ -9,6 +9,7 @@ from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
 
 from billing.admin_toolkit import ReasonField
+from billing.contact_details import EMAIL_MAX_LENGTH
 from billing.forms import PublicForm
 from billing.models import Workspace
 from billing.roles import STARTUP_REVIEWERS
@@ -24,7 +25,7 @@ class ApplicationForm(PublicForm):
     company_name = forms.CharField(max_length=200)
     website = forms.URLField(max_length=300, assume_scheme="https")
     contact_name = forms.CharField(max_length=200)
-    contact_email = forms.EmailField(max_length=254)
+    contact_email = forms.EmailField(max_length=EMAIL_MAX_LENGTH)
     incorporation_date = forms.DateField(
         widget=forms.DateInput(attrs={"type": "date"}), help_text="As on your incorporation papers."
     )

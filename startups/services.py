@@ -3,9 +3,11 @@ the application row first, so a double click or a retried task decides nothing t
 
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import reduce
+from operator import or_
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django_countries import countries
 from simple_history.utils import bulk_update_with_history
 
@@ -20,6 +22,7 @@ from billing.models import Subscription, Workspace
 from billing.months import add_year
 from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
+from billing.turns import take_turns
 from coupons.models import Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit
 from coupons.services import STARTUP_CODE, credit_amount_for, grant_credits, redeem_coupon
@@ -115,10 +118,40 @@ def submit_application(
         source=source,
         submitted_on=as_of,
     )
+    # E5: applications of one company or workspace take turns (a form sent twice at once),
+    # so each sees the other; those still open are told of the new one.
+    take_turns("E5 company", application.company_key)
+    if workspace is not None:
+        take_turns("E5 workspace", str(workspace.pk))
     refresh_checks(application)
     save_with_reason(application, "Submitted", by=by)
+    _refresh_e5_of_others(application, by=by)
     _email_applicant(application, "startup_application_received")
     return application
+
+
+def _refresh_e5_of_others(application: StartupApplication, *, by):
+    """E5 is true of both open applications of one company: the one already open, whose
+    stored checks (the queue reads them) said E5 passed, fails it from now on too."""
+    same = [
+        Q(**{field: value})
+        for field, value in (
+            ("company_key", application.company_key),
+            ("workspace_id", application.workspace_id),
+        )
+        if value
+    ]
+    if not same:
+        return
+    others = StartupApplication.objects.open().filter(reduce(or_, same)).exclude(pk=application.pk)
+    for other in others.exclude(failing_checks__contains="E5").select_for_update():
+        refresh_checks(other)
+        save_with_reason(
+            other,
+            f"Checks evaluated again: application #{application.pk} is open too",
+            by=by,
+            fields=["checks", "failing_checks"],
+        )
 
 
 def _email_applicant(application: StartupApplication, kind: str, **context):

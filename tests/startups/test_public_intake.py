@@ -1,0 +1,155 @@
+"""S1, S2 (E5), C7, R7: the public forms and the startup program's intake. Company names that
+differ only by punctuation were different companies and a legal-suffix word was dropped
+wherever it stood; a 200-character name whose key folds longer (ß → ss) answered 500 on
+PostgreSQL, as did a partner's email longer than its column; a form sent twice at once made
+two programs of one name, or two applications of one company both passing E5; and the queue
+kept "E5 passes" on the application already open."""
+
+import time
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+import coupons.partners
+import startups.services
+from coupons.models import AcceleratorPartner
+from startups.models import StartupApplication
+from tests.coupons.factories import PARTNER_FORM
+from tests.startups.factories import APPLICATION_FORM, application
+
+
+def e5(app):
+    return next(check for check in app.checks if check["id"] == "E5")
+
+
+# --- S2 E5: names that differ only by punctuation are one company -----------------------------
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("Acme S.A.", "Acme SA"),
+        ("Acme L.L.C.", "Acme LLC"),
+        ("O'Reilly Labs", "OReilly Labs"),
+    ],
+)
+def test_e5_names_differing_only_by_punctuation_are_the_same_company(db, first, second):
+    application(company_name=first)
+    later = application(company_name=second)
+
+    assert not e5(later)["passed"], e5(later)["reason"]
+
+
+# --- S1 / S2: the company key may be longer than the name (NFKD, casefold) ---------------------
+
+
+def test_s1_a_200_character_name_whose_key_expands_is_accepted_and_stored_whole(client, db):
+    # 200 characters, as the form allows; "ß" folds to "ss", so its key has 216.
+    name = ("Großstraßenbaugesellschaft " * 8)[:200]
+    assert len(name) == 200
+
+    response = client.post(reverse("startups:apply"), {**APPLICATION_FORM, "company_name": name})
+
+    assert response.status_code == 302
+    stored = StartupApplication.objects.get()
+    assert len(stored.company_key) <= StartupApplication._meta.get_field("company_key").max_length
+
+
+# --- C7: the partner form takes an email longer than its column ---------------------------------
+
+LONG_EMAIL = "m" * 64 + "@" + "a" * 63 + "." + "b" * 63 + "." + "c" * 63 + ".example.com"
+
+
+def test_c7_partner_form_refuses_an_email_longer_than_its_column(client, db):
+    assert len(LONG_EMAIL) > AcceleratorPartner._meta.get_field("contact_email").max_length
+
+    response = client.post(
+        reverse("coupons:partner_apply"), {**PARTNER_FORM, "contact_email": LONG_EMAIL}
+    )
+
+    assert response.status_code == 200
+    assert "contact_email" in response.context["form"].errors
+    assert not AcceleratorPartner.objects.exists()
+
+
+# --- a double click: two identical submissions at the same moment -----------------------------
+
+
+def slow_save(monkeypatch, module):
+    """Widen the window between the service's checks and its write, as a slow database would,
+    so the two requests of a double click reliably overlap."""
+    save = module.save_with_reason
+
+    def slowly(*args, **kwargs):
+        time.sleep(0.5)
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(module, "save_with_reason", slowly)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_c7_a_double_click_on_the_partner_form_makes_one_program(run_together, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: one connection per concurrent request")
+    slow_save(monkeypatch, coupons.partners)
+    url = reverse("coupons:partner_apply")
+
+    def post():
+        return Client().post(url, PARTNER_FORM, REMOTE_ADDR="203.0.113.50").status_code
+
+    run_together(post, post)
+
+    assert AcceleratorPartner.objects.filter(name=PARTNER_FORM["name"]).count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_e5_a_double_click_on_the_startup_form_flags_the_duplicate(run_together, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: one connection per concurrent request")
+    slow_save(monkeypatch, startups.services)
+    url = reverse("startups:apply")
+
+    def post():
+        return Client().post(url, APPLICATION_FORM, REMOTE_ADDR="203.0.113.51").status_code
+
+    run_together(post, post)
+
+    applications = list(StartupApplication.objects.all())
+    assert len(applications) == 2
+    # Two open applications of one company: E5 cannot pass on both.
+    assert not all(e5(app)["passed"] for app in applications)
+
+
+# --- S2 shown to the reviewer: the queue's checklist and "failing check" filter ----------------
+
+
+def test_e5_the_queue_shows_both_open_applications_of_one_company_failing_e5(client, db, reviewer):
+    # A double click, or the founder applying twice: two open applications, one company.
+    for _ in range(2):
+        assert client.post(reverse("startups:apply"), APPLICATION_FORM).status_code == 302
+    first, second = StartupApplication.objects.order_by("pk")
+
+    client.force_login(reviewer)
+    listed = client.get(reverse("startups:queue"), {"failing": "E5"}).context["page"]
+
+    # The first still says "E5 passes" (stored at its submission): the filter misses it and
+    # its row reads as eligible while the other is open.
+    assert {app.pk for app in listed} == {first.pk, second.pk}
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("Limited Run Games", "Run Games"),
+        ("Co Labs", "Labs"),
+        ("SA Power Networks", "Power Networks"),
+    ],
+)
+def test_e5_a_legal_suffix_word_at_the_start_of_a_name_is_not_dropped(db, first, second):
+    # Only a legal SUFFIX is ignored: these are different companies.
+    application(company_name=first)
+    later = application(company_name=second)
+
+    assert e5(later)["passed"], e5(later)["reason"]
