@@ -131,12 +131,11 @@ def _redemptions(rng, start, today, coupons, partners):
         .select_related("workspace")
         .order_by("workspace__slug")
     )
-    annual = [
-        s.workspace
-        for s in Subscription.objects.filter(
+    annual = list(
+        Subscription.objects.filter(
             ended_on=None, plan__code="team", interval="annual", workspace__slug__startswith="demo-"
         ).select_related("workspace")[:3]
-    ]
+    )
     workspaces = [s.workspace for s in monthly]
     rng.shuffle(workspaces)
     plan = (
@@ -157,9 +156,11 @@ def _redemptions(rng, start, today, coupons, partners):
             _give(ws, what, day, today, coupons, partners)
         except CouponError:
             continue  # the demo keeps the refusal's story: nothing was given
-    for ws in annual:
+    for sub in annual:
+        # On the day it moved to annual Team (D4: after that day's move, in date order), before
+        # its annual invoice.
         try:
-            services.redeem_coupon(ws, "ANNUAL10", by=None, as_of=ws.created_on)
+            services.redeem_coupon(sub.workspace, "ANNUAL10", by=None, as_of=sub.started_on)
         except CouponError:
             continue
 

@@ -60,3 +60,20 @@ def test_seed_demo_prints_the_address_and_leaves_work_for_every_role(db):
     assert "Demo data exists already" in again.getvalue()
     assert CreditNote.objects.count() == 4
     assert (WorkspaceClosure.objects.count(), Campaign.objects.count()) == (1, 2)
+
+
+def test_d4_seed_demo_gives_its_annual_workspaces_the_annual10_discount(db):
+    """The demo dated ANNUAL10 on the sign-up day, after the move to annual Team it had entered
+    for a few days later: refused since changes to a workspace go in date order, and dropped
+    without a word (no annual invoice showed the 144.00 off 1,440.00). It is dated the move's
+    day now."""
+    from billing.models import Subscription
+
+    call_command("seed_demo", workspaces=40, stdout=StringIO())
+    annual = Subscription.objects.filter(
+        ended_on=None, plan__code="team", interval="annual", workspace__slug__startswith="demo-"
+    )
+    offered = min(3, annual.count())  # coupons.demo offers it to three at most
+    assert offered
+    assert Redemption.objects.filter(coupon__code="ANNUAL10").count() == offered
+    assert Invoice.objects.filter(kind="annual", discount__gt=0).count() == offered
