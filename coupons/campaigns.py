@@ -130,7 +130,7 @@ def _count(value, label, problems):
         return None
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         number = -1
     if isinstance(value, bool) or number < 0 or str(number) != str(value).strip():
         problems.append(f"{label} must be a whole number of MTUs, at least 0, not “{value}”.")

@@ -10,8 +10,10 @@ from billing.amounts import parse_dollars
 from billing.audit import save_with_reason, with_reason
 from billing.contact_details import check_name
 from billing.errors import refuse_problems
+from coupons.credits import STARTUP_CODE
 from coupons.errors import CouponError
-from coupons.models import AcceleratorPartner, Coupon
+from coupons.models import AcceleratorPartner, Campaign, Coupon
+from coupons.nonprofit_proofs import NONPROFIT_CODE
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
 # What the coupon's counter column holds (a positive 32-bit integer).
@@ -255,6 +257,8 @@ COUPON_FIELDS = (
 COUPON_EDITABLE = set(COUPON_FIELDS) - {"code"}
 # What may change once a coupon has been redeemed: never its discount (what workspaces got).
 EDITABLE_AFTER_REDEMPTION = {"name", "active", "redeem_by", "max_redemptions", "partner"}
+# C8: the seeded coupons are the programs' own, never a partner's.
+SEEDED_CODES = (STARTUP_CODE, NONPROFIT_CODE)
 
 
 def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
@@ -267,7 +271,10 @@ def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
     if not changed:
         return []
     if coupon.pk and coupon.redemptions.exists():
-        fixed = sorted(set(changed) - EDITABLE_AFTER_REDEMPTION)
+        editable = EDITABLE_AFTER_REDEMPTION
+        if coupon.is_credit:  # C7: its partner sets the credit of its startups' year two
+            editable = editable - {"partner"}
+        fixed = sorted(set(changed) - editable)
         if fixed:
             return [
                 f"{coupon.code} has been redeemed: its discount cannot change "
@@ -288,8 +295,32 @@ def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
         problems.append("Choose the intervals it applies to: monthly, annual or both.")
     if "follow_up" in changed:
         _check_follow_up(coupon, changed["follow_up"], problems)
+    if coupon.pk and {"kind", "credit_amount"} & set(changed):
+        _check_still_a_follow_up(coupon, merged, problems)
+        announcing = list(Campaign.objects.filter(coupon=coupon).values_list("name", flat=True))
+        if "kind" in changed and announcing:
+            problems.append(
+                f"{coupon.code} is the promotion of the campaign(s) {', '.join(announcing[:3])} "
+                "(G1): it stays a promotion."
+            )
+    if merged["partner"] is not None and coupon.code in SEEDED_CODES:
+        problems.append(
+            f"{coupon.code} is the program's own coupon (C8): it belongs to no partner (a "
+            "partner's startups get the partner's amount through the partner)."
+        )
     _check_maximum(merged["max_redemptions"], problems, coupon=coupon)
     return problems
+
+
+def _check_still_a_follow_up(coupon: Coupon, merged: dict, problems):
+    """C5: a coupon others name as their follow-up stays one the system may apply."""
+    leading = list(Coupon.objects.filter(follow_up=coupon).values_list("code", flat=True)[:3])
+    changed = Coupon(kind=merged["kind"], credit_amount=merged["credit_amount"])
+    if leading and not changed.can_follow_up:
+        problems.append(
+            f"{coupon.code} is the follow-up of {', '.join(leading)}: it stays a discount the "
+            "system may apply when they run out."
+        )
 
 
 @transaction.atomic

@@ -75,6 +75,23 @@ class CouponForm(forms.ModelForm):
         }
 
 
+def row_id(text) -> int | None:
+    """A row id given in the address or a form, or None for anything that cannot be one."""
+    text = str(text or "")
+    if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
+        return int(text)
+    return None
+
+
+class _WorkspacePicker(AutocompleteSelect):
+    """The admin's search-as-you-type picker, drawing again a value that is no row id (posted
+    by hand: `workspace=abc`) as nothing chosen; Django's looks it up and fails (a 500). The
+    field says the choice is not valid."""
+
+    def optgroups(self, name, value, attr=None):
+        return super().optgroups(name, [v for v in value if row_id(v) is not None], attr)
+
+
 class ApplyCouponForm(forms.Form):
     """C2: support applies a coupon to a workspace found by name, slug or billing email. Only
     coupons that can be applied today are offered; the help text names the others and why.
@@ -88,7 +105,7 @@ class ApplyCouponForm(forms.Form):
     def __init__(self, *args, today, admin_site=None, **kwargs):
         super().__init__(*args, **kwargs)
         workspace = self.fields["workspace"]
-        workspace.widget = AutocompleteSelect(
+        workspace.widget = _WorkspacePicker(
             Redemption._meta.get_field("workspace"), admin_site or admin.site
         )
         workspace.widget.choices = workspace.choices

@@ -211,9 +211,10 @@ class Coupon(models.Model):
 
     @property
     def can_follow_up(self) -> bool:
-        """C5, C6: the system may apply it when another runs out; a non-profit discount goes
-        only with a proof support approved (`catalogue` refuses it as a follow-up)."""
-        return self.kind != self.Kind.NONPROFIT
+        """C5, C6: the system may apply it when another runs out: a discount, and not a
+        non-profit one, which goes only with a proof support approved (`catalogue` refuses
+        both as a follow-up, and a follow-up's change into either)."""
+        return self.kind != self.Kind.NONPROFIT and not self.is_credit
 
     def covers(self, interval: str) -> bool:
         return self.applies_annual if interval == "annual" else self.applies_monthly

@@ -369,7 +369,11 @@ def _run_out(due: list[Redemption]) -> Counter:
         elif not follow.active:
             note += f"; follow-up {follow.code} not applied: inactive"
         elif not follow.can_follow_up:
-            note += f"; follow-up {follow.code} not applied: non-profit discounts need a proof (C6)"
+            note += f"; follow-up {follow.code} not applied: " + (
+                "a credit is no discount"
+                if follow.is_credit
+                else "non-profit discounts need a proof (C6)"
+            )
         else:
             taken.add((redemption.workspace_id, follow.pk))
             follow_up = Redemption(

@@ -2,10 +2,10 @@
 the services, and a redeemed coupon's discount cannot change."""
 
 from django.contrib import admin
-from django.db.models import Count
+from django.db.models import Count, Q
 
 from billing import admin_toolkit as toolkit
-from billing.admin_toolkit import ServiceAdmin, shown_column
+from billing.admin_toolkit import ServiceAdmin
 from billing.templatetags.money import count
 from coupons import selectors, services
 from coupons.forms import CouponForm
@@ -44,7 +44,14 @@ class CouponAdmin(ServiceAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(redeemed_count=Count("redemptions"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                redeemed_count=Count("redemptions"),
+                follow_up_count=Count("redemptions", filter=Q(redemptions__is_follow_up=True)),
+            )
+        )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
@@ -82,7 +89,14 @@ class CouponAdmin(ServiceAdmin):
     def intervals_text(self, obj):
         return ", ".join(obj.intervals)
 
-    redeemed = shown_column("redeemed_count", count, description="Used")
+    @admin.display(description="Used", ordering="redeemed_count")
+    def redeemed(self, obj):
+        """C5: follow-ups are applied whatever the maximum (which counts the others), so they
+        are said apart: "2 (1 as a follow-up)" beside a maximum of 1 reads right."""
+        used = count(obj.redeemed_count)
+        if obj.follow_up_count:
+            return f"{used} ({count(obj.follow_up_count)} as a follow-up)"
+        return used
 
     @admin.display(description="Remaining")
     def remaining(self, obj):

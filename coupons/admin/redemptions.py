@@ -18,7 +18,7 @@ from billing.admin_toolkit import (
 )
 from billing.templatetags.money import month
 from coupons import selectors, services
-from coupons.forms import ApplyCouponForm
+from coupons.forms import ApplyCouponForm, row_id
 from coupons.models import DiscountApplication, Redemption
 
 
@@ -33,14 +33,6 @@ class RedemptionForm(forms.ModelForm):
             "workspace had received a coupon or credit before.",
             "runs_out_on": "The first day it no longer applies (empty: not known yet).",
         }
-
-
-def _row_id(text) -> int | None:
-    """A row id given in the address, or None for anything that cannot be one."""
-    text = str(text or "")
-    if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
-        return int(text)
-    return None
 
 
 @admin.register(Redemption)
@@ -98,7 +90,7 @@ class RedemptionAdmin(ServiceAdmin):
         if not request.user.has_perm("coupons.add_redemption"):
             raise PermissionDenied
         # The workspace page links here with its id; anything else in the address is ignored.
-        initial = {"workspace": _row_id(request.GET.get("workspace"))}
+        initial = {"workspace": row_id(request.GET.get("workspace"))}
         form = ApplyCouponForm(
             request.POST or None,
             initial=initial,
@@ -117,7 +109,7 @@ class RedemptionAdmin(ServiceAdmin):
             )
             return f"{redemption.coupon.code} applied to {workspace.name}.", redemption
 
-        back = _row_id(request.POST.get("workspace") or request.GET.get("workspace"))
+        back = row_id(request.POST.get("workspace") or request.GET.get("workspace"))
         back_url = (
             reverse("admin:billing_workspace_change", args=[back])
             if back
