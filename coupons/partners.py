@@ -14,7 +14,7 @@ from billing.emails import queue_email
 from billing.errors import refuse_problems
 from billing.turns import take_turns
 from coupons.errors import CouponError
-from coupons.models import AcceleratorPartner
+from coupons.models import AcceleratorPartner, CreditGrant
 
 Status = AcceleratorPartner.Status
 
@@ -64,8 +64,37 @@ def _locked_partner(partner) -> AcceleratorPartner:
     return AcceleratorPartner.objects.select_for_update().get(pk=partner.pk)
 
 
+def partner_date_order_problem(partner, as_of: date, what: str) -> str | None:
+    """D4, C7: a change that reads a partner's status (its startup's grant: the partner's
+    amount while it is active) goes in date order with the partner's decisions. Dated before a
+    decision entered already, it would read the status that decision set. The partner's row
+    is held to the commit, so a decision being made waits for it."""
+    if partner is None:
+        return None
+    partner = _locked_partner(partner)
+    if partner.reviewed_on is not None and as_of < partner.reviewed_on:
+        return (
+            f"{what} cannot be dated {as_of}: {partner.name}'s decision dated "
+            f"{partner.reviewed_on} was entered already, and changes are entered in date order."
+        )
+    return None
+
+
 def _decide(partner: AcceleratorPartner, status, text: str, *, by, as_of: date, note: str):
-    """A staff decision on the program: its new status, who decided, when and why."""
+    """A staff decision on the program: its new status, who decided, when and why. D4: not
+    dated before a grant entered already for one of its startups (that grant read the status
+    as it was)."""
+    later = (
+        CreditGrant.objects.filter(partner=partner, valid_from__gt=as_of)
+        .order_by("-valid_from")
+        .values_list("valid_from", flat=True)
+        .first()
+    )
+    if later is not None:
+        raise CouponError(
+            f"A decision on {partner.name} cannot be dated {as_of}: a grant to one of its "
+            f"startups dated {later} was entered already, and changes are entered in date order."
+        )
     partner.status = status
     partner.reviewed_by, partner.reviewed_on, partner.review_note = by, as_of, note
     save_with_reason(partner, text, by=by)

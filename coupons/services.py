@@ -37,6 +37,7 @@ from coupons.partners import (
     approve_partner,
     deactivate_partner,
     decline_partner,
+    partner_date_order_problem,
     update_partner,
 )
 from coupons.redemptions import (
@@ -70,6 +71,7 @@ __all__ = [
     "create_coupon",
     "deactivate_partner",
     "decline_partner",
+    "partner_date_order_problem",
     "grant_credits",
     "lapse_credit_grants",
     "launch_campaign",

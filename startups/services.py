@@ -25,7 +25,13 @@ from billing.subscriptions import advance_workspace
 from billing.turns import take_turns
 from coupons.models import Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit
-from coupons.services import STARTUP_CODE, credit_amount_for, grant_credits, redeem_coupon
+from coupons.services import (
+    STARTUP_CODE,
+    credit_amount_for,
+    grant_credits,
+    partner_date_order_problem,
+    redeem_coupon,
+)
 from coupons.workspaces import locked_workspace
 from startups import eligibility
 from startups.errors import ApplicationError  # importable from here too (views, tests)
@@ -301,6 +307,8 @@ def approve_application(
             )
         if by is None or not by.has_perm("startups.override_eligibility"):
             raise ApplicationError(f"Checks fail ({summary}) and you may not override them.")
+    if problem := partner_date_order_problem(application.partner, as_of, "The approval"):
+        raise ApplicationError(problem)
     # D4: S7 judges the workspace as the clock leaves it on `as_of` (a trial may have ended).
     advance_workspace(locked_workspace(application.workspace), as_of - timedelta(days=1))
     if not credits_scope_confirmed and (warning := credits_scope_warning(application, as_of)):
@@ -435,6 +443,9 @@ def confirm_renewal(
             "Year two needs E2 and E3 to pass: " + "; ".join(c.reason for c in failing) + "."
         )
     application = review.application
+    year_one_partner = application.workspace.credit_grants.get(year=1).partner
+    if problem := partner_date_order_problem(year_one_partner, as_of, "Year two's confirmation"):
+        raise ApplicationError(problem)
     grant_credits(
         application.workspace,
         amount=credit_amount_for_year_two(application),
