@@ -1,5 +1,6 @@
 """Calendar arithmetic for billing months and annual terms (all dates are UTC calendar dates)."""
 
+import re
 from calendar import monthrange
 from datetime import date, timedelta
 
@@ -59,6 +60,14 @@ def parse_month(text: str) -> date:
     if not EARLIEST_MONTH <= first <= LATEST_MONTH:
         raise ValueError(f"“{text}” is outside the months this system bills (2000-01 to 2099-12)")
     return first
+
+
+def parse_day(text: str) -> date:
+    """`YYYY-MM-DD` → that day; ValueError otherwise (`date.fromisoformat` alone also reads
+    20260101, and 2026-W01-1 as 2025-12-29)."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text or ""):
+        raise ValueError(f"“{text}” is not a date in the form YYYY-MM-DD")
+    return date.fromisoformat(text)
 
 
 def check_day(day: date, what: str = "The date") -> date:

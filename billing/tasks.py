@@ -46,13 +46,14 @@ def run_daily_billing(as_of=None):
     A month close fans out into chunk tasks; the chunk that finishes it calls this again to
     go on to the same day.
     """
-    from datetime import date, timedelta
+    from datetime import timedelta
     from functools import partial
 
+    from billing.months import parse_day
     from billing.services import run_billing
 
     today = timezone.now().date()
-    day = date.fromisoformat(as_of) if as_of else today - timedelta(days=1)
+    day = parse_day(as_of) if as_of else today - timedelta(days=1)
     if day >= today:
         logger.error("billing cycle for %s refused: the day has not ended (D1)", day)
         return {"refused": 1}

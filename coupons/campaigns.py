@@ -57,7 +57,7 @@ from billing.models import (
     Usage,
     Workspace,
 )
-from billing.months import add_months, month_start
+from billing.months import add_months, month_start, parse_day
 from billing.pricing import ZERO, round_cents
 from billing.subscriptions import advance_workspace
 from coupons.errors import CouponError, CouponRefused
@@ -119,7 +119,7 @@ def _day(value, label, problems):
     if isinstance(value, date):
         return value.isoformat()
     try:
-        return date.fromisoformat(str(value)).isoformat()
+        return parse_day(str(value)).isoformat()
     except ValueError:
         problems.append(f"“{value}” is not a date ({label}): use YYYY-MM-DD.")
         return None

@@ -71,7 +71,8 @@ def partner_date_order_problem(partner, as_of: date, what: str) -> str | None:
     is held to the commit, so a decision being made waits for it."""
     if partner is None:
         return None
-    partner = _locked_partner(partner)
+    # FOR NO KEY UPDATE: a decision (FOR UPDATE) waits for it, a grant pointing at it does not.
+    partner = AcceleratorPartner.objects.select_for_update(no_key=True).get(pk=partner.pk)
     if partner.reviewed_on is not None and as_of < partner.reviewed_on:
         return (
             f"{what} cannot be dated {as_of}: {partner.name}'s decision dated "
@@ -82,10 +83,11 @@ def partner_date_order_problem(partner, as_of: date, what: str) -> str | None:
 
 def _decide(partner: AcceleratorPartner, status, text: str, *, by, as_of: date, note: str):
     """A staff decision on the program: its new status, who decided, when and why. D4: not
-    dated before a grant entered already for one of its startups (that grant read the status
-    as it was)."""
+    dated before a year-one grant entered already for one of its startups (that grant, dated
+    its approval, read the status as it was; a year-two grant is valid from the anniversary,
+    so its confirmation guards itself: `partner_date_order_problem`)."""
     later = (
-        CreditGrant.objects.filter(partner=partner, valid_from__gt=as_of)
+        CreditGrant.objects.filter(partner=partner, year=1, valid_from__gt=as_of)
         .order_by("-valid_from")
         .values_list("valid_from", flat=True)
         .first()

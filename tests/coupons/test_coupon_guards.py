@@ -194,3 +194,11 @@ def test_c8_the_seeded_coupons_belong_to_no_partner(db, support, reviewer):
             services.update_coupon(
                 Coupon.objects.get(code=code), by=support, reason="x", partner=program
             )
+
+
+def test_g1_an_audience_date_is_read_only_as_yyyy_mm_dd(db):
+    """The audience's dates took any ISO form ("2026-W01-1" as 2025-12-29), as run_billing
+    --as-of and the daily task did: one parser (`months.parse_day`) for them all."""
+    promo = coupon(code="SPRING25", percent_off="25")
+    with pytest.raises(CouponError, match="2026-W01-1"):
+        create_campaign("Spring", promo.code, "25% off", "Hi", {"created_before": "2026-W01-1"})

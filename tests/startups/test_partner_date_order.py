@@ -67,3 +67,35 @@ def test_d4_c7_a_partner_decision_dated_before_a_grant_entered_already_is_refuse
     with pytest.raises(CouponError, match="a grant to one of its startups dated 2026-01-20"):
         coupons.deactivate_partner(partner, by=reviewer, reason="Closed", as_of=date(2026, 1, 15))
     coupons.deactivate_partner(partner, by=reviewer, reason="Closed", as_of=date(2026, 1, 20))
+
+
+def test_d4_c7_a_deactivation_dated_after_a_confirmation_is_in_date_order(db, reviewer, support):
+    """A year-two grant is valid from the anniversary (21 January), not its confirmation (28
+    December): a deactivation dated 5 January, after every change entered, was refused as if
+    dated before that grant. Only year-one grants (dated their approval) count there."""
+    from coupons.models import AcceleratorPartner
+    from startups.models import RenewalReview
+    from tests.coupons.factories import paid_monthly
+
+    partner = AcceleratorPartner.objects.create(
+        name="Seedbed",
+        contact_name="Mira",
+        contact_email="seedbed@example.com",
+        status=AcceleratorPartner.Status.ACTIVE,
+        credit_amount=D("50000.00"),
+        applied_on=date(2025, 1, 1),
+    )
+    app = application(workspace=paid_monthly(), partner=partner, as_of=date(2026, 1, 10))
+    services.approve_application(app, by=reviewer, as_of=date(2026, 1, 21))
+    services.open_renewal_reviews(date(2026, 12, 22))
+    # Confirmed on 28 December, ahead of the 21 January anniversary (CR3: 30 days ahead).
+    services.confirm_renewal(
+        RenewalReview.objects.get(application=app),
+        by=reviewer,
+        total_funding=D("1000000"),
+        country="DE",
+        as_of=date(2026, 12, 28),
+    )
+    coupons.deactivate_partner(partner, by=support, reason="Program ended", as_of=date(2027, 1, 5))
+    partner.refresh_from_db()
+    assert partner.status == AcceleratorPartner.Status.INACTIVE

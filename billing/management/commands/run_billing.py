@@ -1,19 +1,10 @@
-import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from billing.months import check_day
+from billing.months import check_day, parse_day
 from billing.services import run_billing
-
-
-def _day(text: str) -> date:
-    """YYYY-MM-DD only: `date.fromisoformat` alone also reads 20260101, and 2026-W01-1 as
-    2025-12-29."""
-    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-        raise ValueError(text)
-    return date.fromisoformat(text)
 
 
 class Command(BaseCommand):
@@ -35,7 +26,7 @@ class Command(BaseCommand):
     def handle(self, *args, as_of=None, allow_future=False, **options):
         today = timezone.now().date()
         try:
-            day = check_day(_day(as_of), "--as-of") if as_of else None
+            day = check_day(parse_day(as_of), "--as-of") if as_of else None
         except ValueError as exc:
             if "outside" in str(exc):
                 raise CommandError(str(exc)) from None
