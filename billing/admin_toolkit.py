@@ -17,7 +17,8 @@ R5). Every change goes through a service:
 - `CountryInUseFilter`, `MonthListFilter` and `YesNoFilter` are the list filters more than one
   list needs.
 - `DecisionPages` decides one row on its own page, its document shown beside the buttons.
-- `today()` is the admin edge's date, passed down as `as_of`.
+- `today()` is the admin edge's date, passed down as `as_of`; `row_id` reads a row id from the
+  address or a form.
 """
 
 from django import forms
@@ -50,6 +51,15 @@ REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket numb
 def today():
     """The date the admin acts on: today in UTC. Tests pin it by patching this function."""
     return timezone.now().date()
+
+
+def row_id(text) -> int | None:
+    """A row id given in the address or a form, or None for anything that cannot be one (a
+    database holds ids below 2**63)."""
+    text = str(text or "")
+    if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
+        return int(text)
+    return None
 
 
 class CountryInUseFilter(admin.SimpleListFilter):

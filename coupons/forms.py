@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect
 from django_countries import countries
 
-from billing.admin_toolkit import ReasonField
+from billing.admin_toolkit import ReasonField, row_id
 from billing.contact_details import EMAIL_MAX_LENGTH
 from billing.documents import clean_document
 from billing.forms import ForecastForm, PublicForm
@@ -73,14 +73,6 @@ class CouponForm(forms.ModelForm):
             for name in self.changed_data
             if name in data and name in CouponForm.Meta.fields
         }
-
-
-def row_id(text) -> int | None:
-    """A row id given in the address or a form, or None for anything that cannot be one."""
-    text = str(text or "")
-    if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
-        return int(text)
-    return None
 
 
 class _WorkspacePicker(AutocompleteSelect):

@@ -13,12 +13,13 @@ from billing.admin_toolkit import (
     ReasonForm,
     ServiceAdmin,
     money_column,
+    row_id,
     service_form_page,
     shown_column,
 )
 from billing.templatetags.money import month
 from coupons import selectors, services
-from coupons.forms import ApplyCouponForm, row_id
+from coupons.forms import ApplyCouponForm
 from coupons.models import DiscountApplication, Redemption
 
 
