@@ -286,3 +286,35 @@ def test_d3_a_change_dated_before_the_workspace_existed_is_refused(db, staff_use
     with pytest.raises(BillingError, match="dated 2026-02-28: it signed up on 2026-03-01"):
         change(ws, support, date(2026, 2, 28))
     change(ws, support, date(2026, 3, 1))  # its first day is fine
+
+
+def test_d4_workspaces_from_before_the_rule_are_dated_to_their_latest_records(db, staff_user):
+    """The rule's column started empty, so a workspace whose changes were entered ahead of the
+    clock before it existed (here: a cancellation dated 20 March, a coupon dated 25 March)
+    read as dated to its sign-up: a change dated 10 March went in behind them. The migrations
+    fill it in from the records (billing 0023, coupons 0008)."""
+    import importlib
+
+    from django.apps import apps
+
+    from billing.models import Workspace
+
+    support = staff_user(SUPPORT)
+    coupon(code="LATE", percent_off="10", duration="once")
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 3, 1))
+    services.change_to_free(ws, as_of=date(2026, 3, 20))
+    coupon_services.redeem_coupon(ws, "LATE", by=support, as_of=date(2026, 3, 25))
+    Workspace.objects.filter(pk=ws.pk).update(changes_dated_to=None)  # as before the rule
+
+    for name in (
+        "billing.migrations.0023_changes_dated_to_from_the_records",
+        "coupons.migrations.0008_changes_dated_to_from_redemptions_and_grants",
+    ):
+        migration = importlib.import_module(name)
+        (operation,) = migration.Migration.operations
+        operation.code(apps, None)
+
+    assert Workspace.objects.get(pk=ws.pk).changes_dated_to == date(2026, 3, 25)
+    with pytest.raises(BillingError, match="a change dated 2026-03-25 was entered already"):
+        services.add_payment_method(ws, as_of=date(2026, 3, 10))
