@@ -69,7 +69,7 @@ class StartupApplication(models.Model):
     OPEN_STATUSES = (Status.SUBMITTED, Status.IN_REVIEW)
 
     company_name = models.CharField(max_length=200)
-    # E5 compares companies by this: lower case, no punctuation or legal suffix.
+    # E5 compares companies by this: lower case, no punctuation, no legal suffix at its end.
     company_key = models.CharField(max_length=200, db_index=True, editable=False)
     website = models.URLField(max_length=300)
     contact_name = models.CharField(max_length=200)

@@ -153,3 +153,29 @@ def test_e5_a_legal_suffix_word_at_the_start_of_a_name_is_not_dropped(db, first,
     later = application(company_name=second)
 
     assert e5(later)["passed"], e5(later)["reason"]
+
+
+def test_e5_keys_recomputed_fail_e5_of_open_applications_of_one_company(db):
+    """startups 0008 recomputes the keys: "Acme S.A." (was "acme s a") and "Acme SA" are one
+    company now, and the one whose stored checks said E5 passes (the queue reads them) fails
+    it too."""
+    import importlib
+
+    from django.apps import apps
+
+    first = application(company_name="Acme S.A.")
+    second = application(company_name="Acme SA")
+    passed = [{**c, "passed": True} if c["id"] == "E5" else c for c in first.checks]
+    StartupApplication.objects.filter(pk=first.pk).update(
+        company_key="acme s a",
+        checks=passed,
+        failing_checks=" ".join(c["id"] for c in passed if not c["passed"]),
+    )
+    migration = importlib.import_module(
+        "startups.migrations.0008_company_keys_punctuation_and_suffix_at_the_end"
+    )
+    migration.recompute(apps, None)
+    first.refresh_from_db()
+    assert first.company_key == "acme"
+    assert "E5" in first.failing_checks.split()
+    assert e5(first)["reason"] == f"Application #{second.pk} for Acme SA is still open"
