@@ -7,9 +7,10 @@ batches of BATCH_ROWS — and every rule is checked there: unknown workspace, a 
 YYYY-MM in 2000-01 … 2099-12, MTUs that are not a whole number or above MAX_MTUS, more fields
 than the header names (5,900 unquoted would be read as 5), the same workspace and month twice,
 a month whose close has run. Only then, and only when no line is bad, the figures go in (a new
-report replaces the month's figure, U1): on PostgreSQL one UPDATE of the changed figures and one
-INSERT of the new ones in key order, with the table held against other writers for those two
-statements; on SQLite one INSERT … ON CONFLICT.
+report replaces the month's figure, U1): one UPDATE of the changed figures and one INSERT of the
+new ones in key order (on PostgreSQL with the table held against other writers for those two
+statements), each writing its rows' history rows too (R4: who imported them, from which file).
+SQLite needs 3.35 or later for that (RETURNING).
 
 Lines are the file's physical lines and the header is line 1, as `csv.DictReader` counts them.
 A quoted field that spans lines — never a valid slug, month or number — is read as the separate
