@@ -16,13 +16,14 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from billing import emails, services
 from billing.emails import queue_email, resend_email, resend_stuck_emails, send_queued_email
 from billing.errors import BillingError
-from billing.models import OutboundEmail
+from billing.models import Invoice, OutboundEmail
 from billing.tasks import send_emails
+from billing.templatetags.money import period
 from config import celery_app
 from tests.admin_pages import action
 from tests.services import requires_postgres
 
-from .factories import workspace
+from .factories import paid_monthly, workspace
 
 
 def _queue(ws, kind="trial_ended", to=None):
@@ -383,3 +384,43 @@ def test_an_email_cut_short_by_the_tasks_time_limit_stays_pending_for_the_next_s
     from django.conf import settings as configured
 
     assert configured.EMAIL_TIMEOUT == 30
+
+
+def test_w1_closure_email_states_the_final_invoices_period_as_billed(
+    db, support, django_capture_on_commit_callbacks
+):
+    """W1, K1: paid monthly Team from 1 February 2026, 14,000 MTUs, closed on 15 February.
+    The final invoice bills the 14 paid days before the closure: 120 x 14/28 = 60.00 + 4,000 x
+    0.01 = 40.00 -> 100.00, period 1 - 14 February (period_end 15 February, exclusive; the 15th
+    is a Free day). The invoice document says "1 – 14 February 2026"; the closure email told
+    the customer the invoice was "for February 1 to February 15, 2026"."""
+    ws = paid_monthly(date(2026, 2, 1), name="Closing Co")
+    services.record_usage(ws, month=date(2026, 2, 1), mtus=14_000)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.close_workspace(ws, by=support, reason="Customer asked", as_of=date(2026, 2, 15))
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    assert (final.period_start, final.period_end, final.total) == (
+        date(2026, 2, 1),
+        date(2026, 2, 15),
+        100,
+    )
+    assert period(final) == "1 – 14 February 2026"  # the invoice document's period
+    (email,) = mail.outbox
+    assert "$100.00" in email.body
+    assert "for 1 – 14 February 2026 (the paid days before today" in email.body, email.body
+
+
+def test_t4_trial_converted_email_reads_billed_annually(db, django_capture_on_commit_callbacks):
+    """T4: an annual Team trial from 22 January 2026 with a card ends on 5 February and goes on
+    as annual Team ($1,440.00 invoice dated 5 February). The email tells the customer how the
+    workspace is billed: it read "billed annual"."""
+    ws = workspace(as_of=date(2026, 1, 22), name="Acme", plan="team", card=True, interval="annual")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 2, 6))
+    annual = Invoice.objects.get(workspace=ws, kind="annual")
+    assert (annual.issue_date, annual.total) == (date(2026, 2, 5), 1440)
+    (email,) = [m for m in mail.outbox if m.subject == "Acme is now on Team"]
+    assert "billed annual," not in email.body + email.alternatives[0][0], email.body
+    assert "billed annually" in email.body
