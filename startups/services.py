@@ -23,7 +23,7 @@ from billing.months import add_year
 from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
 from billing.turns import take_turns
-from coupons.models import Coupon, CreditGrant
+from coupons.models import AcceleratorPartner, Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit
 from coupons.services import (
     STARTUP_CODE,
@@ -309,6 +309,8 @@ def approve_application(
             raise ApplicationError(f"Checks fail ({summary}) and you may not override them.")
     if problem := partner_date_order_problem(application.partner, as_of, "The approval"):
         raise ApplicationError(problem)
+    # The partner as it stands now that its row is held (a decision made meanwhile committed).
+    partner = AcceleratorPartner.objects.filter(pk=application.partner_id).first()
     # D4: S7 judges the workspace as the clock leaves it on `as_of` (a trial may have ended).
     advance_workspace(locked_workspace(application.workspace), as_of - timedelta(days=1))
     if not credits_scope_confirmed and (warning := credits_scope_warning(application, as_of)):
@@ -317,14 +319,16 @@ def approve_application(
     workspace = application.workspace
     redemption = redeem_coupon(
         workspace,
-        _startup_coupon_code(application.partner),
+        _startup_coupon_code(partner),
         by=by,
         as_of=as_of,
         override_reason=override_reason if e4_overridden else "",
-        partner=application.partner,
+        partner=partner,
         reason=f"Startup program application #{application.pk} approved",
     )
     grant = redemption.credit_grants.get(year=1)
+    # The row as the redemption left it (its history row records every field as it stands).
+    workspace = redemption.workspace
     workspace.startup_member = True
     save_with_reason(
         workspace,
@@ -532,8 +536,11 @@ def link_application(application, *, by, workspace, partner, as_of: date) -> Sta
         changes.append(f"partner {partner.name if partner else 'none'}")
     if not changes:
         return application
+    if workspace is not None:  # E5: as a submission for that workspace does (`take_turns`)
+        take_turns("E5 workspace", str(workspace.pk))
     refresh_checks(application)
     save_with_reason(application, "Linked: " + ", ".join(changes), by=by)
+    _refresh_e5_of_others(application, by=by)
     return application
 
 
