@@ -27,6 +27,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import label_for_field, unquote
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.forms.models import construct_instance
@@ -60,6 +61,16 @@ def row_id(text) -> int | None:
     if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
         return int(text)
     return None
+
+
+class CheckedAutocomplete(AutocompleteSelect):
+    """The admin's search-as-you-type picker, drawing again a value that is no row id (posted
+    by hand: `workspace=abc`, `1.5`, an id beyond 64 bits) as nothing chosen: Django's looks it
+    up and fails (a 500). The field says the choice is not valid. Every picker is this one:
+    `ServiceAdmin`'s `autocomplete_fields` and the forms of the admin's own pages."""
+
+    def optgroups(self, name, value, attr=None):
+        return super().optgroups(name, [v for v in value if row_id(v) is not None], attr)
 
 
 class CountryInUseFilter(admin.SimpleListFilter):
@@ -304,6 +315,13 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def get_changelist(self, request, **kwargs):
         return CheckedChangeList
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = CheckedAutocomplete(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # --- permissions: no service, no form ---
 

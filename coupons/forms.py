@@ -6,10 +6,9 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.widgets import AutocompleteSelect
 from django_countries import countries
 
-from billing.admin_toolkit import ReasonField, row_id
+from billing.admin_toolkit import CheckedAutocomplete, ReasonField
 from billing.contact_details import EMAIL_MAX_LENGTH
 from billing.documents import clean_document
 from billing.forms import ForecastForm, PublicForm
@@ -75,15 +74,6 @@ class CouponForm(forms.ModelForm):
         }
 
 
-class _WorkspacePicker(AutocompleteSelect):
-    """The admin's search-as-you-type picker, drawing again a value that is no row id (posted
-    by hand: `workspace=abc`) as nothing chosen; Django's looks it up and fails (a 500). The
-    field says the choice is not valid."""
-
-    def optgroups(self, name, value, attr=None):
-        return super().optgroups(name, [v for v in value if row_id(v) is not None], attr)
-
-
 class ApplyCouponForm(forms.Form):
     """C2: support applies a coupon to a workspace found by name, slug or billing email. Only
     coupons that can be applied today are offered; the help text names the others and why.
@@ -97,7 +87,7 @@ class ApplyCouponForm(forms.Form):
     def __init__(self, *args, today, admin_site=None, **kwargs):
         super().__init__(*args, **kwargs)
         workspace = self.fields["workspace"]
-        workspace.widget = _WorkspacePicker(
+        workspace.widget = CheckedAutocomplete(
             Redemption._meta.get_field("workspace"), admin_site or admin.site
         )
         workspace.widget.choices = workspace.choices

@@ -3,12 +3,11 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth.models import User
 from django_countries import countries
 from django_countries.fields import LazyTypedChoiceField
 
-from billing.admin_toolkit import ReasonField
+from billing.admin_toolkit import CheckedAutocomplete, ReasonField
 from billing.contact_details import EMAIL_MAX_LENGTH
 from billing.forms import PublicForm
 from billing.models import Workspace
@@ -132,7 +131,7 @@ class ApproveForm(forms.Form):
             initial.setdefault("workspace", application.workspace_id)
         super().__init__(*args, **kwargs)
         workspace = self.fields["workspace"]
-        workspace.widget = AutocompleteSelect(
+        workspace.widget = CheckedAutocomplete(
             StartupApplication._meta.get_field("workspace"), admin_site or admin.site
         )
         workspace.widget.choices = workspace.choices

@@ -242,3 +242,34 @@ def test_i6_the_close_page_lists_as_not_billed_only_what_still_waits(db, client,
     assert "(waiting)" in waiting_part and "(billed)" not in waiting_part
     assert "(billed)" in billed_part and "2 Feb 2026" in billed_part
     assert "(waiting)" not in billed_part
+
+
+def test_u2_the_finance_panel_names_the_usage_import_jobs_no_worker_is_on(client, finance):
+    """The finance panel counted stuck import jobs into "needs attention" with no row for
+    them: every row read "done" or "none". It has its row now."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from billing import usage_import
+    from billing.selectors import billing_health, clock_due_day
+
+    for status in ("queued", "running"):
+        upload = SimpleUploadedFile("big.csv", b"workspace,month,mtus\n")
+        row = usage_import.start_import_job(upload, by=None, run_later=lambda job_id: None)
+        then = timezone.now() - timedelta(hours=3)
+        models.UsageImportJob.objects.filter(pk=row.pk).update(
+            status=status, created_at=then, started_at=then
+        )
+    now = timezone.now()
+    health = billing_health(due_day=clock_due_day(now), now=now)
+    assert health.stuck_import_jobs == 2
+    client.force_login(finance)
+
+    page = client.get("/admin/").content.decode()
+
+    panel = page[
+        page.index('id="billing-health"') : page.index(
+            "</table>", page.index('id="billing-health"')
+        )
+    ]
+    assert "needs attention" in panel
+    assert "Usage import jobs with no worker on them</th><td><strong>2</strong>" in panel, panel

@@ -82,7 +82,9 @@ def _scenario(seed, support):
             year=1,
             by=support,
         )
-    change_kind = rnd.choice(["none", "none", "cancel", "annual", "monthly", "close"])
+    change_kind = rnd.choice(["none", "none", "cancel", "switch", "switch", "close"])
+    if change_kind == "switch":  # to the other interval
+        change_kind = "monthly" if kind in ("trial_annual", "annual") else "annual"
 
     def change(w, day):
         if change_kind == "cancel":
