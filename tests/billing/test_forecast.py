@@ -34,6 +34,7 @@ def figures(invoices):
             i.credits,
             i.tax,
             i.total,
+            i.tax_note,
             [(line.kind, line.description, line.amount) for line in _lines(i)],
         )
         for i in invoices

@@ -17,27 +17,7 @@ from coupons import services as coupons
 from tests.billing.factories import paid_annual, paid_monthly, workspace
 from tests.coupons.factories import coupon
 
-
-def _figures(invoices):
-    out = []
-    for i in invoices:
-        lines = i.lines if isinstance(i.lines, list) else list(i.lines.order_by("position"))
-        out.append(
-            (
-                i.kind,
-                i.issue_date,
-                i.period_start,
-                i.period_end,
-                i.subtotal,
-                i.discount,
-                i.credits,
-                i.tax,
-                i.total,
-                i.tax_note,
-                [(x.kind, x.description, x.amount) for x in lines],
-            )
-        )
-    return out
+from .test_forecast import figures
 
 
 def _scenario(seed, support):
@@ -126,4 +106,4 @@ def test_fc1_forecast_equals_what_the_clock_issues(db, support, seed):
         m = next_month(m)
     services.run_billing(as_of=next_month(last))
     real = Invoice.objects.filter(workspace=ws).exclude(pk__in=before).order_by("issue_date", "id")
-    assert _figures(forecast) == _figures(real), (change_kind, as_of, months)
+    assert figures(forecast) == figures(real), (change_kind, as_of, months)
