@@ -82,3 +82,17 @@ def invoice_totals(ws, issued: date):
     """(subtotal, discount, total) of the invoice `ws` was issued on `issued`."""
     invoice = Invoice.objects.get(workspace=ws, issue_date=issued)
     return invoice.subtotal, invoice.discount, invoice.total
+
+
+def move_business(ws, region, *, by, as_of, reason="Business moved"):
+    """X1: the business moves to `region` (a US state) on `as_of`, through the service."""
+    return services.update_workspace(
+        ws,
+        by=by,
+        reason=reason,
+        name=ws.name,
+        business_country="US",
+        business_region=region,
+        billing_email=ws.billing_email,
+        as_of=as_of,
+    )

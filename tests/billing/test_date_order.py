@@ -17,7 +17,7 @@ from billing.roles import SUPPORT
 from billing.selectors import workspace_status
 from coupons import services as coupon_services
 from coupons.errors import CouponRefused
-from tests.billing.factories import paid_annual, paid_monthly, workspace
+from tests.billing.factories import move_business, paid_annual, paid_monthly, workspace
 from tests.coupons.factories import coupon
 
 
@@ -50,16 +50,7 @@ def both_orders(build, steps, after):
 
 
 def move(ws, region, on, by):
-    services.update_workspace(
-        ws,
-        by=by,
-        reason="Business moved",
-        name=ws.name,
-        business_country="US",
-        business_region=region,
-        billing_email=ws.billing_email,
-        as_of=on,
-    )
+    move_business(ws, region, by=by, as_of=on)
 
 
 # --- X1, D4: business location moves ------------------------------------------------------------

@@ -13,7 +13,7 @@ from billing.models import Invoice, TaxRate, Workspace
 from billing.pricing import Discount
 from billing.tax import US_STATES, TaxTable
 
-from .factories import certificate, paid_monthly
+from .factories import certificate, move_business, paid_monthly
 
 NO_SALES_TAX = {"AK", "DE", "MT", "NH", "OR"}
 
@@ -23,16 +23,7 @@ def decide(country, region, day):
 
 
 def move_to_oregon(ws, by, day):
-    services.update_workspace(
-        ws,
-        by=by,
-        reason="Moved to Portland",
-        name=ws.name,
-        business_country="US",
-        business_region="OR",
-        billing_email=ws.billing_email,
-        as_of=day,
-    )
+    move_business(ws, "OR", by=by, as_of=day, reason="Moved to Portland")
 
 
 def test_x1_d2_d4_a_new_business_location_is_a_dated_change(db, support):

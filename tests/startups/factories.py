@@ -33,3 +33,17 @@ def application(*, as_of=date(2026, 1, 20), **overrides):
     values.update(overrides)
     name = values.pop("company_name", f"Startup {n}")
     return services.submit_application(name, as_of=as_of, **values)
+
+
+def confirm_year_two(application, *, by, as_of):
+    """CR3: year two of an approved application confirmed with figures that pass E2 and E3
+    (1,000,000.00 raised, Germany); its renewal review is open."""
+    from startups.models import RenewalReview
+
+    return services.confirm_renewal(
+        RenewalReview.objects.get(application=application),
+        by=by,
+        total_funding=Decimal("1000000"),
+        country="DE",
+        as_of=as_of,
+    )

@@ -14,7 +14,7 @@ from startups import services
 from startups.models import RenewalReview
 from tests.billing.factories import workspace
 from tests.coupons.factories import paid_annual, paid_monthly
-from tests.startups.factories import application
+from tests.startups.factories import application, confirm_year_two
 
 DAY = date(2026, 1, 21)
 
@@ -145,13 +145,7 @@ def test_c7_cr3_year_two_of_a_partner_deactivated_since_takes_the_programs_amoun
 
     services.open_renewal_reviews(date(2026, 12, 22))
     for app in apps.values():
-        services.confirm_renewal(
-            RenewalReview.objects.get(application=app),
-            by=reviewer,
-            total_funding=D("1000000"),
-            country="DE",
-            as_of=date(2027, 1, 5),
-        )
+        confirm_year_two(app, by=reviewer, as_of=date(2027, 1, 5))
     amounts = {
         name: list(
             CreditGrant.objects.filter(workspace=app.workspace)
@@ -192,13 +186,7 @@ def test_c7_cr3_year_two_after_a_partners_own_coupon_was_switched_off_is_startup
     services.approve_application(app, by=reviewer, as_of=date(2026, 1, 21))
     coupons.deactivate_partner(seedbed, by=support, reason="Program ended", as_of=date(2026, 6, 1))
     services.open_renewal_reviews(date(2026, 12, 22))
-    services.confirm_renewal(
-        RenewalReview.objects.get(application=app),
-        by=reviewer,
-        total_funding=D("1000000"),
-        country="DE",
-        as_of=date(2027, 1, 5),
-    )
+    confirm_year_two(app, by=reviewer, as_of=date(2027, 1, 5))
     assert list(
         CreditGrant.objects.filter(workspace=ws).order_by("year").values_list("amount", flat=True)
     ) == [D("40000.00"), D("25000.00")]

@@ -15,7 +15,7 @@ from coupons.models import CreditGrant
 from startups import services
 from tests.billing.factories import workspace
 
-from .factories import application
+from .factories import application, confirm_year_two
 
 
 def seedcamp(reviewer, *, active_from=None):
@@ -74,7 +74,6 @@ def test_d4_c7_a_deactivation_dated_after_a_confirmation_is_in_date_order(db, re
     December): a deactivation dated 5 January, after every change entered, was refused as if
     dated before that grant. Only year-one grants (dated their approval) count there."""
     from coupons.models import AcceleratorPartner
-    from startups.models import RenewalReview
     from tests.coupons.factories import paid_monthly
 
     partner = AcceleratorPartner.objects.create(
@@ -89,13 +88,7 @@ def test_d4_c7_a_deactivation_dated_after_a_confirmation_is_in_date_order(db, re
     services.approve_application(app, by=reviewer, as_of=date(2026, 1, 21))
     services.open_renewal_reviews(date(2026, 12, 22))
     # Confirmed on 28 December, ahead of the 21 January anniversary (CR3: 30 days ahead).
-    services.confirm_renewal(
-        RenewalReview.objects.get(application=app),
-        by=reviewer,
-        total_funding=D("1000000"),
-        country="DE",
-        as_of=date(2026, 12, 28),
-    )
+    confirm_year_two(app, by=reviewer, as_of=date(2026, 12, 28))
     coupons.deactivate_partner(partner, by=support, reason="Program ended", as_of=date(2027, 1, 5))
     partner.refresh_from_db()
     assert partner.status == AcceleratorPartner.Status.INACTIVE
