@@ -36,7 +36,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing.errors import BillingError
-from billing.models import LockEvent, OutboundEmail, Plan, Strike
+from billing.models import LockEvent, OutboundEmail, Plan, PlanTerms, Strike
 
 logger = logging.getLogger(__name__)
 
@@ -100,20 +100,17 @@ def _lock_email_context(object_key: str) -> dict:
     event = LockEvent.objects.select_related("workspace").get(
         pk=int(object_key.removeprefix("lock:"))
     )
-    # F1, F6: a lock from the Free limit states the month's figure, a dated fact (the strike),
-    # not the allowance, which finance may have changed before a late email goes out.
+    # F1, F6: a lock from the Free limit states the month's figure (the strike) and the
+    # allowance of that month (P1: dated terms), however late the email goes out.
     reported = None
     if event.month is not None:
         strikes = Strike.objects.filter(workspace_id=event.workspace_id, month=event.month)
         reported = strikes.values_list("mtus", flat=True).first()
-    free = Plan.objects.get(code="free")  # the allowance as it stands (P1)
     return {
         "workspace": event.workspace,
         "event": event,
         "reported": reported,
-        # The allowance is named only while the figure is still over it.
-        "still_over": reported is not None and reported > free.included_mtus,
-        "free_plan": free,
+        "free_plan": PlanTerms.objects.of(event.month or event.on, plan__code=Plan.Code.FREE),
     }
 
 

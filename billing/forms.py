@@ -3,8 +3,9 @@ from decimal import Decimal
 from django import forms
 
 from billing.admin_toolkit import ReasonField
-from billing.models import Interval
+from billing.models import Interval, Plan, PlanTerms
 from billing.months import parse_month
+from billing.plans import DATED_TERMS
 
 # Streamed, and imported by a worker above billing.usage_import.INLINE_MAX_BYTES.
 MAX_USAGE_FILE_BYTES = 1024 * 1024 * 1024
@@ -136,3 +137,36 @@ class ForecastForm(forms.Form):
     def mtus_assumption(self):
         data = self.cleaned_data
         return data["given_mtus"] if data["mtus"] == "given" else data["mtus"]
+
+
+class _PlanForm(forms.ModelForm):
+    effective_on = forms.DateField(
+        label="New terms apply from",
+        required=False,
+        help_text="The first day the changed terms apply. A month is billed at the terms in "
+        "force on its first day; an annual term at those of the day it starts.",
+    )
+
+    class Meta:
+        model = Plan
+        fields = ["name"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        latest = self.instance.terms.order_by("effective_on").last() if self.instance.pk else None
+        for name in DATED_TERMS:
+            if latest is not None:
+                self.initial[name] = getattr(latest, name)
+
+    def clean(self):
+        cleaned = super().clean()
+        if set(self.changed_data) & set(DATED_TERMS) and not cleaned.get("effective_on"):
+            self.add_error("effective_on", "Say from which day the new terms apply.")
+        return cleaned
+
+
+# A plan's name and its terms from a day on (P1, P2): the terms' fields are PlanTerms', filled
+# in from the plan's latest terms; only what changes is handed to `update_plan`.
+PlanTermsForm = type(
+    "PlanTermsForm", (_PlanForm,), forms.fields_for_model(PlanTerms, fields=DATED_TERMS)
+)

@@ -34,6 +34,7 @@ from billing.models import (
     InvoiceLine,
     InvoiceSequence,
     Plan,
+    PlanTerms,
     Subscription,
     Usage,
     Workspace,
@@ -62,6 +63,7 @@ class BilledSubscription:
     pk: int
     workspace_id: int
     plan: Plan
+    terms: PlanTerms  # the plan's, in force on the month's first day
     interval: str
     paid_from: date
     ended_on: date | None
@@ -114,9 +116,9 @@ def _month_label(month: date) -> str:
     return f"{month:%B %Y}"
 
 
-def _base_charge(plan: Plan, paid_days: int, month: date) -> Charge:
+def _base_charge(terms: PlanTerms, paid_days: int, month: date) -> Charge:
     dim = days_in_month(month)
-    amount = prorated_base(plan.monthly_price, paid_days, dim)
+    amount = prorated_base(terms.monthly_price, paid_days, dim)
     if paid_days >= dim:
         description = f"Team monthly, {_month_label(month)}"
     else:
@@ -124,8 +126,8 @@ def _base_charge(plan: Plan, paid_days: int, month: date) -> Charge:
     return Charge("base", description, amount, paid_days)
 
 
-def _overage_charge(plan: Plan, mtus: int, month: date) -> Charge:
-    rate = plan.overage_rate
+def _overage_charge(terms: PlanTerms, mtus: int, month: date) -> Charge:
+    rate = terms.overage_rate
     return Charge(
         "overage",
         f"Overage, {_month_label(month)}: {mtus:,} MTUs at ${_rate_label(rate)}",
@@ -162,8 +164,9 @@ def _trial_workspaces(scope: Q, start: date, end: date) -> set[int]:
     }
 
 
-def _unbilled_overage(scope: Q, month: date, plan_by_ws: dict) -> dict[int, int]:
-    """M3 and K1: overage MTUs of `month` not already billed by a final invoice."""
+def _unbilled_overage(scope: Q, month: date, terms_by_ws: dict) -> dict[int, int]:
+    """M3 and K1: overage MTUs of `month` not already billed by a final invoice, by the
+    workspaces' terms of the month (`terms_by_ws`)."""
     end = next_month(month)
     usage = dict(Usage.objects.filter(scope, month=month).values_list("workspace_id", "mtus"))
     billed = dict(
@@ -179,11 +182,11 @@ def _unbilled_overage(scope: Q, month: date, plan_by_ws: dict) -> dict[int, int]
     )
     trials = _trial_workspaces(scope, month, end)
     result = {}
-    for ws_id, plan in plan_by_ws.items():
-        if ws_id in trials or not plan.bills_overage:
+    for ws_id, terms in terms_by_ws.items():
+        if ws_id in trials or not terms.bills_overage:
             result[ws_id] = 0
             continue
-        over = max(usage.get(ws_id, 0) - plan.included_mtus, 0)
+        over = max(usage.get(ws_id, 0) - terms.included_mtus, 0)
         result[ws_id] = max(over - (billed.get(ws_id) or 0), 0)
     return result
 
@@ -199,6 +202,7 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
     end = next_month(month)
     scope = _workspace_scope(workspace_ids, workspace_range)
     plans = {plan.pk: plan for plan in Plan.objects.all()}
+    terms = PlanTerms.objects.on(month)
     rows = list(
         Subscription.objects.paid_overlapping(month, end)
         .filter(scope)
@@ -237,6 +241,7 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
                 pk,
                 ws_id,
                 plans[plan_id],
+                terms[plan_id],
                 interval,
                 paid_from,
                 ended_on,
@@ -245,8 +250,8 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
             )
         )
 
-    plan_by_ws = {ws_id: subs_[-1].plan for ws_id, subs_ in by_workspace.items()}
-    overage = _unbilled_overage(scope, month, plan_by_ws)
+    terms_by_ws = {ws_id: subs_[-1].terms for ws_id, subs_ in by_workspace.items()}
+    overage = _unbilled_overage(scope, month, terms_by_ws)
     drafts = []
     kind = Invoice.Kind.MONTHLY
     base_charges = {}  # most subscriptions of a month share one: the full month's
@@ -255,13 +260,13 @@ def month_close_drafts(month: date, workspace_ids=None, workspace_range=None) ->
             charges = []
             paid_days = overlap_days(sub.paid_from, sub.ended_on, month, end)
             if sub.interval == monthly:
-                key = (id(sub.plan), paid_days)  # the plans of `plans`, one instance each
+                key = (id(sub.terms), paid_days)  # the rows of `terms`, one instance each
                 if key not in base_charges:
-                    base_charges[key] = _base_charge(sub.plan, paid_days, month)
+                    base_charges[key] = _base_charge(sub.terms, paid_days, month)
                 charges.append(base_charges[key])
             over = overage[ws_id] if sub is ws_subs[-1] else 0
             if over:
-                charges.append(_overage_charge(sub.plan, over, month))
+                charges.append(_overage_charge(sub.terms, over, month))
             if not charges:
                 continue
             period_start = sub.paid_from if sub.paid_from > month else month
@@ -278,10 +283,11 @@ def final_draft(sub: Subscription, day: date) -> InvoiceDraft | None:
     if paid_days == 0:
         return None
     scope = Q(workspace_id=sub.workspace_id)
-    over = _unbilled_overage(scope, month, {sub.workspace_id: sub.plan})
-    charges = [_base_charge(sub.plan, paid_days, month)]
+    terms = PlanTerms.objects.of(month, plan_id=sub.plan_id)
+    over = _unbilled_overage(scope, month, {sub.workspace_id: terms})
+    charges = [_base_charge(terms, paid_days, month)]
     if over[sub.workspace_id]:
-        charges.append(_overage_charge(sub.plan, over[sub.workspace_id], month))
+        charges.append(_overage_charge(terms, over[sub.workspace_id], month))
     return InvoiceDraft(
         subscription=sub,
         kind=Invoice.Kind.FINAL,
@@ -294,17 +300,16 @@ def final_draft(sub: Subscription, day: date) -> InvoiceDraft | None:
 
 
 def annual_draft(sub: Subscription, term_start: date) -> InvoiceDraft:
-    """K2: the prepaid annual invoice, dated the term's first day."""
+    """K2: the prepaid annual invoice, dated the term's first day, at its terms then."""
     term_end = add_year(term_start)
+    price = PlanTerms.objects.of(term_start, plan_id=sub.plan_id).annual_price
     return InvoiceDraft(
         subscription=sub,
         kind=Invoice.Kind.ANNUAL,
         period_start=term_start,
         period_end=term_end,
         issue_date=term_start,
-        charges=[
-            Charge("base", f"Team annual, {term_start} to {term_end}", sub.plan.annual_price, 1)
-        ],
+        charges=[Charge("base", f"Team annual, {term_start} to {term_end}", price, 1)],
     )
 
 

@@ -26,6 +26,7 @@ from billing.models import (
     LockEvent,
     OutboundEmail,
     Plan,
+    PlanTerms,
     Strike,
     Subscription,
     Usage,
@@ -154,7 +155,7 @@ def record_strikes(month: date) -> int:
     allowance; none for a workspace closed at the month's end (W1: its data stopped). Set-based:
     one query finds them, one insert writes them."""
     end = next_month(month)
-    free = Plan.objects.get(code=Plan.Code.FREE)
+    free = PlanTerms.objects.of(month, plan__code=Plan.Code.FREE)
     on_team = Subscription.objects.overlapping(month, end).filter(plan__code=Plan.Code.TEAM)
     over = (
         Usage.objects.filter(

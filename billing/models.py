@@ -78,7 +78,9 @@ class Interval(models.TextChoices):
 
 
 class Plan(models.Model):
-    """A price list entry (P1, P2): editable by finance, seeded by a data migration."""
+    """A price list entry (P1, P2), seeded by a data migration. Its terms are dated rows
+    (`PlanTerms`): finance changes them from a day on, and every month is billed at the terms
+    in force then, whenever the clock runs it (D4)."""
 
     class Code(models.TextChoices):
         FREE = "free", "Free"
@@ -86,6 +88,38 @@ class Plan(models.Model):
 
     code = models.CharField(max_length=20, choices=Code.choices, unique=True)
     name = models.CharField(max_length=100)
+
+    history = history_with_reasons()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.name
+
+
+class PlanTermsQuerySet(models.QuerySet):
+    def on(self, day: date) -> dict[int, "PlanTerms"]:
+        """Each plan's terms in force on `day`, by plan id."""
+        in_force = {}
+        for terms in self.filter(effective_on__lte=day).order_by("plan_id", "effective_on"):
+            in_force[terms.plan_id] = terms
+        return in_force
+
+    def of(self, day: date, **plan) -> "PlanTerms":
+        """The terms in force on `day` of the plan `plan` names (`plan_id=` or `plan__code=`)."""
+        return self.filter(effective_on__lte=day, **plan).latest("effective_on")
+
+
+class PlanTerms(models.Model):
+    """A plan's terms from `effective_on` until its next terms start (P1, P2, D3). What reads
+    them for a day reads the row in force on it: a month's charges and the Free allowance its
+    strikes are measured against, the terms of the month's first day; an annual term's price,
+    those of its first day; a trial's length, those of the day the move to Team is dated. The
+    first terms of a plan start on `date.min` ("from the start")."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="terms")
+    effective_on = models.DateField()
     monthly_price = models.DecimalField(max_digits=10, decimal_places=2)
     annual_price = models.DecimalField(max_digits=10, decimal_places=2)
     included_mtus = models.PositiveBigIntegerField(
@@ -100,18 +134,22 @@ class Plan(models.Model):
     trial_days = models.PositiveIntegerField(default=0)
 
     history = history_with_reasons()
+    objects = PlanTermsQuerySet.as_manager()
 
     class Meta:
-        ordering = ["monthly_price"]
+        verbose_name_plural = "plan terms"
+        ordering = ["plan", "effective_on"]
         constraints = [
+            models.UniqueConstraint(fields=["plan", "effective_on"], name="one_plan_terms_a_day"),
             models.CheckConstraint(
                 condition=Q(monthly_price__gte=0) & Q(annual_price__gte=0) & Q(overage_rate__gte=0),
-                name="plan_prices_not_negative",
+                name="plan_terms_prices_not_negative",
             ),
         ]
 
     def __str__(self):
-        return self.name
+        start = "the start" if self.effective_on == date.min else self.effective_on
+        return f"{self.plan} terms from {start}"
 
 
 class Lock(models.TextChoices):

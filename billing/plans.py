@@ -1,15 +1,18 @@
-"""The plans' terms (SPEC P1, P2): prices and allowances live in the database and finance edits
-them here, within bounds, with the why kept (R4)."""
+"""The plans' terms (SPEC P1, P2): prices and allowances live in the database as dated rows and
+finance changes them here, from a day on, within bounds, with the why kept (R4)."""
 
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
 from billing.audit import require_reason, save_with_reason
+from billing.clock import refuse_issued_already, refuse_processed
 from billing.errors import BillingError, refuse_problems
-from billing.models import Plan
+from billing.models import Invoice, Plan, PlanTerms
 
-# What finance may change, with the bounds a typo cannot pass.
+# What finance may change, with the bounds a typo cannot pass. The name is a label, not dated;
+# the rest are the plan's terms (PlanTerms), changed from a day on.
 PLAN_TERMS = {
     "name": None,
     "monthly_price": (Decimal("0"), Decimal("100000.00")),
@@ -21,26 +24,35 @@ PLAN_TERMS = {
     "warehouse_syncs_per_day": (0, 10_000),
     "trial_days": (0, 90),
 }
+DATED_TERMS = [field for field in PLAN_TERMS if field != "name"]
 
 
 def _checked(plan: Plan, field: str, value, problems: list[str]):
-    label = Plan._meta.get_field(field).verbose_name
+    given = value
     if field == "name":
         if not str(value or "").strip():
             problems.append("The plan needs a name.")
         return str(value or "").strip()
+    label = PlanTerms._meta.get_field(field).verbose_name
     if field == "bills_overage":
         return bool(value)
     if value is None:
-        if Plan._meta.get_field(field).null:
+        if PlanTerms._meta.get_field(field).null:
             return None
         problems.append(f"The {label} is required.")
         return None
     low, high = PLAN_TERMS[field]
     try:
-        value = type(low)(str(value))
+        value = type(low)(str(value).strip())
     except (InvalidOperation, ValueError):
-        problems.append(f"The {label} must be a number, not “{value}”.")
+        value = None
+    if value is None or (isinstance(value, Decimal) and not value.is_finite()):
+        problems.append(f"The {label} must be a number, not “{given}”.")
+        return None
+    places = getattr(PlanTerms._meta.get_field(field), "decimal_places", None)
+    if places is not None and value != value.quantize(Decimal(1).scaleb(-places)):
+        # Stored, it would be rounded by the database (and each rounds its own way).
+        problems.append(f"The {label} has at most {places} decimals, not {value}.")
         return None
     if not low <= value <= high:
         problems.append(f"The {label} must be between {low} and {high:,}, not {value}.")
@@ -49,18 +61,64 @@ def _checked(plan: Plan, field: str, value, problems: list[str]):
     return value
 
 
+def _refuse_out_of_order(plan: Plan, effective_on: date, changes: dict) -> None:
+    """D4: terms dated before a day something already entered read them would rewrite it, in
+    one order of entry and not in the other: refused, naming what."""
+    what = f"A change of {plan}'s terms"
+    later = plan.terms.filter(effective_on__gt=effective_on).order_by("effective_on").first()
+    if later is not None:
+        raise BillingError(
+            f"{what} dated {effective_on} is refused: its terms from {later.effective_on} were "
+            "entered already, and a plan's terms are entered in date order."
+        )
+    # A final or annual invoice issued ahead of the clock priced its days already.
+    refuse_issued_already(Invoice.objects.filter(plan_code=plan.code), effective_on, what)
+    if "trial_days" in changes:
+        trial = (
+            plan.subscriptions.filter(started_on__gte=effective_on, trial_end__isnull=False)
+            .order_by("-started_on")
+            .first()
+        )
+        if trial is not None:
+            raise BillingError(
+                f"{what} dated {effective_on} is refused: a trial starting {trial.started_on} "
+                f"was entered already with {trial.trial_days} days. Date it "
+                f"{trial.started_on + timedelta(days=1)} or later."
+            )
+
+
 @transaction.atomic
-def update_plan(plan: Plan, *, by, reason: str, **terms) -> Plan:
-    """Change a plan's terms (any of PLAN_TERMS). Invoices issued before keep their figures;
-    month closes run after the change use the new terms."""
+def update_plan(plan: Plan, *, by, reason: str, effective_on: date | None = None, **terms) -> Plan:
+    """Change a plan's name, or its terms (the rest of PLAN_TERMS) from `effective_on` on: the
+    terms in force that day, with the changes, apply from it until the plan's next terms start
+    (terms changed twice for one day are that day's terms). Issued invoices keep their figures;
+    a month is billed at the terms in force on its first day (`PlanTerms`).
+
+    Refused (D2) dated a day the clock processed, and (D4) out of date order or dated on or
+    before what read the terms already (see `_refuse_out_of_order`)."""
     require_reason(reason, "Say why the plan's terms change: the reason is kept.")
     unknown = set(terms) - set(PLAN_TERMS)
     if unknown:
         raise BillingError(f"These are not plan terms: {', '.join(sorted(unknown))}.")
     plan = Plan.objects.select_for_update().get(pk=plan.pk)
     problems: list[str] = []
-    for field, value in terms.items():
-        setattr(plan, field, _checked(plan, field, value, problems))
+    checked = {field: _checked(plan, field, value, problems) for field, value in terms.items()}
     refuse_problems(problems)
-    save_with_reason(plan, f"Terms changed: {reason.strip()}", by=by)
+    reason = f"Terms changed: {reason.strip()}"
+    name = checked.pop("name", plan.name)
+    if name != plan.name:
+        plan.name = name
+        save_with_reason(plan, reason, by=by)
+    if not checked:
+        return plan
+    if effective_on is None:
+        raise BillingError(f"Say from which day {plan}'s new terms apply.")
+    refuse_processed(effective_on, f"A change of {plan}'s terms", past_a_close=True)
+    _refuse_out_of_order(plan, effective_on, checked)
+    in_force = PlanTerms.objects.of(effective_on, plan=plan)
+    if in_force.effective_on != effective_on:
+        in_force.pk, in_force.effective_on = None, effective_on  # a new row from that day
+    for field, value in checked.items():
+        setattr(in_force, field, value)
+    save_with_reason(in_force, reason, by=by)
     return plan

@@ -32,7 +32,7 @@ from billing.month_close import (
     preview_invoice,
     retry_set_aside,
 )
-from billing.plans import PLAN_TERMS, update_plan
+from billing.plans import DATED_TERMS, PLAN_TERMS, update_plan
 from billing.subscriptions import (
     add_payment_method,
     change_interval,
@@ -50,6 +50,7 @@ from billing.usage_import import MAX_MTUS, import_usage
 
 __all__ = [
     "MAX_MTUS",
+    "DATED_TERMS",
     "PLAN_TERMS",
     "add_payment_method",
     "approve_exemption",

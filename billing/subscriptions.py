@@ -34,6 +34,7 @@ from billing.models import (
     LockEvent,
     PaymentMethod,
     Plan,
+    PlanTerms,
     SetAsideInvoice,
     Subscription,
     Workspace,
@@ -48,6 +49,11 @@ TRIAL_REMINDER_DAYS = 3
 
 def _plan(code: str) -> Plan:
     return Plan.objects.get(code=code)
+
+
+def _free_terms(day: date) -> PlanTerms:
+    """What the Free plan gives on `day`, as a trial's emails state it."""
+    return PlanTerms.objects.of(day, plan__code=Plan.Code.FREE)
 
 
 def current_subscription(workspace: Workspace) -> Subscription:
@@ -216,8 +222,9 @@ def _start_team(workspace: Workspace, *, interval: str, as_of: date) -> Subscrip
     """T1, T3: a 14-day trial for a workspace that never had Team, else paid from `as_of`."""
     team = _plan("team")
     had_team = workspace.subscriptions.filter(plan=team).exists()
-    if not had_team and team.trial_days:
-        trial_end = as_of + timedelta(days=team.trial_days)
+    trial_days = PlanTerms.objects.of(as_of, plan=team).trial_days
+    if not had_team and trial_days:
+        trial_end = as_of + timedelta(days=trial_days)
         return Subscription.objects.create(
             workspace=workspace,
             plan=team,
@@ -428,7 +435,7 @@ def _end_trial(workspace: Workspace, sub: Subscription):
         sub.trial_outcome = Subscription.TrialOutcome.REVERTED
         stop_subscription(sub, day, Subscription.EndReason.TRIAL_ENDED)
         start_free(workspace, day)
-        context = {"subscription": sub, "free_plan": _plan("free")}
+        context = {"subscription": sub, "free_plan": _free_terms(day)}
         _email(workspace, "trial_ended", f"sub:{sub.pk}", context)
         _restore_lifted_lock(workspace, sub, day)
 
@@ -508,7 +515,8 @@ def send_trial_reminders(*, as_of: date) -> int:
     )
     sent, free = 0, None
     for sub in due:
-        free = free or _plan("free")
+        # The Free plan as it stands on `as_of` (D4: terms dated later may be entered after).
+        free = free or _free_terms(as_of)
         with transaction.atomic():
             claimed = Subscription.objects.filter(pk=sub.pk, trial_reminder_sent_on=None).update(
                 trial_reminder_sent_on=as_of

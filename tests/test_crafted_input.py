@@ -78,7 +78,11 @@ def too_big_to_invoice(finance):
     February (the most input takes): February's invoice would be 120.00 + 9,999,990,000 × 2
     = $19,999,980,120.00, beyond the $9,999,999,999.99 an invoice holds (I6)."""
     services.update_plan(
-        Plan.objects.get(code="team"), by=finance, reason="Audit", overage_rate="2.0000"
+        Plan.objects.get(code="team"),
+        by=finance,
+        reason="Audit",
+        overage_rate="2.0000",
+        effective_on=date(2026, 1, 1),
     )
     ws = paid_monthly(as_of=date(2026, 1, 1), name="Big")
     services.record_usage(ws, month=FEB, mtus=10_000_000_000)

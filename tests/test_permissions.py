@@ -177,6 +177,7 @@ GRANTING_MIGRATIONS = {
         "0012_outbox_resend_role_grants",
         "0015_closure_role_grants",
         "0018_set_aside_role_grants",
+        "0025_plan_terms_role_grants",
     ),
     "coupons": (
         "0003_role_groups",

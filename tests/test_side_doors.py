@@ -57,7 +57,12 @@ def world(db, support, reviewer, finance):
     credit note, a certificate, a proof, a partner, an approved application with its grant,
     renewal review and deal request, a closed workspace (W1) and a launched campaign (G2)."""
     billing.update_plan(
-        Plan.objects.get(code="team"), by=finance, reason="Yearly review", overage_rate="0.01"
+        Plan.objects.get(code="team"),
+        by=finance,
+        reason="Yearly review",
+        overage_rate="0.01",
+        name="Team plan",
+        effective_on=date(2026, 1, 1),
     )
     startups.set_territory("FR", active=False, by=reviewer, reason="Paused")
     stopped = workspace(as_of=date(2026, 1, 1), name="Stopped")

@@ -2,12 +2,14 @@
 status panel, and the pages that change plan, interval, card, usage or lock through services.
 Also the plans (P1, P2) and the subscriptions behind them."""
 
+from datetime import date
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from billing import admin_toolkit as toolkit
 from billing import selectors, services
@@ -27,12 +29,13 @@ from billing.forms import (
     ChangeIntervalForm,
     ChangePlanForm,
     PaymentMethodForm,
+    PlanTermsForm,
     RecordUsageForm,
     UnlockForm,
 )
-from billing.models import MonthClose, PaymentMethod, Plan, Subscription, Workspace
+from billing.models import MonthClose, PaymentMethod, Plan, PlanTerms, Subscription, Workspace
 from billing.months import month_start
-from billing.templatetags.money import count
+from billing.templatetags.money import count, money
 
 LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
 
@@ -236,8 +239,8 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             status = selectors.workspace_status(workspace, as_of=today)
             # F1: a closed month is drawn over the Free limit when it earned a strike (not by
             # today's plan: Team months never count); a month not closed yet, when it is over
-            # the allowance (P1: configurable) on Free, on its way to one.
-            allowance = Plan.objects.get(code=Plan.Code.FREE).included_mtus
+            # that month's allowance (P1: dated terms) on Free, on its way to one.
+            free = Plan.objects.get(code=Plan.Code.FREE)
             on_free = status["plan"] == Plan.Code.FREE
             months = [m for m, _ in usage]
             struck = set(workspace.strikes.filter(month__in=months).values_list("month", flat=True))
@@ -252,7 +255,12 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
                         m,
                         mtus,
                         round(100 * mtus / peak),
-                        m in struck or (m not in closed and on_free and mtus > allowance),
+                        m in struck
+                        or (
+                            m not in closed
+                            and on_free
+                            and mtus > PlanTerms.objects.of(m, plan=free).included_mtus
+                        ),
                     )
                     for m, mtus in usage
                 ],
@@ -407,8 +415,10 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(ServiceAdmin):
-    """P1, P2: the plans' prices and allowances, edited by finance through `update_plan`."""
+    """P1, P2: the plans' prices and allowances, changed by finance from a day on through
+    `update_plan`; the list shows the terms in force today, the page every dated set."""
 
+    form = PlanTermsForm
     list_display = [
         "name",
         "code",
@@ -416,9 +426,88 @@ class PlanAdmin(ServiceAdmin):
         "annual_price_display",
         "included_mtus_display",
         "overage_rate_display",
+        "next_terms",
     ]
-    readonly_fields = ["code"]
+    readonly_fields = ["code", "terms_by_date"]
     reason_on_change = True
+
+    def get_fields(self, request, obj=None):
+        return ["name", "code", *services.DATED_TERMS, "effective_on", "terms_by_date"]
+
+    def _today(self, plan):
+        if not hasattr(plan, "terms_today"):
+            plan.terms_today = PlanTerms.objects.of(toolkit.today(), plan=plan)
+        return plan.terms_today
+
+    @admin.display(description="Monthly price")
+    def monthly_price_display(self, obj):
+        return money(self._today(obj).monthly_price)
+
+    @admin.display(description="Annual price")
+    def annual_price_display(self, obj):
+        return money(self._today(obj).annual_price)
+
+    @admin.display(description="MTUs included a month")
+    def included_mtus_display(self, obj):
+        return count(self._today(obj).included_mtus)
+
+    @admin.display(description="Overage per MTU")
+    def overage_rate_display(self, obj):
+        return overage_rate(self._today(obj))
+
+    @admin.display(description="Next terms")
+    def next_terms(self, obj):
+        upcoming = obj.terms.filter(effective_on__gt=toolkit.today()).order_by("effective_on")
+        return ", ".join(f"from {terms.effective_on}" for terms in upcoming) or "none"
+
+    @admin.display(description="Terms by date")
+    def terms_by_date(self, obj):
+        return format_html(
+            "<table><tr><th>From</th><th>Monthly</th><th>Annual</th><th>Included MTUs</th>"
+            "<th>Overage per MTU</th><th>Trial days</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        "the start" if terms.effective_on == date.min else terms.effective_on,
+                        money(terms.monthly_price),
+                        money(terms.annual_price),
+                        count(terms.included_mtus),
+                        overage_rate(terms),
+                        terms.trial_days,
+                    )
+                    for terms in obj.terms.order_by("effective_on")
+                ),
+            ),
+        )
+
+    def update(self, request, plan, data, changed):
+        services.update_plan(
+            plan,
+            by=request.user,
+            reason=data["change_reason"],
+            effective_on=data["effective_on"],
+            **{field: data[field] for field in changed if field in services.PLAN_TERMS},
+        )
+
+
+@admin.register(PlanTerms)
+class PlanTermsAdmin(ServiceAdmin):
+    """P1, P2, R4: every dated set of a plan's terms, with the history of who changed it, when
+    and why. Changed on the plan's page only (`update_plan`)."""
+
+    list_display = [
+        "plan",
+        "starts",
+        "monthly_price_display",
+        "annual_price_display",
+        "included_mtus_display",
+        "overage_rate_display",
+        "trial_days",
+    ]
+    list_filter = ["plan"]
+    list_select_related = ["plan"]
 
     monthly_price_display = money_column("monthly_price", description="Monthly price")
     annual_price_display = money_column("annual_price", description="Annual price")
@@ -426,17 +515,17 @@ class PlanAdmin(ServiceAdmin):
         "included_mtus", count, description="MTUs included a month"
     )
 
+    @admin.display(description="From", ordering="effective_on")
+    def starts(self, obj):
+        return "the start" if obj.effective_on == date.min else obj.effective_on
+
     @admin.display(description="Overage per MTU", ordering="overage_rate")
     def overage_rate_display(self, obj):
-        return f"${obj.overage_rate.normalize():f}" if obj.bills_overage else "none"
+        return overage_rate(obj)
 
-    def update(self, request, plan, data, changed):
-        services.update_plan(
-            plan,
-            by=request.user,
-            reason=data["change_reason"],
-            **{field: data[field] for field in changed if field in services.PLAN_TERMS},
-        )
+
+def overage_rate(terms) -> str:
+    return f"${terms.overage_rate.normalize():f}" if terms.bills_overage else "none"
 
 
 @admin.register(Subscription)

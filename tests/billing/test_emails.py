@@ -331,10 +331,18 @@ def test_p1_f6_t6_emails_state_the_plans_as_configured(
     from billing.models import Plan
 
     services.update_plan(
-        Plan.objects.get(code="free"), by=finance, reason="More generous", included_mtus=2000
+        Plan.objects.get(code="free"),
+        by=finance,
+        reason="More generous",
+        included_mtus=2000,
+        effective_on=date(2026, 1, 1),
     )
     services.update_plan(
-        Plan.objects.get(code="team"), by=finance, reason="Longer trial", trial_days=30
+        Plan.objects.get(code="team"),
+        by=finance,
+        reason="Longer trial",
+        trial_days=30,
+        effective_on=date(2026, 1, 1),
     )
     locked = workspace(as_of=date(2026, 1, 1), slug="over")
     services.record_usage(locked, month=date(2026, 1, 1), mtus=2_500)

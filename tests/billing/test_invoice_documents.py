@@ -93,7 +93,11 @@ def test_i5_the_document_is_the_stored_row_never_recomputed(client, finance, inv
     """A plan's price changed after the invoice was issued: the document still says what the
     invoice said."""
     services.update_plan(
-        Plan.objects.get(code="team"), by=finance, reason="New prices", monthly_price="150.00"
+        Plan.objects.get(code="team"),
+        by=finance,
+        reason="New prices",
+        monthly_price="150.00",
+        effective_on=date(2027, 1, 1),
     )
     client.force_login(finance)
     body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()

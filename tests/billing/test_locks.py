@@ -264,8 +264,9 @@ def test_f1_f6_a_lock_email_sent_late_states_the_months_figure_not_todays_allowa
     db, finance, django_capture_on_commit_callbacks
 ):
     """1,500 MTUs in January over a Free allowance of 1,000: locked on 1 February, its email
-    left unsent (the broker down). Finance raises Free to 2,000 before the sweep sends it: the
-    email said the workspace went over 2,000, which 1,500 is not."""
+    left unsent (the broker down). Finance raises Free to 2,000 from 2 February before the sweep
+    sends it: the email said the workspace went over 2,000, which 1,500 is not. It states
+    January's allowance (P1: dated terms)."""
     from billing.models import Plan
 
     ws = workspace(as_of=date(2026, 1, 1), name="Late")
@@ -273,13 +274,17 @@ def test_f1_f6_a_lock_email_sent_late_states_the_months_figure_not_todays_allowa
     with django_capture_on_commit_callbacks(execute=False):
         services.run_billing(as_of=date(2026, 2, 1))
     services.update_plan(
-        Plan.objects.get(code="free"), by=finance, reason="More room", included_mtus=2_000
+        Plan.objects.get(code="free"),
+        by=finance,
+        reason="More room",
+        included_mtus=2_000,
+        effective_on=date(2026, 2, 2),
     )
     emails.send_queued_email(OutboundEmail.objects.get(kind="locked").pk)  # the sweep's send
     body = mail.outbox[0].body
     assert (
-        "Late reported 1,500 monthly tracked users in January 2026, more than the Free plan "
-        "included then." in body
+        "Late reported 1,500 monthly tracked users in January 2026, over the Free plan's 1,000."
+        in body
     )
     assert "2,000" not in body
 
