@@ -68,7 +68,9 @@ def submit_exemption(
             + ", ".join(TaxExemption.Reason.values)
             + "."
         )
-    if valid_to is not None and valid_to < valid_from:
+    if not isinstance(valid_from, date):
+        problems.append("A certificate needs the first day it is valid.")
+    elif valid_to is not None and valid_to < valid_from:
         problems.append(f"The certificate cannot end ({valid_to}) before it starts ({valid_from}).")
     refuse_problems(problems)
     refuse_closed(workspace, "A tax exemption certificate")

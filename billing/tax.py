@@ -228,6 +228,8 @@ def _percentage(value) -> Decimal:
 def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from: date) -> TaxRate:
     """X2: a rate in force from `valid_from` until the jurisdiction's next one (replacing one
     that starts the same day). `rate` is in percent."""
+    if not isinstance(valid_from, date):
+        raise BillingError("A tax rate needs the day it starts.")
     refuse_processed(valid_from, "A tax rate's start", past_a_close=True)
     country, region, name = _jurisdiction(country, region, name)
     rate = _percentage(rate)

@@ -60,6 +60,8 @@ def add_grant(
     workspace's history; the caller has locked the workspace (`grant_credits`, a redemption)."""
     problems = []
     amount = parse_dollars(amount, "credit grant", problems, positive=True)
+    if amount is None and not problems:
+        problems.append("A credit grant needs an amount.")
     if year not in PROGRAM_YEARS:
         problems.append(f"The program runs for two years at most: there is no year {year}.")
     if valid_until is not None and valid_until <= valid_from:

@@ -6,12 +6,17 @@ from datetime import date
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.urls import reverse
 
 from billing import services
+from billing.errors import BillingError
 from billing.models import Plan, WorkspaceClosure
-from tests.coupons.factories import paid_monthly
+from coupons import services as coupons
+from coupons.models import CreditGrant
+from tests.billing.factories import workspace
+from tests.coupons.factories import PDF, paid_monthly
 
 FEB = date(2026, 2, 1)
 
@@ -118,3 +123,62 @@ def test_i6_w1_the_close_page_says_why_a_closure_is_refused_for_now(
     assert response.status_code == 200
     assert "beyond what an invoice can hold" in response.content.decode()
     assert not WorkspaceClosure.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "role,address",
+    [
+        ("finance", "/admin/billing/invoice/?issue_date__year=9999"),
+        ("finance", "/admin/billing/invoice/?issue_date__year=9999&issue_date__month=12"),
+        ("finance", "/admin/billing/invoice/?issue_date__year=99999999999999999999"),
+        ("support", "/admin/billing/usage/?month__year=9999&month__month=12&month__day=31"),
+        ("support", "/admin/coupons/redemption/?redeemed_on__year=9999&redeemed_on__month=12"),
+        (
+            "reviewer",
+            "/admin/startups/startupapplication/?submitted_on__year=9999&submitted_on__month=12",
+        ),
+    ],
+)
+def test_r1_r3_a_date_drill_down_at_year_9999_is_an_invalid_filter_not_a_500(
+    request, db, client, today, role, address
+):
+    """A year at the calendar's end (9999) or beyond what Python reads as a year in the date
+    drill-down's address answered 500 (OverflowError, ValueError in Django's drill-down); a
+    month 13 there already gave the "invalid filter" notice (?e=1). Now so does this."""
+    client.force_login(request.getfixturevalue(role))
+    client.raise_request_exception = False
+    response = client.get(address)
+    assert response.status_code != 500, address
+    # as Django answers a month 13 there: the list without the filter, flagged invalid
+    assert response.status_code == 302 and response["Location"].endswith("?e=1")
+
+
+@pytest.mark.parametrize("amount", [None, ""])
+def test_cr1_a_credit_grant_without_an_amount_is_refused(db, support, amount):
+    """DESIGN: services refuse bad input, an empty one included, with a BillingError fit to
+    show a person. A missing grant amount reached the database (IntegrityError), as did a tax
+    rate's or a certificate's missing first day (ValueError, IntegrityError)."""
+    ws = workspace(as_of=date(2026, 1, 1))
+    with pytest.raises(BillingError, match="needs an amount"):
+        coupons.grant_credits(ws, amount=amount, as_of=date(2026, 1, 3), year=1, by=support)
+    assert not CreditGrant.objects.exists()
+
+
+def test_x2_a_tax_rate_without_a_start_date_is_refused(db):
+    with pytest.raises(BillingError, match="needs the day it starts"):
+        services.set_tax_rate("US", region="WA", rate="6.5", name="WA", valid_from=None)
+
+
+def test_x4_a_certificate_without_a_first_valid_day_is_refused(db):
+    ws = workspace(as_of=date(2026, 1, 1), business_region="NH")
+    with pytest.raises(
+        BillingError
+    ):  # got IntegrityError: NOT NULL billing_taxexemption.valid_from
+        services.submit_exemption(
+            ws,
+            region="NH",
+            reason="other",
+            document=ContentFile(PDF, name="c.pdf"),
+            valid_from=None,
+            as_of=date(2026, 1, 2),
+        )
