@@ -103,7 +103,7 @@ def _mtus(text: str) -> tuple[int | None, str | None]:
             f"a figure of {digits:,} digits is more than the {MAX_MTUS:,} MTUs a month can "
             "report (a typo?)"
         )
-    value = int(text)
+    value = int(text.lstrip("0") or "0")  # 5,000 leading zeros are not a number to Python
     problem = mtus_problem(value)
     return (None, problem) if problem else (value, None)
 
@@ -382,7 +382,9 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
         insert into {STAGED} (line, slug, workspace_id, workspace_closed_on, month_text, month,
             mtus_text, mtus, fields)
         select f.line, f.slug, w.id, w.closed_on, f.month_text, m.month, f.mtus_text,
-            case when f.mtus_text ~ '^[0-9]+$' then
+            -- numeric takes at most 131,072 digits: a longer figure is too large anyway.
+            case when f.mtus_text ~ '^[0-9]+$'
+                and length(ltrim(f.mtus_text, '0')) <= %(max_digits)s then
                 case when f.mtus_text::numeric <= %(max_mtus)s then f.mtus_text::bigint end
             end,
             case when f.fields > %(width)s then f.fields end
@@ -405,6 +407,7 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
         {
             "blanks": WHITESPACE,
             "max_mtus": MAX_MTUS,
+            "max_digits": len(str(MAX_MTUS)),
             "width": columns.width,
             "first": EARLIEST_MONTH,
             "last": LATEST_MONTH,

@@ -1,6 +1,7 @@
 """U1, U2: monthly usage reports and the all-or-nothing import."""
 
 from datetime import date
+from io import StringIO
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -306,3 +307,50 @@ def test_r4_an_imported_figure_is_kept_in_the_usage_history_with_who_and_why(
     path.write_text("workspace,month,mtus\nbeta,2026-03,7\n")
     call_command("import_usage", str(path))
     assert _history(beta, date(2026, 3, 1)) == [(7, "+", None, "Usage import of march.csv")]
+
+
+ZEROS = b"0" * 5_000 + b"5"
+NINES = b"9" * 140_000
+FILES = {
+    "leading_zeros": b"workspace,month,mtus\nws-long,2026-01," + ZEROS + b"\n",
+    "leading_zeros_quoted_line": b'workspace,month,mtus\n"ws-long",2026-01,' + ZEROS + b"\n",
+    "140000_digits": b"workspace,month,mtus\nws-long,2026-01," + NINES + b"\n",
+}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_u2_i6_import_usage_command_names_an_overlong_figure_instead_of_crashing(
+    db, tmp_path, name
+):
+    """U2, I6: a figure too long to be a month's MTUs is a bad line, named, never a crash.
+    Python reads no more than 4,300 digits as a number, so "000…0005" with 5,000 zeros
+    crashed the SQLite import (and PostgreSQL's lines with a quote); PostgreSQL's numeric
+    overflowed above 131,072 digits. The command printed a traceback, the upload a 500."""
+    workspace(slug="ws-long", as_of=date(2026, 1, 1))
+    path = tmp_path / "usage.csv"
+    path.write_bytes(FILES[name])
+    # Either refused naming the line, or read as the 5 it says (PostgreSQL's SQL path does
+    # that for the zeros); never an exception other than CommandError.
+    try:
+        call_command("import_usage", str(path), stdout=StringIO())
+    except CommandError as exc:
+        assert "Line 2: " in str(exc)
+        assert not Usage.objects.exists()
+    else:
+        assert name != "140000_digits"
+        assert list(Usage.objects.values_list("mtus", flat=True)) == [5]
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_u2_i6_admin_usage_upload_names_an_overlong_figure_instead_of_a_500(
+    db, client, support, name
+):
+    workspace(slug="ws-long", as_of=date(2026, 1, 1))
+    client.force_login(support)
+    upload = SimpleUploadedFile("usage.csv", FILES[name])
+    client.raise_request_exception = False
+    response = client.post(reverse("admin:billing_usage_import"), {"file": upload})
+    assert response.status_code in (200, 302)  # refused naming the line, or imported
+    if response.status_code == 200:
+        assert "Line 2: " in response.content.decode()
+        assert not Usage.objects.exists()
