@@ -84,7 +84,11 @@ def run_billing(*, as_of: date, dispatch=None) -> dict:
                 return dict(counts)
             mark_processed(day)
             day += timedelta(days=1)
-        counts.update(retry_set_aside(as_of=as_of))
+        # I6: the set-aside invoices are retried as of the day the clock stands at; a run for
+        # a day already passed is a no-op (D1), or they would be billed before they were set
+        # aside.
+        if as_of >= (last_processed_day() or as_of):
+            counts.update(retry_set_aside(as_of=as_of))
     return {key: value for key, value in counts.items() if value}
 
 

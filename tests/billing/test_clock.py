@@ -193,6 +193,21 @@ def test_i6_a_close_sets_aside_what_it_cannot_bill_and_bills_it_once_fixed(db):
     assert Invoice.objects.filter(workspace=bad).count() == 1  # I4
 
 
+def test_d1_i6_a_run_for_a_day_already_processed_bills_no_set_aside_invoice(db):
+    """An operator reran 20 January (a typo) with the clock at 1 February, after a set-aside
+    figure was corrected: the run issued the invoice and recorded it billed on 20 January,
+    before the close that set it aside. A processed day is a no-op; the next run bills it."""
+    bad = paid_monthly(as_of=date(2026, 1, 1), slug="bad")
+    Usage.objects.create(workspace=bad, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 1))
+    Usage.objects.filter(workspace=bad).update(mtus=12_000)
+    assert services.run_billing(as_of=date(2026, 1, 20)) == {}
+    assert not Invoice.objects.filter(workspace=bad).exists()
+    services.run_billing(as_of=date(2026, 2, 1))  # the day the clock stands at: retried
+    assert SetAsideInvoice.objects.get(workspace=bad).resolved_on == date(2026, 2, 1)
+    assert Invoice.objects.get(workspace=bad).total == D("140.00")
+
+
 def test_i6_r3_finance_reads_the_set_aside_workspaces_on_the_close_page(client, finance, db):
     """I6: what a close could not bill is listed on its page, for finance who reads the
     close, in a number of queries that does not grow with the rows."""
