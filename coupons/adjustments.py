@@ -293,10 +293,13 @@ class CouponAdjustments:
         coupon is then used up) and the ledger draws for the credits each invoice took. Each
         invoice is an `Invoice` or billing's `IssuedInvoice` row (pk, number, workspace_id,
         issue_date, discount, credits)."""
+        # C5: a `once` coupon is used on its first invoice even where it takes 0.00 off (0.01 %
+        # of 46.45): otherwise it moved on and took a cent off the next one.
         discounted = [
-            (invoice, adjustment.reference)
+            (invoice, reference)
             for invoice, adjustment in applied
-            if isinstance(adjustment.reference, DiscountReference) and invoice.discount > 0
+            if isinstance(reference := adjustment.reference, DiscountReference)
+            and (invoice.discount > 0 or reference.once)
         ]
         self._record_discounts(discounted)
         draw_credits([invoice for invoice, _ in applied if invoice.credits > 0])
@@ -309,7 +312,7 @@ class CouponAdjustments:
         insert_rows(
             DiscountApplication,
             ("invoice_id", "redemption_id", "amount", "created_at"),
-            ((i.pk, ref.redemption_id, i.discount, now) for i, ref in written),
+            ((i.pk, ref.redemption_id, i.discount, now) for i, ref in written if i.discount > 0),
         )
         _use_up([(i, ref.redemption_id) for i, ref in written if ref.once])
         # Rare: a follow-up the clock has not written yet (it ran late). Write it as the clock
@@ -320,9 +323,10 @@ class CouponAdjustments:
             redemption = Redemption.objects.get(
                 workspace_id=ref.workspace_id, coupon_id=ref.coupon_id
             )
-            DiscountApplication.objects.create(
-                invoice_id=invoice.pk, redemption=redemption, amount=invoice.discount
-            )
+            if invoice.discount > 0:
+                DiscountApplication.objects.create(
+                    invoice_id=invoice.pk, redemption=redemption, amount=invoice.discount
+                )
             if ref.once:
                 _use_up([(invoice, redemption.pk)])
 

@@ -82,6 +82,21 @@ def test_c5_once_redeemed_mid_month_goes_to_that_months_invoice(db):
     assert discounts(ws) == [(date(2026, 2, 1), D("30.00")), (date(2026, 3, 1), D("0.00"))]
 
 
+def test_c4_c5_a_once_coupon_worth_0_00_on_its_first_invoice_is_used_up_there(db):
+    """0.01 % once, redeemed 20 January on paid Team from that day: January is 12 of 31 days,
+    46.45, and 0.01 % of it is 0.0046 → 0.00. That invoice used the coupon, and March bills
+    120.00 (the coupon moved on and took 0.01 off March: a second invoice for a once coupon)."""
+    ws = paid_monthly(as_of=date(2026, 1, 20))
+    redemption = redeem(ws, coupon(percent_off="0.01", duration="once"), date(2026, 1, 20))
+    billing.run_billing(as_of=date(2026, 3, 1))
+    assert bills(ws) == [
+        (date(2026, 2, 1), D("46.45"), D("0.00"), D("0.00"), D("46.45")),
+        (date(2026, 3, 1), D("120.00"), D("0.00"), D("0.00"), D("120.00")),
+    ]
+    redemption.refresh_from_db()
+    assert redemption.runs_out_on == date(2026, 2, 1)
+
+
 def test_c5_repeating_applies_to_n_billing_months(db):
     ws = paid_monthly()
     redemption = redeem(
