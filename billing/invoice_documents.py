@@ -6,14 +6,15 @@ jurisdiction as issued — so the document says what the invoice says, never a r
 `invoice_document` / `credit_note_document` gather the figures once; the page's template and
 `render_pdf` only lay them out.
 
-The PDF is drawn by fpdf2 with PDF's built-in Helvetica (no font file to ship or find): text is
-written in the Windows-1252 range, which covers Western European names and the usual
-punctuation; a character outside it is printed as "?" (the printable page shows every name as
-it is).
+The PDF is drawn by fpdf2 with PDF's built-in Helvetica, whose text stays plain in the file (a
+figure can be found by searching it); text outside Helvetica's Windows-1252 range (a name in
+Polish, Greek or Cyrillic) is drawn in DejaVu Sans, shipped in `billing/fonts` and embedded in
+the PDF (CJK it has no glyphs for).
 """
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from django.conf import settings
 from django.http import Http404
@@ -170,9 +171,25 @@ QUIET = (107, 114, 128)
 RULE = (209, 213, 219)
 
 
-def _text(value: str) -> str:
-    """What Helvetica can print: the Windows-1252 range, anything else as "?"."""
-    return str(value).encode(ENCODING, "replace").decode(ENCODING)
+FONTS = Path(__file__).resolve().parent / "fonts"
+UNICODE_FONT = "dejavu"
+
+
+def _text(pdf: FPDF, value) -> str:
+    """`value`, with the font set to one that prints it, in the current style and size:
+    Helvetica when it is all in the Windows-1252 range, else DejaVu Sans (added to the PDF the
+    first time it is needed)."""
+    value = str(value)
+    try:
+        value.encode(ENCODING)
+        family = "helvetica"
+    except UnicodeEncodeError:
+        family = UNICODE_FONT
+        if UNICODE_FONT not in pdf.fonts:
+            pdf.add_font(UNICODE_FONT, "", FONTS / "DejaVuSans.ttf")
+            pdf.add_font(UNICODE_FONT, "B", FONTS / "DejaVuSans-Bold.ttf")
+    pdf.set_font(family, pdf.font_style, pdf.font_size_pt)
+    return value
 
 
 def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
@@ -183,8 +200,8 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     pdf.set_compression(False)
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.set_margins(18, 18, 18)
-    pdf.set_title(_text(f"{doc.title} {doc.number}"))
-    pdf.set_author(_text(doc.seller_name))
+    pdf.set_title(f"{doc.title} {doc.number}")
+    pdf.set_author(doc.seller_name)
     if issued is not None:
         pdf.set_creation_date(datetime(issued.year, issued.month, issued.day, tzinfo=UTC))
     pdf.add_page()
@@ -194,22 +211,22 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     top = pdf.get_y()
     pdf.set_text_color(*INK)
     pdf.set_font("helvetica", "B", 12)
-    pdf.cell(width / 2, 6, _text(doc.seller_name), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(width / 2, 6, _text(pdf, doc.seller_name), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font("helvetica", "", 9)
     for line in doc.seller_address:
-        pdf.cell(width / 2, 4.5, _text(line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(width / 2, 4.5, _text(pdf, line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     below_seller = pdf.get_y()
     pdf.set_xy(pdf.l_margin + width / 2, top)
     pdf.set_font("helvetica", "B", 20)
-    pdf.cell(width / 2, 9, _text(doc.title), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(width / 2, 9, _text(pdf, doc.title), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_x(pdf.l_margin + width / 2)
     pdf.set_font("helvetica", "", 10)
-    pdf.cell(width / 2, 5, _text(doc.number), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(width / 2, 5, _text(pdf, doc.number), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     if doc.banner:
         pdf.set_x(pdf.l_margin + width / 2)
         pdf.set_font("helvetica", "B", 14)
         pdf.set_text_color(185, 28, 28)
-        pdf.cell(width / 2, 8, _text(doc.banner.upper()), align="R")
+        pdf.cell(width / 2, 8, _text(pdf, doc.banner.upper()), align="R")
         pdf.set_text_color(*INK)
     pdf.set_y(max(below_seller, pdf.get_y()) + 8)
 
@@ -220,18 +237,20 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     pdf.cell(width / 2, 4, "BILLED TO", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(*INK)
     pdf.set_font("helvetica", "B", 11)
-    pdf.multi_cell(width / 2 - 4, 5.5, _text(doc.customer_name), new_x=XPos.LMARGIN)
+    pdf.multi_cell(width / 2 - 4, 5.5, _text(pdf, doc.customer_name), new_x=XPos.LMARGIN)
     pdf.set_font("helvetica", "", 9)
-    pdf.cell(width / 2, 4.5, _text(doc.customer_location), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.cell(width / 2, 4.5, _text(doc.customer_email), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(width / 2, 4.5, _text(pdf, doc.customer_location), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(width / 2, 4.5, _text(pdf, doc.customer_email), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     below_customer = pdf.get_y()
     pdf.set_y(top)
     for label, value in doc.facts:
         pdf.set_x(pdf.l_margin + width / 2)
         pdf.set_text_color(*QUIET)
-        pdf.cell(width / 4 - 6, 5, _text(label))
+        pdf.cell(width / 4 - 6, 5, _text(pdf, label))
         pdf.set_text_color(*INK)
-        pdf.cell(width / 4 + 6, 5, _text(value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(
+            width / 4 + 6, 5, _text(pdf, value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
+        )
     pdf.set_y(max(below_customer, pdf.get_y()) + 8)
 
     # Every line, then the totals.
@@ -244,17 +263,17 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     pdf.ln(7)
     pdf.set_font("helvetica", "", 9)
     for line in doc.lines:
-        pdf.cell(columns[0], 7, _text(line.description), border="B")
-        pdf.cell(columns[1], 7, _text(line.quantity), border="B", align="R")
-        pdf.cell(columns[2], 7, _text(line.amount), border="B", align="R")
+        pdf.cell(columns[0], 7, _text(pdf, line.description), border="B")
+        pdf.cell(columns[1], 7, _text(pdf, line.quantity), border="B", align="R")
+        pdf.cell(columns[2], 7, _text(pdf, line.amount), border="B", align="R")
         pdf.ln(7)
     pdf.ln(3)
     for index, (label, value) in enumerate(doc.totals):
         last = index == len(doc.totals) - 1
         pdf.set_font("helvetica", "B" if last else "", 11 if last else 9)
         pdf.set_x(pdf.l_margin + columns[0] - 20)
-        pdf.cell(columns[1] + 20, 6.5, _text(label), align="R")
-        pdf.cell(columns[2], 6.5, _text(value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(columns[1] + 20, 6.5, _text(pdf, label), align="R")
+        pdf.cell(columns[2], 6.5, _text(pdf, value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     pdf.ln(6)
     pdf.set_font("helvetica", "", 9)
@@ -262,8 +281,8 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
         pdf.set_text_color(*QUIET)
         pdf.cell(0, 5, "TAX NOTE", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.set_text_color(*INK)
-        pdf.multi_cell(0, 4.5, _text(doc.tax_note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 4.5, _text(pdf, doc.tax_note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         pdf.ln(2)
     for note in doc.notes:
-        pdf.multi_cell(0, 4.5, _text(note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 4.5, _text(pdf, note), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())

@@ -2,12 +2,14 @@
 printable page and a PDF with the seller, the customer (name, business location), number,
 dates, period, every line, the tax note and the total, built from the stored row."""
 
+import io
 import re
 from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
 from django.urls import reverse
+from pypdf import PdfReader
 
 from billing import services
 from billing.models import CreditNote, Invoice, Plan
@@ -87,6 +89,23 @@ def test_i5_pdf_starts_with_pdf_and_holds_the_number_lines_and_total(client, sup
     assert b"California, United States of America" in pdf
     # The same row gives the same bytes (the creation date is the issue date).
     assert client.get(reverse("finance:invoice-pdf", args=[invoice.pk])).content == pdf
+
+
+@pytest.mark.parametrize(
+    "name", ["Zakład Łódź", "Яндекс Облако", "Αθήνα Analytics"], ids=["pl", "ru", "el"]
+)
+def test_i5_the_pdf_prints_a_customer_name_outside_western_europe(client, finance, name):
+    """The PDF drew every letter outside Windows-1252 as "?" ("Zak?ad ?ód?", "?????? ??????"):
+    the customer's name was not on the document sent to them. Such text is drawn in an
+    embedded Unicode font; figures stay in Helvetica, plain in the file."""
+    ws = paid_monthly(name=name, business_country="PL")
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    client.force_login(finance)
+    pdf = client.get(reverse("finance:invoice-pdf", args=[invoice.pk])).content
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert name in text and "?" not in text
+    assert b"$120.00" in pdf and b"DejaVuSans" in pdf
 
 
 def test_i5_the_document_is_the_stored_row_never_recomputed(client, finance, invoice):
