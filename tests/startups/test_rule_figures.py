@@ -1,0 +1,58 @@
+"""E3 and S6 with all their figures: the six excluded countries, a declined deal request."""
+
+from datetime import date
+
+from startups import services
+from startups.models import DealRequest, EligibleTerritory, PartnerDeal
+from tests.billing.factories import paid_monthly
+from tests.startups.factories import application
+
+EXCLUDED = ("CU", "IR", "KP", "SY", "RU", "BY")
+
+
+def test_e3_s2_the_six_excluded_countries_fail_and_243_territories_are_seeded(db):
+    """E3 (S2): the seeded list is every ISO 3166-1 country (249) except CU, IR, KP, SY, RU and
+    BY: 243 eligible territories. An application from each of the six fails E3; one from the
+    US, Germany or Japan passes."""
+    seeded = set(EligibleTerritory.objects.filter(active=True).values_list("country", flat=True))
+    assert len(seeded) == 243
+    assert not seeded & set(EXCLUDED)
+    for code in EXCLUDED:
+        check = application(country=code).checks[2]
+        assert (check["id"], check["passed"]) == ("E3", False), code
+        assert check["reason"].endswith("is not an eligible territory")
+    for code in ("US", "DE", "JP"):
+        assert application(country=code).checks[2]["passed"] is True, code
+
+
+def test_s6_two_deal_requests_one_fulfilled_one_declined_each_once(db, reviewer):
+    """S6: an accepted startup (approved 2026-01-21) requests 2 partner deals on 2026-01-25;
+    staff fulfil one and decline the other on 2026-01-26; both stay decided (2 requests,
+    1 fulfilled, 1 declined), and a second decision on either is refused."""
+    ws = paid_monthly(date(2026, 1, 1))
+    app = services.approve_application(
+        application(workspace=ws), by=reviewer, as_of=date(2026, 1, 21)
+    )
+    mail = PartnerDeal.objects.create(company="MailCo", title="20% off", description="…")
+    cloud = PartnerDeal.objects.create(company="CloudCo", title="$5,000 credits", description="…")
+    first = services.request_deal(app, deal=mail, as_of=date(2026, 1, 25))
+    second = services.request_deal(app, deal=cloud, as_of=date(2026, 1, 25))
+    services.decide_deal_request(first, by=reviewer, fulfil=True, as_of=date(2026, 1, 26))
+    services.decide_deal_request(
+        second, by=reviewer, fulfil=False, as_of=date(2026, 1, 26), note="Quota used up"
+    )
+    rows = sorted(
+        DealRequest.objects.values_list("deal__company", "status", "requested_on", "decided_on")
+    )
+    assert rows == [
+        ("CloudCo", "declined", date(2026, 1, 25), date(2026, 1, 26)),
+        ("MailCo", "fulfilled", date(2026, 1, 25), date(2026, 1, 26)),
+    ]
+    for request in (first, second):
+        try:
+            services.decide_deal_request(request, by=reviewer, fulfil=True, as_of=date(2026, 1, 27))
+        except services.ApplicationError as refused:
+            assert "already" in str(refused)
+        else:
+            raise AssertionError("a decided deal request was decided again")
+    assert DealRequest.objects.filter(status="fulfilled").count() == 1
