@@ -124,40 +124,46 @@ def submit_application(
         source=source,
         submitted_on=as_of,
     )
-    # E5: applications of one company or workspace take turns (a form sent twice at once),
-    # so each sees the other; those still open are told of the new one.
-    take_turns("E5 company", application.company_key)
-    if workspace is not None:
-        take_turns("E5 workspace", str(workspace.pk))
+    # E5: each sees the other applications of its company; those still open are told of it.
+    _take_e5_turns(application)
     refresh_checks(application)
     save_with_reason(application, "Submitted", by=by)
-    _refresh_e5_of_others(application, by=by)
+    _refresh_e5_of_others(application, by=by, why="is open too")
     _email_applicant(application, "startup_application_received")
     return application
 
 
-def _refresh_e5_of_others(application: StartupApplication, *, by):
-    """E5 is true of both open applications of one company: the one already open, whose
-    stored checks (the queue reads them) said E5 passed, fails it from now on too."""
-    same = [
-        Q(**{field: value})
-        for field, value in (
-            ("company_key", application.company_key),
-            ("workspace_id", application.workspace_id),
-        )
-        if value
-    ]
+def _take_e5_turns(application: StartupApplication) -> None:
+    """E5: transactions that open, close or move applications of one company or workspace run
+    one after the other (a form sent twice at once, a withdrawal beside a submission), so each
+    sees what the other wrote."""
+    take_turns("E5 company", application.company_key)
+    if application.workspace_id is not None:
+        take_turns("E5 workspace", str(application.workspace_id))
+
+
+def _refresh_e5_of_others(application: StartupApplication, *, by, why: str, moved_from=None):
+    """E5 reads the other open applications of one company or workspace: theirs, stored (the
+    queue reads them), are evaluated again when `application` opens, closes or moves (from the
+    workspace `moved_from`), and saved when they changed: the one already open fails E5 while
+    this one is open, and passes again once it is withdrawn or decided."""
+    workspaces = {application.workspace_id, moved_from} - {None}
+    same = [Q(workspace_id__in=workspaces)] if workspaces else []
+    if application.company_key:
+        same.append(Q(company_key=application.company_key))
     if not same:
         return
     others = StartupApplication.objects.open().filter(reduce(or_, same)).exclude(pk=application.pk)
-    for other in others.exclude(failing_checks__contains="E5").select_for_update():
+    for other in others.select_for_update():
+        stored = other.checks, other.failing_checks
         refresh_checks(other)
-        save_with_reason(
-            other,
-            f"Checks evaluated again: application #{application.pk} is open too",
-            by=by,
-            fields=["checks", "failing_checks"],
-        )
+        if (other.checks, other.failing_checks) != stored:
+            save_with_reason(
+                other,
+                f"Checks evaluated again: application #{application.pk} {why}",
+                by=by,
+                fields=["checks", "failing_checks"],
+            )
 
 
 def _email_applicant(application: StartupApplication, kind: str, **context):
@@ -214,9 +220,11 @@ def withdraw_application(application, *, by, as_of: date, reason: str) -> Startu
     )
     application = _locked(application)
     _require_open(application, "withdrawn")
+    _take_e5_turns(application)
     application.status = Status.WITHDRAWN
     application.decision_note = reason
     save_with_reason(application, f"Withdrawn on {as_of}: {reason}", by=by)
+    _refresh_e5_of_others(application, by=by, why="was withdrawn")
     return application
 
 
@@ -229,10 +237,12 @@ def reject_application(application, *, by, reason: str, as_of: date) -> StartupA
     )
     application = _locked(application)
     _require_open(application, "rejected")
+    _take_e5_turns(application)
     application.status = Status.REJECTED
     application.rejection_reason = reason
     application.decided_by, application.decided_on = by, as_of
     save_with_reason(application, f"Rejected: {reason}", by=by)
+    _refresh_e5_of_others(application, by=by, why="was rejected")
     _email_applicant(application, "startup_application_rejected")
     return application
 
@@ -297,6 +307,7 @@ def approve_application(
             "Link the applicant's workspace before approving: the credit is granted to a workspace."
         )
     refuse_closed(application.workspace, "Approving the application")
+    _take_e5_turns(application)
     failing = [check for check in refresh_checks(application) if not check.passed]
     override_reason = override_reason.strip()
     if failing:
@@ -345,6 +356,7 @@ def approve_application(
         f"Approved. {note}".strip() + (f" Override: {override_reason}" if failing else ""),
         by=by,
     )
+    _refresh_e5_of_others(application, by=by, why="was approved")
     _email_applicant(
         application,
         "startup_application_accepted",
@@ -525,6 +537,7 @@ def link_application(application, *, by, workspace, partner, as_of: date) -> Sta
     VC partner; the checks are evaluated again (S2: E4 and E5 depend on the workspace)."""
     application = _locked(application)
     _require_open(application, "link")
+    moved_from = application.workspace_id
     changes = []
     if workspace != application.workspace:
         application.workspace = workspace
@@ -536,11 +549,10 @@ def link_application(application, *, by, workspace, partner, as_of: date) -> Sta
         changes.append(f"partner {partner.name if partner else 'none'}")
     if not changes:
         return application
-    if workspace is not None:  # E5: as a submission for that workspace does (`take_turns`)
-        take_turns("E5 workspace", str(workspace.pk))
+    _take_e5_turns(application)  # as a submission for that workspace does
     refresh_checks(application)
     save_with_reason(application, "Linked: " + ", ".join(changes), by=by)
-    _refresh_e5_of_others(application, by=by)
+    _refresh_e5_of_others(application, by=by, why="was linked", moved_from=moved_from)
     return application
 
 

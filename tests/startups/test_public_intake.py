@@ -139,6 +139,70 @@ def test_e5_the_queue_shows_both_open_applications_of_one_company_failing_e5(cli
     assert {app.pk for app in listed} == {first.pk, second.pk}
 
 
+@pytest.mark.parametrize("close", ["withdraw", "reject", "approve"])
+def test_e5_the_other_application_passes_again_once_one_is_closed_or_moved(
+    client, db, reviewer, close
+):
+    """Two open applications of one company both fail E5; once one was withdrawn, rejected or
+    approved, the other's stored checks (the queue's checklist and its "failing E5" filter)
+    still said E5 fails until a reviewer opened it. They are evaluated again then."""
+    from datetime import date
+
+    from billing.services import create_workspace
+
+    for _ in range(2):
+        assert client.post(reverse("startups:apply"), APPLICATION_FORM).status_code == 302
+    first, second = StartupApplication.objects.order_by("pk")
+    assert "E5" in first.failing_checks.split() and "E5" in second.failing_checks.split()
+    day = date(2026, 1, 5)
+    if close == "withdraw":
+        startups.services.withdraw_application(second, by=reviewer, as_of=day, reason="Twice")
+    elif close == "reject":
+        startups.services.reject_application(second, by=reviewer, as_of=day, reason="Twice")
+    else:
+        ws = create_workspace(
+            "Other",
+            slug="other",
+            business_country="DE",
+            billing_email="o@example.com",
+            as_of=date(2026, 1, 1),
+        )
+        startups.services.link_application(
+            second, by=reviewer, workspace=ws, partner=None, as_of=day
+        )
+        if close == "approve":
+            startups.services.approve_application(
+                second,
+                by=reviewer,
+                as_of=day,
+                override_reason="Same founder, second company",
+                credits_scope_confirmed=True,
+            )
+    first.refresh_from_db()
+    assert "E5" not in first.failing_checks.split(), (close, first.failing_checks)
+    assert first.history.first().history_change_reason.startswith(
+        f"Checks evaluated again: application #{second.pk} was"
+    )
+
+
+def test_e5_an_application_moved_to_another_workspace_frees_the_first(db, reviewer):
+    """Two companies' applications linked to one workspace both fail E5; the second relinked
+    to its own workspace, the first passes again."""
+    from datetime import date
+
+    from tests.billing.factories import workspace
+
+    shared, own = workspace(as_of=date(2026, 1, 1)), workspace(as_of=date(2026, 1, 1))
+    first, second = application(workspace=shared), application(workspace=shared)
+    first.refresh_from_db()
+    assert "E5" in first.failing_checks.split()
+    startups.services.link_application(
+        second, by=reviewer, workspace=own, partner=None, as_of=date(2026, 1, 21)
+    )
+    first.refresh_from_db()
+    assert "E5" not in first.failing_checks.split()
+
+
 @pytest.mark.parametrize(
     "first, second",
     [
