@@ -57,6 +57,17 @@ def _clock_shared() -> tuple[date | None, date | None]:
     return row if row else (None, None)
 
 
+def hold_every_dated_change() -> None:
+    """For a change that every dated change may read (a plan's terms): take the clock's row
+    for the caller's transaction, as the clock does before a day. Changes in flight (each holds
+    it shared, `_clock_shared`) commit first, so the caller sees them; new ones wait for the
+    caller's commit, so they see its change. SQLite has one writer at a time anyway."""
+    if connection.vendor != "postgresql":
+        return
+    BillingClock.objects.get_or_create(pk=1)
+    BillingClock.objects.select_for_update().filter(pk=1).exists()
+
+
 def first_open_month() -> date | None:
     """D2 for usage: the earliest month whose close the clock has not reached (processed or
     being processed: a month closes when the clock processes the 1st after it), or None before

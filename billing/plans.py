@@ -5,11 +5,12 @@ from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
+from django.db.models.functions import Coalesce
 
 from billing.audit import require_reason, save_with_reason
-from billing.clock import refuse_issued_already, refuse_processed
+from billing.clock import hold_every_dated_change, refuse_processed
 from billing.errors import BillingError, refuse_problems
-from billing.models import Invoice, Plan, PlanTerms
+from billing.models import Plan, PlanTerms, Workspace
 
 # What finance may change, with the bounds a typo cannot pass. The name is a label, not dated;
 # the rest are the plan's terms (PlanTerms), changed from a day on.
@@ -61,30 +62,33 @@ def _checked(plan: Plan, field: str, value, problems: list[str]):
     return value
 
 
-def _refuse_out_of_order(plan: Plan, effective_on: date, changes: dict) -> None:
-    """D4: terms dated before a day something already entered read them would rewrite it, in
-    one order of entry and not in the other: refused, naming what."""
-    what = f"A change of {plan}'s terms"
+def _refuse_out_of_order(plan: Plan, effective_on: date) -> None:
+    """D4: terms dated on or before what was entered already for a later day would rewrite it
+    in one order of entry and not in the other: terms dated before a plan's later terms, and
+    terms dated on or before a workspace's sign-up or change entered ahead of the clock (which
+    may have read them: a trial's length, an annual price, a final invoice, the Free allowance
+    a trial-ended email states). Refused, naming it."""
+    what = f"A change of {plan}'s terms dated {effective_on} is refused"
     later = plan.terms.filter(effective_on__gt=effective_on).order_by("effective_on").first()
     if later is not None:
         raise BillingError(
-            f"{what} dated {effective_on} is refused: its terms from {later.effective_on} were "
-            "entered already, and a plan's terms are entered in date order."
+            f"{what}: its terms from {later.effective_on} were entered already, and a plan's "
+            "terms are entered in date order."
         )
-    # A final or annual invoice issued ahead of the clock priced its days already.
-    refuse_issued_already(Invoice.objects.filter(plan_code=plan.code), effective_on, what)
-    if "trial_days" in changes:
-        trial = (
-            plan.subscriptions.filter(started_on__gte=effective_on, trial_end__isnull=False)
-            .order_by("-started_on")
-            .first()
+    ahead = (
+        Workspace.objects.annotate(dated_to=Coalesce("changes_dated_to", "created_on"))
+        .filter(dated_to__gte=effective_on)
+        .order_by("-dated_to")
+        .values_list("name", "dated_to")
+        .first()
+    )
+    if ahead is not None:
+        name, dated_to = ahead
+        raise BillingError(
+            f"{what}: a change to {name} dated {dated_to} was entered already, ahead of the "
+            f"billing clock, and may have read them. Date them {dated_to + timedelta(days=1)} "
+            "or later."
         )
-        if trial is not None:
-            raise BillingError(
-                f"{what} dated {effective_on} is refused: a trial starting {trial.started_on} "
-                f"was entered already with {trial.trial_days} days. Date it "
-                f"{trial.started_on + timedelta(days=1)} or later."
-            )
 
 
 @transaction.atomic
@@ -95,12 +99,15 @@ def update_plan(plan: Plan, *, by, reason: str, effective_on: date | None = None
     a month is billed at the terms in force on its first day (`PlanTerms`).
 
     Refused (D2) dated a day the clock processed, and (D4) out of date order or dated on or
-    before what read the terms already (see `_refuse_out_of_order`)."""
+    before a change entered ahead of the clock (see `_refuse_out_of_order`); it takes turns
+    with every dated change, which may read the terms."""
     require_reason(reason, "Say why the plan's terms change: the reason is kept.")
     unknown = set(terms) - set(PLAN_TERMS)
     if unknown:
         raise BillingError(f"These are not plan terms: {', '.join(sorted(unknown))}.")
-    plan = Plan.objects.select_for_update().get(pk=plan.pk)
+    if set(terms) - {"name"}:
+        hold_every_dated_change()  # first: a dated change may hold the clock and need the plan
+    plan = Plan.objects.select_for_update(no_key=True).get(pk=plan.pk)
     problems: list[str] = []
     checked = {field: _checked(plan, field, value, problems) for field, value in terms.items()}
     refuse_problems(problems)
@@ -114,7 +121,7 @@ def update_plan(plan: Plan, *, by, reason: str, effective_on: date | None = None
     if effective_on is None:
         raise BillingError(f"Say from which day {plan}'s new terms apply.")
     refuse_processed(effective_on, f"A change of {plan}'s terms", past_a_close=True)
-    _refuse_out_of_order(plan, effective_on, checked)
+    _refuse_out_of_order(plan, effective_on)
     in_force = PlanTerms.objects.of(effective_on, plan=plan)
     if in_force.effective_on != effective_on:
         in_force.pk, in_force.effective_on = None, effective_on  # a new row from that day

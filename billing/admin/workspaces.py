@@ -432,6 +432,8 @@ class PlanAdmin(ServiceAdmin):
     reason_on_change = True
 
     def get_fields(self, request, obj=None):
+        if not self.has_change_permission(request, obj):  # the terms are in the table
+            return ["name", "code", "terms_by_date"]
         return ["name", "code", *services.DATED_TERMS, "effective_on", "terms_by_date"]
 
     def _today(self, plan):

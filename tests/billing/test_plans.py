@@ -2,10 +2,11 @@
 (dated rows, D3), and every month is billed at the terms in force then, whenever the clock
 runs it (D4)."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
+from django.db import transaction
 from django.urls import reverse
 
 from billing import services
@@ -250,23 +251,86 @@ def test_d2_d4_terms_are_dated_after_the_clock_and_in_date_order(db, finance):
     assert team().terms.count() == 2
 
 
-def test_d4_terms_dated_before_what_read_them_already_are_refused(db, finance):
-    """A cancellation dated 20 April entered ahead of the clock issued its final invoice at
-    120.00 a month, and a trial started 25 April has 14 days: terms dated on or before them
-    would have made both differently in the other order of entry."""
-    ws = paid_monthly(date(2026, 1, 1))
+def test_d4_terms_dated_on_or_before_a_change_entered_ahead_of_the_clock_are_refused(db, finance):
+    """Entered ahead of the clock, a change may read the terms: a cancellation dated 20 April
+    issued its final invoice at 120.00 a month, a move to Team dated 25 April started (or did
+    not start) a trial, a trial ended early wrote its email with the Free allowance then. Terms
+    dated on or before such a change would have made it otherwise in the other order of entry
+    (a daily clock): refused, naming it. Dated after it, they apply."""
+    ws = paid_monthly(date(2026, 1, 1), name="Early")
     services.run_billing(as_of=date(2026, 4, 1))
     services.change_to_free(ws, as_of=date(2026, 4, 20))
-    with pytest.raises(BillingError, match="dated 2026-04-20, was issued already"):
+    with pytest.raises(BillingError, match="a change to Early dated 2026-04-20 was entered"):
         _price_rise(finance, date(2026, 4, 2))
-    workspace(as_of=date(2026, 4, 25), plan="team")
-    with pytest.raises(BillingError, match="a trial starting 2026-04-25 was entered already"):
+    workspace(as_of=date(2026, 4, 25), plan="team", name="Trialing")
+    with pytest.raises(BillingError, match="a change to Trialing dated 2026-04-25"):
         update_plan(
-            team(), by=finance, reason="Trial", effective_on=date(2026, 4, 22), trial_days=30
+            Plan.objects.get(code="free"),
+            by=finance,
+            reason="More room",
+            effective_on=date(2026, 4, 22),
+            included_mtus=2_000,
         )
-    # A change the trial does not read may be dated before it.
-    _price_rise(finance, date(2026, 4, 22))
+    _price_rise(finance, date(2026, 4, 26))
     assert terms("team", date(2026, 5, 1)).monthly_price == D("150.00")
+
+
+def _daily(until, on_day):
+    """The clock run day by day through `until`, `on_day[day]()` entered before it processes
+    `day`."""
+    from billing.clock import last_processed_day
+
+    day = last_processed_day() + timedelta(days=1)
+    while day <= until:
+        if day in on_day:
+            on_day[day]()
+        services.run_billing(as_of=day)
+        day += timedelta(days=1)
+
+
+def test_t1_d4_trials_switched_back_on_before_a_move_entered_ahead_are_refused(db, finance):
+    """Trials off (0 days) from 2 April, back (14 days) from 5 April, a move to Team dated
+    10 April. Day by day: a trial 10 – 23 April, April billed 7 days, 28.00. With the clock at
+    1 April and the move entered before the second change, that change was accepted (only a
+    move that started a trial was looked at) and April billed 21 days, 84.00. It is refused."""
+    ws = workspace(as_of=date(2026, 3, 1), card=True)
+    services.run_billing(as_of=date(2026, 4, 1))
+
+    def trials(days, day):
+        return lambda: update_plan(
+            team(), by=finance, reason="Trials", effective_on=day, trial_days=days
+        )
+
+    def move():
+        services.change_to_team(ws, as_of=date(2026, 4, 10))
+
+    with transaction.atomic():
+        _daily(
+            date(2026, 5, 1),
+            {
+                date(2026, 4, 2): trials(0, date(2026, 4, 2)),
+                date(2026, 4, 5): trials(14, date(2026, 4, 5)),
+                date(2026, 4, 10): move,
+            },
+        )
+        assert Invoice.objects.get(workspace=ws, issue_date=date(2026, 5, 1)).total == D("28.00")
+        transaction.set_rollback(True)
+    trials(0, date(2026, 4, 2))()
+    move()
+    with pytest.raises(BillingError, match="dated 2026-04-10 was entered already"):
+        trials(14, date(2026, 4, 5))()
+
+
+def test_p2_readers_of_the_plan_page_see_its_terms(client, db, support, reviewer, pin_today):
+    """Support and reviewers read the plan's page: its form's terms fields read "None" for them
+    (the plan row has no terms); they see the table of dated terms."""
+    pin_today(date(2026, 12, 3))
+    for reader in (support, reviewer):
+        client.force_login(reader)
+        page = client.get(reverse("admin:billing_plan_change", args=[team().pk]))
+        html = page.content.decode()
+        assert page.status_code == 200 and "None" not in html
+        assert "$120.00" in html and "$1,440.00" in html and "the start" in html
 
 
 def test_p2_a_term_is_a_finite_number_no_finer_than_it_is_kept(db, finance):
