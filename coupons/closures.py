@@ -77,16 +77,22 @@ def apply(workspace, *, as_of: date, by, reason: str) -> list[str]:
         .filter(workspace=workspace, lapsed_on=None)
         .order_by("id")
     )
+    # A grant not valid yet (year two confirmed before its anniversary) lapses as it starts:
+    # its own entry is dated then, and the ledger never reads below zero (CR2) nor the credit
+    # report more lapsed than granted.
     entries = [
         CreditLedgerEntry(
-            grant=grant, kind=CreditLedgerEntry.Kind.LAPSE, amount=-grant.remaining, on=as_of
+            grant=grant,
+            kind=CreditLedgerEntry.Kind.LAPSE,
+            amount=-grant.remaining,
+            on=max(as_of, grant.valid_from),
         )
         for grant in grants
         if grant.remaining > 0
     ]
     lapsed = _unused(grants)
     for grant in grants:
-        grant.remaining, grant.lapsed_on = ZERO, as_of
+        grant.remaining, grant.lapsed_on = ZERO, max(as_of, grant.valid_from)
         grant._change_reason = f"Workspace closed: unused credit lapsed ({reason})"
     CreditLedgerEntry.objects.bulk_create(entries)
     bulk_update_with_history(grants, CreditGrant, ["remaining", "lapsed_on"], default_user=by)

@@ -48,3 +48,41 @@ def test_credit_report_page_is_finance_only(client, db, support, finance):
     client.force_login(finance)
     page = client.get(url).content.decode()
     assert "of credit still to be drawn (of $25,000.00 granted on them)" in page
+
+
+def _sum(rows, key):
+    return sum((row[key] for row in rows), D("0.00"))
+
+
+def test_cr2_cr3_w1_a_closure_before_year_two_starts_lapses_it_as_it_starts(db, support, reviewer):
+    """Approved 5 January 2026 (25,000.00); year two confirmed 10 December, valid from 5
+    January 2027; the workspace closed 20 December. Year two's lapse was dated 20 December,
+    before its own grant entry: 2026 showed 25,000.00 more lapsed than granted and left, and
+    year two's ledger read -25,000.00 until January. It lapses on 5 January 2027 now: each
+    year adds up (granted = drawn + lapsed + outstanding) and no balance is ever below 0."""
+    from coupons.models import CreditGrant, CreditLedgerEntry
+    from startups import services as startups
+    from tests.billing.factories import paid_monthly
+    from tests.startups.factories import application, confirm_year_two
+
+    ws = paid_monthly(date(2026, 1, 1))
+    app = application(workspace=ws, as_of=date(2026, 1, 5))
+    startups.approve_application(app, by=reviewer, as_of=date(2026, 1, 5))
+    billing.run_billing(as_of=date(2026, 12, 9))
+    confirm_year_two(app, by=reviewer, as_of=date(2026, 12, 10))
+    billing.run_billing(as_of=date(2026, 12, 19))
+    billing.close_workspace(ws, by=support, reason="Customer asked", as_of=date(2026, 12, 20))
+
+    for start, end in ((date(2026, 1, 1), date(2027, 1, 1)), (date(2027, 1, 1), date(2028, 1, 1))):
+        rows = reports.credit_movements(start=start, end=end)
+        outstanding = reports.outstanding(as_of=end - timedelta(days=1))["outstanding"]
+        assert _sum(rows, "granted") == (
+            _sum(rows, "drawn") + _sum(rows, "lapsed") + outstanding
+        ), start
+    year_two = CreditGrant.objects.get(workspace=ws, year=2)
+    assert (year_two.remaining, year_two.lapsed_on) == (D("0.00"), date(2027, 1, 5))
+    entries = list(CreditLedgerEntry.objects.filter(grant=year_two).values_list("on", "amount"))
+    assert sorted(entries) == [
+        (date(2027, 1, 5), D("-25000.00")),
+        (date(2027, 1, 5), D("25000.00")),
+    ]
