@@ -25,6 +25,18 @@ def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
     invoice = _locked_invoice(invoice)
     if invoice.status == Invoice.Status.VOID:
         raise BillingError(f"{invoice.number} is already void.")
+    # K3: voided after a refund, the customer would owe nothing and keep the refund.
+    notes = invoice.credit_notes.exclude(status=CreditNote.Status.REJECTED)
+    if refunded := notes.filter(status=CreditNote.Status.APPROVED).aggregate(s=Sum("amount"))["s"]:
+        raise BillingError(
+            f"{invoice.number} cannot be voided: ${refunded:,.2f} of it was refunded already "
+            "(approved credit notes). Request a credit note for what is left instead."
+        )
+    if notes.exists():
+        raise BillingError(
+            f"{invoice.number} cannot be voided while a credit note on it waits for a "
+            "decision: decide it first."
+        )
     invoice.status, invoice.voided_on, invoice.void_reason = (
         Invoice.Status.VOID,
         as_of,

@@ -214,10 +214,12 @@ class RefundSummary:
     refunded: Decimal
     pending: Decimal
     notes: list
+    void: bool
 
     @property
     def left(self):
-        return self.total - self.refunded
+        """Nothing on a void invoice (I3: it bills nothing)."""
+        return Decimal("0.00") if self.void else self.total - self.refunded
 
     @property
     def pending_notes(self):
@@ -239,4 +241,5 @@ def refund_summary(invoice: models.Invoice) -> RefundSummary:
         refunded=total_of(models.CreditNote.Status.APPROVED),
         pending=total_of(models.CreditNote.Status.REQUESTED),
         notes=notes,
+        void=invoice.status == models.Invoice.Status.VOID,
     )

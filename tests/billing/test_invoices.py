@@ -369,6 +369,43 @@ def test_k3_credit_note_requested_by_support_approved_by_finance_never_above_wha
         services.decide_credit_note(first, by=finance, approve=True, as_of=date(2026, 2, 4))
 
 
+def test_k3_i3_an_invoice_refunded_in_part_or_waiting_for_a_refund_is_not_voided(
+    db, support, finance
+):
+    """128.70 (120.00 + CA tax) with 30.00 refunded: voided, the customer owed nothing and kept
+    the 30.00, and the invoice's refunds panel said 98.70 was left to refund. The void is
+    refused while a credit note on the invoice is approved or waiting; a void invoice has
+    nothing left to refund."""
+    from billing import selectors
+
+    ws = paid_monthly(date(2026, 1, 1), business_region="CA")
+    other = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    assert invoice.total == D("128.70")
+    note = services.request_credit_note(
+        invoice, by=support, amount="30.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    with pytest.raises(BillingError, match="waits for a decision"):
+        services.void_invoice(invoice, by=finance, reason="Wrong plan", as_of=date(2026, 2, 3))
+    services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
+    with pytest.raises(BillingError, match=r"\$30\.00 of it was refunded already"):
+        services.void_invoice(invoice, by=finance, reason="Wrong plan", as_of=date(2026, 2, 4))
+    assert selectors.refund_summary(invoice).left == D("98.70")
+
+    services.run_billing(as_of=date(2026, 3, 1))
+    march = Invoice.objects.get(workspace=other, issue_date=date(2026, 3, 1))
+    rejected = services.request_credit_note(
+        march, by=support, amount="5.00", reason="Asked", as_of=date(2026, 3, 2)
+    )
+    services.decide_credit_note(
+        rejected, by=finance, approve=False, as_of=date(2026, 3, 2), note_text="No outage"
+    )
+    services.void_invoice(march, by=finance, reason="Duplicate", as_of=date(2026, 3, 3))
+    march.refresh_from_db()
+    assert selectors.refund_summary(march).left == D("0.00")
+
+
 def test_k3_refunds_are_not_automatic(db):
     ws = paid_monthly(date(2026, 1, 1))
     services.change_interval(ws, interval="annual", as_of=date(2026, 1, 1))
