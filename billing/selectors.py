@@ -184,8 +184,13 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
             last_closed_month is not None and last_closed_month >= month_due
         )
 
-    set_aside_model = getattr(models, "SetAsideInvoice", None)
-    set_aside = set_aside_model.objects.filter(resolved_on=None).count() if set_aside_model else 0
+    # Workspaces, not entries: one whose month waits for an earlier one has an entry for each.
+    set_aside = (
+        models.SetAsideInvoice.objects.filter(resolved_on=None)
+        .values("workspace_id")
+        .distinct()
+        .count()
+    )
 
     emails = OutboundEmail.objects
     return BillingHealth(

@@ -190,6 +190,21 @@ def test_i6_a_workspace_set_aside_by_a_close_needs_attention(workspace_since_two
     assert "1 workspace(s) set aside by a month close (I6)." in out
 
 
+def test_i6_a_workspace_whose_months_wait_on_one_set_aside_counts_once(db):
+    """February's invoice set aside (10^13 MTUs), March's waits for it: one workspace, two
+    entries, and the panel and check_billing said "Set-aside workspaces: 2"."""
+    paid_monthly(date(2026, 1, 1))
+    stuck = paid_monthly(date(2026, 1, 1))
+    Usage.objects.create(workspace=stuck, month=date(2026, 2, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 4, 2))
+    assert models.SetAsideInvoice.objects.filter(resolved_on=None).count() == 2
+
+    _, out = check_billing()
+
+    assert "Set-aside workspaces: 1" in out
+    assert "1 workspace(s) set aside by a month close (I6)." in out
+
+
 def test_finance_sees_the_billing_panel_on_the_admin_index(client, finance):
     MonthClose.objects.create(month=date(2026, 3, 1), closed_on=date(2026, 4, 1))
     email("failed")
