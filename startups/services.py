@@ -133,13 +133,18 @@ def submit_application(
     return application
 
 
-def _take_e5_turns(application: StartupApplication) -> None:
+def _take_e5_turns(application: StartupApplication, *, moving_to=None) -> None:
     """E5: transactions that open, close or move applications of one company or workspace run
     one after the other (a form sent twice at once, a withdrawal beside a submission), so each
-    sees what the other wrote."""
+    sees what the other wrote. Taken before any row is locked, the company's turn first, then
+    the workspaces' in order (one taking rows first and then a turn would wait on the other
+    doing it the other way). The company's turn settles the application's workspace (a link
+    takes it too), so it is read after it; a link takes the turn of where it moves it too."""
     take_turns("E5 company", application.company_key)
-    if application.workspace_id is not None:
-        take_turns("E5 workspace", str(application.workspace_id))
+    stored = StartupApplication.objects.filter(pk=application.pk).values_list("workspace_id")
+    current = stored.first()[0] if application.pk else application.workspace_id
+    for workspace_id in sorted({current, moving_to} - {None}):
+        take_turns("E5 workspace", str(workspace_id))
 
 
 def _refresh_e5_of_others(application: StartupApplication, *, by, why: str, moved_from=None):
@@ -218,9 +223,9 @@ def withdraw_application(application, *, by, as_of: date, reason: str) -> Startu
     reason = require_reason(
         reason, "Say why the application is withdrawn: the reason is kept.", error=ApplicationError
     )
+    _take_e5_turns(application)
     application = _locked(application)
     _require_open(application, "withdrawn")
-    _take_e5_turns(application)
     application.status = Status.WITHDRAWN
     application.decision_note = reason
     save_with_reason(application, f"Withdrawn on {as_of}: {reason}", by=by)
@@ -235,9 +240,9 @@ def reject_application(application, *, by, reason: str, as_of: date) -> StartupA
     reason = require_reason(
         reason, "A rejection needs a reason: it is sent to the applicant.", error=ApplicationError
     )
+    _take_e5_turns(application)
     application = _locked(application)
     _require_open(application, "rejected")
-    _take_e5_turns(application)
     application.status = Status.REJECTED
     application.rejection_reason = reason
     application.decided_by, application.decided_on = by, as_of
@@ -300,6 +305,7 @@ def approve_application(
     workspace on annual Team or on Free needs `credits_scope_confirmed`, since credits apply
     to monthly Team invoices only (CR2)."""
     refuse_processed(as_of, "An application decision")
+    _take_e5_turns(application)
     application = _locked(application)
     _require_open(application, "approved")
     if application.workspace_id is None:
@@ -307,7 +313,6 @@ def approve_application(
             "Link the applicant's workspace before approving: the credit is granted to a workspace."
         )
     refuse_closed(application.workspace, "Approving the application")
-    _take_e5_turns(application)
     failing = [check for check in refresh_checks(application) if not check.passed]
     override_reason = override_reason.strip()
     if failing:
@@ -535,6 +540,7 @@ def decide_deal_request(request: DealRequest, *, by, fulfil: bool, as_of: date, 
 def link_application(application, *, by, workspace, partner, as_of: date) -> StartupApplication:
     """S1, C7: a reviewer links an open application to its workspace and its accelerator or
     VC partner; the checks are evaluated again (S2: E4 and E5 depend on the workspace)."""
+    _take_e5_turns(application, moving_to=workspace.pk if workspace else None)
     application = _locked(application)
     _require_open(application, "link")
     moved_from = application.workspace_id
@@ -549,7 +555,6 @@ def link_application(application, *, by, workspace, partner, as_of: date) -> Sta
         changes.append(f"partner {partner.name if partner else 'none'}")
     if not changes:
         return application
-    _take_e5_turns(application)  # as a submission for that workspace does
     refresh_checks(application)
     save_with_reason(application, "Linked: " + ", ".join(changes), by=by)
     _refresh_e5_of_others(application, by=by, why="was linked", moved_from=moved_from)
