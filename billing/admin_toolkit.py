@@ -58,7 +58,8 @@ def row_id(text) -> int | None:
     """A row id given in the address or a form, or None for anything that cannot be one (a
     database holds ids below 2**63)."""
     text = str(text or "")
-    if text.isascii() and text.isdigit() and 0 < int(text) < 2**63:
+    # 19 digits at most: Python reads no more than 4,300 as a number.
+    if text.isascii() and text.isdigit() and len(text) <= 19 and 0 < int(text) < 2**63:
         return int(text)
     return None
 
@@ -323,6 +324,16 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def get_changelist(self, request, **kwargs):
         return CheckedChangeList
+
+    def response_action(self, request, queryset):
+        # A selected row posted by hand that is no row id ("abc", 1.5, beyond 64 bits) is no
+        # row: Django filters by it unchecked, and the action's first read of it failed (500).
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        ids = [value for value in selected if row_id(value) is not None]
+        if ids != selected:
+            request.POST = request.POST.copy()
+            request.POST.setlist(helpers.ACTION_CHECKBOX_NAME, ids)
+        return super().response_action(request, queryset)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
