@@ -265,6 +265,17 @@ class ReadOnlyInline(admin.TabularInline):
     def get_readonly_fields(self, request, obj=None):
         return self.fields or ()
 
+    def get_queryset(self, request):
+        # Each row's related rows in its own query, not one query a row: those its cells show
+        # (a plan, a coupon, who applied it) and its parent (each row's str() names it).
+        related = {
+            field.name
+            for field in self.model._meta.concrete_fields
+            if field.many_to_one
+            and (field.name in (self.fields or ()) or field.related_model is self.parent_model)
+        }
+        return super().get_queryset(request).select_related(*related)
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -355,6 +366,17 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def revert_disabled(self, request, obj=None):
         return True
+
+    def get_history_queryset(self, request, history_manager, pk_name, object_id):
+        # simple_history joins each version's user, then calls select_related() without names
+        # for a model without foreign keys, which drops that join: a query a version.
+        tracked = [
+            field.name
+            for field in history_manager.model.tracked_fields
+            if isinstance(field, models.ForeignKey)
+        ]
+        queryset = super().get_history_queryset(request, history_manager, pk_name, object_id)
+        return queryset.select_related("history_user", *tracked)
 
     # --- the admin's own pages (an import, a decision, a forecast) ---
 

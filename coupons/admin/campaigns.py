@@ -3,7 +3,8 @@ launching hands the emails to the workers; the page shows progress and results."
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
@@ -13,7 +14,13 @@ from billing.admin_toolkit import ServiceAdmin, service_form_page, shown_column
 from billing.templatetags.money import count
 from coupons import campaigns
 from coupons.forms import CampaignForm
-from coupons.models import Campaign
+from coupons.models import Campaign, CampaignRecipient, Redemption
+
+
+def _count(model):
+    """How many rows of `model` point at the campaign."""
+    rows = model.objects.filter(campaign=OuterRef("pk")).order_by().values("campaign")
+    return Coalesce(Subquery(rows.annotate(n=Count("pk")).values("n")), 0)
 
 
 @admin.register(Campaign)
@@ -55,10 +62,9 @@ class CampaignAdmin(ServiceAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(
-                reached_count=Count("recipients", distinct=True),
-                redeemed_count=Count("redemptions", distinct=True),
-            )
+            # Each count by a subquery of its own: two joins in one query made the database
+            # build recipients × redemptions rows before counting (seconds at 100,000).
+            .annotate(reached_count=_count(CampaignRecipient), redeemed_count=_count(Redemption))
         )
 
     def has_change_permission(self, request, obj=None):

@@ -127,7 +127,6 @@ def test_r5_usage_is_not_added_or_edited_in_the_admin_only_recorded(client, supp
 def test_p1_the_usage_chart_marks_what_is_over_the_configured_free_allowance(
     client, support, finance
 ):
-    ws = workspace()
     services.update_plan(
         Plan.objects.get(code="free"),
         by=finance,
@@ -135,6 +134,7 @@ def test_p1_the_usage_chart_marks_what_is_over_the_configured_free_allowance(
         included_mtus=2_000,
         effective_on=date(2026, 1, 1),
     )
+    ws = workspace()
     client.force_login(support)
     for month, mtus in (("2026-02", "1500"), ("2026-03", "2500")):
         client.post(
