@@ -3,6 +3,7 @@ workflow, partner deals and the year-two renewal reviews."""
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django_countries.fields import CountryField
 
 from billing.models import (
@@ -112,6 +113,8 @@ class StartupApplication(models.Model):
         indexes = [
             models.Index(fields=["status", "-submitted_on", "-id"], name="startup_queue_idx"),
             models.Index(fields=["country", "status"]),
+            # One confirmation a day per address (S1): the day's applications from an address.
+            models.Index(Upper("contact_email"), "submitted_on", name="startup_contact_day_idx"),
         ]
         constraints = [
             one_of(ApplicationStatus, name="application_status_valid"),

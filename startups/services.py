@@ -93,7 +93,7 @@ def submit_application(
     by=None,
 ) -> StartupApplication:
     """S1: an application from the public form or entered by staff; its checks are stored
-    (S2) and the contact gets a confirmation email."""
+    (S2) and the contact gets a confirmation email (one a day per address)."""
     problems = []
     check_name(company_name, "company name", problems)
     check_name(contact_name, "contact name", problems)
@@ -129,7 +129,16 @@ def submit_application(
     refresh_checks(application)
     save_with_reason(application, "Submitted", by=by)
     _refresh_e5_of_others(application, by=by, why="is open too")
-    _email_applicant(application, "startup_application_received")
+    # The form takes any address and sends from our domain: the confirmation echoes nothing
+    # the sender typed, and an address gets one a day however many forms name it (the form's
+    # limit is per client address, and a sender can change theirs).
+    confirmed_today = (
+        StartupApplication.objects.filter(contact_email__iexact=contact_email, submitted_on=as_of)
+        .exclude(pk=application.pk)
+        .exists()
+    )
+    if not confirmed_today:
+        _email_applicant(application, "startup_application_received")
     return application
 
 

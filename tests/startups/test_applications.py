@@ -23,8 +23,38 @@ def test_s1_submission_stores_the_checks_and_sends_a_confirmation(
     assert app.status == Status.SUBMITTED and app.submitted_on == date(2026, 1, 20)
     assert [c["id"] for c in app.checks] == ["E1", "E2", "E3", "E4", "E5"]
     assert [m.subject for m in mail.outbox] == [
-        "We received the Startup Program application for Nimbus Labs"
+        f"We received your Startup Program application #{app.pk}"
     ]
+    assert f"#{app.pk} on\n20 Jan 2026" in mail.outbox[0].body
+
+
+def test_s1_the_confirmation_echoes_nothing_the_sender_typed_and_goes_once_a_day_per_address(
+    db, django_capture_on_commit_callbacks
+):
+    """The public form sends from our domain to any address typed: its confirmation carries
+    none of the sender's text (a company name 'Your account is suspended: pay at evil.example'
+    would reach a stranger's inbox as ours), and one address gets one a day, whatever the
+    sender's client address."""
+    lure = "Your account is suspended - pay at evil.example"
+    with django_capture_on_commit_callbacks(execute=True):
+        first = application(company_name=lure, contact_name=lure, contact_email="Vic@Example.org")
+        application(company_name="Another Lure", contact_email="vic@example.org")
+        application(contact_email="vic@example.org", as_of=date(2026, 1, 21))
+        application(contact_email="someone.else@example.org")
+    sent = [(m.to, m.subject) for m in mail.outbox]
+    assert sorted(sent) == sorted(
+        [
+            (["Vic@Example.org"], f"We received your Startup Program application #{first.pk}"),
+            (["vic@example.org"], f"We received your Startup Program application #{first.pk + 2}"),
+            (
+                ["someone.else@example.org"],
+                f"We received your Startup Program application #{first.pk + 3}",
+            ),
+        ]
+    )
+    for message in mail.outbox:
+        assert "evil.example" not in message.body and "Lure" not in message.body
+        assert all("evil.example" not in body for body, _ in message.alternatives)
 
 
 @pytest.mark.parametrize(
