@@ -12,6 +12,9 @@ from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason
 from billing.errors import BillingError, refuse_problems
 from billing.models import CreditNote, Invoice
+from billing.pricing import round_cents
+
+ZERO = Decimal("0.00")
 
 
 def _locked_invoice(invoice: Invoice) -> Invoice:
@@ -52,7 +55,21 @@ def refundable_amount(invoice: Invoice) -> Decimal:
         total=Sum("amount")
     )["total"]
     # To the cent: SQLite sums decimals as floats ("100.0000000000000").
-    return (invoice.total - (approved or Decimal("0.00"))).quantize(Decimal("0.01"))
+    return (invoice.total - (approved or ZERO)).quantize(Decimal("0.01"))
+
+
+def tax_given_back(invoice: Invoice, amount: Decimal) -> Decimal:
+    """The part of a credit of `amount` that gives back tax: the invoice's tax in proportion
+    to all it has credited with this one, less what earlier credit notes gave back, so credit
+    notes refunding the whole invoice give back exactly its tax, however it was split."""
+    if not invoice.tax:
+        return ZERO
+    before = invoice.credit_notes.filter(status=CreditNote.Status.APPROVED).aggregate(
+        amount=Sum("amount"), tax=Sum("tax")
+    )
+    # SQLite sums decimals as floats: each sum is taken back to the cent.
+    credited = round_cents(before["amount"] or ZERO) + amount
+    return round_cents(credited * invoice.tax / invoice.total) - round_cents(before["tax"] or ZERO)
 
 
 def _check_refund(invoice: Invoice, amount: Decimal):
@@ -97,13 +114,15 @@ def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: dat
 
 @transaction.atomic
 def decide_credit_note(note: CreditNote, *, by, approve: bool, as_of: date, note_text: str = ""):
-    """K3: finance approves (never above what is left unrefunded) or rejects a request."""
+    """K3: finance approves (never above what is left unrefunded) or rejects a request. An
+    approved credit note gives back its share of the invoice's tax (`tax_given_back`)."""
     invoice = _locked_invoice(note.invoice)  # serialises approvals on one invoice
     note = CreditNote.objects.select_for_update().get(pk=note.pk)
     if note.status != CreditNote.Status.REQUESTED:
         raise BillingError(f"This credit note was already {note.status}.")
     if approve:
         _check_refund(invoice, note.amount)
+        note.tax = tax_given_back(invoice, note.amount)
     note.status = CreditNote.Status.APPROVED if approve else CreditNote.Status.REJECTED
     note.decided_by, note.decided_on, note.decision_note = by, as_of, note_text
     save_with_reason(note, f"{note.status.capitalize()} {note_text}".strip(), by=by)

@@ -156,9 +156,14 @@ def credit_note_document(note: CreditNote) -> Document:
             ("Invoice total", money(invoice.total, currency)),
         ],
         lines=[
-            DocumentLine(f"Credit on invoice {invoice.number}", "", money(note.amount, currency))
+            DocumentLine(
+                f"Credit on invoice {invoice.number}", "", money(note.amount - note.tax, currency)
+            )
         ],
-        totals=[(f"Total credited ({currency})", money(note.amount, currency))],
+        totals=[
+            ("Tax given back", money(note.tax, currency)),
+            (f"Total credited ({currency})", money(note.amount, currency)),
+        ],
         tax_note=invoice.tax_note,
     )
 

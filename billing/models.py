@@ -849,6 +849,8 @@ class CreditNote(models.Model):
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="credit_notes")
     amount = models.DecimalField(max_digits=12, decimal_places=2)
+    # The part of `amount` that gives back the invoice's tax, set when it is approved.
+    tax = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     reason = models.TextField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
     requested_by = models.ForeignKey(
@@ -866,6 +868,9 @@ class CreditNote(models.Model):
         permissions = [("approve_creditnote", "Can approve or reject credit notes")]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(tax__gte=0, tax__lte=F("amount")), name="credit_note_tax_within_amount"
+            ),
             one_of(CreditNoteStatus, name="credit_note_status_valid"),
             dated_decision(
                 undecided=CreditNoteStatus.REQUESTED, name="credit_note_decided_on_with_decision"

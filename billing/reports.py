@@ -1,5 +1,6 @@
 """Finance reports (R3) over a queryset of invoices: the monthly tax report per jurisdiction
-and invoiced revenue by month and plan. Void invoices count in neither (I3)."""
+(with the tax credit notes gave back) and invoiced revenue by month and plan. Void invoices
+count in neither (I3)."""
 
 from dataclasses import dataclass, field
 from datetime import date
@@ -8,7 +9,7 @@ from decimal import Decimal
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncMonth
 
-from billing.models import Interval, Invoice
+from billing.models import CreditNote, Interval, Invoice
 from billing.months import add_months, month_start
 from billing.pricing import round_cents
 from billing.tax import EXEMPT_NOTE_PREFIX
@@ -28,13 +29,15 @@ def _counted(invoices: QuerySet) -> QuerySet:
     return invoices.exclude(status=Invoice.Status.VOID).annotate(month=TruncMonth("issue_date"))
 
 
-def tax_report(invoices: QuerySet) -> list[dict]:
-    """Per issue month and jurisdiction: invoice count, taxable amount (net of invoices a
-    positive rate applied to), tax, and exempt amount (net of invoices a certificate
-    exempted, X4)."""
+def tax_report(invoices: QuerySet, credit_notes: QuerySet | None = None) -> list[dict]:
+    """Per month and jurisdiction: invoices issued that month (count, taxable amount — net of
+    invoices a positive rate applied to —, tax, and exempt amount — net of invoices a
+    certificate exempted, X4), the tax that `credit_notes` approved that month gave back on
+    invoices of the jurisdiction (K3), and the tax due: charged less given back."""
     exempt = Q(tax_note__startswith=EXEMPT_NOTE_PREFIX)
-    rows = (
-        _counted(invoices)
+    rows = {
+        (row.pop("month"), row.pop("tax_country"), row.pop("tax_region")): row
+        for row in _counted(invoices)
         .values("month", "tax_country", "tax_region")
         .annotate(
             invoices=Count("id"),
@@ -42,17 +45,39 @@ def tax_report(invoices: QuerySet) -> list[dict]:
             tax_total=_money_sum("tax"),
             exempt=_money_sum(NET, filter=exempt),
         )
-        .order_by("month", "tax_country", "tax_region")
-    )
-    return [
-        {
-            **row,
-            **{key: round_cents(row[key]) for key in ("taxable", "tax_total", "exempt")},
-            "jurisdiction": "-".join(p for p in (row["tax_country"], row["tax_region"]) if p)
-            or "—",
+        .order_by()
+    }
+    given_back = {}
+    if credit_notes is not None:
+        given_back = {
+            (row["month"], row["invoice__tax_country"], row["invoice__tax_region"]): row["tax"]
+            for row in credit_notes.filter(status=CreditNote.Status.APPROVED, tax__gt=0)
+            .annotate(month=TruncMonth("decided_on"))
+            .values("month", "invoice__tax_country", "invoice__tax_region")
+            .annotate(tax=_money_sum("tax"))
+            .order_by()
         }
-        for row in rows
-    ]
+    nothing = {"invoices": 0, "taxable": ZERO, "tax_total": ZERO, "exempt": ZERO}
+    report = []
+    for key in sorted(rows.keys() | given_back.keys()):
+        month, country, region = key
+        row = rows.get(key, nothing)
+        charged, back = round_cents(row["tax_total"]), round_cents(given_back.get(key, ZERO))
+        report.append(
+            {
+                "month": month,
+                "tax_country": country,
+                "tax_region": region,
+                "jurisdiction": "-".join(p for p in (country, region) if p) or "—",
+                "invoices": row["invoices"],
+                "taxable": round_cents(row["taxable"]),
+                "tax_total": charged,
+                "exempt": round_cents(row["exempt"]),
+                "tax_given_back": back,
+                "tax_due": charged - back,
+            }
+        )
+    return report
 
 
 def totals(rows: list[dict], keys) -> dict:

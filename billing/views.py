@@ -169,14 +169,21 @@ def _month_range(request, today):
 def tax_report(request):
     today = timezone.now().date()
     month_filter, first, last = _month_range(request, today)
-    rows = reports.tax_report(month_filter.qs) if month_filter.is_valid() else []
+    rows = []
+    if month_filter.is_valid():
+        approved_then = CreditNote.objects.filter(
+            decided_on__gte=first, decided_on__lt=add_months(last, 1)
+        )
+        rows = reports.tax_report(month_filter.qs, approved_then)
     return _page(
         request,
         "finance/tax_report.html",
         "Tax report",
         filter=month_filter,
         rows=rows,
-        totals=reports.totals(rows, ["invoices", "taxable", "tax_total", "exempt"]),
+        totals=reports.totals(
+            rows, ["invoices", "taxable", "tax_total", "exempt", "tax_given_back", "tax_due"]
+        ),
         first=first,
         last=last,
     )

@@ -65,6 +65,7 @@ class CreditNoteAdmin(ServiceAdmin):
     fields = [
         "invoice",
         "amount_display",
+        "tax_display",
         "status_display",
         "reason",
         "requested_by",
@@ -73,7 +74,7 @@ class CreditNoteAdmin(ServiceAdmin):
         "decided_on",
         "decision_note",
     ]
-    readonly_fields = ["amount_display", "status_display"]
+    readonly_fields = ["amount_display", "tax_display", "status_display"]
     pages = (("<int:pk>/decide/<str:decision>/", "decide_view", "billing_creditnote_decide"),)
 
     def has_approve_permission(self, request):
@@ -84,6 +85,8 @@ class CreditNoteAdmin(ServiceAdmin):
         return note.invoice.workspace.name
 
     amount_display = money_column("amount", description="Amount")
+    # K3: set when approved (`tax_given_back`); 0.00 while the note waits.
+    tax_display = money_column("tax", description="Of which tax given back")
     status_display = badge_column("status", CREDIT_NOTE_TONES)
 
     # The list fits 1366 px beside the filters: who and when share a column, the reason is cut

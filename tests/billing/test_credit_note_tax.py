@@ -1,0 +1,137 @@
+"""K3 with X3: a credit note gives back its share of the invoice's tax, and the tax report
+shows tax due as charged less given back, in the month the credit note was approved."""
+
+import importlib
+from datetime import date
+from decimal import Decimal as D
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from billing import reports, services
+from billing.models import CreditNote, Invoice
+
+from .factories import paid_monthly
+
+
+@pytest.fixture
+def invoice(db):
+    """January of a Californian workspace: 120.00 + 7.25 % tax 8.70 = 128.70."""
+    ws = paid_monthly(business_region="CA")
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (D("120.00"), D("8.70"), D("128.70"))
+    return invoice
+
+
+def credit(invoice, amount, *, support, finance, approved_on):
+    note = services.request_credit_note(
+        invoice, by=support, amount=amount, reason="Outage", as_of=approved_on
+    )
+    return services.decide_credit_note(note, by=finance, approve=True, as_of=approved_on)
+
+
+def test_k3_x3_credit_notes_give_back_the_invoice_tax_to_the_cent(invoice, support, finance):
+    # 2.00 × 8.70 / 128.70 = 0.1351… → 0.14; 4.00 of it → 0.2703… → 0.27, less 0.14 = 0.13; the
+    # rest (124.70) gives back what is left of the 8.70: 8.43. Each note's own share rounded
+    # alone would give back 0.14 + 0.14 + 8.43 = 8.71, a cent more than was charged.
+    notes = [
+        credit(invoice, amount, support=support, finance=finance, approved_on=date(2026, 2, 3))
+        for amount in ("2.00", "2.00", "124.70")
+    ]
+    assert [note.tax for note in notes] == [D("0.14"), D("0.13"), D("8.43")]
+    assert sum(note.tax for note in notes) == invoice.tax
+
+
+def test_k3_a_rejected_or_waiting_note_gives_back_no_tax(invoice, support, finance):
+    waiting = services.request_credit_note(
+        invoice, by=support, amount="10.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    rejected = services.request_credit_note(
+        invoice, by=support, amount="20.00", reason="Other", as_of=date(2026, 2, 2)
+    )
+    services.decide_credit_note(rejected, by=finance, approve=False, as_of=date(2026, 2, 3))
+    assert [n.tax for n in CreditNote.objects.filter(pk__in=[waiting.pk, rejected.pk])] == [
+        D("0.00"),
+        D("0.00"),
+    ]
+    # 10.00 × 8.70 / 128.70 = 0.67599… → 0.68 once approved.
+    assert services.decide_credit_note(
+        waiting, by=finance, approve=True, as_of=date(2026, 2, 3)
+    ).tax == D("0.68")
+
+
+def test_k3_an_untaxed_invoice_gives_back_no_tax(db, support, finance):
+    ws = paid_monthly(business_region="OR")  # Oregon: no sales tax
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    note = credit(invoice, "120.00", support=support, finance=finance, approved_on=date(2026, 2, 3))
+    assert note.tax == D("0.00")
+
+
+def test_k3_the_database_refuses_tax_beyond_the_amount(invoice, support):
+    note = services.request_credit_note(
+        invoice, by=support, amount="1.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditNote.objects.filter(pk=note.pk).update(tax=D("1.01"))
+
+
+def test_k3_the_credit_note_document_shows_the_tax_given_back(
+    client, invoice, support, finance, settings, tmp_path
+):
+    settings.MEDIA_ROOT = settings.PRIVATE_MEDIA_ROOT = tmp_path
+    note = credit(invoice, "50.00", support=support, finance=finance, approved_on=date(2026, 2, 3))
+    client.force_login(finance)
+    body = client.get(reverse("finance:credit-note-document", args=[note.pk])).content.decode()
+    # 46.62 credited before tax, 3.38 of tax given back, 50.00 in all.
+    assert "$46.62" in body and "Tax given back" in body and "$3.38" in body
+    assert "$50.00" in body
+
+
+def test_k3_x4_the_tax_report_takes_tax_given_back_off_in_the_month_of_approval(
+    client, invoice, support, finance
+):
+    credit(invoice, "50.00", support=support, finance=finance, approved_on=date(2026, 3, 5))
+    rows = {
+        (row["month"], row["jurisdiction"]): (
+            row["invoices"],
+            row["tax_total"],
+            row["tax_given_back"],
+            row["tax_due"],
+        )
+        for row in reports.tax_report(Invoice.objects.all(), CreditNote.objects.all())
+    }
+    # February: the invoice's 8.70 charged; March: no invoice, 3.38 given back: due -3.38.
+    assert rows == {
+        (date(2026, 2, 1), "US-CA"): (1, D("8.70"), D("0.00"), D("8.70")),
+        (date(2026, 3, 1), "US-CA"): (0, D("0.00"), D("3.38"), D("-3.38")),
+    }
+    client.force_login(finance)
+    page = client.get(
+        reverse("finance:tax-report"), {"issued_from": "2026-02", "issued_to": "2026-03"}
+    )
+    assert page.context["totals"]["tax_due"] == D("5.32")  # 8.70 − 3.38
+    only_february = client.get(
+        reverse("finance:tax-report"), {"issued_from": "2026-02", "issued_to": "2026-02"}
+    )
+    assert only_february.context["totals"]["tax_given_back"] == D("0.00")
+
+
+def test_k3_credit_notes_approved_before_give_back_their_tax_once_migrated(
+    invoice, support, finance
+):
+    """billing 0026 sets what `tax_given_back` would have on the notes approved before it."""
+    from django.apps import apps
+
+    migration = importlib.import_module("billing.migrations.0026_credit_notes_give_back_tax")
+    for amount in ("2.00", "2.00", "124.70"):
+        credit(invoice, amount, support=support, finance=finance, approved_on=date(2026, 2, 3))
+    CreditNote.objects.update(tax=D("0.00"))
+    migration.give_back_tax(apps, None)
+    assert list(CreditNote.objects.order_by("id").values_list("tax", flat=True)) == [
+        D("0.14"),
+        D("0.13"),
+        D("8.43"),
+    ]
