@@ -143,7 +143,8 @@ class _PlanForm(forms.ModelForm):
     effective_on = forms.DateField(
         label="New terms apply from",
         required=False,
-        help_text="The first day the changed terms apply. A month is billed at the terms in "
+        help_text="The first day the changed terms apply, after the billing clock's last "
+        "processed day and at most two years after it. A month is billed at the terms in "
         "force on its first day; an annual term at those of the day it starts.",
     )
 

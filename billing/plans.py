@@ -8,9 +8,10 @@ from django.db import transaction
 from django.db.models.functions import Coalesce
 
 from billing.audit import require_reason, save_with_reason
-from billing.clock import hold_every_dated_change, refuse_processed
+from billing.clock import hold_every_dated_change, last_processed_day, refuse_processed
 from billing.errors import BillingError, refuse_problems
 from billing.models import Plan, PlanTerms, Workspace
+from billing.months import EARLIEST_MONTH, LATEST_MONTH, add_year
 
 # What finance may change, with the bounds a typo cannot pass. The name is a label, not dated;
 # the rest are the plan's terms (PlanTerms), changed from a day on.
@@ -62,6 +63,37 @@ def _checked(plan: Plan, field: str, value, problems: list[str]):
     return value
 
 
+# I6: the first and last days this system bills; terms are dated within them.
+FIRST_DAY, LAST_DAY = EARLIEST_MONTH, date(LATEST_MONTH.year, 12, 31)
+
+
+def _refuse_out_of_bounds(plan: Plan, effective_on: date) -> None:
+    """Terms start within the years billed (I6; before the clock's first day D2 refuses no
+    day, and terms dated 0001-01-01, their day, rewrote the terms "from the start" in place),
+    and at most two years after the clock's next day. A price change is announced months
+    ahead, an annual customer's at most a year before the renewal it applies to: two years
+    leave room for both, while a year typed wrong (2062 for 2026, 9999) is refused rather than
+    entered ahead of every later change, which would then be refused as out of date order."""
+    what = f"A change of {plan}'s terms dated {effective_on} is refused"
+    if effective_on < FIRST_DAY:
+        raise BillingError(
+            f"{what}: it is outside the years this system bills (2000 to 2099), and {plan}'s "
+            "terms from the start are not rewritten. Date new terms from the day they apply."
+        )
+    clock_at = last_processed_day()
+    if clock_at is None:  # no next day to count from yet
+        if effective_on > LAST_DAY:
+            raise BillingError(f"{what}: it is outside the years this system bills (2000 to 2099).")
+        return
+    next_day = clock_at + timedelta(days=1)
+    latest = min(add_year(add_year(next_day)), LAST_DAY)
+    if effective_on > latest:
+        raise BillingError(
+            f"{what}: terms are entered at most two years ahead of the billing clock's next "
+            f"day, {next_day}: date them {latest} at the latest."
+        )
+
+
 def _refuse_out_of_order(plan: Plan, effective_on: date) -> None:
     """D4: terms dated on or before what was entered already for a later day would rewrite it
     in one order of entry and not in the other: terms dated before a plan's later terms, and
@@ -98,8 +130,9 @@ def update_plan(plan: Plan, *, by, reason: str, effective_on: date | None = None
     (terms changed twice for one day are that day's terms). Issued invoices keep their figures;
     a month is billed at the terms in force on its first day (`PlanTerms`).
 
-    Refused (D2) dated a day the clock processed, and (D4) out of date order or dated on or
-    before a change entered ahead of the clock (see `_refuse_out_of_order`); it takes turns
+    Refused (D2) dated a day the clock processed, outside the years billed or more than two
+    years ahead of the clock (`_refuse_out_of_bounds`), and (D4) out of date order or dated on
+    or before a change entered ahead of the clock (`_refuse_out_of_order`); it takes turns
     with every dated change, which may read the terms."""
     require_reason(reason, "Say why the plan's terms change: the reason is kept.")
     unknown = set(terms) - set(PLAN_TERMS)
@@ -121,6 +154,7 @@ def update_plan(plan: Plan, *, by, reason: str, effective_on: date | None = None
     if effective_on is None:
         raise BillingError(f"Say from which day {plan}'s new terms apply.")
     refuse_processed(effective_on, f"A change of {plan}'s terms", past_a_close=True)
+    _refuse_out_of_bounds(plan, effective_on)
     _refuse_out_of_order(plan, effective_on)
     in_force = PlanTerms.objects.of(effective_on, plan=plan)
     if in_force.effective_on != effective_on:
