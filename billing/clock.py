@@ -57,6 +57,12 @@ def _clock_shared() -> tuple[date | None, date | None]:
     return row if row else (None, None)
 
 
+def clock_days() -> tuple[date | None, date | None]:
+    """(last processed day, day being processed) for a check that words its own refusal, the
+    row held as for any dated change (`_clock_shared`)."""
+    return _clock_shared()
+
+
 def hold_every_dated_change() -> None:
     """For a change that every dated change may read (a plan's terms): take the clock's row
     for the caller's transaction, as the clock does before a day. Changes in flight (each holds

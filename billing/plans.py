@@ -1,5 +1,6 @@
 """The plans' terms (SPEC P1, P2): prices and allowances live in the database as dated rows and
-finance changes them here, from a day on, within bounds, with the why kept (R4)."""
+finance changes them here, from a day on, within bounds, with the why kept (R4), or withdraws
+terms not in force yet."""
 
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
@@ -8,7 +9,12 @@ from django.db import transaction
 from django.db.models.functions import Coalesce
 
 from billing.audit import require_reason, save_with_reason
-from billing.clock import hold_every_dated_change, last_processed_day, refuse_processed
+from billing.clock import (
+    clock_days,
+    hold_every_dated_change,
+    last_processed_day,
+    refuse_processed,
+)
 from billing.errors import BillingError, refuse_problems
 from billing.models import Plan, PlanTerms, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, add_year
@@ -107,13 +113,7 @@ def _refuse_out_of_order(plan: Plan, effective_on: date) -> None:
             f"{what}: its terms from {later.effective_on} were entered already, and a plan's "
             "terms are entered in date order."
         )
-    ahead = (
-        Workspace.objects.annotate(dated_to=Coalesce("changes_dated_to", "created_on"))
-        .filter(dated_to__gte=effective_on)
-        .order_by("-dated_to")
-        .values_list("name", "dated_to")
-        .first()
-    )
+    ahead = _entered_ahead(effective_on)
     if ahead is not None:
         name, dated_to = ahead
         raise BillingError(
@@ -121,6 +121,18 @@ def _refuse_out_of_order(plan: Plan, effective_on: date) -> None:
             f"billing clock, and may have read them. Date them {dated_to + timedelta(days=1)} "
             "or later."
         )
+
+
+def _entered_ahead(day: date) -> tuple[str, date] | None:
+    """(workspace name, day) of the latest sign-up or change dated `day` or later, entered
+    ahead of the clock: it may have read the terms in force on `day`."""
+    return (
+        Workspace.objects.annotate(dated_to=Coalesce("changes_dated_to", "created_on"))
+        .filter(dated_to__gte=day)
+        .order_by("-dated_to")
+        .values_list("name", "dated_to")
+        .first()
+    )
 
 
 @transaction.atomic
@@ -162,4 +174,66 @@ def update_plan(plan: Plan, *, by, reason: str, effective_on: date | None = None
     for field, value in checked.items():
         setattr(in_force, field, value)
     save_with_reason(in_force, reason, by=by)
+    return plan
+
+
+def withdrawal_refusal(terms: PlanTerms) -> str:
+    """Why `terms` cannot be withdrawn, or "". Withdrawn as they could be entered (D2, D4), so
+    that nothing has read them: dated after every day the clock has processed or is processing,
+    the plan's latest (later terms were entered from them and carry what they changed), and
+    after every sign-up or change entered ahead of the clock. The terms "from the start" stay:
+    a plan has terms on every day."""
+    if terms.effective_on == date.min:
+        return (
+            f"{terms.plan}'s terms from the start are not withdrawn: they apply until its first "
+            "dated terms. Enter new terms from a day to change them."
+        )
+    last, processing = clock_days()
+    if (
+        processing is not None
+        and terms.effective_on <= processing
+        and (last is None or processing > last)
+    ):
+        return f"{terms} are in force: the billing clock is processing {processing} now."
+    if last is not None and terms.effective_on <= last:
+        return (
+            f"{terms} are in force: the billing clock has processed every day through {last}. "
+            f"Enter new terms from {last + timedelta(days=1)} to change them."
+        )
+    later = terms.plan.terms.filter(effective_on__gt=terms.effective_on).order_by("effective_on")
+    later = later.values_list("effective_on", flat=True).first()
+    if later is not None:
+        return (
+            f"{terms} are not withdrawn: {terms.plan}'s terms from {later} were entered after "
+            "them, from them; withdraw those first."
+        )
+    ahead = _entered_ahead(terms.effective_on)
+    if ahead is not None:
+        name, dated_to = ahead
+        return (
+            f"{terms} are not withdrawn: a change to {name} dated {dated_to} was entered "
+            "already, ahead of the billing clock, and may have read them."
+        )
+    return ""
+
+
+@transaction.atomic
+def withdraw_plan_terms(terms: PlanTerms, *, by, reason: str) -> Plan:
+    """P1, P2, R4: withdraw a plan's terms not in force yet (a day or a figure typed wrong, a
+    change called off): the terms before them apply on. Refused where they could not be
+    entered now (`withdrawal_refusal`); it takes turns with every dated change, as
+    `update_plan` does, so a change entered meanwhile reads the terms left. The terms' history
+    keeps them, with who withdrew them, when and why."""
+    require_reason(reason, "Say why the terms are withdrawn: the reason is kept.")
+    hold_every_dated_change()  # first, as update_plan: a dated change may hold the clock
+    plan = Plan.objects.select_for_update(no_key=True).get(pk=terms.plan_id)
+    current = plan.terms.filter(pk=terms.pk).first()
+    if current is None:
+        raise BillingError(f"{plan}'s terms from {terms.effective_on} were withdrawn already.")
+    refusal = withdrawal_refusal(current)
+    if refusal:
+        raise BillingError(refusal)
+    current._change_reason = f"Terms withdrawn: {reason.strip()}"
+    current._history_user = by
+    current.delete()
     return plan

@@ -32,7 +32,13 @@ from billing.month_close import (
     preview_invoice,
     retry_set_aside,
 )
-from billing.plans import DATED_TERMS, PLAN_TERMS, update_plan
+from billing.plans import (
+    DATED_TERMS,
+    PLAN_TERMS,
+    update_plan,
+    withdraw_plan_terms,
+    withdrawal_refusal,
+)
 from billing.subscriptions import (
     add_payment_method,
     change_interval,
@@ -81,4 +87,6 @@ __all__ = [
     "update_plan",
     "update_workspace",
     "void_invoice",
+    "withdraw_plan_terms",
+    "withdrawal_refusal",
 ]

@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from billing import services
+from billing.models import PlanTerms
 from billing.roles import FINANCE, ROLES, STARTUP_REVIEWERS, SUPPORT
 
 LOGIN = "login"
@@ -33,6 +34,10 @@ PAGES = {
     "taxrate-changelist": lambda ws: reverse("admin:billing_taxrate_changelist"),
     "taxrate-add": lambda ws: reverse("admin:billing_taxrate_add"),
     "plan-changelist": lambda ws: reverse("admin:billing_plan_changelist"),
+    # The terms from the start: the page opens and says they are not withdrawn.
+    "planterms-withdraw": lambda ws: reverse(
+        "admin:billing_planterms_withdraw", args=[PlanTerms.objects.filter(plan__code="team")[0].pk]
+    ),
     "subscription-changelist": lambda ws: reverse("admin:billing_subscription_changelist"),
     "lockevent-changelist": lambda ws: reverse("admin:billing_lockevent_changelist"),
     "monthclose-changelist": lambda ws: reverse("admin:billing_monthclose_changelist"),
@@ -97,6 +102,7 @@ ALLOWED = {
         "taxrate-changelist",  # view/add/change_taxrate
         "taxrate-add",  # add_taxrate
         "plan-changelist",  # view/change_plan
+        "planterms-withdraw",  # change_plan: withdrawing terms changes the plan
         "subscription-changelist",  # view_subscription
         "lockevent-changelist",  # view_lockevent
         "monthclose-changelist",  # view_monthclose

@@ -22,7 +22,15 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from billing import services as billing
-from billing.models import CreditNote, Invoice, Plan, TaxExemption, Usage, Workspace
+from billing.models import (
+    CreditNote,
+    Invoice,
+    Plan,
+    PlanTerms,
+    TaxExemption,
+    Usage,
+    Workspace,
+)
 from coupons import services as coupons
 from coupons.models import Campaign, NonprofitProof, Redemption
 from startups import services as startups
@@ -285,6 +293,7 @@ def _action_pages(world):
     def decide(prefix, obj, name):
         return reverse(f"admin:{prefix}_decide", args=[obj.pk, name])
 
+    terms = PlanTerms.objects.get(plan__code="team", effective_on=date(2026, 1, 1))
     certificate = TaxExemption.objects.get()
     proof = NonprofitProof.objects.get()
     note = CreditNote.objects.get()
@@ -318,6 +327,11 @@ def _action_pages(world):
             reverse("admin:coupons_redemption_remove", args=[redemption.pk]),
             {"reason": "x"},
             "coupons.remove_discount",
+        ),
+        (
+            reverse("admin:billing_planterms_withdraw", args=[terms.pk]),
+            {"reason": "x"},
+            "billing.change_plan",
         ),
         (ws_page(paid, "close"), {"reason": "x"}, "billing.close_workspace"),
         (ws_page(closed, "reopen"), {"reason": "x"}, "billing.close_workspace"),

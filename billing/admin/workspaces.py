@@ -17,6 +17,7 @@ from billing.admin.closures import ClosedFilter, ClosurePages
 from billing.admin.forecast import ForecastPage
 from billing.admin_toolkit import (
     ReadOnlyInline,
+    ReasonForm,
     ServiceAdmin,
     badge,
     money_column,
@@ -413,12 +414,34 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         return f"{workspace.name} unlocked: {reason}"
 
 
+# Withdrawing terms is changing the plan (R3: finance's, as the plan's page is).
+WITHDRAWS_TERMS = "billing.change_plan"
+
+
+def may_withdraw(request, terms) -> bool:
+    """The person may withdraw `terms` and the service would take it (a button to show)."""
+    return (
+        terms is not None
+        and request.user.has_perm(WITHDRAWS_TERMS)
+        and not services.withdrawal_refusal(terms)
+    )
+
+
+def terms_summary(terms) -> str:
+    return (
+        f"{money(terms.monthly_price)} a month, {money(terms.annual_price)} a year, "
+        f"{count(terms.included_mtus)} MTUs included a month, overage {overage_rate(terms)} "
+        f"per MTU, {terms.trial_days} trial days"
+    )
+
+
 @admin.register(Plan)
 class PlanAdmin(ServiceAdmin):
     """P1, P2: the plans' prices and allowances, changed by finance from a day on through
     `update_plan`; the list shows the terms in force today, the page every dated set."""
 
     form = PlanTermsForm
+    change_form_template = "admin/billing/plan/change_form.html"
     list_display = [
         "name",
         "code",
@@ -484,6 +507,17 @@ class PlanAdmin(ServiceAdmin):
             ),
         )
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        plan = self.get_object(request, object_id)
+        if plan is not None:
+            # Only a plan's latest terms can be withdrawn (withdrawal_refusal): one button.
+            latest = plan.terms.order_by("effective_on").last()
+            extra_context = {
+                **(extra_context or {}),
+                "withdrawable": latest if may_withdraw(request, latest) else None,
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def update(self, request, plan, data, changed):
         services.update_plan(
             plan,
@@ -497,7 +531,11 @@ class PlanAdmin(ServiceAdmin):
 @admin.register(PlanTerms)
 class PlanTermsAdmin(ServiceAdmin):
     """P1, P2, R4: every dated set of a plan's terms, with the history of who changed it, when
-    and why. Changed on the plan's page only (`update_plan`)."""
+    and why. Changed on the plan's page only (`update_plan`); terms not in force yet are
+    withdrawn on a page of their own, by those who change plans (`withdraw_plan_terms`)."""
+
+    change_form_template = "admin/billing/planterms/change_form.html"
+    pages = (("<int:pk>/withdraw/", "withdraw_view", "billing_planterms_withdraw"),)
 
     list_display = [
         "plan",
@@ -524,6 +562,44 @@ class PlanTermsAdmin(ServiceAdmin):
     @admin.display(description="Overage per MTU", ordering="overage_rate")
     def overage_rate_display(self, obj):
         return overage_rate(obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        terms = self.get_object(request, object_id)
+        if terms is not None:
+            extra_context = {**(extra_context or {}), "withdrawable": may_withdraw(request, terms)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def withdraw_view(self, request, pk):
+        """The why asked for, then `withdraw_plan_terms`; terms it would refuse (in force, or
+        read already) say why instead of asking."""
+        if not request.user.has_perm(WITHDRAWS_TERMS):
+            raise PermissionDenied
+        terms = get_object_or_404(PlanTerms.objects.select_related("plan"), pk=pk)
+        plan = terms.plan
+        # The terms that apply instead (none before the terms from the start, never withdrawn).
+        before = plan.terms.filter(effective_on__lt=terms.effective_on).order_by("effective_on")
+        before = before.last()
+
+        def perform(data):
+            services.withdraw_plan_terms(terms, by=request.user, reason=data["reason"])
+            return f"{terms} withdrawn: {data['reason']}", plan
+
+        return service_form_page(
+            self,
+            request,
+            terms,
+            form=ReasonForm(request.POST or None),
+            perform=perform,
+            template="admin/billing/planterms/withdraw.html",
+            title=f"Withdraw {terms}",
+            back_url=reverse("admin:billing_plan_change", args=[plan.pk]),
+            closed=services.withdrawal_refusal(terms),
+            submit_label="Yes, withdraw them",
+            terms=terms,
+            summary=terms_summary(terms),
+            before=before,
+            before_summary=terms_summary(before) if before else "",
+        )
 
 
 def overage_rate(terms) -> str:

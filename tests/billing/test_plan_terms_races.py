@@ -28,8 +28,14 @@ def team():
 def _while_update_plan_checks(monkeypatch, elsewhere):
     """Run `elsewhere` in another connection once update_plan has made its D4 checks, before
     it commits; returns (thread, errors)."""
+    return _while_plans_checks(monkeypatch, "_refuse_out_of_order", elsewhere)
+
+
+def _while_plans_checks(monkeypatch, check, elsewhere):
+    """Run `elsewhere` in another connection once a service of billing.plans has made its D4
+    check `check`, before it commits; returns (thread, errors)."""
     errors, state = [], {}
-    real = plans._refuse_out_of_order
+    real = getattr(plans, check)
 
     def run():
         try:
@@ -40,13 +46,14 @@ def _while_update_plan_checks(monkeypatch, elsewhere):
             connections.close_all()
 
     def checked(*args, **kwargs):
-        real(*args, **kwargs)
+        outcome = real(*args, **kwargs)
         thread = threading.Thread(target=run)
         thread.start()
         thread.join(3)  # done, or waiting for the change to commit
         state["thread"] = thread
+        return outcome
 
-    monkeypatch.setattr(plans, "_refuse_out_of_order", checked)
+    monkeypatch.setattr(plans, check, checked)
     return state, errors
 
 
@@ -92,3 +99,27 @@ def test_d4_an_annual_renewal_entered_while_the_annual_price_changes_gets_the_ne
     assert not errors, errors
     renewal = Invoice.objects.get(workspace=ws, kind="annual", issue_date=date(2026, 4, 10))
     assert renewal.total == D("1800.00")
+
+
+def test_d4_a_trial_started_while_its_terms_are_withdrawn_gets_the_terms_left(monkeypatch, finance):
+    """T1, D4: the clock has processed 1 April; trials are 30 days from 5 April. Support moves a
+    workspace to Team dated 10 April while finance withdraws those terms. Without turns, the
+    move reads 30 days (the withdrawal not committed yet) and the withdrawal finds no move: a
+    30-day trial under terms of 14. The move waits for the withdrawal: a 14-day trial."""
+    require_postgres()
+    ws = workspace(as_of=date(2026, 3, 1), card=True)
+    services.run_billing(as_of=date(2026, 4, 1))
+    update_plan(team(), by=finance, reason="Longer", effective_on=date(2026, 4, 5), trial_days=30)
+    state, errors = _while_plans_checks(
+        monkeypatch,
+        "withdrawal_refusal",
+        lambda: services.change_to_team(Workspace.objects.get(pk=ws.pk), as_of=date(2026, 4, 10)),
+    )
+    services.withdraw_plan_terms(
+        team().terms.get(effective_on=date(2026, 4, 5)), by=finance, reason="Not yet"
+    )
+    state["thread"].join(20)
+    assert not errors, errors
+    sub = Subscription.objects.get(workspace=ws, plan__code="team")
+    assert PlanTerms.objects.of(date(2026, 4, 10), plan__code="team").trial_days == 14
+    assert sub.trial_end == date(2026, 4, 24)
