@@ -41,7 +41,7 @@ from billing.models import (
     in_force_on,
 )
 from billing.months import add_year, month_start
-from billing.tax import US_STATES
+from billing.tax import check_business_region
 
 # T6: the reminder goes out this many days before the trial's end date.
 TRIAL_REMINDER_DAYS = 3
@@ -69,24 +69,19 @@ def _workspace_details(
     problems: list[str], name, business_country, business_region, billing_email
 ) -> dict:
     """A workspace's details as they are kept; what is wrong with them goes to `problems` (X1:
-    a US business needs its state)."""
-    details = {
-        "name": check_name(name, "workspace name", problems, missing="The workspace needs a name."),
-        "business_country": business_country.upper(),
-        "business_region": business_region.upper(),
+    where tax depends on the region, it is one of the country's codes)."""
+    name = check_name(name, "workspace name", problems, missing="The workspace needs a name.")
+    country = str(business_country or "").strip().upper()
+    if country not in countries:
+        problems.append(f"“{business_country}” is not an ISO 3166-1 country code.")
+    return {
+        "name": name,
+        "business_country": country,
+        "business_region": check_business_region(country, business_region, problems),
         "billing_email": check_email(
             billing_email, problems, label="a valid billing email address"
         ),
     }
-    if details["business_country"] not in countries:
-        problems.append(f"“{business_country}” is not an ISO 3166-1 country code.")
-    elif details["business_country"] == "US" and details["business_region"] not in US_STATES:
-        problems.append(
-            f"“{business_region}” is not a US state code (e.g. CA): sales tax depends on it."
-            if business_region
-            else "A US business needs its state (e.g. CA): sales tax depends on it."
-        )
-    return details
 
 
 @transaction.atomic

@@ -37,6 +37,77 @@ US_STATES = {
     "WA": "Washington", "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
 }  # fmt: skip
 
+CANADIAN_PROVINCES = {
+    "AB": "Alberta", "BC": "British Columbia", "MB": "Manitoba", "NB": "New Brunswick",
+    "NL": "Newfoundland and Labrador", "NS": "Nova Scotia", "NT": "Northwest Territories",
+    "NU": "Nunavut", "ON": "Ontario", "PE": "Prince Edward Island", "QC": "Quebec",
+    "SK": "Saskatchewan", "YT": "Yukon",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TaxRegions:
+    """The subdivisions of a country whose tax depends on them: ISO 3166-2 codes without the
+    country's prefix (CA, not US-CA) → names, and how messages call them."""
+
+    names: dict[str, str]
+    code: str  # "US state": what one code is
+    business: str  # "A US business needs its state": a workspace there without one
+    example: str
+    tax: str  # the tax that depends on it
+
+    def expected(self) -> str:
+        return f"{self.tax} depends on it. Use one of {', '.join(sorted(self.names))}."
+
+
+# X1, X2: where tax depends on the region, a region is one of these codes, on a workspace and on
+# a rate alike: a region typed another way ("ONT" for ON) would match no rate, and the invoice
+# would fall back to the country-wide one (5 % GST for Ontario's 13 % HST) with no warning.
+# Elsewhere tax is country-wide (VAT, GST): a workspace's region there is the customer's own
+# words, shown on documents, and a rate has no region, since nothing makes a workspace's words
+# match it. A country whose tax comes to differ by region is added here, with its codes, first.
+TAX_REGIONS = {
+    "US": TaxRegions(US_STATES, "US state", "A US business needs its state", "CA", "sales tax"),
+    "CA": TaxRegions(
+        CANADIAN_PROVINCES,
+        "Canadian province or territory",
+        "A Canadian business needs its province or territory",
+        "ON",
+        "GST/HST",
+    ),
+}
+
+
+def region_codes_help() -> str:
+    """Which codes a region is, where tax depends on it: for the forms that ask for one."""
+    return "; ".join(
+        f"in {country}, a {regions.code} code (e.g. {regions.example})"
+        for country, regions in TAX_REGIONS.items()
+    )
+
+
+def check_business_region(country: str, region, problems: list[str]) -> str:
+    """X1: a workspace's region as kept (trimmed, upper case), for its `country` (a code as
+    kept). Where tax depends on it, one of the country's codes, required; elsewhere optional
+    and free, within its column. What is wrong goes to `problems`."""
+    region = str(region or "").strip().upper()
+    regions = TAX_REGIONS.get(country)
+    if regions is None:
+        limit = Workspace._meta.get_field("business_region").max_length
+        if len(region) > limit:
+            problems.append(f"A region has at most {limit} characters, not “{region}”.")
+    elif not region:
+        problems.append(f"{regions.business} (e.g. {regions.example}): {regions.expected()}")
+    elif region not in regions.names:
+        problems.append(f"“{region}” is not a {regions.code} code: {regions.expected()}")
+    return region
+
+
+def region_name(country: str, region: str) -> str:
+    """The name of a region tax depends on (Ontario for CA-ON); any other region as it is."""
+    regions = TAX_REGIONS.get(country)
+    return regions.names.get(region, region) if regions else region
+
 
 @dataclass(frozen=True)
 class TaxDecision:
@@ -187,18 +258,24 @@ class TaxTable:
 
 
 def _jurisdiction(country, region, name) -> tuple[str, str, str]:
-    """Where a rate applies, as workspaces name it (an ISO 3166-1 country; in the US, a state
-    code or none for a country-wide rate), and its name: else refused, every problem named. A
-    rate for a place no workspace can be in would be stored and never charged."""
+    """Where a rate applies, as workspaces name it (an ISO 3166-1 country; where tax depends on
+    the region, one of its codes or none for a country-wide rate), and its name: else refused,
+    every problem named. A rate for a place no workspace can be in would be stored and never
+    charged."""
     country, region, name = (str(v or "").strip() for v in (country, region, name))
     country, region = country.upper(), region.upper()
+    regions = TAX_REGIONS.get(country)
     problems = []
     if country not in countries:
         problems.append(f"“{country}” is not an ISO 3166-1 country code.")
-    elif country == "US" and region and region not in US_STATES:
-        problems.append(f"“{region}” is not a US state code (e.g. CA).")
-    if len(region) > TaxRate._meta.get_field("region").max_length:
-        problems.append(f"“{region}” is too long for a region code.")
+    elif region and regions is None:
+        problems.append(
+            f"A rate in {countries.name(country)} is country-wide: leave the region empty "
+            f"(rates by region are kept where workspaces name their region by code: "
+            f"{', '.join(sorted(TAX_REGIONS))})."
+        )
+    elif region and region not in regions.names:
+        problems.append(f"“{region}” is not a {regions.code} code: {regions.expected()}")
     limit = TaxRate._meta.get_field("name").max_length
     if not name:
         problems.append("A tax rate needs a name (e.g. CA sales tax), shown on invoices.")

@@ -18,7 +18,7 @@ from billing.admin_toolkit import (
 )
 from billing.documents import clean_document
 from billing.models import TaxExemption, TaxRate
-from billing.tax import US_STATES
+from billing.tax import US_STATES, region_codes_help
 from billing.templatetags.money import rate
 
 
@@ -42,10 +42,15 @@ class TaxRateAdmin(ServiceAdmin):
 
     rate_display = shown_column("rate", rate, description="Rate")
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "region":
+            kwargs["help_text"] = f"Empty for a country-wide rate; {region_codes_help()}."
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def create(self, request, data):
         return services.set_tax_rate(
             str(data["country"]),
-            region=data["region"].strip().upper(),
+            region=data["region"],
             rate=data["rate"],
             name=data["name"],
             valid_from=data["valid_from"],

@@ -36,6 +36,7 @@ from billing.forms import (
 )
 from billing.models import MonthClose, PaymentMethod, Plan, PlanTerms, Subscription, Workspace
 from billing.months import month_start
+from billing.tax import region_codes_help
 from billing.templatetags.money import count, money
 
 LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
@@ -169,6 +170,15 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).with_current_subscription()
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "business_region":
+            # X1: from the table the service checks, so it names every country it checks.
+            kwargs["help_text"] = (
+                f"Where tax depends on it: {region_codes_help()}. Elsewhere optional, as the "
+                "customer names it (tax there is country-wide)."
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -58,6 +58,39 @@ def test_x1_admin_refuses_a_us_workspace_without_its_state(client, support):
     assert ws.business_region == "CA"  # not a state either
 
 
+def test_x1_x2_admin_refuses_ont_for_ontario_on_a_workspace_and_on_a_rate(client, support, finance):
+    """A region typed "ONT" matched none of the seeded rates (ON HST 13 %): an Ontario
+    workspace entered so was taxed at CA GST's 5 %, and a rate entered so was never charged.
+    Both forms say which codes are expected and keep nothing; each says so before it is sent."""
+    codes = "AB, BC, MB, NB, NL, NS, NT, NU, ON, PE, QC, SK, YT"
+    ws = workspace(business_country="CA", business_region="QC")
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_change", args=[ws.pk])
+    assert (
+        "in CA, a Canadian province or territory code (e.g. ON)" in client.get(url).content.decode()
+    )
+    page = client.post(url, change_form(ws, business_region="ONT", change_reason="Moved"))
+    assert (
+        "“ONT” is not a Canadian province or territory code: GST/HST depends on it. "
+        f"Use one of {codes}."
+    ) in page.content.decode()
+    ws.refresh_from_db()
+    assert ws.business_region == "QC"
+    client.post(url, change_form(ws, business_region="on", change_reason="Moved"))
+    ws.refresh_from_db()
+    assert ws.business_region == "ON"
+
+    client.force_login(finance)
+    add = reverse("admin:billing_taxrate_add")
+    assert (
+        "Empty for a country-wide rate; in US, a US state code" in client.get(add).content.decode()
+    )
+    rate = {"country": "CA", "rate": "13", "name": "HST", "valid_from": "2026-04-01"}
+    page = client.post(add, {**rate, "region": "ONT"})
+    assert f"Use one of {codes}." in page.content.decode()
+    assert not TaxRate.objects.filter(valid_from=date(2026, 4, 1)).exists()
+
+
 def test_x1_r4_admin_edit_goes_through_the_service_and_keeps_why(client, support):
     ws = workspace(business_country="US", business_region="CA")
     client.force_login(support)

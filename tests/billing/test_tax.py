@@ -1,6 +1,7 @@
 """X1–X3: tax follows the business location; rates are dated, editable data seeded by a
 migration; tax is computed on the amount after discounts and credits."""
 
+import re
 from datetime import date
 from decimal import Decimal as D
 
@@ -13,7 +14,7 @@ from billing.models import Invoice, TaxRate, Workspace
 from billing.pricing import Discount
 from billing.tax import US_STATES, TaxTable
 
-from .factories import certificate, move_business, paid_monthly
+from .factories import certificate, move_business, paid_monthly, workspace
 
 NO_SALES_TAX = {"AK", "DE", "MT", "NH", "OR"}
 
@@ -69,8 +70,6 @@ def test_x1_d4_an_annual_invoice_a_lagging_clock_owes_is_taxed_where_the_busines
     is dated 15 January, 1,440.00 + 104.40 = 1,544.40. With the clock at 1 January, a move to
     Oregon dated 20 January first issues what the clock owes before that day, as a daily clock
     had: the catch-up taxed it in Oregon (1,440.00, no tax)."""
-    from .factories import workspace
-
     ws = workspace(
         as_of=date(2026, 1, 1), plan="team", interval="annual", card=True, business_region="CA"
     )
@@ -142,6 +141,74 @@ def test_x1_tax_follows_the_business_location_not_the_billing_address(db):
     assert (february.tax_region, february.tax_rate, february.tax) == ("CA", D("7.250"), D("8.70"))
     january.refresh_from_db()
     assert (january.tax_region, january.tax) == ("TX", D("7.50"))
+
+
+def test_x1_x2_an_ontario_business_typed_in_lower_case_pays_ontario_hst(db):
+    """ON HST 13 % wins over CA GST 5 %: January's 120.00 is taxed 15.60 (135.60). The region
+    typed " on " was kept as " ON ", matched no rate and the invoice fell back to GST (6.00,
+    126.00) with no warning."""
+    ws = paid_monthly(date(2026, 1, 1), business_country="ca", business_region=" on ")
+    assert (str(ws.business_country), ws.business_region) == ("CA", "ON")
+    services.run_billing(as_of=date(2026, 2, 1))
+    january = Invoice.objects.get(workspace=ws)
+    assert (january.tax_country, january.tax_region, january.tax_rate) == ("CA", "ON", D("13.000"))
+    assert (january.subtotal, january.tax, january.total) == (D("120.00"), D("15.60"), D("135.60"))
+
+
+CANADIAN_CODES = "AB, BC, MB, NB, NL, NS, NT, NU, ON, PE, QC, SK, YT"
+
+
+@pytest.mark.parametrize(
+    "country, region, problem",
+    [
+        (
+            "CA",
+            "ONT",
+            "“ONT” is not a Canadian province or territory code: GST/HST depends on it. "
+            f"Use one of {CANADIAN_CODES}.",
+        ),
+        ("CA", "Ontario", "“ONTARIO” is not a Canadian province or territory code"),
+        ("CA", " ", "A Canadian business needs its province or territory (e.g. ON)"),
+        ("US", "Cal", "“CAL” is not a US state code: sales tax depends on it. Use one of AK, AL,"),
+        ("US", "", "A US business needs its state (e.g. CA): sales tax depends on it."),
+        # Elsewhere the region is the customer's own words (tax there is country-wide), kept
+        # within its column.
+        ("DE", "Baden-Württemberg", "A region has at most 10 characters"),
+    ],
+)
+def test_x1_a_region_tax_depends_on_is_one_of_its_country_codes(
+    db, support, country, region, problem
+):
+    """X1: an Ontario business entered as "ONT" matched no HST rate (13 %): its invoices were
+    taxed at the GST's 5 %. A location tax depends on is refused unless it is a code of the
+    country, at sign-up and on an edit, saying which codes are expected."""
+    with pytest.raises(BillingError, match=re.escape(problem)):
+        workspace(slug="refused", business_country=country, business_region=region)
+    assert not Workspace.objects.filter(slug="refused").exists()
+    ws = workspace(business_country="CA", business_region="QC")
+    with pytest.raises(BillingError, match=re.escape(problem)):
+        services.update_workspace(
+            ws,
+            by=support,
+            reason="Moved",
+            name=ws.name,
+            business_country=country,
+            business_region=region,
+            billing_email=ws.billing_email,
+            as_of=date(2026, 1, 1),
+        )
+    ws.refresh_from_db()
+    assert (str(ws.business_country), ws.business_region) == ("CA", "QC")
+
+
+def test_x1_elsewhere_the_region_is_free_text_and_tax_is_the_country_s(db):
+    """Germany's VAT is country-wide (19 %): a region typed there is kept as typed (trimmed,
+    upper case, as codes are) and changes nothing on the invoice (120.00 + 22.80)."""
+    ws = paid_monthly(date(2026, 1, 1), business_country="DE", business_region=" Bayern ")
+    assert ws.business_region == "BAYERN"
+    services.run_billing(as_of=date(2026, 2, 1))
+    january = Invoice.objects.get(workspace=ws)
+    assert (january.tax_rate, january.tax, january.total) == (D("19.000"), D("22.80"), D("142.80"))
 
 
 def test_x2_seeded_rates_cover_every_state_with_a_sales_tax(db):
@@ -248,6 +315,11 @@ def test_x2_a_rate_is_a_percentage(db, rate, problem):
         ("US", "California", "CA sales tax", "“CALIFORNIA” is not a US state code"),
         ("US", "XX", "Sales tax", "“XX” is not a US state code"),
         ("ZZ", "", "Sales tax", "“ZZ” is not an ISO 3166-1 country code"),
+        # X2: "ONT" (for ON) would never be charged: Ontario would go on paying GST's 5 %.
+        ("CA", "ONT", "HST", "“ONT” is not a Canadian province or territory code"),
+        ("CA", "ONT", "HST", f"Use one of {CANADIAN_CODES}."),
+        # Tax there is country-wide: no workspace's region is a code a rate could match.
+        ("DE", "BY", "VAT", "A rate in Germany is country-wide: leave the region empty"),
         ("US", "CA", "  ", "needs a name"),
         ("US", "CA", "x" * 101, "at most 100 characters"),
     ],
@@ -271,6 +343,10 @@ def test_x2_a_rate_is_stored_for_the_codes_as_workspaces_name_them(db):
     assert (str(rate.country), rate.region, rate.name) == ("US", "CA", "CA sales tax")
     vat = services.set_tax_rate("DE", rate="19", name="VAT", valid_from=date(2026, 1, 1))
     assert (str(vat.country), vat.region) == ("DE", "")
+    qst = services.set_tax_rate(
+        "ca", region=" qc ", rate="5", name="GST", valid_from=date(2026, 1, 1)
+    )
+    assert (str(qst.country), qst.region) == ("CA", "QC")
 
 
 def test_x3_tax_on_the_amount_after_discounts_and_credits_rounded_per_invoice(
