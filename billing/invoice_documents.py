@@ -22,7 +22,7 @@ from django_countries import countries
 from fpdf import FPDF, XPos, YPos
 
 from billing.models import CreditNote, Invoice
-from billing.tax import US_STATES
+from billing.tax import region_name
 from billing.templatetags.money import day, money, period_text, rate
 
 
@@ -53,10 +53,8 @@ class Document:
 
 def _location(country: str, region: str) -> str:
     name = countries.name(country) if country else ""
-    if country == "US" and region:
-        return f"{US_STATES.get(region, region)}, {name}"
     if region:
-        return f"{region}, {name}"
+        return f"{region_name(country, region)}, {name}"
     return name or "—"
 
 

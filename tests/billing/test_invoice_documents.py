@@ -194,3 +194,15 @@ def test_i5_the_invoice_page_and_the_finance_list_link_the_documents(client, fin
         body = page.content.decode()
         assert document in body and pdf in body
     assert "$1,930,628.70" in listing.content.decode()
+
+
+def test_i5_x1_a_canadian_customer_is_located_by_its_province_s_name(client, finance):
+    """The document named a US state ("California") but showed a province by its code ("ON,
+    Canada")."""
+    ws = paid_monthly(business_country="CA", business_region="ON")
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    client.force_login(finance)
+    body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()
+    assert "Ontario, Canada" in body
+    assert "$135.60" in body  # 120.00 + 13 % HST
