@@ -139,6 +139,12 @@ def date_order_problem(day: date, what: str, *, name, created_on, dated_to) -> s
     )
 
 
+def out_of_date_order(day: date) -> Q:
+    """`date_order_problem` for a set of workspaces: those a change dated `day` is refused for
+    (their latest dated change, or their sign-up when none, is later)."""
+    return Q(changes_dated_to__gt=day) | Q(changes_dated_to=None, created_on__gt=day)
+
+
 def take_in_date_order(workspace, day: date, what: str) -> None:
     """Refuse a change out of date order (`date_order_problem`), else record its day.
     `workspace` is the row the service holds locked (`Workspace.objects.for_change`)."""

@@ -3,9 +3,10 @@ for a special promotion".
 
 A campaign names a promotion coupon, a message and an audience (filters over workspaces). Before
 launch staff see its reach, a sample and the workspaces the coupon would refuse, counted by
-reason: C2's own checks run as a dry run (`coupons.redemptions.check_redeemable` with facts fetched
-for thousands of workspaces at once), never a copy of them. Launching records each workspace
-reached once (a unique constraint) and hands the emails to the workers in batches; each batch
+reason: C2's own decision (`coupons.redemptions.refusal`, which `redeem_coupon` takes too) on
+the facts read in SQL for the whole audience at once, grouped (`judge_audience`), never a copy of
+it. Launching judges the audience again and records each workspace reached once (INSERT …
+SELECT, a unique constraint) and hands the emails to the workers in batches; each batch
 queues its emails in the outbox under its rows' locks, so a relaunch or a retried task sends
 nobody a second email. Coupons stay staff-applied (C2): a redemption for a notified workspace is
 attributed to the campaign (`redeem_coupon`).
@@ -17,21 +18,26 @@ dispatcher: this module never imports the tasks.
 """
 
 import hashlib
+import operator
 from collections import Counter
 from contextlib import suppress
 from datetime import date, datetime, timedelta
+from functools import reduce
 from typing import NamedTuple
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
     Exists,
+    ExpressionWrapper,
     F,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Sum,
     Value,
@@ -71,10 +77,12 @@ from coupons.models import (
     Redemption,
 )
 from coupons.redemptions import (
+    Standing,
     advance_redemptions,
     check_coupon,
-    check_redeemable,
-    redeem_facts,
+    ran_out,
+    refusal,
+    standing_expressions,
 )
 
 AUDIENCE_FILTERS = (
@@ -103,7 +111,8 @@ REFUSAL_LABELS = {
     CouponRefused.OUT_OF_DATE_ORDER: "a change dated later was entered already",
     WORKSPACE_CLOSED: "the workspace is closed",
 }
-# Workspaces checked per round of C2's dry run: the facts cost a fixed number of queries each.
+# Workspaces the clock owes an event judged per round (after a catch-up, rolled back): each
+# round costs a fixed number of queries.
 CHECK_CHUNK = 2_000
 # Emails per worker task (RECIPES: Celery tasks in chunks of 100 run ~20x faster than single).
 CAMPAIGN_BATCH = 500
@@ -263,75 +272,128 @@ def audience_workspaces(audience: dict, *, as_of: date):
     return workspaces
 
 
-def _facts_as_redeem_sees_them(workspace_ids: list[int], coupon: Coupon, as_of: date) -> dict:
-    """C2's facts as `redeem_coupon` judges them on `as_of`, after what it catches up first:
-    the trial and term ends dated before `as_of` that a lagging clock has not applied (a trial
-    that ended is Free now), then the discounts that ran out by then giving way to their
-    follow-ups (C5; on the 1st the clock has yet to write those due that day). Written in a
-    savepoint rolled back at once (invoices with placeholder numbers): nothing stays."""
+def _owed_events(as_of: date):
+    """The running subscriptions with a trial or term end dated before `as_of` that a lagging
+    clock has not applied yet (a trial that ended is Free now)."""
+    before = as_of - timedelta(days=1)
+    return Subscription.objects.filter(ended_on=None).filter(
+        Q(trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lte=before)
+        | Q(interval=Interval.ANNUAL, term_end__lte=before)
+    )
+
+
+def _owing(as_of: date) -> Q:
+    """The workspaces whose C2 facts `redeem_coupon` would see moved by what it catches up
+    first on `as_of`: a trial or term end the clock owes (`_owed_events`), or a discount that
+    ran out by then and has yet to give way to its follow-up (C5; on the 1st the clock has yet
+    to write those due that day). None while the clock keeps up, a few when it lags."""
+    return Q(pk__in=_owed_events(as_of).values("workspace_id")) | Q(
+        pk__in=ran_out(as_of).values("workspace_id")
+    )
+
+
+def _caught_up_standings(workspace_ids: list[int], coupon: Coupon, as_of: date, notified: Q):
+    """[(id, notified, Standing)] of workspaces the clock owes something (`_owing`), as
+    `redeem_coupon` judges them after catching them up. Written in a savepoint rolled back at
+    once (invoices with placeholder numbers): nothing stays."""
     with transaction.atomic():
         savepoint = transaction.savepoint()
         try:
             with placeholder_numbers():
-                for workspace_id in _owed_subscription_events(workspace_ids, as_of):
+                owed = _owed_events(as_of).filter(id_in("workspace_id", workspace_ids))
+                for workspace_id in owed.values_list("workspace_id", flat=True).distinct():
                     # Refused there too (the clock owes a close): its facts stay as stored.
                     with suppress(BillingError), transaction.atomic():
                         workspace = Workspace.objects.for_change(Workspace(pk=workspace_id))
                         advance_workspace(workspace, as_of - timedelta(days=1))
             advance_redemptions(as_of=as_of, workspace_ids=workspace_ids)
-            return redeem_facts(workspace_ids, coupon, as_of=as_of)
+            rows = (
+                Workspace.objects.filter(pk__in=workspace_ids)
+                .annotate(notified=ExpressionWrapper(notified, BooleanField()))
+                .annotate(**standing_expressions(coupon, as_of=as_of))
+                .values_list("pk", "notified", *Standing._fields)
+            )
+            return [(pk, was_notified, Standing(*facts)) for pk, was_notified, *facts in rows]
         finally:
             transaction.savepoint_rollback(savepoint)
 
 
-def _owed_subscription_events(workspace_ids: list[int], as_of: date) -> list[int]:
-    """The workspaces among `workspace_ids` with a trial or term end dated before `as_of` not
-    applied yet: none while the clock keeps up, a few when it lags."""
-    before = as_of - timedelta(days=1)
-    return list(
-        Subscription.objects.filter(id_in("workspace_id", workspace_ids), ended_on=None)
-        .filter(
-            Q(trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lte=before)
-            | Q(interval=Interval.ANNUAL, term_end__lte=before)
-        )
-        .values_list("workspace_id", flat=True)
-        .distinct()
+class JudgedAudience(NamedTuple):
+    """G1: a campaign's audience on a day, each workspace judged as `redeem_coupon` would."""
+
+    reached: QuerySet  # the workspaces reached among those judged in SQL
+    caught_up: list[tuple[int, bool]]  # (id, notified before) reached among the others
+    refusals: Counter  # {refusal reason: how many left out}
+    reach: int
+    new: int  # reached and not notified by the campaign before
+
+
+def judge_audience(campaign: Campaign, as_of: date) -> JudgedAudience:
+    """G1: the workspaces matching the campaign's filters on `as_of`, less those the coupon
+    would refuse (C2's `refusal`, nothing written) or that are closed (W1), counted by reason.
+
+    Set-based: the audience is judged in SQL, grouped by what C2 decides on (`Standing`), so
+    it costs the same few queries and reads a handful of rows for 10 workspaces or 100,000; the
+    reached ones stay a queryset. Only the few the clock owes an event (`_owing`) are read one
+    by one, after catching them up as `redeem_coupon` does."""
+    coupon = Coupon.objects.get(pk=campaign.coupon_id)
+    try:
+        check_coupon(coupon, as_of=as_of)
+        refused_by_coupon = None
+    except CouponRefused as exc:  # it refuses every open workspace alike
+        refused_by_coupon = exc.reason
+
+    def verdict(closed: bool, standing: Standing) -> str | None:
+        if closed:
+            return WORKSPACE_CLOSED
+        return refused_by_coupon or refusal(coupon, standing)
+
+    audience = audience_workspaces(campaign.audience, as_of=as_of)
+    notified = Q(pk__in=campaign.recipients.values("workspace_id"))
+    owing = Q(closed_on=None) & _owing(as_of)
+    settled = audience.exclude(owing).annotate(
+        closed=ExpressionWrapper(Q(closed_on__isnull=False), BooleanField()),
+        notified=ExpressionWrapper(notified, BooleanField()),
+        **standing_expressions(coupon, as_of=as_of),
     )
+    refusals, reach, new, passing = Counter(), 0, 0, set()
+    groups = settled.values("closed", "notified", *Standing._fields).annotate(n=Count("pk"))
+    for group in groups.order_by():
+        standing = Standing(*(group[field] for field in Standing._fields))
+        if reason := verdict(group["closed"], standing):
+            refusals[reason] += group["n"]
+        else:
+            passing.add(standing)
+            reach += group["n"]
+            new += 0 if group["notified"] else group["n"]
+    reached = settled.none()
+    if passing:
+        alike = reduce(operator.or_, (Q(**standing._asdict()) for standing in passing))
+        reached = settled.filter(alike, closed_on=None)
+
+    owed = list(audience.filter(owing).order_by("pk").values_list("pk", flat=True))
+    caught_up = []
+    if refused_by_coupon:
+        refusals[refused_by_coupon] += len(owed)
+        owed = []
+    for start in range(0, len(owed), CHECK_CHUNK):
+        chunk = owed[start : start + CHECK_CHUNK]
+        for pk, was_notified, standing in _caught_up_standings(chunk, coupon, as_of, notified):
+            if reason := verdict(False, standing):
+                refusals[reason] += 1
+            else:
+                caught_up.append((pk, was_notified))
+                reach += 1
+                new += 0 if was_notified else 1
+    return JudgedAudience(reached, caught_up, refusals, reach, new)
 
 
 def campaign_audience(campaign: Campaign, as_of: date) -> tuple[list[int], dict[str, int]]:
     """G1: (the ids of the workspaces the campaign reaches on `as_of`, {refusal reason: how
-    many left out}). A workspace is left out when the coupon would refuse it (C2, checked by
-    `redeem_coupon`'s own rules, nothing written) or it is closed (W1)."""
-    coupon = Coupon.objects.get(pk=campaign.coupon_id)
-    candidates = audience_workspaces(campaign.audience, as_of=as_of).order_by("pk")
-    rows = list(candidates.values_list("pk", "name", "closed_on"))
-    refusals = Counter()
-    open_rows = []
-    for pk, name, closed_on in rows:
-        if closed_on is not None:
-            refusals[WORKSPACE_CLOSED] += 1
-        else:
-            open_rows.append(Workspace(pk=pk, name=name))
-    try:
-        check_coupon(coupon, as_of=as_of)
-    except CouponRefused as exc:
-        refusals[exc.reason] += len(open_rows)
-        return [], dict(refusals)
-    reached = []
-    for start in range(0, len(open_rows), CHECK_CHUNK):
-        chunk = open_rows[start : start + CHECK_CHUNK]
-        facts = _facts_as_redeem_sees_them([ws.pk for ws in chunk], coupon, as_of)
-        for workspace in chunk:
-            try:
-                check_redeemable(
-                    workspace, coupon, as_of=as_of, override_reason="", facts=facts[workspace.pk]
-                )
-            except CouponRefused as exc:
-                refusals[exc.reason] += 1
-            else:
-                reached.append(workspace.pk)
-    return reached, dict(refusals)
+    many left out}), from `judge_audience`."""
+    judged = judge_audience(campaign, as_of)
+    ids = [*judged.reached.values_list("pk", flat=True), *(pk for pk, _ in judged.caught_up)]
+    return sorted(ids), dict(judged.refusals)
 
 
 class SampleWorkspace(NamedTuple):
@@ -343,30 +405,32 @@ class SampleWorkspace(NamedTuple):
 
 
 def audience_preview(campaign: Campaign, *, as_of: date) -> dict:
-    """What staff see before launch: the reach, a sample, and the refusals by reason. Plain
-    values only, so that `cached_audience_preview` can keep it."""
-    ids, refusals = campaign_audience(campaign, as_of)
-    already = set(campaign.recipients.values_list("workspace_id", flat=True))
-    sample = [
-        SampleWorkspace(*row)
-        for row in Workspace.objects.filter(pk__in=ids[: SAMPLE_SIZE * 3])
-        .exclude(pk__in=already)
-        .order_by("name")
-        .values_list("pk", "name", "billing_email")[:SAMPLE_SIZE]
-    ]
+    """What staff see before launch: the reach, a sample of those not reached yet (the first
+    by name, at most `SAMPLE_SIZE`), and the refusals by reason. A fixed number of queries
+    whatever the audience's size (`judge_audience`). Plain values only, so that
+    `cached_audience_preview` can keep it."""
+    judged = judge_audience(campaign, as_of)
+    fields = SampleWorkspace._fields
+    sample = list(
+        judged.reached.filter(notified=False).order_by("name").values_list(*fields)[:SAMPLE_SIZE]
+    )
+    if newcomers := [pk for pk, was_notified in judged.caught_up if not was_notified]:
+        sample += Workspace.objects.filter(pk__in=newcomers[:SAMPLE_SIZE]).values_list(*fields)
     coupon = campaign.coupon
     left = None
     if coupon.max_redemptions is not None:
         left = max(coupon.max_redemptions - coupon.times_redeemed, 0)
     return {
-        "reach": len(ids),
-        "new": len(set(ids) - already),
-        "sample": sample,
+        "reach": judged.reach,
+        "new": judged.new,
+        "sample": [SampleWorkspace(*row) for row in sorted(sample, key=lambda row: row[1])][
+            :SAMPLE_SIZE
+        ],
         "refusals": sorted(
-            ((REFUSAL_LABELS.get(reason, reason), n) for reason, n in refusals.items()),
+            ((REFUSAL_LABELS.get(reason, reason), n) for reason, n in judged.refusals.items()),
             key=lambda item: -item[1],
         ),
-        "refused": sum(refusals.values()),
+        "refused": sum(judged.refusals.values()),
         "redemptions_left": left,
     }
 
@@ -537,11 +601,14 @@ def launch_campaign(campaign: Campaign, by=None, as_of: date = None, *, dispatch
     if dispatch is None:  # before the app registry is ready: nothing could reach the workers
         raise RuntimeError("No campaign batch dispatch is registered (CouponsConfig.ready).")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-    ids, _ = campaign_audience(campaign, as_of)
+    judged = judge_audience(campaign, as_of)
     before = campaign.recipients.count()
+    _add_recipients(campaign, judged.reached, as_of)
     CampaignRecipient.objects.bulk_create(
-        [CampaignRecipient(campaign=campaign, workspace_id=pk, added_on=as_of) for pk in ids],
-        batch_size=2_000,
+        [
+            CampaignRecipient(campaign=campaign, workspace_id=pk, added_on=as_of)
+            for pk, _ in judged.caught_up
+        ],
         ignore_conflicts=True,
     )
     added = campaign.recipients.count() - before
@@ -568,6 +635,22 @@ def launch_campaign(campaign: Campaign, by=None, as_of: date = None, *, dispatch
     campaign_id = campaign.pk
     transaction.on_commit(lambda: dispatch(campaign_id, ranges))
     return added
+
+
+def _add_recipients(campaign: Campaign, workspaces: QuerySet, as_of: date) -> None:
+    """G2: record `workspaces` as reached by the campaign on `as_of`, in one INSERT … SELECT
+    (none read into Python); a workspace reached before keeps its row (the unique
+    constraint)."""
+    if workspaces.query.is_empty():  # `none()`: no SQL to select from
+        return
+    ids, params = workspaces.order_by("pk").values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"insert into {CampaignRecipient._meta.db_table} (campaign_id, added_on, workspace_id)"
+            # `where true`: SQLite reads `on conflict` after a bare FROM as a join's ON.
+            f" select %s, %s, reached.* from ({ids}) reached where true on conflict do nothing",
+            [campaign.pk, connection.ops.adapt_datefield_value(as_of), *params],
+        )
 
 
 # G2: how a launch hands its batches to the workers. The task module (the edge) registers its

@@ -12,46 +12,101 @@ from datetime import date, timedelta
 from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import (
+    BooleanField,
+    Case,
+    CharField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
 from simple_history.utils import bulk_create_with_history
 
 from billing.audit import record_history, require_reason, save_with_reason
 from billing.clock import (
     date_order_problem,
     issued_already,
+    out_of_date_order,
     refuse_issued_already,
     refuse_processed,
     take_in_date_order,
 )
 from billing.closed_workspaces import refuse_closed
-from billing.models import Invoice, Plan, Subscription, Workspace
+from billing.models import Interval, Invoice, Plan, Subscription, Workspace
 from billing.months import month_start
 from billing.subscriptions import advance_workspace
 from coupons.credits import add_grant, credit_amount_for, lapse_credit_grants
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
-from coupons.selectors import active_discount, active_discounts, notifying_campaign_id
+from coupons.selectors import (
+    active_discount,
+    active_discounts,
+    notifying_campaign_id,
+    running_discounts,
+)
 from coupons.workspaces import locked_workspace, note_on_workspaces
+
+# C2's facts below are read two ways from the same querysets: narrowed by id into
+# `RedeemFacts` (objects, for the refusal's message), or as subqueries over a whole audience of
+# workspaces (`standing_expressions`, G1: one statement for 100,000).
+
+
+def _team_on(day: date):
+    """The Team subscriptions workspaces are on on `day`: of the subscriptions running that
+    day, each workspace's latest started (one, as the dated history is kept)."""
+    running = Subscription.objects.filter(started_on__lte=day).exclude(ended_on__lte=day)
+    later = running.filter(workspace=OuterRef("workspace")).filter(
+        Q(started_on__gt=OuterRef("started_on"))
+        | Q(started_on=OuterRef("started_on"), pk__gt=OuterRef("pk"))
+    )
+    return running.exclude(Exists(later)).filter(plan__code=Plan.Code.TEAM)
 
 
 def _team_intervals_on(workspace_ids, day: date) -> dict[int, str]:
     """The Team interval each workspace is on on `day`; absent when it is not on Team."""
-    subs = (
-        Subscription.objects.filter(workspace_id__in=workspace_ids, started_on__lte=day)
-        .exclude(ended_on__lte=day)
-        .order_by("workspace_id", "-started_on", "-id")
-        .values_list("workspace_id", "plan__code", "interval")
+    return dict(
+        _team_on(day).filter(workspace_id__in=workspace_ids).values_list("workspace_id", "interval")
     )
-    current = {}
-    for workspace_id, plan, interval in subs:
-        current.setdefault(workspace_id, (plan, interval))
-    return {ws: interval for ws, (plan, interval) in current.items() if plan == Plan.Code.TEAM}
+
+
+def _approved_proofs(as_of: date):
+    """C6, D3: proofs approved on or before the day (a proof approved later proves nothing
+    then)."""
+    return NonprofitProof.objects.filter(
+        status=NonprofitProof.Status.APPROVED, reviewed_on__lte=as_of
+    )
+
+
+def _issued_already(coupon: Coupon, as_of: date):
+    """D4, C5, CR2: the final or annual invoices the coupon could apply to (a credit: monthly
+    Team's only) issued already for `as_of` or later: they went without it."""
+    could_take = ["monthly"] if coupon.is_credit else coupon.intervals
+    return Invoice.objects.filter(issue_date__gte=as_of, interval__in=could_take).exclude(
+        status=Invoice.Status.VOID
+    )
+
+
+class Standing(NamedTuple):
+    """What C2's workspace rules decide on (`refusal`), for one workspace on a day."""
+
+    received_it: bool  # this coupon, ever
+    received_any: bool  # any coupon, ever
+    team_interval: str | None  # None when not on Team that day
+    discount_running: bool
+    approved_proof: bool  # C6
+    invoiced_already: bool  # D4
+    out_of_date_order: bool  # D4: a change dated later was entered already
 
 
 @dataclasses.dataclass
 class RedeemFacts:
-    """What C2's workspace rules read about one workspace on a day: fetched for one by
-    `redeem_coupon`, for a campaign's whole audience at once (G1) by `redeem_facts`."""
+    """What C2's workspace rules read about one workspace on a day, as objects (the refusal's
+    message names them), from `redeem_facts`; `standing` is what the rules decide on. A
+    campaign's whole audience reads the same facts in SQL (`standing_expressions`)."""
 
     received: list[Redemption] = dataclasses.field(default_factory=list)  # oldest first
     interval: str | None = None  # the Team interval that day; None when not on Team
@@ -61,6 +116,17 @@ class RedeemFacts:
     issued_already: tuple[str, date] | None = None
     # D4: what `clock.date_order_problem` reads: name, created_on, changes_dated_to.
     dated: dict = dataclasses.field(default_factory=dict)
+
+    def standing(self, coupon: Coupon, as_of: date) -> Standing:
+        return Standing(
+            received_it=any(r.coupon_id == coupon.pk for r in self.received),
+            received_any=bool(self.received),
+            team_interval=self.interval,
+            discount_running=self.discount is not None,
+            approved_proof=self.approved_proof,
+            invoiced_already=self.issued_already is not None,
+            out_of_date_order=date_order_problem(as_of, "", **self.dated) is not None,
+        )
 
 
 def redeem_facts(workspace_ids, coupon: Coupon, *, as_of: date) -> dict[int, RedeemFacts]:
@@ -85,27 +151,62 @@ def redeem_facts(workspace_ids, coupon: Coupon, *, as_of: date) -> dict[int, Red
         for ws, redemption in active_discounts(workspace_ids, as_of=as_of).items():
             facts[ws].discount = redemption
     if coupon.kind == Coupon.Kind.NONPROFIT:
-        # D3: approved on or before the day (a proof approved later proves nothing then).
-        for ws in NonprofitProof.objects.filter(
-            workspace_id__in=workspace_ids,
-            status=NonprofitProof.Status.APPROVED,
-            reviewed_on__lte=as_of,
-        ).values_list("workspace_id", flat=True):
+        for ws in (
+            _approved_proofs(as_of)
+            .filter(workspace_id__in=workspace_ids)
+            .values_list("workspace_id", flat=True)
+        ):
             facts[ws].approved_proof = True
-    # D4, C5, CR2: a final or annual invoice it could apply to (a credit: monthly Team's
-    # only), issued already for this day or later, went without it. Few such invoices exist.
-    could_take = ["monthly"] if coupon.is_credit else coupon.intervals
     issued = (
-        Invoice.objects.filter(
-            workspace_id__in=workspace_ids, issue_date__gte=as_of, interval__in=could_take
-        )
-        .exclude(status=Invoice.Status.VOID)
+        _issued_already(coupon, as_of)
+        .filter(workspace_id__in=workspace_ids)
         .order_by("workspace_id", "issue_date", "id")
         .values_list("workspace_id", "number", "issue_date")
     )
-    for ws, number, issued_on in issued:
+    for ws, number, issued_on in issued:  # few such invoices exist
         facts[ws].issued_already = (number, issued_on)  # the last one stays
     return facts
+
+
+def standing_expressions(coupon: Coupon, *, as_of: date) -> dict:
+    """`RedeemFacts.standing` in SQL: annotations (named as `Standing`'s fields) for a queryset
+    of workspaces, so that a whole audience is judged in one statement (G1). Each reads the
+    queryset `redeem_facts` narrows by id; a fact the coupon's rules never read is False."""
+
+    def among(rows):
+        return ExpressionWrapper(Q(pk__in=rows.values("workspace_id")), BooleanField())
+
+    # True or False, never NULL (a workspace with no dated change has no `changes_dated_to`).
+    later_change = Case(
+        When(out_of_date_order(as_of), then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
+
+    # Uncorrelated subqueries each: the database reads each once (a hashed set), not once a
+    # workspace.
+    team = _team_on(as_of)
+    team_interval = Case(
+        *(
+            When(pk__in=team.filter(interval=interval).values("workspace_id"), then=Value(interval))
+            for interval in Interval.values
+        ),
+        output_field=CharField(),
+    )
+    unread = Value(False)
+    return {
+        "received_it": among(Redemption.objects.filter(coupon=coupon)),
+        "received_any": among(Redemption.objects.all())
+        if coupon.kind == Coupon.Kind.STARTUP_PROGRAM
+        else unread,
+        "team_interval": team_interval,
+        "discount_running": unread if coupon.is_credit else among(running_discounts(as_of)),
+        "approved_proof": among(_approved_proofs(as_of))
+        if coupon.kind == Coupon.Kind.NONPROFIT
+        else unread,
+        "invoiced_already": among(_issued_already(coupon, as_of)),
+        "out_of_date_order": later_change,
+    }
 
 
 def check_coupon(coupon: Coupon, *, as_of: date):
@@ -125,63 +226,78 @@ def check_coupon(coupon: Coupon, *, as_of: date):
         )
 
 
-def check_redeemable(
-    workspace, coupon: Coupon, *, as_of: date, override_reason: str, facts: RedeemFacts = None
-):
-    """C2's refusals, each with its own message, in the order the rule lists them; then C6;
-    then D4's (an invoice it would have gone to was issued already for its day or later).
-    `facts` (from `redeem_facts`) spares the queries when many workspaces are checked; a
-    dry run is this call with nothing written (G1)."""
-    code = coupon.code
+def refusal(coupon: Coupon, standing: Standing, *, override_reason: str = "") -> str | None:
+    """C2's workspace refusals in the order the rule lists them, then C6's, then D4's (an
+    invoice it would have gone to was issued already for its day or later; a change dated
+    later was entered): the reason (`CouponRefused`) of the first that applies, or None. No
+    database: one workspace's standing (`redeem_coupon`) or a whole audience's, a group of
+    workspaces standing alike at a time (a campaign, G1)."""
+    if standing.received_it:
+        return CouponRefused.ALREADY_RECEIVED
+    if (
+        coupon.kind == Coupon.Kind.STARTUP_PROGRAM
+        and standing.received_any
+        and not override_reason.strip()
+    ):
+        return CouponRefused.STARTUP_AFTER_COUPON
+    if standing.team_interval is not None and not coupon.covers(standing.team_interval):
+        return CouponRefused.INTERVAL_NOT_COVERED
+    if not coupon.is_credit and standing.discount_running:
+        return CouponRefused.DISCOUNT_ACTIVE
+    if coupon.kind == Coupon.Kind.NONPROFIT and not standing.approved_proof:
+        return CouponRefused.NO_NONPROFIT_PROOF
+    if standing.invoiced_already:
+        return CouponRefused.INVOICED_ALREADY
+    if standing.out_of_date_order:
+        return CouponRefused.OUT_OF_DATE_ORDER
+    return None
+
+
+def check_redeemable(workspace, coupon: Coupon, *, as_of: date, override_reason: str):
+    """C2's refusals (`check_coupon`, then `refusal`), each with its own message naming what
+    it found. A dry run is this call with nothing written."""
     check_coupon(coupon, as_of=as_of)
-    if facts is None:
-        facts = redeem_facts([workspace.pk], coupon, as_of=as_of)[workspace.pk]
-    received = facts.received
-    same = next((r for r in received if r.coupon_id == coupon.pk), None)
-    if same is not None:
-        raise CouponRefused(
-            CouponRefused.ALREADY_RECEIVED,
-            f"{workspace.name} already received the coupon {code} on {same.redeemed_on}: a "
-            "workspace receives each coupon once, ever.",
+    facts = redeem_facts([workspace.pk], coupon, as_of=as_of)[workspace.pk]
+    reason = refusal(coupon, facts.standing(coupon, as_of), override_reason=override_reason)
+    if reason is not None:
+        raise CouponRefused(reason, _refusal_message(reason, workspace, coupon, facts, as_of))
+
+
+def _refusal_message(reason: str, workspace, coupon: Coupon, facts: RedeemFacts, as_of: date):
+    code, name = coupon.code, workspace.name
+    if reason == CouponRefused.ALREADY_RECEIVED:
+        same = next(r for r in facts.received if r.coupon_id == coupon.pk)
+        return (
+            f"{name} already received the coupon {code} on {same.redeemed_on}: a workspace "
+            "receives each coupon once, ever."
         )
-    if coupon.kind == Coupon.Kind.STARTUP_PROGRAM and received and not override_reason.strip():
-        first = received[0]
-        raise CouponRefused(
-            CouponRefused.STARTUP_AFTER_COUPON,
-            f"{workspace.name} already received a coupon ({first.coupon.code} on "
-            f"{first.redeemed_on}): the startup program is only for workspaces that never "
-            "received one.",
+    if reason == CouponRefused.STARTUP_AFTER_COUPON:
+        first = facts.received[0]
+        return (
+            f"{name} already received a coupon ({first.coupon.code} on {first.redeemed_on}): "
+            "the startup program is only for workspaces that never received one."
         )
-    interval = facts.interval
-    if interval is not None and not coupon.covers(interval):
-        covered = " and ".join(coupon.intervals)
-        raise CouponRefused(
-            CouponRefused.INTERVAL_NOT_COVERED,
-            f"{workspace.name} is on Team billed {'annually' if interval == 'annual' else interval}"
-            f", and the coupon {code} applies to {covered} bills only.",
+    if reason == CouponRefused.INTERVAL_NOT_COVERED:
+        interval = "annually" if facts.interval == "annual" else facts.interval
+        return (
+            f"{name} is on Team billed {interval}, and the coupon {code} applies to "
+            f"{' and '.join(coupon.intervals)} bills only."
         )
-    if not coupon.is_credit:
+    if reason == CouponRefused.DISCOUNT_ACTIVE:
         current = facts.discount
-        if current is not None:
-            until = f" until {current.runs_out_on}" if current.runs_out_on else ""
-            raise CouponRefused(
-                CouponRefused.DISCOUNT_ACTIVE,
-                f"{workspace.name} already has an active discount ({current.coupon.code}, from "
-                f"{current.redeemed_on}{until}): one discount at a time. Remove it first.",
-            )
-    if coupon.kind == Coupon.Kind.NONPROFIT and not facts.approved_proof:
-        raise CouponRefused(
-            CouponRefused.NO_NONPROFIT_PROOF,
-            f"{workspace.name} has no approved proof of non-profit status: upload the proof and "
-            "have support approve it first.",
+        until = f" until {current.runs_out_on}" if current.runs_out_on else ""
+        return (
+            f"{name} already has an active discount ({current.coupon.code}, from "
+            f"{current.redeemed_on}{until}): one discount at a time. Remove it first."
         )
-    if facts.issued_already:
-        raise CouponRefused(
-            CouponRefused.INVOICED_ALREADY,
-            issued_already(f"The coupon {code}", as_of, *facts.issued_already),
+    if reason == CouponRefused.NO_NONPROFIT_PROOF:
+        return (
+            f"{name} has no approved proof of non-profit status: upload the proof and have "
+            "support approve it first."
         )
-    if problem := date_order_problem(as_of, f"The coupon {code}", **facts.dated):
-        raise CouponRefused(CouponRefused.OUT_OF_DATE_ORDER, problem)
+    if reason == CouponRefused.INVOICED_ALREADY:
+        return issued_already(f"The coupon {code}", as_of, *facts.issued_already)
+    return date_order_problem(as_of, f"The coupon {code}", **facts.dated)
 
 
 def _catch_up(workspace: Workspace, as_of: date):
@@ -315,6 +431,12 @@ class _DueRedemption(NamedTuple):
     runs_out_on: date
 
 
+def ran_out(as_of: date):
+    """C5: the redemptions that ran out on or before `as_of` and are not ended yet: none once
+    the clock has processed the day before."""
+    return Redemption.objects.filter(status=Redemption.Status.ACTIVE, runs_out_on__lte=as_of)
+
+
 def advance_redemptions(*, as_of: date, workspace_ids=None) -> Counter:
     """C5 by the billing clock: end every discount that ran out on or before `as_of` and apply
     its follow-up at once, by the system, dated the day it ran out (so a clock run late gives
@@ -325,9 +447,7 @@ def advance_redemptions(*, as_of: date, workspace_ids=None) -> Counter:
     redemptions or thousands (the coupons' daily step runs for every workspace at once)."""
     counts = Counter()
     while True:
-        due = Redemption.objects.filter(
-            status=Redemption.Status.ACTIVE, runs_out_on__lte=as_of
-        ).order_by("runs_out_on", "id")
+        due = ran_out(as_of).order_by("runs_out_on", "id")
         if workspace_ids is not None:
             due = due.filter(workspace_id__in=workspace_ids)
         due = [

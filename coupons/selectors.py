@@ -19,18 +19,21 @@ def ever_received_coupon_or_credit(workspace) -> bool:
     )
 
 
+def running_discounts(as_of: date):
+    """C2: the discounts still running on `as_of` (credit coupons are not discounts); a `once`
+    coupon not yet used on an invoice is still running. Every workspace's: narrowed to some by
+    id, or read as a subquery for a whole audience (G1)."""
+    return Redemption.objects.filter(
+        status=Redemption.Status.ACTIVE, coupon__credit_amount__isnull=True, redeemed_on__lte=as_of
+    ).filter(Q(runs_out_on__isnull=True) | Q(runs_out_on__gt=as_of))
+
+
 def _running_discounts(workspace_ids, as_of: date):
-    """C2: discounts still running on `as_of` (credit coupons are not discounts); a `once`
-    coupon not yet used on an invoice is still running. Earliest redemption first."""
+    """`running_discounts` of `workspace_ids`, earliest redemption first."""
     return (
-        Redemption.objects.select_related("coupon")
-        .filter(
-            workspace_id__in=workspace_ids,
-            status=Redemption.Status.ACTIVE,
-            coupon__credit_amount__isnull=True,
-            redeemed_on__lte=as_of,
-        )
-        .filter(Q(runs_out_on__isnull=True) | Q(runs_out_on__gt=as_of))
+        running_discounts(as_of)
+        .select_related("coupon")
+        .filter(workspace_id__in=workspace_ids)
         .order_by("workspace_id", "redeemed_on", "id")
     )
 

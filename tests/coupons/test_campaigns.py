@@ -2,6 +2,7 @@
 before launch (C2's own checks, as a dry run); one email per workspace per campaign however
 often it is launched or a batch retried; redemptions attributed to the campaign."""
 
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
@@ -472,3 +473,84 @@ def test_g1_c2_the_audience_check_sees_a_trial_end_the_clock_has_not_applied(db,
     assert campaign_audience(campaign, date(2026, 2, 10)) == ([ws.pk], {})
     trial = Subscription.objects.get(workspace=ws, ended_on=None)
     assert (trial.plan.code, trial.trial_outcome) == ("team", "running")  # still as stored
+
+
+def _what_redeem_says(ws, promo, as_of, support):
+    """The refusal reason `redeem_coupon` gives the workspace on `as_of` (None: accepted),
+    nothing kept. A closed workspace is refused before any coupon rule (W1)."""
+    from django.db import transaction
+
+    from billing.errors import BillingError
+
+    with transaction.atomic():
+        try:
+            services.redeem_coupon(ws, promo.code, by=support, as_of=as_of)
+        except CouponRefused as refused:
+            return refused.reason
+        except BillingError:
+            assert ws.closed_on is not None
+            return campaigns.WORKSPACE_CLOSED
+        finally:
+            transaction.set_rollback(True)
+    return None
+
+
+def test_g1_g2_the_preview_counts_what_redeem_decides_and_the_launch_reaches_as_many(
+    db, support, spring, django_capture_on_commit_callbacks
+):
+    """G1: the preview judges the whole audience at once (in SQL); each workspace's verdict is
+    the one `redeem_coupon` gives it, refusal by refusal, and the launch then reaches exactly
+    the workspaces the preview counted (G2). On 10 February, the clock at 1 February."""
+    from tests.billing.factories import move_business, workspace
+
+    reached = paid_monthly(as_of=JAN, name="Reached")
+    free = free_workspace(as_of=JAN, name="Free")
+    discounted = paid_monthly(as_of=JAN, name="Discounted")
+    forever = coupon(percent_off="10", duration="forever")
+    services.redeem_coupon(discounted, forever.code, by=support, as_of=JAN)
+    received = paid_monthly(as_of=JAN, name="Received")
+    services.redeem_coupon(received, spring.code, by=support, as_of=JAN)
+    services.remove_discount(received, by=support, reason="Ended early", as_of=JAN)
+    paid_annual(as_of=JAN, name="Annual")  # SPRING25 covers monthly bills only
+    closed = paid_monthly(as_of=JAN, name="Closed")
+    billing.close_workspace(closed, by=support, reason="Deleted", as_of=date(2026, 1, 20))
+    # A trial without a card from 20 January ends on 3 February, back to Free: the clock owes
+    # it, redeem_coupon applies it first (judged after the same catch-up).
+    trial = workspace(as_of=date(2026, 1, 20), plan="team", name="Trial")
+    invoiced = paid_monthly(as_of=JAN, name="Invoiced")
+    ahead = free_workspace(as_of=JAN, name="Ahead")
+    billing.run_billing(as_of=date(2026, 2, 1))
+    day = date(2026, 2, 10)
+    billing.change_to_free(invoiced, as_of=day, by=support, reason="Asked")  # final invoice
+    move_business(ahead, "CA", by=support, as_of=date(2026, 2, 20))  # a change dated later
+    campaign = campaign_for(spring, {})
+
+    preview = campaigns.audience_preview(campaign, as_of=day)
+    ids, refusals = campaign_audience(campaign, day)
+    verdicts = {
+        ws.pk: _what_redeem_says(ws, spring, day, support)
+        for ws in audience_workspaces({}, as_of=day)
+    }
+    assert refusals == {
+        "discount_active": 1,
+        "already_received": 1,
+        "interval_not_covered": 1,
+        "workspace_closed": 1,
+        "invoiced_already": 1,
+        "out_of_date_order": 1,
+    }
+    assert dict(Counter(v for v in verdicts.values() if v)) == refusals
+    assert ids == sorted(pk for pk, verdict in verdicts.items() if verdict is None)
+    assert sorted(ids) == sorted([reached.pk, free.pk, trial.pk])
+    assert (preview["reach"], preview["new"], preview["refused"]) == (3, 3, 6)
+    assert [w.name for w in preview["sample"]] == ["Free", "Reached", "Trial"]
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert launch_campaign(campaign, by=support, as_of=day) == preview["new"]
+    assert sorted(campaign.recipients.values_list("workspace_id", flat=True)) == ids
+    assert sorted(m.to[0] for m in mail.outbox if m.subject == campaign.subject) == sorted(
+        Workspace.objects.filter(pk__in=ids).values_list("billing_email", flat=True)
+    )
+    again = campaigns.audience_preview(campaign, as_of=day)
+    assert (again["reach"], again["new"], again["sample"]) == (3, 0, [])
