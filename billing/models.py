@@ -170,7 +170,10 @@ class WorkspaceQuerySet(models.QuerySet):
         return self.select_for_update(no_key=True).get(pk=workspace.pk)
 
     def with_current_subscription(self):
-        current = Subscription.objects.filter(workspace=models.OuterRef("pk"), ended_on=None)
+        # One row at most (one_current_subscription): nothing to sort for each workspace.
+        current = Subscription.objects.filter(
+            workspace=models.OuterRef("pk"), ended_on=None
+        ).order_by()
         return self.annotate(
             current_plan=models.Subquery(current.values("plan__code")[:1]),
             current_interval=models.Subquery(current.values("interval")[:1]),
@@ -221,6 +224,8 @@ class Workspace(models.Model):
             models.Index(fields=["lock"]),
             models.Index(fields=["business_country", "business_region"]),
             models.Index(fields=["billing_email"]),
+            # The support console's list order (the admin breaks ties newest first).
+            models.Index(fields=["name", "-id"]),
         ]
         constraints = [
             one_of(Lock, field="lock", name="workspace_lock_valid"),
@@ -354,6 +359,7 @@ class Subscription(models.Model):
             ),
             models.Index(fields=["workspace", "started_on"]),
             models.Index(fields=["paid_from", "ended_on"]),
+            models.Index(fields=["-started_on", "-id"]),  # the subscription list's order
         ]
         constraints = [
             models.UniqueConstraint(
@@ -470,6 +476,8 @@ class Strike(models.Model):
 
     class Meta:
         ordering = ["-month"]
+        # The strike list's order (the admin breaks ties newest first).
+        indexes = [models.Index(fields=["-month", "-id"])]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "month"], name="one_strike_per_month"),
         ]
@@ -501,6 +509,7 @@ class LockEvent(models.Model):
 
     class Meta:
         ordering = ["-on", "-id"]
+        indexes = [models.Index(fields=["-on", "-id"])]  # the lock change list's order
         constraints = [
             # A month close locks or unlocks a workspace at most once for that month.
             models.UniqueConstraint(
@@ -685,6 +694,15 @@ class OutboundEmail(models.Model):
             models.Index(
                 fields=["created_at"], condition=Q(status="pending"), name="email_pending_idx"
             ),
+            # The outbox list's order (the admin breaks ties newest first).
+            models.Index(fields=["-created_at", "-id"], name="email_newest_first_idx"),
+            # The failed ones, few among a million: the finance panel counts them and the
+            # list's "failed" filter shows them, newest first.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=Q(status="failed"),
+                name="email_failed_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -774,6 +792,7 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["issue_date", "id"]),
             models.Index(fields=["workspace", "issue_date"]),
+            models.Index(fields=["-issue_date", "-number"]),  # the invoice list's order
         ]
         constraints = [
             # I4: a second invoice for the same subscription, kind and period cannot exist.

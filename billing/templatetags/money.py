@@ -34,6 +34,8 @@ EMAIL_KINDS = {
     "startup_application_received": "Startup application received",
     "startup_application_accepted": "Startup application accepted",
     "startup_application_rejected": "Startup application rejected",
+    "workspace_closed": "Workspace closed",
+    "campaign": "Campaign offer",
 }
 
 
