@@ -25,7 +25,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import label_for_field, unquote
+from django.contrib.admin.utils import label_for_field, lookup_spawns_duplicates, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationError
@@ -37,13 +37,14 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import capfirst
+from django.utils.text import capfirst, smart_split, unescape_string_literal
 from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing.documents import preview
 from billing.errors import BillingError
 from billing.months import add_months, month_start, parse_month
+from billing.search import matching
 from billing.templatetags.money import money
 
 REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket number."
@@ -335,6 +336,25 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def get_changelist(self, request, **kwargs):
         return CheckedChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        """Django's search (every word in one of `search_fields`; `^` a prefix, `=` the whole
+        value), a field of a related row searched in that row's table (`search.matching`):
+        the invoice list searched for a workspace joined 360,000 invoices to their workspaces
+        and compared both (1.7–3.5 s a page)."""
+        fields = self.get_search_fields(request)
+        if not (fields and search_term):
+            return queryset, False
+        prefixes = {"^": "istartswith", "=": "iexact", "@": "search"}
+        lookups = [
+            f"{field[1:]}__{prefixes[field[0]]}" if field[0] in prefixes else f"{field}__icontains"
+            for field in map(str, fields)
+        ]
+        for word in smart_split(search_term):
+            if word.startswith(('"', "'")) and word[0] == word[-1]:
+                word = unescape_string_literal(word)
+            queryset = queryset.filter(matching(self.model, lookups, word))
+        return queryset, any(lookup_spawns_duplicates(self.opts, lookup) for lookup in lookups)
 
     def response_action(self, request, queryset):
         # A selected row posted by hand that is no row id ("abc", 1.5, beyond 64 bits) is no

@@ -226,6 +226,8 @@ class Workspace(models.Model):
             models.Index(fields=["billing_email"]),
             # The support console's list order (the admin breaks ties newest first).
             models.Index(fields=["name", "-id"]),
+            # Searched by words (billing.search): trigram indexes of name, slug and
+            # billing_email on PostgreSQL, created by migration 0028.
         ]
         constraints = [
             one_of(Lock, field="lock", name="workspace_lock_valid"),
@@ -793,6 +795,8 @@ class Invoice(models.Model):
             models.Index(fields=["issue_date", "id"]),
             models.Index(fields=["workspace", "issue_date"]),
             models.Index(fields=["-issue_date", "-number"]),  # the invoice list's order
+            # Searched by words (billing.search): a trigram index of number on PostgreSQL,
+            # created by migration 0028.
         ]
         constraints = [
             # I4: a second invoice for the same subscription, kind and period cannot exist.

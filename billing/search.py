@@ -6,6 +6,10 @@ apps above it (DESIGN "Layout"). A search runs one query per kind the person may
 admin's own `has_view_permission`, so a role finds only what its pages would show), at most
 `PER_KIND` rows each: an exact match first, then a prefix, then anything containing the words.
 `icontains`/`istartswith` read the same on SQLite and PostgreSQL.
+
+`matching` is how rows are found by words, here and in the admin's lists (`ServiceAdmin`): a
+field of a related row (an invoice's `workspace__slug`) is searched in that row's table. On
+PostgreSQL, trigram indexes serve the searched columns (migration 0028).
 """
 
 from collections.abc import Callable
@@ -13,14 +17,80 @@ from dataclasses import dataclass, field
 
 from django.contrib import admin
 from django.contrib.admin.exceptions import NotRegistered
-from django.core.exceptions import PermissionDenied
-from django.db.models import Case, IntegerField, Q, Value, When
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db.models import (
+    BooleanField,
+    Case,
+    F,
+    Func,
+    IntegerField,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.constants import LOOKUP_SEP
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
 
 PER_KIND = 8
 MAX_QUERY = 100
+
+
+class AnyOf(Func):
+    """`column IN (subquery)`, written `column = ANY(ARRAY(subquery))` on PostgreSQL: there the
+    subquery runs once and the column is read through its index even as one side of an OR,
+    where an IN is checked on every row of the table."""
+
+    template = "%(expressions)s"
+    arg_joiner = " IN "
+    output_field = BooleanField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler,
+            connection,
+            template="%(expressions)s)",
+            arg_joiner=" = ANY(ARRAY",
+            **extra_context,
+        )
+
+
+def matching(model, lookups, value) -> Q:
+    """The rows of `model` that `value` matches by any of `lookups` (`number__icontains`,
+    `workspace__slug__istartswith`).
+
+    A lookup through a foreign key is answered in the related table on its own, and its rows
+    handed over by id (`AnyOf`): ORed over a join with the row's own columns, no index served
+    it and the database read both tables whole (the invoice list searched: 1.7–3.5 s at
+    360,000 invoices)."""
+    found, related = Q(), {}
+    for lookup in lookups:
+        name, _, rest = lookup.partition(LOOKUP_SEP)
+        field = _foreign_key(model, name, rest)
+        if field is None:
+            found |= Q(**{lookup: value})
+        else:
+            related.setdefault(field, []).append(rest)
+    for field, rest in related.items():
+        target = field.related_model
+        rows = target._base_manager.filter(matching(target, rest, value)).order_by()
+        found |= Q(AnyOf(F(field.name), Subquery(rows.values(field.target_field.attname))))
+    return found
+
+
+def _foreign_key(model, name, rest):
+    """`model`'s foreign key (or one-to-one) `name` when `rest` names a field of the row it
+    points at (`workspace` and `slug__icontains`), else None."""
+    try:
+        field = model._meta.get_field(name)
+        if not (field.concrete and (field.many_to_one or field.one_to_one)):
+            return None
+        field.related_model._meta.get_field(rest.partition(LOOKUP_SEP)[0])
+    except FieldDoesNotExist:  # pk, a column's own lookup (`workspace__exact`)
+        return None
+    return field if name == field.name else None
 
 
 @dataclass(frozen=True)
@@ -40,9 +110,7 @@ class SearchKind:
     select_related: tuple[str, ...] = ()
 
     def matches(self, words: str):
-        found = Q()
-        for name in self.fields:
-            found |= Q(**{f"{name}__icontains": words})
+        found = matching(self.model, [f"{name}__icontains" for name in self.fields], words)
         rank = Case(
             *[When(Q(**{f"{name}__iexact": words}), then=Value(0)) for name in self.exact],
             *[When(Q(**{f"{name}__istartswith": words}), then=Value(1)) for name in self.fields],
