@@ -342,3 +342,41 @@ def test_searches_read_trigram_indexes_on_postgresql(client, support, db, today)
         "workspace_email_search",
         "invoice_number_search",
     }
+
+
+def drilldown(client, url, **query):
+    """The years, months or days the list's date drill-down offers, and the page's queries."""
+    with CaptureQueriesContext(connection) as ctx:
+        body = client.get(url, query).content.decode()
+    block = body[body.index('<nav class="toplinks">') :].split("</nav>")[0]
+    links = re.findall(r'<a href="[^"]*"(?: class="date-back")?>(?:&lsaquo; )?([^<]+)</a>', block)
+    return links, [q["sql"] for q in ctx.captured_queries]
+
+
+def test_a_list_drills_down_by_date_without_reading_every_row(client, finance, db, today):
+    """R3: the date drill-down of the invoice list (and of usage, redemptions, applications)
+    found its years, months and days with a DISTINCT over every row (110–180 ms at 360,000
+    invoices, 107–220 ms at 600,000 usage figures, on each visit). It offers the same ones,
+    each found through the date's index; a searched list keeps the DISTINCT over its rows."""
+    paid_monthly(date(2025, 11, 1))
+    ws = paid_monthly(date(2025, 11, 1))
+    services.run_billing(as_of=date(2026, 3, 2))
+    services.change_to_free(ws, as_of=date(2026, 3, 10))  # a final invoice on the 10th (K1)
+    services.run_billing(as_of=date(2026, 3, 11))
+    url = reverse("admin:billing_invoice_changelist")
+    client.force_login(finance)
+    client.get(url)
+
+    def distinct(queries):
+        return [sql for sql in queries if "DISTINCT" in sql and '"billing_invoice"' in sql]
+
+    years, queries = drilldown(client, url)
+    assert years == ["2025", "2026"] and distinct(queries) == []
+    months, queries = drilldown(client, url, issue_date__year="2026")
+    assert months == ["All dates", "January 2026", "February 2026", "March 2026"]
+    assert distinct(queries) == []
+    days, queries = drilldown(client, url, issue_date__year="2026", issue_date__month="3")
+    assert days == ["2026", "1 March", "10 March"] and distinct(queries) == []
+    searched, queries = drilldown(client, url, issue_date__year="2026", q=ws.slug)
+    assert searched == ["All dates", "January 2026", "February 2026", "March 2026"]
+    assert len(distinct(queries)) == 1

@@ -1,0 +1,97 @@
+"""`{% indexed_date_hierarchy cl %}`: the admin lists' date drill-down
+(templates/admin/change_list.html), its years, months or days found through the date column's
+index.
+
+Django's asks for them with a DISTINCT over every row the list holds: on a list narrowed by
+nothing but the drill-down, the whole table, on each visit (360,000 invoices: 110–180 ms;
+600,000 usage figures: 107–220 ms). Here each one that holds a row is found by asking for the
+first date on or after the end of the one before, which the index reads in one entry. A list
+narrowed by a search or a filter keeps Django's DISTINCT, over the rows it holds.
+"""
+
+from datetime import date, timedelta
+
+from django import template
+from django.contrib.admin.templatetags.admin_list import date_hierarchy
+from django.contrib.admin.templatetags.base import InclusionAdminNode
+from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.views.main import IGNORED_PARAMS
+from django.db.models import DateTimeField, Min
+
+register = template.Library()
+
+
+def _start(day: date, kind: str) -> date:
+    """The first day of the year (month, day) `day` is in."""
+    return {"year": day.replace(month=1, day=1), "month": day.replace(day=1)}.get(kind, day)
+
+
+def _next_start(start: date, kind: str) -> date | None:
+    """The first day of the year (month, day) after the one starting on `start`; None past
+    the calendar's end."""
+    try:
+        if kind == "year":
+            return start.replace(year=start.year + 1)
+        if kind == "month":
+            return (start + timedelta(days=32)).replace(day=1)
+        return start + timedelta(days=1)
+    except (ValueError, OverflowError):
+        return None
+
+
+class _IndexedDates:
+    """A list's rows as Django's `date_hierarchy` reads them, `dates()` found one by one."""
+
+    def __init__(self, queryset):
+        self.rows = queryset.order_by()
+
+    def aggregate(self, **aggregates):
+        return self.rows.aggregate(**aggregates)
+
+    def dates(self, field, kind):
+        found = []
+        day = self.rows.aggregate(first=Min(field))["first"]
+        while day is not None:
+            found.append(_start(day, kind))
+            after = _next_start(found[-1], kind)
+            if after is None:
+                break
+            later = self.rows.filter(**{f"{field}__gte": after})
+            day = later.aggregate(first=Min(field))["first"]
+        return found
+
+
+class _ListWithIndexedDates:
+    """The changelist, its rows read as `_IndexedDates`."""
+
+    def __init__(self, changelist):
+        self._changelist = changelist
+        self.queryset = _IndexedDates(changelist.queryset)
+
+    def __getattr__(self, name):
+        return getattr(self._changelist, name)
+
+
+def _narrowed_by_dates_only(changelist) -> bool:
+    own = f"{changelist.date_hierarchy}__"
+    return not changelist.query and all(
+        name in IGNORED_PARAMS or name.startswith(own) for name in changelist.filter_params
+    )
+
+
+def _date_hierarchy(changelist):
+    field = get_fields_from_path(changelist.model, changelist.date_hierarchy)[-1]
+    if isinstance(field, DateTimeField) or not _narrowed_by_dates_only(changelist):
+        return date_hierarchy(changelist)
+    return date_hierarchy(_ListWithIndexedDates(changelist))
+
+
+@register.tag
+def indexed_date_hierarchy(parser, token):
+    return InclusionAdminNode(
+        parser,
+        token,
+        func=_date_hierarchy,
+        template_name="date_hierarchy.html",
+        takes_context=False,
+    )
