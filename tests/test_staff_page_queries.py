@@ -380,3 +380,19 @@ def test_a_list_drills_down_by_date_without_reading_every_row(client, finance, d
     searched, queries = drilldown(client, url, issue_date__year="2026", q=ws.slug)
     assert searched == ["All dates", "January 2026", "February 2026", "March 2026"]
     assert len(distinct(queries)) == 1
+
+
+def test_a_list_whose_date_no_index_leads_keeps_the_distinct(client, support, db, today):
+    """The drill-down asks a question a choice only where an index answers it: on the
+    redemption list (redeemed_on has no index of its own) each question would read the table,
+    and one DISTINCT over it is kept."""
+    for _ in range(2):
+        coupon_services.redeem_coupon(
+            workspace(as_of=JAN), coupon().code, by=support, as_of=date(2026, 1, 5)
+        )
+    client.force_login(support)
+    url = reverse("admin:coupons_redemption_changelist")
+    client.get(url)
+    days, queries = drilldown(client, url)
+    assert days == ["2026", "5 January"]
+    assert len([sql for sql in queries if "DISTINCT" in sql and "redeemed_on" in sql]) == 1
