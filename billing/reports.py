@@ -52,6 +52,7 @@ def tax_report(invoices: QuerySet, credit_notes: QuerySet | None = None) -> list
         given_back = {
             (row["month"], row["invoice__tax_country"], row["invoice__tax_region"]): row["tax"]
             for row in credit_notes.filter(status=CreditNote.Status.APPROVED, tax__gt=0)
+            .exclude(invoice__status=Invoice.Status.VOID)  # as the void invoice's tax (I3)
             .annotate(month=TruncMonth("decided_on"))
             .values("month", "invoice__tax_country", "invoice__tax_region")
             .annotate(tax=_money_sum("tax"))

@@ -135,3 +135,27 @@ def test_k3_credit_notes_approved_before_give_back_their_tax_once_migrated(
         D("0.13"),
         D("8.43"),
     ]
+
+
+def test_k3_x3_a_void_invoice_s_notes_give_back_no_tax_once_migrated(invoice, support, finance):
+    """Before voids were refused with approved credit notes (5659e28), an invoice refunded
+    whole (128.70, tax 8.70) could be voided. The tax report counts none of a void invoice's
+    tax; 0026 gave its note 8.70 back anyway and the report took it off: February US-CA tax
+    0.00, given back 8.70, due -8.70. Now 0.00 given back, 0.00 due."""
+    from django.apps import apps
+
+    migration = importlib.import_module("billing.migrations.0026_credit_notes_give_back_tax")
+    credit(invoice, "128.70", support=support, finance=finance, approved_on=date(2026, 2, 3))
+    CreditNote.objects.update(tax=D("0.00"))  # as it stood before 0026
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status=Invoice.Status.VOID, voided_on=date(2026, 2, 4), void_reason="Issued in error"
+    )
+    migration.give_back_tax(apps, None)
+    assert CreditNote.objects.get().tax == D("0.00")
+    CreditNote.objects.update(tax=D("8.70"))  # however it got there, the report leaves it out
+    rows = reports.tax_report(Invoice.objects.all(), CreditNote.objects.all())
+    assert reports.totals(rows, ["tax_total", "tax_given_back", "tax_due"]) == {
+        "tax_total": D("0.00"),
+        "tax_given_back": D("0.00"),
+        "tax_due": D("0.00"),
+    }
