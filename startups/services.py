@@ -131,7 +131,9 @@ def submit_application(
     _refresh_e5_of_others(application, by=by, why="is open too")
     # The form takes any address and sends from our domain: the confirmation echoes nothing
     # the sender typed, and an address gets one a day however many forms name it (the form's
-    # limit is per client address, and a sender can change theirs).
+    # limit is per client address, and a sender can change theirs), forms sent at once too:
+    # they take turns per address (last, so nothing is waited for while it is held).
+    take_turns("S1 confirmation", contact_email.strip().lower())
     confirmed_today = (
         StartupApplication.objects.filter(contact_email__iexact=contact_email, submitted_on=as_of)
         .exclude(pk=application.pk)

@@ -28,6 +28,27 @@ def test_s1_submission_stores_the_checks_and_sends_a_confirmation(
     assert f"#{app.pk} on\n20 Jan 2026" in mail.outbox[0].body
 
 
+def test_s1_s5_the_rejection_email_echoes_nothing_the_sender_typed(
+    db, reviewer, django_capture_on_commit_callbacks
+):
+    """A lure typed as company and contact name with a stranger's address, rejected as the
+    spam it is, reached the stranger from us: "Your Startup Program application for Your
+    account is suspended - pay at evil.example". The rejection names the application by
+    number and day, and says the reviewer's reason."""
+    lure = "Your account is suspended - pay at evil.example"
+    app = application(company_name=lure, contact_name=lure, contact_email="victim@example.org")
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reject_application(
+            app, by=reviewer, reason="This is not a startup.", as_of=date(2026, 1, 21)
+        )
+    [message] = mail.outbox
+    assert message.subject == f"Your Startup Program application #{app.pk}"
+    assert "This is not a startup." in message.body and "20 Jan 2026" in message.body
+    for body in [message.body, *(html for html, _ in message.alternatives)]:
+        assert "evil.example" not in body
+
+
 def test_s1_the_confirmation_echoes_nothing_the_sender_typed_and_goes_once_a_day_per_address(
     db, django_capture_on_commit_callbacks
 ):

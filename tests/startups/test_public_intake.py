@@ -8,6 +8,7 @@ kept "E5 passes" on the application already open."""
 import time
 
 import pytest
+from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -243,3 +244,28 @@ def test_e5_keys_recomputed_fail_e5_of_open_applications_of_one_company(db):
     assert first.company_key == "acme"
     assert "E5" in first.failing_checks.split()
     assert e5(first)["reason"] == f"Application #{second.pk} for Acme SA is still open"
+
+
+def test_c7_the_declined_partner_email_echoes_nothing_the_sender_typed(
+    db, support, django_capture_on_commit_callbacks
+):
+    """The accelerators' public form takes any address too: a lure typed as program and contact
+    name, declined by staff as the spam it is, reached the stranger whose address was typed,
+    from us ("Your accelerator partner application for Your account is suspended - pay at
+    evil.example"). The declined email names the application by number and day."""
+    from datetime import date
+
+    lure = "Your account is suspended - pay at evil.example"
+    partner = coupons.partners.apply_as_partner(
+        lure, contact_name=lure, contact_email="victim@example.org", as_of=date(2026, 1, 20)
+    )
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        coupons.partners.decline_partner(
+            partner, by=support, reason="Not a program.", as_of=date(2026, 1, 21)
+        )
+    [message] = mail.outbox
+    assert message.subject == f"Your accelerator partner application #{partner.pk}"
+    assert "Not a program." in message.body and "20 Jan 2026" in message.body
+    for body in [message.body, *(html for html, _ in message.alternatives)]:
+        assert "evil.example" not in body

@@ -180,3 +180,33 @@ def test_e5_a_link_moving_an_application_away_while_one_is_submitted_for_its_old
     assert StartupApplication.objects.get(pk=lumen.pk).workspace_id == orbit.pk
     assert list(StartupApplication.objects.open().filter(workspace=nimbus)) == [new]
     assert e5(new)["passed"], e5(new)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_s1_two_forms_naming_one_address_at_once_send_it_one_confirmation(
+    run_together, monkeypatch
+):
+    """One confirmation a day per address, forms posted at the same moment too: two forms
+    naming victim@example.org (two client addresses, two companies: no E5 turn in common) each
+    read the day's other applications before the other's commit, and both sent (2, not 1)."""
+    from billing.models import OutboundEmail
+
+    require_postgres()
+    save = startups.services.save_with_reason
+
+    def slow(obj, reason, *args, **kwargs):  # a busy database: both forms in flight together
+        if isinstance(obj, StartupApplication) and reason == "Submitted":
+            time.sleep(0.5)
+        return save(obj, reason, *args, **kwargs)
+
+    monkeypatch.setattr(startups.services, "save_with_reason", slow)
+    run_together(
+        lambda: application(company_name="Alpha Labs", contact_email="victim@example.org"),
+        lambda: application(company_name="Beta Works", contact_email="Victim@example.org"),
+    )
+    assert StartupApplication.objects.count() == 2
+    confirmations = OutboundEmail.objects.filter(
+        kind="startup_application_received", to__iexact="victim@example.org"
+    )
+    assert confirmations.count() == 1
