@@ -1,10 +1,14 @@
-"""`manage.py check --deploy` is clean with production settings (DESIGN.md, Settings)."""
+"""The deploy files: `manage.py check --deploy` is clean with production settings (DESIGN.md,
+Settings), and the Docker image leaves out what must not ship."""
 
+import re
 import secrets
 import string
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.services import clean_env
 
@@ -48,3 +52,81 @@ def test_deploy_check_is_live_and_catches_debug_in_production():
 
     assert result.returncode != 0
     assert "security.W018" in result.stderr
+
+
+# --- The Docker image's build context ----------------------------------------------------------
+
+
+def _docker_pattern(pattern: str) -> re.Pattern:
+    """A .dockerignore line as Docker reads it (moby's patternmatcher): a path relative to the
+    context's root, `*` and `?` within one path element, `**` across any number of them."""
+    parts = []
+    for token in re.split(r"(\*\*/?|\*|\?)", pattern.strip().strip("/")):
+        if token in ("**", "**/"):
+            parts.append("(.*/)?" if token == "**/" else ".*")
+        elif token == "*":
+            parts.append("[^/]*")
+        elif token == "?":
+            parts.append("[^/]")
+        else:
+            parts.append(re.escape(token))
+    return re.compile("^" + "".join(parts) + "$")
+
+
+def docker_ignores(path: str, dockerignore: str) -> bool:
+    """Whether `docker build` leaves `path` out of the context: the last pattern that matches
+    the path or one of its parent folders decides (moby's MatchesOrParentMatches)."""
+    ignored = False
+    elements = path.split("/")
+    paths = ["/".join(elements[:n]) for n in range(1, len(elements) + 1)]
+    for line in dockerignore.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        compiled = _docker_pattern(line.removeprefix("!"))
+        if any(compiled.match(each) for each in paths):
+            ignored = not negated
+    return ignored
+
+
+def test_the_matcher_reads_dockerignore_patterns_from_the_context_root():
+    # Guards the test below: unlike .gitignore, `.env` in .dockerignore is the root's only.
+    assert docker_ignores(".env", ".env")
+    assert not docker_ignores("deploy/.env", ".env")
+    assert docker_ignores("deploy/.env", "**/.env")
+    assert docker_ignores("private-media/usage-imports/a.csv", "**/private-media")
+    assert not docker_ignores("deploy/backoffice.env.example", "**/*.env")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".env",  # settings read it (README: "a .env file next to manage.py")
+        "deploy/.env",  # compose.yaml's SECRET_KEY and POSTGRES_PASSWORD
+        "deploy/backoffice.env",  # a copy of the units' environment file
+        "db.sqlite3",
+        "private-media/certificates/0f3c.pdf",  # uploaded customer documents
+        "backoffice-2026-12-01.dump",  # README "Backups", run in the checkout
+        "private-media-2026-12-01.tar.gz",
+    ],
+)
+def test_the_docker_image_leaves_out_secrets_and_customer_data(path):
+    """deploy/compose.yaml has SECRET_KEY and POSTGRES_PASSWORD written to deploy/.env and
+    builds with the repository root as context and `COPY . .`; .dockerignore's `.env` matched
+    the root's .env only (Docker anchors a pattern at the context's root), so both secrets were
+    copied into a layer of the image, /app/deploy/.env, for anyone the image is pushed or
+    saved to. Patterns for files that may sit in any folder start with `**/`."""
+    dockerignore = (REPO / ".dockerignore").read_text()
+    compose = (REPO / "deploy" / "compose.yaml").read_text()
+    assert "> .env" in compose and "context: .." in compose  # the secrets' file, the context
+
+    assert docker_ignores(path, dockerignore), f"{path} goes into the image"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["manage.py", "pyproject.toml", "uv.lock", "billing/models.py", "deploy/gunicorn.conf.py"],
+)
+def test_the_docker_image_keeps_the_code(path):
+    assert not docker_ignores(path, (REPO / ".dockerignore").read_text())
