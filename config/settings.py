@@ -20,6 +20,28 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
+_LAPTOP_SECRET_KEY = "insecure-local-development-key-only-used-when-DEBUG-is-true"
+# Keys anyone can read in this repository: whoever knows the key forges sessions and
+# password-reset links. The example env file's placeholder is the one a hurried install keeps.
+_PUBLISHED_SECRET_KEYS = {_LAPTOP_SECRET_KEY, "change-me-to-a-long-random-string"}
+_NEW_SECRET_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+
+
+def _secret_key_problem(key: str) -> str | None:
+    """Why `key` cannot sign production's sessions, or None: Django's own measure of a weak
+    key (`check --deploy`, security.W009: under 50 characters, under 5 different ones, or
+    generated as insecure), or a key published in this repository."""
+    if key in _PUBLISHED_SECRET_KEYS:
+        return "it is published in this repository, for anyone to read"
+    if key.startswith("django-insecure-"):
+        return "it was generated as an insecure development key"
+    if len(key) < 50 or len(set(key)) < 5:
+        return (
+            f"it has {len(key)} characters, {len(set(key))} different; at least 50 and 5 are needed"
+        )
+    return None
+
+
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
@@ -27,7 +49,12 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Production settings (DEBUG=false) need a long random "
             "SECRET_KEY in the environment; for a laptop, set DEBUG=true."
         )
-    SECRET_KEY = "insecure-local-development-key-only-used-when-DEBUG-is-true"
+    SECRET_KEY = _LAPTOP_SECRET_KEY
+elif not DEBUG and (_problem := _secret_key_problem(SECRET_KEY)):
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is not fit for production (DEBUG=false): {_problem}. Set a long random "
+        f"one, e.g. from `{_NEW_SECRET_KEY}`."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -1,6 +1,7 @@
 """config/settings.py read from the environment: each case loads it in a fresh interpreter."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,49 @@ def test_production_settings_refuse_to_start_without_secret_key(variables):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def example_secret_key() -> str:
+    example = (REPO / "deploy" / "backoffice.env.example").read_text()
+    return re.search(r"^SECRET_KEY=(.*)$", example, re.MULTILINE).group(1)
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        pytest.param(None, "published in this repository", id="example-placeholder"),
+        pytest.param(
+            "insecure-local-development-key-only-used-when-DEBUG-is-true",
+            "published in this repository",
+            id="laptop-key",
+        ),
+        pytest.param("x7Gq2-" * 8, "48 characters, 6 different", id="48-characters"),
+        pytest.param("k" * 60, "60 characters, 1 different", id="one-character"),
+        pytest.param("django-insecure-" + "x7Gq2-" * 8, "insecure", id="django-insecure"),
+    ],
+)
+def test_production_settings_refuse_a_published_or_weak_secret_key(key, problem):
+    """deploy/backoffice.env.example, which the systemd units read once copied, holds
+    SECRET_KEY=change-me-to-a-long-random-string (34 characters). Settings refused an empty key
+    with DEBUG off but started with this one, published in the repository (sessions and
+    password-reset links can be forged with it), and neither `make serve`, the units nor
+    compose run `check --deploy`, the only thing that would say so. They refuse it now, the
+    laptop key, and what `check --deploy` calls weak (security.W009: under 50 characters or
+    5 different ones, or django-insecure-)."""
+    result = load_settings(DEBUG="false", SECRET_KEY=key or example_secret_key())
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SECRET_KEY is not fit for production" in result.stderr
+    assert problem in result.stderr
+
+
+def test_debug_settings_load_with_the_example_secret_key():
+    # A laptop's .env copied from the example still runs (DEBUG=true signs nothing that matters).
+    settings = reported(
+        load_settings('{"key": settings.SECRET_KEY}', DEBUG="true", SECRET_KEY=example_secret_key())
+    )
+
+    assert settings["key"] == "change-me-to-a-long-random-string"
 
 
 def test_debug_settings_load_without_secret_key():
