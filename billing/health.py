@@ -25,13 +25,28 @@ logger = logging.getLogger(__name__)
 
 DEADLINE_SECONDS = 0.8  # leaves room for the rest of the request within the second
 BROKER_TIMEOUT_SECONDS = 0.5
+# How long the database check's thread may wait on PostgreSQL, to connect (libpq's shortest
+# connect_timeout) and for the answer: a database that hangs costs each probe a thread and a
+# socket for this long, not for ever.
+DATABASE_TIMEOUT_SECONDS = 2
 
 
 def check_database():
-    """SELECT 1 on a connection of this thread's own, closed again (never kept open)."""
+    """SELECT 1 on a connection of this thread's own, closed again (never kept open), with
+    timeouts of its own on PostgreSQL (DATABASE_TIMEOUT_SECONDS)."""
     connection = connections["default"]
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        # This thread's own connection object: a copy of the settings, the shared ones untouched.
+        options = connection.settings_dict.get("OPTIONS", {})
+        connection.settings_dict = {
+            **connection.settings_dict,
+            "OPTIONS": {**options, "connect_timeout": DATABASE_TIMEOUT_SECONDS},
+        }
     try:
         with connection.cursor() as cursor:
+            if postgres:
+                cursor.execute(f"SET statement_timeout = {DATABASE_TIMEOUT_SECONDS * 1000}")
             cursor.execute("SELECT 1")
             cursor.fetchone()
     finally:

@@ -14,14 +14,16 @@ REPO = Path(__file__).resolve().parent.parent
 MARKER = "SETTINGS-RESULT "
 
 
-def load_settings(report: str = "{}", *, before: str = "", **variables: str):
+def load_settings(report: str = "{}", *, before: str = "", setup: str = "", **variables: str):
     """Run django.setup() on config.settings in a new interpreter with only `variables` set.
 
-    `before` is code run after setup; `report` an expression printed back as JSON. Both see
-    `settings` and `celery_app`.
+    `setup` is code run first (it sees `os`); `before` is code run after setup; `report` an
+    expression printed back as JSON. Both see `settings` and `celery_app`.
     """
     script = (
         "import json\n"
+        "import os\n"
+        f"{setup}\n"
         "import django\n"
         "django.setup()\n"
         "from django.conf import settings\n"
@@ -159,6 +161,61 @@ def test_database_url_selects_postgresql():
     # Persistent connections, checked before reuse, on PostgreSQL only.
     assert db["CONN_MAX_AGE"] == 60
     assert db["CONN_HEALTH_CHECKS"] is True
+
+
+CONNECT_TIMEOUT = 'settings.DATABASES["default"]["OPTIONS"].get("connect_timeout")'
+
+
+@pytest.mark.parametrize(
+    ("variables", "timeout"),
+    [
+        pytest.param({}, 5, id="default"),
+        pytest.param({"DATABASE_CONNECT_TIMEOUT": "3"}, 3, id="variable"),
+        pytest.param(
+            {"DATABASE_URL": "postgres://b@db.internal/b?connect_timeout=10"}, 10, id="url"
+        ),
+    ],
+)
+def test_postgresql_connections_give_up_on_a_database_that_never_answers(variables, timeout):
+    """DATABASES set no connect_timeout: against a database that accepts the connection and
+    never answers (a failover, a stuck server) every page's first query waited until gunicorn
+    killed the worker at 120 s, every task until its time limit. PostgreSQL connections give up
+    after 5 s (DATABASE_CONNECT_TIMEOUT; a connect_timeout in DATABASE_URL wins)."""
+    variables = {"DATABASE_URL": "postgres://billing@db.internal/backoffice"} | variables
+
+    assert reported(load_settings(CONNECT_TIMEOUT, DEBUG="true", **variables)) == timeout
+
+
+HUNG_CONNECT = """
+import socket, time
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(8)  # the kernel completes the handshake; nothing ever answers
+os.environ["DATABASE_URL"] = f"postgres://backoffice@127.0.0.1:{server.getsockname()[1]}/x"
+"""
+
+
+def test_a_page_against_a_database_that_never_answers_fails_after_the_connect_timeout():
+    result = load_settings(
+        '{"error": error, "seconds": seconds}',
+        before=(
+            "import time\n"
+            "from django.db import connection, OperationalError\n"
+            "started = time.monotonic()\n"
+            "try:\n"
+            "    connection.ensure_connection()\n"
+            "except OperationalError as exc:\n"
+            "    error = type(exc).__name__\n"
+            "seconds = time.monotonic() - started\n"
+        ),
+        setup=HUNG_CONNECT,
+        DEBUG="true",
+        DATABASE_CONNECT_TIMEOUT="2",
+    )
+
+    outcome = reported(result)
+    assert outcome["error"] == "OperationalError"
+    assert 1.5 < outcome["seconds"] < 4  # DATABASE_CONNECT_TIMEOUT=2
 
 
 def test_database_url_selects_another_sqlite_file(tmp_path):

@@ -1,14 +1,20 @@
 """`/healthz` for the load balancer: 200 when the database and the broker answer, 503 naming
 the one that does not, within a second, with no login and no data."""
 
+import re
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from django.db import OperationalError
 
 from billing import health
-from tests.services import requires_redis
+from tests.services import clean_env, requires_redis
+
+REPO = Path(__file__).resolve().parent.parent.parent
 
 DEADLINE = 1.0  # seconds, the promise to the load balancer
 
@@ -102,3 +108,54 @@ def test_healthz_answers_plain_http_where_every_other_page_redirects(client, db,
 
 def test_healthz_only_reads(client, db):
     assert client.post("/healthz").status_code == 405
+
+
+HUNG_DATABASE = """
+import os, socket, threading, time
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(64)  # the kernel completes the handshake; nothing ever answers
+os.environ["DATABASE_URL"] = f"postgres://backoffice@127.0.0.1:{server.getsockname()[1]}/x"
+import django
+django.setup()
+from billing import health
+for _ in range(5):
+    print("checks", health.run_checks(), flush=True)
+time.sleep(health.DATABASE_TIMEOUT_SECONDS + 1.5)
+alive = [t for t in threading.enumerate() if t.name == "healthz-database"]
+print("HUNG-THREADS", len(alive), flush=True)
+os._exit(0)
+"""
+
+
+def test_healthz_leaves_no_thread_behind_when_the_database_hangs():
+    """/healthz answers within 0.8 s by leaving a check that hangs to its own timeout. The
+    database had none: DATABASES set no connect_timeout, so against a database that accepts the
+    connection and never answers (a failover, a stuck server) 5 probes left 5 threads and
+    sockets waiting for ever, one more each time the load balancer asks. The check connects
+    with a 2 s connect_timeout of its own (and a 2 s statement_timeout): 3.5 s after the last
+    probe none is left."""
+    result = subprocess.run(
+        [sys.executable, "-c", HUNG_DATABASE],
+        cwd=REPO,
+        env=clean_env(
+            DJANGO_SETTINGS_MODULE="config.settings",
+            DEBUG="true",
+            CELERY_TASK_ALWAYS_EAGER="true",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("'database': False") == 5, result.stdout
+    hung = int(re.search(r"HUNG-THREADS (\d+)", result.stdout).group(1))
+    assert hung == 0, f"{hung} health-check threads still waiting on the database"
+
+
+def test_the_database_check_keeps_to_its_timeout_when_the_database_answers(db, settings):
+    # On PostgreSQL the check sets its timeouts on a copy of the settings of its own thread.
+    options = dict(settings.DATABASES["default"].get("OPTIONS", {}))
+
+    assert health.run_checks() == {"database": True}
+    assert settings.DATABASES["default"].get("OPTIONS", {}) == options
