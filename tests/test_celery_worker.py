@@ -76,6 +76,30 @@ def test_celery_delivery_settings_survive_a_lost_worker():
     assert conf.result_serializer == "json"
     assert list(conf.accept_content) == ["json"]
     assert 0 < conf.task_soft_time_limit < conf.task_time_limit
-    # Redis redelivers an unacknowledged task after the visibility timeout: it must outlast
-    # the longest a task may run, or a slow task would run twice at once.
-    assert conf.broker_transport_options["visibility_timeout"] > conf.task_time_limit
+
+
+def test_no_task_may_run_or_wait_past_the_redis_visibility_timeout():
+    """Redis hands a task not acknowledged (acks_late) within the visibility timeout, 3,600 s,
+    to another worker: it must outlast the longest a task may run, or a slow task would run
+    twice at once. This checked the default limit (360 s) only, while import_usage_file had a
+    limit of its own, 3,660 s (soft 3,600 s), past it. Every registered task's hard limit, and
+    the longest countdown before one of its retries (a message held unacknowledged meanwhile),
+    is under it: import_usage_file 3,000 s."""
+    conf = celery_app.conf
+    celery_app.loader.import_default_modules()
+    visibility = conf.broker_transport_options["visibility_timeout"]
+    ours = {name: task for name, task in celery_app.tasks.items() if not name.startswith("celery.")}
+    assert {"billing.tasks.import_usage_file", "coupons.tasks.send_campaign_batch"} <= set(ours)
+
+    longest_run = {name: task.time_limit or conf.task_time_limit for name, task in ours.items()}
+    longest_wait = {
+        name: getattr(task, "retry_backoff_max", 600)
+        if getattr(task, "retry_backoff", False)
+        else task.default_retry_delay
+        for name, task in ours.items()
+    }
+
+    assert visibility == 3600
+    assert longest_run["billing.tasks.import_usage_file"] == 3000
+    assert {name: s for name, s in longest_run.items() if s >= visibility} == {}
+    assert {name: s for name, s in longest_wait.items() if s >= visibility} == {}
