@@ -42,6 +42,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing.audit import history_of_rows_sql, record_history
 from billing.clock import first_open_month
+from billing.documents import stored_until_rollback
 from billing.errors import BillingError, UsageImportError
 from billing.models import MonthClose, Usage, UsageImportJob, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, parse_month
@@ -634,8 +635,9 @@ def start_import_job(upload, *, by, run_later) -> UsageImportJob:
     queued, for the sweep (`hand_over_stuck_jobs`)."""
     job = UsageImportJob(file_name=(upload.name or "usage.csv")[-255:], size=upload.size)
     job.created_by = by
-    job.file.save("usage.csv", upload, save=False)
-    job.save()
+    # Stored under a random name, and removed if the job's row is not saved.
+    with stored_until_rollback(job.file, upload):
+        job.save()
     transaction.on_commit(lambda: _hand_over(job.pk, run_later))
     return job
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
@@ -143,3 +144,25 @@ def test_u2_a_job_whose_worker_died_with_its_message_lost_is_handed_over_and_imp
     assert usage_import.run_import_job(job.pk).status == "done"
     assert Usage.objects.get(workspace=ws).mtus == 10
     assert usage_import.run_import_job(recent.pk) is not None  # its own delivery still works
+
+
+def test_u2_an_upload_whose_job_is_not_saved_leaves_no_file(
+    db, settings, tmp_path, support, monkeypatch
+):
+    """start_import_job wrote the uploaded usage file to PRIVATE_MEDIA_ROOT, then inserted its
+    job. When that insert failed (the connection dropped, a statement timeout) the transaction
+    rolled back and the file stayed on disk under a random name no row names, never deleted:
+    1 file left, with customer usage in it. It is stored as documents are
+    (`stored_until_rollback`): 0 files."""
+    settings.PRIVATE_MEDIA_ROOT = settings.MEDIA_ROOT = tmp_path
+    upload = SimpleUploadedFile("usage.csv", b"workspace,month,mtus\nalpha,2026-01,1000\n")
+
+    def connection_lost(self, *args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(UsageImportJob, "save", connection_lost)
+    with pytest.raises(OperationalError):
+        usage_import.start_import_job(upload, by=support, run_later=lambda job_id: None)
+
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert not UsageImportJob.objects.exists()
