@@ -19,6 +19,7 @@ when they are sent from the context their kind reads back from the row's object 
 """
 
 import logging
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -250,7 +251,7 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
                 _render_when_sent(email)
             except Exception as exc:  # its object is gone, a template is broken: no retry helps
                 _fail(email, exc)
-                logger.error("email %s could not be rendered: %s", email_id, email.last_error)
+                logger.error("email %s could not be rendered: %s", email_id, _logged(exc, email))
                 return False
         message = EmailMultiAlternatives(
             email.subject, email.body_text, settings.DEFAULT_FROM_EMAIL, [email.to]
@@ -268,7 +269,9 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
             raise
         except Exception as exc:  # permanent: retrying would only fail again
             _fail(email, exc)
-            logger.error("email %s failed and will not be retried: %s", email_id, email.last_error)
+            logger.error(
+                "email %s failed and will not be retried: %s", email_id, _logged(exc, email)
+            )
             return False
         else:
             email.status = OutboundEmail.Status.SENT
@@ -279,12 +282,15 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
         if last_try:
             _fail(email, failure)
             logger.error(
-                "email %s failed after %s attempts: %s", email_id, email.attempts, email.last_error
+                "email %s failed after %s attempts: %s",
+                email_id,
+                email.attempts,
+                _logged(failure, email),
             )
             return False
         email.last_error = _describe(failure)
         email.save(update_fields=["attempts", "claimed_at", "last_error"])
-    logger.warning("email %s not sent: %s", email_id, failure)
+    logger.warning("email %s not sent: %s", email_id, _logged(failure, email))
     raise failure
 
 
@@ -304,6 +310,16 @@ def send_queued_emails(email_ids, *, last_try: bool = False) -> int:
 
 def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _logged(exc: Exception, email: OutboundEmail) -> str:
+    """An error as the log shows it: the recipient's address, which an SMTP server's answer
+    quotes (a refused recipient: "{'jane.doe@example.com': (550, ...)}"), left out. The log
+    names an email by its id, never its recipient (config/logs.py); the row keeps the whole
+    error for staff."""
+    if not email.to:  # an empty pattern would match between every two letters
+        return _describe(exc)
+    return re.sub(re.escape(email.to), "<recipient>", _describe(exc), flags=re.IGNORECASE)
 
 
 def _fail(email: OutboundEmail, exc: Exception):
@@ -355,6 +371,6 @@ def resend_email(email: OutboundEmail, *, by) -> OutboundEmail:
     email.status = OutboundEmail.Status.PENDING
     email.claimed_at = timezone.now()  # the sweep leaves it to this resend
     email.save(update_fields=["status", "claimed_at"])
-    logger.info("email %s (%s to %s) resent by %s", email.pk, email.kind, email.to, by)
+    logger.info("email %s (%s) resent by user %s", email.pk, email.kind, by.pk)
     transaction.on_commit(lambda: enqueue_sending([email.pk]))
     return email

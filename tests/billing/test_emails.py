@@ -2,7 +2,7 @@
 promised email leaves or shows as failed (issue 11), and plain text is not HTML-escaped."""
 
 from datetime import date, timedelta
-from smtplib import SMTPServerDisconnected
+from smtplib import SMTPRecipientsRefused, SMTPServerDisconnected
 from urllib.parse import urlencode
 
 import pytest
@@ -228,6 +228,40 @@ def test_staff_resend_a_failed_email_once_and_never_one_already_sent(
     with pytest.raises(BillingError, match="it is not sent twice"):
         resend_email(email, by=support)
     assert len(mail.outbox) == 1
+
+
+class RecipientRefused(BaseEmailBackend):
+    def send_messages(self, messages):
+        raise SMTPRecipientsRefused({messages[0].to[0]: (550, b"5.1.1 No such user")})
+
+
+def test_the_log_names_an_email_by_its_id_never_its_recipient(db, caplog, settings, support):
+    """config/logs.py: filters and searches "carry emails and names", so none go to the log.
+    Yet staff resending an email logged "email 1 (trial_ended to jane.doe@example.com) resent
+    by support", and a refused recipient the SMTP error that names the address, on each of its
+    tries. The log says "email 1 (trial_ended) resent by user 3" and "{'<recipient>': (550,
+    b'5.1.1 No such user')}"; the row keeps the whole error for staff."""
+    ws = workspace(as_of=date(2026, 1, 1), billing_email="Jane.Doe@example.com")
+    email = _queue(ws)
+    caplog.set_level("INFO")
+
+    resend_email(email, by=support)
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.RecipientRefused"
+    with pytest.raises(SMTPRecipientsRefused):
+        send_queued_email(email.pk)
+    send_queued_email(email.pk, last_try=True)
+
+    logged = [r.getMessage() for r in caplog.records if r.name == "billing.emails"]
+    assert logged == [
+        f"email {email.pk} (trial_ended) resent by user {support.pk}",
+        f"email {email.pk} not sent: SMTPRecipientsRefused: "
+        "{'<recipient>': (550, b'5.1.1 No such user')}",
+        f"email {email.pk} failed after 2 attempts: SMTPRecipientsRefused: "
+        "{'<recipient>': (550, b'5.1.1 No such user')}",
+    ]
+    assert not [r for r in caplog.records if "jane.doe@" in r.getMessage().lower()]
+    email.refresh_from_db()
+    assert "Jane.Doe@example.com" in email.last_error
 
 
 def test_plain_text_subjects_and_bodies_carry_no_html_escapes(
