@@ -133,7 +133,6 @@ def invoice_export(request):
         iter(InvoiceCsv(invoice_filter.qs)), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="{_export_name(invoice_filter)}"'
-    response["Cache-Control"] = "private, no-store"
     return response
 
 
@@ -270,7 +269,6 @@ def printed_document(rows, *, document, issued, pdf_url_name: str):
         doc = document(row)
         response = HttpResponse(render_pdf(doc, issued=issued(row)), content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{doc.filename}"'
-        response["Cache-Control"] = "private, no-store"
         return response
 
     return page, pdf

@@ -104,6 +104,41 @@ def test_r3_finance_pages_are_for_finance_staff_only(db, client, request, url_na
         assert response.status_code == expected
 
 
+# Staff pages with customer data, and the rows they need: (URL name, an invoice's pk or not).
+STAFF_PAGES = [
+    ("finance:invoices", False),
+    ("finance:invoices-export", False),
+    ("finance:tax-report", False),
+    ("finance:revenue", False),
+    ("finance:invoice-document", True),
+    ("finance:invoice-pdf", True),
+    ("credits:liability", False),
+    ("startups:queue", False),
+    ("site-search", False),
+    ("admin:billing_invoice_changelist", False),
+]
+
+
+@pytest.mark.parametrize(("url_name", "of_invoice"), STAFF_PAGES)
+def test_r3_staff_pages_with_customer_data_are_kept_by_no_cache(
+    admin_client, world, url_name, of_invoice
+):
+    """The invoice CSV and PDF and the documents were sent `Cache-Control: private, no-store`,
+    the admin's pages never_cache's `… no-store, … private`; the finance invoice list, the
+    invoice's document page and the tax report, showing the same invoices (customer names,
+    addresses, amounts), were sent with no Cache-Control at all, so the browser kept them (the
+    back button after signing out, a shared machine) and a proxy might. Every page to a
+    signed-in user is `private, no-store` now."""
+    invoice = Invoice.objects.filter(workspace=world["ca"]).earliest("pk")
+    args = [invoice.pk] if of_invoice else []
+
+    response = admin_client.get(reverse(url_name, args=args), {"q": "ca-co"})
+
+    assert response.status_code == 200
+    directives = {d.strip() for d in response["Cache-Control"].split(",")}
+    assert {"private", "no-store"} <= directives, response["Cache-Control"]
+
+
 # --- the invoice list -----------------------------------------------------------------------
 
 
