@@ -5,11 +5,16 @@ is enqueued only when that transaction commits, so a rolled-back change sends no
 retried task finds the row already sent (STYLE: PostHog's pattern).
 
 Every promised email leaves or shows as failed:
-- the send task retries a transport error with backoff; its last retry marks the row failed
-  with the error, and an error no retry can cure fails it at once;
+- the send task retries a transport error with backoff, SEND_TRIES tries over more than an hour
+  (a mail server restarting or in maintenance delays an email, it does not fail it); its last
+  try marks the row failed, saying it was given up on after a transport error, and an error no
+  retry can cure fails it at once;
+- a batch stops starting emails when its time is spent (a hung mail server costs each email
+  EMAIL_TIMEOUT) and hands the rest, untried, to a new send task;
 - a row left pending (the broker was down when the change committed, a worker was lost) is
   found by the beat's sweep once no sender has touched it for EMAIL_STUCK_AFTER_MINUTES,
-  claimed so two sweeps never hand it on twice, and sent again (`resend_stuck_emails`);
+  claimed so two sweeps never hand it on twice, and sent again (`resend_stuck_emails`), unless
+  it has had its SEND_TRIES tries already: then it is failed, so no row goes round for ever;
 - staff see failed and stuck rows in the admin and resend them (`resend_email`).
 Whoever sends, a row is sent under its row lock and only while pending: never twice.
 
@@ -22,15 +27,17 @@ import logging
 import re
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from smtplib import SMTPException
+from time import monotonic
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Concat
 from django.template import Context
 from django.template.loader import get_template
 from django.utils import timezone
@@ -74,6 +81,10 @@ class EmailSpec:
 
 # Emails per send task: one task per email would cost a broker round trip each (RECIPES).
 SEND_BATCH = 100
+# Tries of an email against transport errors, by its send task and its retries (the task's
+# backoff spaces them over more than an hour). A stuck row that has had them is not sent again
+# by the sweep.
+SEND_TRIES = 11
 # Stuck rows the sweep hands on per run; the next run takes the rest.
 SWEEP_LIMIT = 1_000
 
@@ -261,12 +272,11 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
         failure = None
         try:
             message.send()
-        except TRANSIENT_ERRORS as exc:
+        except (*TRANSIENT_ERRORS, SoftTimeLimitExceeded) as exc:
+            # SoftTimeLimitExceeded: the task's time ran out while the mail server kept this
+            # email waiting, as a timeout would. A try like any other: the row stays pending for
+            # the retry (or fails on the last try), and the task stops here.
             failure = exc
-        except SoftTimeLimitExceeded:
-            # The task's time is up (a mail server that hangs): not the email's fault. Its try
-            # rolls back, the row stays pending for the next send, and the task stops here.
-            raise
         except Exception as exc:  # permanent: retrying would only fail again
             _fail(email, exc)
             logger.error(
@@ -280,7 +290,7 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
             email.save(update_fields=["attempts", "claimed_at", "status", "sent_at", "last_error"])
             return True
         if last_try:
-            _fail(email, failure)
+            _fail(email, failure, given_up=True)
             logger.error(
                 "email %s failed after %s attempts: %s",
                 email_id,
@@ -294,18 +304,35 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
     raise failure
 
 
-def send_queued_emails(email_ids, *, last_try: bool = False) -> int:
+@dataclass
+class SentBatch:
+    """What became of a batch: how many were sent, the ids to try again after a transport error
+    (with the first such error), and the ids not tried because the batch's time ran out."""
+
+    sent: int = 0
+    to_retry: list[int] = field(default_factory=list)
+    error: Exception | None = None
+    untried: list[int] = field(default_factory=list)
+
+
+def send_queued_emails(email_ids, *, last_try: bool = False, seconds: float | None = None):
     """`send_queued_email` for each id; one row's transport error does not hold back the
-    others. Raises the first such error at the end, for the task's retry, unless `last_try`."""
-    sent, failure = 0, None
-    for email_id in email_ids:
+    others. No email is started once `seconds` have passed, or after the task's soft time
+    limit cut one short: the rest come back untried. Returns a `SentBatch`."""
+    batch, started = SentBatch(), monotonic()
+    for position, email_id in enumerate(email_ids):
+        if seconds is not None and monotonic() - started >= seconds:
+            batch.untried = list(email_ids[position:])
+            break
         try:
-            sent += send_queued_email(email_id, last_try=last_try)
-        except TRANSIENT_ERRORS as exc:
-            failure = failure or exc
-    if failure is not None:
-        raise failure
-    return sent
+            batch.sent += send_queued_email(email_id, last_try=last_try)
+        except (*TRANSIENT_ERRORS, SoftTimeLimitExceeded) as exc:
+            batch.to_retry.append(email_id)
+            batch.error = batch.error or exc
+            if isinstance(exc, SoftTimeLimitExceeded):
+                batch.untried = list(email_ids[position + 1 :])
+                break
+    return batch
 
 
 def _describe(exc: Exception) -> str:
@@ -322,9 +349,13 @@ def _logged(exc: Exception, email: OutboundEmail) -> str:
     return re.sub(re.escape(email.to), "<recipient>", _describe(exc), flags=re.IGNORECASE)
 
 
-def _fail(email: OutboundEmail, exc: Exception):
+def _fail(email: OutboundEmail, exc: Exception, *, given_up: bool = False):
+    """Mark the row failed with its error; `given_up`: after a transport error on its last try,
+    said so, for staff to resend it once the mail server is back."""
     email.status = OutboundEmail.Status.FAILED
     email.last_error = _describe(exc)
+    if given_up:
+        email.last_error = f"Given up after {email.attempts} tries: {email.last_error}"[:2000]
     email.save(update_fields=["attempts", "claimed_at", "status", "last_error"])
 
 
@@ -347,7 +378,19 @@ def resend_stuck_emails(*, now: datetime) -> int:
 
     A row is claimed by stamping `claimed_at` only while it is still stuck, and handed on only
     when this call's stamp took (healthchecks' claim), so two sweeps never enqueue one row
-    twice; a claim whose enqueue is lost expires, and a later sweep takes the row again."""
+    twice; a claim whose enqueue is lost expires, and a later sweep takes the row again.
+
+    A new send task counts its retries from none: a stuck row that has had its SEND_TRIES tries
+    (its sends were lost each time) is failed instead, with its last error, for staff to see."""
+    worn_out = stuck_emails(now).filter(attempts__gte=SEND_TRIES)
+    failed = worn_out.update(
+        status=OutboundEmail.Status.FAILED,
+        last_error=Concat(
+            Value(f"No send finished after {SEND_TRIES} or more tries: "), "last_error"
+        ),
+    )
+    if failed:
+        logger.error("sweep: %s stuck email(s) failed after their %s tries", failed, SEND_TRIES)
     claimed = []
     candidates = stuck_emails(now).order_by("created_at", "pk").values_list("pk", flat=True)
     for email_id in candidates[:SWEEP_LIMIT]:

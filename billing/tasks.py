@@ -3,29 +3,57 @@
 import logging
 
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from django.db import OperationalError
 from django.utils import timezone
 
-from billing.emails import TRANSIENT_ERRORS
+from billing.emails import SEND_TRIES
 from billing.models import MonthCloseChunk
 from billing.usage_import import JOB_TIME_LIMIT
 
 logger = logging.getLogger(__name__)
 
 
+# A transport error is retried after 30 s, 1, 2, 4 and 8 minutes, then every 10 minutes: 11
+# tries over 65.5 minutes, so a mail server down for an hour delays an email, it does not fail
+# it. No jitter, or the sum would be anyone's guess: the worker processes bound how many
+# batches retry at once.
 @shared_task(
     bind=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=True,
+    max_retries=SEND_TRIES - 1,
+    retry_backoff=30,
     retry_backoff_max=600,
-    max_retries=8,
+    retry_jitter=False,
 )
 def send_emails(self, email_ids):
-    """Send outbox rows; a transport error retries with backoff, and the last retry marks what
-    still fails as failed, with its error, for staff to see and resend."""
-    from billing.emails import send_queued_emails
+    """Send outbox rows. The rows a transport error held back are retried with backoff, and
+    the last retry marks what still fails as failed, with its error, for staff to see and
+    resend. The batch starts emails for half the task's soft time limit (a hung mail server
+    costs each one EMAIL_TIMEOUT, and one under way must finish well within it); the rest go
+    to a new task at once, untried."""
+    from billing.emails import enqueue_sending, send_queued_emails
 
-    return send_queued_emails(email_ids, last_try=self.request.retries >= self.max_retries)
+    soft_limit = self.soft_time_limit or self.app.conf.task_soft_time_limit
+    batch = send_queued_emails(
+        email_ids, last_try=self.request.retries >= self.max_retries, seconds=soft_limit / 2
+    )
+    if batch.untried:
+        enqueue_sending(batch.untried)
+    if batch.to_retry:
+        raise self.retry(
+            args=[batch.to_retry], exc=batch.error, countdown=email_retry_wait(self.request.retries)
+        )
+    return batch.sent
+
+
+def email_retry_wait(retries: int) -> int:
+    """Seconds before the send's retry number `retries` + 1 (send_emails' backoff)."""
+    return get_exponential_backoff_interval(
+        factor=send_emails.retry_backoff,
+        retries=retries,
+        maximum=send_emails.retry_backoff_max,
+        full_jitter=send_emails.retry_jitter,
+    )
 
 
 @shared_task

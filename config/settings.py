@@ -190,8 +190,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 12 * 1024 * 1024
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 # Seconds an SMTP server may take to answer before the send counts as failed (and is retried):
-# without it a server that accepts and never answers holds the task until its time limit.
-EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
+# without it a server that accepts and never answers holds the task until its time limit. A
+# send task starts emails for 150 s (half its soft limit): against a hung server, 15 of them.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Billing <billing@example.com>")
 
 # The seller on invoice and credit-note documents (SPEC I5); address lines separated by ";".
@@ -257,7 +258,8 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 # An email pending this long with no send attempt is stuck: the sweep sends it again and the
-# admin lists it. Longer than the send task's longest wait between retries (10 minutes).
+# admin lists it. Longer than the send task's longest wait between retries (10 minutes) and
+# the time its batch may take (150 s and the email under way).
 EMAIL_STUCK_AFTER_MINUTES = env.int("EMAIL_STUCK_AFTER_MINUTES", default=15)
 
 # One line per record on stderr: JSON in production (LOG_FORMAT=json), plain text on a laptop.

@@ -6,6 +6,8 @@ from smtplib import SMTPRecipientsRefused, SMTPServerDisconnected
 from urllib.parse import urlencode
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import task_prerun
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
@@ -13,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from billing import emails, services
+from billing import emails, services, tasks
 from billing.emails import queue_email, resend_email, resend_stuck_emails, send_queued_email
 from billing.errors import BillingError
 from billing.models import Invoice, OutboundEmail
@@ -131,15 +133,28 @@ def retries_run_inline(monkeypatch):
 
 
 def test_a_send_that_fails_its_last_retry_is_marked_failed_with_its_error(
-    db, settings, retries_run_inline, django_capture_on_commit_callbacks
+    db, settings, monkeypatch, retries_run_inline, django_capture_on_commit_callbacks
 ):
+    """send_emails backed off up to 600 s between tries (and EMAIL_STUCK_AFTER_MINUTES = 15
+    is sized for that longest wait), but max_retries = 8 stopped the backoff at 2**7 = 128 s:
+    its 9 tries spanned at most 1 + 2 + … + 128 = 255 s, 128 s on average with full jitter, so
+    a mail server down for five minutes (a restart, a maintenance window) failed every email
+    queued then for good. Now 11 tries wait 30, 60, 120, 240, 480 s, then 600 s five times:
+    3,930 s, over an hour; the last marks the row failed, saying it was given up on."""
     settings.EMAIL_BACKEND = "tests.billing.test_emails.MailServerDown"
+    waits = []
+    real_wait = tasks.email_retry_wait
+    monkeypatch.setattr(tasks, "email_retry_wait", lambda n: waits.append(real_wait(n)) or 0)
     ws = workspace(as_of=date(2026, 1, 1))
     with django_capture_on_commit_callbacks(execute=True):
-        email = _queue(ws)  # eager tasks: the first try and its eight retries run here
+        email = _queue(ws)  # eager tasks: the first try and its ten retries run here
     email.refresh_from_db()
-    assert (email.status, email.attempts) == ("failed", 9)
-    assert email.last_error == "SMTPServerDisconnected: Connection unexpectedly closed"
+    assert (email.status, email.attempts) == ("failed", 11)
+    assert waits == [30, 60, 120, 240, 480, 600, 600, 600, 600, 600]
+    assert sum(waits) == 3_930
+    assert email.last_error == (
+        "Given up after 11 tries: SMTPServerDisconnected: Connection unexpectedly closed"
+    )
     assert mail.outbox == []
     assert send_queued_email(email.pk) is False  # a late redelivery leaves it failed
 
@@ -159,11 +174,11 @@ def test_one_failing_email_neither_holds_back_nor_repeats_the_others_of_its_batc
     settings.EMAIL_BACKEND = "tests.billing.test_emails.MailServerDownFor"
     down = _queue(workspace(as_of=date(2026, 1, 1), billing_email="down@example.com"))
     up = _queue(workspace(as_of=date(2026, 1, 1), billing_email="up@example.com"))
-    send_emails.apply(args=[[down.pk, up.pk]])  # nine tries of the batch
+    send_emails.apply(args=[[down.pk, up.pk]])  # eleven tries of the batch
     down.refresh_from_db()
     up.refresh_from_db()
     assert [m.to for m in mail.outbox] == [["up@example.com"]]
-    assert (up.status, up.attempts, down.status, down.attempts) == ("sent", 1, "failed", 9)
+    assert (up.status, up.attempts, down.status, down.attempts) == ("sent", 1, "failed", 11)
 
 
 def test_f6_lock_emails_left_pending_by_a_broker_outage_leave_once_with_the_sweep(
@@ -214,6 +229,31 @@ def test_two_sweeps_at_once_on_postgresql_hand_each_stuck_email_on_once(monkeypa
     assert sorted(handed_on) == sorted(OutboundEmail.objects.values_list("pk", flat=True))
 
 
+def test_the_sweep_fails_a_stuck_email_that_had_its_tries_instead_of_starting_them_again(
+    db, monkeypatch
+):
+    """A stuck row goes to a new send task, whose retries count from none: a row whose sends
+    were lost each time (a worker killed on it) went round the sweep for ever and never showed
+    as failed. One that has had its 11 tries is failed now, with its last error; one with 10
+    is sent again."""
+    handed_on = []
+    monkeypatch.setattr(emails, "enqueue_sending", handed_on.extend)
+    ws = workspace(as_of=date(2026, 1, 1))
+    worn_out, not_yet = (_queue(ws, kind=kind) for kind in ("trial_ended", "trial_reminder"))
+    error = "SMTPServerDisconnected: Connection unexpectedly closed"
+    OutboundEmail.objects.filter(pk=worn_out.pk).update(attempts=11, last_error=error)
+    OutboundEmail.objects.filter(pk=not_yet.pk).update(attempts=10, last_error=error)
+
+    assert resend_stuck_emails(now=minutes_later(16)) == 1
+
+    assert handed_on == [not_yet.pk]
+    worn_out.refresh_from_db()
+    assert (worn_out.status, worn_out.last_error) == (
+        "failed",
+        f"No send finished after 11 or more tries: {error}",
+    )
+
+
 def test_staff_resend_a_failed_email_once_and_never_one_already_sent(
     db, settings, retries_run_inline, support, django_capture_on_commit_callbacks
 ):
@@ -224,7 +264,7 @@ def test_staff_resend_a_failed_email_once_and_never_one_already_sent(
     with django_capture_on_commit_callbacks(execute=True):
         resend_email(email, by=support)
     email.refresh_from_db()
-    assert (email.status, email.attempts, email.last_error) == ("sent", 10, "")
+    assert (email.status, email.attempts, email.last_error) == ("sent", 12, "")
     with pytest.raises(BillingError, match="it is not sent twice"):
         resend_email(email, by=support)
     assert len(mail.outbox) == 1
@@ -395,37 +435,100 @@ def test_p1_f6_t6_emails_state_the_plans_as_configured(
     assert "(2,000 MTUs a month)" in reminder.body and "14-day" not in reminder.alternatives[0][0]
 
 
-class HungMailServer(BaseEmailBackend):
-    """A mail server that accepts the connection and never answers: the task's soft time limit
-    ends the wait (celery raises it in the task)."""
+class CutByTheTimeLimit(BaseEmailBackend):
+    """A mail server that keeps the email waiting until the task's soft time limit ends the
+    wait (celery raises it in the task)."""
 
     def send_messages(self, messages):
-        from celery.exceptions import SoftTimeLimitExceeded
-
         raise SoftTimeLimitExceeded()
 
 
 def test_an_email_cut_short_by_the_tasks_time_limit_stays_pending_for_the_next_send(db, settings):
     """A mail server that hangs was cut off by the task's soft time limit, and the email was
     marked failed for good, as a malformed one is, while the task went on into its hard limit.
-    Now the limit stops the task and the email stays pending, sent by the next try; and the
-    SMTP connection has a timeout of its own (EMAIL_TIMEOUT), so a hung server is a transport
-    error retried like any other."""
-    from celery.exceptions import SoftTimeLimitExceeded
+    Now the limit stops the batch and the email stays pending, its try counted as a timeout's
+    would be, and is sent by the retry; the rest of the batch comes back untried."""
+    first, second = (_queue(workspace(as_of=date(2026, 1, 1)), kind=k) for k in ("a", "b"))
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.CutByTheTimeLimit"
 
-    email = _queue(workspace(as_of=date(2026, 1, 1)))
-    settings.EMAIL_BACKEND = "tests.billing.test_emails.HungMailServer"
-    with pytest.raises(SoftTimeLimitExceeded):
-        emails.send_queued_emails([email.pk])
-    email.refresh_from_db()
-    assert (email.status, email.attempts) == ("pending", 0)
+    batch = emails.send_queued_emails([first.pk, second.pk])
+
+    assert (batch.sent, batch.to_retry, batch.untried) == (0, [first.pk], [second.pk])
+    first.refresh_from_db()
+    assert (first.status, first.attempts, first.last_error) == (
+        "pending",
+        1,
+        "SoftTimeLimitExceeded: SoftTimeLimitExceeded()",
+    )
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    send_emails.apply(args=[[email.pk]])
-    email.refresh_from_db()
-    assert (email.status, len(mail.outbox)) == ("sent", 1)
-    from django.conf import settings as configured
+    send_emails.apply(args=[[first.pk]])
+    first.refresh_from_db()
+    assert (first.status, len(mail.outbox)) == ("sent", 1)
 
-    assert configured.EMAIL_TIMEOUT == 30
+
+class HungMailServer(BaseEmailBackend):
+    """A server that accepts the connection and never answers: each message waits EMAIL_TIMEOUT
+    on the sender's clock (`clock`, billing.emails reads it), then times out (a transport
+    error). Past the task's soft time limit, counted from the task's start, Celery raises
+    SoftTimeLimitExceeded in it, as a worker does."""
+
+    clock = [0.0]
+    task_started = [0.0]
+    tries_per_task = []
+
+    def send_messages(self, messages):
+        from django.conf import settings
+
+        self.tries_per_task[-1] += 1
+        if self.clock[0] - self.task_started[0] + settings.EMAIL_TIMEOUT > (
+            settings.CELERY_TASK_SOFT_TIME_LIMIT
+        ):
+            raise SoftTimeLimitExceeded()
+        self.clock[0] += settings.EMAIL_TIMEOUT
+        raise TimeoutError("timed out")
+
+
+def _task_starts(**kwargs):
+    HungMailServer.task_started[0] = HungMailServer.clock[0]
+    HungMailServer.tries_per_task.append(0)
+
+
+@pytest.fixture
+def hung_mail_server(settings):
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.HungMailServer"
+    HungMailServer.clock[0] = HungMailServer.task_started[0] = 0.0
+    HungMailServer.tries_per_task.clear()
+    task_prerun.connect(_task_starts, weak=False, dispatch_uid="test-hung-mail-server")
+    yield HungMailServer
+    task_prerun.disconnect(dispatch_uid="test-hung-mail-server")
+
+
+@pytest.mark.parametrize("time_passes", [True, False], ids=["batch-budget", "soft-limit-only"])
+def test_a_batch_sent_to_a_hung_mail_server_is_tried_whole_and_retried(
+    db, settings, monkeypatch, retries_run_inline, hung_mail_server, time_passes
+):
+    """A send task takes SEND_BATCH = 100 emails; against a server that never answers each
+    cost EMAIL_TIMEOUT = 30 s, 3,000 s for the batch, against a soft time limit of 300 s: the
+    task was cut off after 10 emails and, SoftTimeLimitExceeded being no transport error, not
+    retried: 90 were never tried, and the 10 stayed pending until the sweep handed them to a
+    new task, whose retries counted from none. Now EMAIL_TIMEOUT is 10 s and a batch starts
+    emails for 150 s (half the soft limit): 15 are tried, the 85 others go to a new task at
+    once, and so on, each tried email retried; should the soft limit cut one short all the
+    same (`soft-limit-only`: the batch's own clock standing still), the rest go on the same
+    way. Every email is tried, and given up on after its 11 tries."""
+    if time_passes:
+        monkeypatch.setattr(emails, "monotonic", lambda: hung_mail_server.clock[0])
+    ws = workspace(as_of=date(2026, 1, 1))
+    ids = [_queue(ws, kind=f"k{n}").pk for n in range(emails.SEND_BATCH)]
+
+    send_emails.apply(args=[ids])
+
+    # 150 s of 10 s each; or 300 s of them and the one the soft limit cuts short.
+    assert max(hung_mail_server.tries_per_task) == (15 if time_passes else 31)
+    assert sum(hung_mail_server.tries_per_task) == 100 * 11  # each email 11 times, no more
+    outcome = OutboundEmail.objects.filter(pk__in=ids).values_list("status", "attempts")
+    assert set(outcome) == {("failed", 11)}
+    assert settings.EMAIL_TIMEOUT == 10
 
 
 def test_w1_closure_email_states_the_final_invoices_period_as_billed(
