@@ -3,15 +3,15 @@
 """
 
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Min
 
 from billing.clock import begin_day, last_processed_day, mark_processed, one_run_at_a_time
 from billing.hooks import daily_steps
-from billing.models import Interval, MonthClose, Subscription, Workspace
-from billing.month_close import close_month, retry_set_aside
+from billing.models import BillingClock, Interval, MonthClose, Subscription, Workspace
+from billing.month_close import close_month, finish_close_if_complete, retry_set_aside
 from billing.months import month_start, next_month
 from billing.subscriptions import advance_workspace, send_trial_reminders
 
@@ -110,3 +110,43 @@ def _process_day(day: date, dispatch, *, closes: bool) -> Counter:
         counts.update(step(day))
     counts["trial_reminders"] += send_trial_reminders(as_of=day)
     return counts
+
+
+# --- Going on with a day after its month close (the Celery path) ------------------------------
+
+
+def day_to_go_on_with(close_id: int) -> date | None:
+    """D1, after one of a close's chunks: finish the close if its chunks are all done, and
+    return the day the billing run must go on with when the close is finished and the clock
+    has not processed the day it closed on (else None). Whether this chunk finished the close
+    or an earlier try of it did: the run that chunk handed the day to may have been lost (the
+    broker down the moment the close finished, the worker killed before it sent it), and the
+    chunk run again (redelivered, retried) hands it over again. A run too many is a no-op."""
+    finish_close_if_complete(close_id)
+    closed_on = (
+        MonthClose.objects.filter(pk=close_id, finished=True)
+        .values_list("closed_on", flat=True)
+        .first()
+    )
+    last = last_processed_day()
+    if closed_on is None or (last is not None and closed_on <= last):
+        return None
+    return closed_on
+
+
+def day_left_after_its_close(*, finished_before: datetime) -> date | None:
+    """D1, for the beat's sweep: the day a run began and left for its month close, when that
+    close finished before `finished_before` and no other is under way, yet no run has finished
+    the day: the close's last chunk could not hand the day over (the broker was down then) and
+    nothing will run that chunk again. None when the clock is not stuck so."""
+    clock = BillingClock.objects.filter(pk=1).values("last_processed_day", "processing_day")
+    clock = clock.first() or {"last_processed_day": None, "processing_day": None}
+    day, last = clock["processing_day"], clock["last_processed_day"]
+    if day is None or (last is not None and day <= last):
+        return None
+    if MonthClose.objects.filter(finished=False).exists():
+        return None  # its chunks are on the workers; the last one goes on with the day
+    finished = MonthClose.objects.filter(
+        closed_on=day, finished=True, updated_at__lt=finished_before
+    ).exists()
+    return day if finished else None

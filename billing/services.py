@@ -18,7 +18,7 @@ from billing.credit_notes import (
     request_credit_note,
     void_invoice,
 )
-from billing.daily_run import run_billing
+from billing.daily_run import day_left_after_its_close, day_to_go_on_with, run_billing
 from billing.exemptions import (
     approve_exemption,
     reject_exemption,
@@ -67,6 +67,8 @@ __all__ = [
     "close_month",
     "close_workspace",
     "create_workspace",
+    "day_left_after_its_close",
+    "day_to_go_on_with",
     "decide_credit_note",
     "finish_close_if_complete",
     "import_usage",

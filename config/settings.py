@@ -246,6 +246,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.run_daily_billing",
         "schedule": crontab(hour=0, minute=15),
     },
+    # A day whose month close finished while the broker was down goes on (D1).
+    "resume-billing-day": {
+        "task": "billing.tasks.resume_billing_day",
+        "schedule": crontab(minute="*/5"),
+    },
     # The outbox's sweep: emails left pending (broker down at commit) are sent again.
     "sweep-stuck-emails": {
         "task": "billing.tasks.sweep_stuck_emails",

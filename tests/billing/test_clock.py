@@ -7,15 +7,19 @@ from decimal import Decimal as D
 from io import StringIO
 
 import pytest
+from celery.app import autoretry
 from django.core.management import CommandError, call_command
+from django.db import OperationalError
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from billing import services
+from billing import services, tasks
 from billing.clock import last_processed_day
 from billing.errors import BillingError, DayAlreadyProcessed, UsageImportError
 from billing.models import Invoice, MonthClose, SetAsideInvoice, Subscription, Usage
 from billing.months import parse_month
 from billing.selectors import workspace_status
+from config import celery_app
 from coupons import services as coupons
 from tests.billing.factories import invoice_totals, workspace
 from tests.coupons.factories import coupon, paid_monthly
@@ -322,3 +326,125 @@ def test_d1_run_billing_takes_a_day_only_as_yyyy_mm_dd(db, as_of):
     with pytest.raises(CommandError, match="--as-of must be a date as YYYY-MM-DD"):
         call_command("run_billing", "--as-of", as_of, "--allow-future")
     assert last_processed_day() is None
+
+
+# --- The clock on Celery: a close's hand-over and database errors -----------------------------
+
+
+def broker_down(*args, **kwargs):
+    raise BrokerUnavailable("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+
+@pytest.fixture
+def close_finished_while_the_broker_was_down(db, monkeypatch):
+    """1 February's run waits for January's close on the workers; its one chunk bills the
+    invoice and finishes the close, then cannot hand the day back to the run: the broker is
+    down that moment, and the task fails."""
+    paid_monthly(date(2026, 1, 1))
+    dispatched = []
+    counts = services.run_billing(as_of=date(2026, 2, 1), dispatch=dispatched.extend)
+    assert counts["waiting_for_close"] == 1 and len(dispatched) == 1
+    with monkeypatch.context() as outage:
+        outage.setattr(tasks.run_daily_billing, "delay", broker_down)
+        with pytest.raises(BrokerUnavailable):
+            tasks.bill_month_chunk.run(dispatched[0], "2026-02-01")
+    assert MonthClose.objects.get(month=date(2026, 1, 1)).finished
+    assert Invoice.objects.count() == 1 and last_processed_day() == date(2026, 1, 31)
+    return dispatched[0]
+
+
+def test_d1_a_chunk_run_again_after_its_close_finished_hands_the_day_over_again(
+    close_finished_while_the_broker_was_down, monkeypatch
+):
+    """D1: the chunk that finishes a close commits it, then queues run_daily_billing to go on
+    with the day. When that failed (the broker down, the worker killed between the two) and the
+    chunk ran again (redelivered, retried), the close was finished already, so nothing started
+    the run: 1 February's trial ends, renewals and expiries waited for the next beat, a day
+    later. The chunk run again hands the day over again; once the day is done, it does not."""
+    handed_over = []
+    monkeypatch.setattr(tasks.run_daily_billing, "delay", lambda *args: handed_over.append(args))
+
+    tasks.bill_month_chunk.run(close_finished_while_the_broker_was_down, "2026-02-01")
+
+    assert handed_over == [("2026-02-01",)]
+    tasks.run_daily_billing("2026-02-01")
+    assert last_processed_day() == date(2026, 2, 1) and Invoice.objects.count() == 1
+    tasks.bill_month_chunk.run(close_finished_while_the_broker_was_down, "2026-02-01")
+    assert handed_over == [("2026-02-01",)]
+
+
+def test_d1_the_beat_goes_on_with_a_day_whose_close_finished_while_the_broker_was_down(
+    close_finished_while_the_broker_was_down, monkeypatch, settings
+):
+    """The chunk whose hand-over failed is not run again (a failed task is acknowledged): the
+    clock stayed on 1 February, and changes dated that day refused, until the next day's beat.
+    Every 5 minutes the beat's sweep hands such a day to the run, once its close finished over
+    10 minutes ago (the hand-over takes a moment) and no other close is under way."""
+    [entry] = [
+        e
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "billing.tasks.resume_billing_day"
+    ]
+    assert entry["schedule"].minute == set(range(0, 60, 5))
+    handed_over = []
+    monkeypatch.setattr(tasks.run_daily_billing, "delay", lambda *args: handed_over.append(args))
+
+    assert tasks.resume_billing_day() is None  # finished a moment ago: its hand-over may come
+    MonthClose.objects.update(updated_at=timezone.now() - timedelta(minutes=11))
+    assert tasks.resume_billing_day() == "2026-02-01"
+
+    assert handed_over == [("2026-02-01",)]
+    tasks.run_daily_billing("2026-02-01")
+    assert last_processed_day() == date(2026, 2, 1)
+    assert tasks.resume_billing_day() is None
+
+
+@pytest.fixture
+def retries_run_inline(monkeypatch):
+    """Eager tasks run each retry at once (a worker waits the countdown first) and keep a
+    failure on the result instead of raising it, so a test sees the whole chain of tries."""
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", False)
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The countdown before each retry of a task (Celery's backoff), in seconds."""
+    seen = []
+    real_backoff = autoretry.get_exponential_backoff_interval
+
+    def recorded(*args, **kwargs):
+        seen.append(real_backoff(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(autoretry, "get_exponential_backoff_interval", recorded)
+    return seen
+
+
+def test_d1_the_daily_run_retries_a_database_error(db, monkeypatch, retries_run_inline, waits):
+    """The beat sends run_daily_billing once a day (00:15 UTC). A database restarting or
+    failing over then (OperationalError: the connection is refused) failed the task for good:
+    the clock, and the month close on a 1st, waited 24 hours for the next beat. It is retried
+    after 30 s, 1, 2, 4 and 8 minutes, then every 10 minutes: 11 tries over 3,930 s. Each
+    goes on from where the last stopped (a processed day is a no-op)."""
+    calls = []
+
+    def database_down_for(tries):
+        def run_billing(**kwargs):
+            calls.append(kwargs)
+            if len(calls) <= tries:
+                raise OperationalError("connection refused: the database system is starting up")
+            return {}
+
+        return run_billing
+
+    monkeypatch.setattr(services, "run_billing", database_down_for(3))
+    result = tasks.run_daily_billing.apply()
+    assert (result.state, len(calls), waits) == ("SUCCESS", 4, [30, 60, 120])
+
+    calls.clear()
+    waits.clear()
+    monkeypatch.setattr(services, "run_billing", database_down_for(100))
+    result = tasks.run_daily_billing.apply(kwargs={"as_of": "2026-02-01"})  # down for good
+    assert (result.state, len(calls)) == ("FAILURE", 11)
+    assert waits[:10] == [30, 60, 120, 240, 480, 600, 600, 600, 600, 600]  # 3,930 s
+    assert isinstance(result.result, OperationalError)
