@@ -433,17 +433,23 @@ def preview(drafts: list[InvoiceDraft]) -> list[InvoicePreview]:
 # numbers from here instead of the InvoiceSequence row, so a forecast never holds the row lock a
 # month close needs to number its invoices (and never makes a gap: it never touches the row).
 _placeholder_numbers: ContextVar[list | None] = ContextVar("placeholder_numbers", default=None)
+_placeholders_wait: ContextVar[bool] = ContextVar("placeholders_wait", default=False)
 PLACEHOLDER_PREFIX = "FORECAST"
 
 
 @contextmanager
-def placeholder_numbers():
+def placeholder_numbers(*, wait_for_the_clock: bool = False):
     """Inside the block, `issue` numbers invoices FORECAST-YYYY-NNNNNN without touching the
-    invoice sequence (only for invoices that are rolled back)."""
+    invoice sequence (only for invoices that are rolled back). A forecast looks ahead of the
+    clock; `wait_for_the_clock` makes `issue` refuse as it refuses a real invoice the clock
+    owes another's first (`_refuse_numbers_ahead_of_the_clock`): for a dry run that must
+    refuse what the change it tries refuses (a campaign's catch-up, as `redeem_coupon`'s)."""
     token = _placeholder_numbers.set([0])
+    wait = _placeholders_wait.set(wait_for_the_clock)
     try:
         yield
     finally:
+        _placeholders_wait.reset(wait)
         _placeholder_numbers.reset(token)
 
 
@@ -612,7 +618,7 @@ def issue(
     )
     if not drafts:
         return []
-    if _placeholder_numbers.get() is None:
+    if _placeholder_numbers.get() is None or _placeholders_wait.get():
         _refuse_numbers_ahead_of_the_clock(
             drafts[0].issue_date, drafts[0].subscription.workspace_id
         )

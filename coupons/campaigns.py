@@ -5,7 +5,11 @@ A campaign names a promotion coupon, a message and an audience (filters over wor
 launch staff see its reach, a sample and the workspaces the coupon would refuse, counted by
 reason: C2's own decision (`coupons.redemptions.refusal`, which `redeem_coupon` takes too) on
 the facts read in SQL for the whole audience at once, grouped (`judge_audience`), never a copy of
-it. Launching judges the audience again and records each workspace reached once (INSERT …
+it. D4: a workspace the billing clock still owes a trial or term end (or a discount's end)
+is judged, filters and all, as the clock will leave it (caught up as `redeem_coupon` catches
+it up, rolled back); where `redeem_coupon` refuses because of the clock (a day processed, a
+month close not run, a catch-up that must wait), the preview and the launch refuse too.
+Launching judges the audience again and records each workspace reached once (INSERT …
 SELECT, a unique constraint) and hands the emails to the workers in batches; each batch
 queues its emails in the outbox under its rows' locks, so a relaunch or a retried task sends
 nobody a second email. Coupons stay staff-applied (C2): a redemption for a notified workspace is
@@ -20,7 +24,6 @@ dispatcher: this module never imports the tasks.
 import hashlib
 import operator
 from collections import Counter
-from contextlib import suppress
 from datetime import date, datetime, timedelta
 from functools import reduce
 from typing import NamedTuple
@@ -48,10 +51,12 @@ from django_countries import countries
 
 from billing.audit import require_reason, save_with_reason
 from billing.bulk_rows import id_in
+from billing.clock import refuse_processed
 from billing.emails import EmailSpec, queue_emails
-from billing.errors import BillingError, refuse_problems
+from billing.errors import BillingError, ClockBehind, refuse_problems
 from billing.invoicing import placeholder_numbers
 from billing.models import (
+    BillingClock,
     Interval,
     Invoice,
     Lock,
@@ -65,7 +70,6 @@ from billing.models import (
 )
 from billing.months import add_months, month_start, parse_day
 from billing.pricing import ZERO, round_cents
-from billing.subscriptions import advance_workspace
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import (
     Campaign,
@@ -78,7 +82,7 @@ from coupons.models import (
 )
 from coupons.redemptions import (
     Standing,
-    advance_redemptions,
+    catch_up,
     check_coupon,
     ran_out,
     refusal,
@@ -96,6 +100,10 @@ AUDIENCE_FILTERS = (
     "min_mtus",
     "max_mtus",
 )
+# D4: the filters a catch-up may move (T4, K2, K4: a trial or term end changes the plan or the
+# interval; F7: a trial ended unpaid puts a lock back). The others read rows the clock's trial
+# and term ends and C5's follow-ups never write (country, sign-up, usage, grants).
+MOVED_BY_A_CATCH_UP = ("plan", "interval", "lock")
 # G1: why the coupon would refuse a workspace, as staff read it (C2's reasons, and W1's).
 WORKSPACE_CLOSED = "workspace_closed"
 REFUSAL_LABELS = {
@@ -292,23 +300,57 @@ def _owing(as_of: date) -> Q:
     )
 
 
-def _caught_up_standings(workspace_ids: list[int], coupon: Coupon, as_of: date, notified: Q):
-    """[(id, notified, Standing)] of workspaces the clock owes something (`_owing`), as
-    `redeem_coupon` judges them after catching them up. Written in a savepoint rolled back at
-    once (invoices with placeholder numbers): nothing stays."""
+def _last_owed_first(workspaces: QuerySet, as_of: date) -> list[int]:
+    """The ids of `workspaces` (each owed something, `_owing`) in the clock's order reversed:
+    the day of the trial or term end owed, then the id (the clock goes by date, then
+    workspace); those owed only a discount's end come last. Caught up in this order, each
+    sees the others the clock takes before it still owed, as `redeem_coupon` sees them when it
+    catches up that workspace alone (I1: an invoice of its numbered ahead of theirs waits)."""
+    before = as_of - timedelta(days=1)
+    due = {}
+    rows = _owed_events(as_of).filter(workspace__in=workspaces.values("pk"))
+    for workspace_id, outcome, trial_end, interval, term_end in rows.values_list(
+        "workspace_id", "trial_outcome", "trial_end", "interval", "term_end"
+    ):
+        days = (
+            trial_end if outcome == Subscription.TrialOutcome.RUNNING else None,
+            term_end if interval == Interval.ANNUAL else None,
+        )
+        due[workspace_id] = min(day for day in days if day is not None and day <= before)
+    ids = workspaces.values_list("pk", flat=True)
+    return sorted(ids, key=lambda pk: (due.get(pk, date.min), pk), reverse=True)
+
+
+def _caught_up_standings(
+    workspace_ids: list[int], coupon: Coupon, as_of: date, notified: Q, audience: dict, what: str
+):
+    """[(id, notified, Standing)] of the workspaces among `workspace_ids` (each owed something
+    by the clock, `_owing`; `_last_owed_first`) that match `audience` once caught up, judged
+    as `redeem_coupon` judges them after catching them up (`catch_up`). D4: the filters too are
+    read after the catch-up (a trial that ended unpaid is Free, with the lock it lifted put
+    back). Written in a savepoint rolled back at once (invoices with placeholder numbers):
+    nothing stays.
+
+    A catch-up `redeem_coupon` would refuse (the clock owes another workspace's invoice,
+    numbered first) refuses `what` with its reason: the audience cannot be told until the
+    clock has run."""
     with transaction.atomic():
         savepoint = transaction.savepoint()
         try:
-            with placeholder_numbers():
-                owed = _owed_events(as_of).filter(id_in("workspace_id", workspace_ids))
-                for workspace_id in owed.values_list("workspace_id", flat=True).distinct():
-                    # Refused there too (the clock owes a close): its facts stay as stored.
-                    with suppress(BillingError), transaction.atomic():
-                        workspace = Workspace.objects.for_change(Workspace(pk=workspace_id))
-                        advance_workspace(workspace, as_of - timedelta(days=1))
-            advance_redemptions(as_of=as_of, workspace_ids=workspace_ids)
+            with placeholder_numbers(wait_for_the_clock=True):
+                for workspace_id in workspace_ids:
+                    workspace = Workspace.objects.for_change(Workspace(pk=workspace_id))
+                    try:
+                        catch_up(workspace, as_of)
+                    except BillingError as exc:
+                        error = ClockBehind if isinstance(exc, ClockBehind) else BillingError
+                        raise error(
+                            f"{what} on {as_of} must wait: a coupon for {workspace.name} would "
+                            f"wait too. {exc}"
+                        ) from exc
             rows = (
-                Workspace.objects.filter(pk__in=workspace_ids)
+                audience_workspaces(audience, as_of=as_of)
+                .filter(id_in("pk", workspace_ids))
                 .annotate(notified=ExpressionWrapper(notified, BooleanField()))
                 .annotate(**standing_expressions(coupon, as_of=as_of))
                 .values_list("pk", "notified", *Standing._fields)
@@ -328,14 +370,22 @@ class JudgedAudience(NamedTuple):
     new: int  # reached and not notified by the campaign before
 
 
-def judge_audience(campaign: Campaign, as_of: date) -> JudgedAudience:
+def judge_audience(campaign: Campaign, as_of: date, *, what: str = "") -> JudgedAudience:
     """G1: the workspaces matching the campaign's filters on `as_of`, less those the coupon
     would refuse (C2's `refusal`, nothing written) or that are closed (W1), counted by reason.
 
     Set-based: the audience is judged in SQL, grouped by what C2 decides on (`Standing`), so
     it costs the same few queries and reads a handful of rows for 10 workspaces or 100,000; the
     reached ones stay a queryset. Only the few the clock owes an event (`_owing`) are read one
-    by one, after catching them up as `redeem_coupon` does."""
+    by one, filters and all, after catching them up as `redeem_coupon` does (D4: what a
+    lagging clock has yet to do does not change the audience).
+
+    D2, D4: refused (`what`, e.g. "Launching …", names it) where `redeem_coupon` refuses
+    because of the clock: a day it has processed, a month close it has yet to run before
+    `as_of` (the last closed month's MTUs, the closing month's invoices), or a catch-up that
+    must wait for it."""
+    what = what or f"The audience of the campaign {campaign.name}"
+    refuse_processed(as_of, what)
     coupon = Coupon.objects.get(pk=campaign.coupon_id)
     try:
         check_coupon(coupon, as_of=as_of)
@@ -371,14 +421,14 @@ def judge_audience(campaign: Campaign, as_of: date) -> JudgedAudience:
         alike = reduce(operator.or_, (Q(**standing._asdict()) for standing in passing))
         reached = settled.filter(alike, closed_on=None)
 
-    owed = list(audience.filter(owing).order_by("pk").values_list("pk", flat=True))
+    # The owed ones whatever the filters a catch-up may move say now: judged after it.
+    unmoved = {k: v for k, v in campaign.audience.items() if k not in MOVED_BY_A_CATCH_UP}
+    owed = _last_owed_first(audience_workspaces(unmoved, as_of=as_of).filter(owing), as_of)
     caught_up = []
-    if refused_by_coupon:
-        refusals[refused_by_coupon] += len(owed)
-        owed = []
     for start in range(0, len(owed), CHECK_CHUNK):
         chunk = owed[start : start + CHECK_CHUNK]
-        for pk, was_notified, standing in _caught_up_standings(chunk, coupon, as_of, notified):
+        judged = _caught_up_standings(chunk, coupon, as_of, notified, campaign.audience, what)
+        for pk, was_notified, standing in judged:
             if reason := verdict(False, standing):
                 refusals[reason] += 1
             else:
@@ -447,10 +497,10 @@ def _latest(model):
 
 def preview_key(campaign: Campaign, *, as_of: date) -> str:
     """The cache key of a campaign's preview on `as_of`, read in one query: the campaign's
-    filters, coupon and launches, the coupon's state, and the newest change of every kind of
-    row the audience reads (workspaces, subscriptions, locks, grants, redemptions, proofs,
-    usage, invoices, month closes). Any of them moving gives a new key; the old entry just
-    expires."""
+    filters, coupon and launches, the coupon's state, the newest change of every kind of row
+    the audience reads (workspaces, subscriptions, locks, grants, redemptions, proofs, usage,
+    invoices, month closes) and the clock's days. Any of them moving gives a new key; the old
+    entry just expires."""
     latest = {
         "last_workspace": _latest(Workspace),
         "last_subscription": _latest(Subscription),
@@ -467,6 +517,9 @@ def preview_key(campaign: Campaign, *, as_of: date) -> str:
         "last_closed_month": Subquery(
             MonthClose.objects.filter(finished=True).order_by("-month").values("month")[:1]
         ),
+        # D2, D4: the clock moving on may refuse the day (`judge_audience`).
+        "clock_day": Subquery(BillingClock.objects.filter(pk=1).values("last_processed_day")),
+        "clock_processing": Subquery(BillingClock.objects.filter(pk=1).values("processing_day")),
     }
     stamp = (
         Campaign.objects.filter(pk=campaign.pk)
@@ -601,7 +654,7 @@ def launch_campaign(campaign: Campaign, by=None, as_of: date = None, *, dispatch
     if dispatch is None:  # before the app registry is ready: nothing could reach the workers
         raise RuntimeError("No campaign batch dispatch is registered (CouponsConfig.ready).")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-    judged = judge_audience(campaign, as_of)
+    judged = judge_audience(campaign, as_of, what=f"Launching the campaign {campaign.name}")
     before = campaign.recipients.count()
     _add_recipients(campaign, judged.reached, as_of)
     CampaignRecipient.objects.bulk_create(

@@ -300,10 +300,12 @@ def _refusal_message(reason: str, workspace, coupon: Coupon, facts: RedeemFacts,
     return date_order_problem(as_of, f"The coupon {code}", **facts.dated)
 
 
-def _catch_up(workspace: Workspace, as_of: date):
+def catch_up(workspace: Workspace, as_of: date):
     """D4: what the clock owes the (locked) workspace before `as_of`, as a plan change has it
     (trial and term ends: an annual invoice may use up a `once` coupon, a trial may have left
-    Team), then every discount that ran out by `as_of` gives way to its follow-up (C5)."""
+    Team), then every discount that ran out by `as_of` gives way to its follow-up (C5). A
+    campaign's audience (G1) catches up the workspaces the clock owes the same way, rolled
+    back."""
     advance_workspace(workspace, as_of - timedelta(days=1))
     advance_redemptions(as_of=as_of, workspace_ids=[workspace.pk])
 
@@ -330,7 +332,7 @@ def redeem_coupon(
     refuse_processed(as_of, "A coupon")
     workspace = locked_workspace(workspace)
     refuse_closed(workspace, "A coupon")
-    _catch_up(workspace, as_of)
+    catch_up(workspace, as_of)
     text = code.code if isinstance(code, Coupon) else str(code or "").strip().upper()
     coupon = (
         Coupon.objects.select_for_update(of=("self",)).select_related("partner").filter(code=text)
@@ -396,7 +398,7 @@ def remove_discount(
     workspace = locked_workspace(workspace)
     refuse_closed(workspace, "Removing a discount")
     take_in_date_order(workspace, as_of, "Removing a discount")
-    _catch_up(workspace, as_of)
+    catch_up(workspace, as_of)
     current = active_discount(workspace, as_of=as_of)
     if current is None:
         raise CouponError(f"{workspace.name} has no active discount to remove.")

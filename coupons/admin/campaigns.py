@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ServiceAdmin, service_form_page, shown_column
+from billing.errors import BillingError
 from billing.templatetags.money import count
 from coupons import campaigns
 from coupons.forms import CampaignForm
@@ -124,14 +125,21 @@ class CampaignAdmin(ServiceAdmin):
         campaign = self.get_object(request, object_id)
         if campaign is not None:
             today = toolkit.today()
-            extra_context = {
-                **(extra_context or {}),
-                "preview": campaigns.cached_audience_preview(
+            # D2, D4: where a coupon would be refused because of the clock, so is the preview.
+            preview, refused = None, ""
+            try:
+                preview = campaigns.cached_audience_preview(
                     campaign,
                     as_of=today,
                     now=timezone.now(),
                     refresh=request.GET.get("refresh") == "preview",
-                ),
+                )
+            except BillingError as exc:
+                refused = str(exc)
+            extra_context = {
+                **(extra_context or {}),
+                "preview": preview,
+                "preview_refused": refused,
                 "preview_minutes": campaigns.PREVIEW_TIMEOUT // 60,
                 "progress": campaigns.campaign_progress(campaign),
                 "results": campaigns.campaign_results(campaign),
@@ -147,6 +155,12 @@ class CampaignAdmin(ServiceAdmin):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign.objects.select_related("coupon"), pk=pk)
         today = toolkit.today()
+        # D2, D4: the launch would be refused as the preview is: say why, offer no button.
+        preview, refused = None, ""
+        try:
+            preview = campaigns.audience_preview(campaign, as_of=today)
+        except BillingError as exc:
+            refused = str(exc)
 
         def perform(data):
             added = campaigns.launch_campaign(campaign, by=request.user, as_of=today)
@@ -163,8 +177,9 @@ class CampaignAdmin(ServiceAdmin):
             perform=perform,
             template="admin/coupons/campaign/launch.html",
             title=f"Launch campaign: {campaign.name}",
+            closed=refused,
             submit_label="Launch campaign" if campaign.launches == 0 else "Launch again",
             campaign=campaign,
-            preview=campaigns.audience_preview(campaign, as_of=today),
+            preview=preview,
             progress=campaigns.campaign_progress(campaign),
         )

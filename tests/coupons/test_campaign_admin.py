@@ -248,3 +248,36 @@ def test_g1_the_launch_page_costs_the_same_queries_for_3_or_30_workspaces(
     assert "<strong>20</strong> workspace(s) will be emailed now" in body
     assert "a discount is already active: 10" in body
     assert many == few
+
+
+def test_d4_g1_g2_with_a_month_close_the_clock_has_not_run_the_pages_say_it_must_wait(
+    client, support, spring
+):
+    """D4, C2, G1, G2: on 2 February with the clock through 14 January (the close due on
+    1 February not run), redeem_coupon refuses: the coupon must wait. The campaign page showed
+    "Audience today: 1 workspace(s)" and the launch page offered to email it (and the launch
+    did). Both now say why the audience must wait, and a POST launches nothing."""
+    from billing import services as billing
+
+    paid_monthly(as_of=JAN, name="Reached")
+    billing.run_billing(as_of=date(2026, 1, 14))
+    campaign = create_campaign("Spring", spring.code, "25% off", "Spring!", {"plan": "team"})
+    client.force_login(support)
+    waits = (
+        "dated 2026-02-02 must wait: the billing clock has processed every day through "
+        "2026-01-14 and has not yet run the month close due on 2026-02-01"
+    )
+
+    body = client.get(reverse("admin:coupons_campaign_change", args=[campaign.pk]))
+    body = body.content.decode()
+    assert "Audience today: not judged" in body
+    assert f"The audience of the campaign Spring {waits}" in body
+    assert "Audience today: 1 workspace(s)" not in body
+
+    launch = reverse("admin:coupons_campaign_launch", args=[campaign.pk])
+    page = client.get(launch).content.decode()
+    assert f"The audience of the campaign Spring {waits}" in page
+    assert "will be emailed now" not in page and 'value="Launch campaign"' not in page
+    assert client.post(launch).status_code == 200
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.recipients.count()) == ("draft", 0)

@@ -554,3 +554,228 @@ def test_g1_g2_the_preview_counts_what_redeem_decides_and_the_launch_reaches_as_
     )
     again = campaigns.audience_preview(campaign, as_of=day)
     assert (again["reach"], again["new"], again["sample"]) == (3, 0, [])
+
+
+# --- D4: the audience of a lagging clock, judged as the clock would leave it ------------------
+
+TRIAL_END = date(2026, 1, 15)
+
+
+def _trial_without_card(name):
+    """A Team trial from 1 January without a card: it ends on the 15th, back to Free (T4)."""
+    from tests.billing.factories import workspace
+
+    ws = workspace(as_of=JAN, plan="team", card=False, name=name)
+    assert ws.subscriptions.get().trial_end == TRIAL_END
+    return ws
+
+
+def _launched(campaign, support, day, capture):
+    with capture(execute=True):
+        launch_campaign(campaign, by=support, as_of=day)
+    return sorted(campaign.recipients.values_list("workspace_id", flat=True))
+
+
+def test_d4_g1_g2_a_trial_that_ended_unprocessed_is_not_in_a_team_campaign(
+    db, support, spring, django_capture_on_commit_callbacks
+):
+    """D4, G1, G2: a trial without a card ended on 15 January (Free from then, T4); the clock
+    has run through the 14th. A campaign for Team workspaces on the 16th read "on Team" from
+    the stale rows: preview and launch counted the workspace (2 reached), where the clock run
+    through the 15th first leaves it out (1). Preview, launch and catch-up-then-launch now
+    reach the paying workspace only, and nothing of the catch-up stays."""
+    paying = paid_monthly(as_of=JAN, name="Paying")
+    trial = _trial_without_card("Trial")
+    billing.run_billing(as_of=date(2026, 1, 14))
+    day = date(2026, 1, 16)
+    campaign = campaign_for(spring, {"plan": "team"})
+
+    assert campaign_audience(campaign, day) == ([paying.pk], {})
+    preview = campaigns.audience_preview(campaign, as_of=day)
+    assert (preview["reach"], [w.name for w in preview["sample"]]) == (1, ["Paying"])
+    assert _launched(campaign, support, day, django_capture_on_commit_callbacks) == [paying.pk]
+    running = trial.subscriptions.get(ended_on=None)
+    assert (running.plan.code, running.trial_outcome) == ("team", "running")  # as stored
+
+    billing.run_billing(as_of=TRIAL_END)
+    caught_up = campaign_for(spring, {"plan": "team"})
+    assert campaign_audience(caught_up, day) == ([paying.pk], {})
+    assert _launched(caught_up, support, day, django_capture_on_commit_callbacks) == [paying.pk]
+
+
+def test_d4_g1_g2_a_trial_that_ended_unprocessed_is_in_a_free_campaign(
+    db, support, spring, django_capture_on_commit_callbacks
+):
+    """D4, G1, G2, the reverse: the same trial, ended on 15 January with the clock through the
+    14th, is Free on the 16th. A campaign for Free workspaces left it out (1 reached, read as
+    Team from the stale rows) where the clock run through the 15th first puts it in (2)."""
+    free = free_workspace(as_of=JAN, name="Free")
+    trial = _trial_without_card("Trial")
+    billing.run_billing(as_of=date(2026, 1, 14))
+    day = date(2026, 1, 16)
+    both = sorted([free.pk, trial.pk])
+    campaign = campaign_for(spring, {"plan": "free"})
+
+    assert campaign_audience(campaign, day) == (both, {})
+    preview = campaigns.audience_preview(campaign, as_of=day)
+    assert (preview["reach"], preview["new"]) == (2, 2)
+    assert [w.name for w in preview["sample"]] == ["Free", "Trial"]
+    assert _launched(campaign, support, day, django_capture_on_commit_callbacks) == both
+
+    billing.run_billing(as_of=TRIAL_END)
+    caught_up = campaign_for(spring, {"plan": "free"})
+    assert _launched(caught_up, support, day, django_capture_on_commit_callbacks) == both
+
+
+def test_d4_g1_f7_a_lock_put_back_by_a_trial_the_clock_has_not_ended_counts(db, spring):
+    """D4, G1, F7: a Free workspace over its limit in January and February has its data
+    stopped by the close on 1 March; moving to Team on 2 March lifts the lock (F4) and the
+    trial, its card removed on the 5th, ends on the 16th and puts it back (F7). With the clock
+    through the 15th, a campaign for data-stopped workspaces on the 17th read the lock as
+    lifted and left the workspace out (0 reached); the clock run through the 16th first puts
+    it in (1)."""
+    from tests.billing.factories import workspace
+
+    ws = workspace(as_of=JAN, card=True, name="Stopped")
+    for month in (1, 2):
+        billing.record_usage(ws, month=date(2026, month, 1), mtus=3_000)
+    billing.run_billing(as_of=date(2026, 3, 1))
+    billing.change_to_team(ws, as_of=date(2026, 3, 2))
+    billing.remove_payment_method(ws, as_of=date(2026, 3, 5))
+    assert ws.subscriptions.get(ended_on=None).trial_end == date(2026, 3, 16)
+    billing.run_billing(as_of=date(2026, 3, 15))
+    ws.refresh_from_db()
+    assert ws.lock == "unlocked"
+    day = date(2026, 3, 17)
+    audience = {"lock": "locked_data_stopped"}
+
+    assert campaign_audience(campaign_for(spring, audience), day) == ([ws.pk], {})
+    ws.refresh_from_db()
+    assert ws.lock == "unlocked"  # the catch-up was rolled back
+    billing.run_billing(as_of=date(2026, 3, 16))
+    assert campaign_audience(campaign_for(spring, audience), day) == ([ws.pk], {})
+
+
+# --- D2, D4: where redeem_coupon refuses because of the clock, so do preview and launch ---------
+
+
+def _refused_alike(campaign, support, day, error):
+    """Preview (cached or not), the audience and the launch each refuse with `error`; the
+    campaign stays a draft that reached nobody. Returns the preview's message."""
+    judges = (
+        lambda: campaigns.audience_preview(campaign, as_of=day),
+        lambda: campaigns.cached_audience_preview(
+            campaign, as_of=day, now=datetime(2026, 1, 1, tzinfo=UTC)
+        ),
+        lambda: campaign_audience(campaign, day),
+        lambda: launch_campaign(campaign, by=support, as_of=day, dispatch=lambda *_: None),
+    )
+    messages = []
+    for judge in judges:
+        with pytest.raises(error) as refused:
+            judge()
+        messages.append(str(refused.value))
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.launches, campaign.recipients.count()) == ("draft", 0, 0)
+    return messages
+
+
+def _redeem_refusal(ws, promo, day, support):
+    """What `redeem_coupon` says on `day` (nothing kept)."""
+    from django.db import transaction
+
+    from billing.errors import BillingError
+
+    with transaction.atomic():
+        try:
+            services.redeem_coupon(ws, promo.code, by=support, as_of=day)
+        except BillingError as refused:
+            return refused
+        finally:
+            transaction.set_rollback(True)
+    return None
+
+
+def test_d4_g1_g2_past_a_month_close_the_clock_has_not_run_preview_and_launch_wait(
+    db, support, spring
+):
+    """D4, C2, G1, G2: with the clock through 14 January, a coupon dated 3 February must wait:
+    the month close due on 1 February has not run. The campaign's preview and launch judged
+    the audience anyway, on what the close would change: a campaign for workspaces with at
+    least 1,000 MTUs in the last closed month read December's (none) and reached nobody,
+    where January's close (5,000 MTUs) puts the workspace in. They now refuse as
+    redeem_coupon does; once the clock has run through 2 February they reach it."""
+    from billing.errors import ClockBehind
+
+    ws = paid_monthly(as_of=date(2025, 12, 1), name="Heavy")
+    billing.record_usage(ws, month=JAN, mtus=5_000)
+    billing.run_billing(as_of=date(2026, 1, 14))
+    day = date(2026, 2, 3)
+    refused = _redeem_refusal(ws, spring, day, support)
+    assert isinstance(refused, ClockBehind) and "must wait" in str(refused)
+    campaign = campaign_for(spring, {"min_mtus": 1_000})
+
+    for message in _refused_alike(campaign, support, day, ClockBehind):
+        assert "dated 2026-02-03 must wait: the billing clock has processed every day " in message
+        assert "through 2026-01-14 and has not yet run the month close due on 2026-02-01" in (
+            message
+        )
+    billing.run_billing(as_of=date(2026, 2, 2))
+    assert campaign_audience(campaign, day) == ([ws.pk], {})
+
+
+def test_d2_g1_g2_on_a_day_the_clock_has_processed_preview_and_launch_are_refused(
+    db, support, spring
+):
+    """D2, C2, G1, G2: with the clock through 20 January, a coupon dated the 16th is refused
+    (the day is processed). The preview and the launch on the 16th judged the audience as of
+    then anyway (1 reached); they now refuse the same way, naming the 20th."""
+    from billing.errors import DayAlreadyProcessed
+
+    ws = paid_monthly(as_of=JAN)
+    billing.run_billing(as_of=date(2026, 1, 20))
+    day = date(2026, 1, 16)
+    assert isinstance(_redeem_refusal(ws, spring, day, support), DayAlreadyProcessed)
+    campaign = campaign_for(spring, {"plan": "team"})
+    for message in _refused_alike(campaign, support, day, DayAlreadyProcessed):
+        assert "dated 2026-01-16 is refused: the billing clock has already processed every " in (
+            message
+        )
+        assert "day through 2026-01-20. Date it 2026-01-21 or later." in message
+    assert campaign_audience(campaign, date(2026, 1, 21)) == ([ws.pk], {})
+
+
+def test_d4_i1_g1_g2_preview_and_launch_wait_as_redeem_waits_for_an_annual_invoice_owed(
+    db, support
+):
+    """D4, I1, C2, G1, G2: two annual Team trials with a card end on 15 and 17 January (each
+    turns paid with its annual invoice that day); the clock has run through the 14th. On the
+    20th, redeem_coupon catches "Second" up and waits: its invoice of the 17th would be
+    numbered before First's of the 15th, which the clock still owes. The preview caught both
+    up with placeholder numbers and reached 2; preview and launch now wait the same way.
+    A campaign whose filters leave both out (Germany) is not held up."""
+    from billing.errors import ClockBehind
+    from tests.billing.factories import workspace
+
+    first = workspace(as_of=JAN, plan="team", interval="annual", card=True, name="First")
+    second = workspace(
+        as_of=date(2026, 1, 3), plan="team", interval="annual", card=True, name="Second"
+    )
+    billing.run_billing(as_of=date(2026, 1, 14))
+    day = date(2026, 1, 20)
+    promo = coupon(percent_off="10", duration="once", intervals=("monthly", "annual"))
+    assert _redeem_refusal(first, promo, day, support) is None
+    refused = _redeem_refusal(second, promo, day, support)
+    assert isinstance(refused, ClockBehind)
+    assert "has yet to bill First's annual Team due on 2026-01-15" in str(refused)
+    campaign = campaigns.create_campaign("Annual", promo.code, "10% off", "Hi", {}, by=support)
+
+    for message in _refused_alike(campaign, support, day, ClockBehind):
+        assert "on 2026-01-20 must wait: a coupon for Second would wait too." in message
+        assert str(refused) in message
+    elsewhere = campaigns.create_campaign(
+        "Germany", promo.code, "10% off", "Hi", {"country": "DE"}, by=support
+    )
+    assert campaign_audience(elsewhere, day) == ([], {})
+    billing.run_billing(as_of=date(2026, 1, 19))
+    assert campaign_audience(campaign, day) == (sorted([first.pk, second.pk]), {})
