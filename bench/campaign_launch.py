@@ -9,14 +9,21 @@ list, then the launch's time, then the pages again with the recipients it record
 """
 
 import re
-import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import add_discounts_and_credits, fresh_workspaces, setup_django, staff_client, timed
+from dataset import (
+    add_discounts_and_credits,
+    as_in_production,
+    fresh_workspaces,
+    setup_django,
+    staff_client,
+    time_page,
+    timed,
+)
 
 MONTHS = [f"2026-{m:02d}-01" for m in range(1, 12)]
 
@@ -38,22 +45,14 @@ def build_campaign(user):
 def page(client, url, params=None, runs=3):
     """The median server time of `runs` GETs of `url` (ms), the queries of the last one, the
     slowest of them and the page's figures."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    times = []
-    for _ in range(runs):
-        with CaptureQueriesContext(connection) as ctx:
-            start = time.perf_counter()
-            response = client.get(url, params or {})
-            times.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, response.status_code
-    slowest = max(ctx.captured_queries, key=lambda q: float(q["time"]))
+    timing = time_page(client, url, params, runs=runs)
+    slowest = max(timing.queries, key=lambda q: float(q["time"]))
+    response = timing.response
     body = response.content.decode()
     figures = [
         " ".join(match.groups()) for pattern in FIGURES if (match := re.search(pattern, body))
     ]
-    return statistics.median(times), len(ctx.captured_queries), slowest, figures
+    return timing.ms, len(timing.queries), slowest, figures
 
 
 FIGURES = [
@@ -73,9 +72,7 @@ def show(client, pages):
 
 def main():
     setup_django()
-    from django.conf import settings
     from django.core.cache import cache
-    from django.test.utils import override_settings
     from django.urls import reverse
 
     from billing.admin_toolkit import today
@@ -94,13 +91,8 @@ def main():
         ("campaign page, preview kept", change, None),
         ("campaign list", reverse("admin:coupons_campaign_changelist"), None),
     ]
-    # DEBUG off as in production; plain static names (no collectstatic manifest here).
-    storages = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
     cache.clear()
-    with override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False, STORAGES=storages):
+    with as_in_production():
         show(client, pages)
 
         # The launch evaluates the audience again and records every recipient; nothing is

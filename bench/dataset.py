@@ -6,9 +6,11 @@ Used by the benchmark scripts beside it; run them with
 """
 
 import os
+import statistics
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -195,12 +197,22 @@ def peak_memory(fn, *args, **kwargs):
     import gc
 
     gc.collect()
-    Path("/proc/self/clear_refs").write_text("5")
-    before = _status_mb("VmRSS")
+    before = reset_peak()
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     elapsed = time.perf_counter() - start
-    return result, elapsed, _status_mb("VmHWM"), before
+    return result, elapsed, peak_mb(), before
+
+
+def reset_peak() -> float:
+    """Reset the process's RSS high-water mark to its RSS now (Linux ≥ 4.0); returns it, MB."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_mb("VmRSS")
+
+
+def peak_mb() -> float:
+    """The process's RSS high-water mark in MB (since the last `reset_peak`)."""
+    return _status_mb("VmHWM")
 
 
 def _status_mb(field: str) -> float:
@@ -249,3 +261,115 @@ def staff_client(username: str, group: str):
     client = Client()
     client.force_login(user)
     return client, user
+
+
+def as_in_production():
+    """Settings for timing pages as production serves them: DEBUG off, with static files under
+    their plain names (no collectstatic manifest needed to render a page here)."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    plain_static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    storages = {**settings.STORAGES, "staticfiles": plain_static}
+    return override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False, STORAGES=storages)
+
+
+class PageTiming(NamedTuple):
+    ms: float  # the server's time, median of the runs
+    database_ms: float  # of which in the database, median
+    queries: list[dict]  # the last run's queries, with their times
+    response: object  # the last run's response
+
+
+def time_page(client, url, params=None, *, runs: int = 7) -> PageTiming:
+    """GET a page `runs` times through the test client; each answer must be 200."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    times, database = [], []
+    for _ in range(runs):
+        with CaptureQueriesContext(connection) as ctx:
+            start = time.perf_counter()
+            response = client.get(url, params or {})
+            times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (url, params, response.status_code)
+        database.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
+    return PageTiming(
+        statistics.median(times), statistics.median(database), ctx.captured_queries, response
+    )
+
+
+def print_page(label: str, timing: PageTiming, *, slowest: int = 2, explain: bool = False):
+    """A page's line (time, database time, queries) and its slowest queries of 5 ms or more,
+    each with its plan when `explain`."""
+    from django.db import connection
+
+    print(
+        f"{label}: {timing.ms:.0f} ms ({timing.database_ms:.0f} ms in the database), "
+        f"{len(timing.queries)} queries"
+    )
+    for query in sorted(timing.queries, key=lambda q: -float(q["time"]))[:slowest]:
+        if float(query["time"]) < 0.005:
+            break
+        print(f"    {float(query['time']) * 1000:.0f} ms: {query['sql'][:200]}")
+        if explain:
+            with connection.cursor() as cursor:
+                cursor.execute(f"explain analyze {query['sql']}")
+                for (line,) in cursor.fetchall():
+                    print(f"        {line}")
+
+
+def add_monthly_invoices(months: int) -> int:
+    """`months` monthly invoices per Team workspace, issued on the 1st of each month from
+    February 2025 and numbered per year in issue order, as month closes write them: a base of
+    120.00 plus overage, 30 % in California taxed at 7.25 % (one in 50 of those exempt, one in
+    50 with a certificate still in review), one subscription in 97 void, the first eight months
+    paid. Returns how many invoices there are."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            insert into billing_invoice (number, workspace_id, subscription_id, kind,
+                period_start, period_end, issue_date, status, currency, subtotal, discount,
+                credits, tax, total, plan_code, interval, tax_country, tax_region, tax_rate,
+                tax_note, overage_mtus, void_reason, created_at)
+            select 'INV-' || extract(year from m.issue) || '-'
+                       || lpad(row_number() over (partition by extract(year from m.issue)
+                                                  order by m.issue, s.id)::text, 6, '0'),
+                s.workspace_id, s.id, 'monthly', m.start, m.issue, m.issue,
+                case when s.id %% 97 = 0 then 'void' when m.k < 8 then 'paid' else 'issued' end,
+                'USD', a.subtotal, 0, 0, a.tax, a.subtotal + a.tax, 'team', 'monthly',
+                w.business_country, w.business_region, a.rate,
+                case when a.exempt then 'exempt: certificate #' || s.id || ' (nonprofit)'
+                     when w.business_region = 'CA' and s.id %% 50 = 1
+                     then 'certificate #' || s.id || ' still in review on ' || m.issue
+                     else '' end,
+                (s.workspace_id * 7919) %% 5000, '', now()
+            from billing_subscription s
+            join billing_plan p on p.id = s.plan_id and p.code = 'team'
+            join billing_workspace w on w.id = s.workspace_id
+            cross join lateral (
+                select k, (date '2025-01-01' + make_interval(months => k))::date as start,
+                       (date '2025-02-01' + make_interval(months => k))::date as issue
+                from generate_series(0, %s - 1) as k
+            ) m
+            cross join lateral (
+                select 120 + ((s.workspace_id * 7919) %% 5000) * 0.01 as subtotal,
+                       w.business_region = 'CA' and s.id %% 50 = 0 as exempt
+            ) b
+            cross join lateral (
+                select b.subtotal,
+                       case when w.business_region = 'CA' and not b.exempt
+                            then round(b.subtotal * 0.0725, 2) else 0 end as tax,
+                       case when w.business_region = 'CA' and not b.exempt then 7.25
+                            when b.exempt then 0 end as rate,
+                       b.exempt
+            ) a
+            order by m.issue, s.id
+            """,
+            [months],
+        )
+        cursor.execute("analyze billing_invoice")
+        cursor.execute("select count(*) from billing_invoice")
+        return cursor.fetchone()[0]

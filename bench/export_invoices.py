@@ -15,82 +15,26 @@ California and taxed, a few exempt or with a note), then measures, in one run:
         .venv/bin/python bench/export_invoices.py [N_WORKSPACES] [--skip-import-export]
 """
 
-import contextlib
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import fresh_workspaces, setup_django, timed
+from dataset import (
+    add_monthly_invoices,
+    as_in_production,
+    fresh_workspaces,
+    peak_mb,
+    reset_peak,
+    setup_django,
+    staff_client,
+    timed,
+)
 
 WORKSPACES = int(next((a for a in sys.argv[1:] if a.isdigit()), 100_000))
 MONTHS = 10
 SKIP_IMPORT_EXPORT = "--skip-import-export" in sys.argv
-
-
-def build_invoices():
-    """Ten invoices per Team workspace, issued on the 1st of each month of 2025, in issue order
-    (as month closes write them)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            insert into billing_invoice (number, workspace_id, subscription_id, kind,
-                period_start, period_end, issue_date, status, currency, subtotal, discount,
-                credits, tax, total, plan_code, interval, tax_country, tax_region, tax_rate,
-                tax_note, overage_mtus, void_reason, created_at)
-            select 'INV-2025-' || lpad(row_number() over (order by m.issue, s.id)::text, 7, '0'),
-                s.workspace_id, s.id, 'monthly', m.start, m.issue, m.issue,
-                case when s.id %% 97 = 0 then 'void' when m.k < 8 then 'paid' else 'issued' end,
-                'USD', a.subtotal, 0, 0, a.tax, a.subtotal + a.tax, 'team', 'monthly',
-                w.business_country, w.business_region, a.rate,
-                case when a.exempt then 'exempt: certificate #' || s.id || ' (nonprofit)'
-                     when w.business_region = 'CA' and s.id %% 50 = 1
-                     then 'certificate #' || s.id || ' still in review on ' || m.issue
-                     else '' end,
-                (s.workspace_id * 7919) %% 5000, '', now()
-            from billing_subscription s
-            join billing_workspace w on w.id = s.workspace_id
-            cross join lateral (
-                select k, (date '2025-01-01' + make_interval(months => k))::date as start,
-                       (date '2025-02-01' + make_interval(months => k))::date as issue
-                from generate_series(0, %s - 1) as k
-            ) m
-            cross join lateral (
-                select 120 + ((s.workspace_id * 7919) %% 5000) * 0.01 as subtotal,
-                       w.business_region = 'CA' and s.id %% 50 = 0 as exempt
-            ) b
-            cross join lateral (
-                select b.subtotal,
-                       case when w.business_region = 'CA' and not b.exempt
-                            then round(b.subtotal * 0.0725, 2) else 0 end as tax,
-                       case when w.business_region = 'CA' and not b.exempt then 7.25
-                            when b.exempt then 0 end as rate,
-                       b.exempt
-            ) a
-            order by m.issue, s.id
-            """,
-            [MONTHS],
-        )
-        cursor.execute("analyze billing_invoice")
-        cursor.execute("select count(*) from billing_invoice")
-        return cursor.fetchone()[0]
-
-
-def peak_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def reset_peak_rss() -> float:
-    """Reset VmHWM to the current RSS (Linux ≥ 4.0); the peak measured from here on."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/clear_refs").write_text("5")
-    return peak_rss_mb()
 
 
 def through_the_page(client, url):
@@ -99,7 +43,7 @@ def through_the_page(client, url):
     import gc
 
     gc.collect()
-    baseline = reset_peak_rss()
+    baseline = reset_peak()
     start = time.perf_counter()
     response = client.get(url)
     responded = time.perf_counter() - start
@@ -117,7 +61,7 @@ def through_the_page(client, url):
         size += len(chunk)
     total = time.perf_counter() - start
     response.close()
-    return responded, first_byte, first_row, total, rows - 1, size, peak_rss_mb() - baseline
+    return responded, first_byte, first_row, total, rows - 1, size, peak_mb() - baseline
 
 
 def raw_copy(queryset):
@@ -165,19 +109,16 @@ def import_export(queryset):
     import gc
 
     gc.collect()
-    baseline = reset_peak_rss()
+    baseline = reset_peak()
     start = time.perf_counter()
     dataset = InvoiceResource().export(queryset.select_related("workspace"))
     text = dataset.csv
     elapsed = time.perf_counter() - start
-    return len(dataset), len(text), elapsed, peak_rss_mb() - baseline
+    return len(dataset), len(text), elapsed, peak_mb() - baseline
 
 
 def main():
     setup_django()
-    from django.contrib.auth.models import Group, User
-    from django.test import Client
-    from django.test.utils import override_settings
     from django.urls import reverse
 
     from billing.csv_export import export_order
@@ -185,9 +126,10 @@ def main():
     from billing.roles import FINANCE
 
     fresh_workspaces(team=WORKSPACES, free=0, months=[], month_of_team="2025-01-01")
-    count, _ = timed(f"build {WORKSPACES * MONTHS:,} invoices (INSERT … SELECT)", build_invoices)
-    user, _ = User.objects.get_or_create(username="bench-finance", defaults={"is_staff": True})
-    user.groups.set([Group.objects.get(name=FINANCE)])
+    count, _ = timed(
+        f"build {WORKSPACES * MONTHS:,} invoices (INSERT … SELECT)", add_monthly_invoices, MONTHS
+    )
+    client, _ = staff_client("bench-finance", FINANCE)
     queryset = Invoice.objects.all()
 
     rows, raw = raw_copy(export_order(queryset))
@@ -196,9 +138,7 @@ def main():
         f"{rows / raw:,.0f} rows/s"
     )
 
-    with override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False):
-        client = Client()
-        client.force_login(user)
+    with as_in_production():
         url = reverse("finance:invoices-export")
         responded, first_byte, first_row, total, rows, size, growth = through_the_page(client, url)
     assert rows == count, (rows, count)
@@ -211,7 +151,7 @@ def main():
     print(f"  ratio to the raw COPY: {raw / total:.2f} (page time {total / raw:.2f}× COPY's)")
 
     filtered_url = f"{url}?issued_from=2025-06&issued_to=2025-07&country=US&region=CA"
-    with override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False):
+    with as_in_production():
         _, fb, fr, t, r, s, g = through_the_page(client, filtered_url)
     print(
         f"filtered export (2 months, US-CA): {r:,} rows in {t:.2f} s = {r / t:,.0f} rows/s, "

@@ -6,14 +6,12 @@ for filtered and sorted pages.
         .venv/bin/python bench/review_queue.py
 """
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import setup_django, staff_client, timed
+from dataset import as_in_production, print_page, setup_django, staff_client, time_page, timed
 
 N = 50_000
 
@@ -64,8 +62,6 @@ def build_applications(decider_id):
 
 def main():
     setup_django()
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext, override_settings
     from django.urls import reverse
 
     from billing.roles import STARTUP_REVIEWERS
@@ -91,30 +87,9 @@ def main():
         ("search by email fragment", {"q": "f4242"}),
         ("page 200 of the open queue", {"page": "200"}),
     ]
-    from django.conf import settings
-
-    # DEBUG off as in production; plain static names (no collectstatic manifest here).
-    storages = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    with override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False, STORAGES=storages):
+    with as_in_production():
         for label, params in pages:
-            times, database = [], []
-            for _ in range(7):
-                with CaptureQueriesContext(connection) as ctx:
-                    start = time.perf_counter()
-                    response = client.get(url, params)
-                    times.append((time.perf_counter() - start) * 1000)
-                assert response.status_code == 200
-                database.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
-            print(
-                f"review queue, {label}: {statistics.median(times):.0f} ms "
-                f"({statistics.median(database):.0f} ms in the database), "
-                f"{len(ctx.captured_queries)} queries"
-            )
-            for query in sorted(ctx.captured_queries, key=lambda q: -float(q["time"]))[:2]:
-                print(f"    {float(query['time']) * 1000:.0f} ms: {query['sql'][:160]}")
+            print_page(f"review queue, {label}", time_page(client, url, params))
 
 
 if __name__ == "__main__":

@@ -15,52 +15,27 @@ the same rows; each run migrates first (a new index is built then).
         .venv/bin/python bench/staff_pages.py [--rebuild] [--explain]
 """
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import fresh_workspaces, setup_django, staff_client, timed
+from dataset import (
+    add_monthly_invoices,
+    as_in_production,
+    fresh_workspaces,
+    print_page,
+    setup_django,
+    staff_client,
+    time_page,
+    timed,
+)
 
 USAGE_MONTHS = [f"2026-{m:02d}-01" for m in range(1, 7)]
 INVOICE_MONTHS = 12
 EMAILS = 1_000_000
 REBUILD = "--rebuild" in sys.argv
 EXPLAIN = "--explain" in sys.argv
-
-
-def build_invoices():
-    """Twelve monthly invoices per Team workspace, issued on the 1st of each month from
-    February 2025, numbered in issue order (as month closes write them)."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            insert into billing_invoice (number, workspace_id, subscription_id, kind,
-                period_start, period_end, issue_date, status, currency, subtotal, discount,
-                credits, tax, total, plan_code, interval, tax_country, tax_region, tax_rate,
-                tax_note, overage_mtus, void_reason, created_at)
-            select 'INV-' || extract(year from m.issue) || '-'
-                       || lpad(row_number() over (partition by extract(year from m.issue)
-                                                  order by m.issue, s.id)::text, 6, '0'),
-                s.workspace_id, s.id, 'monthly', m.start, m.issue, m.issue,
-                case when m.k < 10 then 'paid' else 'issued' end, 'USD', 120, 0, 0, 0, 120,
-                'team', 'monthly', w.business_country, w.business_region, null, '', 0, '', now()
-            from billing_subscription s
-            join billing_plan p on p.id = s.plan_id and p.code = 'team'
-            join billing_workspace w on w.id = s.workspace_id
-            cross join lateral (
-                select k, (date '2025-01-01' + make_interval(months => k))::date as start,
-                       (date '2025-02-01' + make_interval(months => k))::date as issue
-                from generate_series(0, %s - 1) as k
-            ) m
-            order by m.issue, s.id
-            """,
-            [INVOICE_MONTHS],
-        )
 
 
 def build_emails():
@@ -128,7 +103,9 @@ def build():
     from django.db import connection
 
     fresh_workspaces(team=30_000, free=70_000, months=USAGE_MONTHS, month_of_team="2025-01-01")
-    timed(f"build {INVOICE_MONTHS} invoices per Team workspace", build_invoices)
+    timed(
+        f"build {INVOICE_MONTHS} invoices per Team workspace", add_monthly_invoices, INVOICE_MONTHS
+    )
     timed(f"build {EMAILS:,} outbox emails", build_emails)
     timed("build strikes and lock events", build_strikes_and_lock_events)
     with connection.cursor() as cursor:  # outside a transaction: VACUUM needs it
@@ -145,31 +122,7 @@ def built() -> bool:
 
 
 def measure(client, label, url, params=None):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    times, database = [], []
-    for _ in range(7):
-        with CaptureQueriesContext(connection) as ctx:
-            start = time.perf_counter()
-            response = client.get(url, params or {})
-            times.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, (label, response.status_code)
-        database.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
-    print(
-        f"{label}: {statistics.median(times):.0f} ms "
-        f"({statistics.median(database):.0f} ms in the database), "
-        f"{len(ctx.captured_queries)} queries"
-    )
-    for query in sorted(ctx.captured_queries, key=lambda q: -float(q["time"]))[:3]:
-        if float(query["time"]) >= 0.005:
-            print(f"    {float(query['time']) * 1000:.0f} ms: {query['sql'][:200]}")
-            if EXPLAIN:
-                with connection.cursor() as cursor:
-                    cursor.execute(f"explain analyze {query['sql']}")
-                    for (line,) in cursor.fetchall():
-                        print(f"        {line}")
-    return response
+    print_page(label, time_page(client, url, params), slowest=3, explain=EXPLAIN)
 
 
 def list_column(model, name, user):
@@ -190,8 +143,6 @@ def list_column(model, name, user):
 
 def main():
     setup_django()
-    from django.conf import settings
-    from django.test.utils import override_settings
     from django.urls import reverse
 
     from billing.models import Workspace
@@ -205,12 +156,7 @@ def main():
     def changelist(model):
         return reverse(f"admin:billing_{model}_changelist")
 
-    # DEBUG off as in production; plain static names (no collectstatic manifest here).
-    storages = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    with override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False, STORAGES=storages):
+    with as_in_production():
         emails = changelist("outboundemail")
         measure(support, "outbox", emails)
         measure(support, "outbox, kind 'trial_ended'", emails, {"kind": "trial_ended"})

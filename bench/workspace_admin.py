@@ -8,7 +8,6 @@ of filtered and searched pages, at two page sizes, and the time of one month's l
         .venv/bin/python bench/workspace_admin.py
 """
 
-import statistics
 import sys
 import time
 from datetime import date
@@ -16,29 +15,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from dataset import fresh_workspaces, setup_django, staff_client
+from dataset import as_in_production, fresh_workspaces, setup_django, staff_client, time_page
 
 MONTHS = [f"2026-{m:02d}-01" for m in range(1, 7)]
 
 
-def page_timings(client, url, params):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    times = []
-    for _ in range(7):
-        with CaptureQueriesContext(connection) as ctx:
-            start = time.perf_counter()
-            response = client.get(url, params)
-            times.append((time.perf_counter() - start) * 1000)
-        assert response.status_code == 200, response.status_code
-    return statistics.median(times), len(ctx.captured_queries)
-
-
 def main():
     setup_django()
-    from django.conf import settings
-    from django.test.utils import override_settings
     from django.urls import reverse
 
     from billing import services
@@ -58,16 +41,15 @@ def main():
         ("search by slug fragment", {"q": "ws-4242"}),
         ("sorted by plan, page 50", {"o": "3", "p": "50"}),
     ]
-    # DEBUG off as in production, with static files named as they are (no collectstatic
-    # manifest needed to render a page here).
-    plain_static = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
-    storages = {**settings.STORAGES, "staticfiles": plain_static}
-    with override_settings(ALLOWED_HOSTS=["testserver"], DEBUG=False, STORAGES=storages):
+    with as_in_production():
         for per_page in (50, 200):
             WorkspaceAdmin.list_per_page = per_page
             for label, params in pages:
-                ms, queries = page_timings(client, url, params)
-                print(f"workspace list, {per_page}/page, {label}: {ms:.0f} ms, {queries} queries")
+                timing = time_page(client, url, params)
+                print(
+                    f"workspace list, {per_page}/page, {label}: {timing.ms:.0f} ms, "
+                    f"{len(timing.queries)} queries"
+                )
 
     from django.db import transaction
 
