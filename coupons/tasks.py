@@ -6,18 +6,20 @@ registers `dispatch_campaign_batches` as the way `launch_campaign` hands batches
 import logging
 
 from celery import shared_task
-from django.db import OperationalError
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
+from billing.tasks import DATABASE_RETRIES
 from coupons.campaigns import notify_batch
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(**DATABASE_RETRIES)
 def send_campaign_batch(campaign_id, first_id, last_id):
     """G2: one batch of a campaign's emails; a redelivered or retried batch sends nothing
-    twice (`coupons.campaigns.notify_batch`)."""
+    twice (`coupons.campaigns.notify_batch`). A database restart or failover is retried for
+    an hour, as the clock's tasks retry it: the batch is not left unsent until staff launch
+    the campaign again."""
     return notify_batch(campaign_id, first_id=first_id, last_id=last_id)
 
 

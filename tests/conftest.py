@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from celery.app import autoretry
 from celery.result import allow_join_result
 from django.contrib.auth.models import Group, User
 from django.core.cache import cache
@@ -15,6 +16,7 @@ from hypothesis import settings
 
 from billing import admin_toolkit, hooks
 from billing.roles import FINANCE, STARTUP_REVIEWERS, SUPPORT
+from config import celery_app
 
 # Hypothesis: the full number of examples in CI (.ci/run sets CI=true), a fifth of it on a
 # laptop, where the property test through the billing clock is the suite's slowest test.
@@ -194,3 +196,24 @@ def run_together():
         return outcomes
 
     return run
+
+
+@pytest.fixture
+def retries_run_inline(monkeypatch):
+    """Eager tasks run each retry at once (a worker waits the countdown first) and keep a
+    failure on the result instead of raising it, so a test sees the whole chain of tries."""
+    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", False)
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The countdown before each retry of a task (Celery's backoff), in seconds."""
+    seen = []
+    real_backoff = autoretry.get_exponential_backoff_interval
+
+    def recorded(*args, **kwargs):
+        seen.append(real_backoff(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(autoretry, "get_exponential_backoff_interval", recorded)
+    return seen

@@ -7,7 +7,6 @@ from decimal import Decimal as D
 from io import StringIO
 
 import pytest
-from celery.app import autoretry
 from django.core.management import CommandError, call_command
 from django.db import OperationalError
 from django.utils import timezone
@@ -19,7 +18,6 @@ from billing.errors import BillingError, DayAlreadyProcessed, UsageImportError
 from billing.models import Invoice, MonthClose, SetAsideInvoice, Subscription, Usage
 from billing.months import parse_month
 from billing.selectors import workspace_status
-from config import celery_app
 from coupons import services as coupons
 from tests.billing.factories import invoice_totals, workspace
 from tests.coupons.factories import coupon, paid_monthly
@@ -397,27 +395,6 @@ def test_d1_the_beat_goes_on_with_a_day_whose_close_finished_while_the_broker_wa
     tasks.run_daily_billing("2026-02-01")
     assert last_processed_day() == date(2026, 2, 1)
     assert tasks.resume_billing_day() is None
-
-
-@pytest.fixture
-def retries_run_inline(monkeypatch):
-    """Eager tasks run each retry at once (a worker waits the countdown first) and keep a
-    failure on the result instead of raising it, so a test sees the whole chain of tries."""
-    monkeypatch.setitem(celery_app.conf, "task_eager_propagates", False)
-
-
-@pytest.fixture
-def waits(monkeypatch):
-    """The countdown before each retry of a task (Celery's backoff), in seconds."""
-    seen = []
-    real_backoff = autoretry.get_exponential_backoff_interval
-
-    def recorded(*args, **kwargs):
-        seen.append(real_backoff(*args, **kwargs))
-        return seen[-1]
-
-    monkeypatch.setattr(autoretry, "get_exponential_backoff_interval", recorded)
-    return seen
 
 
 def test_d1_the_daily_run_retries_a_database_error(db, monkeypatch, retries_run_inline, waits):

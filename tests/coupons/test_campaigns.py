@@ -779,3 +779,51 @@ def test_d4_i1_g1_g2_preview_and_launch_wait_as_redeem_waits_for_an_annual_invoi
     assert campaign_audience(elsewhere, day) == ([], {})
     billing.run_billing(as_of=date(2026, 1, 19))
     assert campaign_audience(campaign, day) == (sorted([first.pk, second.pk]), {})
+
+
+def test_g2_a_batch_waits_out_a_database_restart(
+    db, django_capture_on_commit_callbacks, monkeypatch, retries_run_inline, waits
+):
+    """A campaign batch that met a database restarting or failing over (OperationalError)
+    gave up after 5 retries within 31 s, its emails unsent until staff launched the campaign
+    again. It is retried as the clock's tasks are: after 30 s, 1, 2, 4 and 8 minutes, then
+    every 10 minutes, 11 tries over 3,930 s; a try after the database is back sends the batch
+    once."""
+    from django.db import OperationalError
+
+    from coupons import tasks
+
+    free_workspace(as_of=date(2026, 1, 1))
+    free_workspace(as_of=date(2026, 1, 1))
+    campaign = campaigns.create_campaign(
+        "Spring", coupon(code="SPRING").code, "25% off Team", "Spring is here.", {}
+    )
+    batches = []
+    with django_capture_on_commit_callbacks(execute=True):  # the batches go out on commit
+        launched = campaigns.launch_campaign(
+            campaign, as_of=date(2026, 2, 2), dispatch=lambda _, ranges: batches.extend(ranges)
+        )
+    assert (launched, len(batches)) == (2, 1)
+    tries = []
+
+    def database_down_for(failures):
+        def notify_batch(*args, **kwargs):
+            tries.append(args)
+            if len(tries) <= failures:
+                raise OperationalError("connection refused: the database system is starting up")
+            return campaigns.notify_batch(*args, **kwargs)
+
+        return notify_batch
+
+    first_id, last_id = batches[0]
+    monkeypatch.setattr(tasks, "notify_batch", database_down_for(3))
+    result = tasks.send_campaign_batch.apply(args=[campaign.pk, first_id, last_id])
+    assert (result.state, len(tries), waits) == ("SUCCESS", 4, [30, 60, 120])
+    assert OutboundEmail.objects.filter(kind="campaign").count() == 2
+
+    tries.clear()
+    waits.clear()
+    monkeypatch.setattr(tasks, "notify_batch", database_down_for(100))
+    result = tasks.send_campaign_batch.apply(args=[campaign.pk, first_id, last_id])
+    assert (result.state, len(tries)) == ("FAILURE", 11)
+    assert waits[:10] == [30, 60, 120, 240, 480, 600, 600, 600, 600, 600]  # 3,930 s
