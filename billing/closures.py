@@ -77,7 +77,11 @@ def closure_preview(workspace: Workspace, *, as_of: date) -> ClosurePreview:
     with nothing_survives("the closure's preview"):
         locked = Workspace.objects.for_change(workspace)
         before = set(locked.invoices.values_list("pk", flat=True))
-        advance_workspace(locked, as_of - timedelta(days=1))
+        try:
+            advance_workspace(locked, as_of - timedelta(days=1))
+        except BillingError as exc:
+            # X1: a trial or term end the clock skipped, its invoice not issuable yet.
+            return _owed_cannot_be_issued(workspace, as_of, exc)
         owed = [
             f"First, the {invoice.get_kind_display().lower()} invoice of ${invoice.total:,} "
             f"dated {invoice.issue_date} that the billing clock still owes is issued."
@@ -87,6 +91,17 @@ def closure_preview(workspace: Workspace, *, as_of: date) -> ClosurePreview:
     preview.workspace = workspace
     preview.effects[:0] = owed
     return preview
+
+
+def _owed_cannot_be_issued(workspace: Workspace, as_of: date, exc) -> ClosurePreview:
+    sub = workspace.subscriptions.select_related("plan").get(ended_on=None)
+    return ClosurePreview(
+        workspace=workspace,
+        as_of=as_of,
+        plan=f"Team ({sub.interval})" if sub.is_team else "Free",
+        subscription_effect="The billing clock owes it an invoice first.",
+        problem=f"The invoice the billing clock owes it cannot be made: {exc}.",
+    )
 
 
 def _preview_after_catch_up(workspace: Workspace, as_of: date) -> ClosurePreview:

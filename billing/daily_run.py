@@ -2,6 +2,7 @@
 `as_of`, each in turn and whole, so one run over a range does what one run a day does.
 """
 
+import logging
 from collections import Counter
 from datetime import date, datetime, timedelta
 
@@ -14,6 +15,9 @@ from billing.models import BillingClock, Interval, MonthClose, Subscription, Wor
 from billing.month_close import close_month, finish_close_if_complete, retry_set_aside
 from billing.months import month_start, next_month
 from billing.subscriptions import advance_workspace, send_trial_reminders
+from billing.tax import RegionNotACode
+
+logger = logging.getLogger(__name__)
 
 
 def _next_month_to_close(as_of: date) -> date | None:
@@ -29,20 +33,20 @@ def _next_month_to_close(as_of: date) -> date | None:
     return month if next_month(month) <= as_of else None
 
 
-def _next_subscription_event(as_of: date):
+def _next_subscription_event(as_of: date, skipped=()):
     """The earliest trial end or annual term end due by `as_of` among current subscriptions,
     the ones `advance_workspace` applies them to (an ended one has nothing left to apply); on
-    one day, workspace by workspace (the order their invoices are numbered in, I1)."""
+    one day, workspace by workspace (the order their invoices are numbered in, I1). The
+    workspaces `skipped` this day are left out."""
+    current = Subscription.objects.filter(ended_on=None).exclude(workspace_id__in=skipped)
     trial = (
-        Subscription.objects.filter(
-            ended_on=None, trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lte=as_of
-        )
+        current.filter(trial_outcome=Subscription.TrialOutcome.RUNNING, trial_end__lte=as_of)
         .order_by("trial_end", "workspace_id")
         .values_list("trial_end", "workspace_id")
         .first()
     )
     term = (
-        Subscription.objects.filter(ended_on=None, interval=Interval.ANNUAL, term_end__lte=as_of)
+        current.filter(interval=Interval.ANNUAL, term_end__lte=as_of)
         .order_by("term_end", "workspace_id")
         .values_list("term_end", "workspace_id")
         .first()
@@ -101,10 +105,19 @@ def _process_day(day: date, dispatch, *, closes: bool) -> Counter:
             counts["waiting_for_close"] = 1
             return counts
         counts["months_closed"] += 1
-    while event := _next_subscription_event(day):
-        with transaction.atomic():
-            workspace = Workspace.objects.for_change(Workspace(pk=event[1]))
-            advance_workspace(workspace, event[0])
+    skipped = set()
+    while event := _next_subscription_event(day, skipped):
+        try:
+            with transaction.atomic():
+                workspace = Workspace.objects.for_change(Workspace(pk=event[1]))
+                advance_workspace(workspace, event[0])
+        except RegionNotACode as exc:
+            # X1: an invoice it cannot tax waits for the region to be corrected (the correction
+            # issues it; each day tries again meanwhile); the other workspaces go on.
+            logger.warning("billing day %s: workspace %s skipped: %s", day, event[1], exc)
+            skipped.add(event[1])
+            counts["subscription_events_skipped"] += 1
+            continue
         counts["subscription_events"] += 1
     for step in daily_steps():
         counts.update(step(day))

@@ -41,7 +41,7 @@ from billing.models import (
 )
 from billing.months import add_year, days_in_month, month_start, next_month, overlap_days
 from billing.pricing import Charge, PricedInvoice, overage_amount, price_invoice, prorated_base
-from billing.tax import TaxTable
+from billing.tax import TaxTable, region_not_a_code
 
 # The largest amount an invoice's money columns hold (12 digits, 2 of them cents).
 MAX_INVOICE_AMOUNT = Decimal("9999999999.99")
@@ -553,7 +553,9 @@ def _refuse_numbers_ahead_of_the_clock(day: date, workspace_id: int) -> None:
 
     A change dated the day after the clock's last comes before that day's trial and term ends
     (D1), and a month close's invoices are the clock's own; before the clock's first day
-    nothing is owed (as `clock.refuse_processed` refuses nothing then: history being entered)."""
+    nothing is owed (as `clock.refuse_processed` refuses nothing then: history being entered).
+    Nor is anything owed by a workspace whose region tax depends on is no code (X1): the clock
+    skips its invoices until the region is corrected."""
     last = last_processed_day()
     event = _clock_event.get()
     if last is None or day <= last or (day == last + timedelta(days=1) and not event):
@@ -570,7 +572,9 @@ def _refuse_numbers_ahead_of_the_clock(day: date, workspace_id: int) -> None:
             .first()
         )
 
-    annual = Subscription.objects.filter(ended_on=None, interval=Interval.ANNUAL)
+    annual = Subscription.objects.filter(ended_on=None, interval=Interval.ANNUAL).exclude(
+        region_not_a_code("workspace__")
+    )
     owed = [
         row
         for row in (

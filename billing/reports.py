@@ -6,13 +6,25 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, QuerySet, Sum
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, TruncMonth
 
 from billing.models import CreditNote, Interval, Invoice
 from billing.months import add_months, month_start
 from billing.pricing import round_cents
-from billing.tax import EXEMPT_NOTE_PREFIX
+from billing.tax import EXEMPT_NOTE_PREFIX, TAX_REGIONS
 
 ZERO = Decimal("0.00")
 # SQLite hands sums back unrounded (e.g. Decimal("1440")): every amount is rounded to the cent.
@@ -25,20 +37,33 @@ def _money_sum(expression, **kwargs):
     return Coalesce(Sum(expression, output_field=MONEY, **kwargs), ZERO, output_field=MONEY)
 
 
+def _jurisdiction_region(prefix: str = ""):
+    """X1, X2: an invoice's region as a jurisdiction: where tax depends on it (TAX_REGIONS);
+    elsewhere tax is country-wide, and the region is the customer's words ("BAYERN"), no
+    jurisdiction of its own."""
+    return Case(
+        When(**{f"{prefix}tax_country__in": list(TAX_REGIONS)}, then=F(f"{prefix}tax_region")),
+        default=Value(""),
+        output_field=CharField(),
+    )
+
+
 def _counted(invoices: QuerySet) -> QuerySet:
     return invoices.exclude(status=Invoice.Status.VOID).annotate(month=TruncMonth("issue_date"))
 
 
 def tax_report(invoices: QuerySet, credit_notes: QuerySet | None = None) -> list[dict]:
-    """Per month and jurisdiction: invoices issued that month (count, taxable amount — net of
-    invoices a positive rate applied to —, tax, and exempt amount — net of invoices a
-    certificate exempted, X4), the tax that `credit_notes` approved that month gave back on
-    invoices of the jurisdiction (K3), and the tax due: charged less given back."""
+    """Per month and jurisdiction (X1: the country, and the region where tax depends on it):
+    invoices issued that month (count, taxable amount — net of invoices a positive rate applied
+    to —, tax, and exempt amount — net of invoices a certificate exempted, X4), the tax that
+    `credit_notes` approved that month gave back on invoices of the jurisdiction (K3), and the
+    tax due: charged less given back."""
     exempt = Q(tax_note__startswith=EXEMPT_NOTE_PREFIX)
     rows = {
-        (row.pop("month"), row.pop("tax_country"), row.pop("tax_region")): row
+        (row.pop("month"), row.pop("tax_country"), row.pop("region")): row
         for row in _counted(invoices)
-        .values("month", "tax_country", "tax_region")
+        .annotate(region=_jurisdiction_region())
+        .values("month", "tax_country", "region")
         .annotate(
             invoices=Count("id"),
             taxable=_money_sum(NET, filter=Q(tax_rate__gt=0)),
@@ -50,11 +75,11 @@ def tax_report(invoices: QuerySet, credit_notes: QuerySet | None = None) -> list
     given_back = {}
     if credit_notes is not None:
         given_back = {
-            (row["month"], row["invoice__tax_country"], row["invoice__tax_region"]): row["tax"]
+            (row["month"], row["invoice__tax_country"], row["region"]): row["tax"]
             for row in credit_notes.filter(status=CreditNote.Status.APPROVED, tax__gt=0)
             .exclude(invoice__status=Invoice.Status.VOID)  # as the void invoice's tax (I3)
-            .annotate(month=TruncMonth("decided_on"))
-            .values("month", "invoice__tax_country", "invoice__tax_region")
+            .annotate(month=TruncMonth("decided_on"), region=_jurisdiction_region("invoice__"))
+            .values("month", "invoice__tax_country", "region")
             .annotate(tax=_money_sum("tax"))
             .order_by()
         }

@@ -21,6 +21,7 @@ from billing.models import (
 )
 from billing.months import add_months, month_start
 from billing.pricing import round_cents
+from billing.tax import region_not_a_code
 from billing.usage_import import stuck_jobs
 
 
@@ -112,6 +113,9 @@ class BillingHealth:
     failed_emails: int = 0
     stuck_emails: int = 0  # pending for longer than EMAIL_STUCK_AFTER
     stuck_import_jobs: int = 0  # usage files no worker is on (`usage_import.stuck_jobs`)
+    # X1: workspaces whose region tax depends on is no code (kept before codes were required):
+    # their invoices are set aside or refused until it is corrected.
+    regions_not_codes: int = 0
 
     @property
     def problems(self) -> list[str]:
@@ -147,6 +151,11 @@ class BillingHealth:
                 "or running too long): the beat's sweep hands them over again; if they stay, "
                 "check the workers."
             )
+        if self.regions_not_codes:
+            problems.append(
+                f"{self.regions_not_codes} workspace(s) with a business region that is not a "
+                "code tax depends on (X1): their invoices are not issued until it is corrected."
+            )
         return problems
 
     @property
@@ -156,8 +165,8 @@ class BillingHealth:
 
 def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
     """Whether the daily run processed `due_day`, closes left unfinished, set-aside
-    workspaces, failed or stuck emails (pending since before `now - EMAIL_STUCK_AFTER`) and
-    usage import jobs no worker is on.
+    workspaces, failed or stuck emails (pending since before `now - EMAIL_STUCK_AFTER`), usage
+    import jobs no worker is on and workspaces whose region tax depends on is no code.
 
     BillingClock (the clock's last processed day, D1) and SetAsideInvoice (I6) are read with
     getattr: they arrive with the clock's own change, and until then the month closes are the
@@ -207,6 +216,7 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
             status=OutboundEmail.Status.PENDING, created_at__lt=now - EMAIL_STUCK_AFTER
         ).count(),
         stuck_import_jobs=stuck_jobs(now).count(),
+        regions_not_codes=Workspace.objects.filter(region_not_a_code()).count(),
     )
 
 

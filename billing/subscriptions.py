@@ -41,7 +41,7 @@ from billing.models import (
     in_force_on,
 )
 from billing.months import add_year, month_start
-from billing.tax import check_business_region
+from billing.tax import check_business_region, region_is_a_code
 
 # T6: the reminder goes out this many days before the trial's end date.
 TRIAL_REMINDER_DAYS = 3
@@ -146,7 +146,13 @@ def update_workspace(
     change (D2): the invoices the clock issues from `as_of` on are taxed there, and those it
     still owes for earlier days where the business was then (D4): they are issued first (the
     trial and term ends before `as_of`; a close still owed makes it wait, as does an invoice a
-    close set aside), and an invoice issued already for `as_of` or later refuses it (I3)."""
+    close set aside), and an invoice issued already for `as_of` or later refuses it (I3).
+
+    X1, I6: a region kept before it had to be a code tax depends on ("ONT", "Narnia") is
+    corrected, not moved from: what the clock could not issue there (an invoice a close set
+    aside, a skipped trial or term end) was never taxed anywhere, and is taxed where the
+    business is, so the correction does not wait for it; the trial and term ends owed are
+    issued with it."""
     require_reason(reason, "Say why the workspace's details change: the reason is kept.")
     problems = []
     details = _workspace_details(problems, name, business_country, business_region, billing_email)
@@ -154,16 +160,22 @@ def update_workspace(
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "Editing the details")
     location = (str(workspace.business_country), workspace.business_region)
-    if (details["business_country"], details["business_region"]) != location:
+    moved = (details["business_country"], details["business_region"]) != location
+    correction = moved and not region_is_a_code(*location)
+    if moved:
         what = "A change of business location"
         refuse_processed(as_of, what)
         refuse_issued_already(workspace.invoices, as_of, what)
-        refuse_set_aside_pending(workspace, as_of, what)
+        if not correction:
+            refuse_set_aside_pending(workspace, as_of, what)
         take_in_date_order(workspace, as_of, what)
-        advance_workspace(workspace, as_of - timedelta(days=1))
+        if not correction:
+            advance_workspace(workspace, as_of - timedelta(days=1))
     for field, value in details.items():
         setattr(workspace, field, value)
     save_with_reason(workspace, f"Details edited: {reason.strip()}", by=by)
+    if correction:
+        advance_workspace(workspace, as_of - timedelta(days=1))
     return workspace
 
 

@@ -5,13 +5,16 @@ certificates once on first need, so a month close resolves thousands of invoices
 query each.
 """
 
+import operator
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import reduce
 
 from django.db import transaction
+from django.db.models import Q
 from django_countries import countries
 
 from billing.clock import refuse_issued_already, refuse_processed
@@ -101,6 +104,45 @@ def check_business_region(country: str, region, problems: list[str]) -> str:
     elif region not in regions.names:
         problems.append(f"“{region}” is not a {regions.code} code: {regions.expected()}")
     return region
+
+
+class RegionNotACode(BillingError):
+    """X1: a workspace's region where tax depends on it is not one of the country's codes (a
+    row kept before they were required: "ONT", "Narnia"). Its invoices are not issued: the
+    country-wide rate (5 % GST for Ontario's 13 % HST) would be charged with no warning."""
+
+
+def region_is_a_code(country: str, region: str) -> bool:
+    """X1: whether a location as kept can be taxed: where tax depends on the region, it is one
+    of the country's codes."""
+    regions = TAX_REGIONS.get(country)
+    return regions is None or region in regions.names
+
+
+def refuse_region_not_a_code(country: str, region: str) -> None:
+    """X1: refuse to tax a workspace at `country`/`region` (as kept) when tax depends on the
+    region and it is none of the country's codes."""
+    if region_is_a_code(country, region):
+        return
+    regions = TAX_REGIONS[country]
+    what = f"“{region}” is not" if region else "An empty region is not"
+    raise RegionNotACode(
+        f"{what} a {regions.code} code: {regions.expected()} No invoice is issued at the "
+        "country-wide rate: correct the workspace's business region first"
+    )
+
+
+def region_not_a_code(prefix: str = "") -> Q:
+    """X1: the workspaces (through `prefix`, e.g. "workspace__") whose region is not one of
+    their country's codes where tax depends on it."""
+    return reduce(
+        operator.or_,
+        (
+            Q(**{f"{prefix}business_country": country})
+            & ~Q(**{f"{prefix}business_region__in": list(regions.names)})
+            for country, regions in TAX_REGIONS.items()
+        ),
+    )
 
 
 def region_name(country: str, region: str) -> str:
@@ -210,11 +252,15 @@ class TaxTable:
         none. X4: where a rate applies, an approved certificate for the invoice's state,
         approved on or before `day` and valid on it, waives the tax; the note says why the tax
         was waived, or why a certificate the workspace holds did not waive it.
+
+        A region tax depends on that is not one of its country's codes is refused
+        (`RegionNotACode`): taxing it at the country-wide rate would be wrong with no warning.
         """
         country, region = str(workspace.business_country), workspace.business_region
         key = (country, region, day)
         plain = self._plain.get(key)
         if plain is None:
+            refuse_region_not_a_code(country, region)
             plain = self._plain[key] = self._decide(country, region, day, certificates=[])
         if not plain.rate:
             return plain  # no rate, or a 0 % one (how finance stops a tax): nothing to waive

@@ -36,7 +36,7 @@ from billing.forms import (
 )
 from billing.models import MonthClose, PaymentMethod, Plan, PlanTerms, Subscription, Workspace
 from billing.months import month_start
-from billing.tax import region_codes_help
+from billing.tax import region_codes_help, region_not_a_code
 from billing.templatetags.money import count, money
 
 LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
@@ -90,6 +90,18 @@ class TrialingFilter(toolkit.YesNoFilter):
         return Exists(_current_subscriptions(trial_outcome=Subscription.TrialOutcome.RUNNING))
 
 
+class RegionNotACodeFilter(toolkit.YesNoFilter):
+    """X1: the workspaces whose invoices wait for their region to be corrected (kept before it
+    had to be one of the country's codes); the finance panel links here."""
+
+    title = "business region"
+    parameter_name = "region_not_a_code"
+    labels = (("yes", "Not a code tax depends on"), ("no", "Taxable as kept"))
+
+    def condition(self):
+        return region_not_a_code()
+
+
 class BusinessCountryFilter(toolkit.CountryInUseFilter):
     title = "business country"
     parameter_name = "business_country"
@@ -137,6 +149,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         ClosedFilter,
         "lock",
         BusinessCountryFilter,
+        RegionNotACodeFilter,
         "startup_member",
     ]
     search_fields = ["name", "slug", "billing_email"]

@@ -9,8 +9,9 @@ from billing.selectors import billing_health, clock_due_day
 class Command(BaseCommand):
     help = (
         "Say whether yesterday's billing run happened, whether a month close is unfinished or "
-        "has set-aside workspaces, how many emails failed or are stuck, and whether a usage "
-        "import job waits with no worker on it. Exits 1 when "
+        "has set-aside workspaces, how many emails failed or are stuck, whether a usage "
+        "import job waits with no worker on it, and how many workspaces have a region that is "
+        "not a code tax depends on. Exits 1 when "
         "something needs attention, 0 otherwise."
     )
 
@@ -33,6 +34,9 @@ class Command(BaseCommand):
             f"Emails failed: {health.failed_emails}; pending over an hour: {health.stuck_emails}"
         )
         self.stdout.write(f"Usage import jobs with no worker on them: {health.stuck_import_jobs}")
+        self.stdout.write(
+            f"Workspaces whose region is not a code tax depends on: {health.regions_not_codes}"
+        )
         if health.needs_attention:
             raise CommandError(
                 "Needs attention:\n" + "\n".join(f"- {p}" for p in health.problems), returncode=1
