@@ -55,9 +55,10 @@ def _counted(invoices: QuerySet) -> QuerySet:
 def tax_report(invoices: QuerySet, credit_notes: QuerySet | None = None) -> list[dict]:
     """Per month and jurisdiction (X1: the country, and the region where tax depends on it):
     invoices issued that month (count, taxable amount — net of invoices a positive rate applied
-    to —, tax, and exempt amount — net of invoices a certificate exempted, X4), the tax that
-    `credit_notes` approved that month gave back on invoices of the jurisdiction (K3), and the
-    tax due: charged less given back."""
+    to —, tax, and exempt amount — net of invoices a certificate exempted, X4); what
+    `credit_notes` approved that month gave back on taxed invoices of the jurisdiction (K3):
+    the taxable amount (each note less its tax) and the tax (X3); and what is left: the net
+    taxable amount, and the tax due (charged less given back)."""
     exempt = Q(tax_note__startswith=EXEMPT_NOTE_PREFIX)
     rows = {
         (row.pop("month"), row.pop("tax_country"), row.pop("region")): row
@@ -75,20 +76,27 @@ def tax_report(invoices: QuerySet, credit_notes: QuerySet | None = None) -> list
     given_back = {}
     if credit_notes is not None:
         given_back = {
-            (row["month"], row["invoice__tax_country"], row["region"]): row["tax"]
-            for row in credit_notes.filter(status=CreditNote.Status.APPROVED, tax__gt=0)
+            (row.pop("month"), row.pop("invoice__tax_country"), row.pop("region")): row
+            for row in credit_notes.filter(
+                status=CreditNote.Status.APPROVED, invoice__tax_rate__gt=0
+            )
             .exclude(invoice__status=Invoice.Status.VOID)  # as the void invoice's tax (I3)
             .annotate(month=TruncMonth("decided_on"), region=_jurisdiction_region("invoice__"))
             .values("month", "invoice__tax_country", "region")
-            .annotate(tax=_money_sum("tax"))
+            .annotate(
+                taxable=_money_sum(ExpressionWrapper(F("amount") - F("tax"), output_field=MONEY)),
+                tax=_money_sum("tax"),
+            )
             .order_by()
         }
     nothing = {"invoices": 0, "taxable": ZERO, "tax_total": ZERO, "exempt": ZERO}
+    none_back = {"taxable": ZERO, "tax": ZERO}
     report = []
     for key in sorted(rows.keys() | given_back.keys()):
         month, country, region = key
-        row = rows.get(key, nothing)
-        charged, back = round_cents(row["tax_total"]), round_cents(given_back.get(key, ZERO))
+        row, back = rows.get(key, nothing), given_back.get(key, none_back)
+        taxable, taxable_back = round_cents(row["taxable"]), round_cents(back["taxable"])
+        charged, tax_back = round_cents(row["tax_total"]), round_cents(back["tax"])
         report.append(
             {
                 "month": month,
@@ -96,11 +104,13 @@ def tax_report(invoices: QuerySet, credit_notes: QuerySet | None = None) -> list
                 "tax_region": region,
                 "jurisdiction": "-".join(p for p in (country, region) if p) or "—",
                 "invoices": row["invoices"],
-                "taxable": round_cents(row["taxable"]),
+                "taxable": taxable,
                 "tax_total": charged,
                 "exempt": round_cents(row["exempt"]),
-                "tax_given_back": back,
-                "tax_due": charged - back,
+                "taxable_given_back": taxable_back,
+                "tax_given_back": tax_back,
+                "net_taxable": taxable - taxable_back,
+                "tax_due": charged - tax_back,
             }
         )
     return report

@@ -181,7 +181,17 @@ def tax_report(request):
         filter=month_filter,
         rows=rows,
         totals=reports.totals(
-            rows, ["invoices", "taxable", "tax_total", "exempt", "tax_given_back", "tax_due"]
+            rows,
+            [
+                "invoices",
+                "taxable",
+                "tax_total",
+                "exempt",
+                "taxable_given_back",
+                "tax_given_back",
+                "net_taxable",
+                "tax_due",
+            ],
         ),
         first=first,
         last=last,

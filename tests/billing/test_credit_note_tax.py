@@ -2,6 +2,7 @@
 shows tax due as charged less given back, in the month the credit note was approved."""
 
 import importlib
+import re
 from datetime import date
 from decimal import Decimal as D
 
@@ -97,26 +98,54 @@ def test_k3_x4_the_tax_report_takes_tax_given_back_off_in_the_month_of_approval(
     rows = {
         (row["month"], row["jurisdiction"]): (
             row["invoices"],
+            row["taxable"],
             row["tax_total"],
+            row["taxable_given_back"],
             row["tax_given_back"],
+            row["net_taxable"],
             row["tax_due"],
         )
         for row in reports.tax_report(Invoice.objects.all(), CreditNote.objects.all())
     }
-    # February: the invoice's 8.70 charged; March: no invoice, 3.38 given back: due -3.38.
+    # February: the invoice's 120.00 taxed 8.70; March: no invoice, the 50.00 note gives back
+    # 46.62 of taxable amount and 3.38 of tax (X3): net taxable -46.62, due -3.38.
     assert rows == {
-        (date(2026, 2, 1), "US-CA"): (1, D("8.70"), D("0.00"), D("8.70")),
-        (date(2026, 3, 1), "US-CA"): (0, D("0.00"), D("3.38"), D("-3.38")),
+        (date(2026, 2, 1), "US-CA"): (
+            1,
+            D("120.00"),
+            D("8.70"),
+            D("0.00"),
+            D("0.00"),
+            D("120.00"),
+            D("8.70"),
+        ),
+        (date(2026, 3, 1), "US-CA"): (
+            0,
+            D("0.00"),
+            D("0.00"),
+            D("46.62"),
+            D("3.38"),
+            D("-46.62"),
+            D("-3.38"),
+        ),
     }
     client.force_login(finance)
     page = client.get(
         reverse("finance:tax-report"), {"issued_from": "2026-02", "issued_to": "2026-03"}
     )
-    assert page.context["totals"]["tax_due"] == D("5.32")  # 8.70 − 3.38
+    totals = page.context["totals"]
+    # 120.00 − 46.62 taxable, 8.70 − 3.38 tax: what the two months owe on 73.38 of sales.
+    assert (totals["net_taxable"], totals["tax_due"]) == (D("73.38"), D("5.32"))
+    assert re.search(
+        r"<td[^>]*>\$46.62</td>\s*<td[^>]*>\$3.38</td>\s*<td[^>]*>-\$46.62</td>"
+        r"\s*<td[^>]*>-\$3.38</td>",
+        page.content.decode(),
+    )
     only_february = client.get(
         reverse("finance:tax-report"), {"issued_from": "2026-02", "issued_to": "2026-02"}
     )
     assert only_february.context["totals"]["tax_given_back"] == D("0.00")
+    assert only_february.context["totals"]["taxable_given_back"] == D("0.00")
 
 
 def test_k3_credit_notes_approved_before_give_back_their_tax_once_migrated(
