@@ -70,6 +70,7 @@ from billing.models import (
 )
 from billing.months import add_months, month_start, parse_day
 from billing.pricing import ZERO, round_cents
+from billing.tax import RegionNotACode
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import (
     Campaign,
@@ -106,6 +107,9 @@ AUDIENCE_FILTERS = (
 MOVED_BY_A_CATCH_UP = ("plan", "interval", "lock")
 # G1: why the coupon would refuse a workspace, as staff read it (C2's reasons, and W1's).
 WORKSPACE_CLOSED = "workspace_closed"
+# X1: what the clock owes it cannot be issued (no tax without a region code): `redeem_coupon`,
+# which issues it first, refuses it alone, and the clock skips it until it is corrected.
+REGION_NOT_A_CODE = "region_not_a_code"
 REFUSAL_LABELS = {
     CouponRefused.INACTIVE: "the coupon is inactive",
     CouponRefused.PAST_REDEEM_BY: "the coupon is past its redeem-by date",
@@ -118,6 +122,7 @@ REFUSAL_LABELS = {
     CouponRefused.INVOICED_ALREADY: "an invoice dated today or later was issued already",
     CouponRefused.OUT_OF_DATE_ORDER: "a change dated later was entered already",
     WORKSPACE_CLOSED: "the workspace is closed",
+    REGION_NOT_A_CODE: "its business region is not a code tax depends on (X1): correct it first",
 }
 # Workspaces the clock owes an event judged per round (after a catch-up, rolled back): each
 # round costs a fixed number of queries.
@@ -324,16 +329,21 @@ def _last_owed_first(workspaces: QuerySet, as_of: date) -> list[int]:
 def _caught_up_standings(
     workspace_ids: list[int], coupon: Coupon, as_of: date, notified: Q, audience: dict, what: str
 ):
-    """[(id, notified, Standing)] of the workspaces among `workspace_ids` (each owed something
-    by the clock, `_owing`; `_last_owed_first`) that match `audience` once caught up, judged
-    as `redeem_coupon` judges them after catching them up (`catch_up`). D4: the filters too are
-    read after the catch-up (a trial that ended unpaid is Free, with the lock it lifted put
-    back). Written in a savepoint rolled back at once (invoices with placeholder numbers):
-    nothing stays.
+    """([(id, notified, Standing)], [ids refused, X1]) of the workspaces among `workspace_ids`
+    (each owed something by the clock, `_owing`; `_last_owed_first`) that match `audience`
+    once caught up, judged as `redeem_coupon` judges them after catching them up
+    (`catch_up`). D4: the filters too are read after the catch-up (a trial that ended unpaid
+    is Free, with the lock it lifted put back). Written in a savepoint rolled back at once
+    (invoices with placeholder numbers): nothing stays.
 
     A catch-up `redeem_coupon` would refuse (the clock owes another workspace's invoice,
     numbered first) refuses `what` with its reason: the audience cannot be told until the
-    clock has run."""
+    clock has run.
+
+    X1: a workspace whose owed invoice cannot be taxed (its region is no code: the clock skips
+    it, `redeem_coupon` refuses it) is not caught up; it is returned as refused with
+    `REGION_NOT_A_CODE` when it matches `audience` as it stands, and the others are judged."""
+    held = []
     with transaction.atomic():
         savepoint = transaction.savepoint()
         try:
@@ -341,21 +351,30 @@ def _caught_up_standings(
                 for workspace_id in workspace_ids:
                     workspace = Workspace.objects.for_change(Workspace(pk=workspace_id))
                     try:
-                        catch_up(workspace, as_of)
+                        with transaction.atomic():  # its own catch-up undone when refused
+                            catch_up(workspace, as_of)
+                    except RegionNotACode:
+                        held.append(workspace_id)
                     except BillingError as exc:
                         error = ClockBehind if isinstance(exc, ClockBehind) else BillingError
                         raise error(
                             f"{what} on {as_of} must wait: a coupon for {workspace.name} would "
                             f"wait too. {exc}"
                         ) from exc
+            judged = [pk for pk in workspace_ids if pk not in held]
             rows = (
                 audience_workspaces(audience, as_of=as_of)
-                .filter(id_in("pk", workspace_ids))
+                .filter(id_in("pk", judged))
                 .annotate(notified=ExpressionWrapper(notified, BooleanField()))
                 .annotate(**standing_expressions(coupon, as_of=as_of))
                 .values_list("pk", "notified", *Standing._fields)
             )
-            return [(pk, was_notified, Standing(*facts)) for pk, was_notified, *facts in rows]
+            standings = [(pk, was_notified, Standing(*facts)) for pk, was_notified, *facts in rows]
+            refused = []
+            if held:
+                matching = audience_workspaces(audience, as_of=as_of).filter(id_in("pk", held))
+                refused = list(matching.values_list("pk", flat=True))
+            return standings, refused
         finally:
             transaction.savepoint_rollback(savepoint)
 
@@ -427,7 +446,11 @@ def judge_audience(campaign: Campaign, as_of: date, *, what: str = "") -> Judged
     caught_up = []
     for start in range(0, len(owed), CHECK_CHUNK):
         chunk = owed[start : start + CHECK_CHUNK]
-        judged = _caught_up_standings(chunk, coupon, as_of, notified, campaign.audience, what)
+        judged, untaxable = _caught_up_standings(
+            chunk, coupon, as_of, notified, campaign.audience, what
+        )
+        if untaxable:
+            refusals[REGION_NOT_A_CODE] += len(untaxable)
         for pk, was_notified, standing in judged:
             if reason := verdict(False, standing):
                 refusals[reason] += 1

@@ -827,3 +827,53 @@ def test_g2_a_batch_waits_out_a_database_restart(
     result = tasks.send_campaign_batch.apply(args=[campaign.pk, first_id, last_id])
     assert (result.state, len(tries)) == ("FAILURE", 11)
     assert waits[:10] == [30, 60, 120, 240, 480, 600, 600, 600, 600, 600]  # 3,930 s
+
+
+def test_g1_g2_x1_a_region_that_is_no_code_leaves_one_workspace_out_not_the_campaign(
+    db, support, django_capture_on_commit_callbacks
+):
+    """G1, G2, X1, D4: an annual Team trial with a card from 1 January, its region kept as
+    "Narnia" (before codes were required), ends on the 15th; the clock skips its annual invoice
+    (1,440.00 at no known HST) each day until support corrects the region. A campaign for every
+    workspace on the 21st refused whole, preview and launch ("must wait: a coupon for Narnia
+    would wait too"): 0 reached of 2, and so every campaign until the region is corrected, the
+    clock run day by day or not. The Oregon workspace is reached (1), the Narnia one is left
+    out and counted by its reason (1), as redeem_coupon refuses it alone; nothing of the
+    catch-up stays, and once the region is corrected a launch again reaches it."""
+    from billing.models import Invoice, Subscription
+    from tests.billing.factories import workspace
+
+    promo = coupon(percent_off="10", duration="once")
+    narnia = workspace(
+        as_of=JAN, plan="team", interval="annual", card=True, name="Narnia",
+        business_country="CA", business_region="QC",
+    )  # fmt: skip
+    Workspace.objects.filter(pk=narnia.pk).update(business_region="Narnia")  # kept before X1
+    oregon = free_workspace(as_of=JAN, name="Oregon")
+    assert billing.run_billing(as_of=date(2026, 1, 20))["subscription_events_skipped"] == 6
+    day = date(2026, 1, 21)
+    campaign = campaign_for(promo, {})
+
+    assert campaign_audience(campaign, day) == ([oregon.pk], {"region_not_a_code": 1})
+    preview = campaigns.audience_preview(campaign, as_of=day)
+    assert (preview["reach"], preview["refused"], [w.name for w in preview["sample"]]) == (
+        1,
+        1,
+        ["Oregon"],
+    )
+    assert preview["refusals"] == [
+        ("its business region is not a code tax depends on (X1): correct it first", 1)
+    ]
+    assert _launched(campaign, support, day, django_capture_on_commit_callbacks) == [oregon.pk]
+    assert not Invoice.objects.filter(workspace=narnia).exists()
+    trial = Subscription.objects.get(workspace=narnia, ended_on=None)
+    assert (trial.trial_outcome, trial.trial_end) == ("running", date(2026, 1, 15))
+
+    billing.update_workspace(
+        narnia, by=support, reason="Region typed before codes were required", name="Narnia",
+        business_country="CA", business_region="ON", billing_email=narnia.billing_email,
+        as_of=day,
+    )  # fmt: skip
+    assert Invoice.objects.get(workspace=narnia).total == D("1627.20")  # 1,440.00 + 13 % HST
+    both = sorted([narnia.pk, oregon.pk])
+    assert _launched(campaign, support, day, django_capture_on_commit_callbacks) == both
