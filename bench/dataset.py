@@ -321,7 +321,8 @@ def print_page(label: str, timing: PageTiming, *, slowest: int = 2, explain: boo
 
 def add_monthly_invoices(months: int) -> int:
     """`months` monthly invoices per Team workspace, issued on the 1st of each month from
-    February 2025 and numbered per year in issue order, as month closes write them: a base of
+    February 2025 and numbered per year in issue order, as month closes write them (six digits,
+    then seven from the 1,000,000th on, as `issue` writes them): a base of
     120.00 plus overage, 30 % in California taxed at 7.25 % (one in 50 of those exempt, one in
     50 with a certificate still in review), one subscription in 97 void, the first eight months
     paid. Returns how many invoices there are."""
@@ -335,8 +336,8 @@ def add_monthly_invoices(months: int) -> int:
                 credits, tax, total, plan_code, interval, tax_country, tax_region, tax_rate,
                 tax_note, overage_mtus, void_reason, created_at)
             select 'INV-' || extract(year from m.issue) || '-'
-                       || lpad(row_number() over (partition by extract(year from m.issue)
-                                                  order by m.issue, s.id)::text, 6, '0'),
+                       || to_char(row_number() over (partition by extract(year from m.issue)
+                                                     order by m.issue, s.id), 'FM9999000000'),
                 s.workspace_id, s.id, 'monthly', m.start, m.issue, m.issue,
                 case when s.id %% 97 = 0 then 'void' when m.k < 8 then 'paid' else 'issued' end,
                 'USD', a.subtotal, 0, 0, a.tax, a.subtotal + a.tax, 'team', 'monthly',

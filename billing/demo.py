@@ -303,7 +303,7 @@ def request_credit_notes(*, today: date, support, finance) -> bool:
         status=Invoice.Status.ISSUED,
         total__gt=Decimal("100.00"),
         workspace__slug__startswith="demo-",
-    ).order_by("-issue_date", "number")[: len(CREDIT_NOTE_REQUESTS)]
+    ).order_by("-issue_date", "number__length", "number")[: len(CREDIT_NOTE_REQUESTS)]  # I1
     notes = [
         services.request_credit_note(invoice, by=support, amount=amount, reason=reason, as_of=today)
         for invoice, (amount, reason) in zip(invoices, CREDIT_NOTE_REQUESTS, strict=False)

@@ -654,6 +654,8 @@ def issue(
     rows = []
     for draft, amounts, tax, _ in priced:
         year = draft.issue_date.year
+        # I1: six digits up to 999,999, then a seventh (INV-2026-1000000): never wrapped or
+        # refused; lists order numbers as numbers (`models.number_order`), not as text.
         number = f"{prefix}-{year}-{next_number[year]:06d}"
         next_number[year] += 1
         sub = draft.subscription

@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Length
 from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
@@ -727,6 +728,21 @@ class InvoiceSequence(models.Model):
         return f"{self.year}: {self.last_number}"
 
 
+# I1: numbers have six digits up to INV-YYYY-999999 and grow a seventh after (a year of 100,000+
+# monthly workspaces issues over 1,000,000), so their text alone is not their order: it put
+# INV-2026-1000000 between INV-2026-100000 and INV-2026-100001. Within a year numbers follow
+# issue dates (I1, D4), and one day's share their year: by issue date, then length, then text is
+# number order. Length as a lookup (`number__length`) keeps Meta.ordering plain names, which a
+# list ordered by invoice (credit notes by their invoice) reverses; an expression it would not.
+models.CharField.register_lookup(Length)
+NUMBER_ORDER = ("issue_date", "number__length", "number")
+
+
+def number_order(*, descending: bool = False) -> list[str]:
+    """Invoices in the order of their numbers (I1), as `order_by` arguments."""
+    return [f"-{name}" if descending else name for name in NUMBER_ORDER]
+
+
 class InvoiceQuerySet(models.QuerySet):
     def issued_between(self, start: date, end: date):
         return self.filter(issue_date__gte=start, issue_date__lt=end)
@@ -750,6 +766,8 @@ class Invoice(models.Model):
     Kind = InvoiceKind
     Status = InvoiceStatus
 
+    # INV-YYYY- and up to 11 digits; FORECAST-YYYY-NNNNNN (placeholders, counted from 1 in each
+    # rolled-back block: one workspace's invoices, or the few the lagging clock owes) fit too.
     number = models.CharField(max_length=20, unique=True)
     # No index of their own: (workspace, issue_date) and the one-invoice-per-period constraint
     # lead with these columns, and every index costs the month close on each insert.
@@ -786,7 +804,7 @@ class Invoice(models.Model):
     history = history_with_reasons()
 
     class Meta:
-        ordering = ["-issue_date", "-number"]
+        ordering = number_order(descending=True)  # newest first
         permissions = [
             ("void_invoice", "Can void an invoice"),
             ("export_invoice", "Can export invoices and see finance reports"),
@@ -794,7 +812,13 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["issue_date", "id"]),
             models.Index(fields=["workspace", "issue_date"]),
-            models.Index(fields=["-issue_date", "-number"]),  # the invoice list's order
+            # The invoice list's order (`number_order`): its first page is read, not sorted.
+            models.Index(
+                F("issue_date").desc(),
+                Length("number").desc(),
+                F("number").desc(),
+                name="invoice_number_order",
+            ),
             # Searched by words (billing.search): a trigram index of number on PostgreSQL,
             # created by migration 0028.
         ]

@@ -219,6 +219,23 @@ def test_a_list_of_a_growing_table_reads_its_default_order_from_an_index(
     assert not sorts(plan), plan
 
 
+@pytest.mark.parametrize("direction", ["", "-"])
+def test_the_invoice_list_sorted_by_number_reads_its_order_from_an_index(
+    client, support, a_bit_of_everything, direction, monkeypatch
+):
+    """I1: sorted by its Number column the invoice list is in number order (issue date, the
+    number's length, the number: INV-2026-1000000 after INV-2026-999999), read through the
+    list's index either way rather than sorted from every invoice."""
+    model_admin = admin.site.get_model_admin(Invoice)
+    monkeypatch.setattr(model_admin, "list_per_page", 1)
+    client.force_login(support)
+    url = reverse("admin:billing_invoice_changelist")
+    column = client.get(url).context["cl"].list_display.index("number")
+    queries = page_queries(client, f"{url}?o={direction}{column}")
+    plan = query_plan(list_query(queries, "billing_invoice"))
+    assert not sorts(plan), plan
+
+
 def test_the_outbox_offers_every_kind_and_counts_once_without_reading_the_kinds(
     client, support, a_bit_of_everything
 ):

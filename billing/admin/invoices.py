@@ -16,7 +16,7 @@ from billing.admin_toolkit import (
     shown_column,
 )
 from billing.forms import CreditNoteRequestForm, VoidInvoiceForm
-from billing.models import Invoice, InvoiceLine
+from billing.models import Invoice, InvoiceLine, number_order
 from billing.templatetags.money import count, day, money, period, period_short, rate
 
 INVOICE_TONES = {"issued": "waiting", "paid": "good", "void": "quiet"}
@@ -31,6 +31,21 @@ class InvoiceLineInline(ReadOnlyInline):
         return count(line.quantity) if line.quantity is not None else ""
 
     amount_display = money_column("amount", description="Amount", sortable=False)
+
+
+class InvoiceChangeList(toolkit.CheckedChangeList):
+    """I1: sorted by its Number column, the list is in number order (`number_order`), where
+    the numbers' text put INV-2026-1000000 before INV-2026-999999; read through the list's
+    index either way."""
+
+    def get_ordering(self, request, queryset):
+        ordering = []
+        for part in super().get_ordering(request, queryset):
+            if part in ("number", "-number"):
+                ordering += number_order(descending=part == "-number")
+            else:
+                ordering.append(part)
+        return ordering
 
 
 @admin.register(Invoice)
@@ -92,6 +107,9 @@ class InvoiceAdmin(ServiceAdmin):
         ("<int:pk>/void/", "void_view", "billing_invoice_void"),
         ("<int:pk>/credit-note/", "credit_note_view", "billing_invoice_credit_note"),
     )
+
+    def get_changelist(self, request, **kwargs):
+        return InvoiceChangeList
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and obj.status == Invoice.Status.VOID:

@@ -67,7 +67,7 @@ def _world():
 
 
 def numbers_on_page(response):
-    return re.findall(r"INV-\d{4}-\d{6}", response.content.decode())
+    return re.findall(r"INV-\d{4}-\d{6,}", response.content.decode())
 
 
 # --- who may open them ------------------------------------------------------------------------
