@@ -17,6 +17,9 @@ class PublicForm(forms.Form):
     field is an answer the service takes, under the same name."""
 
     honeypot = ""
+    # Set by a field that looked something up and found nothing (a workspace slug): the page
+    # counts those misses per address, so what exists cannot be listed by trying names (R7).
+    found_nothing = False
 
     @property
     def is_bot(self) -> bool:

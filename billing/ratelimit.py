@@ -15,6 +15,11 @@ arriving together cannot all pass a check made before any of them was counted:
     ratelimit.release_submission(request, "startup-apply")  # unless it was accepted
 
 A refused or invalid form costs nothing, so a visitor fixing typos is never locked out.
+
+Except where the answer tells what exists: a form that looks something up (the startup form's
+workspace slug) counts the lookups that found nothing (`count_miss`), and past
+PUBLIC_FORM_MISS_LIMIT in the hour it answers nothing more (`misses_exhausted`); anyone could
+otherwise list the customers by trying names, one refused form at a time.
 """
 
 import ipaddress
@@ -61,8 +66,8 @@ def client_address(request) -> str | None:
     return _ip(forwarded[-proxies]) or remote
 
 
-def _key(request, form_name: str) -> str:
-    return f"public-form:{form_name}:{client_address(request) or 'unknown'}"
+def _key(request, form_name: str, what: str = "accepted") -> str:
+    return f"public-form:{form_name}:{what}:{client_address(request) or 'unknown'}"
 
 
 def submissions(request, form_name: str) -> int:
@@ -91,13 +96,29 @@ def release_submission(request, form_name: str) -> None:
 
 
 def count_submission(request, form_name: str) -> int:
-    """Count one accepted submission; returns the count in the window so far.
+    """Count one accepted submission; returns the count in the window so far."""
+    return _count(_key(request, form_name))
+
+
+def count_miss(request, form_name: str) -> int:
+    """Count one lookup of `form_name` that found nothing; returns the count in the window."""
+    return _count(_key(request, form_name, "misses"))
+
+
+def misses_exhausted(request, form_name: str) -> bool:
+    """True when this client's lookups of `form_name` found nothing too often this hour: the
+    form answers nothing more until the window ends."""
+    misses = cache.get(_key(request, form_name, "misses")) or 0
+    return misses >= settings.PUBLIC_FORM_MISS_LIMIT
+
+
+def _count(key: str) -> int:
+    """One more in `key`'s window (opened here for an hour); the count so far.
 
     `cache.add` (SET NX with expiry on Redis) opens the window; `cache.incr` (INCR, which
     keeps the expiry) counts in it. Both are atomic in Redis, so concurrent processes never
     lose a count.
     """
-    key = _key(request, form_name)
     if cache.add(key, 1, WINDOW_SECONDS):
         return 1
     try:

@@ -67,9 +67,14 @@ class PublicFormPages:
 def public_form(request, form, pages: PublicFormPages, submit):
     """A public form's page (no login): a valid POST calls `submit(form.answers())` (a service)
     and goes to the thank-you page; a refusal comes back on the form. A bot is told nothing, and
-    an address over the limit (billing.ratelimit, R7) gets the rate-limited page with 429."""
+    an address over the limit (billing.ratelimit, R7) gets the rate-limited page with 429.
+
+    A form that looks something up sets `form.found_nothing` when it did not find it; those
+    misses are counted, and an address with too many this hour gets the 429 page for any POST
+    (`ratelimit.misses_exhausted`): what exists is not told to whoever tries names."""
     if request.method == "POST":
-        if not ratelimit.reserve_submission(request, pages.limit):
+        exhausted = ratelimit.misses_exhausted(request, pages.limit)
+        if exhausted or not ratelimit.reserve_submission(request, pages.limit):
             return render(request, f"{pages.templates}rate_limited.html", status=429)
         accepted = False
         try:
@@ -83,6 +88,8 @@ def public_form(request, form, pages: PublicFormPages, submit):
                 else:
                     accepted = True
                     return redirect(pages.thanks)
+            elif form.found_nothing:
+                ratelimit.count_miss(request, pages.limit)
         finally:
             if not accepted:  # only accepted submissions count (R7)
                 ratelimit.release_submission(request, pages.limit)

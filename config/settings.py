@@ -299,3 +299,7 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 # Public forms (startup program, partner programs): accepted submissions per client address
 # per hour (SPEC R7).
 PUBLIC_FORM_RATE_LIMIT = env.int("PUBLIC_FORM_RATE_LIMIT", default=5)
+# A public form that says whether something exists (the startup form: "No workspace has that
+# slug") answers this many misses per client address per hour, then nothing: otherwise anyone
+# could list the customers by trying names, refused forms costing nothing under R7.
+PUBLIC_FORM_MISS_LIMIT = env.int("PUBLIC_FORM_MISS_LIMIT", default=20)

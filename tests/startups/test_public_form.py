@@ -1,11 +1,14 @@
 """S1 through the public page: no login, CSRF, per-field errors, honeypot, rate limit,
 everything rendered escaped."""
 
+from datetime import date
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
 from startups.models import StartupApplication
+from tests.billing.factories import workspace
 
 from .factories import APPLICATION_FORM
 
@@ -73,3 +76,28 @@ def test_s1_rate_limit_per_address(client, db, settings):
     )
     assert other.status_code == 302
     assert StartupApplication.objects.count() == 3
+
+
+def test_s1_r7_the_form_does_not_list_customers_to_whoever_tries_names(client, db, settings):
+    """The form says "No workspace has that slug" for a name that is no customer, and refused
+    forms cost nothing under R7: anyone could try a list of company names, one form each, and
+    learn which are customers. An address gets PUBLIC_FORM_MISS_LIMIT such answers an hour
+    (here 3); then every POST gets the rate-limited page, a customer's slug too, so the 4th
+    try tells nothing. Other mistakes stay free, and another address is not held back."""
+    settings.PUBLIC_FORM_MISS_LIMIT = 3
+    customer = workspace(slug="acme", as_of=date(2026, 1, 1))
+    apply = reverse("startups:apply")
+    for _ in range(5):  # typos elsewhere cost nothing
+        bad_email = {**GOOD, "contact_email": "ada"}
+        assert client.post(apply, bad_email, REMOTE_ADDR="10.9.9.9").status_code == 200
+    for guess in ("globex", "initech", "umbrella"):
+        answer = client.post(apply, {**GOOD, "workspace": guess}, REMOTE_ADDR="10.9.9.9")
+        assert "No workspace has that slug" in answer.content.decode()
+    tried = client.post(apply, {**GOOD, "workspace": customer.slug}, REMOTE_ADDR="10.9.9.9")
+    assert tried.status_code == 429
+    assert "No workspace has that slug" not in tried.content.decode()
+    assert not StartupApplication.objects.exists()
+
+    elsewhere = client.post(apply, {**GOOD, "workspace": customer.slug}, REMOTE_ADDR="10.9.9.8")
+    assert elsewhere.status_code == 302
+    assert StartupApplication.objects.get().workspace == customer
