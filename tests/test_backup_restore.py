@@ -120,7 +120,7 @@ def test_a_restored_backup_of_a_seeded_database_runs_the_billing_clock(pg_tools,
         _run(["createdb", source], tools_env)
         seeded = portal_env(source, source_media)
         _manage("migrate", "--no-input", env=seeded)
-        _manage("seed_demo", env=seeded)
+        _manage("seed_demo", "--allow-production", env=seeded)
         before = _snapshot(seeded)
         assert before["counts"]["billing.Invoice"] > 0
         assert before["counts"]["billing.TaxExemption"] > 0 and not before["missing"]

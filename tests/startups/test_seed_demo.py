@@ -4,7 +4,8 @@ demo data that leaves every role something to do today and nothing dated in the 
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.contrib.auth.models import User
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from billing.models import CreditNote, Invoice, TaxExemption, WorkspaceClosure
@@ -18,7 +19,36 @@ def private_media(settings, tmp_path):
     settings.MEDIA_ROOT = settings.PRIVATE_MEDIA_ROOT = tmp_path / "private-media"
 
 
-def test_seed_demo_prints_the_address_and_leaves_work_for_every_role(db):
+@pytest.fixture
+def laptop(settings):
+    """`make run` and README's worker setup seed with DEBUG=true."""
+    settings.DEBUG = True
+
+
+def test_seed_demo_refuses_production_settings_and_takes_over_no_account(db, settings):
+    """Run with production settings (DEBUG=false), seed_demo took over the real superuser
+    named "finance": its password was replaced by one printed on the terminal (the old one no
+    longer signed in), it stayed a superuser and was put in the Finance group; 300 made-up
+    workspaces were created and the clock issued their invoices (81 for 20 workspaces) in the
+    real INV-YYYY sequence, never to be deleted (I3). It refuses now, changing nothing, unless
+    told --allow-production."""
+    settings.DEBUG = False
+    admin = User.objects.create_user(
+        "finance", password="Real-Strong-Passw0rd!", is_staff=True, is_superuser=True
+    )
+
+    with pytest.raises(CommandError, match="DEBUG"):
+        call_command("seed_demo", workspaces=40, stdout=StringIO())
+
+    admin.refresh_from_db()
+    assert admin.check_password("Real-Strong-Passw0rd!")
+    assert not admin.groups.exists()
+    assert list(User.objects.values_list("username", flat=True)) == ["finance"]
+    assert not Invoice.objects.exists()
+    assert not StartupApplication.objects.exists()
+
+
+def test_seed_demo_prints_the_address_and_leaves_work_for_every_role(db, laptop):
     out = StringIO()
     call_command("seed_demo", workspaces=40, url="http://127.0.0.1:8123/admin/", stdout=out)
     printed = out.getvalue()
@@ -62,7 +92,7 @@ def test_seed_demo_prints_the_address_and_leaves_work_for_every_role(db):
     assert (WorkspaceClosure.objects.count(), Campaign.objects.count()) == (1, 2)
 
 
-def test_d4_seed_demo_gives_its_annual_workspaces_the_annual10_discount(db):
+def test_d4_seed_demo_gives_its_annual_workspaces_the_annual10_discount(db, laptop):
     """The demo dated ANNUAL10 on the sign-up day, after the move to annual Team it had entered
     for a few days later: refused since changes to a workspace go in date order, and dropped
     without a word (no annual invoice showed the 144.00 off 1,440.00). It is dated the move's

@@ -6,6 +6,12 @@ credits show on the invoices. Idempotent: data is made once; each run prints fre
 (random, so none is kept in the repository) and the address to open (`--url`; `make run`
 passes its PORT).
 
+It is for a laptop's database (`make run` and README set DEBUG=true) and refuses production
+settings (DEBUG=false) unless told `--allow-production`: there it would take over any staff
+account named support, reviewer or finance (its groups replaced, its password reset to one
+printed on the terminal) and issue the made-up workspaces' invoices in the real number
+sequence, where nothing can delete them (I3).
+
 What the billing clock's tasks log while the demo is built is for a worker's log, not for the
 person waiting for the logins: `make run` runs this command with LOG_LEVEL=WARNING.
 """
@@ -14,8 +20,9 @@ import secrets
 from collections import Counter
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from billing import demo as billing_demo
@@ -37,8 +44,20 @@ class Command(BaseCommand):
             default="http://127.0.0.1:8000/admin/",
             help="The portal's address, printed with the logins.",
         )
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Seed even with production settings (DEBUG=false): a throwaway database only.",
+        )
 
-    def handle(self, *args, workspaces, url, **options):
+    def handle(self, *args, workspaces, url, allow_production=False, **options):
+        if not settings.DEBUG and not allow_production:
+            raise CommandError(
+                "seed_demo is for a laptop's database: these are production settings "
+                "(DEBUG=false). It would reset the passwords of the staff accounts support, "
+                "reviewer and finance and issue made-up invoices that can never be deleted. "
+                "Set DEBUG=true, or pass --allow-production for a throwaway database."
+            )
         today = timezone.now().date()
         users = self._staff()
         if billing_demo.create_world(today=today, count=workspaces):
