@@ -271,7 +271,13 @@ def _not_utf8(line: int) -> UsageImportError:
 
 
 def _split(text: str) -> list[str]:
-    return text.split(",") if '"' not in text else next(csv.reader([text]), [])
+    if '"' not in text:
+        return text.split(",")
+    if len(text) > csv.field_size_limit():
+        # csv refuses a field longer than its limit (131,072 characters), a guard for reading
+        # a stream; this line is in memory already, so its fields may be as long as it is.
+        csv.field_size_limit(len(text))
+    return next(csv.reader([text]), [])
 
 
 Row = tuple[int, str, str, str, int | None]
