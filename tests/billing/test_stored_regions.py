@@ -8,16 +8,15 @@ import importlib
 import re
 from datetime import date
 from decimal import Decimal as D
-from io import StringIO
 
 import pytest
-from django.core.management import CommandError, call_command
 
 from billing import reports, services
 from billing.errors import BillingError
 from billing.models import Invoice, SetAsideInvoice, Subscription, TaxRate, Workspace
 
 from .factories import paid_annual, paid_monthly, workspace
+from .test_check_billing import check_billing
 
 CANADIAN_CODES = "AB, BC, MB, NB, NL, NS, NT, NU, ON, PE, QC, SK, YT"
 NARNIA = (
@@ -243,15 +242,6 @@ def test_x1_w1_the_close_page_says_why_when_the_renewal_owed_cannot_be_taxed(
     assert response.status_code == 200
     assert "“Narnia” is not a Canadian province or territory code" in response.content.decode()
     assert not WorkspaceClosure.objects.exists()
-
-
-def check_billing():
-    out = StringIO()
-    try:
-        call_command("check_billing", stdout=out)
-    except CommandError as exc:
-        return exc.returncode, f"{out.getvalue()}{exc}"
-    return 0, out.getvalue()
 
 
 def test_x1_check_billing_and_the_finance_panel_count_regions_that_are_no_code(db, client, finance):
