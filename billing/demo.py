@@ -213,8 +213,10 @@ def _paid_team_workspace(slug, name, region, start, today):
 
 def _create_certificates(rng, start, today):
     """Two workspaces whose invoices show why tax was still charged (the plans and billing
-    FAQ's two cases), and a certificate for every state, held by the US demo workspaces (a
-    workspace may hold certificates for other states), in every review status."""
+    FAQ's two cases), and a certificate for every state, held by the US demo workspaces, in
+    every review status. Where a Team workspace is located in the state, the certificate is
+    its own and approved, so that its invoices are exempt (the tax report's exempt amounts);
+    the others go to any of them (a workspace may hold certificates for other states)."""
     approved_late = add_months(today, -2) + timedelta(days=2)
     approved_soon = start + timedelta(days=5)
     for slug, name, located_in, covers, reason, approved_on in [
@@ -230,14 +232,25 @@ def _create_certificates(rng, start, today):
     holders = list(
         Workspace.objects.filter(slug__startswith="demo-", business_country="US").order_by("pk")
     )
+    on_team = set(
+        Subscription.objects.filter(ended_on=None, plan__code="team").values_list(
+            "workspace_id", flat=True
+        )
+    )
+    team_in = {}
+    for ws in holders:
+        if ws.pk in on_team and not ws.slug.startswith("demo-tax-"):  # those two have theirs
+            team_in.setdefault(ws.business_region, []).append(ws)
     for n, region in enumerate(sorted(US_STATES)):
         submitted = start + timedelta(days=rng.randrange(0, 60))
+        reason, outcome = rng.choice(TaxExemption.Reason.values), rng.choice(REVIEW_OUTCOMES)
+        located = team_in.get(region)
         _submit_certificate(
-            holders[n % len(holders)],
+            located[n % len(located)] if located else holders[n % len(holders)],
             region,
-            rng.choice(TaxExemption.Reason.values),
+            reason,
             submitted,
-            rng.choice(REVIEW_OUTCOMES),
+            "approved" if located else outcome,
             submitted + timedelta(days=rng.randrange(1, 20)),
         )
 
