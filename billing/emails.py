@@ -16,7 +16,8 @@ Every promised email leaves or shows as failed:
   claimed so two sweeps never hand it on twice, and sent again (`resend_stuck_emails`), unless
   it has had its SEND_TRIES tries already: then it is failed, so no row goes round for ever;
 - staff see failed and stuck rows in the admin and resend them (`resend_email`).
-Whoever sends, a row is sent under its row lock and only while pending: never twice.
+Whoever sends, a row is sent under its row lock and only while pending: never twice. Each try
+is counted, and committed, before its send starts: a sender that dies mid-send still counts.
 
 Emails queued by the thousand (a month close's lock emails) are rows without a body, rendered
 when they are sent from the context their kind reads back from the row's object key
@@ -36,7 +37,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Value
+from django.db.models import Case, F, Q, TextField, Value, When
 from django.db.models.functions import Concat
 from django.template import Context
 from django.template.loader import get_template
@@ -246,17 +247,23 @@ def enqueue_sending(email_ids: list[int]):
 def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
     """Send one outbox row if it is pending; True when this call sent it.
 
+    The try is counted and the row claimed first, committed on its own (`_count_try`); the
+    send then runs in a transaction of its own, under the row's lock, if the row is still
+    pending. A sender killed mid-send (at its hard time limit while the mail server hangs, out
+    of memory) rolls back only that second transaction: its try stays counted, so the sweep
+    fails a row whose SEND_TRIES tries all died instead of handing it on for ever.
+
     A transport error is recorded on the row (committed) and raised again for the task's retry;
     the row stays pending, or is marked failed when this was the `last_try`. An error no retry
     can cure marks it failed at once. A sent or failed row is left alone (a resend puts a
     failed one back to pending first).
     """
+    if not _count_try(email_id):
+        return False
     with transaction.atomic():
         email = OutboundEmail.objects.select_for_update().filter(pk=email_id).first()
         if email is None or email.status != OutboundEmail.Status.PENDING:
-            return False
-        email.attempts += 1
-        email.claimed_at = timezone.now()
+            return False  # another sender sent or failed it between the count and the lock
         if not email.body_text and email.kind in RENDERED_WHEN_SENT:
             try:
                 _render_when_sent(email)
@@ -287,7 +294,7 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
             email.status = OutboundEmail.Status.SENT
             email.sent_at = timezone.now()
             email.last_error = ""
-            email.save(update_fields=["attempts", "claimed_at", "status", "sent_at", "last_error"])
+            email.save(update_fields=["status", "sent_at", "last_error"])
             return True
         if last_try:
             _fail(email, failure, given_up=True)
@@ -299,9 +306,18 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
             )
             return False
         email.last_error = _describe(failure)
-        email.save(update_fields=["attempts", "claimed_at", "last_error"])
+        email.save(update_fields=["last_error"])
     logger.warning("email %s not sent: %s", email_id, _logged(failure, email))
     raise failure
+
+
+def _count_try(email_id: int) -> bool:
+    """Count a try of the row and stamp its claim, if it is pending; True when it was. One
+    conditional UPDATE, committed at once on a worker (autocommit): a send under way holds the
+    row's lock, so this waits for it to end and counts nothing if it left the row sent or
+    failed. Two senders that both count before either locks each count a try; one sends."""
+    pending = OutboundEmail.objects.filter(pk=email_id, status=OutboundEmail.Status.PENDING)
+    return bool(pending.update(attempts=F("attempts") + 1, claimed_at=timezone.now()))
 
 
 @dataclass
@@ -356,7 +372,7 @@ def _fail(email: OutboundEmail, exc: Exception, *, given_up: bool = False):
     email.last_error = _describe(exc)
     if given_up:
         email.last_error = f"Given up after {email.attempts} tries: {email.last_error}"[:2000]
-    email.save(update_fields=["attempts", "claimed_at", "status", "last_error"])
+    email.save(update_fields=["status", "last_error"])
 
 
 # --- Failed and stuck emails --------------------------------------------------------------------
@@ -381,12 +397,17 @@ def resend_stuck_emails(*, now: datetime) -> int:
     twice; a claim whose enqueue is lost expires, and a later sweep takes the row again.
 
     A new send task counts its retries from none: a stuck row that has had its SEND_TRIES tries
-    (its sends were lost each time) is failed instead, with its last error, for staff to see."""
+    (its sends were lost each time, or killed their sender mid-send) is failed instead, with its
+    last error if a try recorded one, for staff to see."""
     worn_out = stuck_emails(now).filter(attempts__gte=SEND_TRIES)
+    given_up = f"No send finished after {SEND_TRIES} or more tries"
     failed = worn_out.update(
         status=OutboundEmail.Status.FAILED,
-        last_error=Concat(
-            Value(f"No send finished after {SEND_TRIES} or more tries: "), "last_error"
+        # A sender killed mid-send records no error.
+        last_error=Case(
+            When(last_error="", then=Value(given_up)),
+            default=Concat(Value(f"{given_up}: "), "last_error"),
+            output_field=TextField(),
         ),
     )
     if failed:

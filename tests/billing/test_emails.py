@@ -1,7 +1,13 @@
 """The outbox: one email per (kind, object, recipient), sent after commit, never twice; every
 promised email leaves or shows as failed (issue 11), and plain text is not HTML-escaped."""
 
+import signal
+import socket
+import subprocess
+import sys
+import time
 from datetime import date, timedelta
+from pathlib import Path
 from smtplib import SMTPRecipientsRefused, SMTPServerDisconnected
 from urllib.parse import urlencode
 
@@ -10,7 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_prerun
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
@@ -23,7 +29,7 @@ from billing.tasks import send_emails
 from billing.templatetags.money import period
 from config import celery_app
 from tests.admin_pages import action
-from tests.services import requires_postgres
+from tests.services import clean_env, requires_postgres
 
 from .factories import paid_monthly, workspace
 
@@ -252,6 +258,167 @@ def test_the_sweep_fails_a_stuck_email_that_had_its_tries_instead_of_starting_th
         "failed",
         f"No send finished after 11 or more tries: {error}",
     )
+
+
+# --- A sender that dies mid-send (a poison email) -----------------------------------------------
+
+
+def _send_in_a_process_of_its_own(email_id: int, *, email_url: str) -> subprocess.Popen:
+    """`send_queued_email(email_id)` in a Django process of its own, on this test's database,
+    sending through the SMTP server at `email_url`."""
+    db = connection.settings_dict
+    env = clean_env(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DEBUG="true",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        EMAIL_URL=email_url,
+        EMAIL_TIMEOUT="60",
+    )
+    code = f"from billing.emails import send_queued_email; send_queued_email({email_id})"
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _accepted(server: socket.socket, sender: subprocess.Popen) -> socket.socket:
+    """The sender's connection to `server`, once it connects; fails if it ends without."""
+    server.settimeout(0.2)
+    deadline = time.monotonic() + 60
+    while sender.poll() is None and time.monotonic() < deadline:
+        try:
+            return server.accept()[0]
+        except TimeoutError:
+            continue
+    sender.kill()
+    raise AssertionError(f"the sender never connected: {sender.communicate()[1].decode()}")
+
+
+@requires_postgres  # the sender is a process of its own: the test database must be shared
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_sender_killed_mid_send_leaves_its_try_counted_and_its_claim_kept(monkeypatch):
+    """A sender process killed while its SMTP server hangs (SIGKILL: what the OOM killer sends,
+    and what ends a task past its hard time limit) rolled back the transaction it sent in, and
+    with it the try it had counted: the row read attempts 0 and claimed_at None, as if never
+    tried, so the sweep handed it to a new sender every 15 minutes for ever. Here a real
+    process sends through the real SMTP backend to a server that accepts the connection and
+    never answers; it is killed once connected. Its try stays counted, its claim kept."""
+    with monkeypatch.context() as no_task:  # the row is left for the sender below
+        no_task.setattr(emails, "enqueue_sending", lambda email_ids: None)
+        email = _queue(workspace(as_of=date(2026, 1, 1)))
+    with socket.create_server(("127.0.0.1", 0)) as hung_mail_server:
+        port = hung_mail_server.getsockname()[1]
+        before = timezone.now()
+        sender = _send_in_a_process_of_its_own(email.pk, email_url=f"smtp://127.0.0.1:{port}")
+        with _accepted(hung_mail_server, sender):  # the send is under way
+            sender.kill()
+            assert sender.wait(timeout=30) == -signal.SIGKILL
+
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.last_error) == ("pending", 1, "")
+    assert before <= email.claimed_at <= timezone.now()
+
+
+class SenderKilled(BaseException):
+    """The sender's process ending mid-send. Not an Exception: no handler of the sender catches
+    it, as none runs when a process is killed."""
+
+
+class KilledMidSend(BaseEmailBackend):
+    """A mail server whose email kills its sender (a worker killed at its hard time limit while
+    the server hangs, out of memory on a huge message). The transaction the send ran in is rolled
+    back, as PostgreSQL rolls back the transaction of a connection that drops (the real kill is
+    the test above); the sender goes no further."""
+
+    def send_messages(self, messages):
+        raise SenderKilled()
+
+
+@requires_postgres  # real commits and rollbacks, as on a worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_email_that_kills_its_sender_is_failed_by_the_sweep_after_its_11_tries(
+    settings, monkeypatch
+):
+    """An email whose send kills the sender each time was never counted a try (the kill rolled
+    the count back), so the sweep, which fails a stuck row at SEND_TRIES = 11 tries, handed it
+    to a new sender every 15 minutes for ever, and a mail server that had taken it before the
+    kill delivered it again each time. Now each death counts: the first send and 10 from the
+    sweep die, and the sweep fails the row instead of a twelfth."""
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.KilledMidSend"
+    handed_on = []
+    monkeypatch.setattr(emails, "enqueue_sending", handed_on.extend)
+    email = _queue(workspace(as_of=date(2026, 1, 1)))  # committed: handed to the sender
+
+    for tries in range(1, emails.SEND_TRIES + 1):
+        with pytest.raises(SenderKilled):
+            send_queued_email(email.pk)
+        email.refresh_from_db()
+        assert (email.status, email.attempts) == ("pending", tries)
+        resend_stuck_emails(now=minutes_later(16))
+
+    assert handed_on == [email.pk] * emails.SEND_TRIES  # the first send and 10 from the sweep
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.last_error) == (
+        "failed",
+        11,
+        "No send finished after 11 or more tries",
+    )
+    assert resend_stuck_emails(now=minutes_later(40)) == 0
+    assert send_queued_email(email.pk) is False  # a late redelivery leaves it failed
+
+
+@requires_postgres  # real commits, as on a worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_sent_email_counts_one_try_and_a_redelivered_task_counts_none():
+    email = _queue(workspace(as_of=date(2026, 1, 1)))  # committed: sent at once (eager task)
+    email.refresh_from_db()
+    assert (email.status, email.attempts, len(mail.outbox)) == ("sent", 1, 1)
+    claimed_at = email.claimed_at
+    assert claimed_at is not None
+
+    send_emails.apply(args=[[email.pk]])  # a redelivered task
+
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.claimed_at, len(mail.outbox)) == (
+        "sent",
+        1,
+        claimed_at,
+        1,
+    )
+
+
+class SlowMailServer(BaseEmailBackend):
+    """Delivers (to `mail.outbox`) after a quarter of a second: long enough for other senders
+    of the same row to arrive while the first is sending."""
+
+    def send_messages(self, messages):
+        time.sleep(0.25)
+        mail.outbox.extend(messages)
+        return len(messages)
+
+
+@requires_postgres  # SQLite serialises writers: the race cannot happen there
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_three_senders_of_one_email_at_once_on_postgresql_send_it_once(
+    settings, monkeypatch, run_together
+):
+    """A redelivered task, the sweep's and a staff resend may send one row at the same moment:
+    one sends it, under the row's lock; the others find it sent and send nothing."""
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.SlowMailServer"
+    with monkeypatch.context() as no_task:  # the row is left for the senders below
+        no_task.setattr(emails, "enqueue_sending", lambda email_ids: None)
+        email = _queue(workspace(as_of=date(2026, 1, 1)))
+    send = lambda: send_queued_email(email.pk)  # noqa: E731
+
+    assert sorted(run_together(send, send, send)) == [False, False, True]
+
+    assert len(mail.outbox) == 1
+    email.refresh_from_db()
+    assert email.status == "sent"
 
 
 def test_staff_resend_a_failed_email_once_and_never_one_already_sent(
