@@ -83,9 +83,10 @@ class EmailSpec:
 # Emails per send task: one task per email would cost a broker round trip each (RECIPES).
 SEND_BATCH = 100
 # Tries of an email against transport errors, by its send task and its retries (the task's
-# backoff spaces them over more than an hour). A stuck row that has had them is not sent again
-# by the sweep.
+# backoff spaces them over more than an hour). A row that has had them is not sent again, by the
+# sweep or by a task delivered again after its worker died.
 SEND_TRIES = 11
+NO_SEND_FINISHED = f"No send finished after {SEND_TRIES} or more tries"
 # Stuck rows the sweep hands on per run; the next run takes the rest.
 SWEEP_LIMIT = 1_000
 
@@ -254,9 +255,12 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
     fails a row whose SEND_TRIES tries all died instead of handing it on for ever.
 
     A transport error is recorded on the row (committed) and raised again for the task's retry;
-    the row stays pending, or is marked failed when this was the `last_try`. An error no retry
-    can cure marks it failed at once. A sent or failed row is left alone (a resend puts a
-    failed one back to pending first).
+    the row stays pending, or is marked failed when this was the `last_try` or the row's
+    SEND_TRIES-th. A row past its SEND_TRIES tries is failed unsent: its sends killed their
+    worker, and the broker hands a task whose worker died to the next one at once
+    (CELERY_TASK_REJECT_ON_WORKER_LOST), whatever the task's own retries. An error no retry can
+    cure marks it failed at once. A sent or failed row is left alone (a resend puts a failed one
+    back to pending, its tries counted afresh).
     """
     if not _count_try(email_id):
         return False
@@ -264,6 +268,13 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
         email = OutboundEmail.objects.select_for_update().filter(pk=email_id).first()
         if email is None or email.status != OutboundEmail.Status.PENDING:
             return False  # another sender sent or failed it between the count and the lock
+        if email.attempts > SEND_TRIES:
+            email.status = OutboundEmail.Status.FAILED
+            email.last_error = _given_up(email.last_error)
+            email.save(update_fields=["status", "last_error"])
+            logger.error("email %s failed: none of its %s tries finished", email_id, SEND_TRIES)
+            return False
+        last_try = last_try or email.attempts == SEND_TRIES
         if not email.body_text and email.kind in RENDERED_WHEN_SENT:
             try:
                 _render_when_sent(email)
@@ -365,6 +376,12 @@ def _logged(exc: Exception, email: OutboundEmail) -> str:
     return re.sub(re.escape(email.to), "<recipient>", _describe(exc), flags=re.IGNORECASE)
 
 
+def _given_up(last_error: str) -> str:
+    """A worn-out row's error: no send finished, and the last error a try recorded, if any (a
+    sender killed mid-send records none)."""
+    return f"{NO_SEND_FINISHED}: {last_error}"[:2000] if last_error else NO_SEND_FINISHED
+
+
 def _fail(email: OutboundEmail, exc: Exception, *, given_up: bool = False):
     """Mark the row failed with its error; `given_up`: after a transport error on its last try,
     said so, for staff to resend it once the mail server is back."""
@@ -400,13 +417,12 @@ def resend_stuck_emails(*, now: datetime) -> int:
     (its sends were lost each time, or killed their sender mid-send) is failed instead, with its
     last error if a try recorded one, for staff to see."""
     worn_out = stuck_emails(now).filter(attempts__gte=SEND_TRIES)
-    given_up = f"No send finished after {SEND_TRIES} or more tries"
     failed = worn_out.update(
         status=OutboundEmail.Status.FAILED,
-        # A sender killed mid-send records no error.
+        # `_given_up` in SQL: a sender killed mid-send records no error.
         last_error=Case(
-            When(last_error="", then=Value(given_up)),
-            default=Concat(Value(f"{given_up}: "), "last_error"),
+            When(last_error="", then=Value(NO_SEND_FINISHED)),
+            default=Concat(Value(f"{NO_SEND_FINISHED}: "), "last_error"),
             output_field=TextField(),
         ),
     )
@@ -425,8 +441,9 @@ def resend_stuck_emails(*, now: datetime) -> int:
 
 @transaction.atomic
 def resend_email(email: OutboundEmail, *, by) -> OutboundEmail:
-    """Staff send again an email that failed or is stuck, after commit. One already sent is
-    refused: an email goes once per (kind, object, recipient)."""
+    """Staff send again an email that failed or is stuck, after commit, with SEND_TRIES tries
+    of its own (its count starts again). One already sent is refused: an email goes once per
+    (kind, object, recipient)."""
     email = OutboundEmail.objects.select_for_update().get(pk=email.pk)
     if email.status == OutboundEmail.Status.SENT:
         raise BillingError(
@@ -434,7 +451,8 @@ def resend_email(email: OutboundEmail, *, by) -> OutboundEmail:
         )
     email.status = OutboundEmail.Status.PENDING
     email.claimed_at = timezone.now()  # the sweep leaves it to this resend
-    email.save(update_fields=["status", "claimed_at"])
+    email.attempts = 0  # its own SEND_TRIES: one that wore out its tries is sent again
+    email.save(update_fields=["status", "claimed_at", "attempts"])
     logger.info("email %s (%s) resent by user %s", email.pk, email.kind, by.pk)
     transaction.on_commit(lambda: enqueue_sending([email.pk]))
     return email

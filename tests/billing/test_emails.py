@@ -371,6 +371,40 @@ def test_an_email_that_kills_its_sender_is_failed_by_the_sweep_after_its_11_trie
     assert send_queued_email(email.pk) is False  # a late redelivery leaves it failed
 
 
+@requires_postgres  # real commits and rollbacks, as on a worker
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_email_that_kills_its_worker_is_failed_unsent_on_its_12th_redelivery(
+    settings, monkeypatch, support
+):
+    """The broker hands a task whose worker died to the next worker at once
+    (CELERY_TASK_REJECT_ON_WORKER_LOST), and the task's own retries never counted those: an
+    email whose send killed its worker went from worker to worker without end, each death now
+    counted a try (11, 12, 13 …) and none failing it. After its SEND_TRIES (11) tries the next
+    delivery fails it unsent; staff can resend it, with 11 tries of its own."""
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.KilledMidSend"
+    monkeypatch.setattr(emails, "enqueue_sending", lambda email_ids: None)
+    email = _queue(workspace(as_of=date(2026, 1, 1)))
+    for _ in range(emails.SEND_TRIES):  # the first delivery and 10 after worker deaths
+        with pytest.raises(SenderKilled):
+            send_queued_email(email.pk)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+    assert send_queued_email(email.pk) is False  # the 12th delivery
+
+    email.refresh_from_db()
+    assert (email.status, email.attempts, email.last_error) == (
+        "failed",
+        12,
+        "No send finished after 11 or more tries",
+    )
+    assert mail.outbox == []
+    monkeypatch.undo()  # the resend hands the row to the (eager) send task
+    with transaction.atomic():
+        resend_email(email, by=support)
+    email.refresh_from_db()
+    assert (email.status, email.attempts, len(mail.outbox)) == ("sent", 1, 1)
+
+
 @requires_postgres  # real commits, as on a worker
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_sent_email_counts_one_try_and_a_redelivered_task_counts_none():
@@ -431,7 +465,7 @@ def test_staff_resend_a_failed_email_once_and_never_one_already_sent(
     with django_capture_on_commit_callbacks(execute=True):
         resend_email(email, by=support)
     email.refresh_from_db()
-    assert (email.status, email.attempts, email.last_error) == ("sent", 12, "")
+    assert (email.status, email.attempts, email.last_error) == ("sent", 1, "")  # tries afresh
     with pytest.raises(BillingError, match="it is not sent twice"):
         resend_email(email, by=support)
     assert len(mail.outbox) == 1
