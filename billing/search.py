@@ -9,7 +9,7 @@ admin's own `has_view_permission`, so a role finds only what its pages would sho
 
 `matching` is how rows are found by words, here and in the admin's lists (`ServiceAdmin`): a
 field of a related row (an invoice's `workspace__slug`) is searched in that row's table. On
-PostgreSQL, trigram indexes serve the searched columns (migration 0028).
+PostgreSQL, trigram indexes serve the searched columns (migrations 0029, 0032).
 """
 
 from collections.abc import Callable

@@ -578,6 +578,38 @@ def test_support_resends_from_the_admin_after_a_confirmation(
     assert [m.to for m in mail.outbox] == [[sent.to], ["n@example.com"]]
 
 
+@pytest.mark.parametrize(
+    "words, found",
+    [
+        ("JANE.doe@Example", {"sub:12"}),  # part of the address, in another case
+        ("acme ANALYTICS", {"sub:12", "sub:123"}),  # words of the subject, each anywhere
+        ("has ended", {"sub:12", "sub:7"}),
+        ("SUB:12", {"sub:12", "sub:123"}),  # a part of the key: sub:123 contains it too
+        ("sub:7", {"sub:7"}),
+        ("@zeta.example", {"sub:7"}),
+        ("nobody", set()),
+    ],
+)
+def test_support_finds_an_email_by_part_of_its_address_subject_or_object_key(
+    db, client, support, words, found
+):
+    """R1: "did customer X get the email about Y": the outbox is searched by any part of the
+    recipient's address, words of the subject or the object key, whatever their case; on
+    PostgreSQL through trigram indexes (tests/test_staff_page_queries.py), the same rows."""
+    acme = workspace(as_of=date(2026, 1, 1), name="Acme Analytics")
+    zeta = workspace(as_of=date(2026, 1, 1), name="Zeta")
+    for ws, template, key, to in [
+        (acme, "trial_ended", "sub:12", "Jane.Doe@example.com"),
+        (acme, "trial_reminder", "sub:123", "ops@acme.example"),
+        (zeta, "trial_ended", "sub:7", "billing@zeta.example"),
+    ]:
+        context = {"workspace": ws, "subscription": ws.subscriptions.get()}
+        queue_email(kind=template, object_key=key, to=to, template=template, context=context)
+    client.force_login(support)
+    page = client.get(changelist(q=words))
+    assert {email.object_key for email in page.context["cl"].result_list} == found
+
+
 def test_a_reviewer_sees_no_outbox_and_cannot_resend(db, client, reviewer):
     email = _queue(workspace(as_of=date(2026, 1, 1)))
     client.force_login(reviewer)
