@@ -109,6 +109,12 @@ def forget_queue(broker: str, queue: str):
         server.zrem("_kombu.binding_deadlines", queue)
 
 
+def this_tests_database_url() -> str:
+    """The running test's PostgreSQL database as a URL, for a process of its own to use it."""
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
 @contextmanager
 def worker_on_the_test_database(name: str, log: Path):
     """A real worker on a queue of its own (`test-<name>-<random>`) that uses this test's
@@ -118,8 +124,6 @@ def worker_on_the_test_database(name: str, log: Path):
     queue = f"test-{name}-{uuid.uuid4().hex}"
     client = Celery(f"{name}-test-client", broker=broker, set_as_current=False)
     client.conf.update(task_always_eager=False, task_serializer="json", accept_content=["json"])
-    db = connection.settings_dict
-    database_url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
     def send(task_name, *args):
         client.send_task(task_name, args=list(args), queue=queue)
@@ -130,7 +134,7 @@ def worker_on_the_test_database(name: str, log: Path):
             broker=broker,
             backend=result_backend_for(broker),
             log=log,
-            DATABASE_URL=database_url,
+            DATABASE_URL=this_tests_database_url(),
             CELERY_TASK_DEFAULT_QUEUE=queue,
         ):
             yield send

@@ -16,7 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_prerun
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
@@ -30,6 +30,7 @@ from billing.templatetags.money import period
 from config import celery_app
 from tests.admin_pages import action
 from tests.services import clean_env, requires_postgres
+from tests.workers import this_tests_database_url
 
 from .factories import paid_monthly, workspace
 
@@ -266,11 +267,10 @@ def test_the_sweep_fails_a_stuck_email_that_had_its_tries_instead_of_starting_th
 def _send_in_a_process_of_its_own(email_id: int, *, email_url: str) -> subprocess.Popen:
     """`send_queued_email(email_id)` in a Django process of its own, on this test's database,
     sending through the SMTP server at `email_url`."""
-    db = connection.settings_dict
     env = clean_env(
         DJANGO_SETTINGS_MODULE="config.settings",
         DEBUG="true",
-        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        DATABASE_URL=this_tests_database_url(),
         EMAIL_URL=email_url,
         EMAIL_TIMEOUT="60",
     )
