@@ -24,11 +24,18 @@ R5). Every change goes through a service:
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import label_for_field, lookup_spawns_duplicates, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
-from django.core.exceptions import EmptyResultSet, PermissionDenied, ValidationError
+from django.contrib.auth import get_user_model
+from django.core.exceptions import (
+    EmptyResultSet,
+    FieldDoesNotExist,
+    PermissionDenied,
+    ValidationError,
+)
 from django.db import models, transaction
 from django.forms.models import construct_instance
 from django.http import Http404, HttpResponseNotAllowed
@@ -36,7 +43,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.text import capfirst, smart_split, unescape_string_literal
 from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
@@ -233,8 +240,12 @@ class CheckedByService:
     checks would say it again in the database's words, or refuse what the service allows (a
     tax rate replacing one that starts the same day)."""
 
+    unlinked = ()  # `unlinked_rows`: shown, never input
+
     def _post_clean(self):
         opts = self._meta
+        for name in self.unlinked:
+            self.cleaned_data.pop(name, None)
         self.instance = construct_instance(self, self.instance, opts.fields, opts.exclude)
 
 
@@ -247,6 +258,48 @@ class RefusedByService:
     def clean(self):
         super().clean()
         raise ValidationError(self.refusal)
+
+
+def may_open(request, model, admin_site=admin.site) -> bool:
+    """R1–R3: whether the person may open `model`'s admin pages, so a page links them there."""
+    try:
+        return admin_site.get_model_admin(model).has_view_permission(request)
+    except NotRegistered:
+        return False
+
+
+class RowName(forms.Widget):
+    """A related row shown by its name alone. Django's read-only fields draw a field whose
+    widget is `read_only` with that widget (as contrib.auth draws the password hash)."""
+
+    read_only = True
+
+    def __init__(self, *, empty):
+        super().__init__()
+        self.empty = empty
+
+    def render(self, name, value, attrs=None, renderer=None):
+        return self.empty if value is None else conditional_escape(value)
+
+
+def unlinked_rows(model_admin, request, names) -> dict:
+    """R1–R3: form fields for the read-only fields among `names` that point at a row whose page
+    the person may not open. Django draws such a field as a link to the row's page whoever
+    reads it (a reviewer on a credit ledger entry was sent to its invoice, everyone from a
+    closure to its user's page: 403); with these it shows the row's name, unlinked. The
+    fields are disabled and drop out of the cleaned data (`CheckedByService`)."""
+    opts, fields = model_admin.model._meta, {}
+    for name in names:
+        try:
+            field = opts.get_field(name) if isinstance(name, str) else None
+        except FieldDoesNotExist:
+            continue
+        if field is None or not (field.many_to_one or field.one_to_one) or not field.concrete:
+            continue
+        if not may_open(request, field.related_model, model_admin.admin_site):
+            widget = RowName(empty=model_admin.get_empty_value_display())
+            fields[name] = forms.Field(required=False, disabled=True, widget=widget)
+    return fields
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -265,6 +318,12 @@ class ReadOnlyInline(admin.TabularInline):
 
     def get_readonly_fields(self, request, obj=None):
         return self.fields or ()
+
+    def get_formset(self, request, obj=None, **kwargs):
+        base = kwargs.get("form", self.form)
+        unlinked = unlinked_rows(self, request, self.fields or ())
+        kwargs["form"] = type(base.__name__, (base,), unlinked)
+        return super().get_formset(request, obj, **kwargs)
 
     def get_queryset(self, request):
         # Each row's related rows in its own query, not one query a row: those its cells show
@@ -428,6 +487,13 @@ class ServiceAdmin(SimpleHistoryAdmin):
             if self._asks_reason(request, obj)
             else {}
         )
+        # The fields shown read-only: those the admin makes so, or every one to who may only view.
+        shown = kwargs.get("fields") or ()
+        if not (change and not self.has_change_permission(request, obj)):
+            readonly = set(self.get_readonly_fields(request, obj))
+            shown = [name for name in shown if name in readonly]
+        unlinked = unlinked_rows(self, request, shown)
+        extra = {**extra, **unlinked, "unlinked": tuple(unlinked)}
         mixins = (CheckedByService,)
         if refusal := getattr(request, "service_refusal", ""):
             mixins, extra = (RefusedByService, *mixins), {**extra, "refusal": refusal}
@@ -478,7 +544,12 @@ class ServiceAdmin(SimpleHistoryAdmin):
             (name, capfirst(label_for_field(name, self.model, self)))
             for name in self.get_history_list_display(request)
         ]
-        extra_context = {"history_columns": columns, **(extra_context or {})}
+        extra_context = {
+            "history_columns": columns,
+            # R1–R3: who changed a row links to their user page only for who may open it.
+            "may_open_users": may_open(request, get_user_model(), self.admin_site),
+            **(extra_context or {}),
+        }
         return super().history_view(request, object_id, extra_context)
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
