@@ -13,8 +13,9 @@ from decimal import Decimal
 import pytest
 from django.apps import apps
 from django.contrib import admin
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, Permission, User
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.db.models import F
 from django.forms.models import model_to_dict
@@ -309,6 +310,15 @@ def _action_pages(world):
         (ws_action(stopped, "payment-method"), {"last4": "4242"}, "billing.change_workspace"),
         (ws_action(paid, "usage"), {"month": "2026-03", "mtus": "9"}, "billing.add_usage"),
         (
+            reverse("admin:billing_usage_import"),
+            {
+                "file": SimpleUploadedFile(
+                    "u.csv", f"workspace,month,mtus\n{paid.slug},2026-03,9\n".encode()
+                )
+            },
+            "billing.import_usage",
+        ),
+        (
             reverse("admin:billing_invoice_void", args=[invoice.pk]),
             {"reason": "x"},
             "billing.void_invoice",
@@ -374,6 +384,98 @@ def test_r5_action_pages_refuse_a_role_without_the_right(client, world, user):
             continue
         assert client.post(url, data).status_code == 403, url
         assert fingerprint() == before, url
+
+
+def _downloads(world):
+    """The private documents and exports: (url, the permission they need)."""
+    return [
+        (
+            reverse("finance:certificate-document", args=[TaxExemption.objects.get().pk]),
+            "billing.view_taxexemption",
+        ),
+        (
+            reverse("coupons:proof-document", args=[NonprofitProof.objects.get().pk]),
+            "coupons.view_nonprofitproof",
+        ),
+        (reverse("finance:invoice-pdf", args=[world["invoice"].pk]), "billing.view_invoice"),
+        (reverse("finance:invoices-export"), "billing.export_invoice"),
+    ]
+
+
+@pytest.mark.parametrize("user", ROLES[:3], indirect=True)
+def test_r1_r2_r3_downloads_refuse_a_role_without_the_right(client, world, user):
+    client.force_login(user)
+    for url, permission in _downloads(world):
+        assert client.get(url).status_code == (200 if user.has_perm(permission) else 403), url
+
+
+def test_r1_r2_r3_a_staff_member_in_no_group_is_refused_every_page_that_acts(client, world):
+    """Staff status opens the admin, nothing more: every action page and download answers 403
+    to a staff member in no group, and nothing is written."""
+    client.force_login(User.objects.create_user("nobody", password="pass-for-tests", is_staff=True))
+    before = fingerprint()
+    for url, data, _ in _action_pages(world):
+        assert client.post(url, data).status_code == 403, url
+    for url, _ in _downloads(world):
+        assert client.get(url).status_code == 403, url
+    assert fingerprint() == before
+
+
+def test_r1_r2_r3_a_deactivated_members_open_session_acts_no_more(client, world, support):
+    """Support is deactivated while signed in: the next POST to any action page, and any
+    download, goes to the sign-in page, and nothing is written."""
+    client.force_login(support)
+    User.objects.filter(pk=support.pk).update(is_active=False)
+    before = fingerprint()
+    for url in [url for url, _ in _downloads(world)] + [u for u, _, _ in _action_pages(world)]:
+        response = client.post(url, {"reason": "x"}) if "/admin/" in url else client.get(url)
+        assert response.status_code == 302, url
+        assert response.url.startswith(reverse("admin:login")), url
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize("user", ROLES[:3], indirect=True)
+def test_r1_r2_r3_no_role_grants_itself_a_group_a_permission_or_superuser(client, world, user):
+    """The user and group pages are the superuser's: a role posting its own user with the
+    Finance group and superuser status, its own group with every permission, a new user or a
+    new password for another is refused, and its rights are as they were."""
+    client.force_login(user)
+    own, finance = user.groups.get(), Group.objects.get(name="Finance")
+    other = User.objects.exclude(pk=user.pk).first()
+    rights = set(own.permissions.values_list("pk", flat=True))
+    for url, data in [
+        (
+            reverse("admin:auth_user_change", args=[user.pk]),
+            {
+                "username": user.username,
+                "is_active": "on",
+                "is_staff": "on",
+                "is_superuser": "on",
+                "groups": [own.pk, finance.pk],
+            },
+        ),
+        (
+            reverse("admin:auth_group_change", args=[own.pk]),
+            {
+                "name": own.name,
+                "permissions": list(Permission.objects.values_list("pk", flat=True)),
+            },
+        ),
+        (
+            reverse("admin:auth_user_add"),
+            {"username": "new", "password1": "Long-pass-9!", "password2": "Long-pass-9!"},
+        ),
+        (
+            reverse("admin:auth_user_password_change", args=[other.pk]),
+            {"password1": "Long-pass-9!", "password2": "Long-pass-9!"},
+        ),
+    ]:
+        assert client.post(url, data).status_code == 403, url
+    user.refresh_from_db()
+    assert not user.is_superuser and list(user.groups.all()) == [own]
+    assert set(own.permissions.values_list("pk", flat=True)) == rights
+    assert not User.objects.filter(username="new").exists()
+    assert not other.check_password("Long-pass-9!")
 
 
 @pytest.mark.parametrize("user", ("support", "superuser"), indirect=True)
