@@ -32,6 +32,15 @@ def add_year(day: date) -> date:
         return date(day.year + 1, 3, 1)
 
 
+def years_before(day: date, years: int) -> date:
+    """The same date `years` earlier; 29 February, missing that year, falls back to 28 February
+    (the last day whose `add_year` anniversaries reach `day`)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return date(day.year - years, 2, 28)
+
+
 def overlap_days(start: date, end: date | None, window_start: date, window_end: date) -> int:
     """Days of [start, end) inside [window_start, window_end); `end=None` is open-ended."""
     lo = max(start, window_start)

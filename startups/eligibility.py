@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django_countries import countries
 
+from billing.months import years_before
 from startups.models import EligibleTerritory, StartupApplication
 
 FUNDING_LIMIT = Decimal("5000000.00")
@@ -43,20 +44,13 @@ def company_key(name: str) -> str:
     return " ".join(words)[:KEY_LENGTH]
 
 
-def two_years_before(day: date) -> date:
-    try:
-        return day.replace(year=day.year - 2)
-    except ValueError:  # 29 February
-        return date(day.year - 2, 2, 28)
-
-
 def _money(amount: Decimal) -> str:
     return f"${amount:,.2f}"
 
 
 def check_incorporation(incorporated: date, applied: date) -> Check:
     """E1: incorporated less than two years before the application date."""
-    limit = two_years_before(applied)
+    limit = years_before(applied, 2)
     if incorporated > limit:
         return Check(
             "E1",

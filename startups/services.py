@@ -19,7 +19,7 @@ from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
 from billing.models import Subscription, Workspace
-from billing.months import add_year
+from billing.months import add_year, years_before
 from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
 from billing.turns import take_turns
@@ -395,7 +395,7 @@ def open_renewal_reviews(as_of: date) -> dict:
     due = (
         StartupApplication.objects.filter(
             status=Status.APPROVED,
-            decided_on__lte=_a_year_before(as_of + timedelta(days=RENEWAL_NOTICE_DAYS)),
+            decided_on__lte=years_before(as_of + timedelta(days=RENEWAL_NOTICE_DAYS), 1),
         )
         .exclude(renewals__year=2)
         .filter(~closed_on_day(as_of, "workspace"))  # W1: its credit lapsed at the closure
@@ -432,15 +432,6 @@ def update_memberships(as_of: date) -> dict:
         if rows:
             changes["members_joined" if member else "members_left"] = len(rows)
     return changes
-
-
-def _a_year_before(day: date) -> date:
-    """The last decision day whose anniversary (`add_year`, its leap-day rule) is on or before
-    `day`: 29 February has no match a year before, so 28 February stands in."""
-    try:
-        return day.replace(year=day.year - 1)
-    except ValueError:
-        return date(day.year - 1, 2, 28)
 
 
 @transaction.atomic

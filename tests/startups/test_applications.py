@@ -110,6 +110,14 @@ def test_e1_exactly_two_years_before_the_application_date_fails():
     )
 
 
+def test_e1_an_application_of_29_february_counts_two_years_back_to_28_february():
+    """E1 on a leap day: two years before 2028-02-29 is 2026-02-28 (no 29th that year), so a
+    company incorporated on the 28th is two years old, and one of 1 March is not."""
+    applied = date(2028, 2, 29)
+    assert not check_incorporation(date(2026, 2, 28), applied).passed
+    assert check_incorporation(date(2026, 3, 1), applied).passed
+
+
 def test_e2_exactly_five_million_passes_a_cent_more_fails():
     assert check_funding(Decimal("5000000.00")).passed
     over = check_funding(Decimal("5000000.01"))
