@@ -19,10 +19,25 @@ from tests.coupons.factories import coupon
 
 from .test_forecast import figures
 
+# Half the scenarios start on a calendar edge: a month's last day, the leap day 29 February 2028
+# and the last day of February a year later.
+EDGES = [
+    date(2026, 1, 31),
+    date(2026, 4, 30),
+    date(2026, 12, 31),
+    date(2028, 2, 28),
+    date(2028, 2, 29),
+    date(2028, 3, 31),
+    date(2029, 2, 28),
+]
+
 
 def _scenario(seed, support):
     rnd = random.Random(seed)
-    start = date(2026, rnd.randint(1, 11), rnd.randint(1, 28))
+    if rnd.random() < 0.5:
+        start = rnd.choice(EDGES)
+    else:  # any day from January 2026 to March 2029
+        start = date(2026, 1, 1) + timedelta(days=rnd.randint(0, 1185))
     region = rnd.choice(["OR", "WA"])
     if region == "WA" or rnd.random() < 0.3:
         services.set_tax_rate("US", region="WA", rate="6.5", name="WA sales tax", valid_from=start)

@@ -56,7 +56,9 @@ from tests.coupons.factories import PDF
 
 from .clock import daily_and_catch_up
 
-START = date(2026, 1, 1)
+# Where a seed's days start: a plain year, and the calendar's edges (the leap day 29 February
+# 2028, its anniversary in a year without one, a year's end).
+STARTS = [date(2026, 1, 1), date(2027, 12, 20), date(2028, 2, 10), date(2029, 1, 25)]
 SEEDS = range(20)
 # How many days a scenario runs (two or three month closes), and the chance, each day, of a
 # change to a workspace besides its usage. Widen both to look further (each seed's days cost
@@ -112,7 +114,8 @@ class Scenario:
 
     def __init__(self, seed):
         rng = random.Random(seed)
-        self.end = START + timedelta(days=rng.randint(*DAYS))
+        self.start = STARTS[seed % len(STARTS)]
+        self.end = self.start + timedelta(days=rng.randint(*DAYS))
         self.signups = []  # (key, created_on, kwargs)
         self.changes = {}  # day -> {lane: [(label, args)]}
         self.applications = []  # keys of workspaces that apply on the first day
@@ -127,19 +130,19 @@ class Scenario:
                 "business_country": country,
                 "business_region": region,
             }
-            created_on = START if n < 2 else START + timedelta(days=rng.randint(0, 25))
+            created_on = self.start + timedelta(days=0 if n < 2 else rng.randint(0, 25))
             self.signups.append((key, created_on, kwargs))
-            if created_on == START and rng.random() < 0.4:
+            if created_on == self.start and rng.random() < 0.4:
                 self.applications.append(key)
             self._plan_changes(rng, key, created_on)
         for _ in range(rng.randint(0, 3)):
-            day = START + timedelta(days=rng.randint(1, (self.end - START).days))
+            day = self.start + timedelta(days=rng.randint(1, (self.end - self.start).days))
             country, region = rng.choice(LOCATIONS)
             rate = rng.choice(["0", "3.5", "8.875", "12", "21"])
             starts = day + timedelta(days=rng.randint(1, 45))
             self._add(day, f"tax-{day}-{country}-{region}", "tax", (country, region, rate, starts))
         # New plan terms dated ahead (a plan's terms are entered in date order).
-        effective = {"team": START, "free": START}
+        effective = {"team": self.start, "free": self.start}
         for n in range(rng.randint(0, 2)):
             plan, field, value = rng.choice(TERMS)
             day = effective[plan] + timedelta(days=rng.randint(1, 40))
@@ -191,7 +194,7 @@ class Scenario:
                     args = rng.choice(LOCATIONS)
                 elif label == "certificate":
                     region = rng.choice(["CA", "NY", "TX"])
-                    args = (region, START + timedelta(days=rng.randint(-30, 60)))
+                    args = (region, self.start + timedelta(days=rng.randint(-30, 60)))
                     then = (day + timedelta(days=rng.randint(0, 20)), "decide_certificate")
                 elif label == "close":
                     then = (day + timedelta(days=rng.randint(0, 30)), "reopen")
@@ -327,13 +330,14 @@ def _run(scenario, *, daily, order_seed, capture, support, reviewer, finance):
             ws[key] = workspace(
                 slug=key, name=key, billing_email=f"{key}@example.com", as_of=day, **kwargs
             )
-            if day == START and key in scenario.applications:
+            if day == scenario.start and key in scenario.applications:
                 apps[key] = startups.submit_application(
                     f"Company {key}",
                     website=f"https://{key}.example.com",
                     contact_name="Founder",
                     contact_email=f"founder@{key}.example.com",
-                    incorporation_date=date(2025, 6, 1),
+                    # E1: incorporated well within two years of applying.
+                    incorporation_date=scenario.start - timedelta(days=200),
                     total_funding=Decimal("1500000.00"),
                     country="DE",
                     workspace=ws[key],
@@ -357,27 +361,27 @@ def _run(scenario, *, daily, order_seed, capture, support, reviewer, finance):
                     refusals.append((day, lane, label, type(exc).__name__, message))
 
     with capture(execute=True):
-        day = START
+        day = scenario.start
         while day <= scenario.end:
-            if not daily and (_close_due_before(day) or rng.random() < 0.03):
+            if not daily and (_close_due_before(day, scenario.start) or rng.random() < 0.03):
                 services.run_billing(as_of=day - timedelta(days=1))
             actions(day)
             if daily:
                 services.run_billing(as_of=day)
             day += timedelta(days=1)
         services.run_billing(as_of=scenario.end)
-    outcome = _outcome(ws, scenario.end)
+    outcome = _outcome(ws, scenario.start, scenario.end)
     # Sorted by what was refused, not by when: the two runs make a day's changes in two orders.
     outcome["refusals"] = sorted(refusals, key=str)
     return outcome
 
 
-def _close_due_before(day):
+def _close_due_before(day, start):
     """The catch-up run's clock lags as far as D2 lets it: until a change is dated past a month
     close it has not run (`billing.clock.refuse_processed`), so it runs about once a month,
     through the 1st, over a month of changes made ahead of it (and now and then on another
     day)."""
-    last = last_processed_day() or START - timedelta(days=1)
+    last = last_processed_day() or start - timedelta(days=1)
     return next_month(last) < day
 
 
@@ -426,9 +430,9 @@ def _rows(rows):
     return sorted(rows, key=repr)
 
 
-def _outcome(ws, end):
+def _outcome(ws, start, end):
     invoices = Invoice.objects.select_related("workspace").prefetch_related("lines")
-    days = [START + timedelta(days=n) for n in range(0, (end - START).days + 1, 10)] + [end]
+    days = [start + timedelta(days=n) for n in range(0, (end - start).days + 1, 10)] + [end]
     return {
         "invoices": _rows(
             (
