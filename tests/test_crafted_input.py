@@ -182,3 +182,43 @@ def test_x4_a_certificate_without_a_first_valid_day_is_refused(db):
             valid_from=None,
             as_of=date(2026, 1, 2),
         )
+
+
+def _workspace_form(ws, **changed):
+    """The workspace page's form as the browser posts it, its read-only rows' counts too."""
+    data = {
+        "name": ws.name,
+        "billing_email": ws.billing_email,
+        "business_country": ws.business_country,
+        "business_region": ws.business_region,
+        "change_reason": "",
+    }
+    for rows in ("subscriptions", "payment_methods", "coupon_redemptions", "credit_grants"):
+        data |= {f"{rows}-TOTAL_FORMS": "0", f"{rows}-INITIAL_FORMS": "0"}
+    return data | changed
+
+
+@pytest.mark.parametrize("added_by_hand", [True, False])
+def test_r5_a_read_only_row_tampered_with_on_the_workspace_form_is_not_drawn(
+    client, support, today, added_by_hand
+):
+    """The workspace page's startup credit grants are read-only rows; its form posts their
+    count and ids back. Posted with one row more than there are, or without the one grant's
+    id, the page was drawn again (the form was refused: no reason) with an empty grant, whose
+    last valid day (the day before its end, None) raised TypeError: a 500. The page now shows
+    the grant as stored and the refusal, and nothing is written."""
+    ws = paid_monthly(as_of=date(2026, 1, 1), name="Acme")
+    grant = coupons.grant_credits(ws, amount="100.00", as_of=date(2026, 1, 2), year=1, by=support)
+    rows = {"credit_grants-TOTAL_FORMS": "1", "credit_grants-INITIAL_FORMS": "1"}
+    if added_by_hand:
+        rows |= {"credit_grants-TOTAL_FORMS": "2", "credit_grants-0-id": str(grant.pk)}
+    client.force_login(support)
+    client.raise_request_exception = False
+    url = reverse("admin:billing_workspace_change", args=[ws.pk])
+    response = client.post(url, _workspace_form(ws, name="Renamed", **rows))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Say why: the reason is kept in the history." in page
+    assert "$100.00" in page  # the grant, as stored
+    ws.refresh_from_db()
+    assert ws.name == "Acme" and list(CreditGrant.objects.all()) == [grant]
