@@ -544,7 +544,7 @@ def link_application(application, *, by, workspace, partner, as_of: date) -> Sta
     VC partner; the checks are evaluated again (S2: E4 and E5 depend on the workspace)."""
     _take_e5_turns(application, moving_to=workspace.pk if workspace else None)
     application = _locked(application)
-    _require_open(application, "link")
+    _require_open(application, "linked")
     moved_from = application.workspace_id
     changes = []
     if workspace != application.workspace:

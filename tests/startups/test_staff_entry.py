@@ -2,9 +2,12 @@
 
 from datetime import date
 
+import pytest
 from django.urls import reverse
 
 from coupons import services as coupons
+from startups import services as startups
+from startups.errors import ApplicationError
 from startups.models import StartupApplication
 from tests.billing.factories import workspace
 from tests.startups.factories import application
@@ -60,3 +63,16 @@ def test_c7_s2_a_reviewer_links_workspace_and_partner_and_the_checks_follow(
     assert client.post(url, {"workspace": other.pk}).status_code == 403
     app.refresh_from_db()
     assert app.workspace == ws
+
+
+def test_s2_a_decided_application_cannot_be_linked_and_says_so(db, reviewer, today):
+    app = application()
+    startups.withdraw_application(app, by=reviewer, as_of=date(2026, 1, 5), reason="Founder asked")
+    with pytest.raises(ApplicationError, match=r"already withdrawn.*: it cannot be linked\.$"):
+        startups.link_application(
+            app,
+            by=reviewer,
+            workspace=workspace(as_of=date(2026, 1, 2)),
+            partner=None,
+            as_of=date(2026, 1, 6),
+        )
