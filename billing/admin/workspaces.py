@@ -486,26 +486,26 @@ class PlanAdmin(ServiceAdmin):
             return ["name", "code", "terms_by_date"]
         return ["name", "code", *services.DATED_TERMS, "effective_on", "terms_by_date"]
 
-    def _today(self, plan):
+    def _terms_today(self, plan):
         if not hasattr(plan, "terms_today"):
             plan.terms_today = PlanTerms.objects.of(toolkit.today(), plan=plan)
         return plan.terms_today
 
     @admin.display(description="Monthly price")
     def monthly_price_display(self, obj):
-        return money(self._today(obj).monthly_price)
+        return money(self._terms_today(obj).monthly_price)
 
     @admin.display(description="Annual price")
     def annual_price_display(self, obj):
-        return money(self._today(obj).annual_price)
+        return money(self._terms_today(obj).annual_price)
 
     @admin.display(description="MTUs included a month")
     def included_mtus_display(self, obj):
-        return count(self._today(obj).included_mtus)
+        return count(self._terms_today(obj).included_mtus)
 
     @admin.display(description="Overage per MTU")
     def overage_rate_display(self, obj):
-        return overage_rate(self._today(obj))
+        return overage_rate(self._terms_today(obj))
 
     @admin.display(description="Next terms")
     def next_terms(self, obj):
