@@ -7,7 +7,8 @@ nothing but the drill-down, the whole table, on each visit (360,000 invoices: 11
 600,000 usage figures: 107–220 ms). Here each one that holds a row is found by asking for the
 first date on or after the end of the one before, which the index reads in one entry. A list
 narrowed by a search or a filter keeps Django's DISTINCT, over the rows it holds, and so does a
-list whose date column no index leads (each question would read the table).
+list whose date column no index leads (each question would read the table); its first and
+last dates are taken from those rows too (`_DatesAmongRows`).
 """
 
 from datetime import date, timedelta
@@ -18,6 +19,7 @@ from django.contrib.admin.templatetags.base import InclusionAdminNode
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.admin.views.main import IGNORED_PARAMS
 from django.db.models import DateTimeField, Min
+from django.db.models.functions import Coalesce
 
 register = template.Library()
 
@@ -62,12 +64,34 @@ class _IndexedDates:
         return found
 
 
-class _ListWithIndexedDates:
-    """The changelist, its rows read as `_IndexedDates`."""
+class _DatesAmongRows:
+    """A narrowed list's rows as Django's `date_hierarchy` reads them: their first and last
+    dates taken from the rows found. Asked for the MIN and MAX of an indexed date, PostgreSQL
+    reads the index from each end until a row passes the search or filter, which for a narrow
+    one is most of the index (360,000 invoices searched by number: 202 ms, where the search's
+    count took 13 ms); of an expression no index holds, it reads the rows found, as the count
+    does."""
 
-    def __init__(self, changelist):
+    def __init__(self, queryset):
+        self.rows = queryset.order_by()
+
+    def aggregate(self, **aggregates):
+        unindexed = {}
+        for name, aggregate in aggregates.items():
+            column = aggregate.get_source_expressions()[0]
+            unindexed[name] = type(aggregate)(Coalesce(column, column))  # same date, unindexed
+        return self.rows.aggregate(**unindexed)
+
+    def __getattr__(self, name):  # dates(), datetimes(): Django's DISTINCT over the rows
+        return getattr(self.rows, name)
+
+
+class _ListWithRowsReadAs:
+    """The changelist, its rows read as `rows` (`_IndexedDates`, `_DatesAmongRows`)."""
+
+    def __init__(self, changelist, rows):
         self._changelist = changelist
-        self.queryset = _IndexedDates(changelist.queryset)
+        self.queryset = rows(changelist.queryset)
 
     def __getattr__(self, name):
         return getattr(self._changelist, name)
@@ -88,13 +112,11 @@ def _narrowed_by_dates_only(changelist) -> bool:
 
 def _date_hierarchy(changelist):
     field = get_fields_from_path(changelist.model, changelist.date_hierarchy)[-1]
-    if (
-        isinstance(field, DateTimeField)
-        or not _indexed(field)
-        or not _narrowed_by_dates_only(changelist)
-    ):
+    if not _narrowed_by_dates_only(changelist):
+        return date_hierarchy(_ListWithRowsReadAs(changelist, _DatesAmongRows))
+    if isinstance(field, DateTimeField) or not _indexed(field):
         return date_hierarchy(changelist)
-    return date_hierarchy(_ListWithIndexedDates(changelist))
+    return date_hierarchy(_ListWithRowsReadAs(changelist, _IndexedDates))
 
 
 @register.tag
