@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django.views.generic import TemplateView
 
-from billing.admin_toolkit import status_badge
+from billing import admin_toolkit as toolkit
 from billing.views import PublicFormPages, public_form
 from startups.admin.applications import APPLICATION_TONES, REVIEW, checklist
 from startups.filters import ApplicationFilter
@@ -55,7 +55,7 @@ def queue(request):
     application_url = reverse("admin:startups_startupapplication_change", args=[0])
     workspace_url = reverse("admin:billing_workspace_change", args=[0])
     for application in page:
-        application.status_badge = status_badge(application, "status", APPLICATION_TONES)
+        application.status_badge = toolkit.status_badge(application, "status", APPLICATION_TONES)
         application.change_url = application_url.replace("/0/", f"/{application.pk}/")
         if application.workspace_id:
             application.workspace_url = workspace_url.replace(
@@ -80,7 +80,8 @@ RENEWALS_LISTED = 20
 
 def _renewals_due(user) -> dict:
     """CR3: the open year-two reviews, soonest due first, above the applications (the first
-    RENEWALS_LISTED, and how many in all; the renewal reviews' list has the rest)."""
+    RENEWALS_LISTED, and how many in all; the renewal reviews' list has the rest), each with
+    how many days it is overdue."""
     if not user.has_perm("startups.view_renewalreview"):
         return {}
     pending = RenewalReview.objects.filter(status=RenewalReview.Status.PENDING)
@@ -90,6 +91,11 @@ def _renewals_due(user) -> dict:
         ]
     )
     count = len(renewals) if len(renewals) <= RENEWALS_LISTED else pending.count()
+    # A grant confirmed after the anniversary starts on its confirmation: each day past due
+    # is a day of credits the startup does not get.
+    today = toolkit.today()
+    for review in renewals:
+        review.days_overdue = max((today - review.due_on).days, 0)
     # Only a reviewer decides (finance sees the queue, and the reviews' dates).
     if user.has_perm(REVIEW):
         decide_url = reverse("admin:startups_renewal_decide", args=[0])

@@ -103,3 +103,27 @@ def test_cr3_the_queue_shows_the_renewals_due_with_their_dates_without_a_query_e
     services.decline_renewal(review, by=reviewer, note="Raised too much", as_of=date(2027, 2, 16))
     assert "Year-two renewals due (1)" in _queue(client)[0].content.decode()
     assert queries == none_due  # the section's one query runs with no renewal too
+
+
+def test_cr3_a_renewal_past_its_due_date_says_how_long_it_is_overdue(
+    client, db, reviewer, pin_today
+):
+    """CR3: a year-two review is due on the first anniversary; a grant confirmed later is valid
+    only from its confirmation, so each day past it costs the startup a day of credits. The
+    queue says how many days a review is overdue (approved 21 January 2026, due 21 January
+    2027: on the 25th, 4 days), and says nothing on or before its due day."""
+    from tests.coupons.factories import paid_monthly
+
+    services.approve_application(
+        application(company_name="Late Co", workspace=paid_monthly()),
+        by=reviewer,
+        as_of=date(2026, 1, 21),
+    )
+    services.open_renewal_reviews(date(2026, 12, 22))
+    client.force_login(reviewer)
+    pin_today(date(2027, 1, 21))
+    assert "overdue" not in _queue(client)[0].content.decode()
+    pin_today(date(2027, 1, 22))
+    assert "1 day overdue" in _queue(client)[0].content.decode()
+    pin_today(date(2027, 1, 25))
+    assert "4 days overdue" in _queue(client)[0].content.decode()
