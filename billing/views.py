@@ -233,6 +233,10 @@ def revenue(request):
         filter=month_filter,
         series=list(enumerate(series)),
         bars=bars,
+        series_totals=[
+            sum((m.amounts.get(label, reports.ZERO) for m in months), reports.ZERO)
+            for label in series
+        ],
         grand_total=sum((m.total for m in months), 0),
     )
 

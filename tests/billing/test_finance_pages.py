@@ -310,3 +310,8 @@ def test_r3_revenue_by_month_and_plan(client, finance, world):
         reverse("finance:revenue"), {"issued_from": "2026-01", "issued_to": "2026-03"}
     ).content.decode()
     assert "Team (monthly)" in page and "542.86" in page and 'class="revenue-bar"' in page
+    # Each plan's total under its column, then the grand total: annual 1,440.00; monthly
+    # 542.86 + 240.00 = 782.86; together 2,222.86.
+    footer = page[page.index("<tfoot>") : page.index("</tfoot>")]
+    totals = re.findall(r'<td class="num">([^<]+)</td>', footer)
+    assert totals == ["$1,440.00", "$782.86", "$2,222.86"]
