@@ -843,7 +843,7 @@ def campaign_results(campaign: Campaign) -> dict:
             "month": month,
             "discount": by_month.get(month, ZERO),
             "redemptions": redemptions_by_month.get(month, 0),
-            "height": round(80 * by_month.get(month, ZERO) / peak),
+            "height": round(100 * by_month.get(month, ZERO) / peak),  # percent
         }
         for month in months
     ]

@@ -49,3 +49,17 @@ def click_past_document(page: Page, locator):
 def fits(page: Page) -> bool:
     """No sideways scroll: the page is no wider than the window."""
     return page.evaluate("() => document.scrollingElement.scrollWidth <= window.innerWidth")
+
+
+def bar_heights(chart, above) -> list[float]:
+    """The heights of the bars in `chart` (a locator), each checked to be drawn inside it and
+    under `above` (its heading, or what the page shows over it)."""
+    box, top = chart.bounding_box(), above.bounding_box()
+    heights = []
+    bars = chart.locator(".bar")
+    for n in range(bars.count()):
+        bar = bars.nth(n).bounding_box()
+        assert bar["y"] >= top["y"] + top["height"], f"bar {n + 1} covers what is above it"
+        assert bar["y"] + bar["height"] <= box["y"] + box["height"], f"bar {n + 1} leaves its chart"
+        heights.append(bar["height"])
+    return heights

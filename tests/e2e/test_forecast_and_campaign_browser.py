@@ -6,9 +6,12 @@ from datetime import date
 from playwright.sync_api import Page, expect
 
 from billing import admin_toolkit
+from billing import services as billing
+from billing.models import Workspace
 from billing.roles import FINANCE, SUPPORT
+from coupons import services
 from tests.coupons.factories import coupon, free_workspace, paid_monthly
-from tests.e2e.staff import make_staff, sign_in
+from tests.e2e.staff import bar_heights, make_staff, sign_in
 
 
 def test_fc1_finance_forecasts_a_move_to_annual_beside_todays_state(
@@ -26,6 +29,7 @@ def test_fc1_finance_forecasts_a_move_to_annual_beside_todays_state(
     settings.get_by_label("Proposed change").select_option("team:annual")
     page.get_by_role("button", name="Forecast").click()
 
+    expect(page.locator("#content")).to_contain_text("Usage assumed: 13,000 MTUs a month")
     totals = page.get_by_label("Forecast totals")
     # Today: (120.00 + 30.00) × 3 = 450.00. Annual: final 97.42 + 1,440.00 + overage 10.00,
     # 30.00 and 30.00 = 1,607.42.
@@ -35,6 +39,11 @@ def test_fc1_finance_forecasts_a_move_to_annual_beside_todays_state(
     table = page.get_by_label("Forecast invoices")
     expect(table).to_contain_text("Annual 2026-01-21")
     page.screenshot(path=screenshot_path("finance-forecast-annual"), full_page=True)
+    # Each month issuing an invoice has a bar for today's state and one for the change, drawn
+    # under the totals, the largest (the annual invoice's month) full height.
+    heights = bar_heights(page.locator(".forecast-chart"), totals)
+    assert len(heights) == 2 * page.locator(".forecast-chart figure").count()
+    assert max(heights) == page.locator(".forecast-chart .bars").first.bounding_box()["height"]
     assert not workspace.invoices.exists()
 
 
@@ -46,7 +55,8 @@ def test_g1_g2_support_builds_and_launches_a_campaign_from_the_workspace_list(
     paid_monthly(as_of=date(2026, 1, 1), name="Globex")
     free_workspace(as_of=date(2026, 1, 1), name="Initech")
     coupon(code="SPRING25", percent_off="25", duration="repeating", duration_months=3)
-    sign_in(page, live_server, make_staff(SUPPORT))
+    support = make_staff(SUPPORT)
+    sign_in(page, live_server, support)
 
     page.goto(f"{live_server.url}/admin/billing/workspace/?plan=team")
     page.get_by_role("link", name="New campaign from these filters").click()
@@ -80,3 +90,17 @@ def test_g1_g2_support_builds_and_launches_a_campaign_from_the_workspace_list(
     expect(page.get_by_label("Campaign results")).to_contain_text("Notified2")
     expect(page.get_by_role("button", name="Save", exact=True)).to_have_count(0)
     page.screenshot(path=screenshot_path("support-campaign-launched"), full_page=True)
+
+    # G3: Acme redeems the coupon on 3 February; March's and April's invoices take 25 % off
+    # 120.00, 30.00 each, drawn under the chart's heading (February's bar gave nothing).
+    acme = Workspace.objects.get(name="Acme")
+    services.redeem_coupon(acme, "SPRING25", by=support, as_of=date(2026, 2, 3))
+    billing.run_billing(as_of=date(2026, 4, 1))
+    page.goto(page.url)
+    heading = page.get_by_role("heading", name="Discount by month")
+    chart = page.locator(".campaign-card", has=heading)
+    expect(chart.locator("figcaption")).to_have_text(
+        ["Feb 26$0.00", "Mar 26$30.00", "Apr 26$30.00"]
+    )
+    february, march, april = bar_heights(chart, heading)
+    assert march == april > february

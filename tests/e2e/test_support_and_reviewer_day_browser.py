@@ -19,7 +19,7 @@ from startups.models import StartupApplication
 from tests.billing.factories import paid_monthly, workspace
 from tests.startups.factories import application
 
-from .staff import WIDE, expect_done, fits, make_staff, sign_in
+from .staff import WIDE, bar_heights, expect_done, fits, make_staff, sign_in
 
 TODAY = date(2026, 2, 10)  # the admin's today: after the January close, before February's
 
@@ -211,3 +211,27 @@ def test_the_lists_with_status_badges_fit_1366_px(
         ), f"{path}: the table scrolls sideways at 1366 px"
         badge = page.locator("#result_list .badge").first.bounding_box()
         assert badge["x"] + badge["width"] <= 1366, f"{path}: the status is out of view"
+
+
+def test_the_usage_chart_keeps_its_bars_inside_its_card_under_its_heading(
+    page: Page, live_server, screenshot_path, pin_today
+):
+    """The workspace page's six-month chart: its bars were up to 100 px tall with their two
+    caption lines under them in a row of 90 px, so the tallest months (here October and
+    November, 15,300 and 15,804 MTUs, against December's 6,209) rose out of the card and hid
+    its heading "MTUs, last six months"."""
+    pin_today(date(2026, 12, 4))
+    ws = workspace(name="Wonka Media", slug="wonka-media")
+    figures = [(7, 13_552), (8, 13_409), (9, 12_060), (10, 15_300), (11, 15_804), (12, 6_209)]
+    for month, mtus in figures:
+        services.record_usage(ws, month=date(2026, month, 1), mtus=mtus)
+    sign_in(page, live_server, make_staff(SUPPORT))
+    page.set_viewport_size(WIDE)
+    page.goto(f"{live_server.url}/admin/billing/workspace/{ws.pk}/change/")
+    card = page.locator(".status-card", has=page.get_by_role("heading", name="MTUs, last six"))
+    page.screenshot(path=screenshot_path("workspace-usage-chart"), full_page=True)
+    expect(card.locator(".bar")).to_have_count(6)
+    heights = bar_heights(card, card.get_by_role("heading"))
+    # Drawn to scale: November's is the tallest, December's about 6,209 / 15,804 of it.
+    assert heights[4] == max(heights)
+    assert abs(heights[5] / heights[4] - 6_209 / 15_804) < 0.05
