@@ -48,7 +48,15 @@ def test_s4_reviewer_approves_from_the_queue_and_the_workspace_shows_the_badge(
     page.screenshot(path=screenshot_path("reviewer-queue"), full_page=True)
 
     row.get_by_role("link", name="Nimbus Labs").click()
-    expect(page.get_by_label("Eligibility checks")).to_contain_text("E4 passes")
+    checks = page.get_by_label("Eligibility checks")
+    expect(checks).to_contain_text("E4 passes")
+    # Each check is marked by its coloured bar alone: the admin's square bullets went too.
+    assert (
+        checks.locator("li").evaluate_all(
+            "items => items.map(li => getComputedStyle(li).listStyleType)"
+        )
+        == ["none"] * 5
+    )
     page.get_by_role("link", name="Approve").click()
     page.get_by_label("Note").fill("Strong team")
     # S7: the workspace is on Free, so the page warns and asks for a confirmation.
