@@ -42,9 +42,16 @@ class _HistoryReadByRow(HistoricalRecords):
 
 def history_with_reasons(*, read_by_row: bool = False, **options) -> HistoricalRecords:
     """R4: a model's history, each row with who changed it and why. A typed reason can be long,
-    so its column is text (migration 0008). `read_by_row`: indexed by the row's id alone."""
+    so its column is text (migration 0008). Its rows are numbered as big integers: an import
+    writes a row per changed figure, and running totals change every workspace's month at
+    each report, so a million workspaces would use up an integer's 2,147,483,647 within years.
+    `read_by_row`: indexed by the row's id alone."""
     kind = _HistoryReadByRow if read_by_row else HistoricalRecords
-    return kind(history_change_reason_field=models.TextField(null=True), **options)
+    return kind(
+        history_change_reason_field=models.TextField(null=True),
+        history_id_field=models.BigAutoField(primary_key=True),
+        **options,
+    )
 
 
 def optional_link(to, *, related_name: str, **options) -> models.ForeignKey:

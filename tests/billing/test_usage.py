@@ -4,6 +4,7 @@ from datetime import date
 from io import StringIO
 
 import pytest
+from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
@@ -383,3 +384,30 @@ def test_u2_i6_admin_usage_upload_names_an_overlong_figure_instead_of_a_500(
     if response.status_code == 200:
         assert "Line 2: " in response.content.decode()
         assert not Usage.objects.exists()
+
+
+def test_r4_history_rows_are_numbered_past_two_billion(db):
+    """R4 at import scale: every changed figure writes a history row, and the pipeline sends
+    running totals, so each report changes every active workspace's current month. Numbered
+    as integers (2,147,483,647 at most), a million workspaces reporting daily would run out
+    within six years, hourly within three months, and every import after that would fail.
+    Every history is numbered as a big integer, in the model and in the database."""
+    tracked = [
+        model
+        for model in apps.get_models()
+        if getattr(model._meta, "simple_history_manager_attribute", None)
+    ]
+    assert len(tracked) >= 20
+    narrow = [
+        model.__name__
+        for model in tracked
+        if model.history.model._meta.pk.get_internal_type() != "BigAutoField"
+    ]
+    assert narrow == []
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "select max_value from pg_sequences where sequencename = %s",
+                [f"{Usage.history.model._meta.db_table}_history_id_seq"],
+            )
+            assert cursor.fetchone() == (2**63 - 1,)
