@@ -435,8 +435,16 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             )
             return f"Payment method recorded for {workspace.name}."
         if action == "usage":
-            services.record_usage(workspace, month=data["month"], mtus=data["mtus"])
-            return f"{data['mtus']:,} MTUs recorded for {workspace.name}, {data['month']:%Y-%m}."
+            month, mtus = data["month"], data["mtus"]
+            # U1: a figure replaces the month's; saying which catches one typed for the wrong
+            # month.
+            on_file = workspace.usage.filter(month=month).values_list("mtus", flat=True).first()
+            services.record_usage(workspace, month=month, mtus=mtus)
+            figure = f"{mtus:,} MTUs"
+            if on_file == mtus:
+                return f"{figure} for {name}, {month:%Y-%m}: already on file."
+            replaced = "" if on_file is None else f", replacing {on_file:,}"
+            return f"{figure} recorded for {name}, {month:%Y-%m}{replaced}."
         services.unlock_workspace(workspace, by=by, reason=reason, as_of=today)
         return f"{workspace.name} unlocked: {reason}"
 

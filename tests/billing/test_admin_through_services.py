@@ -326,3 +326,20 @@ def test_u1_f1_usage_and_strike_lists_filter_by_month_not_by_day(client, support
     page = client.get(url, {"month": "2026-02"})
     assert [u.mtus for u in page.context["cl"].result_list] == [700]
     assert client.get(url, {"month": "2026-13"}).status_code == 302  # ?e=1: invalid filter
+
+
+def test_u1_recording_a_months_usage_says_which_figure_it_replaced(client, support):
+    """U1: a new figure for a month replaces the one on file; the page says so, with the old
+    figure, so a figure typed for the wrong month is noticed at once."""
+    ws = workspace(name="Acme")
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_action", args=[ws.pk, "usage"])
+
+    def record(month, mtus):
+        page = client.post(url, {"month": month, "mtus": mtus}, follow=True)
+        return [str(m) for m in page.context["messages"]]
+
+    assert record("2026-02", "1500") == ["1,500 MTUs recorded for Acme, 2026-02."]
+    assert record("2026-02", "1200") == ["1,200 MTUs recorded for Acme, 2026-02, replacing 1,500."]
+    assert record("2026-02", "1200") == ["1,200 MTUs for Acme, 2026-02: already on file."]
+    assert Usage.objects.get(workspace=ws).mtus == 1200
