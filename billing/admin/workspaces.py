@@ -436,8 +436,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             return f"Payment method recorded for {workspace.name}."
         if action == "usage":
             month, mtus = data["month"], data["mtus"]
-            # U1: a figure replaces the month's; saying which catches one typed for the wrong
-            # month.
+            # U1: a figure replaces the month's; naming the one replaced shows a slip of month.
             on_file = workspace.usage.filter(month=month).values_list("mtus", flat=True).first()
             services.record_usage(workspace, month=month, mtus=mtus)
             figure = f"{mtus:,} MTUs"
