@@ -15,6 +15,7 @@ from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError, refuse_problems
 from billing.models import Invoice, TaxExemption, Workspace
+from billing.months import check_day
 from billing.tax import US_STATES
 
 __all__ = [
@@ -72,6 +73,15 @@ def submit_exemption(
         problems.append("A certificate needs the first day it is valid.")
     elif valid_to is not None and valid_to < valid_from:
         problems.append(f"The certificate cannot end ({valid_to}) before it starts ({valid_from}).")
+    for day, what, hint in (
+        (valid_from, "Its first valid day", ""),
+        (valid_to, "Its last valid day", ": leave it empty for a certificate without an end"),
+    ):
+        if isinstance(day, date):
+            try:
+                check_day(day, what)
+            except ValueError as exc:
+                problems.append(f"{exc}{hint}.")
     refuse_problems(problems)
     refuse_closed(workspace, "A tax exemption certificate")
     content_type = document_type(document, what="certificate")

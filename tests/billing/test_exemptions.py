@@ -531,3 +531,22 @@ def test_x4_x2_d4_a_decision_dated_the_day_of_an_invoice_issued_already_is_refus
     services.approve_exemption(cert, by=finance, as_of=date(2026, 2, 16))
     services.set_tax_rate("US", region="CA", rate="10", name="CA", valid_from=date(2026, 2, 16))
     services.set_tax_rate("US", region="NY", rate="4", name="NY", valid_from=day)  # elsewhere
+
+
+@pytest.mark.parametrize(
+    "valid_from, valid_to",
+    [
+        (date(1, 1, 1), None),
+        (date(1999, 12, 31), date(2026, 12, 31)),
+        (date(2026, 1, 1), date(2100, 1, 1)),
+        (date(2026, 1, 1), date(9999, 12, 31)),
+    ],
+)
+def test_x4_i6_a_certificate_is_dated_within_the_years_billed(db, valid_from, valid_to):
+    """A certificate's dates are typed by a person: like every other date, they fall within the
+    years this system bills (2000 to 2099); one open to the end has no end date. A certificate
+    valid from 0001-01-01 to 9999-12-31 was taken."""
+    ws = workspace(business_country="US", business_region="NH")
+    with pytest.raises(BillingError, match=r"outside the years this system bills \(2000 to 2099\)"):
+        certificate(ws, "NH", on=date(2026, 3, 2), valid_from=valid_from, valid_to=valid_to)
+    assert not TaxExemption.objects.exists()

@@ -398,3 +398,12 @@ def test_x4_x2_a_zero_rate_has_nothing_to_waive_no_note_and_nothing_exempt_in_th
 
     (row,) = reports.tax_report(Invoice.objects.all())
     assert (row["taxable"], row["tax_total"], row["exempt"]) == (D("0.00"), D("0.00"), D("0.00"))
+
+
+@pytest.mark.parametrize("day", [date(1999, 12, 31), date(2100, 1, 1), date(9999, 12, 31)])
+def test_x2_i6_a_rate_starts_within_the_years_billed(db, day):
+    """A rate's start is a date a person types: like every other, it falls within the years
+    this system bills (2000 to 2099). A rate from 9999-12-31 was taken."""
+    with pytest.raises(BillingError, match=r"outside the years this system bills \(2000 to 2099\)"):
+        services.set_tax_rate("US", region="TX", rate="7", name="TX sales tax", valid_from=day)
+    assert not TaxRate.objects.filter(valid_from=day).exists()
