@@ -10,6 +10,7 @@ from billing.amounts import parse_dollars
 from billing.audit import save_with_reason, with_reason
 from billing.contact_details import check_name
 from billing.errors import refuse_problems
+from billing.months import check_day
 from coupons.credits import STARTUP_CODE
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Campaign, Coupon
@@ -50,6 +51,16 @@ def _check_values(kind, percent_off, amount_off, credit_amount, problems):
         if credit <= 0:
             problems.append(f"The credit amount must be more than 0, not {credit}.")
     return percent, amount, credit
+
+
+def _check_redeem_by(day, problems):
+    """The last day it may be redeemed: none, or a day within the years billed."""
+    if day is None:
+        return
+    try:
+        check_day(day, "Its last day of redemption")
+    except ValueError as exc:
+        problems.append(f"{exc}: leave it empty for a coupon without one.")
 
 
 def _check_maximum(maximum, problems, *, coupon: Coupon | None = None):
@@ -149,6 +160,7 @@ def _new_coupon(
     intervals = set(intervals or ())
     if not intervals or not intervals <= {"monthly", "annual"}:
         problems.append("Choose the intervals it applies to: monthly, annual or both.")
+    _check_redeem_by(redeem_by, problems)
     _check_maximum(max_redemptions, problems)
     follow = _check_follow_up(Coupon(credit_amount=credit), follow_up, problems)
     if partner is not None and not isinstance(partner, AcceleratorPartner):
@@ -308,6 +320,7 @@ def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
             f"{coupon.code} is the program's own coupon (C8): it belongs to no partner (a "
             "partner's startups get the partner's amount through the partner)."
         )
+    _check_redeem_by(merged["redeem_by"], problems)
     _check_maximum(merged["max_redemptions"], problems, coupon=coupon)
     return problems
 

@@ -279,3 +279,18 @@ def test_c2_redemption_history_says_who_and_why(db, support):
         "Apology for the outage",
     )
     assert ws.history.first().history_change_reason.startswith(f"Coupon {promo.code}")
+
+
+@pytest.mark.parametrize("day", [date(1999, 12, 31), date(2100, 1, 1), date(9999, 12, 31)])
+def test_c1_i6_a_redeem_by_date_falls_within_the_years_billed(db, support, day):
+    """A coupon's last day of redemption is typed by a person: like every other date, it falls
+    within the years this system bills (2000 to 2099); a coupon with no last day has none.
+    9999-12-31 was taken, on a new coupon and on a change."""
+    with pytest.raises(CouponError, match=r"outside the years this system bills \(2000 to 2099\)"):
+        services.create_coupon("SPRING", "Spring", "promotion", percent_off="10", redeem_by=day)
+    assert not Coupon.objects.filter(code="SPRING").exists()
+    spring = services.create_coupon("SPRING", "Spring", "promotion", percent_off="10")
+    with pytest.raises(CouponError, match=r"outside the years this system bills \(2000 to 2099\)"):
+        services.update_coupon(spring, by=support, reason="Typo", redeem_by=day)
+    spring.refresh_from_db()
+    assert spring.redeem_by is None
