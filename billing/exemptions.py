@@ -15,7 +15,7 @@ from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError, refuse_problems
 from billing.models import Invoice, TaxExemption, Workspace
-from billing.months import check_day
+from billing.months import day_problem
 from billing.tax import US_STATES
 
 __all__ = [
@@ -77,11 +77,9 @@ def submit_exemption(
         (valid_from, "Its first valid day", ""),
         (valid_to, "Its last valid day", ": leave it empty for a certificate without an end"),
     ):
-        if isinstance(day, date):
-            try:
-                check_day(day, what)
-            except ValueError as exc:
-                problems.append(f"{exc}{hint}.")
+        problem = isinstance(day, date) and day_problem(day, what)
+        if problem:
+            problems.append(f"{problem}{hint}.")
     refuse_problems(problems)
     refuse_closed(workspace, "A tax exemption certificate")
     content_type = document_type(document, what="certificate")

@@ -79,8 +79,16 @@ def parse_day(text: str) -> date:
     return date.fromisoformat(text)
 
 
-def check_day(day: date, what: str = "The date") -> date:
-    """I6: a day a person or a file sent must fall in 2000 … 2099."""
+def day_problem(day: date, what: str = "The date") -> str | None:
+    """I6: a day a person or a file sent must fall in 2000 … 2099; what is wrong, or None."""
     if not EARLIEST_MONTH <= day <= date(LATEST_MONTH.year, 12, 31):
-        raise ValueError(f"{what} {day} is outside the years this system bills (2000 to 2099)")
+        return f"{what} {day} is outside the years this system bills (2000 to 2099)"
+    return None
+
+
+def check_day(day: date, what: str = "The date") -> date:
+    """`day`, or ValueError when it is outside the years billed (`day_problem`)."""
+    problem = day_problem(day, what)
+    if problem:
+        raise ValueError(problem)
     return day

@@ -20,7 +20,7 @@ from django_countries import countries
 from billing.clock import refuse_issued_already, refuse_processed
 from billing.errors import BillingError, refuse_problems
 from billing.models import Invoice, TaxExemption, TaxRate, Workspace
-from billing.months import check_day
+from billing.months import day_problem
 
 # The notes on an invoice's `tax_note` that say tax was waived start with this (reports and
 # the finance filters find exempt invoices by it).
@@ -354,10 +354,9 @@ def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from:
     that starts the same day). `rate` is in percent."""
     if not isinstance(valid_from, date):
         raise BillingError("A tax rate needs the day it starts.")
-    try:
-        check_day(valid_from, "A tax rate's start")
-    except ValueError as exc:
-        raise BillingError(f"{exc}.") from None
+    problem = day_problem(valid_from, "A tax rate's start")
+    if problem:
+        raise BillingError(f"{problem}.")
     refuse_processed(valid_from, "A tax rate's start", past_a_close=True)
     country, region, name = _jurisdiction(country, region, name)
     rate = _percentage(rate)

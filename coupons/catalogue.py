@@ -10,7 +10,7 @@ from billing.amounts import parse_dollars
 from billing.audit import save_with_reason, with_reason
 from billing.contact_details import check_name
 from billing.errors import refuse_problems
-from billing.months import check_day
+from billing.months import day_problem
 from coupons.credits import STARTUP_CODE
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Campaign, Coupon
@@ -55,12 +55,9 @@ def _check_values(kind, percent_off, amount_off, credit_amount, problems):
 
 def _check_redeem_by(day, problems):
     """The last day it may be redeemed: none, or a day within the years billed."""
-    if day is None:
-        return
-    try:
-        check_day(day, "Its last day of redemption")
-    except ValueError as exc:
-        problems.append(f"{exc}: leave it empty for a coupon without one.")
+    problem = day is not None and day_problem(day, "Its last day of redemption")
+    if problem:
+        problems.append(f"{problem}: leave it empty for a coupon without one.")
 
 
 def _check_maximum(maximum, problems, *, coupon: Coupon | None = None):
