@@ -174,3 +174,31 @@ def test_lists_fit_1366_to_1440_and_the_workspace_buttons_wrap_under_the_heading
         assert not overlaps, f"button {index} covers the heading"
     assert fits(page)
     page.screenshot(path=screenshot_path("support-workspace-buttons"), full_page=True)
+
+
+def test_r3_every_months_revenue_bar_shows_its_track_on_plain_and_striped_rows(
+    page: Page, live_server, screenshot_path
+):
+    """The revenue chart draws each month's bar on a grey track, so a month of no revenue
+    still shows an empty bar. The track was the admin's row-stripe grey: on every other row it
+    vanished, and a month of nothing looked like a missing row."""
+    paid_monthly(as_of=date(2026, 3, 1), name="Acme")
+    services.run_billing(as_of=date(2026, 6, 1))
+    sign_in(page, live_server, make_staff(FINANCE))
+    page.set_viewport_size(WIDE)
+    page.goto(f"{live_server.url}/finance/revenue/?issued_from=2026-01&issued_to=2026-06")
+    bars = page.locator(".revenue-bar")
+    expect(bars).to_have_count(6)  # January and February: nothing invoiced
+    page.screenshot(path=screenshot_path("finance-revenue"), full_page=True)
+    seen = bars.evaluate_all(
+        """bars => bars.map(bar => {
+            let under = bar.parentElement;
+            const clear = c => c === 'rgba(0, 0, 0, 0)' || c === 'transparent';
+            while (under && clear(getComputedStyle(under).backgroundColor)) {
+                under = under.parentElement;
+            }
+            return [getComputedStyle(bar).backgroundColor,
+                    under ? getComputedStyle(under).backgroundColor : 'none'];
+        })"""
+    )
+    assert [track != row for track, row in seen] == [True] * 6, seen
