@@ -7,6 +7,7 @@ from django.db.models import F, Q, Sum
 
 from billing.models import OutboundEmail
 from billing.pricing import ZERO
+from billing.selectors import workspace_status
 from coupons.models import CampaignRecipient, Coupon, CreditGrant, CreditLedgerEntry, Redemption
 
 
@@ -116,3 +117,32 @@ def redemption_summary(redemption: Redemption) -> str:
     elif redemption.runs_out_on:
         text += f" until {redemption.runs_out_on}"
     return text
+
+
+def coupon_standing(workspace, *, as_of: date) -> str:
+    """C2: what "Apply a coupon" needs to know of the workspace before support picks one: the
+    plan and interval (a coupon covers some intervals), the discount running (one at a time)
+    and every coupon it ever received (each once per workspace)."""
+    status = workspace_status(workspace, as_of=as_of)
+    plan = status["plan"].title()
+    if status["plan"] != "free":
+        plan += f" ({status['interval']})"
+    if status["trialing"]:
+        plan += f", trial ends {status['trial_end']}"
+    running = active_discount(workspace, as_of=as_of)
+    received = sorted(
+        set(
+            Redemption.objects.filter(workspace_id=workspace.pk).values_list(
+                "coupon__code", flat=True
+            )
+        )
+    )
+    return (
+        f"{workspace.name} now: {plan}; "
+        f"running discount: {redemption_summary(running) if running else 'none'}; "
+        + (
+            f"coupons received before: {', '.join(received)} (each once per workspace)."
+            if received
+            else "no coupon received before."
+        )
+    )

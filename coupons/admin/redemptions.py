@@ -17,6 +17,7 @@ from billing.admin_toolkit import (
     service_form_page,
     shown_column,
 )
+from billing.models import Workspace
 from billing.templatetags.money import month
 from coupons import selectors, services
 from coupons.forms import ApplyCouponForm
@@ -111,6 +112,7 @@ class RedemptionAdmin(ServiceAdmin):
             return f"{redemption.coupon.code} applied to {workspace.name}.", redemption
 
         back = row_id(request.POST.get("workspace") or request.GET.get("workspace"))
+        picked = Workspace.objects.filter(pk=back).first() if back else None
         back_url = (
             reverse("admin:billing_workspace_change", args=[back])
             if back
@@ -124,6 +126,7 @@ class RedemptionAdmin(ServiceAdmin):
             form=form,
             back_url=back_url,
             perform=perform,
+            intro=selectors.coupon_standing(picked, as_of=toolkit.today()) if picked else "",
         )
 
     def remove_view(self, request, pk):

@@ -434,3 +434,40 @@ def test_c7_partner_decision_emails_carry_no_workspace_footer(
     # The approved program's email greets its contact; the declined one echoes nothing typed.
     assert "Mira Chen" in mail.outbox[0].alternatives[0][0]
     assert "Mira Chen" not in mail.outbox[1].alternatives[0][0]
+
+
+def test_c2_the_apply_page_says_where_the_workspace_stands(client, support, pin_today):
+    """C2: each refusal of "Apply a coupon" (a discount already running, a coupon received
+    before, an interval not covered) follows from the workspace's standing, which the page
+    opened from the workspace did not show: support learnt it only from the refusal. Acme is
+    on Team (monthly) with OLD20 running since 2026-01-05; it received GONE10 earlier and had
+    it removed. The page says so, before and after a refused post; opened from the coupon list,
+    with no workspace picked, it says nothing about one."""
+    ws = paid_monthly(as_of=date(2026, 1, 1), name="Acme Analytics")
+    gone = coupon(code="GONE10", duration="forever")
+    services.redeem_coupon(ws, gone.code, by=support, as_of=date(2026, 1, 2))
+    services.remove_discount(ws, by=support, reason="Ticket 1", as_of=date(2026, 1, 4))
+    services.redeem_coupon(
+        ws,
+        coupon(code="OLD20", percent_off="20", duration="forever").code,
+        by=support,
+        as_of=date(2026, 1, 5),
+    )
+    coupon(code="NEW10")
+    pin_today(date(2026, 2, 10))
+    client.force_login(support)
+    standing = (
+        "Acme Analytics now: Team (monthly); running discount: OLD20: 20% off, forever, "
+        "from 2026-01-05; coupons received before: GONE10, OLD20 (each once per workspace)."
+    )
+    assert standing in client.get(apply_url(ws)).content.decode()
+    refused = client.post(apply_url(ws), {"workspace": ws.pk, "coupon": "NEW10", "reason": "x"})
+    assert any("discount" in m for m in messages_of(refused))
+    assert standing in refused.content.decode()
+    assert "now:" not in client.get(apply_url()).content.decode()
+
+    fresh = paid_monthly(as_of=date(2026, 1, 1), name="Fresh Co")
+    assert (
+        "Fresh Co now: Team (monthly); running discount: none; no coupon received before."
+        in client.get(apply_url(fresh)).content.decode()
+    )
