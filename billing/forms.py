@@ -21,6 +21,11 @@ class PublicForm(forms.Form):
     # counts those misses per address, so what exists cannot be listed by trying names (R7).
     found_nothing = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Out of the keyboard's reach and the browser's autofill: a person never fills it in.
+        self.fields[self.honeypot].widget.attrs.update(autocomplete="off", tabindex="-1")
+
     @property
     def is_bot(self) -> bool:
         return bool(self.data.get(self.honeypot))

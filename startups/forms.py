@@ -47,11 +47,7 @@ class ApplicationForm(PublicForm):
     partner_name = forms.CharField(
         required=False, max_length=200, label="Accelerator or VC partner"
     )
-    nickname = forms.CharField(
-        required=False,
-        label="Leave this empty",
-        widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
-    )
+    nickname = forms.CharField(required=False, label="Leave this empty")
 
     def __init__(self, *args, today: date, **kwargs):
         super().__init__(*args, **kwargs)

@@ -39,7 +39,9 @@ def test_c7_bad_input_gets_clear_errors_next_to_each_field(client, db):
     assert form.errors["name"] == ["This field is required."]
     assert form.errors["contact_email"] == ["Enter a valid email address."]
     assert form.errors["website"] == ["Enter a valid URL."]
-    assert 'id="id_name-errors"' in response.content.decode()
+    # Each field names its errors' list (aria-describedby), and that list carries the id.
+    page = response.content.decode()
+    assert 'aria-describedby="id_name_error"' in page and 'id="id_name_error"' in page
     assert not AcceleratorPartner.objects.exists()
 
 

@@ -1,6 +1,7 @@
 """S1 through the public page: no login, CSRF, per-field errors, honeypot, rate limit,
 everything rendered escaped."""
 
+import re
 from datetime import date
 
 import pytest
@@ -101,3 +102,25 @@ def test_s1_r7_the_form_does_not_list_customers_to_whoever_tries_names(client, d
     elsewhere = client.post(apply, {**GOOD, "workspace": customer.slug}, REMOTE_ADDR="10.9.9.8")
     assert elsewhere.status_code == 302
     assert StartupApplication.objects.get().workspace == customer
+
+
+def test_s1_optional_answers_are_marked_and_an_error_marks_its_field(client, db):
+    """S1: the startup form named no field optional (the partner form, C7, did), so an
+    applicant could not tell that the workspace slug and the partner may be left empty; its
+    errors were not tied to their field either. Only those two labels say "(optional)"; a
+    missing company name outlines its field and is read out with it."""
+    page = client.get(reverse("startups:apply")).content.decode()
+    labels = dict(re.findall(r'<label for="id_(\w+)">(.*?)</label>', page, re.S))
+    assert {name for name, text in labels.items() if "(optional)" in text} == {
+        "workspace",
+        "partner_name",
+    }
+    assert labels["company_name"] == "Company name"
+    honeypot = re.search(r'<input[^>]*name="nickname"[^>]*>', page).group(0)
+    assert 'tabindex="-1"' in honeypot and 'autocomplete="off"' in honeypot
+
+    refused = client.post(reverse("startups:apply"), {**GOOD, "company_name": ""}).content.decode()
+    field = re.search(r'<div class="field-error">\s*<label for="id_company_name">', refused)
+    assert field, "the company name's field is not marked as in error"
+    assert 'aria-describedby="id_company_name_error"' in refused
+    assert '<ul class="errorlist" id="id_company_name_error">' in refused
