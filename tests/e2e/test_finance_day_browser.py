@@ -202,3 +202,36 @@ def test_r3_every_months_revenue_bar_shows_its_track_on_plain_and_striped_rows(
         })"""
     )
     assert [track != row for track, row in seen] == [True] * 6, seen
+
+
+def test_r3_invoice_numbers_days_and_amounts_are_read_on_one_line(
+    page: Page, live_server, screenshot_path
+):
+    """The finance invoice list meant its number, day and money cells to stay on one line
+    (`white-space: nowrap`), but the back office's rule for every list's cells (`#result_list
+    td`, which outranks a class) made them wrap: at 1,400 px "INV-2026-000001" read as three
+    lines and "1 Feb 2026" as two, on every row."""
+    for n in range(3):
+        paid_monthly(
+            date(2026, 1, 1),
+            name=f"Cyberdyne Systems Analytics International {n + 1}",
+            slug=f"cyberdyne-systems-analytics-international-{n + 1}",
+            business_region="CA",
+        )
+    services.run_billing(as_of=date(2026, 2, 1))
+    sign_in(page, live_server, make_staff(FINANCE))
+    page.set_viewport_size({"width": 1400, "height": 900})
+    page.goto(f"{live_server.url}/finance/")
+    cells = page.locator("table.finance tbody td.date, table.finance tbody td.num")
+    expect(cells).to_have_count(3 * 8)  # number, issued, five amounts, document
+    page.screenshot(path=screenshot_path("finance-invoices-1400"), full_page=True)
+    lines = cells.evaluate_all(
+        """cells => cells.map(cell => {
+            const range = document.createRange();
+            range.selectNodeContents(cell);
+            const tops = [...range.getClientRects()].map(r => Math.round(r.top));
+            return [cell.innerText, new Set(tops).size];
+        })"""
+    )
+    assert [text for text, count in lines if count != 1] == [], lines
+    assert fits(page)
