@@ -67,8 +67,11 @@ class ApplicationFilter(django_filters.FilterSet):
 
     # No join, so no duplicate rows: DISTINCT over every column (the checks' JSON included)
     # would cost the queue's count and page most of their time.
+    # Ticks, not a list box: adding a second status to a list box takes a ctrl-click.
     status = django_filters.MultipleChoiceFilter(
-        choices=StartupApplication.Status.choices, distinct=False
+        choices=StartupApplication.Status.choices,
+        distinct=False,
+        widget=forms.CheckboxSelectMultiple,
     )
     country = django_filters.ChoiceFilter(choices=country_choices, widget=QuickSelect)
     partner = django_filters.CharFilter(field_name="partner_name", lookup_expr="icontains")
