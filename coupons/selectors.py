@@ -122,8 +122,13 @@ def redemption_summary(redemption: Redemption) -> str:
 def coupon_standing(workspace, *, as_of: date) -> str:
     """C2: what "Apply a coupon" needs to know of the workspace before support picks one: the
     plan and interval (a coupon covers some intervals), the discount running (one at a time)
-    and every coupon it ever received (each once per workspace)."""
+    and every coupon it ever received (each once per workspace); or that it is closed (W1)."""
     status = workspace_status(workspace, as_of=as_of)
+    if status["closed"]:  # W1
+        return (
+            f"{workspace.name} was closed on {status['closed_on']}: "
+            "it takes no coupon until it is reopened."
+        )
     plan = status["plan"].title()
     if status["plan"] != "free":
         plan += f" ({status['interval']})"

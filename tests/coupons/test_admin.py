@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from billing import services as billing
 from billing.documents import MAX_DOCUMENT_BYTES
 from billing.errors import DayAlreadyProcessed
 from billing.models import OutboundEmail
@@ -469,5 +470,11 @@ def test_c2_the_apply_page_says_where_the_workspace_stands(client, support, pin_
     fresh = paid_monthly(as_of=date(2026, 1, 1), name="Fresh Co")
     assert (
         "Fresh Co now: Team (monthly); running discount: none; no coupon received before."
+        in client.get(apply_url(fresh)).content.decode()
+    )
+    # W1: a closed workspace takes no coupon; the page says so before support picks one.
+    billing.close_workspace(fresh, by=support, reason="Ticket 3", as_of=date(2026, 2, 10))
+    assert (
+        "Fresh Co was closed on 2026-02-10: it takes no coupon until it is reopened."
         in client.get(apply_url(fresh)).content.decode()
     )
