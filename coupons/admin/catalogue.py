@@ -12,6 +12,15 @@ from coupons.forms import CouponForm
 from coupons.models import Coupon
 
 
+class PartnerFilter(admin.RelatedFieldListFilter):
+    """C7: coupons by accelerator partner; the last choice, coupons of none, says so (Django
+    writes "-")."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.empty_value_display = "No partner"
+
+
 @admin.register(Coupon)
 class CouponAdmin(ServiceAdmin):
     form = CouponForm
@@ -29,7 +38,7 @@ class CouponAdmin(ServiceAdmin):
         "redeem_by",
         "partner",
     ]
-    list_filter = ["kind", "duration", "active", "partner"]
+    list_filter = ["kind", "duration", "active", ("partner", PartnerFilter)]
     list_select_related = ["partner"]
     search_fields = ["code", "name"]
     fieldsets = [

@@ -2,6 +2,7 @@
 coupons (the service's refusal is shown) and reviews proofs, reviewers review partners,
 finance reads; redeemed coupons keep their discount and nothing is deleted."""
 
+import re
 from datetime import date
 from decimal import Decimal as D
 
@@ -478,3 +479,24 @@ def test_c2_the_apply_page_says_where_the_workspace_stands(client, support, pin_
         "Fresh Co was closed on 2026-02-10: it takes no coupon until it is reopened."
         in client.get(apply_url(fresh)).content.decode()
     )
+
+
+def test_c7_the_coupon_list_filters_by_partner_and_names_coupons_of_none(client, support):
+    """C7: the coupon list's partner filter ended in a choice written "-" (Django's empty
+    value): support could not tell it meant the coupons no accelerator set. It reads "No
+    partner", and lists only those."""
+    harbor = AcceleratorPartner.objects.create(
+        name="Harbor Labs",
+        contact_name="Ada",
+        contact_email="ada@harbor.example",
+        status=AcceleratorPartner.Status.ACTIVE,
+        applied_on=date(2026, 1, 1),
+    )
+    coupon(code="HARBOR", kind="accelerator", partner=harbor)
+    coupon(code="WELCOME")
+    client.force_login(support)
+    page = client.get(reverse("admin:coupons_coupon_changelist")).content.decode()
+    assert re.search(r'<a href="\?partner__isnull=True">\s*No partner\s*</a>', page), page
+    listed = client.get(reverse("admin:coupons_coupon_changelist"), {"partner__isnull": "True"})
+    codes = [c.code for c in listed.context["cl"].result_list]
+    assert "WELCOME" in codes and "HARBOR" not in codes
