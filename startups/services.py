@@ -447,7 +447,7 @@ def confirm_renewal(
     )
     if review.status != RenewalReview.Status.PENDING:
         raise ApplicationError(f"This renewal was already {review.get_status_display().lower()}.")
-    year_two_ends = add_year(review.due_on)
+    valid_from, year_two_ends = year_two_validity(review, as_of)
     if as_of >= year_two_ends:
         raise ApplicationError(
             f"Year two ended on {year_two_ends}: there is no year left to credit (never a third "
@@ -475,9 +475,8 @@ def confirm_renewal(
         as_of=as_of,
         year=2,
         by=by,
-        # CR3: from the later of the anniversary and the confirmation, to the second
-        # anniversary; invoices issued before the confirmation are not credited again.
-        valid_from=max(review.due_on, as_of),
+        # Invoices issued before the confirmation are not credited again (CR3).
+        valid_from=valid_from,
         valid_until=year_two_ends,
         partner=application.partner,
         reason=f"Startup program year two (application #{application.pk})",
@@ -487,6 +486,12 @@ def confirm_renewal(
     review.decided_by, review.decided_on, review.note = by, as_of, note.strip()
     save_with_reason(review, with_reason("Confirmed: E2 and E3 pass", note), by=by)
     return review
+
+
+def year_two_validity(review, as_of: date) -> tuple[date, date]:
+    """CR3: when year two's grant runs if it is confirmed on `as_of`: from the later of the
+    anniversary and the confirmation, up to (not including) the second anniversary."""
+    return max(review.due_on, as_of), add_year(review.due_on)
 
 
 def credit_amount_for_year_two(application) -> Decimal:

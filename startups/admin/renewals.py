@@ -1,11 +1,15 @@
 """Renewal reviews (CR3): a reviewer confirms E2/E3 with the startup's current figures to grant
 year two, or declines it."""
 
+from datetime import timedelta
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 
-from billing.admin_toolkit import ServiceAdmin, call_service, service_form_page
+from billing import admin_toolkit as toolkit
+from billing.admin_toolkit import ServiceAdmin, call_service, money_column, service_form_page
+from billing.templatetags.money import day
 from startups import services
 from startups.admin.applications import REVIEW
 from startups.forms import RenewalForm
@@ -26,17 +30,26 @@ class RenewalReviewAdmin(ServiceAdmin):
         "status",
         "decided_by",
         "decided_on",
-        "total_funding",
+        "funding_display",
         "country",
         "note",
     ]
     change_form_template = "admin/startups/renewalreview/change_form.html"
     pages = (("<int:pk>/decide/", "decide_view", "startups_renewal_decide"),)
 
+    funding_display = money_column("total_funding", description="Total funding")
+
     def decide_view(self, request, pk):
         if not request.user.has_perm(REVIEW):
             raise PermissionDenied
-        review = get_object_or_404(RenewalReview.objects.select_related("application"), pk=pk)
+        review = get_object_or_404(
+            RenewalReview.objects.select_related("application", "application__workspace"), pk=pk
+        )
+        today = toolkit.today()
+        valid_from, valid_until = services.year_two_validity(review, today)
+        closed = ""
+        if review.status != RenewalReview.Status.PENDING:
+            closed = f"Decided on {day(review.decided_on)}: {review.get_status_display()}."
         form = RenewalForm(
             request.POST or None,
             initial={
@@ -69,5 +82,11 @@ class RenewalReviewAdmin(ServiceAdmin):
             perform=perform,
             template="admin/startups/renewalreview/decide.html",
             title=f"Year two for {review.application.company_name}",
+            closed=closed,
+            submit_label="Record the decision on year two",
             review=review,
+            amount=services.credit_amount_for_year_two(review.application),
+            valid_from=valid_from,
+            last_day=valid_until - timedelta(days=1),
+            year_one_last_day=review.due_on - timedelta(days=1),
         )

@@ -158,3 +158,50 @@ def test_r4_s3_a_withdrawal_asks_why_and_keeps_it(client, db, reviewer, pin_toda
     assert app.history.first().history_change_reason == (
         "Withdrawn on 2026-01-21: The founder asked: they raised a Series B"
     )
+
+
+def test_cr3_the_renewal_page_says_when_year_two_would_run_if_confirmed_today(
+    client, db, reviewer, pin_today
+):
+    """CR3: year two runs from the later of the anniversary and the day it is confirmed, to
+    the second anniversary. The renewal page said "Year two starts 2027-01-21" (the
+    anniversary) even when opened later, so a reviewer confirming on 2027-02-03 was told a
+    start the grant did not have; it named no amount, kept raw figures on the decided page
+    and still offered its form once decided."""
+    from billing import services as billing
+    from startups import services
+    from startups.models import RenewalReview
+
+    services.approve_application(
+        application(workspace=workspace(as_of=date(2026, 1, 2)), company_name="Nimbus Labs"),
+        by=reviewer,
+        as_of=date(2026, 1, 21),
+        credits_scope_confirmed=True,
+    )
+    billing.run_billing(as_of=date(2027, 1, 1))
+    review = RenewalReview.objects.get()
+    client.force_login(reviewer)
+    url = reverse("admin:startups_renewal_decide", args=[review.pk])
+
+    pin_today(date(2027, 1, 2))  # the review is open 30 days before the anniversary
+    early = client.get(url).content.decode()
+    assert (
+        "Nimbus Labs joined the program on 21 Jan 2026; its first year ends 20 Jan 2027." in early
+    )
+    assert (
+        "Confirmed today, year two grants $25,000.00 of credit, valid from 21 Jan 2027 to "
+        "20 Jan 2028" in early
+    )
+    billing.run_billing(as_of=date(2027, 2, 2))
+    pin_today(date(2027, 2, 3))
+    late = client.get(url).content.decode()
+    assert "valid from 3 Feb 2027 to 20 Jan 2028" in late
+    client.post(url, {"decision": "confirm", "total_funding": "2000000", "country": "DE"})
+    grant = review.application.workspace.credit_grants.get(year=2)
+    assert (grant.valid_from, grant.valid_until) == (date(2027, 2, 3), date(2028, 1, 21))
+
+    decided = client.get(url).content.decode()
+    assert "Decided on 3 Feb 2027: Confirmed: year two granted." in decided
+    assert 'name="decision"' not in decided
+    page = client.get(reverse("admin:startups_renewalreview_change", args=[review.pk]))
+    assert "$2,000,000.00" in page.content.decode()
