@@ -205,6 +205,14 @@ def _jurisdiction_label(country: str, region: str) -> str:
     return f"{country}-{region}" if region else country
 
 
+def certificate_misses(certificate_region: str, country: str, region: str) -> str | None:
+    """X1, X4: why a certificate for the US state `certificate_region` waives no tax of a
+    workspace located in `country`/`region` ("covers HI, not CA"), or None when it covers it."""
+    if country == "US" and certificate_region == region:
+        return None
+    return f"covers {certificate_region}, not {_jurisdiction_label(country, region)}"
+
+
 def _shorten(note: str) -> str:
     return note if len(note) <= NOTE_MAX_LENGTH else note[: NOTE_MAX_LENGTH - 1] + "…"
 
@@ -284,14 +292,13 @@ class TaxTable:
     def _exemption(self, certificates: list[Certificate], country: str, region: str, day: date):
         """X4: (the certificate that waives the tax or None, notes on the others)."""
         notes = []
-        here = _jurisdiction_label(country, region)
         for cert in certificates:
             status = cert.status_on(day)
             if status is None:
                 continue  # submitted after the issue date: it did not exist yet
-            if country != "US" or cert.region != region:
+            if misses := certificate_misses(cert.region, country, region):
                 if status != TaxExemption.Status.REJECTED:
-                    notes.append(f"certificate #{cert.pk} covers {cert.region}, not {here}")
+                    notes.append(f"certificate #{cert.pk} {misses}")
                 continue
             if status == TaxExemption.Status.APPROVED:
                 if cert.valid_on(day):

@@ -18,7 +18,7 @@ from billing.admin_toolkit import (
 )
 from billing.documents import clean_document
 from billing.models import TaxExemption, TaxRate
-from billing.tax import US_STATES, region_codes_help
+from billing.tax import US_STATES, certificate_misses, region_codes_help
 from billing.templatetags.money import rate
 
 
@@ -172,12 +172,24 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
         return f"certificate #{certificate.pk} of {certificate.workspace.name}"
 
     def decision_intros(self, certificate):
-        ws = certificate.workspace.name
+        workspace = certificate.workspace
+        ws = workspace.name
+        approve = (
+            f"From today, invoices of {ws} for {certificate.region} carry no sales tax while "
+            "the certificate is valid. Invoices already issued do not change."
+        )
+        misses = certificate_misses(
+            certificate.region, workspace.business_country, workspace.business_region
+        )
+        if misses:  # X4: a certificate for another state is kept, and waives nothing here
+            approve = (
+                f"{ws} is taxed where its business is located: this certificate {misses}, so "
+                f"approving it waives the tax of none of {ws}'s invoices while it stays there."
+            )
         return {
             "review": "Taking the certificate into review tells the customer's agents that "
             "finance is on it; it changes no invoice.",
-            "approve": f"From today, invoices of {ws} for {certificate.region} carry no sales "
-            "tax while the certificate is valid. Invoices already issued do not change.",
+            "approve": approve,
             "reject": "Invoices go on carrying sales tax. The reason is kept with the certificate.",
         }
 

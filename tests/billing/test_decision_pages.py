@@ -4,6 +4,7 @@ and left amounts (K3); every decision that moves money is confirmed; a page whos
 state rules the action out says so instead of offering a form (I3, F5). Through the test
 client, with the real role groups."""
 
+import html
 import re
 from datetime import date
 
@@ -354,3 +355,34 @@ def test_k3_the_same_request_posted_twice_files_one(db, client, support, finance
     ]
     client.post(url, {"amount": "10.00", "reason": "Second outage, ticket 40"})
     assert sorted(CreditNote.objects.values_list("amount", flat=True)) == [10, 50]
+
+
+def test_x1_x4_the_approve_page_says_when_the_certificate_is_for_another_state(db, client, finance):
+    """X1, X4: a workspace may hold a certificate for a state other than its own, and such a
+    certificate waives none of its tax. The approve page of Acme's HI certificate (Acme is
+    located in CA) said "From today, invoices of Acme for HI carry no sales tax", as if it
+    would; its summary read "submitted (submitted 2026-02-01)"."""
+    ws = workspace(name="Acme", business_country="US", business_region="CA")
+    cert = services.submit_exemption(
+        ws,
+        region="HI",
+        reason="resale",
+        document=ContentFile(certificate_pdf("HI exemption"), name="c.pdf"),
+        valid_from=date(2026, 1, 1),
+        as_of=date(2026, 2, 1),
+    )
+    client.force_login(finance)
+    asked = html.unescape(client.get(decide_url(cert, "approve")).content.decode())
+    assert "carry no sales tax" not in asked
+    assert (
+        "Acme is taxed where its business is located: this certificate covers HI, not CA, so "
+        "approving it waives the tax of none of Acme's invoices while it stays there."
+    ) in asked
+    assert "HI sales tax, resale; valid from 1 Jan 2026, no end date; submitted 1 Feb 2026." in (
+        asked
+    )
+    # The same state: the page says the tax is waived.
+    texas = certificate()
+    assert "From today, invoices of Harbor Food Bank for TX carry no sales tax" in (
+        client.get(decide_url(texas, "approve")).content.decode()
+    )
