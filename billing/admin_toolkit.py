@@ -21,6 +21,8 @@ R5). Every change goes through a service:
   address or a form.
 """
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -52,7 +54,7 @@ from billing.documents import preview
 from billing.errors import BillingError
 from billing.months import add_months, month_start, parse_month
 from billing.search import matching
-from billing.templatetags.money import money
+from billing.templatetags.money import day, money
 
 REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket number."
 
@@ -177,6 +179,21 @@ def money_column(field, *, description, sortable=True):
     @admin.display(description=description, ordering=field if sortable else None)
     def column(model_admin, obj):
         return money(getattr(obj, field), getattr(obj, "currency", "USD"))
+
+    return column
+
+
+def validity_column(first, last, *, last_is_exclusive=False, description="Valid"):
+    """A list column (and read-only field) showing the first and last days something is valid,
+    one to a line; `last` may be empty (no end date) or, stored exclusive, the day after."""
+
+    @admin.display(description=description, ordering=first)
+    def column(model_admin, obj):
+        end = getattr(obj, last)
+        if end is not None and last_is_exclusive:
+            end -= timedelta(days=1)
+        last_day = day(end) if end else "no end date"
+        return format_html("{} –<br>{}", day(getattr(obj, first)), last_day)
 
     return column
 

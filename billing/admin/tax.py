@@ -15,6 +15,8 @@ from billing.admin_toolkit import (
     decision_action,
     immediate_action,
     shown_column,
+    validity_column,
+    with_note,
 )
 from billing.documents import clean_document
 from billing.models import TaxExemption, TaxRate
@@ -101,13 +103,10 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
     list_display = [
         "number",
         "workspace",
-        "region",
-        "reason",
+        "state_and_reason",
         "status_display",
-        "valid_from",
-        "valid_to",
+        "validity",
         "submitted_on",
-        "decided_on",
         "document_link",
     ]
     list_select_related = ["workspace"]
@@ -144,6 +143,13 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
         return f"#{obj.pk}"
 
     status_display = badge_column("status", CERTIFICATE_TONES)
+
+    validity = validity_column("valid_from", "valid_to")
+
+    @admin.display(description="State", ordering="region")
+    def state_and_reason(self, obj):
+        """The state it is for, its reason under it: one column, so every column fits."""
+        return with_note(obj.region, obj.get_reason_display())
 
     # --- the review page: the document and the decision buttons (toolkit.DecisionPages) ---
 

@@ -1,26 +1,21 @@
 """Startup credit (CR1–CR3), read-only for finance: the grants and their ledger, and the grants
 on the workspace page."""
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin
 
-from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, money_column, shown_column
+from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, money_column, validity_column
 from coupons.models import CreditGrant, CreditLedgerEntry
 
 
-def _day_before(day):
-    return day - timedelta(days=1)
-
-
 class GrantColumns:
-    """A grant's amount, what is left, and its last valid day (it is stored exclusive)."""
+    """A grant's amount, what is left, and its first and last valid days (the end is stored
+    exclusive)."""
 
-    terms = ["year", "amount_display", "remaining_display", "valid_from", "last_valid_day"]
+    terms = ["year", "amount_display", "remaining_display", "validity"]
     amount_display = money_column("amount", description="Amount")
     remaining_display = money_column("remaining", description="Left")
-    last_valid_day = shown_column("valid_until", _day_before, description="Valid until (last day)")
+    validity = validity_column("valid_from", "valid_until", last_is_exclusive=True)
 
 
 class LedgerInline(ReadOnlyInline):
@@ -54,7 +49,7 @@ class CreditGrantAdmin(GrantColumns, ServiceAdmin):
         "partner",
         "granted_by",
     ]
-    readonly_fields = ["amount_display", "remaining_display", "last_valid_day"]
+    readonly_fields = ["amount_display", "remaining_display", "validity"]
     inlines = [LedgerInline]
 
 

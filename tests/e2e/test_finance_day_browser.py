@@ -244,3 +244,61 @@ def test_r3_invoice_numbers_days_and_amounts_are_read_on_one_line(
     expect(page.locator("table.finance tbody tr").first.locator("td").first).to_contain_text(
         "Page · PDF"
     )
+
+
+def test_x4_cr1_finance_lists_show_every_column_at_1366_and_1440(
+    page: Page, live_server, screenshot_path
+):
+    """The certificate list put 1,197 px of table in a 791 px box at 1,440 px: Django marks
+    a foreign key's cell "nowrap", so "Green Mountain Co-op (demo-tax-other-state)" never
+    wrapped, and Valid to, Submitted on, Decided on and Document sat beyond a scrollbar. The
+    credit grants' list was cut the same way. Every column is in view now, a workspace's name
+    wraps, and each day still reads on one line."""
+    from coupons.credits import grant_credits
+
+    today = timezone.now().date()
+    for n, state in enumerate(["TX", "CA", "NY", "WA", "HI"]):
+        ws = paid_monthly(
+            today,
+            name=f"Green Mountain Co-op Analytics International {n}",
+            slug=f"green-mountain-co-op-analytics-international-{n}",
+            business_region=state,
+        )
+        services.submit_exemption(
+            ws,
+            region=state,
+            reason="nonprofit",
+            document=ContentFile(certificate_pdf("Exemption"), name="c.pdf"),
+            valid_from=today - timedelta(days=30),
+            valid_to=today + timedelta(days=300),
+            as_of=today,
+        )
+        grant_credits(ws, amount=Decimal("25000.00"), as_of=today, year=1, by=None)
+    sign_in(page, live_server, make_staff(FINANCE))
+    for width in (1366, 1440):
+        page.set_viewport_size({"width": width, "height": 900})
+        for name in ("billing/taxexemption", "coupons/creditgrant"):
+            page.goto(f"{live_server.url}/admin/{name}/")
+            table = page.locator("#result_list")
+            expect(table.locator("tbody tr")).to_have_count(5)
+            hidden = table.evaluate(
+                "t => t.getBoundingClientRect().width - t.closest('.results').clientWidth"
+            )
+            assert hidden <= 1, f"{name}: {hidden:.0f} px of columns out of view at {width} px"
+            days = (
+                table.locator("tbody td")
+                .filter(has_text=str(today.year))
+                .evaluate_all(
+                    """cells => cells.map(cell => {
+                    const range = document.createRange();
+                    range.selectNodeContents(cell);
+                    const tops = [...range.getClientRects()].map(r => Math.round(r.top));
+                    const lines = cell.querySelectorAll('br').length + 1;
+                    return [cell.innerText, new Set(tops).size - lines];
+                })"""
+                )
+            )
+            assert days and [text for text, extra in days if extra] == [], (name, days)
+            assert fits(page)
+            if width == 1366:
+                page.screenshot(path=screenshot_path(f"finance-{name.split('/')[1]}-1366"))
