@@ -21,7 +21,7 @@ R5). Every change goes through a service:
   address or a form.
 """
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -35,6 +35,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import (
     EmptyResultSet,
     FieldDoesNotExist,
+    ObjectDoesNotExist,
     PermissionDenied,
     ValidationError,
 )
@@ -45,10 +46,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import conditional_escape, format_html
 from django.utils.text import capfirst, smart_split, unescape_string_literal
 from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import DeletedObject
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from billing.documents import preview
 from billing.errors import BillingError
@@ -586,6 +590,9 @@ class ServiceAdmin(SimpleHistoryAdmin):
         }
         return super().history_view(request, object_id, extra_context)
 
+    def get_historical_record_context_helper(self, request, historical_record):
+        return ReadableHistory(self.model, historical_record)
+
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         """R5: an old version is shown, never saved back: no revert, a POST is refused."""
         if request.method != "GET":
@@ -625,13 +632,42 @@ class ServiceAdmin(SimpleHistoryAdmin):
         )
 
 
-def _display(record, field):
+def shown_value(field, value):
+    """A stored value as people read it on the history pages (R4): a choice's label, a day
+    as everywhere else, yes or no, and "—" for nothing (simple_history's "Deleted user
+    (pk=None)" for an empty link included)."""
+    if value is None or value == "" or (isinstance(value, DeletedObject) and value.pk is None):
+        return "—"
     if field.choices:
-        return getattr(record, f"get_{field.name}_display")()
+        return dict(field.flatchoices).get(value, value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return date_format(timezone.localtime(value), "DATETIME_FORMAT")
+    if isinstance(value, date):
+        return day(value)
+    return value
+
+
+class ReadableHistory(HistoricalRecordContextHelper):
+    """The history list's "Changes" column, each old and new value by `shown_value`."""
+
+    def prepare_delta_change_value(self, change, value):
+        field = self.model._meta.get_field(change.field)
+        if field.many_to_many:
+            return super().prepare_delta_change_value(change, value)
+        return shown_value(field, value)
+
+
+def _display(record, field):
     if field.is_relation:
-        return getattr(record, field.attname)
-    value = getattr(record, field.attname)
-    return "—" if value in (None, "") else value
+        try:
+            value = getattr(record, field.name)
+        except ObjectDoesNotExist:  # the row it named is gone: its id is all there is
+            value = f"#{getattr(record, field.attname)} (deleted)"
+    else:
+        value = getattr(record, field.attname)
+    return shown_value(field, value)
 
 
 # --- actions ---------------------------------------------------------------------------------

@@ -386,3 +386,36 @@ def test_x1_x4_the_approve_page_says_when_the_certificate_is_for_another_state(d
     assert "From today, invoices of Harbor Food Bank for TX carry no sales tax" in (
         client.get(decide_url(texas, "approve")).content.decode()
     )
+
+
+def test_r4_history_says_each_change_as_people_read_it(db, client, support, finance, invoice):
+    """R4: the credit note's history read "Decided by: Deleted user (pk=None) → finance",
+    "Decided on: None → 2026-02-03" and "Status: requested → approved" (stored values), and a
+    change made by no one signed in (the clock, a task) was "Changed by: None". Each value is
+    shown as on the note's page; nothing becomes "—"."""
+    note = services.request_credit_note(
+        invoice, by=support, amount="45.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
+    client.force_login(finance)
+    url = reverse("admin:billing_creditnote_history", args=[note.pk])
+    changes = html.unescape(client.get(url).content.decode())
+    changes = " ".join(re.sub(r"<[^>]+>", "", changes).split())
+    for shown in (
+        "Decided by: — → finance",
+        "Decided on: — → 3 Feb 2026",
+        "Status: Requested → Approved",
+    ):
+        assert shown in changes, shown
+    for raw in ("pk=None", "None →", "requested →"):
+        assert raw not in changes, raw
+    version = note.history.order_by("history_id").first()
+    page = client.get(
+        reverse("admin:billing_creditnote_simple_history", args=[note.pk, version.history_id])
+    ).content.decode()
+    assert "None" not in page.split('id="content"')[1]
+
+    ws = invoice.workspace  # the clock issued its invoice: no one signed in changed it
+    clock = client.get(reverse("admin:billing_invoice_history", args=[invoice.pk]))
+    body = clock.content.decode().split('id="content"')[1]
+    assert ">None<" not in body.replace(" ", "").replace("\n", ""), ws
