@@ -405,7 +405,8 @@ class Subscription(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.workspace.slug}: {self.plan.code}/{self.interval} from {self.started_on}"
+        interval = self.get_interval_display().lower()
+        return f"{self.workspace.name}: {self.plan.name}, {interval}, from {self.started_on}"
 
     @property
     def is_team(self):
@@ -555,7 +556,8 @@ class LockEvent(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.workspace.slug}: {self.from_lock} → {self.to_lock} on {self.on}"
+        change = f"{self.get_from_lock_display()} → {self.get_to_lock_display()}"
+        return f"{self.workspace.name}: {change} on {self.on}"
 
 
 class WorkspaceClosureQuerySet(models.QuerySet):
@@ -747,7 +749,7 @@ class OutboundEmail(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.kind} to {self.to} ({self.status})"
+        return f"“{self.subject}” to {self.to} ({self.get_status_display().lower()})"
 
 
 class InvoiceSequence(models.Model):

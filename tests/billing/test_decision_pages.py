@@ -419,3 +419,35 @@ def test_r4_history_says_each_change_as_people_read_it(db, client, support, fina
     clock = client.get(reverse("admin:billing_invoice_history", args=[invoice.pk]))
     body = clock.content.decode().split('id="content"')[1]
     assert ">None<" not in body.replace(" ", "").replace("\n", ""), ws
+
+
+def test_f6_k1_record_pages_are_titled_in_words(db, client, support):
+    """F6, K1: a lock change's page was titled "acme: locked → unlocked on 2026-02-10" and a
+    subscription's "acme: team/monthly from 2026-01-01" (stored codes); an email's, by its
+    kind's code. Each says it in the words of its page."""
+    from billing.emails import queue_email
+    from billing.models import LockEvent, OutboundEmail, Subscription
+
+    ws = workspace(name="Acme", slug="acme", as_of=date(2026, 1, 1), card=True)
+    services.change_to_team(ws, as_of=date(2026, 1, 1))
+    queue_email(
+        kind="unlocked",
+        object_key="test:1",
+        to="a@example.com",
+        template="unlocked",
+        context={"workspace": ws},
+    )
+    event = LockEvent.objects.create(
+        workspace=ws, on=date(2026, 2, 10), from_lock="locked", to_lock="unlocked", cause="manual"
+    )
+    subscription = Subscription.objects.get(workspace=ws, plan__code="team")
+    email = OutboundEmail.objects.get()
+    client.force_login(support)
+    for obj, title in (
+        (event, "Acme: Locked (data still flows) → Unlocked on 2026-02-10"),
+        (subscription, "Acme: Team, monthly, from 2026-01-01"),
+        (email, f"“{email.subject}” to a@example.com (pending)"),
+    ):
+        opts = obj._meta
+        page = client.get(reverse(f"admin:billing_{opts.model_name}_change", args=[obj.pk]))
+        assert f"<h2>{html.escape(title, quote=False)}</h2>" in page.content.decode(), title
