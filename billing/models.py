@@ -646,7 +646,7 @@ class MonthClose(models.Model):
         ordering = ["-month"]
 
     def __str__(self):
-        return f"{self.month:%Y-%m}"
+        return f"{self.month:%B %Y}"
 
 
 class SetAsideInvoice(models.Model):

@@ -241,6 +241,8 @@ def test_i6_r3_finance_reads_the_set_aside_workspaces_on_the_close_page(client, 
     set_aside(20)
     with_23, body = queries()
     assert "Set aside 22" in body and with_23 == with_3
+    # The close is named as people name the month (it read "2026-01").
+    assert "<h2>January 2026</h2>" in body
 
 
 @pytest.mark.postgres

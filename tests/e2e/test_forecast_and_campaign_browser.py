@@ -37,7 +37,9 @@ def test_fc1_finance_forecasts_a_move_to_annual_beside_todays_state(
     expect(totals).to_contain_text("$1,607.42")
     expect(totals).to_contain_text("+$1,157.42")
     table = page.get_by_label("Forecast invoices")
-    expect(table).to_contain_text("Annual 2026-01-21")
+    # Days and months as everywhere else: "Jan 26" read as 26 January, 2026-01-21 as a code.
+    expect(table).to_contain_text("Annual, 21 Jan 2026")
+    expect(page.locator(".forecast-chart figcaption").first).to_have_text("Jan ’26")
     page.screenshot(path=screenshot_path("finance-forecast-annual"), full_page=True)
     # Each month issuing an invoice has a bar for today's state and one for the change, drawn
     # under the totals, the largest (the annual invoice's month) full height.
@@ -100,7 +102,7 @@ def test_g1_g2_support_builds_and_launches_a_campaign_from_the_workspace_list(
     heading = page.get_by_role("heading", name="Discount by month")
     chart = page.locator(".campaign-card", has=heading)
     expect(chart.locator("figcaption")).to_have_text(
-        ["Feb 26$0.00", "Mar 26$30.00", "Apr 26$30.00"]
+        ["Feb ’26$0.00", "Mar ’26$30.00", "Apr ’26$30.00"]
     )
     february, march, april = bar_heights(chart, heading)
     assert march == april > february
