@@ -299,6 +299,16 @@ def _startup_coupon_code(partner) -> str:
     return own.code if own else STARTUP_CODE
 
 
+def year_one_terms(application, as_of: date) -> tuple[str, Decimal, date, date]:
+    """S4, CR1, C7: what approving on `as_of` would grant: the coupon redeemed, year one's
+    credit (an active partner's own amount, else the coupon's), and the days it is valid,
+    from `as_of` up to (not including) the same date a year later."""
+    partner = AcceleratorPartner.objects.filter(pk=application.partner_id).first()
+    code = _startup_coupon_code(partner)
+    amount = credit_amount_for(Coupon.objects.get(code=code), partner)
+    return code, amount, as_of, add_year(as_of)
+
+
 @transaction.atomic
 def approve_application(
     application,

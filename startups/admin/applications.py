@@ -1,6 +1,8 @@
 """The review workflow (S1–S3, R2): applications with their checklist, the review page and its
 decisions, and bulk decisions behind a confirmation. Pages call services."""
 
+from datetime import timedelta
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
@@ -18,7 +20,7 @@ from billing.admin_toolkit import (
     status_badge,
     with_note,
 )
-from billing.templatetags.money import day
+from billing.templatetags.money import day, money
 from startups import services
 from startups.forms import (
     ApproveForm,
@@ -226,6 +228,20 @@ class StartupApplicationAdmin(ServiceAdmin):
             credits_warning=services.credits_scope_warning(application, toolkit.today())
             if action == "approve"
             else "",
+            grants=self._grants(application) if action == "approve" else "",
+        )
+
+    @staticmethod
+    def _grants(application) -> str:
+        """What the approve page says approving grants, and to whom the acceptance goes."""
+        code, amount, valid_from, valid_until = services.year_one_terms(
+            application, toolkit.today()
+        )
+        last_day = valid_until - timedelta(days=1)
+        return (
+            f"Approving redeems {code} for this workspace: {money(amount)} of credit for year "
+            f"one, valid from {day(valid_from)} to {day(last_day)}, and the acceptance goes to "
+            f"{application.contact_email}."
         )
 
     def _closed(self, application, action) -> str:

@@ -205,3 +205,50 @@ def test_cr3_the_renewal_page_says_when_year_two_would_run_if_confirmed_today(
     assert 'name="decision"' not in decided
     page = client.get(reverse("admin:startups_renewalreview_change", args=[review.pk]))
     assert "$2,000,000.00" in page.content.decode()
+
+
+def test_s4_the_approve_page_says_what_approving_grants_and_to_whom_it_writes(
+    client, db, reviewer, pin_today
+):
+    """S4, CR1, C7: the approve page named neither the credit the approval grants nor who gets
+    the acceptance email. It states the coupon, the year-one credit and its days, and the
+    address; for an active partner with its own amount, that amount."""
+    from coupons.models import AcceleratorPartner
+
+    pin_today(date(2026, 3, 2))
+    app = application(
+        workspace=workspace(as_of=date(2026, 1, 2)),
+        company_name="Nimbus Labs",
+        contact_email="ada@nimbus.example",
+    )
+    client.force_login(reviewer)
+    url = reverse("admin:startups_application_action", args=[app.pk, "approve"])
+    page = unescape(client.get(url).content.decode())
+    assert (
+        "Approving redeems STARTUP for this workspace: $25,000.00 of credit for year one, "
+        "valid from 2 Mar 2026 to 1 Mar 2027, and the acceptance goes to ada@nimbus.example."
+    ) in page
+
+    harbor = AcceleratorPartner.objects.create(
+        name="Harbor Labs",
+        contact_name="Ada",
+        contact_email="ada@harbor.example",
+        status=AcceleratorPartner.Status.ACTIVE,
+        credit_amount=Decimal("50000.00"),
+        applied_on=date(2026, 1, 1),
+    )
+    StartupApplication.objects.filter(pk=app.pk).update(partner=harbor)
+    page = unescape(client.get(url).content.decode())
+    assert "$50,000.00 of credit for year one" in page
+    response = client.post(
+        url, {"workspace": app.workspace_id, "note": "", "credits_scope_confirmed": "on"}
+    )
+    assert response.status_code == 302
+    app.refresh_from_db()
+    grant = app.workspace.credit_grants.get(year=1)  # what the page said is what was granted
+    assert (app.status, grant.amount, grant.valid_from, grant.valid_until) == (
+        "approved",
+        Decimal("50000.00"),
+        date(2026, 3, 2),
+        date(2027, 3, 2),
+    )
