@@ -315,6 +315,11 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         except BillingError as exc:
             return {"preview": None, "preview_problem": str(exc)}
 
+    @staticmethod
+    def _payment_method_title(workspace) -> str:
+        """A card on file is replaced by the next one (T2): the action says which it does."""
+        return "Replace payment method" if workspace.has_payment_method else "Add payment method"
+
     def _workspace_actions(self, request, workspace):
         """(label, url) of each page this person may open on this workspace. A closed one
         accepts no change but reopening (W1), so it offers nothing else."""
@@ -332,7 +337,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         labels = {
             "plan": "Change plan",
             "interval": "Change billing interval",
-            "payment-method": "Add payment method",
+            "payment-method": self._payment_method_title(workspace),
             "usage": "Record usage",
             "unlock": "Unlock",
         }
@@ -366,6 +371,8 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         if not request.user.has_perm(permission):
             raise PermissionDenied
         workspace = get_object_or_404(Workspace, pk=pk)
+        if action == "payment-method":
+            title = self._payment_method_title(workspace)
         closed = ""
         if action == "unlock" and workspace.lock == "unlocked":
             closed = f"{workspace.name} is not locked: there is nothing to unlock."

@@ -77,6 +77,9 @@ def test_support_adds_a_card_and_moves_a_workspace_to_team(
     page.get_by_role("button", name="Add payment method").click()
     expect_done(page, change_page, "Payment method recorded for Acme.")
     expect(status).to_contain_text("•••• 4242")
+    # With a card on file, the next one replaces it: the button says so.
+    expect(page.get_by_role("link", name="Add payment method")).to_have_count(0)
+    expect(page.get_by_role("link", name="Replace payment method")).to_be_visible()
 
     page.get_by_role("link", name="Change plan").click()
     page.get_by_label("Team, billed monthly").check()
