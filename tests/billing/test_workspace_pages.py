@@ -227,3 +227,16 @@ def test_fc1_a_coupon_and_a_refused_change_on_the_forecast_page(client, support,
 def test_fc1_r2_reviewers_cannot_forecast(client, reviewer, customer):
     client.force_login(reviewer)
     assert client.get(page(customer, "forecast")).status_code == 403
+
+
+def test_fc1_the_preview_says_it_counts_the_usage_so_far(client, support, pin_today):
+    """FC1: the workspace page's preview of this month's invoice counts the usage recorded so
+    far, and the forecast a whole month's (last month's by default): the same invoice showed
+    two totals, $143.00 and $174.77, with nothing to say why. The preview says what it counts."""
+    pin_today(date(2026, 1, 20))
+    ws = paid_monthly(as_of=date(2026, 1, 1), name="Acme")
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=12_500)
+    client.force_login(support)
+    page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
+    assert "From the usage recorded so far this month" in page
+    assert "$145.00" in page  # 120.00 + 2,500 MTUs over the 10,000 included, at $0.0100
