@@ -28,12 +28,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import (
-    flatten_fieldsets,
-    label_for_field,
-    lookup_spawns_duplicates,
-    unquote,
-)
+from django.contrib.admin.utils import label_for_field, lookup_spawns_duplicates, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth import get_user_model
@@ -518,19 +513,15 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     # --- the change form asks why ---
 
-    def _typed_fields(self, request, obj):
-        """The fields of `obj`'s page a person may type into (the rest are shown read-only)."""
-        readonly = set(self.get_readonly_fields(request, obj))
-        shown = flatten_fieldsets(super().get_fieldsets(request, obj))
-        return [name for name in shown if name not in readonly]
-
     def _asks_reason(self, request, obj):
         if not self.reason_on_change or obj is None:
             return False
-        return self.has_change_permission(request, obj) and bool(self._typed_fields(request, obj))
+        return self.has_change_permission(request, obj)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        if change and obj is not None and not self._typed_fields(request, obj):
+        form = context["adminform"].form
+        shown_only = {"change_reason", *getattr(form, "unlinked", ())}
+        if change and obj is not None and not set(form.fields) - shown_only:
             # Nothing on the page can change (a decided row): no button offers to save it.
             context.update(show_save=False, show_save_and_continue=False)
             context.update(show_save_and_add_another=False)
