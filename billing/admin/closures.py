@@ -13,10 +13,11 @@ from django.urls import reverse
 
 from billing import admin_toolkit as toolkit
 from billing import services
-from billing.admin_toolkit import ReasonForm, ServiceAdmin, YesNoFilter
+from billing.admin_toolkit import ReasonForm, ServiceAdmin, YesNoFilter, with_note
 from billing.closures import closure_preview
 from billing.forms import CloseWorkspaceForm
 from billing.models import Workspace, WorkspaceClosure
+from billing.templatetags.money import day
 
 CLOSE_PERMISSION = "billing.close_workspace"
 
@@ -116,14 +117,25 @@ class WorkspaceClosureAdmin(ServiceAdmin):
 
     list_display = [
         "workspace",
-        "closed_on",
+        "closed",
         "reason",
-        "closed_by",
         "final_invoice",
-        "reopened_on",
+        "reopened",
         "reopen_reason",
-        "reopened_by",
     ]
     list_select_related = ["workspace", "closed_by", "reopened_by", "final_invoice"]
     list_filter = ["closed_on", "reopened_on"]
     search_fields = ["workspace__slug", "workspace__name", "reason"]
+
+    # Who, under when: the list fits 1,366 px beside the menu and the filters.
+    @admin.display(description="Closed", ordering="closed_on")
+    def closed(self, obj):
+        when = day(obj.closed_on)
+        return with_note(when, f"by {obj.closed_by}") if obj.closed_by else when
+
+    @admin.display(description="Reopened", ordering="reopened_on")
+    def reopened(self, obj):
+        if obj.reopened_on is None:
+            return "—"
+        when = day(obj.reopened_on)
+        return with_note(when, f"by {obj.reopened_by}") if obj.reopened_by else when

@@ -51,7 +51,7 @@ class AcceleratorPartnerAdmin(ServiceAdmin):
     def has_review_permission(self, request):
         return request.user.has_perm("coupons.review_acceleratorpartner")
 
-    @admin.display(description="Startup credit a year", ordering="credit_amount")
+    @admin.display(description="Credit a year", ordering="credit_amount")
     def credit_display(self, obj):
         return money(obj.credit_amount) if obj.credit_amount is not None else "as STARTUP"
 
