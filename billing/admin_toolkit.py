@@ -12,7 +12,9 @@ R5). Every change goes through a service:
 - `service_form_page` is the one page of single-object actions: a form whose valid POST calls a
   service; a refusal comes back on the same page.
 - `badge`/`badge_column` show a status as a coloured word, the one way lists and pages do;
-  `money_column`/`shown_column` show a field as people read it (money, a count, a month).
+  `money_column`/`shown_column`/`validity_column` show a field as people read it (money, a
+  count, a month, the days something is valid); `with_note` puts a second fact under the first
+  in one cell, so lists fit 1,366 px; `shown_value` words a stored value on the history pages.
 - `admin_page` renders an extra page of an admin; `ServiceAdmin.pages` routes it.
 - `CountryInUseFilter`, `MonthListFilter` and `YesNoFilter` are the list filters more than one
   list needs.
