@@ -30,7 +30,7 @@ def _check_usage(month: date, mtus) -> list[str]:
     elif not EARLIEST_MONTH <= month <= LATEST_MONTH:
         problems.append(f"{month:%Y-%m} is not a month this system bills")
     elif _closed(month):
-        problems.append(f"{month:%Y-%m} is closed: its invoices are issued")
+        problems.append(f"{month:%Y-%m} is closed (its invoices are issued)")
     if problem := _mtus_problem(mtus):
         problems.append(problem)
     return problems

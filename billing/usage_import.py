@@ -144,7 +144,7 @@ def _message(
     if dup_of:
         problems.append(f"{slug} {month:%Y-%m} is also on line {dup_of}")
     if closed:
-        problems.append(f"{month:%Y-%m} is closed: its invoices are issued")
+        problems.append(f"{month:%Y-%m} is closed (its invoices are issued)")
     return f"Line {line}: " + "; ".join(problems or ["cannot be imported"]) + "."
 
 

@@ -96,7 +96,7 @@ class RegionNotACodeFilter(toolkit.YesNoFilter):
 
     title = "business region"
     parameter_name = "region_not_a_code"
-    labels = (("yes", "Not a code tax depends on"), ("no", "Taxable as kept"))
+    labels = (("yes", "Needs a state or province code"), ("no", "Fine as kept"))
 
     def condition(self):
         return region_not_a_code()

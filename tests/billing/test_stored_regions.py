@@ -263,6 +263,11 @@ def test_x1_check_billing_and_the_finance_panel_count_regions_that_are_no_code(d
     assert re.search(r"not a code tax depends on</a></th>\s*<td><strong>2</strong>", page)
     listed = client.get("/admin/billing/workspace/?region_not_a_code=yes")
     assert listed.context["cl"].result_count == 2
+    # The list's filter says what its choices mean to support, who corrects them (it read
+    # "Not a code tax depends on" and "Taxable as kept").
+    page = client.get("/admin/billing/workspace/").content.decode()
+    choices = re.findall(r'<a href="\?region_not_a_code=(yes|no)">\s*([^<]+?)\s*</a>', page)
+    assert choices == [("yes", "Needs a state or province code"), ("no", "Fine as kept")]
 
 
 def test_x1_x2_the_tax_report_splits_by_region_only_where_tax_depends_on_it(db):

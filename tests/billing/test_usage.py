@@ -151,7 +151,7 @@ def test_u2_i6_d2_every_rule_in_one_file_names_each_bad_line(db, tmp_path):
         "Line 5: “1999-12” is outside the months this system bills (2000-01 to 2099-12).",
         "Line 6: 10,000,000,001 MTUs is more than the 10,000,000,000 a month can report (a typo?).",
         "Line 7: alpha 2026-02 is also on line 2.",
-        "Line 8: 2026-01 is closed: its invoices are issued.",
+        "Line 8: 2026-01 is closed (its invoices are issued).",
         "Line 9: MTUs must be a whole number of at least 0, not “”.",
         "Line 10: MTUs must be a whole number of at least 0, not “+5”.",
         "Line 11: 4 fields where the header names fewer (a number with a thousands separator? "
@@ -253,7 +253,7 @@ def test_d2_usage_for_a_month_the_clock_is_closing_is_refused(db, tmp_path):
     path.write_text(f"workspace,month,mtus\n{ws.slug},2026-02,10\n{ws.slug},2026-01,15000\n")
     with pytest.raises(UsageImportError) as refused:
         services.import_usage(path)
-    assert refused.value.errors == ["Line 3: 2026-01 is closed: its invoices are issued."]
+    assert refused.value.errors == ["Line 3: 2026-01 is closed (its invoices are issued)."]
     services.record_usage(ws, month=date(2026, 2, 1), mtus=10)  # February is open
 
 
