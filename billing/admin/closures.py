@@ -82,7 +82,7 @@ class ClosurePages:
         workspace = self._closure_workspace(request, pk)
         closed = ""
         if workspace.closed_on is not None:
-            closed = f"{workspace.name} is already closed (since {workspace.closed_on})."
+            closed = f"{workspace.name} is already closed (since {day(workspace.closed_on)})."
         return self._closure_page(
             request,
             workspace,

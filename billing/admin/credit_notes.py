@@ -136,7 +136,7 @@ class CreditNoteAdmin(ServiceAdmin):
         if note.status != CreditNote.Status.REQUESTED:
             closed = (
                 f"This credit note was already {note.get_status_display().lower()} on "
-                f"{note.decided_on}"
+                f"{day(note.decided_on)}"
                 + (f" by {note.decided_by}" if note.decided_by else "")
                 + ": a decision is final."
             )

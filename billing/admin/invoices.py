@@ -187,7 +187,7 @@ class InvoiceAdmin(ServiceAdmin):
 
         closed = ""
         if invoice.status == Invoice.Status.VOID:
-            closed = f"{invoice.number} is already void (since {invoice.voided_on}): "
+            closed = f"{invoice.number} is already void (since {day(invoice.voided_on)}): "
             closed += invoice.void_reason or "no reason recorded."
         form = VoidInvoiceForm(request.POST or None)
         return self._form_page(

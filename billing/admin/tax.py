@@ -21,7 +21,7 @@ from billing.admin_toolkit import (
 from billing.documents import clean_document
 from billing.models import TaxExemption, TaxRate
 from billing.tax import US_STATES, certificate_misses, region_codes_help
-from billing.templatetags.money import rate
+from billing.templatetags.money import day, rate
 
 
 @admin.register(TaxRate)
@@ -168,10 +168,10 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
         if certificate.status in (TaxExemption.Status.APPROVED, TaxExemption.Status.REJECTED):
             return (
                 f"{name} was already {certificate.get_status_display().lower()} on "
-                f"{certificate.decided_on}: a decision is final."
+                f"{day(certificate.decided_on)}: a decision is final."
             )
         if decision == "review" and certificate.status == TaxExemption.Status.IN_REVIEW:
-            return f"{name} is already in review since {certificate.review_started_on}."
+            return f"{name} is already in review since {day(certificate.review_started_on)}."
         return ""
 
     def decision_subject(self, certificate):

@@ -377,7 +377,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         if action == "unlock" and workspace.lock == "unlocked":
             closed = f"{workspace.name} is not locked: there is nothing to unlock."
         if workspace.closed_on is not None:  # W1: nothing but reopening
-            closed = f"{workspace.name} was closed on {workspace.closed_on}: reopen it first."
+            closed = f"{workspace.name} was closed on {day(workspace.closed_on)}: reopen it first."
         return self.workspace_page(
             request,
             workspace,

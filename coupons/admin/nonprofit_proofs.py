@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import DecisionPages, ServiceAdmin, badge_column, decision_action
+from billing.templatetags.money import day
 from coupons import services
 from coupons.forms import NonprofitProofForm
 from coupons.models import NonprofitProof
@@ -97,7 +98,7 @@ class NonprofitProofAdmin(DecisionPages, ServiceAdmin):
             return ""
         return (
             f"This proof was already {proof.get_status_display().lower()} on "
-            f"{proof.reviewed_on}: a decision is final."
+            f"{day(proof.reviewed_on)}: a decision is final."
         )
 
     def decision_subject(self, proof):

@@ -248,7 +248,7 @@ class StartupApplicationAdmin(ServiceAdmin):
         """Why the application's state rules `action` out, for the page to say instead of
         offering a form (S3: a decision is final)."""
         if not application.is_open:
-            decided = f" on {application.decided_on}" if application.decided_on else ""
+            decided = f" on {day(application.decided_on)}" if application.decided_on else ""
             status = application.get_status_display().lower()
             return (
                 f"Application #{application.pk} was already {status}{decided}: a decision is final."

@@ -114,7 +114,7 @@ def test_x4_a_decided_certificate_page_says_so_and_offers_no_form(db, client, fi
     services.approve_exemption(cert, by=finance, as_of=date(2026, 2, 2))
     client.force_login(finance)
     body = client.get(decide_url(cert, "reject")).content.decode()
-    assert f"Certificate #{cert.pk} was already approved on 2026-02-02" in body
+    assert f"Certificate #{cert.pk} was already approved on 2 Feb 2026" in body
     assert forms_posting(body) == []
     client.post(decide_url(cert, "reject"), {"reason": "Changed my mind"})
     cert.refresh_from_db()
@@ -198,7 +198,7 @@ def test_k3_finance_approves_a_credit_note_beside_the_invoice_figures(
     )
     # Decided: its page says so.
     body = client.get(url).content.decode()
-    assert "This credit note was already approved on 2026-02-10" in body
+    assert "This credit note was already approved on 10 Feb 2026" in body
     assert forms_posting(body) == []
 
 
@@ -239,7 +239,9 @@ def test_k3_the_request_form_shows_pending_requests_and_refuses_in_dollars_and_c
     url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
     body = client.get(url).content.decode()
     assert ("Requested, waiting for finance", "$15.00") in figures(body)
-    assert "Late fix" in body and "Waiting for finance" in body
+    # The same status reads the same on every page: "Requested", as in the credit-note list.
+    assert "Late fix" in body and '<span class="badge waiting">Requested</span>' in body
+    assert "Waiting for finance" not in body
     response = client.post(url, {"amount": "20.01", "reason": "More"})
     assert messages_of(response) == [
         f"A credit note on {invoice.number} can be at most $20.00 (what is left unrefunded), "
@@ -265,7 +267,7 @@ def test_i3_voiding_a_void_invoice_says_so(db, client, finance, invoice):
     client.force_login(finance)
     url = reverse("admin:billing_invoice_void", args=[invoice.pk])
     body = client.get(url).content.decode()
-    assert f"{invoice.number} is already void (since 2026-02-02): Duplicate" in body
+    assert f"{invoice.number} is already void (since 2 Feb 2026): Duplicate" in body
     assert forms_posting(body) == []
     assert client.post(url, {"reason": "again"}).status_code == 200
     invoice.refresh_from_db()

@@ -137,7 +137,7 @@ def test_w1_support_closes_with_a_reason_and_then_can_only_reopen(client, suppor
     assert [label for label, _ in workspace_page.context["actions"]] == ["Reopen workspace"]
     # Every other page of the workspace says so and offers nothing to submit.
     plan_page = client.get(reverse("admin:billing_workspace_action", args=[customer.pk, "plan"]))
-    assert "was closed on 2026-01-21: reopen it first." in plan_page.content.decode()
+    assert "was closed on 21 Jan 2026: reopen it first." in plan_page.content.decode()
     refused = client.post(
         reverse("admin:billing_workspace_action", args=[customer.pk, "usage"]),
         {"month": "2026-01", "mtus": "1"},
