@@ -9,6 +9,7 @@ from decimal import Decimal
 from django_countries import countries
 
 from billing.months import years_before
+from billing.templatetags.money import day, money
 from startups.models import EligibleTerritory, StartupApplication
 
 FUNDING_LIMIT = Decimal("5000000.00")
@@ -44,10 +45,6 @@ def company_key(name: str) -> str:
     return " ".join(words)[:KEY_LENGTH]
 
 
-def _money(amount: Decimal) -> str:
-    return f"${amount:,.2f}"
-
-
 def check_incorporation(incorporated: date, applied: date) -> Check:
     """E1: incorporated less than two years before the application date."""
     limit = years_before(applied, 2)
@@ -55,13 +52,14 @@ def check_incorporation(incorporated: date, applied: date) -> Check:
         return Check(
             "E1",
             True,
-            f"Incorporated {incorporated}, less than two years before the "
-            f"application date {applied}",
+            f"Incorporated {day(incorporated)}, less than two years before the "
+            f"application date {day(applied)}",
         )
     return Check(
         "E1",
         False,
-        f"Incorporated {incorporated}, two years or more before the application date {applied}",
+        f"Incorporated {day(incorporated)}, two years or more before the application date "
+        f"{day(applied)}",
     )
 
 
@@ -69,10 +67,10 @@ def check_funding(total_funding: Decimal) -> Check:
     """E2: total funding raised at most $5,000,000.00."""
     if total_funding <= FUNDING_LIMIT:
         return Check(
-            "E2", True, f"Raised {_money(total_funding)}, within the {_money(FUNDING_LIMIT)} limit"
+            "E2", True, f"Raised {money(total_funding)}, within the {money(FUNDING_LIMIT)} limit"
         )
     return Check(
-        "E2", False, f"Raised {_money(total_funding)}, more than the {_money(FUNDING_LIMIT)} limit"
+        "E2", False, f"Raised {money(total_funding)}, more than the {money(FUNDING_LIMIT)} limit"
     )
 
 

@@ -103,10 +103,10 @@ def test_e1_exactly_two_years_before_the_application_date_fails():
     exactly = check_incorporation(date(2024, 1, 20), applied)
     assert not exactly.passed
     assert exactly.reason == (
-        "Incorporated 2024-01-20, two years or more before the application date 2026-01-20"
+        "Incorporated 20 Jan 2024, two years or more before the application date 20 Jan 2026"
     )
     assert check_incorporation(date(2023, 12, 31), applied).reason.startswith(
-        "Incorporated 2023-12-31, two years or more"
+        "Incorporated 31 Dec 2023, two years or more"
     )
 
 
@@ -236,7 +236,7 @@ def test_s2_checks_are_recomputed_when_the_reviewer_opens_the_application(
         reverse("admin:startups_startupapplication_change", args=[app.pk])
     ).content.decode()
     assert "E4 fails</strong>: Workspace orbit has received a coupon or credit" in page
-    assert "E1 passes</strong>: Incorporated 2025-06-01, less than two years" in page
+    assert "E1 passes</strong>: Incorporated 1 Jun 2025, less than two years" in page
     app.refresh_from_db()
     assert app.failing_checks == "E4"
     assert app.history.first().history_change_reason == "Checks evaluated again"
