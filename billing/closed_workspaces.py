@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef
 
 from billing.errors import WorkspaceClosed
 from billing.models import Usage, Workspace, WorkspaceClosure
+from billing.templatetags.money import day
 
 
 def refuse_closed(workspace: Workspace, what: str = "This change") -> None:
@@ -19,8 +20,8 @@ def refuse_closed(workspace: Workspace, what: str = "This change") -> None:
     )
     if closed_on is not None:
         raise WorkspaceClosed(
-            f"{what} is refused: {workspace.name} was closed on {closed_on}. A closed workspace "
-            "accepts no change; support can reopen it first."
+            f"{what} is refused: {workspace.name} was closed on {day(closed_on)}. A closed "
+            "workspace accepts no change; support can reopen it first."
         )
 
 

@@ -32,6 +32,7 @@ from billing.subscriptions import (
     start_free,
     stop_subscription,
 )
+from billing.templatetags.money import day, money
 
 # --- What closing would do (the confirmation page) --------------------------------------------
 
@@ -57,13 +58,14 @@ def _subscription_effect(sub: Subscription, final: InvoicePreview | None) -> str
         return "The Team trial ends now, uncharged (T5)."
     if sub.interval == Interval.ANNUAL:
         return (
-            f"The annual term (to {sub.term_end}) ends now: it is not renewed, not refunded, "
+            f"The annual term (to {day(sub.term_end)}) ends now: it is not renewed, not refunded, "
             "and no further overage is billed."
         )
     if final is None:
         return "Monthly Team ends now; no paid day this month is unbilled, so no final invoice."
     return (
-        f"Monthly Team ends now with a final invoice of ${final.total:,} dated {final.issue_date}."
+        f"Monthly Team ends now with a final invoice of {money(final.total)} dated "
+        f"{day(final.issue_date)}."
     )
 
 
@@ -83,8 +85,8 @@ def closure_preview(workspace: Workspace, *, as_of: date) -> ClosurePreview:
             # X1: a trial or term end the clock skipped, its invoice not issuable yet.
             return _owed_cannot_be_issued(workspace, as_of, exc)
         owed = [
-            f"First, the {invoice.get_kind_display().lower()} invoice of ${invoice.total:,} "
-            f"dated {invoice.issue_date} that the billing clock still owes is issued."
+            f"First, the {invoice.get_kind_display().lower()} invoice of {money(invoice.total)} "
+            f"dated {day(invoice.issue_date)} that the billing clock still owes is issued."
             for invoice in locked.invoices.exclude(pk__in=before).order_by("issue_date", "pk")
         ]
         preview = _preview_after_catch_up(locked, as_of)
@@ -155,7 +157,9 @@ def close_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> Wo
     hold_usage_writers()
     workspace = Workspace.objects.for_change(workspace)
     if workspace.closed_on is not None:
-        raise WorkspaceClosed(f"{workspace.name} is already closed (since {workspace.closed_on}).")
+        raise WorkspaceClosed(
+            f"{workspace.name} is already closed (since {day(workspace.closed_on)})."
+        )
     take_in_date_order(workspace, as_of, "A closure")
     refuse_set_aside_pending(workspace, as_of, "A closure")
     with because(f"Workspace closed: {reason}", by):

@@ -17,6 +17,7 @@ from billing.errors import BillingError, refuse_problems
 from billing.models import Invoice, TaxExemption, Workspace
 from billing.months import day_problem
 from billing.tax import US_STATES
+from billing.templatetags.money import day
 
 __all__ = [
     "approve_exemption",
@@ -35,12 +36,13 @@ def _locked(certificate: TaxExemption) -> TaxExemption:
 def _check_open(certificate: TaxExemption, as_of: date):
     if certificate.status in (Status.APPROVED, Status.REJECTED):
         raise BillingError(
-            f"Certificate #{certificate.pk} was already {certificate.status} on "
-            f"{certificate.decided_on}; a decision is final."
+            f"Certificate #{certificate.pk} was already "
+            f"{certificate.get_status_display().lower()} on {day(certificate.decided_on)}; a "
+            "decision is final."
         )
     if as_of < certificate.submitted_on:
         raise BillingError(
-            f"Certificate #{certificate.pk} was submitted on {certificate.submitted_on}; it "
+            f"Certificate #{certificate.pk} was submitted on {day(certificate.submitted_on)}; it "
             f"cannot be reviewed on {as_of}, before that."
         )
 
@@ -73,11 +75,11 @@ def submit_exemption(
         problems.append("A certificate needs the first day it is valid.")
     elif valid_to is not None and valid_to < valid_from:
         problems.append(f"The certificate cannot end ({valid_to}) before it starts ({valid_from}).")
-    for day, what, hint in (
+    for value, what, hint in (
         (valid_from, "Its first valid day", ""),
         (valid_to, "Its last valid day", ": leave it empty for a certificate without an end"),
     ):
-        problem = isinstance(day, date) and day_problem(day, what)
+        problem = isinstance(value, date) and day_problem(value, what)
         if problem:
             problems.append(f"{problem}{hint}.")
     refuse_problems(problems)
@@ -106,7 +108,7 @@ def start_exemption_review(certificate: TaxExemption, *, by, as_of: date) -> Tax
     if certificate.status == Status.IN_REVIEW:
         raise BillingError(
             f"Certificate #{certificate.pk} is already in review since "
-            f"{certificate.review_started_on}."
+            f"{day(certificate.review_started_on)}."
         )
     certificate.status, certificate.review_started_on = Status.IN_REVIEW, as_of
     save_with_reason(certificate, "Review started", by=by)

@@ -71,6 +71,7 @@ from billing.models import (
 from billing.months import add_months, month_start, parse_day
 from billing.pricing import ZERO, round_cents
 from billing.tax import RegionNotACode
+from billing.templatetags.money import day
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import (
     Campaign,
@@ -643,7 +644,7 @@ def update_campaign(campaign: Campaign, *, by, reason: str, **changes) -> Campai
     campaign = Campaign.objects.select_for_update().select_related("coupon").get(pk=campaign.pk)
     if campaign.status != Campaign.Status.DRAFT:
         raise CouponError(
-            f"{campaign.name} was launched on {campaign.launched_on}: a launched campaign "
+            f"{campaign.name} was launched on {day(campaign.launched_on)}: a launched campaign "
             "cannot change (its emails went out as they were). Create a new campaign instead."
         )
     current = {

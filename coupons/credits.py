@@ -17,6 +17,7 @@ from billing.closed_workspaces import refuse_closed
 from billing.errors import refuse_problems
 from billing.models import SetAsideInvoice, Workspace
 from billing.months import add_year
+from billing.templatetags.money import day
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant, CreditLedgerEntry
 from coupons.workspaces import locked_workspace, note_on_workspaces
@@ -71,7 +72,7 @@ def add_grant(
     if year in existing:
         raise CouponError(
             f"{workspace.name} already has its year-{year} credit grant "
-            f"(from {existing[year].valid_from})."
+            f"(from {day(existing[year].valid_from)})."
         )
     if year == 2 and 1 not in existing:
         raise CouponError(f"{workspace.name} has no year-one grant: year two follows year one.")

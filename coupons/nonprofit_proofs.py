@@ -10,6 +10,7 @@ from billing.audit import require_reason, save_with_reason
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.models import Workspace
+from billing.templatetags.money import day
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import NonprofitProof, Redemption
 from coupons.redemptions import redeem_coupon
@@ -41,7 +42,8 @@ def _locked_proof(proof) -> NonprofitProof:
     proof = NonprofitProof.objects.select_for_update().select_related("workspace").get(pk=proof.pk)
     if proof.status != NonprofitProof.Status.SUBMITTED:
         raise CouponError(
-            f"This proof was already {proof.get_status_display().lower()} on {proof.reviewed_on}."
+            f"This proof was already {proof.get_status_display().lower()} on "
+            f"{day(proof.reviewed_on)}."
         )
     return proof
 

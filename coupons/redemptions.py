@@ -39,6 +39,7 @@ from billing.closed_workspaces import refuse_closed
 from billing.models import Interval, Invoice, Plan, Subscription, Workspace
 from billing.months import month_start
 from billing.subscriptions import advance_workspace
+from billing.templatetags.money import day
 from coupons.credits import add_grant, credit_amount_for, lapse_credit_grants
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
@@ -217,7 +218,8 @@ def check_coupon(coupon: Coupon, *, as_of: date):
     if coupon.redeem_by is not None and as_of > coupon.redeem_by:
         raise CouponRefused(
             CouponRefused.PAST_REDEEM_BY,
-            f"The coupon {code} could be applied until {coupon.redeem_by}; it is past that date.",
+            f"The coupon {code} could be applied until {day(coupon.redeem_by)}; it is past that "
+            "date.",
         )
     if coupon.max_redemptions is not None and coupon.times_redeemed >= coupon.max_redemptions:
         raise CouponRefused(
@@ -285,10 +287,10 @@ def _refusal_message(reason: str, workspace, coupon: Coupon, facts: RedeemFacts,
         )
     if reason == CouponRefused.DISCOUNT_ACTIVE:
         current = facts.discount
-        until = f" until {current.runs_out_on}" if current.runs_out_on else ""
+        until = f" until {day(current.runs_out_on)}" if current.runs_out_on else ""
         return (
             f"{name} already has an active discount ({current.coupon.code}, from "
-            f"{current.redeemed_on}{until}): one discount at a time. Remove it first."
+            f"{day(current.redeemed_on)}{until}): one discount at a time. Remove it first."
         )
     if reason == CouponRefused.NO_NONPROFIT_PROOF:
         return (

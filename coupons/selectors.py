@@ -8,6 +8,7 @@ from django.db.models import F, Q, Sum
 from billing.models import OutboundEmail
 from billing.pricing import ZERO
 from billing.selectors import workspace_status
+from billing.templatetags.money import day
 from coupons.models import CampaignRecipient, Coupon, CreditGrant, CreditLedgerEntry, Redemption
 
 
@@ -111,11 +112,11 @@ def redemption_summary(redemption: Redemption) -> str:
     """A line for the workspace page: what it is, since when, until when."""
     coupon = redemption.coupon
     text = f"{coupon.code}: {coupon.value_display}, {coupon.duration_display.lower()}"
-    text += f", from {redemption.redeemed_on}"
+    text += f", from {day(redemption.redeemed_on)}"
     if redemption.status != Redemption.Status.ACTIVE:
-        text += f" ({redemption.get_status_display().lower()} {redemption.ended_on})"
+        text += f" ({redemption.get_status_display().lower()} {day(redemption.ended_on)})"
     elif redemption.runs_out_on:
-        text += f" until {redemption.runs_out_on}"
+        text += f" until {day(redemption.runs_out_on)}"
     return text
 
 
@@ -126,7 +127,7 @@ def coupon_standing(workspace, *, as_of: date) -> str:
     status = workspace_status(workspace, as_of=as_of)
     if status["closed"]:  # W1
         return (
-            f"{workspace.name} was closed on {status['closed_on']}: "
+            f"{workspace.name} was closed on {day(status['closed_on'])}: "
             "it takes no coupon until it is reopened."
         )
     plan = status["plan"].title()

@@ -22,6 +22,7 @@ from billing.models import Subscription, Workspace
 from billing.months import add_year, years_before
 from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
+from billing.templatetags.money import day
 from billing.turns import take_turns
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit
@@ -195,7 +196,7 @@ def _email_applicant(application: StartupApplication, kind: str, **context):
 
 def _require_open(application, action):
     if not application.is_open:
-        decided = f" on {application.decided_on}" if application.decided_on else ""
+        decided = f" on {day(application.decided_on)}" if application.decided_on else ""
         raise ApplicationError(
             f"Application #{application.pk} is already {application.get_status_display().lower()}"
             f"{decided}: it cannot be {action}."

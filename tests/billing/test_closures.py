@@ -231,7 +231,7 @@ def test_w1_a_closed_workspace_accepts_no_change_but_reopening(db, support):
     with pytest.raises(WorkspaceClosed) as refusal:
         services.change_to_team(ws, as_of=day)
     assert str(refusal.value) == (
-        f"A plan change is refused: {ws.name} was closed on 2026-01-21. A closed workspace "
+        f"A plan change is refused: {ws.name} was closed on 21 Jan 2026. A closed workspace "
         "accepts no change; support can reopen it first."
     )
 

@@ -50,7 +50,7 @@ def test_w1_the_confirmation_says_what_closing_will_do(client, support, customer
     # K1: 77.42 + 20.00 = 97.42; 20 % off = 19.48; then the $50.00 credit: 27.94.
     for text in (
         "Its data stops at once",
-        "Monthly Team ends now with a final invoice of $27.94 dated 2026-01-21.",
+        "Monthly Team ends now with a final invoice of $27.94 dated 21 Jan 2026.",
         "The discount TWENTY (20% off, forever) ends after the final invoice.",
         "One email confirms the closure to",
         "Team monthly, January 2026: 20 of 31 days",
@@ -80,14 +80,14 @@ def test_w1_d4_the_confirmation_says_what_the_clock_owes_before_closing(
     body = client.get(page(ws, "close")).content.decode()
     assert not Invoice.objects.filter(workspace=ws, issue_date=date(2026, 2, 9)).exists()
     if what == "trial":
-        assert "Monthly Team ends now with a final invoice of $4.29 dated 2026-02-10." in body
+        assert "Monthly Team ends now with a final invoice of $4.29 dated 10 Feb 2026." in body
         assert "uncharged" not in body
     else:
         assert (
-            "First, the annual invoice of $1,440.00 dated 2026-02-09 that the billing clock "
+            "First, the annual invoice of $1,440.00 dated 9 Feb 2026 that the billing clock "
             "still owes is issued." in body
         )
-        assert "The annual term (to 2027-02-09) ends now" in body
+        assert "The annual term (to 9 Feb 2027) ends now" in body
     client.post(page(ws, "close"), {"reason": "Customer asked for deletion, ticket 9"})
     issued = Invoice.objects.filter(workspace=ws, issue_date__gte=date(2026, 2, 9))
     expected = [("final", D("4.29"))] if what == "trial" else [("annual", D("1440.00"))]
@@ -133,7 +133,7 @@ def test_w1_support_closes_with_a_reason_and_then_can_only_reopen(client, suppor
     )
     workspace_page = client.get(change_page(customer))
     body = workspace_page.content.decode()
-    assert "Closed on 2026-01-21" in body and "Data <strong>stopped</strong>" in body
+    assert "Closed on 21 Jan 2026" in body and "Data <strong>stopped</strong>" in body
     assert [label for label, _ in workspace_page.context["actions"]] == ["Reopen workspace"]
     # Every other page of the workspace says so and offers nothing to submit.
     plan_page = client.get(reverse("admin:billing_workspace_action", args=[customer.pk, "plan"]))

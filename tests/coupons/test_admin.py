@@ -460,7 +460,7 @@ def test_c2_the_apply_page_says_where_the_workspace_stands(client, support, pin_
     client.force_login(support)
     standing = (
         "Acme Analytics now: Team (monthly); running discount: OLD20: 20% off, forever, "
-        "from 2026-01-05; coupons received before: GONE10, OLD20 (each once per workspace)."
+        "from 5 Jan 2026; coupons received before: GONE10, OLD20 (each once per workspace)."
     )
     assert standing in client.get(apply_url(ws)).content.decode()
     refused = client.post(apply_url(ws), {"workspace": ws.pk, "coupon": "NEW10", "reason": "x"})
@@ -476,7 +476,7 @@ def test_c2_the_apply_page_says_where_the_workspace_stands(client, support, pin_
     # W1: a closed workspace takes no coupon; the page says so before support picks one.
     billing.close_workspace(fresh, by=support, reason="Ticket 3", as_of=date(2026, 2, 10))
     assert (
-        "Fresh Co was closed on 2026-02-10: it takes no coupon until it is reopened."
+        "Fresh Co was closed on 10 Feb 2026: it takes no coupon until it is reopened."
         in client.get(apply_url(fresh)).content.decode()
     )
 

@@ -360,7 +360,7 @@ def test_g1_g2_a_launched_campaign_cannot_change(
     with pytest.raises(CouponError) as refused:
         campaigns.update_campaign(campaign, by=support, reason="Typo", subject="50% off")
     assert str(refused.value) == (
-        "Spring 2026 was launched on 2026-02-02: a launched campaign cannot change (its emails "
+        "Spring 2026 was launched on 2 Feb 2026: a launched campaign cannot change (its emails "
         "went out as they were). Create a new campaign instead."
     )
     campaign.refresh_from_db()

@@ -169,7 +169,7 @@ def test_c2_refuses_past_the_redeem_by_date_which_is_included(db):
     services.redeem_coupon(free_workspace(), promo.code, by=None, as_of=date(2026, 1, 10))
     refused = refusal(free_workspace(), promo.code, as_of=date(2026, 1, 11))
     assert refused.reason == CouponRefused.PAST_REDEEM_BY
-    assert "could be applied until 2026-01-10; it is past that date" in str(refused)
+    assert "could be applied until 10 Jan 2026; it is past that date" in str(refused)
 
 
 def test_c2_refuses_once_the_maximum_is_reached(db):
@@ -230,7 +230,7 @@ def test_c2_one_active_discount_at_a_time_credit_coupons_are_not_discounts(db):
     services.redeem_coupon(ws, first.code, by=None, as_of=DAY)
     refused = refusal(ws, second.code)
     assert refused.reason == CouponRefused.DISCOUNT_ACTIVE
-    assert f"already has an active discount ({first.code}, from 2026-01-10)" in str(refused)
+    assert f"already has an active discount ({first.code}, from 10 Jan 2026)" in str(refused)
     services.remove_discount(ws, by=None, reason="Customer asked", as_of=DAY)
     services.redeem_coupon(ws, second.code, by=None, as_of=DAY)
 

@@ -63,7 +63,7 @@ def test_c6_approving_with_the_discount_is_confirmed_then_applies_nonprofit(clie
     assert Redemption.objects.get(workspace=ws).coupon.code == "NONPROFIT"
     # Decided: the page says so and offers nothing.
     body = client.get(decide_url(proof, "reject")).content.decode()
-    assert f"This proof was already approved on 10 Feb 2026: a decision is final." in body
+    assert "This proof was already approved on 10 Feb 2026: a decision is final." in body
     assert re.findall(r'<form method="post"', body) == []
 
 

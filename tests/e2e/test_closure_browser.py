@@ -23,7 +23,7 @@ def test_w1_support_closes_a_workspace_from_its_page(
     effects = page.get_by_label("What closing does")
     expect(effects).to_contain_text("Its data stops at once")
     # K1: 120 × 20/31 = 77.42 plus (12,000 − 10,000) × $0.01 = 20.00.
-    expect(effects).to_contain_text("final invoice of $97.42 dated 2026-01-21")
+    expect(effects).to_contain_text("final invoice of $97.42 dated 21 Jan 2026")
     expect(page.get_by_label("Final invoice")).to_contain_text("Team monthly, January 2026")
     expect(effects).to_contain_text("One email confirms the closure")
     expect(page.get_by_label("Reason")).to_have_attribute("required", "")  # R4: the why
@@ -33,7 +33,7 @@ def test_w1_support_closes_a_workspace_from_its_page(
     page.get_by_role("button", name="Close workspace").click()
 
     expect_done(page, change_page, "Acme closed: Customer asked to delete it, ticket 311")
-    expect(page.get_by_role("status").first).to_contain_text("Closed on 2026-01-21")
+    expect(page.get_by_role("status").first).to_contain_text("Closed on 21 Jan 2026")
     expect(page.get_by_label("Workspace status")).to_contain_text("stopped")
     tools = page.locator(".object-tools")
     expect(tools.get_by_role("link", name="Reopen workspace")).to_be_visible()

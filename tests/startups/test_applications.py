@@ -184,7 +184,7 @@ def test_s3_review_workflow_and_decided_applications_stay_decided(db, reviewer):
             app, by=reviewer, as_of=date(2026, 1, 23), reason="Asked by the founder"
         ),
     ):
-        with pytest.raises(services.ApplicationError, match="is already rejected on 2026-01-22"):
+        with pytest.raises(services.ApplicationError, match="is already rejected on 22 Jan 2026"):
             action()
 
 

@@ -67,7 +67,7 @@ def test_s3_second_approval_is_refused_and_changes_nothing(
     app = application(workspace=ws)
     with django_capture_on_commit_callbacks(execute=True):
         services.approve_application(app, by=reviewer, as_of=DAY, credits_scope_confirmed=True)
-        with pytest.raises(services.ApplicationError, match="is already approved on 2026-01-20"):
+        with pytest.raises(services.ApplicationError, match="is already approved on 20 Jan 2026"):
             services.approve_application(
                 app, by=reviewer, as_of=date(2026, 1, 21), credits_scope_confirmed=True
             )
