@@ -13,6 +13,7 @@ from billing.audit import require_reason, save_with_reason
 from billing.errors import BillingError, refuse_problems
 from billing.models import CreditNote, Invoice
 from billing.pricing import round_cents
+from billing.templatetags.money import day, money
 
 ZERO = Decimal("0.00")
 
@@ -78,8 +79,26 @@ def _check_refund(invoice: Invoice, amount: Decimal):
     left = refundable_amount(invoice)
     if amount > left:
         raise BillingError(
-            f"A credit note on {invoice.number} can be at most ${left:,.2f} (what is left "
-            f"unrefunded), not ${amount:,.2f}."
+            f"A credit note on {invoice.number} can be at most {money(left)} (what is left "
+            f"unrefunded), not {money(amount)}."
+        )
+
+
+def _check_with_waiting(invoice: Invoice, amount: Decimal):
+    """K3 for a request: with the requests still waiting, no more than what is left, so finance
+    is never handed asks that cannot all be approved (a waiting one is rejected first)."""
+    waiting = invoice.credit_notes.filter(status=CreditNote.Status.REQUESTED).aggregate(
+        total=Sum("amount")
+    )["total"]
+    if not waiting:
+        return
+    waiting = Decimal(waiting).quantize(Decimal("0.01"))  # SQLite sums decimals as floats
+    room = refundable_amount(invoice) - waiting
+    if amount > room:
+        raise BillingError(
+            f"A credit note on {invoice.number} can be at most {money(max(room, ZERO))} now: "
+            f"{money(waiting)} of what is left unrefunded is requested already and waiting for "
+            f"finance. Not {money(amount)}."
         )
 
 
@@ -101,10 +120,11 @@ def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: dat
     ).first()
     if same is not None:
         raise BillingError(
-            f"This credit note (${amount:,.2f} on {invoice.number}, for the same reason) was "
-            f"requested on {same.requested_on} already and is waiting for finance."
+            f"This credit note ({money(amount)} on {invoice.number}, for the same reason) was "
+            f"requested on {day(same.requested_on)} already and is waiting for finance."
         )
     _check_refund(invoice, amount)
+    _check_with_waiting(invoice, amount)
     note = CreditNote(
         invoice=invoice, amount=amount, reason=reason.strip(), requested_by=by, requested_on=as_of
     )

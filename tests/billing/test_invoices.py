@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 
 from billing import services
 from billing.errors import BillingError, ClockBehind
-from billing.models import Invoice
+from billing.models import CreditNote, Invoice
 from billing.months import next_month
 
 from .factories import invoice_totals, paid_monthly, workspace
@@ -340,15 +340,12 @@ def test_i3_finance_voids_with_a_reason_and_the_invoice_is_otherwise_untouched(d
 def test_k3_credit_note_requested_by_support_approved_by_finance_never_above_what_is_left(
     db, support, finance
 ):
+    """$120.00 invoiced. A request counts the requests still waiting: with $100.00 waiting, a
+    second request can be at most $20.00, so finance is never handed asks that cannot all be
+    approved. Approval checks again against what is approved (a row from before this rule)."""
     ws = paid_monthly(date(2026, 1, 1))
     services.run_billing(as_of=date(2026, 2, 1))
     invoice = Invoice.objects.get(workspace=ws)
-    first = services.request_credit_note(
-        invoice, by=support, amount="100.00", reason="Outage", as_of=date(2026, 2, 2)
-    )
-    second = services.request_credit_note(
-        invoice, by=support, amount="30.00", reason="Goodwill", as_of=date(2026, 2, 2)
-    )
     # Two places and a dollar sign, never "100.0000000000000" (SQLite sums as floats).
     with pytest.raises(
         BillingError, match=r"at most \$120\.00 \(what is left unrefunded\), not \$120\.01\."
@@ -356,15 +353,39 @@ def test_k3_credit_note_requested_by_support_approved_by_finance_never_above_wha
         services.request_credit_note(
             invoice, by=support, amount="120.01", reason="x", as_of=date(2026, 2, 2)
         )
-    services.decide_credit_note(first, by=finance, approve=True, as_of=date(2026, 2, 3))
-    assert services.refundable_amount(invoice) == D("20.00")
-    with pytest.raises(BillingError, match=r"at most \$20\.00 .*, not \$30\.00\."):
-        services.decide_credit_note(second, by=finance, approve=True, as_of=date(2026, 2, 3))
-    services.decide_credit_note(
-        second, by=finance, approve=False, as_of=date(2026, 2, 3), note_text="Too much"
+    first = services.request_credit_note(
+        invoice, by=support, amount="100.00", reason="Outage", as_of=date(2026, 2, 2)
     )
-    second.refresh_from_db()
-    assert second.status == "rejected"
+    with pytest.raises(BillingError) as refused:
+        services.request_credit_note(
+            invoice, by=support, amount="30.00", reason="Goodwill", as_of=date(2026, 2, 2)
+        )
+    assert str(refused.value) == (
+        f"A credit note on {invoice.number} can be at most $20.00 now: $100.00 of what is left "
+        "unrefunded is requested already and waiting for finance. Not $30.00."
+    )
+    assert invoice.credit_notes.count() == 1
+    fits = services.request_credit_note(
+        invoice, by=support, amount="20.00", reason="Goodwill", as_of=date(2026, 2, 2)
+    )
+    # A request waiting from before requests counted each other: approval still caps it.
+    older = CreditNote.objects.create(
+        invoice=invoice,
+        amount=D("30.00"),
+        reason="Older ask",
+        requested_by=support,
+        requested_on=date(2026, 2, 1),
+    )
+    services.decide_credit_note(first, by=finance, approve=True, as_of=date(2026, 2, 3))
+    services.decide_credit_note(fits, by=finance, approve=True, as_of=date(2026, 2, 3))
+    assert services.refundable_amount(invoice) == D("0.00")
+    with pytest.raises(BillingError, match=r"at most \$0\.00 .*, not \$30\.00\."):
+        services.decide_credit_note(older, by=finance, approve=True, as_of=date(2026, 2, 3))
+    services.decide_credit_note(
+        older, by=finance, approve=False, as_of=date(2026, 2, 3), note_text="Too much"
+    )
+    older.refresh_from_db()
+    assert older.status == "rejected"
     with pytest.raises(BillingError, match="already approved"):
         services.decide_credit_note(first, by=finance, approve=True, as_of=date(2026, 2, 4))
 
