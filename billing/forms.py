@@ -54,10 +54,12 @@ class ChangeIntervalForm(forms.Form):
 
 
 class PaymentMethodForm(forms.Form):
-    brand = forms.CharField(max_length=20, required=False, help_text="E.g. Visa.")
+    """T2: the card staff record; its brand and last four digits are what the pages show."""
+
+    brand = forms.CharField(max_length=20, help_text="E.g. Visa.")
+    # [0-9], not \d: \d also takes other scripts' digits ("١٢٣٤").
     last4 = forms.RegexField(
-        regex=r"^\d{4}$",
-        required=False,
+        regex=r"^[0-9]{4}$",
         label="Last four digits",
         error_messages={"invalid": "Enter the last four digits only, e.g. 4242."},
     )

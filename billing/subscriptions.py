@@ -45,6 +45,7 @@ from billing.tax import check_business_region, region_is_a_code
 
 # T6: the reminder goes out this many days before the trial's end date.
 TRIAL_REMINDER_DAYS = 3
+BRAND_LENGTH = PaymentMethod._meta.get_field("brand").max_length
 
 
 def _plan(code: str) -> Plan:
@@ -187,8 +188,11 @@ def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", la
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "A payment method change")
     take_in_date_order(workspace, as_of, "A payment method change")
-    if last4 and not (len(last4) == 4 and last4.isdigit()):
-        raise BillingError("The last four digits of the card must be four digits.")
+    brand, last4 = brand.strip(), last4.strip()
+    if last4 and not (len(last4) == 4 and last4.isascii() and last4.isdigit()):
+        raise BillingError("The last four digits of the card must be four digits, 0 to 9.")
+    if len(brand) > BRAND_LENGTH:
+        raise BillingError(f"A card's brand is at most {BRAND_LENGTH} characters.")
     _end_card(workspace, as_of)
     PaymentMethod.objects.create(workspace=workspace, brand=brand, last4=last4, added_on=as_of)
     workspace.payment_method_added_on = as_of

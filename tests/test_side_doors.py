@@ -307,7 +307,11 @@ def _action_pages(world):
             {"interval": "annual", "reason": "x"},
             "billing.change_plan_workspace",
         ),
-        (ws_action(stopped, "payment-method"), {"last4": "4242"}, "billing.change_workspace"),
+        (
+            ws_action(stopped, "payment-method"),
+            {"brand": "Visa", "last4": "4242"},
+            "billing.change_workspace",
+        ),
         (ws_action(paid, "usage"), {"month": "2026-03", "mtus": "9"}, "billing.add_usage"),
         (
             reverse("admin:billing_usage_import"),

@@ -440,7 +440,8 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             services.add_payment_method(
                 workspace, as_of=today, brand=data["brand"], last4=data["last4"]
             )
-            return f"Payment method recorded for {workspace.name}."
+            card = f"{data['brand']} •••• {data['last4']}"
+            return f"Payment method recorded for {workspace.name}: {card}."
         if action == "usage":
             month, mtus = data["month"], data["mtus"]
             # U1: a figure replaces the month's; naming the one replaced shows a slip of month.

@@ -4,11 +4,13 @@ reviewers only read; finance voids and approves. Requests go through the real gr
 from datetime import date
 from decimal import Decimal as D
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing import services
+from billing.errors import BillingError
 from billing.models import CreditNote, Invoice, Usage
 from tests.admin_pages import action, messages_of
 
@@ -54,10 +56,45 @@ def test_r1_support_adds_card_then_upgrades_and_status_panel_shows_it(client, su
 def test_r1_support_bad_card_digits_get_a_form_error(client, support, today):
     ws = workspace(as_of=today)
     client.force_login(support)
-    response = client.post(action_url(ws, "payment-method"), {"last4": "42a"})
+    response = client.post(action_url(ws, "payment-method"), {"brand": "Visa", "last4": "42a"})
     assert "Enter the last four digits only" in response.content.decode()
     ws.refresh_from_db()
     assert not ws.has_payment_method
+
+
+@pytest.mark.parametrize(
+    "brand, last4",
+    [
+        ("", ""),  # "recorded" a card with nothing known about it: T2 then let it move to Team
+        ("Visa", ""),
+        ("", "4242"),
+        ("Visa", "١٢٣٤"),  # Arabic-Indic digits: \d took them
+        ("Visa", "4242 "),
+    ],
+)
+def test_t2_a_card_is_recorded_with_its_brand_and_four_digits_0_to_9(
+    client, support, today, brand, last4
+):
+    ws = workspace(as_of=today)
+    client.force_login(support)
+    response = client.post(action_url(ws, "payment-method"), {"brand": brand, "last4": last4})
+    assert response.status_code == 200  # the form again, with its errors
+    assert "errorlist" in response.content.decode()
+    ws.refresh_from_db()
+    assert not ws.has_payment_method and not ws.payment_methods.exists()
+
+
+def test_t2_the_service_refuses_other_scripts_digits_and_a_long_brand(db, today):
+    ws = workspace(as_of=today)
+    with pytest.raises(BillingError, match="four digits, 0 to 9"):
+        services.add_payment_method(ws, as_of=today, brand="Visa", last4="١٢٣٤")
+    with pytest.raises(BillingError, match="at most 20 characters"):
+        services.add_payment_method(ws, as_of=today, brand="V" * 21, last4="4242")
+    ws.refresh_from_db()
+    assert not ws.has_payment_method and not ws.payment_methods.exists()
+    services.add_payment_method(ws, as_of=today, brand=" Visa ", last4="4242")
+    ws.refresh_from_db()
+    assert (ws.card_brand, ws.card_last4) == ("Visa", "4242")
 
 
 def test_r1_support_records_usage_and_unlocks_with_reason(client, support, today):

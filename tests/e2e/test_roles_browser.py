@@ -73,9 +73,10 @@ def test_support_adds_a_card_and_moves_a_workspace_to_team(
     expect(status).to_contain_text("None on file")
 
     page.get_by_role("link", name="Add payment method").click()
+    page.get_by_label("Brand").fill("Visa")
     page.get_by_label("Last four digits").fill("4242")
     page.get_by_role("button", name="Add payment method").click()
-    expect_done(page, change_page, "Payment method recorded for Acme.")
+    expect_done(page, change_page, "Payment method recorded for Acme: Visa •••• 4242.")
     expect(status).to_contain_text("•••• 4242")
     # With a card on file, the next one replaces it: the button says so.
     expect(page.get_by_role("link", name="Add payment method")).to_have_count(0)
