@@ -15,7 +15,7 @@ from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -110,11 +110,16 @@ def _query(request, *, drop=("page",)) -> str:
 
 @finance_required
 def invoice_list(request):
+    return _invoice_list_page(request)
+
+
+def _invoice_list_page(request, *, export_refused=False):
     invoice_filter = InvoiceFilter(
         request.GET or None, queryset=Invoice.objects.select_related("workspace")
     )
     invoices = invoice_filter.qs
-    if invoice_filter.is_bound and not invoice_filter.is_valid():
+    filters_valid = not invoice_filter.is_bound or invoice_filter.is_valid()
+    if not filters_valid:
         invoices = invoices.none()
     page = Paginator(invoices, PAGE_SIZE).get_page(request.GET.get("page"))
     return _page(
@@ -122,6 +127,8 @@ def invoice_list(request):
         "finance/invoice_list.html",
         "Invoices",
         filter=invoice_filter,
+        filters_valid=filters_valid,
+        export_refused=export_refused,
         page=page,
         query=_query(request),
     )
@@ -132,10 +139,10 @@ def invoice_export(request):
     """The filtered list as CSV, streamed: constant memory however many invoices match."""
     invoice_filter = InvoiceFilter(request.GET or None, queryset=Invoice.objects.all())
     if invoice_filter.is_bound and not invoice_filter.is_valid():
-        problems = "; ".join(
-            f"{name}: {' '.join(errors)}" for name, errors in invoice_filter.errors.items()
-        )
-        return HttpResponseBadRequest(f"Nothing exported: {problems}", content_type="text/plain")
+        # The list page, its filters marked where they are wrong, instead of a file.
+        response = _invoice_list_page(request, export_refused=True)
+        response.status_code = 400
+        return response
     response = StreamingHttpResponse(
         iter(InvoiceCsv(invoice_filter.qs)), content_type="text/csv; charset=utf-8"
     )

@@ -156,11 +156,29 @@ def test_r3_the_export_of_a_filtered_list_is_that_list(client, finance, invoices
     assert listed and sorted(exported) == sorted(listed)
 
 
-def test_r3_export_refuses_a_bad_filter(client, finance, db):
+def test_r3_export_refuses_a_bad_filter_on_the_list_page(client, finance, db):
+    """A bad filter used to get a bare text/plain 400 without a charset, its quotes garbled in
+    the browser ("â€œ2026-13â€"), its field named by code ("issued_to:", "__all__:"). The list
+    page comes back instead, the filter marked, and offers no export of filters it refuses."""
     client.force_login(finance)
-    response = client.get(reverse("finance:invoices-export"), {"issued_to": "2026-13"})
-    assert response.status_code == 400
-    assert "is not a month in the form YYYY-MM" in response.content.decode()
+    export = reverse("finance:invoices-export")
+    for params, problem in (
+        ({"issued_to": "2026-13"}, "“2026-13” is not a month in the form YYYY-MM"),
+        (
+            {"issued_from": "2026-12", "issued_to": "2026-01"},
+            "The range ends (2026-01) before it starts (2026-12).",
+        ),
+    ):
+        response = client.get(export, params)
+        assert response.status_code == 400
+        assert response["Content-Type"] == "text/html; charset=utf-8"
+        body = response.content.decode()
+        assert "Nothing exported: the filters marked below are not valid." in body
+        assert problem in body
+        assert "__all__" not in body and f'href="{export}' not in body
+        listed = client.get(reverse("finance:invoices"), params).content.decode()
+        assert problem in listed and f'href="{export}' not in listed
+        assert "Nothing exported" not in listed
 
 
 # --- the command ----------------------------------------------------------------------------
