@@ -21,9 +21,12 @@ from django.http import Http404
 from django_countries import countries
 from fpdf import FPDF, XPos, YPos
 
-from billing.models import CreditNote, Invoice
+from billing.models import CreditNote, Invoice, InvoiceLine
 from billing.tax import region_name
 from billing.templatetags.money import day, money, period_text, rate
+
+# What an invoice charges; its other lines (discount, credit, tax) adjust the subtotal.
+CHARGES = (InvoiceLine.Kind.BASE, InvoiceLine.Kind.OVERAGE)
 
 
 @dataclass(frozen=True)
@@ -96,20 +99,19 @@ def invoice_document(invoice: Invoice) -> Document:
     ]
     if invoice.tax_rate is not None:
         facts.append(("Tax rate", rate(invoice.tax_rate)))
-    lines = [
-        DocumentLine(
-            line.description,
-            f"{line.quantity:,}" if line.quantity is not None else "",
-            money(line.amount, currency),
-        )
-        for line in invoice.lines.order_by("position")
-    ]
-    totals = [("Subtotal", money(invoice.subtotal, currency))]
-    if invoice.discount:
-        totals.append(("Discount", money(-invoice.discount, currency)))
-    if invoice.credits:
-        totals.append(("Startup program credit", money(-invoice.credits, currency)))
-    totals.append(("Tax", money(invoice.tax, currency)))
+    # Charges are the lines; the discount, credit and tax lines stand under the subtotal, each
+    # once with its own words ("Coupon HARBOR: $60.00 off", "CA sales tax"). Listed among the
+    # charges and again as totals, the tax read as if charged twice.
+    lines, adjustments = [], []
+    for line in invoice.lines.order_by("position"):
+        if line.kind in CHARGES:
+            quantity = f"{line.quantity:,}" if line.quantity is not None else ""
+            lines.append(DocumentLine(line.description, quantity, money(line.amount, currency)))
+        else:
+            adjustments.append((line.description, money(line.amount, currency)))
+    totals = [("Subtotal", money(invoice.subtotal, currency)), *adjustments]
+    if not invoice.tax:
+        totals.append(("Tax", money(invoice.tax, currency)))
     totals.append((f"Total ({currency})", money(invoice.total, currency)))
     notes = []
     if invoice.status == Invoice.Status.VOID:
@@ -274,8 +276,9 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     for index, (label, value) in enumerate(doc.totals):
         last = index == len(doc.totals) - 1
         pdf.set_font("helvetica", "B" if last else "", 11 if last else 9)
-        pdf.set_x(pdf.l_margin + columns[0] - 20)
-        pdf.cell(columns[1] + 20, 6.5, _text(pdf, label), align="R")
+        # Wide enough for a coupon's or a tax's own words ("Coupon HARBOR: $60.00 off").
+        pdf.set_x(pdf.l_margin + columns[0] - 60)
+        pdf.cell(columns[1] + 60, 6.5, _text(pdf, label), align="R")
         pdf.cell(columns[2], 6.5, _text(pdf, value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     pdf.ln(6)

@@ -64,11 +64,22 @@ def test_i5_printable_page_shows_seller_customer_every_line_tax_note_and_total(
     assert "1 – 31 January 2026" in body  # the period, its last day included
     lines = list(invoice.lines.order_by("position"))
     assert [line.kind for line in lines] == ["base", "overage", "tax"]
+    # The charges are the lines; the tax line stands once, in its own words, under the
+    # subtotal (it was listed among the charges and again as "Tax", as if charged twice).
     table = re.search(r'<table class="lines".*?</table>', body, re.S).group(0)
-    for line in lines:
+    totals = re.search(r'<table class="totals".*?</table>', body, re.S).group(0)
+    base, overage, tax = lines
+    for line in (base, overage):
         assert line.description in table.replace("&#x27;", "'")
-    assert "$120.00" in table and "$1,800,000.00" in table and "$130,508.70" in table
+    assert "$120.00" in table and "$1,800,000.00" in table and "$130,508.70" not in table
     assert "180,000,000" in table  # the overage quantity
+    rows = re.findall(r'<th scope="row">(.*?)</th><td class="num">(.*?)</td>', totals)
+    assert rows == [
+        ("Subtotal", "$1,800,120.00"),
+        (tax.description, "$130,508.70"),
+        ("Total (USD)", "$1,930,628.70"),
+    ]
+    assert body.count("$130,508.70") == 1
     assert invoice.tax_note in body.replace("&#x27;", "'").replace("&quot;", '"')
     assert '<tr class="due"><th scope="row">Total (USD)</th><td class="num">$1,930,628.70' in body
     assert reverse("finance:invoice-pdf", args=[invoice.pk]) in body
@@ -206,3 +217,31 @@ def test_i5_x1_a_canadian_customer_is_located_by_its_province_s_name(client, fin
     body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()
     assert "Ontario, Canada" in body
     assert "$135.60" in body  # 120.00 + 13 % HST
+
+
+def test_i5_a_discounted_untaxed_invoice_lists_its_charge_then_the_coupon_under_the_subtotal(
+    client, finance, db
+):
+    """$120.00 base, coupon HALF ($60.00 off, once), untaxed (OR): the lines hold the charge,
+    the totals Subtotal $120.00, the coupon's line at -$60.00, Tax $0.00, Total $60.00."""
+    from coupons import services as coupons
+
+    ws = paid_monthly(business_region="OR")
+    coupons.create_coupon("HALF", "Half off", "promotion", amount_off=D("60.00"))
+    coupons.redeem_coupon(ws, "HALF", by=None, as_of=date(2026, 1, 5))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    assert [line.kind for line in invoice.lines.order_by("position")] == ["base", "discount"]
+    discount = invoice.lines.get(kind="discount")
+    client.force_login(finance)
+    body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()
+    table = re.search(r'<table class="lines".*?</table>', body, re.S).group(0)
+    totals = re.search(r'<table class="totals".*?</table>', body, re.S).group(0)
+    assert "$120.00" in table and "-$60.00" not in table
+    rows = re.findall(r'<th scope="row">(.*?)</th><td class="num">(.*?)</td>', totals)
+    assert rows == [
+        ("Subtotal", "$120.00"),
+        (discount.description, "-$60.00"),
+        ("Tax", "$0.00"),
+        ("Total (USD)", "$60.00"),
+    ]
