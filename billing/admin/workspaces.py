@@ -198,6 +198,13 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             return self.readonly_fields
         return [*self.readonly_fields, "slug"]
 
+    def has_change_permission(self, request, obj=None):
+        # W1: a closed workspace's details accept no change, so its page offers none (no field
+        # to type in, no Save that the service would refuse); reopening is its own page.
+        if obj is not None and obj.closed_on is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
     def create(self, request, data):
         # A workspace is born through the service so it gets its Free subscription.
         return services.create_workspace(

@@ -135,6 +135,14 @@ def test_w1_support_closes_with_a_reason_and_then_can_only_reopen(client, suppor
     body = workspace_page.content.decode()
     assert "Closed on 21 Jan 2026" in body and "Data <strong>stopped</strong>" in body
     assert [label for label, _ in workspace_page.context["actions"]] == ["Reopen workspace"]
+    # Its details are shown, not offered for editing: no field to type in, no Save (the
+    # service refused every save with "Editing the details is refused").
+    assert 'name="name"' not in body and 'name="_save"' not in body
+    assert 'name="change_reason"' not in body
+    edit = client.post(change_page(customer), {"name": "Renamed", "change_reason": "x"})
+    assert edit.status_code == 403
+    customer.refresh_from_db()
+    assert customer.name == "Acme"
     # Every other page of the workspace says so and offers nothing to submit.
     plan_page = client.get(reverse("admin:billing_workspace_action", args=[customer.pk, "plan"]))
     assert "was closed on 21 Jan 2026: reopen it first." in plan_page.content.decode()
