@@ -22,6 +22,25 @@ def _locked_invoice(invoice: Invoice) -> Invoice:
     return Invoice.objects.select_for_update().get(pk=invoice.pk)
 
 
+def void_refusal(invoice: Invoice) -> str:
+    """Why the invoice's credit notes rule out voiding it, or "" (the void page says so before
+    finance types a reason). K3: voided after a refund, the customer would owe nothing and keep
+    the refund."""
+    notes = invoice.credit_notes.exclude(status=CreditNote.Status.REJECTED)
+    if refunded := notes.filter(status=CreditNote.Status.APPROVED).aggregate(s=Sum("amount"))["s"]:
+        return (
+            f"{invoice.number} cannot be voided: {money(round_cents(refunded))} of it was "
+            "refunded already (approved credit notes). Request a credit note for what is left "
+            "instead."
+        )
+    if notes.exists():
+        return (
+            f"{invoice.number} cannot be voided while a credit note on it waits for a "
+            "decision: decide it first."
+        )
+    return ""
+
+
 @transaction.atomic
 def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
     """I3: an issued invoice is never edited or deleted; finance may void it, with a reason."""
@@ -29,18 +48,8 @@ def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
     invoice = _locked_invoice(invoice)
     if invoice.status == Invoice.Status.VOID:
         raise BillingError(f"{invoice.number} is already void.")
-    # K3: voided after a refund, the customer would owe nothing and keep the refund.
-    notes = invoice.credit_notes.exclude(status=CreditNote.Status.REJECTED)
-    if refunded := notes.filter(status=CreditNote.Status.APPROVED).aggregate(s=Sum("amount"))["s"]:
-        raise BillingError(
-            f"{invoice.number} cannot be voided: ${refunded:,.2f} of it was refunded already "
-            "(approved credit notes). Request a credit note for what is left instead."
-        )
-    if notes.exists():
-        raise BillingError(
-            f"{invoice.number} cannot be voided while a credit note on it waits for a "
-            "decision: decide it first."
-        )
+    if refusal := void_refusal(invoice):
+        raise BillingError(refusal)
     invoice.status, invoice.voided_on, invoice.void_reason = (
         Invoice.Status.VOID,
         as_of,

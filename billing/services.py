@@ -17,6 +17,7 @@ from billing.credit_notes import (
     refundable_amount,
     request_credit_note,
     void_invoice,
+    void_refusal,
 )
 from billing.daily_run import day_left_after_its_close, day_to_go_on_with, run_billing
 from billing.exemptions import (
@@ -89,6 +90,7 @@ __all__ = [
     "update_plan",
     "update_workspace",
     "void_invoice",
+    "void_refusal",
     "withdraw_plan_terms",
     "withdrawal_refusal",
 ]

@@ -185,10 +185,11 @@ class InvoiceAdmin(ServiceAdmin):
             toolkit.call_service(services.void_invoice, invoice, request, data, "reason")
             return f"{invoice.number} voided: {data['reason']}"
 
-        closed = ""
         if invoice.status == Invoice.Status.VOID:
             closed = f"{invoice.number} is already void (since {day(invoice.voided_on)}): "
             closed += invoice.void_reason or "no reason recorded."
+        else:
+            closed = services.void_refusal(invoice)  # K3: refunded, or a refund waits
         form = VoidInvoiceForm(request.POST or None)
         return self._form_page(
             request,

@@ -278,6 +278,34 @@ def test_i3_voiding_a_void_invoice_says_so(db, client, finance, invoice):
     assert reverse("admin:billing_invoice_credit_note", args=[invoice.pk]).encode() not in page
 
 
+def test_i3_k3_the_void_page_of_a_refunded_invoice_says_why_before_a_reason_is_typed(
+    db, client, support, finance, invoice
+):
+    """$120.00 with a $10.00 request waiting, then approved: the void page used to take a
+    reason and then refuse. It now says why at once and offers no form; nothing is voided."""
+    note = services.request_credit_note(
+        invoice, by=support, amount="10.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    client.force_login(finance)
+    url = reverse("admin:billing_invoice_void", args=[invoice.pk])
+    body = client.get(url).content.decode()
+    assert (
+        f"{invoice.number} cannot be voided while a credit note on it waits for a decision: "
+        "decide it first." in body
+    )
+    assert forms_posting(body) == []
+    services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
+    body = client.get(url).content.decode()
+    assert (
+        f"{invoice.number} cannot be voided: $10.00 of it was refunded already (approved credit "
+        "notes). Request a credit note for what is left instead." in body
+    )
+    assert forms_posting(body) == []
+    client.post(url, {"reason": "Wrong plan"})
+    invoice.refresh_from_db()
+    assert invoice.status != "void"
+
+
 def test_f5_unlocking_an_unlocked_workspace_says_so(db, client, support):
     ws = workspace(name="Calm Co")
     client.force_login(support)
