@@ -1,5 +1,4 @@
 from datetime import date
-from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
@@ -16,6 +15,24 @@ from startups import services
 from startups.models import StartupApplication
 
 
+class FundingField(forms.DecimalField):
+    """S1, CR3: the total funding raised, refused in the service's words (`parse_funding`): a
+    form never copies the rule, nor says Django's "Ensure this value is …"."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Total funding raised (USD)")
+        super().__init__(**kwargs)
+
+    def widget_attrs(self, widget):
+        return {**super().widget_attrs(widget), "min": "0", "step": "0.01"}
+
+    def validate(self, value):
+        super().validate(value)
+        problems = []
+        if value is not None and services.parse_funding(value, problems) is None:
+            raise forms.ValidationError(problems)
+
+
 class ApplicationForm(PublicForm):
     """S1, the public form. `nickname` is its honeypot."""
 
@@ -28,13 +45,7 @@ class ApplicationForm(PublicForm):
     incorporation_date = forms.DateField(
         widget=forms.DateInput(attrs={"type": "date"}), help_text="As on your incorporation papers."
     )
-    total_funding = forms.DecimalField(
-        min_value=Decimal("0"),
-        max_value=services.ABSURD_FUNDING - 1,
-        max_digits=14,
-        decimal_places=2,
-        label="Total funding raised (USD)",
-    )
+    total_funding = FundingField()
     # No country is preselected (the first choice is blank): an applicant who skips the field
     # is asked for it rather than sent in from Afghanistan.
     country = forms.ChoiceField(choices=lambda: [("", "Choose your country"), *countries])
@@ -55,10 +66,8 @@ class ApplicationForm(PublicForm):
 
     def clean_incorporation_date(self):
         day = self.cleaned_data["incorporation_date"]
-        if day > self.today:
-            raise forms.ValidationError("The incorporation date cannot be in the future.")
-        if day.year < 1900:
-            raise forms.ValidationError("Check the incorporation date: the year looks wrong.")
+        if problem := services.incorporation_date_problem(day, as_of=self.today):
+            raise forms.ValidationError(problem)
         return day
 
     def clean_workspace(self):
@@ -110,11 +119,10 @@ class ApproveForm(forms.Form):
         help_text="The workspace that gets the startup credit: search by name, slug or billing "
         "email.",
     )
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    override_reason = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Only when a check fails, and only if you may override: say why.",
+    # Capped as every reason is (ReasonField): kept in the application and its history.
+    note = ReasonField(required=False, help_text="Optional; kept with the decision.")
+    override_reason = ReasonField(
+        required=False, help_text="Only when a check fails, and only if you may override: say why."
     )
     credits_scope_confirmed = forms.BooleanField(
         required=False,
@@ -159,9 +167,11 @@ class RenewalForm(forms.Form):
         choices=[("confirm", "Confirm: grant year two"), ("decline", "Decline")],
         widget=forms.RadioSelect,
     )
-    total_funding = forms.DecimalField(min_value=Decimal("0"), max_digits=14, decimal_places=2)
+    total_funding = FundingField(label="Total funding")
     country = LazyTypedChoiceField(choices=countries)
-    note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = ReasonField(
+        required=False, help_text="What you checked; needed to decline. Kept with the decision."
+    )
 
     def clean(self):
         data = super().clean()

@@ -45,8 +45,36 @@ from startups.models import (
 )
 
 Status = StartupApplication.Status
-# Funding above this is a typing mistake, not a startup (public form sanity bound).
-ABSURD_FUNDING = Decimal("1000000000000")
+# Funding has its column's 14 digits, 2 of them cents: a trillion dollars or more is a typing
+# mistake, not a startup.
+FUNDING_DIGITS = 14
+# An incorporation year before this is a typing mistake (0001 from a date picker), not a
+# company; years before 2000 are real ones, so billing's 2000–2099 bound does not fit.
+EARLIEST_INCORPORATION_YEAR = 1900
+
+
+def incorporation_date_problem(incorporated: date, *, as_of: date) -> str | None:
+    """S1: what is wrong with an incorporation date typed on `as_of`, or None. The public form
+    and the service ask this one rule."""
+    if incorporated > as_of:
+        return "The incorporation date cannot be in the future."
+    if incorporated.year < EARLIEST_INCORPORATION_YEAR:
+        return "Check the incorporation date: the year looks wrong."
+    return None
+
+
+def parse_funding(value, problems: list[str]) -> Decimal | None:
+    """S1, CR3: the total funding raised as typed, in dollars and cents, 0 or more and under
+    a trillion; None when it is not (`problems` says why). The forms ask this one rule."""
+    funding = parse_dollars(value, "total funding", problems, max_digits=FUNDING_DIGITS)
+    if funding is None:
+        if not problems:
+            problems.append("The total funding raised is needed, in US dollars.")
+        return None
+    if funding < 0:
+        problems.append(f"The total funding cannot be negative (“{value}”).")
+        return None
+    return funding
 
 
 def _locked(application) -> StartupApplication:
@@ -102,11 +130,9 @@ def submit_application(
     check_email(contact_email, problems)
     if not isinstance(incorporation_date, date):
         problems.append("The incorporation date is required.")
-    elif incorporation_date > as_of:
-        problems.append(f"The incorporation date {incorporation_date} is in the future.")
-    funding = parse_dollars(total_funding, "total funding", [], max_digits=14)
-    if funding is None or not 0 <= funding < ABSURD_FUNDING:
-        problems.append(f"Total funding must be an amount in US dollars, not “{total_funding}”.")
+    elif problem := incorporation_date_problem(incorporation_date, as_of=as_of):
+        problems.append(problem)
+    funding = parse_funding(total_funding, problems)
     if str(country) not in countries:
         problems.append(f"“{country}” is not a country.")
     refuse_problems(problems, ApplicationError)
@@ -118,7 +144,7 @@ def submit_application(
         contact_email=contact_email,
         workspace=workspace,
         incorporation_date=incorporation_date,
-        total_funding=Decimal(str(total_funding)),
+        total_funding=funding,
         country=str(country).upper(),
         partner=partner,
         partner_name=(partner_name or (partner.name if partner else "")).strip(),
@@ -465,9 +491,7 @@ def confirm_renewal(
             "year). Decline this renewal instead."
         )
     problems = []
-    total_funding = parse_dollars(total_funding, "total funding", problems, max_digits=14)
-    if total_funding is None or total_funding < 0:
-        problems = problems or ["The total funding raised is needed, in US dollars."]
+    total_funding = parse_funding(total_funding, problems)
     refuse_problems(problems, ApplicationError)
     funding = eligibility.check_funding(total_funding)
     territory = eligibility.check_territory(country)

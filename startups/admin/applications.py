@@ -26,6 +26,7 @@ from startups.forms import (
     ApproveForm,
     AssignForm,
     BulkApproveForm,
+    FundingField,
     RejectForm,
     WithdrawForm,
     submit_answers,
@@ -148,6 +149,11 @@ class StartupApplicationAdmin(ServiceAdmin):
 
     def get_fields(self, request, obj=None):
         return self.fields if obj is None else self._shown_fields() + self.decided_fields
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "total_funding":  # S1: refused in the public form's words
+            return FundingField()
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def create(self, request, data):
         """S1: staff entry goes through the service, so checks and email happen as for the

@@ -34,8 +34,8 @@ def test_s1_public_form_enforces_csrf(db):
     [
         ({"company_name": ""}, "company_name", "This field is required."),
         ({"incorporation_date": "2099-01-01"}, "incorporation_date", "cannot be in the future"),
-        ({"total_funding": "-1"}, "total_funding", "greater than or equal to 0"),
-        ({"total_funding": "99999999999999"}, "total_funding", "Ensure"),
+        ({"total_funding": "-1"}, "total_funding", "cannot be negative"),
+        ({"total_funding": "99999999999999"}, "total_funding", "less than 1,000,000,000,000"),
         ({"country": "ZZ"}, "country", "Select a valid choice"),
         ({"company_name": "x" * 201}, "company_name", "at most 200 characters"),
         ({"workspace": "no-such-workspace"}, "workspace", "No workspace has that slug"),
