@@ -68,10 +68,11 @@ from billing.models import (
     Usage,
     Workspace,
 )
-from billing.months import add_months, month_start, parse_day
+from billing.months import add_months, day_problem, month_start, parse_day
 from billing.pricing import ZERO, round_cents
 from billing.tax import RegionNotACode
 from billing.templatetags.money import day
+from billing.usage_import import MAX_MTUS
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import (
     Campaign,
@@ -136,16 +137,21 @@ SAMPLE_SIZE = 10
 # --- The audience (G1) ------------------------------------------------------------------------
 
 
-def _day(value, label, problems):
+def _day(value, label, problems) -> date | None:
     if value in (None, ""):
         return None
     if isinstance(value, date):
-        return value.isoformat()
-    try:
-        return parse_day(str(value)).isoformat()
-    except ValueError:
-        problems.append(f"“{value}” is not a date ({label}): use YYYY-MM-DD.")
+        parsed = value
+    else:
+        try:
+            parsed = parse_day(str(value))
+        except ValueError:
+            problems.append(f"“{value}” is not a date ({label}): use YYYY-MM-DD.")
+            return None
+    if problem := day_problem(parsed, f"The “{label}” day"):  # I6, as a coupon's dates
+        problems.append(f"{problem}.")
         return None
+    return parsed
 
 
 def _count(value, label, problems):
@@ -158,12 +164,20 @@ def _count(value, label, problems):
     if isinstance(value, bool) or number < 0 or str(number) != str(value).strip():
         problems.append(f"{label} must be a whole number of MTUs, at least 0, not “{value}”.")
         return None
+    if number > MAX_MTUS:  # I6: no month can report more, so a bound above it is a typo
+        problems.append(
+            f"{label} must be at most {MAX_MTUS:,} (the most a month can report), not {number:,}."
+        )
+        return None
     return number
 
 
 def clean_audience(audience: dict | None) -> tuple[dict, list[str]]:
     """The audience's filters, checked and in the form they are stored (dates ISO); empty
-    filters dropped. Returns (filters, problems)."""
+    filters dropped. Returns (filters, problems). A filter no workspace could pass is a
+    problem, not an empty audience: an interval with the Free plan (only Team has one), a
+    range of sign-up days or of MTUs that ends before it starts; so are days outside the
+    years billed and MTUs above what a month can report (I6)."""
     audience = dict(audience or {})
     problems = []
     unknown = set(audience) - set(AUDIENCE_FILTERS)
@@ -178,6 +192,11 @@ def clean_audience(audience: dict | None) -> tuple[dict, list[str]]:
         if interval not in Interval.values:
             problems.append(f"“{interval}” is not a billing interval: use monthly or annual.")
         clean["interval"] = interval
+        if plan == Plan.Code.FREE:  # only Team is billed by an interval
+            problems.append(
+                f"A Free workspace has no billing interval: choose the Team plan for the "
+                f"interval {interval}, or leave the interval empty."
+            )
     if country := audience.get("country"):
         if str(country).upper() not in countries:
             problems.append(f"“{country}” is not an ISO 3166-1 country code.")
@@ -191,9 +210,17 @@ def clean_audience(audience: dict | None) -> tuple[dict, list[str]]:
         if not isinstance(member, bool):
             problems.append("Program membership is yes or no.")
         clean["startup_member"] = bool(member)
-    for key, label in (("created_before", "created before"), ("created_after", "created after")):
-        if (day := _day(audience.get(key), label, problems)) is not None:
-            clean[key] = day
+    after = _day(audience.get("created_after"), "created after", problems)
+    before = _day(audience.get("created_before"), "created before", problems)
+    if after is not None and before is not None and before - after <= timedelta(days=1):
+        # `audience_workspaces` reads both strictly: created on a day after one, before the other
+        problems.append(
+            f"Created after {after} and before {before}: no day lies between the two, so no "
+            "workspace could match."
+        )
+    for key, value in (("created_before", before), ("created_after", after)):
+        if value is not None:
+            clean[key] = value.isoformat()
     for key, label in (("min_mtus", "The least MTUs"), ("max_mtus", "The most MTUs")):
         if (number := _count(audience.get(key), label, problems)) is not None:
             clean[key] = number
@@ -470,6 +497,43 @@ def campaign_audience(campaign: Campaign, as_of: date) -> tuple[list[int], dict[
     return sorted(ids), dict(judged.refusals)
 
 
+def _labelled(refusals: Counter) -> list[tuple[str, int]]:
+    """The refusals by reason as staff read them, the most frequent first."""
+    labelled = ((REFUSAL_LABELS.get(reason, reason), n) for reason, n in refusals.items())
+    return sorted(labelled, key=lambda item: -item[1])
+
+
+def _reaching_nobody(refusals: list[tuple[str, int]]) -> str:
+    """Why an audience reaches nobody, from its refusals (`_labelled`)."""
+    if not refusals:
+        return "no workspace matches its filters"
+    left_out = "; ".join(f"{label}: {n}" for label, n in refusals)
+    return f"no workspace in its audience can take the coupon (left out: {left_out})"
+
+
+MEND_BEFORE_LAUNCH = "Change the filters or the coupon first: a launched campaign cannot change."
+
+
+def nothing_to_launch(campaign: Campaign, *, preview: dict, progress: dict) -> str:
+    """G2: why launching now would email nobody (`preview`: `audience_preview`, `progress`:
+    `campaign_progress`), for the launch page to say instead of offering the button; "" when
+    it would email someone new or hand on emails still waiting for a worker. A draft's such
+    launch `launch_campaign` refuses too (launched, the campaign could no longer be mended); a
+    relaunch that adds nobody stays allowed there, as it changes nothing (G2)."""
+    if preview["new"] or progress["waiting"]:
+        return ""
+    if campaign.status == Campaign.Status.DRAFT:
+        return (
+            f"Nobody would be emailed: {_reaching_nobody(preview['refusals'])}. "
+            f"{MEND_BEFORE_LAUNCH}"
+        )
+    return (
+        f"Nobody new would be emailed: the {progress['reached']:,} workspace(s) reached before "
+        "were handed their email (nobody gets it twice) and no other workspace in the audience "
+        "can take the coupon today. Launch again once new workspaces join the audience."
+    )
+
+
 class SampleWorkspace(NamedTuple):
     """A workspace of the preview's sample: what the page shows and links to."""
 
@@ -500,10 +564,7 @@ def audience_preview(campaign: Campaign, *, as_of: date) -> dict:
         "sample": [SampleWorkspace(*row) for row in sorted(sample, key=lambda row: row[1])][
             :SAMPLE_SIZE
         ],
-        "refusals": sorted(
-            ((REFUSAL_LABELS.get(reason, reason), n) for reason, n in judged.refusals.items()),
-            key=lambda item: -item[1],
-        ),
+        "refusals": _labelled(judged.refusals),
         "refused": sum(judged.refusals.values()),
         "redemptions_left": left,
     }
@@ -581,8 +642,11 @@ def cached_audience_preview(
 # --- Creating, editing and launching (G1, G2) -------------------------------------------------
 
 
-def _checked_details(name, coupon_code, subject, message, audience) -> dict:
-    """G1: a campaign's details, checked and cleaned; every problem named at once."""
+def _checked_details(name, coupon_code, subject, message, audience, as_of) -> dict:
+    """G1: a campaign's details, checked and cleaned; every problem named at once. The coupon
+    must be on offer on `as_of` (C2's own `check_coupon`): a campaign for a coupon nobody it
+    reaches could redeem is pointless. Without `as_of` (a script that names no day), only what
+    does not depend on the day is checked: inactive, maximum reached."""
     problems = []
     name, subject, message = (name or "").strip(), (subject or "").strip(), (message or "").strip()
     if not name:
@@ -604,6 +668,12 @@ def _checked_details(name, coupon_code, subject, message, audience) -> dict:
             f"{coupon.code} is a {coupon.get_kind_display().lower()} coupon: a campaign "
             "announces a promotion coupon."
         )
+    else:
+        try:
+            # date.min: before any redeem-by day, so only the day-free refusals can apply.
+            check_coupon(coupon, as_of=as_of or date.min)
+        except CouponRefused as exc:
+            problems.append(f"{exc} A campaign cannot offer it: nobody it reaches could redeem it.")
     audience, audience_problems = clean_audience(audience)
     problems += audience_problems
     refuse_problems(problems, CouponError)
@@ -617,10 +687,13 @@ def _checked_details(name, coupon_code, subject, message, audience) -> dict:
 
 
 @transaction.atomic
-def create_campaign(name, coupon_code, subject, message, audience=None, by=None) -> Campaign:
-    """G1: a draft campaign for a promotion coupon; every problem with the input named at
-    once. `audience` is a dict of filters (`AUDIENCE_FILTERS`, all optional)."""
-    details = _checked_details(name, coupon_code, subject, message, audience)
+def create_campaign(
+    name, coupon_code, subject, message, audience=None, by=None, *, as_of: date | None = None
+) -> Campaign:
+    """G1: a draft campaign made on `as_of` for a promotion coupon on offer that day; every
+    problem with the input named at once (`_checked_details`). `audience` is a dict of filters
+    (`AUDIENCE_FILTERS`, all optional)."""
+    details = _checked_details(name, coupon_code, subject, message, audience, as_of)
     campaign = Campaign(**details, created_by=by)
     save_with_reason(campaign, "Created", by=by)
     return campaign
@@ -630,11 +703,14 @@ EDITABLE_DETAILS = ("name", "coupon_code", "subject", "message", "audience")
 
 
 @transaction.atomic
-def update_campaign(campaign: Campaign, *, by, reason: str, **changes) -> Campaign:
+def update_campaign(
+    campaign: Campaign, *, by, reason: str, as_of: date | None = None, **changes
+) -> Campaign:
     """G1: change a draft campaign's name, coupon (`coupon_code`: a code or a Coupon), email
-    or audience, with a reason kept in its history (R4); checked as `create_campaign` checks
-    them. Refused once the campaign is launched: its emails went out saying what they said,
-    to the audience it had (G2); a new campaign says something new."""
+    or audience on `as_of`, with a reason kept in its history (R4); the draft as it would be
+    is checked as `create_campaign` checks it (its coupon on offer that day included).
+    Refused once the campaign is launched: its emails went out saying what they said, to the
+    audience it had (G2); a new campaign says something new."""
     reason = require_reason(
         reason, "Say why the campaign changes: the reason is kept.", error=CouponError
     )
@@ -654,7 +730,7 @@ def update_campaign(campaign: Campaign, *, by, reason: str, **changes) -> Campai
         "message": campaign.message,
         "audience": campaign.audience,
     }
-    details = _checked_details(**{**current, **changes})
+    details = _checked_details(**{**current, **changes}, as_of=as_of)
     changed = sorted(field for field, value in details.items() if getattr(campaign, field) != value)
     if not changed:
         return campaign
@@ -679,6 +755,12 @@ def launch_campaign(campaign: Campaign, by=None, as_of: date = None, *, dispatch
         raise RuntimeError("No campaign batch dispatch is registered (CouponsConfig.ready).")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     judged = judge_audience(campaign, as_of, what=f"Launching the campaign {campaign.name}")
+    if campaign.status == Campaign.Status.DRAFT and not judged.reach:
+        # Launched, it could no longer change (G2): nobody emailed, and nothing left to mend.
+        raise CouponError(
+            f"Launching the campaign {campaign.name} on {day(as_of)} would email nobody: "
+            f"{_reaching_nobody(_labelled(judged.refusals))}. {MEND_BEFORE_LAUNCH}"
+        )
     before = campaign.recipients.count()
     _add_recipients(campaign, judged.reached, as_of)
     CampaignRecipient.objects.bulk_create(
@@ -868,6 +950,7 @@ __all__ = [
     "clean_audience",
     "create_campaign",
     "launch_campaign",
+    "nothing_to_launch",
     "notify_batch",
     "register_batch_dispatch",
     "update_campaign",

@@ -101,7 +101,11 @@ class CampaignAdmin(ServiceAdmin):
         if set(changed) & set(CampaignForm.AUDIENCE_FIELDS):
             changes["audience"] = CampaignForm.audience_from(data)
         campaigns.update_campaign(
-            campaign, by=request.user, reason=data["change_reason"], **changes
+            campaign,
+            by=request.user,
+            reason=data["change_reason"],
+            as_of=toolkit.today(),
+            **changes,
         )
 
     def create(self, request, data):
@@ -112,6 +116,7 @@ class CampaignAdmin(ServiceAdmin):
             data["message"],
             audience=CampaignForm.audience_from(data),
             by=request.user,
+            as_of=toolkit.today(),
         )
 
     reached = shown_column("reached_count", count, description="Reached")
@@ -150,7 +155,7 @@ class CampaignAdmin(ServiceAdmin):
 
     def launch_view(self, request, pk):
         """G2: a confirmation with the reach; launching again reaches only newcomers and hands
-        on unsent batches."""
+        on unsent batches. A launch that would email nobody is not offered: the page says why."""
         if not request.user.has_perm("coupons.launch_campaign"):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign.objects.select_related("coupon"), pk=pk)
@@ -161,6 +166,9 @@ class CampaignAdmin(ServiceAdmin):
             preview = campaigns.audience_preview(campaign, as_of=today)
         except BillingError as exc:
             refused = str(exc)
+        progress = campaigns.campaign_progress(campaign)
+        if preview is not None:
+            refused = campaigns.nothing_to_launch(campaign, preview=preview, progress=progress)
 
         def perform(data):
             added = campaigns.launch_campaign(campaign, by=request.user, as_of=today)
@@ -181,5 +189,5 @@ class CampaignAdmin(ServiceAdmin):
             submit_label="Launch campaign" if campaign.launches == 0 else "Launch again",
             campaign=campaign,
             preview=preview,
-            progress=campaigns.campaign_progress(campaign),
+            progress=progress,
         )

@@ -107,10 +107,13 @@ def test_g1_reach_leaves_out_who_the_coupon_would_refuse_counted_by_reason(db, s
 
 
 def test_g1_a_coupon_that_refuses_everyone_says_why_once_for_all(db, spring):
+    """A draft for SPRING25, which is made inactive afterwards (a new campaign for it is
+    refused: `test_campaign_bounds`): its 3 Team workspaces are left out as "inactive"."""
     for _ in range(3):
         paid_monthly(as_of=JAN)
+    campaign = campaign_for(spring, {"plan": "team"})
     services.update_coupon(spring, by=None, active=False)
-    ids, refusals = campaign_audience(campaign_for(spring, {"plan": "team"}), LAUNCH)
+    ids, refusals = campaign_audience(campaign, LAUNCH)
     assert (ids, refusals) == ([], {"inactive": 3})
 
 
@@ -424,7 +427,11 @@ def test_g1_c2_c5_on_the_1st_the_preview_refuses_as_redeem_does_and_writes_nothi
     feb_1 = date(2026, 2, 1)
     assert campaign_audience(campaign, feb_1) == ([], {CouponRefused.DISCOUNT_ACTIVE: 1})
     assert not Redemption.objects.filter(coupon=follow).exists()  # the preview wrote nothing
-    assert launch_campaign(campaign, by=support, as_of=feb_1) == 0
+    # G2: a draft's launch that would email nobody is refused, and the draft stays mendable.
+    with pytest.raises(CouponError, match="would email nobody"):
+        launch_campaign(campaign, by=support, as_of=feb_1)
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.recipients.count()) == ("draft", 0)
     with pytest.raises(CouponRefused) as refused:
         services.redeem_coupon(ws, spring.code, by=support, as_of=feb_1)
     assert refused.value.reason == CouponRefused.DISCOUNT_ACTIVE
