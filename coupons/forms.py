@@ -18,6 +18,12 @@ from coupons.catalogue import COUPON_FIELDS
 from coupons.models import Campaign, Coupon, NonprofitProof, Redemption
 
 
+def partner_choice_label(partner) -> str:
+    if partner.status == partner.Status.ACTIVE:
+        return partner.name
+    return f"{partner.name} ({partner.get_status_display().lower()})"
+
+
 class CouponForm(forms.ModelForm):
     """C1 in the admin: adding goes through `create_coupon`'s checks, changing through
     `update_coupon`'s (a redeemed coupon's discount cannot change)."""
@@ -28,7 +34,16 @@ class CouponForm(forms.ModelForm):
         help_texts = {
             "follow_up": "Applied by the system when this one runs out; its redeem-by date "
             "and maximum do not apply to that.",
+            "partner": "C7: a partner's coupon applies while the partner is active; one may be "
+            "prepared while it has applied.",
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if partner := self.fields.get("partner"):
+            # A partner that only applied (public form) or was made inactive says so in the
+            # list, so staff do not tie a coupon to it unawares.
+            partner.label_from_instance = partner_choice_label
 
     def clean(self):
         data = super().clean()

@@ -500,3 +500,20 @@ def test_c7_the_coupon_list_filters_by_partner_and_names_coupons_of_none(client,
     listed = client.get(reverse("admin:coupons_coupon_changelist"), {"partner__isnull": "True"})
     codes = [c.code for c in listed.context["cl"].result_list]
     assert "WELCOME" in codes and "HARBOR" not in codes
+
+
+def test_c7_the_coupon_form_names_a_partner_that_is_not_active_as_such(client, support, today):
+    """C7: the partner list of the coupon form showed "Fuzz Accel" (applied through the public
+    form, not reviewed) like an active partner. A partner not active carries its status."""
+    for name, status in (("Harbor Labs", "active"), ("Fuzz Accel", "applied"), ("Old", "inactive")):
+        AcceleratorPartner.objects.create(
+            name=name,
+            contact_name="Ada",
+            contact_email="ada@example.com",
+            status=status,
+            applied_on=date(2026, 1, 1),
+        )
+    client.force_login(support)
+    form = client.get(reverse("admin:coupons_coupon_add")).context["adminform"].form
+    labels = sorted(label for value, label in form.fields["partner"].choices if value)
+    assert labels == ["Fuzz Accel (applied)", "Harbor Labs", "Old (inactive)"]
