@@ -481,3 +481,22 @@ def test_f6_k1_record_pages_are_titled_in_words(db, client, support):
         opts = obj._meta
         page = client.get(reverse(f"admin:billing_{opts.model_name}_change", args=[obj.pk]))
         assert f"<h2>{html.escape(title, quote=False)}</h2>" in page.content.decode(), title
+
+
+def test_r4_a_change_kept_without_a_reason_reads_a_dash_in_the_history_list(
+    db, client, support
+):
+    """R4: a subscription the service started (no reason given) and a workspace without a card
+    showed "None" in the history list's "Change reason" column and its "Payment method added
+    on" column. Nothing reads "None"."""
+    from billing.models import Subscription
+
+    ws = workspace(as_of=date(2026, 1, 1), name="Calm Co")
+    client.force_login(support)
+    subscription = Subscription.objects.get(workspace=ws)
+    for url in (
+        reverse("admin:billing_subscription_history", args=[subscription.pk]),
+        reverse("admin:billing_workspace_history", args=[ws.pk]),
+    ):
+        body = client.get(url).content.decode().split('id="content"')[1]
+        assert ">None<" not in body.replace(" ", "").replace("\n", ""), url
