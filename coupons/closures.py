@@ -9,6 +9,7 @@ from simple_history.utils import bulk_update_with_history
 
 from billing.hooks import ClosureStep
 from billing.pricing import ZERO, round_cents
+from billing.templatetags.money import money
 from coupons.credits import lapse_credit_grants
 from coupons.models import CreditGrant, CreditLedgerEntry, Redemption
 from coupons.redemptions import advance_redemptions
@@ -38,7 +39,7 @@ def describe(workspace, *, as_of: date, final_invoice=None) -> list[str]:
     )
     unused = round_cents(max(left, ZERO) + later)
     if unused > 0:
-        sentences.append(f"${unused:,} of unused startup credit lapses (no refund).")
+        sentences.append(f"{money(unused)} of unused startup credit lapses (no refund).")
     return sentences
 
 
@@ -97,8 +98,9 @@ def apply(workspace, *, as_of: date, by, reason: str) -> list[str]:
     CreditLedgerEntry.objects.bulk_create(entries)
     bulk_update_with_history(grants, CreditGrant, ["remaining", "lapsed_on"], default_user=by)
     if lapsed > 0:
-        sentences.append(f"${lapsed:,} of unused startup credit lapsed.")
-        notes.append((workspace.pk, f"Unused startup credit of {lapsed} lapsed: workspace closed"))
+        sentences.append(f"{money(lapsed)} of unused startup credit lapsed.")
+        lapse = f"Unused startup credit of {money(lapsed)} lapsed: workspace closed"
+        notes.append((workspace.pk, lapse))
     note_on_workspaces(notes, by=by)
     return sentences
 

@@ -17,7 +17,7 @@ from billing.closed_workspaces import refuse_closed
 from billing.errors import refuse_problems
 from billing.models import SetAsideInvoice, Workspace
 from billing.months import add_year
-from billing.templatetags.money import day
+from billing.templatetags.money import day, money
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant, CreditLedgerEntry
 from coupons.workspaces import locked_workspace, note_on_workspaces
@@ -87,7 +87,10 @@ def add_grant(
         partner=partner,
         granted_by=by,
     )
-    text = f"Year {year} startup credit of {amount}, valid {valid_from} to {grant.valid_until}"
+    text = (
+        f"Year {year} startup credit of {money(amount)}, valid {day(valid_from)} to "
+        f"{day(grant.valid_until)}"
+    )
     save_with_reason(grant, reason or text, by=by)
     CreditLedgerEntry.objects.create(
         grant=grant, kind=CreditLedgerEntry.Kind.GRANT, amount=amount, on=valid_from
@@ -174,7 +177,7 @@ def lapse_credit_grants(*, as_of: date, workspace_ids=None) -> int:
         )
         note_on_workspaces(
             [
-                (ws, f"Unused startup credit of {left} lapsed on {until}")
+                (ws, f"Unused startup credit of {money(left)} lapsed on {day(until)}")
                 for _, ws, left, until in lapsing
             ]
         )

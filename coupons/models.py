@@ -239,8 +239,8 @@ class Coupon(models.Model):
         if self.percent_off is not None:
             return f"{self.percent_off.normalize():f}% off"
         if self.amount_off is not None:
-            return f"${self.amount_off:,} off"
-        return f"${self.credit_amount:,} credit a year"
+            return f"{money(self.amount_off)} off"
+        return f"{money(self.credit_amount)} credit a year"
 
     @property
     def duration_display(self) -> str:

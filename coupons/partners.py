@@ -12,6 +12,7 @@ from billing.clock import refuse_processed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
+from billing.templatetags.money import money
 from billing.turns import take_turns
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, CreditGrant
@@ -132,7 +133,7 @@ def approve_partner(
         why = "Say why this partner's startups get their own credit amount: the reason is kept."
         note = require_reason(note, why, error=CouponError)
         partner.credit_amount = amount
-        text = f"Approved with a yearly credit of ${amount:,}: {note}"
+        text = f"Approved with a yearly credit of {money(amount)}: {note}"
     _decide(partner, Status.ACTIVE, text, by=by, as_of=as_of, note=note)
     _email_contact(partner, "partner_approved", object_key=f"partner:{partner.pk}:{as_of}")
     return partner

@@ -483,9 +483,7 @@ def test_f6_k1_record_pages_are_titled_in_words(db, client, support):
         assert f"<h2>{html.escape(title, quote=False)}</h2>" in page.content.decode(), title
 
 
-def test_r4_a_change_kept_without_a_reason_reads_a_dash_in_the_history_list(
-    db, client, support
-):
+def test_r4_a_change_kept_without_a_reason_reads_a_dash_in_the_history_list(db, client, support):
     """R4: a subscription the service started (no reason given) and a workspace without a card
     showed "None" in the history list's "Change reason" column and its "Payment method added
     on" column. Nothing reads "None"."""

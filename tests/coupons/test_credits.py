@@ -39,6 +39,10 @@ def test_cr1_startup_coupon_grants_25000_for_one_program_year(db, reviewer):
     assert (grant.valid_from, grant.valid_until) == (date(2026, 3, 15), date(2027, 3, 15))
     assert (grant.redemption, grant.granted_by) == (redemption, reviewer)
     assert ledger(grant) == [("grant", date(2026, 3, 15), D("25000.00"))]
+    # Its history says it as the pages do (it read "credit of 25000.00, valid 2026-03-15").
+    assert grant.history.earliest().history_change_reason == (
+        "Year 1 startup credit of $25,000.00, valid 15 Mar 2026 to 15 Mar 2027"
+    )
     status = selectors.workspace_status(ws, as_of=date(2027, 3, 14))
     assert status["credit_balance"] == D("25000.00")
     assert selectors.workspace_status(ws, as_of=date(2027, 3, 15))["credit_balance"] == D("0.00")
