@@ -171,13 +171,24 @@ class _PlanForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        if set(self.changed_data) & set(DATED_TERMS) and not cleaned.get("effective_on"):
+        terms_changed = set(self.changed_data) & set(DATED_TERMS)
+        if terms_changed and not cleaned.get("effective_on"):
             self.add_error("effective_on", "Say from which day the new terms apply.")
+        if not terms_changed and cleaned.get("effective_on"):
+            # Saved with only a name change, the day was dropped and the page said "changed
+            # successfully" whatever it was (0001-01-01 included).
+            self.add_error(
+                "effective_on", "No term changed: change a term this day is for, or leave it empty."
+            )
         return cleaned
 
 
 # A plan's name and its terms from a day on (P1, P2): the terms' fields are PlanTerms', filled
 # in from the plan's latest terms; only what changes is handed to `update_plan`.
 PlanTermsForm = type(
-    "PlanTermsForm", (_PlanForm,), forms.fields_for_model(PlanTerms, fields=DATED_TERMS)
+    "PlanTermsForm",
+    (_PlanForm,),
+    forms.fields_for_model(
+        PlanTerms, fields=DATED_TERMS, labels={"included_mtus": "Included MTUs a month"}
+    ),
 )

@@ -65,6 +65,8 @@ class TaxExemptionForm(forms.ModelForm):
     class Meta:
         model = TaxExemption
         fields = ["workspace", "region", "reason", "document", "valid_from", "valid_to"]
+        # X4: a certificate is a US state's; the list and the approve page say "State" too.
+        labels = {"region": "State"}
         help_texts = {"document": "PDF, PNG or JPEG, at most 10 MB."}
 
     def clean_region(self):

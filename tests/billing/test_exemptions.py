@@ -424,6 +424,9 @@ def add_in_the_admin(client, ws, document, region="CA"):
 def test_x5_support_uploads_a_certificate_in_the_admin(db, client, support, today):
     ws = workspace(business_country="US", business_region="CA")
     client.force_login(support)
+    # The form names the field as the list does ("State"; it read "Region").
+    form = client.get(reverse("admin:billing_taxexemption_add")).context["adminform"].form
+    assert form.fields["region"].label == "State"
     response = add_in_the_admin(client, ws, pdf("scan.pdf"), region="ca")
     assert response.status_code == 302, response.content.decode()[:2000]
     cert = TaxExemption.objects.get()

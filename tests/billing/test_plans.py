@@ -94,6 +94,26 @@ def test_p2_finance_changes_the_terms_from_a_day_support_only_reads(
     assert 'name="monthly_price" value="125.00"' in page
 
 
+def test_p2_a_day_with_no_term_changed_is_refused_not_reported_as_saved(
+    client, db, finance, pin_today
+):
+    """The terms as they are (monthly $120.00) with a day of 0001-01-01: the page said "The plan
+    “Team” was changed successfully" and dropped the day. It says no term changed, and keeps
+    one set of terms; the form's allowance is labelled in MTUs."""
+    pin_today(date(2026, 12, 3))
+    url = reverse("admin:billing_plan_change", args=[team().pk])
+    client.force_login(finance)
+    unchanged = {**TEAM_FORM, "monthly_price": "120.00", "annual_price": "1440.00"}
+    for day in ("0001-01-01", "2027-01-01"):
+        refused = client.post(url, {**unchanged, "effective_on": day})
+        assert refused.status_code == 200
+        assert "No term changed: change a term this day is for, or leave it empty." in (
+            refused.content.decode()
+        )
+    assert team().terms.count() == 1
+    assert "Included MTUs a month" in client.get(url).content.decode()
+
+
 def test_p2_a_name_is_a_label_changed_without_a_day(db, finance):
     update_plan(team(), by=finance, reason="Rebrand", name="Team Plus")
     assert team().name == "Team Plus"
