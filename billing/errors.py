@@ -1,3 +1,17 @@
+# A value quoted back in a refusal is cut here: a file's 100,000-character field is named, not
+# repeated.
+QUOTED_CHARACTERS = 40
+
+
+def typed(value) -> str:
+    """`value` as the person or file gave it, in quotes, cut short when long: “acme”,
+    “aaaaaaaa…” (100,000 characters)."""
+    text = str(value)
+    if len(text) <= QUOTED_CHARACTERS:
+        return f"“{text}”"
+    return f"“{text[:QUOTED_CHARACTERS]}…” ({len(text):,} characters)"
+
+
 class BillingError(Exception):
     """A refusal by a service; its message is written to be shown to a person as it is."""
 

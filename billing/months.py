@@ -4,6 +4,8 @@ import re
 from calendar import monthrange
 from datetime import date, timedelta
 
+from billing.errors import typed
+
 
 def month_start(day: date) -> date:
     return day.replace(day=1)
@@ -65,9 +67,11 @@ def parse_month(text: str) -> date:
             raise ValueError
         first = date(int(year), int(month), 1)
     except ValueError:
-        raise ValueError(f"“{text}” is not a month in the form YYYY-MM") from None
+        raise ValueError(f"{typed(text)} is not a month in the form YYYY-MM") from None
     if not EARLIEST_MONTH <= first <= LATEST_MONTH:
-        raise ValueError(f"“{text}” is outside the months this system bills (2000-01 to 2099-12)")
+        raise ValueError(
+            f"{typed(text)} is outside the months this system bills (2000-01 to 2099-12)"
+        )
     return first
 
 
@@ -75,7 +79,7 @@ def parse_day(text: str) -> date:
     """`YYYY-MM-DD` → that day; ValueError otherwise (`date.fromisoformat` alone also reads
     20260101, and 2026-W01-1 as 2025-12-29)."""
     if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text or ""):
-        raise ValueError(f"“{text}” is not a date in the form YYYY-MM-DD")
+        raise ValueError(f"{typed(text)} is not a date in the form YYYY-MM-DD")
     return date.fromisoformat(text)
 
 

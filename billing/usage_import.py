@@ -43,7 +43,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from billing.audit import history_of_rows_sql, record_history
 from billing.clock import first_open_month
 from billing.documents import stored_until_rollback
-from billing.errors import BillingError, UsageImportError
+from billing.errors import BillingError, UsageImportError, typed
 from billing.models import MonthClose, Usage, UsageImportJob, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, parse_month
 
@@ -99,7 +99,7 @@ def _month(text: str) -> tuple[date | None, str | None]:
 
 def _mtus(text: str) -> tuple[int | None, str | None]:
     if not (text.isascii() and text.isdigit()):
-        return None, f"MTUs must be a whole number of at least 0, not “{text}”"
+        return None, f"MTUs must be a whole number of at least 0, not {typed(text)}"
     digits = len(text.lstrip("0"))
     if digits > len(str(MAX_MTUS)):  # and Python reads no more than 4,300 digits as a number
         return None, (
@@ -130,7 +130,7 @@ def _message(
             "separator? write it without one)"
         )
     if workspace_id is None:
-        problems.append(f"unknown workspace “{slug}”" if slug else "the workspace is missing")
+        problems.append(f"unknown workspace {typed(slug)}" if slug else "the workspace is missing")
     elif workspace_closed_on is not None:  # W1: its data stopped
         problems.append(f"{slug} was closed on {workspace_closed_on}: it accepts no usage")
     month_problem = _month(month_text)[1]

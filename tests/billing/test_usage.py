@@ -89,6 +89,28 @@ def test_u2_service_lists_errors_and_writes_nothing(db):
     assert not Usage.objects.exists()
 
 
+def test_u2_a_long_bad_value_is_named_not_repeated(db, tmp_path):
+    """A 100,000-character MTUs field, slug and month were quoted back whole: the refusal on
+    the page ran to 300,000 characters. Each is cut at 40 and its length said."""
+    workspace(slug="alpha")
+    long = "x" * 100_000
+    path = _write(
+        tmp_path,
+        f"workspace,month,mtus\nalpha,2026-01,{long}\n{'s' * 100_000},2026-01,5\n"
+        f"alpha,{'9' * 100_000},5\n",
+    )
+    with pytest.raises(UsageImportError) as raised:
+        services.import_usage(path)
+    cut = "“" + "x" * 40 + "…” (100,000 characters)"
+    assert raised.value.errors[0] == (
+        f"Line 2: MTUs must be a whole number of at least 0, not {cut}."
+    )
+    assert raised.value.errors[1].startswith("Line 3: unknown workspace “ssss")
+    assert raised.value.errors[2].startswith("Line 4: “9999")
+    assert all(len(error) < 200 for error in raised.value.errors)
+    assert not Usage.objects.exists()
+
+
 def test_u2_a_file_without_the_right_header_is_refused(db, tmp_path):
     path = _write(tmp_path, "slug,month,users\nalpha,2026-01,5\n")
     with pytest.raises(CommandError, match="missing: mtus, workspace"):
