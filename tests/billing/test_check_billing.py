@@ -214,7 +214,7 @@ def test_finance_sees_the_billing_panel_on_the_admin_index(client, finance):
 
     assert 'id="billing-health"' in page
     assert "Billing run: needs attention" in page
-    assert "<strong>2026-03</strong>" in page
+    assert "<strong>March 2026</strong>" in page  # as the month close list names it
     assert "Emails failed</th><td><strong>1</strong>" in page
 
 
