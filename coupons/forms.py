@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django_countries import countries
 
 from billing.admin_toolkit import CheckedAutocomplete, ReasonField
@@ -44,6 +45,16 @@ class CouponForm(forms.ModelForm):
             # A partner that only applied (public form) or was made inactive says so in the
             # list, so staff do not tie a coupon to it unawares.
             partner.label_from_instance = partner_choice_label
+        for name in ("duration_months", "max_redemptions"):
+            if field := self.fields.get(name):
+                # The service bounds these in words ("runs for 1 month or more, not -3"); the
+                # column's own bound stopped -3 first with "Ensure this value is greater than
+                # or equal to 0", and 0 then got the service's.
+                field.validators = [
+                    v
+                    for v in field.validators
+                    if not isinstance(v, MinValueValidator | MaxValueValidator)
+                ]
 
     def clean(self):
         data = super().clean()

@@ -156,6 +156,26 @@ def test_c1_support_creates_a_coupon_and_sees_every_problem(client, support):
     page = bad.content.decode()
     assert "exactly one of percent off, amount off" in page
     assert "needs its number of months" in page
+    # A negative count is refused in the service's words, as 0 is (it got Django's
+    # "Ensure this value is greater than or equal to 0").
+    for months, maximum in (("-3", "-1"), ("0", "0")):
+        page = client.post(
+            url,
+            {
+                "code": "NEG",
+                "name": "Negative",
+                "kind": "promotion",
+                "percent_off": "10",
+                "duration": "repeating",
+                "duration_months": months,
+                "max_redemptions": maximum,
+                "applies_monthly": "on",
+            },
+        ).content.decode()
+        assert f"A repeating coupon runs for 1 month or more, not {months}." in page
+        assert f"The maximum redemptions must be 1 or more, not {maximum}." in page
+        assert "Ensure this value" not in page
+    assert not Coupon.objects.filter(code="NEG").exists()
     response = client.post(
         url,
         {
