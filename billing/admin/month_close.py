@@ -43,6 +43,18 @@ class MonthCloseAdmin(ServiceAdmin):
         "waiting",
         "updated_at",
     ]
+    # The month by its name, as the list and the page title give it (it read "1 Nov 2025").
+    fields = [
+        "month_display",
+        "closed_on",
+        "locks_done",
+        "chunks_planned",
+        "finished",
+        "strikes",
+        "invoices",
+        "updated_at",
+    ]
+    readonly_fields = ["month_display"]
     inlines = [SetAsideInline, BilledSinceInline]
 
     def get_queryset(self, request):

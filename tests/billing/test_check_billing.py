@@ -253,6 +253,7 @@ def test_i6_the_close_page_lists_as_not_billed_only_what_still_waits(db, client,
     close = MonthClose.objects.get()
     page = client.get(reverse("admin:billing_monthclose_change", args=[close.pk]))
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.content.decode()))
+    assert "Month: January 2026" in text  # by its name, as the list names it
     waiting_part, billed_part = text.split("not billed yet", 1)[1].split("billed since", 1)
     assert "(waiting)" in waiting_part and "(billed)" not in waiting_part
     assert "(billed)" in billed_part and "2 Feb 2026" in billed_part
