@@ -383,6 +383,12 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         closed = ""
         if action == "unlock" and workspace.lock == "unlocked":
             closed = f"{workspace.name} is not locked: there is nothing to unlock."
+        if action == "plan" and not workspace.has_payment_method and self._on_free(workspace):
+            # T2: said before a plan and a reason are picked, not after.
+            closed = (
+                f"{workspace.name} is on Free with no payment method on file: moving to Team "
+                "needs one (T2). Add a payment method first; Free is already its plan."
+            )
         if workspace.closed_on is not None:  # W1: nothing but reopening
             closed = f"{workspace.name} was closed on {day(workspace.closed_on)}: reopen it first."
         return self.workspace_page(
@@ -393,6 +399,11 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             title=f"{title}: {workspace.name}",
             closed=closed,
         )
+
+    @staticmethod
+    def _on_free(workspace) -> bool:
+        current = workspace.subscriptions.select_related("plan").filter(ended_on=None).first()
+        return current is not None and current.plan.code == Plan.Code.FREE
 
     def workspace_page(self, request, workspace, *, template=None, **options):
         """A page acting on one workspace (`toolkit.service_form_page`), its status on top."""

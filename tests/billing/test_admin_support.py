@@ -21,17 +21,26 @@ def action_url(ws, name):
     return reverse("admin:billing_workspace_action", args=[ws.pk, name])
 
 
-def test_r1_support_upgrade_refused_without_card_says_why(client, support, today):
+def test_r1_t2_support_upgrade_without_card_is_not_offered_and_says_why(client, support, today):
+    """A Free workspace without a card: the plan page offered Team, took a reason, then said
+    a payment method was needed. It says so at once and offers no form; a post changes
+    nothing. The service refuses it too, for every other path."""
     ws = workspace(as_of=today)
     client.force_login(support)
+    page = client.get(action_url(ws, "plan")).content.decode()
+    assert (
+        f"{ws.name} is on Free with no payment method on file: moving to Team needs one (T2)."
+        in page
+    )
+    assert 'name="plan"' not in page
     response = client.post(
         action_url(ws, "plan"),
         {"plan": "team:monthly", "reason": "Customer asked, ticket 12"},
         follow=True,
     )
-    assert "A payment method is needed to move from Free to Team. Add one first." in messages_of(
-        response
-    )
+    assert messages_of(response) == []
+    with pytest.raises(BillingError, match="A payment method is needed to move from Free"):
+        services.change_to_team(ws, as_of=today)
     assert ws.subscriptions.get(ended_on=None).plan.code == "free"
 
 
