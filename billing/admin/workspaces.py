@@ -543,7 +543,7 @@ class PlanAdmin(ServiceAdmin):
     @admin.display(description="Next terms")
     def next_terms(self, obj):
         upcoming = obj.terms.filter(effective_on__gt=toolkit.today()).order_by("effective_on")
-        return ", ".join(f"from {terms.effective_on}" for terms in upcoming) or "none"
+        return ", ".join(f"from {day(terms.effective_on)}" for terms in upcoming) or "none"
 
     @admin.display(description="Terms by date")
     def terms_by_date(self, obj):
