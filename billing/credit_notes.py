@@ -101,7 +101,7 @@ def _check_with_waiting(invoice: Invoice, amount: Decimal):
     )["total"]
     if not waiting:
         return
-    waiting = Decimal(waiting).quantize(Decimal("0.01"))  # SQLite sums decimals as floats
+    waiting = round_cents(waiting)  # SQLite sums decimals as floats
     room = refundable_amount(invoice) - waiting
     if amount > room:
         raise BillingError(

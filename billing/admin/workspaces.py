@@ -383,7 +383,9 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         closed = ""
         if action == "unlock" and workspace.lock == "unlocked":
             closed = f"{workspace.name} is not locked: there is nothing to unlock."
-        if action == "plan" and not workspace.has_payment_method and self._on_free(workspace):
+        status = selectors.workspace_status(workspace, as_of=toolkit.today())
+        on_free_without_card = status["plan"] == Plan.Code.FREE and not status["has_payment_method"]
+        if action == "plan" and on_free_without_card:
             # T2: said before a plan and a reason are picked, not after.
             closed = (
                 f"{workspace.name} is on Free with no payment method on file: moving to Team "
@@ -398,22 +400,19 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             perform=lambda data: self._perform(request, workspace, action, data),
             title=f"{title}: {workspace.name}",
             closed=closed,
+            status=status,
         )
 
-    @staticmethod
-    def _on_free(workspace) -> bool:
-        current = workspace.subscriptions.select_related("plan").filter(ended_on=None).first()
-        return current is not None and current.plan.code == Plan.Code.FREE
-
-    def workspace_page(self, request, workspace, *, template=None, **options):
-        """A page acting on one workspace (`toolkit.service_form_page`), its status on top."""
+    def workspace_page(self, request, workspace, *, template=None, status=None, **options):
+        """A page acting on one workspace (`toolkit.service_form_page`), its status on top
+        (`status`: `selectors.workspace_status` today, when the caller read it already)."""
         return service_form_page(
             self,
             request,
             workspace,
             template=template or "admin/billing/workspace/action.html",
             workspace=workspace,
-            status=selectors.workspace_status(workspace, as_of=toolkit.today()),
+            status=status or selectors.workspace_status(workspace, as_of=toolkit.today()),
             **options,
         )
 
