@@ -289,3 +289,11 @@ def test_u2_the_finance_panel_names_the_usage_import_jobs_no_worker_is_on(client
     ]
     assert "needs attention" in panel
     assert "Usage import jobs with no worker on them</th><td><strong>2</strong>" in panel, panel
+
+
+def test_the_panel_says_none_for_a_clock_and_a_close_that_never_ran(client, finance):
+    """A fresh system: the clock has processed no day. The panel reads "last processed day
+    none" (with days and months by name, "none" had become "—")."""
+    client.force_login(finance)
+    page = re.sub(r"\s+", " ", client.get("/admin/").content.decode())
+    assert "(last processed day none)" in page
