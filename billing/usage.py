@@ -11,6 +11,7 @@ from billing.closed_workspaces import refuse_closed
 from billing.errors import BillingError
 from billing.models import MonthClose, Usage, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH
+from billing.templatetags.money import month as month_name
 from billing.usage_import import mtus_problem as _mtus_problem
 
 
@@ -28,9 +29,9 @@ def _check_usage(month: date, mtus) -> list[str]:
     if not isinstance(month, date) or month.day != 1:
         problems.append(f"the month must be the 1st of a month, not {month}")
     elif not EARLIEST_MONTH <= month <= LATEST_MONTH:
-        problems.append(f"{month:%Y-%m} is not a month this system bills")
+        problems.append(f"{month_name(month)} is not a month this system bills")
     elif _closed(month):
-        problems.append(f"{month:%Y-%m} is closed (its invoices are issued)")
+        problems.append(f"{month_name(month)} is closed (its invoices are issued)")
     if problem := _mtus_problem(mtus):
         problems.append(problem)
     return problems
@@ -42,7 +43,7 @@ def record_usage(workspace: Workspace, *, month: date, mtus: int) -> Usage:
     MAX_MTUS; D2: not for a month whose close has run."""
     problems = _check_usage(month, mtus)
     if problems:
-        raise BillingError(f"Usage for {workspace.slug} was not recorded: " + "; ".join(problems))
+        raise BillingError(f"Usage for {workspace} was not recorded: " + "; ".join(problems))
     # W1: its data stopped. The workspace's row is held first, so a closure under way (which
     # holds it) is waited for and seen, and one that comes later waits for this figure.
     Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()

@@ -46,6 +46,7 @@ from billing.documents import stored_until_rollback
 from billing.errors import BillingError, UsageImportError, typed
 from billing.models import MonthClose, Usage, UsageImportJob, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, parse_month
+from billing.templatetags.money import day
 
 logger = logging.getLogger(__name__)
 
@@ -132,20 +133,25 @@ def _message(
     if workspace_id is None:
         problems.append(f"unknown workspace {typed(slug)}" if slug else "the workspace is missing")
     elif workspace_closed_on is not None:  # W1: its data stopped
-        problems.append(f"{slug} was closed on {workspace_closed_on}: it accepts no usage")
+        closed_on = day(_as_date(workspace_closed_on))
+        problems.append(f"{slug} was closed on {closed_on}: it accepts no usage")
     month_problem = _month(month_text)[1]
     if month_problem:
         problems.append(month_problem)
     mtus_problem_ = _mtus(mtus_text)[1]
     if mtus_problem_:
         problems.append(mtus_problem_)
-    if isinstance(month, str):  # SQLite hands dates back as text
-        month = date.fromisoformat(month)
+    month = _as_date(month)
     if dup_of:
         problems.append(f"{slug} {month:%Y-%m} is also on line {dup_of}")
     if closed:
         problems.append(f"{month:%Y-%m} is closed (its invoices are issued)")
     return f"Line {line}: " + "; ".join(problems or ["cannot be imported"]) + "."
+
+
+def _as_date(value) -> date | None:
+    """A date read back by a raw cursor: SQLite hands dates back as text."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 # --- Reading a file ---------------------------------------------------------------------------
@@ -501,8 +507,8 @@ def _refuse_closed_meanwhile(cursor, listed: int | None):
     if rows:
         raise UsageImportError(
             [
-                f"Line {line}: {slug} was closed on {closed_on}: it accepts no usage."
-                for line, slug, closed_on, _ in rows
+                f"Line {line}: {slug} was closed on {day(_as_date(closed))}: it accepts no usage."
+                for line, slug, closed, _ in rows
             ],
             bad_lines=rows[0][3],
         )

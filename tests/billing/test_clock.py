@@ -79,10 +79,13 @@ def test_d2_changes_dated_on_a_processed_day_are_refused_naming_it(db, support):
 
 
 def test_d2_usage_for_a_closed_month_is_refused_naming_the_lines(db):
-    ws = workspace(as_of=date(2026, 1, 1), slug="alpha")
+    ws = workspace(as_of=date(2026, 1, 1), slug="alpha", name="Alpha")
     services.run_billing(as_of=date(2026, 2, 1))
     # One colon: it read "was not recorded: 2026-01 is closed: its invoices are issued".
-    closed = r"^Usage for alpha was not recorded: 2026-01 is closed \(its invoices are issued\)$"
+    closed = (
+        r"^Usage for Alpha \(alpha\) was not recorded: January 2026 is closed "
+        r"\(its invoices are issued\)$"
+    )
     with pytest.raises(BillingError, match=closed):
         services.record_usage(ws, month=date(2026, 1, 1), mtus=5)
     rows = [(2, {"workspace": "alpha", "month": "2026-02", "mtus": "5"})]

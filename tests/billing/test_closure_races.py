@@ -56,7 +56,7 @@ def test_w1_u2_an_import_refuses_a_workspace_closed_while_its_file_was_checked(s
     assert errors == []
     ws.refresh_from_db()
     assert ws.closed_on == date(2026, 1, 5)
-    assert refused.value.errors == ["Line 3: alpha was closed on 2026-01-05: it accepts no usage."]
+    assert refused.value.errors == ["Line 3: alpha was closed on 5 Jan 2026: it accepts no usage."]
     assert not Usage.objects.exists()  # beta's figure neither: the file or nothing (U2)
 
 

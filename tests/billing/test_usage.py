@@ -255,7 +255,7 @@ def test_u2_w1_usage_for_a_closed_workspace_is_a_bad_line(db, support):
     ]
     with pytest.raises(UsageImportError) as raised:
         services.import_usage(rows)
-    assert raised.value.errors == ["Line 3: gone was closed on 2026-01-05: it accepts no usage."]
+    assert raised.value.errors == ["Line 3: gone was closed on 5 Jan 2026: it accepts no usage."]
     assert not Usage.objects.filter(workspace=open_).exists()
 
 
@@ -269,7 +269,7 @@ def test_d2_usage_for_a_month_the_clock_is_closing_is_refused(db, tmp_path):
     ws = paid_monthly(as_of=date(2026, 1, 1))
     services.run_billing(as_of=date(2026, 1, 31))
     begin_day(date(2026, 2, 1))
-    with pytest.raises(BillingError, match="2026-01 is closed"):
+    with pytest.raises(BillingError, match="January 2026 is closed"):
         services.record_usage(ws, month=date(2026, 1, 1), mtus=15_000)
     path = tmp_path / "usage.csv"
     path.write_text(f"workspace,month,mtus\n{ws.slug},2026-02,10\n{ws.slug},2026-01,15000\n")
