@@ -19,8 +19,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
-from billing.models import BillingClock, Invoice
+from billing.models import BillingClock, Invoice, MonthClose
 from billing.months import month_start, next_month
+from billing.templatetags.money import month as month_name
 
 
 def last_processed_day() -> date | None:
@@ -176,6 +177,19 @@ def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> Non
         raise DayAlreadyProcessed(
             f"{what} dated {day} is refused: the billing clock is processing {processing} now. "
             f"Date it {processing + timedelta(days=1)} or later."
+        )
+    closed = (
+        MonthClose.objects.filter(month__gte=month_start(day))
+        .order_by("-month")
+        .values_list("month", flat=True)
+        .first()
+    )
+    if closed is not None and (last is None or last < next_month(closed)):
+        # A month closed without the clock (`close_month` called on its own): its invoices
+        # are issued, so its days are as processed as the clock's (I3, I4).
+        raise DayAlreadyProcessed(
+            f"{what} dated {day} is refused: {month_name(closed)} is closed (its invoices are "
+            f"issued). Date it {next_month(closed)} or later."
         )
     if last is None:
         return

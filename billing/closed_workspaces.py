@@ -42,3 +42,24 @@ def closed_on_day(day: date, workspace: str = "pk") -> Exists:
     ids: PostgreSQL runs NOT EXISTS as one anti-join, but NOT IN of a subquery whose ids outgrow
     work_mem once per row (quadratic: a million workspaces' strike step ran over 12 minutes)."""
     return Exists(WorkspaceClosure.objects.on(day).filter(workspace_id=OuterRef(workspace)))
+
+
+def closed_since(day_field: str, workspace: str = "workspace") -> Exists:
+    """W1: whether the workspace of the row being filtered was closed on or after the row's
+    date `day_field` (an approval's day, say), reopened since or not: what the closure ended
+    stays ended."""
+    return Exists(
+        WorkspaceClosure.objects.filter(
+            workspace_id=OuterRef(workspace), closed_on__gte=OuterRef(day_field)
+        )
+    )
+
+
+def first_closure_since(workspace_id: int, day: date) -> date | None:
+    """The day the workspace was first closed on or after `day`, or None (`closed_since`)."""
+    return (
+        WorkspaceClosure.objects.filter(workspace_id=workspace_id, closed_on__gte=day)
+        .order_by("closed_on")
+        .values_list("closed_on", flat=True)
+        .first()
+    )

@@ -9,6 +9,7 @@ from django.db.models import Max, Min
 from billing import models
 from billing.hooks import invoice_adjustments
 from billing.models import (
+    Invoice,
     Lock,
     LockEvent,
     MonthClose,
@@ -46,7 +47,7 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
         "interval": sub.interval if sub else "monthly",
         "trialing": trialing,
         "trial_end": sub.trial_end if trialing else None,
-        "term_end": sub.term_end if sub else None,
+        "term_end": _term_end_on(sub, as_of),
         "cancel_at_term_end": bool(sub and sub.cancel_at_term_end),
         "lock": lock,
         "data_flow": lock != Lock.LOCKED_DATA_STOPPED and closure is None,
@@ -59,6 +60,19 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
         .exists(),
         "credit_balance": round_cents(adjustments.credit_balance(workspace.pk, as_of)),
     }
+
+
+def _term_end_on(sub: Subscription | None, day: date) -> date | None:
+    """D3: the end of the annual term running on `day`. The subscription's row holds its latest
+    term (a renewal moves it on); an earlier one is read from the invoice that prepaid it."""
+    if sub is None or sub.term_start is None or sub.term_start <= day:
+        return sub.term_end if sub else None
+    return (
+        Invoice.objects.filter(subscription=sub, kind=Invoice.Kind.ANNUAL, period_start__lte=day)
+        .order_by("-period_start")
+        .values_list("period_end", flat=True)
+        .first()
+    )
 
 
 def lock_on(workspace_id: int, day: date) -> str:

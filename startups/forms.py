@@ -8,14 +8,14 @@ from django_countries.fields import LazyTypedChoiceField
 
 from billing.admin_toolkit import CheckedAutocomplete, ReasonField
 from billing.contact_details import EMAIL_MAX_LENGTH
-from billing.forms import PublicForm
+from billing.forms import PlainDecimalField, PublicForm
 from billing.models import Workspace
 from billing.roles import STARTUP_REVIEWERS
 from startups import services
 from startups.models import StartupApplication
 
 
-class FundingField(forms.DecimalField):
+class FundingField(PlainDecimalField):
     """S1, CR3: the total funding raised, refused in the service's words (`parse_funding`): a
     form never copies the rule, nor says Django's "Ensure this value is …"."""
 
@@ -172,6 +172,14 @@ class RenewalForm(forms.Form):
     note = ReasonField(
         required=False, help_text="What you checked; needed to decline. Kept with the decision."
     )
+
+    def __init__(self, *args, decline_only: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if decline_only:  # `renewal_refusal`: confirming is refused whatever the figures
+            self.fields["decision"].choices = [("decline", "Decline")]
+            self.fields["decision"].initial = "decline"
+            for name in ("total_funding", "country"):
+                self.fields[name].required = False
 
     def clean(self):
         data = super().clean()

@@ -14,7 +14,7 @@ from simple_history.utils import bulk_update_with_history
 from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
-from billing.closed_workspaces import closed_on_day, refuse_closed
+from billing.closed_workspaces import closed_since, first_closure_since, refuse_closed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
@@ -435,7 +435,9 @@ def open_renewal_reviews(as_of: date) -> dict:
             decided_on__lte=years_before(as_of + timedelta(days=RENEWAL_NOTICE_DAYS), 1),
         )
         .exclude(renewals__year=2)
-        .filter(~closed_on_day(as_of, "workspace"))  # W1: its credit lapsed at the closure
+        # W1: a closure since the approval lapsed its credit and ended the program, reopened
+        # or not: there is no second year to review.
+        .filter(~closed_since("decided_on"))
     )
     reviews = [
         RenewalReview(application=application, year=2, due_on=add_year(application.decided_on))
@@ -472,6 +474,19 @@ def update_memberships(as_of: date) -> dict:
 
 
 @transaction.atomic
+def renewal_refusal(review) -> str | None:
+    """Why year two cannot be confirmed whatever the figures, or None: a closure since the
+    approval ended the program and lapsed its credit (W1), reopened since or not."""
+    application = review.application
+    closed_on = first_closure_since(application.workspace_id, application.decided_on)
+    if closed_on is None:
+        return None
+    return (
+        f"Year two is refused: {application.workspace} was closed on {day(closed_on)}, which "
+        "ended its program and lapsed its credit (W1). Decline this renewal instead."
+    )
+
+
 def confirm_renewal(
     review, *, by, total_funding, country: str, as_of: date, note: str = ""
 ) -> RenewalReview:
@@ -484,6 +499,9 @@ def confirm_renewal(
     )
     if review.status != RenewalReview.Status.PENDING:
         raise ApplicationError(f"This renewal was already {review.get_status_display().lower()}.")
+    application = review.application
+    if refusal := renewal_refusal(review):
+        raise ApplicationError(refusal)
     valid_from, year_two_ends = year_two_validity(review, as_of)
     if as_of >= year_two_ends:
         raise ApplicationError(
@@ -500,7 +518,6 @@ def confirm_renewal(
         raise ApplicationError(
             "Year two needs E2 and E3 to pass: " + "; ".join(c.reason for c in failing) + "."
         )
-    application = review.application
     year_one_partner = application.workspace.credit_grants.get(year=1).partner
     if problem := partner_date_order_problem(year_one_partner, as_of, "Year two's confirmation"):
         raise ApplicationError(problem)

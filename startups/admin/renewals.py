@@ -23,7 +23,7 @@ class RenewalReviewAdmin(ServiceAdmin):
     list_display = ["application", "year", "due_on", "status", "decided_by", "decided_on"]
     list_select_related = ["application", "decided_by"]
     list_filter = ["status", "due_on"]
-    readonly_fields = [
+    fields = readonly_fields = [
         "application",
         "year",
         "due_on",
@@ -50,12 +50,14 @@ class RenewalReviewAdmin(ServiceAdmin):
         closed = ""
         if review.status != RenewalReview.Status.PENDING:
             closed = f"Decided on {day(review.decided_on)}: {review.get_status_display()}."
+        refusal = services.renewal_refusal(review) if not closed else None
         form = RenewalForm(
             request.POST or None,
             initial={
                 "total_funding": review.application.total_funding,
                 "country": review.application.country,
             },
+            decline_only=bool(refusal),
         )
 
         def perform(data):
@@ -85,6 +87,7 @@ class RenewalReviewAdmin(ServiceAdmin):
             closed=closed,
             submit_label="Record the decision on year two",
             review=review,
+            refusal=refusal,
             amount=services.credit_amount_for_year_two(review.application),
             valid_from=valid_from,
             last_day=valid_until - timedelta(days=1),

@@ -227,7 +227,7 @@ def test_i6_r3_finance_reads_the_set_aside_workspaces_on_the_close_page(client, 
 
     def set_aside(count):
         for n in range(SetAsideInvoice.objects.count(), SetAsideInvoice.objects.count() + count):
-            ws = paid_monthly(as_of=date(2026, 1, 1), name=f"Set aside {n}", slug=f"aside-{n}")
+            ws = paid_monthly(as_of=date(2026, 2, 1), name=f"Set aside {n}", slug=f"aside-{n}")
             SetAsideInvoice.objects.create(
                 close=close, workspace=ws, error=f"Error {n}", first_seen_on=date(2026, 2, 1)
             )

@@ -204,7 +204,47 @@ def test_cr3_the_renewal_page_says_when_year_two_would_run_if_confirmed_today(
     assert "Decided on 3 Feb 2027: Confirmed: year two granted." in decided
     assert 'name="decision"' not in decided
     page = client.get(reverse("admin:startups_renewalreview_change", args=[review.pk]))
-    assert "$2,000,000.00" in page.content.decode()
+    # Once, formatted: the raw field stood beside it as "2000000.00".
+    assert page.content.decode().count("2,000,000.00") == 1
+    assert "2000000.00" not in page.content.decode()
+
+
+def test_cr3_w1_the_renewal_page_of_a_workspace_closed_since_approval_offers_only_decline(
+    client, db, reviewer, support, pin_today
+):
+    """W1: a closure ended the program; year two cannot be confirmed, reopened or not. The
+    renewal page says so first and offers only Decline."""
+    from billing import services as billing
+    from startups import services
+    from startups.models import RenewalReview
+
+    ws = workspace(as_of=date(2026, 1, 2), name="Nimbus")
+    services.approve_application(
+        application(workspace=ws, company_name="Nimbus Labs"),
+        by=reviewer,
+        as_of=date(2026, 1, 21),
+        credits_scope_confirmed=True,
+    )
+    billing.run_billing(as_of=date(2026, 12, 22))
+    review = RenewalReview.objects.get()
+    billing.close_workspace(ws, by=support, reason="Asked to delete", as_of=date(2026, 12, 28))
+    billing.reopen_workspace(ws, by=support, reason="Came back", as_of=date(2026, 12, 29))
+    billing.run_billing(as_of=date(2027, 1, 4))
+    pin_today(date(2027, 1, 5))
+    client.force_login(reviewer)
+    url = reverse("admin:startups_renewal_decide", args=[review.pk])
+    page = unescape(client.get(url).content.decode())
+    assert (
+        f"Year two is refused: Nimbus ({ws.slug}) was closed on 28 Dec 2026, which ended its "
+        "program and lapsed its credit (W1). Decline this renewal instead."
+    ) in page
+    assert 'value="confirm"' not in page and "Confirmed today" not in page
+    crafted = client.post(url, {"decision": "confirm", "total_funding": "1", "country": "DE"})
+    assert crafted.status_code == 200 and "decision" in crafted.context["form"].errors
+    client.post(url, {"decision": "decline", "note": "Closed in December"})
+    review.refresh_from_db()
+    assert review.status == RenewalReview.Status.DECLINED
+    assert not ws.credit_grants.filter(year=2).exists()
 
 
 def test_s4_the_approve_page_says_what_approving_grants_and_to_whom_it_writes(
