@@ -8,10 +8,15 @@ jurisdiction as issued — so the document says what the invoice says, never a r
 
 The PDF is drawn by fpdf2 with PDF's built-in Helvetica, whose text stays plain in the file (a
 figure can be found by searching it); text outside Helvetica's Windows-1252 range (a name in
-Polish, Greek or Cyrillic) is drawn in DejaVu Sans, shipped in `billing/fonts` and embedded in
-the PDF (CJK it has no glyphs for).
+Polish, Greek or Cyrillic) is drawn in DejaVu Sans, and the characters DejaVu has no glyph for
+(Chinese, Japanese, Korean) in Droid Sans Fallback, fpdf2's fallback font (its regular face
+stands in for bold). Both are shipped in `billing/fonts` (licences there) and embedded in the
+PDF as subsets of the glyphs used. A character neither font has (an emoji, a private-use one)
+is printed as U+FFFD, the replacement character, never dropped: the page shows the name as
+stored, the PDF shows that something is there it cannot draw.
 """
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -178,22 +183,57 @@ RULE = (209, 213, 219)
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 UNICODE_FONT = "dejavu"
+# Chinese, Japanese and Korean (Hangul too: DroidSansFallbackFull.ttf has no Hangul), regular
+# face only. fpdf2 draws in it whatever the current DejaVu face has no glyph for.
+FALLBACK_FONT = "droidsansfallback"
+# What stands for a character no font has a glyph for; fpdf2 would leave it out of the PDF.
+NO_GLYPH = "\ufffd"
+
+
+def _printable(pdf: FPDF, value: str) -> str:
+    """`value` with each character that neither the current (DejaVu) face nor the fallback
+    font has a glyph for replaced by NO_GLYPH. The fallback font is added to the PDF the
+    first time a character is missing from DejaVu; an invisible format character (a zero-width
+    joiner, a variation selector) that no font has is left out, as it prints as nothing."""
+    glyphs = pdf.current_font.cmap
+    if all(char == "\n" or ord(char) in glyphs for char in value):
+        return value
+    if FALLBACK_FONT not in pdf.fonts:
+        pdf.add_font(FALLBACK_FONT, "", FONTS / "DroidSansFallback.ttf")
+        # exact_match=False: the regular face serves bold text too.
+        pdf.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
+    fallback = pdf.fonts[FALLBACK_FONT].cmap
+    printable = []
+    for char in value:
+        if char == "\n" or ord(char) in glyphs or ord(char) in fallback:
+            printable.append(char)
+        elif not _invisible(char):
+            printable.append(NO_GLYPH)
+    return "".join(printable)
+
+
+def _invisible(char: str) -> bool:
+    """A format character or a variation selector: nothing to print."""
+    code = ord(char)
+    selector = 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
+    return selector or unicodedata.category(char) == "Cf"
 
 
 def _text(pdf: FPDF, value) -> str:
     """`value`, with the font set to one that prints it, in the current style and size:
     Helvetica when it is all in the Windows-1252 range, else DejaVu Sans (added to the PDF the
-    first time it is needed)."""
+    first time it is needed), with Droid Sans Fallback for what DejaVu lacks (CJK) and U+FFFD
+    for what neither has (`_printable`)."""
     value = str(value)
     try:
         value.encode(ENCODING)
-        family = "helvetica"
     except UnicodeEncodeError:
-        family = UNICODE_FONT
         if UNICODE_FONT not in pdf.fonts:
             pdf.add_font(UNICODE_FONT, "", FONTS / "DejaVuSans.ttf")
             pdf.add_font(UNICODE_FONT, "B", FONTS / "DejaVuSans-Bold.ttf")
-    pdf.set_font(family, pdf.font_style, pdf.font_size_pt)
+        pdf.set_font(UNICODE_FONT, pdf.font_style, pdf.font_size_pt)
+        return _printable(pdf, value)
+    pdf.set_font("helvetica", pdf.font_style, pdf.font_size_pt)
     return value
 
 

@@ -245,3 +245,56 @@ def test_i5_a_discounted_untaxed_invoice_lists_its_charge_then_the_coupon_under_
         ("Tax", "$0.00"),
         ("Total (USD)", "$60.00"),
     ]
+
+
+def _pdf_text(pdf: bytes) -> str:
+    return PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Ünïcødé 日本語 Co. & Sons", "한국어 데이터 주식회사", "北京数据 日本語 한국어 Analytics"],
+    ids=["ja", "ko", "zh-ja-ko"],
+)
+def test_i5_pdf_prints_cjk_customer_names(client, support, finance, name, caplog):
+    """A customer named "Ünïcødé 日本語 Co. & Sons" got a PDF reading "Ünïcødé  Co. & Sons": DejaVu
+    Sans has no CJK glyphs and fpdf2 left the characters out. They are drawn in the fallback
+    font — the name in bold, the stored row's tax note in the regular face — on the invoice's
+    PDF and its credit note's, and the PDF stays small (the font is embedded as a subset)."""
+    ws = paid_monthly(name=name, business_country="JP")
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    Invoice.objects.filter(pk=invoice.pk).update(tax_note="消費税は含まれていません。부가세 없음.")
+    client.force_login(finance)
+    pdf = client.get(reverse("finance:invoice-pdf", args=[invoice.pk])).content
+    text = _pdf_text(pdf)
+    assert name in text
+    assert "消費税は含まれていません。부가세 없음." in text
+    assert "?" not in text and "\ufffd" not in text
+    assert b"$120.00" in pdf and b"DroidSansFallback" in pdf
+    assert len(pdf) < 200_000
+    assert "missing the following glyphs" not in caplog.text
+    assert client.get(reverse("finance:invoice-pdf", args=[invoice.pk])).content == pdf
+
+    note = services.request_credit_note(
+        invoice, by=support, amount="20.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
+    credit = client.get(reverse("finance:credit-note-pdf", args=[note.pk])).content
+    assert name in _pdf_text(credit) and b"$20.00" in credit
+
+
+def test_i5_pdf_marks_a_character_no_font_has_instead_of_dropping_it(client, finance, caplog):
+    """Neither DejaVu nor the CJK fallback has an emoji or a private-use character: fpdf2 left
+    them out with only a log line ("Uni  Corp  x"). The PDF prints U+FFFD in their place;
+    the printable page shows the name as stored."""
+    name = "Uni 🦄 Corp \U000f0000 x 日本"
+    ws = paid_monthly(name=name)
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    client.force_login(finance)
+    pdf = client.get(reverse("finance:invoice-pdf", args=[invoice.pk])).content
+    assert "Uni \ufffd Corp \ufffd x 日本" in _pdf_text(pdf)
+    assert "missing the following glyphs" not in caplog.text
+    body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()
+    assert name in body and "\ufffd" not in body
