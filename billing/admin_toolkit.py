@@ -934,8 +934,10 @@ class DecisionPages:
         ]
 
     def decide_view(self, request, pk, decision):
-        if decision not in self.decisions or not self.has_review_permission(request):
+        if not self.has_review_permission(request):
             raise PermissionDenied
+        if decision not in self.decisions:
+            raise Http404(f"No decision “{decision}” here.")
         rows = self.model._default_manager.select_related(*self.decision_related)
         obj = get_object_or_404(rows, pk=pk)
         label = self.decisions[decision]

@@ -3,6 +3,7 @@ its page (the invoice's figures beside the buttons) or in bulk from the list."""
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.text import Truncator
 
@@ -120,8 +121,10 @@ class CreditNoteAdmin(ServiceAdmin):
     def decide_view(self, request, pk, decision):
         """K3: one credit note, decided on a page that shows the invoice's refunded, pending
         and left amounts; approving moves money, so the page is a confirmation."""
-        if decision not in ("approve", "reject") or not self.has_approve_permission(request):
+        if not self.has_approve_permission(request):
             raise PermissionDenied
+        if decision not in ("approve", "reject"):
+            raise Http404(f"No decision “{decision}” for a credit note.")
         note = get_object_or_404(
             CreditNote.objects.select_related("invoice__workspace", "decided_by"), pk=pk
         )
@@ -130,7 +133,8 @@ class CreditNoteAdmin(ServiceAdmin):
 
         def perform(data):
             self._decide_one(request, note, approve, data)
-            return f"Credit note of {money(note.amount)} on {invoice.number} {decision}d."
+            done = "approved" if approve else "rejected"
+            return f"Credit note of {money(note.amount)} on {invoice.number} {done}."
 
         closed = ""
         if note.status != CreditNote.Status.REQUESTED:

@@ -214,6 +214,33 @@ def test_k3_rejecting_a_credit_note_needs_a_reason(db, client, support, finance,
     assert CreditNote.objects.get().status == "rejected"
 
 
+def test_k3_a_rejected_credit_note_says_rejected(db, client, support, finance, invoice):
+    note = services.request_credit_note(
+        invoice, by=support, amount="12.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    client.force_login(finance)
+    url = reverse("admin:billing_creditnote_decide", args=[note.pk, "reject"])
+    response = client.post(url, {"reason": "No basis"}, follow=True)
+    assert f"Credit note of $12.00 on {invoice.number} rejected." in messages_of(response)
+
+
+@pytest.mark.parametrize(
+    "url_name", ["admin:billing_creditnote_decide", "admin:billing_taxexemption_decide"]
+)
+def test_r5_a_mistyped_decision_is_not_found_and_a_role_without_it_is_refused(
+    db, client, support, finance, invoice, url_name
+):
+    """A decision the page does not know is a 404 for finance (it said "Your role does not
+    include this page"); a role without the permission still gets 403, whatever the URL."""
+    note = services.request_credit_note(
+        invoice, by=support, amount="12.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    client.force_login(finance)
+    assert client.get(reverse(url_name, args=[note.pk, "approve_and_apply"])).status_code == 404
+    client.force_login(support)
+    assert client.get(reverse(url_name, args=[note.pk, "approve_and_apply"])).status_code == 403
+
+
 def test_k3_support_cannot_decide_a_credit_note(db, client, support, invoice):
     note = services.request_credit_note(
         invoice, by=support, amount="45.00", reason="Outage", as_of=date(2026, 2, 2)
