@@ -137,6 +137,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Where sign-in goes when `?next=` is missing or off-site (Django's default is a 404 here).
+LOGIN_REDIRECT_URL = "admin:index"
 
 # Sign-in throttling (SPEC R6), by django-axes: the first backend refuses a locked-out client
 # before ModelBackend checks the password. 5 failures for one username or one client address

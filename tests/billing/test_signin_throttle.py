@@ -9,6 +9,7 @@ Sign-ins go through the real admin login page, so axes sees the request like in 
 import logging
 from datetime import timedelta
 
+import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth import SESSION_KEY
 from django.core.management import call_command
@@ -95,6 +96,21 @@ def test_r6_four_failures_then_the_right_password_signs_in(client, support):
 
     assert signed_in(client, response)
     assert AccessLog.objects.filter(username=support.username, ip_address=ADDRESS).exists()
+
+
+@pytest.mark.parametrize(
+    "next_", ["https://evil.example.com/", "//evil.example.com/", "javascript:alert(1)", ""]
+)
+def test_r6_an_off_site_next_signs_in_to_the_admin_index(client, support, next_):
+    """A sign-in link whose `next` is off site (or missing) lands on the admin's index, not
+    on /accounts/profile/, a 404."""
+    response = client.post(
+        reverse("admin:login") + "?next=" + next_,
+        {"username": support.username, "password": PASSWORD, "next": next_},
+        REMOTE_ADDR=ADDRESS,
+    )
+    assert signed_in(client, response)
+    assert response["Location"] == reverse("admin:index")
 
 
 def test_r6_five_wrong_passwords_lock_the_username_and_the_lockout_is_logged(
