@@ -3,6 +3,8 @@ a coupon, a startup application, an accelerator program's application and edits)
 one set of messages. Like `billing.amounts.parse_dollars`, each check adds what is wrong to the
 caller's `problems`, so a refusal names every problem at once."""
 
+import unicodedata
+
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 
@@ -12,14 +14,30 @@ NAME_LENGTH = 200
 _website = URLValidator(schemes=["http", "https"])
 
 
+# Direction embeddings, overrides and isolates: one in a name reverses or reorders the rest of
+# the cell it is shown in ("Acme\u202eKCAB" reads as another name). The marks U+200E and U+200F
+# stay allowed: right-to-left text needs them, and they reorder nothing beyond themselves.
+DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def check_name(value, label: str, problems: list[str], *, missing: str = "") -> str:
     """`value` stripped. An empty one is refused with `missing` (default: "The {label} is
-    required."), one longer than its column too, naming it by `label`."""
+    required."), one longer than its column too, and one with an invisible character that
+    changes how it reads (a direction override, a control character), naming it by `label`."""
     name = (value or "").strip()
+    hidden = next(
+        (c for c in name if c in DIRECTION_CONTROLS or unicodedata.category(c) == "Cc"), None
+    )
     if not name:
         problems.append(missing or f"The {label} is required.")
     elif len(name) > NAME_LENGTH:
         problems.append(f"The {label} is longer than {NAME_LENGTH} characters.")
+    elif hidden is not None:
+        what = unicodedata.name(hidden, "a control character")
+        problems.append(
+            f"The {label} contains the invisible character U+{ord(hidden):04X} ({what}), which "
+            "changes how it reads; type it again without it."
+        )
     return name
 
 

@@ -12,7 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Length
+from django.db.models.functions import Length, Lower
 from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
@@ -258,6 +258,9 @@ class Workspace(models.Model):
             # billing_email on PostgreSQL, created by migration 0028.
         ]
         constraints = [
+            # U1: a usage file names a workspace by its slug; "DEMO-1" beside "demo-1" would
+            # take another's figures. (The plain unique index stays: the import joins on it.)
+            models.UniqueConstraint(Lower("slug"), name="workspace_slug_unique_in_any_case"),
             one_of(Lock, field="lock", name="workspace_lock_valid"),
             models.CheckConstraint(
                 condition=Q(data_flow=True, lock__in=[Lock.UNLOCKED, Lock.LOCKED], closed_on=None)

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Lower
 from django_countries import countries
 
 from billing import invoicing
@@ -106,8 +107,17 @@ def create_workspace(
         validate_slug(slug)
     except ValidationError:
         problems.append(f"“{slug}” is not a valid slug (letters, digits, - and _ only).")
-    if Workspace.objects.filter(slug=slug).exists():
-        problems.append(f"The slug “{slug}” is already used by another workspace.")
+    taken = (
+        Workspace.objects.alias(slug_lower=Lower("slug"))
+        .filter(slug_lower=str(slug).lower())
+        .only("name", "slug")
+        .first()
+    )
+    if taken is not None:
+        problems.append(
+            f"The slug “{slug}” is already used by {taken}: a slug is one workspace's in any "
+            "capitals."
+        )
     if plan not in Plan.Code.values:
         problems.append(f"“{plan}” is not a plan: use free or team.")
     if interval not in Interval.values:

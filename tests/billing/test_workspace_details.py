@@ -1,0 +1,87 @@
+"""A workspace's slug and the names people type: what routes usage to a workspace and what
+staff read must be what it seems."""
+
+import re
+from datetime import date
+from html import unescape
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from billing import services
+from billing.errors import BillingError
+from billing.models import Workspace
+
+from .factories import workspace
+
+
+def test_u1_a_slug_differing_only_in_capitals_is_refused(db):
+    """U1: a usage file names a workspace by its slug. "DEMO-0001" beside "demo-0001" would
+    take the customer's figures in a file that happens to write it in capitals."""
+    workspace(slug="demo-0001", name="Umbrella Retail")
+    with pytest.raises(BillingError, match=r"“DEMO-0001” is already used by Umbrella Retail "):
+        workspace(slug="DEMO-0001")
+    assert Workspace.objects.count() == 1
+
+
+def test_u1_the_database_keeps_slugs_unique_ignoring_capitals(db):
+    ws = workspace(slug="demo-0001")
+    other = workspace(slug="other")
+    other.slug = "Demo-0001"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Workspace.objects.filter(pk=other.pk).update(slug="Demo-0001")
+    assert Workspace.objects.get(pk=ws.pk).slug == "demo-0001"
+
+
+@pytest.mark.parametrize(
+    "control", ["\u202e", "\u202d", "\u202a", "\u2066", "\u2067", "\u2068", "\u2069", "\x07"]
+)
+def test_r4_a_name_with_a_direction_override_or_control_character_is_refused(db, control):
+    """A right-to-left override (U+202E) in a name reversed the rest of its cell in every
+    list it showed in, so "Acme\u202eKCAB" reads as another name: refused, as are other
+    invisible direction and control characters."""
+    with pytest.raises(BillingError, match=r"invisible character U\+"):
+        workspace(name=f"Acme{control}KCAB")
+    ws = workspace(name="Acme")
+    with pytest.raises(BillingError, match=r"invisible character U\+"):
+        services.update_workspace(
+            ws,
+            by=None,
+            reason="Renamed",
+            name=f"Acme{control}KCAB",
+            business_country="US",
+            business_region="OR",
+            billing_email="billing@example.com",
+            as_of=date(2026, 1, 2),
+        )
+
+
+def test_r4_names_in_any_script_are_kept(db):
+    """Hebrew, Arabic, Devanagari (with its zero-width joiner) and emoji are names, not tricks."""
+    for name in ("שלום בע״מ", "شركة البيانات", "क्‍ष Analytics", "👩‍💻 Labs"):
+        assert workspace(name=name).name == name
+
+
+def _hidden_inputs(page: str) -> dict:
+    return dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"', page))
+
+
+def test_u1_the_add_page_names_the_workspace_a_slug_in_other_capitals_belongs_to(
+    client, db, support
+):
+    workspace(slug="demo-0001", name="Umbrella Retail")
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_add")
+    data = _hidden_inputs(client.get(url).content.decode())
+    data.update(
+        name="Case dup",
+        slug="DEMO-0001",
+        billing_email="dup@example.com",
+        business_country="US",
+        business_region="OR",
+    )
+    page = unescape(client.post(url, data).content.decode())
+    assert "“DEMO-0001” is already used by Umbrella Retail (demo-0001)" in page
+    assert "Constraint" not in page
+    assert Workspace.objects.count() == 1
