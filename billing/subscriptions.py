@@ -417,6 +417,10 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
         raise InvalidPlanChange("Only a Team subscription has a billing interval to change.")
     # As in `change_to_free`: on the end date too, T4 then goes on with the new interval.
     if current.trial_outcome == Subscription.TrialOutcome.RUNNING:
+        if current.interval == interval:
+            raise InvalidPlanChange(
+                f"{workspace.name}'s trial already continues as {interval} Team."
+            )
         current.interval = interval
         save_with_reason(current, f"Trial will continue as {interval}")
         return current

@@ -7,6 +7,7 @@ from datetime import date
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -373,34 +374,48 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
 
     def action_view(self, request, pk, action):
         if action not in self.ACTIONS:
-            raise PermissionDenied
+            raise Http404(f"No page “{action}” for a workspace.")
         form_class, permission, title = self.ACTIONS[action]
         if not request.user.has_perm(permission):
             raise PermissionDenied
         workspace = get_object_or_404(Workspace, pk=pk)
         if action == "payment-method":
             title = self._payment_method_title(workspace)
-        closed = ""
+        closed, way_on = "", None
         if action == "unlock" and workspace.lock == "unlocked":
             closed = f"{workspace.name} is not locked: there is nothing to unlock."
         status = selectors.workspace_status(workspace, as_of=toolkit.today())
-        on_free_without_card = status["plan"] == Plan.Code.FREE and not status["has_payment_method"]
-        if action == "plan" and on_free_without_card:
+        on_free = status["plan"] == Plan.Code.FREE
+        form = form_class(request.POST or None)
+        if action == "plan" and on_free and not status["has_payment_method"]:
             # T2: said before a plan and a reason are picked, not after.
             closed = (
                 f"{workspace.name} is on Free with no payment method on file: moving to Team "
                 "needs one (T2). Add a payment method first; Free is already its plan."
             )
+            way_on = ("payment-method", "Add a payment method")
+        elif action == "plan" and on_free:  # Free is what it is on: only Team is a change
+            choices = form.fields["plan"].choices
+            form.fields["plan"].choices = [(v, label) for v, label in choices if v != "free"]
+        if action == "interval" and on_free:
+            closed = (
+                f"{workspace.name} is on Free: only a Team subscription has a billing interval "
+                "to change (K4)."
+            )
+            way_on = ("plan", "Change plan")
         if workspace.closed_on is not None:  # W1: nothing but reopening
             closed = f"{workspace.name} was closed on {day(workspace.closed_on)}: reopen it first."
+            way_on = None
         return self.workspace_page(
             request,
             workspace,
-            form=form_class(request.POST or None),
+            form=form,
             perform=lambda data: self._perform(request, workspace, action, data),
             title=f"{title}: {workspace.name}",
             closed=closed,
             status=status,
+            way_on_url=way_on and reverse("admin:billing_workspace_action", args=[pk, way_on[0]]),
+            way_on_label=way_on and way_on[1],
         )
 
     def workspace_page(self, request, workspace, *, template=None, status=None, **options):
