@@ -41,6 +41,7 @@ PAGES = {
     "subscription-changelist": lambda ws: reverse("admin:billing_subscription_changelist"),
     "lockevent-changelist": lambda ws: reverse("admin:billing_lockevent_changelist"),
     "monthclose-changelist": lambda ws: reverse("admin:billing_monthclose_changelist"),
+    "billingclock-changelist": lambda ws: reverse("admin:billing_billingclock_changelist"),
     "outboundemail-changelist": lambda ws: reverse("admin:billing_outboundemail_changelist"),
     # Credit notes are not registered in the admin yet: no page to check.
     "workspace-close": lambda ws: reverse("admin:billing_workspace_close", args=[ws.pk]),
@@ -82,6 +83,7 @@ ALLOWED = {
         "workspaceclosure-changelist",
         "campaign-changelist",
         "campaign-add",
+        "billingclock-changelist",  # view_billingclock (0037): D2's refusals name its day
         # Not: taxrate-* (no taxrate perm), monthclose-changelist (no view_monthclose).
     },
     STARTUP_REVIEWERS: {
@@ -92,6 +94,7 @@ ALLOWED = {
         "plan-changelist",  # view_plan
         "subscription-changelist",  # view_subscription
         "workspaceclosure-changelist",  # view_workspaceclosure (0015)
+        "billingclock-changelist",  # view_billingclock (0037)
     },
     FINANCE: {
         "index",
@@ -110,6 +113,7 @@ ALLOWED = {
         "workspace-forecast",  # view_workspace and view_invoice (FC1)
         "workspaceclosure-changelist",  # view_workspaceclosure (0015)
         "campaign-changelist",  # view_campaign (coupons 0005)
+        "billingclock-changelist",  # view_billingclock (0037)
         # Not: workspace-add, usage-import, any workspace action, closing, adding a campaign.
     },
 }
@@ -184,6 +188,7 @@ GRANTING_MIGRATIONS = {
         "0015_closure_role_grants",
         "0018_set_aside_role_grants",
         "0025_plan_terms_role_grants",
+        "0037_billing_clock_seen_by_every_role",
     ),
     "coupons": (
         "0003_role_groups",

@@ -6,7 +6,7 @@ from django.db.models import Count, Q
 
 from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, shown_column
 from billing.models import BillingClock, MonthClose, SetAsideInvoice
-from billing.templatetags.money import month
+from billing.templatetags.money import count, day, month
 
 
 class SetAsideInline(ReadOnlyInline):
@@ -47,14 +47,14 @@ class MonthCloseAdmin(ServiceAdmin):
     fields = [
         "month_display",
         "closed_on",
-        "locks_done",
-        "chunks_planned",
+        "locks_step",
+        "invoices_step",
         "finished",
         "strikes",
         "invoices",
         "updated_at",
     ]
-    readonly_fields = ["month_display"]
+    readonly_fields = ["month_display", "locks_step", "invoices_step"]
     inlines = [SetAsideInline, BilledSinceInline]
 
     def get_queryset(self, request):
@@ -67,10 +67,32 @@ class MonthCloseAdmin(ServiceAdmin):
 
     month_display = shown_column("month", month, description="Month")
 
+    # The close's steps in words: its flags are for resuming it (I4), not for reading.
+    @admin.display(description="Strikes and locks (F1–F3)")
+    def locks_step(self, obj):
+        return "Done" if obj.locks_done else "Not yet"
+
+    @admin.display(description="Invoices (in chunks of workspaces)")
+    def invoices_step(self, obj):
+        if not obj.chunks_planned:
+            return "Not started"
+        chunks = obj.chunks.aggregate(all=Count("id"), done=Count("id", filter=Q(done=True)))
+        return f"{count(chunks['done'])} of {count(chunks['all'])} chunks billed"
+
 
 @admin.register(BillingClock)
 class BillingClockAdmin(ServiceAdmin):
     """D1, D2: the last day the billing clock processed; changes dated on or before it are
     refused."""
 
-    list_display = ["last_processed_day", "updated_at"]
+    list_display = ["last_day_display", "processing_display", "updated_at"]
+    fields = ["last_day_display", "processing_display", "updated_at"]
+    readonly_fields = ["last_day_display", "processing_display"]
+
+    last_day_display = shown_column("last_processed_day", day, description="Last processed day")
+
+    @admin.display(description="Day being processed")
+    def processing_display(self, obj):
+        last, processing = obj.last_processed_day, obj.processing_day
+        running = processing is not None and (last is None or processing > last)
+        return day(processing) if running else "none: the clock is not running"

@@ -432,3 +432,25 @@ def test_d1_the_daily_run_retries_a_database_error(db, monkeypatch, retries_run_
     assert (result.state, len(calls)) == ("FAILURE", 11)
     assert waits[:10] == [30, 60, 120, 240, 480, 600, 600, 600, 600, 600]  # 3,930 s
     assert isinstance(result.result, OperationalError)
+
+
+def test_d1_the_close_page_says_its_steps_in_words_and_every_role_reads_the_clock(
+    client, db, finance, support, reviewer
+):
+    """The close's page showed "Locks done" and "Chunks planned" as bare flags; it says what
+    each step did. D2's refusals name the clock's last day: each role may read the clock."""
+    from django.urls import reverse
+
+    paid_monthly(as_of=date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    close = MonthClose.objects.get(month=date(2026, 1, 1))
+    client.force_login(finance)
+    page = client.get(reverse("admin:billing_monthclose_change", args=[close.pk])).content
+    page = page.decode()
+    assert "Strikes and locks (F1–F3)" in page and "1 of 1 chunks billed" in page
+    assert "Locks done" not in page and "Chunks planned" not in page
+    for user in (finance, support, reviewer):
+        client.force_login(user)
+        clock = client.get(reverse("admin:billing_billingclock_changelist"))
+        assert clock.status_code == 200
+        assert "1 Feb 2026" in clock.content.decode()
