@@ -917,7 +917,8 @@ class InvoiceLine(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.description}: {self.amount}"
+        # Its amount is a column of its own wherever lines are listed (written as money there).
+        return f"Line {self.position}"
 
 
 class CreditNoteStatus(models.TextChoices):
