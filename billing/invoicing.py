@@ -42,6 +42,7 @@ from billing.models import (
 from billing.months import add_year, days_in_month, month_start, next_month, overlap_days
 from billing.pricing import Charge, PricedInvoice, overage_amount, price_invoice, prorated_base
 from billing.tax import TaxTable, region_not_a_code
+from billing.templatetags.money import unit_price
 
 # The largest amount an invoice's money columns hold (12 digits, 2 of them cents).
 MAX_INVOICE_AMOUNT = Decimal("9999999999.99")
@@ -130,7 +131,8 @@ def _overage_charge(terms: PlanTerms, mtus: int, month: date) -> Charge:
     rate = terms.overage_rate
     return Charge(
         "overage",
-        f"Overage, {_month_label(month)}: {mtus:,} MTUs at ${_rate_label(rate)}",
+        f"Overage, {_month_label(month)}: {mtus:,} MTU{'' if mtus == 1 else 's'} at "
+        f"{_rate_label(rate)}",
         overage_amount(mtus, rate),
         mtus,
     )
@@ -138,7 +140,7 @@ def _overage_charge(terms: PlanTerms, mtus: int, month: date) -> Charge:
 
 @cache
 def _rate_label(rate: Decimal) -> str:
-    return str(rate)
+    return unit_price(rate)
 
 
 def _workspace_scope(workspace_ids=None, workspace_range=None, field="workspace_id") -> Q:

@@ -38,7 +38,7 @@ from billing.forms import (
 from billing.models import MonthClose, PaymentMethod, Plan, PlanTerms, Subscription, Workspace
 from billing.months import month_start
 from billing.tax import region_codes_help, region_not_a_code
-from billing.templatetags.money import count, day, money
+from billing.templatetags.money import count, day, money, unit_price
 
 LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
 
@@ -675,7 +675,7 @@ class PlanTermsAdmin(ServiceAdmin):
 
 
 def overage_rate(terms) -> str:
-    return f"${terms.overage_rate.normalize():f}" if terms.bills_overage else "none"
+    return unit_price(terms.overage_rate) if terms.bills_overage else "none"
 
 
 @admin.register(Subscription)

@@ -79,6 +79,17 @@ def day(value) -> str:
 
 
 @register.filter
+def unit_price(value) -> str:
+    """A price per unit as stored (`Decimal("0.0100")`, an MTU's overage) → "$0.01": to the
+    cent, and further where the places count ("$0.0125")."""
+    amount = _decimal(value)
+    if amount is None:
+        return EMPTY
+    places = max(2, -amount.normalize().as_tuple().exponent)
+    return f"${amount:,.{places}f}"
+
+
+@register.filter
 def rate(value) -> str:
     """A percentage as stored (`Decimal("7.250")`) → "7.25 %"; trailing zeros go, and a whole
     rate reads "7 %"."""

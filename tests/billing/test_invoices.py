@@ -77,6 +77,9 @@ def test_m3_overage_above_10000_at_a_cent(db):
     services.record_usage(ws, month=date(2026, 2, 1), mtus=10_000)
     services.run_billing(as_of=date(2026, 3, 1))
     assert [i.total for i in invoices(workspace=ws)] == [D("120.01"), D("120.00")]
+    overage = invoices(workspace=ws)[0].lines.get(kind="overage")
+    # The rate as the plan page writes it (it read "$0.0100" here and "$0.01" there).
+    assert overage.description == "Overage, January 2026: 1 MTU at $0.01"
 
 
 def test_m3_no_overage_in_a_month_with_a_trial_day(db):

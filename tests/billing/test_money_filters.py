@@ -8,7 +8,15 @@ from decimal import Decimal
 import pytest
 from django.template import Context, Template
 
-from billing.templatetags.money import count, email_kind, money, month, period_text, rate
+from billing.templatetags.money import (
+    count,
+    email_kind,
+    money,
+    month,
+    period_text,
+    rate,
+    unit_price,
+)
 
 
 @pytest.mark.parametrize(
@@ -72,6 +80,24 @@ def test_rates_read_as_percent(value, text):
 )
 def test_a_period_names_its_first_and_last_day_not_the_exclusive_end(start, end, text):
     assert period_text(start, end) == text
+
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (Decimal("0.0100"), "$0.01"),
+        (Decimal("0.0125"), "$0.0125"),
+        (Decimal("0.0001"), "$0.0001"),
+        (Decimal("1.5000"), "$1.50"),
+        (Decimal("1200.0000"), "$1,200.00"),
+        (Decimal("0.0000"), "$0.00"),
+        (None, "—"),
+    ],
+)
+def test_p2_a_price_per_mtu_reads_to_the_cent_or_further_when_it_counts(value, text):
+    """P2: the plan page wrote "$0.01" and the invoice line "$0.0100" for one rate; a rate of
+    $0.0125 must not read as "$0.01" anywhere."""
+    assert unit_price(value) == text
 
 
 def test_counts_and_email_kinds():
