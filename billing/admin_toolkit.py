@@ -632,7 +632,7 @@ class ServiceAdmin(SimpleHistoryAdmin):
             request,
             "admin/toolkit/history_version.html",
             title=f"{capfirst(opts.verbose_name)} as it was on "
-            f"{record.history_date:%Y-%m-%d %H:%M} UTC",
+            f"{day(record.history_date.date())} at {record.history_date:%H:%M} UTC",
             record=record,
             rows=rows,
             object_id=object_id,
@@ -657,7 +657,21 @@ def shown_value(field, value):
         return date_format(timezone.localtime(value), "DATETIME_FORMAT")
     if isinstance(value, date):
         return day(value)
+    if isinstance(value, list):  # a JSON column: the checks of an application, a job's errors
+        return "; ".join(_json_entry(entry) for entry in value) or "—"
+    if isinstance(value, dict):  # a JSON column: a campaign's audience filters
+        return _json_entry(value) or "—"
     return value
+
+
+def _json_entry(entry) -> str:
+    """One entry of a JSON column in words: a check as "E1 pass: its reason", other mappings as
+    "key: value, …"."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    if {"id", "passed", "reason"} <= entry.keys():
+        return f"{entry['id']} {'pass' if entry['passed'] else 'fail'}: {entry['reason']}"
+    return ", ".join(f"{key}: {value}" for key, value in entry.items())
 
 
 class ReadableHistory(HistoricalRecordContextHelper):

@@ -309,3 +309,19 @@ def test_s3_a_decided_application_offers_no_save_button(client, db, reviewer, pi
     page = client.get(url).content.decode()
     for button in ('name="_save"', 'name="_continue"', 'name="_addanother"'):
         assert button not in page, button
+
+
+def test_r4_s2_an_applications_history_version_reads_its_checks(client, db, reviewer):
+    """The version page showed the checks as stored: [{'id': 'E1', 'passed': True, ...}]."""
+    app = application()
+    record = app.history.earliest("history_date")
+    client.force_login(reviewer)
+    url = reverse(
+        "admin:startups_startupapplication_simple_history", args=[app.pk, record.history_id]
+    )
+    page = unescape(client.get(url).content.decode())
+    first = app.checks[0]
+    assert f"E1 {'pass' if first['passed'] else 'fail'}: {first['reason']}" in page
+    assert "'passed'" not in page and "[{" not in page
+    when = record.history_date
+    assert f"as it was on {when.day} {when:%b %Y} at {when:%H:%M} UTC" in page
