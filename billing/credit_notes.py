@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Max, Sum
 
 from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason
@@ -152,6 +152,9 @@ def decide_credit_note(note: CreditNote, *, by, approve: bool, as_of: date, note
     if approve:
         _check_refund(invoice, note.amount)
         note.tax = tax_given_back(invoice, note.amount)
+        # I5: the next number on this invoice; the invoice's row is held, so one at a time.
+        numbered = invoice.credit_notes.aggregate(last=Max("sequence"))["last"]
+        note.sequence = (numbered or 0) + 1
     note.status = CreditNote.Status.APPROVED if approve else CreditNote.Status.REJECTED
     note.decided_by, note.decided_on, note.decision_note = by, as_of, note_text
     save_with_reason(note, f"{note.status.capitalize()} {note_text}".strip(), by=by)

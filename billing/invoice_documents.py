@@ -136,8 +136,9 @@ def invoice_document(invoice: Invoice) -> Document:
 
 
 def credit_note_number(note: CreditNote) -> str:
-    """A credit note is named after the invoice it credits: INV-2026-000123-CN4."""
-    return f"{note.invoice.number}-CN{note.pk}"
+    """An approved credit note is named after the invoice it credits and its number among that
+    invoice's approved notes: INV-2026-000123-CN1."""
+    return f"{note.invoice.number}-CN{note.sequence}"
 
 
 def credit_note_document(note: CreditNote) -> Document:

@@ -945,6 +945,9 @@ class CreditNote(models.Model):
     decided_by = acting_user()
     decided_on = models.DateField(null=True, blank=True)
     decision_note = models.TextField(blank=True)
+    # I5: its number among its invoice's approved credit notes (INV-2026-000123-CN1), given
+    # when it is approved. Notes approved before there was one kept their row id (sent so).
+    sequence = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     history = history_with_reasons()
 
@@ -952,6 +955,14 @@ class CreditNote(models.Model):
         ordering = ["-requested_on", "-id"]
         permissions = [("approve_creditnote", "Can approve or reject credit notes")]
         constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "sequence"], name="one_credit_note_number_per_invoice"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=CreditNoteStatus.APPROVED, sequence__isnull=False)
+                | (~Q(status=CreditNoteStatus.APPROVED) & Q(sequence__isnull=True)),
+                name="credit_note_numbered_when_approved",
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="credit_note_amount_positive"),
             models.CheckConstraint(
                 condition=Q(tax__gte=0, tax__lte=F("amount")), name="credit_note_tax_within_amount"

@@ -12,6 +12,7 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from billing import services
+from billing.invoice_documents import credit_note_number
 from billing.models import CreditNote, Invoice, Plan
 
 from .factories import certificate, paid_monthly
@@ -176,13 +177,50 @@ def test_i5_k3_an_approved_credit_note_has_a_document_a_request_has_none(
     assert client.get(page).status_code == 404
     services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
     body = client.get(page).content.decode()
-    number = f"{invoice.number}-CN{note.pk}"
+    number = f"{invoice.number}-CN1"
     assert number in body and "Credit note" in body
     assert "$250.00" in body and "$1,930,628.70" in body  # credited, of the invoice's total
     assert "3 Feb 2026" in body
     pdf = client.get(reverse("finance:credit-note-pdf", args=[note.pk])).content
     assert pdf.startswith(b"%PDF-") and number.encode() in pdf and b"$250.00" in pdf
     assert CreditNote.objects.get().status == "approved"
+
+
+def test_i5_k3_credit_notes_are_numbered_in_the_order_approved_on_their_invoice(
+    client, support, finance, invoice
+):
+    """An invoice's first credit note was "-CN4" when three notes on other invoices came before
+    it (the row's id). Its approved notes are numbered 1, 2, … in the order approved; a request
+    rejected takes no number, and a number is never given twice (a database constraint)."""
+    from django.db import IntegrityError, transaction
+
+    def request(on, amount):
+        return services.request_credit_note(
+            on, by=support, amount=amount, reason="Outage", as_of=date(2026, 2, 12)
+        )
+
+    other = paid_monthly(name="Other", as_of=date(2026, 2, 2))
+    services.change_to_free(other, as_of=date(2026, 2, 10))  # a final invoice for 2–9 February
+    other_invoice = Invoice.objects.get(workspace=other)
+    elsewhere = request(other_invoice, "5.00")
+    services.decide_credit_note(elsewhere, by=finance, approve=True, as_of=date(2026, 2, 12))
+    first, rejected = request(invoice, "10.00"), request(invoice, "1.00")
+    services.decide_credit_note(rejected, by=finance, approve=False, as_of=date(2026, 2, 12))
+    services.decide_credit_note(first, by=finance, approve=True, as_of=date(2026, 2, 12))
+    second = request(invoice, "20.00")
+    services.decide_credit_note(second, by=finance, approve=True, as_of=date(2026, 2, 13))
+    numbers = {
+        note.pk: credit_note_number(CreditNote.objects.get(pk=note.pk))
+        for note in (elsewhere, first, second)
+    }
+    assert numbers == {
+        elsewhere.pk: f"{other_invoice.number}-CN1",
+        first.pk: f"{invoice.number}-CN1",
+        second.pk: f"{invoice.number}-CN2",
+    }
+    assert CreditNote.objects.get(pk=rejected.pk).sequence is None
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditNote.objects.filter(pk=second.pk).update(sequence=1)
 
 
 @pytest.mark.parametrize(
