@@ -43,7 +43,7 @@ def _check_open(certificate: TaxExemption, as_of: date):
     if as_of < certificate.submitted_on:
         raise BillingError(
             f"Certificate #{certificate.pk} was submitted on {day(certificate.submitted_on)}; it "
-            f"cannot be reviewed on {as_of}, before that."
+            f"cannot be reviewed on {day(as_of)}, before that."
         )
 
 

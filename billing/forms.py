@@ -1,4 +1,5 @@
-from decimal import Decimal
+import re
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 
@@ -9,6 +10,81 @@ from billing.plans import DATED_TERMS
 
 # Streamed, and imported by a worker above billing.usage_import.INLINE_MAX_BYTES.
 MAX_USAGE_FILE_BYTES = 1024 * 1024 * 1024
+
+# A number written in full: a sign, digits ([0-9]: Python reads other scripts' too), one point.
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# "1,000" or "12,500.00": a thousands separator (refused, never guessed at).
+THOUSANDS = re.compile(r"[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?")
+
+
+class PlainDecimalField(forms.DecimalField):
+    """An amount, rate or percentage a person types, written in full. Django's field reads
+    whatever Python's Decimal reads: "1e2" became 100 (a 100 % tax rate, 100 % off) and was
+    echoed as "1E+2"; NaN and Infinity are no number either. "1,000" is still refused (a
+    separator is never guessed at), saying why instead of a bare "Enter a number."."""
+
+    what = "amount"
+    example = "1000.00"
+    default_error_messages = {
+        "invalid": "Enter the %(what)s as a plain number, e.g. %(example)s.",
+        "exponent": "Write the number in full, e.g. %(example)s, not “%(value)s”.",
+        "separator": (
+            "Enter the %(what)s as a plain number without thousands separators, e.g. %(example)s."
+        ),
+        "decimal_comma": "Write the decimals after a point, e.g. %(example)s, not “%(value)s”.",
+    }
+
+    def __init__(self, *, what=None, example=None, **kwargs):
+        self.what, self.example = what or self.what, example or self.example
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values or isinstance(value, Decimal | int):
+            return super().to_python(value)  # not typed: an initial value
+        text = str(value).strip()
+        if not PLAIN_NUMBER.fullmatch(text):
+            raise forms.ValidationError(
+                self.error_messages[_miswritten(text)],
+                code="invalid",
+                params={"what": self.what, "example": self.example, "value": text},
+            )
+        return Decimal(text)
+
+    def validate(self, value):
+        if isinstance(value, Decimal) and not value.is_finite():  # an initial value, not typed
+            raise forms.ValidationError(
+                self.error_messages["invalid"],
+                code="invalid",
+                params={"what": self.what, "example": self.example},
+            )
+        super().validate(value)
+
+
+def _miswritten(text: str) -> str:
+    """Which of PlainDecimalField's messages fits `text`, a number not written in full."""
+    if THOUSANDS.fullmatch(text):
+        return "separator"
+    if PLAIN_NUMBER.fullmatch(text.replace(",", ".", 1)):
+        return "decimal_comma"
+    try:
+        number = Decimal(text)
+    except (InvalidOperation, ValueError):
+        return "invalid"
+    return "exponent" if number.is_finite() and "e" in text.lower() else "invalid"
+
+
+class RateField(PlainDecimalField):
+    """A tax rate in percent, e.g. 7.25."""
+
+    what = "rate"
+    example = "7.25"
+
+
+class PercentField(PlainDecimalField):
+    """A percentage, e.g. a coupon's 25 % off."""
+
+    what = "percentage"
+    example = "25"
 
 
 class PublicForm(forms.Form):
@@ -101,7 +177,7 @@ class VoidInvoiceForm(forms.Form):
 
 
 class CreditNoteRequestForm(forms.Form):
-    amount = forms.DecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=2)
+    amount = PlainDecimalField(min_value=Decimal("0.01"), max_digits=12, decimal_places=2)
     reason = ReasonField(help_text="Finance sees it.")
 
 
@@ -149,6 +225,12 @@ class ForecastForm(forms.Form):
         return data["given_mtus"] if data["mtus"] == "given" else data["mtus"]
 
 
+class OverageRateField(PlainDecimalField):
+    """A price per MTU over the allowance, e.g. 0.01."""
+
+    example = "0.01"
+
+
 class _PlanForm(forms.ModelForm):
     effective_on = forms.DateField(
         label="New terms apply from",
@@ -189,6 +271,13 @@ PlanTermsForm = type(
     "PlanTermsForm",
     (_PlanForm,),
     forms.fields_for_model(
-        PlanTerms, fields=DATED_TERMS, labels={"included_mtus": "Included MTUs a month"}
+        PlanTerms,
+        fields=DATED_TERMS,
+        labels={"included_mtus": "Included MTUs a month"},
+        field_classes={
+            "monthly_price": PlainDecimalField,
+            "annual_price": PlainDecimalField,
+            "overage_rate": OverageRateField,
+        },
     ),
 )

@@ -46,7 +46,7 @@ from billing.documents import stored_until_rollback
 from billing.errors import BillingError, UsageImportError, typed
 from billing.models import MonthClose, Usage, UsageImportJob, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, parse_month
-from billing.templatetags.money import day
+from billing.templatetags.money import count, day
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _message(
     problems = []
     if fields is not None:  # "acme,2026-01,5,900": 5,900 MTUs would have been read as 5
         problems.append(
-            f"{fields} fields where the header names fewer (a number with a thousands "
+            f"{count(fields)} fields where the header names fewer (a number with a thousands "
             "separator? write it without one)"
         )
     if workspace_id is None:

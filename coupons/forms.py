@@ -12,7 +12,7 @@ from django_countries import countries
 from billing.admin_toolkit import CheckedAutocomplete, ReasonField
 from billing.contact_details import EMAIL_MAX_LENGTH
 from billing.documents import clean_document
-from billing.forms import ForecastForm, PublicForm
+from billing.forms import ForecastForm, PercentField, PlainDecimalField, PublicForm
 from billing.models import Lock, Workspace
 from coupons import selectors, services
 from coupons.catalogue import COUPON_FIELDS
@@ -32,6 +32,11 @@ class CouponForm(forms.ModelForm):
     class Meta:
         model = Coupon
         fields = list(COUPON_FIELDS)
+        field_classes = {
+            "percent_off": PercentField,
+            "amount_off": PlainDecimalField,
+            "credit_amount": PlainDecimalField,
+        }
         help_texts = {
             "follow_up": "Applied by the system when this one runs out; its redeem-by date "
             "and maximum do not apply to that.",
@@ -144,7 +149,7 @@ class ApplyCouponForm(forms.Form):
 
 
 class PartnerApprovalForm(forms.Form):
-    credit_amount = forms.DecimalField(
+    credit_amount = PlainDecimalField(
         required=False,
         max_digits=12,
         decimal_places=2,

@@ -270,13 +270,13 @@ def _refusal_message(reason: str, workspace, coupon: Coupon, facts: RedeemFacts,
     if reason == CouponRefused.ALREADY_RECEIVED:
         same = next(r for r in facts.received if r.coupon_id == coupon.pk)
         return (
-            f"{name} already received the coupon {code} on {same.redeemed_on}: a workspace "
+            f"{name} already received the coupon {code} on {day(same.redeemed_on)}: a workspace "
             "receives each coupon once, ever."
         )
     if reason == CouponRefused.STARTUP_AFTER_COUPON:
         first = facts.received[0]
         return (
-            f"{name} already received a coupon ({first.coupon.code} on {first.redeemed_on}): "
+            f"{name} already received a coupon ({first.coupon.code} on {day(first.redeemed_on)}): "
             "the startup program is only for workspaces that never received one."
         )
     if reason == CouponRefused.INTERVAL_NOT_COVERED:

@@ -134,7 +134,7 @@ def coupon_standing(workspace, *, as_of: date) -> str:
     if status["plan"] != "free":
         plan += f" ({status['interval']})"
     if status["trialing"]:
-        plan += f", trial ends {status['trial_end']}"
+        plan += f", trial ends {day(status['trial_end'])}"
     running = active_discount(workspace, as_of=as_of)
     received = sorted(
         set(

@@ -67,6 +67,21 @@ class OutboundEmailAdmin(ServiceAdmin):
     # read 1,000,000 rows again.
     show_full_result_count = False
     actions = ["resend"]
+    # The email's page: its kind by the label the list shows, not the template's name.
+    fields = [
+        "kind_display",
+        "object_key",
+        "to",
+        "subject",
+        "body_text",
+        "body_html",
+        "status",
+        "attempts",
+        "last_error",
+        "sent_at",
+        "claimed_at",
+    ]
+    readonly_fields = ["kind_display"]
 
     def has_resend_permission(self, request):
         return request.user.has_perm("billing.resend_outboundemail")

@@ -19,9 +19,17 @@ from billing.admin_toolkit import (
     with_note,
 )
 from billing.documents import clean_document
+from billing.forms import RateField
 from billing.models import TaxExemption, TaxRate
 from billing.tax import US_STATES, certificate_misses, region_codes_help
 from billing.templatetags.money import day, rate
+
+
+class TaxRateForm(forms.ModelForm):
+    class Meta:
+        model = TaxRate
+        fields = ["country", "region", "rate", "name", "valid_from"]
+        field_classes = {"rate": RateField}  # "1e2" is not 100 %
 
 
 @admin.register(TaxRate)
@@ -29,6 +37,7 @@ class TaxRateAdmin(ServiceAdmin):
     """X2: a rate is a dated fact: a new rate from a date replaces the old one from then on
     (`set_tax_rate`); a rate in force is never edited in place."""
 
+    form = TaxRateForm
     list_display = ["country", "region", "rate_display", "name", "valid_from"]
     list_filter = ["country"]
     search_fields = ["region", "name"]

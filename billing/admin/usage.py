@@ -59,8 +59,8 @@ class UsageAdmin(ServiceAdmin):
             else:
                 self.message_user(
                     request,
-                    f"Usage imported: {result['created']} new figure(s), "
-                    f"{result['replaced']} replaced.",
+                    f"Usage imported: {count(result['created'])} new figure(s), "
+                    f"{count(result['replaced'])} replaced.",
                     messages.SUCCESS,
                 )
                 return redirect("admin:billing_usage_changelist")

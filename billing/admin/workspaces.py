@@ -501,6 +501,17 @@ def may_withdraw(request, terms) -> bool:
     )
 
 
+def terms_start(terms) -> str:
+    """The day a plan's terms apply from, as the pages write a day: "1 Feb 2027", or "the
+    start" (PlanTerms.__str__ keeps its ISO date: a model does not import the formatting)."""
+    return "the start" if terms.effective_on == date.min else day(terms.effective_on)
+
+
+def terms_name(terms) -> str:
+    """`str(terms)` as a page says it: "Team terms from 1 Feb 2027"."""
+    return f"{terms.plan} terms from {terms_start(terms)}"
+
+
 def terms_summary(terms) -> str:
     return (
         f"{money(terms.monthly_price)} a month, {money(terms.annual_price)} a year, "
@@ -569,7 +580,7 @@ class PlanAdmin(ServiceAdmin):
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 (
                     (
-                        "the start" if terms.effective_on == date.min else terms.effective_on,
+                        terms_start(terms),
                         money(terms.monthly_price),
                         money(terms.annual_price),
                         count(terms.included_mtus),
@@ -629,7 +640,7 @@ class PlanTermsAdmin(ServiceAdmin):
 
     @admin.display(description="From", ordering="effective_on")
     def starts(self, obj):
-        return "the start" if obj.effective_on == date.min else obj.effective_on
+        return terms_start(obj)
 
     @admin.display(description="Overage per MTU", ordering="overage_rate")
     def overage_rate_display(self, obj):
@@ -654,7 +665,7 @@ class PlanTermsAdmin(ServiceAdmin):
 
         def perform(data):
             services.withdraw_plan_terms(terms, by=request.user, reason=data["reason"])
-            return f"{terms} withdrawn: {data['reason']}", plan
+            return f"{terms_name(terms)} withdrawn: {data['reason']}", plan
 
         return service_form_page(
             self,
@@ -663,13 +674,15 @@ class PlanTermsAdmin(ServiceAdmin):
             form=ReasonForm(request.POST or None),
             perform=perform,
             template="admin/billing/planterms/withdraw.html",
-            title=f"Withdraw {terms}",
+            title=f"Withdraw {terms_name(terms)}",
             back_url=reverse("admin:billing_plan_change", args=[plan.pk]),
             closed=services.withdrawal_refusal(terms),
             submit_label="Yes, withdraw them",
             terms=terms,
+            terms_name=terms_name(terms),
             summary=terms_summary(terms),
             before=before,
+            before_name=terms_name(before) if before else "",
             before_summary=terms_summary(before) if before else "",
         )
 

@@ -44,6 +44,18 @@ def test_r1_t2_support_upgrade_without_card_is_not_offered_and_says_why(client, 
     assert ws.subscriptions.get(ended_on=None).plan.code == "free"
 
 
+def test_t2_the_status_panel_names_a_card_stored_without_brand_or_digits(client, support, today):
+    """T2: a card recorded without its brand or last four digits read "Card " with nothing
+    after it; one with a brand only, "Visa " the same."""
+    bare = workspace(as_of=today, card=True)
+    branded = workspace(as_of=today)
+    services.add_payment_method(branded, as_of=today, brand="Visa")
+    client.force_login(support)
+    for ws, shown in ((bare, "Card on file"), (branded, "Visa card on file")):
+        page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
+        assert f'<h3>Payment method</h3><div class="value">{shown}</div>' in page
+
+
 def test_r1_support_adds_card_then_upgrades_and_status_panel_shows_it(client, support, today):
     ws = workspace(as_of=today)
     client.force_login(support)
@@ -55,7 +67,8 @@ def test_r1_support_adds_card_then_upgrades_and_status_panel_shows_it(client, su
     )
     assert f"{ws.name} moved to Team (monthly): Customer asked, ticket 12" in messages_of(response)
     page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
-    assert "Team (monthly)" in page and "•••• 4242" in page and "Trial ends" in page
+    assert "Team (monthly)" in page and "Trial ends 24 Feb 2026" in page
+    assert '<div class="value">Visa •••• 4242</div>' in page
     history = ws.history.first()
     assert (
         history.history_user == support and history.history_change_reason == "Payment method added"
@@ -190,6 +203,27 @@ def test_u2_admin_hands_a_large_file_to_a_worker_and_the_page_follows_it(
     assert Usage.objects.get().mtus == 10
 
 
+def test_u2_the_import_job_page_writes_its_counts_with_separators(
+    client, support, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The job page said "1200 bad line(s)" above "… and 200 more bad line(s)": a count is
+    written one way ("1,200"), the file's lines as they were typed."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from billing import usage_import
+
+    monkeypatch.setattr(usage_import, "INLINE_MAX_BYTES", 10)  # every upload is "large"
+    client.force_login(support)
+    rows = "".join(f"nope{n},2026-01,3\n" for n in range(1_200))
+    bad = SimpleUploadedFile("big.csv", f"workspace,month,mtus\n{rows}".encode())
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:billing_usage_import"), {"file": bad})
+    page = client.get(response.url).content.decode()
+    assert "Nothing was imported: 1,200 bad line(s)" in page
+    assert "… and 200 more bad line(s): only the first 1,000 are listed." in page
+    assert "Line 2: unknown workspace “nope0”." in page
+
+
 def test_u2_the_import_job_page_reloads_while_the_job_waits_and_needs_the_permission(
     client, support, reviewer, monkeypatch
 ):
@@ -263,6 +297,17 @@ def test_k3_support_requests_and_finance_approves_in_the_admin(client, support, 
         follow=True,
     )
     assert "at most $1,440.00" in " ".join(messages_of(response))
+    # An amount is typed in full: "1,000" is not read as 1000, nor "1e3" as 1000.00.
+    for typed, refusal in (
+        ("1,000", "Enter the amount as a plain number without thousands separators, e.g. 1000.00."),
+        ("1e3", "Write the number in full, e.g. 1000.00, not “1e3”."),
+    ):
+        page = client.post(
+            reverse("admin:billing_invoice_credit_note", args=[invoice.pk]),
+            {"amount": typed, "reason": "Typo"},
+        ).content.decode()
+        assert refusal in page, typed
+    assert not CreditNote.objects.exists()
     client.post(
         reverse("admin:billing_invoice_credit_note", args=[invoice.pk]),
         {"amount": "440.00", "reason": "Seat count wrong"},

@@ -207,6 +207,23 @@ def test_x2_tax_rates_are_added_through_set_tax_rate_never_edited(client, financ
     assert edit.status_code == 403
 
 
+def test_x2_a_rate_is_typed_in_full_never_in_exponent_notation(client, finance):
+    """X2: "1e2" was read as 100, added as a 100 % rate and echoed "US-OR 1E+2%"; NaN and
+    Infinity are no rate either. Each is refused, saying how to write it."""
+    client.force_login(finance)
+    add = reverse("admin:billing_taxrate_add")
+    rate = {"country": "US", "region": "OR", "name": "OR", "valid_from": "2026-04-01"}
+    for typed in ("1e2", "1E+2", "7.25e0"):
+        page = client.post(add, {**rate, "rate": typed}).content.decode()
+        assert f"Write the number in full, e.g. 7.25, not “{typed}”." in page
+    for typed in ("NaN", "Infinity", "-inf"):
+        page = client.post(add, {**rate, "rate": typed}).content.decode()
+        assert "Enter the rate as a plain number, e.g. 7.25." in page
+    assert not TaxRate.objects.filter(region="OR").exists()
+    assert client.post(add, {**rate, "rate": "7.25"}).status_code == 302
+    assert TaxRate.objects.get(region="OR").rate == D("7.25")
+
+
 def test_r5_certificate_and_proof_history_pages_show_a_version(client, finance, support):
     from billing.services import submit_exemption
     from coupons.services import submit_nonprofit_proof

@@ -386,6 +386,25 @@ def test_an_outbound_email_shows_its_kind_as_a_label(db, client, finance):
     assert "Workspace unlocked" in body
 
 
+def test_an_email_page_names_its_kind_as_the_list_does(db, client, finance):
+    """The outbox list said "Startup application rejected"; the email's own page said
+    "startup_application_rejected", the template's name."""
+    from billing.models import OutboundEmail
+
+    email = OutboundEmail.objects.create(
+        kind="startup_application_rejected",
+        object_key="application:1",
+        to="ada@example.com",
+        subject="Your application",
+        body_text="Hello",
+    )
+    client.force_login(finance)
+    body = client.get(reverse("admin:billing_outboundemail_change", args=[email.pk]))
+    page = body.content.decode()
+    assert '<div class="readonly">Startup application rejected</div>' in page
+    assert "startup_application_rejected" not in page
+
+
 def test_a_forbidden_page_is_the_back_office_s_own_403(db, client, reviewer, invoice):
     client.force_login(reviewer)
     response = client.get(reverse("finance:invoice-document", args=[invoice.pk]))

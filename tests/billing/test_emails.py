@@ -7,8 +7,10 @@ import subprocess
 import sys
 import time
 from datetime import date, timedelta
+from decimal import Decimal as D
 from pathlib import Path
 from smtplib import SMTPRecipientsRefused, SMTPServerDisconnected
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import pytest
@@ -22,11 +24,17 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing import emails, services, tasks
-from billing.emails import queue_email, resend_email, resend_stuck_emails, send_queued_email
+from billing.emails import (
+    queue_email,
+    render_email,
+    resend_email,
+    resend_stuck_emails,
+    send_queued_email,
+)
 from billing.errors import BillingError
 from billing.models import Invoice, OutboundEmail
 from billing.tasks import send_emails
-from billing.templatetags.money import period
+from billing.templatetags.money import EMAIL_KINDS, period
 from config import celery_app
 from tests.admin_pages import action
 from tests.services import clean_env, requires_postgres
@@ -514,7 +522,7 @@ def test_plain_text_subjects_and_bodies_carry_no_html_escapes(
     with django_capture_on_commit_callbacks(execute=True):
         services.run_billing(as_of=date(2026, 1, 15))  # the trial ends without a card (T4)
     reminder, ended = mail.outbox  # T6, then T4
-    assert reminder.subject == "Your Team trial for Ben & Jerry's <Ice> ends on January 15"
+    assert reminder.subject == "Your Team trial for Ben & Jerry's <Ice> ends on 15 Jan 2026"
     assert ended.subject == "Your Team trial for Ben & Jerry's <Ice> has ended"
     assert "The Team trial of Ben & Jerry's <Ice> ended on" in ended.body
     for sent in (reminder, ended):
@@ -802,3 +810,67 @@ def test_t4_trial_converted_email_reads_billed_annually(db, django_capture_on_co
     (email,) = [m for m in mail.outbox if m.subject == "Acme is now on Team"]
     assert "billed annual," not in email.body + email.alternatives[0][0], email.body
     assert "billed annually" in email.body
+
+
+def test_every_email_writes_its_dates_as_the_pages_do():
+    """Every email writes a date as the pages and the invoice documents do ("4 Dec 2026") and a
+    month by its name ("December 2026"): the closure email wrote "December 4, 2026" beside the
+    acceptance email's "4 Dec 2027". Each kind is rendered with every date on 4 December."""
+    on, month_of = date(2026, 12, 4), date(2026, 12, 1)
+    ns = SimpleNamespace
+    workspace_ = ns(name="Acme", billing_email="billing@acme.example", slug="acme")
+    context = {
+        "workspace": workspace_,
+        "subscription": ns(
+            trial_end=on,
+            trial_days=14,
+            interval="monthly",
+            trial_outcome="ended",
+            plan=ns(code="team"),
+        ),
+        "free_plan": ns(included_mtus=10_000),
+        "event": ns(cause="trial_not_paid", on=on, month=month_of, to_lock="locked"),
+        "reported": None,
+        "closure": ns(closed_on=on),
+        "final_invoice": ns(
+            number="INV-2026-000001",
+            total=D("100.00"),
+            period_start=date(2026, 12, 1),
+            period_end=on,
+        ),
+        "effects": [],
+        "application": ns(
+            pk=7,
+            company_name="Rocket",
+            contact_name="Ada",
+            submitted_on=on,
+            rejection_reason="Too late",
+            workspace=workspace_,
+        ),
+        "grant": ns(amount=D("25000.00"), valid_until=on),
+        "deals": [],
+        "partner": ns(
+            pk=3,
+            name="Seedbed",
+            contact_name="Mira",
+            applied_on=on,
+            credit_amount=None,
+            review_note="",
+        ),
+        "coupon": ns(code="HALF", value_display="50% off", duration_display="Once", redeem_by=on),
+        "campaign": ns(subject="An offer", message="Hello"),
+    }
+    unlocked = {**context, "event": ns(cause="under_limit", on=on, month=month_of)}
+    written = {}
+    for kind in EMAIL_KINDS:
+        subject, text, html = render_email(kind, unlocked if kind == "unlocked" else context)
+        for part in (subject, text, " ".join(html.split())):
+            for wrong in ("December 4", "Dec. 4", "2026-12-04", "4 December 2026"):
+                assert wrong not in part, (kind, part)
+        written[kind] = [f for f in ("4 Dec 2026", "December 2026") if f in text and f in html]
+    assert written == {
+        **{kind: ["4 Dec 2026"] for kind in EMAIL_KINDS},
+        "unlocked": ["December 2026"],  # under the Free limit in December
+        "partner_approved": [],
+        "workspace_closed": ["4 Dec 2026", "December 2026"],  # and "1 – 3 December 2026"
+    }

@@ -258,8 +258,13 @@ def test_x4_rejection_needs_a_reason_and_no_decision_before_submission(db, finan
     cert = certificate(ws, "CA", on=date(2026, 1, 5))
     with pytest.raises(BillingError, match="Say why"):
         services.reject_exemption(cert, by=finance, reason="  ", as_of=date(2026, 1, 6))
-    with pytest.raises(BillingError, match="before that"):
+    with pytest.raises(BillingError) as refused:
         services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 4))
+    # Both days are facts (the submission, the day of the decision), written as days.
+    assert str(refused.value) == (
+        f"Certificate #{cert.pk} was submitted on 5 Jan 2026; it cannot be reviewed on "
+        "4 Jan 2026, before that."
+    )
     cert.refresh_from_db()
     assert cert.status == "submitted"
 

@@ -137,7 +137,14 @@ def test_p2_r4_r5_only_who_changes_plans_withdraws_terms_from_their_page(
     page = client.get(withdraw)
     assert page.status_code == (200 if may else 403)
     if may:
-        assert "Team terms from 2027-01-01" in page.content.decode()
+        # Every day on the page as the pages write one ("1 Jan 2027"), the heading too.
+        body = page.content.decode()
+        assert "<h1>Withdraw Team terms from 1 Jan 2027</h1>" in body
+        assert "Team terms from the start apply from 1 Jan 2027 on" in body
+        assert "2027-01-01" not in body
+        plan_body = client.get(plan_page).content.decode()
+        assert "<td>1 Jan 2027</td>" in plan_body  # the "Terms by date" table
+        assert "2027-01-01" not in plan_body
         refused = client.post(withdraw, {"reason": " "})
         assert "Say why: the reason is kept in the history." in refused.content.decode()
     response = client.post(withdraw, {"reason": "Decided against it"})
@@ -147,6 +154,8 @@ def test_p2_r4_r5_only_who_changes_plans_withdraws_terms_from_their_page(
         return
     assert response.status_code == 302 and response.url == plan_page
     assert prices() == [(date.min, D("120.00"))]
+    done = client.get(plan_page).content.decode()
+    assert "Team terms from 1 Jan 2027 withdrawn: Decided against it" in done
     withdrawn = PlanTerms.history.filter(id=terms.pk).latest("history_date")
     assert (withdrawn.history_type, withdrawn.history_user) == ("-", user)
     assert withdrawn.history_change_reason == "Terms withdrawn: Decided against it"

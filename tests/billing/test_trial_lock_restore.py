@@ -39,12 +39,12 @@ def test_f7_team_then_free_the_same_day_keeps_the_data_stop(db, django_capture_o
     email = [m for m in mail.outbox if m.to == [ws.billing_email] and "locked" in m.subject][-1]
     # F6, F7: the email says why the lock is back, not that the workspace went over again.
     text = " ".join(email.body.split())
-    assert "Team for" in text and "ended on 10 March 2026 before its first paid day" in text
+    assert "Team for" in text and "ended on 10 Mar 2026 before its first paid day" in text
     assert "lock that moving to Team had lifted is back" in text
     assert "went over the Free plan's" not in text
     assert "incoming data has stopped" in text
     html = email.alternatives[0][0]
-    assert "Team ended on 10 March 2026 before its first paid day" in " ".join(html.split())
+    assert "Team ended on 10 Mar 2026 before its first paid day" in " ".join(html.split())
 
 
 def test_f7_a_trial_that_reverts_without_a_card_restores_the_lock(db):
@@ -183,5 +183,5 @@ def test_f7_f6_a_lock_put_back_after_a_paid_upgrade_speaks_of_no_trial(
     assert ws.lock_events.latest("id").cause == LockEvent.Cause.TRIAL_NOT_PAID
     email = [m for m in mail.outbox if m.subject == "Paidco is locked"][-1]
     text = " ".join(email.body.split())
-    assert "Team for Paidco ended on 10 March 2026 before its first paid day" in text
+    assert "Team for Paidco ended on 10 Mar 2026 before its first paid day" in text
     assert "trial" not in text

@@ -183,7 +183,7 @@ def test_t6_reminder_three_days_before_the_end_date_once(db, django_capture_on_c
         services.run_billing(as_of=date(2026, 1, 22))
     assert len(_reminders()) == 1
     assert _reminders()[0].to == [ws.billing_email]
-    assert "January 24" in _reminders()[0].body
+    assert "ends on 24 Jan 2026." in _reminders()[0].body
 
 
 def test_t6_no_reminder_when_a_card_is_on_file(db, django_capture_on_commit_callbacks):

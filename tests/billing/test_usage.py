@@ -205,11 +205,24 @@ def test_u2_a_file_with_many_bad_lines_names_the_first_thousand_and_counts_the_r
     assert errors[-1] == "… and 1,499 more bad line(s): only the first 1,000 are listed."
 
     message = refusal(path)
-    assert "2499 bad line(s)" in message
+    assert "2,499 bad line(s)" in message
     assert "Line 3: alpha 2026-01 is also on line 2." in message
     assert "Line 2501: alpha 2026-01 is also on line 2500." in message
     assert message.count("is also on line") == 2_499 and "more bad line" not in message
     assert not Usage.objects.exists()
+
+
+def test_u2_counts_in_a_refusal_are_written_with_separators(db, tmp_path):
+    """A count the import found is written as every count is ("1,503 fields"), the file's own
+    text as it was typed: a line of 1,503 fields said "1503 fields"."""
+    workspace(slug="alpha")
+    path = _write(tmp_path, "workspace,month,mtus\nalpha,2026-01,5" + ",0" * 1_500 + "\n")
+    with pytest.raises(UsageImportError) as raised:
+        services.import_usage(path)
+    assert raised.value.errors == [
+        "Line 2: 1,503 fields where the header names fewer (a number with a thousands separator? "
+        "write it without one)."
+    ]
 
 
 def test_u2_rows_across_batches_are_checked_as_one_file(db, monkeypatch):

@@ -18,7 +18,7 @@ from coupons import services
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
 from tests.admin_pages import action, messages_of
 
-from .factories import PDF, coupon, paid_monthly
+from .factories import PDF, coupon, free_workspace, paid_monthly
 
 
 def apply_url(ws=None):
@@ -193,6 +193,29 @@ def test_c1_support_creates_a_coupon_and_sees_every_problem(client, support):
     created = Coupon.objects.get(code="HALF")
     assert (created.percent_off, created.duration_months) == (D("50.00"), 2)
     assert created.history.first().history_user == support
+
+
+def test_c1_a_coupon_value_is_typed_in_full(client, support):
+    """C1: percent off "1e2" was read as 100 (a 100 %-off coupon); an amount off "1,000" got
+    Django's bare "Enter a number.". Each says how to write it; nothing is created."""
+    client.force_login(support)
+    url = reverse("admin:coupons_coupon_add")
+    coupon_form = {
+        "code": "TYPO",
+        "name": "Typo",
+        "kind": "promotion",
+        "duration": "once",
+        "applies_monthly": "on",
+        "active": "on",
+    }
+    page = client.post(url, {**coupon_form, "percent_off": "1e2"}).content.decode()
+    assert "Write the number in full, e.g. 25, not “1e2”." in page
+    page = client.post(url, {**coupon_form, "percent_off": "NaN"}).content.decode()
+    assert "Enter the percentage as a plain number, e.g. 25." in page
+    page = client.post(url, {**coupon_form, "amount_off": "1,000"}).content.decode()
+    assert "Enter the amount as a plain number without thousands separators, e.g. 1000.00." in page
+    assert "Enter a number." not in page
+    assert not Coupon.objects.filter(code="TYPO").exists()
 
 
 def test_c2_a_redeemed_coupon_keeps_its_discount_and_is_never_deleted(client, support, today):
@@ -499,6 +522,18 @@ def test_c2_the_apply_page_says_where_the_workspace_stands(client, support, pin_
         "Fresh Co was closed on 10 Feb 2026: it takes no coupon until it is reopened."
         in client.get(apply_url(fresh)).content.decode()
     )
+
+
+def test_c2_the_apply_page_writes_the_trial_end_as_a_day(client, support, pin_today):
+    """C2: a trial's end is a stored date, written as every page writes one ("1 Feb 2026"),
+    not as the ISO form the page showed ("trial ends 2026-02-01")."""
+    ws = free_workspace(as_of=date(2026, 1, 18), name="Trial Co", card=True)
+    billing.change_to_team(ws, as_of=date(2026, 1, 18))
+    pin_today(date(2026, 1, 20))
+    client.force_login(support)
+    page = client.get(apply_url(ws)).content.decode()
+    assert "Trial Co now: Team (monthly), trial ends 1 Feb 2026;" in page
+    assert "2026-02-01" not in page
 
 
 def test_c7_the_coupon_list_filters_by_partner_and_names_coupons_of_none(client, support):

@@ -36,6 +36,9 @@ def test_s1_public_form_enforces_csrf(db):
         ({"incorporation_date": "2099-01-01"}, "incorporation_date", "cannot be in the future"),
         ({"total_funding": "-1"}, "total_funding", "cannot be negative"),
         ({"total_funding": "99999999999999"}, "total_funding", "less than 1,000,000,000,000"),
+        # "1e6" was read as 1,000,000; "1,000,000" got a bare "Enter a number.".
+        ({"total_funding": "1e6"}, "total_funding", "Write the number in full, e.g. 1000.00"),
+        ({"total_funding": "1,000,000"}, "total_funding", "without thousands separators"),
         ({"country": "ZZ"}, "country", "Select a valid choice"),
         ({"company_name": "x" * 201}, "company_name", "at most 200 characters"),
         ({"workspace": "no-such-workspace"}, "workspace", "No workspace has that slug"),

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing.errors import BillingError
 from billing.services import import_usage
+from billing.templatetags.money import count
 
 
 class Command(BaseCommand):
@@ -22,12 +23,11 @@ class Command(BaseCommand):
             lines = getattr(exc, "errors", None)
             if lines:
                 raise CommandError(
-                    f"Nothing imported from {file}; {exc.bad_lines} bad line(s):\n"
+                    f"Nothing imported from {file}; {count(exc.bad_lines)} bad line(s):\n"
                     + "\n".join(lines)
                 ) from None
             raise CommandError(str(exc)) from None
+        created, replaced = count(result["created"]), count(result["replaced"])
         self.stdout.write(
-            self.style.SUCCESS(
-                f"Imported {file}: {result['created']} created, {result['replaced']} replaced."
-            )
+            self.style.SUCCESS(f"Imported {file}: {created} created, {replaced} replaced.")
         )
