@@ -11,6 +11,7 @@ from billing.closed_workspaces import refuse_closed
 from billing.errors import BillingError
 from billing.models import MonthClose, Usage, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH
+from billing.templatetags.money import day
 from billing.templatetags.money import month as month_name
 from billing.usage_import import mtus_problem as _mtus_problem
 
@@ -24,12 +25,16 @@ def _closed(month: date) -> bool:
     return MonthClose.objects.filter(month=month).exists()
 
 
-def _check_usage(month: date, mtus) -> list[str]:
+def _check_usage(month: date, mtus, as_of: date | None) -> list[str]:
     problems = []
     if not isinstance(month, date) or month.day != 1:
         problems.append(f"the month must be the 1st of a month, not {month}")
     elif not EARLIEST_MONTH <= month <= LATEST_MONTH:
         problems.append(f"{month_name(month)} is not a month this system bills")
+    elif as_of is not None and month > as_of:
+        problems.append(
+            f"{month_name(month)} has not started on {day(as_of)} (a typo of the year?)"
+        )
     elif _closed(month):
         problems.append(f"{month_name(month)} is closed (its invoices are issued)")
     if problem := _mtus_problem(mtus):
@@ -38,10 +43,13 @@ def _check_usage(month: date, mtus) -> list[str]:
 
 
 @transaction.atomic
-def record_usage(workspace: Workspace, *, month: date, mtus: int) -> Usage:
+def record_usage(
+    workspace: Workspace, *, month: date, mtus: int, as_of: date | None = None
+) -> Usage:
     """U1: the month's figure; a later report for the same month replaces it. I6: at most
-    MAX_MTUS; D2: not for a month whose close has run."""
-    problems = _check_usage(month, mtus)
+    MAX_MTUS; D2: not for a month whose close has run; U2: given `as_of` (the day it is
+    reported: the screens pass it), not for a month that has not started."""
+    problems = _check_usage(month, mtus, as_of)
     if problems:
         raise BillingError(f"Usage for {workspace} was not recorded: " + "; ".join(problems))
     # W1: its data stopped. The workspace's row is held first, so a closure under way (which

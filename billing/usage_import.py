@@ -45,7 +45,7 @@ from billing.clock import first_open_month
 from billing.documents import stored_until_rollback
 from billing.errors import BillingError, UsageImportError, typed
 from billing.models import MonthClose, Usage, UsageImportJob, Workspace
-from billing.months import EARLIEST_MONTH, LATEST_MONTH, parse_month
+from billing.months import EARLIEST_MONTH, LATEST_MONTH, month_start, parse_month
 from billing.templatetags.money import count, day
 
 logger = logging.getLogger(__name__)
@@ -123,6 +123,8 @@ def _message(
     fields,
     dup_of,
     closed,
+    future,
+    this_month: date | None = None,
 ) -> str:
     problems = []
     if fields is not None:  # "acme,2026-01,5,900": 5,900 MTUs would have been read as 5
@@ -146,6 +148,11 @@ def _message(
         problems.append(f"{slug} {month:%Y-%m} is also on line {dup_of}")
     if closed:
         problems.append(f"{month:%Y-%m} is closed (its invoices are issued)")
+    if future:
+        problems.append(
+            f"{month:%Y-%m} has not started: usage is reported for months up to "
+            f"{this_month:%Y-%m} (a typo?)"
+        )
     return f"Line {line}: " + "; ".join(problems or ["cannot be imported"]) + "."
 
 
@@ -443,15 +450,17 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
     cursor.execute(f"drop table {RAW}")
 
 
-def _problems(cursor, listed: int | None) -> tuple[list[str], int]:
+def _problems(cursor, listed: int | None, this_month: date | None) -> tuple[list[str], int]:
     """The first `listed` bad lines' messages (every one's: None), and how many lines are bad.
     A line is bad alone (workspace unknown or closed, month or MTUs), as a repeat of an earlier
-    good line for the same workspace and month, or for a month already closed (or whose close
-    the clock has reached: `first_open_month` holds the clock's row to the import's commit)."""
+    good line for the same workspace and month, for a month already closed (or whose close
+    the clock has reached: `first_open_month` holds the clock's row to the import's commit),
+    or for a month after `this_month` (none has started, U2: a typo of the year)."""
     closed = (
         f"(month in (select month from {MonthClose._meta.db_table}) "
         "or month < coalesce(%(first_open)s, month))"
     )
+    future = "month > coalesce(%(this_month)s, month)"
     ok = (
         "workspace_id is not null and workspace_closed_on is null and month is not null "
         "and mtus is not null and fields is null"
@@ -473,18 +482,19 @@ def _problems(cursor, listed: int | None) -> tuple[list[str], int]:
         select line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text,
             fields, dup_of,
             (ok and dup_of is null and {closed}) as closed,
+            (ok and dup_of is null and {future}) as future,
             count(*) over ()
         from judged
-        where not ok or dup_of is not null or {closed}
+        where not ok or dup_of is not null or {closed} or {future}
         order by line
         {_limit(listed)}
         """,
-        {"first_open": first_open_month()},
+        {"first_open": first_open_month(), "this_month": this_month},
     )
     rows = cursor.fetchall()
     if not rows:
         return [], 0
-    return [_message(*row[:10]) for row in rows], rows[0][10]
+    return [_message(*row[:11], this_month=this_month) for row in rows], rows[0][11]
 
 
 def _limit(listed: int | None) -> str:
@@ -577,11 +587,14 @@ def import_usage(
     by=None,
     reason: str = "",
     listed: int | None = MAX_LISTED_LINES,
+    as_of: date | None = None,
 ) -> dict:
     """U2: import a usage CSV (a path, or a binary or text file: columns workspace,month,mtus
     with the workspace's slug and the month as YYYY-MM), or `(line_number, {"workspace",
     "month", "mtus"})` rows, all or nothing. U1: a figure replaces the month's figure. I6, D2:
-    more than MAX_MTUS, a month outside 2000–2099 or a month already closed is a bad line.
+    more than MAX_MTUS, a month outside 2000–2099 or a month already closed is a bad line; so
+    is, given `as_of` (the day of the import: the screens, the command and the worker pass it),
+    a month after `as_of`'s, which cannot have started (a typo of the year).
     R4: every figure it creates or changes is kept in the usage's history, by `by`, saying
     why: `reason`, or the file's name.
 
@@ -610,7 +623,7 @@ def import_usage(
             _stage_in_python(cursor, _given_rows(source), postgres, progress)
 
         cursor.execute(f"analyze {STAGED}")  # plans for the checks and the write below
-        errors, bad_lines = _problems(cursor, listed)
+        errors, bad_lines = _problems(cursor, listed, as_of and month_start(as_of))
         if bad_lines:
             raise UsageImportError(errors, bad_lines=bad_lines)
         cursor.execute(f"select exists (select 1 from {STAGED})")
@@ -716,6 +729,7 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
                     progress=progress,
                     by=job.created_by,
                     reason=f"Usage import of {job.file_name} (job {job.pk})",
+                    as_of=job.created_at.date(),  # the day it was uploaded (UTC)
                 )
         except UsageImportError as exc:
             job.status, job.errors, job.bad_lines = job.Status.REFUSED, exc.errors, exc.bad_lines

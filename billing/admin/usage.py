@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 
+from billing import admin_toolkit as toolkit
 from billing import services, tasks, usage_import
 from billing.admin_toolkit import MonthListFilter, ServiceAdmin, admin_page, shown_column
 from billing.errors import BillingError
@@ -53,7 +54,7 @@ class UsageAdmin(ServiceAdmin):
                 )
                 return redirect("admin:billing_usage_import_job", job.pk)
             try:
-                result = services.import_usage(upload, by=request.user)
+                result = services.import_usage(upload, by=request.user, as_of=toolkit.today())
             except BillingError as exc:
                 errors = getattr(exc, "errors", [str(exc)])
             else:

@@ -478,7 +478,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             month, mtus = data["month"], data["mtus"]
             # U1: a figure replaces the month's; naming the one replaced shows a slip of month.
             on_file = workspace.usage.filter(month=month).values_list("mtus", flat=True).first()
-            services.record_usage(workspace, month=month, mtus=mtus)
+            services.record_usage(workspace, month=month, mtus=mtus, as_of=today)
             figure = f"{mtus:,} MTUs"
             if on_file == mtus:
                 return f"{figure} for {name}, {month:%Y-%m}: already on file."

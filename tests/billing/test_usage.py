@@ -446,3 +446,34 @@ def test_r4_history_rows_are_numbered_past_two_billion(db):
                 [f"{Usage.history.model._meta.db_table}_history_id_seq"],
             )
             assert cursor.fetchone() == (2**63 - 1,)
+
+
+def test_u2_a_month_that_has_not_started_is_a_bad_month(db, tmp_path):
+    """U2: 2027-12 typed for 2026-12 stayed on file and was billed at December 2027's close.
+    Given the day of the report, a later month is refused, naming the line; the running
+    month is not."""
+    ws = workspace(slug="alpha", name="Alpha")
+    today = date(2026, 12, 4)
+    with pytest.raises(BillingError, match="December 2027 has not started on 4 Dec 2026"):
+        services.record_usage(ws, month=date(2027, 12, 1), mtus=5, as_of=today)
+    services.record_usage(ws, month=date(2026, 12, 1), mtus=5, as_of=today)
+    path = _write(tmp_path, "workspace,month,mtus\nalpha,2026-12,7\nalpha,2027-12,9\n")
+    with pytest.raises(UsageImportError) as refused:
+        services.import_usage(path, as_of=today)
+    assert refused.value.errors == [
+        "Line 3: 2027-12 has not started: usage is reported for months up to 2026-12 (a typo?)."
+    ]
+    assert list(Usage.objects.values_list("month", "mtus")) == [(date(2026, 12, 1), 5)]
+    assert "2099-12 has not started" in refusal(
+        _write(tmp_path, "workspace,month,mtus\nalpha,2099-12,9\n")
+    )
+
+
+def test_u2_the_admin_import_refuses_a_month_after_today(client, db, support, pin_today):
+    workspace(slug="alpha")
+    pin_today(date(2026, 12, 4))
+    client.force_login(support)
+    upload = SimpleUploadedFile("usage.csv", b"workspace,month,mtus\nalpha,2027-01,9\n")
+    page = client.post(reverse("admin:billing_usage_import"), {"file": upload})
+    assert "Line 2: 2027-01 has not started" in page.content.decode()
+    assert not Usage.objects.exists()

@@ -2,7 +2,7 @@
 its outcome commit together, a job delivered twice imports once, and a job whose hand-over to
 the broker was lost is handed over again by the sweep."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.conf import settings
@@ -68,6 +68,19 @@ def test_u2_i6_a_job_with_a_5000_digit_figure_is_refused_naming_the_line(db):
     job = usage_import.run_import_job(job.pk)
     assert (job.status, job.bad_lines) == ("refused", 1)
     assert job.errors[0].startswith("Line 2: a figure of 5,000 digits is more than")
+
+
+def test_u2_a_job_refuses_a_month_after_the_day_it_was_uploaded(db):
+    workspace(slug="alpha")
+    job = queued_job(b"workspace,month,mtus\nalpha,2026-01,5\nalpha,2099-12,9\n")
+    UsageImportJob.objects.filter(pk=job.pk).update(
+        created_at=datetime(2026, 12, 4, 23, 59, tzinfo=UTC)
+    )
+    job = usage_import.run_import_job(job.pk)
+    assert (job.status, job.errors) == (
+        "refused",
+        ["Line 3: 2099-12 has not started: usage is reported for months up to 2026-12 (a typo?)."],
+    )
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
