@@ -219,12 +219,24 @@ def _header(stream) -> tuple[list[str], bytes]:
         raise BillingError("The file is not UTF-8 text; export it as CSV.") from None
     fields = next(csv.reader([text]), []) if text else []
     missing = set(COLUMNS) - set(fields)
+    if missing and not _looks_like_text(buffer):  # a spreadsheet or an archive, say
+        raise BillingError("The file is not UTF-8 text; export it as CSV.")
     if missing:
         raise BillingError(
             "The header must be workspace,month,mtus; missing: " + ", ".join(sorted(missing))
         )
     # csv.DictReader semantics: a name given twice is the last column of that name.
     return fields, rest
+
+
+def _looks_like_text(data: bytes) -> bool:
+    """Whether what was read of a file is UTF-8 text (a character cut at the end aside): an
+    .xlsx or a .zip may happen to have a first line that decodes, but not much more."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data)
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in data
 
 
 class Columns(NamedTuple):

@@ -477,3 +477,14 @@ def test_u2_the_admin_import_refuses_a_month_after_today(client, db, support, pi
     page = client.post(reverse("admin:billing_usage_import"), {"file": upload})
     assert "Line 2: 2027-01 has not started" in page.content.decode()
     assert not Usage.objects.exists()
+
+
+def test_u2_a_binary_file_is_said_not_to_be_text_whatever_its_first_line(db, tmp_path):
+    """A .xlsx is a zip: its first "line" happened to decode, so it was told its header must
+    be workspace,month,mtus. It is told to export the file as CSV."""
+    path = tmp_path / "usage.xlsx"
+    path.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\x08\x00\n\x00\x00\xa1\xff\x9c[Content_Types].xml")
+    with pytest.raises(BillingError, match="The file is not UTF-8 text; export it as CSV."):
+        services.import_usage(path)
+    with pytest.raises(BillingError, match="The header must be workspace,month,mtus"):
+        services.import_usage(_write(tmp_path, "workspace;month;mtus\nalpha;2026-01;5\n"))
