@@ -219,8 +219,19 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
             return f"{name} is in review."
         if decision == "approve":
             services.approve_exemption(certificate, by=by, as_of=today)
-            ws = certificate.workspace.name
-            return f"{name} approved: {certificate.region} invoices of {ws} carry no tax."
+            workspace = certificate.workspace
+            misses = certificate_misses(
+                certificate.region, workspace.business_country, workspace.business_region
+            )
+            if misses:  # as its page said: kept, and waiving nothing where the business is
+                return (
+                    f"{name} approved. It {misses}: {workspace.name}'s invoices are still "
+                    "taxed where its business is."
+                )
+            return (
+                f"{name} approved: {workspace.name}'s invoices from {day(today)} carry no "
+                f"{certificate.region} sales tax while it is valid."
+            )
         services.reject_exemption(certificate, by=by, reason=data["reason"], as_of=today)
         return f"{name} rejected: {data['reason']}"
 

@@ -558,3 +558,23 @@ def test_x4_i6_a_certificate_is_dated_within_the_years_billed(db, valid_from, va
     with pytest.raises(BillingError, match=r"outside the years this system bills \(2000 to 2099\)"):
         certificate(ws, "NH", on=date(2026, 3, 2), valid_from=valid_from, valid_to=valid_to)
     assert not TaxExemption.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "country, region, said",
+    [
+        ("US", "CA", "approved: {ws}'s invoices from 10 Feb 2026 carry no CA sales tax while"),
+        ("DE", "", "approved. It covers CA, not DE: {ws}'s invoices are still taxed where"),
+    ],
+)
+def test_x4_the_approval_message_says_what_the_page_said(
+    db, client, finance, today, country, region, said
+):
+    """A certificate for a state the business is not in was approved with "CA invoices of
+    Pied Piper carry no tax", after its page had said it waives nothing there."""
+    ws = workspace(business_country=country, business_region=region)
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    client.force_login(finance)
+    url = reverse("admin:billing_taxexemption_decide", args=[cert.pk, "approve"])
+    response = client.post(url, follow=True)
+    assert any(said.format(ws=ws.name) in m for m in messages_of(response)), messages_of(response)
