@@ -83,7 +83,24 @@ def submit_exemption(
         if problem:
             problems.append(f"{problem}{hint}.")
     refuse_problems(problems)
+    # Held, so two submissions of the same certificate at once take turns for the check below.
+    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
     refuse_closed(workspace, "A tax exemption certificate")
+    waiting = (
+        TaxExemption.objects.filter(
+            workspace=workspace,
+            region=region,
+            status__in=[TaxExemption.Status.SUBMITTED, TaxExemption.Status.IN_REVIEW],
+        )
+        .order_by("submitted_on", "pk")
+        .first()
+    )
+    if waiting is not None:  # the same upload twice, or a second copy while one waits
+        raise BillingError(
+            f"Certificate #{waiting.pk} for {region}, submitted on {day(waiting.submitted_on)}, "
+            f"is {waiting.get_status_display().lower()} already: finance decides it first (a "
+            "rejected one can then be replaced)."
+        )
     content_type = document_type(document, what="certificate")
     certificate = TaxExemption(
         workspace=workspace,

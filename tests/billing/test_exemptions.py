@@ -578,3 +578,17 @@ def test_x4_the_approval_message_says_what_the_page_said(
     url = reverse("admin:billing_taxexemption_decide", args=[cert.pk, "approve"])
     response = client.post(url, follow=True)
     assert any(said.format(ws=ws.name) in m for m in messages_of(response)), messages_of(response)
+
+
+def test_x4_a_second_certificate_for_a_state_waits_for_the_first_decision(db, finance):
+    """Three identical CA certificates of one workspace were all accepted for review. While
+    one for a state waits for finance, another for that state is refused; once it is
+    decided, a new one is taken (a replacement, a renewal)."""
+    ws = workspace(business_country="US", business_region="CA")
+    first = certificate(ws, "CA", on=date(2026, 1, 5))
+    with pytest.raises(BillingError, match=rf"Certificate #{first.pk} for CA, submitted on 5 Jan"):
+        certificate(ws, "CA", on=date(2026, 1, 6))
+    certificate(ws, "NV", on=date(2026, 1, 6))  # another state: its own review
+    services.reject_exemption(first, by=finance, reason="Unsigned", as_of=date(2026, 1, 7))
+    assert certificate(ws, "CA", on=date(2026, 1, 8)).status == "submitted"
+    assert TaxExemption.objects.filter(workspace=ws, region="CA").count() == 2
