@@ -73,6 +73,26 @@ def _miswritten(text: str) -> str:
     return "exponent" if number.is_finite() and "e" in text.lower() else "invalid"
 
 
+class PlainIntegerField(forms.IntegerField):
+    """A count a person types (MTUs, months), in [0-9]: Django's field reads other scripts'
+    digits too ("١٢٣" became 123, which the usage import refuses) and says only "Enter a whole
+    number." of "12,500"."""
+
+    default_error_messages = {
+        "invalid": "Enter a whole number in the digits 0–9, e.g. 12500.",
+        "separator": "Enter the number without thousands separators, e.g. 12500.",
+    }
+
+    def to_python(self, value):
+        if value in self.empty_values or isinstance(value, int):
+            return super().to_python(value)  # not typed: an initial value
+        text = str(value).strip()
+        if not re.fullmatch(r"[+-]?[0-9]+", text):
+            code = "separator" if THOUSANDS.fullmatch(text) and "." not in text else "invalid"
+            raise forms.ValidationError(self.error_messages[code], code="invalid")
+        return super().to_python(text)
+
+
 class RateField(PlainDecimalField):
     """A tax rate in percent, e.g. 7.25."""
 
@@ -147,7 +167,7 @@ class UnlockForm(forms.Form):
 
 class RecordUsageForm(forms.Form):
     month = forms.CharField(max_length=7, help_text="YYYY-MM")
-    mtus = forms.IntegerField(min_value=0, label="MTUs")
+    mtus = PlainIntegerField(min_value=0, label="MTUs")
 
     def clean_month(self):
         try:
@@ -198,7 +218,7 @@ class ForecastForm(forms.Form):
         ("free", "Cancel: move to Free"),
         ("close", "Close the workspace"),
     ]
-    months = forms.IntegerField(min_value=1, max_value=12, initial=12, label="Months")
+    months = PlainIntegerField(min_value=1, max_value=12, initial=12, label="Months")
     mtus = forms.ChoiceField(
         choices=[
             ("last", "Last month's"),
@@ -209,7 +229,7 @@ class ForecastForm(forms.Form):
         widget=forms.RadioSelect,
         label="MTUs each month",
     )
-    given_mtus = forms.IntegerField(
+    given_mtus = PlainIntegerField(
         min_value=0, max_value=10_000_000_000, required=False, label="MTUs a month (figure)"
     )
     change = forms.ChoiceField(choices=CHANGES, required=False, label="Proposed change")

@@ -12,7 +12,13 @@ from django_countries import countries
 from billing.admin_toolkit import CheckedAutocomplete, ReasonField
 from billing.contact_details import EMAIL_MAX_LENGTH
 from billing.documents import clean_document
-from billing.forms import ForecastForm, PercentField, PlainDecimalField, PublicForm
+from billing.forms import (
+    ForecastForm,
+    PercentField,
+    PlainDecimalField,
+    PlainIntegerField,
+    PublicForm,
+)
 from billing.models import Lock, Workspace
 from coupons import selectors, services
 from coupons.catalogue import COUPON_FIELDS
@@ -36,6 +42,8 @@ class CouponForm(forms.ModelForm):
             "percent_off": PercentField,
             "amount_off": PlainDecimalField,
             "credit_amount": PlainDecimalField,
+            "duration_months": PlainIntegerField,
+            "max_redemptions": PlainIntegerField,
         }
         help_texts = {
             "follow_up": "Applied by the system when this one runs out; its redeem-by date "
@@ -213,10 +221,10 @@ class CampaignForm(forms.ModelForm):
     )
     created_after = forms.DateField(required=False, help_text="Created after this day.")
     created_before = forms.DateField(required=False, help_text="Created before this day.")
-    min_mtus = forms.IntegerField(
+    min_mtus = PlainIntegerField(
         min_value=0, required=False, label="At least MTUs", help_text="In the last closed month."
     )
-    max_mtus = forms.IntegerField(
+    max_mtus = PlainIntegerField(
         min_value=0, required=False, label="At most MTUs", help_text="In the last closed month."
     )
 

@@ -73,3 +73,22 @@ def test_t3_the_status_line_writes_the_trial_end_as_a_day(client, support, today
     trial_end = ws.subscriptions.get(ended_on=None).trial_end
     page = page_of(client, action_url(ws, "interval"))
     assert f"trial ends {trial_end.day} {trial_end:%b %Y}" in page
+
+
+@pytest.mark.parametrize(
+    "typed, said",
+    [
+        ("١٢٣", "Enter a whole number in the digits 0–9, e.g. 12500."),
+        ("１２３", "Enter a whole number in the digits 0–9, e.g. 12500."),
+        ("12,500", "Enter the number without thousands separators, e.g. 12500."),
+    ],
+)
+def test_u1_usage_is_typed_in_the_digits_0_to_9(client, support, today, typed, said):
+    """"١٢٣" was recorded as 123 MTUs on the page, while the import refuses it."""
+    ws = workspace(as_of=today)
+    client.force_login(support)
+    page = client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": typed})
+    assert said in unescape(page.content.decode())
+    assert not ws.usage.exists()
+    client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": " 12500 "})
+    assert ws.usage.get().mtus == 12_500
