@@ -377,7 +377,8 @@ def approve_application(
     partner = AcceleratorPartner.objects.filter(pk=application.partner_id).first()
     # D4: S7 judges the workspace as the clock leaves it on `as_of` (a trial may have ended).
     advance_workspace(locked_workspace(application.workspace), as_of - timedelta(days=1))
-    if not credits_scope_confirmed and (warning := credits_scope_warning(application, as_of)):
+    warning = credits_scope_warning(application, as_of)
+    if warning and not credits_scope_confirmed:
         raise ApplicationError(warning + " Confirm to approve anyway.")
     e4_overridden = any(check.id == "E4" for check in failing)
     workspace = application.workspace
@@ -414,6 +415,7 @@ def approve_application(
         application,
         "startup_application_accepted",
         grant=grant,
+        credits_wait=bool(warning),  # S7: the email says so too
         deals=list(PartnerDeal.objects.filter(active=True)),
     )
     return application

@@ -58,7 +58,27 @@ def test_s4_approval_redeems_startup_grants_credit_marks_member_and_emails_once(
     # CR1: valid up to, not including, a year later (the last day with credit is the 19th).
     html = email.alternatives[0][0]
     assert "valid up to, not including, 20 Jan 2027" in html
-    assert "not\nincluding, 20 Jan 2027" in email.body
+    text = " ".join(email.body.split())
+    assert "valid up to, not including, 20 Jan 2027" in text
+    # S7: a Free workspace is told the credit waits for monthly Team (it read "now has
+    # $25,000.00 in credit on the monthly Team plan").
+    waits = "The credit pays monthly Team invoices only: none is used until the workspace is on"
+    assert waits in text and waits in html
+    assert "in credit for its monthly Team invoices" in text
+
+
+def test_s4_s7_the_acceptance_email_of_a_monthly_team_workspace_says_the_credit_pays_now(
+    reviewer, django_capture_on_commit_callbacks
+):
+    from tests.billing.factories import paid_monthly
+
+    app = application(workspace=paid_monthly(as_of=date(2026, 1, 2)))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.approve_application(app, by=reviewer, as_of=DAY)
+    (email,) = accepted_emails()
+    text = " ".join(email.body.split())
+    assert "The workspace is on the monthly Team plan: the credit pays its invoices" in text
+    assert "none is used" not in text
 
 
 def test_s3_second_approval_is_refused_and_changes_nothing(
