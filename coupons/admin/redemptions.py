@@ -127,10 +127,15 @@ class RedemptionAdmin(ServiceAdmin):
             if back
             else reverse("admin:coupons_redemption_changelist")
         )
+        # C2: one discount at a time: the page links to removing the one running.
+        running = picked and selectors.active_discount(picked, as_of=toolkit.today())
+        remove_url = running and reverse("admin:coupons_redemption_remove", args=[running.pk])
         return service_form_page(
             self,
             request,
             None,
+            way_on_url=remove_url if request.user.has_perm("coupons.remove_discount") else None,
+            way_on_label=running and f"Remove {running.coupon.code} first",
             title="Apply a coupon",
             form=form,
             back_url=back_url,

@@ -505,17 +505,22 @@ def test_c2_the_apply_page_says_where_the_workspace_stands(client, support, pin_
         "Acme Analytics now: Team (monthly); running discount: OLD20: 20% off, forever, "
         "from 5 Jan 2026; coupons received before: GONE10, OLD20 (each once per workspace)."
     )
-    assert standing in client.get(apply_url(ws)).content.decode()
+    page = client.get(apply_url(ws)).content.decode()
+    assert standing in page
+    # The refusal says "Remove it first": the page links there.
+    running = Redemption.objects.get(workspace=ws, coupon__code="OLD20")
+    remove = reverse("admin:coupons_redemption_remove", args=[running.pk])
+    assert f'<a href="{remove}" class="button">Remove OLD20 first</a>' in page
     refused = client.post(apply_url(ws), {"workspace": ws.pk, "coupon": "NEW10", "reason": "x"})
     assert any("discount" in m for m in messages_of(refused))
     assert standing in refused.content.decode()
     assert "now:" not in client.get(apply_url()).content.decode()
 
     fresh = paid_monthly(as_of=date(2026, 1, 1), name="Fresh Co")
-    assert (
-        "Fresh Co now: Team (monthly); running discount: none; no coupon received before."
-        in client.get(apply_url(fresh)).content.decode()
-    )
+    page = client.get(apply_url(fresh)).content.decode()
+    standing = "Fresh Co now: Team (monthly); running discount: none; no coupon received before."
+    assert standing in page
+    assert "first</a>" not in page
     # W1: a closed workspace takes no coupon; the page says so before support picks one.
     billing.close_workspace(fresh, by=support, reason="Ticket 3", as_of=date(2026, 2, 10))
     assert (
