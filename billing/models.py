@@ -216,7 +216,9 @@ class Workspace(models.Model):
     # X1: tax follows the business location, never the billing address.
     business_country = CountryField()
     business_region = models.CharField(
-        max_length=10, blank=True, help_text="US state code (e.g. CA) where the business is."
+        max_length=10,
+        blank=True,
+        help_text="The business's region: a state code (e.g. CA) where tax depends on it.",
     )
     billing_email = models.EmailField()
     created_on = models.DateField()

@@ -85,3 +85,14 @@ def test_u1_the_add_page_names_the_workspace_a_slug_in_other_capitals_belongs_to
     assert "“DEMO-0001” is already used by Umbrella Retail (demo-0001)" in page
     assert "Constraint" not in page
     assert Workspace.objects.count() == 1
+
+
+def test_x1_a_closed_workspaces_read_only_page_does_not_call_its_region_a_us_state(
+    client, db, support
+):
+    ws = workspace(business_country="BR", business_region="SP", name="Loja")
+    services.close_workspace(ws, by=support, reason="Asked to delete", as_of=date(2026, 1, 5))
+    client.force_login(support)
+    page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
+    assert "US state code (e.g. CA) where the business is" not in page
+    assert "where tax depends on it" in page
