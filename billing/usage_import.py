@@ -146,8 +146,10 @@ def _message(
     month = _as_date(month)
     if dup_of:
         problems.append(f"{slug} {month:%Y-%m} is also on line {dup_of}")
-    if closed:
+    if closed:  # its close ran
         problems.append(f"{month:%Y-%m} is closed (its invoices are issued)")
+    elif closed is not None:  # the clock has reached its close, or passed it before its start
+        problems.append(f"{month:%Y-%m} is closed (the billing clock has reached its close)")
     if future:
         problems.append(
             f"{month:%Y-%m} has not started: usage is reported for months up to "
@@ -493,7 +495,9 @@ def _problems(cursor, listed: int | None, this_month: date | None) -> tuple[list
         )
         select line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text,
             fields, dup_of,
-            (ok and dup_of is null and {closed}) as closed,
+            case when ok and dup_of is null and {closed} then
+                month in (select month from {MonthClose._meta.db_table})
+            end as closed,
             (ok and dup_of is null and {future}) as future,
             count(*) over ()
         from judged

@@ -288,7 +288,9 @@ def test_d2_usage_for_a_month_the_clock_is_closing_is_refused(db, tmp_path):
     path.write_text(f"workspace,month,mtus\n{ws.slug},2026-02,10\n{ws.slug},2026-01,15000\n")
     with pytest.raises(UsageImportError) as refused:
         services.import_usage(path)
-    assert refused.value.errors == ["Line 3: 2026-01 is closed (its invoices are issued)."]
+    assert refused.value.errors == [
+        "Line 3: 2026-01 is closed (the billing clock has reached its close)."
+    ]
     services.record_usage(ws, month=date(2026, 2, 1), mtus=10)  # February is open
 
 
@@ -488,3 +490,18 @@ def test_u2_a_binary_file_is_said_not_to_be_text_whatever_its_first_line(db, tmp
         services.import_usage(path)
     with pytest.raises(BillingError, match="The header must be workspace,month,mtus"):
         services.import_usage(_write(tmp_path, "workspace;month;mtus\nalpha;2026-01;5\n"))
+
+
+def test_d2_a_month_the_clock_passed_without_closing_is_not_said_to_have_invoices(db):
+    """2000-01, long before the clock's first day, read "is closed (its invoices are
+    issued)", though no close ever ran for it."""
+    workspace(slug="alpha", as_of=date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    rows = [(2, {"workspace": "alpha", "month": "2000-01", "mtus": "5"})]
+    rows.append((3, {"workspace": "alpha", "month": "2026-01", "mtus": "5"}))
+    with pytest.raises(UsageImportError) as refused:
+        services.import_usage(rows)
+    assert refused.value.errors == [
+        "Line 2: 2000-01 is closed (the billing clock has reached its close).",
+        "Line 3: 2026-01 is closed (its invoices are issued).",
+    ]
