@@ -84,7 +84,7 @@ def test_t3_the_status_line_writes_the_trial_end_as_a_day(client, support, today
     ],
 )
 def test_u1_usage_is_typed_in_the_digits_0_to_9(client, support, today, typed, said):
-    """"١٢٣" was recorded as 123 MTUs on the page, while the import refuses it."""
+    """The page recorded "١٢٣" as 123 MTUs, while the import refuses it."""
     ws = workspace(as_of=today)
     client.force_login(support)
     page = client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": typed})
