@@ -13,7 +13,7 @@ from billing.roles import STARTUP_REVIEWERS
 from startups.models import DealRequest, PartnerDeal, StartupApplication
 from tests.billing.factories import workspace
 
-from .factories import application
+from .factories import application, renewal_review_due
 
 CHANGELIST = "admin:startups_startupapplication_changelist"
 
@@ -103,20 +103,10 @@ def test_r2_support_reads_applications_but_cannot_decide(client, db, support):
 
 
 def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer, pin_today):
-    from billing import services as billing
     from coupons.models import CreditGrant
-    from startups import services
-    from startups.models import RenewalReview
 
-    app = services.approve_application(
-        application(workspace=workspace(as_of=date(2026, 1, 2))),
-        by=reviewer,
-        as_of=date(2026, 1, 21),
-        credits_scope_confirmed=True,
-    )
-    billing.run_billing(as_of=date(2027, 1, 21))
-    pin_today(date(2027, 1, 22))
-    review = RenewalReview.objects.get()
+    review = renewal_review_due(by=reviewer, pin_today=pin_today)
+    app = review.application
     client.force_login(reviewer)
     url = reverse("admin:startups_renewal_decide", args=[review.pk])
     refused = client.post(

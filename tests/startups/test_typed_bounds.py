@@ -7,13 +7,12 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing import services as billing
 from startups import services
 from startups.errors import ApplicationError
-from startups.models import RenewalReview, StartupApplication
+from startups.models import StartupApplication
 from tests.billing.factories import workspace
 
-from .factories import APPLICATION_FORM, application
+from .factories import APPLICATION_FORM, application, renewal_review_due
 
 STAFF_ENTRY = {
     "company_name": "Acme Robotics",
@@ -140,15 +139,7 @@ def test_cr3_a_renewal_note_over_2000_characters_is_refused_and_nothing_decided(
 ):
     """CR3: the renewal page stored a 10,000-character note; a note of 2,001 characters is now
     refused on the page (to confirm or to decline) and nothing is decided; 2,000 is kept."""
-    services.approve_application(
-        application(workspace=workspace(as_of=date(2026, 1, 2))),
-        by=reviewer,
-        as_of=date(2026, 1, 21),
-        credits_scope_confirmed=True,
-    )
-    billing.run_billing(as_of=date(2027, 1, 21))
-    pin_today(date(2027, 1, 22))
-    review = RenewalReview.objects.get()
+    review = renewal_review_due(by=reviewer, pin_today=pin_today)
     client.force_login(reviewer)
     url = reverse("admin:startups_renewal_decide", args=[review.pk])
     response = client.post(
@@ -172,15 +163,7 @@ def test_cr3_negative_funding_on_the_renewal_page_is_said_to_be_negative(
     """CR3: the renewal page said Django's "Ensure this value is greater than or equal to 0."
     for -1, and the service "The total funding raised is needed": both now say it cannot be
     negative, and nothing is decided."""
-    services.approve_application(
-        application(workspace=workspace(as_of=date(2026, 1, 2))),
-        by=reviewer,
-        as_of=date(2026, 1, 21),
-        credits_scope_confirmed=True,
-    )
-    billing.run_billing(as_of=date(2027, 1, 21))
-    pin_today(date(2027, 1, 22))
-    review = RenewalReview.objects.get()
+    review = renewal_review_due(by=reviewer, pin_today=pin_today)
     with pytest.raises(ApplicationError, match=r"^The total funding cannot be negative \(“-1”\)"):
         services.confirm_renewal(
             review, by=reviewer, total_funding="-1", country="DE", as_of=date(2027, 1, 22)
