@@ -58,9 +58,9 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 
 from billing.documents import preview
 from billing.errors import BillingError
+from billing.formatting import day, money
 from billing.months import add_months, month_start, parse_month
 from billing.search import matching
-from billing.templatetags.money import day, money
 
 REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket number."
 

@@ -19,9 +19,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
+from billing.formatting import month as month_name
 from billing.models import BillingClock, Invoice, MonthClose
 from billing.months import month_start, next_month
-from billing.templatetags.money import month as month_name
 
 
 def last_processed_day() -> date | None:

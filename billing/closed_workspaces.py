@@ -8,8 +8,8 @@ from django.db import connection
 from django.db.models import Exists, OuterRef
 
 from billing.errors import WorkspaceClosed
+from billing.formatting import day
 from billing.models import Usage, Workspace, WorkspaceClosure
-from billing.templatetags.money import day
 
 
 def refuse_closed(workspace: Workspace, what: str = "This change") -> None:

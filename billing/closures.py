@@ -21,6 +21,7 @@ from billing.closed_workspaces import hold_usage_writers
 from billing.emails import queue_email
 from billing.errors import BillingError, WorkspaceClosed
 from billing.forecast import nothing_survives
+from billing.formatting import day, money
 from billing.hooks import closure_steps
 from billing.invoicing import InvoicePreview
 from billing.locks import set_lock
@@ -32,7 +33,6 @@ from billing.subscriptions import (
     start_free,
     stop_subscription,
 )
-from billing.templatetags.money import day, money
 
 # --- What closing would do (the confirmation page) --------------------------------------------
 

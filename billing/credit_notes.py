@@ -11,9 +11,9 @@ from django.db.models import Max, Sum
 from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason
 from billing.errors import BillingError, refuse_problems
+from billing.formatting import day, money
 from billing.models import CreditNote, Invoice
 from billing.pricing import round_cents
-from billing.templatetags.money import day, money
 
 ZERO = Decimal("0.00")
 

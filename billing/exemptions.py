@@ -14,10 +14,10 @@ from billing.clock import refuse_issued_already, refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError, refuse_problems
+from billing.formatting import day
 from billing.models import Invoice, TaxExemption, Workspace
 from billing.months import day_problem
 from billing.tax import US_STATES
-from billing.templatetags.money import day
 
 __all__ = [
     "approve_exemption",

@@ -26,9 +26,9 @@ from django.http import Http404
 from django_countries import countries
 from fpdf import FPDF, XPos, YPos
 
+from billing.formatting import day, money, period_text, rate
 from billing.models import CreditNote, Invoice, InvoiceLine
 from billing.tax import region_name
-from billing.templatetags.money import day, money, period_text, rate
 
 # What an invoice charges; its other lines (discount, credit, tax) adjust the subtotal.
 CHARGES = (InvoiceLine.Kind.BASE, InvoiceLine.Kind.OVERAGE)

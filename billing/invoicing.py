@@ -27,6 +27,7 @@ from django.utils import timezone
 from billing.bulk_rows import copy_rows
 from billing.clock import last_processed_day
 from billing.errors import BillingError, ClockBehind
+from billing.formatting import unit_price
 from billing.hooks import Adjustment, DraftInvoice, invoice_adjustments
 from billing.models import (
     Interval,
@@ -42,7 +43,6 @@ from billing.models import (
 from billing.months import add_year, days_in_month, month_start, next_month, overlap_days
 from billing.pricing import Charge, PricedInvoice, overage_amount, price_invoice, prorated_base
 from billing.tax import TaxTable, region_not_a_code
-from billing.templatetags.money import unit_price
 
 # The largest amount an invoice's money columns hold (12 digits, 2 of them cents).
 MAX_INVOICE_AMOUNT = Decimal("9999999999.99")

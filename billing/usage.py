@@ -9,10 +9,10 @@ from django.db import transaction
 from billing.clock import first_open_month
 from billing.closed_workspaces import refuse_closed
 from billing.errors import BillingError
+from billing.formatting import day
+from billing.formatting import month as month_name
 from billing.models import MonthClose, Usage, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH
-from billing.templatetags.money import day
-from billing.templatetags.money import month as month_name
 from billing.usage_import import mtus_problem as _mtus_problem
 
 

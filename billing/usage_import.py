@@ -44,9 +44,9 @@ from billing.audit import history_of_rows_sql, record_history
 from billing.clock import first_open_month
 from billing.documents import stored_until_rollback
 from billing.errors import BillingError, UsageImportError, typed
+from billing.formatting import count, day
 from billing.models import MonthClose, Usage, UsageImportJob, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, month_start, parse_month
-from billing.templatetags.money import count, day
 
 logger = logging.getLogger(__name__)
 

@@ -54,6 +54,7 @@ from billing.bulk_rows import id_in
 from billing.clock import refuse_processed
 from billing.emails import EmailSpec, queue_emails
 from billing.errors import BillingError, ClockBehind, refuse_problems
+from billing.formatting import day
 from billing.invoicing import placeholder_numbers
 from billing.models import (
     BillingClock,
@@ -71,7 +72,6 @@ from billing.models import (
 from billing.months import add_months, day_problem, month_start, parse_day
 from billing.pricing import ZERO, round_cents
 from billing.tax import RegionNotACode
-from billing.templatetags.money import day
 from billing.usage_import import MAX_MTUS
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import (

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from simple_history.utils import bulk_update_with_history
 
+from billing.formatting import money
 from billing.hooks import ClosureStep
 from billing.pricing import ZERO, round_cents
-from billing.templatetags.money import money
 from coupons.credits import lapse_credit_grants
 from coupons.models import CreditGrant, CreditLedgerEntry, Redemption
 from coupons.redemptions import advance_redemptions

@@ -15,9 +15,9 @@ from billing.bulk_rows import insert_rows
 from billing.clock import refuse_processed, take_in_date_order
 from billing.closed_workspaces import refuse_closed
 from billing.errors import refuse_problems
+from billing.formatting import day, money
 from billing.models import SetAsideInvoice, Workspace
 from billing.months import add_year
-from billing.templatetags.money import day, money
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant, CreditLedgerEntry
 from coupons.workspaces import locked_workspace, note_on_workspaces

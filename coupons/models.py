@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from billing.documents import PrivateUploadTo
+from billing.formatting import day, money
 from billing.models import (
     acting_user,
     dated_decision,
@@ -18,7 +19,6 @@ from billing.models import (
     optional_link,
 )
 from billing.months import add_months, month_start
-from billing.templatetags.money import day, money
 
 
 # The choices live at module level so the models' constraints can name them (`one_of`); each

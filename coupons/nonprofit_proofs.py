@@ -9,8 +9,8 @@ from django.db import transaction
 from billing.audit import require_reason, save_with_reason
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
+from billing.formatting import day
 from billing.models import Workspace
-from billing.templatetags.money import day
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import NonprofitProof, Redemption
 from coupons.redemptions import redeem_coupon

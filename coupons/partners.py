@@ -12,7 +12,7 @@ from billing.clock import refuse_processed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
-from billing.templatetags.money import money
+from billing.formatting import money
 from billing.turns import take_turns
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, CreditGrant

@@ -36,10 +36,10 @@ from billing.clock import (
     take_in_date_order,
 )
 from billing.closed_workspaces import refuse_closed
+from billing.formatting import day
 from billing.models import Interval, Invoice, Plan, Subscription, Workspace
 from billing.months import month_start
 from billing.subscriptions import advance_workspace
-from billing.templatetags.money import day
 from coupons.credits import add_grant, credit_amount_for, lapse_credit_grants
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption

@@ -5,10 +5,10 @@ from decimal import Decimal
 
 from django.db.models import F, Q, Sum
 
+from billing.formatting import day
 from billing.models import OutboundEmail
 from billing.pricing import ZERO
 from billing.selectors import workspace_status
-from billing.templatetags.money import day
 from coupons.models import CampaignRecipient, Coupon, CreditGrant, CreditLedgerEntry, Redemption
 
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from django_countries import countries
 
+from billing.formatting import day, money
 from billing.months import years_before
-from billing.templatetags.money import day, money
 from startups.models import EligibleTerritory, StartupApplication
 
 FUNDING_LIMIT = Decimal("5000000.00")

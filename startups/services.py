@@ -18,11 +18,11 @@ from billing.closed_workspaces import closed_since, first_closure_since, refuse_
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
+from billing.formatting import day
 from billing.models import Subscription, Workspace
 from billing.months import add_year, years_before
 from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
-from billing.templatetags.money import day
 from billing.turns import take_turns
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant
 from coupons.selectors import ever_received_coupon_or_credit

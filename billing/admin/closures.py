@@ -15,9 +15,9 @@ from billing import admin_toolkit as toolkit
 from billing import services
 from billing.admin_toolkit import ReasonForm, ServiceAdmin, YesNoFilter, with_note
 from billing.closures import closure_preview
+from billing.formatting import day
 from billing.forms import CloseWorkspaceForm
 from billing.models import Workspace, WorkspaceClosure
-from billing.templatetags.money import day
 
 CLOSE_PERMISSION = "billing.close_workspace"
 

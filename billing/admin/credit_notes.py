@@ -19,9 +19,9 @@ from billing.admin_toolkit import (
     service_form_page,
     with_note,
 )
+from billing.formatting import day, money
 from billing.invoice_documents import credit_note_number
 from billing.models import CreditNote
-from billing.templatetags.money import day, money
 
 CREDIT_NOTE_TONES = {"requested": "waiting", "approved": "good", "rejected": "bad"}
 

@@ -8,8 +8,8 @@ from django.utils.text import Truncator
 
 from billing.admin_toolkit import ServiceAdmin, bulk_action, shown_column
 from billing.emails import resend_email, stuck_emails
+from billing.formatting import EMAIL_KINDS, email_kind
 from billing.models import OutboundEmail
-from billing.templatetags.money import EMAIL_KINDS, email_kind
 
 
 class EmailKindFilter(admin.SimpleListFilter):

@@ -15,9 +15,9 @@ from billing.admin_toolkit import (
     service_form_page,
     shown_column,
 )
+from billing.formatting import count, day, money, period, period_short, rate
 from billing.forms import CreditNoteRequestForm, VoidInvoiceForm
 from billing.models import Invoice, InvoiceLine, number_order
-from billing.templatetags.money import count, day, money, period, period_short, rate
 
 INVOICE_TONES = {"issued": "waiting", "paid": "good", "void": "quiet"}
 

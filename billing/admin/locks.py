@@ -3,8 +3,8 @@
 from django.contrib import admin
 
 from billing.admin_toolkit import MonthListFilter, ServiceAdmin, shown_column
+from billing.formatting import count, month
 from billing.models import LockEvent, Strike
-from billing.templatetags.money import count, month
 
 
 @admin.register(Strike)

@@ -5,8 +5,8 @@ from django.contrib import admin
 from django.db.models import Count, Q
 
 from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, shown_column
+from billing.formatting import count, day, month
 from billing.models import BillingClock, MonthClose, SetAsideInvoice
-from billing.templatetags.money import count, day, month
 
 
 class SetAsideInline(ReadOnlyInline):

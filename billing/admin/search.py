@@ -6,8 +6,8 @@ from billing import search
 from billing.admin.invoices import INVOICE_TONES
 from billing.admin.workspaces import lock_badge
 from billing.admin_toolkit import status_badge
+from billing.formatting import money, period_short
 from billing.models import Invoice, Workspace
-from billing.templatetags.money import money, period_short
 
 
 def _describe_workspace(ws):

@@ -19,10 +19,10 @@ from billing.admin_toolkit import (
     with_note,
 )
 from billing.documents import clean_document
+from billing.formatting import day, rate
 from billing.forms import RateField
 from billing.models import TaxExemption, TaxRate
 from billing.tax import US_STATES, certificate_misses, region_codes_help
-from billing.templatetags.money import day, rate
 
 
 class TaxRateForm(forms.ModelForm):

@@ -8,9 +8,9 @@ from billing import admin_toolkit as toolkit
 from billing import services, tasks, usage_import
 from billing.admin_toolkit import MonthListFilter, ServiceAdmin, admin_page, shown_column
 from billing.errors import BillingError
+from billing.formatting import count, month
 from billing.forms import UsageImportForm
 from billing.models import Usage, UsageImportJob
-from billing.templatetags.money import count, month
 
 IMPORT_PERMISSION = "billing.import_usage"
 

@@ -27,6 +27,7 @@ from billing.admin_toolkit import (
     with_note,
 )
 from billing.errors import BillingError
+from billing.formatting import count, day, money, unit_price
 from billing.forms import (
     ChangeIntervalForm,
     ChangePlanForm,
@@ -38,7 +39,6 @@ from billing.forms import (
 from billing.models import MonthClose, PaymentMethod, Plan, PlanTerms, Subscription, Workspace
 from billing.months import month_start
 from billing.tax import region_codes_help, region_not_a_code
-from billing.templatetags.money import count, day, money, unit_price
 
 LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
 
@@ -503,7 +503,7 @@ def may_withdraw(request, terms) -> bool:
 
 def terms_start(terms) -> str:
     """The day a plan's terms apply from, as the pages write a day: "1 Feb 2027", or "the
-    start" (PlanTerms.__str__ keeps its ISO date: a model does not import the formatting)."""
+    start" (PlanTerms.__str__, written into histories and logs, keeps its ISO date)."""
     return "the start" if terms.effective_on == date.min else day(terms.effective_on)
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ServiceAdmin, service_form_page, shown_column
 from billing.errors import BillingError
-from billing.templatetags.money import count
+from billing.formatting import count
 from coupons import campaigns
 from coupons.forms import CampaignForm
 from coupons.models import Campaign, CampaignRecipient, Redemption

@@ -6,7 +6,7 @@ from django.db.models import Count, Q
 
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ServiceAdmin, with_note
-from billing.templatetags.money import count, day
+from billing.formatting import count, day
 from coupons import selectors, services
 from coupons.forms import CouponForm
 from coupons.models import Coupon

@@ -7,7 +7,7 @@ from django.utils.html import format_html
 
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import DecisionPages, ServiceAdmin, badge_column, decision_action
-from billing.templatetags.money import day
+from billing.formatting import day
 from coupons import services
 from coupons.forms import NonprofitProofForm
 from coupons.models import NonprofitProof

@@ -6,7 +6,7 @@ from functools import partial
 from django.contrib import admin
 
 from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, bulk_action, calls
-from billing.templatetags.money import money
+from billing.formatting import money
 from coupons import services
 from coupons.forms import PartnerApprovalForm
 from coupons.models import AcceleratorPartner, Coupon

@@ -18,8 +18,8 @@ from billing.admin_toolkit import (
     shown_column,
     with_note,
 )
+from billing.formatting import day, month
 from billing.models import Workspace
-from billing.templatetags.money import day, month
 from coupons import selectors, services
 from coupons.forms import ApplyCouponForm
 from coupons.models import DiscountApplication, Redemption

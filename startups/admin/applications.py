@@ -20,7 +20,7 @@ from billing.admin_toolkit import (
     status_badge,
     with_note,
 )
-from billing.templatetags.money import day, money
+from billing.formatting import day, money
 from startups import services
 from startups.forms import (
     ApproveForm,

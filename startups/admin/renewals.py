@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ServiceAdmin, call_service, money_column, service_form_page
-from billing.templatetags.money import day
+from billing.formatting import day
 from startups import services
 from startups.admin.applications import REVIEW
 from startups.forms import RenewalForm

@@ -5,7 +5,7 @@ from django.utils.html import format_html
 
 from billing import search
 from billing.admin_toolkit import status_badge
-from billing.templatetags.money import day
+from billing.formatting import day
 from startups.admin.applications import APPLICATION_TONES
 from startups.models import StartupApplication
 

@@ -32,9 +32,9 @@ from billing.emails import (
     send_queued_email,
 )
 from billing.errors import BillingError
+from billing.formatting import EMAIL_KINDS, period
 from billing.models import Invoice, OutboundEmail
 from billing.tasks import send_emails
-from billing.templatetags.money import EMAIL_KINDS, period
 from config import celery_app
 from tests.admin_pages import action
 from tests.services import clean_env, requires_postgres

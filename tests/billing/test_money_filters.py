@@ -1,6 +1,7 @@
-"""Money, months, rates and periods as people read them (issue 13): one set of template filters
-in billing/templatetags/money.py, used by the admin lists, the finance pages and the invoice
-documents. The expected texts are written out: a rule change must show here."""
+"""Money, months, rates and periods as people read them (issue 13): one set of functions in
+billing/formatting.py, the template filters of billing/templatetags/money.py, used by the admin
+lists, the finance pages and the invoice documents. The expected texts are written out: a rule
+change must show here."""
 
 from datetime import date
 from decimal import Decimal
@@ -8,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.template import Context, Template
 
-from billing.templatetags.money import (
+from billing.formatting import (
     count,
     email_kind,
     money,

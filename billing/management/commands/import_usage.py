@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from billing.errors import BillingError
+from billing.formatting import count
 from billing.services import import_usage
-from billing.templatetags.money import count
 
 
 class Command(BaseCommand):
