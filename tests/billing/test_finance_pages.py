@@ -328,3 +328,15 @@ def test_i1_an_invoice_pages_lines_are_titled_by_position_not_a_raw_amount(db, c
     page = client.get(reverse("admin:billing_invoice_change", args=[invoice.pk])).content.decode()
     assert f"${line.amount}" in page and f"{line.description}: {line.amount}" not in page
     assert "Line 1" in page
+
+
+@pytest.mark.parametrize("page", ["finance:tax-report", "finance:revenue"])
+def test_r3_a_reversed_range_states_no_figure(client, finance, world, page):
+    """The tax report said "No invoice issued … from January 2026 to December 2026" and the
+    revenue page "Total $0.00" under the refusal of a range ending before it starts."""
+    client.force_login(finance)
+    body = client.get(
+        reverse(page), {"issued_from": "2026-03", "issued_to": "2026-02"}
+    ).content.decode()
+    assert "ends (2026-02) before it starts (2026-03)" in body
+    assert "No invoice issued" not in body and "Total" not in body
