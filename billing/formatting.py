@@ -81,6 +81,11 @@ def unit_price(value) -> str:
     return f"${amount:,.{places}f}"
 
 
+def billed(interval: str) -> str:
+    """A billing interval as a customer reads it: "billed monthly", "billed annually"."""
+    return "billed annually" if interval == "annual" else f"billed {interval}"
+
+
 def rate(value) -> str:
     """A percentage as stored (`Decimal("7.250")`) → "7.25 %"; trailing zeros go, and a whole
     rate reads "7 %"."""

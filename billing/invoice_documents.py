@@ -26,7 +26,7 @@ from django.http import Http404
 from django_countries import countries
 from fpdf import FPDF, XPos, YPos
 
-from billing.formatting import day, money, period_text, rate
+from billing.formatting import billed, day, money, period_text, rate
 from billing.models import CreditNote, Invoice, InvoiceLine
 from billing.tax import region_name
 
@@ -99,7 +99,7 @@ def invoice_document(invoice: Invoice) -> Document:
         ("Invoice number", invoice.number),
         ("Issue date", day(invoice.issue_date)),
         ("Period", period_text(invoice.period_start, invoice.period_end)),
-        ("Plan", f"{plan}, billed {invoice.get_interval_display().lower()}"),
+        ("Plan", f"{plan}, {billed(invoice.interval)}"),
         ("Kind", f"{invoice.get_kind_display()} invoice"),
     ]
     if invoice.tax_rate is not None:

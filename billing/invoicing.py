@@ -27,7 +27,7 @@ from django.utils import timezone
 from billing.bulk_rows import copy_rows
 from billing.clock import last_processed_day
 from billing.errors import BillingError, ClockBehind
-from billing.formatting import unit_price
+from billing.formatting import period_text, unit_price
 from billing.hooks import Adjustment, DraftInvoice, invoice_adjustments
 from billing.models import (
     Interval,
@@ -311,7 +311,7 @@ def annual_draft(sub: Subscription, term_start: date) -> InvoiceDraft:
         period_start=term_start,
         period_end=term_end,
         issue_date=term_start,
-        charges=[Charge("base", f"Team annual, {term_start} to {term_end}", price, 1)],
+        charges=[Charge("base", f"Team annual, {period_text(term_start, term_end)}", price, 1)],
     )
 
 

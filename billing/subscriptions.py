@@ -28,6 +28,7 @@ from billing.errors import (
     PaymentMethodRequired,
     refuse_problems,
 )
+from billing.formatting import billed
 from billing.locks import set_lock
 from billing.models import (
     Interval,
@@ -429,7 +430,7 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
             current.switch_to_monthly_at_term_end = False
             save_with_reason(current, "Stays annual at the end of the term")
             return current
-        raise InvalidPlanChange(f"{workspace.name} is already billed {interval}.")
+        raise InvalidPlanChange(f"{workspace.name} is already {billed(interval)}.")
     if interval == Interval.MONTHLY:
         current.switch_to_monthly_at_term_end = True
         save_with_reason(current, f"Moves to monthly billing on {current.term_end}")

@@ -54,7 +54,7 @@ from billing.bulk_rows import id_in
 from billing.clock import refuse_processed
 from billing.emails import EmailSpec, queue_emails
 from billing.errors import BillingError, ClockBehind, refuse_problems
-from billing.formatting import day
+from billing.formatting import billed, day
 from billing.invoicing import placeholder_numbers
 from billing.models import (
     BillingClock,
@@ -237,7 +237,7 @@ def describe_audience(audience: dict) -> str:
     if plan := audience.get("plan"):
         words.append(f"on {plan.capitalize()}")
     if interval := audience.get("interval"):
-        words.append(f"billed {interval}")
+        words.append(billed(interval))
     if country := audience.get("country"):
         words.append(f"in {countries.name(country) or country}")
     if lock := audience.get("lock"):

@@ -36,7 +36,7 @@ from billing.clock import (
     take_in_date_order,
 )
 from billing.closed_workspaces import refuse_closed
-from billing.formatting import day
+from billing.formatting import billed, day
 from billing.models import Interval, Invoice, Plan, Subscription, Workspace
 from billing.months import month_start
 from billing.subscriptions import advance_workspace
@@ -280,9 +280,8 @@ def _refusal_message(reason: str, workspace, coupon: Coupon, facts: RedeemFacts,
             "the startup program is only for workspaces that never received one."
         )
     if reason == CouponRefused.INTERVAL_NOT_COVERED:
-        interval = "annually" if facts.interval == "annual" else facts.interval
         return (
-            f"{name} is on Team billed {interval}, and the coupon {code} applies to "
+            f"{name} is on Team {billed(facts.interval)}, and the coupon {code} applies to "
             f"{' and '.join(coupon.intervals)} bills only."
         )
     if reason == CouponRefused.DISCOUNT_ACTIVE:

@@ -15,7 +15,7 @@ from billing.admin_toolkit import (
     service_form_page,
     shown_column,
 )
-from billing.formatting import count, day, money, period, period_short, rate
+from billing.formatting import billed, count, day, money, period, period_short, rate
 from billing.forms import CreditNoteRequestForm, VoidInvoiceForm
 from billing.models import Invoice, InvoiceLine, number_order
 
@@ -151,7 +151,7 @@ class InvoiceAdmin(ServiceAdmin):
 
     @admin.display(description="Plan")
     def plan_display(self, obj):
-        return f"{obj.plan_code.capitalize()}, billed {obj.get_interval_display().lower()}"
+        return f"{obj.plan_code.capitalize()}, {billed(obj.interval)}"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         invoice = self.get_object(request, object_id)

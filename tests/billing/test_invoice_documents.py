@@ -15,7 +15,7 @@ from billing import services
 from billing.invoice_documents import credit_note_number
 from billing.models import CreditNote, Invoice, Plan
 
-from .factories import certificate, paid_monthly
+from .factories import certificate, paid_annual, paid_monthly
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +63,7 @@ def test_i5_printable_page_shows_seller_customer_every_line_tax_note_and_total(
     assert invoice.number in body
     assert "1 Feb 2026" in body  # issue date
     assert "1 – 31 January 2026" in body  # the period, its last day included
+    assert "Team, billed monthly" in body
     lines = list(invoice.lines.order_by("position"))
     assert [line.kind for line in lines] == ["base", "overage", "tax"]
     # The charges are the lines; the tax line stands once, in its own words, under the
@@ -336,3 +337,15 @@ def test_i5_pdf_marks_a_character_no_font_has_instead_of_dropping_it(client, fin
     assert "missing the following glyphs" not in caplog.text
     body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()
     assert name in body and "\ufffd" not in body
+
+
+def test_i5_an_annual_invoice_document_says_billed_annually_and_names_its_term(client, finance):
+    """It read "Plan: Team, billed annual" above the line "Team annual, 2026-01-02 to
+    2027-01-02" under the period "2 January 2026 – 1 January 2027"."""
+    ws = paid_annual(as_of=date(2026, 1, 2))
+    invoice = Invoice.objects.get(workspace=ws, kind="annual")
+    client.force_login(finance)
+    body = client.get(reverse("finance:invoice-document", args=[invoice.pk])).content.decode()
+    term = "2 January 2026 – 1 January 2027"
+    assert "Team, billed annually" in body and f"Team annual, {term}" in body
+    assert "billed annual<" not in body and "2027-01-02" not in body

@@ -152,6 +152,12 @@ def test_k2_annual_invoice_on_first_paid_day_and_overage_only_months(db):
         ("monthly", date(2026, 4, 1), D("5.00")),
     ]
     assert Invoice.objects.get(kind="annual").period_end == date(2027, 1, 24)
+    # The line names the term as its period does, the last day included (it read "Team
+    # annual, 2026-01-24 to 2027-01-24"); the refusal of the same interval reads "annually".
+    line = Invoice.objects.get(kind="annual").lines.get()
+    assert line.description == "Team annual, 24 January 2026 – 23 January 2027"
+    with pytest.raises(BillingError, match=r"is already billed annually\."):
+        services.change_interval(ws, interval="annual", as_of=date(2026, 4, 2))
 
 
 def test_k2_cancelled_annual_runs_to_term_end_then_free_and_crosses_a_year(db):

@@ -207,7 +207,7 @@ def test_fc1_the_forecast_page_sets_today_beside_a_change_and_writes_nothing(
     body = response.content.decode()
     assert "Team, billed annually (upgrade or switch)" in body and "$1,235.94" in body
     # The annual line names its term as the period under it does (the last day included), not
-    # in the ISO dates the issued line keeps ("Team annual, 2026-01-21 to 2027-01-21").
+    # in ISO dates up to the exclusive end ("Team annual, 2026-01-21 to 2027-01-21").
     term = "21 January 2026 – 20 January 2027"
     assert f"Team annual, {term}</td>" in body and f"For {term}" in body
     assert "2027-01-21" not in body
