@@ -26,9 +26,9 @@ from django.http import Http404
 from django_countries import countries
 from fpdf import FPDF, XPos, YPos
 
-from billing.formatting import billed, day, money, period_text, rate
+from billing.formatting import billed, day, money, period_text
 from billing.models import CreditNote, Invoice, InvoiceLine
-from billing.tax import region_name
+from billing.tax import rate_as_invoiced, region_name
 
 # What an invoice charges; its other lines (discount, credit, tax) adjust the subtotal.
 CHARGES = (InvoiceLine.Kind.BASE, InvoiceLine.Kind.OVERAGE)
@@ -103,7 +103,7 @@ def invoice_document(invoice: Invoice) -> Document:
         ("Kind", f"{invoice.get_kind_display()} invoice"),
     ]
     if invoice.tax_rate is not None:
-        facts.append(("Tax rate", rate(invoice.tax_rate)))
+        facts.append(("Tax rate", rate_as_invoiced(invoice)))
     # Charges are the lines; the discount, credit and tax lines stand under the subtotal, each
     # once with its own words ("Coupon HARBOR: $60.00 off", "CA sales tax"). Listed among the
     # charges and again as totals, the tax read as if charged twice.

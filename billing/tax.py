@@ -19,6 +19,7 @@ from django_countries import countries
 
 from billing.clock import refuse_issued_already, refuse_processed
 from billing.errors import BillingError, refuse_problems
+from billing.formatting import rate as rate_text
 from billing.models import Invoice, TaxExemption, TaxRate, Workspace
 from billing.months import day_problem
 
@@ -150,6 +151,16 @@ def region_name(country: str, region: str) -> str:
     """The name of a region tax depends on (Ontario for CA-ON); any other region as it is."""
     regions = TAX_REGIONS.get(country)
     return regions.names.get(region, region) if regions else region
+
+
+def rate_as_invoiced(invoice) -> str:
+    """An invoice's tax rate as people read it: "7.25 %"; "exempt" where a certificate waived
+    it (stored as a rate of 0, X4: the tax note names the certificate); "no rate (no tax)"."""
+    if invoice.tax_rate is None:
+        return "no rate (no tax)"
+    if invoice.tax_note.startswith(EXEMPT_NOTE_PREFIX):
+        return "exempt"
+    return rate_text(invoice.tax_rate)
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,10 @@ from billing.admin_toolkit import (
     service_form_page,
     shown_column,
 )
-from billing.formatting import billed, count, day, money, period, period_short, rate
+from billing.formatting import billed, count, day, money, period, period_short
 from billing.forms import CreditNoteRequestForm, VoidInvoiceForm
 from billing.models import Invoice, InvoiceLine, number_order
+from billing.tax import rate_as_invoiced
 
 INVOICE_TONES = {"issued": "waiting", "paid": "good", "void": "quiet"}
 
@@ -147,7 +148,7 @@ class InvoiceAdmin(ServiceAdmin):
 
     @admin.display(description="Tax rate")
     def rate_display(self, obj):
-        return rate(obj.tax_rate) if obj.tax_rate is not None else "no rate (no tax)"
+        return rate_as_invoiced(obj)
 
     @admin.display(description="Plan")
     def plan_display(self, obj):

@@ -17,11 +17,13 @@ from billing.formatting import (
     rate,
     unit_price,
 )
+from billing.tax import rate_as_invoiced
 
 register = template.Library()
 
 for _filter in (money, month, day, unit_price, rate, count, period, period_short, email_kind):
     register.filter(_filter.__name__, _filter)
+register.filter("rate_as_invoiced", rate_as_invoiced)  # an invoice's: "exempt" where waived
 
 # Python code imports these from billing.formatting; the names stay importable from here.
 __all__ = [

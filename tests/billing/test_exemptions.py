@@ -62,6 +62,24 @@ def test_x4_approved_certificate_for_the_invoice_state_waives_the_tax_with_a_not
     assert not invoice.lines.filter(kind="tax").exists()
 
 
+def test_x4_an_exempt_invoice_reads_exempt_not_a_rate_of_0(db, client, finance):
+    """Its document, its admin page and the finance list said "Tax rate 0 %", which reads as
+    a state without sales tax, not a waiver."""
+    ws = paid_monthly(date(2026, 1, 1), "CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 20))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = invoice_on(ws, date(2026, 2, 1))
+    client.force_login(finance)
+    for url in (
+        reverse("finance:invoice-document", args=[invoice.pk]),
+        reverse("admin:billing_invoice_change", args=[invoice.pk]),
+        reverse("finance:invoices"),
+    ):
+        body = client.get(url).content.decode()
+        assert "exempt</" in body and "0 %" not in body, url
+
+
 def test_x4_certificate_in_review_at_issue_time_is_taxed_with_a_note(db, finance):
     """FAQ: "The exemption certificate was still in review while the invoice was issued"."""
     ws = paid_monthly(date(2026, 1, 1), "CA")
