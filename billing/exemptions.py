@@ -47,6 +47,26 @@ def _check_open(certificate: TaxExemption, as_of: date):
         )
 
 
+def _refuse_one_waiting(workspace: Workspace, region: str):
+    """X4: one certificate for a state waits for finance at a time (the same upload twice, or
+    a second copy while one waits); a rejected one can then be replaced."""
+    waiting = (
+        TaxExemption.objects.filter(
+            workspace=workspace,
+            region=region,
+            status__in=[TaxExemption.Status.SUBMITTED, TaxExemption.Status.IN_REVIEW],
+        )
+        .order_by("submitted_on", "pk")
+        .first()
+    )
+    if waiting is not None:
+        raise BillingError(
+            f"Certificate #{waiting.pk} for {region}, submitted on {day(waiting.submitted_on)}, "
+            f"is {waiting.get_status_display().lower()} already: finance decides it first (a "
+            "rejected one can then be replaced)."
+        )
+
+
 def submit_exemption(
     workspace: Workspace,
     *,
@@ -83,24 +103,6 @@ def submit_exemption(
         if problem:
             problems.append(f"{problem}{hint}.")
     refuse_problems(problems)
-    # Held, so two submissions of the same certificate at once take turns for the check below.
-    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
-    refuse_closed(workspace, "A tax exemption certificate")
-    waiting = (
-        TaxExemption.objects.filter(
-            workspace=workspace,
-            region=region,
-            status__in=[TaxExemption.Status.SUBMITTED, TaxExemption.Status.IN_REVIEW],
-        )
-        .order_by("submitted_on", "pk")
-        .first()
-    )
-    if waiting is not None:  # the same upload twice, or a second copy while one waits
-        raise BillingError(
-            f"Certificate #{waiting.pk} for {region}, submitted on {day(waiting.submitted_on)}, "
-            f"is {waiting.get_status_display().lower()} already: finance decides it first (a "
-            "rejected one can then be replaced)."
-        )
     content_type = document_type(document, what="certificate")
     certificate = TaxExemption(
         workspace=workspace,
@@ -113,6 +115,10 @@ def submit_exemption(
     )
     # Stored under a random name (never the uploader's), and removed if the row is not saved.
     with stored_until_rollback(certificate.document, document):
+        # Held, so two submissions of one certificate at once take turns for the check below.
+        Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
+        refuse_closed(workspace, "A tax exemption certificate")
+        _refuse_one_waiting(workspace, region)
         save_with_reason(certificate, f"Submitted for {region} ({reason})", by=by)
     return certificate
 
