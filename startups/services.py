@@ -475,7 +475,6 @@ def update_memberships(as_of: date) -> dict:
     return changes
 
 
-@transaction.atomic
 def renewal_refusal(review) -> str | None:
     """Why year two cannot be confirmed whatever the figures, or None: a closure since the
     approval ended the program and lapsed its credit (W1), reopened since or not."""
@@ -489,6 +488,7 @@ def renewal_refusal(review) -> str | None:
     )
 
 
+@transaction.atomic
 def confirm_renewal(
     review, *, by, total_funding, country: str, as_of: date, note: str = ""
 ) -> RenewalReview:
