@@ -21,7 +21,7 @@ from billing.closed_workspaces import hold_usage_writers
 from billing.emails import queue_email
 from billing.errors import BillingError, WorkspaceClosed
 from billing.forecast import nothing_survives
-from billing.formatting import day, money
+from billing.formatting import day, money, period_text
 from billing.hooks import closure_steps
 from billing.invoicing import InvoicePreview
 from billing.locks import set_lock
@@ -58,8 +58,8 @@ def _subscription_effect(sub: Subscription, final: InvoicePreview | None) -> str
         return "The Team trial ends now, uncharged (T5)."
     if sub.interval == Interval.ANNUAL:
         return (
-            f"The annual term (to {day(sub.term_end)}) ends now: it is not renewed, not refunded, "
-            "and no further overage is billed."
+            f"The annual term ({period_text(sub.term_start, sub.term_end)}) ends now: it is not "
+            "renewed, not refunded, and no further overage is billed."
         )
     if final is None:
         return "Monthly Team ends now; no paid day this month is unbilled, so no final invoice."

@@ -17,6 +17,7 @@ from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from billing.documents import EXTENSIONS, PrivateUploadTo
+from billing.formatting import billed, day
 
 # What every app's models share (DESIGN: what the apps share lives once, in billing).
 
@@ -176,7 +177,7 @@ class PlanTerms(models.Model):
         ]
 
     def __str__(self):
-        start = "the start" if self.effective_on == date.min else self.effective_on
+        start = "the start" if self.effective_on == date.min else day(self.effective_on)
         return f"{self.plan} terms from {start}"
 
 
@@ -319,7 +320,7 @@ class PaymentMethod(models.Model):
 
     def __str__(self):
         card = f"{self.brand} •••• {self.last4}".strip() if self.last4 else "card"
-        return f"{card} from {self.added_on}"
+        return f"{card} from {day(self.added_on)}"
 
 
 class SubscriptionQuerySet(models.QuerySet):
@@ -410,8 +411,8 @@ class Subscription(models.Model):
         ]
 
     def __str__(self):
-        interval = self.get_interval_display().lower()
-        return f"{self.workspace.name}: {self.plan.name}, {interval}, from {self.started_on}"
+        plan = f"{self.plan.name}, {billed(self.interval)}" if self.is_team else self.plan.name
+        return f"{self.workspace.name}: {plan}, from {day(self.started_on)}"
 
     @property
     def is_team(self):
@@ -562,7 +563,7 @@ class LockEvent(models.Model):
 
     def __str__(self):
         change = f"{self.get_from_lock_display()} → {self.get_to_lock_display()}"
-        return f"{self.workspace.name}: {change} on {self.on}"
+        return f"{self.workspace.name}: {change} on {day(self.on)}"
 
 
 class WorkspaceClosureQuerySet(models.QuerySet):
@@ -610,8 +611,8 @@ class WorkspaceClosure(models.Model):
         ]
 
     def __str__(self):
-        until = f" until {self.reopened_on}" if self.reopened_on else ""
-        return f"{self.workspace.slug} closed on {self.closed_on}{until}"
+        until = f" until {day(self.reopened_on)}" if self.reopened_on else ""
+        return f"{self.workspace.slug} closed on {day(self.closed_on)}{until}"
 
 
 class BillingClock(models.Model):

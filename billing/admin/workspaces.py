@@ -503,13 +503,8 @@ def may_withdraw(request, terms) -> bool:
 
 def terms_start(terms) -> str:
     """The day a plan's terms apply from, as the pages write a day: "1 Feb 2027", or "the
-    start" (PlanTerms.__str__, written into histories and logs, keeps its ISO date)."""
+    start"."""
     return "the start" if terms.effective_on == date.min else day(terms.effective_on)
-
-
-def terms_name(terms) -> str:
-    """`str(terms)` as a page says it: "Team terms from 1 Feb 2027"."""
-    return f"{terms.plan} terms from {terms_start(terms)}"
 
 
 def terms_summary(terms) -> str:
@@ -665,7 +660,7 @@ class PlanTermsAdmin(ServiceAdmin):
 
         def perform(data):
             services.withdraw_plan_terms(terms, by=request.user, reason=data["reason"])
-            return f"{terms_name(terms)} withdrawn: {data['reason']}", plan
+            return f"{terms} withdrawn: {data['reason']}", plan
 
         return service_form_page(
             self,
@@ -674,15 +669,13 @@ class PlanTermsAdmin(ServiceAdmin):
             form=ReasonForm(request.POST or None),
             perform=perform,
             template="admin/billing/planterms/withdraw.html",
-            title=f"Withdraw {terms_name(terms)}",
+            title=f"Withdraw {terms}",
             back_url=reverse("admin:billing_plan_change", args=[plan.pk]),
             closed=services.withdrawal_refusal(terms),
             submit_label="Yes, withdraw them",
             terms=terms,
-            terms_name=terms_name(terms),
             summary=terms_summary(terms),
             before=before,
-            before_name=terms_name(before) if before else "",
             before_summary=terms_summary(before) if before else "",
         )
 

@@ -520,8 +520,8 @@ def test_f6_k1_record_pages_are_titled_in_words(db, client, support):
     email = OutboundEmail.objects.get()
     client.force_login(support)
     for obj, title in (
-        (event, "Acme: Locked (data still flows) → Unlocked on 2026-02-10"),
-        (subscription, "Acme: Team, monthly, from 2026-01-01"),
+        (event, "Acme: Locked (data still flows) → Unlocked on 10 Feb 2026"),
+        (subscription, "Acme: Team, billed monthly, from 1 Jan 2026"),
         (email, f"“{email.subject}” to a@example.com (pending)"),
     ):
         opts = obj._meta

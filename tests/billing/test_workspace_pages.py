@@ -87,7 +87,8 @@ def test_w1_d4_the_confirmation_says_what_the_clock_owes_before_closing(
             "First, the annual invoice of $1,440.00 dated 9 Feb 2026 that the billing clock "
             "still owes is issued." in body
         )
-        assert "The annual term (to 9 Feb 2027) ends now" in body
+        # The term's days, the last one included (it read "to 9 Feb 2027", the exclusive end).
+        assert "The annual term (9 February 2026 – 8 February 2027) ends now" in body
     client.post(page(ws, "close"), {"reason": "Customer asked for deletion, ticket 9"})
     issued = Invoice.objects.filter(workspace=ws, issue_date__gte=date(2026, 2, 9))
     expected = [("final", D("4.29"))] if what == "trial" else [("annual", D("1440.00"))]

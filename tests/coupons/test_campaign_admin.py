@@ -193,15 +193,15 @@ def test_g1_the_campaign_page_does_not_recompute_its_preview_on_every_view(
     monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 2, 2, 9, 30, tzinfo=UTC))
     body, computing = _page_queries(client, campaign)
     assert "Audience today: 3 workspace(s)" in body
-    assert "Computed 2026-02-02 09:30 UTC" in body
+    assert "Computed 2 Feb 2026 at 09:30 UTC" in body
     monkeypatch.setattr(timezone, "now", lambda: datetime(2026, 2, 2, 9, 31, tzinfo=UTC))
     body, cached = _page_queries(client, campaign)
-    assert "Computed 2026-02-02 09:30 UTC" in body and cached < computing
+    assert "Computed 2 Feb 2026 at 09:30 UTC" in body and cached < computing
 
     for _ in range(15):  # a larger base: the first view recomputes, the next reads the cache
         paid_monthly(as_of=JAN)
     body, _ = _page_queries(client, campaign)
-    assert "Audience today: 18 workspace(s)" in body and "Computed 2026-02-02 09:31" in body
+    assert "Audience today: 18 workspace(s)" in body and "Computed 2 Feb 2026 at 09:31" in body
     assert _page_queries(client, campaign)[1] == cached
 
     assert (
