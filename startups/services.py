@@ -25,7 +25,7 @@ from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
 from billing.turns import take_turns
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant
-from coupons.selectors import ever_received_coupon_or_credit
+from coupons.selectors import ever_received_coupon_or_credit, program_member
 from coupons.services import (
     STARTUP_CODE,
     credit_amount_for,
@@ -572,9 +572,20 @@ def decline_renewal(review, *, by, note: str, as_of: date) -> RenewalReview:
 
 @transaction.atomic
 def request_deal(application, *, deal: PartnerDeal, as_of: date) -> DealRequest:
-    """S6: an accepted startup asks for a partner deal, once per deal."""
+    """S6: an accepted startup asks for a partner deal, once per deal, while it is a member
+    (S4: on the days a grant of the program is valid)."""
     if application.status != Status.APPROVED:
         raise ApplicationError("Only startups accepted into the program can request partner deals.")
+    if not program_member(application.workspace_id, as_of):
+        grants = CreditGrant.objects.filter(workspace_id=application.workspace_id)
+        ended = max(
+            (min(grant.valid_until, grant.lapsed_on or grant.valid_until) for grant in grants),
+            default=as_of,
+        )
+        raise ApplicationError(
+            f"The startup program of {application.company_name} ended on {day(ended)}: only "
+            "current members can request partner deals."
+        )
     if not deal.active:
         raise ApplicationError(f"The deal “{deal}” is no longer offered.")
     request, created = DealRequest.objects.get_or_create(

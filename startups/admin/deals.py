@@ -2,9 +2,11 @@
 fulfil or decline."""
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef
 
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ServiceAdmin, immediate_action
+from coupons.models import CreditGrant
 from startups import services
 from startups.models import DealRequest, PartnerDeal, StartupApplication
 
@@ -54,8 +56,12 @@ class DealRequestAdmin(ServiceAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "application":
+            # S4: the startups that are members today (the service refuses the others).
+            valid = CreditGrant.objects.valid_on(toolkit.today()).filter(
+                workspace=OuterRef("workspace")
+            )
             kwargs["queryset"] = StartupApplication.objects.filter(
-                status=StartupApplication.Status.APPROVED
+                Exists(valid), status=StartupApplication.Status.APPROVED
             )
         if db_field.name == "deal":
             kwargs["queryset"] = PartnerDeal.objects.filter(active=True)

@@ -1,7 +1,7 @@
 """S3, S6 in the admin with the real groups: assign, bulk decisions behind a confirmation
 page, deal requests entered by staff; support may only look."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from html import unescape
 
@@ -9,6 +9,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
+from billing import admin_toolkit as toolkit
 from billing.roles import STARTUP_REVIEWERS
 from startups.models import DealRequest, PartnerDeal, StartupApplication
 from tests.billing.factories import workspace
@@ -70,17 +71,27 @@ def test_s5_bulk_reject_needs_its_reason(client, db, reviewer):
 
 
 def test_s6_staff_enter_a_deal_request_for_an_accepted_startup(client, db, reviewer):
+    """S6, S4: the page offers the startups that are members today: one approved 10 days ago,
+    not one approved 400 days ago whose year-one grant has ended."""
     from startups import services
 
     deal = PartnerDeal.objects.create(company="MailRocket", title="50% off", description="…")
-    app = services.approve_application(
-        application(workspace=workspace(as_of=date(2026, 1, 2))),
-        by=reviewer,
-        as_of=date(2026, 1, 21),
-        credits_scope_confirmed=True,
+    today = toolkit.today()
+    app, ended = (
+        services.approve_application(
+            application(workspace=workspace(as_of=today - timedelta(days=days + 20))),
+            by=reviewer,
+            as_of=today - timedelta(days=days),
+            credits_scope_confirmed=True,
+        )
+        for days in (10, 400)
     )
     client.force_login(reviewer)
     add = reverse("admin:startups_dealrequest_add")
+    offered = client.get(add).context["adminform"].form.fields["application"].queryset
+    assert list(offered) == [app]
+    refused = client.post(add, {"application": ended.pk, "deal": deal.pk})
+    assert "Select a valid choice" in refused.content.decode()
     client.post(add, {"application": app.pk, "deal": deal.pk})
     assert DealRequest.objects.get().requested_on
     again = client.post(add, {"application": app.pk, "deal": deal.pk})

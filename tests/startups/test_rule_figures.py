@@ -56,3 +56,27 @@ def test_s6_two_deal_requests_one_fulfilled_one_declined_each_once(db, reviewer)
         else:
             raise AssertionError("a decided deal request was decided again")
     assert DealRequest.objects.filter(status="fulfilled").count() == 1
+
+
+def test_s6_s4_no_deal_request_once_the_program_has_ended(db, reviewer):
+    """S6, S4, CR1: only accepted startups request deals, and a startup is a member on the days
+    a grant of the program is valid. Approved 2026-01-21, year one's grant runs to 2027-01-20
+    (valid until 2027-01-21, exclusive): a request on 2027-01-20 is taken, one on 2027-01-21
+    (no year two confirmed) is refused and writes nothing."""
+    ws = paid_monthly(date(2026, 1, 1))
+    app = services.approve_application(
+        application(workspace=ws), by=reviewer, as_of=date(2026, 1, 21)
+    )
+    mail = PartnerDeal.objects.create(company="MailCo", title="20% off", description="…")
+    cloud = PartnerDeal.objects.create(company="CloudCo", title="$5,000 credits", description="…")
+    services.request_deal(app, deal=mail, as_of=date(2027, 1, 20))
+    try:
+        services.request_deal(app, deal=cloud, as_of=date(2027, 1, 21))
+    except services.ApplicationError as refused:
+        assert str(refused) == (
+            f"The startup program of {app.company_name} ended on 21 Jan 2027: only current "
+            "members can request partner deals."
+        )
+    else:
+        raise AssertionError("a startup whose program ended requested a deal")
+    assert list(DealRequest.objects.values_list("deal__company", flat=True)) == ["MailCo"]
