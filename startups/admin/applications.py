@@ -1,6 +1,7 @@
 """The review workflow (S1–S3, R2): applications with their checklist, the review page and its
 decisions, and bulk decisions behind a confirmation. Pages call services."""
 
+from copy import copy
 from datetime import timedelta
 
 from django.contrib import admin
@@ -213,10 +214,24 @@ class StartupApplicationAdmin(ServiceAdmin):
         )
         if action not in ("approve", "reject", "withdraw", "review", "assign"):
             raise PermissionDenied
+        shown, checked_against = application, ""
         if action == "approve":
             form = ApproveForm(
                 request.POST or None, application=application, admin_site=self.admin_site
             )
+            picked = (
+                form.cleaned_data.get("workspace") if form.is_bound and form.is_valid() else None
+            )
+            if picked is not None and picked != application.workspace:
+                # A refusal is read beside the checks and warning of the workspace picked, which
+                # is linked only when the approval goes through (S2: E4, E5; S7).
+                shown = copy(application)
+                shown.workspace = picked
+                services.refresh_checks(shown)
+                checked_against = (
+                    f"Checked against {picked.name} ({picked.slug}), picked below: it is linked "
+                    "when the approval goes through."
+                )
         else:
             forms = {"reject": RejectForm, "withdraw": WithdrawForm, "assign": AssignForm}
             form = forms[action](request.POST or None) if action in forms else None
@@ -230,11 +245,12 @@ class StartupApplicationAdmin(ServiceAdmin):
             title=f"{ACTION_TITLES[action]}: {application.company_name}",
             closed=self._closed(application, action),
             application=application,
-            checks=application.checks,
-            credits_warning=services.credits_scope_warning(application, toolkit.today())
+            checks=shown.checks,
+            checked_against=checked_against,
+            credits_warning=services.credits_scope_warning(shown, toolkit.today())
             if action == "approve"
             else "",
-            grants=self._grants(application) if action == "approve" else "",
+            grants=self._grants(shown) if action == "approve" else "",
         )
 
     @staticmethod

@@ -34,6 +34,34 @@ def test_s3_the_reviewer_links_the_workspace_on_the_approve_page(client, db, rev
     assert (app.status, app.workspace) == ("approved", ws)
 
 
+def test_s2_e4_s7_a_workspace_picked_on_the_approve_page_is_checked_on_the_page(
+    client, db, reviewer, support, today
+):
+    """S2 E4, S7: the reviewer picks a Free workspace that redeemed SPRING (5 % off) on the
+    approve page. The refusal is shown with the checks and the warning for that workspace
+    (E4 fails; credits reach monthly Team only), not for the application with no workspace;
+    nothing is linked until the approval goes through."""
+    from decimal import Decimal
+
+    from coupons.services import create_coupon, redeem_coupon
+
+    app = application(company_name="Nimbus Labs", as_of=today)
+    ws = workspace(as_of=date(2026, 1, 2), name="Nimbus", slug="nimbus")
+    create_coupon("SPRING", name="Spring", kind="promotion", percent_off=Decimal(5))
+    redeem_coupon(ws, "SPRING", by=support, as_of=date(2026, 1, 25))
+    client.force_login(reviewer)
+    stored = StartupApplication.objects.values("workspace", "checks", "failing_checks").get()
+    refused = client.post(action_url(app, "approve"), {"workspace": ws.pk, "note": "Strong"})
+    body = refused.content.decode()
+    assert "Approval needs every check to pass (E4: Workspace nimbus has received" in body
+    assert "E4 fails</strong>: Workspace nimbus has received a coupon or credit" in body
+    assert "Checked against Nimbus (nimbus), picked below" in body
+    assert "credits apply to monthly Team invoices only" in body
+    assert (
+        StartupApplication.objects.values("workspace", "checks", "failing_checks").get() == stored
+    )
+
+
 def test_s3_a_decided_application_says_so_instead_of_a_form(client, db, reviewer, today):
     app = application(workspace=workspace(as_of=date(2026, 1, 2)), as_of=today)
     services.approve_application(app, by=reviewer, as_of=today, credits_scope_confirmed=True)
