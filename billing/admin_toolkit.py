@@ -10,7 +10,8 @@ R5). Every change goes through a service:
   actions with `bulk_action`, `immediate_action` (nothing to confirm) or `decision_action`;
   `call_service`/`calls` call the usual (row, by, as_of, form fields) service.
 - `service_form_page` is the one page of single-object actions: a form whose valid POST calls a
-  service; a refusal comes back on the same page.
+  service; a refusal comes back on the same page, and a POST from a page that showed another
+  state runs nothing.
 - `badge`/`badge_column` show a status as a coloured word, the one way lists and pages do;
   `money_column`/`shown_column`/`validity_column` show a field as people read it (money, a
   count, a month, the days something is valid); `with_note` puts a second fact under the first
@@ -23,6 +24,7 @@ R5). Every change goes through a service:
   address or a form.
 """
 
+import hashlib
 from datetime import date, datetime, timedelta
 
 from django import forms
@@ -63,6 +65,8 @@ from billing.months import add_months, month_start, parse_month
 from billing.search import matching
 
 REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket number."
+# The form field carrying the digest of what a confirmation page showed (`service_form_page`).
+SHOWN = "shown"
 
 
 def today():
@@ -838,6 +842,7 @@ def service_form_page(
     template=None,
     back_url=None,
     closed="",
+    shown="",
     **context,
 ):
     """Show `form`; on a valid POST call `perform(cleaned_data)` (a service), which returns the
@@ -847,12 +852,30 @@ def service_form_page(
     `form=None` is a bare confirmation.
 
     `closed` says why the object's state rules the action out (a void invoice, a decided
-    application): the page says so instead of offering a form, and a POST runs nothing."""
+    application): the page says so instead of offering a form, and a POST runs nothing.
+
+    `shown` is what the page tells about the object's state and the action's effects (the
+    final invoice a closure issues, the lock an unlock lifts): the form carries its digest, and
+    a POST from a page that showed something else (an old tab, the state changed since) runs
+    nothing and shows the page as it is now, to be confirmed again."""
     if back_url is None:
         opts = obj._meta
         back_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    shown_digest = hashlib.sha256(shown.encode()).hexdigest()[:20] if shown else ""
     if closed:
         form = None
+    elif (
+        request.method == "POST"
+        and shown_digest
+        and request.POST.get(SHOWN, shown_digest) != shown_digest
+        and (form is None or form.is_valid())
+    ):
+        model_admin.message_user(
+            request,
+            f"{obj} changed since this page was opened, and so has what this does: nothing was "
+            "done. Read the page as it is now and confirm again.",
+            messages.ERROR,
+        )
     elif request.method == "POST" and (form is None or form.is_valid()):
         try:
             with transaction.atomic():
@@ -874,6 +897,7 @@ def service_form_page(
         object=obj,
         back_url=back_url,
         closed=closed,
+        shown_digest=shown_digest,
         media=model_admin.media + (form.media if form is not None else forms.Media()),
         **context,
     )

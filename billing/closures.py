@@ -50,6 +50,13 @@ class ClosurePreview:
     # Why the closure would be refused now (I6: its final invoice cannot be made).
     problem: str = ""
 
+    def confirmed_text(self) -> str:
+        """What the page confirms: the effects and the final invoice's lines and total."""
+        final = self.final_invoice
+        lines = [(line.description, line.amount) for line in final.lines] if final else []
+        invoice = (final.issue_date, lines, final.total) if final else None
+        return repr((self.plan, self.subscription_effect, self.effects, self.problem, invoice))
+
 
 def _subscription_effect(sub: Subscription, final: InvoicePreview | None) -> str:
     if not sub.is_team:
@@ -234,8 +241,8 @@ def reopen_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> W
     take_in_date_order(workspace, as_of, "A reopening")
     if as_of < closure.closed_on:
         raise BillingError(
-            f"{workspace.name} was closed on {closure.closed_on}: it cannot be reopened on "
-            f"{as_of}, before that."
+            f"{workspace.name} was closed on {day(closure.closed_on)}: it cannot be reopened on "
+            f"{day(as_of)}, before that."
         )
     closure.reopened_on, closure.reopened_by, closure.reopen_reason = as_of, by, reason
     save_with_reason(closure, f"Reopened: {reason}", by=by)

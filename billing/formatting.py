@@ -71,6 +71,14 @@ def day(value) -> str:
     return f"{value.day} {value:%b %Y}"
 
 
+def last_day(end) -> str:
+    """An exclusive end (an annual term's `term_end`, the first day after it) as the last day
+    it covers: 5 Dec 2027 → "4 Dec 2027", as the term's invoice names its period."""
+    if not isinstance(end, date):
+        return EMPTY
+    return day(end - timedelta(days=1))
+
+
 def unit_price(value) -> str:
     """A price per unit as stored (`Decimal("0.0100")`, an MTU's overage) → "$0.01": to the
     cent, and further where the places count ("$0.0125")."""

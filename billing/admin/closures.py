@@ -80,9 +80,11 @@ class ClosurePages:
     def close_view(self, request, pk):
         """W1: the confirmation page says what will happen, then closes with a reason."""
         workspace = self._closure_workspace(request, pk)
-        closed = ""
+        closed, preview = "", None
         if workspace.closed_on is not None:
             closed = f"{workspace.name} is already closed (since {day(workspace.closed_on)})."
+        else:
+            preview = closure_preview(workspace, as_of=toolkit.today())
         return self._closure_page(
             request,
             workspace,
@@ -92,7 +94,8 @@ class ClosurePages:
             form_class=CloseWorkspaceForm,
             template="admin/billing/workspace/close.html",
             closed=closed,
-            preview=None if closed else closure_preview(workspace, as_of=toolkit.today()),
+            preview=preview,
+            confirms=preview and preview.confirmed_text(),
         )
 
     def reopen_view(self, request, pk):
@@ -106,8 +109,8 @@ class ClosurePages:
             done="reopened on Free",
             form_class=ReasonForm,
             closed="" if workspace.closed_on else f"{workspace.name} is not closed.",
-            intro="It comes back on Free, unlocked, with its data flowing; a move to Team is "
-            "paid at once if it ever had Team (no second trial).",
+            template="admin/billing/workspace/reopen.html",
+            confirms=(),
         )
 
 

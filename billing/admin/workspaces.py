@@ -26,8 +26,10 @@ from billing.admin_toolkit import (
     shown_column,
     with_note,
 )
+from billing.change_preview import change_effects
 from billing.errors import BillingError
-from billing.formatting import count, day, money, unit_price
+from billing.formatting import billed, count, day, last_day, money, unit_price
+from billing.formatting import month as month_name
 from billing.forms import (
     ChangeIntervalForm,
     ChangePlanForm,
@@ -41,6 +43,10 @@ from billing.months import month_start
 from billing.tax import region_codes_help, region_not_a_code
 
 LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
+# What a plan or interval change is recorded as on its page's preview, which is rolled back.
+PREVIEW_REASON = "Preview on the change's page (rolled back)"
+# The status a workspace's action page shows on top (`workspace_status`'s keys).
+SHOWN_STATUS = ("plan", "interval", "trialing", "trial_end", "term_end", "cancel_at_term_end")
 
 
 def lock_badge(workspace):
@@ -405,7 +411,10 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             way_on = ("plan", "Change plan")
         if workspace.closed_on is not None:  # W1: nothing but reopening
             closed = f"{workspace.name} was closed on {day(workspace.closed_on)}: reopen it first."
-            way_on = None
+            way_on = ("reopen", "Reopen workspace")
+        choice_effects = []
+        if action in ("plan", "interval") and not closed:
+            choice_effects = self._choice_effects(request, workspace, action, form)
         return self.workspace_page(
             request,
             workspace,
@@ -414,60 +423,80 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             title=f"{title}: {workspace.name}",
             closed=closed,
             status=status,
-            way_on_url=way_on and reverse("admin:billing_workspace_action", args=[pk, way_on[0]]),
+            # Confirmations, held to what they showed; usage and a card are entries.
+            confirms=choice_effects if action in ("plan", "interval", "unlock") else None,
+            choice_effects=choice_effects,
+            way_on_url=way_on and self._page_url(workspace, way_on[0]),
             way_on_label=way_on and way_on[1],
         )
 
-    def workspace_page(self, request, workspace, *, template=None, status=None, **options):
+    @staticmethod
+    def _page_url(workspace, page: str) -> str:
+        if page == "reopen":
+            return reverse("admin:billing_workspace_reopen", args=[workspace.pk])
+        return reverse("admin:billing_workspace_action", args=[workspace.pk, page])
+
+    def _choice_effects(self, request, workspace, action, form) -> list[tuple[str, list[str]]]:
+        """T1–T5, K1–K4: what each choice on the plan or interval page does today, as its
+        service would do it (`change_preview`)."""
+        today = toolkit.today()
+        return [
+            (
+                label,
+                change_effects(
+                    workspace,
+                    lambda ws, choice=choice: self._change(
+                        ws, action, choice, by=request.user, as_of=today, reason=PREVIEW_REASON
+                    ),
+                    as_of=today,
+                ),
+            )
+            for choice, label in form.fields[action].choices
+        ]
+
+    @staticmethod
+    def _change(workspace, action, choice, *, by, as_of, reason) -> Subscription:
+        """The service a choice of the plan or interval page calls."""
+        if action == "interval":
+            return services.change_interval(
+                workspace, interval=choice, as_of=as_of, by=by, reason=reason
+            )
+        if choice == "free":
+            return services.change_to_free(workspace, as_of=as_of, by=by, reason=reason)
+        interval = choice.split(":")[1]
+        return services.change_to_team(
+            workspace, interval=interval, as_of=as_of, by=by, reason=reason
+        )
+
+    def workspace_page(
+        self, request, workspace, *, template=None, status=None, confirms=None, **options
+    ):
         """A page acting on one workspace (`toolkit.service_form_page`), its status on top
-        (`status`: `selectors.workspace_status` today, when the caller read it already)."""
+        (`status`: `selectors.workspace_status` today, when the caller read it already).
+
+        `confirms`, on a page that confirms a change: what the page says it does (a list of
+        sentences, a preview); a POST from the page showing another status or other effects
+        runs nothing (`service_form_page`'s `shown`)."""
+        status = status or selectors.workspace_status(workspace, as_of=toolkit.today())
+        shown = ""
+        if confirms is not None:
+            state = [status[key] for key in SHOWN_STATUS], workspace.lock, workspace.closed_on
+            shown = repr((state, confirms))
         return service_form_page(
             self,
             request,
             workspace,
             template=template or "admin/billing/workspace/action.html",
             workspace=workspace,
-            status=status or selectors.workspace_status(workspace, as_of=toolkit.today()),
+            status=status,
+            shown=shown,
             **options,
         )
 
     def _perform(self, request, workspace, action, data):
         today, by, reason = toolkit.today(), request.user, data.get("reason", "")
-        # The message says what the service did, which is not always what was picked: an
-        # annual term runs to its end (K2, K4), a trial only notes its interval.
-        name = workspace.name
         if action in ("plan", "interval"):
-            running = workspace.subscriptions.filter(ended_on=None)
-            before = running.values_list("pk", flat=True).first()
-        if action == "plan":
-            if data["plan"] == "free":
-                sub = services.change_to_free(workspace, as_of=today, by=by, reason=reason)
-                if sub.is_team:
-                    return f"{name}'s annual term ends on {sub.term_end}, then Free: {reason}"
-                return f"{name} cancelled or downgraded to Free: {reason}"
-            interval = data["plan"].split(":")[1]
-            sub = services.change_to_team(
-                workspace, interval=interval, as_of=today, by=by, reason=reason
-            )
-            if sub.pk == before:  # an annual term's cancellation withdrawn
-                then = "monthly" if sub.switch_to_monthly_at_term_end else "renewed"
-                return (
-                    f"{name}'s cancellation withdrawn: annual until {sub.term_end}, then {then}: "
-                    f"{reason}"
-                )
-            return f"{name} moved to Team ({interval}): {reason}"
-        if action == "interval":
-            interval = data["interval"]
-            sub = services.change_interval(
-                workspace, interval=interval, as_of=today, by=by, reason=reason
-            )
-            if sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
-                return f"{name}'s trial will continue as {interval} Team: {reason}"
-            if sub.switch_to_monthly_at_term_end:
-                return f"{name} moves to monthly billing on {sub.term_end}: {reason}"
-            if sub.pk == before:  # the move to monthly withdrawn
-                return f"{name} stays on annual billing after {sub.term_end}: {reason}"
-            return f"{name}'s billing interval set to {interval}: {reason}"
+            return self._perform_change(workspace, action, data[action], by, today, reason)
         if action == "payment-method":
             services.add_payment_method(
                 workspace, as_of=today, brand=data["brand"], last4=data["last4"]
@@ -475,17 +504,65 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             card = f"{data['brand']} •••• {data['last4']}"
             return f"Payment method recorded for {workspace.name}: {card}."
         if action == "usage":
-            month, mtus = data["month"], data["mtus"]
+            month, mtus, name = data["month"], data["mtus"], workspace.name
             # U1: a figure replaces the month's; naming the one replaced shows a slip of month.
             on_file = workspace.usage.filter(month=month).values_list("mtus", flat=True).first()
             services.record_usage(workspace, month=month, mtus=mtus, as_of=today)
-            figure = f"{mtus:,} MTUs"
+            figure = f"{count(mtus)} MTUs"
             if on_file == mtus:
-                return f"{figure} for {name}, {month:%Y-%m}: already on file."
-            replaced = "" if on_file is None else f", replacing {on_file:,}"
-            return f"{figure} recorded for {name}, {month:%Y-%m}{replaced}."
+                return f"{figure} for {name}, {month_name(month)}: already on file."
+            replaced = "" if on_file is None else f", replacing {count(on_file)}"
+            return f"{figure} recorded for {name}, {month_name(month)}{replaced}."
         services.unlock_workspace(workspace, by=by, reason=reason, as_of=today)
         return f"{workspace.name} unlocked: {reason}"
+
+    def _perform_change(self, workspace, action, choice, by, today, reason) -> str:
+        """A plan or interval change, and a message that says what the service did, which is
+        not always what was picked (an annual term runs to its end, K2, K4; a trial only notes
+        its interval), with the invoices it issued and the lock it put back (F7)."""
+        name = workspace.name
+        running = workspace.subscriptions.filter(ended_on=None)
+        before = running.values_list("pk", flat=True).first()
+        issued_before = set(workspace.invoices.values_list("pk", flat=True))
+        sub = self._change(workspace, action, choice, by=by, as_of=today, reason=reason)
+        term_to = last_day(sub.term_end)
+        if action == "interval":
+            interval = choice
+            if sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
+                done = f"{name}'s trial will continue as Team, {billed(interval)}"
+            elif sub.switch_to_monthly_at_term_end:
+                done = f"{name}'s annual term runs to {term_to}, then monthly billing"
+            elif sub.pk == before:  # the move to monthly withdrawn
+                done = f"{name}'s annual term runs to {term_to}, then renews"
+            else:
+                done = f"{name} is now on Team, {billed(interval)}"
+        elif choice == "free":
+            done = (
+                f"{name}'s annual term runs to {term_to}, then Free"
+                if sub.is_team
+                else f"{name} is on Free"
+            )
+        elif sub.pk == before:  # an annual term's cancellation withdrawn
+            then = "monthly" if sub.switch_to_monthly_at_term_end else "renews"
+            done = f"{name}'s cancellation withdrawn: annual term to {term_to}, then {then}"
+        elif sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
+            done = (
+                f"{name} started a Team trial ending {day(sub.trial_end)}, then "
+                f"{billed(sub.interval)}"
+            )
+        else:
+            done = f"{name} is now on Team, {billed(sub.interval)}, paid from {day(sub.paid_from)}"
+        issued = workspace.invoices.exclude(pk__in=issued_before).order_by("issue_date", "pk")
+        notes = [
+            f" Issued {invoice.get_kind_display().lower()} invoice {invoice.number}, "
+            f"{money(invoice.total)}."
+            for invoice in issued
+        ]
+        lock_before = workspace.lock
+        workspace.refresh_from_db(fields=["lock"])
+        if workspace.lock != lock_before:  # F7
+            notes.append(f" Its lock is now “{workspace.get_lock_display()}”.")
+        return f"{done}: {reason.rstrip('.')}." + "".join(notes)
 
 
 # Withdrawing terms is changing the plan (R3: finance's, as the plan's page is).

@@ -9,6 +9,7 @@ from billing.formatting import (
     count,
     day,
     email_kind,
+    last_day,
     money,
     month,
     period,
@@ -21,7 +22,18 @@ from billing.tax import rate_as_invoiced
 
 register = template.Library()
 
-for _filter in (money, month, day, unit_price, rate, count, period, period_short, email_kind):
+for _filter in (
+    money,
+    month,
+    day,
+    last_day,
+    unit_price,
+    rate,
+    count,
+    period,
+    period_short,
+    email_kind,
+):
     register.filter(_filter.__name__, _filter)
 register.filter("rate_as_invoiced", rate_as_invoiced)  # an invoice's: "exempt" where waived
 
@@ -32,6 +44,7 @@ __all__ = [
     "count",
     "day",
     "email_kind",
+    "last_day",
     "money",
     "month",
     "period",

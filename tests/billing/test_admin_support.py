@@ -1,7 +1,7 @@
 """R1, R3 in the admin: support's console calls the services and shows their refusals;
 reviewers only read; finance voids and approves. Requests go through the real groups."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from billing import services
 from billing.errors import BillingError
+from billing.formatting import day
 from billing.models import CreditNote, Invoice, Usage
 from tests.admin_pages import action, messages_of
 
@@ -65,7 +66,11 @@ def test_r1_support_adds_card_then_upgrades_and_status_panel_shows_it(client, su
         {"plan": "team:monthly", "reason": "Customer asked, ticket 12"},
         follow=True,
     )
-    assert f"{ws.name} moved to Team (monthly): Customer asked, ticket 12" in messages_of(response)
+    said = messages_of(response)
+    assert (
+        f"{ws.name} started a Team trial ending 24 Feb 2026, then billed monthly: Customer asked, "
+        "ticket 12." in said
+    )
     page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
     assert "Team (monthly)" in page and "Trial ends 24 Feb 2026" in page
     assert '<div class="value">Visa •••• 4242</div>' in page
@@ -334,20 +339,21 @@ def test_k2_k4_the_plan_pages_say_what_happens_to_an_annual_term(client, support
     from .factories import paid_annual
 
     ws = paid_annual(as_of=today)
-    end = ws.subscriptions.get(ended_on=None).term_end
+    last_day = day(ws.subscriptions.get(ended_on=None).term_end - timedelta(days=1))
     client.force_login(support)
 
     def post(name, data):
         return messages_of(client.post(action_url(ws, name), data, follow=True))
 
     said = post("plan", {"plan": "free", "reason": "Ticket 1"})
-    assert f"{ws.name}'s annual term ends on {end}, then Free: Ticket 1" in said
+    assert f"{ws.name}'s annual term runs to {last_day}, then Free: Ticket 1." in said
     said = post("plan", {"plan": "team:monthly", "reason": "Ticket 2"})
-    assert f"{ws.name}'s cancellation withdrawn: annual until {end}, then monthly: Ticket 2" in said
+    withdrawn = f"{ws.name}'s cancellation withdrawn: annual term to {last_day}, then monthly"
+    assert f"{withdrawn}: Ticket 2." in said
     said = post("interval", {"interval": "annual", "reason": "Ticket 3"})
-    assert f"{ws.name} stays on annual billing after {end}: Ticket 3" in said
+    assert f"{ws.name}'s annual term runs to {last_day}, then renews: Ticket 3." in said
     said = post("interval", {"interval": "monthly", "reason": "Ticket 4"})
-    assert f"{ws.name} moves to monthly billing on {end}: Ticket 4" in said
+    assert f"{ws.name}'s annual term runs to {last_day}, then monthly billing: Ticket 4." in said
     sub = ws.subscriptions.get(ended_on=None)
     assert (sub.interval, sub.switch_to_monthly_at_term_end, sub.cancel_at_term_end) == (
         "annual",

@@ -356,7 +356,9 @@ def test_u1_recording_a_months_usage_says_which_figure_it_replaced(client, suppo
         page = client.post(url, {"month": month, "mtus": mtus}, follow=True)
         return [str(m) for m in page.context["messages"]]
 
-    assert record("2026-02", "1500") == ["1,500 MTUs recorded for Acme, 2026-02."]
-    assert record("2026-02", "1200") == ["1,200 MTUs recorded for Acme, 2026-02, replacing 1,500."]
-    assert record("2026-02", "1200") == ["1,200 MTUs for Acme, 2026-02: already on file."]
+    assert record("2026-02", "1500") == ["1,500 MTUs recorded for Acme, February 2026."]
+    assert record("2026-02", "1200") == [
+        "1,200 MTUs recorded for Acme, February 2026, replacing 1,500."
+    ]
+    assert record("2026-02", "1200") == ["1,200 MTUs for Acme, February 2026: already on file."]
     assert Usage.objects.get(workspace=ws).mtus == 1200

@@ -1,6 +1,9 @@
 """T2, K4 on support's workspace pages: a page offers only what the service would do, says why
 it offers nothing, and links to the page that would help."""
 
+import re
+from datetime import date
+from decimal import Decimal
 from html import unescape
 
 import pytest
@@ -92,3 +95,110 @@ def test_u1_usage_is_typed_in_the_digits_0_to_9(client, support, today, typed, s
     assert not ws.usage.exists()
     client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": " 12500 "})
     assert ws.usage.get().mtus == 12_500
+
+
+def text_of(page: str) -> str:
+    return re.sub(r"<[^>]+>", "", page)
+
+
+def effects_of(page: str) -> dict[str, list[str]]:
+    """The plan or interval page's "What each choice does today": label → its sentences."""
+    block = page.split('<dl class="choice-effects">')[1].split("</dl>")[0]
+    effects = {}
+    for item in block.split("<dt>")[1:]:
+        label = item.split("<strong>")[1].split("</strong>")[0]
+        effects[label] = [li.split("</li>")[0] for li in item.split("<li>")[1:]]
+    return effects
+
+
+def test_k4_k1_k2_the_interval_page_says_what_each_choice_does_with_its_figures(
+    client, support, today
+):
+    """K4 on 10 Feb 2026 for monthly Team paid since 1 Jan (Oregon, no tax): annual issues
+    K1's final invoice for 1–9 Feb, 120 × 9/28 = 38.57, and the annual invoice of 1,440.00,
+    then a term 10 Feb 2026 – 9 Feb 2027; monthly is refused as the service refuses it.
+    Nothing the page worked out is kept."""
+    from .factories import paid_monthly
+
+    ws = paid_monthly(date(2026, 1, 1))
+    services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1))
+    client.force_login(support)
+    page = page_of(client, action_url(ws, "interval"))
+    assert "Now: Team (monthly); lock: Unlocked; payment method: on file." in text_of(page)
+    effects = effects_of(page)
+    assert effects["Annual"] == [
+        "A final invoice of $38.57 dated 10 Feb 2026 is issued at once.",
+        "An annual invoice of $1,440.00 dated 10 Feb 2026 is issued at once.",
+        "Annual term 10 February 2026 – 9 February 2027, then it renews with a new annual "
+        "invoice (K2).",
+    ]
+    assert effects["Monthly"][0].startswith("Refused: ")
+    assert ws.invoices.count() == 1  # January's, from the close
+    assert ws.subscriptions.get(ended_on=None).interval == "monthly"
+
+
+def test_t1_t3_t5_f7_the_plan_page_of_a_trial_says_what_each_choice_does(client, support, today):
+    """T1, T3: a Free workspace with a card that never had Team gets the 14-day trial,
+    10–23 Feb 2026 (24 Feb its end date). During it (T5), Free costs nothing; and a
+    workspace the trial unlocked goes back to its lock (F7)."""
+    ws = workspace(as_of=today, card=True)
+    client.force_login(support)
+    effects = effects_of(page_of(client, action_url(ws, "plan")))
+    assert effects["Team, billed monthly"] == [
+        "No invoice is issued now.",
+        "A 14-day Team trial runs 10 – 23 February 2026 (T1, T3); on 24 Feb 2026 it continues "
+        "as Team, billed monthly, with a card on file, or goes back to Free without one (T4).",
+    ]
+    assert effects["Team, billed annually"][1].startswith(
+        "A 14-day Team trial runs 10 – 23 February 2026 (T1, T3); on 24 Feb 2026 it continues "
+        "as Team, billed annually,"
+    )
+    services.change_to_team(ws, interval="monthly", as_of=today)
+    effects = effects_of(page_of(client, action_url(ws, "plan")))
+    assert effects["Free (cancel or downgrade)"] == [
+        "No invoice is issued now.",
+        "It is on Free from 10 Feb 2026.",
+    ]
+
+
+def test_w1_k1_a_close_confirmed_on_an_old_page_runs_nothing_and_shows_the_new_invoice(
+    client, support, today
+):
+    """W1, K1: the close page showed a final invoice of 38.57 (1–9 Feb 2026, 120 × 9/28).
+    20,000 MTUs recorded for February meanwhile make it 38.57 + 100.00 = 138.57. The old page's
+    confirmation closes nothing and shows $138.57; confirming that page closes it."""
+    from .factories import paid_monthly
+
+    ws = paid_monthly(date(2026, 1, 1))
+    services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1))
+    url = reverse("admin:billing_workspace_close", args=[ws.pk])
+    client.force_login(support)
+    shown = client.get(url)
+    assert "$38.57" in shown.content.decode()
+    digest = shown.context["shown_digest"]
+    services.record_usage(ws, month=date(2026, 2, 1), mtus=20_000)
+    stale = client.post(url, {"reason": "Customer asked, ticket 9", "shown": digest})
+    assert f"{ws} changed since this page was opened" in messages_of(stale)[0]
+    assert "$138.57" in stale.content.decode()
+    ws.refresh_from_db()
+    assert ws.closed_on is None and ws.invoices.count() == 1
+    fresh = stale.context["shown_digest"]
+    assert fresh != digest
+    done = client.post(url, {"reason": "Customer asked, ticket 9", "shown": fresh}, follow=True)
+    ws.refresh_from_db()
+    assert ws.closed_on == today
+    assert ws.invoices.get(kind="final").total == Decimal("138.57")
+    assert f"{ws.name} closed: Customer asked, ticket 9" in messages_of(done)[0]
+
+
+def test_w1_the_reopen_page_says_what_stays_ended(client, support, today):
+    """W1: reopening brings the workspace back on Free, unlocked; the discount and credit the
+    closure ended stay ended, and no second trial (T1) if it ever had Team."""
+    ws = workspace(as_of=today)
+    services.close_workspace(ws, by=support, reason="Asked", as_of=today)
+    client.force_login(support)
+    page = text_of(page_of(client, reverse("admin:billing_workspace_reopen", args=[ws.pk])))
+    assert f"Reopening {ws.name} (closed on 10 Feb 2026) does this" in page
+    assert "its discount and its unused startup credit do not come back" in page
+    usage_page = page_of(client, action_url(ws, "usage"))
+    assert f'href="{reverse("admin:billing_workspace_reopen", args=[ws.pk])}"' in usage_page

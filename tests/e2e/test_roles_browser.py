@@ -6,12 +6,14 @@ Transactional tests flush the database afterwards; `serialized_rollback` restore
 migration created before each test, so the groups are there for every role.
 """
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from billing import admin_toolkit as toolkit
 from billing import services
+from billing.formatting import day
 from billing.roles import FINANCE, STARTUP_REVIEWERS, SUPPORT
 from tests.billing import factories
 
@@ -87,7 +89,13 @@ def test_support_adds_a_card_and_moves_a_workspace_to_team(
     expect(page.get_by_label("Reason")).to_have_attribute("required", "")  # R4: the why
     page.get_by_label("Reason").fill("Customer asked in ticket 481")
     page.get_by_role("button", name="Change plan").click()
-    expect_done(page, change_page, "Acme moved to Team (monthly): Customer asked in ticket 481")
+    trial_end = day(toolkit.today() + timedelta(days=14))  # T3: the first paid day
+    expect_done(
+        page,
+        change_page,
+        f"Acme started a Team trial ending {trial_end}, then billed monthly: Customer asked in "
+        "ticket 481.",
+    )
     expect(status).to_contain_text("Team (monthly)")
 
     page.screenshot(path=screenshot_path("support-workspace-team-monthly"), full_page=True)

@@ -81,7 +81,8 @@ def test_support_finds_a_workspace_unlocks_it_changes_its_plan_and_asks_for_a_cr
     page.get_by_label("Reason").fill("Ticket 5120: the customer chose Team")
     page.get_by_role("button", name="Change plan").click()
     expect(page.locator("ul.messagelist li.success")).to_have_text(
-        "Ben & Jerry's Analytics moved to Team (monthly): Ticket 5120: the customer chose Team"
+        "Ben & Jerry's Analytics started a Team trial ending 24 Feb 2026, then billed monthly: "
+        "Ticket 5120: the customer chose Team."
     )
     expect(page.get_by_label("Workspace status")).to_contain_text("Team (monthly)")
     page.screenshot(path=screenshot_path("support-workspace-unlocked-team"), full_page=True)
