@@ -38,20 +38,27 @@ BATCH = 2_000
 
 
 def change_locks_in_bulk(
-    workspace_ids: list[int], to_lock: str, *, cause: str, as_of: date, month: date | None = None
+    workspace_ids: list[int],
+    to_lock: str,
+    *,
+    cause: str,
+    as_of: date,
+    month: date | None = None,
+    email: bool = True,
 ) -> int:
     """F6 for a month close: move `workspace_ids` to `to_lock`, record each change with its
-    cause, note it in each workspace's history and email each (after commit). A closed
-    workspace's data stays stopped (W1). Returns how many changed."""
+    cause, note it in each workspace's history and email each (after commit; not when `email`
+    is False: a lock lifted as it was set). A closed workspace's data stays stopped (W1).
+    Returns how many changed."""
     cause_text = LockEvent.Cause(cause).label
     for start in range(0, len(workspace_ids), BATCH):
         _change_batch(
-            workspace_ids[start : start + BATCH], to_lock, cause, cause_text, as_of, month
+            workspace_ids[start : start + BATCH], to_lock, cause, cause_text, as_of, month, email
         )
     return len(workspace_ids)
 
 
-def _change_batch(ids, to_lock, cause, cause_text, as_of, month):
+def _change_batch(ids, to_lock, cause, cause_text, as_of, month, email):
     quote = connection.ops.quote_name
     now = timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(now)
@@ -78,15 +85,15 @@ def _change_batch(ids, to_lock, cause, cause_text, as_of, month):
     )
     reason = f"{Lock(to_lock).label}: {cause_text}"
     record_history(Workspace, [(ws_id, reason) for ws_id in ids], when=now)
-    if not event_ids:
+    if not event_ids or not email:
         return
     template = "unlocked" if to_lock == Lock.UNLOCKED else "locked"
-    email = OutboundEmail._meta.db_table
+    outbox = OutboundEmail._meta.db_table
     events_among = ", ".join(["%s"] * len(event_ids))
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            insert into {email} (kind, object_key, {quote("to")}, subject, body_text, body_html,
+            insert into {outbox} (kind, object_key, {quote("to")}, subject, body_text, body_html,
                 status, attempts, last_error, created_at)
             select %s, 'lock:' || e.id, w.billing_email, '', '', '', %s, 0, '', %s
             from {event} e join {workspace} w on w.id = e.workspace_id
@@ -102,6 +109,7 @@ def _change_batch(ids, to_lock, cause, cause_text, as_of, month):
 
 # F2: the strikes of the closed month and the five before it decide the lock level.
 STRIKE_WINDOW_MONTHS = 6
+MOVED = LockEvent.Cause.MOVED_TO_TEAM
 
 
 def set_lock(workspace, to_lock, *, cause, as_of, by=None, reason=""):
@@ -207,9 +215,26 @@ def apply_lock_rules(month: date, as_of: date) -> Counter:
     ):
         if LOCK_SEVERITY[targets[ws_id]] > LOCK_SEVERITY[lock]:
             to_raise[targets[ws_id]].append(ws_id)
+    # F4, D1: a workspace that moved to Team on the close's day (a strike means it was on Free
+    # all month) was unlocked by that move, and the day's close comes before the day's changes:
+    # the close's lock is recorded, for F7 to put back if the trial ends unpaid, and lifted by
+    # the move at once. It never stood, so neither change is emailed.
+    on_team = set(
+        Subscription.objects.overlapping(as_of, as_of + timedelta(days=1))
+        .filter(plan__code=Plan.Code.TEAM, workspace_id__in=struck)
+        .values_list("workspace_id", flat=True)
+    )
     for level, ids in sorted(to_raise.items()):
-        change_locks_in_bulk(ids, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month)
-        counts[level] = len(ids)  # "locked", "locked_data_stopped"
+        stood = [ws_id for ws_id in ids if ws_id not in on_team]
+        lifted = [ws_id for ws_id in ids if ws_id in on_team]
+        change_locks_in_bulk(
+            stood, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month
+        )
+        change_locks_in_bulk(
+            lifted, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month, email=False
+        )
+        change_locks_in_bulk(lifted, Lock.UNLOCKED, cause=MOVED, as_of=as_of, email=False)
+        counts[level] = len(stood)  # "locked", "locked_data_stopped"
     to_unlock = list(
         Workspace.objects.filter(lock=Lock.LOCKED)
         .filter(~Exists(struck.filter(workspace_id=OuterRef("pk"))))
