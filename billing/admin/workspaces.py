@@ -292,6 +292,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "status": status,
+                "term_next": self._term_next(workspace, status),
                 "usage_bars": [
                     (
                         m,
@@ -315,6 +316,16 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
                 "actions": self._workspace_actions(request, workspace),
             }
         return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _term_next(workspace, status) -> str:
+        """K2, K4: what follows the annual term the panel shows, where agents look."""
+        if not status["term_end"]:
+            return ""
+        if status["cancel_at_term_end"]:
+            return "then Free (cancelled)"
+        running = workspace.subscriptions.filter(ended_on=None, switch_to_monthly_at_term_end=True)
+        return "then monthly" if running.exists() else "then it renews"
 
     @staticmethod
     def _invoice_preview(workspace, today) -> dict:
@@ -478,10 +489,11 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         sentences, a preview); a POST from the page showing another status or other effects
         runs nothing (`service_form_page`'s `shown`)."""
         status = status or selectors.workspace_status(workspace, as_of=toolkit.today())
+        term_next = self._term_next(workspace, status)
         shown = ""
         if confirms is not None:
-            state = [status[key] for key in SHOWN_STATUS], workspace.lock, workspace.closed_on
-            shown = repr((state, confirms))
+            state = [status[key] for key in SHOWN_STATUS], term_next, workspace.lock
+            shown = repr((state, workspace.closed_on, confirms))
         return service_form_page(
             self,
             request,
@@ -489,6 +501,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             template=template or "admin/billing/workspace/action.html",
             workspace=workspace,
             status=status,
+            term_next=term_next,
             shown=shown,
             **options,
         )

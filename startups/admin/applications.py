@@ -260,8 +260,9 @@ class StartupApplicationAdmin(ServiceAdmin):
             application, toolkit.today()
         )
         last_day = valid_until - timedelta(days=1)
+        whom = "this workspace" if application.workspace_id else "the workspace you pick below"
         return (
-            f"Approving redeems {code} for this workspace: {money(amount)} of credit for year "
+            f"Approving redeems {code} for {whom}: {money(amount)} of credit for year "
             f"one, valid from {day(valid_from)} to {day(last_day)}, and the acceptance goes to "
             f"{application.contact_email}."
         )
@@ -271,6 +272,11 @@ class StartupApplicationAdmin(ServiceAdmin):
         offering a form (S3: a decision is final)."""
         if not application.is_open:
             decided = f" on {day(application.decided_on)}" if application.decided_on else ""
+            if application.status == StartupApplication.Status.WITHDRAWN:  # not a decision
+                return (
+                    f"Application #{application.pk} was withdrawn{decided}: there is nothing left "
+                    "to decide."
+                )
             status = application.get_status_display().lower()
             return (
                 f"Application #{application.pk} was already {status}{decided}: a decision is final."

@@ -202,3 +202,21 @@ def test_w1_the_reopen_page_says_what_stays_ended(client, support, today):
     assert "its discount and its unused startup credit do not come back" in page
     usage_page = page_of(client, action_url(ws, "usage"))
     assert f'href="{reverse("admin:billing_workspace_reopen", args=[ws.pk])}"' in usage_page
+
+
+def test_k2_k4_the_panel_and_the_pages_say_what_follows_an_annual_term(client, support, today):
+    """K2, K4: an annual term paid on 1 Jan 2026 runs to 31 Dec 2026 (its invoice's period).
+    Moved to monthly at its end, the panel and the action pages say "then monthly";
+    cancelled, "then Free (cancelled)"."""
+    from .factories import paid_annual
+
+    ws = paid_annual(date(2026, 1, 1))
+    client.force_login(support)
+    change = reverse("admin:billing_workspace_change", args=[ws.pk])
+    assert "Annual term to 31 Dec 2026, then it renews" in text_of(page_of(client, change))
+    services.change_interval(ws, interval="monthly", as_of=today)
+    assert "Annual term to 31 Dec 2026, then monthly" in text_of(page_of(client, change))
+    now = text_of(page_of(client, action_url(ws, "plan")))
+    assert "Now: Team (annual), annual term to 31 Dec 2026, then monthly; lock: Unlocked" in now
+    services.change_to_free(ws, as_of=today)
+    assert "Annual term to 31 Dec 2026, then Free (cancelled)" in text_of(page_of(client, change))

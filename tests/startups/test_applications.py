@@ -203,6 +203,8 @@ def test_s5_rejection_needs_a_reason_and_sends_one_email(
         )
     assert len(mail.outbox) == 1
     assert "Founded in 2019." in mail.outbox[0].body
+    # Addressed as the acceptance is (it had opened "Hello," where the acceptance names them).
+    assert mail.outbox[0].body.startswith(f"Hello {app.contact_name},")
     app.refresh_from_db()
     assert (app.status, app.decided_by, app.decided_on) == (
         Status.REJECTED,

@@ -75,6 +75,22 @@ def test_s3_a_decided_application_says_so_instead_of_a_form(client, db, reviewer
     assert app.status == "approved"
 
 
+def test_s3_a_withdrawn_application_is_not_called_decided_and_unlinked_approval_says_so(
+    client, db, reviewer, today
+):
+    """S3: a withdrawal is not a reviewer's decision: its pages say there is nothing left to
+    decide (they said "a decision is final"). The approve page of an application with no
+    workspace says the credit goes to the workspace picked (it said "this workspace")."""
+    unlinked = application(as_of=today)
+    client.force_login(reviewer)
+    page = client.get(action_url(unlinked, "approve")).content.decode()
+    assert "Approving redeems STARTUP for the workspace you pick below: $25,000.00" in page
+    services.withdraw_application(unlinked, by=reviewer, as_of=today, reason="Asked by founder")
+    body = client.get(action_url(unlinked, "approve")).content.decode()
+    assert f"Application #{unlinked.pk} was withdrawn: there is nothing left to decide." in body
+    assert "a decision is final" not in body
+
+
 def test_r2_queue_dates_are_labelled_date_pickers_and_a_bad_date_is_reported(client, db, reviewer):
     application(company_name="Early Co", as_of=date(2026, 1, 5))
     application(company_name="Late Co", as_of=date(2026, 1, 25))
