@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db.models import F, Q, Sum
 
-from billing.formatting import day
+from billing.formatting import day, money
 from billing.models import OutboundEmail
 from billing.pricing import ZERO
 from billing.selectors import workspace_status
@@ -15,10 +15,25 @@ from coupons.models import CampaignRecipient, Coupon, CreditGrant, CreditLedgerE
 def ever_received_coupon_or_credit(workspace) -> bool:
     """E4 (asked by the startup program) and C2's startup-program refusal: any coupon ever
     redeemed for the workspace, or any credit granted to it, whatever became of it since."""
-    return (
-        Redemption.objects.filter(workspace_id=workspace.pk).exists()
-        or CreditGrant.objects.filter(workspace_id=workspace.pk).exists()
+    return bool(coupon_or_credit_received(workspace))
+
+
+def coupon_or_credit_received(workspace) -> str:
+    """E4 as the reviewer reads it: the first coupon the workspace received ("SPRING on
+    25 Jan 2026"), else its first credit grant, else ""."""
+    redemption = (
+        Redemption.objects.filter(workspace_id=workspace.pk)
+        .select_related("coupon")
+        .order_by("redeemed_on", "pk")
+        .first()
     )
+    if redemption is not None:
+        return f"{redemption.coupon.code} on {day(redemption.redeemed_on)}"
+    grant = CreditGrant.objects.filter(workspace_id=workspace.pk).order_by("valid_from", "pk")
+    grant = grant.first()
+    if grant is not None:
+        return f"a credit of {money(grant.amount)} from {day(grant.valid_from)}"
+    return ""
 
 
 def running_discounts(as_of: date):

@@ -84,11 +84,13 @@ def check_territory(country: str) -> Check:
 
 def check_no_prior_discount(workspace, received_any) -> Check:
     """E4: the workspace never received any coupon or credit. `received_any(workspace)` is
-    asked of the coupons app."""
+    asked of the coupons app: what it received first ("SPRING on 25 Jan 2026"), or ""."""
     if workspace is None:
         return Check("E4", False, "No workspace linked yet: link the applicant's workspace")
-    if received_any(workspace):
-        return Check("E4", False, f"Workspace {workspace.slug} has received a coupon or credit")
+    if received := received_any(workspace):
+        return Check(
+            "E4", False, f"Workspace {workspace.slug} has received a coupon or credit: {received}"
+        )
     return Check("E4", True, f"Workspace {workspace.slug} never received a coupon or credit")
 
 

@@ -25,7 +25,7 @@ from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
 from billing.turns import take_turns
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant
-from coupons.selectors import ever_received_coupon_or_credit, program_member
+from coupons.selectors import coupon_or_credit_received, program_member
 from coupons.services import (
     STARTUP_CODE,
     credit_amount_for,
@@ -83,7 +83,7 @@ def _locked(application) -> StartupApplication:
 
 def refresh_checks(application: StartupApplication) -> list[eligibility.Check]:
     """S2: evaluate the checks again (when a reviewer opens it) and store them."""
-    checks = eligibility.evaluate(application, ever_received_coupon_or_credit)  # E4
+    checks = eligibility.evaluate(application, coupon_or_credit_received)  # E4
     application.checks = [check.as_dict() for check in checks]
     application.failing_checks = " ".join(c.id for c in checks if not c.passed)
     return checks

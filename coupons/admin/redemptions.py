@@ -151,6 +151,15 @@ class RedemptionAdmin(ServiceAdmin):
             Redemption.objects.select_related("workspace", "coupon"), pk=pk
         )
         workspace = redemption.workspace
+        closed = ""
+        running = selectors.active_discount(workspace, as_of=toolkit.today())
+        if running is None or running.pk != redemption.pk:  # removed, ran out, or not a discount
+            status = redemption.get_status_display().lower()
+            ended = f" on {day(redemption.ended_on)}" if redemption.ended_on else ""
+            closed = (
+                f"{redemption.coupon.code} is not {workspace.name}'s running discount ({status}"
+                f"{ended}): there is nothing to remove."
+            )
 
         def perform(data):
             removed = services.remove_discount(
@@ -170,6 +179,7 @@ class RedemptionAdmin(ServiceAdmin):
             form=ReasonForm(request.POST or None),
             back_url=reverse("admin:billing_workspace_change", args=[workspace.pk]),
             perform=perform,
+            closed=closed,
             intro=selectors.redemption_summary(redemption),
         )
 

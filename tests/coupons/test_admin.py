@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from billing import services as billing
 from billing.documents import MAX_DOCUMENT_BYTES
-from billing.errors import DayAlreadyProcessed
+from billing.errors import BillingError, DayAlreadyProcessed
 from billing.models import OutboundEmail
 from coupons import services
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
@@ -87,8 +87,9 @@ def test_r1_support_removes_a_discount_with_a_reason(client, support, today):
 
 
 def test_c5_the_remove_page_of_an_ended_discount_removes_no_other_one(client, support, today):
-    """OLD20's page, opened before it was removed, is posted after NEW10 was applied: the
-    service refuses (another discount runs now) and NEW10 keeps running."""
+    """OLD20's page, opened before it was removed, is posted after NEW10 was applied: the page
+    says OLD20 is not the running discount and offers nothing, a POST runs nothing, and NEW10
+    keeps running. The service refuses it too."""
     ws = paid_monthly(as_of=date(2026, 1, 1), name="Acme")
     old = services.redeem_coupon(
         ws, coupon(code="OLD20", duration="forever").code, by=support, as_of=date(2026, 1, 1)
@@ -101,9 +102,15 @@ def test_c5_the_remove_page_of_an_ended_discount_removes_no_other_one(client, su
     response = client.post(
         reverse("admin:coupons_redemption_remove", args=[old.pk]), {"reason": "Ticket 2"}
     )
-    assert any(
-        "OLD20 is no longer Acme's running discount (NEW10 is): nothing was removed." in m
-        for m in messages_of(response)
+    assert (
+        "OLD20 is not Acme&#x27;s running discount (removed on 5 Jan 2026): there is nothing to "
+        "remove." in response.content.decode()
+    )
+    assert '<form method="post"' not in response.content.decode()
+    with pytest.raises(BillingError) as refused:
+        services.remove_discount(ws, by=support, reason="Ticket 2", as_of=today, redemption=old)
+    assert str(refused.value) == (
+        "OLD20 is no longer Acme's running discount (NEW10 is): nothing was removed."
     )
     new.refresh_from_db()
     assert new.status == Redemption.Status.ACTIVE

@@ -149,7 +149,9 @@ def test_e4_a_workspace_that_had_a_coupon_fails_and_override_lifts_the_coupon_re
     redeem_coupon(ws, "WELCOME10", by=support, as_of=date(2026, 1, 5))
     app = application(workspace=ws)
     assert app.failing_checks == "E4"
-    assert app.checks[3]["reason"] == "Workspace nimbus has received a coupon or credit"
+    assert app.checks[3]["reason"] == (
+        "Workspace nimbus has received a coupon or credit: WELCOME10 on 5 Jan 2026"
+    )
     services.approve_application(
         app,
         by=reviewer,
