@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
+from billing.formatting import day as on
 from billing.formatting import month as month_name
 from billing.models import BillingClock, Invoice, MonthClose
 from billing.months import month_start, next_month
@@ -133,9 +134,9 @@ def date_order_problem(day: date, what: str, *, name, created_on, dated_to) -> s
     if day >= latest:
         return None
     if latest == created_on:
-        return f"{what} for {name} cannot be dated {day}: it signed up on {latest}."
+        return f"{what} for {name} cannot be dated {on(day)}: it signed up on {on(latest)}."
     return (
-        f"{what} for {name} cannot be dated {day}: a change dated {latest} was entered "
+        f"{what} for {name} cannot be dated {on(day)}: a change dated {on(latest)} was entered "
         "already, and changes to a workspace are entered in date order."
     )
 
@@ -175,8 +176,8 @@ def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> Non
     last, processing = _clock_shared()
     if processing is not None and day <= processing and (last is None or processing > last):
         raise DayAlreadyProcessed(
-            f"{what} dated {day} is refused: the billing clock is processing {processing} now. "
-            f"Date it {processing + timedelta(days=1)} or later."
+            f"{what} dated {on(day)} is refused: the billing clock is processing "
+            f"{on(processing)} now. Date it {on(processing + timedelta(days=1))} or later."
         )
     closed = (
         MonthClose.objects.filter(month__gte=month_start(day))
@@ -188,22 +189,23 @@ def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> Non
         # A month closed without the clock (`close_month` called on its own): its invoices
         # are issued, so its days are as processed as the clock's (I3, I4).
         raise DayAlreadyProcessed(
-            f"{what} dated {day} is refused: {month_name(closed)} is closed (its invoices are "
-            f"issued). Date it {next_month(closed)} or later."
+            f"{what} dated {on(day)} is refused: {month_name(closed)} is closed (its invoices are "
+            f"issued). Date it {on(next_month(closed))} or later."
         )
     if last is None:
         return
     if day <= last:
         raise DayAlreadyProcessed(
-            f"{what} dated {day} is refused: the billing clock has already processed every day "
-            f"through {last}. Date it {last + timedelta(days=1)} or later."
+            f"{what} dated {on(day)} is refused: the billing clock has already processed every day "
+            f"through {on(last)}. Date it {on(last + timedelta(days=1))} or later."
         )
     next_close = next_month(last)
     if next_close < day and not past_a_close:
         raise ClockBehind(
-            f"{what} dated {day} must wait: the billing clock has processed every day through "
-            f"{last} and has not yet run the month close due on {next_close}. Run the clock "
-            f"through {day - timedelta(days=1)} first, or date it {next_close} at the latest."
+            f"{what} dated {on(day)} must wait: the billing clock has processed every day "
+            f"through {on(last)} and has not yet run the month close due on {on(next_close)}. "
+            f"Run the clock through {on(day - timedelta(days=1))} first, or date it "
+            f"{on(next_close)} at the latest."
         )
 
 
@@ -232,9 +234,10 @@ def latest_issued(invoices, day: date) -> tuple[str, date] | None:
 
 def issued_already(what: str, day: date, number: str, issued_on: date) -> str:
     return (
-        f"{what} dated {day} is refused: invoice {number}, dated {issued_on}, was issued "
+        f"{what} dated {on(day)} is refused: invoice {number}, dated {on(issued_on)}, was issued "
         "already as things stood, and an issued invoice is never changed. Date it "
-        f"{issued_on + timedelta(days=1)} or later."
+        f"{on(issued_on + timedelta(days=1))} or later, or request a credit note on {number} "
+        "to change what it bills (K3)."
     )
 
 

@@ -174,8 +174,8 @@ def close_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> Wo
         current = current_subscription(workspace)
         if current.started_on > as_of:
             raise BillingError(
-                f"{workspace.name}'s current subscription starts on {current.started_on}: a "
-                f"closure cannot be dated {as_of}, before it."
+                f"{workspace.name}'s current subscription starts on {day(current.started_on)}: "
+                f"a closure cannot be dated {day(as_of)}, before it."
             )
         final = _end_subscription(workspace, current, as_of)
         effects = [

@@ -94,7 +94,9 @@ def submit_exemption(
     if not isinstance(valid_from, date):
         problems.append("A certificate needs the first day it is valid.")
     elif valid_to is not None and valid_to < valid_from:
-        problems.append(f"The certificate cannot end ({valid_to}) before it starts ({valid_from}).")
+        problems.append(
+            f"The certificate cannot end ({day(valid_to)}) before it starts ({day(valid_from)})."
+        )
     for value, what, hint in (
         (valid_from, "Its first valid day", ""),
         (valid_to, "Its last valid day", ": leave it empty for a certificate without an end"),

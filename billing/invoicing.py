@@ -27,6 +27,7 @@ from django.utils import timezone
 from billing.bulk_rows import copy_rows
 from billing.clock import last_processed_day
 from billing.errors import BillingError, ClockBehind
+from billing.formatting import day as on
 from billing.formatting import period_text, unit_price
 from billing.hooks import Adjustment, DraftInvoice, invoice_adjustments
 from billing.models import (
@@ -591,9 +592,9 @@ def _refuse_numbers_ahead_of_the_clock(day: date, workspace_id: int) -> None:
     if owed:
         due, name = min(owed)
         raise ClockBehind(
-            f"An invoice dated {day} must wait: the billing clock has yet to bill {name}'s annual "
-            f"Team due on {due}, and invoice numbers follow issue dates. Run the clock through "
-            f"{day - timedelta(days=1)} first."
+            f"An invoice dated {on(day)} must wait: the billing clock has yet to bill "
+            f"{name}'s annual Team due on {on(due)}, and invoice numbers follow issue "
+            f"dates. Run the clock through {on(day - timedelta(days=1))} first."
         )
 
 

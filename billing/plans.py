@@ -16,6 +16,7 @@ from billing.clock import (
     refuse_processed,
 )
 from billing.errors import BillingError, refuse_problems
+from billing.formatting import day
 from billing.models import Plan, PlanTerms, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, add_year
 
@@ -80,7 +81,7 @@ def _refuse_out_of_bounds(plan: Plan, effective_on: date) -> None:
     ahead, an annual customer's at most a year before the renewal it applies to: two years
     leave room for both, while a year typed wrong (2062 for 2026, 9999) is refused rather than
     entered ahead of every later change, which would then be refused as out of date order."""
-    what = f"A change of {plan}'s terms dated {effective_on} is refused"
+    what = f"A change of {plan}'s terms dated {day(effective_on)} is refused"
     if effective_on < FIRST_DAY:
         raise BillingError(
             f"{what}: it is outside the years this system bills (2000 to 2099), and {plan}'s "
@@ -96,7 +97,7 @@ def _refuse_out_of_bounds(plan: Plan, effective_on: date) -> None:
     if effective_on > latest:
         raise BillingError(
             f"{what}: terms are entered at most two years ahead of the billing clock's next "
-            f"day, {next_day}: date them {latest} at the latest."
+            f"day, {day(next_day)}: date them {day(latest)} at the latest."
         )
 
 
@@ -106,11 +107,11 @@ def _refuse_out_of_order(plan: Plan, effective_on: date) -> None:
     terms dated on or before a workspace's sign-up or change entered ahead of the clock (which
     may have read them: a trial's length, an annual price, a final invoice, the Free allowance
     a trial-ended email states). Refused, naming it."""
-    what = f"A change of {plan}'s terms dated {effective_on} is refused"
+    what = f"A change of {plan}'s terms dated {day(effective_on)} is refused"
     later = plan.terms.filter(effective_on__gt=effective_on).order_by("effective_on").first()
     if later is not None:
         raise BillingError(
-            f"{what}: its terms from {later.effective_on} were entered already, and a plan's "
+            f"{what}: its terms from {day(later.effective_on)} were entered already, and a plan's "
             "terms are entered in date order."
         )
     ahead = _entered_ahead(effective_on)
@@ -194,11 +195,11 @@ def withdrawal_refusal(terms: PlanTerms) -> str:
         and terms.effective_on <= processing
         and (last is None or processing > last)
     ):
-        return f"{terms} are in force: the billing clock is processing {processing} now."
+        return f"{terms} are in force: the billing clock is processing {day(processing)} now."
     if last is not None and terms.effective_on <= last:
         return (
-            f"{terms} are in force: the billing clock has processed every day through {last}. "
-            f"Enter new terms from {last + timedelta(days=1)} to change them."
+            f"{terms} are in force: the billing clock has processed every day through {day(last)}. "
+            f"Enter new terms from {day(last + timedelta(days=1))} to change them."
         )
     later = terms.plan.terms.filter(effective_on__gt=terms.effective_on).order_by("effective_on")
     later = later.values_list("effective_on", flat=True).first()
@@ -229,7 +230,7 @@ def withdraw_plan_terms(terms: PlanTerms, *, by, reason: str) -> Plan:
     plan = Plan.objects.select_for_update(no_key=True).get(pk=terms.plan_id)
     current = plan.terms.filter(pk=terms.pk).first()
     if current is None:
-        raise BillingError(f"{plan}'s terms from {terms.effective_on} were withdrawn already.")
+        raise BillingError(f"{plan}'s terms from {day(terms.effective_on)} were withdrawn already.")
     refusal = withdrawal_refusal(current)
     if refusal:
         raise BillingError(refusal)

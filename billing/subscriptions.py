@@ -28,7 +28,7 @@ from billing.errors import (
     PaymentMethodRequired,
     refuse_problems,
 )
-from billing.formatting import billed
+from billing.formatting import billed, day, last_day
 from billing.locks import set_lock
 from billing.models import (
     Interval,
@@ -294,8 +294,8 @@ def _ready_for_change(workspace: Workspace, as_of: date, what: str, *, bills: bo
     current = current_subscription(workspace)
     if current.started_on > as_of:  # entered after a change dated later (D2 allows both)
         raise BillingError(
-            f"{what} for {workspace.name} cannot be dated {as_of}: its current subscription "
-            f"starts on {current.started_on}, after it."
+            f"{what} for {workspace.name} cannot be dated {day(as_of)}: its current "
+            f"subscription starts on {day(current.started_on)}, after it."
         )
     return workspace, current
 
@@ -351,7 +351,7 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
             current.cancel_at_term_end = False
             current.switch_to_monthly_at_term_end = interval == Interval.MONTHLY
             if current.switch_to_monthly_at_term_end:
-                why = f"Cancellation withdrawn: moves to monthly billing on {current.term_end}"
+                why = f"Cancellation withdrawn: moves to monthly billing on {day(current.term_end)}"
             else:
                 why = "Cancellation withdrawn: the annual term will renew"
             save_with_reason(current, why)
@@ -388,10 +388,11 @@ def change_to_free(workspace: Workspace, *, as_of: date):
     elif current.interval == Interval.ANNUAL:
         if current.cancel_at_term_end:
             raise InvalidPlanChange(
-                f"{workspace.name}'s annual term is already set to end on {current.term_end}."
+                f"{workspace.name}'s annual term is already cancelled: it runs to "
+                f"{last_day(current.term_end)}, then Free."
             )
         current.cancel_at_term_end = True
-        save_with_reason(current, f"Cancelled: moves to Free on {current.term_end}")
+        save_with_reason(current, f"Cancelled: moves to Free on {day(current.term_end)}")
     else:
         stop_subscription(current, as_of, Subscription.EndReason.CANCELLED)
         _issue_final_invoice(current, as_of)
@@ -433,7 +434,7 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
         raise InvalidPlanChange(f"{workspace.name} is already {billed(interval)}.")
     if interval == Interval.MONTHLY:
         current.switch_to_monthly_at_term_end = True
-        save_with_reason(current, f"Moves to monthly billing on {current.term_end}")
+        save_with_reason(current, f"Moves to monthly billing on {day(current.term_end)}")
         return current
     stop_subscription(current, as_of, Subscription.EndReason.INTERVAL_CHANGED)
     _issue_final_invoice(current, as_of)

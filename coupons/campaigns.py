@@ -386,8 +386,8 @@ def _caught_up_standings(
                     except BillingError as exc:
                         error = ClockBehind if isinstance(exc, ClockBehind) else BillingError
                         raise error(
-                            f"{what} on {as_of} must wait: a coupon for {workspace.name} would "
-                            f"wait too. {exc}"
+                            f"{what} on {day(as_of)} must wait: a coupon for {workspace.name} "
+                            f"would wait too. {exc}"
                         ) from exc
             judged = [pk for pk in workspace_ids if pk not in held]
             rows = (
@@ -778,7 +778,7 @@ def launch_campaign(campaign: Campaign, by=None, as_of: date = None, *, dispatch
     campaign.launches += 1
     save_with_reason(
         campaign,
-        f"{'Launched' if first else 'Launched again'} on {as_of}: {added} workspace(s) added",
+        f"{'Launched' if first else 'Launched again'} on {day(as_of)}: {added} workspace(s) added",
         by=by,
     )
     unsent = list(

@@ -66,7 +66,9 @@ def add_grant(
     if year not in PROGRAM_YEARS:
         problems.append(f"The program runs for two years at most: there is no year {year}.")
     if valid_until is not None and valid_until <= valid_from:
-        problems.append(f"A grant valid from {valid_from} must end after it, not {valid_until}.")
+        problems.append(
+            f"A grant valid from {day(valid_from)} must end after it, not {day(valid_until)}."
+        )
     refuse_problems(problems, CouponError)
     existing = {g.year: g for g in CreditGrant.objects.filter(workspace=workspace)}
     if year in existing:

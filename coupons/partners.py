@@ -12,7 +12,7 @@ from billing.clock import refuse_processed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
-from billing.formatting import money
+from billing.formatting import day, money
 from billing.turns import take_turns
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, CreditGrant
@@ -76,8 +76,9 @@ def partner_date_order_problem(partner, as_of: date, what: str) -> str | None:
     partner = AcceleratorPartner.objects.select_for_update(no_key=True).get(pk=partner.pk)
     if partner.reviewed_on is not None and as_of < partner.reviewed_on:
         return (
-            f"{what} cannot be dated {as_of}: {partner.name}'s decision dated "
-            f"{partner.reviewed_on} was entered already, and changes are entered in date order."
+            f"{what} cannot be dated {day(as_of)}: {partner.name}'s decision dated "
+            f"{day(partner.reviewed_on)} was entered already, and changes are entered in date "
+            "order."
         )
     return None
 
@@ -95,8 +96,9 @@ def _decide(partner: AcceleratorPartner, status, text: str, *, by, as_of: date, 
     )
     if later is not None:
         raise CouponError(
-            f"A decision on {partner.name} cannot be dated {as_of}: a grant to one of its "
-            f"startups dated {later} was entered already, and changes are entered in date order."
+            f"A decision on {partner.name} cannot be dated {day(as_of)}: a grant to one of its "
+            f"startups dated {day(later)} was entered already, and changes are entered in date "
+            "order."
         )
     partner.status = status
     partner.reviewed_by, partner.reviewed_on, partner.review_note = by, as_of, note

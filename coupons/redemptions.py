@@ -469,7 +469,7 @@ def _run_out(due: list[Redemption]) -> Counter:
     Redemption.objects.filter(pk__in=[r.pk for r in due]).update(
         status=Redemption.Status.ENDED, ended_on=F("runs_out_on")
     )
-    record_history(Redemption, [(r.pk, f"Ran out on {r.runs_out_on}") for r in due])
+    record_history(Redemption, [(r.pk, f"Ran out on {day(r.runs_out_on)}") for r in due])
 
     follow_up_ids = {c.follow_up_id for c in coupons.values() if c.follow_up_id is not None}
     # C5: never twice to one workspace — neither received before nor twice in this batch.
@@ -482,8 +482,8 @@ def _run_out(due: list[Redemption]) -> Counter:
         )
     follow_ups, notes = [], []
     for redemption in due:
-        coupon, day = coupons[redemption.coupon_id], redemption.runs_out_on
-        note = f"Coupon {coupon.code} ran out on {day}"
+        coupon, ran_out = coupons[redemption.coupon_id], redemption.runs_out_on
+        note = f"Coupon {coupon.code} ran out on {day(ran_out)}"
         follow = coupon.follow_up
         if follow is None:
             note += ": back to the normal rate"
@@ -502,10 +502,10 @@ def _run_out(due: list[Redemption]) -> Counter:
             follow_up = Redemption(
                 workspace_id=redemption.workspace_id,
                 coupon=follow,
-                redeemed_on=day,
-                started_month=month_start(day),
-                runs_out_on=follow.runs_out_on(day),
-                reason=f"Follow-up of {coupon.code}, which ran out on {day}",
+                redeemed_on=ran_out,
+                started_month=month_start(ran_out),
+                runs_out_on=follow.runs_out_on(ran_out),
+                reason=f"Follow-up of {coupon.code}, which ran out on {day(ran_out)}",
                 is_follow_up=True,
                 follows_id=redemption.pk,
             )

@@ -234,7 +234,7 @@ def assign_application(application, *, reviewer, by, as_of: date) -> StartupAppl
     application = _locked(application)
     _require_open(application, "assigned")
     application.assigned_to = reviewer
-    save_with_reason(application, f"Assigned to {reviewer} on {as_of}", by=by)
+    save_with_reason(application, f"Assigned to {reviewer} on {day(as_of)}", by=by)
     return application
 
 
@@ -250,7 +250,7 @@ def start_review(application, *, by, as_of: date) -> StartupApplication:
     application.status = Status.IN_REVIEW
     application.assigned_to = application.assigned_to or by
     refresh_checks(application)
-    save_with_reason(application, f"In review from {as_of}", by=by)
+    save_with_reason(application, f"In review from {day(as_of)}", by=by)
     return application
 
 
@@ -266,7 +266,7 @@ def withdraw_application(application, *, by, as_of: date, reason: str) -> Startu
     _require_open(application, "withdrawn")
     application.status = Status.WITHDRAWN
     application.decision_note = reason
-    save_with_reason(application, f"Withdrawn on {as_of}: {reason}", by=by)
+    save_with_reason(application, f"Withdrawn on {day(as_of)}: {reason}", by=by)
     _refresh_e5_of_others(application, by=by, why="was withdrawn")
     return application
 
@@ -598,10 +598,14 @@ def request_deal(application, *, deal: PartnerDeal, as_of: date) -> DealRequest:
 
 @transaction.atomic
 def decide_deal_request(request: DealRequest, *, by, fulfil: bool, as_of: date, note: str = ""):
-    """S6: staff mark a request fulfilled or declined, once."""
+    """S6: staff mark a request fulfilled or declined, once; a decline says why (R4)."""
     request = DealRequest.objects.select_for_update().get(pk=request.pk)
     if request.status != DealRequest.Status.REQUESTED:
         raise ApplicationError(f"This request was already {request.get_status_display().lower()}.")
+    if not fulfil:
+        note = require_reason(
+            note, "Say why the request is declined: the reason is kept.", error=ApplicationError
+        )
     request.status = DealRequest.Status.FULFILLED if fulfil else DealRequest.Status.DECLINED
     request.decided_by, request.decided_on, request.note = by, as_of, note
     save_with_reason(request, f"{request.get_status_display()} {note}".strip(), by=by)

@@ -284,7 +284,7 @@ def test_d1_d2_a_clock_that_never_ran_refuses_nothing_then_names_its_last_day(db
             D("114.52"),
         )
     ]
-    with pytest.raises(DayAlreadyProcessed, match="processed every day through 2026-02-01"):
+    with pytest.raises(DayAlreadyProcessed, match="processed every day through 1 Feb 2026"):
         services.change_to_free(ws, as_of=date(2026, 2, 1))
     with pytest.raises(BillingError, match="closed"):
         services.record_usage(ws, month=date(2026, 1, 1), mtus=12_000)
@@ -330,7 +330,7 @@ def test_d2_i4_a_month_closed_without_the_clock_is_not_billed_again_by_a_cancell
     assert last_processed_day() is None
     with pytest.raises(BillingError, match="closed"):
         services.record_usage(ws, month=date(2026, 1, 1), mtus=12_000)
-    refused = "January 2026 is closed \\(its invoices are issued\\). Date it 2026-02-01 or later"
+    refused = "January 2026 is closed \\(its invoices are issued\\). Date it 1 Feb 2026 or later"
     with pytest.raises(BillingError, match=refused):
         services.change_to_free(ws, as_of=date(2026, 1, 20))
     assert [(b[0], b[4]) for b in bills(ws)] == [("monthly", D("120.00"))]

@@ -537,6 +537,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
         running = workspace.subscriptions.filter(ended_on=None)
         before = running.values_list("pk", flat=True).first()
         issued_before = set(workspace.invoices.values_list("pk", flat=True))
+        lock_before = Workspace.objects.values_list("lock", flat=True).get(pk=workspace.pk)
         sub = self._change(workspace, action, choice, by=by, as_of=today, reason=reason)
         term_to = last_day(sub.term_end)
         if action == "interval":
@@ -546,7 +547,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             elif sub.switch_to_monthly_at_term_end:
                 done = f"{name}'s annual term runs to {term_to}, then monthly billing"
             elif sub.pk == before:  # the move to monthly withdrawn
-                done = f"{name}'s annual term runs to {term_to}, then renews"
+                done = f"{name}'s annual term runs to {term_to}, then it renews"
             else:
                 done = f"{name} is now on Team, {billed(interval)}"
         elif choice == "free":
@@ -556,7 +557,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
                 else f"{name} is on Free"
             )
         elif sub.pk == before:  # an annual term's cancellation withdrawn
-            then = "monthly" if sub.switch_to_monthly_at_term_end else "renews"
+            then = "monthly" if sub.switch_to_monthly_at_term_end else "it renews"
             done = f"{name}'s cancellation withdrawn: annual term to {term_to}, then {then}"
         elif sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
             done = (
@@ -571,7 +572,6 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
             f"{money(invoice.total)}."
             for invoice in issued
         ]
-        lock_before = workspace.lock
         workspace.refresh_from_db(fields=["lock"])
         if workspace.lock != lock_before:  # F7
             notes.append(f" Its lock is now “{workspace.get_lock_display()}”.")
@@ -792,7 +792,8 @@ class SubscriptionAdmin(ServiceAdmin):
     # Two facts a column, so the list fits 1,366 px beside the menu and the filters.
     @admin.display(description="Plan", ordering="plan")
     def plan_and_interval(self, obj):
-        return f"{obj.plan}, {obj.get_interval_display().lower()}"
+        """As the workspace pages write it: "Team, billed monthly"; Free has no interval."""
+        return f"{obj.plan.name}, {billed(obj.interval)}" if obj.is_team else obj.plan.name
 
     @admin.display(description="Trial", ordering="trial_end")
     def trial(self, obj):

@@ -5,23 +5,10 @@ from django.contrib import admin
 from django.db.models import Exists, OuterRef
 
 from billing import admin_toolkit as toolkit
-from billing.admin_toolkit import ServiceAdmin, immediate_action
+from billing.admin_toolkit import ServiceAdmin, bulk_action, immediate_action
 from coupons.models import CreditGrant
 from startups import services
 from startups.models import DealRequest, PartnerDeal, StartupApplication
-
-
-def _decision(*, fulfil, description):
-    """S6: staff fulfil or decline the selected requests at once: nothing to confirm."""
-    return immediate_action(
-        description,
-        lambda model_admin, request, deal_request: services.decide_deal_request(
-            deal_request, by=request.user, fulfil=fulfil, as_of=toolkit.today()
-        ),
-        permission="decide",
-        done="request(s) " + ("fulfilled" if fulfil else "declined"),
-        related=("deal", "application"),
-    )
 
 
 @admin.register(PartnerDeal)
@@ -73,5 +60,23 @@ class DealRequestAdmin(ServiceAdmin):
     def has_decide_permission(self, request):
         return request.user.has_perm("startups.change_dealrequest")
 
-    fulfil = _decision(fulfil=True, description="Mark fulfilled")
-    decline = _decision(fulfil=False, description="Decline")
+    # Fulfilling needs nothing confirmed (no money moves, nothing to undo); a decline says why.
+    fulfil = immediate_action(
+        "Mark fulfilled",
+        lambda model_admin, request, deal_request: services.decide_deal_request(
+            deal_request, by=request.user, fulfil=True, as_of=toolkit.today()
+        ),
+        permission="decide",
+        done="request(s) fulfilled",
+        related=("deal", "application"),
+    )
+    decline = bulk_action(
+        "Decline",
+        lambda model_admin, request, deal_request, data: services.decide_deal_request(
+            deal_request, by=request.user, fulfil=False, as_of=toolkit.today(), note=data["reason"]
+        ),
+        permission="decide",
+        title="Decline deal requests",
+        done="request(s) declined",
+        related=("deal", "application"),
+    )

@@ -351,7 +351,7 @@ def test_k2_k4_the_plan_pages_say_what_happens_to_an_annual_term(client, support
     withdrawn = f"{ws.name}'s cancellation withdrawn: annual term to {last_day}, then monthly"
     assert f"{withdrawn}: Ticket 2." in said
     said = post("interval", {"interval": "annual", "reason": "Ticket 3"})
-    assert f"{ws.name}'s annual term runs to {last_day}, then renews: Ticket 3." in said
+    assert f"{ws.name}'s annual term runs to {last_day}, then it renews: Ticket 3." in said
     said = post("interval", {"interval": "monthly", "reason": "Ticket 4"})
     assert f"{ws.name}'s annual term runs to {last_day}, then monthly billing: Ticket 4." in said
     sub = ws.subscriptions.get(ended_on=None)

@@ -295,7 +295,7 @@ def test_w1_closed_workspaces_get_no_strike_and_no_lock_change_at_a_close(db, su
 def test_w1_d2_a_closure_on_a_processed_day_is_refused(db, support):
     ws = paid_monthly(as_of=JAN)
     services.run_billing(as_of=date(2026, 1, 31))
-    with pytest.raises(DayAlreadyProcessed, match="through 2026-01-31"):
+    with pytest.raises(DayAlreadyProcessed, match="through 31 Jan 2026"):
         close(ws, support, date(2026, 1, 31))
     with pytest.raises(Exception, match="Say why the workspace is closed"):
         close(ws, support, date(2026, 2, 1), reason="")

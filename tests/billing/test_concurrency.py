@@ -268,7 +268,7 @@ def test_d2_a_change_dated_the_day_the_clock_is_processing_is_refused(db):
     ws = paid_monthly(as_of=date(2026, 1, 1))
     services.run_billing(as_of=date(2026, 1, 31))
     begin_day(date(2026, 2, 1))
-    with pytest.raises(DayAlreadyProcessed, match="is processing 2026-02-01 now"):
+    with pytest.raises(DayAlreadyProcessed, match="is processing 1 Feb 2026 now"):
         services.change_to_free(ws, as_of=date(2026, 2, 1))
     services.run_billing(as_of=date(2026, 2, 1))
     services.change_to_free(ws, as_of=date(2026, 2, 2))

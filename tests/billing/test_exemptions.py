@@ -376,7 +376,7 @@ def test_x4_submission_names_every_problem(db):
     message = str(refused.value)
     assert "“ZZ” is not a US state code" in message
     assert "“charity” is not an exemption reason" in message
-    assert "cannot end (2026-02-01) before it starts (2026-03-01)" in message
+    assert "cannot end (1 Feb 2026) before it starts (1 Mar 2026)" in message
 
 
 # --- X5: the download ---------------------------------------------------------------------------
@@ -543,13 +543,13 @@ def test_x4_x2_d4_a_decision_dated_the_day_of_an_invoice_issued_already_is_refus
     services.change_to_free(ws, as_of=day)
     final = Invoice.objects.get(workspace=ws, kind="final")
     assert (final.subtotal, final.tax) == (D("60.00"), D("4.35"))
-    dated_later = f"invoice {final.number}, dated 2026-02-15, was issued already.*2026-02-16"
+    dated_later = f"invoice {final.number}, dated 15 Feb 2026, was issued already.*16 Feb 2026"
     with pytest.raises(
-        BillingError, match=f"An approval dated 2026-02-15 is refused: {dated_later}"
+        BillingError, match=f"An approval dated 15 Feb 2026 is refused: {dated_later}"
     ):
         services.approve_exemption(cert, by=finance, as_of=day)
     with pytest.raises(
-        BillingError, match=f"A tax rate dated 2026-02-15 is refused: {dated_later}"
+        BillingError, match=f"A tax rate dated 15 Feb 2026 is refused: {dated_later}"
     ):
         services.set_tax_rate("US", region="CA", rate="10", name="CA", valid_from=day)
     cert.refresh_from_db()

@@ -244,7 +244,7 @@ def test_i1_d4_an_invoice_waits_while_the_clock_owes_an_annual_invoice_dated_bef
     annual = workspace(as_of=date(2026, 1, 1), plan="team", interval="annual", card=True)
     monthly = paid_monthly(date(2026, 1, 1))
     services.run_billing(as_of=date(2026, 1, 1))
-    with pytest.raises(ClockBehind, match="yet to bill .*annual Team due on 2026-01-15"):
+    with pytest.raises(ClockBehind, match="yet to bill .*annual Team due on 15 Jan 2026"):
         services.change_to_free(monthly, as_of=date(2026, 1, 20))
     assert not Invoice.objects.exists()
     assert monthly.subscriptions.get(ended_on=None).plan.code == "team"

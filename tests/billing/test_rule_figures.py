@@ -79,7 +79,7 @@ def test_d2_interval_grant_unlock_application_and_certificate_decisions_on_a_pro
     services.run_billing(as_of=date(2026, 1, 31))
     free.refresh_from_db()
     assert free.lock == "locked"
-    message = "2026-01-31.*2026-02-01"
+    message = "31 Jan 2026.*1 Feb 2026"
     attempts = {
         "interval": lambda: services.change_interval(
             paid, interval="annual", as_of=date(2026, 1, 31)

@@ -38,11 +38,11 @@ def test_x1_d2_d4_a_new_business_location_is_a_dated_change(db, support):
     def move(day):
         move_to_oregon(ws, support, day)
 
-    with pytest.raises(ClockBehind, match="A change of business location dated 2026-02-10"):
+    with pytest.raises(ClockBehind, match="A change of business location dated 10 Feb 2026"):
         move(date(2026, 2, 10))
     assert Workspace.objects.get(pk=ws.pk).business_region == "CA"
     services.run_billing(as_of=date(2026, 2, 9))
-    with pytest.raises(DayAlreadyProcessed, match="through 2026-02-09"):
+    with pytest.raises(DayAlreadyProcessed, match="through 9 Feb 2026"):
         move(date(2026, 2, 9))
     move(date(2026, 2, 10))
     january = Invoice.objects.get(workspace=ws)
@@ -97,7 +97,7 @@ def test_x1_d4_a_move_dated_before_an_issued_final_invoice_is_refused(db, suppor
     final = Invoice.objects.get(workspace=ws, kind="final")
     assert (final.tax_region, final.total) == ("CA", D("99.64"))
 
-    with pytest.raises(BillingError, match=rf"{final.number}, dated 2026-01-25.*2026-01-26"):
+    with pytest.raises(BillingError, match=rf"{final.number}, dated 25 Jan 2026.*26 Jan 2026"):
         move_to_oregon(ws, support, date(2026, 1, 20))
     assert Workspace.objects.get(pk=ws.pk).business_region == "CA"
     move_to_oregon(ws, support, date(2026, 1, 26))

@@ -220,3 +220,49 @@ def test_k2_k4_the_panel_and_the_pages_say_what_follows_an_annual_term(client, s
     assert "Now: Team (annual), annual term to 31 Dec 2026, then monthly; lock: Unlocked" in now
     services.change_to_free(ws, as_of=today)
     assert "Annual term to 31 Dec 2026, then Free (cancelled)" in text_of(page_of(client, change))
+
+
+def test_k4_the_subscription_list_gives_free_no_interval(client, support, today):
+    """K4: only Team has a billing interval; the list said "Free, monthly"."""
+    from .factories import paid_annual
+
+    paid_annual(date(2026, 1, 1), slug="yearly")
+    client.force_login(support)
+    page = text_of(page_of(client, reverse("admin:billing_subscription_changelist") + "?q=yearly"))
+    assert "Team, billed annually" in page
+    assert re.search(r"\bFree\b(?!,)", page) and "Free, monthly" not in page
+
+
+def test_k4_f4_the_change_message_names_the_invoices_issued_and_the_lock_lifted(
+    client, support, today
+):
+    """K4 on 10 Feb 2026: monthly Team paid since 1 Jan moves to annual; the message names the
+    final invoice (38.57, 1–9 Feb) and the annual one (1,440.00). F4: a locked Free workspace
+    with a card that moves to Team is unlocked, and the message says so."""
+    from billing.locks import set_lock
+    from billing.models import Lock
+
+    from .factories import paid_monthly
+
+    ws = paid_monthly(date(2026, 1, 1), name="Acme")
+    services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1))
+    client.force_login(support)
+    said = messages_of(
+        client.post(
+            action_url(ws, "interval"), {"interval": "annual", "reason": "Ticket 7"}, follow=True
+        )
+    )
+    final, annual = ws.invoices.filter(issue_date=today).order_by("pk")
+    assert said == [
+        "Acme is now on Team, billed annually: Ticket 7."
+        f" Issued final invoice {final.number}, $38.57."
+        f" Issued annual invoice {annual.number}, $1,440.00."
+    ]
+    locked = workspace(as_of=date(2026, 2, 2), card=True, name="Beta")
+    set_lock(locked, Lock.LOCKED, cause="free_limit", as_of=date(2026, 2, 2))  # set up
+    said = messages_of(
+        client.post(
+            action_url(locked, "plan"), {"plan": "team:monthly", "reason": "Ticket 8"}, follow=True
+        )
+    )
+    assert said[0].endswith("Ticket 8. Its lock is now “Unlocked”.")

@@ -393,7 +393,9 @@ def test_d2_c7_a_partner_decision_dated_a_processed_day_is_refused(db, reviewer)
     paid_monthly(as_of=date(2026, 1, 2))  # the clock runs from the first workspace's day
     billing.run_billing(as_of=date(2026, 2, 10))
     day = date(2026, 2, 5)
-    with pytest.raises(DayAlreadyProcessed, match="already processed every day through 2026-02-10"):
+    with pytest.raises(
+        DayAlreadyProcessed, match="already processed every day through 10 Feb 2026"
+    ):
         services.approve_partner(partners[0], by=reviewer, as_of=day)
     with pytest.raises(DayAlreadyProcessed, match="already processed"):
         services.decline_partner(partners[1], by=reviewer, reason="No", as_of=day)

@@ -264,8 +264,8 @@ def test_d4_g1_g2_with_a_month_close_the_clock_has_not_run_the_pages_say_it_must
     campaign = create_campaign("Spring", spring.code, "25% off", "Spring!", {"plan": "team"})
     client.force_login(support)
     waits = (
-        "dated 2026-02-02 must wait: the billing clock has processed every day through "
-        "2026-01-14 and has not yet run the month close due on 2026-02-01"
+        "dated 2 Feb 2026 must wait: the billing clock has processed every day through "
+        "14 Jan 2026 and has not yet run the month close due on 1 Feb 2026"
     )
 
     body = client.get(reverse("admin:coupons_campaign_change", args=[campaign.pk]))

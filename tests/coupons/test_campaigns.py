@@ -723,8 +723,8 @@ def test_d4_g1_g2_past_a_month_close_the_clock_has_not_run_preview_and_launch_wa
     campaign = campaign_for(spring, {"min_mtus": 1_000})
 
     for message in _refused_alike(campaign, support, day, ClockBehind):
-        assert "dated 2026-02-03 must wait: the billing clock has processed every day " in message
-        assert "through 2026-01-14 and has not yet run the month close due on 2026-02-01" in (
+        assert "dated 3 Feb 2026 must wait: the billing clock has processed every day " in message
+        assert "through 14 Jan 2026 and has not yet run the month close due on 1 Feb 2026" in (
             message
         )
     billing.run_billing(as_of=date(2026, 2, 2))
@@ -745,10 +745,10 @@ def test_d2_g1_g2_on_a_day_the_clock_has_processed_preview_and_launch_are_refuse
     assert isinstance(_redeem_refusal(ws, spring, day, support), DayAlreadyProcessed)
     campaign = campaign_for(spring, {"plan": "team"})
     for message in _refused_alike(campaign, support, day, DayAlreadyProcessed):
-        assert "dated 2026-01-16 is refused: the billing clock has already processed every " in (
+        assert "dated 16 Jan 2026 is refused: the billing clock has already processed every " in (
             message
         )
-        assert "day through 2026-01-20. Date it 2026-01-21 or later." in message
+        assert "day through 20 Jan 2026. Date it 21 Jan 2026 or later." in message
     assert campaign_audience(campaign, date(2026, 1, 21)) == ([ws.pk], {})
 
 
@@ -774,11 +774,11 @@ def test_d4_i1_g1_g2_preview_and_launch_wait_as_redeem_waits_for_an_annual_invoi
     assert _redeem_refusal(first, promo, day, support) is None
     refused = _redeem_refusal(second, promo, day, support)
     assert isinstance(refused, ClockBehind)
-    assert "has yet to bill First's annual Team due on 2026-01-15" in str(refused)
+    assert "has yet to bill First's annual Team due on 15 Jan 2026" in str(refused)
     campaign = campaigns.create_campaign("Annual", promo.code, "10% off", "Hi", {}, by=support)
 
     for message in _refused_alike(campaign, support, day, ClockBehind):
-        assert "on 2026-01-20 must wait: a coupon for Second would wait too." in message
+        assert "on 20 Jan 2026 must wait: a coupon for Second would wait too." in message
         assert str(refused) in message
     elsewhere = campaigns.create_campaign(
         "Germany", promo.code, "10% off", "Hi", {"country": "DE"}, by=support

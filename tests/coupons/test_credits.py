@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 
 from billing import selectors
 from billing import services as billing
+from billing.formatting import day
 from coupons import services
 from coupons.adjustments import draw_credits
 from coupons.errors import CouponError
@@ -68,7 +69,7 @@ def test_cr1_a_grant_made_on_29_february_runs_to_1_march(db):
 def test_cr1_a_grant_that_would_end_before_it_starts_is_refused_by_name(db):
     ws = paid_monthly()
     for until in (date(2026, 3, 1), date(2026, 2, 1)):
-        with pytest.raises(CouponError, match=f"must end after it, not {until}"):
+        with pytest.raises(CouponError, match=f"must end after it, not {day(until)}"):
             services.grant_credits(
                 ws, amount="100.00", as_of=date(2026, 3, 1), year=1, by=None, valid_until=until
             )

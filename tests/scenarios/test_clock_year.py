@@ -277,10 +277,10 @@ def test_d4_f4_f7_a_change_waits_for_a_close_the_lagging_clock_has_not_run(
                     with pytest.raises(ClockBehind) as refused:
                         services.change_to_team(ws, as_of=day, by=support, reason="Upgrade")
                     assert str(refused.value) == (
-                        "A plan change dated 2026-03-10 must wait: the billing clock has "
-                        "processed every day through 2026-01-01 and has not yet run the month "
-                        "close due on 2026-02-01. Run the clock through 2026-03-09 first, or "
-                        "date it 2026-02-01 at the latest."
+                        "A plan change dated 10 Mar 2026 must wait: the billing clock has "
+                        "processed every day through 1 Jan 2026 and has not yet run the month "
+                        "close due on 1 Feb 2026. Run the clock through 9 Mar 2026 first, or "
+                        "date it 1 Feb 2026 at the latest."
                     )
                     services.run_billing(as_of=day - timedelta(days=1))
                 services.change_to_team(ws, as_of=day, by=support, reason="Upgrade")

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from html import unescape
 
+import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
@@ -12,6 +13,7 @@ from django.urls import reverse
 from billing import admin_toolkit as toolkit
 from billing.roles import STARTUP_REVIEWERS
 from startups.models import DealRequest, PartnerDeal, StartupApplication
+from tests.admin_pages import action
 from tests.billing.factories import workspace
 
 from .factories import application, renewal_review_due
@@ -100,6 +102,48 @@ def test_s6_staff_enter_a_deal_request_for_an_accepted_startup(client, db, revie
     assert DealRequest.objects.count() == 1
 
 
+def test_s6_r4_declining_deal_requests_asks_why_and_keeps_it(client, db, reviewer):
+    """S6, R4: "Decline" shows a confirmation page asking why (it declined at once, and the
+    request's note stayed empty); without a reason nothing is declined; with one, each
+    selected request is declined with it."""
+    from startups import services
+
+    deal = PartnerDeal.objects.create(company="MailRocket", title="50% off", description="…")
+    today = toolkit.today()
+    app = services.approve_application(
+        application(workspace=workspace(as_of=today - timedelta(days=30))),
+        by=reviewer,
+        as_of=today - timedelta(days=10),
+        credits_scope_confirmed=True,
+    )
+    request = services.request_deal(app, deal=deal, as_of=today)
+    client.force_login(reviewer)
+    changelist = reverse("admin:startups_dealrequest_changelist")
+    page = client.post(changelist, action("decline", request)).content.decode()
+    assert "Decline deal requests" in page and 'name="reason"' in page
+    client.post(changelist, action("decline", request, confirm=True, reason=" "))
+    request.refresh_from_db()
+    assert request.status == "requested"
+    client.post(changelist, action("decline", request, confirm=True, reason="Quota used up"))
+    request.refresh_from_db()
+    assert (request.status, request.note, request.decided_by) == (
+        "declined",
+        "Quota used up",
+        reviewer,
+    )
+    with pytest.raises(services.ApplicationError, match="Say why the request is declined"):
+        services.decide_deal_request(
+            services.request_deal(
+                app,
+                deal=PartnerDeal.objects.create(company="B", title="B", description="…"),
+                as_of=today,
+            ),
+            by=reviewer,
+            fulfil=False,
+            as_of=today,
+        )
+
+
 def test_r2_support_reads_applications_but_cannot_decide(client, db, support):
     app = application()
     client.force_login(support)
@@ -157,7 +201,7 @@ def test_r4_s3_a_withdrawal_asks_why_and_keeps_it(client, db, reviewer, pin_toda
         "The founder asked: they raised a Series B",
     )
     assert app.history.first().history_change_reason == (
-        "Withdrawn on 2026-01-21: The founder asked: they raised a Series B"
+        "Withdrawn on 21 Jan 2026: The founder asked: they raised a Series B"
     )
 
 
