@@ -1,12 +1,18 @@
 """The month close's progress (D1, I6) and the billing clock (D1, D2), read-only: the daily run
 writes them."""
 
+from datetime import timedelta
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils.html import format_html
 
 from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, shown_column
 from billing.formatting import count, day, month
-from billing.models import BillingClock, MonthClose, SetAsideInvoice
+from billing.models import BillingClock, Invoice, MonthClose, SetAsideInvoice
+from billing.months import next_month
 
 
 class SetAsideInline(ReadOnlyInline):
@@ -39,7 +45,7 @@ class MonthCloseAdmin(ServiceAdmin):
         "finished",
         "closed_on",
         "strikes",
-        "invoices",
+        "invoices_issued",
         "waiting",
         "updated_at",
     ]
@@ -51,10 +57,10 @@ class MonthCloseAdmin(ServiceAdmin):
         "invoices_step",
         "finished",
         "strikes",
-        "invoices",
+        "invoices_issued",
         "updated_at",
     ]
-    readonly_fields = ["month_display", "locks_step", "invoices_step"]
+    readonly_fields = ["month_display", "locks_step", "invoices_step", "invoices_issued"]
     inlines = [SetAsideInline, BilledSinceInline]
 
     def get_queryset(self, request):
@@ -66,6 +72,23 @@ class MonthCloseAdmin(ServiceAdmin):
         return obj.waiting_count or "—"
 
     month_display = shown_column("month", month, description="Month")
+
+    @admin.display(description="Invoices", ordering="invoices")
+    def invoices_issued(self, obj):
+        """M1: the count, linked to the invoice list of the month's invoices (dated the 1st of
+        the next month), where finance goes from here."""
+        if not obj.invoices:
+            return "0"
+        issued_on = next_month(obj.month)
+        query = urlencode(
+            {
+                "kind__exact": Invoice.Kind.MONTHLY,
+                "issue_date__gte": issued_on.isoformat(),
+                "issue_date__lt": (issued_on + timedelta(days=1)).isoformat(),
+            }
+        )
+        url = f"{reverse('admin:billing_invoice_changelist')}?{query}"
+        return format_html('<a href="{}">{}</a>', url, count(obj.invoices))
 
     # The close's steps in words: its flags are for resuming it (I4), not for reading.
     @admin.display(description="Strikes and locks (F1–F3)")

@@ -2,8 +2,10 @@
 dated on a day it has processed, reads the past from dated history, and one bad figure cannot
 stop a month close."""
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal as D
+from html import unescape
 from io import StringIO
 
 import pytest
@@ -451,6 +453,12 @@ def test_d1_the_close_page_says_its_steps_in_words_and_every_role_reads_the_cloc
     page = page.decode()
     assert "Strikes and locks (F1–F3)" in page and "1 of 1 chunks billed" in page
     assert "Locks done" not in page and "Chunks planned" not in page
+    # M1: the count links to the month's invoices, dated 1 Feb 2026: the one issued.
+    listed = client.get(reverse("admin:billing_monthclose_changelist")).content.decode()
+    link = re.search(r'<a href="(/admin/billing/invoice/\?[^"]+)">1</a>', listed)
+    invoices = client.get(unescape(link.group(1)))
+    assert list(invoices.context["cl"].result_list) == list(Invoice.objects.all())
+    assert "2026-02-01" in link.group(1) and "kind__exact=monthly" in link.group(1)
     for user in (finance, support, reviewer):
         client.force_login(user)
         clock = client.get(reverse("admin:billing_billingclock_changelist"))
