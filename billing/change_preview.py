@@ -54,7 +54,8 @@ def _subscription(sub: Subscription, as_of: date) -> str:
         return f"It is on Free from {day(max(sub.started_on, as_of))}."
     if sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
         trial = (
-            f"A 14-day Team trial runs {period_text(sub.started_on, sub.trial_end)} (T1, T3)"
+            f"A {(sub.trial_end - sub.started_on).days}-day Team trial runs "
+            f"{period_text(sub.started_on, sub.trial_end)} (T1, T3)"
             if sub.started_on == as_of
             else f"The trial runs on to {last_day(sub.trial_end)}"
         )
