@@ -32,7 +32,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import label_for_field, lookup_spawns_duplicates, unquote
+from django.contrib.admin.utils import lookup_spawns_duplicates, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth import get_user_model
@@ -593,12 +593,7 @@ class ServiceAdmin(SimpleHistoryAdmin):
         if not hasattr(self.model._meta, "simple_history_manager_attribute"):
             # A row without dated history: Django's own page lists the admin log.
             return admin.ModelAdmin.history_view(self, request, object_id, extra_context)
-        columns = [
-            (name, capfirst(label_for_field(name, self.model, self)))
-            for name in self.get_history_list_display(request)
-        ]
         extra_context = {
-            "history_columns": columns,
             # R1–R3: who changed a row links to their user page only for who may open it.
             "may_open_users": may_open(request, get_user_model(), self.admin_site),
             **(extra_context or {}),

@@ -2,8 +2,8 @@
 importing them (DESIGN "Layout": layers point startups → coupons → billing).
 
 All are registered from an AppConfig.ready(); until then every invoice gets no discount and
-no credit, the billing clock has no extra daily steps and closing a workspace ends only its
-subscription.
+no credit, the billing clock has no extra daily steps, closing a workspace ends only its
+subscription and a workspace's history shows billing's rows only.
 """
 
 from collections.abc import Callable
@@ -79,6 +79,7 @@ class ClosureStep:
 _adjustments = NoAdjustments()
 _daily_steps: list[Callable[[date], dict]] = []
 _closure_steps: list[ClosureStep] = []
+_workspace_histories: list[tuple[type, str]] = []
 
 
 def register_invoice_adjustments(implementation) -> None:
@@ -109,3 +110,14 @@ def register_closure_step(step: ClosureStep) -> None:
 
 def closure_steps() -> list[ClosureStep]:
     return list(_closure_steps)
+
+
+def register_workspace_history(model: type, path: str) -> None:
+    """Show the history of `model`'s rows on a workspace's history page (R4); `path` is the
+    lookup from such a row to its workspace ("workspace", "application__workspace")."""
+    if (model, path) not in _workspace_histories:
+        _workspace_histories.append((model, path))
+
+
+def workspace_histories() -> list[tuple[type, str]]:
+    return list(_workspace_histories)

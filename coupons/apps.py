@@ -7,18 +7,21 @@ class CouponsConfig(AppConfig):
 
     def ready(self):
         """Take part in billing through its hooks (billing never imports coupons): discounts
-        and credits on invoices (C4, C5, CR2), and the coupons' daily step of the billing clock
-        (C5 expiries and follow-ups, CR3 lapses), and closing a workspace (W1: the discount
-        ends, unused credit lapses). A campaign's launch hands its batches to the workers
+        and credits on invoices (C4, C5, CR2), the coupons' daily step of the billing clock
+        (C5 expiries and follow-ups, CR3 lapses), closing a workspace (W1: the discount
+        ends, unused credit lapses), and the workspace's history page (R4: coupons received,
+        credit grants, non-profit proofs). A campaign's launch hands its batches to the workers
         through the task module (G2), which is the only one of the two to import the other."""
         from billing.hooks import (
             register_closure_step,
             register_daily_step,
             register_invoice_adjustments,
+            register_workspace_history,
         )
         from coupons.adjustments import CouponAdjustments
         from coupons.campaigns import register_batch_dispatch
         from coupons.closures import CLOSURE_STEP
+        from coupons.models import CreditGrant, NonprofitProof, Redemption
         from coupons.services import run_coupon_clock
         from coupons.tasks import dispatch_campaign_batches
 
@@ -26,3 +29,5 @@ class CouponsConfig(AppConfig):
         register_daily_step(run_coupon_clock)
         register_closure_step(CLOSURE_STEP)
         register_batch_dispatch(dispatch_campaign_batches)
+        for model in (Redemption, CreditGrant, NonprofitProof):
+            register_workspace_history(model, "workspace")

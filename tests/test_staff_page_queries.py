@@ -79,6 +79,17 @@ def test_workspace_page_runs_no_query_per_coupon_received(client, support, today
     assert len(q_many) == len(q_few), (len(q_few), len(q_many))
 
 
+def test_workspace_history_runs_no_query_per_row_or_version(client, support, today):
+    """R4: the workspace's history lists its coupons received (a version each when applied and
+    when removed) beside its own versions: 5 coupons against 40."""
+    few, many = workspace_with_redemptions(5, support), workspace_with_redemptions(40, support)
+    client.force_login(support)
+    q_few = page_queries(client, reverse("admin:billing_workspace_history", args=[few.pk]))
+    q_many = page_queries(client, reverse("admin:billing_workspace_history", args=[many.pk]))
+    assert Redemption.history.filter(workspace=many).count() == 80
+    assert len(q_many) == len(q_few), (len(q_few), len(q_many))
+
+
 def workspace_with_card_changes(n):
     """A workspace whose card was replaced n times (D3): n + 1 history rows, by no request."""
     ws = workspace(as_of=JAN)

@@ -16,6 +16,7 @@ from billing import admin_toolkit as toolkit
 from billing import selectors, services
 from billing.admin.closures import ClosedFilter, ClosurePages
 from billing.admin.forecast import ForecastPage
+from billing.admin.timeline import TimelinePage
 from billing.admin_toolkit import (
     ReadOnlyInline,
     ReasonForm,
@@ -139,7 +140,7 @@ class SubscriptionInline(ReadOnlyInline):
 
 
 @admin.register(Workspace)
-class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
+class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
     # Fits 1366 px beside the filters: the billing email is found by the search box.
     list_display = [
         "name_and_slug",
@@ -184,7 +185,6 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, ServiceAdmin):
     ]
     inlines = [SubscriptionInline, PaymentMethodInline]
     change_form_template = "admin/billing/workspace/change_form.html"
-    history_list_display = ["lock_display", "payment_method_added_on"]
     reason_on_change = True
     pages = (("<int:pk>/do/<str:action>/", "action_view", "billing_workspace_action"),)
 

@@ -360,12 +360,12 @@ def test_lists_show_money_months_rates_and_labels(db, client, finance, invoice):
     assert "Dec." not in usage
 
 
-def test_the_history_list_heads_its_columns_with_labels(db, client, support):
+def test_the_history_names_each_change_by_its_label(db, client, support):
     ws = workspace(name="Acme")
     services.add_payment_method(ws, as_of=date(2026, 1, 2), last4="4242")
     client.force_login(support)
     body = client.get(reverse("admin:billing_workspace_history", args=[ws.pk])).content.decode()
-    assert '<th scope="col">Payment method added on</th>' in body
+    assert "<strong>Payment method added on:</strong> — → 2 Jan 2026" in body
     assert "payment_method_added_on" not in body
     assert "Historical" not in body
 

@@ -1,0 +1,132 @@
+"""R4, R5, R1–R3: a workspace's history page shows every change kept about the workspace and
+the rows that belong to it (subscriptions, usage, invoices, coupons received, its startup
+application), with who, when and why; each role sees the kinds it may read; nothing on it
+writes."""
+
+import re
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from billing import services
+from billing.models import Invoice, Subscription, Workspace
+from coupons import services as coupons
+from coupons.models import Redemption
+from tests.billing.factories import workspace
+from tests.coupons.factories import coupon
+
+JAN_5, FEB_2 = date(2026, 1, 5), date(2026, 2, 2)
+
+
+@pytest.fixture
+def acme(db, support, finance):
+    """Acme (T1–T2, K4, C2, U1, I3): on Team from 5 January with a card, billed annually from
+    2 February, a 10 % coupon applied that day, January's usage reported, each by support with
+    a ticket number; finance voided the final invoice K4 issued."""
+    ws = workspace(as_of=JAN_5, name="Acme", card=True)
+    services.change_to_team(
+        ws, interval="monthly", as_of=JAN_5, by=support, reason="Ticket 7: wants Team"
+    )
+    code = coupon(percent_off="10", duration="forever").code
+    coupons.redeem_coupon(ws, code, by=support, as_of=FEB_2, reason="Ticket 8: spring offer")
+    services.change_interval(
+        ws, interval="annual", as_of=FEB_2, by=support, reason="Ticket 9: pays yearly"
+    )
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=12_345, as_of=FEB_2)
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    services.void_invoice(final, by=finance, reason="Ticket 10: billed twice", as_of=FEB_2)
+    return Workspace.objects.get(pk=ws.pk)
+
+
+def history(client, ws, **params):
+    url = reverse("admin:billing_workspace_history", args=[ws.pk])
+    response = client.get(url, params)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def rows(body):
+    """The timeline's rows as text, newest first."""
+    table = body.split('id="change-history"')[1].split("</table>")[0]
+    return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in table.split("<tr>")[2:]]
+
+
+def test_r4_the_history_shows_who_changed_the_plan_the_interval_and_the_coupon_and_why(
+    client, support, acme, today
+):
+    """Walk 4: "who moved Acme to annual, and why?" was in the subscriptions' own history,
+    which nothing on the workspace's page reached."""
+    client.force_login(support)
+    entries = rows(history(client, acme))
+    text = "\n".join(entries)
+    for reason in ("Ticket 7: wants Team", "Ticket 8: spring offer", "Ticket 9: pays yearly"):
+        assert reason in text
+    # The annual subscription that K4 started on 2 February, and the monthly one it ended.
+    assert any(
+        "Subscription: Acme: Team" in row and "Created" in row and "Ticket 9" in row
+        for row in entries
+    )
+    assert any("Redemption: " in row and "Ticket 8" in row for row in entries)
+    assert any("Usage:" in row and "12,345 MTUs" in row for row in entries)
+    # Who: the signed-in agent, not "the system".
+    assert all(support.username in row for row in entries if re.search("Ticket [789]:", row))
+
+
+def test_r4_a_change_lists_what_changed_in_words(client, support, acme, today):
+    """K4 ends the monthly subscription on 2 February: its entry says so, by the field's label
+    and the day as pages write it."""
+    client.force_login(support)
+    monthly = Subscription.objects.get(workspace=acme, plan__code="team", interval="monthly")
+    entries = rows(history(client, acme, kind="subscription"))
+    changed = [row for row in entries if "billed monthly" in row and "Ended on" in row]
+    assert len(changed) == 1, entries
+    assert "End reason: — → Billing interval changed Ended on: — → 2 Feb 2026" in changed[0]
+    assert "Ticket 9: pays yearly" in changed[0]
+    assert all("Subscription: Acme" in row for row in entries)
+    assert not any("Redemption:" in row for row in entries)  # the filter holds
+    assert monthly.history.count() >= 2
+
+
+def test_r4_every_entry_opens_its_version_read_only(client, support, acme, today):
+    client.force_login(support)
+    body = history(client, acme)
+    links = re.findall(r'<td><a href="([^"]+/history/\d+/)">', body)
+    assert len(links) == len(rows(body)) >= 6
+    before = (Redemption.history.count(), Subscription.history.count())
+    for link in links:
+        assert client.get(link).status_code == 200, link
+        assert client.post(link, {"reason": "tamper"}).status_code == 405, link
+    assert (Redemption.history.count(), Subscription.history.count()) == before
+
+
+def test_r2_r3_each_role_sees_the_kinds_of_rows_it_may_read(
+    client, support, reviewer, finance, acme, today
+):
+    """R2: reviewers read workspaces, their subscriptions and usage, not invoices; R3: finance
+    reads invoices."""
+    void = "Ticket 10: billed twice"
+    client.force_login(finance)
+    text = "\n".join(rows(history(client, acme)))
+    # Issued invoices keep no version until one changes (I3: only a void does).
+    assert f"Invoice: INV-2026-000001 Changed {finance.username} Voided: {void}" in text
+    client.force_login(reviewer)
+    body = history(client, acme)
+    assert void not in body and "Invoice:" not in body
+    assert "Ticket 9: pays yearly" in body and "Usage:" in body  # R2 reads both
+    client.force_login(support)
+    assert void in history(client, acme)  # R1: support reads invoices
+
+
+def test_r5_the_history_page_writes_nothing_and_refuses_strangers(
+    client, support, django_user_model, acme, today
+):
+    client.force_login(support)
+    before = Subscription.history.count()
+    client.post(reverse("admin:billing_workspace_history", args=[acme.pk]), {"x": "1"})
+    assert Subscription.history.count() == before
+    assert client.get("/admin/billing/workspace/abc/history/").status_code == 404
+    assert client.get(reverse("admin:billing_workspace_history", args=[10**9])).status_code == 404
+    nobody = django_user_model.objects.create_user("nobody", password="x", is_staff=True)
+    client.force_login(nobody)
+    assert client.get(reverse("admin:billing_workspace_history", args=[acme.pk])).status_code == 403
