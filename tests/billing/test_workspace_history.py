@@ -130,3 +130,31 @@ def test_r5_the_history_page_writes_nothing_and_refuses_strangers(
     nobody = django_user_model.objects.create_user("nobody", password="x", is_staff=True)
     client.force_login(nobody)
     assert client.get(reverse("admin:billing_workspace_history", args=[acme.pk])).status_code == 403
+
+
+def test_r4_s2_the_startup_application_and_its_credits_are_in_the_history(client, reviewer, today):
+    """The apps above billing add their rows (billing.hooks): an application's versions from
+    before it was linked (submitted on 10 January) as well as its approval on 20 January, and
+    the $25,000.00 grant (CR1) the approval made."""
+    from startups import services as startups
+    from startups.models import StartupApplication
+    from tests.startups.factories import application
+
+    ws = workspace(as_of=date(2026, 1, 2), card=True, name="Nimbus", slug="nimbus")
+    app = application(company_name="Nimbus Labs", workspace=ws, as_of=date(2026, 1, 10))
+    startups.approve_application(
+        StartupApplication.objects.get(pk=app.pk),
+        by=reviewer,
+        note="Meets E1-E3",
+        as_of=date(2026, 1, 20),
+        credits_scope_confirmed=True,
+    )
+    client.force_login(reviewer)
+    entries = rows(history(client, ws, kind="startupapplication"))
+    assert len(entries) == 2
+    assert "Startup application: Nimbus Labs (Approved) Created the system Submitted" in entries[1]
+    assert "Status: Submitted → Approved" in entries[0]
+    assert "Decided on: — → 20 Jan 2026 Decision note: — → Meets E1-E3" in entries[0]
+    assert entries[0].endswith(f"{reviewer.username} Approved. Meets E1-E3")
+    everything = "\n".join(rows(history(client, ws)))
+    assert "Credit grant: Year 1 credit for nimbus: $25,000.00 Created" in everything
