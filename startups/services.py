@@ -613,9 +613,15 @@ def decide_deal_request(request: DealRequest, *, by, fulfil: bool, as_of: date, 
 
 
 @transaction.atomic
-def link_application(application, *, by, workspace, partner, as_of: date) -> StartupApplication:
+def link_application(
+    application, *, by, workspace, partner, as_of: date, reason: str
+) -> StartupApplication:
     """S1, C7: a reviewer links an open application to its workspace and its accelerator or
-    VC partner; the checks are evaluated again (S2: E4 and E5 depend on the workspace)."""
+    VC partner; the checks are evaluated again (S2: E4 and E5 depend on the workspace). R4:
+    the why is required and kept."""
+    reason = require_reason(
+        reason, "Say why the links change: the reason is kept.", error=ApplicationError
+    )
     _take_e5_turns(application, moving_to=workspace.pk if workspace else None)
     application = _locked(application)
     _require_open(application, "linked")
@@ -632,7 +638,7 @@ def link_application(application, *, by, workspace, partner, as_of: date) -> Sta
     if not changes:
         return application
     refresh_checks(application)
-    save_with_reason(application, "Linked: " + ", ".join(changes), by=by)
+    save_with_reason(application, f"Linked: {', '.join(changes)}: {reason}", by=by)
     _refresh_e5_of_others(application, by=by, why="was linked", moved_from=moved_from)
     return application
 

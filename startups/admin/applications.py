@@ -62,6 +62,7 @@ def checklist(application) -> str:
 
 @admin.register(StartupApplication)
 class StartupApplicationAdmin(ServiceAdmin):
+    reason_on_change = True  # R4: linking a workspace or a partner says why
     # Fits 1366 px beside the filters: number, country and partner under the company's name.
     list_display = [
         "company",
@@ -175,6 +176,7 @@ class StartupApplicationAdmin(ServiceAdmin):
             workspace=data.get("workspace", application.workspace),
             partner=data.get("partner", application.partner),
             as_of=toolkit.today(),
+            reason=data["change_reason"],
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -313,6 +315,7 @@ class StartupApplicationAdmin(ServiceAdmin):
                 workspace=data["workspace"],
                 partner=application.partner,
                 as_of=today,
+                reason="picked on the approval page, to approve",
             )
         services.approve_application(
             application,

@@ -169,7 +169,7 @@ def test_e5_the_other_application_passes_again_once_one_is_closed_or_moved(
             as_of=date(2026, 1, 1),
         )
         startups.services.link_application(
-            second, by=reviewer, workspace=ws, partner=None, as_of=day
+            second, by=reviewer, workspace=ws, partner=None, as_of=day, reason="Ticket 12"
         )
         if close == "approve":
             startups.services.approve_application(
@@ -198,7 +198,12 @@ def test_e5_an_application_moved_to_another_workspace_frees_the_first(db, review
     first.refresh_from_db()
     assert "E5" in first.failing_checks.split()
     startups.services.link_application(
-        second, by=reviewer, workspace=own, partner=None, as_of=date(2026, 1, 21)
+        second,
+        by=reviewer,
+        workspace=own,
+        partner=None,
+        as_of=date(2026, 1, 21),
+        reason="Ticket 12",
     )
     first.refresh_from_db()
     assert "E5" not in first.failing_checks.split()

@@ -127,6 +127,7 @@ def test_e5_an_approval_while_another_application_is_linked_to_its_workspace_tak
             workspace=ws,
             partner=None,
             as_of=date(2026, 1, 12),
+            reason="Ticket 12",
         )
 
     def approve():
@@ -168,6 +169,7 @@ def test_e5_a_link_moving_an_application_away_while_one_is_submitted_for_its_old
             workspace=orbit,
             partner=None,
             as_of=date(2026, 1, 12),
+            reason="Ticket 12",
         )
 
     def submit_for_nimbus():

@@ -55,7 +55,14 @@ def test_e5_a_link_and_a_submission_of_one_workspace_at_once_both_pass_e5(
 
     def link_workspace():
         app = StartupApplication.objects.get(pk=lumen.pk)
-        return link(app, by=reviewer, workspace=ws, partner=None, as_of=date(2026, 1, 12))
+        return link(
+            app,
+            by=reviewer,
+            workspace=ws,
+            partner=None,
+            as_of=date(2026, 1, 12),
+            reason="Ticket 12",
+        )
 
     def submit_for_workspace():
         time.sleep(0.2)

@@ -53,10 +53,17 @@ def test_c7_s2_a_reviewer_links_workspace_and_partner_and_the_checks_follow(
     ws = workspace(as_of=date(2026, 1, 2))
     client.force_login(reviewer)
     url = reverse("admin:startups_startupapplication_change", args=[app.pk])
-    client.post(url, {"workspace": ws.pk, "partner": partner.pk})
+    # R4: the form asks why and refuses an empty reason; nothing is linked then.
+    page = client.post(url, {"workspace": ws.pk, "partner": partner.pk, "change_reason": " "})
+    assert "Say why" in page.content.decode()
+    app.refresh_from_db()
+    assert (app.workspace, app.partner) == (None, None)
+    client.post(url, {"workspace": ws.pk, "partner": partner.pk, "change_reason": "Ticket 12"})
     app.refresh_from_db()
     assert (app.workspace, app.partner) == (ws, partner)
-    assert app.history.first().history_change_reason.startswith("Linked: workspace")
+    assert app.history.first().history_change_reason == (
+        f"Linked: workspace {ws.slug}, partner Seedcamp: Ticket 12"
+    )
     # Support may read applications but not link them.
     client.force_login(support)
     other = workspace(as_of=date(2026, 1, 2))
@@ -75,4 +82,5 @@ def test_s2_a_decided_application_cannot_be_linked_and_says_so(db, reviewer, tod
             workspace=workspace(as_of=date(2026, 1, 2)),
             partner=None,
             as_of=date(2026, 1, 6),
+            reason="Ticket 12",
         )
