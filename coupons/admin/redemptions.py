@@ -22,7 +22,7 @@ from billing.formatting import day, month
 from billing.models import Workspace
 from coupons import selectors, services
 from coupons.forms import ApplyCouponForm
-from coupons.models import DiscountApplication, Redemption
+from coupons.models import Coupon, DiscountApplication, NonprofitProof, Redemption
 
 
 class RedemptionForm(forms.ModelForm):
@@ -127,21 +127,47 @@ class RedemptionAdmin(ServiceAdmin):
             if back
             else reverse("admin:coupons_redemption_changelist")
         )
-        # C2: one discount at a time: the page links to removing the one running.
-        running = picked and selectors.active_discount(picked, as_of=toolkit.today())
-        remove_url = running and reverse("admin:coupons_redemption_remove", args=[running.pk])
+        way_on_label, way_on_url = self._way_on(request, picked, form)
         return service_form_page(
             self,
             request,
             None,
-            way_on_url=remove_url if request.user.has_perm("coupons.remove_discount") else None,
-            way_on_label=running and f"Remove {running.coupon.code} first",
+            way_on_url=way_on_url,
+            way_on_label=way_on_label,
             title="Apply a coupon",
             form=form,
             back_url=back_url,
             perform=perform,
             intro=selectors.coupon_standing(picked, as_of=toolkit.today()) if picked else "",
         )
+
+    @staticmethod
+    def _way_on(request, workspace, form) -> tuple[str, str] | tuple[None, None]:
+        """Where the apply page leads when the coupon cannot go on yet: removing the discount
+        running (C2: one at a time), or to the non-profit proof a NONPROFIT coupon needs (C6:
+        the one waiting for review, or a new one); the service still decides."""
+        if workspace is None:
+            return None, None
+        running = selectors.active_discount(workspace, as_of=toolkit.today())
+        if running is not None:
+            if not request.user.has_perm("coupons.remove_discount"):
+                return None, None
+            url = reverse("admin:coupons_redemption_remove", args=[running.pk])
+            return f"Remove {running.coupon.code} first", url
+        coupon = form.cleaned_data.get("coupon") if form.is_bound and form.is_valid() else None
+        if coupon is None or coupon.kind != Coupon.Kind.NONPROFIT:
+            return None, None
+        proofs = NonprofitProof.objects.filter(workspace=workspace)
+        if proofs.filter(status=NonprofitProof.Status.APPROVED).exists():
+            return None, None
+        waiting = proofs.filter(status=NonprofitProof.Status.SUBMITTED).first()
+        if waiting is not None and request.user.has_perm("coupons.view_nonprofitproof"):
+            url = reverse("admin:coupons_nonprofitproof_change", args=[waiting.pk])
+            return f"Review its non-profit proof of {day(waiting.submitted_on)}", url
+        if waiting is None and request.user.has_perm("coupons.add_nonprofitproof"):
+            url = reverse("admin:coupons_nonprofitproof_add") + f"?workspace={workspace.pk}"
+            return "Upload a non-profit proof", url
+        return None, None
 
     def remove_view(self, request, pk):
         """C5: support removes a workspace's running discount, with a reason."""

@@ -586,3 +586,30 @@ def test_c7_the_coupon_form_names_a_partner_that_is_not_active_as_such(client, s
     form = client.get(reverse("admin:coupons_coupon_add")).context["adminform"].form
     labels = sorted(label for value, label in form.fields["partner"].choices if value)
     assert labels == ["Fuzz Accel (applied)", "Harbor Labs", "Old (inactive)"]
+
+
+def test_c6_the_nonprofit_refusal_leads_to_the_proof(client, support, today):
+    """C6: NONPROFIT is refused without an approved proof ("upload the proof and have support
+    approve it first"), and the page left support to find the proofs page. It now leads to
+    uploading one, or to reviewing the one waiting, submitted on 3 Feb 2026."""
+    ws = paid_monthly(as_of=date(2026, 1, 1), name="Helping Hands")
+    client.force_login(support)
+    data = {"workspace": ws.pk, "coupon": "NONPROFIT", "reason": "Ticket 5"}
+    refused = client.post(apply_url(ws), data)
+    assert any("no approved proof of non-profit status" in m for m in messages_of(refused))
+    upload = reverse("admin:coupons_nonprofitproof_add") + f"?workspace={ws.pk}"
+    page = refused.content.decode().replace("&amp;", "&")
+    assert f'<a href="{upload}" class="button">Upload a non-profit proof</a>' in page
+    added = client.get(upload).content.decode()
+    assert f'<option value="{ws.pk}" selected>' in added  # the workspace comes picked
+
+    proof = services.submit_nonprofit_proof(
+        ws, document=SimpleUploadedFile("proof.pdf", PDF), by=support, as_of=date(2026, 2, 3)
+    )
+    page = client.post(apply_url(ws), data).content.decode()
+    review = reverse("admin:coupons_nonprofitproof_change", args=[proof.pk])
+    assert (
+        f'<a href="{review}" class="button">Review its non-profit proof of 3 Feb 2026</a>' in page
+    )
+    # Another coupon's refusal, or none picked yet, leads nowhere new.
+    assert "non-profit proof" not in client.get(apply_url(ws)).content.decode()
