@@ -281,3 +281,27 @@ def test_d4_g1_g2_with_a_month_close_the_clock_has_not_run_the_pages_say_it_must
     assert client.post(launch).status_code == 200
     campaign.refresh_from_db()
     assert (campaign.status, campaign.recipients.count()) == ("draft", 0)
+
+
+def test_g1_c2_the_launch_page_warns_when_the_coupon_runs_out_before_the_audience(
+    client, support, db
+):
+    """C2: a coupon redeemed at most 2 times, once already, emailed to 3 workspaces: one more
+    redemption is left for 3 offers. The campaign page said so; the launch page did not."""
+    scarce = coupon(code="FEW10", percent_off="10", max_redemptions=2)
+    services.redeem_coupon(paid_monthly(as_of=JAN), scarce.code, by=support, as_of=JAN)
+    for name in ("A", "B", "C"):
+        free_workspace(as_of=JAN, name=name)
+    campaign = create_campaign("Few", scarce.code, "10% off", "Hi", {"plan": "free"})
+    client.force_login(support)
+    launch = reverse("admin:coupons_campaign_launch", args=[campaign.pk])
+    body = client.get(launch).content.decode()
+    assert "<strong>3</strong> workspace(s) will be emailed now" in body
+    assert (
+        '<p class="errornote">The coupon can be redeemed 1 more time(s): fewer than the '
+        "workspaces this emails" in body
+    )
+    plenty = coupon(code="MANY10", percent_off="10", max_redemptions=10)
+    campaign = create_campaign("Many", plenty.code, "10% off", "Hi", {"plan": "free"})
+    body = client.get(reverse("admin:coupons_campaign_launch", args=[campaign.pk])).content
+    assert "<p>The coupon can be redeemed 10 more time(s).</p>" in body.decode()
