@@ -313,6 +313,8 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
                 # R2: a reviewer sees the numbers; only who may open an invoice gets links.
                 "can_view_invoices": request.user.has_perm("billing.view_invoice"),
                 **self._invoice_preview(workspace, today),
+                "forecast_url": self.may_forecast(request.user)
+                and reverse("admin:billing_workspace_forecast", args=[workspace.pk]),
                 "actions": self._workspace_actions(request, workspace),
             }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -254,3 +254,31 @@ def test_fc1_the_preview_says_it_counts_the_usage_so_far(client, support, pin_to
     page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
     assert "From the usage recorded so far this month" in page
     assert "$145.00" in page  # 120.00 + 2,500 MTUs over the 10,000 included, at $0.0100
+
+
+def test_t4_k2_the_preview_of_an_annual_trial_names_the_invoice_at_its_end(
+    client, support, reviewer
+):
+    """T3, T4, K2: Acme started an annual Team trial on 10 January (card on file): it ends on
+    24 January, when the annual invoice is issued. The month close bills it nothing, and the
+    page said only "No invoice would be issued for this month". Without a card it would go
+    back to Free that day."""
+    ws = workspace(as_of=date(2026, 1, 10), name="Acme", card=True)
+    services.change_to_team(ws, interval="annual", as_of=date(2026, 1, 10))
+    client.force_login(support)
+    body = client.get(change_page(ws)).content.decode()
+    assert "No invoice would be issued for this month." in body
+    assert (
+        "The trial ends on 24 Jan 2026: that day Team billed annually starts, with its annual "
+        f'invoice (T4, K2). <a href="{page(ws, "forecast")}">The forecast</a> shows its figures.'
+    ) in body
+    services.remove_payment_method(ws, as_of=date(2026, 1, 21))
+    body = client.get(change_page(ws)).content.decode()
+    assert "The trial ends on 24 Jan 2026: without a card on file by then, the workspace goes " in (
+        body
+    )
+    client.force_login(reviewer)  # R2: no forecast, so no link to it
+    body = client.get(change_page(ws)).content.decode()
+    assert "The trial ends on 24 Jan 2026" in body and "The forecast</a>" not in body
+    monthly = paid_monthly(as_of=JAN, name="Monthly")
+    assert "The trial ends" not in client.get(change_page(monthly)).content.decode()
