@@ -12,6 +12,7 @@ from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import day, money
+from billing.hooks import invoice_adjustments
 from billing.models import CreditNote, Invoice
 from billing.pricing import round_cents
 
@@ -56,7 +57,18 @@ def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
         reason.strip(),
     )
     save_with_reason(invoice, f"Voided: {reason.strip()}", by=by)
+    invoice_adjustments().record_void(invoice, as_of)
     return invoice
+
+
+def void_effects(invoice: Invoice, as_of: date) -> list[str]:
+    """I3: what voiding the invoice on `as_of` does, one sentence each, for the page that asks
+    finance to confirm it."""
+    return [
+        f"{invoice.number} stays, marked void, under its number; nothing is due on it.",
+        f"Its period is not billed again, and {invoice.workspace.name} is not emailed.",
+        *invoice_adjustments().void_effects(invoice, as_of),
+    ]
 
 
 def refundable_amount(invoice: Invoice) -> Decimal:

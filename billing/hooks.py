@@ -53,6 +53,16 @@ class NoAdjustments:
         discount or credit, and that adjustment (the invoice's `discount` and `credits` say what
         was used: write the ledger here)."""
 
+    def void_effects(self, invoice, as_of: date) -> list[str]:
+        """I3: what voiding `invoice` on `as_of` would give back, read-only, one sentence each
+        (the void page says it before finance confirms)."""
+        return []
+
+    def record_void(self, invoice, as_of: date) -> list[str]:
+        """Called in the voiding transaction: give back what the invoice drew (CR2: its credit,
+        to the grants still valid); the same sentences."""
+        return []
+
     def credit_balance(self, workspace_id: int, as_of: date) -> Decimal:
         return ZERO
 

@@ -16,6 +16,7 @@ from billing.credit_notes import (
     decide_credit_note,
     refundable_amount,
     request_credit_note,
+    void_effects,
     void_invoice,
     void_refusal,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "unlock_workspace",
     "update_plan",
     "update_workspace",
+    "void_effects",
     "void_invoice",
     "void_refusal",
     "withdraw_plan_terms",

@@ -23,6 +23,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
 from billing.bulk_rows import id_in, insert_rows, update_column
+from billing.formatting import day, last_day, money
 from billing.hooks import Adjustment, DraftInvoice
 from billing.models import Interval, Invoice, SetAsideInvoice
 from billing.months import month_start, next_month
@@ -330,6 +331,30 @@ class CouponAdjustments:
             if ref.once:
                 _use_up([(invoice, redemption.pk)])
 
+    def void_effects(self, invoice, as_of: date) -> list[str]:
+        return [sentence for _, _, sentence in _credit_given_back(invoice, as_of)]
+
+    def record_void(self, invoice, as_of: date) -> list[str]:
+        """I3, CR2: each draw of the voided invoice goes back to its grant, if the grant is
+        still valid on the void's day (one lapsed or ended meanwhile keeps nothing: its year's
+        unused credit lapsed already, CR3, W1). A `once` coupon the invoice used stays used."""
+        given_back = _credit_given_back(invoice, as_of, lock=True)
+        insert_rows(
+            CreditLedgerEntry,
+            ("grant_id", "invoice_id", "kind", "amount", "on", "created_at"),
+            (
+                (grant.pk, invoice.pk, CreditLedgerEntry.Kind.RETURN, amount, as_of, timezone.now())
+                for grant, amount, _ in given_back
+                if amount
+            ),
+        )
+        update_column(
+            CreditGrant,
+            "remaining",
+            {grant.pk: grant.remaining + amount for grant, amount, _ in given_back if amount},
+        )
+        return [sentence for _, _, sentence in given_back]
+
     def credit_balance(self, workspace_id: int, as_of: date) -> Decimal:
         return selectors.credit_balance(workspace_id, as_of)
 
@@ -350,6 +375,41 @@ def _use_up(uses: list[tuple[object, int]]):
             redemption._change_reason = f"Used on invoice {invoice.number}"
             changed.append(redemption)
     bulk_update_with_history(changed, Redemption, ["runs_out_on"], batch_size=2_000)
+
+
+def _credit_given_back(invoice, as_of: date, *, lock: bool = False):
+    """(grant, amount given back, sentence) for each grant the invoice drew on: the draw if the
+    grant is valid on `as_of`, else 0.00."""
+    draws = CreditLedgerEntry.objects.filter(
+        invoice_id=invoice.pk, kind=CreditLedgerEntry.Kind.DRAW
+    )
+    grants = CreditGrant.objects.filter(pk__in=draws.values("grant_id")).order_by("valid_until")
+    grants = grants.select_for_update() if lock else grants
+    drawn = dict(draws.values_list("grant_id", "amount"))
+    valid = set(
+        CreditGrant.objects.valid_on(as_of).filter(pk__in=drawn).values_list("pk", flat=True)
+    )
+    result = []
+    for grant in grants:
+        amount = -drawn[grant.pk]
+        if grant.pk in valid:
+            sentence = (
+                f"{money(amount)} of startup credit goes back to its year-{grant.year} grant, "
+                f"valid to {last_day(grant.valid_until)} (CR2)."
+            )
+            result.append((grant, amount, sentence))
+        else:
+            ended = (
+                f"it lapsed on {day(grant.lapsed_on)}"
+                if grant.lapsed_on
+                else f"it was valid to {last_day(grant.valid_until)}"
+            )
+            sentence = (
+                f"The {money(amount)} of startup credit it drew from the year-{grant.year} grant "
+                f"is not given back: {ended} (CR3)."
+            )
+            result.append((grant, ZERO, sentence))
+    return result
 
 
 def draw_credits(invoices: list):

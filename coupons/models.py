@@ -57,6 +57,7 @@ class ProofStatus(models.TextChoices):
 class LedgerKind(models.TextChoices):
     GRANT = "grant", "Granted"
     DRAW = "draw", "Drawn by an invoice"
+    RETURN = "return", "Given back by a voided invoice"
     LAPSE = "lapse", "Lapsed at the year's end"
 
 
@@ -450,9 +451,9 @@ class CreditGrant(models.Model):
 
 
 class CreditLedgerEntry(models.Model):
-    """CR2, CR3: every movement of a grant's balance. The grant's balance is the sum of its
-    entries: the grant itself (+), draws by invoices (−) and the lapse at the year's end (−).
-    Rows are only ever added."""
+    """CR2, CR3, I3: every movement of a grant's balance. The grant's balance is the sum of
+    its entries: the grant itself (+), draws by invoices (−), what a voided invoice gives back
+    of its draw (+) and the lapse at the year's end (−). Rows are only ever added."""
 
     Kind = LedgerKind
 
@@ -470,13 +471,15 @@ class CreditLedgerEntry(models.Model):
             models.CheckConstraint(
                 condition=Q(kind=LedgerKind.GRANT, amount__gt=0, invoice__isnull=True)
                 | Q(kind=LedgerKind.DRAW, amount__lt=0, invoice__isnull=False)
+                | Q(kind=LedgerKind.RETURN, amount__gt=0, invoice__isnull=False)
                 | Q(kind=LedgerKind.LAPSE, amount__lt=0, invoice__isnull=True),
                 name="ledger_entry_sign_follows_kind",
             ),
+            # An invoice draws on a grant once, and a void gives that draw back once.
             models.UniqueConstraint(
-                fields=["grant", "invoice"],
+                fields=["grant", "invoice", "kind"],
                 condition=Q(invoice__isnull=False),
-                name="one_draw_per_grant_and_invoice",
+                name="one_draw_and_return_per_grant_and_invoice",
             ),
             models.UniqueConstraint(
                 fields=["grant", "kind"],

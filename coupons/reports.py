@@ -1,5 +1,6 @@
 """The startup-credit liability report for finance (issue: tax and finance): what was granted,
-drawn by invoices, lapsed at a year's end, and what is still outstanding."""
+drawn by invoices, given back by voided ones, lapsed at a year's end, and what is still
+outstanding."""
 
 from datetime import date
 
@@ -11,7 +12,8 @@ from coupons.models import CreditGrant, CreditLedgerEntry
 
 
 def credit_movements(*, start: date, end: date) -> list[dict]:
-    """Per month in [start, end): credit granted, drawn and lapsed (ledger amounts, positive)."""
+    """Per month in [start, end): credit granted, drawn, given back by voided invoices (I3) and
+    lapsed (ledger amounts, positive)."""
     Kind = CreditLedgerEntry.Kind
     rows = (
         CreditLedgerEntry.objects.filter(on__gte=start, on__lt=end)
@@ -20,6 +22,7 @@ def credit_movements(*, start: date, end: date) -> list[dict]:
         .annotate(
             granted=Sum("amount", filter=Q(kind=Kind.GRANT)),
             drawn=Sum("amount", filter=Q(kind=Kind.DRAW)),
+            returned=Sum("amount", filter=Q(kind=Kind.RETURN)),
             lapsed=Sum("amount", filter=Q(kind=Kind.LAPSE)),
         )
         .order_by("month")
@@ -29,6 +32,7 @@ def credit_movements(*, start: date, end: date) -> list[dict]:
             "month": row["month"],
             "granted": round_cents(abs(row["granted"] or ZERO)),
             "drawn": round_cents(abs(row["drawn"] or ZERO)),
+            "returned": round_cents(abs(row["returned"] or ZERO)),
             "lapsed": round_cents(abs(row["lapsed"] or ZERO)),
         }
         for row in rows

@@ -36,13 +36,13 @@ thanks = TemplateView.as_view(template_name="coupons/partner_thanks.html")
 
 @finance_required
 def credit_liability(request):
-    """Finance: startup credit granted, used, lapsed and outstanding (CR1–CR3)."""
+    """Finance: startup credit granted, used, given back, lapsed and outstanding (CR1–CR3, I3)."""
     today = timezone.now().date()
     start = add_months(month_start(today), -11)
     movements = reports.credit_movements(start=start, end=next_month(today))
     totals = {
         key: sum((row[key] for row in movements), Decimal("0.00"))
-        for key in ("granted", "drawn", "lapsed")
+        for key in ("granted", "drawn", "returned", "lapsed")
     }
     return render(
         request,

@@ -426,13 +426,14 @@ def test_d4_k1_terms_changed_and_cancelled_on_the_same_day(
 # --- 4. A void of an invoice paid partly by startup credits ------------------------------------
 
 
-def test_cr2_i3_a_voided_credited_invoice_keeps_its_draw(db, support, finance):
+def test_cr2_i3_a_voided_credited_invoice_gives_its_draw_back(db, support, finance):
     """A 100.00 grant from 10 January 2026 (CR1). January: 120.00 + 3,000 × 0.01 = 150.00,
     credited 100.00 (all that is left), total 50.00, issued 1 February (CR2). Finance voids it on
-    10 February (I3). SPEC does not say the draw comes back; the code keeps it: the grant stays
-    at 0.00 (its ledger +100.00 − 100.00 adds up, never below zero or above the grant),
-    workspace_status says 0.00, February's invoice (1 March) gets no credit: 120.00, and the
-    credit report still counts 100.00 drawn in February."""
+    10 February (I3): the invoice no longer stands, so its draw comes back to the grant, still
+    valid (a `return` entry dated 10 February; the ledger +100.00 − 100.00 + 100.00 adds up,
+    never below zero or above the grant). workspace_status says 0.00 on 9 February and 100.00
+    from the 10th; February's invoice (1 March) draws it: 120.00 − 100.00 = 20.00. The credit
+    report counts 100.00 drawn and 100.00 given back in February, 100.00 drawn in March."""
     ws = paid_monthly(date(2026, 1, 1))
     grant = coupons.grant_credits(ws, amount="100.00", as_of=date(2026, 1, 10), year=1, by=support)
     services.record_usage(ws, month=date(2026, 1, 1), mtus=13_000)
@@ -446,21 +447,25 @@ def test_cr2_i3_a_voided_credited_invoice_keeps_its_draw(db, support, finance):
     assert ledger_adds_up(grant) == D("0.00")
 
     services.void_invoice(january, by=finance, reason="Billed in error", as_of=date(2026, 2, 10))
-    assert ledger_adds_up(grant) == D("0.00")
+    assert ledger_adds_up(grant) == D("100.00")
     assert list(grant.entries.order_by("id").values_list("kind", "amount")) == [
         (CreditLedgerEntry.Kind.GRANT, D("100.00")),
         (CreditLedgerEntry.Kind.DRAW, D("-100.00")),
+        (CreditLedgerEntry.Kind.RETURN, D("100.00")),
     ]
-    assert workspace_status(ws, as_of=date(2026, 2, 10))["credit_balance"] == D("0.00")
+    assert workspace_status(ws, as_of=date(2026, 2, 9))["credit_balance"] == D("0.00")
+    assert workspace_status(ws, as_of=date(2026, 2, 10))["credit_balance"] == D("100.00")
 
     services.run_billing(as_of=date(2026, 3, 1))
     february = Invoice.objects.get(workspace=ws, issue_date=date(2026, 3, 1))
-    assert (february.credits, february.total) == (D("0.00"), D("120.00"))
+    assert (february.credits, february.total) == (D("100.00"), D("20.00"))
+    assert ledger_adds_up(grant) == D("0.00")
     assert workspace_status(ws, as_of=date(2026, 3, 1))["credit_balance"] == D("0.00")
     movements = credit_movements(start=date(2026, 1, 1), end=date(2026, 4, 1))
-    assert [(m["month"].month, m["granted"], m["drawn"]) for m in movements] == [
-        (1, D("100.00"), D("0.00")),
-        (2, D("0.00"), D("100.00")),
+    assert [(m["month"].month, m["granted"], m["drawn"], m["returned"]) for m in movements] == [
+        (1, D("100.00"), D("0.00"), D("0.00")),
+        (2, D("0.00"), D("100.00"), D("100.00")),
+        (3, D("0.00"), D("100.00"), D("0.00")),
     ]
 
 

@@ -4,6 +4,7 @@ refund from the invoice's page."""
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 
 from billing import admin_toolkit as toolkit
 from billing import selectors, services
@@ -17,7 +18,7 @@ from billing.admin_toolkit import (
 )
 from billing.formatting import billed, count, day, money, period, period_short
 from billing.forms import CreditNoteRequestForm, VoidInvoiceForm
-from billing.models import Invoice, InvoiceLine, number_order
+from billing.models import CreditNote, Invoice, InvoiceLine, number_order
 from billing.tax import rate_as_invoiced
 
 INVOICE_TONES = {"issued": "waiting", "paid": "good", "void": "quiet"}
@@ -186,11 +187,20 @@ class InvoiceAdmin(ServiceAdmin):
             toolkit.call_service(services.void_invoice, invoice, request, data, "reason")
             return f"{invoice.number} voided: {data['reason']}"
 
+        effects, way_on = [], {}
         if invoice.status == Invoice.Status.VOID:
             closed = f"{invoice.number} is already void (since {day(invoice.voided_on)}): "
             closed += invoice.void_reason or "no reason recorded."
         else:
             closed = services.void_refusal(invoice)  # K3: refunded, or a refund waits
+            effects = services.void_effects(invoice, toolkit.today())
+        waiting = invoice.credit_notes.filter(status=CreditNote.Status.REQUESTED)
+        if closed and waiting.exists():
+            way_on = {
+                "way_on_url": reverse("admin:billing_creditnote_changelist")
+                + f"?invoice={invoice.pk}&status={CreditNote.Status.REQUESTED}",
+                "way_on_label": "Credit notes waiting",
+            }
         form = VoidInvoiceForm(request.POST or None)
         return self._form_page(
             request,
@@ -200,8 +210,11 @@ class InvoiceAdmin(ServiceAdmin):
             "billing.void_invoice",
             perform,
             closed=closed,
-            intro="A void invoice is kept, marked void; nothing is due on it. This cannot be "
-            "undone.",
+            # I3, CR2: what voiding does, the credit it gives back included; a page that said
+            # otherwise (a grant lapsed since) confirms nothing.
+            effects=[*effects, "This cannot be undone."] if effects else [],
+            shown=" ".join(effects),
+            **way_on,
         )
 
     def credit_note_view(self, request, pk):

@@ -86,3 +86,88 @@ def test_cr2_cr3_w1_a_closure_before_year_two_starts_lapses_it_as_it_starts(db, 
         (date(2027, 1, 5), D("-25000.00")),
         (date(2027, 1, 5), D("25000.00")),
     ]
+
+
+def test_i3_cr2_a_voided_invoice_gives_its_credit_back_to_a_grant_still_valid(client, db, finance):
+    """A member from 1 January 2026 with 25,000.00 of credit (CR1) on paid monthly Team:
+    January's invoice, issued 1 February, draws 120.00 (CR2), leaving 24,880.00. Voided on 10
+    February (I3), it gives the 120.00 back (a ledger entry dated that day): 25,000.00 left,
+    and February's invoice draws again. The report shows it given back; the void page said
+    nothing of credit, and the grant kept 24,880.00 (walk 5)."""
+    from billing.models import Invoice
+    from coupons.models import CreditGrant, CreditLedgerEntry
+
+    ws = _member(date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 2, 1))
+    january = Invoice.objects.get(workspace=ws, issue_date=date(2026, 2, 1))
+    grant = CreditGrant.objects.get(workspace=ws)
+    assert (january.credits, january.total) == (D("120.00"), D("0.00"))
+    assert grant.remaining == D("24880.00")
+    client.force_login(finance)
+    page = reverse("admin:billing_invoice_void", args=[january.pk])
+    assert "$120.00 of startup credit goes back to its year-1 grant, valid to 31 Dec 2026" in (
+        client.get(page).content.decode()
+    )
+    billing.void_invoice(january, by=finance, reason="Issued in error", as_of=date(2026, 2, 10))
+    grant.refresh_from_db()
+    assert grant.remaining == D("25000.00")
+    assert list(grant.entries.order_by("id").values_list("kind", "amount", "on")) == [
+        (CreditLedgerEntry.Kind.GRANT, D("25000.00"), date(2026, 1, 1)),
+        (CreditLedgerEntry.Kind.DRAW, D("-120.00"), date(2026, 2, 1)),
+        (CreditLedgerEntry.Kind.RETURN, D("120.00"), date(2026, 2, 10)),
+    ]
+    # D3: the balance as it stood: before the void 24,880.00, from its day 25,000.00.
+    from billing.selectors import workspace_status
+
+    assert workspace_status(ws, as_of=date(2026, 2, 9))["credit_balance"] == D("24880.00")
+    assert workspace_status(ws, as_of=date(2026, 2, 10))["credit_balance"] == D("25000.00")
+    (february,) = reports.credit_movements(start=date(2026, 2, 1), end=date(2026, 3, 1))
+    assert (february["drawn"], february["returned"]) == (D("120.00"), D("120.00"))
+    billing.run_billing(as_of=date(2026, 3, 1))
+    grant.refresh_from_db()
+    assert grant.remaining == D("24880.00")  # February's invoice drew 120.00
+
+
+def test_i3_cr3_a_void_after_the_grant_ended_gives_nothing_back(client, db, finance):
+    """A 100.00 grant from 1 January 2026 (valid to 31 December 2026): January's invoice drew
+    100.00 of its 120.00. Voided on 5 January 2027, after the grant's year ended (CR3: unused
+    credit lapses), nothing goes back, and the page says so before finance confirms."""
+    from billing.models import Invoice
+    from coupons.models import CreditGrant
+
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    grant_credits(ws, amount=D("100.00"), as_of=date(2026, 1, 1), year=1, by=None)
+    billing.change_to_team(ws, as_of=date(2026, 1, 1))
+    billing.change_to_free(ws, as_of=date(2026, 1, 1))
+    billing.change_to_team(ws, as_of=date(2026, 1, 1))
+    billing.run_billing(as_of=date(2027, 1, 4))
+    january = Invoice.objects.get(workspace=ws, issue_date=date(2026, 2, 1))
+    assert january.credits == D("100.00")
+    effects = billing.void_effects(january, date(2027, 1, 5))
+    assert effects[-1] == (
+        "The $100.00 of startup credit it drew from the year-1 grant is not given back: it "
+        "lapsed on 1 Jan 2027 (CR3)."
+    )
+    billing.void_invoice(january, by=finance, reason="Issued in error", as_of=date(2027, 1, 5))
+    grant = CreditGrant.objects.get(workspace=ws)
+    assert grant.remaining == D("0.00")
+    assert not grant.entries.filter(kind="return").exists()
+
+
+def test_i3_a_credit_is_given_back_once(db, finance):
+    """The ledger holds one return per grant and invoice (a constraint), as one draw."""
+    import pytest
+    from django.db import IntegrityError, transaction
+
+    from billing.models import Invoice
+    from coupons.models import CreditGrant, CreditLedgerEntry
+
+    ws = _member(date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 2, 1))
+    january = Invoice.objects.get(workspace=ws, issue_date=date(2026, 2, 1))
+    billing.void_invoice(january, by=finance, reason="Issued in error", as_of=date(2026, 2, 10))
+    grant = CreditGrant.objects.get(workspace=ws)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        CreditLedgerEntry.objects.create(
+            grant=grant, invoice=january, kind="return", amount=D("120.00"), on=date(2026, 2, 11)
+        )
