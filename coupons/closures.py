@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from simple_history.utils import bulk_update_with_history
 
-from billing.formatting import money
+from billing.formatting import day, money
 from billing.hooks import ClosureStep
 from billing.pricing import ZERO, round_cents
 from coupons.credits import lapse_credit_grants
@@ -64,13 +64,18 @@ def apply(workspace, *, as_of: date, by, reason: str) -> list[str]:
     )
     notes = []
     for redemption in running:
+        coupon = redemption.coupon
+        if redemption.runs_out_on is not None and redemption.runs_out_on <= as_of:
+            # C5: it ran out on the closure's day, every billing month it covers done: it ends
+            # as the clock would end it, not removed (its last month's invoice, dated that day
+            # too, keeps it), and with no follow-up (the closure ends discounts).
+            redemption.status, redemption.ended_on = Redemption.Status.ENDED, redemption.runs_out_on
+            redemption._change_reason = f"Ran out on {day(redemption.runs_out_on)}"
+            continue
         redemption.status, redemption.ended_on = Redemption.Status.REMOVED, as_of
         redemption._change_reason = f"Workspace closed: {reason}"
-        used_up = redemption.runs_out_on is not None and redemption.runs_out_on <= as_of
-        if not used_up:
-            coupon = redemption.coupon
-            sentences.append(f"The discount {coupon.code} ({coupon.value_display}) ended.")
-        notes.append((workspace.pk, f"Discount {redemption.coupon.code} ended: workspace closed"))
+        sentences.append(f"The discount {coupon.code} ({coupon.value_display}) ended.")
+        notes.append((workspace.pk, f"Discount {coupon.code} ended: workspace closed"))
     bulk_update_with_history(running, Redemption, ["status", "ended_on"], default_user=by)
 
     grants = list(
