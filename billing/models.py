@@ -18,6 +18,7 @@ from simple_history.models import HistoricalRecords
 
 from billing.documents import EXTENSIONS, PrivateUploadTo
 from billing.formatting import billed, day
+from billing.formatting import rate as rate_text
 
 # What every app's models share (DESIGN: what the apps share lives once, in billing).
 
@@ -1004,7 +1005,7 @@ class TaxRate(models.Model):
 
     def __str__(self):
         where = f"{self.country}-{self.region}" if self.region else str(self.country)
-        return f"{where} {self.rate}% from {self.valid_from}"
+        return f"{where} {rate_text(self.rate)} from {day(self.valid_from)}"
 
 
 # X5: a random stored name under the private media root (billing.documents). Migration 0005

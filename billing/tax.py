@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django_countries import countries
 
+from billing.audit import records_why
 from billing.clock import refuse_issued_already, refuse_processed
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import rate as rate_text
@@ -60,6 +61,10 @@ class TaxRegions:
     business: str  # "A US business needs its state": a workspace there without one
     example: str
     tax: str  # the tax that depends on it
+    # Whether the country also levies a tax of its own (Canada's GST): without one (US sales
+    # tax is the states'), a rate without a region would tax every workspace of a state that
+    # has no rate of its own.
+    country_wide: bool = True
 
     def expected(self) -> str:
         return f"{self.tax} depends on it. Use one of {', '.join(sorted(self.names))}."
@@ -72,7 +77,14 @@ class TaxRegions:
 # words, shown on documents, and a rate has no region, since nothing makes a workspace's words
 # match it. A country whose tax comes to differ by region is added here, with its codes, first.
 TAX_REGIONS = {
-    "US": TaxRegions(US_STATES, "US state", "A US business needs its state", "CA", "sales tax"),
+    "US": TaxRegions(
+        US_STATES,
+        "US state",
+        "A US business needs its state",
+        "CA",
+        "sales tax",
+        country_wide=False,
+    ),
     "CA": TaxRegions(
         CANADIAN_PROVINCES,
         "Canadian province or territory",
@@ -341,6 +353,12 @@ def _jurisdiction(country, region, name) -> tuple[str, str, str]:
         )
     elif region and region not in regions.names:
         problems.append(f"“{region}” is not a {regions.code} code: {regions.expected()}")
+    elif not region and regions is not None and not regions.country_wide:
+        problems.append(
+            f"{countries.name(country)} has no {regions.tax} of its own: a rate names its "
+            f"{regions.code} (e.g. {regions.example}). Without one it would tax every "
+            f"workspace of a {regions.code} that has no rate of its own."
+        )
     limit = TaxRate._meta.get_field("name").max_length
     if not name:
         problems.append("A tax rate needs a name (e.g. CA sales tax), shown on invoices.")
@@ -366,10 +384,11 @@ def _percentage(value) -> Decimal:
     return rate
 
 
+@records_why("Tax rate set")
 @transaction.atomic
 def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from: date) -> TaxRate:
     """X2: a rate in force from `valid_from` until the jurisdiction's next one (replacing one
-    that starts the same day). `rate` is in percent."""
+    that starts the same day). `rate` is in percent. R4: `reason` and `by` are kept."""
     if not isinstance(valid_from, date):
         raise BillingError("A tax rate needs the day it starts.")
     problem = day_problem(valid_from, "A tax rate's start")

@@ -2,7 +2,7 @@
 `set_tax_rate`; certificates are uploaded, then reviewed on their own page beside the document."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -10,6 +10,7 @@ from billing import admin_toolkit as toolkit
 from billing import services
 from billing.admin_toolkit import (
     DecisionPages,
+    ReasonField,
     ServiceAdmin,
     badge_column,
     decision_action,
@@ -26,6 +27,9 @@ from billing.tax import US_STATES, certificate_misses, region_codes_help
 
 
 class TaxRateForm(forms.ModelForm):
+    # R4: a rate is money; who set it and why is kept.
+    reason = ReasonField()
+
     class Meta:
         model = TaxRate
         fields = ["country", "region", "rate", "name", "valid_from"]
@@ -45,7 +49,7 @@ class TaxRateAdmin(ServiceAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return self.fields
+            return [*self.fields, "reason"]
         return ["rate_display" if f == "rate" else f for f in self.fields]  # "7.25 %"
 
     def get_readonly_fields(self, request, obj=None):
@@ -55,17 +59,32 @@ class TaxRateAdmin(ServiceAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "region":
-            kwargs["help_text"] = f"Empty for a country-wide rate; {region_codes_help()}."
+            kwargs["help_text"] = (
+                "Empty for a country-wide rate (VAT, GST; the US has none: name the state); "
+                f"{region_codes_help()}."
+            )
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def create(self, request, data):
-        return services.set_tax_rate(
+        tax_rate = services.set_tax_rate(
             str(data["country"]),
             region=data["region"],
             rate=data["rate"],
             name=data["name"],
             valid_from=data["valid_from"],
+            reason=data["reason"],
+            by=request.user,
         )
+        # X2: a rate of the same place and day is replaced: say which, as the history does.
+        replaced = tax_rate.history.order_by("-history_id")[1:2].first()
+        if replaced is not None:
+            self.message_user(
+                request,
+                f"It replaces the {rate(replaced.rate)} rate ({replaced.name}) set to start on "
+                f"{day(tax_rate.valid_from)}.",
+                messages.WARNING,
+            )
+        return tax_rate
 
 
 class TaxExemptionForm(forms.ModelForm):

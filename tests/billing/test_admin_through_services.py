@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal as D
+from html import unescape
 
 import pytest
 from django.core.files.base import ContentFile
@@ -11,6 +12,7 @@ from django.urls import reverse
 from billing import services
 from billing.models import Plan, TaxRate, Usage, Workspace
 from billing.services import update_workspace
+from tests.admin_pages import messages_of
 from tests.billing.factories import workspace
 
 TODAY = date(2026, 3, 10)
@@ -83,10 +85,11 @@ def test_x1_x2_admin_refuses_ont_for_ontario_on_a_workspace_and_on_a_rate(client
     client.force_login(finance)
     add = reverse("admin:billing_taxrate_add")
     assert (
-        "Empty for a country-wide rate; in US, a US state code" in client.get(add).content.decode()
+        "Empty for a country-wide rate (VAT, GST; the US has none: name the state); in US, a US "
+        "state code" in client.get(add).content.decode()
     )
     rate = {"country": "CA", "rate": "13", "name": "HST", "valid_from": "2026-04-01"}
-    page = client.post(add, {**rate, "region": "ONT"})
+    page = client.post(add, {**rate, "region": "ONT", "reason": "HST"})
     assert f"Use one of {codes}." in page.content.decode()
     assert not TaxRate.objects.filter(valid_from=date(2026, 4, 1)).exists()
 
@@ -189,6 +192,7 @@ def test_x2_tax_rates_are_added_through_set_tax_rate_never_edited(client, financ
             "rate": "150",
             "name": "Typo",
             "valid_from": "2026-04-01",
+            "reason": "New state law",
         },
     )
     assert response.status_code == 200
@@ -196,7 +200,14 @@ def test_x2_tax_rates_are_added_through_set_tax_rate_never_edited(client, financ
     assert not TaxRate.objects.filter(region="OR").exists()
     client.post(
         reverse("admin:billing_taxrate_add"),
-        {"country": "US", "region": "or", "rate": "1.5", "name": "OR", "valid_from": "2026-04-01"},
+        {
+            "country": "US",
+            "region": "or",
+            "rate": "1.5",
+            "name": "OR",
+            "valid_from": "2026-04-01",
+            "reason": "New state law",
+        },
     )
     rate = TaxRate.objects.get(region="OR")
     assert rate.rate == D("1.5")
@@ -212,7 +223,13 @@ def test_x2_a_rate_is_typed_in_full_never_in_exponent_notation(client, finance):
     Infinity are no rate either. Each is refused, saying how to write it."""
     client.force_login(finance)
     add = reverse("admin:billing_taxrate_add")
-    rate = {"country": "US", "region": "OR", "name": "OR", "valid_from": "2026-04-01"}
+    rate = {
+        "country": "US",
+        "region": "OR",
+        "name": "OR",
+        "valid_from": "2026-04-01",
+        "reason": "New state law",
+    }
     for typed in ("1e2", "1E+2", "7.25e0"):
         page = client.post(add, {**rate, "rate": typed}).content.decode()
         assert f"Write the number in full, e.g. 7.25, not “{typed}”." in page
@@ -222,6 +239,45 @@ def test_x2_a_rate_is_typed_in_full_never_in_exponent_notation(client, finance):
     assert not TaxRate.objects.filter(region="OR").exists()
     assert client.post(add, {**rate, "rate": "7.25"}).status_code == 302
     assert TaxRate.objects.get(region="OR").rate == D("7.25")
+
+
+def test_x2_r4_a_rate_says_why_and_names_the_rate_it_replaces(client, finance):
+    """Walk 5: a CA rate of 7.6 % from 1 January 2027, added where 7.5 % from that day stood,
+    replaced it with "was added successfully" and a history saying "Rate: 7.500 → 7.600" with
+    no reason: the add page asks why (R4) and says what it replaced (X2)."""
+    client.force_login(finance)
+    add = reverse("admin:billing_taxrate_add")
+    rate = {"country": "US", "region": "CA", "name": "CA sales tax", "valid_from": "2027-01-01"}
+    page = client.post(add, {**rate, "rate": "7.5"}).content.decode()
+    assert "Say why: the reason is kept in the history." in page
+    assert not TaxRate.objects.filter(region="CA", valid_from=date(2027, 1, 1)).exists()
+    client.post(add, {**rate, "rate": "7.5", "reason": "State law 12"})
+    done = client.post(add, {**rate, "rate": "7.6", "reason": "Typo: 7.6 %"}, follow=True)
+    assert "It replaces the 7.5 % rate (CA sales tax) set to start on 1 Jan 2027." in messages_of(
+        done
+    )
+    assert any("US-CA 7.6 % from 1 Jan 2027" in m for m in messages_of(done))
+    (kept,) = TaxRate.objects.filter(region="CA", valid_from=date(2027, 1, 1))
+    assert [(h.history_user, h.history_change_reason) for h in kept.history.all()] == [
+        (finance, "Tax rate set: Typo: 7.6 %"),
+        (finance, "Tax rate set: State law 12"),
+    ]
+
+
+def test_x1_x2_a_us_rate_names_its_state(client, finance):
+    """X1: US sales tax is the states'. A country-wide US rate (5 % from 1 February 2027) was
+    accepted, and would have taxed every workspace of a state without a rate of its own (OR,
+    NH, DE, MT, AK): it is refused, saying why. Canada's GST stays country-wide."""
+    client.force_login(finance)
+    add = reverse("admin:billing_taxrate_add")
+    rate = {"rate": "5", "name": "Sales tax", "valid_from": "2027-02-01", "reason": "Ticket 3"}
+    page = client.post(add, {**rate, "country": "US", "region": ""}).content.decode()
+    assert (
+        "United States of America has no sales tax of its own: a rate names its US state (e.g. "
+        "CA). Without one it would tax every workspace of a US state that has no rate of its own."
+    ) in unescape(page)
+    assert not TaxRate.objects.filter(country="US", region="").exists()
+    assert client.post(add, {**rate, "country": "CA", "region": ""}).status_code == 302
 
 
 def test_r5_certificate_and_proof_history_pages_show_a_version(client, finance, support):
