@@ -9,10 +9,11 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
+from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, shown_column
 from billing.formatting import count, day, month
 from billing.models import BillingClock, Invoice, MonthClose, SetAsideInvoice
-from billing.months import next_month
+from billing.months import add_months, month_start, next_month
 
 
 class SetAsideInline(ReadOnlyInline):
@@ -62,6 +63,19 @@ class MonthCloseAdmin(ServiceAdmin):
     ]
     readonly_fields = ["month_display", "locks_step", "invoices_step", "invoices_issued"]
     inlines = [SetAsideInline, BilledSinceInline]
+
+    def changelist_view(self, request, extra_context=None):
+        """D1, M1: the close of this month runs when the clock processes the next 1st, the
+        day after it."""
+        runs_for = next_month(month_start(toolkit.today()))
+        extra_context = {
+            **(extra_context or {}),
+            "next_close": {
+                "month": add_months(runs_for, -1),
+                "runs_on": runs_for + timedelta(days=1),
+            },
+        }
+        return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request):
         unresolved = Count("set_aside", filter=Q(set_aside__resolved_on=None))

@@ -297,3 +297,45 @@ def test_the_panel_says_none_for_a_clock_and_a_close_that_never_ran(client, fina
     client.force_login(finance)
     page = re.sub(r"\s+", " ", client.get("/admin/").content.decode())
     assert "(last processed day none)" in page
+
+
+def test_i6_d1_the_run_and_the_close_pages_say_what_waits_and_who_acts(client, finance, pin_today):
+    """Walk 5: `run_billing` said "months_closed: 1" and nothing of the workspace it set aside,
+    and a rerun "nothing due" while it still waited; the close pages did not say who runs a
+    close, when, nor who fixes a set-aside workspace; the panel's count linked nowhere."""
+    paid_monthly(date(2026, 1, 1), slug="good")
+    bad = paid_monthly(date(2026, 1, 1), slug="bad")
+    Usage.objects.create(workspace=bad, month=date(2026, 1, 1), mtus=10**13)
+    out = StringIO()
+    call_command("run_billing", "--as-of", "2026-02-01", stdout=out)
+    assert "1 workspace(s) set aside, not billed yet (I6)" in out.getvalue()
+    assert "  bad: " in out.getvalue() and "beyond what an invoice can hold" in out.getvalue()
+    out = StringIO()
+    call_command("run_billing", "--as-of", "2026-02-01", stdout=out)
+    assert "nothing due" in out.getvalue() and "1 workspace(s) set aside" in out.getvalue()
+
+    pin_today(date(2026, 2, 10))
+    client.force_login(finance)
+    listing = client.get(reverse("admin:billing_monthclose_changelist")).content.decode()
+    assert "February 2026 closes on 2 Mar 2026. Nobody runs a close by hand" in listing
+    close = MonthClose.objects.get()
+    page = client.get(reverse("admin:billing_monthclose_change", args=[close.pk]))
+    assert "waits for its cause to be fixed by support on the workspace's page" in (
+        page.content.decode()
+    )
+    index = client.get("/admin/").content.decode()
+    assert (
+        f'<a href="{reverse("admin:billing_monthclose_changelist")}">Set-aside workspaces</a>'
+        in index
+    )
+
+
+def test_d1_the_panel_says_when_the_clock_ran_ahead_of_the_calendar(client, finance):
+    """A copy run with --allow-future read "done through 4 Dec 2026 (last processed day
+    1 Jan 2027)"."""
+    workspace(as_of=date(2026, 1, 1))
+    ahead = timezone.now().date() + timedelta(days=20)
+    services.run_billing(as_of=ahead)
+    client.force_login(finance)
+    page = client.get("/admin/").content.decode()
+    assert f"done through {ahead.day} {ahead:%b %Y}, ahead of the calendar" in page
