@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Max, Sum
 
 from billing.amounts import parse_dollars
-from billing.audit import require_reason, save_with_reason
+from billing.audit import require_reason, save_with_reason, with_reason
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import day, money
 from billing.hooks import invoice_adjustments
@@ -169,5 +169,5 @@ def decide_credit_note(note: CreditNote, *, by, approve: bool, as_of: date, note
         note.sequence = (numbered or 0) + 1
     note.status = CreditNote.Status.APPROVED if approve else CreditNote.Status.REJECTED
     note.decided_by, note.decided_on, note.decision_note = by, as_of, note_text
-    save_with_reason(note, f"{note.status.capitalize()} {note_text}".strip(), by=by)
+    save_with_reason(note, with_reason(note.status.capitalize(), note_text), by=by)
     return note

@@ -7,7 +7,7 @@ from datetime import date
 from django.db import transaction
 
 from billing.amounts import parse_dollars
-from billing.audit import require_reason, save_with_reason
+from billing.audit import require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
@@ -130,7 +130,7 @@ def approve_partner(
     amount = parse_dollars(credit_amount, "partner's credit amount", problems, positive=True)
     refuse_problems(problems, CouponError)
     note = note.strip()
-    text = f"Approved {note}".strip()
+    text = with_reason("Approved", note)
     if amount is not None:
         why = "Say why this partner's startups get their own credit amount: the reason is kept."
         note = require_reason(note, why, error=CouponError)

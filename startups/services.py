@@ -407,7 +407,7 @@ def approve_application(
     application.decision_note, application.override_reason = note.strip(), override_reason
     save_with_reason(
         application,
-        f"Approved. {note}".strip() + (f" Override: {override_reason}" if failing else ""),
+        with_reason("Approved", note) + (f" Override: {override_reason}" if failing else ""),
         by=by,
     )
     _refresh_e5_of_others(application, by=by, why="was approved")

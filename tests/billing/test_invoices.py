@@ -5,6 +5,7 @@ from decimal import Decimal as D
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 
 from billing import services
 from billing.errors import BillingError, ClockBehind
@@ -395,12 +396,13 @@ def test_k3_credit_note_requested_by_support_approved_by_finance_never_above_wha
     )
     older.refresh_from_db()
     assert older.status == "rejected"
+    assert older.history.first().history_change_reason == "Rejected: Too much"
     with pytest.raises(BillingError, match="already approved"):
         services.decide_credit_note(first, by=finance, approve=True, as_of=date(2026, 2, 4))
 
 
 def test_k3_i3_an_invoice_refunded_in_part_or_waiting_for_a_refund_is_not_voided(
-    db, support, finance
+    db, client, support, finance
 ):
     """128.70 (120.00 + CA tax) with 30.00 refunded: voided, the customer owed nothing and kept
     the 30.00, and the invoice's refunds panel said 98.70 was left to refund. The void is
@@ -418,6 +420,14 @@ def test_k3_i3_an_invoice_refunded_in_part_or_waiting_for_a_refund_is_not_voided
     )
     with pytest.raises(BillingError, match="waits for a decision"):
         services.void_invoice(invoice, by=finance, reason="Wrong plan", as_of=date(2026, 2, 3))
+    # The void page says so and leads to the request waiting (walk 5: only "Back").
+    client.force_login(finance)
+    page = client.get(reverse("admin:billing_invoice_void", args=[invoice.pk])).content.decode()
+    waiting = reverse("admin:billing_creditnote_changelist") + f"?invoice={invoice.pk}"
+    assert f'<a href="{waiting}&amp;status=requested" class="button">Credit notes waiting</a>' in (
+        page
+    )
+    assert client.get(f"{waiting}&status=requested").context["cl"].result_count == 1
     services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
     with pytest.raises(BillingError, match=r"\$30\.00 of it was refunded already"):
         services.void_invoice(invoice, by=finance, reason="Wrong plan", as_of=date(2026, 2, 4))

@@ -155,6 +155,6 @@ def test_r4_s2_the_startup_application_and_its_credits_are_in_the_history(client
     assert "Startup application: Nimbus Labs (Approved) Created the system Submitted" in entries[1]
     assert "Status: Submitted → Approved" in entries[0]
     assert "Decided on: — → 20 Jan 2026 Decision note: — → Meets E1-E3" in entries[0]
-    assert entries[0].endswith(f"{reviewer.username} Approved. Meets E1-E3")
+    assert entries[0].endswith(f"{reviewer.username} Approved: Meets E1-E3")
     everything = "\n".join(rows(history(client, ws)))
     assert "Credit grant: Year 1 credit for nimbus: $25,000.00 Created" in everything
