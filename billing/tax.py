@@ -20,6 +20,7 @@ from django_countries import countries
 from billing.audit import records_why
 from billing.clock import refuse_issued_already, refuse_processed
 from billing.errors import BillingError, refuse_problems
+from billing.formatting import day as on
 from billing.formatting import rate as rate_text
 from billing.models import Invoice, TaxExemption, TaxRate, Workspace
 from billing.months import day_problem
@@ -218,8 +219,8 @@ class Certificate:
 
     def validity(self) -> str:
         if self.valid_to is None:
-            return f"valid from {self.valid_from}"
-        return f"valid {self.valid_from} to {self.valid_to}"
+            return f"valid from {on(self.valid_from)}"
+        return f"valid {on(self.valid_from)} to {on(self.valid_to)}"
 
 
 def _jurisdiction_label(country: str, region: str) -> str:
@@ -326,11 +327,11 @@ class TaxTable:
             if status == TaxExemption.Status.APPROVED:
                 if cert.valid_on(day):
                     return cert, []
-                notes.append(f"certificate #{cert.pk} {cert.validity()}, not on {day}")
+                notes.append(f"certificate #{cert.pk} {cert.validity()}, not on {on(day)}")
             elif status == TaxExemption.Status.REJECTED:
-                notes.append(f"certificate #{cert.pk} rejected on {cert.decided_on}")
+                notes.append(f"certificate #{cert.pk} rejected on {on(cert.decided_on)}")
             else:
-                notes.append(f"certificate #{cert.pk} still in review on {day}")
+                notes.append(f"certificate #{cert.pk} still in review on {on(day)}")
         return None, notes
 
 

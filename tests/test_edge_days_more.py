@@ -560,7 +560,7 @@ def test_x4_k1_a_certificate_whose_last_day_is_a_final_invoices_date(db, finance
         D("128.70"),
     )
     assert january.tax_note == (
-        f"certificate #{certs[stayer.pk].pk} valid 2026-01-01 to 2026-01-31, not on 2026-02-01"
+        f"certificate #{certs[stayer.pk].pk} valid 1 Jan 2026 to 31 Jan 2026, not on 1 Feb 2026"
     )
 
 

@@ -674,7 +674,7 @@ def test_x4_k1_a_certificate_approved_on_a_final_invoices_date_or_the_day_after(
         D("5.33"),
         D("78.88"),
     )
-    assert taxed.tax_note == f"certificate #{late_cert.pk} still in review on 2026-01-20"
+    assert taxed.tax_note == f"certificate #{late_cert.pk} still in review on 20 Jan 2026"
 
 
 @pytest.mark.parametrize(
@@ -687,14 +687,14 @@ def test_x4_k1_a_certificate_approved_on_a_final_invoices_date_or_the_day_after(
             date(2028, 2, 28),
             True,
             D("104.40"),
-            "certificate #{pk} valid 2027-03-01 to 2028-02-28, not on 2028-02-29",
+            "certificate #{pk} valid 1 Mar 2027 to 28 Feb 2028, not on 29 Feb 2028",
         ),
         (
             date(2027, 3, 1),
             None,
             False,
             D("104.40"),
-            "certificate #{pk} still in review on 2028-02-29",
+            "certificate #{pk} still in review on 29 Feb 2028",
         ),
     ],
     ids=["first-day", "last-day", "ended-the-day-before", "only-submitted"],

@@ -91,7 +91,7 @@ def test_x4_certificate_in_review_at_issue_time_is_taxed_with_a_note(db, finance
     services.run_billing(as_of=date(2026, 3, 1))
     january = invoice_on(ws, date(2026, 2, 1))
     assert (january.tax, january.total) == (D("8.70"), D("128.70"))
-    assert january.tax_note == f"certificate #{cert.pk} still in review on 2026-02-01"
+    assert january.tax_note == f"certificate #{cert.pk} still in review on 1 Feb 2026"
     february = invoice_on(ws, date(2026, 3, 1))
     assert (february.tax, february.tax_note) == (
         D("0.00"),
@@ -105,7 +105,7 @@ def test_x4_submitted_certificate_not_yet_reviewed_is_taxed_with_a_note(db):
     services.run_billing(as_of=date(2026, 2, 1))
     invoice = invoice_on(ws, date(2026, 2, 1))
     assert invoice.tax == D("4.80")
-    assert invoice.tax_note == f"certificate #{cert.pk} still in review on 2026-02-01"
+    assert invoice.tax_note == f"certificate #{cert.pk} still in review on 1 Feb 2026"
 
 
 def test_x4_certificate_for_another_state_is_taxed_with_a_note(db, finance):
@@ -145,7 +145,7 @@ def test_x4_approved_on_the_issue_date_waives_and_a_day_later_does_not(db, finan
     assert invoice_on(on_time, date(2026, 2, 1)).tax == D("0.00")
     late_invoice = invoice_on(late, date(2026, 2, 1))
     assert late_invoice.tax == D("8.70")
-    assert late_invoice.tax_note == f"certificate #{late_cert.pk} still in review on 2026-02-01"
+    assert late_invoice.tax_note == f"certificate #{late_cert.pk} still in review on 1 Feb 2026"
 
 
 @pytest.mark.parametrize(
@@ -167,8 +167,16 @@ def test_x4_validity_runs_from_its_first_day_through_its_last(
     invoice = invoice_on(ws, date(2026, 2, 1))
     assert (invoice.tax == 0) is waived
     if not waived:
-        validity = f"valid {valid_from} to {valid_to}" if valid_to else f"valid from {valid_from}"
-        assert invoice.tax_note == f"certificate #{cert.pk} {validity}, not on 2026-02-01"
+
+        def written(d):  # as invoices write a day
+            return f"{d.day} {d:%b %Y}"
+
+        validity = (
+            f"valid {written(valid_from)} to {written(valid_to)}"
+            if valid_to
+            else f"valid from {written(valid_from)}"
+        )
+        assert invoice.tax_note == f"certificate #{cert.pk} {validity}, not on 1 Feb 2026"
 
 
 def test_x4_rejected_certificate_does_not_waive(db, finance):
@@ -178,7 +186,7 @@ def test_x4_rejected_certificate_does_not_waive(db, finance):
     services.run_billing(as_of=date(2026, 2, 1))
     invoice = invoice_on(ws, date(2026, 2, 1))
     assert invoice.tax == D("8.70")
-    assert invoice.tax_note == f"certificate #{cert.pk} rejected on 2026-01-09"
+    assert invoice.tax_note == f"certificate #{cert.pk} rejected on 9 Jan 2026"
 
 
 def test_x4_a_certificate_submitted_after_the_issue_date_is_not_mentioned(db):
@@ -198,11 +206,18 @@ def test_x4_no_rate_no_note_a_certificate_has_nothing_to_waive(db, finance):
     assert (invoice.tax, invoice.tax_rate, invoice.tax_note) == (D("0.00"), None, "")
 
 
-def test_x4_preview_shows_the_decision_too(db, finance):
+def test_x4_preview_shows_the_decision_too(db, client, finance, support, pin_today):
+    """The workspace page's preview shows the note too: after an approval its tax line went
+    with no word of the certificate the invoice will name (walk 5)."""
     ws = paid_monthly(date(2026, 1, 1), "CA")
     cert = certificate(ws, "CA", on=date(2026, 1, 5))
     preview = services.preview_invoice(ws, month=date(2026, 1, 1), as_of=date(2026, 1, 10))
-    assert preview.tax_note == f"certificate #{cert.pk} still in review on 2026-02-01"
+    assert preview.tax_note == f"certificate #{cert.pk} still in review on 1 Feb 2026"
+    services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 10))
+    pin_today(date(2026, 1, 10))
+    client.force_login(support)
+    page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
+    assert f"Tax: exempt: certificate #{cert.pk} (nonprofit) (X4)." in page
 
 
 def test_x4_exemptions_are_loaded_once_per_tax_table_not_per_invoice(db, finance):
