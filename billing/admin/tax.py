@@ -266,8 +266,15 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
         return services.submit_exemption(**upload, as_of=toolkit.today(), by=request.user)
 
     def describe_row(self, certificate):
+        """The bulk pages' line for a certificate, with the warning its own approve page gives
+        (X4): one for another state than the business's waives none of its invoices."""
         status = certificate.get_status_display().lower()
-        return f"#{certificate.pk} {certificate.workspace.name}, {certificate.region} ({status})"
+        workspace = certificate.workspace
+        text = f"#{certificate.pk} {workspace.name}, {certificate.region} ({status})"
+        misses = certificate_misses(
+            certificate.region, workspace.business_country, workspace.business_region
+        )
+        return f"{text}: it {misses}, so it waives none of its invoices" if misses else text
 
     start_review = immediate_action(
         "Start review of selected certificates",

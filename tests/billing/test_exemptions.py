@@ -506,6 +506,23 @@ def test_x4_finance_reviews_and_approves_in_the_admin(db, client, finance, today
     assert any("a decision is final" in m for m in messages_of(response))
 
 
+def test_x4_the_bulk_approval_warns_of_a_certificate_for_another_state(db, client, finance, today):
+    """Walk 5: "Approve selected certificates…" approved #36 (NV, for a business in NY)
+    without the warning its own approve page gives; the confirmation now lists it with it."""
+    ny = workspace(name="Empire", business_country="US", business_region="NY")
+    ca = workspace(name="Golden", business_country="US", business_region="CA")
+    elsewhere = certificate(ny, "NV", on=date(2026, 1, 5))
+    own = certificate(ca, "CA", on=date(2026, 1, 5))
+    client.force_login(finance)
+    changelist = reverse("admin:billing_taxexemption_changelist")
+    page = client.post(changelist, action("approve", elsewhere, own)).content.decode()
+    assert (
+        f"#{elsewhere.pk} Empire, NV (submitted): it covers NV, not NY, so it waives none of "
+        "its invoices"
+    ) in page
+    assert f"#{own.pk} Golden, CA (submitted)<" in page
+
+
 def test_x4_finance_rejects_with_a_reason_in_the_admin(db, client, finance, today):
     ws = workspace(business_country="US", business_region="CA")
     cert = certificate(ws, "CA", on=date(2026, 1, 5))
