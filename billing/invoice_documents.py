@@ -135,12 +135,6 @@ def invoice_document(invoice: Invoice) -> Document:
     )
 
 
-def credit_note_number(note: CreditNote) -> str:
-    """An approved credit note is named after the invoice it credits and its number among that
-    invoice's approved notes: INV-2026-000123-CN1."""
-    return f"{note.invoice.number}-CN{note.sequence}"
-
-
 def credit_note_document(note: CreditNote) -> Document:
     """I5: an approved credit note, from its row and the invoice it credits. Only an approved
     one is a document: a request is not something to send a customer."""
@@ -148,7 +142,7 @@ def credit_note_document(note: CreditNote) -> Document:
         raise Http404("Only an approved credit note has a document.")
     invoice = note.invoice
     currency = invoice.currency
-    number = credit_note_number(note)
+    number = note.number
     return Document(
         title="Credit note",
         number=number,

@@ -978,7 +978,13 @@ class CreditNote(models.Model):
         ]
 
     def __str__(self):
-        return f"Credit note {self.pk} on {self.invoice.number}"
+        return self.number or f"Credit note request #{self.pk} on {self.invoice.number}"
+
+    @property
+    def number(self) -> str:
+        """I5: an approved credit note is named after the invoice it credits and its number
+        among that invoice's approved notes (INV-2026-000123-CN1); a request has none."""
+        return f"{self.invoice.number}-CN{self.sequence}" if self.sequence else ""
 
 
 class TaxRate(models.Model):

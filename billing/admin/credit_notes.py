@@ -20,7 +20,6 @@ from billing.admin_toolkit import (
     with_note,
 )
 from billing.formatting import day, money
-from billing.invoice_documents import credit_note_number
 from billing.models import CreditNote
 
 CREDIT_NOTE_TONES = {"requested": "waiting", "approved": "good", "rejected": "bad"}
@@ -114,7 +113,7 @@ class CreditNoteAdmin(ServiceAdmin):
                 "invoice": note.invoice,
                 "refunds": selectors.refund_summary(note.invoice),
                 "can_decide": self.has_approve_permission(request),
-                "document_number": credit_note_number(note),
+                "document_number": note.number,
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -159,6 +158,8 @@ class CreditNoteAdmin(ServiceAdmin):
             note=note,
             invoice=invoice,
             refunds=selectors.refund_summary(invoice),
+            # K3: what approving gives back of the invoice's tax, said before, not after.
+            tax_back=services.tax_given_back(invoice, note.amount) if approve else None,
         )
 
     def _decide_one(self, request, note, approve, data):

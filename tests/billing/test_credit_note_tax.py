@@ -188,3 +188,24 @@ def test_k3_x3_a_void_invoice_s_notes_give_back_no_tax_once_migrated(invoice, su
         "tax_given_back": D("0.00"),
         "tax_due": D("0.00"),
     }
+
+
+def test_k3_the_approve_page_says_the_tax_given_back_before_approval(
+    client, invoice, support, finance
+):
+    """Walk 5: the tax a credit note gives back was known only once approved. A request of
+    30.00 on 128.70 with 8.70 tax: 30.00 × 8.70 / 128.70 = 2.0279… → 2.03, said on the page;
+    the credit note, named INV-…-CN1 once approved (it read "Credit note 4 on INV-…"), holds
+    the same."""
+    note = services.request_credit_note(
+        invoice, by=support, amount="30.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    assert str(note) == f"Credit note request #{note.pk} on {invoice.number}"
+    client.force_login(finance)
+    page = client.get(reverse("admin:billing_creditnote_decide", args=[note.pk, "approve"]))
+    assert "Of the $30.00, <strong>$2.03</strong> gives back tax" in page.content.decode()
+    reject = client.get(reverse("admin:billing_creditnote_decide", args=[note.pk, "reject"]))
+    assert "gives back tax" not in reject.content.decode()
+    services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
+    note.refresh_from_db()
+    assert (note.tax, str(note)) == (D("2.03"), f"{invoice.number}-CN1")

@@ -12,7 +12,6 @@ from django.urls import reverse
 from pypdf import PdfReader
 
 from billing import services
-from billing.invoice_documents import credit_note_number
 from billing.models import CreditNote, Invoice, Plan
 
 from .factories import certificate, paid_annual, paid_monthly
@@ -211,7 +210,7 @@ def test_i5_k3_credit_notes_are_numbered_in_the_order_approved_on_their_invoice(
     second = request(invoice, "20.00")
     services.decide_credit_note(second, by=finance, approve=True, as_of=date(2026, 2, 13))
     numbers = {
-        note.pk: credit_note_number(CreditNote.objects.get(pk=note.pk))
+        note.pk: CreditNote.objects.get(pk=note.pk).number
         for note in (elsewhere, first, second)
     }
     assert numbers == {
