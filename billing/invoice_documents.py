@@ -27,7 +27,7 @@ from django_countries import countries
 from fpdf import FPDF, XPos, YPos
 
 from billing.formatting import billed, day, money, period_text
-from billing.models import CreditNote, Invoice, InvoiceLine
+from billing.models import CreditNote, Interval, Invoice, InvoiceLine
 from billing.tax import rate_as_invoiced, region_name
 
 # What an invoice charges; its other lines (discount, credit, tax) adjust the subtotal.
@@ -91,6 +91,14 @@ def _parties(invoice: Invoice) -> dict:
     }
 
 
+def _kind(invoice: Invoice) -> str:
+    """The kind as the customer reads it: a month's invoice during an annual term bills only
+    that month's overage (K2), which "Monthly invoice" beside "Team, billed annually" hid."""
+    if invoice.kind == Invoice.Kind.MONTHLY and invoice.interval == Interval.ANNUAL:
+        return "Monthly overage invoice (annual term)"
+    return f"{invoice.get_kind_display()} invoice"
+
+
 def invoice_document(invoice: Invoice) -> Document:
     """I5: the invoice as issued, from its row and its lines."""
     currency = invoice.currency
@@ -100,7 +108,7 @@ def invoice_document(invoice: Invoice) -> Document:
         ("Issue date", day(invoice.issue_date)),
         ("Period", period_text(invoice.period_start, invoice.period_end)),
         ("Plan", f"{plan}, {billed(invoice.interval)}"),
-        ("Kind", f"{invoice.get_kind_display()} invoice"),
+        ("Kind", _kind(invoice)),
     ]
     if invoice.tax_rate is not None:
         facts.append(("Tax rate", rate_as_invoiced(invoice)))

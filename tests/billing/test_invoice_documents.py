@@ -210,8 +210,7 @@ def test_i5_k3_credit_notes_are_numbered_in_the_order_approved_on_their_invoice(
     second = request(invoice, "20.00")
     services.decide_credit_note(second, by=finance, approve=True, as_of=date(2026, 2, 13))
     numbers = {
-        note.pk: CreditNote.objects.get(pk=note.pk).number
-        for note in (elsewhere, first, second)
+        note.pk: CreditNote.objects.get(pk=note.pk).number for note in (elsewhere, first, second)
     }
     assert numbers == {
         elsewhere.pk: f"{other_invoice.number}-CN1",
@@ -348,3 +347,22 @@ def test_i5_an_annual_invoice_document_says_billed_annually_and_names_its_term(c
     term = "2 January 2026 – 1 January 2027"
     assert "Team, billed annually" in body and f"Team annual, {term}" in body
     assert "billed annual<" not in body and "2027-01-02" not in body
+
+
+def test_i5_k2_an_overage_invoice_of_an_annual_term_says_so(client, finance):
+    """K2: during an annual term, January's close bills only its overage: 12,500 MTUs, 2,500
+    over the 10,000 included at $0.01 = $25.00, an invoice of kind `monthly`. Its document
+    read "Monthly invoice" beside "Team, billed annually" (walk 5)."""
+    from billing.models import Usage
+
+    ws = paid_annual(as_of=date(2026, 1, 1))
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=12_500)
+    services.run_billing(as_of=date(2026, 2, 1))
+    overage = Invoice.objects.get(workspace=ws, kind="monthly")
+    assert overage.total == D("25.00")
+    client.force_login(finance)
+    body = client.get(reverse("finance:invoice-document", args=[overage.pk])).content.decode()
+    assert "Monthly overage invoice (annual term)" in body
+    annual = Invoice.objects.get(workspace=ws, kind="annual")
+    body = client.get(reverse("finance:invoice-document", args=[annual.pk])).content.decode()
+    assert "Annual invoice" in body and "overage invoice" not in body
