@@ -39,7 +39,15 @@ from billing.forms import (
     RecordUsageForm,
     UnlockForm,
 )
-from billing.models import MonthClose, PaymentMethod, Plan, PlanTerms, Subscription, Workspace
+from billing.models import (
+    MonthClose,
+    PaymentMethod,
+    Plan,
+    PlanTerms,
+    Subscription,
+    TaxExemption,
+    Workspace,
+)
 from billing.months import month_start
 from billing.tax import region_codes_help, region_not_a_code
 
@@ -123,6 +131,16 @@ class PaymentMethodInline(ReadOnlyInline):
     verbose_name_plural = "payment methods (dated history)"
 
 
+class TaxExemptionInline(ReadOnlyInline):
+    """X4: the workspace's tax-exemption certificates, each opening its review page (walk 5:
+    the workspace page did not list them)."""
+
+    model = TaxExemption
+    fields = ["region", "reason", "status", "valid_from", "valid_to", "submitted_on", "decided_on"]
+    show_change_link = True
+    verbose_name_plural = "tax exemption certificates"
+
+
 class SubscriptionInline(ReadOnlyInline):
     model = Subscription
     fields = [
@@ -183,7 +201,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
             {"fields": ["lock", "lock_changed_on", "lock_cause", "data_flow", "startup_member"]},
         ),
     ]
-    inlines = [SubscriptionInline, PaymentMethodInline]
+    inlines = [SubscriptionInline, PaymentMethodInline, TaxExemptionInline]
     change_form_template = "admin/billing/workspace/change_form.html"
     reason_on_change = True
     pages = (("<int:pk>/do/<str:action>/", "action_view", "billing_workspace_action"),)

@@ -642,3 +642,15 @@ def test_x4_a_second_certificate_for_a_state_waits_for_the_first_decision(db, fi
     services.reject_exemption(first, by=finance, reason="Unsigned", as_of=date(2026, 1, 7))
     assert certificate(ws, "CA", on=date(2026, 1, 8)).status == "submitted"
     assert TaxExemption.objects.filter(workspace=ws, region="CA").count() == 2
+
+
+def test_x4_the_workspace_page_lists_its_certificates(db, client, support, finance, today):
+    """Walk 5: the workspace page did not list its certificates; each opens its page."""
+    ws = workspace(name="Golden", business_country="US", business_region="CA")
+    cert = certificate(ws, "CA", on=date(2026, 1, 5))
+    url = reverse("admin:billing_workspace_change", args=[ws.pk])
+    for user in (support, finance):
+        client.force_login(user)
+        body = client.get(url).content.decode()
+        assert "Tax exemption certificates" in body
+        assert reverse("admin:billing_taxexemption_change", args=[cert.pk]) in body
