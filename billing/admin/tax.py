@@ -3,6 +3,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -20,7 +21,7 @@ from billing.admin_toolkit import (
     with_note,
 )
 from billing.documents import clean_document
-from billing.formatting import day, rate
+from billing.formatting import day, last_day, rate
 from billing.forms import RateField
 from billing.models import TaxExemption, TaxRate
 from billing.tax import US_STATES, certificate_misses, region_codes_help
@@ -42,7 +43,7 @@ class TaxRateAdmin(ServiceAdmin):
     (`set_tax_rate`); a rate in force is never edited in place."""
 
     form = TaxRateForm
-    list_display = ["country", "region", "rate_display", "name", "valid_from"]
+    list_display = ["country", "region", "rate_display", "name", "valid_from", "in_force"]
     list_filter = ["country"]
     search_fields = ["region", "name"]
     fields = ["country", "region", "rate", "name", "valid_from"]
@@ -56,6 +57,30 @@ class TaxRateAdmin(ServiceAdmin):
         return [] if obj is None else self.get_fields(request, obj)
 
     rate_display = shown_column("rate", rate, description="Rate")
+
+    def get_queryset(self, request):
+        # X2: a rate is in force until the next of its place starts.
+        following = TaxRate.objects.filter(
+            country=OuterRef("country"),
+            region=OuterRef("region"),
+            valid_from__gt=OuterRef("valid_from"),
+        ).order_by("valid_from")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(next_from=Subquery(following.values("valid_from")[:1]))
+        )
+
+    @admin.display(description="In force")
+    def in_force(self, obj):
+        """X2: when the rate applies, as of today: not yet, now, or no more."""
+        today = toolkit.today()
+        until = obj.next_from
+        if obj.valid_from > today:
+            return "not yet" + (f" (until {last_day(until)})" if until else "")
+        if until is not None and until <= today:
+            return f"no more: replaced on {day(until)}"
+        return "now" + (f", until {last_day(until)}" if until else "")
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "region":

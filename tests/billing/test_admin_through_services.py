@@ -1,5 +1,6 @@
 """R4, R5 in the admin's own forms: each saves through its service, with the why required."""
 
+import re
 from datetime import date
 from decimal import Decimal as D
 from html import unescape
@@ -418,3 +419,21 @@ def test_u1_recording_a_months_usage_says_which_figure_it_replaced(client, suppo
     ]
     assert record("2026-02", "1200") == ["1,200 MTUs for Acme, February 2026: already on file."]
     assert Usage.objects.get(workspace=ws).mtus == 1200
+
+
+def test_x2_the_rate_list_says_which_rate_is_in_force(client, finance, pin_today):
+    """Walk 5: the list did not say which rate applies now or until when. Oregon: 1 % from
+    1 January 2026, 2 % from 1 April 2026, 3 % from 1 January 2027; today 10 March 2026."""
+    for rate, start in (("1", "2026-01-01"), ("2", "2026-04-01"), ("3", "2027-01-01")):
+        services.set_tax_rate(
+            "US", region="OR", rate=rate, name="OR", valid_from=date.fromisoformat(start)
+        )
+    pin_today(date(2026, 3, 10))
+    client.force_login(finance)
+    page = client.get(reverse("admin:billing_taxrate_changelist"), {"q": "OR"})
+    cells = re.findall(r'<td class="field-in_force">([^<]*)</td>', page.content.decode())
+    assert sorted(cells) == ["not yet", "not yet (until 31 Dec 2026)", "now, until 31 Mar 2026"]
+    pin_today(date(2026, 4, 1))
+    page = client.get(reverse("admin:billing_taxrate_changelist"), {"q": "OR"})
+    cells = re.findall(r'<td class="field-in_force">([^<]*)</td>', page.content.decode())
+    assert "no more: replaced on 1 Apr 2026" in cells and "now, until 31 Dec 2026" in cells
