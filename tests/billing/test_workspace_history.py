@@ -95,7 +95,10 @@ def test_r4_every_entry_opens_its_version_read_only(client, support, acme, today
     assert len(links) == len(rows(body)) >= 6
     before = (Redemption.history.count(), Subscription.history.count())
     for link in links:
-        assert client.get(link).status_code == 200, link
+        version = client.get(link)
+        assert version.status_code == 200, link
+        # Days as every page writes them (walk 5: "2026-12-05 03:46 UTC" beside "5 Dec 2026").
+        assert re.search(r" on \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d UTC", version.content.decode())
         assert client.post(link, {"reason": "tamper"}).status_code == 405, link
     assert (Redemption.history.count(), Subscription.history.count()) == before
 
