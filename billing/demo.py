@@ -216,7 +216,8 @@ def _create_certificates(rng, start, today):
     FAQ's two cases), and a certificate for every state, held by the US demo workspaces, in
     every review status. Where a Team workspace is located in the state, the certificate is
     its own and approved, so that its invoices are exempt (the tax report's exempt amounts);
-    the others go to any of them (a workspace may hold certificates for other states)."""
+    the others go to any of them (a workspace may hold certificates for other states); and two
+    more, waiting, for other Team workspaces of a state, covering it."""
     approved_late = add_months(today, -2) + timedelta(days=2)
     approved_soon = start + timedelta(days=5)
     for slug, name, located_in, covers, reason, approved_on in [
@@ -253,6 +254,12 @@ def _create_certificates(rng, start, today):
             "approved" if located else outcome,
             submitted + timedelta(days=rng.randrange(1, 20)),
         )
+    # Two waiting for finance that cover their own workspace's state: approving one exempts
+    # that workspace's next invoices (walk 5: every waiting one covered another state).
+    second_in_state = [ws for _, located in sorted(team_in.items()) for ws in located[1:]]
+    for ws, outcome in zip(second_in_state, ("submitted", "in_review"), strict=False):
+        submitted = today - timedelta(days=3)
+        _submit_certificate(ws, ws.business_region, "resale", submitted, outcome, submitted)
 
 
 # --- A workspace closed at its customer's request (W1) ------------------------------------------
