@@ -53,7 +53,7 @@ from billing.subscriptions import (
     unlock_workspace,
     update_workspace,
 )
-from billing.tax import set_tax_rate
+from billing.tax import set_tax_rate, withdraw_tax_rate, withdrawal_of_rate_refusal
 from billing.usage import record_usage
 from billing.usage_import import MAX_MTUS, import_usage
 
@@ -96,5 +96,7 @@ __all__ = [
     "void_invoice",
     "void_refusal",
     "withdraw_plan_terms",
+    "withdraw_tax_rate",
+    "withdrawal_of_rate_refusal",
     "withdrawal_refusal",
 ]

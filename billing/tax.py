@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django_countries import countries
 
-from billing.audit import records_why
+from billing.audit import records_why, require_reason
 from billing.clock import refuse_issued_already, refuse_processed
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import day as on
@@ -395,13 +395,9 @@ def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from:
     problem = day_problem(valid_from, "A tax rate's start")
     if problem:
         raise BillingError(f"{problem}.")
-    refuse_processed(valid_from, "A tax rate's start", past_a_close=True)
     country, region, name = _jurisdiction(country, region, name)
     rate = _percentage(rate)
-    invoices = Invoice.objects.filter(tax_country=country)
-    refuse_issued_already(
-        invoices.filter(tax_region=region) if region else invoices, valid_from, "A tax rate"
-    )
+    _refuse_read_already(country, region, valid_from, "A tax rate")
     tax_rate, _ = TaxRate.objects.update_or_create(
         country=country,
         region=region,
@@ -409,3 +405,41 @@ def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from:
         defaults={"rate": rate, "name": name},
     )
     return tax_rate
+
+
+def _refuse_read_already(country: str, region: str, valid_from: date, what: str):
+    """D2, D4: a rate from `valid_from` is set or withdrawn only while nothing has read it: no
+    day from then processed by the clock, no invoice of its place issued from then on (a final
+    or annual invoice ahead of the clock)."""
+    refuse_processed(valid_from, what, past_a_close=True)
+    invoices = Invoice.objects.filter(tax_country=country)
+    refuse_issued_already(
+        invoices.filter(tax_region=region) if region else invoices, valid_from, what
+    )
+
+
+def withdrawal_of_rate_refusal(tax_rate: TaxRate) -> str:
+    """Why `tax_rate` cannot be withdrawn now, or "" (its page offers the button then)."""
+    try:
+        _refuse_read_already(
+            str(tax_rate.country), tax_rate.region, tax_rate.valid_from, "Withdrawing a tax rate"
+        )
+    except BillingError as exc:
+        return str(exc)
+    return ""
+
+
+@transaction.atomic
+def withdraw_tax_rate(tax_rate: TaxRate, *, by, reason: str) -> None:
+    """X2, R4: withdraw a rate nothing has read yet (a rate, a place or a day typed wrong):
+    the rate before it applies on. Its history keeps it, with who withdrew it and why."""
+    require_reason(reason, "Say why the rate is withdrawn: the reason is kept.")
+    current = TaxRate.objects.select_for_update().filter(pk=tax_rate.pk).first()
+    if current is None:
+        raise BillingError(f"{tax_rate} was withdrawn already.")
+    _refuse_read_already(
+        str(current.country), current.region, current.valid_from, "Withdrawing a tax rate"
+    )
+    current._change_reason = f"Withdrawn: {reason.strip()}"
+    current._history_user = by
+    current.delete()

@@ -3,7 +3,9 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -12,10 +14,12 @@ from billing import services
 from billing.admin_toolkit import (
     DecisionPages,
     ReasonField,
+    ReasonForm,
     ServiceAdmin,
     badge_column,
     decision_action,
     immediate_action,
+    service_form_page,
     shown_column,
     validity_column,
     with_note,
@@ -25,6 +29,9 @@ from billing.formatting import day, last_day, rate
 from billing.forms import RateField
 from billing.models import TaxExemption, TaxRate
 from billing.tax import US_STATES, certificate_misses, region_codes_help
+
+# Finance changes rates (R3): the same permission withdraws one typed wrong.
+WITHDRAWS_RATES = "billing.change_taxrate"
 
 
 class TaxRateForm(forms.ModelForm):
@@ -43,6 +50,8 @@ class TaxRateAdmin(ServiceAdmin):
     (`set_tax_rate`); a rate in force is never edited in place."""
 
     form = TaxRateForm
+    change_form_template = "admin/billing/taxrate/change_form.html"
+    pages = (("<int:pk>/withdraw/", "withdraw_view", "billing_taxrate_withdraw"),)
     list_display = ["country", "region", "rate_display", "name", "valid_from", "in_force"]
     list_filter = ["country"]
     search_fields = ["region", "name"]
@@ -81,6 +90,49 @@ class TaxRateAdmin(ServiceAdmin):
         if until is not None and until <= today:
             return f"no more: replaced on {day(until)}"
         return "now" + (f", until {last_day(until)}" if until else "")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        tax_rate = self.get_object(request, object_id)
+        if tax_rate is not None:
+            withdrawable = request.user.has_perm(WITHDRAWS_RATES) and not (
+                services.withdrawal_of_rate_refusal(tax_rate)
+            )
+            extra_context = {**(extra_context or {}), "withdrawable": withdrawable}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def withdraw_view(self, request, pk):
+        """X2: a rate typed wrong is withdrawn, with why, while nothing has read it; one read
+        already says why it stays (and that a new rate from a later day replaces it)."""
+        if not request.user.has_perm(WITHDRAWS_RATES):
+            raise PermissionDenied
+        tax_rate = get_object_or_404(TaxRate, pk=pk)
+        before = (
+            TaxRate.objects.filter(
+                country=tax_rate.country,
+                region=tax_rate.region,
+                valid_from__lt=tax_rate.valid_from,
+            )
+            .order_by("valid_from")
+            .last()
+        )
+
+        def perform(data):
+            services.withdraw_tax_rate(tax_rate, by=request.user, reason=data["reason"])
+            return f"{tax_rate} withdrawn: {data['reason']}", None
+
+        instead = f"{before} applies instead" if before else "no rate of its own applies instead"
+        return service_form_page(
+            self,
+            request,
+            tax_rate,
+            form=ReasonForm(request.POST or None),
+            perform=perform,
+            title=f"Withdraw {tax_rate}",
+            back_url=reverse("admin:billing_taxrate_changelist"),
+            closed=services.withdrawal_of_rate_refusal(tax_rate),
+            submit_label="Yes, withdraw it",
+            intro=f"Nothing has read it yet: withdrawn, {instead} from {day(tax_rate.valid_from)}.",
+        )
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "region":

@@ -11,6 +11,7 @@ from django.db import models
 from django.urls import reverse
 
 from billing import services
+from billing.errors import BillingError
 from billing.models import Plan, TaxRate, Usage, Workspace
 from billing.services import update_workspace
 from tests.admin_pages import messages_of
@@ -437,3 +438,53 @@ def test_x2_the_rate_list_says_which_rate_is_in_force(client, finance, pin_today
     page = client.get(reverse("admin:billing_taxrate_changelist"), {"q": "OR"})
     cells = re.findall(r'<td class="field-in_force">([^<]*)</td>', page.content.decode())
     assert "no more: replaced on 1 Apr 2026" in cells and "now, until 31 Dec 2026" in cells
+
+
+def test_x2_r4_a_rate_nothing_has_read_is_withdrawn_with_why(client, finance, support):
+    """Walk 5: a rate typed wrong for the future (Oregon 5 % from 1 April 2026, where Oregon
+    has none) could not be removed: delete and edit are refused, rightly. It is withdrawn, with
+    a reason kept in its history, while no day from 1 April is processed and no Oregon invoice
+    dated from then is issued; after that it says why it stays."""
+    workspace(as_of=date(2026, 1, 1), business_region="OR")
+    services.run_billing(as_of=date(2026, 3, 9))  # the clock through 9 March
+    wrong = services.set_tax_rate(
+        "US", region="OR", rate="5", name="OR", valid_from=date(2026, 4, 1)
+    )
+    page = reverse("admin:billing_taxrate_change", args=[wrong.pk])
+    withdraw = reverse("admin:billing_taxrate_withdraw", args=[wrong.pk])
+    client.force_login(support)  # R1: support does not set rates
+    assert client.get(withdraw).status_code == 403
+    client.force_login(finance)
+    assert withdraw in client.get(page).content.decode()
+    asked = client.get(withdraw).content.decode()
+    assert "Nothing has read it yet: withdrawn, no rate of its own applies instead from 1 Apr" in (
+        asked
+    )
+    refused = client.post(withdraw, {"reason": " "})
+    assert "Say why" in refused.content.decode() and TaxRate.objects.filter(pk=wrong.pk).exists()
+    done = client.post(withdraw, {"reason": "Oregon has no sales tax"}, follow=True)
+    assert "US-OR 5 % from 1 Apr 2026 withdrawn: Oregon has no sales tax" in messages_of(done)
+    assert not TaxRate.objects.filter(pk=wrong.pk).exists()
+    kept = TaxRate.history.filter(id=wrong.pk).order_by("-history_id").first()
+    assert (kept.history_type, kept.history_user, kept.history_change_reason) == (
+        "-",
+        finance,
+        "Withdrawn: Oregon has no sales tax",
+    )
+    with pytest.raises(BillingError, match="was withdrawn already"):
+        services.withdraw_tax_rate(wrong, by=finance, reason="again")
+
+    # Read already: the clock processed its first day.
+    read = services.set_tax_rate(
+        "US", region="OR", rate="1", name="OR", valid_from=date(2026, 3, 10)
+    )
+    services.run_billing(as_of=date(2026, 3, 10))
+    assert (
+        withdraw.replace(str(wrong.pk), str(read.pk))
+        not in client.get(reverse("admin:billing_taxrate_change", args=[read.pk])).content.decode()
+    )
+    closed = client.get(reverse("admin:billing_taxrate_withdraw", args=[read.pk])).content
+    assert "Withdrawing a tax rate dated 10 Mar 2026 is refused" in closed.decode()
+    with pytest.raises(BillingError):
+        services.withdraw_tax_rate(read, by=finance, reason="late")
+    assert TaxRate.objects.filter(pk=read.pk).exists()
