@@ -375,6 +375,9 @@ class Subscription(models.Model):
     term_start = models.DateField(null=True, blank=True)
     term_end = models.DateField(null=True, blank=True, help_text="Annual: end of current term.")
     cancel_at_term_end = models.BooleanField(default=False)
+    # D3: the day the cancellation was dated, so the status on an earlier day reads it as not
+    # cancelled yet (empty on a cancellation from before it was kept).
+    cancelled_on = models.DateField(null=True, blank=True)
     switch_to_monthly_at_term_end = models.BooleanField(default=False)
     trial_reminder_sent_on = models.DateField(null=True, blank=True)
 
@@ -409,6 +412,10 @@ class Subscription(models.Model):
                 name="subscription_trial_end_with_outcome",
             ),
             one_of(Interval, field="interval", name="subscription_interval_valid"),
+            models.CheckConstraint(
+                condition=Q(cancel_at_term_end=True) | Q(cancelled_on=None),
+                name="subscription_cancelled_on_only_if_cancelled",
+            ),
         ]
 
     def __str__(self):

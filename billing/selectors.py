@@ -48,7 +48,11 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
         "trialing": trialing,
         "trial_end": sub.trial_end if trialing else None,
         "term_end": _term_end_on(sub, as_of),
-        "cancel_at_term_end": bool(sub and sub.cancel_at_term_end),
+        "cancel_at_term_end": bool(
+            sub
+            and sub.cancel_at_term_end
+            and (sub.cancelled_on is None or sub.cancelled_on <= as_of)
+        ),
         "lock": lock,
         "data_flow": lock != Lock.LOCKED_DATA_STOPPED and closure is None,
         "locked": lock != Lock.UNLOCKED,

@@ -348,7 +348,7 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
     if current.is_team:
         if current.interval == Interval.ANNUAL and current.cancel_at_term_end:
             # K4: the interval asked for is kept too; monthly starts when the term ends.
-            current.cancel_at_term_end = False
+            current.cancel_at_term_end, current.cancelled_on = False, None
             current.switch_to_monthly_at_term_end = interval == Interval.MONTHLY
             if current.switch_to_monthly_at_term_end:
                 why = f"Cancellation withdrawn: moves to monthly billing on {day(current.term_end)}"
@@ -391,7 +391,7 @@ def change_to_free(workspace: Workspace, *, as_of: date):
                 f"{workspace.name}'s annual term is already cancelled: it runs to "
                 f"{last_day(current.term_end)}, then Free."
             )
-        current.cancel_at_term_end = True
+        current.cancel_at_term_end, current.cancelled_on = True, as_of
         save_with_reason(current, f"Cancelled: moves to Free on {day(current.term_end)}")
     else:
         stop_subscription(current, as_of, Subscription.EndReason.CANCELLED)

@@ -21,7 +21,7 @@ from billing.models import Invoice, MonthClose, SetAsideInvoice, Subscription, U
 from billing.months import parse_month
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from tests.billing.factories import invoice_totals, workspace
+from tests.billing.factories import invoice_totals, paid_annual, workspace
 from tests.coupons.factories import coupon, paid_monthly
 
 
@@ -132,6 +132,23 @@ def test_d1_c5_a_once_coupon_redeemed_on_the_first_lands_on_that_days_invoice(db
     coupons.redeem_coupon(ws, code, by=support, as_of=date(2026, 2, 1))
     services.run_billing(as_of=date(2026, 2, 1))
     assert invoice_totals(ws, date(2026, 2, 1)) == (D("120.00"), D("60.00"), D("60.00"))
+
+
+def test_d3_k2_the_status_on_a_day_before_an_annual_cancellation_is_not_cancelled(db):
+    """K2: annual Team from 1 January 2026 (term to 31 December), cancelled on 10 March: it
+    runs to its term's end, then Free. workspace_status on 9 March said "cancelled" too (the
+    flag as it stands today); from 10 March it does. Withdrawn on 20 March (back on Team,
+    annual), it is not cancelled from then."""
+    ws = paid_annual(as_of=date(2026, 1, 1))
+    services.change_to_free(ws, as_of=date(2026, 3, 10))
+    cancelled = {
+        day: workspace_status(ws, as_of=day)["cancel_at_term_end"]
+        for day in (date(2026, 3, 9), date(2026, 3, 10), date(2026, 12, 31))
+    }
+    assert cancelled == {date(2026, 3, 9): False, date(2026, 3, 10): True, date(2026, 12, 31): True}
+    services.change_to_team(ws, interval="annual", as_of=date(2026, 3, 20))
+    assert not workspace_status(ws, as_of=date(2026, 3, 25))["cancel_at_term_end"]
+    assert Subscription.objects.get(workspace=ws, ended_on=None).cancelled_on is None
 
 
 def test_d3_status_as_of_past_days_is_read_from_history_not_the_callers_copy(db, support):
