@@ -127,3 +127,21 @@ def test_cr3_a_renewal_past_its_due_date_says_how_long_it_is_overdue(
     assert "1 day overdue" in _queue(client)[0].content.decode()
     pin_today(date(2027, 1, 25))
     assert "4 days overdue" in _queue(client)[0].content.decode()
+
+
+def test_r2_r3_finance_reads_the_renewals_due_without_a_way_to_decide(
+    client, db, reviewer, finance, pin_today
+):
+    """R2: only reviewers decide a year two; finance reads the queue (walk 5 reported "Review
+    year two" links answering 403 to finance: the queue gives them to reviewers only)."""
+    from startups.models import RenewalReview
+    from tests.startups.factories import renewal_review_due
+
+    renewal_review_due(by=reviewer, pin_today=pin_today)
+    decide = reverse("admin:startups_renewal_decide", args=[RenewalReview.objects.get().pk])
+    client.force_login(finance)
+    body = _queue(client)[0].content.decode()
+    assert "Year-two renewals due (1)" in body and decide not in body
+    assert client.get(decide).status_code == 403
+    client.force_login(reviewer)
+    assert decide in _queue(client)[0].content.decode()
