@@ -58,10 +58,9 @@ class NoAdjustments:
         (the void page says it before finance confirms)."""
         return []
 
-    def record_void(self, invoice, as_of: date) -> list[str]:
+    def record_void(self, invoice, as_of: date) -> None:
         """Called in the voiding transaction: give back what the invoice drew (CR2: its credit,
-        to the grants still valid); the same sentences."""
-        return []
+        to the grants still valid), as `void_effects` said."""
 
     def credit_balance(self, workspace_id: int, as_of: date) -> Decimal:
         return ZERO

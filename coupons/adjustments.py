@@ -334,7 +334,7 @@ class CouponAdjustments:
     def void_effects(self, invoice, as_of: date) -> list[str]:
         return [sentence for _, _, sentence in _credit_given_back(invoice, as_of)]
 
-    def record_void(self, invoice, as_of: date) -> list[str]:
+    def record_void(self, invoice, as_of: date) -> None:
         """I3, CR2: each draw of the voided invoice goes back to its grant, if the grant is
         still valid on the void's day (one lapsed or ended meanwhile keeps nothing: its year's
         unused credit lapsed already, CR3, W1). A `once` coupon the invoice used stays used."""
@@ -353,7 +353,6 @@ class CouponAdjustments:
             "remaining",
             {grant.pk: grant.remaining + amount for grant, amount, _ in given_back if amount},
         )
-        return [sentence for _, _, sentence in given_back]
 
     def credit_balance(self, workspace_id: int, as_of: date) -> Decimal:
         return selectors.credit_balance(workspace_id, as_of)
