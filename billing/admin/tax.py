@@ -120,6 +120,7 @@ class TaxRateAdmin(ServiceAdmin):
             services.withdraw_tax_rate(tax_rate, by=request.user, reason=data["reason"])
             return f"{tax_rate} withdrawn: {data['reason']}", None
 
+        closed = services.withdrawal_of_rate_refusal(tax_rate)
         instead = f"{before} applies instead" if before else "no rate of its own applies instead"
         return service_form_page(
             self,
@@ -129,9 +130,11 @@ class TaxRateAdmin(ServiceAdmin):
             perform=perform,
             title=f"Withdraw {tax_rate}",
             back_url=reverse("admin:billing_taxrate_changelist"),
-            closed=services.withdrawal_of_rate_refusal(tax_rate),
+            closed=closed,
             submit_label="Yes, withdraw it",
-            intro=f"Nothing has read it yet: withdrawn, {instead} from {day(tax_rate.valid_from)}.",
+            intro=""
+            if closed
+            else f"Nothing has read it yet: withdrawn, {instead} from {day(tax_rate.valid_from)}.",
         )
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):

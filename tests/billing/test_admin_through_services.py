@@ -485,6 +485,7 @@ def test_x2_r4_a_rate_nothing_has_read_is_withdrawn_with_why(client, finance, su
     )
     closed = client.get(reverse("admin:billing_taxrate_withdraw", args=[read.pk])).content
     assert "Withdrawing a tax rate dated 10 Mar 2026 is refused" in closed.decode()
+    assert "Nothing has read it yet" not in closed.decode()
     with pytest.raises(BillingError):
         services.withdraw_tax_rate(read, by=finance, reason="late")
     assert TaxRate.objects.filter(pk=read.pk).exists()
