@@ -58,6 +58,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from billing.audit import shown_text
 from billing.documents import preview
 from billing.errors import BillingError
 from billing.formatting import day, money
@@ -240,7 +241,7 @@ def admin_page(model_admin, request, template, *, title, **context):
 
 
 class ReasonField(forms.CharField):
-    """R4: the why of a change; an empty or blank reason is refused."""
+    """R4: the why of a change; an empty or blank reason (nothing in it shows) is refused."""
 
     def __init__(self, *, required=True, help_text=REASON_HELP, **kwargs):
         super().__init__(
@@ -251,6 +252,9 @@ class ReasonField(forms.CharField):
             error_messages={"required": "Say why: the reason is kept in the history."},
             **kwargs,
         )
+
+    def to_python(self, value):
+        return shown_text(super().to_python(value))
 
 
 class ReasonForm(forms.Form):

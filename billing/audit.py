@@ -5,6 +5,7 @@ django-simple-history records the user of a request by itself; a service called 
 command, or a reason that a person typed, is handed over here."""
 
 import functools
+import unicodedata
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -18,11 +19,20 @@ from billing.errors import BillingError
 _because: ContextVar[tuple | None] = ContextVar("audit_because", default=None)
 
 
+def shown_text(text: str | None) -> str:
+    """`text` stripped, or "" when nothing in it would show: spaces, and zero-width, format and
+    control characters only (a reason of one U+200B read as given)."""
+    text = (text or "").strip()
+    return text if any(unicodedata.category(c)[0] not in "ZC" for c in text) else ""
+
+
 def require_reason(reason: str, message: str, *, error=None) -> str:
-    """R4: the reason, stripped; a missing or blank one is refused with `message`."""
-    if not reason or not reason.strip():
+    """R4: the reason, stripped; a missing one, or one with nothing that shows, is refused with
+    `message`."""
+    reason = shown_text(reason)
+    if not reason:
         raise (error or BillingError)(message)
-    return reason.strip()
+    return reason
 
 
 def save_with_reason(instance, reason: str, by=None, fields=None):

@@ -222,3 +222,31 @@ def test_r5_a_read_only_row_tampered_with_on_the_workspace_form_is_not_drawn(
     assert "$100.00" in page  # the grant, as stored
     ws.refresh_from_db()
     assert ws.name == "Acme" and list(CreditGrant.objects.all()) == [grant]
+
+
+@pytest.mark.parametrize(
+    "invisible", ["\u200b", "\u2060", " \u200b\u200d ", "\ufeff", "\x00\u00a0"]
+)
+def test_r4_a_reason_with_nothing_that_shows_is_refused(client, finance, invisible):
+    """R4 refuses an empty reason; a zero-width space (U+200B) or word joiner (U+2060) got
+    through as a reason everywhere one is required (void, credit-note rejection, tax rate,
+    application link): an attacker's walk left "Voided: \u200b" in the history."""
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=FEB)
+    invoice = ws.invoices.get()
+    with pytest.raises(BillingError, match="Say why the invoice is voided"):
+        services.void_invoice(invoice, by=finance, reason=invisible, as_of=date(2026, 2, 2))
+    client.force_login(finance)
+    page = client.post(
+        reverse("admin:billing_invoice_void", args=[invoice.pk]), {"reason": invisible}
+    )
+    assert "Say why: the reason is kept in the history." in page.content.decode()
+    invoice.refresh_from_db()
+    assert invoice.status == "issued"
+    add = reverse("admin:billing_taxrate_add")
+    rate = {"country": "US", "region": "OR", "rate": "1", "name": "OR", "valid_from": "2026-03-01"}
+    assert "Say why" in client.post(add, {**rate, "reason": invisible}).content.decode()
+    # A reason with something that shows is kept as typed, stripped.
+    services.void_invoice(invoice, by=finance, reason=" \u200bDuplicate ", as_of=date(2026, 2, 2))
+    invoice.refresh_from_db()
+    assert invoice.void_reason == "\u200bDuplicate"

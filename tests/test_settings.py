@@ -249,3 +249,43 @@ def test_celery_tasks_go_to_the_broker_by_default():
     )
 
     assert conf == {"eager": False, "broker": "redis://127.0.0.1:6379/0"}
+
+
+def test_the_sqlite_default_serialises_writers_instead_of_failing(tmp_path):
+    """Two requests that each read, then write, in a transaction, at the same moment: SQLite's
+    default (deferred) transactions failed one with "database is locked" (a 500 on the demo
+    when a form was posted twice at once); the default's transactions wait their turn."""
+    path = tmp_path / "shared.sqlite3"
+    racing = (
+        "import threading, time\n"
+        "from django.db import connection, connections, transaction\n"
+        "with connection.cursor() as c:\n"
+        "    c.execute('create table t (n integer)')\n"
+        "errors = []\n"
+        "def write():\n"
+        "    try:\n"
+        "        with transaction.atomic():\n"
+        "            with connection.cursor() as c:\n"
+        "                c.execute('select count(*) from t')\n"
+        "                time.sleep(0.5)\n"
+        "                c.execute('insert into t values (1)')\n"
+        "    except Exception as exc:\n"
+        "        errors.append(str(exc))\n"
+        "    finally:\n"
+        "        connections.close_all()\n"
+        "threads = [threading.Thread(target=write) for _ in range(2)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "with connection.cursor() as c:\n"
+        "    c.execute('select count(*) from t')\n"
+        "    rows = c.fetchone()[0]\n"
+    )
+    result = reported(
+        load_settings(
+            '{"errors": errors, "rows": rows}',
+            before=racing,
+            DEBUG="true",
+            DATABASE_URL=f"sqlite:///{path}",
+        )
+    )
+    assert result == {"errors": [], "rows": 2}

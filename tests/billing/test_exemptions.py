@@ -206,9 +206,10 @@ def test_x4_no_rate_no_note_a_certificate_has_nothing_to_waive(db, finance):
     assert (invoice.tax, invoice.tax_rate, invoice.tax_note) == (D("0.00"), None, "")
 
 
-def test_x4_preview_shows_the_decision_too(db, client, finance, support, pin_today):
+def test_x4_preview_shows_the_decision_too(db, client, finance, support, reviewer, pin_today):
     """The workspace page's preview shows the note too: after an approval its tax line went
-    with no word of the certificate the invoice will name (walk 5)."""
+    with no word of the certificate the invoice will name (walk 5). Not to reviewers, who may
+    not read certificates (R2; an attacker's walk)."""
     ws = paid_monthly(date(2026, 1, 1), "CA")
     cert = certificate(ws, "CA", on=date(2026, 1, 5))
     preview = services.preview_invoice(ws, month=date(2026, 1, 1), as_of=date(2026, 1, 10))
@@ -218,6 +219,9 @@ def test_x4_preview_shows_the_decision_too(db, client, finance, support, pin_tod
     client.force_login(support)
     page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
     assert f"Tax: exempt: certificate #{cert.pk} (nonprofit) (X4)." in page
+    client.force_login(reviewer)
+    page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
+    assert "Preview: this month" in page and f"certificate #{cert.pk}" not in page
 
 
 def test_x4_exemptions_are_loaded_once_per_tax_table_not_per_invoice(db, finance):
