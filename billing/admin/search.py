@@ -1,13 +1,16 @@
-"""What the header's search box finds in billing (`billing.search`): workspaces and invoices."""
+"""What the header's search box finds in billing (`billing.search`): workspaces, invoices,
+credit notes and tax-exemption certificates."""
 
 from django.utils.html import format_html
 
 from billing import search
+from billing.admin.credit_notes import CREDIT_NOTE_TONES
 from billing.admin.invoices import INVOICE_TONES
+from billing.admin.tax import CERTIFICATE_TONES
 from billing.admin.workspaces import lock_badge
 from billing.admin_toolkit import status_badge
-from billing.formatting import money, period_short
-from billing.models import Invoice, Workspace
+from billing.formatting import day, money, period_short
+from billing.models import CreditNote, Invoice, TaxExemption, Workspace
 
 
 def _describe_workspace(ws):
@@ -23,6 +26,28 @@ def _describe_invoice(invoice):
         status_badge(invoice, "status", INVOICE_TONES),
     )
     return invoice.number, detail
+
+
+def _describe_credit_note(note):
+    detail = format_html(
+        "{} · {} · {}",
+        note.invoice.workspace.name,
+        money(note.amount, note.invoice.currency),
+        status_badge(note, "status", CREDIT_NOTE_TONES),
+    )
+    return str(note), detail
+
+
+def _describe_certificate(certificate):
+    start, end = certificate.valid_from, certificate.valid_to
+    validity = f"valid {day(start)} to {day(end)}" if end else f"valid from {day(start)}"
+    detail = format_html(
+        "{} · {} · {}",
+        certificate.workspace.name,
+        validity,
+        status_badge(certificate, "status", CERTIFICATE_TONES),
+    )
+    return str(certificate), detail
 
 
 search.register(
@@ -41,4 +66,23 @@ search.register(
     order_by=("-issue_date", "-pk"),
     select_related=("workspace",),
     describe=_describe_invoice,
+)
+# Walk 5: finance found neither by the workspace or the invoice it belongs to.
+search.register(
+    CreditNote,
+    label="Credit notes",
+    fields=("invoice__number", "invoice__workspace__slug", "invoice__workspace__name"),
+    exact=("invoice__number",),
+    order_by=("-requested_on", "-pk"),
+    select_related=("invoice__workspace",),
+    describe=_describe_credit_note,
+)
+search.register(
+    TaxExemption,
+    label="Tax exemption certificates",
+    fields=("workspace__slug", "workspace__name"),
+    exact=("workspace__slug",),
+    order_by=("-submitted_on", "-pk"),
+    select_related=("workspace",),
+    describe=_describe_certificate,
 )

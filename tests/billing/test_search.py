@@ -201,3 +201,26 @@ def test_the_number_of_queries_does_not_grow_with_the_rows(client, finance, db, 
     assert many == few
     # One query per kind searched, beside the session, the user and its permissions.
     assert many <= 4 + 6
+
+
+def test_finance_finds_credit_notes_and_certificates_by_their_workspace(
+    client, support, finance, reviewer, world
+):
+    """Walk 5: the search box found neither. A credit note is found by its invoice's number
+    or its workspace, a certificate by its workspace; reviewers, who may read neither (R2),
+    find neither."""
+    from tests.billing.factories import certificate
+
+    note = services.request_credit_note(
+        world["invoice"], by=support, amount="10.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    cert = certificate(world["workspace"], "CA", on=date(2026, 2, 3))
+    client.force_login(finance)
+    found = groups(client.get(URL, {"q": "acme"}))
+    assert found["Credit notes"] == [f"Credit note request #{note.pk} on {world['invoice'].number}"]
+    assert found["Tax exemption certificates"] == [str(cert)]
+    by_number = groups(client.get(URL, {"q": world["invoice"].number}))
+    assert set(by_number) == {"Invoices", "Credit notes"}
+    client.force_login(reviewer)
+    found = groups(client.get(URL, {"q": "acme"}))
+    assert "Credit notes" not in found and "Tax exemption certificates" not in found
