@@ -6,7 +6,7 @@ from django import forms
 from django.db.models import Q
 from django_countries import countries
 
-from billing.models import Invoice, Plan
+from billing.models import Invoice, Plan, Workspace
 from billing.months import next_month, parse_month
 from billing.tax import EXEMPT_NOTE_PREFIX
 
@@ -83,9 +83,24 @@ class InvoiceFilter(IssueMonthFilter):
         field_name="tax_region", method="filter_region", label="Tax region (state)"
     )
     tax = django_filters.ChoiceFilter(choices=TAX_CHOICES, method="filter_tax", label="Tax")
+    # Walk 5: one customer's invoices, or one invoice, without the header's search box; the
+    # export of that list is then that customer's.
+    workspace = django_filters.CharFilter(
+        method="filter_workspace", label="Workspace (slug)", max_length=100
+    )
+    number = django_filters.CharFilter(
+        method="filter_number", label="Invoice number", max_length=20
+    )
 
     class Meta(IssueMonthFilter.Meta):
         pass
+
+    def filter_workspace(self, queryset, name, value):
+        found = Workspace.objects.filter(slug__iexact=value.strip()).values("pk")
+        return queryset.filter(workspace_id__in=found)
+
+    def filter_number(self, queryset, name, value):
+        return queryset.filter(number=value.strip().upper())  # numbers are upper case: indexed
 
     def filter_region(self, queryset, name, value):
         return queryset.filter(tax_region=value.strip().upper())

@@ -172,6 +172,8 @@ def test_r3_invoice_list_shows_every_invoice_newest_first(client, finance, world
             {"tax": "untaxed"},
             lambda qs: qs.filter(tax=0).exclude(workspace__slug="tx-nonprofit"),
         ),
+        ({"workspace": " CA-co "}, lambda qs: qs.filter(workspace__slug="ca-co")),
+        ({"workspace": "nobody"}, lambda qs: qs.none()),
     ],
     ids=lambda value: (
         "&".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else ""
@@ -182,6 +184,18 @@ def test_r3_invoice_list_filters(client, finance, world, params, expected):
     response = client.get(reverse("finance:invoices"), params)
     wanted = expected(Invoice.objects.order_by("-issue_date", "-number"))
     assert numbers_on_page(response) == list(wanted.values_list("number", flat=True))
+
+
+def test_r3_an_invoice_is_found_by_its_number_and_exported_alone(client, finance, world):
+    """Walk 5: the list had no way to one invoice or one customer; the export of the list
+    filtered so is that one invoice."""
+    wanted = Invoice.objects.filter(workspace__slug="ca-co").order_by("issue_date").first()
+    client.force_login(finance)
+    found = client.get(reverse("finance:invoices"), {"number": wanted.number.lower()})
+    assert numbers_on_page(found) == [wanted.number]
+    export = client.get(reverse("finance:invoices-export"), {"number": wanted.number})
+    rows = b"".join(export.streaming_content).decode().splitlines()
+    assert len(rows) == 2 and wanted.number in rows[1]
 
 
 def test_r3_invoice_list_refuses_a_bad_month_and_says_why(client, finance, world):
