@@ -10,6 +10,7 @@ from django.db.models import Max, Sum
 
 from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason, with_reason
+from billing.clock import refuse_processed
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import day, money
 from billing.hooks import invoice_adjustments
@@ -44,8 +45,12 @@ def void_refusal(invoice: Invoice) -> str:
 
 @transaction.atomic
 def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
-    """I3: an issued invoice is never edited or deleted; finance may void it, with a reason."""
+    """I3: an issued invoice is never edited or deleted; finance may void it, with a reason.
+    D2, D4: dated as a credit grant is, since the credit it gives back (CR2) is read by the
+    invoices after it: not on a day the clock has processed, nor past a month close it has not
+    run (that close would draw credit given back after its day)."""
     require_reason(reason, "Say why the invoice is voided: the reason is kept.")
+    refuse_processed(as_of, "A void")
     invoice = _locked_invoice(invoice)
     if invoice.status == Invoice.Status.VOID:
         raise BillingError(f"{invoice.number} is already void.")

@@ -375,9 +375,11 @@ class Subscription(models.Model):
     term_start = models.DateField(null=True, blank=True)
     term_end = models.DateField(null=True, blank=True, help_text="Annual: end of current term.")
     cancel_at_term_end = models.BooleanField(default=False)
-    # D3: the day the cancellation was dated, so the status on an earlier day reads it as not
-    # cancelled yet (empty on a cancellation from before it was kept).
+    # D3: the days the term's last cancellation stood, from the day it was dated up to the day
+    # its withdrawal was (empty: it stands), so the status on another day reads it as it was
+    # then. Empty on a cancellation from before they were kept.
     cancelled_on = models.DateField(null=True, blank=True)
+    cancel_withdrawn_on = models.DateField(null=True, blank=True)
     switch_to_monthly_at_term_end = models.BooleanField(default=False)
     trial_reminder_sent_on = models.DateField(null=True, blank=True)
 
@@ -413,8 +415,14 @@ class Subscription(models.Model):
             ),
             one_of(Interval, field="interval", name="subscription_interval_valid"),
             models.CheckConstraint(
-                condition=Q(cancel_at_term_end=True) | Q(cancelled_on=None),
-                name="subscription_cancelled_on_only_if_cancelled",
+                condition=Q(cancel_at_term_end=True, cancel_withdrawn_on=None)
+                | Q(cancel_at_term_end=False, cancelled_on=None, cancel_withdrawn_on=None)
+                | Q(
+                    cancel_at_term_end=False,
+                    cancelled_on__isnull=False,
+                    cancel_withdrawn_on__gte=F("cancelled_on"),
+                ),
+                name="subscription_cancellation_days_follow_the_flag",
             ),
         ]
 

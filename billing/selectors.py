@@ -48,11 +48,7 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
         "trialing": trialing,
         "trial_end": sub.trial_end if trialing else None,
         "term_end": _term_end_on(sub, as_of),
-        "cancel_at_term_end": bool(
-            sub
-            and sub.cancel_at_term_end
-            and (sub.cancelled_on is None or sub.cancelled_on <= as_of)
-        ),
+        "cancel_at_term_end": _cancelled_on(sub, as_of),
         "lock": lock,
         "data_flow": lock != Lock.LOCKED_DATA_STOPPED and closure is None,
         "locked": lock != Lock.UNLOCKED,
@@ -64,6 +60,17 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
         .exists(),
         "credit_balance": round_cents(adjustments.credit_balance(workspace.pk, as_of)),
     }
+
+
+def _cancelled_on(sub: Subscription | None, day: date) -> bool:
+    """D3, K2: whether the annual term was set to end on `day`: from the day its cancellation
+    was dated up to the day its withdrawal was."""
+    if sub is None:
+        return False
+    if sub.cancelled_on is None:  # none, or one from before its days were kept
+        return sub.cancel_at_term_end
+    withdrawn = sub.cancel_withdrawn_on
+    return sub.cancelled_on <= day and (withdrawn is None or day < withdrawn)
 
 
 def _term_end_on(sub: Subscription | None, day: date) -> date | None:

@@ -348,7 +348,7 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
     if current.is_team:
         if current.interval == Interval.ANNUAL and current.cancel_at_term_end:
             # K4: the interval asked for is kept too; monthly starts when the term ends.
-            current.cancel_at_term_end, current.cancelled_on = False, None
+            current.cancel_at_term_end, current.cancel_withdrawn_on = False, as_of
             current.switch_to_monthly_at_term_end = interval == Interval.MONTHLY
             if current.switch_to_monthly_at_term_end:
                 why = f"Cancellation withdrawn: moves to monthly billing on {day(current.term_end)}"
@@ -392,6 +392,7 @@ def change_to_free(workspace: Workspace, *, as_of: date):
                 f"{last_day(current.term_end)}, then Free."
             )
         current.cancel_at_term_end, current.cancelled_on = True, as_of
+        current.cancel_withdrawn_on = None  # D3: only the last cancellation's days are kept
         save_with_reason(current, f"Cancelled: moves to Free on {day(current.term_end)}")
     else:
         stop_subscription(current, as_of, Subscription.EndReason.CANCELLED)

@@ -127,7 +127,7 @@ def world(db, support, reviewer, finance):
         Invoice.objects.filter(workspace=paid).last(),
         by=finance,
         reason="Test",
-        as_of=date(2026, 3, 2),
+        as_of=date(2026, 3, 3),  # D2: after the last day the clock processed
     )
     closed = workspace(as_of=date(2026, 3, 3), name="Closed")
     billing.close_workspace(closed, by=support, reason="Deleted", as_of=date(2026, 3, 3))

@@ -271,10 +271,11 @@ def test_workspace_list_query_count_does_not_grow_with_the_page(client, support)
     assert filtered.status_code == 200 and filtered.context["cl"].result_count == 3
 
 
-def test_i3_finance_voids_through_the_admin_support_cannot(client, support, finance):
+def test_i3_finance_voids_through_the_admin_support_cannot(client, support, finance, pin_today):
     ws = workspace(as_of=date(2026, 1, 1), card=True)
     services.change_to_team(ws, interval="annual", as_of=date(2026, 1, 1))
     services.run_billing(as_of=date(2026, 1, 15))
+    pin_today(date(2026, 1, 16))  # D2, D4: a void is dated the day after the clock's
     invoice = Invoice.objects.get()
     url = reverse("admin:billing_invoice_void", args=[invoice.pk])
     client.force_login(support)

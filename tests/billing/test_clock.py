@@ -148,7 +148,9 @@ def test_d3_k2_the_status_on_a_day_before_an_annual_cancellation_is_not_cancelle
     assert cancelled == {date(2026, 3, 9): False, date(2026, 3, 10): True, date(2026, 12, 31): True}
     services.change_to_team(ws, interval="annual", as_of=date(2026, 3, 20))
     assert not workspace_status(ws, as_of=date(2026, 3, 25))["cancel_at_term_end"]
-    assert Subscription.objects.get(workspace=ws, ended_on=None).cancelled_on is None
+    assert workspace_status(ws, as_of=date(2026, 3, 19))["cancel_at_term_end"]  # as it stood
+    term = Subscription.objects.get(workspace=ws, ended_on=None)
+    assert (term.cancelled_on, term.cancel_withdrawn_on) == (date(2026, 3, 10), date(2026, 3, 20))
 
 
 def test_d3_status_as_of_past_days_is_read_from_history_not_the_callers_copy(db, support):

@@ -496,6 +496,7 @@ def _outcome(ws, start, end):
                 "term_end",
                 "cancel_at_term_end",
                 "cancelled_on",
+                "cancel_withdrawn_on",
                 "switch_to_monthly_at_term_end",
                 "trial_reminder_sent_on",
             )
