@@ -38,6 +38,7 @@ from coupons.reports import credit_movements, outstanding
 from tests.billing.factories import paid_annual, paid_monthly
 from tests.coupons.factories import coupon
 from tests.scenarios.clock import daily_and_catch_up, run_days
+from tests.scenarios.figures import bills, close, ledger
 
 
 @pytest.fixture(autouse=True)
@@ -47,35 +48,8 @@ def _coupon_adjustments(swap_invoice_adjustments):
     swap_invoice_adjustments(CouponAdjustments())
 
 
-def bills(ws):
-    """(kind, issue date, period start, period end, subtotal, discount, credits, tax, total),
-    in issue order."""
-    return [
-        (
-            i.kind,
-            i.issue_date,
-            i.period_start,
-            i.period_end,
-            i.subtotal,
-            i.discount,
-            i.credits,
-            i.tax,
-            i.total,
-        )
-        for i in Invoice.objects.filter(workspace=ws).order_by("issue_date", "id")
-    ]
-
-
-def ledger(grant):
-    return [(e.kind, e.on, e.amount) for e in grant.entries.order_by("on", "id")]
-
-
 def balances(ws, *days):
     return [workspace_status(ws, as_of=day)["credit_balance"] for day in days]
-
-
-def close(ws, support, on, reason="Customer asked to delete it"):
-    return services.close_workspace(ws, by=support, reason=reason, as_of=on)
 
 
 def void(invoice, finance, on, reason="Issued in error"):

@@ -51,6 +51,7 @@ from startups.models import RenewalReview
 from tests.billing.factories import certificate, paid_annual, paid_monthly, workspace
 from tests.coupons.factories import coupon
 from tests.scenarios.clock import daily_and_catch_up, run_days
+from tests.scenarios.figures import bills, close, ledger
 from tests.startups.factories import application, confirm_year_two
 
 LEAP_DAY = date(2028, 2, 29)
@@ -67,33 +68,6 @@ def _coupon_adjustments(swap_invoice_adjustments):
 def _private_media(settings, tmp_path):
     """Certificate documents (X5) go to a private folder of this test's own."""
     settings.MEDIA_ROOT = settings.PRIVATE_MEDIA_ROOT = tmp_path / "private-media"
-
-
-def bills(ws):
-    """(kind, issue date, period start, period end, subtotal, discount, credits, tax, total),
-    in issue order."""
-    return [
-        (
-            i.kind,
-            i.issue_date,
-            i.period_start,
-            i.period_end,
-            i.subtotal,
-            i.discount,
-            i.credits,
-            i.tax,
-            i.total,
-        )
-        for i in Invoice.objects.filter(workspace=ws).order_by("issue_date", "id")
-    ]
-
-
-def ledger(grant):
-    return [(e.kind, e.on, e.amount) for e in grant.entries.order_by("on", "id")]
-
-
-def close(ws, support, on, reason="Customer asked to delete it"):
-    return services.close_workspace(ws, by=support, reason=reason, as_of=on)
 
 
 # --- CR1–CR3: startup credits -------------------------------------------------------------------
