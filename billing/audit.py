@@ -44,6 +44,22 @@ def save_with_reason(instance, reason: str, by=None, fields=None):
     instance.save(update_fields=fields)
 
 
+def keep_first_version(instance, *, reason: str, when) -> None:
+    """R4: before the first change to a row written in bulk without a version (the month
+    close's invoices), keep the version it was written as, dated `when` and made by the system,
+    so the change's entry says what it changed, as every other entry does."""
+    if instance.history.exists():
+        return
+    version = type(instance).history.model
+    version.objects.create(
+        history_date=when,
+        history_user=None,
+        history_change_reason=reason,
+        history_type="+",
+        **{field.attname: getattr(instance, field.attname) for field in version.tracked_fields},
+    )
+
+
 @contextmanager
 def because(reason: str = "", by=None):
     """Every history row written inside the block without a reason of its own gets `reason`

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Max, Sum
 
 from billing.amounts import parse_dollars
-from billing.audit import require_reason, save_with_reason, with_reason
+from billing.audit import keep_first_version, require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import day, money
@@ -56,6 +56,9 @@ def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
         raise BillingError(f"{invoice.number} is already void.")
     if refusal := void_refusal(invoice):
         raise BillingError(refusal)
+    keep_first_version(
+        invoice, reason=f"Issued on {day(invoice.issue_date)}", when=invoice.created_at
+    )
     invoice.status, invoice.voided_on, invoice.void_reason = (
         Invoice.Status.VOID,
         as_of,
