@@ -71,7 +71,13 @@ class InvoiceFilter(IssueMonthFilter):
         (UNTAXED, "No tax (no rate, or nothing to tax)"),
     ]
 
-    status = django_filters.ChoiceFilter(choices=Invoice.Status.choices)
+    COUNTED = "counted"
+
+    # "Not void": what the reports count (I3), so a report's figure opens its invoices.
+    status = django_filters.ChoiceFilter(
+        choices=[*Invoice.Status.choices, (COUNTED, "Not void (as the reports count)")],
+        method="filter_status",
+    )
     kind = django_filters.ChoiceFilter(choices=Invoice.Kind.choices)
     plan = django_filters.ChoiceFilter(
         field_name="plan_code", choices=Plan.Code.choices, label="Plan"
@@ -94,6 +100,11 @@ class InvoiceFilter(IssueMonthFilter):
 
     class Meta(IssueMonthFilter.Meta):
         pass
+
+    def filter_status(self, queryset, name, value):
+        if value == self.COUNTED:
+            return queryset.exclude(status=Invoice.Status.VOID)
+        return queryset.filter(status=value)
 
     def filter_workspace(self, queryset, name, value):
         found = Workspace.objects.filter(slug__iexact=value.strip()).values("pk")

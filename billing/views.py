@@ -188,6 +188,10 @@ def tax_report(request):
             decided_on__gte=first, decided_on__lt=add_months(last, 1)
         )
         rows = reports.tax_report(month_filter.qs, approved_then)
+        for row in rows:
+            row["invoices_url"] = _counted_invoices_url(
+                row["month"], row["month"], country=row["tax_country"], region=row["tax_region"]
+            )
     return _page(
         request,
         "finance/tax_report.html",
@@ -209,7 +213,21 @@ def tax_report(request):
         ),
         first=first,
         last=last,
+        total_invoices_url=_counted_invoices_url(first, last),
     )
+
+
+def _counted_invoices_url(first, last, **place) -> str:
+    """The invoice list of what a report counts (void ones left out, I3) from month `first`
+    to month `last`, in the jurisdiction `place` names (a country, and a region where tax
+    depends on it: a country-wide jurisdiction lists all its regions)."""
+    query = {
+        "issued_from": f"{first:%Y-%m}",
+        "issued_to": f"{last:%Y-%m}",
+        "status": InvoiceFilter.COUNTED,
+        **{key: value for key, value in place.items() if value},
+    }
+    return f"{reverse('finance:invoices')}?{urlencode(query)}"
 
 
 @finance_required

@@ -1,6 +1,7 @@
 """R3, I, X: the finance pages outside the admin — invoice list with filters, tax report per
 jurisdiction, revenue chart — for staff holding the finance permission only."""
 
+import html
 import re
 from datetime import date
 from decimal import Decimal as D
@@ -264,11 +265,45 @@ def test_x4_tax_report_per_month_and_jurisdiction(client, finance, world):
         reverse("finance:tax-report"), {"issued_from": "2026-02", "issued_to": "2026-03"}
     ).content.decode()
     assert re.search(
-        r"February 2026</td>\s*<td>US-TX</td>\s*<td[^>]*>1</td>\s*<td[^>]*>\$0.00</td>"
+        r"February 2026</td>\s*<td>US-TX</td>\s*<td[^>]*><a [^>]+>1</a></td>\s*<td[^>]*>\$0.00</td>"
         r"\s*<td[^>]*>\$0.00</td>\s*<td[^>]*>\$120.00</td>",
         page,
     )
     assert "Total, February 2026 to March 2026" in page
+
+
+def test_x3_each_count_of_the_tax_report_opens_the_invoices_it_counts(client, finance, world):
+    """Walk 5: the report's figures did not lead to their invoices, and the invoice list could
+    not leave void ones out as the report does (I3), so its counts could not be matched. Each
+    count now opens the list of exactly the invoices it counts: February's two Oregon invoices
+    (January's, and the final one of 11 February), March's DE month has none to open (void)."""
+    client.force_login(finance)
+    page = client.get(
+        reverse("finance:tax-report"), {"issued_from": "2026-02", "issued_to": "2026-03"}
+    )
+    body = page.content.decode()
+    links = re.findall(r'<td class="num"><a href="([^"]+)">(\d+)</a></td>', body)
+    counted = [row for row in page.context["rows"] if row["invoices"]]
+    assert len(links) == len(counted) + 1  # each row that counts invoices, and the total
+    for link, shown in links:
+        listed = client.get(html.unescape(link))
+        assert listed.status_code == 200
+        assert len(set(numbers_on_page(listed))) == int(shown), link
+    oregon = next(link for link, _ in links if "region=OR" in link and "2026-02" in link)
+    listed = client.get(html.unescape(oregon))
+    assert {i.workspace.slug for i in listed.context["page"]} == {"or-llc"}
+    assert {i.kind for i in listed.context["page"]} == {"monthly", "final"}
+    # The total opens every invoice of the range but the void one.
+    total = html.unescape(links[-1][0])
+    numbers = set(numbers_on_page(client.get(total)))
+    void = Invoice.objects.get(status="void").number
+    assert void not in numbers
+    assert (
+        len(numbers)
+        == Invoice.objects.exclude(status="void")
+        .filter(issue_date__gte=date(2026, 2, 1), issue_date__lt=date(2026, 4, 1))
+        .count()
+    )
 
 
 def test_r3_tax_report_defaults_to_twelve_months(client, finance, world):
