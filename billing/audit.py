@@ -17,6 +17,9 @@ from simple_history.signals import pre_create_historical_record
 from billing.errors import BillingError
 
 _because: ContextVar[tuple | None] = ContextVar("audit_because", default=None)
+# The reason a person typed for the service running (`records_why`), added to the words the
+# service gives a row it saves itself: those say what the change does, the person says why.
+_asked_why: ContextVar[str] = ContextVar("audit_asked_why", default="")
 
 
 def shown_text(text: str | None) -> str:
@@ -36,9 +39,10 @@ def require_reason(reason: str, message: str, *, error=None) -> str:
 
 
 def save_with_reason(instance, reason: str, by=None, fields=None):
-    """Save `instance`; its history row says why (reasons of any length: the column is text)
-    and who, when `by` is given (outside a request)."""
-    instance._change_reason = reason
+    """Save `instance`; its history row says why (reasons of any length: the column is text),
+    followed by the reason typed for the `records_why` service that saves it, and who, when `by`
+    is given (outside a request)."""
+    instance._change_reason = with_reason(reason, _asked_why.get())
     if by is not None:
         instance._history_user = by
     instance.save(update_fields=fields)
@@ -83,8 +87,12 @@ def records_why(action: str):
     def decorate(service):
         @functools.wraps(service)
         def audited(*args, reason: str = "", by=None, **kwargs):
-            with because(with_reason(action, reason), by):
-                return service(*args, **kwargs)
+            asked = _asked_why.set(shown_text(reason))
+            try:
+                with because(with_reason(action, reason), by):
+                    return service(*args, **kwargs)
+            finally:
+                _asked_why.reset(asked)
 
         return audited
 
