@@ -187,7 +187,9 @@ def close_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> Wo
             workspace=workspace, closed_on=as_of, reason=reason, closed_by=by, final_invoice=final
         )
         save_with_reason(closure, f"Closed: {reason}", by=by)
-        workspace.closed_on, workspace.data_flow = as_of, False
+        # S4: the program's badge follows the grants, which the closure lapsed (W1); the
+        # clock would take it off next time it runs, the lists read it now.
+        workspace.closed_on, workspace.data_flow, workspace.startup_member = as_of, False, False
         save_with_reason(workspace, f"Closed: {reason}", by=by)
     queue_email(
         kind="workspace_closed",

@@ -229,6 +229,9 @@ def test_s4_w1_a_workspace_closed_is_no_program_member_from_the_day_its_credit_l
     assert workspace_status(ws, as_of=date(2026, 1, 20))["startup_member"] is True
 
     billing.close_workspace(ws, by=support, reason="Deleted, ticket 9", as_of=date(2026, 1, 21))
+    # Walk 6: the workspace list's "Program" column and filter read the badge, which kept
+    # saying "member" until the clock next ran: the closure takes it off itself.
+    assert Workspace.objects.get(pk=ws.pk).startup_member is False
     billing.run_billing(as_of=date(2026, 1, 22))
     after = workspace_status(ws, as_of=date(2026, 1, 22))
     assert (after["credit_balance"], after["startup_member"]) == (0, False)
