@@ -184,6 +184,10 @@ def test_t6_reminder_three_days_before_the_end_date_once(db, django_capture_on_c
     assert len(_reminders()) == 1
     assert _reminders()[0].to == [ws.billing_email]
     assert "ends on 24 Jan 2026." in _reminders()[0].body
+    # T4 reads the card on file on the end date: one added that day still counts (walk 6: the
+    # email said "before that day").
+    body = " ".join(_reminders()[0].body.split())
+    assert "add one by 24 Jan 2026 (that day included) to stay on Team" in body
 
 
 def test_t6_no_reminder_when_a_card_is_on_file(db, django_capture_on_commit_callbacks):
