@@ -256,6 +256,29 @@ def test_fc1_the_preview_says_it_counts_the_usage_so_far(client, support, pin_to
     assert "$145.00" in page  # 120.00 + 2,500 MTUs over the 10,000 included, at $0.0100
 
 
+def test_t4_the_preview_of_a_monthly_trial_without_a_card_says_it_needs_one(
+    client, support, pin_today
+):
+    """T3, T4, M2: a monthly Team trial from 10 January with no card on file ends on 24 January;
+    with a card on file that day, January's invoice bills 24–31 January, 8/31 × 120.00 =
+    $30.97; without one the workspace goes back to Free that day and nothing is billed. Walk 6:
+    the page showed the $30.97 invoice alone, which the clock never issued (the forecast said
+    "No invoice")."""
+    pin_today(date(2026, 1, 15))
+    ws = workspace(plan="team", card=False, as_of=date(2026, 1, 10), name="Acme")
+    client.force_login(support)
+    body = " ".join(client.get(change_page(ws)).content.decode().split())
+    assert "$30.97" in body
+    assert (
+        "Only if a card is on file by 24 Jan 2026 (that day included): without one the trial "
+        "ends that day, the workspace goes back to Free and no invoice is issued for this month "
+        "(T4)."
+    ) in body
+    services.add_payment_method(ws, as_of=date(2026, 1, 15))
+    body = " ".join(client.get(change_page(ws)).content.decode().split())
+    assert "$30.97" in body and "Only if a card is on file" not in body
+
+
 def test_t4_k2_the_preview_of_an_annual_trial_names_the_invoice_at_its_end(
     client, support, reviewer
 ):
