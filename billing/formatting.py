@@ -148,12 +148,14 @@ def period(obj) -> str:
 
 
 def period_short(obj) -> str:
-    """A period in a list column: a whole calendar month is its name ("January 2026"), a
-    whole year "Dec 2026 – Nov 2027", anything else "24–31 Jan 2026"."""
+    """An object's period in a list column (`days_short`)."""
     dates = _period_of(obj)
-    if not dates:
-        return EMPTY
-    start, end = dates
+    return days_short(*dates) if dates else EMPTY
+
+
+def days_short(start: date, end: date) -> str:
+    """The days from `start` up to `end` (exclusive) in a column: a whole calendar month is its
+    name ("January 2026"), a whole year "Dec 2026 – Nov 2027", anything else "24–31 Jan 2026"."""
     last = end - timedelta(days=1)
     months = (end.year - start.year) * 12 + end.month - start.month
     if start.day == 1 and end.day == 1 and months == 1:

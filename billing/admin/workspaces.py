@@ -29,7 +29,7 @@ from billing.admin_toolkit import (
 )
 from billing.change_preview import change_effects
 from billing.errors import BillingError
-from billing.formatting import billed, count, day, last_day, money, unit_price
+from billing.formatting import billed, count, day, days_short, last_day, money, unit_price
 from billing.formatting import month as month_name
 from billing.forms import (
     ChangeIntervalForm,
@@ -149,12 +149,26 @@ class SubscriptionInline(ReadOnlyInline):
         "started_on",
         "ended_on",
         "end_reason",
-        "trial_end",
+        "trial_days",
         "trial_outcome",
         "paid_from",
-        "term_end",
+        "term",
         "cancel_at_term_end",
     ]
+
+    # T3, K2: the days a trial and a term cover, both ends included, as the panel and the
+    # invoices name them (walk 6: a "Term end" column read the first day after the term).
+    @admin.display(description="Trial days")
+    def trial_days(self, obj):
+        if obj.trial_end is None:
+            return "—"
+        return days_short(obj.started_on, obj.trial_end)
+
+    @admin.display(description="Annual term")
+    def term(self, obj):
+        if obj.term_end is None:
+            return "—"
+        return days_short(obj.term_start, obj.term_end)
 
 
 @admin.register(Workspace)

@@ -305,3 +305,22 @@ def test_t4_k2_the_preview_of_an_annual_trial_names_the_invoice_at_its_end(
     assert "The trial ends on 24 Jan 2026" in body and "The forecast</a>" not in body
     monthly = paid_monthly(as_of=JAN, name="Monthly")
     assert "The trial ends" not in client.get(change_page(monthly)).content.decode()
+
+
+def test_t3_k2_the_page_names_a_trial_s_and_a_term_s_days_one_way(client, support, pin_today):
+    """T3: a trial from 10 January ends on 24 January, the first paid day; its last trial day is
+    23 January. K2: an annual term from 1 January 2026 runs to 31 December 2026. Walk 6: the
+    panel said "Trial ends 24 Jan 2026" and the change page "the trial runs 10 – 23 January",
+    and the panel "Annual term to 31 Dec 2026" above a table whose "Term end" read 1 Jan 2027:
+    agents quoted the wrong last day."""
+    pin_today(date(2026, 1, 15))
+    trial = workspace(plan="team", card=True, as_of=date(2026, 1, 10), name="Trial Co")
+    client.force_login(support)
+    body = " ".join(client.get(change_page(trial)).content.decode().split())
+    assert "Trial ends 24 Jan 2026 (last trial day 23 Jan 2026)" in body
+    assert "10–23 Jan 2026" in body  # the subscription's row
+    annual = paid_annual(as_of=JAN, name="Annual Co")
+    body = " ".join(client.get(change_page(annual)).content.decode().split())
+    assert "Annual term to 31 Dec 2026" in body
+    assert "Jan 2026 – Dec 2026" in body  # the subscription's row: the term, both ends included
+    assert "1 Jan 2027" not in body
