@@ -1104,11 +1104,6 @@ def test_d4_c5_cr2_a_coupon_and_a_grant_dated_mid_february_ahead_of_a_clock_that
         ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an upgrade dated after a month close that a never-run clock has not reached "
-    "is accepted; the close then locks the workspace on Team and nothing lifts it (D4, F4)",
-)
 def test_d4_f4_an_upgrade_dated_after_an_unrun_close_of_a_clock_that_never_ran(
     db, django_capture_on_commit_callbacks, support
 ):

@@ -344,3 +344,45 @@ def test_f6_w1_a_workspace_closed_on_the_closes_day_is_not_told_its_data_flows(
     assert locked_ws.lock == "locked"  # kept until reopened, as for a closure on 31 January
     struck.refresh_from_db()
     assert struck.lock == "unlocked"
+
+
+def test_f4_f7_d4_a_move_to_team_and_its_cancellation_entered_ahead_of_the_close(
+    db, django_capture_on_commit_callbacks
+):
+    """F1–F4, F7, D4: Free with a card from 1 December 2026, 2,000 MTUs in January 2027: a
+    strike, and `locked` at January's close on 1 February. Moved to Team on 15 February (a
+    trial: F4 lifts the lock), cancelled on the 16th during the trial (T5: F7 puts the lock
+    back, "trial ended before paying"); February had Team days, no strike: its close on 1 March
+    unlocks (F3). Entered before a clock that never ran reaches 1 February, the move found no
+    lock to lift and the close's lock stood on Team; by day and in one run, the same locks."""
+    from tests.scenarios.clock import daily_and_catch_up, run_days
+
+    def run(daily):
+        ws = workspace(as_of=date(2026, 12, 1), card=True)
+        usage(ws, date(2027, 1, 1), 2_000)
+
+        def actions(day):
+            if day == date(2027, 2, 15):
+                services.change_to_team(ws, as_of=day)
+            if day == date(2027, 2, 16):
+                services.change_to_free(ws, as_of=day)
+
+        run_days(
+            date(2027, 1, 1),
+            date(2027, 3, 10),
+            daily=daily,
+            capture=django_capture_on_commit_callbacks,
+            actions=actions,
+        )
+        events = ws.lock_events.order_by("on", "id").values_list("on", "to_lock", "cause")
+        return list(events), lock_of(ws), len([m for m in mail.outbox if ws.name in m.body])
+
+    daily, catch_up = daily_and_catch_up(run)
+    assert daily == catch_up
+    assert daily[0] == [
+        (date(2027, 2, 1), "locked", "free_limit"),
+        (date(2027, 2, 15), "unlocked", "moved_to_team"),
+        (date(2027, 2, 16), "locked", "trial_not_paid"),
+        (date(2027, 3, 1), "unlocked", "under_limit"),
+    ]
+    assert daily[1] == "unlocked"
