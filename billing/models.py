@@ -381,6 +381,11 @@ class Subscription(models.Model):
     cancelled_on = models.DateField(null=True, blank=True)
     cancel_withdrawn_on = models.DateField(null=True, blank=True)
     switch_to_monthly_at_term_end = models.BooleanField(default=False)
+    # D3, K4: the day a trial was last set to continue on another interval, and the interval it
+    # was to continue on before that day (empty: never changed), so the status on an earlier
+    # day reads the interval then. Only the last change's day is kept.
+    interval_chosen_on = models.DateField(null=True, blank=True)
+    interval_before = models.CharField(max_length=10, choices=Interval.choices, blank=True)
     trial_reminder_sent_on = models.DateField(null=True, blank=True)
 
     objects = SubscriptionQuerySet.as_manager()
@@ -423,6 +428,11 @@ class Subscription(models.Model):
                     cancel_withdrawn_on__gte=F("cancelled_on"),
                 ),
                 name="subscription_cancellation_days_follow_the_flag",
+            ),
+            models.CheckConstraint(
+                condition=Q(interval_chosen_on=None, interval_before="")
+                | (Q(interval_chosen_on__isnull=False) & Q(interval_before__in=Interval.values)),
+                name="subscription_interval_before_with_its_day",
             ),
         ]
 

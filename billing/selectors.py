@@ -9,6 +9,7 @@ from django.db.models import Max, Min
 from billing import models
 from billing.hooks import invoice_adjustments
 from billing.models import (
+    Interval,
     Invoice,
     Lock,
     LockEvent,
@@ -44,7 +45,7 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
     adjustments = invoice_adjustments()
     return {
         "plan": sub.plan.code if sub else "free",
-        "interval": sub.interval if sub else "monthly",
+        "interval": _interval_on(sub, as_of),
         "trialing": trialing,
         "trial_end": sub.trial_end if trialing else None,
         "term_end": _term_end_on(sub, as_of),
@@ -60,6 +61,16 @@ def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
         .exists(),
         "credit_balance": round_cents(adjustments.credit_balance(workspace.pk, as_of)),
     }
+
+
+def _interval_on(sub: Subscription | None, day: date) -> str:
+    """D3, K4: the interval the subscription was on, or its trial was to continue on, on `day`
+    (a trial's last interval change is kept with its day)."""
+    if sub is None:
+        return Interval.MONTHLY
+    if sub.interval_chosen_on is not None and day < sub.interval_chosen_on:
+        return sub.interval_before
+    return sub.interval
 
 
 def _cancelled_on(sub: Subscription | None, day: date) -> bool:

@@ -424,6 +424,9 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
             raise InvalidPlanChange(
                 f"{workspace.name}'s trial already continues as {interval} Team."
             )
+        # D3: the interval it continued on before this day, unless already changed this day.
+        if current.interval_chosen_on != as_of:
+            current.interval_before, current.interval_chosen_on = current.interval, as_of
         current.interval = interval
         save_with_reason(current, f"Trial will continue as {interval}")
         return current

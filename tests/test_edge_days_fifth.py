@@ -724,11 +724,6 @@ def test_t4_k4_d4_a_card_and_annual_on_the_trial_end_date_in_either_order(
     assert daily["status"] == (True, "annual", False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a trial's interval change overwrites Subscription.interval, so "
-    "workspace_status reads the new interval on days before the change (D3)",
-)
 def test_d3_k4_status_before_a_trials_interval_change_reads_the_interval_then(db):
     """D3: workspace_status answers as things stood on the day asked. A trial signed up as
     monthly Team on 16 February 2027 is set on 25 February to continue as annual (K4). On

@@ -96,7 +96,7 @@ def test_r4_i3_a_void_says_what_it_changed_since_the_invoice_was_issued(
     was written, so the void's entry lists what it changed, as any other entry does (walk 5:
     "Changed", with no fields)."""
     client.force_login(finance)
-    entries = [row for row in rows(history(client, acme, kind="invoice"))]
+    entries = rows(history(client, acme, kind="invoice"))
     assert len(entries) == 2, entries
     voided, issued = entries  # newest first
     assert "Invoice: INV-2026-000001 Created" in issued
