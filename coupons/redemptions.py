@@ -297,7 +297,11 @@ def _refusal_message(reason: str, workspace, coupon: Coupon, facts: RedeemFacts,
             "support approve it first."
         )
     if reason == CouponRefused.INVOICED_ALREADY:
-        return issued_already(f"The coupon {code}", as_of, *facts.issued_already)
+        return (
+            f"{issued_already(f'The coupon {code}', as_of, *facts.issued_already)} A coupon "
+            "meant for an invoice a change issues is applied before that change (a move to "
+            "annual billing, a cancellation), the same day."
+        )
     return date_order_problem(as_of, f"The coupon {code}", **facts.dated)
 
 

@@ -353,8 +353,13 @@ def test_d4_c5_a_coupon_dated_the_day_of_an_invoice_issued_already_is_refused(db
     assert (discounted_final.discount, discounted_final.total) == (D("3.86"), D("34.71"))
 
     once = coupon(amount_off="30.00", duration="once")
-    with pytest.raises(CouponRefused, match=rf"{final.number}, dated 10 Feb 2026, was issued"):
+    with pytest.raises(CouponRefused, match=rf"{final.number}, dated 10 Feb 2026, was issued") as e:
         redeem(plain, once, date(2026, 2, 10), by=support)
+    # Walk 6: ANNUAL10 could never reach the annual invoice it is named for, once the move to
+    # annual billing had issued it; the refusal says in which order the two go.
+    assert "A coupon meant for an invoice a change issues is applied before that change" in str(
+        e.value
+    )
     # The dry run a campaign's audience and the apply page share refuses it the same way.
     with pytest.raises(CouponRefused) as refused:
         services.check_redeemable(plain, once, as_of=date(2026, 2, 10), override_reason="")
