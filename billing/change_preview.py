@@ -35,6 +35,12 @@ def change_effects(
             sub = after.subscriptions.select_related("plan").get(ended_on=None)
             effects = [_invoice(invoice) for invoice in invoices] or ["No invoice is issued now."]
             effects.append(_subscription(sub, as_of))
+            if sub.term_start == as_of:  # walk 6: nothing said a new term cannot be undone
+                effects.append(
+                    "Going back to monthly billing then takes effect only when the term ends, "
+                    f"on {day(sub.term_end)}; the annual invoice is refunded only by a credit "
+                    "note finance approves (K4, K3)."
+                )
             if after.lock != lock_before:  # F7: a trial's end or cancellation puts a lock back
                 effects.append(f"Its lock becomes “{after.get_lock_display()}”.")
     return effects

@@ -131,6 +131,10 @@ def test_k4_k1_k2_the_interval_page_says_what_each_choice_does_with_its_figures(
         "An annual invoice of $1,440.00 dated 10 Feb 2026 is issued at once.",
         "Annual term 10 February 2026 – 9 February 2027, then it renews with a new annual "
         "invoice (K2).",
+        # Walk 6: nothing said the move cannot be undone the same way.
+        "Going back to monthly billing then takes effect only when the term ends, on "
+        "10 Feb 2027; the annual invoice is refunded only by a credit note finance approves "
+        "(K4, K3).",
     ]
     assert effects["Monthly"][0].startswith("Refused: ")
     assert ws.invoices.count() == 1  # January's, from the close
