@@ -165,6 +165,10 @@ class UnlockForm(forms.Form):
     reason = ReasonField(help_text="Kept in the workspace's history and shown to other agents.")
 
 
+class RemovePaymentMethodForm(forms.Form):
+    reason = ReasonField(help_text="Kept in the workspace's history, e.g. the ticket number.")
+
+
 class RecordUsageForm(forms.Form):
     month = forms.CharField(max_length=7, help_text="YYYY-MM")
     mtus = PlainIntegerField(min_value=0, label="MTUs")

@@ -213,6 +213,7 @@ def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", la
 
 
 @transaction.atomic
+@records_why("Payment method removed")
 def remove_payment_method(workspace: Workspace, *, as_of: date):
     """The card on file is removed from `as_of` on (D3): T4 then sees none on later days."""
     refuse_processed(as_of, "A payment method change")

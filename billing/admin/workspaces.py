@@ -37,8 +37,10 @@ from billing.forms import (
     PaymentMethodForm,
     PlanTermsForm,
     RecordUsageForm,
+    RemovePaymentMethodForm,
     UnlockForm,
 )
+from billing.locks import STRIKE_WINDOW_MONTHS
 from billing.models import (
     MonthClose,
     PaymentMethod,
@@ -48,7 +50,7 @@ from billing.models import (
     TaxExemption,
     Workspace,
 )
-from billing.months import month_start
+from billing.months import add_months, month_start
 from billing.tax import region_codes_help, region_not_a_code
 
 LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
@@ -390,6 +392,8 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
             "interval": user.has_perm("billing.change_plan_workspace")
             and workspace.current_plan == Plan.Code.TEAM,
             "payment-method": user.has_perm("billing.change_workspace"),
+            "remove-card": user.has_perm("billing.change_workspace")
+            and workspace.has_payment_method,
             "usage": user.has_perm("billing.add_usage"),
             "unlock": user.has_perm("billing.unlock_workspace") and workspace.lock != "unlocked",
         }
@@ -397,6 +401,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
             "plan": "Change plan",
             "interval": "Change billing interval",
             "payment-method": self._payment_method_title(workspace),
+            "remove-card": "Remove payment method",
             "usage": "Record usage",
             "unlock": "Unlock",
         }
@@ -419,6 +424,11 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
             "Change billing interval",
         ),
         "payment-method": (PaymentMethodForm, "billing.change_workspace", "Add payment method"),
+        "remove-card": (
+            RemovePaymentMethodForm,
+            "billing.change_workspace",
+            "Remove payment method",
+        ),
         "usage": (RecordUsageForm, "billing.add_usage", "Record usage"),
         "unlock": (UnlockForm, "billing.unlock_workspace", "Unlock workspace"),
     }
@@ -436,6 +446,8 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
         if action == "unlock" and workspace.lock == "unlocked":
             closed = f"{workspace.name} is not locked: there is nothing to unlock."
         status = selectors.workspace_status(workspace, as_of=toolkit.today())
+        if action == "remove-card" and not status["has_payment_method"]:
+            closed = f"{workspace.name} has no payment method on file."
         on_free = status["plan"] == Plan.Code.FREE
         form = form_class(request.POST or None)
         if action == "plan" and on_free and not status["has_payment_method"]:
@@ -457,9 +469,11 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
         if workspace.closed_on is not None:  # W1: nothing but reopening
             closed = f"{workspace.name} was closed on {day(workspace.closed_on)}: reopen it first."
             way_on = ("reopen", "Reopen workspace")
-        choice_effects = []
+        choice_effects, effects = [], []
         if action in ("plan", "interval") and not closed:
             choice_effects = self._choice_effects(request, workspace, action, form)
+        elif action in ("unlock", "remove-card") and not closed:
+            effects = self._action_effects(workspace, action, status)
         return self.workspace_page(
             request,
             workspace,
@@ -469,11 +483,41 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
             closed=closed,
             status=status,
             # Confirmations, held to what they showed; usage and a card are entries.
-            confirms=choice_effects if action in ("plan", "interval", "unlock") else None,
+            confirms=(choice_effects or effects)
+            if action in ("plan", "interval", "unlock", "remove-card")
+            else None,
             choice_effects=choice_effects,
+            effects=effects,
             way_on_url=way_on and self._page_url(workspace, way_on[0]),
             way_on_label=way_on and way_on[1],
         )
+
+    @staticmethod
+    def _action_effects(workspace, action, status) -> list[str]:
+        """What unlocking (F2, F5) or removing the card (T2, T4) does today, said before it is
+        confirmed (walk 6: neither page said what followed)."""
+        today = toolkit.today()
+        if action == "unlock":
+            current = month_start(today)
+            strikes = workspace.strikes.filter(
+                month__gte=add_months(current, 1 - STRIKE_WINDOW_MONTHS)
+            ).count()
+            level = ", with its data stopped" if strikes else ""
+            return [
+                f"{workspace.name} is unlocked from {day(today)} and its data flows.",
+                f"Its strikes stay counted (F2): {count(strikes)} in the six months to "
+                f"{month_name(current)}. Another month over the Free allowance locks it again "
+                f"when that month closes{level}.",
+            ]
+        effects = [f"The card on file is removed from {day(today)}."]
+        if status["trialing"]:
+            effects.append(
+                f"Its trial ends on {day(status['trial_end'])}: without a card on file that "
+                "day it goes back to Free (T4)."
+            )
+        elif status["plan"] == Plan.Code.FREE:
+            effects.append("Moving it to Team then needs a card on file again (T2).")
+        return effects
 
     @staticmethod
     def _page_url(workspace, page: str) -> str:
@@ -560,6 +604,9 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
                 return f"{figure} for {name}, {month_name(month)}: already on file."
             replaced = "" if on_file is None else f", replacing {count(on_file)}"
             return f"{figure} recorded for {name}, {month_name(month)}{replaced}."
+        if action == "remove-card":
+            services.remove_payment_method(workspace, as_of=today, by=by, reason=reason)
+            return f"Payment method removed from {workspace.name}: {reason.rstrip('.')}."
         services.unlock_workspace(workspace, by=by, reason=reason, as_of=today)
         return f"{workspace.name} unlocked: {reason}"
 

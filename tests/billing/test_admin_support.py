@@ -141,6 +141,57 @@ def test_r1_support_records_usage_and_unlocks_with_reason(client, support, today
     assert f"{ws.name} unlocked: Bot traffic, refunded" in messages_of(response)
 
 
+def test_f2_f5_the_unlock_page_says_the_strikes_stay_counted(client, support, today):
+    """F2, F5: January 2026 over the Free allowance: a strike, locked on 1 February. Unlocked by
+    hand on 10 February, the strike stays counted: another month over the allowance within six
+    months is a second strike, which stops its data. Walk 6: the page said only "unlock"."""
+    ws = workspace(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=5000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    client.force_login(support)
+    page = " ".join(client.get(action_url(ws, "unlock")).content.decode().split())
+    assert (
+        "Its strikes stay counted (F2): 1 in the six months to February 2026. Another month over "
+        "the Free allowance locks it again when that month closes, with its data stopped."
+    ) in page
+
+
+def test_t2_t4_support_removes_a_card_with_a_reason(client, support, reviewer, finance, today):
+    """D3, T4: support removes the card on file of a workspace on a Team trial (10–23 February
+    2026, end date 24 February) from today, with a reason kept in its history; the page says
+    what follows. Walk 6: no screen removed a card, so a "delete my card" ticket could not be
+    handled. Only who may change a workspace may (R1)."""
+    ws = workspace(as_of=today, card=True)
+    services.change_to_team(ws, as_of=today)
+    for other in (reviewer, finance):
+        client.force_login(other)
+        assert client.get(action_url(ws, "remove-card")).status_code == 403
+    client.force_login(support)
+    change_page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk]))
+    assert action_url(ws, "remove-card") in change_page.content.decode()
+    page = " ".join(client.get(action_url(ws, "remove-card")).content.decode().split())
+    assert "The card on file is removed from 10 Feb 2026." in page
+    assert (
+        "Its trial ends on 24 Feb 2026: without a card on file that day it goes back to Free (T4)."
+    ) in page
+    response = client.post(action_url(ws, "remove-card"), {"reason": ""})
+    assert "Say why" in response.content.decode()
+    response = client.post(
+        action_url(ws, "remove-card"), {"reason": "Ticket 5: asked to delete it"}, follow=True
+    )
+    assert f"Payment method removed from {ws.name}: Ticket 5: asked to delete it." in (
+        messages_of(response)
+    )
+    ws.refresh_from_db()
+    assert not ws.has_payment_method
+    assert ws.history.first().history_change_reason == (
+        "Payment method removed: Ticket 5: asked to delete it"
+    )
+    # Nothing left to remove: the page says so and offers no form.
+    page = client.get(action_url(ws, "remove-card")).content.decode()
+    assert f"{ws.name} has no payment method on file." in page and 'name="reason"' not in page
+
+
 def test_r2_reviewer_reads_workspaces_but_cannot_act(client, reviewer, today):
     ws = workspace(as_of=today, card=True)
     client.force_login(reviewer)
