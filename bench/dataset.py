@@ -102,9 +102,10 @@ def build_workspaces(*, team: int, free: int, months: list[str], month_of_team: 
             """
             insert into billing_subscription (workspace_id, plan_id, interval, started_on,
                 ended_on, end_reason, trial_end, trial_outcome, paid_from, term_start, term_end,
-                cancel_at_term_end, switch_to_monthly_at_term_end, trial_reminder_sent_on)
+                cancel_at_term_end, switch_to_monthly_at_term_end, trial_reminder_sent_on,
+                interval_before)
             select w.id, p.id, 'monthly', %s::date, null, '', null, '',
-                   case when p.code = 'team' then %s::date end, null, null, false, false, null
+                   case when p.code = 'team' then %s::date end, null, null, false, false, null, ''
             from billing_workspace w
             join billing_plan p on p.code = case when w.id <= %s then 'team' else 'free' end
             where w.id > %s

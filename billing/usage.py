@@ -51,7 +51,11 @@ def record_usage(
     reported: the screens pass it), not for a month that has not started."""
     problems = _check_usage(month, mtus, as_of)
     if problems:
-        raise BillingError(f"Usage for {workspace} was not recorded: " + "; ".join(problems))
+        message = f"Usage for {workspace} was not recorded: " + "; ".join(problems)
+        if isinstance(month, date) and month.day == 1 and _closed(month):
+            # Walk 6: where support goes from here.
+            message += ". A figure billed wrong is set right by a credit note on its invoice (K3)."
+        raise BillingError(message)
     # W1: its data stopped. The workspace's row is held first, so a closure under way (which
     # holds it) is waited for and seen, and one that comes later waits for this figure.
     Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()

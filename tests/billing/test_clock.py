@@ -86,7 +86,8 @@ def test_d2_usage_for_a_closed_month_is_refused_naming_the_lines(db):
     # One colon: it read "was not recorded: 2026-01 is closed: its invoices are issued".
     closed = (
         r"^Usage for Alpha \(alpha\) was not recorded: January 2026 is closed "
-        r"\(its invoices are issued\)$"
+        r"\(its invoices are issued\)\. A figure billed wrong is set right by a credit note on "
+        r"its invoice \(K3\)\.$"
     )
     with pytest.raises(BillingError, match=closed):
         services.record_usage(ws, month=date(2026, 1, 1), mtus=5)
