@@ -393,14 +393,7 @@ def approve_application(
     )
     grant = redemption.credit_grants.get(year=1)
     # The row as the redemption left it (its history row records every field as it stands).
-    workspace = redemption.workspace
-    workspace.startup_member = True
-    save_with_reason(
-        workspace,
-        f"Startup program member (application #{application.pk})",
-        by=by,
-        fields=["startup_member"],
-    )
+    _show_as_member(redemption.workspace, application, by=by)
 
     application.status = Status.APPROVED
     application.decided_by, application.decided_on = by, as_of
@@ -535,11 +528,27 @@ def confirm_renewal(
         partner=application.partner,
         reason=f"Startup program year two (application #{application.pk})",
     )
+    if valid_from <= as_of:  # S4: year one ended before; the badge comes back today
+        _show_as_member(Workspace.objects.get(pk=application.workspace_id), application, by=by)
     review.status = RenewalReview.Status.CONFIRMED
     review.total_funding, review.country = total_funding, country
     review.decided_by, review.decided_on, review.note = by, as_of, note.strip()
     save_with_reason(review, with_reason("Confirmed: E2 and E3 pass", note), by=by)
     return review
+
+
+def _show_as_member(workspace, application, *, by) -> None:
+    """S4: the badge the workspace list and campaigns read, on from the day a grant is valid
+    (the clock's daily step would set it the next time it runs)."""
+    if workspace.startup_member:
+        return
+    workspace.startup_member = True
+    save_with_reason(
+        workspace,
+        f"Startup program member (application #{application.pk})",
+        by=by,
+        fields=["startup_member"],
+    )
 
 
 def year_two_validity(review, as_of: date) -> tuple[date, date]:

@@ -77,6 +77,9 @@ def test_cr3_s4_a_late_confirmation_credits_only_from_its_day(db, reviewer):
     )
     grant = CreditGrant.objects.get(workspace=ws, year=2)
     assert (grant.valid_from, grant.valid_until) == (date(2027, 2, 6), date(2028, 1, 21))
+    # Walk 7: the badge came back only when the clock next ran; the list's Program column and
+    # filter, and campaigns, read it before then.
+    assert Workspace.objects.get(pk=ws.pk).startup_member
     # The invoice issued on 2027-02-01 (between the anniversary and the confirmation) is not
     # credited again.
     february_first = Invoice.objects.get(workspace=ws, issue_date=date(2027, 2, 1))
