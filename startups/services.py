@@ -1,6 +1,7 @@
 """The startup program's writes (SPEC S1–S6, CR3). Every transition is a service; each locks
 the application row first, so a double click or a retried task decides nothing twice."""
 
+from copy import copy
 from datetime import date, timedelta
 from decimal import Decimal
 from functools import reduce
@@ -18,7 +19,7 @@ from billing.closed_workspaces import closed_since, first_closure_since, refuse_
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
-from billing.formatting import day
+from billing.formatting import day, money
 from billing.models import Subscription, Workspace
 from billing.months import add_year, years_before
 from billing.selectors import workspace_status
@@ -316,6 +317,39 @@ def credits_scope_warning(application, as_of: date) -> str:
         f"{application.workspace.name} {where}: startup credits apply to monthly Team "
         "invoices only, so none are used until it moves to monthly Team."
     )
+
+
+def partner_notes(application, as_of: date) -> list[str]:
+    """C7: what the reviewer must know of the partner before approving: a linked partner that
+    is not active gives the program's amount; a partner the applicant named but nobody linked
+    gives nothing (walk 7: an active partner's $50,000.00 became the program's $25,000.00)."""
+    linked = AcceleratorPartner.objects.filter(pk=application.partner_id).first()
+    if linked is not None:
+        if linked.status == AcceleratorPartner.Status.ACTIVE:
+            return []
+        return [
+            f"The linked partner {linked.name} is {linked.get_status_display().lower()}: its own "
+            "coupon and amount do not apply, the program's do (C7)."
+        ]
+    named = application.partner_name.strip()
+    if not named:
+        return []
+    match = AcceleratorPartner.objects.filter(
+        name__iexact=named, status=AcceleratorPartner.Status.ACTIVE
+    ).first()
+    if match is None:
+        return [
+            f"The applicant named “{named}” as its partner, and no active partner of that name "
+            "is linked: the program's amount applies (C7)."
+        ]
+    with_match = copy(application)
+    with_match.partner = match
+    amount = year_one_terms(with_match, as_of)[1]
+    return [
+        f"The applicant named “{named}” as its partner, and no partner is linked: {match.name} "
+        f"is an active partner, and linked it would grant {money(amount)}. Link it on the "
+        "application's page first if it is theirs (C7)."
+    ]
 
 
 def _startup_coupon_code(partner) -> str:

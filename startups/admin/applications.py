@@ -263,10 +263,13 @@ class StartupApplicationAdmin(ServiceAdmin):
         )
         last_day = valid_until - timedelta(days=1)
         whom = "this workspace" if application.workspace_id else "the workspace you pick below"
-        return (
-            f"Approving redeems {code} for {whom}: {money(amount)} of credit for year "
-            f"one, valid from {day(valid_from)} to {day(last_day)}, and the acceptance goes to "
-            f"{application.contact_email}."
+        return " ".join(
+            [
+                f"Approving redeems {code} for {whom}: {money(amount)} of credit for year "
+                f"one, valid from {day(valid_from)} to {day(last_day)}, and the acceptance goes "
+                f"to {application.contact_email}.",
+                *services.partner_notes(application, toolkit.today()),
+            ]
         )
 
     def _closed(self, application, action) -> str:

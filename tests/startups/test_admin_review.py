@@ -339,6 +339,49 @@ def test_s4_the_approve_page_says_what_approving_grants_and_to_whom_it_writes(
     )
 
 
+def test_c7_the_approve_page_warns_of_a_partner_named_but_not_linked_or_inactive(
+    client, db, reviewer, pin_today
+):
+    """C7, CR1: the applicant typed "northstar accelerator " as its partner; Northstar
+    Accelerator is an active partner granting $50,000.00, but no partner was linked, and the
+    approve page offered the program's $25,000.00 without a word (walk 7). It now names the
+    partner and its amount; a linked partner that is inactive gives the program's amount, and
+    the page says so too."""
+    from coupons.models import AcceleratorPartner
+
+    pin_today(date(2026, 3, 2))
+    northstar = AcceleratorPartner.objects.create(
+        name="Northstar Accelerator",
+        contact_name="Ada",
+        contact_email="ada@northstar.example",
+        status=AcceleratorPartner.Status.ACTIVE,
+        credit_amount=Decimal("50000.00"),
+        applied_on=date(2026, 1, 1),
+    )
+    app = application(
+        workspace=workspace(as_of=date(2026, 1, 2)), partner_name="northstar accelerator "
+    )
+    client.force_login(reviewer)
+    url = reverse("admin:startups_application_action", args=[app.pk, "approve"])
+    page = " ".join(unescape(client.get(url).content.decode()).split())
+    assert "$25,000.00 of credit for year one" in page
+    assert (
+        "The applicant named “northstar accelerator” as its partner, and no partner is linked: "
+        "Northstar Accelerator is an active partner, and linked it would grant $50,000.00. Link "
+        "it on the application's page first if it is theirs (C7)."
+    ) in page
+    StartupApplication.objects.filter(pk=app.pk).update(partner=northstar)
+    AcceleratorPartner.objects.filter(pk=northstar.pk).update(
+        status=AcceleratorPartner.Status.INACTIVE
+    )
+    page = " ".join(unescape(client.get(url).content.decode()).split())
+    assert "$25,000.00 of credit for year one" in page
+    assert (
+        "The linked partner Northstar Accelerator is inactive: its own coupon and amount do not "
+        "apply, the program's do (C7)."
+    ) in page
+
+
 def test_s3_a_decided_application_offers_no_save_button(client, db, reviewer, pin_today):
     """S3: a decided application is read-only (its answers as sent, its links fixed), yet
     its page offered "Save", "Save and add another" and "Save and continue editing". Open,
