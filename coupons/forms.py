@@ -163,7 +163,7 @@ class PartnerApprovalForm(forms.Form):
         decimal_places=2,
         min_value=Decimal("0.01"),
         help_text="Optional: the yearly startup credit for this partner's startups. "
-        "Empty keeps the STARTUP coupon's amount.",
+        "Empty keeps the partner's own amount if it has one, else the STARTUP coupon's applies.",
     )
     note = forms.CharField(required=False, max_length=500)
 

@@ -137,8 +137,20 @@ def approve_partner(
         partner.credit_amount = amount
         text = f"Approved with a yearly credit of {money(amount)}: {note}"
     _decide(partner, Status.ACTIVE, text, by=by, as_of=as_of, note=note)
+    # Active again: the coupons its deactivation switched off come back with it (reviewers
+    # may not edit coupons, R2); one switched off since, or by support, stays off.
+    for coupon in partner.coupons.filter(active=False):
+        last = coupon.history.order_by("-history_date", "-history_id").first()
+        if last is not None and last.history_change_reason == _switched_off_with(partner):
+            coupon.active = True
+            save_with_reason(coupon, f"Partner {partner.name} active again", by=by)
     _email_contact(partner, "partner_approved", object_key=f"partner:{partner.pk}:{as_of}")
     return partner
+
+
+def _switched_off_with(partner: AcceleratorPartner) -> str:
+    """The history reason of a coupon switched off by its partner's deactivation."""
+    return f"Partner {partner.name} deactivated"
 
 
 @transaction.atomic
@@ -172,7 +184,7 @@ def deactivate_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: d
     _decide(partner, Status.INACTIVE, f"Deactivated: {reason}", by=by, as_of=as_of, note=reason)
     for coupon in partner.coupons.filter(active=True):
         coupon.active = False
-        save_with_reason(coupon, f"Partner {partner.name} deactivated", by=by)
+        save_with_reason(coupon, _switched_off_with(partner), by=by)
     return partner
 
 

@@ -202,3 +202,28 @@ def test_g1_an_audience_date_is_read_only_as_yyyy_mm_dd(db):
     promo = coupon(code="SPRING25", percent_off="25")
     with pytest.raises(CouponError, match="2026-W01-1"):
         create_campaign("Spring", promo.code, "25% off", "Hi", {"created_before": "2026-W01-1"})
+
+
+def test_c7_reactivating_a_partner_switches_back_on_the_coupons_its_deactivation_switched_off(
+    db, support, reviewer
+):
+    """C7: Northstar's own coupon went off with Northstar's deactivation; approved as active
+    again, the partner stayed without it, and reviewers (R2) cannot edit coupons (walk 7). The
+    coupons its deactivation switched off come back; one support switched off itself stays off."""
+    program = services.apply_as_partner(
+        "Northstar", contact_name="Mira", contact_email="mira@example.com", as_of=date(2026, 1, 2)
+    )
+    services.approve_partner(program, by=reviewer, as_of=date(2026, 1, 3))
+    own = coupon(code="NORTHSTAR", kind="startup_program", credit_amount="30000.00")
+    kept_off = coupon(code="NORTHSTAR10", percent_off="10")
+    for c in (own, kept_off):
+        services.update_coupon(c, by=support, reason="Its own", partner=program)
+    services.update_coupon(kept_off, by=support, reason="Ticket 4: withdrawn", active=False)
+    services.deactivate_partner(program, by=reviewer, reason="Paused", as_of=date(2026, 1, 6))
+    own.refresh_from_db()
+    assert not own.active
+    services.approve_partner(program, by=reviewer, as_of=date(2026, 1, 9), note="Back")
+    own.refresh_from_db()
+    kept_off.refresh_from_db()
+    assert (own.active, kept_off.active) == (True, False)
+    assert own.history.first().history_change_reason == "Partner Northstar active again"
