@@ -129,3 +129,27 @@ def test_s1_the_public_form_preselects_no_country(client, db):
     response = client.post(reverse("startups:apply"), {"company_name": "X"})
     assert response.status_code == 200
     assert not StartupApplication.objects.exists()
+
+
+def test_e3_r4_opening_or_closing_a_country_asks_why_and_keeps_it(client, reviewer, db):
+    """E3, R4: opening the program in a country flips E3 for every open application from
+    there, and took no reason (walk 7: Russia added as active with one click, and from the list
+    with a tick). The add and change pages ask why and keep it; the list no longer edits."""
+    from startups.models import EligibleTerritory
+
+    client.force_login(reviewer)
+    add = reverse("admin:startups_eligibleterritory_add")
+    response = client.post(add, {"country": "RU", "active": "on", "change_reason": ""})
+    assert response.status_code == 200  # the form again, with its error
+    assert not EligibleTerritory.objects.filter(country="RU").exists()
+    client.post(add, {"country": "RU", "active": "on", "change_reason": "Board decision 7"})
+    ru = EligibleTerritory.objects.get(country="RU")
+    assert ru.active
+    assert ru.history.first().history_change_reason == "Program open: Board decision 7"
+    change = reverse("admin:startups_eligibleterritory_change", args=[ru.pk])
+    client.post(change, {"country": "RU", "change_reason": "Sanctions again"})
+    ru.refresh_from_db()
+    assert not ru.active
+    assert ru.history.first().history_change_reason == "Program closed: Sanctions again"
+    listed = client.get(reverse("admin:startups_eligibleterritory_changelist"))
+    assert 'name="form-0-active"' not in listed.content.decode()
