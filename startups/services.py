@@ -297,6 +297,8 @@ def credits_scope_warning(application, as_of: date) -> str:
     if application.workspace_id is None:
         return ""
     status = workspace_status(application.workspace, as_of=as_of)
+    if status["closed"]:
+        return ""  # W1: approving it is refused (`closure_note`), whatever its plan
     trial_ends_without_card = (
         not status["has_payment_method"]
         and Subscription.objects.filter(
@@ -316,6 +318,18 @@ def credits_scope_warning(application, as_of: date) -> str:
     return (
         f"{application.workspace.name} {where}: startup credits apply to monthly Team "
         "invoices only, so none are used until it moves to monthly Team."
+    )
+
+
+def closure_note(application) -> str:
+    """W1: the approve page says first that the linked workspace is closed (approving it is
+    refused), or ""."""
+    workspace = application.workspace
+    if workspace is None or workspace.closed_on is None:
+        return ""
+    return (
+        f"{workspace.name} was closed on {day(workspace.closed_on)}: approving it is refused "
+        "(W1); support can reopen it, or pick another workspace below."
     )
 
 

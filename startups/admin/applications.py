@@ -253,6 +253,7 @@ class StartupApplicationAdmin(ServiceAdmin):
             if action == "approve"
             else "",
             grants=self._grants(shown) if action == "approve" else "",
+            closure_note=services.closure_note(shown) if action == "approve" else "",
         )
 
     @staticmethod

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from billing import admin_toolkit as toolkit
+from billing import services as billing
 from billing.roles import STARTUP_REVIEWERS
 from startups.models import DealRequest, PartnerDeal, StartupApplication
 from tests.admin_pages import action
@@ -413,3 +414,23 @@ def test_r4_s2_an_applications_history_version_reads_its_checks(client, db, revi
     assert "'passed'" not in page and "[{" not in page
     when = record.history_date
     assert f"as it was on {when.day} {when:%b %Y} at {when:%H:%M} UTC" in page
+
+
+def test_w1_s7_the_approve_page_of_a_closed_workspace_says_it_is_closed(
+    client, db, reviewer, support, pin_today
+):
+    """W1, S3: the workspace linked to the application was closed on 10 February 2026: the
+    approve page warned it "is on Free" and asked to tick the confirmation, and only the
+    approval said it was closed (walk 7). The page says so first, and no Free warning."""
+    pin_today(date(2026, 3, 2))
+    ws = workspace(as_of=date(2026, 1, 2), name="Gone")
+    billing.close_workspace(ws, by=support, reason="Asked to delete", as_of=date(2026, 2, 10))
+    app = application(workspace=ws)
+    client.force_login(reviewer)
+    url = reverse("admin:startups_application_action", args=[app.pk, "approve"])
+    page = " ".join(unescape(client.get(url).content.decode()).split())
+    assert (
+        "Gone was closed on 10 Feb 2026: approving it is refused (W1); support can reopen it, "
+        "or pick another workspace below."
+    ) in page
+    assert "Tick the confirmation below to approve anyway" not in page
