@@ -197,12 +197,13 @@ class StartupApplicationAdmin(ServiceAdmin):
     def _review_actions(self, request, application):
         if not request.user.has_perm(REVIEW) or not application.is_open:
             return []
-        names = ["approve", "reject", "withdraw"]
+        names = ["approve", "reject", "withdraw", "assign"]
         if application.status == StartupApplication.Status.SUBMITTED:
             names.insert(0, "review")
+        labels = {"review": "Start review", "assign": "Assign to a colleague"}
         return [
             (
-                name.capitalize() if name != "review" else "Start review",
+                labels.get(name, name.capitalize()),
                 reverse("admin:startups_application_action", args=[application.pk, name]),
             )
             for name in names

@@ -28,6 +28,9 @@ def test_s3_reviewer_assigns_an_application_to_a_colleague(client, db, reviewer)
     app = application()
     client.force_login(reviewer)
     url = reverse("admin:startups_application_action", args=[app.pk, "assign"])
+    # Walk 7: nothing led to the page; the application's page does.
+    change = reverse("admin:startups_startupapplication_change", args=[app.pk])
+    assert f'href="{url}"' in client.get(change).content.decode()
     client.post(url, {"reviewer": colleague.pk})
     app.refresh_from_db()
     assert app.assigned_to == colleague
