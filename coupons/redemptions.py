@@ -58,19 +58,36 @@ from coupons.workspaces import locked_workspace, note_on_workspaces
 
 def _team_on(day: date):
     """The Team subscriptions workspaces are on on `day`: of the subscriptions running that
-    day, each workspace's latest started (one, as the dated history is kept)."""
+    day, each workspace's latest started (one, as the dated history is kept), with the interval
+    it bills that day as `interval_then`. K2, K4: an annual term ending that day, which the
+    clock has not ended yet, is Free from then if cancelled, and monthly if so asked (walk 6's
+    sixth file: a monthly coupon was refused on the day the workspace turned monthly)."""
     running = Subscription.objects.filter(started_on__lte=day).exclude(ended_on__lte=day)
     later = running.filter(workspace=OuterRef("workspace")).filter(
         Q(started_on__gt=OuterRef("started_on"))
         | Q(started_on=OuterRef("started_on"), pk__gt=OuterRef("pk"))
     )
-    return running.exclude(Exists(later)).filter(plan__code=Plan.Code.TEAM)
+    term_over = Q(interval=Interval.ANNUAL, term_end__lte=day)
+    return (
+        running.exclude(Exists(later))
+        .filter(plan__code=Plan.Code.TEAM)
+        .exclude(term_over & Q(cancel_at_term_end=True))
+        .annotate(
+            interval_then=Case(
+                When(term_over & Q(switch_to_monthly_at_term_end=True), then=Value("monthly")),
+                default=F("interval"),
+                output_field=CharField(),
+            )
+        )
+    )
 
 
 def _team_intervals_on(workspace_ids, day: date) -> dict[int, str]:
     """The Team interval each workspace is on on `day`; absent when it is not on Team."""
     return dict(
-        _team_on(day).filter(workspace_id__in=workspace_ids).values_list("workspace_id", "interval")
+        _team_on(day)
+        .filter(workspace_id__in=workspace_ids)
+        .values_list("workspace_id", "interval_then")
     )
 
 
@@ -189,7 +206,10 @@ def standing_expressions(coupon: Coupon, *, as_of: date) -> dict:
     team = _team_on(as_of)
     team_interval = Case(
         *(
-            When(pk__in=team.filter(interval=interval).values("workspace_id"), then=Value(interval))
+            When(
+                pk__in=team.filter(interval_then=interval).values("workspace_id"),
+                then=Value(interval),
+            )
             for interval in Interval.values
         ),
         output_field=CharField(),

@@ -605,11 +605,6 @@ def test_c2_k4_a_monthly_only_coupon_on_the_days_of_a_change_to_annual(db, suppo
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: C2 judges the interval on an annual term's end date before K4's switch to "
-    "monthly that day (redeem_coupon catches up only to the day before)",
-)
 def test_c2_k4_a_monthly_only_coupon_on_the_day_an_annual_term_turns_monthly(db, support):
     """Annual Team from 10 January 2026 (term to 10 January 2027); on 1 June 2026 asked to go
     monthly, which K4 applies at the term's end: from 10 January 2027 it is on monthly Team.
@@ -622,13 +617,10 @@ def test_c2_k4_a_monthly_only_coupon_on_the_day_an_annual_term_turns_monthly(db,
     January 2027's invoice (1 February): 10–31 January, 120 × 22/31 = 85.1612… → 85.16; 10 %
     = 8.516 → 8.52; 76.64.
 
-    The code refuses the coupon on 10 January as "on Team billed annually": `redeem_coupon`
+    The code refused the coupon on 10 January as "on Team billed annually": `redeem_coupon`
     catches the workspace up to the day before only (`catch_up`, as_of − 1), so the term's
-    end (a switch to monthly dated that day) is not applied yet when C2 reads the interval.
-    Once the clock has processed 10 January, workspace_status for that day reads `monthly`
-    (D3), and a redemption dated 11 January is accepted: only the end date itself is refused,
-    though K4 puts the workspace on monthly Team from it. The S7 warning, by contrast, reads a
-    trial's end date as the clock will leave it."""
+    end (a switch to monthly dated that day) was not applied yet when C2 read the interval;
+    C2 now reads the interval that day's term end gives (`coupons.redemptions._team_on`)."""
     m = coupon(code="MONTHLY10", percent_off="10", duration="forever", intervals=("monthly",))
     ws = paid_annual(date(2026, 1, 10), slug="acme")
     services.change_interval(ws, interval="monthly", as_of=date(2026, 6, 1))
