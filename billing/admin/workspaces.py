@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
 from billing import admin_toolkit as toolkit
 from billing import selectors, services
@@ -385,8 +386,11 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
         """(label, url) of each page this person may open on this workspace. A closed one
         accepts no change but reopening (W1), so it offers nothing else."""
         user = request.user
-        if workspace.closed_on is not None:
-            return self.reopen_actions(request, workspace)
+        if workspace.closed_on is not None:  # its closure's email is in the log too
+            return [
+                *self.reopen_actions(request, workspace),
+                *self._email_actions(request, workspace),
+            ]
         allowed = {
             "plan": user.has_perm("billing.change_plan_workspace"),
             "interval": user.has_perm("billing.change_plan_workspace")
@@ -412,8 +416,18 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
                 if ok
             ),
             *self.forecast_actions(request, workspace),  # FC1
+            *self._email_actions(request, workspace),
             *self.close_actions(request, workspace),  # W1
         ]
+
+    @staticmethod
+    def _email_actions(request, workspace):
+        """The email log searched for the workspace's billing address ("what was the customer
+        sent?"), for who may read the log."""
+        if not request.user.has_perm("billing.view_outboundemail"):
+            return []
+        query = urlencode({"q": workspace.billing_email})
+        return [("Emails", f"{reverse('admin:billing_outboundemail_changelist')}?{query}")]
 
     ACTIONS = {
         # name: (form, permission, title)

@@ -135,7 +135,11 @@ def test_w1_support_closes_with_a_reason_and_then_can_only_reopen(client, suppor
     workspace_page = client.get(change_page(customer))
     body = workspace_page.content.decode()
     assert "Closed on 21 Jan 2026" in body and "Data <strong>stopped</strong>" in body
-    assert [label for label, _ in workspace_page.context["actions"]] == ["Reopen workspace"]
+    # Nothing but reopening changes it; its emails (the closure's among them) can be read.
+    assert [label for label, _ in workspace_page.context["actions"]] == [
+        "Reopen workspace",
+        "Emails",
+    ]
     # Its details are shown, not offered for editing: no field to type in, no Save (the
     # service refused every save with "Editing the details is refused").
     assert 'name="name"' not in body and 'name="_save"' not in body
