@@ -615,13 +615,24 @@ def credit_amount_for_year_two(application) -> Decimal:
 
 
 @transaction.atomic
-def decline_renewal(review, *, by, note: str, as_of: date) -> RenewalReview:
+def decline_renewal(
+    review, *, by, note: str, as_of: date, total_funding=None, country: str = ""
+) -> RenewalReview:
+    """CR3: year two declined, with why; the startup's figures the reviewer checked, when
+    given, are kept with the decision as a confirmation keeps them (R4)."""
     refuse_processed(as_of, "A renewal decision")
     note = require_reason(note, "Say why year two is declined.", error=ApplicationError)
+    problems = []
+    funding = parse_funding(total_funding, problems) if total_funding not in (None, "") else None
+    country = str(country or "").strip().upper()
+    if country and country not in countries:
+        problems.append(f"“{country}” is not an ISO 3166-1 country code.")
+    refuse_problems(problems, ApplicationError)
     review = RenewalReview.objects.select_for_update().get(pk=review.pk)
     if review.status != RenewalReview.Status.PENDING:
         raise ApplicationError(f"This renewal was already {review.get_status_display().lower()}.")
     review.status = RenewalReview.Status.DECLINED
+    review.total_funding, review.country = funding, country
     review.decided_by, review.decided_on, review.note = by, as_of, note
     save_with_reason(review, f"Declined: {note}", by=by)
     return review

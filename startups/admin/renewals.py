@@ -73,7 +73,9 @@ class RenewalReviewAdmin(ServiceAdmin):
                     "note",
                 )
                 return f"Year two granted to {company}."
-            call_service(services.decline_renewal, review, request, data, "note")
+            call_service(
+                services.decline_renewal, review, request, data, "note", "total_funding", "country"
+            )
             return f"Year two declined for {company}."
 
         return service_form_page(

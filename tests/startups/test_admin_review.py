@@ -437,3 +437,42 @@ def test_w1_s7_the_approve_page_of_a_closed_workspace_says_it_is_closed(
         "or pick another workspace below."
     ) in page
     assert "Tick the confirmation below to approve anyway" not in page
+
+
+def test_cr3_r4_a_declined_renewal_keeps_the_figures_the_reviewer_checked(
+    client, db, reviewer, pin_today
+):
+    """CR3, R4: year two declined because the startup now raised $7,000,000.00 (E2 fails):
+    the figures typed were thrown away and only the note kept, while a confirmation keeps
+    them (walk 7). A decline keeps them too."""
+    from billing import services as billing
+    from startups import services
+    from startups.models import RenewalReview
+
+    services.approve_application(
+        application(workspace=workspace(as_of=date(2026, 1, 2))),
+        by=reviewer,
+        as_of=date(2026, 1, 21),
+        credits_scope_confirmed=True,
+    )
+    billing.run_billing(as_of=date(2027, 1, 1))
+    review = RenewalReview.objects.get()
+    pin_today(date(2027, 1, 2))
+    client.force_login(reviewer)
+    url = reverse("admin:startups_renewal_decide", args=[review.pk])
+    client.post(
+        url,
+        {
+            "decision": "decline",
+            "total_funding": "7000000",
+            "country": "US",
+            "note": "Raised a Series B",
+        },
+    )
+    review.refresh_from_db()
+    assert (review.status, review.total_funding, review.country, review.note) == (
+        "declined",
+        Decimal("7000000.00"),
+        "US",
+        "Raised a Series B",
+    )
