@@ -32,7 +32,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.exceptions import NotRegistered
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.utils import lookup_spawns_duplicates, unquote
+from django.contrib.admin.utils import flatten_fieldsets, lookup_spawns_duplicates, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth import get_user_model
@@ -539,9 +539,11 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         base = kwargs.get("form", self.form)
+        # The reason is asked where `get_fieldsets` shows it: not on a page nothing can change.
+        fields = kwargs.get("fields")
         extra = (
             {"change_reason": ReasonField(label="Reason")}
-            if self._asks_reason(request, obj)
+            if self._asks_reason(request, obj) and (fields is None or "change_reason" in fields)
             else {}
         )
         # The fields shown read-only: those the admin makes so, or every one to who may only view.
@@ -559,7 +561,8 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if self._asks_reason(request, obj):
+        readonly = {*self.get_readonly_fields(request, obj), "change_reason"}
+        if self._asks_reason(request, obj) and set(flatten_fieldsets(fieldsets)) - readonly:
             fieldsets = [*fieldsets, ("Why", {"fields": ["change_reason"]})]
         return fieldsets
 
@@ -567,12 +570,27 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
+            if not set(form.changed_data) - {"change_reason"}:
+                # Nothing to change: no service runs, no history row, no "changed" message.
+                request.nothing_changed = True
+                return
             # The service reads the row afresh: the form's instance already holds the edits.
             current = type(obj)._default_manager.get(pk=obj.pk)
             self.update(request, current, form.cleaned_data, form.changed_data)
             return
         created = self.create(request, form.cleaned_data)
         obj.pk = created.pk
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "nothing_changed", False):
+            return None
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        if getattr(request, "nothing_changed", False):
+            self.message_user(request, f"Nothing was changed: {obj} is as it was.", messages.INFO)
+            return redirect(request.path)
+        return super().response_change(request, obj)
 
     def save_related(self, request, form, formsets, change):
         """The service saved everything; inlines are read-only, so their formsets write

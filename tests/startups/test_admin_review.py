@@ -401,6 +401,8 @@ def test_s3_a_decided_application_offers_no_save_button(client, db, reviewer, pi
     page = client.get(url).content.decode()
     for button in ('name="_save"', 'name="_continue"', 'name="_addanother"'):
         assert button not in page, button
+    # Walk 7: nor a "Why" box for a change nothing on the page can make.
+    assert 'name="change_reason"' not in page
 
 
 def test_r4_s2_an_applications_history_version_reads_its_checks(client, db, reviewer):
