@@ -14,7 +14,11 @@ from billing.hooks import daily_steps
 from billing.models import BillingClock, Interval, MonthClose, Subscription, Workspace
 from billing.month_close import close_month, finish_close_if_complete, retry_set_aside
 from billing.months import month_start, next_month
-from billing.subscriptions import advance_workspace, send_trial_reminders
+from billing.subscriptions import (
+    advance_workspace,
+    locks_for_changes_entered_ahead,
+    send_trial_reminders,
+)
 from billing.tax import RegionNotACode
 
 logger = logging.getLogger(__name__)
@@ -119,6 +123,7 @@ def _process_day(day: date, dispatch, *, closes: bool) -> Counter:
             counts["subscription_events_skipped"] += 1
             continue
         counts["subscription_events"] += 1
+    counts.update(locks_for_changes_entered_ahead(day))
     for step in daily_steps():
         counts.update(step(day))
     counts["trial_reminders"] += send_trial_reminders(as_of=day)

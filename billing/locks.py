@@ -235,7 +235,6 @@ def apply_lock_rules(month: date, as_of: date) -> Counter:
         )
         change_locks_in_bulk(lifted, Lock.UNLOCKED, cause=MOVED, as_of=as_of, email=False)
         counts[level] = len(stood)  # "locked", "locked_data_stopped"
-    _lift_for_moves_entered_ahead([ws_id for ids in to_raise.values() for ws_id in ids], as_of)
     to_unlock = list(
         Workspace.objects.filter(lock=Lock.LOCKED)
         .filter(~Exists(struck.filter(workspace_id=OuterRef("pk"))))
@@ -249,33 +248,3 @@ def apply_lock_rules(month: date, as_of: date) -> Counter:
     if to_unlock:
         counts["unlocked"] = len(to_unlock)
     return counts
-
-
-def _lift_for_moves_entered_ahead(locked_ids: list[int], as_of: date) -> None:
-    """F4, F7, D4: a move to Team dated after the close's day, entered before the clock ran the
-    close (a clock that never ran refuses nothing: history being entered), found no lock to
-    lift then. A daily clock would have locked first and the move lifted it: the lock the close
-    just set is lifted on the move's day, and put back on the day that Team ended if it ended
-    before its first paid day (as `billing.subscriptions` does for a move entered after)."""
-    moves = (
-        Subscription.objects.filter(
-            plan__code=Plan.Code.TEAM, workspace_id__in=locked_ids, started_on__gt=as_of
-        )
-        .order_by("workspace_id", "-started_on")
-        .values_list("workspace_id", "started_on", "ended_on", "paid_from", "trial_outcome")
-    )
-    first_move = {row[0]: row[1:] for row in moves}  # the earliest start of each workspace
-    levels = dict(Workspace.objects.filter(pk__in=first_move).values_list("pk", "lock"))
-    by_day = defaultdict(list)
-    for ws_id, (started_on, *_) in first_move.items():
-        by_day[started_on].append(ws_id)
-    for day_, ids in sorted(by_day.items()):
-        change_locks_in_bulk(sorted(ids), Lock.UNLOCKED, cause=MOVED, as_of=day_)
-    put_back = defaultdict(list)
-    for ws_id, (_, ended_on, paid_from, outcome) in first_move.items():
-        if ended_on is None:
-            continue
-        if outcome == Subscription.TrialOutcome.CANCELLED or (paid_from or ended_on) >= ended_on:
-            put_back[(ended_on, levels[ws_id])].append(ws_id)
-    for (day_, level), ids in sorted(put_back.items()):
-        change_locks_in_bulk(sorted(ids), level, cause=LockEvent.Cause.TRIAL_NOT_PAID, as_of=day_)

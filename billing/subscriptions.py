@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Lower
 from django_countries import countries
 
@@ -40,6 +40,7 @@ from billing.models import (
     SetAsideInvoice,
     Subscription,
     Workspace,
+    WorkspaceClosure,
     in_force_on,
 )
 from billing.months import add_year, month_start
@@ -470,6 +471,60 @@ def _end_trial(workspace: Workspace, sub: Subscription):
         context = {"subscription": sub, "free_plan": _free_terms(day)}
         _email(workspace, "trial_ended", f"sub:{sub.pk}", context)
         _restore_lifted_lock(workspace, sub, day)
+
+
+def locks_for_changes_entered_ahead(day: date) -> dict:
+    """F4, F7, W1, D4, a daily step of the billing clock, after the day's close and subscription
+    events: what a change dated `day` does to the lock, for a change entered before the clock
+    reached that day's close or strike (a clock that never ran refuses nothing: history being
+    entered), when it found no lock to act on then. Entered on its day, the change acted itself
+    and there is nothing left to do here, so a run day by day and one run at the end agree.
+
+    A move from Free to Team lifts the lock at once (F4); a Team subscription ended before its
+    first paid day puts back the lock its upgrade lifted (F7); a reopening unlocks (W1)."""
+    team = Subscription.objects.filter(workspace=OuterRef("pk"), plan__code=Plan.Code.TEAM)
+    # A lock changed by something dated later was entered ahead too, and acted itself then:
+    # the row's lock is the day's only when nothing dated after it changed it.
+    changed_later = LockEvent.objects.filter(workspace=OuterRef("pk"), on__gt=day)
+    moved = (
+        Workspace.objects.exclude(lock=Lock.UNLOCKED)
+        .exclude(Exists(changed_later))
+        .filter(closed_on=None)
+        .filter(Exists(team.filter(started_on=day)))
+        .exclude(Exists(team.filter(ended_on=day)))  # Team before: an interval change
+        .order_by("pk")
+    )
+    moved = list(moved)
+    for workspace in moved:
+        set_lock(workspace, Lock.UNLOCKED, cause=LockEvent.Cause.MOVED_TO_TEAM, as_of=day)
+    unpaid = (
+        Subscription.objects.filter(plan__code=Plan.Code.TEAM, ended_on=day)
+        .exclude(end_reason=Subscription.EndReason.CLOSED)  # W1: a closure is no such end
+        .filter(
+            Q(trial_outcome=Subscription.TrialOutcome.CANCELLED) | Q(paid_from__gte=F("ended_on"))
+        )
+        .select_related("workspace")
+        .order_by("workspace_id")
+    )
+    for sub in unpaid:
+        _restore_lifted_lock(sub.workspace, sub, day)
+    reopened = (
+        WorkspaceClosure.objects.filter(reopened_on=day, workspace__closed_on=None)
+        .exclude(workspace__lock=Lock.UNLOCKED)
+        .exclude(Exists(LockEvent.objects.filter(workspace=OuterRef("workspace"), on__gt=day)))
+        .select_related("workspace", "reopened_by")
+        .order_by("workspace_id")
+    )
+    for closure in reopened:
+        set_lock(
+            closure.workspace,
+            Lock.UNLOCKED,
+            cause=LockEvent.Cause.REOPENED,
+            as_of=day,
+            by=closure.reopened_by,
+            reason=closure.reopen_reason,
+        )
+    return {"moves_entered_ahead_unlocked": len(moved)} if moved else {}
 
 
 def _restore_lifted_lock(workspace: Workspace, sub: Subscription, day: date):
