@@ -22,11 +22,17 @@ _because: ContextVar[tuple | None] = ContextVar("audit_because", default=None)
 _asked_why: ContextVar[str] = ContextVar("audit_asked_why", default="")
 
 
+# Letters and symbols that are drawn as nothing: the Hangul fillers and the braille blank.
+BLANK_GLYPHS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def shown_text(text: str | None) -> str:
-    """`text` stripped, or "" when nothing in it would show: spaces, and zero-width, format and
-    control characters only (a reason of one U+200B read as given)."""
+    """`text` stripped, or "" when nothing in it would show: no letter, digit, punctuation or
+    symbol that is drawn, only spaces, zero-width, format and control characters, and marks
+    with nothing to mark (a reason of one U+200B, or one combining accent, read as given)."""
     text = (text or "").strip()
-    return text if any(unicodedata.category(c)[0] not in "ZC" for c in text) else ""
+    shows = any(unicodedata.category(c)[0] in "LNPS" and c not in BLANK_GLYPHS for c in text)
+    return text if shows else ""
 
 
 def require_reason(reason: str, message: str, *, error=None) -> str:

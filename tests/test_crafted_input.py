@@ -225,7 +225,21 @@ def test_r5_a_read_only_row_tampered_with_on_the_workspace_form_is_not_drawn(
 
 
 @pytest.mark.parametrize(
-    "invisible", ["\u200b", "\u2060", " \u200b\u200d ", "\ufeff", "\x00\u00a0"]
+    "invisible",
+    [
+        "\u200b",
+        "\u2060",
+        " \u200b\u200d ",
+        "\ufeff",
+        "\x00\u00a0",
+        # The second attacker's walk: a lone combining mark, variation selector or grapheme
+        # joiner, the braille blank and the Hangul fillers show nothing either.
+        "\u0301",
+        "\ufe0f\u034f\u17b4",
+        "\u2800",
+        "\u3164",
+        "\u115f\u1160\uffa0",
+    ],
 )
 def test_r4_a_reason_with_nothing_that_shows_is_refused(client, finance, invisible):
     """R4 refuses an empty reason; a zero-width space (U+200B) or word joiner (U+2060) got
