@@ -141,7 +141,7 @@ def approve_partner(
     # may not edit coupons, R2); one switched off since, or by support, stays off.
     for coupon in partner.coupons.filter(active=False):
         last = coupon.history.order_by("-history_date", "-history_id").first()
-        if last is not None and last.history_change_reason == _switched_off_with(partner):
+        if last is not None and _switched_off_with_its_partner(last.history_change_reason):
             coupon.active = True
             save_with_reason(coupon, f"Partner {partner.name} active again", by=by)
     _email_contact(partner, "partner_approved", object_key=f"partner:{partner.pk}:{as_of}")
@@ -151,6 +151,13 @@ def approve_partner(
 def _switched_off_with(partner: AcceleratorPartner) -> str:
     """The history reason of a coupon switched off by its partner's deactivation."""
     return f"Partner {partner.name} deactivated"
+
+
+def _switched_off_with_its_partner(reason: str | None) -> bool:
+    """Whether a coupon's history `reason` is its partner's deactivation, under whatever name
+    the partner had then (a coupon goes off only with its own partner)."""
+    reason = reason or ""
+    return reason.startswith("Partner ") and reason.endswith(" deactivated")
 
 
 @transaction.atomic

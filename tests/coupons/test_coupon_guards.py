@@ -222,8 +222,10 @@ def test_c7_reactivating_a_partner_switches_back_on_the_coupons_its_deactivation
     services.deactivate_partner(program, by=reviewer, reason="Paused", as_of=date(2026, 1, 6))
     own.refresh_from_db()
     assert not own.active
+    # Renamed while inactive (the second attacker's walk): still its coupons.
+    services.update_partner(program, by=reviewer, reason="New brand", name="Northstar Labs")
     services.approve_partner(program, by=reviewer, as_of=date(2026, 1, 9), note="Back")
     own.refresh_from_db()
     kept_off.refresh_from_db()
     assert (own.active, kept_off.active) == (True, False)
-    assert own.history.first().history_change_reason == "Partner Northstar active again"
+    assert own.history.first().history_change_reason == "Partner Northstar Labs active again"
