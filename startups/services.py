@@ -712,13 +712,23 @@ def link_application(
 
 
 @transaction.atomic
-def set_territory(country: str, *, active: bool, by, reason: str = "") -> EligibleTerritory:
-    """E3: open or close the program in a country (configurable list)."""
-    if str(country).upper() not in countries:
-        raise ApplicationError(f"“{country}” is not an ISO 3166-1 country code.")
-    territory, _ = EligibleTerritory.objects.select_for_update().get_or_create(
-        country=str(country).upper(), defaults={"active": active}
+def set_territory(country: str, *, active: bool, by, reason: str) -> EligibleTerritory:
+    """E3: open or close the program in a country (configurable list), with why (R4: it
+    decides E3 for every open application from there). Setting what stands already is refused:
+    it would keep a change that changed nothing."""
+    reason = require_reason(
+        reason,
+        "Say why the program opens or closes there: the reason is kept.",
+        error=ApplicationError,
     )
+    code = str(country).upper()
+    if code not in countries:
+        raise ApplicationError(f"“{country}” is not an ISO 3166-1 country code.")
+    territory = EligibleTerritory.objects.select_for_update().filter(country=code).first()
+    if territory is not None and territory.active == bool(active):
+        state = "open" if territory.active else "closed"
+        raise ApplicationError(f"The program is already {state} in {countries.name(code)}.")
+    territory = territory or EligibleTerritory(country=code)
     territory.active = bool(active)
     text = "Program open" if territory.active else "Program closed"
     save_with_reason(territory, with_reason(text, reason), by=by)

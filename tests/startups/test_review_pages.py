@@ -153,3 +153,12 @@ def test_e3_r4_opening_or_closing_a_country_asks_why_and_keeps_it(client, review
     assert ru.history.first().history_change_reason == "Program closed: Sanctions again"
     listed = client.get(reverse("admin:startups_eligibleterritory_changelist"))
     assert 'name="form-0-active"' not in listed.content.decode()
+    # The second attacker's walk: the first version kept no reason, and adding a country
+    # listed already, or saving what stands, wrote a change that changed nothing.
+    assert ru.history.earliest("history_date").history_change_reason == (
+        "Program open: Board decision 7"
+    )
+    versions = ru.history.count()
+    client.post(add, {"country": "RU", "active": "", "change_reason": "Again"})
+    client.post(change, {"country": "RU", "change_reason": "No-op"})
+    assert ru.history.count() == versions
