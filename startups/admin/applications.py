@@ -255,6 +255,11 @@ class StartupApplicationAdmin(ServiceAdmin):
             else "",
             grants=self._grants(shown) if action == "approve" else "",
             closure_note=services.closure_note(shown) if action == "approve" else "",
+            # What approving grants, as the application stands (a workspace picked on the page
+            # is the form's): a page opened before a partner was linked confirms nothing.
+            shown=repr((application.status, application.workspace_id, self._grants(application)))
+            if action == "approve"
+            else "",
         )
 
     @staticmethod
