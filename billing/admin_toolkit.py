@@ -608,6 +608,8 @@ class ServiceAdmin(SimpleHistoryAdmin):
     # --- history pages are read-only ---
 
     def history_view(self, request, object_id, extra_context=None):
+        if request.method != "GET":  # R5: history is for reading
+            return HttpResponseNotAllowed(["GET"])
         try:  # an id from the address that is not a number is no such page
             self.model._meta.pk.to_python(unquote(object_id))
         except ValidationError:

@@ -16,7 +16,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -75,6 +75,8 @@ class TimelinePage:
     own history."""
 
     def history_view(self, request, object_id, extra_context=None):
+        if request.method != "GET":  # R5: history is for reading
+            return HttpResponseNotAllowed(["GET"])
         try:  # an id from the address that is not a number is no such page
             pk = Workspace._meta.pk.to_python(unquote(object_id))
         except ValidationError:

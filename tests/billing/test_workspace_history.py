@@ -150,8 +150,12 @@ def test_r5_the_history_page_writes_nothing_and_refuses_strangers(
 ):
     client.force_login(support)
     before = Subscription.history.count()
-    client.post(reverse("admin:billing_workspace_history", args=[acme.pk]), {"x": "1"})
+    response = client.post(reverse("admin:billing_workspace_history", args=[acme.pk]), {"x": "1"})
+    assert response.status_code == 405  # the second attacker's walk: it answered 200
     assert Subscription.history.count() == before
+    invoice = acme.invoices.get(kind="final")
+    response = client.post(reverse("admin:billing_invoice_history", args=[invoice.pk]), {"x": "1"})
+    assert response.status_code == 405
     assert client.get("/admin/billing/workspace/abc/history/").status_code == 404
     assert client.get(reverse("admin:billing_workspace_history", args=[10**9])).status_code == 404
     nobody = django_user_model.objects.create_user("nobody", password="x", is_staff=True)
