@@ -523,7 +523,10 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
                 f"{month_name(current)}. Another month over the Free allowance locks it again "
                 f"when that month closes{level}.",
             ]
-        effects = [f"The card on file is removed from {day(today)}."]
+        # Named, so a page opened before the card was replaced confirms nothing (`shown`).
+        brand, last4 = workspace.card_brand or "Card", workspace.card_last4
+        card = f"{brand} •••• {last4}" if last4 else brand
+        effects = [f"The card on file ({card}) is removed from {day(today)}."]
         if status["trialing"]:
             effects.append(
                 f"Its trial ends on {day(status['trial_end'])}: without a card on file that "

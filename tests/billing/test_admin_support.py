@@ -170,7 +170,7 @@ def test_t2_t4_support_removes_a_card_with_a_reason(client, support, reviewer, f
     change_page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk]))
     assert action_url(ws, "remove-card") in change_page.content.decode()
     page = " ".join(client.get(action_url(ws, "remove-card")).content.decode().split())
-    assert "The card on file is removed from 10 Feb 2026." in page
+    assert "The card on file (Card) is removed from 10 Feb 2026." in page
     assert (
         "Its trial ends on 24 Feb 2026: without a card on file that day it goes back to Free (T4)."
     ) in page
