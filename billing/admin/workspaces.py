@@ -384,9 +384,9 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
 
     def _workspace_actions(self, request, workspace):
         """(label, url) of each page this person may open on this workspace. A closed one
-        accepts no change but reopening (W1), so it offers nothing else."""
+        accepts no change but reopening (W1), so it offers nothing else but its emails."""
         user = request.user
-        if workspace.closed_on is not None:  # its closure's email is in the log too
+        if workspace.closed_on is not None:
             return [
                 *self.reopen_actions(request, workspace),
                 *self._email_actions(request, workspace),
