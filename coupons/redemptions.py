@@ -60,8 +60,8 @@ def _team_on(day: date):
     """The Team subscriptions workspaces are on on `day`: of the subscriptions running that
     day, each workspace's latest started (one, as the dated history is kept), with the interval
     it bills that day as `interval_then`. K2, K4: an annual term ending that day, which the
-    clock has not ended yet, is Free from then if cancelled, and monthly if so asked (walk 6's
-    sixth file: a monthly coupon was refused on the day the workspace turned monthly)."""
+    clock has not ended yet, is Free from then if cancelled, and monthly if so asked (the
+    sixth edge-day file: a monthly coupon was refused on the day the workspace turned monthly)."""
     running = Subscription.objects.filter(started_on__lte=day).exclude(ended_on__lte=day)
     later = running.filter(workspace=OuterRef("workspace")).filter(
         Q(started_on__gt=OuterRef("started_on"))
