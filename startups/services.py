@@ -234,6 +234,8 @@ def _require_open(application, action):
 def assign_application(application, *, reviewer, by, as_of: date) -> StartupApplication:
     application = _locked(application)
     _require_open(application, "assigned")
+    if application.assigned_to_id == reviewer.pk:  # a replayed page keeps no second row
+        raise ApplicationError(f"Application #{application.pk} is assigned to {reviewer} already.")
     application.assigned_to = reviewer
     save_with_reason(application, f"Assigned to {reviewer} on {day(as_of)}", by=by)
     return application

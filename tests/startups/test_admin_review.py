@@ -35,6 +35,11 @@ def test_s3_reviewer_assigns_an_application_to_a_colleague(client, db, reviewer)
     client.post(url, {"reviewer": colleague.pk})
     app.refresh_from_db()
     assert app.assigned_to == colleague
+    # Replayed (the second attacker's walk), it wrote a second "Assigned" version.
+    versions = app.history.count()
+    response = client.post(url, {"reviewer": colleague.pk})
+    assert f"Application #{app.pk} is assigned to casey already." in response.content.decode()
+    assert app.history.count() == versions
     client.post(reverse(CHANGELIST), {"action": "assign_to_me", ACTION_CHECKBOX_NAME: [app.pk]})
     app.refresh_from_db()
     assert app.assigned_to == reviewer
