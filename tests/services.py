@@ -32,6 +32,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
 
+# Production settings refuse a cache of one process (R7); loading them connects to nothing.
+PRODUCTION_CACHE_URL = "redis://127.0.0.1:6379/1"
+
+
 def clean_env(**variables: str) -> dict[str, str]:
     """An environment for a subprocess that loads settings from `variables` and nothing else.
 

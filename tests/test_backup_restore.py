@@ -20,7 +20,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from tests.services import clean_env, requires_postgres, skip_or_fail
+from tests.services import PRODUCTION_CACHE_URL, clean_env, requires_postgres, skip_or_fail
 
 REPO = Path(__file__).resolve().parent.parent
 PG_TOOLS = ("pg_dump", "pg_restore", "createdb", "dropdb")
@@ -107,6 +107,7 @@ def test_a_restored_backup_of_a_seeded_database_runs_the_billing_clock(pg_tools,
             DJANGO_SETTINGS_MODULE="config.settings",
             DEBUG="false",
             SECRET_KEY=secret_key,
+            CACHE_URL=PRODUCTION_CACHE_URL,
             CELERY_TASK_ALWAYS_EAGER="true",
             EMAIL_URL="dummymail://",
             DATABASE_URL=_url(pg_env, database),

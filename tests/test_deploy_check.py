@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import clean_env
+from tests.services import PRODUCTION_CACHE_URL, clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,6 +22,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DEBUG": "false",
         "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(60)),
         "ALLOWED_HOSTS": "backoffice.example.com",
+        "CACHE_URL": PRODUCTION_CACHE_URL,
     }
     return clean_env(**(variables | overrides))
 

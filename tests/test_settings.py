@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import clean_env
+from tests.services import PRODUCTION_CACHE_URL, clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 MARKER = "SETTINGS-RESULT "
@@ -116,17 +116,61 @@ def test_debug_settings_load_without_secret_key():
     assert settings["key"]
 
 
+PRODUCTION_KEY = "k" * 10 + "a-long-random-production-secret-key-for-this-test"
+
+
 def test_production_settings_load_with_a_secret_key():
     settings = reported(
         load_settings(
             '{"debug": settings.DEBUG, "key": settings.SECRET_KEY}',
             DEBUG="false",
-            SECRET_KEY="k" * 10 + "a-long-random-production-secret-key-for-this-test",
+            SECRET_KEY=PRODUCTION_KEY,
+            CACHE_URL=PRODUCTION_CACHE_URL,
         )
     )
 
     assert settings["debug"] is False
     assert settings["key"].startswith("kkkkkkkkkka-long")
+
+
+@pytest.mark.parametrize(
+    "cache_url",
+    [
+        pytest.param(None, id="unset"),
+        pytest.param("locmemcache://", id="locmem"),
+        pytest.param("dummycache://", id="dummy"),
+    ],
+)
+def test_production_settings_refuse_a_cache_of_one_process(cache_url):
+    """R7: the public forms' limits count in the cache across every server process. Without
+    CACHE_URL, production settings fell back to a cache in each process's memory: under
+    `make serve`'s gunicorn (several workers, each restarted after 1,000 requests) an attacker's
+    walk had 13 applications of 16 accepted against a limit of 5, 5 more after 3,600 cheap GETs
+    restarted the workers, and 37 slug guesses of 100 answered against a limit of 20. A
+    process's own cache is refused now, naming CACHE_URL, as a weak SECRET_KEY is."""
+    variables = {"CACHE_URL": cache_url} if cache_url else {}
+    result = load_settings(DEBUG="false", SECRET_KEY=PRODUCTION_KEY, **variables)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: CACHE_URL" in result.stderr
+    assert "redis://" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "cache_url",
+    [PRODUCTION_CACHE_URL, "filecache:///var/tmp/backoffice-cache", "dbcache://cache_table"],
+)
+def test_production_settings_take_a_cache_every_process_shares(cache_url):
+    settings = reported(
+        load_settings(
+            'settings.CACHES["default"]["BACKEND"]',
+            DEBUG="false",
+            SECRET_KEY=PRODUCTION_KEY,
+            CACHE_URL=cache_url,
+        )
+    )
+
+    assert "locmem" not in settings and "dummy" not in settings
 
 
 DATABASE_REPORT = (

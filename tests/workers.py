@@ -22,7 +22,7 @@ from celery import Celery
 from django.conf import settings
 from django.db import connection
 
-from tests.services import clean_env
+from tests.services import PRODUCTION_CACHE_URL, clean_env
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30
@@ -52,6 +52,7 @@ def running_worker(*, queue: str, broker: str, backend: str, log: Path, **extra_
         DJANGO_SETTINGS_MODULE="config.settings",
         DEBUG="false",
         SECRET_KEY=f"worker-test-only-{uuid.uuid4().hex}{uuid.uuid4().hex}",
+        CACHE_URL=PRODUCTION_CACHE_URL,
         CELERY_TASK_ALWAYS_EAGER="false",
         CELERY_BROKER_URL=broker,
         CELERY_RESULT_BACKEND=backend,

@@ -15,6 +15,7 @@ from django.contrib.auth import SESSION_KEY
 from django.core.management import call_command
 from django.urls import reverse
 
+from tests.services import PRODUCTION_CACHE_URL
 from tests.test_settings import load_settings, reported
 
 PASSWORD = "pass-for-tests"
@@ -66,6 +67,7 @@ def test_r6_production_settings_throttle_sign_in():
             ' "template": settings.AXES_LOCKOUT_TEMPLATE}',
             DEBUG="false",
             SECRET_KEY="a-long-random-production-secret-key-for-this-settings-test",
+            CACHE_URL=PRODUCTION_CACHE_URL,
         )
     )
 
