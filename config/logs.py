@@ -117,7 +117,9 @@ class RequestLogMiddleware:
                 logging.ERROR if status >= 500 else logging.INFO,
                 "%s %s %s",
                 request.method,
-                request.path,
+                # Escaped as Django escapes its own request lines: a line break in the path
+                # would otherwise write a record of the attacker's making in the text log.
+                request.path.encode("unicode_escape").decode("ascii"),
                 status,
                 extra={
                     "method": request.method,

@@ -9,7 +9,7 @@ import pytest
 from pythonjsonlogger.json import JsonFormatter
 
 from billing.tasks import ping
-from config.logs import JSON_FORMATTER, ContextFilter
+from config.logs import JSON_FORMATTER, TEXT_FORMAT, ContextFilter
 from tests.test_settings import load_settings, reported
 
 
@@ -86,6 +86,23 @@ def test_the_request_line_leaves_out_the_query_string(client, support, json_line
     (line,) = json_lines("backoffice.request")
     assert json.loads(line)["path"] == "/admin/billing/workspace/"
     assert "alice" not in line
+
+
+def test_a_path_cannot_write_a_line_of_its_own_in_the_text_log(client, db, caplog):
+    """The text format (the default, DEBUG=false included) printed the request's path as it
+    came: `GET /x%0a2026-12-05 09:00:00,000 WARNING axes.handlers.database FORGED` wrote a
+    second line that reads as a record of the sign-in throttle (attacker's walk 8). The path is
+    escaped in the message, as Django escapes its own `django.request` line."""
+    caplog.set_level(logging.INFO)
+    forged = "2026-12-05 09:00:00,000 WARNING axes.handlers.database FORGED"
+
+    client.get("/x%0a" + forged.replace(" ", "%20") + "%0d%e2%80%a8")
+
+    (record,) = [r for r in caplog.records if r.name == "backoffice.request"]
+    line = logging.Formatter(TEXT_FORMAT).format(record)
+    assert len(line.splitlines()) == 1
+    assert record.getMessage() == f"GET /x\\n{forged}\\r\\u2028 404"
+    assert record.path == "/x\n" + forged + "\r\u2028"  # the JSON field keeps it, escaped by JSON
 
 
 def test_one_json_line_per_task_with_task_id_and_duration_and_no_arguments(db, json_lines):
