@@ -10,6 +10,7 @@ lockout lasts 15 minutes from the failure that set it, and an attempt refused du
 failure like any other: a client that keeps trying stays locked, one that waits gets back in.
 """
 
+import json
 from datetime import timedelta
 
 from axes.attempts import get_cool_off
@@ -86,3 +87,13 @@ class SlidingWindowHandler(AxesDatabaseHandler):
             return super().user_login_failed(sender, credentials, request, **kwargs)
         finally:
             request.axes_recording_failure = False
+
+
+def client_str(username, ip_address, user_agent, path_info, request) -> str:
+    """How a client reads in axes' log lines (AXES_CLIENT_STR_CALLABLE): the username and the
+    address (R6: who was locked out, from where; axes masks both by default) and the path, each
+    JSON-quoted so that nothing typed into the form can break the line."""
+    if isinstance(path_info, (tuple, list)):
+        path_info = path_info[0]
+    shown = {"username": username, "ip_address": ip_address, "path_info": path_info}
+    return "{" + ", ".join(f"{key}: {json.dumps(value)}" for key, value in shown.items()) + "}"

@@ -170,6 +170,9 @@ AXES_RESET_ON_SUCCESS = False
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 # The same client address as the public-form rate limiter (behind TRUSTED_PROXY_COUNT proxies).
 AXES_CLIENT_IP_CALLABLE = "billing.ratelimit.client_address"
+# axes' lines (a lockout, R6) name the username and the address, the one place the logs hold an
+# address: a lockout is read for who was locked out and from where.
+AXES_CLIENT_STR_CALLABLE = "billing.signin_throttle.client_str"
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 
 LANGUAGE_CODE = "en-us"

@@ -138,6 +138,29 @@ def test_r6_five_wrong_passwords_lock_the_username_and_the_lockout_is_logged(
     assert lockouts and all(r.levelno == logging.WARNING for r in lockouts)
 
 
+def test_r6_the_lockout_log_names_the_username_and_the_address_on_one_line(client, support, caplog):
+    """The lockout was logged as `{username: "********************", ip_address: "****…"}`
+    (django-axes masks both by default), so the log could not say who was locked out or from
+    where (attacker's walk 8). It names them now, escaped: a username with a line break in it
+    cannot write a line of its own into the log."""
+    caplog.set_level(logging.WARNING, logger="axes")
+    forged = "x\n2026-12-05 09:00:00,000 WARNING axes.handlers.database FORGED"
+
+    fail(client, support.username, 5)
+    fail(client, forged, 5, address="198.51.100.7")
+
+    lockouts = [r.getMessage() for r in caplog.records if "Locking out" in r.getMessage()]
+    assert any(
+        f'username: "{support.username}", ip_address: "{ADDRESS}"' in line for line in lockouts
+    )
+    assert any(
+        'username: "x\\n2026-12-05 09:00:00,000 WARNING axes.handlers.database FORGED", '
+        'ip_address: "198.51.100.7"' in line
+        for line in lockouts
+    )
+    assert all("\n" not in line and "****" not in line for line in lockouts)
+
+
 def test_r6_a_locked_username_is_refused_from_any_address(client, support):
     fail(client, support.username, 5, address="203.0.113.5")
 
