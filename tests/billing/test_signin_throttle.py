@@ -13,6 +13,7 @@ import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib.auth import SESSION_KEY
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 
 from tests.services import PRODUCTION_CACHE_URL
@@ -277,3 +278,46 @@ def test_r6_behind_a_proxy_the_forwarded_client_address_is_throttled(client, sup
         client, support.username, PASSWORD, address=proxy, HTTP_X_FORWARDED_FOR="198.51.100.71"
     )
     assert signed_in(client, other)
+
+
+def change_password(client, old, new="A-new-Passw0rd-for-tests!", *, address=ADDRESS):
+    return client.post(
+        reverse("admin:password_change"),
+        {"old_password": old, "new_password1": new, "new_password2": new},
+        REMOTE_ADDR=address,
+    )
+
+
+def test_r6_wrong_old_passwords_on_the_change_page_count_as_failed_sign_ins(client, support):
+    """The password-change page checked the old password without the throttle: a session left
+    open (or taken) could guess it without limit, 8 wrong guesses in a row answered "entered
+    incorrectly" with no failure recorded (attacker's walk 8). Each wrong old password is now a
+    failed sign-in of that user: the fifth locks the account out (R6) and, while locked, the
+    right old password changes nothing either."""
+    client.force_login(support)
+
+    *first, fifth = [change_password(client, "wrong") for _ in range(5)]
+
+    assert all(r.status_code == 200 for r in first)
+    assert "Your old password was entered incorrectly" in first[0].content.decode()
+    assert locked_out(fifth)
+    assert AccessFailureLog.objects.filter(username=support.username).count() == 5
+    assert locked_out(change_password(client, PASSWORD))
+    support.refresh_from_db()
+    assert support.check_password(PASSWORD)
+    assert locked_out(sign_in(Client(), support.username, PASSWORD, address="198.51.100.9"))
+
+
+def test_r6_the_right_old_password_changes_it_and_keeps_the_session(client, support):
+    client.force_login(support)
+    page = client.get(reverse("admin:password_change")).content.decode()
+    assert "Billing back office" in page and 'name="old_password"' in page  # the admin's page
+
+    response = change_password(client, PASSWORD)
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:password_change_done")
+    support.refresh_from_db()
+    assert support.check_password("A-new-Passw0rd-for-tests!")
+    assert client.get(reverse("admin:index")).status_code == 200
+    assert not AccessFailureLog.objects.exists()
