@@ -87,6 +87,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A body larger than the sender may send is refused by its declared size, before the CSRF
+    # check reads it (config/body_limit.py).
+    "config.body_limit.BodyLimitMiddleware",
     # Pages for a signed-in user are kept by no cache (config/private_pages.py).
     "config.private_pages.PrivatePagesMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
