@@ -113,9 +113,10 @@ class PublicForm(forms.Form):
     field is an answer the service takes, under the same name."""
 
     honeypot = ""
-    # Set by a field that looked something up and found nothing (a workspace slug): the page
-    # counts those misses per address, so what exists cannot be listed by trying names (R7).
-    found_nothing = False
+    # Set by a field whose error tells whether something exists (no workspace has that slug, a
+    # program of that name has applied): the page counts those answers per address, so what
+    # exists cannot be listed by trying names (R7).
+    told_what_exists = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

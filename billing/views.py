@@ -69,9 +69,9 @@ def public_form(request, form, pages: PublicFormPages, submit):
     and goes to the thank-you page; a refusal comes back on the form. A bot is told nothing, and
     an address over the limit (billing.ratelimit, R7) gets the rate-limited page with 429.
 
-    A form that looks something up sets `form.found_nothing` when it did not find it; those
-    misses are counted, and an address with too many this hour gets the 429 page for any POST
-    (`ratelimit.misses_exhausted`): what exists is not told to whoever tries names."""
+    A form whose error tells whether something exists sets `form.told_what_exists`; those
+    answers are counted as misses, and an address with too many this hour gets the 429 page for
+    any POST (`ratelimit.misses_exhausted`): what exists is not told to whoever tries names."""
     if request.method == "POST":
         exhausted = ratelimit.misses_exhausted(request, pages.limit)
         if exhausted or not ratelimit.reserve_submission(request, pages.limit):
@@ -88,7 +88,7 @@ def public_form(request, form, pages: PublicFormPages, submit):
                 else:
                     accepted = True
                     return redirect(pages.thanks)
-            elif form.found_nothing:
+            elif form.told_what_exists:
                 ratelimit.count_miss(request, pages.limit)
         finally:
             if not accepted:  # only accepted submissions count (R7)

@@ -20,7 +20,7 @@ from billing.forms import (
     PublicForm,
 )
 from billing.models import Lock, Workspace
-from coupons import selectors, services
+from coupons import partners, selectors, services
 from coupons.catalogue import COUPON_FIELDS
 from coupons.models import Campaign, Coupon, NonprofitProof, Redemption
 
@@ -196,6 +196,14 @@ class PartnerApplicationForm(PublicForm):
         help_text="Cohort size, stage of the startups, where you are.",
     )
     fax = forms.CharField(required=False, label="Leave this empty")
+
+    def clean_name(self):
+        name = self.cleaned_data["name"]
+        if taken := partners.name_taken_problem(name):
+            # Counted per address by the public form (R7): past a few, it answers nothing.
+            self.told_what_exists = True
+            raise forms.ValidationError(taken)
+        return name
 
 
 # --- Promotion campaigns (G1) and the forecast's coupon (FC1) ----------------------------------

@@ -41,13 +41,8 @@ def apply_as_partner(
         problems.append("The description is longer than 5,000 characters.")
     if name:  # one program per name: a form sent twice at once waits for the first
         take_turns("partner name", name.casefold())
-    if (
-        name
-        and AcceleratorPartner.objects.filter(name__iexact=name)
-        .exclude(status=Status.INACTIVE)
-        .exists()
-    ):
-        problems.append(f"A program named “{name}” has applied already or is a partner.")
+    if name and (taken := name_taken_problem(name)):
+        problems.append(taken)
     refuse_problems(problems, CouponError)
     partner = AcceleratorPartner(
         name=name,
@@ -59,6 +54,18 @@ def apply_as_partner(
     )
     save_with_reason(partner, "Applied through the public form")
     return partner
+
+
+def name_taken_problem(name: str) -> str | None:
+    """C7: one program per name (any case) that has applied or is a partner; an inactive one's
+    name is free again. The public form asks first, to count the answer (R7)."""
+    if (
+        AcceleratorPartner.objects.filter(name__iexact=name)
+        .exclude(status=Status.INACTIVE)
+        .exists()
+    ):
+        return f"A program named “{name}” has applied already or is a partner."
+    return None
 
 
 def _locked_partner(partner) -> AcceleratorPartner:

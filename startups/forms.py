@@ -77,7 +77,7 @@ class ApplicationForm(PublicForm):
         workspace = Workspace.objects.filter(slug=slug).first()
         if workspace is None:
             # Counted per address by the public form (R7): past a few, it answers nothing.
-            self.found_nothing = True
+            self.told_what_exists = True
             raise forms.ValidationError(
                 "No workspace has that slug. Leave it empty if you are not a customer yet."
             )

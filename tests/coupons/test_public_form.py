@@ -52,6 +52,31 @@ def test_c7_a_program_that_applied_already_is_told_so(client, db):
     assert AcceleratorPartner.objects.count() == 1
 
 
+def test_c7_r7_the_form_does_not_list_programs_to_whoever_tries_names(client, db, settings):
+    """The answer "A program named … has applied already or is a partner" cost nothing under
+    R7: an attacker's walk asked 30 times for a program whose application is not public and got
+    the answer 30 times. Such answers count as the startup form's slug misses: an address gets
+    PUBLIC_FORM_MISS_LIMIT of them an hour (here 3), then the rate-limited page for any POST, a
+    new program's too; other mistakes stay free, and another address is not held back."""
+    settings.PUBLIC_FORM_MISS_LIMIT = 3
+    client.post(URL, {**GOOD, "name": "Lighthouse Ventures"}, REMOTE_ADDR="10.1.1.1")
+    for _ in range(5):  # typos elsewhere cost nothing
+        assert client.post(URL, {**GOOD, "contact_email": "mira@"}, REMOTE_ADDR="10.9.9.9")
+    for name in ("Lighthouse Ventures", "lighthouse ventures", " LIGHTHOUSE VENTURES "):
+        answer = client.post(URL, {**GOOD, "name": name}, REMOTE_ADDR="10.9.9.9")
+        assert answer.status_code == 200
+        assert "has applied already or is a partner" in answer.content.decode()
+    tried = client.post(URL, {**GOOD, "name": "Lighthouse Ventures"}, REMOTE_ADDR="10.9.9.9")
+    assert tried.status_code == 429
+    assert "has applied already" not in tried.content.decode()
+    assert client.post(URL, GOOD, REMOTE_ADDR="10.9.9.9").status_code == 429
+    assert AcceleratorPartner.objects.count() == 1
+
+    elsewhere = client.post(URL, GOOD, REMOTE_ADDR="10.9.9.8")
+    assert elsewhere.status_code == 302
+    assert AcceleratorPartner.objects.count() == 2
+
+
 def test_c7_honeypot_filled_in_creates_nothing_and_says_nothing(client, db):
     response = client.post(URL, {**GOOD, "fax": "+1 555 0100"})
     assert response.status_code == 302 and response.url == "/partners/apply/thanks/"
