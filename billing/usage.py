@@ -1,5 +1,9 @@
 """Usage: one figure per workspace and month (U1), refused for a closed month (D2) or a closed
 workspace (W1), bounded (I6). Files of usage go through `billing.usage_import`.
+
+A closed month is refused because its figures are billed; a workspace whose invoice its close
+set aside (I6) is not billed for it yet, so its figure for that month is still taken: it is how
+support fixes a figure that made the invoice impossible, and the next run bills it.
 """
 
 from datetime import date
@@ -11,21 +15,28 @@ from billing.closed_workspaces import refuse_closed
 from billing.errors import BillingError
 from billing.formatting import day
 from billing.formatting import month as month_name
-from billing.models import MonthClose, Usage, Workspace
+from billing.models import MonthClose, SetAsideInvoice, Usage, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH
 from billing.usage_import import mtus_problem as _mtus_problem
 
 
-def _closed(month: date) -> bool:
+def _closed(month: date, workspace: Workspace) -> bool:
     """D2: the month's close has run, or the clock has reached it (then the close is running or
-    about to): its usage is billed and cannot change."""
+    about to): its usage is billed and cannot change, unless the close set the workspace's
+    invoice aside (I6)."""
     first_open = first_open_month()  # the clock's row held to the commit
-    if first_open is not None and month < first_open:
-        return True
-    return MonthClose.objects.filter(month=month).exists()
+    closed = (first_open is not None and month < first_open) or MonthClose.objects.filter(
+        month=month
+    ).exists()
+    return (
+        closed
+        and not SetAsideInvoice.objects.filter(
+            workspace=workspace, close__month=month, resolved_on=None
+        ).exists()
+    )
 
 
-def _check_usage(month: date, mtus, as_of: date | None) -> list[str]:
+def _check_usage(month: date, mtus, as_of: date | None, workspace: Workspace) -> list[str]:
     problems = []
     if not isinstance(month, date) or month.day != 1:
         problems.append(f"the month must be the 1st of a month, not {month}")
@@ -35,7 +46,7 @@ def _check_usage(month: date, mtus, as_of: date | None) -> list[str]:
         problems.append(
             f"{month_name(month)} has not started on {day(as_of)} (a typo of the year?)"
         )
-    elif _closed(month):
+    elif _closed(month, workspace):
         problems.append(f"{month_name(month)} is closed (its invoices are issued)")
     if problem := _mtus_problem(mtus):
         problems.append(problem)
@@ -49,10 +60,10 @@ def record_usage(
     """U1: the month's figure; a later report for the same month replaces it. I6: at most
     MAX_MTUS; D2: not for a month whose close has run; U2: given `as_of` (the day it is
     reported: the screens pass it), not for a month that has not started."""
-    problems = _check_usage(month, mtus, as_of)
+    problems = _check_usage(month, mtus, as_of, workspace)
     if problems:
         message = f"Usage for {workspace} was not recorded: " + "; ".join(problems)
-        if isinstance(month, date) and month.day == 1 and _closed(month):
+        if isinstance(month, date) and month.day == 1 and _closed(month, workspace):
             # Walk 6: where support goes from here.
             message += ". A figure billed wrong is set right by a credit note on its invoice (K3)."
         raise BillingError(message)

@@ -45,7 +45,7 @@ from billing.clock import first_open_month
 from billing.documents import stored_until_rollback
 from billing.errors import BillingError, UsageImportError, typed
 from billing.formatting import count, day
-from billing.models import MonthClose, Usage, UsageImportJob, Workspace
+from billing.models import MonthClose, SetAsideInvoice, Usage, UsageImportJob, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, month_start, parse_month
 
 logger = logging.getLogger(__name__)
@@ -470,9 +470,14 @@ def _problems(cursor, listed: int | None, this_month: date | None) -> tuple[list
     good line for the same workspace and month, for a month already closed (or whose close
     the clock has reached: `first_open_month` holds the clock's row to the import's commit),
     or for a month after `this_month` (none has started, U2: a typo of the year)."""
+    # I6: a workspace whose invoice the month's close set aside is not billed for it yet.
     closed = (
-        f"(month in (select month from {MonthClose._meta.db_table}) "
-        "or month < coalesce(%(first_open)s, month))"
+        f"((judged.month in (select month from {MonthClose._meta.db_table}) "
+        "or judged.month < coalesce(%(first_open)s, judged.month)) "
+        f"and not exists (select 1 from {SetAsideInvoice._meta.db_table} sa "
+        f"join {MonthClose._meta.db_table} mc on mc.id = sa.close_id "
+        "where sa.workspace_id = judged.workspace_id and mc.month = judged.month "
+        "and sa.resolved_on is null))"
     )
     future = "month > coalesce(%(this_month)s, month)"
     ok = (

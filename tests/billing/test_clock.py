@@ -17,7 +17,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 from billing import services, tasks
 from billing.clock import last_processed_day
 from billing.errors import BillingError, DayAlreadyProcessed, UsageImportError
-from billing.models import Invoice, MonthClose, SetAsideInvoice, Subscription, Usage
+from billing.models import Invoice, MonthClose, Plan, SetAsideInvoice, Subscription, Usage
 from billing.months import parse_month
 from billing.selectors import workspace_status
 from coupons import services as coupons
@@ -220,6 +220,51 @@ def test_i6_a_close_sets_aside_what_it_cannot_bill_and_bills_it_once_fixed(db):
     assert (invoice.issue_date, invoice.total) == (date(2026, 2, 1), D("140.00"))
     services.run_billing(as_of=date(2026, 2, 4))
     assert Invoice.objects.filter(workspace=bad).count() == 1  # I4
+
+
+@pytest.mark.parametrize("how", ["record_usage", "import_usage"])
+def test_i6_d2_support_corrects_the_figure_that_set_an_invoice_aside(db, how):
+    """An overage rate of $2.00 and a figure of 10,000,000,000 MTUs (both accepted at input)
+    bill (10^10 − 10,000) × 2.00 + 120.00 = $19,999,980,120.00, beyond what an invoice holds
+    ($9,999,999,999.99): the close sets the invoice aside (I6). The figure could not be
+    corrected: usage for a closed month is refused (D2), "set right by a credit note on its
+    invoice", and there is no invoice, so the workspace was never billed again (the operator's
+    walk 8). D2 refuses a closed month's usage because it is billed; a set-aside workspace's is
+    not: its figure for that month is taken, by hand and by import, and the next run bills it
+    (12,000 MTUs: 2,000 × 2.00 + 120.00 = 4,120.00). Another workspace's figure for the month
+    is still refused, and so is this one's once its invoice is issued."""
+    services.update_plan(
+        Plan.objects.get(code="team"),
+        by=None,
+        reason="Overage at $2.00",
+        effective_on=date(2026, 1, 1),
+        overage_rate=D("2.0000"),
+    )
+    good = paid_monthly(as_of=date(2026, 1, 1), slug="good")
+    bad = paid_monthly(as_of=date(2026, 1, 1), slug="bad")
+    services.record_usage(bad, month=date(2026, 1, 1), mtus=10_000_000_000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert SetAsideInvoice.objects.get(workspace=bad).resolved_on is None
+
+    def correct(ws, mtus):
+        if how == "record_usage":
+            services.record_usage(ws, month=date(2026, 1, 1), mtus=mtus, as_of=date(2026, 2, 2))
+        else:
+            row = {"workspace": ws.slug, "month": "2026-01", "mtus": str(mtus)}
+            services.import_usage([(2, row)], as_of=date(2026, 2, 2))
+
+    with pytest.raises(BillingError, match="closed"):
+        correct(good, 11_000)
+    correct(bad, 12_000)
+    assert Usage.objects.get(workspace=bad).mtus == 12_000
+
+    services.run_billing(as_of=date(2026, 2, 2))
+    invoice = Invoice.objects.get(workspace=bad)
+    assert (invoice.issue_date, invoice.subtotal) == (date(2026, 2, 1), D("4120.00"))
+    assert SetAsideInvoice.objects.get(workspace=bad).resolved_on == date(2026, 2, 2)
+    with pytest.raises(BillingError, match="closed"):
+        correct(bad, 13_000)
+    assert Usage.objects.get(workspace=bad).mtus == 12_000
 
 
 def test_d1_i6_a_run_for_a_day_already_processed_bills_no_set_aside_invoice(db):
