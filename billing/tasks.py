@@ -137,14 +137,16 @@ def resume_billing_day():
     """The beat's sweep of the billing clock (D1): a day whose month close finished
     CLOSE_HAND_OVER_LOST_AFTER ago, with no run going on with it (the broker was down when the
     close's last chunk handed it over), is handed to the daily run again, instead of waiting
-    for the next day's beat. Now is read here, at the edge."""
+    for the next day's beat. The run goes on through yesterday, as the beat's would: the day
+    a lost hand-over was to reach is lost with it (a catch-up to 4 December stopped at 1
+    December's close). Now is read here, at the edge."""
     from billing.services import day_left_after_its_close
 
     day = day_left_after_its_close(finished_before=timezone.now() - CLOSE_HAND_OVER_LOST_AFTER)
     if day is None:
         return None
     logger.warning("billing day %s resumed: its month close finished, no run went on", day)
-    run_daily_billing.delay(day.isoformat())
+    run_daily_billing.delay()
     return day.isoformat()
 
 
