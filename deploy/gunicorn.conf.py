@@ -7,8 +7,15 @@ finish their requests (up to graceful_timeout) before they stop; TERM does the s
 """
 
 import os
+from pathlib import Path
+
+import environ
 
 from config.logs import JSON_FORMATTER
+
+# The `.env` next to manage.py, as config/settings.py reads it (the environment wins): Django
+# reads it only once gunicorn has bound, too late for the settings below.
+environ.Env.read_env(Path(__file__).resolve().parent.parent / ".env", overwrite=False)
 
 
 def _cores() -> int:
@@ -18,8 +25,7 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-# 127.0.0.1 by default: a proxy or load balancer on the same host; compose and the Procfile
-# bind 0.0.0.0.
+# 127.0.0.1 by default: a proxy or load balancer on the same host; compose binds 0.0.0.0.
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000").split(",")
 
 # Sync workers: pages are database-bound and short, and each worker holds one persistent
