@@ -134,9 +134,12 @@ def test_a_restored_backup_of_a_seeded_database_runs_the_billing_clock(pg_tools,
             tar.add(source_media, arcname=".")
 
         # The restore: a fresh database and folder.
-        _run(["createdb", restored], tools_env)
+        # Owned by the portal's role, as README says (here the role the tests connect as).
+        app_role = pg_env["PGUSER"]
+        _run(["createdb", f"--owner={app_role}", restored], tools_env)
         _run(
-            ["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={restored}", str(dump)],
+            ["pg_restore", "--no-owner", f"--role={app_role}", "--exit-on-error"]
+            + [f"--dbname={restored}", str(dump)],
             tools_env,
         )
         restored_media.mkdir()
