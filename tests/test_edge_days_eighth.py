@@ -43,10 +43,10 @@ from coupons.campaigns import campaign_audience, create_campaign, launch_campaig
 from coupons.errors import CouponRefused
 from coupons.models import Redemption
 from startups import services as startups
-from tests.billing.factories import workspace
 from tests.coupons.factories import coupon
 from tests.scenarios.clock import daily_and_catch_up, run_days
-from tests.scenarios.figures import bills
+from tests.scenarios.figures import bills, locks, subjects
+from tests.scenarios.workspaces import new, paid, ws_
 
 
 @pytest.fixture(autouse=True)
@@ -59,45 +59,13 @@ def _coupon_adjustments(swap_invoice_adjustments):
 # --- Helpers ------------------------------------------------------------------------------------
 
 
-def ws_(slug):
-    return Workspace.objects.get(slug=slug)
-
-
-def new(slug, on, **kwargs):
-    """A workspace (Oregon: untaxed) named after its slug, with an address of its own."""
-    return workspace(
-        as_of=on, slug=slug, name=slug.title(), billing_email=f"{slug}@example.com", **kwargs
-    )
-
-
-def paid(slug, on, *, interval="monthly", **kwargs):
-    """Paid Team from `on` with a card, no trial day (T1: Team, Free and Team the same day)."""
-    ws = new(slug, on, card=True, **kwargs)
-    services.change_to_team(ws, as_of=on)
-    services.change_to_free(ws, as_of=on)
-    services.change_to_team(ws, interval=interval, as_of=on)
-    return ws
-
-
 def short(slug):
     """(kind, issue date, period start, period end, subtotal, discount, credits, total)."""
     return [(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[8]) for b in bills(ws_(slug))]
 
 
-def subjects():
-    return sorted(m.subject for m in mail.outbox)
-
-
 def letters():
     return sorted((m.to[0], m.subject) for m in mail.outbox)
-
-
-def locks(slug):
-    return list(
-        ws_(slug)
-        .lock_events.order_by("on", "id")
-        .values_list("on", "from_lock", "to_lock", "cause")
-    )
 
 
 def both_ways(capture, start, end, actions, read):

@@ -28,17 +28,17 @@ from django.core.files.base import ContentFile
 from billing import services
 from billing.demo import certificate_pdf
 from billing.errors import BillingError
-from billing.models import Invoice, Strike, TaxExemption, Workspace
+from billing.models import Invoice, Strike, TaxExemption
 from billing.selectors import workspace_status
 from coupons import services as coupons
 from coupons.adjustments import CouponAdjustments
 from coupons.models import CreditGrant, Redemption
 from startups import services as startups
 from startups.models import RenewalReview
-from tests.billing.factories import workspace
 from tests.coupons.factories import coupon
 from tests.scenarios.clock import daily_and_catch_up, run_days
-from tests.scenarios.figures import bills, ledger
+from tests.scenarios.figures import bills, ledger, locks, subjects
+from tests.scenarios.workspaces import new, paid, ws_
 
 
 @pytest.fixture(autouse=True)
@@ -51,27 +51,6 @@ def _coupon_adjustments(swap_invoice_adjustments):
 # --- What both runs read back -------------------------------------------------------------------
 
 
-def ws_(slug):
-    return Workspace.objects.get(slug=slug)
-
-
-def new(slug, on, **kwargs):
-    """A workspace (Oregon: untaxed unless told) with a name and an address of its own, so that
-    both runs email the same text to the same address."""
-    return workspace(
-        as_of=on, slug=slug, name=slug.title(), billing_email=f"{slug}@example.com", **kwargs
-    )
-
-
-def paid(slug, on, *, interval="monthly", **kwargs):
-    """Paid Team from `on` with a card, no trial day (T1: Team, Free and Team the same day)."""
-    ws = new(slug, on, card=True, **kwargs)
-    services.change_to_team(ws, as_of=on)
-    services.change_to_free(ws, as_of=on)
-    services.change_to_team(ws, interval=interval, as_of=on)
-    return ws
-
-
 def struck_free(slug="up"):
     """Free with a card from 1 December 2026; 2,000 MTUs in January 2027: a strike at January's
     close on 1 February 2027, and `locked` (F1, F2)."""
@@ -80,23 +59,9 @@ def struck_free(slug="up"):
     return ws
 
 
-def locks(slug):
-    """(day, from, to, cause) of each lock change, by day (F6)."""
-    return list(
-        ws_(slug)
-        .lock_events.order_by("on", "id")
-        .values_list("on", "from_lock", "to_lock", "cause")
-    )
-
-
 def status(slug, *days, keys=("plan", "trialing", "lock", "data_flow")):
     """D3: `workspace_status` on each day, the keys asked."""
     return {day: tuple(workspace_status(ws_(slug), as_of=day)[k] for k in keys) for day in days}
-
-
-def subjects():
-    """The emails sent, by subject (D4: which and how many, not when), sorted."""
-    return sorted(m.subject for m in mail.outbox)
 
 
 def letters():

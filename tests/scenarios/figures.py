@@ -1,8 +1,10 @@
 """What the edge-day files read back to compare with their hand-worked figures: a workspace's
-invoices, a grant's ledger, and a closure as support makes it."""
+invoices and lock changes, a grant's ledger, the emails sent, and a closure as support makes it."""
+
+from django.core import mail
 
 from billing import services
-from billing.models import Invoice
+from billing.models import Invoice, Workspace
 
 
 def bills(ws):
@@ -31,3 +33,17 @@ def ledger(grant):
 
 def close(ws, support, on, reason="Customer asked to delete it"):
     return services.close_workspace(ws, by=support, reason=reason, as_of=on)
+
+
+def locks(slug):
+    """(day, from, to, cause) of each lock change, by day (F6)."""
+    return list(
+        Workspace.objects.get(slug=slug)
+        .lock_events.order_by("on", "id")
+        .values_list("on", "from_lock", "to_lock", "cause")
+    )
+
+
+def subjects():
+    """The emails sent, by subject (D4: which and how many, not when), sorted."""
+    return sorted(m.subject for m in mail.outbox)
