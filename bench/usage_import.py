@@ -136,7 +136,7 @@ def measure(path: Path, lines: int, months: list[str]) -> dict:
     print(
         f"import_usage of {lines:,} lines ({size:.0f} MB): {elapsed:.2f} s "
         f"({lines / elapsed:,.0f} lines/s), {result['created']:,} created, "
-        f"{result['replaced']:,} replaced"
+        f"{result['replaced']:,} replaced, {result['unchanged']:,} unchanged"
     )
     print(f"  floor (psql \\copy of the same file): {floor:.2f} s; ratio {elapsed / floor:.1f}×")
     print(

@@ -170,3 +170,11 @@ def email_kind(kind: str) -> str:
     if not kind:
         return EMPTY
     return EMAIL_KINDS.get(kind, kind.replace("_", " ").capitalize())
+
+
+def import_outcome(created, replaced, unchanged) -> str:
+    """What a usage import did, as its page, its job's page and the command say it (U1)."""
+    return (
+        f"{count(created)} new figure(s), {count(replaced)} replaced, {count(unchanged)} "
+        "unchanged (as on file)"
+    )

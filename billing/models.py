@@ -17,7 +17,7 @@ from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
 from billing.documents import EXTENSIONS, PrivateUploadTo
-from billing.formatting import billed, day
+from billing.formatting import billed, day, import_outcome
 from billing.formatting import rate as rate_text
 
 # What every app's models share (DESIGN: what the apps share lives once, in billing).
@@ -517,6 +517,7 @@ class UsageImportJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     figures_created = models.PositiveIntegerField(null=True, blank=True)
     figures_replaced = models.PositiveIntegerField(null=True, blank=True)
+    figures_unchanged = models.PositiveIntegerField(null=True, blank=True)
     bad_lines = models.PositiveIntegerField(default=0)
     # The refusal: the first bad lines with their reasons (billing.usage_import.MAX_LISTED_LINES).
     errors = models.JSONField(default=list, blank=True)
@@ -533,6 +534,10 @@ class UsageImportJob(models.Model):
     @property
     def finished(self) -> bool:
         return self.status in self.FINISHED
+
+    @property
+    def outcome(self) -> str:
+        return import_outcome(self.figures_created, self.figures_replaced, self.figures_unchanged)
 
 
 class Strike(models.Model):

@@ -547,7 +547,7 @@ def _refuse_closed_meanwhile(cursor, listed: int | None):
 
 def _upsert(cursor, postgres: bool, why: str, by, listed: int | None) -> dict:
     """U1: new figures inserted, reported ones replaced. A figure equal to the one on file is
-    left as it is (a file sent twice writes nothing the second time) and counts as replaced.
+    left as it is (a file sent twice writes nothing the second time) and counts as unchanged.
     R4: each figure created or changed gets its history row, saying who imported it and why."""
     table = Usage._meta.db_table
     moment = timezone.now()
@@ -576,6 +576,7 @@ def _upsert(cursor, postgres: bool, why: str, by, listed: int | None) -> dict:
             f"with changed as ({update} returning u.*) " + history_of_rows_sql(Usage, "changed"),
             [now, now, why, "~", by_id],
         )
+        replaced = cursor.rowcount  # a history row for each figure changed
         cursor.execute(
             f"with created as ({insert} returning *) " + history_of_rows_sql(Usage, "created"),
             [now, now, why, "+", by_id],
@@ -589,9 +590,10 @@ def _upsert(cursor, postgres: bool, why: str, by, listed: int | None) -> dict:
         new = [(pk, why) for (pk,) in cursor.fetchall()]
         record_history(Usage, changed, by=by, when=moment)
         record_history(Usage, new, by=by, when=moment, kind="+")
-        created = len(new)
+        created, replaced = len(new), len(changed)
     cursor.execute(f"select count(*) from {STAGED}")
-    return {"created": created, "replaced": cursor.fetchone()[0] - created}
+    unchanged = cursor.fetchone()[0] - created - replaced
+    return {"created": created, "replaced": replaced, "unchanged": unchanged}
 
 
 def _source_name(source) -> str:
@@ -619,7 +621,8 @@ def import_usage(
     R4: every figure it creates or changes is kept in the usage's history, by `by`, saying
     why: `reason`, or the file's name.
 
-    Returns {"created", "replaced"}; refuses with `UsageImportError` naming the bad lines (the
+    Returns {"created", "replaced", "unchanged"} (a figure equal to the one on file is left as
+    it is); refuses with `UsageImportError` naming the bad lines (the
     first `listed` of them, and how many more; every one with `listed=None`, as the command
     does), with `BillingError` for a missing header or a file without rows. `progress(stage,
     done)` hears how far it got.
@@ -762,6 +765,7 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
         else:
             job.status = job.Status.DONE
             job.figures_created, job.figures_replaced = result["created"], result["replaced"]
+            job.figures_unchanged = result["unchanged"]
         job.finished_at = timezone.now()
         job.save()
         transaction.on_commit(lambda: _forget_file(job))

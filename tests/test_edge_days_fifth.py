@@ -458,7 +458,7 @@ def test_u1_u2_an_import_and_single_reports_replace_one_another(db, tmp_path):
         usage_file(tmp_path, "march.csv", "acme,2027-03,15000", "beta,2027-03,10001"),
         as_of=date(2027, 3, 31),
     )
-    assert result == {"created": 1, "replaced": 1}
+    assert result == {"created": 1, "replaced": 1, "unchanged": 0}
     assert Usage.objects.get(workspace=acme, month=march).mtus == 15_000
     services.record_usage(acme, month=march, mtus=12_500)
     services.run_billing(as_of=date(2027, 4, 1))
@@ -491,7 +491,11 @@ def test_u2_d2_an_import_with_a_closed_or_unstarted_month_writes_nothing(db, tmp
     assert Usage.objects.get(workspace=acme, month=april).mtus == 11_000
     assert not Usage.objects.filter(workspace=beta).exists()
     good = usage_file(tmp_path, "good.csv", "acme,2027-04,12000", "beta,2027-05,900")
-    assert services.import_usage(good, as_of=date(2027, 5, 1)) == {"created": 1, "replaced": 1}
+    assert services.import_usage(good, as_of=date(2027, 5, 1)) == {
+        "created": 1,
+        "replaced": 1,
+        "unchanged": 0,
+    }
     services.run_billing(as_of=date(2027, 5, 1))
     may1 = date(2027, 5, 1)
     assert short(acme)[-1] == ("monthly", may1, april, may1, D("140.00"), D("140.00"))
@@ -508,7 +512,11 @@ def test_u1_d2_usage_imported_on_the_closes_day_before_the_clock_runs_is_billed(
     services.record_usage(acme, month=march, mtus=11_000)
     services.run_billing(as_of=date(2027, 3, 31))
     late = usage_file(tmp_path, "late.csv", "acme,2027-03,13500")
-    assert services.import_usage(late, as_of=date(2027, 4, 1)) == {"created": 0, "replaced": 1}
+    assert services.import_usage(late, as_of=date(2027, 4, 1)) == {
+        "created": 0,
+        "replaced": 1,
+        "unchanged": 0,
+    }
     services.run_billing(as_of=date(2027, 4, 1))
     apr1 = date(2027, 4, 1)
     assert short(acme) == [("monthly", apr1, march, apr1, D("155.00"), D("155.00"))]

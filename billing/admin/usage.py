@@ -8,7 +8,7 @@ from billing import admin_toolkit as toolkit
 from billing import services, tasks, usage_import
 from billing.admin_toolkit import MonthListFilter, ServiceAdmin, admin_page, shown_column
 from billing.errors import BillingError
-from billing.formatting import count, month
+from billing.formatting import count, import_outcome, month
 from billing.forms import UsageImportForm
 from billing.models import Usage, UsageImportJob
 
@@ -60,8 +60,7 @@ class UsageAdmin(ServiceAdmin):
             else:
                 self.message_user(
                     request,
-                    f"Usage imported: {count(result['created'])} new figure(s), "
-                    f"{count(result['replaced'])} replaced.",
+                    f"Usage imported: {import_outcome(**result)}.",
                     messages.SUCCESS,
                 )
                 return redirect("admin:billing_usage_changelist")

@@ -55,7 +55,7 @@ def test_u2_good_file_reports_created_and_replaced(db, tmp_path, capsys):
         tmp_path, "workspace,month,mtus\nalpha,2026-01,1200\nbeta,2026-01,300\nbeta,2026-02,0\n"
     )
     call_command("import_usage", str(path))
-    assert "2 created, 1 replaced" in capsys.readouterr().out
+    assert "2 new figure(s), 1 replaced, 0 unchanged (as on file)" in capsys.readouterr().out
     assert Usage.objects.get(workspace=a).mtus == 1200
     assert Usage.objects.filter(workspace=b).count() == 2
 
@@ -140,7 +140,7 @@ def test_u2_a_file_is_read_as_written_bom_crlf_quotes_blank_lines_and_column_ord
         "Line 2: MTUs must be a whole number of at least 0, not “1,200”."
     ]
     path.write_bytes(path.read_bytes().replace(b'"1,200"', b"1200"))
-    assert services.import_usage(path) == {"created": 3, "replaced": 0}
+    assert services.import_usage(path) == {"created": 3, "replaced": 0, "unchanged": 0}
     figures = dict(Usage.objects.values_list("workspace__slug", "mtus"))
     assert figures == {"alpha": 1200, "beta": 300, "gamma": 7}
 
@@ -239,8 +239,30 @@ def test_u2_rows_across_batches_are_checked_as_one_file(db, monkeypatch):
     with pytest.raises(UsageImportError) as raised:
         services.import_usage(rows)
     assert raised.value.errors == ["Line 5: alpha 2026-01 is also on line 2."]
-    assert services.import_usage(rows[:3]) == {"created": 3, "replaced": 0}
-    assert services.import_usage(rows[:1]) == {"created": 0, "replaced": 1}
+    assert services.import_usage(rows[:3]) == {"created": 3, "replaced": 0, "unchanged": 0}
+    assert services.import_usage(rows[:1]) == {"created": 0, "replaced": 0, "unchanged": 1}
+
+
+def test_u1_u2_r4_a_file_sent_again_says_which_figures_changed(db, tmp_path):
+    """A file imported twice said "0 created, 3 replaced" the second time, though nothing was
+    written (no figure changed, no history version): figures equal to those on file are told
+    apart as unchanged (operator's walk 8). Sent again with one figure changed: 1 replaced
+    (one more version), 2 unchanged."""
+    workspace(slug="alpha"), workspace(slug="beta"), workspace(slug="gamma")
+    path = _write(
+        tmp_path, "workspace,month,mtus\nalpha,2026-01,5\nbeta,2026-01,6\ngamma,2026-01,7\n"
+    )
+    assert services.import_usage(path) == {"created": 3, "replaced": 0, "unchanged": 0}
+    versions = Usage.history.count()
+
+    out = StringIO()
+    call_command("import_usage", str(path), stdout=out)
+    assert "0 new figure(s), 0 replaced, 3 unchanged (as on file)" in out.getvalue()
+    assert Usage.history.count() == versions
+
+    path.write_text(path.read_text().replace("beta,2026-01,6", "beta,2026-01,60"))
+    assert services.import_usage(path) == {"created": 0, "replaced": 1, "unchanged": 2}
+    assert Usage.history.count() == versions + 1
 
 
 def test_u2_a_file_that_is_not_utf8_names_the_line(db, tmp_path):

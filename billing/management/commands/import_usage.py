@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from billing.errors import BillingError
-from billing.formatting import count
+from billing.formatting import count, import_outcome
 from billing.services import import_usage
 
 
@@ -29,7 +29,4 @@ class Command(BaseCommand):
                     + "\n".join(lines)
                 ) from None
             raise CommandError(str(exc)) from None
-        created, replaced = count(result["created"]), count(result["replaced"])
-        self.stdout.write(
-            self.style.SUCCESS(f"Imported {file}: {created} created, {replaced} replaced.")
-        )
+        self.stdout.write(self.style.SUCCESS(f"Imported {file}: {import_outcome(**result)}."))
