@@ -203,6 +203,13 @@ def test_i6_a_workspace_whose_months_wait_on_one_set_aside_counts_once(db):
 
     assert "Set-aside workspaces: 1" in out
     assert "1 workspace(s) set aside by a month close (I6)." in out
+    # run_billing said "2 workspace(s) set aside" and listed the slug twice, without the months
+    # (the operator's walk 8).
+    ran = StringIO()
+    call_command("run_billing", "--as-of", "2026-04-02", stdout=ran)
+    assert "1 workspace(s) set aside, not billed yet (I6): 2 invoice(s)" in ran.getvalue()
+    assert f"  {stuck.slug}, February 2026: the invoice's subtotal" in ran.getvalue()
+    assert f"  {stuck.slug}, March 2026: waits for its invoice for February 2026" in ran.getvalue()
 
 
 def test_finance_sees_the_billing_panel_on_the_admin_index(client, finance):
@@ -308,11 +315,17 @@ def test_i6_d1_the_run_and_the_close_pages_say_what_waits_and_who_acts(client, f
     Usage.objects.create(workspace=bad, month=date(2026, 1, 1), mtus=10**13)
     out = StringIO()
     call_command("run_billing", "--as-of", "2026-02-01", stdout=out)
-    assert "1 workspace(s) set aside, not billed yet (I6)" in out.getvalue()
-    assert "  bad: " in out.getvalue() and "beyond what an invoice can hold" in out.getvalue()
+    assert "1 workspace(s) set aside, not billed yet (I6): 1 invoice(s)" in out.getvalue()
+    assert "  bad, January 2026: " in out.getvalue()
+    assert "beyond what an invoice can hold" in out.getvalue()
     out = StringIO()
     call_command("run_billing", "--as-of", "2026-02-01", stdout=out)
-    assert "nothing due" in out.getvalue() and "1 workspace(s) set aside" in out.getvalue()
+    # The operator's walk 8: a rerun of a processed day said "nothing due".
+    assert (
+        "Billing run through 2026-02-01: nothing to do, the clock has already processed every "
+        "day through 2026-02-01" in out.getvalue()
+    )
+    assert "1 workspace(s) set aside" in out.getvalue()
 
     pin_today(date(2026, 2, 10))
     client.force_login(finance)

@@ -3,6 +3,8 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from billing.clock import last_processed_day
+from billing.formatting import month as month_name
 from billing.models import SetAsideInvoice
 from billing.months import check_day, parse_day
 from billing.services import run_billing
@@ -38,21 +40,27 @@ class Command(BaseCommand):
                 f"{day} has not ended yet (today is {today} UTC): the clock processes a day once "
                 "it is over (D1). Pass --allow-future only on a demo or a copy of the data."
             )
+        last = last_processed_day()
         counts = run_billing(as_of=day)
         summary = ", ".join(f"{key}: {value}" for key, value in sorted(counts.items()))
+        if last is not None and day <= last:
+            summary = f"nothing to do, the clock has already processed every day through {last}"
         self.stdout.write(
             self.style.SUCCESS(f"Billing run through {day}: {summary or 'nothing due'}")
         )
         # I6: a run that bills every other workspace still leaves these unbilled; say so.
-        waiting = SetAsideInvoice.objects.filter(resolved_on=None)
-        if waiting.exists():
-            lines = [
-                f"  {slug}: {error}"
-                for slug, error in waiting.order_by("id").values_list("workspace__slug", "error")
-            ]
+        waiting = list(
+            SetAsideInvoice.objects.filter(resolved_on=None)
+            .order_by("workspace__slug", "close__month")
+            .values_list("workspace__slug", "close__month", "error")
+        )
+        if waiting:
+            workspaces = len({slug for slug, _, _ in waiting})
+            lines = [f"  {slug}, {month_name(month)}: {error}" for slug, month, error in waiting]
             self.stdout.write(
                 self.style.WARNING(
-                    f"{len(lines)} workspace(s) set aside, not billed yet (I6): each run tries "
-                    "them again once the cause is fixed.\n" + "\n".join(lines)
+                    f"{workspaces} workspace(s) set aside, not billed yet (I6): "
+                    f"{len(waiting)} invoice(s); each run tries them again once the cause is "
+                    "fixed.\n" + "\n".join(lines)
                 )
             )
