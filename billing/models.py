@@ -803,14 +803,17 @@ class InvoiceSequence(models.Model):
 # monthly workspaces issues over 1,000,000), so their text alone is not their order: it put
 # INV-2026-1000000 between INV-2026-100000 and INV-2026-100001. Within a year numbers follow
 # issue dates (I1, D4), and one day's share their year: by issue date, then length, then text is
-# number order. Length as a lookup (`number__length`) keeps Meta.ordering plain names, which a
-# list ordered by invoice (credit notes by their invoice) reverses; an expression it would not.
+# number order, but for an invoice a close set aside and issued on a later run (I6): it keeps
+# its close's issue date and takes the next number, so it is listed among its date's. Length
+# as a lookup (`number__length`) keeps Meta.ordering plain names, which a list ordered by
+# invoice (credit notes by their invoice) reverses; an expression it would not.
 models.CharField.register_lookup(Length)
 NUMBER_ORDER = ("issue_date", "number__length", "number")
 
 
 def number_order(*, descending: bool = False) -> list[str]:
-    """Invoices in the order of their numbers (I1), as `order_by` arguments."""
+    """Invoices by issue date, then number (I1), as `order_by` arguments: the order of their
+    numbers, but for a set-aside invoice issued late (I6), listed by its date."""
     return [f"-{name}" if descending else name for name in NUMBER_ORDER]
 
 
