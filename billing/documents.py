@@ -71,6 +71,14 @@ def document_type(upload, *, what: str = "document") -> str:
     )
 
 
+class DocumentField(forms.FileField):
+    """A form's document upload. Its name is not kept (`PrivateUploadTo` stores the file under
+    a random one), so the length of the column that holds the stored name does not bound it."""
+
+    def __init__(self, *, max_length=None, **kwargs):
+        super().__init__(**kwargs)
+
+
 def clean_document(upload, *, what: str = "document"):
     """The content check for a form's `clean_<field>`: the upload, or a `ValidationError` with
     the same message the service would give."""

@@ -11,7 +11,7 @@ from django_countries import countries
 
 from billing.admin_toolkit import CheckedAutocomplete, ReasonField
 from billing.contact_details import EMAIL_MAX_LENGTH
-from billing.documents import clean_document
+from billing.documents import DocumentField, clean_document
 from billing.forms import (
     ForecastForm,
     PercentField,
@@ -174,6 +174,7 @@ class NonprofitProofForm(forms.ModelForm):
     class Meta:
         model = NonprofitProof
         fields = ["workspace", "document"]
+        field_classes = {"document": DocumentField}
 
     def clean_document(self):
         return clean_document(self.cleaned_data.get("document"), what="proof")

@@ -24,7 +24,7 @@ from billing.admin_toolkit import (
     validity_column,
     with_note,
 )
-from billing.documents import clean_document
+from billing.documents import DocumentField, clean_document
 from billing.formatting import day, last_day, rate
 from billing.forms import RateField
 from billing.models import TaxExemption, TaxRate
@@ -176,6 +176,7 @@ class TaxExemptionForm(forms.ModelForm):
         # X4: a certificate is a US state's; the list and the approve page say "State" too.
         labels = {"region": "State"}
         help_texts = {"document": "PDF, PNG or JPEG, at most 10 MB."}
+        field_classes = {"document": DocumentField}
 
     def clean_region(self):
         region = self.cleaned_data["region"].strip().upper()

@@ -482,6 +482,19 @@ def test_x5_support_uploads_a_certificate_in_the_admin(db, client, support, toda
     assert cert.status == "submitted"
 
 
+def test_x5_a_document_with_a_long_file_name_is_taken(db, client, support):
+    """A certificate named with 255 characters was refused ("Ensure this filename has at most
+    200 characters (it has 255)"), though the upload's name is never kept: the file is stored
+    under a random name (attacker's walk 8)."""
+    ws = workspace(business_country="US", business_region="CA")
+    client.force_login(support)
+
+    response = add_in_the_admin(client, ws, pdf("c" * 251 + ".pdf"))
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert len(TaxExemption.objects.get().document.name) < 100
+
+
 def test_x5_the_admin_upload_refuses_html_renamed_pdf(db, client, support):
     ws = workspace(business_country="US", business_region="CA")
     client.force_login(support)

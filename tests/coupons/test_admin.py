@@ -273,6 +273,14 @@ def test_c6_admin_upload_bad_input_is_a_form_error(client, support, today, conte
     assert not NonprofitProof.objects.exists()
 
 
+def test_c6_x5_a_proof_with_a_long_file_name_is_taken(client, support, today):
+    """As a certificate: the upload's name is never kept, so its length is no reason to refuse."""
+    ws = paid_monthly(as_of=today)
+    client.force_login(support)
+    assert upload(client, ws, PDF, name="p" * 251 + ".pdf").status_code == 302
+    assert len(NonprofitProof.objects.get().document.name) < 100
+
+
 def test_c6_admin_empty_upload_is_refused(client, support, today):
     ws = paid_monthly(as_of=today)
     client.force_login(support)
