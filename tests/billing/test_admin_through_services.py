@@ -184,6 +184,24 @@ def test_p1_the_usage_chart_marks_what_is_over_the_configured_free_allowance(
     assert (bars["2026-02"], bars["2026-03"]) == (False, True)
 
 
+def test_x2_a_day_typed_as_04_12_2026_is_refused_not_read_as_12_april(client, finance):
+    """The admin read "04/12/2026" as 12 April 2026 (Django's US input formats) and
+    "03/01/2027" as 1 March: a rate meant from 4 December started months off (finance's walk
+    8). Days are taken only as 2026-12-04 (the calendar's) or 4 Dec 2026 (as pages write
+    them); a day in slashes is refused, writing nothing."""
+    client.force_login(finance)
+    form = {"country": "US", "region": "OR", "rate": "1.5", "name": "OR", "reason": "Law"}
+    add = reverse("admin:billing_taxrate_add")
+
+    refused = client.post(add, {**form, "valid_from": "04/12/2026"})
+
+    assert refused.status_code == 200
+    assert "Enter a valid date." in refused.content.decode()
+    assert not TaxRate.objects.filter(region="OR").exists()
+    client.post(add, {**form, "valid_from": "4 Dec 2026"})
+    assert TaxRate.objects.get(region="OR").valid_from == date(2026, 12, 4)
+
+
 def test_x2_tax_rates_are_added_through_set_tax_rate_never_edited(client, finance):
     client.force_login(finance)
     response = client.post(
