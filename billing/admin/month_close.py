@@ -11,9 +11,10 @@ from django.utils.html import format_html
 
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, shown_column
+from billing.clock import last_processed_day
 from billing.formatting import count, day, month
 from billing.models import BillingClock, Invoice, MonthClose, SetAsideInvoice
-from billing.months import add_months, month_start, next_month
+from billing.months import month_start, next_month
 
 
 class SetAsideInline(ReadOnlyInline):
@@ -65,14 +66,21 @@ class MonthCloseAdmin(ServiceAdmin):
     inlines = [SetAsideInline, BilledSinceInline]
 
     def changelist_view(self, request, extra_context=None):
-        """D1, M1: the close of this month runs when the clock processes the next 1st, the
-        day after it."""
-        runs_for = next_month(month_start(toolkit.today()))
+        """D1, M1: the month the billing clock is in closes when it processes the next 1st,
+        the day after it; past that day the close is overdue (the clock is behind). Before the
+        clock's first day, the calendar's month."""
+        last = last_processed_day()
+        today = toolkit.today()
+        month = month_start(last + timedelta(days=1) if last else today)
+        closes_with = next_month(month)
+        runs_on = closes_with + timedelta(days=1)
         extra_context = {
             **(extra_context or {}),
             "next_close": {
-                "month": add_months(runs_for, -1),
-                "runs_on": runs_for + timedelta(days=1),
+                "month": month,
+                "closes_with": closes_with,
+                "runs_on": runs_on,
+                "behind_at": last if last and runs_on <= today else None,
             },
         }
         return super().changelist_view(request, extra_context)

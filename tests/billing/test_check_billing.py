@@ -190,6 +190,33 @@ def test_i6_a_workspace_set_aside_by_a_close_needs_attention(workspace_since_two
     assert "1 workspace(s) set aside by a month close (I6)." in out
 
 
+def test_d1_m1_the_close_list_says_when_the_next_close_runs_from_the_billing_clock(
+    client, finance, pin_today
+):
+    """The close list read the next close from the calendar: on a copy whose clock had run
+    through 1 Feb 2027 it said "December 2026 closes on 2 Jan 2027" above December's finished
+    close, and a clock left behind got the same line, not a word of the overdue close
+    (finance's walk 8). It reads the billing clock: the month the clock is in closes the day
+    after its next 1st; when that day has passed, the close is overdue and the line says how
+    far the clock has got."""
+    client.force_login(finance)
+    url = reverse("admin:billing_monthclose_changelist")
+    pin_today(date(2026, 12, 5))
+    assert "November 2026 closes on 2 Dec 2026" not in client.get(url).content.decode()
+    assert "December 2026 closes on 2 Jan 2027." in client.get(url).content.decode()
+
+    paid_monthly(date(2026, 10, 1))
+    services.run_billing(as_of=date(2026, 11, 28))  # behind: a worker down since
+    behind = client.get(url).content.decode()
+    assert "November 2026 closes when the clock processes 1 Dec 2026" in behind
+    assert "overdue: the billing clock has processed every day through 28 Nov 2026" in behind
+
+    services.run_billing(as_of=date(2027, 2, 1))  # a copy run ahead of the calendar
+    ahead = client.get(url).content.decode()
+    assert "February 2027 closes on 2 Mar 2027." in ahead
+    assert "December 2026 closes" not in ahead and "overdue" not in ahead
+
+
 def test_i6_a_workspace_whose_months_wait_on_one_set_aside_counts_once(db):
     """February's invoice set aside (10^13 MTUs), March's waits for it: one workspace, two
     entries, and the panel and check_billing said "Set-aside workspaces: 2"."""
