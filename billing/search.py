@@ -98,8 +98,10 @@ class SearchKind:
     """What one model offers the search box.
 
     `fields` are searched for the words anywhere (`icontains`); a row whose `exact` field
-    equals them comes first, then one whose `fields` start with them. `describe(obj)` gives
-    the result's title and a line under it (safe HTML allowed: a status badge)."""
+    equals them comes first, then one whose `fields` start with them. `named(words)` reads the
+    words as the row's own name where it is no column (a credit note's INV-…-CN1), giving the
+    rows it names, first, or None. `describe(obj)` gives the result's title and a line under
+    it (safe HTML allowed: a status badge)."""
 
     model: type
     label: str
@@ -108,10 +110,15 @@ class SearchKind:
     exact: tuple[str, ...] = ()
     order_by: tuple[str, ...] = ("pk",)
     select_related: tuple[str, ...] = ()
+    named: Callable[[str], Q | None] = lambda words: None
 
     def matches(self, words: str):
         found = matching(self.model, [f"{name}__icontains" for name in self.fields], words)
+        named = self.named(words)
+        if named is not None:
+            found |= named
         rank = Case(
+            *([When(named, then=Value(0))] if named is not None else []),
             *[When(Q(**{f"{name}__iexact": words}), then=Value(0)) for name in self.exact],
             *[When(Q(**{f"{name}__istartswith": words}), then=Value(1)) for name in self.fields],
             default=Value(2),

@@ -1,6 +1,9 @@
 """What the header's search box finds in billing (`billing.search`): workspaces, invoices,
 credit notes and tax-exemption certificates."""
 
+import re
+
+from django.db.models import Q
 from django.utils.html import format_html
 
 from billing import search
@@ -36,6 +39,24 @@ def _describe_credit_note(note):
         status_badge(note, "status", CREDIT_NOTE_TONES),
     )
     return str(note), detail
+
+
+CREDIT_NOTE_NUMBER = re.compile(r"(INV-\d{4}-\d+)-CN(\d{1,9})", re.IGNORECASE)
+CERTIFICATE_NUMBER = re.compile(r"(?:certificate\s*)?#?\s*(\d{1,18})", re.IGNORECASE)
+
+
+def _credit_note_named(words):
+    """I5: an approved note's number, INV-2026-000123-CN1: its invoice's and its sequence."""
+    if found := CREDIT_NOTE_NUMBER.fullmatch(words):
+        return Q(invoice__number__iexact=found[1], sequence=int(found[2]))
+    return None
+
+
+def _certificate_named(words):
+    """A certificate by its number as pages write it: #54, certificate #54."""
+    if found := CERTIFICATE_NUMBER.fullmatch(words):
+        return Q(pk=int(found[1]))
+    return None
 
 
 def _describe_certificate(certificate):
@@ -75,6 +96,7 @@ search.register(
     exact=("invoice__number",),
     order_by=("-requested_on", "-pk"),
     select_related=("invoice__workspace",),
+    named=_credit_note_named,
     describe=_describe_credit_note,
 )
 search.register(
@@ -84,5 +106,6 @@ search.register(
     exact=("workspace__slug",),
     order_by=("-submitted_on", "-pk"),
     select_related=("workspace",),
+    named=_certificate_named,
     describe=_describe_certificate,
 )

@@ -224,3 +224,28 @@ def test_finance_finds_credit_notes_and_certificates_by_their_workspace(
     client.force_login(reviewer)
     found = groups(client.get(URL, {"q": "acme"}))
     assert "Credit notes" not in found and "Tax exemption certificates" not in found
+
+
+def test_finance_finds_a_credit_note_and_a_certificate_by_their_own_numbers(
+    client, support, finance, world
+):
+    """A credit note was found by its invoice's number, not by its own (INV-…-CN1, the number on
+    the customer's document), and a certificate not by its number (#54) (finance's walk 8).
+    Both are found by them, first, as an exact match."""
+    from tests.billing.factories import certificate
+
+    invoice = world["invoice"]
+    note = services.request_credit_note(
+        invoice, by=support, amount="10.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 2))
+    note.refresh_from_db()
+    cert = certificate(world["workspace"], "CA", on=date(2026, 2, 3))
+    client.force_login(finance)
+
+    for words in (note.number, note.number.lower(), f" {note.number} "):
+        found = groups(client.get(URL, {"q": words}))
+        assert found == {"Credit notes": [note.number]}, words
+    assert "Credit notes" not in groups(client.get(URL, {"q": f"{invoice.number}-CN2"}))
+    for words in (f"#{cert.pk}", f"certificate #{cert.pk}", f"Certificate {cert.pk}"):
+        assert groups(client.get(URL, {"q": words}))["Tax exemption certificates"] == [str(cert)]
