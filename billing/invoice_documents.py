@@ -99,6 +99,20 @@ def _kind(invoice: Invoice) -> str:
     return f"{invoice.get_kind_display()} invoice"
 
 
+def line_quantity(line: InvoiceLine, invoice_kind: str) -> str:
+    """A charge's quantity with its unit: the paid days a monthly or final base line bills,
+    the one term of an annual invoice's, an overage line's MTUs."""
+    if line.quantity is None:
+        return ""
+    if line.kind == InvoiceLine.Kind.OVERAGE:
+        unit = "MTU"
+    elif invoice_kind == Invoice.Kind.ANNUAL:
+        unit = "year"
+    else:
+        unit = "day"
+    return f"{line.quantity:,} {unit}{'' if line.quantity == 1 else 's'}"
+
+
 def invoice_document(invoice: Invoice) -> Document:
     """I5: the invoice as issued, from its row and its lines."""
     currency = invoice.currency
@@ -118,7 +132,7 @@ def invoice_document(invoice: Invoice) -> Document:
     lines, adjustments = [], []
     for line in invoice.lines.order_by("position"):
         if line.kind in CHARGES:
-            quantity = f"{line.quantity:,}" if line.quantity is not None else ""
+            quantity = line_quantity(line, invoice.kind)
             lines.append(DocumentLine(line.description, quantity, money(line.amount, currency)))
         else:
             adjustments.append((line.description, money(line.amount, currency)))

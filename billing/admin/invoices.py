@@ -18,6 +18,7 @@ from billing.admin_toolkit import (
 )
 from billing.formatting import billed, count, day, money, period, period_short
 from billing.forms import CreditNoteRequestForm, VoidInvoiceForm
+from billing.invoice_documents import line_quantity
 from billing.models import CreditNote, Invoice, InvoiceLine, number_order
 from billing.tax import rate_as_invoiced
 
@@ -30,7 +31,7 @@ class InvoiceLineInline(ReadOnlyInline):
 
     @admin.display(description="Quantity")
     def quantity_display(self, line):
-        return count(line.quantity) if line.quantity is not None else ""
+        return line_quantity(line, line.invoice.kind)
 
     amount_display = money_column("amount", description="Amount", sortable=False)
 

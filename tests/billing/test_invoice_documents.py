@@ -73,7 +73,9 @@ def test_i5_printable_page_shows_seller_customer_every_line_tax_note_and_total(
     for line in (base, overage):
         assert line.description in table.replace("&#x27;", "'")
     assert "$120.00" in table and "$1,800,000.00" in table and "$130,508.70" not in table
-    assert "180,000,000" in table  # the overage quantity
+    # Each quantity with its unit (finance's walk 8: "Team monthly, November 2026 | 30").
+    quantities = re.findall(r'<td class="num">([^<$]*)</td>', table)
+    assert quantities == ["31 days", "180,000,000 MTUs"]
     rows = re.findall(r'<th scope="row">(.*?)</th><td class="num">(.*?)</td>', totals)
     assert rows == [
         ("Subtotal", "$1,800,120.00"),
