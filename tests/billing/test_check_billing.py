@@ -4,6 +4,7 @@ many emails failed or are stuck; exit code 1 when something needs attention."""
 
 import re
 from datetime import date, timedelta
+from html import unescape
 from io import StringIO
 from itertools import count
 
@@ -13,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import models, services
-from billing.models import MonthClose, OutboundEmail, Usage
+from billing.models import Invoice, MonthClose, OutboundEmail, Usage
 
 from .factories import paid_monthly, workspace
 
@@ -250,6 +251,45 @@ def test_finance_sees_the_billing_panel_on_the_admin_index(client, finance):
     assert "Billing run: needs attention" in page
     assert "<strong>March 2026</strong>" in page  # as the month close list names it
     assert "Emails failed</th><td><strong>1</strong>" in page
+
+
+def test_r3_x4_k3_finance_sees_what_waits_for_its_decision_on_the_index(client, finance, support):
+    """Finance had no work queue: the index showed the billing run, not the certificates and
+    credit-note requests waiting for it (finance's walk 8). It counts them, each linked to the
+    list of exactly those; support, who decides neither, sees neither."""
+    from tests.billing.factories import certificate
+
+    ws = paid_monthly(date(2026, 1, 1), slug="acme")
+    services.run_billing(as_of=date(2026, 2, 1))
+    waiting = [
+        certificate(ws, "CA", on=date(2026, 2, 2)),
+        certificate(ws, "NY", on=date(2026, 2, 2)),
+    ]
+    services.start_exemption_review(waiting[1], by=finance, as_of=date(2026, 2, 3))
+    decided = certificate(ws, "TX", on=date(2026, 2, 2))
+    services.reject_exemption(decided, by=finance, reason="Expired", as_of=date(2026, 2, 3))
+    services.request_credit_note(
+        Invoice.objects.get(workspace=ws),
+        by=support,
+        amount="10.00",
+        reason="Outage",
+        as_of=date(2026, 2, 3),
+    )
+    client.force_login(finance)
+
+    page = client.get("/admin/").content.decode()
+
+    rows = dict(re.findall(r'<th scope="row"><a href="([^"]+)">Waiting for you: ([^<]+)</a>', page))
+    assert sorted(rows.values()) == [
+        "1 credit-note request(s)",
+        "2 tax-exemption certificate(s)",
+    ]
+    listed = {
+        text: client.get(unescape(url)).context["cl"].result_count for url, text in rows.items()
+    }
+    assert listed == {"2 tax-exemption certificate(s)": 2, "1 credit-note request(s)": 1}
+    client.force_login(support)
+    assert "Waiting for you" not in client.get("/admin/").content.decode()
 
 
 def test_the_panel_links_to_the_unfinished_closes(client, finance):
