@@ -580,6 +580,9 @@ class ServiceAdmin(SimpleHistoryAdmin):
             return
         created = self.create(request, form.cleaned_data)
         obj.pk = created.pk
+        # The message and the admin's log name the row as the service stored it (a region
+        # typed "wy" is stored "WY"), not as typed.
+        obj.refresh_from_db()
 
     def log_change(self, request, obj, message):
         if getattr(request, "nothing_changed", False):

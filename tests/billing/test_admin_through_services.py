@@ -198,8 +198,11 @@ def test_x2_a_day_typed_as_04_12_2026_is_refused_not_read_as_12_april(client, fi
     assert refused.status_code == 200
     assert "Enter a valid date." in refused.content.decode()
     assert not TaxRate.objects.filter(region="OR").exists()
-    client.post(add, {**form, "valid_from": "4 Dec 2026"})
+    done = client.post(add, {**form, "region": "or", "valid_from": "4 Dec 2026"}, follow=True)
     assert TaxRate.objects.get(region="OR").valid_from == date(2026, 12, 4)
+    # The message names the rate as stored (it read "US-or", as typed: finance's walk 8).
+    said = [str(m) for m in done.context["messages"]]
+    assert said == ["The tax rate “US-OR 1.5 % from 4 Dec 2026” was added successfully."]
 
 
 def test_x2_tax_rates_are_added_through_set_tax_rate_never_edited(client, finance):
