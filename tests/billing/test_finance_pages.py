@@ -204,6 +204,10 @@ def test_r3_invoice_list_refuses_a_bad_month_and_says_why(client, finance, world
     response = client.get(reverse("finance:invoices"), {"issued_from": "March"})
     assert "“March” is not a month in the form YYYY-MM" in response.content.decode()
     assert numbers_on_page(response) == []
+    # It said "0 invoices." and "No invoice matches." (finance's walk 8): nothing was looked for.
+    page = response.content.decode()
+    assert "Nothing is listed until the filters marked below are fixed." in page
+    assert "0 invoices" not in page and "No invoice matches" not in page
     response = client.get(
         reverse("finance:invoices"), {"issued_from": "2026-03", "issued_to": "2026-01"}
     )
