@@ -703,7 +703,7 @@ class SetAsideInvoice(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.workspace_id} in {self.close}: {self.error[:60]}"
+        return f"Invoice of {self.workspace} for {self.close}"
 
 
 class MonthCloseChunk(models.Model):

@@ -320,7 +320,8 @@ def test_i6_the_close_page_lists_as_not_billed_only_what_still_waits(db, client,
     for ws in (billed, waiting):
         Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
     services.run_billing(as_of=date(2026, 2, 1))
-    Usage.objects.filter(workspace=billed).update(mtus=12_000)  # the fix a person makes
+    # Support's fix, through the service (I6 takes a set-aside workspace's closed month).
+    services.record_usage(billed, month=date(2026, 1, 1), mtus=12_000, as_of=date(2026, 2, 2))
     services.run_billing(as_of=date(2026, 2, 2))
 
     client.force_login(finance)
@@ -332,6 +333,11 @@ def test_i6_the_close_page_lists_as_not_billed_only_what_still_waits(db, client,
     assert "(waiting)" in waiting_part and "(billed)" not in waiting_part
     assert "(billed)" in billed_part and "2 Feb 2026" in billed_part
     assert "(waiting)" not in billed_part
+    # Each row is named by its workspace and month; the error, a column of its own, was also
+    # its title, cut at 60 characters ("…is beyond what an invoice can hold ($9,99"; finance's
+    # walk 8).
+    assert re.search(r"Invoice of [^(]+\(waiting\) for January 2026", text)
+    assert text.count("beyond what an invoice can hold") == 2  # each row's error, once
 
 
 def test_u2_the_finance_panel_names_the_usage_import_jobs_no_worker_is_on(client, finance):
