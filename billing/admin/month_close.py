@@ -14,7 +14,7 @@ from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, shown_column
 from billing.clock import last_processed_day
 from billing.formatting import count, day, month
 from billing.models import BillingClock, Invoice, MonthClose, SetAsideInvoice
-from billing.months import month_start, next_month
+from billing.months import add_months, month_start, next_month
 
 
 class SetAsideInline(ReadOnlyInline):
@@ -66,18 +66,19 @@ class MonthCloseAdmin(ServiceAdmin):
     inlines = [SetAsideInline, BilledSinceInline]
 
     def changelist_view(self, request, extra_context=None):
-        """D1, M1: the month the billing clock is in closes when it processes the next 1st,
-        the day after it; past that day the close is overdue (the clock is behind). Before the
-        clock's first day, the calendar's month."""
+        """D1, M1: the next 1st the billing clock processes closes the month before it, the day
+        after that 1st; past that day the close is overdue (the clock is behind). Before the
+        clock's first day, from the calendar."""
         last = last_processed_day()
         today = toolkit.today()
-        month = month_start(last + timedelta(days=1) if last else today)
-        closes_with = next_month(month)
+        next_day = last + timedelta(days=1) if last else today
+        # The next 1st the clock processes closes the month before it.
+        closes_with = next_day if next_day.day == 1 else next_month(month_start(next_day))
         runs_on = closes_with + timedelta(days=1)
         extra_context = {
             **(extra_context or {}),
             "next_close": {
-                "month": month,
+                "month": add_months(closes_with, -1),
                 "closes_with": closes_with,
                 "runs_on": runs_on,
                 "behind_at": last if last and runs_on <= today else None,

@@ -212,6 +212,14 @@ def test_d1_m1_the_close_list_says_when_the_next_close_runs_from_the_billing_clo
     assert "November 2026 closes when the clock processes 1 Dec 2026" in behind
     assert "overdue: the billing clock has processed every day through 28 Nov 2026" in behind
 
+    services.run_billing(as_of=date(2026, 11, 30))  # stopped on a month's last day
+    stopped = client.get(url).content.decode()
+    assert "November 2026 closes when the clock processes 1 Dec 2026" in stopped
+    assert "overdue: the billing clock has processed every day through 30 Nov 2026" in stopped
+    pin_today(date(2026, 12, 1))  # the night of the close: not overdue yet
+    assert "November 2026 closes on 2 Dec 2026." in client.get(url).content.decode()
+    pin_today(date(2026, 12, 5))
+
     services.run_billing(as_of=date(2027, 2, 1))  # a copy run ahead of the calendar
     ahead = client.get(url).content.decode()
     assert "February 2027 closes on 2 Mar 2027." in ahead
