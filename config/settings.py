@@ -306,14 +306,17 @@ _CACHE_OPTIONS = ("TIMEOUT", "KEY_PREFIX", "VERSION", "KEY_FUNCTION")
 CACHES = {
     "default": {(k.upper() if k.upper() in _CACHE_OPTIONS else k): v for k, v in _cache.items()}
 }
-# A cache in one process's memory counts each gunicorn worker's submissions apart, from zero
-# again whenever a worker restarts (`max_requests`): production refuses it, as a weak key.
-_ONE_PROCESS_CACHES = ("locmem.LocMemCache", "dummy.DummyCache")
-if not DEBUG and CACHES["default"]["BACKEND"].endswith(_ONE_PROCESS_CACHES):
+# R7 counts in the cache: every server process must share it and count atomically. A cache in
+# one process's memory counts each gunicorn worker apart, from zero again whenever a worker
+# restarts (`max_requests`); a file or database cache shares but counts by read-then-write, so
+# concurrent submissions read the same count. Production takes Redis or memcached only.
+_COUNTING_CACHES = ("redis.RedisCache", "memcached.PyMemcacheCache", "memcached.PyLibMCCache")
+if not DEBUG and not CACHES["default"]["BACKEND"].endswith(_COUNTING_CACHES):
     raise ImproperlyConfigured(
-        "CACHE_URL is not set to a cache every server process shares. Production settings "
-        "(DEBUG=false) count the public forms' submissions in it (SPEC R7): set e.g. "
-        "CACHE_URL=redis://127.0.0.1:6379/1; for a laptop, set DEBUG=true."
+        "CACHE_URL is not set to a cache every server process shares and counts in atomically. "
+        "Production settings (DEBUG=false) count the public forms' submissions in it (SPEC R7): "
+        "set e.g. CACHE_URL=redis://127.0.0.1:6379/1 (or memcached); for a laptop, set "
+        "DEBUG=true."
     )
 
 # Proxies in front of the portal that append to X-Forwarded-For (0: clients connect directly).
