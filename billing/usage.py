@@ -53,6 +53,15 @@ def _check_usage(month: date, mtus, as_of: date | None, workspace: Workspace) ->
     return problems
 
 
+def _refuse_problems(workspace: Workspace, month, problems: list[str]) -> None:
+    if problems:
+        message = f"Usage for {workspace} was not recorded: " + "; ".join(problems)
+        if isinstance(month, date) and month.day == 1 and _closed(month, workspace):
+            # Walk 6: where support goes from here.
+            message += ". A figure billed wrong is set right by a credit note on its invoice (K3)."
+        raise BillingError(message)
+
+
 @transaction.atomic
 def record_usage(
     workspace: Workspace, *, month: date, mtus: int, as_of: date | None = None
@@ -60,17 +69,17 @@ def record_usage(
     """U1: the month's figure; a later report for the same month replaces it. I6: at most
     MAX_MTUS; D2: not for a month whose close has run; U2: given `as_of` (the day it is
     reported: the screens pass it), not for a month that has not started."""
-    problems = _check_usage(month, mtus, as_of, workspace)
-    if problems:
-        message = f"Usage for {workspace} was not recorded: " + "; ".join(problems)
-        if isinstance(month, date) and month.day == 1 and _closed(month, workspace):
-            # Walk 6: where support goes from here.
-            message += ". A figure billed wrong is set right by a credit note on its invoice (K3)."
-        raise BillingError(message)
+    _refuse_problems(workspace, month, _check_usage(month, mtus, as_of, workspace))
     # W1: its data stopped. The workspace's row is held first, so a closure under way (which
     # holds it) is waited for and seen, and one that comes later waits for this figure.
     Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
     refuse_closed(workspace, "Recording usage")
+    # I6: so does the retry of a set-aside invoice: checked again now, a month it has billed
+    # meanwhile (from the figure before this one) is closed for this workspace too.
+    if _closed(month, workspace):
+        _refuse_problems(
+            workspace, month, [f"{month_name(month)} is closed (its invoices are issued)"]
+        )
     usage, _ = Usage.objects.update_or_create(
         workspace=workspace, month=month, defaults={"mtus": mtus}
     )

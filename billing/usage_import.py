@@ -470,15 +470,7 @@ def _problems(cursor, listed: int | None, this_month: date | None) -> tuple[list
     good line for the same workspace and month, for a month already closed (or whose close
     the clock has reached: `first_open_month` holds the clock's row to the import's commit),
     or for a month after `this_month` (none has started, U2: a typo of the year)."""
-    # I6: a workspace whose invoice the month's close set aside is not billed for it yet.
-    closed = (
-        f"((judged.month in (select month from {MonthClose._meta.db_table}) "
-        "or judged.month < coalesce(%(first_open)s, judged.month)) "
-        f"and not exists (select 1 from {SetAsideInvoice._meta.db_table} sa "
-        f"join {MonthClose._meta.db_table} mc on mc.id = sa.close_id "
-        "where sa.workspace_id = judged.workspace_id and mc.month = judged.month "
-        "and sa.resolved_on is null))"
-    )
+    closed = _closed_sql("judged")
     future = "month > coalesce(%(this_month)s, month)"
     ok = (
         "workspace_id is not null and workspace_closed_on is null and month is not null "
@@ -516,6 +508,52 @@ def _problems(cursor, listed: int | None, this_month: date | None) -> tuple[list
     if not rows:
         return [], 0
     return [_message(*row[:11], this_month=this_month) for row in rows], rows[0][11]
+
+
+def _closed_sql(row: str) -> str:
+    """D2: `row`'s month is closed (its close has run, or the clock has reached it; the query
+    passes `first_open`), unless the close set `row`'s workspace's invoice aside (I6): that
+    workspace is not billed for the month yet."""
+    return (
+        f"(({row}.month in (select month from {MonthClose._meta.db_table}) "
+        f"or {row}.month < coalesce(%(first_open)s, {row}.month)) "
+        f"and not exists (select 1 from {SetAsideInvoice._meta.db_table} sa "
+        f"join {MonthClose._meta.db_table} mc on mc.id = sa.close_id "
+        f"where sa.workspace_id = {row}.workspace_id and mc.month = {row}.month "
+        "and sa.resolved_on is null))"
+    )
+
+
+def _refuse_billed_meanwhile(cursor, postgres: bool, listed: int | None):
+    """I6: the lines of a set-aside month whose invoice the clock's retry has issued since they
+    were checked (from the figure before): the month is closed for them now. The retry holds
+    the workspace's row while it bills, so the rows are held first: a retry under way is
+    waited for and seen, and one that comes later bills the imported figure."""
+    if postgres:
+        cursor.execute(
+            f"select id from {Workspace._meta.db_table} where id in (select s.workspace_id "
+            f"from {STAGED} s join {SetAsideInvoice._meta.db_table} sa "
+            f"on sa.workspace_id = s.workspace_id) order by id for no key update"
+        )
+    cursor.execute(
+        f"""
+        select s.line, s.month, count(*) over ()
+        from {STAGED} s
+        where {_closed_sql("s")}
+        order by s.line
+        {_limit(listed)}
+        """,
+        {"first_open": first_open_month()},
+    )
+    rows = cursor.fetchall()
+    if rows:
+        raise UsageImportError(
+            [
+                f"Line {line}: {_as_date(month):%Y-%m} is closed (its invoices are issued)."
+                for line, month, _ in rows
+            ],
+            bad_lines=rows[0][2],
+        )
 
 
 def _limit(listed: int | None) -> str:
@@ -571,6 +609,7 @@ def _upsert(cursor, postgres: bool, why: str, by, listed: int | None) -> dict:
         # Readers go on.
         cursor.execute(f"lock table {table} in share row exclusive mode")
         _refuse_closed_meanwhile(cursor, listed)
+        _refuse_billed_meanwhile(cursor, postgres, listed)
         # Each write hands its rows straight to their history rows: nothing comes back here.
         cursor.execute(
             f"with changed as ({update} returning u.*) " + history_of_rows_sql(Usage, "changed"),
@@ -584,6 +623,7 @@ def _upsert(cursor, postgres: bool, why: str, by, listed: int | None) -> dict:
         created = cursor.rowcount
     else:
         _refuse_closed_meanwhile(cursor, listed)
+        _refuse_billed_meanwhile(cursor, postgres, listed)
         cursor.execute(f"{update} returning id", [now])
         changed = [(pk, why) for (pk,) in cursor.fetchall()]
         cursor.execute(f"{insert} returning id", [now])

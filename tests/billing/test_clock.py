@@ -267,6 +267,48 @@ def test_i6_d2_support_corrects_the_figure_that_set_an_invoice_aside(db, how):
     assert Usage.objects.get(workspace=bad).mtus == 12_000
 
 
+@pytest.mark.parametrize("how", ["record_usage", "import_usage"])
+def test_i6_d2_a_figure_checked_before_its_set_aside_invoice_was_billed_is_refused(
+    db, how, monkeypatch
+):
+    """The second attacker's walk 8, on PostgreSQL: support's figure for a set-aside month was
+    checked (the invoice still set aside), the clock's retry then billed the invoice from the
+    old figure (120.00, no overage), and the figure (500,000 MTUs) was written after it: the
+    month's usage no longer matched its invoice, and no later write could correct it. Here the
+    retry runs between the check and the write, as it did there; the figure is checked again
+    once the workspace's row is held (the retry holds it while it bills), and refused."""
+    from billing import month_close, usage, usage_import
+
+    bad = paid_monthly(as_of=date(2026, 1, 1), slug="bad")
+    Usage.objects.create(workspace=bad, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 1))
+    services.record_usage(bad, month=date(2026, 1, 1), mtus=12_000, as_of=date(2026, 2, 2))
+
+    def then_the_retry(check):
+        def checked(*args, **kwargs):
+            found = check(*args, **kwargs)
+            month_close.retry_set_aside(as_of=date(2026, 2, 2))  # bills it from 12,000
+            return found
+
+        return checked
+
+    if how == "record_usage":
+        monkeypatch.setattr(usage, "_check_usage", then_the_retry(usage._check_usage))
+        with pytest.raises(BillingError, match="January 2026 is closed"):
+            services.record_usage(bad, month=date(2026, 1, 1), mtus=500_000, as_of=date(2026, 2, 2))
+    else:
+        monkeypatch.setattr(usage_import, "_problems", then_the_retry(usage_import._problems))
+        row = {"workspace": "bad", "month": "2026-01", "mtus": "500000"}
+        with pytest.raises(UsageImportError, match="Line 2: 2026-01 is closed"):
+            services.import_usage([(2, row)], as_of=date(2026, 2, 2))
+
+    # (The retry ran inside the refused change here, so it was rolled back with it; the
+    # clock's own run bills the figure as it stands.)
+    assert Usage.objects.get(workspace=bad).mtus == 12_000
+    services.run_billing(as_of=date(2026, 2, 2))
+    assert Invoice.objects.get(workspace=bad).subtotal == D("140.00")
+
+
 def test_d1_i6_a_run_for_a_day_already_processed_bills_no_set_aside_invoice(db):
     """An operator reran 20 January (a typo) with the clock at 1 February, after a set-aside
     figure was corrected: the run issued the invoice and recorded it billed on 20 January,
