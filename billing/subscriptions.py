@@ -221,6 +221,16 @@ def remove_payment_method(workspace: Workspace, *, as_of: date):
     workspace = Workspace.objects.for_change(workspace)
     refuse_closed(workspace, "A payment method change")
     take_in_date_order(workspace, as_of, "A payment method change")
+    # T2, D4: a move from Free to Team that day needed the card on file that day; removed, the
+    # day would read Team without one, where the other order refuses the move.
+    if workspace.subscriptions.filter(
+        ended_on=as_of, end_reason=Subscription.EndReason.UPGRADED
+    ).exists():
+        raise BillingError(
+            f"Removing {workspace.name}'s payment method dated {day(as_of)} is refused: it moved "
+            "from Free to Team that day, which needs one on file that day (T2). Date the removal "
+            f"{day(as_of + timedelta(days=1))} or later."
+        )
     if not _end_card(workspace, as_of):
         raise BillingError(f"{workspace.name} has no payment method on file.")
     workspace.payment_method_added_on = None

@@ -142,8 +142,8 @@ def test_k1_m2_d4_i5_two_cancellations_and_two_returns_in_one_30_day_month(
     assert daily["strikes"] == []
     assert daily["document"] == (
         [
-            ("Team monthly, April 2027: 10 of 30 days", "10", "$40.00"),
-            ("Overage, April 2027: 1,500 MTUs at $0.01", "1,500", "$15.00"),
+            ("Team monthly, April 2027: 10 of 30 days", "10 days", "$40.00"),
+            ("Overage, April 2027: 1,500 MTUs at $0.01", "1,500 MTUs", "$15.00"),
         ],
         ("Total (USD)", "$55.00"),
     )
