@@ -45,7 +45,7 @@ from coupons.models import Redemption
 from startups import services as startups
 from tests.coupons.factories import coupon
 from tests.scenarios.clock import daily_and_catch_up, run_days
-from tests.scenarios.figures import bills, locks, subjects
+from tests.scenarios.figures import bills, everything, forecast_figures, locks, subjects
 from tests.scenarios.workspaces import new, paid, ws_
 
 
@@ -929,49 +929,6 @@ def test_g3_k3_i3_discount_given_across_a_credit_note_and_a_void(
 # --- FC1: forecasts on edge days, equal to what the clock then issues ---------------------------
 
 
-def figures(invoices):
-    """Every field a forecast shares with an issued invoice, and its lines."""
-
-    def lines(invoice):
-        rows = invoice.lines if isinstance(invoice.lines, list) else invoice.lines.all()
-        return sorted((line.kind, line.description, line.amount) for line in rows)
-
-    return [
-        (
-            i.kind,
-            i.issue_date,
-            i.period_start,
-            i.period_end,
-            i.subtotal,
-            i.discount,
-            i.credits,
-            i.tax,
-            i.total,
-            i.tax_note,
-            tuple(lines(i)),
-        )
-        for i in sorted(invoices, key=lambda i: (i.issue_date, i.kind))
-    ]
-
-
-def everything():
-    """Rows in every table, the invoice numbers, the clock's day and the emails sent (FC1)."""
-    from django.apps import apps
-
-    from billing.models import BillingClock, InvoiceSequence
-
-    counts = {
-        model._meta.db_table: model._default_manager.count()
-        for model in apps.get_models(include_auto_created=True)
-    }
-    return (
-        counts,
-        list(InvoiceSequence.objects.values_list("year", "last_number")),
-        list(BillingClock.objects.values_list("last_processed_day", flat=True)),
-        len(mail.outbox),
-    )
-
-
 def _issued(slug, since):
     return list(Invoice.objects.filter(workspace__slug=slug, issue_date__gte=since))
 
@@ -994,7 +951,7 @@ def test_fc1_m2_a_forecast_on_29_february_2028_equals_what_the_clock_issues(db):
     for month in (date(2028, 2, 1), date(2028, 3, 1)):
         services.record_usage(ws_("leap"), month=month, mtus=12_000)
     services.run_billing(as_of=date(2028, 4, 1))
-    assert figures(forecast) == figures(_issued("leap", date(2028, 3, 1)))
+    assert forecast_figures(forecast) == forecast_figures(_issued("leap", date(2028, 3, 1)))
 
 
 def test_fc1_t4_m3_a_forecast_across_a_trial_end_sends_nothing(
@@ -1023,7 +980,7 @@ def test_fc1_t4_m3_a_forecast_across_a_trial_end_sends_nothing(
         for month in (date(2027, 1, 1), date(2027, 2, 1), date(2027, 3, 1)):
             services.record_usage(ws_("trial"), month=month, mtus=12_000)
         services.run_billing(as_of=date(2027, 4, 1))
-    assert figures(forecast) == figures(_issued("trial", date(2027, 1, 31)))
+    assert forecast_figures(forecast) == forecast_figures(_issued("trial", date(2027, 1, 31)))
     assert subjects() == ["Trial is now on Team"]
 
 
@@ -1066,7 +1023,7 @@ def test_fc1_w1_k1_a_forecast_under_a_closure_proposed_on_the_1st(
     with django_capture_on_commit_callbacks(execute=True):
         closure(ws_("shut"), on)
         services.run_billing(as_of=date(2027, 5, 1))
-    assert figures(proposed) == figures(_issued("shut", on))
+    assert forecast_figures(proposed) == forecast_figures(_issued("shut", on))
     assert subjects() == ["Shut is closed"]
 
 
@@ -1102,7 +1059,7 @@ def test_fc1_c2_c5_a_forecast_with_a_coupon_on_its_redeem_by_day_takes_no_redemp
     redeem(ws_("cpn"), on)
     services.record_usage(ws_("cpn"), month=date(2027, 3, 1), mtus=10_000)
     services.run_billing(as_of=date(2027, 4, 1))
-    assert figures(forecast) == figures(_issued("cpn", on))
+    assert forecast_figures(forecast) == forecast_figures(_issued("cpn", on))
 
 
 # --- S1, S5, S6: applications and partner deals ---------------------------------------------------

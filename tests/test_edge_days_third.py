@@ -27,7 +27,6 @@ from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
-from django.apps import apps
 from django.core import mail
 
 from billing import services
@@ -35,7 +34,6 @@ from billing.clock import last_processed_day
 from billing.errors import BillingError, DayAlreadyProcessed, WorkspaceClosed
 from billing.forecast import forecast_invoices
 from billing.models import (
-    BillingClock,
     Invoice,
     InvoiceSequence,
     SetAsideInvoice,
@@ -51,7 +49,7 @@ from startups.models import RenewalReview
 from tests.billing.factories import certificate, paid_annual, paid_monthly, workspace
 from tests.coupons.factories import coupon
 from tests.scenarios.clock import daily_and_catch_up, run_days
-from tests.scenarios.figures import bills, close, ledger
+from tests.scenarios.figures import bills, close, everything, forecast_figures, ledger
 from tests.startups.factories import application, confirm_year_two
 
 LEAP_DAY = date(2028, 2, 29)
@@ -883,43 +881,6 @@ def test_g2_g3_launched_on_31_january_and_again_on_1_february(
 # --- FC1: forecasts -----------------------------------------------------------------------------
 
 
-def figures(invoices):
-    def lines(invoice):
-        rows = invoice.lines if isinstance(invoice.lines, list) else invoice.lines.all()
-        return sorted((line.kind, line.amount) for line in rows)
-
-    return sorted(
-        (
-            i.kind,
-            i.issue_date,
-            i.period_start,
-            i.period_end,
-            i.subtotal,
-            i.discount,
-            i.credits,
-            i.tax,
-            i.total,
-            i.tax_note,
-            tuple(lines(i)),
-        )
-        for i in invoices
-    )
-
-
-def everything():
-    """Rows in every table, the invoice numbers, the clock's day and the emails sent."""
-    counts = {
-        model._meta.db_table: model._default_manager.count()
-        for model in apps.get_models(include_auto_created=True)
-    }
-    return (
-        counts,
-        list(InvoiceSequence.objects.values_list("year", "last_number")),
-        list(BillingClock.objects.values_list("last_processed_day", flat=True)),
-        len(mail.outbox),
-    )
-
-
 def test_fc1_cr1_a_forecast_from_a_months_last_day_to_a_grants_anniversary(db, support):
     """Paid monthly from 1 December 2025; a 1,000.00 grant from 1 December 2025 up to 1 March
     2026. December's invoice (1 January) drew 120.00: 880.00 left. On 31 January (the clock
@@ -950,7 +911,7 @@ def test_fc1_cr1_a_forecast_from_a_months_last_day_to_a_grants_anniversary(db, s
     services.record_usage(ws, month=date(2026, 2, 1), mtus=12_000)
     services.run_billing(as_of=date(2026, 3, 1))
     issued = Invoice.objects.filter(workspace=ws, issue_date__gte=date(2026, 2, 1))
-    assert figures(forecast) == figures(issued)
+    assert forecast_figures(forecast) == forecast_figures(issued)
     assert ledger(grant)[-1] == ("lapse", date(2026, 3, 1), D("-740.00"))
 
 
@@ -976,7 +937,7 @@ def test_fc1_k2_a_forecast_across_a_leap_year_renewal(db):
         services.record_usage(ws, month=month, mtus=11_000)
     services.run_billing(as_of=date(2028, 4, 1))
     issued = Invoice.objects.filter(workspace=ws, issue_date__gte=date(2028, 3, 1))
-    assert figures(forecast) == figures(issued)
+    assert forecast_figures(forecast) == forecast_figures(issued)
 
 
 # --- D2: a change dated the last processed day ----------------------------------------------------

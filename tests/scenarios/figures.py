@@ -1,10 +1,13 @@
 """What the edge-day files read back to compare with their hand-worked figures: a workspace's
-invoices and lock changes, a grant's ledger, the emails sent, and a closure as support makes it."""
+invoices and lock changes, a grant's ledger, the emails sent, a forecast beside the invoices
+the clock then issues and everything a forecast must leave as it was, and a closure as support
+makes it."""
 
+from django.apps import apps
 from django.core import mail
 
 from billing import services
-from billing.models import Invoice, Workspace
+from billing.models import BillingClock, Invoice, InvoiceSequence, Workspace
 
 
 def bills(ws):
@@ -47,3 +50,44 @@ def locks(slug):
 def subjects():
     """The emails sent, by subject (D4: which and how many, not when), sorted."""
     return sorted(m.subject for m in mail.outbox)
+
+
+def forecast_figures(invoices):
+    """Every field a forecast shares with an issued invoice, and its lines (FC1): forecast
+    objects (lines a list) or issued invoices (lines rows), by issue date and kind."""
+
+    def lines(invoice):
+        rows = invoice.lines if isinstance(invoice.lines, list) else invoice.lines.all()
+        return sorted((line.kind, line.description, line.amount) for line in rows)
+
+    return [
+        (
+            i.kind,
+            i.issue_date,
+            i.period_start,
+            i.period_end,
+            i.subtotal,
+            i.discount,
+            i.credits,
+            i.tax,
+            i.total,
+            i.tax_note,
+            tuple(lines(i)),
+        )
+        for i in sorted(invoices, key=lambda i: (i.issue_date, i.kind))
+    ]
+
+
+def everything():
+    """Rows in every table, the invoice numbers, the clock's day and the emails sent: what a
+    forecast leaves as it was (FC1)."""
+    counts = {
+        model._meta.db_table: model._default_manager.count()
+        for model in apps.get_models(include_auto_created=True)
+    }
+    return (
+        counts,
+        list(InvoiceSequence.objects.values_list("year", "last_number")),
+        list(BillingClock.objects.values_list("last_processed_day", flat=True)),
+        len(mail.outbox),
+    )
