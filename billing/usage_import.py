@@ -529,17 +529,20 @@ def _refuse_billed_meanwhile(cursor, postgres: bool, listed: int | None):
     were checked (from the figure before): the month is closed for them now. The retry holds
     the workspace's row while it bills, so the rows are held first: a retry under way is
     waited for and seen, and one that comes later bills the imported figure."""
-    if postgres:
-        cursor.execute(
-            f"select id from {Workspace._meta.db_table} where id in (select s.workspace_id "
-            f"from {STAGED} s join {SetAsideInvoice._meta.db_table} sa "
-            f"on sa.workspace_id = s.workspace_id) order by id for no key update"
-        )
+    held = " for no key update" if postgres else ""  # SQLite has one writer at a time
+    cursor.execute(
+        f"select id from {Workspace._meta.db_table} where id in (select s.workspace_id "
+        f"from {STAGED} s join {SetAsideInvoice._meta.db_table} sa "
+        f"on sa.workspace_id = s.workspace_id) order by id{held}"
+    )
+    if not cursor.fetchall():
+        return  # no workspace of the file was ever set aside: nothing to check again
     cursor.execute(
         f"""
         select s.line, s.month, count(*) over ()
         from {STAGED} s
-        where {_closed_sql("s")}
+        where s.workspace_id in (select workspace_id from {SetAsideInvoice._meta.db_table})
+            and {_closed_sql("s")}
         order by s.line
         {_limit(listed)}
         """,
