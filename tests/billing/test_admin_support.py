@@ -157,12 +157,14 @@ def test_f2_f5_the_unlock_page_says_the_strikes_stay_counted(client, support, to
 
 
 def test_t2_t4_support_removes_a_card_with_a_reason(client, support, reviewer, finance, today):
-    """D3, T4: support removes the card on file of a workspace on a Team trial (10–23 February
-    2026, end date 24 February) from today, with a reason kept in its history; the page says
+    """D3, T4: support removes the card on file of a workspace on a Team trial (9–22 February
+    2026, end date 23 February) from today, with a reason kept in its history; the page says
     what follows. Walk 6: no screen removed a card, so a "delete my card" ticket could not be
-    handled. Only who may change a workspace may (R1)."""
-    ws = workspace(as_of=today, card=True)
-    services.change_to_team(ws, as_of=today)
+    handled. Only who may change a workspace may (R1). (Moved to Team the day before: the day
+    of the move, T2 needs the card.)"""
+    yesterday = today - timedelta(days=1)
+    ws = workspace(as_of=yesterday, card=True)
+    services.change_to_team(ws, as_of=yesterday)
     for other in (reviewer, finance):
         client.force_login(other)
         assert client.get(action_url(ws, "remove-card")).status_code == 403
@@ -172,7 +174,7 @@ def test_t2_t4_support_removes_a_card_with_a_reason(client, support, reviewer, f
     page = " ".join(client.get(action_url(ws, "remove-card")).content.decode().split())
     assert "The card on file (Card) is removed from 10 Feb 2026." in page
     assert (
-        "Its trial ends on 24 Feb 2026: without a card on file that day it goes back to Free (T4)."
+        "Its trial ends on 23 Feb 2026: without a card on file that day it goes back to Free (T4)."
     ) in page
     response = client.post(action_url(ws, "remove-card"), {"reason": ""})
     assert "Say why" in response.content.decode()
