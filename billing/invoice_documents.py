@@ -55,6 +55,7 @@ class Document:
     lines: list[DocumentLine]
     totals: list[tuple[str, str]]  # the last one is the amount due / credited
     tax_note: str
+    customer_label: str = "Billed to"  # a credit note's: "Credited to"
     banner: str = ""  # e.g. "Void", shown across the document
     notes: list[str] = field(default_factory=list)
 
@@ -186,7 +187,14 @@ def credit_note_document(note: CreditNote) -> Document:
             ("Tax given back", money(note.tax, currency)),
             (f"Total credited ({currency})", money(note.amount, currency)),
         ],
-        tax_note=invoice.tax_note,
+        # The invoice's note explains the invoice's tax; this one, what the credit gives back.
+        tax_note=(
+            f"Tax given back: {money(note.tax, currency)}, in proportion to the tax invoice "
+            f"{invoice.number} charged ({rate_as_invoiced(invoice)})."
+            if note.tax
+            else f"Invoice {invoice.number} charged no tax, so none is given back."
+        ),
+        customer_label="Credited to",
     )
 
 
@@ -296,7 +304,7 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     top = pdf.get_y()
     pdf.set_font("helvetica", "", 8)
     pdf.set_text_color(*QUIET)
-    pdf.cell(width / 2, 4, "BILLED TO", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(width / 2, 4, doc.customer_label.upper(), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(*INK)
     pdf.set_font("helvetica", "B", 11)
     pdf.multi_cell(width / 2 - 4, 5.5, _text(pdf, doc.customer_name), new_x=XPos.LMARGIN)

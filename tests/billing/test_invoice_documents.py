@@ -62,7 +62,7 @@ def test_i5_printable_page_shows_seller_customer_every_line_tax_note_and_total(
     assert invoice.number in body
     assert "1 Feb 2026" in body  # issue date
     assert "1 – 31 January 2026" in body  # the period, its last day included
-    assert "Team, billed monthly" in body
+    assert "Team, billed monthly" in body and "Billed to" in body
     lines = list(invoice.lines.order_by("position"))
     assert [line.kind for line in lines] == ["base", "overage", "tax"]
     # The charges are the lines; the tax line stands once, in its own words, under the
@@ -186,6 +186,17 @@ def test_i5_k3_an_approved_credit_note_has_a_document_a_request_has_none(
     pdf = client.get(reverse("finance:credit-note-pdf", args=[note.pk])).content
     assert pdf.startswith(b"%PDF-") and number.encode() in pdf and b"$250.00" in pdf
     assert CreditNote.objects.get().status == "approved"
+    # Finance's walk 8: it headed the customer "Billed to" and copied the invoice's tax note,
+    # which explains the invoice's tax, not what the credit gives back.
+    note.refresh_from_db()
+    text = " ".join(body.replace("&#x27;", "'").split())
+    assert "Credited to" in text and "Billed to" not in text
+    assert invoice.tax_note not in text
+    assert (
+        f"Tax given back: ${note.tax}, in proportion to the tax invoice {invoice.number} charged "
+        "(7.25 %)." in text
+    )
+    assert b"CREDITED TO" in pdf and b"BILLED TO" not in pdf
 
 
 def test_i5_k3_credit_notes_are_numbered_in_the_order_approved_on_their_invoice(
