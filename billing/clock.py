@@ -22,7 +22,7 @@ from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
 from billing.formatting import day as on
 from billing.formatting import month as month_name
 from billing.models import BillingClock, Invoice, MonthClose
-from billing.months import month_start, next_month
+from billing.months import add_months, month_start, next_month
 
 
 def last_processed_day() -> date | None:
@@ -74,6 +74,22 @@ def hold_every_dated_change() -> None:
         return
     BillingClock.objects.get_or_create(pk=1)
     BillingClock.objects.select_for_update().filter(pk=1).exists()
+
+
+def next_close(today: date) -> dict:
+    """D1, M1: the close the clock runs next: the next 1st it processes closes the month before
+    it, the day after that 1st ("runs_on"); past that day the close is overdue and "behind_at"
+    is the last day the clock processed. Before the clock's first day, from `today`."""
+    last = last_processed_day()
+    next_day = last + timedelta(days=1) if last else today
+    closes_with = next_day if next_day.day == 1 else next_month(month_start(next_day))
+    runs_on = closes_with + timedelta(days=1)
+    return {
+        "month": add_months(closes_with, -1),
+        "closes_with": closes_with,
+        "runs_on": runs_on,
+        "behind_at": last if last and runs_on <= today else None,
+    }
 
 
 def first_open_month() -> date | None:
