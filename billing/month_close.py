@@ -192,8 +192,21 @@ def _issue_setting_aside(month: date, drafts) -> tuple[list[Invoice], dict[int, 
 
 
 def _set_aside(close: MonthClose, problems: dict[int, str], *, on: date):
+    """Keep each workspace's entry. The warning is for news: a workspace set aside, or set
+    aside for another reason; a retry that fails as before (the one right after the close,
+    each day's after it) says so quietly, check_billing keeps it in view."""
+    before = dict(
+        SetAsideInvoice.objects.filter(
+            close=close, workspace_id__in=problems, resolved_on=None
+        ).values_list("workspace_id", "error")
+    )
     for workspace_id, error in problems.items():
-        logger.warning("month close %s: workspace %s set aside: %s", close, workspace_id, error)
+        if before.get(workspace_id) == error:
+            logger.info(
+                "month close %s: workspace %s still set aside: %s", close, workspace_id, error
+            )
+        else:
+            logger.warning("month close %s: workspace %s set aside: %s", close, workspace_id, error)
         SetAsideInvoice.objects.update_or_create(
             close=close,
             workspace_id=workspace_id,

@@ -222,6 +222,33 @@ def test_i6_a_close_sets_aside_what_it_cannot_bill_and_bills_it_once_fixed(db):
     assert Invoice.objects.filter(workspace=bad).count() == 1  # I4
 
 
+def test_i6_a_set_aside_invoice_is_warned_of_once_and_again_only_for_a_new_error(db, caplog):
+    """The close sets the workspace aside and the retry right after it fails alike: one
+    warning; the next day's retry fails alike: none; a new error: a warning again."""
+    bad = paid_monthly(as_of=date(2026, 1, 1), slug="bad")
+    Usage.objects.create(workspace=bad, month=date(2026, 1, 1), mtus=10**13)
+
+    def warnings():
+        found = [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelname == "WARNING" and "set aside" in r.getMessage()
+        ]
+        caplog.clear()
+        return found
+
+    with caplog.at_level("INFO", logger="billing"):
+        services.run_billing(as_of=date(2026, 2, 1))
+        assert len(warnings()) == 1
+        services.run_billing(as_of=date(2026, 2, 2))
+        assert warnings() == []
+        entry = SetAsideInvoice.objects.get(workspace=bad)
+        SetAsideInvoice.objects.filter(pk=entry.pk).update(error="an error of before")
+        services.run_billing(as_of=date(2026, 2, 3))
+        (warning,) = warnings()
+        assert f"workspace {bad.pk} set aside: " in warning
+
+
 @pytest.mark.parametrize("how", ["record_usage", "import_usage"])
 def test_i6_d2_support_corrects_the_figure_that_set_an_invoice_aside(db, how):
     """An overage rate of $2.00 and a figure of 10,000,000,000 MTUs (both accepted at input)
