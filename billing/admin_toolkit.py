@@ -15,7 +15,8 @@ R5). Every change goes through a service:
 - `badge`/`badge_column` show a status as a coloured word, the one way lists and pages do;
   `money_column`/`shown_column`/`validity_column` show a field as people read it (money, a
   count, a month, the days something is valid); `with_note` puts a second fact under the first
-  in one cell, so lists fit 1,366 px; `shown_value` words a stored value on the history pages.
+  in one cell, so lists fit 1,366 px; `shown_value` words a stored value on the history pages;
+  `waiting_first` orders a decision queue (certificates, proofs, credit notes).
 - `admin_page` renders an extra page of an admin; `ServiceAdmin.pages` routes it.
 - `CountryInUseFilter`, `MonthListFilter` and `YesNoFilter` are the list filters more than one
   list needs.
@@ -218,6 +219,20 @@ def shown_column(field, show, *, description, sortable=True):
         return show(getattr(obj, field))
 
     return column
+
+
+def waiting_first(waiting, *, since: str, decided: str) -> list:
+    """A decision queue's default order: the rows whose `status` is in `waiting` first, the
+    longest waiting on top (first come, first decided), then the decided ones, the latest
+    decision first. A column header clicked orders by its column instead."""
+    is_waiting = models.Q(status__in=waiting)
+    return [
+        models.Case(models.When(is_waiting, then=0), default=1).asc(),
+        models.Case(models.When(is_waiting, then=models.F(since))).asc(nulls_last=True),
+        models.Case(models.When(is_waiting, then=models.F("pk"))).asc(nulls_last=True),
+        models.F(decided).desc(nulls_last=True),
+        "-pk",
+    ]
 
 
 def with_note(text, note):

@@ -54,7 +54,7 @@ def _refuse_one_waiting(workspace: Workspace, region: str):
         TaxExemption.objects.filter(
             workspace=workspace,
             region=region,
-            status__in=[TaxExemption.Status.SUBMITTED, TaxExemption.Status.IN_REVIEW],
+            status__in=TaxExemption.OPEN_STATUSES,
         )
         .order_by("submitted_on", "pk")
         .first()

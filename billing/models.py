@@ -1074,6 +1074,8 @@ class TaxExemption(models.Model):
     Reason = ExemptionReason
     Status = ExemptionStatus
 
+    OPEN_STATUSES = (Status.SUBMITTED, Status.IN_REVIEW)  # waiting for finance's decision
+
     EXTENSIONS = EXTENSIONS
 
     workspace = models.ForeignKey(

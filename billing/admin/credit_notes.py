@@ -17,6 +17,7 @@ from billing.admin_toolkit import (
     bulk_action,
     money_column,
     service_form_page,
+    waiting_first,
     with_note,
 )
 from billing.formatting import day, money
@@ -59,6 +60,9 @@ class CreditNoteAdmin(ServiceAdmin):
     ]
     list_select_related = ["invoice__workspace", "requested_by", "decided_by"]
     list_filter = ["status", "requested_on"]
+    ordering = waiting_first(
+        [CreditNote.Status.REQUESTED], since="requested_on", decided="decided_on"
+    )
     search_fields = ["invoice__number", "reason"]
     actions = ["approve", "reject"]
     change_form_template = "admin/billing/creditnote/change_form.html"

@@ -22,6 +22,7 @@ from billing.admin_toolkit import (
     service_form_page,
     shown_column,
     validity_column,
+    waiting_first,
     with_note,
 )
 from billing.documents import DocumentField, clean_document
@@ -222,6 +223,7 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
     ]
     list_select_related = ["workspace"]
     list_filter = ["status", "reason", "region"]
+    ordering = waiting_first(TaxExemption.OPEN_STATUSES, since="submitted_on", decided="decided_on")
     search_fields = ["workspace__slug", "workspace__name", "=region"]
     autocomplete_fields = ["workspace"]
     actions = ["start_review", "approve", "reject"]

@@ -10,8 +10,6 @@ from billing.models import CreditNote, TaxExemption
 
 register = template.Library()
 
-WAITING_CERTIFICATES = (TaxExemption.Status.SUBMITTED, TaxExemption.Status.IN_REVIEW)
-
 
 @register.simple_tag(takes_context=True)
 def waiting_for(context) -> list[tuple[str, str]]:
@@ -19,9 +17,9 @@ def waiting_for(context) -> list[tuple[str, str]]:
     user = context["request"].user
     waiting = []
     if user.has_perm("billing.review_taxexemption"):
-        count = TaxExemption.objects.filter(status__in=WAITING_CERTIFICATES).count()
+        count = TaxExemption.objects.filter(status__in=TaxExemption.OPEN_STATUSES).count()
         if count:
-            query = urlencode({"status__in": ",".join(WAITING_CERTIFICATES)})
+            query = urlencode({"status__in": ",".join(TaxExemption.OPEN_STATUSES)})
             url = f"{reverse('admin:billing_taxexemption_changelist')}?{query}"
             waiting.append((f"{count:,} tax-exemption certificate(s)", url))
     if user.has_perm("billing.approve_creditnote"):

@@ -6,7 +6,13 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from billing import admin_toolkit as toolkit
-from billing.admin_toolkit import DecisionPages, ServiceAdmin, badge_column, decision_action
+from billing.admin_toolkit import (
+    DecisionPages,
+    ServiceAdmin,
+    badge_column,
+    decision_action,
+    waiting_first,
+)
 from billing.formatting import day
 from coupons import services
 from coupons.forms import NonprofitProofForm
@@ -42,6 +48,9 @@ class NonprofitProofAdmin(DecisionPages, ServiceAdmin):
         "reviewed_on",
     ]
     list_filter = ["status", "submitted_on"]
+    ordering = waiting_first(
+        [NonprofitProof.Status.SUBMITTED], since="submitted_on", decided="reviewed_on"
+    )
     list_select_related = ["workspace", "reviewed_by"]
     search_fields = ["workspace__slug", "workspace__name"]
     autocomplete_fields = ["workspace"]

@@ -544,3 +544,78 @@ def test_r4_a_change_kept_without_a_reason_reads_a_dash_in_the_history_list(db, 
     ):
         body = client.get(url).content.decode().split('id="content"')[1]
         assert ">None<" not in body.replace(" ", "").replace("\n", ""), url
+
+
+# --- Decision queues: the longest waiting first (R3) -------------------------------------------
+
+
+def listed(client, url):
+    """The rows of a changelist in the order shown, as their primary keys."""
+    return [row.pk for row in client.get(url).context["cl"].result_list]
+
+
+def test_x4_r3_the_certificate_list_puts_the_longest_waiting_first(db, client, finance):
+    """Submitted 1, 2, 4 and 3 Feb; the first approved on 8 Feb, the second rejected on
+    9 Feb, the fourth in review since 5 Feb: in review (3 Feb) and submitted (4 Feb) first,
+    then rejected (9 Feb), approved (8 Feb)."""
+
+    def submitted(on):
+        ws = workspace(name=f"Food bank {on:%d}", business_country="US", business_region="TX")
+        return services.submit_exemption(
+            ws,
+            region="TX",
+            reason="nonprofit",
+            document=ContentFile(certificate_pdf("TX exemption"), name="c.pdf"),
+            valid_from=date(2026, 1, 1),
+            as_of=on,
+        )
+
+    approved, rejected, waiting, in_review = (submitted(date(2026, 2, d)) for d in (1, 2, 4, 3))
+    services.approve_exemption(approved, by=finance, as_of=date(2026, 2, 8))
+    services.reject_exemption(rejected, by=finance, reason="Unsigned", as_of=date(2026, 2, 9))
+    services.start_exemption_review(in_review, by=finance, as_of=date(2026, 2, 5))
+    client.force_login(finance)
+    url = reverse("admin:billing_taxexemption_changelist")
+    assert listed(client, url) == [in_review.pk, waiting.pk, rejected.pk, approved.pk]
+    # A column clicked orders by it: submitted, the latest first.
+    assert listed(client, f"{url}?o=-6") == [waiting.pk, in_review.pk, rejected.pk, approved.pk]
+
+
+def test_k3_r3_the_credit_note_list_puts_the_longest_waiting_first(
+    db, client, support, finance, invoice
+):
+    """Requested 2 Feb (approved 5 Feb), 3 Feb (rejected 7 Feb), 4 Feb and 2 Feb (waiting):
+    the two waiting, 2 Feb's first, then the rejection, then the approval."""
+
+    def requested(on, reason):
+        return services.request_credit_note(
+            invoice, by=support, amount="10.00", reason=reason, as_of=on
+        )
+
+    approved, rejected, later, earlier = (
+        requested(date(2026, 2, d), f"Outage {n}") for n, d in enumerate((2, 3, 4, 2))
+    )
+    services.decide_credit_note(approved, by=finance, approve=True, as_of=date(2026, 2, 5))
+    services.decide_credit_note(
+        rejected, by=finance, approve=False, note_text="Not owed", as_of=date(2026, 2, 7)
+    )
+    client.force_login(finance)
+    url = reverse("admin:billing_creditnote_changelist")
+    assert listed(client, url) == [earlier.pk, later.pk, rejected.pk, approved.pk]
+
+
+def test_c6_r3_the_non_profit_proof_list_puts_the_longest_waiting_first(db, client, support):
+    """Submitted 1 Feb (approved 3 Feb), 2 Feb and 1 Feb (waiting): waiting, 1 Feb's
+    first, then the approved one."""
+    from coupons import services as coupons
+
+    def submitted(on):
+        return coupons.submit_nonprofit_proof(
+            workspace(), document=ContentFile(PNG, name="p.png"), by=support, as_of=on
+        )
+
+    approved, later, earlier = (submitted(date(2026, 2, d)) for d in (1, 2, 1))
+    coupons.approve_nonprofit_proof(approved, by=support, as_of=date(2026, 2, 3))
+    client.force_login(support)
+    url = reverse("admin:coupons_nonprofitproof_changelist")
+    assert listed(client, url) == [earlier.pk, later.pk, approved.pk]
