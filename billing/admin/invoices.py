@@ -247,5 +247,8 @@ class InvoiceAdmin(ServiceAdmin):
             "billing.add_creditnote",
             perform,
             closed=closed,
+            # K3: a page sent again after its request was filed, or one opened before a
+            # decision on this invoice's refunds, files nothing: its figures were not these.
+            shown=f"Refunded {refunds.refunded}, waiting {refunds.pending}, left {refunds.left}.",
             refunds=refunds,
         )

@@ -433,6 +433,26 @@ def test_k3_the_same_request_posted_twice_files_one(db, client, support, finance
     assert sorted(CreditNote.objects.values_list("amount", flat=True)) == [10, 50]
 
 
+def test_k3_a_request_sent_again_after_finance_approved_it_files_nothing(
+    db, client, support, finance, invoice
+):
+    """K3: support requests 10.00 on January's 120.00; finance approves it; support's browser
+    sends the page again (back, resubmit). It filed a second 10.00 request, finance approved
+    it too: 20.00 refunded for one ask. The page showed nothing refunded and nothing waiting:
+    sent with that page's figures, it files nothing now and shows the page as it is."""
+    client.force_login(support)
+    url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
+    shown = re.search(r'name="shown" value="([^"]+)"', client.get(url).content.decode())[1]
+    form = {"amount": "10.00", "reason": "Outage on 12 January", "shown": shown}
+    client.post(url, form)
+    note = CreditNote.objects.get()
+    services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 10))
+    response = client.post(url, form)
+    assert "changed since this page was opened" in messages_of(response)[-1]
+    assert CreditNote.objects.count() == 1
+    assert "$10.00" in response.content.decode()  # the page as it is now: 10.00 refunded
+
+
 def test_x1_x4_the_approve_page_says_when_the_certificate_is_for_another_state(db, client, finance):
     """X1, X4: a workspace may hold a certificate for a state other than its own, and such a
     certificate waives none of its tax. The approve page of Acme's HI certificate (Acme is
