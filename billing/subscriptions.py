@@ -45,6 +45,7 @@ from billing.models import (
 )
 from billing.months import add_year, month_start
 from billing.tax import check_business_region, region_is_a_code
+from billing.turns import take_turns
 
 # T6: the reminder goes out this many days before the trial's end date.
 TRIAL_REMINDER_DAYS = 3
@@ -109,6 +110,8 @@ def create_workspace(
         validate_slug(slug)
     except ValidationError:
         problems.append(f"“{slug}” is not a valid slug (letters, digits, - and _ only).")
+    # A form sent twice at once: the second waits for the first's commit and sees its slug.
+    take_turns("workspace slug", str(slug).lower())
     taken = (
         Workspace.objects.alias(slug_lower=Lower("slug"))
         .filter(slug_lower=str(slug).lower())
@@ -205,6 +208,10 @@ def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", la
         raise BillingError("The last four digits of the card must be four digits, 0 to 9.")
     if len(brand) > BRAND_LENGTH:
         raise BillingError(f"A card's brand is at most {BRAND_LENGTH} characters.")
+    # A form sent twice (a double click, a page sent again) records the card once (R4).
+    current = workspace.payment_methods.filter(removed_on=None).first()
+    if current is not None and (current.brand, current.last4) == (brand, last4):
+        raise BillingError(f"{workspace.name} has this card on file already: {current}.")
     _end_card(workspace, as_of)
     PaymentMethod.objects.create(workspace=workspace, brand=brand, last4=last4, added_on=as_of)
     workspace.payment_method_added_on = as_of

@@ -1,0 +1,76 @@
+"""A form sent twice, at once or again later (the run-twice walk): the second does nothing and
+says why. On PostgreSQL each request is a thread with its own connection (tests/conftest.py's
+run_together); SQLite writes one transaction at a time, so only the replays run there."""
+
+from datetime import date
+
+import pytest
+
+from billing import services
+from billing.errors import BillingError
+from billing.models import PaymentMethod, Workspace
+from tests.services import require_postgres
+
+from .factories import workspace
+
+SIGN_UP = {
+    "slug": "twice-a",
+    "business_country": "US",
+    "business_region": "CA",
+    "billing_email": "billing@twice.example",
+    "as_of": date(2026, 1, 5),
+}
+
+
+def test_r5_a_workspace_added_again_is_refused_by_its_slug(db):
+    services.create_workspace("Twice A", **SIGN_UP)
+    with pytest.raises(BillingError, match="The slug “twice-a” is already used by Twice A"):
+        services.create_workspace("Twice A", **SIGN_UP)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_r5_a_workspace_added_three_times_at_once_is_created_once(run_together):
+    """The admin's add page sent three times at once answered one 302 and two 500s (the
+    slug's unique index refused the others' rows): each now waits for the first and is told
+    the slug is taken, as one sent later is."""
+    require_postgres()
+    add = lambda: services.create_workspace("Twice A", **SIGN_UP)  # noqa: E731
+    outcomes = run_together(add, add, add, refusals=(BillingError,))
+    refused = [o for o in outcomes if isinstance(o, BillingError)]
+    assert len(refused) == 2
+    assert all("is already used by Twice A (twice-a)" in str(o) for o in refused)
+    assert Workspace.objects.filter(slug="twice-a").count() == 1
+
+
+def test_r4_t2_a_card_recorded_again_records_nothing(db):
+    """Visa •••• 4242 recorded, then the page sent again: refused, naming the card on file;
+    the workspace's history has one 'Payment method added'. Another card replaces it."""
+    ws = workspace(as_of=date(2026, 1, 1))
+    services.add_payment_method(ws, as_of=date(2026, 1, 5), brand="Visa", last4="4242")
+    with pytest.raises(BillingError) as refused:
+        services.add_payment_method(ws, as_of=date(2026, 1, 6), brand="Visa", last4="4242")
+    assert str(refused.value) == (
+        f"{ws.name} has this card on file already: Visa •••• 4242 from 5 Jan 2026."
+    )
+    reasons = ws.history.values_list("history_change_reason", flat=True)
+    assert list(reasons).count("Payment method added") == 1
+    services.add_payment_method(ws, as_of=date(2026, 1, 6), brand="Visa", last4="1881")
+    assert PaymentMethod.objects.get(workspace=ws, removed_on=None).last4 == "1881"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_r4_t2_a_card_recorded_three_times_at_once_is_recorded_once(run_together):
+    """Three at once kept one card but wrote three 'Payment method added' versions and three
+    admin log entries: the history claimed three cards."""
+    require_postgres()
+    ws = workspace(as_of=date(2026, 1, 1))
+    add = lambda: services.add_payment_method(  # noqa: E731
+        Workspace.objects.get(pk=ws.pk), as_of=date(2026, 1, 5), brand="Visa", last4="4242"
+    )
+    outcomes = run_together(add, add, add, refusals=(BillingError,))
+    assert sum(isinstance(o, BillingError) for o in outcomes) == 2
+    assert PaymentMethod.objects.filter(workspace=ws).count() == 1
+    reasons = ws.history.values_list("history_change_reason", flat=True)
+    assert list(reasons).count("Payment method added") == 1
