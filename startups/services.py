@@ -154,6 +154,15 @@ def submit_application(
     )
     # E5: each sees the other applications of its company; those still open are told of it.
     _take_e5_turns(application)
+    if (same := _same_application_open(application)) is not None:
+        if source == StartupApplication.Source.PUBLIC_FORM:
+            # The form sent again (a double click, back and resend): the one open already is
+            # the answer, as if new; the sender learns nothing of other applications.
+            return same
+        raise ApplicationError(
+            f"Application #{same.pk} of {same.company_name}, with these answers, is open "
+            f"already (submitted on {day(same.submitted_on)})."
+        )
     refresh_checks(application)
     save_with_reason(application, "Submitted", by=by)
     _refresh_e5_of_others(application, by=by, why="is open too")
@@ -170,6 +179,36 @@ def submit_application(
     if not confirmed_today:
         _email_applicant(application, "startup_application_received")
     return application
+
+
+def _same_application_open(application: StartupApplication) -> StartupApplication | None:
+    """The open application with every answer of `application` (the company's E5 turn is
+    held: one sent at the same moment has committed or waits)."""
+    answers = {
+        name: getattr(application, name)
+        for name in (
+            "company_name",
+            "website",
+            "contact_name",
+            "incorporation_date",
+            "total_funding",
+            "country",
+            "workspace",
+            "partner",
+            "partner_name",
+            "source",
+        )
+    }
+    return (
+        StartupApplication.objects.open()
+        .filter(
+            company_key=application.company_key,
+            contact_email__iexact=application.contact_email,
+            **answers,
+        )
+        .order_by("pk")
+        .first()
+    )
 
 
 def _take_e5_turns(application: StartupApplication, *, moving_to=None) -> None:

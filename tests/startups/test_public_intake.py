@@ -2,10 +2,11 @@
 differ only by punctuation were different companies and a legal-suffix word was dropped
 wherever it stood; a 200-character name whose key folds longer (ß → ss) answered 500 on
 PostgreSQL, as did a partner's email longer than its column; a form sent twice at once made
-two programs of one name, or two applications of one company both passing E5; and the queue
-kept "E5 passes" on the application already open."""
+two programs of one name, or two applications of one company (both passing E5, then each
+failing it for the other); and the queue kept "E5 passes" on the application already open."""
 
 import time
+from datetime import date
 
 import pytest
 from django.core import mail
@@ -16,6 +17,7 @@ from django.urls import reverse
 import coupons.partners
 import startups.services
 from coupons.models import AcceleratorPartner
+from startups.errors import ApplicationError
 from startups.models import StartupApplication
 from tests.coupons.factories import PARTNER_FORM
 from tests.startups.factories import APPLICATION_FORM, application
@@ -106,7 +108,10 @@ def test_c7_a_double_click_on_the_partner_form_makes_one_program(run_together, m
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_e5_a_double_click_on_the_startup_form_flags_the_duplicate(run_together, monkeypatch):
+def test_s1_a_double_click_on_the_startup_form_files_one_application(run_together, monkeypatch):
+    """Both requests answer as a new application would; one is filed, E5 passes on it and
+    one confirmation goes (it filed two, each failing E5 for the other, so neither could be
+    approved until a reviewer withdrew one: the run-twice walk)."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: one connection per concurrent request")
     slow_save(monkeypatch, startups.services)
@@ -115,21 +120,48 @@ def test_e5_a_double_click_on_the_startup_form_flags_the_duplicate(run_together,
     def post():
         return Client().post(url, APPLICATION_FORM, REMOTE_ADDR="203.0.113.51").status_code
 
-    run_together(post, post)
+    assert run_together(post, post, post) == [302, 302, 302]
 
-    applications = list(StartupApplication.objects.all())
-    assert len(applications) == 2
-    # Two open applications of one company: E5 cannot pass on both.
-    assert not all(e5(app)["passed"] for app in applications)
+    (filed,) = StartupApplication.objects.all()
+    assert e5(filed)["passed"]
+    assert [m.to for m in mail.outbox] == [[APPLICATION_FORM["contact_email"]]]
+
+
+def test_s1_the_startup_form_sent_again_files_nothing_more(client, db):
+    """Back and resend, the same answers: one application. Another answer (the funding) is
+    another application, and then E5 fails on both, as for a founder applying twice."""
+    url = reverse("startups:apply")
+    first = client.post(url, APPLICATION_FORM, REMOTE_ADDR="203.0.113.52")
+    again = client.post(url, APPLICATION_FORM, REMOTE_ADDR="203.0.113.52")
+    assert (first.status_code, again.status_code) == (302, 302)
+    assert first["Location"] == again["Location"]
+    assert StartupApplication.objects.count() == 1
+    client.post(url, {**APPLICATION_FORM, "total_funding": "300000"}, REMOTE_ADDR="203.0.113.52")
+    assert [e5(app)["passed"] for app in StartupApplication.objects.all()] == [False, False]
+
+
+def test_s1_staff_entering_an_open_application_again_are_told_which(db, reviewer):
+    answers = {**APPLICATION_FORM, "incorporation_date": date(2025, 5, 1), "workspace": None}
+    del answers["nickname"]
+    staff = {"as_of": date(2026, 1, 20), "source": StartupApplication.Source.STAFF, "by": reviewer}
+    filed = startups.services.submit_application(**answers, **staff)
+    with pytest.raises(ApplicationError) as refused:
+        startups.services.submit_application(**answers, **staff)
+    assert str(refused.value) == (
+        f"Application #{filed.pk} of Lumen Data, with these answers, is open already "
+        "(submitted on 20 Jan 2026)."
+    )
+    assert StartupApplication.objects.count() == 1
 
 
 # --- S2 shown to the reviewer: the queue's checklist and "failing check" filter ----------------
 
 
 def test_e5_the_queue_shows_both_open_applications_of_one_company_failing_e5(client, db, reviewer):
-    # A double click, or the founder applying twice: two open applications, one company.
-    for _ in range(2):
-        assert client.post(reverse("startups:apply"), APPLICATION_FORM).status_code == 302
+    # The founder applying twice: two open applications, one company.
+    for funding in ("250000", "300000"):  # the founder applying twice
+        answers = {**APPLICATION_FORM, "total_funding": funding}
+        assert client.post(reverse("startups:apply"), answers).status_code == 302
     first, second = StartupApplication.objects.order_by("pk")
 
     client.force_login(reviewer)
@@ -147,12 +179,11 @@ def test_e5_the_other_application_passes_again_once_one_is_closed_or_moved(
     """Two open applications of one company both fail E5; once one was withdrawn, rejected or
     approved, the other's stored checks (the queue's checklist and its "failing E5" filter)
     still said E5 fails until a reviewer opened it. They are evaluated again then."""
-    from datetime import date
-
     from billing.services import create_workspace
 
-    for _ in range(2):
-        assert client.post(reverse("startups:apply"), APPLICATION_FORM).status_code == 302
+    for funding in ("250000", "300000"):  # the founder applying twice
+        answers = {**APPLICATION_FORM, "total_funding": funding}
+        assert client.post(reverse("startups:apply"), answers).status_code == 302
     first, second = StartupApplication.objects.order_by("pk")
     assert "E5" in first.failing_checks.split() and "E5" in second.failing_checks.split()
     day = date(2026, 1, 5)
