@@ -260,6 +260,16 @@ def _email_applicant(application: StartupApplication, kind: str, **context):
     )
 
 
+def _refuse_before_submitted(application, as_of: date, what: str):
+    """S3: an application is reviewed and decided on or after the day it was submitted (an
+    approval dated earlier would grant credit from before it existed, CR1)."""
+    if as_of < application.submitted_on:
+        raise ApplicationError(
+            f"{what} dated {day(as_of)} is before application #{application.pk} was submitted "
+            f"({day(application.submitted_on)})."
+        )
+
+
 def _require_open(application, action):
     if not application.is_open:
         decided = f" on {day(application.decided_on)}" if application.decided_on else ""
@@ -284,6 +294,7 @@ def assign_application(application, *, reviewer, by, as_of: date) -> StartupAppl
 def start_review(application, *, by, as_of: date) -> StartupApplication:
     """S3: submitted → in review (taken by the reviewer if nobody has it)."""
     application = _locked(application)
+    _refuse_before_submitted(application, as_of, "A review")
     if application.status != Status.SUBMITTED:
         raise ApplicationError(
             f"Application #{application.pk} is {application.get_status_display().lower()}, "
@@ -306,6 +317,7 @@ def withdraw_application(application, *, by, as_of: date, reason: str) -> Startu
     _take_e5_turns(application)
     application = _locked(application)
     _require_open(application, "withdrawn")
+    _refuse_before_submitted(application, as_of, "A withdrawal")
     application.status = Status.WITHDRAWN
     application.decision_note = reason
     save_with_reason(application, f"Withdrawn on {day(as_of)}: {reason}", by=by)
@@ -323,6 +335,7 @@ def reject_application(application, *, by, reason: str, as_of: date) -> StartupA
     _take_e5_turns(application)
     application = _locked(application)
     _require_open(application, "rejected")
+    _refuse_before_submitted(application, as_of, "A rejection")
     application.status = Status.REJECTED
     application.rejection_reason = reason
     application.decided_by, application.decided_on = by, as_of
@@ -445,6 +458,7 @@ def approve_application(
     _take_e5_turns(application)
     application = _locked(application)
     _require_open(application, "approved")
+    _refuse_before_submitted(application, as_of, "An approval")
     if application.workspace_id is None:
         raise ApplicationError(
             "Link the applicant's workspace before approving: the credit is granted to a workspace."
@@ -687,9 +701,17 @@ def request_deal(application, *, deal: PartnerDeal, as_of: date) -> DealRequest:
         raise ApplicationError("Only startups accepted into the program can request partner deals.")
     if not program_member(application.workspace_id, as_of):
         grants = CreditGrant.objects.filter(workspace_id=application.workspace_id)
+        if not grants.filter(valid_from__lte=as_of).exists():
+            starts = min((grant.valid_from for grant in grants), default=as_of)
+            raise ApplicationError(
+                f"{application.company_name} is a program member from {day(starts)}: a partner "
+                f"deal requested on {day(as_of)} is before it."
+            )
         ended = max(
-            (min(grant.valid_until, grant.lapsed_on or grant.valid_until) for grant in grants),
-            default=as_of,
+            (
+                min(grant.valid_until, grant.lapsed_on or grant.valid_until)
+                for grant in grants.filter(valid_from__lte=as_of)
+            ),
         )
         raise ApplicationError(
             f"The startup program of {application.company_name} ended on {day(ended)}: only "
@@ -711,6 +733,11 @@ def decide_deal_request(request: DealRequest, *, by, fulfil: bool, as_of: date, 
     request = DealRequest.objects.select_for_update().get(pk=request.pk)
     if request.status != DealRequest.Status.REQUESTED:
         raise ApplicationError(f"This request was already {request.get_status_display().lower()}.")
+    if as_of < request.requested_on:
+        raise ApplicationError(
+            f"A decision dated {day(as_of)} is before the request was made "
+            f"({day(request.requested_on)})."
+        )
     if not fulfil:
         note = require_reason(
             note, "Say why the request is declined: the reason is kept.", error=ApplicationError

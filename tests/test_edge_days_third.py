@@ -264,7 +264,9 @@ def test_cr2_k4_monthly_to_annual_on_the_1st_credits_only_the_monthly_invoice(db
     day, 1,440.00, and February's overage-only invoice of the term (11,000 MTUs: 10.00, dated
     1 March) are never credited. One draw of 140.00: 24,860.00 left."""
     ws = paid_monthly(date(2026, 1, 1))
-    startups.approve_application(application(workspace=ws), by=reviewer, as_of=date(2026, 1, 10))
+    startups.approve_application(
+        application(workspace=ws, as_of=date(2026, 1, 10)), by=reviewer, as_of=date(2026, 1, 10)
+    )
     services.record_usage(ws, month=date(2026, 1, 1), mtus=12_000)
     services.change_interval(ws, interval="annual", as_of=date(2026, 2, 1))
     services.record_usage(ws, month=date(2026, 2, 1), mtus=11_000)

@@ -91,7 +91,10 @@ def test_s6_staff_enter_a_deal_request_for_an_accepted_startup(client, db, revie
     today = toolkit.today()
     app, ended = (
         services.approve_application(
-            application(workspace=workspace(as_of=today - timedelta(days=days + 20))),
+            application(
+                workspace=workspace(as_of=today - timedelta(days=days + 20)),
+                as_of=today - timedelta(days=days + 10),
+            ),
             by=reviewer,
             as_of=today - timedelta(days=days),
             credits_scope_confirmed=True,

@@ -73,7 +73,7 @@ def test_c7_s2_a_reviewer_links_workspace_and_partner_and_the_checks_follow(
 
 
 def test_s2_a_decided_application_cannot_be_linked_and_says_so(db, reviewer, today):
-    app = application()
+    app = application(as_of=date(2026, 1, 2))
     startups.withdraw_application(app, by=reviewer, as_of=date(2026, 1, 5), reason="Founder asked")
     with pytest.raises(ApplicationError, match=r"already withdrawn.*: it cannot be linked\.$"):
         startups.link_application(
