@@ -72,6 +72,7 @@ from billing.models import (
 from billing.months import add_months, day_problem, month_start, parse_day
 from billing.pricing import ZERO, round_cents
 from billing.tax import RegionNotACode
+from billing.turns import take_turns
 from billing.usage_import import MAX_MTUS
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import (
@@ -642,8 +643,12 @@ def cached_audience_preview(
 # --- Creating, editing and launching (G1, G2) -------------------------------------------------
 
 
-def _checked_details(name, coupon_code, subject, message, audience, as_of) -> dict:
-    """G1: a campaign's details, checked and cleaned; every problem named at once. The coupon
+def _checked_details(
+    name, coupon_code, subject, message, audience, as_of, *, campaign: Campaign | None = None
+) -> dict:
+    """G1: a campaign's details, checked and cleaned; every problem named at once. A name is
+    one campaign's (`campaign` keeps its own): the add page sent twice made two campaigns,
+    and launching both emailed every workspace twice (G2). The coupon
     must be on offer on `as_of` (C2's own `check_coupon`): a campaign for a coupon nobody it
     reaches could redeem is pointless. Without `as_of` (a script that names no day), only what
     does not depend on the day is checked: inactive, maximum reached."""
@@ -653,6 +658,13 @@ def _checked_details(name, coupon_code, subject, message, audience, as_of) -> di
         problems.append("The campaign needs a name.")
     elif len(name) > 200:
         problems.append("The name is longer than 200 characters.")
+    else:
+        # Two sent at once: the second waits for the first's commit and sees its name.
+        take_turns("campaign name", name.casefold())
+        taken = Campaign.objects.filter(name__iexact=name).exclude(pk=getattr(campaign, "pk", None))
+        if (other := taken.first()) is not None:
+            when = f"launched on {day(other.launched_on)}" if other.launched_on else "a draft"
+            problems.append(f"A campaign named “{other.name}” exists already ({when}).")
     if not subject:
         problems.append("The email needs a subject.")
     elif len(subject) > 200:
@@ -730,7 +742,7 @@ def update_campaign(
         "message": campaign.message,
         "audience": campaign.audience,
     }
-    details = _checked_details(**{**current, **changes}, as_of=as_of)
+    details = _checked_details(**{**current, **changes}, as_of=as_of, campaign=campaign)
     changed = sorted(field for field, value in details.items() if getattr(campaign, field) != value)
     if not changed:
         return campaign

@@ -11,6 +11,7 @@ from billing.audit import save_with_reason, with_reason
 from billing.contact_details import check_name
 from billing.errors import refuse_problems
 from billing.months import day_problem
+from billing.turns import take_turns
 from coupons.credits import STARTUP_CODE
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Campaign, Coupon
@@ -223,6 +224,8 @@ def create_coupon(
 ) -> Coupon:
     """C1: a new coupon, every problem with the input named at once. `follow_up` is a coupon
     or its code. The database constraints hold the same rules (C1) as a last line."""
+    # Two sent at once: the second waits for the first's commit and is told the code is taken.
+    take_turns("coupon code", str(code or "").strip().upper())
     problems, values = _new_coupon(
         code,
         name,

@@ -26,7 +26,7 @@ from coupons.campaigns import (
     notify_batch,
 )
 from coupons.errors import CouponError, CouponRefused
-from coupons.models import CampaignRecipient, Redemption
+from coupons.models import Campaign, CampaignRecipient, Redemption
 
 from .factories import coupon, free_workspace, paid_annual, paid_monthly
 
@@ -44,8 +44,10 @@ def spring(db):
 
 
 def campaign_for(promo, audience, by=None):
+    """A draft campaign; each has a name of its own (G1), a test's first "Spring 2026"."""
+    n = Campaign.objects.count() + 1
     return create_campaign(
-        "Spring 2026",
+        "Spring 2026" if n == 1 else f"Spring 2026 ({n})",
         promo.code,
         "25% off Team for three months",
         "Spring is here.",
