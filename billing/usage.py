@@ -68,7 +68,10 @@ def record_usage(
 ) -> Usage:
     """U1: the month's figure; a later report for the same month replaces it. I6: at most
     MAX_MTUS; D2: not for a month whose close has run; U2: given `as_of` (the day it is
-    reported: the screens pass it), not for a month that has not started."""
+    reported: the screens pass it), not for a month that has not started. A figure equal to
+    the one on file is left as it is (R4: a form sent twice keeps no second version, as a file
+    imported twice writes nothing). The row returned tells the figure it replaced, read under
+    the workspace's lock, as `figure_before` (None: the month had none)."""
     _refuse_problems(workspace, month, _check_usage(month, mtus, as_of, workspace))
     # W1: its data stopped. The workspace's row is held first, so a closure under way (which
     # holds it) is waited for and seen, and one that comes later waits for this figure.
@@ -80,7 +83,13 @@ def record_usage(
         _refuse_problems(
             workspace, month, [f"{month_name(month)} is closed (its invoices are issued)"]
         )
-    usage, _ = Usage.objects.update_or_create(
-        workspace=workspace, month=month, defaults={"mtus": mtus}
-    )
+    usage = Usage.objects.filter(workspace=workspace, month=month).first()
+    if usage is None:
+        usage = Usage.objects.create(workspace=workspace, month=month, mtus=mtus)
+        usage.figure_before = None
+    else:
+        usage.figure_before = usage.mtus
+        if usage.mtus != mtus:
+            usage.mtus = mtus
+            usage.save(update_fields=["mtus", "updated_at"])
     return usage

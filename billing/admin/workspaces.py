@@ -614,8 +614,9 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
         if action == "usage":
             month, mtus, name = data["month"], data["mtus"], workspace.name
             # U1: a figure replaces the month's; naming the one replaced shows a slip of month.
-            on_file = workspace.usage.filter(month=month).values_list("mtus", flat=True).first()
-            services.record_usage(workspace, month=month, mtus=mtus, as_of=today)
+            on_file = services.record_usage(
+                workspace, month=month, mtus=mtus, as_of=today
+            ).figure_before
             figure = f"{count(mtus)} MTUs"
             if on_file == mtus:
                 return f"{figure} for {name}, {month_name(month)}: already on file."

@@ -440,7 +440,13 @@ def test_u1_recording_a_months_usage_says_which_figure_it_replaced(client, suppo
         "1,200 MTUs recorded for Acme, February 2026, replacing 1,500."
     ]
     assert record("2026-02", "1200") == ["1,200 MTUs for Acme, February 2026: already on file."]
-    assert Usage.objects.get(workspace=ws).mtus == 1200
+    usage = Usage.objects.get(workspace=ws)
+    assert usage.mtus == 1200
+    # R4: the figure sent again kept no version saying it changed (the run-twice walk).
+    assert [(h.history_type, h.mtus) for h in usage.history.order_by("history_id")] == [
+        ("+", 1500),
+        ("~", 1200),
+    ]
 
 
 def test_x2_the_rate_list_says_which_rate_is_in_force(client, finance, pin_today):

@@ -74,3 +74,24 @@ def test_r4_t2_a_card_recorded_three_times_at_once_is_recorded_once(run_together
     assert PaymentMethod.objects.filter(workspace=ws).count() == 1
     reasons = ws.history.values_list("history_change_reason", flat=True)
     assert list(reasons).count("Payment method added") == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_u1_r4_two_figures_recorded_at_once_each_name_the_one_they_replaced(run_together):
+    """1,000 and 2,000 MTUs recorded at once over 8,010: both pages said 'replacing 8,010',
+    though the second replaced 1,000. The figure replaced is read under the workspace's lock,
+    so one names 8,010 and the other the first's figure."""
+    require_postgres()
+    ws = workspace(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=8_010, as_of=date(2026, 1, 20))
+
+    def record(mtus):
+        return lambda: (
+            services.record_usage(
+                Workspace.objects.get(pk=ws.pk), month=date(2026, 1, 1), mtus=mtus
+            ).figure_before
+        )
+
+    befores = run_together(record(1_000), record(2_000))
+    assert sorted(befores) in ([1_000, 8_010], [2_000, 8_010])
