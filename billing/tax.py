@@ -24,6 +24,7 @@ from billing.formatting import day as on
 from billing.formatting import rate as rate_text
 from billing.models import Invoice, TaxExemption, TaxRate, Workspace
 from billing.months import day_problem
+from billing.turns import take_turns
 
 # The notes on an invoice's `tax_note` that say tax was waived start with this (reports and
 # the finance filters find exempt invoices by it).
@@ -398,6 +399,14 @@ def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from:
     country, region, name = _jurisdiction(country, region, name)
     rate = _percentage(rate)
     _refuse_read_already(country, region, valid_from, "A tax rate")
+    # The form sent twice, at once too (the second waits for the first's commit): the same
+    # rate from the same day again changes nothing and keeps no second version (R4).
+    take_turns("tax rate", f"{country}-{region} {valid_from}")
+    same = TaxRate.objects.filter(
+        country=country, region=region, valid_from=valid_from, rate=rate, name=name
+    ).first()
+    if same is not None:
+        raise BillingError(f"{same} ({name}) is set already: nothing changes.")
     tax_rate, _ = TaxRate.objects.update_or_create(
         country=country,
         region=region,

@@ -8,7 +8,7 @@ import pytest
 
 from billing import services
 from billing.errors import BillingError
-from billing.models import PaymentMethod, Workspace
+from billing.models import PaymentMethod, TaxRate, Workspace
 from tests.services import require_postgres
 
 from .factories import workspace
@@ -95,3 +95,40 @@ def test_u1_r4_two_figures_recorded_at_once_each_name_the_one_they_replaced(run_
 
     befores = run_together(record(1_000), record(2_000))
     assert sorted(befores) in ([1_000, 8_010], [2_000, 8_010])
+
+
+def nz_gst():
+    return services.set_tax_rate(
+        "NZ",
+        rate="15",
+        name="GST",
+        valid_from=date(2026, 12, 20),
+        reason="Inland Revenue notice",
+        by=None,
+    )
+
+
+def test_x2_r4_the_same_rate_set_again_changes_nothing(db):
+    """The add page sent twice kept a second version with nothing changed and told finance
+    'It replaces the 15 % rate (GST)', the same rate. Another rate that day still replaces
+    it (X2)."""
+    rate = nz_gst()
+    with pytest.raises(BillingError) as refused:
+        nz_gst()
+    assert str(refused.value) == "NZ 15 % from 20 Dec 2026 (GST) is set already: nothing changes."
+    assert rate.history.count() == 1
+    services.set_tax_rate(
+        "NZ", rate="16", name="GST", valid_from=date(2026, 12, 20), reason="Typo", by=None
+    )
+    december = TaxRate.objects.filter(country="NZ", valid_from=date(2026, 12, 20))
+    assert [str(r) for r in december] == ["NZ 16 % from 20 Dec 2026"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_x2_r4_the_same_rate_set_twice_at_once_is_set_once(run_together):
+    require_postgres()
+    outcomes = run_together(nz_gst, nz_gst, refusals=(BillingError,))
+    assert sum(isinstance(o, BillingError) for o in outcomes) == 1
+    december = TaxRate.objects.get(country="NZ", valid_from=date(2026, 12, 20))
+    assert december.history.count() == 1
