@@ -41,7 +41,7 @@ from coupons import services as coupons
 from coupons.adjustments import CouponAdjustments
 from coupons.campaigns import campaign_audience, create_campaign, launch_campaign
 from coupons.errors import CouponRefused
-from coupons.models import Redemption
+from coupons.models import Campaign, Redemption
 from startups import services as startups
 from tests.coupons.factories import coupon
 from tests.scenarios.clock import daily_and_catch_up, run_days
@@ -664,7 +664,8 @@ def test_c8_c3_c2_seeded_coupons_and_long_standing_customers(db, support):
 
 def _reach(code, on, **filters):
     """G1: the slugs a campaign for `code` with `filters` reaches on `on`, and its refusals."""
-    campaign = create_campaign("Look", code, "An offer", "An offer for you.", filters)
+    name = f"Look {Campaign.objects.count() + 1}"  # a name of its own (G1)
+    campaign = create_campaign(name, code, "An offer", "An offer for you.", filters)
     ids, refusals = campaign_audience(campaign, on)
     return sorted(Workspace.objects.filter(pk__in=ids).values_list("slug", flat=True)), refusals
 

@@ -48,7 +48,7 @@ from coupons import services as coupons
 from coupons.adjustments import CouponAdjustments
 from coupons.campaigns import campaign_audience, campaign_results, create_campaign, launch_campaign
 from coupons.errors import CouponRefused
-from coupons.models import Coupon, CreditGrant, NonprofitProof, Redemption
+from coupons.models import Campaign, Coupon, CreditGrant, NonprofitProof, Redemption
 from startups import services as startups
 from tests.billing.factories import certificate, paid_annual, paid_monthly, workspace
 from tests.coupons.factories import PDF, coupon
@@ -1032,7 +1032,11 @@ def test_i5_k3_the_credit_note_document_shows_the_tax_given_back(db, support, fi
 def _audience(promo, on, **filters):
     """G1: the slugs a campaign with `filters` reaches on `on`, and its refusals by reason."""
     campaign = create_campaign(
-        "Spring", promo.code, "10 % off", "Ten percent off your next bill.", filters
+        f"Spring {Campaign.objects.count() + 1}",  # a name of its own (G1)
+        promo.code,
+        "10 % off",
+        "Ten percent off your next bill.",
+        filters,
     )
     ids, refusals = campaign_audience(campaign, on)
     return sorted(Workspace.objects.filter(pk__in=ids).values_list("slug", flat=True)), refusals
