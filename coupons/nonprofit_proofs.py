@@ -19,23 +19,13 @@ from coupons.redemptions import redeem_coupon
 NONPROFIT_CODE = "NONPROFIT"
 
 
-@transaction.atomic
 def submit_nonprofit_proof(workspace: Workspace, *, document, by, as_of: date) -> NonprofitProof:
     """C6: a proof document (PDF, PNG or JPEG by its content, not empty, at most 10 MB) is
     stored privately under a random name, for support to review (transactional: the file goes
-    again if the row is not committed)."""
+    again if the row is not committed). One proof waits for support at a time (the upload
+    sent twice, at once too); a rejected one can then be replaced."""
     refuse_closed(workspace, "A non-profit proof")
     content_type = document_type(document, what="proof")
-    # One proof waits for support at a time (the upload sent twice, at once too: the
-    # workspace's row is held); a rejected one can then be replaced.
-    workspace = Workspace.objects.for_change(workspace)
-    waiting = workspace.nonprofit_proofs.filter(status=NonprofitProof.Status.SUBMITTED).first()
-    if waiting is not None:
-        raise CouponError(
-            f"A proof of {workspace.name}'s non-profit status, submitted on "
-            f"{day(waiting.submitted_on)}, waits for review already: support decides it first "
-            "(a rejected one can then be replaced)."
-        )
     proof = NonprofitProof(
         workspace=workspace,
         content_type=content_type,
@@ -45,6 +35,15 @@ def submit_nonprofit_proof(workspace: Workspace, *, document, by, as_of: date) -
         submitted_by=by,
     )
     with stored_until_rollback(proof.document, document):
+        # Held, so two uploads at once take turns for the check below.
+        workspace = Workspace.objects.for_change(workspace)
+        waiting = workspace.nonprofit_proofs.filter(status=NonprofitProof.Status.SUBMITTED).first()
+        if waiting is not None:
+            raise CouponError(
+                f"A proof of {workspace.name}'s non-profit status, submitted on "
+                f"{day(waiting.submitted_on)}, waits for review already: support decides it "
+                "first (a rejected one can then be replaced)."
+            )
         save_with_reason(proof, "Submitted", by=by)
     return proof
 
