@@ -588,7 +588,15 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
         shown = ""
         if confirms is not None:
             state = [status[key] for key in SHOWN_STATUS], term_next, workspace.lock
-            shown = repr((state, workspace.closed_on, confirms))
+            # The plan's last recorded change too: a page opened before a cancellation that a
+            # colleague then withdrew shows the same status, and must still confirm nothing.
+            changed = (
+                Subscription.history.filter(workspace_id=workspace.pk)
+                .order_by("-history_id")
+                .values_list("history_id", flat=True)
+                .first()
+            )
+            shown = repr((state, workspace.closed_on, confirms, changed))
         return service_form_page(
             self,
             request,

@@ -270,3 +270,26 @@ def test_k4_f4_the_change_message_names_the_invoices_issued_and_the_lock_lifted(
         )
     )
     assert said[0].endswith("Ticket 8. Its lock is now “Unlocked”.")
+
+
+def test_k2_a_cancellation_sent_again_after_a_colleague_withdrew_it_changes_nothing(
+    client, support, today
+):
+    """K2: support cancels an annual term at its end (ticket 1); a colleague withdraws the
+    cancellation; support's browser sends the first page again. The status reads as it did
+    when that page was opened, so the replay cancelled the term again (the run-twice walk).
+    The page's digest carries the plan's last recorded change: the replay does nothing."""
+    from .factories import paid_annual
+
+    ws = paid_annual(date(2026, 1, 1))
+    client.force_login(support)
+    url = action_url(ws, "plan")
+    digest = client.get(url).context["shown_digest"]
+    sent = {"plan": "free", "reason": "Ticket 1", "shown": digest}
+    client.post(url, sent)
+    assert ws.subscriptions.get(ended_on=None).cancel_at_term_end
+    services.change_to_team(ws, interval="annual", as_of=today, reason="Ticket 2")
+    assert not ws.subscriptions.get(ended_on=None).cancel_at_term_end
+    replayed = client.post(url, sent)
+    assert f"{ws} changed since this page was opened" in messages_of(replayed)[-1]
+    assert not ws.subscriptions.get(ended_on=None).cancel_at_term_end
