@@ -44,7 +44,7 @@ from coupons.errors import CouponRefused
 from coupons.models import Campaign, Redemption
 from startups import services as startups
 from tests.coupons.factories import coupon
-from tests.scenarios.clock import daily_and_catch_up, run_days
+from tests.scenarios.clock import both_ways, letters
 from tests.scenarios.figures import bills, everything, forecast_figures, locks, subjects
 from tests.scenarios.workspaces import new, paid, ws_
 
@@ -62,23 +62,6 @@ def _coupon_adjustments(swap_invoice_adjustments):
 def short(slug):
     """(kind, issue date, period start, period end, subtotal, discount, credits, total)."""
     return [(b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[8]) for b in bills(ws_(slug))]
-
-
-def letters():
-    return sorted((m.to[0], m.subject) for m in mail.outbox)
-
-
-def both_ways(capture, start, end, actions, read):
-    """D4: `actions(day)` from `start` through `end` with the clock run each day, then again
-    with one run at the end; the two `read()`s (with the emails) must be equal. Returns it."""
-
-    def run(daily):
-        run_days(start, end, daily=daily, capture=capture, actions=actions)
-        return {**read(), "letters": letters()}
-
-    daily, catch_up = daily_and_catch_up(run)
-    assert daily == catch_up
-    return daily
 
 
 NOT_LOCKED, LOCKED, STOPPED = "unlocked", "locked", "locked_data_stopped"

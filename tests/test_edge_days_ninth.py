@@ -35,7 +35,7 @@ from coupons.models import CreditGrant, Redemption
 from startups import services as startups
 from tests.billing.factories import certificate, move_business
 from tests.coupons.factories import coupon
-from tests.scenarios.clock import _restart_ids
+from tests.scenarios.clock import _restart_ids, letters
 from tests.scenarios.workspaces import new, paid, ws_
 
 
@@ -110,10 +110,6 @@ def world(*slugs, days=()):
         }
         for slug in slugs
     }
-
-
-def letters():
-    return sorted((m.to[0], m.subject) for m in mail.outbox)
 
 
 def every_order(capture, changes, read, *, run_to):

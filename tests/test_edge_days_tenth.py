@@ -51,7 +51,7 @@ from startups.errors import ApplicationError
 from startups.models import DealRequest, PartnerDeal
 from tests.admin_pages import action
 from tests.coupons.factories import approved_proof, coupon
-from tests.scenarios.clock import daily_and_catch_up, run_days
+from tests.scenarios.clock import both_ways, letters
 from tests.scenarios.figures import bills, close, ledger
 from tests.scenarios.workspaces import new, paid, ws_
 from tests.startups.factories import application
@@ -70,23 +70,6 @@ def _coupon_adjustments(swap_invoice_adjustments):
 def short(slug):
     """(kind, issue date, period start, period end, subtotal, discount, credits, tax, total)."""
     return bills(ws_(slug))
-
-
-def letters():
-    return sorted((m.to[0], m.subject) for m in mail.outbox)
-
-
-def both_ways(capture, start, end, actions, read):
-    """D4: `actions(day)` from `start` through `end` with the clock run each day, then again
-    with one run at the end; the two `read()`s (with the emails) must be equal. Returns it."""
-
-    def run(daily):
-        run_days(start, end, daily=daily, capture=capture, actions=actions)
-        return {**read(), "letters": letters()}
-
-    daily, catch_up = daily_and_catch_up(run)
-    assert daily == catch_up
-    return daily
 
 
 def checks(app):

@@ -49,6 +49,24 @@ def run_days(start, end, *, daily, capture, actions):
         services.run_billing(as_of=end)
 
 
+def letters():
+    """Every email sent so far, as (recipient, subject), sorted."""
+    return sorted((m.to[0], m.subject) for m in mail.outbox)
+
+
+def both_ways(capture, start, end, actions, read):
+    """D4: `actions(day)` from `start` through `end` with the clock run each day, then again
+    with one run at the end; the two `read()`s (with the emails) must be equal. Returns it."""
+
+    def run(daily):
+        run_days(start, end, daily=daily, capture=capture, actions=actions)
+        return {**read(), "letters": letters()}
+
+    daily, catch_up = daily_and_catch_up(run)
+    assert daily == catch_up
+    return daily
+
+
 def subscription_rows():
     """Every subscription: workspace, plan, interval, start, end and trial outcome."""
     return sorted(
