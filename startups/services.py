@@ -20,7 +20,7 @@ from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_problems
 from billing.formatting import day, money
-from billing.models import Subscription, Workspace
+from billing.models import OutboundEmail, Subscription, Workspace
 from billing.months import add_year, years_before
 from billing.selectors import workspace_status
 from billing.subscriptions import advance_workspace
@@ -249,14 +249,37 @@ def _refresh_e5_of_others(application: StartupApplication, *, by, why: str, move
             )
 
 
+# What an applicant is sent about an application (S1, S4, S5), each once.
+APPLICANT_EMAILS = (
+    "startup_application_received",
+    "startup_application_accepted",
+    "startup_application_rejected",
+)
+
+
+def _email_key(application: StartupApplication) -> str:
+    return f"application:{application.pk}"
+
+
 def _email_applicant(application: StartupApplication, kind: str, **context):
     """S1, S5: the applicant's one email of each kind, sent after commit."""
     queue_email(
         kind=kind,
-        object_key=f"application:{application.pk}",
+        object_key=_email_key(application),
         to=application.contact_email,
         template=kind,
         context={"application": application, **context},
+    )
+
+
+def applicant_emails(application: StartupApplication) -> list[OutboundEmail]:
+    """The emails about `application` and whether each left, oldest first, for its page: a
+    reviewer answers "did they get our decision?" from it (R2 gives reviewers no outbox, which
+    holds every customer's emails)."""
+    return list(
+        OutboundEmail.objects.filter(
+            kind__in=APPLICANT_EMAILS, object_key=_email_key(application)
+        ).order_by("created_at", "pk")
     )
 
 

@@ -21,7 +21,7 @@ from billing.admin_toolkit import (
     status_badge,
     with_note,
 )
-from billing.formatting import day, money
+from billing.formatting import day, email_kind, money
 from startups import services
 from startups.forms import (
     ApproveForm,
@@ -192,6 +192,10 @@ class StartupApplicationAdmin(ServiceAdmin):
         if application is not None:
             extra_context["checks"] = application.checks
             extra_context["review_actions"] = self._review_actions(request, application)
+            extra_context["applicant_emails"] = [
+                (email, email_kind(email.kind)) for email in services.applicant_emails(application)
+            ]
+            extra_context["outbox_visible"] = request.user.has_perm("billing.view_outboundemail")
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _review_actions(self, request, application):

@@ -162,3 +162,69 @@ def test_e3_r4_opening_or_closing_a_country_asks_why_and_keeps_it(client, review
     client.post(add, {"country": "RU", "active": "", "change_reason": "Again"})
     client.post(change, {"country": "RU", "change_reason": "No-op"})
     assert ru.history.count() == versions
+
+
+def test_r2_s5_the_application_page_says_whether_each_email_to_the_applicant_left(
+    client, db, reviewer, settings, django_capture_on_commit_callbacks
+):
+    """R2, S1, S5: reviewers have no outbox (it holds every customer's emails), so the
+    application's page lists the emails about it and whether each left: the confirmation sent,
+    the rejection not sent (the mail server down) with its error and who can send it again;
+    another application's email is not listed."""
+    from billing.emails import send_queued_email
+    from billing.models import OutboundEmail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        app = application(
+            company_name="Nimbus Labs", contact_email="ada@nimbus.example", as_of=date(2026, 1, 20)
+        )
+        application(company_name="Other Co", contact_email="bob@other.example")
+    client.force_login(reviewer)
+    page = client.get(reverse("admin:startups_startupapplication_change", args=[app.pk]))
+    body = re.sub(r"\s+", " ", page.content.decode())
+    assert "Emails to the applicant" in body
+    sent = OutboundEmail.objects.get(to="ada@nimbus.example")
+    assert (
+        "Startup application received</td> <td>ada@nimbus.example</td> "
+        f"<td>Sent {sent.sent_at:%-d %b %Y, %H:%M} UTC" in body
+    )
+    assert "bob@other.example" not in body
+    assert "admin/billing/outboundemail/" not in body  # no link to an outbox they cannot open
+
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.MailServerDown"
+    services.reject_application(
+        app, by=reviewer, reason="Outside the program's scope", as_of=date(2026, 1, 21)
+    )
+    rejection = OutboundEmail.objects.get(kind="startup_application_rejected")
+    send_queued_email(rejection.pk, last_try=True)
+    body = re.sub(
+        r"\s+",
+        " ",
+        client.get(
+            reverse("admin:startups_startupapplication_change", args=[app.pk])
+        ).content.decode(),
+    )
+    assert (
+        "Startup application rejected</td> <td>ada@nimbus.example</td> <td><strong>Not "
+        "sent</strong>: Given up after 1 tries: SMTPServerDisconnected: Connection unexpectedly "
+        "closed Support or finance can send it again from the outbox." in body
+    )
+    assert body.index("Startup application received") < body.index("Startup application rejected")
+
+
+def test_r2_an_application_without_email_says_so_and_support_follows_the_link(client, db, support):
+    """R1, R2: an application entered with no email left yet says so; one whose emails exist
+    links each to the outbox for whoever may open it (support)."""
+    from billing.models import OutboundEmail
+
+    app = application(company_name="Quiet Co")  # its confirmation queued, not yet sent
+    OutboundEmail.objects.filter(object_key=f"application:{app.pk}").delete()
+    other = application(company_name="Loud Co")
+    client.force_login(support)
+    quiet = client.get(reverse("admin:startups_startupapplication_change", args=[app.pk]))
+    assert "No email about this application yet." in quiet.content.decode()
+    loud = client.get(reverse("admin:startups_startupapplication_change", args=[other.pk]))
+    email = OutboundEmail.objects.get(object_key=f"application:{other.pk}")
+    body = re.sub(r"\s+", " ", loud.content.decode())
+    assert reverse("admin:billing_outboundemail_change", args=[email.pk]) in body
+    assert "Waiting to be sent (queued" in body
