@@ -6,7 +6,7 @@ from django import forms
 from django.db.models import Q
 from django_countries import countries
 
-from billing.models import Invoice, Plan, Workspace
+from billing.models import Interval, Invoice, Plan, Workspace
 from billing.months import next_month, parse_month
 from billing.tax import EXEMPT_NOTE_PREFIX
 
@@ -82,6 +82,8 @@ class InvoiceFilter(IssueMonthFilter):
     plan = django_filters.ChoiceFilter(
         field_name="plan_code", choices=Plan.Code.choices, label="Plan"
     )
+    # The revenue report's columns are plan and interval as invoiced: each figure opens these.
+    interval = django_filters.ChoiceFilter(choices=Interval.choices, label="Billing interval")
     country = django_filters.ChoiceFilter(
         field_name="tax_country", choices=_country_choices, label="Tax country"
     )

@@ -120,24 +120,32 @@ def totals(rows: list[dict], keys) -> dict:
     return {key: sum((row[key] for row in rows), 0) for key in keys}
 
 
+@dataclass(frozen=True, order=True)
+class RevenueSeries:
+    """A plan and billing interval as invoiced: one column of the revenue report, shown by its
+    label ("Team (monthly)")."""
+
+    plan_code: str
+    interval: str
+
+    def __str__(self):
+        return f"{self.plan_code.capitalize()} ({Interval(self.interval).label.lower()})"
+
+
 @dataclass
 class RevenueMonth:
     month: date
-    amounts: dict = field(default_factory=dict)  # series label → Decimal
+    amounts: dict = field(default_factory=dict)  # RevenueSeries → Decimal
 
     @property
     def total(self) -> Decimal:
         return sum(self.amounts.values(), ZERO)
 
 
-def _series_label(plan_code: str, interval: str) -> str:
-    return f"{plan_code.capitalize()} ({Interval(interval).label.lower()})"
-
-
 def revenue_by_month(invoices: QuerySet, *, first: date, last: date) -> tuple[list, list]:
     """Invoiced revenue (after discounts and credits, before tax) per issue month from `first`
-    to `last` (months, both included, empty ones too) and plan as invoiced. Returns (series
-    labels, months)."""
+    to `last` (months, both included, empty ones too) and plan as invoiced. Returns (series,
+    months)."""
     rows = (
         _counted(invoices)
         .values("month", "plan_code", "interval")
@@ -151,10 +159,10 @@ def revenue_by_month(invoices: QuerySet, *, first: date, last: date) -> tuple[li
         month = add_months(month, 1)
     series = []
     for row in rows:
-        label = _series_label(row["plan_code"], row["interval"])
-        if label not in series:
-            series.append(label)
+        plan = RevenueSeries(row["plan_code"], row["interval"])
+        if plan not in series:
+            series.append(plan)
         key = month_start(row["month"])
         if key in months:
-            months[key].amounts[label] = round_cents(row["revenue"])
+            months[key].amounts[plan] = round_cents(row["revenue"])
     return sorted(series), list(months.values())

@@ -238,15 +238,26 @@ def revenue(request):
     if month_filter.is_valid():
         series, months = reports.revenue_by_month(month_filter.qs, first=first, last=last)
     peak = max((m.total for m in months), default=0) or 1
+
+    def invoices_of(start, end, plan=None):
+        """The invoice list behind a figure: a month's or the range's, of a plan or all."""
+        if plan is None:
+            return _counted_invoices_url(start, end)
+        return _counted_invoices_url(start, end, plan=plan.plan_code, interval=plan.interval)
+
     bars = [
         {
             "month": m.month,
             "total": m.total,
-            "amounts": [m.amounts.get(label, reports.ZERO) for label in series],
+            "invoices_url": invoices_of(m.month, m.month),
+            "amounts": [
+                (m.amounts.get(plan, reports.ZERO), invoices_of(m.month, m.month, plan))
+                for plan in series
+            ],
             "segments": [
-                (index, label, m.amounts[label], round_cents(100 * m.amounts[label] / peak))
-                for index, label in enumerate(series)
-                if m.amounts.get(label)
+                (index, plan, m.amounts[plan], round_cents(100 * m.amounts[plan] / peak))
+                for index, plan in enumerate(series)
+                if m.amounts.get(plan)
             ],
         }
         for m in months
@@ -259,10 +270,14 @@ def revenue(request):
         series=list(enumerate(series)),
         bars=bars,
         series_totals=[
-            sum((m.amounts.get(label, reports.ZERO) for m in months), reports.ZERO)
-            for label in series
+            (
+                sum((m.amounts.get(plan, reports.ZERO) for m in months), reports.ZERO),
+                invoices_of(first, last, plan),
+            )
+            for plan in series
         ],
         grand_total=sum((m.total for m in months), 0),
+        total_invoices_url=invoices_of(first, last),
     )
 
 

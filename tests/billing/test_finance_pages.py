@@ -346,8 +346,8 @@ def test_r3_revenue_by_month_and_plan(client, finance, world):
     series, months = reports.revenue_by_month(
         Invoice.objects.all(), first=date(2025, 12, 1), last=date(2026, 3, 1)
     )
-    assert series == ["Team (annual)", "Team (monthly)"]
-    by_month = {m.month: m.amounts for m in months}
+    assert [str(plan) for plan in series] == ["Team (annual)", "Team (monthly)"]
+    by_month = {m.month: {str(plan): amount for plan, amount in m.amounts.items()} for m in months}
     assert list(by_month) == [date(2025, 12, 1)] + [date(2026, m, 1) for m in (1, 2, 3)]
     assert by_month[date(2025, 12, 1)] == {}  # a month without invoices is still shown
     assert by_month[date(2026, 1, 1)] == {"Team (annual)": D("1440.00")}  # trial ended 01-15
@@ -366,8 +366,43 @@ def test_r3_revenue_by_month_and_plan(client, finance, world):
     # Each plan's total under its column, then the grand total: annual 1,440.00; monthly
     # 542.86 + 240.00 = 782.86; together 2,222.86.
     footer = page[page.index("<tfoot>") : page.index("</tfoot>")]
-    totals = re.findall(r'<td class="num">([^<]+)</td>', footer)
+    totals = re.findall(r'<td class="num"><a href="[^"]+">([^<]+)</a></td>', footer)
     assert totals == ["$1,440.00", "$782.86", "$2,222.86"]
+
+
+def test_r3_each_revenue_figure_opens_the_invoices_it_adds_up(client, finance, world):
+    """R3: a figure of the revenue report links to the invoice list of exactly the invoices it
+    sums, void ones left out (I3): February's Team (monthly) 542.86 lists CA, TX, DE and OR's
+    monthly invoices and OR's final one (5); March's 240.00 lists CA's and TX's (DE's is void);
+    the annual column's 1,440.00 the annual invoice of January; the grand total 2,222.86 all 8.
+    Before, no figure linked anywhere."""
+    client.force_login(finance)
+    page = client.get(
+        reverse("finance:revenue"), {"issued_from": "2026-01", "issued_to": "2026-03"}
+    ).content.decode()
+    links = {
+        html.unescape(amount): html.unescape(url)
+        for url, amount in re.findall(r'<td class="num"><a href="([^"]+)">([^<]+)</a></td>', page)
+    }
+    # Each linked figure, with the invoices its list shows and what their nets add up to.
+    listed = {}
+    for amount, url in links.items():
+        response = client.get(url)
+        invoices = list(response.context["page"].object_list)
+        net = sum((i.subtotal - i.discount - i.credits for i in invoices), D("0.00"))
+        assert f"${net:,}" == amount, url
+        listed[amount] = sorted((i.workspace.slug, i.kind) for i in invoices)
+    assert listed["$542.86"] == [
+        ("ca-co", "monthly"),
+        ("de-gmbh", "monthly"),
+        ("or-llc", "final"),
+        ("or-llc", "monthly"),
+        ("tx-nonprofit", "monthly"),
+    ]
+    assert listed["$240.00"] == [("ca-co", "monthly"), ("tx-nonprofit", "monthly")]
+    assert listed["$1,440.00"] == [("annual-inc", "annual")]
+    assert len(listed["$2,222.86"]) == 8
+    assert "$0.00</a>" not in page  # an empty month links nowhere
 
 
 def test_i1_an_invoice_pages_lines_are_titled_by_position_not_a_raw_amount(db, client, finance):
