@@ -18,9 +18,8 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 
-from billing import ratelimit, reports
+from billing import admin_toolkit, ratelimit, reports
 from billing.csv_export import InvoiceCsv
 from billing.documents import EXTENSIONS, document_response
 from billing.errors import BillingError
@@ -180,7 +179,7 @@ def _month_range(request, today):
 
 @finance_required
 def tax_report(request):
-    today = timezone.now().date()
+    today = admin_toolkit.today()
     month_filter, first, last = _month_range(request, today)
     rows = []
     if month_filter.is_valid():
@@ -232,7 +231,7 @@ def _counted_invoices_url(first, last, **place) -> str:
 
 @finance_required
 def revenue(request):
-    today = timezone.now().date()
+    today = admin_toolkit.today()
     month_filter, first, last = _month_range(request, today)
     series, months = [], []
     if month_filter.is_valid():

@@ -171,3 +171,47 @@ def test_i3_a_credit_is_given_back_once(db, finance):
         CreditLedgerEntry.objects.create(
             grant=grant, invoice=january, kind="return", amount=D("120.00"), on=date(2026, 2, 11)
         )
+
+
+def test_r3_each_figure_of_the_credit_report_opens_the_ledger_entries_it_adds_up(
+    client, db, finance, pin_today
+):
+    """R3, CR1, CR2, I3: a member since 1 January 2026 (25,000.00 granted) whose monthly
+    invoices of 1 February to 1 November drew 120.00 each (10 × 120.00 = 1,200.00); the
+    November invoice voided on 20 November gives its 120.00 back, and December's draws 120.00.
+    Each non-zero figure links to the credit ledger's entries of its kind and month (or of the
+    twelve months, for the totals), and those entries add up to it; a 0.00 links nowhere.
+    Before, no figure linked anywhere."""
+    import html
+    import re
+
+    from billing.models import Invoice
+
+    ws = _member(date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 11, 19))
+    november = Invoice.objects.get(workspace=ws, issue_date=date(2026, 11, 1))
+    billing.void_invoice(november, by=finance, reason="Billed twice", as_of=date(2026, 11, 20))
+    billing.run_billing(as_of=date(2026, 12, 4))
+    pin_today(date(2026, 12, 5))  # the report's twelve months: January to December 2026
+    client.force_login(finance)
+    page = client.get(reverse("credits:liability")).content.decode()
+    links = re.findall(r'<td class="num"><a href="([^"]+)">([^<]+)</a></td>', page)
+    opened = []
+    for url, figure in links:
+        listed = client.get(html.unescape(url)).context["cl"].result_list
+        kinds = {entry.kind for entry in listed}
+        assert len(kinds) == 1
+        total = sum((abs(entry.amount) for entry in listed), D("0.00"))
+        assert f"${total:,}" == html.unescape(figure), url
+        opened.append((kinds.pop(), f"{total:,}", len(listed)))
+    assert sorted(opened) == sorted(
+        [
+            ("grant", "25,000.00", 1),  # January
+            *[("draw", "120.00", 1)] * 11,  # each month, February to December
+            ("return", "120.00", 1),  # November's, given back
+            ("grant", "25,000.00", 1),  # the totals: granted, drawn, given back
+            ("draw", "1,320.00", 11),
+            ("return", "120.00", 1),
+        ]
+    )
+    assert "$0.00</a>" not in page
