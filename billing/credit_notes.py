@@ -11,7 +11,7 @@ from django.db.models import Max, Sum
 from billing.amounts import parse_dollars
 from billing.audit import keep_first_version, require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
-from billing.errors import BillingError, refuse_problems
+from billing.errors import BillingError, refuse_dated_before, refuse_problems
 from billing.formatting import day, money
 from billing.hooks import invoice_adjustments
 from billing.models import CreditNote, Invoice
@@ -22,6 +22,13 @@ ZERO = Decimal("0.00")
 
 def _locked_invoice(invoice: Invoice) -> Invoice:
     return Invoice.objects.select_for_update().get(pk=invoice.pk)
+
+
+def _refuse_before_issued(invoice: Invoice, as_of: date, what: str):
+    """K3, I3: nothing is refunded or voided before its invoice was issued (a credit note's tax
+    would be reported in a month before the invoice's; a void would give credit back to grants
+    as they were before the invoice drew any)."""
+    refuse_dated_before(as_of, invoice.issue_date, what, f"{invoice.number} was issued")
 
 
 def void_refusal(invoice: Invoice) -> str:
@@ -51,6 +58,7 @@ def void_invoice(invoice: Invoice, *, by, reason: str, as_of: date) -> Invoice:
     run (that close would draw credit given back after its day)."""
     require_reason(reason, "Say why the invoice is voided: the reason is kept.")
     refuse_processed(as_of, "A void")
+    _refuse_before_issued(invoice, as_of, "A void")
     invoice = _locked_invoice(invoice)
     if invoice.status == Invoice.Status.VOID:
         raise BillingError(f"{invoice.number} is already void.")
@@ -142,6 +150,7 @@ def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: dat
         problems.append("A credit note needs an amount.")
     refuse_problems(problems)
     require_reason(reason, "Say why the refund is requested: finance sees the reason.")
+    _refuse_before_issued(invoice, as_of, "A credit note")
     invoice = _locked_invoice(invoice)
     # The invoice's row is held: a second post waits for the first and sees it.
     same = invoice.credit_notes.filter(
@@ -169,6 +178,8 @@ def decide_credit_note(note: CreditNote, *, by, approve: bool, as_of: date, note
     note = CreditNote.objects.select_for_update().get(pk=note.pk)
     if note.status != CreditNote.Status.REQUESTED:
         raise BillingError(f"This credit note was already {note.status}.")
+    # The tax report counts what a credit note gives back in the month it was approved.
+    refuse_dated_before(as_of, note.requested_on, "A decision", "the credit note was requested")
     if approve:
         _check_refund(invoice, note.amount)
         note.tax = tax_given_back(invoice, note.amount)

@@ -1,3 +1,5 @@
+from billing.formatting import day
+
 # A value quoted back in a refusal is cut here: a file's 100,000-character field is named, not
 # repeated.
 QUOTED_CHARACTERS = 40
@@ -57,6 +59,13 @@ class ClockBehind(BillingError):
 
 class WorkspaceClosed(BillingError):
     """W1: a change to a closed workspace; only reopening is accepted."""
+
+
+def refuse_dated_before(as_of, earlier, what: str, event: str, error=BillingError):
+    """A step dated before what it acts on came to be (a refund before its invoice, a decision
+    before its request) is refused, naming both days: the books would show it first."""
+    if as_of < earlier:
+        raise error(f"{what} dated {day(as_of)} is before {event} ({day(earlier)}).")
 
 
 def refuse_problems(problems, error=BillingError):

@@ -9,6 +9,7 @@ from django.db import transaction
 from billing.audit import require_reason, save_with_reason
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
+from billing.errors import refuse_dated_before
 from billing.formatting import day
 from billing.models import Workspace
 from coupons.errors import CouponError, CouponRefused
@@ -58,6 +59,14 @@ def _locked_proof(proof) -> NonprofitProof:
     return proof
 
 
+def _refuse_before_submitted(proof: NonprofitProof, as_of: date):
+    """C6: a review dated before the proof was submitted would apply NONPROFIT from a day
+    support had no proof."""
+    refuse_dated_before(
+        as_of, proof.submitted_on, "A review", "the proof was submitted", error=CouponError
+    )
+
+
 @transaction.atomic
 def approve_nonprofit_proof(
     proof: NonprofitProof, *, by, as_of: date, apply_discount: bool = True
@@ -66,6 +75,7 @@ def approve_nonprofit_proof(
     discount at once, in the same transaction: if C2 refuses it, nothing is approved and the
     refusal says why (approve without the discount to apply it later)."""
     proof = _locked_proof(proof)
+    _refuse_before_submitted(proof, as_of)
     refuse_closed(proof.workspace, "Approving a non-profit proof")
     proof.status, proof.reviewed_by, proof.reviewed_on = NonprofitProof.Status.APPROVED, by, as_of
     save_with_reason(proof, "Approved", by=by)
@@ -94,6 +104,7 @@ def reject_nonprofit_proof(proof: NonprofitProof, *, by, reason: str, as_of: dat
         reason, "Say why the proof is rejected: the reason is kept.", error=CouponError
     )
     proof = _locked_proof(proof)
+    _refuse_before_submitted(proof, as_of)
     proof.status, proof.reviewed_by, proof.reviewed_on = NonprofitProof.Status.REJECTED, by, as_of
     proof.reason = reason
     save_with_reason(proof, f"Rejected: {reason}", by=by)

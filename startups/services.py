@@ -18,7 +18,7 @@ from billing.clock import refuse_processed
 from billing.closed_workspaces import closed_since, first_closure_since, refuse_closed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
-from billing.errors import refuse_problems
+from billing.errors import refuse_dated_before, refuse_problems
 from billing.formatting import day, money
 from billing.models import OutboundEmail, Subscription, Workspace
 from billing.months import add_year, years_before
@@ -286,11 +286,13 @@ def applicant_emails(application: StartupApplication) -> list[OutboundEmail]:
 def _refuse_before_submitted(application, as_of: date, what: str):
     """S3: an application is reviewed and decided on or after the day it was submitted (an
     approval dated earlier would grant credit from before it existed, CR1)."""
-    if as_of < application.submitted_on:
-        raise ApplicationError(
-            f"{what} dated {day(as_of)} is before application #{application.pk} was submitted "
-            f"({day(application.submitted_on)})."
-        )
+    refuse_dated_before(
+        as_of,
+        application.submitted_on,
+        what,
+        f"application #{application.pk} was submitted",
+        error=ApplicationError,
+    )
 
 
 def _require_open(application, action):
@@ -756,11 +758,9 @@ def decide_deal_request(request: DealRequest, *, by, fulfil: bool, as_of: date, 
     request = DealRequest.objects.select_for_update().get(pk=request.pk)
     if request.status != DealRequest.Status.REQUESTED:
         raise ApplicationError(f"This request was already {request.get_status_display().lower()}.")
-    if as_of < request.requested_on:
-        raise ApplicationError(
-            f"A decision dated {day(as_of)} is before the request was made "
-            f"({day(request.requested_on)})."
-        )
+    refuse_dated_before(
+        as_of, request.requested_on, "A decision", "the request was made", error=ApplicationError
+    )
     if not fulfil:
         note = require_reason(
             note, "Say why the request is declined: the reason is kept.", error=ApplicationError

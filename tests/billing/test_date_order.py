@@ -12,7 +12,7 @@ from django.db import transaction
 
 from billing import services
 from billing.errors import BillingError
-from billing.models import Invoice
+from billing.models import CreditNote, Invoice
 from billing.roles import SUPPORT
 from billing.selectors import workspace_status
 from coupons import services as coupon_services
@@ -309,3 +309,84 @@ def test_d4_workspaces_from_before_the_rule_are_dated_to_their_latest_records(db
     assert Workspace.objects.get(pk=ws.pk).changes_dated_to == date(2026, 3, 25)
     with pytest.raises(BillingError, match="a change dated 25 Mar 2026 was entered already"):
         services.add_payment_method(ws, as_of=date(2026, 3, 10))
+
+
+# --- K3, I3, C6: a refund, a void or a review dated before what it acts on ------------------
+
+
+def test_k3_i3_refunds_and_voids_dated_before_their_invoice_or_request_are_refused(
+    db, support, finance
+):
+    """K3, I3: monthly Team from 1 February 2026, the clock through 1 March; a cancellation
+    entered ahead for 10 March issues its final invoice (K1: 120 × 9/31 = 34.84, dated
+    10 March). It cannot be refunded or voided by a change dated 5 March, before it existed;
+    a credit note requested on 12 March cannot be decided on 11 March, before it was asked
+    for. Each was accepted: finance's tax report counted a credit note's tax given back in the
+    month of its decision, and a void gave credit back to grants as they stood before the
+    invoice drew any (I3, CR2). Each is refused, naming both days; dated the invoice's own
+    day, or the request's, they go through."""
+    ws = paid_monthly(date(2026, 2, 1))
+    services.run_billing(as_of=date(2026, 3, 1))
+    services.change_to_free(ws, as_of=date(2026, 3, 10))
+    invoice = Invoice.objects.get(workspace=ws, kind="final")
+    assert (invoice.issue_date, invoice.total) == (date(2026, 3, 10), D("34.84"))
+    with pytest.raises(
+        BillingError,
+        match=rf"A credit note dated 5 Mar 2026 is before {invoice.number} was issued "
+        r"\(10 Mar 2026\)\.",
+    ):
+        services.request_credit_note(
+            invoice, by=support, amount="10.00", reason="Outage", as_of=date(2026, 3, 5)
+        )
+    with pytest.raises(
+        BillingError,
+        match=rf"A void dated 5 Mar 2026 is before {invoice.number} was issued \(10 Mar 2026\)\.",
+    ):
+        services.void_invoice(invoice, by=finance, reason="Wrong", as_of=date(2026, 3, 5))
+    note = services.request_credit_note(
+        invoice, by=support, amount="10.00", reason="Outage", as_of=date(2026, 3, 12)
+    )
+    for approve in (True, False):
+        with pytest.raises(
+            BillingError,
+            match=r"A decision dated 11 Mar 2026 is before the credit note was requested "
+            r"\(12 Mar 2026\)\.",
+        ):
+            services.decide_credit_note(note, by=finance, approve=approve, as_of=date(2026, 3, 11))
+    note.refresh_from_db()
+    assert (note.status, note.decided_on) == ("requested", None)
+    services.decide_credit_note(note, by=finance, approve=False, as_of=date(2026, 3, 12))
+    assert CreditNote.objects.get(pk=note.pk).decided_on == date(2026, 3, 12)
+    services.void_invoice(invoice, by=finance, reason="Billed twice", as_of=date(2026, 3, 10))
+    assert Invoice.objects.get(pk=invoice.pk).voided_on == date(2026, 3, 10)
+
+
+def test_c6_a_proof_reviewed_before_it_was_submitted_is_refused(db, support):
+    """C6: a proof submitted on 10 March 2026 cannot be approved or rejected by a review dated
+    9 March: approved, it redeemed NONPROFIT from 9 March, a day before support had any proof.
+    Refused, naming both days; reviewed on 10 March it is approved."""
+    from django.core.files.base import ContentFile
+
+    from coupons.models import NonprofitProof, Redemption
+    from coupons.nonprofit_proofs import (
+        approve_nonprofit_proof,
+        reject_nonprofit_proof,
+        submit_nonprofit_proof,
+    )
+
+    ws = paid_monthly(date(2026, 3, 1))
+    proof = submit_nonprofit_proof(
+        ws,
+        document=ContentFile(b"%PDF-1.4\n%%EOF\n", name="proof.pdf"),
+        by=support,
+        as_of=date(2026, 3, 10),
+    )
+    refusal = r"A review dated 9 Mar 2026 is before the proof was submitted \(10 Mar 2026\)\."
+    with pytest.raises(BillingError, match=refusal):
+        approve_nonprofit_proof(proof, by=support, as_of=date(2026, 3, 9))
+    with pytest.raises(BillingError, match=refusal):
+        reject_nonprofit_proof(proof, by=support, reason="Unreadable", as_of=date(2026, 3, 9))
+    assert NonprofitProof.objects.get(pk=proof.pk).status == "submitted"
+    assert not Redemption.objects.filter(workspace=ws).exists()
+    approve_nonprofit_proof(proof, by=support, as_of=date(2026, 3, 10))
+    assert Redemption.objects.get(workspace=ws).redeemed_on == date(2026, 3, 10)
