@@ -19,7 +19,7 @@ from billing.audit import because, require_reason, save_with_reason
 from billing.clock import refuse_processed, take_in_date_order
 from billing.closed_workspaces import hold_usage_writers
 from billing.emails import queue_email
-from billing.errors import BillingError, WorkspaceClosed
+from billing.errors import BillingError, WorkspaceClosed, refuse_dated_before
 from billing.forecast import nothing_survives
 from billing.formatting import day, money, period_text
 from billing.hooks import closure_steps
@@ -241,11 +241,7 @@ def reopen_workspace(workspace: Workspace, *, by, reason: str, as_of: date) -> W
     if workspace.closed_on is None or closure is None:
         raise BillingError(f"{workspace.name} is not closed.")
     take_in_date_order(workspace, as_of, "A reopening")
-    if as_of < closure.closed_on:
-        raise BillingError(
-            f"{workspace.name} was closed on {day(closure.closed_on)}: it cannot be reopened on "
-            f"{day(as_of)}, before that."
-        )
+    refuse_dated_before(as_of, closure.closed_on, "A reopening", f"{workspace.name} was closed")
     closure.reopened_on, closure.reopened_by, closure.reopen_reason = as_of, by, reason
     save_with_reason(closure, f"Reopened: {reason}", by=by)
     workspace.closed_on = None

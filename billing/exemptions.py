@@ -13,7 +13,7 @@ from billing.audit import save_with_reason
 from billing.clock import refuse_issued_already, refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
-from billing.errors import BillingError, refuse_problems
+from billing.errors import BillingError, refuse_dated_before, refuse_problems
 from billing.formatting import day
 from billing.models import Invoice, TaxExemption, Workspace
 from billing.months import day_problem
@@ -40,11 +40,9 @@ def _check_open(certificate: TaxExemption, as_of: date):
             f"{certificate.get_status_display().lower()} on {day(certificate.decided_on)}; a "
             "decision is final."
         )
-    if as_of < certificate.submitted_on:
-        raise BillingError(
-            f"Certificate #{certificate.pk} was submitted on {day(certificate.submitted_on)}; it "
-            f"cannot be reviewed on {day(as_of)}, before that."
-        )
+    refuse_dated_before(
+        as_of, certificate.submitted_on, "A review", f"certificate #{certificate.pk} was submitted"
+    )
 
 
 def _refuse_one_waiting(workspace: Workspace, region: str):

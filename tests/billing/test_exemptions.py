@@ -299,8 +299,7 @@ def test_x4_rejection_needs_a_reason_and_no_decision_before_submission(db, finan
         services.approve_exemption(cert, by=finance, as_of=date(2026, 1, 4))
     # Both days are facts (the submission, the day of the decision), written as days.
     assert str(refused.value) == (
-        f"Certificate #{cert.pk} was submitted on 5 Jan 2026; it cannot be reviewed on "
-        "4 Jan 2026, before that."
+        f"A review dated 4 Jan 2026 is before certificate #{cert.pk} was submitted (5 Jan 2026)."
     )
     cert.refresh_from_db()
     assert cert.status == "submitted"
