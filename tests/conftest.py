@@ -167,6 +167,15 @@ def swap_invoice_adjustments():
 
 
 @pytest.fixture
+def coupon_adjustments(swap_invoice_adjustments):
+    """Coupons and credits take part in every invoice of the test (C4, C5, CR2), whatever an
+    earlier test registered in their place (a billing test swaps the hook for its own)."""
+    from coupons.adjustments import CouponAdjustments
+
+    swap_invoice_adjustments(CouponAdjustments())
+
+
+@pytest.fixture
 def run_together():
     """`run_together(*targets, refusals=())` starts every target at the same moment, each in its
     own thread and database connection, and returns what each returned, in order. An exception

@@ -23,7 +23,6 @@ from billing.errors import BillingError, DayAlreadyProcessed
 from billing.models import Invoice, InvoiceSequence, MonthClose, Plan, Workspace
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.models import CreditGrant, CreditLedgerEntry
 from coupons.reports import credit_movements
 from startups import services as startups
@@ -35,11 +34,8 @@ from tests.startups.factories import application, confirm_year_two
 LEAP_DAY = date(2028, 2, 29)
 
 
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (CR2), whatever a billing test
-    registered in their place before."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 def bills(ws):

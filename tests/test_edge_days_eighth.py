@@ -38,7 +38,6 @@ from billing.forecast import forecast_invoices
 from billing.models import Invoice, LockEvent, Strike, Subscription, Workspace
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.campaigns import campaign_audience, create_campaign, launch_campaign
 from coupons.errors import CouponRefused
 from coupons.models import Campaign, Redemption
@@ -48,12 +47,8 @@ from tests.scenarios.clock import both_ways, letters
 from tests.scenarios.figures import bills, everything, forecast_figures, locks, subjects
 from tests.scenarios.workspaces import new, paid, ws_
 
-
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (C4, C5, CR2), whatever a billing
-    test registered in their place before."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 # --- Helpers ------------------------------------------------------------------------------------

@@ -54,7 +54,6 @@ from billing.invoice_documents import credit_note_document, invoice_document, re
 from billing.models import Invoice, Plan, Strike, Subscription, TaxExemption
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.campaigns import campaign_audience, campaign_results, create_campaign, launch_campaign
 from coupons.models import CreditGrant, Redemption
 from startups import services as startups
@@ -63,12 +62,12 @@ from tests.billing.factories import certificate
 from tests.coupons.factories import coupon
 from tests.scenarios.clock import both_ways, letters
 from tests.scenarios.figures import (
-    bills,
     close,
     everything,
     forecast_figures,
     ledger,
     locks,
+    short,
 )
 from tests.scenarios.workspaces import new, paid, ws_
 from tests.startups.factories import application, confirm_year_two
@@ -76,19 +75,11 @@ from tests.startups.factories import application, confirm_year_two
 NOT_LOCKED, LOCKED, STOPPED = "unlocked", "locked", "locked_data_stopped"
 
 
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (C4, C5, CR2), whatever a billing
-    test registered in their place before."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 # --- Helpers ------------------------------------------------------------------------------------
-
-
-def short(slug):
-    """(kind, issue date, period start, period end, subtotal, discount, credits, tax, total)."""
-    return bills(ws_(slug))
 
 
 def taxes(slug):

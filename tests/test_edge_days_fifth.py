@@ -40,7 +40,6 @@ from billing.invoice_documents import invoice_document
 from billing.models import Invoice, LockEvent, OutboundEmail, Plan, Strike, Usage
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.models import AcceleratorPartner, CreditGrant
 from startups import services as startups
 from startups.models import RenewalReview
@@ -50,12 +49,8 @@ from tests.scenarios.clock import daily_and_catch_up, run_days
 from tests.scenarios.figures import bills, ledger
 from tests.startups.factories import application, confirm_year_two
 
-
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (C4, C5, CR2), whatever a billing
-    test registered in their place before."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 def team():

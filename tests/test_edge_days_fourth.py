@@ -32,7 +32,6 @@ from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
 from billing.models import Invoice, TaxRate
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.models import Redemption
 from coupons.reports import credit_movements, outstanding
 from tests.billing.factories import paid_annual, paid_monthly
@@ -40,12 +39,8 @@ from tests.coupons.factories import coupon
 from tests.scenarios.clock import daily_and_catch_up, run_days
 from tests.scenarios.figures import bills, close, ledger
 
-
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (C4, C5, CR2), whatever a billing
-    test registered in their place before."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 def balances(ws, *days):

@@ -28,18 +28,14 @@ from billing.errors import BillingError
 from billing.models import Invoice, InvoiceLine, LockEvent, Strike
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.errors import CouponRefused
 from coupons.models import Redemption
 from tests.billing.factories import certificate, paid_annual, paid_monthly, workspace
 from tests.coupons.factories import coupon
 from tests.scenarios.clock import daily_and_catch_up, run_days
 
-
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons take part in every invoice here (C4, C5), whatever a billing test registered."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 def bills(ws):

@@ -30,7 +30,6 @@ from billing.errors import BillingError
 from billing.models import Invoice, LockEvent, Strike
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.models import CreditGrant, Redemption
 from startups import services as startups
 from tests.billing.factories import certificate, move_business
@@ -38,11 +37,8 @@ from tests.coupons.factories import coupon
 from tests.scenarios.clock import _restart_ids, letters
 from tests.scenarios.workspaces import new, paid, ws_
 
-
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (C4, C5, CR2)."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 NOT_LOCKED, LOCKED, STOPPED = "unlocked", "locked", "locked_data_stopped"

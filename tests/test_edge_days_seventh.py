@@ -31,7 +31,6 @@ from billing.errors import BillingError
 from billing.models import Invoice, Strike, TaxExemption
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.models import CreditGrant, Redemption
 from startups import services as startups
 from startups.models import RenewalReview
@@ -40,12 +39,8 @@ from tests.scenarios.clock import daily_and_catch_up, run_days
 from tests.scenarios.figures import bills, ledger, locks, subjects
 from tests.scenarios.workspaces import new, paid, ws_
 
-
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (C4, C5, CR2), whatever a billing
-    test registered in their place before."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 # --- What both runs read back -------------------------------------------------------------------

@@ -45,7 +45,6 @@ from billing.models import (
 )
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.campaigns import campaign_audience, campaign_results, create_campaign, launch_campaign
 from coupons.errors import CouponRefused
 from coupons.models import Campaign, Coupon, CreditGrant, NonprofitProof, Redemption
@@ -56,12 +55,8 @@ from tests.scenarios.clock import daily_and_catch_up, run_days
 from tests.scenarios.figures import bills, close
 from tests.startups.factories import application
 
-
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (C4, C5, CR2), whatever a billing
-    test registered in their place before."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 def both_ways(capture, start, end, actions, read):

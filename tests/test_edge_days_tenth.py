@@ -43,7 +43,6 @@ from billing.errors import BillingError
 from billing.models import Invoice
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.errors import CouponError, CouponRefused
 from coupons.models import Coupon, CreditGrant, Redemption
 from startups import services as startups
@@ -52,24 +51,15 @@ from startups.models import DealRequest, PartnerDeal
 from tests.admin_pages import action
 from tests.coupons.factories import approved_proof, coupon
 from tests.scenarios.clock import both_ways, letters
-from tests.scenarios.figures import bills, close, ledger
+from tests.scenarios.figures import close, ledger, short
 from tests.scenarios.workspaces import new, paid, ws_
 from tests.startups.factories import application
 
-
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (C4, C5, CR2), whatever a billing
-    test registered in their place before."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 # --- Helpers ------------------------------------------------------------------------------------
-
-
-def short(slug):
-    """(kind, issue date, period start, period end, subtotal, discount, credits, tax, total)."""
-    return bills(ws_(slug))
 
 
 def checks(app):

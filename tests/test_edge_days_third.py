@@ -41,7 +41,6 @@ from billing.models import (
 )
 from billing.selectors import workspace_status
 from coupons import services as coupons
-from coupons.adjustments import CouponAdjustments
 from coupons.campaigns import campaign_audience, campaign_results, create_campaign, launch_campaign
 from coupons.models import CreditGrant, Redemption
 from startups import services as startups
@@ -55,11 +54,8 @@ from tests.startups.factories import application, confirm_year_two
 LEAP_DAY = date(2028, 2, 29)
 
 
-@pytest.fixture(autouse=True)
-def _coupon_adjustments(swap_invoice_adjustments):
-    """Coupons and credits take part in every invoice here (C4, C5, CR2), whatever a billing
-    test registered in their place before."""
-    swap_invoice_adjustments(CouponAdjustments())
+# Coupons and credits take part in every invoice here (C4, C5, CR2).
+pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 @pytest.fixture(autouse=True)

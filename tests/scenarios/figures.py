@@ -29,6 +29,11 @@ def bills(ws):
     ]
 
 
+def short(slug):
+    """`bills` of the workspace named by its slug, as read again after each run."""
+    return bills(Workspace.objects.get(slug=slug))
+
+
 def ledger(grant):
     """(kind, day, amount) of each of the grant's ledger entries, by day."""
     return [(e.kind, e.on, e.amount) for e in grant.entries.order_by("on", "id")]
