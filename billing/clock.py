@@ -157,6 +157,17 @@ def date_order_problem(day: date, what: str, *, name, created_on, dated_to) -> s
     )
 
 
+def refuse_before_sign_up(workspace, day: date, what: str) -> None:
+    """D3: a fact about a workspace dated before it signed up (a certificate, a proof, a grant's
+    first day) is refused, as a change is; unlike a change, it does not move the workspace's
+    latest dated change (`take_in_date_order`): it decides nothing the later changes read."""
+    problem = date_order_problem(
+        day, what, name=workspace.name, created_on=workspace.created_on, dated_to=None
+    )
+    if problem:
+        raise BillingError(problem)
+
+
 def out_of_date_order(day: date) -> Q:
     """`date_order_problem` for a set of workspaces: those a change dated `day` is refused for
     (their latest dated change, or their sign-up when none, is later)."""

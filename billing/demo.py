@@ -246,8 +246,10 @@ def _create_certificates(rng, start, today):
         submitted = start + timedelta(days=rng.randrange(0, 60))
         reason, outcome = rng.choice(TaxExemption.Reason.values), rng.choice(REVIEW_OUTCOMES)
         located = team_in.get(region)
+        holder = located[n % len(located)] if located else holders[n % len(holders)]
+        submitted = max(submitted, holder.created_on)  # D3: not before it signed up
         _submit_certificate(
-            located[n % len(located)] if located else holders[n % len(holders)],
+            holder,
             region,
             reason,
             submitted,

@@ -10,7 +10,7 @@ from datetime import date
 from django.db import transaction
 
 from billing.audit import save_with_reason
-from billing.clock import refuse_issued_already, refuse_processed
+from billing.clock import refuse_before_sign_up, refuse_issued_already, refuse_processed
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import BillingError, refuse_dated_before, refuse_problems
@@ -43,6 +43,18 @@ def _check_open(certificate: TaxExemption, as_of: date):
     refuse_dated_before(
         as_of, certificate.submitted_on, "A review", f"certificate #{certificate.pk} was submitted"
     )
+
+
+def _refuse_before_review(certificate: TaxExemption, as_of: date):
+    """X4: a decision is dated on or after the day the review started (the history would show
+    it decided before it was taken into review)."""
+    if certificate.review_started_on is not None:
+        refuse_dated_before(
+            as_of,
+            certificate.review_started_on,
+            "A decision",
+            f"the review of certificate #{certificate.pk} started",
+        )
 
 
 def _refuse_one_waiting(workspace: Workspace, region: str):
@@ -103,6 +115,7 @@ def submit_exemption(
         if problem:
             problems.append(f"{problem}{hint}.")
     refuse_problems(problems)
+    refuse_before_sign_up(workspace, as_of, "A tax exemption certificate")
     content_type = document_type(document, what="certificate")
     certificate = TaxExemption(
         workspace=workspace,
@@ -145,6 +158,7 @@ def approve_exemption(certificate: TaxExemption, *, by, as_of: date) -> TaxExemp
     refuse_processed(as_of, "A certificate decision")
     certificate = _locked(certificate)
     _check_open(certificate, as_of)
+    _refuse_before_review(certificate, as_of)
     # W1: no approval for a closed workspace (a rejection still closes the review).
     refuse_closed(certificate.workspace, "Approving a certificate")
     refuse_issued_already(
@@ -172,6 +186,7 @@ def reject_exemption(certificate: TaxExemption, *, by, reason: str, as_of: date)
         raise BillingError("Say why the certificate is rejected: the reason is kept.")
     certificate = _locked(certificate)
     _check_open(certificate, as_of)
+    _refuse_before_review(certificate, as_of)
     certificate.status, certificate.decided_on, certificate.reviewed_by = (
         Status.REJECTED,
         as_of,

@@ -53,7 +53,7 @@ from billing.audit import require_reason, save_with_reason
 from billing.bulk_rows import id_in
 from billing.clock import refuse_processed
 from billing.emails import EmailSpec, queue_emails
-from billing.errors import BillingError, ClockBehind, refuse_problems
+from billing.errors import BillingError, ClockBehind, refuse_dated_before, refuse_problems
 from billing.formatting import billed, day
 from billing.invoicing import placeholder_numbers
 from billing.models import (
@@ -766,6 +766,14 @@ def launch_campaign(campaign: Campaign, by=None, as_of: date = None, *, dispatch
     if dispatch is None:  # before the app registry is ready: nothing could reach the workers
         raise RuntimeError("No campaign batch dispatch is registered (CouponsConfig.ready).")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.launched_on is not None:  # G2: who was reached when, in date order
+        refuse_dated_before(
+            as_of,
+            campaign.launched_on,
+            "A launch",
+            f"{campaign.name} was launched",
+            error=CouponError,
+        )
     judged = judge_audience(campaign, as_of, what=f"Launching the campaign {campaign.name}")
     if campaign.status == Campaign.Status.DRAFT and not judged.reach:
         # Launched, it could no longer change (G2): nobody emailed, and nothing left to mend.

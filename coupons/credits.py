@@ -12,9 +12,9 @@ from django.utils import timezone
 from billing.amounts import parse_dollars
 from billing.audit import record_history, save_with_reason
 from billing.bulk_rows import insert_rows
-from billing.clock import refuse_processed, take_in_date_order
+from billing.clock import refuse_before_sign_up, refuse_processed, take_in_date_order
 from billing.closed_workspaces import refuse_closed
-from billing.errors import refuse_problems
+from billing.errors import refuse_dated_before, refuse_problems
 from billing.formatting import day, money
 from billing.models import SetAsideInvoice, Workspace
 from billing.months import add_year
@@ -78,6 +78,11 @@ def add_grant(
         )
     if year == 2 and 1 not in existing:
         raise CouponError(f"{workspace.name} has no year-one grant: year two follows year one.")
+    if year == 2:
+        refuse_dated_before(
+            valid_from, existing[1].valid_from, "A year-two grant", "year one's", error=CouponError
+        )
+    refuse_before_sign_up(workspace, valid_from, "A credit grant's first valid day")
     grant = CreditGrant(
         workspace=workspace,
         year=year,

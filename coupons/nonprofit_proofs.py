@@ -7,6 +7,7 @@ from pathlib import PurePath
 from django.db import transaction
 
 from billing.audit import require_reason, save_with_reason
+from billing.clock import refuse_before_sign_up
 from billing.closed_workspaces import refuse_closed
 from billing.documents import document_type, stored_until_rollback
 from billing.errors import refuse_dated_before
@@ -26,6 +27,7 @@ def submit_nonprofit_proof(workspace: Workspace, *, document, by, as_of: date) -
     again if the row is not committed). One proof waits for support at a time (the upload
     sent twice, at once too); a rejected one can then be replaced."""
     refuse_closed(workspace, "A non-profit proof")
+    refuse_before_sign_up(workspace, as_of, "A non-profit proof")
     content_type = document_type(document, what="proof")
     proof = NonprofitProof(
         workspace=workspace,

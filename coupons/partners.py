@@ -11,7 +11,7 @@ from billing.audit import require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
-from billing.errors import refuse_problems
+from billing.errors import refuse_dated_before, refuse_problems
 from billing.formatting import day, money
 from billing.turns import take_turns
 from coupons.errors import CouponError
@@ -95,6 +95,21 @@ def _decide(partner: AcceleratorPartner, status, text: str, *, by, as_of: date, 
     dated before a year-one grant entered already for one of its startups (that grant, dated
     its approval, read the status as it was; a year-two grant is valid from the anniversary,
     so its confirmation guards itself: `partner_date_order_problem`)."""
+    refuse_dated_before(
+        as_of,
+        partner.applied_on,
+        f"A decision on {partner.name}",
+        "the program applied",
+        error=CouponError,
+    )
+    if partner.reviewed_on is not None:  # D4: its decisions in date order
+        refuse_dated_before(
+            as_of,
+            partner.reviewed_on,
+            f"A decision on {partner.name}",
+            "its decision entered already",
+            error=CouponError,
+        )
     later = (
         CreditGrant.objects.filter(partner=partner, year=1, valid_from__gt=as_of)
         .order_by("-valid_from")

@@ -377,7 +377,7 @@ def redeem_coupon(
         reason=reason.strip(),
         override_reason=override_reason.strip(),
         partner=partner,
-        campaign_id=notifying_campaign_id(workspace, coupon),  # G3
+        campaign_id=notifying_campaign_id(workspace, coupon, as_of),  # G3
     )
     who = "the system" if by is None else str(by)
     note = f"Coupon {coupon.code} ({coupon.value_display}) applied by {who}"

@@ -68,12 +68,16 @@ def active_discounts(workspace_ids, *, as_of: date) -> dict[int, Redemption]:
     return found
 
 
-def notifying_campaign_id(workspace, coupon) -> int | None:
-    """G3: the latest campaign that emailed the workspace about `coupon`, if any (an email that
-    failed for good told it nothing)."""
+def notifying_campaign_id(workspace, coupon, as_of: date) -> int | None:
+    """G3: the latest campaign that emailed the workspace about `coupon` by `as_of`, the
+    redemption's day, if any (an email that failed for good told it nothing; a redemption
+    dated before the campaign reached the workspace was not brought by it)."""
     return (
         CampaignRecipient.objects.filter(
-            workspace_id=workspace.pk, campaign__coupon=coupon, email__isnull=False
+            workspace_id=workspace.pk,
+            campaign__coupon=coupon,
+            email__isnull=False,
+            added_on__lte=as_of,
         )
         .exclude(email__status=OutboundEmail.Status.FAILED)
         .order_by("-added_on", "-id")

@@ -307,6 +307,7 @@ def _require_open(application, action):
 @transaction.atomic
 def assign_application(application, *, reviewer, by, as_of: date) -> StartupApplication:
     application = _locked(application)
+    _refuse_before_submitted(application, as_of, "An assignment")
     _require_open(application, "assigned")
     if application.assigned_to_id == reviewer.pk:  # a replayed page keeps no second row
         raise ApplicationError(f"Application #{application.pk} is assigned to {reviewer} already.")

@@ -163,7 +163,12 @@ def test_cr2_earliest_expiring_grant_first_one_entry_per_draw(db):
 
 
 def test_cr2_credit_grant_expiring_mid_month(db):
-    ws = paid_monthly(as_of=date(2026, 12, 1))
+    # Signed up on Free before the grant's first day (D3), on paid monthly Team from 1 Dec.
+    from tests.billing.factories import workspace
+
+    ws = workspace(as_of=date(2026, 1, 1), card=True)
+    for move in (billing.change_to_team, billing.change_to_free, billing.change_to_team):
+        move(ws, as_of=date(2026, 12, 1))
     grant = services.grant_credits(
         ws,
         amount="25000.00",
