@@ -15,4 +15,4 @@ class BillingConfig(AppConfig):
 
         # The outbox hands its rows to the send task: the edge registers itself (no import of
         # the task layer from the rules below it).
-        emails.hand_sending_to(lambda email_ids: tasks.send_emails.delay(email_ids))
+        emails.hand_sending_to(tasks.hand_to_sender)

@@ -4,6 +4,7 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import Retry
 from celery.utils.time import get_exponential_backoff_interval
 from django.db import OperationalError
 from django.utils import timezone
@@ -45,6 +46,17 @@ def send_emails(self, email_ids):
             args=[batch.to_retry], exc=batch.error, countdown=email_retry_wait(self.request.retries)
         )
     return batch.sent
+
+
+def hand_to_sender(email_ids):
+    """The outbox's sender (`emails.hand_sending_to`): the send task, queued. Run in process
+    (eager tasks, `make run`), a first try that failed asks for its retry by raising Retry out
+    of the commit hook of the change that queued the email, which has committed: the rows stay
+    pending after that try, for the sweep or a resend, and the change stands."""
+    try:
+        send_emails.delay(email_ids)
+    except Retry as retry:
+        logger.warning("emails %s left pending after a try in process: %s", email_ids, retry.exc)
 
 
 def email_retry_wait(retries: int) -> int:

@@ -1,15 +1,19 @@
 """The outbox: every promised email has left, or shows here as failed or stuck with its error;
 support and finance resend it (never one already sent)."""
 
+from functools import reduce
+from operator import or_
+
 from django.conf import settings
 from django.contrib import admin
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from billing.admin_toolkit import ServiceAdmin, bulk_action, shown_column
+from billing.admin_toolkit import ServiceAdmin, bulk_action, row_id, shown_column
 from billing.emails import resend_email, stuck_emails
 from billing.formatting import EMAIL_KINDS, email_kind
-from billing.models import OutboundEmail
+from billing.models import OutboundEmail, Workspace
 
 
 class EmailKindFilter(admin.SimpleListFilter):
@@ -44,6 +48,42 @@ class DeliveryFilter(admin.SimpleListFilter):
         )
 
 
+class WorkspaceFilter(admin.SimpleListFilter):
+    """The emails to a workspace's billing address, each it has had (D3: its history keeps
+    them), for its page's "Emails" link: searched for the address it has now, the lock emails
+    sent before the address changed were not found. Shown while it filters; the link sets it.
+    Matched as the outbox search matches an address (in any case, through its index)."""
+
+    title = "workspace"
+    parameter_name = "workspace"
+
+    def _workspace(self):
+        pk = row_id(self.value())
+        return Workspace.objects.filter(pk=pk).first() if pk is not None else None
+
+    def lookups(self, request, model_admin):
+        if self.value() is None:
+            return []
+        workspace = self._workspace()
+        # Shown (and so applied) while it filters, a workspace that is not there included.
+        label = f"{workspace.name} ({workspace.slug})" if workspace else "no such workspace"
+        return [(self.value(), label)]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        workspace = self._workspace()
+        if workspace is None:
+            return queryset.none()
+        addresses = {workspace.billing_email.lower()} | {
+            address.lower()
+            for address in workspace.history.values_list("billing_email", flat=True).distinct()
+        }
+        return queryset.filter(
+            reduce(or_, (Q(to__iexact=address) for address in sorted(addresses)))
+        )
+
+
 @admin.register(OutboundEmail)
 class OutboundEmailAdmin(ServiceAdmin):
     """The outbox: every promised email has left, or shows here as failed or stuck with its
@@ -59,7 +99,7 @@ class OutboundEmailAdmin(ServiceAdmin):
         "sent_at",
         "error",
     ]
-    list_filter = [DeliveryFilter, EmailKindFilter, "status"]
+    list_filter = [DeliveryFilter, EmailKindFilter, "status", WorkspaceFilter]
     # "Did customer X get the email about Y": any part of the address, subject or object key.
     # On PostgreSQL each has a trigram index (migration 0032); a field added here needs one.
     search_fields = ["to", "subject", "object_key"]

@@ -422,11 +422,11 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
 
     @staticmethod
     def _email_actions(request, workspace):
-        """The email log searched for the workspace's billing address ("what was the customer
-        sent?"), for who may read the log."""
+        """The email log of the workspace's billing addresses, today's and earlier ones ("what
+        was the customer sent?"), for who may read the log."""
         if not request.user.has_perm("billing.view_outboundemail"):
             return []
-        query = urlencode({"q": workspace.billing_email})
+        query = urlencode({"workspace": workspace.pk})
         return [("Emails", f"{reverse('admin:billing_outboundemail_changelist')}?{query}")]
 
     ACTIONS = {

@@ -874,3 +874,49 @@ def test_every_email_writes_its_dates_as_the_pages_do():
         "partner_approved": [],
         "workspace_closed": ["4 Dec 2026", "December 2026"],  # and "1 – 3 December 2026"
     }
+
+
+def test_f6_a_change_whose_email_fails_in_process_still_succeeds(
+    db, settings, caplog, django_capture_on_commit_callbacks
+):
+    """Walk 9: `make run` sends in process (eager tasks, their errors propagated); with the
+    mail server down, the send's first try asked for a retry by raising Celery's Retry out of
+    the commit hook, so support's unlock, committed, answered 500. The change stands, its email
+    stays pending after one try (the sweep or a resend sends it) and the log says so."""
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.MailServerDown"
+    caplog.set_level("WARNING")
+    with django_capture_on_commit_callbacks(execute=True):
+        email = _queue(workspace(as_of=date(2026, 1, 1)))
+    email.refresh_from_db()
+    assert (email.status, email.attempts) == ("pending", 1)
+    assert f"emails [{email.pk}] left pending after a try in process" in caplog.text
+
+
+def test_r1_a_workspaces_emails_link_lists_every_address_it_has_had(db, client, support):
+    """R1, F6 (walk 9): the workspace page's "Emails" searched the outbox for the billing
+    address it has now, so after support changed it the lock emails sent to the old address
+    were not found ("did the customer get the lock email?"). The link lists the emails to
+    each address the workspace has had (its history), in any case, and no one else's."""
+    ws = workspace(as_of=date(2026, 1, 1), billing_email="Billing+12@example.com")
+    old = _queue(ws)
+    services.update_workspace(
+        ws,
+        by=support,
+        reason="Ticket 9030",
+        name=ws.name,
+        business_country="US",
+        business_region=ws.business_region,
+        billing_email="finance@initech.example",
+        as_of=date(2026, 1, 5),
+    )
+    new = _queue(ws, "trial_converted")
+    other = _queue(workspace(as_of=date(2026, 1, 1), billing_email="billing+120@example.com"))
+    client.force_login(support)
+    page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk]))
+    [link] = [url for label, url in page.context["actions"] if label == "Emails"]
+    listed = client.get(link)
+    assert {e.pk for e in listed.context["cl"].result_list} == {old.pk, new.pk}
+    assert other.pk not in {e.pk for e in listed.context["cl"].result_list}
+    assert f"{ws.name} ({ws.slug})" in listed.content.decode()  # the filter says whose
+    gone = client.get(reverse("admin:billing_outboundemail_changelist"), {"workspace": "999999"})
+    assert list(gone.context["cl"].result_list) == []
