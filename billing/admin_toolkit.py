@@ -258,13 +258,20 @@ def admin_page(model_admin, request, template, *, title, **context):
 class ReasonField(forms.CharField):
     """R4: the why of a change; an empty or blank reason (nothing in it shows) is refused."""
 
-    def __init__(self, *, required=True, help_text=REASON_HELP, **kwargs):
+    def __init__(
+        self,
+        *,
+        required=True,
+        help_text=REASON_HELP,
+        when_empty="Say why: the reason is kept in the history.",
+        **kwargs,
+    ):
         super().__init__(
             required=required,
             max_length=2_000,
             widget=forms.Textarea(attrs={"rows": 3}),
             help_text=help_text,
-            error_messages={"required": "Say why: the reason is kept in the history."},
+            error_messages={"required": when_empty},
             **kwargs,
         )
 

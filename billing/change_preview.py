@@ -31,11 +31,15 @@ def change_effects(
             effects = [f"Refused: {refusal}"]
         else:
             after = Workspace.objects.get(pk=workspace.pk)
-            invoices = after.invoices.exclude(pk__in=issued_before).order_by("issue_date", "pk")
+            invoices = list(
+                after.invoices.exclude(pk__in=issued_before).order_by("issue_date", "pk")
+            )
             sub = after.subscriptions.select_related("plan").get(ended_on=None)
             effects = [_invoice(invoice) for invoice in invoices] or ["No invoice is issued now."]
             effects.append(_subscription(sub, as_of))
-            if sub.term_start == as_of:  # walk 6: nothing said a new term cannot be undone
+            # Walk 6: nothing said a new term cannot be undone; walk 9: said of the term this
+            # change starts (its annual invoice), not of one begun earlier today and cancelled.
+            if any(invoice.kind == Invoice.Kind.ANNUAL for invoice in invoices):
                 effects.append(
                     "Going back to monthly billing then takes effect only when the term ends, "
                     f"on {day(sub.term_end)}; the annual invoice is refunded only by a credit "

@@ -7,8 +7,10 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin
 from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db.models import Q
 from django_countries import countries
 
+from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import CheckedAutocomplete, ReasonField
 from billing.contact_details import EMAIL_MAX_LENGTH
 from billing.documents import DocumentField, clean_document
@@ -257,8 +259,14 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "coupon" in self.fields:  # not on the (read-only) page of a campaign made already
-            promotions = Coupon.objects.filter(kind=Coupon.Kind.PROMOTION)
-            self.fields["coupon"].queryset = promotions.order_by("code")
+            # Walk 9: the promotions that can be applied today (C2), and a draft's own: an
+            # inactive coupon was offered, then refused when the campaign was saved.
+            on_offer = selectors.coupons_on_offer(as_of=toolkit.today()).filter(
+                kind=Coupon.Kind.PROMOTION
+            )
+            self.fields["coupon"].queryset = Coupon.objects.filter(
+                Q(pk__in=on_offer.values("pk")) | Q(pk=self.instance.coupon_id)
+            ).order_by("code")
         self.fields["country"].choices = self.ANY + [(code, name) for code, name in countries]
         self.fields["lock"].choices = self.ANY + list(Lock.choices)
         if self.instance.pk:  # a draft being edited: its filters fill the audience's fields
@@ -285,15 +293,21 @@ class CouponForecastForm(ForecastForm):
     """FC1's form on the workspace page, with the coupons app's proposed change: a coupon."""
 
     coupon = forms.ModelChoiceField(
-        Coupon.objects.filter(credit_amount__isnull=True).order_by("code"),
+        Coupon.objects.none(),
         to_field_name="code",
         required=False,
-        help_text="For the proposed change “Apply a coupon”.",
+        help_text="For the proposed change “Apply a coupon”: those that can be applied today.",
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["change"].choices = [*ForecastForm.CHANGES, ("coupon", "Apply a coupon")]
+        # Walk 9: an inactive or used-up coupon was offered, then refused once submitted (C2).
+        self.fields["coupon"].queryset = (
+            selectors.coupons_on_offer(as_of=toolkit.today())
+            .filter(credit_amount__isnull=True)
+            .order_by("code")
+        )
 
     def clean(self):
         data = super().clean()

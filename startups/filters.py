@@ -3,12 +3,14 @@ from functools import lru_cache
 import django_filters
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django_countries import countries
 
+from billing.roles import STARTUP_REVIEWERS
 from startups.models import StartupApplication
 
 CHECK_CHOICES = [(f"E{i}", f"E{i} fails") for i in range(1, 6)]
@@ -80,8 +82,15 @@ class ApplicationFilter(django_filters.FilterSet):
         method="filter_failing",
         label="Failing check",
     )
+    # Walk 9: who can be assigned (a reviewer), and whoever has applications assigned still.
     assigned_to = django_filters.ModelChoiceFilter(
-        queryset=get_user_model().objects.filter(is_staff=True), label="Assigned reviewer"
+        queryset=get_user_model()
+        .objects.filter(  # by subqueries, not joins: each user once, with no DISTINCT
+            Q(pk__in=get_user_model().objects.filter(groups__name=STARTUP_REVIEWERS).values("pk"))
+            | Q(pk__in=StartupApplication.objects.values("assigned_to"))
+        )
+        .order_by("username"),
+        label="Assigned reviewer",
     )
     submitted_after = submitted_bound("gte", label="Submitted from")
     submitted_before = submitted_bound("lte", label="Submitted until")

@@ -101,7 +101,10 @@ class AssignForm(forms.Form):
 
 
 class RejectForm(forms.Form):
-    reason = ReasonField(help_text="Sent to the applicant.")
+    reason = ReasonField(
+        help_text="Sent to the applicant.",
+        when_empty="Say why: the reason is sent to the applicant.",  # S5
+    )
 
 
 class WithdrawForm(forms.Form):

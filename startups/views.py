@@ -70,6 +70,8 @@ def queue(request):
         "page": page,
         "query": query.urlencode(),
         "title": "Review queue",
+        # Walk 9: the link opens the application's form, which only who may change it can use.
+        "may_link": request.user.has_perm("startups.change_startupapplication"),
         **_renewals_due(request.user),
     }
     return render(request, "startups/queue.html", context)

@@ -236,6 +236,8 @@ class InvoiceAdmin(ServiceAdmin):
         closed = ""
         if invoice.status == Invoice.Status.VOID:
             closed = f"{invoice.number} is void: there is nothing to refund."
+        elif refunds.total <= 0:  # M1: issued even at 0.00; nobody paid anything
+            closed = f"{invoice.number} came to {money(refunds.total)}: there is nothing to refund."
         elif refunds.left <= 0:
             closed = f"{invoice.number} is refunded in full ({money(refunds.refunded)})."
         form = CreditNoteRequestForm(request.POST or None)

@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 
@@ -92,6 +92,11 @@ class CampaignAdmin(ServiceAdmin):
         if not self.has_change_permission(request, obj):
             return self.view_fields
         return ["status", "created_by"]
+
+    def response_post_save_add(self, request, obj):
+        """G1 (walk 9): a new campaign opens on its own page, where its reach and the launch
+        are, not on the list."""
+        return redirect(reverse("admin:coupons_campaign_change", args=[obj.pk]))
 
     def update(self, request, campaign, data, changed):
         """G1: a draft's details through `update_campaign`, with the reason asked for."""

@@ -289,6 +289,29 @@ def test_k3_a_fully_refunded_invoice_offers_no_request(db, client, support, fina
     assert forms_posting(body) == []
 
 
+def test_k3_an_invoice_of_nothing_offers_no_request(db, client, support, coupon_adjustments):
+    """K3 (walk 9): January billed 120.00 less 100 % off is a 0.00 invoice (M1: issued even
+    so). Its request page said "is refunded in full ($0.00)", though nothing was ever refunded:
+    it says there is nothing to refund, and offers no form."""
+    from coupons.services import redeem_coupon
+    from tests.coupons.factories import coupon
+
+    ws = workspace(as_of=date(2026, 1, 1), card=True, name="Acme")
+    services.change_to_team(ws, as_of=date(2026, 1, 1))
+    services.change_to_free(ws, as_of=date(2026, 1, 1))
+    services.change_to_team(ws, as_of=date(2026, 1, 1))
+    free = coupon(percent_off="100", duration="once")
+    redeem_coupon(ws, free.code, by=support, as_of=date(2026, 1, 2), reason="Goodwill")
+    services.run_billing(as_of=date(2026, 2, 1))
+    nothing = Invoice.objects.get(workspace=ws)
+    assert nothing.total == 0
+    client.force_login(support)
+    body = client.get(reverse("admin:billing_invoice_credit_note", args=[nothing.pk]))
+    body = body.content.decode()
+    assert f"{nothing.number} came to $0.00: there is nothing to refund." in body
+    assert "refunded in full" not in body and forms_posting(body) == []
+
+
 def test_i3_voiding_a_void_invoice_says_so(db, client, finance, invoice):
     services.void_invoice(invoice, by=finance, reason="Duplicate", as_of=date(2026, 2, 2))
     client.force_login(finance)

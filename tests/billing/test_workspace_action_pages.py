@@ -141,6 +141,26 @@ def test_k4_k1_k2_the_interval_page_says_what_each_choice_does_with_its_figures(
     assert ws.subscriptions.get(ended_on=None).interval == "monthly"
 
 
+def test_k2_cancelling_a_term_begun_today_says_nothing_of_going_back_to_monthly(
+    client, support, today
+):
+    """K2, K4 (walk 9): monthly Team since 1 Jan moved to annual today, 10 Feb 2026 (term
+    10 Feb 2026 – 9 Feb 2027). The plan page's Free (a cancellation at the term's end) also
+    said "Going back to monthly billing then takes effect only when the term ends", a sentence
+    about starting a term, not about ending one."""
+    from .factories import paid_monthly
+
+    ws = paid_monthly(date(2026, 1, 1))
+    services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1))
+    services.change_interval(ws, interval="annual", as_of=today)
+    client.force_login(support)
+    effects = effects_of(page_of(client, action_url(ws, "plan")))
+    assert effects["Free (cancel or downgrade)"] == [
+        "No invoice is issued now.",
+        "Annual term 10 February 2026 – 9 February 2027, then Free (K2).",
+    ]
+
+
 def test_t1_t3_t5_f7_the_plan_page_of_a_trial_says_what_each_choice_does(client, support, today):
     """T1, T3: a Free workspace with a card that never had Team gets the 14-day trial,
     10–23 Feb 2026 (24 Feb its end date). During it (T5), Free costs nothing; and a

@@ -68,6 +68,32 @@ def test_g1_support_builds_a_campaign_from_the_workspace_lists_filters(client, s
     }
     assert (campaign.created_by, campaign.status) == (support, "draft")
     assert campaign.history.first().history_user == support
+    # Walk 9: it opens on its own page (reach, sample, Launch), not on the list.
+    assert response.url == reverse("admin:coupons_campaign_change", args=[campaign.pk])
+
+
+def test_g1_c2_only_coupons_that_can_be_applied_today_are_offered(client, support, spring):
+    """G1, C2, FC1 (walk 9): the campaign form and the forecast offered inactive, expired and
+    used-up promotions, each refused once submitted. They offer what can be applied today
+    (2 February), and a draft keeps offering its own coupon if it stops being so."""
+    retired = coupon(code="RETIRED", percent_off="10", active=False)
+    expired = coupon(code="EXPIRED", percent_off="10", redeem_by=date(2026, 2, 1))
+    last_day = coupon(code="LASTDAY", percent_off="10", redeem_by=TODAY)
+    client.force_login(support)
+    add_page = client.get(reverse("admin:coupons_campaign_add"))
+    offered = {c.code for c in add_page.context["adminform"].form.fields["coupon"].queryset}
+    assert offered == {spring.code, last_day.code}
+    ws = paid_monthly(JAN)
+    forecast_page = client.get(reverse("admin:billing_workspace_forecast", args=[ws.pk]))
+    offered = {c.code for c in forecast_page.context["form"].fields["coupon"].queryset}
+    assert spring.code in offered and last_day.code in offered
+    assert not offered & {retired.code, expired.code}
+    draft = create_campaign("Last day", last_day.code, "10% off", "Today only.", {}, by=support)
+    last_day.active = False
+    last_day.save()
+    edit_page = client.get(reverse("admin:coupons_campaign_change", args=[draft.pk]))
+    offered = {c.code for c in edit_page.context["adminform"].form.fields["coupon"].queryset}
+    assert offered == {spring.code, last_day.code}
 
 
 def test_g1_g2_g3_the_campaign_page_from_preview_to_results(

@@ -162,10 +162,11 @@ def test_g1_the_add_page_shows_the_services_refusals_and_saves_nothing(
     client, support, admin_today
 ):
     """The tester's campaign on /admin/coupons/campaign/add/ on 2 Feb 2026: created after
-    2026-12-01 and before 2026-01-01, at least 99,999,999,999,999 MTUs, Free and Annual, for
-    SPRING25 (last day 31 Jan 2026). The page comes back with every problem named; no
-    campaign is saved."""
-    spring = coupon(code="SPRING25", percent_off="25", redeem_by=date(2026, 1, 31))
+    2026-12-01 and before 2026-01-01, at least 99,999,999,999,999 MTUs, Free and Annual. The
+    page comes back with every problem named; no campaign is saved. SPRING25, past its last
+    day (31 Jan 2026), is not offered (walk 9); sent anyway, it is not a valid choice."""
+    spring = coupon(code="SPRING25", percent_off="25", redeem_by=date(2026, 3, 31))
+    winter = coupon(code="WINTER10", percent_off="10", redeem_by=date(2026, 1, 31))
     client.force_login(support)
     response = client.post(
         reverse("admin:coupons_campaign_add"),
@@ -184,12 +185,16 @@ def test_g1_the_add_page_shows_the_services_refusals_and_saves_nothing(
     assert response.status_code == 200
     body = response.content.decode()
     for problem in (
-        "The coupon SPRING25 could be applied until 31 Jan 2026",
         "A Free workspace has no billing interval",
         "no day lies between the two",
         "The least MTUs must be at most 10,000,000,000",
     ):
         assert problem in body
+    crafted = client.post(
+        reverse("admin:coupons_campaign_add"),
+        {"name": "Winter", "coupon": winter.pk, "subject": "10% off", "message": "Brr."},
+    )
+    assert "Select a valid choice" in crafted.content.decode()
     assert not Campaign.objects.exists()
 
 

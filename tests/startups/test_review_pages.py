@@ -120,6 +120,22 @@ def test_r2_the_queue_links_a_workspace_or_offers_to_link_one(client, db, review
     assert f'<a href="{change}#id_workspace">Link a workspace</a>' in body
 
 
+def test_r1_r2_support_reads_the_queue_without_reviewers_links_or_names(
+    client, db, reviewer, support, finance
+):
+    """R1, R2 (walk 9): support, who may read applications but not change them, was offered
+    each open row's "Link a workspace" (a read-only page); and the "Assigned reviewer" filter
+    listed support and finance, whom nobody can assign. Support sees no such link; the filter
+    lists the reviewers (and anyone applications are still assigned to)."""
+    lone = application(company_name="Lone Co")
+    client.force_login(support)
+    page = client.get(reverse("startups:queue"))
+    assert "Link a workspace" not in page.content.decode()
+    assert lone.company_name in page.content.decode()
+    listed = set(page.context["filter"].form.fields["assigned_to"].queryset)
+    assert reviewer in listed and support not in listed and finance not in listed
+
+
 def test_s1_the_public_form_preselects_no_country(client, db):
     body = client.get(reverse("startups:apply")).content.decode()
     select = re.search(r'<select name="country".*?</select>', body, re.S).group(0)
@@ -228,3 +244,16 @@ def test_r2_an_application_without_email_says_so_and_support_follows_the_link(cl
     body = re.sub(r"\s+", " ", loud.content.decode())
     assert reverse("admin:billing_outboundemail_change", args=[email.pk]) in body
     assert "Waiting to be sent (queued" in body
+
+
+def test_s5_an_empty_rejection_reason_is_asked_for_as_the_applicant_will_read_it(
+    client, db, reviewer, today
+):
+    """S5 (walk 9): the rejection's reason field says it is sent to the applicant, but left
+    empty it answered "the reason is kept in the history"; it says it is sent to them."""
+    app = application(company_name="Nimbus Labs", as_of=today)
+    client.force_login(reviewer)
+    refused = client.post(action_url(app, "reject"), {"reason": "  "})
+    assert "Say why: the reason is sent to the applicant." in refused.content.decode()
+    app.refresh_from_db()
+    assert app.status == "submitted"
