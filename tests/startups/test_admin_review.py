@@ -76,7 +76,7 @@ def test_s5_bulk_reject_needs_its_reason(client, db, reviewer):
     client.force_login(reviewer)
     selected = {"action": "bulk_reject", ACTION_CHECKBOX_NAME: [app.pk], "confirm": "yes"}
     page = client.post(reverse(CHANGELIST), {**selected, "reason": ""})
-    assert "Say why: the reason is kept in the history." in page.content.decode()
+    assert "Say why: the reason is sent to the applicant." in page.content.decode()
     client.post(reverse(CHANGELIST), {**selected, "reason": "Over the funding limit"})
     app.refresh_from_db()
     assert (app.status, app.rejection_reason) == ("rejected", "Over the funding limit")
