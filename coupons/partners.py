@@ -107,7 +107,7 @@ def _decide(partner: AcceleratorPartner, status, text: str, *, by, as_of: date, 
             as_of,
             partner.reviewed_on,
             f"A decision on {partner.name}",
-            "its decision entered already",
+            "its last decision",
             error=CouponError,
         )
     later = (

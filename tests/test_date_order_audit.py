@@ -51,10 +51,10 @@ def proof_document():
 
 def test_x4_d3_a_certificate_submitted_before_the_workspace_signed_up_is_refused(db, finance):
     """The clock has processed through 1 March; `ws` (California) signs up on 10 March. A
-    certificate submitted on 9 March, the day before the workspace existed, is taken, and
-    finance may then approve it dated 9 March too (a review is only compared with the
-    submission): the books show a workspace's certificate submitted and approved before it
-    existed. Submitted on 10 March it is fine."""
+    certificate submitted on 9 March, the day before the workspace existed, was taken, and
+    finance could then approve it dated 9 March too (a review is only compared with the
+    submission): the books showed a workspace's certificate submitted and approved before it
+    existed. It is refused now; submitted on 10 March it is fine."""
     clock_through(date(2026, 3, 1))
     ws = workspace(as_of=DAY, business_region="CA")
     with pytest.raises(BillingError):
@@ -77,8 +77,9 @@ def _reject_certificate(cert, finance, on):
 def test_x4_a_decision_dated_before_the_certificates_review_started_is_refused(db, finance, decide):
     """The clock has processed through 1 March. A California certificate submitted on 5 March
     is taken into review on 10 March (submitted → in review). A decision dated 9 March, the day
-    before its review started, is taken: the certificate reads in review from 10 March and
-    decided on 9 March. Decided on 10 March, the day its review started, it is fine."""
+    before its review started, was taken: the certificate read in review from 10 March and
+    decided on 9 March. It is refused now; decided on 10 March, the day its review started,
+    it is fine."""
     clock_through(date(2026, 3, 1))
     ws = workspace(as_of=date(2026, 3, 2), business_region="CA")
     cert = certificate(ws, "CA", on=date(2026, 3, 5))
@@ -123,10 +124,11 @@ def test_x4_a_review_or_rejection_dated_before_the_certificate_was_submitted_is_
 
 def test_c6_d3_a_proof_submitted_before_the_workspace_signed_up_is_refused(db, support):
     """The clock has processed through 1 March; `ws` signs up on 10 March. A proof of
-    non-profit status submitted on 9 March is taken, and support may approve it dated 9 March
+    non-profit status submitted on 9 March was taken, and support could approve it dated 9 March
     without the discount (only the NONPROFIT redemption, when applied, meets the workspace's
     date order): an approved proof dated before the workspace existed, which C6 then reads
-    as "approved on or before" every later day. Submitted on 10 March it is fine."""
+    as "approved on or before" every later day. It is refused now; submitted on 10 March it
+    is fine."""
     clock_through(date(2026, 3, 1))
     ws = workspace(as_of=DAY)
     with pytest.raises(BillingError):
@@ -173,8 +175,8 @@ def _decline_partner(partner, reviewer, on):
 def test_c7_a_partner_decision_dated_before_the_program_applied_is_refused(db, reviewer, decide):
     """The clock has processed through 1 March. Seedcamp applies through the public form on
     10 March. A reviewer's approval (or decline) dated 9 March, before there was an
-    application to decide, is taken: an active partner from 9 March, whose startups' grants
-    then read its amount from that day. Decided on 10 March it is fine."""
+    application to decide, was taken: an active partner from 9 March, whose startups' grants
+    then read its amount from that day. It is refused now; decided on 10 March it is fine."""
     clock_through(date(2026, 3, 1))
     partner = _seedcamp(DAY)
     with pytest.raises(BillingError):
@@ -207,16 +209,16 @@ def test_c7_d4_a_partner_decision_dated_before_its_last_decision_is_refused(
 ):
     """The clock has processed through 1 March; Seedcamp applied on 2 March. Either it is
     approved on 10 March and then deactivated dated 9 March, or approved on 5 March,
-    deactivated on 10 March and approved again dated 9 March. Each is taken, and the partner's
-    row keeps the later-entered decision dated before the one it replaced (reviewed_on goes
+    deactivated on 10 March and approved again dated 9 March. Each was taken, and the partner's
+    row kept the later-entered decision dated before the one it replaced (reviewed_on goes
     back to 9 March): the approval of a startup dated between them reads a status no date
-    order gives (`partner_date_order_problem` compares with reviewed_on only). Dated 10 March,
-    the last decision's day, each is fine."""
+    order gives (`partner_date_order_problem` compares with reviewed_on only). Each is refused
+    now; dated 10 March, the last decision's day, each is fine."""
     clock_through(date(2026, 3, 1))
     partner = _seedcamp(date(2026, 3, 2))
     decide = decided_first(partner, reviewer)
     status_before = AcceleratorPartner.objects.get(pk=partner.pk).status
-    with pytest.raises(BillingError):
+    with pytest.raises(BillingError, match=r"before its last decision \(10 Mar 2026\)"):
         decide(EVE)
     partner.refresh_from_db()
     assert (partner.status, partner.reviewed_on) == (status_before, DAY)
@@ -228,10 +230,10 @@ def test_c7_d4_a_partner_decision_dated_before_its_last_decision_is_refused(
 
 def test_cr1_d3_a_grant_valid_from_before_the_workspace_signed_up_is_refused(db, support):
     """The clock has processed through 1 March; `ws` signs up on 10 March. A credit grant
-    entered on 10 March but valid from 9 March is taken (dated 9 March as a whole it is
-    refused, tests/billing/test_date_order.py): workspace_status of 9 March then shows a
-    program member with 1,000.00 of credit, a day before the workspace existed (D3). Valid
-    from 10 March it is fine."""
+    entered on 10 March but valid from 9 March was taken (dated 9 March as a whole it is
+    refused, tests/billing/test_date_order.py): workspace_status of 9 March then showed a
+    program member with 1,000.00 of credit, a day before the workspace existed (D3). It is
+    refused now; valid from 10 March it is fine."""
     clock_through(date(2026, 3, 1))
     ws = workspace(as_of=DAY)
     with pytest.raises(BillingError):
@@ -247,9 +249,9 @@ def test_cr1_d3_a_grant_valid_from_before_the_workspace_signed_up_is_refused(db,
 def test_cr3_a_year_two_grant_valid_before_year_one_is_refused(db, support):
     """The clock has processed through 1 March. `ws` (signed up 2 March) gets its year-one
     grant of 1,000.00 valid from 10 March 2026 to 10 March 2027. A year-two grant valid from
-    9 March 2026, the day before year one starts, is taken: two program years where year two
+    9 March 2026, the day before year one starts, was taken: two program years where year two
     comes first (CR3: year two follows year one, from its first anniversary at the earliest).
-    Valid from year one's end, 10 March 2027, it is fine."""
+    It is refused now; valid from year one's end, 10 March 2027, it is fine."""
     clock_through(date(2026, 3, 1))
     ws = workspace(as_of=date(2026, 3, 2))
     coupons.grant_credits(ws, amount="1000.00", as_of=DAY, year=1, by=support)
@@ -276,9 +278,9 @@ def _spring_campaign(support):
 def test_g2_a_launch_dated_before_the_campaigns_first_launch_is_refused(db, support):
     """Paid monthly Team from 1 January; the clock has processed through 1 March. The campaign
     (Team workspaces) is launched on 10 March and reaches it. A second paid workspace signs up
-    on 2 March; launching again dated 9 March is taken and records it as reached on 9 March,
+    on 2 March; launching again dated 9 March was taken and recorded it as reached on 9 March,
     before the campaign was launched at all (G2: a launch again reaches those who joined
-    since). Launched again on 10 March it reaches the newcomer."""
+    since). It is refused now; launched again on 10 March it reaches the newcomer."""
     paid_monthly(date(2026, 1, 1))
     services.run_billing(as_of=date(2026, 3, 1))
     campaign = _spring_campaign(support)
@@ -296,9 +298,9 @@ def test_g3_a_redemption_dated_before_the_campaign_reached_the_workspace_is_not_
     """Two paid monthly workspaces from 1 January; the clock has processed through 1 March.
     The campaign for SPRING is launched on 10 March and its emails go to both. Support then
     enters SPRING for the first dated 9 March (the clock is behind: accepted, rightly) and
-    for the second dated 10 March. The first is attributed to the campaign, though on 9 March
-    it had not been told of it: the campaign's page counts a redemption it did not bring
-    (G3). Only the second, dated the launch's day, is the campaign's."""
+    for the second dated 10 March. The first was attributed to the campaign, though on 9 March
+    it had not been told of it: the campaign's page counted a redemption it did not bring
+    (G3). Now only the second, dated the launch's day, is the campaign's."""
     early, on_day = paid_monthly(date(2026, 1, 1)), paid_monthly(date(2026, 1, 1))
     services.run_billing(as_of=date(2026, 3, 1))
     campaign = _spring_campaign(support)
@@ -315,9 +317,9 @@ def test_g3_a_redemption_dated_before_the_campaign_reached_the_workspace_is_not_
 
 def test_s3_r4_an_assignment_dated_before_the_application_was_submitted_is_refused(db, reviewer):
     """The clock has processed through 1 March. An application submitted on 10 March is
-    assigned to a reviewer dated 9 March: taken, and its history (R4) reads "Assigned to …
+    assigned to a reviewer dated 9 March: it was taken, and its history (R4) read "Assigned to …
     on 9 Mar 2026" before "Submitted" on 10 March; a review dated 9 March is refused by the
-    same service family (`start_review`). Assigned on 10 March it is fine."""
+    same service family (`start_review`). It is refused now; assigned on 10 March it is fine."""
     clock_through(date(2026, 3, 1))
     app = application(as_of=DAY)
     with pytest.raises(BillingError):
