@@ -5,15 +5,15 @@ Every line goes to a staging table first — on PostgreSQL the file's raw lines 
 checked in SQL; on SQLite, and for rows handed over as Python objects, checked in Python in
 batches of BATCH_ROWS — and every rule is checked there: unknown workspace, a month that is not
 YYYY-MM in 2000-01 … 2099-12, MTUs that are not a whole number or above MAX_MTUS, more fields
-than the header names (5,900 unquoted would be read as 5), the same workspace and month twice,
-a month whose close has run. Only then, and only when no line is bad, the figures go in (a new
-report replaces the month's figure, U1): one UPDATE of the changed figures and one INSERT of the
-new ones in key order (on PostgreSQL with the table held against other writers for those two
-statements), each writing its rows' history rows too (R4: who imported them, from which file).
-SQLite needs 3.35 or later for that (RETURNING).
+than the header names (5,900 unquoted would be read as 5) or too few to hold the three, the same
+workspace and month twice, a month whose close has run. Only then, and only when no line is bad,
+the figures go in (a new report replaces the month's figure, U1): one UPDATE of the changed
+figures and one INSERT of the new ones in key order (on PostgreSQL with the table held against
+other writers for those two statements), each writing its rows' history rows too (R4: who
+imported them, from which file). SQLite needs 3.35 or later for that (RETURNING).
 
-Lines are the file's physical lines and the header is line 1, as `csv.DictReader` counts them.
-A quoted field that spans lines — never a valid slug, month or number — is read as the separate
+Lines are the file's physical lines and the header is line 1, as `csv.DictReader` counts them. A
+quoted field that spans lines — never a valid slug, month or number — is read as the separate
 (bad) lines it spans. The first MAX_LISTED_LINES bad lines are named on a page, with a count of
 the rest; the command names every one.
 
@@ -38,6 +38,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import get_text_list
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing.audit import history_of_rows_sql, record_history
@@ -125,22 +126,32 @@ def _message(
     closed,
     future,
     this_month: date | None = None,
+    columns: "Columns | None" = None,
 ) -> str:
     problems = []
-    if fields is not None:  # "acme,2026-01,5,900": 5,900 MTUs would have been read as 5
+    missing = columns.missing(fields) if columns and fields is not None else []
+    if missing:  # "acme,2026-01": the line was cut short, not given an empty figure
+        lacks = get_text_list(missing, "and") + (" is" if len(missing) == 1 else " are")
+        problems.append(
+            f"{count(fields)} field{'' if fields == 1 else 's'} where the header names "
+            f"{count(columns.width)}: {lacks} missing"
+        )
+    elif fields is not None:  # "acme,2026-01,5,900": 5,900 MTUs would have been read as 5
         problems.append(
             f"{count(fields)} fields where the header names fewer (a number with a thousands "
             "separator? write it without one)"
         )
-    if workspace_id is None:
+    if "workspace" in missing:
+        pass  # said above
+    elif workspace_id is None:
         problems.append(f"unknown workspace {typed(slug)}" if slug else "the workspace is missing")
     elif workspace_closed_on is not None:  # W1: its data stopped
         closed_on = day(_as_date(workspace_closed_on))
         problems.append(f"{slug} was closed on {closed_on}: it accepts no usage")
-    month_problem = _month(month_text)[1]
+    month_problem = "month" not in missing and _month(month_text)[1]
     if month_problem:
         problems.append(month_problem)
-    mtus_problem_ = _mtus(mtus_text)[1]
+    mtus_problem_ = "mtus" not in missing and _mtus(mtus_text)[1]
     if mtus_problem_:
         problems.append(mtus_problem_)
     month = _as_date(month)
@@ -249,6 +260,16 @@ class Columns(NamedTuple):
     mtus: int
     width: int
 
+    @property
+    def last_read(self) -> int:
+        """The number of fields a line needs to hold the three."""
+        return max(self[:3]) + 1
+
+    def missing(self, fields: int) -> list[str]:
+        """The names a line of `fields` fields lacks, in the header's order."""
+        named = sorted(zip(self[:3], COLUMNS, strict=True))
+        return [name for index, name in named if index >= fields]
+
 
 def _columns(fields: list[str]) -> Columns:
     last = {name: index for index, name in enumerate(fields)}
@@ -311,8 +332,8 @@ Row = tuple[int, str, str, str, int | None]
 
 
 def _file_rows(chunks: Iterable[bytes], columns: Columns) -> Iterator[Row]:
-    """`(line, workspace, month, mtus, fields)` of each non-empty line, in bounded memory:
-    the three texts, and the line's number of fields when it has more than the header."""
+    """`(line, workspace, month, mtus, fields)` of each non-empty line, in bounded memory
+    (`_pick`)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     line, tail = 2, ""
     for chunk in chunks:
@@ -327,8 +348,11 @@ def _file_rows(chunks: Iterable[bytes], columns: Columns) -> Iterator[Row]:
 
 
 def _pick(values: list[str], columns: Columns) -> tuple[str, str, str, int | None]:
+    """The three texts, and the line's number of fields when it has more than the header names
+    or too few to hold the three (a field the import does not read may be left off)."""
     ws, mo, mt = (values[i] if i < len(values) else "" for i in columns[:3])
-    return ws, mo, mt, len(values) if len(values) > columns.width else None
+    odd = not columns.last_read <= len(values) <= columns.width
+    return ws, mo, mt, len(values) if odd else None
 
 
 def _given_rows(rows) -> Iterator[Row]:
@@ -423,7 +447,7 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
                 and length(ltrim(f.mtus_text, '0')) <= %(max_digits)s then
                 case when f.mtus_text::numeric <= %(max_mtus)s then f.mtus_text::bigint end
             end,
-            case when f.fields > %(width)s then f.fields end
+            case when f.fields not between %(last_read)s and %(width)s then f.fields end
         from (
             select line,
                 btrim(split_part(raw, ',', {ws}), %(blanks)s) as slug,
@@ -445,6 +469,7 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
             "max_mtus": MAX_MTUS,
             "max_digits": len(str(MAX_MTUS)),
             "width": columns.width,
+            "last_read": columns.last_read,
             "first": EARLIEST_MONTH,
             "last": LATEST_MONTH,
         },
@@ -464,7 +489,9 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
     cursor.execute(f"drop table {RAW}")
 
 
-def _problems(cursor, listed: int | None, this_month: date | None) -> tuple[list[str], int]:
+def _problems(
+    cursor, listed: int | None, this_month: date | None, columns: Columns | None
+) -> tuple[list[str], int]:
     """The first `listed` bad lines' messages (every one's: None), and how many lines are bad.
     A line is bad alone (workspace unknown or closed, month or MTUs), as a repeat of an earlier
     good line for the same workspace and month, for a month already closed (or whose close
@@ -507,7 +534,9 @@ def _problems(cursor, listed: int | None, this_month: date | None) -> tuple[list
     rows = cursor.fetchall()
     if not rows:
         return [], 0
-    return [_message(*row[:11], this_month=this_month) for row in rows], rows[0][11]
+    return [_message(*row[:11], this_month=this_month, columns=columns) for row in rows], rows[0][
+        11
+    ]
 
 
 def _closed_sql(row: str) -> str:
@@ -677,6 +706,7 @@ def import_usage(
             # Compiling these few statements to machine code costs more than it saves.
             cursor.execute("set local jit = off")
         _create_staging(cursor, postgres)
+        columns = None  # rows given as mappings have no header
         if hasattr(source, "read") or isinstance(source, str | PathLike):
             with _reading(source) as stream:
                 fields, first = _header(stream)
@@ -690,7 +720,7 @@ def import_usage(
             _stage_in_python(cursor, _given_rows(source), postgres, progress)
 
         cursor.execute(f"analyze {STAGED}")  # plans for the checks and the write below
-        errors, bad_lines = _problems(cursor, listed, as_of and month_start(as_of))
+        errors, bad_lines = _problems(cursor, listed, as_of and month_start(as_of), columns)
         if bad_lines:
             raise UsageImportError(errors, bad_lines=bad_lines)
         cursor.execute(f"select exists (select 1 from {STAGED})")

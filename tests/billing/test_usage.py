@@ -174,7 +174,7 @@ def test_u2_i6_d2_every_rule_in_one_file_names_each_bad_line(db, tmp_path):
         "Line 6: 10,000,000,001 MTUs is more than the 10,000,000,000 a month can report (a typo?).",
         "Line 7: alpha 2026-02 is also on line 2.",
         "Line 8: 2026-01 is closed (its invoices are issued).",
-        "Line 9: MTUs must be a whole number of at least 0, not “”.",
+        "Line 9: 2 fields where the header names 3: mtus is missing.",
         "Line 10: MTUs must be a whole number of at least 0, not “+5”.",
         "Line 11: 4 fields where the header names fewer (a number with a thousands separator? "
         "write it without one).",
@@ -210,6 +210,30 @@ def test_u2_a_file_with_many_bad_lines_names_the_first_thousand_and_counts_the_r
     assert "Line 2501: alpha 2026-01 is also on line 2500." in message
     assert message.count("is also on line") == 2_499 and "more bad line" not in message
     assert not Usage.objects.exists()
+
+
+def test_u2_a_short_line_names_the_columns_it_lacks(db, tmp_path):
+    """U2: a line cut short is refused as missing its columns, named as the header names them
+    (it was refused for its empty fields: "MTUs must be a whole number…, not “”", "the workspace
+    is missing", as if the file had said so). A column the import does not read may be left
+    off: the line of line 4 is imported."""
+    workspace(slug="alpha")
+    path = _write(
+        tmp_path,
+        "note,mtus,month,workspace\n"
+        "x,5\n"  # 2: month and workspace cut off
+        "x\n"  # 3: one field
+        "x,6,2026-01,alpha\n",  # 4: all four
+    )
+    with pytest.raises(UsageImportError) as raised:
+        services.import_usage(path)
+    assert raised.value.errors == [
+        "Line 2: 2 fields where the header names 4: month and workspace are missing.",
+        "Line 3: 1 field where the header names 4: mtus, month and workspace are missing.",
+    ]
+    path = _write(tmp_path, "workspace,month,mtus,note\nalpha,2026-01,6\n")
+    assert services.import_usage(path) == {"created": 1, "replaced": 0, "unchanged": 0}
+    assert Usage.objects.get().mtus == 6
 
 
 def test_u2_counts_in_a_refusal_are_written_with_separators(db, tmp_path):
