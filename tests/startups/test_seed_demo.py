@@ -8,7 +8,8 @@ from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from billing.models import CreditNote, Invoice, TaxExemption, WorkspaceClosure
+from billing.emails import resend_email
+from billing.models import CreditNote, Invoice, OutboundEmail, TaxExemption, WorkspaceClosure
 from coupons.campaigns import campaign_results
 from coupons.models import Campaign, CreditGrant, Redemption
 from startups.models import DealRequest, StartupApplication
@@ -99,6 +100,33 @@ def test_seed_demo_prints_the_address_and_leaves_work_for_every_role(db, laptop)
     assert "Demo data exists already" in again.getvalue()
     assert CreditNote.objects.count() == 4
     assert (WorkspaceClosure.objects.count(), Campaign.objects.count()) == (1, 2)
+
+
+def test_f6_seed_demo_leaves_one_failed_email_to_resend(
+    db, laptop, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Support and finance resend emails that failed (F6, R1), but the demo had none to
+    practise on: every demo email was sent. The closed workspace's confirmation fails as it
+    would with the mail server down (a connection refused, through the real sender), and a
+    resend sends it."""
+    call_command("seed_demo", workspaces=40, stdout=StringIO())
+
+    failed = OutboundEmail.objects.get(status=OutboundEmail.Status.FAILED)
+    closure = WorkspaceClosure.objects.select_related("workspace").get()
+    assert (failed.kind, failed.object_key) == ("workspace_closed", f"closure:{closure.pk}")
+    assert failed.to == closure.workspace.billing_email
+    assert failed.last_error.startswith("Given up after ")
+    assert "ConnectionRefusedError" in failed.last_error
+
+    call_command("seed_demo", workspaces=40, stdout=StringIO())  # once
+    assert OutboundEmail.objects.filter(status=OutboundEmail.Status.FAILED).count() == 1
+
+    sent_before = len(mailoutbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        resend_email(failed, by=User.objects.get(username="support"))
+    failed.refresh_from_db()
+    assert failed.status == OutboundEmail.Status.SENT
+    assert len(mailoutbox) == sent_before + 1 and mailoutbox[-1].to == [failed.to]
 
 
 def test_d4_seed_demo_gives_its_annual_workspaces_the_annual10_discount(db, laptop):

@@ -71,7 +71,10 @@ class Command(BaseCommand):
             services.run_billing(as_of=billing_demo.closure_day(today) - timedelta(days=1))
         )
         if billing_demo.close_workspace(today=today, support=users["support"]):
-            self.stdout.write("Closed one workspace at its customer's request, last month.")
+            self.stdout.write(
+                "Closed one workspace at its customer's request, last month; its confirmation "
+                "email failed (the mail server was down): resend it from the outbox."
+            )
         # D1: the clock processes the days that have ended; staff act today.
         yesterday = today - timedelta(days=1)
         counts.update(services.run_billing(as_of=yesterday))
