@@ -150,10 +150,15 @@ def invoice_export(request):
 
 
 def _export_name(invoice_filter) -> str:
+    """The file's name says its issue months: both ends, or the one end a range open at the
+    other has ("invoices_to_2026-07.csv" is not July's invoices alone)."""
     data = invoice_filter.form.cleaned_data if invoice_filter.is_bound else {}
     start, end = data.get("issued_from"), data.get("issued_to")
-    months = "_".join(f"{m:%Y-%m}" for m in (start, end) if m)
-    return f"invoices_{months}.csv" if months else "invoices.csv"
+    if start and end:
+        return f"invoices_{start:%Y-%m}_{end:%Y-%m}.csv"
+    if start or end:
+        return f"invoices_from_{start:%Y-%m}.csv" if start else f"invoices_to_{end:%Y-%m}.csv"
+    return "invoices.csv"
 
 
 def _month_range(request, today):

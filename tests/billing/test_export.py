@@ -156,6 +156,26 @@ def test_r3_the_export_of_a_filtered_list_is_that_list(client, finance, invoices
     assert listed and sorted(exported) == sorted(listed)
 
 
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"issued_from": "2026-07", "issued_to": "2026-07"}, "invoices_2026-07_2026-07.csv"),
+        ({"issued_to": "2026-07"}, "invoices_to_2026-07.csv"),
+        ({"issued_from": "2026-07"}, "invoices_from_2026-07.csv"),
+        ({}, "invoices.csv"),
+    ],
+)
+def test_r3_the_export_is_named_by_its_issue_months(client, finance, db, params, name):
+    """R3 (walk 10): a range open at one end says so. 'Issued to 2026-07' (January to July in
+    the demo, 68 invoices) and 'issued from 2026-07' were both named invoices_2026-07.csv, the
+    name a reader takes for July's invoices alone, and the second download overwrote the
+    first in the browser's folder."""
+    client.force_login(finance)
+    response = client.get(reverse("finance:invoices-export"), params)
+    b"".join(response.streaming_content)  # read to its end, as a browser does
+    assert response["Content-Disposition"] == f'attachment; filename="{name}"'
+
+
 def test_r3_export_refuses_a_bad_filter_on_the_list_page(client, finance, db):
     """A bad filter used to get a bare text/plain 400 without a charset, its quotes garbled in
     the browser ("â€œ2026-13â€"), its field named by code ("issued_to:", "__all__:"). The list
