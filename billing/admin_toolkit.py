@@ -20,7 +20,7 @@ R5). Every change goes through a service:
 - `admin_page` renders an extra page of an admin; `ServiceAdmin.pages` routes it.
 - `CountryInUseFilter`, `MonthListFilter` and `YesNoFilter` are the list filters more than one
   list needs.
-- `DecisionPages` decides one row on its own page, its document shown beside the buttons.
+- `DecisionPages` decides one row on its own page, its document (if it has one) beside the buttons.
 - `today()` is the admin edge's date, passed down as `as_of`; `row_id` reads a row id from the
   address or a form.
 """
@@ -951,12 +951,13 @@ def service_form_page(
 
 
 class DecisionPages:
-    """A ModelAdmin mixin: a row with a document (a certificate, a proof) decided on its own page.
+    """A ModelAdmin mixin: a row (a certificate, a proof, a partner) decided on its own page.
 
-    Its change page shows the document and one button per decision the row's state allows;
-    each button opens a confirmation page with the document again (and a reason for the
-    decisions in `reasoned`) whose POST calls the service; a decision the row's state rules
-    out says so instead of offering a form.
+    Its change page shows the row's document, if it has one, and one button per decision the
+    row's state allows; each button opens a confirmation page with the document again (and
+    the decision's form: `decision_form_class`, by default a reason for the decisions in
+    `reasoned`) whose POST calls the service; a decision the row's state rules out says so
+    instead of offering a form.
 
     A subclass sets `decisions` ({name: button label, in button order}), `review_permission`
     ("app.codename", also the permission of its bulk actions: `permissions=["review"]`),
@@ -965,9 +966,10 @@ class DecisionPages:
     `decided(obj, decision)` (why the state rules it out, or ""), `decision_subject(obj)` (the
     pages' title after the decision's label), `decision_intros(obj)` ({name: what the decision
     will do}) and `decide(request, obj, decision, data)` (calls the service, returns the
-    message). The row's document is `document_url(obj)` of type `obj.content_type`; bulk
-    actions (`decision_action`) call `decide_selected`, which lists the rows with
-    `describe_row(obj)`."""
+    message). The row's document is `document_url(obj)` of type `obj.content_type`; a row
+    without one sets `has_document = False` (its `document` is None, and its own templates
+    show none). Bulk actions (`decision_action`) call `decide_selected`, which lists the rows
+    with `describe_row(obj)` and asks for the same form."""
 
     decisions: dict[str, str] = {}
     reasoned = ("reject",)
@@ -978,12 +980,17 @@ class DecisionPages:
     document_label = "Document"
     decision_related: tuple[str, ...] = ()
     describe_row = str
+    has_document = True
 
     def has_review_permission(self, request):
         return request.user.has_perm(self.review_permission)
 
     def document(self, obj):
-        return preview(self.document_url(obj), obj.content_type)
+        return preview(self.document_url(obj), obj.content_type) if self.has_document else None
+
+    def decision_form_class(self, decision):
+        """The form `decision` asks for (None: a bare confirmation)."""
+        return ReasonForm if decision in self.reasoned else None
 
     def decision_buttons(self, request, obj):
         """(label, url, tone) for each decision open to this person on this row."""
@@ -993,7 +1000,7 @@ class DecisionPages:
         for name in self.open_decisions(obj):
             url = reverse(f"admin:{self.decide_url_name}", args=[obj.pk, name])
             tone = "decide-approve" if name.startswith("approve") else ""
-            if name == "reject":
+            if name in self.reasoned:  # the decisions that say no are the ones that ask why
                 tone = "decide-reject"
             buttons.append((self.decisions[name], url, tone))
         return buttons
@@ -1023,11 +1030,15 @@ class DecisionPages:
         rows = self.model._default_manager.select_related(*self.decision_related)
         obj = get_object_or_404(rows, pk=pk)
         label = self.decisions[decision]
+        form_class = self.decision_form_class(decision)
         return service_form_page(
             self,
             request,
             obj,
-            form=ReasonForm(request.POST or None) if decision in self.reasoned else None,
+            # Bound on any POST: a form whose every field is optional is still submitted.
+            form=form_class(request.POST if request.method == "POST" else None)
+            if form_class
+            else None,
             perform=lambda data: self.decide(request, obj, decision, data),
             template=self.decide_template,
             submit_label=f"Yes, {label[0].lower()}{label[1:]}",
@@ -1041,7 +1052,7 @@ class DecisionPages:
 
     def decide_selected(self, request, queryset, decision, *, title, done, intro=""):
         """A bulk action: `decision` for each selected row, behind one confirmation page that
-        lists them (and asks why for the decisions in `reasoned`); `decide` runs per row."""
+        lists them (and asks for the decision's form); `decide` runs per row."""
         return confirm_and_run(
             self,
             request,
@@ -1049,7 +1060,7 @@ class DecisionPages:
             lambda obj, data: self.decide(request, obj, decision, data),
             title=title,
             done=done,
-            form_class=ReasonForm if decision in self.reasoned else None,
+            form_class=self.decision_form_class(decision),
             intro=intro,
             describe=self.describe_row,
         )

@@ -5,6 +5,7 @@ credits use instead of the STARTUP coupon's, `coupons.credits.credit_amount_for`
 from datetime import date
 
 from django.db import transaction
+from django.db.models import Q
 
 from billing.amounts import parse_dollars
 from billing.audit import require_reason, save_with_reason, with_reason
@@ -13,11 +14,22 @@ from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
 from billing.errors import refuse_dated_before, refuse_problems
 from billing.formatting import day, money
+from billing.models import OutboundEmail
 from billing.turns import take_turns
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, CreditGrant
 
 Status = AcceleratorPartner.Status
+
+# C7: the statuses each decision is taken from; the services refuse it from any other.
+DECIDED_FROM = {
+    "approve": (Status.APPLIED, Status.INACTIVE),
+    "decline": (Status.APPLIED,),
+    "deactivate": (Status.ACTIVE,),
+}
+# What a program's contact is sent about it (C7): the approval (once per approval day) and
+# the decline.
+PARTNER_EMAILS = ("partner_approved", "partner_declined")
 
 
 @transaction.atomic
@@ -127,6 +139,15 @@ def _decide(partner: AcceleratorPartner, status, text: str, *, by, as_of: date, 
     save_with_reason(partner, text, by=by)
 
 
+def open_partner_decisions(partner: AcceleratorPartner) -> list[str]:
+    """C7: the decisions (`DECIDED_FROM`'s names) the partner's status allows now."""
+    return [name for name, statuses in DECIDED_FROM.items() if partner.status in statuses]
+
+
+def _email_key(partner: AcceleratorPartner) -> str:
+    return f"partner:{partner.pk}"
+
+
 def _email_contact(partner: AcceleratorPartner, kind: str, *, object_key: str):
     """The program's contact hears of the decision (one email per `object_key`)."""
     queue_email(
@@ -146,7 +167,7 @@ def approve_partner(
     startup-program credit amount, which is money: then the why is required (R4)."""
     refuse_processed(as_of, "A partner decision")
     partner = _locked_partner(partner)
-    if partner.status == Status.ACTIVE:
+    if partner.status not in DECIDED_FROM["approve"]:
         raise CouponError(f"{partner.name} is already an active partner.")
     problems = []
     amount = parse_dollars(credit_amount, "partner's credit amount", problems, positive=True)
@@ -166,8 +187,20 @@ def approve_partner(
         if last is not None and _switched_off_with_its_partner(last.history_change_reason):
             coupon.active = True
             save_with_reason(coupon, f"Partner {partner.name} active again", by=by)
-    _email_contact(partner, "partner_approved", object_key=f"partner:{partner.pk}:{as_of}")
+    _email_contact(partner, "partner_approved", object_key=f"{_email_key(partner)}:{as_of}")
     return partner
+
+
+def partner_emails(partner: AcceleratorPartner) -> list[OutboundEmail]:
+    """The emails to the program's contact about its decisions and whether each left, oldest
+    first, for its page: a reviewer answers "were they told?" from it (R2 gives reviewers no
+    outbox, which holds every customer's emails). One query."""
+    key = _email_key(partner)
+    return list(
+        OutboundEmail.objects.filter(
+            Q(object_key=key) | Q(object_key__startswith=f"{key}:"), kind__in=PARTNER_EMAILS
+        ).order_by("created_at", "pk")
+    )
 
 
 def _switched_off_with(partner: AcceleratorPartner) -> str:
@@ -190,12 +223,12 @@ def decline_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: date
     )
     refuse_processed(as_of, "A partner decision")
     partner = _locked_partner(partner)
-    if partner.status != Status.APPLIED:
+    if partner.status not in DECIDED_FROM["decline"]:
         raise CouponError(
             f"{partner.name} is {partner.get_status_display().lower()}, not an open application."
         )
     _decide(partner, Status.INACTIVE, f"Declined: {reason}", by=by, as_of=as_of, note=reason)
-    _email_contact(partner, "partner_declined", object_key=f"partner:{partner.pk}")
+    _email_contact(partner, "partner_declined", object_key=_email_key(partner))
     return partner
 
 
@@ -208,7 +241,7 @@ def deactivate_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: d
     )
     refuse_processed(as_of, "A partner decision")
     partner = _locked_partner(partner)
-    if partner.status != Status.ACTIVE:
+    if partner.status not in DECIDED_FROM["deactivate"]:
         raise CouponError(f"{partner.name} is not an active partner.")
     _decide(partner, Status.INACTIVE, f"Deactivated: {reason}", by=by, as_of=as_of, note=reason)
     for coupon in partner.coupons.filter(active=True):

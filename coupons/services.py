@@ -37,7 +37,9 @@ from coupons.partners import (
     approve_partner,
     deactivate_partner,
     decline_partner,
+    open_partner_decisions,
     partner_date_order_problem,
+    partner_emails,
     update_partner,
 )
 from coupons.redemptions import (
@@ -71,7 +73,9 @@ __all__ = [
     "create_coupon",
     "deactivate_partner",
     "decline_partner",
+    "open_partner_decisions",
     "partner_date_order_problem",
+    "partner_emails",
     "grant_credits",
     "lapse_credit_grants",
     "launch_campaign",
