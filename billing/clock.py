@@ -22,7 +22,7 @@ from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
 from billing.formatting import day as on
 from billing.formatting import month as month_name
 from billing.models import BillingClock, Invoice, MonthClose
-from billing.months import add_months, month_start, next_month
+from billing.months import LAST_DAY, add_months, add_year, month_start, next_month
 
 
 def last_processed_day() -> date | None:
@@ -234,6 +234,20 @@ def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> Non
             f"Run the clock through {on(day - timedelta(days=1))} first, or date it "
             f"{on(next_close)} at the latest."
         )
+
+
+def too_far_ahead(day: date) -> tuple[date, date] | None:
+    """(the clock's next day, the latest day allowed) when `day` is more than two years after
+    the clock's next day, else None (also before the clock's first day: no next day yet).
+    Prices and tax rates are announced months ahead, an annual customer's at most a year
+    before the renewal they apply to: two years leave room for both, while a year typed wrong
+    (2062 for 2026, 2099) is refused rather than waiting unseen."""
+    last = last_processed_day()
+    if last is None:
+        return None
+    next_day = last + timedelta(days=1)
+    latest = min(add_year(add_year(next_day)), LAST_DAY)
+    return (next_day, latest) if day > latest else None
 
 
 def refuse_issued_already(invoices, day: date, what: str) -> None:

@@ -53,6 +53,7 @@ def overlap_days(start: date, end: date | None, window_start: date, window_end: 
 # I6: the months and days a person or a file may name; anything outside is a typo.
 EARLIEST_MONTH = date(2000, 1, 1)
 LATEST_MONTH = date(2099, 12, 1)
+LAST_DAY = date(LATEST_MONTH.year, 12, 31)
 
 
 def parse_month(text: str) -> date:
@@ -85,7 +86,7 @@ def parse_day(text: str) -> date:
 
 def day_problem(day: date, what: str = "The date") -> str | None:
     """I6: a day a person or a file sent must fall in 2000 … 2099; what is wrong, or None."""
-    if not EARLIEST_MONTH <= day <= date(LATEST_MONTH.year, 12, 31):
+    if not EARLIEST_MONTH <= day <= LAST_DAY:
         return f"{what} {day} is outside the years this system bills (2000 to 2099)"
     return None
 

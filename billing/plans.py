@@ -12,13 +12,13 @@ from billing.audit import require_reason, save_with_reason
 from billing.clock import (
     clock_days,
     hold_every_dated_change,
-    last_processed_day,
     refuse_processed,
+    too_far_ahead,
 )
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import day
 from billing.models import Plan, PlanTerms, Workspace
-from billing.months import EARLIEST_MONTH, LATEST_MONTH, add_year
+from billing.months import EARLIEST_MONTH, LAST_DAY
 
 # What finance may change, with the bounds a typo cannot pass. The name is a label, not dated;
 # the rest are the plan's terms (PlanTerms), changed from a day on.
@@ -70,35 +70,27 @@ def _checked(plan: Plan, field: str, value, problems: list[str]):
     return value
 
 
-# I6: the first and last days this system bills; terms are dated within them.
-FIRST_DAY, LAST_DAY = EARLIEST_MONTH, date(LATEST_MONTH.year, 12, 31)
-
-
 def _refuse_out_of_bounds(plan: Plan, effective_on: date) -> None:
     """Terms start within the years billed (I6; before the clock's first day D2 refuses no
     day, and terms dated 0001-01-01, their day, rewrote the terms "from the start" in place),
-    and at most two years after the clock's next day. A price change is announced months
-    ahead, an annual customer's at most a year before the renewal it applies to: two years
-    leave room for both, while a year typed wrong (2062 for 2026, 9999) is refused rather than
-    entered ahead of every later change, which would then be refused as out of date order."""
+    and at most two years after the clock's next day (`too_far_ahead`): a year typed wrong is
+    refused rather than entered ahead of every later change, which would then be refused as
+    out of date order."""
     what = f"A change of {plan}'s terms dated {day(effective_on)} is refused"
-    if effective_on < FIRST_DAY:
+    if effective_on < EARLIEST_MONTH:
         raise BillingError(
             f"{what}: it is outside the years this system bills (2000 to 2099), and {plan}'s "
             "terms from the start are not rewritten. Date new terms from the day they apply."
         )
-    clock_at = last_processed_day()
-    if clock_at is None:  # no next day to count from yet
-        if effective_on > LAST_DAY:
-            raise BillingError(f"{what}: it is outside the years this system bills (2000 to 2099).")
-        return
-    next_day = clock_at + timedelta(days=1)
-    latest = min(add_year(add_year(next_day)), LAST_DAY)
-    if effective_on > latest:
+    ahead = too_far_ahead(effective_on)
+    if ahead is not None:
+        next_day, latest = ahead
         raise BillingError(
             f"{what}: terms are entered at most two years ahead of the billing clock's next "
             f"day, {day(next_day)}: date them {day(latest)} at the latest."
         )
+    if effective_on > LAST_DAY:  # before the clock's first day: no next day to count from
+        raise BillingError(f"{what}: it is outside the years this system bills (2000 to 2099).")
 
 
 def _refuse_out_of_order(plan: Plan, effective_on: date) -> None:

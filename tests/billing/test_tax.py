@@ -407,3 +407,19 @@ def test_x2_i6_a_rate_starts_within_the_years_billed(db, day):
     with pytest.raises(BillingError, match=r"outside the years this system bills \(2000 to 2099\)"):
         services.set_tax_rate("US", region="TX", rate="7", name="TX sales tax", valid_from=day)
     assert not TaxRate.objects.filter(valid_from=day).exists()
+
+
+def test_x2_d2_a_rate_starts_at_most_two_years_past_the_clocks_next_day(db):
+    """Walk 10: a rate from 31 Dec 2099 (2029 typed wrong) was taken, and would have waited
+    seventy years unseen; plan terms are refused past two years ahead, and a rate is dated as
+    they are. The clock has processed through 10 March 2026: its next day is 11 March, and a
+    rate may start on 11 March 2028 at the latest."""
+    workspace(as_of=date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 3, 10))
+    for day in (date(2099, 12, 31), date(2028, 3, 12)):
+        with pytest.raises(BillingError, match="date it 11 Mar 2028 at the latest"):
+            services.set_tax_rate("US", region="TX", rate="7", name="TX sales tax", valid_from=day)
+    rate = services.set_tax_rate(
+        "US", region="TX", rate="7", name="TX sales tax", valid_from=date(2028, 3, 11)
+    )
+    assert (rate.valid_from, rate.rate) == (date(2028, 3, 11), D("7.000"))
