@@ -236,18 +236,23 @@ def refuse_processed(day: date, what: str, *, past_a_close: bool = False) -> Non
         )
 
 
-def too_far_ahead(day: date) -> tuple[date, date] | None:
-    """(the clock's next day, the latest day allowed) when `day` is more than two years after
-    the clock's next day, else None (also before the clock's first day: no next day yet).
-    Prices and tax rates are announced months ahead, an annual customer's at most a year
-    before the renewal they apply to: two years leave room for both, while a year typed wrong
-    (2062 for 2026, 2099) is refused rather than waiting unseen."""
+def refuse_too_far_ahead(day: date, what: str, *, things: str, them: str = "it") -> None:
+    """Refuse `what`, dated `day`, when `day` is more than two years after the clock's next
+    day (before the clock's first day there is no next day to count from). Prices and tax
+    rates are announced months ahead, an annual customer's at most a year before the renewal
+    they apply to: two years leave room for both, while a year typed wrong (2062 for 2026,
+    2099) is refused rather than waiting unseen. `things` are what is entered ("terms"),
+    `them` what the message asks to date again."""
     last = last_processed_day()
     if last is None:
-        return None
+        return
     next_day = last + timedelta(days=1)
     latest = min(add_year(add_year(next_day)), LAST_DAY)
-    return (next_day, latest) if day > latest else None
+    if day > latest:
+        raise BillingError(
+            f"{what}: {things} are entered at most two years ahead of the billing clock's next "
+            f"day, {on(next_day)}: date {them} {on(latest)} at the latest."
+        )
 
 
 def refuse_issued_already(invoices, day: date, what: str) -> None:

@@ -13,7 +13,7 @@ from billing.clock import (
     clock_days,
     hold_every_dated_change,
     refuse_processed,
-    too_far_ahead,
+    refuse_too_far_ahead,
 )
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import day
@@ -73,22 +73,16 @@ def _checked(plan: Plan, field: str, value, problems: list[str]):
 def _refuse_out_of_bounds(plan: Plan, effective_on: date) -> None:
     """Terms start within the years billed (I6; before the clock's first day D2 refuses no
     day, and terms dated 0001-01-01, their day, rewrote the terms "from the start" in place),
-    and at most two years after the clock's next day (`too_far_ahead`): a year typed wrong is
-    refused rather than entered ahead of every later change, which would then be refused as
-    out of date order."""
+    and at most two years after the clock's next day (`refuse_too_far_ahead`): a year typed
+    wrong is refused rather than entered ahead of every later change, which would then be
+    refused as out of date order."""
     what = f"A change of {plan}'s terms dated {day(effective_on)} is refused"
     if effective_on < EARLIEST_MONTH:
         raise BillingError(
             f"{what}: it is outside the years this system bills (2000 to 2099), and {plan}'s "
             "terms from the start are not rewritten. Date new terms from the day they apply."
         )
-    ahead = too_far_ahead(effective_on)
-    if ahead is not None:
-        next_day, latest = ahead
-        raise BillingError(
-            f"{what}: terms are entered at most two years ahead of the billing clock's next "
-            f"day, {day(next_day)}: date them {day(latest)} at the latest."
-        )
+    refuse_too_far_ahead(effective_on, what, things="terms", them="them")
     if effective_on > LAST_DAY:  # before the clock's first day: no next day to count from
         raise BillingError(f"{what}: it is outside the years this system bills (2000 to 2099).")
 

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django_countries import countries
 
 from billing.audit import records_why, require_reason
-from billing.clock import refuse_issued_already, refuse_processed, too_far_ahead
+from billing.clock import refuse_issued_already, refuse_processed, refuse_too_far_ahead
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import day as on
 from billing.formatting import rate as rate_text
@@ -396,14 +396,7 @@ def set_tax_rate(country: str, *, region: str = "", rate, name: str, valid_from:
     problem = day_problem(valid_from, "A tax rate's start")
     if problem:
         raise BillingError(f"{problem}.")
-    ahead = too_far_ahead(valid_from)
-    if ahead is not None:
-        next_day, latest = ahead
-        raise BillingError(
-            f"A tax rate from {on(valid_from)} is refused: rates are entered at most two years "
-            f"ahead of the billing clock's next day, {on(next_day)}: date it {on(latest)} at the "
-            "latest."
-        )
+    refuse_too_far_ahead(valid_from, f"A tax rate from {on(valid_from)} is refused", things="rates")
     country, region, name = _jurisdiction(country, region, name)
     rate = _percentage(rate)
     _refuse_read_already(country, region, valid_from, "A tax rate")

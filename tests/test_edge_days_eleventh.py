@@ -68,6 +68,7 @@ from tests.scenarios.figures import (
     ledger,
     locks,
     short,
+    taxes,
 )
 from tests.scenarios.workspaces import new, paid, ws_
 from tests.startups.factories import application, confirm_year_two
@@ -80,22 +81,6 @@ pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 
 
 # --- Helpers ------------------------------------------------------------------------------------
-
-
-def taxes(slug):
-    """(issue date, tax, total, tax note) of each invoice, with the certificate numbers written
-    #N (the ids may differ between tests, never between the two runs)."""
-    ids = TaxExemption.objects.filter(workspace__slug=slug).values_list("pk", flat=True)
-    rows = []
-    for issued, tax, total, note in (
-        Invoice.objects.filter(workspace__slug=slug)
-        .order_by("issue_date", "id")
-        .values_list("issue_date", "tax", "total", "tax_note")
-    ):
-        for pk in ids:
-            note = note.replace(f"#{pk} ", "#N ")
-        rows.append((issued, tax, total, note))
-    return rows
 
 
 def status(slug, on, *keys):

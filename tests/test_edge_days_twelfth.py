@@ -41,7 +41,7 @@ from django.core.management import call_command
 from billing import reports, services
 from billing.forecast import forecast_invoices
 from billing.invoice_documents import credit_note_document
-from billing.models import CreditNote, Invoice, Plan, SetAsideInvoice, TaxExemption, Usage
+from billing.models import CreditNote, Invoice, Plan, SetAsideInvoice, Usage
 from billing.selectors import workspace_status
 from coupons import services as coupons
 from coupons.campaigns import campaign_results, create_campaign, launch_campaign
@@ -56,6 +56,7 @@ from tests.scenarios.figures import (
     ledger,
     locks,
     short,
+    taxes,
 )
 from tests.scenarios.workspaces import new, paid, ws_
 
@@ -104,21 +105,6 @@ def redemptions(slug):
         (r.coupon.code, r.redeemed_on, r.status, r.ended_on or r.runs_out_on)
         for r in Redemption.objects.filter(workspace__slug=slug).order_by("redeemed_on", "id")
     ]
-
-
-def taxes(slug):
-    """(issue date, tax, total, tax note), certificate numbers written #N."""
-    ids = TaxExemption.objects.filter(workspace__slug=slug).values_list("pk", flat=True)
-    rows = []
-    for issued, tax, total, note in (
-        Invoice.objects.filter(workspace__slug=slug)
-        .order_by("issue_date", "id")
-        .values_list("issue_date", "tax", "total", "tax_note")
-    ):
-        for pk in ids:
-            note = note.replace(f"#{pk} ", "#N ")
-        rows.append((issued, tax, total, note))
-    return rows
 
 
 # --- D4 × CR2 × K1 × W1: a limited grant and a final invoice entered ahead of a close ----------

@@ -1,13 +1,13 @@
 """What the edge-day files read back to compare with their hand-worked figures: a workspace's
-invoices and lock changes, a grant's ledger, the emails sent, a forecast beside the invoices
-the clock then issues and everything a forecast must leave as it was, and a closure as support
-makes it."""
+invoices, their tax and lock changes, a grant's ledger, the emails sent, a forecast beside the
+invoices the clock then issues and everything a forecast must leave as it was, and a closure as
+support makes it."""
 
 from django.apps import apps
 from django.core import mail
 
 from billing import services
-from billing.models import BillingClock, Invoice, InvoiceSequence, Workspace
+from billing.models import BillingClock, Invoice, InvoiceSequence, TaxExemption, Workspace
 
 
 def bills(ws):
@@ -32,6 +32,22 @@ def bills(ws):
 def short(slug):
     """`bills` of the workspace named by its slug, as read again after each run."""
     return bills(Workspace.objects.get(slug=slug))
+
+
+def taxes(slug):
+    """(issue date, tax, total, tax note) of each invoice, with the certificate numbers written
+    #N (the ids may differ between tests, never between the two runs)."""
+    ids = TaxExemption.objects.filter(workspace__slug=slug).values_list("pk", flat=True)
+    rows = []
+    for issued, tax, total, note in (
+        Invoice.objects.filter(workspace__slug=slug)
+        .order_by("issue_date", "id")
+        .values_list("issue_date", "tax", "total", "tax_note")
+    ):
+        for pk in ids:
+            note = note.replace(f"#{pk} ", "#N ")
+        rows.append((issued, tax, total, note))
+    return rows
 
 
 def ledger(grant):
