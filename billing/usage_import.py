@@ -141,13 +141,14 @@ def _message(
             f"{count(fields)} fields where the header names fewer (a number with a thousands "
             "separator? write it without one)"
         )
-    if "workspace" in missing:
-        pass  # said above
-    elif workspace_id is None:
-        problems.append(f"unknown workspace {typed(slug)}" if slug else "the workspace is missing")
-    elif workspace_closed_on is not None:  # W1: its data stopped
-        closed_on = day(_as_date(workspace_closed_on))
-        problems.append(f"{slug} was closed on {closed_on}: it accepts no usage")
+    if "workspace" not in missing:
+        if workspace_id is None:
+            problems.append(
+                f"unknown workspace {typed(slug)}" if slug else "the workspace is missing"
+            )
+        elif workspace_closed_on is not None:  # W1: its data stopped
+            closed_on = day(_as_date(workspace_closed_on))
+            problems.append(f"{slug} was closed on {closed_on}: it accepts no usage")
     month_problem = "month" not in missing and _month(month_text)[1]
     if month_problem:
         problems.append(month_problem)
@@ -534,9 +535,8 @@ def _problems(
     rows = cursor.fetchall()
     if not rows:
         return [], 0
-    return [_message(*row[:11], this_month=this_month, columns=columns) for row in rows], rows[0][
-        11
-    ]
+    messages = [_message(*row[:11], this_month=this_month, columns=columns) for row in rows]
+    return messages, rows[0][11]
 
 
 def _closed_sql(row: str) -> str:

@@ -216,7 +216,7 @@ def test_u2_a_short_line_names_the_columns_it_lacks(db, tmp_path):
     """U2: a line cut short is refused as missing its columns, named as the header names them
     (it was refused for its empty fields: "MTUs must be a whole number…, not “”", "the workspace
     is missing", as if the file had said so). A column the import does not read may be left
-    off: the line of line 4 is imported."""
+    off: the second file's line has no note and is imported."""
     workspace(slug="alpha")
     path = _write(
         tmp_path,
