@@ -137,6 +137,7 @@ def test_c7_r4_approving_on_the_page_sets_the_partner_s_own_credit_of_30_000(
     client.force_login(reviewer)
     asked = text(client.get(decide_url(p, "approve")))
     assert 'name="credit_amount"' in asked and 'name="note"' in asked
+    assert "lee@launchpad.example): applied 2 Feb 2026, not decided yet;" in asked
     assert "Launchpad becomes an active partner and lee@launchpad.example is emailed" in asked
     assert 'value="Yes, approve as a partner"' in asked
     assert AcceleratorPartner.objects.get().status == "applied"  # a GET writes nothing
