@@ -440,15 +440,20 @@ def resend_stuck_emails(*, now: datetime) -> int:
 
 
 @transaction.atomic
+def resend_refusal(email: OutboundEmail) -> str:
+    """Why `email` may not be sent again (it was sent: an email goes once per kind, object and
+    recipient), or ""."""
+    if email.status == OutboundEmail.Status.SENT:
+        return f"This email was sent on {email.sent_at:%Y-%m-%d %H:%M} UTC: it is not sent twice."
+    return ""
+
+
 def resend_email(email: OutboundEmail, *, by) -> OutboundEmail:
     """Staff send again an email that failed or is stuck, after commit, with SEND_TRIES tries
-    of its own (its count starts again). One already sent is refused: an email goes once per
-    (kind, object, recipient)."""
+    of its own (its count starts again). One already sent is refused (`resend_refusal`)."""
     email = OutboundEmail.objects.select_for_update().get(pk=email.pk)
-    if email.status == OutboundEmail.Status.SENT:
-        raise BillingError(
-            f"This email was sent on {email.sent_at:%Y-%m-%d %H:%M} UTC: it is not sent twice."
-        )
+    if refusal := resend_refusal(email):
+        raise BillingError(refusal)
     email.status = OutboundEmail.Status.PENDING
     email.claimed_at = timezone.now()  # the sweep leaves it to this resend
     email.attempts = 0  # its own SEND_TRIES: one that wore out its tries is sent again

@@ -1,17 +1,26 @@
 """The outbox: every promised email has left, or shows here as failed or stuck with its error;
-support and finance resend it (never one already sent)."""
+support and finance resend it from its page or the list (never one already sent)."""
 
 from functools import reduce
 from operator import or_
 
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 
-from billing.admin_toolkit import ServiceAdmin, bulk_action, row_id, shown_column
-from billing.emails import resend_email, stuck_emails
+from billing.admin_toolkit import (
+    ServiceAdmin,
+    bulk_action,
+    row_id,
+    service_form_page,
+    shown_column,
+)
+from billing.emails import resend_email, resend_refusal, stuck_emails
 from billing.formatting import EMAIL_KINDS, email_kind
 from billing.models import OutboundEmail, Workspace
 
@@ -123,8 +132,44 @@ class OutboundEmailAdmin(ServiceAdmin):
     ]
     readonly_fields = ["kind_display"]
 
+    change_form_template = "admin/billing/outboundemail/change_form.html"
+    pages = (("<int:pk>/resend/", "resend_view", "billing_outboundemail_resend"),)
+
     def has_resend_permission(self, request):
         return request.user.has_perm("billing.resend_outboundemail")
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and self.has_resend_permission(request) and not resend_refusal(obj):
+            context["resend_url"] = reverse("admin:billing_outboundemail_resend", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def resend_view(self, request, pk):
+        """F6: one email sent again from its own page, after a confirmation: the list's action
+        for the email a person is reading (the application and partner pages send reviewers
+        to support or finance for it)."""
+        if not self.has_resend_permission(request):
+            raise PermissionDenied
+        email = get_object_or_404(OutboundEmail, pk=pk)
+
+        def perform(data):
+            resend_email(email, by=request.user)
+            return f"“{email.subject}” to {email.to} is sent again."
+
+        state = email.get_status_display().lower()
+        if email.last_error:
+            state += f": {Truncator(email.last_error).chars(200)}"
+        return service_form_page(
+            self,
+            request,
+            email,
+            form=None,
+            perform=perform,
+            title=f"Send again: {email_kind(email.kind)} to {email.to}",
+            submit_label="Yes, send it again",
+            closed=resend_refusal(email),
+            intro=f"“{email.subject}” ({state}) goes to the mail server again, with tries of "
+            "its own; it is sent once.",
+        )
 
     kind_display = shown_column("kind", email_kind, description="Kind")
 

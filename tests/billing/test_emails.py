@@ -586,6 +586,64 @@ def test_support_resends_from_the_admin_after_a_confirmation(
     assert [m.to for m in mail.outbox] == [[sent.to], ["n@example.com"]]
 
 
+def test_f6_r1_a_failed_email_is_sent_again_from_its_own_page(
+    db, client, support, finance, django_capture_on_commit_callbacks
+):
+    """F6, R1: the email's page offers "Send again" while it is not sent, behind a confirmation
+    that calls the same service as the list's action; a sent email's page offers nothing and
+    its confirmation page says why. Before, the page of a failed email had no way on: the
+    application and partner pages send reviewers to support or finance, who had to go back to
+    the list, tick it and pick the action."""
+    ws = workspace(as_of=date(2026, 1, 1))
+    failed = _queue(ws, "trial_converted", to="n@example.com")
+    OutboundEmail.objects.filter(pk=failed.pk).update(
+        status=OutboundEmail.Status.FAILED, last_error="Given up after 5 tries: timed out"
+    )
+    page_url = reverse("admin:billing_outboundemail_change", args=[failed.pk])
+    resend_url = reverse("admin:billing_outboundemail_resend", args=[failed.pk])
+    for user in (support, finance):
+        client.force_login(user)
+        assert f'href="{resend_url}"' in client.get(page_url).content.decode()
+
+    asked = client.get(resend_url).content.decode()
+    assert "to n@example.com" in asked and 'value="Yes, send it again"' in asked
+    assert OutboundEmail.objects.get(pk=failed.pk).status == "failed"  # a GET sends nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post(resend_url, follow=True)
+    assert done.redirect_chain[-1][0] == page_url
+    assert [str(m) for m in done.context["messages"]] == [
+        f"“{failed.subject}” to n@example.com is sent again."
+    ]
+    assert [m.to for m in mail.outbox] == [["n@example.com"]]
+    assert OutboundEmail.objects.get(pk=failed.pk).status == "sent"
+
+    # Sent now: no button, and the confirmation page (an old tab) says why and sends nothing.
+    assert f'href="{resend_url}"' not in client.get(page_url).content.decode()
+    again = client.post(resend_url).content.decode()
+    assert "it is not sent twice" in again and len(mail.outbox) == 1
+
+
+def test_r1_r2_who_may_not_resend_gets_no_button_and_no_page(db, client, reviewer):
+    """A reviewer (no outbox) and a user who may only read the outbox see no "Send again" and
+    are refused its page, on GET and POST; nothing is claimed."""
+    from django.contrib.auth.models import Permission, User
+
+    email = _queue(workspace(as_of=date(2026, 1, 1)))
+    OutboundEmail.objects.filter(pk=email.pk).update(status=OutboundEmail.Status.FAILED)
+    reader = User.objects.create_user("reader", password="pass-for-tests", is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_outboundemail"))
+    resend_url = reverse("admin:billing_outboundemail_resend", args=[email.pk])
+    page_url = reverse("admin:billing_outboundemail_change", args=[email.pk])
+    client.force_login(reader)
+    assert resend_url not in client.get(page_url).content.decode()
+    for user in (reader, reviewer):
+        client.force_login(user)
+        assert client.get(resend_url).status_code == 403
+        assert client.post(resend_url).status_code == 403
+    email.refresh_from_db()
+    assert (email.status, email.claimed_at) == ("failed", None)
+
+
 @pytest.mark.parametrize(
     "words, found",
     [
