@@ -157,6 +157,75 @@ def test_s6_r4_declining_deal_requests_asks_why_and_keeps_it(client, db, reviewe
         )
 
 
+def _deal_request(reviewer, company="MailRocket"):
+    """A member's request for a partner deal, made today (the admin's today)."""
+    from startups import services
+
+    today = toolkit.today()
+    app = services.approve_application(
+        application(workspace=workspace(as_of=today - timedelta(days=30))),
+        by=reviewer,
+        as_of=today - timedelta(days=10),
+        credits_scope_confirmed=True,
+    )
+    deal = PartnerDeal.objects.create(company=company, title="50% off", description="…")
+    return services.request_deal(app, deal=deal, as_of=today)
+
+
+def test_s6_r4_a_deal_request_is_decided_on_its_own_page(client, db, reviewer, support):
+    """S6, R4: a request's page offers "Mark fulfilled" and "Decline" while it is open (they
+    were only list actions), each behind a confirmation that calls the service; a decline asks
+    why. A decided request offers nothing, and its page from an old tab says a decision is
+    final. Support, who may only look, gets no buttons and no page."""
+    request = _deal_request(reviewer)
+    page_url = reverse("admin:startups_dealrequest_change", args=[request.pk])
+    fulfil = reverse("admin:startups_dealrequest_decide", args=[request.pk, "fulfil"])
+    decline = reverse("admin:startups_dealrequest_decide", args=[request.pk, "decline"])
+
+    client.force_login(support)
+    assert fulfil not in client.get(page_url).content.decode()
+    assert client.post(decline, {"reason": "no"}).status_code == 403
+
+    client.force_login(reviewer)
+    page = client.get(page_url).content.decode()
+    assert f'href="{fulfil}"' in page and f'href="{decline}"' in page
+    asked = unescape(client.get(decline).content.decode())
+    assert 'name="reason"' in asked and "MailRocket" in asked
+    client.post(decline, {"reason": " "})
+    request.refresh_from_db()
+    assert request.status == "requested"
+    done = client.post(decline, {"reason": "Quota used up"}, follow=True)
+    assert done.redirect_chain[-1][0] == page_url
+    request.refresh_from_db()
+    assert (request.status, request.note, request.decided_by, request.decided_on) == (
+        "declined",
+        "Quota used up",
+        reviewer,
+        toolkit.today(),
+    )
+    page = client.get(page_url).content.decode()
+    assert fulfil not in page and decline not in page
+    stale = unescape(client.post(fulfil).content.decode())
+    assert "a decision is final" in stale
+    request.refresh_from_db()
+    assert request.status == "declined"
+
+
+def test_s6_marking_a_deal_request_fulfilled_on_its_page_and_from_the_list(client, db, reviewer):
+    """S6: fulfilled from its page after a confirmation, or from the list at once (nothing to
+    confirm: no money moves), through the same service."""
+    one, two = _deal_request(reviewer, "MailRocket"), _deal_request(reviewer, "CloudNest")
+    client.force_login(reviewer)
+    fulfil = reverse("admin:startups_dealrequest_decide", args=[one.pk, "fulfil"])
+    assert 'value="Yes, mark fulfilled"' in client.get(fulfil).content.decode()
+    client.post(fulfil)
+    changelist = reverse("admin:startups_dealrequest_changelist")
+    client.post(changelist, action("fulfil", two))
+    assert set(DealRequest.objects.values_list("status", "decided_by")) == {
+        ("fulfilled", reviewer.pk)
+    }
+
+
 def test_r2_support_reads_applications_but_cannot_decide(client, db, support):
     app = application()
     client.force_login(support)
