@@ -439,7 +439,6 @@ def resend_stuck_emails(*, now: datetime) -> int:
     return len(claimed)
 
 
-@transaction.atomic
 def resend_refusal(email: OutboundEmail) -> str:
     """Why `email` may not be sent again (it was sent: an email goes once per kind, object and
     recipient), or ""."""
@@ -448,6 +447,7 @@ def resend_refusal(email: OutboundEmail) -> str:
     return ""
 
 
+@transaction.atomic
 def resend_email(email: OutboundEmail, *, by) -> OutboundEmail:
     """Staff send again an email that failed or is stuck, after commit, with SEND_TRIES tries
     of its own (its count starts again). One already sent is refused (`resend_refusal`)."""

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_prerun
+from django.contrib.auth.models import Permission, User
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import IntegrityError, transaction
@@ -623,11 +624,27 @@ def test_f6_r1_a_failed_email_is_sent_again_from_its_own_page(
     assert "it is not sent twice" in again and len(mail.outbox) == 1
 
 
+@requires_postgres  # SQLite has no row locks: select_for_update is no lock there
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_f6_a_resend_holds_the_email_in_a_transaction_of_its_own(
+    django_capture_on_commit_callbacks,
+):
+    """A resend locks the row it reads (two people resending at once send it once), in a
+    transaction of its own: called outside one, as a script or a task would, it refused with
+    "select_for_update cannot be used outside of a transaction" when its `atomic` slipped onto
+    the helper written above it."""
+    email = _queue(workspace(as_of=date(2026, 1, 1)))
+    OutboundEmail.objects.filter(pk=email.pk).update(status=OutboundEmail.Status.FAILED)
+    mail.outbox.clear()  # autocommit: queued, it was sent at once (then marked failed here)
+    with django_capture_on_commit_callbacks(execute=True):
+        resend_email(email, by=User.objects.create_user("ops", is_staff=True))
+    email.refresh_from_db()
+    assert (email.status, len(mail.outbox)) == ("sent", 1)
+
+
 def test_r1_r2_who_may_not_resend_gets_no_button_and_no_page(db, client, reviewer):
     """A reviewer (no outbox) and a user who may only read the outbox see no "Send again" and
     are refused its page, on GET and POST; nothing is claimed."""
-    from django.contrib.auth.models import Permission, User
-
     email = _queue(workspace(as_of=date(2026, 1, 1)))
     OutboundEmail.objects.filter(pk=email.pk).update(status=OutboundEmail.Status.FAILED)
     reader = User.objects.create_user("reader", password="pass-for-tests", is_staff=True)

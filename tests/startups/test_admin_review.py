@@ -115,13 +115,10 @@ def test_s6_staff_enter_a_deal_request_for_an_accepted_startup(client, db, revie
     assert DealRequest.objects.count() == 1
 
 
-def test_s6_r4_declining_deal_requests_asks_why_and_keeps_it(client, db, reviewer):
-    """S6, R4: "Decline" shows a confirmation page asking why (it declined at once, and the
-    request's note stayed empty); without a reason nothing is declined; with one, each
-    selected request is declined with it."""
+def _deal_request(reviewer, company="MailRocket"):
+    """A member's request for a partner deal, made today (the admin's today)."""
     from startups import services
 
-    deal = PartnerDeal.objects.create(company="MailRocket", title="50% off", description="…")
     today = toolkit.today()
     app = services.approve_application(
         application(workspace=workspace(as_of=today - timedelta(days=30))),
@@ -129,7 +126,18 @@ def test_s6_r4_declining_deal_requests_asks_why_and_keeps_it(client, db, reviewe
         as_of=today - timedelta(days=10),
         credits_scope_confirmed=True,
     )
-    request = services.request_deal(app, deal=deal, as_of=today)
+    deal = PartnerDeal.objects.create(company=company, title="50% off", description="…")
+    return services.request_deal(app, deal=deal, as_of=today)
+
+
+def test_s6_r4_declining_deal_requests_asks_why_and_keeps_it(client, db, reviewer):
+    """S6, R4: "Decline" shows a confirmation page asking why (it declined at once, and the
+    request's note stayed empty); without a reason nothing is declined; with one, each
+    selected request is declined with it."""
+    from startups import services
+
+    request = _deal_request(reviewer)
+    app, today = request.application, toolkit.today()
     client.force_login(reviewer)
     changelist = reverse("admin:startups_dealrequest_changelist")
     page = client.post(changelist, action("decline", request)).content.decode()
@@ -155,21 +163,6 @@ def test_s6_r4_declining_deal_requests_asks_why_and_keeps_it(client, db, reviewe
             fulfil=False,
             as_of=today,
         )
-
-
-def _deal_request(reviewer, company="MailRocket"):
-    """A member's request for a partner deal, made today (the admin's today)."""
-    from startups import services
-
-    today = toolkit.today()
-    app = services.approve_application(
-        application(workspace=workspace(as_of=today - timedelta(days=30))),
-        by=reviewer,
-        as_of=today - timedelta(days=10),
-        credits_scope_confirmed=True,
-    )
-    deal = PartnerDeal.objects.create(company=company, title="50% off", description="…")
-    return services.request_deal(app, deal=deal, as_of=today)
 
 
 def test_s6_r4_a_deal_request_is_decided_on_its_own_page(client, db, reviewer, support):
