@@ -49,6 +49,19 @@ def test_seed_demo_refuses_production_settings_and_takes_over_no_account(db, set
     assert not StartupApplication.objects.exists()
 
 
+@pytest.mark.parametrize("count", [-5, 0, 30, 39, 10_001])
+def test_seed_demo_refuses_a_number_of_workspaces_it_cannot_build_and_writes_nothing(
+    db, laptop, count
+):
+    """With 30 workspaces every monthly Team customer already had a discount, so the demo's
+    campaign reached nobody and the command stopped with a CouponError half-way, its
+    workspaces and users written (a second run then found "demo data exists already")."""
+    with pytest.raises(CommandError, match=f"--workspaces must be 40 to 10,000, not {count:,}"):
+        call_command("seed_demo", workspaces=count, stdout=StringIO())
+    assert not User.objects.exists()
+    assert not Invoice.objects.exists()
+
+
 def test_seed_demo_prints_the_address_and_leaves_work_for_every_role(db, laptop):
     out = StringIO()
     call_command("seed_demo", workspaces=40, url="http://127.0.0.1:8123/admin/", stdout=out)

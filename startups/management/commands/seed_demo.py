@@ -32,13 +32,21 @@ from coupons import demo as coupons_demo
 from startups import demo as startups_demo
 
 LOGINS = [("support", SUPPORT), ("reviewer", STARTUP_REVIEWERS), ("finance", FINANCE)]
+# Fewer workspaces cannot hold every state the demo shows (a campaign needs Team customers
+# without a discount); more would take minutes to bill and show nothing new.
+WORKSPACES = range(40, 10_001)
 
 
 class Command(BaseCommand):
     help = "Create demo data (once) and print one login per role."
 
     def add_arguments(self, parser):
-        parser.add_argument("--workspaces", type=int, default=300)
+        parser.add_argument(
+            "--workspaces",
+            type=int,
+            default=300,
+            help=f"How many demo workspaces ({WORKSPACES.start:,}–{WORKSPACES.stop - 1:,}).",
+        )
         parser.add_argument(
             "--url",
             default="http://127.0.0.1:8000/admin/",
@@ -57,6 +65,11 @@ class Command(BaseCommand):
                 "(DEBUG=false). It would reset the passwords of the staff accounts support, "
                 "reviewer and finance and issue made-up invoices that can never be deleted. "
                 "Set DEBUG=true, or pass --allow-production for a throwaway database."
+            )
+        if workspaces not in WORKSPACES:
+            raise CommandError(
+                f"--workspaces must be {WORKSPACES.start:,} to {WORKSPACES.stop - 1:,}, "
+                f"not {workspaces:,}: fewer cannot hold every state the demo shows."
             )
         today = timezone.now().date()
         users = self._staff()
