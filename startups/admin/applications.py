@@ -52,11 +52,24 @@ APPLICATION_TONES = {
 
 
 def checklist(application) -> str:
-    """S2: the application's checks as marks, each with its reason on hover."""
+    """S2: the application's checks as chips, each with its reason on hover. A chip says pass or
+    fail by its mark as well as its colour, and to a screen reader in words, with its reason
+    (WCAG 1.4.1: colour alone tells nothing to a colour-blind reviewer)."""
     return format_html_join(
         " ",
-        '<span class="check {}" title="{}">{}</span>',
-        (("pass" if c["passed"] else "fail", c["reason"], c["id"]) for c in application.checks),
+        '<span class="check {}" title="{}">{}&nbsp;{}'
+        '<span class="visually-hidden"> {}: {}</span></span>',
+        (
+            (
+                "pass" if c["passed"] else "fail",
+                c["reason"],
+                c["id"],
+                "✓" if c["passed"] else "✗",
+                "passes" if c["passed"] else "fails",
+                c["reason"],
+            )
+            for c in application.checks
+        ),
     )
 
 

@@ -283,7 +283,7 @@ def test_u2_the_import_job_page_writes_its_counts_with_separators(
     assert "Line 2: unknown workspace “nope0”." in page
 
 
-def test_u2_the_import_job_page_reloads_while_the_job_waits_and_needs_the_permission(
+def test_u2_the_import_job_page_follows_the_job_while_it_waits_and_needs_the_permission(
     client, support, reviewer, monkeypatch
 ):
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -298,7 +298,10 @@ def test_u2_the_import_job_page_reloads_while_the_job_waits_and_needs_the_permis
     job = UsageImportJob.objects.get()  # no commit in this test: the worker never got it
     assert job.status == "queued"
     page = client.get(response.url).content.decode()
-    assert 'http-equiv="refresh"' in page and "Waiting for a worker" in page
+    # Its status is fetched again in place (tests/e2e/test_accessibility_browser.py); a page
+    # without script reloads itself.
+    assert "billing/follow_job.js" in page and 'id="job-status" role="status"' in page
+    assert '<noscript><meta http-equiv="refresh"' in page and "Waiting for a worker" in page
     client.force_login(reviewer)
     assert client.get(response.url).status_code == 403
     job.file.delete()

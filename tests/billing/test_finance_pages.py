@@ -68,7 +68,8 @@ def _world():
 
 
 def numbers_on_page(response):
-    return re.findall(r"INV-\d{4}-\d{6,}", response.content.decode())
+    """The invoices listed, by their links (each row also names its number to screen readers)."""
+    return re.findall(r">(INV-\d{4}-\d{6,})</a>", response.content.decode())
 
 
 # --- who may open them ------------------------------------------------------------------------

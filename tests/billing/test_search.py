@@ -154,7 +154,8 @@ def test_the_search_box_is_in_every_admin_page_header(client, support, world):
     client.force_login(support)
     for url in [reverse("admin:index"), change_url(world["workspace"])]:
         body = client.get(url).content.decode()
-        assert f'<form id="site-search" role="search" method="get" action="{URL}">' in body
+        form = '<form id="site-search" role="search" aria-label="Site search" method="get"'
+        assert f'{form} action="{URL}">' in body
 
 
 def test_nothing_found_says_so(client, support, world):

@@ -30,9 +30,11 @@ def test_r2_queue_filters_sorts_and_shows_the_checklist(client, db, reviewer):
     response, _ = _queue(client, failing="E2")
     assert [a.company_name for a in response.context["page"]] == ["Rich Co"]
     page = response.content.decode()
+    # Failing by its mark and, to a screen reader, in words, not by its colour alone.
     assert (
-        'class="check fail" title="Raised $9,000,000.00, more than the $5,000,000.00 limit">E2'
-        in page
+        '<span class="check fail" title="Raised $9,000,000.00, more than the $5,000,000.00 '
+        'limit">E2&nbsp;✗<span class="visually-hidden"> fails: Raised $9,000,000.00, more '
+        "than the $5,000,000.00 limit</span></span>" in page
     )
 
     response, _ = _queue(client, status="in_review", assigned_to=reviewer.pk)
