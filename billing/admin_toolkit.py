@@ -1043,6 +1043,9 @@ class DecisionPages:
             template=self.decide_template,
             submit_label=f"Yes, {label[0].lower()}{label[1:]}",
             closed=self.decided(obj, decision),
+            # A decision made from a status that changed since the page was read (a partner
+            # declined meanwhile may still be approved, C7) is shown again, not made.
+            shown=str(getattr(obj, "status", "")),
             document=self.document(obj),
             document_label=self.document_label,
             title=f"{label}: {self.decision_subject(obj)}",

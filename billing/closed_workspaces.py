@@ -26,11 +26,12 @@ def refuse_closed(workspace: Workspace, what: str = "This change") -> None:
 
 
 def hold_usage_writers() -> None:
-    """W1: a closure and an import of usage take turns. On PostgreSQL the closure takes the
-    usage table in ROW EXCLUSIVE mode (what any write of it takes) before it locks the
-    workspace: it waits for an import that holds the table for its write, and an import
-    waits for it, then finds the workspace closed. Other writers and VACUUM go on beside it;
-    `record_usage` takes turns through the workspace's row instead."""
+    """W1, U1: a closure or a figure recorded by hand, and an import of usage, take turns. On
+    PostgreSQL each takes the usage table in ROW EXCLUSIVE mode (what any write of it takes)
+    before it locks the workspace: it waits for an import that holds the table for its write,
+    then sees what it wrote, and an import waits for it, then finds the workspace closed or
+    its figure. They go on beside each other (the mode does not conflict with itself), and so
+    does VACUUM; between themselves they take turns through the workspace's row."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"lock table {Usage._meta.db_table} in row exclusive mode")

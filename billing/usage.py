@@ -11,7 +11,7 @@ from datetime import date
 from django.db import transaction
 
 from billing.clock import first_open_month
-from billing.closed_workspaces import refuse_closed
+from billing.closed_workspaces import hold_usage_writers, refuse_closed
 from billing.errors import BillingError
 from billing.formatting import day
 from billing.formatting import month as month_name
@@ -73,7 +73,12 @@ def record_usage(
     imported twice writes nothing). The row returned tells the figure it replaced, read under
     the workspace's lock, as `figure_before` (None: the month had none)."""
     _refuse_problems(workspace, month, _check_usage(month, mtus, as_of, workspace))
-    # W1: its data stopped. The workspace's row is held first, so a closure under way (which
+    # U1: an import writing figures holds the usage table; waiting for it here, before the
+    # workspace's row, sees its figure (replaced by this later one, not inserted beside it:
+    # a duplicate) and takes the locks in the import's order (it locks the rows of set-aside
+    # workspaces after the table: the other order deadlocked).
+    hold_usage_writers()
+    # W1: its data stopped. The workspace's row is held next, so a closure under way (which
     # holds it) is waited for and seen, and one that comes later waits for this figure.
     Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
     refuse_closed(workspace, "Recording usage")

@@ -68,16 +68,21 @@ def apply_as_partner(
     return partner
 
 
-def name_taken_problem(name: str) -> str | None:
+def name_taken_problem(name: str, *, other_than: AcceleratorPartner | None = None) -> str | None:
     """C7: one program per name (any case) that has applied or is a partner; an inactive one's
     name is free again. The public form asks first, to count the answer (R7)."""
-    if (
-        AcceleratorPartner.objects.filter(name__iexact=name)
-        .exclude(status=Status.INACTIVE)
-        .exists()
-    ):
+    others = AcceleratorPartner.objects.exclude(pk=getattr(other_than, "pk", None))
+    if others.filter(name__iexact=name).exclude(status=Status.INACTIVE).exists():
         return f"A program named “{name}” has applied already or is a partner."
     return None
+
+
+def _refuse_name_taken(partner: AcceleratorPartner, name: str) -> None:
+    """C7: one program per name, for a program coming back (approved again) or renamed, as for
+    one applying: they take turns on the name with the public form."""
+    take_turns("partner name", name.casefold())
+    if taken := name_taken_problem(name, other_than=partner):
+        raise CouponError(f"{taken} One program per name: decide that one, or rename this one.")
 
 
 def _locked_partner(partner) -> AcceleratorPartner:
@@ -161,14 +166,32 @@ def _email_contact(partner: AcceleratorPartner, kind: str, *, object_key: str):
 
 @transaction.atomic
 def approve_partner(
-    partner: AcceleratorPartner, *, by, as_of: date, credit_amount=None, note: str = ""
+    partner: AcceleratorPartner,
+    *,
+    by,
+    as_of: date,
+    credit_amount=None,
+    note: str = "",
+    decided_from: str | None = None,
 ) -> AcceleratorPartner:
     """C7: an applied (or inactive) program becomes an active partner; optionally with its own
-    startup-program credit amount, which is money: then the why is required (R4)."""
+    startup-program credit amount, which is money: then the why is required (R4).
+
+    `decided_from` is the status the reviewer approved from (the page passes what it read):
+    approving re-activates an inactive program, so an application declined by someone else a
+    moment before would otherwise be approved over that decline, its contact told both. Its
+    name must be free again then: another program may have applied under it since."""
     refuse_processed(as_of, "A partner decision")
     partner = _locked_partner(partner)
     if partner.status not in DECIDED_FROM["approve"]:
         raise CouponError(f"{partner.name} is already an active partner.")
+    if decided_from is not None and partner.status != decided_from:
+        raise CouponError(
+            f"{partner.name} became {partner.get_status_display().lower()} meanwhile: nothing "
+            "was approved. Read its page as it is now and decide again."
+        )
+    if partner.status == Status.INACTIVE:
+        _refuse_name_taken(partner, partner.name)
     problems = []
     amount = parse_dollars(credit_amount, "partner's credit amount", problems, positive=True)
     refuse_problems(problems, CouponError)
@@ -277,6 +300,9 @@ def update_partner(partner: AcceleratorPartner, *, by, reason: str, **changes):
             changes["credit_amount"], "partner's credit amount", problems, positive=True
         )
     refuse_problems(problems, CouponError)
+    renamed = "name" in changes and changes["name"].casefold() != partner.name.casefold()
+    if renamed and partner.status != Status.INACTIVE:
+        _refuse_name_taken(partner, changes["name"])
     for field, value in changes.items():
         setattr(partner, field, value)
     save_with_reason(partner, "Changed " + ", ".join(sorted(changes)) + f": {reason}", by=by)

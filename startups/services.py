@@ -816,6 +816,8 @@ def set_territory(country: str, *, active: bool, by, reason: str) -> EligibleTer
     code = str(country).upper()
     if code not in countries:
         raise ApplicationError(f"“{country}” is not an ISO 3166-1 country code.")
+    # A country never listed has no row to lock: two reviewers opening it at once take turns.
+    take_turns("territory", code)
     territory = EligibleTerritory.objects.select_for_update().filter(country=code).first()
     if territory is not None and territory.active == bool(active):
         state = "open" if territory.active else "closed"

@@ -146,7 +146,12 @@ class AcceleratorPartnerAdmin(DecisionPages, ServiceAdmin):
         if decision == "approve":
             amount = data.get("credit_amount")
             partner = services.approve_partner(
-                partner, by=by, as_of=today, credit_amount=amount, note=data.get("note", "")
+                partner,
+                by=by,
+                as_of=today,
+                credit_amount=amount,
+                note=data.get("note", ""),
+                decided_from=partner.status,
             )
             credit = f" with a yearly credit of {money(amount)}" if amount is not None else ""
             return (

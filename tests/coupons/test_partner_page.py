@@ -9,11 +9,13 @@ import re
 from datetime import date
 from decimal import Decimal as D
 
+import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 
 from billing.models import OutboundEmail
 from coupons import services
+from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner
 from tests.admin_pages import messages_of
 
@@ -377,3 +379,36 @@ def test_r2_the_outbox_link_is_only_for_who_may_open_the_outbox(client, reviewer
     body = text(client.get(page_url(loud)))
     assert f'<a href="{link}">Partner program declined</a>' in body
     assert "/decide/" not in body  # reading emails decides nothing
+
+
+def test_c7_an_approval_from_a_page_read_before_a_decline_approves_nothing(client, reviewer, db):
+    """Two reviewers read Launchpad's application. One declines it; the other, on the approval
+    page read before, confirms: approving re-activates an inactive program, so it went through
+    over the decline, and the contact was told both. The page carries what it showed: the
+    confirmation is shown again as things are now, and nothing is written."""
+    p = partner()
+    client.force_login(reviewer)
+    body = text(client.get(decide_url(p, "approve")))
+    shown = re.search(r'name="shown" value="(\w+)"', body).group(1)
+    services.decline_partner(p, by=reviewer, reason="Not a program", as_of=TODAY)
+    before = written(p)
+
+    response = client.post(decide_url(p, "approve"), {"note": "", "shown": shown})
+
+    assert response.status_code == 200
+    assert "changed since this page was opened" in " ".join(messages_of(response))
+    assert written(p) == before
+
+
+def test_c7_a_partner_is_not_renamed_or_approved_again_under_a_name_another_holds(reviewer, db):
+    """C7: one program per name (any case), for a rename and for a program approved again,
+    as for one applying; a declined program's name is free again."""
+    launchpad, techstars = partner(), partner("Techstars", email="ann@techstars.example")
+    with pytest.raises(CouponError, match="“TECHSTARS” has applied already or is a partner"):
+        services.update_partner(launchpad, by=reviewer, reason="Typo", name="TECHSTARS")
+    services.decline_partner(techstars, by=reviewer, reason="Not a program", as_of=TODAY)
+    renamed = services.update_partner(launchpad, by=reviewer, reason="Rebrand", name="Techstars")
+    assert renamed.name == "Techstars"
+    with pytest.raises(CouponError, match="“Techstars” has applied already or is a partner"):
+        services.approve_partner(techstars, by=reviewer, as_of=TODAY)
+    assert AcceleratorPartner.objects.get(pk=techstars.pk).status == "inactive"
