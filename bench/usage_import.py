@@ -98,15 +98,16 @@ def write_floor(months: list[str], with_key: bool = False, with_history: bool = 
         cursor.execute("checkpoint")
     start = time.perf_counter()
     history = (
-        "insert into bench_floor_history (id, month, mtus, updated_at, workspace_id, "
-        "history_date, history_change_reason, history_type, history_user_id) "
-        "select id, month, mtus, updated_at, workspace_id, now(), 'Usage import', '+', null "
-        "from written"
+        "insert into bench_floor_history (id, month, mtus, updated_at, reported_at, "
+        "workspace_id, history_date, history_change_reason, history_type, history_user_id) "
+        "select id, month, mtus, updated_at, reported_at, workspace_id, now(), "
+        "'Usage import', '+', null from written"
     )
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "with written as (insert into bench_floor_usage (workspace_id, month, mtus, "
-            "updated_at) select workspace_id, month, mtus, updated_at from billing_usage "
+            "updated_at, reported_at) select workspace_id, month, mtus, updated_at, updated_at "
+            "from billing_usage "
             "where month = any(%s) order by workspace_id, month returning *) "
             + (history if with_history else "select count(*) from written"),
             [firsts],

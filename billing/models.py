@@ -468,6 +468,12 @@ class Usage(models.Model):
     month = models.DateField(help_text="The 1st of the month.")
     mtus = models.PositiveBigIntegerField()
     updated_at = models.DateTimeField(auto_now=True)
+    # U1: the later report wins, by when it was reported, not written: a worker imports a file
+    # after its upload, and a file held up must not replace a figure reported since. Empty for
+    # figures written before this was kept (their `updated_at` stands for it).
+    reported_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the figure was reported (a file: its upload)."
+    )
 
     # R4: who changed a figure is the signed-in user who recorded or uploaded it, or the user who
     # queued the import job: a user that exists. Checking that again in the database took an

@@ -9,6 +9,7 @@ support fixes a figure that made the invoice impossible, and the next run bills 
 from datetime import date
 
 from django.db import transaction
+from django.utils import timezone
 
 from billing.clock import first_open_month
 from billing.closed_workspaces import hold_usage_writers, refuse_closed
@@ -89,12 +90,13 @@ def record_usage(
             workspace, month, [f"{month_name(month)} is closed (its invoices are issued)"]
         )
     usage = Usage.objects.filter(workspace=workspace, month=month).first()
+    now = timezone.now()
     if usage is None:
-        usage = Usage.objects.create(workspace=workspace, month=month, mtus=mtus)
+        usage = Usage.objects.create(workspace=workspace, month=month, mtus=mtus, reported_at=now)
         usage.figure_before = None
     else:
         usage.figure_before = usage.mtus
         if usage.mtus != mtus:
-            usage.mtus = mtus
-            usage.save(update_fields=["mtus", "updated_at"])
+            usage.mtus, usage.reported_at = mtus, now
+            usage.save(update_fields=["mtus", "reported_at", "updated_at"])
     return usage

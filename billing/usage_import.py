@@ -28,7 +28,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import islice
 from os import PathLike
 from pathlib import Path
@@ -615,7 +615,42 @@ def _refuse_closed_meanwhile(cursor, listed: int | None):
         )
 
 
-def _upsert(cursor, postgres: bool, why: str, by, listed: int | None) -> dict:
+def _refuse_reported_since(cursor, reported_at: datetime | None, listed: int | None):
+    """U1: the later report wins. A file's figures were reported when it was uploaded; a
+    figure on file changed since (by hand, another file) is newer than the file's, and a job
+    held up for a while (the broker down at the upload, a worker lost) must not put the older
+    one back. Its lines are refused, the whole file with them (U2): the uploader decides."""
+    if reported_at is None:
+        return
+    cursor.execute(
+        f"""
+        select s.line, w.slug, s.month, u.updated_at, count(*) over ()
+        from {STAGED} s
+        join {Usage._meta.db_table} u on u.workspace_id = s.workspace_id and u.month = s.month
+        join {Workspace._meta.db_table} w on w.id = s.workspace_id
+        where coalesce(u.reported_at, u.updated_at) > %s and u.mtus <> s.mtus
+        order by s.line
+        {_limit(listed)}
+        """,
+        [connection.ops.adapt_datetimefield_value(reported_at)],
+    )
+    rows = cursor.fetchall()
+    if rows:
+        uploaded = f"{reported_at:%d %b %Y %H:%M} UTC"
+        raise UsageImportError(
+            [
+                f"Line {line}: {slug}'s {_as_date(month):%Y-%m} figure was reported again "
+                f"after this file was uploaded ({uploaded}): this file's is older. Upload it "
+                "again if its figures are still the latest."
+                for line, slug, month, _, _ in rows
+            ],
+            bad_lines=rows[0][4],
+        )
+
+
+def _upsert(
+    cursor, postgres: bool, why: str, by, listed: int | None, reported_at: datetime | None
+) -> dict:
     """U1: new figures inserted, reported ones replaced. A figure equal to the one on file is
     left as it is (a file sent twice writes nothing the second time) and counts as unchanged.
     R4: each figure created or changed gets its history row, saying who imported it and why."""
@@ -623,14 +658,15 @@ def _upsert(cursor, postgres: bool, why: str, by, listed: int | None) -> dict:
     moment = timezone.now()
     now = connection.ops.adapt_datetimefield_value(moment)
     same_figure = "u.workspace_id = s.workspace_id and u.month = s.month"
+    reported = connection.ops.adapt_datetimefield_value(reported_at or moment)
     update = (
-        f"update {table} as u set mtus = s.mtus, updated_at = %s from {STAGED} s "
-        f"where {same_figure} and u.mtus <> s.mtus"
+        f"update {table} as u set mtus = s.mtus, updated_at = %s, reported_at = %s "
+        f"from {STAGED} s where {same_figure} and u.mtus <> s.mtus"
     )
     # New figures in key order: the indexes are filled page by page, not at random.
     insert = (
-        f"insert into {table} (workspace_id, month, mtus, updated_at) "
-        f"select s.workspace_id, s.month, s.mtus, %s from {STAGED} s "
+        f"insert into {table} (workspace_id, month, mtus, updated_at, reported_at) "
+        f"select s.workspace_id, s.month, s.mtus, %s, %s from {STAGED} s "
         f"where not exists (select 1 from {table} u where {same_figure}) "
         "order by s.workspace_id, s.month"
     )
@@ -642,23 +678,25 @@ def _upsert(cursor, postgres: bool, why: str, by, listed: int | None) -> dict:
         cursor.execute(f"lock table {table} in share row exclusive mode")
         _refuse_closed_meanwhile(cursor, listed)
         _refuse_billed_meanwhile(cursor, postgres, listed)
+        _refuse_reported_since(cursor, reported_at, listed)
         # Each write hands its rows straight to their history rows: nothing comes back here.
         cursor.execute(
             f"with changed as ({update} returning u.*) " + history_of_rows_sql(Usage, "changed"),
-            [now, now, why, "~", by_id],
+            [now, reported, now, why, "~", by_id],
         )
         replaced = cursor.rowcount  # a history row for each figure changed
         cursor.execute(
             f"with created as ({insert} returning *) " + history_of_rows_sql(Usage, "created"),
-            [now, now, why, "+", by_id],
+            [now, reported, now, why, "+", by_id],
         )
         created = cursor.rowcount
     else:
         _refuse_closed_meanwhile(cursor, listed)
         _refuse_billed_meanwhile(cursor, postgres, listed)
-        cursor.execute(f"{update} returning id", [now])
+        _refuse_reported_since(cursor, reported_at, listed)
+        cursor.execute(f"{update} returning id", [now, reported])
         changed = [(pk, why) for (pk,) in cursor.fetchall()]
-        cursor.execute(f"{insert} returning id", [now])
+        cursor.execute(f"{insert} returning id", [now, reported])
         new = [(pk, why) for (pk,) in cursor.fetchall()]
         record_history(Usage, changed, by=by, when=moment)
         record_history(Usage, new, by=by, when=moment, kind="+")
@@ -683,6 +721,7 @@ def import_usage(
     reason: str = "",
     listed: int | None = MAX_LISTED_LINES,
     as_of: date | None = None,
+    reported_at: datetime | None = None,
 ) -> dict:
     """U2: import a usage CSV (a path, or a binary or text file: columns workspace,month,mtus
     with the workspace's slug and the month as YYYY-MM), or `(line_number, {"workspace",
@@ -691,7 +730,9 @@ def import_usage(
     is, given `as_of` (the day of the import: the screens, the command and the worker pass it),
     a month after `as_of`'s, which cannot have started (a typo of the year).
     R4: every figure it creates or changes is kept in the usage's history, by `by`, saying
-    why: `reason`, or the file's name.
+    why: `reason`, or the file's name. Given `reported_at` (when the file was uploaded: the
+    worker passes its job's), a figure changed since then is newer than the file's: its line is
+    refused (U1: the later report wins).
 
     Returns {"created", "replaced", "unchanged"} (a figure equal to the one on file is left as
     it is); refuses with `UsageImportError` naming the bad lines (the
@@ -728,7 +769,8 @@ def import_usage(
             raise BillingError("The usage file has no rows to import.")
         if progress:
             progress("writing", 0)
-        result = _upsert(cursor, postgres, reason or _source_name(source), by, listed)
+        why = reason or _source_name(source)
+        result = _upsert(cursor, postgres, why, by, listed, reported_at)
         cursor.execute(f"drop table {STAGED}")
     return result
 
@@ -827,6 +869,7 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
                     by=job.created_by,
                     reason=f"Usage import of {job.file_name} (job {job.pk})",
                     as_of=job.created_at.date(),  # the day it was uploaded (UTC)
+                    reported_at=job.created_at,
                 )
         except UsageImportError as exc:
             job.status, job.errors, job.bad_lines = job.Status.REFUSED, exc.errors, exc.bad_lines

@@ -179,3 +179,62 @@ def test_u2_an_upload_whose_job_is_not_saved_leaves_no_file(
 
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == []
     assert not UsageImportJob.objects.exists()
+
+
+def test_u1_a_job_held_up_does_not_put_back_figures_reported_after_its_upload(
+    db, django_capture_on_commit_callbacks
+):
+    """Ops walk: a file uploaded while the broker was down waited for the sweep (15–20
+    minutes); meanwhile a newer file was imported, and the sweep's late run put the older
+    figures back ("301 replaced"): the close would bill less than was reported. U1: the later
+    report wins. The held-up file's lines whose figures changed after its upload are refused
+    (the whole file, U2), the newer figures stay; an unchanged figure and one reported before
+    the upload are no reason to refuse."""
+    alpha = workspace(slug="alpha", as_of=date(2026, 1, 1))
+    beta = workspace(slug="beta", as_of=date(2026, 1, 1))
+    JAN = date(2026, 1, 1)
+    services.record_usage(beta, month=JAN, mtus=700)  # before the upload
+    held_up = queued_job(b"workspace,month,mtus\nalpha,2026-01,4000\nbeta,2026-01,800\n")
+    services.record_usage(alpha, month=JAN, mtus=5000)  # after it: the latest report
+
+    with django_capture_on_commit_callbacks(execute=True):
+        job = usage_import.run_import_job(held_up.pk)
+
+    assert (job.status, job.bad_lines) == ("refused", 1)
+    assert job.errors[0].startswith(
+        "Line 2: alpha's 2026-01 figure was reported again after this file was uploaded ("
+    )
+    assert dict(Usage.objects.values_list("workspace__slug", "mtus")) == {
+        "alpha": 5000,
+        "beta": 700,
+    }
+
+    # The same figure reported again since changes nothing: the file goes in.
+    again = queued_job(b"workspace,month,mtus\nalpha,2026-01,5000\nbeta,2026-01,800\n")
+    services.record_usage(alpha, month=JAN, mtus=5000)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = usage_import.run_import_job(again.pk)
+    assert (job.status, job.figures_replaced, job.figures_unchanged) == ("done", 1, 1)
+    assert Usage.objects.get(workspace=beta).mtus == 800
+
+
+def test_u1_two_files_uploaded_in_turn_go_in_whichever_a_worker_takes_first(
+    db, django_capture_on_commit_callbacks
+):
+    """By when a figure was reported, not written: the older file imported after the newer
+    one was uploaded (workers take them as they come) is no reason to refuse the newer one;
+    the older file run last is refused, and the newer figures stay."""
+    alpha = workspace(slug="alpha", as_of=date(2026, 1, 1))
+    older = queued_job(b"workspace,month,mtus\nalpha,2026-01,4000\n")
+    newer = queued_job(b"workspace,month,mtus\nalpha,2026-01,5000\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert usage_import.run_import_job(older.pk).status == "done"
+        assert usage_import.run_import_job(newer.pk).status == "done"
+    assert Usage.objects.get(workspace=alpha).mtus == 5000
+
+    older = queued_job(b"workspace,month,mtus\nalpha,2026-01,6000\n")
+    newer = queued_job(b"workspace,month,mtus\nalpha,2026-01,7000\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert usage_import.run_import_job(newer.pk).status == "done"
+        assert usage_import.run_import_job(older.pk).status == "refused"
+    assert Usage.objects.get(workspace=alpha).mtus == 7000
