@@ -21,6 +21,8 @@ from contextvars import ContextVar
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 
+from config.request_user import user_read_already
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
 
@@ -137,13 +139,10 @@ def clear_request_id(**kwargs):
 
 
 def _user_id(request):
-    user = getattr(request, "user", None)  # absent when a static file answered first
-    if user is None:
-        return None
-    try:
-        return user.pk  # None for an anonymous user
-    except Exception:  # the session store may be down: the line goes out all the same
-        return None
+    """The id of the user the request read (None: anonymous, or nothing read it). Never read
+    here: with the database down the line would wait for it again (config/request_user.py)."""
+    user = user_read_already(request)
+    return None if user is None else user.pk
 
 
 def _milliseconds_since(started: float) -> float:

@@ -6,6 +6,7 @@ import logging
 import re
 
 import pytest
+from django.db import OperationalError
 from pythonjsonlogger.json import JsonFormatter
 
 from billing.tasks import ping
@@ -141,3 +142,31 @@ def test_log_format_defaults_to_text_and_refuses_anything_else():
     refused = load_settings(DEBUG="true", LOG_FORMAT="xml")
     assert refused.returncode != 0
     assert "LOG_FORMAT must be one of text, json" in refused.stderr
+
+
+def test_a_page_failing_on_the_database_reads_the_user_once_not_three_times(
+    db, json_lines, monkeypatch
+):
+    """Ops walk: with the database hung, a signed-in page failed after 15 s, three connect
+    timeouts of 5: the view's read of the user, then the cache-control middleware's and the
+    request line's, each trying the database again. The two after the view read only what the
+    view read; the page is still kept from caches by its session cookie, and its line goes out."""
+    from django.contrib.auth import middleware as auth_middleware
+    from django.test import Client
+
+    reads = []
+
+    def database_down(request):
+        reads.append(request.path)
+        raise OperationalError("connection timed out")  # what a hung database gives, once per try
+
+    client = Client(raise_request_exception=False)
+    client.cookies["sessionid"] = "a-session-the-database-would-have-told"
+    monkeypatch.setattr(auth_middleware.auth, "get_user", database_down)
+    response = client.get("/admin/")
+
+    assert response.status_code == 500
+    assert reads == ["/admin/"]  # the view's read alone
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+    line = json.loads(json_lines("backoffice.request")[0])
+    assert (line["status"], line["user_id"]) == (500, None)
