@@ -388,7 +388,8 @@ def _fail(email: OutboundEmail, exc: Exception, *, given_up: bool = False):
     email.status = OutboundEmail.Status.FAILED
     email.last_error = _describe(exc)
     if given_up:
-        email.last_error = f"Given up after {email.attempts} tries: {email.last_error}"[:2000]
+        tries = "1 try" if email.attempts == 1 else f"{email.attempts} tries"
+        email.last_error = f"Given up after {tries}: {email.last_error}"[:2000]
     email.save(update_fields=["status", "last_error"])
 
 

@@ -153,7 +153,8 @@ class OutboundEmailAdmin(ServiceAdmin):
 
         def perform(data):
             resend_email(email, by=request.user)
-            return f"“{email.subject}” to {email.to} is sent again."
+            # Queued: a worker sends it (the ops walk read "sent" while the server was down).
+            return f"“{email.subject}” to {email.to} is queued to be sent again."
 
         state = email.get_status_display().lower()
         if email.last_error:
@@ -184,7 +185,7 @@ class OutboundEmailAdmin(ServiceAdmin):
         lambda model_admin, request, email, data: resend_email(email, by=request.user),
         permission="resend",
         title="Resend emails",
-        done="email(s) sent again",
+        done="email(s) queued to be sent again",
         form_class=None,
         intro="Each email goes once: one already sent is refused.",
         describe=lambda email: (

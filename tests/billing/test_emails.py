@@ -582,7 +582,7 @@ def test_support_resends_from_the_admin_after_a_confirmation(
     assert notes == [
         f"“{sent.subject}” to {sent.to} (sent): This email was sent on "
         f"{sent.sent_at:%Y-%m-%d %H:%M} UTC: it is not sent twice.",
-        "1 email(s) sent again.",
+        "1 email(s) queued to be sent again.",
     ]
     assert [m.to for m in mail.outbox] == [[sent.to], ["n@example.com"]]
 
@@ -613,7 +613,7 @@ def test_f6_r1_a_failed_email_is_sent_again_from_its_own_page(
         done = client.post(resend_url, follow=True)
     assert done.redirect_chain[-1][0] == page_url
     assert [str(m) for m in done.context["messages"]] == [
-        f"“{failed.subject}” to n@example.com is sent again."
+        f"“{failed.subject}” to n@example.com is queued to be sent again."
     ]
     assert [m.to for m in mail.outbox] == [["n@example.com"]]
     assert OutboundEmail.objects.get(pk=failed.pk).status == "sent"

@@ -117,7 +117,8 @@ def test_r2_the_queue_links_a_workspace_or_offers_to_link_one(client, db, review
     body = client.get(reverse("startups:queue")).content.decode()
     assert reverse("admin:billing_workspace_change", args=[ws.pk]) in body
     change = reverse("admin:startups_startupapplication_change", args=[lone.pk])
-    assert f'<a href="{change}#id_workspace">Link a workspace</a>' in body
+    link = f'<a href="{change}#id_workspace" aria-label="Link a workspace to Lone Co">'
+    assert f"{link}Link a workspace</a>" in body
 
 
 def test_r1_r2_support_reads_the_queue_without_reviewers_links_or_names(
@@ -222,7 +223,7 @@ def test_r2_s5_the_application_page_says_whether_each_email_to_the_applicant_lef
     )
     assert (
         "Startup application rejected</td> <td>ada@nimbus.example</td> <td><strong>Not "
-        "sent</strong>: Given up after 1 tries: SMTPServerDisconnected: Connection unexpectedly "
+        "sent</strong>: Given up after 1 try: SMTPServerDisconnected: Connection unexpectedly "
         "closed Support or finance can send it again from the outbox." in body
     )
     assert body.index("Startup application received") < body.index("Startup application rejected")
