@@ -117,4 +117,9 @@ def healthz(request):
     }
     if failing:
         body["failing"] = failing
-    return JsonResponse(body, status=503 if failing else 200)
+    response = JsonResponse(body, status=503 if failing else 200)
+    if request.method == "HEAD":
+        # Load balancers probe with HEAD too: gunicorn warned on every such probe of a body
+        # sent with it (RFC 9110: none), and dropped it. The status and headers are the answer.
+        response.content = b""
+    return response

@@ -106,6 +106,20 @@ def test_healthz_answers_plain_http_where_every_other_page_redirects(client, db,
     assert client.get("/healthz").status_code == 200
 
 
+def test_healthz_answers_head_with_its_status_and_no_body(db, settings):
+    """A HEAD probe got the JSON body too, which gunicorn logged a warning about on every probe
+    (and dropped: RFC 9110 allows none)."""
+    from django.core.handlers.wsgi import WSGIHandler
+    from django.test import RequestFactory
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the broker is not checked
+    # Through the WSGI handler gunicorn calls: the test client drops a HEAD's body itself.
+    answered = []
+    environ = RequestFactory().head("/healthz").environ
+    body = b"".join(WSGIHandler()(environ, lambda status, headers: answered.append(status)))
+    assert (answered, body) == (["200 OK"], b"")
+
+
 def test_healthz_only_reads(client, db):
     assert client.post("/healthz").status_code == 405
 
