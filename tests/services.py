@@ -150,3 +150,24 @@ def _requirement(check, mark):
 requires_postgres = _requirement(require_postgres, pytest.mark.postgres)
 requires_redis = _requirement(require_redis, pytest.mark.redis)
 requires_chromium = _requirement(require_chromium, pytest.mark.browser)
+
+
+def another_backend_waits_on_a_lock(timeout=10.0) -> bool:
+    """PostgreSQL: whether another connection of this database is seen waiting on a lock
+    (polled until `timeout` seconds): a race's other side has reached the lock it must wait on."""
+    import time
+
+    from django.db import connections
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("select pg_stat_clear_snapshot()")  # a fresh view each time
+            cursor.execute(
+                "select count(*) from pg_stat_activity where datname = current_database() "
+                "and wait_event_type = 'Lock' and pid <> pg_backend_pid()"
+            )
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.05)
+    return False

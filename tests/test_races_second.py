@@ -10,13 +10,11 @@ Where a race needs both sides past their check before either writes, the test ho
 
 import contextlib
 import threading
-import time
 from datetime import date
 from decimal import Decimal as D
 
 import pytest
 from django.core.files.base import ContentFile
-from django.db import connections
 
 from billing import services, usage_import
 from billing import usage as usage_module
@@ -47,7 +45,7 @@ from startups import services as startups
 from startups.models import DealRequest, EligibleTerritory, RenewalReview, StartupApplication
 from tests.billing.factories import certificate, paid_monthly, workspace
 from tests.coupons.factories import PDF, coupon
-from tests.services import require_postgres
+from tests.services import another_backend_waits_on_a_lock, require_postgres
 from tests.startups.factories import application
 
 pytestmark = [
@@ -78,22 +76,6 @@ def one_won(outcomes):
 
 def emails(kind, **filters):
     return OutboundEmail.objects.filter(kind=kind, **filters).count()
-
-
-def another_backend_waits_on_a_lock(timeout=10.0) -> bool:
-    """Whether another connection of this database is seen waiting on a lock (polled)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connections["default"].cursor() as cursor:
-            cursor.execute("select pg_stat_clear_snapshot()")
-            cursor.execute(
-                "select count(*) from pg_stat_activity where datname = current_database() "
-                "and wait_event_type = 'Lock' and pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0]:
-                return True
-        time.sleep(0.05)
-    return False
 
 
 def both_checked_then_write(monkeypatch, module, name, parties=2):

@@ -10,7 +10,7 @@ from django.db import connection
 
 from billing import invoicing, services
 from billing.models import Invoice, MonthClose, MonthCloseChunk
-from tests.services import require_postgres
+from tests.services import another_backend_waits_on_a_lock, require_postgres
 
 pytestmark = [
     pytest.mark.postgres,
@@ -148,26 +148,6 @@ def test_i4_workers_bill_two_chunks_of_a_close_at_the_same_time(
 # --- D1, D2: the clock and a dated change take turns ------------------------------------------
 
 
-def _another_backend_waits_on_a_lock(timeout=10.0) -> bool:
-    """Whether another connection of this database is seen waiting on a lock (polled)."""
-    import time
-
-    from django.db import connections
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with connections["default"].cursor() as cursor:
-            cursor.execute("select pg_stat_clear_snapshot()")  # a fresh view each time
-            cursor.execute(
-                "select count(*) from pg_stat_activity where datname = current_database() "
-                "and wait_event_type = 'Lock' and pid <> pg_backend_pid()"
-            )
-            if cursor.fetchone()[0]:
-                return True
-        time.sleep(0.05)
-    return False
-
-
 def _change_then_clock(change, clock):
     """`change` in a transaction of its own thread; once it is done but not committed, `clock`
     in another thread; the change commits once the clock waits on it (or after 10 s). Returns
@@ -181,7 +161,7 @@ def _change_then_clock(change, clock):
             with transaction.atomic():
                 change()
                 changed.set()
-                outcomes["waited"] = _another_backend_waits_on_a_lock()
+                outcomes["waited"] = another_backend_waits_on_a_lock()
         except Exception as exc:
             outcomes["change"] = exc
         finally:
