@@ -170,3 +170,11 @@ def test_a_page_failing_on_the_database_reads_the_user_once_not_three_times(
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
     line = json.loads(json_lines("backoffice.request")[0])
     assert (line["status"], line["user_id"]) == (500, None)
+
+
+def test_no_page_sends_the_browser_for_a_favicon(client, finance, db):
+    """Every browser visit asked for /favicon.ico: a 404 and a django.request warning in the log
+    each time (ops walk). The pages name an empty icon instead."""
+    client.force_login(finance)
+    for path in ("/admin/", "/finance/", "/startups/apply/"):
+        assert '<link rel="icon" href="data:,">' in client.get(path).content.decode(), path
