@@ -221,6 +221,9 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Set to false on purpose behind a proxy that redirects already (README): `check --deploy`'s
+# warning that it is off is then that decision, not a slip. Left unset, it stays on.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_SSL_REDIRECT else ["security.W008"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # A load balancer probes the backend over plain HTTP without X-Forwarded-Proto; a redirect to
 # HTTPS would read as "down". /healthz carries no data and sets no cookie.

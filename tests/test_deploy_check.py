@@ -47,6 +47,13 @@ def test_deploy_check_passes_with_production_settings():
     assert "WARNINGS:" not in output
 
 
+def test_deploy_check_passes_behind_a_proxy_that_redirects_to_https_itself():
+    """README: set SECURE_SSL_REDIRECT=false behind a proxy that already redirects. The check
+    then warned W008 (the ops walk), so README's "clean with production settings" was not."""
+    result = deploy_check(production_env(SECURE_SSL_REDIRECT="false"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_deploy_check_is_live_and_catches_debug_in_production():
     # Guards the test above against passing vacuously (e.g. a check that never runs).
     result = deploy_check(production_env(DEBUG="true"))
