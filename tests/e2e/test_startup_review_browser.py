@@ -47,7 +47,7 @@ def test_s4_reviewer_approves_from_the_queue_and_the_workspace_shows_the_badge(
     expect(row.locator(".check.pass")).to_have_count(5)
     page.screenshot(path=screenshot_path("reviewer-queue"), full_page=True)
 
-    row.get_by_role("link", name="Nimbus Labs").click()
+    row.get_by_role("link", name="Nimbus Labs", exact=True).click()
     checks = page.get_by_label("Eligibility checks")
     expect(checks).to_contain_text("E4 passes")
     # Each check is marked by its coloured bar alone: the admin's square bullets went too.

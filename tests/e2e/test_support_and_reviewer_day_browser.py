@@ -141,7 +141,7 @@ def test_reviewer_finds_an_application_opens_the_queue_and_approves_it_linking_a
     assert fits(page)
     page.screenshot(path=screenshot_path("reviewer-queue-badges"), full_page=True)
 
-    row.get_by_role("link", name="Nimbus Labs").click()
+    row.get_by_role("link", name="Nimbus Labs", exact=True).click()
     page.get_by_role("link", name="Approve", exact=True).click()
     # S3: the workspace is linked right here, found by its name.
     page.locator(".field-workspace .select2-selection, #id_workspace + .select2").first.click()
