@@ -624,7 +624,7 @@ def _refuse_reported_since(cursor, reported_at: datetime | None, listed: int | N
         return
     cursor.execute(
         f"""
-        select s.line, w.slug, s.month, u.updated_at, count(*) over ()
+        select s.line, w.slug, s.month, count(*) over ()
         from {STAGED} s
         join {Usage._meta.db_table} u on u.workspace_id = s.workspace_id and u.month = s.month
         join {Workspace._meta.db_table} w on w.id = s.workspace_id
@@ -642,9 +642,9 @@ def _refuse_reported_since(cursor, reported_at: datetime | None, listed: int | N
                 f"Line {line}: {slug}'s {_as_date(month):%Y-%m} figure was reported again "
                 f"after this file was uploaded ({uploaded}): this file's is older. Upload it "
                 "again if its figures are still the latest."
-                for line, slug, month, _, _ in rows
+                for line, slug, month, _ in rows
             ],
-            bad_lines=rows[0][4],
+            bad_lines=rows[0][3],
         )
 
 
