@@ -42,11 +42,11 @@ from coupons.models import (
     Redemption,
 )
 from startups import services as startups
-from startups.models import DealRequest, EligibleTerritory, RenewalReview, StartupApplication
+from startups.models import DealRequest, EligibleTerritory, StartupApplication
 from tests.billing.factories import certificate, paid_monthly, workspace
 from tests.coupons.factories import PDF, coupon
 from tests.services import another_backend_waits_on_a_lock, require_postgres
-from tests.startups.factories import application
+from tests.startups.factories import application, confirm_year_two, renewal_review_due
 
 pytestmark = [
     pytest.mark.postgres,
@@ -523,26 +523,11 @@ def test_s3_c2_two_applications_of_one_workspace_approved_at_once_approve_one(
 
 @pytest.fixture
 def renewal_due(reviewer):
-    """Approved on 21 Jan 2026 (a Free workspace, S7 confirmed); the clock through its first
-    anniversary: its year-two review, due."""
-    app = startups.approve_application(
-        application(workspace=workspace(as_of=date(2026, 1, 2))),
-        by=reviewer,
-        as_of=date(2026, 1, 21),
-        credits_scope_confirmed=True,
-    )
-    services.run_billing(as_of=date(2027, 1, 21))
-    return RenewalReview.objects.get(application=app)
+    return renewal_review_due(by=reviewer)
 
 
 def _confirm(review, reviewer):
-    return lambda: startups.confirm_renewal(
-        fresh(review),
-        by=reviewer,
-        total_funding=D("1000000"),
-        country="DE",
-        as_of=date(2027, 1, 22),
-    )
+    return lambda: confirm_year_two(review.application, by=reviewer, as_of=date(2027, 1, 22))
 
 
 def test_cr3_year_two_confirmed_twice_at_once_is_granted_once(renewal_due, run_together, reviewer):

@@ -30,6 +30,15 @@ def sign_in(page: Page, live_server, user):
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
+def sign_in_as_demo(page: Page, live_server, username):
+    """As one of seed_demo's staff, given the tests' password, in a browser with no session."""
+    user = User.objects.get(username=username)
+    user.set_password(PASSWORD)
+    user.save()
+    page.context.clear_cookies()
+    sign_in(page, live_server, user)
+
+
 def expect_done(page: Page, url, message):
     """Back on `url`, with `message` as the success note."""
     expect(page).to_have_url(url)

@@ -12,7 +12,6 @@ import re
 from io import StringIO
 
 from axe_playwright_python.sync_playwright import Axe
-from django.contrib.auth.models import User
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
@@ -20,7 +19,7 @@ from billing.models import UsageImportJob
 from billing.roles import SUPPORT
 from startups.models import StartupApplication
 
-from .staff import PASSWORD, fits, make_staff, sign_in
+from .staff import fits, make_staff, sign_in, sign_in_as_demo
 
 AXE = Axe()
 OPTIONS = {
@@ -76,11 +75,7 @@ def test_staff_pages_have_no_serious_accessibility_violations_as_any_role(page: 
     page.set_viewport_size({"width": 1366, "height": 900})
     seen, problems = set(), {}
     for username in ("support", "reviewer", "finance"):
-        user = User.objects.get(username=username)
-        user.set_password(PASSWORD)
-        user.save()
-        page.context.clear_cookies()
-        sign_in(page, live_server, user)
+        sign_in_as_demo(page, live_server, username)
         extra = {
             "support": ["/admin/search/?q=demo", "/admin/billing/usage/import/"],
             "reviewer": ["/startups/queue/"],
@@ -121,11 +116,7 @@ def test_no_staff_page_scrolls_sideways_at_200_percent_zoom(page: Page, live_ser
         ("reviewer", ["/startups/queue/", "/admin/startups/startupapplication/"]),
         ("finance", ["/finance/", "/finance/tax-report/", "/finance/revenue/"]),
     ):
-        user = User.objects.get(username=username)
-        user.set_password(PASSWORD)
-        user.save()
-        page.context.clear_cookies()
-        sign_in(page, live_server, user)
+        sign_in_as_demo(page, live_server, username)
         if username == "reviewer":
             application = StartupApplication.objects.order_by("pk").first()
             paths.append(f"/admin/startups/startupapplication/{application.pk}/change/")

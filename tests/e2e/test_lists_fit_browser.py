@@ -5,11 +5,10 @@ looks too wide; the columns past the edge were simply out of sight."""
 
 from io import StringIO
 
-from django.contrib.auth.models import User
 from django.core.management import call_command
 from playwright.sync_api import Page
 
-from .staff import PASSWORD, sign_in
+from .staff import sign_in_as_demo
 
 
 def test_every_list_shows_every_column_at_1366_px_as_every_role(
@@ -19,11 +18,7 @@ def test_every_list_shows_every_column_at_1366_px_as_every_role(
     page.set_viewport_size({"width": 1366, "height": 900})
     hidden = {}
     for username in ("support", "reviewer", "finance"):
-        user = User.objects.get(username=username)
-        user.set_password(PASSWORD)
-        user.save()
-        page.context.clear_cookies()
-        sign_in(page, live_server, user)
+        sign_in_as_demo(page, live_server, username)
         page.goto(f"{live_server.url}/admin/")
         lists = sorted(
             {

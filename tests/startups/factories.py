@@ -49,10 +49,10 @@ def confirm_year_two(application, *, by, as_of):
     )
 
 
-def renewal_review_due(*, by, pin_today):
+def renewal_review_due(*, by, pin_today=None):
     """CR3: an application approved on 21 Jan 2026 for a Free workspace (S7 confirmed), the
-    clock run through its first anniversary (21 Jan 2027) and the admin's today the day after:
-    its year-two review, due."""
+    clock run through its first anniversary (21 Jan 2027) and, given `pin_today`, the admin's
+    today the day after: its year-two review, due."""
     from billing import services as billing
     from startups.models import RenewalReview
     from tests.billing.factories import workspace
@@ -64,5 +64,6 @@ def renewal_review_due(*, by, pin_today):
         credits_scope_confirmed=True,
     )
     billing.run_billing(as_of=date(2027, 1, 21))
-    pin_today(date(2027, 1, 22))
+    if pin_today:
+        pin_today(date(2027, 1, 22))
     return RenewalReview.objects.get(application=app)
