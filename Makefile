@@ -4,18 +4,33 @@ PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null)
 PORT ?= 8000
 
-.PHONY: install run serve test test-fast lint migrate seed worker beat bench clean
+.PHONY: install install-production run serve test test-fast lint migrate seed worker beat bench clean
 
 # Without uv, pip brings it; a Debian python3 refuses plain pip installs (PEP 668), so then it
 # goes to the user's site, and runs as `python3 -m uv` wherever pip put it.
+define uv_sync
+@if [ -z "$(UV)" ]; then \
+	python3 -m pip install --quiet uv 2>/dev/null || \
+	python3 -m pip install --quiet --user --break-system-packages uv; fi
+$(if $(UV),uv,python3 -m uv) sync --frozen --python python3 $(1)
+endef
+
 $(VENV)/.installed: pyproject.toml uv.lock
-	@if [ -z "$(UV)" ]; then \
-		python3 -m pip install --quiet uv 2>/dev/null || \
-		python3 -m pip install --quiet --user --break-system-packages uv; fi
-	$(if $(UV),uv,python3 -m uv) sync --frozen --python python3
+	$(call uv_sync)
+	@rm -f $(VENV)/.installed-production
 	@touch $@
 
 install: $(VENV)/.installed
+
+# Production: the same locked versions without the dev group (pytest, Playwright, ruff…), which
+# no page, task or command imports. serve, worker and beat run on whichever install is there.
+$(VENV)/.installed-production: pyproject.toml uv.lock
+	$(call uv_sync,--no-dev)
+	@rm -f $(VENV)/.installed
+	@touch $@
+
+install-production: $(VENV)/.installed-production
+RUNTIME := $(if $(wildcard $(VENV)/.installed-production),install-production,install)
 
 run: install
 	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py migrate --no-input
@@ -26,7 +41,7 @@ run: install
 # Production settings (DEBUG=false: SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL from the
 # environment or .env; run `manage.py migrate` first). gunicorn on GUNICORN_BIND (default
 # 127.0.0.1:8000), configured by deploy/gunicorn.conf.py; static files served by WhiteNoise.
-serve: install
+serve: $(RUNTIME)
 	DEBUG=false $(PY) manage.py collectstatic --no-input --verbosity 0
 	DEBUG=false exec $(VENV)/bin/gunicorn --config deploy/gunicorn.conf.py config.wsgi
 
@@ -48,10 +63,10 @@ test: lint
 test-fast: install
 	$(VENV)/bin/pytest --reuse-db $(PYTEST_ARGS)
 
-worker: install
+worker: $(RUNTIME)
 	$(VENV)/bin/celery -A config worker --loglevel=INFO
 
-beat: install
+beat: $(RUNTIME)
 	$(VENV)/bin/celery -A config beat --loglevel=INFO
 
 clean:
