@@ -9,6 +9,7 @@ from django.db.models import Max, Min
 from billing import models
 from billing.hooks import invoice_adjustments
 from billing.models import (
+    BillingClock,
     Interval,
     Invoice,
     Lock,
@@ -16,6 +17,7 @@ from billing.models import (
     MonthClose,
     OutboundEmail,
     PaymentMethod,
+    SetAsideInvoice,
     Subscription,
     Usage,
     Workspace,
@@ -139,10 +141,7 @@ def clock_due_day(now: datetime) -> date:
 @dataclass(frozen=True)
 class BillingHealth:
     due_day: date  # the last day the clock should have processed
-    has_clock_record: bool  # False until BillingClock exists: month closes are all there is
     last_processed_day: date | None
-    last_closed_month: date | None
-    month_due: date | None  # the latest month whose close was due by `due_day`, if any
     clock_ran: bool
     unfinished_closes: tuple[date, ...] = ()
     set_aside: int = 0  # workspaces a close could not bill (I6), not yet billed
@@ -158,17 +157,10 @@ class BillingHealth:
         """What needs someone's attention, one sentence each; empty when all is well."""
         problems = []
         if not self.clock_ran:
-            if self.has_clock_record:
-                problems.append(
-                    f"The billing clock has not processed {self.due_day}: the last day it "
-                    f"processed is {self.last_processed_day or 'none yet'}."
-                )
-            else:
-                problems.append(
-                    f"The close of {self.month_due:%Y-%m} has not finished (due by "
-                    f"{self.due_day}): the last month closed is "
-                    f"{f'{self.last_closed_month:%Y-%m}' if self.last_closed_month else 'none'}."
-                )
+            problems.append(
+                f"The billing clock has not processed {self.due_day}: the last day it "
+                f"processed is {self.last_processed_day or 'none yet'}."
+            )
         if self.unfinished_closes:
             months = ", ".join(f"{m:%Y-%m}" for m in self.unfinished_closes)
             problems.append(f"Month close started and not finished: {months}.")
@@ -200,50 +192,30 @@ class BillingHealth:
 
 
 def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
-    """Whether the daily run processed `due_day`, closes left unfinished, set-aside
-    workspaces, failed or stuck emails (pending since before `now - EMAIL_STUCK_AFTER`), usage
-    import jobs no worker is on and workspaces whose region tax depends on is no code.
-
-    BillingClock (the clock's last processed day, D1) and SetAsideInvoice (I6) are read with
-    getattr: they arrive with the clock's own change, and until then the month closes are the
-    only record of the clock. Without a clock record, "ran" means the latest month due by
-    `due_day` is closed (a daily run that closes nothing leaves no trace to check).
-    """
-    closes = MonthClose.objects.order_by("-month")
-    last_closed_month = closes.filter(finished=True).values_list("month", flat=True).first()
-    unfinished = tuple(closes.filter(finished=False).values_list("month", flat=True))
-
-    month_due = add_months(month_start(due_day), -1)
+    """Whether the daily run processed `due_day` (or no workspace had signed up by then),
+    closes left unfinished, set-aside workspaces, failed or stuck emails (pending since before
+    `now - EMAIL_STUCK_AFTER`), usage import jobs no worker is on and workspaces whose region tax
+    depends on is no code."""
+    unfinished = tuple(
+        MonthClose.objects.filter(finished=False).order_by("-month").values_list("month", flat=True)
+    )
     first_day = Workspace.objects.aggregate(first=Min("created_on"))["first"]
-    if first_day is None or month_start(first_day) > month_due:
-        month_due = None  # no month had ended with a workspace in it
-
-    clock = getattr(models, "BillingClock", None)
-    last_processed_day = None
-    if clock is not None:
-        last_processed_day = clock.objects.aggregate(day=Max("last_processed_day"))["day"]
-        clock_ran = last_processed_day is not None and last_processed_day >= due_day
-        clock_ran = clock_ran or (first_day is None or first_day > due_day)
-    else:
-        clock_ran = month_due is None or (
-            last_closed_month is not None and last_closed_month >= month_due
-        )
+    last_processed_day = BillingClock.objects.aggregate(day=Max("last_processed_day"))["day"]
+    clock_ran = (
+        first_day is None
+        or first_day > due_day
+        or (last_processed_day is not None and last_processed_day >= due_day)
+    )
 
     # Workspaces, not entries: one whose month waits for an earlier one has an entry for each.
     set_aside = (
-        models.SetAsideInvoice.objects.filter(resolved_on=None)
-        .values("workspace_id")
-        .distinct()
-        .count()
+        SetAsideInvoice.objects.filter(resolved_on=None).values("workspace_id").distinct().count()
     )
 
     emails = OutboundEmail.objects
     return BillingHealth(
         due_day=due_day,
-        has_clock_record=clock is not None,
         last_processed_day=last_processed_day,
-        last_closed_month=last_closed_month,
-        month_due=month_due,
         clock_ran=clock_ran,
         unfinished_closes=unfinished,
         set_aside=set_aside,

@@ -18,9 +18,6 @@ from billing.models import Invoice, MonthClose, OutboundEmail, Usage
 
 from .factories import paid_monthly, workspace
 
-HAS_CLOCK = hasattr(models, "BillingClock")
-HAS_SET_ASIDE = hasattr(models, "SetAsideInvoice")
-
 
 def check_billing():
     """(exit code, everything printed)."""
@@ -39,12 +36,6 @@ def today():
 @pytest.fixture
 def workspace_since_two_months_ago(db):
     return workspace(as_of=today() - timedelta(days=70))
-
-
-@pytest.fixture
-def without_clock_record(monkeypatch):
-    """As before BillingClock: the month closes are the clock's only record."""
-    monkeypatch.delattr(models, "BillingClock", raising=False)
 
 
 _emails = count(1)
@@ -74,7 +65,6 @@ def test_all_clear_once_the_clock_ran_through_yesterday(workspace_since_two_mont
     assert "Billing is up to date." in out
 
 
-@pytest.mark.skipif(not HAS_CLOCK, reason="the clock's record arrives with BillingClock")
 def test_a_clock_that_did_not_run_yesterday_needs_attention(workspace_since_two_months_ago):
     two_days_ago = today() - timedelta(days=2)
     services.run_billing(as_of=two_days_ago - timedelta(days=1))
@@ -85,28 +75,6 @@ def test_a_clock_that_did_not_run_yesterday_needs_attention(workspace_since_two_
     assert "Billing clock: BEHIND" in out
     assert "The billing clock has not processed" in out
     assert str(two_days_ago - timedelta(days=1)) in out  # the last day it did process
-
-
-def test_without_a_clock_record_a_month_left_unclosed_needs_attention(
-    workspace_since_two_months_ago, without_clock_record
-):
-    code, out = check_billing()
-
-    assert code == 1
-    assert "Billing clock: BEHIND" in out
-    assert "has not finished (due by" in out
-    assert "the last month closed is none" in out
-
-
-def test_without_a_clock_record_closed_months_are_all_clear(
-    workspace_since_two_months_ago, without_clock_record
-):
-    services.run_billing(as_of=today() - timedelta(days=1))
-
-    code, out = check_billing()
-
-    assert code == 0, out
-    assert "last month closed" in out
 
 
 def test_an_unfinished_month_close_needs_attention(db):
@@ -172,7 +140,6 @@ def test_u2_usage_import_jobs_no_worker_is_on_need_attention(db):
     assert "2 usage import job(s) with no worker on them" in out
 
 
-@pytest.mark.skipif(not HAS_SET_ASIDE, reason="set-aside rows arrive with I6's SetAsideInvoice")
 def test_i6_a_workspace_set_aside_by_a_close_needs_attention(workspace_since_two_months_ago):
     close = MonthClose.objects.create(
         month=date(2026, 3, 1), closed_on=date(2026, 4, 1), finished=True

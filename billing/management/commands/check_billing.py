@@ -18,14 +18,10 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         now = timezone.now()
         health = billing_health(due_day=clock_due_day(now), now=now)
-        if health.has_clock_record:
-            clock = f"last processed day {health.last_processed_day or 'none'}"
-        else:
-            closed = health.last_closed_month
-            clock = f"last month closed {f'{closed:%Y-%m}' if closed else 'none'}"
         self.stdout.write(
             f"Billing clock: {'OK' if health.clock_ran else 'BEHIND'} "
-            f"(should have processed {health.due_day}; {clock})"
+            f"(should have processed {health.due_day}; "
+            f"last processed day {health.last_processed_day or 'none'})"
         )
         unfinished = ", ".join(f"{m:%Y-%m}" for m in health.unfinished_closes) or "none"
         self.stdout.write(f"Unfinished month closes: {unfinished}")
