@@ -52,7 +52,6 @@ from billing.errors import BillingError, DayAlreadyProcessed, WorkspaceClosed
 from billing.forecast import forecast_invoices
 from billing.invoice_documents import credit_note_document, invoice_document, render_pdf
 from billing.models import Invoice, Plan, Strike, Subscription, TaxExemption
-from billing.selectors import workspace_status
 from coupons import services as coupons
 from coupons.campaigns import campaign_audience, campaign_results, create_campaign, launch_campaign
 from coupons.models import CreditGrant, Redemption
@@ -68,6 +67,7 @@ from tests.scenarios.figures import (
     ledger,
     locks,
     short,
+    status,
     taxes,
 )
 from tests.scenarios.workspaces import new, paid, ws_
@@ -78,14 +78,6 @@ NOT_LOCKED, LOCKED, STOPPED = "unlocked", "locked", "locked_data_stopped"
 
 # Coupons and credits take part in every invoice here (C4, C5, CR2).
 pytestmark = pytest.mark.usefixtures("coupon_adjustments")
-
-
-# --- Helpers ------------------------------------------------------------------------------------
-
-
-def status(slug, on, *keys):
-    got = workspace_status(ws_(slug), as_of=on)
-    return tuple(got[k] for k in keys)
 
 
 M = "monthly"

@@ -43,14 +43,20 @@ import pytest
 from billing import services
 from billing.errors import BillingError, DayAlreadyProcessed
 from billing.forecast import forecast_invoices
-from billing.models import Invoice, Plan, Strike
-from billing.selectors import workspace_status
+from billing.models import Invoice, Strike
 from coupons import services as coupons
 from coupons.models import Redemption
 from tests.coupons.factories import approved_proof, coupon
 from tests.scenarios.clock import both_ways
-from tests.scenarios.figures import everything, forecast_figures, locks, short
-from tests.scenarios.workspaces import new, paid, ws_
+from tests.scenarios.figures import (
+    brief,
+    everything,
+    forecast_figures,
+    locks,
+    status,
+    totals,
+)
+from tests.scenarios.workspaces import new, new_terms, paid, ws_
 
 # Coupons and credits take part in every invoice here (C4, C5, CR2).
 pytestmark = pytest.mark.usefixtures("coupon_adjustments")
@@ -58,34 +64,6 @@ pytestmark = pytest.mark.usefixtures("coupon_adjustments")
 LEAP_DAY = date(2028, 2, 29)
 M = "monthly"
 ZERO = D("0.00")
-
-
-# --- Helpers ------------------------------------------------------------------------------------
-
-
-def status(slug, on, *keys):
-    got = workspace_status(ws_(slug), as_of=on)
-    return tuple(got[k] for k in keys)
-
-
-def brief(slug):
-    """(kind, issue date, period start, period end, subtotal, discount, tax, total)."""
-    return [(b[0], b[1], b[2], b[3], b[4], b[5], b[7], b[8]) for b in short(slug)]
-
-
-def totals(slug):
-    """(kind, issue date, period start, period end, total)."""
-    return [(b[0], b[1], b[2], b[3], b[8]) for b in short(slug)]
-
-
-def team():
-    return Plan.objects.get(code="team")
-
-
-def new_terms(finance, on, **terms):
-    return services.update_plan(
-        team(), by=finance, reason="New price list", effective_on=on, **terms
-    )
 
 
 # --- 1. Trials started on 29 February 2028 -----------------------------------------------------

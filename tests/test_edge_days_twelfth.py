@@ -42,7 +42,6 @@ from billing import reports, services
 from billing.forecast import forecast_invoices
 from billing.invoice_documents import credit_note_document
 from billing.models import CreditNote, Invoice, Plan, SetAsideInvoice, Usage
-from billing.selectors import workspace_status
 from coupons import services as coupons
 from coupons.campaigns import campaign_results, create_campaign, launch_campaign
 from coupons.models import CreditGrant, Redemption
@@ -56,6 +55,7 @@ from tests.scenarios.figures import (
     ledger,
     locks,
     short,
+    status,
     taxes,
 )
 from tests.scenarios.workspaces import new, paid, ws_
@@ -88,11 +88,6 @@ def check(outcomes, expected):
     for name, outcome in (("daily", daily), ("catch-up", catch_up)):
         assert {key: outcome[key] for key in expected} == expected, name
     assert daily == catch_up
-
-
-def status(slug, on, *keys):
-    got = workspace_status(ws_(slug), as_of=on)
-    return tuple(got[k] for k in keys)
 
 
 def ledgers(slug):

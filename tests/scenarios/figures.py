@@ -8,6 +8,7 @@ from django.core import mail
 
 from billing import services
 from billing.models import BillingClock, Invoice, InvoiceSequence, TaxExemption, Workspace
+from billing.selectors import workspace_status
 
 
 def bills(ws):
@@ -32,6 +33,22 @@ def bills(ws):
 def short(slug):
     """`bills` of the workspace named by its slug, as read again after each run."""
     return bills(Workspace.objects.get(slug=slug))
+
+
+def brief(slug):
+    """(kind, issue date, period start, period end, subtotal, discount, tax, total)."""
+    return [(b[0], b[1], b[2], b[3], b[4], b[5], b[7], b[8]) for b in short(slug)]
+
+
+def totals(slug):
+    """(kind, issue date, period start, period end, total)."""
+    return [(b[0], b[1], b[2], b[3], b[8]) for b in short(slug)]
+
+
+def status(slug, on, *keys):
+    """D3: the `workspace_status` keys asked, as of `on`."""
+    got = workspace_status(Workspace.objects.get(slug=slug), as_of=on)
+    return tuple(got[k] for k in keys)
 
 
 def taxes(slug):

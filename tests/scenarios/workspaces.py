@@ -1,9 +1,9 @@
-"""How the edge-day files set up their workspaces: by slug, each named after its slug with an
-address of its own, so that a run day by day and a catch-up email the same text to the same
-address (D4)."""
+"""How the edge-day files set up their workspaces, and Team's dated terms: workspaces by slug,
+each named after its slug with an address of its own, so that a run day by day and a catch-up
+email the same text to the same address (D4)."""
 
 from billing import services
-from billing.models import Workspace
+from billing.models import Plan, Workspace
 from tests.billing.factories import workspace
 
 
@@ -25,3 +25,10 @@ def paid(slug, on, *, interval="monthly", **kwargs):
     services.change_to_free(ws, as_of=on)
     services.change_to_team(ws, interval=interval, as_of=on)
     return ws
+
+
+def new_terms(finance, on, **terms):
+    """Team's terms changed from `on` (P2, D2), as finance enters a new price list."""
+    return services.update_plan(
+        Plan.objects.get(code="team"), by=finance, reason="New price list", effective_on=on, **terms
+    )
