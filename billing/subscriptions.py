@@ -544,18 +544,28 @@ def locks_for_changes_entered_ahead(day: date) -> dict:
     return {"moves_entered_ahead_unlocked": len(moved)} if moved else {}
 
 
-def _restore_lifted_lock(workspace: Workspace, sub: Subscription, day: date):
-    """F7: a trial that ends without paying (T5 cancel or downgrade, T4 without a card), or a
-    paid upgrade cancelled before its first paid day, puts back the lock its upgrade lifted
-    (F4), with its email; unless the lock changed since."""
+def _lifted_lock(workspace: Workspace, sub: Subscription, *, dated_to: date = None):
+    """F7: the lock `sub`'s upgrade lifted (F4), as its lock event, if the lock has not changed
+    since (of the changes dated up to `dated_to`, if given); else None."""
     lifted = (
         workspace.lock_events.filter(cause=LockEvent.Cause.MOVED_TO_TEAM, on=sub.started_on)
         .order_by("-id")
         .first()
     )
-    if lifted is None or workspace.lock_events.filter(pk__gt=lifted.pk).exists():
-        return
-    set_lock(workspace, lifted.from_lock, cause=LockEvent.Cause.TRIAL_NOT_PAID, as_of=day)
+    if lifted is None:
+        return None
+    since = workspace.lock_events.filter(pk__gt=lifted.pk)
+    if dated_to is not None:
+        since = since.filter(on__lte=dated_to)
+    return None if since.exists() else lifted
+
+
+def _restore_lifted_lock(workspace: Workspace, sub: Subscription, day: date):
+    """F7: a trial that ends without paying (T5 cancel or downgrade, T4 without a card), or a
+    paid upgrade cancelled before its first paid day, puts back the lock its upgrade lifted
+    (F4), with its email; unless the lock changed since."""
+    if lifted := _lifted_lock(workspace, sub):
+        set_lock(workspace, lifted.from_lock, cause=LockEvent.Cause.TRIAL_NOT_PAID, as_of=day)
 
 
 def _end_term(workspace: Workspace, sub: Subscription):
@@ -626,7 +636,10 @@ def send_trial_reminders(*, as_of: date) -> int:
                 trial_reminder_sent_on=as_of
             )
             if claimed:
-                context = {"subscription": sub, "free_plan": free}
+                # F7: back on Free unpaid, the lock the upgrade lifted comes back. Read as of
+                # `as_of`, so a lock change entered ahead does not change the email (D4).
+                lifted = _lifted_lock(sub.workspace, sub, dated_to=as_of)
+                context = {"subscription": sub, "free_plan": free, "lifted_lock": lifted}
                 _email(sub.workspace, "trial_reminder", f"sub:{sub.pk}", context)
                 sent += 1
     return sent

@@ -869,7 +869,7 @@ def test_w1_closure_email_states_the_final_invoices_period_as_billed(
     assert period(final) == "1 – 14 February 2026"  # the invoice document's period
     (email,) = mail.outbox
     assert "$100.00" in email.body
-    assert "for 1 – 14 February 2026 (the paid days before today" in email.body, email.body
+    assert "for 1 – 14 February 2026 (the paid days before 15 Feb 2026" in email.body, email.body
 
 
 def test_t4_trial_converted_email_reads_billed_annually(db, django_capture_on_commit_callbacks):
