@@ -112,9 +112,6 @@ class OutboundEmailAdmin(ServiceAdmin):
     # "Did customer X get the email about Y": any part of the address, subject or object key.
     # On PostgreSQL each has a trigram index (migration 0032); a field added here needs one.
     search_fields = ["to", "subject", "object_key"]
-    # The paginator counts the rows listed; a second count of the whole outbox for "N total"
-    # read 1,000,000 rows again.
-    show_full_result_count = False
     actions = ["resend"]
     # The email's page: its kind by the label the list shows, not the template's name.
     fields = [

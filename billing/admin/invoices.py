@@ -71,7 +71,6 @@ class InvoiceAdmin(ServiceAdmin):
     search_fields = ["number", "workspace__slug", "workspace__name"]
     date_hierarchy = "issue_date"
     inlines = [InvoiceLineInline]
-    show_full_result_count = False
     change_form_template = "admin/billing/invoice/change_form.html"
     fieldsets = [
         (

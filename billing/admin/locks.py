@@ -13,7 +13,6 @@ class StrikeAdmin(ServiceAdmin):
     list_select_related = ["workspace"]
     list_filter = [MonthListFilter]
     search_fields = ["workspace__slug"]
-    show_full_result_count = False  # the paginator's count is the one needed
 
     month_display = shown_column("month", month, description="Month over the Free limit")
     mtus_display = shown_column("mtus", count, description="MTUs")
@@ -25,4 +24,3 @@ class LockEventAdmin(ServiceAdmin):
     list_select_related = ["workspace", "by"]
     list_filter = ["cause", "to_lock", "on"]
     search_fields = ["workspace__slug", "reason"]
-    show_full_result_count = False  # the paginator's count is the one needed

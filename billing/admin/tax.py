@@ -227,7 +227,6 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
     search_fields = ["workspace__slug", "workspace__name", "=region"]
     autocomplete_fields = ["workspace"]
     actions = ["start_review", "approve", "reject"]
-    show_full_result_count = False
     add_fields = TaxExemptionForm.Meta.fields
     view_fields = [
         "workspace",

@@ -29,7 +29,6 @@ class UsageAdmin(ServiceAdmin):
     # Newest month first, read in the order of the (month, workspace) index; the model's
     # order breaks ties by id, which no index has (one more would cost every import).
     ordering = ["-month", "-workspace_id"]
-    show_full_result_count = False
     change_list_template = "admin/billing/usage/change_list.html"
     pages = (
         ("import/", "import_view", "billing_usage_import"),

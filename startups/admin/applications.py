@@ -97,7 +97,6 @@ class StartupApplicationAdmin(ServiceAdmin):
     search_fields = ["company_name", "contact_email", "website", "workspace__slug"]
     autocomplete_fields = ["workspace", "partner"]
     date_hierarchy = "submitted_on"
-    show_full_result_count = False
     actions = ["assign_to_me", "bulk_approve", "bulk_reject"]
     change_form_template = "admin/startups/startupapplication/change_form.html"
     fields = [
