@@ -6,9 +6,11 @@ Django's asks for them with a DISTINCT over every row the list holds: on a list 
 nothing but the drill-down, the whole table, on each visit (360,000 invoices: 110–180 ms;
 600,000 usage figures: 107–220 ms). Here each one that holds a row is found by asking for the
 first date on or after the end of the one before, which the index reads in one entry. A list
-narrowed by a search or a filter keeps Django's DISTINCT, over the rows it holds, and so does a
-list whose date column no index leads (each question would read the table); its first and
-last dates are taken from those rows too (`_DatesAmongRows`).
+narrowed by a search or a filter to fewer rows than the list counts (`CappedPaginator`) keeps
+Django's DISTINCT, over the rows it holds, and so does a list whose date column no index leads
+(each question would read the table); its first and last dates are taken from those rows too
+(`_DatesAmongRows`). Narrowed to more, a matching row is a few index entries on from any date,
+and the index is asked.
 """
 
 from datetime import date, timedelta
@@ -112,9 +114,14 @@ def _narrowed_by_dates_only(changelist) -> bool:
 
 def _date_hierarchy(changelist):
     field = get_fields_from_path(changelist.model, changelist.date_hierarchy)[-1]
-    if not _narrowed_by_dates_only(changelist):
+    indexed = not isinstance(field, DateTimeField) and _indexed(field)
+    # A list narrowed to more rows than it counts (CappedPaginator) finds a matching row a few
+    # index entries on from any date: 2.3 million invoices filtered to the issued ones took
+    # 0.9–1.3 s through their DISTINCT and MIN/MAX over the rows.
+    many = getattr(changelist.paginator, "capped", False)
+    if not _narrowed_by_dates_only(changelist) and not (indexed and many):
         return date_hierarchy(_ListWithRowsReadAs(changelist, _DatesAmongRows))
-    if isinstance(field, DateTimeField) or not _indexed(field):
+    if not indexed:
         return date_hierarchy(changelist)
     return date_hierarchy(_ListWithRowsReadAs(changelist, _IndexedDates))
 
