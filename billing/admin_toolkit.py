@@ -223,6 +223,11 @@ def shown_column(field, show, *, description, sortable=True):
     return column
 
 
+# A country column, as its name: Django's own display of a CountryField flattens the world's
+# choices again for every row (243 territories: 50,000 calls, 0.25–0.31 s a page).
+country_column = shown_column("country", lambda country: country.name, description="Country")
+
+
 def waiting_first(waiting, *, since: str, decided: str) -> list:
     """A decision queue's default order: the rows whose `status` is in `waiting` first, the
     longest waiting on top (first come, first decided), then the decided ones, the latest

@@ -53,7 +53,7 @@ class TaxRateAdmin(ServiceAdmin):
     form = TaxRateForm
     change_form_template = "admin/billing/taxrate/change_form.html"
     pages = (("<int:pk>/withdraw/", "withdraw_view", "billing_taxrate_withdraw"),)
-    list_display = ["country", "region", "rate_display", "name", "valid_from", "in_force"]
+    list_display = ["country_display", "region", "rate_display", "name", "valid_from", "in_force"]
     list_filter = ["country"]
     search_fields = ["region", "name"]
     fields = ["country", "region", "rate", "name", "valid_from"]
@@ -67,6 +67,7 @@ class TaxRateAdmin(ServiceAdmin):
         return [] if obj is None else self.get_fields(request, obj)
 
     rate_display = shown_column("rate", rate, description="Rate")
+    country_display = toolkit.country_column
 
     def get_queryset(self, request):
         # X2: a rate is in force until the next of its place starts.

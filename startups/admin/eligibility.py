@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin
 
-from billing.admin_toolkit import ReasonField, ServiceAdmin
+from billing.admin_toolkit import ReasonField, ServiceAdmin, country_column
 from startups import services
 from startups.models import EligibleTerritory
 
@@ -25,7 +25,8 @@ class EligibleTerritoryAdmin(ServiceAdmin):
     form = TerritoryForm
     reason_on_change = True
     fields = ["country", "active"]
-    list_display = ["country", "active"]
+    list_display = ["country_display", "active"]
+    country_display = country_column
     list_filter = ["active"]
     search_fields = ["country"]
 
