@@ -27,7 +27,7 @@ from billing.models import (
     WorkspaceClosure,
 )
 from billing.months import add_months, month_start, next_month
-from billing.tax import US_STATES
+from billing.regions import US_STATES
 
 COUNTRIES = [
     ("US", "CA"),

@@ -17,7 +17,7 @@ from billing.errors import BillingError, refuse_dated_before, refuse_problems
 from billing.formatting import day
 from billing.models import Invoice, TaxExemption, Workspace
 from billing.months import day_problem
-from billing.tax import US_STATES
+from billing.regions import US_STATES
 
 __all__ = [
     "approve_exemption",

@@ -43,7 +43,8 @@ from billing.models import (
 )
 from billing.months import add_year, days_in_month, month_start, next_month, overlap_days
 from billing.pricing import Charge, PricedInvoice, overage_amount, price_invoice, prorated_base
-from billing.tax import TaxTable, region_not_a_code
+from billing.regions import region_not_a_code
+from billing.tax import TaxTable
 
 # The largest amount an invoice's money columns hold (12 digits, 2 of them cents).
 MAX_INVOICE_AMOUNT = Decimal("9999999999.99")

@@ -24,7 +24,8 @@ from django.db.models.functions import Coalesce, TruncMonth
 from billing.models import CreditNote, Interval, Invoice
 from billing.months import add_months, month_start
 from billing.pricing import round_cents
-from billing.tax import EXEMPT_NOTE_PREFIX, TAX_REGIONS
+from billing.regions import TAX_REGIONS
+from billing.tax import EXEMPT_NOTE_PREFIX
 
 ZERO = Decimal("0.00")
 # SQLite hands sums back unrounded (e.g. Decimal("1440")): every amount is rounded to the cent.

@@ -25,7 +25,7 @@ from billing.models import (
 )
 from billing.months import add_months, month_start
 from billing.pricing import round_cents
-from billing.tax import region_not_a_code
+from billing.regions import region_not_a_code
 from billing.usage_import import stuck_jobs
 
 

@@ -29,7 +29,8 @@ from billing.documents import DocumentField, clean_document
 from billing.formatting import day, last_day, rate
 from billing.forms import RateField
 from billing.models import TaxExemption, TaxRate
-from billing.tax import US_STATES, certificate_misses, region_codes_help
+from billing.regions import US_STATES
+from billing.tax import certificate_misses, region_codes_help
 
 # Finance changes rates (R3): the same permission withdraws one typed wrong.
 WITHDRAWS_RATES = "billing.change_taxrate"

@@ -52,7 +52,8 @@ from billing.models import (
     Workspace,
 )
 from billing.months import add_months, month_start
-from billing.tax import region_codes_help, region_not_a_code
+from billing.regions import region_not_a_code
+from billing.tax import region_codes_help
 
 LOCK_TONES = {"unlocked": "good", "locked": "waiting", "locked_data_stopped": "bad"}
 # What a plan or interval change is recorded as on its page's preview, which is rolled back.

@@ -1,5 +1,5 @@
 """X1, X2: regions kept before a region tax depends on had to be one of its country's codes
-(US states, Canadian provinces: `billing.tax.TAX_REGIONS`) are kept as their codes: trimmed and
+(US states, Canadian provinces: `billing.regions.TAX_REGIONS`) are kept as their codes: trimmed and
 upper case ("ca " → CA), a name ("Ontario", "new york", "Québec") or a short form only one name
 starts with ("ONT", "Calif.") by its code. An Ontario business kept as "ONT" matched no ON HST
 rate (13 %) and was taxed at the GST's 5 %; a rate entered for "Ont." was never charged.

@@ -12,7 +12,8 @@ from billing.errors import BillingError, ClockBehind, DayAlreadyProcessed
 from billing.hooks import Adjustment, NoAdjustments
 from billing.models import Invoice, TaxRate, Workspace
 from billing.pricing import Discount
-from billing.tax import US_STATES, TaxTable
+from billing.regions import US_STATES
+from billing.tax import TaxTable
 
 from .factories import certificate, move_business, paid_monthly, workspace
 
