@@ -16,6 +16,7 @@ from django.test.utils import override_settings
 
 from billing import services
 from billing.clock import last_processed_day
+from billing.closures import closure_preview
 from billing.emails import send_queued_email
 from billing.models import (
     CreditNote,
@@ -283,14 +284,11 @@ def closure_day(today: date) -> date:
     return add_months(month_start(today), -1) + timedelta(days=9)
 
 
-def close_workspace(*, today: date, support) -> bool:
-    """W1: support closes a monthly Team customer's workspace, with the reason from the
-    ticket; its final invoice bills the paid days of the month and the overage reported so
-    far. Once; False when a closure exists already or the clock is past the closure's day."""
-    day = closure_day(today)
-    if WorkspaceClosure.objects.exists() or (last_processed_day() or date.min) >= day:
-        return False
-    subscription = (
+def subscription_to_close(day: date):
+    """The monthly Team subscription whose workspace the demo closes on `day`: the first whose
+    final invoice would bill something (a coupon or credit the other demos gave may pay it
+    whole, and the demo shows a final invoice to pay); None if none would."""
+    subscriptions = (
         Subscription.objects.filter(
             ended_on=None,
             plan__code="team",
@@ -301,8 +299,22 @@ def close_workspace(*, today: date, support) -> bool:
         )
         .select_related("workspace")
         .order_by("workspace__slug")
-        .first()
     )
+    for subscription in subscriptions:
+        final = closure_preview(subscription.workspace, as_of=day).final_invoice
+        if final is not None and final.total > 0:
+            return subscription
+    return None
+
+
+def close_workspace(*, today: date, support) -> bool:
+    """W1: support closes a monthly Team customer's workspace, with the reason from the
+    ticket; its final invoice bills the paid days of the month and the overage reported so
+    far. Once; False when a closure exists already or the clock is past the closure's day."""
+    day = closure_day(today)
+    if WorkspaceClosure.objects.exists() or (last_processed_day() or date.min) >= day:
+        return False
+    subscription = subscription_to_close(day)
     if subscription is None:
         return False
     with _mail_server_down():

@@ -81,7 +81,7 @@ def _application(rng, n, company, today, reviewer, candidates, deals):
         incorporation_date=submitted - timedelta(days=rng.choice([120, 400, 800])),
         total_funding=Decimal(rng.choice([250_000, 1_800_000, 4_999_999, 7_500_000])),
         country=rng.choice(["US", "DE", "FR", "IN", "BR", "RU", "GB"]),
-        workspace=candidates.pop() if state == "approved" and candidates else None,
+        workspace=_signed_up_by(candidates, submitted) if state == "approved" else None,
         partner_name=rng.choice(["", "", "Y Combinator", "Techstars"]),
         as_of=submitted,
     )
@@ -109,6 +109,16 @@ def _application(rng, n, company, today, reviewer, candidates, deals):
         )
     elif state == "withdrawn":
         services.withdraw_application(app, by=reviewer, as_of=today, reason="Raised a Series B")
+
+
+def _signed_up_by(candidates, day):
+    """The last of `candidates` that had signed up by `day`, taken from them; None if none had:
+    an application names a workspace that exists on its day (the grant's coupon is dated then;
+    a workspace seeded this week was refused for an application of last month)."""
+    for i in reversed(range(len(candidates))):
+        if candidates[i].created_on <= day:
+            return candidates.pop(i)
+    return None
 
 
 def _anniversary_members(today, reviewer):
