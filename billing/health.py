@@ -31,9 +31,8 @@ BROKER_TIMEOUT_SECONDS = 0.5
 # connect_timeout) and for the answer: a database that hangs costs each probe a thread and a
 # socket for this long, not for ever.
 DATABASE_TIMEOUT_SECONDS = 2
-# How long check_billing waits for the workers' answers to its ping: a busy machine's worker
-# took over 2 s to answer one just after it started (CI).
-WORKER_PING_SECONDS = 5.0
+# How long check_billing waits for the workers' answers to its ping.
+WORKER_PING_SECONDS = 2.0
 
 
 def check_database():

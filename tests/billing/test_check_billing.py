@@ -425,7 +425,7 @@ def test_a_broker_no_worker_listens_on_needs_attention_until_a_worker_answers(
     code, out = check_billing()
     assert code == 1
     assert "Celery workers answering: none" in out
-    assert "- No Celery worker answered a ping within 5 s: month closes, usage imports" in out
+    assert "- No Celery worker answered a ping within 2 s: month closes, usage imports" in out
 
     queue = f"test-ping-{uuid.uuid4().hex}"
     try:
@@ -435,11 +435,7 @@ def test_a_broker_no_worker_listens_on_needs_attention_until_a_worker_answers(
             backend=result_backend_for(NO_WORKERS_BROKER),
             log=tmp_path / "worker.log",
         ):
-            # A worker just started on a busy machine may miss the first ping.
-            for _ in range(5):
-                code, out = check_billing()
-                if code == 0:
-                    break
+            code, out = check_billing()
     finally:
         forget_queue(NO_WORKERS_BROKER, queue)
     assert code == 0, out
