@@ -1,5 +1,4 @@
 """`/healthz` for the load balancer: does this web process reach the database and the broker?
-And for `check_billing`: does any Celery worker answer (`workers_answering`)?
 
 No login, no data: the answer names the checks and says "ok" or "failing", nothing more (the
 reason goes to the log). Both checks run at once in threads and the answer is given within
@@ -14,7 +13,6 @@ import threading
 from concurrent.futures import Future, wait
 
 import redis
-from celery import Celery
 from django.conf import settings
 from django.db import connections
 from django.http import JsonResponse
@@ -31,8 +29,6 @@ BROKER_TIMEOUT_SECONDS = 0.5
 # connect_timeout) and for the answer: a database that hangs costs each probe a thread and a
 # socket for this long, not for ever.
 DATABASE_TIMEOUT_SECONDS = 2
-# How long check_billing waits for the workers' answers to its ping.
-WORKER_PING_SECONDS = 2.0
 
 
 def check_database():
@@ -69,19 +65,6 @@ def check_broker():
         client.ping()
     finally:
         client.close()
-
-
-def workers_answering(timeout: float = WORKER_PING_SECONDS) -> list[str]:
-    """The names of the Celery workers that answer a ping on the broker within `timeout`
-    seconds. Raises when the broker does not answer (`check_broker`), rather than waiting on
-    Celery's connection retries. A prefork worker answers while its processes are busy."""
-    check_broker()
-    app = Celery("worker-ping", broker=settings.CELERY_BROKER_URL, set_as_current=False)
-    try:
-        replies = app.control.ping(timeout=timeout)
-    finally:
-        app.close()
-    return sorted(name for reply in replies for name in reply)
 
 
 def run_checks() -> dict[str, bool]:

@@ -18,7 +18,6 @@ they come after fixture setup: a fixture that itself needs the service calls `re
 import functools
 import inspect
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -31,13 +30,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 # What a subprocess that loads settings may inherit: the settings themselves it gets explicitly.
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
-
-
-def closed_port() -> int:
-    """A local port nothing listens on: a service "down"."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens once the socket is closed
 
 
 # Production settings refuse a cache of one process (R7); loading them connects to nothing.

@@ -1,10 +1,8 @@
 """`check_billing` and the finance panel on the admin index: for the person on call, whether
 the daily billing run happened, a month close is unfinished or set workspaces aside, and how
-many emails failed or are stuck, whether a Celery worker answers; exit code 1 when something
-needs attention."""
+many emails failed or are stuck; exit code 1 when something needs attention."""
 
 import re
-import uuid
 from datetime import date, timedelta
 from html import unescape
 from io import StringIO
@@ -17,8 +15,6 @@ from django.utils import timezone
 
 from billing import models, services
 from billing.models import Invoice, MonthClose, OutboundEmail, Usage
-from tests.services import closed_port, requires_redis
-from tests.workers import forget_queue, result_backend_for, running_worker
 
 from .factories import paid_monthly, workspace
 
@@ -404,51 +400,3 @@ def test_d1_the_panel_says_when_the_clock_ran_ahead_of_the_calendar(client, fina
     client.force_login(finance)
     page = client.get("/admin/").content.decode()
     assert f"done through {ahead.day} {ahead:%b %Y}, ahead of the calendar" in page
-
-
-# A Redis database no test's worker uses: a ping there reaches only the worker started for it.
-NO_WORKERS_BROKER = "redis://127.0.0.1:6379/15"
-
-
-@requires_redis
-def test_a_broker_no_worker_listens_on_needs_attention_until_a_worker_answers(
-    db, settings, tmp_path
-):
-    """Nothing else says a worker died: the clock's check fails the next day, an import after
-    15 minutes, an email after an hour. The laptop's eager tasks need none."""
-    code, out = check_billing()
-    assert code == 0
-    assert "Celery workers: none needed (tasks run in the process: eager)" in out
-
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = NO_WORKERS_BROKER
-    code, out = check_billing()
-    assert code == 1
-    assert "Celery workers answering: none" in out
-    assert "- No Celery worker answered a ping within 2 s: month closes, usage imports" in out
-
-    queue = f"test-ping-{uuid.uuid4().hex}"
-    try:
-        with running_worker(
-            queue=queue,
-            broker=NO_WORKERS_BROKER,
-            backend=result_backend_for(NO_WORKERS_BROKER),
-            log=tmp_path / "worker.log",
-        ):
-            code, out = check_billing()
-    finally:
-        forget_queue(NO_WORKERS_BROKER, queue)
-    assert code == 0, out
-    assert re.search(rf"Celery workers answering: {queue}@\S+\n", out), out
-    assert "Billing is up to date." in out
-
-
-def test_a_broker_that_does_not_answer_needs_attention(db, settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{closed_port()}/0"
-
-    code, out = check_billing()
-
-    assert code == 1
-    assert "Celery workers: unknown, the broker does not answer" in out
-    assert "- The broker does not answer (ConnectionError: " in out

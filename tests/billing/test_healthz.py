@@ -2,6 +2,7 @@
 the one that does not, within a second, with no login and no data."""
 
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import pytest
 from django.db import OperationalError
 
 from billing import health
-from tests.services import clean_env, closed_port, requires_redis
+from tests.services import clean_env, requires_redis
 
 REPO = Path(__file__).resolve().parent.parent.parent
 
@@ -23,6 +24,12 @@ def broker_in_use(settings):
     """Tasks go to the broker (the test settings run them in process, which needs none)."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
     return settings
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]  # nothing listens once the socket is closed
 
 
 def get_healthz(client):
