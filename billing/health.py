@@ -1,4 +1,5 @@
 """`/healthz` for the load balancer: does this web process reach the database and the broker?
+And the workers' heartbeat (`record_worker_heartbeat`), which `check_billing` reads.
 
 No login, no data: the answer names the checks and says "ok" or "failing", nothing more (the
 reason goes to the log). Both checks run at once in threads and the answer is given within
@@ -11,6 +12,7 @@ With CELERY_TASK_ALWAYS_EAGER (a laptop) tasks never touch the broker, so it is 
 import logging
 import threading
 from concurrent.futures import Future, wait
+from datetime import datetime
 
 import redis
 from django.conf import settings
@@ -20,6 +22,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from billing.models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,12 @@ def check_broker():
         client.ping()
     finally:
         client.close()
+
+
+def record_worker_heartbeat(*, worker: str, now: datetime):
+    """The one heartbeat row says a worker (`worker`, its node name) ran the beat's heartbeat
+    at `now`. An upsert: a heartbeat run twice, or by two workers at once, leaves one row."""
+    WorkerHeartbeat.objects.update_or_create(pk=1, defaults={"ran_at": now, "worker": worker})
 
 
 def run_checks() -> dict[str, bool]:

@@ -679,6 +679,21 @@ class BillingClock(models.Model):
         return f"processed through {self.last_processed_day or 'no day yet'}"
 
 
+class WorkerHeartbeat(models.Model):
+    """The last time a Celery worker ran the beat's heartbeat (`billing.tasks.record_heartbeat`,
+    one row): a worker that runs it proves the beat sends and a worker takes tasks off the
+    queue. `check_billing` says so when it is older than HEARTBEAT_STALE_AFTER."""
+
+    ran_at = models.DateTimeField()
+    worker = models.CharField(max_length=255, blank=True, help_text="The worker's node name.")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="one_worker_heartbeat")]
+
+    def __str__(self):
+        return f"heartbeat at {self.ran_at:%Y-%m-%d %H:%M:%S} UTC by {self.worker or 'a worker'}"
+
+
 class MonthClose(models.Model):
     """A billing month's close (M1, F1–F3); once finished, closing again is a no-op (I4).
 

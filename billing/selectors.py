@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Max, Min
 
 from billing import models
@@ -20,6 +21,7 @@ from billing.models import (
     SetAsideInvoice,
     Subscription,
     Usage,
+    WorkerHeartbeat,
     Workspace,
     WorkspaceClosure,
 )
@@ -131,6 +133,10 @@ def recent_usage(workspace: Workspace, *, as_of: date, months: int = 6) -> list[
 # this long after midnight, the day before yesterday is the last one it must have processed.
 CLOCK_RUN_GRACE = timedelta(hours=3)
 EMAIL_STUCK_AFTER = timedelta(hours=1)
+# The beat sends the workers' heartbeat every 5 minutes (CELERY_BEAT_SCHEDULE): three missed in
+# a row say the beat or every worker is down, well before an import (15 minutes), an email (an
+# hour) or the clock (a day) would.
+HEARTBEAT_STALE_AFTER = timedelta(minutes=15)
 
 
 def clock_due_day(now: datetime) -> date:
@@ -151,6 +157,9 @@ class BillingHealth:
     # X1: workspaces whose region tax depends on is no code (kept before codes were required):
     # their invoices are set aside or refused until it is corrected.
     regions_not_codes: int = 0
+    workers_needed: bool = False  # tasks go through the broker (not eager, as on a laptop)
+    heartbeat: WorkerHeartbeat | None = None  # the last a worker ran (`tasks.record_heartbeat`)
+    heartbeat_stale: bool = False  # none yet, or none since HEARTBEAT_STALE_AFTER
 
     @property
     def problems(self) -> list[str]:
@@ -184,6 +193,16 @@ class BillingHealth:
                 f"{self.regions_not_codes} workspace(s) with a business region that is not a "
                 "code tax depends on (X1): their invoices are not issued until it is corrected."
             )
+        if self.workers_needed and self.heartbeat_stale:
+            since = (
+                f"since {self.heartbeat.ran_at:%Y-%m-%d %H:%M} UTC"
+                if self.heartbeat
+                else "yet (is the beat running?)"
+            )
+            problems.append(
+                f"No Celery worker has run the beat's heartbeat {since}: the beat or every "
+                "worker is down; month closes, usage imports and emails wait."
+            )
         return problems
 
     @property
@@ -195,7 +214,8 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
     """Whether the daily run processed `due_day` (or no workspace had signed up by then),
     closes left unfinished, set-aside workspaces, failed or stuck emails (pending since before
     `now - EMAIL_STUCK_AFTER`), usage import jobs no worker is on and workspaces whose region tax
-    depends on is no code."""
+    depends on is no code, and when a worker last ran the beat's heartbeat (when tasks go
+    through the broker)."""
     unfinished = tuple(
         MonthClose.objects.filter(finished=False).order_by("-month").values_list("month", flat=True)
     )
@@ -213,6 +233,7 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
     )
 
     emails = OutboundEmail.objects
+    heartbeat = WorkerHeartbeat.objects.filter(pk=1).first()
     return BillingHealth(
         due_day=due_day,
         last_processed_day=last_processed_day,
@@ -225,6 +246,9 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
         ).count(),
         stuck_import_jobs=stuck_jobs(now).count(),
         regions_not_codes=Workspace.objects.filter(region_not_a_code()).count(),
+        workers_needed=not settings.CELERY_TASK_ALWAYS_EAGER,
+        heartbeat=heartbeat,
+        heartbeat_stale=heartbeat is None or heartbeat.ran_at < now - HEARTBEAT_STALE_AFTER,
     )
 
 

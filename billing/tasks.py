@@ -185,6 +185,15 @@ def sweep_stuck_import_jobs():
     return hand_over_stuck_jobs(now=timezone.now(), run_later=import_usage_file.delay)
 
 
+@shared_task(bind=True, ignore_result=True)
+def record_heartbeat(self):
+    """The beat's heartbeat (HEARTBEAT_EVERY): the worker that runs it records when and who,
+    for `check_billing` to read. Now is read here, at the edge."""
+    from billing.health import record_worker_heartbeat
+
+    record_worker_heartbeat(worker=self.request.hostname or "", now=timezone.now())
+
+
 @shared_task
 def ping(value):
     """A no-op round trip, used to check that a worker is alive."""

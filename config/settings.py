@@ -279,6 +279,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.sweep_stuck_import_jobs",
         "schedule": crontab(minute="*/5"),
     },
+    # The workers' heartbeat: check_billing says so when no worker ran one for 15 minutes. One
+    # left in the queue while no worker was up expires instead of running late with the next.
+    "worker-heartbeat": {
+        "task": "billing.tasks.record_heartbeat",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
 }
 # An email pending this long with no send attempt is stuck: the sweep sends it again and the
 # admin lists it. Longer than the send task's longest wait between retries (10 minutes) and

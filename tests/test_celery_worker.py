@@ -2,11 +2,13 @@
 delivery settings the billing cycle relies on are in place."""
 
 import uuid
+from datetime import timedelta
 
 from celery import Celery
 from celery.schedules import crontab
 from django.conf import settings
 
+from billing.selectors import HEARTBEAT_STALE_AFTER
 from config import celery_app
 from tests.services import requires_redis
 from tests.workers import RESULT_TIMEOUT, forget_queue, result_backend_for, running_worker
@@ -63,6 +65,23 @@ def test_d1_beat_runs_the_daily_billing_cycle_after_midnight_utc():
     assert celery_app.conf.timezone == "UTC"
     celery_app.loader.import_default_modules()
     assert "billing.tasks.run_daily_billing" in celery_app.tasks
+
+
+def test_the_beat_sends_the_workers_heartbeat_often_enough_to_be_late_in_15_minutes():
+    """check_billing calls the heartbeat late after HEARTBEAT_STALE_AFTER: the beat sends it
+    every 5 minutes, so three must have gone unrun; one left waiting while no worker was up
+    expires before the next is sent."""
+    (entry,) = [
+        entry
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == "billing.tasks.record_heartbeat"
+    ]
+    every = timedelta(minutes=5)
+    assert entry["schedule"] == crontab(minute="*/5")
+    assert 3 * every == HEARTBEAT_STALE_AFTER
+    assert 0 < entry["options"]["expires"] < every.total_seconds()
+    celery_app.loader.import_default_modules()
+    assert "billing.tasks.record_heartbeat" in celery_app.tasks
 
 
 def test_celery_delivery_settings_survive_a_lost_worker():

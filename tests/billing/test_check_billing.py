@@ -1,8 +1,10 @@
 """`check_billing` and the finance panel on the admin index: for the person on call, whether
 the daily billing run happened, a month close is unfinished or set workspaces aside, and how
-many emails failed or are stuck; exit code 1 when something needs attention."""
+many emails failed or are stuck, and whether a Celery worker ran the beat's heartbeat lately;
+exit code 1 when something needs attention."""
 
 import re
+import time
 from datetime import date, timedelta
 from html import unescape
 from io import StringIO
@@ -13,8 +15,11 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import models, services
+from billing import models, services, tasks
+from billing.health import record_worker_heartbeat
 from billing.models import Invoice, MonthClose, OutboundEmail, Usage
+from tests.services import require_postgres, require_redis
+from tests.workers import worker_on_the_test_database
 
 from .factories import paid_monthly, workspace
 
@@ -400,3 +405,105 @@ def test_d1_the_panel_says_when_the_clock_ran_ahead_of_the_calendar(client, fina
     client.force_login(finance)
     page = client.get("/admin/").content.decode()
     assert f"done through {ahead.day} {ahead:%b %Y}, ahead of the calendar" in page
+
+
+# --- The workers' heartbeat (billing.tasks.record_heartbeat, sent by the beat) --------------
+
+
+def heartbeat(minutes_ago, worker="celery@billing-1"):
+    record_worker_heartbeat(worker=worker, now=timezone.now() - timedelta(minutes=minutes_ago))
+
+
+def test_eager_tasks_need_no_worker(db):
+    """A laptop (`make run`) runs tasks in the process: no beat, no worker, nothing to say."""
+    code, out = check_billing()
+
+    assert code == 0
+    assert "Celery workers: none needed (tasks run in the process: eager)" in out
+
+
+def test_no_heartbeat_yet_needs_attention_when_tasks_go_through_the_broker(db, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+
+    code, out = check_billing()
+
+    assert code == 1
+    assert "Celery workers: no heartbeat yet" in out
+    assert (
+        "- No Celery worker has run the beat's heartbeat yet (is the beat running?): the beat "
+        "or every worker is down; month closes, usage imports and emails wait."
+    ) in out
+
+
+def test_a_heartbeat_is_late_after_15_minutes(db, settings):
+    """Sent every 5 minutes: three missed in a row, where an import would be noticed after 15
+    minutes of waiting only if there were one, an email after an hour, the clock after a day."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    heartbeat(minutes_ago=14)
+
+    code, out = check_billing()
+    assert code == 0, out
+    assert re.search(r"Celery workers: last heartbeat \S+ \S+ UTC by celery@billing-1\n", out)
+
+    heartbeat(minutes_ago=16, worker="celery@billing-2")
+    ran_at = models.WorkerHeartbeat.objects.get().ran_at
+
+    code, out = check_billing()
+    assert code == 1
+    assert "by celery@billing-2 (late)" in out
+    assert (
+        f"- No Celery worker has run the beat's heartbeat since {ran_at:%Y-%m-%d %H:%M} UTC: "
+    ) in out
+
+
+def test_the_heartbeat_task_keeps_one_row_with_the_last_run(db):
+    tasks.record_heartbeat.delay()
+    first = models.WorkerHeartbeat.objects.get()
+    tasks.record_heartbeat.delay()
+
+    last = models.WorkerHeartbeat.objects.get()
+    assert last.pk == 1 and last.ran_at >= first.ran_at
+    assert timezone.now() - last.ran_at < timedelta(minutes=1)
+
+
+def test_the_panel_says_when_a_worker_last_ran_the_heartbeat(client, finance, settings):
+    client.force_login(finance)
+    assert "none needed (tasks run in the web process)" in panel(client)
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    assert "<strong>no heartbeat yet</strong>" in panel(client)
+
+    heartbeat(minutes_ago=2)
+    ran_at = models.WorkerHeartbeat.objects.get().ran_at
+    assert f"heartbeat at {ran_at:%H:%M} UTC by celery@billing-1" in panel(client)
+
+    heartbeat(minutes_ago=20)
+    ran_at = models.WorkerHeartbeat.objects.get().ran_at
+    assert f"<strong>no heartbeat since {ran_at:%-d %b %Y %H:%M} UTC</strong>" in panel(client)
+
+
+def panel(client):
+    page = client.get("/admin/").content.decode()
+    return page[page.index('id="billing-health"') : page.index('id="backoffice-pages"')]
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_real_worker_runs_the_heartbeat_and_check_billing_names_it(settings, tmp_path):
+    """Through Redis to a worker process on this test's PostgreSQL database, as the beat sends
+    it: the row the worker writes is what check_billing reads."""
+    require_postgres()
+    require_redis()
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    log = tmp_path / "worker.log"
+    with worker_on_the_test_database("heartbeat", log) as send:
+        send("billing.tasks.record_heartbeat")
+        deadline = time.monotonic() + 30
+        while not models.WorkerHeartbeat.objects.exists():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+
+    code, out = check_billing()
+    assert code == 0, out
+    assert re.search(r"Celery workers: last heartbeat \S+ \S+ UTC by test-heartbeat-\w+@\S+\n", out)

@@ -10,9 +10,9 @@ class Command(BaseCommand):
     help = (
         "Say whether yesterday's billing run happened, whether a month close is unfinished or "
         "has set-aside workspaces, how many emails failed or are stuck, whether a usage "
-        "import job waits with no worker on it, and how many workspaces have a region that is "
-        "not a code tax depends on. Exits 1 when "
-        "something needs attention, 0 otherwise."
+        "import job waits with no worker on it, how many workspaces have a region that is "
+        "not a code tax depends on, and whether a Celery worker ran the beat's heartbeat in "
+        "the last 15 minutes. Exits 1 when something needs attention, 0 otherwise."
     )
 
     def handle(self, *args, **options):
@@ -33,8 +33,19 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Workspaces whose region is not a code tax depends on: {health.regions_not_codes}"
         )
+        self.stdout.write(f"Celery workers: {self.heartbeat(health)}")
         if health.needs_attention:
             raise CommandError(
                 "Needs attention:\n" + "\n".join(f"- {p}" for p in health.problems), returncode=1
             )
         self.stdout.write(self.style.SUCCESS("Billing is up to date."))
+
+    @staticmethod
+    def heartbeat(health):
+        if not health.workers_needed:
+            return "none needed (tasks run in the process: eager)"
+        if health.heartbeat is None:
+            return "no heartbeat yet"
+        beat = health.heartbeat
+        late = " (late)" if health.heartbeat_stale else ""
+        return f"last heartbeat {beat.ran_at:%Y-%m-%d %H:%M:%S} UTC by {beat.worker or '?'}{late}"
