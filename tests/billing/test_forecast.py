@@ -7,60 +7,23 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
-from django.apps import apps
 from django.core import mail
 
 from billing import services
 from billing.errors import BillingError
 from billing.forecast import assumed_mtus, forecast_invoices
-from billing.models import BillingClock, Invoice, InvoiceSequence
+from billing.models import Invoice
 from coupons import services as coupons
 from tests.coupons.factories import coupon, paid_monthly
+from tests.scenarios.figures import everything, forecast_figures
 
 from .factories import workspace
 
 JAN, FEB, MAR = date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)
 
 
-def figures(invoices):
-    return [
-        (
-            i.kind,
-            i.issue_date,
-            i.period_start,
-            i.period_end,
-            i.subtotal,
-            i.discount,
-            i.credits,
-            i.tax,
-            i.total,
-            i.tax_note,
-            [(line.kind, line.description, line.amount) for line in _lines(i)],
-        )
-        for i in invoices
-    ]
-
-
-def _lines(invoice):
-    """A forecast's lines are a list; an issued invoice's are rows."""
-    return invoice.lines if isinstance(invoice.lines, list) else invoice.lines.order_by("position")
-
-
 def issued(ws):
     return list(Invoice.objects.filter(workspace=ws).order_by("issue_date", "id"))
-
-
-def everything():
-    """Rows in every table of every app, the invoice sequence and the clock's position."""
-    counts = {
-        model._meta.db_table: model._default_manager.count()
-        for model in apps.get_models(include_auto_created=True)
-    }
-    return (
-        counts,
-        list(InvoiceSequence.objects.values_list("year", "last_number")),
-        list(BillingClock.objects.values_list("last_processed_day", flat=True)),
-    )
 
 
 def test_fc1_forecast_equals_the_real_close_with_coupon_and_credit(db, support):
@@ -83,7 +46,7 @@ def test_fc1_forecast_equals_the_real_close_with_coupon_and_credit(db, support):
     for month in (JAN, FEB, MAR):
         services.record_usage(ws, month=month, mtus=13_000)
     services.run_billing(as_of=date(2026, 4, 1))
-    assert figures(forecast) == figures(issued(ws))
+    assert forecast_figures(forecast) == forecast_figures(issued(ws))
     assert [i.number for i in issued(ws)] == [f"INV-2026-00000{n}" for n in (1, 2, 3)]
 
 
@@ -96,7 +59,7 @@ def test_fc1_m4_a_trial_that_converts_inside_the_window(db):
     assert [(i.issue_date, i.total) for i in forecast] == [(FEB, D("30.97")), (MAR, D("160.00"))]
     services.record_usage(ws, month=FEB, mtus=14_000)
     services.run_billing(as_of=MAR)
-    assert figures(forecast) == figures(issued(ws))
+    assert forecast_figures(forecast) == forecast_figures(issued(ws))
 
 
 def test_fc1_a_move_to_annual_forecast_equals_the_real_change(db, support):
@@ -124,7 +87,7 @@ def test_fc1_a_move_to_annual_forecast_equals_the_real_change(db, support):
     for month in (JAN, FEB, MAR):
         services.record_usage(ws, month=month, mtus=13_000)
     services.run_billing(as_of=date(2026, 4, 1))
-    assert figures(forecast) == figures(issued(ws))
+    assert forecast_figures(forecast) == forecast_figures(issued(ws))
 
 
 def test_fc1_a_closure_forecast_is_the_final_invoice_and_nothing_after(db, support):

@@ -12,22 +12,24 @@ from billing.selectors import workspace_status
 
 
 def bills(ws):
-    """(kind, issue date, period start, period end, subtotal, discount, credits, tax, total),
-    in issue order."""
-    return [
-        (
-            i.kind,
-            i.issue_date,
-            i.period_start,
-            i.period_end,
-            i.subtotal,
-            i.discount,
-            i.credits,
-            i.tax,
-            i.total,
-        )
-        for i in Invoice.objects.filter(workspace=ws).order_by("issue_date", "id")
-    ]
+    """`amounts` of the workspace's invoices, in issue order."""
+    return [amounts(i) for i in Invoice.objects.filter(workspace=ws).order_by("issue_date", "id")]
+
+
+def amounts(invoice) -> tuple:
+    """(kind, issue date, period start, period end, subtotal, discount, credits, tax, total)."""
+    i = invoice
+    return (
+        i.kind,
+        i.issue_date,
+        i.period_start,
+        i.period_end,
+        i.subtotal,
+        i.discount,
+        i.credits,
+        i.tax,
+        i.total,
+    )
 
 
 def short(slug):
@@ -92,26 +94,15 @@ def subjects():
 
 def forecast_figures(invoices):
     """Every field a forecast shares with an issued invoice, and its lines (FC1): forecast
-    objects (lines a list) or issued invoices (lines rows), by issue date and kind."""
+    objects (lines a list) or issued invoices (lines rows), by issue date and kind; the lines
+    in their order on the invoice."""
 
     def lines(invoice):
         rows = invoice.lines if isinstance(invoice.lines, list) else invoice.lines.all()
-        return sorted((line.kind, line.description, line.amount) for line in rows)
+        return [(line.kind, line.description, line.amount) for line in rows]
 
     return [
-        (
-            i.kind,
-            i.issue_date,
-            i.period_start,
-            i.period_end,
-            i.subtotal,
-            i.discount,
-            i.credits,
-            i.tax,
-            i.total,
-            i.tax_note,
-            tuple(lines(i)),
-        )
+        (*amounts(i), i.tax_note, tuple(lines(i)))
         for i in sorted(invoices, key=lambda i: (i.issue_date, i.kind))
     ]
 
