@@ -292,7 +292,10 @@ class Redemption(models.Model):
     class Meta:
         ordering = ["-redeemed_on", "-id"]
         permissions = [("remove_discount", "Can remove a workspace's active discount")]
-        indexes = [models.Index(fields=["status", "runs_out_on"])]
+        indexes = [
+            models.Index(fields=["status", "runs_out_on"]),
+            models.Index(fields=["-redeemed_on", "-id"]),  # the redemption list's order
+        ]
         constraints = [
             # C2: a workspace receives each coupon once, ever.
             models.UniqueConstraint(

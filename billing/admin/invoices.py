@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
 from billing import admin_toolkit as toolkit
-from billing import selectors, services
+from billing import search, selectors, services
 from billing.admin_toolkit import (
     ReadOnlyInline,
     ServiceAdmin,
@@ -112,6 +112,14 @@ class InvoiceAdmin(ServiceAdmin):
 
     def get_changelist(self, request, **kwargs):
         return InvoiceChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        """R3: searched for a whole invoice number, the list shows that invoice, found in the
+        number's unique index (`search.whole_invoice_number`); other words are searched as on
+        every list."""
+        if number := search.whole_invoice_number(search_term):
+            return queryset.filter(number=number), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_fieldsets(self, request, obj=None):
         if obj is not None and obj.status == Invoice.Status.VOID:

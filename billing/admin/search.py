@@ -52,6 +52,16 @@ def _credit_note_named(words):
     return None
 
 
+def _invoice_numbered(words):
+    """An invoice by its whole number, in the number's unique index."""
+    return Q(number=number) if (number := search.whole_invoice_number(words)) else None
+
+
+def _credit_notes_of_invoice_numbered(words):
+    """The credit notes of an invoice named by its whole number."""
+    return Q(invoice__number=number) if (number := search.whole_invoice_number(words)) else None
+
+
 def _certificate_named(words):
     """A certificate by its number as pages write it: #54, certificate #54."""
     if found := CERTIFICATE_NUMBER.fullmatch(words):
@@ -86,6 +96,7 @@ search.register(
     exact=("number",),
     order_by=("-issue_date", "-pk"),
     select_related=("workspace",),
+    whole=_invoice_numbered,
     describe=_describe_invoice,
 )
 # Walk 5: finance found neither by the workspace or the invoice it belongs to.
@@ -97,6 +108,7 @@ search.register(
     order_by=("-requested_on", "-pk"),
     select_related=("invoice__workspace",),
     named=_credit_note_named,
+    whole=_credit_notes_of_invoice_numbered,
     describe=_describe_credit_note,
 )
 search.register(
