@@ -16,8 +16,7 @@ from billing.months import add_months, month_start, next_month
 from coupons import services as coupons
 from tests.billing.factories import paid_annual, paid_monthly, workspace
 from tests.coupons.factories import coupon
-
-from .test_forecast import figures
+from tests.scenarios.figures import forecast_figures
 
 # Half the scenarios start on a calendar edge: a month's last day, the leap day 29 February 2028
 # and the last day of February a year later.
@@ -121,4 +120,4 @@ def test_fc1_forecast_equals_what_the_clock_issues(db, support, seed):
         m = next_month(m)
     services.run_billing(as_of=next_month(last))
     real = Invoice.objects.filter(workspace=ws).exclude(pk__in=before).order_by("issue_date", "id")
-    assert figures(forecast) == figures(real), (change_kind, as_of, months)
+    assert forecast_figures(forecast) == forecast_figures(real), (change_kind, as_of, months)
