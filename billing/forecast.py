@@ -30,15 +30,18 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 
 from billing import invoicing
-from billing.clock import changes_rolled_back
+from billing.clock import changes_rolled_back, first_open_month
+from billing.closed_workspaces import hold_usage_writers, refuse_closed
 from billing.errors import BillingError
 from billing.invoicing import InvoicePreview
 from billing.models import Invoice, MonthClose, Usage, Workspace
-from billing.months import add_months, month_start, next_month
+from billing.months import EARLIEST_MONTH, LATEST_MONTH, add_months, month_start, next_month
 from billing.pricing import Line
-from billing.subscriptions import advance_workspace, refuse_set_aside_pending
+from billing.subscriptions import advance_workspace, next_event_day, refuse_set_aside_pending
+from billing.tax import TaxTable
 from billing.usage import record_usage
 from billing.usage_import import MAX_MTUS
 
@@ -114,6 +117,46 @@ def _months_to_close(workspace: Workspace, last: date) -> list[date]:
     return months
 
 
+def _record_assumed_usage(workspace: Workspace, figures: dict[date, int]) -> None:
+    """U1: each month's figure, as `record_usage` would leave it (a new figure, or the one on
+    file replaced), written at once: its checks are taken once for all the months (the usage
+    writers held, the workspace's row, W1) instead of once a month. A month those checks could
+    refuse (one whose close the clock has reached, D2, or outside the months billed) goes
+    through `record_usage` itself, which refuses it as it would any month (or takes it, I6).
+    No history rows: nothing here survives, and nothing in the sandbox reads them."""
+    reached = first_open_month()
+    open_months = {}
+    for month, mtus in sorted(figures.items()):
+        if (reached is not None and month < reached) or not (
+            EARLIEST_MONTH <= month <= LATEST_MONTH
+        ):
+            record_usage(workspace, month=month, mtus=mtus)
+        else:
+            open_months[month] = mtus
+    if not open_months:
+        return
+    hold_usage_writers()
+    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
+    refuse_closed(workspace, "Recording usage")
+    now = timezone.now()
+    on_file = {
+        usage.month: usage
+        for usage in Usage.objects.filter(workspace_id=workspace.pk, month__in=list(open_months))
+    }
+    replaced = []
+    for month, usage in on_file.items():
+        if usage.mtus != open_months[month]:
+            usage.mtus, usage.reported_at, usage.updated_at = open_months[month], now, now
+            replaced.append(usage)
+    if replaced:
+        Usage.objects.bulk_update(replaced, ["mtus", "reported_at", "updated_at"])
+    Usage.objects.bulk_create(
+        Usage(workspace_id=workspace.pk, month=month, mtus=mtus, reported_at=now)
+        for month, mtus in open_months.items()
+        if month not in on_file
+    )
+
+
 def _fresh(workspace: Workspace) -> Workspace:
     """The workspace row as the sandbox sees it now (not locked: the forecast takes as few
     row locks as it can)."""
@@ -184,18 +227,28 @@ def forecast_invoices(
                     "month", flat=True
                 )
             )
+            figures = {}
             month = first
             while month <= last:
                 if month not in closed:
                     assumed = max(figure, reported.get(month, 0)) if month == first else figure
-                    record_usage(ws, month=month, mtus=assumed)
+                    figures[month] = assumed
                 month = next_month(month)
+            _record_assumed_usage(ws, figures)
+        # Read once for every month: the tax rates (the forecast changes none), and the day of
+        # the next trial or term end, read again only after one is applied.
+        tax_table = TaxTable()
+        event_day = next_event_day(ws)
         for month in _months_to_close(ws, last):
             close_day = next_month(month)
             # D1: a day's month closes come before its trial and term ends.
-            advance_workspace(_fresh(ws), close_day - timedelta(days=1))
-            invoicing.issue(invoicing.month_close_drafts(month, workspace_ids=[ws.pk]))
-        advance_workspace(_fresh(ws), next_month(last))
+            if event_day is not None and event_day < close_day:
+                advance_workspace(_fresh(ws), close_day - timedelta(days=1))
+                event_day = next_event_day(ws)
+            drafts = invoicing.month_close_drafts(month, workspace_ids=[ws.pk])
+            invoicing.issue(drafts, tax_table)
+        if event_day is not None and event_day <= next_month(last):
+            advance_workspace(_fresh(ws), next_month(last))
         issued = (
             Invoice.objects.filter(workspace_id=ws.pk)
             .exclude(pk__in=existing)

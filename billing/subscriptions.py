@@ -587,16 +587,33 @@ def _end_term(workspace: Workspace, sub: Subscription):
         _start_term(sub, day)
 
 
+def _events(sub: Subscription) -> list:
+    """The subscription's trial end and term end still to apply, (day, apply), trial first."""
+    events = []
+    if sub.trial_outcome == Subscription.TrialOutcome.RUNNING and sub.trial_end:
+        events.append((sub.trial_end, _end_trial))
+    if sub.interval == Interval.ANNUAL and sub.term_end:
+        events.append((sub.term_end, _end_term))
+    return events
+
+
 def _due_event(workspace: Workspace, as_of: date):
     """The earliest trial end or term end of the workspace on or before `as_of`."""
     sub = workspace.subscriptions.select_related("plan").filter(ended_on=None).first()
     if sub is None:
         return None
-    if sub.trial_outcome == Subscription.TrialOutcome.RUNNING and sub.trial_end <= as_of:
-        return sub.trial_end, _end_trial, sub
-    if sub.interval == Interval.ANNUAL and sub.term_end and sub.term_end <= as_of:
-        return sub.term_end, _end_term, sub
+    for on, apply in _events(sub):
+        if on <= as_of:
+            return on, apply, sub
     return None
+
+
+def next_event_day(workspace: Workspace) -> date | None:
+    """The first day from which `advance_workspace` has a trial or term end to apply, or None:
+    one read for a caller that steps through many days (the forecast), true until an event is
+    applied."""
+    sub = workspace.subscriptions.filter(ended_on=None).first()
+    return min((on for on, _ in _events(sub)), default=None) if sub else None
 
 
 def advance_workspace(workspace: Workspace, as_of: date):

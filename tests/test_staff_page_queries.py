@@ -723,3 +723,79 @@ def test_a_country_column_does_not_flatten_the_worlds_choices_for_each_row(
     page = client.get(reverse("admin:startups_eligibleterritory_changelist"))
     assert "Argentina" in page.content.decode()
     assert len(flattened) <= 1, len(flattened)  # not one a row
+
+
+def workspaces_with_little_and_much_history(support, finance):
+    """FC1: two paid monthly Team workspaces in the same state on 1 February 2026 (a coupon
+    taking 10 % off for good, credit left for every month forecast), `few` with 3 months of
+    history and `much` with 24: a month's usage each, a 5 % coupon for two months twice a year,
+    last year's credit grant, a year on annual Team (K2, K4) and the plan's terms changed
+    twice."""
+    from billing.models import Plan
+    from billing.months import add_months
+
+    def lasting_credit(ws, *, year, day):
+        """Enough credit for every month forecast, valid through them (CR1)."""
+        coupon_services.grant_credits(
+            ws, amount="5000.00", as_of=day, year=year, by=support, valid_until=date(2027, 6, 1)
+        )
+
+    first = date(2024, 2, 1)
+    much = paid_monthly(first)
+    few = None
+    for i in range(24):
+        month = add_months(first, i)
+        day = month.replace(day=2)  # the clock has processed the 1st
+        if i in (8, 18):  # first: a change dated the same day may read the terms
+            services.update_plan(
+                Plan.objects.get(code=Plan.Code.TEAM),
+                by=finance,
+                reason="Price list",
+                effective_on=day,
+                overage_rate=f"0.01{i}",
+            )
+        if i == 21:
+            few = paid_monthly(day)
+            lasting_credit(few, year=1, day=day)
+            code = coupon(percent_off="10", duration="forever").code
+            coupon_services.redeem_coupon(few, code, by=support, as_of=day)
+        if i == 0:
+            coupon_services.grant_credits(much, amount="100.00", as_of=day, year=1, by=support)
+        if i == 18:
+            lasting_credit(much, year=2, day=day)
+        if i in (0, 6, 12, 18):
+            code = coupon(percent_off="5", duration="repeating", duration_months=2).code
+            coupon_services.redeem_coupon(much, code, by=support, as_of=day)
+        if i == 22:
+            code = coupon(percent_off="10", duration="forever").code
+            coupon_services.redeem_coupon(much, code, by=support, as_of=day)
+        if i == 3:
+            services.change_interval(much, interval="annual", as_of=day)
+        if i == 6:  # monthly again at the term's end, 2 May 2025
+            services.change_interval(much, interval="monthly", as_of=day)
+        for ws in (much, few):
+            if ws is not None:
+                services.record_usage(ws, month=month, mtus=11_000 + 250 * i)
+        services.run_billing(as_of=add_months(month, 1))
+    return few, much
+
+
+def test_the_forecast_page_runs_as_many_queries_whatever_the_history(
+    client, support, finance, today
+):
+    """FC1: the forecast page (12 months, its default) ran 437 queries here (450 on
+    PostgreSQL; bench/staff_walk.py: 278–404, 0.3–0.6 s), 34 more for each month shown: its
+    assumed usage was recorded one figure at a time (10 queries a month), the tax rates and
+    the next trial or term end read again each month, the MTU assumption read twice. The usage
+    is written at once and the rest read once: 273 (275), 20 a month. Those 20 are the month
+    close's own work (its drafts, the coupon and credit hook, the invoices and credit draws
+    written); none of it grows with the workspace's history: 3 months or 24, coupons, credits,
+    a year on annual, the plan's terms changed."""
+    few, much = workspaces_with_little_and_much_history(support, finance)
+    assert much.usage.count() == 24 and few.usage.count() == 3
+    assert Redemption.objects.filter(workspace=much).count() == 5
+    assert much.subscriptions.filter(interval="annual").exists()
+    client.force_login(support)
+    q_few = page_queries(client, reverse("admin:billing_workspace_forecast", args=[few.pk]))
+    q_much = page_queries(client, reverse("admin:billing_workspace_forecast", args=[much.pk]))
+    assert len(q_much) == len(q_few) <= 290, (len(q_few), len(q_much))

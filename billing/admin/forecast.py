@@ -97,11 +97,12 @@ class ForecastPage:
 
     def _forecast(self, request, workspace, form, today):
         """The baseline and, when a change is proposed, the forecast under it, row by row."""
-        mtus = form.mtus_assumption()
         months = form.cleaned_data["months"]
         context = {}
         try:
-            context["assumed_mtus"] = forecast.assumed_mtus(workspace, as_of=today, mtus=mtus)
+            # The assumption read once: both forecasts take the figure it comes to today.
+            mtus = forecast.assumed_mtus(workspace, as_of=today, mtus=form.mtus_assumption())
+            context["assumed_mtus"] = mtus
             baseline = forecast.forecast_invoices(workspace, as_of=today, months=months, mtus=mtus)
         except BillingError as exc:
             return {**context, "error": str(exc)}
