@@ -187,8 +187,8 @@ def sweep_stuck_import_jobs():
 
 @shared_task(bind=True, ignore_result=True)
 def record_heartbeat(self):
-    """The beat's heartbeat (HEARTBEAT_EVERY): the worker that runs it records when and who,
-    for `check_billing` to read. Now is read here, at the edge."""
+    """The beat's heartbeat, every 5 minutes (CELERY_BEAT_SCHEDULE): the worker that runs it
+    records when and who, for `check_billing` to read. Now is read here, at the edge."""
     from billing.health import record_worker_heartbeat
 
     record_worker_heartbeat(worker=self.request.hostname or "", now=timezone.now())
