@@ -87,8 +87,8 @@ INVOICE_NUMBER = re.compile(r"INV-[0-9]{4}-[0-9]{6,11}", re.IGNORECASE)
 
 
 def whole_invoice_number(words: str) -> str | None:
-    """`words` as an invoice's whole number (INV-2026-004242, in any case), to be found by
-    equality in the number's unique index; None for any other words. Their trigrams are in
+    """`words` as an invoice's whole number (INV-2026-004242, in any case), to be found as the
+    start of numbers in the number's btree; None for any other words. Their trigrams are in
     most invoices' numbers, which the trigram index then read (0.27–0.34 s a page at 2.3
     million invoices, bench/staff_walk.py)."""
     words = words.strip()
@@ -116,9 +116,9 @@ class SearchKind:
     equals them comes first, then one whose `fields` start with them. `named(words)` reads the
     words as the row's own name where it is no column (a credit note's INV-…-CN1), giving the
     rows it names, first, or None. `whole(words)` reads them as a whole name no other row can
-    hold (an invoice's number): the rows it gives are the only ones found, by equality in an
-    index, instead of the words anywhere. `describe(obj)` gives the result's title and a line under
-    it (safe HTML allowed: a status badge)."""
+    hold anywhere but at its start (an invoice's number): the rows it gives are the only ones
+    found, through an index, instead of the words anywhere. `describe(obj)` gives the
+    result's title and a line under it (safe HTML allowed: a status badge)."""
 
     model: type
     label: str
@@ -133,7 +133,13 @@ class SearchKind:
     def matches(self, words: str):
         rows = self.model._default_manager.select_related(*self.select_related)
         if (whole := self.whole(words)) is not None:
-            return rows.filter(whole).annotate(search_rank=Value(0)).order_by(*self.order_by)
+            exact = [When(Q(**{f"{name}__iexact": words}), then=Value(0)) for name in self.exact]
+            rank = Case(*exact, default=Value(1), output_field=IntegerField())
+            return (
+                rows.filter(whole)
+                .annotate(search_rank=rank)
+                .order_by("search_rank", *self.order_by)
+            )
         found = matching(self.model, [f"{name}__icontains" for name in self.fields], words)
         named = self.named(words)
         if named is not None:

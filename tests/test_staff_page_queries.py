@@ -419,13 +419,13 @@ def test_searches_read_trigram_indexes_on_postgresql(client, support, db, today)
 
 
 @requires_postgres
-def test_the_invoice_list_searched_for_a_whole_number_reads_the_numbers_unique_index(
+def test_the_invoice_list_searched_for_a_whole_number_reads_the_numbers_btree(
     client, support, db, today
 ):
     """R3: searched for a whole invoice number, the invoice list read the trigram index of
     numbers, where the number's trigrams (INV, -20, 000…) are in most of them (0.27–0.34 s a
-    page at 2.3 million invoices, bench/staff_walk.py). It finds the number in its unique
-    index: its count, its rows and its drill-down's dates."""
+    page at 2.3 million invoices, bench/staff_walk.py). It finds the numbers that begin with
+    it in the number's btree: its count, its rows and its drill-down's dates."""
     for _ in range(2):
         paid_monthly(JAN)
     services.run_billing(as_of=date(2026, 3, 2))

@@ -114,11 +114,12 @@ class InvoiceAdmin(ServiceAdmin):
         return InvoiceChangeList
 
     def get_search_results(self, request, queryset, search_term):
-        """R3: searched for a whole invoice number, the list shows that invoice, found in the
-        number's unique index (`search.whole_invoice_number`); other words are searched as on
-        every list."""
+        """R3: searched for a whole invoice number, the list shows the numbers that begin with
+        it (that invoice, and past a million a year the longer numbers it begins), found in the
+        number's btree (`search.whole_invoice_number`); other words are searched as on every
+        list."""
         if number := search.whole_invoice_number(search_term):
-            return queryset.filter(number=number), False
+            return queryset.filter(number__startswith=number), False
         return super().get_search_results(request, queryset, search_term)
 
     def get_fieldsets(self, request, obj=None):

@@ -53,13 +53,15 @@ def _credit_note_named(words):
 
 
 def _invoice_numbered(words):
-    """An invoice by its whole number, in the number's unique index."""
-    return Q(number=number) if (number := search.whole_invoice_number(words)) else None
+    """An invoice by its whole number, and the longer numbers it begins, in the number's btree."""
+    number = search.whole_invoice_number(words)
+    return Q(number__startswith=number) if number else None
 
 
 def _credit_notes_of_invoice_numbered(words):
-    """The credit notes of an invoice named by its whole number."""
-    return Q(invoice__number=number) if (number := search.whole_invoice_number(words)) else None
+    """The credit notes of the invoices `_invoice_numbered` finds."""
+    number = search.whole_invoice_number(words)
+    return Q(invoice__number__startswith=number) if number else None
 
 
 def _certificate_named(words):
