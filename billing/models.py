@@ -989,6 +989,37 @@ class InvoiceLine(models.Model):
         return f"Line {self.position}"
 
 
+class InvoiceRollup(models.Model):
+    """What the finance reports (R3) sum, kept by the database as invoices are written: rows
+    of counted (not void, I3) invoices' totals by issue month and by what a report groups or
+    filters on. Database triggers on the invoice table (migration 0047) add a row for every
+    statement that inserts, updates or deletes invoices: its totals, or the negated totals of
+    what an update or delete took away. No writer can forget it, and a month close's workers
+    never wait on each other for it, as they would if they updated shared rows.
+    `reports.fold_rollup` folds the rows into one per group now and then; the sums never
+    depend on when it last ran."""
+
+    month = models.DateField()
+    tax_country = models.CharField(max_length=2)
+    tax_region = models.CharField(max_length=10)
+    plan_code = models.CharField(max_length=20)
+    interval = models.CharField(max_length=10)
+    taxed = models.BooleanField(help_text="A positive tax rate applied.")
+    exempt = models.BooleanField(help_text="A certificate exempted it (X4).")
+    # Negative in a row that takes away (a void, I3).
+    invoices = models.BigIntegerField()
+    net = models.DecimalField(
+        max_digits=16, decimal_places=2, help_text="After discounts and credits (X3)."
+    )
+    tax = models.DecimalField(max_digits=16, decimal_places=2)
+
+    class Meta:
+        indexes = [models.Index(fields=["month"])]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.plan_code} {self.tax_country}"
+
+
 class CreditNoteStatus(models.TextChoices):
     REQUESTED = "requested", "Requested"
     APPROVED = "approved", "Approved"

@@ -25,6 +25,7 @@ from billing.models import (
     Workspace,
 )
 from billing.months import month_start, next_month
+from billing.reports import fold_rollup
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +250,9 @@ def finish_close_if_complete(close_id: int) -> MonthClose | None:
         close.invoices = close.chunks.aggregate(n=Sum("invoices"))["n"] or 0
         close.finished = True
         close.save(update_fields=["invoices", "finished", "updated_at"])
-        return close
+    # The close added a few rows a chunk to the reports' roll-up: one a group is left.
+    fold_rollup()
+    return close
 
 
 def preview_invoice(workspace: Workspace, *, month: date, as_of: date):

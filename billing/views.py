@@ -191,7 +191,7 @@ def tax_report(request):
         approved_then = CreditNote.objects.filter(
             decided_on__gte=first, decided_on__lt=add_months(last, 1)
         )
-        rows = reports.tax_report(month_filter.qs, approved_then)
+        rows = reports.tax_report(first=first, last=last, credit_notes=approved_then)
         for row in rows:
             row["invoices_url"] = _counted_invoices_url(
                 row["month"], row["month"], country=row["tax_country"], region=row["tax_region"]
@@ -240,7 +240,7 @@ def revenue(request):
     month_filter, first, last = _month_range(request, today)
     series, months = [], []
     if month_filter.is_valid():
-        series, months = reports.revenue_by_month(month_filter.qs, first=first, last=last)
+        series, months = reports.revenue_by_month(first=first, last=last)
     peak = max((m.total for m in months), default=0) or 1
 
     def invoices_of(start, end, plan=None):

@@ -565,7 +565,7 @@ def _csv_rows(**months):
 def _tax_rows():
     return {
         (row["month"], row["jurisdiction"]): (row["invoices"], row["taxable"], row["tax_total"])
-        for row in reports.tax_report(Invoice.objects.all())
+        for row in reports.tax_report()
     }
 
 
