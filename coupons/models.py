@@ -429,7 +429,12 @@ class CreditGrant(models.Model):
 
     class Meta:
         ordering = ["-valid_from", "-id"]
-        indexes = [models.Index(fields=["workspace", "valid_until"])]
+        indexes = [
+            models.Index(fields=["workspace", "valid_until"]),
+            # The grant list's order, and the ledger list's (its entries by grant, in this
+            # order): each sorted every grant to show one page.
+            models.Index(fields=["-valid_from", "-id"]),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["workspace", "year"], name="one_grant_per_program_year"

@@ -895,8 +895,11 @@ class SubscriptionAdmin(ServiceAdmin):
     list_filter = ["plan", "interval", "trial_outcome", "end_reason"]
     search_fields = ["workspace__slug", "workspace__name"]
 
-    # Two facts a column, so the list fits 1,366 px beside the menu and the filters.
-    @admin.display(description="Plan", ordering="plan")
+    # Two facts a column, so the list fits 1,366 px beside the menu and the filters. Not
+    # sortable: sorted by plan, the list joined every subscription to its plan and sorted them
+    # all, a few plans holding them all (75,000: 0.20–0.37 s a page); the Plan and Interval
+    # filters narrow the list instead.
+    @admin.display(description="Plan")
     def plan_and_interval(self, obj):
         """As the workspace pages write it: "Team, billed monthly"; Free has no interval."""
         return f"{obj.plan.name}, {billed(obj.interval)}" if obj.is_team else obj.plan.name

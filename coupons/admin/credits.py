@@ -37,7 +37,7 @@ class CreditGrantForm(forms.ModelForm):
 @admin.register(CreditGrant)
 class CreditGrantAdmin(GrantColumns, ServiceAdmin):
     form = CreditGrantForm
-    list_display = ["workspace", *GrantColumns.terms, "lapsed_on", "partner"]
+    list_display = ["workspace", *GrantColumns.terms, "lapsed_on", "partner_name"]
     list_filter = ["year", "valid_until"]
     list_select_related = ["workspace", "partner"]
     search_fields = ["workspace__slug", "workspace__name"]
@@ -52,6 +52,13 @@ class CreditGrantAdmin(GrantColumns, ServiceAdmin):
     readonly_fields = ["amount_display", "remaining_display", "validity"]
     inlines = [LedgerInline]
 
+    # Not sortable: sorted by partner, the list joined every grant to its partner and sorted
+    # them all (18,750 grants: 0.10–0.18 s a page); no index can give that order, as most grants
+    # have no partner.
+    @admin.display(description="Partner")
+    def partner_name(self, grant):
+        return grant.partner.name if grant.partner else None
+
 
 class CreditGrantInline(GrantColumns, ReadOnlyInline):
     """The workspace page's startup credit grants."""
@@ -64,7 +71,10 @@ class CreditGrantInline(GrantColumns, ReadOnlyInline):
 
 @admin.register(CreditLedgerEntry)
 class CreditLedgerEntryAdmin(ServiceAdmin):
-    list_display = ["grant", "on", "kind", "amount_display", "invoice"]
+    """CR2: every movement of every grant, grant by grant (newest valid first: the grants'
+    index) and in date order within one."""
+
+    list_display = ["grant", "on", "kind", "amount_display", "invoice_number"]
     list_filter = ["kind", "on"]
     list_select_related = ["grant__workspace", "invoice"]
     search_fields = ["grant__workspace__slug", "invoice__number"]
@@ -72,3 +82,10 @@ class CreditLedgerEntryAdmin(ServiceAdmin):
     readonly_fields = ["amount_display"]
 
     amount_display = money_column("amount", description="Amount")
+
+    # Not sortable: sorted by invoice, the list joined every entry to its invoice and sorted
+    # them all (168,750 entries: 0.7–1.1 s a page); no index can give that order, as grants
+    # and lapses have no invoice. The search finds an invoice's entries by its number.
+    @admin.display(description="Invoice")
+    def invoice_number(self, entry):
+        return entry.invoice.number if entry.invoice else None

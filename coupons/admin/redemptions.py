@@ -43,7 +43,7 @@ class RedemptionAdmin(ServiceAdmin):
     form = RedemptionForm
     list_display = [
         "workspace",
-        "coupon",
+        "coupon_code",
         "redeemed",
         "status_and_end",
         "runs_out_on",
@@ -74,6 +74,13 @@ class RedemptionAdmin(ServiceAdmin):
         ("apply/", "apply_view", "coupons_redemption_apply"),
         ("<int:pk>/remove/", "remove_view", "coupons_redemption_remove"),
     )
+
+    # Not sortable: sorted by coupon, the list joined every redemption to its coupon and
+    # sorted them all, a few coupons holding most of them (15,000: 0.15–0.20 s a page); the
+    # Coupon filter narrows the list instead.
+    @admin.display(description="Coupon")
+    def coupon_code(self, obj):
+        return obj.coupon.code
 
     # Two facts a column, so the list fits 1,366 px beside the menu and the filters.
     @admin.display(description="Redeemed", ordering="redeemed_on")
