@@ -23,8 +23,6 @@ from .factories import certificate
 
 pytestmark = pytest.mark.django_db
 
-GROUP = ("month", "tax_country", "tax_region", "plan_code", "interval", "taxed", "exempt")
-
 
 def from_invoices() -> dict:
     """(invoices, net, tax) per roll-up group, summed from the counted invoices (I3)."""
@@ -51,7 +49,7 @@ def from_invoices() -> dict:
 def from_rollup() -> dict:
     sums = {}
     for row in InvoiceRollup.objects.all():
-        key = tuple(getattr(row, name) for name in GROUP)
+        key = tuple(getattr(row, name) for name in reports.GROUP)
         count, net, tax = sums.get(key, (0, D("0.00"), D("0.00")))
         sums[key] = (count + row.invoices, net + row.net, tax + row.tax)
     return {key: value for key, value in sums.items() if value != (0, 0, 0)}
@@ -195,7 +193,7 @@ def test_r3_postgres_adds_one_row_a_statement_not_one_an_invoice(paid_team):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_r3_a_fold_keeps_the_rows_a_transaction_adds_while_it_folds(paid_team):
+def test_r3_a_fold_keeps_the_rows_a_transaction_adds_while_it_folds(paid_team, run_together):
     """A chunk's invoices, still uncommitted while the fold runs, are neither folded nor lost;
     two folds at once count no row twice."""
     require_postgres()
@@ -224,23 +222,10 @@ def test_r3_a_fold_keeps_the_rows_a_transaction_adds_while_it_folds(paid_team):
     worker.join()
     assert from_rollup() == from_invoices()
 
-    results = []
-    folds = [threading.Thread(target=lambda: results.append(_fold_on_own_connection()))]
-    folds.append(threading.Thread(target=lambda: results.append(_fold_on_own_connection())))
-    for fold in folds:
-        fold.start()
-    for fold in folds:
-        fold.join()
-    assert sorted(results) == [0, 2]
+    # Two folds started at the same moment, each on its own connection.
+    assert sorted(run_together(reports.fold_rollup, reports.fold_rollup)) == [0, 2]
     assert from_rollup() == from_invoices()
     assert InvoiceRollup.objects.count() == 1
-
-
-def _fold_on_own_connection() -> int:
-    try:
-        return reports.fold_rollup()
-    finally:
-        connections.close_all()
 
 
 def test_r3_emptying_the_invoices_empties_their_rollup(invoiced):
