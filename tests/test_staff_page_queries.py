@@ -179,6 +179,10 @@ def query_plan(sql):
     """How the database would read `sql` (as captured, parameters in place)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Statistics of this test's rows (rolled back with it), not whatever an earlier
+            # test's committed rows left: autovacuum may have analyzed those, or not, and the
+            # plans then differed from one run of the suite to the next.
+            cursor.execute("ANALYZE")
             with transaction.atomic():
                 cursor.execute("SET LOCAL enable_seqscan = off")
                 cursor.execute(f"EXPLAIN {sql}")
