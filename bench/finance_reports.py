@@ -72,7 +72,7 @@ def empty_invoices():
         cursor.execute("vacuum analyze billing_invoice")
 
 
-def write(months: int) -> dict:
+def write(months: int):
     """The invoices written with the triggers off, then on (the kept ones)."""
     empty_invoices()
     set_triggers(False)
@@ -89,12 +89,11 @@ def write(months: int) -> dict:
     from billing.reports import fold_rollup
 
     rows = InvoiceRollup.objects.count()
-    folded, fold_time = timed("  fold", fold_rollup)
+    folded, _ = timed("  fold", fold_rollup)
     print(
         f"  roll-up rows: {rows:,} before the fold ({folded:,} folded), "
         f"{InvoiceRollup.objects.count():,} after"
     )
-    return {"floor": floor, "written": written, "invoices": invoices}
 
 
 def median_ms(fn, runs: int) -> tuple[float, object]:
