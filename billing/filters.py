@@ -6,6 +6,7 @@ from django import forms
 from django.db.models import Q
 from django_countries import countries
 
+from billing import reports
 from billing.models import Interval, Invoice, Plan, Workspace
 from billing.months import next_month, parse_month
 from billing.tax import EXEMPT_NOTE_PREFIX
@@ -102,6 +103,25 @@ class InvoiceFilter(IssueMonthFilter):
 
     class Meta(IssueMonthFilter.Meta):
         pass
+
+    # The filters a figure of the reports opens its invoices with: the roll-up counts them.
+    ROLLED_UP = {"issued_from", "issued_to", "status", "plan", "interval", "country", "region"}
+
+    def rollup_count(self) -> int | None:
+        """How many invoices the (valid) filters list, from the invoices' roll-up
+        (`reports.counted_invoices`), when they ask for no more than it keeps: "not void"
+        invoices by issue months, tax place, plan and interval. Otherwise None."""
+        given = {name: value for name, value in self.form.cleaned_data.items() if value}
+        if given.get("status") != self.COUNTED or given.keys() - self.ROLLED_UP:
+            return None
+        return reports.counted_invoices(
+            first=given.get("issued_from"),
+            last=given.get("issued_to"),
+            tax_country=given.get("country"),
+            tax_region=given["region"].upper() if "region" in given else None,
+            plan_code=given.get("plan"),
+            interval=given.get("interval"),
+        )
 
     def filter_status(self, queryset, name, value):
         if value == self.COUNTED:

@@ -60,6 +60,28 @@ def _counted(first: date | None, last: date | None) -> QuerySet:
     return rows
 
 
+def counted_invoices(
+    *,
+    first: date | None = None,
+    last: date | None = None,
+    tax_country: str | None = None,
+    tax_region: str | None = None,
+    plan_code: str | None = None,
+    interval: str | None = None,
+) -> int:
+    """How many counted (not void, I3) invoices were issued from month `first` to month
+    `last`, of the tax country and region, plan and billing interval given (one left out:
+    any): what a figure of the reports counts, read from the roll-up."""
+    where = {
+        "tax_country": tax_country,
+        "tax_region": tax_region,
+        "plan_code": plan_code,
+        "interval": interval,
+    }
+    rows = _counted(first, last).filter(**{k: v for k, v in where.items() if v is not None})
+    return rows.aggregate(count=Sum("invoices"))["count"] or 0
+
+
 def tax_report(
     *, first: date | None = None, last: date | None = None, credit_notes: QuerySet | None = None
 ) -> list[dict]:
