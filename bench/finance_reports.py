@@ -8,7 +8,10 @@ taxed in California, some exempt, one subscription in 97 void), prints
   same rows into the same table and indexes), then on; the ratio; and the fold after it;
 - each report over its default twelve months: the roll-up's query (median of 7), the old sum
   over the invoices it replaced (median of 3), and their figures compared to the cent;
-- each report page as finance opens it, against a page with no data (the floor of a page).
+- each report page as finance opens it, against a page with no data (the floor of a page);
+- the invoice list a report's total opens, and the whole list's last page, against the list
+  of a month with no invoice, and the exact count the list ran before it counted from the
+  roll-up.
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench \\
         .venv/bin/python bench/finance_reports.py [--team 100000]
@@ -157,6 +160,30 @@ def pages():
             "  /finance/tax-report/ (twelve months)",
             time_page(client, "/finance/tax-report/", query),
         )
+        print_page(
+            "  floor: the invoice list of a month with no invoice",
+            time_page(client, "/finance/", {"issued_from": "2030-01", "issued_to": "2030-01"}),
+        )
+        counted = {**query, "status": "counted"}
+        print_page(
+            "  /finance/ as the revenue total opens it (counted from the roll-up)",
+            time_page(client, "/finance/", counted),
+        )
+        print_page(
+            "  /finance/, every invoice, its last page (a capped count)",
+            time_page(client, "/finance/", {"page": 10_000}),
+        )
+    from billing.models import Invoice
+
+    exact_ms, invoices = median_ms(
+        lambda: (
+            Invoice.objects.exclude(status="void")
+            .filter(issue_date__gte=FIRST, issue_date__lt=date(2026, 2, 1))
+            .count()
+        ),
+        3,
+    )
+    print(f"  the exact count that list ran before: {exact_ms:.0f} ms ({invoices:,} invoices)")
 
 
 def main():
