@@ -219,12 +219,11 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
     unfinished = tuple(
         MonthClose.objects.filter(finished=False).order_by("-month").values_list("month", flat=True)
     )
-    first_day = Workspace.objects.aggregate(first=Min("created_on"))["first"]
     last_processed_day = BillingClock.objects.aggregate(day=Max("last_processed_day"))["day"]
-    clock_ran = (
-        first_day is None
+    # The first sign-up only matters for a clock behind: reading it scans every workspace.
+    clock_ran = (last_processed_day is not None and last_processed_day >= due_day) or (
+        (first_day := Workspace.objects.aggregate(first=Min("created_on"))["first"]) is None
         or first_day > due_day
-        or (last_processed_day is not None and last_processed_day >= due_day)
     )
 
     # Workspaces, not entries: one whose month waits for an earlier one has an entry for each.

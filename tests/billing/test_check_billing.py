@@ -70,6 +70,30 @@ def test_all_clear_once_the_clock_ran_through_yesterday(workspace_since_two_mont
     assert "Billing is up to date." in out
 
 
+def test_a_clock_that_ran_reads_no_workspace(workspace_since_two_months_ago):
+    """D1: the health check (the finance panel, `check_billing`) read the first sign-up,
+    `MIN(created_on)` over every workspace (15 ms at 150,000; bench/staff_walk.py), to tell
+    a clock that never ran from one with nothing to do. A clock that processed the due day
+    answers without it; one behind still reads it."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from billing.selectors import billing_health, clock_due_day
+
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as behind:
+        assert not billing_health(due_day=clock_due_day(now), now=now).clock_ran
+    services.run_billing(as_of=today() - timedelta(days=1))
+    with CaptureQueriesContext(connection) as ran:
+        assert billing_health(due_day=clock_due_day(now), now=now).clock_ran
+
+    def first_sign_up(queries):
+        return [q["sql"] for q in queries if '"billing_workspace"."created_on"' in q["sql"]]
+
+    assert first_sign_up(behind.captured_queries)
+    assert not first_sign_up(ran.captured_queries)
+
+
 def test_a_clock_that_did_not_run_yesterday_needs_attention(workspace_since_two_months_ago):
     two_days_ago = today() - timedelta(days=2)
     services.run_billing(as_of=two_days_ago - timedelta(days=1))
