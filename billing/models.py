@@ -417,6 +417,10 @@ class Subscription(models.Model):
             models.Index(fields=["workspace", "started_on"]),
             models.Index(fields=["paid_from", "ended_on"]),
             models.Index(fields=["-started_on", "-id"]),  # the subscription list's order
+            # The subscription list sorted by Trial or Term end, either way (the trials and
+            # annual terms that end soonest): each sorted every subscription for one page.
+            models.Index(fields=["trial_end", "id"]),
+            models.Index(fields=["term_end", "id"]),
         ]
         constraints = [
             models.UniqueConstraint(

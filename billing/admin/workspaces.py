@@ -887,13 +887,20 @@ class SubscriptionAdmin(ServiceAdmin):
         "workspace",
         "plan_and_interval",
         "started_on",
-        "ended_on",
+        "ended",
         "trial",
         "term_end",
     ]
     list_select_related = ["workspace", "plan"]
-    list_filter = ["plan", "interval", "trial_outcome", "end_reason"]
+    list_filter = ["plan", "interval", "trial_outcome", "end_reason", "ended_on"]
     search_fields = ["workspace__slug", "workspace__name"]
+
+    # Not sortable: sorted by its end, the list sorted every subscription for one page
+    # (83,000: 87–117 ms of the database's time; bench_sorts), the current ones (no end) first
+    # on PostgreSQL. The Ended on and End reason filters find the subscriptions that ended
+    # lately and why. Sorted by Trial or Term end (the trials or annual terms that end soonest,
+    # with the Trial outcome or Interval filter), the list reads an index of its own.
+    ended = toolkit.unsorted_column("ended_on", description="Ended on")
 
     # Two facts a column, so the list fits 1,366 px beside the menu and the filters. Not
     # sortable: sorted by plan, the list joined every subscription to its plan and sorted them

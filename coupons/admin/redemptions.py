@@ -16,6 +16,7 @@ from billing.admin_toolkit import (
     row_id,
     service_form_page,
     shown_column,
+    unsorted_column,
     with_note,
 )
 from billing.formatting import day, month
@@ -229,8 +230,13 @@ class RedemptionInline(ReadOnlyInline):
 
 @admin.register(DiscountApplication)
 class DiscountApplicationAdmin(ServiceAdmin):
-    list_display = ["invoice", "redemption", "amount_display", "created_at"]
+    list_display = ["invoice", "redemption", "amount_display", "created"]
     list_select_related = ["invoice", "redemption__coupon", "redemption__workspace"]
     search_fields = ["invoice__number", "redemption__coupon__code", "redemption__workspace__slug"]
 
-    amount_display = money_column("amount", description="Discount")
+    # Not sortable, Discount and Created at: sorted by one, the list sorted every application
+    # for one page (120,000: 0.19–0.22 s; bench_sorts), and an index for each would slow every
+    # month close, which writes them. The list is newest first already (by id); a coupon's or
+    # an invoice's discounts are found by the search.
+    amount_display = money_column("amount", description="Discount", sortable=False)
+    created = unsorted_column("created_at", description="Created at")
