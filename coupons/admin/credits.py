@@ -46,7 +46,9 @@ class CreditGrantAdmin(GrantColumns, ServiceAdmin):
     list_display = ["workspace", *GrantColumns.terms, "lapsed_on", "partner_name"]
     list_filter = ["year", "valid_until"]
     list_select_related = ["workspace", "partner"]
-    search_fields = ["workspace__slug", "workspace__name"]
+    # A partner's grants by its name: the list has no partner filter (partners apply through
+    # a public form, too many for a filter's choices) and its column is not sortable.
+    search_fields = ["workspace__slug", "workspace__name", "partner__name"]
     fields = [
         "workspace",
         *GrantColumns.terms,

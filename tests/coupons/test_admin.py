@@ -8,6 +8,8 @@ from decimal import Decimal as D
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing import services as billing
@@ -621,3 +623,38 @@ def test_c6_the_nonprofit_refusal_leads_to_the_proof(client, support, today):
     )
     # Another coupon's refusal, or none picked yet, leads nowhere new.
     assert "non-profit proof" not in client.get(apply_url(ws)).content.decode()
+
+
+def test_cr1_c7_the_grant_list_finds_a_partners_grants_by_its_name(client, finance, today):
+    """CR1, C7: the grant list lost its Partner sort (a join sorting every grant) and has no
+    partner filter: finance finds a partner's grants by searching its name, looked up in the
+    partners' table rather than compared on every grant's joined row. Two STARTUP grants,
+    one through "Northwind Ventures" (credit 50,000.00): the search lists that one."""
+    northwind = AcceleratorPartner.objects.create(
+        name="Northwind Ventures",
+        contact_name="Ada",
+        contact_email="ada@example.com",
+        status=AcceleratorPartner.Status.ACTIVE,
+        credit_amount=D("50000.00"),
+        applied_on=date(2025, 1, 1),
+    )
+    through, alone = paid_monthly(as_of=today), paid_monthly(as_of=today)
+    services.redeem_coupon(through, "STARTUP", by=None, as_of=today, partner=northwind)
+    services.redeem_coupon(alone, "STARTUP", by=None, as_of=today)
+    client.force_login(finance)
+    url = reverse("admin:coupons_creditgrant_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        listed = client.get(url, {"q": "northwind"})
+    grants = list(listed.context["cl"].result_list)
+    assert [(g.workspace, g.amount) for g in grants] == [(through, D("50000.00"))]
+    listing = [q["sql"] for q in queries if "northwind" in q["sql"]]
+    # The partners' table in a subquery of its own (`IN (SELECT …)`, PostgreSQL's `= ANY(ARRAY(
+    # SELECT …))`), never the name of the partner joined to each grant.
+    looked_up = (
+        r'"partner_id" (IN \(|= ANY\(ARRAY\()SELECT (\w+)\."id" .* '
+        r'FROM "coupons_acceleratorpartner" \2\b'
+    )
+    joined = r'"coupons_acceleratorpartner"\."name"(::text\))? LIKE'
+    assert listing and all(
+        re.search(looked_up, sql) and not re.search(joined, sql) for sql in listing
+    ), listing
