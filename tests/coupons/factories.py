@@ -6,6 +6,7 @@ from django.core.files.base import ContentFile
 
 from billing.models import Invoice
 from coupons import services
+from coupons.models import AcceleratorPartner
 from tests.billing.factories import paid_annual as paid_annual
 from tests.billing.factories import paid_monthly as paid_monthly
 from tests.billing.factories import workspace
@@ -31,6 +32,18 @@ UNTAXED = {"business_country": "US", "business_region": "OR"}
 
 def free_workspace(as_of=date(2026, 1, 1), **kwargs):
     return workspace(as_of=as_of, **{**UNTAXED, **kwargs})
+
+
+def partner(credit_amount, *, name=None, status=AcceleratorPartner.Status.ACTIVE):
+    """An accelerator partner (C7) as a review leaves it, with its own yearly credit (CR1)."""
+    return AcceleratorPartner.objects.create(
+        name=name or f"Accelerator {credit_amount}",
+        contact_name="Ada",
+        contact_email="ada@example.com",
+        status=status,
+        credit_amount=credit_amount,
+        applied_on=date(2025, 1, 1),
+    )
 
 
 def coupon(**kwargs):

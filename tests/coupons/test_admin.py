@@ -20,7 +20,7 @@ from coupons import services
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
 from tests.admin_pages import action, messages_of
 
-from .factories import PDF, coupon, free_workspace, paid_monthly
+from .factories import PDF, coupon, free_workspace, paid_monthly, partner
 
 
 def apply_url(ws=None):
@@ -630,14 +630,7 @@ def test_cr1_c7_the_grant_list_finds_a_partners_grants_by_its_name(client, finan
     partner filter: finance finds a partner's grants by searching its name, looked up in the
     partners' table rather than compared on every grant's joined row. Two STARTUP grants,
     one through "Northwind Ventures" (credit 50,000.00): the search lists that one."""
-    northwind = AcceleratorPartner.objects.create(
-        name="Northwind Ventures",
-        contact_name="Ada",
-        contact_email="ada@example.com",
-        status=AcceleratorPartner.Status.ACTIVE,
-        credit_amount=D("50000.00"),
-        applied_on=date(2025, 1, 1),
-    )
+    northwind = partner(D("50000.00"), name="Northwind Ventures")
     through, alone = paid_monthly(as_of=today), paid_monthly(as_of=today)
     services.redeem_coupon(through, "STARTUP", by=None, as_of=today, partner=northwind)
     services.redeem_coupon(alone, "STARTUP", by=None, as_of=today)

@@ -14,18 +14,7 @@ from coupons.adjustments import draw_credits
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, CreditGrant, CreditLedgerEntry
 
-from .factories import bills, coupon, paid_annual, paid_monthly
-
-
-def partner(credit_amount, status=AcceleratorPartner.Status.ACTIVE):
-    return AcceleratorPartner.objects.create(
-        name=f"Accelerator {credit_amount}",
-        contact_name="Ada",
-        contact_email="ada@example.com",
-        status=status,
-        credit_amount=credit_amount,
-        applied_on=date(2025, 1, 1),
-    )
+from .factories import bills, coupon, paid_annual, paid_monthly, partner
 
 
 def ledger(grant):
