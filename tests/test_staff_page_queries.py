@@ -3,6 +3,7 @@ the rows it shows, and no query grows with the product of two tables. Each test 
 same page for an object with a few related rows and one with many (built through the
 services); each page ran a query a row (or joined recipients with redemptions) before."""
 
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -21,6 +22,7 @@ from django_countries.fields import CountryField
 from billing import admin_toolkit as toolkit
 from billing import services
 from billing.models import Invoice, LockEvent, OutboundEmail, Strike, Subscription, Workspace
+from billing.regions import TAX_REGIONS, region_not_a_code
 from coupons import services as coupon_services
 from coupons.campaigns import create_campaign, launch_campaign
 from coupons.models import CreditGrant, CreditLedgerEntry, DiscountApplication, Redemption
@@ -524,6 +526,41 @@ def test_the_workspaces_whose_region_is_no_code_are_read_through_their_own_index
     listed = list_query(page_queries(client, url), "billing_workspace")
     plan = query_plan(listed)
     assert "workspace_region_not_a_code" in plan and not sorts(plan), plan
+
+
+@requires_postgres
+def test_the_planner_expects_the_few_workspaces_whose_region_is_no_code(db):
+    """X1: the planner took "region not a code" for the share of US (or Canadian) workspaces
+    times the share of regions that are no state over every country, and expected 31,000 of
+    150,000 workspaces where there were none: filtered by a plan too, the workspace list then
+    joined every current subscription (0.45–0.50 s a page; bench/staff_walk.py). Statistics of
+    country and region together (billing 0049) tell it the pairs there are. Here: 1,000 US
+    workspaces in their states, 500 Canadian in their provinces and 1,500 elsewhere with no
+    region, none of them "no code"; without those statistics the planner expected about 1,000."""
+    states, provinces = sorted(TAX_REGIONS["US"].names), sorted(TAX_REGIONS["CA"].names)
+    located = (
+        [("US", states[i % len(states)]) for i in range(1_000)]
+        + [("CA", provinces[i % len(provinces)]) for i in range(500)]
+        + [(("DE", "GB", "FR")[i % 3], "") for i in range(1_500)]
+    )
+    Workspace.objects.bulk_create(
+        Workspace(
+            name=f"Located {i}",
+            slug=f"located-{i}",
+            business_country=country,
+            business_region=region,
+            billing_email=f"billing{i}@example.com",
+            created_on=JAN,
+        )
+        for i, (country, region) in enumerate(located)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE billing_workspace")
+    no_code = Workspace.objects.filter(region_not_a_code())
+    assert not no_code.exists()
+    (explained,) = json.loads(no_code.explain(format="json"))
+    expected = explained["Plan"]["Plan Rows"]
+    assert expected <= 5, f"the planner expected {expected} workspaces"
 
 
 def test_the_workspace_list_sorts_by_no_column_read_for_each_row(client, support, db, today):
