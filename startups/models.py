@@ -115,6 +115,11 @@ class StartupApplication(models.Model):
             models.Index(fields=["country", "status"]),
             # One confirmation a day per address (S1): the day's applications from an address.
             models.Index(Upper("contact_email"), "submitted_on", name="startup_contact_day_idx"),
+            # The reviewers' list sorted by company or funding, either way (ties by id): each
+            # page sorted every application (50,000: 0.21–0.22 s a page, 0.10–0.11 s of it in
+            # the database; bench/staff_walk.py). Applications are written one at a time.
+            models.Index(fields=["company_name", "id"], name="startup_company_order_idx"),
+            models.Index(fields=["total_funding", "id"], name="startup_funding_order_idx"),
         ]
         constraints = [
             one_of(ApplicationStatus, name="application_status_valid"),
