@@ -556,6 +556,33 @@ class CappedPaginator(Paginator):
         self.capped = counted > LIST_COUNT_CAP
         return min(counted, LIST_COUNT_CAP)
 
+    def page(self, number):
+        """A page after the first reads its rows' ids alone through the OFFSET (an index of
+        the list's order has them), then those rows with everything the list joins. The database
+        otherwise joined every row it skipped, or sorted the whole table: the last page of
+        30,000 redemptions read 10,000 joined rows (190 ms; their ids alone, 10 ms)."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        rows = self.object_list
+        if bottom == 0 or not _rows_by_id(rows):
+            return self._get_page(rows[bottom:top], number, self)
+        ids = list(rows.values_list("pk", flat=True)[bottom:top])
+        found = rows.in_bulk(ids)
+        return self._get_page([found[pk] for pk in ids if pk in found], number, self)
+
+
+def _rows_by_id(rows) -> bool:
+    """Whether `rows` is a query of model rows that a query of their ids alone, in the same
+    order, can stand for (DISTINCT would also compare the ordering's columns)."""
+    return (
+        isinstance(rows, models.QuerySet)
+        and rows._iterable_class is models.query.ModelIterable
+        and not rows.query.distinct
+    )
+
 
 class ServiceAdmin(SimpleHistoryAdmin):
     """R5: a ModelAdmin that writes only through services.
