@@ -21,12 +21,12 @@ from django_countries.fields import CountryField
 
 from billing import admin_toolkit as toolkit
 from billing import services
-from billing.models import Invoice, LockEvent, OutboundEmail, Strike, Subscription, Workspace
+from billing.models import Invoice, LockEvent, OutboundEmail, Strike, Workspace
 from billing.regions import TAX_REGIONS, region_not_a_code
 from coupons import services as coupon_services
 from coupons.campaigns import create_campaign, launch_campaign
 from coupons.models import CreditGrant, CreditLedgerEntry, DiscountApplication, Redemption
-from startups.models import EligibleTerritory, StartupApplication
+from startups.models import EligibleTerritory
 from tests.billing.factories import paid_monthly, workspace
 from tests.coupons.factories import coupon
 from tests.services import require_postgres, requires_postgres
@@ -320,6 +320,18 @@ def assert_not_sortable(client, user, model, header, monkeypatch):
     assert not sorts(plan), plan
 
 
+def assert_sorted_through(client, user, model, header, direction, index, monkeypatch):
+    """The list of `model` sorted by its column headed `header` (`direction` "-": descending)
+    reads `index` and plans no Sort (a page of one row)."""
+    monkeypatch.setattr(admin.site.get_model_admin(apps.get_model(model)), "list_per_page", 1)
+    client.force_login(user)
+    url = reverse(f"admin:{model.replace('.', '_')}_changelist")
+    _, column = column_named(client, url, header)
+    queries = page_queries(client, f"{url}?o={direction}{column}")
+    plan = query_plan(list_query(queries, apps.get_model(model)._meta.db_table))
+    assert index in plan and not sorts(plan), plan
+
+
 @pytest.mark.parametrize(
     "model, header",
     [
@@ -444,13 +456,9 @@ def test_the_subscription_list_sorted_by_trial_or_term_end_reads_an_index(
     list sorted every subscription for one page (83,000: 0.15–0.16 s, 89–103 ms of it in the
     database; bench_sorts); an index of each (billing 0048) is read either way instead
     (51–85 ms, 3–7 ms)."""
-    monkeypatch.setattr(admin.site.get_model_admin(Subscription), "list_per_page", 1)
-    client.force_login(support)
-    url = reverse("admin:billing_subscription_changelist")
-    _, column = column_named(client, url, header)
-    queries = page_queries(client, f"{url}?o={direction}{column}")
-    plan = query_plan(list_query(queries, "billing_subscription"))
-    assert index in plan and not sorts(plan), plan
+    assert_sorted_through(
+        client, support, "billing.subscription", header, direction, index, monkeypatch
+    )
 
 
 @requires_postgres
@@ -467,13 +475,9 @@ def test_the_application_list_sorted_by_company_or_funding_reads_an_index(
     0.10–0.11 s of it in the database; bench/staff_walk.py). Applications are written one at a
     time; an index of each (startups 0012, ties by id) is read either way instead."""
     application(), application()
-    monkeypatch.setattr(admin.site.get_model_admin(StartupApplication), "list_per_page", 1)
-    client.force_login(reviewer)
-    url = reverse("admin:startups_startupapplication_changelist")
-    _, column = column_named(client, url, header)
-    queries = page_queries(client, f"{url}?o={direction}{column}")
-    plan = query_plan(list_query(queries, "startups_startupapplication"))
-    assert index in plan and not sorts(plan), plan
+    assert_sorted_through(
+        client, reviewer, "startups.startupapplication", header, direction, index, monkeypatch
+    )
 
 
 @requires_postgres
