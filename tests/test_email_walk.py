@@ -102,12 +102,21 @@ def test_t6_t4_trial_reminder_and_ended_state_the_trials_days_and_free_plan(
         assert ESCAPED in html_of(message)
     assert reminder.subject == f"Your Team trial for {TRICKY} ends on 15 Jan 2026"
     assert f"The 14-day Team trial of {TRICKY} ends on 15 Jan 2026." in words(reminder.body)
-    assert "add one by 15 Jan 2026 (that day included) to stay on Team" in words(reminder.body)
+    assert (
+        "add one on your workspace's Payment Information page by 15 Jan 2026 (that day included)"
+        " to stay on Team"
+    ) in words(reminder.body)
+    assert "Payment Information</strong> page by 15 Jan 2026" in html_of(reminder)
     assert "back to the Free plan on 15 Jan 2026 (1,000 MTUs a month)" in words(reminder.body)
     assert "locked again" not in reminder.body  # it lifted no lock (F7)
     assert ended.subject == f"Your Team trial for {TRICKY} has ended"
     assert "ended on 15 Jan 2026 without a payment method on file" in words(ended.body)
     assert "back on the Free plan (1,000 MTUs a month). Nothing was charged." in words(ended.body)
+    assert (
+        "move to Team at any time once a payment method is added on your workspace's"
+        " Payment Information page."
+    ) in words(ended.body)
+    assert "Payment Information</strong> page." in html_of(ended)
     assert Invoice.objects.filter(workspace=ws).count() == 0  # T5: nothing charged indeed
 
 

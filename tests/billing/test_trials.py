@@ -187,7 +187,11 @@ def test_t6_reminder_three_days_before_the_end_date_once(db, django_capture_on_c
     # T4 reads the card on file on the end date: one added that day still counts (walk 6: the
     # email said "before that day").
     body = " ".join(_reminders()[0].body.split())
-    assert "add one by 24 Jan 2026 (that day included) to stay on Team" in body
+    # Where to add it: the page the help centre names ("Payment Information").
+    assert (
+        "add one on your workspace's Payment Information page by 24 Jan 2026 (that day included)"
+        " to stay on Team"
+    ) in body
 
 
 def test_t6_no_reminder_when_a_card_is_on_file(db, django_capture_on_commit_callbacks):
