@@ -113,8 +113,8 @@ def test_t6_t4_trial_reminder_and_ended_state_the_trials_days_and_free_plan(
     assert "ended on 15 Jan 2026 without a payment method on file" in words(ended.body)
     assert "back on the Free plan (1,000 MTUs a month). Nothing was charged." in words(ended.body)
     assert (
-        "move to Team at any time once a payment method is added on your workspace's"
-        " Payment Information page."
+        "move to Team at any time (Settings > Usage & Billing > Plans) once a payment method is"
+        " added on your workspace's Payment Information page."
     ) in words(ended.body)
     assert "Payment Information</strong> page." in html_of(ended)
     assert Invoice.objects.filter(workspace=ws).count() == 0  # T5: nothing charged indeed
@@ -183,7 +183,10 @@ def test_f1_f2_f6_lock_emails_state_the_months_figure_and_the_free_allowance(
         words(stopped.body)
     )
     # F3: a data stop is not lifted by a month under the limit, and its email promises no such.
-    assert "Moving to the Team plan unlocks the workspace at once." in stopped.body
+    assert (
+        "Moving to the Team plan (Settings > Usage & Billing > Plans) unlocks the workspace "
+        "at once."
+    ) in stopped.body
 
 
 def test_f3_f5_unlock_emails_say_why_and_that_data_flows(
@@ -691,4 +694,37 @@ def test_f3_the_lock_email_says_a_month_within_the_limit_unlocks_it(
             "It unlocks on its own at the close of a month that stays within the Free plan's "
             "1,000 monthly tracked users."
         ) in part, part
-        assert "Moving to the Team plan unlocks the workspace at once." in part
+    assert (
+        "Moving to the Team plan (Settings > Usage & Billing > Plans) unlocks the workspace "
+        "at once."
+    ) in words(locked.body)
+
+
+def test_the_emails_name_the_pages_where_a_customer_acts(db, django_capture_on_commit_callbacks):
+    """seeds/plans-billing-faq.txt names where a customer changes plan ("Settings > Usage &
+    Billing > Plans", in "How do I change my plan?") and where a trial's card goes (the
+    "Payment Information" page in the workspace, in "Do you have to include your payment
+    information…"). The emails that ask for either say where, in both parts: a Free workspace
+    with 2,000 MTUs in January 2026 is locked on 1 February; a Team trial signed up on 1 January
+    without a card is reminded on the 12th and back on Free on the 15th."""
+    locked_ws = workspace(as_of=date(2026, 1, 1), name="Locked Co")
+    services.record_usage(locked_ws, month=date(2026, 1, 1), mtus=2_000)
+    trial_ws = workspace(as_of=date(2026, 1, 1), name="Trial Co", plan="team")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2026, 2, 1))
+    [locked] = to(locked_ws.billing_email)
+    reminder, ended = to(trial_ws.billing_email)
+    plans_text = "Settings > Usage & Billing > Plans"
+    plans_html = "<strong>Settings &gt; Usage &amp; Billing &gt; Plans</strong>"
+    card_text = "your workspace's Payment Information page"
+    card_html = "your workspace's <strong>Payment Information</strong> page"
+    for message, text_part, html_part in (
+        (locked, [plans_text], [plans_html]),
+        (reminder, [card_text], [card_html]),
+        (ended, [plans_text, card_text], [plans_html, card_html]),
+    ):
+        read_like_a_recipient(message)
+        for words_of_the_page in text_part:
+            assert words_of_the_page in words(message.body), (message.subject, message.body)
+        for words_of_the_page in html_part:
+            assert words_of_the_page in html_of(message), (message.subject, html_of(message))
