@@ -65,6 +65,12 @@ def test_s4_approval_redeems_startup_grants_credit_marks_member_and_emails_once(
     waits = "The credit pays monthly Team invoices only: none is used until the workspace is on"
     assert waits in text and waits in html
     assert "in credit for its monthly Team invoices" in text
+    # Where to act and where to look (seeds: "How do I change my plan?", "Where can I view the
+    # credits applied to my Segment account?").
+    assert "Move it there (Settings > Usage & Billing > Plans) to start using it." in text
+    assert "Move it there (<strong>Settings &gt; Usage &amp; Billing &gt; Plans</strong>)" in html
+    assert "The credit left shows in your workspace under Settings > Usage & Billing." in text
+    assert "under <strong>Settings &gt; Usage &amp; Billing</strong>." in html
 
 
 def test_s4_s7_the_acceptance_email_of_a_monthly_team_workspace_says_the_credit_pays_now(
@@ -78,7 +84,8 @@ def test_s4_s7_the_acceptance_email_of_a_monthly_team_workspace_says_the_credit_
     (email,) = accepted_emails()
     text = " ".join(email.body.split())
     assert "The workspace is on the monthly Team plan: the credit pays its invoices" in text
-    assert "none is used" not in text
+    assert "none is used" not in text and "Move it there" not in text
+    assert "The credit left shows in your workspace under Settings > Usage & Billing." in text
 
 
 def test_s3_second_approval_is_refused_and_changes_nothing(
