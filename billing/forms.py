@@ -238,6 +238,13 @@ class ForecastForm(forms.Form):
         min_value=0, max_value=10_000_000_000, required=False, label="MTUs a month (figure)"
     )
     change = forms.ChoiceField(choices=CHANGES, required=False, label="Proposed change")
+    assume_card = forms.BooleanField(
+        required=False,
+        label="Assume a card is added today",
+        help_text="For a workspace with no card on file: the proposal as if the customer added "
+        "one today (a move from Free to Team needs one, T2; a trial with one goes on as paid "
+        "Team, T4).",
+    )
 
     def clean(self):
         data = super().clean()

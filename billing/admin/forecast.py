@@ -95,6 +95,17 @@ class ForecastPage:
             **context,
         )
 
+    def _proposal(self, request, workspace, data, today):
+        """The proposed change's label and the changes to apply, in order: a card first when
+        the form assumes one and none is on file today (a Free customer without one asks what
+        Team would cost: the card goes through its service and is rolled back with the rest)."""
+        change = self.proposed_change(request, workspace, data)
+        label, changes = ("", []) if change is None else (change[0], [change[1]])
+        if data.get("assume_card") and not workspace.payment_method_on(today):
+            label = f"{label}, a card added today" if label else "A card added today"
+            changes = [_add_a_card, *changes]
+        return label, changes
+
     def _forecast(self, request, workspace, form, today):
         """The baseline and, when a change is proposed, the forecast under it, row by row."""
         months = form.cleaned_data["months"]
@@ -107,14 +118,18 @@ class ForecastPage:
         except BillingError as exc:
             return {**context, "error": str(exc)}
         proposed = None
-        change = self.proposed_change(request, workspace, form.cleaned_data)
-        if change is not None:
-            context["change_label"] = change[0]
+        label, changes = self._proposal(request, workspace, form.cleaned_data, today)
+        if changes:
+            context["change_label"] = label
             try:
                 proposed = forecast.forecast_invoices(
-                    workspace, as_of=today, months=months, mtus=mtus, changes=[change[1]]
+                    workspace, as_of=today, months=months, mtus=mtus, changes=changes
                 )
             except BillingError as exc:
                 context["change_error"] = str(exc)
         rows, totals = forecast.side_by_side(baseline, proposed)
         return {**context, "rows": rows, "totals": totals, "compared": proposed is not None}
+
+
+def _add_a_card(workspace, as_of):
+    services.add_payment_method(workspace, as_of=as_of)

@@ -242,6 +242,65 @@ def test_fc1_a_coupon_and_a_refused_change_on_the_forecast_page(client, support,
     assert "is refused: A payment method is needed" in refused.content.decode()
 
 
+def _proposed(response):
+    return [
+        (i.kind, i.issue_date, i.total) for row in response.context["rows"] for i in row["proposed"]
+    ]
+
+
+def test_fc1_t2_a_free_workspace_without_a_card_is_quoted_team_with_one(client, support, db):
+    """FC1, T1, T2: support quotes Team to a Free customer with no card on file (refused above
+    without one). On 21 January 2026 a move to Team, a card assumed added that day: the 14-day
+    trial (T1, T3: 21 January to 3 February), paid monthly Team from 4 February. With 15,000
+    MTUs a month: February's invoice, 1 March, is 25 of 28 days of $120.00 = 107.14 and no
+    overage, February having trial days (M2, M3); March's, 1 April, 120.00 + 5,000 MTUs over at
+    $0.01 = 170.00. The same as a twin workspace whose customer did add a card that day. Nothing
+    survives: no card, no plan change."""
+    quoted = free_workspace(as_of=JAN, name="Quoted")
+    twin = free_workspace(as_of=JAN, name="Twin")
+    services.add_payment_method(twin, as_of=TODAY)
+    client.force_login(support)
+    asked = {"months": "3", "mtus": "given", "given_mtus": "15000", "change": "team:monthly"}
+    before = _rows()
+    response = client.get(page(quoted, "forecast"), {**asked, "assume_card": "on"})
+    assert "change_error" not in response.context
+    assert response.context["change_label"] == (
+        "Team, billed monthly (upgrade or switch), a card added today"
+    )
+    expected = [
+        ("monthly", date(2026, 3, 1), D("107.14")),
+        ("monthly", date(2026, 4, 1), D("170.00")),
+    ]
+    assert _proposed(response) == expected
+    assert _proposed(client.get(page(twin, "forecast"), asked)) == expected
+    assert response.context["totals"]["today"] == D("0.00")  # Free: no invoice
+    assert _rows() == before
+    assert not quoted.payment_methods.exists() and quoted.subscriptions.get().plan.code == "free"
+    # The twin has a card: the assumption adds none and the label does not claim one.
+    with_card = client.get(page(twin, "forecast"), {**asked, "assume_card": "on"})
+    assert with_card.context["change_label"] == "Team, billed monthly (upgrade or switch)"
+    assert _proposed(with_card) == expected
+
+
+def test_fc1_t4_the_card_alone_as_the_proposal_for_a_trial_without_one(client, support, db):
+    """FC1, T4: a Team trial signed up on 10 January 2026 without a card ends on 24 January and
+    goes back to Free (T5: nothing charged). "Assume a card is added today" (21 January) with no
+    other change: it goes on as paid monthly Team from the 24th. January's invoice, 1 February,
+    is 8 of 31 days of $120.00 = 30.97 (no usage); February's, 1 March, 120.00."""
+    trial = workspace(as_of=date(2026, 1, 10), plan="team", card=False, name="Trial")
+    client.force_login(support)
+    response = client.get(
+        page(trial, "forecast"), {"months": "2", "mtus": "last", "assume_card": "on"}
+    )
+    assert response.context["change_label"] == "A card added today"
+    assert response.context["totals"]["today"] == D("0.00")
+    assert _proposed(response) == [
+        ("monthly", date(2026, 2, 1), D("30.97")),
+        ("monthly", date(2026, 3, 1), D("120.00")),
+    ]
+    assert not trial.payment_methods.exists()
+
+
 def test_fc1_r2_reviewers_cannot_forecast(client, reviewer, customer):
     client.force_login(reviewer)
     assert client.get(page(customer, "forecast")).status_code == 403
