@@ -9,7 +9,7 @@ from django.urls import reverse
 from billing import admin_toolkit as toolkit
 from billing import forecast, selectors, services
 from billing.admin_toolkit import admin_page
-from billing.errors import BillingError
+from billing.errors import BillingError, PaymentMethodRequired
 from billing.forms import ForecastForm
 from billing.models import Plan, Subscription, Workspace
 
@@ -127,6 +127,7 @@ class ForecastPage:
                 )
             except BillingError as exc:
                 context["change_error"] = str(exc)
+                context["card_needed"] = isinstance(exc, PaymentMethodRequired)
         rows, totals = forecast.side_by_side(baseline, proposed)
         return {**context, "rows": rows, "totals": totals, "compared": proposed is not None}
 

@@ -240,6 +240,8 @@ def test_fc1_a_coupon_and_a_refused_change_on_the_forecast_page(client, support,
         "A payment method is needed to move from Free to Team. Add one first."
     )
     assert "is refused: A payment method is needed" in refused.content.decode()
+    assert "tick <em>Assume a card is added today</em>" in refused.content.decode()
+    assert "tick <em>" not in response.content.decode()
 
 
 def _proposed(response):
