@@ -83,7 +83,8 @@ def nothing_survives(what: str = "the forecast"):
 
 def assumed_mtus(workspace: Workspace, *, as_of: date, mtus) -> int:
     """FC1: the MTUs each forecast month is assumed to report: `"last"` (last month's),
-    `"average3"` (the last three months', rounded half up) or a given whole number."""
+    `"average3"` (the last three months', rounded half up; only those from the workspace's
+    sign-up month on) or a given whole number."""
     if isinstance(mtus, int) and not isinstance(mtus, bool):
         if not 0 <= mtus <= MAX_MTUS:
             raise BillingError(f"Assume between 0 and {MAX_MTUS:,} MTUs a month, not {mtus:,}.")
@@ -95,6 +96,11 @@ def assumed_mtus(workspace: Workspace, *, as_of: date, mtus) -> int:
         months = [add_months(this_month, -n) for n in (1, 2, 3)]
     else:
         raise BillingError(f"“{mtus}” is not an MTU assumption: use last, average3 or a number.")
+    # A month before the sign-up reported nothing because the workspace did not exist: counted
+    # as 0, it took a third off the average of a customer two months old.
+    months = [m for m in months if m >= month_start(workspace.created_on)]
+    if not months:
+        return 0
     reported = dict(
         Usage.objects.filter(workspace_id=workspace.pk, month__in=months).values_list(
             "month", "mtus"

@@ -227,7 +227,7 @@ class ForecastForm(forms.Form):
     mtus = forms.ChoiceField(
         choices=[
             ("last", "Last month's"),
-            ("average3", "Average of the last three months"),
+            ("average3", "Average of the last three months (those since sign-up)"),
             ("given", "This figure"),
         ],
         initial="last",

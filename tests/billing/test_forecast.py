@@ -113,6 +113,16 @@ def test_fc1_mtu_assumptions_last_average_of_three_or_a_figure(db):
     # (11,000 + 12,000 + 14,500) / 3 = 12,500.
     assert assumed_mtus(ws, as_of=date(2026, 1, 15), mtus="average3") == 12_500
     assert assumed_mtus(ws, as_of=date(2026, 1, 15), mtus=9_000) == 9_000
+    # FC1: a customer signed up on 20 November 2025, 12,000 MTUs in November and 14,000 in
+    # December: (12,000 + 14,000) / 2 = 13,000 on 15 January, not 8,667 with October (before
+    # its sign-up) as 0; on 15 December, November's 12,000 alone; this month's sign-up, 0.
+    new = paid_monthly(as_of=date(2025, 11, 20))
+    services.record_usage(new, month=date(2025, 11, 1), mtus=12_000)
+    services.record_usage(new, month=date(2025, 12, 1), mtus=14_000)
+    assert assumed_mtus(new, as_of=date(2026, 1, 15), mtus="average3") == 13_000
+    assert assumed_mtus(new, as_of=date(2025, 12, 15), mtus="average3") == 12_000
+    assert assumed_mtus(new, as_of=date(2025, 11, 25), mtus="average3") == 0
+    assert assumed_mtus(new, as_of=date(2025, 11, 25), mtus="last") == 0
     # The current month is at least what it reported so far: 20,000 → 220.00.
     services.record_usage(ws, month=JAN, mtus=20_000)
     services.run_billing(as_of=date(2026, 1, 1))
