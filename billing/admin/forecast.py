@@ -133,4 +133,6 @@ class ForecastPage:
 
 
 def _add_a_card(workspace, as_of):
+    """The card *Assume a card is added today* stands for, recorded as support would record it
+    (T2, T4 read it); the forecast rolls it back with everything else."""
     services.add_payment_method(workspace, as_of=as_of)
