@@ -1,5 +1,6 @@
-"""Usage: one figure per workspace and month (U1), refused for a closed month (D2) or a closed
-workspace (W1), bounded (I6). Files of usage go through `billing.usage_import`.
+"""Usage: one figure per workspace and month (U1), refused for a closed month (D2), a closed
+workspace (W1) or a month before its sign-up (U2), bounded (I6). Files of usage go through
+`billing.usage_import`.
 
 A closed month is refused because its figures are billed; a workspace whose invoice its close
 set aside (I6) is not billed for it yet, so its figure for that month is still taken: it is how
@@ -17,7 +18,8 @@ from billing.errors import BillingError
 from billing.formatting import day
 from billing.formatting import month as month_name
 from billing.models import MonthClose, SetAsideInvoice, Usage, Workspace
-from billing.months import EARLIEST_MONTH, LATEST_MONTH
+from billing.months import EARLIEST_MONTH, LATEST_MONTH, month_start
+from billing.usage_import import before_sign_up
 from billing.usage_import import mtus_problem as _mtus_problem
 
 
@@ -49,6 +51,8 @@ def _check_usage(month: date, mtus, as_of: date | None, workspace: Workspace) ->
         )
     elif _closed(month, workspace):
         problems.append(f"{month_name(month)} is closed (its invoices are issued)")
+    elif month < month_start(workspace.created_on):
+        problems.append(before_sign_up(month_name(month), workspace.created_on))
     if problem := _mtus_problem(mtus):
         problems.append(problem)
     return problems

@@ -6,11 +6,12 @@ checked in SQL; on SQLite, and for rows handed over as Python objects, checked i
 batches of BATCH_ROWS — and every rule is checked there: unknown workspace, a month that is not
 YYYY-MM in 2000-01 … 2099-12, MTUs that are not a whole number or above MAX_MTUS, more fields
 than the header names (5,900 unquoted would be read as 5) or too few to hold the three, the same
-workspace and month twice, a month whose close has run. Only then, and only when no line is bad,
-the figures go in (a new report replaces the month's figure, U1): one UPDATE of the changed
-figures and one INSERT of the new ones in key order (on PostgreSQL with the table held against
-other writers for those two statements), each writing its rows' history rows too (R4: who
-imported them, from which file). SQLite needs 3.35 or later for that (RETURNING).
+workspace and month twice, a month whose close has run or that is before the workspace's sign-up
+month. Only then, and only when no line is bad, the figures go in (a new report replaces the
+month's figure, U1): one UPDATE of the changed figures and one INSERT of the new ones in key
+order (on PostgreSQL with the table held against other writers for those two statements), each
+writing its rows' history rows too (R4: who imported them, from which file). SQLite needs 3.35
+or later for that (RETURNING).
 
 Lines are the file's physical lines and the header is line 1, as `csv.DictReader` counts them. A
 quoted field that spans lines — never a valid slug, month or number — is read as the separate
@@ -89,6 +90,11 @@ def mtus_problem(mtus) -> str | None:
     return None
 
 
+def before_sign_up(month: str, created_on: date) -> str:
+    """U2: a month before the workspace's sign-up month has no usage: a wrong slug or year."""
+    return f"{month} is before the workspace signed up ({day(created_on)})"
+
+
 # --- One line's checks (the messages; SQL finds the same lines bad) ---------------------------
 
 
@@ -125,6 +131,8 @@ def _message(
     dup_of,
     closed,
     future,
+    early=False,
+    created_on=None,
     this_month: date | None = None,
     columns: "Columns | None" = None,
 ) -> str:
@@ -167,6 +175,8 @@ def _message(
             f"{month:%Y-%m} has not started: usage is reported for months up to "
             f"{this_month:%Y-%m} (a typo?)"
         )
+    if early and closed is None:  # a closed month says enough
+        problems.append(before_sign_up(f"{month:%Y-%m}", _as_date(created_on)))
     return f"Line {line}: " + "; ".join(problems or ["cannot be imported"]) + "."
 
 
@@ -371,7 +381,8 @@ def _create_staging(cursor, postgres: bool):
     cursor.execute(f"drop table if exists {STAGED}")
     cursor.execute(
         f"create temp table {STAGED} (line bigint, slug text, workspace_id bigint, "
-        "workspace_closed_on date, month_text text, month date, mtus_text text, mtus bigint, "
+        "workspace_closed_on date, workspace_created_on date, workspace_first_month date, "
+        "month_text text, month date, mtus_text text, mtus bigint, "
         "fields integer)" + (" on commit drop" if postgres else "")
     )
 
@@ -384,20 +395,22 @@ def _stage_in_python(cursor, rows, postgres: bool, progress: Progress | None):
         checked = []
         slugs = {slug.strip() for _, slug, *_ in batch}
         found = {
-            slug: (pk, closed_on)
-            for slug, pk, closed_on in Workspace.objects.filter(slug__in=slugs).values_list(
-                "slug", "pk", "closed_on"
-            )
+            slug: (pk, closed_on, created_on)
+            for slug, pk, closed_on, created_on in Workspace.objects.filter(
+                slug__in=slugs
+            ).values_list("slug", "pk", "closed_on", "created_on")
         }
         for line, slug, month_text, mtus_text, fields in batch:
             slug, mtus_text = slug.strip(), mtus_text.strip()
-            pk, closed_on = found.get(slug, (None, None))
+            pk, closed_on, created_on = found.get(slug, (None, None, None))
+            first_month = created_on and month_start(created_on)
             month = _month(month_text)[0]
             mtus = _mtus(mtus_text)[0]
-            checked.append((line, slug, pk, closed_on, month_text, month, mtus_text, mtus, fields))
+            workspace = (pk, closed_on, created_on, first_month)
+            checked.append((line, slug, *workspace, month_text, month, mtus_text, mtus, fields))
         columns = (
-            "line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text, mtus, "
-            "fields"
+            "line, slug, workspace_id, workspace_closed_on, workspace_created_on, "
+            "workspace_first_month, month_text, month, mtus_text, mtus, fields"
         )
         if postgres:
             with cursor.copy(f"COPY {STAGED} ({columns}) FROM STDIN") as copy:
@@ -406,8 +419,8 @@ def _stage_in_python(cursor, rows, postgres: bool, progress: Progress | None):
         else:
             iso = lambda day: day and day.isoformat()  # noqa: E731 (SQLite stores dates as text)
             cursor.executemany(
-                f"insert into {STAGED} ({columns}) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                [(*row[:3], iso(row[3]), row[4], iso(row[5]), *row[6:]) for row in checked],
+                f"insert into {STAGED} ({columns}) values ({', '.join(['%s'] * 11)})",
+                [(*row[:3], *map(iso, row[3:6]), row[6], iso(row[7]), *row[8:]) for row in checked],
             )
         staged += len(batch)
         if progress:
@@ -440,9 +453,10 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
     # looked up among the 1,200 the system bills rather than parsed line by line.
     cursor.execute(
         f"""
-        insert into {STAGED} (line, slug, workspace_id, workspace_closed_on, month_text, month,
-            mtus_text, mtus, fields)
-        select f.line, f.slug, w.id, w.closed_on, f.month_text, m.month, f.mtus_text,
+        insert into {STAGED} (line, slug, workspace_id, workspace_closed_on, workspace_created_on,
+            workspace_first_month, month_text, month, mtus_text, mtus, fields)
+        select f.line, f.slug, w.id, w.closed_on, w.created_on,
+            date_trunc('month', w.created_on)::date, f.month_text, m.month, f.mtus_text,
             -- numeric takes at most 131,072 digits: a longer figure is too large anyway.
             case when f.mtus_text ~ '^[0-9]+$'
                 and length(ltrim(f.mtus_text, '0')) <= %(max_digits)s then
@@ -497,9 +511,11 @@ def _problems(
     A line is bad alone (workspace unknown or closed, month or MTUs), as a repeat of an earlier
     good line for the same workspace and month, for a month already closed (or whose close
     the clock has reached: `first_open_month` holds the clock's row to the import's commit),
-    or for a month after `this_month` (none has started, U2: a typo of the year)."""
+    for a month after `this_month` (none has started, U2: a typo of the year) or for one before
+    the workspace's sign-up month (U2: it did not exist)."""
     closed = _closed_sql("judged")
     future = "month > coalesce(%(this_month)s, month)"
+    early = "month < workspace_first_month"
     ok = (
         "workspace_id is not null and workspace_closed_on is null and month is not null "
         "and mtus is not null and fields is null"
@@ -515,7 +531,8 @@ def _problems(
             where mtus is not null and workspace_closed_on is null and fields is null
         ), judged as (
             select s.line, s.slug, s.workspace_id, s.workspace_closed_on, s.month_text, s.month,
-                s.mtus_text, s.fields, r.dup_of, ({ok}) as ok
+                s.mtus_text, s.fields, r.dup_of, ({ok}) as ok, s.workspace_created_on,
+                s.workspace_first_month
             from {STAGED} s left join repeats r on r.line = s.line
         )
         select line, slug, workspace_id, workspace_closed_on, month_text, month, mtus_text,
@@ -524,9 +541,11 @@ def _problems(
                 month in (select month from {MonthClose._meta.db_table})
             end as closed,
             (ok and dup_of is null and {future}) as future,
+            (ok and dup_of is null and {early}) as early,
+            workspace_created_on,
             count(*) over ()
         from judged
-        where not ok or dup_of is not null or {closed} or {future}
+        where not ok or dup_of is not null or {closed} or {future} or {early}
         order by line
         {_limit(listed)}
         """,
@@ -535,8 +554,8 @@ def _problems(
     rows = cursor.fetchall()
     if not rows:
         return [], 0
-    messages = [_message(*row[:11], this_month=this_month, columns=columns) for row in rows]
-    return messages, rows[0][11]
+    messages = [_message(*row[:13], this_month=this_month, columns=columns) for row in rows]
+    return messages, rows[0][13]
 
 
 def _closed_sql(row: str) -> str:
@@ -726,9 +745,10 @@ def import_usage(
     """U2: import a usage CSV (a path, or a binary or text file: columns workspace,month,mtus
     with the workspace's slug and the month as YYYY-MM), or `(line_number, {"workspace",
     "month", "mtus"})` rows, all or nothing. U1: a figure replaces the month's figure. I6, D2:
-    more than MAX_MTUS, a month outside 2000–2099 or a month already closed is a bad line; so
-    is, given `as_of` (the day of the import: the screens, the command and the worker pass it),
-    a month after `as_of`'s, which cannot have started (a typo of the year).
+    more than MAX_MTUS, a month outside 2000–2099, a month already closed or one before the
+    workspace's sign-up month is a bad line; so is, given `as_of` (the day of the import: the
+    screens, the command and the worker pass it), a month after `as_of`'s, which cannot have
+    started (a typo of the year).
     R4: every figure it creates or changes is kept in the usage's history, by `by`, saying
     why: `reason`, or the file's name. Given `reported_at` (when the file was uploaded: the
     worker passes its job's), a figure changed since then is newer than the file's: its line is

@@ -106,11 +106,11 @@ def test_f2_strikes_stay_counted_after_a_manual_unlock(db, support):
 def test_f3_a_month_without_strike_unlocks_locked_but_not_data_stopped(db):
     locked = workspace(as_of=date(2026, 1, 1))
     stopped = workspace(as_of=date(2026, 1, 1))
+    stopped.created_on = date(2025, 12, 1)
+    stopped.save()
     usage(locked, date(2026, 1, 1), 2000)
     usage(stopped, date(2025, 12, 1), 2000)
     usage(stopped, date(2026, 1, 1), 2000)
-    stopped.created_on = date(2025, 12, 1)
-    stopped.save()
     services.run_billing(as_of=date(2026, 2, 1))
     assert (lock_of(locked), lock_of(stopped)) == ("locked", "locked_data_stopped")
     services.run_billing(as_of=date(2026, 3, 1))

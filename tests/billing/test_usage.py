@@ -517,6 +517,40 @@ def test_u2_a_month_that_has_not_started_is_a_bad_month(db, tmp_path):
     )
 
 
+def test_u2_a_month_before_the_sign_up_is_a_bad_month(db, tmp_path):
+    """U2: a workspace signed up on 20 January 2026 has no usage in December 2025. Such a
+    figure (a wrong slug or year) was stored, and billed nothing, with no word to the sender.
+    Now it is refused, naming the line and the sign-up day; the sign-up month itself is
+    taken, from its 1st, and nothing of the file is written."""
+    ws = workspace(slug="alpha", as_of=date(2026, 1, 20))
+    workspace(slug="beta", as_of=date(2025, 11, 1))
+    with pytest.raises(
+        BillingError,
+        match=r"not recorded: December 2025 is before the workspace signed up \(20 Jan 2026\)",
+    ):
+        services.record_usage(ws, month=date(2025, 12, 1), mtus=2_000)
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=2_000)
+    path = _write(
+        tmp_path,
+        "workspace,month,mtus\nbeta,2025-12,4\nalpha,2025-12,5\nalpha,2026-01,6\n"
+        "alpha,1999-12,7\nalpha,2025-11,8\nalpha,2025-11,9\n",
+    )
+    with pytest.raises(UsageImportError) as refused:
+        services.import_usage(path)
+    assert refused.value.errors == [
+        "Line 3: 2025-12 is before the workspace signed up (20 Jan 2026).",
+        "Line 5: “1999-12” is outside the months this system bills (2000-01 to 2099-12).",
+        "Line 6: 2025-11 is before the workspace signed up (20 Jan 2026).",
+        "Line 7: alpha 2025-11 is also on line 6.",
+    ]
+    assert list(Usage.objects.values_list("workspace__slug", "month", "mtus")) == [
+        ("alpha", date(2026, 1, 1), 2_000)
+    ]
+    rows = [(2, {"workspace": "alpha", "month": "2025-12", "mtus": "5"})]
+    with pytest.raises(UsageImportError, match="Line 2: 2025-12 is before the workspace signed"):
+        services.import_usage(rows)
+
+
 def test_u2_the_admin_import_refuses_a_month_after_today(client, db, support, pin_today):
     workspace(slug="alpha")
     pin_today(date(2026, 12, 4))
