@@ -35,8 +35,10 @@ MONTHS = ["2025-08", "2025-09", "2025-10", "2025-11", "2025-12", "2026-01", "202
 
 def build(workspaces: int):
     team = workspaces * 2 // 3
+    # Signed up 40 days before their Team month, on 22 August 2025: the file's first month is
+    # their sign-up month (U2 refuses usage for a month before it).
     fresh_workspaces(
-        team=team, free=workspaces - team, months=["2026-02-01"], month_of_team="2026-01-01"
+        team=team, free=workspaces - team, months=["2026-02-01"], month_of_team="2025-10-01"
     )
 
 
