@@ -561,6 +561,30 @@ def test_u2_the_admin_import_refuses_a_month_after_today(client, db, support, pi
     assert not Usage.objects.exists()
 
 
+def test_u2_support_is_told_a_month_before_the_sign_up_on_both_usage_screens(
+    client, db, support, pin_today
+):
+    """The workspace's usage form and the import page say why a December 2025 figure for a
+    workspace signed up on 20 January 2026 is refused, and keep nothing."""
+    ws = workspace(slug="alpha", as_of=date(2026, 1, 20))
+    pin_today(date(2026, 2, 4))
+    client.force_login(support)
+    form = client.post(
+        reverse("admin:billing_workspace_action", args=[ws.pk, "usage"]),
+        {"month": "2025-12", "mtus": "2000"},
+        follow=True,
+    )
+    assert "December 2025 is before the workspace signed up (20 Jan 2026)" in (
+        form.content.decode()
+    )
+    upload = SimpleUploadedFile("usage.csv", b"workspace,month,mtus\nalpha,2025-12,9\n")
+    page = client.post(reverse("admin:billing_usage_import"), {"file": upload})
+    assert "Line 2: 2025-12 is before the workspace signed up (20 Jan 2026)." in (
+        page.content.decode()
+    )
+    assert not Usage.objects.exists()
+
+
 def test_u2_a_binary_file_is_said_not_to_be_text_whatever_its_first_line(db, tmp_path):
     """A .xlsx is a zip: its first "line" happened to decode, so it was told its header must
     be workspace,month,mtus. It is told to export the file as CSV."""
