@@ -119,11 +119,19 @@ def grant_credits(
     partner: AcceleratorPartner | None = None,
     reason: str = "",
 ) -> CreditGrant:
-    """CR1: a credit grant for one program year, valid from `valid_from` (default `as_of`) up
-    to, not including, `valid_until` (default the same date a year later). CR3: at most two
-    years, year two only after year one (the startup program confirms E2 and E3 before it
-    asks)."""
+    """CR1: a credit grant for one program year, valid from `valid_from` (default `as_of`, never
+    before it) up to, not including, `valid_until` (default the same date a year later). CR3: at
+    most two years, year two only after year one (the startup program confirms E2 and E3
+    before it asks)."""
     refuse_processed(as_of, "A credit grant")
+    valid_from = valid_from or as_of
+    if valid_from < as_of:
+        # D3: what the workspace had on an earlier day stays as it stood; CR3: an invoice
+        # already issued is never credited again.
+        raise CouponError(
+            f"A credit grant made on {day(as_of)} cannot be valid from {day(valid_from)}, "
+            "before it is made."
+        )
     workspace = locked_workspace(workspace)
     refuse_closed(workspace, "A credit grant")
     take_in_date_order(workspace, as_of, "A credit grant")
@@ -131,7 +139,7 @@ def grant_credits(
         workspace,
         amount=amount,
         year=year,
-        valid_from=valid_from or as_of,
+        valid_from=valid_from,
         valid_until=valid_until,
         by=by,
         partner=partner,

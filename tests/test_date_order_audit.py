@@ -15,6 +15,7 @@ assignment before the submission); the others prove refusals no other test cover
 2026 unless said otherwise."""
 
 from datetime import date
+from decimal import Decimal as D
 
 import pytest
 from django.core.files.base import ContentFile
@@ -244,6 +245,32 @@ def test_cr1_d3_a_grant_valid_from_before_the_workspace_signed_up_is_refused(db,
     )
     assert grant.valid_from == DAY
     assert workspace_status(ws, as_of=EVE)["startup_member"] is False
+
+
+def test_cr1_d3_a_grant_valid_from_before_the_day_it_is_made_is_refused(db, support):
+    """`ws` is on paid monthly Team from 1 January; the clock has processed through 19 March,
+    so February's invoice (120.00, issued 1 March) is issued without credit. A grant of
+    1,000.00 made on 20 March but valid from 1 February was taken: workspace_status then
+    showed 1,000.00 of credit and a program member on 1 March, the day that invoice drew
+    nothing, and the program year ran to 1 February 2027, seven weeks short of a year from the
+    grant. The past changed after the fact (D3), and CR3 never credits an issued invoice
+    again. It is refused now, with nothing written; valid from 20 March it is fine, and
+    1 March still reads as it stood."""
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 3, 19))
+    made_on = date(2026, 3, 20)
+    with pytest.raises(BillingError, match="cannot be valid from 1 Feb 2026, before it is made"):
+        coupons.grant_credits(
+            ws, amount="1000.00", as_of=made_on, valid_from=date(2026, 2, 1), year=1, by=support
+        )
+    assert not CreditGrant.objects.filter(workspace=ws).exists()
+    grant = coupons.grant_credits(ws, amount="1000.00", as_of=made_on, year=1, by=support)
+    assert (grant.valid_from, grant.valid_until) == (made_on, date(2027, 3, 20))
+    on_the_first = workspace_status(ws, as_of=date(2026, 3, 1))
+    assert (on_the_first["credit_balance"], on_the_first["startup_member"]) == (D("0.00"), False)
+    assert workspace_status(ws, as_of=made_on)["credit_balance"] == D("1000.00")
+    february = ws.invoices.get(period_start=date(2026, 2, 1))
+    assert (february.total, february.credits) == (D("120.00"), D("0.00"))
 
 
 def test_cr3_a_year_two_grant_valid_before_year_one_is_refused(db, support):

@@ -152,20 +152,14 @@ def test_cr2_earliest_expiring_grant_first_one_entry_per_draw(db):
 
 
 def test_cr2_credit_grant_expiring_mid_month(db):
-    # Signed up on Free before the grant's first day (D3), on paid monthly Team from 1 Dec.
+    # Signed up on Free before the grant's first day (D3), granted on that day (a grant is
+    # never valid before it is made), on paid monthly Team from 1 Dec.
     from tests.billing.factories import workspace
 
     ws = workspace(as_of=date(2026, 1, 1), card=True)
+    grant = services.grant_credits(ws, amount="25000.00", as_of=date(2026, 1, 15), year=1, by=None)
     for move in (billing.change_to_team, billing.change_to_free, billing.change_to_team):
         move(ws, as_of=date(2026, 12, 1))
-    grant = services.grant_credits(
-        ws,
-        amount="25000.00",
-        as_of=date(2026, 12, 1),
-        valid_from=date(2026, 1, 15),
-        year=1,
-        by=None,
-    )
     billing.change_to_free(ws, as_of=date(2027, 1, 10))  # final invoice: the grant is valid
     billing.change_to_team(ws, as_of=date(2027, 1, 20))
     billing.run_billing(as_of=date(2027, 2, 1))
