@@ -7,12 +7,12 @@ clock has processed the day. With the clock behind (never run past the 1st befor
 day), D2 refuses nothing, so each test here sets the clock back like that and tries the step
 one day before the fact it acts on, then on the fact's own day.
 
-Eleven of these found the early step accepted (a certificate, a proof or a grant's first day
-before the sign-up, a certificate decided before its review started, a partner decided before
-it applied or before its last decision, year two before year one, a relaunch before the first
-launch, a redemption credited to a campaign that had not reached the workspace yet, an
-assignment before the submission); the others prove refusals no other test covered. Dates are
-2026 unless said otherwise."""
+Twelve of these found the early step accepted (a certificate, a proof or a grant's first day
+before the sign-up, a grant valid before the day it was made, a certificate decided before its
+review started, a partner decided before it applied or before its last decision, year two
+before year one, a relaunch before the first launch, a redemption credited to a campaign that
+had not reached the workspace yet, an assignment before the submission); the others prove
+refusals no other test covered. Dates are 2026 unless said otherwise."""
 
 from datetime import date
 from decimal import Decimal as D
