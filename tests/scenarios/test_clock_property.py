@@ -390,7 +390,8 @@ def _invoice_key(invoice):
 
 
 def _certificates_named(text):
-    """`text` with each certificate it names by id ("certificate #3") named by what it is."""
+    """`text` with each certificate it names by id ("certificate #3", "Certificate #3") named
+    by what it is."""
 
     def named(match):
         certificate = TaxExemption.objects.select_related("workspace").get(pk=match[1])
@@ -398,7 +399,7 @@ def _certificates_named(text):
             certificate.valid_from
         )
 
-    return re.sub(r"certificate #(\d+)", named, text)
+    return re.sub(r"[Cc]ertificate #(\d+)", named, text)
 
 
 def _numbers_by_issue_date():
