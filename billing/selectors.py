@@ -31,11 +31,12 @@ from billing.regions import region_not_a_code
 from billing.usage_import import stuck_jobs
 
 
-def workspace_status(workspace: Workspace, *, as_of: date) -> dict:
+def workspace_status(workspace: Workspace, as_of: date) -> dict:
     """D3: what the workspace was on, on `as_of`, read from the dated history in the database
     (whatever copy of the workspace the caller holds): plan, interval, trial, lock, data flow,
     payment method, program membership, startup credit left and whether it was closed (W1:
-    a workspace closed on day X has no data flow from X) (DESIGN "Contracts")."""
+    a workspace closed on day X has no data flow from X). `as_of` may come by position, as
+    DESIGN's "Contracts" writes the call."""
     sub = (
         Subscription.objects.select_related("plan")
         .filter(workspace_id=workspace.pk, started_on__lte=as_of)

@@ -1,7 +1,8 @@
 """Settings, all from the environment (django-environ), with laptop-safe defaults.
 
-Every variable is listed in README.md. With no environment at all the portal runs on a local
-SQLite file with Celery tasks executed eagerly, so no broker is needed.
+Every variable is listed in README.md. The defaults are production's: with no environment at all
+start-up stops and asks for a SECRET_KEY. A laptop sets DEBUG=true and CELERY_TASK_ALWAYS_EAGER=true
+(`make run` does), and runs on a local SQLite file with no broker.
 """
 
 from datetime import timedelta

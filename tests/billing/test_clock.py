@@ -181,6 +181,17 @@ def test_d3_status_as_of_past_days_is_read_from_history_not_the_callers_copy(db,
         ), day
 
 
+def test_d3_workspace_status_takes_the_day_as_designs_contract_writes_it(db):
+    """DESIGN's contract and SPEC D3 write `workspace_status(workspace, as_of)`: a tool that
+    passes the day second, by position, gets the same answer as one that names it."""
+    ws = workspace(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=3_000)
+    services.run_billing(as_of=date(2026, 2, 1))
+    assert workspace_status(ws, date(2026, 2, 1)) == workspace_status(ws, as_of=date(2026, 2, 1))
+    assert workspace_status(ws, date(2026, 2, 1))["lock"] == "locked"
+    assert workspace_status(ws, date(2026, 1, 31))["lock"] == "unlocked"
+
+
 def test_i6_usage_above_ten_billion_mtus_is_refused_at_input(db):
     ws = workspace(as_of=date(2026, 1, 1), slug="big")
     with pytest.raises(BillingError, match="more than the 10,000,000,000"):
