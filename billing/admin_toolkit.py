@@ -1047,8 +1047,9 @@ def service_form_page(
 
     `shown` is what the page tells about the object's state and the action's effects (the
     final invoice a closure issues, the lock an unlock lifts): the form carries its digest, and
-    a POST from a page that showed something else (an old tab, the state changed since) runs
-    nothing and shows the page as it is now, to be confirmed again."""
+    a POST from a page that showed something else (an old tab, the state changed since), or
+    that does not say what it showed, runs nothing and shows the page as it is now, to be
+    confirmed again."""
     if back_url is None:
         opts = obj._meta
         back_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
@@ -1058,7 +1059,7 @@ def service_form_page(
     elif (
         request.method == "POST"
         and shown_digest
-        and request.POST.get(SHOWN, shown_digest) != shown_digest
+        and request.POST.get(SHOWN) != shown_digest
         and (form is None or form.is_valid())
     ):
         model_admin.message_user(

@@ -1,4 +1,7 @@
-"""What admin tests read and post: the messages a page shows and a changelist action's form."""
+"""What admin tests read and post: the messages a page shows, a changelist action's form and
+a confirmation page's form as the page sends it."""
+
+import re
 
 
 def messages_of(response):
@@ -13,3 +16,10 @@ def action(name, *objects, confirm=False, **fields):
     if confirm:
         data["confirm"] = "yes"
     return data
+
+
+def as_shown(client, url, data=None):
+    """The POST data `data` plus the digest of what the page at `url` shows now, as its form
+    sends it: a confirmation without it runs nothing (`admin_toolkit.service_form_page`)."""
+    found = re.search(r'name="shown" value="(\w+)"', client.get(url).content.decode())
+    return {**(data or {}), **({"shown": found[1]} if found else {})}

@@ -13,7 +13,7 @@ from billing import services
 from billing.errors import BillingError
 from billing.formatting import day
 from billing.models import CreditNote, Invoice, Usage
-from tests.admin_pages import action, messages_of
+from tests.admin_pages import action, as_shown, messages_of
 
 from .factories import workspace
 
@@ -63,7 +63,11 @@ def test_r1_support_adds_card_then_upgrades_and_status_panel_shows_it(client, su
     client.post(action_url(ws, "payment-method"), {"brand": "Visa", "last4": "4242"})
     response = client.post(
         action_url(ws, "plan"),
-        {"plan": "team:monthly", "reason": "Customer asked, ticket 12"},
+        as_shown(
+            client,
+            action_url(ws, "plan"),
+            {"plan": "team:monthly", "reason": "Customer asked, ticket 12"},
+        ),
         follow=True,
     )
     said = messages_of(response)
@@ -134,7 +138,9 @@ def test_r1_support_records_usage_and_unlocks_with_reason(client, support, today
     response = client.post(action_url(ws, "unlock"), {"reason": ""})
     assert "Say why: the reason is kept in the history." in response.content.decode()
     response = client.post(
-        action_url(ws, "unlock"), {"reason": "Bot traffic, refunded"}, follow=True
+        action_url(ws, "unlock"),
+        as_shown(client, action_url(ws, "unlock"), {"reason": "Bot traffic, refunded"}),
+        follow=True,
     )
     ws.refresh_from_db()
     assert ws.lock == "unlocked" and ws.lock_cause == "Bot traffic, refunded"
@@ -179,7 +185,9 @@ def test_t2_t4_support_removes_a_card_with_a_reason(client, support, reviewer, f
     response = client.post(action_url(ws, "remove-card"), {"reason": ""})
     assert "Say why" in response.content.decode()
     response = client.post(
-        action_url(ws, "remove-card"), {"reason": "Ticket 5: asked to delete it"}, follow=True
+        action_url(ws, "remove-card"),
+        as_shown(client, action_url(ws, "remove-card"), {"reason": "Ticket 5: asked to delete it"}),
+        follow=True,
     )
     assert f"Payment method removed from {ws.name}: Ticket 5: asked to delete it." in (
         messages_of(response)
@@ -338,7 +346,7 @@ def test_i3_finance_voids_through_the_admin_support_cannot(client, support, fina
     client.force_login(support)
     assert client.post(url, {"reason": "x"}).status_code == 403
     client.force_login(finance)
-    client.post(url, {"reason": "Customer never activated"})
+    client.post(url, as_shown(client, url, {"reason": "Customer never activated"}))
     invoice.refresh_from_db()
     assert invoice.status == "void"
     change = client.post(reverse("admin:billing_invoice_change", args=[invoice.pk]), {})
@@ -354,10 +362,9 @@ def test_k3_support_requests_and_finance_approves_in_the_admin(client, support, 
     services.run_billing(as_of=date(2026, 1, 15))
     invoice = Invoice.objects.get()
     client.force_login(support)
+    url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
     response = client.post(
-        reverse("admin:billing_invoice_credit_note", args=[invoice.pk]),
-        {"amount": "1500.00", "reason": "Too much"},
-        follow=True,
+        url, as_shown(client, url, {"amount": "1500.00", "reason": "Too much"}), follow=True
     )
     assert "at most $1,440.00" in " ".join(messages_of(response))
     # An amount is typed in full: "1,000" is not read as 1000, nor "1e3" as 1000.00.
@@ -371,10 +378,7 @@ def test_k3_support_requests_and_finance_approves_in_the_admin(client, support, 
         ).content.decode()
         assert refusal in page, typed
     assert not CreditNote.objects.exists()
-    client.post(
-        reverse("admin:billing_invoice_credit_note", args=[invoice.pk]),
-        {"amount": "440.00", "reason": "Seat count wrong"},
-    )
+    client.post(url, as_shown(client, url, {"amount": "440.00", "reason": "Seat count wrong"}))
     note = CreditNote.objects.get()
     changelist = reverse("admin:billing_creditnote_changelist")
     client.post(changelist, action("approve", note))
@@ -401,7 +405,8 @@ def test_k2_k4_the_plan_pages_say_what_happens_to_an_annual_term(client, support
     client.force_login(support)
 
     def post(name, data):
-        return messages_of(client.post(action_url(ws, name), data, follow=True))
+        url = action_url(ws, name)
+        return messages_of(client.post(url, as_shown(client, url, data), follow=True))
 
     said = post("plan", {"plan": "free", "reason": "Ticket 1"})
     assert f"{ws.name}'s annual term runs to {last_day}, then Free: Ticket 1." in said

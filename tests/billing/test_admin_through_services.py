@@ -14,7 +14,7 @@ from billing import services
 from billing.errors import BillingError
 from billing.models import Plan, TaxRate, Usage, Workspace
 from billing.services import update_workspace
-from tests.admin_pages import messages_of
+from tests.admin_pages import as_shown, messages_of
 from tests.billing.factories import workspace
 
 TODAY = date(2026, 3, 10)
@@ -136,7 +136,9 @@ def test_r4_plan_change_needs_a_reason_and_keeps_it(client, support):
     refused = client.post(url, {"plan": "team:monthly", "reason": ""})
     assert "Say why: the reason is kept in the history." in refused.content.decode()
     assert ws.subscriptions.get(ended_on=None).plan.code == "free"
-    client.post(url, {"plan": "team:monthly", "reason": "Upgrade asked in ticket 7"})
+    client.post(
+        url, as_shown(client, url, {"plan": "team:monthly", "reason": "Upgrade asked in ticket 7"})
+    )
     current = ws.subscriptions.get(ended_on=None)
     assert current.plan.code == "team" and current.started_on == TODAY
     created = current.history.earliest("history_date")

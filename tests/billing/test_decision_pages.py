@@ -15,7 +15,7 @@ from django.urls import reverse
 from billing import services
 from billing.demo import certificate_pdf
 from billing.models import CreditNote, Invoice
-from tests.admin_pages import messages_of
+from tests.admin_pages import as_shown, messages_of
 
 from .factories import workspace
 
@@ -89,7 +89,8 @@ def test_x4_finance_approves_from_the_page_after_a_confirmation(db, client, fina
     cert.refresh_from_db()
     assert cert.status == "submitted"  # asking changed nothing
 
-    response = client.post(decide_url(cert, "approve"), follow=True)
+    url = decide_url(cert, "approve")
+    response = client.post(url, as_shown(client, url), follow=True)
     assert f"Certificate #{cert.pk} approved" in messages_of(response)[0]
     cert.refresh_from_db()
     assert (cert.status, cert.reviewed_by, cert.decided_on) == (
@@ -104,7 +105,8 @@ def test_x4_finance_rejects_from_the_page_with_a_reason(db, client, finance):
     client.force_login(finance)
     refused = client.post(decide_url(cert, "reject"), {"reason": "  "})
     assert "Say why: the reason is kept in the history." in refused.content.decode()
-    client.post(decide_url(cert, "reject"), {"reason": "Not signed"})
+    url = decide_url(cert, "reject")
+    client.post(url, as_shown(client, url, {"reason": "Not signed"}))
     cert.refresh_from_db()
     assert (cert.status, cert.rejection_reason) == ("rejected", "Not signed")
 
@@ -269,7 +271,7 @@ def test_k3_the_request_form_shows_pending_requests_and_refuses_in_dollars_and_c
     # The same status reads the same on every page: "Requested", as in the credit-note list.
     assert "Late fix" in body and '<span class="badge waiting">Requested</span>' in body
     assert "Waiting for finance" not in body
-    response = client.post(url, {"amount": "20.01", "reason": "More"})
+    response = client.post(url, as_shown(client, url, {"amount": "20.01", "reason": "More"}))
     assert messages_of(response) == [
         f"A credit note on {invoice.number} can be at most $20.00 (what is left unrefunded), "
         "not $20.01."
@@ -446,13 +448,16 @@ def test_k3_the_same_request_posted_twice_files_one(db, client, support, finance
     client.force_login(support)
     url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
     form = {"amount": "50.00", "reason": "Outage on 12 January, ticket 31"}
-    client.post(url, form)
-    response = client.post(url, form)
+    # Each post from the page as it is then: the service, not the page's digest, refuses.
+    client.post(url, as_shown(client, url, form))
+    response = client.post(url, as_shown(client, url, form))
     assert messages_of(response)[-1:] == [
         f"This credit note ($50.00 on {invoice.number}, for the same reason) was requested on "
         "10 Feb 2026 already and is waiting for finance."
     ]
-    client.post(url, {"amount": "10.00", "reason": "Second outage, ticket 40"})
+    client.post(
+        url, as_shown(client, url, {"amount": "10.00", "reason": "Second outage, ticket 40"})
+    )
     assert sorted(CreditNote.objects.values_list("amount", flat=True)) == [10, 50]
 
 

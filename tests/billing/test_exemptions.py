@@ -20,7 +20,7 @@ from billing.errors import BillingError
 from billing.models import Invoice, TaxExemption, TaxRate, Workspace
 from billing.roles import SUPPORT
 from billing.tax import TaxTable
-from tests.admin_pages import action, messages_of
+from tests.admin_pages import action, as_shown, messages_of
 
 from . import factories
 from .factories import certificate, workspace
@@ -642,7 +642,7 @@ def test_x4_the_approval_message_says_what_the_page_said(
     cert = certificate(ws, "CA", on=date(2026, 1, 5))
     client.force_login(finance)
     url = reverse("admin:billing_taxexemption_decide", args=[cert.pk, "approve"])
-    response = client.post(url, follow=True)
+    response = client.post(url, as_shown(client, url), follow=True)
     assert any(said.format(ws=ws.name) in m for m in messages_of(response)), messages_of(response)
 
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from billing import services
 from billing.errors import BillingError
-from tests.admin_pages import messages_of
+from tests.admin_pages import as_shown, messages_of
 
 from .factories import workspace
 
@@ -57,8 +57,9 @@ def test_k4_choosing_the_interval_a_trial_already_continues_with_is_refused(clie
     with pytest.raises(BillingError, match="trial already continues as annual Team"):
         services.change_interval(ws, interval="annual", as_of=today)
     client.force_login(support)
+    url = action_url(ws, "interval")
     response = client.post(
-        action_url(ws, "interval"), {"interval": "annual", "reason": "Asked again"}, follow=True
+        url, as_shown(client, url, {"interval": "annual", "reason": "Asked again"}), follow=True
     )
     assert any("already continues as annual" in m for m in messages_of(response))
     assert ws.subscriptions.get(ended_on=None).history.count() == entries
@@ -215,6 +216,23 @@ def test_w1_k1_a_close_confirmed_on_an_old_page_runs_nothing_and_shows_the_new_i
     assert f"{ws.name} closed: Customer asked, ticket 9" in messages_of(done)[0]
 
 
+def test_w1_k1_a_close_posted_without_the_pages_digest_runs_nothing(client, support, today):
+    """W1, K1: a confirmation that does not say what page it came from (a crafted POST, or a
+    form from before pages carried their digest) is an old page: it closes nothing and shows
+    the final invoice of $38.57 (1–9 Feb 2026, 120 × 9/28) to be confirmed."""
+    from .factories import paid_monthly
+
+    ws = paid_monthly(date(2026, 1, 1))
+    services.close_month(date(2026, 1, 1), as_of=date(2026, 2, 1))
+    url = reverse("admin:billing_workspace_close", args=[ws.pk])
+    client.force_login(support)
+    blind = client.post(url, {"reason": "Customer asked, ticket 9"})
+    assert f"{ws} changed since this page was opened" in messages_of(blind)[0]
+    assert "$38.57" in blind.content.decode()
+    ws.refresh_from_db()
+    assert ws.closed_on is None and ws.invoices.count() == 1
+
+
 def test_w1_the_reopen_page_says_what_stays_ended(client, support, today):
     """W1: reopening brings the workspace back on Free, unlocked; the discount and credit the
     closure ended stay ended, and no second trial (T1) if it ever had Team."""
@@ -273,7 +291,11 @@ def test_k4_f4_the_change_message_names_the_invoices_issued_and_the_lock_lifted(
     client.force_login(support)
     said = messages_of(
         client.post(
-            action_url(ws, "interval"), {"interval": "annual", "reason": "Ticket 7"}, follow=True
+            action_url(ws, "interval"),
+            as_shown(
+                client, action_url(ws, "interval"), {"interval": "annual", "reason": "Ticket 7"}
+            ),
+            follow=True,
         )
     )
     final, annual = ws.invoices.filter(issue_date=today).order_by("pk")
@@ -286,7 +308,11 @@ def test_k4_f4_the_change_message_names_the_invoices_issued_and_the_lock_lifted(
     set_lock(locked, Lock.LOCKED, cause="free_limit", as_of=date(2026, 2, 2))  # set up
     said = messages_of(
         client.post(
-            action_url(locked, "plan"), {"plan": "team:monthly", "reason": "Ticket 8"}, follow=True
+            action_url(locked, "plan"),
+            as_shown(
+                client, action_url(locked, "plan"), {"plan": "team:monthly", "reason": "Ticket 8"}
+            ),
+            follow=True,
         )
     )
     assert said[0].endswith("Ticket 8. Its lock is now “Unlocked”.")

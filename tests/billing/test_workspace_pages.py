@@ -12,7 +12,7 @@ from django.urls import reverse
 from billing import services
 from billing.models import Invoice, Usage, WorkspaceClosure
 from coupons import services as coupons
-from tests.admin_pages import messages_of
+from tests.admin_pages import as_shown, messages_of
 from tests.billing.factories import workspace
 from tests.coupons.factories import coupon, free_workspace, paid_annual, paid_monthly
 
@@ -77,7 +77,8 @@ def test_w1_d4_the_confirmation_says_what_the_clock_owes_before_closing(
     services.run_billing(as_of=date(2026, 2, 8))
     pin_today(date(2026, 2, 10))
     client.force_login(support)
-    body = client.get(page(ws, "close")).content.decode()
+    shown = client.get(page(ws, "close"))
+    body, digest = shown.content.decode(), shown.context["shown_digest"]
     assert not Invoice.objects.filter(workspace=ws, issue_date=date(2026, 2, 9)).exists()
     if what == "trial":
         assert "Monthly Team ends now with a final invoice of $4.29 dated 10 Feb 2026." in body
@@ -89,7 +90,9 @@ def test_w1_d4_the_confirmation_says_what_the_clock_owes_before_closing(
         )
         # The term's days, the last one included (it read "to 9 Feb 2027", the exclusive end).
         assert "The annual term (9 February 2026 – 8 February 2027) ends now" in body
-    client.post(page(ws, "close"), {"reason": "Customer asked for deletion, ticket 9"})
+    client.post(
+        page(ws, "close"), {"reason": "Customer asked for deletion, ticket 9", "shown": digest}
+    )
     issued = Invoice.objects.filter(workspace=ws, issue_date__gte=date(2026, 2, 9))
     expected = [("final", D("4.29"))] if what == "trial" else [("annual", D("1440.00"))]
     assert list(issued.order_by("issue_date").values_list("kind", "total")) == expected
@@ -124,7 +127,8 @@ def test_w1_support_closes_with_a_reason_and_then_can_only_reopen(client, suppor
     assert "Say why" in refused.content.decode()
     assert not WorkspaceClosure.objects.exists()
 
-    response = client.post(page(customer, "close"), {"reason": "Deletion request, ticket 5"})
+    url = page(customer, "close")
+    response = client.post(url, as_shown(client, url, {"reason": "Deletion request, ticket 5"}))
     assert response.status_code == 302 and response.url == change_page(customer)
     closure = WorkspaceClosure.objects.get(workspace=customer)
     assert (closure.closed_by, closure.reason, closure.final_invoice.total) == (
@@ -158,7 +162,10 @@ def test_w1_support_closes_with_a_reason_and_then_can_only_reopen(client, suppor
     assert "reopen it first" in refused.content.decode()
     assert Usage.objects.get(workspace=customer, month=JAN).mtus == 12_000
 
-    reopened = client.post(page(customer, "reopen"), {"reason": "Came back, ticket 9"}, follow=True)
+    url = page(customer, "reopen")
+    reopened = client.post(
+        url, as_shown(client, url, {"reason": "Came back, ticket 9"}), follow=True
+    )
     assert "Acme reopened on Free: Came back, ticket 9" in messages_of(reopened)
     customer.refresh_from_db()
     assert (customer.closed_on, customer.data_flow) == (None, True)

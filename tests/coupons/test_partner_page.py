@@ -17,7 +17,7 @@ from billing.models import OutboundEmail
 from coupons import services
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner
-from tests.admin_pages import messages_of
+from tests.admin_pages import as_shown, messages_of
 
 from .factories import coupon
 
@@ -146,7 +146,9 @@ def test_c7_r4_approving_on_the_page_sets_the_partner_s_own_credit_of_30_000(
 
     why = "Board agreed a larger cohort, ticket 12"
     done = client.post(
-        decide_url(p, "approve"), {"credit_amount": "30000.00", "note": why}, follow=True
+        decide_url(p, "approve"),
+        as_shown(client, decide_url(p, "approve"), {"credit_amount": "30000.00", "note": why}),
+        follow=True,
     )
     assert done.redirect_chain[-1][0] == page_url(p)
     assert messages_of(done) == [
@@ -174,7 +176,8 @@ def test_c7_approving_without_an_amount_keeps_the_startup_coupon_s_credit(client
     get the STARTUP coupon's credit (no amount of its own) and the history says "Approved"."""
     p = partner()
     client.force_login(reviewer)
-    client.post(decide_url(p, "approve"), {"credit_amount": "", "note": ""})
+    url = decide_url(p, "approve")
+    client.post(url, as_shown(client, url, {"credit_amount": "", "note": ""}))
     p.refresh_from_db()
     assert (p.status, p.credit_amount, p.reviewed_on) == ("active", None, TODAY)
     assert p.history.first().history_change_reason == "Approved"
@@ -194,7 +197,8 @@ def test_c7_r4_declining_on_the_page_needs_a_reason_and_emails_it_to_the_contact
     assert "Say why" in refused
     assert written(p) == before
 
-    done = client.post(decide_url(p, "decline"), {"reason": "Not an accelerator"}, follow=True)
+    url = decide_url(p, "decline")
+    done = client.post(url, as_shown(client, url, {"reason": "Not an accelerator"}), follow=True)
     assert messages_of(done) == [
         "Launchpad's application is declined; the reason is emailed to lee@launchpad.example."
     ]
@@ -221,7 +225,8 @@ def test_c7_deactivating_on_the_page_switches_the_partner_s_coupons_off(client, 
     asked = text(client.get(decide_url(p, "deactivate")))
     assert "its coupons are switched off" in asked and 'name="reason"' in asked
 
-    done = client.post(decide_url(p, "deactivate"), {"reason": "Program closed"}, follow=True)
+    url = decide_url(p, "deactivate")
+    done = client.post(url, as_shown(client, url, {"reason": "Program closed"}), follow=True)
     assert messages_of(done) == ["Launchpad is deactivated; its coupons are switched off."]
     p.refresh_from_db()
     assert (p.status, p.reviewed_on, p.review_note) == ("inactive", TODAY, "Program closed")
@@ -262,7 +267,7 @@ def test_c7_a_decision_the_status_no_longer_allows_says_so_and_writes_nothing(
         "Orbit is an open application, not an active partner: there is nothing to deactivate."
         in refused
     )
-    client.post(decide_url(other, "approve"), {"note": "Strong"})
+    client.post(decide_url(other, "approve"), as_shown(client, decide_url(other, "approve")))
     again = text(client.post(decide_url(other, "approve"), {"note": "Strong"}))
     assert "Orbit is already an active partner since 10 Feb 2026: there is nothing to approve." in (
         again
@@ -277,7 +282,8 @@ def test_r4_c7_a_refusal_by_the_service_is_shown_and_nothing_is_written(client, 
     p = partner()
     before = written(p)
     client.force_login(reviewer)
-    refused = client.post(decide_url(p, "approve"), {"credit_amount": "30000.00", "note": " "})
+    url = decide_url(p, "approve")
+    refused = client.post(url, as_shown(client, url, {"credit_amount": "30000.00", "note": " "}))
     assert refused.status_code == 200
     assert messages_of(refused) == [
         "Say why this partner's startups get their own credit amount: the reason is kept."

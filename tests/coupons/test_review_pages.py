@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from coupons import services
 from coupons.models import NonprofitProof, Redemption
+from tests.admin_pages import as_shown
 
 from .factories import PDF, PNG, coupon, paid_monthly
 
@@ -57,7 +58,8 @@ def test_c6_approving_with_the_discount_is_confirmed_then_applies_nonprofit(clie
     assert "NONPROFIT takes $120.00 off each monthly Team bill of Food Bank" in asked
     assert 'value="Yes, approve and apply NONPROFIT"' in asked
     assert NonprofitProof.objects.get().status == "submitted"
-    client.post(decide_url(proof, "approve-and-apply"))
+    url = decide_url(proof, "approve-and-apply")
+    client.post(url, as_shown(client, url))
     proof.refresh_from_db()
     assert (proof.status, proof.reviewed_by) == ("approved", support)
     assert Redemption.objects.get(workspace=ws).coupon.code == "NONPROFIT"
@@ -72,7 +74,8 @@ def test_c6_rejecting_needs_a_reason(client, support, today):
     client.force_login(support)
     client.post(decide_url(proof, "reject"), {"reason": ""})
     assert NonprofitProof.objects.get().status == "submitted"
-    client.post(decide_url(proof, "reject"), {"reason": "Letter is ten years old"})
+    url = decide_url(proof, "reject")
+    client.post(url, as_shown(client, url, {"reason": "Letter is ten years old"}))
     proof.refresh_from_db()
     assert (proof.status, proof.reason) == ("rejected", "Letter is ten years old")
 

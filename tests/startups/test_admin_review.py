@@ -15,7 +15,7 @@ from billing import admin_toolkit as toolkit
 from billing import services as billing
 from billing.roles import STARTUP_REVIEWERS
 from startups.models import DealRequest, PartnerDeal, StartupApplication
-from tests.admin_pages import action
+from tests.admin_pages import action, as_shown
 from tests.billing.factories import workspace
 
 from .factories import application, renewal_review_due
@@ -187,7 +187,7 @@ def test_s6_r4_a_deal_request_is_decided_on_its_own_page(client, db, reviewer, s
     client.post(decline, {"reason": " "})
     request.refresh_from_db()
     assert request.status == "requested"
-    done = client.post(decline, {"reason": "Quota used up"}, follow=True)
+    done = client.post(decline, as_shown(client, decline, {"reason": "Quota used up"}), follow=True)
     assert done.redirect_chain[-1][0] == page_url
     request.refresh_from_db()
     assert (request.status, request.note, request.decided_by, request.decided_on) == (
@@ -211,7 +211,7 @@ def test_s6_marking_a_deal_request_fulfilled_on_its_page_and_from_the_list(clien
     client.force_login(reviewer)
     fulfil = reverse("admin:startups_dealrequest_decide", args=[one.pk, "fulfil"])
     assert 'value="Yes, mark fulfilled"' in client.get(fulfil).content.decode()
-    client.post(fulfil)
+    client.post(fulfil, as_shown(client, fulfil))
     changelist = reverse("admin:startups_dealrequest_changelist")
     client.post(changelist, action("fulfil", two))
     assert set(DealRequest.objects.values_list("status", "decided_by")) == {
@@ -401,7 +401,12 @@ def test_s4_the_approve_page_says_what_approving_grants_and_to_whom_it_writes(
     page = unescape(client.get(url).content.decode())
     assert "$50,000.00 of credit for year one" in page
     response = client.post(
-        url, {"workspace": app.workspace_id, "note": "", "credits_scope_confirmed": "on"}
+        url,
+        as_shown(
+            client,
+            url,
+            {"workspace": app.workspace_id, "note": "", "credits_scope_confirmed": "on"},
+        ),
     )
     assert response.status_code == 302
     app.refresh_from_db()

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from startups import services
 from startups.models import StartupApplication
+from tests.admin_pages import as_shown
 from tests.billing.factories import workspace
 
 from .factories import application
@@ -26,9 +27,12 @@ def test_s3_the_reviewer_links_the_workspace_on_the_approve_page(client, db, rev
     assert 'name="workspace"' in page and "data-ajax--url" in page  # the autocomplete
     refused = client.post(action_url(app, "approve"), {"note": "Strong"})
     assert "Choose the applicant&#x27;s workspace" in refused.content.decode()
+    url = action_url(app, "approve")
     client.post(
-        action_url(app, "approve"),
-        {"workspace": ws.pk, "note": "Strong", "credits_scope_confirmed": "on"},
+        url,
+        as_shown(
+            client, url, {"workspace": ws.pk, "note": "Strong", "credits_scope_confirmed": "on"}
+        ),
     )
     app.refresh_from_db()
     assert (app.status, app.workspace) == ("approved", ws)
@@ -51,7 +55,8 @@ def test_s2_e4_s7_a_workspace_picked_on_the_approve_page_is_checked_on_the_page(
     redeem_coupon(ws, "SPRING", by=support, as_of=date(2026, 1, 25))
     client.force_login(reviewer)
     stored = StartupApplication.objects.values("workspace", "checks", "failing_checks").get()
-    refused = client.post(action_url(app, "approve"), {"workspace": ws.pk, "note": "Strong"})
+    url = action_url(app, "approve")
+    refused = client.post(url, as_shown(client, url, {"workspace": ws.pk, "note": "Strong"}))
     body = refused.content.decode()
     assert "Approval needs every check to pass (E4: Workspace nimbus has received" in body
     assert "E4 fails</strong>: Workspace nimbus has received a coupon or credit" in body

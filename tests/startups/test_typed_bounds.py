@@ -10,6 +10,7 @@ from django.urls import reverse
 from startups import services
 from startups.errors import ApplicationError
 from startups.models import StartupApplication
+from tests.admin_pages import as_shown
 from tests.billing.factories import workspace
 
 from .factories import APPLICATION_FORM, application, renewal_review_due
@@ -118,9 +119,8 @@ def test_s3_an_approval_note_or_override_reason_over_2000_characters_is_refused(
 def test_s3_an_approval_note_of_2000_characters_is_kept_in_full(client, db, reviewer, today):
     """S3: 2,000 characters is within the cap: the application is approved with the note."""
     app, url = _approve_page(client, reviewer)
-    response = client.post(
-        url, {"workspace": app.workspace_id, "note": "x" * 2_000, "credits_scope_confirmed": "on"}
-    )
+    data = {"workspace": app.workspace_id, "note": "x" * 2_000, "credits_scope_confirmed": "on"}
+    response = client.post(url, as_shown(client, url, data))
     assert response.status_code == 302
     app.refresh_from_db()
     assert (app.status, len(app.decision_note)) == ("approved", 2_000)
