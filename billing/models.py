@@ -933,6 +933,11 @@ class Invoice(models.Model):
         ]
         constraints = [
             # I4: a second invoice for the same subscription, kind and period cannot exist.
+            # Kind is in it on purpose: a forecast's sandbox (FC1) issues a final invoice for
+            # the period the close is billing as monthly, in a transaction it rolls back, and
+            # a constraint across kinds would make the close wait for it. M1's "not already
+            # billed by a final invoice" is held by the clock instead: a change holds its row
+            # shared, the clock takes it to run a day, and D2 refuses a processed day.
             models.UniqueConstraint(
                 fields=["subscription", "kind", "period_start"], name="one_invoice_per_period"
             ),
