@@ -1,8 +1,8 @@
-"""Settings, all from the environment (django-environ), with laptop-safe defaults.
+"""Settings, all from the environment (django-environ).
 
-Every variable is listed in README.md. The defaults are production's: with no environment at all
-start-up stops and asks for a SECRET_KEY. A laptop sets DEBUG=true and CELERY_TASK_ALWAYS_EAGER=true
-(`make run` does), and runs on a local SQLite file with no broker.
+Every variable is listed in README.md. DEBUG and CELERY_TASK_ALWAYS_EAGER default to
+production's false, so with no environment at all start-up stops and asks for a SECRET_KEY. A
+laptop sets both to true (`make run` does) and runs on a local SQLite file with no broker.
 """
 
 from datetime import timedelta
