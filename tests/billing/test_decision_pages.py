@@ -443,13 +443,19 @@ def test_a_forbidden_page_is_the_back_office_s_own_403(db, client, reviewer, inv
 def test_k3_the_same_request_posted_twice_files_one(db, client, support, finance, invoice):
     """K3: support's request for 50.00 on January's 120.00 posted twice (a double click, a
     browser resubmitting) filed two; finance saw 100.00 waiting and could approve both, both
-    fitting the 120.00 left: twice the refund asked for. The second is now refused, saying the
-    first waits; another request (another amount or reason) still goes in."""
+    fitting the 120.00 left: twice the refund asked for. The second is now refused: a double
+    click by the page's digest (its figures changed), the same request from the page as it is
+    now by the service, saying the first waits; another request (another amount or reason)
+    still goes in."""
     client.force_login(support)
     url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
-    form = {"amount": "50.00", "reason": "Outage on 12 January, ticket 31"}
-    # Each post from the page as it is then: the service, not the page's digest, refuses.
-    client.post(url, as_shown(client, url, form))
+    form = as_shown(client, url, {"amount": "50.00", "reason": "Outage on 12 January, ticket 31"})
+    client.post(url, form)
+    # The double click: the page's figures (50.00 waiting now) are not the ones it showed.
+    again = client.post(url, form)
+    assert f"{invoice.number} changed since this page was opened" in messages_of(again)[-1]
+    assert CreditNote.objects.count() == 1
+    # The same request from the page as it is now: the service refuses it.
     response = client.post(url, as_shown(client, url, form))
     assert messages_of(response)[-1:] == [
         f"This credit note ($50.00 on {invoice.number}, for the same reason) was requested on "
