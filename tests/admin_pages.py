@@ -20,6 +20,8 @@ def action(name, *objects, confirm=False, **fields):
 
 def as_shown(client, url, data=None):
     """The POST data `data` plus the digest of what the page at `url` shows now, as its form
-    sends it: a confirmation without it runs nothing (`admin_toolkit.service_form_page`)."""
+    sends it: a confirmation without it runs nothing (`admin_toolkit.service_form_page`). A
+    page that offers no confirmation with a digest fails the test here."""
     found = re.search(r'name="shown" value="(\w+)"', client.get(url).content.decode())
-    return {**(data or {}), **({"shown": found[1]} if found else {})}
+    assert found, f"{url} shows no confirmation carrying what it showed"
+    return {**(data or {}), "shown": found[1]}

@@ -476,8 +476,7 @@ def test_k3_a_request_sent_again_after_finance_approved_it_files_nothing(
     sent with that page's figures, it files nothing now and shows the page as it is."""
     client.force_login(support)
     url = reverse("admin:billing_invoice_credit_note", args=[invoice.pk])
-    shown = re.search(r'name="shown" value="([^"]+)"', client.get(url).content.decode())[1]
-    form = {"amount": "10.00", "reason": "Outage on 12 January", "shown": shown}
+    form = as_shown(client, url, {"amount": "10.00", "reason": "Outage on 12 January"})
     client.post(url, form)
     note = CreditNote.objects.get()
     services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 10))

@@ -394,12 +394,11 @@ def test_c7_an_approval_from_a_page_read_before_a_decline_approves_nothing(clien
     confirmation is shown again as things are now, and nothing is written."""
     p = partner()
     client.force_login(reviewer)
-    body = text(client.get(decide_url(p, "approve")))
-    shown = re.search(r'name="shown" value="(\w+)"', body).group(1)
+    read_before = as_shown(client, decide_url(p, "approve"), {"note": ""})
     services.decline_partner(p, by=reviewer, reason="Not a program", as_of=TODAY)
     before = written(p)
 
-    response = client.post(decide_url(p, "approve"), {"note": "", "shown": shown})
+    response = client.post(decide_url(p, "approve"), read_before)
 
     assert response.status_code == 200
     assert "changed since this page was opened" in " ".join(messages_of(response))
