@@ -12,7 +12,7 @@ workspace. One workspace's change (an unlock, an upgrade lifting a lock) goes th
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, Count, Exists, OuterRef, Value, When
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
@@ -58,6 +58,10 @@ def change_locks_in_bulk(
     return len(workspace_ids)
 
 
+# Each batch and each `change_locks` is one transaction (a savepoint inside the close's): a
+# lock is never left changed without its event, its history row or its email, which a run of
+# the day again would not put right (it looks for workspaces whose lock has not changed yet).
+@transaction.atomic
 def _change_batch(ids, to_lock, cause, cause_text, as_of, month, email):
     quote = connection.ops.quote_name
     now = timezone.now()
@@ -117,6 +121,7 @@ def set_lock(workspace, to_lock, *, cause, as_of, by=None, reason=""):
     return change_locks([workspace], to_lock, cause=cause, as_of=as_of, by=by, reason=reason)[0]
 
 
+@transaction.atomic
 def change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, reason=""):
     """F6: move `workspaces` (instances the caller goes on using) to `to_lock`, record each
     change with its cause, email each. Bulk statements; the month close's many changes go

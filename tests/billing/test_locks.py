@@ -5,10 +5,10 @@ from datetime import date
 
 import pytest
 from django.core import mail
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from billing import emails, services
+from billing import emails, locks, services
 from billing.errors import BillingError
 from billing.models import LockEvent, OutboundEmail, Strike
 
@@ -386,3 +386,45 @@ def test_f4_f7_d4_a_move_to_team_and_its_cancellation_entered_ahead_of_the_close
         (date(2027, 3, 1), "unlocked", "under_limit"),
     ]
     assert daily[1] == "unlocked"
+
+
+@pytest.mark.parametrize("failing", ["the lock event", "the email"])
+def test_f4_f6_an_unlock_that_fails_part_way_leaves_the_lock_and_the_day_run_again_unlocks(
+    db, django_capture_on_commit_callbacks, monkeypatch, failing
+):
+    """F4, F6, D1: Free with a card from 1 December 2026, 2,000 MTUs in January and in February
+    2027: `locked` at January's close, `locked_data_stopped` at February's (two strikes). A
+    move to Team on 15 March entered before the clock reached that day finds no lock to lift;
+    the clock's run of 15 March lifts it. If writing its lock event, or queueing its email,
+    fails, the run of the day fails and the lock is as it was, so running the day again
+    unlocks with its event and its one email. Before, the lock was left `unlocked` with no
+    event or no email, and the day run again found nothing to do."""
+    ws = workspace(as_of=date(2026, 12, 1), card=True)
+    usage(ws, date(2027, 1, 1), 2_000)
+    usage(ws, date(2027, 2, 1), 2_000)
+    services.change_to_team(ws, as_of=date(2027, 3, 15))
+    services.run_billing(as_of=date(2027, 3, 14))
+    assert lock_of(ws) == "locked_data_stopped"
+
+    def fail(*args, **kwargs):
+        raise DatabaseError(f"{failing} could not be written")
+
+    with monkeypatch.context() as patch:
+        if failing == "the lock event":
+            patch.setattr(LockEvent.objects, "bulk_create", fail)
+        else:
+            patch.setattr(locks, "queue_emails_rendered_when_sent", fail)
+        with pytest.raises(DatabaseError, match="could not be written"):
+            services.run_billing(as_of=date(2027, 3, 15))
+    assert lock_of(ws) == "locked_data_stopped"
+    assert not ws.lock_events.filter(cause="moved_to_team").exists()
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.run_billing(as_of=date(2027, 3, 15))
+    assert lock_of(ws) == "unlocked"
+    assert list(ws.lock_events.filter(on=date(2027, 3, 15)).values_list("to_lock", "cause")) == [
+        ("unlocked", "moved_to_team")
+    ]
+    assert OutboundEmail.objects.filter(kind="unlocked").count() == 1
+    assert len([m for m in mail.outbox if ws.name in m.body]) == 1
