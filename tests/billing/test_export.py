@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import OperationalError, connection
 from django.http import StreamingHttpResponse
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -224,6 +224,36 @@ def test_export_invoices_to_a_file_matches_the_page(invoices, tmp_path, client, 
     client.force_login(finance)
     page = client.get(reverse("finance:invoices-export"), {"issued_from": "2026-03"})
     assert target.read_bytes() == b"".join(page.streaming_content)
+
+
+def test_export_invoices_that_fails_part_way_leaves_the_file_that_was_there(
+    invoices, tmp_path, monkeypatch
+):
+    """A failed operation leaves nothing half-written: `-o FILE` of an export whose database
+    goes away after the header and one row keeps the earlier export as it was, and leaves no
+    part file beside it. Before, FILE was cut to the header and that one row."""
+    target = tmp_path / "invoices.csv"
+    call_command("export_invoices", "-o", str(target), stderr=io.StringIO())
+    earlier = target.read_bytes()
+    assert len(rows(earlier.decode())) == Invoice.objects.count() > 1
+
+    def cut_short(export):
+        yield csv_export.header()
+        yield b"INV-2026-000001,alpha\n"
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(InvoiceCsv, "__iter__", cut_short)
+    with pytest.raises(OperationalError):
+        call_command("export_invoices", "-o", str(target), stderr=io.StringIO())
+    assert target.read_bytes() == earlier
+    assert [path.name for path in tmp_path.iterdir()] == ["invoices.csv"]
+
+
+def test_export_invoices_to_a_folder_that_is_not_there_says_so(db, tmp_path):
+    target = tmp_path / "no-such-folder" / "invoices.csv"
+    with pytest.raises(CommandError, match="Cannot write .*invoices.csv: No such file"):
+        call_command("export_invoices", "-o", str(target), stderr=io.StringIO())
+    assert not (tmp_path / "no-such-folder").exists()
 
 
 @pytest.mark.parametrize(

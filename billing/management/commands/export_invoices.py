@@ -1,6 +1,10 @@
 """`manage.py export_invoices [--from YYYY-MM] [--to YYYY-MM] [-o FILE]`: invoices by issue
 month (both ends included) as the finance page's CSV, through the same filter and writer."""
 
+import os
+import tempfile
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.csv_export import InvoiceCsv
@@ -26,12 +30,27 @@ class Command(BaseCommand):
         export = InvoiceCsv(month_filter.qs)
         if output:
             try:
-                with open(output, "wb") as file:
-                    for chunk in export:
-                        file.write(chunk)
+                write_whole(Path(output), export)
             except OSError as exc:
                 raise CommandError(f"Cannot write {output}: {exc.strerror}.") from None
             self.stderr.write(f"{export.rows:,} invoice(s) written to {output}.")
         else:
             for chunk in export:
                 self.stdout.write(chunk.decode(), ending="")
+
+
+def write_whole(target: Path, chunks) -> None:
+    """Write `chunks` to `target` whole or not at all: into a file beside it, moved into place
+    when the last chunk is written. An export that fails part-way (the database gone, the disk
+    full) leaves the file that was there, not a CSV cut short that reads as complete. The new
+    file is readable by its owner only, as the private documents are: it lists every customer's
+    invoices."""
+    handle, part = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            for chunk in chunks:
+                file.write(chunk)
+        os.replace(part, target)
+    except BaseException:
+        Path(part).unlink(missing_ok=True)
+        raise
