@@ -26,6 +26,7 @@ R5). Every change goes through a service:
 """
 
 import hashlib
+import logging
 from datetime import date, datetime, timedelta
 
 from django import forms
@@ -72,6 +73,8 @@ from billing.errors import BillingError
 from billing.formatting import day, money
 from billing.months import add_months, month_start, parse_month
 from billing.search import matching
+
+logger = logging.getLogger(__name__)
 
 REASON_HELP = "Kept in the history with your name: say why, e.g. the ticket number."
 # The form field carrying the digest of what a confirmation page showed (`service_form_page`).
@@ -896,7 +899,11 @@ def _display(record, field):
 def run_for_each(model_admin, request, objects, perform, *, done, log=None, describe=str):
     """Call `perform(obj)` (a service) for each object in its own transaction; report each
     refusal with the object's name and count the rest. Each success is written to the object's
-    admin log as `log` (or `done`). Returns how many succeeded."""
+    admin log as `log` (or `done`). Returns how many succeeded.
+
+    One row that fails otherwise (a deadlock, a lock wait that timed out, a fault) is rolled
+    back and reported, and the others still run: stopping at it would leave the rows before
+    it done with no log entry or message, and the rows after it not tried."""
     succeeded = 0
     for obj in objects:
         try:
@@ -904,6 +911,14 @@ def run_for_each(model_admin, request, objects, perform, *, done, log=None, desc
                 perform(obj)
         except BillingError as exc:
             model_admin.message_user(request, f"{describe(obj)}: {exc}", messages.ERROR)
+        except Exception:
+            logger.exception("%s failed on %s #%s", capfirst(done), obj._meta.label, obj.pk)
+            model_admin.message_user(
+                request,
+                f"{describe(obj)}: not done, an unexpected error; nothing of it was changed. "
+                "Try it again; the error log says what went wrong.",
+                messages.ERROR,
+            )
         else:
             model_admin.log_change(request, obj, capfirst(log or done))
             succeeded += 1

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import Group, User
 from django.core.files.base import ContentFile
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -520,6 +521,43 @@ def test_x4_finance_reviews_and_approves_in_the_admin(db, client, finance, today
     assert (cert.status, cert.reviewed_by) == ("approved", finance)
     response = client.post(changelist, action("approve", cert, confirm=True), follow=True)
     assert any("a decision is final" in m for m in messages_of(response))
+
+
+def test_x4_one_certificate_that_fails_does_not_stop_the_others_in_a_bulk_action(
+    db, client, finance, today, monkeypatch, caplog
+):
+    """One bad row never stops the others: three certificates taken into review at once, the
+    second hitting a deadlock, end as `in_review`, `submitted`, `in_review`; the page names
+    the second as not done and counts two, and the log keeps the error. Before, the action
+    stopped at the second with a server error: the first in review with no log entry, the
+    third never tried."""
+    certs = [
+        certificate(workspace(business_country="US", business_region="CA"), "CA", on=day)
+        for day in (date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7))
+    ]
+    start_review = services.start_exemption_review
+
+    def deadlocked_on_the_second(cert, **kwargs):
+        if cert.pk == certs[1].pk:
+            raise OperationalError("deadlock detected")
+        return start_review(cert, **kwargs)
+
+    monkeypatch.setattr(services, "start_exemption_review", deadlocked_on_the_second)
+    client.force_login(finance)
+    changelist = reverse("admin:billing_taxexemption_changelist")
+    response = client.post(changelist, action("start_review", *certs), follow=True)
+    assert [TaxExemption.objects.get(pk=c.pk).status for c in certs] == [
+        "in_review",
+        "submitted",
+        "in_review",
+    ]
+    assert messages_of(response) == [
+        f"{certs[1]}: not done, an unexpected error; nothing of it was changed. Try it again; "
+        "the error log says what went wrong.",
+        "2 certificate(s) taken into review.",
+    ]
+    assert "deadlock detected" in caplog.text
+    assert LogEntry.objects.filter(object_id__in=[certs[0].pk, certs[2].pk]).count() == 2
 
 
 def test_x4_the_bulk_approval_warns_of_a_certificate_for_another_state(db, client, finance, today):
