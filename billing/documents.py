@@ -4,16 +4,21 @@ exemption certificates here, non-profit proofs in `coupons`.
 - the content check: PDF, PNG or JPEG by the file's first bytes (the name and the browser's
   declared type are the uploader's word and are not trusted), not empty, at most 10 MB;
 - storage under a random name in the private storage (`settings.PRIVATE_MEDIA_ROOT`, which no
-  URL serves), with the file removed again when the transaction that stored it rolls back;
+  URL serves), with the file removed again when the transaction that stored it rolls back, and
+  a daily sweep of the files no row names (`delete_orphan_documents`) for the rollbacks and
+  crashes no code of ours sees;
 - the download: a response for a permission-checked view that a browser will not sniff or run
   as a page.
 """
 
 import secrets
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 from django import forms
-from django.db import transaction
+from django.apps import apps
+from django.core.files.storage import default_storage
+from django.db import models, transaction
 from django.http import FileResponse, Http404
 from django.utils.deconstruct import deconstructible
 
@@ -26,6 +31,7 @@ __all__ = [
     "InvalidDocument",
     "PrivateUploadTo",
     "clean_document",
+    "delete_orphan_documents",
     "document_response",
     "document_type",
     "preview",
@@ -120,7 +126,9 @@ def stored_until_rollback(field_file, upload, *, using=None):
     is deleted again, so no document is left in storage without its row.
 
     Django has no rollback hook: a rollback of an enclosing transaction after the block has
-    completed is not seen here."""
+    completed is not seen here, nor a store that fails part-way (a full disk) before the file
+    has its name, nor a process that dies before its commit. `delete_orphan_documents` deletes
+    those files a day later."""
     field_file.save("document", upload, save=False)
     try:
         with transaction.atomic(using=using):
@@ -128,6 +136,36 @@ def stored_until_rollback(field_file, upload, *, using=None):
     except BaseException:
         field_file.delete(save=False)
         raise
+
+
+# Longer than any transaction that stores a document runs before its commit (a page's or a
+# task's), so the sweep never takes the file of a row about to be committed.
+ORPHAN_AFTER = timedelta(days=1)
+
+
+def delete_orphan_documents(*, now: datetime) -> list[str]:
+    """The private files that no row names, stored before `now - ORPHAN_AFTER`, deleted; their
+    names returned. A row's file is kept while the row or any of its history rows names it
+    (R4's history shows the document a decision was made on)."""
+    kept, folders = set(), set()
+    for model in apps.get_models():
+        for field in model._meta.fields:
+            if isinstance(field, models.FileField) and isinstance(field.upload_to, PrivateUploadTo):
+                folders.add(field.upload_to.folder)
+                for named in (model, getattr(getattr(model, "history", None), "model", None)):
+                    if named is not None:
+                        kept.update(named._default_manager.values_list(field.name, flat=True))
+    deleted = []
+    for folder in sorted(folders):
+        if not default_storage.exists(folder):
+            continue
+        for file_name in sorted(default_storage.listdir(folder)[1]):
+            name = f"{folder}/{file_name}"
+            if name in kept or default_storage.get_modified_time(name) > now - ORPHAN_AFTER:
+                continue
+            default_storage.delete(name)
+            deleted.append(name)
+    return deleted
 
 
 # --- The download ---------------------------------------------------------------------------------

@@ -185,6 +185,18 @@ def sweep_stuck_import_jobs():
     return hand_over_stuck_jobs(now=timezone.now(), run_later=import_usage_file.delay)
 
 
+@shared_task
+def sweep_orphan_documents():
+    """The beat's daily sweep of uploaded documents whose row was never committed. Now is read
+    here, at the edge."""
+    from billing.documents import delete_orphan_documents
+
+    deleted = delete_orphan_documents(now=timezone.now())
+    if deleted:
+        logger.info("deleted %s document(s) no row names: %s", len(deleted), ", ".join(deleted))
+    return len(deleted)
+
+
 @shared_task(bind=True, ignore_result=True)
 def record_heartbeat(self):
     """The beat's heartbeat, every 5 minutes (CELERY_BEAT_SCHEDULE): the worker that runs it

@@ -280,6 +280,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.sweep_stuck_import_jobs",
         "schedule": crontab(minute="*/5"),
     },
+    # Uploaded documents whose row was rolled back or never committed are deleted.
+    "sweep-orphan-documents": {
+        "task": "billing.tasks.sweep_orphan_documents",
+        "schedule": crontab(hour=3, minute=30),
+    },
     # The workers' heartbeat: check_billing says so when no worker ran one for 15 minutes. One
     # left in the queue while no worker was up expires instead of running late with the next.
     "worker-heartbeat": {

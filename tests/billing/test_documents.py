@@ -2,16 +2,18 @@
 (coupons) — one content check, storage under random names that a rollback cleans up, and the
 permission-checked download (as an attachment, or inline for a preview)."""
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 from django.http import Http404
 from django.urls import reverse
+from django.utils import timezone
 
-from billing import documents
+from billing import documents, tasks
 from billing import services as billing_services
 from billing.demo import certificate_pdf
 from billing.documents import MAX_DOCUMENT_BYTES, document_type
@@ -199,6 +201,56 @@ def test_x5_c6_a_commit_that_fails_leaves_no_file(private_media, monkeypatch):
             )
     assert not NonprofitProof.objects.exists()
     assert stored_files(private_media) == []
+
+
+class FullDisk(ContentFile):
+    """An upload whose store fails part-way, as on a full disk."""
+
+    def chunks(self, chunk_size=None):
+        yield self.read()[:100]
+        raise OSError(28, "No space left on device")
+
+
+def test_x5_c6_the_daily_sweep_deletes_the_files_no_row_names_a_day_later(db, private_media):
+    """What `stored_until_rollback` cannot see: a certificate stored in a transaction of its
+    caller's that then rolls back, and a proof whose store failed part-way, each leave a file
+    that no row names. The sweep leaves them for a day (a transaction may still be about to
+    commit its row), then deletes those two and only those: a certificate and a proof whose
+    rows were committed keep theirs, and so does a file only a history row still names (the
+    document a decision was made on)."""
+    kept = [certificate(), proof(PNG)]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        certificate()
+        raise RuntimeError("a later step of the caller fails")
+    with pytest.raises(OSError, match="No space left"):
+        coupon_services.submit_nonprofit_proof(
+            workspace(), document=FullDisk(PDF, name="p.pdf"), by=None, as_of=DAY
+        )
+    renamed = certificate(PNG)
+    TaxExemption.objects.filter(pk=renamed.pk).update(document="tax-exemptions/elsewhere.png")
+    named = {row.document.name for row in kept} | {renamed.document.name}
+    stored = {str(p.relative_to(private_media)) for p in stored_files(private_media)}
+    orphans = stored - named
+    assert len(stored) == 5 and len(orphans) == 2
+
+    now = timezone.now()
+    assert documents.delete_orphan_documents(now=now) == []
+    assert sorted(documents.delete_orphan_documents(now=now + timedelta(days=1, minutes=1))) == (
+        sorted(orphans)
+    )
+    assert {str(p.relative_to(private_media)) for p in stored_files(private_media)} == named
+    assert documents.delete_orphan_documents(now=now + timedelta(days=2)) == []
+
+
+def test_x5_c6_the_sweep_of_orphan_documents_runs_daily_on_the_beat(db, private_media):
+    [entry] = [
+        e
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "billing.tasks.sweep_orphan_documents"
+    ]
+    assert (entry["schedule"].hour, entry["schedule"].minute) == ({3}, {30})
+    certificate()
+    assert tasks.sweep_orphan_documents() == 0  # a row names it
 
 
 # --- The download -----------------------------------------------------------------------------
