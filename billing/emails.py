@@ -16,8 +16,12 @@ Every promised email leaves or shows as failed:
   claimed so two sweeps never hand it on twice, and sent again (`resend_stuck_emails`), unless
   it has had its SEND_TRIES tries already: then it is failed, so no row goes round for ever;
 - staff see failed and stuck rows in the admin and resend them (`resend_email`).
-Whoever sends, a row is sent under its row lock and only while pending: never twice. Each try
-is counted, and committed, before its send starts: a sender that dies mid-send still counts.
+Whoever sends, a row is sent under its row lock and only while pending: two senders never
+send it twice. Each try is counted, and committed, before its send starts: a sender that dies
+mid-send still counts, and the row is tried again. That makes a send at least once, not exactly
+once: in the moment between the mail server accepting an email and its row's SENT committing,
+a sender killed or a database gone leaves the row pending, and its next try sends it again.
+Marking the row before the send instead would lose every email whose sender died mid-send.
 
 Emails queued by the thousand (a month close's lock emails) are rows without a body, rendered
 when they are sent from the context their kind reads back from the row's object key
