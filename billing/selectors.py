@@ -150,6 +150,7 @@ class BillingHealth:
     due_day: date  # the last day the clock should have processed
     last_processed_day: date | None
     clock_ran: bool
+    last_day_ended: date  # yesterday (UTC): the last the clock processes without --allow-future
     unfinished_closes: tuple[date, ...] = ()
     set_aside: int = 0  # workspaces a close could not bill (I6), not yet billed
     failed_emails: int = 0
@@ -161,6 +162,20 @@ class BillingHealth:
     workers_needed: bool = False  # tasks go through the broker (not eager, as on a laptop)
     heartbeat: WorkerHeartbeat | None = None  # the last a worker ran (`tasks.record_heartbeat`)
     heartbeat_stale: bool = False  # none yet, or none since HEARTBEAT_STALE_AFTER
+
+    @property
+    def done_through(self) -> date:
+        """The day the clock is done through, as the panel says it: the day it processed, or
+        the day due when it had nothing to process by then (no sign-up yet)."""
+        if self.last_processed_day is not None and self.last_processed_day > self.due_day:
+            return self.last_processed_day
+        return self.due_day
+
+    @property
+    def ran_ahead(self) -> bool:
+        """A run with --allow-future processed a day that has not ended. Not the beat's run of
+        yesterday in the hours of CLOCK_RUN_GRACE, which is ahead only of `due_day`."""
+        return self.last_processed_day is not None and self.last_processed_day > self.last_day_ended
 
     @property
     def problems(self) -> list[str]:
@@ -238,6 +253,7 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
         due_day=due_day,
         last_processed_day=last_processed_day,
         clock_ran=clock_ran,
+        last_day_ended=now.date() - timedelta(days=1),
         unfinished_closes=unfinished,
         set_aside=set_aside,
         failed_emails=emails.filter(status=OutboundEmail.Status.FAILED).count(),

@@ -5,10 +5,11 @@ exit code 1 when something needs attention."""
 
 import re
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from html import unescape
 from io import StringIO
 from itertools import count
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -18,6 +19,7 @@ from django.utils import timezone
 from billing import models, services, tasks
 from billing.health import record_worker_heartbeat
 from billing.models import Invoice, MonthClose, OutboundEmail, Usage
+from billing.templatetags import billing_health as health_tag
 from tests.services import require_postgres, require_redis
 from tests.workers import worker_on_the_test_database
 
@@ -429,6 +431,30 @@ def test_d1_the_panel_says_when_the_clock_ran_ahead_of_the_calendar(client, fina
     client.force_login(finance)
     page = client.get("/admin/").content.decode()
     assert f"done through {ahead.day} {ahead:%b %Y}, ahead of the calendar" in page
+
+
+@pytest.mark.parametrize("at", ["01:01", "02:59", "03:01"])  # in CLOCK_RUN_GRACE, and after
+def test_d1_the_beats_run_of_yesterday_is_not_called_ahead_of_the_calendar(
+    client, finance, monkeypatch, at
+):
+    """D1: the beat runs each day shortly after it ends. On 10 March 2026 between 00:15 and
+    03:00 (CLOCK_RUN_GRACE), a clock done through 9 March read "done through 9 Mar 2026, ahead
+    of the calendar (a run with --allow-future)", every night, though nobody ran one."""
+    workspace(as_of=date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 3, 9))
+    hour, minute = map(int, at.split(":"))
+    now = datetime(2026, 3, 10, hour, minute, tzinfo=UTC)
+    monkeypatch.setattr(health_tag, "timezone", SimpleNamespace(now=lambda: now))
+    client.force_login(finance)
+    page = client.get("/admin/").content.decode()
+    assert re.search(r"done through 9 Mar 2026\s+\(last processed day 9 Mar 2026\)", page)
+    assert "ahead of the calendar" not in page
+
+    # The same clock seen on the 9th itself, before that day ended, did run ahead.
+    before_it_ended = datetime(2026, 3, 9, 23, 0, tzinfo=UTC)
+    monkeypatch.setattr(health_tag, "timezone", SimpleNamespace(now=lambda: before_it_ended))
+    page = client.get("/admin/").content.decode()
+    assert "done through 9 Mar 2026, ahead of the calendar (a run with --allow-future)" in page
 
 
 # --- The workers' heartbeat (billing.tasks.record_heartbeat, sent by the beat) --------------
