@@ -161,8 +161,10 @@ def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: dat
             f"This credit note ({money(amount)} on {invoice.number}, for the same reason) was "
             f"requested on {day(same.requested_on)} already and is waiting for finance."
         )
-    _check_refund(invoice, amount)
+    # The waiting requests first: over what is left and with a request waiting, the figure to
+    # ask for is what is left after it, not what is left.
     _check_with_waiting(invoice, amount)
+    _check_refund(invoice, amount)
     note = CreditNote(
         invoice=invoice, amount=amount, reason=reason.strip(), requested_by=by, requested_on=as_of
     )

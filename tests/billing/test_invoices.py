@@ -374,6 +374,16 @@ def test_k3_credit_note_requested_by_support_approved_by_finance_never_above_wha
         f"A credit note on {invoice.number} can be at most $20.00 now: $100.00 of what is left "
         "unrefunded is requested already and waiting for finance. Not $30.00."
     )
+    # Over the whole invoice too, the refusal names the $20.00 that fits, not the $120.00 left
+    # (which it then refused in turn).
+    with pytest.raises(BillingError) as refused:
+        services.request_credit_note(
+            invoice, by=support, amount="200.00", reason="Goodwill", as_of=date(2026, 2, 2)
+        )
+    assert str(refused.value) == (
+        f"A credit note on {invoice.number} can be at most $20.00 now: $100.00 of what is left "
+        "unrefunded is requested already and waiting for finance. Not $200.00."
+    )
     assert invoice.credit_notes.count() == 1
     fits = services.request_credit_note(
         invoice, by=support, amount="20.00", reason="Goodwill", as_of=date(2026, 2, 2)
