@@ -37,10 +37,15 @@ def void_refusal(invoice: Invoice) -> str:
     the refund."""
     notes = invoice.credit_notes.exclude(status=CreditNote.Status.REJECTED)
     if refunded := notes.filter(status=CreditNote.Status.APPROVED).aggregate(s=Sum("amount"))["s"]:
+        left = refundable_amount(invoice)
+        then = (
+            f"Request a credit note for what is left ({money(left)}) instead."
+            if left
+            else "Nothing is left to refund."
+        )
         return (
             f"{invoice.number} cannot be voided: {money(round_cents(refunded))} of it was "
-            "refunded already (approved credit notes). Request a credit note for what is left "
-            "instead."
+            f"refunded already (approved credit notes). {then}"
         )
     if notes.exists():
         return (

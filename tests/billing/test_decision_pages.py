@@ -334,7 +334,9 @@ def test_i3_k3_the_void_page_of_a_refunded_invoice_says_why_before_a_reason_is_t
     db, client, support, finance, invoice
 ):
     """$120.00 with a $10.00 request waiting, then approved: the void page used to take a
-    reason and then refuse. It now says why at once and offers no form; nothing is voided."""
+    reason and then refuse. It now says why at once and offers no form; nothing is voided.
+    It names the $110.00 left to refund; refunded in full, it said to request a credit note
+    "for what is left" when nothing was."""
     note = services.request_credit_note(
         invoice, by=support, amount="10.00", reason="Outage", as_of=date(2026, 2, 2)
     )
@@ -350,12 +352,22 @@ def test_i3_k3_the_void_page_of_a_refunded_invoice_says_why_before_a_reason_is_t
     body = client.get(url).content.decode()
     assert (
         f"{invoice.number} cannot be voided: $10.00 of it was refunded already (approved credit "
-        "notes). Request a credit note for what is left instead." in body
+        "notes). Request a credit note for what is left ($110.00) instead." in body
     )
     assert forms_posting(body) == []
     client.post(url, {"reason": "Wrong plan"})
     invoice.refresh_from_db()
     assert invoice.status != "void"
+    # Refunded in full, it no longer sends finance to ask for a credit note of $0.00.
+    rest = services.request_credit_note(
+        invoice, by=support, amount="110.00", reason="Outage", as_of=date(2026, 2, 3)
+    )
+    services.decide_credit_note(rest, by=finance, approve=True, as_of=date(2026, 2, 3))
+    body = client.get(url).content.decode()
+    assert (
+        f"{invoice.number} cannot be voided: $120.00 of it was refunded already (approved "
+        "credit notes). Nothing is left to refund." in body
+    )
 
 
 def test_f5_unlocking_an_unlocked_workspace_says_so(db, client, support):
