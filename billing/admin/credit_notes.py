@@ -149,6 +149,9 @@ class CreditNoteAdmin(ServiceAdmin):
             )
         form_class = OptionalReasonForm if approve else ReasonForm
         verb = "Approve" if approve else "Reject"
+        refunds = selectors.refund_summary(invoice)
+        # K3: what approving gives back of the invoice's tax, said before, not after.
+        tax_back = services.tax_given_back(invoice, note.amount) if approve else None
         return service_form_page(
             self,
             request,
@@ -159,11 +162,17 @@ class CreditNoteAdmin(ServiceAdmin):
             title=f"{verb} the credit note of {money(note.amount)} on {invoice.number}",
             submit_label=f"Yes, {verb.lower()} {money(note.amount)}",
             closed=closed,
+            # Another note decided since the page was read changes what is left and the tax
+            # this one gives back (its share is rounded against what was given back before):
+            # the page is shown again with the new figures, not confirmed.
+            shown=(
+                f"{note.status} {invoice.status} refunded {refunds.refunded} pending "
+                f"{refunds.pending} tax back {tax_back}"
+            ),
             note=note,
             invoice=invoice,
-            refunds=selectors.refund_summary(invoice),
-            # K3: what approving gives back of the invoice's tax, said before, not after.
-            tax_back=services.tax_given_back(invoice, note.amount) if approve else None,
+            refunds=refunds,
+            tax_back=tax_back,
         )
 
     def _decide_one(self, request, note, approve, data):

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from billing import reports, services
 from billing.models import CreditNote, Invoice
+from tests.admin_pages import as_shown
 
 from .factories import paid_monthly
 
@@ -209,3 +210,37 @@ def test_k3_the_approve_page_says_the_tax_given_back_before_approval(
     services.decide_credit_note(note, by=finance, approve=True, as_of=date(2026, 2, 3))
     note.refresh_from_db()
     assert (note.tax, str(note)) == (D("2.03"), f"{invoice.number}-CN1")
+
+
+def test_k3_an_approve_page_read_before_another_note_was_approved_approves_nothing(
+    client, invoice, support, finance
+):
+    """K3, stale page: two requests on 128.70 with 8.70 tax, 5.00 and 6.00. Finance opens the
+    5.00's approve page: 5.00 × 8.70 / 128.70 = 0.3379… → 0.34 of tax back. In another tab the
+    6.00 is approved (0.4055… → 0.41). The 5.00 now gives back 11.00's 0.7435… → 0.74 less
+    0.41 = 0.33, not the 0.34 the open page says: confirming that page approves nothing and
+    shows 0.33 and what is left now; confirmed again, the note holds 0.33. Before, the page
+    approved it as read, booking 0.33 beside a page that said 0.34."""
+    five = services.request_credit_note(
+        invoice, by=support, amount="5.00", reason="Outage", as_of=date(2026, 2, 2)
+    )
+    six = services.request_credit_note(
+        invoice, by=support, amount="6.00", reason="Late fix", as_of=date(2026, 2, 2)
+    )
+    client.force_login(finance)
+    url = reverse("admin:billing_creditnote_decide", args=[five.pk, "approve"])
+    read = as_shown(client, url, {"reason": "Refunded to the card"})
+    assert "Of the $5.00, <strong>$0.34</strong> gives back tax" in client.get(url).content.decode()
+
+    services.decide_credit_note(six, by=finance, approve=True, as_of=date(2026, 2, 3))
+    response = client.post(url, read)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "changed since this page was opened" in page
+    assert "Of the $5.00, <strong>$0.33</strong> gives back tax" in page
+    five.refresh_from_db()
+    assert five.status == "requested"
+
+    client.post(url, as_shown(client, url, {"reason": "Refunded to the card"}))
+    five.refresh_from_db()
+    assert (five.status, five.tax) == ("approved", D("0.33"))

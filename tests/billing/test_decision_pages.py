@@ -190,7 +190,9 @@ def test_k3_finance_approves_a_credit_note_beside_the_invoice_figures(
     assert ("Left to refund", "$120.00") in figures(asked)
     note.refresh_from_db()
     assert note.status == "requested"
-    response = client.post(url, {"reason": "Refunded to the card"}, follow=True)
+    response = client.post(
+        url, as_shown(client, url, {"reason": "Refunded to the card"}), follow=True
+    )
     assert messages_of(response) == [f"Credit note of $45.00 on {invoice.number} approved."]
     note.refresh_from_db()
     assert (note.status, note.decided_by, note.decision_note) == (
@@ -210,9 +212,9 @@ def test_k3_rejecting_a_credit_note_needs_a_reason(db, client, support, finance,
     )
     client.force_login(finance)
     url = reverse("admin:billing_creditnote_decide", args=[note.pk, "reject"])
-    client.post(url, {"reason": ""})
+    client.post(url, as_shown(client, url, {"reason": ""}))
     assert CreditNote.objects.get().status == "requested"
-    client.post(url, {"reason": "Covered by the SLA credit already"})
+    client.post(url, as_shown(client, url, {"reason": "Covered by the SLA credit already"}))
     assert CreditNote.objects.get().status == "rejected"
 
 
@@ -222,7 +224,7 @@ def test_k3_a_rejected_credit_note_says_rejected(db, client, support, finance, i
     )
     client.force_login(finance)
     url = reverse("admin:billing_creditnote_decide", args=[note.pk, "reject"])
-    response = client.post(url, {"reason": "No basis"}, follow=True)
+    response = client.post(url, as_shown(client, url, {"reason": "No basis"}), follow=True)
     assert f"Credit note of $12.00 on {invoice.number} rejected." in messages_of(response)
 
 
@@ -271,10 +273,11 @@ def test_k3_the_request_form_shows_pending_requests_and_refuses_in_dollars_and_c
     # The same status reads the same on every page: "Requested", as in the credit-note list.
     assert "Late fix" in body and '<span class="badge waiting">Requested</span>' in body
     assert "Waiting for finance" not in body
+    # Over the $20.00 left, with $15.00 of it waiting: the refusal names the $5.00 that fits.
     response = client.post(url, as_shown(client, url, {"amount": "20.01", "reason": "More"}))
     assert messages_of(response) == [
-        f"A credit note on {invoice.number} can be at most $20.00 (what is left unrefunded), "
-        "not $20.01."
+        f"A credit note on {invoice.number} can be at most $5.00 now: $15.00 of what is left "
+        "unrefunded is requested already and waiting for finance. Not $20.01."
     ]
     assert CreditNote.objects.count() == 2
 
