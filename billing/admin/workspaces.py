@@ -2,7 +2,7 @@
 status panel, and the pages that change plan, interval, card, usage or lock through services.
 Also the plans (P1, P2) and the subscriptions behind them."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -51,7 +51,7 @@ from billing.models import (
     TaxExemption,
     Workspace,
 )
-from billing.months import add_months, month_start
+from billing.months import add_months, month_start, next_month
 from billing.regions import region_not_a_code
 from billing.tax import region_codes_help
 
@@ -316,9 +316,11 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
             status = selectors.workspace_status(workspace, as_of=today)
             # F1: a closed month is drawn over the Free limit when it earned a strike (not by
             # today's plan: Team months never count); a month not closed yet, when it is over
-            # that month's allowance (P1: dated terms) on Free, on its way to one.
+            # that month's allowance (P1: dated terms) and on Free every day of it so far, on
+            # its way to one (a Team day in it, even one ended since, rules the strike out).
             free = Plan.objects.get(code=Plan.Code.FREE)
-            on_free = status["plan"] == Plan.Code.FREE
+            team = Subscription.objects.filter(workspace=workspace, plan__code=Plan.Code.TEAM)
+            tomorrow = today + timedelta(days=1)
             months = [m for m, _ in usage]
             struck = set(workspace.strikes.filter(month__in=months).values_list("month", flat=True))
             closed = set(
@@ -336,8 +338,8 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
                         m in struck
                         or (
                             m not in closed
-                            and on_free
                             and mtus > PlanTerms.objects.of(m, plan=free).included_mtus
+                            and not team.overlapping(m, min(next_month(m), tomorrow)).exists()
                         ),
                     )
                     for m, mtus in usage

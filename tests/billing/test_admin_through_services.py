@@ -382,7 +382,8 @@ def test_f1_the_usage_chart_draws_a_closed_month_over_only_when_it_struck(
     Free from 1 April (200 MTUs so far). Drawn by today's plan, the three Team months showed
     as over the Free limit though none counted against it, and a month that struck would
     not show once on Team. A closed month is over when it struck; the open one, when it is
-    over the allowance on Free."""
+    over the allowance on Free every day of it so far: one moved from Team to Free on 8 April
+    with 1,500 in April showed April over, though its Team days meant no strike could come."""
     from tests.billing.factories import paid_monthly
 
     ws = paid_monthly(as_of=date(2026, 1, 1))
@@ -390,10 +391,14 @@ def test_f1_the_usage_chart_draws_a_closed_month_over_only_when_it_struck(
         services.record_usage(ws, month=month, mtus=5000)
     free = workspace(slug="free-one", as_of=date(2026, 1, 1), card=True)
     services.record_usage(free, month=date(2026, 3, 1), mtus=5000)  # struck at March's close
+    # On Team to 7 April, on Free since the 8th: April's Team days rule its strike out.
+    moved = paid_monthly(as_of=date(2026, 1, 1), slug="moved-mid-april")
+    services.record_usage(moved, month=date(2026, 4, 1), mtus=1500)
     services.change_to_free(ws, as_of=date(2026, 4, 1))
     services.run_billing(as_of=date(2026, 4, 1))
     services.change_to_team(free, as_of=date(2026, 4, 2))
     services.record_usage(ws, month=date(2026, 4, 1), mtus=1500)  # April: on Free, not closed
+    services.change_to_free(moved, as_of=date(2026, 4, 8))
     pin_today(date(2026, 4, 10))
     client.force_login(support)
 
@@ -403,6 +408,7 @@ def test_f1_the_usage_chart_draws_a_closed_month_over_only_when_it_struck(
 
     assert over(ws) == ["2026-04"]
     assert over(free) == ["2026-03"]
+    assert over(moved) == []
 
 
 def test_u1_f1_usage_and_strike_lists_filter_by_month_not_by_day(client, support, pin_today):
