@@ -268,7 +268,11 @@ class Redemption(models.Model):
     redeemed_on = models.DateField()
     started_month = models.DateField(help_text="The first billing month it applies to.")
     runs_out_on = models.DateField(
-        null=True, blank=True, help_text="First day it no longer applies (empty: not known yet)."
+        null=True,
+        blank=True,
+        help_text="A repeating coupon: the 1st of the month after the last month it covers (the "
+        "invoice issued that day bills the month before, discounted). A once coupon: the day of "
+        "the invoice it went to. Empty: not known yet.",
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     ended_on = models.DateField(null=True, blank=True)

@@ -46,6 +46,7 @@ from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemptio
 from coupons.selectors import (
     active_discount,
     active_discounts,
+    bills_covered,
     notifying_campaign_id,
     running_discounts,
 )
@@ -306,10 +307,10 @@ def _refusal_message(reason: str, workspace, coupon: Coupon, facts: RedeemFacts,
         )
     if reason == CouponRefused.DISCOUNT_ACTIVE:
         current = facts.discount
-        until = f" until {day(current.runs_out_on)}" if current.runs_out_on else ""
         return (
             f"{name} already has an active discount ({current.coupon.code}, from "
-            f"{day(current.redeemed_on)}{until}): one discount at a time. Remove it first."
+            f"{day(current.redeemed_on)}{bills_covered(current)}): one discount at a time. "
+            "Remove it first."
         )
     if reason == CouponRefused.NO_NONPROFIT_PROOF:
         return (

@@ -7,6 +7,7 @@ from django.db.models import F, Q, Sum
 
 from billing.formatting import day, money
 from billing.models import OutboundEmail
+from billing.months import add_months
 from billing.pricing import ZERO
 from billing.selectors import workspace_status
 from coupons.models import CampaignRecipient, Coupon, CreditGrant, CreditLedgerEntry, Redemption
@@ -128,15 +129,29 @@ def coupons_on_offer(*, as_of: date):
 
 
 def redemption_summary(redemption: Redemption) -> str:
-    """A line for the workspace page: what it is, since when, until when."""
+    """A line for the workspace page: what it is, since when, which bills it covers."""
     coupon = redemption.coupon
     text = f"{coupon.code}: {coupon.value_display}, {coupon.duration_display.lower()}"
     text += f", from {day(redemption.redeemed_on)}"
     if redemption.status != Redemption.Status.ACTIVE:
         text += f" ({redemption.get_status_display().lower()} {day(redemption.ended_on)})"
-    elif redemption.runs_out_on:
-        text += f" until {day(redemption.runs_out_on)}"
+    else:
+        text += bills_covered(redemption)
     return text
+
+
+def bills_covered(redemption: Redemption) -> str:
+    """C5: a repeating discount's reach as the bills it covers (", the bills for October –
+    December 2026"), "" for any other. Said as the day it runs out ("until 1 Jan 2027"), it
+    read as if the invoice of that day were full price, though it bills December, covered."""
+    if redemption.coupon.duration != Coupon.Duration.REPEATING or not redemption.runs_out_on:
+        return ""
+    first, last = redemption.started_month, add_months(redemption.runs_out_on, -1)
+    if first == last:
+        return f", the bills for {first:%B %Y}"
+    if first.year == last.year:
+        return f", the bills for {first:%B} – {last:%B %Y}"
+    return f", the bills for {first:%B %Y} – {last:%B %Y}"
 
 
 def coupon_standing(workspace, *, as_of: date) -> str:

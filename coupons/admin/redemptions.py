@@ -35,7 +35,9 @@ class RedemptionForm(forms.ModelForm):
         help_texts = {
             "override_reason": "Why the reviewer approved the startup program although the "
             "workspace had received a coupon or credit before.",
-            "runs_out_on": "The first day it no longer applies (empty: not known yet).",
+            "runs_out_on": "A repeating coupon: the 1st of the month after the last month it "
+            "covers (the invoice issued that day bills the month before, discounted). A once "
+            "coupon: the day of the invoice it went to. Empty: not known yet.",
         }
 
 

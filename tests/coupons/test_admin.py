@@ -17,6 +17,7 @@ from billing.documents import MAX_DOCUMENT_BYTES
 from billing.errors import BillingError, DayAlreadyProcessed
 from billing.models import OutboundEmail
 from coupons import services
+from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
 from tests.admin_pages import action, messages_of
 
@@ -498,6 +499,38 @@ def test_c7_partner_decision_emails_carry_no_workspace_footer(
     # The approved program's email greets its contact; the declined one echoes nothing typed.
     assert "Mira Chen" in mail.outbox[0].alternatives[0][0]
     assert "Mira Chen" not in mail.outbox[1].alternatives[0][0]
+
+
+def test_c5_a_repeating_discount_is_said_as_the_bills_it_covers_not_the_day_it_runs_out(
+    client, support, pin_today
+):
+    """C5: COMEBACK20, 20 % off for 3 months, applied on 7 October 2026 to paid monthly Team
+    (120.00), covers the bills for October to December 2026; December's is issued on 1 January
+    2027, 96.00 (120.00 less 24.00), and January's on 1 February, 120.00. The pages said "from
+    7 Oct 2026 until 1 Jan 2027" (and the redemption "runs out on 1 Jan 2027: the first day it
+    no longer applies"), which support read as a full-price invoice on 1 January."""
+    ws = paid_monthly(as_of=date(2026, 9, 1), name="Acme Analytics")
+    comeback = coupon(code="COMEBACK20", percent_off="20", duration="repeating", duration_months=3)
+    services.redeem_coupon(ws, comeback.code, by=support, as_of=date(2026, 10, 7))
+    covered = (
+        "COMEBACK20: 20% off, 3 months, from 7 Oct 2026, the bills for October – December 2026"
+    )
+    pin_today(date(2026, 10, 8))
+    client.force_login(support)
+    assert covered in client.get(apply_url(ws)).content.decode()
+    running = Redemption.objects.get(workspace=ws)
+    remove = reverse("admin:coupons_redemption_remove", args=[running.pk])
+    assert covered in client.get(remove).content.decode()
+    with pytest.raises(CouponError) as refused:
+        services.redeem_coupon(ws, coupon(code="NEW10").code, by=support, as_of=date(2026, 10, 8))
+    assert (
+        "already has an active discount (COMEBACK20, from 7 Oct 2026, the bills for October – "
+        "December 2026): one discount at a time." in str(refused.value)
+    )
+    billing.run_billing(as_of=date(2027, 2, 1))
+    totals = dict(ws.invoices.values_list("issue_date", "total"))
+    assert totals[date(2027, 1, 1)] == D("96.00")
+    assert totals[date(2027, 2, 1)] == D("120.00")
 
 
 def test_c2_the_apply_page_says_where_the_workspace_stands(client, support, pin_today):
