@@ -211,7 +211,8 @@ class InvoiceAdmin(ServiceAdmin):
             closed += invoice.void_reason or "no reason recorded."
         else:
             closed = services.void_refusal(invoice)  # K3: refunded, or a refund waits
-            effects = services.void_effects(invoice, toolkit.today())
+            if not closed:  # refused, the page says why, not what a void would do
+                effects = services.void_effects(invoice, toolkit.today())
         waiting = invoice.credit_notes.filter(status=CreditNote.Status.REQUESTED)
         if closed and waiting.exists():
             way_on = {

@@ -191,6 +191,13 @@ class CampaignAdmin(ServiceAdmin):
             template="admin/coupons/campaign/launch.html",
             title=f"Launch campaign: {campaign.name}",
             closed=refused,
+            # G2: the campaign as the page showed it (its coupon, audience and email, and how
+            # often it was launched): one edited or launched since is shown again, not
+            # launched. Not the reach, which moves with every sign-up.
+            shown=(
+                f"{campaign.status} {campaign.launches} {campaign.coupon_id} "
+                f"{sorted(campaign.audience.items())} {campaign.subject} {campaign.message}"
+            ),
             submit_label="Launch campaign" if campaign.launches == 0 else "Launch again",
             campaign=campaign,
             preview=preview,

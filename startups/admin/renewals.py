@@ -78,6 +78,7 @@ class RenewalReviewAdmin(ServiceAdmin):
             )
             return f"Year two declined for {company}."
 
+        amount = services.credit_amount_for_year_two(review.application)
         return service_form_page(
             self,
             request,
@@ -87,10 +88,14 @@ class RenewalReviewAdmin(ServiceAdmin):
             template="admin/startups/renewalreview/decide.html",
             title=f"Year two for {review.application.company_name}",
             closed=closed,
+            # CR1: the credit and its days the page says a confirmation grants (a page read
+            # before the anniversary, confirmed after it, would grant from another day), and
+            # whether it may be confirmed at all.
+            shown=f"{review.status} {amount} {valid_from} {valid_until} {refusal}",
             submit_label="Record the decision on year two",
             review=review,
             refusal=refusal,
-            amount=services.credit_amount_for_year_two(review.application),
+            amount=amount,
             valid_from=valid_from,
             last_day=valid_until - timedelta(days=1),
             year_one_last_day=review.due_on - timedelta(days=1),

@@ -357,6 +357,7 @@ def test_i3_k3_the_void_page_of_a_refunded_invoice_says_why_before_a_reason_is_t
         f"{invoice.number} cannot be voided: $10.00 of it was refunded already (approved credit "
         "notes). Request a credit note for what is left ($110.00) instead." in body
     )
+    assert "This cannot be undone" not in body  # what a void would do, when none can be done
     assert forms_posting(body) == []
     client.post(url, {"reason": "Wrong plan"})
     invoice.refresh_from_db()

@@ -14,6 +14,7 @@ from django.utils import timezone
 from coupons import campaigns, services
 from coupons.campaigns import create_campaign, launch_campaign
 from coupons.models import Campaign
+from tests.admin_pages import as_shown
 
 from .factories import coupon, free_workspace, paid_annual, paid_monthly
 
@@ -117,7 +118,7 @@ def test_g1_g2_g3_the_campaign_page_from_preview_to_results(
     )
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(launch, follow=True)
+        response = client.post(launch, as_shown(client, launch), follow=True)
     assert "Spring launched: 1 workspace(s) added; the workers email them in batches." in [
         str(m) for m in response.context["messages"]
     ]
@@ -129,6 +130,34 @@ def test_g1_g2_g3_the_campaign_page_from_preview_to_results(
     results = client.get(page).context["results"]
     assert (results["notified"], results["redeemed"]) == (1, 1)
     assert "Launch again" in body
+
+
+def test_g1_g2_a_launch_page_read_before_the_email_was_changed_launches_nothing(
+    client, support, spring, django_capture_on_commit_callbacks
+):
+    """G1, G2: support opens the launch page of "Spring" ("25% off", to Team workspaces); a
+    colleague then changes its subject to "30% off". The open page's launch would have sent
+    the email the page did not show: it launches nothing and shows the campaign as it is now.
+    Confirmed from that page, it launches the email it shows."""
+    paid_monthly(as_of=JAN, name="Reached")
+    campaign = create_campaign("Spring", spring.code, "25% off", "Spring!", {"plan": "team"})
+    client.force_login(support)
+    launch = reverse("admin:coupons_campaign_launch", args=[campaign.pk])
+    read = as_shown(client, launch)
+    campaigns.update_campaign(
+        campaign, by=support, reason="Finance raised it", as_of=TODAY, subject="30% off"
+    )
+    response = client.post(launch, read)
+    assert response.status_code == 200
+    assert "changed since this page was opened" in response.content.decode()
+    assert "“30% off”" in response.content.decode()
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.launches) == ("draft", 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(launch, as_shown(client, launch), follow=True)
+    campaign.refresh_from_db()
+    assert campaign.launches == 1
+    assert [m.subject for m in mail.outbox] == ["30% off"]
 
 
 def test_g_finance_reads_campaigns_and_cannot_launch_or_build_them(client, finance, spring):

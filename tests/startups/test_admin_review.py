@@ -239,12 +239,19 @@ def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer,
     client.force_login(reviewer)
     url = reverse("admin:startups_renewal_decide", args=[review.pk])
     refused = client.post(
-        url, {"decision": "confirm", "total_funding": "8000000", "country": "DE"}, follow=True
+        url,
+        as_shown(client, url, {"decision": "confirm", "total_funding": "8000000", "country": "DE"}),
+        follow=True,
     )
     assert any("more than the $5,000,000.00 limit" in str(m) for m in refused.context["messages"])
     note = "Checked the cap table, ticket 88"
     client.post(
-        url, {"decision": "confirm", "total_funding": "2000000", "country": "DE", "note": note}
+        url,
+        as_shown(
+            client,
+            url,
+            {"decision": "confirm", "total_funding": "2000000", "country": "DE", "note": note},
+        ),
     )
     assert CreditGrant.objects.get(workspace=app.workspace, year=2).amount == Decimal("25000.00")
     review.refresh_from_db()
@@ -303,6 +310,9 @@ def test_cr3_the_renewal_page_says_when_year_two_would_run_if_confirmed_today(
     url = reverse("admin:startups_renewal_decide", args=[review.pk])
 
     pin_today(date(2027, 1, 2))  # the review is open 30 days before the anniversary
+    read_early = as_shown(
+        client, url, {"decision": "confirm", "total_funding": "2000000", "country": "DE"}
+    )
     early = client.get(url).content.decode()
     assert (
         "Nimbus Labs joined the program on 21 Jan 2026; its first year ends 20 Jan 2027." in early
@@ -315,7 +325,16 @@ def test_cr3_the_renewal_page_says_when_year_two_would_run_if_confirmed_today(
     pin_today(date(2027, 2, 3))
     late = client.get(url).content.decode()
     assert "valid from 3 Feb 2027 to 20 Jan 2028" in late
-    client.post(url, {"decision": "confirm", "total_funding": "2000000", "country": "DE"})
+    # The page read on 2 January (valid from 21 Jan 2027) confirmed on 3 February grants
+    # nothing: it shows the days a confirmation grants now.
+    stale = client.post(url, read_early).content.decode()
+    assert "changed since this page was opened" in stale
+    assert "valid from 3 Feb 2027 to 20 Jan 2028" in stale
+    assert not review.application.workspace.credit_grants.filter(year=2).exists()
+    client.post(
+        url,
+        as_shown(client, url, {"decision": "confirm", "total_funding": "2000000", "country": "DE"}),
+    )
     grant = review.application.workspace.credit_grants.get(year=2)
     assert (grant.valid_from, grant.valid_until) == (date(2027, 2, 3), date(2028, 1, 21))
 
@@ -360,7 +379,7 @@ def test_cr3_w1_the_renewal_page_of_a_workspace_closed_since_approval_offers_onl
     assert 'value="confirm"' not in page and "Confirmed today" not in page
     crafted = client.post(url, {"decision": "confirm", "total_funding": "1", "country": "DE"})
     assert crafted.status_code == 200 and "decision" in crafted.context["form"].errors
-    client.post(url, {"decision": "decline", "note": "Closed in December"})
+    client.post(url, as_shown(client, url, {"decision": "decline", "note": "Closed in December"}))
     review.refresh_from_db()
     assert review.status == RenewalReview.Status.DECLINED
     assert not ws.credit_grants.filter(year=2).exists()
@@ -546,12 +565,16 @@ def test_cr3_r4_a_declined_renewal_keeps_the_figures_the_reviewer_checked(
     url = reverse("admin:startups_renewal_decide", args=[review.pk])
     client.post(
         url,
-        {
-            "decision": "decline",
-            "total_funding": "7000000",
-            "country": "US",
-            "note": "Raised a Series B",
-        },
+        as_shown(
+            client,
+            url,
+            {
+                "decision": "decline",
+                "total_funding": "7000000",
+                "country": "US",
+                "note": "Raised a Series B",
+            },
+        ),
     )
     review.refresh_from_db()
     assert (review.status, review.total_funding, review.country, review.note) == (

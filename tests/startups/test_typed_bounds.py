@@ -144,7 +144,16 @@ def test_cr3_a_renewal_note_over_2000_characters_is_refused_and_nothing_decided(
     url = reverse("admin:startups_renewal_decide", args=[review.pk])
     response = client.post(
         url,
-        {"decision": decision, "total_funding": "2000000", "country": "DE", "note": "x" * length},
+        as_shown(
+            client,
+            url,
+            {
+                "decision": decision,
+                "total_funding": "2000000",
+                "country": "DE",
+                "note": "x" * length,
+            },
+        ),
     )
     review.refresh_from_db()
     assert review.status == status
