@@ -154,7 +154,7 @@ class PlanTerms(models.Model):
     monthly_price = models.DecimalField(max_digits=10, decimal_places=2)
     annual_price = models.DecimalField(max_digits=10, decimal_places=2)
     included_mtus = models.PositiveBigIntegerField(
-        help_text="Monthly tracked users included a month."
+        "included MTUs", help_text="Monthly tracked users included a month."
     )
     overage_rate = models.DecimalField(
         max_digits=10, decimal_places=4, help_text="Price per MTU above the included amount."
@@ -480,7 +480,7 @@ class Usage(models.Model):
         Workspace, on_delete=models.PROTECT, related_name="usage", db_index=False
     )
     month = models.DateField(help_text="The 1st of the month.")
-    mtus = models.PositiveBigIntegerField()
+    mtus = models.PositiveBigIntegerField("MTUs")
     updated_at = models.DateTimeField(auto_now=True)
     # U1: the later report wins, by when it was reported, not written: a worker imports a file
     # after its upload, and a file held up must not replace a figure reported since. Empty for
@@ -565,7 +565,7 @@ class Strike(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="strikes")
     month = models.DateField()
-    mtus = models.PositiveBigIntegerField()
+    mtus = models.PositiveBigIntegerField("MTUs")
 
     class Meta:
         ordering = ["-month"]
@@ -904,7 +904,9 @@ class Invoice(models.Model):
     tax_region = models.CharField(max_length=10, blank=True)
     tax_rate = models.DecimalField(max_digits=6, decimal_places=3, null=True, blank=True)
     tax_note = models.CharField(max_length=300, blank=True)
-    overage_mtus = models.PositiveBigIntegerField(default=0, help_text="MTUs billed as overage.")
+    overage_mtus = models.PositiveBigIntegerField(
+        "overage MTUs", default=0, help_text="MTUs billed as overage."
+    )
     void_reason = models.TextField(blank=True)
     voided_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

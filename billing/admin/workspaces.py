@@ -827,6 +827,10 @@ class PlanTermsAdmin(ServiceAdmin):
     ]
     list_filter = ["plan"]
     list_select_related = ["plan"]
+    # The page shows the list's columns, as people read them: the first terms from "the
+    # start" (not 1 Jan 0001, their stored day), money with its currency, counts grouped.
+    fields = [name for name in list_display if name != "plan"]
+    readonly_fields = fields
 
     monthly_price_display = money_column("monthly_price", description="Monthly price")
     annual_price_display = money_column("annual_price", description="Annual price")

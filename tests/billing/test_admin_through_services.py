@@ -411,6 +411,40 @@ def test_f1_the_usage_chart_draws_a_closed_month_over_only_when_it_struck(
     assert over(moved) == []
 
 
+def test_p1_f1_u1_pages_name_mtus_as_staff_say_it(client, support, finance):
+    """The detail and history pages labelled the figures "Included mtus", "Mtus" and "Overage
+    mtus" (Django's words from the field names): they read "MTUs", as the help pages do. The
+    plan terms' page showed its stored fields ("Effective on: 1 Jan 0001", "Monthly price:
+    120.00"): it shows them as its list does."""
+    ws = workspace(as_of=date(2026, 1, 1))
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=1_500)
+    services.run_billing(as_of=date(2026, 2, 1))  # a strike for January
+    terms = Plan.objects.get(code="team").terms.first()
+    usage, strike = Usage.objects.get(workspace=ws), ws.strikes.get()
+    for user, url, label in [
+        (finance, reverse("admin:billing_planterms_change", args=[terms.pk]), "MTUs a month"),
+        (support, reverse("admin:billing_usage_change", args=[usage.pk]), "MTUs"),
+        (support, reverse("admin:billing_usage_history", args=[usage.pk]), "MTUs"),
+        (support, reverse("admin:billing_strike_change", args=[strike.pk]), "MTUs"),
+    ]:
+        client.force_login(user)
+        page = client.get(url).content.decode()
+        assert label in page, url
+        assert "Mtus" not in page and "Included mtus" not in page, url
+    # The terms' page shows them as the list does: not "Effective on: 1 Jan 0001" and
+    # "Monthly price: 120.00".
+    client.force_login(finance)
+    page = unescape(
+        client.get(reverse("admin:billing_planterms_change", args=[terms.pk])).content.decode()
+    )
+    shown = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    assert (
+        "From: the start Monthly price: $120.00 Annual price: $1,440.00 MTUs a month: 10,000 "
+        "Overage per MTU: $0.01 Trial days: 14"
+    ) in shown
+    assert "0001" not in shown
+
+
 def test_u1_f1_usage_and_strike_lists_filter_by_month_not_by_day(client, support, pin_today):
     """U1: a usage figure (or a strike) is a month, dated its 1st. The lists' month filter was
     Django's date filter: on 10 February "Past 7 days" showed no figure (February's 1st is more
