@@ -347,7 +347,7 @@ class DiscountApplication(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.redemption.coupon.code} on invoice {self.invoice_id}: {money(self.amount)}"
+        return f"{self.redemption.coupon.code} on {self.invoice.number}: {money(self.amount)}"
 
 
 # C6: a random stored name under the private media root (billing.documents). Migration 0001

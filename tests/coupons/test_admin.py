@@ -18,7 +18,13 @@ from billing.errors import BillingError, DayAlreadyProcessed
 from billing.models import OutboundEmail
 from coupons import services
 from coupons.errors import CouponError
-from coupons.models import AcceleratorPartner, Coupon, NonprofitProof, Redemption
+from coupons.models import (
+    AcceleratorPartner,
+    Coupon,
+    DiscountApplication,
+    NonprofitProof,
+    Redemption,
+)
 from tests.admin_pages import action, messages_of
 
 from .factories import PDF, coupon, free_workspace, paid_monthly, partner
@@ -531,6 +537,23 @@ def test_c5_a_repeating_discount_is_said_as_the_bills_it_covers_not_the_day_it_r
     totals = dict(ws.invoices.values_list("issue_date", "total"))
     assert totals[date(2027, 1, 1)] == D("96.00")
     assert totals[date(2027, 2, 1)] == D("120.00")
+
+
+def test_c4_a_discount_applied_reads_as_money_on_its_invoices_number(client, support, finance):
+    """The page of a discount on an invoice read "NONPROFIT on invoice 35: $20.00" (the
+    invoice's id, which is no number anyone sees) and "Amount: 20.00"."""
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    services.redeem_coupon(
+        ws, coupon(code="TWENTY", amount_off="20.00").code, by=support, as_of=date(2026, 1, 1)
+    )
+    billing.run_billing(as_of=date(2026, 2, 1))
+    applied = DiscountApplication.objects.get()
+    number = applied.invoice.number
+    client.force_login(finance)
+    page = client.get(reverse("admin:coupons_discountapplication_change", args=[applied.pk]))
+    shown = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.content.decode()))
+    assert f"TWENTY on {number}: $20.00" in shown
+    assert "Discount: $20.00" in shown and "Amount:" not in shown
 
 
 def test_c2_the_apply_page_says_where_the_workspace_stands(client, support, pin_today):

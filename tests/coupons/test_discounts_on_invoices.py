@@ -54,7 +54,11 @@ def test_c4_amount_larger_than_the_bill_takes_it_to_zero_and_it_is_still_issued(
         (date(2026, 2, 1), D("120.00"), D("120.00"), D("0.00"), D("0.00")),
         (date(2026, 3, 1), D("120.00"), D("0.00"), D("0.00"), D("120.00")),  # once: used up
     ]
-    assert DiscountApplication.objects.get().amount == D("120.00")
+    applied = DiscountApplication.objects.get()
+    assert applied.amount == D("120.00")
+    # Named by the invoice's number (its id is not a number anyone sees).
+    february = ws.invoices.get(issue_date=date(2026, 2, 1))
+    assert str(applied) == f"{applied.redemption.coupon.code} on {february.number}: $120.00"
 
 
 def test_c5_once_applies_to_the_first_invoice_issued_on_or_after_redemption(db):
