@@ -34,7 +34,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from smtplib import SMTPException
+from smtplib import (
+    SMTPAuthenticationError,
+    SMTPException,
+    SMTPRecipientsRefused,
+    SMTPServerDisconnected,
+)
 from time import monotonic
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -367,7 +372,34 @@ def send_queued_emails(email_ids, *, last_try: bool = False, seconds: float | No
 
 
 def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
+    """An error as the row keeps it for staff: what it means, then the mail library's own words
+    for whoever puts the server right ("the mail server refused the connection
+    (ConnectionRefusedError: [Errno 111] Connection refused)")."""
+    meaning = _meaning(exc)
+    return (f"{meaning} ({_technical(exc)})" if meaning else _technical(exc))[:2000]
+
+
+def _technical(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _meaning(exc: Exception) -> str:
+    # Most particular first: every SMTP error is an OSError, and a refused connection too.
+    if isinstance(exc, SMTPRecipientsRefused):
+        return "the mail server refused the recipient's address"
+    if isinstance(exc, SMTPAuthenticationError):
+        return "the mail server refused our user name or password"
+    if isinstance(exc, SMTPServerDisconnected):
+        return "the mail server closed the connection"
+    if isinstance(exc, SMTPException):
+        return "the mail server refused the email"
+    if isinstance(exc, ConnectionRefusedError):
+        return "the mail server refused the connection"
+    if isinstance(exc, TimeoutError | SoftTimeLimitExceeded):
+        return "the mail server did not answer in time"
+    if isinstance(exc, OSError):
+        return "the mail server could not be reached"
+    return ""
 
 
 def _logged(exc: Exception, email: OutboundEmail) -> str:
@@ -376,8 +408,8 @@ def _logged(exc: Exception, email: OutboundEmail) -> str:
     names an email by its id, never its recipient (config/logs.py); the row keeps the whole
     error for staff."""
     if not email.to:  # an empty pattern would match between every two letters
-        return _describe(exc)
-    return re.sub(re.escape(email.to), "<recipient>", _describe(exc), flags=re.IGNORECASE)
+        return _technical(exc)
+    return re.sub(re.escape(email.to), "<recipient>", _technical(exc), flags=re.IGNORECASE)
 
 
 def _given_up(last_error: str) -> str:

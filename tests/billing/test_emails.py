@@ -9,7 +9,7 @@ import time
 from datetime import date, timedelta
 from decimal import Decimal as D
 from pathlib import Path
-from smtplib import SMTPRecipientsRefused, SMTPServerDisconnected
+from smtplib import SMTPAuthenticationError, SMTPRecipientsRefused, SMTPServerDisconnected
 from types import SimpleNamespace
 from urllib.parse import urlencode
 
@@ -169,10 +169,53 @@ def test_a_send_that_fails_its_last_retry_is_marked_failed_with_its_error(
     assert waits == [30, 60, 120, 240, 480, 600, 600, 600, 600, 600]
     assert sum(waits) == 3_930
     assert email.last_error == (
-        "Given up after 11 tries: SMTPServerDisconnected: Connection unexpectedly closed"
+        "Given up after 11 tries: the mail server closed the connection "
+        "(SMTPServerDisconnected: Connection unexpectedly closed)"
     )
     assert mail.outbox == []
     assert send_queued_email(email.pk) is False  # a late redelivery leaves it failed
+
+
+class MailServerFailing(BaseEmailBackend):
+    """Fails every send with `error` (set by the test)."""
+
+    error: Exception
+
+    def send_messages(self, messages):
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error, meaning",
+    [
+        (
+            ConnectionRefusedError(111, "Connection refused"),
+            "refused the connection",
+        ),
+        (TimeoutError("timed out"), "did not answer in time"),
+        (SMTPServerDisconnected("Connection unexpectedly closed"), "closed the connection"),
+        (
+            SMTPAuthenticationError(535, b"5.7.8 bad credentials"),
+            "refused our user name or password",
+        ),
+        (OSError(101, "Network is unreachable"), "could not be reached"),
+    ],
+)
+def test_a_failed_emails_error_says_what_it_means_before_the_mail_librarys_words(
+    db, settings, monkeypatch, error, meaning
+):
+    """The outbox showed support "Given up after 2 tries: ConnectionRefusedError: [Errno 111]
+    Connection refused": the mail library's words. The error now says what it means first;
+    the library's words stay, in brackets, for whoever puts the server right."""
+    settings.EMAIL_BACKEND = "tests.billing.test_emails.MailServerFailing"
+    monkeypatch.setattr(MailServerFailing, "error", error, raising=False)
+    email = _queue(workspace(as_of=date(2026, 1, 1)))
+    assert send_queued_email(email.pk, last_try=True) is False
+    email.refresh_from_db()
+    assert email.status == "failed"
+    assert email.last_error == (
+        f"Given up after 1 try: the mail server {meaning} ({type(error).__name__}: {error})"
+    )
 
 
 def test_an_error_no_retry_can_cure_fails_the_email_at_once(db, settings):
@@ -774,7 +817,7 @@ def test_an_email_cut_short_by_the_tasks_time_limit_stays_pending_for_the_next_s
     assert (first.status, first.attempts, first.last_error) == (
         "pending",
         1,
-        "SoftTimeLimitExceeded: SoftTimeLimitExceeded()",
+        "the mail server did not answer in time (SoftTimeLimitExceeded: SoftTimeLimitExceeded())",
     )
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     send_emails.apply(args=[[first.pk]])

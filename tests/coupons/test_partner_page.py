@@ -352,8 +352,9 @@ def test_r2_c7_the_partner_page_says_whether_each_email_to_its_contact_left(
     assert [to for to, _ in rows] == ["lee@launchpad.example"] * 3
     assert rows[0][1].startswith(f"Sent {sent.sent_at:%-d %b %Y, %H:%M} UTC")
     assert rows[1][1].strip() == (
-        "<strong>Not sent</strong>: Given up after 1 try: SMTPServerDisconnected: Connection "
-        "unexpectedly closed Support or finance can send it again from the outbox."
+        "<strong>Not sent</strong>: Given up after 1 try: the mail server closed the connection "
+        "(SMTPServerDisconnected: Connection unexpectedly closed) Support or finance can send it "
+        "again from the outbox."
     )
     assert rows[2][1].startswith("Waiting to be sent (queued ")
     for other in others:

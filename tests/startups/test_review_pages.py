@@ -228,8 +228,9 @@ def test_r2_s5_the_application_page_says_whether_each_email_to_the_applicant_lef
     )
     assert (
         "Startup application rejected</td> <td>ada@nimbus.example</td> <td><strong>Not "
-        "sent</strong>: Given up after 1 try: SMTPServerDisconnected: Connection unexpectedly "
-        "closed Support or finance can send it again from the outbox." in body
+        "sent</strong>: Given up after 1 try: the mail server closed the connection "
+        "(SMTPServerDisconnected: Connection unexpectedly closed) Support or finance can send it "
+        "again from the outbox." in body
     )
     assert body.index("Startup application received") < body.index("Startup application rejected")
 
