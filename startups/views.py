@@ -36,14 +36,15 @@ thanks = TemplateView.as_view(template_name="startups/thanks.html")
 def queue(request):
     """The reviewer queue: filtered, sorted, paginated; the checklist in each row."""
     applications = StartupApplication.objects.select_related("assigned_to", "workspace")
-    filtered = ApplicationFilter(
-        request.GET or None, queryset=applications.order_by("-submitted_on", "-id")
-    )
-    if not request.GET:
-        filtered = ApplicationFilter(
-            {"status": [StartupApplication.Status.SUBMITTED, StartupApplication.Status.IN_REVIEW]},
-            queryset=applications.order_by("-submitted_on", "-id"),
+    # With no filter asked for, the open applications; a page number is no filter (the pager's
+    # "?page=2" of the default view listed every application from page 2 on).
+    filters = request.GET.copy()
+    filters.pop("page", None)
+    if not filters:
+        filters.setlist(
+            "status", [StartupApplication.Status.SUBMITTED, StartupApplication.Status.IN_REVIEW]
         )
+    filtered = ApplicationFilter(filters, queryset=applications.order_by("-submitted_on", "-id"))
     applications = filtered.qs
     if filtered.is_bound and not filtered.is_valid():
         applications = applications.none()  # a bad filter is reported, never ignored

@@ -81,6 +81,26 @@ def test_r2_the_default_queue_counts_and_pages_without_distinct(client, db, revi
     assert '<option value="FR">France</option>' in page
 
 
+def test_r2_s2_the_default_queue_keeps_to_open_applications_on_every_page(client, db, reviewer):
+    """The default view lists the open applications (submitted, in review): 55 of them here,
+    beside 5 rejected. Its pager's "?page=2" listed all 60 from page 2 on, decided ones too:
+    a page number is no filter. Both pages count 55, and page 2 holds the last 5 open ones."""
+    for _ in range(55):
+        application()
+    for _ in range(5):
+        services.reject_application(
+            application(), by=reviewer, reason="Not a startup", as_of=date(2026, 1, 21)
+        )
+    client.force_login(reviewer)
+    first, _ = _queue(client)
+    assert first.context["page"].paginator.count == 55
+    assert 'href="?page=2"' in first.content.decode()
+    second, _ = _queue(client, page=2)
+    assert second.context["page"].paginator.count == 55
+    assert {a.status for a in second.context["page"]} == {"submitted"}
+    assert len(second.context["page"]) == 5
+
+
 def test_cr3_the_queue_shows_the_renewals_due_with_their_dates_without_a_query_each(
     client, db, reviewer
 ):
