@@ -54,6 +54,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing.errors import BillingError
+from billing.formatting import moment
 from billing.models import LockEvent, OutboundEmail, Plan, PlanTerms, Strike
 
 logger = logging.getLogger(__name__)
@@ -480,7 +481,7 @@ def resend_refusal(email: OutboundEmail) -> str:
     """Why `email` may not be sent again (it was sent: an email goes once per kind, object and
     recipient), or ""."""
     if email.status == OutboundEmail.Status.SENT:
-        return f"This email was sent on {email.sent_at:%Y-%m-%d %H:%M} UTC: it is not sent twice."
+        return f"This email was sent on {moment(email.sent_at)}: it is not sent twice."
     return ""
 
 

@@ -13,7 +13,7 @@ use the same functions as filters (`billing/templatetags/money.py`):
 Nothing here rounds money: amounts are stored with two places and shown as stored.
 """
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 EMPTY = "—"
@@ -69,6 +69,13 @@ def day(value) -> str:
     if not isinstance(value, date):
         return EMPTY
     return f"{value.day} {value:%b %Y}"
+
+
+def moment(value) -> str:
+    """A time (UTC, as stored) → "7 Dec 2026, 01:58 UTC", as the pages write it."""
+    if not isinstance(value, datetime):
+        return EMPTY
+    return f"{day(value)}, {value:%H:%M} UTC"
 
 
 def last_day(end) -> str:

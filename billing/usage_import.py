@@ -46,7 +46,7 @@ from billing.audit import history_of_rows_sql, record_history
 from billing.clock import first_open_month
 from billing.documents import stored_until_rollback
 from billing.errors import BillingError, UsageImportError, typed
-from billing.formatting import count, day
+from billing.formatting import count, day, moment
 from billing.models import MonthClose, SetAsideInvoice, Usage, UsageImportJob, Workspace
 from billing.months import EARLIEST_MONTH, LATEST_MONTH, month_start, parse_month
 
@@ -655,7 +655,7 @@ def _refuse_reported_since(cursor, reported_at: datetime | None, listed: int | N
     )
     rows = cursor.fetchall()
     if rows:
-        uploaded = f"{reported_at:%d %b %Y %H:%M} UTC"
+        uploaded = moment(reported_at)
         raise UsageImportError(
             [
                 f"Line {line}: {slug}'s {_as_date(month):%Y-%m} figure was reported again "

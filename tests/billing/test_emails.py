@@ -624,7 +624,7 @@ def test_support_resends_from_the_admin_after_a_confirmation(
     notes = [str(m) for m in page.context["messages"]]
     assert notes == [
         f"“{sent.subject}” to {sent.to} (sent): This email was sent on "
-        f"{sent.sent_at:%Y-%m-%d %H:%M} UTC: it is not sent twice.",
+        f"{sent.sent_at.day} {sent.sent_at:%b %Y, %H:%M} UTC: it is not sent twice.",
         "1 email(s) queued to be sent again.",
     ]
     assert [m.to for m in mail.outbox] == [[sent.to], ["n@example.com"]]
