@@ -81,11 +81,12 @@ class UsageAdmin(ServiceAdmin):
             title="Import usage",
             form=form,
             errors=errors,
+            listed=usage_import.MAX_LISTED_LINES,
         )
 
     def import_job_view(self, request, job_id):
         """A large file's import on a worker: queued, running (how far), then its result or
-        every bad line. The page reloads itself until the job is finished."""
+        its bad lines. The page reloads itself until the job is finished."""
         if not request.user.has_perm(IMPORT_PERMISSION):
             raise PermissionDenied
         job = get_object_or_404(UsageImportJob, pk=job_id)
