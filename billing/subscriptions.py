@@ -335,7 +335,8 @@ def refuse_set_aside_pending(workspace: Workspace, as_of: date, what: str):
         raise BillingError(
             f"{what} for {workspace.name} must wait: its invoice for "
             f"{waiting.close.month:%B %Y} was set aside by the month close ({waiting.error}). "
-            "Once its cause is fixed the clock issues it; then try again."
+            "Each daily run of the billing clock (shortly after midnight UTC) tries it again and "
+            "issues it once that cause is fixed; then try again."
         )
 
 
