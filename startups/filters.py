@@ -63,6 +63,19 @@ def submitted_bound(lookup_expr, *, label):
     )
 
 
+class SubmittedRangeForm(forms.Form):
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("submitted_after"), data.get("submitted_before")
+        if start and end and end < start:
+            # Beside the field, where the queue shows its errors (it listed nothing, silently).
+            self.add_error(
+                "submitted_before",
+                f"The range ends ({end:%Y-%m-%d}) before it starts ({start:%Y-%m-%d}).",
+            )
+        return data
+
+
 class ApplicationFilter(django_filters.FilterSet):
     """The reviewer queue's filters (issue: status, country, partner, failing check,
     assigned reviewer, submitted date range) and its sort order."""
@@ -107,6 +120,7 @@ class ApplicationFilter(django_filters.FilterSet):
     class Meta:
         model = StartupApplication
         fields = []
+        form = SubmittedRangeForm
 
     def filter_failing(self, queryset, name, value):
         if value == "none":

@@ -101,6 +101,19 @@ def test_r2_s2_the_default_queue_keeps_to_open_applications_on_every_page(client
     assert len(second.context["page"]) == 5
 
 
+def test_r2_a_submitted_range_that_ends_before_it_starts_says_so(client, db, reviewer):
+    """From 20 November to 1 November listed "0 applications" with no word why; the finance
+    filters say "The range ends … before it starts". The queue now says it beside the field."""
+    application(as_of=date(2026, 11, 10))
+    client.force_login(reviewer)
+    response, _ = _queue(client, submitted_after="2026-11-20", submitted_before="2026-11-01")
+    page = response.content.decode()
+    assert "The range ends (2026-11-01) before it starts (2026-11-20)." in page
+    assert "Nothing is listed until the filters below are fixed." in page
+    response, _ = _queue(client, submitted_after="2026-11-01", submitted_before="2026-11-20")
+    assert response.context["page"].paginator.count == 1
+
+
 def test_cr3_the_queue_shows_the_renewals_due_with_their_dates_without_a_query_each(
     client, db, reviewer
 ):
