@@ -241,7 +241,9 @@ def _header(stream) -> tuple[list[str], bytes]:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise BillingError("The file is not UTF-8 text; export it as CSV.") from None
-    fields = next(csv.reader([text]), []) if text else []
+    # A spreadsheet's export may write "Workspace, Month, MTUs": the names, not their case or
+    # the spaces around them, say which column is which.
+    fields = [name.strip().lower() for name in next(csv.reader([text]), [])] if text else []
     missing = set(COLUMNS) - set(fields)
     if missing and not _looks_like_text(buffer):  # a spreadsheet or an archive, say
         raise BillingError("The file is not UTF-8 text; export it as CSV.")

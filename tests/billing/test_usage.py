@@ -117,6 +117,15 @@ def test_u2_a_file_without_the_right_header_is_refused(db, tmp_path):
         call_command("import_usage", str(path))
 
 
+def test_u2_a_header_is_read_whatever_its_case_and_spaces(db, tmp_path):
+    """A spreadsheet's export, "Workspace, Month, MTUs", was refused as "missing: month,
+    mtus, workspace" though all three were there. It imports: alpha's January 2026, 1,200."""
+    workspace(slug="alpha", as_of=date(2026, 1, 1))
+    path = _write(tmp_path, "Workspace, Month, MTUs\nalpha,2026-01,1200\n")
+    assert services.import_usage(path) == {"created": 1, "replaced": 0, "unchanged": 0}
+    assert Usage.objects.get().mtus == 1_200
+
+
 def test_u2_the_same_workspace_month_twice_in_one_file_is_refused(db, tmp_path):
     workspace(slug="alpha")
     path = _write(tmp_path, "workspace,month,mtus\nalpha,2026-01,5\nalpha,2026-01,6\n")
