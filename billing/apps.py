@@ -16,3 +16,38 @@ class BillingConfig(AppConfig):
         # The outbox hands its rows to the send task: the edge registers itself (no import of
         # the task layer from the rules below it).
         emails.hand_sending_to(tasks.hand_to_sender)
+        _register_waiting_lists()
+
+
+def _register_waiting_lists():
+    """The admin index's "Waiting for you" of billing's rows (`billing.hooks.WaitingList`)."""
+    from billing.hooks import WaitingList, register_waiting_list
+    from billing.models import CreditNote, OutboundEmail, TaxExemption
+
+    register_waiting_list(
+        WaitingList(
+            "billing.review_taxexemption",
+            TaxExemption.objects.filter(status__in=TaxExemption.OPEN_STATUSES),
+            "tax-exemption certificate(s)",
+            "admin:billing_taxexemption_changelist",
+            {"status__in": ",".join(TaxExemption.OPEN_STATUSES)},
+        )
+    )
+    register_waiting_list(
+        WaitingList(
+            "billing.approve_creditnote",
+            CreditNote.objects.filter(status=CreditNote.Status.REQUESTED),
+            "credit-note request(s)",
+            "admin:billing_creditnote_changelist",
+            {"status__exact": CreditNote.Status.REQUESTED},
+        )
+    )
+    register_waiting_list(
+        WaitingList(
+            "billing.resend_outboundemail",
+            OutboundEmail.objects.filter(status=OutboundEmail.Status.FAILED),
+            "failed email(s) to send again",
+            "admin:billing_outboundemail_changelist",
+            {"status__exact": OutboundEmail.Status.FAILED},
+        )
+    )

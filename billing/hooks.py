@@ -3,7 +3,8 @@ importing them (DESIGN "Layout": layers point startups → coupons → billing).
 
 All are registered from an AppConfig.ready(); until then every invoice gets no discount and
 no credit, the billing clock has no extra daily steps, closing a workspace ends only its
-subscription and a workspace's history shows billing's rows only.
+subscription, a workspace's history shows billing's rows only and the admin index counts only
+billing's rows waiting for someone.
 """
 
 from collections.abc import Callable
@@ -89,6 +90,7 @@ _adjustments = NoAdjustments()
 _daily_steps: list[Callable[[date], dict]] = []
 _closure_steps: list[ClosureStep] = []
 _workspace_histories: list[tuple[type, str]] = []
+_waiting_lists: list["WaitingList"] = []
 
 
 def register_invoice_adjustments(implementation) -> None:
@@ -130,3 +132,25 @@ def register_workspace_history(model: type, path: str) -> None:
 
 def workspace_histories() -> list[tuple[type, str]]:
     return list(_workspace_histories)
+
+
+class WaitingList(NamedTuple):
+    """Rows waiting for whoever has `permission` to act on them, shown on the admin index as
+    "Waiting for you: N `what`", linked to `list_url_name` filtered by `only_those` to exactly
+    those rows (`rows`, a queryset: counted afresh on each page)."""
+
+    permission: str
+    rows: object
+    what: str
+    list_url_name: str
+    only_those: dict
+
+
+def register_waiting_list(waiting: WaitingList) -> None:
+    """Count `waiting` on the admin index; registered from an AppConfig.ready()."""
+    if waiting not in _waiting_lists:
+        _waiting_lists.append(waiting)
+
+
+def waiting_lists() -> list[WaitingList]:
+    return list(_waiting_lists)

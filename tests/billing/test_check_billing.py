@@ -256,7 +256,64 @@ def test_finance_sees_the_billing_panel_on_the_admin_index(client, finance):
     assert 'id="billing-health"' in page
     assert "Billing run: needs attention" in page
     assert "<strong>March 2026</strong>" in page  # as the month close list names it
-    assert "Emails failed</th><td><strong>1</strong>" in page
+    failed = reverse("admin:billing_outboundemail_changelist") + "?status__exact=failed"
+    assert f'<a href="{failed}">Emails failed</a></th><td><strong>1</strong>' in page
+
+
+def test_r1_r2_support_and_reviewers_see_what_waits_for_them_on_the_index(
+    client, support, reviewer, finance, settings, tmp_path
+):
+    """Only finance had "Waiting for you": support saw nothing of a non-profit proof waiting
+    for it or an email that failed, reviewers nothing of a year-two review, a partner's
+    application or a deal request. Each is counted for whoever acts on it, linked to the list
+    of exactly those; what is decided already is not counted."""
+    from django.core.files.base import ContentFile
+
+    from billing.demo import certificate_pdf
+    from coupons import services as coupons
+    from startups.models import PartnerDeal
+    from startups.services import approve_application, request_deal
+    from tests.coupons.factories import partner
+    from tests.startups.factories import application, renewal_review_due
+
+    settings.MEDIA_ROOT = settings.PRIVATE_MEDIA_ROOT = tmp_path
+    ws = paid_monthly(date(2026, 1, 1), slug="acme")
+    proof = ContentFile(certificate_pdf("Non-profit status"), name="proof.pdf")
+    coupons.submit_nonprofit_proof(ws, document=proof, by=support, as_of=date(2026, 1, 5))
+    for status in ("failed", "failed", "sent"):
+        OutboundEmail.objects.create(
+            kind="trial_reminder",
+            object_key=f"x:{status}:{OutboundEmail.objects.count()}",
+            to="a@example.com",
+            subject="s",
+            body_text="b",
+            status=status,
+        )
+    renewal_review_due(by=reviewer)
+    partner(None, name="Launchpad", status="applied")
+    partner(None, name="Active already", status="active")
+    deal = PartnerDeal.objects.create(company="MailRocket", title="50% off", description="…")
+    member = approve_application(
+        application(workspace=workspace(as_of=date(2027, 1, 22)), as_of=date(2027, 1, 22)),
+        by=reviewer,
+        as_of=date(2027, 1, 22),
+        credits_scope_confirmed=True,
+    )
+    request_deal(member, deal=deal, as_of=date(2027, 1, 22))
+
+    def waiting(user):
+        client.force_login(user)
+        page = client.get("/admin/").content.decode()
+        rows = re.findall(r'<th scope="row"><a href="([^"]+)">Waiting for you: ([^<]+)</a>', page)
+        return {what: client.get(unescape(url)).context["cl"].result_count for url, what in rows}
+
+    assert waiting(support) == {"1 non-profit proof(s)": 1, "2 failed email(s) to send again": 2}
+    assert waiting(reviewer) == {
+        "1 year-two review(s)": 1,
+        "1 partner application(s)": 1,
+        "1 deal request(s)": 1,
+    }
+    assert "2 failed email(s) to send again" in waiting(finance)  # finance resends them too
 
 
 def test_r3_x4_k3_finance_sees_what_waits_for_its_decision_on_the_index(client, finance, support):
