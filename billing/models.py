@@ -541,6 +541,10 @@ class UsageImportJob(models.Model):
     bad_lines = models.PositiveIntegerField(default=0)
     # The refusal: the first bad lines with their reasons (billing.usage_import.MAX_LISTED_LINES).
     errors = models.JSONField(default=list, blank=True)
+    # U2: every bad line with its reason (CSV), when there are more than the page names.
+    bad_lines_file = models.FileField(
+        upload_to=PrivateUploadTo("usage-import-refusals"), max_length=200, blank=True
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -15,8 +15,9 @@ or later for that (RETURNING).
 
 Lines are the file's physical lines and the header is line 1, as `csv.DictReader` counts them. A
 quoted field that spans lines — never a valid slug, month or number — is read as the separate
-(bad) lines it spans. The first MAX_LISTED_LINES bad lines are named on a page, with a count of
-the rest; the command names every one.
+(bad) lines it spans. A page names the first MAX_LISTED_LINES bad lines and counts the rest; past
+those it offers every one in a CSV, which the import writes as it reads them (`bad_lines_to`).
+The command names every one.
 
 A large file uploaded in the admin is imported by a worker (`start_import_job`), and the page
 follows the job's row and its progress in the cache.
@@ -27,15 +28,17 @@ import csv
 import logging
 import re
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import date, datetime, timedelta
 from itertools import islice
 from os import PathLike
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TextIO
 
 from django.core.cache import cache
+from django.core.files import File
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -119,7 +122,7 @@ def _mtus(text: str) -> tuple[int | None, str | None]:
     return (None, problem) if problem else (value, None)
 
 
-def _message(
+def _problem(
     line,
     slug,
     workspace_id,
@@ -177,7 +180,7 @@ def _message(
         )
     if early and closed is None:  # a closed month says enough
         problems.append(before_sign_up(f"{month:%Y-%m}", _as_date(created_on)))
-    return f"Line {line}: " + "; ".join(problems or ["cannot be imported"]) + "."
+    return "; ".join(problems or ["cannot be imported"])
 
 
 def _as_date(value) -> date | None:
@@ -506,10 +509,14 @@ def _stage_file_postgres(cursor, first: bytes, stream, columns: Columns, progres
     cursor.execute(f"drop table {RAW}")
 
 
-def _problems(
-    cursor, listed: int | None, this_month: date | None, columns: Columns | None
-) -> tuple[list[str], int]:
-    """The first `listed` bad lines' messages (every one's: None), and how many lines are bad.
+def _refuse_bad_lines(
+    cursor,
+    listed: int | None,
+    this_month: date | None,
+    columns: Columns | None,
+    report: TextIO | None,
+):
+    """U2: refuse the file if any line is bad, naming them (see `_named`).
     A line is bad alone (workspace unknown or closed, month or MTUs), as a repeat of an earlier
     good line for the same workspace and month, for a month already closed (or whose close
     the clock has reached: `first_open_month` holds the clock's row to the import's commit),
@@ -522,7 +529,8 @@ def _problems(
         "workspace_id is not null and workspace_closed_on is null and month is not null "
         "and mtus is not null and fields is null"
     )
-    cursor.execute(
+    _refuse(
+        cursor,
         f"""
         with repeated as (
             select workspace_id, month from {STAGED} where {ok}
@@ -549,15 +557,12 @@ def _problems(
         from judged
         where not ok or dup_of is not null or {closed} or {future} or {early}
         order by line
-        {_limit(listed)}
         """,
         {"first_open": first_open_month(), "this_month": this_month},
+        lambda row: _problem(*row[:13], this_month=this_month, columns=columns),
+        listed,
+        report,
     )
-    rows = cursor.fetchall()
-    if not rows:
-        return [], 0
-    messages = [_message(*row[:13], this_month=this_month, columns=columns) for row in rows]
-    return messages, rows[0][13]
 
 
 def _closed_sql(row: str) -> str:
@@ -574,7 +579,46 @@ def _closed_sql(row: str) -> str:
     )
 
 
-def _refuse_billed_meanwhile(cursor, postgres: bool, listed: int | None):
+def _limit(listed: int | None) -> str:
+    return "" if listed is None else f"limit {int(listed)}"
+
+
+def _named(
+    cursor, sql: str, params, problem, listed: int | None, report: TextIO | None
+) -> tuple[list[str], int]:
+    """The bad lines `sql` selects, in line order (each row's line first, the count of rows
+    last): the first `listed` of them named ("Line 7: " and `problem(row)`; every one with
+    None), and how many. With `report`, every one is also written to it as a CSV row (line,
+    problem), read in batches so the memory does not grow with them (U2: every bad line named,
+    however many)."""
+    if report is None:
+        cursor.execute(f"{sql} {_limit(listed)}", params)
+        rows = cursor.fetchall()
+        return [f"Line {row[0]}: {problem(row)}." for row in rows], rows[0][-1] if rows else 0
+    writer = csv.writer(report)
+    named, bad = [], 0
+    with connection.chunked_cursor() as every:  # PostgreSQL: a cursor on the server
+        every.execute(sql, params)
+        for batch in iter(lambda: every.fetchmany(BATCH_ROWS), []):
+            if not bad:
+                writer.writerow(["line", "problem"])
+            for row in batch:
+                text = problem(row)
+                writer.writerow([row[0], text])
+                if listed is None or len(named) < listed:
+                    named.append(f"Line {row[0]}: {text}.")
+            bad += len(batch)
+    return named, bad
+
+
+def _refuse(cursor, sql: str, params, problem, listed: int | None, report: TextIO | None):
+    """Refuse the file (U2) if `sql` selects any line (see `_named`)."""
+    named, bad = _named(cursor, sql, params, problem, listed, report)
+    if bad:
+        raise UsageImportError(named, bad_lines=bad)
+
+
+def _refuse_billed_meanwhile(cursor, postgres: bool, listed: int | None, report: TextIO | None):
     """I6: the lines of a set-aside month whose invoice the clock's retry has issued since they
     were checked (from the figure before): the month is closed for them now. The retry holds
     the workspace's row while it bills, so the rows are held first: a retry under way is
@@ -587,63 +631,52 @@ def _refuse_billed_meanwhile(cursor, postgres: bool, listed: int | None):
     )
     if not cursor.fetchall():
         return  # no workspace of the file was ever set aside: nothing to check again
-    cursor.execute(
+    _refuse(
+        cursor,
         f"""
         select s.line, s.month, count(*) over ()
         from {STAGED} s
         where s.workspace_id in (select workspace_id from {SetAsideInvoice._meta.db_table})
             and {_closed_sql("s")}
         order by s.line
-        {_limit(listed)}
         """,
         {"first_open": first_open_month()},
+        lambda row: f"{_as_date(row[1]):%Y-%m} is closed (its invoices are issued)",
+        listed,
+        report,
     )
-    rows = cursor.fetchall()
-    if rows:
-        raise UsageImportError(
-            [
-                f"Line {line}: {_as_date(month):%Y-%m} is closed (its invoices are issued)."
-                for line, month, _ in rows
-            ],
-            bad_lines=rows[0][2],
-        )
 
 
-def _limit(listed: int | None) -> str:
-    return "" if listed is None else f"limit {int(listed)}"
-
-
-def _refuse_closed_meanwhile(cursor, listed: int | None):
+def _refuse_closed_meanwhile(cursor, listed: int | None, report: TextIO | None):
     """W1: the lines of workspaces closed since they were checked (a closure that committed
     while the file was read and checked; a later one waits for the import's write)."""
-    cursor.execute(
+    _refuse(
+        cursor,
         f"""
         select s.line, w.slug, w.closed_on, count(*) over ()
         from {STAGED} s join {Workspace._meta.db_table} w on w.id = s.workspace_id
         where w.closed_on is not null
         order by s.line
-        {_limit(listed)}
-        """
+        """,
+        None,
+        lambda row: f"{row[1]} was closed on {day(_as_date(row[2]))}: it accepts no usage",
+        listed,
+        report,
     )
-    rows = cursor.fetchall()
-    if rows:
-        raise UsageImportError(
-            [
-                f"Line {line}: {slug} was closed on {day(_as_date(closed))}: it accepts no usage."
-                for line, slug, closed, _ in rows
-            ],
-            bad_lines=rows[0][3],
-        )
 
 
-def _refuse_reported_since(cursor, reported_at: datetime | None, listed: int | None):
+def _refuse_reported_since(
+    cursor, reported_at: datetime | None, listed: int | None, report: TextIO | None
+):
     """U1: the later report wins. A file's figures were reported when it was uploaded; a
     figure on file changed since (by hand, another file) is newer than the file's, and a job
     held up for a while (the broker down at the upload, a worker lost) must not put the older
     one back. Its lines are refused, the whole file with them (U2): the uploader decides."""
     if reported_at is None:
         return
-    cursor.execute(
+    uploaded = moment(reported_at)
+    _refuse(
+        cursor,
         f"""
         select s.line, w.slug, s.month, count(*) over ()
         from {STAGED} s
@@ -651,26 +684,26 @@ def _refuse_reported_since(cursor, reported_at: datetime | None, listed: int | N
         join {Workspace._meta.db_table} w on w.id = s.workspace_id
         where coalesce(u.reported_at, u.updated_at) > %s and u.mtus <> s.mtus
         order by s.line
-        {_limit(listed)}
         """,
         [connection.ops.adapt_datetimefield_value(reported_at)],
+        lambda row: (
+            f"{row[1]}'s {_as_date(row[2]):%Y-%m} figure was reported again after this file "
+            f"was uploaded ({uploaded}): this file's is older. Upload it again if its figures "
+            "are still the latest"
+        ),
+        listed,
+        report,
     )
-    rows = cursor.fetchall()
-    if rows:
-        uploaded = moment(reported_at)
-        raise UsageImportError(
-            [
-                f"Line {line}: {slug}'s {_as_date(month):%Y-%m} figure was reported again "
-                f"after this file was uploaded ({uploaded}): this file's is older. Upload it "
-                "again if its figures are still the latest."
-                for line, slug, month, _ in rows
-            ],
-            bad_lines=rows[0][3],
-        )
 
 
 def _upsert(
-    cursor, postgres: bool, why: str, by, listed: int | None, reported_at: datetime | None
+    cursor,
+    postgres: bool,
+    why: str,
+    by,
+    listed: int | None,
+    reported_at: datetime | None,
+    report: TextIO | None,
 ) -> dict:
     """U1: new figures inserted, reported ones replaced. A figure equal to the one on file is
     left as it is (a file sent twice writes nothing the second time) and counts as unchanged.
@@ -697,9 +730,9 @@ def _upsert(
         # recorded meanwhile would turn an insert below into a duplicate) and closures (W1).
         # Readers go on.
         cursor.execute(f"lock table {table} in share row exclusive mode")
-        _refuse_closed_meanwhile(cursor, listed)
-        _refuse_billed_meanwhile(cursor, postgres, listed)
-        _refuse_reported_since(cursor, reported_at, listed)
+        _refuse_closed_meanwhile(cursor, listed, report)
+        _refuse_billed_meanwhile(cursor, postgres, listed, report)
+        _refuse_reported_since(cursor, reported_at, listed, report)
         # Each write hands its rows straight to their history rows: nothing comes back here.
         cursor.execute(
             f"with changed as ({update} returning u.*) " + history_of_rows_sql(Usage, "changed"),
@@ -712,9 +745,9 @@ def _upsert(
         )
         created = cursor.rowcount
     else:
-        _refuse_closed_meanwhile(cursor, listed)
-        _refuse_billed_meanwhile(cursor, postgres, listed)
-        _refuse_reported_since(cursor, reported_at, listed)
+        _refuse_closed_meanwhile(cursor, listed, report)
+        _refuse_billed_meanwhile(cursor, postgres, listed, report)
+        _refuse_reported_since(cursor, reported_at, listed, report)
         cursor.execute(f"{update} returning id", [now, reported])
         changed = [(pk, why) for (pk,) in cursor.fetchall()]
         cursor.execute(f"{insert} returning id", [now, reported])
@@ -743,6 +776,7 @@ def import_usage(
     listed: int | None = MAX_LISTED_LINES,
     as_of: date | None = None,
     reported_at: datetime | None = None,
+    bad_lines_to: TextIO | None = None,
 ) -> dict:
     """U2: import a usage CSV (a path, or a binary or text file: columns workspace,month,mtus
     with the workspace's slug and the month as YYYY-MM), or `(line_number, {"workspace",
@@ -757,10 +791,11 @@ def import_usage(
     refused (U1: the later report wins).
 
     Returns {"created", "replaced", "unchanged"} (a figure equal to the one on file is left as
-    it is); refuses with `UsageImportError` naming the bad lines (the
-    first `listed` of them, and how many more; every one with `listed=None`, as the command
-    does), with `BillingError` for a missing header or a file without rows. `progress(stage,
-    done)` hears how far it got.
+    it is); refuses with `UsageImportError` naming the bad lines (the first `listed` of them,
+    and how many more; every one with `listed=None`, as the command does; and every one written
+    to the text file `bad_lines_to` as CSV, `line,problem`, when it is given), with
+    `BillingError` for a missing header or a file without rows. `progress(stage, done)` hears
+    how far it got.
     """
     postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
@@ -783,16 +818,14 @@ def import_usage(
             _stage_in_python(cursor, _given_rows(source), postgres, progress)
 
         cursor.execute(f"analyze {STAGED}")  # plans for the checks and the write below
-        errors, bad_lines = _problems(cursor, listed, as_of and month_start(as_of), columns)
-        if bad_lines:
-            raise UsageImportError(errors, bad_lines=bad_lines)
+        _refuse_bad_lines(cursor, listed, as_of and month_start(as_of), columns, bad_lines_to)
         cursor.execute(f"select exists (select 1 from {STAGED})")
         if not cursor.fetchone()[0]:
             raise BillingError("The usage file has no rows to import.")
         if progress:
             progress("writing", 0)
         why = reason or _source_name(source)
-        result = _upsert(cursor, postgres, why, by, listed, reported_at)
+        result = _upsert(cursor, postgres, why, by, listed, reported_at, bad_lines_to)
         cursor.execute(f"drop table {STAGED}")
     return result
 
@@ -883,31 +916,64 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
         )
         if job is None:
             return None
-        try:
-            with job.file.open("rb") as stream:
-                result = import_usage(
-                    stream,
-                    progress=progress,
-                    by=job.created_by,
-                    reason=f"Usage import of {job.file_name} (job {job.pk})",
-                    as_of=job.created_at.date(),  # the day it was uploaded (UTC)
-                    reported_at=job.created_at,
-                )
-        except UsageImportError as exc:
-            job.status, job.errors, job.bad_lines = job.Status.REFUSED, exc.errors, exc.bad_lines
-        except BillingError as exc:
-            job.status, job.errors = job.Status.REFUSED, [str(exc)]
-        except Exception as exc:
-            logger.exception("usage import job %s failed", job.pk)
-            job.status, job.errors = job.Status.FAILED, [f"{type(exc).__name__}: {exc}"]
-        else:
-            job.status = job.Status.DONE
-            job.figures_created, job.figures_replaced = result["created"], result["replaced"]
-            job.figures_unchanged = result["unchanged"]
-        job.finished_at = timezone.now()
-        job.save()
+        with bad_lines_report() as report:
+            try:
+                with job.file.open("rb") as stream:
+                    result = import_usage(
+                        stream,
+                        progress=progress,
+                        by=job.created_by,
+                        reason=f"Usage import of {job.file_name} (job {job.pk})",
+                        as_of=job.created_at.date(),  # the day it was uploaded (UTC)
+                        reported_at=job.created_at,
+                        bad_lines_to=report,
+                    )
+            except UsageImportError as exc:
+                _refused(job, exc, report)
+            except BillingError as exc:
+                job.status, job.errors = job.Status.REFUSED, [str(exc)]
+            except Exception as exc:
+                logger.exception("usage import job %s failed", job.pk)
+                job.status, job.errors = job.Status.FAILED, [f"{type(exc).__name__}: {exc}"]
+            else:
+                job.status = job.Status.DONE
+                job.figures_created, job.figures_replaced = result["created"], result["replaced"]
+                job.figures_unchanged = result["unchanged"]
+            job.finished_at = timezone.now()
+            job.save()
         transaction.on_commit(lambda: _forget_file(job))
     cache.delete(key)
+    return job
+
+
+@contextmanager
+def bad_lines_report() -> Iterator[TextIO]:
+    """A temporary file for `import_usage(bad_lines_to=…)`, gone after the block."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report:
+        yield report
+
+
+def _refused(job: UsageImportJob, refusal: UsageImportError, report: TextIO):
+    """Record the refusal on the job (not saved). U2: when its bad lines are more than the page
+    names, every one is kept as a CSV for the page to offer (`report`, as `import_usage`
+    wrote it). Stored under a random name; a row never committed leaves an orphan for the
+    daily sweep."""
+    job.status, job.errors, job.bad_lines = job.Status.REFUSED, refusal.errors, refusal.bad_lines
+    if refusal.bad_lines > MAX_LISTED_LINES:
+        report.flush()
+        report.buffer.seek(0)
+        job.bad_lines_file.save("bad-lines.csv", File(report.buffer), save=False)
+
+
+def keep_refusal(upload, refusal: UsageImportError, report: TextIO, *, by) -> UsageImportJob:
+    """U2 for a file imported while the page waited, refused with more bad lines than a page
+    names: the refusal kept as a finished job, whose page names the first ones and offers every
+    one as a CSV (`report`, as `import_usage` wrote it)."""
+    job = UsageImportJob(file_name=(upload.name or "usage.csv")[-255:], size=upload.size)
+    job.created_by = by
+    job.started_at = job.finished_at = timezone.now()
+    _refused(job, refusal, report)
+    job.save()
     return job
 
 

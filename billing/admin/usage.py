@@ -1,5 +1,7 @@
 """Usage figures (U1, U2): the list, and the import page that takes a whole file or nothing."""
 
+from pathlib import Path
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
@@ -7,7 +9,8 @@ from django.shortcuts import get_object_or_404, redirect
 from billing import admin_toolkit as toolkit
 from billing import services, tasks, usage_import
 from billing.admin_toolkit import MonthListFilter, ServiceAdmin, admin_page, shown_column
-from billing.errors import BillingError
+from billing.documents import document_response
+from billing.errors import BillingError, UsageImportError
 from billing.formatting import count, import_outcome, month
 from billing.forms import UsageImportForm
 from billing.models import Usage, UsageImportJob
@@ -35,6 +38,7 @@ class UsageAdmin(ServiceAdmin):
     pages = (
         ("import/", "import_view", "billing_usage_import"),
         ("import/<int:job_id>/", "import_job_view", "billing_usage_import_job"),
+        ("import/<int:job_id>/bad-lines/", "bad_lines_view", "billing_usage_import_bad_lines"),
     )
 
     month_display = shown_column("month", month, description="Month")
@@ -58,17 +62,23 @@ class UsageAdmin(ServiceAdmin):
                     upload, by=request.user, run_later=tasks.import_usage_file.delay
                 )
                 return redirect("admin:billing_usage_import_job", job.pk)
-            try:
-                result = services.import_usage(upload, by=request.user, as_of=toolkit.today())
-            except BillingError as exc:
-                errors = getattr(exc, "errors", [str(exc)])
-            else:
-                self.message_user(
-                    request,
-                    f"Usage imported: {import_outcome(**result)}.",
-                    messages.SUCCESS,
-                )
-                return redirect("admin:billing_usage_changelist")
+            with usage_import.bad_lines_report() as report:
+                try:
+                    result = services.import_usage(
+                        upload, by=request.user, as_of=toolkit.today(), bad_lines_to=report
+                    )
+                except UsageImportError as exc:
+                    if exc.bad_lines > usage_import.MAX_LISTED_LINES:  # more than a page names
+                        job = usage_import.keep_refusal(upload, exc, report, by=request.user)
+                        return redirect("admin:billing_usage_import_job", job.pk)
+                    errors = exc.errors
+                except BillingError as exc:
+                    errors = [str(exc)]
+                else:
+                    self.message_user(
+                        request, f"Usage imported: {import_outcome(**result)}.", messages.SUCCESS
+                    )
+                    return redirect("admin:billing_usage_changelist")
             self.message_user(
                 request,
                 "Nothing was imported: fix the lines below and upload again.",
@@ -97,4 +107,17 @@ class UsageAdmin(ServiceAdmin):
             title=f"Import usage: {job.file_name}",
             job=job,
             progress=None if job.finished else usage_import.job_progress(job),
+            listed=usage_import.MAX_LISTED_LINES,
+        )
+
+    def bad_lines_view(self, request, job_id):
+        """U2: every bad line of a refused file with its reason, as a CSV, when there were more
+        than its page names."""
+        if not request.user.has_perm(IMPORT_PERMISSION):
+            raise PermissionDenied
+        job = get_object_or_404(UsageImportJob, pk=job_id)
+        return document_response(
+            job.bad_lines_file,
+            content_type="text/csv",
+            filename=f"{Path(job.file_name).stem}-bad-lines.csv",
         )

@@ -233,8 +233,10 @@ def test_u2_admin_import_refuses_a_bad_file_whole_and_names_lines(client, suppor
     response = client.post(reverse("admin:billing_usage_import"), {"file": bad})
     page = response.content.decode()
     assert "Line 3: unknown workspace “nope”." in page
-    # It said "every wrong line is listed"; past the first 1,000 it counts the rest.
-    assert "the wrong lines are named: the first 1,000 with their reasons, and how many" in page
+    # Past the first 1,000, every one is in a CSV to download.
+    assert (
+        "every wrong line is named with its reason: on the page when there are up to 1,000," in page
+    )
     assert not Usage.objects.exists()
     good = SimpleUploadedFile("u.csv", b"workspace,month,mtus\nalpha,2026-01,10\n")
     response = client.post(reverse("admin:billing_usage_import"), {"file": good}, follow=True)

@@ -618,3 +618,34 @@ def test_d2_a_month_the_clock_passed_without_closing_is_not_said_to_have_invoice
         "Line 2: 2000-01 is closed (the billing clock has reached its close).",
         "Line 3: 2026-01 is closed (its invoices are issued).",
     ]
+
+
+def test_u2_every_bad_line_is_written_to_the_report_however_many(db, tmp_path, monkeypatch):
+    """U2: "every bad line named". A page names the first thousand; given a report file, the
+    import writes every one there with its reason (a CSV: line, problem), read in batches, and
+    still refuses the whole file."""
+    import csv
+
+    from billing import usage_import
+
+    monkeypatch.setattr(usage_import, "BATCH_ROWS", 100)  # many batches, one report
+    workspace(slug="alpha", as_of=date(2026, 1, 1))
+    rows = [f"alpha,2026-01,{n}" for n in range(1, 2_501)]  # 2,499 repeat line 2's month
+    path = _write(tmp_path, "workspace,month,mtus\nnope,2026-01,5\n" + "\n".join(rows) + "\n")
+    report = StringIO()
+    with pytest.raises(UsageImportError) as raised:
+        services.import_usage(path, bad_lines_to=report)
+    assert raised.value.bad_lines == 2_500 and len(raised.value.errors) == 1_001
+    assert raised.value.errors[0] == "Line 2: unknown workspace “nope”."
+    lines = list(csv.reader(StringIO(report.getvalue())))
+    assert lines[0] == ["line", "problem"]
+    assert lines[1] == ["2", "unknown workspace “nope”"]
+    assert lines[2] == ["4", "alpha 2026-01 is also on line 3"]
+    assert lines[-1] == ["2502", "alpha 2026-01 is also on line 2501"]
+    assert len(lines) == 1 + 2_500
+    assert not Usage.objects.exists()
+
+    # A good file writes nothing to it.
+    good, report = _write(tmp_path, "workspace,month,mtus\nalpha,2026-01,5\n"), StringIO()
+    services.import_usage(good, bad_lines_to=report)
+    assert report.getvalue() == "" and Usage.objects.get().mtus == 5

@@ -238,3 +238,81 @@ def test_u1_two_files_uploaded_in_turn_go_in_whichever_a_worker_takes_first(
         assert usage_import.run_import_job(newer.pk).status == "done"
         assert usage_import.run_import_job(older.pk).status == "refused"
     assert Usage.objects.get(workspace=alpha).mtus == 7000
+
+
+def _bad_file(lines: int) -> bytes:
+    return (
+        "workspace,month,mtus\n" + "".join(f"nope{n},2026-01,3\n" for n in range(lines))
+    ).encode()
+
+
+@pytest.mark.parametrize("on_a_worker", [True, False], ids=["worker", "while the page waits"])
+def test_u2_every_bad_line_of_a_refused_file_can_be_downloaded_from_its_page(
+    client,
+    support,
+    reviewer,
+    settings,
+    tmp_path,
+    monkeypatch,
+    on_a_worker,
+    django_capture_on_commit_callbacks,
+):
+    """U2: "every bad line named". The import page named the first 1,000 bad lines and
+    counted the rest ("… and 200 more"): support could not see lines 1,002 to 1,201 without
+    the command. Now a refusal with more bad lines than the page names is kept, as a job's
+    (a file imported while the page waited too), and its page offers every one as a CSV."""
+    import csv
+    import io
+
+    settings.PRIVATE_MEDIA_ROOT = settings.MEDIA_ROOT = tmp_path
+    if on_a_worker:
+        monkeypatch.setattr(usage_import, "INLINE_MAX_BYTES", 10)  # every upload is "large"
+    client.force_login(support)
+    upload = SimpleUploadedFile("march usage.csv", _bad_file(1_200))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:billing_usage_import"), {"file": upload})
+    job = UsageImportJob.objects.get()
+    assert response.url == reverse("admin:billing_usage_import_job", args=[job.pk])
+    assert (job.status, job.bad_lines, job.file_name) == ("refused", 1_200, "march usage.csv")
+
+    page = client.get(response.url).content.decode()
+    assert "Nothing was imported: 1,200 bad line(s)" in page
+    assert "Download every bad line with its reason</a> (CSV of 1,200 lines" in page
+    download = reverse("admin:billing_usage_import_bad_lines", args=[job.pk])
+    assert f'href="{download}"' in page
+    response = client.get(download)
+    assert response["Content-Disposition"] == ('attachment; filename="march usage-bad-lines.csv"')
+    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert lines[0] == ["line", "problem"] and len(lines) == 1 + 1_200
+    assert lines[-1] == ["1201", "unknown workspace “nope1199”"]
+    assert not Usage.objects.exists()
+
+    # Only those who may import see it (R1).
+    client.force_login(reviewer)
+    assert client.get(download).status_code == 403
+
+
+def test_u2_a_refusal_the_page_names_whole_keeps_no_file(
+    client, support, settings, tmp_path, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Up to 1,000 bad lines the page names them all: the file imported while the page waited
+    is refused on the page itself, as before, and a job keeps no CSV."""
+    settings.PRIVATE_MEDIA_ROOT = settings.MEDIA_ROOT = tmp_path
+    client.force_login(support)
+    response = client.post(
+        reverse("admin:billing_usage_import"),
+        {"file": SimpleUploadedFile("u.csv", _bad_file(1_000))},
+    )
+    assert response.status_code == 200 and not UsageImportJob.objects.exists()
+    assert "Line 1001: unknown workspace “nope999”." in response.content.decode()
+
+    monkeypatch.setattr(usage_import, "INLINE_MAX_BYTES", 10)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:billing_usage_import"),
+            {"file": SimpleUploadedFile("u.csv", _bad_file(1_000))},
+        )
+    job = UsageImportJob.objects.get()
+    assert (job.bad_lines, job.bad_lines_file.name) == (1_000, "")
+    assert "Download every bad line" not in client.get(response.url).content.decode()
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
