@@ -335,7 +335,9 @@ def test_i6_d2_a_figure_checked_before_its_set_aside_invoice_was_billed_is_refus
         with pytest.raises(BillingError, match="January 2026 is closed"):
             services.record_usage(bad, month=date(2026, 1, 1), mtus=500_000, as_of=date(2026, 2, 2))
     else:
-        monkeypatch.setattr(usage_import, "_problems", then_the_retry(usage_import._problems))
+        monkeypatch.setattr(
+            usage_import, "_refuse_bad_lines", then_the_retry(usage_import._refuse_bad_lines)
+        )
         row = {"workspace": "bad", "month": "2026-01", "mtus": "500000"}
         with pytest.raises(UsageImportError, match="Line 2: 2026-01 is closed"):
             services.import_usage([(2, row)], as_of=date(2026, 2, 2))
