@@ -720,6 +720,7 @@ class MonthClose(models.Model):
 
     class Meta:
         ordering = ["-month"]
+        permissions = [("retry_set_aside_monthclose", "Can try set-aside invoices again now")]
 
     def __str__(self):
         return f"{self.month:%B %Y}"

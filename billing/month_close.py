@@ -216,15 +216,21 @@ def _set_aside(close: MonthClose, problems: dict[int, str], *, on: date):
         )
 
 
-def retry_set_aside(*, as_of: date) -> Counter:
-    """I6: try again each workspace a close set aside; once its cause is fixed its invoice is
-    issued (I4: never a second one) and the entry is resolved."""
+def retry_set_aside(*, as_of: date, close: MonthClose | None = None) -> Counter:
+    """I6: try again each workspace a close (`close`, or any) set aside; once its cause is
+    fixed its invoice is issued (I4: never a second one) and the entry is resolved. The daily
+    run calls it, and finance from a close's page (`as_of` today), so two may meet: each holds
+    the workspace and reads the entry again before it bills."""
     counts = Counter()
     waiting = SetAsideInvoice.objects.filter(resolved_on=None).select_related("close")
+    if close is not None:
+        waiting = waiting.filter(close=close)
     # Oldest month first (I1, C5): its invoice comes before a later month's of the workspace.
     for entry in waiting.order_by("close__month", "workspace_id"):
         with transaction.atomic():
             Workspace.objects.for_change(Workspace(pk=entry.workspace_id))
+            if not SetAsideInvoice.objects.filter(pk=entry.pk, resolved_on=None).exists():
+                continue  # billed by the other while this one waited for the workspace
             issued, problems = _issue_setting_aside(
                 entry.close.month,
                 invoicing.month_close_drafts(entry.close.month, workspace_ids=[entry.workspace_id]),

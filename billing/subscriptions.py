@@ -336,7 +336,8 @@ def refuse_set_aside_pending(workspace: Workspace, as_of: date, what: str):
             f"{what} for {workspace.name} must wait: its invoice for "
             f"{waiting.close.month:%B %Y} was set aside by the month close ({waiting.error}). "
             "Each daily run of the billing clock (shortly after midnight UTC) tries it again and "
-            "issues it once that cause is fixed; then try again."
+            "issues it once that cause is fixed, as does finance's “Try the set-aside invoices "
+            "again now” on the month close's page; then try again."
         )
 
 

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from billing import services
-from billing.models import PlanTerms
+from billing.models import MonthClose, PlanTerms
 from billing.roles import FINANCE, ROLES, STARTUP_REVIEWERS, SUPPORT
 
 LOGIN = "login"
@@ -41,6 +41,11 @@ PAGES = {
     "subscription-changelist": lambda ws: reverse("admin:billing_subscription_changelist"),
     "lockevent-changelist": lambda ws: reverse("admin:billing_lockevent_changelist"),
     "monthclose-changelist": lambda ws: reverse("admin:billing_monthclose_changelist"),
+    # A close with nothing set aside: the page opens and says so.
+    "monthclose-retry": lambda ws: reverse(
+        "admin:billing_monthclose_retry",
+        args=[MonthClose.objects.create(month=date(2025, 12, 1), closed_on=date(2026, 1, 1)).pk],
+    ),
     "billingclock-changelist": lambda ws: reverse("admin:billing_billingclock_changelist"),
     "outboundemail-changelist": lambda ws: reverse("admin:billing_outboundemail_changelist"),
     # Credit notes are not registered in the admin yet: no page to check.
@@ -109,6 +114,7 @@ ALLOWED = {
         "subscription-changelist",  # view_subscription
         "lockevent-changelist",  # view_lockevent
         "monthclose-changelist",  # view_monthclose
+        "monthclose-retry",  # retry_set_aside_monthclose (0052)
         "outboundemail-changelist",  # view_outboundemail (0012: failed and stuck emails)
         "workspace-forecast",  # view_workspace and view_invoice (FC1)
         "workspaceclosure-changelist",  # view_workspaceclosure (0015)
@@ -189,6 +195,7 @@ GRANTING_MIGRATIONS = {
         "0018_set_aside_role_grants",
         "0025_plan_terms_role_grants",
         "0037_billing_clock_seen_by_every_role",
+        "0052_month_close_retry_permission",
     ),
     "coupons": (
         "0003_role_groups",

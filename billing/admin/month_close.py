@@ -5,12 +5,15 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.html import format_html
 
 from billing import admin_toolkit as toolkit
-from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, shown_column
+from billing import services
+from billing.admin_toolkit import ReadOnlyInline, ServiceAdmin, service_form_page, shown_column
 from billing.clock import next_close
 from billing.formatting import count, day, month
 from billing.models import BillingClock, Invoice, MonthClose, SetAsideInvoice
@@ -64,6 +67,55 @@ class MonthCloseAdmin(ServiceAdmin):
     ]
     readonly_fields = ["month_display", "locks_step", "invoices_step", "invoices_issued"]
     inlines = [SetAsideInline, BilledSinceInline]
+    pages = (("<int:pk>/retry/", "retry_view", "billing_monthclose_retry"),)
+
+    def has_retry_permission(self, request):
+        return request.user.has_perm("billing.retry_set_aside_monthclose")
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        waiting = obj is not None and obj.set_aside.filter(resolved_on=None).exists()
+        if waiting and self.has_retry_permission(request):
+            context["retry_url"] = reverse("admin:billing_monthclose_retry", args=[obj.pk])
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def retry_view(self, request, pk):
+        """I6: the workspaces this close set aside, tried again now rather than at the next
+        daily run, once support has fixed a cause; as the daily run does (the service)."""
+        if not self.has_retry_permission(request):
+            raise PermissionDenied
+        close = get_object_or_404(MonthClose, pk=pk)
+        waiting = [
+            f"{entry.workspace}: {entry.error}"
+            for entry in close.set_aside.filter(resolved_on=None).select_related("workspace")
+        ]
+
+        def perform(data):
+            issued = services.retry_set_aside(as_of=toolkit.today(), close=close)
+            still = close.set_aside.filter(resolved_on=None).count()
+            done = f"{count(issued['set_aside_billed'])} invoice(s) issued"
+            if still:
+                return f"Tried again: {done}; {count(still)} still set aside, with the error below."
+            return f"Tried again: {done}; nothing of {close} is set aside now."
+
+        return service_form_page(
+            self,
+            request,
+            close,
+            form=None,
+            perform=perform,
+            title=f"Try again now: the invoices {close}'s close set aside",
+            submit_label="Yes, try them again now",
+            closed="" if waiting else f"Nothing of {close} is set aside: every invoice is issued.",
+            shown="\n".join(waiting),
+            template="admin/billing/monthclose/retry.html",
+            waiting=waiting,
+            intro=(
+                "The daily billing run tries each of these again every day; this tries them "
+                f"now, as it would. Each whose cause is fixed is issued, dated "
+                f"{day(next_month(close.month))} as the close's others, and only once (I4); one "
+                "still failing stays set aside with its error."
+            ),
+        )
 
     def changelist_view(self, request, extra_context=None):
         """D1, M1: when the clock runs the next close, and whether it is overdue, above the

@@ -403,6 +403,100 @@ def test_i6_the_close_page_lists_as_not_billed_only_what_still_waits(db, client,
     assert text.count("beyond what an invoice can hold") == 2  # each row's error, once
 
 
+def test_i6_finance_tries_the_set_aside_invoices_again_now_once_support_fixed_a_cause(
+    db, client, finance, support, reviewer, monkeypatch
+):
+    """I6: "a rerun after the cause is fixed issues the missing one". Support fixed a figure on
+    2 February at 10:00; the invoice waited for the next daily run, after midnight, and nobody
+    on staff could ask for it sooner (an operator could, with `run_billing`). Now finance
+    tries the close's set-aside invoices again from its page: the fixed one is issued, dated
+    1 February as the close's others (140.00: 120.00 and 2,000 MTUs over), once; the other
+    stays set aside with its error. Support and reviewers have no such right (R1–R3)."""
+    from billing import admin_toolkit
+    from billing.models import SetAsideInvoice
+    from tests.admin_pages import as_shown
+
+    monkeypatch.setattr(admin_toolkit, "today", lambda: date(2026, 2, 2))
+    fixed, waiting = (paid_monthly(date(2026, 1, 1), slug=slug) for slug in ("fixed", "waiting"))
+    for ws in (fixed, waiting):
+        Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 1))
+    services.record_usage(fixed, month=date(2026, 1, 1), mtus=12_000, as_of=date(2026, 2, 2))
+    close = MonthClose.objects.get()
+    page_url = reverse("admin:billing_monthclose_change", args=[close.pk])
+    retry_url = reverse("admin:billing_monthclose_retry", args=[close.pk])
+
+    for other in (support, reviewer):
+        client.force_login(other)
+        assert client.get(retry_url).status_code == 403
+        assert client.post(retry_url, {}).status_code == 403
+    assert not Invoice.objects.exists()
+
+    client.force_login(finance)
+    assert f'href="{retry_url}"' in client.get(page_url).content.decode()
+    page = unescape(client.get(retry_url).content.decode())
+    assert "Each whose cause is fixed is issued, dated 1 Feb 2026 as the close's others" in page
+    assert "<li>Workspace 1 (fixed): the invoice's subtotal of $100,000,000,020.00 is" in page
+    response = client.post(retry_url, as_shown(client, retry_url), follow=True)
+    assert "Tried again: 1 invoice(s) issued; 1 still set aside" in unescape(
+        response.content.decode()
+    )
+    invoice = Invoice.objects.get()
+    assert (invoice.workspace, invoice.issue_date, invoice.total) == (
+        fixed,
+        date(2026, 2, 1),
+        invoice.subtotal,
+    )
+    assert invoice.subtotal == 140
+    entries = dict(SetAsideInvoice.objects.values_list("workspace__slug", "resolved_on"))
+    assert entries == {"fixed": date(2026, 2, 2), "waiting": None}
+
+    # Again: nothing twice (I4); the night's run finds nothing more to issue either.
+    client.post(retry_url, as_shown(client, retry_url))
+    services.run_billing(as_of=date(2026, 2, 2))
+    assert Invoice.objects.count() == 1
+
+    # Once nothing waits, the page offers nothing.
+    Usage.objects.filter(workspace=waiting).update(mtus=0)
+    client.post(retry_url, as_shown(client, retry_url))
+    assert Invoice.objects.count() == 2
+    assert f'href="{retry_url}"' not in client.get(page_url).content.decode()
+    page = unescape(client.get(retry_url).content.decode())
+    assert "Nothing of January 2026 is set aside: every invoice is issued." in page
+
+
+def test_i4_i6_a_retry_that_waited_for_the_workspace_while_another_billed_it_leaves_it(
+    db, monkeypatch
+):
+    """Two retries at once (finance's from the page on 2 February, the daily run's of 3
+    February): each reads the waiting entries, then holds the workspace in turn. The second
+    issued nothing twice (I4: the invoice exists), but marked the entry billed on 3 February,
+    over the first's 2 February: the close's page then gave the wrong day. Here the other
+    retry runs just as this one takes the workspace; this one reads the entry again and leaves
+    it."""
+    from billing import month_close
+    from billing.models import SetAsideInvoice, Workspace
+
+    ws = paid_monthly(date(2026, 1, 1), slug="fixed")
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 1))
+    Usage.objects.filter(workspace=ws).update(mtus=12_000)
+    manager = type(Workspace.objects)
+    real_for_change, raced = manager.for_change, []
+
+    def for_change(self, workspace):
+        if not raced:
+            raced.append("the other")
+            raced[0] = month_close.retry_set_aside(as_of=date(2026, 2, 2))
+        return real_for_change(self, workspace)
+
+    monkeypatch.setattr(manager, "for_change", for_change)
+    counts = month_close.retry_set_aside(as_of=date(2026, 2, 3))
+    assert raced[0]["set_aside_billed"] == 1 and counts["set_aside_billed"] == 0
+    assert Invoice.objects.filter(workspace=ws).count() == 1
+    assert SetAsideInvoice.objects.get().resolved_on == date(2026, 2, 2)
+
+
 def test_u2_the_finance_panel_names_the_usage_import_jobs_no_worker_is_on(client, finance):
     """The finance panel counted stuck import jobs into "needs attention" with no row for
     them: every row read "done" or "none". It has its row now."""

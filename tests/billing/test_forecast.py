@@ -228,6 +228,7 @@ def test_fc1_i6_no_forecast_while_a_close_has_set_aside_an_invoice(db):
     # having fixed it, could not tell why it still waited.
     assert str(e.value).endswith(
         "Each daily run of the billing clock (shortly after midnight UTC) tries it again and "
-        "issues it once that cause is fixed; then try again."
+        "issues it once that cause is fixed, as does finance's “Try the set-aside invoices "
+        "again now” on the month close's page; then try again."
     )
     assert not Invoice.objects.filter(workspace=ws).exists()
