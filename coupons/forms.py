@@ -14,6 +14,7 @@ from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import CheckedAutocomplete, ReasonField
 from billing.contact_details import EMAIL_MAX_LENGTH
 from billing.documents import DocumentField, clean_document
+from billing.formatting import day
 from billing.forms import (
     ForecastForm,
     PercentField,
@@ -22,6 +23,7 @@ from billing.forms import (
     PublicForm,
 )
 from billing.models import Lock, Workspace
+from billing.selectors import workspace_status
 from coupons import partners, selectors, services
 from coupons.catalogue import COUPON_FIELDS
 from coupons.models import Campaign, Coupon, NonprofitProof, Redemption
@@ -296,7 +298,8 @@ class CouponForecastForm(ForecastForm):
         Coupon.objects.none(),
         to_field_name="code",
         required=False,
-        help_text="For the proposed change “Apply a coupon”: those that can be applied today.",
+        help_text="For the proposed change “Apply a coupon”: those the workspace can receive "
+        "today.",
     )
 
     def __init__(self, *args, **kwargs):
@@ -308,6 +311,37 @@ class CouponForecastForm(ForecastForm):
             .filter(credit_amount__isnull=True)
             .order_by("code")
         )
+
+    def offer_to(self, workspace, today):
+        """C2 for this workspace: a coupon it cannot receive today is not offered (a walk: a
+        workspace with a running discount was offered every coupon, and each was then refused
+        with "one discount at a time"): none while a discount runs, not one it received, on
+        Team only those for its billing interval, NONPROFIT only with an approved proof. The
+        service still checks the rest (C2, D4) when the forecast applies it."""
+        coupon = self.fields["coupon"]
+        running = selectors.active_discount(workspace, as_of=today)
+        if running is not None:
+            coupon.queryset = Coupon.objects.none()
+            coupon.help_text = (
+                f"None: {workspace.name} has an active discount ({running.coupon.code}, from "
+                f"{day(running.redeemed_on)}), and a workspace has one at a time (C2). Remove it "
+                "first to forecast another."
+            )
+            return
+        offered = coupon.queryset.exclude(
+            pk__in=Redemption.objects.filter(workspace_id=workspace.pk).values("coupon_id")
+        )
+        status = workspace_status(workspace, as_of=today)
+        if status["plan"] == "team":
+            offered = offered.filter(**{f"applies_{status['interval']}": True})
+        proven = NonprofitProof.objects.filter(
+            workspace_id=workspace.pk,
+            status=NonprofitProof.Status.APPROVED,
+            reviewed_on__lte=today,
+        )
+        if not proven.exists():
+            offered = offered.exclude(kind=Coupon.Kind.NONPROFIT)
+        coupon.queryset = offered
 
     def clean(self):
         data = super().clean()

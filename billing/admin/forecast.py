@@ -37,6 +37,11 @@ class ForecastPage:
             return []
         return [("Forecast", reverse("admin:billing_workspace_forecast", args=[workspace.pk]))]
 
+    def forecast_form(self, request, workspace, today):
+        """The page's form; a subclass fits its own proposed changes to the workspace (the
+        coupons app: the coupons it can receive)."""
+        return self.forecast_form_class(request.GET or {"months": 12, "mtus": "last"})
+
     def proposed_change(self, request, workspace, data):
         """FC1: the change to compare, as `(label, change(workspace, as_of))` calling its
         service, or None. Subclasses add their own (the coupons app: a coupon)."""
@@ -78,7 +83,7 @@ class ForecastPage:
             raise PermissionDenied
         workspace = get_object_or_404(Workspace, pk=pk)
         today = toolkit.today()
-        form = self.forecast_form_class(request.GET or {"months": 12, "mtus": "last"})
+        form = self.forecast_form(request, workspace, today)
         context = {
             "workspace": workspace,
             "form": form,

@@ -38,6 +38,11 @@ class CouponWorkspaceAdmin(WorkspaceAdmin):
             )
         return actions
 
+    def forecast_form(self, request, workspace, today):
+        form = super().forecast_form(request, workspace, today)
+        form.offer_to(workspace, today)
+        return form
+
     def proposed_change(self, request, workspace, data):
         if data.get("change") == "coupon" and data.get("coupon"):
             code = data["coupon"].code

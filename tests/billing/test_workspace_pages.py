@@ -14,7 +14,13 @@ from billing.models import Invoice, Usage, WorkspaceClosure
 from coupons import services as coupons
 from tests.admin_pages import as_shown, messages_of
 from tests.billing.factories import workspace
-from tests.coupons.factories import coupon, free_workspace, paid_annual, paid_monthly
+from tests.coupons.factories import (
+    approved_proof,
+    coupon,
+    free_workspace,
+    paid_annual,
+    paid_monthly,
+)
 
 JAN = date(2026, 1, 1)
 TODAY = date(2026, 1, 21)
@@ -249,6 +255,48 @@ def test_fc1_a_coupon_and_a_refused_change_on_the_forecast_page(client, support,
     assert "is refused: A payment method is needed" in refused.content.decode()
     assert "tick <em>Assume a card is added today</em>" in refused.content.decode()
     assert "tick <em>" not in response.content.decode()
+
+
+def test_fc1_c2_the_forecast_offers_only_the_coupons_the_workspace_can_receive(
+    client, support, db, settings, tmp_path
+):
+    """C2 on the forecast's picker. A walk: a workspace with a running discount was offered
+    every coupon, and each was refused once chosen ("one discount at a time"). Now the picker
+    offers, on 21 January 2026, only what the workspace can receive: not one it received,
+    on monthly Team not an annual-only one, NONPROFIT not without an approved proof, and
+    none while a discount runs, saying why."""
+    settings.PRIVATE_MEDIA_ROOT = settings.MEDIA_ROOT = tmp_path  # the proof's document
+    plain = paid_monthly(as_of=JAN, name="Plain")
+    for code, intervals in (("HALF", ("monthly", "annual")), ("YEARLY", ("annual",))):
+        coupon(code=code, percent_off="50", duration="once", intervals=intervals)
+    coupon(code="TAKEN", percent_off="10", duration="once")
+    coupon(code="TWENTY", percent_off="20", duration="repeating", duration_months=3)
+    coupons.redeem_coupon(plain, "TAKEN", by=support, as_of=JAN)
+    coupons.remove_discount(plain, by=support, reason="Ticket 7: applied by mistake", as_of=JAN)
+    client.force_login(support)
+
+    def offered(ws):
+        response = client.get(page(ws, "forecast"))
+        return response, [c.code for c in response.context["form"].fields["coupon"].queryset]
+
+    assert offered(plain)[1] == ["HALF", "TWENTY"]
+    assert offered(paid_annual(as_of=JAN, name="Yearly"))[1] == [
+        "HALF",
+        "TAKEN",
+        "TWENTY",
+        "YEARLY",
+    ]
+    proven = paid_monthly(as_of=JAN, name="Proven")
+    approved_proof(proven, support, as_of=JAN)
+    assert offered(proven)[1] == ["HALF", "NONPROFIT", "TAKEN", "TWENTY"]
+
+    coupons.redeem_coupon(plain, "TWENTY", by=support, as_of=TODAY)
+    response, codes = offered(plain)
+    assert codes == []
+    assert (
+        "None: Plain has an active discount (TWENTY, from 21 Jan 2026), and a workspace has "
+        "one at a time (C2). Remove it first to forecast another."
+    ) in response.content.decode().replace("&#x27;", "'")
 
 
 def _proposed(response):
