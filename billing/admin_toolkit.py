@@ -40,7 +40,7 @@ from django.contrib.admin.utils import (
     lookup_spawns_duplicates,
     unquote,
 )
-from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.contrib.admin.views.main import ERROR_FLAG, ORDER_VAR, ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth import get_user_model
 from django.core.exceptions import (
@@ -61,7 +61,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import conditional_escape, format_html
-from django.utils.text import capfirst, smart_split, unescape_string_literal
+from django.utils.text import Truncator, capfirst, smart_split, unescape_string_literal
 from django_countries import countries
 from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
@@ -615,6 +615,26 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def get_changelist(self, request, **kwargs):
         return CheckedChangeList
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        # A filter, page or order in the address the list cannot take
+        # (`?issue_date__gte=notadate`): Django sends the list without any (`?e=1`) and says
+        # nothing, and staff read every row as the filtered ones.
+        if response.status_code == 302 and response.url.endswith(f"?{ERROR_FLAG}=1"):
+            asked = ", ".join(
+                f"{name}={Truncator(value).chars(40)}"
+                for name, value in request.GET.items()
+                if name != ERROR_FLAG
+            )
+            self.message_user(
+                request,
+                f"The list could not be shown with {Truncator(asked).chars(200)}: a filter, "
+                "page or order it cannot take. Every row is listed below, from the first page; "
+                "choose a filter from the list's own.",
+                messages.ERROR,
+            )
+        return response
 
     def get_search_results(self, request, queryset, search_term):
         """Django's search (every word in one of `search_fields`; `^` a prefix, `=` the whole

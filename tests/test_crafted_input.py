@@ -2,6 +2,7 @@
 ids that are not numbers, a NUL character in the address, a workspace whose invoice cannot be
 made. Found by trying the pages as an attacker would (each answered 500 before)."""
 
+import html
 from datetime import date
 
 import pytest
@@ -151,6 +152,29 @@ def test_r1_r3_a_date_drill_down_at_year_9999_is_an_invalid_filter_not_a_500(
     assert response.status_code != 500, address
     # as Django answers a month 13 there: the list without the filter, flagged invalid
     assert response.status_code == 302 and response["Location"].endswith("?e=1")
+
+
+@pytest.mark.parametrize(
+    ("role", "address", "named"),
+    [
+        ("finance", "/admin/billing/invoice/?issue_date__gte=notadate", "issue_date__gte=notadate"),
+        ("support", "/admin/billing/usage/?month=2026-13", "month=2026-13"),
+        ("support", "/admin/billing/strike/?month=junk&o=1", "month=junk, o=1"),
+    ],
+)
+def test_r1_r3_a_list_asked_for_a_filter_it_cannot_take_says_so(
+    request, db, client, today, role, address, named
+):
+    """An audit: a filter with a value a list cannot take (a date that is no date, month 13)
+    sent the list without it (Django's "?e=1") and said nothing, so staff read every row (491
+    invoices) as the filtered ones. The page now says which filter it could not take."""
+    client.force_login(request.getfixturevalue(role))
+    response = client.get(address, follow=True)
+    assert response.redirect_chain[-1][0].endswith("?e=1")
+    assert (
+        f"The list could not be shown with {named}: a filter, page or order it cannot take. "
+        "Every row is listed below, from the first page"
+    ) in html.unescape(response.content.decode())
 
 
 @pytest.mark.parametrize("amount", [None, ""])
