@@ -20,24 +20,37 @@ _website = URLValidator(schemes=["http", "https"])
 DIRECTION_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def check_name(value, label: str, problems: list[str], *, missing: str = "") -> str:
-    """`value` stripped. An empty one is refused with `missing` (default: "The {label} is
-    required."), one longer than its column too, and one with an invisible character that
-    changes how it reads (a direction override, a control character), naming it by `label`."""
-    name = (value or "").strip()
+def hidden_character(text: str, label: str) -> str | None:
+    """What is wrong with a one-line text shown to people (a name, an email's subject, a card's
+    brand) that holds an invisible character changing how it reads: a direction override, or
+    a control character (a line break, an escape sequence). None when it holds none."""
     hidden = next(
-        (c for c in name if c in DIRECTION_CONTROLS or unicodedata.category(c) == "Cc"), None
+        (c for c in text if c in DIRECTION_CONTROLS or unicodedata.category(c) == "Cc"), None
     )
+    if hidden is None:
+        return None
+    what = unicodedata.name(hidden, "a control character")
+    return (
+        f"The {label} contains the invisible character U+{ord(hidden):04X} ({what}), which "
+        "changes how it reads; type it again without it."
+    )
+
+
+def check_name(
+    value, label: str, problems: list[str], *, missing: str = "", required: bool = True
+) -> str:
+    """`value` stripped. An empty one is refused with `missing` (default: "The {label} is
+    required.") unless not `required`, one longer than its column too, and one with an
+    invisible character that changes how it reads (`hidden_character`), naming it by
+    `label`."""
+    name = (value or "").strip()
     if not name:
-        problems.append(missing or f"The {label} is required.")
+        if required:
+            problems.append(missing or f"The {label} is required.")
     elif len(name) > NAME_LENGTH:
         problems.append(f"The {label} is longer than {NAME_LENGTH} characters.")
-    elif hidden is not None:
-        what = unicodedata.name(hidden, "a control character")
-        problems.append(
-            f"The {label} contains the invisible character U+{ord(hidden):04X} ({what}), which "
-            "changes how it reads; type it again without it."
-        )
+    elif problem := hidden_character(name, label):
+        problems.append(problem)
     return name
 
 

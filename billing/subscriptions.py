@@ -20,7 +20,7 @@ from billing import invoicing
 from billing.audit import records_why, require_reason, save_with_reason
 from billing.clock import refuse_issued_already, refuse_processed, take_in_date_order
 from billing.closed_workspaces import refuse_closed
-from billing.contact_details import check_email, check_name
+from billing.contact_details import check_email, check_name, hidden_character
 from billing.emails import queue_email
 from billing.errors import (
     BillingError,
@@ -208,6 +208,8 @@ def add_payment_method(workspace: Workspace, *, as_of: date, brand: str = "", la
         raise BillingError("The last four digits of the card must be four digits, 0 to 9.")
     if len(brand) > BRAND_LENGTH:
         raise BillingError(f"A card's brand is at most {BRAND_LENGTH} characters.")
+    if problem := hidden_character(brand, "card's brand"):
+        raise BillingError(problem)
     # A form sent twice (a double click, a page sent again) records the card once (R4).
     current = workspace.payment_methods.filter(removed_on=None).first()
     if current is not None and (current.brand, current.last4) == (brand, last4):

@@ -16,6 +16,7 @@ from django_countries import countries
 
 from billing.audit import records_why, require_reason
 from billing.clock import refuse_issued_already, refuse_processed, refuse_too_far_ahead
+from billing.contact_details import hidden_character
 from billing.errors import BillingError, refuse_problems
 from billing.formatting import day as on
 from billing.formatting import rate as rate_text
@@ -286,6 +287,8 @@ def _jurisdiction(country, region, name) -> tuple[str, str, str]:
         problems.append("A tax rate needs a name (e.g. CA sales tax), shown on invoices.")
     elif len(name) > limit:
         problems.append(f"A tax rate's name has at most {limit} characters.")
+    elif problem := hidden_character(name, "tax rate's name"):
+        problems.append(problem)
     refuse_problems(problems)
     return country, region, name
 

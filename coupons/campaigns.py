@@ -52,6 +52,7 @@ from django_countries import countries
 from billing.audit import require_reason, save_with_reason
 from billing.bulk_rows import id_in
 from billing.clock import refuse_processed
+from billing.contact_details import hidden_character
 from billing.emails import EmailSpec, queue_emails
 from billing.errors import BillingError, ClockBehind, refuse_dated_before, refuse_problems
 from billing.formatting import billed, day
@@ -658,6 +659,8 @@ def _checked_details(
         problems.append("The campaign needs a name.")
     elif len(name) > 200:
         problems.append("The name is longer than 200 characters.")
+    elif problem := hidden_character(name, "name"):
+        problems.append(problem)
     else:
         # Two sent at once: the second waits for the first's commit and sees its name.
         take_turns("campaign name", name.casefold())
@@ -669,6 +672,8 @@ def _checked_details(
         problems.append("The email needs a subject.")
     elif len(subject) > 200:
         problems.append("The subject is longer than 200 characters.")
+    elif problem := hidden_character(subject, "subject"):
+        problems.append(problem)
     if not message:
         problems.append("The email needs a message.")
     code = coupon_code.code if isinstance(coupon_code, Coupon) else str(coupon_code or "")

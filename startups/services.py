@@ -127,6 +127,7 @@ def submit_application(
     problems = []
     check_name(company_name, "company name", problems)
     check_name(contact_name, "contact name", problems)
+    check_name(partner_name, "accelerator or VC partner", problems, required=False)
     check_website(website, problems)
     check_email(contact_email, problems)
     if not isinstance(incorporation_date, date):

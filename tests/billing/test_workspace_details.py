@@ -96,3 +96,37 @@ def test_x1_a_closed_workspaces_read_only_page_does_not_call_its_region_a_us_sta
     page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).content.decode()
     assert "US state code (e.g. CA) where the business is" not in page
     assert "where tax depends on it" in page
+
+
+@pytest.mark.parametrize("control", ["\u202e", "\x1b", "\r\n"])
+def test_r4_g1_s1_one_line_texts_staff_read_refuse_a_direction_override_or_control_character(
+    db, control
+):
+    """An audit: the check above covered some names only. An accelerator's name typed on an
+    application, a campaign's name and its email's subject, a tax rate's name (on invoices)
+    and a card's brand (on the workspace page) took "Acme\u202eKCAB" or a terminal escape as
+    typed. Each is refused now, naming the field, and nothing is written."""
+    from billing.models import PaymentMethod, TaxRate
+    from coupons import services as coupons
+    from coupons.models import Campaign
+    from startups.models import StartupApplication
+    from tests.coupons.factories import coupon
+    from tests.startups.factories import application
+
+    typed = f"Acme{control}KCAB"
+    with pytest.raises(BillingError, match=r"The accelerator or VC partner contains the invisible"):
+        application(partner_name=typed)
+    promo = coupon(code="SPRING")
+    for name, subject, field in ((typed, "Spring", "name"), ("Spring", typed, "subject")):
+        with pytest.raises(BillingError, match=rf"The {field} contains the invisible character"):
+            coupons.create_campaign(name, promo.code, subject, "20% off this spring.")
+    with pytest.raises(BillingError, match=r"The tax rate's name contains the invisible"):
+        services.set_tax_rate("DE", rate="19", name=typed, valid_from=date(2026, 3, 1))
+    ws = workspace(as_of=date(2026, 1, 1))
+    with pytest.raises(BillingError, match=r"The card's brand contains the invisible"):
+        services.add_payment_method(ws, as_of=date(2026, 1, 2), brand=typed, last4="4242")
+    assert not StartupApplication.objects.exists() and not Campaign.objects.exists()
+    assert not TaxRate.objects.filter(valid_from=date(2026, 3, 1)).exists()
+    assert not PaymentMethod.objects.filter(workspace=ws).exists()
+    # Right-to-left text itself is a name, as above.
+    assert application(partner_name="שלום Ventures").partner_name == "שלום Ventures"
