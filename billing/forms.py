@@ -173,6 +173,10 @@ class RemovePaymentMethodForm(forms.Form):
 class RecordUsageForm(forms.Form):
     month = forms.CharField(max_length=7, help_text="YYYY-MM")
     mtus = PlainIntegerField(min_value=0, label="MTUs")
+    # R4: a figure by hand changes what the month's invoice charges (M3).
+    reason = ReasonField(
+        help_text="Why it is recorded by hand, e.g. the ticket (kept in the usage's history)."
+    )
 
     def clean_month(self):
         try:

@@ -12,6 +12,7 @@ from datetime import date
 from django.db import transaction
 from django.utils import timezone
 
+from billing.audit import records_why
 from billing.clock import first_open_month
 from billing.closed_workspaces import hold_usage_writers, refuse_closed
 from billing.errors import BillingError
@@ -68,10 +69,12 @@ def _refuse_problems(workspace: Workspace, month, problems: list[str]) -> None:
 
 
 @transaction.atomic
+@records_why("Usage recorded")
 def record_usage(
     workspace: Workspace, *, month: date, mtus: int, as_of: date | None = None
 ) -> Usage:
-    """U1: the month's figure; a later report for the same month replaces it. I6: at most
+    """U1: the month's figure; a later report for the same month replaces it. R4: its history
+    row says why (`reason`: the screen asks for it) and who (`by`). I6: at most
     MAX_MTUS; D2: not for a month whose close has run; U2: given `as_of` (the day it is
     reported: the screens pass it), not for a month that has not started. A figure equal to
     the one on file is left as it is (R4: a form sent twice keeps no second version, as a file

@@ -312,7 +312,11 @@ def _action_pages(world):
             {"brand": "Visa", "last4": "4242"},
             "billing.change_workspace",
         ),
-        (ws_action(paid, "usage"), {"month": "2026-03", "mtus": "9"}, "billing.add_usage"),
+        (
+            ws_action(paid, "usage"),
+            {"month": "2026-03", "mtus": "9", "reason": "T9"},
+            "billing.add_usage",
+        ),
         (
             reverse("admin:billing_usage_import"),
             {

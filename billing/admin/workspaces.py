@@ -625,7 +625,7 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
             month, mtus, name = data["month"], data["mtus"], workspace.name
             # U1: a figure replaces the month's; naming the one replaced shows a slip of month.
             on_file = services.record_usage(
-                workspace, month=month, mtus=mtus, as_of=today
+                workspace, month=month, mtus=mtus, as_of=today, by=by, reason=reason
             ).figure_before
             figure = f"{count(mtus)} MTUs"
             if on_file == mtus:

@@ -133,7 +133,7 @@ def test_r1_support_records_usage_and_unlocks_with_reason(client, support, today
     services.record_usage(ws, month=date(2026, 1, 1), mtus=5000)
     services.run_billing(as_of=date(2026, 2, 1))
     client.force_login(support)
-    client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": "700"})
+    client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": "700", "reason": "T1"})
     assert Usage.objects.get(workspace=ws, month=date(2026, 2, 1)).mtus == 700
     response = client.post(action_url(ws, "unlock"), {"reason": ""})
     assert "Say why: the reason is kept in the history." in response.content.decode()
@@ -208,7 +208,7 @@ def test_r2_reviewer_reads_workspaces_but_cannot_act(client, reviewer, today):
     assert client.get(reverse("admin:billing_workspace_change", args=[ws.pk])).status_code == 200
     for name, data in [
         ("plan", {"plan": "team:monthly"}),
-        ("usage", {"month": "2026-01", "mtus": "1"}),
+        ("usage", {"month": "2026-01", "mtus": "1", "reason": "T1"}),
     ]:
         assert client.post(action_url(ws, name), data).status_code == 403
     response = client.post(

@@ -152,7 +152,7 @@ def test_r5_usage_is_not_added_or_edited_in_the_admin_only_recorded(client, supp
     assert client.get(reverse("admin:billing_usage_add")).status_code == 403
     client.post(
         reverse("admin:billing_workspace_action", args=[ws.pk, "usage"]),
-        {"month": "2026-02", "mtus": "1200"},
+        {"month": "2026-02", "mtus": "1200", "reason": "Ticket 9"},
     )
     usage = Usage.objects.get(workspace=ws)
     response = client.post(
@@ -179,7 +179,7 @@ def test_p1_the_usage_chart_marks_what_is_over_the_configured_free_allowance(
     for month, mtus in (("2026-02", "1500"), ("2026-03", "2500")):
         client.post(
             reverse("admin:billing_workspace_action", args=[ws.pk, "usage"]),
-            {"month": month, "mtus": mtus},
+            {"month": month, "mtus": mtus, "reason": "Ticket 9"},
         )
     page = client.get(reverse("admin:billing_workspace_change", args=[ws.pk]))
     bars = {m.strftime("%Y-%m"): over for m, _, _, over in page.context["usage_bars"]}
@@ -474,7 +474,7 @@ def test_u1_recording_a_months_usage_says_which_figure_it_replaced(client, suppo
     url = reverse("admin:billing_workspace_action", args=[ws.pk, "usage"])
 
     def record(month, mtus):
-        page = client.post(url, {"month": month, "mtus": mtus}, follow=True)
+        page = client.post(url, {"month": month, "mtus": mtus, "reason": "Ticket 9"}, follow=True)
         return [str(m) for m in page.context["messages"]]
 
     assert record("2026-02", "1500") == ["1,500 MTUs recorded for Acme, February 2026."]

@@ -11,7 +11,6 @@ from django.db import connection
 from django.urls import reverse
 
 from billing import services
-from billing.audit import because
 from billing.errors import BillingError, UsageImportError
 from billing.models import Usage
 
@@ -393,7 +392,7 @@ def test_r4_an_imported_figure_is_kept_in_the_usage_history_with_who_and_why(
         assert response.status_code == 302
 
     assert _history(alpha, date(2026, 1, 1)) == [
-        (10, "+", None, None),
+        (10, "+", None, "Usage recorded"),
         (1200, "~", support, "Usage import of january.csv"),
     ]
     assert _history(beta, date(2026, 2, 1)) == [(5000, "+", support, "Usage import of january.csv")]
@@ -420,11 +419,32 @@ def test_r4_the_usage_history_keeps_only_the_index_its_pages_read(db):
 def test_r4_a_deleted_users_usage_history_says_no_one(db, support):
     """With no foreign key and no index on who changed a figure, Django still clears it."""
     alpha = workspace(slug="alpha")
-    with because("Figure from the customer", by=support):
-        services.record_usage(alpha, month=date(2026, 1, 1), mtus=10)
-    assert _history(alpha, date(2026, 1, 1)) == [(10, "+", support, "Figure from the customer")]
+    services.record_usage(
+        alpha, month=date(2026, 1, 1), mtus=10, by=support, reason="Figure from the customer"
+    )
+    why = "Usage recorded: Figure from the customer"
+    assert _history(alpha, date(2026, 1, 1)) == [(10, "+", support, why)]
     support.delete()
-    assert _history(alpha, date(2026, 1, 1)) == [(10, "+", None, "Figure from the customer")]
+    assert _history(alpha, date(2026, 1, 1)) == [(10, "+", None, why)]
+
+
+def test_r4_a_figure_recorded_by_hand_asks_why_and_keeps_it(client, support):
+    """An audit: support replaced a month's figure by hand (250,000 MTUs, then 0: $2,400.00 of
+    overage gone from the month's invoice, M3) and the usage's history kept who but not why,
+    while the import keeps its file's name. The page now asks why, refuses without it, and
+    the history keeps it."""
+    alpha = workspace(slug="alpha", as_of=date(2026, 1, 1))
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_action", args=[alpha.pk, "usage"])
+    page = client.post(url, {"month": "2026-01", "mtus": "250000", "reason": " "})
+    assert "Say why: the reason is kept in the history." in page.content.decode()
+    assert not Usage.objects.exists()
+    for mtus, reason in (("250000", "Ticket 41: the EU region"), ("0", "Ticket 42: a test")):
+        client.post(url, {"month": "2026-01", "mtus": mtus, "reason": reason})
+    assert _history(alpha, date(2026, 1, 1)) == [
+        (250_000, "+", support, "Usage recorded: Ticket 41: the EU region"),
+        (0, "~", support, "Usage recorded: Ticket 42: a test"),
+    ]
 
 
 ZEROS = b"0" * 5_000 + b"5"
@@ -580,7 +600,7 @@ def test_u2_support_is_told_a_month_before_the_sign_up_on_both_usage_screens(
     client.force_login(support)
     form = client.post(
         reverse("admin:billing_workspace_action", args=[ws.pk, "usage"]),
-        {"month": "2025-12", "mtus": "2000"},
+        {"month": "2025-12", "mtus": "2000", "reason": "Ticket 9"},
         follow=True,
     )
     assert "December 2025 is before the workspace signed up (20 Jan 2026)" in (

@@ -91,10 +91,10 @@ def test_u1_usage_is_typed_in_the_digits_0_to_9(client, support, today, typed, s
     """The page recorded "١٢٣" as 123 MTUs, while the import refuses it."""
     ws = workspace(as_of=today)
     client.force_login(support)
-    page = client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": typed})
+    page = client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": typed, "reason": "T1"})
     assert said in unescape(page.content.decode())
     assert not ws.usage.exists()
-    client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": " 12500 "})
+    client.post(action_url(ws, "usage"), {"month": "2026-02", "mtus": " 12500 ", "reason": "T1"})
     assert ws.usage.get().mtus == 12_500
 
 

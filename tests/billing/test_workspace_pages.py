@@ -163,7 +163,7 @@ def test_w1_support_closes_with_a_reason_and_then_can_only_reopen(client, suppor
     assert "was closed on 21 Jan 2026: reopen it first." in plan_page.content.decode()
     refused = client.post(
         reverse("admin:billing_workspace_action", args=[customer.pk, "usage"]),
-        {"month": "2026-01", "mtus": "1"},
+        {"month": "2026-01", "mtus": "1", "reason": "Ticket 9"},
     )
     assert "reopen it first" in refused.content.decode()
     assert Usage.objects.get(workspace=customer, month=JAN).mtus == 12_000
