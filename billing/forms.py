@@ -2,6 +2,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.core.validators import DecimalValidator, MaxValueValidator, MinValueValidator
 
 from billing.admin_toolkit import ReasonField
 from billing.models import Interval, Plan, PlanTerms
@@ -71,6 +72,20 @@ def _miswritten(text: str) -> str:
     except (InvalidOperation, ValueError):
         return "invalid"
     return "exponent" if number.is_finite() and "e" in text.lower() else "invalid"
+
+
+def bounded_by_the_service(form, names):
+    """The fields `names` of `form` keep no bounds of their column (its digits, its integer
+    type's range): their service bounds them in the rule's words ("between 1 and 100,000, not
+    -1"), where the column's said "greater than or equal to 0" or "no more than 8 digits before
+    the decimal point" first, of a figure the rule refuses for another reason."""
+    column_bounds = (MinValueValidator, MaxValueValidator, DecimalValidator)
+    for name in names:
+        if field := form.fields.get(name):
+            field.validators = [v for v in field.validators if not isinstance(v, column_bounds)]
+            field.min_value = field.max_value = None
+            field.widget.attrs.pop("min", None)
+            field.widget.attrs.pop("max", None)
 
 
 class PlainIntegerField(forms.IntegerField):
@@ -171,7 +186,8 @@ class RemovePaymentMethodForm(forms.Form):
 
 
 class RecordUsageForm(forms.Form):
-    month = forms.CharField(max_length=7, help_text="YYYY-MM")
+    # No length of its own: "2026-12-01" is told it is no month in the form YYYY-MM.
+    month = forms.CharField(max_length=100, help_text="YYYY-MM")
     mtus = PlainIntegerField(min_value=0, label="MTUs")
     # R4: a figure by hand changes what the month's invoice charges (M3).
     reason = ReasonField(
@@ -282,6 +298,7 @@ class _PlanForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        bounded_by_the_service(self, DATED_TERMS)  # update_plan: PLAN_TERMS' bounds
         latest = self.instance.terms.order_by("effective_on").last() if self.instance.pk else None
         for name in DATED_TERMS:
             if latest is not None:

@@ -3,6 +3,7 @@ runs as a dry run before it calls them. The seeded coupons (C8) come from a data
 
 import re
 from datetime import date
+from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
 
@@ -31,9 +32,29 @@ def coupon_by_code(code) -> Coupon | None:
     return Coupon.objects.filter(code=str(code or "").strip().upper()).first()
 
 
+def _percent(value, problems) -> Decimal | None:
+    """C1: percent off as typed, more than 0 and at most 100 with at most two decimals (its
+    column's); else None, with what is wrong in `problems`."""
+    if value is None or value == "":
+        return None
+    try:
+        percent = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        percent = None
+    if percent is None or not percent.is_finite():
+        problems.append(f"Percent off is a number more than 0 and at most 100, not “{value}”.")
+    elif not 0 < percent <= 100:
+        problems.append(f"Percent off must be more than 0 and at most 100, not {percent}.")
+    elif percent != percent.quantize(Decimal("0.01")):
+        problems.append(f"Percent off has at most two decimals (12.50), not {percent}.")
+    else:
+        return percent
+    return None
+
+
 def _check_values(kind, percent_off, amount_off, credit_amount, problems):
     before = len(problems)
-    percent = parse_dollars(percent_off, "percent off", problems)
+    percent = _percent(percent_off, problems)
     amount = parse_dollars(amount_off, "amount off", problems, max_digits=10)
     credit = parse_dollars(credit_amount, "credit amount", problems)
     given = [v for v in (percent, amount, credit) if v is not None]
@@ -42,8 +63,6 @@ def _check_values(kind, percent_off, amount_off, credit_amount, problems):
             "A coupon has exactly one of percent off, amount off or (startup program only) "
             "a yearly credit amount."
         )
-    if percent is not None and not (0 < percent <= 100):
-        problems.append(f"Percent off must be more than 0 and at most 100, not {percent}.")
     if amount is not None and amount <= 0:
         problems.append(f"The amount off must be more than 0, not {amount}.")
     if credit is not None:

@@ -6,7 +6,6 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db.models import Q
 from django_countries import countries
 
@@ -21,6 +20,7 @@ from billing.forms import (
     PlainDecimalField,
     PlainIntegerField,
     PublicForm,
+    bounded_by_the_service,
 )
 from billing.models import Lock, Workspace
 from billing.selectors import workspace_status
@@ -62,16 +62,11 @@ class CouponForm(forms.ModelForm):
             # A partner that only applied (public form) or was made inactive says so in the
             # list, so staff do not tie a coupon to it unawares.
             partner.label_from_instance = partner_choice_label
-        for name in ("duration_months", "max_redemptions"):
-            if field := self.fields.get(name):
-                # The service bounds these in words ("runs for 1 month or more, not -3"); the
-                # column's own bound stopped -3 first with "Ensure this value is greater than
-                # or equal to 0", and 0 then got the service's.
-                field.validators = [
-                    v
-                    for v in field.validators
-                    if not isinstance(v, MinValueValidator | MaxValueValidator)
-                ]
+        # The service bounds these in words ("runs for 1 month or more, not -3"; "more than 0
+        # and at most 100"); the column's own bound stopped -3 first with "Ensure this value is
+        # greater than or equal to 0", and 1000 % off with "no more than 3 digits before the
+        # decimal point".
+        bounded_by_the_service(self, self.Meta.field_classes)
 
     def clean(self):
         data = super().clean()

@@ -288,3 +288,100 @@ def test_r4_a_reason_with_nothing_that_shows_is_refused(client, finance, invisib
     services.void_invoice(invoice, by=finance, reason=" \u200bDuplicate ", as_of=date(2026, 2, 2))
     invoice.refresh_from_db()
     assert invoice.void_reason == "\u200bDuplicate"
+
+
+PLAN_FORM = {
+    "name": "Team",
+    "monthly_price": "120.00",
+    "annual_price": "1200.00",
+    "included_mtus": "10000",
+    "overage_rate": "0.01",
+    "bills_overage": "on",
+    "seats": "10",
+    "warehouse_syncs_per_day": "2",
+    "trial_days": "14",
+    "effective_on": "2027-01-01",
+    "change_reason": "Price review",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "said"),
+    [
+        ("included_mtus", "9" * 40, "between 0 and 10,000,000,000, not " + "9" * 40),
+        ("seats", "-1", "between 1 and 100,000, not -1"),
+        ("monthly_price", "100000000", "between 0 and 100,000.00, not 100000000"),
+        ("overage_rate", "99999999.99", "between 0 and 100.0000, not 99999999.99"),
+    ],
+)
+def test_p1_a_plan_term_out_of_its_bounds_is_told_its_bounds(
+    db, client, finance, today, field, typed, said
+):
+    """An audit: a plan's terms past their bounds were told their column's limits ("less than
+    or equal to 9223372036854775807", "greater than or equal to 0" for seats that start at 1,
+    "no more than 8 digits before the decimal point"), not the rule's. Each is now told the
+    rule's bounds by the service (PLAN_TERMS), and nothing changes."""
+    team = Plan.objects.get(code="team")
+    client.force_login(finance)
+    page = client.post(
+        reverse("admin:billing_plan_change", args=[team.pk]), {**PLAN_FORM, field: typed}
+    )
+    text = html.unescape(page.content.decode())
+    assert said in text, text[text.find("errornote") :][:600]
+    assert "digits" not in text.split("errornote", 1)[1][:2000]
+    assert team.terms.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("1000", "Percent off must be more than 0 and at most 100, not 1000."),
+        ("100.001", "Percent off must be more than 0 and at most 100, not 100.001."),
+        ("12.345", "Percent off has at most two decimals (12.50), not 12.345."),
+    ],
+)
+def test_c1_a_percentage_out_of_its_bounds_is_told_its_bounds(db, client, support, typed, said):
+    """An audit: 1000 % off was told "no more than 3 digits before the decimal point" and
+    100.001 % "no more than 5 digits in total"; C1 says 0 < p ≤ 100."""
+    from coupons.models import Coupon
+
+    client.force_login(support)
+    page = client.post(
+        reverse("admin:coupons_coupon_add"),
+        {
+            "code": "WIDE",
+            "name": "Wide",
+            "kind": "promotion",
+            "percent_off": typed,
+            "duration": "once",
+            "applies_monthly": "on",
+        },
+    )
+    text = html.unescape(page.content.decode())
+    assert said in text and "digits" not in text
+    assert not Coupon.objects.filter(code="WIDE").exists()
+
+
+def test_x2_u1_a_rate_or_month_out_of_its_form_is_told_the_rule(db, client, finance, support):
+    """An audit: a tax rate of 1000 % was told "no more than 3 digits before the decimal
+    point" (100.01 got the rule's words), and a month typed "2026-12-01" on the usage page
+    "at most 7 characters (it has 10)"."""
+    from billing.models import TaxRate
+
+    client.force_login(finance)
+    form = {"country": "US", "region": "OR", "name": "OR", "reason": "Law"}
+    page = client.post(
+        reverse("admin:billing_taxrate_add"), {**form, "rate": "1000", "valid_from": "2027-01-04"}
+    )
+    text = html.unescape(page.content.decode())
+    assert "A tax rate is a percentage between 0 and 100, not 1000." in text
+    assert "digits" not in text and not TaxRate.objects.filter(region="OR").exists()
+
+    ws = workspace()
+    client.force_login(support)
+    page = client.post(
+        reverse("admin:billing_workspace_action", args=[ws.pk, "usage"]),
+        {"month": "2026-12-01", "mtus": "5", "reason": "Ticket 3"},
+    )
+    assert "“2026-12-01” is not a month in the form YYYY-MM" in html.unescape(page.content.decode())
+    assert not ws.usage.exists()

@@ -27,7 +27,7 @@ from billing.admin_toolkit import (
 )
 from billing.documents import DocumentField, clean_document
 from billing.formatting import day, last_day, rate
-from billing.forms import RateField
+from billing.forms import RateField, bounded_by_the_service
 from billing.models import TaxExemption, TaxRate
 from billing.regions import US_STATES
 from billing.tax import certificate_misses, region_codes_help
@@ -44,6 +44,10 @@ class TaxRateForm(forms.ModelForm):
         model = TaxRate
         fields = ["country", "region", "rate", "name", "valid_from"]
         field_classes = {"rate": RateField}  # "1e2" is not 100 %
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        bounded_by_the_service(self, ["rate"])  # "a percentage between 0 and 100, not 1000"
 
 
 @admin.register(TaxRate)
