@@ -535,7 +535,8 @@ def test_g2_campaign_email_states_the_coupons_terms_to_the_billing_address_of_th
     """G1, G2, C1, C2: a promotion of $30.00 off, forever, redeemable by 31 Mar 2026 (that day
     included: a redemption is refused only after it). The workspace's billing address changed
     on 2 March; the launch of 3 March emails the new one, with the coupon's figures. The
-    campaign's subject, staff-typed with a line break and a header after it, stays one line."""
+    campaign's subject, staff-typed with a line break and a header after it, is refused; one
+    stored before that check (written here directly) still goes out as one line."""
     ws = workspace(as_of=date(2026, 1, 1), name=TRICKY, billing_email="old@acme.example")
     services.update_workspace(
         ws,
@@ -548,15 +549,17 @@ def test_g2_campaign_email_states_the_coupons_terms_to_the_billing_address_of_th
         as_of=date(2026, 3, 2),
     )
     promo = coupon(amount_off="30", duration="forever", redeem_by=date(2026, 3, 31))
+    smuggled = "Spring offer\r\nBcc: everyone@evil.example"
+    details = (promo.code, "Hello & welcome,\nspring is here.", {"plan": "free"})
+    with pytest.raises(Exception, match="The subject contains the invisible character U.000D"):
+        coupons.create_campaign(
+            "Spring", details[0], smuggled, *details[1:], as_of=date(2026, 3, 3)
+        )
     campaign = coupons.create_campaign(
-        "Spring",
-        promo.code,
-        "Spring offer\r\nBcc: everyone@evil.example",
-        "Hello & welcome,\nspring is here.",
-        {"plan": "free"},
-        by=support,
-        as_of=date(2026, 3, 3),
+        "Spring", details[0], "Spring offer", *details[1:], by=support, as_of=date(2026, 3, 3)
     )
+    type(campaign).objects.filter(pk=campaign.pk).update(subject=smuggled)
+    campaign.refresh_from_db()
     with django_capture_on_commit_callbacks(execute=True):
         coupons.launch_campaign(campaign, by=support, as_of=date(2026, 3, 3))
     assert to("old@acme.example") == []

@@ -436,7 +436,9 @@ def test_i6_finance_tries_the_set_aside_invoices_again_now_once_support_fixed_a_
     assert f'href="{retry_url}"' in client.get(page_url).content.decode()
     page = unescape(client.get(retry_url).content.decode())
     assert "Each whose cause is fixed is issued, dated 1 Feb 2026 as the close's others" in page
-    assert "<li>Workspace 1 (fixed): the invoice's subtotal of $100,000,000,020.00 is" in page
+    assert re.search(
+        r"<li>Workspace \d+ \(fixed\): the invoice's subtotal of \$100,000,000,02", page
+    )
     response = client.post(retry_url, as_shown(client, retry_url), follow=True)
     assert "Tried again: 1 invoice(s) issued; 1 still set aside" in unescape(
         response.content.decode()
