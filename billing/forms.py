@@ -186,7 +186,8 @@ class RemovePaymentMethodForm(forms.Form):
 
 
 class RecordUsageForm(forms.Form):
-    # No length of its own: "2026-12-01" is told it is no month in the form YYYY-MM.
+    # Longer than a month's 7 characters: "2026-12-01" is told it is no month in the form
+    # YYYY-MM, not that it is too long.
     month = forms.CharField(max_length=100, help_text="YYYY-MM")
     mtus = PlainIntegerField(min_value=0, label="MTUs")
     # R4: a figure by hand changes what the month's invoice charges (M3).
