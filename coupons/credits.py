@@ -20,7 +20,7 @@ from billing.models import SetAsideInvoice, Workspace
 from billing.months import add_year
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant, CreditLedgerEntry
-from coupons.workspaces import locked_workspace, note_on_workspaces
+from coupons.workspaces import locked_workspace, note_on_workspaces, note_received
 
 # CR3: never more than two program years.
 PROGRAM_YEARS = (1, 2)
@@ -103,6 +103,8 @@ def add_grant(
         grant=grant, kind=CreditLedgerEntry.Kind.GRANT, amount=amount, on=valid_from
     )
     note_on_workspaces([(workspace.pk, text)], by=by)
+    if redemption is None:  # a coupon's own grant: its redemption told them
+        note_received(workspace.pk, f"a credit of {money(amount)} from {day(valid_from)}", by=by)
     return grant
 
 

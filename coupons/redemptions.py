@@ -50,7 +50,7 @@ from coupons.selectors import (
     notifying_campaign_id,
     running_discounts,
 )
-from coupons.workspaces import locked_workspace, note_on_workspaces
+from coupons.workspaces import locked_workspace, note_on_workspaces, note_received
 
 # C2's facts below are read two ways from the same querysets: narrowed by id into
 # `RedeemFacts` (objects, for the refusal's message), or as subqueries over a whole audience of
@@ -396,6 +396,7 @@ def redeem_coupon(
     # C2: the count moves under the row lock taken above, so the maximum holds under load.
     Coupon.objects.filter(pk=coupon.pk).update(times_redeemed=F("times_redeemed") + 1)
     note_on_workspaces([(workspace.pk, note)], by=by)
+    note_received(workspace.pk, f"{coupon.code} on {day(as_of)}", by=by)
     if coupon.is_credit:
         add_grant(
             workspace,

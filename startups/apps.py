@@ -9,18 +9,26 @@ class StartupsConfig(AppConfig):
         """Take part in billing through its hooks: the program's daily steps (CR3 renewal
         reviews, S4 membership), the workspace's history page (R4: its application, the
         application's renewal reviews and deal requests) and the admin index's "Waiting for
-        you" (year-two reviews and deal requests, for reviewers)."""
+        you" (year-two reviews and deal requests, for reviewers); and hear from the coupons
+        when a workspace receives a coupon or credit (E4: its open applications' stored
+        checks)."""
         from billing.hooks import (
             WaitingList,
             register_daily_step,
             register_waiting_list,
             register_workspace_history,
         )
+        from coupons.workspaces import register_receipt_listener
         from startups.models import DealRequest, RenewalReview, StartupApplication
-        from startups.services import open_renewal_reviews, update_memberships
+        from startups.services import (
+            open_renewal_reviews,
+            recheck_after_receipt,
+            update_memberships,
+        )
 
         register_daily_step(open_renewal_reviews)
         register_daily_step(update_memberships)
+        register_receipt_listener(recheck_after_receipt)
         register_workspace_history(StartupApplication, "workspace")
         for model in (RenewalReview, DealRequest):
             register_workspace_history(model, "application__workspace")

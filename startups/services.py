@@ -90,19 +90,36 @@ def refresh_checks(application: StartupApplication) -> list[eligibility.Check]:
     return checks
 
 
+def _store_checks_again(application: StartupApplication, why: str, *, by) -> None:
+    """S2: the (locked) application's checks evaluated again, and stored with a history row
+    saying `why` when they changed (the queue and its filters read the stored ones)."""
+    stored = application.checks, application.failing_checks
+    refresh_checks(application)
+    if (application.checks, application.failing_checks) != stored:
+        save_with_reason(application, why, by=by, fields=["checks", "failing_checks"])
+
+
 @transaction.atomic
 def recheck_application(application: StartupApplication, *, by) -> StartupApplication:
     """S2: an open application's checks evaluated again when a reviewer opens it (its workspace
     may have had a coupon since), and stored, with a history row, when they changed."""
     application = _locked(application)
     if application.is_open:
-        stored = application.checks, application.failing_checks
-        refresh_checks(application)
-        if (application.checks, application.failing_checks) != stored:
-            save_with_reason(
-                application, "Checks evaluated again", by=by, fields=["checks", "failing_checks"]
-            )
+        _store_checks_again(application, "Checks evaluated again", by=by)
     return application
+
+
+@transaction.atomic
+def recheck_after_receipt(workspace_id: int, what: str, *, by=None) -> None:
+    """S2, E4: the workspace's open applications, once it received a coupon or credit (`what`;
+    registered with `coupons.workspaces.register_receipt_listener`): their stored checks fail
+    E4 from then on, so the queue and its "All checks pass" filter say so before a reviewer
+    opens them."""
+    applications = StartupApplication.objects.open().filter(workspace_id=workspace_id)
+    for application in applications.order_by("pk").select_for_update():
+        _store_checks_again(
+            application, f"Checks evaluated again: the workspace received {what}", by=by
+        )
 
 
 @transaction.atomic
@@ -239,15 +256,9 @@ def _refresh_e5_of_others(application: StartupApplication, *, by, why: str, move
         return
     others = StartupApplication.objects.open().filter(reduce(or_, same)).exclude(pk=application.pk)
     for other in others.select_for_update():
-        stored = other.checks, other.failing_checks
-        refresh_checks(other)
-        if (other.checks, other.failing_checks) != stored:
-            save_with_reason(
-                other,
-                f"Checks evaluated again: application #{application.pk} {why}",
-                by=by,
-                fields=["checks", "failing_checks"],
-            )
+        _store_checks_again(
+            other, f"Checks evaluated again: application #{application.pk} {why}", by=by
+        )
 
 
 # What an applicant is sent about an application (S1, S4, S5), each once.

@@ -180,3 +180,52 @@ def test_r2_r3_finance_reads_the_renewals_due_without_a_way_to_decide(
     assert client.get(decide).status_code == 403
     client.force_login(reviewer)
     assert decide in _queue(client)[0].content.decode()
+
+
+def test_s2_e4_a_coupon_or_credit_received_fails_e4_in_the_queue_before_anyone_opens_it(
+    client, db, reviewer, support, django_capture_on_commit_callbacks
+):
+    """S2 E4: Orbit's application passes every check until support applies SPRING (5 % off) to
+    its workspace on 25 Jan 2026, and Vega's until a reviewer grants its workspace 1,000.00 of
+    credit by hand on 26 Jan 2026. Before anyone opens either, the queue shows E4 failing and
+    its "All checks pass" filter leaves both out; each keeps why in its history, by whom. A
+    workspace's other receipts change nothing stored once E4 fails."""
+    from coupons.services import create_coupon, grant_credits, redeem_coupon
+    from tests.billing.factories import workspace
+
+    orbit = workspace(as_of=date(2026, 1, 2), slug="orbit")
+    vega = workspace(as_of=date(2026, 1, 2), slug="vega")
+    orbit_app = application(company_name="Orbit", workspace=orbit)
+    vega_app = application(company_name="Vega", workspace=vega)
+    create_coupon("SPRING", name="Spring", kind="promotion", percent_off=Decimal(5))
+    client.force_login(reviewer)
+    response, _ = _queue(client, failing="none")
+    assert {a.company_name for a in response.context["page"]} == {"Orbit", "Vega"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        redeem_coupon(orbit, "SPRING", by=support, as_of=date(2026, 1, 25))
+    with django_capture_on_commit_callbacks(execute=True):
+        grant_credits(vega, amount=Decimal("1000.00"), as_of=date(2026, 1, 26), year=1, by=reviewer)
+
+    response, _ = _queue(client, failing="none")
+    assert list(response.context["page"]) == []
+    response, _ = _queue(client, failing="E4")
+    assert {a.company_name for a in response.context["page"]} == {"Orbit", "Vega"}
+    assert "Workspace orbit has received a coupon or credit: SPRING on 25 Jan 2026" in (
+        response.content.decode()
+    )
+    latest = orbit_app.history.first()
+    assert (latest.failing_checks, latest.history_user) == ("E4", support)
+    assert latest.history_change_reason == (
+        "Checks evaluated again: the workspace received SPRING on 25 Jan 2026"
+    )
+    latest = vega_app.history.first()
+    assert (latest.failing_checks, latest.history_user) == ("E4", reviewer)
+    assert latest.history_change_reason == (
+        "Checks evaluated again: the workspace received a credit of $1,000.00 from 26 Jan 2026"
+    )
+
+    versions = orbit_app.history.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        grant_credits(orbit, amount=Decimal("500.00"), as_of=date(2026, 2, 2), year=1, by=reviewer)
+    assert orbit_app.history.count() == versions
