@@ -25,6 +25,7 @@ R5). Every change goes through a service:
   address or a form.
 """
 
+import functools
 import hashlib
 import logging
 from datetime import date, datetime, timedelta
@@ -73,6 +74,7 @@ from billing.errors import BillingError
 from billing.formatting import day, money
 from billing.months import add_months, month_start, parse_month
 from billing.search import matching
+from billing.turns import in_turn
 
 logger = logging.getLogger(__name__)
 
@@ -707,11 +709,29 @@ class ServiceAdmin(SimpleHistoryAdmin):
         view = self.admin_site.admin_view
         return [
             *(
-                path(route, view(getattr(self, method)), name=name)
+                path(route, view(self._one_post_at_a_time(getattr(self, method))), name=name)
                 for route, method, name in self.get_pages()
             ),
             *super().get_urls(),
         ]
+
+    def _one_post_at_a_time(self, page):
+        """A page's POST about one row (its `pk`) waits for any other page's POST about the same
+        row to finish, and only then reads what it shows: two people confirming at once (one
+        workspace's plan page and its interval page) would otherwise both pass
+        `service_form_page`'s check of what they were shown, read before either held a lock,
+        and the second would act on a state its page never showed (a cancellation meant for a
+        monthly plan landing on the annual term a colleague had just started)."""
+        scope = f"page {self.model._meta.label}"
+
+        @functools.wraps(page)
+        def one_at_a_time(request, *args, **kwargs):
+            if request.method != "POST" or "pk" not in kwargs:
+                return page(request, *args, **kwargs)
+            with in_turn(scope, str(kwargs["pk"])):
+                return page(request, *args, **kwargs)
+
+        return one_at_a_time
 
     # --- the change form asks why ---
 

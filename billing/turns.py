@@ -2,7 +2,12 @@
 application of a company, a program's name): transactions that pass the same key run one after
 the other to their commit, so the second's check sees what the first wrote (a double click, a
 form sent twice at once). PostgreSQL: an advisory lock held to the end of the transaction.
-SQLite writes one transaction at a time anyway."""
+SQLite writes one transaction at a time anyway.
+
+`in_turn` holds a key for a block instead (a page's POST: what the page shows is read before
+its service's transaction begins)."""
+
+from contextlib import contextmanager
 
 from django.db import connection
 
@@ -13,3 +18,24 @@ def take_turns(scope: str, key: str) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute("select pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", [scope, key])
+
+
+@contextmanager
+def in_turn(scope: str, key: str):
+    """Wait for any other connection in the block for (`scope`, `key`), then hold it for the
+    block, whatever transactions the block opens and commits: the block's reads, taken before
+    any transaction, see what the other block committed. It is the block's first lock, taken
+    holding none, so two waiting blocks can never wait on each other."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("select pg_advisory_lock(hashtext(%s), hashtext(%s))", [scope, key])
+    try:
+        yield
+    finally:
+        if connection.is_usable():  # a connection lost meanwhile took its locks with it
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "select pg_advisory_unlock(hashtext(%s), hashtext(%s))", [scope, key]
+                )

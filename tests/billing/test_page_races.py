@@ -1,0 +1,150 @@
+"""Two staff confirming pages about one row at once, on PostgreSQL: each page's POST reads what
+it shows only after the other's finished (`ServiceAdmin._one_post_at_a_time`), so the second
+finds the state changed and does nothing, as `service_form_page` promises. Each side is a thread
+with its own database connection and its own signed-in browser (a test client)."""
+
+import threading
+from datetime import date
+from decimal import Decimal
+from html import unescape
+
+import pytest
+from django.db import connections
+from django.test import Client
+from django.urls import reverse
+
+from billing import services
+from billing.models import Invoice
+from coupons import campaigns
+from coupons import services as coupons
+from coupons.models import Campaign, CampaignRecipient
+from tests.admin_pages import as_shown
+from tests.coupons.factories import coupon
+from tests.services import another_backend_waits_on_a_lock, require_postgres
+
+from .factories import paid_monthly, workspace
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture(autouse=True)
+def _needs_postgres():
+    require_postgres()  # SQLite serialises writers: these races cannot happen there
+
+
+def page_of(response) -> str:
+    # The page's own words: a test client's captured context mixes two threads' templates.
+    return unescape(response.content.decode())
+
+
+def second_confirms_while_the_first_is_held(monkeypatch, module, service, first, second):
+    """Post `first` (client, url, data); once its page has checked what it showed and called
+    `module.service`, hold it there and post `second`; let the first go on once the second
+    waits for it (or, where nothing makes it wait, once it is done). Both pages, in order."""
+    checked, go_on = threading.Event(), threading.Event()
+    original = getattr(module, service)
+
+    def held(*args, **kwargs):
+        if threading.current_thread().name == "first":
+            checked.set()
+            assert go_on.wait(30)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, service, held)
+    pages = {}
+
+    def post(name, client, url, data):
+        try:
+            pages[name] = client.post(url, data, follow=True)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=post, name=name, args=(name, *side))
+        for name, side in (("first", first), ("second", second))
+    ]
+    threads[0].start()
+    assert checked.wait(30)
+    threads[1].start()
+    another_backend_waits_on_a_lock(timeout=5)
+    go_on.set()
+    for thread in threads:
+        thread.join(60)
+    return page_of(pages["first"]), page_of(pages["second"])
+
+
+def signed_in(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_k1_k3_a_colleague_moving_the_plan_to_annual_during_a_cancellation_does_nothing(
+    support, today, monkeypatch
+):
+    """K1, K3: Ada opens the plan page of a workspace on monthly Team since 1 Jan 2026 (it says
+    "Free from today, with a final invoice"); Ben opens its interval page. Ada confirms the
+    cancellation and, once her page has checked what it showed and before her change takes
+    the workspace's lock, Ben confirms annual billing. Ben's page waits for Ada's to finish,
+    finds the workspace on Free, which it never showed, says Free has no interval to change
+    and does nothing: one final invoice, 38.57 for 1–9 February 2026, and no annual term.
+    Before, Ben's page checked what it showed before Ada's change was written and went through
+    too: a year billed 1,440.00, and Ada's cancellation then landed on that annual term,
+    cancelled at its end."""
+    ws = paid_monthly(date(2026, 1, 1), slug="orbit")
+    plan_url = reverse("admin:billing_workspace_action", args=[ws.pk, "plan"])
+    interval_url = reverse("admin:billing_workspace_action", args=[ws.pk, "interval"])
+    ada, ben = signed_in(support), signed_in(support)
+    cancel = as_shown(ada, plan_url, {"plan": "free", "reason": "Ticket 1: cancel"})
+    annual = as_shown(ben, interval_url, {"interval": "annual", "reason": "Ticket 2: annual"})
+
+    adas, bens = second_confirms_while_the_first_is_held(
+        monkeypatch,
+        services,
+        "change_to_free",
+        (ada, plan_url, cancel),
+        (ben, interval_url, annual),
+    )
+
+    assert "is on Free: Ticket 1: cancel. Issued final invoice" in adas
+    assert (
+        f"{ws.name} is on Free: only a Team subscription has a billing interval to change (K4)."
+        in bens
+    )
+    current = ws.subscriptions.get(ended_on=None)
+    assert (current.plan.code, current.cancel_at_term_end) == ("free", False)
+    issued = Invoice.objects.filter(workspace=ws).order_by("number")
+    assert [(i.kind, i.total) for i in issued] == [("final", Decimal("38.57"))]
+
+
+def test_g2_a_campaign_launched_from_two_pages_at_once_is_launched_once(
+    support, today, monkeypatch
+):
+    """G2: two people confirm the launch of one campaign (5 Free workspaces) at once. The
+    second page waits for the first, finds the campaign launched with nobody new to reach,
+    says so and launches nothing: one launch, 5 recipients, one history row. Before, both went through, the second as "Launched
+    again … 0 workspace(s) added", and the campaign counted two launches."""
+    for _ in range(5):
+        workspace(as_of=date(2026, 1, 1))
+    promo = coupon(percent_off="25", duration="once")
+    campaign = coupons.create_campaign(
+        "Spring", promo.code, "25% off", "Spring is here.", {"plan": "free"}, by=support
+    )
+    url = reverse("admin:coupons_campaign_launch", args=[campaign.pk])
+    ada, ben = signed_in(support), signed_in(support)
+    launch = as_shown(ada, url)
+    assert as_shown(ben, url) == launch
+
+    adas, bens = second_confirms_while_the_first_is_held(
+        monkeypatch, campaigns, "launch_campaign", (ada, url, launch), (ben, url, launch)
+    )
+
+    assert "5 workspace" in adas
+    assert "Nobody new would be emailed: the 5 workspace(s) reached before" in bens
+    launched = Campaign.objects.get(pk=campaign.pk)
+    assert (launched.launches, launched.launched_on) == (1, today)
+    assert launched.history.filter(history_change_reason__startswith="Launched").count() == 1
+    assert CampaignRecipient.objects.filter(campaign=campaign).count() == 5
