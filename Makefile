@@ -32,11 +32,17 @@ $(VENV)/.installed-production: pyproject.toml uv.lock
 install-production: $(VENV)/.installed-production
 RUNTIME := $(if $(wildcard $(VENV)/.installed-production),install-production,install)
 
+# The laptop's demo, whatever a .env next to manage.py says: its own SQLite file and documents
+# folder. A production checkout's .env would otherwise lend its DATABASE_URL to a run whose
+# DEBUG=true lifts seed_demo's guard: demo invoices and reset passwords in production.
+DEMO := DEBUG=true CELERY_TASK_ALWAYS_EAGER=true DATABASE_URL=sqlite:///$(CURDIR)/db.sqlite3 \
+	PRIVATE_MEDIA_ROOT=$(CURDIR)/private-media
+
 run: install
-	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py migrate --no-input
-	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true EMAIL_URL=dummymail:// LOG_LEVEL=WARNING \
+	$(DEMO) $(PY) manage.py migrate --no-input
+	$(DEMO) EMAIL_URL=dummymail:// LOG_LEVEL=WARNING \
 		$(PY) manage.py seed_demo --url http://127.0.0.1:$(PORT)/admin/
-	DEBUG=true CELERY_TASK_ALWAYS_EAGER=true $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	$(DEMO) $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # Production settings (DEBUG=false: SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL from the
 # environment or .env; run `manage.py migrate` first). gunicorn on GUNICORN_BIND (default

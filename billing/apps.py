@@ -6,9 +6,11 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
-        # Connects the history signal that records who and why for services (R4).
+        # Connects the history signal that records who and why for services (R4), and
+        # registers the deploy checks.
         from billing import (
             audit,  # noqa: F401
+            checks,  # noqa: F401
             emails,
             tasks,
         )

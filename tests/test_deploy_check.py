@@ -23,6 +23,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         "SECRET_KEY": "".join(secrets.choice(alphabet) for _ in range(60)),
         "ALLOWED_HOSTS": "backoffice.example.com",
         "CACHE_URL": PRODUCTION_CACHE_URL,
+        "EMAIL_URL": "smtp+tls://billing:mail-password@smtp.example.com:587",
     }
     return clean_env(**(variables | overrides))
 
@@ -60,6 +61,27 @@ def test_deploy_check_is_live_and_catches_debug_in_production():
 
     assert result.returncode != 0
     assert "security.W018" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("email_url", "fate"),
+    [(None, "printed to the process's output"), ("dummymail://", "dropped")],
+    ids=["unset", "dummy"],
+)
+def test_deploy_check_warns_when_production_sends_no_email(email_url, fate):
+    """README's production exports named no EMAIL_URL, so the operations walk ran production on
+    its laptop default: the worker printed each customer email and marked it sent, and
+    `check --deploy` said nothing. It says so now."""
+    env = production_env()
+    del env["EMAIL_URL"]
+    if email_url:
+        env["EMAIL_URL"] = email_url
+
+    result = deploy_check(env)
+
+    assert result.returncode != 0
+    assert f"(billing.W001) Emails are {fate}, not sent" in result.stderr
+    assert "Set EMAIL_URL to the mail server" in result.stderr
 
 
 # --- The Docker image's build context ----------------------------------------------------------

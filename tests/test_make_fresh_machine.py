@@ -37,3 +37,26 @@ def test_make_install_bootstraps_uv_on_a_fresh_debian_machine(tmp_path):
     )
     output = result.stdout + result.stderr
     assert "externally-managed-environment" not in output, output
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_run_seeds_its_own_sqlite_file_whatever_a_dotenv_says():
+    """The operations walk: a `.env` next to manage.py with production's DATABASE_URL lent it to
+    `make run`, whose DEBUG=true lifts seed_demo's guard: `make run` on a production checkout
+    would have migrated and seeded the production database (reset staff passwords, made-up
+    invoices that cannot be deleted). Every command `make run` runs names its own SQLite file
+    and documents folder, which the environment and a .env cannot override."""
+    planned = subprocess.run(
+        ["make", "-n", "run", "PORT=8123"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert planned.returncode == 0, planned.stderr
+    commands = planned.stdout.replace("\\\n", " ").splitlines()
+    manage = [command for command in commands if "manage.py" in command]
+    assert [command.split("manage.py ")[1].split()[0] for command in manage] == [
+        "migrate",
+        "seed_demo",
+        "runserver",
+    ]
+    for command in manage:
+        assert f"DATABASE_URL=sqlite:///{REPO}/db.sqlite3 " in command
+        assert f"PRIVATE_MEDIA_ROOT={REPO}/private-media " in command

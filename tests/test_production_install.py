@@ -51,6 +51,7 @@ def test_production_install_holds_no_dev_tool_and_runs_every_module(tmp_path):
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
         "CACHE_URL": "redis://127.0.0.1:6379/1",
+        "EMAIL_URL": "smtp+tls://billing:mail-password@smtp.example.com:587",
         "DJANGO_SETTINGS_MODULE": "config.settings",
     }
     imported = subprocess.run(
