@@ -125,8 +125,9 @@ def test_g2_a_campaign_launched_from_two_pages_at_once_is_launched_once(
 ):
     """G2: two people confirm the launch of one campaign (5 Free workspaces) at once. The
     second page waits for the first, finds the campaign launched with nobody new to reach,
-    says so and launches nothing: one launch, 5 recipients, one history row. Before, both went through, the second as "Launched
-    again … 0 workspace(s) added", and the campaign counted two launches."""
+    says so and launches nothing: one launch, 5 recipients, one history row. Before, both
+    went through, the second as "Launched again … 0 workspace(s) added", and the campaign
+    counted two launches."""
     for _ in range(5):
         workspace(as_of=date(2026, 1, 1))
     promo = coupon(percent_off="25", duration="once")
