@@ -104,6 +104,10 @@ class CheckedAutocomplete(AutocompleteSelect):
     up and fails (a 500). The field says the choice is not valid. Every picker is this one:
     `ServiceAdmin`'s `autocomplete_fields` and the forms of the admin's own pages."""
 
+    class Media:
+        # After the admin's autocomplete.js, which draws the pickers this script names.
+        js = ["admin/js/autocomplete.js", "billing/autocomplete_names.js"]
+
     def optgroups(self, name, value, attr=None):
         return super().optgroups(name, [v for v in value if row_id(v) is not None], attr)
 

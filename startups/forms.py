@@ -117,10 +117,12 @@ class ApproveForm(forms.Form):
 
     workspace = forms.ModelChoiceField(
         Workspace.objects.all(),
-        required=False,
         label="Workspace",
         help_text="The workspace that gets the startup credit: search by name, slug or billing "
         "email.",
+        error_messages={
+            "required": "Choose the applicant's workspace: the credit is granted to it."
+        },
     )
     # Capped as every reason is (ReasonField): kept in the application and its history.
     note = ReasonField(required=False, help_text="Optional; kept with the decision.")
@@ -144,14 +146,6 @@ class ApproveForm(forms.Form):
             StartupApplication._meta.get_field("workspace"), admin_site or admin.site
         )
         workspace.widget.choices = workspace.choices
-
-    def clean(self):
-        data = super().clean()
-        if not data.get("workspace") and not self.errors:
-            self.add_error(
-                "workspace", "Choose the applicant's workspace: the credit is granted to it."
-            )
-        return data
 
 
 class BulkApproveForm(forms.Form):
