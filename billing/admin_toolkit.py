@@ -593,6 +593,10 @@ def _rows_by_id(rows) -> bool:
     )
 
 
+# The turns (`ServiceAdmin._turn`) of the pages about a workspace or a row of its own.
+WORKSPACE_PAGES = "pages of a workspace"
+
+
 class ServiceAdmin(SimpleHistoryAdmin):
     """R5: a ModelAdmin that writes only through services.
 
@@ -608,6 +612,11 @@ class ServiceAdmin(SimpleHistoryAdmin):
     create = None
     update = None
     pages: tuple[tuple[str, str, str], ...] = ()
+    # The path from a page's row to the workspace it belongs to ("pk" on the workspace's own
+    # admin), for the rows whose pages change what that workspace's other pages show (an
+    # invoice's void gives back credit a closure's final invoice draws; an approved
+    # certificate waives its tax): their POSTs take turns with every page of the workspace.
+    workspace_of_row: str | None = None
     # simple_history's list, with the columns' labels instead of their field names.
     object_history_list_template = "admin/toolkit/history_list.html"
     # No "Show counts": it counts the rows behind every filter choice, one scan each, 1–6.5 s
@@ -721,21 +730,34 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def _one_post_at_a_time(self, page):
         """A page's POST about one row (its `pk`) waits for any other page's POST about the same
-        row to finish, and only then reads what it shows: two people confirming at once (one
-        workspace's plan page and its interval page) would otherwise both pass
-        `service_form_page`'s check of what they were shown, read before either held a lock,
-        and the second would act on a state its page never showed (a cancellation meant for a
-        monthly plan landing on the annual term a colleague had just started)."""
-        scope = f"page {self.model._meta.label}"
+        row, or about the same workspace (`workspace_of_row`), to finish, and only then reads
+        what it shows: two people confirming at once (one workspace's plan page and its
+        interval page) would otherwise both pass `service_form_page`'s check of what they were
+        shown, read before either held a lock, and the second would act on a state its page
+        never showed (a cancellation meant for a monthly plan landing on the annual term a
+        colleague had just started)."""
 
         @functools.wraps(page)
         def one_at_a_time(request, *args, **kwargs):
             if request.method != "POST" or "pk" not in kwargs:
                 return page(request, *args, **kwargs)
-            with in_turn(scope, str(kwargs["pk"])):
+            with in_turn(*self._turn(kwargs["pk"])):
                 return page(request, *args, **kwargs)
 
         return one_at_a_time
+
+    def _turn(self, pk) -> tuple[str, str]:
+        """The key the POSTs about row `pk` take turns on: its workspace's, where it has one
+        (a row's workspace never changes, so it is read before the turn), or its own."""
+        path = self.workspace_of_row
+        if path == "pk":
+            return WORKSPACE_PAGES, str(pk)
+        if path is not None:
+            rows = self.model._default_manager.filter(pk=pk)
+            workspace = rows.values_list(path, flat=True).first()
+            if workspace is not None:
+                return WORKSPACE_PAGES, str(workspace)
+        return f"page {self.model._meta.label}", str(pk)
 
     # --- the change form asks why ---
 

@@ -49,6 +49,7 @@ class CreditNoteAdmin(ServiceAdmin):
     """K3: finance approves or rejects what support requested, from the credit note's page
     (the invoice's figures beside the buttons) or in bulk from the list."""
 
+    workspace_of_row = "invoice__workspace"
     list_display = [
         "invoice",
         "workspace_name",

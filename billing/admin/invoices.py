@@ -59,6 +59,7 @@ class InvoiceAdmin(ServiceAdmin):
     """I3: read-only for everyone; finance voids with a reason, support asks for a refund. The
     page shows what is refunded, pending and left (K3) and links the documents (I5)."""
 
+    workspace_of_row = "workspace"
     # Fits 1366 px beside the filters, Status and Total included.
     list_display = [
         "number",

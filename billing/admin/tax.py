@@ -209,6 +209,7 @@ class TaxExemptionAdmin(DecisionPages, ServiceAdmin):
     document shown beside the decision buttons (or in bulk from the list). Nothing is edited by
     hand: a wrong certificate is rejected and a new one submitted."""
 
+    workspace_of_row = "workspace"
     form = TaxExemptionForm
     change_form_template = "admin/toolkit/decision_change_form.html"
     decisions = {"review": "Start review", "approve": "Approve", "reject": "Reject"}

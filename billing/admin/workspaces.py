@@ -177,6 +177,7 @@ class SubscriptionInline(ReadOnlyInline):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
+    workspace_of_row = "pk"
     # Fits 1366 px beside the filters: the billing email is found by the search box.
     list_display = [
         "name_and_slug",

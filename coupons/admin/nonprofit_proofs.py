@@ -26,6 +26,7 @@ class NonprofitProofAdmin(DecisionPages, ServiceAdmin):
     """C6: support reviews each proof on its page, with the document shown beside the decision
     buttons (or in bulk from the list)."""
 
+    workspace_of_row = "workspace"
     change_form_template = "admin/toolkit/decision_change_form.html"
     decisions = {
         "approve-and-apply": "Approve and apply NONPROFIT",

@@ -43,6 +43,7 @@ class RedemptionForm(forms.ModelForm):
 
 @admin.register(Redemption)
 class RedemptionAdmin(ServiceAdmin):
+    workspace_of_row = "workspace"
     form = RedemptionForm
     list_display = [
         "workspace",

@@ -20,6 +20,7 @@ from startups.models import RenewalReview
 class RenewalReviewAdmin(ServiceAdmin):
     """CR3: confirm E2/E3 with the startup's current figures to grant year two."""
 
+    workspace_of_row = "application__workspace"
     list_display = ["application", "year", "due_on", "status", "decided_by", "decided_on"]
     list_select_related = ["application", "decided_by"]
     list_filter = ["status", "due_on"]

@@ -9,12 +9,14 @@ from decimal import Decimal
 from html import unescape
 
 import pytest
+from django.contrib import admin
 from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
 from billing import services
-from billing.models import Invoice
+from billing.admin_toolkit import WORKSPACE_PAGES
+from billing.models import Invoice, TaxExemption, Workspace
 from coupons import campaigns
 from coupons import services as coupons
 from coupons.models import Campaign, CampaignRecipient
@@ -22,7 +24,7 @@ from tests.admin_pages import as_shown
 from tests.coupons.factories import coupon
 from tests.services import another_backend_waits_on_a_lock, require_postgres
 
-from .factories import paid_monthly, workspace
+from .factories import certificate, paid_monthly, workspace
 
 pytestmark = [
     pytest.mark.postgres,
@@ -149,3 +151,73 @@ def test_g2_a_campaign_launched_from_two_pages_at_once_is_launched_once(
     assert (launched.launches, launched.launched_on) == (1, today)
     assert launched.history.filter(history_change_reason__startswith="Launched").count() == 1
     assert CampaignRecipient.objects.filter(campaign=campaign).count() == 5
+
+
+def test_w1_x4_a_certificate_approved_during_a_closure_waits_for_its_final_invoice(
+    support, finance, today, monkeypatch
+):
+    """W1, X4: Ada opens the closure page of a workspace on monthly Team in California since
+    1 Jan 2026: its final invoice for 1–9 February 2026 is 38.57 and 2.80 tax (7.25 %), 41.37.
+    Ben (finance) opens the workspace's California certificate's Approve page. Ada confirms
+    the closure and, once her page has checked what it showed, Ben confirms the approval. The
+    certificate is another row than the workspace, but its page changes what the closure page
+    showed, so Ben's page waits for Ada's: the final invoice is the 41.37 her page showed, and
+    Ben's page then says the workspace is closed and approves nothing. Before, Ben's approval
+    went through first and Ada's closure issued a final invoice of 38.57 without tax, which
+    her page never showed."""
+    ws = paid_monthly(date(2026, 1, 1), slug="orbit", business_region="CA")
+    cert = certificate(ws, "CA", on=date(2026, 2, 5))
+    close_url = reverse("admin:billing_workspace_close", args=[ws.pk])
+    approve_url = reverse("admin:billing_taxexemption_decide", args=[cert.pk, "approve"])
+    ada, ben = signed_in(support), signed_in(finance)
+    close = as_shown(ada, close_url, {"reason": "Ticket 3: deletion request"})
+    approve = as_shown(ben, approve_url)
+
+    adas, bens = second_confirms_while_the_first_is_held(
+        monkeypatch,
+        services,
+        "close_workspace",
+        (ada, close_url, close),
+        (ben, approve_url, approve),
+    )
+
+    assert "closed: Ticket 3: deletion request" in adas
+    assert (
+        f"Approving a certificate is refused: {ws.name} was closed on 10 Feb 2026. A closed "
+        "workspace accepts no change" in bens
+    )
+    assert TaxExemption.objects.get(pk=cert.pk).status == "submitted"
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    figures = (final.subtotal, final.tax, final.total)
+    assert figures == (Decimal("38.57"), Decimal("2.80"), Decimal("41.37"))
+
+
+def test_pages_of_a_workspaces_rows_take_turns_with_the_workspaces_own_pages():
+    """Every admin whose row belongs to a workspace names the path to it: it leads to a
+    workspace, and a row's key is its workspace's, the key of the workspace's own pages (a row
+    not found keeps its own)."""
+    by_workspace = {
+        model._meta.label: model_admin
+        for model, model_admin in admin.site._registry.items()
+        if getattr(model_admin, "workspace_of_row", None) not in (None, "pk")
+    }
+    assert set(by_workspace) >= {
+        "billing.Invoice",
+        "billing.CreditNote",
+        "billing.TaxExemption",
+        "coupons.NonprofitProof",
+        "coupons.Redemption",
+        "startups.RenewalReview",
+    }
+    for label, model_admin in by_workspace.items():
+        model = model_admin.model
+        for name in model_admin.workspace_of_row.split("__"):
+            model = model._meta.get_field(name).related_model
+        assert model is Workspace, label
+        assert model_admin._turn(0) == (f"page {label}", "0")
+    ws = workspace(as_of=date(2026, 1, 1))
+    invoices = admin.site._registry[Invoice]
+    cert = certificate(ws, "OR", on=date(2026, 1, 5))
+    assert admin.site._registry[TaxExemption]._turn(cert.pk) == (WORKSPACE_PAGES, str(ws.pk))
+    assert admin.site._registry[Workspace]._turn(ws.pk) == (WORKSPACE_PAGES, str(ws.pk))
+    assert invoices._turn(12345) == ("page billing.Invoice", "12345")
