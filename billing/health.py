@@ -1,5 +1,6 @@
 """`/healthz` for the load balancer: does this web process reach the database and the broker?
-And the workers' heartbeat (`record_worker_heartbeat`), which `check_billing` reads.
+And the workers' heartbeat (`record_worker_heartbeat`), which `check_billing` reads beside its
+own PING of the broker (`check_broker`).
 
 No login, no data: the answer names the checks and says "ok" or "failing", nothing more (the
 reason goes to the log). Both checks run at once in threads and the answer is given within
@@ -57,12 +58,12 @@ def check_database():
         connection.close()
 
 
-def check_broker():
-    """PING the Redis broker with a short timeout."""
+def check_broker(timeout: float = BROKER_TIMEOUT_SECONDS):
+    """PING the Redis broker, waiting at most `timeout` seconds to connect and to hear back."""
     client = redis.Redis.from_url(
         settings.CELERY_BROKER_URL,
-        socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
-        socket_timeout=BROKER_TIMEOUT_SECONDS,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
         retry=Retry(NoBackoff(), 0),  # one try: the deadline is short
     )
     try:

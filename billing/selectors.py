@@ -162,6 +162,10 @@ class BillingHealth:
     workers_needed: bool = False  # tasks go through the broker (not eager, as on a laptop)
     heartbeat: WorkerHeartbeat | None = None  # the last a worker ran (`tasks.record_heartbeat`)
     heartbeat_stale: bool = False  # none yet, or none since HEARTBEAT_STALE_AFTER
+    # Why the broker did not answer a PING, when the caller asked it (`check_billing`): the
+    # heartbeat row looks fresh for up to 15 minutes after the broker went down, and a
+    # restored database brings the heartbeat of the day of its dump.
+    broker_error: str = ""
 
     @property
     def done_through(self) -> date:
@@ -209,6 +213,11 @@ class BillingHealth:
                 f"{self.regions_not_codes} workspace(s) with a business region that is not a "
                 "code tax depends on (X1): their invoices are not issued until it is corrected."
             )
+        if self.workers_needed and self.broker_error:
+            problems.append(
+                f"The broker does not answer ({self.broker_error}): no task can be queued; "
+                "month closes, usage imports and emails wait."
+            )
         if self.workers_needed and self.heartbeat_stale:
             since = (
                 f"since {self.heartbeat.ran_at:%Y-%m-%d %H:%M} UTC"
@@ -226,12 +235,12 @@ class BillingHealth:
         return bool(self.problems)
 
 
-def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
+def billing_health(*, due_day: date, now: datetime, broker_error: str = "") -> BillingHealth:
     """Whether the daily run processed `due_day` (or no workspace had signed up by then),
     closes left unfinished, set-aside workspaces, failed or stuck emails (pending since before
     `now - EMAIL_STUCK_AFTER`), usage import jobs no worker is on and workspaces whose region tax
     depends on is no code, and when a worker last ran the beat's heartbeat (when tasks go
-    through the broker)."""
+    through the broker); with `broker_error`, why the caller's PING of the broker failed."""
     unfinished = tuple(
         MonthClose.objects.filter(finished=False).order_by("-month").values_list("month", flat=True)
     )
@@ -265,6 +274,7 @@ def billing_health(*, due_day: date, now: datetime) -> BillingHealth:
         workers_needed=not settings.CELERY_TASK_ALWAYS_EAGER,
         heartbeat=heartbeat,
         heartbeat_stale=heartbeat is None or heartbeat.ran_at < now - HEARTBEAT_STALE_AFTER,
+        broker_error=broker_error,
     )
 
 

@@ -4,6 +4,7 @@ many emails failed or are stuck, and whether a Celery worker ran the beat's hear
 exit code 1 when something needs attention."""
 
 import re
+import socket
 import time
 from datetime import UTC, date, datetime, timedelta
 from html import unescape
@@ -20,7 +21,7 @@ from billing import models, services, tasks
 from billing.health import record_worker_heartbeat
 from billing.models import Invoice, MonthClose, OutboundEmail, Usage
 from billing.templatetags import billing_health as health_tag
-from tests.services import require_postgres, require_redis
+from tests.services import require_postgres, require_redis, requires_redis
 from tests.workers import worker_on_the_test_database
 
 from .factories import paid_monthly, workspace
@@ -638,6 +639,7 @@ def test_no_heartbeat_yet_needs_attention_when_tasks_go_through_the_broker(db, s
     ) in out
 
 
+@requires_redis  # the broker answers: only the heartbeat speaks
 def test_a_heartbeat_is_late_after_15_minutes(db, settings):
     """Sent every 5 minutes: three missed in a row, where an import would be noticed after 15
     minutes of waiting only if there were one, an email after an hour, the clock after a day."""
@@ -657,6 +659,50 @@ def test_a_heartbeat_is_late_after_15_minutes(db, settings):
     assert (
         f"- No Celery worker has run the beat's heartbeat since {ran_at:%Y-%m-%d %H:%M} UTC: "
     ) in out
+
+
+def test_a_broker_down_needs_attention_while_the_heartbeat_still_looks_fresh(db, settings):
+    """A worker ran the heartbeat 2 minutes ago, then the broker went down (or the database
+    was just restored from a dump with that day's heartbeat). `check_billing` pings the broker
+    itself and says so at once, as `/healthz` does, instead of "up to date" for 15 minutes.
+    Before, it read the heartbeat row only and exited 0."""
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once the socket is closed
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/0"
+    heartbeat(minutes_ago=2)
+
+    started = time.monotonic()
+    code, out = check_billing()
+
+    assert code == 1
+    assert time.monotonic() - started < 10
+    assert re.search(r"\nBroker: NOT ANSWERING \(ConnectionError: .+\)\n", out), out
+    assert re.search(r"Celery workers: last heartbeat \S+ \S+ UTC by celery@billing-1\n", out)
+    assert "- The broker does not answer (ConnectionError: " in out
+    assert "no task can be queued; month closes, usage imports and emails wait." in out
+
+
+@requires_redis
+def test_a_broker_that_answers_is_ok(db, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    heartbeat(minutes_ago=2)
+
+    code, out = check_billing()
+
+    assert code == 0, out
+    assert "\nBroker: OK\n" in out
+
+
+def test_eager_tasks_ping_no_broker(db, settings):
+    """A laptop has no broker to ask: nothing is pinged, nothing is said against it."""
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:1/0"
+
+    code, out = check_billing()
+
+    assert code == 0, out
+    assert "Broker: none needed (tasks run in the process: eager)" in out
 
 
 def test_the_heartbeat_task_keeps_one_row_with_the_last_run(db):

@@ -1,9 +1,14 @@
 """For the person on call (and cron or a monitor): is the billing machinery keeping up?"""
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from billing.health import check_broker
 from billing.selectors import billing_health, clock_due_day
+
+# A PING answers in milliseconds; a broker that takes longer is as good as down for the workers.
+BROKER_TIMEOUT_SECONDS = 3
 
 
 class Command(BaseCommand):
@@ -11,13 +16,15 @@ class Command(BaseCommand):
         "Say whether yesterday's billing run happened, whether a month close is unfinished or "
         "has set-aside workspaces, how many emails failed or are stuck, whether a usage "
         "import job waits with no worker on it, how many workspaces have a region that is "
-        "not a code tax depends on, and whether a Celery worker ran the beat's heartbeat in "
-        "the last 15 minutes. Exits 1 when something needs attention, 0 otherwise."
+        "not a code tax depends on, whether the broker answers a PING and whether a Celery "
+        "worker ran the beat's heartbeat in the last 15 minutes. Exits 1 when something needs "
+        "attention, 0 otherwise."
     )
 
     def handle(self, *args, **options):
         now = timezone.now()
-        health = billing_health(due_day=clock_due_day(now), now=now)
+        broker_error = "" if settings.CELERY_TASK_ALWAYS_EAGER else self.ping_broker()
+        health = billing_health(due_day=clock_due_day(now), now=now, broker_error=broker_error)
         self.stdout.write(
             f"Billing clock: {'OK' if health.clock_ran else 'BEHIND'} "
             f"(should have processed {health.due_day}; "
@@ -33,12 +40,28 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Workspaces whose region is not a code tax depends on: {health.regions_not_codes}"
         )
+        self.stdout.write(f"Broker: {self.broker(health)}")
         self.stdout.write(f"Celery workers: {self.heartbeat(health)}")
         if health.needs_attention:
             raise CommandError(
                 "Needs attention:\n" + "\n".join(f"- {p}" for p in health.problems), returncode=1
             )
         self.stdout.write(self.style.SUCCESS("Billing is up to date."))
+
+    @staticmethod
+    def ping_broker() -> str:
+        """Why the broker did not answer a PING, or "" when it did."""
+        try:
+            check_broker(BROKER_TIMEOUT_SECONDS)
+        except Exception as exc:  # whatever the reason, the answer is the same: it is down
+            return f"{type(exc).__name__}: {exc}"
+        return ""
+
+    @staticmethod
+    def broker(health):
+        if not health.workers_needed:
+            return "none needed (tasks run in the process: eager)"
+        return f"NOT ANSWERING ({health.broker_error})" if health.broker_error else "OK"
 
     @staticmethod
     def heartbeat(health):
