@@ -238,7 +238,9 @@ def retry_set_aside(*, as_of: date, close: MonthClose | None = None) -> Counter:
             if problems:
                 _set_aside(entry.close, problems, on=as_of)
                 continue
-            entry.resolved_on = as_of
+            # Never before the day it was set aside: a clock run ahead of the calendar (D1's
+            # --allow-future, on a copy) sets aside on days finance's "today" has not reached.
+            entry.resolved_on = max(as_of, entry.first_seen_on)
             entry.save(update_fields=["resolved_on"])
             MonthClose.objects.filter(pk=entry.close_id).update(
                 invoices=F("invoices") + len(issued)

@@ -500,6 +500,29 @@ def test_i4_i6_a_retry_that_waited_for_the_workspace_while_another_billed_it_lea
     assert SetAsideInvoice.objects.get().resolved_on == date(2026, 2, 2)
 
 
+def test_i6_d1_a_retry_before_the_day_a_clock_run_ahead_set_it_aside_is_billed_on_that_day(db):
+    """D1, I6: a copy's clock was run ahead of the calendar (`run_billing --allow-future`)
+    through 1 February 2026, whose close set a workspace aside (usage of 10^13 MTUs), while the
+    calendar says 20 January. Finance fixes the figure (12,000 MTUs) and tries again "today":
+    the invoice is issued, dated 1 February as the close's others, and the entry is billed on 1
+    February, the day it was set aside, not on 20 January, before it was. Before, the close's
+    page said it was billed 12 days before it was first set aside."""
+    from billing import month_close
+    from billing.models import SetAsideInvoice
+
+    ws = paid_monthly(date(2026, 1, 1), slug="ahead")
+    Usage.objects.create(workspace=ws, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 2, 1))
+    Usage.objects.filter(workspace=ws).update(mtus=12_000)
+
+    counts = month_close.retry_set_aside(as_of=date(2026, 1, 20))
+
+    assert counts["set_aside_billed"] == 1
+    assert Invoice.objects.get(workspace=ws).issue_date == date(2026, 2, 1)
+    entry = SetAsideInvoice.objects.get()
+    assert (entry.first_seen_on, entry.resolved_on) == (date(2026, 2, 1), date(2026, 2, 1))
+
+
 def test_u2_the_finance_panel_names_the_usage_import_jobs_no_worker_is_on(client, finance):
     """The finance panel counted stuck import jobs into "needs attention" with no row for
     them: every row read "done" or "none". It has its row now."""
