@@ -16,7 +16,7 @@ from billing.errors import BillingError
 from billing.models import Plan, WorkspaceClosure
 from coupons import services as coupons
 from coupons.models import CreditGrant
-from tests.billing.factories import workspace
+from tests.billing.factories import team_terms_form, workspace
 from tests.coupons.factories import PDF, paid_monthly
 
 FEB = date(2026, 2, 1)
@@ -290,19 +290,7 @@ def test_r4_a_reason_with_nothing_that_shows_is_refused(client, finance, invisib
     assert invoice.void_reason == "\u200bDuplicate"
 
 
-PLAN_FORM = {
-    "name": "Team",
-    "monthly_price": "120.00",
-    "annual_price": "1200.00",
-    "included_mtus": "10000",
-    "overage_rate": "0.01",
-    "bills_overage": "on",
-    "seats": "10",
-    "warehouse_syncs_per_day": "2",
-    "trial_days": "14",
-    "effective_on": "2027-01-01",
-    "change_reason": "Price review",
-}
+PLAN_FORM = team_terms_form(annual_price="1200.00")
 
 
 @pytest.mark.parametrize(

@@ -96,3 +96,23 @@ def move_business(ws, region, *, by, as_of, reason="Business moved"):
         billing_email=ws.billing_email,
         as_of=as_of,
     )
+
+
+def team_terms_form(**changes) -> dict:
+    """The Team plan's change page as finance sends it (P2): the seeded terms (120.00 a month,
+    1,440.00 a year, 10,000 MTUs, 0.01 an MTU over, 10 seats, 2 syncs a day, a 14-day trial),
+    effective 1 Jan 2027 "for a price review", with `changes` (the form's field names) over them."""
+    return {
+        "name": "Team",
+        "monthly_price": "120.00",
+        "annual_price": "1440.00",
+        "included_mtus": "10000",
+        "overage_rate": "0.01",
+        "bills_overage": "on",
+        "seats": "10",
+        "warehouse_syncs_per_day": "2",
+        "trial_days": "14",
+        "effective_on": "2027-01-01",
+        "change_reason": "Price review",
+        **changes,
+    }

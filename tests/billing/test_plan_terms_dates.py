@@ -11,7 +11,7 @@ from billing import services
 from billing.errors import BillingError
 from billing.models import Plan, PlanTerms
 from billing.services import update_plan
-from tests.billing.factories import workspace
+from tests.billing.factories import team_terms_form, workspace
 
 
 def team():
@@ -72,19 +72,7 @@ def test_p2_the_plan_page_says_why_a_day_too_far_ahead_is_refused(client, financ
     client.force_login(finance)
     response = client.post(
         reverse("admin:billing_plan_change", args=[team().pk]),
-        {
-            "name": "Team",
-            "monthly_price": "150.00",
-            "annual_price": "1440.00",
-            "included_mtus": "10000",
-            "overage_rate": "0.01",
-            "bills_overage": "on",
-            "seats": "10",
-            "warehouse_syncs_per_day": "2",
-            "trial_days": "14",
-            "effective_on": "9999-12-31",
-            "change_reason": "Price review",
-        },
+        team_terms_form(monthly_price="150.00", effective_on="9999-12-31"),
     )
     assert response.status_code == 200
     html = response.content.decode()

@@ -13,7 +13,7 @@ from billing import services
 from billing.errors import BillingError, DayAlreadyProcessed
 from billing.models import Invoice, Plan, PlanTerms
 from billing.services import update_plan
-from tests.billing.factories import paid_annual, paid_monthly, workspace
+from tests.billing.factories import paid_annual, paid_monthly, team_terms_form, workspace
 
 
 def team():
@@ -41,19 +41,9 @@ def test_p2_team_plan_seeded_with_its_figures(db):
     assert (plan.seats, plan.warehouse_syncs_per_day, plan.trial_days) == (10, 2, 14)
 
 
-TEAM_FORM = {
-    "name": "Team",
-    "monthly_price": "125.00",
-    "annual_price": "1500.00",
-    "included_mtus": "10000",
-    "overage_rate": "0.01",
-    "bills_overage": "on",
-    "seats": "10",
-    "warehouse_syncs_per_day": "2",
-    "trial_days": "14",
-    "effective_on": "2027-01-01",
-    "change_reason": "Price review for 2027",
-}
+TEAM_FORM = team_terms_form(
+    monthly_price="125.00", annual_price="1500.00", change_reason="Price review for 2027"
+)
 
 
 def test_p2_finance_changes_the_terms_from_a_day_support_only_reads(
