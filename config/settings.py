@@ -162,6 +162,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_HANDLER = "billing.signin_throttle.SlidingWindowHandler"
+# Without it every process and command starts its log with "AXES: BEGIN version …" at INFO.
+AXES_VERBOSE = False
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = timedelta(minutes=15)
@@ -306,15 +308,14 @@ LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", defau
 
 # The shared cache: rate limits must hold across processes, so production uses Redis
 # (CACHE_URL=redis://127.0.0.1:6379/1). Redis URLs always go to Django's own Redis backend,
-# whatever django-environ would pick when django-redis happens to be installed.
-_cache = env.cache_url(
-    "CACHE_URL",
-    default="locmemcache://",
-    backend=(
-        "django.core.cache.backends.redis.RedisCache"
-        if env.str("CACHE_URL", default="").startswith("redis")
-        else None
-    ),
+# whatever django-environ would pick when django-redis happens to be installed. Set empty
+# (`CACHE_URL=` in a .env or a unit file) is unset, as it reads, not "Invalid cache schema".
+_cache_url = env.str("CACHE_URL", default="") or "locmemcache://"
+_cache = environ.Env.cache_url_config(
+    _cache_url,
+    backend="django.core.cache.backends.redis.RedisCache"
+    if _cache_url.startswith("redis")
+    else None,
 )
 # django-environ spells Django's own options from the query string (?key_prefix=staging) in
 # lower case for the Redis backend, where Django would silently ignore them.

@@ -137,6 +137,7 @@ def test_production_settings_load_with_a_secret_key():
     "cache_url",
     [
         pytest.param(None, id="unset"),
+        pytest.param("", id="set-empty"),
         pytest.param("locmemcache://", id="locmem"),
         pytest.param("dummycache://", id="dummy"),
         pytest.param("filecache:///var/tmp/backoffice-cache", id="file"),
@@ -152,7 +153,7 @@ def test_production_settings_refuse_a_cache_of_one_process(cache_url):
     process's own cache is refused now, naming CACHE_URL, as a weak SECRET_KEY is; so are a file
     and a database cache, which count by read-then-write (8 processes counting 200 times left
     25, and 28 calls read 5 or less: the second attacker's walk 8)."""
-    variables = {"CACHE_URL": cache_url} if cache_url else {}
+    variables = {"CACHE_URL": cache_url} if cache_url is not None else {}
     result = load_settings(DEBUG="false", SECRET_KEY=PRODUCTION_KEY, **variables)
 
     assert result.returncode != 0
@@ -175,6 +176,25 @@ def test_production_settings_take_a_cache_every_process_shares(cache_url):
     )
 
     assert "locmem" not in settings and "dummy" not in settings
+
+
+def test_a_cache_url_set_empty_is_the_laptops_cache_as_unset():
+    """`CACHE_URL=` left empty in a .env stopped start-up with "Invalid cache schema", naming
+    nothing; it reads as unset now (a laptop's cache in the process's memory)."""
+    backend = reported(
+        load_settings('settings.CACHES["default"]["BACKEND"]', DEBUG="true", CACHE_URL="")
+    )
+
+    assert backend == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_no_process_starts_its_log_with_axes_banner():
+    """django-axes logged "AXES: BEGIN version …, blocking by …" at INFO from every process
+    and command (check_billing's cron mail, every worker), saying nothing the settings do not."""
+    result = load_settings(DEBUG="true", LOG_LEVEL="INFO")
+
+    assert result.returncode == 0, result.stderr
+    assert "AXES: BEGIN" not in result.stderr + result.stdout
 
 
 DATABASE_REPORT = (
