@@ -178,6 +178,21 @@ def test_production_settings_take_a_cache_every_process_shares(cache_url):
     assert "locmem" not in settings and "dummy" not in settings
 
 
+def test_hsts_for_subdomains_and_preload_are_on_in_production_unless_turned_off():
+    """On by default, as `check --deploy` asks; they were fixed on, and only
+    SECURE_HSTS_SECONDS=0 turned HSTS off where the domain is shared with plain-HTTP services."""
+    report = "[settings.SECURE_HSTS_INCLUDE_SUBDOMAINS, settings.SECURE_HSTS_PRELOAD]"
+    production = {
+        "DEBUG": "false",
+        "SECRET_KEY": PRODUCTION_KEY,
+        "CACHE_URL": PRODUCTION_CACHE_URL,
+    }
+
+    assert reported(load_settings(report, **production)) == [True, True]
+    turned_off = {"SECURE_HSTS_INCLUDE_SUBDOMAINS": "false", "SECURE_HSTS_PRELOAD": "false"}
+    assert reported(load_settings(report, **production, **turned_off)) == [False, False]
+
+
 def test_a_cache_url_set_empty_is_the_laptops_cache_as_unset():
     """`CACHE_URL=` left empty in a .env stopped start-up with "Invalid cache schema", naming
     nothing; it reads as unset now (a laptop's cache in the process's memory)."""
