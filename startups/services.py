@@ -425,6 +425,28 @@ def closure_note(application) -> str:
     )
 
 
+def contact_note(application) -> str:
+    """S1, S4: the reviewer is told when the contact's email is not at the domain of the linked
+    workspace's billing email, or "". The public form takes any workspace's slug: a stranger
+    can name a customer's workspace, and approving grants the credit to that workspace and
+    sends the acceptance, which names it and its credit, to the stranger."""
+    workspace = application.workspace
+    if workspace is None:
+        return ""
+    billing_domain = email_domain(workspace.billing_email)
+    if email_domain(application.contact_email) == billing_domain:
+        return ""
+    return (
+        f"The contact's email, {application.contact_email}, is not at {billing_domain}, the "
+        f"domain of {workspace.name}'s billing email: make sure the applicant speaks for this "
+        "workspace before approving. The acceptance goes to the contact."
+    )
+
+
+def email_domain(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower()
+
+
 def partner_notes(application, as_of: date) -> list[str]:
     """C7: what the reviewer must know of the partner before approving: a linked partner that
     is not active gives the program's amount; a partner the applicant named but nobody linked

@@ -207,6 +207,8 @@ class StartupApplicationAdmin(ServiceAdmin):
                 services.refresh_checks(application)
         if application is not None:
             extra_context["checks"] = application.checks
+            if application.is_open:
+                extra_context["contact_note"] = services.contact_note(application)
             extra_context["review_actions"] = self._review_actions(request, application)
             extra_context["applicant_emails"] = [
                 (email, email_kind(email.kind)) for email in services.applicant_emails(application)
@@ -275,6 +277,7 @@ class StartupApplicationAdmin(ServiceAdmin):
             else "",
             grants=self._grants(shown) if action == "approve" else "",
             closure_note=services.closure_note(shown) if action == "approve" else "",
+            contact_note=services.contact_note(shown) if action == "approve" else "",
             # What approving grants, as the application stands (a workspace picked on the page
             # is the form's): a page opened before a partner was linked confirms nothing.
             shown=repr((application.status, application.workspace_id, self._grants(application)))

@@ -542,6 +542,38 @@ def test_w1_s7_the_approve_page_of_a_closed_workspace_says_it_is_closed(
     assert "Tick the confirmation below to approve anyway" not in page
 
 
+def test_s1_s4_the_review_pages_say_when_the_contact_is_not_at_the_workspaces_email_domain(
+    client, db, reviewer, pin_today
+):
+    """S1: the public form takes any workspace's slug. A stranger (m@attacker.example) applied
+    for Orbit's workspace, whose billing email is at orbit.example: the application and its
+    approve page tell the reviewer to make sure the applicant speaks for the workspace, whose
+    credit approving grants and whose name and credit the acceptance sends to the contact
+    (the attacker audit). Before, nothing compared the two. An applicant at the workspace's
+    domain (any case) gets no note."""
+    pin_today(date(2026, 1, 21))
+    ws = workspace(as_of=date(2026, 1, 2), name="Orbit", billing_email="billing@orbit.example")
+    stranger = application(workspace=ws, contact_email="m@attacker.example")
+    client.force_login(reviewer)
+    note = (
+        "The contact's email, m@attacker.example, is not at orbit.example, the domain of "
+        "Orbit's billing email: make sure the applicant speaks for this workspace before "
+        "approving. The acceptance goes to the contact."
+    )
+
+    def page(url):
+        return " ".join(unescape(client.get(url).content.decode()).split())
+
+    approve_url = reverse("admin:startups_application_action", args=[stranger.pk, "approve"])
+    assert note in page(approve_url)
+    assert note in page(reverse("admin:startups_startupapplication_change", args=[stranger.pk]))
+
+    vega = workspace(as_of=date(2026, 1, 2), name="Vega", billing_email="billing@vega.example")
+    founder = application(workspace=vega, contact_email="Ada@Vega.Example")
+    approve_url = reverse("admin:startups_application_action", args=[founder.pk, "approve"])
+    assert "is not at" not in page(approve_url)
+
+
 def test_cr3_r4_a_declined_renewal_keeps_the_figures_the_reviewer_checked(
     client, db, reviewer, pin_today
 ):
