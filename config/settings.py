@@ -80,6 +80,8 @@ MIDDLEWARE = [
     # One log line per request, with its id (config/logs.py): first, so everything counts.
     "config.logs.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A Content-Security-Policy on every HTML page (config/content_policy.py).
+    "config.content_policy.ContentPolicyMiddleware",
     # A NUL in the query string is a 400 before any view passes it to the database.
     "config.nul_guard.NulGuardMiddleware",
     # Static files (the admin's CSS and JavaScript) from the app itself, before sessions.

@@ -49,6 +49,21 @@ def test_i5_the_invoice_figures_are_the_worked_ones(invoice):
     assert invoice.tax_note
 
 
+def test_i5_the_document_page_carries_the_sites_policy_and_prints_without_an_inline_script(
+    client, finance, invoice
+):
+    """Its Print button was `onclick="window.print()"`, which the policy would block: the
+    button is wired by billing/print_button.js, a file of this site."""
+    from config.content_policy import POLICY
+
+    client.force_login(finance)
+    response = client.get(reverse("finance:invoice-document", args=[invoice.pk]))
+    assert response["Content-Security-Policy"] == POLICY
+    body = response.content.decode()
+    assert "onclick" not in body and '<button type="button" data-print>Print</button>' in body
+    assert 'src="/static/billing/print_button.js"' in body
+
+
 def test_i5_printable_page_shows_seller_customer_every_line_tax_note_and_total(
     client, finance, invoice
 ):

@@ -1,6 +1,8 @@
 """Staff in the browser tests: users in the real role groups (billing/migrations/0003), signed in
 through the real login page, and what a page says after an action succeeds."""
 
+import re
+
 from django.contrib.auth.models import Group, User
 from playwright.sync_api import Page, expect
 
@@ -72,3 +74,33 @@ def bar_heights(chart, above) -> list[float]:
         assert bar["y"] + bar["height"] <= box["y"] + box["height"], f"bar {n + 1} leaves its chart"
         heights.append(bar["height"])
     return heights
+
+
+# Files, not pages, and the pages Django writes alone.
+NOT_PAGES = re.compile(r"/(history|delete)/|\.pdf|download|export")
+
+
+def kind_of_page(path: str) -> str:
+    return re.sub(r"\d+", "N", path.split("?")[0])
+
+
+def links(page: Page, selector: str) -> list[str]:
+    return page.locator(selector).evaluate_all(
+        "links => links.map(a => a.getAttribute('href')).filter(h => h && h.startsWith('/'))"
+    )
+
+
+def staff_pages(page: Page, live_server) -> list[str]:
+    """The lists on the index, each list's first row and the pages its buttons open."""
+    page.goto(f"{live_server.url}/admin/")
+    found = ["/admin/"]
+    for path in sorted(set(links(page, "#content-main a[href], #content-related a[href]"))):
+        found.append(path)
+        page.goto(f"{live_server.url}{path}")
+        first = page.locator("#result_list tbody tr").first.locator("th a, td a").first
+        if first.count():
+            row = first.get_attribute("href")
+            found.append(row)
+            page.goto(f"{live_server.url}{row}")
+            found += links(page, ".object-tools a[href]")
+    return found

@@ -8,7 +8,6 @@ pages that row's buttons lead to (each kind of page once, whichever role reaches
 the pages outside the admin. Django's own markup that this project does not write (the
 breadcrumbs' link colours, the select2 pickers) is left out."""
 
-import re
 from io import StringIO
 
 from axe_playwright_python.sync_playwright import Axe
@@ -19,7 +18,7 @@ from billing.models import UsageImportJob
 from billing.roles import SUPPORT
 from startups.models import StartupApplication
 
-from .staff import fits, make_staff, sign_in, sign_in_as_demo
+from .staff import NOT_PAGES, fits, kind_of_page, make_staff, sign_in, sign_in_as_demo, staff_pages
 
 AXE = Axe()
 OPTIONS = {
@@ -28,8 +27,6 @@ OPTIONS = {
 }
 NOT_OURS = {"exclude": [[".breadcrumbs"], [".select2-container"]]}
 SERIOUS = {"serious", "critical"}
-# Files, not pages, and the pages Django writes alone.
-NOT_PAGES = re.compile(r"/(history|delete)/|\.pdf|download|export")
 # 200 % zoom of the narrowest screen staff use (issue 13: 1,366 px) leaves 683 CSS px.
 ZOOMED = {"width": 683, "height": 450}
 
@@ -42,32 +39,6 @@ def violations(page: Page) -> list[str]:
         if v["impact"] in SERIOUS
         for node in v["nodes"]
     ]
-
-
-def kind_of_page(path: str) -> str:
-    return re.sub(r"\d+", "N", path.split("?")[0])
-
-
-def links(page: Page, selector: str) -> list[str]:
-    return page.locator(selector).evaluate_all(
-        "links => links.map(a => a.getAttribute('href')).filter(h => h && h.startsWith('/'))"
-    )
-
-
-def staff_pages(page: Page, live_server) -> list[str]:
-    """The lists on the index, each list's first row and the pages its buttons open."""
-    page.goto(f"{live_server.url}/admin/")
-    found = ["/admin/"]
-    for path in sorted(set(links(page, "#content-main a[href], #content-related a[href]"))):
-        found.append(path)
-        page.goto(f"{live_server.url}{path}")
-        first = page.locator("#result_list tbody tr").first.locator("th a, td a").first
-        if first.count():
-            row = first.get_attribute("href")
-            found.append(row)
-            page.goto(f"{live_server.url}{row}")
-            found += links(page, ".object-tools a[href]")
-    return found
 
 
 def test_staff_pages_have_no_serious_accessibility_violations_as_any_role(page: Page, live_server):
