@@ -234,3 +234,10 @@ def test_the_credit_movements_table_scrolls_in_its_own_box(client, finance):
     client.force_login(finance)
     page = client.get(reverse("credits:liability")).content.decode()
     assert '<div class="table-scroll"><table class="finance">' in page
+
+
+def test_the_sign_in_page_has_one_heading(client, db):
+    """WCAG 1.3.1, 2.4.6: Django 5.2's sign-in page has no heading (the site's name is a div),
+    and a screen reader's list of headings on it was empty."""
+    page = client.get(reverse("admin:login")).content.decode()
+    assert re.findall(r"<h1[^>]*>.*?</h1>", page, re.S) == ["<h1>Log in</h1>"]
