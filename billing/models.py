@@ -426,6 +426,12 @@ class Subscription(models.Model):
             models.UniqueConstraint(
                 fields=["workspace"], condition=Q(ended_on=None), name="one_current_subscription"
             ),
+            # T1: one trial per workspace, ever.
+            models.UniqueConstraint(
+                fields=["workspace"],
+                condition=Q(trial_end__isnull=False),
+                name="one_trial_per_workspace",
+            ),
             ends_after_start("started_on", "ended_on", name="subscription_ends_after_start"),
             models.CheckConstraint(
                 condition=Q(trial_end=None, trial_outcome="")
@@ -577,6 +583,8 @@ class Strike(models.Model):
         indexes = [models.Index(fields=["-month", "-id"])]
         constraints = [
             models.UniqueConstraint(fields=["workspace", "month"], name="one_strike_per_month"),
+            # A month is its first day: the 15th would be a second strike for the month (F1).
+            models.CheckConstraint(condition=Q(month__day=1), name="strike_month_is_first_day"),
         ]
 
     def __str__(self):
@@ -613,6 +621,11 @@ class LockEvent(models.Model):
                 fields=["workspace", "month"],
                 condition=Q(month__isnull=False),
                 name="one_lock_change_per_closed_month",
+            ),
+            # Its first day, or a mid-month date would be a second change for the month.
+            models.CheckConstraint(
+                condition=Q(month__isnull=True) | Q(month__day=1),
+                name="lock_event_month_is_first_day",
             ),
         ]
 
@@ -721,6 +734,12 @@ class MonthClose(models.Model):
     class Meta:
         ordering = ["-month"]
         permissions = [("retry_set_aside_monthclose", "Can try set-aside invoices again now")]
+        constraints = [
+            # I4: closed once; the 15th would be a second close of the month.
+            models.CheckConstraint(
+                condition=Q(month__day=1), name="month_close_month_is_first_day"
+            ),
+        ]
 
     def __str__(self):
         return f"{self.month:%B %Y}"
@@ -964,6 +983,14 @@ class Invoice(models.Model):
                     total__gte=0, subtotal__gte=0, discount__gte=0, credits__gte=0, tax__gte=0
                 ),
                 name="invoice_amounts_not_negative",
+            ),
+            # C4, CR2: a discount is at most the subtotal, and credit at most what the discount
+            # left; as I2's, within a tenth of a cent for SQLite.
+            models.CheckConstraint(
+                condition=Q(
+                    subtotal__gte=F("discount") + F("credits") - Decimal("0.001"),
+                ),
+                name="invoice_discount_and_credits_within_subtotal",
             ),
             models.CheckConstraint(
                 condition=Q(period_end__gt=F("period_start")), name="invoice_period_not_empty"

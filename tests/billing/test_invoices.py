@@ -292,6 +292,24 @@ def test_i2_total_never_below_zero_constraint(db):
         Invoice.objects.filter(workspace=ws).update(discount=D("200.00"), total=D("-80.00"))
 
 
+def test_c4_cr2_the_database_refuses_a_discount_or_credit_beyond_the_subtotal(db):
+    """C4: a discount is at most the subtotal; CR2: credit at most what the discount left.
+    A discount of 15.00 on 10.00 (5.00 tax making the total 0) and 200.00 of credit on 120.00
+    added up under I2's check and were taken (the constraint audit); 100.00 off and 20.00 of
+    credit on 120.00 is the most there is."""
+    ws = paid_monthly(date(2026, 1, 1))
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.filter(workspace=ws)
+    too_much = [
+        {"subtotal": D("10.00"), "discount": D("15.00"), "credits": 0, "tax": D("5.00")},
+        {"subtotal": D("120.00"), "discount": 0, "credits": D("200.00"), "tax": D("80.00")},
+    ]
+    for figures in too_much:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            invoice.update(**figures, total=D("0.00"))
+    invoice.update(subtotal=D("120.00"), discount=D("100.00"), credits=D("20.00"), tax=0, total=0)
+
+
 def test_i4_closing_twice_issues_each_invoice_once(db):
     ws = paid_monthly(date(2026, 1, 1))
     services.run_billing(as_of=date(2026, 2, 1))

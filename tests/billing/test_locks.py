@@ -5,7 +5,7 @@ from datetime import date
 
 import pytest
 from django.core import mail
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from billing import emails, locks, services
@@ -428,3 +428,33 @@ def test_f4_f6_an_unlock_that_fails_part_way_leaves_the_lock_and_the_day_run_aga
     ]
     assert OutboundEmail.objects.filter(kind="unlocked").count() == 1
     assert len([m for m in mail.outbox if ws.name in m.body]) == 1
+
+
+@pytest.mark.parametrize("day_of_month", [1, 15])
+def test_f1_f3_i4_the_database_refuses_a_month_that_is_not_its_first_day(db, day_of_month):
+    """F1, F2/F3, I4: one strike, one lock change and one close a month are unique constraints
+    on the month's date; the 15th of June beside the 1st was a second of each, which the
+    database took (the constraint audit). A month is its first day now, as the usage's is."""
+    from billing.models import MonthClose
+
+    ws = workspace(as_of=date(2026, 1, 1))
+    month = date(2026, 6, day_of_month)
+    rows = {
+        "strike": lambda: Strike.objects.create(workspace=ws, month=month, mtus=5_000),
+        "lock change": lambda: LockEvent.objects.create(
+            workspace=ws,
+            on=date(2026, 7, 1),
+            month=month,
+            from_lock="unlocked",
+            to_lock="locked",
+            cause=LockEvent.Cause.FREE_LIMIT,
+        ),
+        "close": lambda: MonthClose.objects.create(month=month, closed_on=date(2026, 7, 1)),
+    }
+    for name, create in rows.items():
+        if day_of_month == 1:
+            create()
+            continue
+        with pytest.raises(IntegrityError), transaction.atomic():
+            create()
+            pytest.fail(f"a {name} for 15 June 2026 was stored")

@@ -241,6 +241,27 @@ def test_p3_database_refuses_a_second_current_subscription(db):
         Subscription.objects.create(workspace=ws, plan=sub.plan, started_on=date(2026, 2, 1))
 
 
+def test_t1_database_refuses_a_second_trial(db):
+    """T1: one trial per workspace. The service offers none to a workspace that had Team; the
+    database took a second trial row all the same (the constraint audit)."""
+    from django.db import IntegrityError, transaction
+
+    ws = workspace(card=True, as_of=date(2026, 1, 1))
+    services.change_to_team(ws, as_of=date(2026, 1, 10))
+    services.change_to_free(ws, as_of=date(2026, 1, 12))
+    team = ws.subscriptions.get(plan__code="team").plan
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Subscription.objects.create(
+            workspace=ws,
+            plan=team,
+            started_on=date(2026, 3, 1),
+            ended_on=date(2026, 3, 5),
+            trial_end=date(2026, 3, 15),
+            trial_outcome=Subscription.TrialOutcome.CANCELLED,
+            paid_from=date(2026, 3, 15),
+        )
+
+
 def test_t4_d3_a_card_change_dated_before_one_already_entered_is_refused(db):
     """D3, D4, T4: a trial signed up on 11 February with card A ends on 25 February. Card B is
     entered for 1 March, then card C for 15 February and a removal for 20 February. The second
