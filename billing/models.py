@@ -838,8 +838,11 @@ class OutboundEmail(models.Model):
             ),
         ]
         constraints = [
+            # One email of each kind about each thing (S4's acceptance, S5's rejection, W1's
+            # closure, T6's reminder…), whoever it was addressed to: every key names its one
+            # recipient's object (a campaign's, the workspace it reaches).
             models.UniqueConstraint(
-                fields=["kind", "object_key", "to"], name="one_email_per_kind_object_recipient"
+                fields=["kind", "object_key"], name="one_email_per_kind_and_object"
             ),
             one_of(EmailStatus, name="email_status_valid"),
         ]

@@ -49,7 +49,7 @@ def _queue(ws, kind="trial_ended", to=None):
     billing email)."""
     return queue_email(
         kind=kind,
-        object_key="sub:1",
+        object_key=f"sub:{ws.subscriptions.get().pk}",
         to=to or ws.billing_email,
         template="trial_ended",
         context={"workspace": ws, "subscription": ws.subscriptions.get()},
@@ -77,8 +77,35 @@ def test_the_same_event_queued_twice_is_one_email(db, django_capture_on_commit_c
     assert len(mail.outbox) == 1
     with pytest.raises(IntegrityError), transaction.atomic():
         OutboundEmail.objects.create(
-            kind="trial_ended", object_key="sub:1", to=ws.billing_email, subject="x", body_text="x"
+            kind="trial_ended",
+            object_key=f"sub:{ws.subscriptions.get().pk}",
+            to=ws.billing_email,
+            subject="x",
+            body_text="x",
         )
+
+
+def test_s4_s5_w1_t6_one_email_of_a_kind_about_one_thing_whoever_it_is_addressed_to(
+    db, django_capture_on_commit_callbacks
+):
+    """S4, S5, W1, T6: one acceptance, rejection, closure or reminder email. The database kept
+    one per kind, thing and recipient: a second of the same kind about the same thing to
+    another address, or to the same one in capitals, was stored (the constraint audit). Now
+    it is one per kind and thing; `queue_email` takes the second as already queued."""
+    ws = workspace(as_of=date(2026, 1, 1))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _queue(ws) is not None
+        assert _queue(ws, to="someone-else@example.com") is None
+    assert [m.to for m in mail.outbox] == [[ws.billing_email]]
+    for to in ("other@example.com", ws.billing_email.upper()):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            OutboundEmail.objects.create(
+                kind="trial_ended",
+                object_key=f"sub:{ws.subscriptions.get().pk}",
+                to=to,
+                subject="x",
+                body_text="x",
+            )
 
 
 def test_a_rolled_back_change_sends_nothing(db, django_capture_on_commit_callbacks):
