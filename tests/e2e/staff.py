@@ -104,3 +104,26 @@ def staff_pages(page: Page, live_server) -> list[str]:
             page.goto(f"{live_server.url}{row}")
             found += links(page, ".object-tools a[href]")
     return found
+
+
+# The pages each demo role reaches outside the index's lists.
+ROLES_OWN_PAGES = {
+    "support": ["/admin/search/?q=demo", "/admin/billing/usage/import/"],
+    "reviewer": ["/startups/queue/"],
+    "finance": ["/finance/", "/finance/tax-report/", "/finance/revenue/"],
+}
+
+
+def every_kind_of_page(page: Page, live_server):
+    """Signs in as each of seed_demo's roles and opens each kind of page once, whichever role
+    reaches it first (the index's lists, each list's first row, its buttons' pages, the role's
+    own pages); yields (username, path) with the page open."""
+    seen = set()
+    for username, own in ROLES_OWN_PAGES.items():
+        sign_in_as_demo(page, live_server, username)
+        for path in staff_pages(page, live_server) + own:
+            if kind_of_page(path) in seen or NOT_PAGES.search(path):
+                continue
+            seen.add(kind_of_page(path))
+            page.goto(f"{live_server.url}{path}")
+            yield username, path
