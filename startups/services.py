@@ -433,8 +433,8 @@ def contact_note(application) -> str:
     workspace = application.workspace
     if workspace is None:
         return ""
-    billing_domain = email_domain(workspace.billing_email)
-    if email_domain(application.contact_email) == billing_domain:
+    billing_domain = _email_domain(workspace.billing_email)
+    if _email_domain(application.contact_email) == billing_domain:
         return ""
     return (
         f"The contact's email, {application.contact_email}, is not at {billing_domain}, the "
@@ -443,7 +443,7 @@ def contact_note(application) -> str:
     )
 
 
-def email_domain(address: str) -> str:
+def _email_domain(address: str) -> str:
     return address.rpartition("@")[2].strip().lower()
 
 
