@@ -25,6 +25,7 @@ R5). Every change goes through a service:
   address or a form.
 """
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -617,6 +618,9 @@ class ServiceAdmin(SimpleHistoryAdmin):
     # invoice's void gives back credit a closure's final invoice draws; an approved
     # certificate waives its tax): their POSTs take turns with every page of the workspace.
     workspace_of_row: str | None = None
+    # The POSTed field naming the workspace on pages where it is picked on the page (a coupon's
+    # apply page, an application's Approve page): their POSTs take that workspace's turn too.
+    workspace_of_post: str | None = None
     # simple_history's list, with the columns' labels instead of their field names.
     object_history_list_template = "admin/toolkit/history_list.html"
     # No "Show counts": it counts the rows behind every filter choice, one scan each, 1–6.5 s
@@ -730,21 +734,34 @@ class ServiceAdmin(SimpleHistoryAdmin):
 
     def _one_post_at_a_time(self, page):
         """A page's POST about one row (its `pk`) waits for any other page's POST about the same
-        row, or about the same workspace (`workspace_of_row`), to finish, and only then reads
-        what it shows: two people confirming at once (one workspace's plan page and its
-        interval page) would otherwise both pass `service_form_page`'s check of what they were
-        shown, read before either held a lock, and the second would act on a state its page
-        never showed (a cancellation meant for a monthly plan landing on the annual term a
-        colleague had just started)."""
+        row, or about the same workspace (`workspace_of_row`, `workspace_of_post`), to finish,
+        and only then reads what it shows: two people confirming at once (one workspace's plan
+        page and its interval page) would otherwise both pass `service_form_page`'s check of
+        what they were shown, read before either held a lock, and the second would act on a
+        state its page never showed (a cancellation meant for a monthly plan landing on the
+        annual term a colleague had just started)."""
 
         @functools.wraps(page)
         def one_at_a_time(request, *args, **kwargs):
-            if request.method != "POST" or "pk" not in kwargs:
-                return page(request, *args, **kwargs)
-            with in_turn(*self._turn(kwargs["pk"])):
+            with contextlib.ExitStack() as turns:
+                for turn in self._turns(request, kwargs):
+                    turns.enter_context(in_turn(*turn))
                 return page(request, *args, **kwargs)
 
         return one_at_a_time
+
+    def _turns(self, request, kwargs) -> list[tuple[str, str]]:
+        """The keys a POST takes turns on, in this order: its row's (`_turn`), then the workspace
+        picked on the page, unless the row's key is already a workspace's. A POST holds at most
+        one workspace's key and takes it last, so two waiting POSTs never wait on each other."""
+        if request.method != "POST":
+            return []
+        turns = [self._turn(kwargs["pk"])] if "pk" in kwargs else []
+        if self.workspace_of_post and all(scope != WORKSPACE_PAGES for scope, _ in turns):
+            picked = row_id(request.POST.get(self.workspace_of_post))
+            if picked is not None:
+                turns.append((WORKSPACE_PAGES, str(picked)))
+        return turns
 
     def _turn(self, pk) -> tuple[str, str]:
         """The key the POSTs about row `pk` take turns on: its workspace's, where it has one

@@ -24,8 +24,9 @@ def take_turns(scope: str, key: str) -> None:
 def in_turn(scope: str, key: str):
     """Wait for any other connection in the block for (`scope`, `key`), then hold it for the
     block, whatever transactions the block opens and commits: the block's reads, taken before
-    any transaction, see what the other block committed. It is the block's first lock, taken
-    holding none, so two waiting blocks can never wait on each other."""
+    any transaction, see what the other block committed. It is the block's first lock, or its
+    second taken after a page's row's (`ServiceAdmin._turns`: a workspace's key always last),
+    so two waiting blocks can never wait on each other."""
     if connection.vendor != "postgresql":
         yield
         return

@@ -44,6 +44,7 @@ class RedemptionForm(forms.ModelForm):
 @admin.register(Redemption)
 class RedemptionAdmin(ServiceAdmin):
     workspace_of_row = "workspace"
+    workspace_of_post = "workspace"  # the apply page's
     form = RedemptionForm
     list_display = [
         "workspace",

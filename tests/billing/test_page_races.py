@@ -11,7 +11,7 @@ from html import unescape
 import pytest
 from django.contrib import admin
 from django.db import connections
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from billing import services
@@ -19,10 +19,12 @@ from billing.admin_toolkit import WORKSPACE_PAGES
 from billing.models import Invoice, TaxExemption, Workspace
 from coupons import campaigns
 from coupons import services as coupons
-from coupons.models import Campaign, CampaignRecipient
+from coupons.models import Campaign, CampaignRecipient, Redemption
+from startups.models import StartupApplication
 from tests.admin_pages import as_shown
 from tests.coupons.factories import coupon
 from tests.services import another_backend_waits_on_a_lock, require_postgres
+from tests.startups.factories import application
 
 from .factories import certificate, paid_monthly, workspace
 
@@ -192,6 +194,70 @@ def test_w1_x4_a_certificate_approved_during_a_closure_waits_for_its_final_invoi
     assert figures == (Decimal("38.57"), Decimal("2.80"), Decimal("41.37"))
 
 
+def test_w1_c2_a_coupon_applied_during_a_closure_waits_for_its_final_invoice(
+    support, today, monkeypatch
+):
+    """W1, C2: Ada confirms the closure of a workspace on monthly Team since 1 Jan 2026 (its
+    page shows a final invoice of 38.57 for 1–9 February 2026); Ben applies a 25 % coupon to
+    it on the apply page, where the workspace is picked in the form, not in the address. Ben's
+    page waits for Ada's, then says the workspace is closed and applies nothing: the final
+    invoice is the 38.57 Ada's page showed. Before, Ben's coupon went on first and the final
+    invoice took 9.64 off, which her page never showed."""
+    ws = paid_monthly(date(2026, 1, 1), slug="orbit")
+    promo = coupon(percent_off="25", duration="once")
+    close_url = reverse("admin:billing_workspace_close", args=[ws.pk])
+    apply_url = reverse("admin:coupons_redemption_apply")
+    ada, ben = signed_in(support), signed_in(support)
+    close = as_shown(ada, close_url, {"reason": "Ticket 3: deletion request"})
+    apply = {"workspace": ws.pk, "coupon": promo.code, "reason": "Ticket 4: goodwill"}
+
+    adas, bens = second_confirms_while_the_first_is_held(
+        monkeypatch,
+        services,
+        "close_workspace",
+        (ada, close_url, close),
+        (ben, apply_url, apply),
+    )
+
+    assert "closed: Ticket 3: deletion request" in adas
+    assert f"{ws.name} was closed on 10 Feb 2026" in bens
+    assert not Redemption.objects.filter(workspace=ws).exists()
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    assert (final.discount, final.total) == (Decimal("0.00"), Decimal("38.57"))
+
+
+def test_w1_s4_an_application_approved_during_a_closure_waits_for_its_final_invoice(
+    support, reviewer, today, monkeypatch
+):
+    """W1, S4, CR2: Ada confirms the closure of a workspace on monthly Team since 1 Jan 2026
+    (a final invoice of 38.57 to pay); Ben, a reviewer, approves a startup application for it,
+    the workspace picked on the Approve page. Ben's page waits for Ada's, then says the
+    workspace is closed and grants nothing: the final invoice is the 38.57 Ada's page showed.
+    Before, the approval's 25,000.00 of credit went on first and the final invoice drew 38.57
+    of it (0.00 to pay), which her page never showed."""
+    ws = paid_monthly(date(2026, 1, 1), slug="orbit")
+    app = application(workspace=ws, as_of=date(2026, 2, 2))
+    close_url = reverse("admin:billing_workspace_close", args=[ws.pk])
+    approve_url = reverse("admin:startups_application_action", args=[app.pk, "approve"])
+    ada, ben = signed_in(support), signed_in(reviewer)
+    close = as_shown(ada, close_url, {"reason": "Ticket 3: deletion request"})
+    approve = as_shown(ben, approve_url, {"workspace": ws.pk, "note": "Fits the program"})
+
+    adas, bens = second_confirms_while_the_first_is_held(
+        monkeypatch,
+        services,
+        "close_workspace",
+        (ada, close_url, close),
+        (ben, approve_url, approve),
+    )
+
+    assert "closed: Ticket 3: deletion request" in adas
+    assert f"{ws.name} was closed on 10 Feb 2026" in bens
+    assert not ws.credit_grants.exists()
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    assert (final.credits, final.total) == (Decimal("0.00"), Decimal("38.57"))
+
+
 def test_pages_of_a_workspaces_rows_take_turns_with_the_workspaces_own_pages():
     """Every admin whose row belongs to a workspace names the path to it: it leads to a
     workspace, and a row's key is its workspace's, the key of the workspace's own pages (a row
@@ -221,3 +287,26 @@ def test_pages_of_a_workspaces_rows_take_turns_with_the_workspaces_own_pages():
     assert admin.site._registry[TaxExemption]._turn(cert.pk) == (WORKSPACE_PAGES, str(ws.pk))
     assert admin.site._registry[Workspace]._turn(ws.pk) == (WORKSPACE_PAGES, str(ws.pk))
     assert invoices._turn(12345) == ("page billing.Invoice", "12345")
+
+
+def test_a_post_takes_one_workspaces_turn_at_most_and_takes_it_last(support):
+    """A page where the workspace is picked takes its turn after the row's; a row's page whose
+    key is already a workspace's takes no other (two keys of workspaces, taken in either order
+    by two POSTs, could wait on each other)."""
+    ws, other = workspace(as_of=date(2026, 1, 1)), workspace(as_of=date(2026, 1, 1))
+    app = application(workspace=ws)
+    redemptions = admin.site._registry[Redemption]
+    applications = admin.site._registry[StartupApplication]
+    picked = RequestFactory().post("/", {"workspace": str(ws.pk)})
+    assert redemptions._turns(picked, {}) == [(WORKSPACE_PAGES, str(ws.pk))]
+    assert applications._turns(picked, {"pk": app.pk}) == [
+        ("page startups.StartupApplication", str(app.pk)),
+        (WORKSPACE_PAGES, str(ws.pk)),
+    ]
+    promo = coupons.redeem_coupon(
+        other, coupon(percent_off="10").code, by=support, as_of=date(2026, 1, 1)
+    )
+    assert redemptions._turns(picked, {"pk": promo.pk}) == [(WORKSPACE_PAGES, str(other.pk))]
+    not_a_row = RequestFactory().post("/", {"workspace": "1; drop"})
+    assert redemptions._turns(not_a_row, {}) == []
+    assert redemptions._turns(RequestFactory().get("/", {"workspace": ws.pk}), {}) == []
