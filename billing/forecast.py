@@ -1,4 +1,5 @@
-"""What will this customer pay over the next months? (SPEC FC1)
+"""What will this customer pay over the next months? (SPEC FC1) And what will this month's
+close issue (`preview_invoice`: the same sandbox, without assumptions)?
 
 The forecast runs the real rules, not a copy: inside a transaction that is always rolled back it
 applies the proposed changes through their services, records the assumed usage, then plays the
@@ -194,6 +195,32 @@ def _preview(invoice: Invoice, workspace: Workspace) -> InvoicePreview:
             for line in invoice.lines.all()
         ],
     )
+
+
+def preview_invoice(workspace: Workspace, *, month: date, as_of: date) -> InvoicePreview | None:
+    """The invoice the close of `month` would issue for the workspace if nothing changed before
+    it, from what is recorded when asked (`as_of`: the usage so far); nothing is written. None
+    when the close would issue none.
+
+    D1: the trial and term ends dated before the close come first, as the clock applies them
+    (in the sandbox): a trial without a card goes back to Free and the close bills nothing, an
+    annual term switched to monthly bills its monthly days, a renewal's invoice takes the coupon
+    the close would otherwise have used."""
+    month = month_start(month)
+    close_day = next_month(month)
+    event_day = next_event_day(workspace)
+    if event_day is None or event_day >= close_day:
+        return _close_preview(workspace, month)
+    with nothing_survives("the invoice preview"):
+        advance_workspace(_fresh(workspace), close_day - timedelta(days=1))
+        preview = _close_preview(workspace, month)
+    return preview
+
+
+def _close_preview(workspace: Workspace, month: date) -> InvoicePreview | None:
+    drafts = invoicing.month_close_drafts(month, workspace_ids=[workspace.pk])
+    previews = invoicing.preview(drafts)
+    return previews[-1] if previews else None
 
 
 def forecast_invoices(

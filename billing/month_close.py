@@ -24,7 +24,7 @@ from billing.models import (
     Subscription,
     Workspace,
 )
-from billing.months import month_start, next_month
+from billing.months import next_month
 from billing.reports import fold_rollup
 
 logger = logging.getLogger(__name__)
@@ -261,12 +261,3 @@ def finish_close_if_complete(close_id: int) -> MonthClose | None:
     # The close added a few rows a chunk to the reports' roll-up: one a group is left.
     fold_rollup()
     return close
-
-
-def preview_invoice(workspace: Workspace, *, month: date, as_of: date):
-    """The invoice the close of `month` would issue for the workspace if nothing changed
-    before it, from what is recorded when asked (`as_of`, e.g. usage so far); nothing is
-    written. None when the close would issue none."""
-    drafts = invoicing.month_close_drafts(month_start(month), workspace_ids=[workspace.pk])
-    previews = invoicing.preview(drafts)
-    return previews[-1] if previews else None

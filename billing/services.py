@@ -4,7 +4,8 @@ Each concept lives in its own module; this one only gathers their services:
 - `billing.subscriptions`: workspaces, payment methods, plan and interval changes, trials;
 - `billing.usage` and `billing.usage_import`: usage figures, one at a time or by the file;
 - `billing.locks`: strikes, lock rules, support's unlock;
-- `billing.month_close`: the close of a month in chunks, set-aside workspaces, previews;
+- `billing.month_close`: the close of a month in chunks, set-aside workspaces;
+- `billing.forecast`: an invoice's preview and the forecast, run in a sandbox;
 - `billing.daily_run`: the billing clock's run, day by day;
 - `billing.credit_notes`: voids and credit notes;
 - `billing.closures`, `billing.exemptions`, `billing.plans`, `billing.tax`: closing a
@@ -28,11 +29,11 @@ from billing.exemptions import (
     start_exemption_review,
     submit_exemption,
 )
+from billing.forecast import preview_invoice
 from billing.month_close import (
     bill_chunk,
     close_month,
     finish_close_if_complete,
-    preview_invoice,
     retry_set_aside,
 )
 from billing.plans import (

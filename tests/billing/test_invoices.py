@@ -11,8 +11,9 @@ from billing import services
 from billing.errors import BillingError, ClockBehind
 from billing.models import CreditNote, Invoice
 from billing.months import next_month
+from coupons import services as coupons
 
-from .factories import invoice_totals, paid_monthly, workspace
+from .factories import invoice_totals, paid_annual, paid_monthly, workspace
 
 
 def invoices(**filters):
@@ -341,6 +342,69 @@ def test_preview_invoice_shows_what_the_close_would_issue_without_writing(db):
     )
     assert [line.amount for line in preview.lines] == [D("120.00"), D("25.00")]
     assert not Invoice.objects.exists()
+
+
+def test_d1_m3_k2_k4_t4_the_preview_applies_the_trial_and_term_ends_before_the_close(db, support):
+    """D1: March 2026's preview, asked on 15 March (the clock run through 14 March, 15,000 MTUs
+    reported for March, 5,000 over the 10,000 included at 0.01), is what the close of 1 April
+    issues, after the trial and term ends dated before it:
+    - an annual term from 25 Mar 2025 moving to monthly at its end: 7/31 × 120.00 = 27.10 and
+      50.00 of overage, 77.10 for 25 March–1 April (before: 50.00 of overage alone, 1 March–
+      1 April);
+    - an annual term cancelled, ending 25 March: 50.00 of overage for 1–25 March (before: to
+      1 April);
+    - a 50 % coupon (once) received on 10 March by an annual term renewing on 25 March: the
+      renewal's invoice takes it, and March's overage is 50.00 (before: 25.00 off);
+    - a monthly trial from 6 March without a card ends on 20 March: back to Free, no invoice
+      (before: 46.45, the invoice it would have with a card);
+    - the same trial with a card: Team from 20 March, 12/31 × 120.00 = 46.45 and no overage
+      (M3: March had trial days).
+    Nothing the preview applies is kept."""
+    from tests.coupons.factories import coupon
+
+    switching, cancelled, renewing = (paid_annual(date(2025, 3, 25)) for _ in range(3))
+    services.change_interval(switching, interval="monthly", as_of=date(2026, 3, 10))
+    services.change_to_free(cancelled, as_of=date(2026, 3, 10))
+    coupons.redeem_coupon(
+        renewing,
+        coupon(percent_off="50", duration="once").code,
+        by=support,
+        as_of=date(2026, 3, 10),
+    )
+    no_card = workspace(plan="team", as_of=date(2026, 3, 6))
+    card = workspace(plan="team", card=True, as_of=date(2026, 3, 6))
+    cases = {"switching": switching, "cancelled": cancelled, "renewing": renewing}
+    cases |= {"no card": no_card, "card": card}
+    for ws in cases.values():
+        services.record_usage(ws, month=date(2026, 3, 1), mtus=15_000)
+    services.run_billing(as_of=date(2026, 3, 14))
+    before = set(Invoice.objects.values_list("pk", flat=True))
+
+    def figures(invoice):
+        return invoice and (
+            invoice.period_start,
+            invoice.period_end,
+            invoice.discount,
+            invoice.total,
+        )
+
+    previews = {
+        name: figures(services.preview_invoice(ws, month=date(2026, 3, 1), as_of=date(2026, 3, 15)))
+        for name, ws in cases.items()
+    }
+    assert set(Invoice.objects.values_list("pk", flat=True)) == before
+    assert switching.subscriptions.get(ended_on=None).interval == "annual"
+    assert previews == {
+        "switching": (date(2026, 3, 25), date(2026, 4, 1), D("0.00"), D("77.10")),
+        "cancelled": (date(2026, 3, 1), date(2026, 3, 25), D("0.00"), D("50.00")),
+        "renewing": (date(2026, 3, 1), date(2026, 4, 1), D("0.00"), D("50.00")),
+        "no card": None,
+        "card": (date(2026, 3, 20), date(2026, 4, 1), D("0.00"), D("46.45")),
+    }
+    services.run_billing(as_of=date(2026, 4, 1))
+    for name, ws in cases.items():
+        closed = Invoice.objects.filter(workspace=ws, issue_date=date(2026, 4, 1), kind="monthly")
+        assert previews[name] == figures(closed.first()), name
 
 
 def test_i3_finance_voids_with_a_reason_and_the_invoice_is_otherwise_untouched(db, finance):

@@ -380,23 +380,25 @@ def test_t4_the_preview_of_a_monthly_trial_without_a_card_says_it_needs_one(
     client, support, pin_today
 ):
     """T3, T4, M2: a monthly Team trial from 10 January with no card on file ends on 24 January;
-    with a card on file that day, January's invoice bills 24–31 January, 8/31 × 120.00 =
-    $30.97; without one the workspace goes back to Free that day and nothing is billed. Walk 6:
-    the page showed the $30.97 invoice alone, which the clock never issued (the forecast said
-    "No invoice")."""
+    without a card that day the workspace goes back to Free and nothing is billed, so the
+    preview shows no invoice and says what a card would change; with one on file, January's
+    invoice bills 24–31 January, 8/31 × 120.00 = $30.97. Walk 6: the page showed the $30.97
+    invoice alone, which the clock never issued; then it showed it beside a warning (the
+    preview did not apply the trial's end before the close)."""
     pin_today(date(2026, 1, 15))
     ws = workspace(plan="team", card=False, as_of=date(2026, 1, 10), name="Acme")
     client.force_login(support)
     body = " ".join(client.get(change_page(ws)).content.decode().split())
-    assert "$30.97" in body
+    assert "$30.97" not in body
     assert (
-        "Only if a card is on file by 24 Jan 2026 (that day included): without one the trial "
-        "ends that day, the workspace goes back to Free and no invoice is issued for this month "
-        "(T4)."
+        "No invoice would be issued for this month. No card is on file: the trial ends on "
+        "24 Jan 2026 and the workspace goes back to Free that day (T4). With a card on file by "
+        "then (that day included), Team starts that day and its paid days are billed at their "
+        "month's close: "
     ) in body
     services.add_payment_method(ws, as_of=date(2026, 1, 15))
     body = " ".join(client.get(change_page(ws)).content.decode().split())
-    assert "$30.97" in body and "Only if a card is on file" not in body
+    assert "$30.97" in body and "No card is on file" not in body
 
 
 def test_t4_k2_the_preview_of_an_annual_trial_names_the_invoice_at_its_end(
