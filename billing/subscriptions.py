@@ -453,6 +453,14 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
         current.interval = interval
         save_with_reason(current, f"Trial will continue as {interval}")
         return current
+    if current.cancel_at_term_end:
+        # K2: a cancelled term ends on Free (`_end_term` reads the cancellation first), so a
+        # move to monthly recorded now would never happen. Withdrawing it is a plan change.
+        raise InvalidPlanChange(
+            f"{workspace.name}'s annual term is cancelled: it ends on {day(current.term_end)} "
+            f"and the workspace moves to Free. To stay on Team after it, {billed(interval)}, "
+            "change the plan to Team with that interval: that withdraws the cancellation (K4)."
+        )
     if current.interval == interval:
         if current.switch_to_monthly_at_term_end:
             current.switch_to_monthly_at_term_end = False

@@ -51,8 +51,9 @@ class ForecastPage:
             interval = choice.split(":")[1]
 
             def change(ws, as_of):
+                # A cancelled annual term stays on Team only by a plan change (K2, K4).
                 on_team = Subscription.objects.filter(
-                    workspace=ws, ended_on=None, plan__code=Plan.Code.TEAM
+                    workspace=ws, ended_on=None, plan__code=Plan.Code.TEAM, cancel_at_term_end=False
                 ).exists()
                 if on_team:
                     services.change_interval(

@@ -208,6 +208,32 @@ def test_k4_annual_to_monthly_at_the_end_of_the_term(db):
     assert ("monthly", date(2027, 2, 1), D("65.81")) in kinds  # Jan 15..31 2027: 120 × 17/31
 
 
+BILLED = {"monthly": "billed monthly", "annual": "billed annually"}
+
+
+@pytest.mark.parametrize("interval", ["monthly", "annual"])
+def test_k2_k4_an_interval_change_on_a_cancelled_term_is_refused_and_says_how(db, interval):
+    """K2, K4: an annual term from 10 Jun 2025 cancelled on 1 Mar 2026 ends on 10 Jun 2026 on
+    Free. A move to monthly on 15 March was recorded ("Moves to monthly billing on 10 Jun
+    2026") but never happened: the term's end reads the cancellation first, and the workspace
+    went to Free. Now it is refused, naming the plan change that withdraws the cancellation,
+    and nothing is written."""
+    ws = paid_annual(date(2025, 6, 10), name="Orbit")
+    services.change_to_free(ws, as_of=date(2026, 3, 1))
+    term = ws.subscriptions.get(ended_on=None)
+    versions = term.history.count()
+    with pytest.raises(BillingError) as refused:
+        services.change_interval(ws, interval=interval, as_of=date(2026, 3, 15))
+    assert str(refused.value) == (
+        "Orbit's annual term is cancelled: it ends on 10 Jun 2026 and the workspace moves to "
+        f"Free. To stay on Team after it, {BILLED[interval]}, change the plan to Team with "
+        "that interval: that withdraws the cancellation (K4)."
+    )
+    term.refresh_from_db()
+    assert (term.cancel_at_term_end, term.switch_to_monthly_at_term_end) == (True, False)
+    assert term.history.count() == versions
+
+
 @pytest.mark.parametrize("interval", ["monthly", "annual"])
 def test_k2_k4_a_cancelled_term_taken_back_keeps_the_interval_asked_for(db, interval):
     ws = workspace(as_of=date(2026, 1, 1), card=True)

@@ -233,6 +233,45 @@ def test_fc1_the_forecast_page_sets_today_beside_a_change_and_writes_nothing(
     assert not Invoice.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "change, proposed",
+    [
+        ("team:annual", [("annual", date(2026, 6, 10), D("1440.00"))]),
+        (
+            "team:monthly",
+            [
+                ("monthly", date(2026, 7, 1), D("84.00")),
+                ("monthly", date(2026, 8, 1), D("120.00")),
+                ("monthly", date(2026, 9, 1), D("120.00")),
+            ],
+        ),
+    ],
+)
+def test_fc1_k2_k4_team_proposed_for_a_cancelled_annual_term_withdraws_the_cancellation(
+    client, support, pin_today, change, proposed
+):
+    """FC1, K2, K4: an annual term from 10 Jun 2025, cancelled on 1 Mar 2026, ends on Free on
+    10 Jun 2026; today (15 March) it forecasts nothing over six months at 10,000 MTUs. Team
+    proposed is the plan change that withdraws the cancellation: billed annually, the term
+    renews on 10 June (1,440.00); billed monthly, it moves to monthly then: June's 21 paid days,
+    21/30 × 120.00 = 84.00, then 120.00 a month. Before, the page proposed an interval change:
+    annually was refused ("already billed annually") and monthly forecast 0.00, the workspace
+    going to Free under a proposal that said Team."""
+    pin_today(date(2026, 3, 15))
+    ws = paid_annual(date(2025, 6, 10))
+    services.change_to_free(ws, as_of=date(2026, 3, 1))
+    client.force_login(support)
+    response = client.get(
+        page(ws, "forecast"),
+        {"months": "6", "mtus": "given", "given_mtus": "10000", "change": change},
+    )
+    assert response.status_code == 200 and not response.context.get("change_error")
+    rows = response.context["rows"]
+    assert [i for row in rows for i in row["today"]] == []
+    assert [(i.kind, i.issue_date, i.total) for row in rows for i in row["proposed"]] == proposed
+    assert ws.subscriptions.get(ended_on=None).cancel_at_term_end  # nothing kept
+
+
 def test_fc1_a_coupon_and_a_refused_change_on_the_forecast_page(client, support, db):
     ws = paid_monthly(as_of=JAN, name="Plain")
     coupon(code="HALF", percent_off="50", duration="once")
