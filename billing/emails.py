@@ -54,8 +54,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from billing.errors import BillingError
-from billing.formatting import moment
-from billing.models import LockEvent, OutboundEmail, Plan, PlanTerms, Strike
+from billing.formatting import day, moment
+from billing.models import LockEvent, OutboundEmail, Plan, PlanTerms, Strike, Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -284,6 +284,11 @@ def send_queued_email(email_id: int, *, last_try: bool = False) -> bool:
             email.save(update_fields=["status", "last_error"])
             logger.error("email %s failed: none of its %s tries finished", email_id, SEND_TRIES)
             return False
+        if too_late := _too_late(email, timezone.now()):
+            email.status, email.last_error = OutboundEmail.Status.EXPIRED, too_late
+            email.save(update_fields=["status", "last_error"])
+            logger.info("email %s (%s) not sent: too late", email_id, email.kind)
+            return False
         last_try = last_try or email.attempts == SEND_TRIES
         if not email.body_text and email.kind in RENDERED_WHEN_SENT:
             try:
@@ -478,11 +483,37 @@ def resend_stuck_emails(*, now: datetime) -> int:
 
 
 def resend_refusal(email: OutboundEmail) -> str:
-    """Why `email` may not be sent again (it was sent: an email goes once per kind, object and
-    recipient), or ""."""
+    """Why `email` may not be sent again (it was sent: an email goes once per kind and object;
+    it is too late for it), or ""."""
     if email.status == OutboundEmail.Status.SENT:
         return f"This email was sent on {moment(email.sent_at)}: it is not sent twice."
-    return ""
+    if email.status == OutboundEmail.Status.EXPIRED:
+        return email.last_error
+    return _too_late(email, timezone.now())
+
+
+def _too_late(email: OutboundEmail, now: datetime) -> str:
+    """Why the row may no longer be sent, or "". T6: a trial's reminder not sent by the end
+    date is not sent at all (a mail server down for days, a resend after the trial ended). Its
+    end date is counted from when the row was queued, as many days as the clock's day of the
+    reminder was before it: a lagging clock's reminder still goes as it would have on its day
+    (D4)."""
+    if email.kind != "trial_reminder":
+        return ""
+    trial = (
+        Subscription.objects.filter(pk=email.object_key.removeprefix("sub:"))
+        .values_list("trial_end", "trial_reminder_sent_on")
+        .first()
+    )
+    if trial is None or None in trial:
+        return ""
+    end, reminded_on = trial
+    if now < email.created_at + timedelta(days=(end - reminded_on).days):
+        return ""
+    return (
+        f"Not sent: the trial's end date, {day(end)}, came before it could go, and a reminder "
+        "not sent by the end date is not sent at all (T6)."
+    )
 
 
 @transaction.atomic

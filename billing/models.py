@@ -791,6 +791,7 @@ class EmailStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Not sent: too late"
 
 
 class OutboundEmail(models.Model):

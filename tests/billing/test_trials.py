@@ -1,14 +1,16 @@
 """T1–T6 and P3: the Team trial."""
 
 import signal
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from billing import services
+from billing.emails import resend_email, send_queued_email
 from billing.errors import BillingError, PaymentMethodRequired
-from billing.models import Invoice, PaymentMethod, Subscription
+from billing.models import Invoice, OutboundEmail, PaymentMethod, Subscription
 from billing.selectors import workspace_status
 
 from .factories import workspace
@@ -220,6 +222,36 @@ def test_t6_d4_a_catch_up_sends_the_reminder_its_day_would_have(
         services.run_billing(as_of=date(2026, 1, 24))
         services.run_billing(as_of=date(2026, 1, 30))
     assert len(_reminders()) == 1
+
+
+@pytest.mark.parametrize("queued_days_ago, sent", [(2, True), (3, False)])
+def test_t6_a_reminder_the_mail_server_kept_until_the_end_date_is_not_sent(
+    db, support, queued_days_ago, sent
+):
+    """T6: a trial from 10 January without a card ends on 24 January; its reminder is queued on
+    the clock's 21 January, three days before. Sent while those three days last, it goes; once
+    they are over (the mail server down until then, the sweep or a colleague sending it again),
+    it is not sent at all and says why, and it cannot be sent again. Before, it went out after
+    the trial had ended, after the "has ended" email."""
+    workspace(plan="team", card=False, as_of=date(2026, 1, 10))
+    services.run_billing(as_of=date(2026, 1, 21))  # queued; its send is left to the test
+    email = OutboundEmail.objects.get(kind="trial_reminder")
+    OutboundEmail.objects.filter(pk=email.pk).update(
+        created_at=timezone.now() - timedelta(days=queued_days_ago, minutes=1)
+    )
+    assert send_queued_email(email.pk) is sent
+    email.refresh_from_db()
+    assert len(_reminders()) == int(sent)
+    if sent:
+        return
+    why = (
+        "Not sent: the trial's end date, 24 Jan 2026, came before it could go, and a reminder "
+        "not sent by the end date is not sent at all (T6)."
+    )
+    assert (email.status, email.last_error) == ("expired", why)
+    with pytest.raises(BillingError, match="not sent at all"):
+        resend_email(email, by=support)
+    assert send_queued_email(email.pk) is False and _reminders() == []
 
 
 def test_p3_one_current_subscription_and_history_kept(db):
