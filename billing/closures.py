@@ -21,7 +21,7 @@ from billing.closed_workspaces import hold_usage_writers
 from billing.emails import queue_email
 from billing.errors import BillingError, WorkspaceClosed, refuse_dated_before
 from billing.forecast import nothing_survives
-from billing.formatting import day, money, period_text
+from billing.formatting import day, money, month, period_text
 from billing.hooks import closure_steps
 from billing.invoicing import InvoicePreview
 from billing.locks import set_lock
@@ -58,7 +58,7 @@ class ClosurePreview:
         return repr((self.plan, self.subscription_effect, self.effects, self.problem, invoice))
 
 
-def _subscription_effect(sub: Subscription, final: InvoicePreview | None) -> str:
+def _subscription_effect(sub: Subscription, final: InvoicePreview | None, as_of: date) -> str:
     if not sub.is_team:
         return "It is on Free: there is nothing left to bill."
     if sub.trial_outcome == Subscription.TrialOutcome.RUNNING:
@@ -66,7 +66,8 @@ def _subscription_effect(sub: Subscription, final: InvoicePreview | None) -> str
     if sub.interval == Interval.ANNUAL:
         return (
             f"The annual term ({period_text(sub.term_start, sub.term_end)}) ends now: it is not "
-            "renewed, not refunded, and no further overage is billed."
+            f"renewed, not refunded, and no overage of {month(as_of)} is billed; a month that "
+            "had already ended is invoiced at its month close."
         )
     if final is None:
         return "Monthly Team ends now; no paid day this month is unbilled, so no final invoice."
@@ -136,7 +137,7 @@ def _preview_after_catch_up(workspace: Workspace, as_of: date) -> ClosurePreview
         subscription_effect=(
             "Monthly Team would end now with a final invoice."
             if problem
-            else _subscription_effect(sub, final)
+            else _subscription_effect(sub, final, as_of)
         ),
         final_invoice=final,
         effects=effects,

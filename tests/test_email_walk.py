@@ -345,8 +345,9 @@ def test_w1_closure_emails_of_an_annual_term_and_of_a_trial(
     for message in (to_annual, to_trial):
         read_like_a_recipient(message)
     assert (
-        "Your annual Team term ended with it: it will not be renewed and no further overage is "
-        "billed. The prepaid term is not refunded." in to_annual.body
+        "Your annual Team term ended with it: it will not be renewed and no overage of June "
+        "2026 is billed; a month that had already ended is invoiced at its month close, as "
+        "usual. The prepaid term is not refunded." in to_annual.body
     )
     assert "Your Team trial ended with it; nothing was charged." in to_trial.body
 
@@ -374,8 +375,33 @@ def test_w1_k1_a_closure_on_the_1st_says_the_monthly_plan_ended_with_no_final_in
     read_like_a_recipient(message)
     for part in (words(message.body), words(html_of(message))):
         assert (
-            "Your monthly Team plan ended with it. No paid day came before 1 Mar 2026, so there "
-            "is no final invoice; a month that had already ended is invoiced at its month close"
+            "Your monthly Team plan ended with it. No paid day of March 2026 is left to bill, so "
+            "there is no final invoice; a month that had already ended is invoiced at its month "
+            "close"
+        ) in part, part
+
+
+def test_w1_k2_the_annual_closure_email_says_a_month_already_ended_is_still_invoiced(
+    db, support, django_capture_on_commit_callbacks
+):
+    """W1, K2: paid annual Team from 5 Jan 2026, 25,000 MTUs in October, closed on 1 Nov 2026
+    before October's close: the close of 1 November bills October's overage, 15,000 × 0.01 =
+    $150.00. The email said "no further overage is billed", and the invoice followed it the
+    same day; it now says November's overage is not billed and a month already ended is."""
+    ws = paid_annual(date(2026, 1, 5), name="Annual Co")
+    services.record_usage(ws, month=date(2026, 10, 1), mtus=25_000)
+    services.run_billing(as_of=date(2026, 10, 31))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.close_workspace(ws, by=support, reason="Asked", as_of=date(2026, 11, 1))
+    services.run_billing(as_of=date(2026, 11, 3))
+    october = Invoice.objects.get(workspace=ws, kind="monthly")
+    assert (october.period_start, october.total) == (date(2026, 10, 1), Decimal("150.00"))
+    [message] = to(ws.billing_email)
+    for part in (words(message.body), words(html_of(message))):
+        assert (
+            "Your annual Team term ended with it: it will not be renewed and no overage of "
+            "November 2026 is billed; a month that had already ended is invoiced at its month "
+            "close, as usual. The prepaid term is not refunded."
         ) in part, part
 
 

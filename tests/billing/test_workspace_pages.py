@@ -119,9 +119,10 @@ def test_w1_the_confirmation_states_the_decisions_made_on_closures(client, suppo
     ):
         assert text in member, text
     assert "F7 does not apply" not in member
-    assert "it is not renewed, not refunded, and no further overage is billed." in (
-        client.get(page(annual, "close")).content.decode()
-    )
+    assert (
+        "it is not renewed, not refunded, and no overage of January 2026 is billed; a month "
+        "that had already ended is invoiced at its month close."
+    ) in (client.get(page(annual, "close")).content.decode())
     assert "a lock the trial lifted is not put back (F7 does not apply)" in (
         client.get(page(trial, "close")).content.decode()
     )
