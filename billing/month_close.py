@@ -255,7 +255,8 @@ def finish_close_if_complete(close_id: int) -> MonthClose | None:
         close = MonthClose.objects.select_for_update().get(pk=close_id)
         if close.finished or not close.chunks_planned or close.chunks.filter(done=False).exists():
             return None
-        close.invoices = close.chunks.aggregate(n=Sum("invoices"))["n"] or 0
+        # Added to, not set: finance may have billed a set-aside invoice while chunks ran (I6).
+        close.invoices += close.chunks.aggregate(n=Sum("invoices"))["n"] or 0
         close.finished = True
         close.save(update_fields=["invoices", "finished", "updated_at"])
     # The close added a few rows a chunk to the reports' roll-up: one a group is left.

@@ -523,6 +523,33 @@ def test_i6_d1_a_retry_before_the_day_a_clock_run_ahead_set_it_aside_is_billed_o
     assert (entry.first_seen_on, entry.resolved_on) == (date(2026, 2, 1), date(2026, 2, 1))
 
 
+def test_i6_m1_an_invoice_tried_again_while_the_close_runs_on_workers_is_counted(db):
+    """I6, M1: January 2026's close of three paid workspaces runs on workers, one a chunk. The
+    first chunk sets one aside (usage of 10^13 MTUs); finance fixes the figure and tries it
+    again from the close's page while the other two chunks are still out: its invoice is
+    issued. The close then counted 2 invoices, its chunks' (the finish wrote their sum over
+    the retry's), while its list's link opened 3."""
+    from billing import month_close
+
+    first, *others = (paid_monthly(date(2026, 1, 1)) for _ in range(3))
+    Usage.objects.create(workspace=first, month=date(2026, 1, 1), mtus=10**13)
+    services.run_billing(as_of=date(2026, 1, 31))
+    chunks = []
+    services.close_month(
+        date(2026, 1, 1), as_of=date(2026, 2, 1), dispatch=chunks.extend, chunk_size=1
+    )
+    close = MonthClose.objects.get(month=date(2026, 1, 1))
+    assert month_close.bill_chunk(chunks[0]) == 0  # the workspace set aside
+    Usage.objects.filter(workspace=first).update(mtus=12_000)
+    assert month_close.retry_set_aside(as_of=date(2026, 2, 1), close=close)["set_aside_billed"] == 1
+    for chunk in chunks[1:]:
+        month_close.bill_chunk(chunk)
+    assert month_close.finish_close_if_complete(close.pk) is not None
+    close.refresh_from_db()
+    issued = Invoice.objects.filter(issue_date=date(2026, 2, 1), kind="monthly").count()
+    assert (close.finished, close.invoices, issued) == (True, 3, 3)
+
+
 def test_u2_the_finance_panel_names_the_usage_import_jobs_no_worker_is_on(client, finance):
     """The finance panel counted stuck import jobs into "needs attention" with no row for
     them: every row read "done" or "none". It has its row now."""
