@@ -216,6 +216,22 @@ def test_export_invoices_from_and_to_are_both_included(invoices):
     ]  # not beta's final of 2026-01-31 nor alpha's invoice of 2026-04-01
 
 
+def test_export_invoices_to_standard_output_is_utf8_whatever_its_encoding(
+    invoices, client, finance
+):
+    """The page and `-o` give UTF-8; standard output in a server's latin-1 locale stopped at a
+    tax note's "…" (UnicodeEncodeError), the rows before it already written. It gets the same
+    bytes as the page."""
+    Invoice.objects.filter(workspace__slug="gamma").update(tax_note="exempt: Québec … №7")
+    out = io.TextIOWrapper(io.BytesIO(), encoding="latin-1")
+    call_command("export_invoices", "--from", "2026-03", stdout=out)
+    client.force_login(finance)
+    page = client.get(reverse("finance:invoices-export"), {"issued_from": "2026-03"})
+    written = out.buffer.getvalue()
+    assert written == b"".join(page.streaming_content)
+    assert "exempt: Québec … №7" in written.decode()
+
+
 def test_export_invoices_to_a_file_matches_the_page(invoices, tmp_path, client, finance):
     target = tmp_path / "invoices.csv"
     err = io.StringIO()

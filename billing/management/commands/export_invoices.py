@@ -2,6 +2,7 @@
 month (both ends included) as the finance page's CSV, through the same filter and writer."""
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,8 +36,22 @@ class Command(BaseCommand):
                 raise CommandError(f"Cannot write {output}: {exc.strerror}.") from None
             self.stderr.write(f"{export.rows:,} invoice(s) written to {output}.")
         else:
-            for chunk in export:
-                self.stdout.write(chunk.decode(), ending="")
+            write_utf8(options.get("stdout") or sys.stdout, export)
+
+
+def write_utf8(stream, chunks) -> None:
+    """The CSV's bytes as they are (UTF-8, as the file and the page give them) to a stream with
+    a byte layer, whatever its text encoding: encoded again in a server's locale (latin-1), a
+    "…" in a tax note stopped the export part-way. A text-only stream gets the text."""
+    binary = getattr(stream, "buffer", None)
+    if binary is None:
+        for chunk in chunks:
+            stream.write(chunk.decode())
+        return
+    stream.flush()
+    for chunk in chunks:
+        binary.write(chunk)
+    binary.flush()
 
 
 def write_whole(target: Path, chunks) -> None:
