@@ -34,7 +34,7 @@ from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from billing import invoicing
-from billing.clock import changes_rolled_back, first_open_month
+from billing.clock import changes_rolled_back, first_open_month, refuse_processed
 from billing.closed_workspaces import hold_usage_writers, refuse_closed
 from billing.errors import BillingError
 from billing.invoicing import InvoicePreview
@@ -235,6 +235,9 @@ def forecast_invoices(
     so far). Nothing it does survives the call (see the module docstring)."""
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
         raise BillingError(f"Forecast 1 to {MAX_MONTHS} months, not {months}.")
+    # D2: from a day the clock has processed, its months' usage and invoices are facts, not a
+    # forecast (a caller's past `as_of` forecast nothing, or failed on a closed month's usage).
+    refuse_processed(as_of, "A forecast", past_a_close=True)
     # I6: the clock issues nothing more for it until the set-aside invoice is issued.
     refuse_set_aside_pending(workspace, as_of, "A forecast")
     figure = assumed_mtus(workspace, as_of=as_of, mtus=mtus)

@@ -180,6 +180,24 @@ def test_fc1_a_refused_change_comes_back_and_changes_nothing(db):
     assert everything() == before
 
 
+def test_fc1_d2_a_forecast_from_a_day_the_clock_processed_is_refused(db):
+    """FC1, D2: the clock has processed every day through 14 March 2026. A forecast from that
+    day or before is refused, saying from when it may start; before, such a forecast failed on
+    a closed month's usage, or forecast nothing without a word. From 15 March it forecasts
+    March's invoice, 120.00."""
+    ws = paid_monthly(as_of=JAN)
+    services.run_billing(as_of=date(2026, 3, 14))
+    for day in (date(2025, 6, 15), JAN, date(2026, 3, 14)):
+        with pytest.raises(BillingError) as refused:
+            forecast_invoices(ws, as_of=day, months=1, mtus=0)
+        assert str(refused.value) == (
+            f"A forecast dated {day:%-d %b %Y} is refused: the billing clock has already "
+            "processed every day through 14 Mar 2026. Date it 15 Mar 2026 or later."
+        )
+    [march] = forecast_invoices(ws, as_of=date(2026, 3, 15), months=1, mtus=0)
+    assert (march.period_start, march.total) == (date(2026, 3, 1), D("120.00"))
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_fc1_outside_any_transaction_no_email_leaves(support):
     """The forecast's own transaction is the outermost one: rolling it back drops the emails
