@@ -66,14 +66,16 @@ def parse_month(text: str) -> date:
         digits = year + month
         if len(year) != 4 or len(month) != 2 or not (digits.isascii() and digits.isdigit()):
             raise ValueError
-        first = date(int(year), int(month), 1)
+        if not 1 <= int(month) <= 12:
+            raise ValueError
     except ValueError:
         raise ValueError(f"{typed(text)} is not a month in the form YYYY-MM") from None
-    if not EARLIEST_MONTH <= first <= LATEST_MONTH:
+    # Year 0000 is no date at all: compared as numbers, it is outside as 1999 is.
+    if not EARLIEST_MONTH.year <= int(year) <= LATEST_MONTH.year:
         raise ValueError(
             f"{typed(text)} is outside the months this system bills (2000-01 to 2099-12)"
         )
-    return first
+    return date(int(year), int(month), 1)
 
 
 def parse_day(text: str) -> date:

@@ -167,10 +167,17 @@ def _export_name(invoice_filter) -> str:
 def _month_range(request, today):
     """The months the request asks for: by default the twelve months up to this month, or up
     to the month asked for when only the end is given (from the first month the system takes
-    at the earliest)."""
+    at the earliest); from the month asked for to this month (or that month, if later) when
+    only the start is."""
     data = request.GET.copy()
     if not data.get("issued_to"):
-        data["issued_to"] = f"{today:%Y-%m}"
+        # A start after this month alone is a range of its own month, not one that ends
+        # before it starts.
+        try:
+            end = max(parse_month(data.get("issued_from", "")), month_start(today))
+        except ValueError:
+            end = month_start(today)
+        data["issued_to"] = f"{end:%Y-%m}"
     if not data.get("issued_from"):
         try:
             end = parse_month(data["issued_to"])

@@ -202,7 +202,7 @@ def test_i6_usage_above_ten_billion_mtus_is_refused_at_input(db):
         services.import_usage(rows)
 
 
-@pytest.mark.parametrize("text", ["9999-12", "0001-01", "1999-12", "2100-01"])
+@pytest.mark.parametrize("text", ["9999-12", "0001-01", "0000-01", "1999-12", "2100-01"])
 def test_i6_months_outside_sane_years_are_refused(text):
     with pytest.raises(ValueError, match="outside the months this system bills"):
         parse_month(text)

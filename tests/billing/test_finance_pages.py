@@ -386,6 +386,20 @@ def test_r3_a_report_ending_in_the_first_months_starts_at_the_first_month(
     assert (months["issued_from"], months["issued_to"]) == (date(2000, 1, 1), date(2000, 5, 1))
 
 
+@pytest.mark.parametrize("name", ["finance:tax-report", "finance:revenue"])
+def test_r3_a_report_starting_after_this_month_is_that_month(client, finance, world, name):
+    """Only a start typed, a month after this one: the page filled the end with this month and
+    said "The range ends (…) before it starts (2027-01)" of an end nobody typed. It reports
+    that month (nothing is issued yet)."""
+    client.force_login(finance)
+    response = client.get(reverse(name), {"issued_from": "2027-01"})
+    month_filter = response.context["filter"]
+    assert month_filter.is_valid(), month_filter.errors
+    months = month_filter.form.cleaned_data
+    assert (months["issued_from"], months["issued_to"]) == (date(2027, 1, 1), date(2027, 1, 1))
+    assert "before it starts" not in response.content.decode()
+
+
 # --- the revenue chart ----------------------------------------------------------------------
 
 
