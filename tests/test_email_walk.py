@@ -629,6 +629,30 @@ def test_g2_c5_campaign_email_says_how_long_a_repeating_coupon_lasts(
         assert "25% off your Team bill for 3 months." in part, part
 
 
+def test_g1_c2_campaign_email_names_the_only_interval_its_coupon_covers(
+    db, support, django_capture_on_commit_callbacks
+):
+    """G1, C2: a coupon for monthly billing only ($50.00 off, once) reached a Free workspace as
+    "$50.00 off your Team bill, once", and C2 refuses it on annual Team. It reads "your monthly
+    Team bill"; a coupon for both intervals still reads "your Team bill" (above)."""
+    ws = workspace(as_of=date(2026, 1, 1), name="Monthly Co", billing_email="monthly@x.example")
+    promo = coupon(amount_off="50.00", duration="once", intervals=("monthly",))
+    campaign = coupons.create_campaign(
+        "Monthly only",
+        promo.code,
+        "$50 off",
+        "Hello.",
+        {"plan": "free"},
+        by=support,
+        as_of=date(2026, 3, 3),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        coupons.launch_campaign(campaign, by=support, as_of=date(2026, 3, 3))
+    [message] = to(ws.billing_email)
+    for part in (words(message.body), words(html_of(message))):
+        assert "$50.00 off your monthly Team bill, once." in part, part
+
+
 # --- Every kind, the sender, the subject ---------------------------------------------------------
 
 
