@@ -413,6 +413,15 @@ def credits_scope_warning(application, as_of: date) -> str:
     )
 
 
+def _running_trial(workspace, as_of: date) -> dict | None:
+    """T4 for the acceptance email: a monthly Team trial's end date and whether a card is on
+    file (without one by then the workspace moves to Free, where the credit pays nothing)."""
+    status = workspace_status(workspace, as_of=as_of)
+    if not status["trialing"]:
+        return None
+    return {"ends_on": status["trial_end"], "card_on_file": status["has_payment_method"]}
+
+
 def closure_note(application) -> str:
     """W1: the approve page says first that the linked workspace is closed (approving it is
     refused), or ""."""
@@ -572,6 +581,7 @@ def approve_application(
         "startup_application_accepted",
         grant=grant,
         credits_wait=bool(warning),  # S7: the email says so too
+        trial=_running_trial(workspace, as_of),
         deals=list(PartnerDeal.objects.filter(active=True)),
     )
     return application

@@ -3,10 +3,12 @@ partner deals and the year-two review."""
 
 from datetime import date
 from decimal import Decimal
+from html import unescape
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.core import mail
+from django.utils.html import strip_tags
 
 from billing import services as billing
 from billing.selectors import workspace_status
@@ -86,6 +88,34 @@ def test_s4_s7_the_acceptance_email_of_a_monthly_team_workspace_says_the_credit_
     assert "The workspace is on the monthly Team plan: the credit pays its invoices" in text
     assert "none is used" not in text and "Move it there" not in text
     assert "The credit left shows in your workspace under Settings > Usage & Billing." in text
+
+
+@pytest.mark.parametrize("card", [False, True])
+def test_s4_s7_t4_the_acceptance_email_of_a_monthly_trial_says_when_the_credit_starts(
+    reviewer, django_capture_on_commit_callbacks, card
+):
+    """S4, S7, T4: a workspace on a monthly Team trial from 10 January 2026 (its end date 24
+    January) is approved on 20 January. The email said "The workspace is on the monthly Team
+    plan: the credit pays its invoices", also without a card on file, when it moves to Free
+    on its end date. It says the trial ends on 24 Jan 2026 and the credit pays from then, and
+    without a card, where to add one by when."""
+    app = application(workspace=workspace(plan="team", card=card, as_of=date(2026, 1, 10)))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.approve_application(app, by=reviewer, as_of=date(2026, 1, 20))
+    (email,) = accepted_emails()
+    needs_card = (
+        "No payment method is on file yet: add one on your workspace's Payment Information page "
+        "by 24 Jan 2026 (that day included), or the workspace moves to the Free plan, whose "
+        "bills the credit does not pay."
+    )
+    html = unescape(strip_tags(email.alternatives[0][0]))
+    for part in (" ".join(email.body.split()), " ".join(html.split())):
+        assert (
+            "The workspace is on a monthly Team trial that ends on 24 Jan 2026; from then the "
+            "credit pays its invoices up to the amount."
+        ) in part, part
+        assert (needs_card in part) is not card, part
+        assert "is on the monthly Team plan" not in part
 
 
 def test_s3_second_approval_is_refused_and_changes_nothing(
