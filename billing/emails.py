@@ -159,10 +159,12 @@ def enqueue_after_commit(email_ids: list[int]):
 
 def _render_when_sent(email: OutboundEmail):
     """Fill in the body of a row queued without one (RENDERED_WHEN_SENT), kept on the row so
-    staff see what was sent."""
+    staff see what was sent, and address it to the billing email its footer names: the one on
+    file now, as the name it greets (a contact changed since the close queued it)."""
     context = RENDERED_WHEN_SENT[email.kind](email.object_key)
     email.subject, email.body_text, email.body_html = render_email(email.kind, context)
-    email.save(update_fields=["subject", "body_text", "body_html"])
+    email.to = context["workspace"].billing_email
+    email.save(update_fields=["subject", "body_text", "body_html", "to"])
 
 
 def queue_emails(specs) -> int:

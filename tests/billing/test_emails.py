@@ -287,6 +287,38 @@ def test_f6_lock_emails_left_pending_by_a_broker_outage_leave_once_with_the_swee
     assert (email.status, email.attempts) == ("sent", 1)
 
 
+def test_f6_a_lock_email_goes_to_the_billing_email_its_footer_names(
+    db, support, django_capture_on_commit_callbacks
+):
+    """F1, F6: January's close locks a Free workspace (2,000 MTUs over its 1,000) and queues
+    its email; before it is sent, support changes the workspace's name and billing email. The
+    email, written when sent, greeted the new name and said (its HTML footer) "you receive
+    this email because new@example.com is the billing contact", and went to old@example.com.
+    It goes to the address it names."""
+    ws = workspace(as_of=date(2026, 1, 1), name="Old Name", billing_email="old@example.com")
+    services.record_usage(ws, month=date(2026, 1, 1), mtus=2_000)
+    with emails.sending_held():
+        services.run_billing(as_of=date(2026, 2, 1))
+    email = OutboundEmail.objects.get(kind="locked")
+    assert email.to == "old@example.com" and mail.outbox == []
+    services.update_workspace(
+        ws,
+        by=support,
+        reason="Ticket 8: new contact",
+        name="New Name",
+        business_country="US",
+        business_region="OR",
+        billing_email="new@example.com",
+        as_of=date(2026, 2, 2),
+    )
+    assert send_queued_email(email.pk) is True
+    [message] = mail.outbox
+    assert (message.to, message.subject) == (["new@example.com"], "New Name is locked")
+    assert "new@example.com is the billing contact" in " ".join(message.alternatives[0][0].split())
+    email.refresh_from_db()
+    assert email.to == "new@example.com"
+
+
 def test_two_sweeps_hand_a_stuck_email_on_once_and_a_lost_claim_expires(db, monkeypatch):
     handed_on = []
     monkeypatch.setattr(emails, "enqueue_sending", handed_on.append)  # the send is lost
