@@ -989,6 +989,39 @@ def test_t4_trial_converted_email_reads_billed_annually(db, django_capture_on_co
     assert "billed annually" in email.body
 
 
+@pytest.mark.parametrize("cause", ["trial_not_paid", "free_limit"])
+def test_f6_f7_the_lock_emails_text_is_laid_out_alike_whatever_the_cause(cause):
+    """F6, F7: the plain-text lock email after a trial ended unpaid had a blank line between
+    its first sentence and "The account is locked"; the others had none. Both have none."""
+    ns = SimpleNamespace
+    context = {
+        "workspace": ns(name="Acme", billing_email="billing@acme.example"),
+        "event": ns(cause=cause, on=date(2026, 12, 4), month=None, to_lock="locked"),
+        "reported": None,
+        "free_plan": ns(included_mtus=1_000),
+    }
+    _, text, _ = render_email("locked", context)
+    lines = text.splitlines()
+    assert lines[3].startswith("The account is locked; your data still flows in."), lines
+
+
+@pytest.mark.parametrize("effects", [[], ["Its discount ended.", "Its credit lapsed."]])
+def test_w1_the_closure_emails_text_has_one_blank_line_between_paragraphs(effects):
+    """W1: without effects (a discount ended, credit lapsed) the plain-text closure email had
+    two blank lines before "Your invoices and history are kept"."""
+    ns = SimpleNamespace
+    context = {
+        "workspace": ns(name="Acme"),
+        "closure": ns(closed_on=date(2026, 12, 4)),
+        "final_invoice": None,
+        "subscription": ns(plan=ns(code="team"), trial_outcome="none", interval="annual"),
+        "effects": effects,
+    }
+    _, text, _ = render_email("workspace_closed", context)
+    assert "\n\n\n" not in text, text
+    assert "not refunded.\n\n" + "".join(f"{effect}\n" for effect in effects) in text, text
+
+
 def test_every_email_writes_its_dates_as_the_pages_do():
     """Every email writes a date as the pages and the invoice documents do ("4 Dec 2026") and a
     month by its name ("December 2026"): the closure email wrote "December 4, 2026" beside the
