@@ -12,11 +12,16 @@ from django.utils import timezone
 from billing.amounts import parse_dollars
 from billing.audit import record_history, save_with_reason
 from billing.bulk_rows import insert_rows
-from billing.clock import refuse_before_sign_up, refuse_processed, take_in_date_order
+from billing.clock import (
+    refuse_before_sign_up,
+    refuse_issued_already,
+    refuse_processed,
+    take_in_date_order,
+)
 from billing.closed_workspaces import refuse_closed
 from billing.errors import refuse_dated_before, refuse_problems
 from billing.formatting import day, money
-from billing.models import SetAsideInvoice, Workspace
+from billing.models import Interval, SetAsideInvoice, Workspace
 from billing.months import add_year
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant, CreditLedgerEntry
@@ -137,6 +142,11 @@ def grant_credits(
     workspace = locked_workspace(workspace)
     refuse_closed(workspace, "A credit grant")
     take_in_date_order(workspace, as_of, "A credit grant")
+    # D4, CR2: a monthly invoice issued already for its first day or later (a final invoice
+    # of a cancellation entered first) went without it; in the other order it was credited.
+    refuse_issued_already(
+        workspace.invoices.filter(interval=Interval.MONTHLY), valid_from, "A credit grant"
+    )
     return add_grant(
         workspace,
         amount=amount,

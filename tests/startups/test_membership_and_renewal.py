@@ -7,6 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from billing import services as billing
+from billing.errors import BillingError
 from billing.models import Invoice, Workspace
 from billing.selectors import workspace_status
 from coupons.models import CreditGrant
@@ -88,6 +89,37 @@ def test_cr3_s4_a_late_confirmation_credits_only_from_its_day(db, reviewer):
     march_first = Invoice.objects.get(workspace=ws, issue_date=date(2027, 3, 1))
     assert (march_first.credits, march_first.total) == (D("120.00"), D("0.00"))
     assert Workspace.objects.get(pk=ws.pk).startup_member  # S4: member again
+
+
+@pytest.mark.parametrize("confirmed_first", [True, False])
+def test_cr3_d4_a_year_two_confirmed_after_a_cancellation_that_day_is_refused(
+    db, reviewer, confirmed_first
+):
+    """CR3, CR2, D4: monthly Team since 1 Jan 2026, approved on 21 Jan 2026; its year two is
+    confirmed late, on 6 Feb 2027, the day it is also cancelled (K1: a final invoice for
+    1–5 February, 120 × 5/28 = 21.43). Confirmed first, the final invoice draws 21.43 of year
+    two's credit (0.00 to pay). Cancelled first, the confirmation was taken and the final
+    invoice, issued already, was never credited (21.43 to pay): the same day's changes gave
+    another invoice in another order. It is refused now, as year one's coupon is."""
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    services.approve_application(application(workspace=ws), by=reviewer, as_of=DAY)
+    billing.run_billing(as_of=date(2027, 2, 5))
+    on = date(2027, 2, 6)
+    if confirmed_first:
+        confirm_year_two(RenewalReview.objects.get().application, by=reviewer, as_of=on)
+    billing.change_to_free(ws, as_of=on)
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    if confirmed_first:
+        assert (final.subtotal, final.credits, final.total) == (D("21.43"), D("21.43"), D("0.00"))
+        return
+    with pytest.raises(BillingError) as refused:
+        confirm_year_two(RenewalReview.objects.get().application, by=reviewer, as_of=on)
+    assert str(refused.value).startswith(
+        f"A credit grant dated 6 Feb 2027 is refused: invoice {final.number}, dated 6 Feb 2027, "
+        "was issued already"
+    )
+    assert not CreditGrant.objects.filter(workspace=ws, year=2).exists()
+    assert RenewalReview.objects.get().status == "pending"  # still to decide
 
 
 def test_w1_cr3_no_renewal_review_opens_for_a_closed_workspace(db, reviewer, support):
