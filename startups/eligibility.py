@@ -36,9 +36,12 @@ def company_key(name: str) -> str:
     """E5 compares companies by name without case, accents, punctuation or a legal suffix at
     its end, in any script ("Café Labs, Inc." is "cafe labs"; "Acme S.A." is "Acme SA" is
     "acme"; "Limited Run Games" keeps its first word; "Яндекс Облако" is "яндекс облако"). A
-    name that is nothing but a suffix keeps it; one with no letter or digit has no key."""
+    name that is nothing but a suffix keeps it; one with no letter or digit has no key.
+    Invisible format characters (a soft hyphen, a zero-width joiner) are dropped, not read as
+    a space: "Ac\u00adme" is "acme"."""
     folded = unicodedata.normalize("NFKD", name).casefold()
-    folded = IN_WORD_MARKS.sub("", "".join(c for c in folded if not unicodedata.combining(c)))
+    seen = (c for c in folded if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
+    folded = IN_WORD_MARKS.sub("", "".join(seen))
     words = re.sub(r"[\W_]+", " ", folded).split()
     while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
         words.pop()

@@ -7,6 +7,7 @@ failing it for the other); and the queue kept "E5 passes" on the application alr
 
 import time
 from datetime import date
+from importlib import import_module
 
 import pytest
 from django.core import mail
@@ -36,6 +37,8 @@ def e5(app):
         ("Acme S.A.", "Acme SA"),
         ("Acme L.L.C.", "Acme LLC"),
         ("O'Reilly Labs", "OReilly Labs"),
+        ("Acme", "Ac\u00adme"),  # a soft hyphen: invisible, it was read as a space ("ac me")
+        ("Acme", "Ac\u200dme"),  # a zero-width joiner
     ],
 )
 def test_e5_names_differing_only_by_punctuation_are_the_same_company(db, first, second):
@@ -43,6 +46,19 @@ def test_e5_names_differing_only_by_punctuation_are_the_same_company(db, first, 
     later = application(company_name=second)
 
     assert not e5(later)["passed"], e5(later)["reason"]
+
+
+def test_e5_stored_keys_of_names_with_an_invisible_character_are_computed_again(db):
+    """Migration 0013 gives an application stored with the old key of "Ac\u00adme" ("ac me")
+    the key "acme"; the others keep theirs."""
+    from django.apps import apps
+
+    rekey = import_module("startups.migrations.0013_company_keys_without_format_characters")
+    hidden, plain = application(company_name="Ac\u00adme"), application(company_name="Zeta Labs")
+    StartupApplication.objects.filter(pk=hidden.pk).update(company_key="ac me")
+    rekey.rekey(apps, None)
+    keys = dict(StartupApplication.objects.values_list("pk", "company_key"))
+    assert (keys[hidden.pk], keys[plain.pk]) == ("acme", "zeta labs")
 
 
 # --- S1 / S2: the company key may be longer than the name (NFKD, casefold) ---------------------
