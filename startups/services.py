@@ -870,6 +870,12 @@ def set_territory(country: str, *, active: bool, by, reason: str) -> EligibleTer
     territory.active = bool(active)
     text = "Program open" if territory.active else "Program closed"
     save_with_reason(territory, with_reason(text, reason), by=by)
+    # S2: the queue and its filters read the stored checks: E3 of the open applications from
+    # there changes with it.
+    waiting = StartupApplication.objects.open().filter(country=code).order_by("pk")
+    why = f"Checks evaluated again: {text.lower()} in {countries.name(code)}"
+    for application in waiting.select_for_update():
+        _store_checks_again(application, why, by=by)
     return territory
 
 

@@ -3,7 +3,7 @@
 from datetime import date
 
 from startups import services
-from startups.models import DealRequest, EligibleTerritory, PartnerDeal
+from startups.models import DealRequest, EligibleTerritory, PartnerDeal, StartupApplication
 from tests.billing.factories import paid_monthly
 from tests.startups.factories import application
 
@@ -23,6 +23,36 @@ def test_e3_s2_the_six_excluded_countries_fail_and_243_territories_are_seeded(db
         assert check["reason"].endswith("is not an eligible territory")
     for code in ("US", "DE", "JP"):
         assert application(country=code).checks[2]["passed"] is True, code
+
+
+def test_e3_s2_closing_a_territory_fails_e3_of_its_open_applications_in_the_queue(db, reviewer):
+    """E3, S2: two open applications from France and one decided, and one from Germany. The
+    program closes in France: the open French ones fail E3 in their stored checks (the queue
+    and its "All checks pass" filter read them), with a history row saying why; the decided
+    one and the German one keep theirs. Before, they kept "E3 passes" until opened. Opening
+    France again passes them again."""
+    french = [application(country="FR") for _ in range(2)]
+    decided = application(country="FR")
+    services.reject_application(
+        decided, by=reviewer, reason="Not a startup", as_of=date(2026, 1, 21)
+    )
+    german = application(country="DE")
+
+    def failing():
+        rows = StartupApplication.objects.order_by("pk")
+        return {app.pk: app.failing_checks for app in rows}
+
+    before = failing()
+    services.set_territory("FR", active=False, by=reviewer, reason="Sanctions")
+    after = failing()
+    for app in french:
+        assert ("E3" in before[app.pk].split(), "E3" in after[app.pk].split()) == (False, True)
+    assert (after[decided.pk], after[german.pk]) == (before[decided.pk], before[german.pk])
+    assert french[0].history.first().history_change_reason == (
+        "Checks evaluated again: program closed in France"
+    )
+    services.set_territory("FR", active=True, by=reviewer, reason="Lifted")
+    assert failing() == before
 
 
 def test_s6_two_deal_requests_one_fulfilled_one_declined_each_once(db, reviewer):
