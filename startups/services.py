@@ -678,6 +678,9 @@ def confirm_renewal(
         )
     problems = []
     total_funding = parse_funding(total_funding, problems)
+    country = str(country or "").strip().upper()  # as the forms and `decline_renewal` read it
+    if country not in countries:
+        problems.append(f"“{country}” is not an ISO 3166-1 country code.")
     refuse_problems(problems, ApplicationError)
     funding = eligibility.check_funding(total_funding)
     territory = eligibility.check_territory(country)

@@ -1,6 +1,7 @@
 """S4 (membership follows the grants), S7 (approval of a workspace credits cannot reach) and
 the amended CR3 (renewal 30 days ahead; a late confirmation credits nothing issued before)."""
 
+import functools
 from datetime import date
 from decimal import Decimal as D
 
@@ -15,7 +16,7 @@ from startups import services
 from startups.models import RenewalReview
 from tests.billing.factories import workspace
 from tests.coupons.factories import paid_annual, paid_monthly
-from tests.startups.factories import application, confirm_year_two
+from tests.startups.factories import application, confirm_year_two, renewal_review_due
 
 DAY = date(2026, 1, 21)
 
@@ -120,6 +121,33 @@ def test_cr3_d4_a_year_two_confirmed_after_a_cancellation_that_day_is_refused(
     )
     assert not CreditGrant.objects.filter(workspace=ws, year=2).exists()
     assert RenewalReview.objects.get().status == "pending"  # still to decide
+
+
+@pytest.mark.parametrize(
+    "country, refusal",
+    [
+        (" de ", None),
+        ("zz", "“ZZ” is not an ISO 3166-1 country code."),
+        ("ru", "Year two needs E2 and E3 to pass: Russia is not an eligible territory."),
+    ],
+)
+def test_cr3_e3_a_confirmation_reads_the_country_as_the_forms_do(db, reviewer, country, refusal):
+    """CR3, E3: year two confirmed with "de" was refused as "de is not an eligible territory"
+    (the forms and the decline read the code in capitals); an unknown code is named as one."""
+    review = renewal_review_due(by=reviewer)
+    confirm = functools.partial(
+        services.confirm_renewal,
+        review,
+        by=reviewer,
+        total_funding=D("1000000"),
+        as_of=date(2027, 1, 22),
+    )
+    if refusal is None:
+        assert confirm(country=country).country == "DE"
+        return
+    with pytest.raises(BillingError) as refused:
+        confirm(country=country)
+    assert str(refused.value) == refusal
 
 
 def test_w1_cr3_no_renewal_review_opens_for_a_closed_workspace(db, reviewer, support):
