@@ -177,8 +177,11 @@ def test_campaign_list_and_page_do_not_join_recipients_with_redemptions(
 # priced out), so that an index the query cannot use, or a sort no index serves, shows.
 
 
-def query_plan(sql):
-    """How the database would read `sql` (as captured, parameters in place)."""
+def query_plan(sql, *, sort_as_at_scale=False):
+    """How the database would read `sql` (as captured, parameters in place). With
+    `sort_as_at_scale`, a sort costs what it would on a large table: a table of a few rows is
+    sorted cheaper than any index is read, the more so once earlier tests' rolled-back rows
+    have bloated that index, and the question is whether an index gives the order at all."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Statistics of this test's rows (rolled back with it), not whatever an earlier
@@ -187,6 +190,8 @@ def query_plan(sql):
             cursor.execute("ANALYZE")
             with transaction.atomic():
                 cursor.execute("SET LOCAL enable_seqscan = off")
+                if sort_as_at_scale:
+                    cursor.execute("SET LOCAL enable_sort = off")
                 cursor.execute(f"EXPLAIN {sql}")
                 return "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute(f"EXPLAIN QUERY PLAN {sql}")
@@ -316,7 +321,8 @@ def assert_not_sortable(client, user, model, header, monkeypatch):
     name, column = column_named(client, url, header)
     assert f"sortable column-{name}" not in client.get(url).content.decode()
     queries = page_queries(client, f"{url}?o={column}")
-    plan = query_plan(list_query(queries, apps.get_model(model)._meta.db_table))
+    table = apps.get_model(model)._meta.db_table
+    plan = query_plan(list_query(queries, table), sort_as_at_scale=True)
     assert not sorts(plan), plan
 
 
@@ -328,7 +334,8 @@ def assert_sorted_through(client, user, model, header, direction, index, monkeyp
     url = reverse(f"admin:{model.replace('.', '_')}_changelist")
     _, column = column_named(client, url, header)
     queries = page_queries(client, f"{url}?o={direction}{column}")
-    plan = query_plan(list_query(queries, apps.get_model(model)._meta.db_table))
+    table = apps.get_model(model)._meta.db_table
+    plan = query_plan(list_query(queries, table), sort_as_at_scale=True)
     assert index in plan and not sorts(plan), plan
 
 
