@@ -156,7 +156,7 @@ def discount_terms(
         if not term.follow_up_pending or ran_out is None or ran_out > issue_date:
             continue
         follow = coupons.get(term.coupon.follow_up_id)
-        if follow is None or not (follow.active and follow.can_follow_up):
+        if follow is None or not (follow.active_on(ran_out) and follow.can_follow_up):
             continue
         if follow.pk in received:
             continue

@@ -9,13 +9,15 @@ from django.db import transaction
 
 from billing.amounts import parse_dollars
 from billing.audit import save_with_reason, with_reason
+from billing.clock import refuse_processed
 from billing.contact_details import check_name
-from billing.errors import refuse_problems
+from billing.errors import refuse_dated_before, refuse_problems
+from billing.formatting import day
 from billing.months import day_problem
 from billing.turns import take_turns
 from coupons.credits import STARTUP_CODE
 from coupons.errors import CouponError
-from coupons.models import AcceleratorPartner, Campaign, Coupon
+from coupons.models import AcceleratorPartner, Campaign, Coupon, CouponSwitch
 from coupons.nonprofit_proofs import NONPROFIT_CODE
 
 CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,39}$")
@@ -356,16 +358,41 @@ def _check_still_a_follow_up(coupon: Coupon, merged: dict, problems):
 
 
 @transaction.atomic
-def update_coupon(coupon: Coupon, *, by, reason: str = "", **changes) -> Coupon:
-    """Change a coupon (see `coupon_change_problems` for what may change)."""
+def update_coupon(
+    coupon: Coupon, *, by, reason: str = "", as_of: date | None = None, **changes
+) -> Coupon:
+    """Change a coupon (see `coupon_change_problems` for what may change). Switching it on or
+    off is dated `as_of` (D3: see `switch_coupon`)."""
     coupon = Coupon.objects.select_for_update().get(pk=coupon.pk)
     problems = coupon_change_problems(coupon, changes)
     refuse_problems(problems, CouponError)
     changed = {k: v for k, v in changes.items() if getattr(coupon, k) != v}
     if not changed:
         return coupon
+    if "active" in changed:
+        if as_of is None:
+            raise CouponError("Say from which day the coupon is switched on or off (as_of).")
+        switch_coupon(coupon, changed["active"], as_of=as_of)
     for field, value in changed.items():
         setattr(coupon, field, value)
-    text = "Changed " + ", ".join(sorted(changed))
+    text = "Changed " + ", ".join(
+        f"active (switched {'on' if value else 'off'} from {day(as_of)})"
+        if field == "active"
+        else field
+        for field, value in sorted(changed.items())
+    )
     save_with_reason(coupon, with_reason(text, reason), by=by)
     return coupon
+
+
+def switch_coupon(coupon: Coupon, active: bool, *, as_of: date) -> None:
+    """D2, D3: switch a locked `coupon` on or off from `as_of`, kept as a dated row; the caller
+    saves the coupon with its why. Not on a day the clock has processed (its follow-ups were
+    decided by the coupon as it was then), nor before the coupon's last switch."""
+    what = f"Switching {coupon.code} {'on' if active else 'off'}"
+    refuse_processed(as_of, what, past_a_close=True)
+    last = coupon.switches.order_by("-on", "-id").values_list("on", flat=True).first()
+    if last is not None:
+        refuse_dated_before(as_of, last, what, "its last switch", error=CouponError)
+    coupon.active = active
+    CouponSwitch.objects.create(coupon=coupon, on=as_of, active=active)

@@ -6,8 +6,11 @@ workspace and coupon (C2), a grant per program year (CR1, CR3), a balance that n
 zero and ledger entries whose sign follows their kind (CR2). Services keep the rest.
 """
 
+from datetime import date
+
 from django.db import models
 from django.db.models import F, Q
+from django.utils.functional import cached_property
 
 from billing.documents import PrivateUploadTo
 from billing.formatting import day, money
@@ -248,6 +251,38 @@ class Coupon(models.Model):
         if self.duration == self.Duration.REPEATING:
             return f"{self.duration_months} month{'s' if self.duration_months != 1 else ''}"
         return self.get_duration_display()
+
+    def active_on(self, day: date) -> bool:
+        """D3: whether it was switched on on `day`: its last switch by then; before its first
+        switch, the other way round; never switched, as it is now."""
+        switches = self._switches
+        active = not switches[0][1] if switches else self.active
+        for on, switched_on in switches:
+            if on > day:
+                break
+            active = switched_on
+        return active
+
+    @cached_property
+    def _switches(self) -> list[tuple[date, bool]]:
+        return list(self.switches.order_by("on", "id").values_list("on", "active"))
+
+
+class CouponSwitch(models.Model):
+    """D3, C5: a coupon switched on or off, from a day on. The clock decides a follow-up by
+    whether it was on when the other coupon ran out, so a switch entered while the clock lags
+    changes nothing it would have done day by day (D4). `Coupon.active` is how it is now."""
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.CASCADE, related_name="switches")
+    on = models.DateField()
+    active = models.BooleanField()
+
+    class Meta:
+        ordering = ["on", "id"]
+        indexes = [models.Index(fields=["coupon", "on"], name="coupon_switch_by_day")]
+
+    def __str__(self):
+        return f"{self.coupon} switched {'on' if self.active else 'off'} on {day(self.on)}"
 
 
 class Redemption(models.Model):

@@ -16,6 +16,7 @@ from billing.errors import refuse_dated_before, refuse_problems
 from billing.formatting import day, money
 from billing.models import OutboundEmail
 from billing.turns import take_turns
+from coupons.catalogue import switch_coupon
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, CreditGrant
 
@@ -205,10 +206,10 @@ def approve_partner(
     _decide(partner, Status.ACTIVE, text, by=by, as_of=as_of, note=note)
     # Active again: the coupons its deactivation switched off come back with it (reviewers
     # may not edit coupons, R2); one switched off since, or by support, stays off.
-    for coupon in partner.coupons.filter(active=False):
+    for coupon in partner.coupons.select_for_update().filter(active=False):
         last = coupon.history.order_by("-history_date", "-history_id").first()
         if last is not None and _switched_off_with_its_partner(last.history_change_reason):
-            coupon.active = True
+            switch_coupon(coupon, True, as_of=as_of)
             save_with_reason(coupon, f"Partner {partner.name} active again", by=by)
     _email_contact(partner, "partner_approved", object_key=f"{_email_key(partner)}:{as_of}")
     return partner
@@ -267,8 +268,8 @@ def deactivate_partner(partner: AcceleratorPartner, *, by, reason: str, as_of: d
     if partner.status not in DECIDED_FROM["deactivate"]:
         raise CouponError(f"{partner.name} is not an active partner.")
     _decide(partner, Status.INACTIVE, f"Deactivated: {reason}", by=by, as_of=as_of, note=reason)
-    for coupon in partner.coupons.filter(active=True):
-        coupon.active = False
+    for coupon in partner.coupons.select_for_update().filter(active=True):
+        switch_coupon(coupon, False, as_of=as_of)
         save_with_reason(coupon, _switched_off_with(partner), by=by)
     return partner
 

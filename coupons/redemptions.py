@@ -515,7 +515,7 @@ def _run_out(due: list[Redemption]) -> Counter:
             note += ": back to the normal rate"
         elif (redemption.workspace_id, follow.pk) in taken:
             note += f"; follow-up {follow.code} not applied: received before"
-        elif not follow.active:
+        elif not follow.active_on(ran_out):
             note += f"; follow-up {follow.code} not applied: inactive"
         elif not follow.can_follow_up:
             note += f"; follow-up {follow.code} not applied: " + (

@@ -77,6 +77,7 @@ class CouponAdmin(ServiceAdmin):
             coupon,
             by=request.user,
             reason=data["change_reason"],
+            as_of=toolkit.today(),
             **{name: data[name] for name in changed if name in CouponForm.Meta.fields},
         )
 

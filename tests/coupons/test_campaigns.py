@@ -114,7 +114,7 @@ def test_g1_a_coupon_that_refuses_everyone_says_why_once_for_all(db, spring):
     for _ in range(3):
         paid_monthly(as_of=JAN)
     campaign = campaign_for(spring, {"plan": "team"})
-    services.update_coupon(spring, by=None, active=False)
+    services.update_coupon(spring, by=None, as_of=JAN, active=False)
     ids, refusals = campaign_audience(campaign, LAUNCH)
     assert (ids, refusals) == ([], {"inactive": 3})
 

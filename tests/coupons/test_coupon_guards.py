@@ -218,7 +218,9 @@ def test_c7_reactivating_a_partner_switches_back_on_the_coupons_its_deactivation
     kept_off = coupon(code="NORTHSTAR10", percent_off="10")
     for c in (own, kept_off):
         services.update_coupon(c, by=support, reason="Its own", partner=program)
-    services.update_coupon(kept_off, by=support, reason="Ticket 4: withdrawn", active=False)
+    services.update_coupon(
+        kept_off, by=support, reason="Ticket 4: withdrawn", as_of=date(2026, 1, 5), active=False
+    )
     services.deactivate_partner(program, by=reviewer, reason="Paused", as_of=date(2026, 1, 6))
     own.refresh_from_db()
     assert not own.active
@@ -229,3 +231,44 @@ def test_c7_reactivating_a_partner_switches_back_on_the_coupons_its_deactivation
     kept_off.refresh_from_db()
     assert (own.active, kept_off.active) == (True, False)
     assert own.history.first().history_change_reason == "Partner Northstar Labs active again"
+    # D3: each switch dated the partner's decision; the one support made, its own day.
+    assert list(own.switches.values_list("on", "active")) == [
+        (date(2026, 1, 6), False),
+        (date(2026, 1, 9), True),
+    ]
+    assert list(kept_off.switches.values_list("on", "active")) == [(date(2026, 1, 5), False)]
+
+
+def test_c5_d3_switches_saved_before_they_were_dated_are_read_from_history(db):
+    """Migration 0014 dates each change of a coupon's `active` flag in its history the day it
+    was saved; a coupon created off and never switched has none (it reads as it is now)."""
+    from datetime import UTC, datetime
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from billing.audit import save_with_reason
+    from coupons.models import Coupon, CouponSwitch
+
+    switched, never = coupon(code="SWITCHED"), coupon(code="NEVER", active=False)
+    switched.history.update(history_date=datetime(2026, 1, 1, tzinfo=UTC))
+    for active, saved_on in ((False, 3), (False, 4), (True, 9)):
+        switched.active = active
+        save_with_reason(switched, "Changed active", by=None)
+        switched.history.filter(pk=switched.history.latest().pk).update(
+            history_date=datetime(2026, 1, saved_on, 15, tzinfo=UTC)
+        )
+    CouponSwitch.objects.all().delete()
+    import_module("coupons.migrations.0014_coupon_switches").switches_from_history(apps, None)
+    assert list(CouponSwitch.objects.values_list("coupon__code", "on", "active")) == [
+        ("SWITCHED", date(2026, 1, 3), False),
+        ("SWITCHED", date(2026, 1, 9), True),
+    ]
+    switched, never = Coupon.objects.get(code="SWITCHED"), Coupon.objects.get(code="NEVER")
+    assert [switched.active_on(date(2026, 1, d)) for d in (2, 3, 8, 9)] == [
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert not never.active_on(date(2026, 1, 1))

@@ -208,6 +208,77 @@ def test_c5_follow_up_chain_applied_at_once_by_the_system(db, clock):
     assert any("follow-up THANKS ($10.00 off) applied by the system" in n for n in notes)
 
 
+@pytest.mark.parametrize("clock_ran_to", [date(2026, 2, 4), date(2026, 1, 31)])
+def test_c5_d3_d4_a_follow_up_is_decided_by_its_coupon_as_it_was_when_the_other_ran_out(
+    db, support, clock_ran_to
+):
+    """INTRO50 (one month) runs out on 1 February and LOYAL30 follows. Support switches
+    LOYAL30 off on 5 February. Day by day, the clock applied it on 1 February: 36.00 off each
+    month after. With the clock lagging to 31 January, it read the coupon as it is now and never
+    applied it (the customer lost 36.00 a month). The switch is a dated row (D3), so the
+    catch-up gives the day-by-day invoices (D4)."""
+    loyal = coupon(code="LOYAL30", percent_off="30", duration="forever")
+    intro = coupon(
+        code="INTRO50", percent_off="50", duration="repeating", duration_months=1, follow_up=loyal
+    )
+    ws, later = paid_monthly(as_of=date(2025, 12, 1)), paid_monthly(as_of=date(2025, 12, 1))
+    redeem(ws, intro, date(2026, 1, 5))
+    billing.run_billing(as_of=clock_ran_to)
+    services.update_coupon(
+        loyal, by=support, reason="Offer withdrawn", as_of=date(2026, 2, 5), active=False
+    )
+    billing.run_billing(as_of=date(2026, 4, 1))
+    assert discounts(ws) == [
+        (date(2026, 1, 1), D("0.00")),  # December
+        (date(2026, 2, 1), D("60.00")),  # January: INTRO50
+        (date(2026, 3, 1), D("36.00")),  # February: LOYAL30, applied on 1 February
+        (date(2026, 4, 1), D("36.00")),  # March
+    ]
+    follow_up = Redemption.objects.get(workspace=ws, coupon=loyal)
+    assert (follow_up.redeemed_on, follow_up.is_follow_up) == (date(2026, 2, 1), True)
+    # A workspace whose coupon runs out after the switch gets no follow-up.
+    redeem(later, intro, date(2026, 4, 2))
+    billing.run_billing(as_of=date(2026, 6, 1))
+    assert not Redemption.objects.filter(workspace=later, coupon=loyal).exists()
+    assert "follow-up LOYAL30 not applied: inactive" in later.history.first().history_change_reason
+
+
+def test_d2_d3_a_coupon_is_switched_from_a_day_the_clock_has_not_processed(db, support):
+    """The switch is dated: refused on a day the clock processed (its follow-ups were decided
+    then) or before the coupon's last switch, and undated from a script."""
+    from billing.errors import BillingError
+
+    loyal = coupon(code="LOYAL30", percent_off="30", duration="forever")
+    paid_monthly(as_of=date(2026, 1, 1))
+    billing.run_billing(as_of=date(2026, 1, 10))
+    with pytest.raises(BillingError, match="Date it 11 Jan 2026 or later"):
+        services.update_coupon(loyal, by=support, as_of=date(2026, 1, 10), active=False)
+    with pytest.raises(BillingError, match="Say from which day"):
+        services.update_coupon(loyal, by=support, active=False)
+    services.update_coupon(loyal, by=support, as_of=date(2026, 1, 14), active=False)
+    with pytest.raises(BillingError, match="before its last switch \\(14 Jan 2026\\)"):
+        services.update_coupon(loyal, by=support, as_of=date(2026, 1, 12), active=True)
+    services.update_coupon(
+        loyal, by=support, reason="Back", as_of=date(2026, 1, 20), active=True, name="Loyalty"
+    )
+    loyal.refresh_from_db()
+    assert loyal.history.first().history_change_reason == (
+        "Changed active (switched on from 20 Jan 2026), name: Back"
+    )
+    assert [(loyal.active_on(d), d.day) for d in (date(2026, 1, 13), date(2026, 1, 14))] == [
+        (True, 13),
+        (False, 14),
+    ]
+    assert (loyal.active_on(date(2026, 1, 19)), loyal.active_on(date(2026, 1, 20))) == (
+        False,
+        True,
+    )
+    assert list(loyal.switches.values_list("on", "active")) == [
+        (date(2026, 1, 14), False),
+        (date(2026, 1, 20), True),
+    ]
+
+
 def test_c5_a_follow_up_is_never_redeemed_twice_by_one_workspace(db):
     after = coupon(code="LOYAL", amount_off="5.00", duration="forever")
     first = coupon(percent_off="50", duration="repeating", duration_months=1, follow_up=after)
