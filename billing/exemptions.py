@@ -57,6 +57,16 @@ def _refuse_before_review(certificate: TaxExemption, as_of: date):
         )
 
 
+def _refuse_noted_already(workspace_id: int, as_of: date, what: str):
+    """D4, X4: a certificate submitted or rejected changes the tax note of every taxed invoice
+    of its workspace from `as_of` on (in review, rejected, or covering another state), so it
+    is not dated on or before such an invoice issued already (a final, an annual one): the
+    other order would have noted it."""
+    refuse_issued_already(
+        Invoice.objects.filter(workspace_id=workspace_id, tax_rate__gt=0), as_of, what
+    )
+
+
 def _refuse_one_waiting(workspace: Workspace, region: str):
     """X4: one certificate for a state waits for finance at a time (the same upload twice, or
     a second copy while one waits); a rejected one can then be replaced."""
@@ -116,6 +126,9 @@ def submit_exemption(
             problems.append(f"{problem}{hint}.")
     refuse_problems(problems)
     refuse_before_sign_up(workspace, as_of, "A tax exemption certificate")
+    # A certificate submitted after an invoice's issue date is not on its note: only a day
+    # the clock has yet to process, or one after a close it has yet to run, is open.
+    refuse_processed(as_of, "A tax exemption certificate", past_a_close=True)
     content_type = document_type(document, what="certificate")
     certificate = TaxExemption(
         workspace=workspace,
@@ -131,6 +144,7 @@ def submit_exemption(
         # Held, so two submissions of one certificate at once take turns for the check below.
         Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
         refuse_closed(workspace, "A tax exemption certificate")
+        _refuse_noted_already(workspace.pk, as_of, "A tax exemption certificate")
         _refuse_one_waiting(workspace, region)
         save_with_reason(certificate, f"Submitted for {region} ({reason})", by=by)
     return certificate
@@ -187,6 +201,7 @@ def reject_exemption(certificate: TaxExemption, *, by, reason: str, as_of: date)
     certificate = _locked(certificate)
     _check_open(certificate, as_of)
     _refuse_before_review(certificate, as_of)
+    _refuse_noted_already(certificate.workspace_id, as_of, "A rejection")
     certificate.status, certificate.decided_on, certificate.reviewed_by = (
         Status.REJECTED,
         as_of,

@@ -658,7 +658,7 @@ def test_x4_k2_an_annual_term_and_its_overage_invoices_under_a_certificate_endin
             cert = certificate(
                 ws_("ann"),
                 "CA",
-                on=date(2027, 2, 2),
+                on=day,
                 valid_from=date(2027, 3, 1),
                 valid_to=valid_to,
             )

@@ -645,6 +645,47 @@ def test_x4_x2_d4_a_decision_dated_the_day_of_an_invoice_issued_already_is_refus
     services.set_tax_rate("US", region="NY", rate="4", name="NY", valid_from=day)  # elsewhere
 
 
+def test_x4_d2_d4_a_submission_or_rejection_dated_before_an_issued_note_is_refused(db, finance):
+    """California 7.25 %, clock through 1 January. Cancelled on 25 January, the final invoice
+    (24/31 × 120 = 92.90, tax 6.74) notes nothing: no certificate yet. A certificate then
+    submitted dated the 20th was taken, so the invoice lacked the "still in review" note the
+    other order gives; likewise a rejection dated the 20th after the invoice noted "still in
+    review" (the other order notes "rejected"). Both are dated after the invoice instead, and a
+    submission is refused on a day the clock has processed (the daily clock's notes were
+    written then)."""
+    from .factories import paid_monthly
+
+    ws, other = (paid_monthly(date(2026, 1, 1), business_region="CA") for _ in range(2))
+    services.run_billing(as_of=date(2026, 1, 1))
+    waiting = certificate(other, "CA", on=date(2026, 1, 5))
+    for cancelled in (ws, other):
+        services.change_to_free(cancelled, as_of=date(2026, 1, 25))
+    final = Invoice.objects.get(workspace=ws, kind="final")
+    assert (final.subtotal, final.tax, final.tax_note) == (D("92.90"), D("6.74"), "")
+    noted = Invoice.objects.get(workspace=other, kind="final")
+    assert noted.tax_note == f"certificate #{waiting.pk} still in review on 25 Jan 2026"
+    issued = "invoice {}, dated 25 Jan 2026, was issued already.*26 Jan 2026 or later"
+    with pytest.raises(
+        BillingError,
+        match="A tax exemption certificate dated 20 Jan 2026 is refused: "
+        + issued.format(final.number),
+    ):
+        certificate(ws, "CA", on=date(2026, 1, 20))
+    with pytest.raises(
+        BillingError,
+        match="A rejection dated 20 Jan 2026 is refused: " + issued.format(noted.number),
+    ):
+        services.reject_exemption(waiting, by=finance, reason="Unsigned", as_of=date(2026, 1, 20))
+    assert not TaxExemption.objects.filter(workspace=ws).exists()
+    waiting.refresh_from_db()
+    assert waiting.status == "submitted"
+    services.reject_exemption(waiting, by=finance, reason="Unsigned", as_of=date(2026, 1, 26))
+    certificate(ws, "CA", on=date(2026, 1, 26))
+    services.run_billing(as_of=date(2026, 2, 3))
+    with pytest.raises(BillingError, match="processed every day through 3 Feb 2026"):
+        certificate(other, "CA", on=date(2026, 2, 3))
+
+
 @pytest.mark.parametrize(
     "valid_from, valid_to",
     [
