@@ -69,24 +69,48 @@ def workspace_status(workspace: Workspace, as_of: date) -> dict:
 
 
 def _interval_on(sub: Subscription | None, day: date) -> str:
-    """D3, K4: the interval the subscription was on, or its trial was to continue on, on `day`
-    (a trial's last interval change is kept with its day)."""
+    """D3, K4: the interval the subscription was on, or its trial was to continue on, on `day`.
+    The row holds the trial's last change with its day and the interval before it; a day
+    before an earlier change is read from the row's history, which kept each change's day."""
     if sub is None:
         return Interval.MONTHLY
-    if sub.interval_chosen_on is not None and day < sub.interval_chosen_on:
-        return sub.interval_before
-    return sub.interval
+    if sub.interval_chosen_on is None or day >= sub.interval_chosen_on:
+        return sub.interval
+    chosen = {}  # day of a change → (the interval before that day, the last chosen that day)
+    for chosen_on, before, interval in (
+        sub.history.exclude(interval_chosen_on=None)
+        .order_by("history_date", "history_id")
+        .values_list("interval_chosen_on", "interval_before", "interval")
+    ):
+        chosen[chosen_on] = (chosen.get(chosen_on, (before,))[0], interval)
+    changes = sorted(chosen.items())
+    interval = changes[0][1][0]
+    for chosen_on, (_, chosen_interval) in changes:
+        if chosen_on > day:
+            break
+        interval = chosen_interval
+    return interval
 
 
 def _cancelled_on(sub: Subscription | None, day: date) -> bool:
-    """D3, K2: whether the annual term was set to end on `day`: from the day its cancellation
-    was dated up to the day its withdrawal was."""
+    """D3, K2: whether the annual term was set to end on `day`: from the day a cancellation was
+    dated up to the day its withdrawal was. The row holds the last cancellation; a day before
+    it is read from the row's history, which kept each one's days."""
     if sub is None:
         return False
     if sub.cancelled_on is None:  # none, or one from before its days were kept
         return sub.cancel_at_term_end
-    withdrawn = sub.cancel_withdrawn_on
-    return sub.cancelled_on <= day and (withdrawn is None or day < withdrawn)
+    if day >= sub.cancelled_on:
+        withdrawn = sub.cancel_withdrawn_on
+        return withdrawn is None or day < withdrawn
+    withdrawn_on = {}  # each cancellation's day → the day it was withdrawn, as last recorded
+    for cancelled_on, withdrawn in (
+        sub.history.filter(cancelled_on__lte=day)
+        .order_by("history_date", "history_id")
+        .values_list("cancelled_on", "cancel_withdrawn_on")
+    ):
+        withdrawn_on[cancelled_on] = withdrawn
+    return any(withdrawn is None or day < withdrawn for withdrawn in withdrawn_on.values())
 
 
 def _term_end_on(sub: Subscription | None, day: date) -> date | None:

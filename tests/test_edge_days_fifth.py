@@ -736,6 +736,19 @@ def test_d3_k4_status_before_a_trials_interval_change_reads_the_interval_then(db
     services.change_interval(ws, interval="annual", as_of=date(2027, 2, 25))
     assert workspace_status(ws, as_of=date(2027, 2, 25))["interval"] == "annual"
     assert workspace_status(ws, as_of=date(2027, 2, 20))["interval"] == "monthly"
+    # Set back to monthly on 27 February and to annual again on 1 March: the row keeps only
+    # the last change; the days of the earlier ones are read from its history (they read
+    # "monthly" before the last change).
+    services.change_interval(ws, interval="monthly", as_of=date(2027, 2, 27))
+    services.change_interval(ws, interval="annual", as_of=date(2027, 3, 1))
+    services.change_interval(ws, interval="monthly", as_of=date(2027, 3, 1))
+    services.change_interval(ws, interval="annual", as_of=date(2027, 3, 1))
+    intervals = {
+        d.day: workspace_status(ws, as_of=d)["interval"]
+        for d in (date(2027, 2, 20), date(2027, 2, 25), date(2027, 2, 26), date(2027, 2, 27))
+    }
+    assert intervals == {20: "monthly", 25: "annual", 26: "annual", 27: "monthly"}
+    assert workspace_status(ws, as_of=date(2027, 3, 1))["interval"] == "annual"
 
 
 def test_f7_f3_f6_a_trial_ended_without_a_card_puts_the_lock_back_and_the_close_lifts_it(

@@ -152,6 +152,18 @@ def test_d3_k2_the_status_on_a_day_before_an_annual_cancellation_is_not_cancelle
     assert workspace_status(ws, as_of=date(2026, 3, 19))["cancel_at_term_end"]  # as it stood
     term = Subscription.objects.get(workspace=ws, ended_on=None)
     assert (term.cancelled_on, term.cancel_withdrawn_on) == (date(2026, 3, 10), date(2026, 3, 20))
+    # Cancelled again on 1 April: the row keeps only that one; the days of the first are
+    # read from its history (they read "not cancelled" before).
+    services.change_to_free(ws, as_of=date(2026, 4, 1))
+    days = [date(2026, 3, d) for d in (9, 10, 19, 20, 31)] + [date(2026, 4, 1)]
+    assert [workspace_status(ws, as_of=d)["cancel_at_term_end"] for d in days] == [
+        False,  # 9 March
+        True,  # 10 March: the first cancellation
+        True,
+        False,  # 20 March: withdrawn
+        False,
+        True,  # 1 April: the second
+    ]
 
 
 def test_d3_status_as_of_past_days_is_read_from_history_not_the_callers_copy(db, support):
