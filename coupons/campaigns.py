@@ -92,6 +92,7 @@ from coupons.redemptions import (
     ran_out,
     refusal,
     standing_expressions,
+    team_on,
 )
 
 AUDIENCE_FILTERS = (
@@ -271,16 +272,23 @@ def mtu_month(as_of: date) -> date:
 
 def audience_workspaces(audience: dict, *, as_of: date):
     """G1: the workspaces that match the filters on `as_of`, read as things stood that day
-    (D3: plan, interval, lock and program membership from the dated history). One query."""
+    (D3: plan, interval, lock and program membership from the dated history; K2, K4: an annual
+    term ending that day the clock has yet to end is Free or monthly, as C2 reads it,
+    `team_on`). One query."""
     workspaces = Workspace.objects.filter(created_on__lte=as_of)
-    current = Subscription.objects.filter(workspace=OuterRef("pk"), started_on__lte=as_of).exclude(
-        ended_on__lte=as_of
-    )
+    team = team_on(as_of)
     if plan := audience.get("plan"):
-        workspaces = workspaces.filter(Exists(current.filter(plan__code=plan)))
+        current = Subscription.objects.filter(
+            workspace=OuterRef("pk"), started_on__lte=as_of
+        ).exclude(ended_on__lte=as_of)
+        on_team = Q(pk__in=team.values("workspace_id"))
+        workspaces = workspaces.filter(Exists(current)).filter(
+            on_team if plan == Plan.Code.TEAM else ~on_team
+        )
     if interval := audience.get("interval"):
-        team = current.filter(plan__code=Plan.Code.TEAM, interval=interval)
-        workspaces = workspaces.filter(Exists(team))
+        workspaces = workspaces.filter(
+            pk__in=team.filter(interval_then=interval).values("workspace_id")
+        )
     if country := audience.get("country"):
         workspaces = workspaces.filter(business_country=country)
     if lock := audience.get("lock"):

@@ -57,7 +57,7 @@ from coupons.workspaces import locked_workspace, note_on_workspaces, note_receiv
 # workspaces (`standing_expressions`, G1: one statement for 100,000).
 
 
-def _team_on(day: date):
+def team_on(day: date):
     """The Team subscriptions workspaces are on on `day`: of the subscriptions running that
     day, each workspace's latest started (one, as the dated history is kept), with the interval
     it bills that day as `interval_then`. K2, K4: an annual term ending that day, which the
@@ -86,7 +86,7 @@ def _team_on(day: date):
 def _team_intervals_on(workspace_ids, day: date) -> dict[int, str]:
     """The Team interval each workspace is on on `day`; absent when it is not on Team."""
     return dict(
-        _team_on(day)
+        team_on(day)
         .filter(workspace_id__in=workspace_ids)
         .values_list("workspace_id", "interval_then")
     )
@@ -204,7 +204,7 @@ def standing_expressions(coupon: Coupon, *, as_of: date) -> dict:
 
     # Uncorrelated subqueries each: the database reads each once (a hashed set), not once a
     # workspace.
-    team = _team_on(as_of)
+    team = team_on(as_of)
     team_interval = Case(
         *(
             When(

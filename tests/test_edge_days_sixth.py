@@ -615,7 +615,7 @@ def test_c2_k4_a_monthly_only_coupon_on_the_day_an_annual_term_turns_monthly(db,
     The code refused the coupon on 10 January as "on Team billed annually": `redeem_coupon`
     catches the workspace up to the day before only (`catch_up`, as_of − 1), so the term's
     end (a switch to monthly dated that day) was not applied yet when C2 read the interval;
-    C2 now reads the interval that day's term end gives (`coupons.redemptions._team_on`)."""
+    C2 now reads the interval that day's term end gives (`coupons.redemptions.team_on`)."""
     m = coupon(code="MONTHLY10", percent_off="10", duration="forever", intervals=("monthly",))
     ws = paid_annual(date(2026, 1, 10), slug="acme")
     services.change_interval(ws, interval="monthly", as_of=date(2026, 6, 1))

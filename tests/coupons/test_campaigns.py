@@ -484,6 +484,32 @@ def test_g1_c2_the_audience_check_sees_a_trial_end_the_clock_has_not_applied(db,
     assert (trial.plan.code, trial.trial_outcome) == ("team", "running")  # still as stored
 
 
+def test_g1_k2_k4_on_an_annual_terms_end_date_the_audience_reads_it_as_redeem_does(db):
+    """Three annual terms from 10 January 2026, ending 10 January 2027; the clock has run
+    through the 9th. On 1 June `monthly` asked to go monthly at the term's end (K4) and
+    `leaving` cancelled (K2). On the 10th `monthly` is on monthly Team and `leaving` on Free,
+    as `redeem_coupon` reads them (`team_on`). The audience read the stored rows (annual Team):
+    a monthly campaign left `monthly` out and an annual one reached it, to be refused by the
+    coupon; a Team campaign reached `leaving` and a Free one left it out."""
+    monthly, leaving, staying = (
+        paid_annual(date(2026, 1, 10), name=name) for name in ("Monthly", "Leaving", "Staying")
+    )
+    billing.change_interval(monthly, interval="monthly", as_of=date(2026, 6, 1))
+    billing.change_to_free(leaving, as_of=date(2026, 6, 1))
+    billing.run_billing(as_of=date(2027, 1, 9))
+    promo = coupon(percent_off="10", duration="once")
+
+    def reached(audience):
+        return campaign_audience(campaign_for(promo, audience), date(2027, 1, 10))
+
+    assert reached({"interval": "monthly"}) == ([monthly.pk], {})
+    assert reached({"interval": "annual"}) == ([staying.pk], {})
+    assert reached({"plan": "team"}) == ([monthly.pk, staying.pk], {})
+    assert reached({"plan": "free"}) == ([leaving.pk], {})
+    running = [ws.subscriptions.get(ended_on=None) for ws in (monthly, leaving)]
+    assert [(sub.plan.code, sub.interval) for sub in running] == [("team", "annual")] * 2
+
+
 def _what_redeem_says(ws, promo, as_of, support):
     """The refusal reason `redeem_coupon` gives the workspace on `as_of` (None: accepted),
     nothing kept. A closed workspace is refused before any coupon rule (W1)."""
