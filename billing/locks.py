@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from datetime import date, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, Exists, OuterRef, Value, When
+from django.db.models import Case, Count, Exists, OuterRef, Subquery, Value, When
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
@@ -116,13 +116,23 @@ STRIKE_WINDOW_MONTHS = 6
 MOVED = LockEvent.Cause.MOVED_TO_TEAM
 
 
-def set_lock(workspace, to_lock, *, cause, as_of, by=None, reason=""):
+def set_lock(workspace, to_lock, *, cause, as_of, by=None, reason="", subscription=None):
     """F6 for one workspace: see `change_locks`."""
-    return change_locks([workspace], to_lock, cause=cause, as_of=as_of, by=by, reason=reason)[0]
+    return change_locks(
+        [workspace],
+        to_lock,
+        cause=cause,
+        as_of=as_of,
+        by=by,
+        reason=reason,
+        subscription=subscription,
+    )[0]
 
 
 @transaction.atomic
-def change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, reason=""):
+def change_locks(
+    workspaces, to_lock, *, cause, as_of, month=None, by=None, reason="", subscription=None
+):
     """F6: move `workspaces` (instances the caller goes on using) to `to_lock`, record each
     change with its cause, email each. Bulk statements; the month close's many changes go
     through `billing.locks.change_locks_in_bulk`, which reads no instances."""
@@ -139,6 +149,7 @@ def change_locks(workspaces, to_lock, *, cause, as_of, month=None, by=None, reas
             cause=cause,
             reason=reason,
             by=by,
+            subscription=subscription,
         )
         for ws in workspaces
     ]
@@ -190,6 +201,22 @@ def record_strikes(month: date) -> int:
         return cursor.rowcount
 
 
+def _name_the_lifting_subscriptions(workspace_ids: list[int], as_of: date):
+    """F7: the lifts just recorded by the close name the Team subscription each workspace is on
+    that day (whose end unpaid puts the lock back). One statement."""
+    if not workspace_ids:
+        return
+    team = (
+        Subscription.objects.overlapping(as_of, as_of + timedelta(days=1))
+        .filter(plan__code=Plan.Code.TEAM, workspace_id=OuterRef("workspace_id"))
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
+    LockEvent.objects.filter(
+        workspace_id__in=workspace_ids, on=as_of, cause=MOVED, subscription=None
+    ).update(subscription=Subquery(team))
+
+
 def apply_lock_rules(month: date, as_of: date) -> Counter:
     """F2, F3 at the close of `month`: lock from the six-month strike count, unlock a `locked`
     workspace without a strike; a lock never goes down otherwise."""
@@ -239,6 +266,7 @@ def apply_lock_rules(month: date, as_of: date) -> Counter:
             lifted, level, cause=LockEvent.Cause.FREE_LIMIT, as_of=as_of, month=month, email=False
         )
         change_locks_in_bulk(lifted, Lock.UNLOCKED, cause=MOVED, as_of=as_of, email=False)
+        _name_the_lifting_subscriptions(lifted, as_of)
         counts[level] = len(stood)  # "locked", "locked_data_stopped"
     to_unlock = list(
         Workspace.objects.filter(lock=Lock.LOCKED)

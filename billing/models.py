@@ -611,6 +611,9 @@ class LockEvent(models.Model):
     reason = models.TextField(blank=True)
     by = acting_user()
     created_at = models.DateTimeField(auto_now_add=True)
+    # F7: a move to Team names the subscription whose upgrade lifted the lock, which puts it
+    # back if it ends unpaid (two moves on one day are told apart).
+    subscription = optional_link(Subscription, related_name="lifted_locks")
 
     class Meta:
         ordering = ["-on", "-id"]

@@ -8,11 +8,13 @@ once take turns.
 """
 
 from datetime import date, timedelta
+from itertools import groupby
+from operator import attrgetter
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.functions import Lower
 from django_countries import countries
 
@@ -390,7 +392,13 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
     stop_subscription(current, as_of, Subscription.EndReason.UPGRADED)
     sub = _start_team(workspace, interval=interval, as_of=as_of)
     if workspace.lock != Lock.UNLOCKED:
-        set_lock(workspace, Lock.UNLOCKED, cause=LockEvent.Cause.MOVED_TO_TEAM, as_of=as_of)
+        set_lock(
+            workspace,
+            Lock.UNLOCKED,
+            cause=LockEvent.Cause.MOVED_TO_TEAM,
+            as_of=as_of,
+            subscription=sub,
+        )
     return sub
 
 
@@ -510,33 +518,44 @@ def locks_for_changes_entered_ahead(day: date) -> dict:
     and there is nothing left to do here, so a run day by day and one run at the end agree.
 
     A move from Free to Team lifts the lock at once (F4); a Team subscription ended before its
-    first paid day puts back the lock its upgrade lifted (F7); a reopening unlocks (W1)."""
-    team = Subscription.objects.filter(workspace=OuterRef("pk"), plan__code=Plan.Code.TEAM)
-    # A lock changed by something dated later was entered ahead too, and acted itself then:
-    # the row's lock is the day's only when nothing dated after it changed it.
-    changed_later = LockEvent.objects.filter(workspace=OuterRef("pk"), on__gt=day)
-    moved = (
-        Workspace.objects.exclude(lock=Lock.UNLOCKED)
-        .exclude(Exists(changed_later))
-        .filter(closed_on=None)
-        .filter(Exists(team.filter(started_on=day)))
-        .exclude(Exists(team.filter(ended_on=day)))  # Team before: an interval change
-        .order_by("pk")
+    first paid day puts back the lock its upgrade lifted (F7); a reopening unlocks (W1). The
+    day's moves and ends are replayed in the order they were entered, so Team, Free and Team
+    again on one day ends on paid Team, unlocked, with the same lock changes as by day."""
+    team = Subscription.objects.filter(workspace=OuterRef("workspace"), plan__code=Plan.Code.TEAM)
+    days_subscriptions = (
+        Subscription.objects.filter(Q(started_on=day) | Q(ended_on=day))
+        .filter(Exists(team.filter(Q(started_on=day) | Q(ended_on=day))))
+        # A lock changed by something dated later was entered ahead too, and acted itself then:
+        # the row's lock is the day's only when nothing dated after it changed it.
+        .exclude(Exists(LockEvent.objects.filter(workspace=OuterRef("workspace"), on__gt=day)))
+        .select_related("workspace", "plan")
+        .order_by("workspace_id", "pk")
     )
-    moved = list(moved)
-    for workspace in moved:
-        set_lock(workspace, Lock.UNLOCKED, cause=LockEvent.Cause.MOVED_TO_TEAM, as_of=day)
-    unpaid = (
-        Subscription.objects.filter(plan__code=Plan.Code.TEAM, ended_on=day)
-        .exclude(end_reason=Subscription.EndReason.CLOSED)  # W1: a closure is no such end
-        .filter(
-            Q(trial_outcome=Subscription.TrialOutcome.CANCELLED) | Q(paid_from__gte=F("ended_on"))
-        )
-        .select_related("workspace")
-        .order_by("workspace_id")
-    )
-    for sub in unpaid:
-        _restore_lifted_lock(sub.workspace, sub, day)
+    unlocked = 0
+    for _, subscriptions in groupby(days_subscriptions, key=attrgetter("workspace_id")):
+        before = workspace = None
+        for sub in subscriptions:
+            if workspace is None:
+                workspace = sub.workspace  # one copy: each lock change moves its row
+                # Entered on its day, a move lifted the lock itself (or found none to lift);
+                # the day's close, after it, may have locked it again.
+                closed = workspace.lock_events.filter(on=day, month__isnull=False)
+                after_close = closed.aggregate(last=Max("pk"))["last"] or 0
+            moved = sub.is_team and sub.started_on == day and not _an_interval_change(before, day)
+            lifted = sub.lifted_locks.filter(pk__gt=after_close)
+            locked = workspace.lock != Lock.UNLOCKED and workspace.closed_on is None
+            if moved and locked and not lifted.exists():
+                set_lock(
+                    workspace,
+                    Lock.UNLOCKED,
+                    cause=LockEvent.Cause.MOVED_TO_TEAM,
+                    as_of=day,
+                    subscription=sub,
+                )
+                unlocked += 1
+            if sub.is_team and sub.ended_on == day and _ended_unpaid(sub):
+                _restore_lifted_lock(workspace, sub, day)
+            before = sub
     reopened = (
         WorkspaceClosure.objects.filter(reopened_on=day, workspace__closed_on=None)
         .exclude(workspace__lock=Lock.UNLOCKED)
@@ -553,17 +572,28 @@ def locks_for_changes_entered_ahead(day: date) -> dict:
             by=closure.reopened_by,
             reason=closure.reopen_reason,
         )
-    return {"moves_entered_ahead_unlocked": len(moved)} if moved else {}
+    return {"moves_entered_ahead_unlocked": unlocked} if unlocked else {}
+
+
+def _an_interval_change(before: Subscription | None, day: date) -> bool:
+    """K4: a Team subscription started on `day` right after a Team one ended that day (a move
+    to annual, a term's end moving to monthly) is no move from Free: nothing was locked."""
+    return before is not None and before.is_team and before.ended_on == day
+
+
+def _ended_unpaid(sub: Subscription) -> bool:
+    """F7: a trial cancelled, or a paid upgrade ended before its first paid day; a closure is
+    no such end (W1)."""
+    return sub.end_reason != Subscription.EndReason.CLOSED and (
+        sub.trial_outcome == Subscription.TrialOutcome.CANCELLED
+        or (sub.paid_from is not None and sub.paid_from >= sub.ended_on)
+    )
 
 
 def _lifted_lock(workspace: Workspace, sub: Subscription, *, dated_to: date = None):
     """F7: the lock `sub`'s upgrade lifted (F4), as its lock event, if the lock has not changed
     since (of the changes dated up to `dated_to`, if given); else None."""
-    lifted = (
-        workspace.lock_events.filter(cause=LockEvent.Cause.MOVED_TO_TEAM, on=sub.started_on)
-        .order_by("-id")
-        .first()
-    )
+    lifted = sub.lifted_locks.order_by("-id").first()
     if lifted is None:
         return None
     since = workspace.lock_events.filter(pk__gt=lifted.pk)

@@ -185,3 +185,86 @@ def test_f7_f6_a_lock_put_back_after_a_paid_upgrade_speaks_of_no_trial(
     text = " ".join(email.body.split())
     assert "Team for Paidco ended on 10 Mar 2026 before its first paid day" in text
     assert "trial" not in text
+
+
+def test_f4_f7_d4_team_free_team_on_one_day_ends_on_paid_team_unlocked(
+    db, django_capture_on_commit_callbacks
+):
+    """Locked on 1 February (4,000 MTUs on Free in January, F2). On 10 February `paying` moves
+    to Team (a trial: the lock lifted, F4), back to Free (the trial cancelled: the lock back,
+    F7) and to Team again (paid at once, T1: the lock lifted, F4); `back` only to Team and back.
+
+    Day by day, the clock's step took the second upgrade's lift for the cancelled trial's and
+    put the lock back: `paying` was billed on paid Team (February, 19/28 × 120 = 81.43) while
+    locked, and with two strikes its data stayed stopped. Entered before the clock's first
+    run, the step left `paying` locked and wrote none of `back`'s lock changes or emails. Now
+    both runs end alike, with the same lock changes and emails."""
+    from django.db import transaction
+
+    from billing.models import Invoice
+
+    def run(daily):
+        mail.outbox.clear()
+        sid = transaction.savepoint()
+        paying = workspace(as_of=date(2026, 1, 1), card=True, name="Paying", slug="paying")
+        back = workspace(as_of=date(2026, 1, 1), card=True, name="Back", slug="back")
+        for ws in (paying, back):
+            services.record_usage(ws, month=date(2026, 1, 1), mtus=4_000)
+        with django_capture_on_commit_callbacks(execute=True):
+            if daily:
+                services.run_billing(as_of=date(2026, 2, 9))
+            day = date(2026, 2, 10)
+            for change in (services.change_to_team, services.change_to_free):
+                change(paying, as_of=day)
+                change(back, as_of=day)
+            services.change_to_team(paying, as_of=day)
+            services.run_billing(as_of=date(2026, 3, 1))
+        outcome = {}
+        for ws in (paying, back):
+            ws.refresh_from_db()
+            outcome[ws.slug] = {
+                "lock": (ws.lock, ws.data_flow),
+                "events": list(ws.lock_events.order_by("id").values_list("on", "to_lock", "cause")),
+                "emails": sorted(m.subject for m in mail.outbox if m.to == [ws.billing_email]),
+            }
+        outcome["invoices"] = list(
+            Invoice.objects.order_by("workspace__slug").values_list("workspace__slug", "total")
+        )
+        transaction.savepoint_rollback(sid)
+        return outcome
+
+    daily, ahead = run(daily=True), run(daily=False)
+    feb1, feb10 = date(2026, 2, 1), date(2026, 2, 10)
+    assert daily["paying"]["lock"] == ("unlocked", True)
+    assert daily["paying"]["events"] == [
+        (feb1, "locked", "free_limit"),
+        (feb10, "unlocked", "moved_to_team"),
+        (feb10, "locked", "trial_not_paid"),
+        (feb10, "unlocked", "moved_to_team"),
+    ]
+    # `back`, locked again on 10 February, is unlocked by March's close: no strike (F3).
+    assert daily["back"]["events"] == daily["paying"]["events"][:3] + [
+        (date(2026, 3, 1), "unlocked", "under_limit")
+    ]
+    assert daily["back"]["emails"] == ["Back is locked"] * 2 + ["Back is unlocked"] * 2
+    assert daily["invoices"] == [("paying", D("81.43"))]
+    assert ahead == daily
+
+
+def test_f7_lifts_recorded_before_they_named_their_subscription_are_linked_to_it(db):
+    """Migration 0056 links a move to Team's lock change to the Team subscription started on its
+    day (the latest change to the latest subscription), as the day's latest lift was read."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    ws = _data_stopped(card=True)
+    day = date(2026, 3, 10)
+    for change in (services.change_to_team, services.change_to_free, services.change_to_team):
+        change(ws, as_of=day)
+    lifts = ws.lock_events.filter(cause=LockEvent.Cause.MOVED_TO_TEAM).order_by("id")
+    linked = list(lifts.values_list("subscription_id", flat=True))
+    assert len(set(linked)) == 2
+    lifts.update(subscription=None)
+    import_module("billing.migrations.0056_lock_lifted_by_subscription").link_lifts(apps, None)
+    assert list(lifts.values_list("subscription_id", flat=True)) == linked
