@@ -392,14 +392,16 @@ def change_to_team(workspace: Workspace, *, interval: str = "monthly", as_of: da
     stop_subscription(current, as_of, Subscription.EndReason.UPGRADED)
     sub = _start_team(workspace, interval=interval, as_of=as_of)
     if workspace.lock != Lock.UNLOCKED:
-        set_lock(
-            workspace,
-            Lock.UNLOCKED,
-            cause=LockEvent.Cause.MOVED_TO_TEAM,
-            as_of=as_of,
-            subscription=sub,
-        )
+        _lift_for_move(workspace, sub, as_of)
     return sub
+
+
+def _lift_for_move(workspace: Workspace, sub: Subscription, day: date):
+    """F4: a move to Team lifts the lock at once, naming the subscription (F7: its end unpaid
+    puts the lock back)."""
+    set_lock(
+        workspace, Lock.UNLOCKED, cause=LockEvent.Cause.MOVED_TO_TEAM, as_of=day, subscription=sub
+    )
 
 
 @records_why("Cancelled or moved to Free")
@@ -545,13 +547,7 @@ def locks_for_changes_entered_ahead(day: date) -> dict:
             lifted = sub.lifted_locks.filter(pk__gt=after_close)
             locked = workspace.lock != Lock.UNLOCKED and workspace.closed_on is None
             if moved and locked and not lifted.exists():
-                set_lock(
-                    workspace,
-                    Lock.UNLOCKED,
-                    cause=LockEvent.Cause.MOVED_TO_TEAM,
-                    as_of=day,
-                    subscription=sub,
-                )
+                _lift_for_move(workspace, sub, day)
                 unlocked += 1
             if sub.is_team and sub.ended_on == day and _ended_unpaid(sub):
                 _restore_lifted_lock(workspace, sub, day)
