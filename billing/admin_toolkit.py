@@ -58,6 +58,7 @@ from django.forms.models import BaseInlineFormSet, construct_instance
 from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -177,6 +178,14 @@ class YesNoFilter(admin.SimpleListFilter):
 
 
 # --- list columns: statuses as badges, money, counts and dates as people read them -----------
+
+
+def yes_no_icon(value):
+    """Django's yes, no or unknown icon with a word for its alt text: Django writes the value
+    there ("True", "False"), and a screen reader reads that aloud. `apps.BillingConfig` puts it
+    in place of Django's own, which every list and read-only field draws."""
+    name, word = {True: ("yes", "Yes"), False: ("no", "No"), None: ("unknown", "Unknown")}[value]
+    return format_html('<img src="{}" alt="{}">', static(f"admin/img/icon-{name}.svg"), word)
 
 
 def badge(text, tone=""):

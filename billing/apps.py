@@ -19,6 +19,17 @@ class BillingConfig(AppConfig):
         # the task layer from the rules below it).
         emails.hand_sending_to(tasks.hand_to_sender)
         _register_waiting_lists()
+        _name_the_yes_no_icons()
+
+
+def _name_the_yes_no_icons():
+    """Django has no setting for its yes/no icons' alt text; every list column and read-only
+    field draws them through this one function of its list tags, looked up when drawn."""
+    from django.contrib.admin.templatetags import admin_list
+
+    from billing.admin_toolkit import yes_no_icon
+
+    admin_list._boolean_icon = yes_no_icon
 
 
 def _register_waiting_lists():

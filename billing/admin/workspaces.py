@@ -291,9 +291,11 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
     def name_and_slug(self, obj):
         return with_note(obj.name, obj.slug)
 
-    @admin.display(description="Program", boolean=True, ordering="startup_member")
+    @admin.display(description="Program", ordering="startup_member")
     def program_member(self, obj):
-        return obj.startup_member
+        """S4's member flag as a word: Django's yes/no icons read "True" and "False" aloud, and
+        a red cross on every workspace outside the program looked like a fault."""
+        return badge("Member", "good") if obj.startup_member else "—"
 
     @admin.display(description="Lock", ordering="lock")
     def lock_display(self, obj):

@@ -14,7 +14,7 @@ from axe_playwright_python.sync_playwright import Axe
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
-from billing.models import UsageImportJob
+from billing.models import UsageImportJob, Workspace
 from billing.roles import SUPPORT
 from startups.models import StartupApplication
 
@@ -108,3 +108,42 @@ def test_an_import_job_page_follows_the_job_in_place_without_reloading(page: Pag
     expect(status).to_contain_text("Usage imported: 1,200 new")
     assert page.evaluate("() => window.stillThisPage === true")  # not reloaded
     assert page.evaluate("() => document.activeElement.textContent") == "Import another file"
+
+
+def test_filter_choices_are_24_px_targets_and_each_choice_reads_on_one_line(
+    page: Page, live_server
+):
+    """WCAG 2.5.8: Django's filter links are 20 px high, one under the other. And a radio's own
+    label took the admin's 160 px label column, so "Free (cancel or downgrade)" wrapped. The
+    Program column says "Member" (or a dash) rather than an icon read aloud as "False"."""
+    call_command("seed_demo", workspaces=40, allow_production=True, stdout=StringIO())
+    page.set_viewport_size({"width": 1366, "height": 900})
+    sign_in_as_demo(page, live_server, "support")
+    page.goto(f"{live_server.url}/admin/billing/workspace/")
+    heights = page.locator("#changelist-filter li a").evaluate_all(
+        "links => links.map(a => a.getBoundingClientRect().height)"
+    )
+    assert len(heights) >= 10 and min(heights) >= 24, heights
+    alts = {}
+    for path in ("/admin/coupons/redemption/", "/admin/coupons/coupon/"):
+        page.goto(f"{live_server.url}{path}")
+        page.locator("#result_list tbody th a").first.click()
+        for at in (f"{live_server.url}{path}", page.url):  # a column, a row's read-only fields
+            page.goto(at)
+            alts[at] = page.locator("img[src*=icon-]").evaluate_all("i => i.map(i => i.alt)")
+    seen = {alt for found in alts.values() for alt in found}
+    assert seen and seen <= {"Yes", "No"}, alts
+    page.goto(f"{live_server.url}/admin/billing/workspace/")
+    assert set(page.locator("#result_list td.field-program_member").all_inner_texts()) <= {
+        "Member",
+        "—",
+    }
+
+    workspace = Workspace.objects.filter(
+        closed_on=None, subscriptions__ended_on=None, subscriptions__plan__code="team"
+    ).first()
+    page.goto(f"{live_server.url}/admin/billing/workspace/{workspace.pk}/do/plan/")
+    choices = page.locator("fieldset.choices label")
+    assert "Free (cancel or downgrade)" in [text.strip() for text in choices.all_inner_texts()]
+    heights = choices.evaluate_all("labels => labels.map(l => l.getBoundingClientRect().height)")
+    assert max(heights) < 1.5 * min(heights), heights  # one line each
