@@ -24,7 +24,7 @@ from billing.models import (
     Subscription,
     Workspace,
 )
-from billing.months import next_month
+from billing.months import add_months, next_month
 from billing.reports import fold_rollup
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,16 @@ logger = logging.getLogger(__name__)
 # month_close.py), small enough that its transaction stays short (a second or so) and a month of
 # 100,000 workspaces still gives 20 chunks to share among workers.
 CLOSE_CHUNK_SIZE = 5_000
+
+
+def close_due_on(day: date) -> date | None:
+    """The month whose close is dated `day`, a 1st, when it has not finished: that day's
+    changes come before it (D1), so a change must leave it what it bills (a closure, W1, the
+    credit the month's invoices draw on)."""
+    if day.day != 1:
+        return None
+    month = add_months(day, -1)
+    return None if MonthClose.objects.filter(month=month, finished=True).exists() else month
 
 
 def close_month(

@@ -85,13 +85,19 @@ class DiscountTerm:
         """C5 for one invoice: `once` → the first invoice issued on or after the redemption
         date; `repeating` N → invoices for the N billing months from the redemption's month;
         `forever` → every billing month from it, until removed. Only the intervals the coupon
-        covers; a removed discount is not on invoices issued from its removal on."""
+        covers. A removed discount is not on invoices issued from its removal on, but for a
+        billing month held with it that had ended before the removal: the month close, dated
+        the 1st, comes after the changes of that day (D1), and a removal or a closure (W1) that
+        day must not take the month just ended off its discount; a cancellation does not."""
         coupon = self.coupon
         if not coupon.covers(draft.interval):
             return False
-        if self.removed_on is not None and draft.issue_date >= self.removed_on:
-            return False
         billing_month = month_start(draft.period_start)
+        removed = self.removed_on
+        if removed is not None and draft.issue_date >= removed:
+            held_through_its_month = self.redeemed_on < next_month(billing_month) <= removed
+            if not held_through_its_month:
+                return False
         if coupon.duration == Coupon.Duration.ONCE:
             return self.runs_out_on is None and draft.issue_date >= self.redeemed_on
         if coupon.duration == Coupon.Duration.REPEATING:
@@ -174,11 +180,15 @@ def discount_terms(
 
 
 def discount_for(terms: list[DiscountTerm], draft: DraftInvoice) -> DiscountTerm | None:
-    """C2: one discount at a time; should two ever overlap, the earlier redemption wins."""
+    """C2: one discount at a time; should two ever overlap, the earlier redemption wins. One
+    removed, kept only for the month it was held through (`applies_to`), yields to the one
+    redeemed in its place that day: a `once` coupon's is the first invoice from its day (C5)."""
     applicable = [t for t in terms if t.applies_to(draft)]
     if not applicable:
         return None
-    return min(applicable, key=lambda t: (t.redeemed_on, t.redemption_id or 0))
+    return min(
+        applicable, key=lambda t: (t.removed_on is not None, t.redeemed_on, t.redemption_id or 0)
+    )
 
 
 def _takes_credit(draft: DraftInvoice) -> bool:

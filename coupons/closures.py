@@ -9,6 +9,7 @@ from simple_history.utils import bulk_update_with_history
 
 from billing.formatting import day, money
 from billing.hooks import ClosureStep
+from billing.month_close import close_due_on
 from billing.pricing import ZERO, round_cents
 from coupons.credits import lapse_credit_grants
 from coupons.models import CreditGrant, CreditLedgerEntry, Redemption
@@ -24,23 +25,39 @@ def _unused(grants) -> Decimal:
 def describe(workspace, *, as_of: date, final_invoice=None) -> list[str]:
     """What closing on `as_of` would end (read only)."""
     sentences = []
+    due = close_due_on(as_of)
     discount = active_discount(workspace, as_of=as_of)
     if discount is not None:
         coupon = discount.coupon
+        if final_invoice is not None:
+            after = " after the final invoice."
+        elif due and discount.redeemed_on < as_of:
+            after = f"; {due:%B}'s invoice, at its month close that day, keeps it."
+        else:
+            after = "."
         sentences.append(
             f"The discount {coupon.code} ({coupon.value_display}, "
-            f"{coupon.duration_display.lower()}) ends"
-            + (" after the final invoice." if final_invoice is not None else ".")
+            f"{coupon.duration_display.lower()}) ends{after}"
         )
     drawn = final_invoice.credits if final_invoice is not None else ZERO
-    left = credit_balance(workspace.pk, as_of) - drawn
+    left = round_cents(max(credit_balance(workspace.pk, as_of) - drawn, ZERO))
     later = _unused(
         CreditGrant.objects.filter(workspace=workspace, lapsed_on=None, valid_from__gt=as_of)
     )
-    unused = round_cents(max(left, ZERO) + later)
+    if due and left > 0:
+        sentences.append(_left_to_the_close(left, due, as_of))
+        left = ZERO
+    unused = round_cents(left + later)
     if unused > 0:
         sentences.append(f"{money(unused)} of unused startup credit lapses (no refund).")
     return sentences
+
+
+def _left_to_the_close(unused: Decimal, month: date, as_of: date) -> str:
+    return (
+        f"Of {money(unused)} unused startup credit, what {month:%B}'s invoice (its month close "
+        f"is dated {day(as_of)}) does not draw lapses after it (no refund)."
+    )
 
 
 def apply(workspace, *, as_of: date, by, reason: str) -> list[str]:
@@ -83,6 +100,13 @@ def apply(workspace, *, as_of: date, by, reason: str) -> list[str]:
         .filter(workspace=workspace, lapsed_on=None)
         .order_by("id")
     )
+    if month := close_due_on(as_of):
+        # The month close dated today bills the month just ended after this (D1): its invoice
+        # draws on today's credit first; the clock lapses the rest after it, dated today.
+        valid = [grant for grant in grants if grant.valid_from <= as_of < grant.valid_until]
+        grants = [grant for grant in grants if grant not in valid]
+        if _unused(valid) > 0:
+            sentences.append(_left_to_the_close(_unused(valid), month, as_of))
     # A grant not valid yet (year two confirmed before its anniversary) lapses as it starts:
     # its own entry is dated then, and the ledger never reads below zero (CR2) nor the credit
     # report more lapsed than granted.

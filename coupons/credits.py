@@ -2,11 +2,12 @@
 of what is left unused at the year's end. The invoice draws on them through the coupons' hook
 (`coupons.adjustments`); the startup program asks for the grants."""
 
+from collections import defaultdict
 from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, OuterRef, Subquery
 from django.utils import timezone
 
 from billing.amounts import parse_dollars
@@ -21,7 +22,7 @@ from billing.clock import (
 from billing.closed_workspaces import refuse_closed
 from billing.errors import refuse_dated_before, refuse_problems
 from billing.formatting import day, money
-from billing.models import Interval, SetAsideInvoice, Workspace
+from billing.models import Interval, SetAsideInvoice, Workspace, WorkspaceClosure
 from billing.months import add_year
 from coupons.errors import CouponError
 from coupons.models import AcceleratorPartner, Coupon, CreditGrant, CreditLedgerEntry
@@ -166,46 +167,71 @@ def lapse_credit_grants(*, as_of: date, workspace_ids=None) -> int:
     """CR3: at a grant's end (`valid_until`) its unused balance lapses: a ledger entry takes it
     to zero. Set-based (rows, not instances; one UPDATE per batch); a grant lapses once. Only
     the grants of `workspace_ids` when given (a closure catching up first, as the clock would).
+    W1: a closure dated a 1st whose month close had yet to run left the credit that close's
+    invoice draws on (`coupons.closures`); it lapses here, after the close, dated the closure.
 
     I6, CR2: a grant waits while a close has set aside its workspace's invoice of a month
-    before the grant's end: that invoice, issued late, draws on the balance as it stood on its
-    issue date. The lapse then comes on a later day, dated the grant's end all the same."""
+    before the grant's end (or the closure): that invoice, issued late, draws on the balance
+    as it stood on its issue date. The lapse then comes on a later day, dated the grant's end
+    (or the closure) all the same."""
     scope = {} if workspace_ids is None else {"workspace_id__in": workspace_ids}
-    owed = SetAsideInvoice.objects.filter(
+    closure = WorkspaceClosure.objects.filter(
         workspace_id=OuterRef("workspace_id"),
-        resolved_on=None,
-        close__month__lt=OuterRef("valid_until"),
-    )
+        closed_on__lte=as_of,
+        closed_on__gte=OuterRef("valid_from"),
+        closed_on__lt=OuterRef("valid_until"),
+    ).order_by("closed_on")
     with transaction.atomic():
-        grants = list(
-            CreditGrant.objects.select_for_update()
-            .filter(lapsed_on=None, valid_until__lte=as_of, **scope)
-            .exclude(Exists(owed))
-            .order_by("id")
-            .values_list("pk", "workspace_id", "remaining", "valid_until")
+        ended = _lapsing(
+            CreditGrant.objects.filter(valid_until__lte=as_of, **scope), F("valid_until")
         )
-        lapsing = [(pk, ws, left, until) for pk, ws, left, until in grants if left > 0]
-        now = timezone.now()
-        insert_rows(
-            CreditLedgerEntry,
-            ("grant_id", "kind", "amount", "on", "created_at"),
-            [
-                (pk, CreditLedgerEntry.Kind.LAPSE, -left, until, now)
-                for pk, _, left, until in lapsing
-            ],
+        closed = _lapsing(
+            CreditGrant.objects.filter(Exists(closure), **scope).exclude(
+                pk__in=[g[0] for g in ended]
+            ),
+            Subquery(closure.values("closed_on")[:1]),
         )
-        ids = [pk for pk, *_ in grants]
+        _lapse(ended, "Program year ended: unused credit lapsed", "")
+        _lapse(closed, "Workspace closed: unused credit lapsed", ": workspace closed")
+    return len(ended) + len(closed)
+
+
+def _lapsing(grants, on) -> list[tuple]:
+    """(pk, workspace, remaining, lapse day) of the unlapsed `grants`, locked, each lapsing
+    `on` unless a set-aside invoice of a month before that day still draws on it."""
+    owed = SetAsideInvoice.objects.filter(
+        workspace_id=OuterRef("workspace_id"), resolved_on=None, close__month__lt=OuterRef("on")
+    )
+    return list(
+        grants.select_for_update()
+        .filter(lapsed_on=None)
+        .annotate(on=on)
+        .exclude(Exists(owed))
+        .order_by("id")
+        .values_list("pk", "workspace_id", "remaining", "on")
+    )
+
+
+def _lapse(grants: list[tuple], why: str, note: str) -> None:
+    lapsing = [(pk, ws, left, on) for pk, ws, left, on in grants if left > 0]
+    now = timezone.now()
+    insert_rows(
+        CreditLedgerEntry,
+        ("grant_id", "kind", "amount", "on", "created_at"),
+        [(pk, CreditLedgerEntry.Kind.LAPSE, -left, on, now) for pk, _, left, on in lapsing],
+    )
+    by_day = defaultdict(list)
+    for pk, _, _, on in grants:
+        by_day[on].append(pk)
+    for on, ids in by_day.items():
         for start in range(0, len(ids), 2_000):
             CreditGrant.objects.filter(pk__in=ids[start : start + 2_000]).update(
-                remaining=Decimal("0.00"), lapsed_on=F("valid_until")
+                remaining=Decimal("0.00"), lapsed_on=on
             )
-        record_history(
-            CreditGrant, [(pk, "Program year ended: unused credit lapsed") for pk in ids]
-        )
-        note_on_workspaces(
-            [
-                (ws, f"Unused startup credit of {money(left)} lapsed on {day(until)}")
-                for _, ws, left, until in lapsing
-            ]
-        )
-    return len(grants)
+    record_history(CreditGrant, [(pk, why) for pk, *_ in grants])
+    note_on_workspaces(
+        [
+            (ws, f"Unused startup credit of {money(left)} lapsed on {day(on)}{note}")
+            for _, ws, left, on in lapsing
+        ]
+    )

@@ -415,9 +415,10 @@ def remove_discount(
     workspace: Workspace, *, by, reason: str, as_of: date, redemption: Redemption | None = None
 ) -> Redemption:
     """C5 `forever … until removed` (any discount, really): invoices issued from `as_of` on
-    are billed at the normal rate. No follow-up: it did not run out. `redemption`: the
-    discount the person chose to remove (a page opened earlier); refused, removing nothing,
-    when another one is running now."""
+    are billed at the normal rate, but for a month that ended with the discount before
+    `as_of` (its close is dated the 1st: `DiscountTerm.applies_to`). No follow-up: it did not
+    run out. `redemption`: the discount the person chose to remove (a page opened earlier);
+    refused, removing nothing, when another one is running now."""
     refuse_processed(as_of, "Removing a discount")
     reason = require_reason(
         reason, "Say why the discount is removed: the reason is kept.", error=CouponError

@@ -527,12 +527,12 @@ def test_cr3_w1_a_renewal_opened_before_a_closure_cannot_be_confirmed_after_reop
 
 
 def test_w1_cr2_closed_on_the_1st_the_months_invoice_that_day_gets_no_credit(db, reviewer, support):
-    """An edge day of W1 against CR2 (documents the code; see the report): a member closed on
-    1 June 2026. May's invoice is issued that day by May's close (M1), after the closure dated
-    1 June lapsed the credit (W1; D1: the day's changes come first), so it is not credited:
-    120.00 to pay, while closing on 31 May (final invoice for 1–30 May, credited) or 2 June
-    (May credited) leaves nothing to pay for May. By SPEC's letter (CR2: grants valid on the
-    invoice date) this holds; it is a one-day discontinuity worth a product decision."""
+    """An edge day of W1 against CR2: a member closed on 1 June 2026. May's invoice is issued
+    that day by May's close (M1), after the closure dated 1 June (D1: the day's changes come
+    first). The closure lapsed the credit at once, so May was not credited, 120.00 to pay,
+    while closing on 31 May (final invoice for 1–30 May, credited) or 2 June (May credited)
+    left nothing to pay for May. Since the twenty-fourth session the closure leaves May's close
+    the credit valid that day (CR2) and the clock lapses the rest after it, dated 1 June."""
     ws = paid_monthly(date(2026, 1, 1))
     startups.approve_application(application(workspace=ws), by=reviewer, as_of=date(2026, 1, 21))
     services.run_billing(as_of=date(2026, 5, 31))
@@ -543,13 +543,13 @@ def test_w1_cr2_closed_on_the_1st_the_months_invoice_that_day_gets_no_credit(db,
         "monthly",
         date(2026, 5, 1),
         D("120.00"),
-        D("0.00"),
         D("120.00"),
+        D("0.00"),
     )
     assert not Invoice.objects.filter(workspace=ws, kind="final").exists()
     lapse = CreditGrant.objects.get(workspace=ws).entries.get(kind=CreditLedgerEntry.Kind.LAPSE)
-    # 25,000.00 less the 4 invoices of 1 February … 1 May.
-    assert (lapse.on, lapse.amount) == (date(2026, 6, 1), D("-24520.00"))
+    # 25,000.00 less the 5 invoices of 1 February … 1 June.
+    assert (lapse.on, lapse.amount) == (date(2026, 6, 1), D("-24400.00"))
 
 
 # --- 6. A void of an invoice in a month already reported ---------------------------------------

@@ -729,7 +729,7 @@ def test_d3_k2_the_days_a_withdrawn_cancellation_stood_still_read_cancelled(db):
             date(2026, 3, 1),
             [
                 ("monthly", date(2026, 2, 1), D("120.00"), D("0.00"), D("120.00")),
-                ("monthly", date(2026, 3, 1), D("120.00"), D("0.00"), D("120.00")),
+                ("monthly", date(2026, 3, 1), D("120.00"), D("20.00"), D("100.00")),
             ],
             ("removed", date(2026, 3, 1)),
         ),
@@ -742,10 +742,11 @@ def test_w1_c5_k1_a_once_coupon_around_a_closure_on_the_1st(db, support, closed_
     it: 120.00. Closed on 28 February: the final invoice (K1, W1) for 1–27 February, 120 ×
     27/28 = 115.714… → 115.71, is that first invoice: 20.00 off, 95.71; the coupon is used up
     that day (ran out, not removed). Closed on 1 March: no final invoice (no paid day of March
-    before it). SPEC leaves open whether W1's "an active discount ends" on 1 March takes the
-    unused `once` coupon from February's invoice dated that day; the code reads it as it reads
-    a forever discount (test_edge_days_third's closure on the 1st): removed on 1 March before
-    that day's close, so February bills 120.00 with no discount. Pinned, not derived."""
+    before it). W1's "an active discount ends" on 1 March, before that day's close (D1), but
+    the coupon was held through February, which had ended: February's invoice, dated that day,
+    is its first invoice and takes it, 100.00, as a closure on 28 February or 2 March would
+    have given 20.00 off (`DiscountTerm.applies_to`). It billed 120.00 until the
+    twenty-fourth session."""
     ws = paid_monthly(date(2026, 1, 1))
     coupons.redeem_coupon(
         ws,
@@ -795,12 +796,11 @@ def test_w1_c5_a_repeating_coupon_still_running_is_removed_by_a_closure_on_the_1
     """25 % off for 3 months, redeemed on 1 January 2026 on paid monthly Team: billing months
     January, February and March (C5), running out on 1 April. January (1 February): 90.00.
     Closed on 1 March: no final invoice (K1), February's close that day bills February. W1
-    ends the active discount; SPEC does not say whether February's invoice, dated the
-    closure's day, still gets it. The code removes the coupon on 1 March before that day's
-    close, as a forever discount (test_edge_days_third): February bills 120.00, where a
-    2-month coupon that ran out on 1 March keeps it (90.00, same file) and a closure on
-    28 February would have discounted the final invoice. Pinned, not derived: a longer coupon
-    gives less for February (see the report)."""
+    ends the active discount on 1 March, before that day's close (D1), but February is one of
+    its billing months and ended with it (C5): February's invoice keeps it, 90.00, as a
+    2-month coupon that ran out on 1 March does (same file) and a closure on 28 February
+    discounts the final invoice. It billed 120.00 until the twenty-fourth session: a longer
+    coupon gave less for February."""
     ws = paid_monthly(date(2026, 1, 1))
     promo = coupon(percent_off="25", duration="repeating", duration_months=3)
     coupons.redeem_coupon(ws, promo.code, by=support, as_of=date(2026, 1, 1))
@@ -809,7 +809,7 @@ def test_w1_c5_a_repeating_coupon_still_running_is_removed_by_a_closure_on_the_1
     services.run_billing(as_of=date(2026, 4, 2))
     assert [(b[0], b[1], b[2], b[4], b[5], b[8]) for b in bills(ws)] == [
         ("monthly", date(2026, 2, 1), date(2026, 1, 1), D("120.00"), D("30.00"), D("90.00")),
-        ("monthly", date(2026, 3, 1), date(2026, 2, 1), D("120.00"), D("0.00"), D("120.00")),
+        ("monthly", date(2026, 3, 1), date(2026, 2, 1), D("120.00"), D("30.00"), D("90.00")),
     ]
     redemption = Redemption.objects.get(workspace=ws)
     assert (redemption.status, redemption.ended_on) == ("removed", date(2026, 3, 1))

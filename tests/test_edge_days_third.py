@@ -393,12 +393,11 @@ def test_w1_k1_c5_closed_on_the_1st_the_last_month_is_billed_by_its_close(db, su
     on 1 March. K1: March has no paid day before the 1st: no final invoice. February was paid
     monthly Team every day: its close (1 March) bills it (M1): 120.00 + 20.00 = 140.00.
     January's invoice (1 February): 120.00 − 30.00 = 90.00. W1 ends the discount on 1 March,
-    and the day's changes come before its close (D1). The code reads C5's "until removed" by
-    the invoice's issue date, as CR2 reads credits (see test_edge_days'
-    `test_w1_cr2_closed_on_the_1st_...`): February's invoice, dated 1 March, gets no discount,
-    140.00, where a closure on 28 February (final invoice) or on 2 March (February billed the
-    day before) would have given 25 % off February. A one-day discontinuity worth a product
-    decision (C5 speaks of billing months; see the report), not a plain contradiction."""
+    and the day's changes come before its close (D1), but C5's `forever` covers every billing
+    month until removed, and February ended with it: February's invoice, dated 1 March, keeps
+    it, 140.00 − 35.00 = 105.00, as a closure on 28 February (final invoice) or on 2 March
+    (February billed the day before) would. It billed 140.00 until the twenty-fourth session:
+    a one-day discontinuity, decided for the customer (`DiscountTerm.applies_to`)."""
     ws = paid_monthly(date(2026, 1, 1))
     coupons.redeem_coupon(
         ws, coupon(percent_off="25", duration="forever").code, by=support, as_of=date(2026, 1, 1)
@@ -409,7 +408,7 @@ def test_w1_k1_c5_closed_on_the_1st_the_last_month_is_billed_by_its_close(db, su
     services.run_billing(as_of=date(2026, 4, 2))
     assert [(b[0], b[1], b[2], b[4], b[5], b[8]) for b in bills(ws)] == [
         ("monthly", date(2026, 2, 1), date(2026, 1, 1), D("120.00"), D("30.00"), D("90.00")),
-        ("monthly", date(2026, 3, 1), date(2026, 2, 1), D("140.00"), D("0.00"), D("140.00")),
+        ("monthly", date(2026, 3, 1), date(2026, 2, 1), D("140.00"), D("35.00"), D("105.00")),
     ]
     redemption = Redemption.objects.get(workspace=ws)
     assert (redemption.status, redemption.ended_on) == ("removed", date(2026, 3, 1))

@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 
 from billing import services
+from billing.closures import closure_preview
 from billing.errors import DayAlreadyProcessed, UsageImportError, WorkspaceClosed
 from billing.models import (
     Invoice,
@@ -125,6 +126,39 @@ def test_w1_the_active_discount_ends_after_the_final_invoice_used_it(db, support
     assert (redemption.status, redemption.ended_on) == ("removed", date(2026, 1, 21))
 
 
+def test_w1_c5_d1_closed_or_removed_on_the_1st_the_month_just_ended_keeps_its_discount(db, support):
+    """January's invoice is dated 1 February, after that day's changes (D1). A closure or a
+    removal that day ended the discount before January's close priced January, which the
+    discount covered whole: 120.00 where a cancellation that day, or a closure the day before,
+    kept it. A `once` coupon redeemed in the removed one's place that day still takes the first
+    invoice from its day (C5)."""
+    feb, mar = date(2026, 2, 1), date(2026, 3, 1)
+    forever = coupon(percent_off="20", duration="forever")
+    once = coupon(amount_off="50.00", duration="once")
+    closed_forever, closed_once, removed, replaced = (paid_monthly(as_of=JAN) for _ in range(4))
+    for ws, code in ((closed_forever, forever), (removed, forever), (replaced, forever)):
+        coupons.redeem_coupon(ws, code.code, by=support, as_of=date(2026, 1, 5))
+    coupons.redeem_coupon(closed_once, once.code, by=support, as_of=date(2026, 1, 5))
+    services.run_billing(as_of=date(2026, 1, 31))
+
+    effects = closure_preview(closed_forever, as_of=feb).effects
+    assert any("January's invoice, at its month close that day, keeps it." in e for e in effects)
+    close(closed_forever, support, feb)
+    close(closed_once, support, feb)
+    for ws in (removed, replaced):
+        coupons.remove_discount(ws, by=support, reason="Ends, ticket 12", as_of=feb)
+    coupons.redeem_coupon(replaced, once.code, by=support, as_of=feb)
+    services.run_billing(as_of=date(2026, 3, 1))
+
+    # January: 120.00 − 20 % (24.00) = 96.00, or − 50.00 = 70.00; nothing after a closure.
+    assert totals(closed_forever) == [("monthly", feb, D("96.00"))]
+    assert totals(closed_once) == [("monthly", feb, D("70.00"))]
+    # Removed: February is billed whole, 120.00.
+    assert totals(removed) == [("monthly", feb, D("96.00")), ("monthly", mar, D("120.00"))]
+    # The once coupon redeemed on 1 February goes on January's invoice, not the forever one.
+    assert totals(replaced) == [("monthly", feb, D("70.00")), ("monthly", mar, D("120.00"))]
+
+
 def test_w1_unused_credit_lapses_after_the_final_invoice_drew_on_it(db, support):
     ws = paid_monthly(as_of=JAN)
     grant = coupons.grant_credits(ws, amount="500.00", as_of=JAN, year=1, by=support)
@@ -143,6 +177,65 @@ def test_w1_unused_credit_lapses_after_the_final_invoice_drew_on_it(db, support)
     assert workspace_status(ws, as_of=date(2026, 1, 21))["credit_balance"] == D("0.00")
     assert coupons.lapse_credit_grants(as_of=date(2027, 1, 5)) == 0  # nothing lapses twice
     assert CreditLedgerEntry.objects.filter(grant=grant, kind="lapse").count() == 1
+
+
+def test_w1_cr2_d4_closed_on_the_1st_the_month_just_ended_draws_its_credit_first(
+    db, support, django_capture_on_commit_callbacks
+):
+    """W1, CR2: closed on 1 February, before January's close (dated that day) has run, the
+    closure lapsed the $500.00 credit at once, and January's 120.00 was billed whole: a
+    cancellation that day left it 0.00. The credit January draws is now left to its close,
+    and the clock lapses the rest after it, dated the closure: the same day by day as with the
+    closure entered ahead of the clock (D4)."""
+    from django.db import transaction
+
+    feb = date(2026, 2, 1)
+
+    def run(daily):
+        mail.outbox.clear()
+        sid = transaction.savepoint()
+        with django_capture_on_commit_callbacks(execute=True):
+            ws = paid_monthly(as_of=JAN, slug="startup", billing_email="s@example.com")
+            grant = coupons.grant_credits(ws, amount="500.00", as_of=JAN, year=1, by=support)
+            if daily:
+                services.run_billing(as_of=date(2026, 1, 31))
+            effects = closure_preview(ws, as_of=feb).effects
+            close(ws, support, feb)
+            services.run_billing(as_of=date(2026, 3, 1))
+        grant.refresh_from_db()
+        outcome = {
+            "invoices": [(i.kind, i.issue_date, i.credits, i.total) for i in ws.invoices.all()],
+            "ledger": [
+                (e.kind, e.on, e.amount)
+                for e in CreditLedgerEntry.objects.filter(grant=grant).order_by("on", "id")
+            ],
+            "lapsed_on": grant.lapsed_on,
+            "balance on 1 Feb": workspace_status(ws, as_of=feb)["credit_balance"],
+            "email": [m.body.replace(ws.name, "It") for m in mail.outbox if "closed" in m.subject],
+            "preview": effects,
+        }
+        transaction.savepoint_rollback(sid)
+        return outcome
+
+    daily, caught_up = run(daily=True), run(daily=False)
+    assert {key: daily[key] for key in daily if key not in ("email", "preview")} == {
+        "invoices": [("monthly", feb, D("120.00"), D("0.00"))],
+        "ledger": [
+            ("grant", JAN, D("500.00")),
+            ("draw", feb, D("-120.00")),
+            ("lapse", feb, D("-380.00")),  # 500.00 − 120.00
+        ],
+        "lapsed_on": feb,
+        "balance on 1 Feb": D("0.00"),
+    }
+    assert "what January's invoice (its month close is dated 1 Feb 2026) does not draw" in " ".join(
+        daily["email"][0].split()
+    )
+    assert (
+        "Of $500.00 unused startup credit, what January's invoice (its month close is dated "
+        "1 Feb 2026) does not draw lapses after it (no refund)."
+    ) in daily["preview"]
+    assert caught_up == daily
 
 
 @pytest.mark.parametrize("closed_on", [date(2026, 3, 20), date(2026, 3, 10)])
