@@ -15,7 +15,7 @@ from billing import admin_toolkit as toolkit
 from billing import services
 from billing.admin_toolkit import ReasonForm, ServiceAdmin, YesNoFilter, with_note
 from billing.closures import closure_preview
-from billing.formatting import day
+from billing.formatting import day, money
 from billing.forms import CloseWorkspaceForm
 from billing.models import Workspace, WorkspaceClosure
 
@@ -64,8 +64,10 @@ class ClosurePages:
         """W1: the page that closes or reopens `workspace`: the change asks why (R4)."""
 
         def perform(data):
-            toolkit.call_service(service, workspace, request, data, "reason")
-            return f"{workspace.name} {done}: {data['reason']}"
+            closure = toolkit.call_service(service, workspace, request, data, "reason")
+            final = closure.final_invoice if service is services.close_workspace else None
+            billed = f"; final invoice {final.number}: {money(final.total)}" if final else ""
+            return f"{workspace.name} {done}: {data['reason']}{billed}"
 
         return self.workspace_page(
             request,

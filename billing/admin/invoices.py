@@ -204,7 +204,7 @@ class InvoiceAdmin(ServiceAdmin):
 
         def perform(data):
             toolkit.call_service(services.void_invoice, invoice, request, data, "reason")
-            return f"{invoice.number} voided: {data['reason']}"
+            return f"{invoice.number} ({money(invoice.total)}) voided: {data['reason']}"
 
         effects, way_on = [], {}
         if invoice.status == Invoice.Status.VOID:

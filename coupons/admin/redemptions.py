@@ -130,7 +130,10 @@ class RedemptionAdmin(ServiceAdmin):
                 as_of=toolkit.today(),
                 reason=data["reason"],
             )
-            return f"{redemption.coupon.code} applied to {workspace.name}.", redemption
+            coupon = redemption.coupon
+            value = f"{coupon.value_display}, {coupon.duration_display.lower()}"
+            since = day(redemption.redeemed_on)
+            return f"{coupon.code} ({value}) applied to {workspace.name} from {since}.", redemption
 
         back = row_id(request.POST.get("workspace") or request.GET.get("workspace"))
         picked = Workspace.objects.filter(pk=back).first() if back else None

@@ -21,7 +21,7 @@ from billing.admin_toolkit import (
     status_badge,
     with_note,
 )
-from billing.formatting import day, email_kind, money
+from billing.formatting import day, email_kind, money, period_text
 from startups import services
 from startups.forms import (
     ApproveForm,
@@ -260,9 +260,20 @@ class StartupApplicationAdmin(ServiceAdmin):
                     f"Checked against {picked.name} ({picked.slug}), picked below: it is linked "
                     "when the approval goes through."
                 )
+            credits_warning = services.credits_scope_warning(shown, toolkit.today())
+            unconfirmed = form.is_bound and form.is_valid()
+            unconfirmed = unconfirmed and not form.cleaned_data["credits_scope_confirmed"]
+            if credits_warning and unconfirmed:
+                # S7: the page's warning says why; the box itself says what is missing (the
+                # service's refusal repeated the warning above it, in other words).
+                form.add_error(
+                    "credits_scope_confirmed",
+                    "Tick this to approve: the credit reaches monthly Team invoices only.",
+                )
         else:
             forms = {"reject": RejectForm, "withdraw": WithdrawForm, "assign": AssignForm}
             form = forms[action](request.POST or None) if action in forms else None
+            credits_warning = ""
         return service_form_page(
             self,
             request,
@@ -275,9 +286,7 @@ class StartupApplicationAdmin(ServiceAdmin):
             application=application,
             checks=shown.checks,
             checked_against=checked_against,
-            credits_warning=services.credits_scope_warning(shown, toolkit.today())
-            if action == "approve"
-            else "",
+            credits_warning=credits_warning,
             grants=self._grants(shown) if action == "approve" else "",
             closure_note=services.closure_note(shown) if action == "approve" else "",
             contact_note=services.contact_note(shown) if action == "approve" else "",
@@ -361,7 +370,12 @@ class StartupApplicationAdmin(ServiceAdmin):
             credits_scope_confirmed=data.get("credits_scope_confirmed", False),
             as_of=today,
         )
-        return f"{application.company_name} is accepted into the Startup Program."
+        grant = application.workspace.credit_grants.get(year=1)
+        return (
+            f"{application.company_name} is accepted into the Startup Program: "
+            f"{application.workspace.slug} has {money(grant.amount)} of credit, "
+            f"{period_text(grant.valid_from, grant.valid_until)}."
+        )
 
     # --- bulk decisions, each behind a confirmation page ---
 

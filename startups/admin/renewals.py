@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404
 
 from billing import admin_toolkit as toolkit
 from billing.admin_toolkit import ServiceAdmin, call_service, money_column, service_form_page
-from billing.formatting import day
+from billing.formatting import day, money, period_text
 from startups import services
 from startups.admin.applications import REVIEW
 from startups.forms import RenewalForm
@@ -73,7 +73,11 @@ class RenewalReviewAdmin(ServiceAdmin):
                     "country",
                     "note",
                 )
-                return f"Year two granted to {company}."
+                grant = review.application.workspace.credit_grants.get(year=2)
+                return (
+                    f"Year two granted to {company}: {money(grant.amount)} of credit, "
+                    f"{period_text(grant.valid_from, grant.valid_until)}."
+                )
             call_service(
                 services.decline_renewal, review, request, data, "note", "total_funding", "country"
             )

@@ -350,9 +350,12 @@ def test_i3_finance_voids_through_the_admin_support_cannot(client, support, fina
     client.force_login(support)
     assert client.post(url, {"reason": "x"}).status_code == 403
     client.force_login(finance)
-    client.post(url, as_shown(client, url, {"reason": "Customer never activated"}))
+    voided = client.post(
+        url, as_shown(client, url, {"reason": "Customer never activated"}), follow=True
+    )
     invoice.refresh_from_db()
     assert invoice.status == "void"
+    assert messages_of(voided) == [f"{invoice.number} ($1,440.00) voided: Customer never activated"]
     change = client.post(reverse("admin:billing_invoice_change", args=[invoice.pk]), {})
     assert change.status_code == 403  # never edited
     assert (

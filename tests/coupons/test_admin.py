@@ -49,7 +49,9 @@ def test_r1_support_applies_a_coupon_from_the_workspace_page(client, support, to
     response = client.post(
         apply_url(ws), {"workspace": ws.pk, "coupon": "WELCOME", "reason": "Ticket 42"}, follow=True
     )
-    assert "WELCOME applied to Acme Analytics." in messages_of(response)
+    assert "WELCOME (20% off, once) applied to Acme Analytics from 10 Feb 2026." in messages_of(
+        response
+    )
     redemption = Redemption.objects.get(workspace=ws, coupon=promo)
     assert (redemption.by, redemption.reason, redemption.redeemed_on) == (
         support,

@@ -32,7 +32,13 @@ def test_w1_support_closes_a_workspace_from_its_page(
     page.get_by_label("Reason").fill("Customer asked to delete it, ticket 311")
     page.get_by_role("button", name="Close workspace").click()
 
-    expect_done(page, change_page, "Acme closed: Customer asked to delete it, ticket 311")
+    final = workspace.closures.get().final_invoice
+    expect_done(
+        page,
+        change_page,
+        f"Acme closed: Customer asked to delete it, ticket 311; final invoice {final.number}: "
+        "$97.42",
+    )
     expect(page.get_by_role("status").first).to_contain_text("Closed on 21 Jan 2026")
     expect(page.get_by_label("Workspace status")).to_contain_text("stopped")
     tools = page.locator(".object-tools")

@@ -63,8 +63,8 @@ def test_s4_reviewer_approves_from_the_queue_and_the_workspace_shows_the_badge(
     expect(page.locator("p.errornote")).to_contain_text("monthly Team invoices only")
     page.get_by_label("Approve although credits do not reach").check()
     page.get_by_role("button", name="Approve: Nimbus Labs").click()
-    expect(page.locator("ul.messagelist li.success")).to_have_text(
-        "Nimbus Labs is accepted into the Startup Program."
+    expect(page.locator("ul.messagelist li.success")).to_contain_text(
+        "Nimbus Labs is accepted into the Startup Program: nimbus has $25,000.00 of credit, "
     )
 
     page.goto(f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/")

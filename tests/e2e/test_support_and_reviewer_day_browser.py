@@ -151,8 +151,8 @@ def test_reviewer_finds_an_application_opens_the_queue_and_approves_it_linking_a
     page.get_by_label("Approve although credits do not reach").check()  # S7: confirmed
     page.screenshot(path=screenshot_path("reviewer-approve-page"), full_page=True)
     page.get_by_role("button", name="Approve: Nimbus Labs").click()
-    expect(page.locator("ul.messagelist li.success")).to_have_text(
-        "Nimbus Labs is accepted into the Startup Program."
+    expect(page.locator("ul.messagelist li.success")).to_contain_text(
+        "Nimbus Labs is accepted into the Startup Program: nimbus has $25,000.00 of credit, "
     )
 
     submitted.refresh_from_db()

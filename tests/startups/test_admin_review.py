@@ -245,15 +245,23 @@ def test_cr3_reviewer_decides_year_two_on_the_renewal_page(client, db, reviewer,
     )
     assert any("more than the $5,000,000.00 limit" in str(m) for m in refused.context["messages"])
     note = "Checked the cap table, ticket 88"
-    client.post(
+    granted = client.post(
         url,
         as_shown(
             client,
             url,
             {"decision": "confirm", "total_funding": "2000000", "country": "DE", "note": note},
         ),
+        follow=True,
     )
-    assert CreditGrant.objects.get(workspace=app.workspace, year=2).amount == Decimal("25000.00")
+    grant = CreditGrant.objects.get(workspace=app.workspace, year=2)
+    assert grant.amount == Decimal("25000.00")
+    # The message gives what is granted and for which days: confirmed on 22 January 2027, the
+    # day after the anniversary, up to the second anniversary (CR3).
+    assert [str(m) for m in granted.context["messages"]] == [
+        f"Year two granted to {app.company_name}: $25,000.00 of credit, "
+        "22 January 2027 – 20 January 2028."
+    ]
     review.refresh_from_db()
     assert (review.status, review.decided_by, review.note) == ("confirmed", reviewer, note)
     assert review.history.first().history_change_reason == f"Confirmed: E2 and E3 pass: {note}"
@@ -540,6 +548,29 @@ def test_w1_s7_the_approve_page_of_a_closed_workspace_says_it_is_closed(
         "or pick another workspace below."
     ) in page
     assert "Tick the confirmation below to approve anyway" not in page
+
+
+def test_s7_an_approval_without_the_confirmation_names_the_box_once(
+    client, db, reviewer, pin_today
+):
+    """S7 (the third walk): submitted without the tick, the page said the Free warning twice,
+    once above the form and once more as the refusal. The warning stays above the form, and
+    the box itself says it must be ticked; nothing is approved."""
+    pin_today(date(2026, 3, 2))
+    app = application(workspace=workspace(as_of=date(2026, 1, 2), name="Nimbus"))
+    client.force_login(reviewer)
+    url = reverse("admin:startups_application_action", args=[app.pk, "approve"])
+    refused = client.post(url, as_shown(client, url, {"workspace": app.workspace_id, "note": ""}))
+    page = " ".join(unescape(refused.content.decode()).split())
+    assert refused.context["form"].errors == {
+        "credits_scope_confirmed": [
+            "Tick this to approve: the credit reaches monthly Team invoices only."
+        ]
+    }
+    assert page.count("approve anyway") == 1  # the warning above the form, once
+    assert [str(m) for m in refused.context["messages"]] == []
+    app.refresh_from_db()
+    assert app.status == "submitted"
 
 
 def test_s1_s4_the_review_pages_say_when_the_contact_is_not_at_the_workspaces_email_domain(
