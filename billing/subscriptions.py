@@ -239,7 +239,7 @@ def remove_payment_method(workspace: Workspace, *, as_of: date):
     ).exists():
         raise BillingError(
             f"Removing {workspace.name}'s payment method dated {day(as_of)} is refused: it moved "
-            "from Free to Team that day, which needs one on file that day (T2). Date the removal "
+            "from Free to Team that day, which needs one on file that day (T2). Remove it on "
             f"{day(as_of + timedelta(days=1))} or later."
         )
     if not _end_card(workspace, as_of):

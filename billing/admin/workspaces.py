@@ -30,6 +30,7 @@ from billing.admin_toolkit import (
 )
 from billing.change_preview import change_effects
 from billing.errors import BillingError
+from billing.forecast import nothing_survives
 from billing.formatting import billed, count, day, days_short, last_day, money, unit_price
 from billing.formatting import month as month_name
 from billing.forms import (
@@ -467,6 +468,8 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
         status = selectors.workspace_status(workspace, as_of=toolkit.today())
         if action == "remove-card" and not status["has_payment_method"]:
             closed = f"{workspace.name} has no payment method on file."
+        elif action == "remove-card" and workspace.closed_on is None:
+            closed = self._removal_refused(workspace)
         on_free = status["plan"] == Plan.Code.FREE
         form = form_class(request.POST or None)
         if action == "plan" and on_free and not status["has_payment_method"]:
@@ -540,6 +543,19 @@ class WorkspaceAdmin(ClosurePages, ForecastPage, TimelinePage, ServiceAdmin):
         elif status["plan"] == Plan.Code.FREE:
             effects.append("Moving it to Team then needs a card on file again (T2).")
         return effects
+
+    @staticmethod
+    def _removal_refused(workspace) -> str:
+        """T2: why removing the card today is refused, said before a reason is typed (the
+        third walk: the page offered the form, and the refusal came after)."""
+        with nothing_survives("this page"):
+            try:
+                services.remove_payment_method(
+                    Workspace.objects.get(pk=workspace.pk), as_of=toolkit.today()
+                )
+            except BillingError as refusal:
+                return str(refusal)
+        return ""
 
     @staticmethod
     def _page_url(workspace, page: str) -> str:

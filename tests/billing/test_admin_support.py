@@ -3,6 +3,7 @@ reviewers only read; finance voids and approves. Requests go through the real gr
 
 from datetime import date, timedelta
 from decimal import Decimal as D
+from html import unescape
 
 import pytest
 from django.db import connection
@@ -200,6 +201,25 @@ def test_t2_t4_support_removes_a_card_with_a_reason(client, support, reviewer, f
     # Nothing left to remove: the page says so and offers no form.
     page = client.get(action_url(ws, "remove-card")).content.decode()
     assert f"{ws.name} has no payment method on file." in page and 'name="reason"' not in page
+
+
+def test_t2_the_remove_card_page_says_first_that_a_removal_today_is_refused(client, support, today):
+    """T2, D4 (the third walk): moved from Free to Team today, the workspace needs its card on
+    file today. The page offered the form, and only the refusal said so, telling staff to date
+    the removal, which the page cannot. It says so first, offers no form, and the refusal
+    names the day from which the card can go."""
+    ws = workspace(as_of=today - timedelta(days=30), card=True)
+    services.change_to_team(ws, as_of=today)
+    client.force_login(support)
+    page = unescape(" ".join(client.get(action_url(ws, "remove-card")).content.decode().split()))
+    assert (
+        f"Removing {ws.name}'s payment method dated 10 Feb 2026 is refused: it moved from Free "
+        "to Team that day, which needs one on file that day (T2). Remove it on 11 Feb 2026 or "
+        "later."
+    ) in page
+    assert 'name="reason"' not in page
+    ws.refresh_from_db()
+    assert ws.has_payment_method  # the page's own try left nothing behind
 
 
 def test_r2_reviewer_reads_workspaces_but_cannot_act(client, reviewer, today):
