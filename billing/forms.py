@@ -26,6 +26,9 @@ class PlainDecimalField(forms.DecimalField):
 
     what = "amount"
     example = "1000.00"
+    # Text, not a number box: a browser empties a number box holding "1,000" when the page
+    # comes back with its error, or sends "1,000.50" as 1000.50 unasked (the third walk).
+    widget = forms.TextInput(attrs={"inputmode": "decimal"})
     default_error_messages = {
         "invalid": "Enter the %(what)s as a plain number, e.g. %(example)s.",
         "exponent": "Write the number in full, e.g. %(example)s, not “%(value)s”.",
@@ -93,6 +96,7 @@ class PlainIntegerField(forms.IntegerField):
     digits too ("١٢٣" became 123, which the usage import refuses) and says only "Enter a whole
     number." of "12,500"."""
 
+    widget = forms.TextInput(attrs={"inputmode": "numeric"})  # as PlainDecimalField's
     default_error_messages = {
         "invalid": "Enter a whole number in the digits 0–9, e.g. 12500.",
         "separator": "Enter the number without thousands separators, e.g. 12500.",

@@ -404,6 +404,8 @@ def test_k3_support_requests_and_finance_approves_in_the_admin(client, support, 
             {"amount": typed, "reason": "Typo"},
         ).content.decode()
         assert refusal in page, typed
+        # Kept as typed, in a text box (a number box came back empty: the third walk).
+        assert f'type="text" name="amount" value="{typed}" inputmode="decimal"' in page, typed
     assert not CreditNote.objects.exists()
     client.post(url, as_shown(client, url, {"amount": "440.00", "reason": "Seat count wrong"}))
     note = CreditNote.objects.get()
