@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.utils.text import Truncator
 
 from billing.admin_toolkit import (
@@ -22,7 +23,7 @@ from billing.admin_toolkit import (
 )
 from billing.emails import resend_email, resend_refusal, stuck_emails
 from billing.formatting import EMAIL_KINDS, count, email_kind
-from billing.models import OutboundEmail, Workspace
+from billing.models import LockEvent, OutboundEmail, Subscription, Workspace, WorkspaceClosure
 
 
 class EmailKindFilter(admin.SimpleListFilter):
@@ -116,7 +117,7 @@ class OutboundEmailAdmin(ServiceAdmin):
     # The email's page: its kind by the label the list shows, not the template's name.
     fields = [
         "kind_display",
-        "object_key",
+        "about",
         "to",
         "subject",
         "body_text",
@@ -127,7 +128,7 @@ class OutboundEmailAdmin(ServiceAdmin):
         "sent_at",
         "claimed_at",
     ]
-    readonly_fields = ["kind_display"]
+    readonly_fields = ["kind_display", "about"]
 
     change_form_template = "admin/billing/outboundemail/change_form.html"
     pages = (("<int:pk>/resend/", "resend_view", "billing_outboundemail_resend"),)
@@ -172,6 +173,26 @@ class OutboundEmailAdmin(ServiceAdmin):
     kind_display = shown_column("kind", email_kind, description="Kind")
     # "Tries", not the field's "Attempts": the list fits 1,366 px with a failed email's error.
     tries = shown_column("attempts", count, description="Tries")
+
+    @admin.display(description="About")
+    def about(self, email):
+        """The workspace (and a closure's final invoice) the email is about, linked: the page
+        showed only its key, "closure:1" (the third walk). Other keys (an application, a
+        partner) are the apps' above, and are shown as they are."""
+        key = email.object_key
+        kind, _, rest = key.partition(":")
+        row = workspace = None
+        if model := {"sub": Subscription, "lock": LockEvent, "closure": WorkspaceClosure}.get(kind):
+            row = model.objects.select_related("workspace").filter(pk=row_id(rest)).first()
+            workspace = row.workspace if row else None
+        elif ":workspace:" in key:  # a campaign's email to one workspace
+            workspace = Workspace.objects.filter(pk=row_id(key.rpartition(":")[2])).first()
+        if workspace is None:
+            return key
+        links = [(reverse("admin:billing_workspace_change", args=[workspace.pk]), workspace.name)]
+        if final := getattr(row, "final_invoice", None):
+            links.append((reverse("admin:billing_invoice_change", args=[final.pk]), final.number))
+        return format_html_join(", ", '<a href="{}">{}</a>', links)
 
     @admin.display(description="Last error")
     def error(self, email):

@@ -446,6 +446,35 @@ def test_an_email_page_names_its_kind_as_the_list_does(db, client, finance):
     assert "startup_application_rejected" not in page
 
 
+def test_w1_an_email_page_links_the_workspace_and_final_invoice_it_is_about(db, client, support):
+    """W1 (the third walk): a closure's confirmation showed its key, "closure:1", and no way
+    to the workspace or the final invoice its text quotes. It links both; a key of the apps
+    above (an application) is shown as it is."""
+    from billing.models import OutboundEmail
+    from tests.coupons.factories import paid_monthly
+
+    ws = paid_monthly(as_of=date(2026, 1, 1), name="Acme")
+    closure = services.close_workspace(
+        ws, by=support, reason="Asked to delete", as_of=date(2026, 1, 25)
+    )
+    final = closure.final_invoice
+    email = OutboundEmail.objects.get(kind="workspace_closed")
+    client.force_login(support)
+    page = client.get(reverse("admin:billing_outboundemail_change", args=[email.pk]))
+    page = page.content.decode()
+    workspace_url = reverse("admin:billing_workspace_change", args=[ws.pk])
+    invoice_url = reverse("admin:billing_invoice_change", args=[final.pk])
+    assert (
+        f'<div class="readonly"><a href="{workspace_url}">Acme</a>, '
+        f'<a href="{invoice_url}">{final.number}</a></div>'
+    ) in page
+    other = OutboundEmail.objects.create(
+        kind="startup_application_rejected", object_key="application:1", to="a@example.com"
+    )
+    page = client.get(reverse("admin:billing_outboundemail_change", args=[other.pk]))
+    assert '<div class="readonly">application:1</div>' in page.content.decode()
+
+
 def test_a_forbidden_page_is_the_back_office_s_own_403(db, client, reviewer, invoice):
     client.force_login(reviewer)
     response = client.get(reverse("finance:invoice-document", args=[invoice.pk]))
