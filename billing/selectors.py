@@ -319,6 +319,12 @@ class RefundSummary:
         return Decimal("0.00") if self.void else self.total - self.refunded
 
     @property
+    def requestable(self):
+        """What a new request may still ask for: the requests waiting count against it (the
+        third walk read "left to refund" as that, and the form then capped it lower)."""
+        return max(self.left - self.pending, Decimal("0.00"))
+
+    @property
     def pending_notes(self):
         return [note for note in self.notes if note.status == models.CreditNote.Status.REQUESTED]
 

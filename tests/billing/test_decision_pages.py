@@ -169,7 +169,8 @@ def test_k3_the_invoice_page_shows_refunded_pending_and_left(db, client, support
         ("Invoice total", "$120.00"),
         ("Refunded (approved credit notes)", "$20.00"),
         ("Requested, waiting for finance", "$30.50"),
-        ("Left to refund", "$100.00"),
+        ("Not refunded yet", "$100.00"),
+        ("Left to request, after those waiting", "$69.50"),  # 120.00 − 20.00 − 30.50
     ]
     approve = reverse("admin:billing_creditnote_decide", args=[waiting.pk, "approve"])
     assert approve in body
@@ -187,7 +188,7 @@ def test_k3_finance_approves_a_credit_note_beside_the_invoice_figures(
     url = reverse("admin:billing_creditnote_decide", args=[note.pk, "approve"])
     asked = client.get(url).content.decode()
     assert 'value="Yes, approve $45.00"' in asked
-    assert ("Left to refund", "$120.00") in figures(asked)
+    assert ("Not refunded yet", "$120.00") in figures(asked)
     note.refresh_from_db()
     assert note.status == "requested"
     response = client.post(
