@@ -88,7 +88,8 @@ class DiscountTerm:
         covers. A removed discount is not on invoices issued from its removal on, but for a
         billing month held with it that had ended before the removal: the month close, dated
         the 1st, comes after the changes of that day (D1), and a removal or a closure (W1) that
-        day must not take the month just ended off its discount; a cancellation does not."""
+        day must not take the month just ended off its discount (a cancellation that day
+        never did: it leaves the discount running)."""
         coupon = self.coupon
         if not coupon.covers(draft.interval):
             return False
