@@ -263,7 +263,11 @@ class StartupApplicationAdmin(ServiceAdmin):
             credits_warning = services.credits_scope_warning(shown, toolkit.today())
             unconfirmed = form.is_bound and form.is_valid()
             unconfirmed = unconfirmed and not form.cleaned_data["credits_scope_confirmed"]
-            if credits_warning and unconfirmed:
+            # A failing check without an override is the service's refusal, named first.
+            checks_pass = unconfirmed and (
+                not shown.failing_checks or form.cleaned_data["override_reason"]
+            )
+            if credits_warning and checks_pass:
                 # S7: the page's warning says why; the box itself says what is missing (the
                 # service's refusal repeated the warning above it, in other words).
                 form.add_error(

@@ -23,7 +23,7 @@ def test_fc1_finance_forecasts_a_move_to_annual_beside_todays_state(
     page.goto(f"{live_server.url}/admin/billing/workspace/{workspace.pk}/change/")
     page.get_by_role("link", name="Forecast").click()
     settings = page.get_by_label("Forecast settings")
-    settings.get_by_role("spinbutton", name="Months").fill("3")
+    settings.get_by_role("textbox", name="Months").fill("3")
     settings.get_by_label("This figure").check()
     settings.get_by_label("MTUs a month (figure)").fill("13000")
     settings.get_by_label("Proposed change").select_option("team:annual")
