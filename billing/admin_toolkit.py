@@ -73,6 +73,7 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 from billing.audit import shown_text
 from billing.documents import preview
 from billing.errors import BillingError
+from billing.forecast import nothing_survives
 from billing.formatting import day, money
 from billing.months import add_months, month_start, parse_month
 from billing.search import matching
@@ -327,6 +328,35 @@ class ReasonForm(forms.Form):
     reason = ReasonField()
 
 
+# What the service is given in place of a reason still to be typed (`refusal_beside_reason`).
+REASON_TO_COME = "(the reason still to be typed)"
+
+
+def refusal_beside_reason(form, attempt) -> bool:
+    """All errors in one pass: a form whose only fault is its reason (empty, blank or too long)
+    would say what the service refuses only once the reason was typed (the third walk: a tax
+    rate's start date outside the years billed, a usage figure for a closed month). Here the
+    service runs in the forecast's sandbox (`nothing_survives`: nothing it writes or queues
+    survives) with a stand-in reason, and its refusal joins the reason's error. True when the
+    service ran, so the caller reads again the rows the service may have changed in memory."""
+    reasons = {name for name, field in form.fields.items() if isinstance(field, ReasonField)}
+    if not form.errors or not set(form.errors) <= reasons:
+        return False
+    data = {**form.cleaned_data, **dict.fromkeys(set(form.errors), REASON_TO_COME)}
+    refusal = ""
+    try:
+        with nothing_survives("this page"):
+            try:
+                attempt(data)
+            except BillingError as exc:
+                refusal = str(exc)
+    except BillingError:  # the clock holds the workspace: any refusal comes on the next try
+        return True
+    if refusal:
+        form.add_error(None, refusal)
+    return True
+
+
 class OptionalReasonForm(forms.Form):
     reason = ReasonField(required=False, help_text="Optional; kept in the history.")
 
@@ -338,6 +368,12 @@ class CheckedByService:
     tax rate replacing one that starts the same day)."""
 
     unlinked = ()  # `unlinked_rows`: shown, never input
+    attempt = None  # (form, data): the save's service call, for `refusal_beside_reason`
+
+    def full_clean(self):
+        super().full_clean()
+        if self.is_bound and self.attempt is not None:
+            refusal_beside_reason(self, lambda data: self.attempt(self, data))
 
     def _post_clean(self):
         opts = self._meta
@@ -817,6 +853,7 @@ class ServiceAdmin(SimpleHistoryAdmin):
             shown = [name for name in shown if name in readonly]
         unlinked = unlinked_rows(self, request, shown)
         extra = {**extra, **unlinked, "unlinked": tuple(unlinked)}
+        extra["attempt"] = staticmethod(functools.partial(self._attempt_save, request, obj))
         mixins = (CheckedByService,)
         if refusal := getattr(request, "service_refusal", ""):
             mixins, extra = (RefusedByService, *mixins), {**extra, "refusal": refusal}
@@ -847,6 +884,14 @@ class ServiceAdmin(SimpleHistoryAdmin):
         # The message and the admin's log name the row as the service stored it (a region
         # typed "wy" is stored "WY"), not as typed.
         obj.refresh_from_db()
+
+    def _attempt_save(self, request, obj, form, data):
+        """`save_model`'s service call with `data` (for `refusal_beside_reason`)."""
+        if obj is None:
+            self.create(request, data)
+        elif set(form.changed_data) - {"change_reason"}:
+            current = type(obj)._default_manager.get(pk=obj.pk)
+            self.update(request, current, data, form.changed_data)
 
     def log_change(self, request, obj, message):
         if getattr(request, "nothing_changed", False):
@@ -1187,6 +1232,10 @@ def service_form_page(
                 model_admin.log_change(request, logged, message)
             model_admin.message_user(request, message, messages.SUCCESS)
             return redirect(back_url)
+    elif request.method == "POST" and form is not None:
+        tried = refusal_beside_reason(form, perform)
+        if tried and obj is not None:
+            obj.refresh_from_db()  # the sandboxed service may have changed it in memory
     return admin_page(
         model_admin,
         request,
