@@ -81,6 +81,40 @@ def because(reason: str = "", by=None):
         _because.reset(token)
 
 
+# `_because`'s "who" for the billing clock's own work: no user, whatever request is open.
+_THE_CLOCK = object()
+
+
+@contextmanager
+def by_the_clock(reason: str):
+    """Every history row written inside the block is the billing clock's: no user and
+    `reason`, also inside a staff change that catches its workspace up to the day before it
+    (a trial or term end the clock had yet to apply is not the person's, nor their reason)."""
+    token, asked = _because.set((reason, _THE_CLOCK)), _asked_why.set("")
+    try:
+        yield
+    finally:
+        _asked_why.reset(asked)
+        _because.reset(token)
+
+
+def acting() -> tuple:
+    """(who, the reason they typed) for the service running (`records_why`), for rows a
+    service writes in bulk, which `_fill_in_why` never sees: (None, "") for the clock's work."""
+    current = _because.get()
+    by = current[1] if current is not None and current[1] is not _THE_CLOCK else None
+    return by, _asked_why.get()
+
+
+def changed_fields(model, fields, **said) -> str:
+    """ "Changed contact name, website": the fields of `model` a change edits, as the forms
+    label them (the history read "Changed contact_name"), or as `said` words one."""
+    return "Changed " + ", ".join(
+        said.get(field) or str(model._meta.get_field(field).verbose_name)
+        for field in sorted(fields)
+    )
+
+
 def with_reason(text: str, reason: str) -> str:
     """`text`, followed by the person's reason when there is one."""
     return f"{text}: {reason.strip()}" if reason and reason.strip() else text
@@ -113,7 +147,9 @@ def _fill_in_why(sender, history_instance, **kwargs):
     reason, by = current
     if reason and not history_instance.history_change_reason:
         history_instance.history_change_reason = reason
-    if by is not None and history_instance.history_user_id is None:
+    if by is _THE_CLOCK:
+        history_instance.history_user = None
+    elif by is not None and history_instance.history_user_id is None:
         history_instance.history_user = by
 
 

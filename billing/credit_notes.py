@@ -173,7 +173,7 @@ def request_credit_note(invoice: Invoice, *, by, amount, reason: str, as_of: dat
     note = CreditNote(
         invoice=invoice, amount=amount, reason=reason.strip(), requested_by=by, requested_on=as_of
     )
-    save_with_reason(note, "Requested", by=by)
+    save_with_reason(note, with_reason("Requested", reason), by=by)
     return note
 
 

@@ -17,7 +17,7 @@ from django.db.models import Case, Count, Exists, OuterRef, Subquery, Value, Whe
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from billing.audit import record_history
+from billing.audit import acting, record_history, with_reason
 from billing.closed_workspaces import closed_on_day
 from billing.emails import enqueue_after_commit, queue_emails_rendered_when_sent
 from billing.models import (
@@ -139,6 +139,11 @@ def change_locks(
     if not workspaces:
         return []
     cause_text = reason or LockEvent.Cause(cause).label
+    if not reason:
+        # R4: a lock a person's change moves (a move to Team lifting it, F4; a cancellation
+        # putting it back, F7) records who and the reason they typed for that change.
+        acted_by, typed = acting()
+        by, reason, cause_text = by or acted_by, typed, with_reason(cause_text, typed)
     events = [
         LockEvent(
             workspace=ws,

@@ -19,7 +19,7 @@ from django.db.models.functions import Lower
 from django_countries import countries
 
 from billing import invoicing
-from billing.audit import records_why, require_reason, save_with_reason
+from billing.audit import because, by_the_clock, records_why, require_reason, save_with_reason
 from billing.clock import refuse_issued_already, refuse_processed, take_in_date_order
 from billing.closed_workspaces import refuse_closed
 from billing.contact_details import check_email, check_name, hidden_character
@@ -140,10 +140,11 @@ def create_workspace(
     save_with_reason(workspace, "Created")
     if has_payment_method:
         PaymentMethod.objects.create(workspace=workspace, added_on=as_of)
-    if plan == Plan.Code.TEAM:
-        _start_team(workspace, interval=interval, as_of=as_of)
-    else:
-        Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=as_of)
+    with because("Signed up"):
+        if plan == Plan.Code.TEAM:
+            _start_team(workspace, interval=interval, as_of=as_of)
+        else:
+            Subscription.objects.create(workspace=workspace, plan=_plan("free"), started_on=as_of)
     return workspace
 
 
@@ -496,20 +497,22 @@ def change_interval(workspace: Workspace, *, interval: str, as_of: date):
 
 def _end_trial(workspace: Workspace, sub: Subscription):
     """T4: on the end date, paid Team with a card on file that day, else Free that day."""
-    day = sub.trial_end
-    if workspace.payment_method_on(day):
-        sub.trial_outcome = Subscription.TrialOutcome.CONVERTED
-        sub.save(update_fields=["trial_outcome"])
-        if sub.interval == Interval.ANNUAL:
-            _start_term(sub, day)
+    ended = sub.trial_end
+    if workspace.payment_method_on(ended):
+        with by_the_clock(f"Trial ended {day(ended)} with a card on file: paid Team (T4)"):
+            sub.trial_outcome = Subscription.TrialOutcome.CONVERTED
+            sub.save(update_fields=["trial_outcome"])
+            if sub.interval == Interval.ANNUAL:
+                _start_term(sub, ended)
         _email(workspace, "trial_converted", f"sub:{sub.pk}", {"subscription": sub})
     else:
-        sub.trial_outcome = Subscription.TrialOutcome.REVERTED
-        stop_subscription(sub, day, Subscription.EndReason.TRIAL_ENDED)
-        start_free(workspace, day)
-        context = {"subscription": sub, "free_plan": _free_terms(day)}
-        _email(workspace, "trial_ended", f"sub:{sub.pk}", context)
-        _restore_lifted_lock(workspace, sub, day)
+        with by_the_clock(f"Trial ended {day(ended)} without a card: back to Free (T4)"):
+            sub.trial_outcome = Subscription.TrialOutcome.REVERTED
+            stop_subscription(sub, ended, Subscription.EndReason.TRIAL_ENDED)
+            start_free(workspace, ended)
+            context = {"subscription": sub, "free_plan": _free_terms(ended)}
+            _email(workspace, "trial_ended", f"sub:{sub.pk}", context)
+            _restore_lifted_lock(workspace, sub, ended)
 
 
 def locks_for_changes_entered_ahead(day: date) -> dict:
@@ -608,21 +611,24 @@ def _restore_lifted_lock(workspace: Workspace, sub: Subscription, day: date):
 
 def _end_term(workspace: Workspace, sub: Subscription):
     """K2, K4: at the term's end, Free if cancelled, monthly if asked, else renew."""
-    day = sub.term_end
+    ended = sub.term_end
     if sub.cancel_at_term_end:
-        stop_subscription(sub, day, Subscription.EndReason.CANCELLED)
-        start_free(workspace, day)
+        with by_the_clock(f"Annual term ended {day(ended)}, cancelled: Free from then (K2)"):
+            stop_subscription(sub, ended, Subscription.EndReason.CANCELLED)
+            start_free(workspace, ended)
     elif sub.switch_to_monthly_at_term_end:
-        stop_subscription(sub, day, Subscription.EndReason.INTERVAL_CHANGED)
-        Subscription.objects.create(
-            workspace=workspace,
-            plan=sub.plan,
-            interval=Interval.MONTHLY,
-            started_on=day,
-            paid_from=day,
-        )
+        with by_the_clock(f"Annual term ended {day(ended)}: monthly billing from then (K4)"):
+            stop_subscription(sub, ended, Subscription.EndReason.INTERVAL_CHANGED)
+            Subscription.objects.create(
+                workspace=workspace,
+                plan=sub.plan,
+                interval=Interval.MONTHLY,
+                started_on=ended,
+                paid_from=ended,
+            )
     else:
-        _start_term(sub, day)
+        with by_the_clock(f"Annual term renewed {day(ended)} (K2)"):
+            _start_term(sub, ended)
 
 
 def _events(sub: Subscription) -> list:

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 
 from billing.amounts import parse_dollars
-from billing.audit import save_with_reason, with_reason
+from billing.audit import changed_fields, save_with_reason, with_reason
 from billing.clock import refuse_processed
 from billing.contact_details import check_name
 from billing.errors import refuse_dated_before, refuse_problems
@@ -375,12 +375,8 @@ def update_coupon(
         switch_coupon(coupon, changed["active"], as_of=as_of)
     for field, value in changed.items():
         setattr(coupon, field, value)
-    text = "Changed " + ", ".join(
-        f"active (switched {'on' if value else 'off'} from {day(as_of)})"
-        if field == "active"
-        else field
-        for field, value in sorted(changed.items())
-    )
+    switched = f"active (switched {'on' if changed.get('active') else 'off'} from {day(as_of)})"
+    text = changed_fields(Coupon, changed, active=switched)
     save_with_reason(coupon, with_reason(text, reason), by=by)
     return coupon
 

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from billing.amounts import parse_dollars
-from billing.audit import require_reason, save_with_reason, with_reason
+from billing.audit import changed_fields, require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
 from billing.contact_details import check_email, check_name, check_website
 from billing.emails import queue_email
@@ -306,5 +306,6 @@ def update_partner(partner: AcceleratorPartner, *, by, reason: str, **changes):
         _refuse_name_taken(partner, changes["name"])
     for field, value in changes.items():
         setattr(partner, field, value)
-    save_with_reason(partner, "Changed " + ", ".join(sorted(changes)) + f": {reason}", by=by)
+    changed = changed_fields(AcceleratorPartner, changes)
+    save_with_reason(partner, with_reason(changed, reason), by=by)
     return partner

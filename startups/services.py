@@ -13,7 +13,7 @@ from django_countries import countries
 from simple_history.utils import bulk_update_with_history
 
 from billing.amounts import parse_dollars
-from billing.audit import require_reason, save_with_reason, with_reason
+from billing.audit import record_history, require_reason, save_with_reason, with_reason
 from billing.clock import refuse_processed
 from billing.closed_workspaces import closed_since, first_closure_since, refuse_closed
 from billing.contact_details import check_email, check_name, check_website
@@ -572,7 +572,7 @@ def approve_application(
     application.decision_note, application.override_reason = note.strip(), override_reason
     save_with_reason(
         application,
-        with_reason("Approved", note) + (f" Override: {override_reason}" if failing else ""),
+        with_reason("Approved", note) + (f"; override: {override_reason}" if failing else ""),
         by=by,
     )
     _refresh_e5_of_others(application, by=by, why="was approved")
@@ -612,6 +612,19 @@ def open_renewal_reviews(as_of: date) -> dict:
         for application in due.only("pk", "decided_on")
     ]
     RenewalReview.objects.bulk_create(reviews, ignore_conflicts=True)
+    # R4: each review opened is kept as the clock's first version, as a row saved one by one
+    # would be (ids read back: `ignore_conflicts` returns none).
+    opened = RenewalReview.objects.filter(
+        application__in=[review.application_id for review in reviews], year=2
+    ).exclude(Exists(RenewalReview.history.filter(id=OuterRef("pk"))))
+    record_history(
+        RenewalReview,
+        [
+            (pk, f"Opened {day(as_of)}: year one's anniversary is near (CR3)")
+            for pk in opened.values_list("pk", flat=True)
+        ],
+        kind="+",
+    )
     return {"renewal_reviews_opened": len(reviews)} if reviews else {}
 
 
@@ -815,7 +828,7 @@ def decide_deal_request(request: DealRequest, *, by, fulfil: bool, as_of: date, 
         )
     request.status = DealRequest.Status.FULFILLED if fulfil else DealRequest.Status.DECLINED
     request.decided_by, request.decided_on, request.note = by, as_of, note
-    save_with_reason(request, f"{request.get_status_display()} {note}".strip(), by=by)
+    save_with_reason(request, with_reason(request.get_status_display(), note), by=by)
     return request
 
 
