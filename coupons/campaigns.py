@@ -22,6 +22,7 @@ dispatcher: this module never imports the tasks.
 """
 
 import hashlib
+import logging
 import operator
 from collections import Counter
 from datetime import date, datetime, timedelta
@@ -51,7 +52,7 @@ from django_countries import countries
 
 from billing.audit import require_reason, save_with_reason
 from billing.bulk_rows import id_in
-from billing.clock import refuse_processed
+from billing.clock import last_processed_day, refuse_processed
 from billing.contact_details import hidden_character
 from billing.emails import EmailSpec, queue_emails
 from billing.errors import BillingError, ClockBehind, refuse_dated_before, refuse_problems
@@ -135,6 +136,8 @@ CHECK_CHUNK = 2_000
 # Emails per worker task (RECIPES: Celery tasks in chunks of 100 run ~20x faster than single).
 CAMPAIGN_BATCH = 500
 SAMPLE_SIZE = 10
+
+logger = logging.getLogger(__name__)
 
 
 # --- The audience (G1) ------------------------------------------------------------------------
@@ -856,14 +859,53 @@ def register_batch_dispatch(dispatch) -> None:
     _batch_dispatch = dispatch
 
 
+def _offer_day(recipients: list[CampaignRecipient]) -> date:
+    """The day a batch judges its recipients on (G1, C2): the earliest a redemption asked for
+    now could be dated. Their latest launch day while the clock has not processed it, else the
+    first day it has not (D2: on a processed day, the invoices its close issued and changes
+    dated since would read as refusals that a redemption dated now does not meet). Read from
+    the clock, not as today at the edge: a launch is dated on the clock's days, which a demo or
+    a copy runs far from the wall clock's (D1); with the clock through yesterday, it is today."""
+    day = max(r.added_on for r in recipients)
+    last = last_processed_day()
+    return max(day, last + timedelta(days=1)) if last is not None else day
+
+
+def _refused_now(coupon: Coupon, workspace_ids: list[int], as_of: date) -> dict[int, str]:
+    """G1, C2 at send time: {workspace id: reason} for those of `workspace_ids` the coupon
+    would refuse on `as_of`, by C2's own decision (`check_coupon`, then `refusal` on the
+    facts read in SQL, `standing_expressions`): one query, whatever their number. D4: a
+    workspace the clock owes an event (`_owing`) keeps the launch's verdict, which was given
+    after catching it up: its rows are not yet what `redeem_coupon` would judge (a trial that
+    ended is still on Team), and every dated change to it catches it up first."""
+    try:
+        check_coupon(coupon, as_of=as_of)
+    except CouponRefused as exc:  # it refuses every workspace alike
+        return dict.fromkeys(workspace_ids, exc.reason)
+    rows = (
+        Workspace.objects.filter(id_in("pk", workspace_ids))
+        .exclude(_owing(as_of))
+        .annotate(**standing_expressions(coupon, as_of=as_of))
+        .values_list("pk", *Standing._fields)
+    )
+    refused = {}
+    for pk, *facts in rows:
+        if reason := refusal(coupon, Standing(*facts)):
+            refused[pk] = reason
+    return refused
+
+
 def notify_batch(campaign_id: int, *, first_id: int, last_id: int) -> int:
     """G2, a worker's batch: queue the email of each recipient in the id range not emailed yet,
     in the outbox (sent after commit, once per (kind, object, recipient)), and link it, all in
     one transaction under the rows' locks: a redelivered or concurrent batch finds nothing left.
     A fixed number of queries whatever the batch's size. Returns how many it queued.
 
-    W1: a workspace closed since the launch (its customer asked to delete it) is no longer
-    reached: its recipient row goes, unemailed, as `campaign_audience` would leave it out now."""
+    G1, C2, W1: a workspace that can no longer take the coupon (closed since the launch, the
+    coupon redeemed for it or another discount given meanwhile, the coupon used up or switched
+    off: `_refused_now` on `_offer_day`) is no longer reached: its recipient row goes,
+    unemailed, as `campaign_audience` would leave it out now; an offer support would refuse
+    is not sent. A launch again reaches it once it can take the coupon."""
     with transaction.atomic():
         campaign = Campaign.objects.select_related("coupon").filter(pk=campaign_id).first()
         if campaign is None:
@@ -874,10 +916,32 @@ def notify_batch(campaign_id: int, *, first_id: int, last_id: int) -> int:
             .filter(campaign_id=campaign_id, pk__gte=first_id, pk__lte=last_id, email=None)
             .order_by("pk")
         )
-        closed = [r.pk for r in recipients if r.workspace.closed_on is not None]
-        if closed:
-            CampaignRecipient.objects.filter(pk__in=closed).delete()
-            recipients = [r for r in recipients if r.pk not in closed]
+        if not recipients:
+            return 0
+        reasons = {
+            r.workspace_id: WORKSPACE_CLOSED
+            for r in recipients
+            if r.workspace.closed_on is not None
+        }
+        day = _offer_day(recipients)
+        open_ids = [r.workspace_id for r in recipients if r.workspace_id not in reasons]
+        if open_ids:
+            reasons.update(_refused_now(campaign.coupon, open_ids, day))
+        if reasons:
+            left_out = [r.pk for r in recipients if r.workspace_id in reasons]
+            CampaignRecipient.objects.filter(pk__in=left_out).delete()
+            recipients = [r for r in recipients if r.workspace_id not in reasons]
+            logger.info(
+                "campaign %s batch %s-%s on %s: %s left out unemailed (%s)",
+                campaign_id,
+                first_id,
+                last_id,
+                day,
+                len(reasons),
+                "; ".join(
+                    f"{label}: {n}" for label, n in sorted(_labelled(Counter(reasons.values())))
+                ),
+            )
         if not recipients:
             return 0
         specs = [
@@ -925,13 +989,10 @@ def campaign_progress(campaign: Campaign) -> dict:
 
 def campaign_results(campaign: Campaign) -> dict:
     """G3: notified, redeemed and the discount given so far, with a monthly series."""
-    # Notified: the email is out or on its way, not failed (a failed one may yet be resent).
+    # Notified: the email was sent, as `notifying_campaign_id` reads it (one still pending is
+    # counted as queued by `campaign_progress`, and told the workspace nothing yet).
     # Given: on invoices that stand (a voided invoice gave nothing).
-    notified = (
-        campaign.recipients.exclude(email=None)
-        .exclude(email__status=OutboundEmail.Status.FAILED)
-        .count()
-    )
+    notified = campaign.recipients.filter(email__status=OutboundEmail.Status.SENT).count()
     redeemed = Redemption.objects.filter(campaign=campaign).count()
     applied = DiscountApplication.objects.filter(redemption__campaign=campaign).exclude(
         invoice__status=Invoice.Status.VOID

@@ -71,16 +71,18 @@ def active_discounts(workspace_ids, *, as_of: date) -> dict[int, Redemption]:
 
 def notifying_campaign_id(workspace, coupon, as_of: date) -> int | None:
     """G3: the latest campaign that emailed the workspace about `coupon` by `as_of`, the
-    redemption's day, if any (an email that failed for good told it nothing; a redemption
-    dated before the campaign reached the workspace was not brought by it)."""
+    redemption's day, if any. Only an email the mail server took notified it: one still
+    pending (the server down, no worker yet) or failed for good told it nothing, whatever
+    becomes of it later. A redemption dated before the campaign reached the workspace was not
+    brought by it (`added_on`, the launch's day: `sent_at` is the wall clock's moment, and
+    redemptions are dated by the billing clock's days, which a demo or a copy runs apart)."""
     return (
         CampaignRecipient.objects.filter(
             workspace_id=workspace.pk,
             campaign__coupon=coupon,
-            email__isnull=False,
+            email__status=OutboundEmail.Status.SENT,
             added_on__lte=as_of,
         )
-        .exclude(email__status=OutboundEmail.Status.FAILED)
         .order_by("-added_on", "-id")
         .values_list("campaign_id", flat=True)
         .first()
