@@ -20,11 +20,13 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.http import Http404
 from django_countries import countries
 from fpdf import FPDF, XPos, YPos
+from fpdf.enums import MethodReturnValue
 
 from billing.formatting import billed, day, money, period_text
 from billing.models import CreditNote, Interval, Invoice, InvoiceLine
@@ -262,6 +264,41 @@ def _text(pdf: FPDF, value) -> str:
     return value
 
 
+class Cell(NamedTuple):
+    """One cell of a row of the PDF: its width in mm, its text, aligned "L" or "R", its colour."""
+
+    width: float
+    text: str
+    align: str = "L"
+    colour: tuple[int, int, int] = INK
+
+
+def _row(pdf: FPDF, x: float, height: float, cells: list[Cell]) -> None:
+    """`cells` side by side from `x` on the current line, each wrapped within its own width (a
+    word wider than the cell, such as an email, at any character): a long name, email or tax
+    name runs neither into the next column nor off the page. A row that does not fit on the
+    page moves whole to the next one; the next row starts under its tallest cell."""
+    tallest = max(
+        pdf.multi_cell(
+            cell.width,
+            height,
+            _text(pdf, cell.text),
+            dry_run=True,
+            output=MethodReturnValue.HEIGHT,
+        )
+        for cell in cells
+    )
+    if pdf.will_page_break(tallest):
+        pdf.add_page()
+    top = pdf.get_y()
+    for cell in cells:
+        pdf.set_xy(x, top)
+        pdf.set_text_color(*cell.colour)
+        pdf.multi_cell(cell.width, height, _text(pdf, cell.text), align=cell.align)
+        x += cell.width
+    pdf.set_xy(pdf.l_margin, top + tallest)
+
+
 def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     """The document as an A4 PDF. Uncompressed, so every figure can be found by searching the
     file; `issued` fixes the PDF's creation date (the same bytes for the same row)."""
@@ -281,10 +318,10 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     top = pdf.get_y()
     pdf.set_text_color(*INK)
     pdf.set_font("helvetica", "B", 12)
-    pdf.cell(width / 2, 6, _text(pdf, doc.seller_name), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(width / 2 - 4, 6, _text(pdf, doc.seller_name), new_x=XPos.LMARGIN)
     pdf.set_font("helvetica", "", 9)
     for line in doc.seller_address:
-        pdf.cell(width / 2, 4.5, _text(pdf, line), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(width / 2 - 4, 4.5, _text(pdf, line), new_x=XPos.LMARGIN)
     below_seller = pdf.get_y()
     pdf.set_xy(pdf.l_margin + width / 2, top)
     pdf.set_font("helvetica", "B", 20)
@@ -306,21 +343,18 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     pdf.set_text_color(*QUIET)
     pdf.cell(width / 2, 4, doc.customer_label.upper(), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_text_color(*INK)
+    # Each wraps short of the facts' column: a 59-character email was printed over "Plan".
+    customer = width / 2 - 4
     pdf.set_font("helvetica", "B", 11)
-    pdf.multi_cell(width / 2 - 4, 5.5, _text(pdf, doc.customer_name), new_x=XPos.LMARGIN)
+    pdf.multi_cell(customer, 5.5, _text(pdf, doc.customer_name), new_x=XPos.LMARGIN)
     pdf.set_font("helvetica", "", 9)
-    pdf.cell(width / 2, 4.5, _text(pdf, doc.customer_location), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.cell(width / 2, 4.5, _text(pdf, doc.customer_email), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(customer, 4.5, _text(pdf, doc.customer_location), new_x=XPos.LMARGIN)
+    pdf.multi_cell(customer, 4.5, _text(pdf, doc.customer_email), new_x=XPos.LMARGIN)
     below_customer = pdf.get_y()
     pdf.set_y(top)
     for label, value in doc.facts:
-        pdf.set_x(pdf.l_margin + width / 2)
-        pdf.set_text_color(*QUIET)
-        pdf.cell(width / 4 - 6, 5, _text(pdf, label))
-        pdf.set_text_color(*INK)
-        pdf.cell(
-            width / 4 + 6, 5, _text(pdf, value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT
-        )
+        cells = [Cell(width / 4 - 6, label, colour=QUIET), Cell(width / 4 + 6, value, "R")]
+        _row(pdf, pdf.l_margin + width / 2, 5, cells)
     pdf.set_y(max(below_customer, pdf.get_y()) + 8)
 
     # Every line, then the totals.
@@ -333,18 +367,22 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     pdf.ln(7)
     pdf.set_font("helvetica", "", 9)
     for line in doc.lines:
-        pdf.cell(columns[0], 7, _text(pdf, line.description), border="B")
-        pdf.cell(columns[1], 7, _text(pdf, line.quantity), border="B", align="R")
-        pdf.cell(columns[2], 7, _text(pdf, line.amount), border="B", align="R")
-        pdf.ln(7)
+        cells = [
+            Cell(columns[0], line.description),
+            Cell(columns[1], line.quantity, "R"),
+            Cell(columns[2], line.amount, "R"),
+        ]
+        _row(pdf, pdf.l_margin, 7, cells)
+        # Under the row's tallest cell: a rule of each cell's own would break where one wraps.
+        pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + width, pdf.get_y())
     pdf.ln(3)
     for index, (label, value) in enumerate(doc.totals):
         last = index == len(doc.totals) - 1
         pdf.set_font("helvetica", "B" if last else "", 11 if last else 9)
-        # Wide enough for a coupon's or a tax's own words ("Coupon HARBOR: $60.00 off").
-        pdf.set_x(pdf.l_margin + columns[0] - 60)
-        pdf.cell(columns[1] + 60, 6.5, _text(pdf, label), align="R")
-        pdf.cell(columns[2], 6.5, _text(pdf, value), align="R", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        # Wide enough for a coupon's or a tax's own words ("Coupon HARBOR: $60.00 off"); a
+        # longer name (a tax rate's has up to 100 characters) wraps within it.
+        cells = [Cell(columns[1] + 60, label, "R"), Cell(columns[2], value, "R")]
+        _row(pdf, pdf.l_margin + columns[0] - 60, 6.5, cells)
 
     pdf.ln(6)
     pdf.set_font("helvetica", "", 9)

@@ -236,25 +236,27 @@ class TaxTable:
         return TaxDecision(country, region, rate, name, _shorten("; ".join(notes)))
 
     def _exemption(self, certificates: list[Certificate], country: str, region: str, day: date):
-        """X4: (the certificate that waives the tax or None, notes on the others)."""
-        notes = []
+        """X4: (the certificate that waives the tax or None, notes on the others). The notes on
+        certificates for the invoice's own jurisdiction come first: they say why its tax was
+        still charged, and a note too long to keep whole is cut from the end (`_shorten`)."""
+        own, elsewhere = [], []
         for cert in certificates:
             status = cert.status_on(day)
             if status is None:
                 continue  # submitted after the issue date: it did not exist yet
             if misses := certificate_misses(cert.region, country, region):
                 if status != TaxExemption.Status.REJECTED:
-                    notes.append(f"certificate #{cert.pk} {misses}")
+                    elsewhere.append(f"certificate #{cert.pk} {misses}")
                 continue
             if status == TaxExemption.Status.APPROVED:
                 if cert.valid_on(day):
                     return cert, []
-                notes.append(f"certificate #{cert.pk} {cert.validity()}, not on {on(day)}")
+                own.append(f"certificate #{cert.pk} {cert.validity()}, not on {on(day)}")
             elif status == TaxExemption.Status.REJECTED:
-                notes.append(f"certificate #{cert.pk} rejected on {on(cert.decided_on)}")
+                own.append(f"certificate #{cert.pk} rejected on {on(cert.decided_on)}")
             else:
-                notes.append(f"certificate #{cert.pk} still in review on {on(day)}")
-        return None, notes
+                own.append(f"certificate #{cert.pk} still in review on {on(day)}")
+        return None, own + elsewhere
 
 
 def _jurisdiction(country, region, name) -> tuple[str, str, str]:

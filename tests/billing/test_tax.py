@@ -424,3 +424,26 @@ def test_x2_d2_a_rate_starts_at_most_two_years_past_the_clocks_next_day(db):
         "US", region="TX", rate="7", name="TX sales tax", valid_from=date(2028, 3, 11)
     )
     assert (rate.valid_from, rate.rate) == (date(2028, 3, 11), D("7.000"))
+
+
+def test_x4_a_shortened_note_keeps_why_the_invoices_own_state_was_still_taxed(db, finance):
+    """A Californian workspace holds sixteen certificates for other states, then one for
+    California still in review on 1 February 2026. The note listed them by id, "certificate #1
+    covers AL, not CA; …", and was cut at 300 characters before the one reason that matters:
+    California's certificate was still in review. That note comes first; the others follow,
+    cut where the note is full."""
+    ws = paid_monthly(date(2026, 1, 1), business_region="CA")
+    elsewhere = ["AL", "AZ", "AR", "CO", "CT", "FL", "GA", "HI"]
+    elsewhere += ["ID", "IL", "IN", "IA", "KS", "KY", "LA", "ME"]
+    for state in elsewhere:
+        certificate(ws, state, on=date(2026, 1, 5))
+    california = certificate(ws, "CA", on=date(2026, 1, 10))
+    services.start_exemption_review(california, by=finance, as_of=date(2026, 1, 15))
+    services.run_billing(as_of=date(2026, 2, 1))
+
+    invoice = Invoice.objects.get(workspace=ws)
+    assert (invoice.tax, invoice.total) == (D("8.70"), D("128.70"))
+    assert invoice.tax_note.startswith(
+        f"certificate #{california.pk} still in review on 1 Feb 2026; certificate #"
+    )
+    assert len(invoice.tax_note) == 300 and invoice.tax_note.endswith("…")
