@@ -98,6 +98,13 @@ def by_the_clock(reason: str):
         _because.reset(token)
 
 
+def the_why() -> str:
+    """The why every history row written now without its own gets (`because`, `records_why`,
+    `by_the_clock`), or "": for rows a service writes in bulk."""
+    current = _because.get()
+    return current[0] if current is not None else ""
+
+
 def acting() -> tuple:
     """(who, the reason they typed) for the service running (`records_why`), for rows a
     service writes in bulk, which `_fill_in_why` never sees: (None, "") for the clock's work."""

@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from billing.audit import acting, record_history, the_why, with_reason
 from billing.bulk_rows import copy_rows
 from billing.clock import last_processed_day
 from billing.errors import BillingError, ClockBehind
@@ -600,11 +601,20 @@ def _refuse_numbers_ahead_of_the_clock(day: date, workspace_id: int) -> None:
 
 
 def issue(
-    drafts: list[InvoiceDraft], tax_table: TaxTable | None = None, set_aside=None
+    drafts: list[InvoiceDraft],
+    tax_table: TaxTable | None = None,
+    set_aside=None,
+    *,
+    kept_in_history: bool = True,
 ) -> Sequence[Invoice]:
     """I1, I4: write the invoices of `drafts` that do not exist yet, numbered in issue order.
     I6: with `set_aside(draft, error)`, a draft that cannot be made is handed to it and every
     other is issued.
+
+    R4: each invoice's first version is kept in its history, by whoever made the change that
+    issued it (a cancellation, a closure, the clock's trial or term end) and why; except the
+    month close's (`kept_in_history=False`: thousands per chunk, issue 12), whose invoice gets
+    its first version when it is first changed (`audit.keep_first_version`).
 
     Callers hold the workspaces' row locks, so no other transaction is issuing the same ones.
     Returns the issued invoices (`IssuedInvoices`).
@@ -697,6 +707,12 @@ def issue(
             if adjustment is not NO_ADJUSTMENT  # most invoices: nothing to record
         ]
     )
+    if kept_in_history:
+        by, _ = acting()
+        why = with_reason("Issued", the_why())
+        # Dated when written, as `keep_first_version` dates the close's (`created_at`).
+        when = issued[0].created_at
+        record_history(Invoice, [(pk, why) for pk in issued.ids], by=by, when=when, kind="+")
     return issued
 
 

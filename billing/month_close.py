@@ -199,7 +199,7 @@ def _issue_setting_aside(month: date, drafts) -> tuple[list[Invoice], dict[int, 
             )
         else:
             ready.append(draft)
-    return invoicing.issue(ready, set_aside=set_aside), problems
+    return invoicing.issue(ready, set_aside=set_aside, kept_in_history=False), problems
 
 
 def _set_aside(close: MonthClose, problems: dict[int, str], *, on: date):

@@ -150,3 +150,30 @@ def test_r4_c7_s6_changes_read_as_the_forms_label_them(db, reviewer):
     )
     row = DealRequest.history.filter(id=request.pk).latest("history_id")
     assert row.history_change_reason == "Declined: Ticket 1201, expired"
+
+
+def test_r4_k1_k2_an_invoice_a_change_issues_has_its_first_version_by_who_and_why(
+    client, support, pin_today
+):
+    """A monthly Team workspace from 1 January 2026 cancelled by support on 20 February: its
+    final invoice's first version is support's, with the cancellation's why; the annual term
+    the clock renews on 5 January 2027 issues its invoice under the clock's cause. (The month
+    close's invoices get theirs when first changed, `keep_first_version`: issue 12.)"""
+    ws = paid_monthly(as_of=date(2026, 1, 1))
+    annual = paid_monthly(as_of=date(2026, 1, 5), interval="annual")
+    services.run_billing(as_of=date(2026, 2, 19))
+    pin_today(date(2026, 2, 20))
+    client.force_login(support)
+    url = reverse("admin:billing_workspace_action", args=[ws.pk, "plan"])
+    client.post(url, as_shown(client, url, {"plan": "free", "reason": "Ticket 7"}))
+    final = ws.invoices.get(kind="final")
+    assert [
+        (r.history_type, r.history_change_reason, r.history_user) for r in final.history.all()
+    ] == [("+", "Issued: Cancelled or moved to Free: Ticket 7", support)]
+    assert not ws.invoices.get(kind="monthly").history.exists()
+
+    services.run_billing(as_of=date(2027, 1, 5))
+    renewal = annual.invoices.get(kind="annual", issue_date=date(2027, 1, 5))
+    assert [
+        (r.history_type, r.history_change_reason, r.history_user) for r in renewal.history.all()
+    ] == [("+", "Issued: Annual term renewed 5 Jan 2027 (K2)", None)]

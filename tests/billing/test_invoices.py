@@ -451,6 +451,14 @@ def test_i3_finance_voids_with_a_reason_and_the_invoice_is_otherwise_untouched(d
         finance,
         "Voided: Duplicate account",
     )
+    # R4: the month close writes its invoices without a version (issue 12); the void keeps
+    # the one it was issued as first, by the system.
+    first = invoice.history.earliest("history_id")
+    assert (first.history_type, first.history_user, first.history_change_reason) == (
+        "+",
+        None,
+        "Issued on 1 Feb 2026",
+    )
     with pytest.raises(BillingError, match="already void"):
         services.void_invoice(invoice, by=finance, reason="again", as_of=date(2026, 2, 3))
 
