@@ -305,6 +305,10 @@ def render_pdf(doc: Document, *, issued: date | None = None) -> bytes:
     pdf = FPDF(format="A4", unit="mm")
     pdf.core_fonts_encoding = ENCODING
     pdf.set_compression(False)
+    # Arabic, Hebrew, Devanagari and other scripts whose letters join or reorder are shaped
+    # (HarfBuzz): without it an Arabic name printed as separate letters. The Unicode fonts
+    # only; Helvetica's Windows-1252 text is as before.
+    pdf.set_text_shaping(True)
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.set_margins(18, 18, 18)
     pdf.set_title(f"{doc.title} {doc.number}")

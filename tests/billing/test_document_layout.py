@@ -95,3 +95,17 @@ def test_i5_pdf_keeps_a_long_tax_name_email_or_name_on_the_page_and_apart(db, na
     (plan,) = [run for run in runs if run[0] == "Plan"]
     customer = [run for run in runs if run[0] in name + email and run[0] != "Plan"]
     assert len(customer) >= 2 and all(run[2] < plan[1] for run in customer), customer
+
+
+def test_i5_an_arabic_name_is_printed_with_its_letters_joined(db):
+    """The documents audit: an Arabic customer name came out as separate letters, each in its
+    isolated form (no text shaping). Shaped, lam and alef join into their one ligature glyph,
+    which the PDF's ToUnicode map reads back as the two letters (<0644><0627> in one entry)."""
+    ws = paid_monthly(
+        as_of=date(2026, 1, 1), name="شركة السلام", business_country="AE", business_region=""
+    )
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    pdf = render_pdf(invoice_document(invoice), issued=invoice.issue_date)
+    assert b"<06440627>" in pdf
+    assert "شركة السلام" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
