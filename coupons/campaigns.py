@@ -135,6 +135,8 @@ REFUSAL_LABELS = {
 CHECK_CHUNK = 2_000
 # Emails per worker task (RECIPES: Celery tasks in chunks of 100 run ~20x faster than single).
 CAMPAIGN_BATCH = 500
+# G1: an email's message, about four pages of text; the help centre says the rest.
+MESSAGE_MAX_LENGTH = 10_000
 SAMPLE_SIZE = 10
 
 logger = logging.getLogger(__name__)
@@ -687,6 +689,12 @@ def _checked_details(
         problems.append(problem)
     if not message:
         problems.append("The email needs a message.")
+    elif len(message) > MESSAGE_MAX_LENGTH:
+        # The campaign audit: 200,000 characters were taken, for every recipient's email.
+        problems.append(
+            f"The message is {len(message):,} characters long; an email's message is at most "
+            f"{MESSAGE_MAX_LENGTH:,}."
+        )
     code = coupon_code.code if isinstance(coupon_code, Coupon) else str(coupon_code or "")
     coupon = Coupon.objects.filter(code=code.strip().upper()).first()
     if coupon is None:

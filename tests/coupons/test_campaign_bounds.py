@@ -80,6 +80,17 @@ def test_g1_i6_an_mtu_bound_above_what_a_month_can_report_is_refused(db, spring)
     assert campaign.audience == {"min_mtus": 10_000_000_000}
 
 
+def test_g1_a_message_longer_than_an_email_s_is_refused(db, spring):
+    """The campaign audit: a 200,000-character message was taken, to go to every recipient."""
+    with pytest.raises(
+        CouponError,
+        match="The message is 200,000 characters long; an email's message is at most 10,000.",
+    ):
+        create_campaign("Spring", spring.code, "25% off", "x" * 200_000, {"plan": "team"})
+    assert not Campaign.objects.exists()
+    create_campaign("Spring", spring.code, "25% off", "x" * 10_000, {"plan": "team"})
+
+
 def test_g1_an_interval_with_the_free_plan_is_refused(db, spring):
     """Plan Free with interval Annual: only Team is billed by an interval."""
     message = _refused(spring, {"plan": "free", "interval": "annual"})
