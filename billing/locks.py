@@ -20,6 +20,7 @@ from simple_history.utils import bulk_update_with_history
 from billing.audit import acting, record_history, with_reason
 from billing.closed_workspaces import closed_on_day
 from billing.emails import enqueue_after_commit, queue_emails_rendered_when_sent
+from billing.formatting import month as month_name
 from billing.models import (
     LOCK_SEVERITY,
     Lock,
@@ -51,6 +52,8 @@ def change_locks_in_bulk(
     is False: a lock lifted as it was set). A closed workspace's data stays stopped (W1).
     Returns how many changed."""
     cause_text = LockEvent.Cause(cause).label
+    if month is not None:  # the history audit: "at month close" named no month
+        cause_text = f"{cause_text} of {month_name(month)}"
     for start in range(0, len(workspace_ids), BATCH):
         _change_batch(
             workspace_ids[start : start + BATCH], to_lock, cause, cause_text, as_of, month, email

@@ -76,6 +76,12 @@ def test_r4_f4_a_move_to_team_keeps_who_lifted_the_lock_and_why(client, support,
     ws = workspace(as_of=date(2025, 12, 1), card=True)
     services.record_usage(ws, month=date(2025, 12, 1), mtus=2_000)
     services.run_billing(as_of=date(2026, 1, 4))
+    # The close's lock names its month (it read "Over the Free limit at month close").
+    locked = Workspace.history.filter(id=ws.pk).latest("history_id")
+    assert (locked.history_change_reason, locked.history_user) == (
+        "Locked (data still flows): Over the Free limit at month close of December 2025",
+        None,
+    )
     pin_today(date(2026, 1, 5))
     client.force_login(support)
     url = reverse("admin:billing_workspace_action", args=[ws.pk, "plan"])
@@ -177,3 +183,16 @@ def test_r4_k1_k2_an_invoice_a_change_issues_has_its_first_version_by_who_and_wh
     assert [
         (r.history_type, r.history_change_reason, r.history_user) for r in renewal.history.all()
     ] == [("+", "Issued: Annual term renewed 5 Jan 2027 (K2)", None)]
+
+
+def test_r4_a_row_s_own_history_page_names_the_clock_as_the_workspace_s_does(client, support):
+    """A change no one signed in made read "—" as its user on the row's own history page, and
+    "the system" on the workspace's."""
+    ws = workspace(as_of=date(2026, 1, 10), plan="team")
+    services.run_billing(as_of=date(2026, 1, 24))
+    trial = ws.subscriptions.get(ended_on=date(2026, 1, 24))
+    client.force_login(support)
+    page = client.get(reverse("admin:billing_subscription_history", args=[trial.pk]))
+    text = " ".join(page.content.decode().split())
+    assert "the system" in text
+    assert "Trial ended 24 Jan 2026 without a card: back to Free (T4)" in text
