@@ -114,8 +114,8 @@ def acting() -> tuple:
 
 
 def changed_fields(model, fields, **said) -> str:
-    """ "Changed contact name, website": the fields of `model` a change edits, as the forms
-    label them (the history read "Changed contact_name"), or as `said` words one."""
+    """The words for the fields of `model` a change edits, as the forms label them ("Changed
+    contact name, website"; the history read "Changed contact_name"), or as `said` words one."""
     return "Changed " + ", ".join(
         said.get(field) or str(model._meta.get_field(field).verbose_name)
         for field in sorted(fields)
