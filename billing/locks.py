@@ -142,11 +142,14 @@ def change_locks(
     if not workspaces:
         return []
     cause_text = reason or LockEvent.Cause(cause).label
+    why, changed_by = f"{Lock(to_lock).label}: {cause_text}", by
     if not reason:
         # R4: a lock a person's change moves (a move to Team lifting it, F4; a cancellation
-        # putting it back, F7) records who and the reason they typed for that change.
+        # putting it back, F7) says in its history who and the reason they typed for that
+        # change. The lock event itself stays as the clock's replay of a change entered ahead
+        # writes it (D4: the same locks whatever the order of entry).
         acted_by, typed = acting()
-        by, reason, cause_text = by or acted_by, typed, with_reason(cause_text, typed)
+        why, changed_by = with_reason(why, typed), by or acted_by
     events = [
         LockEvent(
             workspace=ws,
@@ -171,8 +174,8 @@ def change_locks(
         Workspace,
         ["lock", "data_flow", "lock_changed_on", "lock_cause"],
         batch_size=2_000,
-        default_user=by,
-        default_change_reason=f"{Lock(to_lock).label}: {cause_text}",
+        default_user=changed_by,
+        default_change_reason=why,
     )
     LockEvent.objects.bulk_create(events, batch_size=2_000)
     template = "unlocked" if to_lock == Lock.UNLOCKED else "locked"
