@@ -422,6 +422,17 @@ def _caught_up_standings(
             transaction.savepoint_rollback(savepoint)
 
 
+def _refused_by_coupon(coupon: Coupon, as_of: date) -> str | None:
+    """C2's reason to refuse `coupon` to every workspace alike on `as_of` (switched off, used
+    up, past its redeem-by day: `check_coupon`), or None; the launch and the send-time check
+    both ask it before judging each workspace's standing (`refusal`)."""
+    try:
+        check_coupon(coupon, as_of=as_of)
+    except CouponRefused as exc:
+        return exc.reason
+    return None
+
+
 class JudgedAudience(NamedTuple):
     """G1: a campaign's audience on a day, each workspace judged as `redeem_coupon` would."""
 
@@ -449,11 +460,7 @@ def judge_audience(campaign: Campaign, as_of: date, *, what: str = "") -> Judged
     what = what or f"The audience of the campaign {campaign.name}"
     refuse_processed(as_of, what)
     coupon = Coupon.objects.get(pk=campaign.coupon_id)
-    try:
-        check_coupon(coupon, as_of=as_of)
-        refused_by_coupon = None
-    except CouponRefused as exc:  # it refuses every open workspace alike
-        refused_by_coupon = exc.reason
+    refused_by_coupon = _refused_by_coupon(coupon, as_of)
 
     def verdict(closed: bool, standing: Standing) -> str | None:
         if closed:
@@ -886,10 +893,8 @@ def _refused_now(coupon: Coupon, workspace_ids: list[int], as_of: date) -> dict[
     workspace the clock owes an event (`_owing`) keeps the launch's verdict, which was given
     after catching it up: its rows are not yet what `redeem_coupon` would judge (a trial that
     ended is still on Team), and every dated change to it catches it up first."""
-    try:
-        check_coupon(coupon, as_of=as_of)
-    except CouponRefused as exc:  # it refuses every workspace alike
-        return dict.fromkeys(workspace_ids, exc.reason)
+    if reason := _refused_by_coupon(coupon, as_of):
+        return dict.fromkeys(workspace_ids, reason)
     rows = (
         Workspace.objects.filter(id_in("pk", workspace_ids))
         .exclude(_owing(as_of))
