@@ -9,9 +9,10 @@ jurisdiction as issued — so the document says what the invoice says, never a r
 The PDF is drawn by fpdf2 with PDF's built-in Helvetica, whose text stays plain in the file (a
 figure can be found by searching it); text outside Helvetica's Windows-1252 range (a name in
 Polish, Greek or Cyrillic) is drawn in DejaVu Sans, and the characters DejaVu has no glyph for
-(Chinese, Japanese, Korean) in Droid Sans Fallback, fpdf2's fallback font (its regular face
-stands in for bold). Both are shipped in `billing/fonts` (licences there) and embedded in the
-PDF as subsets of the glyphs used. A character neither font has (an emoji, a private-use one)
+in fpdf2's fallback fonts (their regular faces stand in for bold): Noto Sans for the scripts
+of South and Southeast Asia (Devanagari, Tamil, Thai …), Droid Sans Fallback for Chinese,
+Japanese and Korean. All are shipped in `billing/fonts` (licences there) and embedded in the
+PDF as subsets of the glyphs used. A character no font has (an emoji, a private-use one)
 is printed as U+FFFD, the replacement character, never dropped: the page shows the name as
 stored, the PDF shows that something is there it cannot draw.
 """
@@ -210,29 +211,67 @@ RULE = (209, 213, 219)
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 UNICODE_FONT = "dejavu"
-# Chinese, Japanese and Korean (Hangul too: DroidSansFallbackFull.ttf has no Hangul), regular
-# face only. fpdf2 draws in it whatever the current DejaVu face has no glyph for.
-FALLBACK_FONT = "droidsansfallback"
+# What fpdf2 draws whatever the current DejaVu face has no glyph for, regular faces only (each
+# stands in for bold): Noto Sans for the scripts of South and Southeast Asia, each chosen by
+# its Unicode block, and Droid Sans Fallback for Chinese, Japanese and Korean (Hangul too:
+# DroidSansFallbackFull.ttf has no Hangul) and anything else.
+SCRIPT_FONTS = (
+    (0x0900, 0x097F, "NotoSansDevanagari-Regular.ttf"),
+    (0x0980, 0x09FF, "NotoSansBengali-Regular.ttf"),
+    (0x0A00, 0x0A7F, "NotoSansGurmukhi-Regular.ttf"),
+    (0x0A80, 0x0AFF, "NotoSansGujarati-Regular.ttf"),
+    (0x0B80, 0x0BFF, "NotoSansTamil-Regular.ttf"),
+    (0x0C00, 0x0C7F, "NotoSansTelugu-Regular.ttf"),
+    (0x0C80, 0x0CFF, "NotoSansKannada-Regular.ttf"),
+    (0x0D00, 0x0D7F, "NotoSansMalayalam-Regular.ttf"),
+    (0x0D80, 0x0DFF, "NotoSansSinhala-Regular.ttf"),
+    (0x0E00, 0x0E7F, "NotoSansThai-Regular.ttf"),
+    (0x0E80, 0x0EFF, "NotoSansLao-Regular.ttf"),
+    (0x1000, 0x109F, "NotoSansMyanmar-Regular.ttf"),
+    (0x1780, 0x17FF, "NotoSansKhmer-Regular.ttf"),
+)
+FALLBACK_FONT = "DroidSansFallback.ttf"
+# The fallback fonts in the order fpdf2 tries them: a script's own font before the catch-all.
+FALLBACK_ORDER = [font for *_, font in SCRIPT_FONTS] + [FALLBACK_FONT]
 # What stands for a character no font has a glyph for; fpdf2 would leave it out of the PDF.
 NO_GLYPH = "\ufffd"
 
 
+def _fallback_font(char: str) -> str:
+    """The file of the fallback font that draws `char`: its script's, else the catch-all."""
+    code = ord(char)
+    for first, last, font in SCRIPT_FONTS:
+        if first <= code <= last:
+            return font
+    return FALLBACK_FONT
+
+
+def _family(font: str) -> str:
+    return Path(font).stem.lower()
+
+
 def _printable(pdf: FPDF, value: str) -> str:
-    """`value` with each character that neither the current (DejaVu) face nor the fallback
-    font has a glyph for replaced by NO_GLYPH. The fallback font is added to the PDF the
-    first time a character is missing from DejaVu; an invisible format character (a zero-width
-    joiner, a variation selector) that no font has is left out, as it prints as nothing."""
+    """`value` with each character that neither the current (DejaVu) face nor a fallback
+    font has a glyph for replaced by NO_GLYPH. A fallback font is added to the PDF the first
+    time a character of its script is missing from DejaVu (each embedded as a subset of the
+    glyphs used); an invisible format character (a zero-width joiner, a variation selector)
+    that no font has is left out, as it prints as nothing."""
     glyphs = pdf.current_font.cmap
-    if all(char == "\n" or ord(char) in glyphs for char in value):
+    missing = {char for char in value if char != "\n" and ord(char) not in glyphs}
+    if not missing:
         return value
-    if FALLBACK_FONT not in pdf.fonts:
-        pdf.add_font(FALLBACK_FONT, "", FONTS / "DroidSansFallback.ttf")
-        # exact_match=False: the regular face serves bold text too.
-        pdf.set_fallback_fonts([FALLBACK_FONT], exact_match=False)
-    fallback = pdf.fonts[FALLBACK_FONT].cmap
+    loaded = {font for font in FALLBACK_ORDER if _family(font) in pdf.fonts}
+    new = {_fallback_font(char) for char in missing} - loaded
+    for font in new:
+        pdf.add_font(_family(font), "", FONTS / font)
+    families = [_family(font) for font in FALLBACK_ORDER if _family(font) in pdf.fonts]
+    if new:
+        # exact_match=False: the regular faces serve bold text too.
+        pdf.set_fallback_fonts(families, exact_match=False)
+    fallbacks = [pdf.fonts[family].cmap for family in families]
     printable = []
     for char in value:
-        if char == "\n" or ord(char) in glyphs or ord(char) in fallback:
+        if char not in missing or any(ord(char) in cmap for cmap in fallbacks):
             printable.append(char)
         elif not _invisible(char):
             printable.append(NO_GLYPH)

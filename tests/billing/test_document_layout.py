@@ -4,6 +4,7 @@ from the PDF (pypdf); widths are Helvetica's metrics, the font the test's text i
 
 import io
 import itertools
+import unicodedata
 from datetime import date
 
 import pytest
@@ -109,3 +110,35 @@ def test_i5_an_arabic_name_is_printed_with_its_letters_joined(db):
     pdf = render_pdf(invoice_document(invoice), issued=invoice.issue_date)
     assert b"<06440627>" in pdf
     assert "شركة السلام" in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+
+
+@pytest.mark.parametrize(
+    "name, shaped",
+    [
+        # क्ष, ka + virama + ssa, is one conjunct glyph; ि, the i-sign, is drawn before its ka.
+        ("विकास क्षेत्र प्राइवेट लिमिटेड", b"<0915094D0937>"),
+        ("தமிழ் தரவு நிறுவனம்", None),
+        ("บริษัท ข้อมูลไทย จำกัด", None),
+    ],
+    ids=["hindi", "tamil", "thai"],
+)
+def test_i5_an_indian_or_thai_name_is_printed_not_replaced(db, name, shaped):
+    """No font of the PDF had Devanagari, Tamil or Thai: a customer in India or Thailand named
+    in its own script got a row of U+FFFD on its invoice. Each script is drawn in its Noto Sans
+    font, shaped (a Devanagari conjunct is one glyph, read back as its three characters), and
+    the PDF reads back as the name; only the fonts used are embedded."""
+    ws = paid_monthly(as_of=date(2026, 1, 1), name=name, business_country="IN", business_region="")
+    services.run_billing(as_of=date(2026, 2, 1))
+    invoice = Invoice.objects.get(workspace=ws)
+    pdf = render_pdf(invoice_document(invoice), issued=invoice.issue_date)
+    # pypdf reads a glyph variant the shaping chose (a taller i-sign) as a control code.
+    text = "".join(
+        char
+        for char in PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+        if unicodedata.category(char) != "Cc" or char == "\n"
+    )
+    assert name in text and "\ufffd" not in text
+    if shaped:
+        assert shaped in pdf
+    assert b"DroidSansFallback" not in pdf
+    assert len(pdf) < 150_000
