@@ -303,15 +303,16 @@ def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
     changed = {k: v for k, v in changes.items() if getattr(coupon, k) != v}
     if not changed:
         return []
-    if coupon.pk and coupon.redemptions.exists():
+    redeemed = discount_fixed_because(coupon) if coupon.pk else None
+    if redeemed is not None:
         editable = EDITABLE_AFTER_REDEMPTION
         if coupon.is_credit:  # C7: its partner sets the credit of its startups' year two
             editable = editable - {"partner"}
         fixed = sorted(set(changed) - editable)
         if fixed:
             return [
-                f"{coupon.code} has been redeemed: its discount cannot change "
-                f"({', '.join(fixed)}). Create a new coupon instead."
+                f"{redeemed}: its discount cannot change ({', '.join(fixed)}). Create a new "
+                "coupon instead."
             ]
     problems = []
     merged = {f: changed.get(f, getattr(coupon, f)) for f in COUPON_EDITABLE}
@@ -344,6 +345,27 @@ def coupon_change_problems(coupon: Coupon, changes: dict) -> list[str]:
     _check_redeem_by(merged["redeem_by"], problems)
     _check_maximum(merged["max_redemptions"], problems, coupon=coupon)
     return problems
+
+
+def discount_fixed_because(coupon: Coupon) -> str | None:
+    """Why `coupon`'s discount is fixed, or None: it has been redeemed, or it is the follow-up
+    (directly or down a chain) of a coupon that has. C5, D4: a workspace holding the leading
+    coupon is promised its follow-up as it stands; the clock redeems it on the run-out day,
+    and an edit made before a lagging clock got there would change invoices a daily clock
+    had already priced (a follow-up edited from 5 % to 50 % after the day its lead ran out)."""
+    if coupon.redemptions.exists():
+        return f"{coupon.code} has been redeemed"
+    seen, leading, steps = {coupon.pk}, [coupon.pk], 0
+    while leading:
+        leaders = Coupon.objects.filter(follow_up__in=leading).exclude(pk__in=seen)
+        redeemed = leaders.filter(redemptions__isnull=False).values_list("code", flat=True)
+        if code := redeemed.first():
+            link = "the follow-up" if steps == 0 else "down the follow-ups"
+            return f"{coupon.code} is {link} of {code}, which has been redeemed"
+        leading = list(leaders.values_list("pk", flat=True))
+        seen.update(leading)
+        steps += 1
+    return None
 
 
 def _check_still_a_follow_up(coupon: Coupon, merged: dict, problems):

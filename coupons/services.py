@@ -21,6 +21,7 @@ from coupons.catalogue import (
     EDITABLE_AFTER_REDEMPTION,
     coupon_change_problems,
     create_coupon,
+    discount_fixed_because,
     new_coupon_problems,
     update_coupon,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "credit_amount_for",
     "create_coupon",
     "deactivate_partner",
+    "discount_fixed_because",
     "decline_partner",
     "open_partner_decisions",
     "partner_date_order_problem",

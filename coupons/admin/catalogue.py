@@ -62,8 +62,9 @@ class CouponAdmin(ServiceAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ["times_redeemed"]
-        if obj.redemptions.exists():
-            # A redeemed coupon's discount is what workspaces were given: it cannot change.
+        if services.discount_fixed_because(obj):
+            # A redeemed coupon's discount (or its lead's follow-up's) is what workspaces were
+            # given: it cannot change.
             editable = services.EDITABLE_AFTER_REDEMPTION
             return [
                 f

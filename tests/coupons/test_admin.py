@@ -260,6 +260,18 @@ def test_c2_a_redeemed_coupon_keeps_its_discount_and_is_never_deleted(client, su
     assert "percent_off" in client.get(fresh_change).context["adminform"].form.fields
 
 
+def test_c5_the_follow_up_of_a_redeemed_coupon_shows_its_discount_read_only(client, support, today):
+    """The page showed the follow-up's discount as a field to edit, which `update_coupon` now
+    refuses (its lead has been redeemed: the workspace is promised it as it stands)."""
+    after = coupon(code="AFTER", percent_off="5", duration="forever")
+    coupon(code="LEAD", percent_off="15", duration="repeating", duration_months=1, follow_up=after)
+    services.redeem_coupon(paid_monthly(as_of=today), "LEAD", by=None, as_of=today)
+    client.force_login(support)
+    change = reverse("admin:coupons_coupon_change", args=[after.pk])
+    fields = client.get(change).context["adminform"].form.fields
+    assert "percent_off" not in fields and "name" in fields
+
+
 def upload(client, ws, content, name="proof.pdf"):
     return client.post(
         reverse("admin:coupons_nonprofitproof_add"),

@@ -8,6 +8,7 @@ import pytest
 
 from billing import services as billing
 from coupons import services
+from coupons.errors import CouponError
 from coupons.models import DiscountApplication, Redemption
 
 from .factories import approved_proof, bills, coupon, paid_monthly
@@ -241,6 +242,58 @@ def test_c5_d3_d4_a_follow_up_is_decided_by_its_coupon_as_it_was_when_the_other_
     billing.run_billing(as_of=date(2026, 6, 1))
     assert not Redemption.objects.filter(workspace=later, coupon=loyal).exists()
     assert "follow-up LOYAL30 not applied: inactive" in later.history.first().history_change_reason
+
+
+@pytest.mark.parametrize(
+    "clock_ran_to", [date(2026, 2, 9), date(2026, 1, 31)], ids=["daily", "behind"]
+)
+def test_c5_d4_a_follow_up_keeps_its_discount_once_its_lead_is_redeemed(db, support, clock_ran_to):
+    """The dated-facts audit: REP1 (15 % for a month) was redeemed on 10 January and ran out
+    on 1 February, when its follow-up AFTER (5 % forever) was applied. On 10 February support
+    raised AFTER to 50 %: refused with a daily clock (AFTER had a redemption), accepted with
+    the clock behind at 31 January (not yet), and February's invoice then got 60.00 off, not
+    6.00. A follow-up of a redeemed coupon is promised as it stands: its discount is fixed."""
+    after = coupon(code="AFTER", percent_off="5", duration="forever")
+    lead = coupon(
+        code="REP1", percent_off="15", duration="repeating", duration_months=1, follow_up=after
+    )
+    ws = paid_monthly()
+    redeem(ws, lead, date(2026, 1, 10))
+    billing.run_billing(as_of=clock_ran_to)
+    with pytest.raises(CouponError, match="its discount cannot change") as refused:
+        services.update_coupon(after, by=support, reason="Promo", percent_off=D("50"))
+    assert str(refused.value).startswith(
+        "AFTER has been redeemed" if clock_ran_to.month == 2 else "AFTER is the follow-up of REP1"
+    )
+    billing.run_billing(as_of=date(2026, 3, 1))
+    assert discounts(ws)[-2:] == [
+        (date(2026, 2, 1), D("18.00")),  # January: REP1, 15 % of 120.00
+        (date(2026, 3, 1), D("6.00")),  # February: AFTER, 5 %
+    ]
+
+
+def test_c5_a_coupon_down_a_redeemed_coupons_follow_up_chain_keeps_its_discount(db, support):
+    """INTRO → STEP → THANKS: once INTRO is redeemed, THANKS is promised too. Its discount
+    is refused with the coupon that promised it named; its name may still change."""
+    thanks = coupon(code="THANKS", amount_off="10.00", duration="forever")
+    step = coupon(
+        code="STEP", percent_off="25", duration="repeating", duration_months=1, follow_up=thanks
+    )
+    intro = coupon(
+        code="INTRO", percent_off="50", duration="repeating", duration_months=1, follow_up=step
+    )
+    services.update_coupon(thanks, by=support, reason="Before", amount_off=D("12.00"))
+    redeem(paid_monthly(), intro, date(2026, 1, 5))
+    for fixed in ({"amount_off": D("20.00")}, {"duration": "once"}, {"applies_annual": False}):
+        with pytest.raises(CouponError) as refused:
+            services.update_coupon(thanks, by=support, reason="After", **fixed)
+        assert str(refused.value).startswith(
+            "THANKS is down the follow-ups of INTRO, which has been redeemed: its discount "
+            "cannot change"
+        ), refused.value
+    services.update_coupon(thanks, by=support, reason="Renamed", name="Thank you")
+    thanks.refresh_from_db()
+    assert (thanks.amount_off, thanks.name) == (D("12.00"), "Thank you")
 
 
 def test_d2_d3_a_coupon_is_switched_from_a_day_the_clock_has_not_processed(db, support):
