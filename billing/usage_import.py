@@ -896,8 +896,10 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
 
     The import and its outcome commit together, so a task delivered again after its worker
     died (acks_late) finds the job either finished, and does nothing, or with nothing of it
-    written, and imports it. A copy delivered while another is importing the job (the sweep
-    handed it over again) leaves it to that one. Shown as running, with its progress."""
+    written, and imports it. A copy delivered while another holds the job's row waits for it:
+    the other is importing it (the sweep handed it over again), and the copy then finds it
+    finished; or the other's worker was killed and the database has yet to end its session
+    (seconds), and the copy imports it. Shown as running, with its progress."""
     # A job handed over again after its worker died is started afresh.
     UsageImportJob.objects.filter(pk=job_id).filter(
         Q(status=UsageImportJob.Status.QUEUED)
@@ -909,8 +911,10 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
         cache.set(key, {"stage": stage, "done": done}, PROGRESS_TIMEOUT)
 
     with transaction.atomic():
+        # Not skip_locked: a copy that skipped a dead worker's lock was acknowledged, and
+        # its job read "running" until the sweep, 50 minutes later.
         job = (
-            UsageImportJob.objects.select_for_update(skip_locked=True)
+            UsageImportJob.objects.select_for_update()
             .filter(pk=job_id, status=UsageImportJob.Status.RUNNING)
             .first()
         )

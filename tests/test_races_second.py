@@ -10,11 +10,14 @@ Where a race needs both sides past their check before either writes, the test ho
 
 import contextlib
 import threading
+import time
 from datetime import date
 from decimal import Decimal as D
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
 
 from billing import services, usage_import
 from billing import usage as usage_module
@@ -764,7 +767,8 @@ def test_e3_the_program_opened_in_a_country_twice_at_once_is_opened_once(
 
 def test_u2_an_import_job_run_by_two_workers_at_once_imports_once(run_together, private_media):
     """The sweep handed a job over again while its first worker was on it: one imports it, the
-    other leaves it (`run_import_job` returns None); each figure is written once."""
+    other waits for it, finds it finished and leaves it (`run_import_job` returns None); each
+    figure is written once."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from billing.models import UsageImportJob
@@ -778,6 +782,39 @@ def test_u2_an_import_job_run_by_two_workers_at_once_imports_once(run_together, 
     assert UsageImportJob.objects.get(pk=job.pk).status == "done"
     assert Usage.objects.get().mtus == 1000
     assert Usage.history.count() == 1
+
+
+def test_u2_a_job_delivered_again_while_its_killed_workers_session_holds_it_is_imported(
+    run_together, private_media
+):
+    """The usage import audit: a worker killed mid-import had its task delivered again at once,
+    while the database still ran the dead worker's query, its lock on the job's row held for
+    a second or two. The copy skipped the locked row and returned, its message was
+    acknowledged, and the job read "running" for 50 minutes, until the sweep. The copy now
+    waits for the row and imports the job."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from billing.models import UsageImportJob
+
+    workspace(slug="alpha", as_of=JAN)
+    upload = SimpleUploadedFile("big.csv", b"workspace,month,mtus\nalpha,2026-01,1000\n")
+    job = usage_import.start_import_job(upload, by=None, run_later=lambda job_id: None)
+    UsageImportJob.objects.filter(pk=job.pk).update(status="running", started_at=timezone.now())
+    held = threading.Event()
+
+    def killed_workers_session():
+        with transaction.atomic():
+            UsageImportJob.objects.select_for_update().get(pk=job.pk)
+            held.set()
+            time.sleep(1)  # until the database ends the dead worker's session
+
+    def delivered_again():
+        assert held.wait(10)
+        return usage_import.run_import_job(job.pk)
+
+    _, again = run_together(killed_workers_session, delivered_again)
+    assert again is not None and again.status == "done"
+    assert Usage.objects.get().mtus == 1000
 
 
 def test_x4_x5_a_certificate_uploaded_twice_at_once_is_stored_once(
