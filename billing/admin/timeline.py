@@ -153,7 +153,7 @@ def _entries(model, path: str, workspace) -> list[Entry]:
     before it. Rows are matched by what they belong to now (an application's versions from
     before a workspace was linked to it included); two queries whatever the number."""
     rows = model._default_manager.filter(**{path: workspace.pk})
-    labels = {row.pk: str(row) for row in rows.select_related()}
+    current = {row.pk: row for row in rows.select_related()}
     history = getattr(model, model._meta.simple_history_manager_attribute)
     pk_name = model._meta.pk.attname
     records = (
@@ -167,7 +167,21 @@ def _entries(model, path: str, workspace) -> list[Entry]:
         pk = getattr(record, pk_name)
         same_row = previous is not None and getattr(previous, pk_name) == pk
         # The page's own workspace is named in its title.
-        label = noun if path == "pk" else f"{noun}: {labels.get(pk, f'#{pk}')}"
+        label = noun if path == "pk" else f"{noun}: {_as_it_was(record, current.get(pk))}"
         entries.append(Entry(model, record, label, previous if same_row else None))
         previous = record
     return entries
+
+
+def _as_it_was(record, row) -> str:
+    """The row as the version `record` kept it, named as its admin names it (a usage figure's
+    version read with today's figure was labelled "…: 33,333 MTUs" where it had 610). The
+    related rows its name reads are taken from `row`, the row now read with them, where the
+    version names the same ones: no query per version."""
+    instance = record.instance
+    if row is not None:
+        for field in instance._meta.concrete_fields:
+            same = getattr(instance, field.attname) == getattr(row, field.attname)
+            if field.is_relation and same and field.is_cached(row):
+                field.set_cached_value(instance, field.get_cached_value(row))
+    return str(instance)

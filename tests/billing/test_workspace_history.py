@@ -88,6 +88,19 @@ def test_r4_a_change_lists_what_changed_in_words(client, support, acme, today):
     assert monthly.history.count() >= 2
 
 
+def test_r4_u1_each_version_is_named_as_it_was_kept(client, support, acme, today):
+    """The usage import audit: January's figure reported at 610, then 11,111, then 33,333 was
+    listed three times as "Usage: … 2026-01: 33,333 MTUs" (each version named by the row as it
+    is now): the first entry read as if 33,333 had been recorded first."""
+    february = date(2026, 2, 1)
+    for mtus in (610, 11_111, 33_333):
+        services.record_usage(acme, month=february, mtus=mtus, as_of=FEB_2)
+    client.force_login(support)
+    entries = [row for row in rows(history(client, acme, kind="usage")) if "2026-02" in row]
+    named = [re.search(r"2026-02: ([\d,]+) MTUs", row).group(1) for row in entries]
+    assert named == ["33,333", "11,111", "610"]  # newest first
+
+
 def test_r4_i3_a_void_says_what_it_changed_since_the_invoice_was_issued(
     client, finance, acme, today
 ):
@@ -188,7 +201,9 @@ def test_r4_s2_the_startup_application_and_its_credits_are_in_the_history(client
     client.force_login(reviewer)
     entries = rows(history(client, ws, kind="startupapplication"))
     assert len(entries) == 2
-    assert "Startup application: Nimbus Labs (Approved) Created the system Submitted" in entries[1]
+    # Each version named as it was: submitted when created, approved by the decision.
+    assert "Startup application: Nimbus Labs (Submitted) Created the system Submitted" in entries[1]
+    assert "Startup application: Nimbus Labs (Approved)" in entries[0]
     assert "Status: Submitted → Approved" in entries[0]
     assert "Decided on: — → 20 Jan 2026 Decision note: — → Meets E1-E3" in entries[0]
     assert entries[0].endswith(f"{reviewer.username} Approved: Meets E1-E3")
