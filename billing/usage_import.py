@@ -952,8 +952,11 @@ def run_import_job(job_id: int) -> UsageImportJob | None:
 
 @contextmanager
 def bad_lines_report() -> Iterator[TextIO]:
-    """A temporary file for `import_usage(bad_lines_to=…)`, gone after the block."""
-    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as report:
+    """A temporary file for `import_usage(bad_lines_to=…)`, gone after the block. Its bytes
+    start with a BOM once anything is written (utf-8-sig): the CSV the admin offers is opened
+    in Excel, which reads a CSV as UTF-8 only after one (its “quotes” came out as â€œ…â€);
+    read back as text, the BOM is skipped."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8-sig", newline="") as report:
         yield report
 
 

@@ -118,6 +118,6 @@ class UsageAdmin(ServiceAdmin):
         job = get_object_or_404(UsageImportJob, pk=job_id)
         return document_response(
             job.bad_lines_file,
-            content_type="text/csv",
+            content_type="text/csv; charset=utf-8",
             filename=f"{Path(job.file_name).stem}-bad-lines.csv",
         )

@@ -261,6 +261,7 @@ def test_u2_every_bad_line_of_a_refused_file_can_be_downloaded_from_its_page(
     counted the rest ("… and 200 more"): support could not see lines 1,002 to 1,201 without
     the command. Now a refusal with more bad lines than the page names is kept, as a job's
     (a file imported while the page waited too), and its page offers every one as a CSV."""
+    import codecs
     import csv
     import io
 
@@ -282,7 +283,12 @@ def test_u2_every_bad_line_of_a_refused_file_can_be_downloaded_from_its_page(
     assert f'href="{download}"' in page
     response = client.get(download)
     assert response["Content-Disposition"] == ('attachment; filename="march usage-bad-lines.csv"')
-    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    # The usage import audit: served as text/csv with no charset and no BOM, its “quotes”
+    # read as â€œ…â€ in Excel.
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    body = b"".join(response.streaming_content)
+    assert body.startswith(codecs.BOM_UTF8)
+    lines = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert lines[0] == ["line", "problem"] and len(lines) == 1 + 1_200
     assert lines[-1] == ["1201", "unknown workspace “nope1199”"]
     assert not Usage.objects.exists()
