@@ -47,7 +47,8 @@ def _ip(value: str | None) -> str | None:
 
 
 def client_address(request) -> str | None:
-    """The client's IP address behind `settings.TRUSTED_PROXY_COUNT` proxies, or None.
+    """The client's IP address behind `settings.TRUSTED_PROXY_COUNT` proxies, or None; an
+    IPv6 client's as its /64 (`_as_counted`).
 
     With no trusted proxy it is the connection's address (REMOTE_ADDR): X-Forwarded-For is then
     the client's own to write. Behind N proxies, each of which appends the address it got the
@@ -58,12 +59,28 @@ def client_address(request) -> str | None:
     remote = _ip(request.META.get("REMOTE_ADDR"))
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies <= 0:
-        return remote
+        return _as_counted(remote)
     header = request.META.get("HTTP_X_FORWARDED_FOR", "")
     forwarded = header.split(",") if header.strip() else []
     if len(forwarded) < proxies:
-        return remote
-    return _ip(forwarded[-proxies]) or remote
+        return _as_counted(remote)
+    return _as_counted(_ip(forwarded[-proxies]) or remote)
+
+
+def _as_counted(address: str | None) -> str | None:
+    """The client as the limits count it. An IPv6 client is given a whole /64 by its provider
+    (one home or office network; its devices pick any address in it), so the limits count the
+    /64, named by its first address: the security audit sent seven startup applications from
+    2001:db8::1 … ::7 and all were taken, where an IPv4 client gets five. An IPv4 address
+    written as IPv6 (::ffff:5.5.5.5) is the IPv4 client's."""
+    if address is None:
+        return None
+    ip = ipaddress.ip_address(address)
+    if ip.version == 4:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network((ip, 64), strict=False).network_address)
 
 
 def _key(request, form_name: str, what: str = "accepted") -> str:

@@ -51,11 +51,17 @@ def request_from(remote_addr="203.0.113.1", forwarded=None):
         pytest.param(1, "10.0.0.2", None, "10.0.0.2", id="no-header"),
         pytest.param(1, "10.0.0.2", "", "10.0.0.2", id="empty-header"),
         pytest.param(1, "10.0.0.2", "198.51.100.7, not-an-ip", "10.0.0.2", id="not-an-ip"),
-        pytest.param(1, "10.0.0.2", "2001:DB8:0::1", "2001:db8::1", id="ipv6-canonical"),
+        # An IPv6 client is counted by its /64 (the security audit's seven applications from
+        # 2001:db8::1 … ::7 were all taken), an IPv4 one written as IPv6 as itself.
+        pytest.param(1, "10.0.0.2", "2001:DB8:0::1", "2001:db8::", id="ipv6-canonical"),
+        pytest.param(1, "10.0.0.2", "2001:db8::7", "2001:db8::", id="ipv6-same-64"),
+        pytest.param(1, "10.0.0.2", "2001:db8:0:1::1", "2001:db8:0:1::", id="ipv6-next-64"),
+        pytest.param(0, "2001:db8::5", None, "2001:db8::", id="ipv6-remote"),
+        pytest.param(1, "10.0.0.2", "::ffff:5.5.5.5", "5.5.5.5", id="ipv4-mapped"),
         # Some proxies add the client's port: every client behind them shared the proxy's
         # address, and with it one limit (and one sign-in lockout, R6).
         pytest.param(1, "10.0.0.2", "198.51.100.7:41234", "198.51.100.7", id="with-port"),
-        pytest.param(1, "10.0.0.2", "[2001:db8::1]:41234", "2001:db8::1", id="ipv6-with-port"),
+        pytest.param(1, "10.0.0.2", "[2001:db8::1]:41234", "2001:db8::", id="ipv6-with-port"),
         pytest.param(1, "10.0.0.2", "198.51.100.7:x:y", "10.0.0.2", id="not-an-ip-with-colons"),
         pytest.param(0, "", None, None, id="no-address-at-all"),
     ],

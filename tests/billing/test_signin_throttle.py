@@ -179,6 +179,19 @@ def test_r6_five_failures_from_one_address_lock_it_for_every_username(client, su
     assert signed_in(client, sign_in(client, finance.username, PASSWORD, address="198.51.100.9"))
 
 
+def test_r6_an_ipv6_client_is_one_address_across_its_64(client, support, finance):
+    """The security audit: a client with an IPv6 /64 (any home or office network) sprayed
+    passwords from 2001:db8::1, ::2, … each a fresh address to the throttle. Five failures from
+    one /64 lock it; the next /64 is another client."""
+    responses = [
+        sign_in(client, f"guess-{n}", "wrong", address=f"2001:db8::{n + 1}") for n in range(5)
+    ]
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 200, 429]
+    assert locked_out(sign_in(client, support.username, PASSWORD, address="2001:db8::ffff"))
+    assert signed_in(client, sign_in(client, finance.username, PASSWORD, address="2001:db8:0:1::1"))
+
+
 def test_r6_sign_in_works_again_after_15_minutes(client, support):
     fail(client, support.username, 5)
 
