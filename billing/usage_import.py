@@ -141,6 +141,8 @@ def _problem(
 ) -> str:
     problems = []
     missing = columns.missing(fields) if columns and fields is not None else []
+    if fields == 1 and not slug and len(missing) == 2:  # "  ": an empty line is skipped
+        return "a line of spaces only: delete it"
     if missing:  # "acme,2026-01": the line was cut short, not given an empty figure
         lacks = get_text_list(missing, "and") + (" is" if len(missing) == 1 else " are")
         problems.append(
@@ -148,8 +150,9 @@ def _problem(
             f"{count(columns.width)}: {lacks} missing"
         )
     elif fields is not None:  # "acme,2026-01,5,900": 5,900 MTUs would have been read as 5
+        named = count(columns.width) if columns else "fewer"
         problems.append(
-            f"{count(fields)} fields where the header names fewer (a number with a thousands "
+            f"{count(fields)} fields where the header names {named} (a number with a thousands "
             "separator? write it without one)"
         )
     if "workspace" not in missing:

@@ -171,7 +171,9 @@ def test_u2_i6_d2_every_rule_in_one_file_names_each_bad_line(db, tmp_path):
         "alpha,2026-04\n"  # 9: a short line
         "alpha,2026-05,+5\n"  # 10: a sign is not a whole number
         "alpha,2026-06,5,900\n"  # 11: 5,900 unquoted: read as 5, it would bill too little
-        'alpha,2026-07,"5",900\n',  # 12: the same, quoted (read by Python's csv)
+        'alpha,2026-07,"5",900\n'  # 12: the same, quoted (read by Python's csv)
+        "  \n"  # 13: spaces only (an empty line is skipped)
+        "alpha,2026-08,5\n",
     )
     with pytest.raises(UsageImportError) as raised:
         services.import_usage(path)
@@ -184,10 +186,13 @@ def test_u2_i6_d2_every_rule_in_one_file_names_each_bad_line(db, tmp_path):
         "Line 8: 2026-01 is closed (its invoices are issued).",
         "Line 9: 2 fields where the header names 3: mtus is missing.",
         "Line 10: MTUs must be a whole number of at least 0, not “+5”.",
-        "Line 11: 4 fields where the header names fewer (a number with a thousands separator? "
+        "Line 11: 4 fields where the header names 3 (a number with a thousands separator? "
         "write it without one).",
-        "Line 12: 4 fields where the header names fewer (a number with a thousands separator? "
+        "Line 12: 4 fields where the header names 3 (a number with a thousands separator? "
         "write it without one).",
+        # The usage import audit: it read "1 field where the header names 3: month and mtus
+        # are missing; the workspace is missing".
+        "Line 13: a line of spaces only: delete it.",
     ]
     assert Usage.objects.count() == 1
 
@@ -259,7 +264,7 @@ def test_u2_counts_in_a_refusal_are_written_with_separators(db, tmp_path):
     with pytest.raises(UsageImportError) as raised:
         services.import_usage(path)
     assert raised.value.errors == [
-        "Line 2: 1,503 fields where the header names fewer (a number with a thousands separator? "
+        "Line 2: 1,503 fields where the header names 3 (a number with a thousands separator? "
         "write it without one)."
     ]
 
