@@ -225,6 +225,9 @@ SELLER_ADDRESS = env.str(
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SESSION_COOKIE_HTTPONLY = True
+# A staff sign-in lasts a working day, not Django's two weeks: a laptop left signed in to the
+# billing back office is closed to the next person by the next morning.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 # Set to false on purpose behind a proxy that redirects already (README): `check --deploy`'s
 # warning that it is off is then that decision, not a slip. Left unset, it stays on.

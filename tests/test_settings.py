@@ -193,6 +193,14 @@ def test_hsts_for_subdomains_and_preload_are_on_in_production_unless_turned_off(
     assert reported(load_settings(report, **production, **turned_off)) == [False, False]
 
 
+def test_a_staff_sign_in_lasts_a_working_day_unless_set():
+    """The security audit: the session cookie lasted Django's two weeks (Max-Age=1209600)."""
+    report = "settings.SESSION_COOKIE_AGE"
+
+    assert reported(load_settings(report, DEBUG="true")) == 12 * 60 * 60
+    assert reported(load_settings(report, DEBUG="true", SESSION_COOKIE_AGE="3600")) == 3600
+
+
 def test_a_cache_url_set_empty_is_the_laptops_cache_as_unset():
     """`CACHE_URL=` left empty in a .env stopped start-up with "Invalid cache schema", naming
     nothing; it reads as unset now (a laptop's cache in the process's memory)."""
